@@ -1,0 +1,339 @@
+//! Configuration: embedded defaults, then an optional TOML file, then environment variables and
+//! flags (clap reads both; a flag wins over its variable). Everything is checked at start, and a
+//! bad value stops Berth with a message naming the field.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "berth",
+    version,
+    about = "Berth: an OCI container registry with image streams and a web console",
+    long_about = "Berth: an OCI container registry with image streams and a web console.\n\n\
+        Settings come from embedded defaults, then the TOML file given with --config, then \
+        environment variables, then flags. Run `berth serve --help` for every option."
+)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// `berth` alone runs `berth serve`, with the same options.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the registry and console (the default when no command is given).
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines for a terminal.
+    Human,
+    /// One JSON object a line, for log collectors.
+    Json,
+}
+
+/// Flags (and their environment variables) of `berth serve`. Each overrides the same setting of
+/// the configuration file.
+#[derive(Debug, Default, Args)]
+pub struct ServeArgs {
+    /// TOML configuration file; its keys are those of the flags below (`listen`, `data_dir`,
+    /// `[log] format`, ...).
+    #[arg(long, short = 'c', env = "BERTH_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Address and port to serve the registry, API and console on [default: 127.0.0.1:5000]
+    #[arg(long, env = "BERTH_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+
+    /// Folder for the metadata database, blobs and uploads; created if missing [default: data]
+    #[arg(long, env = "BERTH_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Log format [default: human]
+    #[arg(long, env = "BERTH_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+
+    /// Log filter, in tracing's syntax (`info`, `berth=debug,tower_http=info`) [default: info]
+    #[arg(long, env = "BERTH_LOG_LEVEL", value_name = "FILTER")]
+    pub log_level: Option<String>,
+
+    /// Largest manifest accepted, in bytes [default: 4194304]
+    #[arg(long, env = "BERTH_MAX_MANIFEST_BYTES", value_name = "BYTES")]
+    pub max_manifest_bytes: Option<usize>,
+
+    /// Folder of the console's built assets (cargo-leptos's site folder) [default: `site` beside
+    /// the binary's folder, else target/site]
+    #[arg(long, env = "BERTH_SITE_DIR", value_name = "DIR")]
+    pub site_dir: Option<PathBuf>,
+
+    /// Seconds to let requests in flight finish after a shutdown signal [default: 30]
+    #[arg(long, env = "BERTH_SHUTDOWN_TIMEOUT", value_name = "SECONDS")]
+    pub shutdown_timeout: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub shutdown_timeout: u64,
+    pub log: LogConfig,
+    pub registry: RegistryConfig,
+    pub console: ConsoleConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistryConfig {
+    pub max_manifest_bytes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    pub site_dir: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5000)),
+            data_dir: PathBuf::from("data"),
+            shutdown_timeout: 30,
+            log: LogConfig::default(),
+            registry: RegistryConfig::default(),
+            console: ConsoleConfig::default(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Human,
+            level: "info".into(),
+        }
+    }
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            max_manifest_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// The settings given as flags or variables, shaped like [`Config`]; absent ones are skipped so
+/// they leave the file's values alone.
+#[derive(Serialize)]
+struct Overrides<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_dir: Option<&'a Path>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shutdown_timeout: Option<u64>,
+    log: LogOverrides<'a>,
+    registry: RegistryOverrides,
+    console: ConsoleOverrides<'a>,
+}
+
+#[derive(Serialize)]
+struct LogOverrides<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    format: Option<LogFormat>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    level: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct RegistryOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_manifest_bytes: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct ConsoleOverrides<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    site_dir: Option<&'a Path>,
+}
+
+impl<'a> From<&'a ServeArgs> for Overrides<'a> {
+    fn from(args: &'a ServeArgs) -> Self {
+        Overrides {
+            listen: args.listen,
+            data_dir: args.data_dir.as_deref(),
+            shutdown_timeout: args.shutdown_timeout,
+            log: LogOverrides {
+                format: args.log_format,
+                level: args.log_level.as_deref(),
+            },
+            registry: RegistryOverrides {
+                max_manifest_bytes: args.max_manifest_bytes,
+            },
+            console: ConsoleOverrides {
+                site_dir: args.site_dir.as_deref(),
+            },
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {path}: {reason}")]
+    File { path: PathBuf, reason: String },
+    #[error("{0}")]
+    Value(Box<figment::Error>),
+    #[error("{field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+}
+
+impl Config {
+    /// Defaults, then the file named by `args.config`, then the flags and variables in `args`.
+    pub fn load(args: &ServeArgs) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = &args.config {
+            if !path.is_file() {
+                return Err(ConfigError::File {
+                    path: path.clone(),
+                    reason: "no such file".into(),
+                });
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment.merge(Serialized::defaults(Overrides::from(args)));
+        let config: Config = figment
+            .extract()
+            .map_err(|err| ConfigError::Value(Box::new(err)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.registry.max_manifest_bytes == 0 {
+            return Err(ConfigError::Invalid {
+                field: "registry.max_manifest_bytes",
+                reason: "must be greater than 0".into(),
+            });
+        }
+        if let Err(err) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            return Err(ConfigError::Invalid {
+                field: "log.level",
+                reason: format!("{:?} is not a valid log filter: {err}", self.log.level),
+            });
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::Invalid {
+                field: "data_dir",
+                reason: "must not be empty".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Where the console's built assets are: the configured folder, else `site` next to the
+    /// binary's folder (as cargo-leptos lays out `target/release/berth` and `target/site`), else
+    /// `target/site`.
+    pub fn site_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.console.site_dir {
+            return dir.clone();
+        }
+        let beside_binary = std::env::current_exe().ok().and_then(|exe| {
+            let dir = exe.parent()?.parent()?.join("site");
+            dir.is_dir().then_some(dir)
+        });
+        beside_binary.unwrap_or_else(|| Path::new("target").join("site"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &tempfile::TempDir, text: &str) -> PathBuf {
+        let path = dir.path().join("berth.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn defaults_then_file_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            &dir,
+            "listen = \"127.0.0.1:6000\"\ndata_dir = \"/srv/berth\"\n[log]\nformat = \"json\"\n",
+        );
+        let args = ServeArgs {
+            config: Some(path),
+            data_dir: Some("/tmp/override".into()),
+            ..Default::default()
+        };
+        let config = Config::load(&args).unwrap();
+        assert_eq!(config.listen.port(), 6000);
+        assert_eq!(config.data_dir, PathBuf::from("/tmp/override"));
+        assert_eq!(config.log.format, LogFormat::Json);
+        assert_eq!(config.registry.max_manifest_bytes, 4 * 1024 * 1024);
+        assert_eq!(
+            Config::load(&ServeArgs::default()).unwrap(),
+            Config::default()
+        );
+    }
+
+    #[test]
+    fn errors_name_the_field_and_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            ("listen = \"nowhere\"", "listen"),
+            (
+                "[registry]\nmax_manifest_bytes = \"big\"",
+                "registry.max_manifest_bytes",
+            ),
+            (
+                "[registry]\nmax_manifest_bytes = 0",
+                "registry.max_manifest_bytes",
+            ),
+            ("[log]\nformat = \"xml\"", "log.format"),
+            ("[log]\nlevel = \"info,[\"", "log.level"),
+            ("colour = \"blue\"", "colour"),
+            ("listen = ", "berth.toml"),
+        ];
+        for (text, field) in cases {
+            let args = ServeArgs {
+                config: Some(write(&dir, text)),
+                ..Default::default()
+            };
+            let err = Config::load(&args).unwrap_err().to_string();
+            assert!(err.contains(field), "{text:?} gave {err:?}");
+        }
+        let missing = ServeArgs {
+            config: Some(dir.path().join("absent.toml")),
+            ..Default::default()
+        };
+        assert!(
+            Config::load(&missing)
+                .unwrap_err()
+                .to_string()
+                .contains("no such file")
+        );
+    }
+}

@@ -1,0 +1,142 @@
+//! Berth: an OCI registry with image streams and a web console, in one axum server.
+//!
+//! - [`registry`]: the OCI Distribution API at `/v2/`.
+//! - [`storage`]: blob and metadata stores (filesystem and SQLite by default).
+//! - [`console`]: the Leptos console's data source.
+//! - [`ops`]: logs, metrics and health endpoints.
+//! - [`config`]: settings from defaults, file, environment and flags.
+
+pub mod config;
+pub mod console;
+pub mod ops;
+pub mod registry;
+pub mod storage;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::FromRef;
+use leptos::prelude::*;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::registry::{Registry, RegistryLimits};
+use crate::storage::fs::FsBlobStore;
+use crate::storage::sqlite::SqliteMetadata;
+use crate::storage::{BlobStore, MetadataStore};
+
+/// State of the console routes (leptos_axum wants its options reachable from the state).
+#[derive(Clone)]
+struct ConsoleState {
+    leptos_options: LeptosOptions,
+}
+
+impl FromRef<ConsoleState> for LeptosOptions {
+    fn from_ref(state: &ConsoleState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+/// Opens storage and builds the whole application: registry, console and operations endpoints.
+pub async fn build_app(config: &Config) -> anyhow::Result<Router> {
+    tokio::fs::create_dir_all(&config.data_dir)
+        .await
+        .with_context(|| format!("creating data folder {}", config.data_dir.display()))?;
+    let metadata: Arc<dyn MetadataStore> = Arc::new(
+        SqliteMetadata::open(&config.data_dir.join("berth.db"))
+            .await
+            .context("opening the metadata database")?,
+    );
+    let blobs: Arc<dyn BlobStore> = Arc::new(
+        FsBlobStore::open(&config.data_dir)
+            .await
+            .context("opening the blob store")?,
+    );
+    let registry = Arc::new(Registry::new(
+        metadata.clone(),
+        blobs.clone(),
+        RegistryLimits {
+            max_manifest_bytes: config.registry.max_manifest_bytes,
+        },
+    ));
+    let health = ops::Health {
+        metadata: metadata.clone(),
+        blobs,
+        metrics: ops::metrics_handle(),
+    };
+    let console_data: Arc<dyn app::api::ConsoleData> =
+        Arc::new(console::LocalConsoleData { metadata });
+
+    Ok(Router::new()
+        .merge(registry::router().with_state(registry))
+        .merge(ops::router(health))
+        .merge(console_router(config, console_data))
+        .layer(axum::middleware::from_fn(ops::track_requests))
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::new()))
+}
+
+fn console_router(config: &Config, data: Arc<dyn app::api::ConsoleData>) -> Router {
+    let leptos_options = LeptosOptions::builder()
+        .output_name("berth")
+        .site_root(config.site_dir().display().to_string())
+        .site_pkg_dir("pkg")
+        .site_addr(config.listen)
+        .build();
+    let state = ConsoleState { leptos_options };
+    let routes = generate_route_list(app::App);
+    let shell_options = state.leptos_options.clone();
+    Router::new()
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(data.clone()),
+            move || app::shell(shell_options.clone()),
+        )
+        .fallback(leptos_axum::file_and_error_handler::<ConsoleState, _>(
+            app::shell,
+        ))
+        .with_state(state)
+}
+
+/// Serves `config` until `shutdown` resolves, then lets requests in flight finish for up to the
+/// configured timeout. `on_listening` receives the bound address (the port may have been 0).
+pub async fn serve(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_listening: impl FnOnce(std::net::SocketAddr),
+) -> anyhow::Result<()> {
+    let app = build_app(&config).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    on_listening(listener.local_addr()?);
+    let grace = Duration::from_secs(config.shutdown_timeout);
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        tracing::info!(
+            grace_seconds = grace.as_secs(),
+            "shutting down: finishing requests in flight"
+        );
+        let _ = stopping_tx.send(());
+    };
+    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+    let deadline = async move {
+        if stopping_rx.await.is_ok() {
+            tokio::time::sleep(grace).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        result = server => result.context("serving")?,
+        () = deadline => tracing::warn!("shutdown grace period over; dropping requests still in flight"),
+    }
+    Ok(())
+}

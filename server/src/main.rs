@@ -1,0 +1,63 @@
+use std::process::ExitCode;
+
+use berth::config::{Cli, Command, Config};
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let args = match cli.command {
+        Some(Command::Serve(args)) => args,
+        None => cli.serve,
+    };
+    let config = match Config::load(&args) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("berth: invalid configuration: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    berth::ops::init_logging(&config.log);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("berth: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(berth::serve(config, shutdown_signal(), |addr| {
+        println!("Berth listening on http://{addr}/");
+        println!("  console:  http://{addr}/");
+        println!("  registry: {addr} (plain HTTP: tell clients it is insecure)");
+        println!("  push:     skopeo copy --dest-tls-verify=false docker://docker.io/library/busybox:latest docker://{addr}/myproject/busybox:latest");
+        println!("            podman push --tls-verify=false IMAGE {addr}/myproject/app:latest");
+    }));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err:#}");
+            eprintln!("berth: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

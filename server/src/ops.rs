@@ -1,0 +1,185 @@
+//! Operations: logging set-up, Prometheus metrics (requests by route and status, latency,
+//! bytes in and out, uploads in progress), and the `/healthz`, `/readyz` and `/metrics`
+//! endpoints.
+
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::config::{LogConfig, LogFormat};
+use crate::storage::{BlobStore, MetadataStore};
+
+/// The name of the operation a response answered (`manifest_get`, `upload_patch`, ...), set by
+/// handlers whose route pattern alone does not say it.
+#[derive(Debug, Clone, Copy)]
+pub struct Operation(pub &'static str);
+
+pub fn init_logging(config: &LogConfig) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second initialisation (tests start several servers in one process) is harmless.
+    let _ = match config.format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0,
+];
+
+/// The process's Prometheus recorder, installed once.
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("berth_http_request_duration_seconds".into()),
+                    LATENCY_BUCKETS,
+                )
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed");
+            }
+            handle
+        })
+        .clone()
+}
+
+/// Counts the bytes of a body as they pass, keeping its size hint (handlers rely on it).
+struct CountedBody {
+    inner: Body,
+    counter: metrics::Counter,
+}
+
+impl HttpBody for CountedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            self.counter.increment(data.len() as u64);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+fn counted(body: Body, counter: metrics::Counter) -> Body {
+    Body::new(CountedBody {
+        inner: body,
+        counter,
+    })
+}
+
+/// Records every request: count and latency by route, method and status; bytes in and out.
+pub async fn track_requests(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().as_str().to_owned();
+    let matched = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned());
+    let (parts, body) = request.into_parts();
+    let request = Request::from_parts(
+        parts,
+        counted(body, metrics::counter!("berth_http_received_bytes_total")),
+    );
+    let response = next.run(request).await;
+    let route = match response.extensions().get::<Operation>() {
+        Some(Operation(name)) => (*name).to_owned(),
+        None => matched.unwrap_or_else(|| "unmatched".into()),
+    };
+    let status = response.status().as_u16().to_string();
+    let labels = [("route", route), ("method", method), ("status", status)];
+    metrics::counter!("berth_http_requests_total", &labels).increment(1);
+    metrics::histogram!("berth_http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
+    let (parts, body) = response.into_parts();
+    Response::from_parts(
+        parts,
+        counted(body, metrics::counter!("berth_http_sent_bytes_total")),
+    )
+}
+
+/// What the health endpoints look at.
+#[derive(Clone)]
+pub struct Health {
+    pub metadata: Arc<dyn MetadataStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub metrics: PrometheusHandle,
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(health): State<Health>) -> Response {
+    let checks = [
+        ("metadata", health.metadata.check().await),
+        ("blobs", health.blobs.check().await),
+    ];
+    let failures: Vec<String> = checks
+        .into_iter()
+        .filter_map(|(part, result)| result.err().map(|err| format!("{part}: {err}")))
+        .collect();
+    if failures.is_empty() {
+        "ready\n".into_response()
+    } else {
+        tracing::warn!(?failures, "not ready");
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready\n{}\n", failures.join("\n")),
+        )
+            .into_response()
+    }
+}
+
+async fn metrics_endpoint(State(health): State<Health>) -> Response {
+    match health.metadata.count_uploads().await {
+        Ok(count) => metrics::gauge!("berth_uploads_in_progress").set(count as f64),
+        Err(err) => tracing::warn!(%err, "counting uploads for /metrics failed"),
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        health.metrics.render(),
+    )
+        .into_response()
+}
+
+pub fn router(health: Health) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_endpoint))
+        .with_state(health)
+}

@@ -1,0 +1,83 @@
+//! Blob `GET`/`HEAD` (with single byte ranges) and `DELETE`.
+
+use axum::body::Body;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::Registry;
+use super::error::{RegistryError, RegistryResult};
+use super::http::{DOCKER_CONTENT_DIGEST, RangeRequest, parse_range};
+use super::names::RepositoryName;
+use crate::storage::Digest;
+
+pub async fn get(
+    registry: &Registry,
+    name: &RepositoryName,
+    digest: &Digest,
+    request: &Parts,
+) -> RegistryResult<Response> {
+    let size = registry
+        .metadata
+        .blob_size(name, digest)
+        .await?
+        .ok_or_else(|| RegistryError::BlobUnknown(digest.clone()))?;
+    let range_header = request
+        .headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok());
+    let (status, offset, len) = match parse_range(range_header, size) {
+        RangeRequest::Whole => (StatusCode::OK, 0, size),
+        RangeRequest::Partial(range) => (StatusCode::PARTIAL_CONTENT, range.start, range.len()),
+        RangeRequest::Unsatisfiable => {
+            return Err(RegistryError::RangeNotSatisfiable {
+                range: range_header.unwrap_or_default().to_owned(),
+                size,
+            });
+        }
+    };
+    let body = if request.method == Method::HEAD {
+        Body::empty()
+    } else {
+        Body::from_stream(registry.blobs.read(digest, offset, len).await?)
+    };
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Ok(value) = HeaderValue::from_str(&digest.to_string()) {
+        headers.insert(DOCKER_CONTENT_DIGEST, value.clone());
+        if let Ok(etag) = HeaderValue::from_str(&format!("\"{digest}\"")) {
+            headers.insert(header::ETAG, etag);
+        }
+    }
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("max-age=31536000"),
+    );
+    if status == StatusCode::PARTIAL_CONTENT
+        && let Ok(value) =
+            HeaderValue::from_str(&format!("bytes {}-{}/{size}", offset, offset + len - 1))
+    {
+        headers.insert(header::CONTENT_RANGE, value);
+    }
+    Ok(response)
+}
+
+/// Removes the blob from the repository. The content stays in the blob store while other
+/// repositories link it; unreferenced content is for garbage collection.
+pub async fn delete(
+    registry: &Registry,
+    name: &RepositoryName,
+    digest: &Digest,
+) -> RegistryResult<Response> {
+    if registry.metadata.unlink_blob(name, digest).await? {
+        Ok(StatusCode::ACCEPTED.into_response())
+    } else {
+        Err(RegistryError::BlobUnknown(digest.clone()))
+    }
+}

@@ -1,0 +1,293 @@
+//! What a pushed manifest says: its media type, what it refers to, its subject and artifact
+//! type. Parsing refuses what the registry cannot serve correctly (schema 1, unknown types,
+//! malformed descriptors) with a message that says what to do instead.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
+use serde::Deserialize;
+
+use super::error::{RegistryError, RegistryResult};
+use crate::storage::{Digest, NewManifest};
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+json";
+const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
+const OCI_IMAGE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+const DOCKER_IMAGE_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+/// Layers that registries are not expected to hold (Windows base layers, marked by `urls`).
+const DOCKER_FOREIGN_LAYER: &str = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManifestKind {
+    Image,
+    Index,
+}
+
+pub fn kind_of(media_type: &str) -> Option<ManifestKind> {
+    match media_type {
+        OCI_MANIFEST | DOCKER_MANIFEST => Some(ManifestKind::Image),
+        OCI_INDEX | DOCKER_MANIFEST_LIST => Some(ManifestKind::Index),
+        _ => None,
+    }
+}
+
+/// The fields read before the full parse, to choose how to parse.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope {
+    schema_version: Option<serde_json::Value>,
+    media_type: Option<String>,
+    config: Option<serde::de::IgnoredAny>,
+    manifests: Option<serde::de::IgnoredAny>,
+    fs_layers: Option<serde::de::IgnoredAny>,
+}
+
+fn invalid(message: impl Into<String>) -> RegistryError {
+    RegistryError::ManifestInvalid(message.into())
+}
+
+fn schema1_refused() -> RegistryError {
+    invalid(
+        "Docker schema 1 manifests are not supported (deprecated since Docker 1.10); push the image as Docker schema 2 or OCI, for example with `skopeo copy --format v2s2` or `--format oci`",
+    )
+}
+
+/// Parses a pushed manifest. `content_type` is the request's `Content-Type` media type.
+pub fn parse(content: Bytes, content_type: Option<&str>) -> RegistryResult<NewManifest> {
+    let envelope: Envelope = serde_json::from_slice(&content)
+        .map_err(|err| invalid(format!("the manifest is not a JSON object: {err}")))?;
+    let declared = envelope.media_type.as_deref();
+    // Generic JSON content types say nothing about the manifest's kind.
+    let header =
+        content_type.filter(|t| !matches!(*t, "application/json" | "application/octet-stream"));
+    for media_type in [declared, header].into_iter().flatten() {
+        if media_type == DOCKER_SCHEMA1 || media_type == DOCKER_SCHEMA1_SIGNED {
+            return Err(schema1_refused());
+        }
+    }
+    if envelope.fs_layers.is_some() || envelope.schema_version == Some(serde_json::json!(1)) {
+        return Err(schema1_refused());
+    }
+    if envelope.schema_version != Some(serde_json::json!(2)) {
+        return Err(invalid("schemaVersion must be 2"));
+    }
+    if let (Some(declared), Some(header)) = (declared, header)
+        && declared != header
+    {
+        return Err(invalid(format!(
+            "Content-Type {header} does not match the manifest's mediaType {declared}"
+        )));
+    }
+    let media_type = match declared.or(header) {
+        Some(media_type) => media_type.to_owned(),
+        // OCI allows an absent mediaType; the shape tells.
+        None if envelope.manifests.is_some() => OCI_INDEX.to_owned(),
+        None if envelope.config.is_some() => OCI_MANIFEST.to_owned(),
+        None => {
+            return Err(invalid(
+                "the manifest has no mediaType and is neither an image manifest nor an index",
+            ));
+        }
+    };
+    match kind_of(&media_type) {
+        Some(ManifestKind::Image) => parse_image(content, media_type),
+        Some(ManifestKind::Index) => parse_index(content, media_type),
+        None => Err(invalid(format!(
+            "manifest media type {media_type} is not supported; push one of {OCI_MANIFEST}, {OCI_INDEX}, {DOCKER_MANIFEST} or {DOCKER_MANIFEST_LIST}"
+        ))),
+    }
+}
+
+fn descriptor_digest(descriptor: &Descriptor, what: &str) -> RegistryResult<Digest> {
+    descriptor
+        .digest()
+        .to_string()
+        .parse::<Digest>()
+        .map_err(|err| invalid(format!("{what}: {err}")))
+}
+
+fn annotations_json(
+    annotations: Option<&std::collections::HashMap<String, String>>,
+) -> Option<String> {
+    annotations
+        .filter(|a| !a.is_empty())
+        .map(|a| a.iter().collect::<BTreeMap<_, _>>())
+        .and_then(|a| serde_json::to_string(&a).ok())
+}
+
+fn subject_digest(subject: Option<&Descriptor>) -> RegistryResult<Option<Digest>> {
+    subject.map(|s| descriptor_digest(s, "subject")).transpose()
+}
+
+fn is_foreign(layer: &Descriptor) -> bool {
+    let media_type = layer.media_type().to_string();
+    let nondistributable = media_type == DOCKER_FOREIGN_LAYER
+        || media_type.starts_with("application/vnd.oci.image.layer.nondistributable.");
+    nondistributable && layer.urls().as_ref().is_some_and(|urls| !urls.is_empty())
+}
+
+fn parse_image(content: Bytes, media_type: String) -> RegistryResult<NewManifest> {
+    let manifest: ImageManifest = serde_json::from_slice(&content)
+        .map_err(|err| invalid(format!("not a valid image manifest: {err}")))?;
+    let mut blobs = vec![descriptor_digest(manifest.config(), "config")?];
+    for (i, layer) in manifest.layers().iter().enumerate() {
+        if !is_foreign(layer) {
+            blobs.push(descriptor_digest(layer, &format!("layer {i}"))?);
+        }
+    }
+    blobs.sort();
+    blobs.dedup();
+    let config_type = manifest.config().media_type().to_string();
+    // The referrers API reports an image's artifactType, or else its config's media type when
+    // that is not a plain image config.
+    let artifact_type = manifest
+        .artifact_type()
+        .as_ref()
+        .map(MediaType::to_string)
+        .or_else(|| {
+            (config_type != OCI_IMAGE_CONFIG && config_type != DOCKER_IMAGE_CONFIG)
+                .then_some(config_type)
+        });
+    Ok(NewManifest {
+        digest: Digest::sha256_of(&content),
+        media_type,
+        artifact_type,
+        subject: subject_digest(manifest.subject().as_ref())?,
+        annotations: annotations_json(manifest.annotations().as_ref()),
+        blobs,
+        manifests: Vec::new(),
+        content,
+    })
+}
+
+fn parse_index(content: Bytes, media_type: String) -> RegistryResult<NewManifest> {
+    let index: ImageIndex = serde_json::from_slice(&content)
+        .map_err(|err| invalid(format!("not a valid image index: {err}")))?;
+    let mut manifests = index
+        .manifests()
+        .iter()
+        .enumerate()
+        .map(|(i, m)| descriptor_digest(m, &format!("manifest {i}")))
+        .collect::<RegistryResult<Vec<_>>>()?;
+    manifests.sort();
+    manifests.dedup();
+    Ok(NewManifest {
+        digest: Digest::sha256_of(&content),
+        media_type,
+        artifact_type: index.artifact_type().as_ref().map(MediaType::to_string),
+        subject: subject_digest(index.subject().as_ref())?,
+        annotations: annotations_json(index.annotations().as_ref()),
+        blobs: Vec::new(),
+        manifests,
+        content,
+    })
+}
+
+/// A child of an index, with its platform, for choosing one for clients that cannot take an index.
+pub struct IndexEntry {
+    pub digest: Digest,
+    pub media_type: String,
+    pub os: String,
+    pub architecture: String,
+}
+
+pub fn index_entries(content: &[u8]) -> Vec<IndexEntry> {
+    let Ok(index) = serde_json::from_slice::<ImageIndex>(content) else {
+        return Vec::new();
+    };
+    index
+        .manifests()
+        .iter()
+        .filter_map(|m| {
+            let platform = m.platform().as_ref()?;
+            Some(IndexEntry {
+                digest: m.digest().to_string().parse().ok()?,
+                media_type: m.media_type().to_string(),
+                os: platform.os().to_string(),
+                architecture: platform.architecture().to_string(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+    const LAYER: &str = "sha256:b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9";
+
+    fn image(media_type: &str, extra: &str) -> Bytes {
+        Bytes::from(format!(
+            r#"{{"schemaVersion":2,"mediaType":"{media_type}",
+               "config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{CONFIG}","size":2}},
+               "layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{LAYER}","size":11}}]{extra}}}"#
+        ))
+    }
+
+    #[test]
+    fn reads_an_image_manifest() {
+        let m = parse(image(OCI_MANIFEST, ""), Some(OCI_MANIFEST)).unwrap();
+        assert_eq!(m.media_type, OCI_MANIFEST);
+        assert_eq!(m.blobs.len(), 2);
+        assert!(m.manifests.is_empty());
+        assert_eq!(m.artifact_type, None);
+        let docker = parse(image(DOCKER_MANIFEST, ""), None).unwrap();
+        assert_eq!(docker.media_type, DOCKER_MANIFEST);
+    }
+
+    #[test]
+    fn reads_subject_artifact_type_and_annotations() {
+        let extra = format!(
+            r#","artifactType":"application/vnd.example.sbom","subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{LAYER}","size":1}},"annotations":{{"b":"2","a":"1"}}"#
+        );
+        let m = parse(image(OCI_MANIFEST, &extra), None).unwrap();
+        assert_eq!(
+            m.artifact_type.as_deref(),
+            Some("application/vnd.example.sbom")
+        );
+        assert_eq!(m.subject.unwrap().to_string(), LAYER);
+        assert_eq!(m.annotations.as_deref(), Some(r#"{"a":"1","b":"2"}"#));
+    }
+
+    #[test]
+    fn reads_an_index_without_media_type() {
+        let index = Bytes::from(format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{LAYER}","size":5,"platform":{{"os":"linux","architecture":"arm64"}}}}]}}"#
+        ));
+        let m = parse(index.clone(), None).unwrap();
+        assert_eq!(m.media_type, OCI_INDEX);
+        assert_eq!(m.manifests.len(), 1);
+        let entries = index_entries(&index);
+        assert_eq!(entries[0].architecture, "arm64");
+    }
+
+    #[test]
+    fn refuses_schema1_mismatches_and_garbage() {
+        let schema1 = Bytes::from(r#"{"schemaVersion":1,"name":"x","tag":"y","fsLayers":[]}"#);
+        let err = parse(schema1, None).unwrap_err().to_string();
+        assert!(err.contains("schema 1"), "{err}");
+        let err = parse(image(OCI_MANIFEST, ""), Some(DOCKER_MANIFEST))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("does not match"), "{err}");
+        assert!(parse(Bytes::from("not json"), None).is_err());
+        assert!(
+            parse(
+                Bytes::from(r#"{"schemaVersion":2,"mediaType":"text/plain"}"#),
+                None
+            )
+            .is_err()
+        );
+        let bad_digest = image(OCI_MANIFEST, "").slice(..).to_vec();
+        let bad_digest = String::from_utf8(bad_digest)
+            .unwrap()
+            .replace(LAYER, "sha256:1234");
+        assert!(parse(Bytes::from(bad_digest), None).is_err());
+    }
+}

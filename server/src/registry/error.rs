@@ -1,0 +1,181 @@
+//! The registry's errors and their one mapping to the OCI Distribution error format:
+//! `{"errors":[{"code":…,"message":…,"detail":…}]}` with the spec's codes and statuses.
+
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use oci_spec::distribution::ErrorCode;
+use serde::Serialize;
+
+use crate::storage::{Digest, StorageError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("blob {0} is unknown to this repository")]
+    BlobUnknown(Digest),
+    #[error("{0}")]
+    BlobUploadInvalid(String),
+    #[error("upload session {0} is unknown (finished, cancelled or never started here)")]
+    BlobUploadUnknown(String),
+    #[error("{0}")]
+    DigestInvalid(String),
+    #[error("the manifest refers to blobs or manifests not in this repository: {}", list(.0))]
+    ManifestBlobUnknown(Vec<Digest>),
+    #[error("{0}")]
+    ManifestInvalid(String),
+    #[error("manifest {0} is unknown to this repository")]
+    ManifestUnknown(String),
+    #[error("{0}")]
+    NameInvalid(String),
+    #[error("repository {0} is not known to this registry")]
+    NameUnknown(String),
+    #[error("{0}")]
+    SizeInvalid(String),
+    #[error("the manifest is larger than the limit of {limit} bytes")]
+    ManifestTooLarge { limit: usize },
+    /// A chunk that does not start where the upload ends.
+    #[error(
+        "the chunk starts at byte {start} but the upload holds {size} bytes; resume at byte {size}"
+    )]
+    UploadOutOfOrder {
+        start: u64,
+        size: u64,
+        location: String,
+    },
+    #[error("range {range:?} is not satisfiable for a blob of {size} bytes")]
+    RangeNotSatisfiable { range: String, size: u64 },
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("{method} is not allowed here; allowed: {allow}")]
+    MethodNotAllowed { method: String, allow: &'static str },
+    #[error("no registry endpoint at {0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+fn list(digests: &[Digest]) -> String {
+    digests
+        .iter()
+        .map(Digest::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    errors: [ErrorEntry<'a>; 1],
+}
+
+#[derive(Serialize)]
+struct ErrorEntry<'a> {
+    code: &'a str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<serde_json::Value>,
+}
+
+/// The response code for failures that are ours, not the client's (distribution's `UNKNOWN`).
+const UNKNOWN: &str = "UNKNOWN";
+
+impl RegistryError {
+    fn status_and_code(&self) -> (StatusCode, Option<ErrorCode>) {
+        use RegistryError as E;
+        match self {
+            E::BlobUnknown(_) => (StatusCode::NOT_FOUND, Some(ErrorCode::BlobUnknown)),
+            E::BlobUploadInvalid(_) => {
+                (StatusCode::BAD_REQUEST, Some(ErrorCode::BlobUploadInvalid))
+            }
+            E::BlobUploadUnknown(_) => (StatusCode::NOT_FOUND, Some(ErrorCode::BlobUploadUnknown)),
+            E::DigestInvalid(_) => (StatusCode::BAD_REQUEST, Some(ErrorCode::DigestInvalid)),
+            E::ManifestBlobUnknown(_) => (
+                StatusCode::BAD_REQUEST,
+                Some(ErrorCode::ManifestBlobUnknown),
+            ),
+            E::ManifestInvalid(_) => (StatusCode::BAD_REQUEST, Some(ErrorCode::ManifestInvalid)),
+            E::ManifestUnknown(_) => (StatusCode::NOT_FOUND, Some(ErrorCode::ManifestUnknown)),
+            E::NameInvalid(_) => (StatusCode::BAD_REQUEST, Some(ErrorCode::NameInvalid)),
+            E::NameUnknown(_) => (StatusCode::NOT_FOUND, Some(ErrorCode::NameUnknown)),
+            E::SizeInvalid(_) => (StatusCode::BAD_REQUEST, Some(ErrorCode::SizeInvalid)),
+            E::ManifestTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, Some(ErrorCode::SizeInvalid))
+            }
+            E::UploadOutOfOrder { .. } => (
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                Some(ErrorCode::BlobUploadInvalid),
+            ),
+            E::RangeNotSatisfiable { .. } => (
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                Some(ErrorCode::SizeInvalid),
+            ),
+            E::Unsupported(_) => (StatusCode::BAD_REQUEST, Some(ErrorCode::Unsupported)),
+            E::MethodNotAllowed { .. } => {
+                (StatusCode::METHOD_NOT_ALLOWED, Some(ErrorCode::Unsupported))
+            }
+            E::NotFound(_) => (StatusCode::NOT_FOUND, Some(ErrorCode::Unsupported)),
+            E::Storage(StorageError::Incoming(_)) => {
+                (StatusCode::BAD_REQUEST, Some(ErrorCode::BlobUploadInvalid))
+            }
+            E::Storage(StorageError::UploadDataMissing) => {
+                (StatusCode::NOT_FOUND, Some(ErrorCode::BlobUploadUnknown))
+            }
+            E::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, None),
+        }
+    }
+
+    fn detail(&self) -> Option<serde_json::Value> {
+        match self {
+            RegistryError::BlobUnknown(digest) => Some(serde_json::json!({ "digest": digest })),
+            RegistryError::ManifestBlobUnknown(digests) => {
+                Some(serde_json::json!({ "missing": digests }))
+            }
+            RegistryError::ManifestUnknown(reference) => {
+                Some(serde_json::json!({ "reference": reference }))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl IntoResponse for RegistryError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let code_text = code.as_ref().map(ToString::to_string);
+        let message = if status.is_server_error() {
+            // The client gets a stable message; the cause is logged once, here.
+            tracing::error!(error = %self, "registry request failed");
+            "internal error; the registry log has the cause".to_owned()
+        } else {
+            self.to_string()
+        };
+        let body = ErrorBody {
+            errors: [ErrorEntry {
+                code: code_text.as_deref().unwrap_or(UNKNOWN),
+                message,
+                detail: self.detail(),
+            }],
+        };
+        let mut response = (status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        let mut set = |name: HeaderName, value: String| {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(name, value);
+            }
+        };
+        match self {
+            RegistryError::UploadOutOfOrder { size, location, .. } => {
+                set(header::LOCATION, location);
+                set(header::RANGE, super::http::upload_range(size));
+            }
+            RegistryError::RangeNotSatisfiable { size, .. } => {
+                set(header::CONTENT_RANGE, format!("bytes */{size}"));
+            }
+            RegistryError::MethodNotAllowed { allow, .. } => {
+                set(header::ALLOW, allow.to_owned());
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+pub type RegistryResult<T> = Result<T, RegistryError>;

@@ -1,0 +1,173 @@
+//! Manifest `PUT`, `GET`/`HEAD` (with `Accept` negotiation) and `DELETE`, by tag or digest.
+
+use axum::body::Body;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::Registry;
+use super::content::{self, ManifestKind};
+use super::error::{RegistryError, RegistryResult};
+use super::http::{
+    DOCKER_CONTENT_DIGEST, OCI_SUBJECT, accepted_media_types, accepts, content_type,
+};
+use super::names::{Reference, RepositoryName};
+use crate::storage::{Digest, PutManifestOutcome, StoredManifest};
+
+fn set(response: &mut Response, name: header::HeaderName, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        response.headers_mut().insert(name, value);
+    }
+}
+
+pub async fn put(
+    registry: &Registry,
+    name: &RepositoryName,
+    reference: &Reference,
+    request: &Parts,
+    body: Body,
+) -> RegistryResult<Response> {
+    let limit = registry.limits.max_manifest_bytes;
+    let too_large = || RegistryError::ManifestTooLarge { limit };
+    let declared_length = request
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared_length.is_some_and(|length| length > limit) {
+        return Err(too_large());
+    }
+    let content = axum::body::to_bytes(body, limit).await.map_err(|err| {
+        if std::error::Error::source(&err)
+            .is_some_and(|source| source.is::<http_body_util::LengthLimitError>())
+        {
+            too_large()
+        } else {
+            RegistryError::ManifestInvalid(format!("reading the manifest failed: {err}"))
+        }
+    })?;
+    let mut manifest = content::parse(content, content_type(&request.headers).as_deref())?;
+    let tag = match reference {
+        Reference::Tag(tag) => Some(tag),
+        Reference::Digest(digest) => {
+            // A manifest pushed by digest is addressed with that digest's algorithm.
+            let actual = Digest::of(digest.algorithm(), &manifest.content);
+            if &actual != digest {
+                return Err(RegistryError::DigestInvalid(format!(
+                    "the manifest's digest is {actual}, not {digest}"
+                )));
+            }
+            manifest.digest = actual;
+            None
+        }
+    };
+    match registry.metadata.put_manifest(name, &manifest, tag).await? {
+        PutManifestOutcome::MissingReferences(missing) => {
+            Err(RegistryError::ManifestBlobUnknown(missing))
+        }
+        PutManifestOutcome::Stored => {
+            let mut response = StatusCode::CREATED.into_response();
+            let digest = manifest.digest.to_string();
+            set(
+                &mut response,
+                header::LOCATION,
+                &format!("/v2/{name}/manifests/{digest}"),
+            );
+            set(&mut response, DOCKER_CONTENT_DIGEST, &digest);
+            if let Some(subject) = &manifest.subject {
+                set(&mut response, OCI_SUBJECT, &subject.to_string());
+            }
+            response
+                .headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+            Ok(response)
+        }
+    }
+}
+
+async fn find(
+    registry: &Registry,
+    name: &RepositoryName,
+    reference: &Reference,
+) -> RegistryResult<StoredManifest> {
+    let found = match reference {
+        Reference::Tag(tag) => registry.metadata.manifest_by_tag(name, tag).await?,
+        Reference::Digest(digest) => registry.metadata.manifest_by_digest(name, digest).await?,
+    };
+    found.ok_or_else(|| RegistryError::ManifestUnknown(reference.to_string()))
+}
+
+/// For a client that cannot take an index (an old Docker client), the linux/amd64 image of it,
+/// as distribution does.
+async fn platform_fallback(
+    registry: &Registry,
+    name: &RepositoryName,
+    index: &StoredManifest,
+    accepted: &[String],
+) -> RegistryResult<Option<StoredManifest>> {
+    let Some(entry) = content::index_entries(&index.content)
+        .into_iter()
+        .find(|e| e.os == "linux" && e.architecture == "amd64" && accepts(accepted, &e.media_type))
+    else {
+        return Ok(None);
+    };
+    Ok(registry
+        .metadata
+        .manifest_by_digest(name, &entry.digest)
+        .await?)
+}
+
+pub async fn get(
+    registry: &Registry,
+    name: &RepositoryName,
+    reference: &Reference,
+    request: &Parts,
+) -> RegistryResult<Response> {
+    let mut manifest = find(registry, name, reference).await?;
+    let accepted = accepted_media_types(&request.headers);
+    if !accepts(&accepted, &manifest.media_type) {
+        let fallback = match (content::kind_of(&manifest.media_type), reference) {
+            (Some(ManifestKind::Index), Reference::Tag(_)) => {
+                platform_fallback(registry, name, &manifest, &accepted).await?
+            }
+            _ => None,
+        };
+        manifest = fallback.ok_or_else(|| {
+            RegistryError::ManifestUnknown(format!(
+                "{reference} (it is a {}, which the request's Accept header does not include)",
+                manifest.media_type
+            ))
+        })?;
+    }
+    let length = manifest.content.len();
+    let body = if request.method == Method::HEAD {
+        Body::empty()
+    } else {
+        Body::from(manifest.content)
+    };
+    let mut response = body.into_response();
+    let digest = manifest.digest.to_string();
+    set(&mut response, header::CONTENT_TYPE, &manifest.media_type);
+    set(&mut response, DOCKER_CONTENT_DIGEST, &digest);
+    set(&mut response, header::ETAG, &format!("\"{digest}\""));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    Ok(response)
+}
+
+pub async fn delete(
+    registry: &Registry,
+    name: &RepositoryName,
+    reference: &Reference,
+) -> RegistryResult<Response> {
+    let deleted = match reference {
+        Reference::Tag(tag) => registry.metadata.delete_tag(name, tag).await?,
+        Reference::Digest(digest) => registry.metadata.delete_manifest(name, digest).await?,
+    };
+    if deleted {
+        Ok(StatusCode::ACCEPTED.into_response())
+    } else {
+        Err(RegistryError::ManifestUnknown(reference.to_string()))
+    }
+}

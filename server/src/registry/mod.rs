@@ -1,0 +1,72 @@
+//! The OCI Distribution API v1.1 at `/v2/`: blobs, resumable uploads, manifests, tags,
+//! referrers and the catalog, over the [`crate::storage`] traits.
+//!
+//! Handlers are one file per resource; each reads its request, applies the rules and returns a
+//! response or a [`RegistryError`], which `error.rs` renders in the spec's format.
+
+mod blobs;
+pub mod content;
+pub mod error;
+pub mod http;
+mod manifests;
+pub mod names;
+mod referrers;
+pub mod routes;
+mod tags;
+mod uploads;
+
+use std::sync::Arc;
+
+use axum::http::Uri;
+use serde::de::DeserializeOwned;
+
+pub use error::{RegistryError, RegistryResult};
+pub use routes::router;
+
+use crate::storage::{BlobStore, MetadataStore, UploadId};
+
+/// Limits the registry enforces on what clients send.
+#[derive(Debug, Clone)]
+pub struct RegistryLimits {
+    pub max_manifest_bytes: usize,
+}
+
+/// The registry's shared state: storage plus the locks that serialise writes to one upload.
+pub struct Registry {
+    pub metadata: Arc<dyn MetadataStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub limits: RegistryLimits,
+    upload_locks: Vec<tokio::sync::Mutex<()>>,
+}
+
+/// Striped locks: two requests for one upload in this process take turns; across replicas the
+/// metadata store's compare-and-set on the upload's size decides.
+const UPLOAD_LOCK_STRIPES: usize = 64;
+
+impl Registry {
+    pub fn new(
+        metadata: Arc<dyn MetadataStore>,
+        blobs: Arc<dyn BlobStore>,
+        limits: RegistryLimits,
+    ) -> Self {
+        Registry {
+            metadata,
+            blobs,
+            limits,
+            upload_locks: (0..UPLOAD_LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
+        }
+    }
+
+    async fn lock_upload(&self, id: UploadId) -> tokio::sync::MutexGuard<'_, ()> {
+        let stripe = (id.0.as_u128() % UPLOAD_LOCK_STRIPES as u128) as usize;
+        self.upload_locks[stripe].lock().await
+    }
+}
+
+/// Parses a request's query string into `T`, with the failure in the registry's error format.
+fn query<T: DeserializeOwned>(uri: &Uri) -> RegistryResult<T> {
+    serde_urlencoded::from_str(uri.query().unwrap_or(""))
+        .map_err(|err| RegistryError::Unsupported(format!("invalid query string: {err}")))
+}

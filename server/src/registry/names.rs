@@ -1,0 +1,217 @@
+//! Repository names, tags and manifest references, validated against the OCI Distribution
+//! grammar before anything reaches storage.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::storage::Digest;
+
+/// The longest repository name accepted, as in distribution (a reference with a registry host
+/// must stay under 256 characters).
+pub const MAX_NAME_LEN: usize = 255;
+const MAX_TAG_LEN: usize = 128;
+
+/// A repository name: `/`-separated components of `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RepositoryName(String);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum NameError {
+    #[error(
+        "repository name {0:?} is invalid: use lowercase letters, digits and separators (., _, __, -) in /-separated components, each starting and ending with a letter or digit"
+    )]
+    Repository(String),
+    #[error("repository name is longer than {MAX_NAME_LEN} characters")]
+    TooLong,
+    #[error(
+        "tag {0:?} is invalid: a tag is 1 to 128 characters of letters, digits, _, . and -, not starting with . or -"
+    )]
+    Tag(String),
+}
+
+fn is_lower_alnum(b: u8) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit()
+}
+
+/// One path component: alphanumeric runs joined by exactly one separator: `.`, `_`, `__` or
+/// a run of `-`.
+fn is_valid_component(component: &str) -> bool {
+    let bytes = component.as_bytes();
+    let (Some(&first), Some(&last)) = (bytes.first(), bytes.last()) else {
+        return false;
+    };
+    if !is_lower_alnum(first) || !is_lower_alnum(last) {
+        return false;
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        if is_lower_alnum(bytes[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && !is_lower_alnum(bytes[i]) {
+            i += 1;
+        }
+        let separator = &component[start..i];
+        let allowed = separator == "."
+            || separator == "_"
+            || separator == "__"
+            || separator.bytes().all(|b| b == b'-');
+        if !allowed {
+            return false;
+        }
+    }
+    true
+}
+
+impl RepositoryName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for RepositoryName {
+    type Err = NameError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() > MAX_NAME_LEN {
+            return Err(NameError::TooLong);
+        }
+        if s.is_empty() || !s.split('/').all(is_valid_component) {
+            return Err(NameError::Repository(s.to_owned()));
+        }
+        Ok(RepositoryName(s.to_owned()))
+    }
+}
+
+impl fmt::Display for RepositoryName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for RepositoryName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+/// A tag: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Tag(String);
+
+impl Tag {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for Tag {
+    type Err = NameError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bytes = s.as_bytes();
+        let valid = match bytes.first() {
+            Some(&first) => {
+                bytes.len() <= MAX_TAG_LEN
+                    && (first.is_ascii_alphanumeric() || first == b'_')
+                    && bytes
+                        .iter()
+                        .all(|&b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+            }
+            None => false,
+        };
+        if valid {
+            Ok(Tag(s.to_owned()))
+        } else {
+            Err(NameError::Tag(s.to_owned()))
+        }
+    }
+}
+
+impl fmt::Display for Tag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Tag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+/// What follows `/manifests/`: a tag or a digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reference {
+    Tag(Tag),
+    Digest(Digest),
+}
+
+impl fmt::Display for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reference::Tag(tag) => tag.fmt(f),
+            Reference::Digest(digest) => digest.fmt(f),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_the_grammar_of_repository_names() {
+        for good in [
+            "a",
+            "library/busybox",
+            "ns/stream",
+            "deeply/nested/path/to/repo",
+            "a.b_c__d---e",
+            "0",
+            "foo/blobs",
+            "x/manifests/y",
+        ] {
+            assert!(good.parse::<RepositoryName>().is_ok(), "{good:?} refused");
+        }
+    }
+
+    #[test]
+    fn refuses_names_outside_the_grammar() {
+        for bad in [
+            "",
+            "/",
+            "a/",
+            "/a",
+            "a//b",
+            "A",
+            "a..b",
+            "a___b",
+            "-a",
+            "a-",
+            "a/.b",
+            "..",
+            "a/../b",
+            "a b",
+            "a%2fb",
+            "a/_catalog",
+            "ns/st:ream",
+        ] {
+            assert!(bad.parse::<RepositoryName>().is_err(), "{bad:?} accepted");
+        }
+        let long = "a".repeat(MAX_NAME_LEN + 1);
+        assert_eq!(long.parse::<RepositoryName>(), Err(NameError::TooLong));
+    }
+
+    #[test]
+    fn tags_follow_the_spec() {
+        for good in ["latest", "v1.2.3", "_x", "A-b_c.d", &"t".repeat(128)] {
+            assert!(good.parse::<Tag>().is_ok(), "{good:?} refused");
+        }
+        for bad in ["", ".x", "-x", "a/b", "a:b", &"t".repeat(129)] {
+            assert!(bad.parse::<Tag>().is_err(), "{bad:?} accepted");
+        }
+    }
+}

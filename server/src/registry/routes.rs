@@ -1,0 +1,325 @@
+//! The `/v2/` router. Repository names contain slashes, so one wildcard route takes every path
+//! and [`RegistryRoute`] parses it from the right into a typed endpoint of validated names,
+//! digests and references before any handler runs.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get};
+use percent_encoding::percent_decode_str;
+
+use super::error::{RegistryError, RegistryResult};
+use super::http::{API_VERSION, DOCKER_DISTRIBUTION_API_VERSION};
+use super::names::{Reference, RepositoryName, Tag};
+use super::{Registry, blobs, manifests, referrers, tags, uploads};
+use crate::ops::Operation;
+use crate::storage::{Digest, UploadId};
+
+/// A parsed `/v2/` endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RegistryRoute {
+    Base,
+    Catalog,
+    Tags(RepositoryName),
+    Manifest(RepositoryName, Reference),
+    Blob(RepositoryName, Digest),
+    UploadStart(RepositoryName),
+    Upload(RepositoryName, UploadId),
+    Referrers(RepositoryName, Digest),
+}
+
+impl RegistryRoute {
+    /// Parses the path after `/v2/`.
+    pub fn parse(path: &str) -> RegistryResult<RegistryRoute> {
+        let not_found = || RegistryError::NotFound(format!("/v2/{path}"));
+        if path.is_empty() {
+            return Ok(RegistryRoute::Base);
+        }
+        if path == "_catalog" {
+            return Ok(RegistryRoute::Catalog);
+        }
+        let segments: Vec<&str> = path.split('/').collect();
+        let n = segments.len();
+        let name_of = |count: usize| -> RegistryResult<RepositoryName> {
+            if n <= count {
+                return Err(not_found());
+            }
+            segments[..n - count]
+                .join("/")
+                .parse::<RepositoryName>()
+                .map_err(|err| RegistryError::NameInvalid(err.to_string()))
+        };
+        let last = decode(segments[n - 1]);
+        let second_last = n.checked_sub(2).map(|i| segments[i]);
+        let third_last = n.checked_sub(3).map(|i| segments[i]);
+        match (third_last, second_last, last.as_str()) {
+            (_, Some("tags"), "list") => Ok(RegistryRoute::Tags(name_of(2)?)),
+            (Some("blobs"), Some("uploads"), "") => Ok(RegistryRoute::UploadStart(name_of(3)?)),
+            (Some("blobs"), Some("uploads"), id) => {
+                let name = name_of(3)?;
+                let id = uuid::Uuid::parse_str(id)
+                    .map_err(|_| RegistryError::BlobUploadUnknown(id.to_owned()))?;
+                Ok(RegistryRoute::Upload(name, UploadId(id)))
+            }
+            (_, Some("blobs"), "uploads") => Ok(RegistryRoute::UploadStart(name_of(2)?)),
+            (_, Some("blobs"), digest) => {
+                Ok(RegistryRoute::Blob(name_of(2)?, parse_digest(digest)?))
+            }
+            (_, Some("manifests"), reference) => {
+                let name = name_of(2)?;
+                let reference = if reference.contains(':') {
+                    Reference::Digest(parse_digest(reference)?)
+                } else {
+                    Reference::Tag(
+                        reference
+                            .parse::<Tag>()
+                            .map_err(|err| RegistryError::ManifestInvalid(err.to_string()))?,
+                    )
+                };
+                Ok(RegistryRoute::Manifest(name, reference))
+            }
+            (_, Some("referrers"), digest) => {
+                Ok(RegistryRoute::Referrers(name_of(2)?, parse_digest(digest)?))
+            }
+            _ => Err(not_found()),
+        }
+    }
+
+    /// The operation's name, for metrics and logs.
+    fn operation(&self, method: &Method) -> &'static str {
+        let head = method == Method::HEAD;
+        match (self, method.as_str()) {
+            (RegistryRoute::Base, _) => "base",
+            (RegistryRoute::Catalog, _) => "catalog",
+            (RegistryRoute::Tags(_), _) => "tags_list",
+            (RegistryRoute::Referrers(..), _) => "referrers",
+            (RegistryRoute::Manifest(..), "PUT") => "manifest_put",
+            (RegistryRoute::Manifest(..), "DELETE") => "manifest_delete",
+            (RegistryRoute::Manifest(..), _) if head => "manifest_head",
+            (RegistryRoute::Manifest(..), _) => "manifest_get",
+            (RegistryRoute::Blob(..), "DELETE") => "blob_delete",
+            (RegistryRoute::Blob(..), _) if head => "blob_head",
+            (RegistryRoute::Blob(..), _) => "blob_get",
+            (RegistryRoute::UploadStart(_), _) => "upload_start",
+            (RegistryRoute::Upload(..), "PATCH") => "upload_patch",
+            (RegistryRoute::Upload(..), "PUT") => "upload_finish",
+            (RegistryRoute::Upload(..), "DELETE") => "upload_cancel",
+            (RegistryRoute::Upload(..), _) => "upload_status",
+        }
+    }
+
+    fn allowed_methods(&self) -> &'static str {
+        match self {
+            RegistryRoute::Base
+            | RegistryRoute::Catalog
+            | RegistryRoute::Tags(_)
+            | RegistryRoute::Referrers(..) => "GET, HEAD",
+            RegistryRoute::Manifest(..) => "GET, HEAD, PUT, DELETE",
+            RegistryRoute::Blob(..) => "GET, HEAD, DELETE",
+            RegistryRoute::UploadStart(_) => "POST",
+            RegistryRoute::Upload(..) => "GET, PATCH, PUT, DELETE",
+        }
+    }
+}
+
+fn decode(segment: &str) -> String {
+    percent_decode_str(segment).decode_utf8_lossy().into_owned()
+}
+
+fn parse_digest(text: &str) -> RegistryResult<Digest> {
+    text.parse::<Digest>()
+        .map_err(|err| RegistryError::DigestInvalid(err.to_string()))
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RegistryRoute {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let path = parts.uri.path();
+        let rest = path
+            .strip_prefix("/v2/")
+            .or_else(|| (path == "/v2").then_some(""))
+            .unwrap_or(path);
+        match RegistryRoute::parse(rest) {
+            Ok(route) => Ok(route),
+            Err(err) => {
+                let mut response = with_api_version(err.into_response());
+                response.extensions_mut().insert(Operation("invalid_path"));
+                Err(response)
+            }
+        }
+    }
+}
+
+fn with_api_version(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        DOCKER_DISTRIBUTION_API_VERSION,
+        HeaderValue::from_static(API_VERSION),
+    );
+    response
+}
+
+async fn handle(
+    State(registry): State<Arc<Registry>>,
+    route: RegistryRoute,
+    request: Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let operation = Operation(route.operation(&parts.method));
+    let mut response = match dispatch(&registry, route, &parts, body).await {
+        Ok(response) => response,
+        Err(err) => err.into_response(),
+    };
+    response.extensions_mut().insert(operation);
+    with_api_version(response)
+}
+
+async fn dispatch(
+    registry: &Registry,
+    route: RegistryRoute,
+    request: &Parts,
+    body: Body,
+) -> RegistryResult<Response> {
+    use RegistryRoute as R;
+    match (route, request.method.as_str()) {
+        (R::Base, "GET" | "HEAD") => Ok(axum::Json(serde_json::json!({})).into_response()),
+        (R::Catalog, "GET" | "HEAD") => tags::catalog(registry, request).await,
+        (R::Tags(name), "GET" | "HEAD") => tags::list(registry, &name, request).await,
+        (R::Referrers(name, digest), "GET" | "HEAD") => {
+            referrers::list(registry, &name, &digest, request).await
+        }
+        (R::Manifest(name, reference), "GET" | "HEAD") => {
+            manifests::get(registry, &name, &reference, request).await
+        }
+        (R::Manifest(name, reference), "PUT") => {
+            manifests::put(registry, &name, &reference, request, body).await
+        }
+        (R::Manifest(name, reference), "DELETE") => {
+            manifests::delete(registry, &name, &reference).await
+        }
+        (R::Blob(name, digest), "GET" | "HEAD") => {
+            blobs::get(registry, &name, &digest, request).await
+        }
+        (R::Blob(name, digest), "DELETE") => blobs::delete(registry, &name, &digest).await,
+        (R::UploadStart(name), "POST") => uploads::start(registry, &name, request, body).await,
+        (R::Upload(name, id), "GET") => uploads::status(registry, &name, id).await,
+        (R::Upload(name, id), "PATCH") => uploads::patch(registry, &name, id, request, body).await,
+        (R::Upload(name, id), "PUT") => uploads::finish(registry, &name, id, request, body).await,
+        (R::Upload(name, id), "DELETE") => uploads::cancel(registry, &name, id).await,
+        (route, method) => Err(RegistryError::MethodNotAllowed {
+            method: method.to_owned(),
+            allow: route.allowed_methods(),
+        }),
+    }
+}
+
+pub fn router() -> Router<Arc<Registry>> {
+    let any: MethodRouter<Arc<Registry>> = axum::routing::any(handle);
+    Router::new()
+        .route("/v2", get(handle))
+        .route("/v2/", any.clone())
+        .route("/v2/{*path}", any)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D: &str = "sha256:b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9";
+
+    fn name(s: &str) -> RepositoryName {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn parses_every_endpoint_from_the_right() {
+        let digest: Digest = D.parse().unwrap();
+        assert_eq!(RegistryRoute::parse("").unwrap(), RegistryRoute::Base);
+        assert_eq!(
+            RegistryRoute::parse("_catalog").unwrap(),
+            RegistryRoute::Catalog
+        );
+        assert_eq!(
+            RegistryRoute::parse("ns/app/tags/list").unwrap(),
+            RegistryRoute::Tags(name("ns/app"))
+        );
+        assert_eq!(
+            RegistryRoute::parse("a/b/c/manifests/latest").unwrap(),
+            RegistryRoute::Manifest(name("a/b/c"), Reference::Tag("latest".parse().unwrap()))
+        );
+        assert_eq!(
+            RegistryRoute::parse(&format!("a/manifests/{}", D.replace(':', "%3A"))).unwrap(),
+            RegistryRoute::Manifest(name("a"), Reference::Digest(digest.clone()))
+        );
+        assert_eq!(
+            RegistryRoute::parse(&format!("x/blobs/{D}")).unwrap(),
+            RegistryRoute::Blob(name("x"), digest.clone())
+        );
+        assert_eq!(
+            RegistryRoute::parse("x/blobs/uploads/").unwrap(),
+            RegistryRoute::UploadStart(name("x"))
+        );
+        assert_eq!(
+            RegistryRoute::parse("x/blobs/uploads").unwrap(),
+            RegistryRoute::UploadStart(name("x"))
+        );
+        let id = uuid::Uuid::new_v4();
+        assert_eq!(
+            RegistryRoute::parse(&format!("x/y/blobs/uploads/{id}")).unwrap(),
+            RegistryRoute::Upload(name("x/y"), UploadId(id))
+        );
+        assert_eq!(
+            RegistryRoute::parse(&format!("x/referrers/{D}")).unwrap(),
+            RegistryRoute::Referrers(name("x"), digest)
+        );
+        // Endpoint words are fine inside names.
+        assert_eq!(
+            RegistryRoute::parse("blobs/manifests/manifests/v1").unwrap(),
+            RegistryRoute::Manifest(
+                name("blobs/manifests"),
+                Reference::Tag("v1".parse().unwrap())
+            )
+        );
+    }
+
+    #[test]
+    fn refuses_bad_names_digests_and_paths() {
+        let err = |p: &str| RegistryRoute::parse(p).unwrap_err();
+        assert!(matches!(
+            err("UPPER/manifests/x"),
+            RegistryError::NameInvalid(_)
+        ));
+        assert!(matches!(
+            err("../etc/manifests/x"),
+            RegistryError::NameInvalid(_)
+        ));
+        assert!(matches!(
+            err("a/blobs/sha256:abc"),
+            RegistryError::DigestInvalid(_)
+        ));
+        assert!(matches!(
+            err("a/blobs/../../x"),
+            RegistryError::NotFound(_)
+                | RegistryError::DigestInvalid(_)
+                | RegistryError::NameInvalid(_)
+        ));
+        assert!(matches!(
+            err("a/manifests/-bad"),
+            RegistryError::ManifestInvalid(_)
+        ));
+        assert!(matches!(
+            err("a/blobs/uploads/not-a-uuid"),
+            RegistryError::BlobUploadUnknown(_)
+        ));
+        assert!(matches!(
+            err("manifests/latest"),
+            RegistryError::NotFound(_)
+        ));
+        assert!(matches!(err("a/b/c"), RegistryError::NotFound(_)));
+    }
+}

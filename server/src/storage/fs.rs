@@ -1,0 +1,315 @@
+//! The filesystem blob store: `blobs/<algorithm>/<xx>/<hex>` and `uploads/<uuid>` under the data
+//! folder.
+//!
+//! Uploads are written on a blocking thread fed through a bounded channel, so network reads,
+//! hashing and disk writes overlap while memory stays at a few megabytes per upload. A finished
+//! upload becomes a blob by one `rename`, so a crash never leaves a partial blob visible.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::sync::mpsc;
+use tokio_util::io::ReaderStream;
+
+use super::{
+    BlobStore, ByteStream, Digest, DigestHasher, IncomingStream, StorageError, StorageResult,
+    UploadId,
+};
+
+/// Chunks queued between the network and the writer thread (hyper yields chunks of up to a few
+/// hundred KiB, so this bounds an upload's buffered data to a few MiB).
+const WRITE_QUEUE: usize = 16;
+const WRITE_BUFFER: usize = 1 << 20;
+const READ_CHUNK: usize = 256 * 1024;
+
+pub struct FsBlobStore {
+    root: PathBuf,
+}
+
+impl FsBlobStore {
+    /// Opens (creating where needed) a blob store under `root`.
+    pub async fn open(root: impl Into<PathBuf>) -> StorageResult<Self> {
+        let root = root.into();
+        tokio::fs::create_dir_all(root.join("blobs")).await?;
+        tokio::fs::create_dir_all(root.join("uploads")).await?;
+        Ok(FsBlobStore { root })
+    }
+
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
+        // The digest grammar (fixed-length lowercase hex) keeps this inside `root`.
+        let hex = digest.hex();
+        self.root
+            .join("blobs")
+            .join(digest.algorithm().as_str())
+            .join(&hex[..2])
+            .join(hex)
+    }
+
+    fn upload_path(&self, id: UploadId) -> PathBuf {
+        self.root.join("uploads").join(id.0.to_string())
+    }
+}
+
+fn not_found_as(err: io::Error, missing: StorageError) -> StorageError {
+    if err.kind() == io::ErrorKind::NotFound {
+        missing
+    } else {
+        StorageError::Io(err)
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> StorageResult<T> + Send + 'static,
+) -> StorageResult<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|join| StorageError::Io(io::Error::other(join)))?
+}
+
+/// Opens `path` positioned at `offset` and streams `len` bytes of it.
+async fn stream_file(path: &Path, offset: u64, len: u64) -> io::Result<ByteStream> {
+    let mut file = tokio::fs::File::open(path).await?;
+    if offset > 0 {
+        file.seek(SeekFrom::Start(offset)).await?;
+    }
+    Ok(Box::pin(ReaderStream::with_capacity(
+        file.take(len),
+        READ_CHUNK,
+    )))
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[async_trait]
+impl BlobStore for FsBlobStore {
+    async fn stat(&self, digest: &Digest) -> StorageResult<Option<u64>> {
+        match tokio::fs::metadata(self.blob_path(digest)).await {
+            Ok(meta) => Ok(Some(meta.len())),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    async fn read(&self, digest: &Digest, offset: u64, len: u64) -> StorageResult<ByteStream> {
+        stream_file(&self.blob_path(digest), offset, len)
+            .await
+            .map_err(|err| not_found_as(err, StorageError::BlobMissing(digest.clone())))
+    }
+
+    async fn delete(&self, digest: &Digest) -> StorageResult<()> {
+        match tokio::fs::remove_file(self.blob_path(digest)).await {
+            Err(err) if err.kind() != io::ErrorKind::NotFound => Err(err.into()),
+            _ => Ok(()),
+        }
+    }
+
+    async fn write_upload(
+        &self,
+        id: UploadId,
+        offset: u64,
+        mut body: IncomingStream,
+        mut hasher: DigestHasher,
+    ) -> StorageResult<(u64, DigestHasher)> {
+        let path = self.upload_path(id);
+        let (sender, mut receiver) = mpsc::channel::<Bytes>(WRITE_QUEUE);
+        let writer = tokio::task::spawn_blocking(move || -> StorageResult<(u64, DigestHasher)> {
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)?;
+            if file.metadata()?.len() < offset {
+                // The recorded progress is not on disk: the data folder lost it.
+                return Err(StorageError::UploadDataMissing);
+            }
+            file.set_len(offset)?;
+            file.seek(SeekFrom::Start(offset))?;
+            let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
+            let mut size = offset;
+            while let Some(chunk) = receiver.blocking_recv() {
+                hasher.update(&chunk);
+                out.write_all(&chunk)?;
+                size += chunk.len() as u64;
+            }
+            let file = out.into_inner().map_err(|err| err.into_error())?;
+            file.sync_data()?;
+            Ok((size, hasher))
+        });
+
+        let mut incoming_error = None;
+        while let Some(chunk) = body.next().await {
+            match chunk {
+                Ok(chunk) => {
+                    if sender.send(chunk).await.is_err() {
+                        break; // The writer stopped; its error is reported below.
+                    }
+                }
+                Err(err) => {
+                    incoming_error = Some(err);
+                    break;
+                }
+            }
+        }
+        drop(sender);
+        let written = writer
+            .await
+            .map_err(|join| StorageError::Io(io::Error::other(join)))??;
+        match incoming_error {
+            Some(err) => Err(StorageError::Incoming(err)),
+            None => Ok(written),
+        }
+    }
+
+    async fn read_upload(&self, id: UploadId, len: u64) -> StorageResult<ByteStream> {
+        stream_file(&self.upload_path(id), 0, len)
+            .await
+            .map_err(|err| not_found_as(err, StorageError::UploadDataMissing))
+    }
+
+    async fn commit_upload(&self, id: UploadId, size: u64, digest: &Digest) -> StorageResult<()> {
+        let upload = self.upload_path(id);
+        let blob = self.blob_path(digest);
+        blocking(move || {
+            let file = OpenOptions::new()
+                .write(true)
+                .open(&upload)
+                .map_err(|err| not_found_as(err, StorageError::UploadDataMissing))?;
+            let on_disk = file.metadata()?.len();
+            if on_disk < size {
+                return Err(StorageError::UploadDataMissing);
+            }
+            if on_disk > size {
+                // Left by an interrupted write after the last recorded chunk.
+                file.set_len(size)?;
+                file.sync_data()?;
+            }
+            drop(file);
+            let dir = blob.parent().ok_or_else(|| {
+                StorageError::Io(io::Error::other("blob path has no parent folder"))
+            })?;
+            std::fs::create_dir_all(dir)?;
+            std::fs::rename(&upload, &blob)?;
+            sync_dir(dir)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_upload(&self, id: UploadId) -> StorageResult<()> {
+        match tokio::fs::remove_file(self.upload_path(id)).await {
+            Err(err) if err.kind() != io::ErrorKind::NotFound => Err(err.into()),
+            _ => Ok(()),
+        }
+    }
+
+    async fn check(&self) -> StorageResult<()> {
+        let probe = self.root.join("uploads").join(".ready-probe");
+        tokio::fs::write(&probe, b"ok").await?;
+        tokio::fs::remove_file(&probe).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::Algorithm;
+
+    fn body(chunks: Vec<&'static [u8]>) -> IncomingStream {
+        Box::pin(futures_util::stream::iter(
+            chunks.into_iter().map(|c| Ok(Bytes::from_static(c))),
+        ))
+    }
+
+    async fn collect(stream: ByteStream) -> Vec<u8> {
+        let chunks: Vec<_> = stream.collect().await;
+        chunks.into_iter().flat_map(|c| c.unwrap()).collect()
+    }
+
+    #[tokio::test]
+    async fn upload_in_chunks_then_commit_and_read_ranges() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).await.unwrap();
+        let id = UploadId::new();
+        let (size, hasher) = store
+            .write_upload(id, 0, body(vec![b"hello "]), Algorithm::Sha256.hasher())
+            .await
+            .unwrap();
+        assert_eq!(size, 6);
+        let (size, hasher) = store
+            .write_upload(id, size, body(vec![b"wor", b"ld"]), hasher)
+            .await
+            .unwrap();
+        let digest = hasher.finish();
+        assert_eq!(digest, Digest::sha256_of(b"hello world"));
+        store.commit_upload(id, size, &digest).await.unwrap();
+        assert_eq!(store.stat(&digest).await.unwrap(), Some(11));
+        assert_eq!(
+            collect(store.read(&digest, 6, 5).await.unwrap()).await,
+            b"world"
+        );
+        assert!(store.read_upload(id, 1).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_write_after_an_interrupted_one_starts_at_the_recorded_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).await.unwrap();
+        let id = UploadId::new();
+        let (size, hasher) = store
+            .write_upload(id, 0, body(vec![b"abc"]), Algorithm::Sha256.hasher())
+            .await
+            .unwrap();
+        // A second write that was never recorded (the server crashed before saving it).
+        store
+            .write_upload(id, size, body(vec![b"GARBAGE"]), hasher.clone())
+            .await
+            .unwrap();
+        let (size, hasher) = store
+            .write_upload(id, size, body(vec![b"def"]), hasher)
+            .await
+            .unwrap();
+        let digest = hasher.finish();
+        assert_eq!(digest, Digest::sha256_of(b"abcdef"));
+        store.commit_upload(id, size, &digest).await.unwrap();
+        assert_eq!(
+            collect(store.read(&digest, 0, 6).await.unwrap()).await,
+            b"abcdef"
+        );
+    }
+
+    #[tokio::test]
+    async fn missing_blobs_and_uploads_are_reported_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).await.unwrap();
+        let digest = Digest::sha256_of(b"nothing");
+        assert_eq!(store.stat(&digest).await.unwrap(), None);
+        assert!(matches!(
+            store.read(&digest, 0, 1).await,
+            Err(StorageError::BlobMissing(_))
+        ));
+        assert!(matches!(
+            store.commit_upload(UploadId::new(), 0, &digest).await,
+            Err(StorageError::UploadDataMissing)
+        ));
+        assert!(matches!(
+            store
+                .write_upload(
+                    UploadId::new(),
+                    5,
+                    body(vec![b"x"]),
+                    Algorithm::Sha256.hasher()
+                )
+                .await,
+            Err(StorageError::UploadDataMissing)
+        ));
+        store.check().await.unwrap();
+    }
+}

@@ -1,0 +1,274 @@
+//! Storage: content-addressed blobs ([`BlobStore`]) and registry metadata ([`MetadataStore`]).
+//!
+//! Both are traits so that object storage and PostgreSQL can replace the embedded filesystem and
+//! SQLite implementations without touching the HTTP handlers. Upload state, the running hash
+//! included, lives in the metadata store, never in process memory, so any replica can continue
+//! an upload that another one started.
+
+mod digest;
+pub mod fs;
+pub mod sqlite;
+
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures_util::Stream;
+use uuid::Uuid;
+
+pub use digest::{Algorithm, CorruptHashState, Digest, DigestError, DigestHasher};
+
+use crate::registry::names::{RepositoryName, Tag};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Bytes read from storage.
+pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
+
+/// Bytes arriving from a client; its errors are the client's (a dropped connection), not ours.
+pub type IncomingStream = Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("storage I/O failed: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("metadata database failed: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("metadata migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("blob {0} is recorded but missing from the blob store")]
+    BlobMissing(Digest),
+    #[error("the upload's data is missing from the blob store")]
+    UploadDataMissing,
+    #[error("the request body ended early: {0}")]
+    Incoming(BoxError),
+    #[error("metadata is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type StorageResult<T> = Result<T, StorageError>;
+
+/// Names an upload session; a UUID, so it is safe to use in a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UploadId(pub Uuid);
+
+impl UploadId {
+    pub fn new() -> Self {
+        UploadId(Uuid::new_v4())
+    }
+}
+
+impl Default for UploadId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Display for UploadId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Content-addressed blob storage with resumable uploads.
+#[async_trait]
+pub trait BlobStore: Send + Sync + 'static {
+    /// The size of a stored blob, `None` when it is absent.
+    async fn stat(&self, digest: &Digest) -> StorageResult<Option<u64>>;
+
+    /// Streams `len` bytes of a blob from `offset`.
+    async fn read(&self, digest: &Digest, offset: u64, len: u64) -> StorageResult<ByteStream>;
+
+    async fn delete(&self, digest: &Digest) -> StorageResult<()>;
+
+    /// Writes `body` into upload `id` from `offset`, dropping anything the upload held past
+    /// `offset` (left by an interrupted write), and feeds every byte to `hasher`. Returns the
+    /// new size and the hasher; the data is durable when this returns.
+    async fn write_upload(
+        &self,
+        id: UploadId,
+        offset: u64,
+        body: IncomingStream,
+        hasher: DigestHasher,
+    ) -> StorageResult<(u64, DigestHasher)>;
+
+    /// Streams the first `len` bytes of an upload (to hash it with another algorithm).
+    async fn read_upload(&self, id: UploadId, len: u64) -> StorageResult<ByteStream>;
+
+    /// Makes the first `size` bytes of upload `id` the blob `digest`, atomically: readers see
+    /// the whole blob or nothing.
+    async fn commit_upload(&self, id: UploadId, size: u64, digest: &Digest) -> StorageResult<()>;
+
+    async fn delete_upload(&self, id: UploadId) -> StorageResult<()>;
+
+    /// Fails when the store cannot take writes (readiness).
+    async fn check(&self) -> StorageResult<()>;
+}
+
+/// An upload session as recorded between requests.
+#[derive(Debug, Clone)]
+pub struct UploadSession {
+    pub id: UploadId,
+    pub repository: RepositoryName,
+    pub size: u64,
+    pub hash_algorithm: Algorithm,
+    pub hash_state: Vec<u8>,
+    pub started_at: DateTime<Utc>,
+}
+
+/// A manifest about to be stored, with what it refers to.
+#[derive(Debug, Clone)]
+pub struct NewManifest {
+    pub digest: Digest,
+    pub media_type: String,
+    pub content: Bytes,
+    /// `artifactType`, or the config media type of an artifact, for the referrers API.
+    pub artifact_type: Option<String>,
+    pub subject: Option<Digest>,
+    /// The manifest's annotations as JSON, for the referrers API.
+    pub annotations: Option<String>,
+    /// Blobs (config and layers) that must be in the repository.
+    pub blobs: Vec<Digest>,
+    /// Child manifests (of an index) that must be in the repository.
+    pub manifests: Vec<Digest>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredManifest {
+    pub digest: Digest,
+    pub media_type: String,
+    pub content: Bytes,
+}
+
+/// A manifest whose `subject` names another: one entry of a referrers response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Referrer {
+    pub digest: Digest,
+    pub media_type: String,
+    pub size: u64,
+    pub artifact_type: Option<String>,
+    pub annotations: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PutManifestOutcome {
+    Stored,
+    /// These references are not in the repository; nothing was written.
+    MissingReferences(Vec<Digest>),
+}
+
+/// A repository with the names of its tags, for listings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RepositorySummary {
+    pub name: String,
+    pub tags: Vec<String>,
+    pub manifest_count: u64,
+}
+
+/// Registry metadata: repositories, blob links, manifests, tags and upload sessions.
+#[async_trait]
+pub trait MetadataStore: Send + Sync + 'static {
+    // Repositories.
+    async fn repository_exists(&self, name: &RepositoryName) -> StorageResult<bool>;
+    /// Names of repositories holding at least one manifest, after `last`, in order.
+    async fn list_repositories(&self, last: Option<&str>, limit: u32)
+    -> StorageResult<Vec<String>>;
+    /// The first `limit` repositories with up to `tag_limit` tags each, for the console.
+    async fn repository_summaries(
+        &self,
+        limit: u32,
+        tag_limit: u32,
+    ) -> StorageResult<Vec<RepositorySummary>>;
+
+    // Blobs linked into repositories.
+    async fn blob_size(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> StorageResult<Option<u64>>;
+    async fn link_blob(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+        size: u64,
+    ) -> StorageResult<()>;
+    /// Links a blob present in `from` into `to`; false when `from` lacks it.
+    async fn mount_blob(
+        &self,
+        from: &RepositoryName,
+        to: &RepositoryName,
+        digest: &Digest,
+    ) -> StorageResult<Option<u64>>;
+    async fn unlink_blob(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> StorageResult<bool>;
+
+    // Upload sessions.
+    async fn create_upload(&self, session: &UploadSession) -> StorageResult<()>;
+    async fn get_upload(
+        &self,
+        repository: &RepositoryName,
+        id: UploadId,
+    ) -> StorageResult<Option<UploadSession>>;
+    /// Records progress if the session is still at `expected_size`; false when another
+    /// request moved it first.
+    async fn advance_upload(
+        &self,
+        id: UploadId,
+        expected_size: u64,
+        size: u64,
+        hash_state: &[u8],
+    ) -> StorageResult<bool>;
+    /// Ends the session and links the finished blob, in one transaction.
+    async fn finish_upload(
+        &self,
+        session: &UploadSession,
+        digest: &Digest,
+        size: u64,
+    ) -> StorageResult<()>;
+    async fn delete_upload(&self, id: UploadId) -> StorageResult<bool>;
+    async fn count_uploads(&self) -> StorageResult<u64>;
+
+    // Manifests and tags.
+    /// Stores a manifest (and points `tag` at it) if every reference is in the repository.
+    async fn put_manifest(
+        &self,
+        repository: &RepositoryName,
+        manifest: &NewManifest,
+        tag: Option<&Tag>,
+    ) -> StorageResult<PutManifestOutcome>;
+    async fn manifest_by_tag(
+        &self,
+        repository: &RepositoryName,
+        tag: &Tag,
+    ) -> StorageResult<Option<StoredManifest>>;
+    async fn manifest_by_digest(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> StorageResult<Option<StoredManifest>>;
+    /// Removes a manifest and the tags pointing at it from a repository.
+    async fn delete_manifest(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> StorageResult<bool>;
+    async fn delete_tag(&self, repository: &RepositoryName, tag: &Tag) -> StorageResult<bool>;
+    async fn list_tags(
+        &self,
+        repository: &RepositoryName,
+        last: Option<&str>,
+        limit: u32,
+    ) -> StorageResult<Vec<String>>;
+    async fn referrers(
+        &self,
+        repository: &RepositoryName,
+        subject: &Digest,
+    ) -> StorageResult<Vec<Referrer>>;
+
+    /// Fails when the database does not answer (readiness).
+    async fn check(&self) -> StorageResult<()>;
+}

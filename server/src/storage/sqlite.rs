@@ -1,0 +1,746 @@
+//! The embedded metadata store: SQLite in WAL mode through sqlx, migrated at start.
+//!
+//! Writes run in `BEGIN IMMEDIATE` transactions so that concurrent writers queue on SQLite's
+//! write lock (with a busy timeout) instead of failing when a read lock cannot be upgraded.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{SqliteConnection, SqlitePool};
+
+use super::{
+    Algorithm, Digest, MetadataStore, NewManifest, PutManifestOutcome, Referrer, RepositorySummary,
+    StorageError, StorageResult, StoredManifest, UploadId, UploadSession,
+};
+use crate::registry::names::{RepositoryName, Tag};
+
+pub struct SqliteMetadata {
+    pool: SqlitePool,
+}
+
+fn parse_digest(text: &str) -> StorageResult<Digest> {
+    Digest::from_str(text).map_err(|err| StorageError::Corrupt(err.to_string()))
+}
+
+fn size_from_db(size: i64) -> StorageResult<u64> {
+    u64::try_from(size).map_err(|_| StorageError::Corrupt(format!("negative size {size}")))
+}
+
+fn size_to_db(size: u64) -> StorageResult<i64> {
+    i64::try_from(size).map_err(|_| StorageError::Corrupt(format!("size {size} is too large")))
+}
+
+fn manifest_from_row(row: (String, String, Vec<u8>)) -> StorageResult<StoredManifest> {
+    let (digest, media_type, content) = row;
+    Ok(StoredManifest {
+        digest: parse_digest(&digest)?,
+        media_type,
+        content: Bytes::from(content),
+    })
+}
+
+/// The id of repository `name`, created if needed.
+async fn ensure_repository(
+    conn: &mut SqliteConnection,
+    name: &RepositoryName,
+) -> StorageResult<i64> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO repositories (name, created_at) VALUES (?, ?)
+         ON CONFLICT (name) DO UPDATE SET name = excluded.name
+         RETURNING id",
+    )
+    .bind(name.as_str())
+    .bind(Utc::now())
+    .fetch_one(conn)
+    .await?;
+    Ok(id)
+}
+
+async fn link_blob_in(
+    conn: &mut SqliteConnection,
+    repository_id: i64,
+    digest: &Digest,
+    size: u64,
+) -> StorageResult<()> {
+    let now = Utc::now();
+    sqlx::query(
+        "INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+    )
+    .bind(digest.to_string())
+    .bind(size_to_db(size)?)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES (?, ?, ?)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(repository_id)
+    .bind(digest.to_string())
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Digests from `wanted` (a JSON array) that are not in `table` for the repository.
+async fn missing_in(
+    conn: &mut SqliteConnection,
+    table: &str,
+    repository_id: i64,
+    wanted: &[Digest],
+) -> StorageResult<Vec<Digest>> {
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let wanted_json = serde_json::to_string(wanted)
+        .map_err(|err| StorageError::Corrupt(format!("encoding references: {err}")))?;
+    let sql = format!(
+        "SELECT DISTINCT value FROM json_each(?) WHERE value NOT IN
+         (SELECT digest FROM {table} WHERE repository_id = ?)"
+    );
+    let missing: Vec<String> = sqlx::query_scalar(&sql)
+        .bind(wanted_json)
+        .bind(repository_id)
+        .fetch_all(conn)
+        .await?;
+    missing.iter().map(|d| parse_digest(d)).collect()
+}
+
+impl SqliteMetadata {
+    /// Opens (creating and migrating where needed) the database at `path`.
+    pub async fn open(path: &Path) -> StorageResult<Self> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(SqliteMetadata { pool })
+    }
+
+    async fn begin_write(&self) -> StorageResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+#[async_trait]
+impl MetadataStore for SqliteMetadata {
+    async fn repository_exists(&self, name: &RepositoryName) -> StorageResult<bool> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
+            .bind(name.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(found.is_some())
+    }
+
+    async fn list_repositories(
+        &self,
+        last: Option<&str>,
+        limit: u32,
+    ) -> StorageResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT name FROM repositories r
+             WHERE name > ? AND EXISTS (SELECT 1 FROM repository_manifests m WHERE m.repository_id = r.id)
+             ORDER BY name LIMIT ?",
+        )
+        .bind(last.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn repository_summaries(
+        &self,
+        limit: u32,
+        tag_limit: u32,
+    ) -> StorageResult<Vec<RepositorySummary>> {
+        let rows: Vec<(String, i64, Option<String>)> = sqlx::query_as(
+            "WITH listed AS (
+                 SELECT id, name FROM repositories r
+                 WHERE EXISTS (SELECT 1 FROM repository_manifests m WHERE m.repository_id = r.id)
+                 ORDER BY name LIMIT ?
+             )
+             SELECT l.name,
+                    (SELECT COUNT(*) FROM repository_manifests m WHERE m.repository_id = l.id),
+                    t.name
+             FROM listed l
+             LEFT JOIN (
+                 SELECT repository_id, name,
+                        ROW_NUMBER() OVER (PARTITION BY repository_id ORDER BY name) AS position
+                 FROM tags WHERE repository_id IN (SELECT id FROM listed)
+             ) t ON t.repository_id = l.id AND t.position <= ?
+             ORDER BY l.name, t.name",
+        )
+        .bind(limit)
+        .bind(tag_limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut summaries: Vec<RepositorySummary> = Vec::new();
+        for (name, manifest_count, tag) in rows {
+            if summaries.last().is_none_or(|s| s.name != name) {
+                summaries.push(RepositorySummary {
+                    name,
+                    tags: Vec::new(),
+                    manifest_count: size_from_db(manifest_count)?,
+                });
+            }
+            if let (Some(tag), Some(summary)) = (tag, summaries.last_mut()) {
+                summary.tags.push(tag);
+            }
+        }
+        Ok(summaries)
+    }
+
+    async fn blob_size(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> StorageResult<Option<u64>> {
+        let size: Option<i64> = sqlx::query_scalar(
+            "SELECT b.size FROM repository_blobs rb
+             JOIN repositories r ON r.id = rb.repository_id
+             JOIN blobs b ON b.digest = rb.digest
+             WHERE r.name = ? AND rb.digest = ?",
+        )
+        .bind(repository.as_str())
+        .bind(digest.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        size.map(size_from_db).transpose()
+    }
+
+    async fn link_blob(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+        size: u64,
+    ) -> StorageResult<()> {
+        let mut tx = self.begin_write().await?;
+        let repository_id = ensure_repository(&mut tx, repository).await?;
+        link_blob_in(&mut tx, repository_id, digest, size).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn mount_blob(
+        &self,
+        from: &RepositoryName,
+        to: &RepositoryName,
+        digest: &Digest,
+    ) -> StorageResult<Option<u64>> {
+        let mut tx = self.begin_write().await?;
+        let size: Option<i64> = sqlx::query_scalar(
+            "SELECT b.size FROM repository_blobs rb
+             JOIN repositories r ON r.id = rb.repository_id
+             JOIN blobs b ON b.digest = rb.digest
+             WHERE r.name = ? AND rb.digest = ?",
+        )
+        .bind(from.as_str())
+        .bind(digest.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(size) = size.map(size_from_db).transpose()? else {
+            return Ok(None);
+        };
+        let repository_id = ensure_repository(&mut tx, to).await?;
+        link_blob_in(&mut tx, repository_id, digest, size).await?;
+        tx.commit().await?;
+        Ok(Some(size))
+    }
+
+    async fn unlink_blob(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> StorageResult<bool> {
+        let result = sqlx::query(
+            "DELETE FROM repository_blobs
+             WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?",
+        )
+        .bind(repository.as_str())
+        .bind(digest.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn create_upload(&self, session: &UploadSession) -> StorageResult<()> {
+        sqlx::query(
+            "INSERT INTO uploads (id, repository, size, hash_algorithm, hash_state, started_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(session.id.0.to_string())
+        .bind(session.repository.as_str())
+        .bind(size_to_db(session.size)?)
+        .bind(session.hash_algorithm.as_str())
+        .bind(&session.hash_state)
+        .bind(session.started_at)
+        .bind(session.started_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_upload(
+        &self,
+        repository: &RepositoryName,
+        id: UploadId,
+    ) -> StorageResult<Option<UploadSession>> {
+        let row: Option<(i64, String, Vec<u8>, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT size, hash_algorithm, hash_state, started_at FROM uploads
+             WHERE id = ? AND repository = ?",
+        )
+        .bind(id.0.to_string())
+        .bind(repository.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((size, algorithm, hash_state, started_at)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(UploadSession {
+            id,
+            repository: repository.clone(),
+            size: size_from_db(size)?,
+            hash_algorithm: Algorithm::from_str(&algorithm)
+                .map_err(|err| StorageError::Corrupt(err.to_string()))?,
+            hash_state,
+            started_at,
+        }))
+    }
+
+    async fn advance_upload(
+        &self,
+        id: UploadId,
+        expected_size: u64,
+        size: u64,
+        hash_state: &[u8],
+    ) -> StorageResult<bool> {
+        let result = sqlx::query(
+            "UPDATE uploads SET size = ?, hash_state = ?, updated_at = ? WHERE id = ? AND size = ?",
+        )
+        .bind(size_to_db(size)?)
+        .bind(hash_state)
+        .bind(Utc::now())
+        .bind(id.0.to_string())
+        .bind(size_to_db(expected_size)?)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn finish_upload(
+        &self,
+        session: &UploadSession,
+        digest: &Digest,
+        size: u64,
+    ) -> StorageResult<()> {
+        let mut tx = self.begin_write().await?;
+        let repository_id = ensure_repository(&mut tx, &session.repository).await?;
+        link_blob_in(&mut tx, repository_id, digest, size).await?;
+        sqlx::query("DELETE FROM uploads WHERE id = ?")
+            .bind(session.id.0.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_upload(&self, id: UploadId) -> StorageResult<bool> {
+        let result = sqlx::query("DELETE FROM uploads WHERE id = ?")
+            .bind(id.0.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn count_uploads(&self) -> StorageResult<u64> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM uploads")
+            .fetch_one(&self.pool)
+            .await?;
+        size_from_db(count)
+    }
+
+    async fn put_manifest(
+        &self,
+        repository: &RepositoryName,
+        manifest: &NewManifest,
+        tag: Option<&Tag>,
+    ) -> StorageResult<PutManifestOutcome> {
+        let mut tx = self.begin_write().await?;
+        let repository_id = ensure_repository(&mut tx, repository).await?;
+        let mut missing =
+            missing_in(&mut tx, "repository_blobs", repository_id, &manifest.blobs).await?;
+        missing.extend(
+            missing_in(
+                &mut tx,
+                "repository_manifests",
+                repository_id,
+                &manifest.manifests,
+            )
+            .await?,
+        );
+        if !missing.is_empty() {
+            tx.rollback().await?;
+            return Ok(PutManifestOutcome::MissingReferences(missing));
+        }
+
+        let digest = manifest.digest.to_string();
+        let subject = manifest.subject.as_ref().map(Digest::to_string);
+        let now = Utc::now();
+        let inserted = sqlx::query(
+            "INSERT INTO manifests
+                 (digest, media_type, artifact_type, subject, annotations, size, content, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(&digest)
+        .bind(&manifest.media_type)
+        .bind(&manifest.artifact_type)
+        .bind(&subject)
+        .bind(&manifest.annotations)
+        .bind(size_to_db(manifest.content.len() as u64)?)
+        .bind(manifest.content.as_ref())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if inserted {
+            let references = manifest
+                .blobs
+                .iter()
+                .map(|d| (d, "blob"))
+                .chain(manifest.manifests.iter().map(|d| (d, "manifest")));
+            for (child, kind) in references {
+                sqlx::query(
+                    "INSERT INTO manifest_references (digest, child, kind) VALUES (?, ?, ?)
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(&digest)
+                .bind(child.to_string())
+                .bind(kind)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        sqlx::query(
+            "INSERT INTO repository_manifests (repository_id, digest, subject, created_at)
+             VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(repository_id)
+        .bind(&digest)
+        .bind(&subject)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(tag) = tag {
+            sqlx::query(
+                "INSERT INTO tags (repository_id, name, digest, updated_at) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (repository_id, name)
+                 DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
+            )
+            .bind(repository_id)
+            .bind(tag.as_str())
+            .bind(&digest)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(PutManifestOutcome::Stored)
+    }
+
+    async fn manifest_by_tag(
+        &self,
+        repository: &RepositoryName,
+        tag: &Tag,
+    ) -> StorageResult<Option<StoredManifest>> {
+        let row: Option<(String, String, Vec<u8>)> = sqlx::query_as(
+            "SELECT m.digest, m.media_type, m.content FROM tags t
+             JOIN repositories r ON r.id = t.repository_id
+             JOIN manifests m ON m.digest = t.digest
+             WHERE r.name = ? AND t.name = ?",
+        )
+        .bind(repository.as_str())
+        .bind(tag.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(manifest_from_row).transpose()
+    }
+
+    async fn manifest_by_digest(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> StorageResult<Option<StoredManifest>> {
+        let row: Option<(String, String, Vec<u8>)> = sqlx::query_as(
+            "SELECT m.digest, m.media_type, m.content FROM repository_manifests rm
+             JOIN repositories r ON r.id = rm.repository_id
+             JOIN manifests m ON m.digest = rm.digest
+             WHERE r.name = ? AND rm.digest = ?",
+        )
+        .bind(repository.as_str())
+        .bind(digest.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(manifest_from_row).transpose()
+    }
+
+    async fn delete_manifest(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> StorageResult<bool> {
+        // Tags pointing at it go with it (ON DELETE CASCADE).
+        let result = sqlx::query(
+            "DELETE FROM repository_manifests
+             WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?",
+        )
+        .bind(repository.as_str())
+        .bind(digest.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn delete_tag(&self, repository: &RepositoryName, tag: &Tag) -> StorageResult<bool> {
+        let result = sqlx::query(
+            "DELETE FROM tags
+             WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND name = ?",
+        )
+        .bind(repository.as_str())
+        .bind(tag.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn list_tags(
+        &self,
+        repository: &RepositoryName,
+        last: Option<&str>,
+        limit: u32,
+    ) -> StorageResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT t.name FROM tags t JOIN repositories r ON r.id = t.repository_id
+             WHERE r.name = ? AND t.name > ? ORDER BY t.name LIMIT ?",
+        )
+        .bind(repository.as_str())
+        .bind(last.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn referrers(
+        &self,
+        repository: &RepositoryName,
+        subject: &Digest,
+    ) -> StorageResult<Vec<Referrer>> {
+        let rows: Vec<(String, String, i64, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT m.digest, m.media_type, m.size, m.artifact_type, m.annotations
+             FROM repository_manifests rm
+             JOIN manifests m ON m.digest = rm.digest
+             WHERE rm.repository_id = (SELECT id FROM repositories WHERE name = ?)
+               AND rm.subject = ?
+             ORDER BY rm.created_at, rm.digest",
+        )
+        .bind(repository.as_str())
+        .bind(subject.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(digest, media_type, size, artifact_type, annotations)| {
+                Ok(Referrer {
+                    digest: parse_digest(&digest)?,
+                    media_type,
+                    size: size_from_db(size)?,
+                    artifact_type,
+                    annotations,
+                })
+            })
+            .collect()
+    }
+
+    async fn check(&self) -> StorageResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> (tempfile::TempDir, SqliteMetadata) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteMetadata::open(&dir.path().join("berth.db"))
+            .await
+            .unwrap();
+        (dir, store)
+    }
+
+    fn repo(name: &str) -> RepositoryName {
+        name.parse().unwrap()
+    }
+
+    fn manifest(content: &str, blobs: Vec<Digest>, subject: Option<Digest>) -> NewManifest {
+        NewManifest {
+            digest: Digest::sha256_of(content.as_bytes()),
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            content: Bytes::from(content.to_owned()),
+            artifact_type: None,
+            subject,
+            annotations: None,
+            blobs,
+            manifests: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_manifest_needs_its_blobs_in_the_same_repository() {
+        let (_dir, store) = store().await;
+        let layer = Digest::sha256_of(b"layer");
+        let m = manifest("{\"m\":1}", vec![layer.clone()], None);
+        let tag: Tag = "v1".parse().unwrap();
+        assert_eq!(
+            store
+                .put_manifest(&repo("a/b"), &m, Some(&tag))
+                .await
+                .unwrap(),
+            PutManifestOutcome::MissingReferences(vec![layer.clone()])
+        );
+        // Nothing was written, not even the repository.
+        assert!(!store.repository_exists(&repo("a/b")).await.unwrap());
+
+        store.link_blob(&repo("other"), &layer, 5).await.unwrap();
+        assert!(matches!(
+            store
+                .put_manifest(&repo("a/b"), &m, Some(&tag))
+                .await
+                .unwrap(),
+            PutManifestOutcome::MissingReferences(_)
+        ));
+        assert_eq!(
+            store
+                .mount_blob(&repo("other"), &repo("a/b"), &layer)
+                .await
+                .unwrap(),
+            Some(5)
+        );
+        assert_eq!(
+            store
+                .put_manifest(&repo("a/b"), &m, Some(&tag))
+                .await
+                .unwrap(),
+            PutManifestOutcome::Stored
+        );
+        let got = store
+            .manifest_by_tag(&repo("a/b"), &tag)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.digest, m.digest);
+        assert_eq!(
+            store.list_repositories(None, 10).await.unwrap(),
+            vec!["a/b"]
+        );
+    }
+
+    #[tokio::test]
+    async fn deleting_a_manifest_removes_its_tags_and_pagination_is_ordered() {
+        let (_dir, store) = store().await;
+        let r = repo("r");
+        let m = manifest("{}", vec![], None);
+        for t in ["c", "a", "b"] {
+            store
+                .put_manifest(&r, &m, Some(&t.parse().unwrap()))
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.list_tags(&r, None, 2).await.unwrap(), vec!["a", "b"]);
+        assert_eq!(store.list_tags(&r, Some("b"), 2).await.unwrap(), vec!["c"]);
+        let summaries = store.repository_summaries(10, 2).await.unwrap();
+        assert_eq!(summaries[0].tags, vec!["a", "b"]);
+        assert!(store.delete_manifest(&r, &m.digest).await.unwrap());
+        assert!(store.list_tags(&r, None, 10).await.unwrap().is_empty());
+        assert!(
+            store
+                .manifest_by_digest(&r, &m.digest)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(!store.delete_manifest(&r, &m.digest).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn referrers_are_found_by_subject_within_the_repository() {
+        let (_dir, store) = store().await;
+        let r = repo("r");
+        let subject = manifest("{\"subject\":true}", vec![], None);
+        store.put_manifest(&r, &subject, None).await.unwrap();
+        let mut signature = manifest("{\"sig\":1}", vec![], Some(subject.digest.clone()));
+        signature.artifact_type = Some("application/vnd.example.sig".into());
+        store.put_manifest(&r, &signature, None).await.unwrap();
+        store
+            .put_manifest(&repo("elsewhere"), &signature, None)
+            .await
+            .unwrap();
+        let found = store.referrers(&r, &subject.digest).await.unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].digest, signature.digest);
+        assert_eq!(
+            found[0].artifact_type.as_deref(),
+            Some("application/vnd.example.sig")
+        );
+    }
+
+    #[tokio::test]
+    async fn upload_progress_is_compare_and_set() {
+        let (_dir, store) = store().await;
+        let session = UploadSession {
+            id: UploadId::new(),
+            repository: repo("r"),
+            size: 0,
+            hash_algorithm: Algorithm::Sha256,
+            hash_state: Algorithm::Sha256.hasher().save(),
+            started_at: Utc::now(),
+        };
+        store.create_upload(&session).await.unwrap();
+        assert!(store.advance_upload(session.id, 0, 10, b"s").await.unwrap());
+        assert!(!store.advance_upload(session.id, 0, 20, b"s").await.unwrap());
+        assert!(
+            store
+                .get_upload(&repo("other"), session.id)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let loaded = store
+            .get_upload(&repo("r"), session.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(loaded.size, 10);
+        assert_eq!(store.count_uploads().await.unwrap(), 1);
+        let digest = Digest::sha256_of(b"0123456789");
+        store.finish_upload(&loaded, &digest, 10).await.unwrap();
+        assert_eq!(store.count_uploads().await.unwrap(), 0);
+        assert_eq!(
+            store.blob_size(&repo("r"), &digest).await.unwrap(),
+            Some(10)
+        );
+    }
+}
