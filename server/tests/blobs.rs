@@ -1,0 +1,443 @@
+//! Blob endpoints and uploads against the running server: every upload flow, resume after a
+//! crash, mount, ranges, delete, and their error cases.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{TestServer, client, error_code, push_blob, sha256};
+use reqwest::StatusCode;
+use sha2::Digest as _;
+
+fn location(response: &reqwest::Response) -> String {
+    response.headers()["location"].to_str().unwrap().to_owned()
+}
+
+fn header(response: &reqwest::Response, name: &str) -> String {
+    response.headers()[name].to_str().unwrap().to_owned()
+}
+
+async fn start_upload(server: &TestServer, repository: &str) -> String {
+    let response = client()
+        .post(server.url(&format!("/v2/{repository}/blobs/uploads/")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert_eq!(header(&response, "range"), "0-0");
+    assert!(response.headers().contains_key("docker-upload-uuid"));
+    assert_eq!(
+        header(&response, "docker-distribution-api-version"),
+        "registry/2.0"
+    );
+    location(&response)
+}
+
+async fn patch(
+    server: &TestServer,
+    location: &str,
+    start: usize,
+    data: &[u8],
+) -> reqwest::Response {
+    client()
+        .patch(server.url(location))
+        .header("content-type", "application/octet-stream")
+        .header(
+            "content-range",
+            format!("{}-{}", start, start + data.len() - 1),
+        )
+        .body(data.to_vec())
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn get_blob(server: &TestServer, repository: &str, digest: &str) -> reqwest::Response {
+    client()
+        .get(server.url(&format!("/v2/{repository}/blobs/{digest}")))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn monolithic_push_then_get_and_head() {
+    let server = TestServer::start();
+    let data = b"a monolithic blob".to_vec();
+    let digest = push_blob(&server, "ns/app", &data).await;
+    let response = get_blob(&server, "ns/app", &digest).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(header(&response, "docker-content-digest"), digest);
+    assert_eq!(response.bytes().await.unwrap(), data);
+    let head = client()
+        .head(server.url(&format!("/v2/ns/app/blobs/{digest}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+    assert_eq!(header(&head, "content-length"), data.len().to_string());
+    // Another repository does not see it.
+    let elsewhere = get_blob(&server, "ns/other", &digest).await;
+    assert_eq!(elsewhere.status(), StatusCode::NOT_FOUND);
+    assert_eq!(error_code(elsewhere).await, "BLOB_UNKNOWN");
+}
+
+#[tokio::test]
+async fn post_then_put_with_the_whole_body() {
+    let server = TestServer::start();
+    let location = start_upload(&server, "a/b").await;
+    let data = b"post then put".to_vec();
+    let digest = sha256(&data);
+    let sep = if location.contains('?') { '&' } else { '?' };
+    let response = client()
+        .put(server.url(&format!("{location}{sep}digest={digest}")))
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(location_of(&response), format!("/v2/a/b/blobs/{digest}"));
+    assert_eq!(
+        get_blob(&server, "a/b", &digest)
+            .await
+            .bytes()
+            .await
+            .unwrap(),
+        data
+    );
+}
+
+fn location_of(response: &reqwest::Response) -> String {
+    location(response)
+}
+
+#[tokio::test]
+async fn chunked_upload_with_status_out_of_order_chunk_and_resume_after_a_crash() {
+    let server = TestServer::start();
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let digest = sha256(&data);
+    let location = start_upload(&server, "chunks/repo").await;
+
+    let first = patch(&server, &location, 0, &data[..100_000]).await;
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    assert_eq!(header(&first, "range"), "0-99999");
+
+    // A chunk that skips ahead is refused with 416 and the current range.
+    let skipped = patch(&server, &location, 150_000, &data[150_000..200_000]).await;
+    assert_eq!(skipped.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(header(&skipped, "range"), "0-99999");
+    assert_eq!(error_code(skipped).await, "BLOB_UPLOAD_INVALID");
+
+    // The server dies; the session, its data and its hash state survive.
+    let server = server.crash_and_restart();
+    let status = client().get(server.url(&location)).send().await.unwrap();
+    assert_eq!(status.status(), StatusCode::NO_CONTENT);
+    assert_eq!(header(&status, "range"), "0-99999");
+
+    let second = patch(&server, &location, 100_000, &data[100_000..200_000]).await;
+    assert_eq!(second.status(), StatusCode::ACCEPTED);
+    // The last chunk comes with the PUT.
+    let response = client()
+        .put(server.url(&format!("{location}?digest={digest}")))
+        .header("content-range", "200000-299999")
+        .body(data[200_000..].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(
+        get_blob(&server, "chunks/repo", &digest)
+            .await
+            .bytes()
+            .await
+            .unwrap(),
+        data
+    );
+    // The session is gone.
+    let gone = client().get(server.url(&location)).send().await.unwrap();
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+    assert_eq!(error_code(gone).await, "BLOB_UPLOAD_UNKNOWN");
+}
+
+#[tokio::test]
+async fn streamed_patch_without_content_range() {
+    let server = TestServer::start();
+    let location = start_upload(&server, "stream").await;
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..10).map(|i| Ok(vec![i as u8; 10_000])).collect();
+    let expected: Vec<u8> = (0..10).flat_map(|i| vec![i as u8; 10_000]).collect();
+    let response = client()
+        .patch(server.url(&location))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert_eq!(header(&response, "range"), "0-99999");
+    let digest = sha256(&expected);
+    let response = client()
+        .put(server.url(&format!("{location}?digest={digest}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn a_wrong_digest_is_refused_and_the_session_keeps_its_data() {
+    let server = TestServer::start();
+    let location = start_upload(&server, "r").await;
+    patch(&server, &location, 0, b"first part").await;
+    let wrong = sha256(b"something else");
+    let response = client()
+        .put(server.url(&format!("{location}?digest={wrong}")))
+        .body(b" and the rest".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(response).await, "DIGEST_INVALID");
+    // Still at the first part: the refused request's body did not count.
+    let status = client().get(server.url(&location)).send().await.unwrap();
+    assert_eq!(header(&status, "range"), "0-9");
+    let right = sha256(b"first part and the rest");
+    let response = client()
+        .put(server.url(&format!("{location}?digest={right}")))
+        .body(b" and the rest".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+
+    // Monolithic with a wrong digest stores nothing.
+    let response = client()
+        .post(server.url(&format!("/v2/r/blobs/uploads/?digest={wrong}")))
+        .body(b"not matching".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(response).await, "DIGEST_INVALID");
+    assert_eq!(
+        get_blob(&server, "r", &wrong).await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // Finishing without a digest, or with a malformed one.
+    let location = start_upload(&server, "r").await;
+    let response = client().put(server.url(&location)).send().await.unwrap();
+    assert_eq!(error_code(response).await, "DIGEST_INVALID");
+    let response = client()
+        .put(server.url(&format!("{location}?digest=sha256:nothex")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(response).await, "DIGEST_INVALID");
+}
+
+#[tokio::test]
+async fn sha512_digests() {
+    let server = TestServer::start();
+    let data = b"hashed with sha512".to_vec();
+    let digest = format!("sha512:{}", hex::encode(sha2::Sha512::digest(&data)));
+    // Monolithic and chunked.
+    let response = client()
+        .post(server.url(&format!("/v2/s/blobs/uploads/?digest={digest}")))
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let location = start_upload(&server, "s2").await;
+    patch(&server, &location, 0, &data).await;
+    let response = client()
+        .put(server.url(&format!("{location}?digest={digest}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let got = get_blob(&server, "s2", &digest).await;
+    assert_eq!(header(&got, "docker-content-digest"), digest);
+    assert_eq!(got.bytes().await.unwrap(), data);
+}
+
+#[tokio::test]
+async fn cancel_an_upload() {
+    let server = TestServer::start();
+    let location = start_upload(&server, "r").await;
+    let response = client().delete(server.url(&location)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let response = client().delete(server.url(&location)).send().await.unwrap();
+    assert_eq!(error_code(response).await, "BLOB_UPLOAD_UNKNOWN");
+    let response = patch(&server, &location, 0, b"late").await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    // An upload is bound to its repository.
+    let location = start_upload(&server, "r").await;
+    let id = location.rsplit('/').next().unwrap();
+    let response = client()
+        .get(server.url(&format!("/v2/other/blobs/uploads/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(response).await, "BLOB_UPLOAD_UNKNOWN");
+}
+
+#[tokio::test]
+async fn cross_repository_mount_and_its_fallback() {
+    let server = TestServer::start();
+    let digest = push_blob(&server, "source/repo", b"shared layer").await;
+    let response = client()
+        .post(server.url(&format!(
+            "/v2/target/repo/blobs/uploads/?mount={digest}&from=source/repo"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(
+        location(&response),
+        format!("/v2/target/repo/blobs/{digest}")
+    );
+    assert_eq!(header(&response, "docker-content-digest"), digest);
+    assert_eq!(
+        get_blob(&server, "target/repo", &digest).await.status(),
+        StatusCode::OK
+    );
+
+    // From a repository that lacks it: an ordinary upload session.
+    let missing = sha256(b"never pushed");
+    let response = client()
+        .post(server.url(&format!(
+            "/v2/target/repo/blobs/uploads/?mount={missing}&from=source/repo"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert!(location(&response).starts_with("/v2/target/repo/blobs/uploads/"));
+    let response = client()
+        .post(server.url(&format!(
+            "/v2/target/repo/blobs/uploads/?mount={digest}&from=NOT..VALID"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+}
+
+#[tokio::test]
+async fn ranges_and_unsatisfiable_ranges() {
+    let server = TestServer::start();
+    let data: Vec<u8> = (0..=255u8).collect();
+    let digest = push_blob(&server, "r", &data).await;
+    let url = server.url(&format!("/v2/r/blobs/{digest}"));
+    let partial = client()
+        .get(&url)
+        .header("range", "bytes=10-19")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(partial.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(header(&partial, "content-range"), "bytes 10-19/256");
+    assert_eq!(partial.bytes().await.unwrap(), data[10..20]);
+    let suffix = client()
+        .get(&url)
+        .header("range", "bytes=-6")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(suffix.bytes().await.unwrap(), data[250..]);
+    for bad in ["bytes=300-", "bytes=20-10", "lines=1-2"] {
+        let response = client()
+            .get(&url)
+            .header("range", bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "{bad}"
+        );
+        assert_eq!(header(&response, "content-range"), "bytes */256");
+    }
+}
+
+#[tokio::test]
+async fn delete_a_blob() {
+    let server = TestServer::start();
+    let digest = push_blob(&server, "r", b"to delete").await;
+    let url = server.url(&format!("/v2/r/blobs/{digest}"));
+    assert_eq!(
+        client().delete(&url).send().await.unwrap().status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        client().get(&url).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    let again = client().delete(&url).send().await.unwrap();
+    assert_eq!(error_code(again).await, "BLOB_UNKNOWN");
+}
+
+#[tokio::test]
+async fn names_digests_and_paths_are_checked() {
+    let server = TestServer::start();
+    let cases = [
+        (
+            "/v2/Upper/blobs/uploads/",
+            "POST",
+            StatusCode::BAD_REQUEST,
+            "NAME_INVALID",
+        ),
+        (
+            "/v2/a/blobs/sha256:short",
+            "GET",
+            StatusCode::BAD_REQUEST,
+            "DIGEST_INVALID",
+        ),
+        (
+            "/v2/a/blobs/md5:d41d8cd98f00b204e9800998ecf8427e",
+            "GET",
+            StatusCode::BAD_REQUEST,
+            "DIGEST_INVALID",
+        ),
+        (
+            "/v2/a/..%2F..%2Fetc/blobs/uploads/",
+            "POST",
+            StatusCode::BAD_REQUEST,
+            "NAME_INVALID",
+        ),
+        (
+            "/v2/a/blobs/uploads/not-a-uuid",
+            "GET",
+            StatusCode::NOT_FOUND,
+            "BLOB_UPLOAD_UNKNOWN",
+        ),
+        (
+            "/v2/a/nothing/here",
+            "GET",
+            StatusCode::NOT_FOUND,
+            "UNSUPPORTED",
+        ),
+        (
+            "/v2/a/blobs/uploads/",
+            "GET",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "UNSUPPORTED",
+        ),
+    ];
+    for (path, method, status, code) in cases {
+        let response = client()
+            .request(method.parse().unwrap(), server.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{method} {path}");
+        assert_eq!(
+            header(&response, "docker-distribution-api-version"),
+            "registry/2.0"
+        );
+        assert_eq!(error_code(response).await, code, "{method} {path}");
+    }
+}

@@ -1,0 +1,186 @@
+//! Starts the real `berth` binary on a loopback port with its own data folder, and helps tests
+//! talk to it.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+pub mod images;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use sha2::{Digest as _, Sha256};
+
+pub struct TestServer {
+    child: Option<Child>,
+    pub base: String,
+    pub addr: String,
+    data_dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+    extra_args: Vec<String>,
+}
+
+impl TestServer {
+    /// Starts Berth on a new, empty data folder.
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(args: &[&str]) -> Self {
+        let temp = tempfile::tempdir().unwrap();
+        let data_dir = temp.path().join("data");
+        let mut server = Self::spawn(&data_dir, args.iter().map(|a| a.to_string()).collect());
+        server._temp = Some(temp);
+        server
+    }
+
+    fn spawn(data_dir: &Path, extra_args: Vec<String>) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--log-level",
+                "warn",
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            .args(&extra_args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting berth");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.strip_prefix("Berth listening on http://") {
+                    let _ = tx.send(rest.trim_end_matches('/').to_owned());
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("berth did not report its address within 30 s");
+        TestServer {
+            child: Some(child),
+            base: format!("http://{addr}"),
+            addr,
+            data_dir: data_dir.to_owned(),
+            _temp: None,
+            extra_args,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Kills the server (no graceful shutdown, as a crash would) and starts it again on the same
+    /// data folder.
+    pub fn crash_and_restart(mut self) -> Self {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let mut restarted = Self::spawn(&self.data_dir, self.extra_args.clone());
+        restarted._temp = self._temp.take();
+        restarted
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Sends SIGTERM and waits for the process to end; returns its exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        child.wait().unwrap()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+pub fn sha256(data: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(data)))
+}
+
+/// The OCI error code of an error response body.
+pub async fn error_code(response: reqwest::Response) -> String {
+    let body: serde_json::Value = response.json().await.expect("an OCI error body");
+    body["errors"][0]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Pushes a blob in one request and returns its digest.
+pub async fn push_blob(server: &TestServer, repository: &str, data: &[u8]) -> String {
+    let digest = sha256(data);
+    let response = client()
+        .post(server.url(&format!("/v2/{repository}/blobs/uploads/?digest={digest}")))
+        .body(data.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201, "pushing a blob");
+    digest
+}
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+/// Pushes a config and one layer, and returns an OCI image manifest (not pushed) for them.
+pub async fn image_manifest(server: &TestServer, repository: &str, seed: &str) -> Vec<u8> {
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","config":{{"Env":["SEED={seed}"]}},"rootfs":{{"type":"layers","diff_ids":[]}}}}"#
+    );
+    let layer = format!("layer of {seed}");
+    let config_digest = push_blob(server, repository, config.as_bytes()).await;
+    let layer_digest = push_blob(server, repository, layer.as_bytes()).await;
+    serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest, "size": layer.len()}],
+    }))
+    .unwrap()
+}
+
+pub async fn put_manifest(
+    server: &TestServer,
+    repository: &str,
+    reference: &str,
+    media_type: &str,
+    body: &[u8],
+) -> reqwest::Response {
+    client()
+        .put(server.url(&format!("/v2/{repository}/manifests/{reference}")))
+        .header("content-type", media_type)
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap()
+}
