@@ -1,0 +1,168 @@
+//! Operating Berth: health and readiness, metrics, configuration errors at start, `--help`, and
+//! graceful shutdown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{TestServer, client, push_blob};
+use reqwest::StatusCode;
+
+#[tokio::test]
+async fn health_readiness_and_metrics() {
+    let server = TestServer::start();
+    let health = client().get(server.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let ready = client().get(server.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+
+    push_blob(&server, "m/repo", b"counted bytes").await;
+    let upload = client()
+        .post(server.url("/v2/m/repo/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status(), StatusCode::ACCEPTED);
+    client()
+        .get(server.url("/v2/m/repo/tags/list"))
+        .send()
+        .await
+        .unwrap();
+
+    let metrics = client()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for expected in [
+        r#"berth_http_requests_total{route="upload_start",method="POST",status="201"} 1"#,
+        r#"berth_http_requests_total{route="upload_start",method="POST",status="202"} 1"#,
+        r#"berth_http_requests_total{route="tags_list",method="GET",status="200"} 1"#,
+        "berth_http_request_duration_seconds_bucket{route=\"upload_start\"",
+        "berth_uploads_in_progress 1",
+        "berth_http_received_bytes_total",
+        "berth_http_sent_bytes_total",
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "missing {expected:?} in\n{metrics}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn readiness_fails_when_storage_cannot_be_written() {
+    let server = TestServer::start();
+    let uploads = server.data_dir().join("uploads");
+    std::fs::remove_dir_all(&uploads).unwrap();
+    std::fs::write(&uploads, b"not a folder").unwrap();
+    let ready = client().get(server.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(ready.text().await.unwrap().contains("blobs:"));
+}
+
+fn berth(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(args)
+        .env_remove("BERTH_LISTEN")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn invalid_configuration_stops_berth_with_the_field_and_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("berth.toml");
+    std::fs::write(&file, "[registry]\nmax_manifest_bytes = \"lots\"\n").unwrap();
+    let data = dir.path().join("data");
+    let output = berth(&[
+        "serve",
+        "--config",
+        file.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("registry.max_manifest_bytes"), "{stderr}");
+    assert!(stderr.contains("lots"), "{stderr}");
+
+    let output = berth(&["serve", "--listen", "not-an-address"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--listen"));
+
+    let output = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["serve", "--data-dir", data.to_str().unwrap()])
+        .env("BERTH_LOG_FORMAT", "xml")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--log-format"));
+    // Nothing was created for a configuration that did not load.
+    assert!(!data.exists());
+}
+
+#[test]
+fn help_explains_every_option() {
+    let output = berth(&["serve", "--help"]);
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for option in [
+        "--config",
+        "--listen",
+        "--data-dir",
+        "--log-format",
+        "--log-level",
+        "--max-manifest-bytes",
+        "--site-dir",
+        "--shutdown-timeout",
+        "BERTH_LISTEN",
+        "BERTH_DATA_DIR",
+    ] {
+        assert!(help.contains(option), "--help lacks {option}:\n{help}");
+    }
+}
+
+#[tokio::test]
+async fn shutdown_finishes_requests_in_flight() {
+    let mut server = TestServer::start();
+    let location = client()
+        .post(server.url("/v2/slow/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap()
+        .headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    // A chunk that takes a second to arrive.
+    let chunks = futures_util::stream::unfold(0, |i| async move {
+        if i == 5 {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        Some((Ok::<_, std::io::Error>(vec![b'x'; 1000]), i + 1))
+    });
+    let url = server.url(&location);
+    let upload = tokio::spawn(async move {
+        client()
+            .patch(url)
+            .body(reqwest::Body::wrap_stream(chunks))
+            .send()
+            .await
+            .unwrap()
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let status = tokio::task::spawn_blocking(move || server.terminate())
+        .await
+        .unwrap();
+    assert!(status.success(), "berth exited with {status}");
+    let response = upload.await.unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert_eq!(response.headers()["range"], "0-4999");
+}
