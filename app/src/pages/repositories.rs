@@ -39,8 +39,10 @@ fn RepositoryTable(repositories: Vec<RepositoryEntry>) -> impl IntoView {
                 {repositories.into_iter().map(|repo| view! {
                     <tr data-repository=repo.name.clone()>
                         <td class="name">{repo.name.clone()}</td>
-                        <td class="tags">
-                            {repo.tags.into_iter().map(|tag| view! { <span class="tag">{tag}</span> }).collect_view()}
+                        <td>
+                            <div class="tag-list">
+                                {repo.tags.into_iter().map(|tag| view! { <span class="tag">{tag}</span> }).collect_view()}
+                            </div>
                         </td>
                         <td class="num">{repo.manifest_count}</td>
                     </tr>
