@@ -28,7 +28,7 @@ pub async fn get(
         .and_then(|v| v.to_str().ok());
     let (status, offset, len) = match parse_range(range_header, size) {
         RangeRequest::Whole => (StatusCode::OK, 0, size),
-        RangeRequest::Partial(range) => (StatusCode::PARTIAL_CONTENT, range.start, range.len()),
+        RangeRequest::Partial(range) => (StatusCode::PARTIAL_CONTENT, range.start, range.length()),
         RangeRequest::Unsatisfiable => {
             return Err(RegistryError::RangeNotSatisfiable {
                 range: range_header.unwrap_or_default().to_owned(),

@@ -25,7 +25,8 @@ pub struct ByteRange {
 }
 
 impl ByteRange {
-    pub fn len(&self) -> u64 {
+    /// Bytes in the range (never zero: the end is inclusive).
+    pub fn length(&self) -> u64 {
         self.end - self.start + 1
     }
 }
