@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# Berth side by side with Debian's docker-registry (CNCF distribution 2.8) on loopback, in one run:
+#   - push of a 1 GiB blob (POST, one streamed PATCH, PUT ?digest=), MiB/s
+#   - pull of that blob, MiB/s (median of 3)
+#   - manifest GETs by tag per second with keep-alive (wrk, 2 threads, 32 connections, 10 s)
+#   - Berth's resident memory while the 1 GiB push runs, above its idle level
+# and prints Berth's ratio to docker-registry for each. Targets: push and pull >= 1x, manifest
+# GETs >= 2x, push memory < 100 MiB above idle.
+#
+# Usage: bench/registry.sh [SIZE_MIB]   (default 1024; needs curl, wrk, docker-registry:
+# installed from Debian when missing). Results are also written to bench/results/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+size_mib="${1:-1024}"
+berth_port=5101
+registry_port=5102
+duration=10
+
+missing=()
+for tool in curl wrk docker-registry; do
+  command -v "$tool" >/dev/null || missing+=("$tool")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x target/release/berth ] || [ -n "$(find server app -newer target/release/berth -name '*.rs' -print -quit)" ]; then
+  echo "building target/release/berth" >&2
+  cargo build --release -p berth >&2
+fi
+
+work="$(mktemp -d /tmp/berth-bench.XXXXXX)"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# --- the two registries -------------------------------------------------------------------------
+target/release/berth serve --listen "127.0.0.1:$berth_port" --data-dir "$work/berth" \
+  --log-level warn >"$work/berth.out" 2>"$work/berth.err" &
+berth_pid=$!
+pids+=("$berth_pid")
+
+cat >"$work/registry.yml" <<YAML
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $work/registry
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$registry_port
+YAML
+docker-registry serve "$work/registry.yml" >"$work/registry.out" 2>&1 &
+pids+=("$!")
+
+for port in $berth_port $registry_port; do
+  for _ in $(seq 100); do
+    curl -fs "http://127.0.0.1:$port/v2/" >/dev/null && break
+    sleep 0.1
+  done
+done
+
+# --- data -----------------------------------------------------------------------------------------
+blob="$work/blob"
+echo "generating a ${size_mib} MiB blob" >&2
+head -c "$((size_mib * 1024 * 1024))" /dev/urandom >"$blob"
+digest="sha256:$(sha256sum "$blob" | cut -d' ' -f1)"
+
+absolute() { # a Location header made absolute
+  case "$2" in http*) echo "$2" ;; *) echo "http://127.0.0.1:$1$2" ;; esac
+}
+with_query() { # appends a query parameter to a URL that may already have some
+  case "$1" in *\?*) echo "$1&$2" ;; *) echo "$1?$2" ;; esac
+}
+location_of() { # the Location header of a response's headers file
+  grep -i '^location:' "$1" | tail -1 | cut -d' ' -f2- | tr -d '\r'
+}
+
+rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+
+# Pushes the blob to the registry on port $1; prints seconds.
+push_blob() {
+  local port=$1 repo=$2
+  curl -fs -D "$work/h1" -o /dev/null -X POST "http://127.0.0.1:$port/v2/$repo/blobs/uploads/"
+  local upload; upload="$(absolute "$port" "$(location_of "$work/h1")")"
+  local started; started=$(date +%s.%N)
+  curl -fs -D "$work/h2" -o /dev/null -X PATCH -H 'Content-Type: application/octet-stream' \
+    --data-binary "@$blob" "$upload"
+  upload="$(absolute "$port" "$(location_of "$work/h2")")"
+  curl -fs -o /dev/null -X PUT "$(with_query "$upload" "digest=$digest")"
+  calc "$(date +%s.%N) - $started"
+}
+
+pull_seconds() {
+  curl -fs -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$1/v2/$2/blobs/$digest"
+}
+
+median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+calc() { awk "BEGIN { print $1 }"; }
+rate() { calc "$size_mib / $1"; }
+
+# --- push, with Berth's memory sampled throughout ------------------------------------------------
+sleep 1
+idle_kib=$(rss_kib "$berth_pid")
+: >"$work/rss"
+( while kill -0 "$berth_pid" 2>/dev/null; do rss_kib "$berth_pid" >>"$work/rss"; sleep 0.05; done ) &
+sampler=$!
+echo "pushing to Berth" >&2
+berth_push=$(push_blob $berth_port bench/blob)
+kill "$sampler" 2>/dev/null || true
+peak_kib=$(sort -n "$work/rss" | tail -1)
+echo "pushing to docker-registry" >&2
+registry_push=$(push_blob $registry_port bench/blob)
+
+# --- pull ------------------------------------------------------------------------------------------
+echo "pulling" >&2
+berth_pulls=(); registry_pulls=()
+for _ in 1 2 3; do
+  berth_pulls+=("$(pull_seconds $berth_port bench/blob)")
+  registry_pulls+=("$(pull_seconds $registry_port bench/blob)")
+done
+berth_pull=$(printf '%s\n' "${berth_pulls[@]}" | median)
+registry_pull=$(printf '%s\n' "${registry_pulls[@]}" | median)
+
+# --- manifest GETs ---------------------------------------------------------------------------------
+config='{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
+config_digest="sha256:$(printf '%s' "$config" | sha256sum | cut -d' ' -f1)"
+manifest=$(printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%d}]}' \
+  "$config_digest" "${#config}" "$digest" "$((size_mib * 1024 * 1024))")
+for port in $berth_port $registry_port; do
+  curl -fs -o /dev/null -X POST --data-binary "$config" \
+    "http://127.0.0.1:$port/v2/bench/blob/blobs/uploads/?digest=$config_digest" ||
+    { # distribution 2.8 has no monolithic POST: POST, then PUT with the body
+      curl -fs -D "$work/h3" -o /dev/null -X POST "http://127.0.0.1:$port/v2/bench/blob/blobs/uploads/"
+      curl -fs -o /dev/null -X PUT --data-binary "$config" \
+        "$(with_query "$(absolute "$port" "$(location_of "$work/h3")")" "digest=$config_digest")"
+    }
+  curl -fs -o /dev/null -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+    --data-binary "$manifest" "http://127.0.0.1:$port/v2/bench/blob/manifests/latest"
+done
+manifest_rps() {
+  wrk -t2 -c32 -d${duration}s -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+    "http://127.0.0.1:$1/v2/bench/blob/manifests/latest" | awk '/Requests\/sec/ { print $2 }'
+}
+echo "manifest GETs for ${duration}s each" >&2
+berth_rps=$(manifest_rps $berth_port)
+registry_rps=$(manifest_rps $registry_port)
+
+# --- report ----------------------------------------------------------------------------------------
+mkdir -p bench/results
+report="bench/results/registry-$(date -u +%Y%m%dT%H%M%SZ).txt"
+{
+  printf 'Berth vs docker-registry %s, %s MiB blob, %s, %s cores\n' \
+    "$(docker-registry --version 2>/dev/null | awk '{print $3}')" "$size_mib" "$(date -u +%F)" "$(nproc)"
+  printf '%-28s %14s %16s %8s\n' "" "Berth" "docker-registry" "ratio"
+  printf '%-28s %14.0f %16.0f %7.2fx\n' "push (MiB/s)" "$(rate "$berth_push")" "$(rate "$registry_push")" \
+    "$(calc "$registry_push / $berth_push")"
+  printf '%-28s %14.0f %16.0f %7.2fx\n' "pull (MiB/s, median of 3)" "$(rate "$berth_pull")" "$(rate "$registry_pull")" \
+    "$(calc "$registry_pull / $berth_pull")"
+  printf '%-28s %14.0f %16.0f %7.2fx\n' "manifest GET (req/s)" "$berth_rps" "$registry_rps" \
+    "$(calc "$berth_rps / $registry_rps")"
+  printf 'Berth RSS: idle %d MiB, peak during push %d MiB, %d MiB above idle (target < 100)\n' \
+    "$((idle_kib / 1024))" "$((peak_kib / 1024))" "$(((peak_kib - idle_kib) / 1024))"
+} | tee "$report"
