@@ -96,7 +96,7 @@ push_blob() {
   local upload; upload="$(absolute "$port" "$(location_of "$work/h1")")"
   local started; started=$(date +%s.%N)
   curl -fs -D "$work/h2" -o /dev/null -X PATCH -H 'Content-Type: application/octet-stream' \
-    --data-binary "@$blob" "$upload"
+    -T "$blob" "$upload"
   upload="$(absolute "$port" "$(location_of "$work/h2")")"
   curl -fs -o /dev/null -X PUT "$(with_query "$upload" "digest=$digest")"
   calc "$(date +%s.%N) - $started"
@@ -139,13 +139,9 @@ config_digest="sha256:$(printf '%s' "$config" | sha256sum | cut -d' ' -f1)"
 manifest=$(printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%d}]}' \
   "$config_digest" "${#config}" "$digest" "$((size_mib * 1024 * 1024))")
 for port in $berth_port $registry_port; do
-  curl -fs -o /dev/null -X POST --data-binary "$config" \
-    "http://127.0.0.1:$port/v2/bench/blob/blobs/uploads/?digest=$config_digest" ||
-    { # distribution 2.8 has no monolithic POST: POST, then PUT with the body
-      curl -fs -D "$work/h3" -o /dev/null -X POST "http://127.0.0.1:$port/v2/bench/blob/blobs/uploads/"
-      curl -fs -o /dev/null -X PUT --data-binary "$config" \
-        "$(with_query "$(absolute "$port" "$(location_of "$work/h3")")" "digest=$config_digest")"
-    }
+  curl -fs -D "$work/h3" -o /dev/null -X POST "http://127.0.0.1:$port/v2/bench/blob/blobs/uploads/"
+  curl -fs -o /dev/null -X PUT -H 'Content-Type: application/octet-stream' --data-binary "$config" \
+    "$(with_query "$(absolute "$port" "$(location_of "$work/h3")")" "digest=$config_digest")"
   curl -fs -o /dev/null -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
     --data-binary "$manifest" "http://127.0.0.1:$port/v2/bench/blob/manifests/latest"
 done
