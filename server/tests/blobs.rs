@@ -4,16 +4,12 @@
 
 mod common;
 
-use common::{TestServer, client, error_code, push_blob, sha256};
+use common::{TestServer, client, error_code, header, push_blob, sha256};
 use reqwest::StatusCode;
 use sha2::Digest as _;
 
 fn location(response: &reqwest::Response) -> String {
-    response.headers()["location"].to_str().unwrap().to_owned()
-}
-
-fn header(response: &reqwest::Response, name: &str) -> String {
-    response.headers()[name].to_str().unwrap().to_owned()
+    header(response, "location")
 }
 
 async fn start_upload(server: &TestServer, repository: &str) -> String {
@@ -84,18 +80,17 @@ async fn monolithic_push_then_get_and_head() {
 #[tokio::test]
 async fn post_then_put_with_the_whole_body() {
     let server = TestServer::start();
-    let location = start_upload(&server, "a/b").await;
+    let upload = start_upload(&server, "a/b").await;
     let data = b"post then put".to_vec();
     let digest = sha256(&data);
-    let sep = if location.contains('?') { '&' } else { '?' };
     let response = client()
-        .put(server.url(&format!("{location}{sep}digest={digest}")))
+        .put(server.url(&format!("{upload}?digest={digest}")))
         .body(data.clone())
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
-    assert_eq!(location_of(&response), format!("/v2/a/b/blobs/{digest}"));
+    assert_eq!(location(&response), format!("/v2/a/b/blobs/{digest}"));
     assert_eq!(
         get_blob(&server, "a/b", &digest)
             .await
@@ -104,10 +99,6 @@ async fn post_then_put_with_the_whole_body() {
             .unwrap(),
         data
     );
-}
-
-fn location_of(response: &reqwest::Response) -> String {
-    location(response)
 }
 
 #[tokio::test]

@@ -4,21 +4,13 @@
 mod common;
 
 use common::{
-    OCI_INDEX, OCI_MANIFEST, TestServer, client, error_code, image_manifest, push_blob,
+    OCI_INDEX, OCI_MANIFEST, TestServer, client, error_code, header, image_manifest, push_blob,
     put_manifest, sha256,
 };
 use reqwest::StatusCode;
 
 const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-
-fn header(response: &reqwest::Response, name: &str) -> String {
-    response
-        .headers()
-        .get(name)
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default()
-}
 
 async fn get(server: &TestServer, path: &str, accept: Option<&str>) -> reqwest::Response {
     let mut request = client().get(server.url(path));
@@ -440,4 +432,19 @@ async fn concurrent_pushes_of_one_tag_leave_one_consistent_answer() {
     let body = response.bytes().await.unwrap();
     assert_eq!(sha256(&body), digest);
     assert!(manifests.iter().any(|m| m == &body));
+}
+
+#[tokio::test]
+async fn a_manifest_pushed_by_sha512_digest() {
+    use sha2::Digest as _;
+    let server = TestServer::start();
+    let manifest = image_manifest(&server, "r512", "sha512").await;
+    let digest = format!("sha512:{}", hex::encode(sha2::Sha512::digest(&manifest)));
+    let response = put_manifest(&server, "r512", &digest, OCI_MANIFEST, &manifest).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(header(&response, "docker-content-digest"), digest);
+    let response = get(&server, &format!("/v2/r512/manifests/{digest}"), None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(header(&response, "docker-content-digest"), digest);
+    assert_eq!(response.bytes().await.unwrap(), manifest);
 }
