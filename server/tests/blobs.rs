@@ -152,7 +152,7 @@ async fn chunked_upload_with_status_out_of_order_chunk_and_resume_after_a_crash(
 #[tokio::test]
 async fn streamed_patch_without_content_range() {
     let server = TestServer::start();
-    let location = start_upload(&server, "stream").await;
+    let location = start_upload(&server, "ns/stream").await;
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
         (0..10).map(|i| Ok(vec![i as u8; 10_000])).collect();
     let expected: Vec<u8> = (0..10).flat_map(|i| vec![i as u8; 10_000]).collect();
@@ -178,7 +178,7 @@ async fn streamed_patch_without_content_range() {
 #[tokio::test]
 async fn a_wrong_digest_is_refused_and_the_session_keeps_its_data() {
     let server = TestServer::start();
-    let location = start_upload(&server, "r").await;
+    let location = start_upload(&server, "ns/r").await;
     patch(&server, &location, 0, b"first part").await;
     let wrong = sha256(b"something else");
     let response = client()
@@ -203,19 +203,19 @@ async fn a_wrong_digest_is_refused_and_the_session_keeps_its_data() {
 
     // Monolithic with a wrong digest stores nothing.
     let response = client()
-        .post(server.url(&format!("/v2/r/blobs/uploads/?digest={wrong}")))
+        .post(server.url(&format!("/v2/ns/r/blobs/uploads/?digest={wrong}")))
         .body(b"not matching".to_vec())
         .send()
         .await
         .unwrap();
     assert_eq!(error_code(response).await, "DIGEST_INVALID");
     assert_eq!(
-        get_blob(&server, "r", &wrong).await.status(),
+        get_blob(&server, "ns/r", &wrong).await.status(),
         StatusCode::NOT_FOUND
     );
 
     // Finishing without a digest, or with a malformed one.
-    let location = start_upload(&server, "r").await;
+    let location = start_upload(&server, "ns/r").await;
     let response = client().put(server.url(&location)).send().await.unwrap();
     assert_eq!(error_code(response).await, "DIGEST_INVALID");
     let response = client()
@@ -233,13 +233,13 @@ async fn sha512_digests() {
     let digest = format!("sha512:{}", hex::encode(sha2::Sha512::digest(&data)));
     // Monolithic and chunked.
     let response = client()
-        .post(server.url(&format!("/v2/s/blobs/uploads/?digest={digest}")))
+        .post(server.url(&format!("/v2/ns/s/blobs/uploads/?digest={digest}")))
         .body(data.clone())
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
-    let location = start_upload(&server, "s2").await;
+    let location = start_upload(&server, "ns/s2").await;
     patch(&server, &location, 0, &data).await;
     let response = client()
         .put(server.url(&format!("{location}?digest={digest}")))
@@ -247,7 +247,7 @@ async fn sha512_digests() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
-    let got = get_blob(&server, "s2", &digest).await;
+    let got = get_blob(&server, "ns/s2", &digest).await;
     assert_eq!(header(&got, "docker-content-digest"), digest);
     assert_eq!(got.bytes().await.unwrap(), data);
 }
@@ -255,7 +255,7 @@ async fn sha512_digests() {
 #[tokio::test]
 async fn cancel_an_upload() {
     let server = TestServer::start();
-    let location = start_upload(&server, "r").await;
+    let location = start_upload(&server, "ns/r").await;
     let response = client().delete(server.url(&location)).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     let response = client().delete(server.url(&location)).send().await.unwrap();
@@ -263,10 +263,10 @@ async fn cancel_an_upload() {
     let response = patch(&server, &location, 0, b"late").await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     // An upload is bound to its repository.
-    let location = start_upload(&server, "r").await;
+    let location = start_upload(&server, "ns/r").await;
     let id = location.rsplit('/').next().unwrap();
     let response = client()
-        .get(server.url(&format!("/v2/other/blobs/uploads/{id}")))
+        .get(server.url(&format!("/v2/ns/other/blobs/uploads/{id}")))
         .send()
         .await
         .unwrap();
@@ -320,8 +320,8 @@ async fn cross_repository_mount_and_its_fallback() {
 async fn ranges_and_unsatisfiable_ranges() {
     let server = TestServer::start();
     let data: Vec<u8> = (0..=255u8).collect();
-    let digest = push_blob(&server, "r", &data).await;
-    let url = server.url(&format!("/v2/r/blobs/{digest}"));
+    let digest = push_blob(&server, "ns/r", &data).await;
+    let url = server.url(&format!("/v2/ns/r/blobs/{digest}"));
     let partial = client()
         .get(&url)
         .header("range", "bytes=10-19")
@@ -357,8 +357,8 @@ async fn ranges_and_unsatisfiable_ranges() {
 #[tokio::test]
 async fn delete_a_blob() {
     let server = TestServer::start();
-    let digest = push_blob(&server, "r", b"to delete").await;
-    let url = server.url(&format!("/v2/r/blobs/{digest}"));
+    let digest = push_blob(&server, "ns/r", b"to delete").await;
+    let url = server.url(&format!("/v2/ns/r/blobs/{digest}"));
     assert_eq!(
         client().delete(&url).send().await.unwrap().status(),
         StatusCode::ACCEPTED
@@ -381,38 +381,51 @@ async fn names_digests_and_paths_are_checked() {
             StatusCode::BAD_REQUEST,
             "NAME_INVALID",
         ),
+        // Every repository lives in a namespace.
         (
-            "/v2/a/blobs/sha256:short",
-            "GET",
-            StatusCode::BAD_REQUEST,
-            "DIGEST_INVALID",
-        ),
-        (
-            "/v2/a/blobs/md5:d41d8cd98f00b204e9800998ecf8427e",
-            "GET",
-            StatusCode::BAD_REQUEST,
-            "DIGEST_INVALID",
-        ),
-        (
-            "/v2/a/..%2F..%2Fetc/blobs/uploads/",
+            "/v2/busybox/blobs/uploads/",
             "POST",
             StatusCode::BAD_REQUEST,
             "NAME_INVALID",
         ),
         (
-            "/v2/a/blobs/uploads/not-a-uuid",
+            "/v2/not_a_label/app/blobs/uploads/",
+            "POST",
+            StatusCode::BAD_REQUEST,
+            "NAME_INVALID",
+        ),
+        (
+            "/v2/n/a/blobs/sha256:short",
+            "GET",
+            StatusCode::BAD_REQUEST,
+            "DIGEST_INVALID",
+        ),
+        (
+            "/v2/n/a/blobs/md5:d41d8cd98f00b204e9800998ecf8427e",
+            "GET",
+            StatusCode::BAD_REQUEST,
+            "DIGEST_INVALID",
+        ),
+        (
+            "/v2/n/..%2F..%2Fetc/blobs/uploads/",
+            "POST",
+            StatusCode::BAD_REQUEST,
+            "NAME_INVALID",
+        ),
+        (
+            "/v2/n/a/blobs/uploads/not-a-uuid",
             "GET",
             StatusCode::NOT_FOUND,
             "BLOB_UPLOAD_UNKNOWN",
         ),
         (
-            "/v2/a/nothing/here",
+            "/v2/n/a/nothing/here",
             "GET",
             StatusCode::NOT_FOUND,
             "UNSUPPORTED",
         ),
         (
-            "/v2/a/blobs/uploads/",
+            "/v2/n/a/blobs/uploads/",
             "GET",
             StatusCode::METHOD_NOT_ALLOWED,
             "UNSUPPORTED",

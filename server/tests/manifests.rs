@@ -76,7 +76,7 @@ async fn a_manifest_with_missing_blobs_or_children_is_refused() {
         "layers": [],
     }))
     .unwrap();
-    let response = put_manifest(&server, "r", "v1", OCI_MANIFEST, &manifest).await;
+    let response = put_manifest(&server, "ns/r", "v1", OCI_MANIFEST, &manifest).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["errors"][0]["code"], "MANIFEST_BLOB_UNKNOWN");
@@ -87,10 +87,10 @@ async fn a_manifest_with_missing_blobs_or_children_is_refused() {
         "manifests": [{"mediaType": OCI_MANIFEST, "digest": missing, "size": 10}],
     }))
     .unwrap();
-    let response = put_manifest(&server, "r", "list", OCI_INDEX, &index).await;
+    let response = put_manifest(&server, "ns/r", "list", OCI_INDEX, &index).await;
     assert_eq!(error_code(response).await, "MANIFEST_BLOB_UNKNOWN");
     // Nothing was recorded.
-    let tags = get(&server, "/v2/r/tags/list", None).await;
+    let tags = get(&server, "/v2/ns/r/tags/list", None).await;
     assert_eq!(tags.status(), StatusCode::NOT_FOUND);
 }
 
@@ -100,7 +100,7 @@ async fn bad_manifests_get_clear_errors() {
     let schema1 = br#"{"schemaVersion":1,"name":"r","tag":"v1","architecture":"amd64","fsLayers":[],"history":[]}"#;
     let response = put_manifest(
         &server,
-        "r",
+        "ns/r",
         "v1",
         "application/vnd.docker.distribution.manifest.v1+prettyjws",
         schema1,
@@ -116,7 +116,7 @@ async fn bad_manifests_get_clear_errors() {
             .contains("schema 1")
     );
 
-    let manifest = image_manifest(&server, "r", "x").await;
+    let manifest = image_manifest(&server, "ns/r", "x").await;
     for (content_type, body) in [
         (OCI_MANIFEST, b"{not json".to_vec()),
         (DOCKER_MANIFEST, manifest.clone()),
@@ -125,11 +125,11 @@ async fn bad_manifests_get_clear_errors() {
             br#"{"schemaVersion":2,"mediaType":"text/plain"}"#.to_vec(),
         ),
     ] {
-        let response = put_manifest(&server, "r", "v1", content_type, &body).await;
+        let response = put_manifest(&server, "ns/r", "v1", content_type, &body).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{content_type}");
         assert_eq!(error_code(response).await, "MANIFEST_INVALID");
     }
-    let response = put_manifest(&server, "r", "-bad-tag", OCI_MANIFEST, &manifest).await;
+    let response = put_manifest(&server, "ns/r", "-bad-tag", OCI_MANIFEST, &manifest).await;
     assert_eq!(error_code(response).await, "MANIFEST_INVALID");
 }
 
@@ -137,17 +137,17 @@ async fn bad_manifests_get_clear_errors() {
 async fn the_manifest_size_limit() {
     let server = TestServer::start_with(&["--max-manifest-bytes", "1000"]);
     let mut manifest: serde_json::Value =
-        serde_json::from_slice(&image_manifest(&server, "r", "big").await).unwrap();
+        serde_json::from_slice(&image_manifest(&server, "ns/r", "big").await).unwrap();
     manifest["annotations"] = serde_json::json!({ "padding": "x".repeat(2000) });
     let body = serde_json::to_vec(&manifest).unwrap();
-    let response = put_manifest(&server, "r", "big", OCI_MANIFEST, &body).await;
+    let response = put_manifest(&server, "ns/r", "big", OCI_MANIFEST, &body).await;
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(error_code(response).await, "SIZE_INVALID");
     // Without a Content-Length (chunked), the limit still holds.
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
         body.chunks(100).map(|c| Ok(c.to_vec())).collect();
     let response = client()
-        .put(server.url("/v2/r/manifests/big"))
+        .put(server.url("/v2/ns/r/manifests/big"))
         .header("content-type", OCI_MANIFEST)
         .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
             chunks,
@@ -236,44 +236,44 @@ async fn indexes_and_content_negotiation() {
 #[tokio::test]
 async fn delete_by_tag_and_by_digest() {
     let server = TestServer::start();
-    let manifest = image_manifest(&server, "r", "d").await;
+    let manifest = image_manifest(&server, "ns/r", "d").await;
     let digest = sha256(&manifest);
     for tag in ["a", "b"] {
-        put_manifest(&server, "r", tag, OCI_MANIFEST, &manifest).await;
+        put_manifest(&server, "ns/r", tag, OCI_MANIFEST, &manifest).await;
     }
     let response = client()
-        .delete(server.url("/v2/r/manifests/a"))
+        .delete(server.url("/v2/ns/r/manifests/a"))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     assert_eq!(
-        get(&server, "/v2/r/manifests/a", None).await.status(),
+        get(&server, "/v2/ns/r/manifests/a", None).await.status(),
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        get(&server, "/v2/r/manifests/b", None).await.status(),
+        get(&server, "/v2/ns/r/manifests/b", None).await.status(),
         StatusCode::OK
     );
     let response = client()
-        .delete(server.url(&format!("/v2/r/manifests/{digest}")))
+        .delete(server.url(&format!("/v2/ns/r/manifests/{digest}")))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     // The tags pointing at it went with it.
     assert_eq!(
-        get(&server, "/v2/r/manifests/b", None).await.status(),
+        get(&server, "/v2/ns/r/manifests/b", None).await.status(),
         StatusCode::NOT_FOUND
     );
-    let tags: serde_json::Value = get(&server, "/v2/r/tags/list", None)
+    let tags: serde_json::Value = get(&server, "/v2/ns/r/tags/list", None)
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(tags["tags"], serde_json::json!([]));
     let again = client()
-        .delete(server.url(&format!("/v2/r/manifests/{digest}")))
+        .delete(server.url(&format!("/v2/ns/r/manifests/{digest}")))
         .send()
         .await
         .unwrap();
@@ -345,14 +345,14 @@ async fn tags_and_catalog_paginate_with_link_headers() {
 #[tokio::test]
 async fn referrers_with_artifact_type_filter_and_subject_header() {
     let server = TestServer::start();
-    let subject = image_manifest(&server, "r", "subject").await;
+    let subject = image_manifest(&server, "ns/r", "subject").await;
     let subject_digest = sha256(&subject);
-    put_manifest(&server, "r", "v1", OCI_MANIFEST, &subject).await;
+    put_manifest(&server, "ns/r", "v1", OCI_MANIFEST, &subject).await;
 
-    let empty = push_blob(&server, "r", b"{}").await;
+    let empty = push_blob(&server, "ns/r", b"{}").await;
     let mut referrer_digests = Vec::new();
     for artifact_type in ["application/vnd.example.signature", "application/spdx+json"] {
-        let layer = push_blob(&server, "r", artifact_type.as_bytes()).await;
+        let layer = push_blob(&server, "ns/r", artifact_type.as_bytes()).await;
         let referrer = serde_json::to_vec(&serde_json::json!({
             "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": artifact_type,
             "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
@@ -362,13 +362,18 @@ async fn referrers_with_artifact_type_filter_and_subject_header() {
         }))
         .unwrap();
         let digest = sha256(&referrer);
-        let response = put_manifest(&server, "r", &digest, OCI_MANIFEST, &referrer).await;
+        let response = put_manifest(&server, "ns/r", &digest, OCI_MANIFEST, &referrer).await;
         assert_eq!(response.status(), StatusCode::CREATED);
         assert_eq!(header(&response, "oci-subject"), subject_digest);
         referrer_digests.push(digest);
     }
 
-    let response = get(&server, &format!("/v2/r/referrers/{subject_digest}"), None).await;
+    let response = get(
+        &server,
+        &format!("/v2/ns/r/referrers/{subject_digest}"),
+        None,
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(header(&response, "content-type"), OCI_INDEX);
     let index: serde_json::Value = response.json().await.unwrap();
@@ -391,7 +396,7 @@ async fn referrers_with_artifact_type_filter_and_subject_header() {
 
     let filtered = get(
         &server,
-        &format!("/v2/r/referrers/{subject_digest}?artifactType=application/spdx%2Bjson"),
+        &format!("/v2/ns/r/referrers/{subject_digest}?artifactType=application/spdx%2Bjson"),
         None,
     )
     .await;
@@ -403,14 +408,14 @@ async fn referrers_with_artifact_type_filter_and_subject_header() {
     // No referrers: an empty index, not a 404.
     let none = get(
         &server,
-        &format!("/v2/r/referrers/{}", sha256(b"nothing")),
+        &format!("/v2/ns/r/referrers/{}", sha256(b"nothing")),
         None,
     )
     .await;
     assert_eq!(none.status(), StatusCode::OK);
     let none: serde_json::Value = none.json().await.unwrap();
     assert_eq!(none["manifests"], serde_json::json!([]));
-    let bad = get(&server, "/v2/r/referrers/sha256:zz", None).await;
+    let bad = get(&server, "/v2/ns/r/referrers/sha256:zz", None).await;
     assert_eq!(error_code(bad).await, "DIGEST_INVALID");
 }
 
@@ -419,15 +424,15 @@ async fn concurrent_pushes_of_one_tag_leave_one_consistent_answer() {
     let server = TestServer::start();
     let mut manifests = Vec::new();
     for i in 0..8 {
-        manifests.push(image_manifest(&server, "race", &format!("m{i}")).await);
+        manifests.push(image_manifest(&server, "ns/race", &format!("m{i}")).await);
     }
     let pushes = manifests
         .iter()
-        .map(|m| put_manifest(&server, "race", "latest", OCI_MANIFEST, m));
+        .map(|m| put_manifest(&server, "ns/race", "latest", OCI_MANIFEST, m));
     for response in futures_util::future::join_all(pushes).await {
         assert_eq!(response.status(), StatusCode::CREATED);
     }
-    let response = get(&server, "/v2/race/manifests/latest", None).await;
+    let response = get(&server, "/v2/ns/race/manifests/latest", None).await;
     let digest = header(&response, "docker-content-digest");
     let body = response.bytes().await.unwrap();
     assert_eq!(sha256(&body), digest);
@@ -438,12 +443,12 @@ async fn concurrent_pushes_of_one_tag_leave_one_consistent_answer() {
 async fn a_manifest_pushed_by_sha512_digest() {
     use sha2::Digest as _;
     let server = TestServer::start();
-    let manifest = image_manifest(&server, "r512", "sha512").await;
+    let manifest = image_manifest(&server, "ns/r512", "sha512").await;
     let digest = format!("sha512:{}", hex::encode(sha2::Sha512::digest(&manifest)));
-    let response = put_manifest(&server, "r512", &digest, OCI_MANIFEST, &manifest).await;
+    let response = put_manifest(&server, "ns/r512", &digest, OCI_MANIFEST, &manifest).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     assert_eq!(header(&response, "docker-content-digest"), digest);
-    let response = get(&server, &format!("/v2/r512/manifests/{digest}"), None).await;
+    let response = get(&server, &format!("/v2/ns/r512/manifests/{digest}"), None).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(header(&response, "docker-content-digest"), digest);
     assert_eq!(response.bytes().await.unwrap(), manifest);

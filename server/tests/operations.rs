@@ -132,7 +132,7 @@ fn help_explains_every_option() {
 async fn shutdown_finishes_requests_in_flight() {
     let mut server = TestServer::start();
     let location = client()
-        .post(server.url("/v2/slow/blobs/uploads/"))
+        .post(server.url("/v2/ns/slow/blobs/uploads/"))
         .send()
         .await
         .unwrap()

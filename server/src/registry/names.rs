@@ -23,6 +23,12 @@ pub enum NameError {
     Repository(String),
     #[error("repository name is longer than {MAX_NAME_LEN} characters")]
     TooLong,
+    #[error("repository {0:?} has no namespace: push to <namespace>/{0}, for example library/{0}")]
+    NoNamespace(String),
+    #[error(
+        "namespace {0:?} is invalid: a namespace is 1 to 63 lowercase letters, digits and -, starting and ending with a letter or digit"
+    )]
+    Namespace(String),
     #[error(
         "tag {0:?} is invalid: a tag is 1 to 128 characters of letters, digits, _, . and -, not starting with . or -"
     )]
@@ -65,9 +71,37 @@ fn is_valid_component(component: &str) -> bool {
     true
 }
 
+/// A Kubernetes namespace name (an RFC 1123 label): what the first component of a repository
+/// name must be.
+pub fn is_valid_namespace(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes.first().is_some_and(|&b| is_lower_alnum(b))
+        && bytes.last().is_some_and(|&b| is_lower_alnum(b))
+        && bytes.iter().all(|&b| is_lower_alnum(b) || b == b'-')
+}
+
 impl RepositoryName {
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The namespace (project) holding the repository: its first component.
+    pub fn namespace(&self) -> &str {
+        self.0
+            .split_once('/')
+            .map_or(&self.0, |(namespace, _)| namespace)
+    }
+
+    /// The image stream's name: everything after the namespace.
+    pub fn stream(&self) -> &str {
+        self.0.split_once('/').map_or("", |(_, stream)| stream)
+    }
+
+    /// The repository of stream `stream` in `namespace`.
+    pub fn of_stream(namespace: &str, stream: &str) -> Result<Self, NameError> {
+        format!("{namespace}/{stream}").parse()
     }
 }
 
@@ -81,7 +115,13 @@ impl FromStr for RepositoryName {
         if s.is_empty() || !s.split('/').all(is_valid_component) {
             return Err(NameError::Repository(s.to_owned()));
         }
-        Ok(RepositoryName(s.to_owned()))
+        match s.split_once('/') {
+            None => Err(NameError::NoNamespace(s.to_owned())),
+            Some((namespace, _)) if !is_valid_namespace(namespace) => {
+                Err(NameError::Namespace(namespace.to_owned()))
+            }
+            Some(_) => Ok(RepositoryName(s.to_owned())),
+        }
     }
 }
 
@@ -165,17 +205,18 @@ mod tests {
     #[test]
     fn accepts_the_grammar_of_repository_names() {
         for good in [
-            "a",
             "library/busybox",
             "ns/stream",
             "deeply/nested/path/to/repo",
-            "a.b_c__d---e",
-            "0",
+            "a-b/c.d_e__f---g",
+            "0/0",
             "foo/blobs",
             "x/manifests/y",
         ] {
             assert!(good.parse::<RepositoryName>().is_ok(), "{good:?} refused");
         }
+        let name: RepositoryName = "team/group/app".parse().unwrap();
+        assert_eq!((name.namespace(), name.stream()), ("team", "group/app"));
     }
 
     #[test]
@@ -198,6 +239,9 @@ mod tests {
             "a%2fb",
             "a/_catalog",
             "ns/st:ream",
+            "busybox",
+            "a.b/c",
+            "a_b/c",
         ] {
             assert!(bad.parse::<RepositoryName>().is_err(), "{bad:?} accepted");
         }

@@ -253,20 +253,20 @@ mod tests {
             RegistryRoute::Manifest(name("a/b/c"), Reference::Tag("latest".parse().unwrap()))
         );
         assert_eq!(
-            RegistryRoute::parse(&format!("a/manifests/{}", D.replace(':', "%3A"))).unwrap(),
-            RegistryRoute::Manifest(name("a"), Reference::Digest(digest.clone()))
+            RegistryRoute::parse(&format!("n/a/manifests/{}", D.replace(':', "%3A"))).unwrap(),
+            RegistryRoute::Manifest(name("n/a"), Reference::Digest(digest.clone()))
         );
         assert_eq!(
-            RegistryRoute::parse(&format!("x/blobs/{D}")).unwrap(),
-            RegistryRoute::Blob(name("x"), digest.clone())
+            RegistryRoute::parse(&format!("n/x/blobs/{D}")).unwrap(),
+            RegistryRoute::Blob(name("n/x"), digest.clone())
         );
         assert_eq!(
-            RegistryRoute::parse("x/blobs/uploads/").unwrap(),
-            RegistryRoute::UploadStart(name("x"))
+            RegistryRoute::parse("n/x/blobs/uploads/").unwrap(),
+            RegistryRoute::UploadStart(name("n/x"))
         );
         assert_eq!(
-            RegistryRoute::parse("x/blobs/uploads").unwrap(),
-            RegistryRoute::UploadStart(name("x"))
+            RegistryRoute::parse("n/x/blobs/uploads").unwrap(),
+            RegistryRoute::UploadStart(name("n/x"))
         );
         let id = uuid::Uuid::new_v4();
         assert_eq!(
@@ -274,8 +274,8 @@ mod tests {
             RegistryRoute::Upload(name("x/y"), UploadId(id))
         );
         assert_eq!(
-            RegistryRoute::parse(&format!("x/referrers/{D}")).unwrap(),
-            RegistryRoute::Referrers(name("x"), digest)
+            RegistryRoute::parse(&format!("n/x/referrers/{D}")).unwrap(),
+            RegistryRoute::Referrers(name("n/x"), digest)
         );
         // Endpoint words are fine inside names.
         assert_eq!(
@@ -299,21 +299,21 @@ mod tests {
             RegistryError::NameInvalid(_)
         ));
         assert!(matches!(
-            err("a/blobs/sha256:abc"),
+            err("n/a/blobs/sha256:abc"),
             RegistryError::DigestInvalid(_)
         ));
         assert!(matches!(
-            err("a/blobs/../../x"),
+            err("n/a/blobs/../../x"),
             RegistryError::NotFound(_)
                 | RegistryError::DigestInvalid(_)
                 | RegistryError::NameInvalid(_)
         ));
         assert!(matches!(
-            err("a/manifests/-bad"),
+            err("n/a/manifests/-bad"),
             RegistryError::ManifestInvalid(_)
         ));
         assert!(matches!(
-            err("a/blobs/uploads/not-a-uuid"),
+            err("n/a/blobs/uploads/not-a-uuid"),
             RegistryError::BlobUploadUnknown(_)
         ));
         assert!(matches!(

@@ -624,7 +624,7 @@ mod tests {
         // Nothing was written, not even the repository.
         assert!(!store.repository_exists(&repo("a/b")).await.unwrap());
 
-        store.link_blob(&repo("other"), &layer, 5).await.unwrap();
+        store.link_blob(&repo("ns/other"), &layer, 5).await.unwrap();
         assert!(matches!(
             store
                 .put_manifest(&repo("a/b"), &m, Some(&tag))
@@ -634,7 +634,7 @@ mod tests {
         ));
         assert_eq!(
             store
-                .mount_blob(&repo("other"), &repo("a/b"), &layer)
+                .mount_blob(&repo("ns/other"), &repo("a/b"), &layer)
                 .await
                 .unwrap(),
             Some(5)
@@ -661,7 +661,7 @@ mod tests {
     #[tokio::test]
     async fn deleting_a_manifest_removes_its_tags_and_pagination_is_ordered() {
         let (_dir, store) = store().await;
-        let r = repo("r");
+        let r = repo("ns/r");
         let m = manifest("{}", vec![], None);
         for t in ["c", "a", "b"] {
             store
@@ -688,14 +688,14 @@ mod tests {
     #[tokio::test]
     async fn referrers_are_found_by_subject_within_the_repository() {
         let (_dir, store) = store().await;
-        let r = repo("r");
+        let r = repo("ns/r");
         let subject = manifest("{\"subject\":true}", vec![], None);
         store.put_manifest(&r, &subject, None).await.unwrap();
         let mut signature = manifest("{\"sig\":1}", vec![], Some(subject.digest.clone()));
         signature.artifact_type = Some("application/vnd.example.sig".into());
         store.put_manifest(&r, &signature, None).await.unwrap();
         store
-            .put_manifest(&repo("elsewhere"), &signature, None)
+            .put_manifest(&repo("ns/elsewhere"), &signature, None)
             .await
             .unwrap();
         let found = store.referrers(&r, &subject.digest).await.unwrap();
@@ -712,7 +712,7 @@ mod tests {
         let (_dir, store) = store().await;
         let session = UploadSession {
             id: UploadId::new(),
-            repository: repo("r"),
+            repository: repo("ns/r"),
             size: 0,
             hash_algorithm: Algorithm::Sha256,
             hash_state: Algorithm::Sha256.hasher().save(),
@@ -723,13 +723,13 @@ mod tests {
         assert!(!store.advance_upload(session.id, 0, 20, b"s").await.unwrap());
         assert!(
             store
-                .get_upload(&repo("other"), session.id)
+                .get_upload(&repo("ns/other"), session.id)
                 .await
                 .unwrap()
                 .is_none()
         );
         let loaded = store
-            .get_upload(&repo("r"), session.id)
+            .get_upload(&repo("ns/r"), session.id)
             .await
             .unwrap()
             .unwrap();
@@ -739,7 +739,7 @@ mod tests {
         store.finish_upload(&loaded, &digest, 10).await.unwrap();
         assert_eq!(store.count_uploads().await.unwrap(), 0);
         assert_eq!(
-            store.blob_size(&repo("r"), &digest).await.unwrap(),
+            store.blob_size(&repo("ns/r"), &digest).await.unwrap(),
             Some(10)
         );
     }
