@@ -30,6 +30,9 @@ CREATE TABLE manifests (
     annotations    TEXT,
     size           INTEGER NOT NULL,
     content        BLOB NOT NULL,
+    -- What the image stream API shows of the image: read from the manifest and its config at
+    -- push time (JSON).
+    image          TEXT,
     created_at     TEXT NOT NULL
 ) WITHOUT ROWID;
 
@@ -54,11 +57,17 @@ CREATE TABLE repository_manifests (
 CREATE INDEX repository_manifests_by_subject
     ON repository_manifests (repository_id, subject) WHERE subject IS NOT NULL;
 
+-- A tag's current image: the registry's tag, and the image stream's status tag. `digest` is NULL
+-- when the tag names an image kept elsewhere (`external_reference`), or none yet.
 CREATE TABLE tags (
-    repository_id  INTEGER NOT NULL,
-    name           TEXT NOT NULL,
-    digest         TEXT NOT NULL,
-    updated_at     TEXT NOT NULL,
+    repository_id       INTEGER NOT NULL,
+    name                TEXT NOT NULL,
+    digest              TEXT,
+    external_reference  TEXT,
+    generation          INTEGER NOT NULL DEFAULT 0,
+    -- TagEventConditions (JSON), such as a failed import.
+    conditions          TEXT,
+    updated_at          TEXT NOT NULL,
     PRIMARY KEY (repository_id, name),
     FOREIGN KEY (repository_id, digest)
         REFERENCES repository_manifests (repository_id, digest) ON DELETE CASCADE

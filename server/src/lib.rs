@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod console;
+pub mod imagestream;
 pub mod ops;
 pub mod registry;
 pub mod storage;

@@ -17,8 +17,8 @@ pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.
 pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+json";
 const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
-const OCI_IMAGE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-const DOCKER_IMAGE_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+pub const OCI_IMAGE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub const DOCKER_IMAGE_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 /// Layers that registries are not expected to hold (Windows base layers, marked by `urls`).
 const DOCKER_FOREIGN_LAYER: &str = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
 
@@ -57,8 +57,21 @@ fn schema1_refused() -> RegistryError {
     )
 }
 
+/// A pushed manifest: what to store, and the parsed document.
+#[derive(Debug)]
+pub struct ParsedManifest {
+    pub manifest: NewManifest,
+    pub document: Document,
+}
+
+#[derive(Debug)]
+pub enum Document {
+    Image(Box<ImageManifest>),
+    Index(Box<ImageIndex>),
+}
+
 /// Parses a pushed manifest. `content_type` is the request's `Content-Type` media type.
-pub fn parse(content: Bytes, content_type: Option<&str>) -> RegistryResult<NewManifest> {
+pub fn parse(content: Bytes, content_type: Option<&str>) -> RegistryResult<ParsedManifest> {
     let envelope: Envelope = serde_json::from_slice(&content)
         .map_err(|err| invalid(format!("the manifest is not a JSON object: {err}")))?;
     let declared = envelope.media_type.as_deref();
@@ -131,7 +144,7 @@ fn is_foreign(layer: &Descriptor) -> bool {
     nondistributable && layer.urls().as_ref().is_some_and(|urls| !urls.is_empty())
 }
 
-fn parse_image(content: Bytes, media_type: String) -> RegistryResult<NewManifest> {
+fn parse_image(content: Bytes, media_type: String) -> RegistryResult<ParsedManifest> {
     let manifest: ImageManifest = serde_json::from_slice(&content)
         .map_err(|err| invalid(format!("not a valid image manifest: {err}")))?;
     let mut blobs = vec![descriptor_digest(manifest.config(), "config")?];
@@ -153,19 +166,23 @@ fn parse_image(content: Bytes, media_type: String) -> RegistryResult<NewManifest
             (config_type != OCI_IMAGE_CONFIG && config_type != DOCKER_IMAGE_CONFIG)
                 .then_some(config_type)
         });
-    Ok(NewManifest {
-        digest: Digest::sha256_of(&content),
-        media_type,
-        artifact_type,
-        subject: subject_digest(manifest.subject().as_ref())?,
-        annotations: annotations_json(manifest.annotations().as_ref()),
-        blobs,
-        manifests: Vec::new(),
-        content,
+    Ok(ParsedManifest {
+        manifest: NewManifest {
+            digest: Digest::sha256_of(&content),
+            media_type,
+            artifact_type,
+            subject: subject_digest(manifest.subject().as_ref())?,
+            annotations: annotations_json(manifest.annotations().as_ref()),
+            image: None,
+            blobs,
+            manifests: Vec::new(),
+            content,
+        },
+        document: Document::Image(Box::new(manifest)),
     })
 }
 
-fn parse_index(content: Bytes, media_type: String) -> RegistryResult<NewManifest> {
+fn parse_index(content: Bytes, media_type: String) -> RegistryResult<ParsedManifest> {
     let index: ImageIndex = serde_json::from_slice(&content)
         .map_err(|err| invalid(format!("not a valid image index: {err}")))?;
     let mut manifests = index
@@ -176,15 +193,19 @@ fn parse_index(content: Bytes, media_type: String) -> RegistryResult<NewManifest
         .collect::<RegistryResult<Vec<_>>>()?;
     manifests.sort();
     manifests.dedup();
-    Ok(NewManifest {
-        digest: Digest::sha256_of(&content),
-        media_type,
-        artifact_type: index.artifact_type().as_ref().map(MediaType::to_string),
-        subject: subject_digest(index.subject().as_ref())?,
-        annotations: annotations_json(index.annotations().as_ref()),
-        blobs: Vec::new(),
-        manifests,
-        content,
+    Ok(ParsedManifest {
+        manifest: NewManifest {
+            digest: Digest::sha256_of(&content),
+            media_type,
+            artifact_type: index.artifact_type().as_ref().map(MediaType::to_string),
+            subject: subject_digest(index.subject().as_ref())?,
+            annotations: annotations_json(index.annotations().as_ref()),
+            image: None,
+            blobs: Vec::new(),
+            manifests,
+            content,
+        },
+        document: Document::Index(Box::new(index)),
     })
 }
 
@@ -232,12 +253,14 @@ mod tests {
 
     #[test]
     fn reads_an_image_manifest() {
-        let m = parse(image(OCI_MANIFEST, ""), Some(OCI_MANIFEST)).unwrap();
+        let m = parse(image(OCI_MANIFEST, ""), Some(OCI_MANIFEST))
+            .unwrap()
+            .manifest;
         assert_eq!(m.media_type, OCI_MANIFEST);
         assert_eq!(m.blobs.len(), 2);
         assert!(m.manifests.is_empty());
         assert_eq!(m.artifact_type, None);
-        let docker = parse(image(DOCKER_MANIFEST, ""), None).unwrap();
+        let docker = parse(image(DOCKER_MANIFEST, ""), None).unwrap().manifest;
         assert_eq!(docker.media_type, DOCKER_MANIFEST);
     }
 
@@ -246,7 +269,7 @@ mod tests {
         let extra = format!(
             r#","artifactType":"application/vnd.example.sbom","subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{LAYER}","size":1}},"annotations":{{"b":"2","a":"1"}}"#
         );
-        let m = parse(image(OCI_MANIFEST, &extra), None).unwrap();
+        let m = parse(image(OCI_MANIFEST, &extra), None).unwrap().manifest;
         assert_eq!(
             m.artifact_type.as_deref(),
             Some("application/vnd.example.sbom")
@@ -260,7 +283,7 @@ mod tests {
         let index = Bytes::from(format!(
             r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{LAYER}","size":5,"platform":{{"os":"linux","architecture":"arm64"}}}}]}}"#
         ));
-        let m = parse(index.clone(), None).unwrap();
+        let m = parse(index.clone(), None).unwrap().manifest;
         assert_eq!(m.media_type, OCI_INDEX);
         assert_eq!(m.manifests.len(), 1);
         let entries = index_entries(&index);

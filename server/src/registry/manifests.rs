@@ -6,12 +6,15 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::Registry;
-use super::content::{self, ManifestKind};
+use futures_util::StreamExt;
+
+use super::content::{self, Document, ManifestKind};
 use super::error::{RegistryError, RegistryResult};
 use super::http::{
     DOCKER_CONTENT_DIGEST, OCI_SUBJECT, accepted_media_types, accepts, content_type,
 };
 use super::names::{Reference, RepositoryName};
+use crate::imagestream::image;
 use crate::storage::{Digest, PutManifestOutcome, StoredManifest};
 
 fn set(response: &mut Response, name: header::HeaderName, value: &str) {
@@ -46,7 +49,12 @@ pub async fn put(
             RegistryError::ManifestInvalid(format!("reading the manifest failed: {err}"))
         }
     })?;
-    let mut manifest = content::parse(content, content_type(&request.headers).as_deref())?;
+    let content::ParsedManifest {
+        mut manifest,
+        document,
+    } = content::parse(content, content_type(&request.headers).as_deref())?;
+    let config = read_config(registry, name, &document).await?;
+    manifest.image = serde_json::to_string(&image::describe(&document, config.as_deref())).ok();
     let tag = match reference {
         Reference::Tag(tag) => Some(tag),
         Reference::Digest(digest) => {
@@ -83,6 +91,33 @@ pub async fn put(
             Ok(response)
         }
     }
+}
+
+/// The config blob of an image manifest, when it is an image config in this repository.
+async fn read_config(
+    registry: &Registry,
+    name: &RepositoryName,
+    document: &Document,
+) -> RegistryResult<Option<Vec<u8>>> {
+    let Document::Image(manifest) = document else {
+        return Ok(None);
+    };
+    if !image::wants_config(manifest) {
+        return Ok(None);
+    }
+    let Ok(digest) = manifest.config().digest().to_string().parse::<Digest>() else {
+        return Ok(None);
+    };
+    // A config missing from the repository fails the push when the manifest is stored.
+    let Some(size) = registry.metadata.blob_size(name, &digest).await? else {
+        return Ok(None);
+    };
+    let mut stream = registry.blobs.read(&digest, 0, size).await?;
+    let mut bytes = Vec::with_capacity(size as usize);
+    while let Some(chunk) = stream.next().await {
+        bytes.extend_from_slice(&chunk.map_err(crate::storage::StorageError::from)?);
+    }
+    Ok(Some(bytes))
 }
 
 async fn find(

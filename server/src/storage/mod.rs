@@ -8,6 +8,7 @@
 mod digest;
 pub mod fs;
 pub mod sqlite;
+mod streams;
 
 use std::pin::Pin;
 
@@ -18,6 +19,7 @@ use futures_util::Stream;
 use uuid::Uuid;
 
 pub use digest::{Algorithm, CorruptHashState, Digest, DigestError, DigestHasher};
+pub use streams::*;
 
 use crate::registry::names::{RepositoryName, Tag};
 
@@ -128,6 +130,8 @@ pub struct NewManifest {
     pub subject: Option<Digest>,
     /// The manifest's annotations as JSON, for the referrers API.
     pub annotations: Option<String>,
+    /// What the image stream API shows of the image (JSON), read at push time.
+    pub image: Option<String>,
     /// Blobs (config and layers) that must be in the repository.
     pub blobs: Vec<Digest>,
     /// Child manifests (of an index) that must be in the repository.

@@ -1,39 +1,22 @@
-//! The embedded metadata store: SQLite in WAL mode through sqlx, migrated at start.
-//!
-//! Writes run in `BEGIN IMMEDIATE` transactions so that concurrent writers queue on SQLite's
-//! write lock (with a busy timeout) instead of failing when a read lock cannot be upgraded.
+//! [`MetadataStore`] on SQLite: repositories, blob links, uploads, manifests and tags, with
+//! each push recorded in its image stream (tag history and event) in the same transaction.
 
-use std::path::Path;
 use std::str::FromStr;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::SqliteConnection;
 
 use super::{
-    Algorithm, Digest, MetadataStore, NewManifest, PutManifestOutcome, Referrer, RepositorySummary,
-    StorageError, StorageResult, StoredManifest, UploadId, UploadSession,
+    NewEvent, SqliteMetadata, TagPoint, create_stream_row, ensure_repository, json_array, move_tag,
+    move_tracking_tags, parse_digest, record_stream_event, size_from_db, size_to_db, stream_row,
 };
 use crate::registry::names::{RepositoryName, Tag};
-
-pub struct SqliteMetadata {
-    pool: SqlitePool,
-}
-
-fn parse_digest(text: &str) -> StorageResult<Digest> {
-    Digest::from_str(text).map_err(|err| StorageError::Corrupt(err.to_string()))
-}
-
-fn size_from_db(size: i64) -> StorageResult<u64> {
-    u64::try_from(size).map_err(|_| StorageError::Corrupt(format!("negative size {size}")))
-}
-
-fn size_to_db(size: u64) -> StorageResult<i64> {
-    i64::try_from(size).map_err(|_| StorageError::Corrupt(format!("size {size} is too large")))
-}
+use crate::storage::{
+    Algorithm, Digest, EventType, MetadataStore, NewManifest, PutManifestOutcome, Referrer,
+    RepositorySummary, StorageError, StorageResult, StoredManifest, UploadId, UploadSession,
+};
 
 fn manifest_from_row(row: (String, String, Vec<u8>)) -> StorageResult<StoredManifest> {
     let (digest, media_type, content) = row;
@@ -42,23 +25,6 @@ fn manifest_from_row(row: (String, String, Vec<u8>)) -> StorageResult<StoredMani
         media_type,
         content: Bytes::from(content),
     })
-}
-
-/// The id of repository `name`, created if needed.
-async fn ensure_repository(
-    conn: &mut SqliteConnection,
-    name: &RepositoryName,
-) -> StorageResult<i64> {
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO repositories (name, created_at) VALUES (?, ?)
-         ON CONFLICT (name) DO UPDATE SET name = excluded.name
-         RETURNING id",
-    )
-    .bind(name.as_str())
-    .bind(Utc::now())
-    .fetch_one(conn)
-    .await?;
-    Ok(id)
 }
 
 async fn link_blob_in(
@@ -98,8 +64,7 @@ async fn missing_in(
     if wanted.is_empty() {
         return Ok(Vec::new());
     }
-    let wanted_json = serde_json::to_string(wanted)
-        .map_err(|err| StorageError::Corrupt(format!("encoding references: {err}")))?;
+    let wanted_json = json_array(wanted)?;
     let sql = format!(
         "SELECT DISTINCT value FROM json_each(?) WHERE value NOT IN
          (SELECT digest FROM {table} WHERE repository_id = ?)"
@@ -112,27 +77,70 @@ async fn missing_in(
     missing.iter().map(|d| parse_digest(d)).collect()
 }
 
-impl SqliteMetadata {
-    /// Opens (creating and migrating where needed) the database at `path`.
-    pub async fn open(path: &Path) -> StorageResult<Self> {
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
-            .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(SqliteMetadata { pool })
+/// Records a push in the repository's image stream: creates the stream (and namespace) when
+/// needed, moves the tag (with a history item) when it names another image, moves the tags that
+/// track it, and logs the event.
+async fn record_push(
+    conn: &mut SqliteConnection,
+    repository: &RepositoryName,
+    repository_id: i64,
+    digest: &Digest,
+    tag: Option<&Tag>,
+) -> StorageResult<()> {
+    let (created, generation) = match stream_row(conn, repository).await? {
+        Some((_, generation, _)) => (false, generation),
+        None => {
+            create_stream_row(conn, repository).await?;
+            (true, 1)
+        }
+    };
+    let event_type = if created {
+        EventType::Added
+    } else {
+        EventType::Modified
+    };
+    let mut event = NewEvent::stream(event_type, repository, "push");
+    let mut changed = created;
+    if let Some(tag) = tag {
+        let point = TagPoint {
+            digest: Some(digest),
+            external_reference: None,
+            generation,
+        };
+        if let Some(before) = move_tag(conn, repository_id, tag.as_str(), &point).await? {
+            move_tracking_tags(conn, repository, repository_id, tag.as_str(), digest).await?;
+            event.tag = Some(tag.as_str());
+            event.old_image = before;
+            event.new_image = Some(digest.to_string());
+            changed = true;
+        }
     }
+    if changed {
+        record_stream_event(conn, repository_id, event).await?;
+    }
+    Ok(())
+}
 
-    async fn begin_write(&self) -> StorageResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
-    }
+/// Removes a tag, spec and status (its history goes with it). Returns whether it had a spec
+/// tag (whose removal is a spec change: the caller raises the stream's generation).
+pub(super) async fn untag(
+    conn: &mut SqliteConnection,
+    repository_id: i64,
+    tag: &str,
+) -> StorageResult<bool> {
+    let spec_removed = sqlx::query("DELETE FROM spec_tags WHERE repository_id = ? AND name = ?")
+        .bind(repository_id)
+        .bind(tag)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+        > 0;
+    sqlx::query("DELETE FROM tags WHERE repository_id = ? AND name = ?")
+        .bind(repository_id)
+        .bind(tag)
+        .execute(conn)
+        .await?;
+    Ok(spec_removed)
 }
 
 #[async_trait]
@@ -179,7 +187,7 @@ impl MetadataStore for SqliteMetadata {
              LEFT JOIN (
                  SELECT repository_id, name,
                         ROW_NUMBER() OVER (PARTITION BY repository_id ORDER BY name) AS position
-                 FROM tags WHERE repository_id IN (SELECT id FROM listed)
+                 FROM tags WHERE repository_id IN (SELECT id FROM listed) AND digest IS NOT NULL
              ) t ON t.repository_id = l.id AND t.position <= ?
              ORDER BY l.name, t.name",
         )
@@ -401,8 +409,8 @@ impl MetadataStore for SqliteMetadata {
         let now = Utc::now();
         let inserted = sqlx::query(
             "INSERT INTO manifests
-                 (digest, media_type, artifact_type, subject, annotations, size, content, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                 (digest, media_type, artifact_type, subject, annotations, size, content, image, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         )
         .bind(&digest)
         .bind(&manifest.media_type)
@@ -411,6 +419,7 @@ impl MetadataStore for SqliteMetadata {
         .bind(&manifest.annotations)
         .bind(size_to_db(manifest.content.len() as u64)?)
         .bind(manifest.content.as_ref())
+        .bind(&manifest.image)
         .bind(now)
         .execute(&mut *tx)
         .await?
@@ -444,19 +453,7 @@ impl MetadataStore for SqliteMetadata {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        if let Some(tag) = tag {
-            sqlx::query(
-                "INSERT INTO tags (repository_id, name, digest, updated_at) VALUES (?, ?, ?, ?)
-                 ON CONFLICT (repository_id, name)
-                 DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
-            )
-            .bind(repository_id)
-            .bind(tag.as_str())
-            .bind(&digest)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
+        record_push(&mut tx, repository, repository_id, &manifest.digest, tag).await?;
         tx.commit().await?;
         Ok(PutManifestOutcome::Stored)
     }
@@ -502,28 +499,56 @@ impl MetadataStore for SqliteMetadata {
         repository: &RepositoryName,
         digest: &Digest,
     ) -> StorageResult<bool> {
-        // Tags pointing at it go with it (ON DELETE CASCADE).
-        let result = sqlx::query(
-            "DELETE FROM repository_manifests
-             WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?",
-        )
-        .bind(repository.as_str())
-        .bind(digest.to_string())
-        .execute(&self.pool)
-        .await?;
-        Ok(result.rows_affected() > 0)
+        let mut tx = self.begin_write().await?;
+        let Some((repository_id, _, _)) = stream_row(&mut tx, repository).await? else {
+            return Ok(false);
+        };
+        // Tags naming it, and history items of it, go with it (ON DELETE CASCADE).
+        let deleted =
+            sqlx::query("DELETE FROM repository_manifests WHERE repository_id = ? AND digest = ?")
+                .bind(repository_id)
+                .bind(digest.to_string())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                > 0;
+        if deleted {
+            let mut event = NewEvent::stream(EventType::Modified, repository, "delete-image");
+            event.old_image = Some(digest.to_string());
+            record_stream_event(&mut tx, repository_id, event).await?;
+        }
+        tx.commit().await?;
+        Ok(deleted)
     }
 
     async fn delete_tag(&self, repository: &RepositoryName, tag: &Tag) -> StorageResult<bool> {
-        let result = sqlx::query(
-            "DELETE FROM tags
-             WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND name = ?",
+        let mut tx = self.begin_write().await?;
+        let Some((repository_id, generation, _)) = stream_row(&mut tx, repository).await? else {
+            return Ok(false);
+        };
+        let current: Option<String> = sqlx::query_scalar(
+            "SELECT digest FROM tags WHERE repository_id = ? AND name = ? AND digest IS NOT NULL",
         )
-        .bind(repository.as_str())
+        .bind(repository_id)
         .bind(tag.as_str())
-        .execute(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
-        Ok(result.rows_affected() > 0)
+        let Some(current) = current else {
+            return Ok(false);
+        };
+        if untag(&mut tx, repository_id, tag.as_str()).await? {
+            sqlx::query("UPDATE image_streams SET generation = ? WHERE repository_id = ?")
+                .bind(generation + 1)
+                .bind(repository_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let mut event = NewEvent::stream(EventType::Modified, repository, "untag");
+        event.tag = Some(tag.as_str());
+        event.old_image = Some(current);
+        record_stream_event(&mut tx, repository_id, event).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn list_tags(
@@ -534,7 +559,7 @@ impl MetadataStore for SqliteMetadata {
     ) -> StorageResult<Vec<String>> {
         Ok(sqlx::query_scalar(
             "SELECT t.name FROM tags t JOIN repositories r ON r.id = t.repository_id
-             WHERE r.name = ? AND t.name > ? ORDER BY t.name LIMIT ?",
+             WHERE r.name = ? AND t.name > ? AND t.digest IS NOT NULL ORDER BY t.name LIMIT ?",
         )
         .bind(repository.as_str())
         .bind(last.unwrap_or(""))
@@ -603,6 +628,7 @@ mod tests {
             artifact_type: None,
             subject,
             annotations: None,
+            image: None,
             blobs,
             manifests: Vec::new(),
         }

@@ -1,0 +1,545 @@
+//! The embedded metadata store: SQLite in WAL mode through sqlx, migrated at start.
+//!
+//! Writes run in `BEGIN IMMEDIATE` transactions so that concurrent writers queue on SQLite's
+//! write lock (with a busy timeout) instead of failing when a read lock cannot be upgraded.
+//! `registry.rs` implements [`super::MetadataStore`], `streams.rs` [`super::ImageStreamStore`];
+//! the primitives both need (streams, tags, history, events) are here.
+
+mod registry;
+mod streams;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{SqliteConnection, SqlitePool};
+
+use super::{
+    Digest, EventKind, EventType, Labels, SpecTagRecord, StatusTagRecord, StorageError,
+    StorageResult, StreamRecord, TagItem,
+};
+use crate::registry::names::RepositoryName;
+
+pub struct SqliteMetadata {
+    pool: SqlitePool,
+}
+
+impl SqliteMetadata {
+    /// Opens (creating and migrating where needed) the database at `path`.
+    pub async fn open(path: &Path) -> StorageResult<Self> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(SqliteMetadata { pool })
+    }
+
+    async fn begin_write(&self) -> StorageResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+fn parse_digest(text: &str) -> StorageResult<Digest> {
+    Digest::from_str(text).map_err(|err| StorageError::Corrupt(err.to_string()))
+}
+
+fn size_from_db(size: i64) -> StorageResult<u64> {
+    u64::try_from(size).map_err(|_| StorageError::Corrupt(format!("negative size {size}")))
+}
+
+fn size_to_db(size: u64) -> StorageResult<i64> {
+    i64::try_from(size).map_err(|_| StorageError::Corrupt(format!("size {size} is too large")))
+}
+
+fn labels_from_db(text: Option<String>) -> StorageResult<Labels> {
+    match text {
+        None => Ok(Labels::new()),
+        Some(text) => serde_json::from_str(&text)
+            .map_err(|err| StorageError::Corrupt(format!("labels: {err}"))),
+    }
+}
+
+fn labels_to_db(labels: &Labels) -> Option<String> {
+    (!labels.is_empty())
+        .then(|| serde_json::to_string(labels).ok())
+        .flatten()
+}
+
+fn json_array<T: serde::Serialize>(items: &[T]) -> StorageResult<String> {
+    to_json(&items)
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> StorageResult<String> {
+    serde_json::to_string(value).map_err(|err| StorageError::Corrupt(format!("encoding: {err}")))
+}
+
+/// The id of repository `name`, created if needed.
+async fn ensure_repository(
+    conn: &mut SqliteConnection,
+    name: &RepositoryName,
+) -> StorageResult<i64> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO repositories (name, created_at) VALUES (?, ?)
+         ON CONFLICT (name) DO UPDATE SET name = excluded.name
+         RETURNING id",
+    )
+    .bind(name.as_str())
+    .bind(Utc::now())
+    .fetch_one(conn)
+    .await?;
+    Ok(id)
+}
+
+/// An event to append to the log.
+struct NewEvent<'a> {
+    kind: EventKind,
+    event_type: EventType,
+    namespace: &'a str,
+    name: &'a str,
+    reason: &'a str,
+    tag: Option<&'a str>,
+    old_image: Option<String>,
+    new_image: Option<String>,
+    object: Option<String>,
+}
+
+impl<'a> NewEvent<'a> {
+    fn stream(event_type: EventType, repository: &'a RepositoryName, reason: &'a str) -> Self {
+        NewEvent {
+            kind: EventKind::ImageStream,
+            event_type,
+            namespace: repository.namespace(),
+            name: repository.stream(),
+            reason,
+            tag: None,
+            old_image: None,
+            new_image: None,
+            object: None,
+        }
+    }
+}
+
+/// Appends an event; returns its id, the new resourceVersion.
+async fn append_event(conn: &mut SqliteConnection, event: NewEvent<'_>) -> StorageResult<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO events (kind, type, namespace, name, reason, tag, old_image, new_image, object, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(event.kind.as_str())
+    .bind(event.event_type.as_str())
+    .bind(event.namespace)
+    .bind(event.name)
+    .bind(event.reason)
+    .bind(event.tag)
+    .bind(event.old_image)
+    .bind(event.new_image)
+    .bind(event.object)
+    .bind(Utc::now())
+    .fetch_one(conn)
+    .await?)
+}
+
+/// Appends an event about a stream and makes its id the stream's resourceVersion.
+async fn record_stream_event(
+    conn: &mut SqliteConnection,
+    repository_id: i64,
+    event: NewEvent<'_>,
+) -> StorageResult<i64> {
+    let id = append_event(conn, event).await?;
+    sqlx::query("UPDATE image_streams SET resource_version = ? WHERE repository_id = ?")
+        .bind(id)
+        .bind(repository_id)
+        .execute(conn)
+        .await?;
+    Ok(id)
+}
+
+/// The namespace's id, created (with its event) when missing.
+async fn ensure_namespace(conn: &mut SqliteConnection, name: &str) -> StorageResult<i64> {
+    let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM namespaces WHERE name = ?")
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if let Some(id) = existing {
+        return Ok(id);
+    }
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO namespaces (name, uid, resource_version, created_at) VALUES (?, ?, 0, ?)
+         RETURNING id",
+    )
+    .bind(name)
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(Utc::now())
+    .fetch_one(&mut *conn)
+    .await?;
+    let version = append_event(
+        conn,
+        NewEvent {
+            kind: EventKind::Namespace,
+            event_type: EventType::Added,
+            namespace: name,
+            name,
+            reason: "create",
+            tag: None,
+            old_image: None,
+            new_image: None,
+            object: None,
+        },
+    )
+    .await?;
+    sqlx::query("UPDATE namespaces SET resource_version = ? WHERE id = ?")
+        .bind(version)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(id)
+}
+
+/// A stream's row: (repository id, generation, resourceVersion).
+async fn stream_row(
+    conn: &mut SqliteConnection,
+    repository: &RepositoryName,
+) -> StorageResult<Option<(i64, i64, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT s.repository_id, s.generation, s.resource_version
+         FROM image_streams s JOIN repositories r ON r.id = s.repository_id
+         WHERE r.name = ?",
+    )
+    .bind(repository.as_str())
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Creates the stream (and its namespace and repository) without recording its event; returns
+/// the repository id. The caller records the ADDED event.
+async fn create_stream_row(
+    conn: &mut SqliteConnection,
+    repository: &RepositoryName,
+) -> StorageResult<i64> {
+    let namespace_id = ensure_namespace(conn, repository.namespace()).await?;
+    let repository_id = ensure_repository(conn, repository).await?;
+    sqlx::query(
+        "INSERT INTO image_streams (repository_id, namespace_id, name, uid, generation, resource_version, created_at)
+         VALUES (?, ?, ?, ?, 1, 0, ?)",
+    )
+    .bind(repository_id)
+    .bind(namespace_id)
+    .bind(repository.stream())
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(Utc::now())
+    .execute(conn)
+    .await?;
+    Ok(repository_id)
+}
+
+/// Where a tag points after a move.
+struct TagPoint<'a> {
+    digest: Option<&'a Digest>,
+    external_reference: Option<&'a str>,
+    generation: i64,
+}
+
+/// Points a tag at an image, adding a history item when it is not already there. Returns the
+/// image it named before (`Some(None)` for a new tag), or `None` when nothing changed.
+async fn move_tag(
+    conn: &mut SqliteConnection,
+    repository_id: i64,
+    tag: &str,
+    point: &TagPoint<'_>,
+) -> StorageResult<Option<Option<String>>> {
+    let current: Option<(Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT digest, external_reference FROM tags WHERE repository_id = ? AND name = ?",
+    )
+    .bind(repository_id)
+    .bind(tag)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let digest = point.digest.map(Digest::to_string);
+    let external = point.external_reference.map(str::to_owned);
+    if let Some((old_digest, old_external)) = &current
+        && *old_digest == digest
+        && *old_external == external
+        && (digest.is_some() || external.is_some())
+    {
+        return Ok(None);
+    }
+    let now = Utc::now();
+    sqlx::query(
+        "INSERT INTO tags (repository_id, name, digest, external_reference, generation, conditions, updated_at)
+         VALUES (?, ?, ?, ?, ?, NULL, ?)
+         ON CONFLICT (repository_id, name) DO UPDATE SET
+             digest = excluded.digest, external_reference = excluded.external_reference,
+             generation = excluded.generation, conditions = NULL, updated_at = excluded.updated_at",
+    )
+    .bind(repository_id)
+    .bind(tag)
+    .bind(&digest)
+    .bind(&external)
+    .bind(point.generation)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO tag_history (repository_id, tag, digest, external_reference, generation, created_at)
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(repository_id)
+    .bind(tag)
+    .bind(&digest)
+    .bind(&external)
+    .bind(point.generation)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    let before = current.and_then(|(digest, external)| digest.or(external));
+    Ok(Some(before))
+}
+
+/// After a tag of a stream moved to `digest`, moves the spec tags of the same stream that
+/// track it (`from: ImageStreamTag <stream>:<tag>`, not `reference`) along, as OpenShift does.
+async fn move_tracking_tags(
+    conn: &mut SqliteConnection,
+    repository: &RepositoryName,
+    repository_id: i64,
+    tag: &str,
+    digest: &Digest,
+) -> StorageResult<Vec<String>> {
+    let tracking: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT name, generation FROM spec_tags
+         WHERE repository_id = ? AND name <> ?
+           AND json_extract(reference, '$.from.kind') = 'ImageStreamTag'
+           AND json_extract(reference, '$.from.name') IN (?, ?)
+           AND coalesce(json_extract(reference, '$.from.namespace'), '') IN ('', ?)
+           AND coalesce(json_extract(reference, '$.reference'), 0) = 0",
+    )
+    .bind(repository_id)
+    .bind(tag)
+    .bind(format!("{}:{tag}", repository.stream()))
+    .bind(format!(":{tag}"))
+    .bind(repository.namespace())
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut moved = Vec::new();
+    for (name, generation) in tracking {
+        let point = TagPoint {
+            digest: Some(digest),
+            external_reference: None,
+            generation,
+        };
+        if move_tag(conn, repository_id, &name, &point)
+            .await?
+            .is_some()
+        {
+            moved.push(name);
+        }
+    }
+    Ok(moved)
+}
+
+/// Links image `digest` of repository `from` (with its child manifests and all their blobs)
+/// into repository `to`. False when `from` does not have it.
+async fn link_image(
+    conn: &mut SqliteConnection,
+    from: i64,
+    to: i64,
+    digest: &Digest,
+) -> StorageResult<bool> {
+    let present: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM repository_manifests WHERE repository_id = ? AND digest = ?",
+    )
+    .bind(from)
+    .bind(digest.to_string())
+    .fetch_optional(&mut *conn)
+    .await?;
+    if present.is_none() {
+        return Ok(false);
+    }
+    if from == to {
+        return Ok(true);
+    }
+    let closure = "WITH RECURSIVE closure(digest) AS (
+             SELECT ? UNION
+             SELECT r.child FROM manifest_references r JOIN closure c ON r.digest = c.digest
+             WHERE r.kind = 'manifest')";
+    let now = Utc::now();
+    sqlx::query(&format!(
+        "{closure}
+         INSERT INTO repository_blobs (repository_id, digest, created_at)
+         SELECT DISTINCT ?, r.child, ? FROM closure c
+         JOIN manifest_references r ON r.digest = c.digest AND r.kind = 'blob'
+         JOIN blobs b ON b.digest = r.child
+         WHERE true ON CONFLICT DO NOTHING"
+    ))
+    .bind(digest.to_string())
+    .bind(to)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(&format!(
+        "{closure}
+         INSERT INTO repository_manifests (repository_id, digest, subject, created_at)
+         SELECT ?, m.digest, m.subject, ? FROM closure c JOIN manifests m ON m.digest = c.digest
+         WHERE true ON CONFLICT DO NOTHING"
+    ))
+    .bind(digest.to_string())
+    .bind(to)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(true)
+}
+
+type StreamRow = (
+    i64,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    Option<String>,
+    Option<String>,
+    bool,
+    DateTime<Utc>,
+);
+
+/// Loads streams (with spec and status tags) in three queries, whatever their number.
+async fn load_streams(
+    conn: &mut SqliteConnection,
+    rows: Vec<StreamRow>,
+) -> StorageResult<Vec<StreamRecord>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    let ids_json = json_array(&ids)?;
+    let spec_rows: Vec<(i64, String, String, i64)> = sqlx::query_as(
+        "SELECT repository_id, name, reference, generation FROM spec_tags
+         WHERE repository_id IN (SELECT value FROM json_each(?))
+         ORDER BY repository_id, name",
+    )
+    .bind(&ids_json)
+    .fetch_all(&mut *conn)
+    .await?;
+    let tag_rows: Vec<(i64, String, Option<String>)> = sqlx::query_as(
+        "SELECT repository_id, name, conditions FROM tags
+         WHERE repository_id IN (SELECT value FROM json_each(?))
+         ORDER BY repository_id, name",
+    )
+    .bind(&ids_json)
+    .fetch_all(&mut *conn)
+    .await?;
+    type HistoryRow = (
+        i64,
+        String,
+        Option<String>,
+        Option<String>,
+        i64,
+        DateTime<Utc>,
+    );
+    let history_rows: Vec<HistoryRow> = sqlx::query_as(
+        "SELECT repository_id, tag, digest, external_reference, generation, created_at
+         FROM tag_history WHERE repository_id IN (SELECT value FROM json_each(?))
+         ORDER BY repository_id, tag, id DESC",
+    )
+    .bind(&ids_json)
+    .fetch_all(&mut *conn)
+    .await?;
+
+    let mut streams = Vec::with_capacity(rows.len());
+    let mut specs = spec_rows.into_iter().peekable();
+    let mut tags = tag_rows.into_iter().peekable();
+    let mut history = history_rows.into_iter().peekable();
+    // Rows come in repository id order; streams are returned in the order given.
+    let mut by_id = std::collections::HashMap::new();
+    for (id, name, reference, generation) in specs.by_ref() {
+        by_id
+            .entry(id)
+            .or_insert_with(|| (Vec::new(), Vec::new()))
+            .0
+            .push(SpecTagRecord {
+                name,
+                reference,
+                generation,
+            });
+    }
+    let mut items_by_tag: std::collections::HashMap<(i64, String), Vec<TagItem>> =
+        std::collections::HashMap::new();
+    for (id, tag, digest, external_reference, generation, created) in history.by_ref() {
+        items_by_tag.entry((id, tag)).or_default().push(TagItem {
+            digest: digest.as_deref().map(parse_digest).transpose()?,
+            external_reference,
+            generation,
+            created,
+        });
+    }
+    for (id, name, conditions) in tags.by_ref() {
+        let items = items_by_tag.remove(&(id, name.clone())).unwrap_or_default();
+        by_id
+            .entry(id)
+            .or_insert_with(|| (Vec::new(), Vec::new()))
+            .1
+            .push(StatusTagRecord {
+                name,
+                items,
+                conditions,
+            });
+    }
+    for (
+        id,
+        namespace,
+        name,
+        uid,
+        generation,
+        resource_version,
+        labels,
+        annotations,
+        lookup_local,
+        created_at,
+    ) in rows
+    {
+        let (spec_tags, status_tags) = by_id.remove(&id).unwrap_or_default();
+        streams.push(StreamRecord {
+            namespace,
+            name,
+            uid,
+            generation,
+            resource_version,
+            labels: labels_from_db(labels)?,
+            annotations: labels_from_db(annotations)?,
+            lookup_local,
+            created_at,
+            spec_tags,
+            status_tags,
+        });
+    }
+    Ok(streams)
+}
+
+const STREAM_COLUMNS: &str =
+    "s.repository_id, n.name, s.name, s.uid, s.generation, s.resource_version,
+     s.labels, s.annotations, s.lookup_local, s.created_at";
+
+/// One stream by repository id, as stored now (inside a transaction, after a change).
+async fn load_stream(
+    conn: &mut SqliteConnection,
+    repository_id: i64,
+) -> StorageResult<Option<StreamRecord>> {
+    let rows: Vec<StreamRow> = sqlx::query_as(&format!(
+        "SELECT {STREAM_COLUMNS} FROM image_streams s JOIN namespaces n ON n.id = s.namespace_id
+         WHERE s.repository_id = ?"
+    ))
+    .bind(repository_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(load_streams(conn, rows).await?.into_iter().next())
+}

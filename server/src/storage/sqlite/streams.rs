@@ -1,0 +1,592 @@
+//! [`ImageStreamStore`] on SQLite: namespaces, image streams, images and the event log.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::SqliteConnection;
+
+use super::registry::untag;
+use super::{
+    NewEvent, STREAM_COLUMNS, SqliteMetadata, StreamRow, TagPoint, append_event, create_stream_row,
+    json_array, labels_from_db, labels_to_db, link_image, load_stream, load_streams, move_tag,
+    parse_digest, record_stream_event, size_from_db, stream_row, to_json,
+};
+use crate::registry::names::RepositoryName;
+use crate::storage::{
+    Digest, EventFilter, EventKind, EventRecord, EventType, ImageRecord, ImageStreamStore, Labels,
+    NamespaceRecord, Presence, StorageError, StorageResult, StreamChange, StreamChangeError,
+    StreamRecord, TagTarget,
+};
+
+type NamespaceRow = (
+    String,
+    String,
+    i64,
+    Option<String>,
+    Option<String>,
+    DateTime<Utc>,
+);
+
+fn namespace_from_row(row: NamespaceRow) -> StorageResult<NamespaceRecord> {
+    let (name, uid, resource_version, labels, annotations, created_at) = row;
+    Ok(NamespaceRecord {
+        name,
+        uid,
+        resource_version,
+        labels: labels_from_db(labels)?,
+        annotations: labels_from_db(annotations)?,
+        created_at,
+    })
+}
+
+type ImageRow = (String, String, i64, Option<String>, DateTime<Utc>);
+
+fn image_from_row(row: ImageRow) -> StorageResult<ImageRecord> {
+    let (digest, media_type, size, image, created_at) = row;
+    Ok(ImageRecord {
+        digest: parse_digest(&digest)?,
+        media_type,
+        size: size_from_db(size)?,
+        image,
+        created_at,
+    })
+}
+
+type EventRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    DateTime<Utc>,
+);
+
+fn event_from_row(row: EventRow) -> StorageResult<EventRecord> {
+    let (
+        id,
+        kind,
+        event_type,
+        namespace,
+        name,
+        reason,
+        tag,
+        old_image,
+        new_image,
+        object,
+        created_at,
+    ) = row;
+    let kind = match kind.as_str() {
+        "Namespace" => EventKind::Namespace,
+        "ImageStream" => EventKind::ImageStream,
+        other => return Err(StorageError::Corrupt(format!("event kind {other}"))),
+    };
+    let event_type = EventType::parse(&event_type)
+        .ok_or_else(|| StorageError::Corrupt(format!("event type {event_type}")))?;
+    Ok(EventRecord {
+        id,
+        kind,
+        event_type,
+        namespace,
+        name,
+        reason,
+        tag,
+        old_image,
+        new_image,
+        object,
+        created_at,
+    })
+}
+
+/// Writes a tag's status for a target, linking a local image from its source repository.
+async fn point_tag(
+    conn: &mut SqliteConnection,
+    repository_id: i64,
+    tag: &str,
+    target: &TagTarget,
+    generation: i64,
+) -> StorageResult<Result<Option<Option<String>>, StreamChangeError>> {
+    let point = match target {
+        TagTarget::Local { source, digest } => {
+            let source_id: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
+                    .bind(source.as_str())
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            let missing = || StreamChangeError::SourceMissing {
+                repository: source.to_string(),
+                digest: digest.to_string(),
+            };
+            let Some(source_id) = source_id else {
+                return Ok(Err(missing()));
+            };
+            if !link_image(conn, source_id, repository_id, digest).await? {
+                return Ok(Err(missing()));
+            }
+            TagPoint {
+                digest: Some(digest),
+                external_reference: None,
+                generation,
+            }
+        }
+        TagTarget::External { reference, .. } => TagPoint {
+            digest: None,
+            external_reference: Some(reference),
+            generation,
+        },
+    };
+    Ok(Ok(move_tag(conn, repository_id, tag, &point).await?))
+}
+
+/// Deletes a stream's repository (everything of it cascades) and logs its DELETED event.
+async fn delete_stream_in(
+    conn: &mut SqliteConnection,
+    stream: &StreamRecord,
+    repository_id: i64,
+) -> StorageResult<()> {
+    let object = to_json(stream)?;
+    sqlx::query("DELETE FROM repositories WHERE id = ?")
+        .bind(repository_id)
+        .execute(&mut *conn)
+        .await?;
+    append_event(
+        conn,
+        NewEvent {
+            kind: EventKind::ImageStream,
+            event_type: EventType::Deleted,
+            namespace: &stream.namespace,
+            name: &stream.name,
+            reason: "delete",
+            tag: None,
+            old_image: None,
+            new_image: None,
+            object: Some(object),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl ImageStreamStore for SqliteMetadata {
+    async fn list_namespaces(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StorageResult<Vec<NamespaceRecord>> {
+        let rows: Vec<NamespaceRow> = sqlx::query_as(
+            "SELECT name, uid, resource_version, labels, annotations, created_at FROM namespaces
+             WHERE name > ? ORDER BY name LIMIT ?",
+        )
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(namespace_from_row).collect()
+    }
+
+    async fn get_namespace(&self, name: &str) -> StorageResult<Option<NamespaceRecord>> {
+        let row: Option<NamespaceRow> = sqlx::query_as(
+            "SELECT name, uid, resource_version, labels, annotations, created_at FROM namespaces
+             WHERE name = ?",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(namespace_from_row).transpose()
+    }
+
+    async fn create_namespace(
+        &self,
+        name: &str,
+        labels: &Labels,
+        annotations: &Labels,
+    ) -> StorageResult<Option<NamespaceRecord>> {
+        let mut tx = self.begin_write().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO namespaces (name, uid, resource_version, labels, annotations, created_at)
+             VALUES (?, ?, 0, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(labels_to_db(labels))
+        .bind(labels_to_db(annotations))
+        .bind(Utc::now())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !inserted {
+            return Ok(None);
+        }
+        let version = append_event(
+            &mut tx,
+            NewEvent {
+                kind: EventKind::Namespace,
+                event_type: EventType::Added,
+                namespace: name,
+                name,
+                reason: "create",
+                tag: None,
+                old_image: None,
+                new_image: None,
+                object: None,
+            },
+        )
+        .await?;
+        sqlx::query("UPDATE namespaces SET resource_version = ? WHERE name = ?")
+            .bind(version)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.get_namespace(name).await
+    }
+
+    async fn delete_namespace(&self, name: &str) -> StorageResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let Some(namespace) = sqlx::query_as::<_, NamespaceRow>(
+            "SELECT name, uid, resource_version, labels, annotations, created_at FROM namespaces
+             WHERE name = ?",
+        )
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return Ok(false);
+        };
+        let rows: Vec<StreamRow> = sqlx::query_as(&format!(
+            "SELECT {STREAM_COLUMNS} FROM image_streams s JOIN namespaces n ON n.id = s.namespace_id
+             WHERE n.name = ? ORDER BY s.name"
+        ))
+        .bind(name)
+        .fetch_all(&mut *tx)
+        .await?;
+        let ids: Vec<i64> = rows.iter().map(|row| row.0).collect();
+        let streams = load_streams(&mut tx, rows).await?;
+        for (stream, id) in streams.iter().zip(ids) {
+            delete_stream_in(&mut tx, stream, id).await?;
+        }
+        // Repositories of the namespace that never became streams (blobs only).
+        sqlx::query("DELETE FROM repositories WHERE name LIKE ? ESCAPE '\\'")
+            .bind(format!(
+                "{}/%",
+                name.replace('%', "\\%").replace('_', "\\_")
+            ))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM namespaces WHERE name = ?")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        let object = to_json(&namespace_from_row(namespace)?)?;
+        append_event(
+            &mut tx,
+            NewEvent {
+                kind: EventKind::Namespace,
+                event_type: EventType::Deleted,
+                namespace: name,
+                name,
+                reason: "delete",
+                tag: None,
+                old_image: None,
+                new_image: None,
+                object: Some(object),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn list_streams(
+        &self,
+        namespace: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StorageResult<Vec<StreamRecord>> {
+        let mut conn = self.pool.acquire().await?;
+        let rows: Vec<StreamRow> = sqlx::query_as(&format!(
+            "SELECT {STREAM_COLUMNS} FROM image_streams s JOIN namespaces n ON n.id = s.namespace_id
+             WHERE n.name = ? AND s.name > ? ORDER BY s.name LIMIT ?"
+        ))
+        .bind(namespace)
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+        load_streams(&mut conn, rows).await
+    }
+
+    async fn get_stream(&self, namespace: &str, name: &str) -> StorageResult<Option<StreamRecord>> {
+        let mut conn = self.pool.acquire().await?;
+        let rows: Vec<StreamRow> = sqlx::query_as(&format!(
+            "SELECT {STREAM_COLUMNS} FROM image_streams s JOIN namespaces n ON n.id = s.namespace_id
+             WHERE n.name = ? AND s.name = ?"
+        ))
+        .bind(namespace)
+        .bind(name)
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok(load_streams(&mut conn, rows).await?.into_iter().next())
+    }
+
+    async fn change_stream(
+        &self,
+        change: &StreamChange,
+    ) -> StorageResult<Result<StreamRecord, StreamChangeError>> {
+        let mut tx = self.begin_write().await?;
+        let existing = stream_row(&mut tx, &change.repository).await?;
+        let (repository_id, generation, created) = match (existing, change.presence) {
+            (Some(_), Presence::Create) => return Ok(Err(StreamChangeError::AlreadyExists)),
+            (None, Presence::Update) => return Ok(Err(StreamChangeError::NotFound)),
+            (Some((id, generation, version)), _) => {
+                if let Some(expected) = change.expected_resource_version
+                    && expected != version
+                {
+                    return Ok(Err(StreamChangeError::Conflict { current: version }));
+                }
+                (id, generation, false)
+            }
+            (None, _) => (
+                create_stream_row(&mut tx, &change.repository).await?,
+                1,
+                true,
+            ),
+        };
+
+        let mut event = NewEvent::stream(
+            if created {
+                EventType::Added
+            } else {
+                EventType::Modified
+            },
+            &change.repository,
+            change.reason,
+        );
+        let mut changed = created;
+        if let Some((labels, annotations)) = &change.metadata {
+            sqlx::query(
+                "UPDATE image_streams SET labels = ?, annotations = ? WHERE repository_id = ?",
+            )
+            .bind(labels_to_db(labels))
+            .bind(labels_to_db(annotations))
+            .bind(repository_id)
+            .execute(&mut *tx)
+            .await?;
+            changed = true;
+        }
+        let spec_changed = change.lookup_local.is_some()
+            || !change.set_spec_tags.is_empty()
+            || !change.remove_tags.is_empty();
+        // A new stream starts at generation 1 with its spec.
+        let generation = if spec_changed && !created {
+            generation + 1
+        } else {
+            generation
+        };
+        if spec_changed {
+            sqlx::query(
+                "UPDATE image_streams SET generation = ?, lookup_local = coalesce(?, lookup_local)
+                 WHERE repository_id = ?",
+            )
+            .bind(generation)
+            .bind(change.lookup_local)
+            .bind(repository_id)
+            .execute(&mut *tx)
+            .await?;
+            changed = true;
+        }
+        for tag in &change.remove_tags {
+            let old: Option<(Option<String>, Option<String>)> = sqlx::query_as(
+                "SELECT digest, external_reference FROM tags WHERE repository_id = ? AND name = ?",
+            )
+            .bind(repository_id)
+            .bind(tag)
+            .fetch_optional(&mut *tx)
+            .await?;
+            untag(&mut tx, repository_id, tag).await?;
+            if change.remove_tags.len() == 1 {
+                event.tag = Some(tag);
+                event.old_image = old.and_then(|(digest, external)| digest.or(external));
+            }
+        }
+        for spec in &change.set_spec_tags {
+            sqlx::query(
+                "INSERT INTO spec_tags (repository_id, name, reference, generation) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (repository_id, name)
+                 DO UPDATE SET reference = excluded.reference, generation = excluded.generation",
+            )
+            .bind(repository_id)
+            .bind(&spec.name)
+            .bind(&spec.reference)
+            .bind(generation)
+            .execute(&mut *tx)
+            .await?;
+            if let Some(target) = &spec.target {
+                match point_tag(&mut tx, repository_id, &spec.name, target, generation).await? {
+                    Err(err) => return Ok(Err(err)),
+                    Ok(Some(before)) if change.set_spec_tags.len() == 1 => {
+                        event.tag = Some(&spec.name);
+                        event.old_image = before;
+                        event.new_image = match target {
+                            TagTarget::Local { digest, .. } => Some(digest.to_string()),
+                            TagTarget::External { reference, .. } => Some(reference.clone()),
+                        };
+                    }
+                    Ok(_) => {}
+                }
+            }
+        }
+        if changed {
+            record_stream_event(&mut tx, repository_id, event).await?;
+        }
+        let stream = load_stream(&mut tx, repository_id)
+            .await?
+            .ok_or_else(|| StorageError::Corrupt("a changed stream vanished".into()))?;
+        tx.commit().await?;
+        Ok(Ok(stream))
+    }
+
+    async fn delete_stream(&self, namespace: &str, name: &str) -> StorageResult<bool> {
+        let Ok(repository) = RepositoryName::of_stream(namespace, name) else {
+            return Ok(false);
+        };
+        let mut tx = self.begin_write().await?;
+        let Some((repository_id, _, _)) = stream_row(&mut tx, &repository).await? else {
+            return Ok(false);
+        };
+        let stream = load_stream(&mut tx, repository_id)
+            .await?
+            .ok_or_else(|| StorageError::Corrupt("a stream vanished".into()))?;
+        delete_stream_in(&mut tx, &stream, repository_id).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn list_stream_tags(
+        &self,
+        namespace: &str,
+        after: Option<(&str, &str)>,
+        limit: u32,
+    ) -> StorageResult<Vec<(String, String)>> {
+        let (after_stream, after_tag) = after.unwrap_or(("", ""));
+        Ok(sqlx::query_as(
+            "SELECT s.name, t.name FROM tags t
+             JOIN image_streams s ON s.repository_id = t.repository_id
+             JOIN namespaces n ON n.id = s.namespace_id
+             WHERE n.name = ? AND (s.name, t.name) > (?, ?)
+             ORDER BY s.name, t.name LIMIT ?",
+        )
+        .bind(namespace)
+        .bind(after_stream)
+        .bind(after_tag)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn get_image(&self, digest: &Digest) -> StorageResult<Option<ImageRecord>> {
+        let row: Option<ImageRow> = sqlx::query_as(
+            "SELECT digest, media_type, size, image, created_at FROM manifests WHERE digest = ?",
+        )
+        .bind(digest.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(image_from_row).transpose()
+    }
+
+    async fn get_images(&self, digests: &[Digest]) -> StorageResult<Vec<ImageRecord>> {
+        if digests.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<ImageRow> = sqlx::query_as(
+            "SELECT digest, media_type, size, image, created_at FROM manifests
+             WHERE digest IN (SELECT value FROM json_each(?))",
+        )
+        .bind(json_array(digests)?)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(image_from_row).collect()
+    }
+
+    async fn image_in_repository(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> StorageResult<Option<ImageRecord>> {
+        let row: Option<ImageRow> = sqlx::query_as(
+            "SELECT m.digest, m.media_type, m.size, m.image, m.created_at
+             FROM repository_manifests rm
+             JOIN repositories r ON r.id = rm.repository_id
+             JOIN manifests m ON m.digest = rm.digest
+             WHERE r.name = ? AND rm.digest = ?",
+        )
+        .bind(repository.as_str())
+        .bind(digest.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(image_from_row).transpose()
+    }
+
+    async fn list_images(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StorageResult<Vec<ImageRecord>> {
+        let rows: Vec<ImageRow> = sqlx::query_as(
+            "SELECT digest, media_type, size, image, created_at FROM manifests
+             WHERE digest > ? ORDER BY digest LIMIT ?",
+        )
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(image_from_row).collect()
+    }
+
+    async fn events_after(
+        &self,
+        after: i64,
+        filter: &EventFilter,
+        limit: u32,
+    ) -> StorageResult<Vec<EventRecord>> {
+        let rows: Vec<EventRow> = sqlx::query_as(
+            "SELECT id, kind, type, namespace, name, reason, tag, old_image, new_image, object, created_at
+             FROM events
+             WHERE id > ? AND (? IS NULL OR kind = ?) AND (? IS NULL OR namespace = ?)
+               AND (? IS NULL OR name = ?)
+             ORDER BY id LIMIT ?",
+        )
+        .bind(after)
+        .bind(filter.kind.map(EventKind::as_str))
+        .bind(filter.kind.map(EventKind::as_str))
+        .bind(&filter.namespace)
+        .bind(&filter.namespace)
+        .bind(&filter.name)
+        .bind(&filter.name)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(event_from_row).collect()
+    }
+
+    async fn latest_event_id(&self) -> StorageResult<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM events")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn oldest_event_id(&self) -> StorageResult<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT coalesce(min(id), 0) FROM events")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+}
