@@ -73,6 +73,16 @@ pub struct ServeArgs {
     #[arg(long, env = "BERTH_MAX_MANIFEST_BYTES", value_name = "BYTES")]
     pub max_manifest_bytes: Option<usize>,
 
+    /// The registry's host[:port] in pull specs and image stream status [default: the listen
+    /// address]
+    #[arg(long, env = "BERTH_REGISTRY_HOSTNAME", value_name = "HOST")]
+    pub registry_hostname: Option<String>,
+
+    /// The registry's host[:port] for clients outside, when it differs
+    /// (publicDockerImageRepository)
+    #[arg(long, env = "BERTH_PUBLIC_HOSTNAME", value_name = "HOST")]
+    pub public_hostname: Option<String>,
+
     /// Folder of the console's built assets (cargo-leptos's site folder) [default: `site` beside
     /// the binary's folder, else target/site]
     #[arg(long, env = "BERTH_SITE_DIR", value_name = "DIR")]
@@ -105,6 +115,10 @@ pub struct LogConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct RegistryConfig {
     pub max_manifest_bytes: usize,
+    /// The registry's address in pull specs; the listen address when absent.
+    pub hostname: Option<String>,
+    /// The address clients outside use, when it differs (`publicDockerImageRepository`).
+    pub public_hostname: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -139,6 +153,8 @@ impl Default for RegistryConfig {
     fn default() -> Self {
         RegistryConfig {
             max_manifest_bytes: 4 * 1024 * 1024,
+            hostname: None,
+            public_hostname: None,
         }
     }
 }
@@ -154,7 +170,7 @@ struct Overrides<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     shutdown_timeout: Option<u64>,
     log: LogOverrides<'a>,
-    registry: RegistryOverrides,
+    registry: RegistryOverrides<'a>,
     console: ConsoleOverrides<'a>,
 }
 
@@ -167,9 +183,13 @@ struct LogOverrides<'a> {
 }
 
 #[derive(Serialize)]
-struct RegistryOverrides {
+struct RegistryOverrides<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     max_manifest_bytes: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hostname: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    public_hostname: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -190,6 +210,8 @@ impl<'a> From<&'a ServeArgs> for Overrides<'a> {
             },
             registry: RegistryOverrides {
                 max_manifest_bytes: args.max_manifest_bytes,
+                hostname: args.registry_hostname.as_deref(),
+                public_hostname: args.public_hostname.as_deref(),
             },
             console: ConsoleOverrides {
                 site_dir: args.site_dir.as_deref(),
@@ -249,6 +271,14 @@ impl Config {
             });
         }
         Ok(())
+    }
+
+    /// The registry's address in pull specs.
+    pub fn registry_hostname(&self) -> String {
+        self.registry
+            .hostname
+            .clone()
+            .unwrap_or_else(|| self.listen.to_string())
     }
 
     /// Where the console's built assets are: the configured folder, else `site` next to the

@@ -1,6 +1,8 @@
 //! Berth: an OCI registry with image streams and a web console, in one axum server.
 //!
 //! - [`registry`]: the OCI Distribution API at `/v2/`.
+//! - [`imagestream`]: the registry's content as OpenShift image streams, at `/apis/...`.
+//! - [`events`]: the event log as a live feed (watches, the console's event stream).
 //! - [`storage`]: blob and metadata stores (filesystem and SQLite by default).
 //! - [`console`]: the Leptos console's data source.
 //! - [`ops`]: logs, metrics and health endpoints.
@@ -8,6 +10,7 @@
 
 pub mod config;
 pub mod console;
+pub mod events;
 pub mod imagestream;
 pub mod ops;
 pub mod registry;
@@ -29,7 +32,7 @@ use crate::config::Config;
 use crate::registry::{Registry, RegistryLimits};
 use crate::storage::fs::FsBlobStore;
 use crate::storage::sqlite::SqliteMetadata;
-use crate::storage::{BlobStore, MetadataStore};
+use crate::storage::{BlobStore, ImageStreamStore, MetadataStore};
 
 /// State of the console routes (leptos_axum wants its options reachable from the state).
 #[derive(Clone)]
@@ -48,11 +51,13 @@ pub async fn build_app(config: &Config) -> anyhow::Result<Router> {
     tokio::fs::create_dir_all(&config.data_dir)
         .await
         .with_context(|| format!("creating data folder {}", config.data_dir.display()))?;
-    let metadata: Arc<dyn MetadataStore> = Arc::new(
+    let sqlite = Arc::new(
         SqliteMetadata::open(&config.data_dir.join("berth.db"))
             .await
             .context("opening the metadata database")?,
     );
+    let metadata: Arc<dyn MetadataStore> = sqlite.clone();
+    let streams: Arc<dyn ImageStreamStore> = sqlite;
     let blobs: Arc<dyn BlobStore> = Arc::new(
         FsBlobStore::open(&config.data_dir)
             .await
@@ -72,9 +77,19 @@ pub async fn build_app(config: &Config) -> anyhow::Result<Router> {
     };
     let console_data: Arc<dyn app::api::ConsoleData> =
         Arc::new(console::LocalConsoleData { metadata });
+    let image_streams = Arc::new(imagestream::ImageStreams {
+        store: streams.clone(),
+        registry_host: config.registry_hostname(),
+        public_host: config.registry.public_hostname.clone(),
+    });
 
     Ok(Router::new()
         .merge(registry::router().with_state(registry))
+        .merge(imagestream::routes::router(image_streams))
+        .route(
+            "/console/api/events",
+            axum::routing::get(events::console_feed).with_state(streams),
+        )
         .merge(ops::router(health))
         .merge(console_router(config, console_data))
         .layer(axum::middleware::from_fn(ops::track_requests))

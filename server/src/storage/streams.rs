@@ -144,6 +144,9 @@ pub struct StreamChange {
     pub set_spec_tags: Vec<SpecTagWrite>,
     /// Tags to remove, spec and status.
     pub remove_tags: Vec<String>,
+    /// Status-only moves (a push recorded by an ImageStreamMapping): the items carry the
+    /// stream's generation and the spec is untouched.
+    pub move_tags: Vec<(String, TagTarget)>,
     /// Why, for the event log (`create`, `update`, `tag`, `untag`, ...).
     pub reason: &'static str,
 }
@@ -158,6 +161,7 @@ impl StreamChange {
             lookup_local: None,
             set_spec_tags: Vec::new(),
             remove_tags: Vec::new(),
+            move_tags: Vec::new(),
             reason,
         }
     }
@@ -308,4 +312,6 @@ pub trait ImageStreamStore: Send + Sync + 'static {
     async fn latest_event_id(&self) -> StorageResult<i64>;
     /// The oldest event's id still kept (older resourceVersions cannot be resumed from).
     async fn oldest_event_id(&self) -> StorageResult<i64>;
+    /// Changes whenever events are appended, so that watchers need not poll.
+    fn changes(&self) -> tokio::sync::watch::Receiver<u64>;
 }

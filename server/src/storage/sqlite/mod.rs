@@ -24,6 +24,8 @@ use crate::registry::names::RepositoryName;
 
 pub struct SqliteMetadata {
     pool: SqlitePool,
+    /// Bumped after every committed change, to wake watchers of the event log.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl SqliteMetadata {
@@ -41,11 +43,21 @@ impl SqliteMetadata {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(SqliteMetadata { pool })
+        Ok(SqliteMetadata {
+            pool,
+            changes: tokio::sync::watch::Sender::new(0),
+        })
     }
 
     async fn begin_write(&self) -> StorageResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// Commits a transaction that may have appended events, and wakes watchers.
+    async fn commit(&self, tx: sqlx::Transaction<'static, sqlx::Sqlite>) -> StorageResult<()> {
+        tx.commit().await?;
+        self.changes.send_modify(|count| *count += 1);
+        Ok(())
     }
 }
 

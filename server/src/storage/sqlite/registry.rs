@@ -238,7 +238,7 @@ impl MetadataStore for SqliteMetadata {
         let mut tx = self.begin_write().await?;
         let repository_id = ensure_repository(&mut tx, repository).await?;
         link_blob_in(&mut tx, repository_id, digest, size).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -264,7 +264,7 @@ impl MetadataStore for SqliteMetadata {
         };
         let repository_id = ensure_repository(&mut tx, to).await?;
         link_blob_in(&mut tx, repository_id, digest, size).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(Some(size))
     }
 
@@ -361,7 +361,7 @@ impl MetadataStore for SqliteMetadata {
             .bind(session.id.0.to_string())
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -454,7 +454,7 @@ impl MetadataStore for SqliteMetadata {
         .execute(&mut *tx)
         .await?;
         record_push(&mut tx, repository, repository_id, &manifest.digest, tag).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(PutManifestOutcome::Stored)
     }
 
@@ -517,7 +517,7 @@ impl MetadataStore for SqliteMetadata {
             event.old_image = Some(digest.to_string());
             record_stream_event(&mut tx, repository_id, event).await?;
         }
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(deleted)
     }
 
@@ -547,7 +547,7 @@ impl MetadataStore for SqliteMetadata {
         event.tag = Some(tag.as_str());
         event.old_image = Some(current);
         record_stream_event(&mut tx, repository_id, event).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(true)
     }
 

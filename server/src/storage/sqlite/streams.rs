@@ -242,7 +242,7 @@ impl ImageStreamStore for SqliteMetadata {
             .bind(name)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         self.get_namespace(name).await
     }
 
@@ -298,7 +298,7 @@ impl ImageStreamStore for SqliteMetadata {
             },
         )
         .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(true)
     }
 
@@ -414,6 +414,21 @@ impl ImageStreamStore for SqliteMetadata {
                 event.old_image = old.and_then(|(digest, external)| digest.or(external));
             }
         }
+        for (tag, target) in &change.move_tags {
+            match point_tag(&mut tx, repository_id, tag, target, generation).await? {
+                Err(err) => return Ok(Err(err)),
+                Ok(Some(before)) => {
+                    event.tag = Some(tag);
+                    event.old_image = before;
+                    event.new_image = match target {
+                        TagTarget::Local { digest, .. } => Some(digest.to_string()),
+                        TagTarget::External { reference, .. } => Some(reference.clone()),
+                    };
+                    changed = true;
+                }
+                Ok(None) => {}
+            }
+        }
         for spec in &change.set_spec_tags {
             sqlx::query(
                 "INSERT INTO spec_tags (repository_id, name, reference, generation) VALUES (?, ?, ?, ?)
@@ -447,7 +462,7 @@ impl ImageStreamStore for SqliteMetadata {
         let stream = load_stream(&mut tx, repository_id)
             .await?
             .ok_or_else(|| StorageError::Corrupt("a changed stream vanished".into()))?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(Ok(stream))
     }
 
@@ -463,7 +478,7 @@ impl ImageStreamStore for SqliteMetadata {
             .await?
             .ok_or_else(|| StorageError::Corrupt("a stream vanished".into()))?;
         delete_stream_in(&mut tx, &stream, repository_id).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(true)
     }
 
@@ -588,5 +603,9 @@ impl ImageStreamStore for SqliteMetadata {
                 .fetch_one(&self.pool)
                 .await?,
         )
+    }
+
+    fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 }

@@ -1,0 +1,172 @@
+//! The event log as a live feed: every change (push, tag moved, untag, delete, create) is a row
+//! of the metadata store's ordered log; [`follow`] streams the rows after a resourceVersion and
+//! waits for more, for the API's watches and the console's server-sent events.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::Stream;
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use crate::imagestream::model::time;
+use crate::storage::{EventFilter, EventRecord, ImageStreamStore, StorageError};
+
+/// Events read per query.
+const BATCH: u32 = 256;
+/// How often a follower looks at the log without being woken (changes made by another replica).
+const POLL: Duration = Duration::from_secs(2);
+
+struct Follower {
+    store: Arc<dyn ImageStreamStore>,
+    filter: EventFilter,
+    last: i64,
+    changes: tokio::sync::watch::Receiver<u64>,
+    pending: VecDeque<EventRecord>,
+}
+
+/// The events after `from` matching `filter`, oldest first, then each new one as it is
+/// appended. Ends only with an error.
+pub fn follow(
+    store: Arc<dyn ImageStreamStore>,
+    filter: EventFilter,
+    from: i64,
+) -> impl Stream<Item = Result<EventRecord, StorageError>> + Send {
+    let changes = store.changes();
+    let follower = Follower {
+        store,
+        filter,
+        last: from,
+        changes,
+        pending: VecDeque::new(),
+    };
+    futures_util::stream::unfold(Some(follower), |state| async move {
+        let mut follower = state?;
+        loop {
+            if let Some(event) = follower.pending.pop_front() {
+                follower.last = event.id;
+                return Some((Ok(event), Some(follower)));
+            }
+            // Mark the current state seen before reading, so no append is missed.
+            follower.changes.borrow_and_update();
+            match follower
+                .store
+                .events_after(follower.last, &follower.filter, BATCH)
+                .await
+            {
+                Err(err) => return Some((Err(err), None)),
+                Ok(events) if !events.is_empty() => follower.pending.extend(events),
+                Ok(_) => {
+                    tokio::select! {
+                        changed = follower.changes.changed() => {
+                            if changed.is_err() {
+                                return None;
+                            }
+                        }
+                        () = tokio::time::sleep(POLL) => {}
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// What the console's event stream says of a change.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeNotice {
+    pub id: i64,
+    pub kind: &'static str,
+    #[serde(rename = "type")]
+    pub event_type: &'static str,
+    pub namespace: String,
+    pub name: String,
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old_image: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_image: Option<String>,
+    #[serde(with = "time")]
+    pub time: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<EventRecord> for ChangeNotice {
+    fn from(event: EventRecord) -> Self {
+        ChangeNotice {
+            id: event.id,
+            kind: event.kind.as_str(),
+            event_type: event.event_type.as_str(),
+            namespace: event.namespace,
+            name: event.name,
+            reason: event.reason,
+            tag: event.tag,
+            old_image: event.old_image,
+            new_image: event.new_image,
+            time: event.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct FeedQuery {
+    /// Resume after this event id (as `Last-Event-ID` does); without it, only new events.
+    after: Option<i64>,
+    namespace: Option<String>,
+}
+
+/// `GET /console/api/events`: server-sent events, one per change, resumable with
+/// `Last-Event-ID`.
+pub async fn console_feed(
+    State(store): State<Arc<dyn ImageStreamStore>>,
+    Query(query): Query<FeedQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let resume = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i64>().ok())
+        .or(query.after);
+    let from = match resume {
+        Some(id) => id,
+        None => match store.latest_event_id().await {
+            Ok(id) => id,
+            Err(err) => {
+                tracing::error!(%err, "starting the console event feed failed");
+                return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
+            }
+        },
+    };
+    let filter = EventFilter {
+        namespace: query.namespace,
+        ..EventFilter::default()
+    };
+    let events = follow(store, filter, from).map(|event| {
+        Ok::<_, Infallible>(match event {
+            Ok(event) => {
+                let id = event.id.to_string();
+                Event::default()
+                    .id(id)
+                    .event("change")
+                    .json_data(ChangeNotice::from(event))
+                    .unwrap_or_else(|_| Event::default().comment("unserialisable event"))
+            }
+            Err(err) => {
+                tracing::error!(%err, "reading the event log failed");
+                Event::default()
+                    .event("error")
+                    .data("the event log could not be read")
+            }
+        })
+    });
+    Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
+}

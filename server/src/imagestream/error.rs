@@ -1,0 +1,211 @@
+//! The image stream API's errors and their one mapping to a Kubernetes `Status` object.
+
+use std::fmt;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use super::model::{ListMeta, Status, StatusCause, StatusDetails};
+use crate::storage::StorageError;
+
+/// A resource type, as Kubernetes names it in messages: `imagestreams.image.openshift.io`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resource {
+    pub plural: &'static str,
+    pub group: &'static str,
+}
+
+pub const IMAGE_STREAMS: Resource = Resource {
+    plural: "imagestreams",
+    group: "image.openshift.io",
+};
+pub const IMAGE_STREAM_TAGS: Resource = Resource {
+    plural: "imagestreamtags",
+    group: "image.openshift.io",
+};
+pub const IMAGE_STREAM_IMAGES: Resource = Resource {
+    plural: "imagestreamimages",
+    group: "image.openshift.io",
+};
+pub const IMAGE_STREAM_MAPPINGS: Resource = Resource {
+    plural: "imagestreammappings",
+    group: "image.openshift.io",
+};
+pub const IMAGES: Resource = Resource {
+    plural: "images",
+    group: "image.openshift.io",
+};
+pub const NAMESPACES: Resource = Resource {
+    plural: "namespaces",
+    group: "",
+};
+
+impl fmt::Display for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.group.is_empty() {
+            f.write_str(self.plural)
+        } else {
+            write!(f, "{}.{}", self.plural, self.group)
+        }
+    }
+}
+
+/// One invalid field of a request body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+fn join(causes: &[FieldError]) -> String {
+    causes
+        .iter()
+        .map(|c| format!("{}: {}", c.field, c.message))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{resource} \"{name}\" not found")]
+    NotFound { resource: Resource, name: String },
+    #[error("{resource} \"{name}\" already exists")]
+    AlreadyExists { resource: Resource, name: String },
+    #[error(
+        "Operation cannot be fulfilled on {resource} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
+    )]
+    Conflict { resource: Resource, name: String },
+    #[error("{resource} \"{name}\" is invalid: {}", join(.causes))]
+    Invalid {
+        resource: Resource,
+        name: String,
+        causes: Vec<FieldError>,
+    },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("the server could not find the requested resource ({0})")]
+    NoSuchResource(String),
+    #[error("this method is not allowed on this resource")]
+    MethodNotAllowed,
+    #[error("too old resource version: {requested} (the oldest kept is {oldest})")]
+    Gone { requested: i64, oldest: i64 },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl ApiError {
+    pub fn not_found(resource: Resource, name: impl Into<String>) -> Self {
+        ApiError::NotFound {
+            resource,
+            name: name.into(),
+        }
+    }
+
+    pub fn invalid(resource: Resource, name: impl Into<String>, cause: FieldError) -> Self {
+        ApiError::Invalid {
+            resource,
+            name: name.into(),
+            causes: vec![cause],
+        }
+    }
+
+    fn code_and_reason(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::NotFound { .. } => (StatusCode::NOT_FOUND, "NotFound"),
+            ApiError::AlreadyExists { .. } => (StatusCode::CONFLICT, "AlreadyExists"),
+            ApiError::Conflict { .. } => (StatusCode::CONFLICT, "Conflict"),
+            ApiError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "Invalid"),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
+            ApiError::NoSuchResource(_) => (StatusCode::NOT_FOUND, "NotFound"),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed"),
+            ApiError::Gone { .. } => (StatusCode::GONE, "Expired"),
+            ApiError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
+        }
+    }
+
+    /// The `Status` object for this error.
+    pub fn status(&self) -> Status {
+        let (code, reason) = self.code_and_reason();
+        let details = match self {
+            ApiError::NotFound { resource, name }
+            | ApiError::AlreadyExists { resource, name }
+            | ApiError::Conflict { resource, name } => Some(StatusDetails {
+                name: name.clone(),
+                group: resource.group.into(),
+                kind: resource.plural.into(),
+                causes: Vec::new(),
+            }),
+            ApiError::Invalid {
+                resource,
+                name,
+                causes,
+            } => Some(StatusDetails {
+                name: name.clone(),
+                group: resource.group.into(),
+                kind: resource.plural.into(),
+                causes: causes
+                    .iter()
+                    .map(|c| StatusCause {
+                        reason: "FieldValueInvalid".into(),
+                        message: c.message.clone(),
+                        field: c.field.clone(),
+                    })
+                    .collect(),
+            }),
+            _ => None,
+        };
+        let message = if code.is_server_error() {
+            tracing::error!(error = %self, "image stream API request failed");
+            "internal error; the server log has the cause".to_owned()
+        } else {
+            self.to_string()
+        };
+        Status {
+            kind: "Status".into(),
+            api_version: "v1".into(),
+            metadata: ListMeta::default(),
+            status: "Failure".into(),
+            message,
+            reason: reason.into(),
+            details,
+            code: code.as_u16(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (code, _) = self.code_and_reason();
+        (code, axum::Json(self.status())).into_response()
+    }
+}
+
+/// The `Status` answering a successful delete.
+pub fn deleted(resource: Resource, name: &str) -> Status {
+    Status {
+        kind: "Status".into(),
+        api_version: "v1".into(),
+        metadata: ListMeta::default(),
+        status: "Success".into(),
+        message: String::new(),
+        reason: String::new(),
+        details: Some(StatusDetails {
+            name: name.into(),
+            group: resource.group.into(),
+            kind: resource.plural.into(),
+            causes: Vec::new(),
+        }),
+        code: 200,
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,519 @@
+//! The resource shapes of OpenShift's `image.openshift.io/v1` and Kubernetes' `v1` that Berth
+//! serves, with their field names, so that OpenShift's documentation and scripts carry over.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+pub const IMAGE_API_VERSION: &str = "image.openshift.io/v1";
+pub const CORE_API_VERSION: &str = "v1";
+/// Layers of an image are listed oldest first.
+pub const LAYERS_ORDER_ANNOTATION: &str = "image.openshift.io/dockerLayersOrder";
+
+pub type StringMap = BTreeMap<String, String>;
+
+/// Kubernetes timestamps: RFC 3339, seconds, UTC.
+pub mod time {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(
+        time: &DateTime<Utc>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&time.to_rfc3339_opts(SecondsFormat::Secs, true))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<DateTime<Utc>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(serde::de::Error::custom)
+    }
+
+    pub mod option {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(
+            time: &Option<DateTime<Utc>>,
+            serializer: S,
+        ) -> Result<S::Ok, S::Error> {
+            match time {
+                Some(time) => super::serialize(time, serializer),
+                None => serializer.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            deserializer: D,
+        ) -> Result<Option<DateTime<Utc>>, D::Error> {
+            let text = Option::<String>::deserialize(deserializer)?;
+            text.map(|text| {
+                DateTime::parse_from_rfc3339(&text)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(serde::de::Error::custom)
+            })
+            .transpose()
+        }
+    }
+}
+
+fn is_zero(value: &i64) -> bool {
+    *value == 0
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectMeta {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub uid: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub resource_version: String,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub generation: i64,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::option"
+    )]
+    pub creation_timestamp: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: StringMap,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: StringMap,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListMeta {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub resource_version: String,
+    #[serde(default, rename = "continue", skip_serializing_if = "String::is_empty")]
+    pub continue_token: String,
+}
+
+/// A list: `ImageStreamList`, `ImageStreamTagList`, `ImageList`, `NamespaceList`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct List<T> {
+    pub kind: &'static str,
+    pub api_version: &'static str,
+    pub metadata: ListMeta,
+    pub items: Vec<T>,
+}
+
+/// One line of a watch stream.
+#[derive(Debug, Clone, Serialize)]
+pub struct WatchEvent<T> {
+    #[serde(rename = "type")]
+    pub event_type: &'static str,
+    pub object: T,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ObjectReference {
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub namespace: String,
+    #[serde(default)]
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TagImportPolicy {
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub insecure: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub scheduled: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub import_mode: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TagReferencePolicy {
+    #[serde(default, rename = "type")]
+    pub policy_type: String,
+}
+
+/// A spec tag: where a tag comes from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TagReference {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub annotations: Option<StringMap>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<ObjectReference>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub reference: bool,
+    #[serde(default)]
+    pub generation: Option<i64>,
+    #[serde(default)]
+    pub import_policy: TagImportPolicy,
+    #[serde(default)]
+    pub reference_policy: TagReferencePolicy,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ImageLookupPolicy {
+    #[serde(default)]
+    pub local: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageStreamSpec {
+    #[serde(default)]
+    pub lookup_policy: ImageLookupPolicy,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub docker_image_repository: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<TagReference>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TagEvent {
+    #[serde(with = "time")]
+    pub created: DateTime<Utc>,
+    pub docker_image_reference: String,
+    pub image: String,
+    pub generation: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TagEventCondition {
+    #[serde(rename = "type")]
+    pub condition_type: String,
+    pub status: String,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::option"
+    )]
+    pub last_transition_time: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    #[serde(default)]
+    pub generation: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NamedTagEventList {
+    pub tag: String,
+    pub items: Vec<TagEvent>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<TagEventCondition>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageStreamStatus {
+    #[serde(default)]
+    pub docker_image_repository: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub public_docker_image_repository: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<NamedTagEventList>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageStream {
+    #[serde(default = "kinds::image_stream")]
+    pub kind: String,
+    #[serde(default = "kinds::image_api")]
+    pub api_version: String,
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: ImageStreamSpec,
+    #[serde(default)]
+    pub status: ImageStreamStatus,
+}
+
+/// Defaults for `kind` and `apiVersion` of objects read from requests.
+pub mod kinds {
+    pub fn image_stream() -> String {
+        "ImageStream".into()
+    }
+    pub fn image_stream_tag() -> String {
+        "ImageStreamTag".into()
+    }
+    pub fn image_stream_mapping() -> String {
+        "ImageStreamMapping".into()
+    }
+    pub fn image() -> String {
+        "Image".into()
+    }
+    pub fn namespace() -> String {
+        "Namespace".into()
+    }
+    pub fn image_api() -> String {
+        super::IMAGE_API_VERSION.into()
+    }
+    pub fn core_api() -> String {
+        super::CORE_API_VERSION.into()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageLayer {
+    pub name: String,
+    pub size: u64,
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageManifest {
+    pub digest: String,
+    pub media_type: String,
+    pub manifest_size: u64,
+    pub architecture: String,
+    pub os: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub variant: String,
+}
+
+/// `docker10.DockerConfig`: the run configuration, with Docker's capitalised names.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DockerConfig {
+    #[serde(rename = "User", default, skip_serializing_if = "String::is_empty")]
+    pub user: String,
+    #[serde(
+        rename = "ExposedPorts",
+        default,
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub exposed_ports: BTreeMap<String, serde_json::Value>,
+    #[serde(rename = "Env", default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
+    #[serde(rename = "Cmd", default, skip_serializing_if = "Vec::is_empty")]
+    pub cmd: Vec<String>,
+    #[serde(
+        rename = "Volumes",
+        default,
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub volumes: BTreeMap<String, serde_json::Value>,
+    #[serde(
+        rename = "WorkingDir",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub working_dir: String,
+    #[serde(rename = "Entrypoint", default, skip_serializing_if = "Vec::is_empty")]
+    pub entrypoint: Vec<String>,
+    #[serde(rename = "Labels", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: StringMap,
+    #[serde(
+        rename = "StopSignal",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub stop_signal: String,
+}
+
+/// One step of the image's build history (Berth's addition to `DockerImage`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DockerHistory {
+    #[serde(rename = "Created", default, skip_serializing_if = "String::is_empty")]
+    pub created: String,
+    #[serde(
+        rename = "CreatedBy",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub created_by: String,
+    #[serde(rename = "Author", default, skip_serializing_if = "String::is_empty")]
+    pub author: String,
+    #[serde(rename = "Comment", default, skip_serializing_if = "String::is_empty")]
+    pub comment: String,
+    #[serde(rename = "EmptyLayer", default, skip_serializing_if = "is_false")]
+    pub empty_layer: bool,
+}
+
+/// `docker10.DockerImage`, with Berth's additions `Os`, `Variant` and `History` (OpenShift
+/// clients ignore fields they do not know).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DockerImage {
+    pub kind: String,
+    #[serde(rename = "apiVersion")]
+    pub api_version: String,
+    #[serde(rename = "Id")]
+    pub id: String,
+    #[serde(rename = "Created", default, skip_serializing_if = "String::is_empty")]
+    pub created: String,
+    #[serde(rename = "ContainerConfig", default)]
+    pub container_config: serde_json::Value,
+    #[serde(rename = "Author", default, skip_serializing_if = "String::is_empty")]
+    pub author: String,
+    #[serde(rename = "Config", default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<DockerConfig>,
+    #[serde(
+        rename = "Architecture",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub architecture: String,
+    #[serde(rename = "Os", default, skip_serializing_if = "String::is_empty")]
+    pub os: String,
+    #[serde(rename = "Variant", default, skip_serializing_if = "String::is_empty")]
+    pub variant: String,
+    #[serde(rename = "Size", default)]
+    pub size: u64,
+    #[serde(rename = "History", default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<DockerHistory>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Image {
+    #[serde(default = "kinds::image")]
+    pub kind: String,
+    #[serde(default = "kinds::image_api")]
+    pub api_version: String,
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub docker_image_reference: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker_image_metadata: Option<DockerImage>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub docker_image_metadata_version: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub docker_image_manifest_media_type: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub docker_image_layers: Vec<ImageLayer>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub docker_image_manifests: Vec<ImageManifest>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageStreamTag {
+    #[serde(default = "kinds::image_stream_tag")]
+    pub kind: String,
+    #[serde(default = "kinds::image_api")]
+    pub api_version: String,
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub tag: Option<TagReference>,
+    #[serde(default)]
+    pub generation: i64,
+    #[serde(default)]
+    pub lookup_policy: ImageLookupPolicy,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<TagEventCondition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<Image>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageStreamImage {
+    pub kind: &'static str,
+    pub api_version: &'static str,
+    pub metadata: ObjectMeta,
+    pub image: Image,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageStreamMapping {
+    #[serde(default = "kinds::image_stream_mapping")]
+    pub kind: String,
+    #[serde(default = "kinds::image_api")]
+    pub api_version: String,
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    pub image: Image,
+    #[serde(default)]
+    pub tag: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NamespaceSpec {
+    #[serde(default)]
+    pub finalizers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NamespaceStatus {
+    #[serde(default)]
+    pub phase: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Namespace {
+    #[serde(default = "kinds::namespace")]
+    pub kind: String,
+    #[serde(default = "kinds::core_api")]
+    pub api_version: String,
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: NamespaceSpec,
+    #[serde(default)]
+    pub status: NamespaceStatus,
+}
+
+/// Kubernetes' `Status`: every error of the image stream API, and the answer to a delete.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    pub kind: String,
+    pub api_version: String,
+    pub metadata: ListMeta,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<StatusDetails>,
+    pub code: u16,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatusDetails {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub group: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub causes: Vec<StatusCause>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatusCause {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub field: String,
+}

@@ -1,0 +1,543 @@
+//! The HTTP surface of the image stream API, at OpenShift's paths: namespaces under `/api/v1`,
+//! everything else under `/apis/image.openshift.io/v1`. Lists take `limit` and `continue`, and
+//! `watch=true` turns a list into a stream of `ADDED`/`MODIFIED`/`DELETED` events resumable
+//! from a `resourceVersion`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, Path, RawQuery, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use super::ImageStreams;
+use super::error::{ApiError, ApiResult};
+use super::model::*;
+use super::service::Page;
+use crate::events::follow;
+use crate::storage::{
+    EventFilter, EventKind, EventRecord, EventType, NamespaceRecord, StreamRecord,
+};
+
+/// The largest request body the API reads.
+const MAX_BODY: usize = 4 * 1024 * 1024;
+
+type Api = State<Arc<ImageStreams>>;
+
+/// A JSON body whose errors answer as a `Status`.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::to_bytes(request.into_body(), MAX_BODY)
+            .await
+            .map_err(|err| {
+                ApiError::BadRequest(format!("reading the request body failed: {err}"))
+            })?;
+        serde_json::from_slice(&bytes).map(ApiJson).map_err(|err| {
+            ApiError::BadRequest(format!("the request body is not a valid object: {err}"))
+        })
+    }
+}
+
+/// The query parameters of list and watch requests.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListParams {
+    limit: Option<u32>,
+    #[serde(rename = "continue")]
+    continue_token: Option<String>,
+    watch: Option<String>,
+    resource_version: Option<String>,
+    timeout_seconds: Option<u64>,
+    field_selector: Option<String>,
+}
+
+impl ListParams {
+    fn parse(query: Option<String>) -> ApiResult<Self> {
+        serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
+            .map_err(|err| ApiError::BadRequest(format!("invalid query: {err}")))
+    }
+
+    fn page(&self) -> ApiResult<Page> {
+        Page::parse(self.limit, self.continue_token.as_deref())
+    }
+
+    fn watching(&self) -> bool {
+        matches!(self.watch.as_deref(), Some("true" | "1"))
+    }
+
+    /// The name asked for with `fieldSelector=metadata.name=NAME`.
+    fn name(&self) -> ApiResult<Option<String>> {
+        match self.field_selector.as_deref() {
+            None | Some("") => Ok(None),
+            Some(selector) => selector
+                .strip_prefix("metadata.name=")
+                .map(|name| Some(name.to_owned()))
+                .ok_or_else(|| {
+                    ApiError::BadRequest(format!(
+                        "field selector {selector:?} is not supported; use metadata.name=NAME"
+                    ))
+                }),
+        }
+    }
+
+    /// Where a watch starts: `None` to begin with the current objects.
+    fn since(&self) -> ApiResult<Option<i64>> {
+        match self.resource_version.as_deref() {
+            None | Some("") | Some("0") => Ok(None),
+            Some(text) => text.parse().map(Some).map_err(|_| {
+                ApiError::BadRequest(format!("resourceVersion {text:?} is not a number"))
+            }),
+        }
+    }
+}
+
+fn json<T: serde::Serialize>(status: StatusCode, value: T) -> Response {
+    (status, axum::Json(value)).into_response()
+}
+
+fn ok<T: serde::Serialize>(result: ApiResult<T>) -> Response {
+    match result {
+        Ok(value) => json(StatusCode::OK, value),
+        Err(err) => err.into_response(),
+    }
+}
+
+fn created<T: serde::Serialize>(result: ApiResult<T>) -> Response {
+    match result {
+        Ok(value) => json(StatusCode::CREATED, value),
+        Err(err) => err.into_response(),
+    }
+}
+
+// ---- watches -------------------------------------------------------------------------------------
+
+/// One object a watch reports, rendered when it is sent.
+enum Watched {
+    Namespace(Box<Namespace>),
+    Stream(Box<ImageStream>),
+}
+
+impl Watched {
+    fn line(self, event_type: &'static str, version: i64) -> Option<Bytes> {
+        let mut line = match self {
+            Watched::Namespace(mut object) => {
+                object.metadata.resource_version = version.to_string();
+                serde_json::to_vec(&WatchEvent { event_type, object })
+            }
+            Watched::Stream(mut object) => {
+                object.metadata.resource_version = version.to_string();
+                serde_json::to_vec(&WatchEvent { event_type, object })
+            }
+        }
+        .ok()?;
+        line.push(b'\n');
+        Some(Bytes::from(line))
+    }
+}
+
+/// Renders an event's object: a deleted one from the state the log kept, others as they are
+/// now, stamped with the event's resourceVersion so that a client resuming from it misses
+/// nothing.
+async fn render(api: &ImageStreams, event: &EventRecord) -> Option<Watched> {
+    match (event.kind, event.event_type) {
+        (EventKind::ImageStream, EventType::Deleted) => {
+            let record: StreamRecord = serde_json::from_str(event.object.as_deref()?).ok()?;
+            Some(Watched::Stream(Box::new(api.stream_object(&record))))
+        }
+        (EventKind::ImageStream, _) => {
+            let record = api
+                .store
+                .get_stream(&event.namespace, &event.name)
+                .await
+                .ok()??;
+            Some(Watched::Stream(Box::new(api.stream_object(&record))))
+        }
+        (EventKind::Namespace, EventType::Deleted) => {
+            let record: NamespaceRecord = serde_json::from_str(event.object.as_deref()?).ok()?;
+            Some(Watched::Namespace(Box::new(
+                ImageStreams::namespace_object(&record),
+            )))
+        }
+        (EventKind::Namespace, _) => {
+            let record = api.store.get_namespace(&event.name).await.ok()??;
+            Some(Watched::Namespace(Box::new(
+                ImageStreams::namespace_object(&record),
+            )))
+        }
+    }
+}
+
+/// The objects a watch without a resourceVersion starts with, as ADDED events.
+async fn current_objects(
+    api: &ImageStreams,
+    kind: EventKind,
+    namespace: Option<&str>,
+    name: Option<&str>,
+) -> ApiResult<Vec<Bytes>> {
+    let mut lines = Vec::new();
+    let namespaces: Vec<NamespaceRecord> = match namespace {
+        Some(namespace) => api
+            .store
+            .get_namespace(namespace)
+            .await?
+            .into_iter()
+            .collect(),
+        None => {
+            let mut all = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let page = api.store.list_namespaces(after.as_deref(), 1000).await?;
+                let done = page.len() < 1000;
+                after = page.last().map(|n| n.name.clone());
+                all.extend(page);
+                if done {
+                    break;
+                }
+            }
+            all
+        }
+    };
+    for record in namespaces {
+        if kind == EventKind::Namespace {
+            if name.is_none_or(|n| n == record.name) {
+                let version = record.resource_version;
+                lines.extend(
+                    Watched::Namespace(Box::new(ImageStreams::namespace_object(&record)))
+                        .line("ADDED", version),
+                );
+            }
+            continue;
+        }
+        let mut after: Option<String> = None;
+        loop {
+            let page = api
+                .store
+                .list_streams(&record.name, after.as_deref(), 500)
+                .await?;
+            let done = page.len() < 500;
+            after = page.last().map(|s| s.name.clone());
+            for stream in page.iter().filter(|s| name.is_none_or(|n| n == s.name)) {
+                let version = stream.resource_version;
+                lines.extend(
+                    Watched::Stream(Box::new(api.stream_object(stream))).line("ADDED", version),
+                );
+            }
+            if done {
+                break;
+            }
+        }
+    }
+    Ok(lines)
+}
+
+fn error_line(err: &ApiError) -> Bytes {
+    let mut line = serde_json::to_vec(&WatchEvent {
+        event_type: "ERROR",
+        object: err.status(),
+    })
+    .unwrap_or_default();
+    line.push(b'\n');
+    Bytes::from(line)
+}
+
+/// A watch: newline-delimited `{"type":…,"object":…}` events, first the current objects (when
+/// no resourceVersion is given), then every change after it, each once and in order.
+async fn watch(
+    api: Arc<ImageStreams>,
+    kind: EventKind,
+    namespace: Option<String>,
+    params: &ListParams,
+) -> ApiResult<Response> {
+    let name = params.name()?;
+    let (initial, from) = match params.since()? {
+        Some(version) => {
+            let oldest = api.store.oldest_event_id().await?;
+            if oldest > 0 && version < oldest - 1 {
+                // Older than the log keeps: the client must list again.
+                let gone = ApiError::Gone {
+                    requested: version,
+                    oldest,
+                };
+                return Ok(watch_response(
+                    futures_util::stream::iter(vec![error_line(&gone)]).boxed(),
+                    None,
+                ));
+            }
+            (Vec::new(), version)
+        }
+        None => {
+            let from = api.store.latest_event_id().await?;
+            (
+                current_objects(&api, kind, namespace.as_deref(), name.as_deref()).await?,
+                from,
+            )
+        }
+    };
+    let filter = EventFilter {
+        kind: Some(kind),
+        namespace: if kind == EventKind::Namespace {
+            None
+        } else {
+            namespace
+        },
+        name,
+    };
+    let changes = follow(api.store.clone(), filter, from)
+        .then(move |event| {
+            let api = api.clone();
+            async move {
+                match event {
+                    Ok(event) => render(&api, &event)
+                        .await
+                        .and_then(|object| object.line(event.event_type.as_str(), event.id)),
+                    Err(err) => Some(error_line(&ApiError::Storage(err))),
+                }
+            }
+        })
+        .filter_map(|line| async move { line });
+    let lines = futures_util::stream::iter(initial).chain(changes).boxed();
+    Ok(watch_response(
+        lines,
+        params.timeout_seconds.map(Duration::from_secs),
+    ))
+}
+
+fn watch_response(
+    lines: futures_util::stream::BoxStream<'static, Bytes>,
+    timeout: Option<Duration>,
+) -> Response {
+    let lines = match timeout {
+        Some(timeout) => lines.take_until(tokio::time::sleep(timeout)).boxed(),
+        None => lines,
+    };
+    let body = Body::from_stream(lines.map(Ok::<_, std::convert::Infallible>));
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+// ---- handlers ------------------------------------------------------------------------------------
+
+async fn list_namespaces(State(api): Api, RawQuery(query): RawQuery) -> Response {
+    let result = async {
+        let params = ListParams::parse(query)?;
+        if params.watching() {
+            return watch(api, EventKind::Namespace, None, &params).await;
+        }
+        Ok(ok(api.list_namespaces(&params.page()?).await))
+    };
+    result.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn create_namespace(State(api): Api, ApiJson(body): ApiJson<Namespace>) -> Response {
+    created(api.create_namespace(body).await)
+}
+
+async fn get_namespace(State(api): Api, Path(name): Path<String>) -> Response {
+    ok(api.get_namespace(&name).await)
+}
+
+async fn delete_namespace(State(api): Api, Path(name): Path<String>) -> Response {
+    ok(api.delete_namespace(&name).await)
+}
+
+async fn list_streams(
+    State(api): Api,
+    Path(namespace): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let result = async {
+        let params = ListParams::parse(query)?;
+        if params.watching() {
+            return watch(api, EventKind::ImageStream, Some(namespace), &params).await;
+        }
+        Ok(ok(api.list_streams(&namespace, &params.page()?).await))
+    };
+    result.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Image streams of every namespace: a watch, or a list of the first namespaces' streams.
+async fn list_all_streams(State(api): Api, RawQuery(query): RawQuery) -> Response {
+    let result = async {
+        let params = ListParams::parse(query)?;
+        if params.watching() {
+            return watch(api, EventKind::ImageStream, None, &params).await;
+        }
+        let mut items = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let namespaces = api.store.list_namespaces(after.as_deref(), 1000).await?;
+            for namespace in &namespaces {
+                let page = Page::parse(Some(super::service::MAX_PAGE), None)?;
+                items.extend(api.list_streams(&namespace.name, &page).await?.items);
+            }
+            if namespaces.len() < 1000 {
+                break;
+            }
+            after = namespaces.last().map(|n| n.name.clone());
+        }
+        Ok(ok(Ok(List {
+            kind: "ImageStreamList",
+            api_version: IMAGE_API_VERSION,
+            metadata: ListMeta {
+                resource_version: api.store.latest_event_id().await?.to_string(),
+                continue_token: String::new(),
+            },
+            items,
+        })))
+    };
+    result
+        .await
+        .unwrap_or_else(|err: ApiError| err.into_response())
+}
+
+async fn create_stream(
+    State(api): Api,
+    Path(namespace): Path<String>,
+    ApiJson(body): ApiJson<ImageStream>,
+) -> Response {
+    created(api.create_stream(&namespace, body).await)
+}
+
+async fn get_stream(State(api): Api, Path((namespace, name)): Path<(String, String)>) -> Response {
+    ok(api.get_stream(&namespace, &name).await)
+}
+
+async fn update_stream(
+    State(api): Api,
+    Path((namespace, name)): Path<(String, String)>,
+    ApiJson(body): ApiJson<ImageStream>,
+) -> Response {
+    ok(api.update_stream(&namespace, &name, body).await)
+}
+
+async fn delete_stream(
+    State(api): Api,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Response {
+    ok(api.delete_stream(&namespace, &name).await)
+}
+
+async fn list_tags(
+    State(api): Api,
+    Path(namespace): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let result = async {
+        let params = ListParams::parse(query)?;
+        api.list_tags(&namespace, &params.page()?).await
+    };
+    ok(result.await)
+}
+
+async fn create_tag(
+    State(api): Api,
+    Path(namespace): Path<String>,
+    ApiJson(body): ApiJson<ImageStreamTag>,
+) -> Response {
+    let name = body.metadata.name.clone();
+    created(api.put_tag(&namespace, &name, body, true).await)
+}
+
+async fn get_tag(State(api): Api, Path((namespace, name)): Path<(String, String)>) -> Response {
+    ok(api.get_tag(&namespace, &name).await)
+}
+
+async fn put_tag(
+    State(api): Api,
+    Path((namespace, name)): Path<(String, String)>,
+    ApiJson(body): ApiJson<ImageStreamTag>,
+) -> Response {
+    ok(api.put_tag(&namespace, &name, body, false).await)
+}
+
+async fn delete_tag(State(api): Api, Path((namespace, name)): Path<(String, String)>) -> Response {
+    ok(api.delete_tag(&namespace, &name).await)
+}
+
+async fn get_stream_image(
+    State(api): Api,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Response {
+    ok(api.get_stream_image(&namespace, &name).await)
+}
+
+async fn create_mapping(
+    State(api): Api,
+    Path(namespace): Path<String>,
+    ApiJson(body): ApiJson<ImageStreamMapping>,
+) -> Response {
+    created(api.create_mapping(&namespace, body).await)
+}
+
+async fn list_images(State(api): Api, RawQuery(query): RawQuery) -> Response {
+    let result = async {
+        let params = ListParams::parse(query)?;
+        api.list_images(&params.page()?).await
+    };
+    ok(result.await)
+}
+
+async fn get_image(State(api): Api, Path(name): Path<String>) -> Response {
+    ok(api.get_image(&name).await)
+}
+
+async fn method_not_allowed() -> Response {
+    ApiError::MethodNotAllowed.into_response()
+}
+
+async fn not_found(request: Request) -> Response {
+    ApiError::NoSuchResource(request.uri().path().to_owned()).into_response()
+}
+
+pub fn router(api: Arc<ImageStreams>) -> Router {
+    const IMAGE: &str = "/apis/image.openshift.io/v1";
+    Router::new()
+        .route(
+            "/api/v1/namespaces",
+            get(list_namespaces).post(create_namespace),
+        )
+        .route(
+            "/api/v1/namespaces/{name}",
+            get(get_namespace).delete(delete_namespace),
+        )
+        .route(&format!("{IMAGE}/imagestreams"), get(list_all_streams))
+        .route(
+            &format!("{IMAGE}/namespaces/{{namespace}}/imagestreams"),
+            get(list_streams).post(create_stream),
+        )
+        .route(
+            &format!("{IMAGE}/namespaces/{{namespace}}/imagestreams/{{name}}"),
+            get(get_stream).put(update_stream).delete(delete_stream),
+        )
+        .route(
+            &format!("{IMAGE}/namespaces/{{namespace}}/imagestreamtags"),
+            get(list_tags).post(create_tag),
+        )
+        .route(
+            &format!("{IMAGE}/namespaces/{{namespace}}/imagestreamtags/{{name}}"),
+            get(get_tag).put(put_tag).delete(delete_tag),
+        )
+        .route(
+            &format!("{IMAGE}/namespaces/{{namespace}}/imagestreamimages/{{name}}"),
+            get(get_stream_image),
+        )
+        .route(
+            &format!("{IMAGE}/namespaces/{{namespace}}/imagestreammappings"),
+            axum::routing::post(create_mapping),
+        )
+        .route(&format!("{IMAGE}/images"), get(list_images))
+        .route(&format!("{IMAGE}/images/{{name}}"), get(get_image))
+        .route(&format!("{IMAGE}/{{*rest}}"), axum::routing::any(not_found))
+        .route("/api/v1/{*rest}", axum::routing::any(not_found))
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(api)
+}

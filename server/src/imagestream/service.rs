@@ -1,0 +1,1192 @@
+//! The rules of the image stream API: names, pagination, how a spec tag's `from` resolves to an
+//! image, what a change does to generations, and how stored records render as OpenShift's
+//! objects. Handlers call this; this calls the [`ImageStreamStore`].
+
+use std::sync::Arc;
+
+use super::error::{
+    ApiError, ApiResult, FieldError, IMAGE_STREAM_IMAGES, IMAGE_STREAM_MAPPINGS, IMAGE_STREAM_TAGS,
+    IMAGE_STREAMS, IMAGES, NAMESPACES, Resource,
+};
+use super::image::ImageMetadata;
+use super::model::*;
+use crate::registry::content::{self, ManifestKind};
+use crate::registry::names::{RepositoryName, Tag, is_valid_namespace};
+use crate::storage::{
+    Digest, ImageRecord, ImageStreamStore, NamespaceRecord, Presence, SpecTagWrite,
+    StatusTagRecord, StreamChange, StreamChangeError, StreamRecord, TagItem, TagTarget,
+};
+
+/// Page size when a list request gives no `limit`, and the most one page holds.
+pub const DEFAULT_PAGE: u32 = 500;
+pub const MAX_PAGE: u32 = 1000;
+
+const IMPORT_MODE_LEGACY: &str = "Legacy";
+const IMPORT_MODE_PRESERVE: &str = "PreserveOriginal";
+const REFERENCE_POLICY_SOURCE: &str = "Source";
+
+/// The platform an index resolves to where one image must be chosen (`importMode: Legacy`).
+const DEFAULT_OS: &str = "linux";
+const DEFAULT_ARCHITECTURE: &str = "amd64";
+
+pub struct ImageStreams {
+    pub store: Arc<dyn ImageStreamStore>,
+    /// The registry's address in pull specs (`status.dockerImageRepository`).
+    pub registry_host: String,
+    /// The address outside the cluster, when different (`publicDockerImageRepository`).
+    pub public_host: Option<String>,
+}
+
+/// Where a list page starts and how long it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub limit: u32,
+    pub after: Option<String>,
+}
+
+impl Page {
+    /// From a request's `limit` and `continue`.
+    pub fn parse(limit: Option<u32>, continue_token: Option<&str>) -> ApiResult<Page> {
+        let after = match continue_token.filter(|t| !t.is_empty()) {
+            None => None,
+            Some(token) => Some(
+                hex::decode(token)
+                    .ok()
+                    .and_then(|bytes| String::from_utf8(bytes).ok())
+                    .ok_or_else(|| {
+                        ApiError::BadRequest(format!("continue token {token:?} is not valid"))
+                    })?,
+            ),
+        };
+        Ok(Page {
+            limit: limit
+                .filter(|l| *l > 0)
+                .unwrap_or(DEFAULT_PAGE)
+                .min(MAX_PAGE),
+            after,
+        })
+    }
+
+    /// The `continue` of a page that returned `count` items, the last named `last`.
+    fn next(&self, count: usize, last: Option<&str>) -> String {
+        match last {
+            Some(last) if count >= self.limit as usize => hex::encode(last),
+            _ => String::new(),
+        }
+    }
+}
+
+fn stream_name_error(name: &str) -> FieldError {
+    FieldError::new(
+        "metadata.name",
+        format!(
+            "{name:?} is not a valid image stream name: lowercase letters, digits and the separators ., _, __, - and /"
+        ),
+    )
+}
+
+/// The repository of stream `name` in `namespace`, or the error for a bad name.
+pub fn repository(namespace: &str, name: &str) -> ApiResult<RepositoryName> {
+    if !is_valid_namespace(namespace) {
+        return Err(ApiError::BadRequest(format!(
+            "namespace {namespace:?} is invalid: a namespace is 1 to 63 lowercase letters, digits and -, starting and ending with a letter or digit"
+        )));
+    }
+    RepositoryName::of_stream(namespace, name)
+        .map_err(|_| ApiError::BadRequest(stream_name_error(name).message))
+}
+
+/// Splits `stream:tag`.
+pub fn split_stream_tag(name: &str) -> ApiResult<(String, Tag)> {
+    let bad = || {
+        ApiError::BadRequest(format!(
+            "{name:?} is not an image stream tag name: use <stream>:<tag>"
+        ))
+    };
+    let (stream, tag) = name.rsplit_once(':').ok_or_else(bad)?;
+    if stream.is_empty() {
+        return Err(bad());
+    }
+    let tag = tag
+        .parse::<Tag>()
+        .map_err(|err| ApiError::BadRequest(err.to_string()))?;
+    Ok((stream.to_owned(), tag))
+}
+
+/// Splits `stream@digest`.
+pub fn split_stream_image(name: &str) -> ApiResult<(String, Digest)> {
+    let (stream, digest) = name.split_once('@').ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "{name:?} is not an image stream image name: use <stream>@<digest>"
+        ))
+    })?;
+    let digest = digest
+        .parse::<Digest>()
+        .map_err(|err| ApiError::BadRequest(err.to_string()))?;
+    Ok((stream.to_owned(), digest))
+}
+
+fn parse_digest(text: &str) -> ApiResult<Digest> {
+    text.parse()
+        .map_err(|err: crate::storage::DigestError| ApiError::BadRequest(err.to_string()))
+}
+
+/// A deterministic UID for a content-addressed image.
+fn image_uid(digest: &Digest) -> String {
+    let hex = digest.hex();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+fn resource_version(text: &str, resource: Resource, name: &str) -> ApiResult<Option<i64>> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse().map(Some).map_err(|_| {
+        ApiError::invalid(
+            resource,
+            name,
+            FieldError::new(
+                "metadata.resourceVersion",
+                format!("{text:?} is not a resourceVersion"),
+            ),
+        )
+    })
+}
+
+fn change_error(err: StreamChangeError, resource: Resource, name: &str) -> ApiError {
+    match err {
+        StreamChangeError::NotFound => ApiError::not_found(IMAGE_STREAMS, name),
+        StreamChangeError::AlreadyExists => ApiError::AlreadyExists {
+            resource,
+            name: name.into(),
+        },
+        StreamChangeError::Conflict { .. } => ApiError::Conflict {
+            resource,
+            name: name.into(),
+        },
+        StreamChangeError::SourceMissing { repository, digest } => ApiError::invalid(
+            resource,
+            name,
+            FieldError::new("tag.from", format!("image {digest} is not in {repository}")),
+        ),
+    }
+}
+
+/// A spec tag as stored: validated, defaults filled, generation left to the store.
+fn normalize(
+    mut tag: TagReference,
+    name: &str,
+    resource: Resource,
+    object: &str,
+) -> ApiResult<TagReference> {
+    let invalid = |field: &str, message: String| {
+        ApiError::invalid(resource, object, FieldError::new(field, message))
+    };
+    tag.name = name.to_owned();
+    tag.generation = None;
+    if let Some(from) = &tag.from
+        && !matches!(
+            from.kind.as_str(),
+            "DockerImage" | "ImageStreamTag" | "ImageStreamImage"
+        )
+    {
+        return Err(invalid(
+            "tag.from.kind",
+            format!(
+                "{:?} is not one of DockerImage, ImageStreamTag, ImageStreamImage",
+                from.kind
+            ),
+        ));
+    }
+    if let Some(from) = &tag.from
+        && from.name.is_empty()
+    {
+        return Err(invalid("tag.from.name", "required".into()));
+    }
+    match tag.import_policy.import_mode.as_str() {
+        "" => tag.import_policy.import_mode = IMPORT_MODE_LEGACY.into(),
+        IMPORT_MODE_LEGACY | IMPORT_MODE_PRESERVE => {}
+        other => {
+            return Err(invalid(
+                "tag.importPolicy.importMode",
+                format!("{other:?} is not one of Legacy, PreserveOriginal"),
+            ));
+        }
+    }
+    match tag.reference_policy.policy_type.as_str() {
+        "" => tag.reference_policy.policy_type = REFERENCE_POLICY_SOURCE.into(),
+        "Source" | "Local" => {}
+        other => {
+            return Err(invalid(
+                "tag.referencePolicy.type",
+                format!("{other:?} is not one of Source, Local"),
+            ));
+        }
+    }
+    Ok(tag)
+}
+
+fn stored_reference(tag: &TagReference) -> ApiResult<String> {
+    serde_json::to_string(tag).map_err(|err| ApiError::BadRequest(err.to_string()))
+}
+
+impl ImageStreams {
+    // ---- rendering ----------------------------------------------------------------------------
+
+    fn repository_host(&self, host: &str, namespace: &str, name: &str) -> String {
+        format!("{host}/{namespace}/{name}")
+    }
+
+    /// The pull spec of a status item.
+    fn pull_spec(&self, namespace: &str, stream: &str, item: &TagItem) -> String {
+        match (&item.external_reference, &item.digest) {
+            (Some(reference), _) => reference.clone(),
+            (None, Some(digest)) => format!(
+                "{}@{digest}",
+                self.repository_host(&self.registry_host, namespace, stream)
+            ),
+            (None, None) => String::new(),
+        }
+    }
+
+    fn item_image(item: &TagItem) -> String {
+        match (&item.digest, &item.external_reference) {
+            (Some(digest), _) => digest.to_string(),
+            (None, Some(reference)) => reference
+                .rsplit_once('@')
+                .map(|(_, digest)| digest.to_owned())
+                .unwrap_or_default(),
+            (None, None) => String::new(),
+        }
+    }
+
+    fn conditions(tag: &StatusTagRecord) -> Vec<TagEventCondition> {
+        tag.conditions
+            .as_deref()
+            .and_then(|c| serde_json::from_str(c).ok())
+            .unwrap_or_default()
+    }
+
+    fn spec_tag(record: &crate::storage::SpecTagRecord) -> TagReference {
+        let mut tag: TagReference = serde_json::from_str(&record.reference).unwrap_or_default();
+        tag.name = record.name.clone();
+        tag.generation = Some(record.generation);
+        tag
+    }
+
+    pub fn stream_object(&self, record: &StreamRecord) -> ImageStream {
+        ImageStream {
+            kind: kinds::image_stream(),
+            api_version: kinds::image_api(),
+            metadata: ObjectMeta {
+                name: record.name.clone(),
+                namespace: Some(record.namespace.clone()),
+                uid: record.uid.clone(),
+                resource_version: record.resource_version.to_string(),
+                generation: record.generation,
+                creation_timestamp: Some(record.created_at),
+                labels: record.labels.clone(),
+                annotations: record.annotations.clone(),
+            },
+            spec: ImageStreamSpec {
+                lookup_policy: ImageLookupPolicy {
+                    local: record.lookup_local,
+                },
+                docker_image_repository: String::new(),
+                tags: record.spec_tags.iter().map(Self::spec_tag).collect(),
+            },
+            status: ImageStreamStatus {
+                docker_image_repository: self.repository_host(
+                    &self.registry_host,
+                    &record.namespace,
+                    &record.name,
+                ),
+                public_docker_image_repository: self
+                    .public_host
+                    .as_deref()
+                    .map(|host| self.repository_host(host, &record.namespace, &record.name))
+                    .unwrap_or_default(),
+                tags: record
+                    .status_tags
+                    .iter()
+                    .map(|tag| NamedTagEventList {
+                        tag: tag.name.clone(),
+                        items: tag
+                            .items
+                            .iter()
+                            .map(|item| TagEvent {
+                                created: item.created,
+                                docker_image_reference: self.pull_spec(
+                                    &record.namespace,
+                                    &record.name,
+                                    item,
+                                ),
+                                image: Self::item_image(item),
+                                generation: item.generation,
+                            })
+                            .collect(),
+                        conditions: Self::conditions(tag),
+                    })
+                    .collect(),
+            },
+        }
+    }
+
+    pub fn image_object(&self, record: &ImageRecord, reference: String) -> Image {
+        let metadata: ImageMetadata = record
+            .image
+            .as_deref()
+            .and_then(|json| serde_json::from_str(json).ok())
+            .unwrap_or_default();
+        let mut annotations = metadata.annotations.clone();
+        if !metadata.layers.is_empty() {
+            annotations.insert(LAYERS_ORDER_ANNOTATION.into(), "ascending".into());
+        }
+        let run = metadata.run.clone().unwrap_or_default();
+        let docker = DockerImage {
+            kind: "DockerImage".into(),
+            api_version: "image.openshift.io/1.0".into(),
+            id: metadata
+                .config
+                .clone()
+                .unwrap_or_else(|| record.digest.to_string()),
+            created: metadata.created.clone().unwrap_or_default(),
+            container_config: serde_json::json!({}),
+            author: metadata.author.clone().unwrap_or_default(),
+            config: metadata.run.as_ref().map(|_| DockerConfig {
+                user: run.user.unwrap_or_default(),
+                exposed_ports: run.exposed_ports.unwrap_or_default(),
+                env: run.env.unwrap_or_default(),
+                cmd: run.cmd.unwrap_or_default(),
+                volumes: run.volumes.unwrap_or_default(),
+                working_dir: run.working_dir.unwrap_or_default(),
+                entrypoint: run.entrypoint.unwrap_or_default(),
+                labels: run.labels.unwrap_or_default(),
+                stop_signal: run.stop_signal.unwrap_or_default(),
+            }),
+            architecture: metadata.architecture.clone().unwrap_or_default(),
+            os: metadata.os.clone().unwrap_or_default(),
+            variant: metadata.variant.clone().unwrap_or_default(),
+            size: metadata.size,
+            history: metadata
+                .history
+                .iter()
+                .map(|h| DockerHistory {
+                    created: h.created.clone().unwrap_or_default(),
+                    created_by: h.created_by.clone().unwrap_or_default(),
+                    author: h.author.clone().unwrap_or_default(),
+                    comment: h.comment.clone().unwrap_or_default(),
+                    empty_layer: h.empty_layer,
+                })
+                .collect(),
+        };
+        Image {
+            kind: kinds::image(),
+            api_version: kinds::image_api(),
+            metadata: ObjectMeta {
+                name: record.digest.to_string(),
+                uid: image_uid(&record.digest),
+                creation_timestamp: Some(record.created_at),
+                annotations,
+                ..ObjectMeta::default()
+            },
+            docker_image_reference: reference,
+            docker_image_metadata: Some(docker),
+            docker_image_metadata_version: "1.0".into(),
+            docker_image_manifest_media_type: record.media_type.clone(),
+            docker_image_layers: metadata
+                .layers
+                .iter()
+                .map(|l| ImageLayer {
+                    name: l.digest.clone(),
+                    size: l.size,
+                    media_type: l.media_type.clone(),
+                })
+                .collect(),
+            docker_image_manifests: metadata
+                .manifests
+                .iter()
+                .map(|m| ImageManifest {
+                    digest: m.digest.clone(),
+                    media_type: m.media_type.clone(),
+                    manifest_size: m.size,
+                    architecture: m.architecture.clone().unwrap_or_default(),
+                    os: m.os.clone().unwrap_or_default(),
+                    variant: m.variant.clone().unwrap_or_default(),
+                })
+                .collect(),
+        }
+    }
+
+    /// An ImageStreamTag: the spec tag, and the tag's current image.
+    fn tag_object(
+        &self,
+        stream: &StreamRecord,
+        tag: &str,
+        image: Option<&ImageRecord>,
+    ) -> ImageStreamTag {
+        let status = stream.status_tag(tag);
+        let current = status.and_then(|s| s.items.first());
+        ImageStreamTag {
+            kind: kinds::image_stream_tag(),
+            api_version: kinds::image_api(),
+            metadata: ObjectMeta {
+                name: format!("{}:{tag}", stream.name),
+                namespace: Some(stream.namespace.clone()),
+                uid: stream.uid.clone(),
+                resource_version: stream.resource_version.to_string(),
+                creation_timestamp: Some(current.map_or(stream.created_at, |c| c.created)),
+                ..ObjectMeta::default()
+            },
+            tag: stream.spec_tag(tag).map(Self::spec_tag),
+            generation: current.map_or(0, |c| c.generation),
+            lookup_policy: ImageLookupPolicy {
+                local: stream.lookup_local,
+            },
+            conditions: status.map(Self::conditions).unwrap_or_default(),
+            image: image.map(|image| {
+                let reference = current
+                    .map(|c| self.pull_spec(&stream.namespace, &stream.name, c))
+                    .unwrap_or_default();
+                self.image_object(image, reference)
+            }),
+        }
+    }
+
+    pub fn namespace_object(record: &NamespaceRecord) -> Namespace {
+        Namespace {
+            kind: kinds::namespace(),
+            api_version: kinds::core_api(),
+            metadata: ObjectMeta {
+                name: record.name.clone(),
+                uid: record.uid.clone(),
+                resource_version: record.resource_version.to_string(),
+                creation_timestamp: Some(record.created_at),
+                labels: record.labels.clone(),
+                annotations: record.annotations.clone(),
+                ..ObjectMeta::default()
+            },
+            spec: NamespaceSpec {
+                finalizers: vec!["kubernetes".into()],
+            },
+            status: NamespaceStatus {
+                phase: "Active".into(),
+            },
+        }
+    }
+
+    async fn list_version(&self) -> ApiResult<String> {
+        Ok(self.store.latest_event_id().await?.to_string())
+    }
+
+    // ---- namespaces ---------------------------------------------------------------------------
+
+    pub async fn list_namespaces(&self, page: &Page) -> ApiResult<List<Namespace>> {
+        let version = self.list_version().await?;
+        let records = self
+            .store
+            .list_namespaces(page.after.as_deref(), page.limit)
+            .await?;
+        Ok(List {
+            kind: "NamespaceList",
+            api_version: CORE_API_VERSION,
+            metadata: ListMeta {
+                resource_version: version,
+                continue_token: page.next(records.len(), records.last().map(|r| r.name.as_str())),
+            },
+            items: records.iter().map(Self::namespace_object).collect(),
+        })
+    }
+
+    pub async fn get_namespace(&self, name: &str) -> ApiResult<Namespace> {
+        self.store
+            .get_namespace(name)
+            .await?
+            .map(|r| Self::namespace_object(&r))
+            .ok_or_else(|| ApiError::not_found(NAMESPACES, name))
+    }
+
+    pub async fn create_namespace(&self, body: Namespace) -> ApiResult<Namespace> {
+        let name = body.metadata.name;
+        if !is_valid_namespace(&name) {
+            return Err(ApiError::invalid(
+                NAMESPACES,
+                &name,
+                FieldError::new(
+                    "metadata.name",
+                    "a namespace is 1 to 63 lowercase letters, digits and -, starting and ending with a letter or digit",
+                ),
+            ));
+        }
+        self.store
+            .create_namespace(&name, &body.metadata.labels, &body.metadata.annotations)
+            .await?
+            .map(|r| Self::namespace_object(&r))
+            .ok_or(ApiError::AlreadyExists {
+                resource: NAMESPACES,
+                name,
+            })
+    }
+
+    pub async fn delete_namespace(&self, name: &str) -> ApiResult<Status> {
+        if self.store.delete_namespace(name).await? {
+            Ok(super::error::deleted(NAMESPACES, name))
+        } else {
+            Err(ApiError::not_found(NAMESPACES, name))
+        }
+    }
+
+    // ---- image streams ------------------------------------------------------------------------
+
+    async fn require_namespace(&self, namespace: &str) -> ApiResult<()> {
+        if !is_valid_namespace(namespace) || self.store.get_namespace(namespace).await?.is_none() {
+            return Err(ApiError::not_found(NAMESPACES, namespace));
+        }
+        Ok(())
+    }
+
+    pub async fn list_streams(&self, namespace: &str, page: &Page) -> ApiResult<List<ImageStream>> {
+        self.require_namespace(namespace).await?;
+        let version = self.list_version().await?;
+        let records = self
+            .store
+            .list_streams(namespace, page.after.as_deref(), page.limit)
+            .await?;
+        Ok(List {
+            kind: "ImageStreamList",
+            api_version: IMAGE_API_VERSION,
+            metadata: ListMeta {
+                resource_version: version,
+                continue_token: page.next(records.len(), records.last().map(|r| r.name.as_str())),
+            },
+            items: records.iter().map(|r| self.stream_object(r)).collect(),
+        })
+    }
+
+    pub async fn stream_record(&self, namespace: &str, name: &str) -> ApiResult<StreamRecord> {
+        repository(namespace, name)?;
+        self.store
+            .get_stream(namespace, name)
+            .await?
+            .ok_or_else(|| ApiError::not_found(IMAGE_STREAMS, name))
+    }
+
+    pub async fn get_stream(&self, namespace: &str, name: &str) -> ApiResult<ImageStream> {
+        Ok(self.stream_object(&self.stream_record(namespace, name).await?))
+    }
+
+    /// The spec tags of `body` that differ from `current` (all of them for a new stream),
+    /// resolved, and the names of those it drops.
+    async fn spec_changes(
+        &self,
+        namespace: &str,
+        stream: &str,
+        body: &[TagReference],
+        current: Option<&StreamRecord>,
+    ) -> ApiResult<(Vec<SpecTagWrite>, Vec<String>)> {
+        let mut writes = Vec::new();
+        for (i, tag) in body.iter().enumerate() {
+            let field = format!("spec.tags[{i}].name");
+            tag.name.parse::<Tag>().map_err(|err| {
+                ApiError::invalid(
+                    IMAGE_STREAMS,
+                    stream,
+                    FieldError::new(field, err.to_string()),
+                )
+            })?;
+            let forced = tag.generation == Some(0);
+            let normalized = normalize(tag.clone(), &tag.name, IMAGE_STREAMS, stream)?;
+            let reference = stored_reference(&normalized)?;
+            let unchanged = current
+                .and_then(|c| c.spec_tag(&tag.name))
+                .is_some_and(|existing| existing.reference == reference);
+            if unchanged && !forced {
+                continue;
+            }
+            let target = self
+                .resolve(namespace, &normalized, IMAGE_STREAMS, stream)
+                .await?;
+            writes.push(SpecTagWrite {
+                name: tag.name.clone(),
+                reference,
+                target,
+            });
+        }
+        let removed = current
+            .map(|c| {
+                c.spec_tags
+                    .iter()
+                    .filter(|t| !body.iter().any(|b| b.name == t.name))
+                    .map(|t| t.name.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok((writes, removed))
+    }
+
+    pub async fn create_stream(
+        &self,
+        namespace: &str,
+        body: ImageStream,
+    ) -> ApiResult<ImageStream> {
+        let name = body.metadata.name.clone();
+        if let Some(given) = body.metadata.namespace.as_deref()
+            && !given.is_empty()
+            && given != namespace
+        {
+            return Err(ApiError::BadRequest(format!(
+                "the namespace of the object ({given}) does not match the namespace on the request ({namespace})"
+            )));
+        }
+        let repository = RepositoryName::of_stream(namespace, &name)
+            .map_err(|_| ApiError::invalid(IMAGE_STREAMS, &name, stream_name_error(&name)))?;
+        self.require_namespace(namespace).await?;
+        let (writes, _) = self
+            .spec_changes(namespace, &name, &body.spec.tags, None)
+            .await?;
+        let mut change = StreamChange::new(repository, Presence::Create, "create");
+        change.metadata = Some((body.metadata.labels, body.metadata.annotations));
+        change.lookup_local = Some(body.spec.lookup_policy.local);
+        change.set_spec_tags = writes;
+        let record = self
+            .store
+            .change_stream(&change)
+            .await?
+            .map_err(|err| change_error(err, IMAGE_STREAMS, &name))?;
+        Ok(self.stream_object(&record))
+    }
+
+    pub async fn update_stream(
+        &self,
+        namespace: &str,
+        name: &str,
+        body: ImageStream,
+    ) -> ApiResult<ImageStream> {
+        if body.metadata.name != name {
+            return Err(ApiError::BadRequest(format!(
+                "the name of the object ({}) does not match the name on the URL ({name})",
+                body.metadata.name
+            )));
+        }
+        let current = self.stream_record(namespace, name).await?;
+        let expected = resource_version(&body.metadata.resource_version, IMAGE_STREAMS, name)?;
+        let (writes, removed) = self
+            .spec_changes(namespace, name, &body.spec.tags, Some(&current))
+            .await?;
+        let mut change =
+            StreamChange::new(repository(namespace, name)?, Presence::Update, "update");
+        change.expected_resource_version = expected;
+        if body.metadata.labels != current.labels
+            || body.metadata.annotations != current.annotations
+        {
+            change.metadata = Some((body.metadata.labels, body.metadata.annotations));
+        }
+        if body.spec.lookup_policy.local != current.lookup_local {
+            change.lookup_local = Some(body.spec.lookup_policy.local);
+        }
+        change.set_spec_tags = writes;
+        change.remove_tags = removed;
+        let record = self
+            .store
+            .change_stream(&change)
+            .await?
+            .map_err(|err| change_error(err, IMAGE_STREAMS, name))?;
+        Ok(self.stream_object(&record))
+    }
+
+    pub async fn delete_stream(&self, namespace: &str, name: &str) -> ApiResult<Status> {
+        repository(namespace, name)?;
+        if self.store.delete_stream(namespace, name).await? {
+            Ok(super::error::deleted(IMAGE_STREAMS, name))
+        } else {
+            Err(ApiError::not_found(IMAGE_STREAMS, name))
+        }
+    }
+
+    // ---- where a spec tag points --------------------------------------------------------------
+
+    /// The image a spec tag names, or `None` when it names nothing (no `from`).
+    async fn resolve(
+        &self,
+        namespace: &str,
+        tag: &TagReference,
+        resource: Resource,
+        object: &str,
+    ) -> ApiResult<Option<TagTarget>> {
+        let Some(from) = &tag.from else {
+            return Ok(None);
+        };
+        let invalid = |message: String| {
+            ApiError::invalid(resource, object, FieldError::new("tag.from.name", message))
+        };
+        let source_namespace = if from.namespace.is_empty() {
+            namespace
+        } else {
+            from.namespace.as_str()
+        };
+        match from.kind.as_str() {
+            "ImageStreamTag" => {
+                let (source, source_tag) =
+                    split_stream_tag(&from.name).map_err(|err| invalid(err.to_string()))?;
+                let record = self
+                    .store
+                    .get_stream(source_namespace, &source)
+                    .await?
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "image stream {source_namespace}/{source} not found"
+                        ))
+                    })?;
+                let item = record
+                    .status_tag(source_tag.as_str())
+                    .and_then(|t| t.items.first())
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "image stream tag {source_namespace}/{source}:{source_tag} has no image"
+                        ))
+                    })?;
+                Ok(Some(match (&item.digest, &item.external_reference) {
+                    (Some(digest), None) => TagTarget::Local {
+                        source: repository(source_namespace, &source)?,
+                        digest: digest.clone(),
+                    },
+                    (digest, Some(reference)) => TagTarget::External {
+                        reference: reference.clone(),
+                        digest: digest.clone(),
+                    },
+                    (None, None) => return Err(invalid(format!("{} has no image", from.name))),
+                }))
+            }
+            "ImageStreamImage" => {
+                let (source, digest) =
+                    split_stream_image(&from.name).map_err(|err| invalid(err.to_string()))?;
+                let source = repository(source_namespace, &source)?;
+                if self
+                    .store
+                    .image_in_repository(&source, &digest)
+                    .await?
+                    .is_none()
+                {
+                    return Err(invalid(format!("image {digest} is not in {source}")));
+                }
+                Ok(Some(TagTarget::Local { source, digest }))
+            }
+            _ => self
+                .resolve_docker_image(&from.name, tag, &invalid)
+                .await
+                .map(Some),
+        }
+    }
+
+    /// A `DockerImage` reference: an image of this registry resolves locally (choosing one
+    /// platform of an index under `importMode: Legacy`); any other is kept by reference.
+    async fn resolve_docker_image(
+        &self,
+        reference: &str,
+        tag: &TagReference,
+        invalid: &(dyn Fn(String) -> ApiError + Sync),
+    ) -> ApiResult<TagTarget> {
+        let external = || TagTarget::External {
+            reference: reference.to_owned(),
+            digest: reference
+                .rsplit_once('@')
+                .and_then(|(_, digest)| digest.parse().ok()),
+        };
+        let Some(path) = reference
+            .strip_prefix(&self.registry_host)
+            .and_then(|rest| rest.strip_prefix('/'))
+        else {
+            return Ok(external());
+        };
+        let (name, image) = if let Some((name, digest)) = path.split_once('@') {
+            let repository = name
+                .parse::<RepositoryName>()
+                .map_err(|err| invalid(err.to_string()))?;
+            let digest = parse_digest(digest)?;
+            let image = self.store.image_in_repository(&repository, &digest).await?;
+            (repository, image)
+        } else {
+            let (name, tag_name) = path.rsplit_once(':').unwrap_or((path, "latest"));
+            let repository = name
+                .parse::<RepositoryName>()
+                .map_err(|err| invalid(err.to_string()))?;
+            let current = self
+                .store
+                .get_stream(repository.namespace(), repository.stream())
+                .await?
+                .and_then(|s| {
+                    s.status_tag(tag_name)
+                        .and_then(|t| t.items.first().cloned())
+                });
+            let image = match current.and_then(|item| item.digest) {
+                Some(digest) => self.store.image_in_repository(&repository, &digest).await?,
+                None => None,
+            };
+            (repository, image)
+        };
+        let image = image.ok_or_else(|| invalid(format!("{reference} is not in this registry")))?;
+        let mut digest = image.digest.clone();
+        if tag.import_policy.import_mode != IMPORT_MODE_PRESERVE
+            && content::kind_of(&image.media_type) == Some(ManifestKind::Index)
+        {
+            digest = self.legacy_platform(&image).unwrap_or(digest);
+        }
+        Ok(TagTarget::Local {
+            source: name,
+            digest,
+        })
+    }
+
+    /// The child of an index that `importMode: Legacy` keeps: linux/amd64, else the first.
+    fn legacy_platform(&self, index: &ImageRecord) -> Option<Digest> {
+        let metadata: ImageMetadata = serde_json::from_str(index.image.as_deref()?).ok()?;
+        let chosen = metadata
+            .manifests
+            .iter()
+            .find(|m| {
+                m.os.as_deref() == Some(DEFAULT_OS)
+                    && m.architecture.as_deref() == Some(DEFAULT_ARCHITECTURE)
+            })
+            .or_else(|| metadata.manifests.first())?;
+        chosen.digest.parse().ok()
+    }
+
+    // ---- image stream tags --------------------------------------------------------------------
+
+    async fn current_image(
+        &self,
+        stream: &StreamRecord,
+        tag: &str,
+    ) -> ApiResult<Option<ImageRecord>> {
+        let digest = stream
+            .status_tag(tag)
+            .and_then(|t| t.items.first())
+            .and_then(|i| i.digest.clone());
+        Ok(match digest {
+            Some(digest) => self.store.get_image(&digest).await?,
+            None => None,
+        })
+    }
+
+    pub async fn get_tag(&self, namespace: &str, name: &str) -> ApiResult<ImageStreamTag> {
+        let (stream, tag) = split_stream_tag(name)?;
+        let record = self
+            .store
+            .get_stream(namespace, &stream)
+            .await?
+            .ok_or_else(|| ApiError::not_found(IMAGE_STREAM_TAGS, name))?;
+        if record.status_tag(tag.as_str()).is_none() && record.spec_tag(tag.as_str()).is_none() {
+            return Err(ApiError::not_found(IMAGE_STREAM_TAGS, name));
+        }
+        let image = self.current_image(&record, tag.as_str()).await?;
+        Ok(self.tag_object(&record, tag.as_str(), image.as_ref()))
+    }
+
+    pub async fn list_tags(&self, namespace: &str, page: &Page) -> ApiResult<List<ImageStreamTag>> {
+        self.require_namespace(namespace).await?;
+        let version = self.list_version().await?;
+        let after = page.after.as_deref().and_then(|a| a.rsplit_once(':'));
+        let names = self
+            .store
+            .list_stream_tags(namespace, after, page.limit)
+            .await?;
+        let mut streams: Vec<StreamRecord> = Vec::new();
+        let mut items = Vec::with_capacity(names.len());
+        let mut digests = Vec::new();
+        for (stream, _) in &names {
+            if streams.last().is_none_or(|s| &s.name != stream)
+                && let Some(record) = self.store.get_stream(namespace, stream).await?
+            {
+                streams.push(record);
+            }
+        }
+        for (stream, tag) in &names {
+            if let Some(record) = streams.iter().find(|s| &s.name == stream)
+                && let Some(digest) = record
+                    .status_tag(tag)
+                    .and_then(|t| t.items.first())
+                    .and_then(|i| i.digest.clone())
+            {
+                digests.push(digest);
+            }
+        }
+        let images = self.store.get_images(&digests).await?;
+        for (stream, tag) in &names {
+            let Some(record) = streams.iter().find(|s| &s.name == stream) else {
+                continue;
+            };
+            let digest = record
+                .status_tag(tag)
+                .and_then(|t| t.items.first())
+                .and_then(|i| i.digest.as_ref());
+            let image = digest.and_then(|d| images.iter().find(|i| &i.digest == d));
+            items.push(self.tag_object(record, tag, image));
+        }
+        let last = names.last().map(|(s, t)| format!("{s}:{t}"));
+        Ok(List {
+            kind: "ImageStreamTagList",
+            api_version: IMAGE_API_VERSION,
+            metadata: ListMeta {
+                resource_version: version,
+                continue_token: page.next(names.len(), last.as_deref()),
+            },
+            items,
+        })
+    }
+
+    /// Creates (`create`: must be new) or updates a spec tag, pointing the tag where it says:
+    /// how `oc tag` and a rollback to an earlier image work.
+    pub async fn put_tag(
+        &self,
+        namespace: &str,
+        name: &str,
+        body: ImageStreamTag,
+        create: bool,
+    ) -> ApiResult<ImageStreamTag> {
+        let (stream, tag) = split_stream_tag(name)?;
+        if !body.metadata.name.is_empty() && body.metadata.name != name {
+            return Err(ApiError::BadRequest(format!(
+                "the name of the object ({}) does not match the name on the URL ({name})",
+                body.metadata.name
+            )));
+        }
+        let repository = repository(namespace, &stream)?;
+        self.require_namespace(namespace).await?;
+        let reference = body.tag.ok_or_else(|| {
+            ApiError::invalid(IMAGE_STREAM_TAGS, name, FieldError::new("tag", "required"))
+        })?;
+        let normalized = normalize(reference, tag.as_str(), IMAGE_STREAM_TAGS, name)?;
+        let current = self.store.get_stream(namespace, &stream).await?;
+        if create
+            && current.as_ref().is_some_and(|c| {
+                c.spec_tag(tag.as_str()).is_some() || c.status_tag(tag.as_str()).is_some()
+            })
+        {
+            return Err(ApiError::AlreadyExists {
+                resource: IMAGE_STREAM_TAGS,
+                name: name.into(),
+            });
+        }
+        let target = self
+            .resolve(namespace, &normalized, IMAGE_STREAM_TAGS, name)
+            .await?;
+        let mut change = StreamChange::new(repository, Presence::Ensure, "tag");
+        change.expected_resource_version =
+            resource_version(&body.metadata.resource_version, IMAGE_STREAM_TAGS, name)?;
+        change.set_spec_tags = vec![SpecTagWrite {
+            name: tag.as_str().to_owned(),
+            reference: stored_reference(&normalized)?,
+            target,
+        }];
+        let record = self
+            .store
+            .change_stream(&change)
+            .await?
+            .map_err(|err| change_error(err, IMAGE_STREAM_TAGS, name))?;
+        let image = self.current_image(&record, tag.as_str()).await?;
+        Ok(self.tag_object(&record, tag.as_str(), image.as_ref()))
+    }
+
+    pub async fn delete_tag(&self, namespace: &str, name: &str) -> ApiResult<Status> {
+        let (stream, tag) = split_stream_tag(name)?;
+        let record = self
+            .store
+            .get_stream(namespace, &stream)
+            .await?
+            .ok_or_else(|| ApiError::not_found(IMAGE_STREAM_TAGS, name))?;
+        if record.status_tag(tag.as_str()).is_none() && record.spec_tag(tag.as_str()).is_none() {
+            return Err(ApiError::not_found(IMAGE_STREAM_TAGS, name));
+        }
+        let mut change =
+            StreamChange::new(repository(namespace, &stream)?, Presence::Update, "untag");
+        change.remove_tags = vec![tag.as_str().to_owned()];
+        self.store
+            .change_stream(&change)
+            .await?
+            .map_err(|err| change_error(err, IMAGE_STREAM_TAGS, name))?;
+        Ok(super::error::deleted(IMAGE_STREAM_TAGS, name))
+    }
+
+    // ---- images -------------------------------------------------------------------------------
+
+    pub async fn get_stream_image(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> ApiResult<ImageStreamImage> {
+        let (stream, digest) = split_stream_image(name)?;
+        let repository = repository(namespace, &stream)?;
+        let image = self
+            .store
+            .image_in_repository(&repository, &digest)
+            .await?
+            .ok_or_else(|| ApiError::not_found(IMAGE_STREAM_IMAGES, name))?;
+        let reference = format!("{}/{repository}@{digest}", self.registry_host);
+        let record = self.store.get_stream(namespace, &stream).await?;
+        Ok(ImageStreamImage {
+            kind: "ImageStreamImage",
+            api_version: IMAGE_API_VERSION,
+            metadata: ObjectMeta {
+                name: name.to_owned(),
+                namespace: Some(namespace.to_owned()),
+                uid: image_uid(&digest),
+                resource_version: record
+                    .map(|r| r.resource_version.to_string())
+                    .unwrap_or_default(),
+                creation_timestamp: Some(image.created_at),
+                ..ObjectMeta::default()
+            },
+            image: self.image_object(&image, reference),
+        })
+    }
+
+    pub async fn get_image(&self, name: &str) -> ApiResult<Image> {
+        let digest = name
+            .parse::<Digest>()
+            .map_err(|_| ApiError::not_found(IMAGES, name))?;
+        let image = self
+            .store
+            .get_image(&digest)
+            .await?
+            .ok_or_else(|| ApiError::not_found(IMAGES, name))?;
+        Ok(self.image_object(&image, String::new()))
+    }
+
+    pub async fn list_images(&self, page: &Page) -> ApiResult<List<Image>> {
+        let version = self.list_version().await?;
+        let records = self
+            .store
+            .list_images(page.after.as_deref(), page.limit)
+            .await?;
+        let last = records.last().map(|r| r.digest.to_string());
+        Ok(List {
+            kind: "ImageList",
+            api_version: IMAGE_API_VERSION,
+            metadata: ListMeta {
+                resource_version: version,
+                continue_token: page.next(records.len(), last.as_deref()),
+            },
+            items: records
+                .iter()
+                .map(|r| self.image_object(r, String::new()))
+                .collect(),
+        })
+    }
+
+    /// Records that an image of the stream's repository is `tag` now, as a push does.
+    pub async fn create_mapping(
+        &self,
+        namespace: &str,
+        body: ImageStreamMapping,
+    ) -> ApiResult<Status> {
+        let stream = body.metadata.name.clone();
+        let repository = repository(namespace, &stream).map_err(|_| {
+            ApiError::invalid(IMAGE_STREAM_MAPPINGS, &stream, stream_name_error(&stream))
+        })?;
+        let tag = body.tag.parse::<Tag>().map_err(|err| {
+            ApiError::invalid(
+                IMAGE_STREAM_MAPPINGS,
+                &stream,
+                FieldError::new("tag", err.to_string()),
+            )
+        })?;
+        let digest = body.image.metadata.name.parse::<Digest>().map_err(|err| {
+            ApiError::invalid(
+                IMAGE_STREAM_MAPPINGS,
+                &stream,
+                FieldError::new("image.metadata.name", err.to_string()),
+            )
+        })?;
+        self.require_namespace(namespace).await?;
+        if self
+            .store
+            .image_in_repository(&repository, &digest)
+            .await?
+            .is_none()
+        {
+            return Err(ApiError::invalid(
+                IMAGE_STREAM_MAPPINGS,
+                &stream,
+                FieldError::new(
+                    "image.metadata.name",
+                    format!("image {digest} is not in {repository}; push it first"),
+                ),
+            ));
+        }
+        let mut change = StreamChange::new(repository.clone(), Presence::Ensure, "push");
+        change.move_tags = vec![(
+            tag.as_str().to_owned(),
+            TagTarget::Local {
+                source: repository,
+                digest,
+            },
+        )];
+        self.store
+            .change_stream(&change)
+            .await?
+            .map_err(|err| change_error(err, IMAGE_STREAM_MAPPINGS, &stream))?;
+        let mut status = super::error::deleted(IMAGE_STREAM_MAPPINGS, &stream);
+        status.code = 201;
+        Ok(status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_and_continue_tokens() {
+        let page = Page::parse(Some(2), None).unwrap();
+        assert_eq!(page.next(2, Some("b")), hex::encode("b"));
+        assert_eq!(page.next(1, Some("b")), "");
+        let next = Page::parse(Some(2), Some(&hex::encode("b"))).unwrap();
+        assert_eq!(next.after.as_deref(), Some("b"));
+        assert_eq!(Page::parse(None, None).unwrap().limit, DEFAULT_PAGE);
+        assert_eq!(Page::parse(Some(100_000), None).unwrap().limit, MAX_PAGE);
+        assert!(Page::parse(None, Some("zz")).is_err());
+    }
+
+    #[test]
+    fn names_of_tags_and_images() {
+        let (stream, tag) = split_stream_tag("app:v1").unwrap();
+        assert_eq!((stream.as_str(), tag.as_str()), ("app", "v1"));
+        assert!(split_stream_tag("app").is_err());
+        assert!(split_stream_tag(":v1").is_err());
+        assert!(split_stream_tag("app:-bad").is_err());
+        let digest = "sha256:b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9";
+        assert_eq!(
+            split_stream_image(&format!("app@{digest}")).unwrap().0,
+            "app"
+        );
+        assert!(split_stream_image("app@sha256:x").is_err());
+        assert!(repository("Bad", "app").is_err());
+        assert!(repository("ns", "Bad").is_err());
+    }
+
+    #[test]
+    fn spec_tags_are_validated_and_defaulted() {
+        let tag = normalize(TagReference::default(), "v1", IMAGE_STREAM_TAGS, "s:v1").unwrap();
+        assert_eq!(tag.import_policy.import_mode, "Legacy");
+        assert_eq!(tag.reference_policy.policy_type, "Source");
+        let bad = TagReference {
+            from: Some(ObjectReference {
+                kind: "Pod".into(),
+                name: "x".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert!(normalize(bad, "v1", IMAGE_STREAM_TAGS, "s:v1").is_err());
+        let mut bad = TagReference::default();
+        bad.import_policy.import_mode = "Whatever".into();
+        assert!(normalize(bad, "v1", IMAGE_STREAM_TAGS, "s:v1").is_err());
+    }
+}
