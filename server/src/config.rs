@@ -273,14 +273,6 @@ impl Config {
         Ok(())
     }
 
-    /// The registry's address in pull specs.
-    pub fn registry_hostname(&self) -> String {
-        self.registry
-            .hostname
-            .clone()
-            .unwrap_or_else(|| self.listen.to_string())
-    }
-
     /// Where the console's built assets are: the configured folder, else `site` next to the
     /// binary's folder (as cargo-leptos lays out `target/release/berth` and `target/site`), else
     /// `target/site`.

@@ -46,8 +46,9 @@ impl FromRef<ConsoleState> for LeptosOptions {
     }
 }
 
-/// Opens storage and builds the whole application: registry, console and operations endpoints.
-pub async fn build_app(config: &Config) -> anyhow::Result<Router> {
+/// Opens storage and builds the whole application: registry, image stream API, console and
+/// operations endpoints. `address` is where it is served (the listen address once bound).
+pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow::Result<Router> {
     tokio::fs::create_dir_all(&config.data_dir)
         .await
         .with_context(|| format!("creating data folder {}", config.data_dir.display()))?;
@@ -79,7 +80,11 @@ pub async fn build_app(config: &Config) -> anyhow::Result<Router> {
         Arc::new(console::LocalConsoleData { metadata });
     let image_streams = Arc::new(imagestream::ImageStreams {
         store: streams.clone(),
-        registry_host: config.registry_hostname(),
+        registry_host: config
+            .registry
+            .hostname
+            .clone()
+            .unwrap_or_else(|| address.to_string()),
         public_host: config.registry.public_hostname.clone(),
     });
 
@@ -127,11 +132,12 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_listening: impl FnOnce(std::net::SocketAddr),
 ) -> anyhow::Result<()> {
-    let app = build_app(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
-    on_listening(listener.local_addr()?);
+    let address = listener.local_addr()?;
+    let app = build_app(&config, address).await?;
+    on_listening(address);
     let grace = Duration::from_secs(config.shutdown_timeout);
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let signal = async move {

@@ -1,0 +1,931 @@
+//! The image stream API against the running server: pushes recorded as tag history, tagging and
+//! rollback, namespaces, watches across reconnects, and every kind of bad input.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::images::{run, umoci_image};
+use common::{OCI_MANIFEST, TestServer, client, image_manifest, put_manifest, sha256};
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const API: &str = "/apis/image.openshift.io/v1";
+
+async fn get(server: &TestServer, path: &str) -> (StatusCode, Value) {
+    let response = client().get(server.url(path)).send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn send(server: &TestServer, method: &str, path: &str, body: Value) -> (StatusCode, Value) {
+    let response = client()
+        .request(method.parse().unwrap(), server.url(path))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Pushes a new image (manifest with its blobs) as `repository:tag`; returns its digest.
+async fn push(server: &TestServer, repository: &str, tag: &str, seed: &str) -> String {
+    let manifest = image_manifest(server, repository, seed).await;
+    let response = put_manifest(server, repository, tag, OCI_MANIFEST, &manifest).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    sha256(&manifest)
+}
+
+fn history(stream: &Value, tag: &str) -> Vec<String> {
+    stream["status"]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["tag"] == tag)
+        .map(|t| {
+            t["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["image"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn assert_status(body: &Value, code: u16, reason: &str) {
+    assert_eq!(body["kind"], "Status", "{body}");
+    assert_eq!(body["status"], "Failure", "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["reason"], reason, "{body}");
+    assert!(!body["message"].as_str().unwrap_or_default().is_empty());
+}
+
+#[tokio::test]
+async fn pushes_make_history_and_a_rollback_is_one_call() {
+    let server = TestServer::start();
+    let first = push(&server, "team/app", "v1", "one").await;
+    let second = push(&server, "team/app", "v1", "two").await;
+    let third = push(&server, "team/app", "v1", "three").await;
+    // Pushing the current image again adds nothing.
+    push(&server, "team/app", "v1", "three").await;
+
+    let (status, stream) = get(&server, &format!("{API}/namespaces/team/imagestreams/app")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(stream["kind"], "ImageStream");
+    assert_eq!(stream["metadata"]["namespace"], "team");
+    assert_eq!(
+        stream["status"]["dockerImageRepository"],
+        format!("{}/team/app", server.addr)
+    );
+    assert_eq!(
+        history(&stream, "v1"),
+        [third.clone(), second.clone(), first.clone()]
+    );
+    let item = &stream["status"]["tags"][0]["items"][0];
+    assert_eq!(
+        item["dockerImageReference"],
+        format!("{}/team/app@{third}", server.addr)
+    );
+
+    // Roll back to the first image: one call, pointing the tag at it.
+    let (status, tag) = send(
+        &server,
+        "PUT",
+        &format!("{API}/namespaces/team/imagestreamtags/app:v1"),
+        json!({"tag": {"from": {"kind": "ImageStreamImage", "name": format!("app@{first}")}}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{tag}");
+    assert_eq!(tag["image"]["metadata"]["name"], first);
+    let (_, stream) = get(&server, &format!("{API}/namespaces/team/imagestreams/app")).await;
+    assert_eq!(
+        history(&stream, "v1"),
+        [first.clone(), third.clone(), second.clone(), first.clone()]
+    );
+    // The registry serves the rolled-back image for the tag.
+    let response = client()
+        .get(server.url("/v2/team/app/manifests/v1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["docker-content-digest"], first.as_str());
+}
+
+#[tokio::test]
+async fn image_metadata_matches_what_skopeo_reports() {
+    let server = TestServer::start();
+    let work = tempfile::tempdir().unwrap();
+    let source = format!(
+        "oci:{}",
+        umoci_image(&work.path().join("layout"), "v1", "amd64", 2)
+    );
+    let destination = format!("docker://{}/meta/app:v1", server.addr);
+    run(
+        "skopeo",
+        &["copy", "--dest-tls-verify=false", &source, &destination],
+        &[],
+    );
+    let config: Value = serde_json::from_str(&run(
+        "skopeo",
+        &["inspect", "--config", "--tls-verify=false", &destination],
+        &[],
+    ))
+    .unwrap();
+    let inspect: Value = serde_json::from_str(&run(
+        "skopeo",
+        &["inspect", "--tls-verify=false", &destination],
+        &[],
+    ))
+    .unwrap();
+
+    let (status, tag) = get(
+        &server,
+        &format!("{API}/namespaces/meta/imagestreamtags/app:v1"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let image = &tag["image"];
+    assert_eq!(image["metadata"]["name"], inspect["Digest"]);
+    let docker = &image["dockerImageMetadata"];
+    assert_eq!(docker["Architecture"], config["architecture"]);
+    assert_eq!(docker["Os"], config["os"]);
+    assert_eq!(docker["Created"], config["created"]);
+    assert_eq!(docker["Config"]["Env"], config["config"]["Env"]);
+    assert_eq!(
+        docker["Config"]["Entrypoint"],
+        config["config"]["Entrypoint"]
+    );
+    assert_eq!(docker["Config"]["Labels"], config["config"]["Labels"]);
+    let history = config["history"].as_array().unwrap();
+    assert_eq!(docker["History"].as_array().unwrap().len(), history.len());
+    assert_eq!(docker["History"][0]["CreatedBy"], history[0]["created_by"]);
+    let layers: Vec<&Value> = image["dockerImageLayers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| &l["name"])
+        .collect();
+    let expected: Vec<&Value> = inspect["Layers"].as_array().unwrap().iter().collect();
+    assert_eq!(layers, expected);
+    let sizes: u64 = image["dockerImageLayers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["size"].as_u64().unwrap())
+        .sum();
+    assert!(docker["Size"].as_u64().unwrap() > sizes);
+    assert_eq!(
+        image["dockerImageManifestMediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+
+    // The same image through the cluster-scoped and the stream-scoped endpoints.
+    let digest = inspect["Digest"].as_str().unwrap();
+    let (status, by_digest) = get(&server, &format!("{API}/images/{digest}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(by_digest["dockerImageMetadata"], *docker);
+    let (status, stream_image) = get(
+        &server,
+        &format!("{API}/namespaces/meta/imagestreamimages/app@{digest}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(stream_image["kind"], "ImageStreamImage");
+    assert_eq!(stream_image["image"]["dockerImageMetadata"], *docker);
+}
+
+#[tokio::test]
+async fn tagging_across_streams_and_namespaces_untag_and_delete() {
+    let server = TestServer::start();
+    let digest = push(&server, "src/app", "v1", "shared").await;
+    // oc tag src/app:v1 dst/other:prod
+    let (status, body) = send(
+        &server,
+        "PUT",
+        &format!("{API}/namespaces/dst/imagestreamtags/other:prod"),
+        json!({"tag": {"from": {"kind": "ImageStreamTag", "namespace": "src", "name": "app:v1"}}}),
+    )
+    .await;
+    // The namespace must exist first.
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    send(
+        &server,
+        "POST",
+        "/api/v1/namespaces",
+        json!({"metadata": {"name": "dst"}}),
+    )
+    .await;
+    let (status, body) = send(
+        &server,
+        "PUT",
+        &format!("{API}/namespaces/dst/imagestreamtags/other:prod"),
+        json!({"tag": {"from": {"kind": "ImageStreamTag", "namespace": "src", "name": "app:v1"}}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["image"]["metadata"]["name"], digest);
+    assert_eq!(body["tag"]["from"]["name"], "app:v1");
+    assert_eq!(body["tag"]["generation"], 1);
+    // Pullable from the target repository, layers and all.
+    let manifest = client()
+        .get(server.url("/v2/dst/other/manifests/prod"))
+        .header("accept", OCI_MANIFEST)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(manifest.headers()["docker-content-digest"], digest.as_str());
+    let manifest: Value = manifest.json().await.unwrap();
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+    let blob = client()
+        .get(server.url(&format!("/v2/dst/other/blobs/{layer}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(blob.status(), StatusCode::OK);
+
+    // Untag: spec and status go.
+    let (status, body) = send(
+        &server,
+        "DELETE",
+        &format!("{API}/namespaces/dst/imagestreamtags/other:prod"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "Success");
+    let (status, body) = get(
+        &server,
+        &format!("{API}/namespaces/dst/imagestreamtags/other:prod"),
+    )
+    .await;
+    assert_status(&body, 404, "NotFound");
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, stream) = get(&server, &format!("{API}/namespaces/dst/imagestreams/other")).await;
+    assert!(stream["spec"]["tags"].is_null());
+    assert!(stream["status"]["tags"].is_null());
+    let gone = client()
+        .get(server.url("/v2/dst/other/manifests/prod"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+
+    // Delete the source stream: its repository goes with it.
+    let (status, _) = send(
+        &server,
+        "DELETE",
+        &format!("{API}/namespaces/src/imagestreams/app"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = get(&server, &format!("{API}/namespaces/src/imagestreams/app")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let gone = client()
+        .get(server.url("/v2/src/app/manifests/v1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn registry_deletes_and_pushes_by_digest_show_in_the_stream() {
+    let server = TestServer::start();
+    let keep = push(&server, "d/app", "keep", "keep").await;
+    let drop = push(&server, "d/app", "drop", "drop").await;
+    // By digest: an image of the stream, with no tag.
+    let manifest = image_manifest(&server, "d/app", "untagged").await;
+    let untagged = sha256(&manifest);
+    put_manifest(&server, "d/app", &untagged, OCI_MANIFEST, &manifest).await;
+    let (status, _) = get(
+        &server,
+        &format!("{API}/namespaces/d/imagestreamimages/app@{untagged}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    client()
+        .delete(server.url(&format!("/v2/d/app/manifests/{drop}")))
+        .send()
+        .await
+        .unwrap();
+    let (_, stream) = get(&server, &format!("{API}/namespaces/d/imagestreams/app")).await;
+    let tags: Vec<&str> = stream["status"]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["tag"].as_str().unwrap())
+        .collect();
+    assert_eq!(tags, ["keep"]);
+    assert_eq!(history(&stream, "keep"), std::slice::from_ref(&keep));
+    // A registry untag is an untag of the stream.
+    client()
+        .delete(server.url("/v2/d/app/manifests/keep"))
+        .send()
+        .await
+        .unwrap();
+    let (_, stream) = get(&server, &format!("{API}/namespaces/d/imagestreams/app")).await;
+    assert!(stream["status"]["tags"].is_null());
+}
+
+#[tokio::test]
+async fn concurrent_pushes_of_one_tag_lose_no_history() {
+    let server = TestServer::start();
+    let mut manifests = Vec::new();
+    for i in 0..10 {
+        manifests.push(image_manifest(&server, "c/app", &format!("m{i}")).await);
+    }
+    let pushes = manifests
+        .iter()
+        .map(|m| put_manifest(&server, "c/app", "latest", OCI_MANIFEST, m));
+    for response in futures_util::future::join_all(pushes).await {
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    let (_, stream) = get(&server, &format!("{API}/namespaces/c/imagestreams/app")).await;
+    let items = history(&stream, "latest");
+    assert_eq!(items.len(), 10);
+    let mut expected: Vec<String> = manifests.iter().map(|m| sha256(m)).collect();
+    let mut seen = items.clone();
+    expected.sort();
+    seen.sort();
+    assert_eq!(seen, expected);
+    let current = client()
+        .get(server.url("/v2/c/app/manifests/latest"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        current.headers()["docker-content-digest"],
+        items[0].as_str()
+    );
+}
+
+#[tokio::test]
+async fn streams_and_namespaces_crud_with_pagination_and_generations() {
+    let server = TestServer::start();
+    let (status, ns) = send(
+        &server,
+        "POST",
+        "/api/v1/namespaces",
+        json!({"metadata": {"name": "crud", "labels": {"team": "a"}}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(ns["status"]["phase"], "Active");
+    let (status, body) = send(
+        &server,
+        "POST",
+        "/api/v1/namespaces",
+        json!({"metadata": {"name": "crud"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_status(&body, 409, "AlreadyExists");
+
+    for name in ["c", "a", "b", "e", "d"] {
+        let (status, body) = send(
+            &server,
+            "POST",
+            &format!("{API}/namespaces/crud/imagestreams"),
+            json!({"metadata": {"name": name}, "spec": {"lookupPolicy": {"local": true}}}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(body["metadata"]["generation"], 1);
+        assert_eq!(body["spec"]["lookupPolicy"]["local"], true);
+    }
+    // Pages of two, in name order, with continue tokens.
+    let mut names = Vec::new();
+    let mut path = format!("{API}/namespaces/crud/imagestreams?limit=2");
+    loop {
+        let (_, list) = get(&server, &path).await;
+        assert_eq!(list["kind"], "ImageStreamList");
+        names.extend(
+            list["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["metadata"]["name"].as_str().unwrap().to_owned()),
+        );
+        match list["metadata"]["continue"].as_str() {
+            Some(token) if !token.is_empty() => {
+                path = format!("{API}/namespaces/crud/imagestreams?limit=2&continue={token}")
+            }
+            _ => break,
+        }
+    }
+    assert_eq!(names, ["a", "b", "c", "d", "e"]);
+
+    // An update with the current resourceVersion; a spec change raises the generation.
+    push(&server, "crud/a", "base", "base").await;
+    let (_, current) = get(&server, &format!("{API}/namespaces/crud/imagestreams/a")).await;
+    let mut update = current.clone();
+    update["spec"]["tags"] =
+        json!([{"name": "stable", "from": {"kind": "ImageStreamTag", "name": "a:base"}}]);
+    update["metadata"]["labels"] = json!({"tier": "gold"});
+    let (status, updated) = send(
+        &server,
+        "PUT",
+        &format!("{API}/namespaces/crud/imagestreams/a"),
+        update.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["metadata"]["generation"], 2);
+    assert_eq!(updated["spec"]["tags"][0]["generation"], 2);
+    assert_eq!(updated["metadata"]["labels"]["tier"], "gold");
+    let stable = updated["status"]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["tag"] == "stable")
+        .unwrap();
+    assert_eq!(stable["items"][0]["generation"], 2);
+    // The same update again, now stale: a conflict, and nothing changes.
+    let (status, body) = send(
+        &server,
+        "PUT",
+        &format!("{API}/namespaces/crud/imagestreams/a"),
+        update,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_status(&body, 409, "Conflict");
+    let (_, after) = get(&server, &format!("{API}/namespaces/crud/imagestreams/a")).await;
+    assert_eq!(after, updated);
+
+    // A tag that tracks another in the same stream follows its pushes.
+    let next = push(&server, "crud/a", "base", "base2").await;
+    let (_, tracked) = get(
+        &server,
+        &format!("{API}/namespaces/crud/imagestreamtags/a:stable"),
+    )
+    .await;
+    assert_eq!(tracked["image"]["metadata"]["name"], next);
+
+    // Deleting the namespace deletes its streams.
+    let (status, _) = send(&server, "DELETE", "/api/v1/namespaces/crud", Value::Null).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = get(&server, &format!("{API}/namespaces/crud/imagestreams/a")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let gone = client()
+        .get(server.url("/v2/crud/a/manifests/base"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn bad_input_gets_the_right_status_and_changes_nothing() {
+    let server = TestServer::start();
+    push(&server, "bad/app", "v1", "v1").await;
+    let (_, before) = get(&server, &format!("{API}/namespaces/bad/imagestreams/app")).await;
+
+    let cases: Vec<(&str, String, Value, u16, &str)> = vec![
+        (
+            "GET",
+            format!("{API}/namespaces/nowhere/imagestreams"),
+            Value::Null,
+            404,
+            "NotFound",
+        ),
+        (
+            "GET",
+            format!("{API}/namespaces/bad/imagestreams/missing"),
+            Value::Null,
+            404,
+            "NotFound",
+        ),
+        (
+            "GET",
+            format!("{API}/namespaces/Bad_NS/imagestreams/app"),
+            Value::Null,
+            400,
+            "BadRequest",
+        ),
+        (
+            "GET",
+            format!("{API}/namespaces/bad/imagestreams/App"),
+            Value::Null,
+            400,
+            "BadRequest",
+        ),
+        (
+            "GET",
+            format!("{API}/namespaces/bad/imagestreamtags/app"),
+            Value::Null,
+            400,
+            "BadRequest",
+        ),
+        (
+            "GET",
+            format!("{API}/namespaces/bad/imagestreamtags/app:nope"),
+            Value::Null,
+            404,
+            "NotFound",
+        ),
+        (
+            "GET",
+            format!("{API}/namespaces/bad/imagestreamimages/app@sha256:00"),
+            Value::Null,
+            400,
+            "BadRequest",
+        ),
+        (
+            "GET",
+            format!("{API}/images/sha256:{}", "0".repeat(64)),
+            Value::Null,
+            404,
+            "NotFound",
+        ),
+        (
+            "GET",
+            format!("{API}/namespaces/bad/imagestreams?continue=zz"),
+            Value::Null,
+            400,
+            "BadRequest",
+        ),
+        (
+            "GET",
+            format!("{API}/namespaces/bad/widgets"),
+            Value::Null,
+            404,
+            "NotFound",
+        ),
+        (
+            "PATCH",
+            format!("{API}/namespaces/bad/imagestreams/app"),
+            json!({}),
+            405,
+            "MethodNotAllowed",
+        ),
+        (
+            "POST",
+            "/api/v1/namespaces".into(),
+            json!({"metadata": {"name": "Not_Valid"}}),
+            422,
+            "Invalid",
+        ),
+        (
+            "POST",
+            format!("{API}/namespaces/bad/imagestreams"),
+            json!({"metadata": {"name": "app"}}),
+            409,
+            "AlreadyExists",
+        ),
+        (
+            "POST",
+            format!("{API}/namespaces/bad/imagestreams"),
+            json!({"metadata": {"name": "UPPER"}}),
+            422,
+            "Invalid",
+        ),
+        (
+            "POST",
+            format!("{API}/namespaces/bad/imagestreams"),
+            json!("not an object"),
+            400,
+            "BadRequest",
+        ),
+        // Stale resourceVersion.
+        (
+            "PUT",
+            format!("{API}/namespaces/bad/imagestreams/app"),
+            json!({"metadata": {"name": "app", "resourceVersion": "1"}, "spec": {}}),
+            409,
+            "Conflict",
+        ),
+        (
+            "PUT",
+            format!("{API}/namespaces/bad/imagestreams/app"),
+            json!({"metadata": {"name": "other"}, "spec": {}}),
+            400,
+            "BadRequest",
+        ),
+        // Invalid references.
+        (
+            "PUT",
+            format!("{API}/namespaces/bad/imagestreamtags/app:x"),
+            json!({"tag": {"from": {"kind": "ImageStreamTag", "name": "app:missing"}}}),
+            422,
+            "Invalid",
+        ),
+        (
+            "PUT",
+            format!("{API}/namespaces/bad/imagestreamtags/app:x"),
+            json!({"tag": {"from": {"kind": "ImageStreamImage", "name": format!("app@sha256:{}", "1".repeat(64))}}}),
+            422,
+            "Invalid",
+        ),
+        (
+            "PUT",
+            format!("{API}/namespaces/bad/imagestreamtags/app:x"),
+            json!({"tag": {"from": {"kind": "Pod", "name": "x"}}}),
+            422,
+            "Invalid",
+        ),
+        (
+            "PUT",
+            format!("{API}/namespaces/bad/imagestreamtags/app:x"),
+            json!({"tag": {"from": {"kind": "ImageStreamTag", "name": "app:v1"}, "importPolicy": {"importMode": "Sometimes"}}}),
+            422,
+            "Invalid",
+        ),
+        (
+            "PUT",
+            format!("{API}/namespaces/bad/imagestreamtags/app:x"),
+            json!({}),
+            422,
+            "Invalid",
+        ),
+        (
+            "PUT",
+            format!("{API}/namespaces/bad/imagestreamtags/app:-x"),
+            json!({"tag": {"from": {"kind": "ImageStreamTag", "name": "app:v1"}}}),
+            400,
+            "BadRequest",
+        ),
+        (
+            "POST",
+            format!("{API}/namespaces/bad/imagestreammappings"),
+            json!({"metadata": {"name": "app"}, "tag": "t", "image": {"metadata": {"name": format!("sha256:{}", "2".repeat(64))}}}),
+            422,
+            "Invalid",
+        ),
+        (
+            "DELETE",
+            format!("{API}/namespaces/bad/imagestreamtags/app:nope"),
+            Value::Null,
+            404,
+            "NotFound",
+        ),
+        (
+            "DELETE",
+            "/api/v1/namespaces/nowhere".into(),
+            Value::Null,
+            404,
+            "NotFound",
+        ),
+    ];
+    for (method, path, body, code, reason) in cases {
+        let (status, answer) = if body.is_null() {
+            let response = client()
+                .request(method.parse().unwrap(), server.url(&path))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            (status, response.json().await.unwrap_or(Value::Null))
+        } else {
+            send(&server, method, &path, body).await
+        };
+        assert_eq!(status.as_u16(), code, "{method} {path}: {answer}");
+        assert_status(&answer, code, reason);
+    }
+    let (_, after) = get(&server, &format!("{API}/namespaces/bad/imagestreams/app")).await;
+    assert_eq!(after, before);
+}
+
+#[tokio::test]
+async fn mappings_and_import_modes() {
+    let server = TestServer::start();
+    let manifest = image_manifest(&server, "map/app", "mapped").await;
+    let digest = sha256(&manifest);
+    put_manifest(&server, "map/app", &digest, OCI_MANIFEST, &manifest).await;
+    let (status, body) = send(
+        &server,
+        "POST",
+        &format!("{API}/namespaces/map/imagestreammappings"),
+        json!({"metadata": {"name": "app"}, "tag": "mapped", "image": {"metadata": {"name": digest}}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, tag) = get(
+        &server,
+        &format!("{API}/namespaces/map/imagestreamtags/app:mapped"),
+    )
+    .await;
+    assert_eq!(tag["image"]["metadata"]["name"], digest);
+    assert!(tag["tag"].is_null());
+
+    // A two-platform index in the stream.
+    let mut children = Vec::new();
+    for arch in ["arm64", "amd64"] {
+        let mut child: Value =
+            serde_json::from_slice(&image_manifest(&server, "map/app", arch).await).unwrap();
+        child["annotations"] = json!({"arch": arch});
+        let body = serde_json::to_vec(&child).unwrap();
+        let child_digest = sha256(&body);
+        put_manifest(&server, "map/app", &child_digest, OCI_MANIFEST, &body).await;
+        children.push(
+            json!({"mediaType": OCI_MANIFEST, "digest": child_digest, "size": body.len(),
+            "platform": {"os": "linux", "architecture": arch}}),
+        );
+    }
+    let index = serde_json::to_vec(
+        &json!({"schemaVersion": 2, "mediaType": common::OCI_INDEX, "manifests": children}),
+    )
+    .unwrap();
+    let response = put_manifest(&server, "map/app", "multi", common::OCI_INDEX, &index).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let (_, multi) = get(
+        &server,
+        &format!("{API}/namespaces/map/imagestreamtags/app:multi"),
+    )
+    .await;
+    let platforms: Vec<&str> = multi["image"]["dockerImageManifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["architecture"].as_str().unwrap())
+        .collect();
+    assert_eq!(platforms, ["arm64", "amd64"]);
+
+    // A DockerImage reference to this registry: Legacy keeps one platform, PreserveOriginal all.
+    let reference = format!("{}/map/app:multi", server.addr);
+    let (_, legacy) = send(
+        &server,
+        "PUT",
+        &format!("{API}/namespaces/map/imagestreamtags/app:legacy"),
+        json!({"tag": {"from": {"kind": "DockerImage", "name": reference}}}),
+    )
+    .await;
+    assert_eq!(
+        legacy["image"]["metadata"]["name"], children[1]["digest"],
+        "{legacy}"
+    );
+    let (_, preserved) = send(
+        &server,
+        "PUT",
+        &format!("{API}/namespaces/map/imagestreamtags/app:all"),
+        json!({"tag": {"from": {"kind": "DockerImage", "name": reference}, "importPolicy": {"importMode": "PreserveOriginal"}}}),
+    )
+    .await;
+    assert_eq!(
+        preserved["image"]["metadata"]["name"],
+        sha256(&index),
+        "{preserved}"
+    );
+    // Another registry's image is kept by reference.
+    let (status, external) = send(
+        &server,
+        "PUT",
+        &format!("{API}/namespaces/map/imagestreamtags/app:upstream"),
+        json!({"tag": {"reference": true, "from": {"kind": "DockerImage", "name": "quay.io/example/app:1.0"}}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{external}");
+    let (_, stream) = get(&server, &format!("{API}/namespaces/map/imagestreams/app")).await;
+    let upstream = stream["status"]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["tag"] == "upstream")
+        .unwrap();
+    assert_eq!(
+        upstream["items"][0]["dockerImageReference"],
+        "quay.io/example/app:1.0"
+    );
+}
+
+/// Reads a watch stream line by line.
+struct Watch {
+    body: futures_util::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    buffer: Vec<u8>,
+}
+
+impl Watch {
+    async fn open(server: &TestServer, path: &str) -> Watch {
+        let response = client().get(server.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        Watch {
+            body: response.bytes_stream().boxed(),
+            buffer: Vec::new(),
+        }
+    }
+
+    async fn next(&mut self) -> Value {
+        loop {
+            if let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buffer.drain(..=end).collect();
+                return serde_json::from_slice(&line).unwrap();
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(10), self.body.next())
+                .await
+                .expect("a watch event within 10 s")
+                .expect("the watch stream to go on")
+                .unwrap();
+            self.buffer.extend_from_slice(&chunk);
+        }
+    }
+
+    /// Waits a moment and says whether an event arrived.
+    async fn quiet(&mut self) -> bool {
+        self.buffer.is_empty()
+            && tokio::time::timeout(Duration::from_millis(500), self.body.next())
+                .await
+                .is_err()
+    }
+}
+
+#[tokio::test]
+async fn a_watch_sees_each_change_once_in_order_across_a_reconnect() {
+    let server = TestServer::start();
+    push(&server, "w/app", "v1", "start").await;
+    let (_, list) = get(&server, &format!("{API}/namespaces/w/imagestreams")).await;
+    let version = list["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let path =
+        |rv: &str| format!("{API}/namespaces/w/imagestreams?watch=true&resourceVersion={rv}");
+    let mut watch = Watch::open(&server, &path(&version)).await;
+    let second = push(&server, "w/app", "v1", "second").await;
+    push(&server, "w/other", "v1", "other").await;
+    let first = watch.next().await;
+    assert_eq!(first["type"], "MODIFIED");
+    assert_eq!(first["object"]["metadata"]["name"], "app");
+    assert_eq!(history(&first["object"], "v1")[0], second);
+    let added = watch.next().await;
+    assert_eq!(added["type"], "ADDED");
+    assert_eq!(added["object"]["metadata"]["name"], "other");
+    let resume = added["object"]["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    drop(watch);
+
+    // Changes while disconnected, then a reconnect from the last version seen.
+    send(
+        &server,
+        "DELETE",
+        &format!("{API}/namespaces/w/imagestreamtags/app:v1"),
+        Value::Null,
+    )
+    .await;
+    send(
+        &server,
+        "DELETE",
+        &format!("{API}/namespaces/w/imagestreams/other"),
+        Value::Null,
+    )
+    .await;
+    let mut watch = Watch::open(&server, &path(&resume)).await;
+    let untag = watch.next().await;
+    assert_eq!(untag["type"], "MODIFIED");
+    assert_eq!(untag["object"]["metadata"]["name"], "app");
+    let deleted = watch.next().await;
+    assert_eq!(deleted["type"], "DELETED");
+    assert_eq!(deleted["object"]["metadata"]["name"], "other");
+    let versions: Vec<i64> = [&untag, &deleted]
+        .iter()
+        .map(|e| {
+            e["object"]["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert!(resume.parse::<i64>().unwrap() < versions[0] && versions[0] < versions[1]);
+    assert!(watch.quiet().await, "an event was repeated or invented");
+
+    // Without a resourceVersion a watch starts with the current objects.
+    let mut fresh = Watch::open(&server, &format!("{API}/namespaces/w/imagestreams?watch=1")).await;
+    let current = fresh.next().await;
+    assert_eq!(current["type"], "ADDED");
+    assert_eq!(current["object"]["metadata"]["name"], "app");
+    assert!(fresh.quiet().await);
+}
+
+#[tokio::test]
+async fn the_console_event_stream_reports_pushes() {
+    let server = TestServer::start();
+    let response = client()
+        .get(server.url("/console/api/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut body = response.bytes_stream();
+    let digest = push(&server, "live/app", "v1", "live").await;
+    let mut text = String::new();
+    while !text.contains("\"reason\":\"push\"") {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), body.next())
+            .await
+            .expect("an event within 10 s")
+            .unwrap()
+            .unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(text.contains("event: change"), "{text}");
+    assert!(text.contains(&digest), "{text}");
+    assert!(text.contains("\"tag\":\"v1\""), "{text}");
+}
