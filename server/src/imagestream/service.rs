@@ -897,26 +897,31 @@ impl ImageStreams {
             .store
             .list_stream_tags(namespace, after, page.limit)
             .await?;
+        // Each stream of the page, with only the page's tags.
         let mut streams: Vec<StreamRecord> = Vec::new();
-        let mut items = Vec::with_capacity(names.len());
-        let mut digests = Vec::new();
         for (stream, _) in &names {
-            if streams.last().is_none_or(|s| &s.name != stream)
-                && let Some(record) = self.store.get_stream(namespace, stream).await?
+            if streams.iter().any(|s| &s.name == stream) {
+                continue;
+            }
+            let wanted: Vec<String> = names
+                .iter()
+                .filter(|(s, _)| s == stream)
+                .map(|(_, t)| t.clone())
+                .collect();
+            if let Some(record) = self
+                .store
+                .get_stream_tags(namespace, stream, &wanted)
+                .await?
             {
                 streams.push(record);
             }
         }
-        for (stream, tag) in &names {
-            if let Some(record) = streams.iter().find(|s| &s.name == stream)
-                && let Some(digest) = record
-                    .status_tag(tag)
-                    .and_then(|t| t.items.first())
-                    .and_then(|i| i.digest.clone())
-            {
-                digests.push(digest);
-            }
-        }
+        let mut items = Vec::with_capacity(names.len());
+        let digests: Vec<Digest> = streams
+            .iter()
+            .flat_map(|s| s.status_tags.iter())
+            .filter_map(|t| t.items.first().and_then(|i| i.digest.clone()))
+            .collect();
         let images = self.store.get_images(&digests).await?;
         for (stream, tag) in &names {
             let Some(record) = streams.iter().find(|s| &s.name == stream) else {

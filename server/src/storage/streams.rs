@@ -274,6 +274,13 @@ pub trait ImageStreamStore: Send + Sync + 'static {
         limit: u32,
     ) -> StorageResult<Vec<StreamRecord>>;
     async fn get_stream(&self, namespace: &str, name: &str) -> StorageResult<Option<StreamRecord>>;
+    /// A stream with only the named tags (spec and status): what a page of tags needs of it.
+    async fn get_stream_tags(
+        &self,
+        namespace: &str,
+        name: &str,
+        tags: &[String],
+    ) -> StorageResult<Option<StreamRecord>>;
     async fn change_stream(
         &self,
         change: &StreamChange,

@@ -8,6 +8,7 @@
 mod registry;
 mod streams;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -424,88 +425,133 @@ type StreamRow = (
     DateTime<Utc>,
 );
 
-/// Loads streams (with spec and status tags) in three queries, whatever their number.
+/// Loads streams (with spec and status tags) in three queries, whatever their number. SQLite
+/// builds each stream's tags as one JSON array, so a stream with many tags is one row, not one
+/// row per history item.
 async fn load_streams(
     conn: &mut SqliteConnection,
     rows: Vec<StreamRow>,
+) -> StorageResult<Vec<StreamRecord>> {
+    load_streams_with_tags(conn, rows, None).await
+}
+
+/// As [`load_streams`], keeping only the tags named in `only` (a JSON array) when given.
+async fn load_streams_with_tags(
+    conn: &mut SqliteConnection,
+    rows: Vec<StreamRow>,
+    only: Option<&str>,
 ) -> StorageResult<Vec<StreamRecord>> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
     let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
     let ids_json = json_array(&ids)?;
-    let spec_rows: Vec<(i64, String, String, i64)> = sqlx::query_as(
-        "SELECT repository_id, name, reference, generation FROM spec_tags
-         WHERE repository_id IN (SELECT value FROM json_each(?))
-         ORDER BY repository_id, name",
-    )
+    // Separate statements with and without the filter, so that each uses its index.
+    let filter = |column: &str| match only {
+        Some(_) => format!("AND {column} IN (SELECT value FROM json_each(?2))"),
+        None => String::new(),
+    };
+    let spec_rows: Vec<(i64, String)> = sqlx::query_as(&format!(
+        "SELECT repository_id,
+                json_group_array(json_array(name, reference, generation) ORDER BY name)
+         FROM spec_tags
+         WHERE repository_id IN (SELECT value FROM json_each(?1)) {}
+         GROUP BY repository_id",
+        filter("name")
+    ))
     .bind(&ids_json)
+    .bind(only)
     .fetch_all(&mut *conn)
     .await?;
-    let tag_rows: Vec<(i64, String, Option<String>)> = sqlx::query_as(
+    let history_rows: Vec<(i64, String)> = sqlx::query_as(&format!(
+        "SELECT repository_id,
+                json_group_array(json_array(tag, digest, external_reference, generation,
+                                            CAST(unixepoch(created_at, 'subsec') * 1000 AS INTEGER))
+                                 ORDER BY tag, id DESC)
+         FROM tag_history
+         WHERE repository_id IN (SELECT value FROM json_each(?1)) {}
+         GROUP BY repository_id",
+        filter("tag")
+    ))
+    .bind(&ids_json)
+    .bind(only)
+    .fetch_all(&mut *conn)
+    .await?;
+    // Tags with conditions, or with no image at all, are few: read them as rows. (A tag that
+    // names an image has that image as its newest history item.)
+    let tag_rows: Vec<(i64, String, Option<String>)> = sqlx::query_as(&format!(
         "SELECT repository_id, name, conditions FROM tags
-         WHERE repository_id IN (SELECT value FROM json_each(?))
-         ORDER BY repository_id, name",
-    )
+         WHERE repository_id IN (SELECT value FROM json_each(?1)) {}
+           AND (conditions IS NOT NULL OR (digest IS NULL AND external_reference IS NULL))",
+        filter("name")
+    ))
     .bind(&ids_json)
-    .fetch_all(&mut *conn)
-    .await?;
-    type HistoryRow = (
-        i64,
-        String,
-        Option<String>,
-        Option<String>,
-        i64,
-        DateTime<Utc>,
-    );
-    let history_rows: Vec<HistoryRow> = sqlx::query_as(
-        "SELECT repository_id, tag, digest, external_reference, generation, created_at
-         FROM tag_history WHERE repository_id IN (SELECT value FROM json_each(?))
-         ORDER BY repository_id, tag, id DESC",
-    )
-    .bind(&ids_json)
+    .bind(only)
     .fetch_all(&mut *conn)
     .await?;
 
-    let mut streams = Vec::with_capacity(rows.len());
-    let mut specs = spec_rows.into_iter().peekable();
-    let mut tags = tag_rows.into_iter().peekable();
-    let mut history = history_rows.into_iter().peekable();
-    // Rows come in repository id order; streams are returned in the order given.
-    let mut by_id = std::collections::HashMap::new();
-    for (id, name, reference, generation) in specs.by_ref() {
-        by_id
-            .entry(id)
-            .or_insert_with(|| (Vec::new(), Vec::new()))
-            .0
-            .push(SpecTagRecord {
-                name,
-                reference,
+    let corrupt =
+        |what: &str, err: serde_json::Error| StorageError::Corrupt(format!("{what}: {err}"));
+    let mut specs: HashMap<i64, Vec<SpecTagRecord>> = HashMap::new();
+    for (id, json) in spec_rows {
+        let entries: Vec<(String, String, i64)> =
+            serde_json::from_str(&json).map_err(|err| corrupt("spec tags", err))?;
+        specs.insert(
+            id,
+            entries
+                .into_iter()
+                .map(|(name, reference, generation)| SpecTagRecord {
+                    name,
+                    reference,
+                    generation,
+                })
+                .collect(),
+        );
+    }
+    type HistoryEntry = (String, Option<String>, Option<String>, i64, i64);
+    let mut statuses: HashMap<i64, Vec<StatusTagRecord>> = HashMap::new();
+    for (id, json) in history_rows {
+        let entries: Vec<HistoryEntry> =
+            serde_json::from_str(&json).map_err(|err| corrupt("tag history", err))?;
+        let tags = statuses.entry(id).or_default();
+        for (tag, digest, external_reference, generation, created) in entries {
+            let item = TagItem {
+                digest: digest.as_deref().map(parse_digest).transpose()?,
+                external_reference,
                 generation,
-            });
+                created: DateTime::from_timestamp_millis(created).ok_or_else(|| {
+                    StorageError::Corrupt(format!("timestamp {created} is out of range"))
+                })?,
+            };
+            match tags.last_mut() {
+                Some(last) if last.name == tag => last.items.push(item),
+                _ => tags.push(StatusTagRecord {
+                    name: tag,
+                    items: vec![item],
+                    conditions: None,
+                }),
+            }
+        }
     }
-    let mut items_by_tag: std::collections::HashMap<(i64, String), Vec<TagItem>> =
-        std::collections::HashMap::new();
-    for (id, tag, digest, external_reference, generation, created) in history.by_ref() {
-        items_by_tag.entry((id, tag)).or_default().push(TagItem {
-            digest: digest.as_deref().map(parse_digest).transpose()?,
-            external_reference,
-            generation,
-            created,
-        });
+    for (id, name, conditions) in tag_rows {
+        let tags = statuses.entry(id).or_default();
+        match tags.iter_mut().find(|t| t.name == name) {
+            Some(tag) => tag.conditions = conditions,
+            None => {
+                let at = tags.partition_point(|t| t.name < name);
+                tags.insert(
+                    at,
+                    StatusTagRecord {
+                        name,
+                        items: Vec::new(),
+                        conditions,
+                    },
+                );
+            }
+        }
     }
-    for (id, name, conditions) in tags.by_ref() {
-        let items = items_by_tag.remove(&(id, name.clone())).unwrap_or_default();
-        by_id
-            .entry(id)
-            .or_insert_with(|| (Vec::new(), Vec::new()))
-            .1
-            .push(StatusTagRecord {
-                name,
-                items,
-                conditions,
-            });
-    }
+
+    let mut streams = Vec::with_capacity(rows.len());
     for (
         id,
         namespace,
@@ -519,7 +565,6 @@ async fn load_streams(
         created_at,
     ) in rows
     {
-        let (spec_tags, status_tags) = by_id.remove(&id).unwrap_or_default();
         streams.push(StreamRecord {
             namespace,
             name,
@@ -530,8 +575,8 @@ async fn load_streams(
             annotations: labels_from_db(annotations)?,
             lookup_local,
             created_at,
-            spec_tags,
-            status_tags,
+            spec_tags: specs.remove(&id).unwrap_or_default(),
+            status_tags: statuses.remove(&id).unwrap_or_default(),
         });
     }
     Ok(streams)

@@ -7,8 +7,9 @@ use sqlx::SqliteConnection;
 use super::registry::untag;
 use super::{
     NewEvent, STREAM_COLUMNS, SqliteMetadata, StreamRow, TagPoint, append_event, create_stream_row,
-    json_array, labels_from_db, labels_to_db, link_image, load_stream, load_streams, move_tag,
-    parse_digest, record_stream_event, size_from_db, stream_row, to_json,
+    json_array, labels_from_db, labels_to_db, link_image, load_stream, load_streams,
+    load_streams_with_tags, move_tag, parse_digest, record_stream_event, size_from_db, stream_row,
+    to_json,
 };
 use crate::registry::names::RepositoryName;
 use crate::storage::{
@@ -332,6 +333,28 @@ impl ImageStreamStore for SqliteMetadata {
         .fetch_all(&mut *conn)
         .await?;
         Ok(load_streams(&mut conn, rows).await?.into_iter().next())
+    }
+
+    async fn get_stream_tags(
+        &self,
+        namespace: &str,
+        name: &str,
+        tags: &[String],
+    ) -> StorageResult<Option<StreamRecord>> {
+        let mut conn = self.pool.acquire().await?;
+        let rows: Vec<StreamRow> = sqlx::query_as(&format!(
+            "SELECT {STREAM_COLUMNS} FROM image_streams s JOIN namespaces n ON n.id = s.namespace_id
+             WHERE n.name = ? AND s.name = ?"
+        ))
+        .bind(namespace)
+        .bind(name)
+        .fetch_all(&mut *conn)
+        .await?;
+        let only = json_array(tags)?;
+        Ok(load_streams_with_tags(&mut conn, rows, Some(&only))
+            .await?
+            .into_iter()
+            .next())
     }
 
     async fn change_stream(
