@@ -59,12 +59,25 @@ struct ListParams {
     resource_version: Option<String>,
     timeout_seconds: Option<u64>,
     field_selector: Option<String>,
+    label_selector: Option<String>,
 }
 
 impl ListParams {
     fn parse(query: Option<String>) -> ApiResult<Self> {
-        serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
-            .map_err(|err| ApiError::BadRequest(format!("invalid query: {err}")))
+        let params: ListParams = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
+            .map_err(|err| ApiError::BadRequest(format!("invalid query: {err}")))?;
+        // Answering a filtered list with an unfiltered one would mislead.
+        if params
+            .label_selector
+            .as_deref()
+            .is_some_and(|s| !s.is_empty())
+        {
+            return Err(ApiError::BadRequest(
+                "labelSelector is not supported yet; list without it and filter on metadata.labels"
+                    .into(),
+            ));
+        }
+        Ok(params)
     }
 
     fn page(&self) -> ApiResult<Page> {
