@@ -1,8 +1,9 @@
 -- Registry metadata. Blob and manifest content is global (content-addressed); repositories link
 -- to it, so the same layer pushed to many repositories is stored once.
 
+-- AUTOINCREMENT: a deleted repository's id is never reused, so nothing of it can reappear.
 CREATE TABLE repositories (
-    id          INTEGER PRIMARY KEY,
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
     name        TEXT NOT NULL UNIQUE,
     created_at  TEXT NOT NULL
 );
@@ -69,6 +70,8 @@ CREATE TABLE tags (
     conditions          TEXT,
     updated_at          TEXT NOT NULL,
     PRIMARY KEY (repository_id, name),
+    -- The first key also covers tags that name no local image (digest NULL).
+    FOREIGN KEY (repository_id) REFERENCES repositories (id) ON DELETE CASCADE,
     FOREIGN KEY (repository_id, digest)
         REFERENCES repository_manifests (repository_id, digest) ON DELETE CASCADE
 ) WITHOUT ROWID;

@@ -26,7 +26,10 @@ const POLL: Duration = Duration::from_secs(2);
 struct Follower {
     store: Arc<dyn ImageStreamStore>,
     filter: EventFilter,
+    /// The last event delivered (or skipped as not matching).
     last: i64,
+    /// How far the last read of the log went.
+    scanned: i64,
     changes: tokio::sync::watch::Receiver<u64>,
     pending: VecDeque<EventRecord>,
 }
@@ -43,6 +46,7 @@ pub fn follow(
         store,
         filter,
         last: from,
+        scanned: from,
         changes,
         pending: VecDeque::new(),
     };
@@ -51,6 +55,9 @@ pub fn follow(
         loop {
             if let Some(event) = follower.pending.pop_front() {
                 follower.last = event.id;
+                if follower.pending.is_empty() {
+                    follower.last = follower.last.max(follower.scanned);
+                }
                 return Some((Ok(event), Some(follower)));
             }
             // Mark the current state seen before reading, so no append is missed.
@@ -61,8 +68,13 @@ pub fn follow(
                 .await
             {
                 Err(err) => return Some((Err(err), None)),
-                Ok(events) if !events.is_empty() => follower.pending.extend(events),
-                Ok(_) => {
+                Ok((events, scanned)) if !events.is_empty() => {
+                    follower.pending.extend(events);
+                    follower.scanned = scanned;
+                }
+                Ok((_, scanned)) => {
+                    // Nothing matched up to `scanned`: never read that part of the log again.
+                    follower.last = follower.last.max(scanned);
                     tokio::select! {
                         changed = follower.changes.changed() => {
                             if changed.is_err() {

@@ -929,3 +929,119 @@ async fn the_console_event_stream_reports_pushes() {
     assert!(text.contains(&digest), "{text}");
     assert!(text.contains("\"tag\":\"v1\""), "{text}");
 }
+
+#[tokio::test]
+async fn nothing_of_a_deleted_stream_reappears_and_generations_follow_the_spec() {
+    let server = TestServer::start();
+    push(&server, "gen/app", "base", "one").await;
+    // A tag kept only by reference, then the stream deleted.
+    send(
+        &server,
+        "PUT",
+        &format!("{API}/namespaces/gen/imagestreamtags/app:upstream"),
+        json!({"tag": {"reference": true, "from": {"kind": "DockerImage", "name": "quay.io/x/y:1"}}}),
+    )
+    .await;
+    send(
+        &server,
+        "DELETE",
+        &format!("{API}/namespaces/gen/imagestreams/app"),
+        Value::Null,
+    )
+    .await;
+    push(&server, "gen/other", "latest", "other").await;
+    let (_, other) = get(&server, &format!("{API}/namespaces/gen/imagestreams/other")).await;
+    let tags: Vec<&str> = other["status"]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["tag"].as_str().unwrap())
+        .collect();
+    assert_eq!(tags, ["latest"]);
+
+    // Spec tag generations, tracking through the API, and a status-only untag.
+    push(&server, "gen/app", "base", "one-again").await;
+    let (_, created) = send(
+        &server,
+        "PUT",
+        &format!("{API}/namespaces/gen/imagestreamtags/app:stable"),
+        json!({"tag": {"from": {"kind": "ImageStreamTag", "name": "app:base"}}}),
+    )
+    .await;
+    let generation = created["tag"]["generation"].as_i64().unwrap();
+    assert_eq!(created["generation"], generation);
+    // The same target again with another policy: a newer spec generation, no new item, and the
+    // item takes the new generation (else the tag would look forever pending).
+    let (_, again) = send(
+        &server,
+        "PUT",
+        &format!("{API}/namespaces/gen/imagestreamtags/app:stable"),
+        json!({"tag": {"from": {"kind": "ImageStreamTag", "name": "app:base"}, "referencePolicy": {"type": "Local"}}}),
+    )
+    .await;
+    assert_eq!(again["tag"]["generation"], generation + 1);
+    assert_eq!(again["generation"], generation + 1);
+    let (_, stream) = get(&server, &format!("{API}/namespaces/gen/imagestreams/app")).await;
+    assert_eq!(history(&stream, "stable").len(), 1);
+    // oc tag onto the tracked tag moves the tracking one along.
+    let newer = push(&server, "gen/app", "v2", "two").await;
+    send(
+        &server,
+        "PUT",
+        &format!("{API}/namespaces/gen/imagestreamtags/app:base"),
+        json!({"tag": {"from": {"kind": "ImageStreamTag", "name": "app:v2"}}}),
+    )
+    .await;
+    let (_, stable) = get(
+        &server,
+        &format!("{API}/namespaces/gen/imagestreamtags/app:stable"),
+    )
+    .await;
+    assert_eq!(stable["image"]["metadata"]["name"], newer);
+    // Untagging a pushed tag (no spec) is not a spec change.
+    let (_, before) = get(&server, &format!("{API}/namespaces/gen/imagestreams/app")).await;
+    send(
+        &server,
+        "DELETE",
+        &format!("{API}/namespaces/gen/imagestreamtags/app:v2"),
+        Value::Null,
+    )
+    .await;
+    let (_, after) = get(&server, &format!("{API}/namespaces/gen/imagestreams/app")).await;
+    assert_eq!(
+        after["metadata"]["generation"],
+        before["metadata"]["generation"]
+    );
+    assert_ne!(
+        after["metadata"]["resourceVersion"],
+        before["metadata"]["resourceVersion"]
+    );
+}
+
+#[tokio::test]
+async fn the_list_of_every_namespace_pages_across_namespaces() {
+    let server = TestServer::start();
+    for name in ["b/two", "a/one", "b/one", "c/one", "a/two"] {
+        push(&server, name, "latest", name).await;
+    }
+    let mut seen = Vec::new();
+    let mut path = format!("{API}/imagestreams?limit=2");
+    loop {
+        let (status, list) = get(&server, &path).await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        seen.extend(list["items"].as_array().unwrap().iter().map(|i| {
+            format!(
+                "{}/{}",
+                i["metadata"]["namespace"].as_str().unwrap(),
+                i["metadata"]["name"].as_str().unwrap()
+            )
+        }));
+        match list["metadata"]["continue"].as_str() {
+            Some(token) if !token.is_empty() => {
+                path = format!("{API}/imagestreams?limit=2&continue={token}")
+            }
+            _ => break,
+        }
+    }
+    assert_eq!(seen, ["a/one", "a/two", "b/one", "b/two", "c/one"]);
+}

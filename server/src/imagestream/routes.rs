@@ -27,6 +27,9 @@ use crate::storage::{
 
 /// The largest request body the API reads.
 const MAX_BODY: usize = 4 * 1024 * 1024;
+/// How long a watch runs when the client sets no `timeoutSeconds` (Kubernetes ends watches
+/// after a similar time; clients reconnect from their last resourceVersion).
+const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 type Api = State<Arc<ImageStreams>>;
 
@@ -319,10 +322,10 @@ async fn watch(
         })
         .filter_map(|line| async move { line });
     let lines = futures_util::stream::iter(initial).chain(changes).boxed();
-    Ok(watch_response(
-        lines,
-        params.timeout_seconds.map(Duration::from_secs),
-    ))
+    let timeout = params
+        .timeout_seconds
+        .map_or(DEFAULT_WATCH_TIMEOUT, Duration::from_secs);
+    Ok(watch_response(lines, Some(timeout)))
 }
 
 fn watch_response(
@@ -377,39 +380,16 @@ async fn list_streams(
     result.await.unwrap_or_else(IntoResponse::into_response)
 }
 
-/// Image streams of every namespace: a watch, or a list of the first namespaces' streams.
+/// Image streams of every namespace: a list paged by (namespace, name), or a watch.
 async fn list_all_streams(State(api): Api, RawQuery(query): RawQuery) -> Response {
     let result = async {
         let params = ListParams::parse(query)?;
         if params.watching() {
             return watch(api, EventKind::ImageStream, None, &params).await;
         }
-        let mut items = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let namespaces = api.store.list_namespaces(after.as_deref(), 1000).await?;
-            for namespace in &namespaces {
-                let page = Page::parse(Some(super::service::MAX_PAGE), None)?;
-                items.extend(api.list_streams(&namespace.name, &page).await?.items);
-            }
-            if namespaces.len() < 1000 {
-                break;
-            }
-            after = namespaces.last().map(|n| n.name.clone());
-        }
-        Ok(ok(Ok(List {
-            kind: "ImageStreamList",
-            api_version: IMAGE_API_VERSION,
-            metadata: ListMeta {
-                resource_version: api.store.latest_event_id().await?.to_string(),
-                continue_token: String::new(),
-            },
-            items,
-        })))
+        Ok(ok(api.list_all_streams(&params.page()?).await))
     };
-    result
-        .await
-        .unwrap_or_else(|err: ApiError| err.into_response())
+    result.await.unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn create_stream(

@@ -570,6 +570,25 @@ impl ImageStreams {
         })
     }
 
+    /// Streams of every namespace, paged by (namespace, name).
+    pub async fn list_all_streams(&self, page: &Page) -> ApiResult<List<ImageStream>> {
+        let version = self.list_version().await?;
+        let after = page.after.as_deref().and_then(|a| a.split_once('/'));
+        let records = self.store.list_all_streams(after, page.limit).await?;
+        let last = records
+            .last()
+            .map(|r| format!("{}/{}", r.namespace, r.name));
+        Ok(List {
+            kind: "ImageStreamList",
+            api_version: IMAGE_API_VERSION,
+            metadata: ListMeta {
+                resource_version: version,
+                continue_token: page.next(records.len(), last.as_deref()),
+            },
+            items: records.iter().map(|r| self.stream_object(r)).collect(),
+        })
+    }
+
     pub async fn stream_record(&self, namespace: &str, name: &str) -> ApiResult<StreamRecord> {
         repository(namespace, name)?;
         self.store
@@ -675,30 +694,38 @@ impl ImageStreams {
                 body.metadata.name
             )));
         }
-        let current = self.stream_record(namespace, name).await?;
-        let expected = resource_version(&body.metadata.resource_version, IMAGE_STREAMS, name)?;
-        let (writes, removed) = self
-            .spec_changes(namespace, name, &body.spec.tags, Some(&current))
-            .await?;
-        let mut change =
-            StreamChange::new(repository(namespace, name)?, Presence::Update, "update");
-        change.expected_resource_version = expected;
-        if body.metadata.labels != current.labels
-            || body.metadata.annotations != current.annotations
-        {
-            change.metadata = Some((body.metadata.labels, body.metadata.annotations));
+        let given = resource_version(&body.metadata.resource_version, IMAGE_STREAMS, name)?;
+        // Without a resourceVersion the update applies to the stream as it is when written: the
+        // changes are computed against a read, and computed again if the stream moved since.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let current = self.stream_record(namespace, name).await?;
+            let (writes, removed) = self
+                .spec_changes(namespace, name, &body.spec.tags, Some(&current))
+                .await?;
+            let mut change =
+                StreamChange::new(repository(namespace, name)?, Presence::Update, "update");
+            change.expected_resource_version = Some(given.unwrap_or(current.resource_version));
+            if body.metadata.labels != current.labels
+                || body.metadata.annotations != current.annotations
+            {
+                change.metadata = Some((
+                    body.metadata.labels.clone(),
+                    body.metadata.annotations.clone(),
+                ));
+            }
+            if body.spec.lookup_policy.local != current.lookup_local {
+                change.lookup_local = Some(body.spec.lookup_policy.local);
+            }
+            change.set_spec_tags = writes;
+            change.remove_tags = removed;
+            match self.store.change_stream(&change).await? {
+                Ok(record) => return Ok(self.stream_object(&record)),
+                Err(StreamChangeError::Conflict { .. }) if given.is_none() && attempts < 5 => {}
+                Err(err) => return Err(change_error(err, IMAGE_STREAMS, name)),
+            }
         }
-        if body.spec.lookup_policy.local != current.lookup_local {
-            change.lookup_local = Some(body.spec.lookup_policy.local);
-        }
-        change.set_spec_tags = writes;
-        change.remove_tags = removed;
-        let record = self
-            .store
-            .change_stream(&change)
-            .await?
-            .map_err(|err| change_error(err, IMAGE_STREAMS, name))?;
-        Ok(self.stream_object(&record))
     }
 
     pub async fn delete_stream(&self, namespace: &str, name: &str) -> ApiResult<Status> {

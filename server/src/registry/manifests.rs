@@ -108,10 +108,14 @@ async fn read_config(
     let Ok(digest) = manifest.config().digest().to_string().parse::<Digest>() else {
         return Ok(None);
     };
-    // A config missing from the repository fails the push when the manifest is stored.
+    // A config missing from the repository fails the push when the manifest is stored; one
+    // whose stored size is not the declared one is not read (it could be any blob).
     let Some(size) = registry.metadata.blob_size(name, &digest).await? else {
         return Ok(None);
     };
+    if size != manifest.config().size() || size > image::MAX_CONFIG_BYTES {
+        return Ok(None);
+    }
     let mut stream = registry.blobs.read(&digest, 0, size).await?;
     let mut bytes = Vec::with_capacity(size as usize);
     while let Some(chunk) = stream.next().await {

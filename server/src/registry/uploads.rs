@@ -206,7 +206,9 @@ fn check_chunk(
             location: upload_location(name, session.id),
         });
     }
-    let declared = end - start + 1;
+    let declared = (end - start).checked_add(1).ok_or_else(|| {
+        RegistryError::BlobUploadInvalid(format!("Content-Range {text:?} is out of range"))
+    })?;
     let content_length = request
         .headers
         .get(header::CONTENT_LENGTH)

@@ -273,6 +273,12 @@ pub trait ImageStreamStore: Send + Sync + 'static {
         after: Option<&str>,
         limit: u32,
     ) -> StorageResult<Vec<StreamRecord>>;
+    /// Streams of every namespace in (namespace, name) order, after `after`.
+    async fn list_all_streams(
+        &self,
+        after: Option<(&str, &str)>,
+        limit: u32,
+    ) -> StorageResult<Vec<StreamRecord>>;
     async fn get_stream(&self, namespace: &str, name: &str) -> StorageResult<Option<StreamRecord>>;
     /// A stream with only the named tags (spec and status): what a page of tags needs of it.
     async fn get_stream_tags(
@@ -308,13 +314,14 @@ pub trait ImageStreamStore: Send + Sync + 'static {
     async fn list_images(&self, after: Option<&str>, limit: u32)
     -> StorageResult<Vec<ImageRecord>>;
 
-    /// Events after `after` (a resourceVersion), oldest first.
+    /// Events after `after` (a resourceVersion) that match `filter`, oldest first, and the id up
+    /// to which the log was read, so that a reader whose filter matched nothing still moves on.
     async fn events_after(
         &self,
         after: i64,
         filter: &EventFilter,
         limit: u32,
-    ) -> StorageResult<Vec<EventRecord>>;
+    ) -> StorageResult<(Vec<EventRecord>, i64)>;
     /// The newest event's id: the store's current resourceVersion.
     async fn latest_event_id(&self) -> StorageResult<i64>;
     /// The oldest event's id still kept (older resourceVersions cannot be resumed from).

@@ -270,8 +270,8 @@ async fn move_tag(
     tag: &str,
     point: &TagPoint<'_>,
 ) -> StorageResult<Option<Option<String>>> {
-    let current: Option<(Option<String>, Option<String>)> = sqlx::query_as(
-        "SELECT digest, external_reference FROM tags WHERE repository_id = ? AND name = ?",
+    let current: Option<(Option<String>, Option<String>, i64)> = sqlx::query_as(
+        "SELECT digest, external_reference, generation FROM tags WHERE repository_id = ? AND name = ?",
     )
     .bind(repository_id)
     .bind(tag)
@@ -279,12 +279,32 @@ async fn move_tag(
     .await?;
     let digest = point.digest.map(Digest::to_string);
     let external = point.external_reference.map(str::to_owned);
-    if let Some((old_digest, old_external)) = &current
+    if let Some((old_digest, old_external, old_generation)) = &current
         && *old_digest == digest
         && *old_external == external
         && (digest.is_some() || external.is_some())
     {
-        return Ok(None);
+        if *old_generation == point.generation {
+            return Ok(None);
+        }
+        // The same image for a newer spec: as OpenShift does, the newest item takes the new
+        // generation instead of a duplicate item being added.
+        sqlx::query("UPDATE tags SET generation = ?, conditions = NULL WHERE repository_id = ? AND name = ?")
+            .bind(point.generation)
+            .bind(repository_id)
+            .bind(tag)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(
+            "UPDATE tag_history SET generation = ? WHERE id =
+                 (SELECT max(id) FROM tag_history WHERE repository_id = ? AND tag = ?)",
+        )
+        .bind(point.generation)
+        .bind(repository_id)
+        .bind(tag)
+        .execute(&mut *conn)
+        .await?;
+        return Ok(Some(old_digest.clone().or(old_external.clone())));
     }
     let now = Utc::now();
     sqlx::query(
@@ -314,7 +334,7 @@ async fn move_tag(
     .bind(now)
     .execute(conn)
     .await?;
-    let before = current.and_then(|(digest, external)| digest.or(external));
+    let before = current.and_then(|(digest, external, _)| digest.or(external));
     Ok(Some(before))
 }
 

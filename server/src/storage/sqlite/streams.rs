@@ -8,8 +8,8 @@ use super::registry::untag;
 use super::{
     NewEvent, STREAM_COLUMNS, SqliteMetadata, StreamRow, TagPoint, append_event, create_stream_row,
     json_array, labels_from_db, labels_to_db, link_image, load_stream, load_streams,
-    load_streams_with_tags, move_tag, parse_digest, record_stream_event, size_from_db, stream_row,
-    to_json,
+    load_streams_with_tags, move_tag, move_tracking_tags, parse_digest, record_stream_event,
+    size_from_db, stream_row, to_json,
 };
 use crate::registry::names::RepositoryName;
 use crate::storage::{
@@ -322,6 +322,26 @@ impl ImageStreamStore for SqliteMetadata {
         load_streams(&mut conn, rows).await
     }
 
+    async fn list_all_streams(
+        &self,
+        after: Option<(&str, &str)>,
+        limit: u32,
+    ) -> StorageResult<Vec<StreamRecord>> {
+        let (after_namespace, after_name) = after.unwrap_or(("", ""));
+        let mut conn = self.pool.acquire().await?;
+        let rows: Vec<StreamRow> = sqlx::query_as(&format!(
+            "SELECT {STREAM_COLUMNS} FROM namespaces n JOIN image_streams s ON s.namespace_id = n.id
+             WHERE n.name >= ?1 AND (n.name > ?1 OR s.name > ?2)
+             ORDER BY n.name, s.name LIMIT ?3"
+        ))
+        .bind(after_namespace)
+        .bind(after_name)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+        load_streams(&mut conn, rows).await
+    }
+
     async fn get_stream(&self, namespace: &str, name: &str) -> StorageResult<Option<StreamRecord>> {
         let mut conn = self.pool.acquire().await?;
         let rows: Vec<StreamRow> = sqlx::query_as(&format!(
@@ -402,9 +422,25 @@ impl ImageStreamStore for SqliteMetadata {
             .await?;
             changed = true;
         }
-        let spec_changed = change.lookup_local.is_some()
-            || !change.set_spec_tags.is_empty()
-            || !change.remove_tags.is_empty();
+        let mut spec_removed = false;
+        for tag in &change.remove_tags {
+            let old: Option<(Option<String>, Option<String>)> = sqlx::query_as(
+                "SELECT digest, external_reference FROM tags WHERE repository_id = ? AND name = ?",
+            )
+            .bind(repository_id)
+            .bind(tag)
+            .fetch_optional(&mut *tx)
+            .await?;
+            spec_removed |= untag(&mut tx, repository_id, tag).await?;
+            changed = true;
+            if change.remove_tags.len() == 1 {
+                event.tag = Some(tag);
+                event.old_image = old.and_then(|(digest, external)| digest.or(external));
+            }
+        }
+        // Only the spec counts for the generation: removing a pushed (status-only) tag does not.
+        let spec_changed =
+            change.lookup_local.is_some() || !change.set_spec_tags.is_empty() || spec_removed;
         // A new stream starts at generation 1 with its spec.
         let generation = if spec_changed && !created {
             generation + 1
@@ -423,24 +459,14 @@ impl ImageStreamStore for SqliteMetadata {
             .await?;
             changed = true;
         }
-        for tag in &change.remove_tags {
-            let old: Option<(Option<String>, Option<String>)> = sqlx::query_as(
-                "SELECT digest, external_reference FROM tags WHERE repository_id = ? AND name = ?",
-            )
-            .bind(repository_id)
-            .bind(tag)
-            .fetch_optional(&mut *tx)
-            .await?;
-            untag(&mut tx, repository_id, tag).await?;
-            if change.remove_tags.len() == 1 {
-                event.tag = Some(tag);
-                event.old_image = old.and_then(|(digest, external)| digest.or(external));
-            }
-        }
         for (tag, target) in &change.move_tags {
             match point_tag(&mut tx, repository_id, tag, target, generation).await? {
                 Err(err) => return Ok(Err(err)),
                 Ok(Some(before)) => {
+                    if let TagTarget::Local { digest, .. } = target {
+                        move_tracking_tags(&mut tx, &change.repository, repository_id, tag, digest)
+                            .await?;
+                    }
                     event.tag = Some(tag);
                     event.old_image = before;
                     event.new_image = match target {
@@ -465,7 +491,19 @@ impl ImageStreamStore for SqliteMetadata {
             .execute(&mut *tx)
             .await?;
             if let Some(target) = &spec.target {
-                match point_tag(&mut tx, repository_id, &spec.name, target, generation).await? {
+                let moved =
+                    point_tag(&mut tx, repository_id, &spec.name, target, generation).await?;
+                if let (Ok(Some(_)), TagTarget::Local { digest, .. }) = (&moved, target) {
+                    move_tracking_tags(
+                        &mut tx,
+                        &change.repository,
+                        repository_id,
+                        &spec.name,
+                        digest,
+                    )
+                    .await?;
+                }
+                match moved {
                     Err(err) => return Ok(Err(err)),
                     Ok(Some(before)) if change.set_spec_tags.len() == 1 => {
                         event.tag = Some(&spec.name);
@@ -516,8 +554,8 @@ impl ImageStreamStore for SqliteMetadata {
             "SELECT s.name, t.name FROM tags t
              JOIN image_streams s ON s.repository_id = t.repository_id
              JOIN namespaces n ON n.id = s.namespace_id
-             WHERE n.name = ? AND (s.name, t.name) > (?, ?)
-             ORDER BY s.name, t.name LIMIT ?",
+             WHERE n.name = ?1 AND s.name >= ?2 AND (s.name > ?2 OR t.name > ?3)
+             ORDER BY s.name, t.name LIMIT ?4",
         )
         .bind(namespace)
         .bind(after_stream)
@@ -591,25 +629,51 @@ impl ImageStreamStore for SqliteMetadata {
         after: i64,
         filter: &EventFilter,
         limit: u32,
-    ) -> StorageResult<Vec<EventRecord>> {
-        let rows: Vec<EventRow> = sqlx::query_as(
+    ) -> StorageResult<(Vec<EventRecord>, i64)> {
+        // One statement per filter shape, so that each uses its index.
+        let mut conditions = vec!["id > ?", "id <= ?"];
+        if filter.kind.is_some() {
+            conditions.push("kind = ?");
+        }
+        if filter.namespace.is_some() {
+            conditions.push("namespace = ?");
+        }
+        if filter.name.is_some() {
+            conditions.push("name = ?");
+        }
+        let sql = format!(
             "SELECT id, kind, type, namespace, name, reason, tag, old_image, new_image, object, created_at
-             FROM events
-             WHERE id > ? AND (? IS NULL OR kind = ?) AND (? IS NULL OR namespace = ?)
-               AND (? IS NULL OR name = ?)
-             ORDER BY id LIMIT ?",
-        )
-        .bind(after)
-        .bind(filter.kind.map(EventKind::as_str))
-        .bind(filter.kind.map(EventKind::as_str))
-        .bind(&filter.namespace)
-        .bind(&filter.namespace)
-        .bind(&filter.name)
-        .bind(&filter.name)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(event_from_row).collect()
+             FROM events WHERE {} ORDER BY id LIMIT ?",
+            conditions.join(" AND ")
+        );
+        // Read the newest id and the matching events from one snapshot: writers commit in id
+        // order, so everything up to `latest` has been seen.
+        let mut tx = self.pool.begin().await?;
+        let latest: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM events")
+            .fetch_one(&mut *tx)
+            .await?;
+        let mut query = sqlx::query_as::<_, EventRow>(&sql).bind(after).bind(latest);
+        if let Some(kind) = filter.kind {
+            query = query.bind(kind.as_str());
+        }
+        if let Some(namespace) = &filter.namespace {
+            query = query.bind(namespace);
+        }
+        if let Some(name) = &filter.name {
+            query = query.bind(name);
+        }
+        let rows = query.bind(limit).fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        let events = rows
+            .into_iter()
+            .map(event_from_row)
+            .collect::<StorageResult<Vec<_>>>()?;
+        let scanned = if events.len() >= limit as usize {
+            events.last().map_or(after, |e| e.id)
+        } else {
+            latest.max(after)
+        };
+        Ok((events, scanned))
     }
 
     async fn latest_event_id(&self) -> StorageResult<i64> {
