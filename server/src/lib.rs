@@ -8,6 +8,7 @@
 //! - [`ops`]: logs, metrics and health endpoints.
 //! - [`config`]: settings from defaults, file, environment and flags.
 
+pub mod auth;
 pub mod config;
 pub mod console;
 pub mod events;

@@ -5,6 +5,7 @@
 //! included, lives in the metadata store, never in process memory, so any replica can continue
 //! an upload that another one started.
 
+pub mod auth;
 mod digest;
 pub mod fs;
 pub mod sqlite;

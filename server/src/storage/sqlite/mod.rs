@@ -5,6 +5,7 @@
 //! `registry.rs` implements [`super::MetadataStore`], `streams.rs` [`super::ImageStreamStore`];
 //! the primitives both need (streams, tags, history, events) are here.
 
+mod auth;
 mod registry;
 mod streams;
 

@@ -1,0 +1,222 @@
+//! Who asks (a [`Subject`]), what for (an [`Action`]), on what (a [`Target`]), and the roles that
+//! allow it.
+
+use std::fmt;
+
+/// A role, from least to most: each allows what the ones before it do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// Pull images; list and get streams and tags (OpenShift's `registry-viewer`).
+    Viewer,
+    /// Viewer plus push, tag and import (`registry-editor`, `system:image-pusher`).
+    Editor,
+    /// Editor plus delete and managing bindings and service accounts (`admin`).
+    Admin,
+    /// Everything, everywhere (`cluster-admin`).
+    ClusterAdmin,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Viewer, Role::Editor, Role::Admin, Role::ClusterAdmin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Editor => "editor",
+            Role::Admin => "admin",
+            Role::ClusterAdmin => "cluster-admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+
+    /// Whether this role allows `action`.
+    pub fn allows(self, action: Action) -> bool {
+        self >= action.least_role()
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a request does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Pull images; list, get and watch streams, tags and images.
+    Pull,
+    /// Push images; create streams; tag and import.
+    Push,
+    /// Delete images, tags, streams and namespaces.
+    Delete,
+    /// List, add and remove bindings; manage service accounts and their tokens.
+    ManageAccess,
+}
+
+impl Action {
+    pub const ALL: [Action; 4] = [
+        Action::Pull,
+        Action::Push,
+        Action::Delete,
+        Action::ManageAccess,
+    ];
+
+    pub fn least_role(self) -> Role {
+        match self {
+            Action::Pull => Role::Viewer,
+            Action::Push => Role::Editor,
+            Action::Delete | Action::ManageAccess => Role::Admin,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Pull => "pull",
+            Action::Push => "push",
+            Action::Delete => "delete",
+            Action::ManageAccess => "manage-access",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.as_str() == text)
+    }
+}
+
+/// Groups every subject of a kind belongs to, as in OpenShift.
+pub const AUTHENTICATED: &str = "system:authenticated";
+pub const UNAUTHENTICATED: &str = "system:unauthenticated";
+pub const SERVICE_ACCOUNTS: &str = "system:serviceaccounts";
+
+/// Who a request comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    Anonymous,
+    User { name: String, groups: Vec<String> },
+    ServiceAccount { namespace: String, name: String },
+}
+
+impl Subject {
+    /// The binding subjects that apply to this subject: itself and its groups, as
+    /// `Kind:name` keys of the binding index.
+    pub fn binding_keys(&self) -> Vec<String> {
+        match self {
+            Subject::Anonymous => vec![format!("Group:{UNAUTHENTICATED}")],
+            Subject::User { name, groups } => {
+                let mut keys = Vec::with_capacity(groups.len() + 2);
+                keys.push(format!("User:{name}"));
+                keys.push(format!("Group:{AUTHENTICATED}"));
+                keys.extend(groups.iter().map(|g| format!("Group:{g}")));
+                keys
+            }
+            Subject::ServiceAccount { namespace, name } => vec![
+                format!("ServiceAccount:{namespace}:{name}"),
+                format!("Group:{AUTHENTICATED}"),
+                format!("Group:{SERVICE_ACCOUNTS}"),
+                format!("Group:{SERVICE_ACCOUNTS}:{namespace}"),
+            ],
+        }
+    }
+
+    /// The name OpenShift would show: `alice`, `system:serviceaccount:ns:builder`,
+    /// `system:anonymous`.
+    pub fn display_name(&self) -> String {
+        match self {
+            Subject::Anonymous => "system:anonymous".into(),
+            Subject::User { name, .. } => name.clone(),
+            Subject::ServiceAccount { namespace, name } => {
+                format!("system:serviceaccount:{namespace}:{name}")
+            }
+        }
+    }
+
+    pub fn is_anonymous(&self) -> bool {
+        matches!(self, Subject::Anonymous)
+    }
+}
+
+/// What a request acts on: the registry, a namespace, or one stream of a namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target<'a> {
+    pub namespace: Option<&'a str>,
+    pub stream: Option<&'a str>,
+}
+
+impl<'a> Target<'a> {
+    pub const REGISTRY: Target<'static> = Target {
+        namespace: None,
+        stream: None,
+    };
+
+    pub fn namespace(namespace: &'a str) -> Self {
+        Target {
+            namespace: Some(namespace),
+            stream: None,
+        }
+    }
+
+    pub fn stream(namespace: &'a str, stream: &'a str) -> Self {
+        Target {
+            namespace: Some(namespace),
+            stream: Some(stream),
+        }
+    }
+}
+
+impl fmt::Display for Target<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.namespace, self.stream) {
+            (None, _) => f.write_str("the registry"),
+            (Some(namespace), None) => write!(f, "namespace {namespace}"),
+            (Some(namespace), Some(stream)) => write!(f, "{namespace}/{stream}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_include_the_ones_below() {
+        assert!(Role::Viewer.allows(Action::Pull));
+        assert!(!Role::Viewer.allows(Action::Push));
+        assert!(Role::Editor.allows(Action::Push));
+        assert!(!Role::Editor.allows(Action::Delete));
+        assert!(Role::Admin.allows(Action::ManageAccess));
+        assert!(Role::ClusterAdmin.allows(Action::Delete));
+        for role in Role::ALL {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+        }
+    }
+
+    #[test]
+    fn subjects_carry_their_implied_groups() {
+        let user = Subject::User {
+            name: "alice".into(),
+            groups: vec!["devs".into()],
+        };
+        assert_eq!(
+            user.binding_keys(),
+            ["User:alice", "Group:system:authenticated", "Group:devs"]
+        );
+        assert_eq!(
+            Subject::Anonymous.binding_keys(),
+            ["Group:system:unauthenticated"]
+        );
+        let account = Subject::ServiceAccount {
+            namespace: "ci".into(),
+            name: "builder".into(),
+        };
+        assert!(
+            account
+                .binding_keys()
+                .contains(&"Group:system:serviceaccounts:ci".to_owned())
+        );
+        assert_eq!(account.display_name(), "system:serviceaccount:ci:builder");
+    }
+}

@@ -1,0 +1,707 @@
+//! [`AuthStore`] on SQLite.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::SqliteConnection;
+
+use super::SqliteMetadata;
+use crate::storage::auth::{
+    AuditRecord, AuthStore, BindingRecord, GroupRecord, NewAudit, OAuthCode, ServiceAccountRecord,
+    TokenIdentity, TokenKind, TokenOwner, TokenRecord, UserRecord,
+};
+use crate::storage::{StorageError, StorageResult};
+
+type UserRow = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    bool,
+    DateTime<Utc>,
+);
+
+const USER_COLUMNS: &str = "id, name, uid, password_hash, identity_provider, full_name, external_groups, disabled, created_at";
+
+async fn user_from_row(conn: &mut SqliteConnection, row: UserRow) -> StorageResult<UserRecord> {
+    let (
+        id,
+        name,
+        uid,
+        password_hash,
+        identity_provider,
+        full_name,
+        external,
+        disabled,
+        created_at,
+    ) = row;
+    let mut groups: Vec<String> = sqlx::query_scalar(
+        "SELECT g.name FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.user_id = ?",
+    )
+    .bind(id)
+    .fetch_all(conn)
+    .await?;
+    if let Some(external) = external {
+        let claimed: Vec<String> = serde_json::from_str(&external)
+            .map_err(|err| StorageError::Corrupt(format!("external groups: {err}")))?;
+        groups.extend(claimed);
+    }
+    groups.sort();
+    groups.dedup();
+    Ok(UserRecord {
+        id,
+        name,
+        uid,
+        password_hash,
+        identity_provider,
+        full_name,
+        groups,
+        disabled,
+        created_at,
+    })
+}
+
+enum UserKey<'a> {
+    Name(&'a str),
+    Id(i64),
+}
+
+async fn find_user(
+    conn: &mut SqliteConnection,
+    key: UserKey<'_>,
+) -> StorageResult<Option<UserRecord>> {
+    let row: Option<UserRow> = match key {
+        UserKey::Name(name) => {
+            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE name = ?"))
+                .bind(name)
+                .fetch_optional(&mut *conn)
+                .await?
+        }
+        UserKey::Id(id) => {
+            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?
+        }
+    };
+    match row {
+        Some(row) => Ok(Some(user_from_row(conn, row).await?)),
+        None => Ok(None),
+    }
+}
+
+type ServiceAccountRow = (i64, String, String, String, DateTime<Utc>);
+
+fn service_account_from_row(row: ServiceAccountRow) -> ServiceAccountRecord {
+    let (id, namespace, name, uid, created_at) = row;
+    ServiceAccountRecord {
+        id,
+        namespace,
+        name,
+        uid,
+        created_at,
+    }
+}
+
+type TokenRow = (
+    i64,
+    String,
+    String,
+    String,
+    Option<i64>,
+    Option<i64>,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+);
+
+const TOKEN_COLUMNS: &str = "id, uid, name, kind, user_id, service_account_id, created_at, expires_at, last_used_at, revoked_at";
+
+fn token_from_row(row: TokenRow) -> StorageResult<TokenRecord> {
+    let (
+        id,
+        uid,
+        name,
+        kind,
+        user_id,
+        service_account_id,
+        created_at,
+        expires_at,
+        last_used_at,
+        revoked_at,
+    ) = row;
+    let owner = match (user_id, service_account_id) {
+        (Some(user), None) => TokenOwner::User(user),
+        (None, Some(account)) => TokenOwner::ServiceAccount(account),
+        _ => {
+            return Err(StorageError::Corrupt(format!(
+                "token {uid} has no single owner"
+            )));
+        }
+    };
+    Ok(TokenRecord {
+        id,
+        uid,
+        name,
+        kind: TokenKind::parse(&kind)
+            .ok_or_else(|| StorageError::Corrupt(format!("token kind {kind}")))?,
+        owner,
+        created_at,
+        expires_at,
+        last_used_at,
+        revoked_at,
+    })
+}
+
+fn owner_columns(owner: &TokenOwner) -> (Option<i64>, Option<i64>) {
+    match owner {
+        TokenOwner::User(id) => (Some(*id), None),
+        TokenOwner::ServiceAccount(id) => (None, Some(*id)),
+    }
+}
+
+type BindingRow = (
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    String,
+    Option<String>,
+    DateTime<Utc>,
+);
+
+const BINDING_COLUMNS: &str =
+    "name, namespace, stream, role, subject_kind, subject_name, subject_namespace, created_at";
+
+fn binding_from_row(row: BindingRow) -> BindingRecord {
+    let (name, namespace, stream, role, subject_kind, subject_name, subject_namespace, created_at) =
+        row;
+    BindingRecord {
+        name,
+        namespace,
+        stream,
+        role,
+        subject_kind,
+        subject_name,
+        subject_namespace,
+        created_at,
+    }
+}
+
+#[async_trait]
+impl AuthStore for SqliteMetadata {
+    async fn user(&self, name: &str) -> StorageResult<Option<UserRecord>> {
+        let mut conn = self.pool.acquire().await?;
+        find_user(&mut conn, UserKey::Name(name)).await
+    }
+
+    async fn user_by_id(&self, id: i64) -> StorageResult<Option<UserRecord>> {
+        let mut conn = self.pool.acquire().await?;
+        find_user(&mut conn, UserKey::Id(id)).await
+    }
+
+    async fn list_users(&self) -> StorageResult<Vec<UserRecord>> {
+        let mut conn = self.pool.acquire().await?;
+        let rows: Vec<UserRow> =
+            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY name"))
+                .fetch_all(&mut *conn)
+                .await?;
+        let mut users = Vec::with_capacity(rows.len());
+        for row in rows {
+            users.push(user_from_row(&mut conn, row).await?);
+        }
+        Ok(users)
+    }
+
+    async fn create_user(
+        &self,
+        name: &str,
+        password_hash: Option<&str>,
+        identity_provider: &str,
+        full_name: Option<&str>,
+    ) -> StorageResult<Option<UserRecord>> {
+        let inserted = sqlx::query(
+            "INSERT INTO users (name, uid, password_hash, identity_provider, full_name, created_at)
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(password_hash)
+        .bind(identity_provider)
+        .bind(full_name)
+        .bind(Utc::now())
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1;
+        if inserted {
+            self.user(name).await
+        } else {
+            Ok(None)
+        }
+    }
+
+    async fn set_password(&self, name: &str, password_hash: &str) -> StorageResult<bool> {
+        Ok(
+            sqlx::query("UPDATE users SET password_hash = ? WHERE name = ?")
+                .bind(password_hash)
+                .bind(name)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                == 1,
+        )
+    }
+
+    async fn external_user(
+        &self,
+        name: &str,
+        identity_provider: &str,
+        full_name: Option<&str>,
+        groups: &[String],
+    ) -> StorageResult<UserRecord> {
+        let groups = serde_json::to_string(groups)
+            .map_err(|err| StorageError::Corrupt(format!("groups: {err}")))?;
+        sqlx::query(
+            "INSERT INTO users (name, uid, identity_provider, full_name, external_groups, created_at)
+             VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (name) DO UPDATE SET external_groups = excluded.external_groups,
+                 full_name = coalesce(excluded.full_name, users.full_name)",
+        )
+        .bind(name)
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(identity_provider)
+        .bind(full_name)
+        .bind(groups)
+        .bind(Utc::now())
+        .execute(&self.pool)
+        .await?;
+        self.user(name)
+            .await?
+            .ok_or_else(|| StorageError::Corrupt(format!("user {name} vanished")))
+    }
+
+    async fn count_users(&self) -> StorageResult<u64> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(count.max(0) as u64)
+    }
+
+    async fn list_groups(&self) -> StorageResult<Vec<GroupRecord>> {
+        let rows: Vec<(String, DateTime<Utc>, Option<String>)> = sqlx::query_as(
+            "SELECT g.name, g.created_at, u.name FROM groups g
+             LEFT JOIN group_members m ON m.group_id = g.id
+             LEFT JOIN users u ON u.id = m.user_id
+             ORDER BY g.name, u.name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut groups: Vec<GroupRecord> = Vec::new();
+        for (name, created_at, member) in rows {
+            if groups.last().is_none_or(|g| g.name != name) {
+                groups.push(GroupRecord {
+                    name,
+                    members: Vec::new(),
+                    created_at,
+                });
+            }
+            if let (Some(member), Some(group)) = (member, groups.last_mut()) {
+                group.members.push(member);
+            }
+        }
+        Ok(groups)
+    }
+
+    async fn add_group_member(&self, group: &str, user: &str) -> StorageResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let group_id: i64 = sqlx::query_scalar(
+            "INSERT INTO groups (name, created_at) VALUES (?, ?)
+             ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id",
+        )
+        .bind(group)
+        .bind(Utc::now())
+        .fetch_one(&mut *tx)
+        .await?;
+        let added = sqlx::query(
+            "INSERT INTO group_members (group_id, user_id)
+             SELECT ?, id FROM users WHERE name = ? ON CONFLICT DO NOTHING",
+        )
+        .bind(group_id)
+        .bind(user)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        self.commit(tx).await?;
+        Ok(added)
+    }
+
+    async fn remove_group_member(&self, group: &str, user: &str) -> StorageResult<bool> {
+        Ok(sqlx::query(
+            "DELETE FROM group_members
+             WHERE group_id = (SELECT id FROM groups WHERE name = ?)
+               AND user_id = (SELECT id FROM users WHERE name = ?)",
+        )
+        .bind(group)
+        .bind(user)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    async fn list_service_accounts(
+        &self,
+        namespace: &str,
+    ) -> StorageResult<Vec<ServiceAccountRecord>> {
+        let rows: Vec<ServiceAccountRow> = sqlx::query_as(
+            "SELECT id, namespace, name, uid, created_at FROM service_accounts
+             WHERE namespace = ? ORDER BY name",
+        )
+        .bind(namespace)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(service_account_from_row).collect())
+    }
+
+    async fn service_account(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> StorageResult<Option<ServiceAccountRecord>> {
+        let row: Option<ServiceAccountRow> = sqlx::query_as(
+            "SELECT id, namespace, name, uid, created_at FROM service_accounts
+             WHERE namespace = ? AND name = ?",
+        )
+        .bind(namespace)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(service_account_from_row))
+    }
+
+    async fn create_service_account(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> StorageResult<Option<ServiceAccountRecord>> {
+        let inserted = sqlx::query(
+            "INSERT INTO service_accounts (namespace, name, uid, created_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (namespace, name) DO NOTHING",
+        )
+        .bind(namespace)
+        .bind(name)
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(Utc::now())
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1;
+        if inserted {
+            self.service_account(namespace, name).await
+        } else {
+            Ok(None)
+        }
+    }
+
+    async fn delete_service_account(&self, namespace: &str, name: &str) -> StorageResult<bool> {
+        Ok(
+            sqlx::query("DELETE FROM service_accounts WHERE namespace = ? AND name = ?")
+                .bind(namespace)
+                .bind(name)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                == 1,
+        )
+    }
+
+    async fn create_token(
+        &self,
+        kind: TokenKind,
+        owner: &TokenOwner,
+        name: &str,
+        secret_hash: &str,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> StorageResult<TokenRecord> {
+        let (user_id, account_id) = owner_columns(owner);
+        let row: TokenRow = sqlx::query_as(&format!(
+            "INSERT INTO tokens (uid, name, secret_hash, kind, user_id, service_account_id, created_at, expires_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING {TOKEN_COLUMNS}"
+        ))
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(name)
+        .bind(secret_hash)
+        .bind(kind.as_str())
+        .bind(user_id)
+        .bind(account_id)
+        .bind(Utc::now())
+        .bind(expires_at)
+        .fetch_one(&self.pool)
+        .await?;
+        token_from_row(row)
+    }
+
+    async fn find_token(
+        &self,
+        secret_hash: &str,
+    ) -> StorageResult<Option<(TokenRecord, TokenIdentity)>> {
+        let mut conn = self.pool.acquire().await?;
+        let row: Option<TokenRow> = sqlx::query_as(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM tokens WHERE secret_hash = ?"
+        ))
+        .bind(secret_hash)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let token = token_from_row(row)?;
+        let identity = match token.owner {
+            TokenOwner::User(id) => find_user(&mut conn, UserKey::Id(id))
+                .await?
+                .map(TokenIdentity::User),
+            TokenOwner::ServiceAccount(id) => {
+                let row: Option<ServiceAccountRow> = sqlx::query_as(
+                    "SELECT id, namespace, name, uid, created_at FROM service_accounts WHERE id = ?",
+                )
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?;
+                row.map(|r| TokenIdentity::ServiceAccount(service_account_from_row(r)))
+            }
+        };
+        Ok(identity.map(|identity| (token, identity)))
+    }
+
+    async fn list_tokens(&self, owner: &TokenOwner) -> StorageResult<Vec<TokenRecord>> {
+        let (user_id, account_id) = owner_columns(owner);
+        let rows: Vec<TokenRow> = sqlx::query_as(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM tokens
+             WHERE user_id IS ? AND service_account_id IS ? AND kind <> 'oauth'
+             ORDER BY created_at DESC, id DESC"
+        ))
+        .bind(user_id)
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(token_from_row).collect()
+    }
+
+    async fn revoke_token(&self, owner: &TokenOwner, uid: &str) -> StorageResult<bool> {
+        let (user_id, account_id) = owner_columns(owner);
+        Ok(sqlx::query(
+            "UPDATE tokens SET revoked_at = ?
+             WHERE uid = ? AND user_id IS ? AND service_account_id IS ? AND revoked_at IS NULL",
+        )
+        .bind(Utc::now())
+        .bind(uid)
+        .bind(user_id)
+        .bind(account_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    async fn touch_token(&self, id: i64, at: DateTime<Utc>) -> StorageResult<()> {
+        sqlx::query("UPDATE tokens SET last_used_at = ? WHERE id = ?")
+            .bind(at)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn list_all_bindings(&self) -> StorageResult<Vec<BindingRecord>> {
+        let rows: Vec<BindingRow> = sqlx::query_as(&format!(
+            "SELECT {BINDING_COLUMNS} FROM role_bindings ORDER BY namespace, name"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(binding_from_row).collect())
+    }
+
+    async fn list_bindings(&self, namespace: Option<&str>) -> StorageResult<Vec<BindingRecord>> {
+        let rows: Vec<BindingRow> = sqlx::query_as(&format!(
+            "SELECT {BINDING_COLUMNS} FROM role_bindings WHERE namespace IS ? ORDER BY name"
+        ))
+        .bind(namespace)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(binding_from_row).collect())
+    }
+
+    async fn create_binding(
+        &self,
+        binding: &BindingRecord,
+    ) -> StorageResult<Option<BindingRecord>> {
+        let result = sqlx::query(
+            "INSERT INTO role_bindings
+                 (name, namespace, stream, role, subject_kind, subject_name, subject_namespace, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&binding.name)
+        .bind(&binding.namespace)
+        .bind(&binding.stream)
+        .bind(&binding.role)
+        .bind(&binding.subject_kind)
+        .bind(&binding.subject_name)
+        .bind(&binding.subject_namespace)
+        .bind(binding.created_at)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => {
+                self.changes.send_modify(|count| *count += 1);
+                Ok(Some(binding.clone()))
+            }
+            Err(sqlx::Error::Database(err)) if err.is_unique_violation() => Ok(None),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    async fn delete_binding(&self, namespace: Option<&str>, name: &str) -> StorageResult<bool> {
+        let deleted = sqlx::query("DELETE FROM role_bindings WHERE namespace IS ? AND name = ?")
+            .bind(namespace)
+            .bind(name)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+            == 1;
+        if deleted {
+            self.changes.send_modify(|count| *count += 1);
+        }
+        Ok(deleted)
+    }
+
+    async fn put_oauth_code(&self, code_hash: &str, code: &OAuthCode) -> StorageResult<()> {
+        sqlx::query(
+            "INSERT INTO oauth_codes
+                 (code_hash, client_id, redirect_uri, user_id, code_challenge, nonce, scope, expires_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(code_hash)
+        .bind(&code.client_id)
+        .bind(&code.redirect_uri)
+        .bind(code.user_id)
+        .bind(&code.code_challenge)
+        .bind(&code.nonce)
+        .bind(&code.scope)
+        .bind(code.expires_at)
+        .execute(&self.pool)
+        .await?;
+        // Expired codes are of no use to anyone.
+        sqlx::query("DELETE FROM oauth_codes WHERE expires_at < ?")
+            .bind(Utc::now() - chrono::Duration::hours(1))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn take_oauth_code(&self, code_hash: &str) -> StorageResult<Option<OAuthCode>> {
+        type CodeRow = (
+            String,
+            String,
+            i64,
+            String,
+            Option<String>,
+            String,
+            DateTime<Utc>,
+        );
+        let row: Option<CodeRow> = sqlx::query_as(
+            "UPDATE oauth_codes SET used = 1 WHERE code_hash = ? AND used = 0
+             RETURNING client_id, redirect_uri, user_id, code_challenge, nonce, scope, expires_at",
+        )
+        .bind(code_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(
+            |(client_id, redirect_uri, user_id, code_challenge, nonce, scope, expires_at)| {
+                OAuthCode {
+                    client_id,
+                    redirect_uri,
+                    user_id,
+                    code_challenge,
+                    nonce,
+                    scope,
+                    expires_at,
+                }
+            },
+        ))
+    }
+
+    async fn append_audit(&self, entry: &NewAudit) -> StorageResult<()> {
+        sqlx::query(
+            "INSERT INTO audit_log (time, actor, action, target, outcome, address, detail)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(Utc::now())
+        .bind(&entry.actor)
+        .bind(entry.action)
+        .bind(&entry.target)
+        .bind(if entry.success { "success" } else { "failure" })
+        .bind(&entry.address)
+        .bind(&entry.detail)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_audit(&self, before: Option<i64>, limit: u32) -> StorageResult<Vec<AuditRecord>> {
+        type AuditRow = (
+            i64,
+            DateTime<Utc>,
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+        );
+        let rows: Vec<AuditRow> = sqlx::query_as(
+            "SELECT id, time, actor, action, target, outcome, address, detail FROM audit_log
+             WHERE id < ? ORDER BY id DESC LIMIT ?",
+        )
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, time, actor, action, target, outcome, address, detail)| AuditRecord {
+                    id,
+                    time,
+                    actor,
+                    action,
+                    target,
+                    outcome,
+                    address,
+                    detail,
+                },
+            )
+            .collect())
+    }
+
+    async fn server_secret(&self, name: &str, candidate: &[u8]) -> StorageResult<Vec<u8>> {
+        sqlx::query(
+            "INSERT INTO server_secrets (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(name)
+        .bind(candidate)
+        .execute(&self.pool)
+        .await?;
+        Ok(
+            sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = ?")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+}
