@@ -7,6 +7,8 @@ import * as fs from "node:fs";
 // data folder, so the suite never touches a developer's instance.
 export const PORT = Number(process.env.BERTH_E2E_PORT ?? 5077);
 export const BASE_URL = `http://127.0.0.1:${PORT}`;
+/** The bootstrap administrator's password in the instance under test. */
+export const ADMIN_PASSWORD = "e2e-admin-password";
 const root = path.resolve(__dirname, "..");
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "berth-e2e-"));
 
@@ -40,5 +42,6 @@ export default defineConfig({
     timeout: 60_000,
     stdout: "ignore",
     stderr: "pipe",
+    env: { BERTH_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD },
   },
 });

@@ -22,9 +22,9 @@ export function buildImage(tag: string): string {
   return `oci:${layout}:${tag}`;
 }
 
-/** Pushes an image to Berth with skopeo. */
-export function skopeoPush(source: string, host: string, repository: string) {
-  run("skopeo", ["copy", "--dest-tls-verify=false", source, `docker://${host}/${repository}`]);
+/** Pushes an image to Berth with skopeo, as `user:password` (or token). */
+export function skopeoPush(source: string, host: string, repository: string, creds: string) {
+  run("skopeo", ["copy", "--dest-tls-verify=false", "--dest-creds", creds, source, `docker://${host}/${repository}`]);
 }
 
 /** Waits until the WASM bundle has hydrated the page. */

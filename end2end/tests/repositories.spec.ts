@@ -1,5 +1,5 @@
 import { test, expect } from "@playwright/test";
-import { PORT } from "../playwright.config";
+import { ADMIN_PASSWORD, PORT } from "../playwright.config";
 import { buildImage, hydrated, screenshotPath, skopeoPush } from "./helpers";
 
 const host = `127.0.0.1:${PORT}`;
@@ -16,8 +16,8 @@ test("the empty registry shows how to push a first image", async ({ page }) => {
 
 test("the console lists a repository pushed by skopeo, with its tags", async ({ page }) => {
   const image = buildImage("v1");
-  skopeoPush(image, host, "e2e/hello:v1");
-  skopeoPush(image, host, "e2e/hello:latest");
+  skopeoPush(image, host, "e2e/hello:v1", `admin:${ADMIN_PASSWORD}`);
+  skopeoPush(image, host, "e2e/hello:latest", `admin:${ADMIN_PASSWORD}`);
   await page.goto("/");
   await hydrated(page);
   const row = page.locator('tr[data-repository="e2e/hello"]');

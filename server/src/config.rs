@@ -91,6 +91,42 @@ pub struct ServeArgs {
     /// Seconds to let requests in flight finish after a shutdown signal [default: 30]
     #[arg(long, env = "BERTH_SHUTDOWN_TIMEOUT", value_name = "SECONDS")]
     pub shutdown_timeout: Option<u64>,
+
+    /// Password of the bootstrap administrator, created on first start when there are no users
+    /// [default: generated and printed once]
+    #[arg(
+        long,
+        env = "BERTH_BOOTSTRAP_PASSWORD",
+        value_name = "PASSWORD",
+        hide_env_values = true
+    )]
+    pub bootstrap_password: Option<String>,
+
+    /// An htpasswd file (bcrypt entries) whose users are added at start
+    #[arg(long, env = "BERTH_HTPASSWD_FILE", value_name = "FILE")]
+    pub htpasswd_file: Option<PathBuf>,
+
+    /// The address people and clients reach Berth at (OAuth redirects, the registry token
+    /// realm), such as https://registry.example.com [default: taken from each request]
+    #[arg(long, env = "BERTH_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+
+    /// Issuer URL of an OpenID Connect provider to sign people in with, instead of Berth's own
+    #[arg(long, env = "BERTH_OIDC_ISSUER", value_name = "URL")]
+    pub oidc_issuer: Option<String>,
+
+    /// Client id registered for Berth at the OpenID Connect provider
+    #[arg(long, env = "BERTH_OIDC_CLIENT_ID", value_name = "ID")]
+    pub oidc_client_id: Option<String>,
+
+    /// Client secret registered for Berth at the OpenID Connect provider
+    #[arg(
+        long,
+        env = "BERTH_OIDC_CLIENT_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    pub oidc_client_secret: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -102,6 +138,66 @@ pub struct Config {
     pub log: LogConfig,
     pub registry: RegistryConfig,
     pub console: ConsoleConfig,
+    pub auth: AuthConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Name of the administrator created on first start.
+    pub bootstrap_admin: String,
+    pub bootstrap_password: Option<String>,
+    pub htpasswd_file: Option<PathBuf>,
+    /// Who may create a namespace (by pushing to it): `authenticated` users, or only
+    /// `cluster-admin`s.
+    pub namespace_creation: crate::auth::NamespaceCreation,
+    /// Lifetime of registry tokens from the token endpoint, in seconds.
+    pub registry_token_seconds: u64,
+    /// Lifetime of a console session, in hours.
+    pub session_hours: u64,
+    /// Login attempts allowed per user, and per address, each minute.
+    pub login_attempts_per_minute: u32,
+    pub public_url: Option<String>,
+    pub oidc: Option<OidcConfig>,
+}
+
+/// An external OpenID Connect provider for people's sign-in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// The ID-token claim listing the user's groups.
+    #[serde(default = "default_groups_claim")]
+    pub groups_claim: String,
+    /// The ID-token claim used as the user name.
+    #[serde(default = "default_username_claim")]
+    pub username_claim: String,
+}
+
+fn default_groups_claim() -> String {
+    "groups".into()
+}
+
+fn default_username_claim() -> String {
+    "preferred_username".into()
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            bootstrap_admin: "admin".into(),
+            bootstrap_password: None,
+            htpasswd_file: None,
+            namespace_creation: crate::auth::NamespaceCreation::Authenticated,
+            registry_token_seconds: 300,
+            session_hours: 12,
+            login_attempts_per_minute: 10,
+            public_url: None,
+            oidc: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -136,6 +232,7 @@ impl Default for Config {
             log: LogConfig::default(),
             registry: RegistryConfig::default(),
             console: ConsoleConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -172,6 +269,26 @@ struct Overrides<'a> {
     log: LogOverrides<'a>,
     registry: RegistryOverrides<'a>,
     console: ConsoleOverrides<'a>,
+    auth: AuthOverrides<'a>,
+}
+
+#[derive(Serialize)]
+struct AuthOverrides<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bootstrap_password: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    htpasswd_file: Option<&'a Path>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    public_url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oidc: Option<OidcOverrides<'a>>,
+}
+
+#[derive(Serialize)]
+struct OidcOverrides<'a> {
+    issuer: &'a str,
+    client_id: &'a str,
+    client_secret: &'a str,
 }
 
 #[derive(Serialize)]
@@ -215,6 +332,23 @@ impl<'a> From<&'a ServeArgs> for Overrides<'a> {
             },
             console: ConsoleOverrides {
                 site_dir: args.site_dir.as_deref(),
+            },
+            auth: AuthOverrides {
+                bootstrap_password: args.bootstrap_password.as_deref(),
+                htpasswd_file: args.htpasswd_file.as_deref(),
+                public_url: args.public_url.as_deref(),
+                oidc: match (
+                    &args.oidc_issuer,
+                    &args.oidc_client_id,
+                    &args.oidc_client_secret,
+                ) {
+                    (Some(issuer), Some(client_id), Some(client_secret)) => Some(OidcOverrides {
+                        issuer,
+                        client_id,
+                        client_secret,
+                    }),
+                    _ => None,
+                },
             },
         }
     }
@@ -262,6 +396,26 @@ impl Config {
             return Err(ConfigError::Invalid {
                 field: "log.level",
                 reason: format!("{:?} is not a valid log filter: {err}", self.log.level),
+            });
+        }
+        if let Some(url) = &self.auth.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid {
+                field: "auth.public_url",
+                reason: format!("{url:?} must start with http:// or https://"),
+            });
+        }
+        if self.auth.registry_token_seconds == 0 || self.auth.session_hours == 0 {
+            return Err(ConfigError::Invalid {
+                field: "auth.registry_token_seconds",
+                reason: "token and session lifetimes must be greater than 0".into(),
+            });
+        }
+        if self.auth.login_attempts_per_minute == 0 {
+            return Err(ConfigError::Invalid {
+                field: "auth.login_attempts_per_minute",
+                reason: "must be greater than 0".into(),
             });
         }
         if self.data_dir.as_os_str().is_empty() {

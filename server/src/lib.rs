@@ -29,8 +29,11 @@ use leptos_axum::{LeptosRoutes, generate_route_list};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::auth::credentials::RegistryTokens;
+use crate::auth::{Authorizer, Identities};
 use crate::config::Config;
 use crate::registry::{Registry, RegistryLimits};
+use crate::storage::auth::AuthStore;
 use crate::storage::fs::FsBlobStore;
 use crate::storage::sqlite::SqliteMetadata;
 use crate::storage::{BlobStore, ImageStreamStore, MetadataStore};
@@ -59,7 +62,9 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
             .context("opening the metadata database")?,
     );
     let metadata: Arc<dyn MetadataStore> = sqlite.clone();
-    let streams: Arc<dyn ImageStreamStore> = sqlite;
+    let streams: Arc<dyn ImageStreamStore> = sqlite.clone();
+    let auth_store: Arc<dyn AuthStore> = sqlite;
+    let identities = identities(config, auth_store).await?;
     let blobs: Arc<dyn BlobStore> = Arc::new(
         FsBlobStore::open(&config.data_dir)
             .await
@@ -68,6 +73,7 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
     let registry = Arc::new(Registry::new(
         metadata.clone(),
         blobs.clone(),
+        identities.clone(),
         RegistryLimits {
             max_manifest_bytes: config.registry.max_manifest_bytes,
         },
@@ -77,8 +83,9 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
         blobs,
         metrics: ops::metrics_handle(),
     };
-    let console_data: Arc<dyn app::api::ConsoleData> =
-        Arc::new(console::LocalConsoleData { metadata });
+    let console_data: Arc<dyn app::api::ConsoleData> = Arc::new(console::LocalConsoleData {
+        metadata: metadata.clone(),
+    });
     let image_streams = Arc::new(imagestream::ImageStreams {
         store: streams.clone(),
         registry_host: config
@@ -91,6 +98,7 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
 
     Ok(Router::new()
         .merge(registry::router().with_state(registry))
+        .merge(auth::routes::router(identities.clone(), metadata.clone()))
         .merge(imagestream::routes::router(image_streams))
         .route(
             "/console/api/events",
@@ -98,9 +106,46 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
         )
         .merge(ops::router(health))
         .merge(console_router(config, console_data))
+        .layer(axum::Extension(identities))
         .layer(axum::middleware::from_fn(ops::track_requests))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::new()))
+}
+
+/// Identity and access: the bootstrap administrator and seeded users on first start, the
+/// decision function, and the keys the server signs with.
+async fn identities(config: &Config, store: Arc<dyn AuthStore>) -> anyhow::Result<Arc<Identities>> {
+    let done = auth::bootstrap::bootstrap(&store, &config.auth)
+        .await
+        .context("creating the bootstrap administrator and seeded users")?;
+    match &done.admin {
+        Some((name, Some(password))) => println!(
+            "Created the administrator {name:?} with the password {password} (shown once; change it with `berth user passwd {name}`)"
+        ),
+        Some((name, None)) => {
+            println!("Created the administrator {name:?} with the configured password")
+        }
+        None => {}
+    }
+    if !done.seeded.is_empty() {
+        tracing::info!(users = ?done.seeded, "added users from the htpasswd file");
+    }
+    let authorizer = Authorizer::load(store.clone(), config.auth.namespace_creation)
+        .await
+        .context("loading role bindings")?;
+    authorizer.spawn_refresh();
+    let key = store
+        .server_secret("registry-token-key", &auth::credentials::new_key())
+        .await
+        .context("loading the registry token key")?;
+    Ok(Arc::new(Identities::new(
+        store,
+        authorizer,
+        RegistryTokens::new(&key, "berth"),
+        Duration::from_secs(config.auth.registry_token_seconds),
+        config.auth.login_attempts_per_minute,
+        config.auth.public_url.clone(),
+    )))
 }
 
 fn console_router(config: &Config, data: Arc<dyn app::api::ConsoleData>) -> Router {
@@ -149,7 +194,11 @@ pub async fn serve(
         );
         let _ = stopping_tx.send(());
     };
-    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(signal);
     let deadline = async move {
         if stopping_rx.await.is_ok() {
             tokio::time::sleep(grace).await;

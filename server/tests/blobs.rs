@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{TestServer, client, error_code, header, push_blob, sha256};
+use common::{TestServer, error_code, header, push_blob, sha256};
 use reqwest::StatusCode;
 use sha2::Digest as _;
 
@@ -13,7 +13,8 @@ fn location(response: &reqwest::Response) -> String {
 }
 
 async fn start_upload(server: &TestServer, repository: &str) -> String {
-    let response = client()
+    let response = server
+        .client()
         .post(server.url(&format!("/v2/{repository}/blobs/uploads/")))
         .send()
         .await
@@ -34,7 +35,8 @@ async fn patch(
     start: usize,
     data: &[u8],
 ) -> reqwest::Response {
-    client()
+    server
+        .client()
         .patch(server.url(location))
         .header("content-type", "application/octet-stream")
         .header(
@@ -48,7 +50,8 @@ async fn patch(
 }
 
 async fn get_blob(server: &TestServer, repository: &str, digest: &str) -> reqwest::Response {
-    client()
+    server
+        .client()
         .get(server.url(&format!("/v2/{repository}/blobs/{digest}")))
         .send()
         .await
@@ -64,7 +67,8 @@ async fn monolithic_push_then_get_and_head() {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(header(&response, "docker-content-digest"), digest);
     assert_eq!(response.bytes().await.unwrap(), data);
-    let head = client()
+    let head = server
+        .client()
         .head(server.url(&format!("/v2/ns/app/blobs/{digest}")))
         .send()
         .await
@@ -83,7 +87,8 @@ async fn post_then_put_with_the_whole_body() {
     let upload = start_upload(&server, "a/b").await;
     let data = b"post then put".to_vec();
     let digest = sha256(&data);
-    let response = client()
+    let response = server
+        .client()
         .put(server.url(&format!("{upload}?digest={digest}")))
         .body(data.clone())
         .send()
@@ -120,14 +125,20 @@ async fn chunked_upload_with_status_out_of_order_chunk_and_resume_after_a_crash(
 
     // The server dies; the session, its data and its hash state survive.
     let server = server.crash_and_restart();
-    let status = client().get(server.url(&location)).send().await.unwrap();
+    let status = server
+        .client()
+        .get(server.url(&location))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(status.status(), StatusCode::NO_CONTENT);
     assert_eq!(header(&status, "range"), "0-99999");
 
     let second = patch(&server, &location, 100_000, &data[100_000..200_000]).await;
     assert_eq!(second.status(), StatusCode::ACCEPTED);
     // The last chunk comes with the PUT.
-    let response = client()
+    let response = server
+        .client()
         .put(server.url(&format!("{location}?digest={digest}")))
         .header("content-range", "200000-299999")
         .body(data[200_000..].to_vec())
@@ -144,7 +155,12 @@ async fn chunked_upload_with_status_out_of_order_chunk_and_resume_after_a_crash(
         data
     );
     // The session is gone.
-    let gone = client().get(server.url(&location)).send().await.unwrap();
+    let gone = server
+        .client()
+        .get(server.url(&location))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(gone.status(), StatusCode::NOT_FOUND);
     assert_eq!(error_code(gone).await, "BLOB_UPLOAD_UNKNOWN");
 }
@@ -156,7 +172,8 @@ async fn streamed_patch_without_content_range() {
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
         (0..10).map(|i| Ok(vec![i as u8; 10_000])).collect();
     let expected: Vec<u8> = (0..10).flat_map(|i| vec![i as u8; 10_000]).collect();
-    let response = client()
+    let response = server
+        .client()
         .patch(server.url(&location))
         .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
             chunks,
@@ -167,7 +184,8 @@ async fn streamed_patch_without_content_range() {
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     assert_eq!(header(&response, "range"), "0-99999");
     let digest = sha256(&expected);
-    let response = client()
+    let response = server
+        .client()
         .put(server.url(&format!("{location}?digest={digest}")))
         .send()
         .await
@@ -181,7 +199,8 @@ async fn a_wrong_digest_is_refused_and_the_session_keeps_its_data() {
     let location = start_upload(&server, "ns/r").await;
     patch(&server, &location, 0, b"first part").await;
     let wrong = sha256(b"something else");
-    let response = client()
+    let response = server
+        .client()
         .put(server.url(&format!("{location}?digest={wrong}")))
         .body(b" and the rest".to_vec())
         .send()
@@ -190,10 +209,16 @@ async fn a_wrong_digest_is_refused_and_the_session_keeps_its_data() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_code(response).await, "DIGEST_INVALID");
     // Still at the first part: the refused request's body did not count.
-    let status = client().get(server.url(&location)).send().await.unwrap();
+    let status = server
+        .client()
+        .get(server.url(&location))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(header(&status, "range"), "0-9");
     let right = sha256(b"first part and the rest");
-    let response = client()
+    let response = server
+        .client()
         .put(server.url(&format!("{location}?digest={right}")))
         .body(b" and the rest".to_vec())
         .send()
@@ -202,7 +227,8 @@ async fn a_wrong_digest_is_refused_and_the_session_keeps_its_data() {
     assert_eq!(response.status(), StatusCode::CREATED);
 
     // Monolithic with a wrong digest stores nothing.
-    let response = client()
+    let response = server
+        .client()
         .post(server.url(&format!("/v2/ns/r/blobs/uploads/?digest={wrong}")))
         .body(b"not matching".to_vec())
         .send()
@@ -216,9 +242,15 @@ async fn a_wrong_digest_is_refused_and_the_session_keeps_its_data() {
 
     // Finishing without a digest, or with a malformed one.
     let location = start_upload(&server, "ns/r").await;
-    let response = client().put(server.url(&location)).send().await.unwrap();
+    let response = server
+        .client()
+        .put(server.url(&location))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_code(response).await, "DIGEST_INVALID");
-    let response = client()
+    let response = server
+        .client()
         .put(server.url(&format!("{location}?digest=sha256:nothex")))
         .send()
         .await
@@ -232,7 +264,8 @@ async fn sha512_digests() {
     let data = b"hashed with sha512".to_vec();
     let digest = format!("sha512:{}", hex::encode(sha2::Sha512::digest(&data)));
     // Monolithic and chunked.
-    let response = client()
+    let response = server
+        .client()
         .post(server.url(&format!("/v2/ns/s/blobs/uploads/?digest={digest}")))
         .body(data.clone())
         .send()
@@ -241,7 +274,8 @@ async fn sha512_digests() {
     assert_eq!(response.status(), StatusCode::CREATED);
     let location = start_upload(&server, "ns/s2").await;
     patch(&server, &location, 0, &data).await;
-    let response = client()
+    let response = server
+        .client()
         .put(server.url(&format!("{location}?digest={digest}")))
         .send()
         .await
@@ -256,16 +290,27 @@ async fn sha512_digests() {
 async fn cancel_an_upload() {
     let server = TestServer::start();
     let location = start_upload(&server, "ns/r").await;
-    let response = client().delete(server.url(&location)).send().await.unwrap();
+    let response = server
+        .client()
+        .delete(server.url(&location))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    let response = client().delete(server.url(&location)).send().await.unwrap();
+    let response = server
+        .client()
+        .delete(server.url(&location))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_code(response).await, "BLOB_UPLOAD_UNKNOWN");
     let response = patch(&server, &location, 0, b"late").await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     // An upload is bound to its repository.
     let location = start_upload(&server, "ns/r").await;
     let id = location.rsplit('/').next().unwrap();
-    let response = client()
+    let response = server
+        .client()
         .get(server.url(&format!("/v2/ns/other/blobs/uploads/{id}")))
         .send()
         .await
@@ -277,7 +322,8 @@ async fn cancel_an_upload() {
 async fn cross_repository_mount_and_its_fallback() {
     let server = TestServer::start();
     let digest = push_blob(&server, "source/repo", b"shared layer").await;
-    let response = client()
+    let response = server
+        .client()
         .post(server.url(&format!(
             "/v2/target/repo/blobs/uploads/?mount={digest}&from=source/repo"
         )))
@@ -297,7 +343,8 @@ async fn cross_repository_mount_and_its_fallback() {
 
     // From a repository that lacks it: an ordinary upload session.
     let missing = sha256(b"never pushed");
-    let response = client()
+    let response = server
+        .client()
         .post(server.url(&format!(
             "/v2/target/repo/blobs/uploads/?mount={missing}&from=source/repo"
         )))
@@ -306,7 +353,8 @@ async fn cross_repository_mount_and_its_fallback() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     assert!(location(&response).starts_with("/v2/target/repo/blobs/uploads/"));
-    let response = client()
+    let response = server
+        .client()
         .post(server.url(&format!(
             "/v2/target/repo/blobs/uploads/?mount={digest}&from=NOT..VALID"
         )))
@@ -322,7 +370,8 @@ async fn ranges_and_unsatisfiable_ranges() {
     let data: Vec<u8> = (0..=255u8).collect();
     let digest = push_blob(&server, "ns/r", &data).await;
     let url = server.url(&format!("/v2/ns/r/blobs/{digest}"));
-    let partial = client()
+    let partial = server
+        .client()
         .get(&url)
         .header("range", "bytes=10-19")
         .send()
@@ -331,7 +380,8 @@ async fn ranges_and_unsatisfiable_ranges() {
     assert_eq!(partial.status(), StatusCode::PARTIAL_CONTENT);
     assert_eq!(header(&partial, "content-range"), "bytes 10-19/256");
     assert_eq!(partial.bytes().await.unwrap(), data[10..20]);
-    let suffix = client()
+    let suffix = server
+        .client()
         .get(&url)
         .header("range", "bytes=-6")
         .send()
@@ -339,7 +389,8 @@ async fn ranges_and_unsatisfiable_ranges() {
         .unwrap();
     assert_eq!(suffix.bytes().await.unwrap(), data[250..]);
     for bad in ["bytes=300-", "bytes=20-10", "lines=1-2"] {
-        let response = client()
+        let response = server
+            .client()
             .get(&url)
             .header("range", bad)
             .send()
@@ -360,14 +411,14 @@ async fn delete_a_blob() {
     let digest = push_blob(&server, "ns/r", b"to delete").await;
     let url = server.url(&format!("/v2/ns/r/blobs/{digest}"));
     assert_eq!(
-        client().delete(&url).send().await.unwrap().status(),
+        server.client().delete(&url).send().await.unwrap().status(),
         StatusCode::ACCEPTED
     );
     assert_eq!(
-        client().get(&url).send().await.unwrap().status(),
+        server.client().get(&url).send().await.unwrap().status(),
         StatusCode::NOT_FOUND
     );
-    let again = client().delete(&url).send().await.unwrap();
+    let again = server.client().delete(&url).send().await.unwrap();
     assert_eq!(error_code(again).await, "BLOB_UNKNOWN");
 }
 
@@ -432,7 +483,8 @@ async fn names_digests_and_paths_are_checked() {
         ),
     ];
     for (path, method, status, code) in cases {
-        let response = client()
+        let response = server
+            .client()
             .request(method.parse().unwrap(), server.url(path))
             .send()
             .await

@@ -4,16 +4,30 @@
 
 mod common;
 
+use common::TestServer;
 use common::images::{ContainerEnv, multi_platform_index, run, umoci_image};
-use common::{TestServer, client};
 
-fn raw_manifest(reference: &str, tls_flag: &str) -> String {
-    run("skopeo", &["inspect", "--raw", tls_flag, reference], &[])
+/// `skopeo inspect --raw` of a local layout (`creds` None) or of Berth.
+fn raw_manifest(reference: &str, creds: Option<&str>) -> String {
+    match creds {
+        None => run("skopeo", &["inspect", "--raw", reference], &[]),
+        Some(creds) => run(
+            "skopeo",
+            &[
+                "inspect",
+                "--raw",
+                "--tls-verify=false",
+                "--creds",
+                creds,
+                reference,
+            ],
+            &[],
+        ),
+    }
 }
 
-fn digest_of(reference: &str, tls_flag: &str) -> String {
-    let raw = raw_manifest(reference, tls_flag);
-    common::sha256(raw.as_bytes())
+fn digest_of(reference: &str, creds: Option<&str>) -> String {
+    common::sha256(raw_manifest(reference, creds).as_bytes())
 }
 
 #[test]
@@ -23,29 +37,51 @@ fn skopeo_copies_a_multi_layer_image_in_and_out_unchanged() {
     let layout = work.path().join("layout");
     let source = format!("oci:{}", umoci_image(&layout, "v1", "amd64", 3));
     let destination = format!("docker://{}/team/app:v1", server.addr);
+    let creds = server.creds();
+    let creds = Some(creds.as_str());
     run(
         "skopeo",
-        &["copy", "--dest-tls-verify=false", &source, &destination],
+        &[
+            "copy",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            &server.creds(),
+            &source,
+            &destination,
+        ],
         &[],
     );
 
-    let pushed = digest_of(&destination, "--tls-verify=false");
-    assert_eq!(pushed, digest_of(&source, "--tls-verify=true"));
+    let pushed = digest_of(&destination, creds);
+    assert_eq!(pushed, digest_of(&source, None));
     let manifest: serde_json::Value =
-        serde_json::from_str(&raw_manifest(&destination, "--tls-verify=false")).unwrap();
+        serde_json::from_str(&raw_manifest(&destination, creds)).unwrap();
     assert_eq!(manifest["layers"].as_array().unwrap().len(), 3);
 
     let back = format!("oci:{}:v1", work.path().join("back").display());
     run(
         "skopeo",
-        &["copy", "--src-tls-verify=false", &destination, &back],
+        &[
+            "copy",
+            "--src-tls-verify=false",
+            "--src-creds",
+            &server.creds(),
+            &destination,
+            &back,
+        ],
         &[],
     );
-    assert_eq!(digest_of(&back, "--tls-verify=true"), pushed);
+    assert_eq!(digest_of(&back, None), pushed);
     // Every layer came back byte for byte (skopeo verifies digests as it copies).
     let inspect: serde_json::Value = serde_json::from_str(&run(
         "skopeo",
-        &["inspect", "--tls-verify=false", &destination],
+        &[
+            "inspect",
+            "--tls-verify=false",
+            "--creds",
+            &server.creds(),
+            &destination,
+        ],
         &[],
     ))
     .unwrap();
@@ -60,22 +96,26 @@ fn skopeo_copies_a_multi_platform_index_with_all() {
     let env = ContainerEnv::new(&work.path().join("containers"), &server.addr);
     let source = multi_platform_index(&work.path().join("multi"), &env);
     let destination = format!("docker://{}/team/multi:latest", server.addr);
+    let creds = server.creds();
+    let creds = Some(creds.as_str());
     run(
         "skopeo",
         &[
             "copy",
             "--all",
             "--dest-tls-verify=false",
+            "--dest-creds",
+            &server.creds(),
             &source,
             &destination,
         ],
         &[],
     );
 
-    let index_raw = raw_manifest(&destination, "--tls-verify=false");
+    let index_raw = raw_manifest(&destination, creds);
     assert_eq!(
         common::sha256(index_raw.as_bytes()),
-        digest_of(&source, "--tls-verify=true")
+        digest_of(&source, None)
     );
     let index: serde_json::Value = serde_json::from_str(&index_raw).unwrap();
     let platforms: Vec<String> = index["manifests"]
@@ -93,17 +133,19 @@ fn skopeo_copies_a_multi_platform_index_with_all() {
             "copy",
             "--all",
             "--src-tls-verify=false",
+            "--src-creds",
+            &server.creds(),
             &destination,
             &back,
         ],
         &[],
     );
-    assert_eq!(raw_manifest(&back, "--tls-verify=true"), index_raw);
+    assert_eq!(raw_manifest(&back, None), index_raw);
     // Each platform's image is there too, by digest.
     for child in index["manifests"].as_array().unwrap() {
         let digest = child["digest"].as_str().unwrap();
         let by_digest = format!("docker://{}/team/multi@{digest}", server.addr);
-        assert_eq!(digest_of(&by_digest, "--tls-verify=false"), digest);
+        assert_eq!(digest_of(&by_digest, creds), digest);
     }
 }
 
@@ -127,6 +169,20 @@ async fn podman_pushes_and_pulls() {
         &vars,
     );
     let remote = format!("{}/podman/app:v1", server.addr);
+    // As with OpenShift: any user name, a token as the password.
+    run(
+        "podman",
+        &[
+            "login",
+            "--tls-verify=false",
+            "-u",
+            "anyone",
+            "-p",
+            &server.admin_token,
+            &server.addr,
+        ],
+        &vars,
+    );
     run(
         "podman",
         &[
@@ -138,7 +194,8 @@ async fn podman_pushes_and_pulls() {
         &vars,
     );
 
-    let tags: serde_json::Value = client()
+    let tags: serde_json::Value = server
+        .client()
         .get(server.url("/v2/podman/app/tags/list"))
         .send()
         .await

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::images::{run, umoci_image};
-use common::{OCI_MANIFEST, TestServer, client, image_manifest, put_manifest, sha256};
+use common::{OCI_MANIFEST, TestServer, image_manifest, put_manifest, sha256};
 use futures_util::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -15,13 +15,14 @@ use serde_json::{Value, json};
 const API: &str = "/apis/image.openshift.io/v1";
 
 async fn get(server: &TestServer, path: &str) -> (StatusCode, Value) {
-    let response = client().get(server.url(path)).send().await.unwrap();
+    let response = server.client().get(server.url(path)).send().await.unwrap();
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
 async fn send(server: &TestServer, method: &str, path: &str, body: Value) -> (StatusCode, Value) {
-    let response = client()
+    let response = server
+        .client()
         .request(method.parse().unwrap(), server.url(path))
         .json(&body)
         .send()
@@ -107,7 +108,8 @@ async fn pushes_make_history_and_a_rollback_is_one_call() {
         [first.clone(), third.clone(), second.clone(), first.clone()]
     );
     // The registry serves the rolled-back image for the tag.
-    let response = client()
+    let response = server
+        .client()
         .get(server.url("/v2/team/app/manifests/v1"))
         .send()
         .await
@@ -126,18 +128,38 @@ async fn image_metadata_matches_what_skopeo_reports() {
     let destination = format!("docker://{}/meta/app:v1", server.addr);
     run(
         "skopeo",
-        &["copy", "--dest-tls-verify=false", &source, &destination],
+        &[
+            "copy",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            &server.creds(),
+            &source,
+            &destination,
+        ],
         &[],
     );
     let config: Value = serde_json::from_str(&run(
         "skopeo",
-        &["inspect", "--config", "--tls-verify=false", &destination],
+        &[
+            "inspect",
+            "--config",
+            "--tls-verify=false",
+            "--creds",
+            &server.creds(),
+            &destination,
+        ],
         &[],
     ))
     .unwrap();
     let inspect: Value = serde_json::from_str(&run(
         "skopeo",
-        &["inspect", "--tls-verify=false", &destination],
+        &[
+            "inspect",
+            "--tls-verify=false",
+            "--creds",
+            &server.creds(),
+            &destination,
+        ],
         &[],
     ))
     .unwrap();
@@ -231,7 +253,8 @@ async fn tagging_across_streams_and_namespaces_untag_and_delete() {
     assert_eq!(body["tag"]["from"]["name"], "app:v1");
     assert_eq!(body["tag"]["generation"], 1);
     // Pullable from the target repository, layers and all.
-    let manifest = client()
+    let manifest = server
+        .client()
         .get(server.url("/v2/dst/other/manifests/prod"))
         .header("accept", OCI_MANIFEST)
         .send()
@@ -240,7 +263,8 @@ async fn tagging_across_streams_and_namespaces_untag_and_delete() {
     assert_eq!(manifest.headers()["docker-content-digest"], digest.as_str());
     let manifest: Value = manifest.json().await.unwrap();
     let layer = manifest["layers"][0]["digest"].as_str().unwrap();
-    let blob = client()
+    let blob = server
+        .client()
         .get(server.url(&format!("/v2/dst/other/blobs/{layer}")))
         .send()
         .await
@@ -267,7 +291,8 @@ async fn tagging_across_streams_and_namespaces_untag_and_delete() {
     let (_, stream) = get(&server, &format!("{API}/namespaces/dst/imagestreams/other")).await;
     assert!(stream["spec"]["tags"].is_null());
     assert!(stream["status"]["tags"].is_null());
-    let gone = client()
+    let gone = server
+        .client()
         .get(server.url("/v2/dst/other/manifests/prod"))
         .send()
         .await
@@ -285,7 +310,8 @@ async fn tagging_across_streams_and_namespaces_untag_and_delete() {
     assert_eq!(status, StatusCode::OK);
     let (status, _) = get(&server, &format!("{API}/namespaces/src/imagestreams/app")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let gone = client()
+    let gone = server
+        .client()
         .get(server.url("/v2/src/app/manifests/v1"))
         .send()
         .await
@@ -309,7 +335,8 @@ async fn registry_deletes_and_pushes_by_digest_show_in_the_stream() {
     .await;
     assert_eq!(status, StatusCode::OK);
 
-    client()
+    server
+        .client()
         .delete(server.url(&format!("/v2/d/app/manifests/{drop}")))
         .send()
         .await
@@ -324,7 +351,8 @@ async fn registry_deletes_and_pushes_by_digest_show_in_the_stream() {
     assert_eq!(tags, ["keep"]);
     assert_eq!(history(&stream, "keep"), std::slice::from_ref(&keep));
     // A registry untag is an untag of the stream.
-    client()
+    server
+        .client()
         .delete(server.url("/v2/d/app/manifests/keep"))
         .send()
         .await
@@ -354,7 +382,8 @@ async fn concurrent_pushes_of_one_tag_lose_no_history() {
     expected.sort();
     seen.sort();
     assert_eq!(seen, expected);
-    let current = client()
+    let current = server
+        .client()
         .get(server.url("/v2/c/app/manifests/latest"))
         .send()
         .await
@@ -473,7 +502,8 @@ async fn streams_and_namespaces_crud_with_pagination_and_generations() {
     assert_eq!(status, StatusCode::OK);
     let (status, body) = get(&server, &format!("{API}/namespaces/crud/imagestreams/a")).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
-    let gone = client()
+    let gone = server
+        .client()
         .get(server.url("/v2/crud/a/manifests/base"))
         .send()
         .await
@@ -675,7 +705,8 @@ async fn bad_input_gets_the_right_status_and_changes_nothing() {
     ];
     for (method, path, body, code, reason) in cases {
         let (status, answer) = if body.is_null() {
-            let response = client()
+            let response = server
+                .client()
                 .request(method.parse().unwrap(), server.url(&path))
                 .send()
                 .await
@@ -802,7 +833,7 @@ struct Watch {
 
 impl Watch {
     async fn open(server: &TestServer, path: &str) -> Watch {
-        let response = client().get(server.url(path)).send().await.unwrap();
+        let response = server.client().get(server.url(path)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         Watch {
             body: response.bytes_stream().boxed(),
@@ -908,7 +939,8 @@ async fn a_watch_sees_each_change_once_in_order_across_a_reconnect() {
 #[tokio::test]
 async fn the_console_event_stream_reports_pushes() {
     let server = TestServer::start();
-    let response = client()
+    let response = server
+        .client()
         .get(server.url("/console/api/events"))
         .send()
         .await

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{
-    OCI_INDEX, OCI_MANIFEST, TestServer, client, error_code, header, image_manifest, push_blob,
+    OCI_INDEX, OCI_MANIFEST, TestServer, error_code, header, image_manifest, push_blob,
     put_manifest, sha256,
 };
 use reqwest::StatusCode;
@@ -13,7 +13,7 @@ const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+j
 const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 
 async fn get(server: &TestServer, path: &str, accept: Option<&str>) -> reqwest::Response {
-    let mut request = client().get(server.url(path));
+    let mut request = server.client().get(server.url(path));
     if let Some(accept) = accept {
         request = request.header("accept", accept);
     }
@@ -44,7 +44,8 @@ async fn push_and_pull_by_tag_and_by_digest() {
         assert_eq!(header(&response, "content-type"), OCI_MANIFEST);
         assert_eq!(header(&response, "docker-content-digest"), digest);
         assert_eq!(response.bytes().await.unwrap(), manifest);
-        let head = client()
+        let head = server
+            .client()
             .head(server.url(&format!("/v2/ns/app/manifests/{reference}")))
             .send()
             .await
@@ -146,7 +147,8 @@ async fn the_manifest_size_limit() {
     // Without a Content-Length (chunked), the limit still holds.
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
         body.chunks(100).map(|c| Ok(c.to_vec())).collect();
-    let response = client()
+    let response = server
+        .client()
         .put(server.url("/v2/ns/r/manifests/big"))
         .header("content-type", OCI_MANIFEST)
         .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
@@ -241,7 +243,8 @@ async fn delete_by_tag_and_by_digest() {
     for tag in ["a", "b"] {
         put_manifest(&server, "ns/r", tag, OCI_MANIFEST, &manifest).await;
     }
-    let response = client()
+    let response = server
+        .client()
         .delete(server.url("/v2/ns/r/manifests/a"))
         .send()
         .await
@@ -255,7 +258,8 @@ async fn delete_by_tag_and_by_digest() {
         get(&server, "/v2/ns/r/manifests/b", None).await.status(),
         StatusCode::OK
     );
-    let response = client()
+    let response = server
+        .client()
         .delete(server.url(&format!("/v2/ns/r/manifests/{digest}")))
         .send()
         .await
@@ -272,7 +276,8 @@ async fn delete_by_tag_and_by_digest() {
         .await
         .unwrap();
     assert_eq!(tags["tags"], serde_json::json!([]));
-    let again = client()
+    let again = server
+        .client()
         .delete(server.url(&format!("/v2/ns/r/manifests/{digest}")))
         .send()
         .await

@@ -7,31 +7,44 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{TestServer, client, push_blob};
+use common::{TestServer, push_blob};
 use reqwest::StatusCode;
 
 #[tokio::test]
 async fn health_readiness_and_metrics() {
     let server = TestServer::start();
-    let health = client().get(server.url("/healthz")).send().await.unwrap();
+    let health = server
+        .client()
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), StatusCode::OK);
-    let ready = client().get(server.url("/readyz")).send().await.unwrap();
+    let ready = server
+        .client()
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status(), StatusCode::OK);
 
     push_blob(&server, "m/repo", b"counted bytes").await;
-    let upload = client()
+    let upload = server
+        .client()
         .post(server.url("/v2/m/repo/blobs/uploads/"))
         .send()
         .await
         .unwrap();
     assert_eq!(upload.status(), StatusCode::ACCEPTED);
-    client()
+    server
+        .client()
         .get(server.url("/v2/m/repo/tags/list"))
         .send()
         .await
         .unwrap();
 
-    let metrics = client()
+    let metrics = server
+        .client()
         .get(server.url("/metrics"))
         .send()
         .await
@@ -61,7 +74,12 @@ async fn readiness_fails_when_storage_cannot_be_written() {
     let uploads = server.data_dir().join("uploads");
     std::fs::remove_dir_all(&uploads).unwrap();
     std::fs::write(&uploads, b"not a folder").unwrap();
-    let ready = client().get(server.url("/readyz")).send().await.unwrap();
+    let ready = server
+        .client()
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(ready.text().await.unwrap().contains("blobs:"));
 }
@@ -131,7 +149,8 @@ fn help_explains_every_option() {
 #[tokio::test]
 async fn shutdown_finishes_requests_in_flight() {
     let mut server = TestServer::start();
-    let location = client()
+    let location = server
+        .client()
         .post(server.url("/v2/ns/slow/blobs/uploads/"))
         .send()
         .await
@@ -149,8 +168,9 @@ async fn shutdown_finishes_requests_in_flight() {
         Some((Ok::<_, std::io::Error>(vec![b'x'; 1000]), i + 1))
     });
     let url = server.url(&location);
+    let client = server.client();
     let upload = tokio::spawn(async move {
-        client()
+        client
             .patch(url)
             .body(reqwest::Body::wrap_stream(chunks))
             .send()

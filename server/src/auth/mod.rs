@@ -2,8 +2,13 @@
 //! they may do (roles bound per registry, namespace or stream, decided by [`Authorizer`]).
 
 pub mod authorizer;
+pub mod bootstrap;
 pub mod credentials;
+pub mod http;
+pub mod identity;
 pub mod model;
+pub mod routes;
 
 pub use authorizer::{Authorizer, NamespaceCreation, Visible};
+pub use identity::{AuthError, Identities};
 pub use model::{Action, Role, Subject, Target};

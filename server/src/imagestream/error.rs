@@ -66,6 +66,13 @@ impl FieldError {
     }
 }
 
+fn scope(namespace: &Option<String>) -> String {
+    match namespace {
+        Some(namespace) => format!(" in the namespace \"{namespace}\""),
+        None => " at the cluster scope".into(),
+    }
+}
+
 fn join(causes: &[FieldError]) -> String {
     causes
         .iter()
@@ -94,6 +101,18 @@ pub enum ApiError {
     BadRequest(String),
     #[error("the server could not find the requested resource ({0})")]
     NoSuchResource(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{resource} \"{name}\" is forbidden: {who} cannot {verb} resource \"{}\" in API group \"{}\"{}", .resource.plural, .resource.group, scope(.namespace))]
+    Forbidden {
+        resource: Resource,
+        name: String,
+        who: String,
+        verb: &'static str,
+        namespace: Option<String>,
+    },
+    #[error("too many requests; try again in {0} seconds")]
+    TooManyRequests(u64),
     #[error("this method is not allowed on this resource")]
     MethodNotAllowed,
     #[error("too old resource version: {requested} (the oldest kept is {oldest})")]
@@ -127,6 +146,9 @@ impl ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
             ApiError::NoSuchResource(_) => (StatusCode::NOT_FOUND, "NotFound"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed"),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "Unauthorized"),
+            ApiError::Forbidden { .. } => (StatusCode::FORBIDDEN, "Forbidden"),
+            ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequests"),
             ApiError::Gone { .. } => (StatusCode::GONE, "Expired"),
             ApiError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
         }
@@ -138,7 +160,8 @@ impl ApiError {
         let details = match self {
             ApiError::NotFound { resource, name }
             | ApiError::AlreadyExists { resource, name }
-            | ApiError::Conflict { resource, name } => Some(StatusDetails {
+            | ApiError::Conflict { resource, name }
+            | ApiError::Forbidden { resource, name, .. } => Some(StatusDetails {
                 name: name.clone(),
                 group: resource.group.into(),
                 kind: resource.plural.into(),
@@ -185,7 +208,29 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (code, _) = self.code_and_reason();
-        (code, axum::Json(self.status())).into_response()
+        let mut response = (code, axum::Json(self.status())).into_response();
+        if let ApiError::TooManyRequests(seconds) = self
+            && let Ok(value) = axum::http::HeaderValue::from_str(&seconds.to_string())
+        {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, value);
+        }
+        response
+    }
+}
+
+impl From<crate::auth::http::CredentialsRejected> for ApiError {
+    fn from(err: crate::auth::http::CredentialsRejected) -> Self {
+        use crate::auth::AuthError;
+        use crate::auth::http::CredentialsRejected as R;
+        match err {
+            R::Auth(AuthError::Throttled { retry_after }) => {
+                ApiError::TooManyRequests(retry_after.as_secs().max(1))
+            }
+            R::Auth(AuthError::Storage(err)) => ApiError::Storage(err),
+            other => ApiError::Unauthorized(other.to_string()),
+        }
     }
 }
 

@@ -49,6 +49,12 @@ pub enum RegistryError {
     MethodNotAllowed { method: String, allow: &'static str },
     #[error("no registry endpoint at {0}")]
     NotFound(String),
+    #[error("{message}")]
+    Unauthorized { challenge: String, message: String },
+    #[error("{0}")]
+    Denied(String),
+    #[error("too many login attempts; try again in {retry_after} seconds")]
+    TooManyRequests { retry_after: u64 },
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -112,6 +118,12 @@ impl RegistryError {
                 (StatusCode::METHOD_NOT_ALLOWED, Some(ErrorCode::Unsupported))
             }
             E::NotFound(_) => (StatusCode::NOT_FOUND, Some(ErrorCode::Unsupported)),
+            E::Unauthorized { .. } => (StatusCode::UNAUTHORIZED, Some(ErrorCode::Unauthorized)),
+            E::Denied(_) => (StatusCode::FORBIDDEN, Some(ErrorCode::Denied)),
+            E::TooManyRequests { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(ErrorCode::TooManyRequests),
+            ),
             E::Storage(StorageError::Incoming(_)) => {
                 (StatusCode::BAD_REQUEST, Some(ErrorCode::BlobUploadInvalid))
             }
@@ -171,6 +183,12 @@ impl IntoResponse for RegistryError {
             }
             RegistryError::MethodNotAllowed { allow, .. } => {
                 set(header::ALLOW, allow.to_owned());
+            }
+            RegistryError::Unauthorized { challenge, .. } => {
+                set(header::WWW_AUTHENTICATE, challenge);
+            }
+            RegistryError::TooManyRequests { retry_after } => {
+                set(header::RETRY_AFTER, retry_after.to_string());
             }
             _ => {}
         }

@@ -5,8 +5,10 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::Registry;
 use futures_util::StreamExt;
+
+use super::Registry;
+use super::access::RegistryCaller;
 
 use super::content::{self, Document, ManifestKind};
 use super::error::{RegistryError, RegistryResult};
@@ -25,6 +27,7 @@ fn set(response: &mut Response, name: header::HeaderName, value: &str) {
 
 pub async fn put(
     registry: &Registry,
+    caller: &RegistryCaller,
     name: &RepositoryName,
     reference: &Reference,
     request: &Parts,
@@ -69,11 +72,18 @@ pub async fn put(
             None
         }
     };
+    let new_namespace = !registry.metadata.namespace_exists(name.namespace()).await?;
     match registry.metadata.put_manifest(name, &manifest, tag).await? {
         PutManifestOutcome::MissingReferences(missing) => {
             Err(RegistryError::ManifestBlobUnknown(missing))
         }
         PutManifestOutcome::Stored => {
+            if new_namespace {
+                registry
+                    .identities
+                    .namespace_created(name.namespace(), &caller.subject())
+                    .await?;
+            }
             let mut response = StatusCode::CREATED.into_response();
             let digest = manifest.digest.to_string();
             set(

@@ -4,6 +4,7 @@
 //! Handlers are one file per resource; each reads its request, applies the rules and returns a
 //! response or a [`RegistryError`], which `error.rs` renders in the spec's format.
 
+pub mod access;
 mod blobs;
 pub mod content;
 pub mod error;
@@ -23,6 +24,7 @@ use serde::de::DeserializeOwned;
 pub use error::{RegistryError, RegistryResult};
 pub use routes::router;
 
+use crate::auth::Identities;
 use crate::storage::{BlobStore, MetadataStore, UploadId};
 
 /// Limits the registry enforces on what clients send.
@@ -31,10 +33,12 @@ pub struct RegistryLimits {
     pub max_manifest_bytes: usize,
 }
 
-/// The registry's shared state: storage plus the locks that serialise writes to one upload.
+/// The registry's shared state: storage, who may do what, and the locks that serialise writes
+/// to one upload.
 pub struct Registry {
     pub metadata: Arc<dyn MetadataStore>,
     pub blobs: Arc<dyn BlobStore>,
+    pub identities: Arc<Identities>,
     pub limits: RegistryLimits,
     upload_locks: Vec<tokio::sync::Mutex<()>>,
 }
@@ -47,11 +51,13 @@ impl Registry {
     pub fn new(
         metadata: Arc<dyn MetadataStore>,
         blobs: Arc<dyn BlobStore>,
+        identities: Arc<Identities>,
         limits: RegistryLimits,
     ) -> Self {
         Registry {
             metadata,
             blobs,
+            identities,
             limits,
             upload_locks: (0..UPLOAD_LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use percent_encoding::percent_decode_str;
 
+use super::access::{self, RegistryCaller};
 use super::error::{RegistryError, RegistryResult};
 use super::http::{API_VERSION, DOCKER_DISTRIBUTION_API_VERSION};
 use super::names::{Reference, RepositoryName, Tag};
@@ -171,7 +172,21 @@ async fn handle(
 ) -> Response {
     let (parts, body) = request.into_parts();
     let operation = Operation(route.operation(&parts.method));
-    let mut response = match dispatch(&registry, route, &parts, body).await {
+    let result = async {
+        let caller = access::authenticate(&registry.identities, &parts).await?;
+        access::authorize(
+            &registry.identities,
+            async |name: &RepositoryName| {
+                Ok(registry.metadata.namespace_exists(name.namespace()).await?)
+            },
+            &parts,
+            &caller,
+            &route,
+        )
+        .await?;
+        dispatch(&registry, &caller, route, &parts, body).await
+    };
+    let mut response = match result.await {
         Ok(response) => response,
         Err(err) => err.into_response(),
     };
@@ -181,6 +196,7 @@ async fn handle(
 
 async fn dispatch(
     registry: &Registry,
+    caller: &RegistryCaller,
     route: RegistryRoute,
     request: &Parts,
     body: Body,
@@ -188,7 +204,7 @@ async fn dispatch(
     use RegistryRoute as R;
     match (route, request.method.as_str()) {
         (R::Base, "GET" | "HEAD") => Ok(axum::Json(serde_json::json!({})).into_response()),
-        (R::Catalog, "GET" | "HEAD") => tags::catalog(registry, request).await,
+        (R::Catalog, "GET" | "HEAD") => tags::catalog(registry, caller, request).await,
         (R::Tags(name), "GET" | "HEAD") => tags::list(registry, &name, request).await,
         (R::Referrers(name, digest), "GET" | "HEAD") => {
             referrers::list(registry, &name, &digest, request).await
@@ -197,7 +213,7 @@ async fn dispatch(
             manifests::get(registry, &name, &reference, request).await
         }
         (R::Manifest(name, reference), "PUT") => {
-            manifests::put(registry, &name, &reference, request, body).await
+            manifests::put(registry, caller, &name, &reference, request, body).await
         }
         (R::Manifest(name, reference), "DELETE") => {
             manifests::delete(registry, &name, &reference).await
@@ -206,7 +222,9 @@ async fn dispatch(
             blobs::get(registry, &name, &digest, request).await
         }
         (R::Blob(name, digest), "DELETE") => blobs::delete(registry, &name, &digest).await,
-        (R::UploadStart(name), "POST") => uploads::start(registry, &name, request, body).await,
+        (R::UploadStart(name), "POST") => {
+            uploads::start(registry, caller, &name, request, body).await
+        }
         (R::Upload(name, id), "GET") => uploads::status(registry, &name, id).await,
         (R::Upload(name, id), "PATCH") => uploads::patch(registry, &name, id, request, body).await,
         (R::Upload(name, id), "PUT") => uploads::finish(registry, &name, id, request, body).await,

@@ -7,9 +7,11 @@ use axum::response::{IntoResponse, Response};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 
+use super::access::{self, RegistryCaller};
 use super::error::{RegistryError, RegistryResult};
 use super::names::RepositoryName;
 use super::{Registry, query};
+use crate::auth::Action;
 
 /// The catalog's page size when the client gives none, and the most it may ask for.
 const CATALOG_DEFAULT_PAGE: u32 = 100;
@@ -88,19 +90,46 @@ pub async fn list(
     ))
 }
 
-pub async fn catalog(registry: &Registry, request: &Parts) -> RegistryResult<Response> {
+/// The repositories the caller may pull, paginated.
+pub async fn catalog(
+    registry: &Registry,
+    caller: &RegistryCaller,
+    request: &Parts,
+) -> RegistryResult<Response> {
     let params: PageQuery = query(&request.uri)?;
     let page = params
         .n()?
         .unwrap_or(CATALOG_DEFAULT_PAGE)
         .min(CATALOG_MAX_PAGE);
-    let repositories = registry
-        .metadata
-        .list_repositories(params.last.as_deref(), page + 1)
-        .await?;
+    let subject = caller.subject();
+    let wanted = page as usize + 1;
+    let batch = (page + 1).max(CATALOG_DEFAULT_PAGE);
+    let mut visible = Vec::with_capacity(wanted);
+    let mut after = params.last.clone();
+    while visible.len() < wanted {
+        let names = registry
+            .metadata
+            .list_repositories(after.as_deref(), batch)
+            .await?;
+        let exhausted = names.len() < batch as usize;
+        after = names.last().cloned();
+        visible.extend(
+            names
+                .into_iter()
+                .filter(|name| {
+                    name.parse::<RepositoryName>().is_ok_and(|name| {
+                        access::decide(&registry.identities, true, &subject, &name, Action::Pull)
+                    })
+                })
+                .take(wanted - visible.len()),
+        );
+        if exhausted {
+            break;
+        }
+    }
     Ok(paginated(
         "/v2/_catalog".into(),
-        repositories,
+        visible,
         Some(page),
         |repositories| serde_json::json!({ "repositories": repositories }),
     ))

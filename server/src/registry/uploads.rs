@@ -13,10 +13,12 @@ use chrono::Utc;
 use futures_util::{StreamExt, TryStreamExt};
 use serde::Deserialize;
 
+use super::access::{self, RegistryCaller};
 use super::error::{RegistryError, RegistryResult};
 use super::http::{DOCKER_CONTENT_DIGEST, DOCKER_UPLOAD_UUID, parse_content_range, upload_range};
 use super::names::RepositoryName;
 use super::{Registry, query};
+use crate::auth::Action;
 use crate::storage::{
     Algorithm, Digest, DigestHasher, IncomingStream, StorageError, UploadId, UploadSession,
 };
@@ -96,6 +98,7 @@ fn mismatch(expected: &Digest, actual: &Digest) -> RegistryError {
 
 pub async fn start(
     registry: &Registry,
+    caller: &RegistryCaller,
     name: &RepositoryName,
     request: &Parts,
     body: Body,
@@ -103,12 +106,13 @@ pub async fn start(
     let params: StartQuery = query(&request.uri)?;
     if let Some(mount) = params.mount.as_deref() {
         let digest = parse_digest(mount)?;
-        // A source that is absent, invalid or lacks the blob gets an ordinary session (202), as
-        // the spec allows, and reveals nothing about the source.
+        // A source that is absent, invalid, lacks the blob, or that the caller may not pull
+        // gets an ordinary session (202), as the spec allows, and reveals nothing about it.
         if let Some(from) = params
             .from
             .as_deref()
             .and_then(|f| f.parse::<RepositoryName>().ok())
+            && access::permits(&registry.identities, true, caller, &from, Action::Pull).await
             && registry
                 .metadata
                 .mount_blob(&from, name, &digest)

@@ -176,6 +176,7 @@ pub struct RepositorySummary {
 pub trait MetadataStore: Send + Sync + 'static {
     // Repositories.
     async fn repository_exists(&self, name: &RepositoryName) -> StorageResult<bool>;
+    async fn namespace_exists(&self, namespace: &str) -> StorageResult<bool>;
     /// Names of repositories holding at least one manifest, after `last`, in order.
     async fn list_repositories(&self, last: Option<&str>, limit: u32)
     -> StorageResult<Vec<String>>;

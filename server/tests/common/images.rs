@@ -26,6 +26,7 @@ pub fn run(program: &str, args: &[&str], env: &[(&str, &Path)]) -> String {
 /// Storage and engine settings for buildah and podman: vfs in a private folder, no cgroups.
 pub struct ContainerEnv {
     pub dir: PathBuf,
+    pub auth_file: PathBuf,
     pub storage_conf: PathBuf,
     pub containers_conf: PathBuf,
     pub registries_conf: PathBuf,
@@ -55,8 +56,11 @@ impl ContainerEnv {
             format!("[[registry]]\nlocation = \"{insecure_registry}\"\ninsecure = true\n"),
         )
         .unwrap();
+        let auth_file = dir.join("auth.json");
+        std::fs::write(&auth_file, "{}").unwrap();
         ContainerEnv {
             dir: dir.to_owned(),
+            auth_file,
             storage_conf,
             containers_conf,
             registries_conf,
@@ -69,6 +73,8 @@ impl ContainerEnv {
             ("CONTAINERS_CONF", self.containers_conf.as_path()),
             ("CONTAINERS_REGISTRIES_CONF", self.registries_conf.as_path()),
             ("TMPDIR", self.dir.as_path()),
+            // Logins stay in this test's folder.
+            ("REGISTRY_AUTH_FILE", self.auth_file.as_path()),
         ]
     }
 }

@@ -12,6 +12,9 @@ use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
 
+/// The bootstrap administrator's password in every test server.
+pub const ADMIN_PASSWORD: &str = "test-admin-password";
+
 pub struct TestServer {
     child: Option<Child>,
     pub base: String,
@@ -19,6 +22,8 @@ pub struct TestServer {
     data_dir: PathBuf,
     _temp: Option<tempfile::TempDir>,
     extra_args: Vec<String>,
+    /// A personal token of the administrator, made at start.
+    pub admin_token: String,
 }
 
 impl TestServer {
@@ -47,6 +52,7 @@ impl TestServer {
             ])
             .arg(data_dir)
             .args(&extra_args)
+            .env("BERTH_BOOTSTRAP_PASSWORD", ADMIN_PASSWORD)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -64,14 +70,27 @@ impl TestServer {
         let addr = rx
             .recv_timeout(Duration::from_secs(30))
             .expect("berth did not report its address within 30 s");
+        let base = format!("http://{addr}");
+        let admin_token = admin_token(&base);
         TestServer {
             child: Some(child),
-            base: format!("http://{addr}"),
+            base,
             addr,
             data_dir: data_dir.to_owned(),
             _temp: None,
             extra_args,
+            admin_token,
         }
+    }
+
+    /// A client that sends the administrator's token.
+    pub fn client(&self) -> reqwest::Client {
+        client_with_token(&self.admin_token)
+    }
+
+    /// `user:secret` credentials of the administrator for skopeo and podman.
+    pub fn creds(&self) -> String {
+        format!("admin:{}", self.admin_token)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -116,11 +135,57 @@ impl Drop for TestServer {
     }
 }
 
-pub fn client() -> reqwest::Client {
+/// A client without credentials.
+pub fn anonymous() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
+}
+
+/// A client that sends `token` as its bearer credentials.
+pub fn client_with_token(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+/// Makes a personal token for a user with their password.
+pub fn token_for(base: &str, user: &str, password: &str) -> String {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let base = base.to_owned();
+    let (user, password) = (user.to_owned(), password.to_owned());
+    std::thread::spawn(move || {
+        runtime.block_on(async move {
+            let response = anonymous()
+                .post(format!("{base}/apis/access.berth.io/v1/personaltokens"))
+                .basic_auth(&user, Some(&password))
+                .json(&serde_json::json!({"metadata": {"name": "tests"}}))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            let body: serde_json::Value = response.json().await.unwrap();
+            assert_eq!(status, 201, "creating a token for {user}: {body}");
+            body["status"]["token"].as_str().unwrap().to_owned()
+        })
+    })
+    .join()
+    .unwrap()
+}
+
+fn admin_token(base: &str) -> String {
+    token_for(base, "admin", ADMIN_PASSWORD)
 }
 
 pub fn sha256(data: &[u8]) -> String {
@@ -148,7 +213,8 @@ pub async fn error_code(response: reqwest::Response) -> String {
 /// Pushes a blob in one request and returns its digest.
 pub async fn push_blob(server: &TestServer, repository: &str, data: &[u8]) -> String {
     let digest = sha256(data);
-    let response = client()
+    let response = server
+        .client()
         .post(server.url(&format!("/v2/{repository}/blobs/uploads/?digest={digest}")))
         .body(data.to_vec())
         .send()
@@ -185,7 +251,8 @@ pub async fn put_manifest(
     media_type: &str,
     body: &[u8],
 ) -> reqwest::Response {
-    client()
+    server
+        .client()
         .put(server.url(&format!("/v2/{repository}/manifests/{reference}")))
         .header("content-type", media_type)
         .body(body.to_vec())

@@ -153,6 +153,14 @@ impl MetadataStore for SqliteMetadata {
         Ok(found.is_some())
     }
 
+    async fn namespace_exists(&self, namespace: &str) -> StorageResult<bool> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM namespaces WHERE name = ?")
+            .bind(namespace)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(found.is_some())
+    }
+
     async fn list_repositories(
         &self,
         last: Option<&str>,

@@ -1,0 +1,175 @@
+//! Credentials on HTTP requests: the `Authorization` header (Basic with a password or a token,
+//! Bearer with a token or a registry token), the caller's address, and [`Caller`], the
+//! extractor every API handler takes.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use super::identity::{AuthError, Identities};
+use super::model::Subject;
+
+/// What the `Authorization` header carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    None,
+    Basic {
+        user: String,
+        password: String,
+    },
+    Bearer(String),
+    /// A header that is neither: refused rather than ignored.
+    Malformed,
+}
+
+pub fn credentials(headers: &HeaderMap) -> Credentials {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Credentials::None;
+    };
+    let Ok(value) = value.to_str() else {
+        return Credentials::Malformed;
+    };
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("bearer") && !rest.is_empty() {
+        return Credentials::Bearer(rest.to_owned());
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = STANDARD
+            .decode(rest)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok());
+        if let Some((user, password)) = decoded.as_deref().and_then(|d| d.split_once(':')) {
+            return Credentials::Basic {
+                user: user.to_owned(),
+                password: password.to_owned(),
+            };
+        }
+    }
+    Credentials::Malformed
+}
+
+/// The client's address, from the connection.
+pub fn address(parts: &Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip())
+}
+
+/// The identity services, as every router holds them.
+pub fn identities(parts: &Parts) -> Option<Arc<Identities>> {
+    parts.extensions.get::<Arc<Identities>>().cloned()
+}
+
+/// How a caller proved who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    None,
+    Token,
+    Password,
+    Session,
+}
+
+/// The subject of an API request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub subject: Subject,
+    pub proof: Proof,
+}
+
+/// Why a request's credentials were refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialsRejected {
+    #[error("{0}")]
+    Auth(#[from] AuthError),
+    #[error("the Authorization header is neither Basic nor Bearer credentials")]
+    Malformed,
+    #[error("a Bearer token must be a Berth token (berth_...)")]
+    UnknownBearer,
+    #[error("identity services are not available")]
+    Unavailable,
+}
+
+/// Authenticates the `Authorization` header of a request: a token (Bearer, or as a Basic
+/// password) or a user's password; no header is the anonymous subject.
+pub async fn authenticate(parts: &Parts) -> Result<Caller, CredentialsRejected> {
+    let identities = identities(parts).ok_or(CredentialsRejected::Unavailable)?;
+    match credentials(&parts.headers) {
+        Credentials::None => Ok(Caller {
+            subject: Subject::Anonymous,
+            proof: Proof::None,
+        }),
+        Credentials::Malformed => Err(CredentialsRejected::Malformed),
+        Credentials::Bearer(token) => {
+            if !token.starts_with(super::credentials::TOKEN_PREFIX) {
+                return Err(CredentialsRejected::UnknownBearer);
+            }
+            Ok(Caller {
+                subject: identities.token_subject(&token).await?,
+                proof: Proof::Token,
+            })
+        }
+        Credentials::Basic { user, password } => {
+            let proof = if password.starts_with(super::credentials::TOKEN_PREFIX) {
+                Proof::Token
+            } else {
+                Proof::Password
+            };
+            Ok(Caller {
+                subject: identities.basic(&user, &password, address(parts)).await?,
+                proof,
+            })
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = crate::imagestream::error::ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
+        let caller = authenticate(parts)
+            .await
+            .map_err(crate::imagestream::error::ApiError::from)?;
+        parts.extensions.insert(caller.clone());
+        Ok(caller)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn with(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn reads_the_authorization_header() {
+        assert_eq!(credentials(&HeaderMap::new()), Credentials::None);
+        assert_eq!(
+            credentials(&with("Basic YWxpY2U6czNjcmV0")),
+            Credentials::Basic {
+                user: "alice".into(),
+                password: "s3cret".into()
+            }
+        );
+        assert_eq!(
+            credentials(&with("Bearer berth_abc")),
+            Credentials::Bearer("berth_abc".into())
+        );
+        assert_eq!(credentials(&with("Basic !!!")), Credentials::Malformed);
+        assert_eq!(credentials(&with("Digest x")), Credentials::Malformed);
+    }
+}

@@ -1,0 +1,280 @@
+//! Who may do what on `/v2/`: the caller (a registry token from the token endpoint, a Berth
+//! token, a password, or nobody), what each endpoint needs, and the challenge that sends
+//! clients to the token endpoint.
+
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method};
+
+use super::error::{RegistryError, RegistryResult};
+use super::names::RepositoryName;
+use super::routes::RegistryRoute;
+use crate::auth::credentials::{RegistryClaims, TOKEN_PREFIX, TokenSubject};
+use crate::auth::http::{Credentials, address, credentials};
+use crate::auth::{Action, AuthError, Identities, Subject, Target};
+
+/// Who a registry request comes from.
+#[derive(Debug, Clone)]
+pub enum RegistryCaller {
+    /// A token from the token endpoint: what it grants, and to whom.
+    Granted(Box<RegistryClaims>),
+    /// A Berth token, a password, or (without credentials) the anonymous subject.
+    Subject {
+        subject: Subject,
+        with_credentials: bool,
+    },
+}
+
+impl RegistryCaller {
+    pub fn subject(&self) -> Subject {
+        match self {
+            RegistryCaller::Granted(claims) => match &claims.berth {
+                TokenSubject::Anonymous => Subject::Anonymous,
+                TokenSubject::User { name, groups } => Subject::User {
+                    name: name.clone(),
+                    groups: groups.clone(),
+                },
+                TokenSubject::ServiceAccount { namespace, name } => Subject::ServiceAccount {
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                },
+            },
+            RegistryCaller::Subject { subject, .. } => subject.clone(),
+        }
+    }
+
+    fn has_credentials(&self) -> bool {
+        match self {
+            RegistryCaller::Granted(_) => true,
+            RegistryCaller::Subject {
+                with_credentials, ..
+            } => *with_credentials,
+        }
+    }
+}
+
+pub fn token_subject(subject: &Subject) -> TokenSubject {
+    match subject {
+        Subject::Anonymous => TokenSubject::Anonymous,
+        Subject::User { name, groups } => TokenSubject::User {
+            name: name.clone(),
+            groups: groups.clone(),
+        },
+        Subject::ServiceAccount { namespace, name } => TokenSubject::ServiceAccount {
+            namespace: namespace.clone(),
+            name: name.clone(),
+        },
+    }
+}
+
+/// The Docker action name of an [`Action`].
+pub fn docker_action(action: Action) -> &'static str {
+    match action {
+        Action::Pull => "pull",
+        Action::Push => "push",
+        Action::Delete | Action::ManageAccess => "delete",
+    }
+}
+
+fn unauthorized(
+    parts: &Parts,
+    identities: &Identities,
+    scope: Option<String>,
+    detail: &str,
+) -> RegistryError {
+    let realm = format!("{}/auth/token", base_url(&parts.headers, identities));
+    let mut challenge = format!(
+        "Bearer realm=\"{realm}\",service=\"{}\"",
+        identities.registry_tokens.service
+    );
+    if let Some(scope) = scope {
+        challenge.push_str(&format!(",scope=\"{scope}\""));
+    }
+    RegistryError::Unauthorized {
+        challenge,
+        message: detail.to_owned(),
+    }
+}
+
+/// Where clients reach this server: the configured public URL, else the request's own host.
+pub fn base_url(headers: &HeaderMap, identities: &Identities) -> String {
+    if let Some(url) = &identities.public_url {
+        return url.trim_end_matches('/').to_owned();
+    }
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .filter(|p| *p == "https")
+        .unwrap_or("http");
+    format!("{scheme}://{host}")
+}
+
+/// Authenticates a registry request. Bad credentials are refused with the challenge, as
+/// clients expect, so they can fetch a token instead.
+pub async fn authenticate(
+    identities: &Identities,
+    parts: &Parts,
+) -> RegistryResult<RegistryCaller> {
+    let refused = |err: AuthError| match err {
+        AuthError::Throttled { retry_after } => RegistryError::TooManyRequests {
+            retry_after: retry_after.as_secs().max(1),
+        },
+        AuthError::Storage(err) => RegistryError::Storage(err),
+        other => unauthorized(parts, identities, None, &other.to_string()),
+    };
+    match credentials(&parts.headers) {
+        Credentials::None => Ok(RegistryCaller::Subject {
+            subject: Subject::Anonymous,
+            with_credentials: false,
+        }),
+        Credentials::Malformed => Err(unauthorized(
+            parts,
+            identities,
+            None,
+            "the Authorization header is neither Basic nor Bearer credentials",
+        )),
+        Credentials::Bearer(token) if token.starts_with(TOKEN_PREFIX) => {
+            Ok(RegistryCaller::Subject {
+                subject: identities.token_subject(&token).await.map_err(refused)?,
+                with_credentials: true,
+            })
+        }
+        Credentials::Bearer(token) => identities
+            .registry_tokens
+            .verify(&token)
+            .map(|claims| RegistryCaller::Granted(Box::new(claims)))
+            .ok_or_else(|| {
+                unauthorized(
+                    parts,
+                    identities,
+                    None,
+                    "the registry token is not valid or has expired",
+                )
+            }),
+        Credentials::Basic { user, password } => Ok(RegistryCaller::Subject {
+            subject: identities
+                .basic(&user, &password, address(parts))
+                .await
+                .map_err(refused)?,
+            with_credentials: true,
+        }),
+    }
+}
+
+/// What an endpoint needs of the caller.
+enum Need<'a> {
+    Credentials,
+    Catalog,
+    Repository(&'a RepositoryName, Action),
+}
+
+fn need<'a>(route: &'a RegistryRoute, method: &Method) -> Need<'a> {
+    use RegistryRoute as R;
+    let write = method == Method::PUT || method == Method::POST || method == Method::PATCH;
+    match route {
+        R::Base => Need::Credentials,
+        R::Catalog => Need::Catalog,
+        R::Tags(name) | R::Referrers(name, _) => Need::Repository(name, Action::Pull),
+        R::Manifest(name, _) | R::Blob(name, _) if method == Method::DELETE => {
+            Need::Repository(name, Action::Delete)
+        }
+        R::Manifest(name, _) if write => Need::Repository(name, Action::Push),
+        R::Manifest(name, _) | R::Blob(name, _) => Need::Repository(name, Action::Pull),
+        R::UploadStart(name) | R::Upload(name, _) => Need::Repository(name, Action::Push),
+    }
+}
+
+/// Whether the caller may do `action` on repository `name` (without an error: the mount
+/// source check uses it too).
+pub async fn permits(
+    identities: &Identities,
+    namespace_exists: bool,
+    caller: &RegistryCaller,
+    name: &RepositoryName,
+    action: Action,
+) -> bool {
+    match caller {
+        RegistryCaller::Granted(claims) => claims.access.iter().any(|access| {
+            access.resource_type == "repository"
+                && access.name == name.as_str()
+                && access
+                    .actions
+                    .iter()
+                    .any(|a| a == "*" || a == docker_action(action))
+        }),
+        RegistryCaller::Subject { subject, .. } => {
+            decide(identities, namespace_exists, subject, name, action)
+        }
+    }
+}
+
+/// The decision for a subject on a repository: the authorizer's, plus creating a namespace by
+/// pushing to it where allowed.
+pub fn decide(
+    identities: &Identities,
+    namespace_exists: bool,
+    subject: &Subject,
+    name: &RepositoryName,
+    action: Action,
+) -> bool {
+    let authorizer = &identities.authorizer;
+    authorizer.allows(
+        subject,
+        action,
+        Target::stream(name.namespace(), name.stream()),
+    ) || (action == Action::Push && !namespace_exists && authorizer.may_create_namespace(subject))
+}
+
+/// Refuses a request its caller may not make: 401 with a challenge naming the scope needed
+/// (for a caller without credentials, or a token lacking the scope), 403 otherwise.
+pub async fn authorize(
+    identities: &Identities,
+    namespace_exists: impl AsyncFnOnce(&RepositoryName) -> RegistryResult<bool>,
+    parts: &Parts,
+    caller: &RegistryCaller,
+    route: &RegistryRoute,
+) -> RegistryResult<()> {
+    match need(route, &parts.method) {
+        Need::Credentials if caller.has_credentials() => Ok(()),
+        Need::Credentials => Err(unauthorized(
+            parts,
+            identities,
+            None,
+            "authentication required",
+        )),
+        Need::Catalog if caller.has_credentials() => Ok(()),
+        Need::Catalog => Err(unauthorized(
+            parts,
+            identities,
+            Some("registry:catalog:*".into()),
+            "authentication required",
+        )),
+        Need::Repository(name, action) => {
+            let exists = namespace_exists(name).await?;
+            if permits(identities, exists, caller, name, action).await {
+                return Ok(());
+            }
+            let scope = format!("repository:{name}:{}", docker_action(action));
+            let subject = caller.subject();
+            let token_lacks_scope = matches!(caller, RegistryCaller::Granted(_))
+                && decide(identities, exists, &subject, name, action);
+            if subject.is_anonymous() || token_lacks_scope {
+                Err(unauthorized(
+                    parts,
+                    identities,
+                    Some(scope),
+                    "authentication required",
+                ))
+            } else {
+                Err(RegistryError::Denied(format!(
+                    "{} may not {} {name}",
+                    subject.display_name(),
+                    docker_action(action)
+                )))
+            }
+        }
+    }
+}
