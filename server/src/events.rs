@@ -15,6 +15,8 @@ use futures_util::Stream;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
+use crate::auth::http::Caller;
+use crate::imagestream::ImageStreams;
 use crate::imagestream::model::time;
 use crate::storage::{EventFilter, EventRecord, ImageStreamStore, StorageError};
 
@@ -137,10 +139,12 @@ pub struct FeedQuery {
 /// `GET /console/api/events`: server-sent events, one per change, resumable with
 /// `Last-Event-ID`.
 pub async fn console_feed(
-    State(store): State<Arc<dyn ImageStreamStore>>,
+    State(api): State<Arc<ImageStreams>>,
+    caller: Caller,
     Query(query): Query<FeedQuery>,
     headers: HeaderMap,
 ) -> Response {
+    let store = api.store.clone();
     let resume = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -160,7 +164,25 @@ pub async fn console_feed(
         namespace: query.namespace,
         ..EventFilter::default()
     };
-    let events = follow(store, filter, from).map(|event| {
+    let who = caller.subject;
+    // No event about a stream reaches someone who may not see it.
+    let events = follow(store, filter, from).filter(move |event| {
+        let visible = match event {
+            Ok(event) => match event.kind {
+                crate::storage::EventKind::ImageStream => {
+                    api.may_pull(&who, &event.namespace, &event.name)
+                }
+                crate::storage::EventKind::Namespace => api
+                    .identities
+                    .authorizer
+                    .visible_namespaces(&who)
+                    .contains(&event.name),
+            },
+            Err(_) => true,
+        };
+        std::future::ready(visible)
+    });
+    let events = events.map(|event| {
         Ok::<_, Infallible>(match event {
             Ok(event) => {
                 let id = event.id.to_string();

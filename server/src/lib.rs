@@ -88,6 +88,7 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
     });
     let image_streams = Arc::new(imagestream::ImageStreams {
         store: streams.clone(),
+        identities: identities.clone(),
         registry_host: config
             .registry
             .hostname
@@ -99,10 +100,10 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
     Ok(Router::new()
         .merge(registry::router().with_state(registry))
         .merge(auth::routes::router(identities.clone(), metadata.clone()))
-        .merge(imagestream::routes::router(image_streams))
+        .merge(imagestream::routes::router(image_streams.clone()))
         .route(
             "/console/api/events",
-            axum::routing::get(events::console_feed).with_state(streams),
+            axum::routing::get(events::console_feed).with_state(image_streams),
         )
         .merge(ops::router(health))
         .merge(console_router(config, console_data))

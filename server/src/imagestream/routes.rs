@@ -20,6 +20,8 @@ use super::ImageStreams;
 use super::error::{ApiError, ApiResult};
 use super::model::*;
 use super::service::Page;
+use crate::auth::Subject;
+use crate::auth::http::Caller;
 use crate::events::follow;
 use crate::storage::{
     EventFilter, EventKind, EventRecord, EventType, NamespaceRecord, StreamRecord,
@@ -164,7 +166,19 @@ impl Watched {
 /// Renders an event's object: a deleted one from the state the log kept, others as they are
 /// now, stamped with the event's resourceVersion so that a client resuming from it misses
 /// nothing.
-async fn render(api: &ImageStreams, event: &EventRecord) -> Option<Watched> {
+async fn render(api: &ImageStreams, who: &Subject, event: &EventRecord) -> Option<Watched> {
+    // No event about a stream reaches someone who may not see it.
+    let visible = match event.kind {
+        EventKind::ImageStream => api.may_pull(who, &event.namespace, &event.name),
+        EventKind::Namespace => api
+            .identities
+            .authorizer
+            .visible_namespaces(who)
+            .contains(&event.name),
+    };
+    if !visible {
+        return None;
+    }
     match (event.kind, event.event_type) {
         (EventKind::ImageStream, EventType::Deleted) => {
             let record: StreamRecord = serde_json::from_str(event.object.as_deref()?).ok()?;
@@ -196,6 +210,7 @@ async fn render(api: &ImageStreams, event: &EventRecord) -> Option<Watched> {
 /// The objects a watch without a resourceVersion starts with, as ADDED events.
 async fn current_objects(
     api: &ImageStreams,
+    who: &Subject,
     kind: EventKind,
     namespace: Option<&str>,
     name: Option<&str>,
@@ -223,7 +238,8 @@ async fn current_objects(
             all
         }
     };
-    for record in namespaces {
+    let visible = api.identities.authorizer.visible_namespaces(who);
+    for record in namespaces.into_iter().filter(|n| visible.contains(&n.name)) {
         if kind == EventKind::Namespace {
             if name.is_none_or(|n| n == record.name) {
                 let version = record.resource_version;
@@ -242,7 +258,9 @@ async fn current_objects(
                 .await?;
             let done = page.len() < 500;
             after = page.last().map(|s| s.name.clone());
-            for stream in page.iter().filter(|s| name.is_none_or(|n| n == s.name)) {
+            for stream in page.iter().filter(|s| {
+                name.is_none_or(|n| n == s.name) && api.may_pull(who, &s.namespace, &s.name)
+            }) {
                 let version = stream.resource_version;
                 lines.extend(
                     Watched::Stream(Box::new(api.stream_object(stream))).line("ADDED", version),
@@ -270,6 +288,7 @@ fn error_line(err: &ApiError) -> Bytes {
 /// no resourceVersion is given), then every change after it, each once and in order.
 async fn watch(
     api: Arc<ImageStreams>,
+    who: Subject,
     kind: EventKind,
     namespace: Option<String>,
     params: &ListParams,
@@ -294,7 +313,7 @@ async fn watch(
         None => {
             let from = api.store.latest_event_id().await?;
             (
-                current_objects(&api, kind, namespace.as_deref(), name.as_deref()).await?,
+                current_objects(&api, &who, kind, namespace.as_deref(), name.as_deref()).await?,
                 from,
             )
         }
@@ -311,9 +330,10 @@ async fn watch(
     let changes = follow(api.store.clone(), filter, from)
         .then(move |event| {
             let api = api.clone();
+            let who = who.clone();
             async move {
                 match event {
-                    Ok(event) => render(&api, &event)
+                    Ok(event) => render(&api, &who, &event)
                         .await
                         .and_then(|object| object.line(event.event_type.as_str(), event.id)),
                     Err(err) => Some(error_line(&ApiError::Storage(err))),
@@ -342,145 +362,193 @@ fn watch_response(
 
 // ---- handlers ------------------------------------------------------------------------------------
 
-async fn list_namespaces(State(api): Api, RawQuery(query): RawQuery) -> Response {
+async fn list_namespaces(State(api): Api, caller: Caller, RawQuery(query): RawQuery) -> Response {
     let result = async {
         let params = ListParams::parse(query)?;
         if params.watching() {
-            return watch(api, EventKind::Namespace, None, &params).await;
+            return watch(api, caller.subject, EventKind::Namespace, None, &params).await;
         }
-        Ok(ok(api.list_namespaces(&params.page()?).await))
+        Ok(ok(api
+            .list_namespaces(&caller.subject, &params.page()?)
+            .await))
     };
     result.await.unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn create_namespace(State(api): Api, ApiJson(body): ApiJson<Namespace>) -> Response {
-    created(api.create_namespace(body).await)
+async fn create_namespace(
+    State(api): Api,
+    caller: Caller,
+    ApiJson(body): ApiJson<Namespace>,
+) -> Response {
+    created(api.create_namespace(&caller.subject, body).await)
 }
 
-async fn get_namespace(State(api): Api, Path(name): Path<String>) -> Response {
-    ok(api.get_namespace(&name).await)
+async fn get_namespace(State(api): Api, caller: Caller, Path(name): Path<String>) -> Response {
+    ok(api.get_namespace(&caller.subject, &name).await)
 }
 
-async fn delete_namespace(State(api): Api, Path(name): Path<String>) -> Response {
-    ok(api.delete_namespace(&name).await)
+async fn delete_namespace(State(api): Api, caller: Caller, Path(name): Path<String>) -> Response {
+    ok(api.delete_namespace(&caller.subject, &name).await)
 }
 
 async fn list_streams(
     State(api): Api,
+    caller: Caller,
     Path(namespace): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
     let result = async {
         let params = ListParams::parse(query)?;
         if params.watching() {
-            return watch(api, EventKind::ImageStream, Some(namespace), &params).await;
+            return watch(
+                api,
+                caller.subject,
+                EventKind::ImageStream,
+                Some(namespace),
+                &params,
+            )
+            .await;
         }
-        Ok(ok(api.list_streams(&namespace, &params.page()?).await))
+        Ok(ok(api
+            .list_streams(&caller.subject, &namespace, &params.page()?)
+            .await))
     };
     result.await.unwrap_or_else(IntoResponse::into_response)
 }
 
 /// Image streams of every namespace: a list paged by (namespace, name), or a watch.
-async fn list_all_streams(State(api): Api, RawQuery(query): RawQuery) -> Response {
+async fn list_all_streams(State(api): Api, caller: Caller, RawQuery(query): RawQuery) -> Response {
     let result = async {
         let params = ListParams::parse(query)?;
         if params.watching() {
-            return watch(api, EventKind::ImageStream, None, &params).await;
+            return watch(api, caller.subject, EventKind::ImageStream, None, &params).await;
         }
-        Ok(ok(api.list_all_streams(&params.page()?).await))
+        Ok(ok(api
+            .list_all_streams(&caller.subject, &params.page()?)
+            .await))
     };
     result.await.unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn create_stream(
     State(api): Api,
+    caller: Caller,
     Path(namespace): Path<String>,
     ApiJson(body): ApiJson<ImageStream>,
 ) -> Response {
-    created(api.create_stream(&namespace, body).await)
+    created(api.create_stream(&caller.subject, &namespace, body).await)
 }
 
-async fn get_stream(State(api): Api, Path((namespace, name)): Path<(String, String)>) -> Response {
-    ok(api.get_stream(&namespace, &name).await)
+async fn get_stream(
+    State(api): Api,
+    caller: Caller,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Response {
+    ok(api.get_stream(&caller.subject, &namespace, &name).await)
 }
 
 async fn update_stream(
     State(api): Api,
+    caller: Caller,
     Path((namespace, name)): Path<(String, String)>,
     ApiJson(body): ApiJson<ImageStream>,
 ) -> Response {
-    ok(api.update_stream(&namespace, &name, body).await)
+    ok(api
+        .update_stream(&caller.subject, &namespace, &name, body)
+        .await)
 }
 
 async fn delete_stream(
     State(api): Api,
+    caller: Caller,
     Path((namespace, name)): Path<(String, String)>,
 ) -> Response {
-    ok(api.delete_stream(&namespace, &name).await)
+    ok(api.delete_stream(&caller.subject, &namespace, &name).await)
 }
 
 async fn list_tags(
     State(api): Api,
+    caller: Caller,
     Path(namespace): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
     let result = async {
         let params = ListParams::parse(query)?;
-        api.list_tags(&namespace, &params.page()?).await
+        api.list_tags(&caller.subject, &namespace, &params.page()?)
+            .await
     };
     ok(result.await)
 }
 
 async fn create_tag(
     State(api): Api,
+    caller: Caller,
     Path(namespace): Path<String>,
     ApiJson(body): ApiJson<ImageStreamTag>,
 ) -> Response {
     let name = body.metadata.name.clone();
-    created(api.put_tag(&namespace, &name, body, true).await)
+    created(
+        api.put_tag(&caller.subject, &namespace, &name, body, true)
+            .await,
+    )
 }
 
-async fn get_tag(State(api): Api, Path((namespace, name)): Path<(String, String)>) -> Response {
-    ok(api.get_tag(&namespace, &name).await)
+async fn get_tag(
+    State(api): Api,
+    caller: Caller,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Response {
+    ok(api.get_tag(&caller.subject, &namespace, &name).await)
 }
 
 async fn put_tag(
     State(api): Api,
+    caller: Caller,
     Path((namespace, name)): Path<(String, String)>,
     ApiJson(body): ApiJson<ImageStreamTag>,
 ) -> Response {
-    ok(api.put_tag(&namespace, &name, body, false).await)
+    ok(api
+        .put_tag(&caller.subject, &namespace, &name, body, false)
+        .await)
 }
 
-async fn delete_tag(State(api): Api, Path((namespace, name)): Path<(String, String)>) -> Response {
-    ok(api.delete_tag(&namespace, &name).await)
+async fn delete_tag(
+    State(api): Api,
+    caller: Caller,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Response {
+    ok(api.delete_tag(&caller.subject, &namespace, &name).await)
 }
 
 async fn get_stream_image(
     State(api): Api,
+    caller: Caller,
     Path((namespace, name)): Path<(String, String)>,
 ) -> Response {
-    ok(api.get_stream_image(&namespace, &name).await)
+    ok(api
+        .get_stream_image(&caller.subject, &namespace, &name)
+        .await)
 }
 
 async fn create_mapping(
     State(api): Api,
+    caller: Caller,
     Path(namespace): Path<String>,
     ApiJson(body): ApiJson<ImageStreamMapping>,
 ) -> Response {
-    created(api.create_mapping(&namespace, body).await)
+    created(api.create_mapping(&caller.subject, &namespace, body).await)
 }
 
-async fn list_images(State(api): Api, RawQuery(query): RawQuery) -> Response {
+async fn list_images(State(api): Api, caller: Caller, RawQuery(query): RawQuery) -> Response {
     let result = async {
         let params = ListParams::parse(query)?;
-        api.list_images(&params.page()?).await
+        api.list_images(&caller.subject, &params.page()?).await
     };
     ok(result.await)
 }
 
-async fn get_image(State(api): Api, Path(name): Path<String>) -> Response {
-    ok(api.get_image(&name).await)
+async fn get_image(State(api): Api, caller: Caller, Path(name): Path<String>) -> Response {
+    ok(api.get_image(&caller.subject, &name).await)
 }
 
 async fn method_not_allowed() -> Response {

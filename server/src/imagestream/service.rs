@@ -10,6 +10,7 @@ use super::error::{
 };
 use super::image::ImageMetadata;
 use super::model::*;
+use crate::auth::{Action, Identities, Subject, Target, Visible};
 use crate::registry::content::{self, ManifestKind};
 use crate::registry::names::{RepositoryName, Tag, is_valid_namespace};
 use crate::storage::{
@@ -31,6 +32,8 @@ const DEFAULT_ARCHITECTURE: &str = "amd64";
 
 pub struct ImageStreams {
     pub store: Arc<dyn ImageStreamStore>,
+    /// Identity and access: the decision function, and what a namespace creator is granted.
+    pub identities: Arc<Identities>,
     /// The registry's address in pull specs (`status.dockerImageRepository`).
     pub registry_host: String,
     /// The address outside the cluster, when different (`publicDockerImageRepository`).
@@ -237,7 +240,67 @@ fn stored_reference(tag: &TagReference) -> ApiResult<String> {
     serde_json::to_string(tag).map_err(|err| ApiError::BadRequest(err.to_string()))
 }
 
+/// The verb Kubernetes would name for an action on a resource, in a Forbidden message.
+fn verb(action: Action) -> &'static str {
+    match action {
+        Action::Pull => "get",
+        Action::Push => "update",
+        Action::Delete => "delete",
+        Action::ManageAccess => "manage",
+    }
+}
+
 impl ImageStreams {
+    // ---- access -------------------------------------------------------------------------------
+
+    /// Refuses what `who` may not do, with the Kubernetes Forbidden message.
+    pub fn require(
+        &self,
+        who: &Subject,
+        action: Action,
+        target: Target<'_>,
+        resource: Resource,
+        name: &str,
+    ) -> ApiResult<()> {
+        if self.identities.authorizer.allows(who, action, target) {
+            return Ok(());
+        }
+        Err(ApiError::Forbidden {
+            resource,
+            name: name.to_owned(),
+            who: match who {
+                Subject::ServiceAccount { .. } => {
+                    format!("ServiceAccount \"{}\"", who.display_name())
+                }
+                _ => format!("User \"{}\"", who.display_name()),
+            },
+            verb: verb(action),
+            namespace: target.namespace.map(str::to_owned),
+        })
+    }
+
+    /// Whether `who` may see stream `name` of `namespace`.
+    pub fn may_pull(&self, who: &Subject, namespace: &str, name: &str) -> bool {
+        self.identities
+            .authorizer
+            .allows(who, Action::Pull, Target::stream(namespace, name))
+    }
+
+    /// The streams of a namespace `who` may see; refused when none could ever be.
+    fn visible_streams(&self, who: &Subject, namespace: &str) -> ApiResult<Visible> {
+        let visible = self.identities.authorizer.visible_streams(who, namespace);
+        if visible == Visible::Only(Default::default()) {
+            self.require(
+                who,
+                Action::Pull,
+                Target::namespace(namespace),
+                IMAGE_STREAMS,
+                "",
+            )?;
+        }
+        Ok(visible)
+    }
+
     // ---- rendering ----------------------------------------------------------------------------
 
     fn repository_host(&self, host: &str, namespace: &str, name: &str) -> String {
@@ -482,30 +545,55 @@ impl ImageStreams {
         }
     }
 
+    async fn audit(&self, who: &Subject, action: &'static str, target: &str) {
+        self.identities
+            .audit(crate::storage::auth::NewAudit {
+                actor: who.display_name(),
+                action,
+                target: target.to_owned(),
+                success: true,
+                address: None,
+                detail: None,
+            })
+            .await;
+    }
+
     async fn list_version(&self) -> ApiResult<String> {
         Ok(self.store.latest_event_id().await?.to_string())
     }
 
     // ---- namespaces ---------------------------------------------------------------------------
 
-    pub async fn list_namespaces(&self, page: &Page) -> ApiResult<List<Namespace>> {
+    pub async fn list_namespaces(&self, who: &Subject, page: &Page) -> ApiResult<List<Namespace>> {
         let version = self.list_version().await?;
-        let records = self
+        let visible = self.identities.authorizer.visible_namespaces(who);
+        let mut records = self
             .store
             .list_namespaces(page.after.as_deref(), page.limit)
             .await?;
+        let last = records.last().map(|r| r.name.clone());
+        let count = records.len();
+        records.retain(|r| visible.contains(&r.name));
         Ok(List {
             kind: "NamespaceList",
             api_version: CORE_API_VERSION,
             metadata: ListMeta {
                 resource_version: version,
-                continue_token: page.next(records.len(), records.last().map(|r| r.name.as_str())),
+                continue_token: page.next(count, last.as_deref()),
             },
             items: records.iter().map(Self::namespace_object).collect(),
         })
     }
 
-    pub async fn get_namespace(&self, name: &str) -> ApiResult<Namespace> {
+    pub async fn get_namespace(&self, who: &Subject, name: &str) -> ApiResult<Namespace> {
+        if !self
+            .identities
+            .authorizer
+            .visible_namespaces(who)
+            .contains(name)
+        {
+            self.require(who, Action::Pull, Target::namespace(name), NAMESPACES, name)?;
+        }
         self.store
             .get_namespace(name)
             .await?
@@ -513,8 +601,17 @@ impl ImageStreams {
             .ok_or_else(|| ApiError::not_found(NAMESPACES, name))
     }
 
-    pub async fn create_namespace(&self, body: Namespace) -> ApiResult<Namespace> {
+    pub async fn create_namespace(&self, who: &Subject, body: Namespace) -> ApiResult<Namespace> {
         let name = body.metadata.name;
+        if !self.identities.authorizer.may_create_namespace(who) {
+            return Err(ApiError::Forbidden {
+                resource: NAMESPACES,
+                name,
+                who: format!("User \"{}\"", who.display_name()),
+                verb: "create",
+                namespace: None,
+            });
+        }
         if !is_valid_namespace(&name) {
             return Err(ApiError::invalid(
                 NAMESPACES,
@@ -525,18 +622,29 @@ impl ImageStreams {
                 ),
             ));
         }
-        self.store
+        let record = self
+            .store
             .create_namespace(&name, &body.metadata.labels, &body.metadata.annotations)
             .await?
-            .map(|r| Self::namespace_object(&r))
             .ok_or(ApiError::AlreadyExists {
                 resource: NAMESPACES,
-                name,
-            })
+                name: name.clone(),
+            })?;
+        self.identities.namespace_created(&name, who).await?;
+        Ok(Self::namespace_object(&record))
     }
 
-    pub async fn delete_namespace(&self, name: &str) -> ApiResult<Status> {
+    pub async fn delete_namespace(&self, who: &Subject, name: &str) -> ApiResult<Status> {
+        self.require(
+            who,
+            Action::Delete,
+            Target::namespace(name),
+            NAMESPACES,
+            name,
+        )?;
         if self.store.delete_namespace(name).await? {
+            self.identities.authorizer.reload().await?;
+            self.audit(who, "namespace-delete", name).await;
             Ok(super::error::deleted(NAMESPACES, name))
         } else {
             Err(ApiError::not_found(NAMESPACES, name))
@@ -552,38 +660,53 @@ impl ImageStreams {
         Ok(())
     }
 
-    pub async fn list_streams(&self, namespace: &str, page: &Page) -> ApiResult<List<ImageStream>> {
+    pub async fn list_streams(
+        &self,
+        who: &Subject,
+        namespace: &str,
+        page: &Page,
+    ) -> ApiResult<List<ImageStream>> {
+        let visible = self.visible_streams(who, namespace)?;
         self.require_namespace(namespace).await?;
         let version = self.list_version().await?;
-        let records = self
+        let mut records = self
             .store
             .list_streams(namespace, page.after.as_deref(), page.limit)
             .await?;
+        let last = records.last().map(|r| r.name.clone());
+        let count = records.len();
+        records.retain(|r| visible.contains(&r.name));
         Ok(List {
             kind: "ImageStreamList",
             api_version: IMAGE_API_VERSION,
             metadata: ListMeta {
                 resource_version: version,
-                continue_token: page.next(records.len(), records.last().map(|r| r.name.as_str())),
+                continue_token: page.next(count, last.as_deref()),
             },
             items: records.iter().map(|r| self.stream_object(r)).collect(),
         })
     }
 
-    /// Streams of every namespace, paged by (namespace, name).
-    pub async fn list_all_streams(&self, page: &Page) -> ApiResult<List<ImageStream>> {
+    /// Streams of every namespace `who` may see, paged by (namespace, name).
+    pub async fn list_all_streams(
+        &self,
+        who: &Subject,
+        page: &Page,
+    ) -> ApiResult<List<ImageStream>> {
         let version = self.list_version().await?;
         let after = page.after.as_deref().and_then(|a| a.split_once('/'));
-        let records = self.store.list_all_streams(after, page.limit).await?;
+        let mut records = self.store.list_all_streams(after, page.limit).await?;
         let last = records
             .last()
             .map(|r| format!("{}/{}", r.namespace, r.name));
+        let count = records.len();
+        records.retain(|r| self.may_pull(who, &r.namespace, &r.name));
         Ok(List {
             kind: "ImageStreamList",
             api_version: IMAGE_API_VERSION,
             metadata: ListMeta {
                 resource_version: version,
-                continue_token: page.next(records.len(), last.as_deref()),
+                continue_token: page.next(count, last.as_deref()),
             },
             items: records.iter().map(|r| self.stream_object(r)).collect(),
         })
@@ -597,7 +720,19 @@ impl ImageStreams {
             .ok_or_else(|| ApiError::not_found(IMAGE_STREAMS, name))
     }
 
-    pub async fn get_stream(&self, namespace: &str, name: &str) -> ApiResult<ImageStream> {
+    pub async fn get_stream(
+        &self,
+        who: &Subject,
+        namespace: &str,
+        name: &str,
+    ) -> ApiResult<ImageStream> {
+        self.require(
+            who,
+            Action::Pull,
+            Target::stream(namespace, name),
+            IMAGE_STREAMS,
+            name,
+        )?;
         Ok(self.stream_object(&self.stream_record(namespace, name).await?))
     }
 
@@ -605,6 +740,7 @@ impl ImageStreams {
     /// resolved, and the names of those it drops.
     async fn spec_changes(
         &self,
+        who: &Subject,
         namespace: &str,
         stream: &str,
         body: &[TagReference],
@@ -630,7 +766,7 @@ impl ImageStreams {
                 continue;
             }
             let target = self
-                .resolve(namespace, &normalized, IMAGE_STREAMS, stream)
+                .resolve(who, namespace, &normalized, IMAGE_STREAMS, stream)
                 .await?;
             writes.push(SpecTagWrite {
                 name: tag.name.clone(),
@@ -652,10 +788,18 @@ impl ImageStreams {
 
     pub async fn create_stream(
         &self,
+        who: &Subject,
         namespace: &str,
         body: ImageStream,
     ) -> ApiResult<ImageStream> {
         let name = body.metadata.name.clone();
+        self.require(
+            who,
+            Action::Push,
+            Target::stream(namespace, &name),
+            IMAGE_STREAMS,
+            &name,
+        )?;
         if let Some(given) = body.metadata.namespace.as_deref()
             && !given.is_empty()
             && given != namespace
@@ -668,7 +812,7 @@ impl ImageStreams {
             .map_err(|_| ApiError::invalid(IMAGE_STREAMS, &name, stream_name_error(&name)))?;
         self.require_namespace(namespace).await?;
         let (writes, _) = self
-            .spec_changes(namespace, &name, &body.spec.tags, None)
+            .spec_changes(who, namespace, &name, &body.spec.tags, None)
             .await?;
         let mut change = StreamChange::new(repository, Presence::Create, "create");
         change.metadata = Some((body.metadata.labels, body.metadata.annotations));
@@ -684,10 +828,18 @@ impl ImageStreams {
 
     pub async fn update_stream(
         &self,
+        who: &Subject,
         namespace: &str,
         name: &str,
         body: ImageStream,
     ) -> ApiResult<ImageStream> {
+        self.require(
+            who,
+            Action::Push,
+            Target::stream(namespace, name),
+            IMAGE_STREAMS,
+            name,
+        )?;
         if body.metadata.name != name {
             return Err(ApiError::BadRequest(format!(
                 "the name of the object ({}) does not match the name on the URL ({name})",
@@ -702,7 +854,7 @@ impl ImageStreams {
             attempts += 1;
             let current = self.stream_record(namespace, name).await?;
             let (writes, removed) = self
-                .spec_changes(namespace, name, &body.spec.tags, Some(&current))
+                .spec_changes(who, namespace, name, &body.spec.tags, Some(&current))
                 .await?;
             let mut change =
                 StreamChange::new(repository(namespace, name)?, Presence::Update, "update");
@@ -728,9 +880,23 @@ impl ImageStreams {
         }
     }
 
-    pub async fn delete_stream(&self, namespace: &str, name: &str) -> ApiResult<Status> {
+    pub async fn delete_stream(
+        &self,
+        who: &Subject,
+        namespace: &str,
+        name: &str,
+    ) -> ApiResult<Status> {
         repository(namespace, name)?;
+        self.require(
+            who,
+            Action::Delete,
+            Target::stream(namespace, name),
+            IMAGE_STREAMS,
+            name,
+        )?;
         if self.store.delete_stream(namespace, name).await? {
+            self.audit(who, "imagestream-delete", &format!("{namespace}/{name}"))
+                .await;
             Ok(super::error::deleted(IMAGE_STREAMS, name))
         } else {
             Err(ApiError::not_found(IMAGE_STREAMS, name))
@@ -742,6 +908,7 @@ impl ImageStreams {
     /// The image a spec tag names, or `None` when it names nothing (no `from`).
     async fn resolve(
         &self,
+        who: &Subject,
         namespace: &str,
         tag: &TagReference,
         resource: Resource,
@@ -762,6 +929,14 @@ impl ImageStreams {
             "ImageStreamTag" => {
                 let (source, source_tag) =
                     split_stream_tag(&from.name).map_err(|err| invalid(err.to_string()))?;
+                // Tagging from a stream needs the right to pull from it.
+                self.require(
+                    who,
+                    Action::Pull,
+                    Target::stream(source_namespace, &source),
+                    IMAGE_STREAMS,
+                    &source,
+                )?;
                 let record = self
                     .store
                     .get_stream(source_namespace, &source)
@@ -795,6 +970,13 @@ impl ImageStreams {
                 let (source, digest) =
                     split_stream_image(&from.name).map_err(|err| invalid(err.to_string()))?;
                 let source = repository(source_namespace, &source)?;
+                self.require(
+                    who,
+                    Action::Pull,
+                    Target::stream(source.namespace(), source.stream()),
+                    IMAGE_STREAMS,
+                    source.stream(),
+                )?;
                 if self
                     .store
                     .image_in_repository(&source, &digest)
@@ -806,7 +988,7 @@ impl ImageStreams {
                 Ok(Some(TagTarget::Local { source, digest }))
             }
             _ => self
-                .resolve_docker_image(&from.name, tag, &invalid)
+                .resolve_docker_image(who, &from.name, tag, &invalid)
                 .await
                 .map(Some),
         }
@@ -816,6 +998,7 @@ impl ImageStreams {
     /// platform of an index under `importMode: Legacy`); any other is kept by reference.
     async fn resolve_docker_image(
         &self,
+        who: &Subject,
         reference: &str,
         tag: &TagReference,
         invalid: &(dyn Fn(String) -> ApiError + Sync),
@@ -858,6 +1041,13 @@ impl ImageStreams {
             };
             (repository, image)
         };
+        self.require(
+            who,
+            Action::Pull,
+            Target::stream(name.namespace(), name.stream()),
+            IMAGE_STREAMS,
+            name.stream(),
+        )?;
         let image = image.ok_or_else(|| invalid(format!("{reference} is not in this registry")))?;
         let mut digest = image.digest.clone();
         if tag.import_policy.import_mode != IMPORT_MODE_PRESERVE
@@ -902,8 +1092,20 @@ impl ImageStreams {
         })
     }
 
-    pub async fn get_tag(&self, namespace: &str, name: &str) -> ApiResult<ImageStreamTag> {
+    pub async fn get_tag(
+        &self,
+        who: &Subject,
+        namespace: &str,
+        name: &str,
+    ) -> ApiResult<ImageStreamTag> {
         let (stream, tag) = split_stream_tag(name)?;
+        self.require(
+            who,
+            Action::Pull,
+            Target::stream(namespace, &stream),
+            IMAGE_STREAM_TAGS,
+            name,
+        )?;
         let record = self
             .store
             .get_stream(namespace, &stream)
@@ -916,14 +1118,23 @@ impl ImageStreams {
         Ok(self.tag_object(&record, tag.as_str(), image.as_ref()))
     }
 
-    pub async fn list_tags(&self, namespace: &str, page: &Page) -> ApiResult<List<ImageStreamTag>> {
+    pub async fn list_tags(
+        &self,
+        who: &Subject,
+        namespace: &str,
+        page: &Page,
+    ) -> ApiResult<List<ImageStreamTag>> {
+        let visible = self.visible_streams(who, namespace)?;
         self.require_namespace(namespace).await?;
         let version = self.list_version().await?;
         let after = page.after.as_deref().and_then(|a| a.rsplit_once(':'));
-        let names = self
+        let mut names = self
             .store
             .list_stream_tags(namespace, after, page.limit)
             .await?;
+        let last = names.last().map(|(s, t)| format!("{s}:{t}"));
+        let count = names.len();
+        names.retain(|(stream, _)| visible.contains(stream));
         // Each stream of the page, with only the page's tags.
         let mut streams: Vec<StreamRecord> = Vec::new();
         for (stream, _) in &names {
@@ -961,13 +1172,12 @@ impl ImageStreams {
             let image = digest.and_then(|d| images.iter().find(|i| &i.digest == d));
             items.push(self.tag_object(record, tag, image));
         }
-        let last = names.last().map(|(s, t)| format!("{s}:{t}"));
         Ok(List {
             kind: "ImageStreamTagList",
             api_version: IMAGE_API_VERSION,
             metadata: ListMeta {
                 resource_version: version,
-                continue_token: page.next(names.len(), last.as_deref()),
+                continue_token: page.next(count, last.as_deref()),
             },
             items,
         })
@@ -977,12 +1187,20 @@ impl ImageStreams {
     /// how `oc tag` and a rollback to an earlier image work.
     pub async fn put_tag(
         &self,
+        who: &Subject,
         namespace: &str,
         name: &str,
         body: ImageStreamTag,
         create: bool,
     ) -> ApiResult<ImageStreamTag> {
         let (stream, tag) = split_stream_tag(name)?;
+        self.require(
+            who,
+            Action::Push,
+            Target::stream(namespace, &stream),
+            IMAGE_STREAM_TAGS,
+            name,
+        )?;
         if !body.metadata.name.is_empty() && body.metadata.name != name {
             return Err(ApiError::BadRequest(format!(
                 "the name of the object ({}) does not match the name on the URL ({name})",
@@ -1007,7 +1225,7 @@ impl ImageStreams {
             });
         }
         let target = self
-            .resolve(namespace, &normalized, IMAGE_STREAM_TAGS, name)
+            .resolve(who, namespace, &normalized, IMAGE_STREAM_TAGS, name)
             .await?;
         let mut change = StreamChange::new(repository, Presence::Ensure, "tag");
         change.expected_resource_version =
@@ -1026,8 +1244,20 @@ impl ImageStreams {
         Ok(self.tag_object(&record, tag.as_str(), image.as_ref()))
     }
 
-    pub async fn delete_tag(&self, namespace: &str, name: &str) -> ApiResult<Status> {
+    pub async fn delete_tag(
+        &self,
+        who: &Subject,
+        namespace: &str,
+        name: &str,
+    ) -> ApiResult<Status> {
         let (stream, tag) = split_stream_tag(name)?;
+        self.require(
+            who,
+            Action::Delete,
+            Target::stream(namespace, &stream),
+            IMAGE_STREAM_TAGS,
+            name,
+        )?;
         let record = self
             .store
             .get_stream(namespace, &stream)
@@ -1043,6 +1273,8 @@ impl ImageStreams {
             .change_stream(&change)
             .await?
             .map_err(|err| change_error(err, IMAGE_STREAM_TAGS, name))?;
+        self.audit(who, "imagestreamtag-delete", &format!("{namespace}/{name}"))
+            .await;
         Ok(super::error::deleted(IMAGE_STREAM_TAGS, name))
     }
 
@@ -1050,10 +1282,18 @@ impl ImageStreams {
 
     pub async fn get_stream_image(
         &self,
+        who: &Subject,
         namespace: &str,
         name: &str,
     ) -> ApiResult<ImageStreamImage> {
         let (stream, digest) = split_stream_image(name)?;
+        self.require(
+            who,
+            Action::Pull,
+            Target::stream(namespace, &stream),
+            IMAGE_STREAM_IMAGES,
+            name,
+        )?;
         let repository = repository(namespace, &stream)?;
         let image = self
             .store
@@ -1079,7 +1319,9 @@ impl ImageStreams {
         })
     }
 
-    pub async fn get_image(&self, name: &str) -> ApiResult<Image> {
+    /// Images are cluster-scoped, as in OpenShift: reading them takes a registry-wide role.
+    pub async fn get_image(&self, who: &Subject, name: &str) -> ApiResult<Image> {
+        self.require(who, Action::Pull, Target::REGISTRY, IMAGES, name)?;
         let digest = name
             .parse::<Digest>()
             .map_err(|_| ApiError::not_found(IMAGES, name))?;
@@ -1091,7 +1333,8 @@ impl ImageStreams {
         Ok(self.image_object(&image, String::new()))
     }
 
-    pub async fn list_images(&self, page: &Page) -> ApiResult<List<Image>> {
+    pub async fn list_images(&self, who: &Subject, page: &Page) -> ApiResult<List<Image>> {
+        self.require(who, Action::Pull, Target::REGISTRY, IMAGES, "")?;
         let version = self.list_version().await?;
         let records = self
             .store
@@ -1115,10 +1358,18 @@ impl ImageStreams {
     /// Records that an image of the stream's repository is `tag` now, as a push does.
     pub async fn create_mapping(
         &self,
+        who: &Subject,
         namespace: &str,
         body: ImageStreamMapping,
     ) -> ApiResult<Status> {
         let stream = body.metadata.name.clone();
+        self.require(
+            who,
+            Action::Push,
+            Target::stream(namespace, &stream),
+            IMAGE_STREAM_MAPPINGS,
+            &stream,
+        )?;
         let repository = repository(namespace, &stream).map_err(|_| {
             ApiError::invalid(IMAGE_STREAM_MAPPINGS, &stream, stream_name_error(&stream))
         })?;
