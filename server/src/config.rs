@@ -33,6 +33,67 @@ pub struct Cli {
 pub enum Command {
     /// Run the registry and console (the default when no command is given).
     Serve(ServeArgs),
+    /// Manage users (for operators; works on the data folder, with or without a running server).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage tokens (for operators).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a local user.
+    Add {
+        name: String,
+        /// The password; without it (and without --password-stdin) one is generated and printed.
+        #[arg(long, env = "BERTH_USER_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// Read the password from standard input.
+        #[arg(long, conflicts_with = "password")]
+        password_stdin: bool,
+        /// Add the user to these groups.
+        #[arg(long = "group", value_name = "GROUP")]
+        groups: Vec<String>,
+        /// Make the user a cluster administrator.
+        #[arg(long)]
+        cluster_admin: bool,
+        #[command(flatten)]
+        server: ServeArgs,
+    },
+    /// Set a user's password.
+    Passwd {
+        name: String,
+        #[arg(long, env = "BERTH_USER_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        #[arg(long, conflicts_with = "password")]
+        password_stdin: bool,
+        #[command(flatten)]
+        server: ServeArgs,
+    },
+    /// List users and their groups.
+    List {
+        #[command(flatten)]
+        server: ServeArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a personal token for a user and print it (shown once).
+    Create {
+        /// The user the token acts as.
+        #[arg(long)]
+        user: String,
+        /// A name to recognise the token by.
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// Days until the token expires; without it, it does not.
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+        #[command(flatten)]
+        server: ServeArgs,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
@@ -46,7 +107,7 @@ pub enum LogFormat {
 
 /// Flags (and their environment variables) of `berth serve`. Each overrides the same setting of
 /// the configuration file.
-#[derive(Debug, Default, Args)]
+#[derive(Debug, Default, Clone, Args)]
 pub struct ServeArgs {
     /// TOML configuration file; its keys are those of the flags below (`listen`, `data_dir`,
     /// `[log] format`, ...).

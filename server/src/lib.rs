@@ -8,6 +8,7 @@
 //! - [`ops`]: logs, metrics and health endpoints.
 //! - [`config`]: settings from defaults, file, environment and flags.
 
+pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod console;
@@ -100,6 +101,10 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
     Ok(Router::new()
         .merge(registry::router().with_state(registry))
         .merge(auth::routes::router(identities.clone(), metadata.clone()))
+        .merge(auth::api::router(Arc::new(auth::api::AccessApi {
+            identities: identities.clone(),
+            streams: streams.clone(),
+        })))
         .merge(imagestream::routes::router(image_streams.clone()))
         .route(
             "/console/api/events",

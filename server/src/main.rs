@@ -5,9 +5,21 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let args = match cli.command {
-        Some(Command::Serve(args)) => args,
-        None => cli.serve,
+    let (args, admin) = match cli.command {
+        Some(Command::Serve(args)) => (args, None),
+        Some(Command::User(command)) => {
+            let args = match &command {
+                berth::config::UserCommand::Add { server, .. }
+                | berth::config::UserCommand::Passwd { server, .. }
+                | berth::config::UserCommand::List { server } => server.clone(),
+            };
+            (args, Some(Admin::User(command)))
+        }
+        Some(Command::Token(command)) => {
+            let berth::config::TokenCommand::Create { server, .. } = &command;
+            (server.clone(), Some(Admin::Token(command)))
+        }
+        None => (cli.serve, None),
     };
     let config = match Config::load(&args) {
         Ok(config) => config,
@@ -17,6 +29,9 @@ fn main() -> ExitCode {
         }
     };
     berth::ops::init_logging(&config.log);
+    if let Some(admin) = admin {
+        return run_admin(admin, &config);
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -35,6 +50,31 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!("{err:#}");
+            eprintln!("berth: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+enum Admin {
+    User(berth::config::UserCommand),
+    Token(berth::config::TokenCommand),
+}
+
+fn run_admin(admin: Admin, config: &Config) -> ExitCode {
+    let result = tokio::runtime::Runtime::new()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| {
+            runtime.block_on(async {
+                match admin {
+                    Admin::User(command) => berth::admin::user(command, config).await,
+                    Admin::Token(command) => berth::admin::token(command, config).await,
+                }
+            })
+        });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
             eprintln!("berth: {err:#}");
             ExitCode::FAILURE
         }

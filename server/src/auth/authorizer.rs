@@ -323,10 +323,12 @@ mod tests {
             role(&Subject::Anonymous, Target::stream("public", "x")),
             Some(Role::Viewer)
         );
+        // What anonymous callers may do, signed-in ones may too.
         assert_eq!(
             role(&user("carol", &[]), Target::stream("public", "x")),
-            None
+            Some(Role::Viewer)
         );
+        assert_eq!(role(&user("carol", &[]), Target::stream("team", "x")), None);
         assert_eq!(
             role(&user("root", &[]), Target::stream("any", "x")),
             Some(Role::ClusterAdmin)

@@ -1,6 +1,7 @@
 //! Identity and access: who a request comes from (passwords, tokens, sessions, OAuth) and what
 //! they may do (roles bound per registry, namespace or stream, decided by [`Authorizer`]).
 
+pub mod api;
 pub mod authorizer;
 pub mod bootstrap;
 pub mod credentials;

@@ -102,20 +102,23 @@ pub enum Subject {
 
 impl Subject {
     /// The binding subjects that apply to this subject: itself and its groups, as
-    /// `Kind:name` keys of the binding index.
+    /// `Kind:name` keys of the binding index. What is granted to anonymous callers
+    /// (`system:unauthenticated`) is granted to everyone: signing in never takes access away.
     pub fn binding_keys(&self) -> Vec<String> {
         match self {
             Subject::Anonymous => vec![format!("Group:{UNAUTHENTICATED}")],
             Subject::User { name, groups } => {
-                let mut keys = Vec::with_capacity(groups.len() + 2);
+                let mut keys = Vec::with_capacity(groups.len() + 3);
                 keys.push(format!("User:{name}"));
                 keys.push(format!("Group:{AUTHENTICATED}"));
+                keys.push(format!("Group:{UNAUTHENTICATED}"));
                 keys.extend(groups.iter().map(|g| format!("Group:{g}")));
                 keys
             }
             Subject::ServiceAccount { namespace, name } => vec![
                 format!("ServiceAccount:{namespace}:{name}"),
                 format!("Group:{AUTHENTICATED}"),
+                format!("Group:{UNAUTHENTICATED}"),
                 format!("Group:{SERVICE_ACCOUNTS}"),
                 format!("Group:{SERVICE_ACCOUNTS}:{namespace}"),
             ],
@@ -202,7 +205,12 @@ mod tests {
         };
         assert_eq!(
             user.binding_keys(),
-            ["User:alice", "Group:system:authenticated", "Group:devs"]
+            [
+                "User:alice",
+                "Group:system:authenticated",
+                "Group:system:unauthenticated",
+                "Group:devs"
+            ]
         );
         assert_eq!(
             Subject::Anonymous.binding_keys(),

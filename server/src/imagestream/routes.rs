@@ -567,7 +567,7 @@ pub fn router(api: Arc<ImageStreams>) -> Router {
             get(list_namespaces).post(create_namespace),
         )
         .route(
-            "/api/v1/namespaces/{name}",
+            "/api/v1/namespaces/{namespace}",
             get(get_namespace).delete(delete_namespace),
         )
         .route(&format!("{IMAGE}/imagestreams"), get(list_all_streams))

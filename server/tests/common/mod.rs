@@ -88,6 +88,25 @@ impl TestServer {
         client_with_token(&self.admin_token)
     }
 
+    /// Adds a local user with the command-line tool, as an operator would, and returns a
+    /// personal token of theirs.
+    pub fn add_user(&self, name: &str, password: &str, groups: &[&str]) -> String {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+        command
+            .args(["user", "add", name, "--password", password, "--data-dir"])
+            .arg(&self.data_dir);
+        for group in groups {
+            command.args(["--group", group]);
+        }
+        let output = command.output().unwrap();
+        assert!(
+            output.status.success(),
+            "berth user add: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        token_for(&self.base, name, password)
+    }
+
     /// `user:secret` credentials of the administrator for skopeo and podman.
     pub fn creds(&self) -> String {
         format!("admin:{}", self.admin_token)

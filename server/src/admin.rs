@@ -1,0 +1,171 @@
+//! Commands for operators on the data folder: add users, reset passwords, make tokens. They work
+//! on the metadata store directly, so they need no running server (SQLite lets them run beside
+//! one).
+
+use std::io::Read;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use chrono::Utc;
+
+use crate::auth::credentials::{hash_password, new_password, new_token_secret, secret_hash};
+use crate::config::{Config, TokenCommand, UserCommand};
+use crate::storage::auth::{AuthStore, BindingRecord, NewAudit, TokenKind, TokenOwner};
+use crate::storage::sqlite::SqliteMetadata;
+
+async fn open(config: &Config) -> anyhow::Result<Arc<dyn AuthStore>> {
+    tokio::fs::create_dir_all(&config.data_dir)
+        .await
+        .with_context(|| format!("creating data folder {}", config.data_dir.display()))?;
+    let store = SqliteMetadata::open(&config.data_dir.join("berth.db"))
+        .await
+        .context("opening the metadata database")?;
+    Ok(Arc::new(store))
+}
+
+fn password(given: Option<String>, from_stdin: bool) -> anyhow::Result<(String, bool)> {
+    if from_stdin {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading the password")?;
+        let text = text.trim_end_matches(['\r', '\n']).to_owned();
+        if text.is_empty() {
+            bail!("the password read from standard input is empty");
+        }
+        return Ok((text, false));
+    }
+    Ok(match given {
+        Some(password) if !password.is_empty() => (password, false),
+        Some(_) => bail!("the password must not be empty"),
+        None => (new_password(), true),
+    })
+}
+
+async fn audit(store: &Arc<dyn AuthStore>, action: &'static str, target: String) {
+    let entry = NewAudit {
+        actor: "berth (command line)".into(),
+        action,
+        target,
+        success: true,
+        address: None,
+        detail: None,
+    };
+    if let Err(err) = store.append_audit(&entry).await {
+        eprintln!("berth: writing the audit log failed: {err}");
+    }
+}
+
+pub async fn user(command: UserCommand, config: &Config) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Add {
+            name,
+            password: given,
+            password_stdin,
+            groups,
+            cluster_admin,
+            ..
+        } => {
+            let store = open(config).await?;
+            let (password, generated) = password(given, password_stdin)?;
+            let hash = hash_password(&password)?;
+            if store
+                .create_user(&name, Some(&hash), "local", None)
+                .await?
+                .is_none()
+            {
+                bail!("user {name:?} exists already (reset the password with `berth user passwd`)");
+            }
+            for group in &groups {
+                store.add_group_member(group, &name).await?;
+            }
+            if cluster_admin {
+                store
+                    .create_binding(&BindingRecord {
+                        name: format!("cluster-admin-{name}"),
+                        namespace: None,
+                        stream: None,
+                        role: "cluster-admin".into(),
+                        subject_kind: "User".into(),
+                        subject_name: name.clone(),
+                        subject_namespace: None,
+                        created_at: Utc::now(),
+                    })
+                    .await?;
+            }
+            audit(&store, "user-create", name.clone()).await;
+            if generated {
+                println!("Added user {name:?} with the password {password} (shown once)");
+            } else {
+                println!("Added user {name:?}");
+            }
+        }
+        UserCommand::Passwd {
+            name,
+            password: given,
+            password_stdin,
+            ..
+        } => {
+            let store = open(config).await?;
+            let (password, generated) = password(given, password_stdin)?;
+            if !store
+                .set_password(&name, &hash_password(&password)?)
+                .await?
+            {
+                bail!("no user {name:?}");
+            }
+            audit(&store, "password-reset", name.clone()).await;
+            if generated {
+                println!("The password of {name:?} is now {password} (shown once)");
+            } else {
+                println!("Changed the password of {name:?}");
+            }
+        }
+        UserCommand::List { .. } => {
+            let store = open(config).await?;
+            for user in store.list_users().await? {
+                println!(
+                    "{}\t{}\t{}",
+                    user.name,
+                    user.identity_provider,
+                    user.groups.join(",")
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn token(command: TokenCommand, config: &Config) -> anyhow::Result<()> {
+    let TokenCommand::Create {
+        user,
+        name,
+        expires_in_days,
+        ..
+    } = command;
+    let store = open(config).await?;
+    let record = store
+        .user(&user)
+        .await?
+        .with_context(|| format!("no user {user:?}"))?;
+    let secret = new_token_secret();
+    let expires_at =
+        expires_in_days.map(|days| Utc::now() + chrono::Duration::days(i64::from(days)));
+    let token = store
+        .create_token(
+            TokenKind::Personal,
+            &TokenOwner::User(record.id),
+            &name,
+            &secret_hash(&secret),
+            expires_at,
+        )
+        .await?;
+    audit(
+        &store,
+        "token-create",
+        format!("personal token {} of {user}", token.uid),
+    )
+    .await;
+    println!("{secret}");
+    Ok(())
+}

@@ -1,0 +1,1118 @@
+//! The access API: role bindings per registry, namespace or stream; "who can" and "what may";
+//! service accounts and their tokens; users and groups; the audit log. Every change is decided
+//! by the same function as everything else, and a binding can grant no more than its author
+//! holds.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::http::Caller;
+use super::identity::binding_name_part;
+use super::routes::{access_api_version, create_token_for, token_object};
+use super::{Action, Identities, Role, Subject, Target};
+use crate::imagestream::error::{ApiError, ApiResult, FieldError, NAMESPACES, Resource, deleted};
+use crate::imagestream::model::{ObjectMeta, time};
+use crate::imagestream::routes::ApiJson;
+use crate::registry::names::{RepositoryName, is_valid_namespace};
+use crate::storage::ImageStreamStore;
+use crate::storage::auth::{BindingRecord, NewAudit, TokenKind, TokenOwner};
+
+pub const ROLE_BINDINGS: Resource = Resource {
+    plural: "rolebindings",
+    group: "access.berth.io",
+};
+const SERVICE_ACCOUNTS: Resource = Resource {
+    plural: "serviceaccounts",
+    group: "",
+};
+const AUDIT_EVENTS: Resource = Resource {
+    plural: "auditevents",
+    group: "access.berth.io",
+};
+const USERS: Resource = Resource {
+    plural: "users",
+    group: "user.openshift.io",
+};
+const GROUPS: Resource = Resource {
+    plural: "groups",
+    group: "user.openshift.io",
+};
+
+pub struct AccessApi {
+    pub identities: Arc<Identities>,
+    pub streams: Arc<dyn ImageStreamStore>,
+}
+
+type Access = State<Arc<AccessApi>>;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RoleRef {
+    #[serde(default)]
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BindingSubject {
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// A role for one subject, on the registry, a namespace, or one image stream of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleBinding {
+    #[serde(default = "role_binding_kind")]
+    pub kind: String,
+    #[serde(default = "access_api_version")]
+    pub api_version: String,
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub role_ref: RoleRef,
+    #[serde(default)]
+    pub subject: BindingSubject,
+    /// Only this image stream of the namespace, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_stream: Option<String>,
+}
+
+fn role_binding_kind() -> String {
+    "RoleBinding".into()
+}
+
+fn binding_object(record: &BindingRecord) -> RoleBinding {
+    RoleBinding {
+        kind: role_binding_kind(),
+        api_version: access_api_version(),
+        metadata: ObjectMeta {
+            name: record.name.clone(),
+            namespace: record.namespace.clone(),
+            creation_timestamp: Some(record.created_at),
+            ..ObjectMeta::default()
+        },
+        role_ref: RoleRef {
+            name: record.role.clone(),
+        },
+        subject: BindingSubject {
+            kind: record.subject_kind.clone(),
+            name: record.subject_name.clone(),
+            namespace: record.subject_namespace.clone(),
+        },
+        image_stream: record.stream.clone(),
+    }
+}
+
+fn list<T: Serialize>(kind: &str, api_version: &str, items: Vec<T>) -> Response {
+    axum::Json(serde_json::json!({
+        "kind": kind,
+        "apiVersion": api_version,
+        "metadata": {},
+        "items": items,
+    }))
+    .into_response()
+}
+
+fn respond<T: Serialize>(status: StatusCode, result: ApiResult<T>) -> Response {
+    match result {
+        Ok(value) => (status, axum::Json(value)).into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
+fn query<T: for<'de> Deserialize<'de> + Default>(query: Option<String>) -> ApiResult<T> {
+    serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
+        .map_err(|err| ApiError::BadRequest(format!("invalid query: {err}")))
+}
+
+impl AccessApi {
+    fn forbidden(
+        who: &Subject,
+        resource: Resource,
+        name: &str,
+        verb: &'static str,
+        namespace: Option<&str>,
+    ) -> ApiError {
+        ApiError::Forbidden {
+            resource,
+            name: name.to_owned(),
+            who: format!("User \"{}\"", who.display_name()),
+            verb,
+            namespace: namespace.map(str::to_owned),
+        }
+    }
+
+    fn require(
+        &self,
+        who: &Subject,
+        action: Action,
+        target: Target<'_>,
+        resource: Resource,
+        name: &str,
+    ) -> ApiResult<()> {
+        if self.identities.authorizer.allows(who, action, target) {
+            Ok(())
+        } else {
+            let verb = if action == Action::Pull {
+                "get"
+            } else {
+                "manage"
+            };
+            Err(Self::forbidden(who, resource, name, verb, target.namespace))
+        }
+    }
+
+    async fn require_namespace(&self, namespace: &str) -> ApiResult<()> {
+        if is_valid_namespace(namespace) && self.streams.get_namespace(namespace).await?.is_some() {
+            Ok(())
+        } else {
+            Err(ApiError::not_found(NAMESPACES, namespace))
+        }
+    }
+
+    async fn audit(
+        &self,
+        who: &Subject,
+        action: &'static str,
+        target: String,
+        detail: Option<String>,
+    ) {
+        self.identities
+            .audit(NewAudit {
+                actor: who.display_name(),
+                action,
+                target,
+                success: true,
+                address: None,
+                detail,
+            })
+            .await;
+    }
+
+    // ---- role bindings ------------------------------------------------------------------------
+
+    async fn list_bindings(
+        &self,
+        who: &Subject,
+        namespace: Option<&str>,
+        stream: Option<&str>,
+    ) -> ApiResult<Vec<RoleBinding>> {
+        let target = Target { namespace, stream };
+        self.require(who, Action::ManageAccess, target, ROLE_BINDINGS, "")?;
+        if let Some(namespace) = namespace {
+            self.require_namespace(namespace).await?;
+        }
+        let bindings = self.identities.store.list_bindings(namespace).await?;
+        Ok(bindings
+            .iter()
+            .filter(|b| stream.is_none() || b.stream.as_deref() == stream)
+            .map(binding_object)
+            .collect())
+    }
+
+    async fn create_binding(
+        &self,
+        who: &Subject,
+        namespace: Option<&str>,
+        body: RoleBinding,
+    ) -> ApiResult<RoleBinding> {
+        let invalid = |field: &str, message: String| {
+            ApiError::invalid(
+                ROLE_BINDINGS,
+                &body.metadata.name,
+                FieldError::new(field, message),
+            )
+        };
+        let role = Role::parse(&body.role_ref.name).ok_or_else(|| {
+            invalid(
+                "roleRef.name",
+                format!(
+                    "{:?} is not one of viewer, editor, admin, cluster-admin",
+                    body.role_ref.name
+                ),
+            )
+        })?;
+        if role == Role::ClusterAdmin && namespace.is_some() {
+            return Err(invalid(
+                "roleRef.name",
+                "cluster-admin is bound on the whole registry only".into(),
+            ));
+        }
+        let subject = &body.subject;
+        match subject.kind.as_str() {
+            "User" | "Group" if !subject.name.is_empty() => {}
+            "ServiceAccount" if !subject.name.is_empty() => {
+                let account_namespace =
+                    subject.namespace.as_deref().or(namespace).ok_or_else(|| {
+                        invalid(
+                            "subject.namespace",
+                            "a service account is named with its namespace".into(),
+                        )
+                    })?;
+                if self
+                    .identities
+                    .store
+                    .service_account(account_namespace, &subject.name)
+                    .await?
+                    .is_none()
+                {
+                    return Err(invalid(
+                        "subject.name",
+                        format!(
+                            "service account {account_namespace}/{} does not exist",
+                            subject.name
+                        ),
+                    ));
+                }
+            }
+            _ => {
+                return Err(invalid(
+                    "subject",
+                    "a subject is a User, Group or ServiceAccount with a name".into(),
+                ));
+            }
+        }
+        if let (Some(namespace), Some(stream)) = (namespace, body.image_stream.as_deref())
+            && RepositoryName::of_stream(namespace, stream).is_err()
+        {
+            return Err(invalid(
+                "imageStream",
+                format!("{stream:?} is not an image stream name"),
+            ));
+        }
+        if body.image_stream.is_some() && namespace.is_none() {
+            return Err(invalid(
+                "imageStream",
+                "a stream binding belongs to a namespace".into(),
+            ));
+        }
+        if let Some(namespace) = namespace {
+            self.require_namespace(namespace).await?;
+        }
+        let target = Target {
+            namespace,
+            stream: body.image_stream.as_deref(),
+        };
+        // Managing access, and no escalation: a binding grants at most the author's own role.
+        self.require(
+            who,
+            Action::ManageAccess,
+            target,
+            ROLE_BINDINGS,
+            &body.metadata.name,
+        )?;
+        if self
+            .identities
+            .authorizer
+            .role(who, target)
+            .is_none_or(|held| held < role)
+        {
+            return Err(Self::forbidden(
+                who,
+                ROLE_BINDINGS,
+                &body.metadata.name,
+                "escalate",
+                namespace,
+            ));
+        }
+        let name = if body.metadata.name.is_empty() {
+            let scope = body
+                .image_stream
+                .as_deref()
+                .map(|s| format!("{}-", binding_name_part(s)))
+                .unwrap_or_default();
+            format!(
+                "{scope}{}-{}-{}",
+                role.as_str(),
+                subject.kind.to_ascii_lowercase(),
+                binding_name_part(&subject.name)
+            )
+        } else {
+            body.metadata.name.clone()
+        };
+        let record = BindingRecord {
+            name: name.clone(),
+            namespace: namespace.map(str::to_owned),
+            stream: body.image_stream.clone(),
+            role: role.as_str().to_owned(),
+            subject_kind: subject.kind.clone(),
+            subject_name: subject.name.clone(),
+            subject_namespace: (subject.kind == "ServiceAccount")
+                .then(|| {
+                    subject
+                        .namespace
+                        .clone()
+                        .or_else(|| namespace.map(str::to_owned))
+                })
+                .flatten(),
+            created_at: Utc::now(),
+        };
+        let created = self.identities.store.create_binding(&record).await?.ok_or(
+            ApiError::AlreadyExists {
+                resource: ROLE_BINDINGS,
+                name,
+            },
+        )?;
+        self.identities.authorizer.reload().await?;
+        self.audit(
+            who,
+            "binding-create",
+            format!("{}/{}", namespace.unwrap_or("-"), created.name),
+            Some(format!(
+                "{} {}:{} on {target}",
+                created.role, created.subject_kind, created.subject_name
+            )),
+        )
+        .await;
+        Ok(binding_object(&created))
+    }
+
+    async fn delete_binding(
+        &self,
+        who: &Subject,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> ApiResult<()> {
+        let bindings = self.identities.store.list_bindings(namespace).await?;
+        let Some(binding) = bindings.iter().find(|b| b.name == name) else {
+            // Only those who manage the namespace learn whether a binding exists there.
+            self.require(
+                who,
+                Action::ManageAccess,
+                Target {
+                    namespace,
+                    stream: None,
+                },
+                ROLE_BINDINGS,
+                name,
+            )?;
+            return Err(ApiError::not_found(ROLE_BINDINGS, name));
+        };
+        let target = Target {
+            namespace,
+            stream: binding.stream.as_deref(),
+        };
+        self.require(who, Action::ManageAccess, target, ROLE_BINDINGS, name)?;
+        self.identities
+            .store
+            .delete_binding(namespace, name)
+            .await?;
+        self.identities.authorizer.reload().await?;
+        self.audit(
+            who,
+            "binding-delete",
+            format!("{}/{name}", namespace.unwrap_or("-")),
+            Some(format!(
+                "{} {}:{} on {target}",
+                binding.role, binding.subject_kind, binding.subject_name
+            )),
+        )
+        .await;
+        Ok(())
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ScopeQuery {
+    image_stream: Option<String>,
+    action: Option<String>,
+    subject: Option<String>,
+}
+
+async fn list_namespace_bindings(
+    State(api): Access,
+    caller: Caller,
+    Path(namespace): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let result = async {
+        let scope: ScopeQuery = query(raw)?;
+        api.list_bindings(
+            &caller.subject,
+            Some(&namespace),
+            scope.image_stream.as_deref(),
+        )
+        .await
+    };
+    match result.await {
+        Ok(items) => list("RoleBindingList", "access.berth.io/v1", items),
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn create_namespace_binding(
+    State(api): Access,
+    caller: Caller,
+    Path(namespace): Path<String>,
+    ApiJson(body): ApiJson<RoleBinding>,
+) -> Response {
+    respond(
+        StatusCode::CREATED,
+        api.create_binding(&caller.subject, Some(&namespace), body)
+            .await,
+    )
+}
+
+async fn delete_namespace_binding(
+    State(api): Access,
+    caller: Caller,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Response {
+    let result = api
+        .delete_binding(&caller.subject, Some(&namespace), &name)
+        .await;
+    respond(
+        StatusCode::OK,
+        result.map(|()| deleted(ROLE_BINDINGS, &name)),
+    )
+}
+
+async fn list_registry_bindings(State(api): Access, caller: Caller) -> Response {
+    match api.list_bindings(&caller.subject, None, None).await {
+        Ok(items) => list("RoleBindingList", "access.berth.io/v1", items),
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn create_registry_binding(
+    State(api): Access,
+    caller: Caller,
+    ApiJson(body): ApiJson<RoleBinding>,
+) -> Response {
+    respond(
+        StatusCode::CREATED,
+        api.create_binding(&caller.subject, None, body).await,
+    )
+}
+
+async fn delete_registry_binding(
+    State(api): Access,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Response {
+    let result = api.delete_binding(&caller.subject, None, &name).await;
+    respond(
+        StatusCode::OK,
+        result.map(|()| deleted(ROLE_BINDINGS, &name)),
+    )
+}
+
+/// Parses `Kind:name` (`User:alice`, `Group:devs`, `ServiceAccount:ns:name`) into a subject
+/// whose groups are what the store knows of them.
+async fn named_subject(api: &AccessApi, text: &str) -> ApiResult<Subject> {
+    let bad = || {
+        ApiError::BadRequest(format!(
+            "subject {text:?} is not User:NAME, Group:NAME or ServiceAccount:NAMESPACE:NAME"
+        ))
+    };
+    let (kind, name) = text.split_once(':').ok_or_else(bad)?;
+    match kind {
+        "User" => {
+            let groups = api
+                .identities
+                .store
+                .user(name)
+                .await?
+                .map(|u| u.groups)
+                .unwrap_or_default();
+            Ok(Subject::User {
+                name: name.to_owned(),
+                groups,
+            })
+        }
+        "Group" => Ok(Subject::User {
+            name: String::new(),
+            groups: vec![name.to_owned()],
+        }),
+        "ServiceAccount" => {
+            let (namespace, name) = name.split_once(':').ok_or_else(bad)?;
+            Ok(Subject::ServiceAccount {
+                namespace: namespace.to_owned(),
+                name: name.to_owned(),
+            })
+        }
+        _ => Err(bad()),
+    }
+}
+
+/// `GET …/namespaces/{ns}/whocan?action=pull[&imageStream=app]`: the subjects holding at
+/// least that action there, with their role.
+async fn who_can(
+    State(api): Access,
+    caller: Caller,
+    Path(namespace): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let result = async {
+        let scope: ScopeQuery = query(raw)?;
+        let action_name = scope.action.as_deref().unwrap_or("pull");
+        let action = Action::parse(action_name).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "action {action_name:?} is not one of pull, push, delete, manage-access"
+            ))
+        })?;
+        let target = Target {
+            namespace: Some(&namespace),
+            stream: scope.image_stream.as_deref(),
+        };
+        api.require(
+            &caller.subject,
+            Action::ManageAccess,
+            target,
+            ROLE_BINDINGS,
+            "",
+        )?;
+        api.require_namespace(&namespace).await?;
+        let subjects: Vec<serde_json::Value> = api
+            .identities
+            .authorizer
+            .who_can(action, target)
+            .into_iter()
+            .map(|(key, role)| {
+                let (kind, name) = key.split_once(':').unwrap_or(("", &key));
+                serde_json::json!({"kind": kind, "name": name, "role": role.as_str()})
+            })
+            .collect();
+        Ok(serde_json::json!({
+            "kind": "WhoCan",
+            "apiVersion": access_api_version(),
+            "namespace": namespace,
+            "imageStream": scope.image_stream,
+            "action": action.as_str(),
+            "subjects": subjects,
+        }))
+    };
+    respond(StatusCode::OK, result.await)
+}
+
+/// `GET …/namespaces/{ns}/permissions[?imageStream=app][&subject=User:alice]`: what a subject
+/// (the caller, by default) may do there.
+async fn permissions(
+    State(api): Access,
+    caller: Caller,
+    Path(namespace): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let result = async {
+        let scope: ScopeQuery = query(raw)?;
+        let target = Target {
+            namespace: Some(&namespace),
+            stream: scope.image_stream.as_deref(),
+        };
+        let subject = match &scope.subject {
+            None => caller.subject.clone(),
+            Some(text) => {
+                api.require(
+                    &caller.subject,
+                    Action::ManageAccess,
+                    target,
+                    ROLE_BINDINGS,
+                    "",
+                )?;
+                named_subject(&api, text).await?
+            }
+        };
+        let authorizer = &api.identities.authorizer;
+        let role = authorizer.role(&subject, target);
+        let actions: Vec<&str> = Action::ALL
+            .into_iter()
+            .filter(|a| authorizer.allows(&subject, *a, target))
+            .map(Action::as_str)
+            .collect();
+        Ok(serde_json::json!({
+            "kind": "Permissions",
+            "apiVersion": access_api_version(),
+            "subject": subject.display_name(),
+            "namespace": namespace,
+            "imageStream": scope.image_stream,
+            "role": role.map(Role::as_str),
+            "actions": actions,
+        }))
+    };
+    respond(StatusCode::OK, result.await)
+}
+
+// ---- service accounts ------------------------------------------------------------------------
+
+fn service_account_object(
+    record: &crate::storage::auth::ServiceAccountRecord,
+) -> serde_json::Value {
+    serde_json::json!({
+        "kind": "ServiceAccount",
+        "apiVersion": "v1",
+        "metadata": ObjectMeta {
+            name: record.name.clone(),
+            namespace: Some(record.namespace.clone()),
+            uid: record.uid.clone(),
+            creation_timestamp: Some(record.created_at),
+            ..ObjectMeta::default()
+        },
+    })
+}
+
+async fn list_service_accounts(
+    State(api): Access,
+    caller: Caller,
+    Path(namespace): Path<String>,
+) -> Response {
+    let result = async {
+        api.require(
+            &caller.subject,
+            Action::ManageAccess,
+            Target::namespace(&namespace),
+            SERVICE_ACCOUNTS,
+            "",
+        )?;
+        api.require_namespace(&namespace).await?;
+        Ok::<_, ApiError>(
+            api.identities
+                .store
+                .list_service_accounts(&namespace)
+                .await?,
+        )
+    };
+    match result.await {
+        Ok(accounts) => list(
+            "ServiceAccountList",
+            "v1",
+            accounts.iter().map(service_account_object).collect(),
+        ),
+        Err(err) => err.into_response(),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct NamedObject {
+    #[serde(default)]
+    metadata: ObjectMeta,
+}
+
+async fn create_service_account(
+    State(api): Access,
+    caller: Caller,
+    Path(namespace): Path<String>,
+    ApiJson(body): ApiJson<NamedObject>,
+) -> Response {
+    let result = async {
+        let name = body.metadata.name;
+        api.require(
+            &caller.subject,
+            Action::ManageAccess,
+            Target::namespace(&namespace),
+            SERVICE_ACCOUNTS,
+            &name,
+        )?;
+        api.require_namespace(&namespace).await?;
+        if !is_valid_namespace(&name) {
+            return Err(ApiError::invalid(
+                SERVICE_ACCOUNTS,
+                &name,
+                FieldError::new(
+                    "metadata.name",
+                    "a service account name is 1 to 63 lowercase letters, digits and -",
+                ),
+            ));
+        }
+        let account = api
+            .identities
+            .store
+            .create_service_account(&namespace, &name)
+            .await?
+            .ok_or(ApiError::AlreadyExists {
+                resource: SERVICE_ACCOUNTS,
+                name: name.clone(),
+            })?;
+        api.audit(
+            &caller.subject,
+            "serviceaccount-create",
+            format!("{namespace}/{name}"),
+            None,
+        )
+        .await;
+        Ok(service_account_object(&account))
+    };
+    respond(StatusCode::CREATED, result.await)
+}
+
+async fn service_account(
+    api: &AccessApi,
+    who: &Subject,
+    namespace: &str,
+    name: &str,
+) -> ApiResult<crate::storage::auth::ServiceAccountRecord> {
+    api.require(
+        who,
+        Action::ManageAccess,
+        Target::namespace(namespace),
+        SERVICE_ACCOUNTS,
+        name,
+    )?;
+    api.identities
+        .store
+        .service_account(namespace, name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(SERVICE_ACCOUNTS, name))
+}
+
+async fn get_service_account(
+    State(api): Access,
+    caller: Caller,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Response {
+    let result = service_account(&api, &caller.subject, &namespace, &name).await;
+    respond(StatusCode::OK, result.map(|a| service_account_object(&a)))
+}
+
+async fn delete_service_account(
+    State(api): Access,
+    caller: Caller,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Response {
+    let result = async {
+        service_account(&api, &caller.subject, &namespace, &name).await?;
+        api.identities
+            .store
+            .delete_service_account(&namespace, &name)
+            .await?;
+        api.identities.forget_credentials();
+        api.audit(
+            &caller.subject,
+            "serviceaccount-delete",
+            format!("{namespace}/{name}"),
+            None,
+        )
+        .await;
+        Ok(deleted(SERVICE_ACCOUNTS, &name))
+    };
+    respond(StatusCode::OK, result.await)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TokenRequestSpec {
+    expiration_seconds: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct TokenRequest {
+    #[serde(default)]
+    metadata: ObjectMeta,
+    #[serde(default)]
+    spec: TokenRequestSpec,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TokenRequestStatus {
+    token: String,
+    #[serde(with = "time::option", skip_serializing_if = "Option::is_none")]
+    expiration_timestamp: Option<DateTime<Utc>>,
+}
+
+/// `POST /api/v1/namespaces/{ns}/serviceaccounts/{name}/token`: Kubernetes' TokenRequest, made
+/// by the namespace's admins; the token is in this answer only.
+async fn create_service_account_token(
+    State(api): Access,
+    caller: Caller,
+    Path((namespace, name)): Path<(String, String)>,
+    ApiJson(body): ApiJson<TokenRequest>,
+) -> Response {
+    let result = async {
+        let account = service_account(&api, &caller.subject, &namespace, &name).await?;
+        let days = body.spec.expiration_seconds.map(|seconds| {
+            u32::try_from(seconds.div_ceil(86_400))
+                .unwrap_or(u32::MAX)
+                .max(1)
+        });
+        let token_name = if body.metadata.name.is_empty() {
+            format!("{name}-token")
+        } else {
+            body.metadata.name.clone()
+        };
+        let (record, secret) = create_token_for(
+            &api.identities,
+            &TokenOwner::ServiceAccount(account.id),
+            TokenKind::ServiceAccount,
+            &token_name,
+            days,
+            &caller.subject.display_name(),
+        )
+        .await?;
+        Ok(serde_json::json!({
+            "kind": "TokenRequest",
+            "apiVersion": "authentication.k8s.io/v1",
+            "metadata": {"name": name, "namespace": namespace, "uid": record.uid},
+            "spec": {"expirationSeconds": body.spec.expiration_seconds},
+            "status": TokenRequestStatus {
+                token: secret,
+                expiration_timestamp: record.expires_at,
+            },
+        }))
+    };
+    respond(StatusCode::CREATED, result.await)
+}
+
+async fn list_service_account_tokens(
+    State(api): Access,
+    caller: Caller,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Response {
+    let result = async {
+        let account = service_account(&api, &caller.subject, &namespace, &name).await?;
+        Ok::<_, ApiError>(
+            api.identities
+                .store
+                .list_tokens(&TokenOwner::ServiceAccount(account.id))
+                .await?,
+        )
+    };
+    match result.await {
+        Ok(tokens) => list(
+            "ServiceAccountTokenList",
+            "access.berth.io/v1",
+            tokens.iter().map(|t| token_object(t, None)).collect(),
+        ),
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn revoke_service_account_token(
+    State(api): Access,
+    caller: Caller,
+    Path((namespace, name, uid)): Path<(String, String, String)>,
+) -> Response {
+    let result = async {
+        let account = service_account(&api, &caller.subject, &namespace, &name).await?;
+        if !api
+            .identities
+            .store
+            .revoke_token(&TokenOwner::ServiceAccount(account.id), &uid)
+            .await?
+        {
+            return Err(ApiError::NoSuchResource(format!("token {uid}")));
+        }
+        api.identities.forget_credentials();
+        api.audit(
+            &caller.subject,
+            "token-revoke",
+            format!("serviceaccount token {uid}"),
+            None,
+        )
+        .await;
+        Ok(deleted(
+            Resource {
+                plural: "tokens",
+                group: "access.berth.io",
+            },
+            &uid,
+        ))
+    };
+    respond(StatusCode::OK, result.await)
+}
+
+// ---- users, groups and the audit log (cluster administrators) --------------------------------
+
+fn require_cluster_admin(api: &AccessApi, who: &Subject, resource: Resource) -> ApiResult<()> {
+    api.require(who, Action::ManageAccess, Target::REGISTRY, resource, "")
+}
+
+async fn list_users(State(api): Access, caller: Caller) -> Response {
+    let result = async {
+        require_cluster_admin(&api, &caller.subject, USERS)?;
+        Ok::<_, ApiError>(api.identities.store.list_users().await?)
+    };
+    match result.await {
+        Ok(users) => list(
+            "UserList",
+            "user.openshift.io/v1",
+            users
+                .iter()
+                .map(|u| {
+                    serde_json::json!({
+                        "kind": "User",
+                        "apiVersion": "user.openshift.io/v1",
+                        "metadata": {
+                            "name": u.name,
+                            "uid": u.uid,
+                            "creationTimestamp": u.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        },
+                        "fullName": u.full_name,
+                        "identities": [format!("{}:{}", u.identity_provider, u.name)],
+                        "groups": u.groups,
+                    })
+                })
+                .collect(),
+        ),
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn list_groups(State(api): Access, caller: Caller) -> Response {
+    let result = async {
+        require_cluster_admin(&api, &caller.subject, GROUPS)?;
+        Ok::<_, ApiError>(api.identities.store.list_groups().await?)
+    };
+    match result.await {
+        Ok(groups) => list(
+            "GroupList",
+            "user.openshift.io/v1",
+            groups
+                .iter()
+                .map(|g| {
+                    serde_json::json!({
+                        "kind": "Group",
+                        "apiVersion": "user.openshift.io/v1",
+                        "metadata": {"name": g.name},
+                        "users": g.members,
+                    })
+                })
+                .collect(),
+        ),
+        Err(err) => err.into_response(),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct GroupBody {
+    #[serde(default)]
+    users: Vec<String>,
+}
+
+/// `PUT /apis/user.openshift.io/v1/groups/{name}` with `{"users": [...]}`: sets the members.
+async fn put_group(
+    State(api): Access,
+    caller: Caller,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<GroupBody>,
+) -> Response {
+    let result = async {
+        require_cluster_admin(&api, &caller.subject, GROUPS)?;
+        let store = &api.identities.store;
+        let current = store
+            .list_groups()
+            .await?
+            .into_iter()
+            .find(|g| g.name == name)
+            .map(|g| g.members)
+            .unwrap_or_default();
+        for user in body.users.iter().filter(|u| !current.contains(u)) {
+            if store.user(user).await?.is_none() {
+                return Err(ApiError::invalid(
+                    GROUPS,
+                    &name,
+                    FieldError::new("users", format!("user {user} does not exist")),
+                ));
+            }
+            store.add_group_member(&name, user).await?;
+        }
+        for user in current.iter().filter(|u| !body.users.contains(u)) {
+            store.remove_group_member(&name, user).await?;
+        }
+        api.identities.forget_credentials();
+        api.audit(
+            &caller.subject,
+            "group-update",
+            name.clone(),
+            Some(body.users.join(",")),
+        )
+        .await;
+        Ok(serde_json::json!({
+            "kind": "Group",
+            "apiVersion": "user.openshift.io/v1",
+            "metadata": {"name": name},
+            "users": body.users,
+        }))
+    };
+    respond(StatusCode::OK, result.await)
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct AuditQuery {
+    limit: Option<u32>,
+    before: Option<i64>,
+}
+
+async fn audit_events(State(api): Access, caller: Caller, RawQuery(raw): RawQuery) -> Response {
+    let result = async {
+        require_cluster_admin(&api, &caller.subject, AUDIT_EVENTS)?;
+        let params: AuditQuery = query(raw)?;
+        Ok::<_, ApiError>(
+            api.identities
+                .store
+                .list_audit(params.before, params.limit.unwrap_or(100).min(1000))
+                .await?,
+        )
+    };
+    match result.await {
+        Ok(entries) => list("AuditEventList", "access.berth.io/v1", entries),
+        Err(err) => err.into_response(),
+    }
+}
+
+pub fn router(api: Arc<AccessApi>) -> Router {
+    const ACCESS: &str = "/apis/access.berth.io/v1";
+    Router::new()
+        .route(
+            &format!("{ACCESS}/rolebindings"),
+            get(list_registry_bindings).post(create_registry_binding),
+        )
+        .route(
+            &format!("{ACCESS}/rolebindings/{{name}}"),
+            delete(delete_registry_binding),
+        )
+        .route(
+            &format!("{ACCESS}/namespaces/{{namespace}}/rolebindings"),
+            get(list_namespace_bindings).post(create_namespace_binding),
+        )
+        .route(
+            &format!("{ACCESS}/namespaces/{{namespace}}/rolebindings/{{name}}"),
+            delete(delete_namespace_binding),
+        )
+        .route(
+            &format!("{ACCESS}/namespaces/{{namespace}}/whocan"),
+            get(who_can),
+        )
+        .route(
+            &format!("{ACCESS}/namespaces/{{namespace}}/permissions"),
+            get(permissions),
+        )
+        .route(
+            &format!("{ACCESS}/namespaces/{{namespace}}/serviceaccounts/{{name}}/tokens"),
+            get(list_service_account_tokens),
+        )
+        .route(
+            &format!("{ACCESS}/namespaces/{{namespace}}/serviceaccounts/{{name}}/tokens/{{uid}}"),
+            delete(revoke_service_account_token),
+        )
+        .route(&format!("{ACCESS}/auditevents"), get(audit_events))
+        .route(
+            "/api/v1/namespaces/{namespace}/serviceaccounts",
+            get(list_service_accounts).post(create_service_account),
+        )
+        .route(
+            "/api/v1/namespaces/{namespace}/serviceaccounts/{name}",
+            get(get_service_account).delete(delete_service_account),
+        )
+        .route(
+            "/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token",
+            post(create_service_account_token),
+        )
+        .route("/apis/user.openshift.io/v1/users", get(list_users))
+        .route("/apis/user.openshift.io/v1/groups", get(list_groups))
+        .route(
+            "/apis/user.openshift.io/v1/groups/{name}",
+            axum::routing::put(put_group),
+        )
+        .with_state(api)
+}
