@@ -24,6 +24,13 @@ pub struct RepositoryListing {
     pub repositories: Vec<RepositoryEntry>,
 }
 
+/// Who is signed in to the console, and the token their changes must carry.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub user: Option<String>,
+    pub csrf_token: Option<String>,
+}
+
 /// A failure the console can show to a person.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum ConsoleError {
@@ -45,7 +52,10 @@ impl FromServerFnError for ConsoleError {
 #[cfg(feature = "ssr")]
 #[async_trait::async_trait]
 pub trait ConsoleData: Send + Sync + 'static {
+    /// Repositories the signed-in person (or an anonymous visitor) may pull.
     async fn repositories(&self, limit: u32) -> Result<Vec<RepositoryEntry>, ConsoleError>;
+    /// The signed-in person of this request, if any.
+    async fn session(&self) -> Result<SessionInfo, ConsoleError>;
 }
 
 #[cfg(feature = "ssr")]
@@ -57,7 +67,7 @@ fn console_data() -> Result<std::sync::Arc<dyn ConsoleData>, ConsoleError> {
 /// How many repositories the first page lists.
 pub const REPOSITORY_PAGE: u32 = 200;
 
-#[server(prefix = "/console/api", endpoint = "repositories")]
+#[server(prefix = "/console/api", endpoint = "repositories", input = leptos::server_fn::codec::GetUrl)]
 pub async fn list_repositories() -> Result<RepositoryListing, ConsoleError> {
     let headers: http::HeaderMap = leptos_axum::extract()
         .await
@@ -72,4 +82,9 @@ pub async fn list_repositories() -> Result<RepositoryListing, ConsoleError> {
         registry_host,
         repositories,
     })
+}
+
+#[server(prefix = "/console/api", endpoint = "session", input = leptos::server_fn::codec::GetUrl)]
+pub async fn current_session() -> Result<SessionInfo, ConsoleError> {
+    console_data()?.session().await
 }

@@ -2,6 +2,7 @@
 //! shared pieces in `components/`, and what pages read in `api`.
 
 pub mod api;
+mod components;
 mod pages;
 
 use leptos::prelude::*;
@@ -47,6 +48,7 @@ pub fn App() -> impl IntoView {
             <header class="topbar">
                 <a class="brand" href="/">"Berth"</a>
                 <span class="tagline">"container registry"</span>
+                <components::UserMenu/>
             </header>
             <main id="main">
                 <Routes fallback=NotFound>

@@ -37,3 +37,14 @@ export function screenshotPath(name: string): string {
   fs.mkdirSync(dir, { recursive: true });
   return path.join(dir, `${name}.png`);
 }
+
+/** Signs in through the console's sign-in link and the embedded provider's form. */
+export async function signIn(page: Page, user: string, password: string) {
+  await page.getByRole("link", { name: "Sign in" }).click();
+  await expect(page.getByRole("heading", { name: "Sign in to Berth" })).toBeVisible();
+  await page.getByLabel("User name").fill(user);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.locator(".user-menu .who")).toHaveText(user);
+  await hydrated(page);
+}

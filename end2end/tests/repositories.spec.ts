@@ -1,6 +1,6 @@
 import { test, expect } from "@playwright/test";
 import { ADMIN_PASSWORD, PORT } from "../playwright.config";
-import { buildImage, hydrated, screenshotPath, skopeoPush } from "./helpers";
+import { buildImage, hydrated, screenshotPath, signIn, skopeoPush } from "./helpers";
 
 const host = `127.0.0.1:${PORT}`;
 
@@ -20,6 +20,9 @@ test("the console lists a repository pushed by skopeo, with its tags", async ({ 
   skopeoPush(image, host, "e2e/hello:latest", `admin:${ADMIN_PASSWORD}`);
   await page.goto("/");
   await hydrated(page);
+  // Anonymous visitors see nothing of it.
+  await expect(page.locator('tr[data-repository="e2e/hello"]')).toHaveCount(0);
+  await signIn(page, "admin", ADMIN_PASSWORD);
   const row = page.locator('tr[data-repository="e2e/hello"]');
   await expect(row).toBeVisible();
   await expect(row.locator(".tag")).toHaveText(["latest", "v1"]);

@@ -220,6 +220,16 @@ pub struct AuthConfig {
     pub login_attempts_per_minute: u32,
     pub public_url: Option<String>,
     pub oidc: Option<OidcConfig>,
+    /// More clients of the embedded OAuth server (the console is registered already).
+    pub clients: Vec<OAuthClientConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthClientConfig {
+    pub id: String,
+    pub secret: String,
+    pub redirect_uri: String,
 }
 
 /// An external OpenID Connect provider for people's sign-in.
@@ -257,6 +267,7 @@ impl Default for AuthConfig {
             login_attempts_per_minute: 10,
             public_url: None,
             oidc: None,
+            clients: Vec::new(),
         }
     }
 }

@@ -64,8 +64,17 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
     );
     let metadata: Arc<dyn MetadataStore> = sqlite.clone();
     let streams: Arc<dyn ImageStreamStore> = sqlite.clone();
-    let auth_store: Arc<dyn AuthStore> = sqlite;
-    let identities = identities(config, auth_store).await?;
+    let auth_store: Arc<dyn AuthStore> = sqlite.clone();
+    let identities = identities(config, auth_store.clone()).await?;
+    let base_url = config
+        .auth
+        .public_url
+        .clone()
+        .map(|url| url.trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| format!("http://{address}"));
+    let sessions = sessions(config, sqlite.pool()).await?;
+    let (oauth_server, console_login) =
+        sign_in(config, &identities, &auth_store, &base_url, address).await?;
     let blobs: Arc<dyn BlobStore> = Arc::new(
         FsBlobStore::open(&config.data_dir)
             .await
@@ -86,6 +95,7 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
     };
     let console_data: Arc<dyn app::api::ConsoleData> = Arc::new(console::LocalConsoleData {
         metadata: metadata.clone(),
+        identities: identities.clone(),
     });
     let image_streams = Arc::new(imagestream::ImageStreams {
         store: streams.clone(),
@@ -98,8 +108,9 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
         public_host: config.registry.public_hostname.clone(),
     });
 
-    Ok(Router::new()
-        .merge(registry::router().with_state(registry))
+    // What people reach with a browser session; the registry, OAuth and operations endpoints
+    // take no session.
+    let with_sessions = Router::new()
         .merge(auth::routes::router(identities.clone(), metadata.clone()))
         .merge(auth::api::router(Arc::new(auth::api::AccessApi {
             identities: identities.clone(),
@@ -110,12 +121,127 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
             "/console/api/events",
             axum::routing::get(events::console_feed).with_state(image_streams),
         )
-        .merge(ops::router(health))
+        .merge(auth::console_login::router(console_login))
         .merge(console_router(config, console_data))
+        .layer(sessions);
+
+    Ok(Router::new()
+        .merge(registry::router().with_state(registry))
+        .merge(auth::oauth::router(oauth_server))
+        .merge(ops::router(health))
+        .merge(with_sessions)
         .layer(axum::Extension(identities))
         .layer(axum::middleware::from_fn(ops::track_requests))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::new()))
+}
+
+/// Console sessions, kept in the metadata database so that they survive a restart.
+async fn sessions(
+    config: &Config,
+    pool: sqlx::SqlitePool,
+) -> anyhow::Result<tower_sessions::SessionManagerLayer<tower_sessions_sqlx_store::SqliteStore>> {
+    use tower_sessions::ExpiredDeletion;
+    let store = tower_sessions_sqlx_store::SqliteStore::new(pool);
+    store
+        .migrate()
+        .await
+        .context("creating the sessions table")?;
+    tokio::spawn(
+        store
+            .clone()
+            .continuously_delete_expired(tokio::time::Duration::from_secs(3600)),
+    );
+    let secure = config
+        .auth
+        .public_url
+        .as_deref()
+        .is_some_and(|url| url.starts_with("https://"));
+    Ok(tower_sessions::SessionManagerLayer::new(store)
+        .with_name("berth_session")
+        .with_http_only(true)
+        .with_same_site(tower_sessions::cookie::SameSite::Lax)
+        .with_secure(secure)
+        .with_expiry(tower_sessions::Expiry::OnInactivity(
+            tower_sessions::cookie::time::Duration::hours(config.auth.session_hours as i64),
+        )))
+}
+
+/// Sign-in: the embedded OAuth server (always there, for the console and other clients) and
+/// the console's login as a client of the configured provider.
+async fn sign_in(
+    config: &Config,
+    identities: &Arc<Identities>,
+    store: &Arc<dyn AuthStore>,
+    base_url: &str,
+    address: std::net::SocketAddr,
+) -> anyhow::Result<(
+    Arc<auth::oauth::OAuthServer>,
+    Arc<auth::console_login::ConsoleLogin>,
+)> {
+    let console_secret = hex::encode(
+        store
+            .server_secret("console-client-secret", &auth::credentials::new_key())
+            .await
+            .context("loading the console's client secret")?,
+    );
+    let form_key = store
+        .server_secret("oauth-form-key", &auth::credentials::new_key())
+        .await
+        .context("loading the sign-in form key")?;
+    let console_client = auth::oauth::OAuthClient {
+        id: auth::oauth::CONSOLE_CLIENT_ID.into(),
+        secret: console_secret.clone(),
+        redirect_uri: format!("{base_url}{}", auth::oauth::CONSOLE_CALLBACK),
+    };
+    let mut clients = vec![console_client];
+    clients.extend(
+        config
+            .auth
+            .clients
+            .iter()
+            .map(|c| auth::oauth::OAuthClient {
+                id: c.id.clone(),
+                secret: c.secret.clone(),
+                redirect_uri: c.redirect_uri.clone(),
+            }),
+    );
+    let oauth_server = Arc::new(auth::oauth::OAuthServer::new(
+        identities.clone(),
+        base_url.to_owned(),
+        clients,
+        form_key,
+    ));
+    let (provider, client_id, client_secret) = match &config.auth.oidc {
+        Some(oidc) => (
+            auth::console_login::Provider::External {
+                issuer: oidc.issuer.clone(),
+                groups_claim: oidc.groups_claim.clone(),
+                username_claim: oidc.username_claim.clone(),
+            },
+            oidc.client_id.clone(),
+            oidc.client_secret.clone(),
+        ),
+        None => (
+            auth::console_login::Provider::Embedded {
+                issuer: base_url.to_owned(),
+                internal: format!("http://{address}"),
+            },
+            auth::oauth::CONSOLE_CLIENT_ID.to_owned(),
+            console_secret,
+        ),
+    };
+    let console_login = Arc::new(
+        auth::console_login::ConsoleLogin::new(
+            identities.clone(),
+            provider,
+            client_id,
+            client_secret,
+            base_url.to_owned(),
+        )
+        .context("setting up console sign-in")?,
+    );
+    Ok((oauth_server, console_login))
 }
 
 /// Identity and access: the bootstrap administrator and seeded users on first start, the

@@ -94,6 +94,57 @@ pub enum CredentialsRejected {
     UnknownBearer,
     #[error("identity services are not available")]
     Unavailable,
+    #[error(
+        "the CSRF token is missing or wrong: send the session's token in the X-CSRF-Token header"
+    )]
+    Csrf,
+}
+
+/// Requests that change nothing need no CSRF token.
+fn is_safe(method: &axum::http::Method) -> bool {
+    matches!(
+        *method,
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    )
+}
+
+/// The user of the browser session, if any. Changes made with a session cookie must carry the
+/// session's CSRF token (the console's server functions check theirs themselves).
+async fn session_caller(
+    identities: &Identities,
+    parts: &Parts,
+) -> Result<Option<Caller>, CredentialsRejected> {
+    use super::console_login::{SESSION_CSRF, SESSION_USER};
+    let Some(session) = parts.extensions.get::<tower_sessions::Session>() else {
+        return Ok(None);
+    };
+    let Ok(Some(name)) = session.get::<String>(SESSION_USER).await else {
+        return Ok(None);
+    };
+    let Some(user) = identities
+        .store
+        .user(&name)
+        .await
+        .map_err(|err| CredentialsRejected::Auth(AuthError::Storage(err)))?
+        .filter(|u| !u.disabled)
+    else {
+        return Ok(None);
+    };
+    if !is_safe(&parts.method) && !parts.uri.path().starts_with("/console/api/") {
+        let expected: Option<String> = session.get(SESSION_CSRF).await.ok().flatten();
+        let given = parts
+            .headers
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if !expected.is_some_and(|e| super::credentials::same_secret(given, &e)) {
+            return Err(CredentialsRejected::Csrf);
+        }
+    }
+    Ok(Some(Caller {
+        subject: super::identity::user_subject(&user),
+        proof: Proof::Session,
+    }))
 }
 
 /// Authenticates the `Authorization` header of a request: a token (Bearer, or as a Basic
@@ -101,10 +152,10 @@ pub enum CredentialsRejected {
 pub async fn authenticate(parts: &Parts) -> Result<Caller, CredentialsRejected> {
     let identities = identities(parts).ok_or(CredentialsRejected::Unavailable)?;
     match credentials(&parts.headers) {
-        Credentials::None => Ok(Caller {
+        Credentials::None => Ok(session_caller(&identities, parts).await?.unwrap_or(Caller {
             subject: Subject::Anonymous,
             proof: Proof::None,
-        }),
+        })),
         Credentials::Malformed => Err(CredentialsRejected::Malformed),
         Credentials::Bearer(token) => {
             if !token.starts_with(super::credentials::TOKEN_PREFIX) {

@@ -4,10 +4,12 @@
 pub mod api;
 pub mod authorizer;
 pub mod bootstrap;
+pub mod console_login;
 pub mod credentials;
 pub mod http;
 pub mod identity;
 pub mod model;
+pub mod oauth;
 pub mod routes;
 
 pub use authorizer::{Authorizer, NamespaceCreation, Visible};

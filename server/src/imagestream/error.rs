@@ -113,6 +113,8 @@ pub enum ApiError {
     },
     #[error("too many requests; try again in {0} seconds")]
     TooManyRequests(u64),
+    #[error("{0}")]
+    CsrfRejected(String),
     #[error("this method is not allowed on this resource")]
     MethodNotAllowed,
     #[error("too old resource version: {requested} (the oldest kept is {oldest})")]
@@ -147,7 +149,9 @@ impl ApiError {
             ApiError::NoSuchResource(_) => (StatusCode::NOT_FOUND, "NotFound"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "Unauthorized"),
-            ApiError::Forbidden { .. } => (StatusCode::FORBIDDEN, "Forbidden"),
+            ApiError::Forbidden { .. } | ApiError::CsrfRejected(_) => {
+                (StatusCode::FORBIDDEN, "Forbidden")
+            }
             ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequests"),
             ApiError::Gone { .. } => (StatusCode::GONE, "Expired"),
             ApiError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
@@ -229,6 +233,7 @@ impl From<crate::auth::http::CredentialsRejected> for ApiError {
                 ApiError::TooManyRequests(retry_after.as_secs().max(1))
             }
             R::Auth(AuthError::Storage(err)) => ApiError::Storage(err),
+            R::Csrf => ApiError::CsrfRejected(R::Csrf.to_string()),
             other => ApiError::Unauthorized(other.to_string()),
         }
     }

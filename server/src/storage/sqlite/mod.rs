@@ -51,6 +51,11 @@ impl SqliteMetadata {
         })
     }
 
+    /// The connection pool, for components that keep their own tables (console sessions).
+    pub fn pool(&self) -> SqlitePool {
+        self.pool.clone()
+    }
+
     async fn begin_write(&self) -> StorageResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }

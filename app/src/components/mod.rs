@@ -1,0 +1,3 @@
+mod user_menu;
+
+pub use user_menu::UserMenu;

@@ -1,0 +1,48 @@
+use leptos::prelude::*;
+use leptos_router::hooks::use_location;
+
+use crate::api::current_session;
+
+/// Who is signed in, with a sign-out button; or a sign-in link back to this page.
+#[component]
+pub fn UserMenu() -> impl IntoView {
+    let session = Resource::new(|| (), |_| current_session());
+    let location = use_location();
+    view! {
+        <nav class="user-menu" aria-label="Account">
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match session.await {
+                        Ok(info) => match (info.user, info.csrf_token) {
+                            (Some(user), Some(csrf)) => view! {
+                                <span class="who" data-user=user.clone()>{user.clone()}</span>
+                                <form method="post" action="/console/logout" class="inline">
+                                    <input type="hidden" name="csrf_token" value=csrf/>
+                                    <button type="submit" class="link">"Sign out"</button>
+                                </form>
+                            }.into_any(),
+                            _ => {
+                                let then = location.pathname.get_untracked();
+                                let href = format!("/console/login?then={}", encode(&then));
+                                view! { <a class="button" href=href rel="external">"Sign in"</a> }.into_any()
+                            }
+                        },
+                        Err(err) => view! { <span class="error">{err.to_string()}</span> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </nav>
+    }
+}
+
+/// Percent-encodes a path for a query parameter.
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -1,0 +1,515 @@
+//! The console as an OAuth client, through `openidconnect` (built on the `oauth2` crate): of the
+//! embedded provider by default, or of any OpenID Connect provider. One code path for both:
+//! authorization code with PKCE, `state` and `nonce`; the ID token's signature, issuer,
+//! audience and nonce checked; the user's groups from a configured claim. The signed-in user
+//! lives in a server-side session (tower-sessions, in the metadata database).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+    CoreResponseType, CoreSubjectIdentifierType,
+};
+use openidconnect::{
+    AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EmptyAdditionalProviderMetadata,
+    IssuerUrl, JsonWebKeySetUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
+    ResponseTypes, Scope, TokenResponse, TokenUrl,
+};
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+
+use super::credentials::{new_nonce, same_secret};
+use super::identity::Identities;
+use super::oauth::{CONSOLE_CALLBACK, page};
+use crate::storage::auth::NewAudit;
+
+/// Session keys.
+pub const SESSION_USER: &str = "user";
+pub const SESSION_CSRF: &str = "csrf";
+const SESSION_LOGIN: &str = "login";
+
+/// Where the console signs people in.
+#[derive(Debug, Clone)]
+pub enum Provider {
+    /// The embedded server: its metadata is known, and the server reaches its own token
+    /// endpoint at `internal` (its listen address), the browser its pages at the issuer.
+    Embedded { issuer: String, internal: String },
+    /// An OpenID Connect provider, found by discovery.
+    External {
+        issuer: String,
+        groups_claim: String,
+        username_claim: String,
+    },
+}
+
+pub struct ConsoleLogin {
+    pub identities: Arc<Identities>,
+    pub provider: Provider,
+    pub client_id: String,
+    pub client_secret: String,
+    /// The console's base URL; the redirect URI is under it.
+    pub base_url: String,
+    http: openidconnect::reqwest::Client,
+    metadata: tokio::sync::OnceCell<CoreProviderMetadata>,
+}
+
+/// What the session keeps between the redirect to the provider and the callback.
+#[derive(Debug, Serialize, Deserialize)]
+struct PendingLogin {
+    state: String,
+    nonce: String,
+    verifier: String,
+    then: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error("the sign-in provider could not be reached: {0}")]
+    Provider(String),
+    #[error("the sign-in has expired or was started in another browser; sign in again")]
+    NoPendingLogin,
+    #[error("the sign-in response does not belong to this sign-in (wrong state); sign in again")]
+    WrongState,
+    #[error("the provider refused the sign-in: {0}")]
+    Refused(String),
+    #[error("the provider's ID token is not valid: {0}")]
+    InvalidIdToken(String),
+    #[error("user {0:?} is not known to Berth")]
+    UnknownUser(String),
+    #[error("the session could not be saved: {0}")]
+    Session(String),
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
+}
+
+impl LoginError {
+    fn status(&self) -> StatusCode {
+        match self {
+            LoginError::Provider(_) => StatusCode::BAD_GATEWAY,
+            LoginError::Session(_) | LoginError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            LoginError::UnknownUser(_) => StatusCode::FORBIDDEN,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+impl IntoResponse for LoginError {
+    fn into_response(self) -> Response {
+        if self.status().is_server_error() {
+            tracing::error!(error = %self, "console sign-in failed");
+        }
+        let body = format!(
+            r#"<h1>Sign-in failed</h1><p class="error" role="alert">{}</p><p><a href="/console/login">Sign in again</a></p>"#,
+            self.to_string().replace('<', "&lt;")
+        );
+        (self.status(), Html(page("Sign-in failed", &body))).into_response()
+    }
+}
+
+fn session_error(err: impl std::fmt::Display) -> LoginError {
+    LoginError::Session(err.to_string())
+}
+
+/// A path inside the console to return to after signing in (never another site).
+fn safe_return(then: Option<&str>) -> String {
+    match then {
+        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+            path.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+impl ConsoleLogin {
+    pub fn new(
+        identities: Arc<Identities>,
+        provider: Provider,
+        client_id: String,
+        client_secret: String,
+        base_url: String,
+    ) -> anyhow::Result<Self> {
+        let http = openidconnect::reqwest::ClientBuilder::new()
+            // The token exchange must not follow redirects (SSRF).
+            .redirect(openidconnect::reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(15))
+            .build()?;
+        Ok(ConsoleLogin {
+            identities,
+            provider,
+            client_id,
+            client_secret,
+            base_url,
+            http,
+            metadata: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    fn redirect_uri(&self) -> String {
+        format!("{}{CONSOLE_CALLBACK}", self.base_url)
+    }
+
+    /// The provider's metadata: built for the embedded server, discovered for another.
+    async fn metadata(&self) -> Result<&CoreProviderMetadata, LoginError> {
+        self.metadata
+            .get_or_try_init(|| async {
+                let provider_error =
+                    |err: &dyn std::fmt::Display| LoginError::Provider(err.to_string());
+                match &self.provider {
+                    Provider::Embedded { issuer, internal } => {
+                        let url = |text: String| url_error(AuthUrl::new(text));
+                        Ok(CoreProviderMetadata::new(
+                            IssuerUrl::new(issuer.clone()).map_err(|e| provider_error(&e))?,
+                            url(format!("{issuer}/oauth/authorize"))?,
+                            JsonWebKeySetUrl::new(format!("{internal}/oauth/jwks"))
+                                .map_err(|e| provider_error(&e))?,
+                            vec![ResponseTypes::new(vec![CoreResponseType::Code])],
+                            vec![CoreSubjectIdentifierType::Public],
+                            vec![CoreJwsSigningAlgorithm::HmacSha256],
+                            EmptyAdditionalProviderMetadata {},
+                        )
+                        .set_token_endpoint(Some(
+                            TokenUrl::new(format!("{internal}/oauth/token"))
+                                .map_err(|e| provider_error(&e))?,
+                        )))
+                    }
+                    Provider::External { issuer, .. } => {
+                        let issuer =
+                            IssuerUrl::new(issuer.clone()).map_err(|e| provider_error(&e))?;
+                        CoreProviderMetadata::discover_async(issuer, &self.http)
+                            .await
+                            .map_err(|e| provider_error(&e))
+                    }
+                }
+            })
+            .await
+    }
+
+    fn client(&self, metadata: &CoreProviderMetadata) -> Result<ClientFor, LoginError> {
+        Ok(CoreClient::from_provider_metadata(
+            metadata.clone(),
+            ClientId::new(self.client_id.clone()),
+            Some(ClientSecret::new(self.client_secret.clone())),
+        )
+        .set_redirect_uri(
+            RedirectUrl::new(self.redirect_uri())
+                .map_err(|e| LoginError::Provider(e.to_string()))?,
+        ))
+    }
+
+    fn claims_config(&self) -> (&str, &str) {
+        match &self.provider {
+            Provider::Embedded { .. } => ("groups", "preferred_username"),
+            Provider::External {
+                groups_claim,
+                username_claim,
+                ..
+            } => (groups_claim, username_claim),
+        }
+    }
+}
+
+type ClientFor = openidconnect::core::CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
+fn url_error<T>(result: Result<T, openidconnect::url::ParseError>) -> Result<T, LoginError> {
+    result.map_err(|e| LoginError::Provider(e.to_string()))
+}
+
+#[derive(Debug, Deserialize)]
+struct LoginQuery {
+    then: Option<String>,
+}
+
+/// `GET /console/login`: sends the browser to the provider.
+async fn login(
+    State(login): State<Arc<ConsoleLogin>>,
+    session: Session,
+    headers: HeaderMap,
+    Query(query): Query<LoginQuery>,
+) -> Result<Response, LoginError> {
+    // Sign in on the console's own address, so that the callback finds this session.
+    let expected_host = login.base_url.split("://").nth(1).unwrap_or_default();
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    if !expected_host.is_empty() && host != expected_host {
+        let then = safe_return(query.then.as_deref());
+        let target = format!(
+            "{}/console/login?{}",
+            login.base_url,
+            serde_urlencoded::to_string([("then", then.as_str())]).unwrap_or_default()
+        );
+        return Ok(Redirect::to(&target).into_response());
+    }
+    let metadata = login.metadata().await?;
+    let client = login.client(metadata)?;
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, state, nonce) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("profile".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let pending = PendingLogin {
+        state: state.secret().clone(),
+        nonce: nonce.secret().clone(),
+        verifier: verifier.secret().clone(),
+        then: safe_return(query.then.as_deref()),
+    };
+    session
+        .insert(SESSION_LOGIN, pending)
+        .await
+        .map_err(session_error)?;
+    Ok(Redirect::to(url.as_str()).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// The claims of an ID token, raw: read only after the token was verified.
+fn raw_claims(id_token: &str) -> serde_json::Value {
+    id_token
+        .split('.')
+        .nth(1)
+        .and_then(|payload| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .ok()
+        })
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default()
+}
+
+/// `GET /console/callback`: checks the answer, exchanges the code, verifies the ID token and
+/// starts the session.
+async fn callback(
+    State(login): State<Arc<ConsoleLogin>>,
+    session: Session,
+    Query(query): Query<CallbackQuery>,
+) -> Result<Response, LoginError> {
+    let pending: PendingLogin = session
+        .remove(SESSION_LOGIN)
+        .await
+        .map_err(session_error)?
+        .ok_or(LoginError::NoPendingLogin)?;
+    if !same_secret(query.state.as_deref().unwrap_or_default(), &pending.state) {
+        return Err(LoginError::WrongState);
+    }
+    if let Some(error) = query.error {
+        return Err(LoginError::Refused(format!(
+            "{error}{}",
+            query
+                .error_description
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default()
+        )));
+    }
+    let code = query
+        .code
+        .ok_or_else(|| LoginError::Refused("no code in the answer".into()))?;
+    let metadata = login.metadata().await?;
+    let client = login.client(metadata)?;
+    let response = client
+        .exchange_code(AuthorizationCode::new(code))
+        .map_err(|e| LoginError::Provider(e.to_string()))?
+        .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier))
+        .request_async(&login.http)
+        .await
+        .map_err(|e| LoginError::Refused(e.to_string()))?;
+    let id_token = response
+        .id_token()
+        .ok_or_else(|| LoginError::InvalidIdToken("the provider sent no ID token".into()))?;
+    let verifier = client.id_token_verifier();
+    let claims = id_token
+        .claims(&verifier, &Nonce::new(pending.nonce))
+        .map_err(|e| LoginError::InvalidIdToken(e.to_string()))?;
+    let raw = raw_claims(&id_token.to_string());
+    let (groups_claim, username_claim) = login.claims_config();
+    let name = raw
+        .get(username_claim)
+        .and_then(|v| v.as_str())
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .unwrap_or_else(|| claims.subject().to_string());
+    let store = &login.identities.store;
+    let user = match &login.provider {
+        Provider::Embedded { .. } => store
+            .user(&name)
+            .await?
+            .ok_or_else(|| LoginError::UnknownUser(name.clone()))?,
+        Provider::External { issuer, .. } => {
+            let groups: Vec<String> = raw
+                .get(groups_claim)
+                .and_then(|v| v.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|g| g.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let full_name = raw.get("name").and_then(|v| v.as_str());
+            store
+                .external_user(&name, &format!("oidc:{issuer}"), full_name, &groups)
+                .await?
+        }
+    };
+    if user.disabled {
+        return Err(LoginError::UnknownUser(name));
+    }
+    // A new session id at sign-in (no fixation), with its own CSRF token.
+    session.cycle_id().await.map_err(session_error)?;
+    session
+        .insert(SESSION_USER, user.name.clone())
+        .await
+        .map_err(session_error)?;
+    session
+        .insert(SESSION_CSRF, new_nonce())
+        .await
+        .map_err(session_error)?;
+    login
+        .identities
+        .audit(NewAudit {
+            actor: user.name.clone(),
+            action: "login-console",
+            target: "console".into(),
+            success: true,
+            address: None,
+            detail: Some(user.identity_provider.clone()),
+        })
+        .await;
+    Ok(Redirect::to(&pending.then).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct LogoutForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// `POST /console/logout`: ends the session (the form carries the CSRF token).
+async fn logout(
+    State(login): State<Arc<ConsoleLogin>>,
+    session: Session,
+    axum::Form(form): axum::Form<LogoutForm>,
+) -> Response {
+    let expected: Option<String> = session.get(SESSION_CSRF).await.ok().flatten();
+    let user: Option<String> = session.get(SESSION_USER).await.ok().flatten();
+    match expected {
+        Some(expected) if same_secret(&form.csrf_token, &expected) => {}
+        Some(_) | None if user.is_none() => return Redirect::to("/").into_response(),
+        _ => {
+            return (
+                StatusCode::FORBIDDEN,
+                Html(page("Sign-out refused", r#"<h1>Sign-out refused</h1><p class="error" role="alert">The CSRF token is missing or wrong; sign out from the console.</p>"#)),
+            )
+                .into_response();
+        }
+    }
+    if let Err(err) = session.delete().await {
+        tracing::error!(%err, "ending a session failed");
+    }
+    if let Some(user) = user {
+        login
+            .identities
+            .audit(NewAudit {
+                actor: user,
+                action: "logout",
+                target: "console".into(),
+                success: true,
+                address: None,
+                detail: None,
+            })
+            .await;
+    }
+    Redirect::to("/").into_response()
+}
+
+pub fn router(console: Arc<ConsoleLogin>) -> Router {
+    Router::new()
+        .route("/console/login", get(login))
+        .route(CONSOLE_CALLBACK, get(callback))
+        .route("/console/logout", post(logout))
+        .with_state(console)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openidconnect::core::CoreIdToken;
+
+    fn token(secret: &[u8], audience: &str, nonce: &str, issuer: &str) -> String {
+        let now = chrono::Utc::now().timestamp();
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &serde_json::json!({"iss": issuer, "sub": "alice", "aud": audience, "exp": now + 60, "iat": now, "nonce": nonce}),
+            &jsonwebtoken::EncodingKey::from_secret(secret),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn id_tokens_are_checked_for_signature_audience_issuer_and_nonce() {
+        let issuer = "http://127.0.0.1:5000";
+        let verifier = openidconnect::IdTokenVerifier::<openidconnect::core::CoreJsonWebKey>::new_confidential_client(
+            ClientId::new("berth-console".into()),
+            ClientSecret::new("secret".into()),
+            IssuerUrl::new(issuer.into()).unwrap(),
+            openidconnect::JsonWebKeySet::new(vec![]),
+        )
+        .set_allowed_algs(vec![CoreJwsSigningAlgorithm::HmacSha256]);
+        let check = |raw: String, nonce: &str| -> Result<(), String> {
+            let parsed: CoreIdToken = raw.parse().map_err(|e: serde_json::Error| e.to_string())?;
+            parsed
+                .claims(&verifier, &Nonce::new(nonce.into()))
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        assert!(check(token(b"secret", "berth-console", "n", issuer), "n").is_ok());
+        assert!(
+            check(token(b"forged", "berth-console", "n", issuer), "n").is_err(),
+            "forged signature"
+        );
+        assert!(
+            check(token(b"secret", "another-client", "n", issuer), "n").is_err(),
+            "foreign audience"
+        );
+        assert!(
+            check(token(b"secret", "berth-console", "n", "http://evil"), "n").is_err(),
+            "foreign issuer"
+        );
+        assert!(
+            check(token(b"secret", "berth-console", "old", issuer), "n").is_err(),
+            "replayed nonce"
+        );
+    }
+
+    #[test]
+    fn return_paths_stay_on_the_console() {
+        assert_eq!(safe_return(Some("/ns/app")), "/ns/app");
+        assert_eq!(safe_return(Some("//evil.example")), "/");
+        assert_eq!(safe_return(Some("https://evil.example")), "/");
+        assert_eq!(safe_return(Some("/\\evil")), "/");
+        assert_eq!(safe_return(None), "/");
+    }
+}

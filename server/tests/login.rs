@@ -1,0 +1,443 @@
+//! Signing in to the console through the embedded OAuth server, and what protects it: PKCE,
+//! state, single-use codes, sessions and their CSRF token, throttling.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{ADMIN_PASSWORD, TestServer};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// A browser: a cookie jar, redirects followed by hand.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn location(response: &reqwest::Response) -> String {
+    response.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// The hidden and named inputs of the login form.
+fn form_fields(html: &str) -> Vec<(String, String)> {
+    html.split("<input")
+        .skip(1)
+        .filter_map(|input| {
+            let attr = |name: &str| {
+                input
+                    .split(&format!("{name}=\""))
+                    .nth(1)
+                    .and_then(|rest| rest.split('"').next())
+                    .map(|v| {
+                        v.replace("&amp;", "&")
+                            .replace("&quot;", "\"")
+                            .replace("&#39;", "'")
+                            .replace("&lt;", "<")
+                            .replace("&gt;", ">")
+                    })
+            };
+            Some((attr("name")?, attr("value").unwrap_or_default()))
+        })
+        .collect()
+}
+
+/// Signs in through the console's login and the embedded server's form.
+async fn sign_in(
+    server: &TestServer,
+    browser: &reqwest::Client,
+    user: &str,
+    password: &str,
+) -> reqwest::Response {
+    let to_provider = browser
+        .get(server.url("/console/login?then=/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(to_provider.status(), StatusCode::SEE_OTHER);
+    let authorize = location(&to_provider);
+    assert!(
+        authorize.starts_with(&format!("{}/oauth/authorize?", server.base)),
+        "{authorize}"
+    );
+    assert!(
+        authorize.contains("code_challenge_method=S256")
+            && authorize.contains("state=")
+            && authorize.contains("nonce=")
+    );
+    let form = browser
+        .get(&authorize)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut fields: Vec<(String, String)> = form_fields(&form)
+        .into_iter()
+        .filter(|(name, _)| name != "username" && name != "password")
+        .collect();
+    fields.push(("username".into(), user.into()));
+    fields.push(("password".into(), password.into()));
+    browser
+        .post(server.url("/oauth/authorize"))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_console_session_with_its_csrf_token() {
+    let server = TestServer::start();
+    let browser = browser();
+    let anonymous: Value = browser
+        .get(server.url("/console/api/session"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(anonymous["user"].is_null());
+
+    let back = sign_in(&server, &browser, "admin", ADMIN_PASSWORD).await;
+    assert_eq!(back.status(), StatusCode::SEE_OTHER);
+    let callback = location(&back);
+    assert!(callback.starts_with(&format!("{}/console/callback?code=", server.base)));
+    let done = browser.get(&callback).send().await.unwrap();
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&done), "/");
+    let cookie = done.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+
+    let session: Value = browser
+        .get(server.url("/console/api/session"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(session["user"], "admin");
+    let csrf = session["csrf_token"].as_str().unwrap().to_owned();
+
+    // The session reads the API; a change without the CSRF token is refused, with it accepted.
+    let namespaces = browser
+        .get(server.url("/api/v1/namespaces"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(namespaces.status(), StatusCode::OK);
+    let refused = browser
+        .post(server.url("/api/v1/namespaces"))
+        .json(&json!({"metadata": {"name": "from-console"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let status: Value = refused.json().await.unwrap();
+    assert!(
+        status["message"].as_str().unwrap().contains("CSRF"),
+        "{status}"
+    );
+    let accepted = browser
+        .post(server.url("/api/v1/namespaces"))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"metadata": {"name": "from-console"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), StatusCode::CREATED);
+
+    // The session survives a restart (it lives in the metadata database).
+    let server = {
+        let base = server.base.clone();
+        let restarted = server.crash_and_restart();
+        assert_ne!(restarted.base, base);
+        restarted
+    };
+    // A new port is a new cookie origin for reqwest's jar, so carry the cookie by hand.
+    let cookie_pair = cookie.split(';').next().unwrap().to_owned();
+    let session: Value = reqwest::Client::new()
+        .get(server.url("/console/api/session"))
+        .header("cookie", &cookie_pair)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(session["user"], "admin");
+
+    // Sign-out needs the token too, and ends the session.
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let refused = plain
+        .post(server.url("/console/logout"))
+        .header("cookie", &cookie_pair)
+        .form(&[("csrf_token", "wrong")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let out = plain
+        .post(server.url("/console/logout"))
+        .header("cookie", &cookie_pair)
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    let session: Value = plain
+        .get(server.url("/console/api/session"))
+        .header("cookie", &cookie_pair)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(session["user"].is_null());
+}
+
+#[tokio::test]
+async fn wrong_passwords_wrong_state_and_throttling() {
+    let server = TestServer::start();
+    let browser = browser();
+    let refused = sign_in(&server, &browser, "admin", "not the password").await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("Invalid user name or password")
+    );
+
+    // A callback whose state is not this session's.
+    let good = sign_in(&server, &browser, "admin", ADMIN_PASSWORD).await;
+    let callback = location(&good);
+    let tampered = callback.replace("state=", "state=x");
+    let response = browser.get(&tampered).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.text().await.unwrap().contains("wrong state"));
+    // And a callback with no sign-in started.
+    let response = browser.get(&callback).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+    // A form this server did not make.
+    let response = browser
+        .post(server.url("/oauth/authorize"))
+        .form(&[
+            ("response_type", "code"),
+            ("client_id", "berth-console"),
+            ("redirect_uri", &format!("{}/console/callback", server.base)),
+            ("state", "s"),
+            ("code_challenge", "c"),
+            ("code_challenge_method", "S256"),
+            ("username", "admin"),
+            ("password", ADMIN_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(response.text().await.unwrap().contains("CSRF"));
+
+    // Requests the server must not act on.
+    for query in [
+        "response_type=code&client_id=nobody&redirect_uri=http://x&state=s&code_challenge=c&code_challenge_method=S256",
+        "response_type=code&client_id=berth-console&redirect_uri=http://evil.example/cb&state=s&code_challenge=c&code_challenge_method=S256",
+        "response_type=code&client_id=berth-console&state=s",
+    ] {
+        let response = browser
+            .get(server.url(&format!("/oauth/authorize?{query}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");
+    }
+
+    // Throttled after ten attempts a minute, the right password included.
+    let mut last = StatusCode::OK;
+    for _ in 0..12 {
+        last = sign_in(&server, &browser, "admin", "guess").await.status();
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        sign_in(&server, &browser, "admin", ADMIN_PASSWORD)
+            .await
+            .status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[tokio::test]
+async fn the_token_endpoint_checks_pkce_and_uses_a_code_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("berth.toml");
+    std::fs::write(
+        &config,
+        "[[auth.clients]]\nid = \"cli\"\nsecret = \"clisecret\"\nredirect_uri = \"http://127.0.0.1:1/cb\"\n",
+    )
+    .unwrap();
+    let server = TestServer::start_with(&["--config", config.to_str().unwrap()]);
+    let metadata: Value = reqwest::get(server.url("/.well-known/oauth-authorization-server"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(metadata["issuer"], server.base);
+    assert_eq!(
+        metadata["code_challenge_methods_supported"],
+        json!(["S256"])
+    );
+
+    let verifier = "a-verifier-of-enough-length-to-be-valid-0123456789";
+    let challenge = {
+        use base64::Engine;
+        use sha2::Digest;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(sha2::Sha256::digest(verifier.as_bytes()))
+    };
+    let code = |browser: reqwest::Client| {
+        let server_url = server.url("");
+        let challenge = challenge.clone();
+        async move {
+            let query = serde_urlencoded::to_string([
+                ("response_type", "code"),
+                ("client_id", "cli"),
+                ("redirect_uri", "http://127.0.0.1:1/cb"),
+                ("state", "st"),
+                ("code_challenge", challenge.as_str()),
+                ("code_challenge_method", "S256"),
+                ("nonce", "n"),
+            ])
+            .unwrap();
+            let form = browser
+                .get(format!("{server_url}/oauth/authorize?{query}"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let mut fields: Vec<(String, String)> = form_fields(&form)
+                .into_iter()
+                .filter(|(n, _)| n != "username" && n != "password")
+                .collect();
+            fields.push(("username".into(), "admin".into()));
+            fields.push(("password".into(), ADMIN_PASSWORD.into()));
+            let back = browser
+                .post(format!("{server_url}/oauth/authorize"))
+                .form(&fields)
+                .send()
+                .await
+                .unwrap();
+            let target = location(&back);
+            assert!(target.contains("state=st"), "{target}");
+            target
+                .split("code=")
+                .nth(1)
+                .unwrap()
+                .split('&')
+                .next()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let exchange = |code: String, verifier: &'static str| {
+        let url = server.url("/oauth/token");
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .basic_auth("cli", Some("clisecret"))
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", code.as_str()),
+                    ("redirect_uri", "http://127.0.0.1:1/cb"),
+                    ("code_verifier", verifier),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    // A wrong verifier is refused, and spends the code.
+    let first = code(browser()).await;
+    let wrong = exchange(
+        first.clone(),
+        "not-the-verifier-but-also-long-enough-0123456789",
+    )
+    .await;
+    assert_eq!(wrong.status(), StatusCode::BAD_REQUEST);
+    let error: Value = wrong.json().await.unwrap();
+    assert_eq!(error["error"], "invalid_grant");
+    assert!(
+        error["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("PKCE")
+    );
+    assert_eq!(
+        exchange(first, verifier).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+
+    // The right verifier: an access token that works, and an ID token for the client.
+    let second = code(browser()).await;
+    let granted = exchange(second.clone(), verifier).await;
+    assert_eq!(granted.status(), StatusCode::OK);
+    let tokens: Value = granted.json().await.unwrap();
+    let access = tokens["access_token"].as_str().unwrap();
+    let me: Value = common::client_with_token(access)
+        .get(server.url("/apis/user.openshift.io/v1/users/~"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["metadata"]["name"], "admin");
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let claims: Value = {
+        use base64::Engine;
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(id_token.split('.').nth(1).unwrap())
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(claims["aud"], "cli");
+    assert_eq!(claims["nonce"], "n");
+    assert_eq!(claims["iss"], server.base);
+    // A replayed code is refused.
+    let replayed = exchange(second, verifier).await;
+    assert_eq!(replayed.status(), StatusCode::BAD_REQUEST);
+    // A wrong client secret is refused.
+    let third = code(browser()).await;
+    let response = reqwest::Client::new()
+        .post(server.url("/oauth/token"))
+        .basic_auth("cli", Some("wrong"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", third.as_str()),
+            ("redirect_uri", "http://127.0.0.1:1/cb"),
+            ("code_verifier", verifier),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
