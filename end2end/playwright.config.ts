@@ -10,7 +10,30 @@ export const BASE_URL = `http://127.0.0.1:${PORT}`;
 /** The bootstrap administrator's password in the instance under test. */
 export const ADMIN_PASSWORD = "e2e-admin-password";
 const root = path.resolve(__dirname, "..");
-const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "berth-e2e-"));
+// Made once in the main process; workers (which load this file again) inherit the variables.
+process.env.BERTH_E2E_DATA ??= fs.mkdtempSync(path.join(os.tmpdir(), "berth-e2e-"));
+process.env.BERTH_E2E_OIDC_DATA ??= fs.mkdtempSync(path.join(os.tmpdir(), "berth-e2e-oidc-"));
+const dataDir = process.env.BERTH_E2E_DATA;
+
+// A second Berth whose console signs people in through an external OpenID Connect provider.
+export const OIDC_BERTH_PORT = PORT + 1;
+export const OIDC_PORT = PORT + 2;
+export const OIDC_BERTH_URL = `http://127.0.0.1:${OIDC_BERTH_PORT}`;
+const oidcDataDir = process.env.BERTH_E2E_OIDC_DATA;
+const oidcConfig = path.join(oidcDataDir, "berth.toml");
+fs.writeFileSync(
+  oidcConfig,
+  `[auth.oidc]
+issuer = "http://127.0.0.1:${OIDC_PORT}"
+client_id = "berth"
+client_secret = "berthtestsecret"
+scopes = ["profile", "groups"]
+`,
+);
+/** The data folder of the OIDC instance, for the command-line tool. */
+export const OIDC_DATA_DIR = path.join(oidcDataDir, "data");
+export const DATA_DIR = dataDir;
+export const BERTH_BINARY = `${root}/target/release/berth`;
 
 export default defineConfig({
   testDir: "./tests",
@@ -35,13 +58,37 @@ export default defineConfig({
       ],
     },
   },
-  webServer: {
-    command: `${root}/target/release/berth serve --listen 127.0.0.1:${PORT} --data-dir ${dataDir} --site-dir ${root}/target/site --log-level warn`,
-    url: `${BASE_URL}/readyz`,
-    reuseExistingServer: false,
-    timeout: 60_000,
-    stdout: "ignore",
-    stderr: "pipe",
-    env: { BERTH_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD },
-  },
+  webServer: [
+    {
+      command: `${root}/target/release/berth serve --listen 127.0.0.1:${PORT} --data-dir ${dataDir} --site-dir ${root}/target/site --log-level warn`,
+      url: `${BASE_URL}/readyz`,
+      reuseExistingServer: false,
+      timeout: 60_000,
+      stdout: "ignore",
+      stderr: "pipe",
+      env: { BERTH_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD },
+    },
+    {
+      command: `node oidc/provider.mjs`,
+      url: `http://127.0.0.1:${OIDC_PORT}/.well-known/openid-configuration`,
+      reuseExistingServer: false,
+      timeout: 30_000,
+      stdout: "ignore",
+      stderr: "pipe",
+      env: {
+        OIDC_PORT: String(OIDC_PORT),
+        OIDC_REDIRECT_URI: `${OIDC_BERTH_URL}/console/callback`,
+        OIDC_CLIENT_SECRET: "berthtestsecret",
+      },
+    },
+    {
+      command: `${root}/target/release/berth serve --config ${oidcConfig} --listen 127.0.0.1:${OIDC_BERTH_PORT} --data-dir ${path.join(oidcDataDir, "data")} --site-dir ${root}/target/site --log-level warn`,
+      url: `${OIDC_BERTH_URL}/readyz`,
+      reuseExistingServer: false,
+      timeout: 60_000,
+      stdout: "ignore",
+      stderr: "pipe",
+      env: { BERTH_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD },
+    },
+  ],
 });

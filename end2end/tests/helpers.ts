@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -47,4 +47,41 @@ export async function signIn(page: Page, user: string, password: string) {
   await page.getByRole("button", { name: "Sign in" }).click();
   await expect(page.locator(".user-menu .who")).toHaveText(user);
   await hydrated(page);
+}
+
+/** Settings for podman with no container engine: vfs storage and logins in a private folder. */
+export function podmanEnv(): NodeJS.ProcessEnv {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "berth-e2e-podman-"));
+  fs.writeFileSync(path.join(dir, "storage.conf"), `[storage]\ndriver = "vfs"\ngraphroot = "${dir}/root"\nrunroot = "${dir}/run"\n`);
+  fs.writeFileSync(path.join(dir, "containers.conf"), `[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n`);
+  fs.writeFileSync(path.join(dir, "auth.json"), "{}");
+  return {
+    ...process.env,
+    CONTAINERS_STORAGE_CONF: path.join(dir, "storage.conf"),
+    CONTAINERS_CONF: path.join(dir, "containers.conf"),
+    REGISTRY_AUTH_FILE: path.join(dir, "auth.json"),
+    TMPDIR: dir,
+  };
+}
+
+/** Runs a command with an environment; returns its exit code and output. */
+export function attempt(program: string, args: string[], env: NodeJS.ProcessEnv): { code: number; output: string } {
+  const result = spawnSync(program, args, { encoding: "utf8", env });
+  return { code: result.status ?? -1, output: `${result.stdout}${result.stderr}` };
+}
+
+/** Calls the API from the signed-in page, with the session's CSRF token, as the console does. */
+export async function apiFromPage(page: Page, method: string, url: string, body?: unknown): Promise<{ status: number; json: any }> {
+  return page.evaluate(
+    async ({ method, url, body }) => {
+      const session = await (await fetch("/console/api/session")).json();
+      const response = await fetch(url, {
+        method,
+        headers: { "content-type": "application/json", "x-csrf-token": session.csrf_token ?? "" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return { status: response.status, json: await response.json() };
+    },
+    { method, url, body },
+  );
 }

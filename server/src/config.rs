@@ -245,6 +245,13 @@ pub struct OidcConfig {
     /// The ID-token claim used as the user name.
     #[serde(default = "default_username_claim")]
     pub username_claim: String,
+    /// Scopes to ask for besides `openid` (a provider may need `groups` for the groups claim).
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+}
+
+fn default_scopes() -> Vec<String> {
+    vec!["profile".into()]
 }
 
 fn default_groups_claim() -> String {
@@ -439,6 +446,18 @@ pub enum ConfigError {
 impl Config {
     /// Defaults, then the file named by `args.config`, then the flags and variables in `args`.
     pub fn load(args: &ServeArgs) -> Result<Config, ConfigError> {
+        let oidc_flags = [
+            &args.oidc_issuer,
+            &args.oidc_client_id,
+            &args.oidc_client_secret,
+        ];
+        if oidc_flags.iter().any(|f| f.is_some()) && !oidc_flags.iter().all(|f| f.is_some()) {
+            return Err(ConfigError::Invalid {
+                field: "auth.oidc",
+                reason: "--oidc-issuer, --oidc-client-id and --oidc-client-secret go together"
+                    .into(),
+            });
+        }
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = &args.config {
             if !path.is_file() {

@@ -218,6 +218,7 @@ async fn sign_in(
                 issuer: oidc.issuer.clone(),
                 groups_claim: oidc.groups_claim.clone(),
                 username_claim: oidc.username_claim.clone(),
+                scopes: oidc.scopes.clone(),
             },
             oidc.client_id.clone(),
             oidc.client_secret.clone(),

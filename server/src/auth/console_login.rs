@@ -45,6 +45,7 @@ pub enum Provider {
         issuer: String,
         groups_claim: String,
         username_claim: String,
+        scopes: Vec<String>,
     },
 }
 
@@ -257,13 +258,17 @@ async fn login(
     let metadata = login.metadata().await?;
     let client = login.client(metadata)?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let scopes = match &login.provider {
+        Provider::Embedded { .. } => vec![Scope::new("profile".into())],
+        Provider::External { scopes, .. } => scopes.iter().cloned().map(Scope::new).collect(),
+    };
     let (url, state, nonce) = client
         .authorize_url(
             CoreAuthenticationFlow::AuthorizationCode,
             CsrfToken::new_random,
             Nonce::new_random,
         )
-        .add_scope(Scope::new("profile".into()))
+        .add_scopes(scopes)
         .set_pkce_challenge(challenge)
         .url();
     let pending = PendingLogin {
