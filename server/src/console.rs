@@ -32,19 +32,24 @@ impl ConsoleData for LocalConsoleData {
     async fn repositories(&self, limit: u32) -> Result<Vec<RepositoryEntry>, ConsoleError> {
         let who = caller().await?.subject;
         let authorizer = &self.identities.authorizer;
-        let summaries = self
-            .metadata
-            .repository_summaries(limit, TAGS_PER_REPOSITORY)
-            .await
-            .map_err(|err| {
-                tracing::error!(%err, "listing repositories for the console failed");
-                ConsoleError::Unavailable(
-                    "listing repositories failed; the server log has the cause".into(),
-                )
-            })?;
-        Ok(summaries
-            .into_iter()
-            .filter(|s| {
+        let unavailable = |err: crate::storage::StorageError| {
+            tracing::error!(%err, "listing repositories for the console failed");
+            ConsoleError::Unavailable(
+                "listing repositories failed; the server log has the cause".into(),
+            )
+        };
+        // Page through until `limit` repositories the caller may pull are found.
+        let mut visible = Vec::new();
+        let mut after: Option<String> = None;
+        while visible.len() < limit as usize {
+            let page = self
+                .metadata
+                .repository_summaries(after.as_deref(), limit, TAGS_PER_REPOSITORY)
+                .await
+                .map_err(unavailable)?;
+            let exhausted = page.len() < limit as usize;
+            after = page.last().map(|s| s.name.clone());
+            visible.extend(page.into_iter().filter(|s| {
                 s.name.parse::<RepositoryName>().is_ok_and(|name| {
                     authorizer.allows(
                         &who,
@@ -52,7 +57,14 @@ impl ConsoleData for LocalConsoleData {
                         Target::stream(name.namespace(), name.stream()),
                     )
                 })
-            })
+            }));
+            if exhausted {
+                break;
+            }
+        }
+        visible.truncate(limit as usize);
+        Ok(visible
+            .into_iter()
             .map(|s| RepositoryEntry {
                 name: s.name,
                 tags: s.tags,

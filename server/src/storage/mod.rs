@@ -180,9 +180,11 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Names of repositories holding at least one manifest, after `last`, in order.
     async fn list_repositories(&self, last: Option<&str>, limit: u32)
     -> StorageResult<Vec<String>>;
-    /// The first `limit` repositories with up to `tag_limit` tags each, for the console.
+    /// Repositories after `after` (by name), `limit` of them, with up to `tag_limit` tags each,
+    /// for the console.
     async fn repository_summaries(
         &self,
+        after: Option<&str>,
         limit: u32,
         tag_limit: u32,
     ) -> StorageResult<Vec<RepositorySummary>>;

@@ -179,13 +179,15 @@ impl MetadataStore for SqliteMetadata {
 
     async fn repository_summaries(
         &self,
+        after: Option<&str>,
         limit: u32,
         tag_limit: u32,
     ) -> StorageResult<Vec<RepositorySummary>> {
         let rows: Vec<(String, i64, Option<String>)> = sqlx::query_as(
             "WITH listed AS (
                  SELECT id, name FROM repositories r
-                 WHERE EXISTS (SELECT 1 FROM repository_manifests m WHERE m.repository_id = r.id)
+                 WHERE name > ?
+                   AND EXISTS (SELECT 1 FROM repository_manifests m WHERE m.repository_id = r.id)
                  ORDER BY name LIMIT ?
              )
              SELECT l.name,
@@ -199,6 +201,7 @@ impl MetadataStore for SqliteMetadata {
              ) t ON t.repository_id = l.id AND t.position <= ?
              ORDER BY l.name, t.name",
         )
+        .bind(after.unwrap_or(""))
         .bind(limit)
         .bind(tag_limit)
         .fetch_all(&self.pool)
@@ -705,7 +708,7 @@ mod tests {
         }
         assert_eq!(store.list_tags(&r, None, 2).await.unwrap(), vec!["a", "b"]);
         assert_eq!(store.list_tags(&r, Some("b"), 2).await.unwrap(), vec!["c"]);
-        let summaries = store.repository_summaries(10, 2).await.unwrap();
+        let summaries = store.repository_summaries(None, 10, 2).await.unwrap();
         assert_eq!(summaries[0].tags, vec!["a", "b"]);
         assert!(store.delete_manifest(&r, &m.digest).await.unwrap());
         assert!(store.list_tags(&r, None, 10).await.unwrap().is_empty());
