@@ -12,7 +12,8 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use super::authorizer::Authorizer;
 use super::credentials::{
-    RegistryTokens, TOKEN_PREFIX, hash_password, needs_rehash, secret_hash, verify_password,
+    RegistryClaims, RegistryTokens, TOKEN_PREFIX, hash_password, needs_rehash, secret_hash,
+    verify_password,
 };
 use super::model::Subject;
 use crate::storage::StorageError;
@@ -69,6 +70,9 @@ pub struct Identities {
     pub public_url: Option<String>,
     tokens: Mutex<HashMap<String, CachedToken>>,
     passwords: Mutex<HashMap<String, (Instant, Subject)>>,
+    /// Registry tokens already verified, so that a client's every request does not re-check
+    /// the signature (they expire within minutes; expiry is checked on every use).
+    registry_claims: Mutex<HashMap<String, Arc<RegistryClaims>>>,
     per_user: DefaultKeyedRateLimiter<String>,
     per_address: DefaultKeyedRateLimiter<IpAddr>,
 }
@@ -112,6 +116,7 @@ impl Identities {
             public_url,
             tokens: Mutex::new(HashMap::new()),
             passwords: Mutex::new(HashMap::new()),
+            registry_claims: Mutex::new(HashMap::new()),
             per_user: RateLimiter::keyed(quota),
             // An address may carry several people (a NAT): more room, the same shape.
             per_address: RateLimiter::keyed(Quota::per_minute(
@@ -244,6 +249,27 @@ impl Identities {
                 tracing::warn!(%err, "recording a token's last use failed");
             }
         });
+    }
+
+    /// The claims of a registry token from the token endpoint, if it is valid now.
+    pub fn registry_claims(&self, token: &str) -> Option<Arc<RegistryClaims>> {
+        let now = Utc::now().timestamp();
+        if let Ok(cache) = self.registry_claims.lock()
+            && let Some(claims) = cache.get(token)
+        {
+            return (claims.exp > now).then(|| claims.clone());
+        }
+        let claims = Arc::new(self.registry_tokens.verify(token)?);
+        if let Ok(mut cache) = self.registry_claims.lock() {
+            if cache.len() >= 10_000 {
+                cache.retain(|_, c| c.exp > now);
+                if cache.len() >= 10_000 {
+                    cache.clear();
+                }
+            }
+            cache.insert(token.to_owned(), claims.clone());
+        }
+        Some(claims)
     }
 
     /// Forgets cached token lookups and verified passwords (after a revocation or a password

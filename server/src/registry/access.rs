@@ -2,6 +2,8 @@
 //! token, a password, or nobody), what each endpoint needs, and the challenge that sends
 //! clients to the token endpoint.
 
+use std::sync::Arc;
+
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method};
 
@@ -16,7 +18,7 @@ use crate::auth::{Action, AuthError, Identities, Subject, Target};
 #[derive(Debug, Clone)]
 pub enum RegistryCaller {
     /// A token from the token endpoint: what it grants, and to whom.
-    Granted(Box<RegistryClaims>),
+    Granted(Arc<RegistryClaims>),
     /// A Berth token, a password, or (without credentials) the anonymous subject.
     Subject {
         subject: Subject,
@@ -143,9 +145,8 @@ pub async fn authenticate(
             })
         }
         Credentials::Bearer(token) => identities
-            .registry_tokens
-            .verify(&token)
-            .map(|claims| RegistryCaller::Granted(Box::new(claims)))
+            .registry_claims(&token)
+            .map(RegistryCaller::Granted)
             .ok_or_else(|| {
                 unauthorized(
                     parts,
@@ -253,9 +254,17 @@ pub async fn authorize(
             "authentication required",
         )),
         Need::Repository(name, action) => {
-            let exists = namespace_exists(name).await?;
+            // Whether the namespace exists matters only to a push the bindings refuse (it may
+            // create the namespace): ask the store only then.
+            let mut exists = true;
             if permits(identities, exists, caller, name, action).await {
                 return Ok(());
+            }
+            if action == Action::Push {
+                exists = namespace_exists(name).await?;
+                if !exists && permits(identities, exists, caller, name, action).await {
+                    return Ok(());
+                }
             }
             let scope = format!("repository:{name}:{}", docker_action(action));
             let subject = caller.subject();
