@@ -42,8 +42,8 @@ cleanup() {
 trap cleanup EXIT
 
 # --- the two registries -------------------------------------------------------------------------
-target/release/berth serve --listen "127.0.0.1:$berth_port" --data-dir "$work/berth" \
-  --log-level warn >"$work/berth.out" 2>"$work/berth.err" &
+BERTH_BOOTSTRAP_PASSWORD=bench-password target/release/berth serve --listen "127.0.0.1:$berth_port" \
+  --data-dir "$work/berth" --log-level warn >"$work/berth.out" 2>"$work/berth.err" &
 berth_pid=$!
 pids+=("$berth_pid")
 
@@ -77,6 +77,11 @@ echo "generating a ${size_mib} MiB blob" >&2
 head -c "$((size_mib * 1024 * 1024))" /dev/urandom >"$blob"
 digest="sha256:$(sha256sum "$blob" | cut -d' ' -f1)"
 
+# Berth wants credentials (docker-registry here has none): the administrator's password.
+auth_for() {
+  if [ "$1" = "$berth_port" ]; then echo "-u admin:bench-password"; fi
+}
+
 absolute() { # a Location header made absolute
   case "$2" in http*) echo "$2" ;; *) echo "http://127.0.0.1:$1$2" ;; esac
 }
@@ -92,18 +97,18 @@ rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
 # Pushes the blob to the registry on port $1; prints seconds.
 push_blob() {
   local port=$1 repo=$2
-  curl -fs -D "$work/h1" -o /dev/null -X POST "http://127.0.0.1:$port/v2/$repo/blobs/uploads/"
+  curl -fs $(auth_for "$port") -D "$work/h1" -o /dev/null -X POST "http://127.0.0.1:$port/v2/$repo/blobs/uploads/"
   local upload; upload="$(absolute "$port" "$(location_of "$work/h1")")"
   local started; started=$(date +%s.%N)
-  curl -fs -D "$work/h2" -o /dev/null -X PATCH -H 'Content-Type: application/octet-stream' \
+  curl -fs $(auth_for "$port") -D "$work/h2" -o /dev/null -X PATCH -H 'Content-Type: application/octet-stream' \
     -T "$blob" "$upload"
   upload="$(absolute "$port" "$(location_of "$work/h2")")"
-  curl -fs -o /dev/null -X PUT "$(with_query "$upload" "digest=$digest")"
+  curl -fs $(auth_for "$port") -o /dev/null -X PUT "$(with_query "$upload" "digest=$digest")"
   calc "$(date +%s.%N) - $started"
 }
 
 pull_seconds() {
-  curl -fs -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$1/v2/$2/blobs/$digest"
+  curl -fs $(auth_for "$1") -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$1/v2/$2/blobs/$digest"
 }
 
 median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
@@ -139,12 +144,16 @@ config_digest="sha256:$(printf '%s' "$config" | sha256sum | cut -d' ' -f1)"
 manifest=$(printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%d}]}' \
   "$config_digest" "${#config}" "$digest" "$((size_mib * 1024 * 1024))")
 for port in $berth_port $registry_port; do
-  curl -fs -D "$work/h3" -o /dev/null -X POST "http://127.0.0.1:$port/v2/bench/blob/blobs/uploads/"
-  curl -fs -o /dev/null -X PUT -H 'Content-Type: application/octet-stream' --data-binary "$config" \
+  curl -fs $(auth_for "$port") -D "$work/h3" -o /dev/null -X POST "http://127.0.0.1:$port/v2/bench/blob/blobs/uploads/"
+  curl -fs $(auth_for "$port") -o /dev/null -X PUT -H 'Content-Type: application/octet-stream' --data-binary "$config" \
     "$(with_query "$(absolute "$port" "$(location_of "$work/h3")")" "digest=$config_digest")"
-  curl -fs -o /dev/null -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+  curl -fs $(auth_for "$port") -o /dev/null -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
     --data-binary "$manifest" "http://127.0.0.1:$port/v2/bench/blob/manifests/latest"
 done
+# Anonymous pull of the namespace on Berth, as docker-registry serves everyone.
+curl -fs -u admin:bench-password -o /dev/null -X POST -H 'Content-Type: application/json' \
+  -d '{"roleRef":{"name":"viewer"},"subject":{"kind":"Group","name":"system:unauthenticated"}}' \
+  "http://127.0.0.1:$berth_port/apis/access.berth.io/v1/namespaces/bench/rolebindings"
 manifest_rps() {
   wrk -t2 -c32 -d${duration}s -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
     "http://127.0.0.1:$1/v2/bench/blob/manifests/latest" | awk '/Requests\/sec/ { print $2 }'
