@@ -748,3 +748,40 @@ async fn watches_and_the_event_stream_show_only_what_the_watcher_may_see() {
     assert!(seen.contains("\"namespace\":\"seen\""), "{seen}");
     assert!(!seen.contains("\"namespace\":\"hidden\""), "{seen}");
 }
+
+#[tokio::test]
+async fn users_seeded_from_an_htpasswd_file_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let htpasswd = dir.path().join("users.htpasswd");
+    let hash = bcrypt::hash("hank-password", 4).unwrap();
+    std::fs::write(&htpasswd, format!("# seeded\nhank:{hash}\n")).unwrap();
+    let server = TestServer::start_with(&["--htpasswd-file", htpasswd.to_str().unwrap()]);
+    let token = common::token_for(&server.base, "hank", "hank-password");
+    let me: Value = client_with_token(&token)
+        .get(server.url("/apis/user.openshift.io/v1/users/~"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["metadata"]["name"], "hank");
+    // The bcrypt hash was replaced by an argon2 one at the first login: it still works.
+    common::token_for(&server.base, "hank", "hank-password");
+    let users: Value = server
+        .client()
+        .get(server.url("/apis/user.openshift.io/v1/users"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let hank = users["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["metadata"]["name"] == "hank")
+        .unwrap();
+    assert_eq!(hank["identities"][0], "htpasswd:hank");
+}
