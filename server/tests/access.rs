@@ -654,7 +654,14 @@ async fn bindings_service_accounts_and_the_access_api() {
         .unwrap();
     assert_eq!(web.status(), StatusCode::FORBIDDEN);
 
-    // The audit log has the logins, the failed one, tokens, bindings and the rest.
+    // The audit log has the logins, the failed one, tokens, bindings, deletes and the rest.
+    let deleted = server
+        .client()
+        .delete(server.url("/v2/proj/db/manifests/v1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::ACCEPTED);
     let _ = anonymous()
         .get(server.url("/auth/token?service=berth"))
         .basic_auth("ed", Some("not-his-password"))
@@ -690,10 +697,15 @@ async fn bindings_service_accounts_and_the_access_api() {
         ("binding-delete", "success"),
         ("serviceaccount-create", "success"),
         ("user-create", "success"),
+        ("manifest-delete", "success"),
     ] {
+        let actions: Vec<String> = entries
+            .iter()
+            .map(|e| format!("{} {}", e["action"], e["outcome"]))
+            .collect();
         assert!(
             seen(action, outcome),
-            "no {action} {outcome} in the audit log"
+            "no {action} {outcome} in the audit log: {actions:?}"
         );
     }
 }

@@ -6,6 +6,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::Registry;
+use super::access::RegistryCaller;
 use super::error::{RegistryError, RegistryResult};
 use super::http::{DOCKER_CONTENT_DIGEST, RangeRequest, parse_range};
 use super::names::RepositoryName;
@@ -72,10 +73,13 @@ pub async fn get(
 /// repositories link it; unreferenced content is for garbage collection.
 pub async fn delete(
     registry: &Registry,
+    caller: &RegistryCaller,
     name: &RepositoryName,
     digest: &Digest,
 ) -> RegistryResult<Response> {
     if registry.metadata.unlink_blob(name, digest).await? {
+        super::manifests::audit_delete(registry, caller, "blob-delete", format!("{name}@{digest}"))
+            .await;
         Ok(StatusCode::ACCEPTED.into_response())
     } else {
         Err(RegistryError::BlobUnknown(digest.clone()))

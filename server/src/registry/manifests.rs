@@ -134,6 +134,26 @@ async fn read_config(
     Ok(Some(bytes))
 }
 
+/// Records a delete made through the registry in the audit log.
+pub async fn audit_delete(
+    registry: &Registry,
+    caller: &RegistryCaller,
+    action: &'static str,
+    target: String,
+) {
+    registry
+        .identities
+        .audit(crate::storage::auth::NewAudit {
+            actor: caller.subject().display_name(),
+            action,
+            target,
+            success: true,
+            address: None,
+            detail: None,
+        })
+        .await;
+}
+
 async fn find(
     registry: &Registry,
     name: &RepositoryName,
@@ -207,6 +227,7 @@ pub async fn get(
 
 pub async fn delete(
     registry: &Registry,
+    caller: &RegistryCaller,
     name: &RepositoryName,
     reference: &Reference,
 ) -> RegistryResult<Response> {
@@ -215,6 +236,13 @@ pub async fn delete(
         Reference::Digest(digest) => registry.metadata.delete_manifest(name, digest).await?,
     };
     if deleted {
+        audit_delete(
+            registry,
+            caller,
+            "manifest-delete",
+            format!("{name}:{reference}"),
+        )
+        .await;
         Ok(StatusCode::ACCEPTED.into_response())
     } else {
         Err(RegistryError::ManifestUnknown(reference.to_string()))

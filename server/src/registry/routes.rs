@@ -216,12 +216,12 @@ async fn dispatch(
             manifests::put(registry, caller, &name, &reference, request, body).await
         }
         (R::Manifest(name, reference), "DELETE") => {
-            manifests::delete(registry, &name, &reference).await
+            manifests::delete(registry, caller, &name, &reference).await
         }
         (R::Blob(name, digest), "GET" | "HEAD") => {
             blobs::get(registry, &name, &digest, request).await
         }
-        (R::Blob(name, digest), "DELETE") => blobs::delete(registry, &name, &digest).await,
+        (R::Blob(name, digest), "DELETE") => blobs::delete(registry, caller, &name, &digest).await,
         (R::UploadStart(name), "POST") => {
             uploads::start(registry, caller, &name, request, body).await
         }
