@@ -1,39 +1,259 @@
 //! What the console shows and how it asks for it: the shared types, the server functions, and
-//! (on the server) the [`ConsoleData`] interface they read through.
+//! (on the server) the [`ConsoleData`] interface they read and write through.
 //!
 //! Every page reaches registry data through `ConsoleData`, so the same pages can later be served
 //! from another source (an upstream OpenShift-compatible server) by a second implementation.
+//! Reads are GET server functions; changes are POST and carry the session's CSRF token.
 
 use leptos::prelude::*;
-use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::codec::{GetUrl, JsonEncoding};
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
-
-/// A repository and the first of its tags, as the repositories page lists them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RepositoryEntry {
-    pub name: String,
-    pub tags: Vec<String>,
-    pub manifest_count: u64,
-}
-
-/// The repositories page: what to list, and the address to push to when there is nothing yet.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RepositoryListing {
-    pub registry_host: String,
-    pub repositories: Vec<RepositoryEntry>,
-}
 
 /// Who is signed in to the console, and the token their changes must carry.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct SessionInfo {
     pub user: Option<String>,
     pub csrf_token: Option<String>,
+    /// The registry's address, for pull and login commands.
+    pub registry_host: String,
+}
+
+/// What the caller may do at a place (a namespace or one stream of it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Permissions {
+    pub pull: bool,
+    pub push: bool,
+    pub delete: bool,
+    pub manage_access: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamespaceSummary {
+    pub name: String,
+    pub streams: u64,
+    pub size: u64,
+    pub created: String,
+    /// Whether the caller may delete it.
+    pub can_delete: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamespaceList {
+    pub namespaces: Vec<NamespaceSummary>,
+    pub can_create: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum StreamSort {
+    #[default]
+    Name,
+    Updated,
+    Size,
+}
+
+impl StreamSort {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamSort::Name => "name",
+            StreamSort::Updated => "updated",
+            StreamSort::Size => "size",
+        }
+    }
+
+    pub fn parse(text: &str) -> StreamSort {
+        match text {
+            "updated" => StreamSort::Updated,
+            "size" => StreamSort::Size,
+            _ => StreamSort::Name,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamSummary {
+    pub name: String,
+    pub tags: u64,
+    /// Bytes of the images its tags name.
+    pub size: u64,
+    pub updated: Option<String>,
+    pub latest_tag: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamPage {
+    pub namespace: String,
+    pub streams: Vec<StreamSummary>,
+    /// Streams matching the filter that the caller may see.
+    pub total: u64,
+    pub offset: u64,
+    pub permissions: Permissions,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryItem {
+    pub tag: String,
+    pub image: String,
+    pub pull_spec: String,
+    pub created: String,
+    pub generation: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagRow {
+    pub name: String,
+    pub digest: Option<String>,
+    pub size: Option<u64>,
+    pub platforms: Vec<String>,
+    pub updated: Option<String>,
+    /// Where the spec tag points, when there is one (`ImageStreamTag app:v1`).
+    pub from: Option<String>,
+    /// The reason of a failed import, when the last one failed.
+    pub warning: Option<String>,
+    /// Newest first.
+    pub history: Vec<HistoryItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamDetail {
+    pub namespace: String,
+    pub name: String,
+    pub pull_repository: String,
+    pub tags: Vec<TagRow>,
+    /// Every tag's items, newest first.
+    pub history: Vec<HistoryItem>,
+    pub permissions: Permissions,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlatformRow {
+    pub digest: String,
+    pub os: String,
+    pub architecture: String,
+    pub variant: Option<String>,
+    pub size: u64,
+    /// An attestation (provenance, SBOM) attached to another child, not a platform.
+    pub attestation_for: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerRow {
+    pub digest: String,
+    pub media_type: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RunConfigView {
+    pub env: Vec<String>,
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    pub ports: Vec<String>,
+    pub volumes: Vec<String>,
+    pub labels: Vec<(String, String)>,
+    pub user: Option<String>,
+    pub working_dir: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildStep {
+    pub created: Option<String>,
+    pub created_by: String,
+    pub empty_layer: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferrerRow {
+    pub digest: String,
+    pub artifact_type: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageDetail {
+    pub namespace: String,
+    pub stream: String,
+    pub digest: String,
+    pub media_type: String,
+    pub size: u64,
+    pub created: Option<String>,
+    pub author: Option<String>,
+    pub os: Option<String>,
+    pub architecture: Option<String>,
+    pub variant: Option<String>,
+    pub platforms: Vec<PlatformRow>,
+    pub layers: Vec<LayerRow>,
+    pub config: Option<RunConfigView>,
+    pub annotations: Vec<(String, String)>,
+    pub history: Vec<BuildStep>,
+    pub referrers: Vec<ReferrerRow>,
+    pub tags: Vec<String>,
+    pub pull_repository: String,
+    pub raw_manifest: String,
+    pub raw_config: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BindingRow {
+    pub name: String,
+    pub role: String,
+    pub subject_kind: String,
+    pub subject_name: String,
+    pub stream: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WhoCanRow {
+    pub subject: String,
+    pub role: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceAccountRow {
+    pub name: String,
+    pub tokens: Vec<TokenRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessView {
+    pub namespace: String,
+    pub stream: Option<String>,
+    pub bindings: Vec<BindingRow>,
+    pub who_can_pull: Vec<WhoCanRow>,
+    pub who_can_push: Vec<WhoCanRow>,
+    pub service_accounts: Vec<ServiceAccountRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRow {
+    pub uid: String,
+    pub name: String,
+    pub created: String,
+    pub expires: Option<String>,
+    pub last_used: Option<String>,
+    pub revoked: bool,
+}
+
+/// A token just made: the secret is here and nowhere else, ever.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewToken {
+    pub token: TokenRow,
+    pub secret: String,
 }
 
 /// A failure the console can show to a person.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum ConsoleError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("sign in to do this")]
+    SignInRequired,
+    #[error("the page is out of date (the CSRF token is missing or wrong); reload it")]
+    Csrf,
     #[error("the registry could not answer: {0}")]
     Unavailable(String),
     #[error("the request to the server failed: {0}")]
@@ -48,43 +268,266 @@ impl FromServerFnError for ConsoleError {
     }
 }
 
-/// The console's source of registry data.
+pub type ConsoleResult<T> = Result<T, ConsoleError>;
+
+/// The console's source of registry data. Every method decides with the caller of the request
+/// being served, as the APIs do.
 #[cfg(feature = "ssr")]
 #[async_trait::async_trait]
 pub trait ConsoleData: Send + Sync + 'static {
-    /// Repositories the signed-in person (or an anonymous visitor) may pull.
-    async fn repositories(&self, limit: u32) -> Result<Vec<RepositoryEntry>, ConsoleError>;
-    /// The signed-in person of this request, if any.
-    async fn session(&self) -> Result<SessionInfo, ConsoleError>;
+    async fn session(&self) -> ConsoleResult<SessionInfo>;
+    /// Checks a change's CSRF token against the session.
+    async fn check_csrf(&self, token: &str) -> ConsoleResult<()>;
+
+    async fn namespaces(&self) -> ConsoleResult<NamespaceList>;
+    async fn create_namespace(&self, name: &str) -> ConsoleResult<()>;
+    async fn delete_namespace(&self, name: &str) -> ConsoleResult<()>;
+
+    async fn streams(
+        &self,
+        namespace: &str,
+        filter: &str,
+        sort: StreamSort,
+        offset: u64,
+        limit: u32,
+    ) -> ConsoleResult<StreamPage>;
+    async fn stream(&self, namespace: &str, stream: &str) -> ConsoleResult<StreamDetail>;
+    /// Points `tag` at `from` (`other:tag` or `stream@digest`): `oc tag`, and rollback.
+    async fn tag(&self, namespace: &str, stream: &str, tag: &str, from: &str) -> ConsoleResult<()>;
+    async fn untag(&self, namespace: &str, stream: &str, tag: &str) -> ConsoleResult<()>;
+    async fn delete_stream(&self, namespace: &str, stream: &str) -> ConsoleResult<()>;
+    async fn image(
+        &self,
+        namespace: &str,
+        stream: &str,
+        digest: &str,
+    ) -> ConsoleResult<ImageDetail>;
+
+    async fn access(&self, namespace: &str, stream: Option<&str>) -> ConsoleResult<AccessView>;
+    async fn add_binding(
+        &self,
+        namespace: &str,
+        stream: Option<&str>,
+        role: &str,
+        subject_kind: &str,
+        subject_name: &str,
+    ) -> ConsoleResult<()>;
+    async fn remove_binding(&self, namespace: &str, name: &str) -> ConsoleResult<()>;
+    async fn create_service_account(&self, namespace: &str, name: &str) -> ConsoleResult<()>;
+    async fn create_service_account_token(
+        &self,
+        namespace: &str,
+        account: &str,
+    ) -> ConsoleResult<NewToken>;
+    async fn revoke_service_account_token(
+        &self,
+        namespace: &str,
+        account: &str,
+        uid: &str,
+    ) -> ConsoleResult<()>;
+
+    async fn tokens(&self) -> ConsoleResult<Vec<TokenRow>>;
+    async fn create_token(
+        &self,
+        name: &str,
+        expires_in_days: Option<u32>,
+    ) -> ConsoleResult<NewToken>;
+    async fn revoke_token(&self, uid: &str) -> ConsoleResult<()>;
 }
 
 #[cfg(feature = "ssr")]
-fn console_data() -> Result<std::sync::Arc<dyn ConsoleData>, ConsoleError> {
+fn console_data() -> ConsoleResult<std::sync::Arc<dyn ConsoleData>> {
     use_context::<std::sync::Arc<dyn ConsoleData>>()
         .ok_or_else(|| ConsoleError::Unavailable("the console has no data source".into()))
 }
 
-/// How many repositories the first page lists.
-pub const REPOSITORY_PAGE: u32 = 200;
-
-#[server(prefix = "/console/api", endpoint = "repositories", input = leptos::server_fn::codec::GetUrl)]
-pub async fn list_repositories() -> Result<RepositoryListing, ConsoleError> {
-    let headers: http::HeaderMap = leptos_axum::extract()
-        .await
-        .map_err(|err| ConsoleError::Request(err.to_string()))?;
-    let registry_host = headers
-        .get(http::header::HOST)
-        .and_then(|host| host.to_str().ok())
-        .unwrap_or("localhost:5000")
-        .to_owned();
-    let repositories = console_data()?.repositories(REPOSITORY_PAGE).await?;
-    Ok(RepositoryListing {
-        registry_host,
-        repositories,
-    })
+/// A change: the CSRF token is checked before anything else.
+#[cfg(feature = "ssr")]
+async fn changing(csrf: &str) -> ConsoleResult<std::sync::Arc<dyn ConsoleData>> {
+    let data = console_data()?;
+    data.check_csrf(csrf).await?;
+    Ok(data)
 }
 
-#[server(prefix = "/console/api", endpoint = "session", input = leptos::server_fn::codec::GetUrl)]
-pub async fn current_session() -> Result<SessionInfo, ConsoleError> {
+/// Streams shown on one page of a namespace.
+pub const STREAM_PAGE: u32 = 50;
+
+#[server(prefix = "/console/api", endpoint = "session", input = GetUrl)]
+pub async fn current_session() -> ConsoleResult<SessionInfo> {
     console_data()?.session().await
+}
+
+#[server(prefix = "/console/api", endpoint = "namespaces", input = GetUrl)]
+pub async fn list_namespaces() -> ConsoleResult<NamespaceList> {
+    console_data()?.namespaces().await
+}
+
+#[server(prefix = "/console/api", endpoint = "create_namespace")]
+pub async fn create_namespace(csrf: String, name: String) -> ConsoleResult<()> {
+    changing(&csrf).await?.create_namespace(&name).await
+}
+
+#[server(prefix = "/console/api", endpoint = "delete_namespace")]
+pub async fn delete_namespace(csrf: String, name: String) -> ConsoleResult<()> {
+    changing(&csrf).await?.delete_namespace(&name).await
+}
+
+#[server(prefix = "/console/api", endpoint = "streams", input = GetUrl)]
+pub async fn list_streams(
+    namespace: String,
+    filter: String,
+    sort: String,
+    offset: u64,
+) -> ConsoleResult<StreamPage> {
+    console_data()?
+        .streams(
+            &namespace,
+            &filter,
+            StreamSort::parse(&sort),
+            offset,
+            STREAM_PAGE,
+        )
+        .await
+}
+
+#[server(prefix = "/console/api", endpoint = "stream", input = GetUrl)]
+pub async fn get_stream(namespace: String, stream: String) -> ConsoleResult<StreamDetail> {
+    console_data()?.stream(&namespace, &stream).await
+}
+
+#[server(prefix = "/console/api", endpoint = "tag")]
+pub async fn tag_image(
+    csrf: String,
+    namespace: String,
+    stream: String,
+    tag: String,
+    from: String,
+) -> ConsoleResult<()> {
+    changing(&csrf)
+        .await?
+        .tag(&namespace, &stream, &tag, &from)
+        .await
+}
+
+#[server(prefix = "/console/api", endpoint = "untag")]
+pub async fn untag_image(
+    csrf: String,
+    namespace: String,
+    stream: String,
+    tag: String,
+) -> ConsoleResult<()> {
+    changing(&csrf)
+        .await?
+        .untag(&namespace, &stream, &tag)
+        .await
+}
+
+#[server(prefix = "/console/api", endpoint = "delete_stream")]
+pub async fn delete_stream(csrf: String, namespace: String, stream: String) -> ConsoleResult<()> {
+    changing(&csrf)
+        .await?
+        .delete_stream(&namespace, &stream)
+        .await
+}
+
+#[server(prefix = "/console/api", endpoint = "image", input = GetUrl)]
+pub async fn get_image(
+    namespace: String,
+    stream: String,
+    digest: String,
+) -> ConsoleResult<ImageDetail> {
+    console_data()?.image(&namespace, &stream, &digest).await
+}
+
+#[server(prefix = "/console/api", endpoint = "access", input = GetUrl)]
+pub async fn get_access(namespace: String, stream: Option<String>) -> ConsoleResult<AccessView> {
+    console_data()?.access(&namespace, stream.as_deref()).await
+}
+
+#[server(prefix = "/console/api", endpoint = "add_binding")]
+pub async fn add_binding(
+    csrf: String,
+    namespace: String,
+    stream: Option<String>,
+    role: String,
+    subject_kind: String,
+    subject_name: String,
+) -> ConsoleResult<()> {
+    changing(&csrf)
+        .await?
+        .add_binding(
+            &namespace,
+            stream.as_deref(),
+            &role,
+            &subject_kind,
+            &subject_name,
+        )
+        .await
+}
+
+#[server(prefix = "/console/api", endpoint = "remove_binding")]
+pub async fn remove_binding(csrf: String, namespace: String, name: String) -> ConsoleResult<()> {
+    changing(&csrf)
+        .await?
+        .remove_binding(&namespace, &name)
+        .await
+}
+
+#[server(prefix = "/console/api", endpoint = "create_service_account")]
+pub async fn create_service_account(
+    csrf: String,
+    namespace: String,
+    name: String,
+) -> ConsoleResult<()> {
+    changing(&csrf)
+        .await?
+        .create_service_account(&namespace, &name)
+        .await
+}
+
+#[server(prefix = "/console/api", endpoint = "create_service_account_token")]
+pub async fn create_service_account_token(
+    csrf: String,
+    namespace: String,
+    account: String,
+) -> ConsoleResult<NewToken> {
+    changing(&csrf)
+        .await?
+        .create_service_account_token(&namespace, &account)
+        .await
+}
+
+#[server(prefix = "/console/api", endpoint = "revoke_service_account_token")]
+pub async fn revoke_service_account_token(
+    csrf: String,
+    namespace: String,
+    account: String,
+    uid: String,
+) -> ConsoleResult<()> {
+    changing(&csrf)
+        .await?
+        .revoke_service_account_token(&namespace, &account, &uid)
+        .await
+}
+
+#[server(prefix = "/console/api", endpoint = "tokens", input = GetUrl)]
+pub async fn list_tokens() -> ConsoleResult<Vec<TokenRow>> {
+    console_data()?.tokens().await
+}
+
+#[server(prefix = "/console/api", endpoint = "create_token")]
+pub async fn create_token(
+    csrf: String,
+    name: String,
+    expires_in_days: Option<u32>,
+) -> ConsoleResult<NewToken> {
+    changing(&csrf)
+        .await?
+        .create_token(&name, expires_in_days)
+        .await
+}
+
+#[server(prefix = "/console/api", endpoint = "revoke_token")]
+pub async fn revoke_token(csrf: String, uid: String) -> ConsoleResult<()> {
+    changing(&csrf).await?.revoke_token(&uid).await
 }

@@ -1,16 +1,22 @@
 //! Berth's web console: the HTML shell, the app and its route table. Pages live in `pages/`,
 //! shared pieces in `components/`, and what pages read in `api`.
 
+#![recursion_limit = "256"]
+
 pub mod api;
 mod components;
+mod format;
 mod pages;
 
 use leptos::prelude::*;
-use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_meta::{HashedStylesheet, MetaTags, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{SsrMode, path};
 
-use pages::{NotFound, RepositoriesPage};
+use components::{NoticeArea, UserMenu, provide_console};
+use pages::{
+    AccessPage, ImagePage, NamespacePage, NamespacesPage, NotFound, StreamPage, TokensPage,
+};
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -20,7 +26,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
+                <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
                 <AutoReload options=options.clone()/>
+                <HashedStylesheet options=options.clone() id="berth"/>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
@@ -34,6 +42,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    provide_console();
     // Effects run only in the browser: the mark says the WASM bundle has taken over the page
     // (browser tests wait for it).
     Effect::new(|_| {
@@ -42,19 +51,28 @@ pub fn App() -> impl IntoView {
         }
     });
     view! {
-        <Stylesheet id="berth" href="/pkg/berth.css"/>
         <Title formatter=|page: String| if page.is_empty() { "Berth".to_owned() } else { format!("{page} · Berth") }/>
         <Router>
+            <a class="skip" href="#main" rel="external">"Skip to content"</a>
             <header class="topbar">
                 <a class="brand" href="/">"Berth"</a>
                 <span class="tagline">"container registry"</span>
-                <components::UserMenu/>
+                <UserMenu/>
             </header>
-            <main id="main">
+            <main id="main" tabindex="-1">
+                // Async: the page is sent once its data is read, so a missing stream is a real
+                // 404 (the status goes out with the first byte).
                 <Routes fallback=NotFound>
-                    <Route path=path!("/") view=RepositoriesPage/>
+                    <Route path=path!("/") view=NamespacesPage ssr=SsrMode::Async/>
+                    <Route path=path!("/tokens") view=TokensPage ssr=SsrMode::Async/>
+                    <Route path=path!("/ns/:namespace") view=NamespacePage ssr=SsrMode::Async/>
+                    <Route path=path!("/ns/:namespace/access") view=AccessPage ssr=SsrMode::Async/>
+                    <Route path=path!("/ns/:namespace/streams/:stream") view=StreamPage ssr=SsrMode::Async/>
+                    <Route path=path!("/ns/:namespace/streams/:stream/access") view=AccessPage ssr=SsrMode::Async/>
+                    <Route path=path!("/ns/:namespace/streams/:stream/images/:digest") view=ImagePage ssr=SsrMode::Async/>
                 </Routes>
             </main>
+            <NoticeArea/>
         </Router>
     }
 }

@@ -31,7 +31,7 @@ test("sign in through an external OpenID Connect provider; its groups grant acce
   await page.getByRole("button", { name: "Continue" }).click();
   await expect(page.locator(".user-menu .who")).toHaveText("olivia");
   await hydrated(page);
-  await expect(page.locator('tr[data-repository="shared/tool"]')).toBeVisible();
+  await expect(page.locator('tr[data-namespace="shared"]')).toBeVisible();
   await page.screenshot({ path: screenshotPath("signed-in-oidc"), fullPage: true });
 });
 
@@ -45,7 +45,7 @@ test("podman logs in with a personal token; a viewer is refused a push", async (
   await page.goto("/");
   await hydrated(page);
   await signIn(page, "vic", "vic-password");
-  await expect(page.locator('tr[data-repository="team/app"]')).toBeVisible();
+  await expect(page.locator('tr[data-namespace="team"]')).toBeVisible();
   const refused = await page.evaluate(async () => (await fetch("/apis/access.berth.io/v1/personaltokens", { method: "POST", body: "{}" })).status);
   expect(refused).toBe(403);
   const created = await apiFromPage(page, "POST", "/apis/access.berth.io/v1/personaltokens", { metadata: { name: "laptop" } });

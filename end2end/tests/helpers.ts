@@ -85,3 +85,42 @@ export async function apiFromPage(page: Page, method: string, url: string, body?
     { method, url, body },
   );
 }
+
+/** Presses Tab until `target` has the focus (keyboard-only use), failing after `limit` presses. */
+export async function tabTo(page: Page, target: import("@playwright/test").Locator, limit = 40) {
+  for (let i = 0; i < limit; i++) {
+    if (await target.evaluate((el) => el === document.activeElement).catch(() => false)) {
+      return;
+    }
+    await page.keyboard.press("Tab");
+  }
+  throw new Error(`Tab never reached ${target}`);
+}
+
+/** Adds a local user with the command-line tool. */
+export function addUser(binary: string, dataDir: string, name: string, password: string) {
+  run(binary, ["user", "add", name, "--password", password, "--data-dir", dataDir]);
+}
+
+/** Grants a role on a namespace (or one stream of it) through the access API, as `creds`. */
+export async function bind(base: string, creds: string, namespace: string, role: string, kind: string, name: string, imageStream?: string) {
+  const response = await fetch(`${base}/apis/access.berth.io/v1/namespaces/${namespace}/rolebindings`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Basic ${Buffer.from(creds).toString("base64")}` },
+    body: JSON.stringify({ roleRef: { name: role }, subject: { kind, name }, imageStream }),
+  });
+  expect(response.status, await response.text()).toBe(201);
+}
+
+/** The digest a tag names, from the registry. */
+export async function digestOf(base: string, creds: string, repository: string, tag: string): Promise<string> {
+  const response = await fetch(`${base}/v2/${repository}/manifests/${tag}`, {
+    method: "HEAD",
+    headers: {
+      authorization: `Basic ${Buffer.from(creds).toString("base64")}`,
+      accept: "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json",
+    },
+  });
+  expect(response.status).toBe(200);
+  return response.headers.get("docker-content-digest") ?? "";
+}

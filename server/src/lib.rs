@@ -4,11 +4,15 @@
 //! - [`imagestream`]: the registry's content as OpenShift image streams, at `/apis/...`.
 //! - [`events`]: the event log as a live feed (watches, the console's event stream).
 //! - [`storage`]: blob and metadata stores (filesystem and SQLite by default).
-//! - [`console`]: the Leptos console's data source.
+//! - [`console`]: the Leptos console's data source, answered by the same services as the APIs.
 //! - [`ops`]: logs, metrics and health endpoints.
 //! - [`config`]: settings from defaults, file, environment and flags.
 
+// The console's pages are deeply nested view types, laid out here where they are rendered.
+#![recursion_limit = "256"]
+
 pub mod admin;
+mod assets;
 pub mod auth;
 pub mod config;
 pub mod console;
@@ -28,6 +32,7 @@ use axum::extract::FromRef;
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::credentials::RegistryTokens;
@@ -90,13 +95,9 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
     ));
     let health = ops::Health {
         metadata: metadata.clone(),
-        blobs,
+        blobs: blobs.clone(),
         metrics: ops::metrics_handle(),
     };
-    let console_data: Arc<dyn app::api::ConsoleData> = Arc::new(console::LocalConsoleData {
-        metadata: metadata.clone(),
-        identities: identities.clone(),
-    });
     let image_streams = Arc::new(imagestream::ImageStreams {
         store: streams.clone(),
         identities: identities.clone(),
@@ -107,15 +108,23 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
             .unwrap_or_else(|| address.to_string()),
         public_host: config.registry.public_hostname.clone(),
     });
+    let access = Arc::new(auth::api::AccessApi {
+        identities: identities.clone(),
+        streams: streams.clone(),
+    });
+    let console_data: Arc<dyn app::api::ConsoleData> = Arc::new(console::LocalConsoleData {
+        image_streams: image_streams.clone(),
+        access: access.clone(),
+        metadata: metadata.clone(),
+        blobs,
+        identities: identities.clone(),
+    });
 
     // What people reach with a browser session; the registry, OAuth and operations endpoints
     // take no session.
     let with_sessions = Router::new()
         .merge(auth::routes::router(identities.clone(), metadata.clone()))
-        .merge(auth::api::router(Arc::new(auth::api::AccessApi {
-            identities: identities.clone(),
-            streams: streams.clone(),
-        })))
+        .merge(auth::api::router(access))
         .merge(imagestream::routes::router(image_streams.clone()))
         .route(
             "/console/api/events",
@@ -282,12 +291,16 @@ async fn identities(config: &Config, store: Arc<dyn AuthStore>) -> anyhow::Resul
 }
 
 fn console_router(config: &Config, data: Arc<dyn app::api::ConsoleData>) -> Router {
+    let hashed = assets::hashed_names("hash.txt", "berth");
+    let site = config.site_dir();
     let leptos_options = LeptosOptions::builder()
         .output_name("berth")
-        .site_root(config.site_dir().display().to_string())
+        .site_root(site.display().to_string())
         .site_pkg_dir("pkg")
         .site_addr(config.listen)
+        .hash_files(hashed)
         .build();
+    tokio::spawn(assets::precompress(site.join("pkg")));
     let state = ConsoleState { leptos_options };
     let routes = generate_route_list(app::App);
     let shell_options = state.leptos_options.clone();
@@ -302,6 +315,10 @@ fn console_router(config: &Config, data: Arc<dyn app::api::ConsoleData>) -> Rout
             app::shell,
         ))
         .with_state(state)
+        .layer(axum::middleware::from_fn(console::error_status))
+        // Pages and server-function answers; the event stream is never compressed.
+        .layer(CompressionLayer::new())
+        .nest_service("/pkg", assets::router(site.join("pkg"), hashed))
 }
 
 /// Serves `config` until `shutdown` resolves, then lets requests in flight finish for up to the

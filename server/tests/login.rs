@@ -4,90 +4,9 @@
 
 mod common;
 
-use common::{ADMIN_PASSWORD, TestServer};
+use common::{ADMIN_PASSWORD, TestServer, browser, form_fields, location, sign_in};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-/// A browser: a cookie jar, redirects followed by hand.
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-fn location(response: &reqwest::Response) -> String {
-    response.headers()["location"].to_str().unwrap().to_owned()
-}
-
-/// The hidden and named inputs of the login form.
-fn form_fields(html: &str) -> Vec<(String, String)> {
-    html.split("<input")
-        .skip(1)
-        .filter_map(|input| {
-            let attr = |name: &str| {
-                input
-                    .split(&format!("{name}=\""))
-                    .nth(1)
-                    .and_then(|rest| rest.split('"').next())
-                    .map(|v| {
-                        v.replace("&amp;", "&")
-                            .replace("&quot;", "\"")
-                            .replace("&#39;", "'")
-                            .replace("&lt;", "<")
-                            .replace("&gt;", ">")
-                    })
-            };
-            Some((attr("name")?, attr("value").unwrap_or_default()))
-        })
-        .collect()
-}
-
-/// Signs in through the console's login and the embedded server's form.
-async fn sign_in(
-    server: &TestServer,
-    browser: &reqwest::Client,
-    user: &str,
-    password: &str,
-) -> reqwest::Response {
-    let to_provider = browser
-        .get(server.url("/console/login?then=/"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(to_provider.status(), StatusCode::SEE_OTHER);
-    let authorize = location(&to_provider);
-    assert!(
-        authorize.starts_with(&format!("{}/oauth/authorize?", server.base)),
-        "{authorize}"
-    );
-    assert!(
-        authorize.contains("code_challenge_method=S256")
-            && authorize.contains("state=")
-            && authorize.contains("nonce=")
-    );
-    let form = browser
-        .get(&authorize)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let mut fields: Vec<(String, String)> = form_fields(&form)
-        .into_iter()
-        .filter(|(name, _)| name != "username" && name != "password")
-        .collect();
-    fields.push(("username".into(), user.into()));
-    fields.push(("password".into(), password.into()));
-    browser
-        .post(server.url("/oauth/authorize"))
-        .form(&fields)
-        .send()
-        .await
-        .unwrap()
-}
 
 #[tokio::test]
 async fn a_console_session_with_its_csrf_token() {

@@ -210,19 +210,26 @@ async fn attempt(server: &TestServer, case: &Case, surface: Surface, action: Act
             allowed(surface, action, status)
         }
         (Surface::Console, Action::Pull) => {
-            let listing: Value = client
-                .get(server.url("/console/api/repositories"))
+            // The namespace's streams as the console lists them: refused, or listed without
+            // the target when only another stream may be seen.
+            let response = client
+                .get(server.url(&format!(
+                    "/console/api/streams?namespace={ns}&filter=&sort=name&offset=0"
+                )))
                 .send()
                 .await
-                .unwrap()
-                .json()
-                .await
                 .unwrap();
-            listing["repositories"]
+            let ok = response.status().is_success();
+            let page: Value = response.json().await.unwrap();
+            if !ok {
+                assert!(page["Forbidden"].is_string(), "{page}");
+                return false;
+            }
+            page["streams"]
                 .as_array()
                 .unwrap()
                 .iter()
-                .any(|r| r["name"] == format!("{ns}/target"))
+                .any(|s| s["name"] == "target")
         }
         (Surface::Events, Action::Pull) => {
             let body = client

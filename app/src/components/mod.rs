@@ -1,3 +1,13 @@
+//! Pieces shared by the console's pages.
+
+mod copy;
+mod forms;
+mod live;
+mod status;
 mod user_menu;
 
+pub use copy::{CommandLine, CopyButton};
+pub use forms::{ActionError, DeleteButton};
+pub use live::{NoticeArea, provide_console, use_console};
+pub use status::{ErrorPanel, Loading};
 pub use user_menu::UserMenu;

@@ -1,12 +1,13 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_location;
 
-use crate::api::current_session;
+use super::use_console;
+use crate::format::encode;
 
-/// Who is signed in, with a sign-out button; or a sign-in link back to this page.
+/// Who is signed in, their tokens and a sign-out button; or a sign-in link back to this page.
 #[component]
 pub fn UserMenu() -> impl IntoView {
-    let session = Resource::new(|| (), |_| current_session());
+    let session = use_console().session;
     let location = use_location();
     view! {
         <nav class="user-menu" aria-label="Account">
@@ -16,6 +17,7 @@ pub fn UserMenu() -> impl IntoView {
                         Ok(info) => match (info.user, info.csrf_token) {
                             (Some(user), Some(csrf)) => view! {
                                 <span class="who" data-user=user.clone()>{user.clone()}</span>
+                                <a href="/tokens">"Tokens"</a>
                                 <form method="post" action="/console/logout" class="inline">
                                     <input type="hidden" name="csrf_token" value=csrf/>
                                     <button type="submit" class="link">"Sign out"</button>
@@ -33,16 +35,4 @@ pub fn UserMenu() -> impl IntoView {
             </Transition>
         </nav>
     }
-}
-
-/// Percent-encodes a path for a query parameter.
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

@@ -1,5 +1,38 @@
+mod access;
+mod image;
+mod namespace;
+mod namespaces;
 mod not_found;
-mod repositories;
+mod stream;
+mod tokens;
 
+pub use access::AccessPage;
+pub use image::ImagePage;
+pub use namespace::NamespacePage;
+pub use namespaces::NamespacesPage;
 pub use not_found::NotFound;
-pub use repositories::RepositoriesPage;
+pub use stream::StreamPage;
+pub use tokens::TokensPage;
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+
+/// A route parameter (the router has already decoded it).
+fn param(name: &'static str) -> Memo<String> {
+    let params = use_params_map();
+    Memo::new(move |_| params.read().get(name).unwrap_or_default())
+}
+
+/// Whether the registry at `host` is plain HTTP on this machine (the commands then say so).
+fn insecure(host: &str) -> bool {
+    host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]")
+}
+
+/// `--tls-verify=false ` for podman and skopeo where the registry is local plain HTTP.
+fn tls_flag(host: &str, flag: &str) -> String {
+    if insecure(host) {
+        format!("{flag}=false ")
+    } else {
+        String::new()
+    }
+}

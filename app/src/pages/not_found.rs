@@ -12,7 +12,7 @@ pub fn NotFound() -> impl IntoView {
         <Title text="Not found"/>
         <section class="panel empty">
             <h1>"Page not found"</h1>
-            <p>"Nothing lives at this address. "<a href="/">"Back to the repositories"</a></p>
+            <p>"Nothing lives at this address. "<a href="/">"Back to namespaces"</a></p>
         </section>
     }
 }

@@ -22,7 +22,9 @@ use crate::imagestream::model::{ObjectMeta, time};
 use crate::imagestream::routes::ApiJson;
 use crate::registry::names::{RepositoryName, is_valid_namespace};
 use crate::storage::ImageStreamStore;
-use crate::storage::auth::{BindingRecord, NewAudit, TokenKind, TokenOwner};
+use crate::storage::auth::{
+    BindingRecord, NewAudit, ServiceAccountRecord, TokenKind, TokenOwner, TokenRecord,
+};
 
 pub const ROLE_BINDINGS: Resource = Resource {
     plural: "rolebindings",
@@ -201,7 +203,7 @@ impl AccessApi {
 
     // ---- role bindings ------------------------------------------------------------------------
 
-    async fn list_bindings(
+    pub async fn list_bindings(
         &self,
         who: &Subject,
         namespace: Option<&str>,
@@ -220,7 +222,7 @@ impl AccessApi {
             .collect())
     }
 
-    async fn create_binding(
+    pub async fn create_binding(
         &self,
         who: &Subject,
         namespace: Option<&str>,
@@ -377,7 +379,7 @@ impl AccessApi {
         Ok(binding_object(&created))
     }
 
-    async fn delete_binding(
+    pub async fn delete_binding(
         &self,
         who: &Subject,
         namespace: Option<&str>,
@@ -416,6 +418,183 @@ impl AccessApi {
                 "{} {}:{} on {target}",
                 binding.role, binding.subject_kind, binding.subject_name
             )),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// The subjects holding at least `action` at a namespace or stream, with their role
+    /// (`("User", "alice", Role::Editor)`); for those who manage access there.
+    pub async fn who_can(
+        &self,
+        who: &Subject,
+        action: Action,
+        target: Target<'_>,
+    ) -> ApiResult<Vec<(String, String, Role)>> {
+        self.require(who, Action::ManageAccess, target, ROLE_BINDINGS, "")?;
+        if let Some(namespace) = target.namespace {
+            self.require_namespace(namespace).await?;
+        }
+        Ok(self
+            .identities
+            .authorizer
+            .who_can(action, target)
+            .into_iter()
+            .map(|(key, role)| {
+                let (kind, name) = key.split_once(':').unwrap_or(("", &key));
+                (kind.to_owned(), name.to_owned(), role)
+            })
+            .collect())
+    }
+
+    // ---- service accounts ---------------------------------------------------------------------
+
+    pub async fn service_accounts(
+        &self,
+        who: &Subject,
+        namespace: &str,
+    ) -> ApiResult<Vec<ServiceAccountRecord>> {
+        self.require(
+            who,
+            Action::ManageAccess,
+            Target::namespace(namespace),
+            SERVICE_ACCOUNTS,
+            "",
+        )?;
+        self.require_namespace(namespace).await?;
+        Ok(self
+            .identities
+            .store
+            .list_service_accounts(namespace)
+            .await?)
+    }
+
+    pub async fn create_service_account(
+        &self,
+        who: &Subject,
+        namespace: &str,
+        name: &str,
+    ) -> ApiResult<ServiceAccountRecord> {
+        self.require(
+            who,
+            Action::ManageAccess,
+            Target::namespace(namespace),
+            SERVICE_ACCOUNTS,
+            name,
+        )?;
+        self.require_namespace(namespace).await?;
+        if !is_valid_namespace(name) {
+            return Err(ApiError::invalid(
+                SERVICE_ACCOUNTS,
+                name,
+                FieldError::new(
+                    "metadata.name",
+                    "a service account name is 1 to 63 lowercase letters, digits and -",
+                ),
+            ));
+        }
+        let account = self
+            .identities
+            .store
+            .create_service_account(namespace, name)
+            .await?
+            .ok_or(ApiError::AlreadyExists {
+                resource: SERVICE_ACCOUNTS,
+                name: name.to_owned(),
+            })?;
+        self.audit(
+            who,
+            "serviceaccount-create",
+            format!("{namespace}/{name}"),
+            None,
+        )
+        .await;
+        Ok(account)
+    }
+
+    /// A service account of a namespace, for those who manage access there.
+    pub async fn service_account(
+        &self,
+        who: &Subject,
+        namespace: &str,
+        name: &str,
+    ) -> ApiResult<ServiceAccountRecord> {
+        self.require(
+            who,
+            Action::ManageAccess,
+            Target::namespace(namespace),
+            SERVICE_ACCOUNTS,
+            name,
+        )?;
+        self.identities
+            .store
+            .service_account(namespace, name)
+            .await?
+            .ok_or_else(|| ApiError::not_found(SERVICE_ACCOUNTS, name))
+    }
+
+    pub async fn service_account_tokens(
+        &self,
+        who: &Subject,
+        namespace: &str,
+        name: &str,
+    ) -> ApiResult<Vec<TokenRecord>> {
+        let account = self.service_account(who, namespace, name).await?;
+        Ok(self
+            .identities
+            .store
+            .list_tokens(&TokenOwner::ServiceAccount(account.id))
+            .await?)
+    }
+
+    /// A new token of a service account; the secret is in this answer only.
+    pub async fn create_service_account_token(
+        &self,
+        who: &Subject,
+        namespace: &str,
+        name: &str,
+        token_name: &str,
+        expires_in_days: Option<u32>,
+    ) -> ApiResult<(TokenRecord, String)> {
+        let account = self.service_account(who, namespace, name).await?;
+        let token_name = if token_name.is_empty() {
+            format!("{name}-token")
+        } else {
+            token_name.to_owned()
+        };
+        create_token_for(
+            &self.identities,
+            &TokenOwner::ServiceAccount(account.id),
+            TokenKind::ServiceAccount,
+            &token_name,
+            expires_in_days,
+            &who.display_name(),
+        )
+        .await
+    }
+
+    pub async fn revoke_service_account_token(
+        &self,
+        who: &Subject,
+        namespace: &str,
+        name: &str,
+        uid: &str,
+    ) -> ApiResult<()> {
+        let account = self.service_account(who, namespace, name).await?;
+        if !self
+            .identities
+            .store
+            .revoke_token(&TokenOwner::ServiceAccount(account.id), uid)
+            .await?
+        {
+            return Err(ApiError::NoSuchResource(format!("token {uid}")));
+        }
+        self.identities.forget_credentials();
+        self.audit(
+            who,
+            "token-revoke",
+            format!("serviceaccount token {uid}"),
+            None,
         )
         .await;
         Ok(())
@@ -548,7 +727,7 @@ async fn named_subject(api: &AccessApi, text: &str) -> ApiResult<Subject> {
 
 /// `GET …/namespaces/{ns}/whocan?action=pull[&imageStream=app]`: the subjects holding at
 /// least that action there, with their role.
-async fn who_can(
+async fn who_can_route(
     State(api): Access,
     caller: Caller,
     Path(namespace): Path<String>,
@@ -566,21 +745,11 @@ async fn who_can(
             namespace: Some(&namespace),
             stream: scope.image_stream.as_deref(),
         };
-        api.require(
-            &caller.subject,
-            Action::ManageAccess,
-            target,
-            ROLE_BINDINGS,
-            "",
-        )?;
-        api.require_namespace(&namespace).await?;
         let subjects: Vec<serde_json::Value> = api
-            .identities
-            .authorizer
-            .who_can(action, target)
+            .who_can(&caller.subject, action, target)
+            .await?
             .into_iter()
-            .map(|(key, role)| {
-                let (kind, name) = key.split_once(':').unwrap_or(("", &key));
+            .map(|(kind, name, role)| {
                 serde_json::json!({"kind": kind, "name": name, "role": role.as_str()})
             })
             .collect();
@@ -645,9 +814,7 @@ async fn permissions(
 
 // ---- service accounts ------------------------------------------------------------------------
 
-fn service_account_object(
-    record: &crate::storage::auth::ServiceAccountRecord,
-) -> serde_json::Value {
+fn service_account_object(record: &ServiceAccountRecord) -> serde_json::Value {
     serde_json::json!({
         "kind": "ServiceAccount",
         "apiVersion": "v1",
@@ -666,23 +833,7 @@ async fn list_service_accounts(
     caller: Caller,
     Path(namespace): Path<String>,
 ) -> Response {
-    let result = async {
-        api.require(
-            &caller.subject,
-            Action::ManageAccess,
-            Target::namespace(&namespace),
-            SERVICE_ACCOUNTS,
-            "",
-        )?;
-        api.require_namespace(&namespace).await?;
-        Ok::<_, ApiError>(
-            api.identities
-                .store
-                .list_service_accounts(&namespace)
-                .await?,
-        )
-    };
-    match result.await {
+    match api.service_accounts(&caller.subject, &namespace).await {
         Ok(accounts) => list(
             "ServiceAccountList",
             "v1",
@@ -704,65 +855,13 @@ async fn create_service_account(
     Path(namespace): Path<String>,
     ApiJson(body): ApiJson<NamedObject>,
 ) -> Response {
-    let result = async {
-        let name = body.metadata.name;
-        api.require(
-            &caller.subject,
-            Action::ManageAccess,
-            Target::namespace(&namespace),
-            SERVICE_ACCOUNTS,
-            &name,
-        )?;
-        api.require_namespace(&namespace).await?;
-        if !is_valid_namespace(&name) {
-            return Err(ApiError::invalid(
-                SERVICE_ACCOUNTS,
-                &name,
-                FieldError::new(
-                    "metadata.name",
-                    "a service account name is 1 to 63 lowercase letters, digits and -",
-                ),
-            ));
-        }
-        let account = api
-            .identities
-            .store
-            .create_service_account(&namespace, &name)
-            .await?
-            .ok_or(ApiError::AlreadyExists {
-                resource: SERVICE_ACCOUNTS,
-                name: name.clone(),
-            })?;
-        api.audit(
-            &caller.subject,
-            "serviceaccount-create",
-            format!("{namespace}/{name}"),
-            None,
-        )
+    let result = api
+        .create_service_account(&caller.subject, &namespace, &body.metadata.name)
         .await;
-        Ok(service_account_object(&account))
-    };
-    respond(StatusCode::CREATED, result.await)
-}
-
-async fn service_account(
-    api: &AccessApi,
-    who: &Subject,
-    namespace: &str,
-    name: &str,
-) -> ApiResult<crate::storage::auth::ServiceAccountRecord> {
-    api.require(
-        who,
-        Action::ManageAccess,
-        Target::namespace(namespace),
-        SERVICE_ACCOUNTS,
-        name,
-    )?;
-    api.identities
-        .store
-        .service_account(namespace, name)
-        .await?
-        .ok_or_else(|| ApiError::not_found(SERVICE_ACCOUNTS, name))
+    respond(
+        StatusCode::CREATED,
+        result.map(|account| service_account_object(&account)),
+    )
 }
 
 async fn get_service_account(
@@ -770,7 +869,9 @@ async fn get_service_account(
     caller: Caller,
     Path((namespace, name)): Path<(String, String)>,
 ) -> Response {
-    let result = service_account(&api, &caller.subject, &namespace, &name).await;
+    let result = api
+        .service_account(&caller.subject, &namespace, &name)
+        .await;
     respond(StatusCode::OK, result.map(|a| service_account_object(&a)))
 }
 
@@ -780,7 +881,8 @@ async fn delete_service_account(
     Path((namespace, name)): Path<(String, String)>,
 ) -> Response {
     let result = async {
-        service_account(&api, &caller.subject, &namespace, &name).await?;
+        api.service_account(&caller.subject, &namespace, &name)
+            .await?;
         api.identities
             .store
             .delete_service_account(&namespace, &name)
@@ -822,34 +924,28 @@ struct TokenRequestStatus {
 
 /// `POST /api/v1/namespaces/{ns}/serviceaccounts/{name}/token`: Kubernetes' TokenRequest, made
 /// by the namespace's admins; the token is in this answer only.
-async fn create_service_account_token(
+async fn create_service_account_token_route(
     State(api): Access,
     caller: Caller,
     Path((namespace, name)): Path<(String, String)>,
     ApiJson(body): ApiJson<TokenRequest>,
 ) -> Response {
     let result = async {
-        let account = service_account(&api, &caller.subject, &namespace, &name).await?;
         let days = body.spec.expiration_seconds.map(|seconds| {
             u32::try_from(seconds.div_ceil(86_400))
                 .unwrap_or(u32::MAX)
                 .max(1)
         });
-        let token_name = if body.metadata.name.is_empty() {
-            format!("{name}-token")
-        } else {
-            body.metadata.name.clone()
-        };
-        let (record, secret) = create_token_for(
-            &api.identities,
-            &TokenOwner::ServiceAccount(account.id),
-            TokenKind::ServiceAccount,
-            &token_name,
-            days,
-            &caller.subject.display_name(),
-        )
-        .await?;
-        Ok(serde_json::json!({
+        let (record, secret) = api
+            .create_service_account_token(
+                &caller.subject,
+                &namespace,
+                &name,
+                &body.metadata.name,
+                days,
+            )
+            .await?;
+        Ok::<_, ApiError>(serde_json::json!({
             "kind": "TokenRequest",
             "apiVersion": "authentication.k8s.io/v1",
             "metadata": {"name": name, "namespace": namespace, "uid": record.uid},
@@ -868,16 +964,10 @@ async fn list_service_account_tokens(
     caller: Caller,
     Path((namespace, name)): Path<(String, String)>,
 ) -> Response {
-    let result = async {
-        let account = service_account(&api, &caller.subject, &namespace, &name).await?;
-        Ok::<_, ApiError>(
-            api.identities
-                .store
-                .list_tokens(&TokenOwner::ServiceAccount(account.id))
-                .await?,
-        )
-    };
-    match result.await {
+    match api
+        .service_account_tokens(&caller.subject, &namespace, &name)
+        .await
+    {
         Ok(tokens) => list(
             "ServiceAccountTokenList",
             "access.berth.io/v1",
@@ -887,38 +977,26 @@ async fn list_service_account_tokens(
     }
 }
 
-async fn revoke_service_account_token(
+async fn revoke_service_account_token_route(
     State(api): Access,
     caller: Caller,
     Path((namespace, name, uid)): Path<(String, String, String)>,
 ) -> Response {
-    let result = async {
-        let account = service_account(&api, &caller.subject, &namespace, &name).await?;
-        if !api
-            .identities
-            .store
-            .revoke_token(&TokenOwner::ServiceAccount(account.id), &uid)
-            .await?
-        {
-            return Err(ApiError::NoSuchResource(format!("token {uid}")));
-        }
-        api.identities.forget_credentials();
-        api.audit(
-            &caller.subject,
-            "token-revoke",
-            format!("serviceaccount token {uid}"),
-            None,
-        )
+    let result = api
+        .revoke_service_account_token(&caller.subject, &namespace, &name, &uid)
         .await;
-        Ok(deleted(
-            Resource {
-                plural: "tokens",
-                group: "access.berth.io",
-            },
-            &uid,
-        ))
-    };
-    respond(StatusCode::OK, result.await)
+    respond(
+        StatusCode::OK,
+        result.map(|()| {
+            deleted(
+                Resource {
+                    plural: "tokens",
+                    group: "access.berth.io",
+                },
+                &uid,
+            )
+        }),
+    )
 }
 
 // ---- users, groups and the audit log (cluster administrators) --------------------------------
@@ -1081,7 +1159,7 @@ pub fn router(api: Arc<AccessApi>) -> Router {
         )
         .route(
             &format!("{ACCESS}/namespaces/{{namespace}}/whocan"),
-            get(who_can),
+            get(who_can_route),
         )
         .route(
             &format!("{ACCESS}/namespaces/{{namespace}}/permissions"),
@@ -1093,7 +1171,7 @@ pub fn router(api: Arc<AccessApi>) -> Router {
         )
         .route(
             &format!("{ACCESS}/namespaces/{{namespace}}/serviceaccounts/{{name}}/tokens/{{uid}}"),
-            delete(revoke_service_account_token),
+            delete(revoke_service_account_token_route),
         )
         .route(&format!("{ACCESS}/auditevents"), get(audit_events))
         .route(
@@ -1106,7 +1184,7 @@ pub fn router(api: Arc<AccessApi>) -> Router {
         )
         .route(
             "/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token",
-            post(create_service_account_token),
+            post(create_service_account_token_route),
         )
         .route("/apis/user.openshift.io/v1/users", get(list_users))
         .route("/apis/user.openshift.io/v1/groups", get(list_groups))

@@ -114,8 +114,9 @@ fn escape(text: &str) -> String {
 /// A page of the embedded server (the login form, or an error a person can read).
 pub fn page(title: &str, body: &str) -> String {
     format!(
-        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta name="color-scheme" content="light dark"><title>{title} · Berth</title><link rel="stylesheet" href="/pkg/berth.css"></head><body><header class="topbar"><a class="brand" href="/">Berth</a><span class="tagline">container registry</span></header><main id="main"><section class="panel narrow">{body}</section></main></body></html>"#,
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta name="color-scheme" content="light dark"><title>{title} · Berth</title><link rel="stylesheet" href="{stylesheet}"></head><body><header class="topbar"><a class="brand" href="/">Berth</a><span class="tagline">container registry</span></header><main id="main"><section class="panel narrow">{body}</section></main></body></html>"#,
         title = escape(title),
+        stylesheet = crate::assets::stylesheet(),
     )
 }
 

@@ -311,8 +311,8 @@ pub fn token_object(record: &TokenRecord, secret: Option<String>) -> PersonalTok
 
 /// The signed-in user's own record (tokens are personal: a service account or anonymous caller
 /// has none).
-async fn own_user(identities: &Identities, caller: &Caller) -> ApiResult<(TokenOwner, String)> {
-    let Subject::User { name, .. } = &caller.subject else {
+async fn own_user(identities: &Identities, who: &Subject) -> ApiResult<(TokenOwner, String)> {
+    let Subject::User { name, .. } = who else {
         return Err(ApiError::Unauthorized(
             "personal tokens belong to users: sign in as one".into(),
         ));
@@ -325,27 +325,87 @@ async fn own_user(identities: &Identities, caller: &Caller) -> ApiResult<(TokenO
     Ok((TokenOwner::User(user.id), user.name))
 }
 
-async fn list_personal_tokens(
+/// The caller's personal tokens (revoked and expired ones too).
+pub async fn personal_tokens(
+    identities: &Identities,
+    who: &Subject,
+) -> ApiResult<Vec<TokenRecord>> {
+    let (owner, _) = own_user(identities, who).await?;
+    let mut tokens = identities.store.list_tokens(&owner).await?;
+    tokens.retain(|t| t.kind == TokenKind::Personal);
+    Ok(tokens)
+}
+
+/// Creates a personal token for the caller, named by the time when no name is given.
+pub async fn create_personal_token(
+    identities: &Identities,
+    who: &Subject,
+    name: &str,
+    expires_in_days: Option<u32>,
+) -> ApiResult<(TokenRecord, String)> {
+    let (owner, user) = own_user(identities, who).await?;
+    let name = if name.trim().is_empty() {
+        format!("token-{}", Utc::now().format("%Y%m%d-%H%M%S"))
+    } else {
+        name.trim().to_owned()
+    };
+    if name.len() > 100 {
+        return Err(ApiError::BadRequest(
+            "a token name is at most 100 characters".into(),
+        ));
+    }
+    create_token_for(
+        identities,
+        &owner,
+        TokenKind::Personal,
+        &name,
+        expires_in_days,
+        &user,
+    )
+    .await
+}
+
+pub async fn revoke_personal_token(
+    identities: &Identities,
+    who: &Subject,
+    uid: &str,
+) -> ApiResult<()> {
+    let (owner, user) = own_user(identities, who).await?;
+    let revoked = identities.store.revoke_token(&owner, uid).await?;
+    identities
+        .audit(NewAudit {
+            actor: user,
+            action: "token-revoke",
+            target: format!("personal token {uid}"),
+            success: revoked,
+            address: None,
+            detail: None,
+        })
+        .await;
+    if !revoked {
+        return Err(ApiError::NoSuchResource(format!("personal token {uid}")));
+    }
+    identities.forget_credentials();
+    Ok(())
+}
+
+async fn list_personal_tokens_route(
     State(identities): State<Arc<Identities>>,
     caller: Caller,
 ) -> Response {
-    let result = async {
-        let (owner, _) = own_user(&identities, &caller).await?;
-        let tokens = identities.store.list_tokens(&owner).await?;
-        Ok::<_, ApiError>(serde_json::json!({
+    match personal_tokens(&identities, &caller.subject).await {
+        Ok(tokens) => axum::Json(serde_json::json!({
             "kind": "PersonalTokenList",
             "apiVersion": access_api_version(),
             "metadata": {},
-            "items": tokens.iter().filter(|t| t.kind == TokenKind::Personal).map(|t| token_object(t, None)).collect::<Vec<_>>(),
+            "items": tokens.iter().map(|t| token_object(t, None)).collect::<Vec<_>>(),
         }))
-    };
-    match result.await {
-        Ok(list) => axum::Json(list).into_response(),
+        .into_response(),
         Err(err) => err.into_response(),
     }
 }
 
-/// Creates a token for the caller; the secret is in this answer and nowhere else, ever.
+/// Creates a token for an owner; the secret is in this answer and nowhere else, ever.
 pub async fn create_token_for(
     identities: &Identities,
     owner: &TokenOwner,
@@ -374,72 +434,42 @@ pub async fn create_token_for(
     Ok((record, secret))
 }
 
-async fn create_personal_token(
+async fn create_personal_token_route(
     State(identities): State<Arc<Identities>>,
     caller: Caller,
     crate::imagestream::routes::ApiJson(body): crate::imagestream::routes::ApiJson<PersonalToken>,
 ) -> Response {
-    let result = async {
-        let (owner, user) = own_user(&identities, &caller).await?;
-        let name = if body.metadata.name.is_empty() {
-            format!("token-{}", Utc::now().format("%Y%m%d-%H%M%S"))
-        } else {
-            body.metadata.name.clone()
-        };
-        if name.len() > 100 {
-            return Err(ApiError::BadRequest(
-                "a token name is at most 100 characters".into(),
-            ));
-        }
-        let (record, secret) = create_token_for(
-            &identities,
-            &owner,
-            TokenKind::Personal,
-            &name,
-            body.spec.expires_in_days,
-            &user,
+    match create_personal_token(
+        &identities,
+        &caller.subject,
+        &body.metadata.name,
+        body.spec.expires_in_days,
+    )
+    .await
+    {
+        Ok((record, secret)) => (
+            StatusCode::CREATED,
+            axum::Json(token_object(&record, Some(secret))),
         )
-        .await?;
-        Ok(token_object(&record, Some(secret)))
-    };
-    match result.await {
-        Ok(token) => (StatusCode::CREATED, axum::Json(token)).into_response(),
+            .into_response(),
         Err(err) => err.into_response(),
     }
 }
 
-async fn revoke_personal_token(
+async fn revoke_personal_token_route(
     State(identities): State<Arc<Identities>>,
     caller: Caller,
     Path(uid): Path<String>,
 ) -> Response {
-    let result = async {
-        let (owner, user) = own_user(&identities, &caller).await?;
-        let revoked = identities.store.revoke_token(&owner, &uid).await?;
-        identities
-            .audit(NewAudit {
-                actor: user,
-                action: "token-revoke",
-                target: format!("personal token {uid}"),
-                success: revoked,
-                address: None,
-                detail: None,
-            })
-            .await;
-        if !revoked {
-            return Err(ApiError::NoSuchResource(format!("personal token {uid}")));
-        }
-        identities.forget_credentials();
-        Ok(crate::imagestream::error::deleted(
+    match revoke_personal_token(&identities, &caller.subject, &uid).await {
+        Ok(()) => axum::Json(crate::imagestream::error::deleted(
             crate::imagestream::error::Resource {
                 plural: "personaltokens",
                 group: "access.berth.io",
             },
             &uid,
         ))
-    };
-    match result.await {
-        Ok(status) => axum::Json(status).into_response(),
+        .into_response(),
         Err(err) => err.into_response(),
     }
 }
@@ -475,11 +505,11 @@ pub fn router(identities: Arc<Identities>, metadata: Arc<dyn MetadataStore>) -> 
             Router::new()
                 .route(
                     "/apis/access.berth.io/v1/personaltokens",
-                    get(list_personal_tokens).post(create_personal_token),
+                    get(list_personal_tokens_route).post(create_personal_token_route),
                 )
                 .route(
                     "/apis/access.berth.io/v1/personaltokens/{uid}",
-                    delete(revoke_personal_token),
+                    delete(revoke_personal_token_route),
                 )
                 .route("/apis/user.openshift.io/v1/users/~", get(whoami))
                 .with_state(identities),

@@ -46,6 +46,17 @@ pub struct ImageMetadata {
     pub artifact_type: Option<String>,
 }
 
+impl ImageMetadata {
+    /// What was read of an image at push time; empty when nothing was (or it cannot be read).
+    pub fn of(record: &crate::storage::ImageRecord) -> Self {
+        record
+            .image
+            .as_deref()
+            .and_then(|json| serde_json::from_str(json).ok())
+            .unwrap_or_default()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Layer {

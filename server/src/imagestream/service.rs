@@ -287,7 +287,7 @@ impl ImageStreams {
     }
 
     /// The streams of a namespace `who` may see; refused when none could ever be.
-    fn visible_streams(&self, who: &Subject, namespace: &str) -> ApiResult<Visible> {
+    pub fn visible_streams(&self, who: &Subject, namespace: &str) -> ApiResult<Visible> {
         let visible = self.identities.authorizer.visible_streams(who, namespace);
         if visible == Visible::Only(Default::default()) {
             self.require(
@@ -403,11 +403,7 @@ impl ImageStreams {
     }
 
     pub fn image_object(&self, record: &ImageRecord, reference: String) -> Image {
-        let metadata: ImageMetadata = record
-            .image
-            .as_deref()
-            .and_then(|json| serde_json::from_str(json).ok())
-            .unwrap_or_default();
+        let metadata = ImageMetadata::of(record);
         let mut annotations = metadata.annotations.clone();
         if !metadata.layers.is_empty() {
             annotations.insert(LAYERS_ORDER_ANNOTATION.into(), "ascending".into());
@@ -653,7 +649,8 @@ impl ImageStreams {
 
     // ---- image streams ------------------------------------------------------------------------
 
-    async fn require_namespace(&self, namespace: &str) -> ApiResult<()> {
+    /// Not found unless the namespace exists.
+    pub async fn require_namespace(&self, namespace: &str) -> ApiResult<()> {
         if !is_valid_namespace(namespace) || self.store.get_namespace(namespace).await?.is_none() {
             return Err(ApiError::not_found(NAMESPACES, namespace));
         }

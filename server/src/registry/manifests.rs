@@ -5,8 +5,6 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use futures_util::StreamExt;
-
 use super::Registry;
 use super::access::RegistryCaller;
 
@@ -126,12 +124,9 @@ async fn read_config(
     if size != manifest.config().size() || size > image::MAX_CONFIG_BYTES {
         return Ok(None);
     }
-    let mut stream = registry.blobs.read(&digest, 0, size).await?;
-    let mut bytes = Vec::with_capacity(size as usize);
-    while let Some(chunk) = stream.next().await {
-        bytes.extend_from_slice(&chunk.map_err(crate::storage::StorageError::from)?);
-    }
-    Ok(Some(bytes))
+    Ok(Some(
+        crate::storage::read_blob(registry.blobs.as_ref(), &digest, size).await?,
+    ))
 }
 
 /// Records a delete made through the registry in the audit log.

@@ -109,6 +109,17 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn check(&self) -> StorageResult<()>;
 }
 
+/// Reads a whole blob of `len` bytes into memory: for small documents (image configs) only.
+pub async fn read_blob(blobs: &dyn BlobStore, digest: &Digest, len: u64) -> StorageResult<Vec<u8>> {
+    use futures_util::StreamExt;
+    let mut stream = blobs.read(digest, 0, len).await?;
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or_default());
+    while let Some(chunk) = stream.next().await {
+        bytes.extend_from_slice(&chunk?);
+    }
+    Ok(bytes)
+}
+
 /// An upload session as recorded between requests.
 #[derive(Debug, Clone)]
 pub struct UploadSession {

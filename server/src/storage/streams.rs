@@ -82,6 +82,34 @@ impl StreamRecord {
     }
 }
 
+/// A stream as the console lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamSummaryRecord {
+    pub name: String,
+    pub tags: u64,
+    pub size: u64,
+    pub updated: Option<DateTime<Utc>>,
+    pub latest_tag: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SummarySort {
+    Name,
+    /// Most recently changed first.
+    Updated,
+    /// Largest first.
+    Size,
+}
+
+/// A namespace with how many streams it holds and the bytes of the images their tags name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamespaceUsage {
+    pub name: String,
+    pub streams: u64,
+    pub size: u64,
+    pub created_at: DateTime<Utc>,
+}
+
 /// An image (a manifest) with what was read of it at push time.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImageRecord {
@@ -280,6 +308,21 @@ pub trait ImageStreamStore: Send + Sync + 'static {
         limit: u32,
     ) -> StorageResult<Vec<StreamRecord>>;
     async fn get_stream(&self, namespace: &str, name: &str) -> StorageResult<Option<StreamRecord>>;
+    /// A page of a namespace's streams whose names contain `filter`, limited to `only` when
+    /// given, sorted; and how many match in all. One statement for the page and one for the
+    /// count, whatever the number of streams. An image's size counts its children's (an index).
+    async fn stream_summaries(
+        &self,
+        namespace: &str,
+        filter: &str,
+        only: Option<&[String]>,
+        sort: SummarySort,
+        offset: u64,
+        limit: u32,
+    ) -> StorageResult<(Vec<StreamSummaryRecord>, u64)>;
+    /// Every namespace, in name order, with its streams and the bytes of the images their tags
+    /// name (each image counted once per namespace).
+    async fn namespace_usage(&self) -> StorageResult<Vec<NamespaceUsage>>;
     /// A stream with only the named tags (spec and status): what a page of tags needs of it.
     async fn get_stream_tags(
         &self,

@@ -14,9 +14,19 @@ use super::{
 use crate::registry::names::RepositoryName;
 use crate::storage::{
     Digest, EventFilter, EventKind, EventRecord, EventType, ImageRecord, ImageStreamStore, Labels,
-    NamespaceRecord, Presence, StorageError, StorageResult, StreamChange, StreamChangeError,
-    StreamRecord, TagTarget,
+    NamespaceRecord, NamespaceUsage, Presence, StorageError, StorageResult, StreamChange,
+    StreamChangeError, StreamRecord, StreamSummaryRecord, SummarySort, TagTarget,
 };
+
+/// A stream's name, tag count, newest tag change, bytes and most recently changed tag.
+type SummaryRow = (String, i64, Option<DateTime<Utc>>, i64, Option<String>);
+
+/// The bytes of manifest `x`'s image: its config and layers (as read at push time), and for an
+/// index, its children's too (an index's own `size` is only its children's manifests).
+const IMAGE_SIZE: &str = "coalesce(json_extract(x.image, '$.size'), 0)
+    + coalesce((SELECT sum(json_extract(c.image, '$.size')) FROM manifest_references r
+                JOIN manifests c ON c.digest = r.child
+                WHERE r.digest = x.digest AND r.kind = 'manifest'), 0)";
 
 type NamespaceRow = (
     String,
@@ -353,6 +363,107 @@ impl ImageStreamStore for SqliteMetadata {
         .fetch_all(&mut *conn)
         .await?;
         Ok(load_streams(&mut conn, rows).await?.into_iter().next())
+    }
+
+    async fn stream_summaries(
+        &self,
+        namespace: &str,
+        filter: &str,
+        only: Option<&[String]>,
+        sort: SummarySort,
+        offset: u64,
+        limit: u32,
+    ) -> StorageResult<(Vec<StreamSummaryRecord>, u64)> {
+        // Separate statements with and without `only`, so that each uses its index.
+        let only_clause = if only.is_some() {
+            "AND s.name IN (SELECT value FROM json_each(?3))"
+        } else {
+            "AND ?3 IS NULL"
+        };
+        let matching = format!(
+            "SELECT s.repository_id, s.name FROM image_streams s JOIN namespaces n ON n.id = s.namespace_id
+             WHERE n.name = ?1 AND (?2 = '' OR instr(s.name, ?2) > 0) {only_clause}"
+        );
+        let aggregates = format!(
+            "(SELECT COUNT(*) FROM tags t WHERE t.repository_id = m.repository_id) AS tag_count,
+             (SELECT max(t.updated_at) FROM tags t WHERE t.repository_id = m.repository_id) AS updated,
+             (SELECT coalesce(sum({IMAGE_SIZE}), 0) FROM manifests x
+                WHERE x.digest IN (SELECT t.digest FROM tags t WHERE t.repository_id = m.repository_id)) AS size,
+             (SELECT t.name FROM tags t WHERE t.repository_id = m.repository_id
+                ORDER BY t.updated_at DESC, t.name LIMIT 1) AS latest"
+        );
+        // By name the page is cut first and only its rows are measured; the other orders need
+        // every matching row's measures. Times are stored as RFC 3339 in UTC with as many
+        // fractional digits as needed, which order as text.
+        let sql = match sort {
+            SummarySort::Name => format!(
+                "WITH m AS ({matching} ORDER BY s.name LIMIT ?4 OFFSET ?5)
+                 SELECT m.name, {aggregates} FROM m ORDER BY m.name"
+            ),
+            SummarySort::Updated => format!(
+                "WITH m AS ({matching})
+                 SELECT m.name, {aggregates} FROM m ORDER BY updated DESC, m.name LIMIT ?4 OFFSET ?5"
+            ),
+            SummarySort::Size => format!(
+                "WITH m AS ({matching})
+                 SELECT m.name, {aggregates} FROM m ORDER BY size DESC, m.name LIMIT ?4 OFFSET ?5"
+            ),
+        };
+        let only_json = only.map(json_array).transpose()?;
+        // One snapshot for the page and its count.
+        let mut tx = self.pool.begin().await?;
+        let rows: Vec<SummaryRow> = sqlx::query_as(&sql)
+            .bind(namespace)
+            .bind(filter)
+            .bind(&only_json)
+            .bind(limit)
+            .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+            .fetch_all(&mut *tx)
+            .await?;
+        let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM ({matching})"))
+            .bind(namespace)
+            .bind(filter)
+            .bind(&only_json)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let summaries = rows
+            .into_iter()
+            .map(|(name, tags, updated, size, latest_tag)| {
+                Ok(StreamSummaryRecord {
+                    name,
+                    tags: size_from_db(tags)?,
+                    size: size_from_db(size)?,
+                    updated,
+                    latest_tag,
+                })
+            })
+            .collect::<StorageResult<Vec<_>>>()?;
+        Ok((summaries, size_from_db(total)?))
+    }
+
+    async fn namespace_usage(&self) -> StorageResult<Vec<NamespaceUsage>> {
+        let rows: Vec<(String, DateTime<Utc>, i64, i64)> = sqlx::query_as(&format!(
+            "SELECT n.name, n.created_at,
+                    (SELECT COUNT(*) FROM image_streams s WHERE s.namespace_id = n.id),
+                    (SELECT coalesce(sum({IMAGE_SIZE}), 0) FROM manifests x
+                       WHERE x.digest IN (SELECT t.digest FROM tags t JOIN image_streams s
+                                            ON s.repository_id = t.repository_id
+                                          WHERE s.namespace_id = n.id))
+             FROM namespaces n ORDER BY n.name"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(name, created_at, streams, size)| {
+                Ok(NamespaceUsage {
+                    name,
+                    streams: size_from_db(streams)?,
+                    size: size_from_db(size)?,
+                    created_at,
+                })
+            })
+            .collect()
     }
 
     async fn get_stream_tags(
@@ -694,5 +805,149 @@ impl ImageStreamStore for SqliteMetadata {
 
     fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
         self.changes.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::registry::names::Tag;
+    use crate::storage::{MetadataStore, NewManifest};
+
+    async fn store() -> (tempfile::TempDir, SqliteMetadata) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteMetadata::open(&dir.path().join("berth.db"))
+            .await
+            .unwrap();
+        (dir, store)
+    }
+
+    /// Stores an image of `size` bytes in `repository` (an index when `children` are given)
+    /// and points `tag` at it.
+    async fn push(
+        store: &SqliteMetadata,
+        repository: &str,
+        tag: &str,
+        seed: &str,
+        size: u64,
+        children: Vec<Digest>,
+    ) -> Digest {
+        let content = format!("{{\"seed\":\"{seed}\"}}");
+        let manifest = NewManifest {
+            digest: Digest::sha256_of(content.as_bytes()),
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            content: Bytes::from(content),
+            artifact_type: None,
+            subject: None,
+            annotations: None,
+            image: Some(format!("{{\"size\":{size}}}")),
+            blobs: Vec::new(),
+            manifests: children,
+        };
+        let tag: Option<Tag> = (!tag.is_empty()).then(|| tag.parse().unwrap());
+        store
+            .put_manifest(&repository.parse().unwrap(), &manifest, tag.as_ref())
+            .await
+            .unwrap();
+        manifest.digest
+    }
+
+    fn names(page: &[StreamSummaryRecord]) -> Vec<&str> {
+        page.iter().map(|s| s.name.as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn stream_summaries_filter_sort_and_page_in_one_query() {
+        let (_dir, store) = store().await;
+        push(&store, "ns/alpha", "v1", "a1", 100, vec![]).await;
+        push(&store, "ns/alpha", "v2", "a2", 50, vec![]).await;
+        // Two tags on one image count it once.
+        let shared = push(&store, "ns/beta", "v1", "b1", 1000, vec![]).await;
+        let _ = shared;
+        push(&store, "ns/beta", "also", "b1", 1000, vec![]).await;
+        // An index counts its children's bytes.
+        let child = push(&store, "ns/gamma", "", "g-child", 700, vec![]).await;
+        push(&store, "ns/gamma", "latest", "g-index", 10, vec![child]).await;
+        push(&store, "other/alpha", "v1", "o1", 5, vec![]).await;
+
+        let (page, total) = store
+            .stream_summaries("ns", "", None, SummarySort::Name, 0, 10)
+            .await
+            .unwrap();
+        assert_eq!(total, 3);
+        assert_eq!(names(&page), ["alpha", "beta", "gamma"]);
+        assert_eq!((page[0].tags, page[0].size), (2, 150));
+        assert_eq!(page[0].latest_tag.as_deref(), Some("v2"));
+        assert!(page[0].updated.is_some());
+        assert_eq!((page[1].tags, page[1].size), (2, 1000));
+        assert_eq!((page[2].tags, page[2].size), (1, 710));
+
+        let (page, total) = store
+            .stream_summaries("ns", "", None, SummarySort::Size, 0, 2)
+            .await
+            .unwrap();
+        assert_eq!((names(&page), total), (vec!["beta", "gamma"], 3));
+        let (page, _) = store
+            .stream_summaries("ns", "", None, SummarySort::Size, 2, 2)
+            .await
+            .unwrap();
+        assert_eq!(names(&page), ["alpha"]);
+
+        // The newest change first: gamma was pushed last.
+        let (page, _) = store
+            .stream_summaries("ns", "", None, SummarySort::Updated, 0, 10)
+            .await
+            .unwrap();
+        assert_eq!(names(&page)[0], "gamma");
+
+        let (page, total) = store
+            .stream_summaries("ns", "a", None, SummarySort::Name, 0, 10)
+            .await
+            .unwrap();
+        assert_eq!((names(&page), total), (vec!["alpha", "beta", "gamma"], 3));
+        let (page, total) = store
+            .stream_summaries("ns", "et", None, SummarySort::Name, 0, 10)
+            .await
+            .unwrap();
+        assert_eq!((names(&page), total), (vec!["beta"], 1));
+
+        let only = vec!["gamma".to_owned(), "alpha".to_owned(), "absent".to_owned()];
+        let (page, total) = store
+            .stream_summaries("ns", "", Some(&only), SummarySort::Name, 0, 1)
+            .await
+            .unwrap();
+        assert_eq!((names(&page), total), (vec!["alpha"], 2));
+        let (page, total) = store
+            .stream_summaries("ns", "", Some(&[]), SummarySort::Name, 0, 10)
+            .await
+            .unwrap();
+        assert_eq!((page.len(), total), (0, 0));
+        let (page, total) = store
+            .stream_summaries("nowhere", "", None, SummarySort::Name, 0, 10)
+            .await
+            .unwrap();
+        assert_eq!((page.len(), total), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn namespace_usage_counts_streams_and_bytes() {
+        let (_dir, store) = store().await;
+        push(&store, "ns/alpha", "v1", "a1", 100, vec![]).await;
+        push(&store, "ns/beta", "v1", "a1", 100, vec![]).await;
+        push(&store, "ns/beta", "v2", "b2", 20, vec![]).await;
+        push(&store, "other/alpha", "v1", "o1", 5, vec![]).await;
+        store
+            .create_namespace("empty", &Labels::new(), &Labels::new())
+            .await
+            .unwrap();
+        let usage = store.namespace_usage().await.unwrap();
+        let summary: Vec<(&str, u64, u64)> = usage
+            .iter()
+            .map(|u| (u.name.as_str(), u.streams, u.size))
+            .collect();
+        // The image in two streams of a namespace is counted once.
+        assert_eq!(summary, [("empty", 0, 0), ("ns", 2, 120), ("other", 1, 5)]);
     }
 }

@@ -1,0 +1,100 @@
+//! How the console writes sizes, digests and times.
+
+/// `1.4 MB`, in powers of 1000 as registries and `podman images` show them.
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else if value < 10.0 {
+        format!("{value:.1} {}", UNITS[unit])
+    } else {
+        format!("{value:.0} {}", UNITS[unit])
+    }
+}
+
+/// The first 12 hex digits of a digest, as `podman images` shows an image ID.
+pub fn short_digest(digest: &str) -> String {
+    let hex = digest.split_once(':').map_or(digest, |(_, hex)| hex);
+    hex.chars().take(12).collect()
+}
+
+/// Where a spec tag takes its image, shortly: `ImageStreamTag app:v1` tracks a tag,
+/// `ImageStreamImage app@sha256:…` pins an image, `DockerImage ref` comes from elsewhere.
+pub fn tag_source(from: &str, stream: &str) -> String {
+    match from.split_once(' ') {
+        Some(("ImageStreamTag", name)) => format!("tracks {name}"),
+        Some(("ImageStreamImage", name)) => match name.split_once('@') {
+            Some((same, digest)) if same == stream => format!("pinned to {}", short_digest(digest)),
+            Some((other, digest)) => format!("pinned to {other}@{}", short_digest(digest)),
+            None => format!("pinned to {name}"),
+        },
+        Some(("DockerImage", reference)) => format!("from {reference}"),
+        _ => from.to_owned(),
+    }
+}
+
+/// `2026-11-28 07:30 UTC` from an RFC 3339 time: the same text on the server and in the
+/// browser, so hydration finds what was rendered.
+pub fn time(rfc3339: &str) -> String {
+    match rfc3339.split_once('T') {
+        Some((date, rest)) => format!("{date} {} UTC", rest.get(..5).unwrap_or(rest)),
+        None => rfc3339.to_owned(),
+    }
+}
+
+/// Percent-encodes text for a URL's path segment or query value.
+pub fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_like_podman() {
+        assert_eq!(size(0), "0 B");
+        assert_eq!(size(999), "999 B");
+        assert_eq!(size(1_400_000), "1.4 MB");
+        assert_eq!(size(72_800_000), "73 MB");
+        assert_eq!(size(3_000_000_000_000_000), "3000 TB");
+    }
+
+    #[test]
+    fn digests_and_times_shorten() {
+        assert_eq!(short_digest("sha256:0123456789abcdef"), "0123456789ab");
+        assert_eq!(time("2026-11-28T07:30:12Z"), "2026-11-28 07:30 UTC");
+        assert_eq!(encode("a b/c:d"), "a%20b%2Fc%3Ad");
+    }
+
+    #[test]
+    fn tag_sources_read_shortly() {
+        let digest = "sha256:83f8360522e2272cbd74f4afe696a3fd29f3537679d48bfe03a4f15c6d245621";
+        assert_eq!(tag_source("ImageStreamTag app:v1", "app"), "tracks app:v1");
+        assert_eq!(
+            tag_source(&format!("ImageStreamImage app@{digest}"), "app"),
+            "pinned to 83f8360522e2"
+        );
+        assert_eq!(
+            tag_source(&format!("ImageStreamImage base@{digest}"), "app"),
+            "pinned to base@83f8360522e2"
+        );
+        assert_eq!(
+            tag_source("DockerImage quay.io/x/y:1", "app"),
+            "from quay.io/x/y:1"
+        );
+    }
+}

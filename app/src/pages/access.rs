@@ -1,0 +1,248 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+use super::param;
+use crate::api::{
+    AccessView, ConsoleResult, NewToken, WhoCanRow, add_binding, create_service_account,
+    create_service_account_token, get_access, remove_binding, revoke_service_account_token,
+};
+use crate::components::{ActionError, CopyButton, DeleteButton, ErrorPanel, Loading, use_console};
+use crate::format::{encode, short_digest, time};
+
+/// `(role, subject kind, subject name)`.
+type BindingInput = (String, String, String);
+
+/// Access for a namespace, or one stream of it: bindings, who can pull or push, service
+/// accounts and their tokens.
+#[component]
+pub fn AccessPage() -> impl IntoView {
+    let console = use_console();
+    let namespace = param("namespace");
+    let params = use_params_map();
+    let stream = Memo::new(move |_| params.read().get("stream"));
+    let add = Action::new(move |(role, kind, name): &BindingInput| {
+        let (csrf, role, kind, name) = (console.csrf(), role.clone(), kind.clone(), name.clone());
+        async move {
+            add_binding(
+                csrf,
+                namespace.get_untracked(),
+                stream.get_untracked(),
+                role,
+                kind,
+                name,
+            )
+            .await
+        }
+    });
+    let remove = Action::new(move |name: &String| {
+        let (csrf, name) = (console.csrf(), name.clone());
+        async move { remove_binding(csrf, namespace.get_untracked(), name).await }
+    });
+    let new_account = Action::new(move |name: &String| {
+        let (csrf, name) = (console.csrf(), name.clone());
+        async move { create_service_account(csrf, namespace.get_untracked(), name).await }
+    });
+    let new_token = Action::new(move |account: &String| {
+        let (csrf, account) = (console.csrf(), account.clone());
+        async move { create_service_account_token(csrf, namespace.get_untracked(), account).await }
+    });
+    let revoke = Action::new(move |(account, uid): &(String, String)| {
+        let (csrf, account, uid) = (console.csrf(), account.clone(), uid.clone());
+        async move { revoke_service_account_token(csrf, namespace.get_untracked(), account, uid).await }
+    });
+    let access = Resource::new(
+        move || {
+            (
+                namespace.get(),
+                stream.get(),
+                (
+                    add.version().get(),
+                    remove.version().get(),
+                    new_account.version().get(),
+                ),
+                (new_token.version().get(), revoke.version().get()),
+            )
+        },
+        |(namespace, stream, ..)| get_access(namespace, stream),
+    );
+    let place = move || match stream.get() {
+        Some(stream) => format!("{}/{stream}", namespace.get()),
+        None => namespace.get(),
+    };
+    let back = move || match stream.get() {
+        Some(stream) => format!(
+            "/ns/{}/streams/{}",
+            encode(&namespace.get()),
+            encode(&stream)
+        ),
+        None => format!("/ns/{}", encode(&namespace.get())),
+    };
+    view! {
+        <Title text=move || format!("Access to {}", place())/>
+        <nav class="crumbs" aria-label="Breadcrumb">
+            <a href="/">"Namespaces"</a>" / "<a href=back>{place}</a>
+        </nav>
+        <ActionError action=add/>
+        <ActionError action=remove/>
+        <ActionError action=new_account/>
+        <ActionError action=new_token/>
+        <ActionError action=revoke/>
+        <Transition fallback=|| view! { <Loading what="access"/> }>
+            {move || Suspend::new(async move {
+                match access.await {
+                    Ok(view) => view! { <AccessPanels view add remove new_account new_token revoke/> }.into_any(),
+                    Err(error) => view! { <ErrorPanel error/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn AccessPanels(
+    view: AccessView,
+    add: Action<BindingInput, ConsoleResult<()>>,
+    remove: Action<String, ConsoleResult<()>>,
+    new_account: Action<String, ConsoleResult<()>>,
+    new_token: Action<String, ConsoleResult<NewToken>>,
+    revoke: Action<(String, String), ConsoleResult<()>>,
+) -> impl IntoView {
+    let title = match &view.stream {
+        Some(stream) => format!("Access to {}/{stream}", view.namespace),
+        None => format!("Access to {}", view.namespace),
+    };
+    let role = RwSignal::new("viewer".to_owned());
+    let kind = RwSignal::new("User".to_owned());
+    let subject = RwSignal::new(String::new());
+    let account = RwSignal::new(String::new());
+    let is_namespace = view.stream.is_none();
+    view! {
+        <section class="panel" aria-labelledby="bindings-heading">
+            <h1 id="bindings-heading">{title}</h1>
+            <h2>"Role bindings"</h2>
+            {if view.bindings.is_empty() {
+                view! { <p class="muted">"No bindings here yet."</p> }.into_any()
+            } else {
+                view! {
+                    <table class="list bindings">
+                        <thead><tr>
+                            <th scope="col">"Subject"</th><th scope="col">"Role"</th><th scope="col">"Scope"</th>
+                            <th scope="col"><span class="visually-hidden">"Actions"</span></th>
+                        </tr></thead>
+                        <tbody>
+                            {view.bindings.iter().map(|b| {
+                                let name = b.name.clone();
+                                view! {
+                                    <tr data-binding=b.name.clone()>
+                                        <td>{format!("{}:{}", b.subject_kind, b.subject_name)}</td>
+                                        <td><span class="badge">{b.role.clone()}</span></td>
+                                        <td>{b.stream.clone().map(|s| format!("stream {s}")).unwrap_or_else(|| "namespace".into())}</td>
+                                        <td class="actions">
+                                            <DeleteButton what=format!("binding {}", b.name) on_confirm=move || { remove.dispatch(name.clone()); }/>
+                                        </td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            }}
+            <form class="inline-form" aria-label="Add a role binding" on:submit=move |ev| {
+                ev.prevent_default();
+                add.dispatch((role.get_untracked(), kind.get_untracked(), subject.get_untracked()));
+            }>
+                <label for="binding-kind">"Grant"</label>
+                <select id="binding-kind" prop:value=kind on:change=move |ev| kind.set(event_target_value(&ev))>
+                    <option value="User">"user"</option>
+                    <option value="Group">"group"</option>
+                    <option value="ServiceAccount">"service account"</option>
+                </select>
+                <label for="binding-subject" class="visually-hidden">"Name"</label>
+                <input id="binding-subject" required placeholder="name" prop:value=subject
+                    on:input=move |ev| subject.set(event_target_value(&ev))/>
+                <label for="binding-role">"the role"</label>
+                <select id="binding-role" prop:value=role on:change=move |ev| role.set(event_target_value(&ev))>
+                    <option value="viewer">"viewer (pull)"</option>
+                    <option value="editor">"editor (pull, push, delete)"</option>
+                    <option value="admin">"admin (and manage access)"</option>
+                </select>
+                <button type="submit" disabled=move || add.pending().get()>"Add binding"</button>
+            </form>
+        </section>
+        <section class="panel who-can">
+            <h2>"Who can"</h2>
+            <div class="columns">
+                <WhoCan title="pull" rows=view.who_can_pull.clone()/>
+                <WhoCan title="push" rows=view.who_can_push.clone()/>
+            </div>
+        </section>
+        {is_namespace.then(|| view! {
+            <section class="panel" aria-labelledby="accounts-heading">
+                <h2 id="accounts-heading">"Service accounts"</h2>
+                <NewTokenNotice token=new_token/>
+                {view.service_accounts.iter().map(|sa| {
+                    let issue = sa.name.clone();
+                    view! {
+                        <div class="account" data-account=sa.name.clone()>
+                            <h3>{sa.name.clone()}</h3>
+                            <button type="button" on:click=move |_| { new_token.dispatch(issue.clone()); }>"New token"</button>
+                            {(!sa.tokens.is_empty()).then(|| view! {
+                                <ul class="tokens">
+                                    {sa.tokens.iter().map(|t| {
+                                        let target = (sa.name.clone(), t.uid.clone());
+                                        view! {
+                                            <li>
+                                                <span>{t.name.clone()}</span>
+                                                <span class="muted small">{format!(" created {}", time(&t.created))}</span>
+                                                {if t.revoked {
+                                                    view! { <span class="badge">"revoked"</span> }.into_any()
+                                                } else {
+                                                    view! { <DeleteButton what=format!("token {}", short_digest(&t.uid)) on_confirm=move || { revoke.dispatch(target.clone()); }/> }.into_any()
+                                                }}
+                                            </li>
+                                        }
+                                    }).collect_view()}
+                                </ul>
+                            })}
+                        </div>
+                    }
+                }).collect_view()}
+                <form class="inline-form" aria-label="Create a service account" on:submit=move |ev| {
+                    ev.prevent_default();
+                    new_account.dispatch(account.get_untracked());
+                }>
+                    <label for="account-name">"New service account"</label>
+                    <input id="account-name" required placeholder="builder" pattern="[a-z0-9]([a-z0-9-]*[a-z0-9])?"
+                        prop:value=account on:input=move |ev| account.set(event_target_value(&ev))/>
+                    <button type="submit">"Create"</button>
+                </form>
+            </section>
+        })}
+    }
+}
+
+#[component]
+fn WhoCan(title: &'static str, rows: Vec<WhoCanRow>) -> impl IntoView {
+    view! {
+        <div>
+            <h3>{format!("…{title}")}</h3>
+            <ul class=format!("who-can-{title}")>
+                {rows.into_iter().map(|r| view! { <li>{r.subject}<span class="muted small">{format!(" ({})", r.role)}</span></li> }).collect_view()}
+            </ul>
+        </div>
+    }
+}
+
+/// A token just made, shown once with its copy button.
+#[component]
+pub fn NewTokenNotice(token: Action<String, ConsoleResult<NewToken>>) -> impl IntoView {
+    move || {
+        token.value().get().and_then(Result::ok).map(|made| view! {
+            <div class="secret" role="status">
+                <p>{format!("Token {} — copy it now: it is not shown again.", made.token.name)}</p>
+                <div class="command"><code data-secret="token">{made.secret.clone()}</code><CopyButton text=made.secret label="token"/></div>
+            </div>
+        })
+    }
+}

@@ -1,0 +1,113 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::api::{NamespaceList, create_namespace, delete_namespace, list_namespaces};
+use crate::components::{ActionError, DeleteButton, ErrorPanel, Loading, use_console};
+use crate::format::{encode, size, time};
+
+/// The namespaces the caller may see, with counts and storage used; create and delete for
+/// those allowed.
+#[component]
+pub fn NamespacesPage() -> impl IntoView {
+    let console = use_console();
+    let create = Action::new(move |name: &String| {
+        let (csrf, name) = (console.csrf(), name.clone());
+        async move { create_namespace(csrf, name).await }
+    });
+    let delete = Action::new(move |name: &String| {
+        let (csrf, name) = (console.csrf(), name.clone());
+        async move { delete_namespace(csrf, name).await }
+    });
+    let live = console.revision(|c| c.kind == "Namespace" || c.kind == "ImageStream");
+    let namespaces = Resource::new(
+        move || (create.version().get(), delete.version().get(), live.get()),
+        |_| list_namespaces(),
+    );
+    view! {
+        <Title text="Namespaces"/>
+        <Transition fallback=|| view! { <Loading what="namespaces"/> }>
+            {move || Suspend::new(async move {
+                match namespaces.await {
+                    Ok(list) => view! { <NamespaceTable list create delete/> }.into_any(),
+                    Err(error) => view! { <ErrorPanel error/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn NamespaceTable(
+    list: NamespaceList,
+    create: Action<String, crate::api::ConsoleResult<()>>,
+    delete: Action<String, crate::api::ConsoleResult<()>>,
+) -> impl IntoView {
+    let can_create = list.can_create;
+    let empty = list.namespaces.is_empty();
+    let name = RwSignal::new(String::new());
+    view! {
+        <section class="panel">
+            <div class="panel-head">
+                <h1>"Namespaces"</h1>
+                {can_create.then(|| view! {
+                    <form class="inline-form" on:submit=move |ev| {
+                        ev.prevent_default();
+                        create.dispatch(name.get_untracked());
+                    }>
+                        <label for="new-namespace" class="visually-hidden">"New namespace name"</label>
+                        <input id="new-namespace" name="name" placeholder="new-namespace" required
+                            pattern="[a-z0-9]([a-z0-9-]*[a-z0-9])?" maxlength="63"
+                            prop:value=name on:input=move |ev| name.set(event_target_value(&ev))/>
+                        <button type="submit" disabled=move || create.pending().get()>"Create namespace"</button>
+                    </form>
+                })}
+            </div>
+            <ActionError action=create/>
+            <ActionError action=delete/>
+            {if empty {
+                view! {
+                    <div class="empty">
+                        <p>"No namespaces yet."</p>
+                        {if can_create {
+                            "Create one above, or push an image: a push creates its namespace."
+                        } else {
+                            "Ask an administrator for access to a namespace."
+                        }}
+                    </div>
+                }.into_any()
+            } else {
+                view! {
+                    <table class="list namespaces">
+                        <thead>
+                            <tr>
+                                <th scope="col">"Namespace"</th>
+                                <th scope="col" class="num">"Image streams"</th>
+                                <th scope="col" class="num">"Storage"</th>
+                                <th scope="col">"Created"</th>
+                                <th scope="col"><span class="visually-hidden">"Actions"</span></th>
+                            </tr>
+                        </thead>
+                        <tbody>
+                            {list.namespaces.into_iter().map(|ns| {
+                                let name = ns.name.clone();
+                                view! {
+                                    <tr data-namespace=ns.name.clone()>
+                                        <td class="name"><a href=format!("/ns/{}", encode(&ns.name))>{ns.name.clone()}</a></td>
+                                        <td class="num">{ns.streams}</td>
+                                        <td class="num">{size(ns.size)}</td>
+                                        <td>{time(&ns.created)}</td>
+                                        <td class="actions">
+                                            {ns.can_delete.then(|| view! {
+                                                <DeleteButton what=format!("namespace {name}") on_confirm=move || { delete.dispatch(name.clone()); }/>
+                                            })}
+                                        </td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            }}
+        </section>
+    }
+}

@@ -1,0 +1,351 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_navigate;
+
+use super::{param, tls_flag};
+use crate::api::{
+    ConsoleResult, HistoryItem, StreamDetail, TagRow, delete_stream, get_stream, tag_image,
+    untag_image,
+};
+use crate::components::{ActionError, CommandLine, DeleteButton, ErrorPanel, Loading, use_console};
+use crate::format::{encode, short_digest, size, tag_source, time};
+
+/// `(tag, from)`: point a tag at an image (tag, move, roll back).
+type TagInput = (String, String);
+
+/// An image stream: its tags, how to pull them, each tag's history with rollback, and the
+/// stream's history across tags.
+#[component]
+pub fn StreamPage() -> impl IntoView {
+    let console = use_console();
+    let namespace = param("namespace");
+    let stream = param("stream");
+    let tag = Action::new(move |(tag, from): &TagInput| {
+        let (csrf, tag, from) = (console.csrf(), tag.clone(), from.clone());
+        async move {
+            tag_image(
+                csrf,
+                namespace.get_untracked(),
+                stream.get_untracked(),
+                tag,
+                from,
+            )
+            .await
+        }
+    });
+    let untag = Action::new(move |tag: &String| {
+        let (csrf, tag) = (console.csrf(), tag.clone());
+        async move { untag_image(csrf, namespace.get_untracked(), stream.get_untracked(), tag).await }
+    });
+    let remove = Action::new(move |_: &()| {
+        let csrf = console.csrf();
+        async move { delete_stream(csrf, namespace.get_untracked(), stream.get_untracked()).await }
+    });
+    // Success needs no notice of its own: the change comes back through the live feed, worded
+    // for everyone who has the page open.
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(())) = remove.value().get() {
+            navigate(
+                &format!("/ns/{}", encode(&namespace.get_untracked())),
+                Default::default(),
+            );
+        }
+    });
+    let live = console
+        .revision(move |c| c.touches_stream(&namespace.get_untracked(), &stream.get_untracked()));
+    let detail = Resource::new(
+        move || {
+            (
+                namespace.get(),
+                stream.get(),
+                tag.version().get(),
+                untag.version().get(),
+                live.get(),
+            )
+        },
+        |(namespace, stream, ..)| get_stream(namespace, stream),
+    );
+    view! {
+        <Title text=move || format!("{}/{}", namespace.get(), stream.get())/>
+        <nav class="crumbs" aria-label="Breadcrumb">
+            <a href="/">"Namespaces"</a>" / "
+            <a href=move || format!("/ns/{}", encode(&namespace.get()))>{move || namespace.get()}</a>
+        </nav>
+        <ActionError action=tag/>
+        <ActionError action=untag/>
+        <ActionError action=remove/>
+        <Transition fallback=|| view! { <Loading what="the image stream"/> }>
+            {move || Suspend::new(async move {
+                match detail.await {
+                    Ok(detail) => view! { <StreamView detail tag untag remove/> }.into_any(),
+                    Err(error) => view! { <ErrorPanel error/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn StreamView(
+    detail: StreamDetail,
+    tag: Action<TagInput, ConsoleResult<()>>,
+    untag: Action<String, ConsoleResult<()>>,
+    remove: Action<(), ConsoleResult<()>>,
+) -> impl IntoView {
+    let permissions = detail.permissions;
+    let base = format!(
+        "/ns/{}/streams/{}",
+        encode(&detail.namespace),
+        encode(&detail.name)
+    );
+    let chosen = RwSignal::new(
+        detail
+            .tags
+            .first()
+            .map(|t| t.name.clone())
+            .unwrap_or_default(),
+    );
+    let tags = detail.tags.clone();
+    let repository = detail.pull_repository.clone();
+    view! {
+        <section class="panel">
+            <div class="panel-head">
+                <h1><span class="muted">"Image stream "</span>{detail.name.clone()}</h1>
+                <div class="head-actions">
+                    {permissions.manage_access.then(|| view! { <a href=format!("{base}/access")>"Access"</a> })}
+                    {permissions.delete.then(|| view! {
+                        <DeleteButton what=format!("image stream {}", detail.name) on_confirm=move || { remove.dispatch(()); }/>
+                    })}
+                </div>
+            </div>
+            <p class="muted mono">{detail.pull_repository.clone()}</p>
+            {if detail.tags.is_empty() {
+                view! { <p class="empty">"This stream has no tags."</p> }.into_any()
+            } else {
+                view! { <TagTable tags=detail.tags.clone() stream=detail.name.clone() base=base.clone() chosen untag can_untag=permissions.delete/> }.into_any()
+            }}
+        </section>
+        {(!tags.is_empty()).then(|| view! { <PullCommands tags=tags.clone() repository chosen/> })}
+        {permissions.push.then(|| view! { <TagForm tags=tags.clone() tag/> })}
+        <section class="panel">
+            <h2>"Tag history"</h2>
+            {tags.iter().map(|row| view! {
+                <TagHistory row=row.clone() base=base.clone() tag can_roll_back=permissions.push/>
+            }).collect_view()}
+        </section>
+        <section class="panel">
+            <h2>"Stream history"</h2>
+            <Timeline items=detail.history.clone() base=base.clone()/>
+        </section>
+    }
+}
+
+#[component]
+fn TagTable(
+    tags: Vec<TagRow>,
+    stream: String,
+    base: String,
+    chosen: RwSignal<String>,
+    untag: Action<String, ConsoleResult<()>>,
+    can_untag: bool,
+) -> impl IntoView {
+    view! {
+        <table class="list tags">
+            <thead>
+                <tr>
+                    <th scope="col">"Tag"</th>
+                    <th scope="col">"Digest"</th>
+                    <th scope="col" class="num">"Size"</th>
+                    <th scope="col">"Platforms"</th>
+                    <th scope="col">"Last updated"</th>
+                    <th scope="col"><span class="visually-hidden">"Actions"</span></th>
+                </tr>
+            </thead>
+            <tbody>
+                {tags.into_iter().map(|row| {
+                    let name = row.name.clone();
+                    let pick = name.clone();
+                    let untag_name = name.clone();
+                    view! {
+                        <tr data-tag=name.clone()>
+                            <td class="name">
+                                <span class="tag">{name.clone()}</span>
+                                {row.from.as_deref().map(|from| view! { <span class="muted small">{format!(" {}", tag_source(from, &stream))}</span> })}
+                                {row.warning.clone().map(|warning| view! {
+                                    <p class="warning" role="note">{format!("Last import failed: {warning}")}</p>
+                                })}
+                            </td>
+                            <td class="mono">
+                                {row.digest.clone().map(|digest| view! {
+                                    <a href=format!("{base}/images/{digest}") title=digest.clone()>{short_digest(&digest)}</a>
+                                })}
+                            </td>
+                            <td class="num">{row.size.map(size).unwrap_or_else(|| "—".into())}</td>
+                            <td>{row.platforms.join(", ")}</td>
+                            <td class="nowrap">{row.updated.as_deref().map(time).unwrap_or_else(|| "—".into())}</td>
+                            <td class="actions">
+                                <button type="button" class="link" aria-label=format!("Pull commands for {name}")
+                                    on:click=move |_| chosen.set(pick.clone())>"Pull"</button>
+                                {can_untag.then(|| view! {
+                                    <DeleteButton what=format!("tag {untag_name}") on_confirm={
+                                        let untag_name = untag_name.clone();
+                                        move || { untag.dispatch(untag_name.clone()); }
+                                    }/>
+                                })}
+                            </td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+/// podman, docker and skopeo commands for the chosen tag, by tag and by digest.
+#[component]
+fn PullCommands(tags: Vec<TagRow>, repository: String, chosen: RwSignal<String>) -> impl IntoView {
+    let host = repository.split('/').next().unwrap_or_default().to_owned();
+    let podman_flag = tls_flag(&host, "--tls-verify");
+    let skopeo_flag = tls_flag(&host, "--src-tls-verify");
+    let options = tags.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
+    let commands = move || {
+        let name = chosen.get();
+        let row = tags.iter().find(|t| t.name == name)?;
+        let by_tag = format!("{repository}:{name}");
+        let by_digest = row.digest.as_ref().map(|d| format!("{repository}@{d}"));
+        let mut lines = vec![
+            ("podman", format!("podman pull {podman_flag}{by_tag}")),
+            ("docker", format!("docker pull {by_tag}")),
+            (
+                "skopeo",
+                format!("skopeo copy {skopeo_flag}docker://{by_tag} oci:{name}"),
+            ),
+        ];
+        if let Some(by_digest) = by_digest {
+            lines.push((
+                "podman by digest",
+                format!("podman pull {podman_flag}{by_digest}"),
+            ));
+            lines.push(("docker by digest", format!("docker pull {by_digest}")));
+            lines.push((
+                "skopeo by digest",
+                format!("skopeo copy {skopeo_flag}docker://{by_digest} oci:{name}"),
+            ));
+        }
+        Some(
+            lines
+                .into_iter()
+                .map(|(label, command)| {
+                    view! {
+                        <div class="command-row">
+                            <span class="command-label">{label}</span>
+                            <CommandLine label=format!("{label} pull command") command/>
+                        </div>
+                    }
+                })
+                .collect_view(),
+        )
+    };
+    view! {
+        <section class="panel" aria-labelledby="pull-heading">
+            <div class="panel-head">
+                <h2 id="pull-heading">"Pull"</h2>
+                <label for="pull-tag">"Tag to pull"</label>
+                <select id="pull-tag" prop:value=move || chosen.get() on:change=move |ev| chosen.set(event_target_value(&ev))>
+                    {options.into_iter().map(|t| view! { <option value=t.clone()>{t.clone()}</option> }).collect_view()}
+                </select>
+            </div>
+            {commands}
+        </section>
+    }
+}
+
+/// `oc tag`: point a tag (new or existing) at another tag or an image of this stream.
+#[component]
+fn TagForm(tags: Vec<TagRow>, tag: Action<TagInput, ConsoleResult<()>>) -> impl IntoView {
+    let name = RwSignal::new(String::new());
+    let from = RwSignal::new(tags.first().map(|t| t.name.clone()).unwrap_or_default());
+    view! {
+        <section class="panel" aria-labelledby="tag-heading">
+            <h2 id="tag-heading">"Add or move a tag"</h2>
+            <form class="inline-form" on:submit=move |ev| {
+                ev.prevent_default();
+                tag.dispatch((name.get_untracked(), from.get_untracked()));
+            }>
+                <label for="tag-name">"Tag"</label>
+                <input id="tag-name" required maxlength="128" placeholder="stable"
+                    prop:value=name on:input=move |ev| name.set(event_target_value(&ev))/>
+                <label for="tag-from">"points at"</label>
+                <input id="tag-from" required list="tag-sources" placeholder="latest, other:tag or sha256:…"
+                    prop:value=from on:input=move |ev| from.set(event_target_value(&ev))/>
+                <datalist id="tag-sources">
+                    {tags.iter().map(|t| view! { <option value=t.name.clone()/> }).collect_view()}
+                </datalist>
+                <button type="submit" disabled=move || tag.pending().get()>"Tag"</button>
+            </form>
+        </section>
+    }
+}
+
+/// One tag's history, newest first, with a rollback button on each older image.
+#[component]
+fn TagHistory(
+    row: TagRow,
+    base: String,
+    tag: Action<TagInput, ConsoleResult<()>>,
+    can_roll_back: bool,
+) -> impl IntoView {
+    let current = row.digest.clone();
+    let name = row.name.clone();
+    let count = row.history.len();
+    view! {
+        <details class="tag-history" data-tag=name.clone() open={count > 1}>
+            <summary>
+                <span class="tag">{name.clone()}</span>
+                {format!(" {count} image{}", if count == 1 { "" } else { "s" })}
+            </summary>
+            <ol class="timeline">
+                {row.history.into_iter().enumerate().map(|(index, item)| {
+                    // An image may appear again further down after a rollback: only the newest
+                    // item is current, and none of its copies offers a rollback to itself.
+                    let same_image = current.as_deref() == Some(item.image.as_str());
+                    let is_current = index == 0 && same_image;
+                    let target = (name.clone(), item.image.clone());
+                    view! {
+                        <li class:current=is_current data-image=item.image.clone()>
+                            <span class="when">{time(&item.created)}</span>
+                            <a class="mono" href=format!("{base}/images/{}", item.image)>{short_digest(&item.image)}</a>
+                            {is_current.then(|| view! { <span class="badge">"current"</span> })}
+                            {(!same_image && can_roll_back).then(|| view! {
+                                <button type="button" class="small"
+                                    aria-label=format!("Roll back {} to {}", target.0, short_digest(&target.1))
+                                    on:click=move |_| { tag.dispatch(target.clone()); }>"Roll back to this"</button>
+                            })}
+                        </li>
+                    }
+                }).collect_view()}
+            </ol>
+        </details>
+    }
+}
+
+#[component]
+fn Timeline(items: Vec<HistoryItem>, base: String) -> impl IntoView {
+    if items.is_empty() {
+        return view! { <p class="empty">"Nothing has happened here yet."</p> }.into_any();
+    }
+    view! {
+        <ol class="timeline">
+            {items.into_iter().map(|item| view! {
+                <li>
+                    <span class="when">{time(&item.created)}</span>
+                    <span class="tag">{item.tag.clone()}</span>
+                    " → "
+                    <a class="mono" href=format!("{base}/images/{}", item.image)>{short_digest(&item.image)}</a>
+                </li>
+            }).collect_view()}
+        </ol>
+    }
+    .into_any()
+}

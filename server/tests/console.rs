@@ -1,0 +1,354 @@
+//! The console's server functions over HTTP, as its pages call them: what they show after a
+//! push, and that their changes take a signed-in session, its CSRF token, and the same
+//! authorization as the APIs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{
+    ADMIN_PASSWORD, OCI_MANIFEST, TestServer, client_with_token, console_session, image_manifest,
+    put_manifest, sha256,
+};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// Pushes an image to `repository:tag` and returns its digest.
+async fn push(server: &TestServer, repository: &str, tag: &str, seed: &str) -> String {
+    let manifest = image_manifest(server, repository, seed).await;
+    let response = put_manifest(server, repository, tag, OCI_MANIFEST, &manifest).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    sha256(&manifest)
+}
+
+/// A read: the server function's answer, which must have succeeded.
+async fn read(client: &reqwest::Client, server: &TestServer, path: &str) -> Value {
+    let response = client.get(server.url(path)).send().await.unwrap();
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    body
+}
+
+/// A read that must fail: the console's error, as JSON, with its HTTP status.
+async fn refused_read(client: &reqwest::Client, server: &TestServer, path: &str) -> Value {
+    let response = client.get(server.url(path)).send().await.unwrap();
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    let expected = match body
+        .as_object()
+        .and_then(|o| o.keys().next())
+        .map(String::as_str)
+    {
+        Some("NotFound") => StatusCode::NOT_FOUND,
+        Some("Forbidden") => StatusCode::FORBIDDEN,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    assert_eq!(status, expected, "{path}: {body}");
+    body
+}
+
+/// A change (a form POST, as the console's forms send them): `Ok` with the answer, or `Err`
+/// with the console's error.
+async fn change(
+    client: &reqwest::Client,
+    server: &TestServer,
+    endpoint: &str,
+    form: &[(&str, &str)],
+) -> Result<Value, Value> {
+    let response = client
+        .post(server.url(&format!("/console/api/{endpoint}")))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    let expected = match &body {
+        Value::String(error) if error == "SignInRequired" => StatusCode::UNAUTHORIZED,
+        Value::String(error) if error == "Csrf" => StatusCode::FORBIDDEN,
+        Value::Object(error) if error.contains_key("Forbidden") => StatusCode::FORBIDDEN,
+        Value::Object(error) if error.contains_key("Invalid") => StatusCode::BAD_REQUEST,
+        Value::Object(error) if error.contains_key("NotFound") => StatusCode::NOT_FOUND,
+        _ => StatusCode::OK,
+    };
+    assert_eq!(status, expected, "{endpoint}: {body}");
+    if status.is_success() {
+        Ok(body)
+    } else {
+        Err(body)
+    }
+}
+
+/// `oc tag app:v1 app:prod` in namespace `shop`.
+fn tag(csrf: &str) -> [(&'static str, &str); 5] {
+    [
+        ("csrf", csrf),
+        ("namespace", "shop"),
+        ("stream", "app"),
+        ("tag", "prod"),
+        ("from", "app:v1"),
+    ]
+}
+
+fn names(list: &Value, key: &str) -> Vec<String> {
+    list[key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_console_shows_pushes_and_changes_as_the_apis_decide() {
+    let server = TestServer::start();
+    let v1 = push(&server, "shop/app", "v1", "one").await;
+    let v2 = push(&server, "shop/app", "v2", "two").await;
+    push(&server, "shop/web", "latest", "web").await;
+    let admin = server.client();
+
+    // Namespaces, with their streams and bytes.
+    let list = read(&admin, &server, "/console/api/namespaces").await;
+    assert_eq!(list["can_create"], true);
+    let shop = list["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "shop")
+        .unwrap()
+        .clone();
+    assert_eq!(shop["streams"], 2);
+    assert!(shop["size"].as_u64().unwrap() > 0, "{shop}");
+    assert_eq!(shop["can_delete"], true);
+
+    // A page of streams: filtered, sorted, with what the caller may do there.
+    let page = read(
+        &admin,
+        &server,
+        "/console/api/streams?namespace=shop&filter=&sort=name&offset=0",
+    )
+    .await;
+    assert_eq!(names(&page, "streams"), ["app", "web"]);
+    assert_eq!(page["total"], 2);
+    assert_eq!(page["streams"][0]["tags"], 2);
+    assert!(page["streams"][0]["updated"].is_string());
+    assert_eq!(page["permissions"]["manage_access"], true);
+    let page = read(
+        &admin,
+        &server,
+        "/console/api/streams?namespace=shop&filter=we&sort=updated&offset=0",
+    )
+    .await;
+    assert_eq!(names(&page, "streams"), ["web"]);
+    let missing = refused_read(
+        &admin,
+        &server,
+        "/console/api/streams?namespace=absent&filter=&sort=name&offset=0",
+    )
+    .await;
+    assert!(missing["NotFound"].is_string(), "{missing}");
+
+    // A stream: its tags with their images, and the history.
+    let stream = read(
+        &admin,
+        &server,
+        "/console/api/stream?namespace=shop&stream=app",
+    )
+    .await;
+    assert!(
+        stream["pull_repository"]
+            .as_str()
+            .unwrap()
+            .ends_with("/shop/app"),
+        "{stream}"
+    );
+    assert_eq!(names(&stream, "tags"), ["v1", "v2"]);
+    assert_eq!(stream["tags"][0]["digest"], v1);
+    assert_eq!(stream["tags"][0]["platforms"], json!(["linux/amd64"]));
+    assert!(stream["tags"][0]["size"].as_u64().unwrap() > 0);
+    assert_eq!(stream["tags"][1]["history"][0]["image"], v2);
+    assert_eq!(stream["history"].as_array().unwrap().len(), 2);
+    assert_eq!(stream["history"][0]["image"], v2, "newest first");
+
+    // An image: its layers, run configuration, tags and raw documents.
+    let image = read(
+        &admin,
+        &server,
+        &format!("/console/api/image?namespace=shop&stream=app&digest={v1}"),
+    )
+    .await;
+    assert_eq!(image["tags"], json!(["v1"]));
+    assert_eq!(image["layers"].as_array().unwrap().len(), 1);
+    assert_eq!(image["config"]["env"], json!(["SEED=one"]));
+    assert_eq!(image["os"], "linux");
+    assert!(
+        image["raw_manifest"]
+            .as_str()
+            .unwrap()
+            .contains("\"schemaVersion\": 2")
+    );
+    assert!(image["raw_config"].as_str().unwrap().contains("SEED=one"));
+
+    // A viewer reads what it is bound to, and may change nothing.
+    let viewer_token = server.add_user("viewer", "viewer-password", &[]);
+    let response = admin
+        .post(server.url("/apis/access.berth.io/v1/namespaces/shop/rolebindings"))
+        .json(
+            &json!({"roleRef": {"name": "viewer"}, "subject": {"kind": "User", "name": "viewer"}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let viewer = client_with_token(&viewer_token);
+    let stream = read(
+        &viewer,
+        &server,
+        "/console/api/stream?namespace=shop&stream=app",
+    )
+    .await;
+    assert_eq!(
+        stream["permissions"],
+        json!({"pull": true, "push": false, "delete": false, "manage_access": false})
+    );
+    let refused = refused_read(&viewer, &server, "/console/api/access?namespace=shop").await;
+    assert!(refused["Forbidden"].is_string(), "{refused}");
+    // Changes take a session: a token alone is not one.
+    assert_eq!(
+        change(&viewer, &server, "tag", &tag("")).await,
+        Err(json!("SignInRequired"))
+    );
+
+    // In a session, the CSRF token first, then the decision.
+    let (viewer_browser, viewer_csrf) = console_session(&server, "viewer", "viewer-password").await;
+    assert_eq!(
+        change(&viewer_browser, &server, "tag", &tag("wrong")).await,
+        Err(json!("Csrf"))
+    );
+    let refused = change(&viewer_browser, &server, "tag", &tag(&viewer_csrf))
+        .await
+        .unwrap_err();
+    assert!(refused["Forbidden"].is_string(), "{refused}");
+
+    // An administrator's session tags, rolls back and untags.
+    let (browser, csrf) = console_session(&server, "admin", ADMIN_PASSWORD).await;
+    change(&browser, &server, "tag", &tag(&csrf)).await.unwrap();
+    let rollback = [
+        ("csrf", csrf.as_str()),
+        ("namespace", "shop"),
+        ("stream", "app"),
+        ("tag", "v2"),
+        ("from", v1.as_str()),
+    ];
+    change(&browser, &server, "tag", &rollback).await.unwrap();
+    let stream = read(
+        &browser,
+        &server,
+        "/console/api/stream?namespace=shop&stream=app",
+    )
+    .await;
+    assert_eq!(names(&stream, "tags"), ["prod", "v1", "v2"]);
+    assert_eq!(stream["tags"][0]["digest"], v1);
+    // Like `oc tag` without `--alias`, tagging from a tag pins the image it names now.
+    assert_eq!(
+        stream["tags"][0]["from"],
+        format!("ImageStreamImage app@{v1}")
+    );
+    let v2_history: Vec<&str> = stream["tags"][2]["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["image"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        v2_history,
+        [v1.as_str(), v2.as_str()],
+        "the rollback is history"
+    );
+    let bad = change(
+        &browser,
+        &server,
+        "tag",
+        &[
+            ("csrf", csrf.as_str()),
+            ("namespace", "shop"),
+            ("stream", "app"),
+            ("tag", "x"),
+            ("from", "nothing"),
+        ],
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        bad["NotFound"]
+            .as_str()
+            .unwrap_or("")
+            .contains("app:nothing"),
+        "{bad}"
+    );
+    let empty = change(
+        &browser,
+        &server,
+        "tag",
+        &[
+            ("csrf", csrf.as_str()),
+            ("namespace", "shop"),
+            ("stream", "app"),
+            ("tag", "x"),
+            ("from", " "),
+        ],
+    )
+    .await
+    .unwrap_err();
+    assert!(empty["Invalid"].is_string(), "{empty}");
+    change(
+        &browser,
+        &server,
+        "untag",
+        &[
+            ("csrf", csrf.as_str()),
+            ("namespace", "shop"),
+            ("stream", "app"),
+            ("tag", "prod"),
+        ],
+    )
+    .await
+    .unwrap();
+
+    // Access: the bindings and who can pull, for those who manage it.
+    let access = read(&browser, &server, "/console/api/access?namespace=shop").await;
+    let bindings = access["bindings"].as_array().unwrap();
+    assert!(
+        bindings
+            .iter()
+            .any(|b| b["subject_name"] == "viewer" && b["role"] == "viewer"),
+        "{access}"
+    );
+    assert!(
+        access["who_can_pull"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|row| row["subject"] == "User:viewer"),
+        "{access}"
+    );
+    assert!(
+        !access["who_can_push"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|row| row["subject"] == "User:viewer")
+    );
+
+    // A user bound nowhere sees no namespace, and is refused a namespace's streams.
+    let stranger = client_with_token(&server.add_user("stranger", "stranger-password", &[]));
+    let list = read(&stranger, &server, "/console/api/namespaces").await;
+    assert!(!names(&list, "namespaces").contains(&"shop".to_owned()));
+    let refused = refused_read(
+        &stranger,
+        &server,
+        "/console/api/streams?namespace=shop&filter=&sort=name&offset=0",
+    )
+    .await;
+    assert!(refused["Forbidden"].is_string(), "{refused}");
+}
