@@ -102,10 +102,17 @@ fn brotli_bytes(input: &[u8]) -> std::io::Result<Vec<u8>> {
     Ok(output)
 }
 
+/// Zopfli: about 5% smaller than zlib's best for any gzip reader (Chromium over plain HTTP
+/// asks for gzip, not brotli), at about two seconds for the WASM bundle, once.
 fn gzip_bytes(input: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    encoder.write_all(input)?;
-    encoder.finish()
+    let mut output = Vec::with_capacity(input.len() / 3);
+    zopfli::compress(
+        zopfli::Options::default(),
+        zopfli::Format::Gzip,
+        input,
+        &mut output,
+    )?;
+    Ok(output)
 }
 
 /// `/pkg`: precompressed variants chosen by `Accept-Encoding`; a year's caching for hashed

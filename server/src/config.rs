@@ -188,6 +188,24 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub oidc_client_secret: Option<String>,
+
+    /// PEM certificate chain to serve HTTPS with (with --tls-key); plain HTTP without
+    #[arg(
+        long,
+        env = "BERTH_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of the certificate
+    #[arg(
+        long,
+        env = "BERTH_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -200,6 +218,17 @@ pub struct Config {
     pub registry: RegistryConfig,
     pub console: ConsoleConfig,
     pub auth: AuthConfig,
+    /// Serve HTTPS with this certificate and key (`[tls] cert`, `key`).
+    pub tls: Option<TlsConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -312,6 +341,7 @@ impl Default for Config {
             registry: RegistryConfig::default(),
             console: ConsoleConfig::default(),
             auth: AuthConfig::default(),
+            tls: None,
         }
     }
 }
@@ -349,6 +379,14 @@ struct Overrides<'a> {
     registry: RegistryOverrides<'a>,
     console: ConsoleOverrides<'a>,
     auth: AuthOverrides<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls: Option<TlsOverrides<'a>>,
+}
+
+#[derive(Serialize)]
+struct TlsOverrides<'a> {
+    cert: &'a Path,
+    key: &'a Path,
 }
 
 #[derive(Serialize)]
@@ -429,6 +467,10 @@ impl<'a> From<&'a ServeArgs> for Overrides<'a> {
                     _ => None,
                 },
             },
+            tls: match (&args.tls_cert, &args.tls_key) {
+                (Some(cert), Some(key)) => Some(TlsOverrides { cert, key }),
+                _ => None,
+            },
         }
     }
 }
@@ -444,6 +486,11 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// `https` when Berth serves TLS itself, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
+
     /// Defaults, then the file named by `args.config`, then the flags and variables in `args`.
     pub fn load(args: &ServeArgs) -> Result<Config, ConfigError> {
         let oidc_flags = [
@@ -477,6 +524,16 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(tls) = &self.tls {
+            for (field, path) in [("tls.cert", &tls.cert), ("tls.key", &tls.key)] {
+                if !path.is_file() {
+                    return Err(ConfigError::Invalid {
+                        field,
+                        reason: format!("{} is not a file", path.display()),
+                    });
+                }
+            }
+        }
         if self.registry.max_manifest_bytes == 0 {
             return Err(ConfigError::Invalid {
                 field: "registry.max_manifest_bytes",

@@ -76,7 +76,7 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
         .public_url
         .clone()
         .map(|url| url.trim_end_matches('/').to_owned())
-        .unwrap_or_else(|| format!("http://{address}"));
+        .unwrap_or_else(|| format!("{}://{address}", config.scheme()));
     let sessions = sessions(config, sqlite.pool()).await?;
     let (oauth_server, console_login) =
         sign_in(config, &identities, &auth_store, &base_url, address).await?;
@@ -165,7 +165,7 @@ async fn sessions(
         .auth
         .public_url
         .as_deref()
-        .is_some_and(|url| url.starts_with("https://"));
+        .map_or(config.tls.is_some(), |url| url.starts_with("https://"));
     Ok(tower_sessions::SessionManagerLayer::new(store)
         .with_name("berth_session")
         .with_http_only(true)
@@ -287,6 +287,7 @@ async fn identities(config: &Config, store: Arc<dyn AuthStore>) -> anyhow::Resul
         Duration::from_secs(config.auth.registry_token_seconds),
         config.auth.login_attempts_per_minute,
         config.auth.public_url.clone(),
+        config.scheme(),
     )))
 }
 
@@ -335,30 +336,55 @@ pub async fn serve(
     let app = build_app(&config, address).await?;
     on_listening(address);
     let grace = Duration::from_secs(config.shutdown_timeout);
-    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-    let signal = async move {
+    let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let stopping = async move {
         shutdown.await;
         tracing::info!(
             grace_seconds = grace.as_secs(),
             "shutting down: finishing requests in flight"
         );
-        let _ = stopping_tx.send(());
     };
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(signal);
-    let deadline = async move {
-        if stopping_rx.await.is_ok() {
-            tokio::time::sleep(grace).await;
-        } else {
-            std::future::pending::<()>().await;
+    let Some(tls) = &config.tls else {
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            stopping.await;
+            let _ = stopping_tx.send(());
+        };
+        let server = axum::serve(listener, service).with_graceful_shutdown(signal);
+        let deadline = async move {
+            if stopping_rx.await.is_ok() {
+                tokio::time::sleep(grace).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            result = server => result.context("serving")?,
+            () = deadline => tracing::warn!("shutdown grace period over; dropping requests still in flight"),
         }
+        return Ok(());
     };
-    tokio::select! {
-        result = server => result.context("serving")?,
-        () = deadline => tracing::warn!("shutdown grace period over; dropping requests still in flight"),
-    }
+    // HTTPS: rustls with HTTP/2 and HTTP/1.1 offered through ALPN.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+        .await
+        .with_context(|| {
+            format!(
+                "reading the TLS certificate {} and key {}",
+                tls.cert.display(),
+                tls.key.display()
+            )
+        })?;
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        stopping.await;
+        stopper.graceful_shutdown(Some(grace));
+    });
+    axum_server::from_tcp_rustls(listener.into_std()?, rustls)
+        .handle(handle)
+        .serve(service)
+        .await
+        .context("serving")?;
     Ok(())
 }

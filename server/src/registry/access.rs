@@ -110,7 +110,7 @@ pub fn base_url(headers: &HeaderMap, identities: &Identities) -> String {
         .get("x-forwarded-proto")
         .and_then(|h| h.to_str().ok())
         .filter(|p| *p == "https")
-        .unwrap_or("http");
+        .unwrap_or(identities.scheme);
     format!("{scheme}://{host}")
 }
 
