@@ -29,7 +29,8 @@ fi
 
 if [ ! -x target/release/berth ] || [ -n "$(find server app -newer target/release/berth -name '*.rs' -print -quit)" ]; then
   echo "building target/release/berth" >&2
-  cargo build --release -p berth >&2
+  # The flags cargo-leptos builds the server with, so that the two builds share artifacts.
+  RUSTFLAGS="--cfg erase_components" cargo build --release -p berth --bin berth --no-default-features >&2
 fi
 
 work="$(mktemp -d /tmp/berth-bench.XXXXXX)"

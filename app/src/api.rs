@@ -296,6 +296,9 @@ pub trait ConsoleData: Send + Sync + 'static {
     async fn tag(&self, namespace: &str, stream: &str, tag: &str, from: &str) -> ConsoleResult<()>;
     async fn untag(&self, namespace: &str, stream: &str, tag: &str) -> ConsoleResult<()>;
     async fn delete_stream(&self, namespace: &str, stream: &str) -> ConsoleResult<()>;
+    /// `oc import-image`: one tag (or every tag) of another registry's repository into a
+    /// stream; one outcome per tag.
+    async fn import(&self, request: ImportRequest) -> ConsoleResult<Vec<ImportOutcome>>;
     async fn image(
         &self,
         namespace: &str,
@@ -347,6 +350,33 @@ async fn changing(csrf: &str) -> ConsoleResult<std::sync::Arc<dyn ConsoleData>> 
     let data = console_data()?;
     data.check_csrf(csrf).await?;
     Ok(data)
+}
+
+/// What the import dialog asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportRequest {
+    pub namespace: String,
+    pub stream: String,
+    /// The remote image: `registry/repository[:tag|@digest]`.
+    pub from: String,
+    /// The tag to write; empty for the remote's tag.
+    pub tag: String,
+    /// Every tag of the remote repository.
+    pub all_tags: bool,
+    /// Plain HTTP to the remote.
+    pub insecure: bool,
+    /// Import again on the server's schedule.
+    pub scheduled: bool,
+    /// Serve pulls from Berth (`referencePolicy: Local`).
+    pub local: bool,
+}
+
+/// One tag's import: the image it now names, or why not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportOutcome {
+    pub tag: String,
+    pub digest: Option<String>,
+    pub error: Option<String>,
 }
 
 /// Streams shown on one page of a namespace.
@@ -407,6 +437,14 @@ pub async fn tag_image(
         .await?
         .tag(&namespace, &stream, &tag, &from)
         .await
+}
+
+#[server(prefix = "/console/api", endpoint = "import")]
+pub async fn import_images(
+    csrf: String,
+    request: ImportRequest,
+) -> ConsoleResult<Vec<ImportOutcome>> {
+    changing(&csrf).await?.import(request).await
 }
 
 #[server(prefix = "/console/api", endpoint = "untag")]

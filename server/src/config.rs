@@ -39,6 +39,43 @@ pub enum Command {
     /// Manage tokens (for operators).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Import images from another registry into an image stream of a running Berth, as
+    /// `oc import-image` does (an ImageStreamImport through the API).
+    ImportImage(ImportImageArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImportImageArgs {
+    /// Where to import: NAMESPACE/STREAM[:TAG] (the tag defaults to the remote image's)
+    pub target: String,
+    /// The remote image: REGISTRY/REPOSITORY[:TAG|@DIGEST] (Docker Hub when no registry)
+    #[arg(long)]
+    pub from: String,
+    /// Import every tag of the remote repository (into tags of the same names)
+    #[arg(long)]
+    pub all: bool,
+    /// Reach the remote registry over plain HTTP
+    #[arg(long)]
+    pub insecure: bool,
+    /// Import again on the server's schedule
+    #[arg(long)]
+    pub scheduled: bool,
+    /// Serve pulls of the tag from Berth, fetching from the remote on first pull
+    /// (referencePolicy Local) instead of pointing clients at the remote (Source)
+    #[arg(long)]
+    pub reference_policy_local: bool,
+    /// Read the remote and show what would be imported, writing nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Berth's address
+    #[arg(long, env = "BERTH_SERVER", default_value = "http://127.0.0.1:5000")]
+    pub server: String,
+    /// A token of a user or service account that may push to the stream
+    #[arg(long, env = "BERTH_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// Accept any certificate from Berth (a test server with a self-signed one)
+    #[arg(long)]
+    pub insecure_skip_tls_verify: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -206,6 +243,24 @@ pub struct ServeArgs {
         requires = "tls_cert"
     )]
     pub tls_key: Option<PathBuf>,
+
+    /// File holding the key that encrypts registry credentials (32 bytes, base64)
+    /// [default: <data_dir>/secrets.key, created on first start]
+    #[arg(long, env = "BERTH_SECRETS_KEY_FILE", value_name = "FILE")]
+    pub secrets_key_file: Option<PathBuf>,
+
+    /// Seconds between scheduled imports of tags with `importPolicy.scheduled` [default: 900]
+    #[arg(long, env = "BERTH_SCHEDULED_IMPORT_INTERVAL", value_name = "SECONDS")]
+    pub scheduled_import_interval: Option<u64>,
+
+    /// Milliseconds before a failed webhook delivery is first retried; each retry waits twice
+    /// as long, up to 5 minutes [default: 1000]
+    #[arg(
+        long,
+        env = "BERTH_WEBHOOK_RETRY_BASE_MILLIS",
+        value_name = "MILLISECONDS"
+    )]
+    pub webhook_retry_base_millis: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -220,6 +275,67 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Serve HTTPS with this certificate and key (`[tls] cert`, `key`).
     pub tls: Option<TlsConfig>,
+    pub secrets: SecretsConfig,
+    pub import: ImportConfig,
+    pub webhooks: WebhooksConfig,
+}
+
+/// Webhook deliveries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// Milliseconds before a failed delivery is first retried; each retry waits twice as long,
+    /// up to 5 minutes, for 8 attempts in all.
+    pub retry_base_millis: u64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            retry_base_millis: 1000,
+        }
+    }
+}
+
+/// Imports from other registries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImportConfig {
+    /// Seconds between re-imports of scheduled tags (OpenShift's
+    /// `scheduledImageImportMinimumIntervalSeconds`, also 15 minutes by default).
+    pub scheduled_interval_seconds: u64,
+}
+
+impl Default for ImportConfig {
+    fn default() -> Self {
+        ImportConfig {
+            scheduled_interval_seconds: 900,
+        }
+    }
+}
+
+/// The key of registry credentials ("pull secrets"), kept apart from the database so that a
+/// copy of the database alone reveals no credentials.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsConfig {
+    /// A file holding the key, 32 bytes in base64 (`openssl rand -base64 32`); when absent,
+    /// `<data_dir>/secrets.key`, made on first start.
+    pub key_file: Option<PathBuf>,
+}
+
+/// Reads a key file's text: 32 bytes in base64, surrounding whitespace ignored.
+pub fn decode_secrets_key(text: &str) -> Result<[u8; 32], String> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .map_err(|err| format!("does not hold base64 ({err})"))?;
+    <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
+        format!(
+            "holds {} bytes; the key is 32 bytes in base64 (`openssl rand -base64 32`)",
+            bytes.len()
+        )
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -342,6 +458,9 @@ impl Default for Config {
             console: ConsoleConfig::default(),
             auth: AuthConfig::default(),
             tls: None,
+            secrets: SecretsConfig::default(),
+            import: ImportConfig::default(),
+            webhooks: WebhooksConfig::default(),
         }
     }
 }
@@ -381,6 +500,27 @@ struct Overrides<'a> {
     auth: AuthOverrides<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tls: Option<TlsOverrides<'a>>,
+    secrets: SecretsOverrides<'a>,
+    import: ImportOverrides,
+    webhooks: WebhooksOverrides,
+}
+
+#[derive(Serialize)]
+struct WebhooksOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_base_millis: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct ImportOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scheduled_interval_seconds: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct SecretsOverrides<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_file: Option<&'a Path>,
 }
 
 #[derive(Serialize)]
@@ -470,6 +610,15 @@ impl<'a> From<&'a ServeArgs> for Overrides<'a> {
             tls: match (&args.tls_cert, &args.tls_key) {
                 (Some(cert), Some(key)) => Some(TlsOverrides { cert, key }),
                 _ => None,
+            },
+            secrets: SecretsOverrides {
+                key_file: args.secrets_key_file.as_deref(),
+            },
+            import: ImportOverrides {
+                scheduled_interval_seconds: args.scheduled_import_interval,
+            },
+            webhooks: WebhooksOverrides {
+                retry_base_millis: args.webhook_retry_base_millis,
             },
         }
     }
@@ -566,6 +715,28 @@ impl Config {
                 reason: "must be greater than 0".into(),
             });
         }
+        if self.import.scheduled_interval_seconds == 0 {
+            return Err(ConfigError::Invalid {
+                field: "import.scheduled_interval_seconds",
+                reason: "must be greater than 0".into(),
+            });
+        }
+        if self.webhooks.retry_base_millis == 0 {
+            return Err(ConfigError::Invalid {
+                field: "webhooks.retry_base_millis",
+                reason: "must be greater than 0".into(),
+            });
+        }
+        if let Some(path) = &self.secrets.key_file {
+            let text = std::fs::read_to_string(path).map_err(|err| ConfigError::Invalid {
+                field: "secrets.key_file",
+                reason: format!("{} cannot be read: {err}", path.display()),
+            })?;
+            decode_secrets_key(&text).map_err(|reason| ConfigError::Invalid {
+                field: "secrets.key_file",
+                reason: format!("{} {reason}", path.display()),
+            })?;
+        }
         if self.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::Invalid {
                 field: "data_dir",
@@ -573,6 +744,15 @@ impl Config {
             });
         }
         Ok(())
+    }
+
+    /// The file of the key that encrypts registry credentials: the configured one, else
+    /// `secrets.key` in the data folder.
+    pub fn secrets_key_path(&self) -> PathBuf {
+        self.secrets
+            .key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("secrets.key"))
     }
 
     /// Where the console's built assets are: the configured folder, else `site` next to the
@@ -637,6 +817,10 @@ mod tests {
                 "registry.max_manifest_bytes",
             ),
             ("[log]\nformat = \"xml\"", "log.format"),
+            (
+                "[webhooks]\nretry_base_millis = 0",
+                "webhooks.retry_base_millis",
+            ),
             ("[log]\nlevel = \"info,[\"", "log.level"),
             ("colour = \"blue\"", "colour"),
             ("listen = ", "berth.toml"),
@@ -658,6 +842,54 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("no such file")
+        );
+    }
+
+    #[test]
+    fn a_secrets_key_file_holds_32_bytes_in_base64() {
+        use base64::Engine as _;
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("secrets.key");
+        let with_key = ServeArgs {
+            secrets_key_file: Some(key.clone()),
+            ..Default::default()
+        };
+        for (text, reason) in [
+            ("not base64!", "does not hold base64"),
+            ("c2hvcnQ=", "holds 5 bytes"),
+            ("", "holds 0 bytes"),
+        ] {
+            std::fs::write(&key, text).unwrap();
+            let err = Config::load(&with_key).unwrap_err().to_string();
+            assert!(
+                err.starts_with("secrets.key_file: ") && err.contains(reason),
+                "{text:?} gave {err:?}"
+            );
+        }
+        std::fs::remove_file(&key).unwrap();
+        let err = Config::load(&with_key).unwrap_err().to_string();
+        assert!(
+            err.contains("secrets.key_file") && err.contains("cannot be read"),
+            "{err}"
+        );
+
+        let encoded = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        std::fs::write(&key, format!("{encoded}\n")).unwrap();
+        assert_eq!(Config::load(&with_key).unwrap().secrets_key_path(), key);
+        let file = write(
+            &dir,
+            &format!("[secrets]\nkey_file = {:?}\n", key.display()),
+        );
+        let from_file = ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        };
+        assert_eq!(Config::load(&from_file).unwrap().secrets_key_path(), key);
+        assert_eq!(decode_secrets_key(&encoded), Ok([7u8; 32]));
+        // Not configured: a key in the data folder.
+        assert_eq!(
+            Config::default().secrets_key_path(),
+            Path::new("data").join("secrets.key")
         );
     }
 }

@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use app::api::{
     AccessView, BindingRow, BuildStep, ConsoleData, ConsoleError, ConsoleResult, HistoryItem,
-    ImageDetail, LayerRow, NamespaceList, NamespaceSummary, NewToken, Permissions, PlatformRow,
-    ReferrerRow, RunConfigView, ServiceAccountRow, SessionInfo, StreamDetail, StreamPage,
-    StreamSort, StreamSummary, TagRow, TokenRow, WhoCanRow,
+    ImageDetail, ImportOutcome, ImportRequest, LayerRow, NamespaceList, NamespaceSummary, NewToken,
+    Permissions, PlatformRow, ReferrerRow, RunConfigView, ServiceAccountRow, SessionInfo,
+    StreamDetail, StreamPage, StreamSort, StreamSummary, TagRow, TokenRow, WhoCanRow,
 };
 use async_trait::async_trait;
 use axum::extract::FromRequestParts;
@@ -33,8 +33,10 @@ use crate::imagestream::ImageStreams;
 use crate::imagestream::error::{ApiError, IMAGE_STREAM_IMAGES};
 use crate::imagestream::image::{ChildManifest, ImageMetadata, MAX_CONFIG_BYTES};
 use crate::imagestream::model::{
-    ImageLookupPolicy, ImageStream, ImageStreamTag, NamedTagEventList, Namespace, NamespaceSpec,
-    NamespaceStatus, ObjectMeta, ObjectReference, TagReference, kinds,
+    ImageImportSpec, ImageLookupPolicy, ImageStream, ImageStreamImport, ImageStreamImportSpec,
+    ImageStreamImportStatus, ImageStreamTag, LocalObjectReference, NamedTagEventList, Namespace,
+    NamespaceSpec, NamespaceStatus, ObjectMeta, ObjectReference, RepositoryImportSpec,
+    TagImportPolicy, TagReference, TagReferencePolicy, kinds,
 };
 use crate::imagestream::service::{MAX_PAGE, repository, split_stream_image};
 use crate::storage::auth::TokenRecord;
@@ -51,6 +53,7 @@ pub struct LocalConsoleData {
     pub metadata: Arc<dyn MetadataStore>,
     pub blobs: Arc<dyn BlobStore>,
     pub identities: Arc<Identities>,
+    pub importer: Arc<crate::import::importer::Importer>,
 }
 
 /// The one mapping of the services' errors to what the console shows.
@@ -634,6 +637,83 @@ impl ConsoleData for LocalConsoleData {
             )
             .await?;
         Ok(())
+    }
+
+    async fn import(&self, request: ImportRequest) -> ConsoleResult<Vec<ImportOutcome>> {
+        let who = caller().await?;
+        let from = ObjectReference {
+            kind: "DockerImage".into(),
+            namespace: String::new(),
+            name: request.from.trim().to_owned(),
+        };
+        let import_policy = TagImportPolicy {
+            insecure: request.insecure,
+            scheduled: request.scheduled,
+            import_mode: String::new(),
+        };
+        let reference_policy = TagReferencePolicy {
+            policy_type: if request.local { "Local" } else { "Source" }.into(),
+        };
+        let spec = if request.all_tags {
+            ImageStreamImportSpec {
+                import: true,
+                repository: Some(RepositoryImportSpec {
+                    from,
+                    import_policy,
+                    reference_policy,
+                }),
+                images: Vec::new(),
+            }
+        } else {
+            let tag = request.tag.trim();
+            ImageStreamImportSpec {
+                import: true,
+                repository: None,
+                images: vec![ImageImportSpec {
+                    from,
+                    to: (!tag.is_empty()).then(|| LocalObjectReference { name: tag.into() }),
+                    import_policy,
+                    reference_policy,
+                }],
+            }
+        };
+        let body = ImageStreamImport {
+            kind: kinds::image_stream_import(),
+            api_version: kinds::image_api(),
+            metadata: ObjectMeta {
+                name: request.stream.trim().to_owned(),
+                ..ObjectMeta::default()
+            },
+            spec,
+            status: ImageStreamImportStatus::default(),
+        };
+        let answer = self
+            .importer
+            .import(&who, request.namespace.trim(), body)
+            .await?;
+        if let Some(repository) = &answer.status.repository
+            && repository.status.status != "Success"
+        {
+            return Err(ConsoleError::Invalid(repository.status.message.clone()));
+        }
+        let images = answer.status.images.into_iter().chain(
+            answer
+                .status
+                .repository
+                .into_iter()
+                .flat_map(|repository| repository.images),
+        );
+        Ok(images
+            .map(|image| {
+                let failed = image.status.status != "Success";
+                ImportOutcome {
+                    tag: image.tag,
+                    digest: image.image.map(|i| i.metadata.name),
+                    error: failed
+                        .then(|| format!("{} ({})", image.status.message, image.status.reason)),
+                }
+            })
+            .collect())
     }
 
     async fn untag(&self, namespace: &str, stream: &str, tag: &str) -> ConsoleResult<()> {

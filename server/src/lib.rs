@@ -5,6 +5,7 @@
 //! - [`events`]: the event log as a live feed (watches, the console's event stream).
 //! - [`storage`]: blob and metadata stores (filesystem and SQLite by default).
 //! - [`console`]: the Leptos console's data source, answered by the same services as the APIs.
+//! - [`webhooks`]: per-namespace subscriptions to the event log, delivered signed with retries.
 //! - [`ops`]: logs, metrics and health endpoints.
 //! - [`config`]: settings from defaults, file, environment and flags.
 
@@ -18,9 +19,11 @@ pub mod config;
 pub mod console;
 pub mod events;
 pub mod imagestream;
+pub mod import;
 pub mod ops;
 pub mod registry;
 pub mod storage;
+pub mod webhooks;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -85,14 +88,14 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
             .await
             .context("opening the blob store")?,
     );
-    let registry = Arc::new(Registry::new(
+    let mut registry = Registry::new(
         metadata.clone(),
         blobs.clone(),
         identities.clone(),
         RegistryLimits {
             max_manifest_bytes: config.registry.max_manifest_bytes,
         },
-    ));
+    );
     let health = ops::Health {
         metadata: metadata.clone(),
         blobs: blobs.clone(),
@@ -108,6 +111,56 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
             .unwrap_or_else(|| address.to_string()),
         public_host: config.registry.public_hostname.clone(),
     });
+    // Credentials for other registries, encrypted under a key kept apart from the database.
+    let secrets_key = import::secrets::SecretsKey::load_or_create(
+        &config.secrets_key_path(),
+        config.secrets.key_file.is_none(),
+    )?;
+    let registry_secrets = Arc::new(import::secrets::RegistrySecrets::new(
+        sqlite.clone(),
+        secrets_key.clone(),
+        image_streams.clone(),
+    ));
+    // Webhooks: the event log's entries delivered to each namespace's subscribers, signed with
+    // secrets kept under the same key.
+    let webhook_store: Arc<dyn storage::webhooks::WebhookStore> = sqlite.clone();
+    let dispatcher = Arc::new(
+        webhooks::Dispatcher::new(
+            webhook_store.clone(),
+            streams.clone(),
+            secrets_key.clone(),
+            webhooks::payload::Origin {
+                registry_host: image_streams.registry_host.clone(),
+                base_url: base_url.clone(),
+            },
+            webhooks::RetryPolicy::new(Duration::from_millis(config.webhooks.retry_base_millis)),
+        )
+        .context("setting up webhook deliveries")?,
+    );
+    dispatcher
+        .start()
+        .await
+        .context("starting webhook deliveries")?;
+    let webhook_api = Arc::new(webhooks::Webhooks::new(
+        webhook_store,
+        secrets_key,
+        image_streams.clone(),
+    ));
+    let importer = Arc::new(import::importer::Importer {
+        image_streams: image_streams.clone(),
+        metadata: metadata.clone(),
+        blobs: blobs.clone(),
+        secrets: registry_secrets.clone(),
+        http: import::remote::http_client()?,
+    });
+    import::importer::schedule(
+        importer.clone(),
+        Duration::from_secs(config.import.scheduled_interval_seconds),
+    );
+    registry.pull_through = Some(Arc::new(import::pull_through::PullThrough::new(
+        importer.clone(),
+    )));
+    let registry = Arc::new(registry);
     let access = Arc::new(auth::api::AccessApi {
         identities: identities.clone(),
         streams: streams.clone(),
@@ -118,6 +171,7 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
         metadata: metadata.clone(),
         blobs,
         identities: identities.clone(),
+        importer: importer.clone(),
     });
 
     // What people reach with a browser session; the registry, OAuth and operations endpoints
@@ -126,6 +180,9 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
         .merge(auth::routes::router(identities.clone(), metadata.clone()))
         .merge(auth::api::router(access))
         .merge(imagestream::routes::router(image_streams.clone()))
+        .merge(import::secrets::router(registry_secrets.clone()))
+        .merge(import::importer::router(importer.clone()))
+        .merge(webhooks::router(webhook_api))
         .route(
             "/console/api/events",
             axum::routing::get(events::console_feed).with_state(image_streams),

@@ -19,6 +19,7 @@ fn main() -> ExitCode {
             let berth::config::TokenCommand::Create { server, .. } = &command;
             (server.clone(), Some(Admin::Token(command)))
         }
+        Some(Command::ImportImage(args)) => return run_import_image(args),
         None => (cli.serve, None),
     };
     let config = match Config::load(&args) {
@@ -66,6 +67,20 @@ fn main() -> ExitCode {
 enum Admin {
     User(berth::config::UserCommand),
     Token(berth::config::TokenCommand),
+}
+
+fn run_import_image(args: berth::config::ImportImageArgs) -> ExitCode {
+    let result = tokio::runtime::Runtime::new()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| runtime.block_on(berth::import::command::import_image(args)));
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("berth: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn run_admin(admin: Admin, config: &Config) -> ExitCode {

@@ -42,6 +42,8 @@ impl LiveChange {
             ("push", None, Some(image)) => format!("{image} was pushed to {stream}."),
             ("tag", Some(tag), Some(image)) => format!("{stream}:{tag} now points at {image}."),
             ("untag", Some(tag), _) => format!("{stream}:{tag} was removed."),
+            ("import", Some(tag), Some(image)) => format!("{stream}:{tag} was imported ({image})."),
+            ("import", Some(tag), None) => format!("The import of {stream}:{tag} failed."),
             ("delete", _, _) if self.event_type == "DELETED" => format!("{stream} was deleted."),
             ("create", _, _) => format!("{stream} was created."),
             _ => format!("{stream} changed."),
@@ -197,6 +199,12 @@ mod tests {
             r#"{"id":8,"kind":"ImageStream","type":"MODIFIED","namespace":"live","name":"api","reason":"untag","tag":"v2"}"#,
         );
         assert_eq!(untagged.describe(), "live/api:v2 was removed.");
+        let failed = LiveChange {
+            reason: "import".into(),
+            new_image: None,
+            ..untagged.clone()
+        };
+        assert_eq!(failed.describe(), "The import of live/api:v2 failed.");
         let gone = change(
             r#"{"id":9,"kind":"Namespace","type":"DELETED","namespace":"live","name":"live","reason":"delete"}"#,
         );

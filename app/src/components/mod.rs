@@ -2,12 +2,14 @@
 
 mod copy;
 mod forms;
+mod import;
 mod live;
 mod status;
 mod user_menu;
 
 pub use copy::{CommandLine, CopyButton};
 pub use forms::{ActionError, DeleteButton};
+pub use import::{ImportForm, ImportState};
 pub use live::{NoticeArea, provide_console, use_console};
 pub use status::{ErrorPanel, Loading};
 pub use user_menu::UserMenu;

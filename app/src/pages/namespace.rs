@@ -5,7 +5,7 @@ use leptos_router::hooks::{use_navigate, use_query_map};
 
 use super::{param, tls_flag};
 use crate::api::{STREAM_PAGE, StreamPage, StreamSort, list_streams};
-use crate::components::{CommandLine, ErrorPanel, Loading, use_console};
+use crate::components::{CommandLine, ErrorPanel, ImportForm, ImportState, Loading, use_console};
 use crate::format::{encode, size, time};
 
 /// A namespace's image streams: search as you type, sort, pages; the address keeps all three,
@@ -26,6 +26,7 @@ pub fn NamespacePage() -> impl IntoView {
             .max(1)
     });
     let live = console.revision(move |c| c.touches_namespace(&namespace.get_untracked()));
+    let import = ImportState::new();
     let streams = Resource::new(
         move || {
             (
@@ -111,6 +112,13 @@ pub fn NamespacePage() -> impl IntoView {
                 })}
             </Transition>
         </section>
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                streams.await.ok().filter(|p| p.permissions.push).map(|listing| view! {
+                    <ImportForm state=import namespace=listing.namespace/>
+                })
+            })}
+        </Transition>
     }
 }
 

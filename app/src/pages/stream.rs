@@ -7,7 +7,10 @@ use crate::api::{
     ConsoleResult, HistoryItem, StreamDetail, TagRow, delete_stream, get_stream, tag_image,
     untag_image,
 };
-use crate::components::{ActionError, CommandLine, DeleteButton, ErrorPanel, Loading, use_console};
+use crate::components::{
+    ActionError, CommandLine, DeleteButton, ErrorPanel, ImportForm, ImportState, Loading,
+    use_console,
+};
 use crate::format::{encode, short_digest, size, tag_source, time};
 
 /// `(tag, from)`: point a tag at an image (tag, move, roll back).
@@ -54,6 +57,7 @@ pub fn StreamPage() -> impl IntoView {
     });
     let live = console
         .revision(move |c| c.touches_stream(&namespace.get_untracked(), &stream.get_untracked()));
+    let import = ImportState::new();
     let detail = Resource::new(
         move || {
             (
@@ -78,7 +82,7 @@ pub fn StreamPage() -> impl IntoView {
         <Transition fallback=|| view! { <Loading what="the image stream"/> }>
             {move || Suspend::new(async move {
                 match detail.await {
-                    Ok(detail) => view! { <StreamView detail tag untag remove/> }.into_any(),
+                    Ok(detail) => view! { <StreamView detail tag untag remove import/> }.into_any(),
                     Err(error) => view! { <ErrorPanel error/> }.into_any(),
                 }
             })}
@@ -92,6 +96,7 @@ fn StreamView(
     tag: Action<TagInput, ConsoleResult<()>>,
     untag: Action<String, ConsoleResult<()>>,
     remove: Action<(), ConsoleResult<()>>,
+    import: ImportState,
 ) -> impl IntoView {
     let permissions = detail.permissions;
     let base = format!(
@@ -128,6 +133,7 @@ fn StreamView(
         </section>
         {(!tags.is_empty()).then(|| view! { <PullCommands tags=tags.clone() repository chosen/> })}
         {permissions.push.then(|| view! { <TagForm tags=tags.clone() tag/> })}
+        {permissions.push.then(|| view! { <ImportForm state=import namespace=detail.namespace.clone() stream=detail.name.clone()/> })}
         <section class="panel">
             <h2>"Tag history"</h2>
             {tags.iter().map(|row| view! {

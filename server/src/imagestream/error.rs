@@ -31,6 +31,10 @@ pub const IMAGE_STREAM_MAPPINGS: Resource = Resource {
     plural: "imagestreammappings",
     group: "image.openshift.io",
 };
+pub const IMAGE_STREAM_IMPORTS: Resource = Resource {
+    plural: "imagestreamimports",
+    group: "image.openshift.io",
+};
 pub const IMAGES: Resource = Resource {
     plural: "images",
     group: "image.openshift.io",
@@ -38,6 +42,14 @@ pub const IMAGES: Resource = Resource {
 pub const NAMESPACES: Resource = Resource {
     plural: "namespaces",
     group: "",
+};
+pub const SECRETS: Resource = Resource {
+    plural: "secrets",
+    group: "",
+};
+pub const WEBHOOKS: Resource = Resource {
+    plural: "webhooks",
+    group: "berth.io",
 };
 
 impl fmt::Display for Resource {
@@ -241,6 +253,11 @@ impl From<crate::auth::http::CredentialsRejected> for ApiError {
 
 /// The `Status` answering a successful delete.
 pub fn deleted(resource: Resource, name: &str) -> Status {
+    success(resource, name)
+}
+
+/// A `Status` of success about `name` (a delete, one image of an import).
+pub fn success(resource: Resource, name: &str) -> Status {
     Status {
         kind: "Status".into(),
         api_version: "v1".into(),

@@ -263,8 +263,14 @@ pub mod kinds {
     pub fn image() -> String {
         "Image".into()
     }
+    pub fn image_stream_import() -> String {
+        "ImageStreamImport".into()
+    }
     pub fn namespace() -> String {
         "Namespace".into()
+    }
+    pub fn secret() -> String {
+        "Secret".into()
     }
     pub fn image_api() -> String {
         super::IMAGE_API_VERSION.into()
@@ -479,6 +485,41 @@ pub struct Namespace {
     pub status: NamespaceStatus,
 }
 
+/// Kubernetes' `Secret`. Berth keeps registry credentials only (type
+/// `kubernetes.io/dockerconfigjson`, see `crate::import::secrets`), and never shows their data
+/// again once stored.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Secret {
+    #[serde(default = "kinds::secret")]
+    pub kind: String,
+    #[serde(default = "kinds::core_api")]
+    pub api_version: String,
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(rename = "type", default, skip_serializing_if = "String::is_empty")]
+    pub secret_type: String,
+    /// Values in base64.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub data: StringMap,
+    /// Values as text, taking precedence over `data` (write only, as in Kubernetes).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub string_data: StringMap,
+}
+
+/// Shows the keys of `data` and `stringData`, never their values, so that a secret logged by
+/// mistake reveals nothing.
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secret")
+            .field("metadata", &self.metadata)
+            .field("type", &self.secret_type)
+            .field("data", &self.data.keys().collect::<Vec<_>>())
+            .field("string_data", &self.string_data.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Kubernetes' `Status`: every error of the image stream API, and the answer to a delete.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -516,4 +557,93 @@ pub struct StatusCause {
     pub message: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub field: String,
+}
+
+/// `oc import-image`: images to read from other registries into a stream (`spec.images`, one
+/// tag each), or every tag of a repository (`spec.repository`). With `spec.import` false
+/// nothing is written and the status says what an import would bring.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageStreamImport {
+    #[serde(default = "kinds::image_stream_import")]
+    pub kind: String,
+    #[serde(default = "kinds::image_api")]
+    pub api_version: String,
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: ImageStreamImportSpec,
+    #[serde(default)]
+    pub status: ImageStreamImportStatus,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageStreamImportSpec {
+    #[serde(default)]
+    pub import: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<RepositoryImportSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ImageImportSpec>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RepositoryImportSpec {
+    pub from: ObjectReference,
+    #[serde(default)]
+    pub import_policy: TagImportPolicy,
+    #[serde(default)]
+    pub reference_policy: TagReferencePolicy,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageImportSpec {
+    pub from: ObjectReference,
+    /// The tag to write (`to.name`); the remote tag when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<LocalObjectReference>,
+    #[serde(default)]
+    pub import_policy: TagImportPolicy,
+    #[serde(default)]
+    pub reference_policy: TagReferencePolicy,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LocalObjectReference {
+    #[serde(default)]
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageStreamImportStatus {
+    /// The stream after the import (absent when nothing was written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<ImageStream>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<RepositoryImportStatus>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ImageImportStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RepositoryImportStatus {
+    pub status: Status,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ImageImportStatus>,
+}
+
+/// One image's outcome: a `Status` (Success, or Failure with the reason) and the image read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageImportStatus {
+    pub status: Status,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<Image>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tag: String,
 }

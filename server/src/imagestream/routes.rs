@@ -130,7 +130,7 @@ fn ok<T: serde::Serialize>(result: ApiResult<T>) -> Response {
     }
 }
 
-fn created<T: serde::Serialize>(result: ApiResult<T>) -> Response {
+pub fn created<T: serde::Serialize>(result: ApiResult<T>) -> Response {
     match result {
         Ok(value) => json(StatusCode::CREATED, value),
         Err(err) => err.into_response(),

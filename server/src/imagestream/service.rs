@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use super::error::{
-    ApiError, ApiResult, FieldError, IMAGE_STREAM_IMAGES, IMAGE_STREAM_MAPPINGS, IMAGE_STREAM_TAGS,
-    IMAGE_STREAMS, IMAGES, NAMESPACES, Resource,
+    ApiError, ApiResult, FieldError, IMAGE_STREAM_IMAGES, IMAGE_STREAM_IMPORTS,
+    IMAGE_STREAM_MAPPINGS, IMAGE_STREAM_TAGS, IMAGE_STREAMS, IMAGES, NAMESPACES, Resource,
 };
 use super::image::ImageMetadata;
 use super::model::*;
@@ -23,7 +23,7 @@ pub const DEFAULT_PAGE: u32 = 500;
 pub const MAX_PAGE: u32 = 1000;
 
 const IMPORT_MODE_LEGACY: &str = "Legacy";
-const IMPORT_MODE_PRESERVE: &str = "PreserveOriginal";
+pub const IMPORT_MODE_PRESERVE: &str = "PreserveOriginal";
 const REFERENCE_POLICY_SOURCE: &str = "Source";
 
 /// The platform an index resolves to where one image must be chosen (`importMode: Legacy`).
@@ -1239,6 +1239,69 @@ impl ImageStreams {
             .map_err(|err| change_error(err, IMAGE_STREAM_TAGS, name))?;
         let image = self.current_image(&record, tag.as_str()).await?;
         Ok(self.tag_object(&record, tag.as_str(), image.as_ref()))
+    }
+
+    /// Records what an import brought for `tag`: the spec tag (when new or changed) and the
+    /// image as the tag's newest item, or a failure as the tag's `ImportSuccess` condition,
+    /// the tag keeping its image. A re-import of an unchanged spec moves the status only.
+    pub async fn record_import(
+        &self,
+        namespace: &str,
+        stream: &str,
+        tag: &Tag,
+        reference: TagReference,
+        outcome: Result<Digest, (&str, String)>,
+    ) -> ApiResult<StreamRecord> {
+        let repository = repository(namespace, stream)?;
+        let normalized = normalize(reference, tag.as_str(), IMAGE_STREAM_IMPORTS, stream)?;
+        let stored = stored_reference(&normalized)?;
+        let current = self.store.get_stream(namespace, stream).await?;
+        let spec_unchanged = current
+            .as_ref()
+            .and_then(|c| c.spec_tag(tag.as_str()))
+            .is_some_and(|existing| existing.reference == stored);
+        let mut change = StreamChange::new(repository.clone(), Presence::Ensure, "import");
+        let spec = |target| SpecTagWrite {
+            name: tag.as_str().to_owned(),
+            reference: stored.clone(),
+            target,
+        };
+        match outcome {
+            Ok(digest) => {
+                let target = TagTarget::Local {
+                    source: repository,
+                    digest,
+                };
+                if spec_unchanged {
+                    change.move_tags.push((tag.as_str().to_owned(), target));
+                } else {
+                    change.set_spec_tags.push(spec(Some(target)));
+                }
+                change.tag_conditions.push((tag.as_str().to_owned(), None));
+            }
+            Err((reason, message)) => {
+                if !spec_unchanged {
+                    change.set_spec_tags.push(spec(None));
+                }
+                let condition = TagEventCondition {
+                    condition_type: "ImportSuccess".into(),
+                    status: "False".into(),
+                    last_transition_time: Some(chrono::Utc::now()),
+                    reason: reason.to_owned(),
+                    message,
+                    generation: current.as_ref().map_or(1, |c| c.generation),
+                };
+                let conditions = serde_json::to_string(&[condition])
+                    .map_err(|err| ApiError::BadRequest(err.to_string()))?;
+                change
+                    .tag_conditions
+                    .push((tag.as_str().to_owned(), Some(conditions)));
+            }
+        }
+        self.store
+            .change_stream(&change)
+            .await?
+            .map_err(|err| change_error(err, IMAGE_STREAM_IMPORTS, stream))
     }
 
     pub async fn delete_tag(

@@ -25,7 +25,8 @@ pub use error::{RegistryError, RegistryResult};
 pub use routes::router;
 
 use crate::auth::Identities;
-use crate::storage::{BlobStore, MetadataStore, UploadId};
+use crate::storage::{BlobStore, Digest, MetadataStore, UploadId};
+use names::RepositoryName;
 
 /// Limits the registry enforces on what clients send.
 #[derive(Debug, Clone)]
@@ -40,7 +41,22 @@ pub struct Registry {
     pub blobs: Arc<dyn BlobStore>,
     pub identities: Arc<Identities>,
     pub limits: RegistryLimits,
+    /// Where blobs an import linked but did not copy come from on their first pull.
+    pub pull_through: Option<Arc<dyn PullThrough>>,
     upload_locks: Vec<tokio::sync::Mutex<()>>,
+}
+
+/// Blobs linked into a repository by an import while another registry holds their content.
+#[async_trait::async_trait]
+pub trait PullThrough: Send + Sync {
+    /// The blob's bytes, fetched from where the import found it and stored here as they pass
+    /// (one fetch however many ask at once); `None` when the blob has no remote source.
+    async fn fetch(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+        size: u64,
+    ) -> RegistryResult<Option<crate::storage::ByteStream>>;
 }
 
 /// Striped locks: two requests for one upload in this process take turns; across replicas the
@@ -59,6 +75,7 @@ impl Registry {
             blobs,
             identities,
             limits,
+            pull_through: None,
             upload_locks: (0..UPLOAD_LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),

@@ -8,8 +8,10 @@
 pub mod auth;
 mod digest;
 pub mod fs;
+pub mod secrets;
 pub mod sqlite;
 mod streams;
+pub mod webhooks;
 
 use std::pin::Pin;
 
@@ -131,6 +133,15 @@ pub struct UploadSession {
     pub started_at: DateTime<Utc>,
 }
 
+/// Another registry's repository that an import read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteSource {
+    /// `registry/path`, the pull spec without tag or digest.
+    pub repository: String,
+    /// Plain HTTP, as the import asked.
+    pub insecure: bool,
+}
+
 /// A manifest about to be stored, with what it refers to.
 #[derive(Debug, Clone)]
 pub struct NewManifest {
@@ -224,6 +235,20 @@ pub trait MetadataStore: Send + Sync + 'static {
         repository: &RepositoryName,
         digest: &Digest,
     ) -> StorageResult<bool>;
+    /// Links blobs that another registry holds into `repository` (an import): they count as
+    /// present for manifests, and their content is fetched from `source` when first read.
+    async fn link_remote_blobs(
+        &self,
+        repository: &RepositoryName,
+        blobs: &[(Digest, u64)],
+        source: &RemoteSource,
+    ) -> StorageResult<()>;
+    /// Where a linked blob whose content is not here can be fetched from.
+    async fn remote_source(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> StorageResult<Option<RemoteSource>>;
 
     // Upload sessions.
     async fn create_upload(&self, session: &UploadSession) -> StorageResult<()>;

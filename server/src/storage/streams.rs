@@ -175,6 +175,9 @@ pub struct StreamChange {
     /// Status-only moves (a push recorded by an ImageStreamMapping): the items carry the
     /// stream's generation and the spec is untouched.
     pub move_tags: Vec<(String, TagTarget)>,
+    /// Conditions (JSON) to set on tags, or clear with `None`: a failed import says so here
+    /// and keeps the tag's image.
+    pub tag_conditions: Vec<(String, Option<String>)>,
     /// Why, for the event log (`create`, `update`, `tag`, `untag`, ...).
     pub reason: &'static str,
 }
@@ -190,6 +193,7 @@ impl StreamChange {
             set_spec_tags: Vec::new(),
             remove_tags: Vec::new(),
             move_tags: Vec::new(),
+            tag_conditions: Vec::new(),
             reason,
         }
     }
@@ -320,6 +324,9 @@ pub trait ImageStreamStore: Send + Sync + 'static {
         offset: u64,
         limit: u32,
     ) -> StorageResult<(Vec<StreamSummaryRecord>, u64)>;
+    /// Spec tags whose `importPolicy.scheduled` is set: (repository, tag, reference JSON), for
+    /// the scheduled re-import.
+    async fn scheduled_imports(&self) -> StorageResult<Vec<(RepositoryName, String, String)>>;
     /// Every namespace, in name order, with its streams and the bytes of the images their tags
     /// name (each image counted once per namespace).
     async fn namespace_usage(&self) -> StorageResult<Vec<NamespaceUsage>>;

@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod images;
+pub mod remote;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

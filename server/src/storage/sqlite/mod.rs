@@ -2,12 +2,16 @@
 //!
 //! Writes run in `BEGIN IMMEDIATE` transactions so that concurrent writers queue on SQLite's
 //! write lock (with a busy timeout) instead of failing when a read lock cannot be upgraded.
-//! `registry.rs` implements [`super::MetadataStore`], `streams.rs` [`super::ImageStreamStore`];
-//! the primitives both need (streams, tags, history, events) are here.
+//! `registry.rs` implements [`super::MetadataStore`], `streams.rs` [`super::ImageStreamStore`],
+//! `auth.rs` [`super::auth::AuthStore`], `secrets.rs` [`super::secrets::RegistrySecretStore`],
+//! `webhooks.rs` [`super::webhooks::WebhookStore`];
+//! the primitives several need (streams, tags, history, events) are here.
 
 mod auth;
 mod registry;
+mod secrets;
 mod streams;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::path::Path;

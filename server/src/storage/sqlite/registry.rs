@@ -15,7 +15,8 @@ use super::{
 use crate::registry::names::{RepositoryName, Tag};
 use crate::storage::{
     Algorithm, Digest, EventType, MetadataStore, NewManifest, PutManifestOutcome, Referrer,
-    RepositorySummary, StorageError, StorageResult, StoredManifest, UploadId, UploadSession,
+    RemoteSource, RepositorySummary, StorageError, StorageResult, StoredManifest, UploadId,
+    UploadSession,
 };
 
 fn manifest_from_row(row: (String, String, Vec<u8>)) -> StorageResult<StoredManifest> {
@@ -238,6 +239,52 @@ impl MetadataStore for SqliteMetadata {
         .fetch_optional(&self.pool)
         .await?;
         size.map(size_from_db).transpose()
+    }
+
+    async fn link_remote_blobs(
+        &self,
+        repository: &RepositoryName,
+        blobs: &[(Digest, u64)],
+        source: &RemoteSource,
+    ) -> StorageResult<()> {
+        let mut tx = self.begin_write().await?;
+        let repository_id = ensure_repository(&mut tx, repository).await?;
+        for (digest, size) in blobs {
+            link_blob_in(&mut tx, repository_id, digest, *size).await?;
+            sqlx::query(
+                "INSERT INTO remote_blobs (repository_id, digest, source, insecure) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (repository_id, digest)
+                 DO UPDATE SET source = excluded.source, insecure = excluded.insecure",
+            )
+            .bind(repository_id)
+            .bind(digest.to_string())
+            .bind(&source.repository)
+            .bind(source.insecure)
+            .execute(&mut *tx)
+            .await?;
+        }
+        self.commit(tx).await?;
+        Ok(())
+    }
+
+    async fn remote_source(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> StorageResult<Option<RemoteSource>> {
+        let row: Option<(String, bool)> = sqlx::query_as(
+            "SELECT r.source, r.insecure FROM remote_blobs r
+             JOIN repositories p ON p.id = r.repository_id
+             WHERE p.name = ? AND r.digest = ?",
+        )
+        .bind(repository.as_str())
+        .bind(digest.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(repository, insecure)| RemoteSource {
+            repository,
+            insecure,
+        }))
     }
 
     async fn link_blob(

@@ -365,6 +365,26 @@ impl ImageStreamStore for SqliteMetadata {
         Ok(load_streams(&mut conn, rows).await?.into_iter().next())
     }
 
+    async fn scheduled_imports(&self) -> StorageResult<Vec<(RepositoryName, String, String)>> {
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT r.name, s.name, s.reference FROM spec_tags s
+             JOIN repositories r ON r.id = s.repository_id
+             WHERE json_extract(s.reference, '$.importPolicy.scheduled') = 1
+               AND json_extract(s.reference, '$.from.kind') = 'DockerImage'
+             ORDER BY r.name, s.name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(repository, tag, reference)| {
+                let repository = repository.parse::<RepositoryName>().map_err(|err| {
+                    StorageError::Corrupt(format!("repository {repository:?}: {err}"))
+                })?;
+                Ok((repository, tag, reference))
+            })
+            .collect()
+    }
+
     async fn stream_summaries(
         &self,
         namespace: &str,
@@ -626,6 +646,35 @@ impl ImageStreamStore for SqliteMetadata {
                     }
                     Ok(_) => {}
                 }
+            }
+        }
+        for (tag, conditions) in &change.tag_conditions {
+            let written = match conditions {
+                Some(conditions) => sqlx::query(
+                    "INSERT INTO tags (repository_id, name, digest, external_reference, generation, conditions, updated_at)
+                     VALUES (?, ?, NULL, NULL, ?, ?, ?)
+                     ON CONFLICT (repository_id, name) DO UPDATE SET conditions = excluded.conditions
+                     WHERE conditions IS NOT excluded.conditions",
+                )
+                .bind(repository_id)
+                .bind(tag)
+                .bind(generation)
+                .bind(conditions)
+                .bind(Utc::now())
+                .execute(&mut *tx)
+                .await?,
+                None => sqlx::query(
+                    "UPDATE tags SET conditions = NULL
+                     WHERE repository_id = ? AND name = ? AND conditions IS NOT NULL",
+                )
+                .bind(repository_id)
+                .bind(tag)
+                .execute(&mut *tx)
+                .await?,
+            };
+            if written.rows_affected() > 0 {
+                changed = true;
+                event.tag.get_or_insert(tag);
             }
         }
         if changed {

@@ -1,0 +1,131 @@
+use leptos::prelude::*;
+
+use super::{ActionError, use_console};
+use crate::api::{ConsoleResult, ImportOutcome, ImportRequest, import_images};
+use crate::format::short_digest;
+
+/// The import form's fields and action, owned by the page: the form is redrawn when the page's
+/// data is read again (after the import itself, through the live feed) and keeps its state.
+#[derive(Clone, Copy)]
+pub struct ImportState {
+    from: RwSignal<String>,
+    into: RwSignal<String>,
+    tag: RwSignal<String>,
+    all_tags: RwSignal<bool>,
+    insecure: RwSignal<bool>,
+    scheduled: RwSignal<bool>,
+    local: RwSignal<bool>,
+    action: Action<ImportRequest, ConsoleResult<Vec<ImportOutcome>>>,
+}
+
+impl Default for ImportState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ImportState {
+    /// Made in the page's component (it reads the console context).
+    pub fn new() -> Self {
+        let console = use_console();
+        ImportState {
+            from: RwSignal::new(String::new()),
+            into: RwSignal::new(String::new()),
+            tag: RwSignal::new(String::new()),
+            all_tags: RwSignal::new(false),
+            insecure: RwSignal::new(false),
+            scheduled: RwSignal::new(false),
+            local: RwSignal::new(false),
+            action: Action::new(move |request: &ImportRequest| {
+                let (csrf, request) = (console.csrf(), request.clone());
+                async move { import_images(csrf, request).await }
+            }),
+        }
+    }
+}
+
+/// `oc import-image` in a form: a remote image (or all its repository's tags) into a stream of
+/// `namespace`; `stream` fixes the stream (the stream page), else it is asked for.
+#[component]
+pub fn ImportForm(
+    state: ImportState,
+    namespace: String,
+    #[prop(optional)] stream: Option<String>,
+) -> impl IntoView {
+    let ImportState {
+        from,
+        into,
+        tag,
+        all_tags,
+        insecure,
+        scheduled,
+        local,
+        action: import,
+    } = state;
+    let fixed_stream = stream.clone();
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        import.dispatch(ImportRequest {
+            namespace: namespace.clone(),
+            stream: fixed_stream.clone().unwrap_or_else(|| into.get_untracked()),
+            from: from.get_untracked(),
+            tag: tag.get_untracked(),
+            all_tags: all_tags.get_untracked(),
+            insecure: insecure.get_untracked(),
+            scheduled: scheduled.get_untracked(),
+            local: local.get_untracked(),
+        });
+    };
+    let fixed_stream = stream.is_some();
+    let check = |id: &'static str, label: &'static str, value: RwSignal<bool>| {
+        view! {
+            <label class="check" for=id>
+                <input type="checkbox" id=id prop:checked=value
+                    on:change=move |ev| value.set(event_target_checked(&ev))/>
+                {label}
+            </label>
+        }
+    };
+    view! {
+        <section class="panel" aria-labelledby="import-heading">
+            <h2 id="import-heading">"Import from another registry"</h2>
+            <form class="stacked-form" on:submit=submit>
+                <label for="import-from">"Image"</label>
+                <input id="import-from" required placeholder="quay.io/team/app:1.2 or docker.io/library/nginx"
+                    prop:value=from on:input=move |ev| from.set(event_target_value(&ev))/>
+                {(!fixed_stream).then(|| view! {
+                    <label for="import-stream">"Into image stream"</label>
+                    <input id="import-stream" required placeholder="app"
+                        prop:value=into on:input=move |ev| into.set(event_target_value(&ev))/>
+                })}
+                <label for="import-tag">"As tag"</label>
+                <input id="import-tag" placeholder="the image's own tag" disabled=move || all_tags.get()
+                    prop:value=tag on:input=move |ev| tag.set(event_target_value(&ev))/>
+                <div class="checks">
+                    {check("import-all", "All tags of the repository", all_tags)}
+                    {check("import-scheduled", "Import again on a schedule", scheduled)}
+                    {check("import-local", "Serve pulls from Berth (pull-through)", local)}
+                    {check("import-insecure", "Plain HTTP (insecure registry)", insecure)}
+                </div>
+                <p class="muted small">"Credentials come from the namespace's pull secrets for the registry's host."</p>
+                <button type="submit" disabled=move || import.pending().get()>
+                    {move || if import.pending().get() { "Importing…" } else { "Import" }}
+                </button>
+            </form>
+            <ActionError action=import/>
+            {move || import.value().get().and_then(Result::ok).map(|outcomes| view! {
+                <ul class="import-outcomes" role="status">
+                    {outcomes.into_iter().map(|outcome| match (outcome.digest, outcome.error) {
+                        (_, Some(error)) => view! {
+                            <li class="warning">{format!("{}: {error}", outcome.tag)}</li>
+                        }.into_any(),
+                        (Some(digest), None) => view! {
+                            <li class="ok">{format!("{}: imported {}", outcome.tag, short_digest(&digest))}</li>
+                        }.into_any(),
+                        (None, None) => view! { <li>{outcome.tag}</li> }.into_any(),
+                    }).collect_view()}
+                </ul>
+            })}
+        </section>
+    }
+}

@@ -1,0 +1,556 @@
+//! `ImageStreamImport`: reads images from another registry into a stream. The manifests (an
+//! index with all its children) and their configs are stored here, so the image's metadata is
+//! read as for a push; layers are linked as remote blobs, fetched when first pulled. Each tag
+//! records the remote reference as its spec and the image as its newest history item; a
+//! failure becomes the tag's `ImportSuccess` condition and the tag keeps its image.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::stream;
+
+use super::remote::{RemoteError, RemoteReference, RemoteRegistry};
+use super::secrets::RegistrySecrets;
+use crate::auth::{Action, Subject, Target};
+use crate::imagestream::ImageStreams;
+use crate::imagestream::error::{
+    self as api_error, ApiError, ApiResult, FieldError, IMAGE_STREAM_IMPORTS,
+};
+use crate::imagestream::image;
+use crate::imagestream::model::*;
+use crate::imagestream::service::{IMPORT_MODE_PRESERVE, repository};
+use crate::registry::content::{self, Document, ManifestKind};
+use crate::registry::names::{RepositoryName, Tag};
+use crate::storage::{
+    BlobStore, Digest, MetadataStore, PutManifestOutcome, RemoteSource, StorageError, UploadId,
+};
+
+/// The most tags one repository import brings (OpenShift's default is 50 per import; a
+/// registry with thousands of tags is imported a page at a time by scheduling).
+const MAX_REPOSITORY_TAGS: usize = 200;
+
+pub struct Importer {
+    pub image_streams: Arc<ImageStreams>,
+    pub metadata: Arc<dyn MetadataStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub secrets: Arc<RegistrySecrets>,
+    pub http: reqwest::Client,
+}
+
+/// Why one image could not be imported.
+#[derive(Debug, thiserror::Error)]
+enum ImageError {
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+    #[error("{0}")]
+    Unusable(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl ImageError {
+    fn reason(&self) -> &'static str {
+        match self {
+            ImageError::Remote(err) => err.reason(),
+            ImageError::Unusable(_) => "Invalid",
+            ImageError::Storage(_) => "InternalError",
+        }
+    }
+
+    fn code(&self) -> u16 {
+        match self.reason() {
+            "Unauthorized" => 401,
+            "NotFound" => 404,
+            "Invalid" => 422,
+            _ => 500,
+        }
+    }
+
+    fn status(&self) -> Status {
+        let mut status = api_error::success(IMAGE_STREAM_IMPORTS, "");
+        status.status = "Failure".into();
+        status.reason = self.reason().into();
+        status.message = match self {
+            ImageError::Storage(err) => {
+                tracing::error!(%err, "storing an imported image failed");
+                "internal error; the server log has the cause".into()
+            }
+            other => other.to_string(),
+        };
+        status.code = self.code();
+        status.details = None;
+        status
+    }
+}
+
+/// One tag to import: from where, into which tag, and the spec tag to record.
+struct Wanted {
+    remote: RemoteReference,
+    tag: Tag,
+    reference: TagReference,
+}
+
+impl Wanted {
+    fn new(
+        remote: RemoteReference,
+        tag: Tag,
+        mut import_policy: TagImportPolicy,
+        reference_policy: TagReferencePolicy,
+    ) -> Self {
+        if import_policy.import_mode.is_empty() {
+            // Imports keep every platform of an index unless Legacy is asked for.
+            import_policy.import_mode = IMPORT_MODE_PRESERVE.into();
+        }
+        let reference = TagReference {
+            name: tag.as_str().to_owned(),
+            from: Some(ObjectReference {
+                kind: "DockerImage".into(),
+                namespace: String::new(),
+                name: remote.to_string(),
+            }),
+            import_policy,
+            reference_policy,
+            ..TagReference::default()
+        };
+        Wanted {
+            remote,
+            tag,
+            reference,
+        }
+    }
+
+    fn insecure(&self) -> bool {
+        self.reference.import_policy.insecure
+    }
+}
+
+impl Importer {
+    /// `POST .../imagestreamimports`: imports (or with `spec.import` false, only reads) the
+    /// images and repository the spec names into stream `metadata.name`.
+    pub async fn import(
+        &self,
+        who: &Subject,
+        namespace: &str,
+        body: ImageStreamImport,
+    ) -> ApiResult<ImageStreamImport> {
+        let stream = body.metadata.name.clone();
+        let invalid = |field: &str, message: String| {
+            ApiError::invalid(
+                IMAGE_STREAM_IMPORTS,
+                &stream,
+                FieldError::new(field, message),
+            )
+        };
+        let repository = repository(namespace, &stream)?;
+        self.image_streams.require(
+            who,
+            Action::Push,
+            Target::stream(namespace, &stream),
+            IMAGE_STREAM_IMPORTS,
+            &stream,
+        )?;
+        self.image_streams.require_namespace(namespace).await?;
+        if body.spec.images.is_empty() && body.spec.repository.is_none() {
+            return Err(invalid(
+                "spec",
+                "name at least one image (spec.images) or a repository (spec.repository)".into(),
+            ));
+        }
+
+        let mut images = Vec::new();
+        for (i, spec) in body.spec.images.iter().enumerate() {
+            let remote = docker_image(&spec.from)
+                .map_err(|message| invalid(&format!("spec.images[{i}].from"), message))?;
+            let tag_name = spec
+                .to
+                .as_ref()
+                .map(|to| to.name.clone())
+                .or_else(|| remote.tag.clone())
+                .unwrap_or_else(|| "latest".to_owned());
+            let tag = tag_name
+                .parse::<Tag>()
+                .map_err(|err| invalid(&format!("spec.images[{i}].to.name"), err.to_string()))?;
+            images.push(Wanted::new(
+                remote,
+                tag,
+                spec.import_policy.clone(),
+                spec.reference_policy.clone(),
+            ));
+        }
+        let mut status = ImageStreamImportStatus::default();
+        for wanted in &images {
+            status.images.push(
+                self.import_tag(namespace, &stream, &repository, wanted, body.spec.import)
+                    .await?,
+            );
+        }
+
+        if let Some(spec) = &body.spec.repository {
+            let remote = docker_image(&spec.from)
+                .map_err(|message| invalid("spec.repository.from", message))?;
+            let registry = self
+                .registry(namespace, &remote, spec.import_policy.insecure)
+                .await?;
+            match registry.tags(&remote.repository).await {
+                Err(err) => {
+                    status.repository = Some(RepositoryImportStatus {
+                        status: ImageError::from(err).status(),
+                        images: Vec::new(),
+                    });
+                }
+                Ok(mut tags) => {
+                    tags.sort();
+                    tags.truncate(MAX_REPOSITORY_TAGS);
+                    let mut imported = Vec::new();
+                    for remote_tag in tags {
+                        let Ok(tag) = remote_tag.parse::<Tag>() else {
+                            continue;
+                        };
+                        let wanted = Wanted::new(
+                            remote.with_tag(&remote_tag),
+                            tag,
+                            spec.import_policy.clone(),
+                            spec.reference_policy.clone(),
+                        );
+                        imported.push(
+                            self.import_tag(
+                                namespace,
+                                &stream,
+                                &repository,
+                                &wanted,
+                                body.spec.import,
+                            )
+                            .await?,
+                        );
+                    }
+                    status.repository = Some(RepositoryImportStatus {
+                        status: api_error::success(IMAGE_STREAM_IMPORTS, &stream),
+                        images: imported,
+                    });
+                }
+            }
+        }
+
+        if body.spec.import {
+            let record = self.image_streams.stream_record(namespace, &stream).await?;
+            status.import = Some(self.image_streams.stream_object(&record));
+        }
+        Ok(ImageStreamImport {
+            kind: "ImageStreamImport".into(),
+            api_version: IMAGE_API_VERSION.into(),
+            metadata: ObjectMeta {
+                name: stream,
+                namespace: Some(namespace.to_owned()),
+                ..ObjectMeta::default()
+            },
+            spec: body.spec,
+            status,
+        })
+    }
+
+    /// Imports again every spec tag whose `importPolicy.scheduled` is set (OpenShift's
+    /// scheduled import): a new remote image becomes a new history item and an event; a
+    /// failure sets the tag's condition and keeps its image.
+    pub async fn reimport_scheduled(&self) -> ApiResult<usize> {
+        let scheduled = self.image_streams.store.scheduled_imports().await?;
+        let count = scheduled.len();
+        for (repository, tag, stored) in scheduled {
+            let Ok(reference) = serde_json::from_str::<TagReference>(&stored) else {
+                continue;
+            };
+            let (Ok(tag), Some(from)) = (tag.parse::<Tag>(), reference.from.as_ref()) else {
+                continue;
+            };
+            let remote = match docker_image(from) {
+                Ok(remote) => remote,
+                Err(why) => {
+                    tracing::warn!(%repository, %why, "a scheduled import names no remote image");
+                    continue;
+                }
+            };
+            let wanted = Wanted {
+                remote,
+                tag,
+                reference,
+            };
+            let result = self
+                .import_tag(
+                    repository.namespace(),
+                    repository.stream(),
+                    &repository,
+                    &wanted,
+                    true,
+                )
+                .await;
+            if let Err(err) = result {
+                tracing::warn!(%repository, tag = wanted.tag.as_str(), %err, "scheduled import failed");
+            }
+        }
+        Ok(count)
+    }
+
+    /// Imports one tag; a remote or content failure is the tag's status (and, when writing,
+    /// its condition), never the request's.
+    async fn import_tag(
+        &self,
+        namespace: &str,
+        stream: &str,
+        repository: &RepositoryName,
+        wanted: &Wanted,
+        write: bool,
+    ) -> ApiResult<ImageImportStatus> {
+        let fetched = self.fetch(namespace, repository, wanted, write).await;
+        let reference = wanted.reference.clone();
+        let outcome = match &fetched {
+            Ok(digest) => Ok(digest.clone()),
+            Err(err) => Err((err.reason(), err.to_string())),
+        };
+        if write {
+            self.image_streams
+                .record_import(namespace, stream, &wanted.tag, reference, outcome)
+                .await?;
+        }
+        Ok(match fetched {
+            Ok(digest) => {
+                let image = if write {
+                    self.image_streams
+                        .store
+                        .get_image(&digest)
+                        .await?
+                        .map(|record| {
+                            self.image_streams.image_object(
+                                &record,
+                                format!("{}@{digest}", wanted.remote.repository_spec()),
+                            )
+                        })
+                } else {
+                    None
+                };
+                ImageImportStatus {
+                    status: api_error::success(IMAGE_STREAM_IMPORTS, wanted.tag.as_str()),
+                    image,
+                    tag: wanted.tag.as_str().to_owned(),
+                }
+            }
+            Err(err) => ImageImportStatus {
+                status: err.status(),
+                image: None,
+                tag: wanted.tag.as_str().to_owned(),
+            },
+        })
+    }
+
+    /// The client for `remote`'s registry, with the namespace's credentials for it.
+    pub(crate) async fn registry(
+        &self,
+        namespace: &str,
+        remote: &RemoteReference,
+        insecure: bool,
+    ) -> ApiResult<RemoteRegistry> {
+        let credentials = self
+            .secrets
+            .credentials_for(namespace, &remote.registry)
+            .await
+            .map_err(|err| match err {
+                super::secrets::SecretsError::Storage(err) => ApiError::Storage(err),
+                other => ApiError::BadRequest(other.to_string()),
+            })?;
+        Ok(RemoteRegistry::new(
+            self.http.clone(),
+            &remote.registry,
+            insecure,
+            credentials,
+        ))
+    }
+
+    /// Reads the image `wanted` names and, when `write`, stores it in `repository`; returns
+    /// the digest of what the tag is to name.
+    async fn fetch(
+        &self,
+        namespace: &str,
+        repository: &RepositoryName,
+        wanted: &Wanted,
+        write: bool,
+    ) -> Result<Digest, ImageError> {
+        let registry = self
+            .registry(namespace, &wanted.remote, wanted.insecure())
+            .await
+            .map_err(|err| ImageError::Unusable(err.to_string()))?;
+        let source = RemoteSource {
+            repository: wanted.remote.repository_spec(),
+            insecure: wanted.insecure(),
+        };
+        let top = registry.manifest(&wanted.remote).await?;
+        let parsed = content::parse(top.content.clone(), Some(&top.media_type))
+            .map_err(|err| ImageError::Unusable(err.to_string()))?;
+        if !write {
+            return Ok(top.digest);
+        }
+        if content::kind_of(&top.media_type) == Some(ManifestKind::Index) {
+            for child in &parsed.manifest.manifests {
+                let manifest = registry.manifest(&wanted.remote.with_digest(child)).await?;
+                if content::kind_of(&manifest.media_type) != Some(ManifestKind::Image) {
+                    return Err(ImageError::Unusable(format!(
+                        "{child} in the index is not an image manifest"
+                    )));
+                }
+                self.store_manifest(repository, &registry, &wanted.remote, &source, manifest)
+                    .await?;
+            }
+        }
+        let digest = top.digest.clone();
+        self.store_manifest(repository, &registry, &wanted.remote, &source, top)
+            .await?;
+        Ok(digest)
+    }
+
+    /// Stores one manifest with its config (read now) and its layers (linked as remote).
+    async fn store_manifest(
+        &self,
+        repository: &RepositoryName,
+        registry: &RemoteRegistry,
+        remote: &RemoteReference,
+        source: &RemoteSource,
+        fetched: super::remote::RemoteManifest,
+    ) -> Result<(), ImageError> {
+        let content::ParsedManifest {
+            mut manifest,
+            document,
+        } = content::parse(fetched.content, Some(&fetched.media_type))
+            .map_err(|err| ImageError::Unusable(err.to_string()))?;
+        manifest.digest = fetched.digest;
+        let mut config = None;
+        if let Document::Image(image_manifest) = &document {
+            let config_digest: Digest = image_manifest
+                .config()
+                .digest()
+                .to_string()
+                .parse()
+                .map_err(|_| ImageError::Unusable("the config digest is not valid".into()))?;
+            let config_size = image_manifest.config().size();
+            if config_size <= image::MAX_CONFIG_BYTES {
+                let bytes = registry
+                    .blob_bytes(
+                        &remote.repository,
+                        &config_digest,
+                        usize::try_from(config_size).unwrap_or(usize::MAX),
+                    )
+                    .await?;
+                self.store_blob(repository, &config_digest, bytes.clone())
+                    .await?;
+                if image::wants_config(image_manifest) {
+                    config = Some(bytes.to_vec());
+                }
+            } else {
+                self.metadata
+                    .link_remote_blobs(repository, &[(config_digest, config_size)], source)
+                    .await?;
+            }
+            let layers: Vec<(Digest, u64)> = image_manifest
+                .layers()
+                .iter()
+                .filter_map(|layer| Some((layer.digest().to_string().parse().ok()?, layer.size())))
+                .collect();
+            self.metadata
+                .link_remote_blobs(repository, &layers, source)
+                .await?;
+        }
+        manifest.image = serde_json::to_string(&image::describe(&document, config.as_deref())).ok();
+        match self
+            .metadata
+            .put_manifest(repository, &manifest, None)
+            .await?
+        {
+            PutManifestOutcome::Stored => Ok(()),
+            PutManifestOutcome::MissingReferences(missing) => Err(ImageError::Unusable(format!(
+                "the manifest refers to content that could not be linked: {}",
+                missing
+                    .iter()
+                    .map(Digest::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+
+    /// Writes a small blob through the upload path (hashed as it is written) and links it.
+    async fn store_blob(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+        bytes: Bytes,
+    ) -> Result<(), ImageError> {
+        let size = bytes.len() as u64;
+        if self.blobs.stat(digest).await?.is_none() {
+            let id = UploadId::new();
+            let body = Box::pin(stream::iter([Ok::<_, crate::storage::BoxError>(bytes)]));
+            let (written, hasher) = self
+                .blobs
+                .write_upload(id, 0, body, digest.algorithm().hasher())
+                .await?;
+            if written != size || hasher.finish() != *digest {
+                let _ = self.blobs.delete_upload(id).await;
+                return Err(ImageError::Unusable(format!(
+                    "blob {digest} does not match its digest"
+                )));
+            }
+            self.blobs.commit_upload(id, size, digest).await?;
+        }
+        self.metadata.link_blob(repository, digest, size).await?;
+        Ok(())
+    }
+}
+
+/// A `DockerImage` reference's pull spec, parsed.
+fn docker_image(from: &ObjectReference) -> Result<RemoteReference, String> {
+    if from.kind != "DockerImage" {
+        return Err(format!(
+            "{:?} is not DockerImage: imports read from other registries",
+            from.kind
+        ));
+    }
+    RemoteReference::parse(&from.name).map_err(|err| err.to_string())
+}
+
+/// `POST /apis/image.openshift.io/v1/namespaces/{namespace}/imagestreamimports`.
+pub fn router(importer: Arc<Importer>) -> axum::Router {
+    use axum::extract::{Path, State};
+    use axum::response::Response;
+
+    use crate::auth::http::Caller;
+    use crate::imagestream::routes::{ApiJson, created};
+
+    async fn import(
+        State(importer): State<Arc<Importer>>,
+        caller: Caller,
+        Path(namespace): Path<String>,
+        ApiJson(body): ApiJson<ImageStreamImport>,
+    ) -> Response {
+        created(importer.import(&caller.subject, &namespace, body).await)
+    }
+
+    axum::Router::new()
+        .route(
+            "/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreamimports",
+            axum::routing::post(import),
+        )
+        .with_state(importer)
+}
+
+/// Runs the scheduled import every `interval` until the process ends.
+pub fn schedule(importer: Arc<Importer>, interval: std::time::Duration) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first tick is immediate: wait a whole interval after start instead.
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            match importer.reimport_scheduled().await {
+                Ok(count) if count > 0 => tracing::debug!(count, "scheduled imports checked"),
+                Ok(_) => {}
+                Err(err) => tracing::warn!(%err, "scheduled imports could not be listed"),
+            }
+        }
+    });
+}

@@ -1,0 +1,714 @@
+//! A client of another registry: manifests, blobs and tags over the Distribution API, with
+//! Basic credentials or the bearer-token flow (Docker Hub, Quay, distribution, Harbor, Berth).
+
+use std::sync::Mutex;
+
+use axum::http::{HeaderMap, StatusCode, header};
+use bytes::Bytes;
+
+use crate::registry::content::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
+use crate::storage::Digest;
+
+/// What an import accepts: images and indexes, OCI and Docker schema 2.
+const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+/// Largest manifest read from another registry (as for a push).
+const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
+/// Docker Hub's registry answers at this host, whatever name people give it.
+const DOCKER_HUB_API: &str = "registry-1.docker.io";
+
+/// Why talking to another registry failed, in the words of an import condition.
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum RemoteError {
+    #[error("{0}")]
+    InvalidReference(String),
+    #[error("not authorized: {0}")]
+    Unauthorized(String),
+    #[error("{0} was not found")]
+    NotFound(String),
+    #[error("the registry could not be reached: {0}")]
+    Unreachable(String),
+    #[error("the registry answered something Berth cannot use: {0}")]
+    Protocol(String),
+}
+
+impl RemoteError {
+    /// The `reason` of a failed import's condition, as OpenShift words them.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            RemoteError::InvalidReference(_) => "Invalid",
+            RemoteError::Unauthorized(_) => "Unauthorized",
+            RemoteError::NotFound(_) => "NotFound",
+            RemoteError::Unreachable(_) => "InternalError",
+            RemoteError::Protocol(_) => "InternalError",
+        }
+    }
+}
+
+pub type RemoteResult<T> = Result<T, RemoteError>;
+
+/// `registry/repository:tag` or `registry/repository@digest`, as `oc import-image` takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteReference {
+    /// `host[:port]` as written (`docker.io` for Docker Hub).
+    pub registry: String,
+    pub repository: String,
+    pub tag: Option<String>,
+    pub digest: Option<Digest>,
+}
+
+impl RemoteReference {
+    /// Reads a pull spec: a first component with a dot or a port (or `localhost`) names the
+    /// registry, else it is Docker Hub, where one-part names live under `library/`.
+    pub fn parse(spec: &str) -> RemoteResult<Self> {
+        let invalid = |why: &str| RemoteError::InvalidReference(format!("{spec:?}: {why}"));
+        let spec = spec.trim();
+        let (rest, digest) = match spec.split_once('@') {
+            Some((rest, digest)) => (
+                rest,
+                Some(
+                    digest
+                        .parse::<Digest>()
+                        .map_err(|err| invalid(&err.to_string()))?,
+                ),
+            ),
+            None => (spec, None),
+        };
+        let (rest, tag) = match rest.rsplit_once(':') {
+            Some((name, tag)) if !tag.contains('/') => (name, Some(tag.to_owned())),
+            _ => (rest, None),
+        };
+        let (registry, repository) = match rest.split_once('/') {
+            Some((first, path))
+                if first.contains('.') || first.contains(':') || first == "localhost" =>
+            {
+                (first.to_owned(), path.to_owned())
+            }
+            _ => ("docker.io".to_owned(), rest.to_owned()),
+        };
+        let repository = if is_docker_hub(&registry) && !repository.contains('/') {
+            format!("library/{repository}")
+        } else {
+            repository
+        };
+        let valid_path = !repository.is_empty()
+            && repository.split('/').all(|part| {
+                !part.is_empty()
+                    && part
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+            });
+        if !valid_path {
+            return Err(invalid(
+                "a repository is lowercase letters, digits, '.', '_' and '-' in '/'-separated parts",
+            ));
+        }
+        if let Some(tag) = &tag {
+            let valid_tag = tag.len() <= 128
+                && tag
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+                && !tag.starts_with(['.', '-']);
+            if !valid_tag {
+                return Err(invalid(
+                    "a tag is up to 128 letters, digits, '.', '_' and '-'",
+                ));
+            }
+        }
+        let tag = if tag.is_none() && digest.is_none() {
+            Some("latest".to_owned())
+        } else {
+            tag
+        };
+        Ok(RemoteReference {
+            registry,
+            repository,
+            tag,
+            digest,
+        })
+    }
+
+    /// The same repository at another tag.
+    pub fn with_tag(&self, tag: &str) -> Self {
+        RemoteReference {
+            tag: Some(tag.to_owned()),
+            digest: None,
+            ..self.clone()
+        }
+    }
+
+    /// The same repository at a digest.
+    pub fn with_digest(&self, digest: &Digest) -> Self {
+        RemoteReference {
+            tag: None,
+            digest: Some(digest.clone()),
+            ..self.clone()
+        }
+    }
+
+    /// What the manifest URL names: the digest when there is one, else the tag.
+    fn reference(&self) -> String {
+        match (&self.digest, &self.tag) {
+            (Some(digest), _) => digest.to_string(),
+            (None, Some(tag)) => tag.clone(),
+            (None, None) => "latest".to_owned(),
+        }
+    }
+
+    /// The repository's pull spec, without tag or digest.
+    pub fn repository_spec(&self) -> String {
+        format!("{}/{}", self.registry, self.repository)
+    }
+}
+
+impl std::fmt::Display for RemoteReference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.registry, self.repository)?;
+        if let Some(tag) = &self.tag {
+            write!(f, ":{tag}")?;
+        }
+        if let Some(digest) = &self.digest {
+            write!(f, "@{digest}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The HTTP client imports share: rustls with the system's roots, bounded connect and read
+/// times (a stalled registry fails the import instead of holding it), redirects followed
+/// (blobs often live on a CDN; reqwest drops credentials on a redirect to another host).
+pub fn http_client() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .read_timeout(std::time::Duration::from_secs(60))
+        .build()?)
+}
+
+/// Whether `host` is Docker Hub under one of its names.
+pub fn is_docker_hub(host: &str) -> bool {
+    matches!(
+        host,
+        "docker.io" | "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com"
+    )
+}
+
+/// A manifest as the remote registry serves it, its digest checked.
+#[derive(Debug, Clone)]
+pub struct RemoteManifest {
+    pub digest: Digest,
+    pub media_type: String,
+    pub content: Bytes,
+}
+
+/// How to speak to one registry: its address, scheme and credentials, and how it last asked
+/// to be authenticated (as a Docker client does, the first request goes without credentials
+/// and the 401's challenge says Basic or a bearer token).
+pub struct RemoteRegistry {
+    http: reqwest::Client,
+    base: String,
+    credentials: Option<(String, String)>,
+    auth: Mutex<Auth>,
+}
+
+#[derive(Debug, Clone)]
+enum Auth {
+    Anonymous,
+    Basic,
+    /// A token from the challenge's realm, reused until refused.
+    Bearer(String),
+}
+
+/// A bearer challenge: where to ask for a token, and for what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Challenge {
+    scheme: String,
+    realm: Option<String>,
+    service: Option<String>,
+    scope: Option<String>,
+}
+
+impl RemoteRegistry {
+    /// `insecure` allows plain HTTP, for a registry the import marks so; otherwise HTTPS.
+    pub fn new(
+        http: reqwest::Client,
+        registry: &str,
+        insecure: bool,
+        credentials: Option<(String, String)>,
+    ) -> Self {
+        let host = if is_docker_hub(registry) {
+            DOCKER_HUB_API
+        } else {
+            registry
+        };
+        let scheme = if insecure { "http" } else { "https" };
+        RemoteRegistry {
+            http,
+            base: format!("{scheme}://{host}"),
+            credentials,
+            auth: Mutex::new(Auth::Anonymous),
+        }
+    }
+
+    /// The manifest `reference` names, with its digest verified against the content (and
+    /// against the digest asked for, when one was).
+    pub async fn manifest(&self, reference: &RemoteReference) -> RemoteResult<RemoteManifest> {
+        let url = format!(
+            "{}/v2/{}/manifests/{}",
+            self.base,
+            reference.repository,
+            reference.reference()
+        );
+        let response = self
+            .send(&reference.repository, |http| {
+                http.get(&url).header(header::ACCEPT, ACCEPT_MANIFESTS)
+            })
+            .await?;
+        let response = self
+            .expect_success(response, &reference.to_string())
+            .await?;
+        let media_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned());
+        let advertised = response
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<Digest>().ok());
+        if response
+            .content_length()
+            .is_some_and(|length| length as usize > MAX_MANIFEST_BYTES)
+        {
+            return Err(RemoteError::Protocol(format!(
+                "the manifest of {reference} is larger than {MAX_MANIFEST_BYTES} bytes"
+            )));
+        }
+        let content = response
+            .bytes()
+            .await
+            .map_err(|err| RemoteError::Unreachable(err.to_string()))?;
+        if content.len() > MAX_MANIFEST_BYTES {
+            return Err(RemoteError::Protocol(format!(
+                "the manifest of {reference} is larger than {MAX_MANIFEST_BYTES} bytes"
+            )));
+        }
+        let expected = reference.digest.clone().or(advertised);
+        let digest = match &expected {
+            Some(expected) => {
+                let actual = Digest::of(expected.algorithm(), &content);
+                if &actual != expected {
+                    return Err(RemoteError::Protocol(format!(
+                        "the manifest of {reference} has digest {actual}, not {expected}"
+                    )));
+                }
+                actual
+            }
+            None => Digest::sha256_of(&content),
+        };
+        let media_type = media_type
+            .filter(|t| {
+                [
+                    OCI_MANIFEST,
+                    OCI_INDEX,
+                    DOCKER_MANIFEST,
+                    DOCKER_MANIFEST_LIST,
+                ]
+                .contains(&t.as_str())
+            })
+            .or_else(|| declared_media_type(&content))
+            .ok_or_else(|| {
+                RemoteError::Protocol(format!(
+                    "{reference} is not an OCI or Docker schema 2 image or index"
+                ))
+            })?;
+        Ok(RemoteManifest {
+            digest,
+            media_type,
+            content,
+        })
+    }
+
+    /// A blob, as a response whose body streams it (callers check the digest as they read).
+    pub async fn blob(&self, repository: &str, digest: &Digest) -> RemoteResult<reqwest::Response> {
+        let url = format!("{}/v2/{repository}/blobs/{digest}", self.base);
+        let response = self.send(repository, |http| http.get(&url)).await?;
+        self.expect_success(response, &format!("blob {digest} of {repository}"))
+            .await
+    }
+
+    /// A small blob (a config), read whole and checked against its digest.
+    pub async fn blob_bytes(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        limit: usize,
+    ) -> RemoteResult<Bytes> {
+        let response = self.blob(repository, digest).await?;
+        let content = response
+            .bytes()
+            .await
+            .map_err(|err| RemoteError::Unreachable(err.to_string()))?;
+        if content.len() > limit {
+            return Err(RemoteError::Protocol(format!(
+                "blob {digest} is larger than {limit} bytes"
+            )));
+        }
+        if Digest::of(digest.algorithm(), &content) != *digest {
+            return Err(RemoteError::Protocol(format!(
+                "blob {digest} of {repository} does not match its digest"
+            )));
+        }
+        Ok(content)
+    }
+
+    /// Every tag of `repository`, following the registry's pages.
+    pub async fn tags(&self, repository: &str) -> RemoteResult<Vec<String>> {
+        #[derive(serde::Deserialize)]
+        struct TagList {
+            tags: Option<Vec<String>>,
+        }
+        let mut tags = Vec::new();
+        let mut next = Some(format!("{}/v2/{repository}/tags/list?n=1000", self.base));
+        // A bound on pages, so a registry that links in circles cannot hold an import forever.
+        for _ in 0..1000 {
+            let Some(url) = next.take() else { break };
+            let response = self.send(repository, |http| http.get(&url)).await?;
+            let response = self
+                .expect_success(response, &format!("the tags of {repository}"))
+                .await?;
+            next = next_page(&self.base, response.headers());
+            let page: TagList = response
+                .json()
+                .await
+                .map_err(|err| RemoteError::Protocol(format!("the tag list: {err}")))?;
+            tags.extend(page.tags.unwrap_or_default());
+        }
+        Ok(tags)
+    }
+
+    /// Sends a request built by `build`; on a 401 answers the challenge (Basic, or a bearer
+    /// token for `repository`'s pull scope) and sends it once more.
+    async fn send(
+        &self,
+        repository: &str,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> RemoteResult<reqwest::Response> {
+        let first = self
+            .authorize(build(&self.http))
+            .send()
+            .await
+            .map_err(unreachable)?;
+        if first.status() != StatusCode::UNAUTHORIZED {
+            return Ok(first);
+        }
+        let challenge = first
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_challenge);
+        let Some(challenge) = challenge else {
+            return Ok(first);
+        };
+        if challenge.scheme.eq_ignore_ascii_case("bearer") {
+            let token = self.bearer_token(&challenge, repository).await?;
+            self.set_auth(Auth::Bearer(token));
+        } else if self.credentials.is_some() && challenge.scheme.eq_ignore_ascii_case("basic") {
+            self.set_auth(Auth::Basic);
+        } else {
+            return Ok(first);
+        }
+        self.authorize(build(&self.http))
+            .send()
+            .await
+            .map_err(unreachable)
+    }
+
+    fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let auth = self
+            .auth
+            .lock()
+            .map(|auth| auth.clone())
+            .unwrap_or(Auth::Anonymous);
+        match (auth, &self.credentials) {
+            (Auth::Bearer(token), _) => request.bearer_auth(token),
+            (Auth::Basic, Some((user, password))) => request.basic_auth(user, Some(password)),
+            _ => request,
+        }
+    }
+
+    fn set_auth(&self, auth: Auth) {
+        if let Ok(mut slot) = self.auth.lock() {
+            *slot = auth;
+        }
+    }
+
+    /// Asks the challenge's realm for a token to pull `repository`, with the credentials when
+    /// there are some (anonymous otherwise, as Docker Hub allows for public images).
+    async fn bearer_token(&self, challenge: &Challenge, repository: &str) -> RemoteResult<String> {
+        #[derive(serde::Deserialize)]
+        struct TokenResponse {
+            token: Option<String>,
+            access_token: Option<String>,
+        }
+        let realm = challenge.realm.as_deref().ok_or_else(|| {
+            RemoteError::Protocol("a bearer challenge without a realm".to_owned())
+        })?;
+        let scope = challenge
+            .scope
+            .clone()
+            .unwrap_or_else(|| format!("repository:{repository}:pull"));
+        let mut query = vec![("scope", scope)];
+        if let Some(service) = &challenge.service {
+            query.push(("service", service.clone()));
+        }
+        let mut request = self.http.get(realm).query(&query);
+        if let Some((user, password)) = &self.credentials {
+            request = request.basic_auth(user, Some(password));
+        }
+        let response = request.send().await.map_err(unreachable)?;
+        match response.status() {
+            status if status.is_success() => {}
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                return Err(RemoteError::Unauthorized(format!(
+                    "the token service at {realm} refused {}",
+                    if self.credentials.is_some() {
+                        "the credentials"
+                    } else {
+                        "anonymous access (add a pull secret for this registry)"
+                    }
+                )));
+            }
+            status => {
+                return Err(RemoteError::Protocol(format!(
+                    "the token service at {realm} answered {status}"
+                )));
+            }
+        }
+        let body: TokenResponse = response
+            .json()
+            .await
+            .map_err(|err| RemoteError::Protocol(format!("the token response: {err}")))?;
+        body.token
+            .or(body.access_token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| RemoteError::Protocol(format!("no token from {realm}")))
+    }
+
+    /// A success, or the error it means.
+    async fn expect_success(
+        &self,
+        response: reqwest::Response,
+        what: &str,
+    ) -> RemoteResult<reqwest::Response> {
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let detail = response
+            .text()
+            .await
+            .ok()
+            .and_then(|body| registry_error_message(&body))
+            .map(|message| format!(" ({message})"))
+            .unwrap_or_default();
+        Err(match status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => RemoteError::Unauthorized(format!(
+                "{what}: {status}{detail}{}",
+                if self.credentials.is_none() {
+                    "; add a pull secret for this registry"
+                } else {
+                    ""
+                }
+            )),
+            StatusCode::NOT_FOUND => RemoteError::NotFound(format!("{what}{detail}")),
+            _ => RemoteError::Protocol(format!("{what}: {status}{detail}")),
+        })
+    }
+}
+
+fn unreachable(err: reqwest::Error) -> RemoteError {
+    // The source chain says what happened (refused, TLS, timeout); the top level rarely does.
+    let mut message = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        message = format!("{message}: {cause}");
+        source = cause.source();
+    }
+    RemoteError::Unreachable(message)
+}
+
+/// The `mediaType` a manifest declares about itself.
+fn declared_media_type(content: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Envelope {
+        media_type: Option<String>,
+        manifests: Option<serde::de::IgnoredAny>,
+        config: Option<serde::de::IgnoredAny>,
+    }
+    let envelope: Envelope = serde_json::from_slice(content).ok()?;
+    match envelope.media_type {
+        Some(media_type) => Some(media_type),
+        None if envelope.manifests.is_some() => Some(OCI_INDEX.to_owned()),
+        None if envelope.config.is_some() => Some(OCI_MANIFEST.to_owned()),
+        None => None,
+    }
+}
+
+/// The first message of a Distribution error body.
+fn registry_error_message(body: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Errors {
+        errors: Vec<ErrorEntry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ErrorEntry {
+        code: Option<String>,
+        message: Option<String>,
+    }
+    let errors: Errors = serde_json::from_str(body).ok()?;
+    let first = errors.errors.into_iter().next()?;
+    match (first.code, first.message) {
+        (Some(code), Some(message)) => Some(format!("{code}: {message}")),
+        (code, message) => code.or(message),
+    }
+}
+
+/// The next page from a `Link: <...>; rel="next"` header, made absolute against `base`.
+fn next_page(base: &str, headers: &HeaderMap) -> Option<String> {
+    let link = headers.get(header::LINK)?.to_str().ok()?;
+    link.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        if !params.contains("rel=\"next\"") && !params.contains("rel=next") {
+            return None;
+        }
+        let target = target.trim().trim_start_matches('<').trim_end_matches('>');
+        Some(
+            if target.starts_with("http://") || target.starts_with("https://") {
+                target.to_owned()
+            } else {
+                format!("{base}{target}")
+            },
+        )
+    })
+}
+
+/// `Bearer realm="...",service="...",scope="..."` or `Basic realm="..."`.
+fn parse_challenge(value: &str) -> Option<Challenge> {
+    let value = value.trim();
+    let (scheme, params) = value.split_once(' ').unwrap_or((value, ""));
+    let mut challenge = Challenge {
+        scheme: scheme.to_owned(),
+        realm: None,
+        service: None,
+        scope: None,
+    };
+    let mut rest = params.trim();
+    while !rest.is_empty() {
+        let (key, after) = rest.split_once('=')?;
+        let key = key.trim().trim_start_matches(',').trim();
+        let after = after.trim_start();
+        let (value, remaining) = if let Some(quoted) = after.strip_prefix('"') {
+            let end = quoted.find('"')?;
+            (&quoted[..end], &quoted[end + 1..])
+        } else {
+            let end = after.find(',').unwrap_or(after.len());
+            (&after[..end], &after[end..])
+        };
+        match key.to_ascii_lowercase().as_str() {
+            "realm" => challenge.realm = Some(value.to_owned()),
+            "service" => challenge.service = Some(value.to_owned()),
+            "scope" => challenge.scope = Some(value.to_owned()),
+            _ => {}
+        }
+        rest = remaining.trim_start().trim_start_matches(',').trim_start();
+    }
+    Some(challenge)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_read_as_oc_import_image_reads_them() {
+        let busybox = RemoteReference::parse("busybox").expect("busybox");
+        assert_eq!(busybox.registry, "docker.io");
+        assert_eq!(busybox.repository, "library/busybox");
+        assert_eq!(busybox.tag.as_deref(), Some("latest"));
+        let quay = RemoteReference::parse("quay.io/team/app:v1.2").expect("quay");
+        assert_eq!(
+            (quay.registry.as_str(), quay.repository.as_str()),
+            ("quay.io", "team/app")
+        );
+        assert_eq!(quay.tag.as_deref(), Some("v1.2"));
+        let local = RemoteReference::parse("127.0.0.1:5001/a/b/c").expect("port");
+        assert_eq!(local.registry, "127.0.0.1:5001");
+        assert_eq!(local.repository, "a/b/c");
+        assert_eq!(local.tag.as_deref(), Some("latest"));
+        let digest = "sha256:b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9";
+        let pinned = RemoteReference::parse(&format!("localhost/x@{digest}")).expect("digest");
+        assert_eq!(pinned.tag, None);
+        assert_eq!(pinned.reference(), digest);
+        assert_eq!(pinned.to_string(), format!("localhost/x@{digest}"));
+        assert_eq!(
+            RemoteReference::parse("docker.io/nginx")
+                .expect("hub")
+                .repository,
+            "library/nginx"
+        );
+        for bad in ["", "Upper/case", "a//b", "x:bad tag", "x@sha256:short"] {
+            assert!(RemoteReference::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn challenges_parse_with_quotes_and_commas() {
+        let challenge = parse_challenge(
+            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull,push""#,
+        )
+        .expect("bearer");
+        assert_eq!(challenge.scheme, "Bearer");
+        assert_eq!(
+            challenge.realm.as_deref(),
+            Some("https://auth.docker.io/token")
+        );
+        assert_eq!(challenge.service.as_deref(), Some("registry.docker.io"));
+        assert_eq!(
+            challenge.scope.as_deref(),
+            Some("repository:library/busybox:pull,push")
+        );
+        let basic = parse_challenge(r#"Basic realm="Registry Realm""#).expect("basic");
+        assert_eq!(basic.scheme, "Basic");
+        assert_eq!(basic.realm.as_deref(), Some("Registry Realm"));
+    }
+
+    #[test]
+    fn pages_follow_link_headers() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::LINK,
+            "</v2/a/tags/list?last=x&n=2>; rel=\"next\""
+                .parse()
+                .expect("header"),
+        );
+        assert_eq!(
+            next_page("http://r", &headers).as_deref(),
+            Some("http://r/v2/a/tags/list?last=x&n=2")
+        );
+        assert_eq!(next_page("http://r", &HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn registry_errors_keep_their_code_and_message() {
+        assert_eq!(
+            registry_error_message(
+                r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#
+            )
+            .as_deref(),
+            Some("MANIFEST_UNKNOWN: manifest unknown")
+        );
+        assert_eq!(registry_error_message("not json"), None);
+    }
+}

@@ -1,0 +1,558 @@
+//! Webhooks: per-namespace subscriptions to the event log, at
+//! `/apis/berth.io/v1/namespaces/{ns}/webhooks`.
+//!
+//! - A subscription names a URL (http or https, without credentials), the events wanted
+//!   (`push`, `delete`, `imagestream`; none for all), a format (`distribution`, or
+//!   `cloudevents`) and a secret. The secret is given at creation or generated and shown once,
+//!   then kept encrypted under the registry secrets' key (`namespace/webhook:name` as associated
+//!   data, a name no registry secret can have) and never shown again.
+//! - Managing subscriptions is the namespace admin's: `manage-access` on the namespace, decided
+//!   by the one authorizer through [`ImageStreams::require`].
+//! - `payload.rs` says what an event is sent as, and signs it; `delivery.rs` turns the log into
+//!   deliveries and sends them with retries; `routes.rs` holds the HTTP surface.
+
+pub mod delivery;
+pub mod payload;
+pub mod routes;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use self::payload::{EventName, Format};
+use crate::auth::{Action, Subject, Target};
+use crate::imagestream::ImageStreams;
+use crate::imagestream::error::{ApiError, ApiResult, FieldError, WEBHOOKS, deleted};
+use crate::imagestream::model::{List, ListMeta, ObjectMeta, Status, time};
+use crate::import::secrets::{SecretsError, SecretsKey};
+use crate::registry::names::is_valid_namespace;
+use crate::storage::auth::NewAudit;
+use crate::storage::secrets::RegistrySecretRecord;
+use crate::storage::webhooks::{AttemptRecord, DeliveryRecord, WebhookRecord, WebhookStore};
+
+pub use delivery::{Dispatcher, RetryPolicy};
+pub use routes::router;
+
+pub const API_VERSION: &str = "berth.io/v1";
+/// Deliveries listed when the request gives no `limit`, and the most it may ask for.
+pub const DEFAULT_DELIVERIES: u32 = 20;
+pub const MAX_DELIVERIES: u32 = 500;
+const MAX_URL_BYTES: usize = 2048;
+const MAX_SECRET_BYTES: usize = 1024;
+
+/// A subscription, as the API shows and takes it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Webhook {
+    #[serde(default)]
+    pub api_version: String,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: WebhookSpec,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookSpec {
+    #[serde(default)]
+    pub url: String,
+    /// `push`, `delete`, `imagestream`; empty for all.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// `distribution` (the default) or `cloudevents`.
+    #[serde(default)]
+    pub format: String,
+    /// Given at creation, or generated and shown in the creation's answer only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+/// One delivery of an event to a subscription, with its attempts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookDelivery {
+    /// Sent as `X-Berth-Delivery`.
+    pub id: String,
+    /// Sent as `X-Berth-Event`.
+    pub event: String,
+    /// The event log entry (the changed object's resourceVersion).
+    pub event_id: i64,
+    /// `pending`, `delivered` or `failed`.
+    pub state: &'static str,
+    pub content_type: String,
+    #[serde(with = "time")]
+    pub creation_timestamp: DateTime<Utc>,
+    /// When a pending delivery is tried next.
+    #[serde(skip_serializing_if = "Option::is_none", with = "time::option")]
+    pub next_attempt_time: Option<DateTime<Utc>>,
+    pub attempts: Vec<WebhookAttempt>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookAttempt {
+    pub number: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub duration_millis: u64,
+    #[serde(with = "time")]
+    pub time: DateTime<Utc>,
+}
+
+/// A receiver's URL as stored: http or https, with a host, without credentials.
+fn check_url(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        return Err("Required value: the URL to send events to".into());
+    }
+    if text.len() > MAX_URL_BYTES {
+        return Err(format!("Too long: must have at most {MAX_URL_BYTES} bytes"));
+    }
+    // The text is not repeated back: it may hold credentials.
+    let url = reqwest::Url::parse(text).map_err(|err| format!("is not a URL: {err}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "Unsupported value: {:?}: an http or https URL is needed",
+            url.scheme()
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("the URL has no host".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "must not hold credentials (user:password@): receivers check the signature instead"
+                .into(),
+        );
+    }
+    Ok(url.to_string())
+}
+
+/// A subscription's spec, checked: every field at fault is named.
+struct Checked {
+    url: String,
+    events: Vec<EventName>,
+    format: Format,
+}
+
+fn check(name: &str, spec: &WebhookSpec) -> Result<Checked, Vec<FieldError>> {
+    let mut causes = Vec::new();
+    // Names are RFC 1123 labels, as namespace names are.
+    if !is_valid_namespace(name) {
+        causes.push(FieldError::new(
+            "metadata.name",
+            format!(
+                "{name:?} is not a valid name: at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit"
+            ),
+        ));
+    }
+    let url = check_url(&spec.url)
+        .map_err(|why| causes.push(FieldError::new("spec.url", why)))
+        .unwrap_or_default();
+    let mut events = Vec::new();
+    for (index, event) in spec.events.iter().enumerate() {
+        match EventName::parse(event) {
+            Some(name) => events.push(name),
+            None => causes.push(FieldError::new(
+                format!("spec.events[{index}]"),
+                format!(
+                    "Unsupported value: {event:?}: supported values: \"push\", \"delete\", \"imagestream\""
+                ),
+            )),
+        }
+    }
+    events.sort();
+    events.dedup();
+    let format = if spec.format.is_empty() {
+        Format::Distribution
+    } else {
+        Format::parse(&spec.format).unwrap_or_else(|| {
+            causes.push(FieldError::new(
+                "spec.format",
+                format!(
+                    "Unsupported value: {:?}: supported values: \"distribution\", \"cloudevents\"",
+                    spec.format
+                ),
+            ));
+            Format::Distribution
+        })
+    };
+    if let Some(secret) = &spec.secret
+        && (secret.is_empty() || secret.len() > MAX_SECRET_BYTES)
+    {
+        causes.push(FieldError::new(
+            "spec.secret",
+            format!("must have 1 to {MAX_SECRET_BYTES} bytes, or be left out to have one made"),
+        ));
+    }
+    if causes.is_empty() {
+        Ok(Checked {
+            url,
+            events,
+            format,
+        })
+    } else {
+        Err(causes)
+    }
+}
+
+/// The name a subscription's secret is sealed under: no registry secret can be called so
+/// (`:` is not allowed there), so neither ciphertext opens as the other.
+fn sealed_name(name: &str) -> String {
+    format!("webhook:{name}")
+}
+
+/// A subscription's signing secret, decrypted.
+pub(crate) fn open_secret(
+    key: &SecretsKey,
+    webhook: &WebhookRecord,
+) -> Result<Vec<u8>, SecretsError> {
+    key.open(&RegistrySecretRecord {
+        namespace: webhook.namespace.clone(),
+        name: sealed_name(&webhook.name),
+        secret_type: String::new(),
+        nonce: webhook.secret_nonce.clone(),
+        ciphertext: webhook.secret_ciphertext.clone(),
+        hosts: Vec::new(),
+        created_at: webhook.created_at,
+    })
+}
+
+/// A stored subscription as the API shows it: never its secret.
+fn webhook_object(record: &WebhookRecord) -> Webhook {
+    Webhook {
+        api_version: API_VERSION.into(),
+        kind: "Webhook".into(),
+        metadata: ObjectMeta {
+            name: record.name.clone(),
+            namespace: Some(record.namespace.clone()),
+            uid: record.uid.clone(),
+            creation_timestamp: Some(record.created_at),
+            ..ObjectMeta::default()
+        },
+        spec: WebhookSpec {
+            url: record.url.clone(),
+            events: record.events.clone(),
+            format: record.format.clone(),
+            secret: None,
+        },
+    }
+}
+
+fn delivery_object((delivery, attempts): (DeliveryRecord, Vec<AttemptRecord>)) -> WebhookDelivery {
+    WebhookDelivery {
+        id: delivery.id.to_string(),
+        event: delivery.event,
+        event_id: delivery.event_id,
+        state: delivery.state.as_str(),
+        content_type: delivery.content_type,
+        creation_timestamp: delivery.created_at,
+        next_attempt_time: delivery.next_attempt_at,
+        attempts: attempts
+            .into_iter()
+            .map(|attempt| WebhookAttempt {
+                number: attempt.number,
+                status_code: attempt.status_code,
+                error: attempt.error,
+                duration_millis: attempt.duration_ms,
+                time: attempt.attempted_at,
+            })
+            .collect(),
+    }
+}
+
+/// Subscriptions of every namespace: the API's rules.
+pub struct Webhooks {
+    store: Arc<dyn WebhookStore>,
+    key: SecretsKey,
+    /// Namespaces, the event log's position, and the decision function with its Forbidden
+    /// answer, as the image stream API has them.
+    image_streams: Arc<ImageStreams>,
+}
+
+impl Webhooks {
+    pub fn new(
+        store: Arc<dyn WebhookStore>,
+        key: SecretsKey,
+        image_streams: Arc<ImageStreams>,
+    ) -> Self {
+        Webhooks {
+            store,
+            key,
+            image_streams,
+        }
+    }
+
+    /// Refuses all but the namespace's admins; then not found unless the namespace exists (so
+    /// others do not learn which namespaces exist).
+    async fn require_admin(&self, who: &Subject, namespace: &str, name: &str) -> ApiResult<()> {
+        self.image_streams.require(
+            who,
+            Action::ManageAccess,
+            Target::namespace(namespace),
+            WEBHOOKS,
+            name,
+        )?;
+        self.image_streams.require_namespace(namespace).await
+    }
+
+    async fn audit(&self, who: &Subject, action: &'static str, namespace: &str, name: &str) {
+        self.image_streams
+            .identities
+            .audit(NewAudit {
+                actor: who.display_name(),
+                action,
+                target: format!("{namespace}/{name}"),
+                success: true,
+                address: None,
+                detail: None,
+            })
+            .await;
+    }
+
+    async fn record(&self, namespace: &str, name: &str) -> ApiResult<WebhookRecord> {
+        self.store
+            .webhook(namespace, name)
+            .await?
+            .ok_or_else(|| ApiError::not_found(WEBHOOKS, name))
+    }
+
+    /// Stores a subscription for the events that follow; answers with it, and with its secret
+    /// when one was made.
+    pub async fn create(
+        &self,
+        who: &Subject,
+        namespace: &str,
+        webhook: Webhook,
+    ) -> ApiResult<Webhook> {
+        let name = webhook.metadata.name.clone();
+        self.require_admin(who, namespace, &name).await?;
+        if let Some(given) = webhook.metadata.namespace.as_deref()
+            && !given.is_empty()
+            && given != namespace
+        {
+            return Err(ApiError::BadRequest(format!(
+                "the namespace of the object ({given}) does not match the namespace on the request ({namespace})"
+            )));
+        }
+        let checked = check(&name, &webhook.spec).map_err(|causes| ApiError::Invalid {
+            resource: WEBHOOKS,
+            name: name.clone(),
+            causes,
+        })?;
+        let (secret, made) = match webhook.spec.secret {
+            Some(secret) => (secret, false),
+            None => (hex::encode(crate::auth::credentials::new_key()), true),
+        };
+        let (secret_nonce, secret_ciphertext) =
+            self.key
+                .seal(namespace, &sealed_name(&name), secret.as_bytes())?;
+        let record = WebhookRecord {
+            id: 0,
+            namespace: namespace.to_owned(),
+            name: name.clone(),
+            uid: uuid::Uuid::new_v4().to_string(),
+            url: checked.url,
+            events: checked
+                .events
+                .iter()
+                .map(|e| e.as_str().to_owned())
+                .collect(),
+            format: checked.format.as_str().to_owned(),
+            secret_nonce,
+            secret_ciphertext,
+            // The store reads the log's newest entry as it stores the subscription.
+            since_event: 0,
+            created_at: Utc::now(),
+        };
+        if !self.store.put_webhook(&record).await? {
+            return Err(ApiError::AlreadyExists {
+                resource: WEBHOOKS,
+                name,
+            });
+        }
+        self.audit(who, "webhook-create", namespace, &name).await;
+        let mut shown = webhook_object(&record);
+        shown.spec.secret = made.then_some(secret);
+        Ok(shown)
+    }
+
+    pub async fn list(&self, who: &Subject, namespace: &str) -> ApiResult<List<Webhook>> {
+        self.require_admin(who, namespace, "").await?;
+        let records = self.store.webhooks(namespace).await?;
+        Ok(List {
+            kind: "WebhookList",
+            api_version: API_VERSION,
+            metadata: ListMeta::default(),
+            items: records.iter().map(webhook_object).collect(),
+        })
+    }
+
+    pub async fn get(&self, who: &Subject, namespace: &str, name: &str) -> ApiResult<Webhook> {
+        self.require_admin(who, namespace, name).await?;
+        Ok(webhook_object(&self.record(namespace, name).await?))
+    }
+
+    /// Deletes a subscription with its deliveries (pending ones are not sent).
+    pub async fn delete(&self, who: &Subject, namespace: &str, name: &str) -> ApiResult<Status> {
+        self.require_admin(who, namespace, name).await?;
+        if !self.store.delete_webhook(namespace, name).await? {
+            return Err(ApiError::not_found(WEBHOOKS, name));
+        }
+        self.audit(who, "webhook-delete", namespace, name).await;
+        Ok(deleted(WEBHOOKS, name))
+    }
+
+    /// A subscription's newest `limit` deliveries, newest first, with their attempts.
+    pub async fn deliveries(
+        &self,
+        who: &Subject,
+        namespace: &str,
+        name: &str,
+        limit: u32,
+    ) -> ApiResult<List<WebhookDelivery>> {
+        self.require_admin(who, namespace, name).await?;
+        if !(1..=MAX_DELIVERIES).contains(&limit) {
+            return Err(ApiError::BadRequest(format!(
+                "limit must be between 1 and {MAX_DELIVERIES}"
+            )));
+        }
+        let webhook = self.record(namespace, name).await?;
+        let deliveries = self.store.deliveries(webhook.id, limit).await?;
+        Ok(List {
+            kind: "WebhookDeliveryList",
+            api_version: API_VERSION,
+            metadata: ListMeta::default(),
+            items: deliveries.into_iter().map(delivery_object).collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(url: &str, events: &[&str], format: &str) -> WebhookSpec {
+        WebhookSpec {
+            url: url.into(),
+            events: events.iter().map(|e| e.to_string()).collect(),
+            format: format.into(),
+            secret: None,
+        }
+    }
+
+    fn fields(result: Result<Checked, Vec<FieldError>>) -> Vec<String> {
+        match result {
+            Ok(_) => Vec::new(),
+            Err(causes) => causes.into_iter().map(|c| c.field).collect(),
+        }
+    }
+
+    #[test]
+    fn names_are_rfc_1123_labels() {
+        let name_refused = |name: &str| {
+            fields(check(name, &spec("http://127.0.0.1/", &[], ""))) == ["metadata.name"]
+        };
+        for good in ["ci", "ci-2", "a", &"a".repeat(63)] {
+            assert!(!name_refused(good), "{good}");
+        }
+        for bad in ["", "CI", "-ci", "ci-", "c.i", "c_i", "c/i", &"a".repeat(64)] {
+            assert!(name_refused(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn urls_are_http_or_https_without_credentials() {
+        assert_eq!(
+            check_url("http://127.0.0.1:8080/hook").as_deref(),
+            Ok("http://127.0.0.1:8080/hook")
+        );
+        assert_eq!(
+            check_url("https://hooks.example.com").as_deref(),
+            Ok("https://hooks.example.com/")
+        );
+        assert!(check_url("http://[::1]:9000/x?y=1").is_ok());
+        for (bad, why) in [
+            ("", "Required"),
+            ("not a url", "is not a URL"),
+            ("ftp://example.com/", "http or https"),
+            ("file:///etc/passwd", "http or https"),
+            ("http://user:pass@example.com/", "credentials"),
+            ("http://token@example.com/", "credentials"),
+            ("http://:pass@example.com/", "credentials"),
+        ] {
+            let err = check_url(bad).unwrap_err();
+            assert!(err.contains(why), "{bad:?}: {err}");
+        }
+        assert!(check_url(&format!("http://example.com/{}", "a".repeat(2048))).is_err());
+    }
+
+    #[test]
+    fn a_spec_is_checked_field_by_field() {
+        let ok = check(
+            "ci",
+            &spec("http://127.0.0.1/", &["imagestream", "push", "push"], ""),
+        )
+        .ok()
+        .unwrap();
+        assert_eq!(ok.events, [EventName::Push, EventName::ImageStream]);
+        assert_eq!(ok.format, Format::Distribution);
+        assert_eq!(
+            check("ci", &spec("http://127.0.0.1/", &[], "cloudevents"))
+                .ok()
+                .unwrap()
+                .format,
+            Format::CloudEvents
+        );
+        assert_eq!(
+            fields(check(
+                "Bad Name",
+                &spec("http://u:p@127.0.0.1/", &["push", "pull"], "xml")
+            )),
+            ["metadata.name", "spec.url", "spec.events[1]", "spec.format"]
+        );
+        let mut empty_secret = spec("http://127.0.0.1/", &[], "");
+        empty_secret.secret = Some(String::new());
+        assert_eq!(fields(check("ci", &empty_secret)), ["spec.secret"]);
+    }
+
+    #[test]
+    fn secrets_open_only_as_the_subscription_they_were_sealed_for() {
+        let key = SecretsKey::generate();
+        let (nonce, ciphertext) = key.seal("team", &sealed_name("ci"), b"s3cret").unwrap();
+        let record = WebhookRecord {
+            id: 1,
+            namespace: "team".into(),
+            name: "ci".into(),
+            uid: "u".into(),
+            url: "http://127.0.0.1/".into(),
+            events: Vec::new(),
+            format: "distribution".into(),
+            secret_nonce: nonce,
+            secret_ciphertext: ciphertext,
+            since_event: 0,
+            created_at: Utc::now(),
+        };
+        assert_eq!(open_secret(&key, &record).unwrap(), b"s3cret");
+        let mut other = record.clone();
+        other.name = "cd".into();
+        assert!(open_secret(&key, &other).is_err());
+        assert!(open_secret(&SecretsKey::generate(), &record).is_err());
+        // A registry secret of the same namespace and name does not open it either.
+        let as_registry_secret = RegistrySecretRecord {
+            namespace: "team".into(),
+            name: "ci".into(),
+            secret_type: String::new(),
+            nonce: record.secret_nonce.clone(),
+            ciphertext: record.secret_ciphertext.clone(),
+            hosts: Vec::new(),
+            created_at: record.created_at,
+        };
+        assert!(key.open(&as_registry_secret).is_err());
+    }
+}

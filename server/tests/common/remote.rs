@@ -1,0 +1,74 @@
+//! A second registry for import tests: Debian's `docker-registry` (CNCF distribution) on a
+//! loopback port, with htpasswd (bcrypt) authentication.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct RemoteRegistry {
+    child: Child,
+    /// `127.0.0.1:port`.
+    pub host: String,
+    pub user: String,
+    pub password: String,
+}
+
+impl RemoteRegistry {
+    /// Starts docker-registry with its data in `dir`, accepting `user`/`password` only.
+    pub fn start(dir: &Path, user: &str, password: &str) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let hash = bcrypt::hash(password, 5).unwrap();
+        std::fs::write(dir.join("htpasswd"), format!("{user}:{hash}\n")).unwrap();
+        let config = dir.join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {root}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: berth-test\n    path: {htpasswd}\n",
+                root = dir.join("data").display(),
+                htpasswd = dir.join("htpasswd").display(),
+            ),
+        )
+        .unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry could not start; install Debian's docker-registry (scripts/test does)");
+        let host = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(&host).is_err() {
+            assert!(Instant::now() < deadline, "docker-registry did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        RemoteRegistry {
+            child,
+            host,
+            user: user.to_owned(),
+            password: password.to_owned(),
+        }
+    }
+
+    pub fn creds(&self) -> String {
+        format!("{}:{}", self.user, self.password)
+    }
+
+    /// Stops the registry (as an outage would).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RemoteRegistry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

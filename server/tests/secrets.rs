@@ -1,0 +1,565 @@
+//! Registry credentials ("pull secrets") against the running server: Kubernetes Secrets of type
+//! `kubernetes.io/dockerconfigjson` at `/api/v1/namespaces/{ns}/secrets`, stored encrypted,
+//! never shown again, managed by the namespace's admins only, kept across a restart and deleted
+//! with their namespace; the key file's errors at start.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Command;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use common::{TestServer, anonymous, client_with_token};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const HUB_PASSWORD: &str = "Hub-Passw0rd-a1b2c3";
+const QUAY_PASSWORD: &str = "Quay-Passw0rd-d4e5f6";
+
+fn secrets_path(namespace: &str) -> String {
+    format!("/api/v1/namespaces/{namespace}/secrets")
+}
+
+async fn send(
+    server: &TestServer,
+    client: &reqwest::Client,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value, String) {
+    let mut request = client.request(method, server.url(path));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    let value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    (status, value, text)
+}
+
+async fn create_namespace(server: &TestServer, name: &str) {
+    let (status, body, _) = send(
+        server,
+        &server.client(),
+        Method::POST,
+        "/api/v1/namespaces",
+        Some(json!({"metadata": {"name": name}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+async fn bind(server: &TestServer, namespace: &str, role: &str, user: &str) {
+    let (status, body, _) = send(
+        server,
+        &server.client(),
+        Method::POST,
+        &format!("/apis/access.berth.io/v1/namespaces/{namespace}/rolebindings"),
+        Some(json!({"roleRef": {"name": role}, "subject": {"kind": "User", "name": user}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+/// A Docker config.json with a Docker Hub entry (`auth`, written as `docker login` does) and a
+/// Quay entry (username and password).
+fn docker_config() -> String {
+    json!({
+        "auths": {
+            "https://index.docker.io/v1/": {
+                "auth": STANDARD.encode(format!("hubuser:{HUB_PASSWORD}")),
+            },
+            "quay.io": {"username": "robot", "password": QUAY_PASSWORD},
+        }
+    })
+    .to_string()
+}
+
+/// As `oc create secret docker-registry` sends it: the config in `data`, in base64.
+fn pull_secret(name: &str) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name},
+        "type": "kubernetes.io/dockerconfigjson",
+        "data": {".dockerconfigjson": STANDARD.encode(docker_config())},
+    })
+}
+
+/// What must never appear in an answer: the passwords, in any encoding sent.
+fn assert_reveals_nothing(text: &str) {
+    let config = docker_config();
+    for secret in [
+        HUB_PASSWORD.to_owned(),
+        QUAY_PASSWORD.to_owned(),
+        STANDARD.encode(format!("hubuser:{HUB_PASSWORD}")),
+        STANDARD.encode(&config),
+    ] {
+        assert!(!text.contains(&secret), "{secret:?} shown in {text}");
+    }
+}
+
+fn assert_shown_without_data(secret: &Value, namespace: &str, name: &str) {
+    assert_eq!(secret["kind"], "Secret");
+    assert_eq!(secret["apiVersion"], "v1");
+    assert_eq!(secret["type"], "kubernetes.io/dockerconfigjson");
+    assert_eq!(secret["metadata"]["name"], name);
+    assert_eq!(secret["metadata"]["namespace"], namespace);
+    assert!(secret["metadata"]["creationTimestamp"].is_string());
+    assert_eq!(
+        secret["metadata"]["annotations"]["berth.io/registries"],
+        "docker.io,quay.io"
+    );
+    assert!(secret.get("data").is_none(), "{secret}");
+    assert!(secret.get("stringData").is_none(), "{secret}");
+}
+
+/// Every byte of the data folder's database files, to look for plaintext in.
+fn database_bytes(server: &TestServer) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(server.data_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("berth.db") {
+            bytes.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    bytes
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test]
+async fn secrets_are_stored_encrypted_and_never_shown_again() {
+    let server = TestServer::start();
+    create_namespace(&server, "team").await;
+    let admin = server.client();
+
+    let (status, created, text) = send(
+        &server,
+        &admin,
+        Method::POST,
+        &secrets_path("team"),
+        Some(pull_secret("pull")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{text}");
+    assert_shown_without_data(&created, "team", "pull");
+    assert_reveals_nothing(&text);
+
+    // `stringData` takes the config as text, as in Kubernetes.
+    let (status, _, text) = send(
+        &server,
+        &admin,
+        Method::POST,
+        &secrets_path("team"),
+        Some(json!({
+            "metadata": {"name": "plain"},
+            "type": "kubernetes.io/dockerconfigjson",
+            "stringData": {".dockerconfigjson": docker_config()},
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{text}");
+    assert_reveals_nothing(&text);
+
+    let (status, got, text) = send(
+        &server,
+        &admin,
+        Method::GET,
+        &format!("{}/pull", secrets_path("team")),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_shown_without_data(&got, "team", "pull");
+    assert_reveals_nothing(&text);
+
+    let (status, list, text) =
+        send(&server, &admin, Method::GET, &secrets_path("team"), None).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(list["kind"], "SecretList");
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["plain", "pull"]);
+    for item in list["items"].as_array().unwrap() {
+        assert_shown_without_data(item, "team", item["metadata"]["name"].as_str().unwrap());
+    }
+    assert_reveals_nothing(&text);
+
+    // At rest: neither the passwords nor the config are in the database, and the key is in a
+    // file of its own, readable by its owner only.
+    let stored = database_bytes(&server);
+    assert!(
+        contains(&stored, "docker.io"),
+        "the hosts are kept in the clear"
+    );
+    for secret in [HUB_PASSWORD, QUAY_PASSWORD, "hubuser", "robot"] {
+        assert!(!contains(&stored, secret), "{secret} is in the database");
+    }
+    let key_path = server.data_dir().join("secrets.key");
+    let key = std::fs::read_to_string(&key_path).unwrap();
+    assert_eq!(STANDARD.decode(key.trim()).unwrap().len(), 32);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&key_path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    // After a crash: the same key, the same secrets.
+    let server = server.crash_and_restart();
+    let admin = server.client();
+    assert_eq!(std::fs::read_to_string(&key_path).unwrap(), key);
+    let (status, got, _) = send(
+        &server,
+        &admin,
+        Method::GET,
+        &format!("{}/pull", secrets_path("team")),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_shown_without_data(&got, "team", "pull");
+
+    // Delete: a Success Status, then it is gone.
+    let (status, deleted, _) = send(
+        &server,
+        &admin,
+        Method::DELETE,
+        &format!("{}/pull", secrets_path("team")),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(deleted["kind"], "Status");
+    assert_eq!(deleted["status"], "Success");
+    assert_eq!(deleted["details"]["name"], "pull");
+    for method in [Method::GET, Method::DELETE] {
+        let (status, body, _) = send(
+            &server,
+            &admin,
+            method,
+            &format!("{}/pull", secrets_path("team")),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body["reason"], "NotFound");
+    }
+
+    // Secrets go with their namespace: one made again under the name starts empty.
+    let (status, _, _) = send(
+        &server,
+        &admin,
+        Method::DELETE,
+        "/api/v1/namespaces/team",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = send(&server, &admin, Method::GET, &secrets_path("team"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    create_namespace(&server, "team").await;
+    let (_, list, _) = send(&server, &admin, Method::GET, &secrets_path("team"), None).await;
+    assert_eq!(list["items"], json!([]));
+}
+
+#[tokio::test]
+async fn only_the_namespace_admin_manages_secrets() {
+    let server = TestServer::start();
+    create_namespace(&server, "team").await;
+    create_namespace(&server, "other").await;
+    let (status, _, _) = send(
+        &server,
+        &server.client(),
+        Method::POST,
+        &secrets_path("team"),
+        Some(pull_secret("pull")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let viewer = client_with_token(&server.add_user("vera", "vera-password", &[]));
+    let editor = client_with_token(&server.add_user("eddie", "eddie-password", &[]));
+    let admin = client_with_token(&server.add_user("ada", "ada-password", &[]));
+    bind(&server, "team", "viewer", "vera").await;
+    bind(&server, "team", "editor", "eddie").await;
+    bind(&server, "team", "admin", "ada").await;
+
+    let one = format!("{}/pull", secrets_path("team"));
+    for (who, client) in [
+        ("viewer", &viewer),
+        ("editor", &editor),
+        ("anonymous", &anonymous()),
+    ] {
+        for (method, path, body) in [
+            (Method::GET, secrets_path("team"), None),
+            (Method::GET, one.clone(), None),
+            (
+                Method::POST,
+                secrets_path("team"),
+                Some(pull_secret("mine")),
+            ),
+            (Method::DELETE, one.clone(), None),
+        ] {
+            let (status, refusal, text) = send(&server, client, method.clone(), &path, body).await;
+            assert_eq!(
+                status,
+                StatusCode::FORBIDDEN,
+                "{who} {method} {path}: {text}"
+            );
+            assert_eq!(refusal["kind"], "Status");
+            assert_eq!(refusal["reason"], "Forbidden");
+            assert_eq!(refusal["code"], 403);
+            assert_eq!(refusal["details"]["kind"], "secrets");
+            assert_reveals_nothing(&text);
+        }
+    }
+    // Nothing was created or deleted by them.
+    let (_, list, _) = send(
+        &server,
+        &server.client(),
+        Method::GET,
+        &secrets_path("team"),
+        None,
+    )
+    .await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+
+    // The namespace's admin may, there and only there.
+    let (status, _, text) = send(&server, &admin, Method::GET, &secrets_path("team"), None).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_reveals_nothing(&text);
+    let (status, _, _) = send(
+        &server,
+        &admin,
+        Method::POST,
+        &secrets_path("team"),
+        Some(pull_secret("ada-pull")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _, _) = send(&server, &admin, Method::DELETE, &one, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = send(&server, &admin, Method::GET, &secrets_path("other"), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn bad_secrets_are_refused_with_the_field_at_fault() {
+    let server = TestServer::start();
+    create_namespace(&server, "team").await;
+    let admin = server.client();
+    let dockerconfig = |config: Value| {
+        json!({
+            "metadata": {"name": "pull"},
+            "type": "kubernetes.io/dockerconfigjson",
+            "data": {".dockerconfigjson": STANDARD.encode(config.to_string())},
+        })
+    };
+    let cases = [
+        (
+            json!({"metadata": {"name": "pull"}, "type": "Opaque", "data": {"a": "Yg=="}}),
+            "type",
+        ),
+        (
+            json!({"metadata": {"name": "pull"}, "data": {".dockerconfigjson": STANDARD.encode(docker_config())}}),
+            "type",
+        ),
+        (
+            json!({"metadata": {"name": "pull"}, "type": "kubernetes.io/dockerconfigjson"}),
+            "data[.dockerconfigjson]",
+        ),
+        (
+            json!({"metadata": {"name": "pull"}, "type": "kubernetes.io/dockerconfigjson",
+                   "data": {".dockerconfigjson": "%%% not base64"}}),
+            "data[.dockerconfigjson]",
+        ),
+        (
+            json!({"metadata": {"name": "pull"}, "type": "kubernetes.io/dockerconfigjson",
+                   "data": {".dockerconfigjson": STANDARD.encode("{not json")}}),
+            "data[.dockerconfigjson]",
+        ),
+        (dockerconfig(json!({})), "data[.dockerconfigjson]"),
+        (
+            dockerconfig(json!({"auths": {}})),
+            "data[.dockerconfigjson]",
+        ),
+        (
+            dockerconfig(json!({"auths": {"quay.io": {"auth": "***"}}})),
+            "data[.dockerconfigjson]",
+        ),
+        (
+            dockerconfig(json!({"auths": {"quay.io": {"email": "a@example.com"}}})),
+            "data[.dockerconfigjson]",
+        ),
+        (
+            json!({"metadata": {"name": "pull"}, "type": "kubernetes.io/dockerconfigjson",
+                   "stringData": {".dockerconfigjson": "{\"auths\": "}}),
+            "stringData[.dockerconfigjson]",
+        ),
+        (
+            json!({"metadata": {"name": "pull"}, "type": "kubernetes.io/dockerconfigjson",
+                   "data": {".dockerconfigjson": STANDARD.encode(docker_config()), "extra": "eA=="}}),
+            "data[extra]",
+        ),
+        (
+            json!({"metadata": {"name": "Bad_Name"}, "type": "kubernetes.io/dockerconfigjson",
+                   "data": {".dockerconfigjson": STANDARD.encode(docker_config())}}),
+            "metadata.name",
+        ),
+    ];
+    for (body, field) in cases {
+        let (status, refusal, text) = send(
+            &server,
+            &admin,
+            Method::POST,
+            &secrets_path("team"),
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {text}");
+        assert_eq!(refusal["kind"], "Status");
+        assert_eq!(refusal["reason"], "Invalid", "{text}");
+        assert_eq!(refusal["code"], 422);
+        assert_eq!(refusal["details"]["kind"], "secrets");
+        assert_eq!(refusal["details"]["causes"][0]["field"], field, "{text}");
+    }
+    // None of them was stored.
+    let (_, list, _) = send(&server, &admin, Method::GET, &secrets_path("team"), None).await;
+    assert_eq!(list["items"], json!([]));
+
+    // A body that is no object at all, another namespace in the body, a namespace that does
+    // not exist, a name taken.
+    let response = admin
+        .post(server.url(&secrets_path("team")))
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let mut elsewhere = pull_secret("pull");
+    elsewhere["metadata"]["namespace"] = json!("other");
+    let (status, _, _) = send(
+        &server,
+        &admin,
+        Method::POST,
+        &secrets_path("team"),
+        Some(elsewhere),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, refusal, _) = send(
+        &server,
+        &admin,
+        Method::POST,
+        &secrets_path("nowhere"),
+        Some(pull_secret("pull")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(refusal["details"]["kind"], "namespaces");
+    let (status, _, _) = send(
+        &server,
+        &admin,
+        Method::POST,
+        &secrets_path("team"),
+        Some(pull_secret("pull")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, refusal, _) = send(
+        &server,
+        &admin,
+        Method::POST,
+        &secrets_path("team"),
+        Some(pull_secret("pull")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(refusal["reason"], "AlreadyExists");
+}
+
+fn berth(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+    command.args(args).env_remove("BERTH_LISTEN");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().unwrap()
+}
+
+#[tokio::test]
+async fn the_key_file_is_checked_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().unwrap();
+    let key = dir.path().join("registry.key");
+    let key_arg = key.to_str().unwrap();
+
+    // A configured file that is not 32 bytes in base64, by flag or variable: exit code 2, the
+    // field named, nothing created.
+    for text in ["not base64!", "c2hvcnQ="] {
+        std::fs::write(&key, text).unwrap();
+        for output in [
+            berth(
+                &[
+                    "serve",
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--data-dir",
+                    data_arg,
+                    "--secrets-key-file",
+                    key_arg,
+                ],
+                &[],
+            ),
+            berth(
+                &["serve", "--listen", "127.0.0.1:0", "--data-dir", data_arg],
+                &[("BERTH_SECRETS_KEY_FILE", key_arg)],
+            ),
+        ] {
+            assert_eq!(output.status.code(), Some(2));
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(stderr.contains("secrets.key_file"), "{stderr}");
+        }
+    }
+    assert!(!data.exists());
+
+    // The key Berth made in the data folder, damaged: Berth stops, naming the field.
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("secrets.key"), "").unwrap();
+    let output = berth(
+        &["serve", "--listen", "127.0.0.1:0", "--data-dir", data_arg],
+        &[],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("secrets.key_file"), "{stderr}");
+
+    // A good configured key is used, and none is made in the data folder.
+    std::fs::write(&key, format!("{}\n", STANDARD.encode([9u8; 32]))).unwrap();
+    let server = TestServer::start_with(&["--secrets-key-file", key_arg]);
+    create_namespace(&server, "team").await;
+    let (status, _, _) = send(
+        &server,
+        &server.client(),
+        Method::POST,
+        &secrets_path("team"),
+        Some(pull_secret("pull")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert!(!server.data_dir().join("secrets.key").exists());
+}

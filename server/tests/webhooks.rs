@@ -1,0 +1,647 @@
+//! Webhooks against the running server: a receiver inside the test records what it is sent and
+//! answers 500 to each subscription's first delivery, 204 after. Pushes by skopeo arrive in
+//! distribution's envelope (and as CloudEvents), signed; the 500 is retried; tags moved through
+//! the image stream API arrive as image stream events; the delivery log shows every attempt;
+//! only namespace admins manage subscriptions; a pending delivery survives a crash.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode as AxumStatus};
+use common::images::{run, umoci_image};
+use common::{TestServer, client_with_token};
+use hmac::{Hmac, KeyInit as _, Mac as _};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const DISTRIBUTION_EVENTS: &str = "application/vnd.docker.distribution.events.v1+json";
+
+fn webhooks_path(namespace: &str) -> String {
+    format!("/apis/berth.io/v1/namespaces/{namespace}/webhooks")
+}
+
+// ---- a receiver ---------------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+struct Received {
+    /// The last path segment: which subscription sent it.
+    path: String,
+    headers: HeaderMap,
+    body: Vec<u8>,
+    /// What the receiver answered.
+    answered: u16,
+}
+
+impl Received {
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap())
+            .unwrap_or_default()
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+#[derive(Clone, Default)]
+struct Receiver {
+    log: Arc<Mutex<Vec<Received>>>,
+}
+
+/// Answers 500 to the first request at each path, 204 afterwards.
+async fn receive(
+    State(receiver): State<Receiver>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> AxumStatus {
+    let mut log = receiver.log.lock().unwrap();
+    let answered = if log.iter().any(|r| r.path == path) {
+        AxumStatus::NO_CONTENT
+    } else {
+        AxumStatus::INTERNAL_SERVER_ERROR
+    };
+    log.push(Received {
+        path,
+        headers,
+        body: body.to_vec(),
+        answered: answered.as_u16(),
+    });
+    answered
+}
+
+impl Receiver {
+    /// Serves on `listener`; returns the receiver and its base URL.
+    fn serve(listener: tokio::net::TcpListener) -> (Receiver, String) {
+        let receiver = Receiver::default();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let app = axum::Router::new()
+            .route("/hooks/{path}", axum::routing::post(receive))
+            .with_state(receiver.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (receiver, base)
+    }
+
+    async fn start() -> (Receiver, String) {
+        Self::serve(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
+    }
+
+    fn at(&self, path: &str) -> Vec<Received> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.path == path)
+            .cloned()
+            .collect()
+    }
+
+    /// Waits until the requests at `path` satisfy `done`; returns them.
+    async fn wait_for(
+        &self,
+        path: &str,
+        what: &str,
+        done: impl Fn(&[Received]) -> bool,
+    ) -> Vec<Received> {
+        for _ in 0..600 {
+            let received = self.at(path);
+            if done(&received) {
+                return received;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let bodies: Vec<String> = self
+            .at(path)
+            .iter()
+            .map(|r| format!("{} {}", r.answered, String::from_utf8_lossy(&r.body)))
+            .collect();
+        panic!("{path}: waited 30 s for {what}; received {bodies:#?}");
+    }
+}
+
+fn delivered(received: &[Received]) -> usize {
+    received.iter().filter(|r| r.answered == 204).count()
+}
+
+// ---- helpers ------------------------------------------------------------------------------------
+
+async fn send(
+    server: &TestServer,
+    client: &reqwest::Client,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = client.request(method, server.url(path));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn create_namespace(server: &TestServer, name: &str) {
+    let (status, body) = send(
+        server,
+        &server.client(),
+        Method::POST,
+        "/api/v1/namespaces",
+        Some(json!({"metadata": {"name": name}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+async fn subscribe(server: &TestServer, namespace: &str, webhook: Value) -> Value {
+    let (status, body) = send(
+        server,
+        &server.client(),
+        Method::POST,
+        &webhooks_path(namespace),
+        Some(webhook),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body
+}
+
+/// Builds an image with umoci and copies it to Berth with skopeo; returns its digest there.
+/// Images of different architectures differ (umoci's layers depend on the architecture only).
+async fn push(
+    server: &TestServer,
+    dir: &std::path::Path,
+    repository_tag: &str,
+    arch: &str,
+) -> String {
+    let layout = dir.join("layout");
+    let creds = server.creds();
+    let destination = format!("docker://{}/{repository_tag}", server.addr);
+    let arch = arch.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let image = umoci_image(&layout, &arch, &arch, 1);
+        run(
+            "skopeo",
+            &[
+                "copy",
+                "--dest-tls-verify=false",
+                "--dest-creds",
+                &creds,
+                &format!("oci:{image}"),
+                &destination,
+            ],
+            &[],
+        );
+    })
+    .await
+    .unwrap();
+    let (repository, tag) = repository_tag.split_once(':').unwrap();
+    let response = server
+        .client()
+        .head(server.url(&format!("/v2/{repository}/manifests/{tag}")))
+        .header("accept", OCI_MANIFEST)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    common::header(&response, "docker-content-digest")
+}
+
+fn signature(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+fn assert_signed(received: &Received, secret: &str) {
+    assert_eq!(
+        received.header("x-berth-signature-256"),
+        signature(secret, &received.body),
+        "signature of {}",
+        String::from_utf8_lossy(&received.body)
+    );
+}
+
+async fn deliveries(server: &TestServer, namespace: &str, name: &str) -> Vec<Value> {
+    let (status, body) = send(
+        server,
+        &server.client(),
+        Method::GET,
+        &format!("{}/{name}/deliveries", webhooks_path(namespace)),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["kind"], "WebhookDeliveryList");
+    body["items"].as_array().unwrap().clone()
+}
+
+/// (number, status code) of a delivery's attempts.
+fn attempts(delivery: &Value) -> Vec<(u64, Option<u64>)> {
+    delivery["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["number"].as_u64().unwrap(), a["statusCode"].as_u64()))
+        .collect()
+}
+
+// ---- the tests ----------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_events_are_delivered_and_a_500_is_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(&["--webhook-retry-base-millis", "200"]);
+    create_namespace(&server, "team").await;
+    let (receiver, hooks) = Receiver::start().await;
+
+    let ci = subscribe(
+        &server,
+        "team",
+        json!({
+            "apiVersion": "berth.io/v1",
+            "kind": "Webhook",
+            "metadata": {"name": "ci"},
+            "spec": {
+                "url": format!("{hooks}/hooks/ci"),
+                "events": ["push", "imagestream"],
+                "format": "distribution",
+                "secret": "ci-secret",
+            },
+        }),
+    )
+    .await;
+    assert_eq!(ci["kind"], "Webhook");
+    assert_eq!(ci["apiVersion"], "berth.io/v1");
+    assert_eq!(ci["metadata"]["namespace"], "team");
+    assert!(ci["metadata"]["uid"].is_string());
+    assert_eq!(ci["spec"]["events"], json!(["push", "imagestream"]));
+    // A secret given is not echoed.
+    assert!(ci["spec"].get("secret").is_none(), "{ci}");
+
+    let cloud = subscribe(
+        &server,
+        "team",
+        json!({
+            "metadata": {"name": "cloud"},
+            "spec": {"url": format!("{hooks}/hooks/cloud"), "format": "cloudevents"},
+        }),
+    )
+    .await;
+    // A secret made for the subscriber is shown this once.
+    let cloud_secret = cloud["spec"]["secret"].as_str().unwrap().to_owned();
+    assert_eq!(cloud_secret.len(), 64, "{cloud}");
+    assert_eq!(cloud["spec"]["events"], json!([]));
+    let (status, shown) = send(
+        &server,
+        &server.client(),
+        Method::GET,
+        &format!("{}/cloud", webhooks_path("team")),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(shown["spec"].get("secret").is_none(), "{shown}");
+    assert_eq!(shown["spec"]["format"], "cloudevents");
+    let (_, list) = send(
+        &server,
+        &server.client(),
+        Method::GET,
+        &webhooks_path("team"),
+        None,
+    )
+    .await;
+    assert_eq!(list["kind"], "WebhookList");
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ci", "cloud"]);
+    assert!(!list.to_string().contains(&cloud_secret));
+
+    // A push: refused once with a 500, then delivered, the same signed bytes both times.
+    let v1 = push(&server, dir.path(), "team/app:v1", "amd64").await;
+    let received = receiver
+        .wait_for("ci", "the push, retried", |r| delivered(r) >= 1)
+        .await;
+    let (first, second) = (&received[0], &received[1]);
+    assert_eq!((first.answered, second.answered), (500, 204));
+    assert_eq!(first.body, second.body);
+    assert_eq!(
+        first.header("x-berth-delivery"),
+        second.header("x-berth-delivery")
+    );
+    assert_eq!(second.header("x-berth-event"), "push");
+    assert_eq!(second.header("content-type"), DISTRIBUTION_EVENTS);
+    assert_signed(first, "ci-secret");
+    assert_signed(second, "ci-secret");
+    let envelope = second.json();
+    let event = &envelope["events"][0];
+    assert_eq!(envelope["events"].as_array().unwrap().len(), 1);
+    assert_eq!(event["action"], "push");
+    assert!(
+        event["id"].is_string() && event["timestamp"].is_string(),
+        "{event}"
+    );
+    let target = &event["target"];
+    assert_eq!(target["repository"], "team/app");
+    assert_eq!(target["tag"], "v1");
+    assert_eq!(target["digest"], v1);
+    assert_eq!(target["mediaType"], OCI_MANIFEST);
+    assert!(target["size"].as_u64().unwrap() > 0);
+    assert_eq!(
+        target["url"],
+        format!("{}/v2/team/app/manifests/{v1}", server.base)
+    );
+    assert_eq!(event["source"]["addr"], server.addr);
+
+    // The same push as a CloudEvent to the other subscription, under its own secret.
+    let received = receiver
+        .wait_for("cloud", "the push, retried", |r| delivered(r) >= 1)
+        .await;
+    assert_eq!(received[0].answered, 500);
+    let cloud_event = &received[1];
+    assert_eq!(
+        cloud_event.header("content-type"),
+        "application/cloudevents+json"
+    );
+    assert_signed(cloud_event, &cloud_secret);
+    let body = cloud_event.json();
+    assert_eq!(body["specversion"], "1.0");
+    assert_eq!(body["type"], "io.berth.registry.push");
+    assert_eq!(body["source"], "/namespaces/team/imagestreams/app");
+    assert_eq!(body["id"], event["id"]);
+    assert_eq!(body["datacontenttype"], DISTRIBUTION_EVENTS);
+    assert_eq!(body["data"], envelope);
+
+    // The delivery log: two attempts, 500 then 204.
+    let log = deliveries(&server, "team", "ci").await;
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0]["state"], "delivered");
+    assert_eq!(log[0]["event"], "push");
+    assert_eq!(log[0]["id"], second.header("x-berth-delivery"));
+    assert_eq!(attempts(&log[0]), [(1, Some(500)), (2, Some(204))]);
+    assert!(log[0].get("nextAttemptTime").is_none(), "{}", log[0]);
+
+    // A second image, then `oc tag` through the image stream API, twice: image stream events
+    // with the old and new image, in order.
+    let v2 = push(&server, dir.path(), "team/app:v2", "arm64").await;
+    for from in ["app:v1", "app:v2"] {
+        let (status, body) = send(
+            &server,
+            &server.client(),
+            Method::PUT,
+            "/apis/image.openshift.io/v1/namespaces/team/imagestreamtags/app:prod",
+            Some(json!({"tag": {"from": {"kind": "ImageStreamTag", "name": from}}})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let received = receiver
+        .wait_for("ci", "two tag moves", |r| delivered(r) >= 4)
+        .await;
+    let sent: Vec<&Received> = received.iter().filter(|r| r.answered == 204).collect();
+    assert_eq!(sent[1].json()["events"][0]["target"]["digest"], v2);
+    let tags: Vec<Value> = sent[2..].iter().map(|r| r.json()).collect();
+    for (received, body) in sent[2..].iter().zip(&tags) {
+        assert_eq!(received.header("x-berth-event"), "imagestream");
+        assert_eq!(received.header("content-type"), "application/json");
+        assert_signed(received, "ci-secret");
+        assert_eq!(body["type"], "ImageStreamTagChanged");
+        assert_eq!(body["namespace"], "team");
+        assert_eq!(body["stream"], "app");
+        assert_eq!(body["tag"], "prod");
+        assert_eq!(body["reason"], "tag");
+    }
+    assert_eq!(tags[0]["oldImage"], Value::Null);
+    assert_eq!(tags[0]["newImage"], v1);
+    assert_eq!(tags[1]["oldImage"], v1);
+    assert_eq!(tags[1]["newImage"], v2);
+    let log = deliveries(&server, "team", "ci").await;
+    assert_eq!(
+        log.iter()
+            .map(|d| d["event"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["imagestream", "imagestream", "push", "push"],
+        "newest first"
+    );
+    // The CloudEvents subscription wants everything: the tag moves arrive there too.
+    let received = receiver
+        .wait_for("cloud", "two tag moves", |r| delivered(r) >= 4)
+        .await;
+    let last = received.last().unwrap().json();
+    assert_eq!(last["type"], "io.berth.imagestream.tag");
+    assert_eq!(last["subject"], "prod");
+    assert_eq!(last["data"]["newImage"], v2);
+
+    // Deleting a subscription takes its log with it.
+    let (status, body) = send(
+        &server,
+        &server.client(),
+        Method::DELETE,
+        &format!("{}/cloud", webhooks_path("team")),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "Success");
+    for path in ["/cloud", "/cloud/deliveries"] {
+        let (status, body) = send(
+            &server,
+            &server.client(),
+            Method::GET,
+            &format!("{}{path}", webhooks_path("team")),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        assert_eq!(body["kind"], "Status");
+    }
+}
+
+#[tokio::test]
+async fn only_namespace_admins_manage_webhooks_and_bad_specs_name_their_fields() {
+    let server = TestServer::start();
+    create_namespace(&server, "team").await;
+    let hook = json!({"metadata": {"name": "ci"}, "spec": {"url": "http://127.0.0.1:9/hook"}});
+
+    let viewer = client_with_token(&server.add_user("viewer", "viewer-password", &[]));
+    let (status, body) = send(
+        &server,
+        &viewer,
+        Method::POST,
+        &webhooks_path("team"),
+        Some(hook.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["kind"], "Status");
+    assert_eq!(body["reason"], "Forbidden");
+    assert_eq!(body["details"]["kind"], "webhooks");
+    assert_eq!(body["details"]["group"], "berth.io");
+
+    subscribe(&server, "team", hook.clone()).await;
+    for path in ["", "/ci", "/ci/deliveries"] {
+        let (status, body) = send(
+            &server,
+            &viewer,
+            Method::GET,
+            &format!("{}{path}", webhooks_path("team")),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
+        assert_eq!(body["reason"], "Forbidden");
+    }
+    let (status, _) = send(
+        &server,
+        &viewer,
+        Method::DELETE,
+        &format!("{}/ci", webhooks_path("team")),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Taken names, missing namespaces, and each invalid field named.
+    let (status, body) = send(
+        &server,
+        &server.client(),
+        Method::POST,
+        &webhooks_path("team"),
+        Some(hook.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["reason"], "AlreadyExists");
+    let (status, body) = send(
+        &server,
+        &server.client(),
+        Method::POST,
+        &webhooks_path("nowhere"),
+        Some(hook),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = send(
+        &server,
+        &server.client(),
+        Method::POST,
+        &webhooks_path("team"),
+        Some(json!({
+            "metadata": {"name": "Bad_Name"},
+            "spec": {
+                "url": "http://user:hunter2@127.0.0.1:9/hook",
+                "events": ["push", "pull"],
+                "format": "xml",
+            },
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["kind"], "Status");
+    assert_eq!(body["reason"], "Invalid");
+    let fields: Vec<&str> = body["details"]["causes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        ["metadata.name", "spec.url", "spec.events[1]", "spec.format"]
+    );
+    // The credentials are not repeated back.
+    assert!(!body.to_string().contains("hunter2"), "{body}");
+    let (status, body) = send(
+        &server,
+        &server.client(),
+        Method::POST,
+        &webhooks_path("team"),
+        Some(json!({"metadata": {"name": "ftp"}, "spec": {"url": "ftp://127.0.0.1/"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, body) = send(
+        &server,
+        &server.client(),
+        Method::GET,
+        &format!("{}/ci/deliveries?limit=0", webhooks_path("team")),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["kind"], "Status");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_delivery_survives_a_crash_and_is_sent_when_the_receiver_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(&["--webhook-retry-base-millis", "300"]);
+    create_namespace(&server, "team").await;
+    // A port with nobody listening (yet).
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    subscribe(
+        &server,
+        "team",
+        json!({
+            "metadata": {"name": "ci"},
+            "spec": {"url": format!("http://127.0.0.1:{port}/hooks/ci"), "secret": "s"},
+        }),
+    )
+    .await;
+    push(&server, dir.path(), "team/app:v1", "amd64").await;
+
+    // Refused connections are failed attempts, each logged with its error.
+    let mut log = Vec::new();
+    for _ in 0..200 {
+        log = deliveries(&server, "team", "ci").await;
+        if log.first().is_some_and(|d| attempts(d).len() >= 2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(log[0]["state"], "pending", "{log:?}");
+    let failed = &log[0]["attempts"][0];
+    assert!(failed.get("statusCode").is_none(), "{failed}");
+    assert!(!failed["error"].as_str().unwrap().is_empty(), "{failed}");
+    assert!(log[0]["nextAttemptTime"].is_string(), "{}", log[0]);
+
+    let server = server.crash_and_restart();
+    let (receiver, _) = Receiver::serve(
+        tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap(),
+    );
+    let received = receiver
+        .wait_for("ci", "the delivery after the restart", |r| {
+            delivered(r) >= 1
+        })
+        .await;
+    assert_eq!(received.last().unwrap().header("x-berth-event"), "push");
+    assert_signed(received.last().unwrap(), "s");
+    let log = deliveries(&server, "team", "ci").await;
+    assert_eq!(log.len(), 1, "delivered once: {log:?}");
+    assert_eq!(log[0]["state"], "delivered");
+    let numbers = attempts(&log[0]);
+    assert!(numbers.len() >= 4, "{numbers:?}");
+    assert_eq!(
+        numbers.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+        (1..=numbers.len() as u64).collect::<Vec<_>>()
+    );
+    assert_eq!(numbers.last().unwrap().1, Some(204));
+}
