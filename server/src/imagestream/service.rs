@@ -650,6 +650,25 @@ impl ImageStreams {
     // ---- image streams ------------------------------------------------------------------------
 
     /// Not found unless the namespace exists.
+    /// Refuses all but the namespace's admins (who manage its access, secrets and webhooks);
+    /// then not found unless the namespace exists (so others do not learn which exist).
+    pub async fn require_namespace_admin(
+        &self,
+        who: &Subject,
+        namespace: &str,
+        resource: Resource,
+        name: &str,
+    ) -> ApiResult<()> {
+        self.require(
+            who,
+            Action::ManageAccess,
+            Target::namespace(namespace),
+            resource,
+            name,
+        )?;
+        self.require_namespace(namespace).await
+    }
+
     pub async fn require_namespace(&self, namespace: &str) -> ApiResult<()> {
         if !is_valid_namespace(namespace) || self.store.get_namespace(namespace).await?.is_none() {
             return Err(ApiError::not_found(NAMESPACES, namespace));

@@ -468,17 +468,10 @@ impl RegistrySecrets {
         }
     }
 
-    /// Refuses all but the namespace's admins; then not found unless the namespace exists (so
-    /// others do not learn which namespaces exist).
     async fn require_admin(&self, who: &Subject, namespace: &str, name: &str) -> ApiResult<()> {
-        self.image_streams.require(
-            who,
-            Action::ManageAccess,
-            Target::namespace(namespace),
-            SECRETS,
-            name,
-        )?;
-        self.image_streams.require_namespace(namespace).await
+        self.image_streams
+            .require_namespace_admin(who, namespace, SECRETS, name)
+            .await
     }
 
     async fn audit(&self, who: &Subject, action: &'static str, target: String, detail: String) {

@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use self::payload::{EventName, Format};
-use crate::auth::{Action, Subject, Target};
+use crate::auth::Subject;
 use crate::imagestream::ImageStreams;
 use crate::imagestream::error::{ApiError, ApiResult, FieldError, WEBHOOKS, deleted};
 use crate::imagestream::model::{List, ListMeta, ObjectMeta, Status, time};
@@ -288,17 +288,10 @@ impl Webhooks {
         }
     }
 
-    /// Refuses all but the namespace's admins; then not found unless the namespace exists (so
-    /// others do not learn which namespaces exist).
     async fn require_admin(&self, who: &Subject, namespace: &str, name: &str) -> ApiResult<()> {
-        self.image_streams.require(
-            who,
-            Action::ManageAccess,
-            Target::namespace(namespace),
-            WEBHOOKS,
-            name,
-        )?;
-        self.image_streams.require_namespace(namespace).await
+        self.image_streams
+            .require_namespace_admin(who, namespace, WEBHOOKS, name)
+            .await
     }
 
     async fn audit(&self, who: &Subject, action: &'static str, namespace: &str, name: &str) {
