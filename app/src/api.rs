@@ -299,6 +299,20 @@ pub trait ConsoleData: Send + Sync + 'static {
     /// `oc import-image`: one tag (or every tag) of another registry's repository into a
     /// stream; one outcome per tag.
     async fn import(&self, request: ImportRequest) -> ConsoleResult<Vec<ImportOutcome>>;
+
+    /// A namespace's webhook subscriptions, each with its newest deliveries.
+    async fn webhooks(&self, namespace: &str) -> ConsoleResult<Vec<WebhookRow>>;
+    /// Subscribes `url` to `events` (comma-separated; empty for all); answers with the secret
+    /// when one was generated (shown once).
+    async fn create_webhook(
+        &self,
+        namespace: &str,
+        name: &str,
+        url: &str,
+        events: &str,
+        format: &str,
+    ) -> ConsoleResult<Option<String>>;
+    async fn delete_webhook(&self, namespace: &str, name: &str) -> ConsoleResult<()>;
     async fn image(
         &self,
         namespace: &str,
@@ -379,6 +393,28 @@ pub struct ImportOutcome {
     pub error: Option<String>,
 }
 
+/// A webhook subscription and its newest deliveries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookRow {
+    pub name: String,
+    pub url: String,
+    /// Empty for every event.
+    pub events: Vec<String>,
+    pub format: String,
+    pub deliveries: Vec<DeliveryRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryRow {
+    pub id: String,
+    pub event: String,
+    /// `pending`, `delivered` or `failed`.
+    pub state: String,
+    pub created: String,
+    /// Each attempt: its HTTP status or error.
+    pub attempts: Vec<String>,
+}
+
 /// Streams shown on one page of a namespace.
 pub const STREAM_PAGE: u32 = 50;
 
@@ -445,6 +481,34 @@ pub async fn import_images(
     request: ImportRequest,
 ) -> ConsoleResult<Vec<ImportOutcome>> {
     changing(&csrf).await?.import(request).await
+}
+
+#[server(prefix = "/console/api", endpoint = "webhooks", input = GetUrl)]
+pub async fn list_webhooks(namespace: String) -> ConsoleResult<Vec<WebhookRow>> {
+    console_data()?.webhooks(&namespace).await
+}
+
+#[server(prefix = "/console/api", endpoint = "create_webhook")]
+pub async fn create_webhook(
+    csrf: String,
+    namespace: String,
+    name: String,
+    url: String,
+    events: String,
+    format: String,
+) -> ConsoleResult<Option<String>> {
+    changing(&csrf)
+        .await?
+        .create_webhook(&namespace, &name, &url, &events, &format)
+        .await
+}
+
+#[server(prefix = "/console/api", endpoint = "delete_webhook")]
+pub async fn delete_webhook(csrf: String, namespace: String, name: String) -> ConsoleResult<()> {
+    changing(&csrf)
+        .await?
+        .delete_webhook(&namespace, &name)
+        .await
 }
 
 #[server(prefix = "/console/api", endpoint = "untag")]

@@ -16,6 +16,7 @@ use leptos_router::{SsrMode, path};
 use components::{NoticeArea, UserMenu, provide_console};
 use pages::{
     AccessPage, ImagePage, NamespacePage, NamespacesPage, NotFound, StreamPage, TokensPage,
+    WebhooksPage,
 };
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -67,6 +68,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/tokens") view=TokensPage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace") view=NamespacePage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/access") view=AccessPage ssr=SsrMode::Async/>
+                    <Route path=path!("/ns/:namespace/webhooks") view=WebhooksPage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/streams/:stream") view=StreamPage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/streams/:stream/access") view=AccessPage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/streams/:stream/images/:digest") view=ImagePage ssr=SsrMode::Async/>

@@ -7,10 +7,11 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use app::api::{
-    AccessView, BindingRow, BuildStep, ConsoleData, ConsoleError, ConsoleResult, HistoryItem,
-    ImageDetail, ImportOutcome, ImportRequest, LayerRow, NamespaceList, NamespaceSummary, NewToken,
-    Permissions, PlatformRow, ReferrerRow, RunConfigView, ServiceAccountRow, SessionInfo,
-    StreamDetail, StreamPage, StreamSort, StreamSummary, TagRow, TokenRow, WhoCanRow,
+    AccessView, BindingRow, BuildStep, ConsoleData, ConsoleError, ConsoleResult, DeliveryRow,
+    HistoryItem, ImageDetail, ImportOutcome, ImportRequest, LayerRow, NamespaceList,
+    NamespaceSummary, NewToken, Permissions, PlatformRow, ReferrerRow, RunConfigView,
+    ServiceAccountRow, SessionInfo, StreamDetail, StreamPage, StreamSort, StreamSummary, TagRow,
+    TokenRow, WebhookRow, WhoCanRow,
 };
 use async_trait::async_trait;
 use axum::extract::FromRequestParts;
@@ -54,6 +55,7 @@ pub struct LocalConsoleData {
     pub blobs: Arc<dyn BlobStore>,
     pub identities: Arc<Identities>,
     pub importer: Arc<crate::import::importer::Importer>,
+    pub webhooks: Arc<crate::webhooks::Webhooks>,
 }
 
 /// The one mapping of the services' errors to what the console shows.
@@ -714,6 +716,81 @@ impl ConsoleData for LocalConsoleData {
                 }
             })
             .collect())
+    }
+
+    async fn webhooks(&self, namespace: &str) -> ConsoleResult<Vec<WebhookRow>> {
+        let who = caller().await?;
+        let mut rows = Vec::new();
+        for webhook in self.webhooks.list(&who, namespace).await?.items {
+            let name = webhook.metadata.name;
+            let deliveries = self
+                .webhooks
+                .deliveries(&who, namespace, &name, 20)
+                .await?
+                .items
+                .into_iter()
+                .map(|delivery| DeliveryRow {
+                    id: delivery.id,
+                    event: delivery.event,
+                    state: delivery.state.to_owned(),
+                    created: delivery.creation_timestamp.to_rfc3339(),
+                    attempts: delivery
+                        .attempts
+                        .iter()
+                        .map(|attempt| match (&attempt.status_code, &attempt.error) {
+                            (Some(code), _) => format!("{}: HTTP {code}", attempt.number),
+                            (None, Some(error)) => format!("{}: {error}", attempt.number),
+                            (None, None) => attempt.number.to_string(),
+                        })
+                        .collect(),
+                })
+                .collect();
+            rows.push(WebhookRow {
+                name,
+                url: webhook.spec.url,
+                events: webhook.spec.events,
+                format: webhook.spec.format,
+                deliveries,
+            });
+        }
+        Ok(rows)
+    }
+
+    async fn create_webhook(
+        &self,
+        namespace: &str,
+        name: &str,
+        url: &str,
+        events: &str,
+        format: &str,
+    ) -> ConsoleResult<Option<String>> {
+        let who = caller().await?;
+        let webhook = crate::webhooks::Webhook {
+            metadata: ObjectMeta {
+                name: name.trim().to_owned(),
+                ..ObjectMeta::default()
+            },
+            spec: crate::webhooks::WebhookSpec {
+                url: url.trim().to_owned(),
+                events: events
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|e| !e.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                format: format.to_owned(),
+                secret: None,
+            },
+            ..crate::webhooks::Webhook::default()
+        };
+        let created = self.webhooks.create(&who, namespace, webhook).await?;
+        Ok(created.spec.secret)
+    }
+
+    async fn delete_webhook(&self, namespace: &str, name: &str) -> ConsoleResult<()> {
+        let who = caller().await?;
+        self.webhooks.delete(&who, namespace, name).await?;
+        Ok(())
     }
 
     async fn untag(&self, namespace: &str, stream: &str, tag: &str) -> ConsoleResult<()> {

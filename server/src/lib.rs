@@ -172,6 +172,7 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
         blobs,
         identities: identities.clone(),
         importer: importer.clone(),
+        webhooks: webhook_api.clone(),
     });
 
     // What people reach with a browser session; the registry, OAuth and operations endpoints

@@ -5,6 +5,7 @@ mod namespaces;
 mod not_found;
 mod stream;
 mod tokens;
+mod webhooks;
 
 pub use access::AccessPage;
 pub use image::ImagePage;
@@ -13,6 +14,7 @@ pub use namespaces::NamespacesPage;
 pub use not_found::NotFound;
 pub use stream::StreamPage;
 pub use tokens::TokensPage;
+pub use webhooks::WebhooksPage;
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;

@@ -87,7 +87,10 @@ pub fn NamespacePage() -> impl IntoView {
                 <Transition fallback=|| ()>
                     {move || Suspend::new(async move {
                         streams.await.ok().filter(|p| p.permissions.manage_access).map(|_| view! {
-                            <a href=format!("/ns/{}/access", encode(&namespace.get_untracked()))>"Access"</a>
+                            <div class="head-actions">
+                                <a href=format!("/ns/{}/webhooks", encode(&namespace.get_untracked()))>"Webhooks"</a>
+                                <a href=format!("/ns/{}/access", encode(&namespace.get_untracked()))>"Access"</a>
+                            </div>
                         })
                     })}
                 </Transition>

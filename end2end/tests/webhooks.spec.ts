@@ -1,0 +1,50 @@
+import { test, expect } from "@playwright/test";
+import * as http from "node:http";
+import { AddressInfo } from "node:net";
+import { ADMIN_PASSWORD, BASE_URL, PORT } from "../playwright.config";
+import { buildImage, hydrated, screenshotPath, signIn, skopeoPush } from "./helpers";
+
+const authorization = `Basic ${Buffer.from(`admin:${ADMIN_PASSWORD}`).toString("base64")}`;
+
+test("a webhook added in the console shows its deliveries, a retry included", async ({ page }) => {
+  // A receiver that refuses its first delivery.
+  const received: { headers: http.IncomingHttpHeaders; body: string }[] = [];
+  const receiver = http.createServer((request, response) => {
+    let body = "";
+    request.on("data", (chunk) => (body += chunk));
+    request.on("end", () => {
+      received.push({ headers: request.headers, body });
+      response.statusCode = received.length === 1 ? 500 : 204;
+      response.end();
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+  const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+  const created = await fetch(`${BASE_URL}/api/v1/namespaces`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization },
+    body: JSON.stringify({ metadata: { name: "hooked" } }),
+  });
+  expect(created.status).toBe(201);
+
+  await page.goto("/ns/hooked/webhooks");
+  await hydrated(page);
+  await signIn(page, "admin", ADMIN_PASSWORD);
+  await expect(page.getByText("No webhooks yet")).toBeVisible();
+  const form = page.getByRole("region", { name: "Add a webhook" });
+  await form.getByLabel("Name").fill("ci");
+  await form.getByLabel("URL").fill(url);
+  await form.getByRole("button", { name: "Add webhook" }).click();
+  await expect(form.getByText("copy it now")).toBeVisible();
+  await expect(page.locator('article[data-webhook="ci"]')).toContainText(url);
+
+  skopeoPush(buildImage("hooked"), `127.0.0.1:${PORT}`, "hooked/app:v1", `admin:${ADMIN_PASSWORD}`);
+  const delivery = page.locator('article[data-webhook="ci"] tr[data-state="delivered"]');
+  await expect(delivery).toContainText("1: HTTP 500; 2: HTTP 204", { timeout: 20_000 });
+  expect(received.length).toBeGreaterThanOrEqual(2);
+  expect(received[1].headers["x-berth-signature-256"]).toMatch(/^sha256=[0-9a-f]{64}$/);
+  expect(received[1].headers["content-type"]).toContain("application/vnd.docker.distribution.events.v1+json");
+  expect(JSON.parse(received[1].body).events[0].target.repository).toBe("hooked/app");
+  await page.screenshot({ path: screenshotPath("webhooks"), fullPage: true });
+  receiver.close();
+});
