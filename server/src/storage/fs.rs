@@ -119,16 +119,7 @@ impl BlobStore for FsBlobStore {
     ) -> StorageResult<(u64, DigestHasher)> {
         let path = self.upload_path(id);
         let (sender, mut receiver) = mpsc::channel::<Bytes>(WRITE_QUEUE);
-        // Hashing and writing each take a core's worth of time for a fast client: they run on
-        // two threads, each fed every chunk (the chunks are shared, not copied).
-        let (to_hasher, mut hash_queue) = mpsc::channel::<Bytes>(WRITE_QUEUE);
-        let hashing = tokio::task::spawn_blocking(move || {
-            while let Some(chunk) = hash_queue.blocking_recv() {
-                hasher.update(&chunk);
-            }
-            hasher
-        });
-        let writer = tokio::task::spawn_blocking(move || -> StorageResult<u64> {
+        let writer = tokio::task::spawn_blocking(move || -> StorageResult<(u64, DigestHasher)> {
             let mut file = OpenOptions::new()
                 .write(true)
                 .create(true)
@@ -143,21 +134,20 @@ impl BlobStore for FsBlobStore {
             let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
             let mut size = offset;
             while let Some(chunk) = receiver.blocking_recv() {
+                hasher.update(&chunk);
                 out.write_all(&chunk)?;
                 size += chunk.len() as u64;
             }
             let file = out.into_inner().map_err(|err| err.into_error())?;
             file.sync_data()?;
-            Ok(size)
+            Ok((size, hasher))
         });
 
         let mut incoming_error = None;
         while let Some(chunk) = body.next().await {
             match chunk {
                 Ok(chunk) => {
-                    if sender.send(chunk.clone()).await.is_err()
-                        || to_hasher.send(chunk).await.is_err()
-                    {
+                    if sender.send(chunk).await.is_err() {
                         break; // The writer stopped; its error is reported below.
                     }
                 }
@@ -168,16 +158,12 @@ impl BlobStore for FsBlobStore {
             }
         }
         drop(sender);
-        drop(to_hasher);
-        let size = writer
+        let written = writer
             .await
             .map_err(|join| StorageError::Io(io::Error::other(join)))??;
-        let hasher = hashing
-            .await
-            .map_err(|join| StorageError::Io(io::Error::other(join)))?;
         match incoming_error {
             Some(err) => Err(StorageError::Incoming(err)),
-            None => Ok((size, hasher)),
+            None => Ok(written),
         }
     }
 
