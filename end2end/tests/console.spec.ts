@@ -34,7 +34,7 @@ test("browse a skopeo push: namespace, stream, tag, image", async ({ page }) => 
   await namespaceRow.getByRole("link", { name: "shop" }).click();
   await expect(page.locator('tr[data-stream="web"]')).toContainText("v1");
   await page.screenshot({ path: screenshotPath("namespace"), fullPage: true });
-  await page.getByRole("link", { name: "web" }).click();
+  await page.getByRole("link", { name: "web", exact: true }).click();
   await expect(page).toHaveURL(/\/ns\/shop\/streams\/web$/);
   const tagRow = page.locator('tr[data-tag="v1"]');
   await expect(tagRow).toContainText(digest.slice(7, 19));
