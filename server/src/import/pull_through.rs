@@ -137,12 +137,13 @@ impl crate::registry::PullThrough for PullThrough {
         let in_flight = Arc::clone(&self.in_flight);
         tokio::spawn(async move {
             let id = UploadId::new();
+            // Written unhashed as it passes, so the client is paced by the network and the
+            // write only; the hash is taken from the stored file before the commit.
             let writer = {
                 let blobs = blobs.clone();
-                let hasher = digest.algorithm().hasher();
                 tokio::spawn(async move {
                     blobs
-                        .write_upload(id, 0, Box::pin(receiver_stream(store_input)), hasher)
+                        .write_upload_unhashed(id, 0, Box::pin(receiver_stream(store_input)))
                         .await
                 })
             };
@@ -177,19 +178,19 @@ impl crate::registry::PullThrough for PullThrough {
                 client = None;
             }
             let stored = match (failure, writer.await) {
-                (None, Ok(Ok((written, hasher)))) => {
-                    let actual = hasher.finish();
-                    if written == size && actual == digest {
-                        blobs
-                            .commit_upload(id, size, &digest)
-                            .await
-                            .map_err(|err| err.to_string())
-                    } else {
-                        Err(format!(
-                            "the other registry sent {written} bytes with digest {actual}, not {size} bytes of {digest}"
-                        ))
-                    }
-                }
+                (None, Ok(Ok(written))) if written != size => Err(format!(
+                    "the other registry sent {written} bytes, not the {size} of {digest}"
+                )),
+                (None, Ok(Ok(_))) => match hash_upload(blobs.as_ref(), id, size, &digest).await {
+                    Ok(actual) if actual == digest => blobs
+                        .commit_upload(id, size, &digest)
+                        .await
+                        .map_err(|err| err.to_string()),
+                    Ok(actual) => Err(format!(
+                        "the other registry sent content with digest {actual}, not {digest}"
+                    )),
+                    Err(err) => Err(err.to_string()),
+                },
                 (Some(why), _) => Err(why),
                 (None, Ok(Err(err))) => Err(err.to_string()),
                 (None, Err(err)) => Err(err.to_string()),
@@ -238,6 +239,21 @@ fn coalesce(
             }
         }
     })
+}
+
+/// The digest of an upload's first `size` bytes, read back from the store.
+async fn hash_upload(
+    blobs: &dyn crate::storage::BlobStore,
+    id: UploadId,
+    size: u64,
+    digest: &Digest,
+) -> crate::storage::StorageResult<Digest> {
+    let mut hasher = digest.algorithm().hasher();
+    let mut content = blobs.read_upload(id, size).await?;
+    while let Some(chunk) = content.next().await {
+        hasher.update(&chunk?);
+    }
+    Ok(hasher.finish())
 }
 
 /// A channel's receiving end as a stream.

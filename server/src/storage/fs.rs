@@ -32,6 +32,67 @@ pub struct FsBlobStore {
 }
 
 impl FsBlobStore {
+    /// Writes an upload from `offset`, hashing on the way when given a hasher.
+    async fn write_upload_with(
+        &self,
+        id: UploadId,
+        offset: u64,
+        mut body: IncomingStream,
+        mut hasher: Option<DigestHasher>,
+    ) -> StorageResult<(u64, Option<DigestHasher>)> {
+        let path = self.upload_path(id);
+        let (sender, mut receiver) = mpsc::channel::<Bytes>(WRITE_QUEUE);
+        let writer =
+            tokio::task::spawn_blocking(move || -> StorageResult<(u64, Option<DigestHasher>)> {
+                let mut file = OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(&path)?;
+                if file.metadata()?.len() < offset {
+                    // The recorded progress is not on disk: the data folder lost it.
+                    return Err(StorageError::UploadDataMissing);
+                }
+                file.set_len(offset)?;
+                file.seek(SeekFrom::Start(offset))?;
+                let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
+                let mut size = offset;
+                while let Some(chunk) = receiver.blocking_recv() {
+                    if let Some(hasher) = &mut hasher {
+                        hasher.update(&chunk);
+                    }
+                    out.write_all(&chunk)?;
+                    size += chunk.len() as u64;
+                }
+                let file = out.into_inner().map_err(|err| err.into_error())?;
+                file.sync_data()?;
+                Ok((size, hasher))
+            });
+
+        let mut incoming_error = None;
+        while let Some(chunk) = body.next().await {
+            match chunk {
+                Ok(chunk) => {
+                    if sender.send(chunk).await.is_err() {
+                        break; // The writer stopped; its error is reported below.
+                    }
+                }
+                Err(err) => {
+                    incoming_error = Some(err);
+                    break;
+                }
+            }
+        }
+        drop(sender);
+        let written = writer
+            .await
+            .map_err(|join| StorageError::Io(io::Error::other(join)))??;
+        match incoming_error {
+            Some(err) => Err(StorageError::Incoming(err)),
+            None => Ok(written),
+        }
+    }
+
     /// Opens (creating where needed) a blob store under `root`.
     pub async fn open(root: impl Into<PathBuf>) -> StorageResult<Self> {
         let root = root.into();
@@ -114,57 +175,23 @@ impl BlobStore for FsBlobStore {
         &self,
         id: UploadId,
         offset: u64,
-        mut body: IncomingStream,
-        mut hasher: DigestHasher,
+        body: IncomingStream,
+        hasher: DigestHasher,
     ) -> StorageResult<(u64, DigestHasher)> {
-        let path = self.upload_path(id);
-        let (sender, mut receiver) = mpsc::channel::<Bytes>(WRITE_QUEUE);
-        let writer = tokio::task::spawn_blocking(move || -> StorageResult<(u64, DigestHasher)> {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)?;
-            if file.metadata()?.len() < offset {
-                // The recorded progress is not on disk: the data folder lost it.
-                return Err(StorageError::UploadDataMissing);
-            }
-            file.set_len(offset)?;
-            file.seek(SeekFrom::Start(offset))?;
-            let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
-            let mut size = offset;
-            while let Some(chunk) = receiver.blocking_recv() {
-                hasher.update(&chunk);
-                out.write_all(&chunk)?;
-                size += chunk.len() as u64;
-            }
-            let file = out.into_inner().map_err(|err| err.into_error())?;
-            file.sync_data()?;
-            Ok((size, hasher))
-        });
+        let (size, hasher) = self
+            .write_upload_with(id, offset, body, Some(hasher))
+            .await?;
+        let hasher = hasher.ok_or_else(|| StorageError::Corrupt("the hasher was lost".into()))?;
+        Ok((size, hasher))
+    }
 
-        let mut incoming_error = None;
-        while let Some(chunk) = body.next().await {
-            match chunk {
-                Ok(chunk) => {
-                    if sender.send(chunk).await.is_err() {
-                        break; // The writer stopped; its error is reported below.
-                    }
-                }
-                Err(err) => {
-                    incoming_error = Some(err);
-                    break;
-                }
-            }
-        }
-        drop(sender);
-        let written = writer
-            .await
-            .map_err(|join| StorageError::Io(io::Error::other(join)))??;
-        match incoming_error {
-            Some(err) => Err(StorageError::Incoming(err)),
-            None => Ok(written),
-        }
+    async fn write_upload_unhashed(
+        &self,
+        id: UploadId,
+        offset: u64,
+        body: IncomingStream,
+    ) -> StorageResult<u64> {
+        Ok(self.write_upload_with(id, offset, body, None).await?.0)
     }
 
     async fn read_upload(&self, id: UploadId, len: u64) -> StorageResult<ByteStream> {
@@ -283,6 +310,27 @@ mod tests {
             collect(store.read(&digest, 0, 6).await.unwrap()).await,
             b"abcdef"
         );
+    }
+
+    #[tokio::test]
+    async fn an_unhashed_write_reads_back_for_hashing_then_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).await.unwrap();
+        let id = UploadId::new();
+        let size = store
+            .write_upload_unhashed(id, 0, body(vec![b"pulled ", b"through"]))
+            .await
+            .unwrap();
+        assert_eq!(size, 14);
+        let mut hasher = Algorithm::Sha256.hasher();
+        let mut content = store.read_upload(id, size).await.unwrap();
+        while let Some(chunk) = content.next().await {
+            hasher.update(&chunk.unwrap());
+        }
+        let digest = hasher.finish();
+        assert_eq!(digest, Digest::sha256_of(b"pulled through"));
+        store.commit_upload(id, size, &digest).await.unwrap();
+        assert_eq!(store.stat(&digest).await.unwrap(), Some(14));
     }
 
     #[tokio::test]

@@ -98,6 +98,15 @@ pub trait BlobStore: Send + Sync + 'static {
         hasher: DigestHasher,
     ) -> StorageResult<(u64, DigestHasher)>;
 
+    /// As `write_upload`, without hashing: for a writer that must not be paced by the hash
+    /// (pull-through) and hashes afterwards with `read_upload`.
+    async fn write_upload_unhashed(
+        &self,
+        id: UploadId,
+        offset: u64,
+        body: IncomingStream,
+    ) -> StorageResult<u64>;
+
     /// Streams the first `len` bytes of an upload (to hash it with another algorithm).
     async fn read_upload(&self, id: UploadId, len: u64) -> StorageResult<ByteStream>;
 
