@@ -19,7 +19,7 @@ use crate::imagestream::error::{
 use crate::imagestream::image;
 use crate::imagestream::model::*;
 use crate::imagestream::service::{IMPORT_MODE_PRESERVE, repository};
-use crate::registry::content::{self, Document, ManifestKind};
+use crate::registry::content::{self, Document};
 use crate::registry::names::{RepositoryName, Tag};
 use crate::storage::{
     BlobStore, Digest, MetadataStore, PutManifestOutcome, RemoteSource, StorageError, UploadId,
@@ -380,16 +380,15 @@ impl Importer {
             repository: wanted.remote.repository_spec(),
             insecure: wanted.insecure(),
         };
-        let top = registry.manifest(&wanted.remote).await?;
-        let parsed = content::parse(top.content.clone(), Some(&top.media_type))
-            .map_err(|err| ImageError::Unusable(err.to_string()))?;
+        let top = parse(registry.manifest(&wanted.remote).await?)?;
+        let digest = top.manifest.digest.clone();
         if !write {
-            return Ok(top.digest);
+            return Ok(digest);
         }
-        if content::kind_of(&top.media_type) == Some(ManifestKind::Index) {
-            for child in &parsed.manifest.manifests {
-                let manifest = registry.manifest(&wanted.remote.with_digest(child)).await?;
-                if content::kind_of(&manifest.media_type) != Some(ManifestKind::Image) {
+        if let Document::Index(_) = &top.document {
+            for child in &top.manifest.manifests {
+                let manifest = parse(registry.manifest(&wanted.remote.with_digest(child)).await?)?;
+                if !matches!(manifest.document, Document::Image(_)) {
                     return Err(ImageError::Unusable(format!(
                         "{child} in the index is not an image manifest"
                     )));
@@ -398,7 +397,6 @@ impl Importer {
                     .await?;
             }
         }
-        let digest = top.digest.clone();
         self.store_manifest(repository, &registry, &wanted.remote, &source, top)
             .await?;
         Ok(digest)
@@ -411,14 +409,12 @@ impl Importer {
         registry: &RemoteRegistry,
         remote: &RemoteReference,
         source: &RemoteSource,
-        fetched: super::remote::RemoteManifest,
+        parsed: content::ParsedManifest,
     ) -> Result<(), ImageError> {
         let content::ParsedManifest {
             mut manifest,
             document,
-        } = content::parse(fetched.content, Some(&fetched.media_type))
-            .map_err(|err| ImageError::Unusable(err.to_string()))?;
-        manifest.digest = fetched.digest;
+        } = parsed;
         let mut config = None;
         if let Document::Image(image_manifest) = &document {
             let config_digest: Digest = image_manifest
@@ -499,6 +495,15 @@ impl Importer {
         self.metadata.link_blob(repository, digest, size).await?;
         Ok(())
     }
+}
+
+/// A remote manifest read as a push is (OCI or Docker schema 2, image or index), under the
+/// digest it was fetched by.
+fn parse(fetched: super::remote::RemoteManifest) -> Result<content::ParsedManifest, ImageError> {
+    let mut parsed = content::parse(fetched.content, fetched.content_type.as_deref())
+        .map_err(|err| ImageError::Unusable(err.to_string()))?;
+    parsed.manifest.digest = fetched.digest;
+    Ok(parsed)
 }
 
 /// A `DockerImage` reference's pull spec, parsed.

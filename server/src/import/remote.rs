@@ -6,7 +6,6 @@ use std::sync::Mutex;
 use axum::http::{HeaderMap, StatusCode, header};
 use bytes::Bytes;
 
-use crate::registry::content::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
 use crate::storage::Digest;
 
 /// What an import accepts: images and indexes, OCI and Docker schema 2.
@@ -192,11 +191,13 @@ pub fn is_docker_hub(host: &str) -> bool {
     )
 }
 
-/// A manifest as the remote registry serves it, its digest checked.
+/// A manifest as the remote registry serves it, its digest checked. What kind it is, the
+/// registry's own parse says (`content::parse`, as for a push).
 #[derive(Debug, Clone)]
 pub struct RemoteManifest {
     pub digest: Digest,
-    pub media_type: String,
+    /// The response's `Content-Type`, without parameters.
+    pub content_type: Option<String>,
     pub content: Bytes,
 }
 
@@ -266,7 +267,7 @@ impl RemoteRegistry {
         let response = self
             .expect_success(response, &reference.to_string())
             .await?;
-        let media_type = response
+        let content_type = response
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -306,25 +307,9 @@ impl RemoteRegistry {
             }
             None => Digest::sha256_of(&content),
         };
-        let media_type = media_type
-            .filter(|t| {
-                [
-                    OCI_MANIFEST,
-                    OCI_INDEX,
-                    DOCKER_MANIFEST,
-                    DOCKER_MANIFEST_LIST,
-                ]
-                .contains(&t.as_str())
-            })
-            .or_else(|| declared_media_type(&content))
-            .ok_or_else(|| {
-                RemoteError::Protocol(format!(
-                    "{reference} is not an OCI or Docker schema 2 image or index"
-                ))
-            })?;
         Ok(RemoteManifest {
             digest,
-            media_type,
+            content_type,
             content,
         })
     }
@@ -536,24 +521,6 @@ fn unreachable(err: reqwest::Error) -> RemoteError {
         source = cause.source();
     }
     RemoteError::Unreachable(message)
-}
-
-/// The `mediaType` a manifest declares about itself.
-fn declared_media_type(content: &[u8]) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Envelope {
-        media_type: Option<String>,
-        manifests: Option<serde::de::IgnoredAny>,
-        config: Option<serde::de::IgnoredAny>,
-    }
-    let envelope: Envelope = serde_json::from_slice(content).ok()?;
-    match envelope.media_type {
-        Some(media_type) => Some(media_type),
-        None if envelope.manifests.is_some() => Some(OCI_INDEX.to_owned()),
-        None if envelope.config.is_some() => Some(OCI_MANIFEST.to_owned()),
-        None => None,
-    }
 }
 
 /// The first message of a Distribution error body.
