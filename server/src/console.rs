@@ -34,10 +34,9 @@ use crate::imagestream::ImageStreams;
 use crate::imagestream::error::{ApiError, IMAGE_STREAM_IMAGES};
 use crate::imagestream::image::{ChildManifest, ImageMetadata, MAX_CONFIG_BYTES};
 use crate::imagestream::model::{
-    ImageImportSpec, ImageLookupPolicy, ImageStream, ImageStreamImport, ImageStreamImportSpec,
-    ImageStreamImportStatus, ImageStreamTag, LocalObjectReference, NamedTagEventList, Namespace,
-    NamespaceSpec, NamespaceStatus, ObjectMeta, ObjectReference, RepositoryImportSpec,
-    TagImportPolicy, TagReference, TagReferencePolicy, kinds,
+    ImageLookupPolicy, ImageStream, ImageStreamImport, ImageStreamImportSpec, ImageStreamTag,
+    NamedTagEventList, Namespace, NamespaceSpec, NamespaceStatus, ObjectMeta, ObjectReference,
+    TagImportPolicy, TagReference, kinds,
 };
 use crate::imagestream::service::{MAX_PAGE, repository, split_stream_image};
 use crate::storage::auth::TokenRecord;
@@ -643,52 +642,20 @@ impl ConsoleData for LocalConsoleData {
 
     async fn import(&self, request: ImportRequest) -> ConsoleResult<Vec<ImportOutcome>> {
         let who = caller().await?;
-        let from = ObjectReference {
-            kind: "DockerImage".into(),
-            namespace: String::new(),
-            name: request.from.trim().to_owned(),
-        };
-        let import_policy = TagImportPolicy {
-            insecure: request.insecure,
-            scheduled: request.scheduled,
-            import_mode: String::new(),
-        };
-        let reference_policy = TagReferencePolicy {
-            policy_type: if request.local { "Local" } else { "Source" }.into(),
-        };
-        let spec = if request.all_tags {
-            ImageStreamImportSpec {
-                import: true,
-                repository: Some(RepositoryImportSpec {
-                    from,
-                    import_policy,
-                    reference_policy,
-                }),
-                images: Vec::new(),
-            }
-        } else {
-            let tag = request.tag.trim();
-            ImageStreamImportSpec {
-                import: true,
-                repository: None,
-                images: vec![ImageImportSpec {
-                    from,
-                    to: (!tag.is_empty()).then(|| LocalObjectReference { name: tag.into() }),
-                    import_policy,
-                    reference_policy,
-                }],
-            }
-        };
-        let body = ImageStreamImport {
-            kind: kinds::image_stream_import(),
-            api_version: kinds::image_api(),
-            metadata: ObjectMeta {
-                name: request.stream.trim().to_owned(),
-                ..ObjectMeta::default()
+        let tag = request.tag.trim();
+        let spec = ImageStreamImportSpec::new(
+            &request.from,
+            (!tag.is_empty()).then_some(tag),
+            request.all_tags,
+            TagImportPolicy {
+                insecure: request.insecure,
+                scheduled: request.scheduled,
+                import_mode: String::new(),
             },
-            spec,
-            status: ImageStreamImportStatus::default(),
-        };
+            request.local,
+            true,
+        );
+        let body = ImageStreamImport::new(request.stream.trim(), spec);
         let answer = self
             .importer
             .import(&who, request.namespace.trim(), body)

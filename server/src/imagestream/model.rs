@@ -588,6 +588,66 @@ pub struct ImageStreamImportSpec {
     pub images: Vec<ImageImportSpec>,
 }
 
+impl ImageStreamImport {
+    /// An import into stream `name`.
+    pub fn new(name: &str, spec: ImageStreamImportSpec) -> Self {
+        ImageStreamImport {
+            kind: kinds::image_stream_import(),
+            api_version: kinds::image_api(),
+            metadata: ObjectMeta {
+                name: name.to_owned(),
+                ..ObjectMeta::default()
+            },
+            spec,
+            status: ImageStreamImportStatus::default(),
+        }
+    }
+}
+
+impl ImageStreamImportSpec {
+    /// What `oc import-image` asks for: the remote image `from` into `tag` (the remote's own
+    /// tag when `None`), or every tag of its repository; `local` serves pulls from here
+    /// (`referencePolicy: Local`); `import` false only reads.
+    pub fn new(
+        from: &str,
+        tag: Option<&str>,
+        all_tags: bool,
+        import_policy: TagImportPolicy,
+        local: bool,
+        import: bool,
+    ) -> Self {
+        let from = ObjectReference {
+            kind: "DockerImage".into(),
+            namespace: String::new(),
+            name: from.trim().to_owned(),
+        };
+        let reference_policy = TagReferencePolicy {
+            policy_type: if local { "Local" } else { "Source" }.into(),
+        };
+        if all_tags {
+            return ImageStreamImportSpec {
+                import,
+                repository: Some(RepositoryImportSpec {
+                    from,
+                    import_policy,
+                    reference_policy,
+                }),
+                images: Vec::new(),
+            };
+        }
+        ImageStreamImportSpec {
+            import,
+            repository: None,
+            images: vec![ImageImportSpec {
+                from,
+                to: tag.map(|name| LocalObjectReference { name: name.into() }),
+                import_policy,
+                reference_policy,
+            }],
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RepositoryImportSpec {

@@ -5,9 +5,7 @@ use anyhow::{Context, bail};
 
 use crate::config::ImportImageArgs;
 use crate::imagestream::model::{
-    ImageImportSpec, ImageImportStatus, ImageStreamImport, ImageStreamImportSpec,
-    ImageStreamImportStatus, LocalObjectReference, ObjectMeta, ObjectReference,
-    RepositoryImportSpec, Status, TagImportPolicy, TagReferencePolicy,
+    ImageImportStatus, ImageStreamImport, ImageStreamImportSpec, Status, TagImportPolicy,
 };
 
 /// Sends the import; `Ok(false)` when some image failed (each said on standard error).
@@ -27,56 +25,19 @@ pub async fn import_image(args: ImportImageArgs) -> anyhow::Result<bool> {
             "--all imports every remote tag into tags of the same names: name the target as NAMESPACE/STREAM"
         );
     }
-    let from = ObjectReference {
-        kind: "DockerImage".into(),
-        namespace: String::new(),
-        name: args.from.clone(),
-    };
-    let import_policy = TagImportPolicy {
-        insecure: args.insecure,
-        scheduled: args.scheduled,
-        import_mode: String::new(),
-    };
-    let reference_policy = TagReferencePolicy {
-        policy_type: if args.reference_policy_local {
-            "Local"
-        } else {
-            "Source"
-        }
-        .into(),
-    };
-    let spec = if args.all {
-        ImageStreamImportSpec {
-            import: !args.dry_run,
-            repository: Some(RepositoryImportSpec {
-                from,
-                import_policy,
-                reference_policy,
-            }),
-            images: Vec::new(),
-        }
-    } else {
-        ImageStreamImportSpec {
-            import: !args.dry_run,
-            repository: None,
-            images: vec![ImageImportSpec {
-                from,
-                to: tag.map(|tag| LocalObjectReference { name: tag.into() }),
-                import_policy,
-                reference_policy,
-            }],
-        }
-    };
-    let body = ImageStreamImport {
-        kind: "ImageStreamImport".into(),
-        api_version: crate::imagestream::model::IMAGE_API_VERSION.into(),
-        metadata: ObjectMeta {
-            name: stream.to_owned(),
-            ..ObjectMeta::default()
+    let spec = ImageStreamImportSpec::new(
+        &args.from,
+        tag,
+        args.all,
+        TagImportPolicy {
+            insecure: args.insecure,
+            scheduled: args.scheduled,
+            import_mode: String::new(),
         },
-        spec,
-        status: ImageStreamImportStatus::default(),
-    };
+        args.reference_policy_local,
+        !args.dry_run,
+    );
+    let body = ImageStreamImport::new(stream, spec);
     let client = reqwest::Client::builder()
         .danger_accept_invalid_certs(args.insecure_skip_tls_verify)
         .build()?;
