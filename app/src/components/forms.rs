@@ -49,3 +49,15 @@ pub fn DeleteButton(
         </Show>
     }
 }
+
+/// A checkbox with its label, bound to `value`.
+#[component]
+pub fn Checkbox(id: &'static str, label: &'static str, value: RwSignal<bool>) -> impl IntoView {
+    view! {
+        <label class="check" for=id>
+            <input type="checkbox" id=id prop:checked=value
+                on:change=move |ev| value.set(event_target_checked(&ev))/>
+            {label}
+        </label>
+    }
+}

@@ -1,6 +1,6 @@
 use leptos::prelude::*;
 
-use super::{ActionError, use_console};
+use super::{ActionError, Checkbox, use_console};
 use crate::api::{ConsoleResult, ImportOutcome, ImportRequest, import_images};
 use crate::format::short_digest;
 
@@ -77,15 +77,6 @@ pub fn ImportForm(
         });
     };
     let fixed_stream = stream.is_some();
-    let check = |id: &'static str, label: &'static str, value: RwSignal<bool>| {
-        view! {
-            <label class="check" for=id>
-                <input type="checkbox" id=id prop:checked=value
-                    on:change=move |ev| value.set(event_target_checked(&ev))/>
-                {label}
-            </label>
-        }
-    };
     view! {
         <section class="panel" aria-labelledby="import-heading">
             <h2 id="import-heading">"Import from another registry"</h2>
@@ -102,10 +93,10 @@ pub fn ImportForm(
                 <input id="import-tag" placeholder="the image's own tag" disabled=move || all_tags.get()
                     prop:value=tag on:input=move |ev| tag.set(event_target_value(&ev))/>
                 <div class="checks">
-                    {check("import-all", "All tags of the repository", all_tags)}
-                    {check("import-scheduled", "Import again on a schedule", scheduled)}
-                    {check("import-local", "Serve pulls from Berth (pull-through)", local)}
-                    {check("import-insecure", "Plain HTTP (insecure registry)", insecure)}
+                    <Checkbox id="import-all" label="All tags of the repository" value=all_tags/>
+                    <Checkbox id="import-scheduled" label="Import again on a schedule" value=scheduled/>
+                    <Checkbox id="import-local" label="Serve pulls from Berth (pull-through)" value=local/>
+                    <Checkbox id="import-insecure" label="Plain HTTP (insecure registry)" value=insecure/>
                 </div>
                 <p class="muted small">"Credentials come from the namespace's pull secrets for the registry's host."</p>
                 <button type="submit" disabled=move || import.pending().get()>

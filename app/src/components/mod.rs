@@ -8,7 +8,7 @@ mod status;
 mod user_menu;
 
 pub use copy::{CommandLine, CopyButton};
-pub use forms::{ActionError, DeleteButton};
+pub use forms::{ActionError, Checkbox, DeleteButton};
 pub use import::{ImportForm, ImportState};
 pub use live::{NoticeArea, provide_console, use_console};
 pub use status::{ErrorPanel, Loading};

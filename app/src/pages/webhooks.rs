@@ -3,7 +3,9 @@ use leptos_meta::Title;
 
 use super::param;
 use crate::api::{WebhookRow, create_webhook, delete_webhook, list_webhooks};
-use crate::components::{ActionError, CommandLine, DeleteButton, ErrorPanel, Loading, use_console};
+use crate::components::{
+    ActionError, Checkbox, CommandLine, DeleteButton, ErrorPanel, Loading, use_console,
+};
 use crate::format::{encode, time};
 
 /// (name, url, events comma-separated, format)
@@ -176,15 +178,6 @@ fn NewWebhook(
             format.get_untracked(),
         ));
     };
-    let check = |id: &'static str, label: &'static str, value: RwSignal<bool>| {
-        view! {
-            <label class="check" for=id>
-                <input type="checkbox" id=id prop:checked=value
-                    on:change=move |ev| value.set(event_target_checked(&ev))/>
-                {label}
-            </label>
-        }
-    };
     view! {
         <section class="panel" aria-labelledby="new-webhook-heading">
             <h2 id="new-webhook-heading">"Add a webhook"</h2>
@@ -201,9 +194,9 @@ fn NewWebhook(
                     <option value="cloudevents">"CloudEvents"</option>
                 </select>
                 <div class="checks">
-                    {check("webhook-push", "Pushes", push)}
-                    {check("webhook-delete", "Deletes", delete)}
-                    {check("webhook-imagestream", "Image stream changes (tags, imports)", imagestream)}
+                    <Checkbox id="webhook-push" label="Pushes" value=push/>
+                    <Checkbox id="webhook-delete" label="Deletes" value=delete/>
+                    <Checkbox id="webhook-imagestream" label="Image stream changes (tags, imports)" value=imagestream/>
                 </div>
                 <button type="submit" disabled=move || create.pending().get()>"Add webhook"</button>
             </form>
