@@ -797,3 +797,357 @@ async fn users_seeded_from_an_htpasswd_file_sign_in() {
         .unwrap();
     assert_eq!(hank["identities"][0], "htpasswd:hank");
 }
+
+// ---- Kubernetes' access reviews -------------------------------------------------------------
+
+const REVIEWS: &str = "/apis/authorization.k8s.io/v1";
+
+/// The caller's rules in a namespace, from a SelfSubjectRulesReview.
+async fn rules_review(server: &TestServer, client: &reqwest::Client, namespace: &str) -> Value {
+    let response = client
+        .post(server.url(&format!("{REVIEWS}/selfsubjectrulesreviews")))
+        .json(&json!({
+            "kind": "SelfSubjectRulesReview",
+            "apiVersion": "authorization.k8s.io/v1",
+            "spec": {"namespace": namespace},
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let review: Value = response.json().await.unwrap();
+    assert_eq!(review["kind"], "SelfSubjectRulesReview");
+    assert_eq!(review["spec"]["namespace"], namespace);
+    assert_eq!(review["status"]["incomplete"], false);
+    assert_eq!(review["status"]["nonResourceRules"], json!([]));
+    review
+}
+
+/// The rules of a review as `verbs resources [names]` lines, for comparing.
+fn rule_lines(review: &Value) -> Vec<String> {
+    let join = |value: &Value| {
+        value
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|i| i.as_str().unwrap())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .unwrap_or_default()
+    };
+    review["status"]["resourceRules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|rule| {
+            format!(
+                "{} {}:{} [{}]",
+                join(&rule["verbs"]),
+                join(&rule["apiGroups"]),
+                join(&rule["resources"]),
+                join(&rule["resourceNames"])
+            )
+        })
+        .collect()
+}
+
+const PULL_RULE: &str = "get,list,watch image.openshift.io:imagestreams,imagestreamtags,imagestreamimages,imagestreams/layers []";
+const PUSH_RULE: &str = "create,update,patch image.openshift.io:imagestreams,imagestreamtags,imagestreamimports,imagestreammappings,imagestreams/layers []";
+
+/// A SelfSubjectAccessReview of `attributes`: (allowed, reason).
+async fn access_review(
+    server: &TestServer,
+    client: &reqwest::Client,
+    attributes: Value,
+) -> (bool, String) {
+    let response = client
+        .post(server.url(&format!("{REVIEWS}/selfsubjectaccessreviews")))
+        .json(&json!({
+            "kind": "SelfSubjectAccessReview",
+            "apiVersion": "authorization.k8s.io/v1",
+            "spec": {"resourceAttributes": attributes},
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let review: Value = response.json().await.unwrap();
+    assert_eq!(review["kind"], "SelfSubjectAccessReview");
+    assert_eq!(
+        review["spec"]["resourceAttributes"]["verb"],
+        attributes["verb"]
+    );
+    (
+        review["status"]["allowed"].as_bool().unwrap(),
+        review["status"]["reason"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn rules_reviews_list_what_each_role_may_do_in_a_namespace() {
+    let server = TestServer::start();
+    push(&server, "team/app", "v1").await;
+    push(&server, "team/db", "v1").await;
+    let vera = client_with_token(&server.add_user("vera", "vera-password", &[]));
+    let ed = client_with_token(&server.add_user("ed", "ed-password", &[]));
+    let ada = client_with_token(&server.add_user("ada", "ada-password", &[]));
+    let sam = client_with_token(&server.add_user("sam", "sam-password", &[]));
+    for (role, user) in [("viewer", "vera"), ("editor", "ed"), ("admin", "ada")] {
+        bind(
+            &server,
+            "team",
+            role,
+            json!({"kind": "User", "name": user}),
+            None,
+        )
+        .await;
+    }
+    // Sam is an editor of app only, and vera an admin of db besides her namespace role.
+    bind(
+        &server,
+        "team",
+        "editor",
+        json!({"kind": "User", "name": "sam"}),
+        Some("app"),
+    )
+    .await;
+    bind(
+        &server,
+        "team",
+        "admin",
+        json!({"kind": "User", "name": "vera"}),
+        Some("db"),
+    )
+    .await;
+
+    let viewer = rules_review(&server, &vera, "team").await;
+    let viewer_lines = rule_lines(&viewer);
+    assert_eq!(viewer_lines[0], PULL_RULE);
+    assert_eq!(
+        viewer_lines[1..],
+        [
+            "create,update,patch image.openshift.io:imagestreams,imagestreams/layers [db]",
+            "delete image.openshift.io:imagestreams [db]",
+        ]
+    );
+    // Pull only where she holds nothing by name.
+    let elsewhere = server.add_user("val", "val-password", &[]);
+    bind(
+        &server,
+        "team",
+        "viewer",
+        json!({"kind": "User", "name": "val"}),
+        None,
+    )
+    .await;
+    let plain_viewer = rules_review(&server, &client_with_token(&elsewhere), "team").await;
+    assert_eq!(rule_lines(&plain_viewer), [PULL_RULE]);
+    assert!(plain_viewer["status"]["resourceRules"][0]["resourceNames"].is_null());
+
+    let editor = rules_review(&server, &ed, "team").await;
+    assert_eq!(rule_lines(&editor), [PULL_RULE, PUSH_RULE]);
+
+    let admin = rule_lines(&rules_review(&server, &ada, "team").await);
+    assert_eq!(admin[..2], [PULL_RULE, PUSH_RULE]);
+    for expected in [
+        "delete image.openshift.io:imagestreams,imagestreamtags []",
+        "delete :namespaces []",
+        "get,list,create,delete rbac.authorization.k8s.io:rolebindings []",
+        "get,list,create,delete :serviceaccounts []",
+    ] {
+        assert!(
+            admin.contains(&expected.to_owned()),
+            "{expected} in {admin:?}"
+        );
+    }
+    // The cluster administrator: the same as a namespace admin, anywhere.
+    let root = rule_lines(&rules_review(&server, &server.client(), "anywhere").await);
+    assert_eq!(root, admin);
+
+    // Stream-level bindings only: rules on the streams by name.
+    let streams = rules_review(&server, &sam, "team").await;
+    assert_eq!(
+        rule_lines(&streams),
+        [
+            "get,list,watch image.openshift.io:imagestreams,imagestreams/layers [app]",
+            "create,update,patch image.openshift.io:imagestreams,imagestreams/layers [app]",
+        ]
+    );
+    // Nothing elsewhere; anonymous callers get what anonymous may (no 401).
+    assert_eq!(
+        rule_lines(&rules_review(&server, &sam, "other").await),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        rule_lines(&rules_review(&server, &anonymous(), "team").await),
+        Vec::<String>::new()
+    );
+    bind(
+        &server,
+        "team",
+        "viewer",
+        json!({"kind": "Group", "name": "system:unauthenticated"}),
+        None,
+    )
+    .await;
+    assert_eq!(
+        rule_lines(&rules_review(&server, &anonymous(), "team").await),
+        [PULL_RULE]
+    );
+
+    // Bad bodies: the field is named.
+    let url = server.url(&format!("{REVIEWS}/selfsubjectrulesreviews"));
+    for (body, field) in [
+        (json!({"spec": {}}), "spec.namespace"),
+        (
+            json!({"spec": {"namespace": "Not A Namespace"}}),
+            "spec.namespace",
+        ),
+        (json!({"spec": {"namespace": 3}}), "spec.namespace"),
+        (json!({"spec": "team"}), "spec"),
+    ] {
+        let response = ed.post(&url).json(&body).send().await.unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}"
+        );
+        let status: Value = response.json().await.unwrap();
+        assert_eq!(status["kind"], "Status");
+        assert_eq!(status["reason"], "Invalid");
+        assert_eq!(status["details"]["causes"][0]["field"], field, "{status}");
+        assert!(status["message"].as_str().unwrap().contains(field));
+    }
+    let response = ed
+        .post(&url)
+        .json(&json!({"kind": "SelfSubjectAccessReview", "spec": {"namespace": "team"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let status: Value = response.json().await.unwrap();
+    assert!(
+        status["message"].as_str().unwrap().starts_with("kind "),
+        "{status}"
+    );
+    let response = ed
+        .post(&url)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn access_reviews_decide_namespace_creation_and_pushes() {
+    let server = TestServer::start();
+    push(&server, "team/app", "v1").await;
+    push(&server, "team/db", "v1").await;
+    let sam = client_with_token(&server.add_user("sam", "sam-password", &[]));
+    let vera = client_with_token(&server.add_user("vera", "vera-password", &[]));
+    let ada = client_with_token(&server.add_user("ada", "ada-password", &[]));
+    bind(
+        &server,
+        "team",
+        "editor",
+        json!({"kind": "User", "name": "sam"}),
+        Some("app"),
+    )
+    .await;
+    bind(
+        &server,
+        "team",
+        "viewer",
+        json!({"kind": "User", "name": "vera"}),
+        None,
+    )
+    .await;
+    bind(
+        &server,
+        "team",
+        "admin",
+        json!({"kind": "User", "name": "ada"}),
+        None,
+    )
+    .await;
+
+    // Creating namespaces: signed-in users may (the default), anonymous callers may not.
+    let create = json!({"verb": "create", "group": "", "resource": "namespaces"});
+    let (allowed, reason) = access_review(&server, &sam, create.clone()).await;
+    assert!(allowed, "{reason}");
+    let (allowed, reason) = access_review(&server, &anonymous(), create).await;
+    assert!(!allowed);
+    assert!(reason.ends_with("refused"), "{reason}");
+
+    // Pushing (OpenShift's `update imagestreams/layers`): sam on app, not on db; vera on
+    // neither, though she may pull.
+    let layers = |verb: &str, name: &str| {
+        json!({
+            "namespace": "team", "verb": verb, "group": "image.openshift.io",
+            "resource": "imagestreams", "subresource": "layers", "name": name,
+        })
+    };
+    let (allowed, reason) = access_review(&server, &sam, layers("update", "app")).await;
+    assert!(allowed, "{reason}");
+    assert!(reason.contains("editor role on team/app"), "{reason}");
+    let (allowed, reason) = access_review(&server, &sam, layers("update", "db")).await;
+    assert!(!allowed);
+    assert_eq!(
+        reason,
+        "User \"sam\" holds no role on team/db; push needs editor: refused"
+    );
+    let (allowed, _) = access_review(&server, &vera, layers("update", "app")).await;
+    assert!(!allowed);
+    let (allowed, _) = access_review(&server, &vera, layers("get", "app")).await;
+    assert!(allowed);
+    let (allowed, _) = access_review(&server, &anonymous(), layers("get", "app")).await;
+    assert!(!allowed);
+
+    // Deleting the namespace: its admin may, a viewer may not.
+    let delete = json!({"verb": "delete", "group": "", "resource": "namespaces", "name": "team"});
+    assert!(access_review(&server, &ada, delete.clone()).await.0);
+    assert!(!access_review(&server, &vera, delete).await.0);
+    // Tags name their stream.
+    let tag = json!({
+        "namespace": "team", "verb": "update", "group": "image.openshift.io",
+        "resource": "imagestreamtags", "name": "app:v2",
+    });
+    assert!(access_review(&server, &sam, tag).await.0);
+
+    // Unknown resources: refused, with the reason.
+    let (allowed, reason) = access_review(
+        &server,
+        &ada,
+        json!({"namespace": "team", "verb": "get", "group": "", "resource": "pods"}),
+    )
+    .await;
+    assert!(!allowed);
+    assert!(reason.contains("\"pods\""), "{reason}");
+
+    // Bad bodies name the field.
+    let url = server.url(&format!("{REVIEWS}/selfsubjectaccessreviews"));
+    for (body, field) in [
+        (json!({"spec": {}}), "spec.resourceAttributes"),
+        (
+            json!({"spec": {"resourceAttributes": {"resource": "imagestreams"}}}),
+            "spec.resourceAttributes.verb",
+        ),
+        (
+            json!({"spec": {"resourceAttributes": {"verb": "get", "name": 7}}}),
+            "spec.resourceAttributes.name",
+        ),
+    ] {
+        let response = sam.post(&url).json(&body).send().await.unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}"
+        );
+        let status: Value = response.json().await.unwrap();
+        assert_eq!(status["details"]["causes"][0]["field"], field, "{status}");
+    }
+}

@@ -15,6 +15,10 @@ use serde::{Deserialize, Serialize};
 
 use super::http::Caller;
 use super::identity::binding_name_part;
+use super::reviews::{
+    self, AccessReviewSpec, AccessReviewStatus, NonResourceAttributes, ResourceAttributes,
+    RulesReviewSpec,
+};
 use super::routes::{access_api_version, create_token_for, token_object};
 use super::{Action, Identities, Role, Subject, Target};
 use crate::imagestream::error::{ApiError, ApiResult, FieldError, NAMESPACES, Resource, deleted};
@@ -1138,6 +1142,236 @@ async fn audit_events(State(api): Access, caller: Caller, RawQuery(raw): RawQuer
     }
 }
 
+// ---- access reviews (Kubernetes' authorization.k8s.io) ----------------------------------------
+
+const RULES_REVIEWS: Resource = Resource {
+    plural: "selfsubjectrulesreviews",
+    group: "authorization.k8s.io",
+};
+const ACCESS_REVIEWS: Resource = Resource {
+    plural: "selfsubjectaccessreviews",
+    group: "authorization.k8s.io",
+};
+
+type JsonObject = serde_json::Map<String, serde_json::Value>;
+
+/// A review as Kubernetes answers it: the object asked with its status.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Review<S, T> {
+    kind: &'static str,
+    api_version: &'static str,
+    metadata: JsonObject,
+    spec: S,
+    status: T,
+}
+
+fn invalid_field(resource: Resource, path: &str, message: impl Into<String>) -> ApiError {
+    ApiError::invalid(resource, "", FieldError::new(path, message))
+}
+
+/// Takes an object field out of `object`; absent or null is `None`.
+fn object_field(
+    object: &mut JsonObject,
+    field: &str,
+    path: &str,
+    resource: Resource,
+) -> ApiResult<Option<JsonObject>> {
+    match object.remove(field) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Object(inner)) => Ok(Some(inner)),
+        Some(_) => Err(invalid_field(resource, path, "must be an object")),
+    }
+}
+
+/// A string field of `object`; absent or null is empty.
+fn text_field(
+    object: &JsonObject,
+    field: &str,
+    path: &str,
+    resource: Resource,
+) -> ApiResult<String> {
+    match object.get(field) {
+        None | Some(serde_json::Value::Null) => Ok(String::new()),
+        Some(serde_json::Value::String(text)) => Ok(text.clone()),
+        Some(_) => Err(invalid_field(resource, path, "must be a string")),
+    }
+}
+
+/// The metadata and spec of a review's body, whose `kind` and `apiVersion`, when given, must be
+/// the review's.
+fn review_body(
+    body: serde_json::Value,
+    kind: &str,
+    resource: Resource,
+) -> ApiResult<(JsonObject, JsonObject)> {
+    let serde_json::Value::Object(mut body) = body else {
+        return Err(ApiError::BadRequest(format!(
+            "the request body is not a {kind} object"
+        )));
+    };
+    for (field, expected) in [("kind", kind), ("apiVersion", reviews::API_VERSION)] {
+        match body.get(field) {
+            None | Some(serde_json::Value::Null) => {}
+            Some(serde_json::Value::String(given)) if given == expected => {}
+            Some(given) => {
+                return Err(ApiError::BadRequest(format!(
+                    "{field} is {given}; this endpoint takes {expected:?}"
+                )));
+            }
+        }
+    }
+    let metadata = object_field(&mut body, "metadata", "metadata", resource)?.unwrap_or_default();
+    let spec = object_field(&mut body, "spec", "spec", resource)?.unwrap_or_default();
+    Ok((metadata, spec))
+}
+
+/// `POST /apis/authorization.k8s.io/v1/selfsubjectrulesreviews` with `spec.namespace`: what
+/// the caller may do there, as RBAC rules (see [`reviews::resource_rules`]).
+async fn self_subject_rules_review(
+    State(api): Access,
+    caller: Caller,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> Response {
+    let result = (|| {
+        let (metadata, spec) = review_body(body, "SelfSubjectRulesReview", RULES_REVIEWS)?;
+        let namespace = text_field(&spec, "namespace", "spec.namespace", RULES_REVIEWS)?;
+        if namespace.is_empty() {
+            return Err(invalid_field(
+                RULES_REVIEWS,
+                "spec.namespace",
+                "a namespace is required",
+            ));
+        }
+        if !is_valid_namespace(&namespace) {
+            return Err(invalid_field(
+                RULES_REVIEWS,
+                "spec.namespace",
+                format!("{namespace:?} is not a namespace name"),
+            ));
+        }
+        let status = reviews::review_rules(&api.identities.authorizer, &caller.subject, &namespace);
+        Ok(Review {
+            kind: "SelfSubjectRulesReview",
+            api_version: reviews::API_VERSION,
+            metadata,
+            spec: RulesReviewSpec { namespace },
+            status,
+        })
+    })();
+    respond(StatusCode::CREATED, result)
+}
+
+fn resource_attributes(attributes: &JsonObject) -> ApiResult<ResourceAttributes> {
+    let field = |name: &str| {
+        text_field(
+            attributes,
+            name,
+            &format!("spec.resourceAttributes.{name}"),
+            ACCESS_REVIEWS,
+        )
+    };
+    let attributes = ResourceAttributes {
+        namespace: field("namespace")?,
+        verb: field("verb")?,
+        group: field("group")?,
+        version: field("version")?,
+        resource: field("resource")?,
+        subresource: field("subresource")?,
+        name: field("name")?,
+    };
+    for (name, value) in [
+        ("verb", &attributes.verb),
+        ("resource", &attributes.resource),
+    ] {
+        if value.is_empty() {
+            return Err(invalid_field(
+                ACCESS_REVIEWS,
+                &format!("spec.resourceAttributes.{name}"),
+                "required",
+            ));
+        }
+    }
+    Ok(attributes)
+}
+
+/// `POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews` with
+/// `spec.resourceAttributes`: may the caller do this (see [`reviews::request_of`])?
+async fn self_subject_access_review(
+    State(api): Access,
+    caller: Caller,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> Response {
+    let result = (|| {
+        let (metadata, mut spec) = review_body(body, "SelfSubjectAccessReview", ACCESS_REVIEWS)?;
+        let resource = object_field(
+            &mut spec,
+            "resourceAttributes",
+            "spec.resourceAttributes",
+            ACCESS_REVIEWS,
+        )?;
+        let non_resource = object_field(
+            &mut spec,
+            "nonResourceAttributes",
+            "spec.nonResourceAttributes",
+            ACCESS_REVIEWS,
+        )?;
+        let (spec, status) = match (resource, non_resource) {
+            (Some(attributes), None) => {
+                let attributes = resource_attributes(&attributes)?;
+                let status = reviews::review_access(
+                    &api.identities.authorizer,
+                    &caller.subject,
+                    &attributes,
+                );
+                let spec = AccessReviewSpec {
+                    resource_attributes: Some(attributes),
+                    non_resource_attributes: None,
+                };
+                (spec, status)
+            }
+            (None, Some(attributes)) => {
+                let field = |name: &str| {
+                    text_field(
+                        &attributes,
+                        name,
+                        &format!("spec.nonResourceAttributes.{name}"),
+                        ACCESS_REVIEWS,
+                    )
+                };
+                let attributes = NonResourceAttributes {
+                    path: field("path")?,
+                    verb: field("verb")?,
+                };
+                let spec = AccessReviewSpec {
+                    resource_attributes: None,
+                    non_resource_attributes: Some(attributes),
+                };
+                let status = AccessReviewStatus {
+                    allowed: false,
+                    reason: "Berth grants no access to non-resource URLs".into(),
+                };
+                (spec, status)
+            }
+            _ => {
+                return Err(invalid_field(
+                    ACCESS_REVIEWS,
+                    "spec.resourceAttributes",
+                    "exactly one of resourceAttributes and nonResourceAttributes is required",
+                ));
+            }
+        };
+        Ok(Review {
+            kind: "SelfSubjectAccessReview",
+            api_version: reviews::API_VERSION,
+            metadata,
+            spec,
+            status,
+        })
+    })();
+    respond(StatusCode::CREATED, result)
+}
+
 pub fn router(api: Arc<AccessApi>) -> Router {
     const ACCESS: &str = "/apis/access.berth.io/v1";
     Router::new()
@@ -1191,6 +1425,14 @@ pub fn router(api: Arc<AccessApi>) -> Router {
         .route(
             "/apis/user.openshift.io/v1/groups/{name}",
             axum::routing::put(put_group),
+        )
+        .route(
+            "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
+            post(self_subject_rules_review),
+        )
+        .route(
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            post(self_subject_access_review),
         )
         .with_state(api)
 }

@@ -5,7 +5,7 @@
 //! lookups whatever their number; the index is rebuilt from the store after every change of
 //! bindings here and every few seconds for changes made by other replicas.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -93,6 +93,22 @@ impl BindingIndex {
             }
         }
         best
+    }
+
+    /// The role the keys hold on each stream of a namespace that one of them is bound to by
+    /// name, counting wider scopes.
+    fn stream_roles(&self, keys: &[String], namespace: &str) -> BTreeMap<String, Role> {
+        let Some(streams) = self.streams.get(namespace) else {
+            return BTreeMap::new();
+        };
+        streams
+            .iter()
+            .filter(|(_, subjects)| keys.iter().any(|k| subjects.contains_key(k)))
+            .filter_map(|(stream, _)| {
+                self.role(keys, Target::stream(namespace, stream))
+                    .map(|role| (stream.clone(), role))
+            })
+            .collect()
     }
 }
 
@@ -232,6 +248,14 @@ impl Authorizer {
         )
     }
 
+    /// The role a subject holds on each stream of a namespace it is bound to by name (counting
+    /// the namespace and registry roles too): what stream-level bindings add to
+    /// [`Authorizer::role`] at the namespace.
+    pub fn stream_roles(&self, subject: &Subject, namespace: &str) -> BTreeMap<String, Role> {
+        self.index()
+            .stream_roles(&subject.binding_keys(), namespace)
+    }
+
     /// Binding subjects (`Kind:name`) holding at least `action` at the target, with their role:
     /// the answer to "who can pull or push ns/stream".
     pub fn who_can(&self, action: Action, target: Target<'_>) -> Vec<(String, Role)> {
@@ -340,6 +364,36 @@ mod tests {
         assert_eq!(
             role(&builder, Target::stream("team", "app")),
             Some(Role::Viewer)
+        );
+    }
+
+    #[test]
+    fn stream_roles_are_those_of_streams_bound_by_name() {
+        let index = BindingIndex::build(&[
+            binding(Some("team"), None, "viewer", "User", "alice"),
+            binding(Some("team"), Some("app"), "editor", "User", "alice"),
+            binding(Some("team"), Some("db"), "admin", "Group", "ops"),
+            binding(Some("team"), Some("web"), "viewer", "User", "bob"),
+        ]);
+        let alice = user("alice", &["ops"]);
+        let roles = index.stream_roles(&alice.binding_keys(), "team");
+        assert_eq!(
+            roles.into_iter().collect::<Vec<_>>(),
+            [("app".into(), Role::Editor), ("db".into(), Role::Admin)]
+        );
+        assert!(
+            index
+                .stream_roles(&alice.binding_keys(), "other")
+                .is_empty()
+        );
+        // A stream binding weaker than the namespace role reports the namespace role.
+        let index = BindingIndex::build(&[
+            binding(Some("team"), None, "admin", "User", "alice"),
+            binding(Some("team"), Some("app"), "viewer", "User", "alice"),
+        ]);
+        assert_eq!(
+            index.stream_roles(&alice.binding_keys(), "team").get("app"),
+            Some(&Role::Admin)
         );
     }
 }

@@ -10,6 +10,7 @@ pub mod http;
 pub mod identity;
 pub mod model;
 pub mod oauth;
+pub mod reviews;
 pub mod routes;
 
 pub use authorizer::{Authorizer, NamespaceCreation, Visible};
