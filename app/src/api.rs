@@ -17,6 +17,9 @@ pub struct SessionInfo {
     pub csrf_token: Option<String>,
     /// The registry's address, for pull and login commands.
     pub registry_host: String,
+    /// The cluster's API address when the console is in front of one: tokens, access and
+    /// webhooks are then the cluster's business, not the console's.
+    pub upstream: Option<String>,
 }
 
 /// What the caller may do at a place (a namespace or one stream of it).
@@ -31,8 +34,9 @@ pub struct Permissions {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NamespaceSummary {
     pub name: String,
-    pub streams: u64,
-    pub size: u64,
+    /// Unknown in front of a cluster (counting would take a call per namespace).
+    pub streams: Option<u64>,
+    pub size: Option<u64>,
     pub created: String,
     /// Whether the caller may delete it.
     pub can_delete: bool,
@@ -74,8 +78,9 @@ impl StreamSort {
 pub struct StreamSummary {
     pub name: String,
     pub tags: u64,
-    /// Bytes of the images its tags name.
-    pub size: u64,
+    /// Bytes of the images its tags name; unknown in front of a cluster, whose image streams
+    /// do not carry sizes.
+    pub size: Option<u64>,
     pub updated: Option<String>,
     pub latest_tag: Option<String>,
 }

@@ -261,6 +261,42 @@ pub struct ServeArgs {
         value_name = "MILLISECONDS"
     )]
     pub webhook_retry_base_millis: Option<u64>,
+
+    /// The API address of an OpenShift-compatible cluster to put the console in front of
+    /// (with --upstream-registry); Berth then runs no registry or store of its own
+    #[arg(
+        long,
+        env = "BERTH_UPSTREAM_API",
+        value_name = "URL",
+        requires = "upstream_registry"
+    )]
+    pub upstream_api: Option<String>,
+
+    /// The address of that cluster's registry
+    #[arg(
+        long,
+        env = "BERTH_UPSTREAM_REGISTRY",
+        value_name = "URL",
+        requires = "upstream_api"
+    )]
+    pub upstream_registry: Option<String>,
+
+    /// PEM CA bundle to trust for the upstream's API, registry and OAuth server
+    #[arg(long, env = "BERTH_UPSTREAM_CA_FILE", value_name = "FILE")]
+    pub upstream_ca_file: Option<PathBuf>,
+
+    /// OAuth client id registered for the console at the upstream's OAuth server
+    #[arg(long, env = "BERTH_UPSTREAM_CLIENT_ID", value_name = "ID")]
+    pub upstream_client_id: Option<String>,
+
+    /// That client's secret
+    #[arg(
+        long,
+        env = "BERTH_UPSTREAM_CLIENT_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    pub upstream_client_secret: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -278,6 +314,48 @@ pub struct Config {
     pub secrets: SecretsConfig,
     pub import: ImportConfig,
     pub webhooks: WebhooksConfig,
+    /// Serve the console in front of an OpenShift-compatible cluster (`[upstream]`) instead of
+    /// running a registry here.
+    pub upstream: Option<UpstreamConfig>,
+}
+
+/// An OpenShift-compatible cluster the console is put in front of: its API (image streams,
+/// namespaces, access reviews), its registry, and its OAuth server (found from the API's
+/// `/.well-known/oauth-authorization-server`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    pub api_url: String,
+    pub registry_url: String,
+    /// The registry's address in pull commands [default: the host of `registry_url`].
+    #[serde(default)]
+    pub registry_hostname: Option<String>,
+    /// PEM CA bundle for the API, registry and OAuth server (besides the system's roots).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// The console's OAuth client at the upstream (an `OAuthClient` on OpenShift).
+    #[serde(default = "default_upstream_client")]
+    pub client_id: String,
+    #[serde(default)]
+    pub client_secret: String,
+    /// Scopes asked for at sign-in (`user:full`: the user's own permissions, as `oc login`).
+    #[serde(default = "default_upstream_scopes")]
+    pub scopes: Vec<String>,
+    /// The largest answer read from the upstream, in bytes.
+    #[serde(default = "default_upstream_response_bytes")]
+    pub max_response_bytes: usize,
+}
+
+fn default_upstream_client() -> String {
+    "berth-console".into()
+}
+
+fn default_upstream_scopes() -> Vec<String> {
+    vec!["user:full".into()]
+}
+
+fn default_upstream_response_bytes() -> usize {
+    32 * 1024 * 1024
 }
 
 /// Webhook deliveries.
@@ -359,6 +437,9 @@ pub struct AuthConfig {
     pub namespace_creation: crate::auth::NamespaceCreation,
     /// Lifetime of registry tokens from the token endpoint, in seconds.
     pub registry_token_seconds: u64,
+    /// Lifetime of access tokens from the OAuth server, in seconds (OpenShift's
+    /// `accessTokenMaxAgeSeconds`, also a day by default).
+    pub access_token_seconds: u64,
     /// Lifetime of a console session, in hours.
     pub session_hours: u64,
     /// Login attempts allowed per user, and per address, each minute.
@@ -415,6 +496,7 @@ impl Default for AuthConfig {
             htpasswd_file: None,
             namespace_creation: crate::auth::NamespaceCreation::Authenticated,
             registry_token_seconds: 300,
+            access_token_seconds: 86_400,
             session_hours: 12,
             login_attempts_per_minute: 10,
             public_url: None,
@@ -461,6 +543,7 @@ impl Default for Config {
             secrets: SecretsConfig::default(),
             import: ImportConfig::default(),
             webhooks: WebhooksConfig::default(),
+            upstream: None,
         }
     }
 }
@@ -503,6 +586,22 @@ struct Overrides<'a> {
     secrets: SecretsOverrides<'a>,
     import: ImportOverrides,
     webhooks: WebhooksOverrides,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    upstream: Option<UpstreamOverrides<'a>>,
+}
+
+#[derive(Serialize)]
+struct UpstreamOverrides<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api_url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    registry_url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ca_file: Option<&'a Path>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -620,6 +719,22 @@ impl<'a> From<&'a ServeArgs> for Overrides<'a> {
             webhooks: WebhooksOverrides {
                 retry_base_millis: args.webhook_retry_base_millis,
             },
+            // Only when some are given: an empty section would stand for a missing one.
+            upstream: [
+                args.upstream_api.is_some(),
+                args.upstream_registry.is_some(),
+                args.upstream_ca_file.is_some(),
+                args.upstream_client_id.is_some(),
+                args.upstream_client_secret.is_some(),
+            ]
+            .contains(&true)
+            .then_some(UpstreamOverrides {
+                api_url: args.upstream_api.as_deref(),
+                registry_url: args.upstream_registry.as_deref(),
+                ca_file: args.upstream_ca_file.as_deref(),
+                client_id: args.upstream_client_id.as_deref(),
+                client_secret: args.upstream_client_secret.as_deref(),
+            }),
         }
     }
 }
@@ -703,7 +818,10 @@ impl Config {
                 reason: format!("{url:?} must start with http:// or https://"),
             });
         }
-        if self.auth.registry_token_seconds == 0 || self.auth.session_hours == 0 {
+        if self.auth.registry_token_seconds == 0
+            || self.auth.session_hours == 0
+            || self.auth.access_token_seconds == 0
+        {
             return Err(ConfigError::Invalid {
                 field: "auth.registry_token_seconds",
                 reason: "token and session lifetimes must be greater than 0".into(),
@@ -736,6 +854,33 @@ impl Config {
                 field: "secrets.key_file",
                 reason: format!("{} {reason}", path.display()),
             })?;
+        }
+        if let Some(upstream) = &self.upstream {
+            for (field, url) in [
+                ("upstream.api_url", &upstream.api_url),
+                ("upstream.registry_url", &upstream.registry_url),
+            ] {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(ConfigError::Invalid {
+                        field,
+                        reason: format!("{url:?} must start with http:// or https://"),
+                    });
+                }
+            }
+            if let Some(path) = &upstream.ca_file
+                && !path.is_file()
+            {
+                return Err(ConfigError::Invalid {
+                    field: "upstream.ca_file",
+                    reason: format!("{} is not a file", path.display()),
+                });
+            }
+            if upstream.max_response_bytes == 0 {
+                return Err(ConfigError::Invalid {
+                    field: "upstream.max_response_bytes",
+                    reason: "must be greater than 0".into(),
+                });
+            }
         }
         if self.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::Invalid {

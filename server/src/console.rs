@@ -118,7 +118,7 @@ pub async fn error_status(
 }
 
 /// The request being served (a page render or a server function).
-fn request() -> ConsoleResult<Parts> {
+pub(crate) fn request() -> ConsoleResult<Parts> {
     use_context::<Parts>()
         .ok_or_else(|| ConsoleError::Request("the console was called outside of a request".into()))
 }
@@ -130,14 +130,14 @@ async fn caller() -> ConsoleResult<Subject> {
 }
 
 /// The browser session of the request, when it has one.
-fn session() -> Option<tower_sessions::Session> {
+pub(crate) fn session() -> Option<tower_sessions::Session> {
     use_context::<Parts>()?
         .extensions
         .get::<tower_sessions::Session>()
         .cloned()
 }
 
-async fn session_value(
+pub(crate) async fn session_value(
     session: &tower_sessions::Session,
     key: &str,
 ) -> ConsoleResult<Option<String>> {
@@ -149,7 +149,7 @@ async fn session_value(
     })
 }
 
-fn time(at: DateTime<Utc>) -> String {
+pub(crate) fn time(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
@@ -175,7 +175,7 @@ fn token_row(record: &TokenRecord) -> TokenRow {
 }
 
 /// JSON as people read it; `None` when the bytes are not JSON.
-fn pretty_json(bytes: &[u8]) -> Option<String> {
+pub(crate) fn pretty_json(bytes: &[u8]) -> Option<String> {
     serde_json::from_slice::<serde_json::Value>(bytes)
         .ok()
         .and_then(|value| serde_json::to_string_pretty(&value).ok())
@@ -209,7 +209,8 @@ fn platform_name(
 }
 
 /// What was read of some images at push time, with their children's (for an index's size).
-struct Images(HashMap<String, ImageMetadata>);
+#[derive(Default)]
+pub(crate) struct Images(pub(crate) HashMap<String, ImageMetadata>);
 
 impl Images {
     fn get(&self, digest: &str) -> Option<&ImageMetadata> {
@@ -260,7 +261,7 @@ impl Images {
 }
 
 /// The images that a stream's status names, current first.
-fn current_digests(stream: &ImageStream) -> Vec<Digest> {
+pub(crate) fn current_digests(stream: &ImageStream) -> Vec<Digest> {
     stream
         .status
         .tags
@@ -341,7 +342,7 @@ fn tag_row(stream: &ImageStream, name: &str, images: &Images) -> TagRow {
 
 /// Where `oc tag` takes an image from: `other:tag`, `stream@sha256:…`, or a bare digest (an
 /// image of this stream, as a rollback names it).
-fn tag_source(stream: &str, from: &str) -> Result<ObjectReference, ApiError> {
+pub(crate) fn tag_source(stream: &str, from: &str) -> Result<ObjectReference, ApiError> {
     let from = from.trim();
     let (kind, name) = if from.contains('@') {
         ("ImageStreamImage", from.to_owned())
@@ -379,6 +380,229 @@ fn binding_row(binding: RoleBinding, namespace: &str) -> BindingRow {
         subject_name,
         stream: binding.image_stream,
     }
+}
+
+/// A stream's page: its tags (spec and status), each tag's history and the stream's.
+pub(crate) fn stream_detail(
+    namespace: &str,
+    stream: &str,
+    object: &ImageStream,
+    images: &Images,
+    permissions: Permissions,
+) -> StreamDetail {
+    let names: BTreeSet<&str> = object
+        .spec
+        .tags
+        .iter()
+        .map(|t| t.name.as_str())
+        .chain(object.status.tags.iter().map(|t| t.tag.as_str()))
+        .collect();
+    let tags = names
+        .into_iter()
+        .map(|name| tag_row(object, name, images))
+        .collect();
+    let mut merged: Vec<(DateTime<Utc>, HistoryItem)> =
+        object.status.tags.iter().flat_map(history).collect();
+    merged.sort_by_key(|(created, _)| std::cmp::Reverse(*created));
+    StreamDetail {
+        namespace: namespace.to_owned(),
+        name: stream.to_owned(),
+        pull_repository: pull_repository(object),
+        tags,
+        history: merged.into_iter().map(|(_, item)| item).collect(),
+        permissions,
+    }
+}
+
+/// What an image's page is made of, however it was read.
+pub(crate) struct ImageParts<'a> {
+    pub namespace: &'a str,
+    pub stream: &'a str,
+    pub digest: &'a str,
+    pub media_type: String,
+    pub image: &'a ImageMetadata,
+    /// The image and its children, for sizes.
+    pub images: &'a Images,
+    /// The stream, for the tags that name the image and its pull address.
+    pub object: &'a ImageStream,
+    pub referrers: Vec<ReferrerRow>,
+    pub raw_manifest: String,
+    pub raw_config: Option<String>,
+}
+
+/// An image's page: summary, platforms, layers, run configuration, build history.
+pub(crate) fn image_detail(parts: ImageParts<'_>) -> ImageDetail {
+    let ImageParts {
+        namespace,
+        stream,
+        digest,
+        media_type,
+        image,
+        images,
+        object,
+        referrers,
+        raw_manifest,
+        raw_config,
+    } = parts;
+    let tags = object
+        .status
+        .tags
+        .iter()
+        .filter(|t| t.items.first().is_some_and(|i| i.image == digest))
+        .map(|t| t.tag.clone())
+        .collect();
+    let platforms = image
+        .manifests
+        .iter()
+        .map(|child| PlatformRow {
+            digest: child.digest.clone(),
+            os: child.os.clone().unwrap_or_default(),
+            architecture: child.architecture.clone().unwrap_or_default(),
+            variant: child.variant.clone().filter(|v| !v.is_empty()),
+            size: images.size(&child.digest).unwrap_or(child.size),
+            attestation_for: attestation_for(child),
+        })
+        .collect();
+    let config = image.run.as_ref().map(|run| RunConfigView {
+        env: run.env.clone().unwrap_or_default(),
+        entrypoint: run.entrypoint.clone().unwrap_or_default(),
+        cmd: run.cmd.clone().unwrap_or_default(),
+        ports: run
+            .exposed_ports
+            .iter()
+            .flat_map(|ports| ports.keys().cloned())
+            .collect(),
+        volumes: run
+            .volumes
+            .iter()
+            .flat_map(|volumes| volumes.keys().cloned())
+            .collect(),
+        labels: run
+            .labels
+            .iter()
+            .flat_map(|labels| labels.iter().map(|(k, v)| (k.clone(), v.clone())))
+            .collect(),
+        user: run.user.clone().filter(|u| !u.is_empty()),
+        working_dir: run.working_dir.clone().filter(|w| !w.is_empty()),
+    });
+    ImageDetail {
+        namespace: namespace.to_owned(),
+        stream: stream.to_owned(),
+        size: images.size(digest).unwrap_or(image.size),
+        digest: digest.to_owned(),
+        media_type,
+        created: image.created.clone(),
+        author: image.author.clone(),
+        os: image.os.clone(),
+        architecture: image.architecture.clone(),
+        variant: image.variant.clone(),
+        platforms,
+        layers: image
+            .layers
+            .iter()
+            .map(|l| LayerRow {
+                digest: l.digest.clone(),
+                media_type: l.media_type.clone(),
+                size: l.size,
+            })
+            .collect(),
+        config,
+        annotations: image
+            .annotations
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        history: image
+            .history
+            .iter()
+            .map(|h| BuildStep {
+                created: h.created.clone(),
+                created_by: h.created_by.clone().unwrap_or_default(),
+                empty_layer: h.empty_layer,
+            })
+            .collect(),
+        referrers,
+        tags,
+        pull_repository: pull_repository(object),
+        raw_manifest,
+        raw_config,
+    }
+}
+
+/// `oc tag`'s body: the tag takes its image from `source`.
+pub(crate) fn tag_body(source: ObjectReference) -> ImageStreamTag {
+    ImageStreamTag {
+        kind: kinds::image_stream_tag(),
+        api_version: kinds::image_api(),
+        metadata: ObjectMeta::default(),
+        tag: Some(TagReference {
+            from: Some(source),
+            ..TagReference::default()
+        }),
+        generation: 0,
+        lookup_policy: ImageLookupPolicy::default(),
+        conditions: Vec::new(),
+        image: None,
+    }
+}
+
+pub(crate) fn namespace_body(name: &str) -> Namespace {
+    Namespace {
+        kind: kinds::namespace(),
+        api_version: kinds::core_api(),
+        metadata: ObjectMeta {
+            name: name.trim().to_owned(),
+            ..ObjectMeta::default()
+        },
+        spec: NamespaceSpec::default(),
+        status: NamespaceStatus::default(),
+    }
+}
+
+/// The `ImageStreamImport` the import dialog asks for.
+pub(crate) fn import_body(request: &ImportRequest) -> ImageStreamImport {
+    let tag = request.tag.trim();
+    let spec = ImageStreamImportSpec::new(
+        &request.from,
+        (!tag.is_empty()).then_some(tag),
+        request.all_tags,
+        TagImportPolicy {
+            insecure: request.insecure,
+            scheduled: request.scheduled,
+            import_mode: String::new(),
+        },
+        request.local,
+        true,
+    );
+    ImageStreamImport::new(request.stream.trim(), spec)
+}
+
+/// An import's answer as one outcome per tag; a repository that could not be read at all is
+/// the error.
+pub(crate) fn import_outcomes(answer: ImageStreamImport) -> ConsoleResult<Vec<ImportOutcome>> {
+    if let Some(repository) = &answer.status.repository
+        && repository.status.status != "Success"
+    {
+        return Err(ConsoleError::Invalid(repository.status.message.clone()));
+    }
+    let images = answer.status.images.into_iter().chain(
+        answer
+            .status
+            .repository
+            .into_iter()
+            .flat_map(|repository| repository.images),
+    );
+    Ok(images
+        .map(|image| {
+            let failed = image.status.status != "Success";
+            ImportOutcome {
+                tag: image.tag,
+                digest: image.image.map(|i| i.metadata.name),
+                error: failed
+                    .then(|| format!("{} ({})", image.status.message, image.status.reason)),
+            }
+        })
+        .collect())
 }
 
 impl LocalConsoleData {
@@ -447,6 +671,7 @@ impl ConsoleData for LocalConsoleData {
             user,
             csrf_token,
             registry_host,
+            upstream: None,
         })
     }
 
@@ -477,8 +702,8 @@ impl ConsoleData for LocalConsoleData {
             .map(|usage| NamespaceSummary {
                 can_delete: authorizer.allows(&who, Action::Delete, Target::namespace(&usage.name)),
                 name: usage.name,
-                streams: usage.streams,
-                size: usage.size,
+                streams: Some(usage.streams),
+                size: Some(usage.size),
                 created: time(usage.created_at),
             })
             .collect();
@@ -490,17 +715,9 @@ impl ConsoleData for LocalConsoleData {
 
     async fn create_namespace(&self, name: &str) -> ConsoleResult<()> {
         let who = caller().await?;
-        let body = Namespace {
-            kind: kinds::namespace(),
-            api_version: kinds::core_api(),
-            metadata: ObjectMeta {
-                name: name.trim().to_owned(),
-                ..ObjectMeta::default()
-            },
-            spec: NamespaceSpec::default(),
-            status: NamespaceStatus::default(),
-        };
-        self.image_streams.create_namespace(&who, body).await?;
+        self.image_streams
+            .create_namespace(&who, namespace_body(name))
+            .await?;
         Ok(())
     }
 
@@ -550,7 +767,7 @@ impl ConsoleData for LocalConsoleData {
                 .map(|s| StreamSummary {
                     name: s.name,
                     tags: s.tags,
-                    size: s.size,
+                    size: Some(s.size),
                     updated: s.updated.map(time),
                     latest_tag: s.latest_tag,
                 })
@@ -568,28 +785,13 @@ impl ConsoleData for LocalConsoleData {
             .get_stream(&who, namespace, stream)
             .await?;
         let images = self.images(&current_digests(&object)).await?;
-        let names: BTreeSet<&str> = object
-            .spec
-            .tags
-            .iter()
-            .map(|t| t.name.as_str())
-            .chain(object.status.tags.iter().map(|t| t.tag.as_str()))
-            .collect();
-        let tags = names
-            .into_iter()
-            .map(|name| tag_row(&object, name, &images))
-            .collect();
-        let mut merged: Vec<(DateTime<Utc>, HistoryItem)> =
-            object.status.tags.iter().flat_map(history).collect();
-        merged.sort_by_key(|(created, _)| std::cmp::Reverse(*created));
-        Ok(StreamDetail {
-            namespace: namespace.to_owned(),
-            name: stream.to_owned(),
-            pull_repository: pull_repository(&object),
-            tags,
-            history: merged.into_iter().map(|(_, item)| item).collect(),
-            permissions: permissions(&self.identities, &who, Target::stream(namespace, stream)),
-        })
+        Ok(stream_detail(
+            namespace,
+            stream,
+            &object,
+            &images,
+            permissions(&self.identities, &who, Target::stream(namespace, stream)),
+        ))
     }
 
     async fn tag(&self, namespace: &str, stream: &str, tag: &str, from: &str) -> ConsoleResult<()> {
@@ -614,26 +816,13 @@ impl ConsoleData for LocalConsoleData {
                 name: format!("{source_stream}@{image}"),
             };
         }
-        let body = ImageStreamTag {
-            kind: kinds::image_stream_tag(),
-            api_version: kinds::image_api(),
-            metadata: ObjectMeta::default(),
-            tag: Some(TagReference {
-                from: Some(source),
-                ..TagReference::default()
-            }),
-            generation: 0,
-            lookup_policy: ImageLookupPolicy::default(),
-            conditions: Vec::new(),
-            image: None,
-        };
         // As the API's PUT: the tag is created, or moved when it exists.
         self.image_streams
             .put_tag(
                 &who,
                 namespace,
                 &format!("{stream}:{}", tag.trim()),
-                body,
+                tag_body(source),
                 false,
             )
             .await?;
@@ -642,47 +831,11 @@ impl ConsoleData for LocalConsoleData {
 
     async fn import(&self, request: ImportRequest) -> ConsoleResult<Vec<ImportOutcome>> {
         let who = caller().await?;
-        let tag = request.tag.trim();
-        let spec = ImageStreamImportSpec::new(
-            &request.from,
-            (!tag.is_empty()).then_some(tag),
-            request.all_tags,
-            TagImportPolicy {
-                insecure: request.insecure,
-                scheduled: request.scheduled,
-                import_mode: String::new(),
-            },
-            request.local,
-            true,
-        );
-        let body = ImageStreamImport::new(request.stream.trim(), spec);
         let answer = self
             .importer
-            .import(&who, request.namespace.trim(), body)
+            .import(&who, request.namespace.trim(), import_body(&request))
             .await?;
-        if let Some(repository) = &answer.status.repository
-            && repository.status.status != "Success"
-        {
-            return Err(ConsoleError::Invalid(repository.status.message.clone()));
-        }
-        let images = answer.status.images.into_iter().chain(
-            answer
-                .status
-                .repository
-                .into_iter()
-                .flat_map(|repository| repository.images),
-        );
-        Ok(images
-            .map(|image| {
-                let failed = image.status.status != "Success";
-                ImportOutcome {
-                    tag: image.tag,
-                    digest: image.image.map(|i| i.metadata.name),
-                    error: failed
-                        .then(|| format!("{} ({})", image.status.message, image.status.reason)),
-                }
-            })
-            .collect())
+        import_outcomes(answer)
     }
 
     async fn webhooks(&self, namespace: &str) -> ConsoleResult<Vec<WebhookRow>> {
@@ -803,13 +956,6 @@ impl ConsoleData for LocalConsoleData {
             .get_stream(&who, namespace, stream)
             .await?;
         let digest_text = digest.to_string();
-        let tags = object
-            .status
-            .tags
-            .iter()
-            .filter(|t| t.items.first().is_some_and(|i| i.image == digest_text))
-            .map(|t| t.tag.clone())
-            .collect();
         let referrers = self
             .metadata
             .referrers(&repository, &digest)
@@ -831,82 +977,18 @@ impl ConsoleData for LocalConsoleData {
             })
             .unwrap_or_default();
         let raw_config = self.raw_config(&repository, &image).await?;
-        let platforms = image
-            .manifests
-            .iter()
-            .map(|child| PlatformRow {
-                digest: child.digest.clone(),
-                os: child.os.clone().unwrap_or_default(),
-                architecture: child.architecture.clone().unwrap_or_default(),
-                variant: child.variant.clone().filter(|v| !v.is_empty()),
-                size: images.size(&child.digest).unwrap_or(child.size),
-                attestation_for: attestation_for(child),
-            })
-            .collect();
-        let config = image.run.as_ref().map(|run| RunConfigView {
-            env: run.env.clone().unwrap_or_default(),
-            entrypoint: run.entrypoint.clone().unwrap_or_default(),
-            cmd: run.cmd.clone().unwrap_or_default(),
-            ports: run
-                .exposed_ports
-                .iter()
-                .flat_map(|ports| ports.keys().cloned())
-                .collect(),
-            volumes: run
-                .volumes
-                .iter()
-                .flat_map(|volumes| volumes.keys().cloned())
-                .collect(),
-            labels: run
-                .labels
-                .iter()
-                .flat_map(|labels| labels.iter().map(|(k, v)| (k.clone(), v.clone())))
-                .collect(),
-            user: run.user.clone().filter(|u| !u.is_empty()),
-            working_dir: run.working_dir.clone().filter(|w| !w.is_empty()),
-        });
-        Ok(ImageDetail {
-            namespace: namespace.to_owned(),
-            stream: stream.to_owned(),
-            size: images.size(&digest_text).unwrap_or(image.size),
-            digest: digest_text,
+        Ok(image_detail(ImageParts {
+            namespace,
+            stream,
+            digest: &digest_text,
             media_type: record.media_type,
-            created: image.created.clone(),
-            author: image.author.clone(),
-            os: image.os.clone(),
-            architecture: image.architecture.clone(),
-            variant: image.variant.clone(),
-            platforms,
-            layers: image
-                .layers
-                .iter()
-                .map(|l| LayerRow {
-                    digest: l.digest.clone(),
-                    media_type: l.media_type.clone(),
-                    size: l.size,
-                })
-                .collect(),
-            config,
-            annotations: image
-                .annotations
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            history: image
-                .history
-                .iter()
-                .map(|h| BuildStep {
-                    created: h.created.clone(),
-                    created_by: h.created_by.clone().unwrap_or_default(),
-                    empty_layer: h.empty_layer,
-                })
-                .collect(),
+            image: &image,
+            images: &images,
+            object: &object,
             referrers,
-            tags,
-            pull_repository: pull_repository(&object),
             raw_manifest,
             raw_config,
-        })
+        }))
     }
 
     async fn access(&self, namespace: &str, stream: Option<&str>) -> ConsoleResult<AccessView> {

@@ -23,6 +23,7 @@ pub mod import;
 pub mod ops;
 pub mod registry;
 pub mod storage;
+pub mod upstream;
 pub mod webhooks;
 
 use std::future::Future;
@@ -62,6 +63,9 @@ impl FromRef<ConsoleState> for LeptosOptions {
 /// Opens storage and builds the whole application: registry, image stream API, console and
 /// operations endpoints. `address` is where it is served (the listen address once bound).
 pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow::Result<Router> {
+    if let Some(upstream) = &config.upstream {
+        return upstream::build_app(config, upstream, address).await;
+    }
     tokio::fs::create_dir_all(&config.data_dir)
         .await
         .with_context(|| format!("creating data folder {}", config.data_dir.display()))?;
@@ -74,12 +78,7 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
     let streams: Arc<dyn ImageStreamStore> = sqlite.clone();
     let auth_store: Arc<dyn AuthStore> = sqlite.clone();
     let identities = identities(config, auth_store.clone()).await?;
-    let base_url = config
-        .auth
-        .public_url
-        .clone()
-        .map(|url| url.trim_end_matches('/').to_owned())
-        .unwrap_or_else(|| format!("{}://{address}", config.scheme()));
+    let base_url = base_url(config, address);
     let sessions = sessions(config, sqlite.pool()).await?;
     let (oauth_server, console_login) =
         sign_in(config, &identities, &auth_store, &base_url, address).await?;
@@ -97,8 +96,10 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
         },
     );
     let health = ops::Health {
-        metadata: metadata.clone(),
-        blobs: blobs.clone(),
+        parts: Arc::new(ops::StoreReadiness {
+            metadata: metadata.clone(),
+            blobs: blobs.clone(),
+        }),
         metrics: ops::metrics_handle(),
     };
     let image_streams = Arc::new(imagestream::ImageStreams {
@@ -192,18 +193,35 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
         .merge(console_router(config, console_data))
         .layer(sessions);
 
-    Ok(Router::new()
-        .merge(registry::router().with_state(registry))
-        .merge(auth::oauth::router(oauth_server))
-        .merge(ops::router(health))
-        .merge(with_sessions)
-        .layer(axum::Extension(identities))
-        .layer(axum::middleware::from_fn(ops::track_requests))
-        .layer(TraceLayer::new_for_http())
-        .layer(CatchPanicLayer::new()))
+    Ok(served(
+        Router::new()
+            .merge(registry::router().with_state(registry))
+            .merge(auth::oauth::router(oauth_server))
+            .merge(ops::router(health))
+            .merge(with_sessions)
+            .layer(axum::Extension(identities)),
+    ))
 }
 
-/// Console sessions, kept in the metadata database so that they survive a restart.
+/// What every request goes through: metrics, tracing, and a panic answered with a 500.
+fn served(app: Router) -> Router {
+    app.layer(axum::middleware::from_fn(ops::track_requests))
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::new())
+}
+
+/// Where people reach Berth: the configured public address, else the listen address.
+fn base_url(config: &Config, address: std::net::SocketAddr) -> String {
+    config
+        .auth
+        .public_url
+        .clone()
+        .map(|url| url.trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| format!("{}://{address}", config.scheme()))
+}
+
+/// Console sessions in `pool` (the metadata database, so that they survive a restart; or a
+/// database in memory), expired ones deleted every hour.
 async fn sessions(
     config: &Config,
     pool: sqlx::SqlitePool,
@@ -278,6 +296,7 @@ async fn sign_in(
         base_url.to_owned(),
         clients,
         form_key,
+        config.auth.access_token_seconds,
     ));
     let (provider, client_id, client_secret) = match &config.auth.oidc {
         Some(oidc) => (

@@ -131,11 +131,45 @@ pub async fn track_requests(request: Request, next: Next) -> Response {
     )
 }
 
-/// What the health endpoints look at.
-#[derive(Clone)]
-pub struct Health {
+/// What `/readyz` checks and `/metrics` refreshes: the stores, or the upstream cluster when
+/// the console is in front of one.
+#[async_trait::async_trait]
+pub trait Readiness: Send + Sync + 'static {
+    /// Each part that is not ready, with why.
+    async fn failures(&self) -> Vec<String>;
+    /// Gauges read when `/metrics` is scraped.
+    async fn refresh_gauges(&self) {}
+}
+
+/// The embedded stores.
+pub struct StoreReadiness {
     pub metadata: Arc<dyn MetadataStore>,
     pub blobs: Arc<dyn BlobStore>,
+}
+
+#[async_trait::async_trait]
+impl Readiness for StoreReadiness {
+    async fn failures(&self) -> Vec<String> {
+        [
+            ("metadata", self.metadata.check().await),
+            ("blobs", self.blobs.check().await),
+        ]
+        .into_iter()
+        .filter_map(|(part, result)| result.err().map(|err| format!("{part}: {err}")))
+        .collect()
+    }
+
+    async fn refresh_gauges(&self) {
+        match self.metadata.count_uploads().await {
+            Ok(count) => metrics::gauge!("berth_uploads_in_progress").set(count as f64),
+            Err(err) => tracing::warn!(%err, "counting uploads for /metrics failed"),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Health {
+    pub parts: Arc<dyn Readiness>,
     pub metrics: PrometheusHandle,
 }
 
@@ -144,14 +178,7 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(health): State<Health>) -> Response {
-    let checks = [
-        ("metadata", health.metadata.check().await),
-        ("blobs", health.blobs.check().await),
-    ];
-    let failures: Vec<String> = checks
-        .into_iter()
-        .filter_map(|(part, result)| result.err().map(|err| format!("{part}: {err}")))
-        .collect();
+    let failures = health.parts.failures().await;
     if failures.is_empty() {
         "ready\n".into_response()
     } else {
@@ -165,10 +192,7 @@ async fn readyz(State(health): State<Health>) -> Response {
 }
 
 async fn metrics_endpoint(State(health): State<Health>) -> Response {
-    match health.metadata.count_uploads().await {
-        Ok(count) => metrics::gauge!("berth_uploads_in_progress").set(count as f64),
-        Err(err) => tracing::warn!(%err, "counting uploads for /metrics failed"),
-    }
+    health.parts.refresh_gauges().await;
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         health.metrics.render(),

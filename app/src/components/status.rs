@@ -1,11 +1,16 @@
 use leptos::prelude::*;
+use leptos_router::hooks::use_location;
 
 use crate::api::ConsoleError;
+use crate::format::encode;
 
 /// A failed read, said plainly; a missing thing is a real 404 (and a refusal a 403) for the
 /// server-rendered page.
 #[component]
 pub fn ErrorPanel(error: ConsoleError) -> impl IntoView {
+    if error == ConsoleError::SignInRequired {
+        return view! { <SignInAgain/> }.into_any();
+    }
     #[cfg(feature = "ssr")]
     if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
         response.set_status(match &error {
@@ -31,6 +36,40 @@ pub fn ErrorPanel(error: ConsoleError) -> impl IntoView {
             <p>{error.to_string()}</p>
             {hint.then(|| view! { <p class="muted">"Signed in as someone else? Sign in with an account that may see this."</p> })}
             <p><a href="/">"Back to namespaces"</a></p>
+        </section>
+    }
+    .into_any()
+}
+
+/// No session, or one that ended (signed out elsewhere, or a token the cluster no longer
+/// takes): back to sign-in, returning to this page. The server answers the page with the
+/// redirect; a page reached in the browser goes there itself.
+#[component]
+fn SignInAgain() -> impl IntoView {
+    let location = use_location();
+    let (path, search) = (
+        location.pathname.get_untracked(),
+        location.search.get_untracked(),
+    );
+    let then = match search.trim_start_matches('?') {
+        "" => path,
+        query => format!("{path}?{query}"),
+    };
+    let href = format!("/console/login?then={}", encode(&then));
+    #[cfg(feature = "ssr")]
+    leptos_axum::redirect(&href);
+    #[cfg(feature = "hydrate")]
+    {
+        let target = href.clone();
+        Effect::new(move |_| {
+            let _ = window().location().set_href(&target);
+        });
+    }
+    view! {
+        <section class="panel error-panel" role="alert">
+            <h1>"Sign in"</h1>
+            <p>"Your session has ended. Sign in again to go on."</p>
+            <p><a class="button" href=href rel="external">"Sign in"</a></p>
         </section>
     }
 }

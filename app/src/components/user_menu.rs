@@ -17,7 +17,8 @@ pub fn UserMenu() -> impl IntoView {
                         Ok(info) => match (info.user, info.csrf_token) {
                             (Some(user), Some(csrf)) => view! {
                                 <span class="who" data-user=user.clone()>{user.clone()}</span>
-                                <a href="/tokens">"Tokens"</a>
+                                // In front of a cluster, tokens come from the cluster (`oc whoami -t`).
+                                {info.upstream.is_none().then(|| view! { <a href="/tokens">"Tokens"</a> })}
                                 <form method="post" action="/console/logout" class="inline">
                                     <input type="hidden" name="csrf_token" value=csrf/>
                                     <button type="submit" class="link">"Sign out"</button>

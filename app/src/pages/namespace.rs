@@ -173,7 +173,7 @@ fn StreamTable(listing: StreamPage, filter: String, sort: StreamSort) -> impl In
                         </td>
                         <td class="num">{stream.tags}</td>
                         <td>{stream.latest_tag.map(|tag| view! { <span class="tag">{tag}</span> })}</td>
-                        <td class="num">{size(stream.size)}</td>
+                        <td class="num">{stream.size.map(size).unwrap_or_else(|| "—".into())}</td>
                         <td>{stream.updated.as_deref().map(time).unwrap_or_else(|| "—".into())}</td>
                     </tr>
                 }).collect_view()}

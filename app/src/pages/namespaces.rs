@@ -93,8 +93,8 @@ fn NamespaceTable(
                                 view! {
                                     <tr data-namespace=ns.name.clone()>
                                         <td class="name"><a href=format!("/ns/{}", encode(&ns.name))>{ns.name.clone()}</a></td>
-                                        <td class="num">{ns.streams}</td>
-                                        <td class="num">{size(ns.size)}</td>
+                                        <td class="num">{ns.streams.map(|n| n.to_string()).unwrap_or_else(|| "—".into())}</td>
+                                        <td class="num">{ns.size.map(size).unwrap_or_else(|| "—".into())}</td>
                                         <td>{time(&ns.created)}</td>
                                         <td class="actions">
                                             {ns.can_delete.then(|| view! {

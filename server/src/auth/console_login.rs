@@ -113,12 +113,12 @@ impl IntoResponse for LoginError {
     }
 }
 
-fn session_error(err: impl std::fmt::Display) -> LoginError {
+pub(crate) fn session_error(err: impl std::fmt::Display) -> LoginError {
     LoginError::Session(err.to_string())
 }
 
 /// A path inside the console to return to after signing in (never another site).
-fn safe_return(then: Option<&str>) -> String {
+pub(crate) fn safe_return(then: Option<&str>) -> String {
     match then {
         Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
             path.to_owned()
@@ -229,8 +229,31 @@ fn url_error<T>(result: Result<T, openidconnect::url::ParseError>) -> Result<T, 
 }
 
 #[derive(Debug, Deserialize)]
-struct LoginQuery {
-    then: Option<String>,
+pub(crate) struct LoginQuery {
+    pub then: Option<String>,
+}
+
+/// Sign-in starts on the console's own address, so that the callback finds this session: a
+/// request that came another way (`localhost` for `127.0.0.1`) is sent there first.
+pub(crate) fn sign_in_here(
+    base_url: &str,
+    headers: &HeaderMap,
+    then: Option<&str>,
+) -> Option<Response> {
+    let expected_host = base_url.split("://").nth(1).unwrap_or_default();
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    if expected_host.is_empty() || host == expected_host {
+        return None;
+    }
+    let then = safe_return(then);
+    let target = format!(
+        "{base_url}/console/login?{}",
+        serde_urlencoded::to_string([("then", then.as_str())]).unwrap_or_default()
+    );
+    Some(Redirect::to(&target).into_response())
 }
 
 /// `GET /console/login`: sends the browser to the provider.
@@ -240,20 +263,8 @@ async fn login(
     headers: HeaderMap,
     Query(query): Query<LoginQuery>,
 ) -> Result<Response, LoginError> {
-    // Sign in on the console's own address, so that the callback finds this session.
-    let expected_host = login.base_url.split("://").nth(1).unwrap_or_default();
-    let host = headers
-        .get("host")
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or_default();
-    if !expected_host.is_empty() && host != expected_host {
-        let then = safe_return(query.then.as_deref());
-        let target = format!(
-            "{}/console/login?{}",
-            login.base_url,
-            serde_urlencoded::to_string([("then", then.as_str())]).unwrap_or_default()
-        );
-        return Ok(Redirect::to(&target).into_response());
+    if let Some(elsewhere) = sign_in_here(&login.base_url, &headers, query.then.as_deref()) {
+        return Ok(elsewhere);
     }
     let metadata = login.metadata().await?;
     let client = login.client(metadata)?;
@@ -407,9 +418,9 @@ async fn callback(
 }
 
 #[derive(Debug, Deserialize)]
-struct LogoutForm {
+pub(crate) struct LogoutForm {
     #[serde(default)]
-    csrf_token: String,
+    pub csrf_token: String,
 }
 
 /// `POST /console/logout`: ends the session (the form carries the CSRF token).
@@ -418,36 +429,48 @@ async fn logout(
     session: Session,
     axum::Form(form): axum::Form<LogoutForm>,
 ) -> Response {
+    match end_session(&session, &form.csrf_token).await {
+        Ok(Some(user)) => {
+            login
+                .identities
+                .audit(NewAudit {
+                    actor: user,
+                    action: "logout",
+                    target: "console".into(),
+                    success: true,
+                    address: None,
+                    detail: None,
+                })
+                .await;
+        }
+        Ok(None) => {}
+        Err(refused) => return refused,
+    }
+    Redirect::to("/").into_response()
+}
+
+/// Ends a session when `csrf_token` is its own; answers who was signed in, or the refusal.
+pub(crate) async fn end_session(
+    session: &Session,
+    csrf_token: &str,
+) -> Result<Option<String>, Response> {
     let expected: Option<String> = session.get(SESSION_CSRF).await.ok().flatten();
     let user: Option<String> = session.get(SESSION_USER).await.ok().flatten();
     match expected {
-        Some(expected) if same_secret(&form.csrf_token, &expected) => {}
-        Some(_) | None if user.is_none() => return Redirect::to("/").into_response(),
+        Some(expected) if same_secret(csrf_token, &expected) => {}
+        Some(_) | None if user.is_none() => return Ok(None),
         _ => {
-            return (
+            return Err((
                 StatusCode::FORBIDDEN,
                 Html(page("Sign-out refused", r#"<h1>Sign-out refused</h1><p class="error" role="alert">The CSRF token is missing or wrong; sign out from the console.</p>"#)),
             )
-                .into_response();
+                .into_response());
         }
     }
     if let Err(err) = session.delete().await {
         tracing::error!(%err, "ending a session failed");
     }
-    if let Some(user) = user {
-        login
-            .identities
-            .audit(NewAudit {
-                actor: user,
-                action: "logout",
-                target: "console".into(),
-                success: true,
-                address: None,
-                detail: None,
-            })
-            .await;
-    }
-    Redirect::to("/").into_response()
+    Ok(user)
 }
 
 pub fn router(console: Arc<ConsoleLogin>) -> Router {

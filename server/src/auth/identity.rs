@@ -57,6 +57,8 @@ const PASSWORD_CACHE: Duration = Duration::from_secs(60);
 struct CachedToken {
     fetched: Instant,
     subject: Option<Subject>,
+    /// A token's expiry ends it on time, cached or not.
+    expires_at: Option<chrono::DateTime<Utc>>,
     token_id: i64,
     touched: Instant,
 }
@@ -205,6 +207,7 @@ impl Identities {
         if let Ok(mut cache) = self.tokens.lock()
             && let Some(entry) = cache.get_mut(&hash)
             && now.duration_since(entry.fetched) < TOKEN_CACHE
+            && entry.expires_at.is_none_or(|expiry| expiry > Utc::now())
         {
             if now.duration_since(entry.touched) >= TOUCH_EVERY {
                 entry.touched = now;
@@ -218,13 +221,17 @@ impl Identities {
             return subject.ok_or(AuthError::InvalidToken);
         }
         let found = self.store.find_token(&hash).await?;
-        let (subject, token_id) = match found {
+        let (subject, token_id, expires_at) = match found {
             Some((token, identity)) if token.is_valid_at(Utc::now()) => {
                 let disabled = matches!(&identity, TokenIdentity::User(user) if user.disabled);
-                ((!disabled).then(|| subject_of(identity)), token.id)
+                (
+                    (!disabled).then(|| subject_of(identity)),
+                    token.id,
+                    token.expires_at,
+                )
             }
-            Some((token, _)) => (None, token.id),
-            None => (None, 0),
+            Some((token, _)) => (None, token.id, None),
+            None => (None, 0, None),
         };
         if let Ok(mut cache) = self.tokens.lock() {
             if cache.len() > 10_000 {
@@ -235,6 +242,7 @@ impl Identities {
                 CachedToken {
                     fetched: now,
                     subject: subject.clone(),
+                    expires_at,
                     token_id,
                     touched: now,
                 },

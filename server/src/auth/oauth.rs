@@ -24,7 +24,6 @@ pub const CONSOLE_CLIENT_ID: &str = "berth-console";
 /// Where the console receives codes, relative to the server's base URL.
 pub const CONSOLE_CALLBACK: &str = "/console/callback";
 const CODE_LIFETIME_MINUTES: i64 = 5;
-const ACCESS_TOKEN_HOURS: i64 = 24;
 
 /// A client registered with the embedded server.
 #[derive(Debug, Clone)]
@@ -41,6 +40,8 @@ pub struct OAuthServer {
     pub clients: Vec<OAuthClient>,
     /// Signs the login form's hidden fields, so that a posted form is one this server made.
     form_key: Vec<u8>,
+    /// How long an access token lasts (OpenShift's `accessTokenMaxAgeSeconds`).
+    pub access_token_seconds: i64,
 }
 
 impl OAuthServer {
@@ -49,12 +50,14 @@ impl OAuthServer {
         issuer: String,
         clients: Vec<OAuthClient>,
         form_key: Vec<u8>,
+        access_token_seconds: u64,
     ) -> Self {
         OAuthServer {
             identities,
             issuer,
             clients,
             form_key,
+            access_token_seconds: i64::try_from(access_token_seconds).unwrap_or(i64::MAX / 2),
         }
     }
 
@@ -461,7 +464,7 @@ async fn token(
         }
     };
     let secret = new_token_secret();
-    let expires_at = Utc::now() + chrono::Duration::hours(ACCESS_TOKEN_HOURS);
+    let expires_at = Utc::now() + chrono::Duration::seconds(server.access_token_seconds);
     if let Err(err) = store
         .create_token(
             TokenKind::OAuth,
@@ -484,7 +487,7 @@ async fn token(
         "iss": server.issuer,
         "sub": user.name,
         "aud": client.id,
-        "exp": now + ACCESS_TOKEN_HOURS * 3600,
+        "exp": now + server.access_token_seconds,
         "iat": now,
         "auth_time": now,
         "preferred_username": user.name,
@@ -521,7 +524,7 @@ async fn token(
     let mut response = axum::Json(serde_json::json!({
         "access_token": secret,
         "token_type": "Bearer",
-        "expires_in": ACCESS_TOKEN_HOURS * 3600,
+        "expires_in": server.access_token_seconds,
         "id_token": id_token,
         "scope": code.scope,
     }))

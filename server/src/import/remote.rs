@@ -201,6 +201,18 @@ pub struct RemoteManifest {
     pub content: Bytes,
 }
 
+/// One artifact of a referrers index.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReferrerDescriptor {
+    pub digest: String,
+    pub media_type: String,
+    #[serde(default)]
+    pub artifact_type: Option<String>,
+    #[serde(default)]
+    pub size: u64,
+}
+
 /// How to speak to one registry: its address, scheme and credentials, and how it last asked
 /// to be authenticated (as a Docker client does, the first request goes without credentials
 /// and the 401's challenge says Basic or a bearer token).
@@ -345,6 +357,36 @@ impl RemoteRegistry {
             )));
         }
         Ok(content)
+    }
+
+    /// The artifacts that refer to `digest` (the referrers API's index, its first page).
+    pub async fn referrers(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> RemoteResult<Vec<ReferrerDescriptor>> {
+        #[derive(serde::Deserialize)]
+        struct Index {
+            #[serde(default)]
+            manifests: Vec<ReferrerDescriptor>,
+        }
+        let url = format!("{}/v2/{repository}/referrers/{digest}", self.base);
+        let response = self.send(repository, |http| http.get(&url)).await?;
+        let response = self
+            .expect_success(response, &format!("the referrers of {digest}"))
+            .await?;
+        let content = response
+            .bytes()
+            .await
+            .map_err(|err| RemoteError::Unreachable(err.to_string()))?;
+        if content.len() > MAX_MANIFEST_BYTES {
+            return Err(RemoteError::Protocol(format!(
+                "the referrers of {digest} are larger than {MAX_MANIFEST_BYTES} bytes"
+            )));
+        }
+        let index: Index = serde_json::from_slice(&content)
+            .map_err(|err| RemoteError::Protocol(format!("the referrers of {digest}: {err}")))?;
+        Ok(index.manifests)
     }
 
     /// Every tag of `repository`, following the registry's pages.
@@ -513,14 +555,19 @@ impl RemoteRegistry {
 }
 
 fn unreachable(err: reqwest::Error) -> RemoteError {
-    // The source chain says what happened (refused, TLS, timeout); the top level rarely does.
+    RemoteError::Unreachable(error_chain(&err))
+}
+
+/// A request's error with its causes: the source chain says what happened (refused, TLS,
+/// timeout); the top level rarely does.
+pub fn error_chain(err: &reqwest::Error) -> String {
     let mut message = err.to_string();
-    let mut source = std::error::Error::source(&err);
+    let mut source = std::error::Error::source(err);
     while let Some(cause) = source {
         message = format!("{message}: {cause}");
         source = cause.source();
     }
-    RemoteError::Unreachable(message)
+    message
 }
 
 /// The first message of a Distribution error body.

@@ -4,6 +4,7 @@
 
 pub mod images;
 pub mod remote;
+pub mod upstream;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -42,11 +43,19 @@ impl TestServer {
     }
 
     fn spawn(data_dir: &Path, extra_args: Vec<String>) -> Self {
+        let mut server = Self::spawn_on("127.0.0.1:0", data_dir, extra_args);
+        server.admin_token = admin_token(&server.base);
+        server
+    }
+
+    /// Starts Berth on `listen` without minting a token (a console in front of a cluster has
+    /// no token endpoint of its own).
+    fn spawn_on(listen: &str, data_dir: &Path, extra_args: Vec<String>) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
             .args([
                 "serve",
                 "--listen",
-                "127.0.0.1:0",
+                listen,
                 "--log-level",
                 "warn",
                 "--data-dir",
@@ -75,7 +84,6 @@ impl TestServer {
             .split_once("://")
             .map(|(_, addr)| addr.to_owned())
             .unwrap();
-        let admin_token = admin_token(&base);
         TestServer {
             child: Some(child),
             base,
@@ -83,7 +91,7 @@ impl TestServer {
             data_dir: data_dir.to_owned(),
             _temp: None,
             extra_args,
-            admin_token,
+            admin_token: String::new(),
         }
     }
 

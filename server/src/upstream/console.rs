@@ -1,0 +1,755 @@
+//! The console's data interface answered by the cluster: each page section is one call (or
+//! one list, read in pages) to the cluster's API or registry with the signed-in user's token,
+//! made concurrently; nothing is cached between requests, so nothing of one user's can reach
+//! another's. The views are built by the same functions as in-process (`crate::console`).
+
+use std::sync::Arc;
+
+use app::api::{
+    AccessView, ConsoleData, ConsoleError, ConsoleResult, ImageDetail, ImportOutcome,
+    ImportRequest, NamespaceList, NamespaceSummary, NewToken, Permissions, ReferrerRow,
+    SessionInfo, StreamDetail, StreamPage, StreamSort, StreamSummary, TokenRow, WebhookRow,
+};
+use async_trait::async_trait;
+use axum::http::Method;
+use serde::Deserialize;
+
+use super::{SESSION_TOKEN, UpstreamApi, UpstreamError, segment as path_part};
+use crate::auth::console_login::{SESSION_CSRF, SESSION_USER};
+use crate::auth::credentials::same_secret;
+use crate::console::{
+    ImageParts, Images, image_detail, import_body, import_outcomes, namespace_body, pretty_json,
+    session, session_value, stream_detail, tag_body, tag_source, time,
+};
+use crate::imagestream::image::{ImageMetadata, MAX_CONFIG_BYTES};
+use crate::imagestream::model::{Image, ImageStream, ImageStreamTag, Namespace, ObjectReference};
+use crate::storage::Digest;
+
+const IMAGE: &str = "/apis/image.openshift.io/v1";
+const REVIEWS: &str = "/apis/authorization.k8s.io/v1";
+
+/// Said of what the cluster manages itself in this mode.
+const MANAGED_BY_CLUSTER: &str = "in front of a cluster, this is managed in the cluster itself (oc adm policy, oc create token); the console shows image streams";
+
+pub struct UpstreamConsoleData {
+    pub api: Arc<UpstreamApi>,
+}
+
+/// The signed-in user's token at the cluster, from the session of the request.
+struct Signed {
+    session: tower_sessions::Session,
+    token: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct StreamImage {
+    image: Image,
+}
+
+/// A `SelfSubjectRulesReview`'s answer, as far as the console reads it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RulesStatus {
+    #[serde(default)]
+    resource_rules: Vec<ResourceRule>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResourceRule {
+    #[serde(default)]
+    verbs: Vec<String>,
+    #[serde(default)]
+    api_groups: Vec<String>,
+    #[serde(default)]
+    resources: Vec<String>,
+    #[serde(default)]
+    resource_names: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Review<T> {
+    #[serde(default)]
+    status: T,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct AccessStatus {
+    #[serde(default)]
+    allowed: bool,
+}
+
+impl ResourceRule {
+    fn allows(&self, verb: &str, group: &str, resource: &str, name: Option<&str>) -> bool {
+        let has = |list: &[String], wanted: &str| list.iter().any(|v| v == "*" || v == wanted);
+        has(&self.verbs, verb)
+            && has(&self.api_groups, group)
+            && has(&self.resources, resource)
+            && (self.resource_names.is_empty()
+                || name.is_some_and(|name| self.resource_names.iter().any(|n| n == name)))
+    }
+}
+
+/// What the rules allow, in OpenShift's terms: pull is `get imagestreams/layers`, push is
+/// `update imagestreams/layers` (as its registry checks), delete is `delete imagestreams`.
+/// Access is managed in the cluster, not here.
+fn permissions_from(rules: &[ResourceRule], stream: Option<&str>) -> Permissions {
+    let allows = |verb: &str, resource: &str| {
+        rules
+            .iter()
+            .any(|rule| rule.allows(verb, "image.openshift.io", resource, stream))
+    };
+    Permissions {
+        pull: allows("get", "imagestreams/layers"),
+        push: allows("update", "imagestreams/layers"),
+        delete: allows("delete", "imagestreams"),
+        manage_access: false,
+    }
+}
+
+/// A stream's row in its namespace's list, from its status.
+fn stream_summary(stream: &ImageStream) -> StreamSummary {
+    let newest = stream
+        .status
+        .tags
+        .iter()
+        .filter_map(|tag| tag.items.first().map(|item| (item.created, &tag.tag)))
+        .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(a.1)));
+    StreamSummary {
+        name: stream.metadata.name.clone(),
+        tags: stream.status.tags.len() as u64,
+        size: None,
+        updated: newest.map(|(at, _)| time(at)),
+        latest_tag: newest.map(|(_, tag)| tag.clone()),
+    }
+}
+
+/// What is read of an image as the cluster describes it (the inverse of what Berth's API
+/// renders from what it read at push time).
+fn image_metadata(image: &Image) -> ImageMetadata {
+    use crate::imagestream::image::{ChildManifest, HistoryEntry, Layer, RunConfig};
+    let docker = image.docker_image_metadata.clone().unwrap_or_default();
+    let some = |text: &str| (!text.is_empty()).then(|| text.to_owned());
+    let mut annotations = image.metadata.annotations.clone();
+    annotations.remove(crate::imagestream::model::LAYERS_ORDER_ANNOTATION);
+    ImageMetadata {
+        config: some(&docker.id).filter(|id| *id != image.metadata.name),
+        config_media_type: None,
+        layers: image
+            .docker_image_layers
+            .iter()
+            .map(|layer| Layer {
+                digest: layer.name.clone(),
+                media_type: layer.media_type.clone(),
+                size: layer.size,
+            })
+            .collect(),
+        size: docker.size,
+        os: some(&docker.os),
+        architecture: some(&docker.architecture),
+        variant: some(&docker.variant),
+        created: some(&docker.created),
+        author: some(&docker.author),
+        run: docker.config.map(|config| RunConfig {
+            user: some(&config.user),
+            exposed_ports: Some(config.exposed_ports).filter(|p| !p.is_empty()),
+            env: Some(config.env).filter(|e| !e.is_empty()),
+            entrypoint: Some(config.entrypoint).filter(|e| !e.is_empty()),
+            cmd: Some(config.cmd).filter(|c| !c.is_empty()),
+            volumes: Some(config.volumes).filter(|v| !v.is_empty()),
+            working_dir: some(&config.working_dir),
+            labels: Some(config.labels).filter(|l| !l.is_empty()),
+            stop_signal: some(&config.stop_signal),
+        }),
+        annotations,
+        history: docker
+            .history
+            .iter()
+            .map(|h| HistoryEntry {
+                created: some(&h.created),
+                created_by: some(&h.created_by),
+                author: some(&h.author),
+                comment: some(&h.comment),
+                empty_layer: h.empty_layer,
+            })
+            .collect(),
+        manifests: image
+            .docker_image_manifests
+            .iter()
+            .map(|m| ChildManifest {
+                digest: m.digest.clone(),
+                media_type: m.media_type.clone(),
+                size: m.manifest_size,
+                os: some(&m.os),
+                architecture: some(&m.architecture),
+                variant: some(&m.variant),
+                annotations: Default::default(),
+            })
+            .collect(),
+        artifact_type: None,
+    }
+}
+
+impl UpstreamConsoleData {
+    /// The session's token; without one the caller must sign in.
+    async fn signed(&self) -> ConsoleResult<Signed> {
+        let session = session().ok_or(ConsoleError::SignInRequired)?;
+        let token = session_value(&session, SESSION_TOKEN)
+            .await?
+            .ok_or(ConsoleError::SignInRequired)?;
+        Ok(Signed { session, token })
+    }
+
+    /// The cluster's answer; a token it no longer takes ends the session here too, so the
+    /// next page asks for a new sign-in instead of failing again.
+    async fn answer<T>(
+        &self,
+        signed: &Signed,
+        result: Result<T, UpstreamError>,
+    ) -> ConsoleResult<T> {
+        if let Err(UpstreamError::Unauthorized) = &result
+            && let Err(err) = signed.session.flush().await
+        {
+            tracing::error!(%err, "ending a session the cluster refused failed");
+        }
+        result.map_err(ConsoleError::from)
+    }
+
+    async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        signed: &Signed,
+        path: &str,
+    ) -> ConsoleResult<T> {
+        self.answer(signed, self.api.get(&signed.token, path).await)
+            .await
+    }
+
+    async fn call<T: serde::de::DeserializeOwned, B: serde::Serialize + ?Sized>(
+        &self,
+        signed: &Signed,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> ConsoleResult<T> {
+        self.answer(
+            signed,
+            self.api.call(&signed.token, method, path, body).await,
+        )
+        .await
+    }
+
+    /// One `SelfSubjectRulesReview`: what the user may do in `namespace`.
+    async fn rules(&self, signed: &Signed, namespace: &str) -> ConsoleResult<Vec<ResourceRule>> {
+        let body = serde_json::json!({
+            "kind": "SelfSubjectRulesReview",
+            "apiVersion": "authorization.k8s.io/v1",
+            "spec": {"namespace": namespace},
+        });
+        let review: Review<RulesStatus> = self
+            .call(
+                signed,
+                Method::POST,
+                &format!("{REVIEWS}/selfsubjectrulesreviews"),
+                Some(&body),
+            )
+            .await?;
+        Ok(review.status.resource_rules)
+    }
+
+    /// One `SelfSubjectAccessReview` for a cluster-wide question.
+    async fn may(&self, signed: &Signed, verb: &str, resource: &str) -> ConsoleResult<bool> {
+        let body = serde_json::json!({
+            "kind": "SelfSubjectAccessReview",
+            "apiVersion": "authorization.k8s.io/v1",
+            "spec": {"resourceAttributes": {"verb": verb, "group": "", "resource": resource}},
+        });
+        let review: Review<AccessStatus> = self
+            .call(
+                signed,
+                Method::POST,
+                &format!("{REVIEWS}/selfsubjectaccessreviews"),
+                Some(&body),
+            )
+            .await?;
+        Ok(review.status.allowed)
+    }
+
+    async fn stream_object(
+        &self,
+        signed: &Signed,
+        namespace: &str,
+        stream: &str,
+    ) -> ConsoleResult<ImageStream> {
+        self.get(
+            signed,
+            &format!(
+                "{IMAGE}/namespaces/{}/imagestreams/{}",
+                path_part(namespace),
+                path_part(stream)
+            ),
+        )
+        .await
+    }
+
+    /// The manifest, config and referrers of an image, read from the cluster's registry; a
+    /// registry that cannot answer leaves the metadata page standing, saying why.
+    async fn registry_parts(
+        &self,
+        signed: &Signed,
+        repository: &str,
+        digest: &Digest,
+        config: Option<&str>,
+    ) -> ConsoleResult<(String, Option<String>, Vec<ReferrerRow>)> {
+        use crate::import::remote::{RemoteError, RemoteReference};
+        let registry = self.api.registry(&signed.token);
+        let reference =
+            RemoteReference::parse(&format!("{}/{repository}@{digest}", self.api.registry_host))
+                .map_err(|err| ConsoleError::Invalid(err.to_string()))?;
+        let manifest = registry.manifest(&reference);
+        let config = async {
+            match config.and_then(|c| c.parse::<Digest>().ok()) {
+                Some(config) => registry
+                    .blob_bytes(repository, &config, MAX_CONFIG_BYTES as usize)
+                    .await
+                    .map(Some),
+                None => Ok(None),
+            }
+        };
+        let referrers = registry.referrers(repository, digest);
+        let (manifest, config, referrers) = tokio::join!(manifest, config, referrers);
+        let refused = |err: &RemoteError| matches!(err, RemoteError::Unauthorized(_));
+        if manifest.as_ref().err().is_some_and(refused) {
+            return self.answer(signed, Err(UpstreamError::Unauthorized)).await;
+        }
+        let raw_manifest = match manifest {
+            Ok(manifest) => pretty_json(&manifest.content)
+                .unwrap_or_else(|| String::from_utf8_lossy(&manifest.content).into_owned()),
+            Err(err) => format!("(the cluster's registry could not be read: {err})"),
+        };
+        let raw_config = config.ok().flatten().and_then(|bytes| pretty_json(&bytes));
+        let referrers = referrers
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| ReferrerRow {
+                artifact_type: r.artifact_type.unwrap_or(r.media_type),
+                digest: r.digest,
+                size: r.size,
+            })
+            .collect();
+        Ok((raw_manifest, raw_config, referrers))
+    }
+}
+
+#[async_trait]
+impl ConsoleData for UpstreamConsoleData {
+    async fn session(&self) -> ConsoleResult<SessionInfo> {
+        let (user, csrf_token) = match session() {
+            Some(session) => (
+                session_value(&session, SESSION_USER).await?,
+                session_value(&session, SESSION_CSRF).await?,
+            ),
+            None => (None, None),
+        };
+        Ok(SessionInfo {
+            user,
+            csrf_token,
+            registry_host: self.api.registry_host.clone(),
+            upstream: Some(self.api.api_url().to_owned()),
+        })
+    }
+
+    async fn check_csrf(&self, token: &str) -> ConsoleResult<()> {
+        let signed = self.signed().await?;
+        match session_value(&signed.session, SESSION_CSRF).await? {
+            Some(expected) if same_secret(token, &expected) => Ok(()),
+            _ => Err(ConsoleError::Csrf),
+        }
+    }
+
+    async fn namespaces(&self) -> ConsoleResult<NamespaceList> {
+        let signed = self.signed().await?;
+        let list = async {
+            let result = self
+                .api
+                .list::<Namespace>(&signed.token, "/api/v1/namespaces")
+                .await;
+            self.answer(&signed, result).await
+        };
+        let (namespaces, can_create) =
+            tokio::try_join!(list, self.may(&signed, "create", "namespaces"))?;
+        Ok(NamespaceList {
+            namespaces: namespaces
+                .into_iter()
+                .map(|ns| NamespaceSummary {
+                    created: ns.metadata.creation_timestamp.map(time).unwrap_or_default(),
+                    name: ns.metadata.name,
+                    streams: None,
+                    size: None,
+                    can_delete: false,
+                })
+                .collect(),
+            can_create,
+        })
+    }
+
+    async fn create_namespace(&self, name: &str) -> ConsoleResult<()> {
+        let signed = self.signed().await?;
+        let _: Namespace = self
+            .call(
+                &signed,
+                Method::POST,
+                "/api/v1/namespaces",
+                Some(&namespace_body(name)),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_namespace(&self, name: &str) -> ConsoleResult<()> {
+        let signed = self.signed().await?;
+        let _: serde_json::Value = self
+            .call(
+                &signed,
+                Method::DELETE,
+                &format!("/api/v1/namespaces/{}", path_part(name)),
+                None::<&()>,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn streams(
+        &self,
+        namespace: &str,
+        filter: &str,
+        sort: StreamSort,
+        offset: u64,
+        limit: u32,
+    ) -> ConsoleResult<StreamPage> {
+        let signed = self.signed().await?;
+        let list = async {
+            let result = self
+                .api
+                .list::<ImageStream>(
+                    &signed.token,
+                    &format!("{IMAGE}/namespaces/{}/imagestreams", path_part(namespace)),
+                )
+                .await;
+            self.answer(&signed, result).await
+        };
+        let (streams, rules) = tokio::try_join!(list, self.rules(&signed, namespace))?;
+        let filter = filter.trim();
+        let mut summaries: Vec<StreamSummary> = streams
+            .iter()
+            .filter(|s| filter.is_empty() || s.metadata.name.contains(filter))
+            .map(stream_summary)
+            .collect();
+        match sort {
+            // The cluster's streams carry no sizes: by name, as the list comes.
+            StreamSort::Name | StreamSort::Size => {
+                summaries.sort_by(|a, b| a.name.cmp(&b.name));
+            }
+            StreamSort::Updated => summaries
+                .sort_by(|a, b| b.updated.cmp(&a.updated).then_with(|| a.name.cmp(&b.name))),
+        }
+        let total = summaries.len() as u64;
+        let page = summaries
+            .into_iter()
+            .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+            .take(limit as usize)
+            .collect();
+        Ok(StreamPage {
+            namespace: namespace.to_owned(),
+            streams: page,
+            total,
+            offset,
+            permissions: permissions_from(&rules, None),
+        })
+    }
+
+    async fn stream(&self, namespace: &str, stream: &str) -> ConsoleResult<StreamDetail> {
+        let signed = self.signed().await?;
+        let (object, rules) = tokio::try_join!(
+            self.stream_object(&signed, namespace, stream),
+            self.rules(&signed, namespace)
+        )?;
+        Ok(stream_detail(
+            namespace,
+            stream,
+            &object,
+            &Images::default(),
+            permissions_from(&rules, Some(stream)),
+        ))
+    }
+
+    async fn tag(&self, namespace: &str, stream: &str, tag: &str, from: &str) -> ConsoleResult<()> {
+        let signed = self.signed().await?;
+        let mut source = tag_source(stream, from).map_err(ConsoleError::from)?;
+        // As `oc tag` does without --alias: the tag takes the source tag's current image.
+        if source.kind == "ImageStreamTag" {
+            let (source_stream, _) = source.name.split_once(':').unwrap_or((stream, ""));
+            let current: ImageStreamTag = self
+                .get(
+                    &signed,
+                    &format!(
+                        "{IMAGE}/namespaces/{}/imagestreamtags/{}",
+                        path_part(namespace),
+                        path_part(&source.name)
+                    ),
+                )
+                .await?;
+            let image = current
+                .image
+                .map(|image| image.metadata.name)
+                .filter(|name| !name.is_empty())
+                .ok_or_else(|| {
+                    ConsoleError::Invalid(format!("{} has no image yet", source.name))
+                })?;
+            source = ObjectReference {
+                kind: "ImageStreamImage".into(),
+                namespace: String::new(),
+                name: format!("{source_stream}@{image}"),
+            };
+        }
+        let _: ImageStreamTag = self
+            .call(
+                &signed,
+                Method::PUT,
+                &format!(
+                    "{IMAGE}/namespaces/{}/imagestreamtags/{}",
+                    path_part(namespace),
+                    path_part(&format!("{stream}:{}", tag.trim()))
+                ),
+                Some(&tag_body(source)),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn untag(&self, namespace: &str, stream: &str, tag: &str) -> ConsoleResult<()> {
+        let signed = self.signed().await?;
+        let _: serde_json::Value = self
+            .call(
+                &signed,
+                Method::DELETE,
+                &format!(
+                    "{IMAGE}/namespaces/{}/imagestreamtags/{}",
+                    path_part(namespace),
+                    path_part(&format!("{stream}:{tag}"))
+                ),
+                None::<&()>,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_stream(&self, namespace: &str, stream: &str) -> ConsoleResult<()> {
+        let signed = self.signed().await?;
+        let _: serde_json::Value = self
+            .call(
+                &signed,
+                Method::DELETE,
+                &format!(
+                    "{IMAGE}/namespaces/{}/imagestreams/{}",
+                    path_part(namespace),
+                    path_part(stream)
+                ),
+                None::<&()>,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn import(&self, request: ImportRequest) -> ConsoleResult<Vec<ImportOutcome>> {
+        let signed = self.signed().await?;
+        let answer = self
+            .call(
+                &signed,
+                Method::POST,
+                &format!(
+                    "{IMAGE}/namespaces/{}/imagestreamimports",
+                    path_part(request.namespace.trim())
+                ),
+                Some(&import_body(&request)),
+            )
+            .await?;
+        import_outcomes(answer)
+    }
+
+    async fn image(
+        &self,
+        namespace: &str,
+        stream: &str,
+        digest: &str,
+    ) -> ConsoleResult<ImageDetail> {
+        let signed = self.signed().await?;
+        let parsed: Digest = digest
+            .parse()
+            .map_err(|_| ConsoleError::NotFound(format!("{digest:?} is not an image digest")))?;
+        let image_path = format!(
+            "{IMAGE}/namespaces/{}/imagestreamimages/{}",
+            path_part(namespace),
+            path_part(&format!("{stream}@{digest}"))
+        );
+        let stream_image = self.get::<StreamImage>(&signed, &image_path);
+        let (found, object) =
+            tokio::try_join!(stream_image, self.stream_object(&signed, namespace, stream))?;
+        let image = image_metadata(&found.image);
+        // Only after the API said this user may see the image does the registry get asked.
+        let (raw_manifest, raw_config, referrers) = self
+            .registry_parts(
+                &signed,
+                &format!("{namespace}/{stream}"),
+                &parsed,
+                image.config.as_deref(),
+            )
+            .await?;
+        Ok(image_detail(ImageParts {
+            namespace,
+            stream,
+            digest,
+            media_type: found.image.docker_image_manifest_media_type.clone(),
+            image: &image,
+            images: &Images::default(),
+            object: &object,
+            referrers,
+            raw_manifest,
+            raw_config,
+        }))
+    }
+
+    async fn webhooks(&self, _namespace: &str) -> ConsoleResult<Vec<WebhookRow>> {
+        Err(ConsoleError::Unavailable(MANAGED_BY_CLUSTER.into()))
+    }
+
+    async fn create_webhook(
+        &self,
+        _namespace: &str,
+        _name: &str,
+        _url: &str,
+        _events: &str,
+        _format: &str,
+    ) -> ConsoleResult<Option<String>> {
+        Err(ConsoleError::Unavailable(MANAGED_BY_CLUSTER.into()))
+    }
+
+    async fn delete_webhook(&self, _namespace: &str, _name: &str) -> ConsoleResult<()> {
+        Err(ConsoleError::Unavailable(MANAGED_BY_CLUSTER.into()))
+    }
+
+    async fn access(&self, _namespace: &str, _stream: Option<&str>) -> ConsoleResult<AccessView> {
+        Err(ConsoleError::Unavailable(MANAGED_BY_CLUSTER.into()))
+    }
+
+    async fn add_binding(
+        &self,
+        _namespace: &str,
+        _stream: Option<&str>,
+        _role: &str,
+        _subject_kind: &str,
+        _subject_name: &str,
+    ) -> ConsoleResult<()> {
+        Err(ConsoleError::Unavailable(MANAGED_BY_CLUSTER.into()))
+    }
+
+    async fn remove_binding(&self, _namespace: &str, _name: &str) -> ConsoleResult<()> {
+        Err(ConsoleError::Unavailable(MANAGED_BY_CLUSTER.into()))
+    }
+
+    async fn create_service_account(&self, _namespace: &str, _name: &str) -> ConsoleResult<()> {
+        Err(ConsoleError::Unavailable(MANAGED_BY_CLUSTER.into()))
+    }
+
+    async fn create_service_account_token(
+        &self,
+        _namespace: &str,
+        _account: &str,
+    ) -> ConsoleResult<NewToken> {
+        Err(ConsoleError::Unavailable(MANAGED_BY_CLUSTER.into()))
+    }
+
+    async fn revoke_service_account_token(
+        &self,
+        _namespace: &str,
+        _account: &str,
+        _uid: &str,
+    ) -> ConsoleResult<()> {
+        Err(ConsoleError::Unavailable(MANAGED_BY_CLUSTER.into()))
+    }
+
+    async fn tokens(&self) -> ConsoleResult<Vec<TokenRow>> {
+        Err(ConsoleError::Unavailable(MANAGED_BY_CLUSTER.into()))
+    }
+
+    async fn create_token(
+        &self,
+        _name: &str,
+        _expires_in_days: Option<u32>,
+    ) -> ConsoleResult<NewToken> {
+        Err(ConsoleError::Unavailable(MANAGED_BY_CLUSTER.into()))
+    }
+
+    async fn revoke_token(&self, _uid: &str) -> ConsoleResult<()> {
+        Err(ConsoleError::Unavailable(MANAGED_BY_CLUSTER.into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(verbs: &[&str], resources: &[&str], names: &[&str]) -> ResourceRule {
+        let owned = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect();
+        ResourceRule {
+            verbs: owned(verbs),
+            api_groups: vec!["image.openshift.io".into()],
+            resources: owned(resources),
+            resource_names: owned(names),
+        }
+    }
+
+    #[test]
+    fn permissions_read_openshift_rules() {
+        let viewer = [rule(
+            &["get", "list", "watch"],
+            &["imagestreams", "imagestreams/layers"],
+            &[],
+        )];
+        assert_eq!(
+            permissions_from(&viewer, Some("app")),
+            Permissions {
+                pull: true,
+                ..Permissions::default()
+            }
+        );
+        let editor_of_app = [
+            viewer[0].clone(),
+            rule(&["update"], &["imagestreams/layers"], &["app"]),
+        ];
+        assert!(permissions_from(&editor_of_app, Some("app")).push);
+        assert!(!permissions_from(&editor_of_app, Some("other")).push);
+        assert!(!permissions_from(&editor_of_app, None).push);
+        let everything = [rule(&["*"], &["*"], &[])];
+        let all = permissions_from(&everything, None);
+        assert!(all.pull && all.push && all.delete);
+        // Access is the cluster's business in this mode.
+        assert!(!all.manage_access);
+    }
+
+    #[test]
+    fn a_stream_row_is_read_from_its_status() {
+        let stream: ImageStream = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "app"},
+            "status": {"dockerImageRepository": "r/ns/app", "tags": [
+                {"tag": "v1", "items": [{"created": "2026-11-01T00:00:00Z", "dockerImageReference": "r/ns/app@sha256:a", "image": "sha256:a", "generation": 1}]},
+                {"tag": "v2", "items": [{"created": "2026-11-02T00:00:00Z", "dockerImageReference": "r/ns/app@sha256:b", "image": "sha256:b", "generation": 1}]}
+            ]}
+        }))
+        .expect("an image stream as the API renders it");
+        let row = stream_summary(&stream);
+        assert_eq!(row.tags, 2);
+        assert_eq!(row.latest_tag.as_deref(), Some("v2"));
+        assert_eq!(row.updated.as_deref(), Some("2026-11-02T00:00:00Z"));
+        assert_eq!(row.size, None);
+    }
+}

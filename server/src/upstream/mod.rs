@@ -1,0 +1,447 @@
+//! The console in front of an OpenShift-compatible cluster: Berth runs no registry or store of
+//! its own, people sign in through the cluster's OAuth server, and every page is answered by
+//! the cluster's image stream API and registry with the signed-in user's token, so that the
+//! cluster's permissions decide what each person sees.
+//!
+//! - [`UpstreamApi`]: the HTTP client (only the paths the console needs, bounded answers, the
+//!   cluster's `Status` errors mapped once to [`UpstreamError`]).
+//! - [`login`]: authorization code with PKCE against the cluster's OAuth server; the token
+//!   stays in the server-side session.
+//! - [`console`]: the console's data interface answered through the cluster.
+//! - [`events`]: the console's live feed, from the cluster's watches.
+
+pub mod console;
+pub mod events;
+pub mod login;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use app::api::ConsoleError;
+use axum::http::{Method, StatusCode};
+use futures_util::StreamExt;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::config::UpstreamConfig;
+use crate::imagestream::model::Status;
+use crate::import::remote::RemoteRegistry;
+
+/// Session key of the user's token at the cluster (never sent to the browser).
+pub const SESSION_TOKEN: &str = "upstream_token";
+
+/// The whole application in front of `upstream`: the console's pages and server functions,
+/// sign-in through the cluster, the live feed from its watches, and the operations
+/// endpoints. No registry, API or store of Berth's own; sessions live in memory (a restart
+/// asks people to sign in again, and no token is written to disk).
+pub async fn build_app(
+    config: &crate::config::Config,
+    upstream: &UpstreamConfig,
+    address: std::net::SocketAddr,
+) -> anyhow::Result<axum::Router> {
+    let api = Arc::new(UpstreamApi::new(upstream)?);
+    let login = Arc::new(login::UpstreamLogin::new(
+        api.clone(),
+        upstream.client_id.clone(),
+        upstream.client_secret.clone(),
+        upstream.scopes.clone(),
+        crate::base_url(config, address),
+    ));
+    let data: Arc<dyn app::api::ConsoleData> =
+        Arc::new(console::UpstreamConsoleData { api: api.clone() });
+    // One connection: every connection to `:memory:` would be a database of its own.
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect("sqlite::memory:")
+        .await
+        .context("opening the in-memory session store")?;
+    let sessions = crate::sessions(config, pool).await?;
+    let health = crate::ops::Health {
+        parts: api.clone(),
+        metrics: crate::ops::metrics_handle(),
+    };
+    let with_sessions = axum::Router::new()
+        .merge(login::router(login))
+        .route(
+            "/console/api/events",
+            axum::routing::get(events::feed).with_state(api.clone()),
+        )
+        .merge(crate::console_router(config, data))
+        .layer(sessions);
+    tracing::info!(api = %api.api_url, registry = %api.registry_url, "serving the console in front of an upstream cluster");
+    Ok(crate::served(
+        axum::Router::new()
+            .merge(crate::ops::router(health))
+            .merge(with_sessions),
+    ))
+}
+
+/// Ready when the cluster's API answers (its OAuth metadata, which needs no token).
+#[async_trait::async_trait]
+impl crate::ops::Readiness for UpstreamApi {
+    async fn failures(&self) -> Vec<String> {
+        let url = format!("{}/.well-known/oauth-authorization-server", self.api_url);
+        match self.http.get(&url).send().await {
+            Ok(response) if response.status().is_success() => Vec::new(),
+            Ok(response) => vec![format!("upstream: {url} answered {}", response.status())],
+            Err(err) => vec![format!(
+                "upstream: {}",
+                crate::import::remote::error_chain(&err)
+            )],
+        }
+    }
+}
+
+/// How the upstream answered, as the console needs to tell it apart.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// The token is no longer taken (expired, revoked): the session ends.
+    #[error("the cluster no longer accepts this session's token; sign in again")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// 400, 409, 422: the cluster's message says what is wrong.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the cluster could not be reached: {0}")]
+    Unreachable(String),
+    #[error("the cluster's answer is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("the cluster answered {status}: {message}")]
+    Failed { status: StatusCode, message: String },
+    #[error("the cluster's answer could not be read: {0}")]
+    Protocol(String),
+}
+
+pub type UpstreamResult<T> = Result<T, UpstreamError>;
+
+/// The one mapping of the cluster's answers to what the console shows.
+impl From<UpstreamError> for ConsoleError {
+    fn from(err: UpstreamError) -> Self {
+        match err {
+            UpstreamError::Unauthorized => ConsoleError::SignInRequired,
+            UpstreamError::Forbidden(message) => ConsoleError::Forbidden(message),
+            UpstreamError::NotFound(message) => ConsoleError::NotFound(message),
+            UpstreamError::Invalid(message) => ConsoleError::Invalid(message),
+            other => {
+                tracing::warn!(error = %other, "a call to the upstream cluster failed");
+                ConsoleError::Unavailable(other.to_string())
+            }
+        }
+    }
+}
+
+/// The cluster: where its API and registry are, and one HTTP client for both (its CA trusted,
+/// bounded times, no redirects followed on the API).
+pub struct UpstreamApi {
+    api_url: String,
+    registry_url: String,
+    /// The registry's address in pull commands.
+    pub registry_host: String,
+    http: reqwest::Client,
+    registry_http: reqwest::Client,
+    max_response_bytes: usize,
+}
+
+/// A Kubernetes list, as far as the console reads it.
+#[derive(Debug, serde::Deserialize)]
+pub struct ObjectList<T> {
+    #[serde(default)]
+    pub metadata: crate::imagestream::model::ListMeta,
+    #[serde(default = "Vec::new")]
+    pub items: Vec<T>,
+}
+
+/// One event of a watch.
+#[derive(Debug, serde::Deserialize)]
+pub struct WatchLine {
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub object: serde_json::Value,
+}
+
+/// How long a watch is asked to last before it is opened again.
+pub const WATCH_SECONDS: u64 = 300;
+
+/// Lists are read in pages of this many, and at most this many pages (a namespace of more
+/// than 20,000 streams shows its first 20,000).
+const LIST_PAGE: usize = 500;
+const LIST_PAGES: usize = 40;
+
+impl UpstreamApi {
+    pub fn new(config: &UpstreamConfig) -> anyhow::Result<Self> {
+        let mut roots = Vec::new();
+        if let Some(path) = &config.ca_file {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("reading the upstream CA bundle {}", path.display()))?;
+            roots = reqwest::Certificate::from_pem_bundle(&pem)
+                .with_context(|| format!("reading the upstream CA bundle {}", path.display()))?;
+        }
+        let client = |redirects: reqwest::redirect::Policy| {
+            let mut builder = reqwest::Client::builder()
+                .user_agent(concat!("berth-console/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(Duration::from_secs(10))
+                .timeout(Duration::from_secs(60))
+                .pool_idle_timeout(Duration::from_secs(90))
+                .redirect(redirects);
+            for root in &roots {
+                builder = builder.add_root_certificate(root.clone());
+            }
+            builder.build()
+        };
+        // Registries send blobs elsewhere (object storage); reqwest drops the token when a
+        // redirect leaves the host. The API is never redirected.
+        let registry_http = client(reqwest::redirect::Policy::limited(5))?;
+        let http = client(reqwest::redirect::Policy::none())?;
+        let registry_url = config.registry_url.trim_end_matches('/').to_owned();
+        let registry_host = config.registry_hostname.clone().unwrap_or_else(|| {
+            registry_url
+                .split_once("://")
+                .map_or(registry_url.as_str(), |(_, host)| host)
+                .to_owned()
+        });
+        Ok(UpstreamApi {
+            api_url: config.api_url.trim_end_matches('/').to_owned(),
+            registry_url,
+            registry_host,
+            http,
+            registry_http,
+            max_response_bytes: config.max_response_bytes,
+        })
+    }
+
+    pub fn api_url(&self) -> &str {
+        &self.api_url
+    }
+
+    /// `GET path` as the token's owner.
+    pub async fn get<T: DeserializeOwned>(&self, token: &str, path: &str) -> UpstreamResult<T> {
+        self.call(token, Method::GET, path, None::<&()>).await
+    }
+
+    /// `method path` with a JSON body, as the token's owner.
+    pub async fn call<T: DeserializeOwned, B: Serialize + ?Sized>(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> UpstreamResult<T> {
+        let response = self.send(token, method, path, body).await?;
+        let bytes = self.read(response).await?;
+        serde_json::from_slice(&bytes).map_err(|err| UpstreamError::Protocol(err.to_string()))
+    }
+
+    /// Every item of a list (read page by page with `limit` and `continue`).
+    pub async fn list<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        path: &str,
+    ) -> UpstreamResult<Vec<T>> {
+        let mut items = Vec::new();
+        let mut next = String::new();
+        for _ in 0..LIST_PAGES {
+            let separator = if path.contains('?') { '&' } else { '?' };
+            let mut url = format!("{path}{separator}limit={LIST_PAGE}");
+            if !next.is_empty() {
+                url.push('&');
+                url.push_str(
+                    &serde_urlencoded::to_string([("continue", &next)]).unwrap_or_default(),
+                );
+            }
+            let page: ObjectList<T> = self.get(token, &url).await?;
+            items.extend(page.items);
+            next = page.metadata.continue_token;
+            if next.is_empty() {
+                break;
+            }
+        }
+        Ok(items)
+    }
+
+    /// A request's response once it succeeded; the cluster's refusals as errors.
+    pub async fn send<B: Serialize + ?Sized>(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> UpstreamResult<reqwest::Response> {
+        debug_assert!(path.starts_with('/'));
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.api_url))
+            .bearer_auth(token)
+            .header(reqwest::header::ACCEPT, "application/json");
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|err| UpstreamError::Unreachable(crate::import::remote::error_chain(&err)))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status();
+        let message = self
+            .read(response)
+            .await
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<Status>(&bytes).ok())
+            .map(|status| status.message)
+            .filter(|message| !message.is_empty())
+            .unwrap_or_else(|| {
+                status
+                    .canonical_reason()
+                    .unwrap_or("no reason given")
+                    .to_owned()
+            });
+        Err(match status {
+            StatusCode::UNAUTHORIZED => UpstreamError::Unauthorized,
+            StatusCode::FORBIDDEN => UpstreamError::Forbidden(message),
+            StatusCode::NOT_FOUND | StatusCode::GONE => UpstreamError::NotFound(message),
+            StatusCode::BAD_REQUEST | StatusCode::CONFLICT | StatusCode::UNPROCESSABLE_ENTITY => {
+                UpstreamError::Invalid(message)
+            }
+            status => UpstreamError::Failed { status, message },
+        })
+    }
+
+    /// A watch (`?watch=true`): its events as they come, one JSON object each; the stream
+    /// ends when the cluster ends the watch. A line longer than the bound ends it too.
+    pub async fn watch(
+        &self,
+        token: &str,
+        path: &str,
+    ) -> UpstreamResult<impl futures_util::Stream<Item = UpstreamResult<WatchLine>> + Send + use<>>
+    {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.api_url))
+            .bearer_auth(token)
+            .header(reqwest::header::ACCEPT, "application/json")
+            // A watch lasts as long as the cluster keeps it (asked for with timeoutSeconds).
+            .timeout(Duration::from_secs(WATCH_SECONDS + 30))
+            .send()
+            .await
+            .map_err(|err| UpstreamError::Unreachable(crate::import::remote::error_chain(&err)))?;
+        let response = match response.status() {
+            status if status.is_success() => response,
+            StatusCode::UNAUTHORIZED => return Err(UpstreamError::Unauthorized),
+            StatusCode::FORBIDDEN => return Err(UpstreamError::Forbidden(path.to_owned())),
+            status => {
+                return Err(UpstreamError::Failed {
+                    status,
+                    message: path.to_owned(),
+                });
+            }
+        };
+        let limit = self.max_response_bytes;
+        let lines = futures_util::stream::unfold(
+            (
+                response.bytes_stream().boxed(),
+                bytes::BytesMut::new(),
+                false,
+            ),
+            move |(mut body, mut buffer, ended)| async move {
+                loop {
+                    if let Some(end) = buffer.iter().position(|b| *b == b'\n') {
+                        let line = buffer.split_to(end + 1);
+                        let text = &line[..end];
+                        if text.iter().all(u8::is_ascii_whitespace) {
+                            continue;
+                        }
+                        let parsed = serde_json::from_slice::<WatchLine>(text)
+                            .map_err(|err| UpstreamError::Protocol(err.to_string()));
+                        return Some((parsed, (body, buffer, ended)));
+                    }
+                    if ended {
+                        return None;
+                    }
+                    match body.next().await {
+                        Some(Ok(chunk)) if buffer.len() + chunk.len() <= limit => {
+                            buffer.extend_from_slice(&chunk)
+                        }
+                        Some(Ok(_)) => {
+                            return Some((
+                                Err(UpstreamError::TooLarge(limit)),
+                                (body, bytes::BytesMut::new(), true),
+                            ));
+                        }
+                        Some(Err(err)) => {
+                            return Some((
+                                Err(UpstreamError::Unreachable(
+                                    crate::import::remote::error_chain(&err),
+                                )),
+                                (body, bytes::BytesMut::new(), true),
+                            ));
+                        }
+                        None => {
+                            // A last line without its newline still counts.
+                            let rest = std::mem::take(&mut buffer);
+                            if rest.iter().all(u8::is_ascii_whitespace) {
+                                return None;
+                            }
+                            let parsed = serde_json::from_slice::<WatchLine>(&rest)
+                                .map_err(|err| UpstreamError::Protocol(err.to_string()));
+                            return Some((parsed, (body, buffer, true)));
+                        }
+                    }
+                }
+            },
+        );
+        Ok(lines)
+    }
+
+    /// A response's body, up to the configured bound.
+    pub async fn read(&self, response: reqwest::Response) -> UpstreamResult<bytes::Bytes> {
+        let limit = self.max_response_bytes;
+        if response
+            .content_length()
+            .is_some_and(|length| length as usize > limit)
+        {
+            return Err(UpstreamError::TooLarge(limit));
+        }
+        let mut body = response.bytes_stream();
+        let mut bytes = bytes::BytesMut::new();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|err| {
+                UpstreamError::Unreachable(crate::import::remote::error_chain(&err))
+            })?;
+            if bytes.len() + chunk.len() > limit {
+                return Err(UpstreamError::TooLarge(limit));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes.freeze())
+    }
+
+    /// The cluster's registry as the token's owner: a Docker client's login with the token as
+    /// the password (`podman login -u any -p $(oc whoami -t)`), answering the registry's
+    /// bearer challenge. Made per request, so nothing of one user's reaches another's.
+    pub fn registry(&self, token: &str) -> RemoteRegistry {
+        let (scheme, host) = self
+            .registry_url
+            .split_once("://")
+            .unwrap_or(("https", &self.registry_url));
+        RemoteRegistry::new(
+            self.registry_http.clone(),
+            host,
+            scheme == "http",
+            Some(("berth-console".to_owned(), token.to_owned())),
+        )
+    }
+}
+
+/// One path segment of a call, encoded: a name from a page can never reach another path of
+/// the cluster (`..`, `/` and `?` are sent as data).
+pub fn segment(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+}

@@ -1,0 +1,398 @@
+//! The console in front of a cluster: a second Berth, started with its embedded defaults, plays
+//! the cluster (same image stream API, access reviews and OAuth). People sign in through it,
+//! the console's pages are answered by it with their token, and its permissions decide.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::upstream::InFront;
+use common::{OCI_MANIFEST, TestServer, anonymous, image_manifest, put_manifest, sha256};
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// Pushes an image to the cluster's registry and returns its digest.
+async fn push(upstream: &TestServer, repository: &str, tag: &str, seed: &str) -> String {
+    let manifest = image_manifest(upstream, repository, seed).await;
+    let response = put_manifest(upstream, repository, tag, OCI_MANIFEST, &manifest).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    sha256(&manifest)
+}
+
+async fn read(browser: &reqwest::Client, console: &TestServer, path: &str) -> (StatusCode, Value) {
+    let response = browser.get(console.url(path)).send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+async fn change(
+    browser: &reqwest::Client,
+    console: &TestServer,
+    endpoint: &str,
+    form: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let response = browser
+        .post(console.url(&format!("/console/api/{endpoint}")))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+async fn bind(upstream: &TestServer, namespace: &str, role: &str, user: &str) {
+    let response = upstream
+        .client()
+        .post(upstream.url(&format!(
+            "/apis/access.berth.io/v1/namespaces/{namespace}/rolebindings"
+        )))
+        .json(&json!({"roleRef": {"name": role}, "subject": {"kind": "User", "name": user}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+}
+
+/// The cluster's own view of a tag's current image.
+async fn upstream_tag(upstream: &TestServer, namespace: &str, name: &str) -> String {
+    let tag: Value = upstream
+        .client()
+        .get(upstream.url(&format!(
+            "/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreamtags/{name}"
+        )))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    tag["image"]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn browse_tag_and_roll_back_through_the_cluster() {
+    let pair = InFront::start();
+    let first = push(&pair.upstream, "team/app", "v1", "one").await;
+    let second = push(&pair.upstream, "team/app", "v1", "two").await;
+    // Times are kept to the second.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    push(&pair.upstream, "team/db", "latest", "db").await;
+    let (browser, csrf) = pair.sign_in_admin().await;
+    let console = &pair.console;
+
+    let (status, namespaces) = read(&browser, console, "/console/api/namespaces").await;
+    assert_eq!(status, StatusCode::OK, "{namespaces}");
+    assert!(
+        namespaces["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|ns| ns["name"] == "team"),
+        "{namespaces}"
+    );
+    // Counting would take a call per namespace: the cluster's list does not say.
+    assert_eq!(namespaces["namespaces"][0]["streams"], Value::Null);
+    assert_eq!(namespaces["can_create"], true);
+
+    let (status, page) = read(
+        &browser,
+        console,
+        "/console/api/streams?namespace=team&filter=&sort=updated&offset=0",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["total"], 2);
+    assert_eq!(page["streams"][0]["name"], "db", "newest first: {page}");
+    assert_eq!(page["streams"][1]["latest_tag"], "v1");
+    assert_eq!(page["permissions"]["push"], true);
+    let (_, filtered) = read(
+        &browser,
+        console,
+        "/console/api/streams?namespace=team&filter=ap&sort=name&offset=0",
+    )
+    .await;
+    assert_eq!(filtered["total"], 1);
+
+    let (status, stream) = read(
+        &browser,
+        console,
+        "/console/api/stream?namespace=team&stream=app",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{stream}");
+    assert_eq!(stream["tags"][0]["name"], "v1");
+    assert_eq!(stream["tags"][0]["digest"], second.as_str());
+    let history: Vec<&str> = stream["tags"][0]["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["image"].as_str().unwrap())
+        .collect();
+    assert_eq!(history, [second.as_str(), first.as_str()]);
+    assert_eq!(stream["permissions"]["delete"], true);
+    // Access is the cluster's business in this mode.
+    assert_eq!(stream["permissions"]["manage_access"], false);
+
+    // The image page: the cluster's metadata, and the manifest and config from its registry
+    // (through its bearer-token challenge, with the user's token as the password).
+    let (status, image) = read(
+        &browser,
+        console,
+        &format!("/console/api/image?namespace=team&stream=app&digest={second}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{image}");
+    assert_eq!(image["tags"], json!(["v1"]));
+    assert!(!image["layers"].as_array().unwrap().is_empty(), "{image}");
+    assert!(
+        image["raw_manifest"]
+            .as_str()
+            .unwrap()
+            .contains("\"schemaVersion\": 2"),
+        "{image}"
+    );
+    assert!(image["raw_config"].as_str().is_some(), "{image}");
+
+    // `oc tag`, then a rollback, as the cluster records them.
+    let (status, answer) = change(
+        &browser,
+        console,
+        "tag",
+        &[
+            ("csrf", &csrf),
+            ("namespace", "team"),
+            ("stream", "app"),
+            ("tag", "stable"),
+            ("from", "v1"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(
+        upstream_tag(&pair.upstream, "team", "app:stable").await,
+        second
+    );
+    let (status, answer) = change(
+        &browser,
+        console,
+        "tag",
+        &[
+            ("csrf", &csrf),
+            ("namespace", "team"),
+            ("stream", "app"),
+            ("tag", "v1"),
+            ("from", &first),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(upstream_tag(&pair.upstream, "team", "app:v1").await, first);
+    // Without the session's CSRF token nothing is sent upstream.
+    let (status, _) = change(
+        &browser,
+        console,
+        "untag",
+        &[
+            ("csrf", "wrong"),
+            ("namespace", "team"),
+            ("stream", "app"),
+            ("tag", "stable"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = change(
+        &browser,
+        console,
+        "untag",
+        &[
+            ("csrf", &csrf),
+            ("namespace", "team"),
+            ("stream", "app"),
+            ("tag", "stable"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // A missing stream is the cluster's 404; a name cannot reach another path of the API.
+    let (status, _) = read(
+        &browser,
+        console,
+        "/console/api/stream?namespace=team&stream=absent",
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = read(
+        &browser,
+        console,
+        "/console/api/stream?namespace=team&stream=..%2F..%2F..%2Fapi%2Fv1%2Fnamespaces",
+    )
+    .await;
+    assert!(
+        status == StatusCode::NOT_FOUND || status == StatusCode::BAD_REQUEST,
+        "{status}"
+    );
+}
+
+#[tokio::test]
+async fn a_viewer_sees_no_write_controls_and_the_cluster_refuses_them() {
+    let pair = InFront::start();
+    push(&pair.upstream, "team/app", "v1", "one").await;
+    push(&pair.upstream, "other/secret", "v1", "two").await;
+    pair.upstream.add_user("vera", "vera-password", &[]);
+    bind(&pair.upstream, "team", "viewer", "vera").await;
+    let (browser, csrf) = pair.sign_in("vera", "vera-password").await;
+    let console = &pair.console;
+
+    let (_, namespaces) = read(&browser, console, "/console/api/namespaces").await;
+    let names: Vec<&str> = namespaces["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|ns| ns["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["team"], "the cluster shows vera only hers");
+    let (_, stream) = read(
+        &browser,
+        console,
+        "/console/api/stream?namespace=team&stream=app",
+    )
+    .await;
+    assert_eq!(
+        stream["permissions"],
+        json!({"pull": true, "push": false, "delete": false, "manage_access": false})
+    );
+    // Were the controls forged, the cluster refuses, and the page says so.
+    let (status, refused) = change(
+        &browser,
+        console,
+        "tag",
+        &[
+            ("csrf", &csrf),
+            ("namespace", "team"),
+            ("stream", "app"),
+            ("tag", "stable"),
+            ("from", "v1"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    assert!(
+        refused["Forbidden"].as_str().unwrap().contains("vera"),
+        "{refused}"
+    );
+    let (status, _) = read(
+        &browser,
+        console,
+        "/console/api/stream?namespace=other&stream=secret",
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn an_expired_cluster_token_sends_the_user_back_to_sign_in() {
+    let pair = InFront::start_with("access_token_seconds = 3");
+    push(&pair.upstream, "team/app", "v1", "one").await;
+    pair.upstream.add_user("alice", "alice-password", &[]);
+    bind(&pair.upstream, "team", "editor", "alice").await;
+    let (browser, _) = pair.sign_in("alice", "alice-password").await;
+    let console = &pair.console;
+    let (status, _) = read(&browser, console, "/console/api/namespaces").await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The cluster's access tokens last three seconds here.
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    let (status, answer) = read(&browser, console, "/console/api/namespaces").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+    assert_eq!(answer, json!("SignInRequired"));
+    // The session has ended here too, and a page sends the browser to sign in again.
+    let (_, session) = read(&browser, console, "/console/api/session").await;
+    assert_eq!(session["user"], Value::Null);
+    let page = browser
+        .get(console.url("/ns/team/streams/app"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::FOUND, "a redirect to sign in");
+    assert_eq!(
+        common::location(&page),
+        "/console/login?then=%2Fns%2Fteam%2Fstreams%2Fapp"
+    );
+}
+
+#[tokio::test]
+async fn a_push_to_the_cluster_shows_live() {
+    let pair = InFront::start();
+    push(&pair.upstream, "team/app", "v1", "one").await;
+    let (browser, _) = pair.sign_in_admin().await;
+    let response = browser
+        .get(pair.console.url("/console/api/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.bytes_stream();
+    let pushed = push(&pair.upstream, "team/app", "v2", "two").await;
+    let mut text = String::new();
+    let found = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(chunk) = body.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+            if text.contains(&pushed) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(found, Ok(true), "{text}");
+    let data = text
+        .lines()
+        .find(|line| line.starts_with("data:") && line.contains(&pushed))
+        .unwrap();
+    let change: Value = serde_json::from_str(data.trim_start_matches("data:").trim()).unwrap();
+    assert_eq!(change["namespace"], "team");
+    assert_eq!(change["name"], "app");
+    assert_eq!(change["tag"], "v2");
+    assert_eq!(change["reason"], "push");
+}
+
+#[tokio::test]
+async fn the_console_forwards_only_what_it_needs() {
+    let pair = InFront::start();
+    let console = &pair.console;
+    let client = anonymous();
+    // No registry, API or token endpoint of its own.
+    for path in [
+        "/v2/",
+        "/apis/image.openshift.io/v1/namespaces/team/imagestreams",
+        "/api/v1/namespaces",
+        "/auth/token",
+    ] {
+        let response = client.get(console.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    // Without a session the pages' data asks for a sign-in, and the live feed is refused.
+    let (status, answer) = read(&client, console, "/console/api/namespaces").await;
+    assert_eq!(
+        (status, answer),
+        (StatusCode::UNAUTHORIZED, json!("SignInRequired"))
+    );
+    let feed = client
+        .get(console.url("/console/api/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(feed.status(), StatusCode::UNAUTHORIZED);
+    // Ready while the cluster answers.
+    let ready = client.get(console.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+}
