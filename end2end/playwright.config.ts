@@ -39,6 +39,49 @@ export const OIDC_DATA_DIR = path.join(oidcDataDir, "data");
 export const DATA_DIR = dataDir;
 export const BERTH_BINARY = `${root}/target/release/berth`;
 
+// The console in front of a cluster: a Berth on its embedded defaults plays the cluster (same
+// API and OAuth), another serves the console in front of it. A second pair's cluster gives
+// tokens that last 15 s, for the expiry test.
+export const CLUSTER_PORT = PORT + 3;
+export const FRONT_PORT = PORT + 4;
+export const EXPIRING_CLUSTER_PORT = PORT + 5;
+export const EXPIRING_FRONT_PORT = PORT + 6;
+export const CLUSTER_URL = `http://127.0.0.1:${CLUSTER_PORT}`;
+export const FRONT_URL = `http://127.0.0.1:${FRONT_PORT}`;
+export const EXPIRING_CLUSTER_URL = `http://127.0.0.1:${EXPIRING_CLUSTER_PORT}`;
+export const EXPIRING_FRONT_URL = `http://127.0.0.1:${EXPIRING_FRONT_PORT}`;
+process.env.BERTH_E2E_CLUSTER_DATA ??= fs.mkdtempSync(path.join(os.tmpdir(), "berth-e2e-cluster-"));
+const clusterRoot = process.env.BERTH_E2E_CLUSTER_DATA;
+export const CLUSTER_DATA_DIR = path.join(clusterRoot, "cluster");
+const FRONT_SECRET = "front0secret";
+
+/** A cluster (a Berth) with the console in front of it registered as an OAuth client. */
+function pair(name: string, clusterPort: number, frontPort: number, auth: string) {
+  const config = path.join(clusterRoot, `${name}.toml`);
+  fs.writeFileSync(
+    config,
+    `[auth]\nlogin_attempts_per_minute = 100\n${auth}\n\n[[auth.clients]]\nid = "berth-front"\nsecret = "${FRONT_SECRET}"\nredirect_uri = "http://127.0.0.1:${frontPort}/console/callback"\n`,
+  );
+  const cluster = `http://127.0.0.1:${clusterPort}`;
+  const front = `http://127.0.0.1:${frontPort}`;
+  const server = (url: string, command: string) => ({
+    command,
+    url: `${url}/readyz`,
+    reuseExistingServer: false,
+    timeout: 60_000,
+    stdout: "ignore" as const,
+    stderr: "pipe" as const,
+    env: { BERTH_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD },
+  });
+  return [
+    server(cluster, `${root}/target/release/berth serve --config ${config} --listen 127.0.0.1:${clusterPort} --data-dir ${path.join(clusterRoot, name)} --site-dir ${root}/target/site --log-level warn`),
+    server(front, `${root}/target/release/berth serve --listen 127.0.0.1:${frontPort} --data-dir ${path.join(clusterRoot, `${name}-front`)} --site-dir ${root}/target/site --log-level warn --upstream-api ${cluster} --upstream-registry ${cluster} --upstream-client-id berth-front --upstream-client-secret ${FRONT_SECRET}`),
+  ];
+}
+
+/** Where a test's images go and whose API it checks: Berth itself, or the cluster. */
+export type Target = { mode: "local" | "in-front"; base: string; host: string; dataDir: string };
+
 export default defineConfig({
   testDir: "./tests",
   timeout: 60_000,
@@ -46,8 +89,22 @@ export default defineConfig({
   fullyParallel: false,
   workers: 1,
   reporter: [["list"]],
+  // The page tests run twice: against Berth, and against the console in front of a cluster.
+  projects: [
+    {
+      name: "local",
+      use: { baseURL: BASE_URL },
+      metadata: { mode: "local", base: BASE_URL, host: `127.0.0.1:${PORT}`, dataDir: DATA_DIR } satisfies Target,
+      testIgnore: /in-front\.spec\.ts/,
+    },
+    {
+      name: "in-front",
+      use: { baseURL: FRONT_URL },
+      metadata: { mode: "in-front", base: CLUSTER_URL, host: `127.0.0.1:${CLUSTER_PORT}`, dataDir: CLUSTER_DATA_DIR } satisfies Target,
+      testMatch: /(console|in-front)\.spec\.ts/,
+    },
+  ],
   use: {
-    baseURL: BASE_URL,
     trace: "retain-on-failure",
     launchOptions: {
       executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
@@ -94,5 +151,7 @@ export default defineConfig({
       stderr: "pipe",
       env: { BERTH_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD },
     },
+    ...pair("cluster", CLUSTER_PORT, FRONT_PORT, ""),
+    ...pair("expiring", EXPIRING_CLUSTER_PORT, EXPIRING_FRONT_PORT, "access_token_seconds = 15"),
   ],
 });

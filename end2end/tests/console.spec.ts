@@ -1,11 +1,22 @@
 import { test, expect } from "@playwright/test";
-import { ADMIN_PASSWORD, BASE_URL, BERTH_BINARY, DATA_DIR, PORT } from "../playwright.config";
+import { ADMIN_PASSWORD, BERTH_BINARY } from "../playwright.config";
 import {
-  addUser, attempt, bind, buildImage, digestOf, hydrated, podmanEnv, screenshotPath, signIn, skopeoPush, tabTo,
+  addUser, attempt, bind, buildImage, digestOf, hydrated, podmanEnv, screenshotPath, signIn, skopeoPush, tabTo, target,
 } from "./helpers";
 
-const host = `127.0.0.1:${PORT}`;
+// The same tests run against Berth and against its console in front of a cluster (a second
+// Berth): `target()` says where images are pushed and whose API checks the outcome.
 const admin = `admin:${ADMIN_PASSWORD}`;
+let host = "";
+let BASE_URL = "";
+let DATA_DIR = "";
+let inFront = false;
+test.beforeEach(() => {
+  ({ host, base: BASE_URL, dataDir: DATA_DIR } = target());
+  inFront = target().mode === "in-front";
+});
+/** Screenshots of the two modes side by side. */
+const shot = (name: string) => screenshotPath(inFront ? `in-front-${name}` : name);
 
 test("an empty namespace shows how to push its first image", async ({ page }) => {
   await page.goto("/");
@@ -17,7 +28,7 @@ test("an empty namespace shows how to push its first image", async ({ page }) =>
   await expect(page).toHaveURL(/\/ns\/fresh$/);
   await expect(page.getByText("No image streams here yet")).toBeVisible();
   await expect(page.locator(".command code").last()).toHaveText(`podman push --tls-verify=false ${host}/fresh/myimage:latest`);
-  await page.screenshot({ path: screenshotPath("namespace-empty"), fullPage: true });
+  await page.screenshot({ path: shot("namespace-empty"), fullPage: true });
 });
 
 test("browse a skopeo push: namespace, stream, tag, image", async ({ page }) => {
@@ -30,21 +41,24 @@ test("browse a skopeo push: namespace, stream, tag, image", async ({ page }) => 
   await signIn(page, "admin", ADMIN_PASSWORD);
   const namespaceRow = page.locator('tr[data-namespace="shop"]');
   await expect(namespaceRow).toContainText("1");
-  await page.screenshot({ path: screenshotPath("namespaces"), fullPage: true });
+  await page.screenshot({ path: shot("namespaces"), fullPage: true });
   await namespaceRow.getByRole("link", { name: "shop" }).click();
   await expect(page.locator('tr[data-stream="web"]')).toContainText("v1");
-  await page.screenshot({ path: screenshotPath("namespace"), fullPage: true });
+  await page.screenshot({ path: shot("namespace"), fullPage: true });
   await page.getByRole("link", { name: "web", exact: true }).click();
   await expect(page).toHaveURL(/\/ns\/shop\/streams\/web$/);
   const tagRow = page.locator('tr[data-tag="v1"]');
   await expect(tagRow).toContainText(digest.slice(7, 19));
-  await expect(tagRow).toContainText("linux/amd64");
+  if (!inFront) {
+    // A cluster's image streams carry no platforms (nor sizes): only Berth's own pages show them.
+    await expect(tagRow).toContainText("linux/amd64");
+  }
   await expect(page.locator(".command code").first()).toHaveText(`podman pull --tls-verify=false ${host}/shop/web:v1`);
   await expect(page.locator(".command code", { hasText: `@${digest}` }).first()).toBeVisible();
-  await page.screenshot({ path: screenshotPath("stream"), fullPage: true });
+  await page.screenshot({ path: shot("stream"), fullPage: true });
 
   // Copy buttons put the command on the clipboard.
-  await page.context().grantPermissions(["clipboard-read", "clipboard-write"], { origin: BASE_URL });
+  await page.context().grantPermissions(["clipboard-read", "clipboard-write"], { origin: new URL(page.url()).origin });
   await page.getByRole("button", { name: "Copy podman pull command" }).click();
   await expect(page.getByRole("button", { name: "Copy podman pull command" })).toHaveText("Copied");
   expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(`podman pull --tls-verify=false ${host}/shop/web:v1`);
@@ -55,7 +69,7 @@ test("browse a skopeo push: namespace, stream, tag, image", async ({ page }) => 
   await expect(page.locator("dl.facts").first()).toContainText(digest);
   await page.getByText("Manifest JSON").click();
   await expect(page.locator("pre.json").first()).toContainText('"schemaVersion": 2');
-  await page.screenshot({ path: screenshotPath("image"), fullPage: true });
+  await page.screenshot({ path: shot("image"), fullPage: true });
 
   // Deep links survive a reload; back and forward move between pages.
   await page.reload();
@@ -82,7 +96,7 @@ test("search, sort and pages keep their place in the address", async ({ page }) 
   await expect(page.getByLabel("Search image streams")).toHaveValue("mm");
   await page.getByLabel("Search image streams").fill("nothing-like-it");
   await expect(page.getByText("No image stream matches")).toBeVisible();
-  await page.screenshot({ path: screenshotPath("namespace-search"), fullPage: true });
+  await page.screenshot({ path: shot("namespace-search"), fullPage: true });
 });
 
 test("a push shows up live in an open page, with a notice", async ({ page }) => {
@@ -97,7 +111,7 @@ test("a push shows up live in an open page, with a notice", async ({ page }) => 
   await expect(page.locator('tr[data-tag="v2"]')).toBeVisible();
   console.log(`push visible in the open page ${Date.now() - pushed} ms after skopeo finished`);
   await expect(page.locator(".notice", { hasText: "live/api:v2" })).toBeVisible();
-  await page.screenshot({ path: screenshotPath("live-update"), fullPage: true });
+  await page.screenshot({ path: shot("live-update"), fullPage: true });
 });
 
 test("tag an image, then roll a tag back through its history", async ({ page }) => {
@@ -122,7 +136,7 @@ test("tag an image, then roll a tag back through its history", async ({ page }) 
   await expect(history.locator("li")).toHaveCount(3);
   await expect(history.locator("li.current")).toHaveAttribute("data-image", first);
   expect(await digestOf(BASE_URL, admin, "roll/app", "v1")).toBe(first);
-  await page.screenshot({ path: screenshotPath("rollback"), fullPage: true });
+  await page.screenshot({ path: shot("rollback"), fullPage: true });
 
   // Untag asks first, then the tag is gone.
   await page.locator('tr[data-tag="stable"]').getByRole("button", { name: "Delete tag stable" }).click();
@@ -142,7 +156,7 @@ test("a viewer sees no changing controls, and the server refuses the changes any
   await expect(page.getByRole("button", { name: /Roll back/ })).toHaveCount(0);
   await expect(page.getByRole("heading", { name: "Add or move a tag" })).toHaveCount(0);
   await expect(page.getByRole("link", { name: "Access" })).toHaveCount(0);
-  await page.screenshot({ path: screenshotPath("viewer-stream"), fullPage: true });
+  await page.screenshot({ path: shot("viewer-stream"), fullPage: true });
 
   // The same change the editor's button sends, from the viewer's own session.
   const refused = await page.evaluate(async () => {
@@ -153,10 +167,11 @@ test("a viewer sees no changing controls, and the server refuses the changes any
   });
   expect(refused).toContain("Forbidden");
   await page.goto("/ns/seen/access");
-  await expect(page.getByRole("heading", { name: "Not allowed" })).toBeVisible();
+  await expect(page.getByRole("heading", { name: inFront ? "Something went wrong" : "Not allowed" })).toBeVisible();
 });
 
 test("a personal token made in the console logs podman in", async ({ page }) => {
+  test.skip(inFront, "in front of a cluster, tokens are the cluster's (oc whoami -t)");
   skopeoPush(buildImage("token"), host, "tok/app:v1", admin);
   await page.goto("/");
   await hydrated(page);
@@ -169,7 +184,7 @@ test("a personal token made in the console logs podman in", async ({ page }) => 
   expect(secret).toMatch(/^berth_/);
   await expect(page.locator(".command code", { hasText: "podman login" })).toHaveText(`podman login --tls-verify=false -u any -p ${secret} ${host}`);
   await expect(page.locator('tr[data-token="ci-laptop"]')).toBeVisible();
-  await page.screenshot({ path: screenshotPath("token-created"), fullPage: true });
+  await page.screenshot({ path: shot("token-created"), fullPage: true });
 
   const env = podmanEnv();
   const login = attempt("podman", ["login", "--tls-verify=false", "-u", "any", "-p", secret, host], env);
@@ -188,6 +203,7 @@ test("a personal token made in the console logs podman in", async ({ page }) => 
 });
 
 test("access is managed in the console: bind, see who can pull, service account token", async ({ page }) => {
+  test.skip(inFront, "in front of a cluster, access is managed in the cluster (oc adm policy)");
   skopeoPush(buildImage("acc"), host, "acc/app:v1", admin);
   addUser(BERTH_BINARY, DATA_DIR, "ada", "ada-password");
   await page.goto("/ns/acc");
@@ -205,7 +221,7 @@ test("access is managed in the console: bind, see who can pull, service account 
   await page.locator('[data-account="builder"]').getByRole("button", { name: "New token" }).click();
   const secret = (await page.locator('[data-secret="token"]').textContent()) ?? "";
   expect(secret).toMatch(/^berth_/);
-  await page.screenshot({ path: screenshotPath("access"), fullPage: true });
+  await page.screenshot({ path: shot("access"), fullPage: true });
   await page.locator("tr[data-binding]", { hasText: "User:ada" }).getByRole("button", { name: /Delete binding/ }).click();
   await page.getByRole("button", { name: "Yes, delete" }).click();
   await expect(page.locator("tr[data-binding]", { hasText: "User:ada" })).toHaveCount(0);
@@ -215,8 +231,11 @@ test("the main flow works with the keyboard alone", async ({ page }) => {
   skopeoPush(buildImage("keys"), host, "keys/tool:v1", admin);
   await page.goto("/");
   await hydrated(page);
-  await tabTo(page, page.getByRole("link", { name: "Sign in" }));
-  await page.keyboard.press("Enter");
+  if (!inFront) {
+    // In front of a cluster, the visitor is on the cluster's sign-in form already.
+    await tabTo(page, page.getByRole("link", { name: "Sign in" }));
+    await page.keyboard.press("Enter");
+  }
   await tabTo(page, page.getByLabel("User name"));
   await page.keyboard.type("admin");
   await page.keyboard.press("Tab");
@@ -233,7 +252,7 @@ test("the main flow works with the keyboard alone", async ({ page }) => {
   // The focus is visible.
   const outline = await page.evaluate(() => getComputedStyle(document.activeElement as Element).outlineStyle);
   expect(outline).not.toBe("none");
-  await page.screenshot({ path: screenshotPath("keyboard-focus"), fullPage: true });
+  await page.screenshot({ path: shot("keyboard-focus"), fullPage: true });
   await page.keyboard.press("Enter");
   await expect(page).toHaveURL(/\/ns\/keys\/streams\/tool$/);
   await tabTo(page, page.getByRole("button", { name: "Copy podman pull command" }));
@@ -251,5 +270,5 @@ test("an unknown page and an unknown stream are real 404s", async ({ page }) => 
   const missing = await page.goto("/ns/nowhere/streams/nothing");
   expect(missing?.status()).toBe(404);
   await expect(page.getByRole("heading", { name: "Not found" })).toBeVisible();
-  await page.screenshot({ path: screenshotPath("not-found"), fullPage: true });
+  await page.screenshot({ path: shot("not-found"), fullPage: true });
 });

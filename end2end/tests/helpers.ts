@@ -2,7 +2,18 @@ import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { Page, expect } from "@playwright/test";
+import { Page, expect, test } from "@playwright/test";
+import type { Target } from "../playwright.config";
+
+/** Where this project's images go and whose API it checks (see the projects in the config). */
+export function target(): Target {
+  return test.info().project.metadata as Target;
+}
+
+/** Whether the page is the sign-in form (a console in front of a cluster sends people there). */
+async function onSignInForm(page: Page): Promise<boolean> {
+  return page.getByRole("heading", { name: "Sign in to Berth" }).isVisible();
+}
 
 /** Runs a command and returns its output, failing with its error output. */
 export function run(program: string, args: string[]): string {
@@ -27,8 +38,12 @@ export function skopeoPush(source: string, host: string, repository: string, cre
   run("skopeo", ["copy", "--dest-tls-verify=false", "--dest-creds", creds, source, `docker://${host}/${repository}`]);
 }
 
-/** Waits until the WASM bundle has hydrated the page. */
+/** Waits until the WASM bundle has hydrated the page; a console in front of a cluster sends a
+ * visitor who is not signed in to the cluster's sign-in form instead, which has no WASM. */
 export async function hydrated(page: Page) {
+  if (new URL(page.url()).pathname === "/oauth/authorize") {
+    return;
+  }
   await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
 }
 
@@ -40,7 +55,9 @@ export function screenshotPath(name: string): string {
 
 /** Signs in through the console's sign-in link and the embedded provider's form. */
 export async function signIn(page: Page, user: string, password: string) {
-  await page.getByRole("link", { name: "Sign in" }).click();
+  if (!(await onSignInForm(page))) {
+    await page.getByRole("link", { name: "Sign in" }).click();
+  }
   await expect(page.getByRole("heading", { name: "Sign in to Berth" })).toBeVisible();
   await page.getByLabel("User name").fill(user);
   await page.getByLabel("Password").fill(password);
