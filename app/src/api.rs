@@ -251,6 +251,10 @@ pub struct NewToken {
 pub enum ConsoleError {
     #[error("{0}")]
     NotFound(String),
+    /// Something this console does not do where it runs (access or tokens in front of a
+    /// cluster, which manages them itself).
+    #[error("{0}")]
+    NotHere(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]

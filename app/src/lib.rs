@@ -13,7 +13,7 @@ use leptos_meta::{HashedStylesheet, MetaTags, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
-use components::{NoticeArea, UserMenu, provide_console};
+use components::{NoticeArea, UserMenu, provide_console, use_console};
 use pages::{
     AccessPage, ImagePage, NamespacePage, NamespacesPage, NotFound, StreamPage, TokensPage,
     WebhooksPage,
@@ -57,7 +57,7 @@ pub fn App() -> impl IntoView {
             <a class="skip" href="#main" rel="external">"Skip to content"</a>
             <header class="topbar">
                 <a class="brand" href="/">"Berth"</a>
-                <span class="tagline">"container registry"</span>
+                <Tagline/>
                 <UserMenu/>
             </header>
             <main id="main" tabindex="-1">
@@ -76,5 +76,23 @@ pub fn App() -> impl IntoView {
             </main>
             <NoticeArea/>
         </Router>
+    }
+}
+
+/// What the console is: Berth's own, or the console of a cluster it is in front of.
+#[component]
+fn Tagline() -> impl IntoView {
+    let session = use_console().session;
+    view! {
+        <span class="tagline">
+            <Transition fallback=|| "container registry">
+                {move || Suspend::new(async move {
+                    match session.await.ok().and_then(|info| info.upstream) {
+                        Some(cluster) => format!("console of {cluster}"),
+                        None => "container registry".to_owned(),
+                    }
+                })}
+            </Transition>
+        </span>
     }
 }

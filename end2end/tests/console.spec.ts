@@ -167,7 +167,7 @@ test("a viewer sees no changing controls, and the server refuses the changes any
   });
   expect(refused).toContain("Forbidden");
   await page.goto("/ns/seen/access");
-  await expect(page.getByRole("heading", { name: inFront ? "Something went wrong" : "Not allowed" })).toBeVisible();
+  await expect(page.getByRole("heading", { name: inFront ? "Not available here" : "Not allowed" })).toBeVisible();
 });
 
 test("a personal token made in the console logs podman in", async ({ page }) => {

@@ -107,7 +107,7 @@ pub async fn error_status(
     };
     if let Ok(error) = serde_json::from_slice::<ConsoleError>(&bytes) {
         parts.status = match error {
-            ConsoleError::NotFound(_) => StatusCode::NOT_FOUND,
+            ConsoleError::NotFound(_) | ConsoleError::NotHere(_) => StatusCode::NOT_FOUND,
             ConsoleError::Forbidden(_) | ConsoleError::Csrf => StatusCode::FORBIDDEN,
             ConsoleError::Invalid(_) | ConsoleError::Request(_) => StatusCode::BAD_REQUEST,
             ConsoleError::SignInRequired => StatusCode::UNAUTHORIZED,

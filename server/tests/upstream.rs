@@ -396,3 +396,24 @@ async fn the_console_forwards_only_what_it_needs() {
     let ready = client.get(console.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_registry_that_refuses_the_bearer_gets_its_challenge_answered() {
+    use berth::import::remote::{RemoteReference, RemoteRegistry};
+    let upstream = TestServer::start();
+    let digest = push(&upstream, "team/app", "v1", "one").await;
+    // A registry that wants its own token flow (as most do) refuses the cluster token as a
+    // bearer: the 401's challenge is answered with the token as the password, as `podman
+    // login -u any -p TOKEN` does, and the read goes through.
+    let http = reqwest::Client::new();
+    let credentials = Some(("any".to_owned(), upstream.admin_token.clone()));
+    let registry = RemoteRegistry::new(http.clone(), &upstream.addr, true, credentials)
+        .with_bearer("not-a-token-this-registry-takes");
+    let reference =
+        RemoteReference::parse(&format!("{}/team/app@{digest}", upstream.addr)).unwrap();
+    let manifest = registry.manifest(&reference).await.unwrap();
+    assert_eq!(manifest.digest.to_string(), digest);
+    // Without credentials to answer with, the refusal stands.
+    let anonymous = RemoteRegistry::new(http, &upstream.addr, true, None).with_bearer("nope");
+    assert!(anonymous.manifest(&reference).await.is_err());
+}

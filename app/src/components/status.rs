@@ -14,7 +14,7 @@ pub fn ErrorPanel(error: ConsoleError) -> impl IntoView {
     #[cfg(feature = "ssr")]
     if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
         response.set_status(match &error {
-            ConsoleError::NotFound(_) => http::StatusCode::NOT_FOUND,
+            ConsoleError::NotFound(_) | ConsoleError::NotHere(_) => http::StatusCode::NOT_FOUND,
             ConsoleError::Forbidden(_) => http::StatusCode::FORBIDDEN,
             ConsoleError::SignInRequired => http::StatusCode::UNAUTHORIZED,
             ConsoleError::Invalid(_) => http::StatusCode::BAD_REQUEST,
@@ -23,6 +23,7 @@ pub fn ErrorPanel(error: ConsoleError) -> impl IntoView {
     }
     let title = match &error {
         ConsoleError::NotFound(_) => "Not found",
+        ConsoleError::NotHere(_) => "Not available here",
         ConsoleError::Forbidden(_) | ConsoleError::SignInRequired => "Not allowed",
         _ => "Something went wrong",
     };

@@ -262,6 +262,13 @@ impl RemoteRegistry {
         }
     }
 
+    /// Sends `token` from the first request on (a cluster's registry takes its users' tokens
+    /// as bearer credentials, as OpenShift's does); a 401's challenge is still answered.
+    pub fn with_bearer(self, token: &str) -> Self {
+        self.set_auth(Auth::Bearer(token.to_owned()));
+        self
+    }
+
     /// The manifest `reference` names, with its digest verified against the content (and
     /// against the digest asked for, when one was).
     pub async fn manifest(&self, reference: &RemoteReference) -> RemoteResult<RemoteManifest> {

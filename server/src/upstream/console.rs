@@ -29,7 +29,7 @@ const IMAGE: &str = "/apis/image.openshift.io/v1";
 const REVIEWS: &str = "/apis/authorization.k8s.io/v1";
 
 /// Said of what the cluster manages itself in this mode.
-const MANAGED_BY_CLUSTER: &str = "in front of a cluster, this is managed in the cluster itself (oc adm policy, oc create token); the console shows image streams";
+const MANAGED_BY_CLUSTER: &str = "This console is in front of a cluster, which manages access, tokens and webhooks itself (oc adm policy, oc whoami -t); the console shows and changes image streams.";
 
 pub struct UpstreamConsoleData {
     pub api: Arc<UpstreamApi>,
@@ -619,7 +619,7 @@ impl ConsoleData for UpstreamConsoleData {
     }
 
     async fn webhooks(&self, _namespace: &str) -> ConsoleResult<Vec<WebhookRow>> {
-        Err(ConsoleError::Unavailable(MANAGED_BY_CLUSTER.into()))
+        Err(ConsoleError::NotHere(MANAGED_BY_CLUSTER.into()))
     }
 
     async fn create_webhook(
@@ -630,15 +630,15 @@ impl ConsoleData for UpstreamConsoleData {
         _events: &str,
         _format: &str,
     ) -> ConsoleResult<Option<String>> {
-        Err(ConsoleError::Unavailable(MANAGED_BY_CLUSTER.into()))
+        Err(ConsoleError::NotHere(MANAGED_BY_CLUSTER.into()))
     }
 
     async fn delete_webhook(&self, _namespace: &str, _name: &str) -> ConsoleResult<()> {
-        Err(ConsoleError::Unavailable(MANAGED_BY_CLUSTER.into()))
+        Err(ConsoleError::NotHere(MANAGED_BY_CLUSTER.into()))
     }
 
     async fn access(&self, _namespace: &str, _stream: Option<&str>) -> ConsoleResult<AccessView> {
-        Err(ConsoleError::Unavailable(MANAGED_BY_CLUSTER.into()))
+        Err(ConsoleError::NotHere(MANAGED_BY_CLUSTER.into()))
     }
 
     async fn add_binding(
@@ -649,15 +649,15 @@ impl ConsoleData for UpstreamConsoleData {
         _subject_kind: &str,
         _subject_name: &str,
     ) -> ConsoleResult<()> {
-        Err(ConsoleError::Unavailable(MANAGED_BY_CLUSTER.into()))
+        Err(ConsoleError::NotHere(MANAGED_BY_CLUSTER.into()))
     }
 
     async fn remove_binding(&self, _namespace: &str, _name: &str) -> ConsoleResult<()> {
-        Err(ConsoleError::Unavailable(MANAGED_BY_CLUSTER.into()))
+        Err(ConsoleError::NotHere(MANAGED_BY_CLUSTER.into()))
     }
 
     async fn create_service_account(&self, _namespace: &str, _name: &str) -> ConsoleResult<()> {
-        Err(ConsoleError::Unavailable(MANAGED_BY_CLUSTER.into()))
+        Err(ConsoleError::NotHere(MANAGED_BY_CLUSTER.into()))
     }
 
     async fn create_service_account_token(
@@ -665,7 +665,7 @@ impl ConsoleData for UpstreamConsoleData {
         _namespace: &str,
         _account: &str,
     ) -> ConsoleResult<NewToken> {
-        Err(ConsoleError::Unavailable(MANAGED_BY_CLUSTER.into()))
+        Err(ConsoleError::NotHere(MANAGED_BY_CLUSTER.into()))
     }
 
     async fn revoke_service_account_token(
@@ -674,11 +674,11 @@ impl ConsoleData for UpstreamConsoleData {
         _account: &str,
         _uid: &str,
     ) -> ConsoleResult<()> {
-        Err(ConsoleError::Unavailable(MANAGED_BY_CLUSTER.into()))
+        Err(ConsoleError::NotHere(MANAGED_BY_CLUSTER.into()))
     }
 
     async fn tokens(&self) -> ConsoleResult<Vec<TokenRow>> {
-        Err(ConsoleError::Unavailable(MANAGED_BY_CLUSTER.into()))
+        Err(ConsoleError::NotHere(MANAGED_BY_CLUSTER.into()))
     }
 
     async fn create_token(
@@ -686,11 +686,11 @@ impl ConsoleData for UpstreamConsoleData {
         _name: &str,
         _expires_in_days: Option<u32>,
     ) -> ConsoleResult<NewToken> {
-        Err(ConsoleError::Unavailable(MANAGED_BY_CLUSTER.into()))
+        Err(ConsoleError::NotHere(MANAGED_BY_CLUSTER.into()))
     }
 
     async fn revoke_token(&self, _uid: &str) -> ConsoleResult<()> {
-        Err(ConsoleError::Unavailable(MANAGED_BY_CLUSTER.into()))
+        Err(ConsoleError::NotHere(MANAGED_BY_CLUSTER.into()))
     }
 }
 

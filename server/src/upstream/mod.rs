@@ -423,9 +423,10 @@ impl UpstreamApi {
         Ok(bytes.freeze())
     }
 
-    /// The cluster's registry as the token's owner: a Docker client's login with the token as
-    /// the password (`podman login -u any -p $(oc whoami -t)`), answering the registry's
-    /// bearer challenge. Made per request, so nothing of one user's reaches another's.
+    /// The cluster's registry as the token's owner: the token as bearer credentials, and when
+    /// the registry answers with a challenge, a Docker client's login with the token as the
+    /// password (`podman login -u any -p $(oc whoami -t)`). Made per request, so nothing of one
+    /// user's reaches another's.
     pub fn registry(&self, token: &str) -> RemoteRegistry {
         let (scheme, host) = self
             .registry_url
@@ -437,6 +438,7 @@ impl UpstreamApi {
             scheme == "http",
             Some(("berth-console".to_owned(), token.to_owned())),
         )
+        .with_bearer(token)
     }
 }
 
