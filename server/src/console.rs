@@ -529,6 +529,25 @@ pub(crate) fn image_detail(parts: ImageParts<'_>) -> ImageDetail {
     }
 }
 
+/// As `oc tag` does without --alias: a tag made from another tag takes that tag's current
+/// image (`current`), and stays there when the source moves on.
+pub(crate) fn pin_to_image(
+    stream: &str,
+    source: ObjectReference,
+    current: Option<crate::imagestream::model::Image>,
+) -> ConsoleResult<ObjectReference> {
+    let (source_stream, _) = source.name.split_once(':').unwrap_or((stream, ""));
+    let image = current
+        .map(|image| image.metadata.name)
+        .filter(|name| !name.is_empty())
+        .ok_or_else(|| ConsoleError::Invalid(format!("{} has no image yet", source.name)))?;
+    Ok(ObjectReference {
+        kind: "ImageStreamImage".into(),
+        namespace: String::new(),
+        name: format!("{source_stream}@{image}"),
+    })
+}
+
 /// `oc tag`'s body: the tag takes its image from `source`.
 pub(crate) fn tag_body(source: ObjectReference) -> ImageStreamTag {
     ImageStreamTag {
@@ -797,24 +816,12 @@ impl ConsoleData for LocalConsoleData {
     async fn tag(&self, namespace: &str, stream: &str, tag: &str, from: &str) -> ConsoleResult<()> {
         let who = caller().await?;
         let mut source = tag_source(stream, from)?;
-        // As `oc tag` does without --alias: the new tag takes the source tag's current image,
-        // and stays there when the source moves on.
         if source.kind == "ImageStreamTag" {
-            let (source_stream, _) = source.name.split_once(':').unwrap_or((stream, ""));
-            let image = self
+            let current = self
                 .image_streams
                 .get_tag(&who, namespace, &source.name)
-                .await?
-                .image
-                .map(|image| image.metadata.name)
-                .ok_or_else(|| {
-                    ConsoleError::Invalid(format!("{} has no image yet", source.name))
-                })?;
-            source = ObjectReference {
-                kind: "ImageStreamImage".into(),
-                namespace: String::new(),
-                name: format!("{source_stream}@{image}"),
-            };
+                .await?;
+            source = pin_to_image(stream, source, current.image)?;
         }
         // As the API's PUT: the tag is created, or moved when it exists.
         self.image_streams

@@ -295,12 +295,61 @@ async fn login(
     Ok(Redirect::to(url.as_str()).into_response())
 }
 
+/// The provider's answer at the callback.
 #[derive(Debug, Deserialize)]
-struct CallbackQuery {
+pub(crate) struct CallbackQuery {
     code: Option<String>,
     state: Option<String>,
     error: Option<String>,
     error_description: Option<String>,
+}
+
+impl CallbackQuery {
+    /// The authorization code, once the answer is known to belong to this sign-in (its
+    /// `state`) and is not a refusal.
+    pub(crate) fn code(self, expected_state: &str) -> Result<String, LoginError> {
+        if !same_secret(self.state.as_deref().unwrap_or_default(), expected_state) {
+            return Err(LoginError::WrongState);
+        }
+        if let Some(error) = self.error {
+            return Err(LoginError::Refused(format!(
+                "{error}{}",
+                self.error_description
+                    .map(|d| format!(": {d}"))
+                    .unwrap_or_default()
+            )));
+        }
+        self.code
+            .ok_or_else(|| LoginError::Refused("no code in the answer".into()))
+    }
+}
+
+/// What the session kept between the redirect and the callback (taken: a callback is used
+/// once).
+pub(crate) async fn take_pending<T: serde::de::DeserializeOwned>(
+    session: &Session,
+    key: &str,
+) -> Result<T, LoginError> {
+    session
+        .remove(key)
+        .await
+        .map_err(session_error)?
+        .ok_or(LoginError::NoPendingLogin)
+}
+
+/// Starts the signed-in session: a new session id (no fixation), the user, a CSRF token of
+/// its own, and whatever else the sign-in keeps.
+pub(crate) async fn start_session(
+    session: &Session,
+    user: &str,
+    more: Vec<(&str, String)>,
+) -> Result<(), LoginError> {
+    session.cycle_id().await.map_err(session_error)?;
+    let values = [(SESSION_USER, user.to_owned()), (SESSION_CSRF, new_nonce())];
+    for (key, value) in values.into_iter().chain(more) {
+        session.insert(key, value).await.map_err(session_error)?;
+    }
+    Ok(())
 }
 
 /// The claims of an ID token, raw: read only after the token was verified.
@@ -324,26 +373,8 @@ async fn callback(
     session: Session,
     Query(query): Query<CallbackQuery>,
 ) -> Result<Response, LoginError> {
-    let pending: PendingLogin = session
-        .remove(SESSION_LOGIN)
-        .await
-        .map_err(session_error)?
-        .ok_or(LoginError::NoPendingLogin)?;
-    if !same_secret(query.state.as_deref().unwrap_or_default(), &pending.state) {
-        return Err(LoginError::WrongState);
-    }
-    if let Some(error) = query.error {
-        return Err(LoginError::Refused(format!(
-            "{error}{}",
-            query
-                .error_description
-                .map(|d| format!(": {d}"))
-                .unwrap_or_default()
-        )));
-    }
-    let code = query
-        .code
-        .ok_or_else(|| LoginError::Refused("no code in the answer".into()))?;
+    let pending: PendingLogin = take_pending(&session, SESSION_LOGIN).await?;
+    let code = query.code(&pending.state)?;
     let metadata = login.metadata().await?;
     let client = login.client(metadata)?;
     let response = client
@@ -393,16 +424,7 @@ async fn callback(
     if user.disabled {
         return Err(LoginError::UnknownUser(name));
     }
-    // A new session id at sign-in (no fixation), with its own CSRF token.
-    session.cycle_id().await.map_err(session_error)?;
-    session
-        .insert(SESSION_USER, user.name.clone())
-        .await
-        .map_err(session_error)?;
-    session
-        .insert(SESSION_CSRF, new_nonce())
-        .await
-        .map_err(session_error)?;
+    start_session(&session, &user.name, Vec::new()).await?;
     login
         .identities
         .audit(NewAudit {

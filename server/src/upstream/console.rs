@@ -18,11 +18,11 @@ use super::{SESSION_TOKEN, UpstreamApi, UpstreamError, segment as path_part};
 use crate::auth::console_login::{SESSION_CSRF, SESSION_USER};
 use crate::auth::credentials::same_secret;
 use crate::console::{
-    ImageParts, Images, image_detail, import_body, import_outcomes, namespace_body, pretty_json,
-    session, session_value, stream_detail, tag_body, tag_source, time,
+    ImageParts, Images, image_detail, import_body, import_outcomes, namespace_body, pin_to_image,
+    pretty_json, session, session_value, stream_detail, tag_body, tag_source, time,
 };
 use crate::imagestream::image::{ImageMetadata, MAX_CONFIG_BYTES};
-use crate::imagestream::model::{Image, ImageStream, ImageStreamTag, Namespace, ObjectReference};
+use crate::imagestream::model::{Image, ImageStream, ImageStreamTag, Namespace};
 use crate::storage::Digest;
 
 const IMAGE: &str = "/apis/image.openshift.io/v1";
@@ -485,9 +485,7 @@ impl ConsoleData for UpstreamConsoleData {
     async fn tag(&self, namespace: &str, stream: &str, tag: &str, from: &str) -> ConsoleResult<()> {
         let signed = self.signed().await?;
         let mut source = tag_source(stream, from).map_err(ConsoleError::from)?;
-        // As `oc tag` does without --alias: the tag takes the source tag's current image.
         if source.kind == "ImageStreamTag" {
-            let (source_stream, _) = source.name.split_once(':').unwrap_or((stream, ""));
             let current: ImageStreamTag = self
                 .get(
                     &signed,
@@ -498,18 +496,7 @@ impl ConsoleData for UpstreamConsoleData {
                     ),
                 )
                 .await?;
-            let image = current
-                .image
-                .map(|image| image.metadata.name)
-                .filter(|name| !name.is_empty())
-                .ok_or_else(|| {
-                    ConsoleError::Invalid(format!("{} has no image yet", source.name))
-                })?;
-            source = ObjectReference {
-                kind: "ImageStreamImage".into(),
-                namespace: String::new(),
-                name: format!("{source_stream}@{image}"),
-            };
+            source = pin_to_image(stream, source, current.image)?;
         }
         let _: ImageStreamTag = self
             .call(

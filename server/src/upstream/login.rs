@@ -20,10 +20,9 @@ use tower_sessions::Session;
 
 use super::{SESSION_TOKEN, UpstreamApi};
 use crate::auth::console_login::{
-    LoginError, LoginQuery, LogoutForm, SESSION_CSRF, SESSION_USER, end_session, safe_return,
-    session_error, sign_in_here,
+    CallbackQuery, LoginError, LoginQuery, LogoutForm, end_session, safe_return, session_error,
+    sign_in_here, start_session, take_pending,
 };
-use crate::auth::credentials::{new_nonce, same_secret};
 use crate::auth::oauth::CONSOLE_CALLBACK;
 
 const SESSION_LOGIN: &str = "upstream_login";
@@ -149,14 +148,6 @@ async fn login(
     Ok(Redirect::to(url.as_str()).into_response())
 }
 
-#[derive(Debug, Deserialize)]
-struct CallbackQuery {
-    code: Option<String>,
-    state: Option<String>,
-    error: Option<String>,
-    error_description: Option<String>,
-}
-
 /// `GET /console/callback`: checks the answer, exchanges the code, asks the cluster who the
 /// token belongs to and starts the session.
 async fn callback(
@@ -164,26 +155,8 @@ async fn callback(
     session: Session,
     Query(query): Query<CallbackQuery>,
 ) -> Result<Response, LoginError> {
-    let pending: PendingLogin = session
-        .remove(SESSION_LOGIN)
-        .await
-        .map_err(session_error)?
-        .ok_or(LoginError::NoPendingLogin)?;
-    if !same_secret(query.state.as_deref().unwrap_or_default(), &pending.state) {
-        return Err(LoginError::WrongState);
-    }
-    if let Some(error) = query.error {
-        return Err(LoginError::Refused(format!(
-            "{error}{}",
-            query
-                .error_description
-                .map(|d| format!(": {d}"))
-                .unwrap_or_default()
-        )));
-    }
-    let code = query
-        .code
-        .ok_or_else(|| LoginError::Refused("no code in the answer".into()))?;
+    let pending: PendingLogin = take_pending(&session, SESSION_LOGIN).await?;
+    let code = query.code(&pending.state)?;
     let client = login.client().await?;
     let answer = client
         .exchange_code(AuthorizationCode::new(code))
@@ -204,15 +177,7 @@ async fn callback(
             "the cluster does not say who you are".into(),
         ));
     }
-    // A new session id at sign-in (no fixation), with its own CSRF token.
-    session.cycle_id().await.map_err(session_error)?;
-    for (key, value) in [
-        (SESSION_USER, me.metadata.name.clone()),
-        (SESSION_CSRF, new_nonce()),
-        (SESSION_TOKEN, token),
-    ] {
-        session.insert(key, value).await.map_err(session_error)?;
-    }
+    start_session(&session, &me.metadata.name, vec![(SESSION_TOKEN, token)]).await?;
     tracing::info!(user = %me.metadata.name, "signed in to the console through the upstream cluster");
     Ok(Redirect::to(&pending.then).into_response())
 }

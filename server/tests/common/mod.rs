@@ -356,8 +356,27 @@ pub async fn sign_in(
             && authorize.contains("state=")
             && authorize.contains("nonce=")
     );
+    submit_sign_in_form(
+        browser,
+        &authorize,
+        &server.url("/oauth/authorize"),
+        user,
+        password,
+    )
+    .await
+}
+
+/// Fills the embedded OAuth server's sign-in form at `authorize` and posts it to `action`;
+/// answers the server's redirect back to the client.
+pub async fn submit_sign_in_form(
+    browser: &reqwest::Client,
+    authorize: &str,
+    action: &str,
+    user: &str,
+    password: &str,
+) -> reqwest::Response {
     let form = browser
-        .get(&authorize)
+        .get(authorize)
         .send()
         .await
         .unwrap()
@@ -370,12 +389,7 @@ pub async fn sign_in(
         .collect();
     fields.push(("username".into(), user.into()));
     fields.push(("password".into(), password.into()));
-    browser
-        .post(server.url("/oauth/authorize"))
-        .form(&fields)
-        .send()
-        .await
-        .unwrap()
+    browser.post(action).form(&fields).send().await.unwrap()
 }
 
 /// A browser signed in to the console as `user`, and its session's CSRF token.

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::{ADMIN_PASSWORD, TestServer, browser, form_fields, location};
+use super::{ADMIN_PASSWORD, TestServer, browser, location, submit_sign_in_form};
 
 /// The console's OAuth client at the upstream.
 pub const CLIENT_ID: &str = "berth-front";
@@ -83,26 +83,14 @@ impl InFront {
                 && authorize.contains("state="),
             "{authorize}"
         );
-        let form = browser
-            .get(&authorize)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let mut fields: Vec<(String, String)> = form_fields(&form)
-            .into_iter()
-            .filter(|(name, _)| name != "username" && name != "password")
-            .collect();
-        fields.push(("username".into(), user.into()));
-        fields.push(("password".into(), password.into()));
-        let back = browser
-            .post(self.upstream.url("/oauth/authorize"))
-            .form(&fields)
-            .send()
-            .await
-            .unwrap();
+        let back = submit_sign_in_form(
+            &browser,
+            &authorize,
+            &self.upstream.url("/oauth/authorize"),
+            user,
+            password,
+        )
+        .await;
         assert_eq!(
             back.status(),
             reqwest::StatusCode::SEE_OTHER,
