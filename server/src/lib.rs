@@ -368,6 +368,9 @@ async fn identities(config: &Config, store: Arc<dyn AuthStore>) -> anyhow::Resul
     )))
 }
 
+/// The largest request body the console's pages and server functions take.
+const CONSOLE_BODY_BYTES: usize = 1024 * 1024;
+
 fn console_router(config: &Config, data: Arc<dyn app::api::ConsoleData>) -> Router {
     let hashed = assets::hashed_names("hash.txt", "berth");
     let site = config.site_dir();
@@ -394,6 +397,9 @@ fn console_router(config: &Config, data: Arc<dyn app::api::ConsoleData>) -> Rout
         ))
         .with_state(state)
         .layer(axum::middleware::from_fn(console::error_status))
+        // The console's forms are small; a larger body is refused before it is read (and, in
+        // front of a cluster, before anything is sent on).
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(CONSOLE_BODY_BYTES))
         // Pages and server-function answers; the event stream is never compressed.
         .layer(CompressionLayer::new())
         .nest_service("/pkg", assets::router(site.join("pkg"), hashed))

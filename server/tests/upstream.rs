@@ -392,6 +392,15 @@ async fn the_console_forwards_only_what_it_needs() {
         .await
         .unwrap();
     assert_eq!(feed.status(), StatusCode::UNAUTHORIZED);
+    // A body larger than any form of the console's is refused before it is read.
+    let large = client
+        .post(console.url("/console/api/tag"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(vec![b'a'; 2 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(large.status(), StatusCode::PAYLOAD_TOO_LARGE);
     // Ready while the cluster answers.
     let ready = client.get(console.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), StatusCode::OK);
