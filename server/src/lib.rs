@@ -399,7 +399,9 @@ fn console_router(config: &Config, data: Arc<dyn app::api::ConsoleData>) -> Rout
         .layer(axum::middleware::from_fn(console::error_status))
         // The console's forms are small; a larger body is refused before it is read (and, in
         // front of a cluster, before anything is sent on).
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(CONSOLE_BODY_BYTES))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            CONSOLE_BODY_BYTES,
+        ))
         // Pages and server-function answers; the event stream is never compressed.
         .layer(CompressionLayer::new())
         .nest_service("/pkg", assets::router(site.join("pkg"), hashed))

@@ -100,6 +100,10 @@ pub struct ListMeta {
     pub resource_version: String,
     #[serde(default, rename = "continue", skip_serializing_if = "String::is_empty")]
     pub continue_token: String,
+    /// How many items come after this page, when that is known (Kubernetes gives it for
+    /// unfiltered lists cut by `limit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining_item_count: Option<u64>,
 }
 
 /// A list: `ImageStreamList`, `ImageStreamTagList`, `ImageList`, `NamespaceList`.

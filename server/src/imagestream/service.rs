@@ -576,6 +576,7 @@ impl ImageStreams {
             metadata: ListMeta {
                 resource_version: version,
                 continue_token: page.next(count, last.as_deref()),
+                ..ListMeta::default()
             },
             items: records.iter().map(Self::namespace_object).collect(),
         })
@@ -691,13 +692,22 @@ impl ImageStreams {
             .await?;
         let last = records.last().map(|r| r.name.clone());
         let count = records.len();
+        let continue_token = page.next(count, last.as_deref());
+        // As Kubernetes does: the count of what follows, for lists nothing was filtered from.
+        let remaining_item_count = match (&visible, &last) {
+            (Visible::All, Some(last)) if !continue_token.is_empty() => {
+                Some(self.store.count_streams_after(namespace, last).await?)
+            }
+            _ => None,
+        };
         records.retain(|r| visible.contains(&r.name));
         Ok(List {
             kind: "ImageStreamList",
             api_version: IMAGE_API_VERSION,
             metadata: ListMeta {
                 resource_version: version,
-                continue_token: page.next(count, last.as_deref()),
+                continue_token,
+                remaining_item_count,
             },
             items: records.iter().map(|r| self.stream_object(r)).collect(),
         })
@@ -723,6 +733,7 @@ impl ImageStreams {
             metadata: ListMeta {
                 resource_version: version,
                 continue_token: page.next(count, last.as_deref()),
+                ..ListMeta::default()
             },
             items: records.iter().map(|r| self.stream_object(r)).collect(),
         })
@@ -1194,6 +1205,7 @@ impl ImageStreams {
             metadata: ListMeta {
                 resource_version: version,
                 continue_token: page.next(count, last.as_deref()),
+                ..ListMeta::default()
             },
             items,
         })
@@ -1426,6 +1438,7 @@ impl ImageStreams {
             metadata: ListMeta {
                 resource_version: version,
                 continue_token: page.next(records.len(), last.as_deref()),
+                ..ListMeta::default()
             },
             items: records
                 .iter()

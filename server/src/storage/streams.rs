@@ -305,6 +305,8 @@ pub trait ImageStreamStore: Send + Sync + 'static {
         after: Option<&str>,
         limit: u32,
     ) -> StorageResult<Vec<StreamRecord>>;
+    /// How many streams of a namespace come after `after` in name order.
+    async fn count_streams_after(&self, namespace: &str, after: &str) -> StorageResult<u64>;
     /// Streams of every namespace in (namespace, name) order, after `after`.
     async fn list_all_streams(
         &self,

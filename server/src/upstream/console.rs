@@ -23,6 +23,9 @@ use crate::console::{
 };
 use crate::imagestream::image::{ImageMetadata, MAX_CONFIG_BYTES};
 use crate::imagestream::model::{Image, ImageStream, ImageStreamTag, Namespace};
+use crate::import::remote::{
+    ReferrerDescriptor, RemoteError, RemoteManifest, RemoteReference, RemoteResult,
+};
 use crate::storage::Digest;
 
 const IMAGE: &str = "/apis/image.openshift.io/v1";
@@ -291,34 +294,16 @@ impl UpstreamConsoleData {
         .await
     }
 
-    /// The manifest, config and referrers of an image, read from the cluster's registry; a
-    /// registry that cannot answer leaves the metadata page standing, saying why.
-    async fn registry_parts(
+    /// What the cluster's registry answered for an image's page; a registry that cannot answer
+    /// leaves the metadata page standing, saying why.
+    async fn registry_views(
         &self,
         signed: &Signed,
-        repository: &str,
-        digest: &Digest,
-        config: Option<&str>,
+        manifest: RemoteResult<RemoteManifest>,
+        config: Option<RemoteResult<bytes::Bytes>>,
+        referrers: RemoteResult<Vec<ReferrerDescriptor>>,
     ) -> ConsoleResult<(String, Option<String>, Vec<ReferrerRow>)> {
-        use crate::import::remote::{RemoteError, RemoteReference};
-        let registry = self.api.registry(&signed.token);
-        let reference =
-            RemoteReference::parse(&format!("{}/{repository}@{digest}", self.api.registry_host))
-                .map_err(|err| ConsoleError::Invalid(err.to_string()))?;
-        let manifest = registry.manifest(&reference);
-        let config = async {
-            match config.and_then(|c| c.parse::<Digest>().ok()) {
-                Some(config) => registry
-                    .blob_bytes(repository, &config, MAX_CONFIG_BYTES as usize)
-                    .await
-                    .map(Some),
-                None => Ok(None),
-            }
-        };
-        let referrers = registry.referrers(repository, digest);
-        let (manifest, config, referrers) = tokio::join!(manifest, config, referrers);
-        let refused = |err: &RemoteError| matches!(err, RemoteError::Unauthorized(_));
-        if manifest.as_ref().err().is_some_and(refused) {
+        if let Err(RemoteError::Unauthorized(_)) = &manifest {
             return self.answer(signed, Err(UpstreamError::Unauthorized)).await;
         }
         let raw_manifest = match manifest {
@@ -326,7 +311,9 @@ impl UpstreamConsoleData {
                 .unwrap_or_else(|| String::from_utf8_lossy(&manifest.content).into_owned()),
             Err(err) => format!("(the cluster's registry could not be read: {err})"),
         };
-        let raw_config = config.ok().flatten().and_then(|bytes| pretty_json(&bytes));
+        let raw_config = config
+            .and_then(Result::ok)
+            .and_then(|bytes| pretty_json(&bytes));
         let referrers = referrers
             .unwrap_or_default()
             .into_iter()
@@ -427,35 +414,42 @@ impl ConsoleData for UpstreamConsoleData {
         limit: u32,
     ) -> ConsoleResult<StreamPage> {
         let signed = self.signed().await?;
-        let list = async {
-            let result = self
-                .api
-                .list::<ImageStream>(
-                    &signed.token,
-                    &format!("{IMAGE}/namespaces/{}/imagestreams", path_part(namespace)),
-                )
-                .await;
-            self.answer(&signed, result).await
-        };
-        let (streams, rules) = tokio::try_join!(list, self.rules(&signed, namespace))?;
+        let path = format!("{IMAGE}/namespaces/{}/imagestreams", path_part(namespace));
         let filter = filter.trim();
+        let skip = usize::try_from(offset).unwrap_or(usize::MAX);
+        // The cluster's streams carry no sizes: by size is by name, the list's own order.
+        let by_name = sort != StreamSort::Updated;
+        let list = async {
+            // By name and unfiltered, a page is the list's first items: read only those.
+            if by_name && filter.is_empty() {
+                let wanted = skip.saturating_add(limit as usize);
+                let first = self
+                    .api
+                    .list_first::<ImageStream>(&signed.token, &path, wanted);
+                if let (items, Some(total)) = self.answer(&signed, first.await).await? {
+                    return Ok((items, Some(total)));
+                }
+            }
+            // Otherwise the API neither filters nor sorts: every stream is read.
+            let all = self.api.list::<ImageStream>(&signed.token, &path).await;
+            Ok::<_, ConsoleError>((self.answer(&signed, all).await?, None))
+        };
+        let ((streams, known_total), rules) =
+            tokio::try_join!(list, self.rules(&signed, namespace))?;
         let mut summaries: Vec<StreamSummary> = streams
             .iter()
             .filter(|s| filter.is_empty() || s.metadata.name.contains(filter))
             .map(stream_summary)
             .collect();
-        match sort {
-            // The cluster's streams carry no sizes: by name, as the list comes.
-            StreamSort::Name | StreamSort::Size => {
-                summaries.sort_by(|a, b| a.name.cmp(&b.name));
-            }
-            StreamSort::Updated => summaries
-                .sort_by(|a, b| b.updated.cmp(&a.updated).then_with(|| a.name.cmp(&b.name))),
+        if by_name {
+            summaries.sort_by(|a, b| a.name.cmp(&b.name));
+        } else {
+            summaries.sort_by(|a, b| b.updated.cmp(&a.updated).then_with(|| a.name.cmp(&b.name)));
         }
-        let total = summaries.len() as u64;
+        let total = known_total.unwrap_or(summaries.len() as u64);
         let page = summaries
             .into_iter()
-            .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+            .skip(skip)
             .take(limit as usize)
             .collect();
         Ok(StreamPage {
@@ -578,18 +572,39 @@ impl ConsoleData for UpstreamConsoleData {
             path_part(namespace),
             path_part(&format!("{stream}@{digest}"))
         );
-        let stream_image = self.get::<StreamImage>(&signed, &image_path);
-        let (found, object) =
-            tokio::try_join!(stream_image, self.stream_object(&signed, namespace, stream))?;
-        let image = image_metadata(&found.image);
-        // Only after the API said this user may see the image does the registry get asked.
+        let repository = format!("{namespace}/{stream}");
+        let reference =
+            RemoteReference::parse(&format!("{}/{repository}@{digest}", self.api.registry_host))
+                .map_err(|err| ConsoleError::Invalid(err.to_string()))?;
+        let registry = self.api.registry(&signed.token);
+        // The registry decides with the same token as the API, so every section is asked at
+        // once; only the config waits, for the image's word on which blob it is.
+        let image_and_config = async {
+            let found = self.get::<StreamImage>(&signed, &image_path).await?;
+            let image = image_metadata(&found.image);
+            let config = match image
+                .config
+                .as_deref()
+                .and_then(|c| c.parse::<Digest>().ok())
+            {
+                Some(config) => Some(
+                    registry
+                        .blob_bytes(&repository, &config, MAX_CONFIG_BYTES as usize)
+                        .await,
+                ),
+                None => None,
+            };
+            Ok::<_, ConsoleError>((found, image, config))
+        };
+        let (image_and_config, object, manifest, referrers) = tokio::join!(
+            image_and_config,
+            self.stream_object(&signed, namespace, stream),
+            registry.manifest(&reference),
+            registry.referrers(&repository, &parsed),
+        );
+        let ((found, image, config), object) = (image_and_config?, object?);
         let (raw_manifest, raw_config, referrers) = self
-            .registry_parts(
-                &signed,
-                &format!("{namespace}/{stream}"),
-                &parsed,
-                image.config.as_deref(),
-            )
+            .registry_views(&signed, manifest, config, referrers)
             .await?;
         Ok(image_detail(ImageParts {
             namespace,

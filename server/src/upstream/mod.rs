@@ -265,6 +265,44 @@ impl UpstreamApi {
         Ok(items)
     }
 
+    /// The first `wanted` items of a list in its own order (name), read in as few pages as
+    /// that takes, and how many items the whole list has when the cluster says
+    /// (`remainingItemCount`, or a list that ended).
+    pub async fn list_first<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        path: &str,
+        wanted: usize,
+    ) -> UpstreamResult<(Vec<T>, Option<u64>)> {
+        let mut items = Vec::new();
+        let mut next = String::new();
+        for _ in 0..LIST_PAGES {
+            let limit = wanted.saturating_sub(items.len()).clamp(1, LIST_PAGE);
+            let mut url = format!("{path}?limit={limit}");
+            if !next.is_empty() {
+                url.push('&');
+                url.push_str(
+                    &serde_urlencoded::to_string([("continue", &next)]).unwrap_or_default(),
+                );
+            }
+            let page: ObjectList<T> = self.get(token, &url).await?;
+            items.extend(page.items);
+            next = page.metadata.continue_token;
+            if next.is_empty() {
+                let total = items.len() as u64;
+                return Ok((items, Some(total)));
+            }
+            if items.len() >= wanted {
+                let total = page
+                    .metadata
+                    .remaining_item_count
+                    .map(|remaining| items.len() as u64 + remaining);
+                return Ok((items, total));
+            }
+        }
+        Ok((items, None))
+    }
+
     /// A request's response once it succeeded; the cluster's refusals as errors.
     pub async fn send<B: Serialize + ?Sized>(
         &self,

@@ -332,6 +332,18 @@ impl ImageStreamStore for SqliteMetadata {
         load_streams(&mut conn, rows).await
     }
 
+    async fn count_streams_after(&self, namespace: &str, after: &str) -> StorageResult<u64> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM image_streams s JOIN namespaces n ON n.id = s.namespace_id
+             WHERE n.name = ? AND s.name > ?",
+        )
+        .bind(namespace)
+        .bind(after)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(count).unwrap_or_default())
+    }
+
     async fn list_all_streams(
         &self,
         after: Option<(&str, &str)>,
