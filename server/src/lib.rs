@@ -435,6 +435,13 @@ pub async fn serve(
             stopping.await;
             let _ = stopping_tx.send(());
         };
+        // Without TCP_NODELAY, a response's headers and body written apart wait for the peer's
+        // delayed ACK (about 40 ms on small blobs).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+            if let Err(err) = stream.set_nodelay(true) {
+                tracing::warn!(%err, "setting TCP_NODELAY failed");
+            }
+        });
         let server = axum::serve(listener, service).with_graceful_shutdown(signal);
         let deadline = async move {
             if stopping_rx.await.is_ok() {
@@ -467,6 +474,7 @@ pub async fn serve(
         stopper.graceful_shutdown(Some(grace));
     });
     axum_server::from_tcp_rustls(listener.into_std()?, rustls)
+        .map(|tls| tls.acceptor(axum_server::accept::NoDelayAcceptor::new()))
         .handle(handle)
         .serve(service)
         .await

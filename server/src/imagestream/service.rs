@@ -700,6 +700,12 @@ impl ImageStreams {
             }
             _ => None,
         };
+        // A full last page needs no further (empty) one.
+        let continue_token = match remaining_item_count {
+            Some(0) => String::new(),
+            _ => continue_token,
+        };
+        let remaining_item_count = remaining_item_count.filter(|remaining| *remaining > 0);
         records.retain(|r| visible.contains(&r.name));
         Ok(List {
             kind: "ImageStreamList",
