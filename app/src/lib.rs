@@ -15,8 +15,8 @@ use leptos_router::{SsrMode, path};
 
 use components::{NoticeArea, UserMenu, provide_console, use_console};
 use pages::{
-    AccessPage, ImagePage, NamespacePage, NamespacesPage, NotFound, StreamPage, TokensPage,
-    WebhooksPage,
+    AccessPage, ImagePage, NamespacePage, NamespacesPage, NotFound, SecretsPage, StreamPage,
+    TokensPage, WebhooksPage,
 };
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -69,6 +69,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/ns/:namespace") view=NamespacePage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/access") view=AccessPage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/webhooks") view=WebhooksPage ssr=SsrMode::Async/>
+                    <Route path=path!("/ns/:namespace/secrets") view=SecretsPage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/streams/:stream") view=StreamPage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/streams/:stream/access") view=AccessPage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/streams/:stream/images/:digest") view=ImagePage ssr=SsrMode::Async/>

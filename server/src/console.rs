@@ -9,9 +9,9 @@ use std::sync::Arc;
 use app::api::{
     AccessView, BindingRow, BuildStep, ConsoleData, ConsoleError, ConsoleResult, DeliveryRow,
     HistoryItem, ImageDetail, ImportOutcome, ImportRequest, LayerRow, NamespaceList,
-    NamespaceSummary, NewToken, Permissions, PlatformRow, ReferrerRow, RunConfigView,
-    ServiceAccountRow, SessionInfo, StreamDetail, StreamPage, StreamSort, StreamSummary, TagRow,
-    TokenRow, WebhookRow, WhoCanRow,
+    NamespaceSummary, NewToken, Permissions, PlatformRow, PullSecretRow, ReferrerRow,
+    RunConfigView, ServiceAccountRow, SessionInfo, StreamDetail, StreamPage, StreamSort,
+    StreamSummary, TagRow, TokenRow, WebhookRow, WhoCanRow,
 };
 use async_trait::async_trait;
 use axum::extract::FromRequestParts;
@@ -31,7 +31,7 @@ use crate::auth::routes::{
 };
 use crate::auth::{Action, Identities, Subject, Target, Visible};
 use crate::imagestream::ImageStreams;
-use crate::imagestream::error::{ApiError, IMAGE_STREAM_IMAGES};
+use crate::imagestream::error::{ApiError, IMAGE_STREAM_IMAGES, SECRETS};
 use crate::imagestream::image::{ChildManifest, ImageMetadata, MAX_CONFIG_BYTES};
 use crate::imagestream::model::{
     ImageLookupPolicy, ImageStream, ImageStreamImport, ImageStreamImportSpec, ImageStreamTag,
@@ -55,6 +55,7 @@ pub struct LocalConsoleData {
     pub identities: Arc<Identities>,
     pub importer: Arc<crate::import::importer::Importer>,
     pub webhooks: Arc<crate::webhooks::Webhooks>,
+    pub secrets: Arc<crate::import::secrets::RegistrySecrets>,
 }
 
 /// The one mapping of the services' errors to what the console shows.
@@ -160,6 +161,8 @@ fn permissions(identities: &Identities, who: &Subject, target: Target<'_>) -> Pe
         push: allows(Action::Push),
         delete: allows(Action::Delete),
         manage_access: allows(Action::ManageAccess),
+        // Pull secrets are the namespace admins' (`require_namespace_admin`).
+        manage_secrets: allows(Action::ManageAccess),
     }
 }
 
@@ -578,6 +581,19 @@ pub(crate) fn namespace_body(name: &str) -> Namespace {
     }
 }
 
+/// A pull secret's row: its name, registries and age, never its data.
+pub(crate) fn pull_secret_row(secret: &crate::imagestream::model::Secret) -> PullSecretRow {
+    PullSecretRow {
+        name: secret.metadata.name.clone(),
+        registries: crate::import::secrets::secret_registries(secret),
+        created: secret
+            .metadata
+            .creation_timestamp
+            .map(time)
+            .unwrap_or_default(),
+    }
+}
+
 /// The `ImageStreamImport` the import dialog asks for.
 pub(crate) fn import_body(request: &ImportRequest) -> ImageStreamImport {
     let tag = request.tag.trim();
@@ -917,6 +933,42 @@ impl ConsoleData for LocalConsoleData {
     async fn delete_webhook(&self, namespace: &str, name: &str) -> ConsoleResult<()> {
         let who = caller().await?;
         self.webhooks.delete(&who, namespace, name).await?;
+        Ok(())
+    }
+
+    async fn pull_secrets(&self, namespace: &str) -> ConsoleResult<Vec<PullSecretRow>> {
+        let who = caller().await?;
+        Ok(self
+            .secrets
+            .list(&who, namespace)
+            .await?
+            .items
+            .iter()
+            .map(pull_secret_row)
+            .collect())
+    }
+
+    async fn create_pull_secret(
+        &self,
+        namespace: &str,
+        name: &str,
+        registry: &str,
+        username: &str,
+        password: &str,
+    ) -> ConsoleResult<PullSecretRow> {
+        let who = caller().await?;
+        // Refused before the form is read, as the API refuses before it reads a body.
+        self.image_streams
+            .require_namespace_admin(&who, namespace, SECRETS, name.trim())
+            .await?;
+        let secret = crate::import::secrets::pull_secret(name, registry, username, password)?;
+        let stored = self.secrets.create(&who, namespace, secret).await?;
+        Ok(pull_secret_row(&stored))
+    }
+
+    async fn delete_pull_secret(&self, namespace: &str, name: &str) -> ConsoleResult<()> {
+        let who = caller().await?;
+        self.secrets.delete(&who, namespace, name).await?;
         Ok(())
     }
 

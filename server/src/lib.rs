@@ -174,6 +174,7 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
         identities: identities.clone(),
         importer: importer.clone(),
         webhooks: webhook_api.clone(),
+        secrets: registry_secrets.clone(),
     });
 
     // What people reach with a browser session; the registry, OAuth and operations endpoints

@@ -955,7 +955,7 @@ async fn rules_reviews_list_what_each_role_may_do_in_a_namespace() {
         "delete image.openshift.io:imagestreams,imagestreamtags []",
         "delete :namespaces []",
         "get,list,create,delete rbac.authorization.k8s.io:rolebindings []",
-        "get,list,create,delete :serviceaccounts []",
+        "get,list,create,delete :serviceaccounts,secrets []",
     ] {
         assert!(
             admin.contains(&expected.to_owned()),

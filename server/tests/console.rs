@@ -209,7 +209,7 @@ async fn the_console_shows_pushes_and_changes_as_the_apis_decide() {
     .await;
     assert_eq!(
         stream["permissions"],
-        json!({"pull": true, "push": false, "delete": false, "manage_access": false})
+        json!({"pull": true, "push": false, "delete": false, "manage_access": false, "manage_secrets": false})
     );
     let refused = refused_read(&viewer, &server, "/console/api/access?namespace=shop").await;
     assert!(refused["Forbidden"].is_string(), "{refused}");
@@ -351,4 +351,188 @@ async fn the_console_shows_pushes_and_changes_as_the_apis_decide() {
     )
     .await;
     assert!(refused["Forbidden"].is_string(), "{refused}");
+}
+
+/// The console's form adding a pull secret to `vault`.
+fn pull_secret<'a>(
+    csrf: &'a str,
+    name: &'a str,
+    registry: &'a str,
+    password: &'a str,
+) -> [(&'static str, &'a str); 6] {
+    [
+        ("csrf", csrf),
+        ("namespace", "vault"),
+        ("name", name),
+        ("registry", registry),
+        ("username", "robot+ci"),
+        ("password", password),
+    ]
+}
+
+#[tokio::test]
+async fn pull_secrets_are_added_listed_without_their_credentials_and_deleted() {
+    use base64::Engine as _;
+    let server = TestServer::start();
+    push(&server, "vault/app", "v1", "one").await;
+    let (browser, csrf) = console_session(&server, "admin", ADMIN_PASSWORD).await;
+    let password = "pa55-w0rd-never-shown";
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("robot+ci:{password}"));
+    let no_credentials = |answer: &Value| {
+        let text = answer.to_string();
+        for material in [password, auth.as_str(), "robot+ci", "auths"] {
+            assert!(!text.contains(material), "{material:?} in {text}");
+        }
+    };
+
+    let created = change(
+        &browser,
+        &server,
+        "create_pull_secret",
+        &pull_secret(&csrf, "quay", "https://Quay.io", password),
+    )
+    .await
+    .unwrap();
+    assert_eq!(created["name"], "quay");
+    assert_eq!(created["registries"], json!(["quay.io"]));
+    assert!(
+        !created["created"].as_str().unwrap().is_empty(),
+        "{created}"
+    );
+    no_credentials(&created);
+    change(
+        &browser,
+        &server,
+        "create_pull_secret",
+        &pull_secret(&csrf, "local", "127.0.0.1:5000", password),
+    )
+    .await
+    .unwrap();
+
+    let list = read(
+        &browser,
+        &server,
+        "/console/api/pull_secrets?namespace=vault",
+    )
+    .await;
+    assert_eq!(
+        list,
+        json!([
+            {"name": "local", "registries": ["127.0.0.1:5000"], "created": list[0]["created"]},
+            {"name": "quay", "registries": ["quay.io"], "created": created["created"]},
+        ])
+    );
+    no_credentials(&list);
+    // The same secret in the API, which imports use.
+    let api: Value = server
+        .client()
+        .get(server.url("/api/v1/namespaces/vault/secrets/quay"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(api["type"], "kubernetes.io/dockerconfigjson");
+    assert_eq!(
+        api["metadata"]["annotations"]["berth.io/registries"],
+        "quay.io"
+    );
+
+    // The form's mistakes, said with the field; the same name twice; no CSRF token.
+    let bad = change(
+        &browser,
+        &server,
+        "create_pull_secret",
+        &pull_secret(&csrf, "bad", "not a host", password),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        bad["Invalid"].as_str().unwrap().contains("registry: "),
+        "{bad}"
+    );
+    let again = change(
+        &browser,
+        &server,
+        "create_pull_secret",
+        &pull_secret(&csrf, "quay", "quay.io", password),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        again["Invalid"]
+            .as_str()
+            .unwrap()
+            .contains("already exists"),
+        "{again}"
+    );
+    assert_eq!(
+        change(
+            &browser,
+            &server,
+            "create_pull_secret",
+            &pull_secret("wrong", "other", "quay.io", password),
+        )
+        .await,
+        Err(json!("Csrf"))
+    );
+
+    // An editor of the namespace is no admin of it: refused to list, add or delete, before
+    // the form is read.
+    server.add_user("ed", "ed-password", &[]);
+    let response = server
+        .client()
+        .post(server.url("/apis/access.berth.io/v1/namespaces/vault/rolebindings"))
+        .json(&json!({"roleRef": {"name": "editor"}, "subject": {"kind": "User", "name": "ed"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let (editor, editor_csrf) = console_session(&server, "ed", "ed-password").await;
+    let refused = refused_read(
+        &editor,
+        &server,
+        "/console/api/pull_secrets?namespace=vault",
+    )
+    .await;
+    assert!(refused["Forbidden"].is_string(), "{refused}");
+    for registry in ["quay.io", "not a host"] {
+        let refused = change(
+            &editor,
+            &server,
+            "create_pull_secret",
+            &pull_secret(&editor_csrf, "mine", registry, password),
+        )
+        .await
+        .unwrap_err();
+        assert!(refused["Forbidden"].is_string(), "{refused}");
+    }
+    let delete = |csrf| [("csrf", csrf), ("namespace", "vault"), ("name", "quay")];
+    let refused = change(
+        &editor,
+        &server,
+        "delete_pull_secret",
+        &delete(&editor_csrf),
+    )
+    .await
+    .unwrap_err();
+    assert!(refused["Forbidden"].is_string(), "{refused}");
+
+    // The admin deletes; a second delete finds nothing.
+    change(&browser, &server, "delete_pull_secret", &delete(&csrf))
+        .await
+        .unwrap();
+    let gone = change(&browser, &server, "delete_pull_secret", &delete(&csrf))
+        .await
+        .unwrap_err();
+    assert!(gone["NotFound"].is_string(), "{gone}");
+    let list = read(
+        &browser,
+        &server,
+        "/console/api/pull_secrets?namespace=vault",
+    )
+    .await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["name"], "local");
 }

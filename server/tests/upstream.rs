@@ -111,6 +111,8 @@ async fn browse_tag_and_roll_back_through_the_cluster() {
     assert_eq!(page["streams"][0]["name"], "db", "newest first: {page}");
     assert_eq!(page["streams"][1]["latest_tag"], "v1");
     assert_eq!(page["permissions"]["push"], true);
+    // Pull secrets are the cluster's `create secrets`; access stays the cluster's business.
+    assert_eq!(page["permissions"]["manage_secrets"], true);
     let (_, filtered) = read(
         &browser,
         console,
@@ -267,7 +269,7 @@ async fn a_viewer_sees_no_write_controls_and_the_cluster_refuses_them() {
     .await;
     assert_eq!(
         stream["permissions"],
-        json!({"pull": true, "push": false, "delete": false, "manage_access": false})
+        json!({"pull": true, "push": false, "delete": false, "manage_access": false, "manage_secrets": false})
     );
     // Were the controls forged, the cluster refuses, and the page says so.
     let (status, refused) = change(
@@ -490,4 +492,98 @@ async fn a_namespace_page_reads_only_as_much_of_the_cluster_list_as_it_shows() {
         updated["streams"][0]["name"], "seed",
         "the one with an image first"
     );
+}
+
+#[tokio::test]
+async fn pull_secrets_are_kept_in_the_cluster() {
+    let pair = InFront::start();
+    push(&pair.upstream, "team/app", "v1", "one").await;
+    let (browser, csrf) = pair.sign_in_admin().await;
+    let console = &pair.console;
+    let password = "cluster-held-pa55word";
+    let (status, created) = change(
+        &browser,
+        console,
+        "create_pull_secret",
+        &[
+            ("csrf", &csrf),
+            ("namespace", "team"),
+            ("name", "quay"),
+            ("registry", "quay.io"),
+            ("username", "robot"),
+            ("password", password),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    assert_eq!(created["registries"], json!(["quay.io"]));
+
+    // The cluster holds it, as `oc create secret docker-registry` would have made it.
+    let secret = pair
+        .upstream
+        .client()
+        .get(pair.upstream.url("/api/v1/namespaces/team/secrets/quay"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(secret.status(), StatusCode::OK);
+    let secret: Value = secret.json().await.unwrap();
+    assert_eq!(secret["type"], "kubernetes.io/dockerconfigjson");
+
+    let (status, list) = read(
+        &browser,
+        console,
+        "/console/api/pull_secrets?namespace=team",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["name"], "quay");
+    assert_eq!(list[0]["registries"], json!(["quay.io"]));
+    assert!(!list[0]["created"].as_str().unwrap().is_empty(), "{list}");
+    let text = format!("{created}{list}");
+    assert!(
+        !text.contains(password) && !text.contains("robot"),
+        "{text}"
+    );
+
+    // The cluster's refusal of a bad name is said as the cluster says it.
+    let (status, refused) = change(
+        &browser,
+        console,
+        "create_pull_secret",
+        &[
+            ("csrf", &csrf),
+            ("namespace", "team"),
+            ("name", "Not_A_Name"),
+            ("registry", "quay.io"),
+            ("username", "robot"),
+            ("password", password),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert!(
+        refused["Invalid"]
+            .as_str()
+            .unwrap()
+            .contains("metadata.name"),
+        "{refused}"
+    );
+
+    let (status, answer) = change(
+        &browser,
+        console,
+        "delete_pull_secret",
+        &[("csrf", &csrf), ("namespace", "team"), ("name", "quay")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (_, list) = read(
+        &browser,
+        console,
+        "/console/api/pull_secrets?namespace=team",
+    )
+    .await;
+    assert_eq!(list, json!([]));
 }

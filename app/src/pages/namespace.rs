@@ -86,10 +86,11 @@ pub fn NamespacePage() -> impl IntoView {
                 <h1><span class="muted">"Namespace "</span>{move || namespace.get()}</h1>
                 <Transition fallback=|| ()>
                     {move || Suspend::new(async move {
-                        streams.await.ok().filter(|p| p.permissions.manage_access).map(|_| view! {
+                        streams.await.ok().map(|page| page.permissions).filter(|p| p.manage_access || p.manage_secrets).map(|p| view! {
                             <div class="head-actions">
-                                <a href=format!("/ns/{}/webhooks", encode(&namespace.get_untracked()))>"Webhooks"</a>
-                                <a href=format!("/ns/{}/access", encode(&namespace.get_untracked()))>"Access"</a>
+                                {p.manage_access.then(|| view! { <a href=format!("/ns/{}/webhooks", encode(&namespace.get_untracked()))>"Webhooks"</a> })}
+                                {p.manage_secrets.then(|| view! { <a href=format!("/ns/{}/secrets", encode(&namespace.get_untracked()))>"Pull secrets"</a> })}
+                                {p.manage_access.then(|| view! { <a href=format!("/ns/{}/access", encode(&namespace.get_untracked()))>"Access"</a> })}
                             </div>
                         })
                     })}

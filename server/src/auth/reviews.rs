@@ -74,7 +74,7 @@ pub const RULES: &[RuleRow] = &[
     RuleRow {
         action: Action::ManageAccess,
         api_group: "",
-        resources: &["serviceaccounts"],
+        resources: &["serviceaccounts", "secrets"],
         verbs: &["get", "list", "create", "delete"],
     },
 ];
@@ -456,7 +456,7 @@ mod tests {
         assert!(admin.contains(&rule(
             &["get", "list", "create", "delete"],
             "",
-            &["serviceaccounts"],
+            &["serviceaccounts", "secrets"],
             &[]
         )));
         assert_eq!(resource_rules(Some(Role::ClusterAdmin), &none), admin);

@@ -364,6 +364,94 @@ pub fn parse_docker_config(bytes: &[u8]) -> Result<BTreeMap<String, Credentials>
     Ok(found)
 }
 
+/// A pull secret as `oc create secret docker-registry NAME --docker-server=REGISTRY
+/// --docker-username=USERNAME --docker-password=PASSWORD` makes it: a Docker config.json with
+/// `auths.{host}.auth` = base64(`username:password`), the host normalised. The name is left to
+/// whoever stores it to check; the field at fault is named as the console's form names it.
+pub fn pull_secret(
+    name: &str,
+    registry: &str,
+    username: &str,
+    password: &str,
+) -> ApiResult<Secret> {
+    let name = name.trim();
+    let invalid = |field: &str, message: String| {
+        ApiError::invalid(SECRETS, name, FieldError::new(field, message))
+    };
+    let host = normalize_registry_host(registry).ok_or_else(|| {
+        invalid(
+            "registry",
+            format!(
+                "{:?} is not a registry host: a host name with an optional port, such as quay.io or 127.0.0.1:5000",
+                registry.trim()
+            ),
+        )
+    })?;
+    let username = username.trim();
+    if username.is_empty() {
+        return Err(invalid("username", "Required value".into()));
+    }
+    if username.contains(':') {
+        return Err(invalid(
+            "username",
+            "cannot contain ':' (the Docker config joins the user name and password with it)"
+                .into(),
+        ));
+    }
+    if password.is_empty() {
+        return Err(invalid("password", "Required value".into()));
+    }
+    let config = serde_json::json!({
+        "auths": {host: {"auth": STANDARD.encode(format!("{username}:{password}"))}}
+    });
+    Ok(Secret {
+        kind: kinds::secret(),
+        api_version: kinds::core_api(),
+        metadata: ObjectMeta {
+            name: name.to_owned(),
+            ..ObjectMeta::default()
+        },
+        secret_type: DOCKER_CONFIG_JSON.to_owned(),
+        data: BTreeMap::from([(
+            DOCKER_CONFIG_KEY.to_owned(),
+            STANDARD.encode(config.to_string()),
+        )]),
+        string_data: BTreeMap::new(),
+    })
+}
+
+/// The registries a pull secret has credentials for: its `berth.io/registries` annotation when
+/// it has one (Berth's answers), else the hosts of its config.json's `auths` (a cluster's
+/// answers carry the data). Only host names are read out of the data; a config that cannot be
+/// read names none.
+pub fn secret_registries(secret: &Secret) -> Vec<String> {
+    if let Some(listed) = secret.metadata.annotations.get(REGISTRIES_ANNOTATION) {
+        return listed
+            .split(',')
+            .map(str::trim)
+            .filter(|host| !host.is_empty())
+            .map(str::to_owned)
+            .collect();
+    }
+    #[derive(Deserialize)]
+    struct Hosts {
+        #[serde(default)]
+        auths: BTreeMap<String, serde::de::IgnoredAny>,
+    }
+    let hosts = secret
+        .data
+        .get(DOCKER_CONFIG_KEY)
+        .and_then(|encoded| STANDARD.decode(encoded.trim()).ok())
+        .and_then(|config| serde_json::from_slice::<Hosts>(&config).ok())
+        .map(|config| config.auths)
+        .unwrap_or_default();
+    let hosts: std::collections::BTreeSet<String> = hosts
+        .keys()
+        .map(|key| normalize_registry_host(key).unwrap_or_else(|| key.clone()))
+        .collect();
+    hosts.into_iter().collect()
+}
+
 /// Kubernetes object names (DNS-1123 subdomains): dot-separated labels of lowercase letters,
 /// digits and `-`, each starting and ending with a letter or digit, 253 characters at most.
 fn is_valid_secret_name(name: &str) -> bool {
@@ -817,6 +905,50 @@ mod tests {
         ] {
             let err = parse_docker_config(&bad).unwrap_err();
             assert!(err.contains(expected), "{err:?} lacks {expected:?}");
+        }
+    }
+
+    #[test]
+    fn the_console_form_makes_a_docker_config_and_rows_name_only_hosts() {
+        let secret = pull_secret(" quay ", "https://Quay.io/v2/", "robot", "p:a:ss").unwrap();
+        assert_eq!(secret.metadata.name, "quay");
+        assert_eq!(secret.secret_type, DOCKER_CONFIG_JSON);
+        let config = STANDARD.decode(&secret.data[DOCKER_CONFIG_KEY]).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&config).unwrap();
+        assert_eq!(value["auths"]["quay.io"]["auth"], basic("robot", "p:a:ss"));
+        assert_eq!(
+            parse_docker_config(&config).unwrap()["quay.io"],
+            ("robot".into(), "p:a:ss".into())
+        );
+        // A cluster's answer carries the data: the hosts are read from it, nothing else.
+        assert_eq!(secret_registries(&secret), ["quay.io"]);
+        let local = pull_secret("local", "127.0.0.1:5000", "u", "p").unwrap();
+        assert_eq!(secret_registries(&local), ["127.0.0.1:5000"]);
+        // Berth's answers have no data, and the annotation.
+        let mut annotated = secret_object(&record("team", "quay", (vec![0; 24], Vec::new())));
+        annotated
+            .metadata
+            .annotations
+            .insert(REGISTRIES_ANNOTATION.into(), "docker.io, quay.io,".into());
+        assert_eq!(secret_registries(&annotated), ["docker.io", "quay.io"]);
+        let mut unreadable = secret.clone();
+        unreadable
+            .data
+            .insert(DOCKER_CONFIG_KEY.into(), "not base64!".into());
+        assert!(secret_registries(&unreadable).is_empty());
+
+        for (registry, user, password, field) in [
+            ("not a host", "u", "p", "registry: "),
+            ("", "u", "p", "registry: "),
+            ("quay.io", " ", "p", "username: Required"),
+            ("quay.io", "a:b", "p", "username: cannot contain ':'"),
+            ("quay.io", "u", "", "password: Required"),
+        ] {
+            let err = pull_secret("s", registry, user, password).unwrap_err();
+            assert!(
+                matches!(err, ApiError::Invalid { .. }) && err.to_string().contains(field),
+                "{err} lacks {field:?}"
+            );
         }
     }
 

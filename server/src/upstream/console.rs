@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use app::api::{
     AccessView, ConsoleData, ConsoleError, ConsoleResult, ImageDetail, ImportOutcome,
-    ImportRequest, NamespaceList, NamespaceSummary, NewToken, Permissions, ReferrerRow,
-    SessionInfo, StreamDetail, StreamPage, StreamSort, StreamSummary, TokenRow, WebhookRow,
+    ImportRequest, NamespaceList, NamespaceSummary, NewToken, Permissions, PullSecretRow,
+    ReferrerRow, SessionInfo, StreamDetail, StreamPage, StreamSort, StreamSummary, TokenRow,
+    WebhookRow,
 };
 use async_trait::async_trait;
 use axum::http::Method;
@@ -19,23 +20,30 @@ use crate::auth::console_login::{SESSION_CSRF, SESSION_USER};
 use crate::auth::credentials::same_secret;
 use crate::console::{
     ImageParts, Images, image_detail, import_body, import_outcomes, namespace_body, pin_to_image,
-    pretty_json, session, session_value, stream_detail, tag_body, tag_source, time,
+    pretty_json, pull_secret_row, session, session_value, stream_detail, tag_body, tag_source,
+    time,
 };
 use crate::imagestream::image::{ImageMetadata, MAX_CONFIG_BYTES};
-use crate::imagestream::model::{Image, ImageStream, ImageStreamTag, Namespace};
+use crate::imagestream::model::{Image, ImageStream, ImageStreamTag, Namespace, Secret};
 use crate::import::remote::{
     ReferrerDescriptor, RemoteError, RemoteManifest, RemoteReference, RemoteResult,
 };
+use crate::import::secrets::{DOCKER_CONFIG_JSON, pull_secret};
 use crate::storage::Digest;
 
 const IMAGE: &str = "/apis/image.openshift.io/v1";
 const REVIEWS: &str = "/apis/authorization.k8s.io/v1";
 
 /// Said of what the cluster manages itself in this mode.
-const MANAGED_BY_CLUSTER: &str = "This console is in front of a cluster, which manages access, tokens and webhooks itself (oc adm policy, oc whoami -t); the console shows and changes image streams.";
+const MANAGED_BY_CLUSTER: &str = "This console is in front of a cluster, which manages access, tokens and webhooks itself (oc adm policy, oc whoami -t); the console shows and changes image streams and pull secrets.";
 
 pub struct UpstreamConsoleData {
     pub api: Arc<UpstreamApi>,
+}
+
+/// A namespace's secrets in the cluster's core API.
+fn secrets_path(namespace: &str) -> String {
+    format!("/api/v1/namespaces/{}/secrets", path_part(namespace))
 }
 
 /// The signed-in user's token at the cluster, from the session of the request.
@@ -94,19 +102,21 @@ impl ResourceRule {
 }
 
 /// What the rules allow, in OpenShift's terms: pull is `get imagestreams/layers`, push is
-/// `update imagestreams/layers` (as its registry checks), delete is `delete imagestreams`.
-/// Access is managed in the cluster, not here.
+/// `update imagestreams/layers` (as its registry checks), delete is `delete imagestreams`,
+/// pull secrets are `create secrets`. Access is managed in the cluster, not here.
 fn permissions_from(rules: &[ResourceRule], stream: Option<&str>) -> Permissions {
-    let allows = |verb: &str, resource: &str| {
+    let allows = |verb: &str, group: &str, resource: &str, name: Option<&str>| {
         rules
             .iter()
-            .any(|rule| rule.allows(verb, "image.openshift.io", resource, stream))
+            .any(|rule| rule.allows(verb, group, resource, name))
     };
+    let image = "image.openshift.io";
     Permissions {
-        pull: allows("get", "imagestreams/layers"),
-        push: allows("update", "imagestreams/layers"),
-        delete: allows("delete", "imagestreams"),
+        pull: allows("get", image, "imagestreams/layers", stream),
+        push: allows("update", image, "imagestreams/layers", stream),
+        delete: allows("delete", image, "imagestreams", stream),
         manage_access: false,
+        manage_secrets: allows("create", "", "secrets", None),
     }
 }
 
@@ -637,6 +647,60 @@ impl ConsoleData for UpstreamConsoleData {
 
     async fn delete_webhook(&self, _namespace: &str, _name: &str) -> ConsoleResult<()> {
         Err(ConsoleError::NotHere(MANAGED_BY_CLUSTER.into()))
+    }
+
+    async fn pull_secrets(&self, namespace: &str) -> ConsoleResult<Vec<PullSecretRow>> {
+        let signed = self.signed().await?;
+        // A cluster holds secrets of every type (service account tokens, TLS keys): it is
+        // asked for pull secrets only, and what it answers is filtered again here.
+        let path = format!(
+            "{}?fieldSelector={}",
+            secrets_path(namespace),
+            path_part(&format!("type={DOCKER_CONFIG_JSON}"))
+        );
+        let listed = self.api.list::<Secret>(&signed.token, &path).await;
+        let secrets = self.answer(&signed, listed).await?;
+        let mut rows: Vec<PullSecretRow> = secrets
+            .iter()
+            .filter(|secret| secret.secret_type == DOCKER_CONFIG_JSON)
+            .map(pull_secret_row)
+            .collect();
+        rows.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(rows)
+    }
+
+    async fn create_pull_secret(
+        &self,
+        namespace: &str,
+        name: &str,
+        registry: &str,
+        username: &str,
+        password: &str,
+    ) -> ConsoleResult<PullSecretRow> {
+        let signed = self.signed().await?;
+        let secret = pull_secret(name, registry, username, password)?;
+        let stored: Secret = self
+            .call(
+                &signed,
+                Method::POST,
+                &secrets_path(namespace),
+                Some(&secret),
+            )
+            .await?;
+        Ok(pull_secret_row(&stored))
+    }
+
+    async fn delete_pull_secret(&self, namespace: &str, name: &str) -> ConsoleResult<()> {
+        let signed = self.signed().await?;
+        let _: serde_json::Value = self
+            .call(
+                &signed,
+                Method::DELETE,
+                &format!("{}/{}", secrets_path(namespace), path_part(name)),
+                None::<&()>,
+            )
+            .await?;
+        Ok(())
     }
 
     async fn access(&self, _namespace: &str, _stream: Option<&str>) -> ConsoleResult<AccessView> {
