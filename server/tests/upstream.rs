@@ -481,13 +481,44 @@ async fn a_namespace_page_reads_only_as_much_of_the_cluster_list_as_it_shows() {
     )
     .await;
     assert_eq!(filtered["total"], 10);
+    // Typing on reads this session's copy while the cluster's list is unchanged; a change
+    // there shows at once.
+    let response = pair
+        .upstream
+        .client()
+        .post(
+            pair.upstream
+                .url("/apis/image.openshift.io/v1/namespaces/many/imagestreams"),
+        )
+        .json(&json!({"metadata": {"name": "s5x"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let (_, filtered) = read(
+        &browser,
+        console,
+        "/console/api/streams?namespace=many&filter=s5&sort=name&offset=0",
+    )
+    .await;
+    assert_eq!(filtered["total"], 11, "{filtered}");
+    // Another user's session never gets this one's copy.
+    pair.upstream.add_user("nell", "nell-password", &[]);
+    let (nell, _) = pair.sign_in("nell", "nell-password").await;
+    let (status, _) = read(
+        &nell,
+        console,
+        "/console/api/streams?namespace=many&filter=s5&sort=name&offset=0",
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
     let (_, updated) = read(
         &browser,
         console,
         "/console/api/streams?namespace=many&filter=&sort=updated&offset=0",
     )
     .await;
-    assert_eq!(updated["total"], 61);
+    assert_eq!(updated["total"], 62);
     assert_eq!(
         updated["streams"][0]["name"], "seed",
         "the one with an image first"

@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use axum::http::Method;
 use serde::Deserialize;
 
+use super::cache::StreamListCache;
 use super::{SESSION_TOKEN, UpstreamApi, UpstreamError, segment as path_part};
 use crate::auth::console_login::{SESSION_CSRF, SESSION_USER};
 use crate::auth::credentials::same_secret;
@@ -39,6 +40,17 @@ const MANAGED_BY_CLUSTER: &str = "This console is in front of a cluster, which m
 
 pub struct UpstreamConsoleData {
     pub api: Arc<UpstreamApi>,
+    /// Namespaces' stream lists as each session last read them.
+    lists: StreamListCache,
+}
+
+impl UpstreamConsoleData {
+    pub fn new(api: Arc<UpstreamApi>) -> Self {
+        UpstreamConsoleData {
+            api,
+            lists: StreamListCache::default(),
+        }
+    }
 }
 
 /// A namespace's secrets in the cluster's core API.
@@ -251,6 +263,41 @@ impl UpstreamConsoleData {
         .await
     }
 
+    /// Every stream of a namespace as rows: this session's copy while the cluster's list is
+    /// still at its version (one call with `limit=1` says), else the whole list.
+    async fn all_streams(
+        &self,
+        signed: &Signed,
+        namespace: &str,
+        path: &str,
+    ) -> ConsoleResult<Arc<Vec<StreamSummary>>> {
+        let session_id = signed.session.id().map(|id| id.to_string());
+        if let Some(id) = &session_id
+            && self.lists.has(id, namespace)
+        {
+            let probe = self
+                .api
+                .list_first::<serde_json::Value>(&signed.token, path, 1);
+            let probe = self.answer(signed, probe.await).await?;
+            if let Some(rows) = self.lists.get(id, namespace, &probe.version) {
+                return Ok(rows);
+            }
+        }
+        let listed = self
+            .answer(
+                signed,
+                self.api
+                    .list_first::<ImageStream>(&signed.token, path, usize::MAX)
+                    .await,
+            )
+            .await?;
+        let rows = Arc::new(listed.items.iter().map(stream_summary).collect::<Vec<_>>());
+        if let Some(id) = &session_id {
+            self.lists.put(id, namespace, listed.version, rows.clone());
+        }
+        Ok(rows)
+    }
+
     /// One `SelfSubjectRulesReview`: what the user may do in `namespace`.
     async fn rules(&self, signed: &Signed, namespace: &str) -> ConsoleResult<Vec<ResourceRule>> {
         let body = serde_json::json!({
@@ -436,20 +483,21 @@ impl ConsoleData for UpstreamConsoleData {
                 let first = self
                     .api
                     .list_first::<ImageStream>(&signed.token, &path, wanted);
-                if let (items, Some(total)) = self.answer(&signed, first.await).await? {
-                    return Ok((items, Some(total)));
+                let listed = self.answer(&signed, first.await).await?;
+                if let Some(total) = listed.total {
+                    let rows = listed.items.iter().map(stream_summary).collect();
+                    return Ok((Arc::new(rows), Some(total)));
                 }
             }
-            // Otherwise the API neither filters nor sorts: every stream is read.
-            let all = self.api.list::<ImageStream>(&signed.token, &path).await;
-            Ok::<_, ConsoleError>((self.answer(&signed, all).await?, None))
+            // Otherwise the API neither filters nor sorts: every stream is read, or this
+            // session's copy reused while the cluster says the list has not changed.
+            Ok::<_, ConsoleError>((self.all_streams(&signed, namespace, &path).await?, None))
         };
-        let ((streams, known_total), rules) =
-            tokio::try_join!(list, self.rules(&signed, namespace))?;
-        let mut summaries: Vec<StreamSummary> = streams
+        let ((rows, known_total), rules) = tokio::try_join!(list, self.rules(&signed, namespace))?;
+        let mut summaries: Vec<StreamSummary> = rows
             .iter()
-            .filter(|s| filter.is_empty() || s.metadata.name.contains(filter))
-            .map(stream_summary)
+            .filter(|s| filter.is_empty() || s.name.contains(filter))
+            .cloned()
             .collect();
         if by_name {
             summaries.sort_by(|a, b| a.name.cmp(&b.name));

@@ -10,6 +10,7 @@
 //! - [`console`]: the console's data interface answered through the cluster.
 //! - [`events`]: the console's live feed, from the cluster's watches.
 
+mod cache;
 pub mod console;
 pub mod events;
 pub mod login;
@@ -49,7 +50,7 @@ pub async fn build_app(
         crate::base_url(config, address),
     ));
     let data: Arc<dyn app::api::ConsoleData> =
-        Arc::new(console::UpstreamConsoleData { api: api.clone() });
+        Arc::new(console::UpstreamConsoleData::new(api.clone()));
     // One connection: every connection to `:memory:` would be a database of its own.
     let pool = sqlx::sqlite::SqlitePoolOptions::new()
         .max_connections(1)
@@ -158,6 +159,15 @@ pub struct ObjectList<T> {
     pub items: Vec<T>,
 }
 
+/// Some or all of a list.
+pub struct Listed<T> {
+    pub items: Vec<T>,
+    /// How many items the whole list has, when known.
+    pub total: Option<u64>,
+    /// The list's resourceVersion (its first page's).
+    pub version: String,
+}
+
 /// One event of a watch.
 #[derive(Debug, serde::Deserialize)]
 pub struct WatchLine {
@@ -244,41 +254,30 @@ impl UpstreamApi {
         token: &str,
         path: &str,
     ) -> UpstreamResult<Vec<T>> {
-        let mut items = Vec::new();
-        let mut next = String::new();
-        for _ in 0..LIST_PAGES {
-            let separator = if path.contains('?') { '&' } else { '?' };
-            let mut url = format!("{path}{separator}limit={LIST_PAGE}");
-            if !next.is_empty() {
-                url.push('&');
-                url.push_str(
-                    &serde_urlencoded::to_string([("continue", &next)]).unwrap_or_default(),
-                );
-            }
-            let page: ObjectList<T> = self.get(token, &url).await?;
-            items.extend(page.items);
-            next = page.metadata.continue_token;
-            if next.is_empty() {
-                break;
-            }
-        }
-        Ok(items)
+        Ok(self.list_first(token, path, usize::MAX).await?.items)
     }
 
     /// The first `wanted` items of a list in its own order (name), read in as few pages as
-    /// that takes, and how many items the whole list has when the cluster says
-    /// (`remainingItemCount`, or a list that ended).
+    /// that takes, how many items the whole list has when the cluster says
+    /// (`remainingItemCount`, or a list that ended), and the list's resourceVersion.
     pub async fn list_first<T: DeserializeOwned>(
         &self,
         token: &str,
         path: &str,
         wanted: usize,
-    ) -> UpstreamResult<(Vec<T>, Option<u64>)> {
-        let mut items = Vec::new();
+    ) -> UpstreamResult<Listed<T>> {
+        let mut listed = Listed {
+            items: Vec::new(),
+            total: None,
+            version: String::new(),
+        };
         let mut next = String::new();
         for _ in 0..LIST_PAGES {
-            let limit = wanted.saturating_sub(items.len()).clamp(1, LIST_PAGE);
-            let mut url = format!("{path}?limit={limit}");
+            let limit = wanted
+                .saturating_sub(listed.items.len())
+                .clamp(1, LIST_PAGE);
+            let separator = if path.contains('?') { '&' } else { '?' };
+            let mut url = format!("{path}{separator}limit={limit}");
             if !next.is_empty() {
                 url.push('&');
                 url.push_str(
@@ -286,21 +285,24 @@ impl UpstreamApi {
                 );
             }
             let page: ObjectList<T> = self.get(token, &url).await?;
-            items.extend(page.items);
+            if listed.version.is_empty() {
+                listed.version = page.metadata.resource_version;
+            }
+            listed.items.extend(page.items);
             next = page.metadata.continue_token;
             if next.is_empty() {
-                let total = items.len() as u64;
-                return Ok((items, Some(total)));
+                listed.total = Some(listed.items.len() as u64);
+                break;
             }
-            if items.len() >= wanted {
-                let total = page
+            if listed.items.len() >= wanted {
+                listed.total = page
                     .metadata
                     .remaining_item_count
-                    .map(|remaining| items.len() as u64 + remaining);
-                return Ok((items, total));
+                    .map(|remaining| listed.items.len() as u64 + remaining);
+                break;
             }
         }
-        Ok((items, None))
+        Ok(listed)
     }
 
     /// A request's response once it succeeded; the cluster's refusals as errors.
