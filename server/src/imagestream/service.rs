@@ -685,21 +685,36 @@ impl ImageStreams {
     ) -> ApiResult<List<ImageStream>> {
         let visible = self.visible_streams(who, namespace)?;
         self.require_namespace(namespace).await?;
-        let version = self.list_version().await?;
-        let mut records = self
-            .store
-            .list_streams(namespace, page.after.as_deref(), page.limit)
-            .await?;
+        let after = page.after.as_deref();
+        // The page, its version and (as Kubernetes gives for lists nothing was filtered from)
+        // the count from the page's start, read at once.
+        let count_from_start = async {
+            match visible {
+                Visible::All => self
+                    .store
+                    .count_streams_after(namespace, after.unwrap_or(""))
+                    .await
+                    .map(Some),
+                Visible::Only(_) => Ok(None),
+            }
+        };
+        let (version, records, from_start) = tokio::try_join!(
+            self.list_version(),
+            async {
+                Ok(self
+                    .store
+                    .list_streams(namespace, after, page.limit)
+                    .await?)
+            },
+            async { Ok::<_, ApiError>(count_from_start.await?) },
+        )?;
+        let mut records = records;
         let last = records.last().map(|r| r.name.clone());
         let count = records.len();
         let continue_token = page.next(count, last.as_deref());
-        // As Kubernetes does: the count of what follows, for lists nothing was filtered from.
-        let remaining_item_count = match (&visible, &last) {
-            (Visible::All, Some(last)) if !continue_token.is_empty() => {
-                Some(self.store.count_streams_after(namespace, last).await?)
-            }
-            _ => None,
-        };
+        let remaining_item_count = from_start
+            .filter(|_| !continue_token.is_empty())
+            .map(|from_start| from_start.saturating_sub(count as u64));
         // A full last page needs no further (empty) one.
         let continue_token = match remaining_item_count {
             Some(0) => String::new(),
