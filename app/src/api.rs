@@ -335,6 +335,14 @@ pub trait ConsoleData: Send + Sync + 'static {
         format: &str,
     ) -> ConsoleResult<Option<String>>;
     async fn delete_webhook(&self, namespace: &str, name: &str) -> ConsoleResult<()>;
+    /// Sends a finished delivery (delivered, or failed for good) again, as a new delivery with
+    /// the same body; answers with it.
+    async fn redeliver_webhook(
+        &self,
+        namespace: &str,
+        name: &str,
+        id: &str,
+    ) -> ConsoleResult<DeliveryRow>;
 
     /// A namespace's pull secrets (`kubernetes.io/dockerconfigjson`), without their data.
     async fn pull_secrets(&self, namespace: &str) -> ConsoleResult<Vec<PullSecretRow>>;
@@ -449,6 +457,9 @@ pub struct DeliveryRow {
     pub created: String,
     /// Each attempt: its HTTP status or error.
     pub attempts: Vec<String>,
+    /// For a delivery sent again by hand: the id of the one it repeats.
+    #[serde(default)]
+    pub redelivery_of: Option<String>,
 }
 
 /// Streams shown on one page of a namespace.
@@ -544,6 +555,19 @@ pub async fn delete_webhook(csrf: String, namespace: String, name: String) -> Co
     changing(&csrf)
         .await?
         .delete_webhook(&namespace, &name)
+        .await
+}
+
+#[server(prefix = "/console/api", endpoint = "redeliver_webhook")]
+pub async fn redeliver_webhook(
+    csrf: String,
+    namespace: String,
+    name: String,
+    id: String,
+) -> ConsoleResult<DeliveryRow> {
+    changing(&csrf)
+        .await?
+        .redeliver_webhook(&namespace, &name, &id)
         .await
 }
 

@@ -6,7 +6,7 @@ import { buildImage, hydrated, screenshotPath, signIn, skopeoPush } from "./help
 
 const authorization = `Basic ${Buffer.from(`admin:${ADMIN_PASSWORD}`).toString("base64")}`;
 
-test("a webhook added in the console shows its deliveries, a retry included", async ({ page }) => {
+test("a webhook added in the console shows its deliveries, a retry included, and sends one again", async ({ page }) => {
   // A receiver that refuses its first delivery.
   const received: { headers: http.IncomingHttpHeaders; body: string }[] = [];
   const receiver = http.createServer((request, response) => {
@@ -46,5 +46,25 @@ test("a webhook added in the console shows its deliveries, a retry included", as
   expect(received[1].headers["content-type"]).toContain("application/vnd.docker.distribution.events.v1+json");
   expect(JSON.parse(received[1].body).events[0].target.repository).toBe("hooked/app");
   await page.screenshot({ path: screenshotPath("webhooks"), fullPage: true });
+
+  // Redeliver: a new delivery with the same body, under its own id, listed above the first.
+  const firstId = await delivery.getAttribute("data-delivery");
+  expect(firstId).toBeTruthy();
+  const hook = page.locator('article[data-webhook="ci"]');
+  await hook.locator(`tr[data-delivery="${firstId}"]`).getByRole("button", { name: "Redeliver" }).click();
+  const again = hook.locator(`tr[data-redelivery-of="${firstId}"]`);
+  await expect(again).toHaveAttribute("data-state", "delivered", { timeout: 20_000 });
+  await expect(again).toContainText("1: HTTP 204");
+  await expect(again).toContainText(`sent again: delivery ${firstId}`);
+  await expect(hook.locator("tbody tr").first()).toHaveAttribute("data-redelivery-of", firstId!);
+  await expect(again.getByRole("button", { name: "Redeliver" })).toBeVisible();
+  expect(received.length).toBe(3);
+  const [, first, resent] = received;
+  expect(resent.body).toBe(first.body);
+  expect(resent.headers["x-berth-signature-256"]).toBe(first.headers["x-berth-signature-256"]);
+  expect(resent.headers["x-berth-event"]).toBe(first.headers["x-berth-event"]);
+  expect(resent.headers["x-berth-delivery"]).toBe(await again.getAttribute("data-delivery"));
+  expect(resent.headers["x-berth-delivery"]).not.toBe(firstId);
+  await page.screenshot({ path: screenshotPath("webhooks-redelivered"), fullPage: true });
   receiver.close();
 });

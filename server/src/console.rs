@@ -72,6 +72,7 @@ impl From<ApiError> for ConsoleError {
             | ApiError::BadRequest(_)
             | ApiError::AlreadyExists { .. }
             | ApiError::Conflict { .. }
+            | ApiError::NotNow { .. }
             | ApiError::MethodNotAllowed
             | ApiError::Gone { .. } => ConsoleError::Invalid(err.to_string()),
             ApiError::TooManyRequests(_) => ConsoleError::Unavailable(err.to_string()),
@@ -687,6 +688,26 @@ impl LocalConsoleData {
     }
 }
 
+/// A webhook delivery as the delivery log shows it.
+fn delivery_row(delivery: crate::webhooks::WebhookDelivery) -> DeliveryRow {
+    DeliveryRow {
+        id: delivery.id,
+        event: delivery.event,
+        state: delivery.state.to_owned(),
+        created: delivery.creation_timestamp.to_rfc3339(),
+        attempts: delivery
+            .attempts
+            .iter()
+            .map(|attempt| match (&attempt.status_code, &attempt.error) {
+                (Some(code), _) => format!("{}: HTTP {code}", attempt.number),
+                (None, Some(error)) => format!("{}: {error}", attempt.number),
+                (None, None) => attempt.number.to_string(),
+            })
+            .collect(),
+        redelivery_of: delivery.redelivery_of,
+    }
+}
+
 #[async_trait]
 impl ConsoleData for LocalConsoleData {
     async fn session(&self) -> ConsoleResult<SessionInfo> {
@@ -872,21 +893,7 @@ impl ConsoleData for LocalConsoleData {
                 .await?
                 .items
                 .into_iter()
-                .map(|delivery| DeliveryRow {
-                    id: delivery.id,
-                    event: delivery.event,
-                    state: delivery.state.to_owned(),
-                    created: delivery.creation_timestamp.to_rfc3339(),
-                    attempts: delivery
-                        .attempts
-                        .iter()
-                        .map(|attempt| match (&attempt.status_code, &attempt.error) {
-                            (Some(code), _) => format!("{}: HTTP {code}", attempt.number),
-                            (None, Some(error)) => format!("{}: {error}", attempt.number),
-                            (None, None) => attempt.number.to_string(),
-                        })
-                        .collect(),
-                })
+                .map(delivery_row)
                 .collect();
             rows.push(WebhookRow {
                 name,
@@ -934,6 +941,17 @@ impl ConsoleData for LocalConsoleData {
         let who = caller().await?;
         self.webhooks.delete(&who, namespace, name).await?;
         Ok(())
+    }
+
+    async fn redeliver_webhook(
+        &self,
+        namespace: &str,
+        name: &str,
+        id: &str,
+    ) -> ConsoleResult<DeliveryRow> {
+        let who = caller().await?;
+        let made = self.webhooks.redeliver(&who, namespace, name, id).await?;
+        Ok(delivery_row(made))
     }
 
     async fn pull_secrets(&self, namespace: &str) -> ConsoleResult<Vec<PullSecretRow>> {
@@ -1343,6 +1361,16 @@ mod tests {
                 name: "ns".into()
             }),
             ConsoleError::Invalid(_)
+        ));
+        // A Conflict with its cause (a pending delivery sent again) says the cause.
+        assert!(matches!(
+            ConsoleError::from(ApiError::NotNow {
+                resource: crate::imagestream::error::WEBHOOK_DELIVERIES,
+                name: "7".into(),
+                why: "the delivery is still pending".into(),
+            }),
+            ConsoleError::Invalid(message)
+                if message == "Operation cannot be fulfilled on webhookdeliveries.berth.io \"7\": the delivery is still pending"
         ));
         let hidden = ConsoleError::from(StorageError::Corrupt("secret detail".into()));
         assert!(

@@ -139,6 +139,7 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
         .context("setting up webhook deliveries")?,
     );
     dispatcher
+        .clone()
         .start()
         .await
         .context("starting webhook deliveries")?;
@@ -146,6 +147,7 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
         webhook_store,
         secrets_key,
         image_streams.clone(),
+        dispatcher,
     ));
     let importer = Arc::new(import::importer::Importer {
         image_streams: image_streams.clone(),

@@ -536,3 +536,144 @@ async fn pull_secrets_are_added_listed_without_their_credentials_and_deleted() {
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
     assert_eq!(list[0]["name"], "local");
 }
+
+/// The webhooks page's Redeliver button on delivery `id` of webhook `hooked/ci`.
+async fn redeliver(
+    client: &reqwest::Client,
+    server: &TestServer,
+    csrf: &str,
+    id: &str,
+) -> Result<Value, Value> {
+    let form = [
+        ("csrf", csrf),
+        ("namespace", "hooked"),
+        ("name", "ci"),
+        ("id", id),
+    ];
+    change(client, server, "redeliver_webhook", &form).await
+}
+
+#[tokio::test]
+async fn a_webhook_delivery_is_sent_again_from_the_console() {
+    use std::sync::{Arc, Mutex};
+
+    // A receiver that takes everything: (X-Berth-Delivery, body) of each request.
+    type Log = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+    let received = Log::default();
+    let kept = received.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let kept = kept.clone();
+                async move {
+                    let id = headers["x-berth-delivery"].to_str().unwrap().to_owned();
+                    kept.lock().unwrap().push((id, body.to_vec()));
+                    StatusCode::NO_CONTENT
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let wait_for = |count: usize| {
+        let received = received.clone();
+        async move {
+            for _ in 0..400 {
+                if received.lock().unwrap().len() >= count {
+                    return received.lock().unwrap().clone();
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            panic!("waited 20 s for {count} requests");
+        }
+    };
+
+    let server = TestServer::start();
+    let response = server
+        .client()
+        .post(server.url("/api/v1/namespaces"))
+        .json(&json!({"metadata": {"name": "hooked"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let (browser, csrf) = console_session(&server, "admin", ADMIN_PASSWORD).await;
+    change(
+        &browser,
+        &server,
+        "create_webhook",
+        &[
+            ("csrf", csrf.as_str()),
+            ("namespace", "hooked"),
+            ("name", "ci"),
+            ("url", url.as_str()),
+            ("events", "push"),
+            ("format", "distribution"),
+        ],
+    )
+    .await
+    .unwrap();
+    push(&server, "hooked/app", "v1", "one").await;
+    let first = wait_for(1).await;
+
+    let mut rows = Value::Null;
+    for _ in 0..400 {
+        rows = read(&browser, &server, "/console/api/webhooks?namespace=hooked").await;
+        if rows[0]["deliveries"][0]["state"] == "delivered" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let delivered = &rows[0]["deliveries"][0];
+    assert_eq!(delivered["state"], "delivered", "{rows}");
+    assert_eq!(delivered["redelivery_of"], Value::Null);
+    let id = delivered["id"].as_str().unwrap().to_owned();
+    assert_eq!(first[0].0, id);
+    // Without the session's token, an unknown delivery, and an editor: refused.
+    assert_eq!(
+        redeliver(&browser, &server, "wrong", &id).await,
+        Err(json!("Csrf"))
+    );
+    let unknown = redeliver(&browser, &server, &csrf, "424242")
+        .await
+        .unwrap_err();
+    assert!(unknown["NotFound"].is_string(), "{unknown}");
+    server.add_user("ed", "ed-password", &[]);
+    let response = server
+        .client()
+        .post(server.url("/apis/access.berth.io/v1/namespaces/hooked/rolebindings"))
+        .json(&json!({"roleRef": {"name": "editor"}, "subject": {"kind": "User", "name": "ed"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let (editor, editor_csrf) = console_session(&server, "ed", "ed-password").await;
+    let refused = redeliver(&editor, &server, &editor_csrf, &id)
+        .await
+        .unwrap_err();
+    assert!(refused["Forbidden"].is_string(), "{refused}");
+    assert_eq!(received.lock().unwrap().len(), 1);
+
+    // The admin sends it again: a new delivery, the same body.
+    let made = redeliver(&browser, &server, &csrf, &id).await.unwrap();
+    assert_eq!(made["redelivery_of"], id.as_str());
+    assert_eq!(made["event"], "push");
+    assert_ne!(made["id"], id.as_str());
+    let both = wait_for(2).await;
+    assert_eq!(both[1].0, made["id"].as_str().unwrap());
+    assert_eq!(both[1].1, both[0].1);
+    let rows = read(&browser, &server, "/console/api/webhooks?namespace=hooked").await;
+    let ids: Vec<&str> = rows[0]["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [made["id"].as_str().unwrap(), id.as_str()],
+        "newest first"
+    );
+}

@@ -2,7 +2,8 @@
 //! answers 500 to each subscription's first delivery, 204 after. Pushes by skopeo arrive in
 //! distribution's envelope (and as CloudEvents), signed; the 500 is retried; tags moved through
 //! the image stream API arrive as image stream events; the delivery log shows every attempt;
-//! only namespace admins manage subscriptions; a pending delivery survives a crash.
+//! only namespace admins manage subscriptions; a pending delivery survives a crash; a delivery
+//! that failed for good (or was delivered) is sent again by hand, the same bytes under a new id.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -54,17 +55,25 @@ impl Received {
 #[derive(Clone, Default)]
 struct Receiver {
     log: Arc<Mutex<Vec<Received>>>,
+    /// When set, what every request is answered instead.
+    answer: Arc<Mutex<Option<u16>>>,
+    /// Requests wait while it is held for writing, before they are answered.
+    hold: Arc<tokio::sync::RwLock<()>>,
 }
 
-/// Answers 500 to the first request at each path, 204 afterwards.
+/// Answers 500 to the first request at each path, 204 afterwards (unless told otherwise).
 async fn receive(
     State(receiver): State<Receiver>,
     Path(path): Path<String>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> AxumStatus {
+    drop(receiver.hold.read().await);
+    let told = *receiver.answer.lock().unwrap();
     let mut log = receiver.log.lock().unwrap();
-    let answered = if log.iter().any(|r| r.path == path) {
+    let answered = if let Some(code) = told {
+        AxumStatus::from_u16(code).unwrap()
+    } else if log.iter().any(|r| r.path == path) {
         AxumStatus::NO_CONTENT
     } else {
         AxumStatus::INTERNAL_SERVER_ERROR
@@ -88,6 +97,11 @@ impl Receiver {
             .with_state(receiver.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         (receiver, base)
+    }
+
+    /// Answers every request with `code` from now on.
+    fn answer(&self, code: u16) {
+        *self.answer.lock().unwrap() = Some(code);
     }
 
     async fn start() -> (Receiver, String) {
@@ -157,6 +171,18 @@ async fn create_namespace(server: &TestServer, name: &str) {
         Method::POST,
         "/api/v1/namespaces",
         Some(json!({"metadata": {"name": name}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+async fn bind(server: &TestServer, namespace: &str, role: &str, user: &str) {
+    let (status, body) = send(
+        server,
+        &server.client(),
+        Method::POST,
+        &format!("/apis/access.berth.io/v1/namespaces/{namespace}/rolebindings"),
+        Some(json!({"roleRef": {"name": role}, "subject": {"kind": "User", "name": user}})),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -243,6 +269,25 @@ async fn deliveries(server: &TestServer, namespace: &str, name: &str) -> Vec<Val
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["kind"], "WebhookDeliveryList");
     body["items"].as_array().unwrap().clone()
+}
+
+/// Reads the delivery log until its newest delivery satisfies `done`; returns the log.
+async fn wait_for_log(
+    server: &TestServer,
+    namespace: &str,
+    name: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Vec<Value> {
+    let mut log = Vec::new();
+    for _ in 0..600 {
+        log = deliveries(server, namespace, name).await;
+        if log.first().is_some_and(&done) {
+            return log;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{namespace}/{name}: waited 30 s for {what}; the log is {log:#?}");
 }
 
 /// (number, status code) of a delivery's attempts.
@@ -644,4 +689,174 @@ async fn a_pending_delivery_survives_a_crash_and_is_sent_when_the_receiver_is_ba
         (1..=numbers.len() as u64).collect::<Vec<_>>()
     );
     assert_eq!(numbers.last().unwrap().1, Some(204));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_that_failed_for_good_is_sent_again_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    // 8 attempts, 20 ms after the first then doubling: failed for good within about 3 s.
+    let server = TestServer::start_with(&["--webhook-retry-base-millis", "20"]);
+    create_namespace(&server, "team").await;
+    let (receiver, hooks) = Receiver::start().await;
+    receiver.answer(500);
+    subscribe(
+        &server,
+        "team",
+        json!({
+            "metadata": {"name": "ci"},
+            "spec": {"url": format!("{hooks}/hooks/ci"), "events": ["push"], "secret": "ci-secret"},
+        }),
+    )
+    .await;
+    push(&server, dir.path(), "team/app:v1", "amd64").await;
+
+    let log = wait_for_log(
+        &server,
+        "team",
+        "ci",
+        "the delivery to fail for good",
+        |d| d["state"] == "failed",
+    )
+    .await;
+    assert_eq!(log.len(), 1, "{log:#?}");
+    let failed = &log[0];
+    assert_eq!(
+        attempts(failed),
+        (1..=8).map(|n| (n, Some(500))).collect::<Vec<_>>()
+    );
+    assert!(failed.get("redeliveryOf").is_none(), "{failed}");
+    let failed_id = failed["id"].as_str().unwrap().to_owned();
+    let refused = receiver.at("ci");
+    assert_eq!(refused.len(), 8);
+    let original = refused[0].clone();
+    assert_eq!(original.header("x-berth-delivery"), failed_id);
+    let redeliver = |id: &str| format!("{}/ci/deliveries/{id}/redeliver", webhooks_path("team"));
+
+    // Only the namespace's admins: an editor, who may push, is refused.
+    let editor = client_with_token(&server.add_user("eddie", "eddie-password", &[]));
+    bind(&server, "team", "editor", "eddie").await;
+    let (status, body) = send(&server, &editor, Method::POST, &redeliver(&failed_id), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["kind"], "Status");
+    assert_eq!(body["reason"], "Forbidden");
+    assert_eq!(body["details"]["kind"], "webhooks");
+
+    // Deliveries it does not have, and subscriptions that do not exist.
+    for id in ["999999", "0", "-1", "abc", "+1", "01"] {
+        let (status, body) = send(
+            &server,
+            &server.client(),
+            Method::POST,
+            &redeliver(id),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{id}: {body}");
+        assert_eq!(body["kind"], "Status");
+        assert_eq!(body["reason"], "NotFound");
+        assert_eq!(body["details"]["kind"], "webhookdeliveries");
+        assert_eq!(body["details"]["group"], "berth.io");
+        assert_eq!(body["details"]["name"], id);
+    }
+    let (status, body) = send(
+        &server,
+        &server.client(),
+        Method::POST,
+        &format!(
+            "{}/nope/deliveries/{failed_id}/redeliver",
+            webhooks_path("team")
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["details"]["kind"], "webhooks");
+
+    // The receiver is fixed, but holds its answer a while: the new delivery stays pending.
+    receiver.answer(204);
+    let held = receiver.hold.clone().write_owned().await;
+    let (status, made) = send(
+        &server,
+        &server.client(),
+        Method::POST,
+        &redeliver(&failed_id),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let made_id = made["id"].as_str().unwrap().to_owned();
+    assert_ne!(made_id, failed_id);
+    assert_eq!(made["state"], "pending");
+    assert_eq!(made["event"], "push");
+    assert_eq!(made["eventId"], failed["eventId"]);
+    assert_eq!(made["contentType"], DISTRIBUTION_EVENTS);
+    assert_eq!(made["redeliveryOf"], failed_id.as_str());
+    assert_eq!(made["attempts"], json!([]));
+    assert!(made["creationTimestamp"].is_string(), "{made}");
+
+    // A pending delivery is being sent already: a Conflict.
+    let (status, body) = send(
+        &server,
+        &server.client(),
+        Method::POST,
+        &redeliver(&made_id),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["kind"], "Status");
+    assert_eq!(body["reason"], "Conflict");
+    assert_eq!(body["details"]["kind"], "webhookdeliveries");
+    assert_eq!(body["details"]["name"], made_id.as_str());
+    assert!(
+        body["message"].as_str().unwrap().contains("still pending"),
+        "{body}"
+    );
+
+    // Let go: the receiver gets the very same bytes, signed, under the new id.
+    drop(held);
+    let received = receiver
+        .wait_for("ci", "the redelivery", |r| delivered(r) >= 1)
+        .await;
+    let sent = received.last().unwrap();
+    assert_eq!(received.len(), 9);
+    assert_eq!(sent.answered, 204);
+    assert_eq!(sent.body, original.body);
+    assert_signed(sent, "ci-secret");
+    assert_eq!(sent.header("x-berth-delivery"), made_id);
+    assert_eq!(sent.header("x-berth-event"), "push");
+    assert_eq!(sent.header("content-type"), DISTRIBUTION_EVENTS);
+    let log = wait_for_log(&server, "team", "ci", "the redelivery's attempt", |d| {
+        d["state"] == "delivered"
+    })
+    .await;
+    assert_eq!(log.len(), 2, "{log:#?}");
+    assert_eq!(log[0]["id"], made_id.as_str());
+    assert_eq!(log[0]["redeliveryOf"], failed_id.as_str());
+    assert_eq!(attempts(&log[0]), [(1, Some(204))]);
+    assert_eq!(log[1]["id"], failed_id.as_str());
+    assert_eq!(log[1]["state"], "failed");
+    assert_eq!(attempts(&log[1]).len(), 8);
+
+    // A delivered delivery can be sent again too.
+    let (status, again) = send(
+        &server,
+        &server.client(),
+        Method::POST,
+        &redeliver(&made_id),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{again}");
+    assert_eq!(again["redeliveryOf"], made_id.as_str());
+    let received = receiver
+        .wait_for("ci", "the second redelivery", |r| delivered(r) >= 2)
+        .await;
+    let last = received.last().unwrap();
+    assert_eq!(last.body, original.body);
+    assert_signed(last, "ci-secret");
+    assert_eq!(
+        last.header("x-berth-delivery"),
+        again["id"].as_str().unwrap()
+    );
 }

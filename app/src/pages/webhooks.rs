@@ -2,7 +2,10 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use super::param;
-use crate::api::{WebhookRow, create_webhook, delete_webhook, list_webhooks};
+use crate::api::{
+    ConsoleResult, DeliveryRow, WebhookRow, create_webhook, delete_webhook, list_webhooks,
+    redeliver_webhook,
+};
 use crate::components::{
     ActionError, Checkbox, CommandLine, DeleteButton, ErrorPanel, Loading, use_console,
 };
@@ -10,6 +13,9 @@ use crate::format::{encode, time};
 
 /// (name, url, events comma-separated, format)
 type WebhookInput = (String, String, String, String);
+/// (webhook name, delivery id)
+type RedeliverInput = (String, String);
+type Redeliver = Action<RedeliverInput, ConsoleResult<DeliveryRow>>;
 
 /// A namespace's webhooks: subscriptions, a form to add one, and each one's delivery log.
 #[component]
@@ -25,6 +31,10 @@ pub fn WebhooksPage() -> impl IntoView {
     let remove = Action::new(move |name: &String| {
         let (csrf, name) = (console.csrf(), name.clone());
         async move { delete_webhook(csrf, namespace.get_untracked(), name).await }
+    });
+    let redeliver: Redeliver = Action::new(move |(name, id): &RedeliverInput| {
+        let (csrf, name, id) = (console.csrf(), name.clone(), id.clone());
+        async move { redeliver_webhook(csrf, namespace.get_untracked(), name, id).await }
     });
     let live = console.revision(move |change| change.touches_namespace(&namespace.get_untracked()));
     // Deliveries and their retries happen after the events: the log is read again every two
@@ -42,6 +52,7 @@ pub fn WebhooksPage() -> impl IntoView {
                 namespace.get(),
                 create.version().get(),
                 remove.version().get(),
+                redeliver.version().get(),
                 live.get(),
                 tick.get(),
             )
@@ -83,13 +94,14 @@ pub fn WebhooksPage() -> impl IntoView {
         <section class="panel" aria-labelledby="webhooks-heading">
             <h1 id="webhooks-heading">{move || format!("Webhooks of {}", namespace.get())}</h1>
             <ActionError action=remove/>
+            <ActionError action=redeliver/>
             <Transition fallback=|| view! { <Loading what="webhooks"/> }>
                 {move || Suspend::new(async move {
                     match webhooks.await {
                         Ok(rows) if rows.is_empty() => view! {
                             <p class="empty">"No webhooks yet: other systems hear of pushes, deletes and tag moves once one is added."</p>
                         }.into_any(),
-                        Ok(rows) => rows.into_iter().map(|row| view! { <WebhookView row remove/> }).collect_view().into_any(),
+                        Ok(rows) => rows.into_iter().map(|row| view! { <WebhookView row remove redeliver/> }).collect_view().into_any(),
                         Err(error) => view! { <ErrorPanel error/> }.into_any(),
                     }
                 })}
@@ -102,7 +114,8 @@ pub fn WebhooksPage() -> impl IntoView {
 #[component]
 fn WebhookView(
     row: WebhookRow,
-    remove: Action<String, crate::api::ConsoleResult<()>>,
+    remove: Action<String, ConsoleResult<()>>,
+    redeliver: Redeliver,
 ) -> impl IntoView {
     let name = row.name.clone();
     let events = if row.events.is_empty() {
@@ -132,15 +145,37 @@ fn WebhookView(
                             <th scope="col">"Event"</th>
                             <th scope="col">"State"</th>
                             <th scope="col">"Attempts"</th>
+                            <th scope="col"><span class="visually-hidden">"Actions"</span></th>
                         </tr></thead>
                         <tbody>
-                            {row.deliveries.into_iter().map(|d| view! {
-                                <tr data-delivery=d.id.clone() data-state=d.state.clone()>
-                                    <td class="nowrap">{time(&d.created)}</td>
-                                    <td>{d.event.clone()}</td>
-                                    <td><span class=format!("state {}", d.state)>{d.state.clone()}</span></td>
-                                    <td>{d.attempts.join("; ")}</td>
-                                </tr>
+                            {row.deliveries.into_iter().map(|d| {
+                                let again = (d.state != "pending").then(|| {
+                                    let key = (row.name.clone(), d.id.clone());
+                                    view! {
+                                        <button type="button" class="small"
+                                            title="Send the same body again, as a new delivery"
+                                            aria-label=format!("Redeliver delivery {}", d.id)
+                                            disabled=move || redeliver.pending().get()
+                                            on:click=move |_| { redeliver.dispatch(key.clone()); }>
+                                            "Redeliver"
+                                        </button>
+                                    }
+                                });
+                                view! {
+                                    <tr data-delivery=d.id.clone() data-state=d.state.clone()
+                                        data-redelivery-of=d.redelivery_of.clone()>
+                                        <td class="nowrap">{time(&d.created)}</td>
+                                        <td>
+                                            {d.event.clone()}
+                                            {d.redelivery_of.clone().map(|of| view! {
+                                                " "<span class="muted">{format!("(sent again: delivery {of})")}</span>
+                                            })}
+                                        </td>
+                                        <td><span class=format!("state {}", d.state)>{d.state.clone()}</span></td>
+                                        <td>{d.attempts.join("; ")}</td>
+                                        <td>{again}</td>
+                                    </tr>
+                                }
                             }).collect_view()}
                         </tbody>
                     </table>

@@ -51,6 +51,10 @@ pub const WEBHOOKS: Resource = Resource {
     plural: "webhooks",
     group: "berth.io",
 };
+pub const WEBHOOK_DELIVERIES: Resource = Resource {
+    plural: "webhookdeliveries",
+    group: "berth.io",
+};
 
 impl fmt::Display for Resource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -103,6 +107,13 @@ pub enum ApiError {
         "Operation cannot be fulfilled on {resource} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
     )]
     Conflict { resource: Resource, name: String },
+    /// A request the object's state does not allow (yet): Kubernetes' Conflict with its cause.
+    #[error("Operation cannot be fulfilled on {resource} \"{name}\": {why}")]
+    NotNow {
+        resource: Resource,
+        name: String,
+        why: String,
+    },
     #[error("{resource} \"{name}\" is invalid: {}", join(.causes))]
     Invalid {
         resource: Resource,
@@ -155,7 +166,9 @@ impl ApiError {
         match self {
             ApiError::NotFound { .. } => (StatusCode::NOT_FOUND, "NotFound"),
             ApiError::AlreadyExists { .. } => (StatusCode::CONFLICT, "AlreadyExists"),
-            ApiError::Conflict { .. } => (StatusCode::CONFLICT, "Conflict"),
+            ApiError::Conflict { .. } | ApiError::NotNow { .. } => {
+                (StatusCode::CONFLICT, "Conflict")
+            }
             ApiError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "Invalid"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
             ApiError::NoSuchResource(_) => (StatusCode::NOT_FOUND, "NotFound"),
@@ -177,6 +190,7 @@ impl ApiError {
             ApiError::NotFound { resource, name }
             | ApiError::AlreadyExists { resource, name }
             | ApiError::Conflict { resource, name }
+            | ApiError::NotNow { resource, name, .. }
             | ApiError::Forbidden { resource, name, .. } => Some(StatusDetails {
                 name: name.clone(),
                 group: resource.group.into(),

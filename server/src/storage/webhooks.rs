@@ -81,6 +81,19 @@ pub struct DeliveryRecord {
     /// When a pending delivery is due (or its claim by a sender lapses).
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// The delivery this one sends again, when it was made by hand rather than from the log.
+    pub redelivery_of: Option<i64>,
+}
+
+/// What asking for a delivery to be sent again came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Redelivery {
+    /// A new pending delivery with the same event and body, due now.
+    Made(DeliveryRecord),
+    /// The subscription has no such delivery.
+    NotFound,
+    /// The delivery is still pending: it is sent (or retried) anyway.
+    Pending,
 }
 
 /// One attempt at a delivery.
@@ -140,6 +153,14 @@ pub trait WebhookStore: Send + Sync + 'static {
         state: DeliveryState,
         next_attempt_at: Option<DateTime<Utc>>,
     ) -> StorageResult<()>;
+    /// Makes a new pending delivery, due at `now`, of the subscription's finished (delivered or
+    /// failed) delivery `id`: the same event, content type and body, with no attempts yet.
+    async fn redeliver(
+        &self,
+        webhook_id: i64,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> StorageResult<Redelivery>;
     /// A subscription's deliveries, newest first, each with its attempts in order.
     async fn deliveries(
         &self,

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use app::api::{
-    AccessView, ConsoleData, ConsoleError, ConsoleResult, ImageDetail, ImportOutcome,
+    AccessView, ConsoleData, ConsoleError, ConsoleResult, DeliveryRow, ImageDetail, ImportOutcome,
     ImportRequest, NamespaceList, NamespaceSummary, NewToken, Permissions, PullSecretRow,
     ReferrerRow, SessionInfo, StreamDetail, StreamPage, StreamSort, StreamSummary, TokenRow,
     WebhookRow,
@@ -694,6 +694,15 @@ impl ConsoleData for UpstreamConsoleData {
     }
 
     async fn delete_webhook(&self, _namespace: &str, _name: &str) -> ConsoleResult<()> {
+        Err(ConsoleError::NotHere(MANAGED_BY_CLUSTER.into()))
+    }
+
+    async fn redeliver_webhook(
+        &self,
+        _namespace: &str,
+        _name: &str,
+        _id: &str,
+    ) -> ConsoleResult<DeliveryRow> {
         Err(ConsoleError::NotHere(MANAGED_BY_CLUSTER.into()))
     }
 

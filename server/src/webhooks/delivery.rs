@@ -154,6 +154,11 @@ impl Dispatcher {
         Ok(())
     }
 
+    /// Has the sender look for due deliveries now (one was just made by hand).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
     async fn follow_log(self: Arc<Self>, mut cursor: i64) {
         let filter = EventFilter {
             kind: Some(EventKind::ImageStream),

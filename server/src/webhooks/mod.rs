@@ -8,6 +8,9 @@
 //!   data, a name no registry secret can have) and never shown again.
 //! - Managing subscriptions is the namespace admin's: `manage-access` on the namespace, decided
 //!   by the one authorizer through [`ImageStreams::require`].
+//! - A finished delivery (delivered, or failed for good) can be sent again by hand: a new
+//!   pending delivery of the same event with the same body, which the dispatcher sends like
+//!   any other (after the subscription's older pending ones).
 //! - `payload.rs` says what an event is sent as, and signs it; `delivery.rs` turns the log into
 //!   deliveries and sends them with retries; `routes.rs` holds the HTTP surface.
 
@@ -23,13 +26,17 @@ use serde::{Deserialize, Serialize};
 use self::payload::{EventName, Format};
 use crate::auth::Subject;
 use crate::imagestream::ImageStreams;
-use crate::imagestream::error::{ApiError, ApiResult, FieldError, WEBHOOKS, deleted};
+use crate::imagestream::error::{
+    ApiError, ApiResult, FieldError, WEBHOOK_DELIVERIES, WEBHOOKS, deleted,
+};
 use crate::imagestream::model::{List, ListMeta, ObjectMeta, Status, time};
 use crate::import::secrets::{SecretsError, SecretsKey};
 use crate::registry::names::is_valid_namespace;
 use crate::storage::auth::NewAudit;
 use crate::storage::secrets::RegistrySecretRecord;
-use crate::storage::webhooks::{AttemptRecord, DeliveryRecord, WebhookRecord, WebhookStore};
+use crate::storage::webhooks::{
+    AttemptRecord, DeliveryRecord, Redelivery, WebhookRecord, WebhookStore,
+};
 
 pub use delivery::{Dispatcher, RetryPolicy};
 pub use routes::router;
@@ -89,6 +96,9 @@ pub struct WebhookDelivery {
     /// When a pending delivery is tried next.
     #[serde(skip_serializing_if = "Option::is_none", with = "time::option")]
     pub next_attempt_time: Option<DateTime<Utc>>,
+    /// For a delivery sent again by hand: the id of the delivery it repeats.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redelivery_of: Option<String>,
     pub attempts: Vec<WebhookAttempt>,
 }
 
@@ -253,6 +263,7 @@ fn delivery_object((delivery, attempts): (DeliveryRecord, Vec<AttemptRecord>)) -
         content_type: delivery.content_type,
         creation_timestamp: delivery.created_at,
         next_attempt_time: delivery.next_attempt_at,
+        redelivery_of: delivery.redelivery_of.map(|id| id.to_string()),
         attempts: attempts
             .into_iter()
             .map(|attempt| WebhookAttempt {
@@ -273,6 +284,8 @@ pub struct Webhooks {
     /// Namespaces, the event log's position, and the decision function with its Forbidden
     /// answer, as the image stream API has them.
     image_streams: Arc<ImageStreams>,
+    /// Woken when a delivery is made by hand.
+    dispatcher: Arc<Dispatcher>,
 }
 
 impl Webhooks {
@@ -280,11 +293,13 @@ impl Webhooks {
         store: Arc<dyn WebhookStore>,
         key: SecretsKey,
         image_streams: Arc<ImageStreams>,
+        dispatcher: Arc<Dispatcher>,
     ) -> Self {
         Webhooks {
             store,
             key,
             image_streams,
+            dispatcher,
         }
     }
 
@@ -294,7 +309,14 @@ impl Webhooks {
             .await
     }
 
-    async fn audit(&self, who: &Subject, action: &'static str, namespace: &str, name: &str) {
+    async fn audit(
+        &self,
+        who: &Subject,
+        action: &'static str,
+        namespace: &str,
+        name: &str,
+        detail: Option<String>,
+    ) {
         self.image_streams
             .identities
             .audit(NewAudit {
@@ -303,7 +325,7 @@ impl Webhooks {
                 target: format!("{namespace}/{name}"),
                 success: true,
                 address: None,
-                detail: None,
+                detail,
             })
             .await;
     }
@@ -369,7 +391,8 @@ impl Webhooks {
                 name,
             });
         }
-        self.audit(who, "webhook-create", namespace, &name).await;
+        self.audit(who, "webhook-create", namespace, &name, None)
+            .await;
         let mut shown = webhook_object(&record);
         shown.spec.secret = made.then_some(secret);
         Ok(shown)
@@ -397,7 +420,8 @@ impl Webhooks {
         if !self.store.delete_webhook(namespace, name).await? {
             return Err(ApiError::not_found(WEBHOOKS, name));
         }
-        self.audit(who, "webhook-delete", namespace, name).await;
+        self.audit(who, "webhook-delete", namespace, name, None)
+            .await;
         Ok(deleted(WEBHOOKS, name))
     }
 
@@ -423,6 +447,49 @@ impl Webhooks {
             metadata: ListMeta::default(),
             items: deliveries.into_iter().map(delivery_object).collect(),
         })
+    }
+
+    /// Sends a finished delivery (delivered, or failed for good) again: a new pending
+    /// delivery with its own id and attempts, the same event and the same body bytes, signed
+    /// when it is sent. A delivery still pending is refused with a Conflict: it is being sent.
+    pub async fn redeliver(
+        &self,
+        who: &Subject,
+        namespace: &str,
+        name: &str,
+        id: &str,
+    ) -> ApiResult<WebhookDelivery> {
+        self.require_admin(who, namespace, name).await?;
+        let webhook = self.record(namespace, name).await?;
+        let not_found = || ApiError::not_found(WEBHOOK_DELIVERIES, id);
+        // Ids are the store's positive integers, written as it writes them; anything else
+        // (`+7`, `007`) names no delivery.
+        let number = id
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n > 0 && n.to_string() == id)
+            .ok_or_else(not_found)?;
+        let made = match self.store.redeliver(webhook.id, number, Utc::now()).await? {
+            Redelivery::Made(made) => made,
+            Redelivery::NotFound => return Err(not_found()),
+            Redelivery::Pending => {
+                return Err(ApiError::NotNow {
+                    resource: WEBHOOK_DELIVERIES,
+                    name: id.to_owned(),
+                    why: "the delivery is still pending: it is sent, and retried, without being asked; redeliver it once it is delivered or has failed".into(),
+                });
+            }
+        };
+        self.dispatcher.wake();
+        self.audit(
+            who,
+            "webhook-redeliver",
+            namespace,
+            name,
+            Some(format!("delivery {number} sent again as {}", made.id)),
+        )
+        .await;
+        Ok(delivery_object((made, Vec::new())))
     }
 }
 

@@ -1,12 +1,13 @@
 //! `GET/POST /apis/berth.io/v1/namespaces/{ns}/webhooks`,
 //! `GET/DELETE /apis/berth.io/v1/namespaces/{ns}/webhooks/{name}`,
-//! `GET /apis/berth.io/v1/namespaces/{ns}/webhooks/{name}/deliveries?limit=N`.
+//! `GET /apis/berth.io/v1/namespaces/{ns}/webhooks/{name}/deliveries?limit=N`,
+//! `POST /apis/berth.io/v1/namespaces/{ns}/webhooks/{name}/deliveries/{id}/redeliver`.
 
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
@@ -73,6 +74,18 @@ async fn deliveries(
         .map(Json)
 }
 
+/// Sends a finished delivery again; answers 201 with the new delivery.
+async fn redeliver(
+    State(api): Api,
+    caller: Caller,
+    Path((namespace, name, id)): Path<(String, String, String)>,
+) -> ApiResult<(StatusCode, Json<WebhookDelivery>)> {
+    let made = api
+        .redeliver(&caller.subject, &namespace, &name, &id)
+        .await?;
+    Ok((StatusCode::CREATED, Json(made)))
+}
+
 pub fn router(webhooks: Arc<Webhooks>) -> Router {
     Router::new()
         .route(
@@ -86,6 +99,10 @@ pub fn router(webhooks: Arc<Webhooks>) -> Router {
         .route(
             "/apis/berth.io/v1/namespaces/{namespace}/webhooks/{name}/deliveries",
             get(deliveries),
+        )
+        .route(
+            "/apis/berth.io/v1/namespaces/{namespace}/webhooks/{name}/deliveries/{id}/redeliver",
+            post(redeliver),
         )
         .with_state(webhooks)
 }

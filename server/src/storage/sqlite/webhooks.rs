@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 
 use super::{SqliteMetadata, json_array};
 use crate::storage::webhooks::{
-    AttemptRecord, DeliveryRecord, DeliveryState, NewDelivery, WebhookRecord, WebhookStore,
+    AttemptRecord, DeliveryRecord, DeliveryState, NewDelivery, Redelivery, WebhookRecord,
+    WebhookStore,
 };
 use crate::storage::{StorageError, StorageResult};
 
@@ -70,10 +71,11 @@ type DeliveryRow = (
     i64,
     Option<i64>,
     DateTime<Utc>,
+    Option<i64>,
 );
 
 const DELIVERY_COLUMNS: &str = "d.id, d.webhook_id, d.event_id, d.event, d.content_type, d.body, \
-     d.state, d.attempts, d.next_attempt_at, d.created_at";
+     d.state, d.attempts, d.next_attempt_at, d.created_at, d.redelivery_of";
 
 fn millis_to_time(millis: i64) -> StorageResult<DateTime<Utc>> {
     DateTime::from_timestamp_millis(millis)
@@ -92,6 +94,7 @@ fn delivery_from_row(row: DeliveryRow) -> StorageResult<DeliveryRecord> {
         attempts,
         next_attempt_at,
         created_at,
+        redelivery_of,
     ) = row;
     Ok(DeliveryRecord {
         id,
@@ -106,6 +109,7 @@ fn delivery_from_row(row: DeliveryRow) -> StorageResult<DeliveryRecord> {
             .map_err(|_| StorageError::Corrupt(format!("delivery {id}: {attempts} attempts")))?,
         next_attempt_at: next_attempt_at.map(millis_to_time).transpose()?,
         created_at,
+        redelivery_of,
     })
 }
 
@@ -216,7 +220,8 @@ impl WebhookStore for SqliteMetadata {
                 "INSERT INTO webhook_deliveries (webhook_id, event_id, event, content_type, body,
                      state, attempts, next_attempt_at, created_at)
                  VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)
-                 ON CONFLICT (webhook_id, event_id, event) DO NOTHING",
+                 ON CONFLICT (webhook_id, event_id, event) WHERE redelivery_of IS NULL
+                 DO NOTHING",
             )
             .bind(delivery.webhook_id)
             .bind(delivery.event_id)
@@ -321,6 +326,51 @@ impl WebhookStore for SqliteMetadata {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn redeliver(
+        &self,
+        webhook_id: i64,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> StorageResult<Redelivery> {
+        // Read and copied in one write transaction: the state cannot change in between.
+        let mut tx = self.begin_write().await?;
+        let state: Option<String> = sqlx::query_scalar(
+            "SELECT state FROM webhook_deliveries WHERE id = ? AND webhook_id = ?",
+        )
+        .bind(id)
+        .bind(webhook_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(state) = state else {
+            return Ok(Redelivery::NotFound);
+        };
+        match DeliveryState::parse(&state) {
+            Some(DeliveryState::Pending) => return Ok(Redelivery::Pending),
+            Some(DeliveryState::Delivered | DeliveryState::Failed) => {}
+            None => return Err(StorageError::Corrupt(format!("delivery {id} is {state:?}"))),
+        }
+        let new_id: i64 = sqlx::query_scalar(
+            "INSERT INTO webhook_deliveries (webhook_id, event_id, event, content_type, body,
+                 state, attempts, next_attempt_at, created_at, redelivery_of)
+             SELECT webhook_id, event_id, event, content_type, body, 'pending', 0, ?, ?, id
+             FROM webhook_deliveries WHERE id = ?
+             RETURNING id",
+        )
+        .bind(now.timestamp_millis())
+        .bind(now)
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let row: DeliveryRow = sqlx::query_as(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d WHERE d.id = ?"
+        ))
+        .bind(new_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        delivery_from_row(row).map(Redelivery::Made)
     }
 
     async fn deliveries(
@@ -657,5 +707,185 @@ mod tests {
             )
             .await
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_finished_delivery_is_sent_again_as_a_new_one() {
+        let (_dir, store) = store().await;
+        store.put_webhook(&webhook("team", "ci")).await.unwrap();
+        store.put_webhook(&webhook("team", "cd")).await.unwrap();
+        let ci = id_of(&store, "team", "ci").await;
+        let cd = id_of(&store, "team", "cd").await;
+        store
+            .add_deliveries(&[delivery(ci, 8, "push")], 8)
+            .await
+            .unwrap();
+        let first = store.deliveries(ci, 10).await.unwrap()[0].0.clone();
+        let now = at(100);
+
+        // Pending: it goes out anyway. Another subscription's, or none: not found.
+        assert_eq!(
+            store.redeliver(ci, first.id, now).await.unwrap(),
+            Redelivery::Pending
+        );
+        assert_eq!(
+            store.redeliver(cd, first.id, now).await.unwrap(),
+            Redelivery::NotFound
+        );
+        assert_eq!(
+            store.redeliver(ci, first.id + 100, now).await.unwrap(),
+            Redelivery::NotFound
+        );
+
+        store
+            .record_attempt(&attempt(first.id, 1, 500), DeliveryState::Failed, None)
+            .await
+            .unwrap();
+        let Redelivery::Made(again) = store.redeliver(ci, first.id, now).await.unwrap() else {
+            panic!("not made");
+        };
+        assert!(again.id > first.id);
+        assert_eq!(
+            again,
+            DeliveryRecord {
+                id: again.id,
+                state: DeliveryState::Pending,
+                attempts: 0,
+                next_attempt_at: Some(now),
+                created_at: now,
+                redelivery_of: Some(first.id),
+                ..first.clone()
+            }
+        );
+        assert_eq!(again.body, first.body);
+        // Due now, as any new delivery; the log's own dedup does not swallow it, nor does it
+        // stop the log's.
+        assert_eq!(
+            store
+                .due_deliveries(at(100), 10)
+                .await
+                .unwrap()
+                .iter()
+                .map(|d| d.id)
+                .collect::<Vec<_>>(),
+            [again.id]
+        );
+        store
+            .add_deliveries(&[delivery(ci, 8, "push"), delivery(ci, 9, "push")], 9)
+            .await
+            .unwrap();
+        let log = store.deliveries(ci, 10).await.unwrap();
+        assert_eq!(
+            log.iter()
+                .map(|(d, a)| (d.event_id, d.state, d.redelivery_of, a.len()))
+                .collect::<Vec<_>>(),
+            [
+                (9, DeliveryState::Pending, None, 0),
+                (8, DeliveryState::Pending, Some(first.id), 0),
+                (8, DeliveryState::Failed, None, 1),
+            ]
+        );
+
+        // Delivered ones too, and a redelivery itself once it is finished.
+        store
+            .record_attempt(&attempt(again.id, 1, 204), DeliveryState::Delivered, None)
+            .await
+            .unwrap();
+        let Redelivery::Made(third) = store.redeliver(ci, again.id, now).await.unwrap() else {
+            panic!("not made");
+        };
+        assert_eq!(third.redelivery_of, Some(again.id));
+        assert_eq!(third.event_id, 8);
+    }
+
+    #[tokio::test]
+    async fn deliveries_and_attempts_made_before_redeliveries_are_kept() {
+        use std::borrow::Cow;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("berth.db");
+        {
+            // The schema as it was before redeliveries, with a delivery and an attempt.
+            let options = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true)
+                .foreign_keys(true);
+            let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+            let mut migrator = sqlx::migrate!("./migrations");
+            migrator.migrations = Cow::Owned(
+                migrator
+                    .migrations
+                    .iter()
+                    .filter(|m| m.version <= 6)
+                    .cloned()
+                    .collect(),
+            );
+            migrator.run(&pool).await.unwrap();
+            sqlx::query(
+                "INSERT INTO namespaces (name, uid, resource_version, created_at)
+                 VALUES ('team', 'u', 1, ?)",
+            )
+            .bind(at(0))
+            .execute(&pool)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO webhooks (id, namespace, name, uid, url, events, format,
+                     secret_nonce, secret_ciphertext, since_event, created_at)
+                 VALUES (3, 'team', 'ci', 'u', 'http://127.0.0.1:9/', '[]', 'distribution',
+                     x'01', x'02', 0, ?)",
+            )
+            .bind(at(0))
+            .execute(&pool)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO webhook_deliveries (id, webhook_id, event_id, event, content_type,
+                     body, state, attempts, next_attempt_at, created_at)
+                 VALUES (7, 3, 8, 'push', 'application/json', x'7b7d', 'failed', 1, NULL, ?)",
+            )
+            .bind(at(0))
+            .execute(&pool)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO webhook_attempts (delivery_id, number, status_code, error,
+                     duration_ms, attempted_at)
+                 VALUES (7, 1, 500, NULL, 12, ?)",
+            )
+            .bind(at(1))
+            .execute(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+        }
+        let store = SqliteMetadata::open(&path).await.unwrap();
+        let log = store.deliveries(3, 10).await.unwrap();
+        assert_eq!(log.len(), 1);
+        let (kept, attempts) = &log[0];
+        assert_eq!(
+            (kept.id, kept.state, kept.redelivery_of),
+            (7, DeliveryState::Failed, None)
+        );
+        assert_eq!(kept.body, b"{}");
+        assert_eq!(attempts.as_slice(), [attempt(7, 1, 500)]);
+        // The attempts still go with their delivery, and the log's dedup still holds.
+        store
+            .add_deliveries(&[delivery(3, 8, "push")], 8)
+            .await
+            .unwrap();
+        assert_eq!(store.deliveries(3, 10).await.unwrap().len(), 1);
+        assert!(matches!(
+            store.redeliver(3, 7, at(5)).await.unwrap(),
+            Redelivery::Made(_)
+        ));
+        assert!(store.delete_webhook("team", "ci").await.unwrap());
+        let left: i64 = sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM webhook_deliveries) + (SELECT count(*) FROM webhook_attempts)",
+        )
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+        assert_eq!(left, 0);
     }
 }
