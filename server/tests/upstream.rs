@@ -395,8 +395,9 @@ async fn the_console_forwards_only_what_it_needs() {
         .unwrap();
     assert_eq!(feed.status(), StatusCode::UNAUTHORIZED);
     // A body larger than any form of the console's is refused before it is read.
-    // (The answer can beat the end of the upload, which then meets a closed connection.)
-    let large = client
+    // (The answer can beat the end of the upload, which then meets a closed connection: a
+    // client of its own, so no later request is sent on that connection.)
+    let large = anonymous()
         .post(console.url("/console/api/tag"))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(vec![b'a'; 2 * 1024 * 1024])

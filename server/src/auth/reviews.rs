@@ -98,6 +98,19 @@ pub struct ResourceRule {
     pub resource_names: Vec<String>,
 }
 
+impl ResourceRule {
+    /// Whether the rule allows `verb` on `resource` of `group` (named `name`, when the rule
+    /// names some); `*` stands for every verb, group or resource.
+    pub fn allows(&self, verb: &str, group: &str, resource: &str, name: Option<&str>) -> bool {
+        let has = |list: &[String], wanted: &str| list.iter().any(|v| v == "*" || v == wanted);
+        has(&self.verbs, verb)
+            && has(&self.api_groups, group)
+            && has(&self.resources, resource)
+            && (self.resource_names.is_empty()
+                || name.is_some_and(|name| self.resource_names.iter().any(|n| n == name)))
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NonResourceRule {
     #[serde(default)]
@@ -163,6 +176,7 @@ pub struct AccessReviewSpec {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessReviewStatus {
+    #[serde(default)]
     pub allowed: bool,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reason: String,

@@ -1,7 +1,8 @@
 //! The console's data interface answered by the cluster: each page section is one call (or
 //! one list, read in pages) to the cluster's API or registry with the signed-in user's token,
-//! made concurrently; nothing is cached between requests, so nothing of one user's can reach
-//! another's. The views are built by the same functions as in-process (`crate::console`).
+//! made concurrently. The only thing kept between requests is a session's own copy of a
+//! namespace's stream list (`super::cache`), so nothing of one user's can reach another's.
+//! The views are built by the same functions as in-process (`crate::console`).
 
 use std::sync::Arc;
 
@@ -19,6 +20,10 @@ use super::cache::StreamListCache;
 use super::{SESSION_TOKEN, UpstreamApi, UpstreamError, segment as path_part};
 use crate::auth::console_login::{SESSION_CSRF, SESSION_USER};
 use crate::auth::credentials::same_secret;
+use crate::auth::reviews::{
+    AccessReviewSpec, AccessReviewStatus, ResourceAttributes, ResourceRule, RulesReviewSpec,
+    RulesReviewStatus,
+};
 use crate::console::{
     ImageParts, Images, image_detail, import_body, import_outcomes, namespace_body, pin_to_image,
     pretty_json, pull_secret_row, session, session_value, stream_detail, tag_body, tag_source,
@@ -53,6 +58,16 @@ impl UpstreamConsoleData {
     }
 }
 
+/// A resource of the image API in `namespace`, or one of them by name.
+fn image_path(namespace: &str, resource: &str, name: Option<&str>) -> String {
+    let mut path = format!("{IMAGE}/namespaces/{}/{resource}", path_part(namespace));
+    if let Some(name) = name {
+        path.push('/');
+        path.push_str(&path_part(name));
+    }
+    path
+}
+
 /// A namespace's secrets in the cluster's core API.
 fn secrets_path(namespace: &str) -> String {
     format!("/api/v1/namespaces/{}/secrets", path_part(namespace))
@@ -69,48 +84,11 @@ struct StreamImage {
     image: Image,
 }
 
-/// A `SelfSubjectRulesReview`'s answer, as far as the console reads it.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RulesStatus {
-    #[serde(default)]
-    resource_rules: Vec<ResourceRule>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ResourceRule {
-    #[serde(default)]
-    verbs: Vec<String>,
-    #[serde(default)]
-    api_groups: Vec<String>,
-    #[serde(default)]
-    resources: Vec<String>,
-    #[serde(default)]
-    resource_names: Vec<String>,
-}
-
+/// A review's answer, as far as the console reads it.
 #[derive(Debug, Deserialize)]
 struct Review<T> {
     #[serde(default)]
     status: T,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct AccessStatus {
-    #[serde(default)]
-    allowed: bool,
-}
-
-impl ResourceRule {
-    fn allows(&self, verb: &str, group: &str, resource: &str, name: Option<&str>) -> bool {
-        let has = |list: &[String], wanted: &str| list.iter().any(|v| v == "*" || v == wanted);
-        has(&self.verbs, verb)
-            && has(&self.api_groups, group)
-            && has(&self.resources, resource)
-            && (self.resource_names.is_empty()
-                || name.is_some_and(|name| self.resource_names.iter().any(|n| n == name)))
-    }
 }
 
 /// What the rules allow, in OpenShift's terms: pull is `get imagestreams/layers`, push is
@@ -263,6 +241,38 @@ impl UpstreamConsoleData {
         .await
     }
 
+    /// Deletes what `path` names, as the signed-in user.
+    async fn delete(&self, path: &str) -> ConsoleResult<()> {
+        let signed = self.signed().await?;
+        let _: serde_json::Value = self
+            .call(&signed, Method::DELETE, path, None::<&()>)
+            .await?;
+        Ok(())
+    }
+
+    /// The first `wanted` items of a list (see [`UpstreamApi::list_first`]).
+    async fn list_first<T: serde::de::DeserializeOwned>(
+        &self,
+        signed: &Signed,
+        path: &str,
+        wanted: usize,
+    ) -> ConsoleResult<super::Listed<T>> {
+        self.answer(
+            signed,
+            self.api.list_first(&signed.token, path, wanted).await,
+        )
+        .await
+    }
+
+    /// Every item of a list.
+    async fn list<T: serde::de::DeserializeOwned>(
+        &self,
+        signed: &Signed,
+        path: &str,
+    ) -> ConsoleResult<Vec<T>> {
+        Ok(self.list_first(signed, path, usize::MAX).await?.items)
+    }
+
     /// Every stream of a namespace as rows: this session's copy while the cluster's list is
     /// still at its version (one call with `limit=1` says), else the whole list.
     async fn all_streams(
@@ -276,20 +286,14 @@ impl UpstreamConsoleData {
             && self.lists.has(id, namespace)
         {
             let probe = self
-                .api
-                .list_first::<serde_json::Value>(&signed.token, path, 1);
-            let probe = self.answer(signed, probe.await).await?;
+                .list_first::<serde_json::Value>(signed, path, 1)
+                .await?;
             if let Some(rows) = self.lists.get(id, namespace, &probe.version) {
                 return Ok(rows);
             }
         }
         let listed = self
-            .answer(
-                signed,
-                self.api
-                    .list_first::<ImageStream>(&signed.token, path, usize::MAX)
-                    .await,
-            )
+            .list_first::<ImageStream>(signed, path, usize::MAX)
             .await?;
         let rows = Arc::new(listed.items.iter().map(stream_summary).collect::<Vec<_>>());
         if let Some(id) = &session_id {
@@ -303,9 +307,11 @@ impl UpstreamConsoleData {
         let body = serde_json::json!({
             "kind": "SelfSubjectRulesReview",
             "apiVersion": "authorization.k8s.io/v1",
-            "spec": {"namespace": namespace},
+            "spec": RulesReviewSpec {
+                namespace: namespace.to_owned(),
+            },
         });
-        let review: Review<RulesStatus> = self
+        let review: Review<RulesReviewStatus> = self
             .call(
                 signed,
                 Method::POST,
@@ -321,9 +327,16 @@ impl UpstreamConsoleData {
         let body = serde_json::json!({
             "kind": "SelfSubjectAccessReview",
             "apiVersion": "authorization.k8s.io/v1",
-            "spec": {"resourceAttributes": {"verb": verb, "group": "", "resource": resource}},
+            "spec": AccessReviewSpec {
+                resource_attributes: Some(ResourceAttributes {
+                    verb: verb.to_owned(),
+                    resource: resource.to_owned(),
+                    ..ResourceAttributes::default()
+                }),
+                non_resource_attributes: None,
+            },
         });
-        let review: Review<AccessStatus> = self
+        let review: Review<AccessReviewStatus> = self
             .call(
                 signed,
                 Method::POST,
@@ -340,15 +353,8 @@ impl UpstreamConsoleData {
         namespace: &str,
         stream: &str,
     ) -> ConsoleResult<ImageStream> {
-        self.get(
-            signed,
-            &format!(
-                "{IMAGE}/namespaces/{}/imagestreams/{}",
-                path_part(namespace),
-                path_part(stream)
-            ),
-        )
-        .await
+        self.get(signed, &image_path(namespace, "imagestreams", Some(stream)))
+            .await
     }
 
     /// What the cluster's registry answered for an image's page; a registry that cannot answer
@@ -412,15 +418,10 @@ impl ConsoleData for UpstreamConsoleData {
 
     async fn namespaces(&self) -> ConsoleResult<NamespaceList> {
         let signed = self.signed().await?;
-        let list = async {
-            let result = self
-                .api
-                .list::<Namespace>(&signed.token, "/api/v1/namespaces")
-                .await;
-            self.answer(&signed, result).await
-        };
-        let (namespaces, can_create) =
-            tokio::try_join!(list, self.may(&signed, "create", "namespaces"))?;
+        let (namespaces, can_create) = tokio::try_join!(
+            self.list::<Namespace>(&signed, "/api/v1/namespaces"),
+            self.may(&signed, "create", "namespaces")
+        )?;
         Ok(NamespaceList {
             namespaces: namespaces
                 .into_iter()
@@ -450,16 +451,8 @@ impl ConsoleData for UpstreamConsoleData {
     }
 
     async fn delete_namespace(&self, name: &str) -> ConsoleResult<()> {
-        let signed = self.signed().await?;
-        let _: serde_json::Value = self
-            .call(
-                &signed,
-                Method::DELETE,
-                &format!("/api/v1/namespaces/{}", path_part(name)),
-                None::<&()>,
-            )
-            .await?;
-        Ok(())
+        self.delete(&format!("/api/v1/namespaces/{}", path_part(name)))
+            .await
     }
 
     async fn streams(
@@ -471,7 +464,7 @@ impl ConsoleData for UpstreamConsoleData {
         limit: u32,
     ) -> ConsoleResult<StreamPage> {
         let signed = self.signed().await?;
-        let path = format!("{IMAGE}/namespaces/{}/imagestreams", path_part(namespace));
+        let path = image_path(namespace, "imagestreams", None);
         let filter = filter.trim();
         let skip = usize::try_from(offset).unwrap_or(usize::MAX);
         // The cluster's streams carry no sizes: by size is by name, the list's own order.
@@ -480,10 +473,9 @@ impl ConsoleData for UpstreamConsoleData {
             // By name and unfiltered, a page is the list's first items: read only those.
             if by_name && filter.is_empty() {
                 let wanted = skip.saturating_add(limit as usize);
-                let first = self
-                    .api
-                    .list_first::<ImageStream>(&signed.token, &path, wanted);
-                let listed = self.answer(&signed, first.await).await?;
+                let listed = self
+                    .list_first::<ImageStream>(&signed, &path, wanted)
+                    .await?;
                 if let Some(total) = listed.total {
                     let rows = listed.items.iter().map(stream_summary).collect();
                     return Ok((Arc::new(rows), Some(total)));
@@ -541,24 +533,17 @@ impl ConsoleData for UpstreamConsoleData {
             let current: ImageStreamTag = self
                 .get(
                     &signed,
-                    &format!(
-                        "{IMAGE}/namespaces/{}/imagestreamtags/{}",
-                        path_part(namespace),
-                        path_part(&source.name)
-                    ),
+                    &image_path(namespace, "imagestreamtags", Some(&source.name)),
                 )
                 .await?;
             source = pin_to_image(stream, source, current.image)?;
         }
+        let name = format!("{stream}:{}", tag.trim());
         let _: ImageStreamTag = self
             .call(
                 &signed,
                 Method::PUT,
-                &format!(
-                    "{IMAGE}/namespaces/{}/imagestreamtags/{}",
-                    path_part(namespace),
-                    path_part(&format!("{stream}:{}", tag.trim()))
-                ),
+                &image_path(namespace, "imagestreamtags", Some(&name)),
                 Some(&tag_body(source)),
             )
             .await?;
@@ -566,37 +551,14 @@ impl ConsoleData for UpstreamConsoleData {
     }
 
     async fn untag(&self, namespace: &str, stream: &str, tag: &str) -> ConsoleResult<()> {
-        let signed = self.signed().await?;
-        let _: serde_json::Value = self
-            .call(
-                &signed,
-                Method::DELETE,
-                &format!(
-                    "{IMAGE}/namespaces/{}/imagestreamtags/{}",
-                    path_part(namespace),
-                    path_part(&format!("{stream}:{tag}"))
-                ),
-                None::<&()>,
-            )
-            .await?;
-        Ok(())
+        let name = format!("{stream}:{tag}");
+        self.delete(&image_path(namespace, "imagestreamtags", Some(&name)))
+            .await
     }
 
     async fn delete_stream(&self, namespace: &str, stream: &str) -> ConsoleResult<()> {
-        let signed = self.signed().await?;
-        let _: serde_json::Value = self
-            .call(
-                &signed,
-                Method::DELETE,
-                &format!(
-                    "{IMAGE}/namespaces/{}/imagestreams/{}",
-                    path_part(namespace),
-                    path_part(stream)
-                ),
-                None::<&()>,
-            )
-            .await?;
-        Ok(())
+        self.delete(&image_path(namespace, "imagestreams", Some(stream)))
+            .await
     }
 
     async fn import(&self, request: ImportRequest) -> ConsoleResult<Vec<ImportOutcome>> {
@@ -605,10 +567,7 @@ impl ConsoleData for UpstreamConsoleData {
             .call(
                 &signed,
                 Method::POST,
-                &format!(
-                    "{IMAGE}/namespaces/{}/imagestreamimports",
-                    path_part(request.namespace.trim())
-                ),
+                &image_path(request.namespace.trim(), "imagestreamimports", None),
                 Some(&import_body(&request)),
             )
             .await?;
@@ -625,10 +584,10 @@ impl ConsoleData for UpstreamConsoleData {
         let parsed: Digest = digest
             .parse()
             .map_err(|_| ConsoleError::NotFound(format!("{digest:?} is not an image digest")))?;
-        let image_path = format!(
-            "{IMAGE}/namespaces/{}/imagestreamimages/{}",
-            path_part(namespace),
-            path_part(&format!("{stream}@{digest}"))
+        let image_path = image_path(
+            namespace,
+            "imagestreamimages",
+            Some(&format!("{stream}@{digest}")),
         );
         let repository = format!("{namespace}/{stream}");
         let reference =
@@ -715,8 +674,7 @@ impl ConsoleData for UpstreamConsoleData {
             secrets_path(namespace),
             path_part(&format!("type={DOCKER_CONFIG_JSON}"))
         );
-        let listed = self.api.list::<Secret>(&signed.token, &path).await;
-        let secrets = self.answer(&signed, listed).await?;
+        let secrets = self.list::<Secret>(&signed, &path).await?;
         let mut rows: Vec<PullSecretRow> = secrets
             .iter()
             .filter(|secret| secret.secret_type == DOCKER_CONFIG_JSON)
@@ -748,16 +706,8 @@ impl ConsoleData for UpstreamConsoleData {
     }
 
     async fn delete_pull_secret(&self, namespace: &str, name: &str) -> ConsoleResult<()> {
-        let signed = self.signed().await?;
-        let _: serde_json::Value = self
-            .call(
-                &signed,
-                Method::DELETE,
-                &format!("{}/{}", secrets_path(namespace), path_part(name)),
-                None::<&()>,
-            )
-            .await?;
-        Ok(())
+        self.delete(&format!("{}/{}", secrets_path(namespace), path_part(name)))
+            .await
     }
 
     async fn access(&self, _namespace: &str, _stream: Option<&str>) -> ConsoleResult<AccessView> {

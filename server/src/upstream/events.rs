@@ -16,7 +16,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tower_sessions::Session;
 
-use super::{ObjectList, SESSION_TOKEN, UpstreamApi, UpstreamError, WATCH_SECONDS, segment};
+use super::{SESSION_TOKEN, UpstreamApi, UpstreamError, WATCH_SECONDS, segment};
 use crate::events::ChangeNotice;
 use crate::imagestream::model::{ImageStream, Namespace};
 
@@ -41,7 +41,7 @@ pub async fn feed(State(api): State<Arc<UpstreamApi>>, session: Session) -> Resp
         Ok(version) => vec![(IMAGE.to_owned() + "/imagestreams", version)],
         Err(UpstreamError::Forbidden(_)) => {
             let namespaces = match api
-                .get::<ObjectList<Namespace>>(&token, "/api/v1/namespaces?limit=500")
+                .list_first::<Namespace>(&token, "/api/v1/namespaces", MAX_NAMESPACES)
                 .await
             {
                 Ok(list) => list.items,
@@ -98,8 +98,10 @@ fn refusal(err: UpstreamError) -> Response {
 
 /// The list's resourceVersion: the watch starts after it, with nothing replayed.
 async fn start(api: &UpstreamApi, token: &str, path: String) -> Result<String, UpstreamError> {
-    let list: ObjectList<serde_json::Value> = api.get(token, &format!("{path}?limit=1")).await?;
-    Ok(list.metadata.resource_version)
+    Ok(api
+        .list_first::<serde_json::Value>(token, &path, 1)
+        .await?
+        .version)
 }
 
 /// Follows one watch, opening it again when the cluster ends it, until the browser leaves

@@ -81,26 +81,14 @@ impl UpstreamLogin {
     async fn metadata(&self) -> Result<&ServerMetadata, LoginError> {
         self.metadata
             .get_or_try_init(|| async {
-                let url = format!(
-                    "{}/.well-known/oauth-authorization-server",
-                    self.api.api_url()
-                );
-                let response = self.api.http.get(&url).send().await.map_err(|err| {
-                    LoginError::Provider(crate::import::remote::error_chain(&err))
-                })?;
-                if !response.status().is_success() {
-                    return Err(LoginError::Provider(format!(
-                        "{url} answered {}",
-                        response.status()
-                    )));
-                }
                 let bytes = self
                     .api
-                    .read(response)
+                    .oauth_metadata()
                     .await
                     .map_err(|err| LoginError::Provider(err.to_string()))?;
-                serde_json::from_slice(&bytes)
-                    .map_err(|err| LoginError::Provider(format!("{url}: {err}")))
+                serde_json::from_slice(&bytes).map_err(|err| {
+                    LoginError::Provider(format!("the OAuth server's metadata: {err}"))
+                })
             })
             .await
     }

@@ -73,7 +73,7 @@ pub async fn build_app(
         )
         .merge(crate::console_router(config, data))
         .layer(sessions);
-    tracing::info!(api = %api.api_url, registry = %api.registry_url, "serving the console in front of an upstream cluster");
+    tracing::info!(api = %api.api_url, registry = %api.registry_address, "serving the console in front of an upstream cluster");
     Ok(crate::served(
         axum::Router::new()
             .merge(crate::ops::router(health))
@@ -85,14 +85,9 @@ pub async fn build_app(
 #[async_trait::async_trait]
 impl crate::ops::Readiness for UpstreamApi {
     async fn failures(&self) -> Vec<String> {
-        let url = format!("{}/.well-known/oauth-authorization-server", self.api_url);
-        match self.http.get(&url).send().await {
-            Ok(response) if response.status().is_success() => Vec::new(),
-            Ok(response) => vec![format!("upstream: {url} answered {}", response.status())],
-            Err(err) => vec![format!(
-                "upstream: {}",
-                crate::import::remote::error_chain(&err)
-            )],
+        match self.oauth_metadata().await {
+            Ok(_) => Vec::new(),
+            Err(err) => vec![format!("upstream: {err}")],
         }
     }
 }
@@ -142,7 +137,9 @@ impl From<UpstreamError> for ConsoleError {
 /// bounded times, no redirects followed on the API).
 pub struct UpstreamApi {
     api_url: String,
-    registry_url: String,
+    /// The registry's host and port, and whether it speaks plain HTTP.
+    registry_address: String,
+    registry_insecure: bool,
     /// The registry's address in pull commands.
     pub registry_host: String,
     http: reqwest::Client,
@@ -152,11 +149,11 @@ pub struct UpstreamApi {
 
 /// A Kubernetes list, as far as the console reads it.
 #[derive(Debug, serde::Deserialize)]
-pub struct ObjectList<T> {
+struct ObjectList<T> {
     #[serde(default)]
-    pub metadata: crate::imagestream::model::ListMeta,
+    metadata: crate::imagestream::model::ListMeta,
     #[serde(default = "Vec::new")]
-    pub items: Vec<T>,
+    items: Vec<T>,
 }
 
 /// Some or all of a list.
@@ -209,17 +206,18 @@ impl UpstreamApi {
         // redirect leaves the host. The API is never redirected.
         let registry_http = client(reqwest::redirect::Policy::limited(5))?;
         let http = client(reqwest::redirect::Policy::none())?;
-        let registry_url = config.registry_url.trim_end_matches('/').to_owned();
-        let registry_host = config.registry_hostname.clone().unwrap_or_else(|| {
-            registry_url
-                .split_once("://")
-                .map_or(registry_url.as_str(), |(_, host)| host)
-                .to_owned()
-        });
+        let registry_url = config.registry_url.trim_end_matches('/');
+        let (scheme, registry_address) = registry_url
+            .split_once("://")
+            .unwrap_or(("https", registry_url));
         Ok(UpstreamApi {
             api_url: config.api_url.trim_end_matches('/').to_owned(),
-            registry_url,
-            registry_host,
+            registry_address: registry_address.to_owned(),
+            registry_insecure: scheme == "http",
+            registry_host: config
+                .registry_hostname
+                .clone()
+                .unwrap_or_else(|| registry_address.to_owned()),
             http,
             registry_http,
             max_response_bytes: config.max_response_bytes,
@@ -228,6 +226,22 @@ impl UpstreamApi {
 
     pub fn api_url(&self) -> &str {
         &self.api_url
+    }
+
+    /// The API's `/.well-known/oauth-authorization-server` document (it needs no token).
+    pub async fn oauth_metadata(&self) -> UpstreamResult<bytes::Bytes> {
+        let url = format!("{}/.well-known/oauth-authorization-server", self.api_url);
+        let response =
+            self.http.get(&url).send().await.map_err(|err| {
+                UpstreamError::Unreachable(crate::import::remote::error_chain(&err))
+            })?;
+        if !response.status().is_success() {
+            return Err(UpstreamError::Failed {
+                status: response.status(),
+                message: url,
+            });
+        }
+        self.read(response).await
     }
 
     /// `GET path` as the token's owner.
@@ -248,17 +262,8 @@ impl UpstreamApi {
         serde_json::from_slice(&bytes).map_err(|err| UpstreamError::Protocol(err.to_string()))
     }
 
-    /// Every item of a list (read page by page with `limit` and `continue`).
-    pub async fn list<T: DeserializeOwned>(
-        &self,
-        token: &str,
-        path: &str,
-    ) -> UpstreamResult<Vec<T>> {
-        Ok(self.list_first(token, path, usize::MAX).await?.items)
-    }
-
-    /// The first `wanted` items of a list in its own order (name), read in as few pages as
-    /// that takes, how many items the whole list has when the cluster says
+    /// The first `wanted` items of a list in its own order (name; `usize::MAX` for all of
+    /// it), read page by page with `limit` and `continue` in as few pages as that takes, how many items the whole list has when the cluster says
     /// (`remainingItemCount`, or a list that ended), and the list's resourceVersion.
     pub async fn list_first<T: DeserializeOwned>(
         &self,
@@ -313,6 +318,18 @@ impl UpstreamApi {
         path: &str,
         body: Option<&B>,
     ) -> UpstreamResult<reqwest::Response> {
+        self.send_within(token, method, path, body, None).await
+    }
+
+    /// [`Self::send`], with a time limit of its own instead of the client's.
+    async fn send_within<B: Serialize + ?Sized>(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+        timeout: Option<Duration>,
+    ) -> UpstreamResult<reqwest::Response> {
         debug_assert!(path.starts_with('/'));
         let mut request = self
             .http
@@ -321,6 +338,9 @@ impl UpstreamApi {
             .header(reqwest::header::ACCEPT, "application/json");
         if let Some(body) = body {
             request = request.json(body);
+        }
+        if let Some(timeout) = timeout {
+            request = request.timeout(timeout);
         }
         let response = request
             .send()
@@ -362,27 +382,11 @@ impl UpstreamApi {
         path: &str,
     ) -> UpstreamResult<impl futures_util::Stream<Item = UpstreamResult<WatchLine>> + Send + use<>>
     {
+        // A watch lasts as long as the cluster keeps it (asked for with timeoutSeconds).
+        let timeout = Duration::from_secs(WATCH_SECONDS + 30);
         let response = self
-            .http
-            .get(format!("{}{path}", self.api_url))
-            .bearer_auth(token)
-            .header(reqwest::header::ACCEPT, "application/json")
-            // A watch lasts as long as the cluster keeps it (asked for with timeoutSeconds).
-            .timeout(Duration::from_secs(WATCH_SECONDS + 30))
-            .send()
-            .await
-            .map_err(|err| UpstreamError::Unreachable(crate::import::remote::error_chain(&err)))?;
-        let response = match response.status() {
-            status if status.is_success() => response,
-            StatusCode::UNAUTHORIZED => return Err(UpstreamError::Unauthorized),
-            StatusCode::FORBIDDEN => return Err(UpstreamError::Forbidden(path.to_owned())),
-            status => {
-                return Err(UpstreamError::Failed {
-                    status,
-                    message: path.to_owned(),
-                });
-            }
-        };
+            .send_within(token, Method::GET, path, None::<&()>, Some(timeout))
+            .await?;
         let limit = self.max_response_bytes;
         let lines = futures_util::stream::unfold(
             (
@@ -390,7 +394,7 @@ impl UpstreamApi {
                 bytes::BytesMut::new(),
                 false,
             ),
-            move |(mut body, mut buffer, ended)| async move {
+            move |(mut body, mut buffer, mut ended)| async move {
                 loop {
                     if let Some(end) = buffer.iter().position(|b| *b == b'\n') {
                         let line = buffer.split_to(end + 1);
@@ -405,35 +409,23 @@ impl UpstreamApi {
                     if ended {
                         return None;
                     }
-                    match body.next().await {
+                    let failure = match body.next().await {
                         Some(Ok(chunk)) if buffer.len() + chunk.len() <= limit => {
-                            buffer.extend_from_slice(&chunk)
+                            buffer.extend_from_slice(&chunk);
+                            continue;
                         }
-                        Some(Ok(_)) => {
-                            return Some((
-                                Err(UpstreamError::TooLarge(limit)),
-                                (body, bytes::BytesMut::new(), true),
-                            ));
-                        }
+                        Some(Ok(_)) => UpstreamError::TooLarge(limit),
                         Some(Err(err)) => {
-                            return Some((
-                                Err(UpstreamError::Unreachable(
-                                    crate::import::remote::error_chain(&err),
-                                )),
-                                (body, bytes::BytesMut::new(), true),
-                            ));
+                            UpstreamError::Unreachable(crate::import::remote::error_chain(&err))
                         }
                         None => {
                             // A last line without its newline still counts.
-                            let rest = std::mem::take(&mut buffer);
-                            if rest.iter().all(u8::is_ascii_whitespace) {
-                                return None;
-                            }
-                            let parsed = serde_json::from_slice::<WatchLine>(&rest)
-                                .map_err(|err| UpstreamError::Protocol(err.to_string()));
-                            return Some((parsed, (body, buffer, true)));
+                            buffer.extend_from_slice(b"\n");
+                            ended = true;
+                            continue;
                         }
-                    }
+                    };
+                    return Some((Err(failure), (body, bytes::BytesMut::new(), true)));
                 }
             },
         );
@@ -468,14 +460,10 @@ impl UpstreamApi {
     /// password (`podman login -u any -p $(oc whoami -t)`). Made per request, so nothing of one
     /// user's reaches another's.
     pub fn registry(&self, token: &str) -> RemoteRegistry {
-        let (scheme, host) = self
-            .registry_url
-            .split_once("://")
-            .unwrap_or(("https", &self.registry_url));
         RemoteRegistry::new(
             self.registry_http.clone(),
-            host,
-            scheme == "http",
+            &self.registry_address,
+            self.registry_insecure,
             Some(("berth-console".to_owned(), token.to_owned())),
         )
         .with_bearer(token)
