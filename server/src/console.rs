@@ -151,6 +151,28 @@ pub(crate) async fn session_value(
     })
 }
 
+/// Who is signed in to the request's session, and the session's CSRF token.
+pub(crate) async fn signed_in_user() -> ConsoleResult<(Option<String>, Option<String>)> {
+    match session() {
+        Some(session) => Ok((
+            session_value(&session, SESSION_USER).await?,
+            session_value(&session, SESSION_CSRF).await?,
+        )),
+        None => Ok((None, None)),
+    }
+}
+
+/// Checks a change's CSRF token against the session's.
+pub(crate) async fn check_session_csrf(
+    session: &tower_sessions::Session,
+    token: &str,
+) -> ConsoleResult<()> {
+    match session_value(session, SESSION_CSRF).await? {
+        Some(expected) if same_secret(token, &expected) => Ok(()),
+        _ => Err(ConsoleError::Csrf),
+    }
+}
+
 pub(crate) fn time(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
@@ -716,13 +738,7 @@ impl ConsoleData for LocalConsoleData {
             .public_host
             .clone()
             .unwrap_or_else(|| self.image_streams.registry_host.clone());
-        let (user, csrf_token) = match session() {
-            Some(session) => (
-                session_value(&session, SESSION_USER).await?,
-                session_value(&session, SESSION_CSRF).await?,
-            ),
-            None => (None, None),
-        };
+        let (user, csrf_token) = signed_in_user().await?;
         Ok(SessionInfo {
             user,
             csrf_token,
@@ -738,10 +754,7 @@ impl ConsoleData for LocalConsoleData {
         if session_value(&session, SESSION_USER).await?.is_none() {
             return Err(ConsoleError::SignInRequired);
         }
-        match session_value(&session, SESSION_CSRF).await? {
-            Some(expected) if same_secret(token, &expected) => Ok(()),
-            _ => Err(ConsoleError::Csrf),
-        }
+        check_session_csrf(&session, token).await
     }
 
     async fn namespaces(&self) -> ConsoleResult<NamespaceList> {

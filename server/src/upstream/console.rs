@@ -18,16 +18,14 @@ use serde::Deserialize;
 
 use super::cache::StreamListCache;
 use super::{SESSION_TOKEN, UpstreamApi, UpstreamError, segment as path_part};
-use crate::auth::console_login::{SESSION_CSRF, SESSION_USER};
-use crate::auth::credentials::same_secret;
 use crate::auth::reviews::{
     AccessReviewSpec, AccessReviewStatus, ResourceAttributes, ResourceRule, RulesReviewSpec,
     RulesReviewStatus,
 };
 use crate::console::{
-    ImageParts, Images, image_detail, import_body, import_outcomes, namespace_body, pin_to_image,
-    pretty_json, pull_secret_row, session, session_value, stream_detail, tag_body, tag_source,
-    time,
+    ImageParts, Images, check_session_csrf, image_detail, import_body, import_outcomes,
+    namespace_body, pin_to_image, pretty_json, pull_secret_row, session, session_value,
+    signed_in_user, stream_detail, tag_body, tag_source, time,
 };
 use crate::imagestream::image::{ImageMetadata, MAX_CONFIG_BYTES};
 use crate::imagestream::model::{Image, ImageStream, ImageStreamTag, Namespace, Secret};
@@ -393,13 +391,7 @@ impl UpstreamConsoleData {
 #[async_trait]
 impl ConsoleData for UpstreamConsoleData {
     async fn session(&self) -> ConsoleResult<SessionInfo> {
-        let (user, csrf_token) = match session() {
-            Some(session) => (
-                session_value(&session, SESSION_USER).await?,
-                session_value(&session, SESSION_CSRF).await?,
-            ),
-            None => (None, None),
-        };
+        let (user, csrf_token) = signed_in_user().await?;
         Ok(SessionInfo {
             user,
             csrf_token,
@@ -410,10 +402,7 @@ impl ConsoleData for UpstreamConsoleData {
 
     async fn check_csrf(&self, token: &str) -> ConsoleResult<()> {
         let signed = self.signed().await?;
-        match session_value(&signed.session, SESSION_CSRF).await? {
-            Some(expected) if same_secret(token, &expected) => Ok(()),
-            _ => Err(ConsoleError::Csrf),
-        }
+        check_session_csrf(&signed.session, token).await
     }
 
     async fn namespaces(&self) -> ConsoleResult<NamespaceList> {
