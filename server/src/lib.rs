@@ -181,13 +181,17 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
 
     // What people reach with a browser session; the registry, OAuth and operations endpoints
     // take no session.
-    let with_sessions = Router::new()
+    let apis = Router::new()
         .merge(auth::routes::router(identities.clone(), metadata.clone()))
         .merge(auth::api::router(access))
         .merge(imagestream::routes::router(image_streams.clone()))
         .merge(import::secrets::router(registry_secrets.clone()))
         .merge(import::importer::router(importer.clone()))
         .merge(webhooks::router(webhook_api))
+        .merge(imagestream::routes::unknown_api_paths())
+        // Every API route answers a method it does not take with a `Status`, not an empty 405.
+        .method_not_allowed_fallback(imagestream::routes::method_not_allowed);
+    let with_sessions = apis
         .route(
             "/console/api/events",
             axum::routing::get(events::console_feed).with_state(image_streams),

@@ -551,12 +551,22 @@ async fn get_image(State(api): Api, caller: Caller, Path(name): Path<String>) ->
     ok(api.get_image(&caller.subject, &name).await)
 }
 
-async fn method_not_allowed() -> Response {
+/// A method a Kubernetes-style route does not take, as a `Status`.
+pub async fn method_not_allowed() -> Response {
     ApiError::MethodNotAllowed.into_response()
 }
 
 async fn not_found(request: Request) -> Response {
     ApiError::NoSuchResource(request.uri().path().to_owned()).into_response()
+}
+
+/// What no API route matches under `/api` and `/apis`: a `Status` 404, never the console's page.
+pub fn unknown_api_paths() -> Router {
+    Router::new()
+        .route("/api", axum::routing::any(not_found))
+        .route("/api/{*rest}", axum::routing::any(not_found))
+        .route("/apis", axum::routing::any(not_found))
+        .route("/apis/{*rest}", axum::routing::any(not_found))
 }
 
 pub fn router(api: Arc<ImageStreams>) -> Router {
