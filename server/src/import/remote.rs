@@ -339,29 +339,23 @@ impl RemoteRegistry {
             reference.repository,
             reference.reference()
         );
-        let response = self
-            .send(&reference.repository, |http| {
-                http.get(&url)
-                    .header(header::ACCEPT, ACCEPT_MANIFESTS)
-                    .timeout(METADATA_DEADLINE)
-            })
+        let (headers, content) = self
+            .get_small(
+                &reference.repository,
+                &url,
+                Some(ACCEPT_MANIFESTS),
+                &format!("the manifest of {reference}"),
+                MAX_MANIFEST_BYTES,
+            )
             .await?;
-        let response = self
-            .expect_success(response, &reference.to_string())
-            .await?;
-        let content_type = response
-            .headers()
+        let content_type = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned());
-        let advertised = response
-            .headers()
+        let advertised = headers
             .get("docker-content-digest")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<Digest>().ok());
-        let content = read_bounded(response, MAX_MANIFEST_BYTES)
-            .await
-            .map_err(|err| outbound(err, &format!("the manifest of {reference}")))?;
         let expected = reference.digest.clone().or(advertised);
         let digest = match &expected {
             Some(expected) => {
@@ -401,15 +395,15 @@ impl RemoteRegistry {
         limit: usize,
     ) -> RemoteResult<Bytes> {
         let url = format!("{}/v2/{repository}/blobs/{digest}", self.base);
-        let response = self
-            .send(repository, |http| http.get(&url).timeout(METADATA_DEADLINE))
+        let (_, content) = self
+            .get_small(
+                repository,
+                &url,
+                None,
+                &format!("blob {digest} of {repository}"),
+                limit,
+            )
             .await?;
-        let response = self
-            .expect_success(response, &format!("blob {digest} of {repository}"))
-            .await?;
-        let content = read_bounded(response, limit)
-            .await
-            .map_err(|err| outbound(err, &format!("blob {digest}")))?;
         if Digest::of(digest.algorithm(), &content) != *digest {
             return Err(RemoteError::Protocol(format!(
                 "blob {digest} of {repository} does not match its digest"
@@ -430,15 +424,15 @@ impl RemoteRegistry {
             manifests: Vec<ReferrerDescriptor>,
         }
         let url = format!("{}/v2/{repository}/referrers/{digest}", self.base);
-        let response = self
-            .send(repository, |http| http.get(&url).timeout(METADATA_DEADLINE))
+        let (_, content) = self
+            .get_small(
+                repository,
+                &url,
+                None,
+                &format!("the referrers of {digest}"),
+                MAX_MANIFEST_BYTES,
+            )
             .await?;
-        let response = self
-            .expect_success(response, &format!("the referrers of {digest}"))
-            .await?;
-        let content = read_bounded(response, MAX_MANIFEST_BYTES)
-            .await
-            .map_err(|err| outbound(err, &format!("the referrers of {digest}")))?;
         let index: Index = serde_json::from_slice(&content)
             .map_err(|err| RemoteError::Protocol(format!("the referrers of {digest}: {err}")))?;
         Ok(index.manifests)
@@ -456,21 +450,48 @@ impl RemoteRegistry {
         // A bound on pages, so a registry that links in circles cannot hold an import forever.
         for _ in 0..1000 {
             let Some(url) = next.take() else { break };
-            let response = self
-                .send(repository, |http| http.get(&url).timeout(METADATA_DEADLINE))
+            let (headers, content) = self
+                .get_small(
+                    repository,
+                    &url,
+                    None,
+                    &format!("the tags of {repository}"),
+                    MAX_TAG_PAGE_BYTES,
+                )
                 .await?;
-            let response = self
-                .expect_success(response, &format!("the tags of {repository}"))
-                .await?;
-            next = next_page(&self.base, response.headers())?;
-            let content = read_bounded(response, MAX_TAG_PAGE_BYTES)
-                .await
-                .map_err(|err| outbound(err, &format!("a page of the tags of {repository}")))?;
+            next = next_page(&self.base, &headers)?;
             let page: TagList = serde_json::from_slice(&content)
                 .map_err(|err| RemoteError::Protocol(format!("the tag list: {err}")))?;
             tags.extend(page.tags.unwrap_or_default());
         }
         Ok(tags)
+    }
+
+    /// `GET url` for metadata (`what`): within the metadata deadline, a success, its body read
+    /// up to `limit` bytes as it arrives; with the response's headers.
+    async fn get_small(
+        &self,
+        repository: &str,
+        url: &str,
+        accept: Option<&str>,
+        what: &str,
+        limit: usize,
+    ) -> RemoteResult<(HeaderMap, Bytes)> {
+        let response = self
+            .send(repository, |http| {
+                let request = http.get(url).timeout(METADATA_DEADLINE);
+                match accept {
+                    Some(accept) => request.header(header::ACCEPT, accept),
+                    None => request,
+                }
+            })
+            .await?;
+        let response = self.expect_success(response, what).await?;
+        let headers = response.headers().clone();
+        let content = read_bounded(response, limit)
+            .await
+            .map_err(|err| outbound(err, what))?;
+        Ok((headers, content))
     }
 
     /// Sends a request built by `build`; on a 401 from the registry itself, answers the
