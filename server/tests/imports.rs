@@ -735,6 +735,20 @@ async fn a_remote_cannot_redirect_an_import_or_a_pull_to_an_internal_address() {
         "the internal service was reached: {:?}",
         internal.seen()
     );
+
+    // Redirects are capped.
+    let looping = format!("{}/v2/evil/app/manifests/v3", remote.base);
+    remote.reply("/v2/evil/app/manifests/v3", Reply::Redirect(looping));
+    let looped = import(
+        &server,
+        "evil",
+        one_tag("app", &format!("{}/evil/app:v3", remote.host()), "v3"),
+    )
+    .await;
+    assert!(
+        message(first_status(&looped)).contains("more than 5 redirects"),
+        "{looped}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
