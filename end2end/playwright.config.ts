@@ -19,7 +19,8 @@ const dataDir = process.env.BERTH_E2E_DATA;
 const mainConfig = path.join(dataDir, "berth.toml");
 fs.writeFileSync(mainConfig, "[auth]\nlogin_attempts_per_minute = 100\n");
 
-// A second Berth whose console signs people in through an external OpenID Connect provider.
+// A second Berth whose console signs people in through an external OpenID Connect provider. The
+// issuer is configured, so its origin (on loopback) is trusted without an egress allow-list.
 export const OIDC_BERTH_PORT = PORT + 1;
 export const OIDC_PORT = PORT + 2;
 export const OIDC_BERTH_URL = `http://127.0.0.1:${OIDC_BERTH_PORT}`;
@@ -40,8 +41,9 @@ export const DATA_DIR = dataDir;
 export const BERTH_BINARY = `${root}/target/release/berth`;
 
 // The console in front of a cluster: a Berth on its embedded defaults plays the cluster (same
-// API and OAuth), another serves the console in front of it. A second pair's cluster gives
-// tokens that last 15 s, for the expiry test.
+// API and OAuth), another serves the console in front of it (the configured API and registry
+// origins are trusted by the egress policy; the OAuth server is at the same origin). A second
+// pair's cluster gives tokens that last 15 s, for the expiry test.
 export const CLUSTER_PORT = PORT + 3;
 export const FRONT_PORT = PORT + 4;
 export const EXPIRING_CLUSTER_PORT = PORT + 5;
@@ -121,7 +123,9 @@ export default defineConfig({
   },
   webServer: [
     {
-      command: `${root}/target/release/berth serve --config ${mainConfig} --listen 127.0.0.1:${PORT} --data-dir ${dataDir} --site-dir ${root}/target/site --log-level warn`,
+      // The import and webhook tests' remote registry and receiver listen on 127.0.0.1, which
+      // the egress policy refuses unless allowed.
+      command: `${root}/target/release/berth serve --config ${mainConfig} --listen 127.0.0.1:${PORT} --data-dir ${dataDir} --site-dir ${root}/target/site --log-level warn --egress-allow 127.0.0.1/32`,
       url: `${BASE_URL}/readyz`,
       reuseExistingServer: false,
       timeout: 60_000,

@@ -297,6 +297,22 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub upstream_client_secret: Option<String>,
+
+    /// A network (CIDR, or one address) that Berth's outbound calls (imports, webhooks,
+    /// sign-in) may reach although it is internal (loopback, private, link-local, ...);
+    /// repeatable, comma-separated in the variable; replaces the file's `[egress] allow`
+    #[arg(
+        long = "egress-allow",
+        env = "BERTH_EGRESS_ALLOW",
+        value_name = "CIDR",
+        value_delimiter = ','
+    )]
+    pub egress_allow: Vec<String>,
+
+    /// PEM CA bundle trusted for outbound HTTPS (imports, webhooks, sign-in) besides the
+    /// built-in roots
+    #[arg(long, env = "BERTH_EGRESS_CA_FILE", value_name = "FILE")]
+    pub egress_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -314,9 +330,26 @@ pub struct Config {
     pub secrets: SecretsConfig,
     pub import: ImportConfig,
     pub webhooks: WebhooksConfig,
+    /// Where Berth's own outbound calls may go (`[egress]`).
+    pub egress: EgressConfig,
     /// Serve the console in front of an OpenShift-compatible cluster (`[upstream]`) instead of
     /// running a registry here.
     pub upstream: Option<UpstreamConfig>,
+}
+
+/// The egress policy's settings: what outbound calls may reach besides the public internet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct EgressConfig {
+    /// Networks (CIDRs such as `10.0.0.0/8`, or single addresses) that imports, webhooks and
+    /// sign-in may reach although they are internal. A cloud metadata address opens only to an
+    /// entry naming exactly that address.
+    pub allow: Vec<String>,
+    /// Hosts a registry's bearer challenge may name as its token realm besides the registry's
+    /// own host and site (`auth.docker.io` for `registry-1.docker.io` needs no entry).
+    pub token_realm_hosts: Vec<String>,
+    /// PEM CA bundle trusted for outbound HTTPS besides the built-in roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// An OpenShift-compatible cluster the console is put in front of: its API (image streams,
@@ -543,6 +576,7 @@ impl Default for Config {
             secrets: SecretsConfig::default(),
             import: ImportConfig::default(),
             webhooks: WebhooksConfig::default(),
+            egress: EgressConfig::default(),
             upstream: None,
         }
     }
@@ -586,8 +620,17 @@ struct Overrides<'a> {
     secrets: SecretsOverrides<'a>,
     import: ImportOverrides,
     webhooks: WebhooksOverrides,
+    egress: EgressOverrides<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     upstream: Option<UpstreamOverrides<'a>>,
+}
+
+#[derive(Serialize)]
+struct EgressOverrides<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allow: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ca_file: Option<&'a Path>,
 }
 
 #[derive(Serialize)]
@@ -718,6 +761,10 @@ impl<'a> From<&'a ServeArgs> for Overrides<'a> {
             },
             webhooks: WebhooksOverrides {
                 retry_base_millis: args.webhook_retry_base_millis,
+            },
+            egress: EgressOverrides {
+                allow: (!args.egress_allow.is_empty()).then_some(args.egress_allow.as_slice()),
+                ca_file: args.egress_ca_file.as_deref(),
             },
             // Only when some are given: an empty section would stand for a missing one.
             upstream: [
@@ -855,6 +902,28 @@ impl Config {
                 reason: format!("{} {reason}", path.display()),
             })?;
         }
+        for entry in &self.egress.allow {
+            crate::egress::parse_network(entry).map_err(|reason| ConfigError::Invalid {
+                field: "egress.allow",
+                reason,
+            })?;
+        }
+        if let Some(host) = self.egress.token_realm_hosts.iter().find(|host| {
+            host.is_empty() || host.contains(['/', ':', '@', ' ']) || host.starts_with('.')
+        }) {
+            return Err(ConfigError::Invalid {
+                field: "egress.token_realm_hosts",
+                reason: format!("{host:?} is not a host name"),
+            });
+        }
+        if let Some(path) = &self.egress.ca_file
+            && !path.is_file()
+        {
+            return Err(ConfigError::Invalid {
+                field: "egress.ca_file",
+                reason: format!("{} is not a file", path.display()),
+            });
+        }
         if let Some(upstream) = &self.upstream {
             for (field, url) in [
                 ("upstream.api_url", &upstream.api_url),
@@ -967,6 +1036,16 @@ mod tests {
                 "webhooks.retry_base_millis",
             ),
             ("[log]\nlevel = \"info,[\"", "log.level"),
+            ("[egress]\nallow = [\"10.0.0.0/33\"]", "egress.allow"),
+            ("[egress]\nallow = [\"intranet\"]", "egress.allow"),
+            (
+                "[egress]\ntoken_realm_hosts = [\"https://auth.example.com\"]",
+                "egress.token_realm_hosts",
+            ),
+            (
+                "[egress]\nca_file = \"/nonexistent/ca.pem\"",
+                "egress.ca_file",
+            ),
             ("colour = \"blue\"", "colour"),
             ("listen = ", "berth.toml"),
         ];
@@ -988,6 +1067,44 @@ mod tests {
                 .to_string()
                 .contains("no such file")
         );
+    }
+
+    #[test]
+    fn the_egress_allow_list_comes_from_the_file_or_replaces_it_from_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            &dir,
+            "[egress]\nallow = [\"10.0.0.0/8\"]\ntoken_realm_hosts = [\"auth.example.com\"]\n",
+        );
+        let from_file = ServeArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        };
+        let config = Config::load(&from_file).unwrap();
+        assert_eq!(config.egress.allow, ["10.0.0.0/8"]);
+        assert_eq!(config.egress.token_realm_hosts, ["auth.example.com"]);
+        // Flags (repeated, or comma-separated as in BERTH_EGRESS_ALLOW) replace the file's list.
+        let cli = Cli::try_parse_from([
+            "berth",
+            "serve",
+            "--config",
+            path.to_str().unwrap(),
+            "--egress-allow",
+            "127.0.0.1/32,::1",
+            "--egress-allow",
+            "192.168.0.0/16",
+        ])
+        .unwrap();
+        let Some(Command::Serve(args)) = cli.command else {
+            panic!("not serve");
+        };
+        let config = Config::load(&args).unwrap();
+        assert_eq!(
+            config.egress.allow,
+            ["127.0.0.1/32", "::1", "192.168.0.0/16"]
+        );
+        assert_eq!(config.egress.token_realm_hosts, ["auth.example.com"]);
+        assert!(Config::default().egress.allow.is_empty());
     }
 
     #[test]

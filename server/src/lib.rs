@@ -6,6 +6,7 @@
 //! - [`storage`]: blob and metadata stores (filesystem and SQLite by default).
 //! - [`console`]: the Leptos console's data source, answered by the same services as the APIs.
 //! - [`webhooks`]: per-namespace subscriptions to the event log, delivered signed with retries.
+//! - [`egress`]: where Berth's own outbound calls may go, for every client that makes them.
 //! - [`ops`]: logs, metrics and health endpoints.
 //! - [`config`]: settings from defaults, file, environment and flags.
 
@@ -17,6 +18,7 @@ mod assets;
 pub mod auth;
 pub mod config;
 pub mod console;
+pub mod egress;
 pub mod events;
 pub mod imagestream;
 pub mod import;
@@ -80,8 +82,16 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
     let identities = identities(config, auth_store.clone()).await?;
     let base_url = base_url(config, address);
     let sessions = sessions(config, sqlite.pool()).await?;
-    let (oauth_server, console_login) =
-        sign_in(config, &identities, &auth_store, &base_url, address).await?;
+    let egress = egress::EgressPolicy::from_config(&config.egress)?;
+    let (oauth_server, console_login) = sign_in(
+        config,
+        &identities,
+        &auth_store,
+        &base_url,
+        address,
+        &egress,
+    )
+    .await?;
     let blobs: Arc<dyn BlobStore> = Arc::new(
         FsBlobStore::open(&config.data_dir)
             .await
@@ -135,6 +145,7 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
                 base_url: base_url.clone(),
             },
             webhooks::RetryPolicy::new(Duration::from_millis(config.webhooks.retry_base_millis)),
+            &egress,
         )
         .context("setting up webhook deliveries")?,
     );
@@ -154,7 +165,7 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
         metadata: metadata.clone(),
         blobs: blobs.clone(),
         secrets: registry_secrets.clone(),
-        http: import::remote::http_client()?,
+        http: import::remote::http_client(&egress)?,
     });
     import::importer::schedule(
         importer.clone(),
@@ -267,6 +278,7 @@ async fn sign_in(
     store: &Arc<dyn AuthStore>,
     base_url: &str,
     address: std::net::SocketAddr,
+    egress: &Arc<egress::EgressPolicy>,
 ) -> anyhow::Result<(
     Arc<auth::oauth::OAuthServer>,
     Arc<auth::console_login::ConsoleLogin>,
@@ -332,6 +344,7 @@ async fn sign_in(
             client_id,
             client_secret,
             base_url.to_owned(),
+            egress,
         )
         .context("setting up console sign-in")?,
     );

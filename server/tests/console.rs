@@ -590,7 +590,7 @@ async fn a_webhook_delivery_is_sent_again_from_the_console() {
         }
     };
 
-    let server = TestServer::start();
+    let server = TestServer::start_with(common::ALLOW_LOOPBACK);
     let response = server
         .client()
         .post(server.url("/api/v1/namespaces"))

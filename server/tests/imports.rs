@@ -5,9 +5,10 @@
 mod common;
 
 use base64::Engine as _;
-use common::TestServer;
 use common::images::{ContainerEnv, multi_platform_index, run, umoci_image};
 use common::remote::RemoteRegistry;
+use common::scripted::{Reply, Scripted};
+use common::{ALLOW_LOOPBACK, OCI_MANIFEST, TestServer};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -109,7 +110,7 @@ async fn imports_one_tag_all_tags_and_every_platform_with_a_pull_secret() {
     let v2 = umoci_image(&dir.path().join("layout"), "v2", "amd64", 1);
     push(&remote, &format!("oci:{v1}"), "team/app:v1", false);
     push(&remote, &format!("oci:{v2}"), "team/app:v2", false);
-    let server = TestServer::start();
+    let server = TestServer::start_with(ALLOW_LOOPBACK);
     create_namespace(&server, "mirror").await;
 
     // Without a pull secret the remote refuses, and the import says so for that image.
@@ -284,7 +285,7 @@ async fn wrong_credentials_leave_the_last_good_image_and_say_why() {
     let remote = RemoteRegistry::start(&dir.path().join("remote"), "alice", "right-password");
     let v1 = umoci_image(&dir.path().join("layout"), "v1", "amd64", 1);
     push(&remote, &format!("oci:{v1}"), "lib/tool:v1", false);
-    let server = TestServer::start();
+    let server = TestServer::start_with(ALLOW_LOOPBACK);
     create_namespace(&server, "ops").await;
     pull_secret(
         &server,
@@ -382,7 +383,7 @@ async fn pulls_of_an_imported_image_fetch_once_and_keep_working_without_the_remo
     let mut remote = RemoteRegistry::start(&dir.path().join("remote"), "bob", "bob-password");
     let v1 = umoci_image(&dir.path().join("layout"), "v1", "amd64", 3);
     push(&remote, &format!("oci:{v1}"), "upstream/base:v1", false);
-    let server = TestServer::start();
+    let server = TestServer::start_with(ALLOW_LOOPBACK);
     create_namespace(&server, "cache").await;
     pull_secret(
         &server,
@@ -473,7 +474,12 @@ async fn a_scheduled_import_picks_up_a_new_push_to_the_remote() {
     let first = umoci_image(&dir.path().join("layout"), "first", "amd64", 1);
     let second = umoci_image(&dir.path().join("layout"), "second", "amd64", 2);
     push(&remote, &format!("oci:{first}"), "vendor/db:stable", false);
-    let server = TestServer::start_with(&["--scheduled-import-interval", "1"]);
+    let server = TestServer::start_with(&[
+        "--scheduled-import-interval",
+        "1",
+        "--egress-allow",
+        "127.0.0.1/32",
+    ]);
     create_namespace(&server, "deps").await;
     pull_secret(
         &server,
@@ -520,7 +526,7 @@ async fn berth_import_image_imports_like_oc_import_image() {
     let remote = RemoteRegistry::start(&dir.path().join("remote"), "dave", "dave-password");
     let v1 = umoci_image(&dir.path().join("layout"), "v1", "amd64", 1);
     push(&remote, &format!("oci:{v1}"), "tools/cli:v1", false);
-    let server = TestServer::start();
+    let server = TestServer::start_with(ALLOW_LOOPBACK);
     create_namespace(&server, "cli").await;
     pull_secret(
         &server,
@@ -604,7 +610,7 @@ async fn imports_through_the_bearer_token_flow_of_another_berth() {
         .unwrap();
     assert!(common::header(&challenge, "www-authenticate").starts_with("Bearer realm="));
 
-    let server = TestServer::start();
+    let server = TestServer::start_with(ALLOW_LOOPBACK);
     create_namespace(&server, "fed").await;
     pull_secret(
         &server,
@@ -637,5 +643,426 @@ async fn imports_through_the_bearer_token_flow_of_another_berth() {
             &format!("oci:{}:v1", dir.path().join("pulled").display()),
         ],
         &[],
+    );
+}
+
+// ---- the egress policy ------------------------------------------------------------------------
+
+/// How the egress policy's refusals end.
+const REFUSED: &str = "is not allowed by the egress policy ([egress] allow)";
+
+/// The status of the first image of an import.
+fn first_status(imported: &Value) -> &Value {
+    &imported["status"]["images"][0]["status"]
+}
+
+fn message(status: &Value) -> &str {
+    status["message"].as_str().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_remote_cannot_redirect_an_import_or_a_pull_to_an_internal_address() {
+    // 127.0.0.2 plays a cloud metadata service: the allow-list opens 127.0.0.1 only.
+    let internal = Scripted::start("127.0.0.2").await;
+    internal.reply(
+        "/latest/meta-data/credentials",
+        Reply::Content {
+            content_type: "text/plain".into(),
+            body: b"instance-credentials".to_vec(),
+        },
+    );
+    let to_internal = format!("{}/latest/meta-data/credentials", internal.base);
+    let remote = Scripted::start("127.0.0.1").await;
+    let (_, layer) = remote.image("evil/app", "v1", Some(Reply::Redirect(to_internal.clone())));
+    remote.image("evil/app", "v2", None);
+    remote.reply(
+        "/v2/evil/app/manifests/v2",
+        Reply::Redirect(to_internal.clone()),
+    );
+    let server = TestServer::start_with(ALLOW_LOOPBACK);
+    create_namespace(&server, "evil").await;
+
+    // The layer is linked at import and fetched at the first pull: its redirect is refused,
+    // and the pull gets nothing of the internal service.
+    let mut body = one_tag("app", &format!("{}/evil/app:v1", remote.host()), "v1");
+    body["spec"]["images"][0]["referencePolicy"] = json!({"type": "Local"});
+    let imported = import(&server, "evil", body).await;
+    assert_eq!(first_status(&imported)["status"], "Success", "{imported}");
+    let pulled = server
+        .client()
+        .get(server.url(&format!("/v2/evil/app/blobs/{layer}")))
+        .send()
+        .await
+        .unwrap();
+    let status = pulled.status();
+    let content = pulled.bytes().await.unwrap_or_default();
+    assert_ne!(status, StatusCode::OK);
+    assert!(
+        !String::from_utf8_lossy(&content).contains("instance-credentials"),
+        "{status}: the internal answer reached the client"
+    );
+
+    // A manifest's redirect is refused at import, in the condition's words.
+    let refused = import(
+        &server,
+        "evil",
+        one_tag("app", &format!("{}/evil/app:v2", remote.host()), "v2"),
+    )
+    .await;
+    let status = first_status(&refused);
+    assert_eq!(status["status"], "Failure", "{refused}");
+    assert_eq!(status["reason"], "Forbidden", "{refused}");
+    assert!(
+        message(status).contains(&format!("the address 127.0.0.2 (loopback) {REFUSED}")),
+        "{refused}"
+    );
+    let stream = get(&server, &format!("{IMAGES}/evil/imagestreams/app")).await;
+    let v2 = stream["status"]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["tag"] == "v2")
+        .unwrap();
+    assert!(
+        v2["conditions"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains(REFUSED),
+        "{stream}"
+    );
+    assert!(
+        internal.seen().is_empty(),
+        "the internal service was reached: {:?}",
+        internal.seen()
+    );
+
+    // Redirects are capped.
+    let looping = format!("{}/v2/evil/app/manifests/v3", remote.base);
+    remote.reply("/v2/evil/app/manifests/v3", Reply::Redirect(looping));
+    let looped = import(
+        &server,
+        "evil",
+        one_tag("app", &format!("{}/evil/app:v3", remote.host()), "v3"),
+    )
+    .await;
+    assert!(
+        message(first_status(&looped)).contains("more than 5 redirects"),
+        "{looped}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_the_allow_list_loopback_registries_are_refused_by_address_and_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = RemoteRegistry::start(&dir.path().join("remote"), "erin", "erin-password");
+    let v1 = umoci_image(&dir.path().join("layout"), "v1", "amd64", 1);
+    push(&remote, &format!("oci:{v1}"), "team/app:v1", false);
+    let server = TestServer::start();
+    create_namespace(&server, "local").await;
+    let port = remote.host.rsplit_once(':').unwrap().1;
+    for (secret, host, refused) in [
+        (
+            "by-address",
+            remote.host.clone(),
+            format!("the address 127.0.0.1 (loopback) {REFUSED}"),
+        ),
+        (
+            "by-name",
+            format!("localhost:{port}"),
+            format!("(loopback) of localhost {REFUSED}"),
+        ),
+    ] {
+        pull_secret(&server, "local", secret, &host, "erin", "erin-password").await;
+        let imported = import(
+            &server,
+            "local",
+            one_tag("app", &format!("{host}/team/app:v1"), "v1"),
+        )
+        .await;
+        let status = first_status(&imported);
+        assert_eq!(status["status"], "Failure", "{imported}");
+        assert_eq!(status["reason"], "Forbidden", "{imported}");
+        assert!(message(status).contains(&refused), "{imported}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_go_to_no_other_host_neither_to_a_token_realm_nor_through_a_redirect() {
+    // `localhost:PORT` is another host than `127.0.0.1:PORT` (and an allowed address).
+    let elsewhere = Scripted::start("127.0.0.1").await;
+    let elsewhere_by_name = format!("http://localhost:{}", elsewhere.addr.port());
+    elsewhere.reply(
+        "/token",
+        Reply::Content {
+            content_type: "application/json".into(),
+            body: br#"{"token":"from-elsewhere"}"#.to_vec(),
+        },
+    );
+    let remote = Scripted::start("127.0.0.1").await;
+    let registry = remote.host();
+    remote.reply(
+        "/token",
+        Reply::Content {
+            content_type: "application/json".into(),
+            body: br#"{"token":"from-the-registry"}"#.to_vec(),
+        },
+    );
+    // v1: a bearer challenge whose realm is on another host.
+    remote.image("evil/app", "v1", None);
+    remote.challenge(
+        "/v2/evil/app/manifests/v1",
+        &format!(r#"Bearer realm="{elsewhere_by_name}/token",service="evil""#),
+    );
+    // v2 and v3: Basic, then a bearer token from the registry's own realm; either way the
+    // manifest is then redirected to another host.
+    for (tag, challenge) in [
+        ("v2", r#"Basic realm="evil""#.to_owned()),
+        (
+            "v3",
+            format!(r#"Bearer realm="http://{registry}/token",service="evil""#),
+        ),
+    ] {
+        let (digest, _) = remote.image("evil/app", tag, None);
+        let copy = format!("/copy/{tag}");
+        elsewhere.reply(
+            &copy,
+            Reply::Content {
+                content_type: OCI_MANIFEST.into(),
+                body: manifest_of(&remote, tag, &digest).await,
+            },
+        );
+        remote.reply(
+            &format!("/v2/evil/app/manifests/{tag}"),
+            Reply::Challenge {
+                challenge,
+                then: Box::new(Reply::Redirect(format!("{elsewhere_by_name}{copy}"))),
+            },
+        );
+    }
+    let server = TestServer::start_with(ALLOW_LOOPBACK);
+    create_namespace(&server, "evil").await;
+    pull_secret(&server, "evil", "creds", &registry, "victim", "s3cret").await;
+
+    let refused = import(
+        &server,
+        "evil",
+        one_tag("app", &format!("{registry}/evil/app:v1"), "v1"),
+    )
+    .await;
+    let status = first_status(&refused);
+    assert_eq!(status["reason"], "Forbidden", "{refused}");
+    assert!(
+        message(status).contains("token realm")
+            && message(status).contains("[egress] token_realm_hosts"),
+        "{refused}"
+    );
+    assert!(
+        elsewhere.seen().is_empty(),
+        "the other host was asked: {:?}",
+        elsewhere.seen()
+    );
+
+    for tag in ["v2", "v3"] {
+        let imported = import(
+            &server,
+            "evil",
+            one_tag("app", &format!("{registry}/evil/app:{tag}"), tag),
+        )
+        .await;
+        assert_eq!(first_status(&imported)["status"], "Success", "{imported}");
+        let copies: Vec<_> = elsewhere
+            .seen()
+            .into_iter()
+            .filter(|seen| seen.path == format!("/copy/{tag}"))
+            .collect();
+        assert!(!copies.is_empty(), "{tag}: the redirect was not followed");
+        assert!(
+            copies.iter().all(|seen| seen.authorization.is_none()),
+            "{tag}: credentials went to another host: {copies:?}"
+        );
+    }
+    // The registry itself got the credentials (so there were some to leak).
+    assert!(remote.seen().iter().any(|seen| {
+        seen.authorization
+            .as_deref()
+            .is_some_and(|a| a.starts_with("Basic "))
+    }));
+
+    // A realm the operator lists is asked, with the credentials.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("berth.toml");
+    std::fs::write(
+        &config,
+        "[egress]\nallow = [\"127.0.0.1/32\"]\ntoken_realm_hosts = [\"localhost\"]\n",
+    )
+    .unwrap();
+    let listed = TestServer::start_with(&["--config", config.to_str().unwrap()]);
+    create_namespace(&listed, "evil").await;
+    pull_secret(&listed, "evil", "creds", &registry, "victim", "s3cret").await;
+    let imported = import(
+        &listed,
+        "evil",
+        one_tag("app", &format!("{registry}/evil/app:v1"), "v1"),
+    )
+    .await;
+    assert_eq!(first_status(&imported)["status"], "Success", "{imported}");
+    assert!(
+        elsewhere
+            .seen()
+            .iter()
+            .any(|seen| seen.path == "/token" && seen.authorization.is_some()),
+        "{:?}",
+        elsewhere.seen()
+    );
+}
+
+/// The manifest a scripted registry serves for `repository:tag` at `digest`.
+async fn manifest_of(remote: &Scripted, tag: &str, digest: &str) -> Vec<u8> {
+    let manifest = reqwest::get(format!("{}/v2/evil/app/manifests/{digest}", remote.base))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    assert_eq!(common::sha256(&manifest), digest, "{tag}");
+    manifest
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_https_registry_is_never_followed_to_plain_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    let ca = dir.path().join("ca.crt");
+    std::fs::write(&ca, certified.cert.pem()).unwrap();
+    let secure = Scripted::start_tls(
+        "127.0.0.1",
+        &certified.cert.pem(),
+        &certified.signing_key.serialize_pem(),
+    )
+    .await;
+    let plain = Scripted::start("127.0.0.1").await;
+    // v1's manifest is redirected to the same content over plain http.
+    secure.image("evil/app", "v1", None);
+    plain.image("evil/app", "v1", None);
+    secure.reply(
+        "/v2/evil/app/manifests/v1",
+        Reply::Redirect(format!("{}/v2/evil/app/manifests/v1", plain.base)),
+    );
+    // v2 asks for a token at a plain http realm.
+    secure.image("evil/app", "v2", None);
+    secure.challenge(
+        "/v2/evil/app/manifests/v2",
+        &format!(r#"Bearer realm="{}/token""#, plain.base),
+    );
+    plain.reply(
+        "/token",
+        Reply::Content {
+            content_type: "application/json".into(),
+            body: br#"{"token":"t"}"#.to_vec(),
+        },
+    );
+    // v3 is served as it should be.
+    secure.image("evil/app", "v3", None);
+    let server = TestServer::start_with(&[
+        "--egress-allow",
+        "127.0.0.1/32",
+        "--egress-ca-file",
+        ca.to_str().unwrap(),
+    ]);
+    create_namespace(&server, "evil").await;
+    let over_https = |tag: &str| {
+        let mut body = one_tag("app", &format!("{}/evil/app:{tag}", secure.host()), tag);
+        body["spec"]["images"][0]["importPolicy"] = json!({"insecure": false});
+        body
+    };
+
+    let redirected = import(&server, "evil", over_https("v1")).await;
+    assert_eq!(
+        first_status(&redirected)["reason"],
+        "Forbidden",
+        "{redirected}"
+    );
+    assert!(
+        message(first_status(&redirected)).contains("a redirect from https to plain http"),
+        "{redirected}"
+    );
+    let realm = import(&server, "evil", over_https("v2")).await;
+    assert_eq!(first_status(&realm)["reason"], "Forbidden", "{realm}");
+    assert!(
+        message(first_status(&realm)).contains("over plain http is refused"),
+        "{realm}"
+    );
+    assert!(plain.seen().is_empty(), "{:?}", plain.seen());
+    let fine = import(&server, "evil", over_https("v3")).await;
+    assert_eq!(first_status(&fine)["status"], "Success", "{fine}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn answers_larger_than_their_limit_are_refused_as_they_stream() {
+    const ENDLESS: u64 = 256 * 1024 * 1024;
+    // Far less than was offered: what the kernel's buffers held, and the limit.
+    const READ_AT_MOST: u64 = 64 * 1024 * 1024;
+    let manifests = Scripted::start("127.0.0.1").await;
+    manifests.reply(
+        "/v2/big/app/manifests/v1",
+        Reply::Endless {
+            content_type: OCI_MANIFEST.into(),
+            prefix: br#"{"schemaVersion":2,"#.to_vec(),
+            total: ENDLESS,
+        },
+    );
+    let tags = Scripted::start("127.0.0.1").await;
+    tags.reply(
+        "/v2/big/app/tags/list",
+        Reply::Endless {
+            content_type: "application/json".into(),
+            prefix: br#"{"name":"big/app","tags":[""#.to_vec(),
+            total: ENDLESS,
+        },
+    );
+    let server = TestServer::start_with(ALLOW_LOOPBACK);
+    create_namespace(&server, "big").await;
+
+    let imported = import(
+        &server,
+        "big",
+        one_tag("app", &format!("{}/big/app:v1", manifests.host()), "v1"),
+    )
+    .await;
+    let status = first_status(&imported);
+    assert_eq!(status["status"], "Failure", "{imported}");
+    assert!(
+        message(status).contains("larger than 4194304 bytes"),
+        "{imported}"
+    );
+    assert!(
+        manifests.sent() < READ_AT_MOST,
+        "{} bytes were read",
+        manifests.sent()
+    );
+
+    let all = import(
+        &server,
+        "big",
+        json!({
+            "metadata": {"name": "app"},
+            "spec": {
+                "import": true,
+                "repository": {
+                    "from": {"kind": "DockerImage", "name": format!("{}/big/app", tags.host())},
+                    "importPolicy": {"insecure": true}
+                }
+            }
+        }),
+    )
+    .await;
+    let status = &all["status"]["repository"]["status"];
+    assert_eq!(status["status"], "Failure", "{all}");
+    assert!(message(status).contains("larger than"), "{all}");
+    assert!(
+        tags.sent() < READ_AT_MOST,
+        "{} bytes were read",
+        tags.sent()
     );
 }

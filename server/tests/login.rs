@@ -1,5 +1,6 @@
 //! Signing in to the console through the embedded OAuth server, and what protects it: PKCE,
-//! state, single-use codes, sessions and their CSRF token, throttling.
+//! state, single-use codes, sessions and their CSRF token, throttling; an external provider's
+//! discovery under the egress policy.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -359,4 +360,75 @@ async fn the_token_endpoint_checks_pkce_and_uses_a_code_once() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// An OpenID Connect provider's discovery document at `issuer`, its keys at `jwks`.
+fn discovery(issuer: &str, jwks: &str) -> common::scripted::Reply {
+    common::scripted::Reply::Content {
+        content_type: "application/json".into(),
+        body: serde_json::to_vec(&json!({
+            "issuer": issuer,
+            "authorization_endpoint": format!("{issuer}/authorize"),
+            "token_endpoint": format!("{issuer}/token"),
+            "jwks_uri": jwks,
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+        }))
+        .unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn an_external_provider_is_trusted_at_its_issuer_but_not_for_what_it_names_elsewhere() {
+    use common::scripted::{Reply, Scripted};
+    let keys = Reply::Content {
+        content_type: "application/json".into(),
+        body: br#"{"keys":[]}"#.to_vec(),
+    };
+    // 127.0.0.2 plays an internal service; no allow-list is configured.
+    let internal = Scripted::start("127.0.0.2").await;
+    internal.reply("/jwks", keys.clone());
+    for (provider_names_internal, expected) in [
+        (true, StatusCode::BAD_GATEWAY),
+        (false, StatusCode::SEE_OTHER),
+    ] {
+        let provider = Scripted::start("127.0.0.1").await;
+        let issuer = provider.base.clone();
+        let jwks = if provider_names_internal {
+            format!("{}/jwks", internal.base)
+        } else {
+            provider.reply("/jwks", keys.clone());
+            format!("{issuer}/jwks")
+        };
+        provider.reply(
+            "/.well-known/openid-configuration",
+            discovery(&issuer, &jwks),
+        );
+        let server = TestServer::start_with(&[
+            "--oidc-issuer",
+            &issuer,
+            "--oidc-client-id",
+            "berth",
+            "--oidc-client-secret",
+            "secret",
+        ]);
+        let login = browser()
+            .get(server.url("/console/login?then=/"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(login.status(), expected, "{jwks}");
+        if provider_names_internal {
+            let page = login.text().await.unwrap();
+            assert!(
+                page.contains("the address 127.0.0.2 (loopback) is not allowed by the egress policy ([egress] allow)"),
+                "{page}"
+            );
+        } else {
+            // The issuer's origin is loopback too: configured, so trusted.
+            assert!(location(&login).starts_with(&format!("{issuer}/authorize?")));
+        }
+    }
+    assert!(internal.seen().is_empty(), "{:?}", internal.seen());
 }

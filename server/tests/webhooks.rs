@@ -305,7 +305,12 @@ fn attempts(delivery: &Value) -> Vec<(u64, Option<u64>)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_events_are_delivered_and_a_500_is_retried() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start_with(&["--webhook-retry-base-millis", "200"]);
+    let server = TestServer::start_with(&[
+        "--webhook-retry-base-millis",
+        "200",
+        "--egress-allow",
+        "127.0.0.1/32",
+    ]);
     create_namespace(&server, "team").await;
     let (receiver, hooks) = Receiver::start().await;
 
@@ -517,7 +522,7 @@ async fn signed_events_are_delivered_and_a_500_is_retried() {
 
 #[tokio::test]
 async fn only_namespace_admins_manage_webhooks_and_bad_specs_name_their_fields() {
-    let server = TestServer::start();
+    let server = TestServer::start_with(common::ALLOW_LOOPBACK);
     create_namespace(&server, "team").await;
     let hook = json!({"metadata": {"name": "ci"}, "spec": {"url": "http://127.0.0.1:9/hook"}});
 
@@ -633,7 +638,12 @@ async fn only_namespace_admins_manage_webhooks_and_bad_specs_name_their_fields()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pending_delivery_survives_a_crash_and_is_sent_when_the_receiver_is_back() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start_with(&["--webhook-retry-base-millis", "300"]);
+    let server = TestServer::start_with(&[
+        "--webhook-retry-base-millis",
+        "300",
+        "--egress-allow",
+        "127.0.0.1/32",
+    ]);
     create_namespace(&server, "team").await;
     // A port with nobody listening (yet).
     let port = {
@@ -695,7 +705,12 @@ async fn a_pending_delivery_survives_a_crash_and_is_sent_when_the_receiver_is_ba
 async fn a_delivery_that_failed_for_good_is_sent_again_by_hand() {
     let dir = tempfile::tempdir().unwrap();
     // 8 attempts, 20 ms after the first then doubling: failed for good within about 3 s.
-    let server = TestServer::start_with(&["--webhook-retry-base-millis", "20"]);
+    let server = TestServer::start_with(&[
+        "--webhook-retry-base-millis",
+        "20",
+        "--egress-allow",
+        "127.0.0.1/32",
+    ]);
     create_namespace(&server, "team").await;
     let (receiver, hooks) = Receiver::start().await;
     receiver.answer(500);
@@ -859,4 +874,73 @@ async fn a_delivery_that_failed_for_good_is_sent_again_by_hand() {
         last.header("x-berth-delivery"),
         again["id"].as_str().unwrap()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_to_internal_addresses_are_refused_at_creation_or_at_delivery() {
+    let (receiver, base) = Receiver::start().await;
+    // No allow-list: loopback, link-local and private addresses are refused.
+    let server = TestServer::start();
+    create_namespace(&server, "team").await;
+    for url in [
+        "http://127.0.0.2:9/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]:9/hook",
+        "http://[::ffff:10.0.0.1]/hook",
+        "http://2130706433/hook",
+        format!("{base}/hooks/literal").as_str(),
+    ] {
+        let (status, body) = send(
+            &server,
+            &server.client(),
+            Method::POST,
+            &webhooks_path("team"),
+            Some(json!({"metadata": {"name": "internal"}, "spec": {"url": url}})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {body}");
+        let cause = &body["details"]["causes"][0];
+        assert_eq!(cause["field"], "spec.url", "{body}");
+        assert!(
+            cause["message"]
+                .as_str()
+                .unwrap()
+                .contains("is not allowed by the egress policy ([egress] allow)"),
+            "{body}"
+        );
+    }
+
+    // A name is known only when it is resolved: at delivery, where localhost is loopback.
+    let port = base.rsplit_once(':').unwrap().1;
+    subscribe(
+        &server,
+        "team",
+        json!({"metadata": {"name": "by-name"}, "spec": {"url": format!("http://localhost:{port}/hooks/by-name")}}),
+    )
+    .await;
+    let (status, body) = send(
+        &server,
+        &server.client(),
+        Method::POST,
+        "/apis/image.openshift.io/v1/namespaces/team/imagestreams",
+        Some(json!({"metadata": {"name": "app"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let log = wait_for_log(
+        &server,
+        "team",
+        "by-name",
+        "a refused attempt",
+        |delivery| !delivery["attempts"].as_array().unwrap().is_empty(),
+    )
+    .await;
+    let error = log[0]["attempts"][0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains(
+            "(loopback) of localhost is not allowed by the egress policy ([egress] allow)"
+        ),
+        "{log:#?}"
+    );
+    assert!(receiver.at("by-name").is_empty());
 }

@@ -56,7 +56,8 @@ pub struct ConsoleLogin {
     pub client_secret: String,
     /// The console's base URL; the redirect URI is under it.
     pub base_url: String,
-    http: openidconnect::reqwest::Client,
+    /// Under the egress policy, trusting the provider's configured origin.
+    http: crate::egress::HttpClient,
     metadata: tokio::sync::OnceCell<CoreProviderMetadata>,
 }
 
@@ -134,11 +135,19 @@ impl ConsoleLogin {
         client_id: String,
         client_secret: String,
         base_url: String,
+        egress: &Arc<crate::egress::EgressPolicy>,
     ) -> anyhow::Result<Self> {
-        let http = openidconnect::reqwest::ClientBuilder::new()
-            // The token exchange must not follow redirects (SSRF).
-            .redirect(openidconnect::reqwest::redirect::Policy::none())
-            .timeout(std::time::Duration::from_secs(15))
+        // The provider the operator configured is trusted at its origin (the embedded server
+        // at the listen address); what its discovery names elsewhere goes through the policy.
+        // No redirects are followed (SSRF).
+        let configured = match &provider {
+            Provider::Embedded { internal, .. } => internal,
+            Provider::External { issuer, .. } => issuer,
+        };
+        let http = egress
+            .client(concat!("berth/", env!("CARGO_PKG_VERSION")))
+            .trust(configured)?
+            .with(|builder| builder.timeout(std::time::Duration::from_secs(15)))
             .build()?;
         Ok(ConsoleLogin {
             identities,
@@ -184,7 +193,7 @@ impl ConsoleLogin {
                             IssuerUrl::new(issuer.clone()).map_err(|e| provider_error(&e))?;
                         CoreProviderMetadata::discover_async(issuer, &self.http)
                             .await
-                            .map_err(|e| provider_error(&e))
+                            .map_err(|e| LoginError::Provider(crate::egress::error_chain(&e)))
                     }
                 }
             })
@@ -352,6 +361,18 @@ pub(crate) async fn start_session(
     Ok(())
 }
 
+/// A failed code exchange: the provider's refusal, or (logged, as the provider's fault) a token
+/// endpoint that could not be reached or that the egress policy refuses.
+pub(crate) fn exchange_error<E: std::error::Error + 'static>(err: E) -> LoginError {
+    let unreachable = std::error::Error::source(&err)
+        .is_some_and(|cause| cause.is::<crate::egress::OutboundError>());
+    if unreachable {
+        LoginError::Provider(crate::egress::error_chain(&err))
+    } else {
+        LoginError::Refused(crate::egress::error_chain(&err))
+    }
+}
+
 /// The claims of an ID token, raw: read only after the token was verified.
 fn raw_claims(id_token: &str) -> serde_json::Value {
     id_token
@@ -383,7 +404,7 @@ async fn callback(
         .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier))
         .request_async(&login.http)
         .await
-        .map_err(|e| LoginError::Refused(e.to_string()))?;
+        .map_err(exchange_error)?;
     let id_token = response
         .id_token()
         .ok_or_else(|| LoginError::InvalidIdToken("the provider sent no ID token".into()))?;

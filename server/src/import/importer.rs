@@ -34,7 +34,8 @@ pub struct Importer {
     pub metadata: Arc<dyn MetadataStore>,
     pub blobs: Arc<dyn BlobStore>,
     pub secrets: Arc<RegistrySecrets>,
-    pub http: reqwest::Client,
+    /// Under the egress policy ([`crate::egress`]).
+    pub http: crate::egress::HttpClient,
 }
 
 /// Why one image could not be imported.
@@ -60,6 +61,7 @@ impl ImageError {
     fn code(&self) -> u16 {
         match self.reason() {
             "Unauthorized" => 401,
+            "Forbidden" => 403,
             "NotFound" => 404,
             "Invalid" => 422,
             _ => 500,

@@ -1,17 +1,38 @@
 //! A client of another registry: manifests, blobs and tags over the Distribution API, with
 //! Basic credentials or the bearer-token flow (Docker Hub, Quay, distribution, Harbor, Berth).
+//! Every request goes through the egress policy ([`crate::egress`]); every answer Berth reads
+//! whole is read up to a bound, and every request has a deadline.
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode, header};
 use bytes::Bytes;
+use reqwest::Url;
 
+use crate::egress::{EgressPolicy, HttpClient, Outbound, OutboundError, read_bounded};
+use crate::registry::names::{MAX_NAME_LEN, is_valid_component};
 use crate::storage::Digest;
 
 /// What an import accepts: images and indexes, OCI and Docker schema 2.
 const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
-/// Largest manifest read from another registry (as for a push).
+/// Largest manifest read from another registry (as for a push), and largest referrers index.
 const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
+/// Largest page of a tag list.
+const MAX_TAG_PAGE_BYTES: usize = 4 * 1024 * 1024;
+/// Largest answer of a token service (tokens are a few KiB).
+const MAX_TOKEN_BYTES: usize = 1024 * 1024;
+/// How much of an error's body is read for its message.
+const MAX_ERROR_BYTES: usize = 64 * 1024;
+/// The deadline of one request for metadata (a manifest, a tag list page, a token, the
+/// referrers), its body included: a slow registry fails the import instead of holding it.
+const METADATA_DEADLINE: Duration = Duration::from_secs(60);
+/// The deadline of one blob fetch, its body included.
+const BLOB_DEADLINE: Duration = Duration::from_secs(60 * 60);
+/// How long a response may go without a byte before it is given up (a stalled transfer).
+const STALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Redirects followed (a registry sends blobs to a CDN or object storage).
+const MAX_REDIRECTS: usize = 5;
 /// Docker Hub's registry answers at this host, whatever name people give it.
 const DOCKER_HUB_API: &str = "registry-1.docker.io";
 
@@ -28,6 +49,10 @@ pub enum RemoteError {
     Unreachable(String),
     #[error("the registry answered something Berth cannot use: {0}")]
     Protocol(String),
+    /// The egress policy refused a destination (the message names the address and the
+    /// setting that would allow it).
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl RemoteError {
@@ -39,6 +64,7 @@ impl RemoteError {
             RemoteError::NotFound(_) => "NotFound",
             RemoteError::Unreachable(_) => "InternalError",
             RemoteError::Protocol(_) => "InternalError",
+            RemoteError::Refused(_) => "Forbidden",
         }
     }
 }
@@ -89,16 +115,19 @@ impl RemoteReference {
         } else {
             repository
         };
+        if !is_registry_host(&registry) {
+            return Err(invalid(
+                "a registry is a host name or address, with an optional port",
+            ));
+        }
+        // The Distribution grammar: no empty, `.` or `..` component, nothing that is not a
+        // name (`?`, `#`, `%`), so the path Berth requests is the path the spec names.
         let valid_path = !repository.is_empty()
-            && repository.split('/').all(|part| {
-                !part.is_empty()
-                    && part
-                        .chars()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
-            });
+            && repository.len() <= MAX_NAME_LEN
+            && repository.split('/').all(is_valid_component);
         if !valid_path {
             return Err(invalid(
-                "a repository is lowercase letters, digits, '.', '_' and '-' in '/'-separated parts",
+                "a repository is '/'-separated parts of lowercase letters and digits, joined by '.', '_', '__' or '-'",
             ));
         }
         if let Some(tag) = &tag {
@@ -172,15 +201,47 @@ impl std::fmt::Display for RemoteReference {
     }
 }
 
-/// The HTTP client imports share: rustls with the system's roots, bounded connect and read
-/// times (a stalled registry fails the import instead of holding it), redirects followed
-/// (blobs often live on a CDN; reqwest drops credentials on a redirect to another host).
-pub fn http_client() -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
-        .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(std::time::Duration::from_secs(10))
-        .read_timeout(std::time::Duration::from_secs(60))
-        .build()?)
+/// The HTTP client imports share, under the egress policy: bounded connect times and stalls
+/// (each request also has a deadline of its own), redirects followed and checked (blobs often
+/// live on a CDN; reqwest drops credentials on a redirect to another host or port).
+pub fn http_client(policy: &std::sync::Arc<EgressPolicy>) -> anyhow::Result<HttpClient> {
+    policy
+        .client(concat!("berth/", env!("CARGO_PKG_VERSION")))
+        .follow_redirects(MAX_REDIRECTS)
+        .with(|builder| builder.read_timeout(STALL_TIMEOUT))
+        .build()
+}
+
+/// `host`, `host:port`, `a.b.c.d[:port]` or `[v6][:port]`: the authority of a registry, with
+/// nothing that would change the URL's meaning (`@`, `/`, `?`, `#`).
+fn is_registry_host(registry: &str) -> bool {
+    let (host, port) = match registry.rsplit_once(':') {
+        Some((host, port))
+            if !host.ends_with(':') && (!host.contains(':') || host.ends_with(']')) =>
+        {
+            (host, Some(port))
+        }
+        _ => (registry, None),
+    };
+    let port_ok = port.is_none_or(|port| {
+        port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok_and(|p| p > 0)
+    });
+    let host_ok = if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        v6.parse::<std::net::Ipv6Addr>().is_ok()
+    } else {
+        !host.is_empty()
+            && host.len() <= 253
+            && host.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+            })
+    };
+    port_ok && host_ok
 }
 
 /// Whether `host` is Docker Hub under one of its names.
@@ -217,7 +278,7 @@ pub struct ReferrerDescriptor {
 /// to be authenticated (as a Docker client does, the first request goes without credentials
 /// and the 401's challenge says Basic or a bearer token).
 pub struct RemoteRegistry {
-    http: reqwest::Client,
+    http: HttpClient,
     base: String,
     credentials: Option<(String, String)>,
     auth: Mutex<Auth>,
@@ -243,7 +304,7 @@ struct Challenge {
 impl RemoteRegistry {
     /// `insecure` allows plain HTTP, for a registry the import marks so; otherwise HTTPS.
     pub fn new(
-        http: reqwest::Client,
+        http: HttpClient,
         registry: &str,
         insecure: bool,
         credentials: Option<(String, String)>,
@@ -278,41 +339,23 @@ impl RemoteRegistry {
             reference.repository,
             reference.reference()
         );
-        let response = self
-            .send(&reference.repository, |http| {
-                http.get(&url).header(header::ACCEPT, ACCEPT_MANIFESTS)
-            })
+        let (headers, content) = self
+            .get_small(
+                &reference.repository,
+                &url,
+                Some(ACCEPT_MANIFESTS),
+                &format!("the manifest of {reference}"),
+                MAX_MANIFEST_BYTES,
+            )
             .await?;
-        let response = self
-            .expect_success(response, &reference.to_string())
-            .await?;
-        let content_type = response
-            .headers()
+        let content_type = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned());
-        let advertised = response
-            .headers()
+        let advertised = headers
             .get("docker-content-digest")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<Digest>().ok());
-        if response
-            .content_length()
-            .is_some_and(|length| length as usize > MAX_MANIFEST_BYTES)
-        {
-            return Err(RemoteError::Protocol(format!(
-                "the manifest of {reference} is larger than {MAX_MANIFEST_BYTES} bytes"
-            )));
-        }
-        let content = response
-            .bytes()
-            .await
-            .map_err(|err| RemoteError::Unreachable(err.to_string()))?;
-        if content.len() > MAX_MANIFEST_BYTES {
-            return Err(RemoteError::Protocol(format!(
-                "the manifest of {reference} is larger than {MAX_MANIFEST_BYTES} bytes"
-            )));
-        }
         let expected = reference.digest.clone().or(advertised);
         let digest = match &expected {
             Some(expected) => {
@@ -334,30 +377,33 @@ impl RemoteRegistry {
     }
 
     /// A blob, as a response whose body streams it (callers check the digest as they read).
+    /// The body must arrive within the blob deadline, and never stall for long.
     pub async fn blob(&self, repository: &str, digest: &Digest) -> RemoteResult<reqwest::Response> {
         let url = format!("{}/v2/{repository}/blobs/{digest}", self.base);
-        let response = self.send(repository, |http| http.get(&url)).await?;
+        let response = self
+            .send(repository, |http| http.get(&url).timeout(BLOB_DEADLINE))
+            .await?;
         self.expect_success(response, &format!("blob {digest} of {repository}"))
             .await
     }
 
-    /// A small blob (a config), read whole and checked against its digest.
+    /// A small blob (a config), read up to `limit` bytes and checked against its digest.
     pub async fn blob_bytes(
         &self,
         repository: &str,
         digest: &Digest,
         limit: usize,
     ) -> RemoteResult<Bytes> {
-        let response = self.blob(repository, digest).await?;
-        let content = response
-            .bytes()
-            .await
-            .map_err(|err| RemoteError::Unreachable(err.to_string()))?;
-        if content.len() > limit {
-            return Err(RemoteError::Protocol(format!(
-                "blob {digest} is larger than {limit} bytes"
-            )));
-        }
+        let url = format!("{}/v2/{repository}/blobs/{digest}", self.base);
+        let (_, content) = self
+            .get_small(
+                repository,
+                &url,
+                None,
+                &format!("blob {digest} of {repository}"),
+                limit,
+            )
+            .await?;
         if Digest::of(digest.algorithm(), &content) != *digest {
             return Err(RemoteError::Protocol(format!(
                 "blob {digest} of {repository} does not match its digest"
@@ -378,25 +424,22 @@ impl RemoteRegistry {
             manifests: Vec<ReferrerDescriptor>,
         }
         let url = format!("{}/v2/{repository}/referrers/{digest}", self.base);
-        let response = self.send(repository, |http| http.get(&url)).await?;
-        let response = self
-            .expect_success(response, &format!("the referrers of {digest}"))
+        let (_, content) = self
+            .get_small(
+                repository,
+                &url,
+                None,
+                &format!("the referrers of {digest}"),
+                MAX_MANIFEST_BYTES,
+            )
             .await?;
-        let content = response
-            .bytes()
-            .await
-            .map_err(|err| RemoteError::Unreachable(err.to_string()))?;
-        if content.len() > MAX_MANIFEST_BYTES {
-            return Err(RemoteError::Protocol(format!(
-                "the referrers of {digest} are larger than {MAX_MANIFEST_BYTES} bytes"
-            )));
-        }
         let index: Index = serde_json::from_slice(&content)
             .map_err(|err| RemoteError::Protocol(format!("the referrers of {digest}: {err}")))?;
         Ok(index.manifests)
     }
 
-    /// Every tag of `repository`, following the registry's pages.
+    /// Every tag of `repository`, following the registry's pages (on the registry's own
+    /// address only: the requests carry its credentials).
     pub async fn tags(&self, repository: &str) -> RemoteResult<Vec<String>> {
         #[derive(serde::Deserialize)]
         struct TagList {
@@ -407,33 +450,69 @@ impl RemoteRegistry {
         // A bound on pages, so a registry that links in circles cannot hold an import forever.
         for _ in 0..1000 {
             let Some(url) = next.take() else { break };
-            let response = self.send(repository, |http| http.get(&url)).await?;
-            let response = self
-                .expect_success(response, &format!("the tags of {repository}"))
+            let (headers, content) = self
+                .get_small(
+                    repository,
+                    &url,
+                    None,
+                    &format!("the tags of {repository}"),
+                    MAX_TAG_PAGE_BYTES,
+                )
                 .await?;
-            next = next_page(&self.base, response.headers());
-            let page: TagList = response
-                .json()
-                .await
+            next = next_page(&self.base, &headers)?;
+            let page: TagList = serde_json::from_slice(&content)
                 .map_err(|err| RemoteError::Protocol(format!("the tag list: {err}")))?;
             tags.extend(page.tags.unwrap_or_default());
         }
         Ok(tags)
     }
 
-    /// Sends a request built by `build`; on a 401 answers the challenge (Basic, or a bearer
-    /// token for `repository`'s pull scope) and sends it once more.
+    /// `GET url` for metadata (`what`): within the metadata deadline, a success, its body read
+    /// up to `limit` bytes as it arrives; with the response's headers.
+    async fn get_small(
+        &self,
+        repository: &str,
+        url: &str,
+        accept: Option<&str>,
+        what: &str,
+        limit: usize,
+    ) -> RemoteResult<(HeaderMap, Bytes)> {
+        let response = self
+            .send(repository, |http| {
+                let request = http.get(url).timeout(METADATA_DEADLINE);
+                match accept {
+                    Some(accept) => request.header(header::ACCEPT, accept),
+                    None => request,
+                }
+            })
+            .await?;
+        let response = self.expect_success(response, what).await?;
+        let headers = response.headers().clone();
+        let content = read_bounded(response, limit)
+            .await
+            .map_err(|err| outbound(err, what))?;
+        Ok((headers, content))
+    }
+
+    /// Sends a request built by `build`; on a 401 from the registry itself, answers the
+    /// challenge (Basic, or a bearer token for `repository`'s pull scope) and sends it once
+    /// more.
     async fn send(
         &self,
         repository: &str,
-        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+        build: impl Fn(&HttpClient) -> Outbound,
     ) -> RemoteResult<reqwest::Response> {
         let first = self
             .authorize(build(&self.http))
             .send()
             .await
-            .map_err(unreachable)?;
+            .map_err(|err| outbound(err, "the answer"))?;
         if first.status() != StatusCode::UNAUTHORIZED {
+            return Ok(first);
+        }
+        // A challenge from another host (a redirect's target) is not the registry's: its realm
+        // would be sent the registry's credentials.
+        if !self.is_registry(first.url()) {
             return Ok(first);
         }
         let challenge = first
@@ -455,10 +534,15 @@ impl RemoteRegistry {
         self.authorize(build(&self.http))
             .send()
             .await
-            .map_err(unreachable)
+            .map_err(|err| outbound(err, "the answer"))
     }
 
-    fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    /// Whether `url` is on the registry's own origin.
+    fn is_registry(&self, url: &Url) -> bool {
+        Url::parse(&self.base).is_ok_and(|base| base.origin() == url.origin())
+    }
+
+    fn authorize(&self, request: Outbound) -> Outbound {
         let auth = self
             .auth
             .lock()
@@ -478,7 +562,9 @@ impl RemoteRegistry {
     }
 
     /// Asks the challenge's realm for a token to pull `repository`, with the credentials when
-    /// there are some (anonymous otherwise, as Docker Hub allows for public images).
+    /// there are some (anonymous otherwise, as Docker Hub allows for public images). The realm
+    /// must be the registry's own host or site, or one the operator lists, and never plain
+    /// http for an https registry.
     async fn bearer_token(&self, challenge: &Challenge, repository: &str) -> RemoteResult<String> {
         #[derive(serde::Deserialize)]
         struct TokenResponse {
@@ -488,6 +574,15 @@ impl RemoteRegistry {
         let realm = challenge.realm.as_deref().ok_or_else(|| {
             RemoteError::Protocol("a bearer challenge without a realm".to_owned())
         })?;
+        let realm_url = Url::parse(realm).map_err(|err| {
+            RemoteError::Protocol(format!("the token realm {realm:?} is not a URL: {err}"))
+        })?;
+        let base = Url::parse(&self.base)
+            .map_err(|err| RemoteError::InvalidReference(format!("{}: {err}", self.base)))?;
+        self.http
+            .policy()
+            .check_realm(&base, &realm_url)
+            .map_err(|refused| RemoteError::Refused(refused.to_string()))?;
         let scope = challenge
             .scope
             .clone()
@@ -496,11 +591,18 @@ impl RemoteRegistry {
         if let Some(service) = &challenge.service {
             query.push(("service", service.clone()));
         }
-        let mut request = self.http.get(realm).query(&query);
+        let mut request = self
+            .http
+            .get(realm_url)
+            .query(&query)
+            .timeout(METADATA_DEADLINE);
         if let Some((user, password)) = &self.credentials {
             request = request.basic_auth(user, Some(password));
         }
-        let response = request.send().await.map_err(unreachable)?;
+        let response = request
+            .send()
+            .await
+            .map_err(|err| outbound(err, "the token response"))?;
         match response.status() {
             status if status.is_success() => {}
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
@@ -519,9 +621,10 @@ impl RemoteRegistry {
                 )));
             }
         }
-        let body: TokenResponse = response
-            .json()
+        let content = read_bounded(response, MAX_TOKEN_BYTES)
             .await
+            .map_err(|err| outbound(err, "the token response"))?;
+        let body: TokenResponse = serde_json::from_slice(&content)
             .map_err(|err| RemoteError::Protocol(format!("the token response: {err}")))?;
         body.token
             .or(body.access_token)
@@ -529,7 +632,8 @@ impl RemoteRegistry {
             .ok_or_else(|| RemoteError::Protocol(format!("no token from {realm}")))
     }
 
-    /// A success, or the error it means.
+    /// A success, or the error it means (with the message of the error's body, read up to a
+    /// bound).
     async fn expect_success(
         &self,
         response: reqwest::Response,
@@ -539,8 +643,7 @@ impl RemoteRegistry {
         if status.is_success() {
             return Ok(response);
         }
-        let detail = response
-            .text()
+        let detail = read_bounded(response, MAX_ERROR_BYTES)
             .await
             .ok()
             .and_then(|body| registry_error_message(&body))
@@ -561,24 +664,19 @@ impl RemoteRegistry {
     }
 }
 
-fn unreachable(err: reqwest::Error) -> RemoteError {
-    RemoteError::Unreachable(error_chain(&err))
-}
-
-/// A request's error with its causes: the source chain says what happened (refused, TLS,
-/// timeout); the top level rarely does.
-pub fn error_chain(err: &reqwest::Error) -> String {
-    let mut message = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        message = format!("{message}: {cause}");
-        source = cause.source();
+/// An outbound failure in an import's words: `what` names the answer that was too large.
+fn outbound(err: OutboundError, what: &str) -> RemoteError {
+    match err {
+        OutboundError::Refused(refused) => RemoteError::Refused(refused.to_string()),
+        OutboundError::TooLarge(limit) => {
+            RemoteError::Protocol(format!("{what} is larger than {limit} bytes"))
+        }
+        other => RemoteError::Unreachable(other.to_string()),
     }
-    message
 }
 
 /// The first message of a Distribution error body.
-fn registry_error_message(body: &str) -> Option<String> {
+fn registry_error_message(body: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Errors {
         errors: Vec<ErrorEntry>,
@@ -588,7 +686,7 @@ fn registry_error_message(body: &str) -> Option<String> {
         code: Option<String>,
         message: Option<String>,
     }
-    let errors: Errors = serde_json::from_str(body).ok()?;
+    let errors: Errors = serde_json::from_slice(body).ok()?;
     let first = errors.errors.into_iter().next()?;
     match (first.code, first.message) {
         (Some(code), Some(message)) => Some(format!("{code}: {message}")),
@@ -596,23 +694,39 @@ fn registry_error_message(body: &str) -> Option<String> {
     }
 }
 
-/// The next page from a `Link: <...>; rel="next"` header, made absolute against `base`.
-fn next_page(base: &str, headers: &HeaderMap) -> Option<String> {
-    let link = headers.get(header::LINK)?.to_str().ok()?;
-    link.split(',').find_map(|part| {
+/// The next page from a `Link: <...>; rel="next"` header, made absolute against `base`. A page
+/// on another origin is refused: the request would carry the registry's credentials there.
+fn next_page(base: &str, headers: &HeaderMap) -> RemoteResult<Option<String>> {
+    let Some(link) = headers.get(header::LINK).and_then(|v| v.to_str().ok()) else {
+        return Ok(None);
+    };
+    let target = link.split(',').find_map(|part| {
         let (target, params) = part.split_once(';')?;
         if !params.contains("rel=\"next\"") && !params.contains("rel=next") {
             return None;
         }
-        let target = target.trim().trim_start_matches('<').trim_end_matches('>');
         Some(
-            if target.starts_with("http://") || target.starts_with("https://") {
-                target.to_owned()
-            } else {
-                format!("{base}{target}")
-            },
+            target
+                .trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_owned(),
         )
-    })
+    });
+    let Some(target) = target else {
+        return Ok(None);
+    };
+    let base_url =
+        Url::parse(base).map_err(|err| RemoteError::InvalidReference(format!("{base}: {err}")))?;
+    let next = base_url
+        .join(&target)
+        .map_err(|err| RemoteError::Protocol(format!("the next page {target:?}: {err}")))?;
+    if next.origin() != base_url.origin() {
+        return Err(RemoteError::Protocol(format!(
+            "the next page of the tag list is on another host ({next})"
+        )));
+    }
+    Ok(Some(next.to_string()))
 }
 
 /// `Bearer realm="...",service="...",scope="..."` or `Basic realm="..."`.
@@ -682,6 +796,46 @@ mod tests {
         for bad in ["", "Upper/case", "a//b", "x:bad tag", "x@sha256:short"] {
             assert!(RemoteReference::parse(bad).is_err(), "{bad}");
         }
+        let v6 = RemoteReference::parse("[::1]:5000/a/b:v1").expect("IPv6 registry");
+        assert_eq!(
+            (v6.registry.as_str(), v6.repository.as_str()),
+            ("[::1]:5000", "a/b")
+        );
+    }
+
+    #[test]
+    fn references_cannot_walk_out_of_the_repository_path() {
+        for tricky in [
+            "127.0.0.1:5000/evil/../victim/app:v1",
+            "127.0.0.1:5000/../v2/_catalog",
+            "127.0.0.1:5000/a/./b",
+            "127.0.0.1:5000/a/..",
+            "quay.io/./x",
+            "registry.example.com/a/b%2f..%2fc",
+            "registry.example.com/a?x=1",
+            "registry.example.com/a#frag",
+            "registry.example.com/-a",
+            "registry.example.com/a-",
+            "registry.example.com/a...b",
+            "evil.example@169.254.169.254/x",
+            "user:pw@registry.example.com/x",
+            "reg.example.com:99999/x",
+            "reg.example.com:/x",
+            "-reg.example.com/x",
+            "reg_istry.example.com/x",
+            "[::1/x",
+        ] {
+            assert!(RemoteReference::parse(tricky).is_err(), "{tricky}");
+        }
+        let long = format!("quay.io/{}", "a".repeat(MAX_NAME_LEN + 1));
+        assert!(RemoteReference::parse(&long).is_err());
+        for fine in [
+            "quay.io/a.b/c_d/e__f/g--h:v1",
+            "localhost:5000/x",
+            "docker.io/library/a-b",
+        ] {
+            assert!(RemoteReference::parse(fine).is_ok(), "{fine}");
+        }
     }
 
     #[test]
@@ -715,21 +869,38 @@ mod tests {
                 .expect("header"),
         );
         assert_eq!(
-            next_page("http://r", &headers).as_deref(),
-            Some("http://r/v2/a/tags/list?last=x&n=2")
+            next_page("http://r", &headers),
+            Ok(Some("http://r/v2/a/tags/list?last=x&n=2".to_owned()))
         );
-        assert_eq!(next_page("http://r", &HeaderMap::new()), None);
+        assert_eq!(next_page("http://r", &HeaderMap::new()), Ok(None));
+        // The credentials go with every page: never to another host, port or scheme.
+        for elsewhere in [
+            "<http://169.254.169.254/latest>; rel=\"next\"",
+            "<//evil.example/v2/a/tags/list>; rel=\"next\"",
+            "<http://r:8080/v2/a/tags/list>; rel=\"next\"",
+            "<https://r/v2/a/tags/list>; rel=\"next\"",
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::LINK, elsewhere.parse().expect("header"));
+            assert!(
+                matches!(
+                    next_page("http://r", &headers),
+                    Err(RemoteError::Protocol(_))
+                ),
+                "{elsewhere}"
+            );
+        }
     }
 
     #[test]
     fn registry_errors_keep_their_code_and_message() {
         assert_eq!(
             registry_error_message(
-                r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#
+                br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#
             )
             .as_deref(),
             Some("MANIFEST_UNKNOWN: manifest unknown")
         );
-        assert_eq!(registry_error_message("not json"), None);
+        assert_eq!(registry_error_message(b"not json"), None);
     }
 }

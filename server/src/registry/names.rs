@@ -41,7 +41,7 @@ fn is_lower_alnum(b: u8) -> bool {
 
 /// One path component: alphanumeric runs joined by exactly one separator: `.`, `_`, `__` or
 /// a run of `-`.
-fn is_valid_component(component: &str) -> bool {
+pub(crate) fn is_valid_component(component: &str) -> bool {
     let bytes = component.as_bytes();
     let (Some(&first), Some(&last)) = (bytes.first(), bytes.last()) else {
         return false;

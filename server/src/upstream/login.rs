@@ -151,7 +151,7 @@ async fn callback(
         .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier))
         .request_async(&login.api.http)
         .await
-        .map_err(|err| LoginError::Refused(err.to_string()))?;
+        .map_err(crate::auth::console_login::exchange_error)?;
     let token = answer.access_token().secret().clone();
     let me: Me = login
         .api

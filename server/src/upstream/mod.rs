@@ -41,7 +41,8 @@ pub async fn build_app(
     upstream: &UpstreamConfig,
     address: std::net::SocketAddr,
 ) -> anyhow::Result<axum::Router> {
-    let api = Arc::new(UpstreamApi::new(upstream)?);
+    let egress = crate::egress::EgressPolicy::from_config(&config.egress)?;
+    let api = Arc::new(UpstreamApi::new(upstream, &egress)?);
     let login = Arc::new(login::UpstreamLogin::new(
         api.clone(),
         upstream.client_id.clone(),
@@ -134,7 +135,8 @@ impl From<UpstreamError> for ConsoleError {
 }
 
 /// The cluster: where its API and registry are, and one HTTP client for both (its CA trusted,
-/// bounded times, no redirects followed on the API).
+/// bounded times, no redirects followed on the API), under the egress policy with the API's
+/// and the registry's configured origins trusted.
 pub struct UpstreamApi {
     api_url: String,
     /// The registry's host and port, and whether it speaks plain HTTP.
@@ -142,8 +144,8 @@ pub struct UpstreamApi {
     registry_insecure: bool,
     /// The registry's address in pull commands.
     pub registry_host: String,
-    http: reqwest::Client,
-    registry_http: reqwest::Client,
+    http: crate::egress::HttpClient,
+    registry_http: crate::egress::HttpClient,
     max_response_bytes: usize,
 }
 
@@ -182,7 +184,10 @@ const LIST_PAGE: usize = 500;
 const LIST_PAGES: usize = 40;
 
 impl UpstreamApi {
-    pub fn new(config: &UpstreamConfig) -> anyhow::Result<Self> {
+    pub fn new(
+        config: &UpstreamConfig,
+        egress: &Arc<crate::egress::EgressPolicy>,
+    ) -> anyhow::Result<Self> {
         let mut roots = Vec::new();
         if let Some(path) = &config.ca_file {
             let pem = std::fs::read(path)
@@ -190,22 +195,30 @@ impl UpstreamApi {
             roots = reqwest::Certificate::from_pem_bundle(&pem)
                 .with_context(|| format!("reading the upstream CA bundle {}", path.display()))?;
         }
-        let client = |redirects: reqwest::redirect::Policy| {
-            let mut builder = reqwest::Client::builder()
-                .user_agent(concat!("berth-console/", env!("CARGO_PKG_VERSION")))
-                .connect_timeout(Duration::from_secs(10))
-                .timeout(Duration::from_secs(60))
-                .pool_idle_timeout(Duration::from_secs(90))
-                .redirect(redirects);
-            for root in &roots {
-                builder = builder.add_root_certificate(root.clone());
-            }
-            builder.build()
+        // The API and the registry are the operator's: trusted at their configured origins.
+        // Whatever else they name (a redirect, the OAuth server's token endpoint) goes through
+        // the egress policy.
+        let client = |redirects: usize| {
+            egress
+                .client(concat!("berth-console/", env!("CARGO_PKG_VERSION")))
+                .trust(&config.api_url)?
+                .trust(&config.registry_url)?
+                .follow_redirects(redirects)
+                .with(|mut builder| {
+                    builder = builder
+                        .timeout(Duration::from_secs(60))
+                        .pool_idle_timeout(Duration::from_secs(90));
+                    for root in &roots {
+                        builder = builder.add_root_certificate(root.clone());
+                    }
+                    builder
+                })
+                .build()
         };
         // Registries send blobs elsewhere (object storage); reqwest drops the token when a
         // redirect leaves the host. The API is never redirected.
-        let registry_http = client(reqwest::redirect::Policy::limited(5))?;
-        let http = client(reqwest::redirect::Policy::none())?;
+        let registry_http = client(5)?;
+        let http = client(0)?;
         let registry_url = config.registry_url.trim_end_matches('/');
         let (scheme, registry_address) = registry_url
             .split_once("://")
@@ -231,10 +244,7 @@ impl UpstreamApi {
     /// The API's `/.well-known/oauth-authorization-server` document (it needs no token).
     pub async fn oauth_metadata(&self) -> UpstreamResult<bytes::Bytes> {
         let url = format!("{}/.well-known/oauth-authorization-server", self.api_url);
-        let response =
-            self.http.get(&url).send().await.map_err(|err| {
-                UpstreamError::Unreachable(crate::import::remote::error_chain(&err))
-            })?;
+        let response = self.http.get(&url).send().await.map_err(unreachable)?;
         if !response.status().is_success() {
             return Err(UpstreamError::Failed {
                 status: response.status(),
@@ -342,10 +352,7 @@ impl UpstreamApi {
         if let Some(timeout) = timeout {
             request = request.timeout(timeout);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|err| UpstreamError::Unreachable(crate::import::remote::error_chain(&err)))?;
+        let response = request.send().await.map_err(unreachable)?;
         if response.status().is_success() {
             return Ok(response);
         }
@@ -416,7 +423,7 @@ impl UpstreamApi {
                         }
                         Some(Ok(_)) => UpstreamError::TooLarge(limit),
                         Some(Err(err)) => {
-                            UpstreamError::Unreachable(crate::import::remote::error_chain(&err))
+                            unreachable(crate::egress::OutboundError::from_reqwest(err))
                         }
                         None => {
                             // A last line without its newline still counts.
@@ -434,25 +441,9 @@ impl UpstreamApi {
 
     /// A response's body, up to the configured bound.
     pub async fn read(&self, response: reqwest::Response) -> UpstreamResult<bytes::Bytes> {
-        let limit = self.max_response_bytes;
-        if response
-            .content_length()
-            .is_some_and(|length| length as usize > limit)
-        {
-            return Err(UpstreamError::TooLarge(limit));
-        }
-        let mut body = response.bytes_stream();
-        let mut bytes = bytes::BytesMut::new();
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|err| {
-                UpstreamError::Unreachable(crate::import::remote::error_chain(&err))
-            })?;
-            if bytes.len() + chunk.len() > limit {
-                return Err(UpstreamError::TooLarge(limit));
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        Ok(bytes.freeze())
+        crate::egress::read_bounded(response, self.max_response_bytes)
+            .await
+            .map_err(unreachable)
     }
 
     /// The cluster's registry as the token's owner: the token as bearer credentials, and when
@@ -467,6 +458,14 @@ impl UpstreamApi {
             Some(("berth-console".to_owned(), token.to_owned())),
         )
         .with_bearer(token)
+    }
+}
+
+/// A call that got no answer, was refused by the egress policy, or whose answer was too large.
+fn unreachable(err: crate::egress::OutboundError) -> UpstreamError {
+    match err {
+        crate::egress::OutboundError::TooLarge(limit) => UpstreamError::TooLarge(limit),
+        other => UpstreamError::Unreachable(other.to_string()),
     }
 }
 

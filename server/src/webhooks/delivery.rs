@@ -84,21 +84,25 @@ enum SendError {
     Sign,
     #[error("no answer within {} s", REQUEST_TIMEOUT.as_secs())]
     Timeout,
+    /// The egress policy refused the receiver's address (a name that resolves to one).
+    #[error("{0}")]
+    Refused(crate::egress::EgressError),
     #[error("{0}")]
     Transport(String),
 }
 
-/// Every cause of a transport error, without the URL (the subscriber knows it).
-fn describe(err: reqwest::Error) -> String {
-    let err = err.without_url();
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(&err);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
+/// Why an attempt got no answer: the policy's refusal, a timeout, or every cause of a transport
+/// error without the URL (the subscriber knows it).
+fn describe(err: crate::egress::OutboundError) -> SendError {
+    use crate::egress::OutboundError;
+    match err {
+        OutboundError::Refused(refused) => SendError::Refused(refused),
+        err if err.is_timeout() => SendError::Timeout,
+        OutboundError::Http(err) => {
+            SendError::Transport(crate::egress::error_chain(&err.without_url()))
+        }
+        other => SendError::Transport(other.to_string()),
     }
-    text
 }
 
 /// Follows the event log into deliveries, and sends them.
@@ -107,7 +111,8 @@ pub struct Dispatcher {
     streams: Arc<dyn ImageStreamStore>,
     key: SecretsKey,
     origin: Origin,
-    http: reqwest::Client,
+    /// Under the egress policy; no redirects.
+    http: crate::egress::HttpClient,
     policy: RetryPolicy,
     /// Woken when deliveries are added.
     wake: Notify,
@@ -120,12 +125,13 @@ impl Dispatcher {
         key: SecretsKey,
         origin: Origin,
         policy: RetryPolicy,
-    ) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("berth-webhooks/", env!("CARGO_PKG_VERSION")))
-            .timeout(REQUEST_TIMEOUT)
-            // A redirect is an answer that is not a 2xx: the subscription's URL is to be fixed.
-            .redirect(reqwest::redirect::Policy::none())
+        egress: &Arc<crate::egress::EgressPolicy>,
+    ) -> anyhow::Result<Self> {
+        // No redirects: a redirect is an answer that is not a 2xx, and the subscription's URL
+        // is to be fixed.
+        let http = egress
+            .client(concat!("berth-webhooks/", env!("CARGO_PKG_VERSION")))
+            .with(|builder| builder.timeout(REQUEST_TIMEOUT))
             .build()?;
         Ok(Dispatcher {
             store,
@@ -152,6 +158,15 @@ impl Dispatcher {
         tokio::spawn(self.clone().follow_log(cursor));
         tokio::spawn(self.send_due());
         Ok(())
+    }
+
+    /// Whether a receiver's URL is refused by the egress policy before anything is sent (an
+    /// address in it; a name is checked when a delivery resolves it).
+    pub fn check_destination(&self, url: &str) -> Result<(), crate::egress::EgressError> {
+        match reqwest::Url::parse(url) {
+            Ok(url) => self.http.check_url(&url),
+            Err(_) => Ok(()),
+        }
     }
 
     /// Has the sender look for due deliveries now (one was just made by hand).
@@ -418,13 +433,7 @@ impl Dispatcher {
             .body(delivery.body.clone())
             .send()
             .await
-            .map_err(|err| {
-                if err.is_timeout() {
-                    SendError::Timeout
-                } else {
-                    SendError::Transport(describe(err))
-                }
-            })?;
+            .map_err(describe)?;
         Ok(response.status().as_u16())
     }
 }
@@ -525,6 +534,10 @@ mod tests {
                     base_url: "http://127.0.0.1:5000".into(),
                 },
                 RetryPolicy::new(Duration::from_millis(100)),
+                &Arc::new(crate::egress::EgressPolicy::new(
+                    vec![crate::egress::parse_network("127.0.0.1").unwrap()],
+                    Vec::new(),
+                )),
             )
             .unwrap(),
         );

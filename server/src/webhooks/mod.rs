@@ -355,11 +355,20 @@ impl Webhooks {
                 "the namespace of the object ({given}) does not match the namespace on the request ({namespace})"
             )));
         }
-        let checked = check(&name, &webhook.spec).map_err(|causes| ApiError::Invalid {
-            resource: WEBHOOKS,
-            name: name.clone(),
-            causes,
-        })?;
+        let checked = check(&name, &webhook.spec)
+            .and_then(|checked| {
+                // An address the egress policy refuses is refused now; a name, when a
+                // delivery resolves it.
+                match self.dispatcher.check_destination(&checked.url) {
+                    Ok(()) => Ok(checked),
+                    Err(refused) => Err(vec![FieldError::new("spec.url", refused.to_string())]),
+                }
+            })
+            .map_err(|causes| ApiError::Invalid {
+                resource: WEBHOOKS,
+                name: name.clone(),
+                causes,
+            })?;
         let (secret, made) = match webhook.spec.secret {
             Some(secret) => (secret, false),
             None => (hex::encode(crate::auth::credentials::new_key()), true),

@@ -4,6 +4,7 @@
 
 pub mod images;
 pub mod remote;
+pub mod scripted;
 pub mod upstream;
 
 use std::io::{BufRead, BufReader};
@@ -16,6 +17,10 @@ use sha2::{Digest as _, Sha256};
 
 /// The bootstrap administrator's password in every test server.
 pub const ADMIN_PASSWORD: &str = "test-admin-password";
+
+/// Lets a test server's outbound calls (imports, webhooks) reach 127.0.0.1, where the tests'
+/// remote registries and receivers listen; the egress policy refuses loopback otherwise.
+pub const ALLOW_LOOPBACK: &[&str] = &["--egress-allow", "127.0.0.1/32"];
 
 pub struct TestServer {
     child: Option<Child>,
