@@ -10,16 +10,22 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::http::Caller;
 use super::identity::binding_name_part;
+use super::names::{
+    group_name_error, managed_group_name_error, service_account_name_error, token_name_error,
+    user_name_error,
+};
 use super::reviews::{
     self, AccessReviewSpec, AccessReviewStatus, NonResourceAttributes, ResourceAttributes,
     RulesReviewSpec,
 };
-use super::routes::{access_api_version, create_token_for, token_object};
+use super::routes::{
+    MAX_TOKEN_DAYS, access_api_version, create_token_for, token_expiry, token_object,
+};
 use super::{Action, Identities, Role, Subject, Target};
 use crate::imagestream::error::{ApiError, ApiResult, FieldError, NAMESPACES, Resource, deleted};
 use crate::imagestream::model::{ObjectMeta, time};
@@ -256,7 +262,16 @@ impl AccessApi {
         }
         let subject = &body.subject;
         match subject.kind.as_str() {
-            "User" | "Group" if !subject.name.is_empty() => {}
+            "User" => {
+                if let Some(message) = user_name_error(&subject.name) {
+                    return Err(invalid("subject.name", message));
+                }
+            }
+            "Group" => {
+                if let Some(message) = group_name_error(&subject.name) {
+                    return Err(invalid("subject.name", message));
+                }
+            }
             "ServiceAccount" if !subject.name.is_empty() => {
                 let account_namespace =
                     subject.namespace.as_deref().or(namespace).ok_or_else(|| {
@@ -487,14 +502,11 @@ impl AccessApi {
             name,
         )?;
         self.require_namespace(namespace).await?;
-        if !is_valid_namespace(name) {
+        if let Some(message) = service_account_name_error(name) {
             return Err(ApiError::invalid(
                 SERVICE_ACCOUNTS,
                 name,
-                FieldError::new(
-                    "metadata.name",
-                    "a service account name is 1 to 63 lowercase letters, digits and -",
-                ),
+                FieldError::new("metadata.name", message),
             ));
         }
         let account = self
@@ -551,28 +563,36 @@ impl AccessApi {
             .await?)
     }
 
-    /// A new token of a service account; the secret is in this answer only.
+    /// A new token of a service account, living `lifetime` (checked by the caller) but never
+    /// longer than the credentials that make it; the secret is in this answer only.
     pub async fn create_service_account_token(
         &self,
-        who: &Subject,
+        who: &Caller,
         namespace: &str,
         name: &str,
         token_name: &str,
-        expires_in_days: Option<u32>,
+        lifetime: Option<TimeDelta>,
     ) -> ApiResult<(TokenRecord, String)> {
-        let account = self.service_account(who, namespace, name).await?;
+        let account = self.service_account(&who.subject, namespace, name).await?;
         let token_name = if token_name.is_empty() {
             format!("{name}-token")
         } else {
             token_name.to_owned()
         };
+        if let Some(message) = token_name_error(&token_name) {
+            return Err(ApiError::invalid(
+                SERVICE_ACCOUNTS,
+                name,
+                FieldError::new("metadata.name", message),
+            ));
+        }
         create_token_for(
             &self.identities,
             &TokenOwner::ServiceAccount(account.id),
             TokenKind::ServiceAccount,
             &token_name,
-            expires_in_days,
-            &who.display_name(),
+            token_expiry(Utc::now(), lifetime, who.proof.expires_at()),
+            &who.subject.display_name(),
         )
         .await
     }
@@ -926,6 +946,23 @@ struct TokenRequestStatus {
     expiration_timestamp: Option<DateTime<Utc>>,
 }
 
+/// The shortest lifetime a TokenRequest may ask for, as Kubernetes' (ten minutes).
+const MIN_TOKEN_REQUEST_SECONDS: u64 = 600;
+
+/// A TokenRequest's `expirationSeconds`, checked: ten minutes to [`MAX_TOKEN_DAYS`].
+fn token_request_lifetime(seconds: u64) -> Result<TimeDelta, String> {
+    let max = MAX_TOKEN_DAYS * 86_400;
+    if !(MIN_TOKEN_REQUEST_SECONDS..=max).contains(&seconds) {
+        return Err(format!(
+            "must be between {MIN_TOKEN_REQUEST_SECONDS} and {max} seconds ({MAX_TOKEN_DAYS} days)"
+        ));
+    }
+    i64::try_from(seconds)
+        .ok()
+        .and_then(TimeDelta::try_seconds)
+        .ok_or_else(|| format!("{seconds} seconds is not a lifetime"))
+}
+
 /// `POST /api/v1/namespaces/{ns}/serviceaccounts/{name}/token`: Kubernetes' TokenRequest, made
 /// by the namespace's admins; the token is in this answer only.
 async fn create_service_account_token_route(
@@ -935,19 +972,20 @@ async fn create_service_account_token_route(
     ApiJson(body): ApiJson<TokenRequest>,
 ) -> Response {
     let result = async {
-        let days = body.spec.expiration_seconds.map(|seconds| {
-            u32::try_from(seconds.div_ceil(86_400))
-                .unwrap_or(u32::MAX)
-                .max(1)
-        });
+        let lifetime = body
+            .spec
+            .expiration_seconds
+            .map(token_request_lifetime)
+            .transpose()
+            .map_err(|message| {
+                ApiError::invalid(
+                    SERVICE_ACCOUNTS,
+                    &name,
+                    FieldError::new("spec.expirationSeconds", message),
+                )
+            })?;
         let (record, secret) = api
-            .create_service_account_token(
-                &caller.subject,
-                &namespace,
-                &name,
-                &body.metadata.name,
-                days,
-            )
+            .create_service_account_token(&caller, &namespace, &name, &body.metadata.name, lifetime)
             .await?;
         Ok::<_, ApiError>(serde_json::json!({
             "kind": "TokenRequest",
@@ -1005,8 +1043,14 @@ async fn revoke_service_account_token_route(
 
 // ---- users, groups and the audit log (cluster administrators) --------------------------------
 
+/// Users, groups and the audit log are the cluster administrators' alone: a registry-wide
+/// `admin` who managed groups could join one bound to cluster-admin and so become one.
 fn require_cluster_admin(api: &AccessApi, who: &Subject, resource: Resource) -> ApiResult<()> {
-    api.require(who, Action::ManageAccess, Target::REGISTRY, resource, "")
+    if api.identities.authorizer.role(who, Target::REGISTRY) == Some(Role::ClusterAdmin) {
+        Ok(())
+    } else {
+        Err(AccessApi::forbidden(who, resource, "", "manage", None))
+    }
 }
 
 async fn list_users(State(api): Access, caller: Caller) -> Response {
@@ -1080,6 +1124,13 @@ async fn put_group(
 ) -> Response {
     let result = async {
         require_cluster_admin(&api, &caller.subject, GROUPS)?;
+        if let Some(message) = managed_group_name_error(&name) {
+            return Err(ApiError::invalid(
+                GROUPS,
+                &name,
+                FieldError::new("metadata.name", message),
+            ));
+        }
         let store = &api.identities.store;
         let current = store
             .list_groups()

@@ -201,6 +201,14 @@ impl Identities {
 
     /// The subject of a token secret (personal, service account or OAuth access token).
     pub async fn token_subject(&self, secret: &str) -> Result<Subject, AuthError> {
+        Ok(self.token(secret).await?.0)
+    }
+
+    /// The subject of a token secret, and when the token expires.
+    pub async fn token(
+        &self,
+        secret: &str,
+    ) -> Result<(Subject, Option<chrono::DateTime<Utc>>), AuthError> {
         let hash = secret_hash(secret);
         let now = Instant::now();
         let mut touch = None;
@@ -214,11 +222,14 @@ impl Identities {
                 touch = Some(entry.token_id);
             }
             let subject = entry.subject.clone();
+            let expires_at = entry.expires_at;
             drop(cache);
             if let Some(id) = touch {
                 self.touch(id);
             }
-            return subject.ok_or(AuthError::InvalidToken);
+            return subject
+                .map(|subject| (subject, expires_at))
+                .ok_or(AuthError::InvalidToken);
         }
         let found = self.store.find_token(&hash).await?;
         let (subject, token_id, expires_at) = match found {
@@ -251,7 +262,9 @@ impl Identities {
         if subject.is_some() && token_id != 0 {
             self.touch(token_id);
         }
-        subject.ok_or(AuthError::InvalidToken)
+        subject
+            .map(|subject| (subject, expires_at))
+            .ok_or(AuthError::InvalidToken)
     }
 
     fn touch(&self, token_id: i64) {

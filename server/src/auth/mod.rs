@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod http;
 pub mod identity;
 pub mod model;
+pub mod names;
 pub mod oauth;
 pub mod reviews;
 pub mod routes;
