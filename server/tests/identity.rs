@@ -327,3 +327,213 @@ async fn a_registry_wide_admin_cannot_manage_users_or_groups() {
     .await;
     assert_eq!(invalid_field(status, &body), "subject.name");
 }
+
+// ---- item 4: service-account bindings go with the account; a new namespace starts afresh ----
+
+/// Pushes a one-layer image to `repository:tag` as `client`; answers the manifest push.
+async fn push_as(
+    client: &reqwest::Client,
+    server: &TestServer,
+    repository: &str,
+    tag: &str,
+    seed: &str,
+) -> StatusCode {
+    let config =
+        format!(r#"{{"architecture":"amd64","os":"linux","config":{{"Env":["SEED={seed}"]}}}}"#);
+    let layer = format!("layer of {seed}");
+    let mut descriptors = Vec::new();
+    for data in [config.as_bytes(), layer.as_bytes()] {
+        let digest = common::sha256(data);
+        let response = client
+            .post(server.url(&format!("/v2/{repository}/blobs/uploads/?digest={digest}")))
+            .body(data.to_vec())
+            .send()
+            .await
+            .unwrap();
+        if response.status() != StatusCode::CREATED {
+            return response.status();
+        }
+        descriptors.push((digest, data.len()));
+    }
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": common::OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": descriptors[0].0, "size": descriptors[0].1},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": descriptors[1].0, "size": descriptors[1].1}],
+    }))
+    .unwrap();
+    client
+        .put(server.url(&format!("/v2/{repository}/manifests/{tag}")))
+        .header("content-type", common::OCI_MANIFEST)
+        .body(manifest)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// A TokenRequest for a service account, made by `client`.
+async fn service_account_token(
+    client: &reqwest::Client,
+    server: &TestServer,
+    namespace: &str,
+    name: &str,
+) -> String {
+    let response = client
+        .post(server.url(&format!("/api/v1/namespaces/{namespace}/serviceaccounts")))
+        .json(&json!({"metadata": {"name": name}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let (status, made) = answer(
+        client
+            .post(server.url(&format!(
+                "/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token"
+            )))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    made["status"]["token"].as_str().unwrap().to_owned()
+}
+
+async fn bind(
+    client: &reqwest::Client,
+    server: &TestServer,
+    namespace: &str,
+    role: &str,
+    subject: Value,
+) -> StatusCode {
+    client
+        .post(server.url(&format!("{ACCESS}/namespaces/{namespace}/rolebindings")))
+        .json(&json!({"roleRef": {"name": role}, "subject": subject}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// Everything a stream of events says within `seconds` (or until it ends).
+async fn read_for(response: reqwest::Response, seconds: u64) -> String {
+    use futures_util::StreamExt;
+    let mut stream = response.bytes_stream();
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while let Ok(Some(Ok(chunk))) = tokio::time::timeout_at(deadline, stream.next()).await {
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    seen
+}
+
+#[tokio::test]
+async fn service_account_bindings_and_events_do_not_pass_to_whoever_recreates_them() {
+    let server = TestServer::start();
+    let alice = client_with_token(&server.add_user("alice", "alice-password", &[]));
+    let bob = client_with_token(&server.add_user("bob", "bob-password", &[]));
+    let mallory = client_with_token(&server.add_user("mallory", "mallory-password", &[]));
+
+    // Alice's namespace "team" has an image and a builder account; bob lets that account pull
+    // from his namespace "vault".
+    assert_eq!(
+        push_as(&alice, &server, "team/app", "v1", "team-secret").await,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        push_as(&bob, &server, "vault/db", "v1", "vault-secret").await,
+        StatusCode::CREATED
+    );
+    let builder = service_account_token(&alice, &server, "team", "builder").await;
+    let account = json!({"kind": "ServiceAccount", "name": "builder", "namespace": "team"});
+    assert_eq!(
+        bind(&bob, &server, "vault", "viewer", account.clone()).await,
+        StatusCode::CREATED
+    );
+    let pull = |token: String| {
+        let url = server.url("/v2/vault/db/tags/list");
+        async move {
+            client_with_token(&token)
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(pull(builder.clone()).await, StatusCode::OK);
+
+    // Deleting the account deletes bob's binding to it.
+    let response = alice
+        .delete(server.url("/api/v1/namespaces/team/serviceaccounts/builder"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let bindings: Value = bob
+        .get(server.url(&format!("{ACCESS}/namespaces/vault/rolebindings")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        bindings["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|b| b["subject"]["kind"] != "ServiceAccount"),
+        "{bindings}"
+    );
+    let again = service_account_token(&alice, &server, "team", "builder").await;
+    assert_eq!(pull(again).await, StatusCode::FORBIDDEN);
+
+    // Bound again, then the whole namespace deleted: the binding goes with it too.
+    assert_eq!(
+        bind(&bob, &server, "vault", "viewer", account.clone()).await,
+        StatusCode::CREATED
+    );
+    let response = alice
+        .delete(server.url("/api/v1/namespaces/team"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    // Mallory makes "team" and its "builder" again: no access to bob's images, and nothing
+    // of alice's namespace in her watches or her console feed.
+    create_namespace(&mallory, &server, "team").await;
+    let impostor = service_account_token(&mallory, &server, "team", "builder").await;
+    assert_eq!(pull(impostor).await, StatusCode::FORBIDDEN);
+    let watch = mallory
+        .get(server.url(
+            "/apis/image.openshift.io/v1/namespaces/team/imagestreams?watch=true&resourceVersion=1&timeoutSeconds=2",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(watch.status(), StatusCode::OK);
+    let watched = read_for(watch, 5).await;
+    let feed = mallory
+        .get(server.url("/console/api/events?after=0&namespace=team"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(feed.status(), StatusCode::OK);
+    // Something of her own, so that the feed has something to say.
+    assert_eq!(
+        push_as(&mallory, &server, "team/own", "v1", "mine").await,
+        StatusCode::CREATED
+    );
+    let fed = read_for(feed, 3).await;
+    assert!(fed.contains("\"name\":\"own\""), "{fed}");
+    for seen in [&watched, &fed] {
+        assert!(!seen.contains("\"app\""), "alice's stream replayed: {seen}");
+        assert!(!seen.contains("team-secret"), "{seen}");
+    }
+}

@@ -378,12 +378,29 @@ impl AccessApi {
                 .flatten(),
             created_at: Utc::now(),
         };
-        let created = self.identities.store.create_binding(&record).await?.ok_or(
-            ApiError::AlreadyExists {
+        let Some(created) = self.identities.store.create_binding(&record).await? else {
+            if let (Some(account_namespace), "ServiceAccount") =
+                (&record.subject_namespace, record.subject_kind.as_str())
+                && self
+                    .identities
+                    .store
+                    .service_account(account_namespace, &record.subject_name)
+                    .await?
+                    .is_none()
+            {
+                return Err(invalid(
+                    "subject.name",
+                    format!(
+                        "service account {account_namespace}/{} does not exist",
+                        record.subject_name
+                    ),
+                ));
+            }
+            return Err(ApiError::AlreadyExists {
                 resource: ROLE_BINDINGS,
                 name,
-            },
-        )?;
+            });
+        };
         self.identities.authorizer.reload().await?;
         self.audit(
             who,
@@ -911,6 +928,8 @@ async fn delete_service_account(
             .store
             .delete_service_account(&namespace, &name)
             .await?;
+        // Its bindings went with it.
+        api.identities.authorizer.reload().await?;
         api.identities.forget_credentials();
         api.audit(
             &caller.subject,

@@ -190,6 +190,7 @@ pub trait AuthStore: Send + Sync + 'static {
         namespace: &str,
         name: &str,
     ) -> StorageResult<Option<ServiceAccountRecord>>;
+    /// Deletes a service account with its tokens and every binding to it.
     async fn delete_service_account(&self, namespace: &str, name: &str) -> StorageResult<bool>;
 
     async fn create_token(
@@ -211,7 +212,8 @@ pub trait AuthStore: Send + Sync + 'static {
 
     async fn list_all_bindings(&self) -> StorageResult<Vec<BindingRecord>>;
     async fn list_bindings(&self, namespace: Option<&str>) -> StorageResult<Vec<BindingRecord>>;
-    /// Creates a binding; `None` when the name is taken in its namespace.
+    /// Creates a binding; `None` when the name is taken in its namespace, or the service
+    /// account it binds does not exist.
     async fn create_binding(&self, binding: &BindingRecord)
     -> StorageResult<Option<BindingRecord>>;
     async fn delete_binding(&self, namespace: Option<&str>, name: &str) -> StorageResult<bool>;

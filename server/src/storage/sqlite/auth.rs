@@ -410,15 +410,18 @@ impl AuthStore for SqliteMetadata {
     }
 
     async fn delete_service_account(&self, namespace: &str, name: &str) -> StorageResult<bool> {
-        Ok(
-            sqlx::query("DELETE FROM service_accounts WHERE namespace = ? AND name = ?")
-                .bind(namespace)
-                .bind(name)
-                .execute(&self.pool)
-                .await?
-                .rows_affected()
-                == 1,
-        )
+        // Its tokens go by foreign key, its bindings by trigger.
+        let deleted = sqlx::query("DELETE FROM service_accounts WHERE namespace = ? AND name = ?")
+            .bind(namespace)
+            .bind(name)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+            == 1;
+        if deleted {
+            self.changes.send_modify(|count| *count += 1);
+        }
+        Ok(deleted)
     }
 
     async fn create_token(
@@ -541,10 +544,14 @@ impl AuthStore for SqliteMetadata {
         &self,
         binding: &BindingRecord,
     ) -> StorageResult<Option<BindingRecord>> {
+        // A service account is bound only while it exists (its bindings go with it: see
+        // migration 0009), checked in the statement so that a deletion cannot slip between.
         let result = sqlx::query(
             "INSERT INTO role_bindings
                  (name, namespace, stream, role, subject_kind, subject_name, subject_namespace, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8
+             WHERE ?5 <> 'ServiceAccount' OR EXISTS (
+                 SELECT 1 FROM service_accounts WHERE namespace = ?7 AND name = ?6)",
         )
         .bind(&binding.name)
         .bind(&binding.namespace)
@@ -557,6 +564,7 @@ impl AuthStore for SqliteMetadata {
         .execute(&self.pool)
         .await;
         match result {
+            Ok(done) if done.rows_affected() == 0 => Ok(None),
             Ok(_) => {
                 self.changes.send_modify(|count| *count += 1);
                 Ok(Some(binding.clone()))
