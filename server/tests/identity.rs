@@ -537,3 +537,124 @@ async fn service_account_bindings_and_events_do_not_pass_to_whoever_recreates_th
         assert!(!seen.contains("team-secret"), "{seen}");
     }
 }
+
+// ---- item 11: a namespace made first by someone else ----------------------------------------
+
+#[tokio::test]
+async fn a_push_token_for_a_namespace_not_yet_made_grants_nothing_once_another_makes_it() {
+    let server = TestServer::start();
+    let alice = client_with_token(&server.add_user("alice", "alice-password", &[]));
+    server.add_user("bob", "bob-password", &[]);
+
+    // Bob asks for a push token to "fresh", which nobody has made: granted, for now.
+    let (status, granted) = answer(
+        anonymous()
+            .get(server.url("/auth/token?service=berth&scope=repository:fresh/app:push,pull"))
+            .basic_auth("bob", Some("bob-password"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{granted}");
+    let registry_token = granted["token"].as_str().unwrap().to_owned();
+    let bob = client_with_token(&registry_token);
+    let upload = bob
+        .post(server.url("/v2/fresh/app/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status(), StatusCode::ACCEPTED);
+
+    // Alice makes "fresh" first. Bob's token no longer lets him in: not to start an upload,
+    // not to push a manifest, not to read.
+    assert_eq!(
+        push_as(&alice, &server, "fresh/app", "v1", "alice's").await,
+        StatusCode::CREATED
+    );
+    let upload = bob
+        .post(server.url("/v2/fresh/app/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            upload.status(),
+            StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED
+        ),
+        "{}",
+        upload.status()
+    );
+    assert_ne!(
+        push_as(&bob, &server, "fresh/app", "v1", "bob's").await,
+        StatusCode::CREATED
+    );
+    let tags = bob
+        .get(server.url("/v2/fresh/app/tags/list"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            tags.status(),
+            StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED
+        ),
+        "{}",
+        tags.status()
+    );
+}
+
+#[tokio::test]
+async fn of_two_first_pushes_to_a_new_namespace_one_makes_it() {
+    let server = TestServer::start();
+    let alice = client_with_token(&server.add_user("alice", "alice-password", &[]));
+    let bob = client_with_token(&server.add_user("bob", "bob-password", &[]));
+    let namespaces: Vec<String> = (0..8).map(|i| format!("race{i}")).collect();
+    // Both race for every namespace, their manifests pushed at once.
+    let pushes = namespaces.iter().flat_map(|namespace| {
+        [("alice", &alice), ("bob", &bob)].map(|(who, client)| {
+            let repository = format!("{namespace}/app");
+            let server = &server;
+            async move {
+                (
+                    who,
+                    push_as(
+                        client,
+                        server,
+                        &repository,
+                        "v1",
+                        &format!("{who} {repository}"),
+                    )
+                    .await,
+                )
+            }
+        })
+    });
+    let results = futures_util::future::join_all(pushes).await;
+    for (namespace, pair) in namespaces.iter().zip(results.chunks(2)) {
+        let bindings: Value = server
+            .client()
+            .get(server.url(&format!("{ACCESS}/namespaces/{namespace}/rolebindings")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let admins: Vec<&str> = bindings["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["roleRef"]["name"] == "admin")
+            .map(|b| b["subject"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(admins.len(), 1, "{namespace}: {admins:?} after {pair:?}");
+        for (who, status) in pair {
+            if *who == admins[0] {
+                assert_eq!(*status, StatusCode::CREATED, "{namespace}: {pair:?}");
+            } else {
+                assert_ne!(*status, StatusCode::CREATED, "{namespace}: {pair:?}");
+            }
+        }
+    }
+}

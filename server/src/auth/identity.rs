@@ -32,6 +32,23 @@ pub fn binding_name_part(name: &str) -> String {
         .collect()
 }
 
+/// The admin binding of a namespace's creator (a user; a service account creates none).
+fn creator_binding(namespace: &str, creator: &Subject) -> Option<BindingRecord> {
+    let Subject::User { name, .. } = creator else {
+        return None;
+    };
+    Some(BindingRecord {
+        name: format!("admin-{}", binding_name_part(name)),
+        namespace: Some(namespace.to_owned()),
+        stream: None,
+        role: "admin".into(),
+        subject_kind: "User".into(),
+        subject_name: name.clone(),
+        subject_namespace: None,
+        created_at: Utc::now(),
+    })
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     #[error("invalid user name or password")]
@@ -308,39 +325,63 @@ impl Identities {
         }
     }
 
-    /// Makes the user who created a namespace (by pushing to it) its admin, as OpenShift makes a
+    /// Makes the user who created a namespace (through the API) its admin, as OpenShift makes a
     /// project's requester its admin.
     pub async fn namespace_created(
         &self,
         namespace: &str,
         creator: &Subject,
     ) -> Result<(), StorageError> {
-        let Subject::User { name, .. } = creator else {
+        let Some(binding) = creator_binding(namespace, creator) else {
             return Ok(());
         };
-        self.store
-            .create_binding(&BindingRecord {
-                name: format!("admin-{}", binding_name_part(name)),
-                namespace: Some(namespace.to_owned()),
-                stream: None,
-                role: "admin".into(),
-                subject_kind: "User".into(),
-                subject_name: name.clone(),
-                subject_namespace: None,
-                created_at: Utc::now(),
-            })
-            .await?;
+        self.store.create_binding(&binding).await?;
         self.authorizer.reload().await?;
+        self.audit_creation(
+            namespace,
+            creator,
+            "created through the API; the creator is its admin",
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Makes a namespace by a first push, with the pusher as its admin, in one transaction:
+    /// false when it exists already (someone else's push or request made it first), and then
+    /// the push is decided as any push to an existing namespace.
+    pub async fn claim_namespace(
+        &self,
+        namespace: &str,
+        creator: &Subject,
+    ) -> Result<bool, StorageError> {
+        let binding = creator_binding(namespace, creator);
+        if !self
+            .store
+            .create_namespace_with_admin(namespace, binding.as_ref())
+            .await?
+        {
+            return Ok(false);
+        }
+        self.authorizer.reload().await?;
+        self.audit_creation(
+            namespace,
+            creator,
+            "created by a push; the creator is its admin",
+        )
+        .await;
+        Ok(true)
+    }
+
+    async fn audit_creation(&self, namespace: &str, creator: &Subject, detail: &str) {
         self.audit(NewAudit {
-            actor: name.clone(),
+            actor: creator.display_name(),
             action: "namespace-create",
             target: namespace.to_owned(),
             success: true,
             address: None,
-            detail: Some("created by a push; the creator is its admin".into()),
+            detail: Some(detail.into()),
         })
         .await;
-        Ok(())
     }
 
     /// Basic credentials: a token as the password (any user name, as `podman login -u any -p

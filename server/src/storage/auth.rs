@@ -217,6 +217,14 @@ pub trait AuthStore: Send + Sync + 'static {
     async fn create_binding(&self, binding: &BindingRecord)
     -> StorageResult<Option<BindingRecord>>;
     async fn delete_binding(&self, namespace: Option<&str>, name: &str) -> StorageResult<bool>;
+    /// Makes a namespace that does not exist, with `admin` (its creator's binding) in the same
+    /// transaction; false, and nothing written, when it exists already: of two first pushes,
+    /// exactly one makes it.
+    async fn create_namespace_with_admin(
+        &self,
+        namespace: &str,
+        admin: Option<&BindingRecord>,
+    ) -> StorageResult<bool>;
 
     async fn put_oauth_code(&self, code_hash: &str, code: &OAuthCode) -> StorageResult<()>;
     /// Takes a code once: it is marked used, and a second take finds nothing.

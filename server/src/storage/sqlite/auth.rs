@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
-use super::SqliteMetadata;
+use super::{SqliteMetadata, ensure_namespace};
 use crate::storage::auth::{
     AuditRecord, AuthStore, BindingRecord, GroupRecord, NewAudit, OAuthCode, ServiceAccountRecord,
     TokenIdentity, TokenKind, TokenOwner, TokenRecord, UserRecord,
@@ -586,6 +586,43 @@ impl AuthStore for SqliteMetadata {
             self.changes.send_modify(|count| *count += 1);
         }
         Ok(deleted)
+    }
+
+    async fn create_namespace_with_admin(
+        &self,
+        namespace: &str,
+        admin: Option<&BindingRecord>,
+    ) -> StorageResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM namespaces WHERE name = ?")
+            .bind(namespace)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_some() {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        ensure_namespace(&mut tx, namespace).await?;
+        if let Some(binding) = admin {
+            sqlx::query(
+                "INSERT INTO role_bindings
+                     (name, namespace, stream, role, subject_kind, subject_name, subject_namespace, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&binding.name)
+            .bind(&binding.namespace)
+            .bind(&binding.stream)
+            .bind(&binding.role)
+            .bind(&binding.subject_kind)
+            .bind(&binding.subject_name)
+            .bind(&binding.subject_namespace)
+            .bind(binding.created_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        self.commit(tx).await?;
+        self.changes.send_modify(|count| *count += 1);
+        Ok(true)
     }
 
     async fn put_oauth_code(&self, code_hash: &str, code: &OAuthCode) -> StorageResult<()> {
