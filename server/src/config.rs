@@ -474,6 +474,12 @@ pub struct OidcConfig {
     /// Scopes to ask for besides `openid` (a provider may need `groups` for the groups claim).
     #[serde(default = "default_scopes")]
     pub scopes: Vec<String>,
+    /// How an identity of the provider that no user has yet becomes one, as OpenShift's
+    /// `mappingMethod`: `claim` (a new user of the provider's user name, refused when that name
+    /// is a user already), `lookup` (only identities an administrator linked), or `add` (linked
+    /// to the user of that name, local ones included).
+    #[serde(default)]
+    pub mapping_method: crate::storage::auth::MappingMethod,
 }
 
 fn default_scopes() -> Vec<String> {

@@ -308,6 +308,7 @@ async fn sign_in(
                 groups_claim: oidc.groups_claim.clone(),
                 username_claim: oidc.username_claim.clone(),
                 scopes: oidc.scopes.clone(),
+                mapping_method: oidc.mapping_method,
             },
             oidc.client_id.clone(),
             oidc.client_secret.clone(),

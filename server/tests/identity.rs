@@ -658,3 +658,271 @@ async fn of_two_first_pushes_to_a_new_namespace_one_makes_it() {
         }
     }
 }
+
+// ---- item 3: external sign-in maps identities, not names -------------------------------------
+
+/// The npm `oidc-provider` the browser tests use (`end2end/oidc/provider.mjs`: any name and
+/// password sign in; the name is the subject and the preferred user name), on loopback.
+struct OidcProvider {
+    child: std::process::Child,
+    issuer: String,
+}
+
+impl Drop for OidcProvider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_provider(port: u16, redirect_uri: &str) -> OidcProvider {
+    use std::io::BufRead;
+    let end2end = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../end2end");
+    assert!(
+        end2end.join("node_modules/oidc-provider").is_dir(),
+        "the npm packages of end2end/ are missing: run scripts/setup"
+    );
+    let mut child = std::process::Command::new("node")
+        .arg("oidc/provider.mjs")
+        .current_dir(&end2end)
+        .env("OIDC_PORT", port.to_string())
+        .env("OIDC_REDIRECT_URI", redirect_uri)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting node");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let ready = lines.next().and_then(Result::ok).unwrap_or_default();
+    assert!(ready.contains("listening"), "oidc-provider: {ready}");
+    std::thread::spawn(move || for _ in lines {});
+    OidcProvider {
+        child,
+        issuer: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+/// Berth with the provider on `port` as its console's sign-in, mapping by `method`.
+fn server_with_provider(port: u16, method: &str) -> (TestServer, OidcProvider) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("berth.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[auth.oidc]\nissuer = \"http://127.0.0.1:{port}\"\nclient_id = \"berth\"\nclient_secret = \"berthtestsecret\"\nmapping_method = \"{method}\"\nscopes = [\"profile\", \"groups\"]\n"
+        ),
+    )
+    .unwrap();
+    let server = TestServer::start_with(&["--config", config.to_str().unwrap()]);
+    let provider = start_provider(port, &server.url("/console/callback"));
+    // The configuration is read at start.
+    drop(dir);
+    (server, provider)
+}
+
+/// Signs in at the provider as `user` (its login and consent pages, as a browser fills them)
+/// starting from the console; answers Berth's callback.
+async fn sign_in_externally(
+    server: &TestServer,
+    browser: &reqwest::Client,
+    user: &str,
+) -> reqwest::Response {
+    let callback = server.url("/console/callback");
+    let mut response = browser
+        .get(server.url("/console/login?then=/"))
+        .send()
+        .await
+        .unwrap();
+    for _ in 0..20 {
+        if response.status().is_redirection() {
+            let next = response.url().join(&common::location(&response)).unwrap();
+            if next.as_str().starts_with(&callback) {
+                return browser.get(next).send().await.unwrap();
+            }
+            response = browser.get(next).send().await.unwrap();
+            continue;
+        }
+        let page = response.url().clone();
+        let status = response.status();
+        let html = response.text().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{page}: {html}");
+        let action = html
+            .split("<form")
+            .nth(1)
+            .and_then(|form| form.split("action=\"").nth(1))
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("no form at {page}: {html}"));
+        let mut fields: Vec<(String, String)> = common::form_fields(&html)
+            .into_iter()
+            .filter(|(name, _)| name != "login" && name != "password")
+            .collect();
+        if html.contains("name=\"login\"") {
+            fields.push(("login".into(), user.into()));
+            fields.push(("password".into(), "any password".into()));
+        }
+        response = browser
+            .post(page.join(action).unwrap())
+            .form(&fields)
+            .send()
+            .await
+            .unwrap();
+    }
+    panic!("signing in at the provider did not come back to Berth");
+}
+
+async fn session_user(server: &TestServer, browser: &reqwest::Client) -> Value {
+    let session: Value = browser
+        .get(server.url("/console/api/session"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    session["user"].clone()
+}
+
+async fn namespace_names(server: &TestServer, browser: &reqwest::Client) -> Vec<String> {
+    let list: Value = browser
+        .get(server.url("/api/v1/namespaces"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    list["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|n| n["metadata"]["name"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn signing_in_elsewhere_as_admin_is_not_the_local_admin() {
+    let port = free_port();
+    let (server, provider) = server_with_provider(port, "claim");
+    let admin = server.client();
+    assert_eq!(
+        push_as(&admin, &server, "private/app", "v1", "the admin's").await,
+        StatusCode::CREATED
+    );
+
+    // "admin" at the provider: refused (the name is a local user's), no session, nothing seen.
+    let intruder = common::browser();
+    let refused = sign_in_externally(&server, &intruder, "admin").await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(refused.text().await.unwrap().contains("belongs to another"));
+    assert!(session_user(&server, &intruder).await.is_null());
+    assert!(
+        !namespace_names(&server, &intruder)
+            .await
+            .contains(&"private".to_owned())
+    );
+    let response = intruder
+        .get(server.url("/v2/private/app/tags/list"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+
+    // Someone new claims their name: a user of the provider, with its groups claim, and the
+    // same user at every sign-in (found by the identity).
+    let carol = common::browser();
+    let signed_in = sign_in_externally(&server, &carol, "carol").await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    assert_eq!(session_user(&server, &carol).await, "carol");
+    assert!(
+        !namespace_names(&server, &carol)
+            .await
+            .contains(&"private".to_owned())
+    );
+    let again = common::browser();
+    sign_in_externally(&server, &again, "carol").await;
+    assert_eq!(session_user(&server, &again).await, "carol");
+    let users: Value = admin
+        .get(server.url(&format!("{USERS}/users")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let carol_user = users["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["metadata"]["name"] == "carol")
+        .unwrap();
+    assert_eq!(
+        carol_user["identities"],
+        json!([format!("oidc:{}:carol", provider.issuer)])
+    );
+    assert_eq!(carol_user["groups"], json!(["oidc-devs"]));
+    let admin_user = users["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["metadata"]["name"] == "admin")
+        .unwrap();
+    assert_eq!(admin_user["identities"], json!(["local:admin"]));
+    assert_eq!(admin_user["groups"], json!([]));
+}
+
+#[tokio::test]
+async fn lookup_signs_in_only_identities_an_administrator_linked() {
+    let port = free_port();
+    let (server, provider) = server_with_provider(port, "lookup");
+    let admin = server.client();
+    server.add_user("dave", "dave-password", &[]);
+
+    let stranger = common::browser();
+    let refused = sign_in_externally(&server, &stranger, "erin").await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(refused.text().await.unwrap().contains("not linked"));
+    let refused = sign_in_externally(&server, &stranger, "admin").await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(session_user(&server, &stranger).await.is_null());
+
+    // Linking takes a cluster administrator; then dave's identity signs in as dave.
+    let link = json!({"providerName": format!("oidc:{}", provider.issuer),
+                      "providerUserName": "dave", "user": {"name": "dave"}});
+    let dave_token = common::token_for(&server.base, "dave", "dave-password");
+    let response = client_with_token(&dave_token)
+        .post(server.url(&format!("{USERS}/identities")))
+        .json(&link)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let response = admin
+        .post(server.url(&format!("{USERS}/identities")))
+        .json(&link)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let response = admin
+        .post(server.url(&format!("{USERS}/identities")))
+        .json(&json!({"providerName": format!("oidc:{}", provider.issuer),
+                      "providerUserName": "dave", "user": {"name": "admin"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let dave = common::browser();
+    let signed_in = sign_in_externally(&server, &dave, "dave").await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    assert_eq!(session_user(&server, &dave).await, "dave");
+}

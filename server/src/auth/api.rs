@@ -33,7 +33,8 @@ use crate::imagestream::routes::ApiJson;
 use crate::registry::names::{RepositoryName, is_valid_namespace};
 use crate::storage::ImageStreamStore;
 use crate::storage::auth::{
-    BindingRecord, NewAudit, ServiceAccountRecord, TokenKind, TokenOwner, TokenRecord,
+    BindingRecord, IdentityRecord, LinkOutcome, NewAudit, ServiceAccountRecord, TokenKind,
+    TokenOwner, TokenRecord,
 };
 
 pub const ROLE_BINDINGS: Resource = Resource {
@@ -1075,15 +1076,30 @@ fn require_cluster_admin(api: &AccessApi, who: &Subject, resource: Resource) -> 
 async fn list_users(State(api): Access, caller: Caller) -> Response {
     let result = async {
         require_cluster_admin(&api, &caller.subject, USERS)?;
-        Ok::<_, ApiError>(api.identities.store.list_users().await?)
+        let store = &api.identities.store;
+        Ok::<_, ApiError>((store.list_users().await?, store.list_identities().await?))
     };
     match result.await {
-        Ok(users) => list(
+        Ok((users, identities)) => list(
             "UserList",
             "user.openshift.io/v1",
             users
                 .iter()
                 .map(|u| {
+                    // A password is an identity of its own provider (`local:admin`); external
+                    // ones are (provider, subject).
+                    let identities: Vec<String> = u
+                        .password_hash
+                        .is_some()
+                        .then(|| format!("{}:{}", u.identity_provider, u.name))
+                        .into_iter()
+                        .chain(
+                            identities
+                                .iter()
+                                .filter(|i| i.user == u.name)
+                                .map(|i| format!("{}:{}", i.provider, i.subject)),
+                        )
+                        .collect();
                     serde_json::json!({
                         "kind": "User",
                         "apiVersion": "user.openshift.io/v1",
@@ -1093,7 +1109,7 @@ async fn list_users(State(api): Access, caller: Caller) -> Response {
                             "creationTimestamp": u.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                         },
                         "fullName": u.full_name,
-                        "identities": [format!("{}:{}", u.identity_provider, u.name)],
+                        "identities": identities,
                         "groups": u.groups,
                     })
                 })
@@ -1126,6 +1142,115 @@ async fn list_groups(State(api): Access, caller: Caller) -> Response {
         ),
         Err(err) => err.into_response(),
     }
+}
+
+const IDENTITIES: Resource = Resource {
+    plural: "identities",
+    group: "user.openshift.io",
+};
+
+fn identity_object(record: &IdentityRecord) -> serde_json::Value {
+    serde_json::json!({
+        "kind": "Identity",
+        "apiVersion": "user.openshift.io/v1",
+        "metadata": {
+            "name": format!("{}:{}", record.provider, record.subject),
+            "creationTimestamp": record.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        },
+        "providerName": record.provider,
+        "providerUserName": record.subject,
+        "user": {"name": record.user},
+    })
+}
+
+/// `GET /apis/user.openshift.io/v1/identities`: every external identity and its user.
+async fn list_identities(State(api): Access, caller: Caller) -> Response {
+    let result = async {
+        require_cluster_admin(&api, &caller.subject, IDENTITIES)?;
+        Ok::<_, ApiError>(api.identities.store.list_identities().await?)
+    };
+    match result.await {
+        Ok(identities) => list(
+            "IdentityList",
+            "user.openshift.io/v1",
+            identities.iter().map(identity_object).collect(),
+        ),
+        Err(err) => err.into_response(),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IdentityBody {
+    #[serde(default)]
+    provider_name: String,
+    #[serde(default)]
+    provider_user_name: String,
+    #[serde(default)]
+    user: RoleRef,
+}
+
+/// `POST /apis/user.openshift.io/v1/identities` with `providerName`, `providerUserName` (the
+/// provider's subject) and `user.name`: links an identity to a user, as OpenShift's Identity
+/// with a UserIdentityMapping (what `mappingMethod: lookup` signs in with).
+async fn create_identity(
+    State(api): Access,
+    caller: Caller,
+    ApiJson(body): ApiJson<IdentityBody>,
+) -> Response {
+    let result = async {
+        require_cluster_admin(&api, &caller.subject, IDENTITIES)?;
+        let name = format!("{}:{}", body.provider_name, body.provider_user_name);
+        let invalid = |field: &str, message: &str| {
+            ApiError::invalid(IDENTITIES, &name, FieldError::new(field, message))
+        };
+        for (field, value) in [
+            ("providerName", &body.provider_name),
+            ("providerUserName", &body.provider_user_name),
+        ] {
+            if value.is_empty() || value.len() > 1024 || value.chars().any(char::is_control) {
+                return Err(invalid(
+                    field,
+                    "1 to 1024 characters, none of them control characters",
+                ));
+            }
+        }
+        match api
+            .identities
+            .store
+            .link_identity(
+                &body.provider_name,
+                &body.provider_user_name,
+                &body.user.name,
+            )
+            .await?
+        {
+            LinkOutcome::Linked => {}
+            LinkOutcome::NoSuchUser => {
+                return Err(invalid("user.name", "no such user"));
+            }
+            LinkOutcome::Taken => {
+                return Err(ApiError::AlreadyExists {
+                    resource: IDENTITIES,
+                    name,
+                });
+            }
+        }
+        api.audit(
+            &caller.subject,
+            "identity-link",
+            name.clone(),
+            Some(format!("to user {}", body.user.name)),
+        )
+        .await;
+        Ok(identity_object(&IdentityRecord {
+            provider: body.provider_name,
+            subject: body.provider_user_name,
+            user: body.user.name,
+            created_at: Utc::now(),
+        }))
+    };
+    respond(StatusCode::CREATED, result.await)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1492,6 +1617,10 @@ pub fn router(api: Arc<AccessApi>) -> Router {
         )
         .route("/apis/user.openshift.io/v1/users", get(list_users))
         .route("/apis/user.openshift.io/v1/groups", get(list_groups))
+        .route(
+            "/apis/user.openshift.io/v1/identities",
+            get(list_identities).post(create_identity),
+        )
         .route(
             "/apis/user.openshift.io/v1/groups/{name}",
             axum::routing::put(put_group),

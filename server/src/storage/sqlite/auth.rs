@@ -6,7 +6,8 @@ use sqlx::SqliteConnection;
 
 use super::{SqliteMetadata, ensure_namespace};
 use crate::storage::auth::{
-    AuditRecord, AuthStore, BindingRecord, GroupRecord, NewAudit, OAuthCode, ServiceAccountRecord,
+    AuditRecord, AuthStore, BindingRecord, ExternalIdentity, GroupRecord, IdentityMapping,
+    IdentityRecord, LinkOutcome, MappingMethod, NewAudit, OAuthCode, ServiceAccountRecord,
     TokenIdentity, TokenKind, TokenOwner, TokenRecord, UserRecord,
 };
 use crate::storage::{StorageError, StorageResult};
@@ -257,32 +258,141 @@ impl AuthStore for SqliteMetadata {
         )
     }
 
-    async fn external_user(
+    async fn map_identity(
         &self,
-        name: &str,
-        identity_provider: &str,
-        full_name: Option<&str>,
-        groups: &[String],
-    ) -> StorageResult<UserRecord> {
-        let groups = serde_json::to_string(groups)
+        identity: &ExternalIdentity<'_>,
+        method: MappingMethod,
+    ) -> StorageResult<IdentityMapping> {
+        let mut tx = self.begin_write().await?;
+        let linked: Option<i64> =
+            sqlx::query_scalar("SELECT user_id FROM identities WHERE provider = ? AND subject = ?")
+                .bind(identity.provider)
+                .bind(identity.subject)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let user_id = match (linked, method) {
+            (Some(id), _) => id,
+            (None, MappingMethod::Lookup) => {
+                tx.rollback().await?;
+                return Ok(IdentityMapping::NotMapped);
+            }
+            (None, MappingMethod::Claim | MappingMethod::Add) => {
+                let named: Option<(i64, bool, String, bool)> = sqlx::query_as(
+                    "SELECT id, password_hash IS NOT NULL, identity_provider,
+                            EXISTS (SELECT 1 FROM identities i WHERE i.user_id = users.id)
+                     FROM users WHERE name = ?",
+                )
+                .bind(identity.preferred_name)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let id = match named {
+                    None => {
+                        sqlx::query_scalar(
+                            "INSERT INTO users (name, uid, identity_provider, created_at)
+                             VALUES (?, ?, ?, ?) RETURNING id",
+                        )
+                        .bind(identity.preferred_name)
+                        .bind(uuid::Uuid::new_v4().to_string())
+                        .bind(identity.provider)
+                        .bind(Utc::now())
+                        .fetch_one(&mut *tx)
+                        .await?
+                    }
+                    // A user of this provider from before identities were kept, with no password
+                    // and no identity: the same person, by the only key there was.
+                    Some((id, false, provider, false))
+                        if method == MappingMethod::Claim && provider == identity.provider =>
+                    {
+                        id
+                    }
+                    Some(_) if method == MappingMethod::Claim => {
+                        tx.rollback().await?;
+                        return Ok(IdentityMapping::NameTaken);
+                    }
+                    Some((id, ..)) => id,
+                };
+                sqlx::query(
+                    "INSERT INTO identities (provider, subject, user_id, created_at)
+                     VALUES (?, ?, ?, ?)",
+                )
+                .bind(identity.provider)
+                .bind(identity.subject)
+                .bind(id)
+                .bind(Utc::now())
+                .execute(&mut *tx)
+                .await?;
+                id
+            }
+        };
+        let groups = serde_json::to_string(identity.groups)
             .map_err(|err| StorageError::Corrupt(format!("groups: {err}")))?;
         sqlx::query(
-            "INSERT INTO users (name, uid, identity_provider, full_name, external_groups, created_at)
-             VALUES (?, ?, ?, ?, ?, ?)
-             ON CONFLICT (name) DO UPDATE SET external_groups = excluded.external_groups,
-                 full_name = coalesce(excluded.full_name, users.full_name)",
+            "UPDATE users SET external_groups = ?, full_name = coalesce(?, full_name) WHERE id = ?",
         )
-        .bind(name)
-        .bind(uuid::Uuid::new_v4().to_string())
-        .bind(identity_provider)
-        .bind(full_name)
         .bind(groups)
-        .bind(Utc::now())
-        .execute(&self.pool)
+        .bind(identity.full_name)
+        .bind(user_id)
+        .execute(&mut *tx)
         .await?;
-        self.user(name)
+        let user = find_user(&mut tx, UserKey::Id(user_id))
             .await?
-            .ok_or_else(|| StorageError::Corrupt(format!("user {name} vanished")))
+            .ok_or_else(|| StorageError::Corrupt(format!("user {user_id} vanished")))?;
+        self.commit(tx).await?;
+        Ok(IdentityMapping::Mapped(user))
+    }
+
+    async fn link_identity(
+        &self,
+        provider: &str,
+        subject: &str,
+        user: &str,
+    ) -> StorageResult<LinkOutcome> {
+        let mut tx = self.begin_write().await?;
+        let Some(user_id) = sqlx::query_scalar::<_, i64>("SELECT id FROM users WHERE name = ?")
+            .bind(user)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            tx.rollback().await?;
+            return Ok(LinkOutcome::NoSuchUser);
+        };
+        let inserted = sqlx::query(
+            "INSERT INTO identities (provider, subject, user_id, created_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (provider, subject) DO NOTHING",
+        )
+        .bind(provider)
+        .bind(subject)
+        .bind(user_id)
+        .bind(Utc::now())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        self.commit(tx).await?;
+        Ok(if inserted {
+            LinkOutcome::Linked
+        } else {
+            LinkOutcome::Taken
+        })
+    }
+
+    async fn list_identities(&self) -> StorageResult<Vec<IdentityRecord>> {
+        let rows: Vec<(String, String, String, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT i.provider, i.subject, u.name, i.created_at
+             FROM identities i JOIN users u ON u.id = i.user_id
+             ORDER BY i.provider, i.subject",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(provider, subject, user, created_at)| IdentityRecord {
+                provider,
+                subject,
+                user,
+                created_at,
+            })
+            .collect())
     }
 
     async fn count_users(&self) -> StorageResult<u64> {
