@@ -926,3 +926,137 @@ async fn lookup_signs_in_only_identities_an_administrator_linked() {
     assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
     assert_eq!(session_user(&server, &dave).await, "dave");
 }
+
+// ---- items 15, 16 and 6: throttling that locks nobody out, an audit that does not grow -------
+
+/// A client whose connections come from `address` (any of 127.0.0.0/8).
+fn from(address: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(address))
+        .build()
+        .unwrap()
+}
+
+async fn registry_status(
+    client: &reqwest::Client,
+    server: &TestServer,
+    user: &str,
+    password: &str,
+) -> StatusCode {
+    client
+        .get(server.url("/v2/"))
+        .basic_auth(user, Some(password))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn wrong_passwords_from_one_address_lock_nobody_out_and_successes_are_never_counted() {
+    let server = TestServer::start();
+    let guesser = from([127, 0, 0, 2]);
+    // Ten failures a minute are allowed (each attempt takes a while, in which the budget
+    // refills a little): refused within a few more.
+    let mut statuses = Vec::new();
+    while statuses.last() != Some(&StatusCode::TOO_MANY_REQUESTS) && statuses.len() < 40 {
+        let guess = format!("guess {}", statuses.len());
+        statuses.push(registry_status(&guesser, &server, "admin", &guess).await);
+    }
+    assert_eq!(
+        statuses.last(),
+        Some(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    assert!(statuses.len() > 10, "{statuses:?}");
+    // The administrator, elsewhere, signs in.
+    let owner = from([127, 0, 0, 3]);
+    assert_eq!(
+        registry_status(&owner, &server, "admin", ADMIN_PASSWORD).await,
+        StatusCode::OK
+    );
+
+    // Eight clients with the right password at once, each many times, from one address: none
+    // refused (successes are not counted; the server's cache of verified passwords is no part
+    // of this, as every client starts at once).
+    server.add_user("ci", "ci-password", &[]);
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let client = from([127, 0, 0, 4]);
+            let server = &server;
+            async move {
+                let mut refused = 0;
+                for _ in 0..25 {
+                    if registry_status(&client, server, "ci", "ci-password").await != StatusCode::OK
+                    {
+                        refused += 1;
+                    }
+                }
+                refused
+            }
+        })
+        .collect();
+    let refused: u32 = futures_util::future::join_all(clients)
+        .await
+        .into_iter()
+        .sum();
+    assert_eq!(refused, 0);
+}
+
+/// The metadata database's size on disk, with its write-ahead log.
+fn database_bytes(server: &TestServer) -> u64 {
+    ["berth.db", "berth.db-wal"]
+        .iter()
+        .filter_map(|name| std::fs::metadata(server.data_dir().join(name)).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+#[tokio::test]
+async fn huge_user_names_neither_grow_the_database_nor_reach_the_audit_log_in_full() {
+    let server = TestServer::start();
+    let admin = server.client();
+    let before = database_bytes(&server);
+    let attacker = from([127, 0, 0, 5]);
+    let mut statuses = std::collections::BTreeMap::new();
+    for i in 0..300 {
+        let name = format!("{i:04}{}", "x".repeat(100 * 1024));
+        let status = registry_status(&attacker, &server, &name, "password").await;
+        *statuses.entry(status.as_u16()).or_insert(0) += 1;
+    }
+    assert!(
+        statuses.keys().all(|code| [401, 429].contains(code)),
+        "{statuses:?}"
+    );
+    // 300 names of 100 KB were 30 MB of audit; now each is a short prefix, and refusals by
+    // the address's throttle are recorded once a minute.
+    let grown = database_bytes(&server).saturating_sub(before);
+    assert!(grown < 1024 * 1024, "the database grew by {grown} bytes");
+    let audit: Value = admin
+        .get(server.url(&format!("{ACCESS}/auditevents?limit=1000")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let failures: Vec<&Value> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["outcome"] == "failure")
+        .collect();
+    assert!(!failures.is_empty());
+    assert!(failures.len() < 100, "{} failures recorded", failures.len());
+    assert!(
+        failures
+            .iter()
+            .all(|e| e["actor"].as_str().unwrap().len() < 100),
+        "a whole name reached the audit log"
+    );
+    // The administrator is not locked out by any of it.
+    assert_eq!(
+        registry_status(&from([127, 0, 0, 6]), &server, "admin", ADMIN_PASSWORD).await,
+        StatusCode::OK
+    );
+}

@@ -3,12 +3,10 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use super::authorizer::Authorizer;
 use super::credentials::{
@@ -16,6 +14,8 @@ use super::credentials::{
     verify_password,
 };
 use super::model::Subject;
+use super::names::MAX_USER_NAME;
+use super::throttle::LoginThrottle;
 use crate::storage::StorageError;
 use crate::storage::auth::{AuthStore, BindingRecord, NewAudit, TokenIdentity, UserRecord};
 
@@ -94,8 +94,7 @@ pub struct Identities {
     /// Registry tokens already verified, so that a client's every request does not re-check
     /// the signature (they expire within minutes; expiry is checked on every use).
     registry_claims: Mutex<HashMap<String, Arc<RegistryClaims>>>,
-    per_user: DefaultKeyedRateLimiter<String>,
-    per_address: DefaultKeyedRateLimiter<IpAddr>,
+    throttle: LoginThrottle,
 }
 
 fn subject_of(identity: TokenIdentity) -> Subject {
@@ -128,8 +127,6 @@ impl Identities {
         public_url: Option<String>,
         scheme: &'static str,
     ) -> Self {
-        let per_minute = NonZeroU32::new(attempts_per_minute).unwrap_or(NonZeroU32::MIN);
-        let quota = Quota::per_minute(per_minute);
         Identities {
             store,
             authorizer,
@@ -140,12 +137,39 @@ impl Identities {
             tokens: Mutex::new(HashMap::new()),
             passwords: Mutex::new(HashMap::new()),
             registry_claims: Mutex::new(HashMap::new()),
-            per_user: RateLimiter::keyed(quota),
-            // An address may carry several people (a NAT): more room, the same shape.
-            per_address: RateLimiter::keyed(Quota::per_minute(
-                per_minute.saturating_mul(NonZeroU32::new(5).unwrap_or(NonZeroU32::MIN)),
-            )),
+            throttle: LoginThrottle::new(attempts_per_minute),
         }
+    }
+
+    /// Keeps what identity holds bounded over time: throttling keys that owe nothing are
+    /// forgotten every minute, audit entries older than `audit_retention` (when set) deleted
+    /// every hour.
+    pub fn spawn_upkeep(self: &Arc<Self>, audit_retention: Option<chrono::TimeDelta>) {
+        let identities = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut minutes = 0_u64;
+            loop {
+                let Some(identities) = identities.upgrade() else {
+                    return;
+                };
+                identities.throttle.prune();
+                if let Some(retention) = audit_retention
+                    && minutes.is_multiple_of(60)
+                    && let Some(before) = Utc::now().checked_sub_signed(retention)
+                {
+                    match identities.store.delete_audit_before(before).await {
+                        Ok(0) => {}
+                        Ok(deleted) => {
+                            tracing::info!(deleted, "deleted audit entries past retention")
+                        }
+                        Err(err) => tracing::warn!(%err, "deleting old audit entries failed"),
+                    }
+                }
+                drop(identities);
+                minutes += 1;
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            }
+        });
     }
 
     pub async fn audit(&self, entry: NewAudit) {
@@ -154,22 +178,10 @@ impl Identities {
         }
     }
 
-    fn throttle(&self, user: &str, address: Option<IpAddr>) -> Result<(), AuthError> {
-        let clock = governor::clock::DefaultClock::default();
-        let limited = |wait: governor::NotUntil<governor::clock::QuantaInstant>| {
-            use governor::clock::Clock;
-            AuthError::Throttled {
-                retry_after: wait.wait_time_from(clock.now()),
-            }
-        };
-        self.per_user.check_key(&user.to_owned()).map_err(limited)?;
-        if let Some(address) = address {
-            self.per_address.check_key(&address).map_err(limited)?;
-        }
-        Ok(())
-    }
-
-    /// Checks a user's password (throttled per user and per address; every attempt audited).
+    /// Checks a user's password. Throttled by failures per address and per user and address
+    /// (refused), and per user (slowed); a name longer than any user's is refused before any
+    /// lookup. Failures are audited, with names no longer than a user name can be; throttled
+    /// attempts once per key and minute.
     pub async fn login(
         &self,
         name: &str,
@@ -177,17 +189,47 @@ impl Identities {
         address: Option<IpAddr>,
         how: &'static str,
     ) -> Result<UserRecord, AuthError> {
+        let possible = !name.is_empty() && name.len() <= MAX_USER_NAME;
+        let actor = if possible {
+            name.to_owned()
+        } else {
+            format!(
+                "{}… ({} bytes)",
+                name.chars().take(32).collect::<String>(),
+                name.len()
+            )
+        };
         let audit = |success: bool, detail: Option<String>| NewAudit {
-            actor: name.to_owned(),
+            actor: actor.clone(),
             action: how,
             target: "berth".into(),
             success,
             address: address.map(|a| a.to_string()),
             detail,
         };
-        if let Err(err) = self.throttle(name, address) {
-            self.audit(audit(false, Some(err.to_string()))).await;
-            return Err(err);
+        let wait = match self.throttle.admit(possible.then_some(name), address) {
+            Ok(wait) => wait,
+            Err(refusal) => {
+                if refusal.note {
+                    let detail = format!(
+                        "throttled ({}); further refusals of this key within a minute are not recorded",
+                        refusal.scope
+                    );
+                    self.audit(audit(false, Some(detail))).await;
+                }
+                return Err(AuthError::Throttled {
+                    retry_after: refusal.retry_after,
+                });
+            }
+        };
+        if !possible {
+            self.audit(audit(false, Some("no user has such a name".into())))
+                .await;
+            return Err(AuthError::InvalidCredentials);
+        }
+        if !wait.is_zero() {
+            // Over the user's budget from an address it has not signed in from: in turn.
+            tokio::time::sleep(wait).await;
         }
         let user = self.store.user(name).await?;
         let verified = match &user {
@@ -204,9 +246,11 @@ impl Identities {
             _ => false,
         };
         let Some(user) = user.filter(|_| verified) else {
+            self.throttle.failed(name);
             self.audit(audit(false, None)).await;
             return Err(AuthError::InvalidCredentials);
         };
+        self.throttle.succeeded(name, address);
         if user.password_hash.as_deref().is_some_and(needs_rehash)
             && let Ok(hash) = hash_password(password)
         {

@@ -13,6 +13,7 @@ pub mod names;
 pub mod oauth;
 pub mod reviews;
 pub mod routes;
+pub mod throttle;
 
 pub use authorizer::{Authorizer, NamespaceCreation, Visible};
 pub use identity::{AuthError, Identities};

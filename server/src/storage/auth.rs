@@ -306,6 +306,9 @@ pub trait AuthStore: Send + Sync + 'static {
 
     async fn append_audit(&self, entry: &NewAudit) -> StorageResult<()>;
     async fn list_audit(&self, before: Option<i64>, limit: u32) -> StorageResult<Vec<AuditRecord>>;
+    /// Deletes audit entries older than `before` (in batches, so that writers are not held up);
+    /// answers how many.
+    async fn delete_audit_before(&self, before: DateTime<Utc>) -> StorageResult<u64>;
 
     /// A secret of the server: the stored one, or `candidate`, stored now, the first time.
     async fn server_secret(&self, name: &str, candidate: &[u8]) -> StorageResult<Vec<u8>>;

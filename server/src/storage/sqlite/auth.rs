@@ -844,6 +844,24 @@ impl AuthStore for SqliteMetadata {
             .collect())
     }
 
+    async fn delete_audit_before(&self, before: DateTime<Utc>) -> StorageResult<u64> {
+        let mut total = 0;
+        loop {
+            let deleted = sqlx::query(
+                "DELETE FROM audit_log WHERE id IN
+                     (SELECT id FROM audit_log WHERE time < ? ORDER BY time LIMIT 5000)",
+            )
+            .bind(before)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            total += deleted;
+            if deleted < 5000 {
+                return Ok(total);
+            }
+        }
+    }
+
     async fn server_secret(&self, name: &str, candidate: &[u8]) -> StorageResult<Vec<u8>> {
         sqlx::query(
             "INSERT INTO server_secrets (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING",
@@ -858,5 +876,35 @@ impl AuthStore for SqliteMetadata {
                 .fetch_one(&self.pool)
                 .await?,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn audit_entries_past_retention_are_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteMetadata::open(&dir.path().join("berth.db"))
+            .await
+            .unwrap();
+        for i in 0..3 {
+            store
+                .append_audit(&NewAudit {
+                    actor: format!("user{i}"),
+                    action: "login-password",
+                    target: "berth".into(),
+                    ..NewAudit::default()
+                })
+                .await
+                .unwrap();
+        }
+        let a_minute_ago = Utc::now() - chrono::TimeDelta::minutes(1);
+        assert_eq!(store.delete_audit_before(a_minute_ago).await.unwrap(), 0);
+        assert_eq!(store.list_audit(None, 10).await.unwrap().len(), 3);
+        let later = Utc::now() + chrono::TimeDelta::seconds(1);
+        assert_eq!(store.delete_audit_before(later).await.unwrap(), 3);
+        assert!(store.list_audit(None, 10).await.unwrap().is_empty());
     }
 }
