@@ -838,6 +838,12 @@ impl Config {
                 reason: "token and session lifetimes must be greater than 0".into(),
             });
         }
+        if let Some(reason) = crate::auth::names::user_name_error(&self.auth.bootstrap_admin) {
+            return Err(ConfigError::Invalid {
+                field: "auth.bootstrap_admin",
+                reason,
+            });
+        }
         // Lifetimes are turned into dates: bounded so that none overflows.
         for (field, value, max) in [
             (

@@ -1060,3 +1060,50 @@ async fn huge_user_names_neither_grow_the_database_nor_reach_the_audit_log_in_fu
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn a_registry_token_ends_with_the_token_that_asked_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("berth.toml");
+    std::fs::write(&config, "[auth]\nregistry_token_seconds = 31536000\n").unwrap();
+    let server = TestServer::start_with(&["--config", config.to_str().unwrap()]);
+    server.add_user("alice", "alice-password", &[]);
+    let (status, made) = answer(
+        anonymous()
+            .post(server.url(&format!("{ACCESS}/personaltokens")))
+            .basic_auth("alice", Some("alice-password"))
+            .json(&json!({"metadata": {"name": "day"}, "spec": {"expiresInDays": 1}}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let day_token = made["status"]["token"].as_str().unwrap().to_owned();
+    let url = server.url("/auth/token?service=berth&scope=repository:alice/app:pull");
+    for request in [
+        client_with_token(&day_token).get(&url),
+        anonymous().get(&url).basic_auth("alice", Some(&day_token)),
+        anonymous().post(server.url("/auth/token")).form(&[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", &day_token),
+        ]),
+    ] {
+        let (status, granted) = answer(request.send().await.unwrap()).await;
+        assert_eq!(status, StatusCode::OK, "{granted}");
+        let lifetime = granted["expires_in"].as_u64().unwrap();
+        assert!(lifetime <= 86_400, "a registry token of {lifetime} s");
+    }
+    // With the password, the configured lifetime.
+    let (_, granted) = answer(
+        anonymous()
+            .get(&url)
+            .basic_auth("alice", Some("alice-password"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(granted["expires_in"], 31_536_000);
+}

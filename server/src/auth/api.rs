@@ -273,27 +273,12 @@ impl AccessApi {
                     return Err(invalid("subject.name", message));
                 }
             }
+            // Whether the account exists is checked as the binding is written.
             "ServiceAccount" if !subject.name.is_empty() => {
-                let account_namespace =
-                    subject.namespace.as_deref().or(namespace).ok_or_else(|| {
-                        invalid(
-                            "subject.namespace",
-                            "a service account is named with its namespace".into(),
-                        )
-                    })?;
-                if self
-                    .identities
-                    .store
-                    .service_account(account_namespace, &subject.name)
-                    .await?
-                    .is_none()
-                {
+                if subject.namespace.is_none() && namespace.is_none() {
                     return Err(invalid(
-                        "subject.name",
-                        format!(
-                            "service account {account_namespace}/{} does not exist",
-                            subject.name
-                        ),
+                        "subject.namespace",
+                        "a service account is named with its namespace".into(),
                     ));
                 }
             }

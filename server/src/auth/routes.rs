@@ -11,7 +11,9 @@ use axum::routing::{delete, get};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::credentials::{Access, RegistryClaims, new_nonce, new_token_secret, secret_hash};
+use super::credentials::{
+    Access, RegistryClaims, TOKEN_PREFIX, new_nonce, new_token_secret, secret_hash,
+};
 use super::http::{Caller, CredentialsRejected, Proof, address, authenticate};
 use super::identity::AuthError;
 use super::names::token_name_error;
@@ -131,7 +133,15 @@ struct TokenResponse {
     issued_at: DateTime<Utc>,
 }
 
-async fn issue(endpoint: &TokenEndpoint, subject: &Subject, scopes: &[String]) -> Response {
+/// Signs a registry token for `subject` with the scopes it holds; it ends with the
+/// credentials that asked for it (`parent_expiry`) when they end sooner than the configured
+/// lifetime.
+async fn issue(
+    endpoint: &TokenEndpoint,
+    subject: &Subject,
+    scopes: &[String],
+    parent_expiry: Option<DateTime<Utc>>,
+) -> Response {
     let identities = &endpoint.identities;
     let mut access = Vec::new();
     for scope in scopes {
@@ -140,12 +150,17 @@ async fn issue(endpoint: &TokenEndpoint, subject: &Subject, scopes: &[String]) -
         }
     }
     let now = Utc::now();
-    let ttl = identities.registry_token_ttl;
+    // The lifetime is bounded by the configuration's checks: a day and a year at most.
+    let configured = i64::try_from(identities.registry_token_ttl.as_secs()).unwrap_or(0);
+    let exp = parent_expiry
+        .map_or(i64::MAX, |parent| parent.timestamp())
+        .min(now.timestamp().saturating_add(configured));
+    let ttl = std::time::Duration::from_secs(u64::try_from(exp - now.timestamp()).unwrap_or(0));
     let claims = RegistryClaims {
         iss: identities.registry_tokens.issuer.clone(),
         sub: subject.display_name(),
         aud: identities.registry_tokens.service.clone(),
-        exp: now.timestamp() + ttl.as_secs() as i64,
+        exp,
         nbf: now.timestamp(),
         iat: now.timestamp(),
         jti: new_nonce(),
@@ -180,7 +195,15 @@ async fn registry_token(State(endpoint): State<Arc<TokenEndpoint>>, request: Req
         .filter(|scope| !scope.is_empty())
         .collect();
     match authenticate(&parts).await {
-        Ok(caller) => issue(&endpoint, &caller.subject, &scopes).await,
+        Ok(caller) => {
+            issue(
+                &endpoint,
+                &caller.subject,
+                &scopes,
+                caller.proof.expires_at(),
+            )
+            .await
+        }
         Err(err) => refused(err),
     }
 }
@@ -217,12 +240,17 @@ async fn registry_token_post(
     let scopes: Vec<String> = field("scope")
         .map(|s| s.split(' ').map(str::to_owned).collect())
         .unwrap_or_default();
-    match endpoint
-        .identities
-        .basic(&user, &password, address(&parts))
-        .await
-    {
-        Ok(subject) => issue(&endpoint, &subject, &scopes).await,
+    let identities = &endpoint.identities;
+    let authenticated = if password.starts_with(TOKEN_PREFIX) {
+        identities.token(&password).await
+    } else {
+        identities
+            .basic(&user, &password, address(&parts))
+            .await
+            .map(|subject| (subject, None))
+    };
+    match authenticated {
+        Ok((subject, expiry)) => issue(&endpoint, &subject, &scopes, expiry).await,
         Err(err) => refused(CredentialsRejected::Auth(err)),
     }
 }

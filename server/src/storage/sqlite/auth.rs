@@ -193,6 +193,33 @@ fn binding_from_row(row: BindingRow) -> BindingRecord {
     }
 }
 
+/// Inserts a binding; answers the rows written: none when it binds a service account that does
+/// not exist (its bindings go with it, migration 0009: checked in the statement so that a
+/// deletion cannot slip between). A taken name is a unique violation.
+async fn insert_binding(
+    conn: &mut SqliteConnection,
+    binding: &BindingRecord,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "INSERT INTO role_bindings
+             (name, namespace, stream, role, subject_kind, subject_name, subject_namespace, created_at)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8
+         WHERE ?5 <> 'ServiceAccount' OR EXISTS (
+             SELECT 1 FROM service_accounts WHERE namespace = ?7 AND name = ?6)",
+    )
+    .bind(&binding.name)
+    .bind(&binding.namespace)
+    .bind(&binding.stream)
+    .bind(&binding.role)
+    .bind(&binding.subject_kind)
+    .bind(&binding.subject_name)
+    .bind(&binding.subject_namespace)
+    .bind(binding.created_at)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
 #[async_trait]
 impl AuthStore for SqliteMetadata {
     async fn user(&self, name: &str) -> StorageResult<Option<UserRecord>> {
@@ -654,27 +681,9 @@ impl AuthStore for SqliteMetadata {
         &self,
         binding: &BindingRecord,
     ) -> StorageResult<Option<BindingRecord>> {
-        // A service account is bound only while it exists (its bindings go with it: see
-        // migration 0009), checked in the statement so that a deletion cannot slip between.
-        let result = sqlx::query(
-            "INSERT INTO role_bindings
-                 (name, namespace, stream, role, subject_kind, subject_name, subject_namespace, created_at)
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8
-             WHERE ?5 <> 'ServiceAccount' OR EXISTS (
-                 SELECT 1 FROM service_accounts WHERE namespace = ?7 AND name = ?6)",
-        )
-        .bind(&binding.name)
-        .bind(&binding.namespace)
-        .bind(&binding.stream)
-        .bind(&binding.role)
-        .bind(&binding.subject_kind)
-        .bind(&binding.subject_name)
-        .bind(&binding.subject_namespace)
-        .bind(binding.created_at)
-        .execute(&self.pool)
-        .await;
-        match result {
-            Ok(done) if done.rows_affected() == 0 => Ok(None),
+        let mut conn = self.pool.acquire().await?;
+        match insert_binding(&mut conn, binding).await {
+            Ok(0) => Ok(None),
             Ok(_) => {
                 self.changes.send_modify(|count| *count += 1);
                 Ok(Some(binding.clone()))
@@ -714,21 +723,7 @@ impl AuthStore for SqliteMetadata {
         }
         ensure_namespace(&mut tx, namespace).await?;
         if let Some(binding) = admin {
-            sqlx::query(
-                "INSERT INTO role_bindings
-                     (name, namespace, stream, role, subject_kind, subject_name, subject_namespace, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&binding.name)
-            .bind(&binding.namespace)
-            .bind(&binding.stream)
-            .bind(&binding.role)
-            .bind(&binding.subject_kind)
-            .bind(&binding.subject_name)
-            .bind(&binding.subject_namespace)
-            .bind(binding.created_at)
-            .execute(&mut *tx)
-            .await?;
+            insert_binding(&mut tx, binding).await?;
         }
         self.commit(tx).await?;
         self.changes.send_modify(|count| *count += 1);
