@@ -332,6 +332,14 @@ async fn the_token_endpoint_checks_pkce_and_uses_a_code_once() {
         .await
         .unwrap();
     assert_eq!(me["metadata"]["name"], "admin");
+    // An access token issued to another client makes no token of its own (issue 12, item 8).
+    let minted = common::client_with_token(access)
+        .post(server.url("/apis/access.berth.io/v1/personaltokens"))
+        .json(&json!({"metadata": {"name": "forever"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(minted.status(), StatusCode::FORBIDDEN);
     let id_token = tokens["id_token"].as_str().unwrap();
     let claims: Value = {
         use base64::Engine;
