@@ -35,6 +35,19 @@ WHERE subject_kind = 'ServiceAccount'
       WHERE a.namespace = role_bindings.subject_namespace AND a.name = role_bindings.subject_name
   );
 
+-- The same for the group of a namespace's service accounts (system:serviceaccounts:NS), bound
+-- anywhere: it goes with its namespace.
+CREATE TRIGGER service_account_group_bindings_go_with_it AFTER DELETE ON namespaces
+BEGIN
+    DELETE FROM role_bindings
+    WHERE subject_kind = 'Group' AND subject_name = 'system:serviceaccounts:' || OLD.name;
+END;
+
+DELETE FROM role_bindings
+WHERE subject_kind = 'Group'
+  AND substr(subject_name, 1, 23) = 'system:serviceaccounts:'
+  AND NOT EXISTS (SELECT 1 FROM namespaces n WHERE n.name = substr(role_bindings.subject_name, 24));
+
 CREATE INDEX role_bindings_by_subject ON role_bindings (subject_kind, subject_namespace, subject_name);
 
 -- Audit retention deletes by time.

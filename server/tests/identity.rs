@@ -493,10 +493,21 @@ async fn service_account_bindings_and_events_do_not_pass_to_whoever_recreates_th
     let again = service_account_token(&alice, &server, "team", "builder").await;
     assert_eq!(pull(again).await, StatusCode::FORBIDDEN);
 
-    // Bound again, then the whole namespace deleted: the binding goes with it too.
+    // Bound again, with the group of all of team's accounts too, then the whole namespace
+    // deleted: both bindings go with it. (The group of a namespace nobody made cannot be bound.)
     assert_eq!(
         bind(&bob, &server, "vault", "viewer", account.clone()).await,
         StatusCode::CREATED
+    );
+    let team_accounts = json!({"kind": "Group", "name": "system:serviceaccounts:team"});
+    assert_eq!(
+        bind(&bob, &server, "vault", "viewer", team_accounts).await,
+        StatusCode::CREATED
+    );
+    let nobodys = json!({"kind": "Group", "name": "system:serviceaccounts:nobody"});
+    assert_eq!(
+        bind(&bob, &server, "vault", "viewer", nobodys).await,
+        StatusCode::UNPROCESSABLE_ENTITY
     );
     let response = alice
         .delete(server.url("/api/v1/namespaces/team"))

@@ -49,6 +49,9 @@ const AUDIT_EVENTS: Resource = Resource {
     plural: "auditevents",
     group: "access.berth.io",
 };
+/// The group of one namespace's service accounts is this and the namespace's name.
+const SERVICE_ACCOUNT_GROUP_PREFIX: &str = "system:serviceaccounts:";
+
 const USERS: Resource = Resource {
     plural: "users",
     group: "user.openshift.io",
@@ -379,6 +382,20 @@ impl AccessApi {
                     format!(
                         "service account {account_namespace}/{} does not exist",
                         record.subject_name
+                    ),
+                ));
+            }
+            if let ("Group", Some(accounts_of)) = (
+                record.subject_kind.as_str(),
+                record
+                    .subject_name
+                    .strip_prefix(SERVICE_ACCOUNT_GROUP_PREFIX),
+            ) && self.streams.get_namespace(accounts_of).await?.is_none()
+            {
+                return Err(invalid(
+                    "subject.name",
+                    format!(
+                        "namespace {accounts_of} does not exist: its service accounts cannot be bound"
                     ),
                 ));
             }

@@ -193,9 +193,10 @@ fn binding_from_row(row: BindingRow) -> BindingRecord {
     }
 }
 
-/// Inserts a binding; answers the rows written: none when it binds a service account that does
-/// not exist (its bindings go with it, migration 0009: checked in the statement so that a
-/// deletion cannot slip between). A taken name is a unique violation.
+/// Inserts a binding; answers the rows written: none when it binds a service account, or the
+/// group of a namespace's service accounts, that does not exist (such bindings go with their
+/// subject, migration 0009: checked in the statement so that a deletion cannot slip between).
+/// A taken name is a unique violation.
 async fn insert_binding(
     conn: &mut SqliteConnection,
     binding: &BindingRecord,
@@ -204,8 +205,13 @@ async fn insert_binding(
         "INSERT INTO role_bindings
              (name, namespace, stream, role, subject_kind, subject_name, subject_namespace, created_at)
          SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8
-         WHERE ?5 <> 'ServiceAccount' OR EXISTS (
-             SELECT 1 FROM service_accounts WHERE namespace = ?7 AND name = ?6)",
+         WHERE CASE
+             WHEN ?5 = 'ServiceAccount' THEN EXISTS (
+                 SELECT 1 FROM service_accounts WHERE namespace = ?7 AND name = ?6)
+             WHEN ?5 = 'Group' AND substr(?6, 1, 23) = 'system:serviceaccounts:' THEN EXISTS (
+                 SELECT 1 FROM namespaces WHERE name = substr(?6, 24))
+             ELSE 1
+         END",
     )
     .bind(&binding.name)
     .bind(&binding.namespace)
