@@ -9,6 +9,8 @@ use anyhow::{Context, bail};
 use chrono::Utc;
 
 use crate::auth::credentials::{hash_password, new_password, new_token_secret, secret_hash};
+use crate::auth::names::{managed_group_name_error, token_name_error, user_name_error};
+use crate::auth::routes::{MAX_TOKEN_DAYS, token_expiry};
 use crate::config::{Config, TokenCommand, UserCommand};
 use crate::storage::auth::{AuthStore, BindingRecord, NewAudit, TokenKind, TokenOwner};
 use crate::storage::sqlite::SqliteMetadata;
@@ -66,6 +68,14 @@ pub async fn user(command: UserCommand, config: &Config) -> anyhow::Result<()> {
             cluster_admin,
             ..
         } => {
+            if let Some(message) = user_name_error(&name) {
+                bail!("{name:?}: {message}");
+            }
+            for group in &groups {
+                if let Some(message) = managed_group_name_error(group) {
+                    bail!("group {group:?}: {message}");
+                }
+            }
             let store = open(config).await?;
             let (password, generated) = password(given, password_stdin)?;
             let hash = hash_password(&password)?;
@@ -143,14 +153,24 @@ pub async fn token(command: TokenCommand, config: &Config) -> anyhow::Result<()>
         expires_in_days,
         ..
     } = command;
+    if let Some(message) = token_name_error(&name) {
+        bail!("{name:?}: {message}");
+    }
+    // Zero days is allowed here (a token that is expired at once, for tests of expiry).
+    let lifetime = match expires_in_days {
+        Some(days) if u64::from(days) > MAX_TOKEN_DAYS => {
+            bail!("--expires-in-days is at most {MAX_TOKEN_DAYS}")
+        }
+        Some(days) => Some(chrono::TimeDelta::days(i64::from(days))),
+        None => None,
+    };
     let store = open(config).await?;
     let record = store
         .user(&user)
         .await?
         .with_context(|| format!("no user {user:?}"))?;
     let secret = new_token_secret();
-    let expires_at =
-        expires_in_days.map(|days| Utc::now() + chrono::Duration::days(i64::from(days)));
+    let expires_at = token_expiry(Utc::now(), lifetime, None);
     let token = store
         .create_token(
             TokenKind::Personal,

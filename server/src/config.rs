@@ -475,8 +475,12 @@ pub struct AuthConfig {
     pub access_token_seconds: u64,
     /// Lifetime of a console session, in hours.
     pub session_hours: u64,
-    /// Login attempts allowed per user, and per address, each minute.
+    /// Failed logins allowed per user and address each minute before more are refused (an
+    /// address alone may fail five times as often; a user's failures from all addresses beyond
+    /// five times this only slow further attempts).
     pub login_attempts_per_minute: u32,
+    /// Days the audit log keeps an entry (0: for ever).
+    pub audit_retention_days: u32,
     pub public_url: Option<String>,
     pub oidc: Option<OidcConfig>,
     /// More clients of the embedded OAuth server (the console is registered already).
@@ -507,6 +511,12 @@ pub struct OidcConfig {
     /// Scopes to ask for besides `openid` (a provider may need `groups` for the groups claim).
     #[serde(default = "default_scopes")]
     pub scopes: Vec<String>,
+    /// How an identity of the provider that no user has yet becomes one, as OpenShift's
+    /// `mappingMethod`: `claim` (a new user of the provider's user name, refused when that name
+    /// is a user already), `lookup` (only identities an administrator linked), or `add` (linked
+    /// to the user of that name, local ones included).
+    #[serde(default)]
+    pub mapping_method: crate::storage::auth::MappingMethod,
 }
 
 fn default_scopes() -> Vec<String> {
@@ -532,6 +542,7 @@ impl Default for AuthConfig {
             access_token_seconds: 86_400,
             session_hours: 12,
             login_attempts_per_minute: 10,
+            audit_retention_days: 90,
             public_url: None,
             oidc: None,
             clients: Vec::new(),
@@ -874,10 +885,43 @@ impl Config {
                 reason: "token and session lifetimes must be greater than 0".into(),
             });
         }
-        if self.auth.login_attempts_per_minute == 0 {
+        if let Some(reason) = crate::auth::names::user_name_error(&self.auth.bootstrap_admin) {
+            return Err(ConfigError::Invalid {
+                field: "auth.bootstrap_admin",
+                reason,
+            });
+        }
+        // Lifetimes are turned into dates: bounded so that none overflows.
+        for (field, value, max) in [
+            (
+                "auth.registry_token_seconds",
+                self.auth.registry_token_seconds,
+                86_400 * 366,
+            ),
+            (
+                "auth.access_token_seconds",
+                self.auth.access_token_seconds,
+                86_400 * 3650,
+            ),
+            ("auth.session_hours", self.auth.session_hours, 24 * 3650),
+            (
+                "auth.audit_retention_days",
+                u64::from(self.auth.audit_retention_days),
+                36_500,
+            ),
+        ] {
+            if value > max {
+                return Err(ConfigError::Invalid {
+                    field,
+                    reason: format!("{value} is more than the largest allowed, {max}"),
+                });
+            }
+        }
+        if self.auth.login_attempts_per_minute == 0 || self.auth.login_attempts_per_minute > 10_000
+        {
             return Err(ConfigError::Invalid {
                 field: "auth.login_attempts_per_minute",
-                reason: "must be greater than 0".into(),
+                reason: "must be 1 to 10000".into(),
             });
         }
         if self.import.scheduled_interval_seconds == 0 {

@@ -65,7 +65,9 @@ impl From<ApiError> for ConsoleError {
             ApiError::NotFound { .. } | ApiError::NoSuchResource(_) => {
                 ConsoleError::NotFound(err.to_string())
             }
-            ApiError::Forbidden { .. } => ConsoleError::Forbidden(err.to_string()),
+            ApiError::Forbidden { .. } | ApiError::Refused(_) => {
+                ConsoleError::Forbidden(err.to_string())
+            }
             ApiError::CsrfRejected(_) => ConsoleError::Csrf,
             ApiError::Unauthorized(_) => ConsoleError::SignInRequired,
             ApiError::Invalid { .. }
@@ -127,8 +129,13 @@ pub(crate) fn request() -> ConsoleResult<Parts> {
 
 /// Who the request comes from, authenticated as the APIs do (token, password or session).
 async fn caller() -> ConsoleResult<Subject> {
+    Ok(authenticated().await?.subject)
+}
+
+/// The caller with how they signed in (what a token may make depends on it).
+async fn authenticated() -> ConsoleResult<Caller> {
     let mut parts = request()?;
-    Ok(Caller::from_request_parts(&mut parts, &()).await?.subject)
+    Ok(Caller::from_request_parts(&mut parts, &()).await?)
 }
 
 /// The browser session of the request, when it has one.
@@ -1201,7 +1208,7 @@ impl ConsoleData for LocalConsoleData {
         namespace: &str,
         account: &str,
     ) -> ConsoleResult<NewToken> {
-        let who = caller().await?;
+        let who = authenticated().await?;
         let (record, secret) = self
             .access
             .create_service_account_token(&who, namespace, account, "", None)
@@ -1239,9 +1246,10 @@ impl ConsoleData for LocalConsoleData {
         name: &str,
         expires_in_days: Option<u32>,
     ) -> ConsoleResult<NewToken> {
-        let who = caller().await?;
+        let who = authenticated().await?;
         let (record, secret) =
-            create_personal_token(&self.identities, &who, name, expires_in_days).await?;
+            create_personal_token(&self.identities, &who, name, expires_in_days.map(u64::from))
+                .await?;
         Ok(NewToken {
             token: token_row(&record),
             secret,

@@ -324,6 +324,7 @@ async fn sign_in(
                 groups_claim: oidc.groups_claim.clone(),
                 username_claim: oidc.username_claim.clone(),
                 scopes: oidc.scopes.clone(),
+                mapping_method: oidc.mapping_method,
             },
             oidc.client_id.clone(),
             oidc.client_secret.clone(),
@@ -377,7 +378,7 @@ async fn identities(config: &Config, store: Arc<dyn AuthStore>) -> anyhow::Resul
         .server_secret("registry-token-key", &auth::credentials::new_key())
         .await
         .context("loading the registry token key")?;
-    Ok(Arc::new(Identities::new(
+    let identities = Arc::new(Identities::new(
         store,
         authorizer,
         RegistryTokens::new(&key, "berth"),
@@ -385,7 +386,12 @@ async fn identities(config: &Config, store: Arc<dyn AuthStore>) -> anyhow::Resul
         config.auth.login_attempts_per_minute,
         config.auth.public_url.clone(),
         config.scheme(),
-    )))
+    ));
+    identities.spawn_upkeep(
+        (config.auth.audit_retention_days > 0)
+            .then(|| chrono::TimeDelta::days(i64::from(config.auth.audit_retention_days))),
+    );
+    Ok(identities)
 }
 
 /// The largest request body the console's pages and server functions take.

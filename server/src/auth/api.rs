@@ -10,16 +10,22 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::http::Caller;
 use super::identity::binding_name_part;
+use super::names::{
+    group_name_error, managed_group_name_error, service_account_name_error, token_name_error,
+    user_name_error,
+};
 use super::reviews::{
     self, AccessReviewSpec, AccessReviewStatus, NonResourceAttributes, ResourceAttributes,
     RulesReviewSpec,
 };
-use super::routes::{access_api_version, create_token_for, token_object};
+use super::routes::{
+    MAX_TOKEN_DAYS, access_api_version, create_token_for, token_expiry, token_object,
+};
 use super::{Action, Identities, Role, Subject, Target};
 use crate::imagestream::error::{ApiError, ApiResult, FieldError, NAMESPACES, Resource, deleted};
 use crate::imagestream::model::{ObjectMeta, time};
@@ -27,7 +33,8 @@ use crate::imagestream::routes::ApiJson;
 use crate::registry::names::{RepositoryName, is_valid_namespace};
 use crate::storage::ImageStreamStore;
 use crate::storage::auth::{
-    BindingRecord, NewAudit, ServiceAccountRecord, TokenKind, TokenOwner, TokenRecord,
+    BindingRecord, IdentityRecord, LinkOutcome, NewAudit, ServiceAccountRecord, TokenKind,
+    TokenOwner, TokenRecord,
 };
 
 pub const ROLE_BINDINGS: Resource = Resource {
@@ -42,6 +49,9 @@ const AUDIT_EVENTS: Resource = Resource {
     plural: "auditevents",
     group: "access.berth.io",
 };
+/// The group of one namespace's service accounts is this and the namespace's name.
+const SERVICE_ACCOUNT_GROUP_PREFIX: &str = "system:serviceaccounts:";
+
 const USERS: Resource = Resource {
     plural: "users",
     group: "user.openshift.io",
@@ -256,28 +266,22 @@ impl AccessApi {
         }
         let subject = &body.subject;
         match subject.kind.as_str() {
-            "User" | "Group" if !subject.name.is_empty() => {}
+            "User" => {
+                if let Some(message) = user_name_error(&subject.name) {
+                    return Err(invalid("subject.name", message));
+                }
+            }
+            "Group" => {
+                if let Some(message) = group_name_error(&subject.name) {
+                    return Err(invalid("subject.name", message));
+                }
+            }
+            // Whether the account exists is checked as the binding is written.
             "ServiceAccount" if !subject.name.is_empty() => {
-                let account_namespace =
-                    subject.namespace.as_deref().or(namespace).ok_or_else(|| {
-                        invalid(
-                            "subject.namespace",
-                            "a service account is named with its namespace".into(),
-                        )
-                    })?;
-                if self
-                    .identities
-                    .store
-                    .service_account(account_namespace, &subject.name)
-                    .await?
-                    .is_none()
-                {
+                if subject.namespace.is_none() && namespace.is_none() {
                     return Err(invalid(
-                        "subject.name",
-                        format!(
-                            "service account {account_namespace}/{} does not exist",
-                            subject.name
-                        ),
+                        "subject.namespace",
+                        "a service account is named with its namespace".into(),
                     ));
                 }
             }
@@ -363,12 +367,43 @@ impl AccessApi {
                 .flatten(),
             created_at: Utc::now(),
         };
-        let created = self.identities.store.create_binding(&record).await?.ok_or(
-            ApiError::AlreadyExists {
+        let Some(created) = self.identities.store.create_binding(&record).await? else {
+            if let (Some(account_namespace), "ServiceAccount") =
+                (&record.subject_namespace, record.subject_kind.as_str())
+                && self
+                    .identities
+                    .store
+                    .service_account(account_namespace, &record.subject_name)
+                    .await?
+                    .is_none()
+            {
+                return Err(invalid(
+                    "subject.name",
+                    format!(
+                        "service account {account_namespace}/{} does not exist",
+                        record.subject_name
+                    ),
+                ));
+            }
+            if let ("Group", Some(accounts_of)) = (
+                record.subject_kind.as_str(),
+                record
+                    .subject_name
+                    .strip_prefix(SERVICE_ACCOUNT_GROUP_PREFIX),
+            ) && self.streams.get_namespace(accounts_of).await?.is_none()
+            {
+                return Err(invalid(
+                    "subject.name",
+                    format!(
+                        "namespace {accounts_of} does not exist: its service accounts cannot be bound"
+                    ),
+                ));
+            }
+            return Err(ApiError::AlreadyExists {
                 resource: ROLE_BINDINGS,
                 name,
-            },
-        )?;
+            });
+        };
         self.identities.authorizer.reload().await?;
         self.audit(
             who,
@@ -487,14 +522,11 @@ impl AccessApi {
             name,
         )?;
         self.require_namespace(namespace).await?;
-        if !is_valid_namespace(name) {
+        if let Some(message) = service_account_name_error(name) {
             return Err(ApiError::invalid(
                 SERVICE_ACCOUNTS,
                 name,
-                FieldError::new(
-                    "metadata.name",
-                    "a service account name is 1 to 63 lowercase letters, digits and -",
-                ),
+                FieldError::new("metadata.name", message),
             ));
         }
         let account = self
@@ -551,28 +583,36 @@ impl AccessApi {
             .await?)
     }
 
-    /// A new token of a service account; the secret is in this answer only.
+    /// A new token of a service account, living `lifetime` (checked by the caller) but never
+    /// longer than the credentials that make it; the secret is in this answer only.
     pub async fn create_service_account_token(
         &self,
-        who: &Subject,
+        who: &Caller,
         namespace: &str,
         name: &str,
         token_name: &str,
-        expires_in_days: Option<u32>,
+        lifetime: Option<TimeDelta>,
     ) -> ApiResult<(TokenRecord, String)> {
-        let account = self.service_account(who, namespace, name).await?;
+        let account = self.service_account(&who.subject, namespace, name).await?;
         let token_name = if token_name.is_empty() {
             format!("{name}-token")
         } else {
             token_name.to_owned()
         };
+        if let Some(message) = token_name_error(&token_name) {
+            return Err(ApiError::invalid(
+                SERVICE_ACCOUNTS,
+                name,
+                FieldError::new("metadata.name", message),
+            ));
+        }
         create_token_for(
             &self.identities,
             &TokenOwner::ServiceAccount(account.id),
             TokenKind::ServiceAccount,
             &token_name,
-            expires_in_days,
-            &who.display_name(),
+            token_expiry(Utc::now(), lifetime, who.proof.expires_at()),
+            &who.subject.display_name(),
         )
         .await
     }
@@ -891,6 +931,8 @@ async fn delete_service_account(
             .store
             .delete_service_account(&namespace, &name)
             .await?;
+        // Its bindings went with it.
+        api.identities.authorizer.reload().await?;
         api.identities.forget_credentials();
         api.audit(
             &caller.subject,
@@ -926,6 +968,23 @@ struct TokenRequestStatus {
     expiration_timestamp: Option<DateTime<Utc>>,
 }
 
+/// The shortest lifetime a TokenRequest may ask for, as Kubernetes' (ten minutes).
+const MIN_TOKEN_REQUEST_SECONDS: u64 = 600;
+
+/// A TokenRequest's `expirationSeconds`, checked: ten minutes to [`MAX_TOKEN_DAYS`].
+fn token_request_lifetime(seconds: u64) -> Result<TimeDelta, String> {
+    let max = MAX_TOKEN_DAYS * 86_400;
+    if !(MIN_TOKEN_REQUEST_SECONDS..=max).contains(&seconds) {
+        return Err(format!(
+            "must be between {MIN_TOKEN_REQUEST_SECONDS} and {max} seconds ({MAX_TOKEN_DAYS} days)"
+        ));
+    }
+    i64::try_from(seconds)
+        .ok()
+        .and_then(TimeDelta::try_seconds)
+        .ok_or_else(|| format!("{seconds} seconds is not a lifetime"))
+}
+
 /// `POST /api/v1/namespaces/{ns}/serviceaccounts/{name}/token`: Kubernetes' TokenRequest, made
 /// by the namespace's admins; the token is in this answer only.
 async fn create_service_account_token_route(
@@ -935,19 +994,20 @@ async fn create_service_account_token_route(
     ApiJson(body): ApiJson<TokenRequest>,
 ) -> Response {
     let result = async {
-        let days = body.spec.expiration_seconds.map(|seconds| {
-            u32::try_from(seconds.div_ceil(86_400))
-                .unwrap_or(u32::MAX)
-                .max(1)
-        });
+        let lifetime = body
+            .spec
+            .expiration_seconds
+            .map(token_request_lifetime)
+            .transpose()
+            .map_err(|message| {
+                ApiError::invalid(
+                    SERVICE_ACCOUNTS,
+                    &name,
+                    FieldError::new("spec.expirationSeconds", message),
+                )
+            })?;
         let (record, secret) = api
-            .create_service_account_token(
-                &caller.subject,
-                &namespace,
-                &name,
-                &body.metadata.name,
-                days,
-            )
+            .create_service_account_token(&caller, &namespace, &name, &body.metadata.name, lifetime)
             .await?;
         Ok::<_, ApiError>(serde_json::json!({
             "kind": "TokenRequest",
@@ -1005,22 +1065,43 @@ async fn revoke_service_account_token_route(
 
 // ---- users, groups and the audit log (cluster administrators) --------------------------------
 
+/// Users, groups and the audit log are the cluster administrators' alone: a registry-wide
+/// `admin` who managed groups could join one bound to cluster-admin and so become one.
 fn require_cluster_admin(api: &AccessApi, who: &Subject, resource: Resource) -> ApiResult<()> {
-    api.require(who, Action::ManageAccess, Target::REGISTRY, resource, "")
+    if api.identities.authorizer.role(who, Target::REGISTRY) == Some(Role::ClusterAdmin) {
+        Ok(())
+    } else {
+        Err(AccessApi::forbidden(who, resource, "", "manage", None))
+    }
 }
 
 async fn list_users(State(api): Access, caller: Caller) -> Response {
     let result = async {
         require_cluster_admin(&api, &caller.subject, USERS)?;
-        Ok::<_, ApiError>(api.identities.store.list_users().await?)
+        let store = &api.identities.store;
+        Ok::<_, ApiError>((store.list_users().await?, store.list_identities().await?))
     };
     match result.await {
-        Ok(users) => list(
+        Ok((users, identities)) => list(
             "UserList",
             "user.openshift.io/v1",
             users
                 .iter()
                 .map(|u| {
+                    // A password is an identity of its own provider (`local:admin`); external
+                    // ones are (provider, subject).
+                    let identities: Vec<String> = u
+                        .password_hash
+                        .is_some()
+                        .then(|| format!("{}:{}", u.identity_provider, u.name))
+                        .into_iter()
+                        .chain(
+                            identities
+                                .iter()
+                                .filter(|i| i.user == u.name)
+                                .map(|i| format!("{}:{}", i.provider, i.subject)),
+                        )
+                        .collect();
                     serde_json::json!({
                         "kind": "User",
                         "apiVersion": "user.openshift.io/v1",
@@ -1030,7 +1111,7 @@ async fn list_users(State(api): Access, caller: Caller) -> Response {
                             "creationTimestamp": u.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                         },
                         "fullName": u.full_name,
-                        "identities": [format!("{}:{}", u.identity_provider, u.name)],
+                        "identities": identities,
                         "groups": u.groups,
                     })
                 })
@@ -1065,6 +1146,115 @@ async fn list_groups(State(api): Access, caller: Caller) -> Response {
     }
 }
 
+const IDENTITIES: Resource = Resource {
+    plural: "identities",
+    group: "user.openshift.io",
+};
+
+fn identity_object(record: &IdentityRecord) -> serde_json::Value {
+    serde_json::json!({
+        "kind": "Identity",
+        "apiVersion": "user.openshift.io/v1",
+        "metadata": {
+            "name": format!("{}:{}", record.provider, record.subject),
+            "creationTimestamp": record.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        },
+        "providerName": record.provider,
+        "providerUserName": record.subject,
+        "user": {"name": record.user},
+    })
+}
+
+/// `GET /apis/user.openshift.io/v1/identities`: every external identity and its user.
+async fn list_identities(State(api): Access, caller: Caller) -> Response {
+    let result = async {
+        require_cluster_admin(&api, &caller.subject, IDENTITIES)?;
+        Ok::<_, ApiError>(api.identities.store.list_identities().await?)
+    };
+    match result.await {
+        Ok(identities) => list(
+            "IdentityList",
+            "user.openshift.io/v1",
+            identities.iter().map(identity_object).collect(),
+        ),
+        Err(err) => err.into_response(),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IdentityBody {
+    #[serde(default)]
+    provider_name: String,
+    #[serde(default)]
+    provider_user_name: String,
+    #[serde(default)]
+    user: RoleRef,
+}
+
+/// `POST /apis/user.openshift.io/v1/identities` with `providerName`, `providerUserName` (the
+/// provider's subject) and `user.name`: links an identity to a user, as OpenShift's Identity
+/// with a UserIdentityMapping (what `mappingMethod: lookup` signs in with).
+async fn create_identity(
+    State(api): Access,
+    caller: Caller,
+    ApiJson(body): ApiJson<IdentityBody>,
+) -> Response {
+    let result = async {
+        require_cluster_admin(&api, &caller.subject, IDENTITIES)?;
+        let name = format!("{}:{}", body.provider_name, body.provider_user_name);
+        let invalid = |field: &str, message: &str| {
+            ApiError::invalid(IDENTITIES, &name, FieldError::new(field, message))
+        };
+        for (field, value) in [
+            ("providerName", &body.provider_name),
+            ("providerUserName", &body.provider_user_name),
+        ] {
+            if value.is_empty() || value.len() > 1024 || value.chars().any(char::is_control) {
+                return Err(invalid(
+                    field,
+                    "1 to 1024 characters, none of them control characters",
+                ));
+            }
+        }
+        match api
+            .identities
+            .store
+            .link_identity(
+                &body.provider_name,
+                &body.provider_user_name,
+                &body.user.name,
+            )
+            .await?
+        {
+            LinkOutcome::Linked => {}
+            LinkOutcome::NoSuchUser => {
+                return Err(invalid("user.name", "no such user"));
+            }
+            LinkOutcome::Taken => {
+                return Err(ApiError::AlreadyExists {
+                    resource: IDENTITIES,
+                    name,
+                });
+            }
+        }
+        api.audit(
+            &caller.subject,
+            "identity-link",
+            name.clone(),
+            Some(format!("to user {}", body.user.name)),
+        )
+        .await;
+        Ok(identity_object(&IdentityRecord {
+            provider: body.provider_name,
+            subject: body.provider_user_name,
+            user: body.user.name,
+            created_at: Utc::now(),
+        }))
+    };
+    respond(StatusCode::CREATED, result.await)
+}
+
 #[derive(Debug, Default, Deserialize)]
 struct GroupBody {
     #[serde(default)]
@@ -1080,6 +1270,13 @@ async fn put_group(
 ) -> Response {
     let result = async {
         require_cluster_admin(&api, &caller.subject, GROUPS)?;
+        if let Some(message) = managed_group_name_error(&name) {
+            return Err(ApiError::invalid(
+                GROUPS,
+                &name,
+                FieldError::new("metadata.name", message),
+            ));
+        }
         let store = &api.identities.store;
         let current = store
             .list_groups()
@@ -1422,6 +1619,10 @@ pub fn router(api: Arc<AccessApi>) -> Router {
         )
         .route("/apis/user.openshift.io/v1/users", get(list_users))
         .route("/apis/user.openshift.io/v1/groups", get(list_groups))
+        .route(
+            "/apis/user.openshift.io/v1/identities",
+            get(list_identities).post(create_identity),
+        )
         .route(
             "/apis/user.openshift.io/v1/groups/{name}",
             axum::routing::put(put_group),

@@ -76,6 +76,10 @@ pub async fn bootstrap(
             reason: err.to_string(),
         })?;
         for (name, hash) in entries {
+            if let Some(reason) = super::names::user_name_error(&name) {
+                tracing::warn!(user = %name.escape_debug(), %reason, "skipping an htpasswd entry");
+                continue;
+            }
             if store
                 .create_user(&name, Some(&hash), "htpasswd", None)
                 .await?

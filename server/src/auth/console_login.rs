@@ -26,8 +26,9 @@ use tower_sessions::Session;
 
 use super::credentials::{new_nonce, same_secret};
 use super::identity::Identities;
+use super::names::{MAX_USER_NAME, managed_group_name_error, user_name_error};
 use super::oauth::{CONSOLE_CALLBACK, page};
-use crate::storage::auth::NewAudit;
+use crate::storage::auth::{ExternalIdentity, IdentityMapping, MappingMethod, NewAudit};
 
 /// Session keys.
 pub const SESSION_USER: &str = "user";
@@ -46,6 +47,8 @@ pub enum Provider {
         groups_claim: String,
         username_claim: String,
         scopes: Vec<String>,
+        /// How an identity nobody has yet becomes a user.
+        mapping_method: MappingMethod,
     },
 }
 
@@ -84,6 +87,16 @@ pub enum LoginError {
     InvalidIdToken(String),
     #[error("user {0:?} is not known to Berth")]
     UnknownUser(String),
+    #[error(
+        "your identity at the sign-in provider is not linked to a Berth user; ask an administrator to link it"
+    )]
+    NotMapped,
+    #[error(
+        "the user name {0:?} belongs to another Berth user; ask an administrator to link your identity to your user"
+    )]
+    NameTaken(String),
+    #[error("the provider's user name {0:?} cannot be a Berth user name: {1}")]
+    InvalidName(String, String),
     #[error("the session could not be saved: {0}")]
     Session(String),
     #[error(transparent)]
@@ -95,7 +108,10 @@ impl LoginError {
         match self {
             LoginError::Provider(_) => StatusCode::BAD_GATEWAY,
             LoginError::Session(_) | LoginError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            LoginError::UnknownUser(_) => StatusCode::FORBIDDEN,
+            LoginError::UnknownUser(_)
+            | LoginError::NotMapped
+            | LoginError::NameTaken(_)
+            | LoginError::InvalidName(..) => StatusCode::FORBIDDEN,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -426,20 +442,43 @@ async fn callback(
             .user(&name)
             .await?
             .ok_or_else(|| LoginError::UnknownUser(name.clone()))?,
-        Provider::External { issuer, .. } => {
-            let groups: Vec<String> = raw
-                .get(groups_claim)
-                .and_then(|v| v.as_array())
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|g| g.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let full_name = raw.get("name").and_then(|v| v.as_str());
-            store
-                .external_user(&name, &format!("oidc:{issuer}"), full_name, &groups)
-                .await?
+        Provider::External {
+            issuer,
+            mapping_method,
+            ..
+        } => {
+            // The user is found through the identity (provider, subject), never through the
+            // name the provider suggests: an "admin" there is not Berth's administrator.
+            if let Some(reason) = user_name_error(&name) {
+                return Err(LoginError::InvalidName(
+                    name.chars().take(MAX_USER_NAME).collect(),
+                    reason,
+                ));
+            }
+            let groups = claimed_groups(raw.get(groups_claim));
+            let full_name = raw
+                .get("name")
+                .and_then(|v| v.as_str())
+                .map(|n| n.chars().take(256).collect::<String>());
+            let provider = format!("oidc:{issuer}");
+            let identity = ExternalIdentity {
+                provider: &provider,
+                subject: claims.subject().as_str(),
+                preferred_name: &name,
+                full_name: full_name.as_deref(),
+                groups: &groups,
+            };
+            match store.map_identity(&identity, *mapping_method).await? {
+                IdentityMapping::Mapped(user) => user,
+                IdentityMapping::NotMapped => {
+                    audit_refusal(&login.identities, &name, "not linked to a user").await;
+                    return Err(LoginError::NotMapped);
+                }
+                IdentityMapping::NameTaken => {
+                    audit_refusal(&login.identities, &name, "the name is another user's").await;
+                    return Err(LoginError::NameTaken(name));
+                }
+            }
         }
     };
     if user.disabled {
@@ -458,6 +497,39 @@ async fn callback(
         })
         .await;
     Ok(Redirect::to(&pending.then).into_response())
+}
+
+/// The most groups kept from a provider's claim.
+const MAX_CLAIMED_GROUPS: usize = 100;
+
+/// The groups of a provider's claim that are group names (others could never be bound), at
+/// most [`MAX_CLAIMED_GROUPS`]; Berth's own `system:` groups are never taken from a provider.
+fn claimed_groups(claim: Option<&serde_json::Value>) -> Vec<String> {
+    let mut groups: Vec<String> = claim
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|g| g.as_str())
+        .filter(|g| managed_group_name_error(g).is_none())
+        .take(MAX_CLAIMED_GROUPS)
+        .map(str::to_owned)
+        .collect();
+    groups.sort();
+    groups.dedup();
+    groups
+}
+
+async fn audit_refusal(identities: &Identities, name: &str, why: &str) {
+    identities
+        .audit(NewAudit {
+            actor: name.to_owned(),
+            action: "login-console",
+            target: "console".into(),
+            success: false,
+            address: None,
+            detail: Some(why.into()),
+        })
+        .await;
 }
 
 #[derive(Debug, Deserialize)]

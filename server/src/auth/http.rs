@@ -71,9 +71,22 @@ pub fn identities(parts: &Parts) -> Option<Arc<Identities>> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Proof {
     None,
-    Token,
+    /// A token, with its expiry: what it makes can live no longer.
+    Token {
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    },
     Password,
     Session,
+}
+
+impl Proof {
+    /// When the credentials of this proof stop being valid, when they do.
+    pub fn expires_at(self) -> Option<chrono::DateTime<chrono::Utc>> {
+        match self {
+            Proof::Token { expires_at } => expires_at,
+            _ => None,
+        }
+    }
 }
 
 /// The subject of an API request.
@@ -161,22 +174,25 @@ pub async fn authenticate(parts: &Parts) -> Result<Caller, CredentialsRejected> 
             if !token.starts_with(super::credentials::TOKEN_PREFIX) {
                 return Err(CredentialsRejected::UnknownBearer);
             }
+            let (subject, expires_at) = identities.token(&token).await?;
             Ok(Caller {
-                subject: identities.token_subject(&token).await?,
-                proof: Proof::Token,
+                subject,
+                proof: Proof::Token { expires_at },
             })
         }
-        Credentials::Basic { user, password } => {
-            let proof = if password.starts_with(super::credentials::TOKEN_PREFIX) {
-                Proof::Token
-            } else {
-                Proof::Password
-            };
+        Credentials::Basic { password, .. }
+            if password.starts_with(super::credentials::TOKEN_PREFIX) =>
+        {
+            let (subject, expires_at) = identities.token(&password).await?;
             Ok(Caller {
-                subject: identities.basic(&user, &password, address(parts)).await?,
-                proof,
+                subject,
+                proof: Proof::Token { expires_at },
             })
         }
+        Credentials::Basic { user, password } => Ok(Caller {
+            subject: identities.basic(&user, &password, address(parts)).await?,
+            proof: Proof::Password,
+        }),
     }
 }
 

@@ -3,12 +3,10 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use super::authorizer::Authorizer;
 use super::credentials::{
@@ -16,6 +14,8 @@ use super::credentials::{
     verify_password,
 };
 use super::model::Subject;
+use super::names::MAX_USER_NAME;
+use super::throttle::LoginThrottle;
 use crate::storage::StorageError;
 use crate::storage::auth::{AuthStore, BindingRecord, NewAudit, TokenIdentity, UserRecord};
 
@@ -30,6 +30,23 @@ pub fn binding_name_part(name: &str) -> String {
             }
         })
         .collect()
+}
+
+/// The admin binding of a namespace's creator (a user; a service account creates none).
+fn creator_binding(namespace: &str, creator: &Subject) -> Option<BindingRecord> {
+    let Subject::User { name, .. } = creator else {
+        return None;
+    };
+    Some(BindingRecord {
+        name: format!("admin-{}", binding_name_part(name)),
+        namespace: Some(namespace.to_owned()),
+        stream: None,
+        role: "admin".into(),
+        subject_kind: "User".into(),
+        subject_name: name.clone(),
+        subject_namespace: None,
+        created_at: Utc::now(),
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,8 +94,7 @@ pub struct Identities {
     /// Registry tokens already verified, so that a client's every request does not re-check
     /// the signature (they expire within minutes; expiry is checked on every use).
     registry_claims: Mutex<HashMap<String, Arc<RegistryClaims>>>,
-    per_user: DefaultKeyedRateLimiter<String>,
-    per_address: DefaultKeyedRateLimiter<IpAddr>,
+    throttle: LoginThrottle,
 }
 
 fn subject_of(identity: TokenIdentity) -> Subject {
@@ -111,8 +127,6 @@ impl Identities {
         public_url: Option<String>,
         scheme: &'static str,
     ) -> Self {
-        let per_minute = NonZeroU32::new(attempts_per_minute).unwrap_or(NonZeroU32::MIN);
-        let quota = Quota::per_minute(per_minute);
         Identities {
             store,
             authorizer,
@@ -123,12 +137,39 @@ impl Identities {
             tokens: Mutex::new(HashMap::new()),
             passwords: Mutex::new(HashMap::new()),
             registry_claims: Mutex::new(HashMap::new()),
-            per_user: RateLimiter::keyed(quota),
-            // An address may carry several people (a NAT): more room, the same shape.
-            per_address: RateLimiter::keyed(Quota::per_minute(
-                per_minute.saturating_mul(NonZeroU32::new(5).unwrap_or(NonZeroU32::MIN)),
-            )),
+            throttle: LoginThrottle::new(attempts_per_minute),
         }
+    }
+
+    /// Keeps what identity holds bounded over time: throttling keys that owe nothing are
+    /// forgotten every minute, audit entries older than `audit_retention` (when set) deleted
+    /// every hour.
+    pub fn spawn_upkeep(self: &Arc<Self>, audit_retention: Option<chrono::TimeDelta>) {
+        let identities = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut minutes = 0_u64;
+            loop {
+                let Some(identities) = identities.upgrade() else {
+                    return;
+                };
+                identities.throttle.prune();
+                if let Some(retention) = audit_retention
+                    && minutes.is_multiple_of(60)
+                    && let Some(before) = Utc::now().checked_sub_signed(retention)
+                {
+                    match identities.store.delete_audit_before(before).await {
+                        Ok(0) => {}
+                        Ok(deleted) => {
+                            tracing::info!(deleted, "deleted audit entries past retention")
+                        }
+                        Err(err) => tracing::warn!(%err, "deleting old audit entries failed"),
+                    }
+                }
+                drop(identities);
+                minutes += 1;
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            }
+        });
     }
 
     pub async fn audit(&self, entry: NewAudit) {
@@ -137,22 +178,10 @@ impl Identities {
         }
     }
 
-    fn throttle(&self, user: &str, address: Option<IpAddr>) -> Result<(), AuthError> {
-        let clock = governor::clock::DefaultClock::default();
-        let limited = |wait: governor::NotUntil<governor::clock::QuantaInstant>| {
-            use governor::clock::Clock;
-            AuthError::Throttled {
-                retry_after: wait.wait_time_from(clock.now()),
-            }
-        };
-        self.per_user.check_key(&user.to_owned()).map_err(limited)?;
-        if let Some(address) = address {
-            self.per_address.check_key(&address).map_err(limited)?;
-        }
-        Ok(())
-    }
-
-    /// Checks a user's password (throttled per user and per address; every attempt audited).
+    /// Checks a user's password. Throttled by failures per address and per user and address
+    /// (refused), and per user (slowed); a name longer than any user's is refused before any
+    /// lookup. Failures are audited, with names no longer than a user name can be; throttled
+    /// attempts once per key and minute.
     pub async fn login(
         &self,
         name: &str,
@@ -160,17 +189,47 @@ impl Identities {
         address: Option<IpAddr>,
         how: &'static str,
     ) -> Result<UserRecord, AuthError> {
+        let possible = !name.is_empty() && name.len() <= MAX_USER_NAME;
+        let actor = if possible {
+            name.to_owned()
+        } else {
+            format!(
+                "{}… ({} bytes)",
+                name.chars().take(32).collect::<String>(),
+                name.len()
+            )
+        };
         let audit = |success: bool, detail: Option<String>| NewAudit {
-            actor: name.to_owned(),
+            actor: actor.clone(),
             action: how,
             target: "berth".into(),
             success,
             address: address.map(|a| a.to_string()),
             detail,
         };
-        if let Err(err) = self.throttle(name, address) {
-            self.audit(audit(false, Some(err.to_string()))).await;
-            return Err(err);
+        let wait = match self.throttle.admit(possible.then_some(name), address) {
+            Ok(wait) => wait,
+            Err(refusal) => {
+                if refusal.note {
+                    let detail = format!(
+                        "throttled ({}); further refusals of this key within a minute are not recorded",
+                        refusal.scope
+                    );
+                    self.audit(audit(false, Some(detail))).await;
+                }
+                return Err(AuthError::Throttled {
+                    retry_after: refusal.retry_after,
+                });
+            }
+        };
+        if !possible {
+            self.audit(audit(false, Some("no user has such a name".into())))
+                .await;
+            return Err(AuthError::InvalidCredentials);
+        }
+        if !wait.is_zero() {
+            // Over the user's budget from an address it has not signed in from: in turn.
+            tokio::time::sleep(wait).await;
         }
         let user = self.store.user(name).await?;
         let verified = match &user {
@@ -187,9 +246,11 @@ impl Identities {
             _ => false,
         };
         let Some(user) = user.filter(|_| verified) else {
+            self.throttle.failed(name);
             self.audit(audit(false, None)).await;
             return Err(AuthError::InvalidCredentials);
         };
+        self.throttle.succeeded(name, address);
         if user.password_hash.as_deref().is_some_and(needs_rehash)
             && let Ok(hash) = hash_password(password)
         {
@@ -201,6 +262,14 @@ impl Identities {
 
     /// The subject of a token secret (personal, service account or OAuth access token).
     pub async fn token_subject(&self, secret: &str) -> Result<Subject, AuthError> {
+        Ok(self.token(secret).await?.0)
+    }
+
+    /// The subject of a token secret, and when the token expires.
+    pub async fn token(
+        &self,
+        secret: &str,
+    ) -> Result<(Subject, Option<chrono::DateTime<Utc>>), AuthError> {
         let hash = secret_hash(secret);
         let now = Instant::now();
         let mut touch = None;
@@ -214,11 +283,14 @@ impl Identities {
                 touch = Some(entry.token_id);
             }
             let subject = entry.subject.clone();
+            let expires_at = entry.expires_at;
             drop(cache);
             if let Some(id) = touch {
                 self.touch(id);
             }
-            return subject.ok_or(AuthError::InvalidToken);
+            return subject
+                .map(|subject| (subject, expires_at))
+                .ok_or(AuthError::InvalidToken);
         }
         let found = self.store.find_token(&hash).await?;
         let (subject, token_id, expires_at) = match found {
@@ -251,7 +323,9 @@ impl Identities {
         if subject.is_some() && token_id != 0 {
             self.touch(token_id);
         }
-        subject.ok_or(AuthError::InvalidToken)
+        subject
+            .map(|subject| (subject, expires_at))
+            .ok_or(AuthError::InvalidToken)
     }
 
     fn touch(&self, token_id: i64) {
@@ -295,39 +369,63 @@ impl Identities {
         }
     }
 
-    /// Makes the user who created a namespace (by pushing to it) its admin, as OpenShift makes a
+    /// Makes the user who created a namespace (through the API) its admin, as OpenShift makes a
     /// project's requester its admin.
     pub async fn namespace_created(
         &self,
         namespace: &str,
         creator: &Subject,
     ) -> Result<(), StorageError> {
-        let Subject::User { name, .. } = creator else {
+        let Some(binding) = creator_binding(namespace, creator) else {
             return Ok(());
         };
-        self.store
-            .create_binding(&BindingRecord {
-                name: format!("admin-{}", binding_name_part(name)),
-                namespace: Some(namespace.to_owned()),
-                stream: None,
-                role: "admin".into(),
-                subject_kind: "User".into(),
-                subject_name: name.clone(),
-                subject_namespace: None,
-                created_at: Utc::now(),
-            })
-            .await?;
+        self.store.create_binding(&binding).await?;
         self.authorizer.reload().await?;
+        self.audit_creation(
+            namespace,
+            creator,
+            "created through the API; the creator is its admin",
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Makes a namespace by a first push, with the pusher as its admin, in one transaction:
+    /// false when it exists already (someone else's push or request made it first), and then
+    /// the push is decided as any push to an existing namespace.
+    pub async fn claim_namespace(
+        &self,
+        namespace: &str,
+        creator: &Subject,
+    ) -> Result<bool, StorageError> {
+        let binding = creator_binding(namespace, creator);
+        if !self
+            .store
+            .create_namespace_with_admin(namespace, binding.as_ref())
+            .await?
+        {
+            return Ok(false);
+        }
+        self.authorizer.reload().await?;
+        self.audit_creation(
+            namespace,
+            creator,
+            "created by a push; the creator is its admin",
+        )
+        .await;
+        Ok(true)
+    }
+
+    async fn audit_creation(&self, namespace: &str, creator: &Subject, detail: &str) {
         self.audit(NewAudit {
-            actor: name.clone(),
+            actor: creator.display_name(),
             action: "namespace-create",
             target: namespace.to_owned(),
             success: true,
             address: None,
-            detail: Some("created by a push; the creator is its admin".into()),
+            detail: Some(detail.into()),
         })
         .await;
-        Ok(())
     }
 
     /// Basic credentials: a token as the password (any user name, as `podman login -u any -p

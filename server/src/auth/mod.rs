@@ -9,9 +9,11 @@ pub mod credentials;
 pub mod http;
 pub mod identity;
 pub mod model;
+pub mod names;
 pub mod oauth;
 pub mod reviews;
 pub mod routes;
+pub mod throttle;
 
 pub use authorizer::{Authorizer, NamespaceCreation, Visible};
 pub use identity::{AuthError, Identities};

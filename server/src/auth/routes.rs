@@ -8,14 +8,17 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::credentials::{Access, RegistryClaims, new_nonce, new_token_secret, secret_hash};
-use super::http::{Caller, CredentialsRejected, address, authenticate};
+use super::credentials::{
+    Access, RegistryClaims, TOKEN_PREFIX, new_nonce, new_token_secret, secret_hash,
+};
+use super::http::{Caller, CredentialsRejected, Proof, address, authenticate};
 use super::identity::AuthError;
+use super::names::token_name_error;
 use super::{Action, Identities, Subject};
-use crate::imagestream::error::{ApiError, ApiResult};
+use crate::imagestream::error::{ApiError, ApiResult, FieldError, Resource};
 use crate::imagestream::model::{ObjectMeta, time};
 use crate::registry::access::{decide, docker_action, token_subject};
 use crate::registry::names::RepositoryName;
@@ -130,7 +133,15 @@ struct TokenResponse {
     issued_at: DateTime<Utc>,
 }
 
-async fn issue(endpoint: &TokenEndpoint, subject: &Subject, scopes: &[String]) -> Response {
+/// Signs a registry token for `subject` with the scopes it holds; it ends with the
+/// credentials that asked for it (`parent_expiry`) when they end sooner than the configured
+/// lifetime.
+async fn issue(
+    endpoint: &TokenEndpoint,
+    subject: &Subject,
+    scopes: &[String],
+    parent_expiry: Option<DateTime<Utc>>,
+) -> Response {
     let identities = &endpoint.identities;
     let mut access = Vec::new();
     for scope in scopes {
@@ -139,12 +150,17 @@ async fn issue(endpoint: &TokenEndpoint, subject: &Subject, scopes: &[String]) -
         }
     }
     let now = Utc::now();
-    let ttl = identities.registry_token_ttl;
+    // The lifetime is bounded by the configuration's checks: a day and a year at most.
+    let configured = i64::try_from(identities.registry_token_ttl.as_secs()).unwrap_or(0);
+    let exp = parent_expiry
+        .map_or(i64::MAX, |parent| parent.timestamp())
+        .min(now.timestamp().saturating_add(configured));
+    let ttl = std::time::Duration::from_secs(u64::try_from(exp - now.timestamp()).unwrap_or(0));
     let claims = RegistryClaims {
         iss: identities.registry_tokens.issuer.clone(),
         sub: subject.display_name(),
         aud: identities.registry_tokens.service.clone(),
-        exp: now.timestamp() + ttl.as_secs() as i64,
+        exp,
         nbf: now.timestamp(),
         iat: now.timestamp(),
         jti: new_nonce(),
@@ -179,7 +195,15 @@ async fn registry_token(State(endpoint): State<Arc<TokenEndpoint>>, request: Req
         .filter(|scope| !scope.is_empty())
         .collect();
     match authenticate(&parts).await {
-        Ok(caller) => issue(&endpoint, &caller.subject, &scopes).await,
+        Ok(caller) => {
+            issue(
+                &endpoint,
+                &caller.subject,
+                &scopes,
+                caller.proof.expires_at(),
+            )
+            .await
+        }
         Err(err) => refused(err),
     }
 }
@@ -216,12 +240,17 @@ async fn registry_token_post(
     let scopes: Vec<String> = field("scope")
         .map(|s| s.split(' ').map(str::to_owned).collect())
         .unwrap_or_default();
-    match endpoint
-        .identities
-        .basic(&user, &password, address(&parts))
-        .await
-    {
-        Ok(subject) => issue(&endpoint, &subject, &scopes).await,
+    let identities = &endpoint.identities;
+    let authenticated = if password.starts_with(TOKEN_PREFIX) {
+        identities.token(&password).await
+    } else {
+        identities
+            .basic(&user, &password, address(&parts))
+            .await
+            .map(|subject| (subject, None))
+    };
+    match authenticated {
+        Ok((subject, expiry)) => issue(&endpoint, &subject, &scopes, expiry).await,
         Err(err) => refused(CredentialsRejected::Auth(err)),
     }
 }
@@ -251,9 +280,44 @@ pub struct PersonalToken {
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PersonalTokenSpec {
-    /// Days until it expires; none: it does not.
+    /// Days until it expires (1 to [`MAX_TOKEN_DAYS`]); none: it does not, unless the
+    /// credentials that make it do.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expires_in_days: Option<u32>,
+    pub expires_in_days: Option<u64>,
+}
+
+/// The longest lifetime a token can be given, in days (ten years): every lifetime is checked
+/// against it before any time is computed, so no input overflows a date.
+pub const MAX_TOKEN_DAYS: u64 = 3650;
+
+/// A lifetime in days, checked: 1 to [`MAX_TOKEN_DAYS`].
+pub fn lifetime_days(days: u64) -> Result<TimeDelta, String> {
+    if !(1..=MAX_TOKEN_DAYS).contains(&days) {
+        return Err(format!(
+            "must be between 1 and {MAX_TOKEN_DAYS} days, or absent for a token that does not expire"
+        ));
+    }
+    i64::try_from(days)
+        .ok()
+        .and_then(TimeDelta::try_days)
+        .ok_or_else(|| format!("{days} days is not a lifetime"))
+}
+
+/// When a token made now for `lifetime` expires: never later than `cap`, the expiry of the
+/// credentials that make it (a token cannot outlive its parent).
+pub fn token_expiry(
+    now: DateTime<Utc>,
+    lifetime: Option<TimeDelta>,
+    cap: Option<DateTime<Utc>>,
+) -> Option<DateTime<Utc>> {
+    let wanted = lifetime.map(|lifetime| {
+        now.checked_add_signed(lifetime)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    });
+    match (wanted, cap) {
+        (Some(wanted), Some(cap)) => Some(wanted.min(cap)),
+        (wanted, cap) => wanted.or(cap),
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -336,30 +400,57 @@ pub async fn personal_tokens(
     Ok(tokens)
 }
 
-/// Creates a personal token for the caller, named by the time when no name is given.
+const PERSONAL_TOKENS: Resource = Resource {
+    plural: "personaltokens",
+    group: "access.berth.io",
+};
+
+/// Creates a personal token for the caller, named by the time when no name is given. Only a
+/// password or the console session makes one: a token (a personal one, or an OAuth access
+/// token issued to another client) cannot make tokens of its own.
 pub async fn create_personal_token(
     identities: &Identities,
-    who: &Subject,
+    caller: &Caller,
     name: &str,
-    expires_in_days: Option<u32>,
+    expires_in_days: Option<u64>,
 ) -> ApiResult<(TokenRecord, String)> {
-    let (owner, user) = own_user(identities, who).await?;
+    let (owner, user) = own_user(identities, &caller.subject).await?;
     let name = if name.trim().is_empty() {
         format!("token-{}", Utc::now().format("%Y%m%d-%H%M%S"))
     } else {
         name.trim().to_owned()
     };
-    if name.len() > 100 {
-        return Err(ApiError::BadRequest(
-            "a token name is at most 100 characters".into(),
+    if let Some(message) = token_name_error(&name) {
+        return Err(ApiError::invalid(
+            PERSONAL_TOKENS,
+            "",
+            FieldError::new("metadata.name", message),
         ));
+    }
+    let lifetime = expires_in_days
+        .map(lifetime_days)
+        .transpose()
+        .map_err(|message| {
+            ApiError::invalid(
+                PERSONAL_TOKENS,
+                &name,
+                FieldError::new("spec.expiresInDays", message),
+            )
+        })?;
+    match caller.proof {
+        Proof::Password | Proof::Session => {}
+        Proof::Token { .. } | Proof::None => {
+            return Err(ApiError::Refused(
+                "personal tokens are made with your password or in the console: a token cannot make tokens".into(),
+            ));
+        }
     }
     create_token_for(
         identities,
         &owner,
         TokenKind::Personal,
         &name,
-        expires_in_days,
+        token_expiry(Utc::now(), lifetime, caller.proof.expires_at()),
         &user,
     )
     .await
@@ -411,12 +502,10 @@ pub async fn create_token_for(
     owner: &TokenOwner,
     kind: TokenKind,
     name: &str,
-    expires_in_days: Option<u32>,
+    expires_at: Option<DateTime<Utc>>,
     actor: &str,
 ) -> ApiResult<(TokenRecord, String)> {
     let secret = new_token_secret();
-    let expires_at =
-        expires_in_days.map(|days| Utc::now() + chrono::Duration::days(i64::from(days)));
     let record = identities
         .store
         .create_token(kind, owner, name, &secret_hash(&secret), expires_at)
@@ -441,7 +530,7 @@ async fn create_personal_token_route(
 ) -> Response {
     match create_personal_token(
         &identities,
-        &caller.subject,
+        &caller,
         &body.metadata.name,
         body.spec.expires_in_days,
     )

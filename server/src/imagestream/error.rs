@@ -138,6 +138,9 @@ pub enum ApiError {
     TooManyRequests(u64),
     #[error("{0}")]
     CsrfRejected(String),
+    /// Forbidden for a reason other than a missing role (how the caller signed in, say).
+    #[error("{0}")]
+    Refused(String),
     #[error("this method is not allowed on this resource")]
     MethodNotAllowed,
     #[error("too old resource version: {requested} (the oldest kept is {oldest})")]
@@ -174,7 +177,7 @@ impl ApiError {
             ApiError::NoSuchResource(_) => (StatusCode::NOT_FOUND, "NotFound"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "Unauthorized"),
-            ApiError::Forbidden { .. } | ApiError::CsrfRejected(_) => {
+            ApiError::Forbidden { .. } | ApiError::CsrfRejected(_) | ApiError::Refused(_) => {
                 (StatusCode::FORBIDDEN, "Forbidden")
             }
             ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequests"),

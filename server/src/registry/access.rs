@@ -198,14 +198,25 @@ pub async fn permits(
     action: Action,
 ) -> bool {
     match caller {
-        RegistryCaller::Granted(claims) => claims.access.iter().any(|access| {
-            access.resource_type == "repository"
-                && access.name == name.as_str()
-                && access
-                    .actions
-                    .iter()
-                    .any(|a| a == "*" || a == docker_action(action))
-        }),
+        // A registry token grants what it names and what its subject holds now, no more: a
+        // push granted because the namespace did not exist yet ends when someone else makes it,
+        // and a binding removed since ends what it allowed.
+        RegistryCaller::Granted(claims) => {
+            claims.access.iter().any(|access| {
+                access.resource_type == "repository"
+                    && access.name == name.as_str()
+                    && access
+                        .actions
+                        .iter()
+                        .any(|a| a == "*" || a == docker_action(action))
+            }) && decide(
+                identities,
+                namespace_exists,
+                &caller.subject(),
+                name,
+                action,
+            )
+        }
         RegistryCaller::Subject { subject, .. } => {
             decide(identities, namespace_exists, subject, name, action)
         }

@@ -6,7 +6,8 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::Registry;
-use super::access::RegistryCaller;
+use super::access::{self, RegistryCaller};
+use crate::auth::Action;
 
 use super::content::{self, Document, ManifestKind};
 use super::error::{RegistryError, RegistryResult};
@@ -70,18 +71,26 @@ pub async fn put(
             None
         }
     };
-    let new_namespace = !registry.metadata.namespace_exists(name.namespace()).await?;
+    // The first push to a namespace makes it, its pusher its admin, atomically. Whoever was
+    // let in because the namespace did not exist, and finds it made by someone else, is decided
+    // again as for an existing namespace (a member pushes; anyone else is refused).
+    let subject = caller.subject();
+    let created = !registry.metadata.namespace_exists(name.namespace()).await?
+        && registry
+            .identities
+            .claim_namespace(name.namespace(), &subject)
+            .await?;
+    if !created && !access::permits(&registry.identities, true, caller, name, Action::Push).await {
+        return Err(RegistryError::Denied(format!(
+            "{} may not push {name}",
+            subject.display_name()
+        )));
+    }
     match registry.metadata.put_manifest(name, &manifest, tag).await? {
         PutManifestOutcome::MissingReferences(missing) => {
             Err(RegistryError::ManifestBlobUnknown(missing))
         }
         PutManifestOutcome::Stored => {
-            if new_namespace {
-                registry
-                    .identities
-                    .namespace_created(name.namespace(), &caller.subject())
-                    .await?;
-            }
             let mut response = StatusCode::CREATED.into_response();
             let digest = manifest.digest.to_string();
             set(

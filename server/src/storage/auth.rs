@@ -110,6 +110,73 @@ pub struct BindingRecord {
     pub created_at: DateTime<Utc>,
 }
 
+/// How an identity of an external provider that no user has yet becomes one (OpenShift's
+/// `mappingMethod`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MappingMethod {
+    /// A new user of the provider's preferred name; refused when that name is a user already
+    /// (one with a password, another identity, or of another provider).
+    #[default]
+    Claim,
+    /// Only identities an administrator linked to a user beforehand.
+    Lookup,
+    /// Linked to the user of the preferred name, made when absent: the provider is trusted to
+    /// name Berth's users, local ones included.
+    Add,
+}
+
+impl MappingMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MappingMethod::Claim => "claim",
+            MappingMethod::Lookup => "lookup",
+            MappingMethod::Add => "add",
+        }
+    }
+}
+
+/// Who signed in at an external provider.
+#[derive(Debug, Clone)]
+pub struct ExternalIdentity<'a> {
+    /// `oidc:<issuer>`.
+    pub provider: &'a str,
+    /// The provider's stable id of the person (`sub`).
+    pub subject: &'a str,
+    /// The user name the provider suggests (its `preferred_username`, say).
+    pub preferred_name: &'a str,
+    pub full_name: Option<&'a str>,
+    pub groups: &'a [String],
+}
+
+/// What signing in with an external identity comes to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IdentityMapping {
+    Mapped(UserRecord),
+    /// `lookup`: no user has this identity.
+    NotMapped,
+    /// `claim`: the preferred name is a user that is not this identity's.
+    NameTaken,
+}
+
+/// An identity and its user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdentityRecord {
+    pub provider: String,
+    pub subject: String,
+    pub user: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What linking an identity to a user by hand did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkOutcome {
+    Linked,
+    NoSuchUser,
+    /// The identity belongs to a user already.
+    Taken,
+}
+
 /// An authorization code of the embedded OAuth server.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OAuthCode {
@@ -161,14 +228,21 @@ pub trait AuthStore: Send + Sync + 'static {
         full_name: Option<&str>,
     ) -> StorageResult<Option<UserRecord>>;
     async fn set_password(&self, name: &str, password_hash: &str) -> StorageResult<bool>;
-    /// The user of an external provider, created on first login; its groups claim recorded.
-    async fn external_user(
+    /// The user of an external identity, found or made by `method` in one transaction; its
+    /// groups claim and full name recorded.
+    async fn map_identity(
         &self,
-        name: &str,
-        identity_provider: &str,
-        full_name: Option<&str>,
-        groups: &[String],
-    ) -> StorageResult<UserRecord>;
+        identity: &ExternalIdentity<'_>,
+        method: MappingMethod,
+    ) -> StorageResult<IdentityMapping>;
+    /// Links an identity to a user (for `lookup`).
+    async fn link_identity(
+        &self,
+        provider: &str,
+        subject: &str,
+        user: &str,
+    ) -> StorageResult<LinkOutcome>;
+    async fn list_identities(&self) -> StorageResult<Vec<IdentityRecord>>;
     async fn count_users(&self) -> StorageResult<u64>;
 
     async fn list_groups(&self) -> StorageResult<Vec<GroupRecord>>;
@@ -190,6 +264,7 @@ pub trait AuthStore: Send + Sync + 'static {
         namespace: &str,
         name: &str,
     ) -> StorageResult<Option<ServiceAccountRecord>>;
+    /// Deletes a service account with its tokens and every binding to it.
     async fn delete_service_account(&self, namespace: &str, name: &str) -> StorageResult<bool>;
 
     async fn create_token(
@@ -211,10 +286,19 @@ pub trait AuthStore: Send + Sync + 'static {
 
     async fn list_all_bindings(&self) -> StorageResult<Vec<BindingRecord>>;
     async fn list_bindings(&self, namespace: Option<&str>) -> StorageResult<Vec<BindingRecord>>;
-    /// Creates a binding; `None` when the name is taken in its namespace.
+    /// Creates a binding; `None` when the name is taken in its namespace, or the service
+    /// account it binds does not exist.
     async fn create_binding(&self, binding: &BindingRecord)
     -> StorageResult<Option<BindingRecord>>;
     async fn delete_binding(&self, namespace: Option<&str>, name: &str) -> StorageResult<bool>;
+    /// Makes a namespace that does not exist, with `admin` (its creator's binding) in the same
+    /// transaction; false, and nothing written, when it exists already: of two first pushes,
+    /// exactly one makes it.
+    async fn create_namespace_with_admin(
+        &self,
+        namespace: &str,
+        admin: Option<&BindingRecord>,
+    ) -> StorageResult<bool>;
 
     async fn put_oauth_code(&self, code_hash: &str, code: &OAuthCode) -> StorageResult<()>;
     /// Takes a code once: it is marked used, and a second take finds nothing.
@@ -222,6 +306,9 @@ pub trait AuthStore: Send + Sync + 'static {
 
     async fn append_audit(&self, entry: &NewAudit) -> StorageResult<()>;
     async fn list_audit(&self, before: Option<i64>, limit: u32) -> StorageResult<Vec<AuditRecord>>;
+    /// Deletes audit entries older than `before` (in batches, so that writers are not held up);
+    /// answers how many.
+    async fn delete_audit_before(&self, before: DateTime<Utc>) -> StorageResult<u64>;
 
     /// A secret of the server: the stored one, or `candidate`, stored now, the first time.
     async fn server_secret(&self, name: &str, candidate: &[u8]) -> StorageResult<Vec<u8>>;

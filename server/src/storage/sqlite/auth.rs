@@ -4,9 +4,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
-use super::SqliteMetadata;
+use super::{SqliteMetadata, ensure_namespace};
 use crate::storage::auth::{
-    AuditRecord, AuthStore, BindingRecord, GroupRecord, NewAudit, OAuthCode, ServiceAccountRecord,
+    AuditRecord, AuthStore, BindingRecord, ExternalIdentity, GroupRecord, IdentityMapping,
+    IdentityRecord, LinkOutcome, MappingMethod, NewAudit, OAuthCode, ServiceAccountRecord,
     TokenIdentity, TokenKind, TokenOwner, TokenRecord, UserRecord,
 };
 use crate::storage::{StorageError, StorageResult};
@@ -192,6 +193,39 @@ fn binding_from_row(row: BindingRow) -> BindingRecord {
     }
 }
 
+/// Inserts a binding; answers the rows written: none when it binds a service account, or the
+/// group of a namespace's service accounts, that does not exist (such bindings go with their
+/// subject, migration 0009: checked in the statement so that a deletion cannot slip between).
+/// A taken name is a unique violation.
+async fn insert_binding(
+    conn: &mut SqliteConnection,
+    binding: &BindingRecord,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "INSERT INTO role_bindings
+             (name, namespace, stream, role, subject_kind, subject_name, subject_namespace, created_at)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8
+         WHERE CASE
+             WHEN ?5 = 'ServiceAccount' THEN EXISTS (
+                 SELECT 1 FROM service_accounts WHERE namespace = ?7 AND name = ?6)
+             WHEN ?5 = 'Group' AND substr(?6, 1, 23) = 'system:serviceaccounts:' THEN EXISTS (
+                 SELECT 1 FROM namespaces WHERE name = substr(?6, 24))
+             ELSE 1
+         END",
+    )
+    .bind(&binding.name)
+    .bind(&binding.namespace)
+    .bind(&binding.stream)
+    .bind(&binding.role)
+    .bind(&binding.subject_kind)
+    .bind(&binding.subject_name)
+    .bind(&binding.subject_namespace)
+    .bind(binding.created_at)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
 #[async_trait]
 impl AuthStore for SqliteMetadata {
     async fn user(&self, name: &str) -> StorageResult<Option<UserRecord>> {
@@ -257,32 +291,141 @@ impl AuthStore for SqliteMetadata {
         )
     }
 
-    async fn external_user(
+    async fn map_identity(
         &self,
-        name: &str,
-        identity_provider: &str,
-        full_name: Option<&str>,
-        groups: &[String],
-    ) -> StorageResult<UserRecord> {
-        let groups = serde_json::to_string(groups)
+        identity: &ExternalIdentity<'_>,
+        method: MappingMethod,
+    ) -> StorageResult<IdentityMapping> {
+        let mut tx = self.begin_write().await?;
+        let linked: Option<i64> =
+            sqlx::query_scalar("SELECT user_id FROM identities WHERE provider = ? AND subject = ?")
+                .bind(identity.provider)
+                .bind(identity.subject)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let user_id = match (linked, method) {
+            (Some(id), _) => id,
+            (None, MappingMethod::Lookup) => {
+                tx.rollback().await?;
+                return Ok(IdentityMapping::NotMapped);
+            }
+            (None, MappingMethod::Claim | MappingMethod::Add) => {
+                let named: Option<(i64, bool, String, bool)> = sqlx::query_as(
+                    "SELECT id, password_hash IS NOT NULL, identity_provider,
+                            EXISTS (SELECT 1 FROM identities i WHERE i.user_id = users.id)
+                     FROM users WHERE name = ?",
+                )
+                .bind(identity.preferred_name)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let id = match named {
+                    None => {
+                        sqlx::query_scalar(
+                            "INSERT INTO users (name, uid, identity_provider, created_at)
+                             VALUES (?, ?, ?, ?) RETURNING id",
+                        )
+                        .bind(identity.preferred_name)
+                        .bind(uuid::Uuid::new_v4().to_string())
+                        .bind(identity.provider)
+                        .bind(Utc::now())
+                        .fetch_one(&mut *tx)
+                        .await?
+                    }
+                    // A user of this provider from before identities were kept, with no password
+                    // and no identity: the same person, by the only key there was.
+                    Some((id, false, provider, false))
+                        if method == MappingMethod::Claim && provider == identity.provider =>
+                    {
+                        id
+                    }
+                    Some(_) if method == MappingMethod::Claim => {
+                        tx.rollback().await?;
+                        return Ok(IdentityMapping::NameTaken);
+                    }
+                    Some((id, ..)) => id,
+                };
+                sqlx::query(
+                    "INSERT INTO identities (provider, subject, user_id, created_at)
+                     VALUES (?, ?, ?, ?)",
+                )
+                .bind(identity.provider)
+                .bind(identity.subject)
+                .bind(id)
+                .bind(Utc::now())
+                .execute(&mut *tx)
+                .await?;
+                id
+            }
+        };
+        let groups = serde_json::to_string(identity.groups)
             .map_err(|err| StorageError::Corrupt(format!("groups: {err}")))?;
         sqlx::query(
-            "INSERT INTO users (name, uid, identity_provider, full_name, external_groups, created_at)
-             VALUES (?, ?, ?, ?, ?, ?)
-             ON CONFLICT (name) DO UPDATE SET external_groups = excluded.external_groups,
-                 full_name = coalesce(excluded.full_name, users.full_name)",
+            "UPDATE users SET external_groups = ?, full_name = coalesce(?, full_name) WHERE id = ?",
         )
-        .bind(name)
-        .bind(uuid::Uuid::new_v4().to_string())
-        .bind(identity_provider)
-        .bind(full_name)
         .bind(groups)
-        .bind(Utc::now())
-        .execute(&self.pool)
+        .bind(identity.full_name)
+        .bind(user_id)
+        .execute(&mut *tx)
         .await?;
-        self.user(name)
+        let user = find_user(&mut tx, UserKey::Id(user_id))
             .await?
-            .ok_or_else(|| StorageError::Corrupt(format!("user {name} vanished")))
+            .ok_or_else(|| StorageError::Corrupt(format!("user {user_id} vanished")))?;
+        self.commit(tx).await?;
+        Ok(IdentityMapping::Mapped(user))
+    }
+
+    async fn link_identity(
+        &self,
+        provider: &str,
+        subject: &str,
+        user: &str,
+    ) -> StorageResult<LinkOutcome> {
+        let mut tx = self.begin_write().await?;
+        let Some(user_id) = sqlx::query_scalar::<_, i64>("SELECT id FROM users WHERE name = ?")
+            .bind(user)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            tx.rollback().await?;
+            return Ok(LinkOutcome::NoSuchUser);
+        };
+        let inserted = sqlx::query(
+            "INSERT INTO identities (provider, subject, user_id, created_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (provider, subject) DO NOTHING",
+        )
+        .bind(provider)
+        .bind(subject)
+        .bind(user_id)
+        .bind(Utc::now())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        self.commit(tx).await?;
+        Ok(if inserted {
+            LinkOutcome::Linked
+        } else {
+            LinkOutcome::Taken
+        })
+    }
+
+    async fn list_identities(&self) -> StorageResult<Vec<IdentityRecord>> {
+        let rows: Vec<(String, String, String, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT i.provider, i.subject, u.name, i.created_at
+             FROM identities i JOIN users u ON u.id = i.user_id
+             ORDER BY i.provider, i.subject",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(provider, subject, user, created_at)| IdentityRecord {
+                provider,
+                subject,
+                user,
+                created_at,
+            })
+            .collect())
     }
 
     async fn count_users(&self) -> StorageResult<u64> {
@@ -410,15 +553,18 @@ impl AuthStore for SqliteMetadata {
     }
 
     async fn delete_service_account(&self, namespace: &str, name: &str) -> StorageResult<bool> {
-        Ok(
-            sqlx::query("DELETE FROM service_accounts WHERE namespace = ? AND name = ?")
-                .bind(namespace)
-                .bind(name)
-                .execute(&self.pool)
-                .await?
-                .rows_affected()
-                == 1,
-        )
+        // Its tokens go by foreign key, its bindings by trigger.
+        let deleted = sqlx::query("DELETE FROM service_accounts WHERE namespace = ? AND name = ?")
+            .bind(namespace)
+            .bind(name)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+            == 1;
+        if deleted {
+            self.changes.send_modify(|count| *count += 1);
+        }
+        Ok(deleted)
     }
 
     async fn create_token(
@@ -541,22 +687,9 @@ impl AuthStore for SqliteMetadata {
         &self,
         binding: &BindingRecord,
     ) -> StorageResult<Option<BindingRecord>> {
-        let result = sqlx::query(
-            "INSERT INTO role_bindings
-                 (name, namespace, stream, role, subject_kind, subject_name, subject_namespace, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&binding.name)
-        .bind(&binding.namespace)
-        .bind(&binding.stream)
-        .bind(&binding.role)
-        .bind(&binding.subject_kind)
-        .bind(&binding.subject_name)
-        .bind(&binding.subject_namespace)
-        .bind(binding.created_at)
-        .execute(&self.pool)
-        .await;
-        match result {
+        let mut conn = self.pool.acquire().await?;
+        match insert_binding(&mut conn, binding).await {
+            Ok(0) => Ok(None),
             Ok(_) => {
                 self.changes.send_modify(|count| *count += 1);
                 Ok(Some(binding.clone()))
@@ -578,6 +711,29 @@ impl AuthStore for SqliteMetadata {
             self.changes.send_modify(|count| *count += 1);
         }
         Ok(deleted)
+    }
+
+    async fn create_namespace_with_admin(
+        &self,
+        namespace: &str,
+        admin: Option<&BindingRecord>,
+    ) -> StorageResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM namespaces WHERE name = ?")
+            .bind(namespace)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_some() {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        ensure_namespace(&mut tx, namespace).await?;
+        if let Some(binding) = admin {
+            insert_binding(&mut tx, binding).await?;
+        }
+        self.commit(tx).await?;
+        self.changes.send_modify(|count| *count += 1);
+        Ok(true)
     }
 
     async fn put_oauth_code(&self, code_hash: &str, code: &OAuthCode) -> StorageResult<()> {
@@ -689,6 +845,24 @@ impl AuthStore for SqliteMetadata {
             .collect())
     }
 
+    async fn delete_audit_before(&self, before: DateTime<Utc>) -> StorageResult<u64> {
+        let mut total = 0;
+        loop {
+            let deleted = sqlx::query(
+                "DELETE FROM audit_log WHERE id IN
+                     (SELECT id FROM audit_log WHERE time < ? ORDER BY time LIMIT 5000)",
+            )
+            .bind(before)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            total += deleted;
+            if deleted < 5000 {
+                return Ok(total);
+            }
+        }
+    }
+
     async fn server_secret(&self, name: &str, candidate: &[u8]) -> StorageResult<Vec<u8>> {
         sqlx::query(
             "INSERT INTO server_secrets (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING",
@@ -703,5 +877,35 @@ impl AuthStore for SqliteMetadata {
                 .fetch_one(&self.pool)
                 .await?,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn audit_entries_past_retention_are_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteMetadata::open(&dir.path().join("berth.db"))
+            .await
+            .unwrap();
+        for i in 0..3 {
+            store
+                .append_audit(&NewAudit {
+                    actor: format!("user{i}"),
+                    action: "login-password",
+                    target: "berth".into(),
+                    ..NewAudit::default()
+                })
+                .await
+                .unwrap();
+        }
+        let a_minute_ago = Utc::now() - chrono::TimeDelta::minutes(1);
+        assert_eq!(store.delete_audit_before(a_minute_ago).await.unwrap(), 0);
+        assert_eq!(store.list_audit(None, 10).await.unwrap().len(), 3);
+        let later = Utc::now() + chrono::TimeDelta::seconds(1);
+        assert_eq!(store.delete_audit_before(later).await.unwrap(), 3);
+        assert!(store.list_audit(None, 10).await.unwrap().is_empty());
     }
 }

@@ -205,6 +205,7 @@ async fn ensure_namespace(conn: &mut SqliteConnection, name: &str) -> StorageRes
     .bind(Utc::now())
     .fetch_one(&mut *conn)
     .await?;
+    forget_earlier_namespace(conn, name).await?;
     let version = append_event(
         conn,
         NewEvent {
@@ -226,6 +227,21 @@ async fn ensure_namespace(conn: &mut SqliteConnection, name: &str) -> StorageRes
         .execute(conn)
         .await?;
     Ok(id)
+}
+
+/// Deletes the event log of an earlier namespace of this name, as one is made: whoever makes
+/// it now (another tenant, perhaps) must not read, watch or be sent by webhook what happened in
+/// the deleted one. Until then only registry-wide roles could see those events, since the
+/// namespace's bindings went with it.
+pub(super) async fn forget_earlier_namespace(
+    conn: &mut SqliteConnection,
+    name: &str,
+) -> StorageResult<()> {
+    sqlx::query("DELETE FROM events WHERE namespace = ?")
+        .bind(name)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// A stream's row: (repository id, generation, resourceVersion).

@@ -7,9 +7,9 @@ use sqlx::SqliteConnection;
 use super::registry::untag;
 use super::{
     NewEvent, STREAM_COLUMNS, SqliteMetadata, StreamRow, TagPoint, append_event, create_stream_row,
-    json_array, labels_from_db, labels_to_db, link_image, load_stream, load_streams,
-    load_streams_with_tags, move_tag, move_tracking_tags, parse_digest, record_stream_event,
-    size_from_db, stream_row, to_json,
+    forget_earlier_namespace, json_array, labels_from_db, labels_to_db, link_image, load_stream,
+    load_streams, load_streams_with_tags, move_tag, move_tracking_tags, parse_digest,
+    record_stream_event, size_from_db, stream_row, to_json,
 };
 use crate::registry::names::RepositoryName;
 use crate::storage::{
@@ -233,6 +233,7 @@ impl ImageStreamStore for SqliteMetadata {
         if !inserted {
             return Ok(None);
         }
+        forget_earlier_namespace(&mut tx, name).await?;
         let version = append_event(
             &mut tx,
             NewEvent {
