@@ -276,6 +276,9 @@ pub enum ConsoleError {
     SignInRequired,
     #[error("the page is out of date (the CSRF token is missing or wrong); reload it")]
     Csrf,
+    /// Refused for now: too many failed sign-ins from here (the throttle), or too many requests.
+    #[error("{0}")]
+    TooManyRequests(String),
     #[error("the registry could not answer: {0}")]
     Unavailable(String),
     #[error("the request to the server failed: {0}")]

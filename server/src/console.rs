@@ -77,7 +77,7 @@ impl From<ApiError> for ConsoleError {
             | ApiError::NotNow { .. }
             | ApiError::MethodNotAllowed
             | ApiError::Gone { .. } => ConsoleError::Invalid(err.to_string()),
-            ApiError::TooManyRequests(_) => ConsoleError::Unavailable(err.to_string()),
+            ApiError::TooManyRequests(_) => ConsoleError::TooManyRequests(err.to_string()),
             ApiError::Storage(cause) => {
                 tracing::error!(error = %cause, "a console request failed");
                 ConsoleError::Unavailable("storage failed; the server log has the cause".into())
@@ -115,6 +115,7 @@ pub async fn error_status(
             ConsoleError::Forbidden(_) | ConsoleError::Csrf => StatusCode::FORBIDDEN,
             ConsoleError::Invalid(_) | ConsoleError::Request(_) => StatusCode::BAD_REQUEST,
             ConsoleError::SignInRequired => StatusCode::UNAUTHORIZED,
+            ConsoleError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ConsoleError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
     }

@@ -411,6 +411,9 @@ fn console_router(config: &Config, data: Arc<dyn app::api::ConsoleData>) -> Rout
     let state = ConsoleState { leptos_options };
     let routes = generate_route_list(app::App);
     let shell_options = state.leptos_options.clone();
+    // The fallback renders the app too (a path the router matches only loosely, such as one
+    // with a trailing slash): it needs the data source as much as the pages do.
+    let fallback_data = data.clone();
     Router::new()
         .leptos_routes_with_context(
             &state,
@@ -418,8 +421,11 @@ fn console_router(config: &Config, data: Arc<dyn app::api::ConsoleData>) -> Rout
             move || provide_context(data.clone()),
             move || app::shell(shell_options.clone()),
         )
-        .fallback(leptos_axum::file_and_error_handler::<ConsoleState, _>(
-            app::shell,
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            ConsoleState,
+            _,
+        >(
+            move || provide_context(fallback_data.clone()), app::shell
         ))
         .with_state(state)
         .layer(axum::middleware::from_fn(console::error_status))

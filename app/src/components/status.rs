@@ -18,6 +18,7 @@ pub fn ErrorPanel(error: ConsoleError) -> impl IntoView {
             ConsoleError::Forbidden(_) => http::StatusCode::FORBIDDEN,
             ConsoleError::SignInRequired => http::StatusCode::UNAUTHORIZED,
             ConsoleError::Invalid(_) => http::StatusCode::BAD_REQUEST,
+            ConsoleError::TooManyRequests(_) => http::StatusCode::TOO_MANY_REQUESTS,
             _ => http::StatusCode::SERVICE_UNAVAILABLE,
         });
     }
@@ -25,6 +26,7 @@ pub fn ErrorPanel(error: ConsoleError) -> impl IntoView {
         ConsoleError::NotFound(_) => "Not found",
         ConsoleError::NotHere(_) => "Not available here",
         ConsoleError::Forbidden(_) | ConsoleError::SignInRequired => "Not allowed",
+        ConsoleError::TooManyRequests(_) => "Too many attempts",
         _ => "Something went wrong",
     };
     let hint = matches!(
