@@ -7,7 +7,7 @@ mod common;
 use base64::Engine as _;
 use common::TestServer;
 use common::images::{ContainerEnv, multi_platform_index, run, umoci_image};
-use common::remote::RemoteRegistry;
+use common::remote::{RemoteRegistry, import_one_tag};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -78,22 +78,6 @@ async fn import(server: &TestServer, namespace: &str, body: Value) -> Value {
     body
 }
 
-fn one_tag(stream: &str, from: &str, tag: &str) -> Value {
-    json!({
-        "kind": "ImageStreamImport",
-        "apiVersion": "image.openshift.io/v1",
-        "metadata": {"name": stream},
-        "spec": {
-            "import": true,
-            "images": [{
-                "from": {"kind": "DockerImage", "name": from},
-                "to": {"name": tag},
-                "importPolicy": {"insecure": true}
-            }]
-        }
-    })
-}
-
 async fn get(server: &TestServer, path: &str) -> Value {
     let response = server.client().get(server.url(path)).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK, "{path}");
@@ -116,7 +100,7 @@ async fn imports_one_tag_all_tags_and_every_platform_with_a_pull_secret() {
     let refused = import(
         &server,
         "mirror",
-        one_tag("app", &format!("{}/team/app:v1", remote.host), "v1"),
+        import_one_tag("app", &format!("{}/team/app:v1", remote.host), "v1"),
     )
     .await;
     let status = &refused["status"]["images"][0]["status"];
@@ -141,7 +125,7 @@ async fn imports_one_tag_all_tags_and_every_platform_with_a_pull_secret() {
     let imported = import(
         &server,
         "mirror",
-        one_tag("app", &format!("{}/team/app:v1", remote.host), "v1"),
+        import_one_tag("app", &format!("{}/team/app:v1", remote.host), "v1"),
     )
     .await;
     let image = &imported["status"]["images"][0];
@@ -229,7 +213,7 @@ async fn imports_one_tag_all_tags_and_every_platform_with_a_pull_secret() {
     let multi = import(
         &server,
         "mirror",
-        one_tag(
+        import_one_tag(
             "multi",
             &format!("{}/team/multi:latest", remote.host),
             "latest",
@@ -262,7 +246,7 @@ async fn imports_one_tag_all_tags_and_every_platform_with_a_pull_secret() {
     .await;
 
     // A dry run (import false) reads the remote and writes nothing.
-    let mut dry = one_tag("dry", &format!("{}/team/app:v2", remote.host), "v2");
+    let mut dry = import_one_tag("dry", &format!("{}/team/app:v2", remote.host), "v2");
     dry["spec"]["import"] = json!(false);
     let dry = import(&server, "mirror", dry).await;
     assert_eq!(
@@ -298,7 +282,7 @@ async fn wrong_credentials_leave_the_last_good_image_and_say_why() {
     let first = import(
         &server,
         "ops",
-        one_tag("tool", &format!("{}/lib/tool:v1", remote.host), "v1"),
+        import_one_tag("tool", &format!("{}/lib/tool:v1", remote.host), "v1"),
     )
     .await;
     let digest = first["status"]["images"][0]["image"]["metadata"]["name"].clone();
@@ -317,7 +301,7 @@ async fn wrong_credentials_leave_the_last_good_image_and_say_why() {
     let again = import(
         &server,
         "ops",
-        one_tag("tool", &format!("{}/lib/tool:v1", remote.host), "v1"),
+        import_one_tag("tool", &format!("{}/lib/tool:v1", remote.host), "v1"),
     )
     .await;
     assert_eq!(
@@ -393,7 +377,7 @@ async fn pulls_of_an_imported_image_fetch_once_and_keep_working_without_the_remo
         "bob-password",
     )
     .await;
-    let mut body = one_tag("base", &format!("{}/upstream/base:v1", remote.host), "v1");
+    let mut body = import_one_tag("base", &format!("{}/upstream/base:v1", remote.host), "v1");
     body["spec"]["images"][0]["referencePolicy"] = json!({"type": "Local"});
     let imported = import(&server, "cache", body).await;
     assert_eq!(
@@ -484,7 +468,7 @@ async fn a_scheduled_import_picks_up_a_new_push_to_the_remote() {
         "carol-password",
     )
     .await;
-    let mut body = one_tag("db", &format!("{}/vendor/db:stable", remote.host), "stable");
+    let mut body = import_one_tag("db", &format!("{}/vendor/db:stable", remote.host), "stable");
     body["spec"]["images"][0]["importPolicy"]["scheduled"] = json!(true);
     let imported = import(&server, "deps", body).await;
     let first_digest = imported["status"]["images"][0]["image"]["metadata"]["name"].clone();
@@ -618,7 +602,7 @@ async fn imports_through_the_bearer_token_flow_of_another_berth() {
     let imported = import(
         &server,
         "fed",
-        one_tag("app", &format!("{}/upstream/app:v1", other.addr), "v1"),
+        import_one_tag("app", &format!("{}/upstream/app:v1", other.addr), "v1"),
     )
     .await;
     assert_eq!(

@@ -75,6 +75,9 @@ pub async fn put(
         PutManifestOutcome::MissingReferences(missing) => {
             Err(RegistryError::ManifestBlobUnknown(missing))
         }
+        PutManifestOutcome::WrongSizes(mismatched) => Err(RegistryError::ManifestInvalid(
+            content::wrong_sizes(&mismatched),
+        )),
         PutManifestOutcome::Stored => {
             if new_namespace {
                 registry
