@@ -415,12 +415,24 @@ pub struct ImportConfig {
     /// Seconds between re-imports of scheduled tags (OpenShift's
     /// `scheduledImageImportMinimumIntervalSeconds`, also 15 minutes by default).
     pub scheduled_interval_seconds: u64,
+    /// Fetches from other registries (an imported tag, a pull-through blob) that run at once in
+    /// one namespace; more wait their turn, without holding up other namespaces.
+    pub namespace_concurrency: usize,
+    /// Seconds one tag's import may take (waiting for its namespace's turn included) before it
+    /// fails with a condition saying so.
+    pub tag_timeout_seconds: u64,
+    /// Seconds a pull-through fetch may take (waiting for its namespace's turn included); the
+    /// pulls waiting for it fail after as long.
+    pub pull_through_timeout_seconds: u64,
 }
 
 impl Default for ImportConfig {
     fn default() -> Self {
         ImportConfig {
             scheduled_interval_seconds: 900,
+            namespace_concurrency: 4,
+            tag_timeout_seconds: 300,
+            pull_through_timeout_seconds: 1800,
         }
     }
 }
@@ -924,10 +936,31 @@ impl Config {
                 reason: "must be 1 to 10000".into(),
             });
         }
-        if self.import.scheduled_interval_seconds == 0 {
+        for (field, value) in [
+            (
+                "import.scheduled_interval_seconds",
+                self.import.scheduled_interval_seconds,
+            ),
+            (
+                "import.tag_timeout_seconds",
+                self.import.tag_timeout_seconds,
+            ),
+            (
+                "import.pull_through_timeout_seconds",
+                self.import.pull_through_timeout_seconds,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid {
+                    field,
+                    reason: "must be greater than 0".into(),
+                });
+            }
+        }
+        if !(1..=1024).contains(&self.import.namespace_concurrency) {
             return Err(ConfigError::Invalid {
-                field: "import.scheduled_interval_seconds",
-                reason: "must be greater than 0".into(),
+                field: "import.namespace_concurrency",
+                reason: "must be from 1 to 1024".into(),
             });
         }
         if self.webhooks.retry_base_millis == 0 {

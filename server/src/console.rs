@@ -255,13 +255,11 @@ impl Images {
     fn size(&self, digest: &str) -> Option<u64> {
         let image = self.get(digest)?;
         Some(
-            image.size
-                + image
-                    .manifests
-                    .iter()
-                    .filter_map(|child| self.get(&child.digest))
-                    .map(|child| child.size)
-                    .sum::<u64>(),
+            image
+                .manifests
+                .iter()
+                .filter_map(|child| self.get(&child.digest))
+                .fold(image.size, |total, child| total.saturating_add(child.size)),
         )
     }
 

@@ -166,6 +166,10 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
         blobs: blobs.clone(),
         secrets: registry_secrets.clone(),
         http: import::remote::http_client(&egress)?,
+        limits: Arc::new(import::limits::NamespaceLimits::new(
+            config.import.namespace_concurrency,
+        )),
+        tag_timeout: Duration::from_secs(config.import.tag_timeout_seconds),
     });
     import::importer::schedule(
         importer.clone(),
@@ -173,6 +177,7 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
     );
     registry.pull_through = Some(Arc::new(import::pull_through::PullThrough::new(
         importer.clone(),
+        Duration::from_secs(config.import.pull_through_timeout_seconds),
     )));
     let registry = Arc::new(registry);
     let access = Arc::new(auth::api::AccessApi {

@@ -6,7 +6,7 @@ mod common;
 
 use base64::Engine as _;
 use common::images::{ContainerEnv, multi_platform_index, run, umoci_image};
-use common::remote::RemoteRegistry;
+use common::remote::{RemoteRegistry, import_one_tag};
 use common::scripted::{Reply, Scripted};
 use common::{ALLOW_LOOPBACK, OCI_MANIFEST, TestServer};
 use reqwest::StatusCode;
@@ -79,22 +79,6 @@ async fn import(server: &TestServer, namespace: &str, body: Value) -> Value {
     body
 }
 
-fn one_tag(stream: &str, from: &str, tag: &str) -> Value {
-    json!({
-        "kind": "ImageStreamImport",
-        "apiVersion": "image.openshift.io/v1",
-        "metadata": {"name": stream},
-        "spec": {
-            "import": true,
-            "images": [{
-                "from": {"kind": "DockerImage", "name": from},
-                "to": {"name": tag},
-                "importPolicy": {"insecure": true}
-            }]
-        }
-    })
-}
-
 async fn get(server: &TestServer, path: &str) -> Value {
     let response = server.client().get(server.url(path)).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK, "{path}");
@@ -117,7 +101,7 @@ async fn imports_one_tag_all_tags_and_every_platform_with_a_pull_secret() {
     let refused = import(
         &server,
         "mirror",
-        one_tag("app", &format!("{}/team/app:v1", remote.host), "v1"),
+        import_one_tag("app", &format!("{}/team/app:v1", remote.host), "v1"),
     )
     .await;
     let status = &refused["status"]["images"][0]["status"];
@@ -142,7 +126,7 @@ async fn imports_one_tag_all_tags_and_every_platform_with_a_pull_secret() {
     let imported = import(
         &server,
         "mirror",
-        one_tag("app", &format!("{}/team/app:v1", remote.host), "v1"),
+        import_one_tag("app", &format!("{}/team/app:v1", remote.host), "v1"),
     )
     .await;
     let image = &imported["status"]["images"][0];
@@ -230,7 +214,7 @@ async fn imports_one_tag_all_tags_and_every_platform_with_a_pull_secret() {
     let multi = import(
         &server,
         "mirror",
-        one_tag(
+        import_one_tag(
             "multi",
             &format!("{}/team/multi:latest", remote.host),
             "latest",
@@ -263,7 +247,7 @@ async fn imports_one_tag_all_tags_and_every_platform_with_a_pull_secret() {
     .await;
 
     // A dry run (import false) reads the remote and writes nothing.
-    let mut dry = one_tag("dry", &format!("{}/team/app:v2", remote.host), "v2");
+    let mut dry = import_one_tag("dry", &format!("{}/team/app:v2", remote.host), "v2");
     dry["spec"]["import"] = json!(false);
     let dry = import(&server, "mirror", dry).await;
     assert_eq!(
@@ -299,7 +283,7 @@ async fn wrong_credentials_leave_the_last_good_image_and_say_why() {
     let first = import(
         &server,
         "ops",
-        one_tag("tool", &format!("{}/lib/tool:v1", remote.host), "v1"),
+        import_one_tag("tool", &format!("{}/lib/tool:v1", remote.host), "v1"),
     )
     .await;
     let digest = first["status"]["images"][0]["image"]["metadata"]["name"].clone();
@@ -318,7 +302,7 @@ async fn wrong_credentials_leave_the_last_good_image_and_say_why() {
     let again = import(
         &server,
         "ops",
-        one_tag("tool", &format!("{}/lib/tool:v1", remote.host), "v1"),
+        import_one_tag("tool", &format!("{}/lib/tool:v1", remote.host), "v1"),
     )
     .await;
     assert_eq!(
@@ -394,7 +378,7 @@ async fn pulls_of_an_imported_image_fetch_once_and_keep_working_without_the_remo
         "bob-password",
     )
     .await;
-    let mut body = one_tag("base", &format!("{}/upstream/base:v1", remote.host), "v1");
+    let mut body = import_one_tag("base", &format!("{}/upstream/base:v1", remote.host), "v1");
     body["spec"]["images"][0]["referencePolicy"] = json!({"type": "Local"});
     let imported = import(&server, "cache", body).await;
     assert_eq!(
@@ -490,7 +474,7 @@ async fn a_scheduled_import_picks_up_a_new_push_to_the_remote() {
         "carol-password",
     )
     .await;
-    let mut body = one_tag("db", &format!("{}/vendor/db:stable", remote.host), "stable");
+    let mut body = import_one_tag("db", &format!("{}/vendor/db:stable", remote.host), "stable");
     body["spec"]["images"][0]["importPolicy"]["scheduled"] = json!(true);
     let imported = import(&server, "deps", body).await;
     let first_digest = imported["status"]["images"][0]["image"]["metadata"]["name"].clone();
@@ -624,7 +608,7 @@ async fn imports_through_the_bearer_token_flow_of_another_berth() {
     let imported = import(
         &server,
         "fed",
-        one_tag("app", &format!("{}/upstream/app:v1", other.addr), "v1"),
+        import_one_tag("app", &format!("{}/upstream/app:v1", other.addr), "v1"),
     )
     .await;
     assert_eq!(
@@ -684,7 +668,7 @@ async fn a_remote_cannot_redirect_an_import_or_a_pull_to_an_internal_address() {
 
     // The layer is linked at import and fetched at the first pull: its redirect is refused,
     // and the pull gets nothing of the internal service.
-    let mut body = one_tag("app", &format!("{}/evil/app:v1", remote.host()), "v1");
+    let mut body = import_one_tag("app", &format!("{}/evil/app:v1", remote.host()), "v1");
     body["spec"]["images"][0]["referencePolicy"] = json!({"type": "Local"});
     let imported = import(&server, "evil", body).await;
     assert_eq!(first_status(&imported)["status"], "Success", "{imported}");
@@ -706,7 +690,7 @@ async fn a_remote_cannot_redirect_an_import_or_a_pull_to_an_internal_address() {
     let refused = import(
         &server,
         "evil",
-        one_tag("app", &format!("{}/evil/app:v2", remote.host()), "v2"),
+        import_one_tag("app", &format!("{}/evil/app:v2", remote.host()), "v2"),
     )
     .await;
     let status = first_status(&refused);
@@ -742,7 +726,7 @@ async fn a_remote_cannot_redirect_an_import_or_a_pull_to_an_internal_address() {
     let looped = import(
         &server,
         "evil",
-        one_tag("app", &format!("{}/evil/app:v3", remote.host()), "v3"),
+        import_one_tag("app", &format!("{}/evil/app:v3", remote.host()), "v3"),
     )
     .await;
     assert!(
@@ -776,7 +760,7 @@ async fn without_the_allow_list_loopback_registries_are_refused_by_address_and_b
         let imported = import(
             &server,
             "local",
-            one_tag("app", &format!("{host}/team/app:v1"), "v1"),
+            import_one_tag("app", &format!("{host}/team/app:v1"), "v1"),
         )
         .await;
         let status = first_status(&imported);
@@ -846,7 +830,7 @@ async fn credentials_go_to_no_other_host_neither_to_a_token_realm_nor_through_a_
     let refused = import(
         &server,
         "evil",
-        one_tag("app", &format!("{registry}/evil/app:v1"), "v1"),
+        import_one_tag("app", &format!("{registry}/evil/app:v1"), "v1"),
     )
     .await;
     let status = first_status(&refused);
@@ -866,7 +850,7 @@ async fn credentials_go_to_no_other_host_neither_to_a_token_realm_nor_through_a_
         let imported = import(
             &server,
             "evil",
-            one_tag("app", &format!("{registry}/evil/app:{tag}"), tag),
+            import_one_tag("app", &format!("{registry}/evil/app:{tag}"), tag),
         )
         .await;
         assert_eq!(first_status(&imported)["status"], "Success", "{imported}");
@@ -902,7 +886,7 @@ async fn credentials_go_to_no_other_host_neither_to_a_token_realm_nor_through_a_
     let imported = import(
         &listed,
         "evil",
-        one_tag("app", &format!("{registry}/evil/app:v1"), "v1"),
+        import_one_tag("app", &format!("{registry}/evil/app:v1"), "v1"),
     )
     .await;
     assert_eq!(first_status(&imported)["status"], "Success", "{imported}");
@@ -972,7 +956,7 @@ async fn an_https_registry_is_never_followed_to_plain_http() {
     ]);
     create_namespace(&server, "evil").await;
     let over_https = |tag: &str| {
-        let mut body = one_tag("app", &format!("{}/evil/app:{tag}", secure.host()), tag);
+        let mut body = import_one_tag("app", &format!("{}/evil/app:{tag}", secure.host()), tag);
         body["spec"]["images"][0]["importPolicy"] = json!({"insecure": false});
         body
     };
@@ -1027,7 +1011,7 @@ async fn answers_larger_than_their_limit_are_refused_as_they_stream() {
     let imported = import(
         &server,
         "big",
-        one_tag("app", &format!("{}/big/app:v1", manifests.host()), "v1"),
+        import_one_tag("app", &format!("{}/big/app:v1", manifests.host()), "v1"),
     )
     .await;
     let status = first_status(&imported);

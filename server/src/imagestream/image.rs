@@ -159,7 +159,8 @@ pub fn wants_config(manifest: &ImageManifest) -> bool {
 
 fn describe_image(manifest: &ImageManifest, config: Option<&[u8]>) -> ImageMetadata {
     let layers: Vec<Layer> = manifest.layers().iter().map(layer).collect();
-    let size = manifest.config().size() + layers.iter().map(|l| l.size).sum::<u64>();
+    let size =
+        capped_sum(std::iter::once(manifest.config().size()).chain(layers.iter().map(|l| l.size)));
     let document: ImageConfigDocument = config
         .and_then(|bytes| serde_json::from_slice(bytes).ok())
         .unwrap_or_default();
@@ -199,12 +200,20 @@ fn describe_index(index: &ImageIndex) -> ImageMetadata {
         })
         .collect();
     ImageMetadata {
-        size: manifests.iter().map(|m| m.size).sum(),
+        size: capped_sum(manifests.iter().map(|m| m.size)),
         annotations: sorted(index.annotations().as_ref()),
         manifests,
         artifact_type: index.artifact_type().as_ref().map(ToString::to_string),
         ..ImageMetadata::default()
     }
+}
+
+/// The sum of declared sizes, at most what the store holds: foreign layers are not checked
+/// against content, so their sizes may be anything up to that limit each.
+fn capped_sum(sizes: impl Iterator<Item = u64>) -> u64 {
+    sizes
+        .fold(0u64, u64::saturating_add)
+        .min(crate::registry::content::MAX_DECLARED_SIZE)
 }
 
 /// Describes a pushed manifest; `config` is its config blob when it is an image manifest with

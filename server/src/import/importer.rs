@@ -5,10 +5,13 @@
 //! failure becomes the tag's `ImportSuccess` condition and the tag keeps its image.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::stream;
+use futures_util::StreamExt;
+use futures_util::stream::{self, FuturesUnordered};
 
+use super::limits::NamespaceLimits;
 use super::remote::{RemoteError, RemoteReference, RemoteRegistry};
 use super::secrets::RegistrySecrets;
 use crate::auth::{Action, Subject, Target};
@@ -22,12 +25,16 @@ use crate::imagestream::service::{IMPORT_MODE_PRESERVE, repository};
 use crate::registry::content::{self, Document};
 use crate::registry::names::{RepositoryName, Tag};
 use crate::storage::{
-    BlobStore, Digest, MetadataStore, PutManifestOutcome, RemoteSource, StorageError, UploadId,
+    BlobStore, Digest, MetadataStore, PutManifestOutcome, Referenced, RemoteSource, StorageError,
+    UploadId,
 };
 
 /// The most tags one repository import brings (OpenShift's default is 50 per import; a
 /// registry with thousands of tags is imported a page at a time by scheduling).
 const MAX_REPOSITORY_TAGS: usize = 200;
+/// Scheduled tags imported at once across all namespaces (each namespace also has its own
+/// bound, taken first, so one namespace holds at most that many of these).
+const SCHEDULED_AT_ONCE: usize = 32;
 
 pub struct Importer {
     pub image_streams: Arc<ImageStreams>,
@@ -36,6 +43,10 @@ pub struct Importer {
     pub secrets: Arc<RegistrySecrets>,
     /// Under the egress policy ([`crate::egress`]).
     pub http: crate::egress::HttpClient,
+    /// Fetches from other registries at once per namespace (imports and pull-through).
+    pub limits: Arc<NamespaceLimits>,
+    /// How long one tag's import may take once its namespace's turn has come.
+    pub tag_timeout: Duration,
 }
 
 /// Why one image could not be imported.
@@ -47,6 +58,8 @@ enum ImageError {
     Unusable(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
+    #[error("the import did not finish within {} seconds", .0.as_secs())]
+    TimedOut(Duration),
 }
 
 impl ImageError {
@@ -55,6 +68,7 @@ impl ImageError {
             ImageError::Remote(err) => err.reason(),
             ImageError::Unusable(_) => "Invalid",
             ImageError::Storage(_) => "InternalError",
+            ImageError::TimedOut(_) => "Timeout",
         }
     }
 
@@ -64,6 +78,7 @@ impl ImageError {
             "Forbidden" => 403,
             "NotFound" => 404,
             "Invalid" => 422,
+            "Timeout" => 504,
             _ => 500,
         }
     }
@@ -182,8 +197,15 @@ impl Importer {
         let mut status = ImageStreamImportStatus::default();
         for wanted in &images {
             status.images.push(
-                self.import_tag(namespace, &stream, &repository, wanted, body.spec.import)
-                    .await?,
+                self.import_tag(
+                    namespace,
+                    &stream,
+                    &repository,
+                    wanted,
+                    body.spec.import,
+                    None,
+                )
+                .await?,
             );
         }
 
@@ -221,6 +243,7 @@ impl Importer {
                                 &repository,
                                 &wanted,
                                 body.spec.import,
+                                None,
                             )
                             .await?,
                         );
@@ -252,47 +275,60 @@ impl Importer {
 
     /// Imports again every spec tag whose `importPolicy.scheduled` is set (OpenShift's
     /// scheduled import): a new remote image becomes a new history item and an event; a
-    /// failure sets the tag's condition and keeps its image.
+    /// failure sets the tag's condition and keeps its image. Tags are imported concurrently,
+    /// each namespace within its own bound and each tag within its deadline, so a slow remote
+    /// delays only its own namespace's tags.
     pub async fn reimport_scheduled(&self) -> ApiResult<usize> {
         let scheduled = self.image_streams.store.scheduled_imports().await?;
         let count = scheduled.len();
-        for (repository, tag, stored) in scheduled {
-            let Ok(reference) = serde_json::from_str::<TagReference>(&stored) else {
-                continue;
-            };
-            let (Ok(tag), Some(from)) = (tag.parse::<Tag>(), reference.from.as_ref()) else {
-                continue;
-            };
-            let remote = match docker_image(from) {
-                Ok(remote) => remote,
-                Err(why) => {
-                    tracing::warn!(%repository, %why, "a scheduled import names no remote image");
-                    continue;
+        let at_once = tokio::sync::Semaphore::new(SCHEDULED_AT_ONCE);
+        let mut running: FuturesUnordered<_> = scheduled
+            .into_iter()
+            .filter_map(|(repository, tag, stored)| {
+                let reference = serde_json::from_str::<TagReference>(&stored).ok()?;
+                let tag = tag.parse::<Tag>().ok()?;
+                let remote = match docker_image(reference.from.as_ref()?) {
+                    Ok(remote) => remote,
+                    Err(why) => {
+                        tracing::warn!(%repository, %why, "a scheduled import names no remote image");
+                        return None;
+                    }
+                };
+                Some((
+                    repository,
+                    Wanted {
+                        remote,
+                        tag,
+                        reference,
+                    },
+                ))
+            })
+            .map(|(repository, wanted)| {
+                let at_once = &at_once;
+                async move {
+                    let result = self
+                        .import_tag(
+                            repository.namespace(),
+                            repository.stream(),
+                            &repository,
+                            &wanted,
+                            true,
+                            Some(at_once),
+                        )
+                        .await;
+                    if let Err(err) = result {
+                        tracing::warn!(%repository, tag = wanted.tag.as_str(), %err, "scheduled import failed");
+                    }
                 }
-            };
-            let wanted = Wanted {
-                remote,
-                tag,
-                reference,
-            };
-            let result = self
-                .import_tag(
-                    repository.namespace(),
-                    repository.stream(),
-                    &repository,
-                    &wanted,
-                    true,
-                )
-                .await;
-            if let Err(err) = result {
-                tracing::warn!(%repository, tag = wanted.tag.as_str(), %err, "scheduled import failed");
-            }
-        }
+            })
+            .collect();
+        while running.next().await.is_some() {}
         Ok(count)
     }
 
     /// Imports one tag; a remote or content failure is the tag's status (and, when writing,
-    /// its condition), never the request's.
+    /// its condition), never the request's. The fetch takes a place in its namespace first,
+    /// then in `shared` (a bound across namespaces) when given.
     async fn import_tag(
         &self,
         namespace: &str,
@@ -300,8 +336,23 @@ impl Importer {
         repository: &RepositoryName,
         wanted: &Wanted,
         write: bool,
+        shared: Option<&tokio::sync::Semaphore>,
     ) -> ApiResult<ImageImportStatus> {
-        let fetched = self.fetch(namespace, repository, wanted, write).await;
+        let fetched = {
+            let _turn = self.limits.acquire(namespace).await;
+            let _shared_turn = match shared {
+                Some(shared) => shared.acquire().await.ok(),
+                None => None,
+            };
+            // The deadline counts from the namespace's turn: the wait before it is bounded by
+            // the deadlines of the fetches ahead.
+            tokio::time::timeout(
+                self.tag_timeout,
+                self.fetch(namespace, repository, wanted, write),
+            )
+            .await
+            .unwrap_or(Err(ImageError::TimedOut(self.tag_timeout)))
+        };
         let reference = wanted.reference.clone();
         let outcome = match &fetched {
             Ok(digest) => Ok(digest.clone()),
@@ -388,7 +439,7 @@ impl Importer {
             return Ok(digest);
         }
         if let Document::Index(_) = &top.document {
-            for child in &top.manifest.manifests {
+            for child in top.manifest.manifests.iter().map(|child| &child.digest) {
                 let manifest = parse(registry.manifest(&wanted.remote.with_digest(child)).await?)?;
                 if !matches!(manifest.document, Document::Image(_)) {
                     return Err(ImageError::Unusable(format!(
@@ -434,20 +485,36 @@ impl Importer {
                         usize::try_from(config_size).unwrap_or(usize::MAX),
                     )
                     .await?;
+                if bytes.len() as u64 != config_size {
+                    return Err(ImageError::Unusable(format!(
+                        "the config {config_digest} is {} bytes, not the {config_size} the manifest declares",
+                        bytes.len()
+                    )));
+                }
                 self.store_blob(repository, &config_digest, bytes.clone())
                     .await?;
                 if image::wants_config(image_manifest) {
                     config = Some(bytes.to_vec());
                 }
             } else {
+                let config = Referenced {
+                    digest: config_digest,
+                    size: config_size,
+                };
                 self.metadata
-                    .link_remote_blobs(repository, &[(config_digest, config_size)], source)
+                    .link_remote_blobs(repository, &[config], source)
                     .await?;
             }
-            let layers: Vec<(Digest, u64)> = image_manifest
+            // Remote links only: the layers are fetched, and verified, when first pulled.
+            let layers: Vec<Referenced> = image_manifest
                 .layers()
                 .iter()
-                .filter_map(|layer| Some((layer.digest().to_string().parse().ok()?, layer.size())))
+                .filter_map(|layer| {
+                    Some(Referenced {
+                        digest: layer.digest().to_string().parse().ok()?,
+                        size: layer.size(),
+                    })
+                })
                 .collect();
             self.metadata
                 .link_remote_blobs(repository, &layers, source)
@@ -468,6 +535,9 @@ impl Importer {
                     .collect::<Vec<_>>()
                     .join(", ")
             ))),
+            PutManifestOutcome::WrongSizes(mismatched) => {
+                Err(ImageError::Unusable(content::wrong_sizes(&mismatched)))
+            }
         }
     }
 

@@ -3,6 +3,7 @@
 
 pub mod command;
 pub mod importer;
+pub mod limits;
 pub mod pull_through;
 pub mod remote;
 pub mod secrets;

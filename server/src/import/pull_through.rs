@@ -1,271 +1,298 @@
-//! Pull-through: a blob an import linked but did not copy is fetched from the other registry on
-//! its first pull, streamed to that client while it is written to the blob store, and served
-//! from here afterwards. Concurrent pulls of one blob share the one fetch: the first client
-//! reads it as it arrives, the others wait for it to be stored and read it from here.
+//! Pull-through: a blob that an import linked as remote is fetched from the other registry on
+//! its first pull, hashed as it is written, and linked into the repository only when its size
+//! and digest are the ones the import recorded; the pull is then served from the store. No
+//! byte reaches a client before it is verified: a remote (or whatever it redirects to) cannot
+//! have Berth hand out content that is not the blob named.
+//!
+//! The fetch proves that the remote has the bytes, so it runs even when the blob is stored here
+//! already (then the fetched copy is dropped): naming a digest in a manifest never gives access
+//! to a copy that another repository uploaded. Concurrent pulls of one blob in one repository
+//! share one fetch; each repository fetches for itself, through its namespace's credentials and
+//! within its namespace's bound on concurrent fetches.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures_util::StreamExt;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use super::importer::Importer;
-use super::remote::RemoteReference;
+use super::remote::{RemoteError, RemoteReference};
 use crate::registry::error::{RegistryError, RegistryResult};
 use crate::registry::names::RepositoryName;
-use crate::storage::{BoxError, ByteStream, Digest, StorageError, UploadId};
+use crate::storage::{BoxError, Digest, IncomingStream, RemoteBlob, UploadId};
 
-/// Chunks in flight between the remote, the blob store and the client: memory stays at a few
-/// chunks whatever the blob's size.
-const CHANNEL_CHUNKS: usize = 8;
-/// The size of the pieces passed along (see [`coalesce`]).
-const COALESCE_BYTES: usize = 256 * 1024;
+/// How a fetch ended, as the pulls waiting for it see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Fetched {
+    /// Verified, stored and linked: the blob's size.
+    Linked(u64),
+    /// The remote does not have it (or it is no remote link any more).
+    Absent,
+    /// The remote failed, sent something else, or took too long.
+    Failed,
+}
 
-/// Fetches under way, by digest: each says `Some(stored)` when it ends.
-type InFlight = Arc<Mutex<HashMap<Digest, watch::Receiver<Option<bool>>>>>;
+type Key = (RepositoryName, Digest);
+type InFlight = Arc<Mutex<HashMap<Key, watch::Receiver<Option<Fetched>>>>>;
 
 pub struct PullThrough {
-    pub importer: Arc<Importer>,
+    importer: Arc<Importer>,
     in_flight: InFlight,
+    /// How long a fetch may take (its namespace's turn included), and so how long a pull
+    /// waits for one.
+    timeout: Duration,
 }
 
 impl PullThrough {
-    pub fn new(importer: Arc<Importer>) -> Self {
+    pub fn new(importer: Arc<Importer>, timeout: Duration) -> Self {
         PullThrough {
             importer,
             in_flight: Arc::new(Mutex::new(HashMap::new())),
+            timeout,
         }
     }
 
-    /// Starts the fetch of `digest`, or joins the one under way.
-    fn join_or_lead(
-        &self,
-        digest: &Digest,
-    ) -> Result<watch::Sender<Option<bool>>, watch::Receiver<Option<bool>>> {
+    /// The fetch of `key` under way, or a new one started for `remote`.
+    fn join_or_start(&self, key: Key, remote: RemoteBlob) -> watch::Receiver<Option<Fetched>> {
         let mut in_flight = self
             .in_flight
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(waiting) = in_flight.get(digest) {
-            return Err(waiting.clone());
+        if let Some(waiting) = in_flight.get(&key)
+            // A fetch whose task is gone (it cannot be, but a stale entry must not hold
+            // pulls forever) is started again.
+            && waiting.has_changed().is_ok()
+        {
+            return waiting.clone();
         }
         let (done, waiting) = watch::channel(None);
-        in_flight.insert(digest.clone(), waiting);
-        Ok(done)
-    }
-
-    fn finish(&self, digest: &Digest) {
-        finish(&self.in_flight, digest);
+        in_flight.insert(key.clone(), waiting.clone());
+        let leader = Leader {
+            done,
+            key,
+            in_flight: Arc::clone(&self.in_flight),
+        };
+        let importer = Arc::clone(&self.importer);
+        let timeout = self.timeout;
+        // A task of its own: a client that goes away does not cancel the fetch others wait for.
+        tokio::spawn(async move {
+            let (repository, digest) = &leader.key;
+            let outcome = tokio::time::timeout(
+                timeout,
+                fetch_and_link(&importer, repository, digest, &remote),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(FetchError::Failed(format!(
+                    "not done within {} seconds",
+                    timeout.as_secs()
+                )))
+            });
+            let fetched = match outcome {
+                Ok(size) => Fetched::Linked(size),
+                Err(FetchError::Absent(why)) => {
+                    tracing::info!(%repository, %digest, %why, "pull-through: not at the remote");
+                    Fetched::Absent
+                }
+                Err(FetchError::Failed(why)) => {
+                    tracing::warn!(%repository, %digest, %why, "pull-through fetch failed");
+                    Fetched::Failed
+                }
+            };
+            leader.finish(fetched);
+        });
+        waiting
     }
 }
 
-fn finish(in_flight: &InFlight, digest: &Digest) {
-    in_flight
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .remove(digest);
+/// The task that fetches: tells the waiting pulls how it ended and leaves the in-flight map,
+/// also when it ends without saying (then as a failure).
+struct Leader {
+    done: watch::Sender<Option<Fetched>>,
+    key: Key,
+    in_flight: InFlight,
+}
+
+impl Leader {
+    fn finish(self, fetched: Fetched) {
+        self.done.send_replace(Some(fetched));
+    }
+}
+
+impl Drop for Leader {
+    fn drop(&mut self) {
+        self.done.send_if_modified(|state| {
+            if state.is_none() {
+                *state = Some(Fetched::Failed);
+                true
+            } else {
+                false
+            }
+        });
+        let mut in_flight = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if in_flight
+            .get(&self.key)
+            .is_some_and(|waiting| waiting.same_channel(&self.done.subscribe()))
+        {
+            in_flight.remove(&self.key);
+        }
+    }
+}
+
+#[derive(Debug)]
+enum FetchError {
+    Absent(String),
+    Failed(String),
+}
+
+/// Fetches `digest` from `remote`'s source, writes it hashed, checks size and digest, stores
+/// it (or drops the copy when the store has the blob already) and links it into `repository`.
+async fn fetch_and_link(
+    importer: &Importer,
+    repository: &RepositoryName,
+    digest: &Digest,
+    remote: &RemoteBlob,
+) -> Result<u64, FetchError> {
+    let failed = |why: String| FetchError::Failed(why);
+    let _turn = importer.limits.acquire(repository.namespace()).await;
+    let reference =
+        RemoteReference::parse(&remote.source.repository).map_err(|err| failed(err.to_string()))?;
+    let registry = importer
+        .registry(repository.namespace(), &reference, remote.source.insecure)
+        .await
+        .map_err(|err| failed(err.to_string()))?;
+    let response = match registry.blob(&reference.repository, digest).await {
+        Ok(response) => response,
+        Err(err @ RemoteError::NotFound(_)) => return Err(FetchError::Absent(err.to_string())),
+        Err(err) => return Err(failed(err.to_string())),
+    };
+    let expected = remote.size;
+    if let Some(length) = response.content_length()
+        && length != expected
+    {
+        return Err(failed(format!(
+            "the remote announces {length} bytes, not the {expected} the import recorded"
+        )));
+    }
+    let body: IncomingStream = Box::pin(at_most(response.bytes_stream(), expected));
+    let blobs = &importer.blobs;
+    let id = UploadId::new();
+    let written = blobs
+        .write_upload(id, 0, body, digest.algorithm().hasher())
+        .await;
+    let verified = match written {
+        Ok((size, _)) if size != expected => Err(failed(format!(
+            "the remote sent {size} bytes, not the {expected} the import recorded"
+        ))),
+        Ok((size, hasher)) => match hasher.finish() {
+            actual if actual == *digest => Ok(size),
+            actual => Err(failed(format!(
+                "the remote sent content with digest {actual}"
+            ))),
+        },
+        Err(err) => Err(failed(err.to_string())),
+    };
+    let size = match verified {
+        Ok(size) => size,
+        Err(err) => {
+            let _ = blobs.delete_upload(id).await;
+            return Err(err);
+        }
+    };
+    let stored = async {
+        if blobs.stat(digest).await?.is_some() {
+            // The same bytes are stored already (the digest says so): keep that copy.
+            blobs.delete_upload(id).await
+        } else {
+            blobs.commit_upload(id, size, digest).await
+        }
+    }
+    .await;
+    if let Err(err) = stored {
+        let _ = blobs.delete_upload(id).await;
+        return Err(failed(err.to_string()));
+    }
+    match importer
+        .metadata
+        .link_fetched_blob(repository, digest, size)
+        .await
+    {
+        Ok(true) => Ok(size),
+        Ok(false) => Err(FetchError::Absent(
+            "the repository's remote link went away during the fetch".into(),
+        )),
+        Err(err) => Err(failed(err.to_string())),
+    }
+}
+
+/// The body's bytes, ending with an error once more than `limit` arrive: a remote cannot make
+/// Berth write more than the size it expects.
+fn at_most(
+    body: impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send + 'static,
+    limit: u64,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, BoxError>> + Send {
+    let mut seen: u64 = 0;
+    body.map(move |chunk| {
+        let chunk = chunk.map_err(|err| Box::new(err) as BoxError)?;
+        seen = seen.saturating_add(chunk.len() as u64);
+        if seen > limit {
+            return Err(format!("the remote sent more than the {limit} bytes expected").into());
+        }
+        Ok(chunk)
+    })
 }
 
 #[async_trait::async_trait]
 impl crate::registry::PullThrough for PullThrough {
-    async fn fetch(
-        &self,
-        repository: &RepositoryName,
-        digest: &Digest,
-        size: u64,
-    ) -> RegistryResult<Option<ByteStream>> {
+    async fn fetch(&self, repository: &RepositoryName, digest: &Digest) -> RegistryResult<u64> {
         let metadata = &self.importer.metadata;
-        let blobs = &self.importer.blobs;
-        let Some(source) = metadata.remote_source(repository, digest).await? else {
-            return Ok(None);
+        let Some(remote) = metadata.remote_blob(repository, digest).await? else {
+            // A fetch that ended since the caller looked has turned the remote link into a link.
+            return match metadata.blob_size(repository, digest).await? {
+                Some(size) => Ok(size),
+                None => Err(RegistryError::BlobUnknown(digest.clone())),
+            };
         };
-        let done = match self.join_or_lead(digest) {
-            Ok(done) => done,
-            Err(mut waiting) => {
-                // Another pull is fetching it: wait for the store, then read it from here.
-                let stored = waiting
-                    .wait_for(Option::is_some)
-                    .await
-                    .map(|state| *state == Some(true))
-                    .unwrap_or(false);
-                if !stored {
-                    return Err(RegistryError::Storage(StorageError::BlobMissing(
-                        digest.clone(),
-                    )));
-                }
-                return Ok(Some(blobs.read(digest, 0, size).await?));
-            }
-        };
-        let remote = match RemoteReference::parse(&source.repository) {
-            Ok(remote) => remote,
-            Err(err) => {
-                self.finish(digest);
-                let _ = done.send(Some(false));
-                return Err(unavailable(digest, &err.to_string()));
-            }
-        };
-        let response = async {
-            let registry = self
-                .importer
-                .registry(repository.namespace(), &remote, source.insecure)
-                .await
-                .map_err(|err| err.to_string())?;
-            registry
-                .blob(&remote.repository, digest)
-                .await
-                .map_err(|err| err.to_string())
+        let mut waiting = self.join_or_start((repository.clone(), digest.clone()), remote);
+        let ended = tokio::time::timeout(self.timeout, waiting.wait_for(Option::is_some)).await;
+        match ended {
+            Ok(Ok(state)) => match state.clone() {
+                Some(Fetched::Linked(size)) => Ok(size),
+                Some(Fetched::Absent) => Err(RegistryError::BlobUnknown(digest.clone())),
+                Some(Fetched::Failed) | None => Err(RegistryError::BlobUnavailable(digest.clone())),
+            },
+            // The fetch's task ended without a word, or this pull waited its whole bound.
+            Ok(Err(_)) | Err(_) => Err(RegistryError::BlobUnavailable(digest.clone())),
         }
-        .await;
-        let response = match response {
-            Ok(response) => response,
-            Err(why) => {
-                self.finish(digest);
-                let _ = done.send(Some(false));
-                return Err(unavailable(digest, &why));
-            }
-        };
-
-        // One task reads the remote and feeds both the store and this client; it finishes the
-        // store even when the client goes away.
-        let (to_store, store_input) =
-            mpsc::channel::<Result<bytes::Bytes, BoxError>>(CHANNEL_CHUNKS);
-        let (to_client, client_output) =
-            mpsc::channel::<std::io::Result<bytes::Bytes>>(CHANNEL_CHUNKS);
-        let blobs = blobs.clone();
-        let digest = digest.clone();
-        let repository = repository.clone();
-        let in_flight = Arc::clone(&self.in_flight);
-        tokio::spawn(async move {
-            let id = UploadId::new();
-            // Written unhashed as it passes, so the client is paced by the network and the
-            // write only; the hash is taken from the stored file before the commit.
-            let writer = {
-                let blobs = blobs.clone();
-                tokio::spawn(async move {
-                    blobs
-                        .write_upload_unhashed(id, 0, Box::pin(receiver_stream(store_input)))
-                        .await
-                })
-            };
-            let mut body = Box::pin(coalesce(response.bytes_stream()));
-            let mut client = Some(to_client);
-            let mut failure = None;
-            while let Some(chunk) = body.next().await {
-                match chunk {
-                    Ok(chunk) => {
-                        if to_store.send(Ok(chunk.clone())).await.is_err() {
-                            failure = Some("the blob store stopped taking the blob".to_owned());
-                            break;
-                        }
-                        if let Some(sender) = &client
-                            && sender.send(Ok(chunk)).await.is_err()
-                        {
-                            // The client left; the store still gets the whole blob.
-                            client = None;
-                        }
-                    }
-                    Err(err) => {
-                        failure = Some(format!("reading from the other registry failed: {err}"));
-                        let _ = to_store.send(Err(err.to_string().into())).await;
-                        break;
-                    }
-                }
-            }
-            drop(to_store);
-            if failure.is_none() {
-                // The client has every byte (and checks the digest itself): its response ends
-                // now, not after the store's fsync and commit.
-                client = None;
-            }
-            let stored = match (failure, writer.await) {
-                (None, Ok(Ok(written))) if written != size => Err(format!(
-                    "the other registry sent {written} bytes, not the {size} of {digest}"
-                )),
-                (None, Ok(Ok(_))) => match hash_upload(blobs.as_ref(), id, size, &digest).await {
-                    Ok(actual) if actual == digest => blobs
-                        .commit_upload(id, size, &digest)
-                        .await
-                        .map_err(|err| err.to_string()),
-                    Ok(actual) => Err(format!(
-                        "the other registry sent content with digest {actual}, not {digest}"
-                    )),
-                    Err(err) => Err(err.to_string()),
-                },
-                (Some(why), _) => Err(why),
-                (None, Ok(Err(err))) => Err(err.to_string()),
-                (None, Err(err)) => Err(err.to_string()),
-            };
-            if let Err(why) = &stored {
-                tracing::warn!(%repository, %digest, %why, "pull-through fetch failed");
-                let _ = blobs.delete_upload(id).await;
-                if let Some(sender) = &client {
-                    let _ = sender.send(Err(std::io::Error::other(why.clone()))).await;
-                }
-            }
-            finish(&in_flight, &digest);
-            let _ = done.send(Some(stored.is_ok()));
-        });
-        Ok(Some(Box::pin(receiver_stream(client_output))))
     }
 }
 
-/// Network reads arrive in pieces of a few KiB; the store and the client are fed in pieces of
-/// up to `COALESCE_BYTES`, which costs one copy and saves most per-chunk hops.
-fn coalesce(
-    body: impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send + 'static,
-) -> impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send {
-    futures_util::stream::unfold((Box::pin(body), false), |(mut body, ended)| async move {
-        if ended {
-            return None;
-        }
-        let mut buffer = bytes::BytesMut::new();
-        loop {
-            match body.next().await {
-                Some(Ok(chunk)) => {
-                    if buffer.is_empty() && chunk.len() >= COALESCE_BYTES {
-                        return Some((Ok(chunk), (body, false)));
-                    }
-                    buffer.extend_from_slice(&chunk);
-                    if buffer.len() >= COALESCE_BYTES {
-                        return Some((Ok(buffer.freeze()), (body, false)));
-                    }
-                }
-                Some(Err(err)) if buffer.is_empty() => return Some((Err(err), (body, true))),
-                // The bytes so far go first; the error ends the stream next time.
-                Some(Err(_)) | None if !buffer.is_empty() => {
-                    return Some((Ok(buffer.freeze()), (body, false)));
-                }
-                _ => return None,
-            }
-        }
-    })
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The digest of an upload's first `size` bytes, read back from the store.
-async fn hash_upload(
-    blobs: &dyn crate::storage::BlobStore,
-    id: UploadId,
-    size: u64,
-    digest: &Digest,
-) -> crate::storage::StorageResult<Digest> {
-    let mut hasher = digest.algorithm().hasher();
-    let mut content = blobs.read_upload(id, size).await?;
-    while let Some(chunk) = content.next().await {
-        hasher.update(&chunk?);
+    fn chunks(
+        parts: &[&'static [u8]],
+    ) -> impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send + 'static {
+        futures_util::stream::iter(
+            parts
+                .iter()
+                .map(|part| Ok(bytes::Bytes::from_static(part)))
+                .collect::<Vec<_>>(),
+        )
     }
-    Ok(hasher.finish())
-}
 
-/// A channel's receiving end as a stream.
-fn receiver_stream<T: Send + 'static>(
-    receiver: mpsc::Receiver<T>,
-) -> impl futures_util::Stream<Item = T> + Send {
-    futures_util::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|item| (item, receiver))
-    })
-}
-
-fn unavailable(digest: &Digest, why: &str) -> RegistryError {
-    tracing::warn!(%digest, %why, "pull-through could not start");
-    RegistryError::Storage(StorageError::BlobMissing(digest.clone()))
+    #[tokio::test]
+    async fn a_body_longer_than_expected_ends_in_an_error() {
+        let read: Vec<_> = at_most(chunks(&[b"abc", b"def"]), 6).collect().await;
+        assert!(read.iter().all(Result::is_ok));
+        let read: Vec<_> = at_most(chunks(&[b"abc", b"defg"]), 6).collect().await;
+        assert!(read[0].is_ok());
+        assert!(read[1].is_err(), "the seventh byte is refused");
+    }
 }

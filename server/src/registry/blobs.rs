@@ -10,7 +10,7 @@ use super::access::RegistryCaller;
 use super::error::{RegistryError, RegistryResult};
 use super::http::{DOCKER_CONTENT_DIGEST, RangeRequest, parse_range};
 use super::names::RepositoryName;
-use crate::storage::{Digest, StorageError};
+use crate::storage::Digest;
 
 pub async fn get(
     registry: &Registry,
@@ -18,11 +18,14 @@ pub async fn get(
     digest: &Digest,
     request: &Parts,
 ) -> RegistryResult<Response> {
-    let size = registry
-        .metadata
-        .blob_size(name, digest)
-        .await?
-        .ok_or_else(|| RegistryError::BlobUnknown(digest.clone()))?;
+    // Only a link serves bytes; a remote link (an import's) is fetched and verified first.
+    let size = match registry.metadata.blob_size(name, digest).await? {
+        Some(size) => size,
+        None => match &registry.pull_through {
+            Some(pull_through) => pull_through.fetch(name, digest).await?,
+            None => return Err(RegistryError::BlobUnknown(digest.clone())),
+        },
+    };
     let range_header = request
         .headers
         .get(header::RANGE)
@@ -37,23 +40,10 @@ pub async fn get(
             });
         }
     };
-    let (status, offset, len, body) = if request.method == Method::HEAD {
-        (status, offset, len, Body::empty())
+    let body = if request.method == Method::HEAD {
+        Body::empty()
     } else {
-        match registry.blobs.read(digest, offset, len).await {
-            Ok(stream) => (status, offset, len, Body::from_stream(stream)),
-            // Linked by an import, not here yet: the whole blob from the other registry (a
-            // range is answered with all of it, as HTTP allows).
-            Err(StorageError::BlobMissing(_)) if registry.pull_through.is_some() => {
-                let fetched = match &registry.pull_through {
-                    Some(pull_through) => pull_through.fetch(name, digest, size).await?,
-                    None => None,
-                };
-                let stream = fetched.ok_or_else(|| StorageError::BlobMissing(digest.clone()))?;
-                (StatusCode::OK, 0, size, Body::from_stream(stream))
-            }
-            Err(err) => return Err(err.into()),
-        }
+        Body::from_stream(registry.blobs.read(digest, offset, len).await?)
     };
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();

@@ -9,7 +9,7 @@ use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 use serde::Deserialize;
 
 use super::error::{RegistryError, RegistryResult};
-use crate::storage::{Digest, NewManifest};
+use crate::storage::{Digest, NewManifest, Referenced};
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -116,12 +116,28 @@ pub fn parse(content: Bytes, content_type: Option<&str>) -> RegistryResult<Parse
     }
 }
 
+/// The largest size a descriptor may declare: what the metadata store holds (a signed 64-bit
+/// integer), so that no declared size is refused later or wraps.
+pub const MAX_DECLARED_SIZE: u64 = i64::MAX as u64;
+
 fn descriptor_digest(descriptor: &Descriptor, what: &str) -> RegistryResult<Digest> {
     descriptor
         .digest()
         .to_string()
         .parse::<Digest>()
         .map_err(|err| invalid(format!("{what}: {err}")))
+}
+
+/// A descriptor's digest and declared size, the size checked against [`MAX_DECLARED_SIZE`].
+fn referenced(descriptor: &Descriptor, what: &str) -> RegistryResult<Referenced> {
+    let digest = descriptor_digest(descriptor, what)?;
+    let size = descriptor.size();
+    if size > MAX_DECLARED_SIZE {
+        return Err(invalid(format!(
+            "{what} ({digest}) declares a size of {size} bytes, more than the largest possible ({MAX_DECLARED_SIZE})"
+        )));
+    }
+    Ok(Referenced { digest, size })
 }
 
 fn annotations_json(
@@ -134,7 +150,9 @@ fn annotations_json(
 }
 
 fn subject_digest(subject: Option<&Descriptor>) -> RegistryResult<Option<Digest>> {
-    subject.map(|s| descriptor_digest(s, "subject")).transpose()
+    subject
+        .map(|s| referenced(s, "subject").map(|r| r.digest))
+        .transpose()
 }
 
 fn is_foreign(layer: &Descriptor) -> bool {
@@ -147,10 +165,12 @@ fn is_foreign(layer: &Descriptor) -> bool {
 fn parse_image(content: Bytes, media_type: String) -> RegistryResult<ParsedManifest> {
     let manifest: ImageManifest = serde_json::from_slice(&content)
         .map_err(|err| invalid(format!("not a valid image manifest: {err}")))?;
-    let mut blobs = vec![descriptor_digest(manifest.config(), "config")?];
+    let mut blobs = vec![referenced(manifest.config(), "config")?];
     for (i, layer) in manifest.layers().iter().enumerate() {
+        let layer_reference = referenced(layer, &format!("layer {i}"))?;
+        // Foreign layers live at their `urls`: the registry holds (and checks) none of them.
         if !is_foreign(layer) {
-            blobs.push(descriptor_digest(layer, &format!("layer {i}"))?);
+            blobs.push(layer_reference);
         }
     }
     blobs.sort();
@@ -189,7 +209,7 @@ fn parse_index(content: Bytes, media_type: String) -> RegistryResult<ParsedManif
         .manifests()
         .iter()
         .enumerate()
-        .map(|(i, m)| descriptor_digest(m, &format!("manifest {i}")))
+        .map(|(i, m)| referenced(m, &format!("manifest {i}")))
         .collect::<RegistryResult<Vec<_>>>()?;
     manifests.sort();
     manifests.dedup();
@@ -207,6 +227,23 @@ fn parse_index(content: Bytes, media_type: String) -> RegistryResult<ParsedManif
         },
         document: Document::Index(Box::new(index)),
     })
+}
+
+/// Says which descriptors declare another size than the content they name.
+pub fn wrong_sizes(mismatched: &[crate::storage::SizeMismatch]) -> String {
+    let each: Vec<String> = mismatched
+        .iter()
+        .map(|m| {
+            format!(
+                "{} is declared as {} bytes but is {} bytes",
+                m.digest, m.declared, m.stored
+            )
+        })
+        .collect();
+    format!(
+        "descriptor sizes do not match the content: {}",
+        each.join("; ")
+    )
 }
 
 /// A child of an index, with its platform, for choosing one for clients that cannot take an index.
@@ -288,6 +325,25 @@ mod tests {
         assert_eq!(m.manifests.len(), 1);
         let entries = index_entries(&index);
         assert_eq!(entries[0].architecture, "arm64");
+    }
+
+    #[test]
+    fn refuses_sizes_beyond_what_the_store_holds() {
+        let with_layer_size = |size: &str| {
+            let text = String::from_utf8(image(OCI_MANIFEST, "").to_vec()).unwrap();
+            Bytes::from(text.replace("\"size\":11", &format!("\"size\":{size}")))
+        };
+        for size in [u64::MAX, i64::MAX as u64 + 1] {
+            let err = parse(with_layer_size(&size.to_string()), None)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(LAYER) && err.contains("largest"), "{err}");
+        }
+        let largest = parse(with_layer_size(&i64::MAX.to_string()), None)
+            .unwrap()
+            .manifest;
+        assert!(largest.blobs.iter().any(|b| b.size == MAX_DECLARED_SIZE));
+        assert!(parse(with_layer_size("-1"), None).is_err());
     }
 
     #[test]

@@ -55,6 +55,12 @@ pub enum RegistryError {
     Denied(String),
     #[error("too many login attempts; try again in {retry_after} seconds")]
     TooManyRequests { retry_after: u64 },
+    /// A pull-through fetch failed: the registry the blob was imported from did not give
+    /// bytes of the right size and digest in time.
+    #[error(
+        "blob {0} could not be fetched from the registry it was imported from; try again later"
+    )]
+    BlobUnavailable(Digest),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -124,6 +130,7 @@ impl RegistryError {
                 StatusCode::TOO_MANY_REQUESTS,
                 Some(ErrorCode::TooManyRequests),
             ),
+            E::BlobUnavailable(_) => (StatusCode::BAD_GATEWAY, None),
             E::Storage(StorageError::Incoming(_)) => {
                 (StatusCode::BAD_REQUEST, Some(ErrorCode::BlobUploadInvalid))
             }
@@ -136,7 +143,9 @@ impl RegistryError {
 
     fn detail(&self) -> Option<serde_json::Value> {
         match self {
-            RegistryError::BlobUnknown(digest) => Some(serde_json::json!({ "digest": digest })),
+            RegistryError::BlobUnknown(digest) | RegistryError::BlobUnavailable(digest) => {
+                Some(serde_json::json!({ "digest": digest }))
+            }
             RegistryError::ManifestBlobUnknown(digests) => {
                 Some(serde_json::json!({ "missing": digests }))
             }
@@ -152,13 +161,15 @@ impl IntoResponse for RegistryError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         let code_text = code.as_ref().map(ToString::to_string);
-        let message = if status.is_server_error() {
-            // The client gets a stable message; the cause is logged once, here.
-            tracing::error!(error = %self, "registry request failed");
-            "internal error; the registry log has the cause".to_owned()
-        } else {
-            self.to_string()
-        };
+        // A failed pull-through is the other registry's failure, and says nothing of ours.
+        let message =
+            if status.is_server_error() && !matches!(self, RegistryError::BlobUnavailable(_)) {
+                // The client gets a stable message; the cause is logged once, here.
+                tracing::error!(error = %self, "registry request failed");
+                "internal error; the registry log has the cause".to_owned()
+            } else {
+                self.to_string()
+            };
         let body = ErrorBody {
             errors: [ErrorEntry {
                 code: code_text.as_deref().unwrap_or(UNKNOWN),

@@ -90,6 +90,9 @@ pub async fn put(
         PutManifestOutcome::MissingReferences(missing) => {
             Err(RegistryError::ManifestBlobUnknown(missing))
         }
+        PutManifestOutcome::WrongSizes(mismatched) => Err(RegistryError::ManifestInvalid(
+            content::wrong_sizes(&mismatched),
+        )),
         PutManifestOutcome::Stored => {
             let mut response = StatusCode::CREATED.into_response();
             let digest = manifest.digest.to_string();

@@ -46,17 +46,14 @@ pub struct Registry {
     upload_locks: Vec<tokio::sync::Mutex<()>>,
 }
 
-/// Blobs linked into a repository by an import while another registry holds their content.
+/// Blobs that an import linked into a repository as remote: another registry holds them.
 #[async_trait::async_trait]
 pub trait PullThrough: Send + Sync {
-    /// The blob's bytes, fetched from where the import found it and stored here as they pass
-    /// (one fetch however many ask at once); `None` when the blob has no remote source.
-    async fn fetch(
-        &self,
-        repository: &RepositoryName,
-        digest: &Digest,
-        size: u64,
-    ) -> RegistryResult<Option<crate::storage::ByteStream>>;
+    /// Fetches the blob from where the import found it, verifies its size and digest, stores
+    /// it and links it into the repository (one fetch per repository however many ask at
+    /// once); returns its size. `BlobUnknown` when the repository has no remote link of it or
+    /// the remote lacks it, `BlobUnavailable` when the fetch failed.
+    async fn fetch(&self, repository: &RepositoryName, digest: &Digest) -> RegistryResult<u64>;
 }
 
 /// Striped locks: two requests for one upload in this process take turns; across replicas the

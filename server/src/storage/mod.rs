@@ -151,6 +151,29 @@ pub struct RemoteSource {
     pub insecure: bool,
 }
 
+/// A blob a repository links only as remote: where an import found it, and the size the
+/// imported manifest declares (which the fetched bytes must have).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteBlob {
+    pub source: RemoteSource,
+    pub size: u64,
+}
+
+/// What a manifest's descriptor names: a digest and the size it declares.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Referenced {
+    pub digest: Digest,
+    pub size: u64,
+}
+
+/// A descriptor whose declared size is not the size of what the repository holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SizeMismatch {
+    pub digest: Digest,
+    pub declared: u64,
+    pub stored: u64,
+}
+
 /// A manifest about to be stored, with what it refers to.
 #[derive(Debug, Clone)]
 pub struct NewManifest {
@@ -164,10 +187,10 @@ pub struct NewManifest {
     pub annotations: Option<String>,
     /// What the image stream API shows of the image (JSON), read at push time.
     pub image: Option<String>,
-    /// Blobs (config and layers) that must be in the repository.
-    pub blobs: Vec<Digest>,
-    /// Child manifests (of an index) that must be in the repository.
-    pub manifests: Vec<Digest>,
+    /// Blobs (config and layers) that must be in the repository, with the declared sizes.
+    pub blobs: Vec<Referenced>,
+    /// Child manifests (of an index) that must be in the repository, with the declared sizes.
+    pub manifests: Vec<Referenced>,
 }
 
 #[derive(Debug, Clone)]
@@ -192,6 +215,9 @@ pub enum PutManifestOutcome {
     Stored,
     /// These references are not in the repository; nothing was written.
     MissingReferences(Vec<Digest>),
+    /// These references declare another size than the repository's content has; nothing was
+    /// written.
+    WrongSizes(Vec<SizeMismatch>),
 }
 
 /// A repository with the names of its tags, for listings.
@@ -220,7 +246,9 @@ pub trait MetadataStore: Send + Sync + 'static {
         tag_limit: u32,
     ) -> StorageResult<Vec<RepositorySummary>>;
 
-    // Blobs linked into repositories.
+    // Blobs linked into repositories. A link is made only for verified bytes (an upload, a
+    // mount, a pull-through fetch); an import's links are remote links until then.
+    /// The size of a blob the repository links (verified, stored here).
     async fn blob_size(
         &self,
         repository: &RepositoryName,
@@ -232,32 +260,44 @@ pub trait MetadataStore: Send + Sync + 'static {
         digest: &Digest,
         size: u64,
     ) -> StorageResult<()>;
-    /// Links a blob present in `from` into `to`; false when `from` lacks it.
+    /// Links a blob that `from` links (not a remote link of it) into `to`; `None` when `from`
+    /// lacks it.
     async fn mount_blob(
         &self,
         from: &RepositoryName,
         to: &RepositoryName,
         digest: &Digest,
     ) -> StorageResult<Option<u64>>;
+    /// Removes the repository's link of a blob, or its remote link; false when it had neither.
     async fn unlink_blob(
         &self,
         repository: &RepositoryName,
         digest: &Digest,
     ) -> StorageResult<bool>;
-    /// Links blobs that another registry holds into `repository` (an import): they count as
-    /// present for manifests, and their content is fetched from `source` when first read.
+    /// Records that `repository` may fetch these blobs from `source` (an import), with their
+    /// declared sizes: remote links count as present for manifests, but serve nothing until a
+    /// pull has fetched and verified the bytes ([`MetadataStore::link_fetched_blob`]). Blobs the
+    /// repository already links are left as they are.
     async fn link_remote_blobs(
         &self,
         repository: &RepositoryName,
-        blobs: &[(Digest, u64)],
+        blobs: &[Referenced],
         source: &RemoteSource,
     ) -> StorageResult<()>;
-    /// Where a linked blob whose content is not here can be fetched from.
-    async fn remote_source(
+    /// The remote link of a blob the repository does not link yet.
+    async fn remote_blob(
         &self,
         repository: &RepositoryName,
         digest: &Digest,
-    ) -> StorageResult<Option<RemoteSource>>;
+    ) -> StorageResult<Option<RemoteBlob>>;
+    /// Turns a remote link into a link, once the bytes were fetched from its source and
+    /// verified (`size` is theirs). False, and nothing linked, when the remote link is gone.
+    async fn link_fetched_blob(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+        size: u64,
+    ) -> StorageResult<bool>;
 
     // Upload sessions.
     async fn create_upload(&self, session: &UploadSession) -> StorageResult<()>;

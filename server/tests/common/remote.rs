@@ -72,3 +72,20 @@ impl Drop for RemoteRegistry {
         self.stop();
     }
 }
+
+/// An `ImageStreamImport` of one image (`from`, a pull spec) into `stream:tag`, over plain HTTP.
+pub fn import_one_tag(stream: &str, from: &str, tag: &str) -> serde_json::Value {
+    serde_json::json!({
+        "kind": "ImageStreamImport",
+        "apiVersion": "image.openshift.io/v1",
+        "metadata": {"name": stream},
+        "spec": {
+            "import": true,
+            "images": [{
+                "from": {"kind": "DockerImage", "name": from},
+                "to": {"name": tag},
+                "importPolicy": {"insecure": true}
+            }]
+        }
+    })
+}

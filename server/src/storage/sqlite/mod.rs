@@ -406,7 +406,9 @@ async fn move_tracking_tags(
 }
 
 /// Links image `digest` of repository `from` (with its child manifests and all their blobs)
-/// into repository `to`. False when `from` does not have it.
+/// into repository `to`. False when `from` does not have it. Each blob goes as `from` holds
+/// it: a link as a link, a remote link as a remote link (never a link: nobody verified those
+/// bytes for `from`, and the stored copy could be another tenant's).
 async fn link_image(
     conn: &mut SqliteConnection,
     from: i64,
@@ -426,28 +428,45 @@ async fn link_image(
     if from == to {
         return Ok(true);
     }
+    // Numbered parameters throughout: sqlx counts unnumbered ones apart from numbered ones.
     let closure = "WITH RECURSIVE closure(digest) AS (
-             SELECT ? UNION
+             SELECT ?1 UNION
              SELECT r.child FROM manifest_references r JOIN closure c ON r.digest = c.digest
              WHERE r.kind = 'manifest')";
     let now = Utc::now();
     sqlx::query(&format!(
         "{closure}
          INSERT INTO repository_blobs (repository_id, digest, created_at)
-         SELECT DISTINCT ?, r.child, ? FROM closure c
+         SELECT DISTINCT ?2, r.child, ?4 FROM closure c
          JOIN manifest_references r ON r.digest = c.digest AND r.kind = 'blob'
-         JOIN blobs b ON b.digest = r.child
+         JOIN repository_blobs held ON held.repository_id = ?3 AND held.digest = r.child
          WHERE true ON CONFLICT DO NOTHING"
     ))
     .bind(digest.to_string())
     .bind(to)
+    .bind(from)
     .bind(now)
     .execute(&mut *conn)
     .await?;
     sqlx::query(&format!(
         "{closure}
+         INSERT INTO remote_blobs (repository_id, digest, source, insecure, size)
+         SELECT DISTINCT ?2, r.child, held.source, held.insecure, held.size FROM closure c
+         JOIN manifest_references r ON r.digest = c.digest AND r.kind = 'blob'
+         JOIN remote_blobs held ON held.repository_id = ?3 AND held.digest = r.child
+         WHERE NOT EXISTS (SELECT 1 FROM repository_blobs l
+                           WHERE l.repository_id = ?2 AND l.digest = r.child)
+         ON CONFLICT DO NOTHING"
+    ))
+    .bind(digest.to_string())
+    .bind(to)
+    .bind(from)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(&format!(
+        "{closure}
          INSERT INTO repository_manifests (repository_id, digest, subject, created_at)
-         SELECT ?, m.digest, m.subject, ? FROM closure c JOIN manifests m ON m.digest = c.digest
+         SELECT ?2, m.digest, m.subject, ?3 FROM closure c JOIN manifests m ON m.digest = c.digest
          WHERE true ON CONFLICT DO NOTHING"
     ))
     .bind(digest.to_string())
@@ -645,4 +664,28 @@ async fn load_stream(
     .fetch_all(&mut *conn)
     .await?;
     Ok(load_streams(conn, rows).await?.into_iter().next())
+}
+
+/// A database at `path` migrated up to `version` only, as an older Berth left it: for tests
+/// of what a later migration does to existing rows.
+#[cfg(test)]
+async fn pool_at_migration(path: &Path, version: i64) -> SqlitePool {
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .foreign_keys(true);
+    let pool = SqlitePool::connect_with(options)
+        .await
+        .expect("opening the database");
+    let mut migrator = sqlx::migrate!("./migrations");
+    migrator.migrations = std::borrow::Cow::Owned(
+        migrator
+            .migrations
+            .iter()
+            .filter(|m| m.version <= version)
+            .cloned()
+            .collect(),
+    );
+    migrator.run(&pool).await.expect("migrating");
+    pool
 }

@@ -14,9 +14,9 @@ use super::{
 };
 use crate::registry::names::{RepositoryName, Tag};
 use crate::storage::{
-    Algorithm, Digest, EventType, MetadataStore, NewManifest, PutManifestOutcome, Referrer,
-    RemoteSource, RepositorySummary, StorageError, StorageResult, StoredManifest, UploadId,
-    UploadSession,
+    Algorithm, Digest, EventType, MetadataStore, NewManifest, PutManifestOutcome, Referenced,
+    Referrer, RemoteBlob, RemoteSource, RepositorySummary, SizeMismatch, StorageError,
+    StorageResult, StoredManifest, UploadId, UploadSession,
 };
 
 fn manifest_from_row(row: (String, String, Vec<u8>)) -> StorageResult<StoredManifest> {
@@ -28,6 +28,7 @@ fn manifest_from_row(row: (String, String, Vec<u8>)) -> StorageResult<StoredMani
     })
 }
 
+/// Links verified bytes (`size` is theirs) into a repository, replacing its remote link.
 async fn link_blob_in(
     conn: &mut SqliteConnection,
     repository_id: i64,
@@ -35,8 +36,11 @@ async fn link_blob_in(
     size: u64,
 ) -> StorageResult<()> {
     let now = Utc::now();
+    // Every caller links bytes it verified, so their size is the truth; it also repairs a size
+    // that an older version took from an imported manifest.
     sqlx::query(
-        "INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        "INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?)
+         ON CONFLICT (digest) DO UPDATE SET size = excluded.size WHERE blobs.size <> excluded.size",
     )
     .bind(digest.to_string())
     .bind(size_to_db(size)?)
@@ -52,30 +56,68 @@ async fn link_blob_in(
     .bind(now)
     .execute(&mut *conn)
     .await?;
+    sqlx::query("DELETE FROM remote_blobs WHERE repository_id = ? AND digest = ?")
+        .bind(repository_id)
+        .bind(digest.to_string())
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
-/// Digests from `wanted` (a JSON array) that are not in `table` for the repository.
-async fn missing_in(
+/// What the repository holds of each referenced digest: a linked blob's stored size, else a
+/// remote link's declared size (`blobs`), or a linked manifest's size (`manifests`).
+const BLOB_SIZES: &str = "SELECT w.value,
+        coalesce((SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest
+                  WHERE rb.repository_id = ?2 AND rb.digest = w.value),
+                 (SELECT r.size FROM remote_blobs r
+                  WHERE r.repository_id = ?2 AND r.digest = w.value))
+    FROM json_each(?1) w";
+const MANIFEST_SIZES: &str = "SELECT w.value,
+        (SELECT m.size FROM repository_manifests rm JOIN manifests m ON m.digest = rm.digest
+         WHERE rm.repository_id = ?2 AND rm.digest = w.value)
+    FROM json_each(?1) w";
+
+/// Checks references against what the repository holds (`sizes`, one of the queries above):
+/// the digests it lacks, and the descriptors whose declared size is not the held one.
+async fn check_references(
     conn: &mut SqliteConnection,
-    table: &str,
+    sizes: &str,
     repository_id: i64,
-    wanted: &[Digest],
-) -> StorageResult<Vec<Digest>> {
+    wanted: &[Referenced],
+    missing: &mut Vec<Digest>,
+    mismatched: &mut Vec<SizeMismatch>,
+) -> StorageResult<()> {
     if wanted.is_empty() {
-        return Ok(Vec::new());
+        return Ok(());
     }
-    let wanted_json = json_array(wanted)?;
-    let sql = format!(
-        "SELECT DISTINCT value FROM json_each(?) WHERE value NOT IN
-         (SELECT digest FROM {table} WHERE repository_id = ?)"
-    );
-    let missing: Vec<String> = sqlx::query_scalar(&sql)
-        .bind(wanted_json)
+    let mut digests: Vec<&Digest> = wanted.iter().map(|r| &r.digest).collect();
+    digests.sort();
+    digests.dedup();
+    let rows: Vec<(String, Option<i64>)> = sqlx::query_as(sizes)
+        .bind(json_array(&digests)?)
         .bind(repository_id)
         .fetch_all(conn)
         .await?;
-    missing.iter().map(|d| parse_digest(d)).collect()
+    let mut held = std::collections::HashMap::with_capacity(rows.len());
+    for (digest, size) in rows {
+        held.insert(digest, size.map(size_from_db).transpose()?);
+    }
+    for reference in wanted {
+        match held.get(&reference.digest.to_string()).copied().flatten() {
+            None => {
+                if !missing.contains(&reference.digest) {
+                    missing.push(reference.digest.clone());
+                }
+            }
+            Some(stored) if stored != reference.size => mismatched.push(SizeMismatch {
+                digest: reference.digest.clone(),
+                declared: reference.size,
+                stored,
+            }),
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// Records a push in the repository's image stream: creates the stream (and namespace) when
@@ -244,22 +286,26 @@ impl MetadataStore for SqliteMetadata {
     async fn link_remote_blobs(
         &self,
         repository: &RepositoryName,
-        blobs: &[(Digest, u64)],
+        blobs: &[Referenced],
         source: &RemoteSource,
     ) -> StorageResult<()> {
         let mut tx = self.begin_write().await?;
         let repository_id = ensure_repository(&mut tx, repository).await?;
-        for (digest, size) in blobs {
-            link_blob_in(&mut tx, repository_id, digest, *size).await?;
+        for blob in blobs {
+            // Never into `blobs` or `repository_blobs`: naming a digest proves nothing.
             sqlx::query(
-                "INSERT INTO remote_blobs (repository_id, digest, source, insecure) VALUES (?, ?, ?, ?)
-                 ON CONFLICT (repository_id, digest)
-                 DO UPDATE SET source = excluded.source, insecure = excluded.insecure",
+                "INSERT INTO remote_blobs (repository_id, digest, source, insecure, size)
+                 SELECT ?1, ?2, ?3, ?4, ?5
+                 WHERE NOT EXISTS (SELECT 1 FROM repository_blobs
+                                   WHERE repository_id = ?1 AND digest = ?2)
+                 ON CONFLICT (repository_id, digest) DO UPDATE
+                 SET source = excluded.source, insecure = excluded.insecure, size = excluded.size",
             )
             .bind(repository_id)
-            .bind(digest.to_string())
+            .bind(blob.digest.to_string())
             .bind(&source.repository)
             .bind(source.insecure)
+            .bind(size_to_db(blob.size)?)
             .execute(&mut *tx)
             .await?;
         }
@@ -267,13 +313,13 @@ impl MetadataStore for SqliteMetadata {
         Ok(())
     }
 
-    async fn remote_source(
+    async fn remote_blob(
         &self,
         repository: &RepositoryName,
         digest: &Digest,
-    ) -> StorageResult<Option<RemoteSource>> {
-        let row: Option<(String, bool)> = sqlx::query_as(
-            "SELECT r.source, r.insecure FROM remote_blobs r
+    ) -> StorageResult<Option<RemoteBlob>> {
+        let row: Option<(String, bool, i64)> = sqlx::query_as(
+            "SELECT r.source, r.insecure, r.size FROM remote_blobs r
              JOIN repositories p ON p.id = r.repository_id
              WHERE p.name = ? AND r.digest = ?",
         )
@@ -281,10 +327,40 @@ impl MetadataStore for SqliteMetadata {
         .bind(digest.to_string())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|(repository, insecure)| RemoteSource {
-            repository,
-            insecure,
-        }))
+        row.map(|(repository, insecure, size)| {
+            Ok(RemoteBlob {
+                source: RemoteSource {
+                    repository,
+                    insecure,
+                },
+                size: size_from_db(size)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn link_fetched_blob(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+        size: u64,
+    ) -> StorageResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let repository_id: Option<i64> = sqlx::query_scalar(
+            "SELECT r.repository_id FROM remote_blobs r
+             JOIN repositories p ON p.id = r.repository_id
+             WHERE p.name = ? AND r.digest = ?",
+        )
+        .bind(repository.as_str())
+        .bind(digest.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(repository_id) = repository_id else {
+            return Ok(false);
+        };
+        link_blob_in(&mut tx, repository_id, digest, size).await?;
+        self.commit(tx).await?;
+        Ok(true)
     }
 
     async fn link_blob(
@@ -331,15 +407,21 @@ impl MetadataStore for SqliteMetadata {
         repository: &RepositoryName,
         digest: &Digest,
     ) -> StorageResult<bool> {
-        let result = sqlx::query(
-            "DELETE FROM repository_blobs
-             WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?",
-        )
-        .bind(repository.as_str())
-        .bind(digest.to_string())
-        .execute(&self.pool)
-        .await?;
-        Ok(result.rows_affected() > 0)
+        let mut tx = self.begin_write().await?;
+        let mut removed = 0;
+        for table in ["repository_blobs", "remote_blobs"] {
+            removed += sqlx::query(&format!(
+                "DELETE FROM {table}
+                 WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?"
+            ))
+            .bind(repository.as_str())
+            .bind(digest.to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        self.commit(tx).await?;
+        Ok(removed > 0)
     }
 
     async fn create_upload(&self, session: &UploadSession) -> StorageResult<()> {
@@ -446,20 +528,28 @@ impl MetadataStore for SqliteMetadata {
     ) -> StorageResult<PutManifestOutcome> {
         let mut tx = self.begin_write().await?;
         let repository_id = ensure_repository(&mut tx, repository).await?;
-        let mut missing =
-            missing_in(&mut tx, "repository_blobs", repository_id, &manifest.blobs).await?;
-        missing.extend(
-            missing_in(
+        let (mut missing, mut mismatched) = (Vec::new(), Vec::new());
+        for (sizes, wanted) in [
+            (BLOB_SIZES, &manifest.blobs),
+            (MANIFEST_SIZES, &manifest.manifests),
+        ] {
+            check_references(
                 &mut tx,
-                "repository_manifests",
+                sizes,
                 repository_id,
-                &manifest.manifests,
+                wanted,
+                &mut missing,
+                &mut mismatched,
             )
-            .await?,
-        );
+            .await?;
+        }
         if !missing.is_empty() {
             tx.rollback().await?;
             return Ok(PutManifestOutcome::MissingReferences(missing));
+        }
+        if !mismatched.is_empty() {
+            tx.rollback().await?;
+            return Ok(PutManifestOutcome::WrongSizes(mismatched));
         }
 
         let digest = manifest.digest.to_string();
@@ -487,8 +577,8 @@ impl MetadataStore for SqliteMetadata {
             let references = manifest
                 .blobs
                 .iter()
-                .map(|d| (d, "blob"))
-                .chain(manifest.manifests.iter().map(|d| (d, "manifest")));
+                .map(|r| (&r.digest, "blob"))
+                .chain(manifest.manifests.iter().map(|r| (&r.digest, "manifest")));
             for (child, kind) in references {
                 sqlx::query(
                     "INSERT INTO manifest_references (digest, child, kind) VALUES (?, ?, ?)
@@ -678,7 +768,7 @@ mod tests {
         name.parse().unwrap()
     }
 
-    fn manifest(content: &str, blobs: Vec<Digest>, subject: Option<Digest>) -> NewManifest {
+    fn manifest(content: &str, blobs: Vec<Referenced>, subject: Option<Digest>) -> NewManifest {
         NewManifest {
             digest: Digest::sha256_of(content.as_bytes()),
             media_type: "application/vnd.oci.image.manifest.v1+json".into(),
@@ -696,7 +786,14 @@ mod tests {
     async fn a_manifest_needs_its_blobs_in_the_same_repository() {
         let (_dir, store) = store().await;
         let layer = Digest::sha256_of(b"layer");
-        let m = manifest("{\"m\":1}", vec![layer.clone()], None);
+        let m = manifest(
+            "{\"m\":1}",
+            vec![Referenced {
+                digest: layer.clone(),
+                size: 5,
+            }],
+            None,
+        );
         let tag: Tag = "v1".parse().unwrap();
         assert_eq!(
             store
@@ -788,6 +885,259 @@ mod tests {
         assert_eq!(
             found[0].artifact_type.as_deref(),
             Some("application/vnd.example.sig")
+        );
+    }
+
+    fn source() -> RemoteSource {
+        RemoteSource {
+            repository: "remote.example/team/app".into(),
+            insecure: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_remote_link_serves_nothing_until_its_bytes_are_verified() {
+        let (_dir, store) = store().await;
+        let layer = Digest::sha256_of(b"victim's layer");
+        store
+            .link_blob(&repo("victim/app"), &layer, 14)
+            .await
+            .unwrap();
+        // An import names the digest, with a forged size.
+        let named = Referenced {
+            digest: layer.clone(),
+            size: 999,
+        };
+        store
+            .link_remote_blobs(&repo("evil/dst"), std::slice::from_ref(&named), &source())
+            .await
+            .unwrap();
+        assert_eq!(
+            store.blob_size(&repo("evil/dst"), &layer).await.unwrap(),
+            None
+        );
+        assert_eq!(
+            store
+                .mount_blob(&repo("evil/dst"), &repo("evil/x"), &layer)
+                .await
+                .unwrap(),
+            None,
+            "a remote link is not a mount source"
+        );
+        assert_eq!(
+            store.remote_blob(&repo("evil/dst"), &layer).await.unwrap(),
+            Some(RemoteBlob {
+                source: source(),
+                size: 999
+            })
+        );
+        // The forged size touched nothing of the stored blob.
+        assert_eq!(
+            store.blob_size(&repo("victim/app"), &layer).await.unwrap(),
+            Some(14)
+        );
+        // A manifest may name the remote link, with its declared size only.
+        let m = manifest("{\"remote\":1}", vec![named.clone()], None);
+        assert_eq!(
+            store
+                .put_manifest(&repo("evil/dst"), &m, None)
+                .await
+                .unwrap(),
+            PutManifestOutcome::Stored
+        );
+
+        // Fetched and verified: a link with the bytes' size, and no remote link any more.
+        assert!(
+            store
+                .link_fetched_blob(&repo("evil/dst"), &layer, 14)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store.blob_size(&repo("evil/dst"), &layer).await.unwrap(),
+            Some(14)
+        );
+        assert_eq!(
+            store.remote_blob(&repo("evil/dst"), &layer).await.unwrap(),
+            None
+        );
+        // Without a remote link, nothing is linked.
+        assert!(
+            !store
+                .link_fetched_blob(&repo("evil/other"), &layer, 14)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store.blob_size(&repo("evil/other"), &layer).await.unwrap(),
+            None
+        );
+        // A later import does not turn the link back into a remote one.
+        store
+            .link_remote_blobs(&repo("evil/dst"), &[named], &source())
+            .await
+            .unwrap();
+        assert_eq!(
+            store.remote_blob(&repo("evil/dst"), &layer).await.unwrap(),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn a_verified_link_repairs_a_wrong_size_and_unlinking_removes_remote_links() {
+        let (_dir, store) = store().await;
+        let blob = Digest::sha256_of(b"abc");
+        // As an older version's import left it: a blob row with a forged size.
+        sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES (?, 999, ?)")
+            .bind(blob.to_string())
+            .bind(Utc::now())
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        store.link_blob(&repo("ns/a"), &blob, 3).await.unwrap();
+        assert_eq!(
+            store.blob_size(&repo("ns/a"), &blob).await.unwrap(),
+            Some(3)
+        );
+
+        let remote = Digest::sha256_of(b"remote");
+        store
+            .link_remote_blobs(
+                &repo("ns/b"),
+                &[Referenced {
+                    digest: remote.clone(),
+                    size: 6,
+                }],
+                &source(),
+            )
+            .await
+            .unwrap();
+        assert!(store.unlink_blob(&repo("ns/b"), &remote).await.unwrap());
+        assert_eq!(
+            store.remote_blob(&repo("ns/b"), &remote).await.unwrap(),
+            None
+        );
+        assert!(!store.unlink_blob(&repo("ns/b"), &remote).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn links_that_imports_made_before_become_remote_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("berth.db");
+        let uploaded = Digest::sha256_of(b"uploaded");
+        let imported = Digest::sha256_of(b"imported");
+        {
+            // The schema before migration 0008, as an import left it: a remote link also in
+            // `blobs` (with the declared size) and `repository_blobs`.
+            let pool = super::super::pool_at_migration(&path, 7).await;
+            let now = Utc::now();
+            sqlx::query("INSERT INTO repositories (id, name, created_at) VALUES (1, 'ns/app', ?)")
+                .bind(now)
+                .execute(&pool)
+                .await
+                .unwrap();
+            for (digest, size) in [(&uploaded, 8), (&imported, 999)] {
+                sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?)")
+                    .bind(digest.to_string())
+                    .bind(size)
+                    .bind(now)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                sqlx::query(
+                    "INSERT INTO repository_blobs (repository_id, digest, created_at)
+                     VALUES (1, ?, ?)",
+                )
+                .bind(digest.to_string())
+                .bind(now)
+                .execute(&pool)
+                .await
+                .unwrap();
+            }
+            sqlx::query(
+                "INSERT INTO remote_blobs (repository_id, digest, source, insecure)
+                 VALUES (1, ?, 'remote.example/team/app', 1)",
+            )
+            .bind(imported.to_string())
+            .execute(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+        }
+        let store = SqliteMetadata::open(&path).await.unwrap();
+        assert_eq!(
+            store.blob_size(&repo("ns/app"), &uploaded).await.unwrap(),
+            Some(8)
+        );
+        assert_eq!(
+            store.blob_size(&repo("ns/app"), &imported).await.unwrap(),
+            None
+        );
+        assert_eq!(
+            store.remote_blob(&repo("ns/app"), &imported).await.unwrap(),
+            Some(RemoteBlob {
+                source: RemoteSource {
+                    repository: "remote.example/team/app".into(),
+                    insecure: true,
+                },
+                size: 999,
+            })
+        );
+        let orphans: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM blobs WHERE digest = ?")
+            .bind(imported.to_string())
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(orphans, 0, "the declared size is gone from blobs");
+    }
+
+    #[tokio::test]
+    async fn declared_sizes_must_be_the_stored_ones() {
+        let (_dir, store) = store().await;
+        let r = repo("ns/r");
+        let config = Digest::sha256_of(b"{}");
+        store.link_blob(&r, &config, 2).await.unwrap();
+        let wrong = manifest(
+            "{\"wrong\":1}",
+            vec![Referenced {
+                digest: config.clone(),
+                size: 3,
+            }],
+            None,
+        );
+        assert_eq!(
+            store.put_manifest(&r, &wrong, None).await.unwrap(),
+            PutManifestOutcome::WrongSizes(vec![SizeMismatch {
+                digest: config.clone(),
+                declared: 3,
+                stored: 2
+            }])
+        );
+        let child = manifest(
+            "{\"child\":1}",
+            vec![Referenced {
+                digest: config,
+                size: 2,
+            }],
+            None,
+        );
+        assert_eq!(
+            store.put_manifest(&r, &child, None).await.unwrap(),
+            PutManifestOutcome::Stored
+        );
+        let mut index = manifest("{\"index\":1}", vec![], None);
+        index.manifests = vec![Referenced {
+            digest: child.digest.clone(),
+            size: child.content.len() as u64 + 1,
+        }];
+        assert!(matches!(
+            store.put_manifest(&r, &index, None).await.unwrap(),
+            PutManifestOutcome::WrongSizes(_)
+        ));
+        index.manifests[0].size -= 1;
+        assert_eq!(
+            store.put_manifest(&r, &index, None).await.unwrap(),
+            PutManifestOutcome::Stored
         );
     }
 

@@ -23,10 +23,17 @@ type SummaryRow = (String, i64, Option<DateTime<Utc>>, i64, Option<String>);
 
 /// The bytes of manifest `x`'s image: its config and layers (as read at push time), and for an
 /// index, its children's too (an index's own `size` is only its children's manifests).
+/// Sums are `total()` (floating point, which cannot overflow as SQLite's integer `sum()` does
+/// on declared sizes near the limit) and clamped by [`clamped`] when read.
 const IMAGE_SIZE: &str = "coalesce(json_extract(x.image, '$.size'), 0)
-    + coalesce((SELECT sum(json_extract(c.image, '$.size')) FROM manifest_references r
+    + (SELECT total(json_extract(c.image, '$.size')) FROM manifest_references r
                 JOIN manifests c ON c.digest = r.child
-                WHERE r.digest = x.digest AND r.kind = 'manifest'), 0)";
+                WHERE r.digest = x.digest AND r.kind = 'manifest')";
+
+/// A `total()` as an integer of at most `i64::MAX` (SQLite's cast clamps larger reals to it).
+fn clamped(total: &str) -> String {
+    format!("CAST(min({total}, 9223372036854775807.0) AS INTEGER)")
+}
 
 type NamespaceRow = (
     String,
@@ -417,10 +424,11 @@ impl ImageStreamStore for SqliteMetadata {
             "SELECT s.repository_id, s.name FROM image_streams s JOIN namespaces n ON n.id = s.namespace_id
              WHERE n.name = ?1 AND (?2 = '' OR instr(s.name, ?2) > 0) {only_clause}"
         );
+        let size = clamped(&format!("total({IMAGE_SIZE})"));
         let aggregates = format!(
             "(SELECT COUNT(*) FROM tags t WHERE t.repository_id = m.repository_id) AS tag_count,
              (SELECT max(t.updated_at) FROM tags t WHERE t.repository_id = m.repository_id) AS updated,
-             (SELECT coalesce(sum({IMAGE_SIZE}), 0) FROM manifests x
+             (SELECT {size} FROM manifests x
                 WHERE x.digest IN (SELECT t.digest FROM tags t WHERE t.repository_id = m.repository_id)) AS size,
              (SELECT t.name FROM tags t WHERE t.repository_id = m.repository_id
                 ORDER BY t.updated_at DESC, t.name LIMIT 1) AS latest"
@@ -476,10 +484,11 @@ impl ImageStreamStore for SqliteMetadata {
     }
 
     async fn namespace_usage(&self) -> StorageResult<Vec<NamespaceUsage>> {
+        let size = clamped(&format!("total({IMAGE_SIZE})"));
         let rows: Vec<(String, DateTime<Utc>, i64, i64)> = sqlx::query_as(&format!(
             "SELECT n.name, n.created_at,
                     (SELECT COUNT(*) FROM image_streams s WHERE s.namespace_id = n.id),
-                    (SELECT coalesce(sum({IMAGE_SIZE}), 0) FROM manifests x
+                    (SELECT {size} FROM manifests x
                        WHERE x.digest IN (SELECT t.digest FROM tags t JOIN image_streams s
                                             ON s.repository_id = t.repository_id
                                           WHERE s.namespace_id = n.id))
@@ -894,7 +903,7 @@ mod tests {
         tag: &str,
         seed: &str,
         size: u64,
-        children: Vec<Digest>,
+        children: Vec<(Digest, &str)>,
     ) -> Digest {
         let content = format!("{{\"seed\":\"{seed}\"}}");
         let manifest = NewManifest {
@@ -906,7 +915,14 @@ mod tests {
             annotations: None,
             image: Some(format!("{{\"size\":{size}}}")),
             blobs: Vec::new(),
-            manifests: children,
+            // The helper's manifests are `{"seed":"…"}`, so a child's size follows from its seed.
+            manifests: children
+                .into_iter()
+                .map(|(digest, seed)| crate::storage::Referenced {
+                    digest,
+                    size: format!("{{\"seed\":\"{seed}\"}}").len() as u64,
+                })
+                .collect(),
         };
         let tag: Option<Tag> = (!tag.is_empty()).then(|| tag.parse().unwrap());
         store
@@ -931,7 +947,15 @@ mod tests {
         push(&store, "ns/beta", "also", "b1", 1000, vec![]).await;
         // An index counts its children's bytes.
         let child = push(&store, "ns/gamma", "", "g-child", 700, vec![]).await;
-        push(&store, "ns/gamma", "latest", "g-index", 10, vec![child]).await;
+        push(
+            &store,
+            "ns/gamma",
+            "latest",
+            "g-index",
+            10,
+            vec![(child, "g-child")],
+        )
+        .await;
         push(&store, "other/alpha", "v1", "o1", 5, vec![]).await;
 
         let (page, total) = store
