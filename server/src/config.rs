@@ -209,6 +209,22 @@ pub struct ServeArgs {
     #[arg(long, env = "BERTH_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
 
+    /// A proxy (address or network, such as 10.0.0.0/8) whose X-Forwarded-Proto,
+    /// X-Forwarded-Host and X-Forwarded-For headers are believed; repeat it, or separate with
+    /// commas [default: none]
+    #[arg(
+        long = "trusted-proxy",
+        env = "BERTH_TRUSTED_PROXIES",
+        value_name = "CIDR",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<String>,
+
+    /// Seconds a client has to send a request's headers before its connection is closed
+    /// (and how long an idle connection is kept) [default: 10]
+    #[arg(long, env = "BERTH_HEADER_READ_TIMEOUT", value_name = "SECONDS")]
+    pub header_read_timeout: Option<u64>,
+
     /// Issuer URL of an OpenID Connect provider to sign people in with, instead of Berth's own
     #[arg(long, env = "BERTH_OIDC_ISSUER", value_name = "URL")]
     pub oidc_issuer: Option<String>,
@@ -306,6 +322,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub shutdown_timeout: u64,
     pub log: LogConfig,
+    pub http: HttpConfig,
     pub registry: RegistryConfig,
     pub console: ConsoleConfig,
     pub auth: AuthConfig,
@@ -317,6 +334,49 @@ pub struct Config {
     /// Serve the console in front of an OpenShift-compatible cluster (`[upstream]`) instead of
     /// running a registry here.
     pub upstream: Option<UpstreamConfig>,
+}
+
+/// The HTTP edge: which proxies are believed, and how long a client may take to send headers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Addresses or networks (`10.0.0.0/8`, `192.0.2.7`) of proxies whose `X-Forwarded-Proto`,
+    /// `X-Forwarded-Host` and `X-Forwarded-For` are believed. From anyone else they are ignored.
+    pub trusted_proxies: Vec<String>,
+    /// Seconds a client has to send a request's headers (HTTP/1); a connection that stops
+    /// mid-header, or stays idle that long between requests, is closed.
+    pub header_read_timeout_seconds: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            trusted_proxies: Vec::new(),
+            header_read_timeout_seconds: 10,
+        }
+    }
+}
+
+/// A trusted proxy as configured: a network, or one address (a network of one).
+fn proxy_network(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{text:?} is not an address or a network such as 10.0.0.0/8"))
+}
+
+impl HttpConfig {
+    /// The trusted proxies as networks (checked at start, so none is dropped here).
+    pub fn trusted_proxy_networks(&self) -> Vec<ipnet::IpNet> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|text| proxy_network(text).ok())
+            .collect()
+    }
+
+    pub fn header_read_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.header_read_timeout_seconds)
+    }
 }
 
 /// An OpenShift-compatible cluster the console is put in front of: its API (image streams,
@@ -536,6 +596,7 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             shutdown_timeout: 30,
             log: LogConfig::default(),
+            http: HttpConfig::default(),
             registry: RegistryConfig::default(),
             console: ConsoleConfig::default(),
             auth: AuthConfig::default(),
@@ -578,6 +639,7 @@ struct Overrides<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     shutdown_timeout: Option<u64>,
     log: LogOverrides<'a>,
+    http: HttpOverrides<'a>,
     registry: RegistryOverrides<'a>,
     console: ConsoleOverrides<'a>,
     auth: AuthOverrides<'a>,
@@ -588,6 +650,14 @@ struct Overrides<'a> {
     webhooks: WebhooksOverrides,
     #[serde(skip_serializing_if = "Option::is_none")]
     upstream: Option<UpstreamOverrides<'a>>,
+}
+
+#[derive(Serialize)]
+struct HttpOverrides<'a> {
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    trusted_proxies: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    header_read_timeout_seconds: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -680,6 +750,10 @@ impl<'a> From<&'a ServeArgs> for Overrides<'a> {
             log: LogOverrides {
                 format: args.log_format,
                 level: args.log_level.as_deref(),
+            },
+            http: HttpOverrides {
+                trusted_proxies: &args.trusted_proxies,
+                header_read_timeout_seconds: args.header_read_timeout,
             },
             registry: RegistryOverrides {
                 max_manifest_bytes: args.max_manifest_bytes,
@@ -816,6 +890,18 @@ impl Config {
             return Err(ConfigError::Invalid {
                 field: "auth.public_url",
                 reason: format!("{url:?} must start with http:// or https://"),
+            });
+        }
+        for proxy in &self.http.trusted_proxies {
+            proxy_network(proxy).map_err(|reason| ConfigError::Invalid {
+                field: "http.trusted_proxies",
+                reason,
+            })?;
+        }
+        if self.http.header_read_timeout_seconds == 0 {
+            return Err(ConfigError::Invalid {
+                field: "http.header_read_timeout_seconds",
+                reason: "must be greater than 0".into(),
             });
         }
         if self.auth.registry_token_seconds == 0
@@ -967,6 +1053,14 @@ mod tests {
                 "webhooks.retry_base_millis",
             ),
             ("[log]\nlevel = \"info,[\"", "log.level"),
+            (
+                "[http]\ntrusted_proxies = [\"10.0.0.0/33\"]",
+                "http.trusted_proxies",
+            ),
+            (
+                "[http]\nheader_read_timeout_seconds = 0",
+                "http.header_read_timeout_seconds",
+            ),
             ("colour = \"blue\"", "colour"),
             ("listen = ", "berth.toml"),
         ];
@@ -988,6 +1082,37 @@ mod tests {
                 .to_string()
                 .contains("no such file")
         );
+    }
+
+    #[test]
+    fn trusted_proxies_come_from_the_file_or_the_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(&dir, "[http]\ntrusted_proxies = [\"10.0.0.0/8\"]\n");
+        let from_file = ServeArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        };
+        let config = Config::load(&from_file).unwrap();
+        assert_eq!(
+            config.http.trusted_proxy_networks(),
+            vec!["10.0.0.0/8".parse::<ipnet::IpNet>().unwrap()]
+        );
+        assert_eq!(config.http.header_read_timeout_seconds, 10);
+        let flags = ServeArgs {
+            config: Some(path),
+            trusted_proxies: vec!["192.0.2.7".into(), "fd00::/8".into()],
+            header_read_timeout: Some(3),
+            ..Default::default()
+        };
+        let config = Config::load(&flags).unwrap();
+        assert_eq!(
+            config.http.trusted_proxy_networks(),
+            vec![
+                "192.0.2.7/32".parse::<ipnet::IpNet>().unwrap(),
+                "fd00::/8".parse().unwrap()
+            ]
+        );
+        assert_eq!(config.http.header_read_timeout().as_secs(), 3);
     }
 
     #[test]

@@ -78,6 +78,8 @@ pub async fn build_app(
         axum::Router::new()
             .merge(crate::ops::router(health))
             .merge(with_sessions),
+        config,
+        address,
     ))
 }
 
