@@ -15,7 +15,7 @@
 //!   proxy's.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -230,18 +230,23 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Arrival {
     }
 }
 
-/// The nonce of the page answering one request: named by its Content-Security-Policy and
-/// carried by the page's inline scripts (the console's hydration script and data).
-#[derive(Debug, Clone)]
-pub struct PageNonce(Arc<str>);
+/// The script nonce of the page answering one request, made when a page is rendered (a
+/// request that renders none, such as a registry request, pays nothing for it): named by the
+/// answer's Content-Security-Policy and carried by the page's inline scripts (the console's
+/// hydration script and data).
+#[derive(Debug, Clone, Default)]
+pub struct PageNonce(Arc<OnceLock<Arc<str>>>);
 
 impl PageNonce {
-    fn new() -> Self {
-        PageNonce(crate::auth::credentials::new_nonce().into())
+    fn get_or_make(&self) -> Arc<str> {
+        self.0
+            .get_or_init(|| crate::auth::credentials::new_nonce().into())
+            .clone()
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
+    /// The nonce, when the page was rendered with one.
+    fn made(&self) -> Option<&str> {
+        self.0.get().map(|nonce| &**nonce)
     }
 }
 
@@ -260,15 +265,16 @@ pub fn form_target(url: &str) -> Option<FormTarget> {
 }
 
 /// The Content-Security-Policy of a page: scripts of this site and the inline ones with the
-/// nonce, WebAssembly compiled by them; styles, images and connections to this site only; no
-/// plugins, no `<base>`, forms posted here (or to `form_target`), never framed.
-pub fn page_policy(nonce: &PageNonce, form_target: Option<&FormTarget>) -> String {
-    let extra = form_target.map(|t| format!(" {}", t.0)).unwrap_or_default();
+/// nonce (when the page was rendered with one; none inline otherwise), WebAssembly compiled by
+/// them; styles, images and connections to this site only; no plugins, no `<base>`, forms
+/// posted here (or to `form_target`), never framed.
+pub fn page_policy(nonce: Option<&str>, form_target: Option<&FormTarget>) -> String {
+    let nonce = nonce.map(|n| format!(" 'nonce-{n}'")).unwrap_or_default();
+    let form_target = form_target.map(|t| format!(" {}", t.0)).unwrap_or_default();
     format!(
-        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
-         style-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'{extra}; \
-         frame-ancestors 'none'",
-        nonce = nonce.as_str()
+        "default-src 'self'; script-src 'self'{nonce} 'wasm-unsafe-eval'; style-src 'self'; \
+         object-src 'none'; base-uri 'none'; form-action 'self'{form_target}; \
+         frame-ancestors 'none'"
     )
 }
 
@@ -284,13 +290,14 @@ fn is_html(headers: &HeaderMap) -> bool {
         })
 }
 
-/// The edge of every request: notes how it arrived and gives it a page nonce, then sets the
-/// security headers of its answer and makes its cookies `Secure` when it came over https.
+/// The edge of every request: notes how it arrived and gives it a place for a page nonce, then
+/// sets the security headers of its answer and makes its cookies `Secure` when it came over
+/// https.
 pub async fn edge(State(edge): State<Arc<Edge>>, request: Request, next: Next) -> Response {
     let (mut parts, body) = request.into_parts();
     let arrival = edge.arrival(&parts);
     let https = arrival.https;
-    let nonce = PageNonce::new();
+    let nonce = PageNonce::default();
     parts.extensions.insert(arrival);
     parts.extensions.insert(nonce.clone());
     let mut response = next.run(Request::from_parts(parts, body)).await;
@@ -298,7 +305,8 @@ pub async fn edge(State(edge): State<Arc<Edge>>, request: Request, next: Next) -
     let headers = response.headers_mut();
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, NOSNIFF);
     if is_html(headers) {
-        if let Ok(policy) = HeaderValue::from_str(&page_policy(&nonce, form_target.as_ref())) {
+        if let Ok(policy) = HeaderValue::from_str(&page_policy(nonce.made(), form_target.as_ref()))
+        {
             headers.insert(header::CONTENT_SECURITY_POLICY, policy);
         }
         headers.insert(header::X_FRAME_OPTIONS, FRAME_OPTIONS);
@@ -342,7 +350,7 @@ pub fn provide_page_nonce() {
     if let Some(nonce) =
         use_context::<Parts>().and_then(|parts| parts.extensions.get::<PageNonce>().cloned())
     {
-        provide_context(leptos::nonce::Nonce::from_value(nonce.0));
+        provide_context(leptos::nonce::Nonce::from_value(nonce.get_or_make()));
     }
 }
 
