@@ -357,6 +357,13 @@ impl Default for HttpConfig {
     }
 }
 
+/// An http or https URL, without the spaces and control characters a URL parser would drop.
+fn web_url(text: &str) -> bool {
+    (text.starts_with("http://") || text.starts_with("https://"))
+        && !text.chars().any(|c| c.is_control() || c.is_whitespace())
+        && reqwest::Url::parse(text).is_ok_and(|url| url.has_host())
+}
+
 /// A trusted proxy as configured: a network, or one address (a network of one).
 fn proxy_network(text: &str) -> Result<ipnet::IpNet, String> {
     let text = text.trim();
@@ -885,11 +892,21 @@ impl Config {
             });
         }
         if let Some(url) = &self.auth.public_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
+            && !web_url(url)
         {
             return Err(ConfigError::Invalid {
                 field: "auth.public_url",
-                reason: format!("{url:?} must start with http:// or https://"),
+                reason: format!("{url:?} must be an http:// or https:// URL"),
+            });
+        }
+        // Redirects are made from these addresses: a header must be able to carry them.
+        if let Some(client) = self.auth.clients.iter().find(|c| !web_url(&c.redirect_uri)) {
+            return Err(ConfigError::Invalid {
+                field: "auth.clients.redirect_uri",
+                reason: format!(
+                    "{:?} must be an http:// or https:// URL",
+                    client.redirect_uri
+                ),
             });
         }
         for proxy in &self.http.trusted_proxies {
@@ -1060,6 +1077,11 @@ mod tests {
             (
                 "[http]\nheader_read_timeout_seconds = 0",
                 "http.header_read_timeout_seconds",
+            ),
+            ("[auth]\npublic_url = \"http://a\\n/\"", "auth.public_url"),
+            (
+                "[[auth.clients]]\nid = \"c\"\nsecret = \"s\"\nredirect_uri = \"http://a/\\r\\nx: y\"",
+                "auth.clients.redirect_uri",
             ),
             ("colour = \"blue\"", "colour"),
             ("listen = ", "berth.toml"),
