@@ -394,20 +394,22 @@ fn console_router(config: &Config, data: Arc<dyn app::api::ConsoleData>) -> Rout
     let state = ConsoleState { leptos_options };
     let routes = generate_route_list(app::App);
     let shell_options = state.leptos_options.clone();
-    // Every render (pages and the 404 page) gets the data source and the nonce that the
-    // edge's Content-Security-Policy names.
+    // Every render gets the nonce that the edge's Content-Security-Policy names; the pages
+    // also get the data source. The 404 page reads no data: it would load the session of
+    // whatever cookie came with a request for a missing file (`/favicon.ico`), and the
+    // session layer removes a cookie it does not know (another Berth's on the same host).
     let context = move || {
         provide_context(data.clone());
         web::provide_page_nonce();
     };
     Router::new()
-        .leptos_routes_with_context(&state, routes, context.clone(), move || {
+        .leptos_routes_with_context(&state, routes, context, move || {
             app::shell(shell_options.clone())
         })
         .fallback(leptos_axum::file_and_error_handler_with_context::<
             ConsoleState,
             _,
-        >(context, app::shell))
+        >(web::provide_page_nonce, app::shell))
         .with_state(state)
         .layer(axum::middleware::from_fn(console::error_status))
         // The console's forms are small; a larger body is refused before it is read (and, in

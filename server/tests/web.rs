@@ -451,6 +451,21 @@ async fn markup_in_sign_in_pages_stays_text() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn the_not_found_page_leaves_the_session_cookie_alone() {
+    // Browsers send a host's cookies to all its ports: another Berth's session cookie reaches
+    // this one with the request for `/favicon.ico` that its sign-in page makes.
+    let server = TestServer::start();
+    let response = anonymous()
+        .get(server.url("/favicon.ico"))
+        .header("cookie", "berth_session=AkLYYXGwl-XD4eE0U9e5yg")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(header(&response, "set-cookie"), "");
+}
+
 /// Signs `user` in through `/console/login?then=<then>` (raw query text) and answers where the
 /// callback sends the browser.
 async fn return_after_sign_in(server: &TestServer, then: &str) -> reqwest::Response {
