@@ -401,8 +401,10 @@ pub trait ConsoleData: Send + Sync + 'static {
 
 #[cfg(feature = "ssr")]
 fn console_data() -> ConsoleResult<std::sync::Arc<dyn ConsoleData>> {
+    // Only the not-found page renders without a data source (a path the router matches but
+    // axum's routes do not, such as one with a trailing slash): it is not found.
     use_context::<std::sync::Arc<dyn ConsoleData>>()
-        .ok_or_else(|| ConsoleError::Unavailable("the console has no data source".into()))
+        .ok_or_else(|| ConsoleError::NotFound("no page at this address".into()))
 }
 
 /// A change: the CSRF token is checked before anything else.

@@ -1,4 +1,4 @@
-//! How the console writes sizes, digests and times.
+//! How the console writes sizes, digests, times, addresses and HTML it makes itself.
 
 /// `1.4 MB`, in powers of 1000 as registries and `podman images` show them.
 pub fn size(bytes: u64) -> String {
@@ -60,6 +60,23 @@ pub fn encode(text: &str) -> String {
         .collect()
 }
 
+/// Text for HTML that is written as it stands (the document title): `&`, `<`, `>` and quotes
+/// as character references.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,6 +95,10 @@ mod tests {
         assert_eq!(short_digest("sha256:0123456789abcdef"), "0123456789ab");
         assert_eq!(time("2026-11-28T07:30:12Z"), "2026-11-28 07:30 UTC");
         assert_eq!(encode("a b/c:d"), "a%20b%2Fc%3Ad");
+        assert_eq!(
+            escape_html("</title><a href=\"x\">'&'"),
+            "&lt;/title&gt;&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;"
+        );
     }
 
     #[test]

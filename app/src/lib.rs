@@ -5,7 +5,7 @@
 
 pub mod api;
 mod components;
-mod format;
+pub mod format;
 mod pages;
 
 use leptos::prelude::*;
@@ -52,7 +52,7 @@ pub fn App() -> impl IntoView {
         }
     });
     view! {
-        <Title formatter=|page: String| if page.is_empty() { "Berth".to_owned() } else { format!("{page} · Berth") }/>
+        <Title formatter=document_title/>
         <Router>
             <a class="skip" href="#main" rel="external">"Skip to content"</a>
             <header class="topbar">
@@ -77,6 +77,23 @@ pub fn App() -> impl IntoView {
             </main>
             <NoticeArea/>
         </Router>
+    }
+}
+
+/// The document title of every page (no page sets a formatter of its own). On the server,
+/// leptos_meta writes it into `<title>` as it stands, so it is escaped there: a page's title
+/// holds names from the address (`/ns/<name>`). In the browser it becomes `document.title`,
+/// which is text.
+fn document_title(page: String) -> String {
+    let title = if page.is_empty() {
+        "Berth".to_owned()
+    } else {
+        format!("{page} · Berth")
+    };
+    if cfg!(feature = "ssr") {
+        format::escape_html(&title)
+    } else {
+        title
     }
 }
 

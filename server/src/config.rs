@@ -209,6 +209,22 @@ pub struct ServeArgs {
     #[arg(long, env = "BERTH_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
 
+    /// A proxy (address or network, such as 10.0.0.0/8) whose X-Forwarded-Proto,
+    /// X-Forwarded-Host and X-Forwarded-For headers are believed; repeat it, or separate with
+    /// commas [default: none]
+    #[arg(
+        long = "trusted-proxy",
+        env = "BERTH_TRUSTED_PROXIES",
+        value_name = "CIDR",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<String>,
+
+    /// Seconds a client has to send a request's headers before its connection is closed
+    /// (and how long an idle connection is kept) [default: 10]
+    #[arg(long, env = "BERTH_HEADER_READ_TIMEOUT", value_name = "SECONDS")]
+    pub header_read_timeout: Option<u64>,
+
     /// Issuer URL of an OpenID Connect provider to sign people in with, instead of Berth's own
     #[arg(long, env = "BERTH_OIDC_ISSUER", value_name = "URL")]
     pub oidc_issuer: Option<String>,
@@ -322,6 +338,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub shutdown_timeout: u64,
     pub log: LogConfig,
+    pub http: HttpConfig,
     pub registry: RegistryConfig,
     pub console: ConsoleConfig,
     pub auth: AuthConfig,
@@ -350,6 +367,56 @@ pub struct EgressConfig {
     pub token_realm_hosts: Vec<String>,
     /// PEM CA bundle trusted for outbound HTTPS besides the built-in roots.
     pub ca_file: Option<PathBuf>,
+}
+
+/// The HTTP edge: which proxies are believed, and how long a client may take to send headers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Addresses or networks (`10.0.0.0/8`, `192.0.2.7`) of proxies whose `X-Forwarded-Proto`,
+    /// `X-Forwarded-Host` and `X-Forwarded-For` are believed. From anyone else they are ignored.
+    pub trusted_proxies: Vec<String>,
+    /// Seconds a client has to send a request's headers (HTTP/1); a connection that stops
+    /// mid-header, or stays idle that long between requests, is closed.
+    pub header_read_timeout_seconds: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            trusted_proxies: Vec::new(),
+            header_read_timeout_seconds: 10,
+        }
+    }
+}
+
+/// An http or https URL, without the spaces and control characters a URL parser would drop.
+fn web_url(text: &str) -> bool {
+    (text.starts_with("http://") || text.starts_with("https://"))
+        && !text.chars().any(|c| c.is_control() || c.is_whitespace())
+        && reqwest::Url::parse(text).is_ok_and(|url| url.has_host())
+}
+
+/// A trusted proxy as configured: a network, or one address (a network of one).
+fn proxy_network(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{text:?} is not an address or a network such as 10.0.0.0/8"))
+}
+
+impl HttpConfig {
+    /// The trusted proxies as networks (checked at start, so none is dropped here).
+    pub fn trusted_proxy_networks(&self) -> Vec<ipnet::IpNet> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|text| proxy_network(text).ok())
+            .collect()
+    }
+
+    pub fn header_read_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.header_read_timeout_seconds)
+    }
 }
 
 /// An OpenShift-compatible cluster the console is put in front of: its API (image streams,
@@ -592,6 +659,7 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             shutdown_timeout: 30,
             log: LogConfig::default(),
+            http: HttpConfig::default(),
             registry: RegistryConfig::default(),
             console: ConsoleConfig::default(),
             auth: AuthConfig::default(),
@@ -635,6 +703,7 @@ struct Overrides<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     shutdown_timeout: Option<u64>,
     log: LogOverrides<'a>,
+    http: HttpOverrides<'a>,
     registry: RegistryOverrides<'a>,
     console: ConsoleOverrides<'a>,
     auth: AuthOverrides<'a>,
@@ -654,6 +723,14 @@ struct EgressOverrides<'a> {
     allow: Option<&'a [String]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ca_file: Option<&'a Path>,
+}
+
+#[derive(Serialize)]
+struct HttpOverrides<'a> {
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    trusted_proxies: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    header_read_timeout_seconds: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -746,6 +823,10 @@ impl<'a> From<&'a ServeArgs> for Overrides<'a> {
             log: LogOverrides {
                 format: args.log_format,
                 level: args.log_level.as_deref(),
+            },
+            http: HttpOverrides {
+                trusted_proxies: &args.trusted_proxies,
+                header_read_timeout_seconds: args.header_read_timeout,
             },
             registry: RegistryOverrides {
                 max_manifest_bytes: args.max_manifest_bytes,
@@ -881,11 +962,33 @@ impl Config {
             });
         }
         if let Some(url) = &self.auth.public_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
+            && !web_url(url)
         {
             return Err(ConfigError::Invalid {
                 field: "auth.public_url",
-                reason: format!("{url:?} must start with http:// or https://"),
+                reason: format!("{url:?} must be an http:// or https:// URL"),
+            });
+        }
+        // Redirects are made from these addresses: a header must be able to carry them.
+        if let Some(client) = self.auth.clients.iter().find(|c| !web_url(&c.redirect_uri)) {
+            return Err(ConfigError::Invalid {
+                field: "auth.clients.redirect_uri",
+                reason: format!(
+                    "{:?} must be an http:// or https:// URL",
+                    client.redirect_uri
+                ),
+            });
+        }
+        for proxy in &self.http.trusted_proxies {
+            proxy_network(proxy).map_err(|reason| ConfigError::Invalid {
+                field: "http.trusted_proxies",
+                reason,
+            })?;
+        }
+        if self.http.header_read_timeout_seconds == 0 {
+            return Err(ConfigError::Invalid {
+                field: "http.header_read_timeout_seconds",
+                reason: "must be greater than 0".into(),
             });
         }
         if self.auth.registry_token_seconds == 0
@@ -1123,6 +1226,19 @@ mod tests {
                 "[egress]\nca_file = \"/nonexistent/ca.pem\"",
                 "egress.ca_file",
             ),
+            (
+                "[http]\ntrusted_proxies = [\"10.0.0.0/33\"]",
+                "http.trusted_proxies",
+            ),
+            (
+                "[http]\nheader_read_timeout_seconds = 0",
+                "http.header_read_timeout_seconds",
+            ),
+            ("[auth]\npublic_url = \"http://a\\n/\"", "auth.public_url"),
+            (
+                "[[auth.clients]]\nid = \"c\"\nsecret = \"s\"\nredirect_uri = \"http://a/\\r\\nx: y\"",
+                "auth.clients.redirect_uri",
+            ),
             ("colour = \"blue\"", "colour"),
             ("listen = ", "berth.toml"),
         ];
@@ -1144,6 +1260,37 @@ mod tests {
                 .to_string()
                 .contains("no such file")
         );
+    }
+
+    #[test]
+    fn trusted_proxies_come_from_the_file_or_the_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(&dir, "[http]\ntrusted_proxies = [\"10.0.0.0/8\"]\n");
+        let from_file = ServeArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        };
+        let config = Config::load(&from_file).unwrap();
+        assert_eq!(
+            config.http.trusted_proxy_networks(),
+            vec!["10.0.0.0/8".parse::<ipnet::IpNet>().unwrap()]
+        );
+        assert_eq!(config.http.header_read_timeout_seconds, 10);
+        let flags = ServeArgs {
+            config: Some(path),
+            trusted_proxies: vec!["192.0.2.7".into(), "fd00::/8".into()],
+            header_read_timeout: Some(3),
+            ..Default::default()
+        };
+        let config = Config::load(&flags).unwrap();
+        assert_eq!(
+            config.http.trusted_proxy_networks(),
+            vec![
+                "192.0.2.7/32".parse::<ipnet::IpNet>().unwrap(),
+                "fd00::/8".parse().unwrap()
+            ]
+        );
+        assert_eq!(config.http.header_read_timeout().as_secs(), 3);
     }
 
     #[test]

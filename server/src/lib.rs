@@ -8,6 +8,8 @@
 //! - [`webhooks`]: per-namespace subscriptions to the event log, delivered signed with retries.
 //! - [`egress`]: where Berth's own outbound calls may go, for every client that makes them.
 //! - [`ops`]: logs, metrics and health endpoints.
+//! - [`web`]: the HTTP edge: how a request arrived (trusted proxies), the address clients reach
+//!   Berth at, security headers and the pages' script nonce.
 //! - [`config`]: settings from defaults, file, environment and flags.
 
 // The console's pages are deeply nested view types, laid out here where they are rendered.
@@ -26,6 +28,7 @@ pub mod ops;
 pub mod registry;
 pub mod storage;
 pub mod upstream;
+pub mod web;
 pub mod webhooks;
 
 use std::future::Future;
@@ -223,14 +226,19 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
             .merge(ops::router(health))
             .merge(with_sessions)
             .layer(axum::Extension(identities)),
+        config,
+        address,
     ))
 }
 
-/// What every request goes through: metrics, tracing, and a panic answered with a 500.
-fn served(app: Router) -> Router {
+/// What every request goes through: the edge (how it arrived, security headers), metrics,
+/// tracing, and a panic answered with a 500 (which the edge's headers cover too).
+fn served(app: Router, config: &Config, address: std::net::SocketAddr) -> Router {
+    let edge = Arc::new(web::Edge::new(config, address));
     app.layer(axum::middleware::from_fn(ops::track_requests))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::new())
+        .layer(axum::middleware::from_fn_with_state(edge, web::edge))
 }
 
 /// Where people reach Berth: the configured public address, else the listen address.
@@ -389,8 +397,6 @@ async fn identities(config: &Config, store: Arc<dyn AuthStore>) -> anyhow::Resul
         RegistryTokens::new(&key, "berth"),
         Duration::from_secs(config.auth.registry_token_seconds),
         config.auth.login_attempts_per_minute,
-        config.auth.public_url.clone(),
-        config.scheme(),
     ));
     identities.spawn_upkeep(
         (config.auth.audit_retention_days > 0)
@@ -416,22 +422,22 @@ fn console_router(config: &Config, data: Arc<dyn app::api::ConsoleData>) -> Rout
     let state = ConsoleState { leptos_options };
     let routes = generate_route_list(app::App);
     let shell_options = state.leptos_options.clone();
-    // The fallback renders the app too (a path the router matches only loosely, such as one
-    // with a trailing slash): it needs the data source as much as the pages do.
-    let fallback_data = data.clone();
+    // Every render gets the nonce that the edge's Content-Security-Policy names; the pages
+    // also get the data source. The 404 page reads no data: it would load the session of
+    // whatever cookie came with a request for a missing file (`/favicon.ico`), and the
+    // session layer removes a cookie it does not know (another Berth's on the same host).
+    let context = move || {
+        provide_context(data.clone());
+        web::provide_page_nonce();
+    };
     Router::new()
-        .leptos_routes_with_context(
-            &state,
-            routes,
-            move || provide_context(data.clone()),
-            move || app::shell(shell_options.clone()),
-        )
+        .leptos_routes_with_context(&state, routes, context, move || {
+            app::shell(shell_options.clone())
+        })
         .fallback(leptos_axum::file_and_error_handler_with_context::<
             ConsoleState,
             _,
-        >(
-            move || provide_context(fallback_data.clone()), app::shell
-        ))
+        >(web::provide_page_nonce, app::shell))
         .with_state(state)
         .layer(axum::middleware::from_fn(console::error_status))
         // The console's forms are small; a larger body is refused before it is read (and, in
@@ -459,41 +465,30 @@ pub async fn serve(
     on_listening(address);
     let grace = Duration::from_secs(config.shutdown_timeout);
     let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let stopping = async move {
+    // One server for plain HTTP and HTTPS; a shutdown signal stops accepting and lets requests
+    // in flight finish for up to the grace period.
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
         shutdown.await;
         tracing::info!(
             grace_seconds = grace.as_secs(),
             "shutting down: finishing requests in flight"
         );
-    };
+        stopper.graceful_shutdown(Some(grace));
+    });
+    let listener = listener.into_std()?;
+    // Without TCP_NODELAY, a response's headers and body written apart wait for the peer's
+    // delayed ACK (about 40 ms on small blobs).
     let Some(tls) = &config.tls else {
-        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-        let signal = async move {
-            stopping.await;
-            let _ = stopping_tx.send(());
-        };
-        // Without TCP_NODELAY, a response's headers and body written apart wait for the peer's
-        // delayed ACK (about 40 ms on small blobs).
-        let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
-            if let Err(err) = stream.set_nodelay(true) {
-                tracing::warn!(%err, "setting TCP_NODELAY failed");
-            }
-        });
-        let server = axum::serve(listener, service).with_graceful_shutdown(signal);
-        let deadline = async move {
-            if stopping_rx.await.is_ok() {
-                tokio::time::sleep(grace).await;
-            } else {
-                std::future::pending::<()>().await;
-            }
-        };
-        tokio::select! {
-            result = server => result.context("serving")?,
-            () = deadline => tracing::warn!("shutdown grace period over; dropping requests still in flight"),
-        }
-        return Ok(());
+        let mut server = axum_server::from_tcp(listener)
+            .acceptor(axum_server::accept::NoDelayAcceptor::new())
+            .handle(handle);
+        limit_header_time(server.http_builder(), &config.http);
+        return server.serve(service).await.context("serving");
     };
-    // HTTPS: rustls with HTTP/2 and HTTP/1.1 offered through ALPN.
+    // HTTPS: rustls with HTTP/2 and HTTP/1.1 offered through ALPN; axum-server gives a client
+    // 10 s to finish the TLS handshake.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
         .await
@@ -504,17 +499,22 @@ pub async fn serve(
                 tls.key.display()
             )
         })?;
-    let handle = axum_server::Handle::new();
-    let stopper = handle.clone();
-    tokio::spawn(async move {
-        stopping.await;
-        stopper.graceful_shutdown(Some(grace));
-    });
-    axum_server::from_tcp_rustls(listener.into_std()?, rustls)
+    let mut server = axum_server::from_tcp_rustls(listener, rustls)
         .map(|tls| tls.acceptor(axum_server::accept::NoDelayAcceptor::new()))
-        .handle(handle)
-        .serve(service)
-        .await
-        .context("serving")?;
-    Ok(())
+        .handle(handle);
+    limit_header_time(server.http_builder(), &config.http);
+    server.serve(service).await.context("serving")
+}
+
+/// A client that stops sending a request's headers (or leaves its connection idle) for the
+/// configured time loses the connection, so slow or abandoned clients cannot hold connections
+/// open. hyper times header reads only with a timer.
+fn limit_header_time(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    http: &config::HttpConfig,
+) {
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(http.header_read_timeout());
 }

@@ -5,28 +5,20 @@
 mod common;
 
 use common::images::{run, umoci_image};
-use common::{TestServer, anonymous, header};
+use common::{TestServer, anonymous, header, self_signed_tls};
 use reqwest::StatusCode;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn skopeo_pushes_and_pulls_over_tls_with_only_the_ca_trusted() {
     let dir = tempfile::tempdir().unwrap();
-    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
-    let cert = dir.path().join("tls.crt");
-    let key = dir.path().join("tls.key");
-    std::fs::write(&cert, certified.cert.pem()).unwrap();
-    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let (certified, tls_args) = self_signed_tls(dir.path());
     // skopeo reads the CAs to trust for a registry from a folder of `*.crt` files.
     let trust = dir.path().join("certs.d");
     std::fs::create_dir_all(&trust).unwrap();
     std::fs::write(trust.join("ca.crt"), certified.cert.pem()).unwrap();
 
-    let server = TestServer::start_with(&[
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        key.to_str().unwrap(),
-    ]);
+    let tls_args: Vec<&str> = tls_args.iter().map(String::as_str).collect();
+    let server = TestServer::start_with(&tls_args);
     assert!(server.base.starts_with("https://"), "{}", server.base);
 
     let challenge = anonymous().get(server.url("/v2/")).send().await.unwrap();

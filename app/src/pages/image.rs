@@ -193,7 +193,11 @@ fn Layers(detail: ImageDetail) -> impl IntoView {
                     view! {
                         <li>
                             <span class="mono" title=layer.digest.clone()>{short_digest(&layer.digest)}</span>
-                            <span class="bar" aria-hidden="true"><span style=format!("width: {share:.1}%")></span></span>
+                            // A shape's width, not a style attribute: the pages' policy allows
+                            // only the site's stylesheet.
+                            <svg class="bar" aria-hidden="true" viewBox="0 0 100 1" preserveAspectRatio="none">
+                                <rect width=format!("{share:.1}") height="1"/>
+                            </svg>
                             <span class="num">{size(layer.size)}</span>
                         </li>
                     }

@@ -6,9 +6,10 @@
 
 use std::sync::Arc;
 
+use app::format::escape_html;
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use base64::Engine;
@@ -29,6 +30,7 @@ use super::identity::Identities;
 use super::names::{MAX_USER_NAME, managed_group_name_error, user_name_error};
 use super::oauth::{CONSOLE_CALLBACK, page};
 use crate::storage::auth::{ExternalIdentity, IdentityMapping, MappingMethod, NewAudit};
+use crate::web::Arrival;
 
 /// Session keys.
 pub const SESSION_USER: &str = "user";
@@ -124,7 +126,7 @@ impl IntoResponse for LoginError {
         }
         let body = format!(
             r#"<h1>Sign-in failed</h1><p class="error" role="alert">{}</p><p><a href="/console/login">Sign in again</a></p>"#,
-            self.to_string().replace('<', "&lt;")
+            escape_html(&self.to_string())
         );
         (self.status(), Html(page("Sign-in failed", &body))).into_response()
     }
@@ -134,14 +136,33 @@ pub(crate) fn session_error(err: impl std::fmt::Display) -> LoginError {
     LoginError::Session(err.to_string())
 }
 
-/// A path inside the console to return to after signing in (never another site).
+/// A path of this site to return to after signing in, as the browser will read it; `/` for
+/// anything else. The text is parsed as a URL relative to the site, as a browser does (which
+/// drops tabs and newlines, so `/\t/evil.example` is `//evil.example`, another site), and only
+/// an address of the same origin whose path starts with a single `/` is kept. Control
+/// characters and backslashes are refused before parsing, and what is kept is the parsed URL's
+/// own serialization (percent-encoded), so it is always a valid `Location` header.
 pub(crate) fn safe_return(then: Option<&str>) -> String {
-    match then {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
-            path.to_owned()
-        }
-        _ => "/".to_owned(),
+    then.and_then(same_site_path)
+        .unwrap_or_else(|| "/".to_owned())
+}
+
+fn same_site_path(then: &str) -> Option<String> {
+    if !then.starts_with('/')
+        || then.starts_with("//")
+        || then.contains('\\')
+        || then.chars().any(char::is_control)
+    {
+        return None;
     }
+    const SITE: &str = "http://berth.invalid";
+    let site = reqwest::Url::parse(SITE).ok()?;
+    let url = site.join(then).ok()?;
+    if url.origin() != site.origin() || url.path().starts_with("//") {
+        return None;
+    }
+    // The serialization is the origin, then the path, query and fragment.
+    url.as_str().strip_prefix(SITE).map(str::to_owned)
 }
 
 impl ConsoleLogin {
@@ -262,15 +283,13 @@ pub(crate) struct LoginQuery {
 /// request that came another way (`localhost` for `127.0.0.1`) is sent there first.
 pub(crate) fn sign_in_here(
     base_url: &str,
-    headers: &HeaderMap,
+    arrival: &Arrival,
     then: Option<&str>,
 ) -> Option<Response> {
     let expected_host = base_url.split("://").nth(1).unwrap_or_default();
-    let host = headers
-        .get("host")
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or_default();
-    if expected_host.is_empty() || host == expected_host {
+    // The host the browser asked for (a trusted proxy's X-Forwarded-Host, else Host).
+    let host = arrival.host.as_deref().unwrap_or_default();
+    if expected_host.is_empty() || host.eq_ignore_ascii_case(expected_host) {
         return None;
     }
     let then = safe_return(then);
@@ -285,10 +304,10 @@ pub(crate) fn sign_in_here(
 async fn login(
     State(login): State<Arc<ConsoleLogin>>,
     session: Session,
-    headers: HeaderMap,
+    arrival: Arrival,
     Query(query): Query<LoginQuery>,
 ) -> Result<Response, LoginError> {
-    if let Some(elsewhere) = sign_in_here(&login.base_url, &headers, query.then.as_deref()) {
+    if let Some(elsewhere) = sign_in_here(&login.base_url, &arrival, query.then.as_deref()) {
         return Ok(elsewhere);
     }
     let metadata = login.metadata().await?;
@@ -496,7 +515,7 @@ async fn callback(
             detail: Some(user.identity_provider.clone()),
         })
         .await;
-    Ok(Redirect::to(&pending.then).into_response())
+    Ok(Redirect::to(&safe_return(Some(&pending.then))).into_response())
 }
 
 /// The most groups kept from a provider's claim.
@@ -654,5 +673,27 @@ mod tests {
         assert_eq!(safe_return(Some("https://evil.example")), "/");
         assert_eq!(safe_return(Some("/\\evil")), "/");
         assert_eq!(safe_return(None), "/");
+        // Browsers drop tabs and newlines: `/\t/evil.example` is `//evil.example`.
+        for hostile in [
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r/evil.example",
+            "/\0",
+            "/ns\nSet-Cookie: x=1",
+            "/.//evil.example",
+            "/./\\evil.example",
+            "/x/..//evil.example",
+            "https:evil.example",
+            "",
+            "ns/app",
+        ] {
+            assert_eq!(safe_return(Some(hostile)), "/", "{hostile:?}");
+        }
+        assert_eq!(
+            safe_return(Some("/ns/app?q=a b#top")),
+            "/ns/app?q=a%20b#top"
+        );
+        assert_eq!(safe_return(Some("/ns/é")), "/ns/%C3%A9");
+        assert_eq!(safe_return(Some("/ns/../tokens")), "/tokens");
     }
 }

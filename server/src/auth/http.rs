@@ -54,12 +54,15 @@ pub fn credentials(headers: &HeaderMap) -> Credentials {
     Credentials::Malformed
 }
 
-/// The client's address, from the connection.
+/// The client's address: the connection's, or behind a trusted proxy the one it forwarded.
 pub fn address(parts: &Parts) -> Option<IpAddr> {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.ip())
+    match parts.extensions.get::<crate::web::Arrival>() {
+        Some(arrival) => arrival.client,
+        None => parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip()),
+    }
 }
 
 /// The identity services, as every router holds them.

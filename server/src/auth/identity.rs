@@ -85,10 +85,6 @@ pub struct Identities {
     pub authorizer: Arc<Authorizer>,
     pub registry_tokens: RegistryTokens,
     pub registry_token_ttl: Duration,
-    /// Where clients reach the server, when configured (else taken from each request).
-    pub public_url: Option<String>,
-    /// `https` when Berth serves TLS itself: the scheme of addresses taken from a request.
-    pub scheme: &'static str,
     tokens: Mutex<HashMap<String, CachedToken>>,
     passwords: Mutex<HashMap<String, (Instant, Subject)>>,
     /// Registry tokens already verified, so that a client's every request does not re-check
@@ -124,16 +120,12 @@ impl Identities {
         registry_tokens: RegistryTokens,
         registry_token_ttl: Duration,
         attempts_per_minute: u32,
-        public_url: Option<String>,
-        scheme: &'static str,
     ) -> Self {
         Identities {
             store,
             authorizer,
             registry_tokens,
             registry_token_ttl,
-            public_url,
-            scheme,
             tokens: Mutex::new(HashMap::new()),
             passwords: Mutex::new(HashMap::new()),
             registry_claims: Mutex::new(HashMap::new()),

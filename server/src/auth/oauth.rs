@@ -7,6 +7,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use app::format::escape_html;
 use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -106,19 +107,11 @@ pub struct AuthorizeRequest {
     nonce: String,
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
 /// A page of the embedded server (the login form, or an error a person can read).
 pub fn page(title: &str, body: &str) -> String {
     format!(
         r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta name="color-scheme" content="light dark"><title>{title} · Berth</title><link rel="stylesheet" href="{stylesheet}"></head><body><header class="topbar"><a class="brand" href="/">Berth</a><span class="tagline">container registry</span></header><main id="main"><section class="panel narrow">{body}</section></main></body></html>"#,
-        title = escape(title),
+        title = escape_html(title),
         stylesheet = crate::assets::stylesheet(),
     )
 }
@@ -131,8 +124,8 @@ fn problem(status: StatusCode, title: &str, message: &str) -> Response {
             title,
             &format!(
                 "<h1>{}</h1><p class=\"error\" role=\"alert\">{}</p>",
-                escape(title),
-                escape(message)
+                escape_html(title),
+                escape_html(message)
             ),
         )),
     )
@@ -178,22 +171,39 @@ impl OAuthServer {
         .map(|(name, value)| {
             format!(
                 r#"<input type="hidden" name="{name}" value="{}">"#,
-                escape(value)
+                escape_html(value)
             )
         })
         .collect();
         let error = error
-            .map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, escape(e)))
+            .map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, escape_html(e)))
             .unwrap_or_default();
         page(
             "Sign in",
             &format!(
                 r#"<h1>Sign in to Berth</h1>{error}<form method="post" action="/oauth/authorize" class="login">{hidden}<input type="hidden" name="signature" value="{signature}"><label for="username">User name</label><input id="username" name="username" autocomplete="username" required autofocus value="{user}"><label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required><button type="submit" class="primary">Sign in</button></form>"#,
                 signature = self.sign(request),
-                user = escape(user),
+                user = escape_html(user),
             ),
         )
     }
+}
+
+/// The login form as an answer. Its post is answered with a redirect to the client's
+/// registered address, which the page's `form-action` must allow (never framed: the edge's
+/// headers).
+fn login_page(
+    status: StatusCode,
+    server: &OAuthServer,
+    request: &AuthorizeRequest,
+    error: Option<&str>,
+    user: &str,
+) -> Response {
+    let mut response = (status, Html(server.login_form(request, error, user))).into_response();
+    if let Some(target) = crate::web::form_target(&request.redirect_uri) {
+        response.extensions_mut().insert(target);
+    }
+    response
 }
 
 /// `GET /oauth/authorize`: the login form for a valid request.
@@ -202,14 +212,7 @@ async fn authorize(State(server): State<Arc<OAuthServer>>, RawQuery(query): RawQ
         serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
     match server.check(&request) {
         Err(message) => problem(StatusCode::BAD_REQUEST, "Sign-in request refused", &message),
-        Ok(()) => {
-            let mut response = Html(server.login_form(&request, None, "")).into_response();
-            // The form must not be framed by another site (clickjacking).
-            response
-                .headers_mut()
-                .insert("x-frame-options", HeaderValue::from_static("DENY"));
-            response
-        }
+        Ok(()) => login_page(StatusCode::OK, &server, &request, None, ""),
     }
 }
 
@@ -269,11 +272,13 @@ async fn sign_in(
                 "Too many attempts; try again in {} seconds.",
                 retry_after.as_secs().max(1)
             );
-            return (
+            return login_page(
                 StatusCode::TOO_MANY_REQUESTS,
-                Html(server.login_form(&form.request, Some(&message), &form.username)),
-            )
-                .into_response();
+                &server,
+                &form.request,
+                Some(&message),
+                &form.username,
+            );
         }
         Err(AuthError::Storage(err)) => {
             tracing::error!(%err, "sign-in failed");
@@ -284,15 +289,13 @@ async fn sign_in(
             );
         }
         Err(_) => {
-            return (
+            return login_page(
                 StatusCode::UNAUTHORIZED,
-                Html(server.login_form(
-                    &form.request,
-                    Some("Invalid user name or password."),
-                    &form.username,
-                )),
-            )
-                .into_response();
+                &server,
+                &form.request,
+                Some("Invalid user name or password."),
+                &form.username,
+            );
         }
     };
     let code = new_nonce();
@@ -579,7 +582,7 @@ mod tests {
     #[test]
     fn pages_escape_what_they_show() {
         assert_eq!(
-            escape("<a href=\"x\">&'"),
+            escape_html("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
         );
     }

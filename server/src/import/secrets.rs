@@ -1089,8 +1089,6 @@ mod tests {
             RegistryTokens::new(&[0; 32], "berth"),
             Duration::from_secs(300),
             10,
-            None,
-            "http",
         ));
         if sqlite.get_namespace("team").await.unwrap().is_none() {
             sqlite

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
+use axum::http::Method;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method};
 
 use super::error::{RegistryError, RegistryResult};
 use super::names::RepositoryName;
@@ -13,6 +13,7 @@ use super::routes::RegistryRoute;
 use crate::auth::credentials::{RegistryClaims, TOKEN_PREFIX, TokenSubject};
 use crate::auth::http::{Credentials, address, credentials};
 use crate::auth::{Action, AuthError, Identities, Subject, Target};
+use crate::web::{Arrival, quoted};
 
 /// Who a registry request comes from.
 #[derive(Debug, Clone)]
@@ -83,35 +84,21 @@ fn unauthorized(
     scope: Option<String>,
     detail: &str,
 ) -> RegistryError {
-    let realm = format!("{}/auth/token", base_url(&parts.headers, identities));
+    // The realm is this server as the client reached it (the public URL, else a validated
+    // host), and every parameter a quoted string: no header's text reaches the challenge raw.
+    let realm = format!("{}/auth/token", Arrival::of(parts).base_url());
     let mut challenge = format!(
-        "Bearer realm=\"{realm}\",service=\"{}\"",
-        identities.registry_tokens.service
+        "Bearer realm={},service={}",
+        quoted(&realm),
+        quoted(&identities.registry_tokens.service)
     );
     if let Some(scope) = scope {
-        challenge.push_str(&format!(",scope=\"{scope}\""));
+        challenge.push_str(&format!(",scope={}", quoted(&scope)));
     }
     RegistryError::Unauthorized {
         challenge,
         message: detail.to_owned(),
     }
-}
-
-/// Where clients reach this server: the configured public URL, else the request's own host.
-pub fn base_url(headers: &HeaderMap, identities: &Identities) -> String {
-    if let Some(url) = &identities.public_url {
-        return url.trim_end_matches('/').to_owned();
-    }
-    let host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    let scheme = headers
-        .get("x-forwarded-proto")
-        .and_then(|h| h.to_str().ok())
-        .filter(|p| *p == "https")
-        .unwrap_or(identities.scheme);
-    format!("{scheme}://{host}")
 }
 
 /// Authenticates a registry request. Bad credentials are refused with the challenge, as

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use oauth2::basic::BasicClient;
@@ -24,6 +23,7 @@ use crate::auth::console_login::{
     sign_in_here, start_session, take_pending,
 };
 use crate::auth::oauth::CONSOLE_CALLBACK;
+use crate::web::Arrival;
 
 const SESSION_LOGIN: &str = "upstream_login";
 
@@ -111,10 +111,10 @@ impl UpstreamLogin {
 async fn login(
     State(login): State<Arc<UpstreamLogin>>,
     session: Session,
-    headers: HeaderMap,
+    arrival: Arrival,
     Query(query): Query<LoginQuery>,
 ) -> Result<Response, LoginError> {
-    if let Some(elsewhere) = sign_in_here(&login.base_url, &headers, query.then.as_deref()) {
+    if let Some(elsewhere) = sign_in_here(&login.base_url, &arrival, query.then.as_deref()) {
         return Ok(elsewhere);
     }
     let client = login.client().await?;
@@ -167,7 +167,7 @@ async fn callback(
     }
     start_session(&session, &me.metadata.name, vec![(SESSION_TOKEN, token)]).await?;
     tracing::info!(user = %me.metadata.name, "signed in to the console through the upstream cluster");
-    Ok(Redirect::to(&pending.then).into_response())
+    Ok(Redirect::to(&safe_return(Some(&pending.then))).into_response())
 }
 
 /// `POST /console/logout`: ends the session (and with it the only copy of the token here).

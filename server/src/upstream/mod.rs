@@ -79,6 +79,8 @@ pub async fn build_app(
         axum::Router::new()
             .merge(crate::ops::router(health))
             .merge(with_sessions),
+        config,
+        address,
     ))
 }
 

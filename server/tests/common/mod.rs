@@ -171,6 +171,23 @@ impl Drop for TestServer {
     }
 }
 
+/// A self-signed certificate for 127.0.0.1, written to `tls.crt` and `tls.key` in `dir`; answers
+/// it (its PEM is the CA a client trusts) and the `--tls-cert`/`--tls-key` arguments.
+pub fn self_signed_tls(dir: &Path) -> (rcgen::CertifiedKey<rcgen::KeyPair>, Vec<String>) {
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    let cert = dir.join("tls.crt");
+    let key = dir.join("tls.key");
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let args = vec![
+        "--tls-cert".to_owned(),
+        cert.display().to_string(),
+        "--tls-key".to_owned(),
+        key.display().to_string(),
+    ];
+    (certified, args)
+}
+
 /// A client without credentials.
 pub fn anonymous() -> reqwest::Client {
     reqwest::Client::builder()
