@@ -155,17 +155,16 @@ fn parse_image(content: Bytes, media_type: String) -> RegistryResult<ParsedManif
     }
     blobs.sort();
     blobs.dedup();
-    let config_type = manifest.config().media_type().to_string();
-    // The referrers API reports an image's artifactType, or else its config's media type when
-    // that is not a plain image config.
-    let artifact_type = manifest
-        .artifact_type()
-        .as_ref()
-        .map(MediaType::to_string)
-        .or_else(|| {
-            (config_type != OCI_IMAGE_CONFIG && config_type != DOCKER_IMAGE_CONFIG)
-                .then_some(config_type)
-        });
+    // The referrers API reports an image's artifactType, or else its config's media type (OCI
+    // Distribution 1.1: "if the artifactType is empty or missing in the image manifest, the
+    // value of artifactType MUST be set to the config descriptor mediaType value").
+    let artifact_type = Some(
+        manifest
+            .artifact_type()
+            .as_ref()
+            .unwrap_or(manifest.config().media_type())
+            .to_string(),
+    );
     Ok(ParsedManifest {
         manifest: NewManifest {
             digest: Digest::sha256_of(&content),
@@ -259,7 +258,8 @@ mod tests {
         assert_eq!(m.media_type, OCI_MANIFEST);
         assert_eq!(m.blobs.len(), 2);
         assert!(m.manifests.is_empty());
-        assert_eq!(m.artifact_type, None);
+        // Without artifactType, the referrers API lists an image under its config's type.
+        assert_eq!(m.artifact_type.as_deref(), Some(OCI_IMAGE_CONFIG));
         let docker = parse(image(DOCKER_MANIFEST, ""), None).unwrap().manifest;
         assert_eq!(docker.media_type, DOCKER_MANIFEST);
     }

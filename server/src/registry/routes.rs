@@ -10,7 +10,7 @@ use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get};
+use axum::routing::MethodRouter;
 use percent_encoding::percent_decode_str;
 
 use super::access::{self, RegistryCaller};
@@ -21,6 +21,26 @@ use super::{Registry, blobs, manifests, referrers, tags, uploads};
 use crate::ops::Operation;
 use crate::storage::{Digest, UploadId};
 
+/// A manifest reference that is neither a tag nor a digest, with why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BadReference {
+    pub text: String,
+    pub problem: String,
+    /// It has a `:`, so it was meant as a digest.
+    pub as_digest: bool,
+}
+
+impl BadReference {
+    /// The error a push by this reference gets.
+    fn push_error(&self) -> RegistryError {
+        if self.as_digest {
+            RegistryError::DigestInvalid(self.problem.clone())
+        } else {
+            RegistryError::ManifestInvalid(self.problem.clone())
+        }
+    }
+}
+
 /// A parsed `/v2/` endpoint.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RegistryRoute {
@@ -28,6 +48,10 @@ pub enum RegistryRoute {
     Catalog,
     Tags(RepositoryName),
     Manifest(RepositoryName, Reference),
+    /// `/manifests/` followed by neither a valid tag nor a valid digest: no manifest can have
+    /// that name, so a read finds none (404, as distribution and zot answer) while a push is
+    /// refused as invalid (400).
+    ManifestBadReference(RepositoryName, BadReference),
     Blob(RepositoryName, Digest),
     UploadStart(RepositoryName),
     Upload(RepositoryName, UploadId),
@@ -73,16 +97,29 @@ impl RegistryRoute {
             }
             (_, Some("manifests"), reference) => {
                 let name = name_of(2)?;
-                let reference = if reference.contains(':') {
-                    Reference::Digest(parse_digest(reference)?)
+                let as_digest = reference.contains(':');
+                let parsed = if as_digest {
+                    reference
+                        .parse::<Digest>()
+                        .map(Reference::Digest)
+                        .map_err(|err| err.to_string())
                 } else {
-                    Reference::Tag(
-                        reference
-                            .parse::<Tag>()
-                            .map_err(|err| RegistryError::ManifestInvalid(err.to_string()))?,
-                    )
+                    reference
+                        .parse::<Tag>()
+                        .map(Reference::Tag)
+                        .map_err(|err| err.to_string())
                 };
-                Ok(RegistryRoute::Manifest(name, reference))
+                Ok(match parsed {
+                    Ok(reference) => RegistryRoute::Manifest(name, reference),
+                    Err(problem) => RegistryRoute::ManifestBadReference(
+                        name,
+                        BadReference {
+                            text: reference.to_owned(),
+                            problem,
+                            as_digest,
+                        },
+                    ),
+                })
             }
             (_, Some("referrers"), digest) => {
                 Ok(RegistryRoute::Referrers(name_of(2)?, parse_digest(digest)?))
@@ -99,10 +136,14 @@ impl RegistryRoute {
             (RegistryRoute::Catalog, _) => "catalog",
             (RegistryRoute::Tags(_), _) => "tags_list",
             (RegistryRoute::Referrers(..), _) => "referrers",
-            (RegistryRoute::Manifest(..), "PUT") => "manifest_put",
-            (RegistryRoute::Manifest(..), "DELETE") => "manifest_delete",
-            (RegistryRoute::Manifest(..), _) if head => "manifest_head",
-            (RegistryRoute::Manifest(..), _) => "manifest_get",
+            (RegistryRoute::Manifest(..) | RegistryRoute::ManifestBadReference(..), method) => {
+                match method {
+                    "PUT" => "manifest_put",
+                    "DELETE" => "manifest_delete",
+                    _ if head => "manifest_head",
+                    _ => "manifest_get",
+                }
+            }
             (RegistryRoute::Blob(..), "DELETE") => "blob_delete",
             (RegistryRoute::Blob(..), _) if head => "blob_head",
             (RegistryRoute::Blob(..), _) => "blob_get",
@@ -120,7 +161,9 @@ impl RegistryRoute {
             | RegistryRoute::Catalog
             | RegistryRoute::Tags(_)
             | RegistryRoute::Referrers(..) => "GET, HEAD",
-            RegistryRoute::Manifest(..) => "GET, HEAD, PUT, DELETE",
+            RegistryRoute::Manifest(..) | RegistryRoute::ManifestBadReference(..) => {
+                "GET, HEAD, PUT, DELETE"
+            }
             RegistryRoute::Blob(..) => "GET, HEAD, DELETE",
             RegistryRoute::UploadStart(_) => "POST",
             RegistryRoute::Upload(..) => "GET, PATCH, PUT, DELETE",
@@ -218,6 +261,10 @@ async fn dispatch(
         (R::Manifest(name, reference), "DELETE") => {
             manifests::delete(registry, caller, &name, &reference).await
         }
+        (R::ManifestBadReference(_, bad), "GET" | "HEAD" | "DELETE") => {
+            Err(RegistryError::ManifestUnknown(bad.text))
+        }
+        (R::ManifestBadReference(_, bad), "PUT") => Err(bad.push_error()),
         (R::Blob(name, digest), "GET" | "HEAD") => {
             blobs::get(registry, &name, &digest, request).await
         }
@@ -236,12 +283,20 @@ async fn dispatch(
     }
 }
 
+/// Every method on every `/v2` path reaches [`handle`], so that whatever is refused is refused
+/// in the spec's error format (axum's own 405 and 404 have empty bodies); a panic, which no
+/// input should cause, is answered in that format too.
 pub fn router() -> Router<Arc<Registry>> {
     let any: MethodRouter<Arc<Registry>> = axum::routing::any(handle);
     Router::new()
-        .route("/v2", get(handle))
+        .route("/v2", any.clone())
         .route("/v2/", any.clone())
         .route("/v2/{*path}", any)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                with_api_version(RegistryError::Panicked.into_response())
+            },
+        ))
 }
 
 #[cfg(test)]
@@ -326,10 +381,17 @@ mod tests {
                 | RegistryError::DigestInvalid(_)
                 | RegistryError::NameInvalid(_)
         ));
-        assert!(matches!(
-            err("n/a/manifests/-bad"),
-            RegistryError::ManifestInvalid(_)
-        ));
+        // A reference that is neither a tag nor a digest is parsed for the handler to refuse
+        // by method: reads find nothing, pushes are invalid.
+        for (reference, as_digest) in [("-bad", false), ("sha256:abc", true), ("a:b", true)] {
+            match RegistryRoute::parse(&format!("n/a/manifests/{reference}")).unwrap() {
+                RegistryRoute::ManifestBadReference(name_found, bad) => {
+                    assert_eq!(name_found, name("n/a"));
+                    assert_eq!((bad.text.as_str(), bad.as_digest), (reference, as_digest));
+                }
+                other => panic!("{reference}: {other:?}"),
+            }
+        }
         assert!(matches!(
             err("n/a/blobs/uploads/not-a-uuid"),
             RegistryError::BlobUploadUnknown(_)

@@ -72,6 +72,33 @@ impl SqliteMetadata {
     }
 }
 
+/// A database at `path` migrated up to migration `last` only: the schema as it was before a
+/// later migration, for tests of what that migration does to existing rows.
+#[cfg(test)]
+async fn pool_migrated_until(path: &Path, last: i64) -> SqlitePool {
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .foreign_keys(true);
+    let pool = SqlitePool::connect_with(options)
+        .await
+        .expect("opening the test database");
+    let mut migrator = sqlx::migrate!("./migrations");
+    migrator.migrations = std::borrow::Cow::Owned(
+        migrator
+            .migrations
+            .iter()
+            .filter(|m| m.version <= last)
+            .cloned()
+            .collect(),
+    );
+    migrator
+        .run(&pool)
+        .await
+        .expect("migrating the test database");
+    pool
+}
+
 fn parse_digest(text: &str) -> StorageResult<Digest> {
     Digest::from_str(text).map_err(|err| StorageError::Corrupt(err.to_string()))
 }

@@ -800,27 +800,11 @@ mod tests {
 
     #[tokio::test]
     async fn deliveries_and_attempts_made_before_redeliveries_are_kept() {
-        use std::borrow::Cow;
-
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("berth.db");
         {
             // The schema as it was before redeliveries, with a delivery and an attempt.
-            let options = sqlx::sqlite::SqliteConnectOptions::new()
-                .filename(&path)
-                .create_if_missing(true)
-                .foreign_keys(true);
-            let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-            let mut migrator = sqlx::migrate!("./migrations");
-            migrator.migrations = Cow::Owned(
-                migrator
-                    .migrations
-                    .iter()
-                    .filter(|m| m.version <= 6)
-                    .cloned()
-                    .collect(),
-            );
-            migrator.run(&pool).await.unwrap();
+            let pool = super::super::pool_migrated_until(&path, 6).await;
             sqlx::query(
                 "INSERT INTO namespaces (name, uid, resource_version, created_at)
                  VALUES ('team', 'u', 1, ?)",
