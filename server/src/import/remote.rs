@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use axum::http::{HeaderMap, StatusCode, header};
 use bytes::Bytes;
 
+use crate::registry::names;
 use crate::storage::Digest;
 
 /// What an import accepts: images and indexes, OCI and Docker schema 2.
@@ -89,29 +90,24 @@ impl RemoteReference {
         } else {
             repository
         };
-        let valid_path = !repository.is_empty()
-            && repository.split('/').all(|part| {
-                !part.is_empty()
-                    && part
-                        .chars()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
-            });
-        if !valid_path {
+        // The same grammars as the registry's own names: no `..` or empty component, no
+        // empty tag, and a host that cannot carry a URL's `#`, `?` or `@` into the requests.
+        if !names::is_valid_registry_host(&registry) {
             return Err(invalid(
-                "a repository is lowercase letters, digits, '.', '_' and '-' in '/'-separated parts",
+                "a registry is a host name or [IPv6 address] with an optional :port",
             ));
         }
-        if let Some(tag) = &tag {
-            let valid_tag = tag.len() <= 128
-                && tag
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-                && !tag.starts_with(['.', '-']);
-            if !valid_tag {
-                return Err(invalid(
-                    "a tag is up to 128 letters, digits, '.', '_' and '-'",
-                ));
-            }
+        if !repository.split('/').all(names::is_valid_component) {
+            return Err(invalid(
+                "a repository is '/'-separated parts of lowercase letters and digits, joined inside a part by '.', '_', '__' or '-'",
+            ));
+        }
+        if let Some(tag) = &tag
+            && tag.parse::<names::Tag>().is_err()
+        {
+            return Err(invalid(
+                "a tag is 1 to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'",
+            ));
         }
         let tag = if tag.is_none() && digest.is_none() {
             Some("latest".to_owned())
@@ -679,7 +675,22 @@ mod tests {
                 .repository,
             "library/nginx"
         );
-        for bad in ["", "Upper/case", "a//b", "x:bad tag", "x@sha256:short"] {
+        // The last ones were accepted before the property tests compared the parser with the
+        // reference grammar: `..` components, an empty tag, a host that is not a host.
+        for bad in [
+            "",
+            "Upper/case",
+            "a//b",
+            "x:bad tag",
+            "x@sha256:short",
+            "quay.io/a/../b",
+            "quay.io/..",
+            "x:",
+            "evil.example#frag/x",
+            "evil.example?q=1/x",
+            "h:port/x",
+            "a..b.example/x",
+        ] {
             assert!(RemoteReference::parse(bad).is_err(), "{bad}");
         }
     }
@@ -731,5 +742,110 @@ mod tests {
             Some("MANIFEST_UNKNOWN: manifest unknown")
         );
         assert_eq!(registry_error_message("not json"), None);
+    }
+}
+
+/// Properties over generated pull specs: no text panics the parser, what it accepts follows the
+/// reference grammar (host, path components, tag), and an accepted reference prints as a spec
+/// that reads back the same.
+#[cfg(test)]
+mod properties {
+    use std::sync::LazyLock;
+
+    use proptest::prelude::*;
+    use regex::Regex;
+
+    use super::*;
+
+    const COMPONENT: &str = "[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*";
+    static PATH: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(&format!("^{COMPONENT}(?:/{COMPONENT})*$")).unwrap());
+    /// distribution's `domain`: dot-separated labels or a bracketed IPv6 address, and a port.
+    static HOST: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(
+            "^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\\[[a-fA-F0-9:.]+\\])(?::[0-9]+)?$",
+        )
+        .unwrap()
+    });
+    static TAG: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new("^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$").unwrap());
+
+    fn check(spec: &str) -> Result<(), TestCaseError> {
+        let Ok(reference) = RemoteReference::parse(spec) else {
+            return Ok(());
+        };
+        prop_assert!(
+            HOST.is_match(&reference.registry),
+            "{:?}: registry {:?}",
+            spec,
+            reference.registry
+        );
+        prop_assert!(
+            PATH.is_match(&reference.repository),
+            "{:?}: repository {:?}",
+            spec,
+            reference.repository
+        );
+        if let Some(tag) = &reference.tag {
+            prop_assert!(TAG.is_match(tag), "{:?}: tag {:?}", spec, tag);
+        }
+        prop_assert!(reference.tag.is_some() || reference.digest.is_some());
+        let printed = reference.to_string();
+        prop_assert_eq!(
+            RemoteReference::parse(&printed),
+            Ok(reference),
+            "{:?} printed as {:?}",
+            spec,
+            printed
+        );
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn any_spec(spec in any::<String>()) {
+            check(&spec)?;
+        }
+
+        #[test]
+        fn specs_near_the_grammar(
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    "[a-z0-9]{1,6}",
+                    prop::sample::select(vec![
+                        "..", ".", "localhost", "a.b", "h:5000", "[::1]:5000", "A", "a#b", "a?b",
+                        "x_y", "x__y", "x--y", "x...y", "-x", "",
+                    ])
+                    .prop_map(str::to_owned),
+                ],
+                1..5,
+            ),
+            tag in proptest::option::of(prop_oneof!["[a-zA-Z0-9_.-]{0,8}", Just(String::new())]),
+            digest in proptest::option::of("[a-f0-9]{64}"),
+        ) {
+            let mut spec = parts.join("/");
+            if let Some(tag) = tag {
+                spec.push(':');
+                spec.push_str(&tag);
+            }
+            if let Some(hex) = digest {
+                spec.push_str(&format!("@sha256:{hex}"));
+            }
+            check(&spec)?;
+        }
+
+        #[test]
+        fn specs_of_the_grammar_are_read(
+            host in "[a-z0-9]{1,8}\\.[a-z]{2,4}(:[0-9]{1,5})?",
+            path in proptest::collection::vec(COMPONENT, 1..4),
+            tag in "[a-zA-Z0-9_][a-zA-Z0-9._-]{0,20}",
+        ) {
+            let path = path.join("/");
+            let spec = format!("{host}/{path}:{tag}");
+            let reference = RemoteReference::parse(&spec);
+            prop_assert!(reference.is_ok(), "{:?}: {:?}", spec, reference);
+            let reference = reference.unwrap();
+            prop_assert_eq!((reference.registry, reference.repository, reference.tag), (host, path, Some(tag)));
+        }
     }
 }

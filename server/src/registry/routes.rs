@@ -403,3 +403,96 @@ mod tests {
         assert!(matches!(err("a/b/c"), RegistryError::NotFound(_)));
     }
 }
+
+/// Properties over generated paths: no path panics the parser, and the path of every endpoint
+/// built from valid parts parses back to that endpoint.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn names() -> impl Strategy<Value = RepositoryName> {
+        (
+            "[a-z0-9](?:[a-z0-9-]{0,10}[a-z0-9])?",
+            proptest::collection::vec(
+                prop_oneof![
+                    "[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*",
+                    Just("blobs".to_owned()),
+                    Just("manifests".to_owned()),
+                    Just("uploads".to_owned()),
+                    Just("tags".to_owned()),
+                    Just("referrers".to_owned()),
+                ],
+                1..4,
+            ),
+        )
+            .prop_filter_map("within the length limit", |(namespace, rest)| {
+                format!("{namespace}/{}", rest.join("/")).parse().ok()
+            })
+    }
+
+    fn digests() -> impl Strategy<Value = Digest> {
+        "[a-f0-9]{64}".prop_map(|hex| format!("sha256:{hex}").parse().expect("a digest"))
+    }
+
+    proptest! {
+        #[test]
+        fn any_path(path in any::<String>()) {
+            let _ = RegistryRoute::parse(&path);
+        }
+
+        #[test]
+        fn paths_of_endpoint_words(
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    Just(""), Just("blobs"), Just("uploads"), Just("manifests"), Just("tags"),
+                    Just("list"), Just("referrers"), Just("_catalog"), Just("a"), Just("%3A"),
+                    Just(".."), Just("sha256:abc"), Just("A"),
+                ],
+                0..8,
+            ),
+        ) {
+            let _ = RegistryRoute::parse(&parts.join("/"));
+        }
+
+        #[test]
+        fn endpoints_round_trip(
+            name in names(),
+            digest in digests(),
+            tag in "[a-zA-Z0-9_][a-zA-Z0-9._-]{0,20}",
+            id in any::<u128>(),
+        ) {
+            let tag: Tag = tag.parse().expect("a tag of the grammar");
+            let id = UploadId(uuid::Uuid::from_u128(id));
+            let encoded = digest.to_string().replace(':', "%3A");
+            for (path, route) in [
+                (format!("{name}/tags/list"), RegistryRoute::Tags(name.clone())),
+                (format!("{name}/manifests/{tag}"), RegistryRoute::Manifest(name.clone(), Reference::Tag(tag.clone()))),
+                (format!("{name}/manifests/{digest}"), RegistryRoute::Manifest(name.clone(), Reference::Digest(digest.clone()))),
+                (format!("{name}/manifests/{encoded}"), RegistryRoute::Manifest(name.clone(), Reference::Digest(digest.clone()))),
+                (format!("{name}/blobs/{digest}"), RegistryRoute::Blob(name.clone(), digest.clone())),
+                (format!("{name}/blobs/uploads/"), RegistryRoute::UploadStart(name.clone())),
+                (format!("{name}/blobs/uploads/{}", id.0), RegistryRoute::Upload(name.clone(), id)),
+                (format!("{name}/referrers/{digest}"), RegistryRoute::Referrers(name.clone(), digest.clone())),
+            ] {
+                prop_assert_eq!(RegistryRoute::parse(&path).ok(), Some(route), "{}", path);
+            }
+        }
+
+        #[test]
+        fn a_reference_outside_both_grammars_is_kept_for_the_handler(
+            name in names(),
+            reference in "[^/%]{1,140}",
+        ) {
+            let valid = reference.parse::<Tag>().is_ok() || reference.parse::<Digest>().is_ok();
+            let route = RegistryRoute::parse(&format!("{name}/manifests/{reference}")).ok();
+            prop_assert!(route.is_some());
+            prop_assert_eq!(
+                matches!(route, Some(RegistryRoute::ManifestBadReference(..))),
+                !valid,
+                "{:?}", reference
+            );
+        }
+    }
+}
