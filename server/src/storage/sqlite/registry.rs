@@ -431,6 +431,15 @@ impl MetadataStore for SqliteMetadata {
         Ok(result.rows_affected() > 0)
     }
 
+    async fn upload_exists(&self, id: UploadId) -> StorageResult<bool> {
+        Ok(
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM uploads WHERE id = ?)")
+                .bind(id.0.to_string())
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
     async fn count_uploads(&self) -> StorageResult<u64> {
         let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM uploads")
             .fetch_one(&self.pool)
