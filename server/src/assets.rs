@@ -117,6 +117,24 @@ fn gzip_bytes(input: &[u8]) -> std::io::Result<Vec<u8>> {
 
 /// `/pkg`: precompressed variants chosen by `Accept-Encoding`; a year's caching for hashed
 /// names, revalidation otherwise.
+/// A path segment longer than any file name a filesystem keeps (255 bytes) names no asset;
+/// `ServeDir` would answer the system's "file name too long" with a 500.
+async fn no_overlong_names(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if request
+        .uri()
+        .path()
+        .split('/')
+        .any(|segment| segment.len() > 255)
+    {
+        return axum::http::StatusCode::NOT_FOUND.into_response();
+    }
+    next.run(request).await
+}
+
 pub fn router(dir: PathBuf, hashed: bool) -> Router {
     let cache = if hashed {
         "public, max-age=31536000, immutable"
@@ -125,6 +143,7 @@ pub fn router(dir: PathBuf, hashed: bool) -> Router {
     };
     Router::new()
         .fallback_service(ServeDir::new(dir).precompressed_br().precompressed_gzip())
+        .layer(axum::middleware::from_fn(no_overlong_names))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             HeaderValue::from_static(cache),

@@ -100,6 +100,18 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
             .await
             .context("opening the blob store")?,
     );
+    // What a crash may have left in uploads/ without a session (see storage::sweep_orphan_uploads).
+    match storage::sweep_orphan_uploads(
+        metadata.as_ref(),
+        blobs.as_ref(),
+        storage::ORPHAN_UPLOAD_IDLE,
+    )
+    .await
+    {
+        Ok(0) => {}
+        Ok(removed) => tracing::info!(removed, "removed upload data no session owned"),
+        Err(err) => tracing::warn!(%err, "sweeping upload data no session owns failed"),
+    }
     let mut registry = Registry::new(
         metadata.clone(),
         blobs.clone(),

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{TestServer, error_code, header, push_blob, sha256};
+use common::{TestServer, error_code, get_blob, header, push_blob, sha256};
 use reqwest::StatusCode;
 use sha2::Digest as _;
 
@@ -44,15 +44,6 @@ async fn patch(
             format!("{}-{}", start, start + data.len() - 1),
         )
         .body(data.to_vec())
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn get_blob(server: &TestServer, repository: &str, digest: &str) -> reqwest::Response {
-    server
-        .client()
-        .get(server.url(&format!("/v2/{repository}/blobs/{digest}")))
         .send()
         .await
         .unwrap()

@@ -208,17 +208,50 @@ async fn registry_token(State(endpoint): State<Arc<TokenEndpoint>>, request: Req
     }
 }
 
+/// The largest form `POST /auth/token` reads.
+const TOKEN_FORM_BYTES: usize = 64 * 1024;
+
+/// Any other method on `/auth/token`, in the endpoint's error format (axum's own 405 has an
+/// empty body).
+async fn token_method_not_allowed(request: Request) -> Response {
+    let mut response = token_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "UNSUPPORTED",
+        &format!(
+            "{} is not allowed on the token endpoint; use GET, or POST with a password grant",
+            request.method()
+        ),
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, POST"));
+    response
+}
+
+/// Paths below `/auth/token`, which name nothing, in the endpoint's error format rather than
+/// as a console page.
+async fn token_path_unknown(request: Request) -> Response {
+    token_error(
+        StatusCode::NOT_FOUND,
+        "UNSUPPORTED",
+        &format!(
+            "no token endpoint at {}; the endpoint is /auth/token",
+            request.uri().path()
+        ),
+    )
+}
+
 /// `POST /auth/token`: the OAuth2 password grant some clients (containerd) try first.
 async fn registry_token_post(
     State(endpoint): State<Arc<TokenEndpoint>>,
     request: Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    let Ok(body) = axum::body::to_bytes(body, 64 * 1024).await else {
+    let Ok(body) = axum::body::to_bytes(body, TOKEN_FORM_BYTES).await else {
         return token_error(
-            StatusCode::BAD_REQUEST,
-            "UNSUPPORTED",
-            "the form is too large",
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "SIZE_INVALID",
+            "the form is larger than 64 KiB, or could not be read",
         );
     };
     let form = form_urlencoded(&String::from_utf8_lossy(&body));
@@ -588,8 +621,27 @@ pub fn router(identities: Arc<Identities>, metadata: Arc<dyn MetadataStore>) -> 
         metadata,
     });
     Router::new()
-        .route("/auth/token", get(registry_token).post(registry_token_post))
+        .route(
+            "/auth/token",
+            get(registry_token)
+                .post(registry_token_post)
+                .fallback(token_method_not_allowed),
+        )
+        .route("/auth/token/", axum::routing::any(token_path_unknown))
+        .route(
+            "/auth/token/{*rest}",
+            axum::routing::any(token_path_unknown),
+        )
         .with_state(endpoint)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                token_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "UNKNOWN",
+                    "internal error",
+                )
+            },
+        ))
         .merge(
             Router::new()
                 .route(

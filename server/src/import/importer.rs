@@ -549,7 +549,9 @@ impl Importer {
         bytes: Bytes,
     ) -> Result<(), ImageError> {
         let size = bytes.len() as u64;
-        if self.blobs.stat(digest).await?.is_none() {
+        // A file of another size at the digest's place is damaged: written again (the rename
+        // replaces it), not trusted.
+        if self.blobs.stat(digest).await? != Some(size) {
             let id = UploadId::new();
             let body = Box::pin(stream::iter([Ok::<_, crate::storage::BoxError>(bytes)]));
             let (written, hasher) = self

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use reqwest::Url;
 
 use crate::egress::{EgressPolicy, HttpClient, Outbound, OutboundError, read_bounded};
-use crate::registry::names::{MAX_NAME_LEN, is_valid_component};
+use crate::registry::names::{self, MAX_NAME_LEN};
 use crate::storage::Digest;
 
 /// What an import accepts: images and indexes, OCI and Docker schema 2.
@@ -115,32 +115,27 @@ impl RemoteReference {
         } else {
             repository
         };
-        if !is_registry_host(&registry) {
+        // The same grammars as the registry's own names: no `..` or empty component, no
+        // empty tag, and a host that cannot carry a URL's `#`, `?` or `@` into the requests.
+        if !names::is_valid_registry_host(&registry) {
             return Err(invalid(
-                "a registry is a host name or address, with an optional port",
+                "a registry is a host name or [IPv6 address] with an optional :port",
             ));
         }
-        // The Distribution grammar: no empty, `.` or `..` component, nothing that is not a
-        // name (`?`, `#`, `%`), so the path Berth requests is the path the spec names.
-        let valid_path = !repository.is_empty()
-            && repository.len() <= MAX_NAME_LEN
-            && repository.split('/').all(is_valid_component);
-        if !valid_path {
+        if repository.is_empty()
+            || repository.len() > MAX_NAME_LEN
+            || !repository.split('/').all(names::is_valid_component)
+        {
             return Err(invalid(
-                "a repository is '/'-separated parts of lowercase letters and digits, joined by '.', '_', '__' or '-'",
+                "a repository is '/'-separated parts of lowercase letters and digits, joined inside a part by '.', '_', '__' or '-'",
             ));
         }
-        if let Some(tag) = &tag {
-            let valid_tag = tag.len() <= 128
-                && tag
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-                && !tag.starts_with(['.', '-']);
-            if !valid_tag {
-                return Err(invalid(
-                    "a tag is up to 128 letters, digits, '.', '_' and '-'",
-                ));
-            }
+        if let Some(tag) = &tag
+            && tag.parse::<names::Tag>().is_err()
+        {
+            return Err(invalid(
+                "a tag is 1 to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'",
+            ));
         }
         let tag = if tag.is_none() && digest.is_none() {
             Some("latest".to_owned())
@@ -210,38 +205,6 @@ pub fn http_client(policy: &std::sync::Arc<EgressPolicy>) -> anyhow::Result<Http
         .follow_redirects(MAX_REDIRECTS)
         .with(|builder| builder.read_timeout(STALL_TIMEOUT))
         .build()
-}
-
-/// `host`, `host:port`, `a.b.c.d[:port]` or `[v6][:port]`: the authority of a registry, with
-/// nothing that would change the URL's meaning (`@`, `/`, `?`, `#`).
-fn is_registry_host(registry: &str) -> bool {
-    let (host, port) = match registry.rsplit_once(':') {
-        Some((host, port))
-            if !host.ends_with(':') && (!host.contains(':') || host.ends_with(']')) =>
-        {
-            (host, Some(port))
-        }
-        _ => (registry, None),
-    };
-    let port_ok = port.is_none_or(|port| {
-        port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok_and(|p| p > 0)
-    });
-    let host_ok = if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        v6.parse::<std::net::Ipv6Addr>().is_ok()
-    } else {
-        !host.is_empty()
-            && host.len() <= 253
-            && host.split('.').all(|label| {
-                !label.is_empty()
-                    && label.len() <= 63
-                    && label
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                    && !label.starts_with('-')
-                    && !label.ends_with('-')
-            })
-    };
-    port_ok && host_ok
 }
 
 /// Whether `host` is Docker Hub under one of its names.
@@ -793,7 +756,22 @@ mod tests {
                 .repository,
             "library/nginx"
         );
-        for bad in ["", "Upper/case", "a//b", "x:bad tag", "x@sha256:short"] {
+        // The last ones were accepted before the property tests compared the parser with the
+        // reference grammar: `..` components, an empty tag, a host that is not a host.
+        for bad in [
+            "",
+            "Upper/case",
+            "a//b",
+            "x:bad tag",
+            "x@sha256:short",
+            "quay.io/a/../b",
+            "quay.io/..",
+            "x:",
+            "evil.example#frag/x",
+            "evil.example?q=1/x",
+            "h:port/x",
+            "a..b.example/x",
+        ] {
             assert!(RemoteReference::parse(bad).is_err(), "{bad}");
         }
         let v6 = RemoteReference::parse("[::1]:5000/a/b:v1").expect("IPv6 registry");
@@ -902,5 +880,115 @@ mod tests {
             Some("MANIFEST_UNKNOWN: manifest unknown")
         );
         assert_eq!(registry_error_message(b"not json"), None);
+    }
+}
+
+/// Properties over generated pull specs: no text panics the parser, what it accepts follows the
+/// reference grammar (host, path components, tag), and an accepted reference prints as a spec
+/// that reads back the same.
+#[cfg(test)]
+mod properties {
+    use std::sync::LazyLock;
+
+    use proptest::prelude::*;
+    use regex::Regex;
+
+    use super::*;
+
+    const COMPONENT: &str = "[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*";
+    static PATH: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(&format!("^{COMPONENT}(?:/{COMPONENT})*$")).unwrap());
+    /// distribution's `domain`: dot-separated labels or a bracketed IPv6 address, and a port.
+    static HOST: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(
+            "^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\\[[a-fA-F0-9:.]+\\])(?::[0-9]+)?$",
+        )
+        .unwrap()
+    });
+    static TAG: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new("^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$").unwrap());
+
+    fn check(spec: &str) -> Result<(), TestCaseError> {
+        let Ok(reference) = RemoteReference::parse(spec) else {
+            return Ok(());
+        };
+        prop_assert!(
+            HOST.is_match(&reference.registry),
+            "{:?}: registry {:?}",
+            spec,
+            reference.registry
+        );
+        prop_assert!(
+            PATH.is_match(&reference.repository),
+            "{:?}: repository {:?}",
+            spec,
+            reference.repository
+        );
+        if let Some(tag) = &reference.tag {
+            prop_assert!(TAG.is_match(tag), "{:?}: tag {:?}", spec, tag);
+        }
+        prop_assert!(reference.tag.is_some() || reference.digest.is_some());
+        let printed = reference.to_string();
+        prop_assert_eq!(
+            RemoteReference::parse(&printed),
+            Ok(reference),
+            "{:?} printed as {:?}",
+            spec,
+            printed
+        );
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn any_spec(spec in any::<String>()) {
+            check(&spec)?;
+        }
+
+        #[test]
+        fn specs_near_the_grammar(
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    "[a-z0-9]{1,6}",
+                    prop::sample::select(vec![
+                        "..", ".", "localhost", "a.b", "h:5000", "[::1]:5000", "A", "a#b", "a?b",
+                        "x_y", "x__y", "x--y", "x...y", "-x", "",
+                    ])
+                    .prop_map(str::to_owned),
+                ],
+                1..5,
+            ),
+            tag in proptest::option::of(prop_oneof!["[a-zA-Z0-9_.-]{0,8}", Just(String::new())]),
+            digest in proptest::option::of("[a-f0-9]{64}"),
+        ) {
+            let mut spec = parts.join("/");
+            if let Some(tag) = tag {
+                spec.push(':');
+                spec.push_str(&tag);
+            }
+            if let Some(hex) = digest {
+                spec.push_str(&format!("@sha256:{hex}"));
+            }
+            check(&spec)?;
+        }
+
+        #[test]
+        fn specs_of_the_grammar_are_read(
+            host in "[a-z0-9]{1,8}\\.[a-z]{2,4}(:[1-9][0-9]{0,3})?",
+            path in proptest::collection::vec(COMPONENT, 1..4),
+            tag in "[a-zA-Z0-9_][a-zA-Z0-9._-]{0,20}",
+        ) {
+            let path = path.join("/");
+            let spec = format!("{host}/{path}:{tag}");
+            let reference = RemoteReference::parse(&spec);
+            // The grammar's names are at most 255 characters long.
+            if path.len() > MAX_NAME_LEN {
+                prop_assert!(reference.is_err(), "{:?} is too long", spec);
+                return Ok(());
+            }
+            prop_assert!(reference.is_ok(), "{:?}: {:?}", spec, reference);
+            let reference = reference.unwrap();
+            prop_assert_eq!((reference.registry, reference.repository, reference.tag), (host, path, Some(tag)));
+        }
     }
 }

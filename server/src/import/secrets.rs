@@ -1258,3 +1258,97 @@ mod tests {
         ));
     }
 }
+
+/// Properties over generated input: no config.json or host panics the parsers, hosts come out
+/// in one normal form, and what the console's form writes reads back as the same credentials.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn hosts() -> impl Strategy<Value = String> {
+        "(https?://)?[a-zA-Z0-9](?:[a-zA-Z0-9.-]{0,20}[a-zA-Z0-9])?(:[0-9]{1,5})?(/[a-z]{0,5})?"
+    }
+
+    fn auth_entries() -> impl Strategy<Value = Value> {
+        let text = prop_oneof![".{0,16}", "[A-Za-z0-9+/=]{0,24}", Just(String::new())];
+        let field = prop_oneof![
+            text.clone().prop_map(Value::from),
+            Just(Value::Null),
+            any::<i64>().prop_map(Value::from),
+            Just(json!({})),
+        ];
+        proptest::collection::btree_map(
+            prop_oneof![
+                Just("auth"),
+                Just("username"),
+                Just("password"),
+                Just("identitytoken")
+            ],
+            field,
+            0..4,
+        )
+        .prop_map(|map| Value::Object(map.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()))
+    }
+
+    proptest! {
+        #[test]
+        fn any_host(text in any::<String>()) {
+            if let Some(host) = normalize_registry_host(&text) {
+                prop_assert!(!host.is_empty());
+                prop_assert!(host.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b".-_:[]".contains(&b)), "{:?}", host);
+                prop_assert_eq!(normalize_registry_host(&host), Some(host.clone()));
+            }
+        }
+
+        #[test]
+        fn hosts_as_people_write_them(text in hosts()) {
+            let host = normalize_registry_host(&text);
+            prop_assert!(host.is_some(), "{:?}", text);
+            let host = host.unwrap();
+            prop_assert!(!host.contains('/'));
+            prop_assert_eq!(normalize_registry_host(&host), Some(host));
+        }
+
+        #[test]
+        fn any_bytes_as_a_config(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = parse_docker_config(&bytes);
+        }
+
+        #[test]
+        fn any_config_shaped_json(
+            auths in proptest::collection::btree_map(prop_oneof![hosts(), ".{0,10}"], auth_entries(), 0..4),
+            wrap in any::<bool>(),
+        ) {
+            let config = if wrap { json!({"auths": auths}) } else { json!(auths) };
+            if let Ok(found) = parse_docker_config(config.to_string().as_bytes()) {
+                for (host, (user, _)) in &found {
+                    prop_assert_eq!(normalize_registry_host(host), Some(host.clone()));
+                    prop_assert!(!user.is_empty());
+                }
+            }
+        }
+
+        #[test]
+        fn what_the_form_writes_reads_back(
+            host in hosts(),
+            username in "[^:\\s]{1,16}",
+            password in ".{1,24}",
+            plain_fields in any::<bool>(),
+        ) {
+            let expected = BTreeMap::from([(
+                normalize_registry_host(&host).unwrap(),
+                (username.clone(), password.clone()),
+            )]);
+            let secret = pull_secret("creds", &host, &username, &password).unwrap();
+            let config = STANDARD.decode(&secret.data[DOCKER_CONFIG_KEY]).unwrap();
+            prop_assert_eq!(parse_docker_config(&config), Ok(expected.clone()));
+            if plain_fields {
+                let config = json!({"auths": {host: {"username": username, "password": password}}});
+                prop_assert_eq!(parse_docker_config(config.to_string().as_bytes()), Ok(expected));
+            }
+        }
+    }
+}

@@ -166,11 +166,17 @@ fn need<'a>(route: &'a RegistryRoute, method: &Method) -> Need<'a> {
         R::Base => Need::Credentials,
         R::Catalog => Need::Catalog,
         R::Tags(name) | R::Referrers(name, _) => Need::Repository(name, Action::Pull),
-        R::Manifest(name, _) | R::Blob(name, _) if method == Method::DELETE => {
+        R::Manifest(name, _) | R::ManifestBadReference(name, _) | R::Blob(name, _)
+            if method == Method::DELETE =>
+        {
             Need::Repository(name, Action::Delete)
         }
-        R::Manifest(name, _) if write => Need::Repository(name, Action::Push),
-        R::Manifest(name, _) | R::Blob(name, _) => Need::Repository(name, Action::Pull),
+        R::Manifest(name, _) | R::ManifestBadReference(name, _) if write => {
+            Need::Repository(name, Action::Push)
+        }
+        R::Manifest(name, _) | R::ManifestBadReference(name, _) | R::Blob(name, _) => {
+            Need::Repository(name, Action::Pull)
+        }
         R::UploadStart(name) | R::Upload(name, _) => Need::Repository(name, Action::Push),
     }
 }

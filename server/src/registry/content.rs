@@ -175,17 +175,16 @@ fn parse_image(content: Bytes, media_type: String) -> RegistryResult<ParsedManif
     }
     blobs.sort();
     blobs.dedup();
-    let config_type = manifest.config().media_type().to_string();
-    // The referrers API reports an image's artifactType, or else its config's media type when
-    // that is not a plain image config.
-    let artifact_type = manifest
-        .artifact_type()
-        .as_ref()
-        .map(MediaType::to_string)
-        .or_else(|| {
-            (config_type != OCI_IMAGE_CONFIG && config_type != DOCKER_IMAGE_CONFIG)
-                .then_some(config_type)
-        });
+    // The referrers API reports an image's artifactType, or else its config's media type (OCI
+    // Distribution 1.1: "if the artifactType is empty or missing in the image manifest, the
+    // value of artifactType MUST be set to the config descriptor mediaType value").
+    let artifact_type = Some(
+        manifest
+            .artifact_type()
+            .as_ref()
+            .unwrap_or(manifest.config().media_type())
+            .to_string(),
+    );
     Ok(ParsedManifest {
         manifest: NewManifest {
             digest: Digest::sha256_of(&content),
@@ -296,7 +295,8 @@ mod tests {
         assert_eq!(m.media_type, OCI_MANIFEST);
         assert_eq!(m.blobs.len(), 2);
         assert!(m.manifests.is_empty());
-        assert_eq!(m.artifact_type, None);
+        // Without artifactType, the referrers API lists an image under its config's type.
+        assert_eq!(m.artifact_type.as_deref(), Some(OCI_IMAGE_CONFIG));
         let docker = parse(image(DOCKER_MANIFEST, ""), None).unwrap().manifest;
         assert_eq!(docker.media_type, DOCKER_MANIFEST);
     }
@@ -368,5 +368,181 @@ mod tests {
             .unwrap()
             .replace(LAYER, "sha256:1234");
         assert!(parse(Bytes::from(bad_digest), None).is_err());
+    }
+}
+
+/// Properties over generated documents: no bytes, JSON or content type panics the parser, and
+/// a well-formed manifest or index is read for exactly what it refers to.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn digests() -> impl Strategy<Value = String> {
+        "[a-f0-9]{64}".prop_map(|hex| format!("sha256:{hex}"))
+    }
+
+    /// JSON made of the words manifests use, nested, with wrong types where they may be.
+    fn manifest_like() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            prop_oneof![
+                Just(OCI_MANIFEST.to_owned()),
+                Just(OCI_INDEX.to_owned()),
+                Just(DOCKER_MANIFEST.to_owned()),
+                Just(DOCKER_SCHEMA1.to_owned()),
+                Just(DOCKER_FOREIGN_LAYER.to_owned()),
+                digests(),
+                ".{0,12}",
+            ]
+            .prop_map(Value::from),
+        ];
+        let keys = prop_oneof![
+            Just("schemaVersion"),
+            Just("mediaType"),
+            Just("config"),
+            Just("layers"),
+            Just("manifests"),
+            Just("subject"),
+            Just("digest"),
+            Just("size"),
+            Just("urls"),
+            Just("artifactType"),
+            Just("annotations"),
+            Just("platform"),
+            Just("fsLayers"),
+        ];
+        leaf.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                proptest::collection::btree_map(keys.clone(), inner, 0..6).prop_map(|map| {
+                    Value::Object(map.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+                }),
+            ]
+        })
+    }
+
+    fn content_types() -> impl Strategy<Value = Option<String>> {
+        proptest::option::of(prop_oneof![
+            Just(OCI_MANIFEST.to_owned()),
+            Just(OCI_INDEX.to_owned()),
+            Just(DOCKER_MANIFEST_LIST.to_owned()),
+            Just("application/json".to_owned()),
+            ".{0,20}",
+        ])
+    }
+
+    fn descriptor(media_type: &str, digest: &str, size: u64) -> Value {
+        json!({"mediaType": media_type, "digest": digest, "size": size})
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes(content in proptest::collection::vec(any::<u8>(), 0..400), content_type in content_types()) {
+            let _ = parse(Bytes::from(content), content_type.as_deref());
+        }
+
+        #[test]
+        fn any_manifest_like_json(
+            mut document in manifest_like(),
+            schema_version in prop_oneof![Just(json!(2)), Just(json!(1)), Just(json!("2"))],
+            content_type in content_types(),
+        ) {
+            if let Value::Object(map) = &mut document {
+                map.insert("schemaVersion".into(), schema_version);
+            }
+            let content = Bytes::from(serde_json::to_vec(&document).unwrap());
+            if let Ok(parsed) = parse(content.clone(), content_type.as_deref()) {
+                prop_assert_eq!(parsed.manifest.digest, Digest::sha256_of(&content));
+                prop_assert!(kind_of(&parsed.manifest.media_type).is_some());
+            }
+            let _ = index_entries(&content);
+        }
+
+        #[test]
+        fn an_image_manifest_is_read_for_what_it_refers_to(
+            config in digests(),
+            layers in proptest::collection::vec((digests(), 0..=i64::MAX as u64, any::<bool>()), 0..6),
+            artifact_type in proptest::option::of("[a-z]{1,8}/[a-z.+-]{1,16}"),
+            subject in proptest::option::of(digests()),
+            docker in any::<bool>(),
+        ) {
+            let media_type = if docker { DOCKER_MANIFEST } else { OCI_MANIFEST };
+            let config_type = "application/vnd.example.config.v1+json";
+            let mut document = json!({
+                "schemaVersion": 2,
+                "mediaType": media_type,
+                "config": descriptor(config_type, &config, 2),
+                "layers": layers.iter().map(|(digest, size, foreign)| {
+                    let mut layer = descriptor(
+                        if *foreign { DOCKER_FOREIGN_LAYER } else { "application/vnd.oci.image.layer.v1.tar" },
+                        digest,
+                        *size,
+                    );
+                    if *foreign {
+                        layer["urls"] = json!(["https://example.com/layer"]);
+                    }
+                    layer
+                }).collect::<Vec<_>>(),
+            });
+            if let Some(artifact_type) = &artifact_type {
+                document["artifactType"] = json!(artifact_type);
+            }
+            if let Some(subject) = &subject {
+                document["subject"] = descriptor(OCI_MANIFEST, subject, 1);
+            }
+            let content = Bytes::from(serde_json::to_vec(&document).unwrap());
+            let parsed = parse(content.clone(), Some(media_type)).unwrap().manifest;
+            let mut expected: Vec<Digest> = std::iter::once(&config)
+                .chain(layers.iter().filter(|(_, _, foreign)| !foreign).map(|(digest, _, _)| digest))
+                .map(|digest| digest.parse().unwrap())
+                .collect();
+            expected.sort();
+            expected.dedup();
+            prop_assert_eq!(parsed.blobs.iter().map(|r| r.digest.clone()).collect::<Vec<_>>(), expected);
+            prop_assert!(parsed.manifests.is_empty());
+            prop_assert_eq!(parsed.media_type, media_type);
+            prop_assert_eq!(parsed.digest, Digest::sha256_of(&content));
+            prop_assert_eq!(parsed.artifact_type.as_deref(), Some(artifact_type.as_deref().unwrap_or(config_type)));
+            prop_assert_eq!(parsed.subject.map(|d| d.to_string()), subject);
+        }
+
+        #[test]
+        fn an_index_is_read_for_its_children(
+            children in proptest::collection::vec((digests(), "[a-z0-9]{1,8}", "[a-z0-9]{1,8}"), 0..6),
+            declared in any::<bool>(),
+        ) {
+            let mut document = json!({
+                "schemaVersion": 2,
+                "manifests": children.iter().map(|(digest, os, architecture)| {
+                    let mut child = descriptor(OCI_MANIFEST, digest, 10);
+                    child["platform"] = json!({"os": os, "architecture": architecture});
+                    child
+                }).collect::<Vec<_>>(),
+            });
+            if declared {
+                document["mediaType"] = json!(OCI_INDEX);
+            }
+            let content = Bytes::from(serde_json::to_vec(&document).unwrap());
+            let parsed = parse(content.clone(), None).unwrap().manifest;
+            let mut expected: Vec<Digest> = children.iter().map(|(d, _, _)| d.parse().unwrap()).collect();
+            expected.sort();
+            expected.dedup();
+            prop_assert_eq!(parsed.manifests.iter().map(|r| r.digest.clone()).collect::<Vec<_>>(), expected);
+            prop_assert!(parsed.blobs.is_empty());
+            prop_assert_eq!(parsed.media_type, OCI_INDEX);
+            let entries = index_entries(&content);
+            prop_assert_eq!(entries.len(), children.len());
+            for (entry, (digest, os, architecture)) in entries.iter().zip(&children) {
+                prop_assert_eq!(&entry.digest.to_string(), digest);
+                prop_assert_eq!((&entry.os, &entry.architecture), (os, architecture));
+            }
+        }
     }
 }

@@ -63,6 +63,9 @@ pub enum RegistryError {
     BlobUnavailable(Digest),
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// A handler panicked (a bug: no input may cause one); the panic itself is logged.
+    #[error("the request handler panicked")]
+    Panicked,
 }
 
 fn list(digests: &[Digest]) -> String {
@@ -74,13 +77,16 @@ fn list(digests: &[Digest]) -> String {
 }
 
 #[derive(Serialize)]
-struct ErrorBody<'a> {
-    errors: [ErrorEntry<'a>; 1],
+struct ErrorBody {
+    errors: [ErrorEntry; 1],
 }
 
 #[derive(Serialize)]
-struct ErrorEntry<'a> {
-    code: &'a str,
+struct ErrorEntry {
+    /// The spec's code as the spec spells it (serde's names: `TOOMANYREQUESTS`, where the
+    /// type's `Display` would write `TOO_MANY_REQUESTS`), or `UNKNOWN` for our own failures.
+    #[serde(serialize_with = "code_or_unknown")]
+    code: Option<ErrorCode>,
     message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<serde_json::Value>,
@@ -88,6 +94,16 @@ struct ErrorEntry<'a> {
 
 /// The response code for failures that are ours, not the client's (distribution's `UNKNOWN`).
 const UNKNOWN: &str = "UNKNOWN";
+
+fn code_or_unknown<S: serde::Serializer>(
+    code: &Option<ErrorCode>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match code {
+        Some(code) => code.serialize(serializer),
+        None => serializer.serialize_str(UNKNOWN),
+    }
+}
 
 impl RegistryError {
     fn status_and_code(&self) -> (StatusCode, Option<ErrorCode>) {
@@ -137,7 +153,7 @@ impl RegistryError {
             E::Storage(StorageError::UploadDataMissing) => {
                 (StatusCode::NOT_FOUND, Some(ErrorCode::BlobUploadUnknown))
             }
-            E::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, None),
+            E::Storage(_) | E::Panicked => (StatusCode::INTERNAL_SERVER_ERROR, None),
         }
     }
 
@@ -160,7 +176,6 @@ impl RegistryError {
 impl IntoResponse for RegistryError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        let code_text = code.as_ref().map(ToString::to_string);
         // A failed pull-through is the other registry's failure, and says nothing of ours.
         let message =
             if status.is_server_error() && !matches!(self, RegistryError::BlobUnavailable(_)) {
@@ -172,7 +187,7 @@ impl IntoResponse for RegistryError {
             };
         let body = ErrorBody {
             errors: [ErrorEntry {
-                code: code_text.as_deref().unwrap_or(UNKNOWN),
+                code,
                 message,
                 detail: self.detail(),
             }],
@@ -208,3 +223,37 @@ impl IntoResponse for RegistryError {
 }
 
 pub type RegistryResult<T> = Result<T, RegistryError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn code_of(err: RegistryError) -> (StatusCode, String) {
+        let response = err.into_response();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        (
+            status,
+            body["errors"][0]["code"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    #[tokio::test]
+    async fn codes_are_spelled_as_the_spec_spells_them() {
+        assert_eq!(
+            code_of(RegistryError::TooManyRequests { retry_after: 1 }).await,
+            (StatusCode::TOO_MANY_REQUESTS, "TOOMANYREQUESTS".to_owned())
+        );
+        assert_eq!(
+            code_of(RegistryError::ManifestUnknown("x".into())).await,
+            (StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN".to_owned())
+        );
+        assert_eq!(
+            code_of(RegistryError::Storage(StorageError::Corrupt("x".into()))).await,
+            (StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN".to_owned())
+        );
+    }
+}

@@ -54,13 +54,6 @@ pub fn parse_range(value: Option<&str>, size: u64) -> RangeRequest {
     let Some((first, last)) = spec.trim().split_once('-') else {
         return RangeRequest::Unsatisfiable;
     };
-    let number = |text: &str| -> Option<u64> {
-        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-            None
-        } else {
-            text.parse().ok()
-        }
-    };
     let range = match (first.is_empty(), last.is_empty()) {
         // bytes=-n: the last n bytes.
         (true, false) => match number(last) {
@@ -89,6 +82,15 @@ pub fn parse_range(value: Option<&str>, size: u64) -> RangeRequest {
     range.map_or(RangeRequest::Unsatisfiable, RangeRequest::Partial)
 }
 
+/// A decimal number of ASCII digits only (`u64::from_str` also takes a leading `+`).
+fn number(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        None
+    } else {
+        text.parse().ok()
+    }
+}
+
 /// Parses an upload chunk's `Content-Range`: `<start>-<end>` as the OCI spec writes it, also
 /// accepting the RFC form `bytes <start>-<end>/<total>`. Returns (start, end) inclusive.
 pub fn parse_content_range(value: &str) -> Option<(u64, u64)> {
@@ -96,8 +98,8 @@ pub fn parse_content_range(value: &str) -> Option<(u64, u64)> {
     let value = value.strip_prefix("bytes ").unwrap_or(value).trim();
     let value = value.split_once('/').map_or(value, |(range, _total)| range);
     let (start, end) = value.split_once('-')?;
-    let start: u64 = start.trim().parse().ok()?;
-    let end: u64 = end.trim().parse().ok()?;
+    let start = number(start.trim())?;
+    let end = number(end.trim())?;
     (start <= end).then_some((start, end))
 }
 
@@ -194,6 +196,8 @@ mod tests {
         assert_eq!(parse_content_range("bytes 100-199/1000"), Some((100, 199)));
         assert_eq!(parse_content_range("9-1"), None);
         assert_eq!(parse_content_range("x-1"), None);
+        // Digits only: no sign, as the grammar says (found by the property tests).
+        assert_eq!(parse_content_range("+0-+5"), None);
         assert_eq!(upload_range(0), "0-0");
         assert_eq!(upload_range(10), "0-9");
     }
@@ -222,5 +226,94 @@ mod tests {
         ));
         assert!(accepts(&["application/*".into()], "application/x"));
         assert!(accepts(&["*/*".into()], "application/x"));
+    }
+}
+
+/// Properties over generated headers: nothing panics, a range is always inside the blob, and
+/// `Content-Range` is accepted exactly when it follows its grammar.
+#[cfg(test)]
+mod properties {
+    use std::sync::LazyLock;
+
+    use proptest::prelude::*;
+    use regex::Regex;
+
+    use super::*;
+
+    /// `[bytes ]<start>-<end>[/<anything>]`, spaces allowed around the parts.
+    static CONTENT_RANGE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?s)^\s*(?:bytes )?\s*([0-9]+)\s*-\s*([0-9]+)\s*(?:/.*)?$").unwrap()
+    });
+
+    fn grammar_content_range(text: &str) -> Option<(u64, u64)> {
+        let captures = CONTENT_RANGE.captures(text)?;
+        let start: u64 = captures[1].parse().ok()?;
+        let end: u64 = captures[2].parse().ok()?;
+        (start <= end).then_some((start, end))
+    }
+
+    fn check_range(value: Option<&str>, size: u64) -> Result<(), TestCaseError> {
+        if let RangeRequest::Partial(range) = parse_range(value, size) {
+            prop_assert!(
+                range.start <= range.end && range.end < size,
+                "{value:?} {size}"
+            );
+            prop_assert!(range.length() <= size);
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn any_range_header(value in any::<Option<String>>(), size in any::<u64>()) {
+            check_range(value.as_deref(), size)?;
+        }
+
+        #[test]
+        fn range_headers_near_the_grammar(value in "(bytes=|items=|)[-0-9, +]{0,30}", size in 0u64..1000) {
+            check_range(Some(&value), size)?;
+        }
+
+        #[test]
+        fn ranges_mean_what_rfc_9110_says(
+            first in any::<u64>(), last in any::<u64>(), size in any::<u64>(),
+        ) {
+            let partial = |start, end| RangeRequest::Partial(ByteRange { start, end });
+            let expected = if first <= last && first < size {
+                partial(first, last.min(size - 1))
+            } else {
+                RangeRequest::Unsatisfiable
+            };
+            prop_assert_eq!(parse_range(Some(&format!("bytes={first}-{last}")), size), expected);
+            let expected = if first < size { partial(first, size - 1) } else { RangeRequest::Unsatisfiable };
+            prop_assert_eq!(parse_range(Some(&format!("bytes={first}-")), size), expected);
+            let expected = if last > 0 && size > 0 {
+                partial(size - last.min(size), size - 1)
+            } else {
+                RangeRequest::Unsatisfiable
+            };
+            prop_assert_eq!(parse_range(Some(&format!("bytes=-{last}")), size), expected);
+        }
+
+        #[test]
+        fn any_content_range(value in any::<String>()) {
+            prop_assert_eq!(parse_content_range(&value), grammar_content_range(&value));
+        }
+
+        #[test]
+        fn content_ranges_near_the_grammar(value in "(bytes |bytes|)[ 0-9+*/-]{0,30}") {
+            prop_assert_eq!(parse_content_range(&value), grammar_content_range(&value), "{:?}", value);
+        }
+
+        #[test]
+        fn content_ranges_round_trip(start in any::<u64>(), length in any::<u64>()) {
+            let end = start.saturating_add(length);
+            prop_assert_eq!(parse_content_range(&format!("{start}-{end}")), Some((start, end)));
+            prop_assert_eq!(parse_content_range(&format!("bytes {start}-{end}/*")), Some((start, end)));
+            // What the server answers in `Range` reads back as the bytes held.
+            if length > 0 {
+                prop_assert_eq!(parse_content_range(&upload_range(length)), Some((0, length - 1)));
+            }
+        }
     }
 }

@@ -41,7 +41,7 @@ fn is_lower_alnum(b: u8) -> bool {
 
 /// One path component: alphanumeric runs joined by exactly one separator: `.`, `_`, `__` or
 /// a run of `-`.
-pub(crate) fn is_valid_component(component: &str) -> bool {
+pub fn is_valid_component(component: &str) -> bool {
     let bytes = component.as_bytes();
     let (Some(&first), Some(&last)) = (bytes.first(), bytes.last()) else {
         return false;
@@ -80,6 +80,39 @@ pub fn is_valid_namespace(name: &str) -> bool {
         && bytes.first().is_some_and(|&b| is_lower_alnum(b))
         && bytes.last().is_some_and(|&b| is_lower_alnum(b))
         && bytes.iter().all(|&b| is_lower_alnum(b) || b == b'-')
+}
+
+/// A registry host as a pull spec names it (distribution's `domain`): dot-separated labels of
+/// letters, digits and inner `-`, or an IPv6 address in brackets; then an optional `:port`.
+pub fn is_valid_registry_host(host: &str) -> bool {
+    let (name, port) = match host.rsplit_once(':') {
+        Some((name, port))
+            if !name.ends_with(':') && (!name.contains(':') || name.ends_with(']')) =>
+        {
+            (name, Some(port))
+        }
+        _ => (host, None),
+    };
+    let port_ok = port.is_none_or(|port| {
+        port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok_and(|p| p > 0)
+    });
+    let name_ok = match name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
+        Some(ipv6) => ipv6.parse::<std::net::Ipv6Addr>().is_ok(),
+        None => {
+            !name.is_empty()
+                && name.len() <= 253
+                && name.split('.').all(|label| {
+                    let bytes = label.as_bytes();
+                    bytes.len() <= 63
+                        && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
+                        && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
+                        && bytes
+                            .iter()
+                            .all(|&b| b.is_ascii_alphanumeric() || b == b'-')
+                })
+        }
+    };
+    port_ok && name_ok
 }
 
 impl RepositoryName {
@@ -250,12 +283,106 @@ mod tests {
     }
 
     #[test]
+    fn registry_hosts() {
+        for good in [
+            "docker.io",
+            "localhost",
+            "127.0.0.1:5000",
+            "Quay.IO",
+            "my-registry.example.com:443",
+            "[::1]:5000",
+            "[fe80::1]",
+        ] {
+            assert!(is_valid_registry_host(good), "{good:?} refused");
+        }
+        for bad in [
+            "", "a..b", ".a", "a.", "-a.b", "a-.b", "h:", "h:x", "a#b", "a?b", "a@b", "[::1", "[]",
+            "a b",
+        ] {
+            assert!(!is_valid_registry_host(bad), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
     fn tags_follow_the_spec() {
         for good in ["latest", "v1.2.3", "_x", "A-b_c.d", &"t".repeat(128)] {
             assert!(good.parse::<Tag>().is_ok(), "{good:?} refused");
         }
         for bad in ["", ".x", "-x", "a/b", "a:b", &"t".repeat(129)] {
             assert!(bad.parse::<Tag>().is_err(), "{bad:?} accepted");
+        }
+    }
+}
+
+/// Properties over generated input: no input panics, and what is accepted is exactly what the
+/// Distribution grammar (written again here as regular expressions) accepts.
+#[cfg(test)]
+mod properties {
+    use std::sync::LazyLock;
+
+    use proptest::prelude::*;
+    use regex::Regex;
+
+    use super::*;
+
+    const COMPONENT: &str = "[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*";
+    static NAME: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(&format!("^{COMPONENT}(?:/{COMPONENT})*$")).unwrap());
+    static NAMESPACE: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new("^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$").unwrap());
+    static TAG: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new("^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$").unwrap());
+
+    fn grammar_accepts_name(s: &str) -> bool {
+        s.len() <= MAX_NAME_LEN
+            && NAME.is_match(s)
+            && s.split_once('/')
+                .is_some_and(|(namespace, _)| NAMESPACE.is_match(namespace))
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_as_a_repository_name(text in any::<String>()) {
+            let parsed = text.parse::<RepositoryName>();
+            prop_assert_eq!(parsed.is_ok(), grammar_accepts_name(&text));
+        }
+
+        #[test]
+        fn text_near_the_name_grammar(text in "[a-z0-9._/A-]{0,24}") {
+            let parsed = text.parse::<RepositoryName>();
+            prop_assert_eq!(parsed.is_ok(), grammar_accepts_name(&text), "{:?}", text);
+            if let Ok(name) = parsed {
+                prop_assert_eq!(name.as_str(), text.as_str());
+                prop_assert_eq!(format!("{}/{}", name.namespace(), name.stream()), text);
+            }
+        }
+
+        #[test]
+        fn names_written_by_the_grammar_round_trip(
+            namespace in "[a-z0-9](?:[a-z0-9-]{0,20}[a-z0-9])?",
+            components in proptest::collection::vec(COMPONENT, 1..5),
+        ) {
+            let text = format!("{namespace}/{}", components.join("/"));
+            let parsed = text.parse::<RepositoryName>();
+            prop_assert_eq!(parsed.is_ok(), text.len() <= MAX_NAME_LEN);
+            if let Ok(name) = parsed {
+                prop_assert_eq!(name.to_string(), text.clone());
+                prop_assert_eq!(RepositoryName::of_stream(name.namespace(), name.stream()), Ok(name));
+            }
+        }
+
+        #[test]
+        fn any_text_as_a_tag(text in any::<String>()) {
+            prop_assert_eq!(text.parse::<Tag>().is_ok(), TAG.is_match(&text));
+        }
+
+        #[test]
+        fn text_near_the_tag_grammar(text in "[a-zA-Z0-9._:/-]{0,130}") {
+            let parsed = text.parse::<Tag>();
+            prop_assert_eq!(parsed.is_ok(), TAG.is_match(&text), "{:?}", text);
+            if let Ok(tag) = parsed {
+                prop_assert_eq!(tag.to_string(), text);
+            }
         }
     }
 }

@@ -1,5 +1,7 @@
 //! The referrers API: the manifests whose `subject` is a given digest, as an OCI image index,
-//! optionally filtered by `artifactType`.
+//! optionally filtered by `artifactType`. It never answers 404: a repository or subject it does
+//! not know has no referrers, so the answer is an empty index (OCI Distribution 1.1), once the
+//! caller has been allowed to pull from the repository as for any read.
 
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
@@ -7,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::content::OCI_INDEX;
-use super::error::{RegistryError, RegistryResult};
+use super::error::RegistryResult;
 use super::http::OCI_FILTERS_APPLIED;
 use super::names::RepositoryName;
 use super::{Registry, query};
@@ -46,9 +48,6 @@ pub async fn list(
     request: &Parts,
 ) -> RegistryResult<Response> {
     let params: ReferrersQuery = query(&request.uri)?;
-    if !registry.metadata.repository_exists(name).await? {
-        return Err(RegistryError::NameUnknown(name.to_string()));
-    }
     let manifests = registry
         .metadata
         .referrers(name, subject)

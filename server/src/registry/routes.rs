@@ -10,7 +10,7 @@ use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get};
+use axum::routing::MethodRouter;
 use percent_encoding::percent_decode_str;
 
 use super::access::{self, RegistryCaller};
@@ -21,6 +21,26 @@ use super::{Registry, blobs, manifests, referrers, tags, uploads};
 use crate::ops::Operation;
 use crate::storage::{Digest, UploadId};
 
+/// A manifest reference that is neither a tag nor a digest, with why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BadReference {
+    pub text: String,
+    pub problem: String,
+    /// It has a `:`, so it was meant as a digest.
+    pub as_digest: bool,
+}
+
+impl BadReference {
+    /// The error a push by this reference gets.
+    fn push_error(&self) -> RegistryError {
+        if self.as_digest {
+            RegistryError::DigestInvalid(self.problem.clone())
+        } else {
+            RegistryError::ManifestInvalid(self.problem.clone())
+        }
+    }
+}
+
 /// A parsed `/v2/` endpoint.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RegistryRoute {
@@ -28,6 +48,10 @@ pub enum RegistryRoute {
     Catalog,
     Tags(RepositoryName),
     Manifest(RepositoryName, Reference),
+    /// `/manifests/` followed by neither a valid tag nor a valid digest: no manifest can have
+    /// that name, so a read finds none (404, as distribution and zot answer) while a push is
+    /// refused as invalid (400).
+    ManifestBadReference(RepositoryName, BadReference),
     Blob(RepositoryName, Digest),
     UploadStart(RepositoryName),
     Upload(RepositoryName, UploadId),
@@ -73,16 +97,29 @@ impl RegistryRoute {
             }
             (_, Some("manifests"), reference) => {
                 let name = name_of(2)?;
-                let reference = if reference.contains(':') {
-                    Reference::Digest(parse_digest(reference)?)
+                let as_digest = reference.contains(':');
+                let parsed = if as_digest {
+                    reference
+                        .parse::<Digest>()
+                        .map(Reference::Digest)
+                        .map_err(|err| err.to_string())
                 } else {
-                    Reference::Tag(
-                        reference
-                            .parse::<Tag>()
-                            .map_err(|err| RegistryError::ManifestInvalid(err.to_string()))?,
-                    )
+                    reference
+                        .parse::<Tag>()
+                        .map(Reference::Tag)
+                        .map_err(|err| err.to_string())
                 };
-                Ok(RegistryRoute::Manifest(name, reference))
+                Ok(match parsed {
+                    Ok(reference) => RegistryRoute::Manifest(name, reference),
+                    Err(problem) => RegistryRoute::ManifestBadReference(
+                        name,
+                        BadReference {
+                            text: reference.to_owned(),
+                            problem,
+                            as_digest,
+                        },
+                    ),
+                })
             }
             (_, Some("referrers"), digest) => {
                 Ok(RegistryRoute::Referrers(name_of(2)?, parse_digest(digest)?))
@@ -99,10 +136,14 @@ impl RegistryRoute {
             (RegistryRoute::Catalog, _) => "catalog",
             (RegistryRoute::Tags(_), _) => "tags_list",
             (RegistryRoute::Referrers(..), _) => "referrers",
-            (RegistryRoute::Manifest(..), "PUT") => "manifest_put",
-            (RegistryRoute::Manifest(..), "DELETE") => "manifest_delete",
-            (RegistryRoute::Manifest(..), _) if head => "manifest_head",
-            (RegistryRoute::Manifest(..), _) => "manifest_get",
+            (RegistryRoute::Manifest(..) | RegistryRoute::ManifestBadReference(..), method) => {
+                match method {
+                    "PUT" => "manifest_put",
+                    "DELETE" => "manifest_delete",
+                    _ if head => "manifest_head",
+                    _ => "manifest_get",
+                }
+            }
             (RegistryRoute::Blob(..), "DELETE") => "blob_delete",
             (RegistryRoute::Blob(..), _) if head => "blob_head",
             (RegistryRoute::Blob(..), _) => "blob_get",
@@ -120,7 +161,9 @@ impl RegistryRoute {
             | RegistryRoute::Catalog
             | RegistryRoute::Tags(_)
             | RegistryRoute::Referrers(..) => "GET, HEAD",
-            RegistryRoute::Manifest(..) => "GET, HEAD, PUT, DELETE",
+            RegistryRoute::Manifest(..) | RegistryRoute::ManifestBadReference(..) => {
+                "GET, HEAD, PUT, DELETE"
+            }
             RegistryRoute::Blob(..) => "GET, HEAD, DELETE",
             RegistryRoute::UploadStart(_) => "POST",
             RegistryRoute::Upload(..) => "GET, PATCH, PUT, DELETE",
@@ -218,6 +261,10 @@ async fn dispatch(
         (R::Manifest(name, reference), "DELETE") => {
             manifests::delete(registry, caller, &name, &reference).await
         }
+        (R::ManifestBadReference(_, bad), "GET" | "HEAD" | "DELETE") => {
+            Err(RegistryError::ManifestUnknown(bad.text))
+        }
+        (R::ManifestBadReference(_, bad), "PUT") => Err(bad.push_error()),
         (R::Blob(name, digest), "GET" | "HEAD") => {
             blobs::get(registry, &name, &digest, request).await
         }
@@ -236,12 +283,20 @@ async fn dispatch(
     }
 }
 
+/// Every method on every `/v2` path reaches [`handle`], so that whatever is refused is refused
+/// in the spec's error format (axum's own 405 and 404 have empty bodies); a panic, which no
+/// input should cause, is answered in that format too.
 pub fn router() -> Router<Arc<Registry>> {
     let any: MethodRouter<Arc<Registry>> = axum::routing::any(handle);
     Router::new()
-        .route("/v2", get(handle))
+        .route("/v2", any.clone())
         .route("/v2/", any.clone())
         .route("/v2/{*path}", any)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                with_api_version(RegistryError::Panicked.into_response())
+            },
+        ))
 }
 
 #[cfg(test)]
@@ -326,10 +381,17 @@ mod tests {
                 | RegistryError::DigestInvalid(_)
                 | RegistryError::NameInvalid(_)
         ));
-        assert!(matches!(
-            err("n/a/manifests/-bad"),
-            RegistryError::ManifestInvalid(_)
-        ));
+        // A reference that is neither a tag nor a digest is parsed for the handler to refuse
+        // by method: reads find nothing, pushes are invalid.
+        for (reference, as_digest) in [("-bad", false), ("sha256:abc", true), ("a:b", true)] {
+            match RegistryRoute::parse(&format!("n/a/manifests/{reference}")).unwrap() {
+                RegistryRoute::ManifestBadReference(name_found, bad) => {
+                    assert_eq!(name_found, name("n/a"));
+                    assert_eq!((bad.text.as_str(), bad.as_digest), (reference, as_digest));
+                }
+                other => panic!("{reference}: {other:?}"),
+            }
+        }
         assert!(matches!(
             err("n/a/blobs/uploads/not-a-uuid"),
             RegistryError::BlobUploadUnknown(_)
@@ -339,5 +401,98 @@ mod tests {
             RegistryError::NotFound(_)
         ));
         assert!(matches!(err("a/b/c"), RegistryError::NotFound(_)));
+    }
+}
+
+/// Properties over generated paths: no path panics the parser, and the path of every endpoint
+/// built from valid parts parses back to that endpoint.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn names() -> impl Strategy<Value = RepositoryName> {
+        (
+            "[a-z0-9](?:[a-z0-9-]{0,10}[a-z0-9])?",
+            proptest::collection::vec(
+                prop_oneof![
+                    "[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*",
+                    Just("blobs".to_owned()),
+                    Just("manifests".to_owned()),
+                    Just("uploads".to_owned()),
+                    Just("tags".to_owned()),
+                    Just("referrers".to_owned()),
+                ],
+                1..4,
+            ),
+        )
+            .prop_filter_map("within the length limit", |(namespace, rest)| {
+                format!("{namespace}/{}", rest.join("/")).parse().ok()
+            })
+    }
+
+    fn digests() -> impl Strategy<Value = Digest> {
+        "[a-f0-9]{64}".prop_map(|hex| format!("sha256:{hex}").parse().expect("a digest"))
+    }
+
+    proptest! {
+        #[test]
+        fn any_path(path in any::<String>()) {
+            let _ = RegistryRoute::parse(&path);
+        }
+
+        #[test]
+        fn paths_of_endpoint_words(
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    Just(""), Just("blobs"), Just("uploads"), Just("manifests"), Just("tags"),
+                    Just("list"), Just("referrers"), Just("_catalog"), Just("a"), Just("%3A"),
+                    Just(".."), Just("sha256:abc"), Just("A"),
+                ],
+                0..8,
+            ),
+        ) {
+            let _ = RegistryRoute::parse(&parts.join("/"));
+        }
+
+        #[test]
+        fn endpoints_round_trip(
+            name in names(),
+            digest in digests(),
+            tag in "[a-zA-Z0-9_][a-zA-Z0-9._-]{0,20}",
+            id in any::<u128>(),
+        ) {
+            let tag: Tag = tag.parse().expect("a tag of the grammar");
+            let id = UploadId(uuid::Uuid::from_u128(id));
+            let encoded = digest.to_string().replace(':', "%3A");
+            for (path, route) in [
+                (format!("{name}/tags/list"), RegistryRoute::Tags(name.clone())),
+                (format!("{name}/manifests/{tag}"), RegistryRoute::Manifest(name.clone(), Reference::Tag(tag.clone()))),
+                (format!("{name}/manifests/{digest}"), RegistryRoute::Manifest(name.clone(), Reference::Digest(digest.clone()))),
+                (format!("{name}/manifests/{encoded}"), RegistryRoute::Manifest(name.clone(), Reference::Digest(digest.clone()))),
+                (format!("{name}/blobs/{digest}"), RegistryRoute::Blob(name.clone(), digest.clone())),
+                (format!("{name}/blobs/uploads/"), RegistryRoute::UploadStart(name.clone())),
+                (format!("{name}/blobs/uploads/{}", id.0), RegistryRoute::Upload(name.clone(), id)),
+                (format!("{name}/referrers/{digest}"), RegistryRoute::Referrers(name.clone(), digest.clone())),
+            ] {
+                prop_assert_eq!(RegistryRoute::parse(&path).ok(), Some(route), "{}", path);
+            }
+        }
+
+        #[test]
+        fn a_reference_outside_both_grammars_is_kept_for_the_handler(
+            name in names(),
+            reference in "[^/%]{1,140}",
+        ) {
+            let valid = reference.parse::<Tag>().is_ok() || reference.parse::<Digest>().is_ok();
+            let route = RegistryRoute::parse(&format!("{name}/manifests/{reference}")).ok();
+            prop_assert!(route.is_some());
+            prop_assert_eq!(
+                matches!(route, Some(RegistryRoute::ManifestBadReference(..))),
+                !valid,
+                "{:?}", reference
+            );
+        }
     }
 }

@@ -183,7 +183,7 @@ async fn session(
 }
 
 fn restore_hasher(session: &UploadSession) -> RegistryResult<DigestHasher> {
-    DigestHasher::restore(session.hash_algorithm, &session.hash_state)
+    DigestHasher::restore(session.hash_algorithm, &session.hash_state, session.size)
         .map_err(|err| StorageError::Corrupt(err.to_string()).into())
 }
 

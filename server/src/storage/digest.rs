@@ -158,7 +158,30 @@ pub enum DigestHasher {
 #[error("saved hash state is corrupt")]
 pub struct CorruptHashState;
 
+/// The most bytes a resumed hash may have taken: SHA-256 counts bits in a `u64`.
+const MAX_HASHED_BYTES: u64 = u64::MAX / 8;
+
 impl DigestHasher {
+    /// How many bytes a saved state has hashed, read from `sha2`'s layout: the core (the
+    /// state words, then the count of whole blocks, little-endian: a `u64` for SHA-256, a `u128`
+    /// for SHA-512), then the buffer (its length in one byte, then the block less one byte:
+    /// it never holds a whole block). `None` when the state is not of that shape.
+    fn hashed_bytes(algorithm: Algorithm, state: &[u8]) -> Option<u64> {
+        let (words, count, block) = match algorithm {
+            Algorithm::Sha256 => (32, 8, 64),
+            Algorithm::Sha512 => (64, 16, 128),
+        };
+        if state.len() != words + count + block {
+            return None;
+        }
+        let mut blocks = [0u8; 16];
+        blocks[..count].copy_from_slice(&state[words..words + count]);
+        let blocks = u128::from_le_bytes(blocks);
+        let buffered = u128::from(state[words + count]);
+        let total = blocks.checked_mul(block as u128)?.checked_add(buffered)?;
+        u64::try_from(total).ok()
+    }
+
     pub fn algorithm(&self) -> Algorithm {
         match self {
             DigestHasher::Sha256(_) => Algorithm::Sha256,
@@ -190,7 +213,17 @@ impl DigestHasher {
         }
     }
 
-    pub fn restore(algorithm: Algorithm, state: &[u8]) -> Result<DigestHasher, CorruptHashState> {
+    /// A hasher from a saved state that has hashed `hashed` bytes. A state that says otherwise
+    /// is corrupt: it is refused rather than trusted, since finishing a hash whose length
+    /// field was tampered with overflows inside `sha2`.
+    pub fn restore(
+        algorithm: Algorithm,
+        state: &[u8],
+        hashed: u64,
+    ) -> Result<DigestHasher, CorruptHashState> {
+        if Self::hashed_bytes(algorithm, state) != Some(hashed) || hashed > MAX_HASHED_BYTES {
+            return Err(CorruptHashState);
+        }
         Ok(match algorithm {
             Algorithm::Sha256 => DigestHasher::Sha256(Box::new(
                 Sha256::deserialize(state.try_into().map_err(|_| CorruptHashState)?)
@@ -247,10 +280,99 @@ mod tests {
             let mut first = algorithm.hasher();
             first.update(b"hello ");
             let state = first.save();
-            let mut resumed = DigestHasher::restore(algorithm, &state).unwrap();
+            let mut resumed = DigestHasher::restore(algorithm, &state, 6).unwrap();
             resumed.update(b"world");
             assert_eq!(resumed.finish(), Digest::of(algorithm, b"hello world"));
+            // A state that disagrees with the recorded size is corrupt.
+            assert!(DigestHasher::restore(algorithm, &state, 7).is_err());
         }
-        assert!(DigestHasher::restore(Algorithm::Sha256, b"short").is_err());
+        assert!(DigestHasher::restore(Algorithm::Sha256, b"short", 0).is_err());
+    }
+}
+
+/// Properties over generated input: no text panics the parser, exactly the grammar's digests
+/// parse, and a parsed digest prints as it was written.
+#[cfg(test)]
+mod properties {
+    use std::sync::LazyLock;
+
+    use proptest::prelude::*;
+    use regex::Regex;
+
+    use super::*;
+
+    static GRAMMAR: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new("^(?:sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$").unwrap());
+
+    fn check(text: &str) -> Result<(), TestCaseError> {
+        let parsed = text.parse::<Digest>();
+        prop_assert_eq!(parsed.is_ok(), GRAMMAR.is_match(text), "{:?}", text);
+        if let Ok(digest) = parsed {
+            prop_assert_eq!(digest.to_string(), text);
+            let json = serde_json::to_string(&digest).unwrap();
+            prop_assert_eq!(serde_json::from_str::<Digest>(&json).unwrap(), digest);
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn any_text(text in any::<String>()) {
+            check(&text)?;
+        }
+
+        #[test]
+        fn text_near_the_grammar(text in "(sha256|sha512|SHA256|md5|sha-256|)(:|)[a-fA-F0-9./:]{0,130}") {
+            check(&text)?;
+        }
+
+        #[test]
+        fn digests_of_the_grammar(hex in "[a-f0-9]{64}", long in "[a-f0-9]{128}") {
+            check(&format!("sha256:{hex}"))?;
+            check(&format!("sha512:{long}"))?;
+        }
+
+        #[test]
+        fn any_saved_state_restores_or_is_refused(state in proptest::collection::vec(any::<u8>(), 0..300)) {
+            for algorithm in [Algorithm::Sha256, Algorithm::Sha512] {
+                // Either refused, or a hasher that finishes without panicking.
+                if let Ok(hasher) = DigestHasher::restore(algorithm, &state, 0) {
+                    hasher.finish();
+                }
+            }
+        }
+
+        #[test]
+        fn any_state_of_the_right_length_restores_or_is_refused(
+            sha256 in proptest::collection::vec(any::<u8>(), Algorithm::Sha256.hasher().save().len()),
+            sha512 in proptest::collection::vec(any::<u8>(), Algorithm::Sha512.hasher().save().len()),
+        ) {
+            for (algorithm, state) in [(Algorithm::Sha256, sha256), (Algorithm::Sha512, sha512)] {
+                // Under the size the state itself claims, and under others.
+                let claimed = DigestHasher::hashed_bytes(algorithm, &state);
+                for hashed in [claimed.unwrap_or(0), 0, 1, 64, u64::MAX] {
+                    if let Ok(mut hasher) = DigestHasher::restore(algorithm, &state, hashed) {
+                        hasher.update(b"more");
+                        hasher.finish();
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn a_hash_saved_anywhere_resumes_to_the_same_digest(
+            data in proptest::collection::vec(any::<u8>(), 0..600),
+            cut in any::<proptest::sample::Index>(),
+        ) {
+            let cut = cut.index(data.len() + 1);
+            for algorithm in [Algorithm::Sha256, Algorithm::Sha512] {
+                let mut first = algorithm.hasher();
+                first.update(&data[..cut]);
+                let mut resumed =
+                    DigestHasher::restore(algorithm, &first.save(), cut as u64).unwrap();
+                resumed.update(&data[cut..]);
+                prop_assert_eq!(resumed.finish(), Digest::of(algorithm, &data));
+            }
+        }
     }
 }

@@ -159,9 +159,22 @@ impl BlobStore for FsBlobStore {
     }
 
     async fn read(&self, digest: &Digest, offset: u64, len: u64) -> StorageResult<ByteStream> {
-        stream_file(&self.blob_path(digest), offset, len)
+        let missing = || StorageError::BlobMissing(digest.clone());
+        let path = self.blob_path(digest);
+        // Blobs arrive whole by a rename, but a file damaged from outside (a restore, a full
+        // disk elsewhere) must not be sent as if it held the bytes asked for: shorter than the
+        // range, it counts as missing (a pull-through blob is then fetched again).
+        let on_disk = tokio::fs::metadata(&path)
             .await
-            .map_err(|err| not_found_as(err, StorageError::BlobMissing(digest.clone())))
+            .map_err(|err| not_found_as(err, missing()))?
+            .len();
+        if offset.checked_add(len).is_none_or(|end| end > on_disk) {
+            tracing::error!(%digest, on_disk, wanted = offset.saturating_add(len), "blob file is shorter than its recorded size");
+            return Err(missing());
+        }
+        stream_file(&path, offset, len)
+            .await
+            .map_err(|err| not_found_as(err, missing()))
     }
 
     async fn delete(&self, digest: &Digest) -> StorageResult<()> {
@@ -204,10 +217,19 @@ impl BlobStore for FsBlobStore {
         let upload = self.upload_path(id);
         let blob = self.blob_path(digest);
         blocking(move || {
-            let file = OpenOptions::new()
-                .write(true)
-                .open(&upload)
-                .map_err(|err| not_found_as(err, StorageError::UploadDataMissing))?;
+            let file = match OpenOptions::new().write(true).open(&upload) {
+                Ok(file) => file,
+                // Committed already: a crash between this rename and the session's end in the
+                // metadata store leaves the session pointing here. The blob's name is its
+                // verified digest, so the session may finish.
+                Err(err)
+                    if err.kind() == io::ErrorKind::NotFound
+                        && std::fs::metadata(&blob).is_ok_and(|m| m.len() == size) =>
+                {
+                    return Ok(());
+                }
+                Err(err) => return Err(not_found_as(err, StorageError::UploadDataMissing)),
+            };
             let on_disk = file.metadata()?.len();
             if on_disk < size {
                 return Err(StorageError::UploadDataMissing);
@@ -234,6 +256,31 @@ impl BlobStore for FsBlobStore {
             Err(err) if err.kind() != io::ErrorKind::NotFound => Err(err.into()),
             _ => Ok(()),
         }
+    }
+
+    async fn idle_uploads(&self, idle: std::time::Duration) -> StorageResult<Vec<UploadId>> {
+        let folder = self.root.join("uploads");
+        blocking(move || {
+            let now = std::time::SystemTime::now();
+            let mut found = Vec::new();
+            for entry in std::fs::read_dir(&folder)? {
+                let entry = entry?;
+                // Only upload data is named by a UUID; anything else here is not ours to judge.
+                let Some(id) = entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|name| uuid::Uuid::parse_str(name).ok())
+                else {
+                    continue;
+                };
+                let modified = entry.metadata()?.modified()?;
+                if now.duration_since(modified).is_ok_and(|age| age >= idle) {
+                    found.push(UploadId(id));
+                }
+            }
+            Ok(found)
+        })
+        .await
     }
 
     async fn check(&self) -> StorageResult<()> {
@@ -359,5 +406,82 @@ mod tests {
             Err(StorageError::UploadDataMissing)
         ));
         store.check().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_commit_that_already_happened_is_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).await.unwrap();
+        let id = UploadId::new();
+        let (size, hasher) = store
+            .write_upload(id, 0, body(vec![b"twice"]), Algorithm::Sha256.hasher())
+            .await
+            .unwrap();
+        let digest = hasher.finish();
+        store.commit_upload(id, size, &digest).await.unwrap();
+        // The session was not ended before a crash: committing again finds the blob in place.
+        store.commit_upload(id, size, &digest).await.unwrap();
+        assert_eq!(store.stat(&digest).await.unwrap(), Some(5));
+        // Not when the blob there has another size.
+        assert!(matches!(
+            store.commit_upload(id, size + 1, &digest).await,
+            Err(StorageError::UploadDataMissing)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_blob_file_shorter_than_asked_is_missing_not_short() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).await.unwrap();
+        let id = UploadId::new();
+        let (size, hasher) = store
+            .write_upload(id, 0, body(vec![b"0123456789"]), Algorithm::Sha256.hasher())
+            .await
+            .unwrap();
+        let digest = hasher.finish();
+        store.commit_upload(id, size, &digest).await.unwrap();
+        // Damaged from outside: half of it is gone.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(store.blob_path(&digest))
+            .unwrap()
+            .set_len(5)
+            .unwrap();
+        assert_eq!(
+            collect(store.read(&digest, 0, 5).await.unwrap()).await,
+            b"01234"
+        );
+        for (offset, len) in [(0, 10), (5, 1), (u64::MAX, 2)] {
+            assert!(
+                matches!(
+                    store.read(&digest, offset, len).await,
+                    Err(StorageError::BlobMissing(_))
+                ),
+                "{offset}+{len}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn idle_uploads_are_upload_files_untouched_for_a_while() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).await.unwrap();
+        let id = UploadId::new();
+        store
+            .write_upload_unhashed(id, 0, body(vec![b"left behind"]))
+            .await
+            .unwrap();
+        std::fs::write(dir.path().join("uploads").join("not-an-upload"), b"x").unwrap();
+        assert_eq!(
+            store.idle_uploads(std::time::Duration::ZERO).await.unwrap(),
+            vec![id]
+        );
+        assert!(
+            store
+                .idle_uploads(std::time::Duration::from_secs(3600))
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 }

@@ -116,8 +116,35 @@ pub trait BlobStore: Send + Sync + 'static {
 
     async fn delete_upload(&self, id: UploadId) -> StorageResult<()>;
 
+    /// Uploads whose data was last written more than `idle` ago: candidates for
+    /// [`sweep_orphan_uploads`].
+    async fn idle_uploads(&self, idle: std::time::Duration) -> StorageResult<Vec<UploadId>>;
+
     /// Fails when the store cannot take writes (readiness).
     async fn check(&self) -> StorageResult<()>;
+}
+
+/// How long upload data without a session must have lain untouched before it is removed. The
+/// data of a monolithic upload, an import or a pull-through fetch in progress has no session
+/// row; a day keeps it safe from a sweep by another replica sharing the data folder.
+pub const ORPHAN_UPLOAD_IDLE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Removes upload data that no session owns and nobody has written for `idle`: what a crash
+/// in the middle of a monolithic upload, an import or a pull-through fetch, or between a
+/// cancel's two deletes, leaves behind. Returns how many were removed.
+pub async fn sweep_orphan_uploads(
+    metadata: &dyn MetadataStore,
+    blobs: &dyn BlobStore,
+    idle: std::time::Duration,
+) -> StorageResult<usize> {
+    let mut removed = 0;
+    for id in blobs.idle_uploads(idle).await? {
+        if !metadata.upload_exists(id).await? {
+            blobs.delete_upload(id).await?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// Reads a whole blob of `len` bytes into memory: for small documents (image configs) only.
@@ -323,6 +350,8 @@ pub trait MetadataStore: Send + Sync + 'static {
         size: u64,
     ) -> StorageResult<()>;
     async fn delete_upload(&self, id: UploadId) -> StorageResult<bool>;
+    /// Whether a session (of any repository) is named `id`.
+    async fn upload_exists(&self, id: UploadId) -> StorageResult<bool>;
     async fn count_uploads(&self) -> StorageResult<u64>;
 
     // Manifests and tags.

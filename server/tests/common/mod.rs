@@ -139,10 +139,17 @@ impl TestServer {
 
     /// Kills the server (no graceful shutdown, as a crash would) and starts it again on the same
     /// data folder.
-    pub fn crash_and_restart(mut self) -> Self {
+    pub fn crash_and_restart(self) -> Self {
+        self.crash_and_restart_with(|_| {})
+    }
+
+    /// Kills the server (SIGKILL), lets `between` change the data folder as the crash or an
+    /// operator might have left it, and starts the server again on it.
+    pub fn crash_and_restart_with(mut self, between: impl FnOnce(&Path)) -> Self {
         let mut child = self.child.take().unwrap();
         child.kill().unwrap();
         child.wait().unwrap();
+        between(&self.data_dir);
         let mut restarted = Self::spawn(&self.data_dir, self.extra_args.clone());
         restarted._temp = self._temp.take();
         restarted
@@ -278,6 +285,16 @@ pub async fn push_blob(server: &TestServer, repository: &str, data: &[u8]) -> St
         .unwrap();
     assert_eq!(response.status(), 201, "pushing a blob");
     digest
+}
+
+/// `GET /v2/{repository}/blobs/{digest}` as the administrator.
+pub async fn get_blob(server: &TestServer, repository: &str, digest: &str) -> reqwest::Response {
+    server
+        .client()
+        .get(server.url(&format!("/v2/{repository}/blobs/{digest}")))
+        .send()
+        .await
+        .unwrap()
 }
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";

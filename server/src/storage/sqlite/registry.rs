@@ -513,6 +513,15 @@ impl MetadataStore for SqliteMetadata {
         Ok(result.rows_affected() > 0)
     }
 
+    async fn upload_exists(&self, id: UploadId) -> StorageResult<bool> {
+        Ok(
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM uploads WHERE id = ?)")
+                .bind(id.0.to_string())
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
     async fn count_uploads(&self) -> StorageResult<u64> {
         let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM uploads")
             .fetch_one(&self.pool)
@@ -1175,6 +1184,56 @@ mod tests {
         assert_eq!(
             store.blob_size(&repo("ns/r"), &digest).await.unwrap(),
             Some(10)
+        );
+    }
+
+    #[tokio::test]
+    async fn referrers_stored_without_artifact_type_get_their_config_type() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("berth.db");
+        let subject = Digest::sha256_of(b"subject");
+        let content = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":2}},"layers":[],"subject":{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{subject}","size":7}}}}"#,
+            Digest::sha256_of(b"{}")
+        );
+        let digest = Digest::sha256_of(content.as_bytes());
+        {
+            // The schema before migration 0011, with a referrer stored as it was then.
+            let pool = super::super::pool_at_migration(&path, 10).await;
+            sqlx::query(
+                "INSERT INTO repositories (id, name, created_at) VALUES (1, 'ns/r', 'now')",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO manifests (digest, media_type, artifact_type, subject, size, content, created_at)
+                 VALUES (?, 'application/vnd.oci.image.manifest.v1+json', NULL, ?, ?, ?, 'now')",
+            )
+            .bind(digest.to_string())
+            .bind(subject.to_string())
+            .bind(content.len() as i64)
+            .bind(content.as_bytes())
+            .execute(&pool)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO repository_manifests (repository_id, digest, subject, created_at)
+                 VALUES (1, ?, ?, 'now')",
+            )
+            .bind(digest.to_string())
+            .bind(subject.to_string())
+            .execute(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+        }
+        let store = SqliteMetadata::open(&path).await.unwrap();
+        let found = store.referrers(&repo("ns/r"), &subject).await.unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            found[0].artifact_type.as_deref(),
+            Some("application/vnd.oci.image.config.v1+json")
         );
     }
 }
