@@ -297,6 +297,20 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub upstream_client_secret: Option<String>,
+
+    /// Longest a watch or the console's event stream runs, in seconds; a larger
+    /// `timeoutSeconds` is lowered to it [default: 1800]
+    #[arg(long, env = "BERTH_WATCH_MAX_SECONDS", value_name = "SECONDS")]
+    pub watch_max_seconds: Option<u64>,
+
+    /// Watches and event streams one user, service account or anonymous address may hold open
+    /// at once [default: 32]
+    #[arg(long, env = "BERTH_WATCHES_PER_SUBJECT", value_name = "COUNT")]
+    pub watches_per_subject: Option<usize>,
+
+    /// Watches and event streams the server holds open at once [default: 1000]
+    #[arg(long, env = "BERTH_WATCHES_TOTAL", value_name = "COUNT")]
+    pub watches_total: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -314,6 +328,7 @@ pub struct Config {
     pub secrets: SecretsConfig,
     pub import: ImportConfig,
     pub webhooks: WebhooksConfig,
+    pub limits: LimitsConfig,
     /// Serve the console in front of an OpenShift-compatible cluster (`[upstream]`) instead of
     /// running a registry here.
     pub upstream: Option<UpstreamConfig>,
@@ -371,6 +386,30 @@ impl Default for WebhooksConfig {
     fn default() -> Self {
         WebhooksConfig {
             retry_base_millis: 1000,
+        }
+    }
+}
+
+/// Bounds on long-lived requests (watches and the console's event stream).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Longest a watch or event stream runs, in seconds (Kubernetes' `timeoutSeconds` is
+    /// lowered to it; without one, a watch runs between half of it and all of it).
+    pub watch_max_seconds: u64,
+    /// Watches and event streams one subject may hold open at once (an anonymous client is
+    /// counted by its address).
+    pub watches_per_subject: usize,
+    /// Watches and event streams open at once in all.
+    pub watches_total: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            watch_max_seconds: 1800,
+            watches_per_subject: 32,
+            watches_total: 1000,
         }
     }
 }
@@ -543,6 +582,7 @@ impl Default for Config {
             secrets: SecretsConfig::default(),
             import: ImportConfig::default(),
             webhooks: WebhooksConfig::default(),
+            limits: LimitsConfig::default(),
             upstream: None,
         }
     }
@@ -586,8 +626,19 @@ struct Overrides<'a> {
     secrets: SecretsOverrides<'a>,
     import: ImportOverrides,
     webhooks: WebhooksOverrides,
+    limits: LimitsOverrides,
     #[serde(skip_serializing_if = "Option::is_none")]
     upstream: Option<UpstreamOverrides<'a>>,
+}
+
+#[derive(Serialize)]
+struct LimitsOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    watch_max_seconds: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    watches_per_subject: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    watches_total: Option<usize>,
 }
 
 #[derive(Serialize)]
@@ -719,6 +770,11 @@ impl<'a> From<&'a ServeArgs> for Overrides<'a> {
             webhooks: WebhooksOverrides {
                 retry_base_millis: args.webhook_retry_base_millis,
             },
+            limits: LimitsOverrides {
+                watch_max_seconds: args.watch_max_seconds,
+                watches_per_subject: args.watches_per_subject,
+                watches_total: args.watches_total,
+            },
             // Only when some are given: an empty section would stand for a missing one.
             upstream: [
                 args.upstream_api.is_some(),
@@ -845,6 +901,21 @@ impl Config {
                 reason: "must be greater than 0".into(),
             });
         }
+        for (field, value) in [
+            ("limits.watch_max_seconds", self.limits.watch_max_seconds),
+            (
+                "limits.watches_per_subject",
+                self.limits.watches_per_subject as u64,
+            ),
+            ("limits.watches_total", self.limits.watches_total as u64),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid {
+                    field,
+                    reason: "must be greater than 0".into(),
+                });
+            }
+        }
         if let Some(path) = &self.secrets.key_file {
             let text = std::fs::read_to_string(path).map_err(|err| ConfigError::Invalid {
                 field: "secrets.key_file",
@@ -965,6 +1036,15 @@ mod tests {
             (
                 "[webhooks]\nretry_base_millis = 0",
                 "webhooks.retry_base_millis",
+            ),
+            ("[limits]\nwatches_total = 0", "limits.watches_total"),
+            (
+                "[limits]\nwatches_per_subject = 0",
+                "limits.watches_per_subject",
+            ),
+            (
+                "[limits]\nwatch_max_seconds = 0",
+                "limits.watch_max_seconds",
             ),
             ("[log]\nlevel = \"info,[\"", "log.level"),
             ("colour = \"blue\"", "colour"),
