@@ -29,6 +29,16 @@ async fn send(client: &reqwest::Client, method: &str, url: String, body: Value) 
     body
 }
 
+async fn create_namespace(client: &reqwest::Client, server: &TestServer, name: &str) {
+    send(
+        client,
+        "POST",
+        server.url("/api/v1/namespaces"),
+        json!({"metadata": {"name": name}}),
+    )
+    .await;
+}
+
 async fn bind(server: &TestServer, namespace: &str, stream: Option<&str>, subject: Value) {
     let mut body = json!({"roleRef": {"name": "viewer"}, "subject": subject});
     if let Some(stream) = stream {
@@ -104,13 +114,7 @@ async fn continue_tokens_name_only_what_the_caller_saw() {
     let admin = server.client();
     let bob = client_with_token(&server.add_user("bob", "bob-password", &[]));
     for name in ["a-hidden", "b-open", "c-hidden", "d-open", "e-hidden"] {
-        send(
-            &admin,
-            "POST",
-            server.url("/api/v1/namespaces"),
-            json!({"metadata": {"name": name}}),
-        )
-        .await;
+        create_namespace(&admin, &server, name).await;
     }
     for open in ["b-open", "d-open"] {
         bind(
@@ -122,13 +126,7 @@ async fn continue_tokens_name_only_what_the_caller_saw() {
         .await;
     }
     // Bob's own namespace, which anonymous callers may not see either.
-    send(
-        &bob,
-        "POST",
-        server.url("/api/v1/namespaces"),
-        json!({"metadata": {"name": "f-bob"}}),
-    )
-    .await;
+    create_namespace(&bob, &server, "f-bob").await;
 
     let hidden = ["a-hidden", "c-hidden", "e-hidden"];
     let hidden_from_anonymous = ["a-hidden", "c-hidden", "e-hidden", "f-bob"];
@@ -151,13 +149,7 @@ async fn continue_tokens_name_only_what_the_caller_saw() {
     );
 
     // Streams and tags of a namespace where bob may see two streams of five.
-    send(
-        &admin,
-        "POST",
-        server.url("/api/v1/namespaces"),
-        json!({"metadata": {"name": "mixed"}}),
-    )
-    .await;
+    create_namespace(&admin, &server, "mixed").await;
     for stream in ["s1", "s2", "s3", "s4", "s5"] {
         for tag in ["t1", "t2"] {
             send(
@@ -215,13 +207,7 @@ async fn a_tampered_or_borrowed_continue_token_is_refused() {
     let server = TestServer::start();
     let admin = server.client();
     for name in ["n1", "n2", "n3"] {
-        send(
-            &admin,
-            "POST",
-            server.url("/api/v1/namespaces"),
-            json!({"metadata": {"name": name}}),
-        )
-        .await;
+        create_namespace(&admin, &server, name).await;
     }
     let list: Value = admin
         .get(server.url("/api/v1/namespaces?limit=1"))
