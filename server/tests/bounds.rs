@@ -150,7 +150,7 @@ async fn continue_tokens_name_only_what_the_caller_saw() {
 
     // Streams and tags of a namespace where bob may see two streams of five.
     create_namespace(&admin, &server, "mixed").await;
-    for stream in ["s1", "s2", "s3", "s4", "s5"] {
+    for stream in ["hidden-1", "hidden-3", "hidden-5", "seen-2", "seen-4"] {
         for tag in ["t1", "t2"] {
             send(
                 &admin,
@@ -163,7 +163,7 @@ async fn continue_tokens_name_only_what_the_caller_saw() {
             .await;
         }
     }
-    for stream in ["s2", "s4"] {
+    for stream in ["seen-2", "seen-4"] {
         bind(
             &server,
             "mixed",
@@ -172,25 +172,25 @@ async fn continue_tokens_name_only_what_the_caller_saw() {
         )
         .await;
     }
-    let hidden = ["s1", "s3", "s5"];
+    let hidden = ["hidden-1", "hidden-3", "hidden-5"];
     let streams = format!("{API}/namespaces/mixed/imagestreams");
     assert_eq!(
         page_through(&bob, &server, &streams, &hidden).await,
-        ["s2", "s4"]
+        ["seen-2", "seen-4"]
     );
     assert_eq!(
         page_through(&admin, &server, &streams, &[]).await,
-        ["s1", "s2", "s3", "s4", "s5"]
+        ["hidden-1", "hidden-3", "hidden-5", "seen-2", "seen-4"]
     );
     let tags = format!("{API}/namespaces/mixed/imagestreamtags");
     assert_eq!(
         page_through(&bob, &server, &tags, &hidden).await,
-        ["s2:t1", "s2:t2", "s4:t1", "s4:t2"]
+        ["seen-2:t1", "seen-2:t2", "seen-4:t1", "seen-4:t2"]
     );
     // Every namespace's streams: bob sees his two and nothing of the rest.
     assert_eq!(
         page_through(&bob, &server, &format!("{API}/imagestreams"), &hidden).await,
-        ["s2", "s4"]
+        ["seen-2", "seen-4"]
     );
 }
 
