@@ -8,7 +8,7 @@
 # and the number of series /metrics holds at the end. Target: RSS after any burst within 50 MiB
 # of idle, with or without scraping.
 #
-# Usage: bench/memory.sh [RUNS] [SETTLE_SECONDS]   (default 8 runs, 5 s; needs curl, python3)
+# Usage: bench/memory.sh [RUNS] [SETTLE_SECONDS]   (default 8 runs, 11 s: the allocator gives free pages back every 10 s; needs curl, python3)
 # Extra environment for Berth (MALLOC_ARENA_MAX=2, ...) passes through; BERTH_BIN runs another
 # build (an older one, to compare) instead of target/release/berth. Results are also written to
 # bench/results/.
@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 runs="${1:-8}"
-settle="${2:-5}"
+settle="${2:-11}"
 port=5111
 
 berth="${BERTH_BIN:-target/release/berth}"
