@@ -329,6 +329,19 @@ pub struct ServeArgs {
     /// built-in roots
     #[arg(long, env = "BERTH_EGRESS_CA_FILE", value_name = "FILE")]
     pub egress_ca_file: Option<PathBuf>,
+    /// Longest a watch or the console's event stream runs, in seconds; a larger
+    /// `timeoutSeconds` is lowered to it [default: 1800]
+    #[arg(long, env = "BERTH_WATCH_MAX_SECONDS", value_name = "SECONDS")]
+    pub watch_max_seconds: Option<u64>,
+
+    /// Watches and event streams one user, service account or anonymous address may hold open
+    /// at once [default: 32]
+    #[arg(long, env = "BERTH_WATCHES_PER_SUBJECT", value_name = "COUNT")]
+    pub watches_per_subject: Option<usize>,
+
+    /// Watches and event streams the server holds open at once [default: 1000]
+    #[arg(long, env = "BERTH_WATCHES_TOTAL", value_name = "COUNT")]
+    pub watches_total: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -349,6 +362,7 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     /// Where Berth's own outbound calls may go (`[egress]`).
     pub egress: EgressConfig,
+    pub limits: LimitsConfig,
     /// Serve the console in front of an OpenShift-compatible cluster (`[upstream]`) instead of
     /// running a registry here.
     pub upstream: Option<UpstreamConfig>,
@@ -471,6 +485,30 @@ impl Default for WebhooksConfig {
     fn default() -> Self {
         WebhooksConfig {
             retry_base_millis: 1000,
+        }
+    }
+}
+
+/// Bounds on long-lived requests (watches and the console's event stream).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Longest a watch or event stream runs, in seconds (Kubernetes' `timeoutSeconds` is
+    /// lowered to it; without one, a watch runs between half of it and all of it).
+    pub watch_max_seconds: u64,
+    /// Watches and event streams one subject may hold open at once (an anonymous client is
+    /// counted by its address).
+    pub watches_per_subject: usize,
+    /// Watches and event streams open at once in all.
+    pub watches_total: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            watch_max_seconds: 1800,
+            watches_per_subject: 32,
+            watches_total: 1000,
         }
     }
 }
@@ -668,6 +706,7 @@ impl Default for Config {
             import: ImportConfig::default(),
             webhooks: WebhooksConfig::default(),
             egress: EgressConfig::default(),
+            limits: LimitsConfig::default(),
             upstream: None,
         }
     }
@@ -713,6 +752,7 @@ struct Overrides<'a> {
     import: ImportOverrides,
     webhooks: WebhooksOverrides,
     egress: EgressOverrides<'a>,
+    limits: LimitsOverrides,
     #[serde(skip_serializing_if = "Option::is_none")]
     upstream: Option<UpstreamOverrides<'a>>,
 }
@@ -731,6 +771,16 @@ struct HttpOverrides<'a> {
     trusted_proxies: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     header_read_timeout_seconds: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct LimitsOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    watch_max_seconds: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    watches_per_subject: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    watches_total: Option<usize>,
 }
 
 #[derive(Serialize)]
@@ -869,6 +919,11 @@ impl<'a> From<&'a ServeArgs> for Overrides<'a> {
             egress: EgressOverrides {
                 allow: (!args.egress_allow.is_empty()).then_some(args.egress_allow.as_slice()),
                 ca_file: args.egress_ca_file.as_deref(),
+            },
+            limits: LimitsOverrides {
+                watch_max_seconds: args.watch_max_seconds,
+                watches_per_subject: args.watches_per_subject,
+                watches_total: args.watches_total,
             },
             // Only when some are given: an empty section would stand for a missing one.
             upstream: [
@@ -1072,6 +1127,21 @@ impl Config {
                 reason: "must be greater than 0".into(),
             });
         }
+        for (field, value) in [
+            ("limits.watch_max_seconds", self.limits.watch_max_seconds),
+            (
+                "limits.watches_per_subject",
+                self.limits.watches_per_subject as u64,
+            ),
+            ("limits.watches_total", self.limits.watches_total as u64),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid {
+                    field,
+                    reason: "must be greater than 0".into(),
+                });
+            }
+        }
         if let Some(path) = &self.secrets.key_file {
             let text = std::fs::read_to_string(path).map_err(|err| ConfigError::Invalid {
                 field: "secrets.key_file",
@@ -1214,6 +1284,15 @@ mod tests {
             (
                 "[webhooks]\nretry_base_millis = 0",
                 "webhooks.retry_base_millis",
+            ),
+            ("[limits]\nwatches_total = 0", "limits.watches_total"),
+            (
+                "[limits]\nwatches_per_subject = 0",
+                "limits.watches_per_subject",
+            ),
+            (
+                "[limits]\nwatch_max_seconds = 0",
+                "limits.watch_max_seconds",
             ),
             ("[log]\nlevel = \"info,[\"", "log.level"),
             ("[egress]\nallow = [\"10.0.0.0/33\"]", "egress.allow"),

@@ -76,8 +76,11 @@ impl From<ApiError> for ConsoleError {
             | ApiError::Conflict { .. }
             | ApiError::NotNow { .. }
             | ApiError::MethodNotAllowed
-            | ApiError::Gone { .. } => ConsoleError::Invalid(err.to_string()),
-            ApiError::TooManyRequests(_) => ConsoleError::TooManyRequests(err.to_string()),
+            | ApiError::Gone { .. }
+            | ApiError::ContinueExpired => ConsoleError::Invalid(err.to_string()),
+            ApiError::TooManyRequests(_) | ApiError::TooManyWatches(_) => {
+                ConsoleError::TooManyRequests(err.to_string())
+            }
             ApiError::Storage(cause) => {
                 tracing::error!(error = %cause, "a console request failed");
                 ConsoleError::Unavailable("storage failed; the server log has the cause".into())

@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::http::Caller;
 use crate::imagestream::ImageStreams;
+use crate::imagestream::error::ApiError;
 use crate::imagestream::model::time;
+use crate::limits::{ClientAddress, subject_key};
 use crate::storage::{EventFilter, EventRecord, ImageStreamStore, StorageError};
 
 /// Events read per query.
@@ -137,13 +139,20 @@ pub struct FeedQuery {
 }
 
 /// `GET /console/api/events`: server-sent events, one per change, resumable with
-/// `Last-Event-ID`.
+/// `Last-Event-ID`. A feed counts as one of its subject's watches and ends after the longest
+/// watch (the browser's `EventSource` reconnects and resumes).
 pub async fn console_feed(
     State(api): State<Arc<ImageStreams>>,
     caller: Caller,
+    address: ClientAddress,
     Query(query): Query<FeedQuery>,
     headers: HeaderMap,
 ) -> Response {
+    let permit = match api.watches.acquire(subject_key(&caller.subject, address.0)) {
+        Ok(permit) => permit,
+        Err(refused) => return ApiError::from(refused).into_response(),
+    };
+    let lasts = api.watches.duration(None);
     let store = api.store.clone();
     let resume = headers
         .get("last-event-id")
@@ -182,24 +191,27 @@ pub async fn console_feed(
         };
         std::future::ready(visible)
     });
-    let events = events.map(|event| {
-        Ok::<_, Infallible>(match event {
-            Ok(event) => {
-                let id = event.id.to_string();
-                Event::default()
-                    .id(id)
-                    .event("change")
-                    .json_data(ChangeNotice::from(event))
-                    .unwrap_or_else(|_| Event::default().comment("unserialisable event"))
-            }
-            Err(err) => {
-                tracing::error!(%err, "reading the event log failed");
-                Event::default()
-                    .event("error")
-                    .data("the event log could not be read")
-            }
-        })
-    });
+    let events = events
+        .take_until(tokio::time::sleep(lasts))
+        .map(move |event| {
+            let _held = &permit;
+            Ok::<_, Infallible>(match event {
+                Ok(event) => {
+                    let id = event.id.to_string();
+                    Event::default()
+                        .id(id)
+                        .event("change")
+                        .json_data(ChangeNotice::from(event))
+                        .unwrap_or_else(|_| Event::default().comment("unserialisable event"))
+                }
+                Err(err) => {
+                    tracing::error!(%err, "reading the event log failed");
+                    Event::default()
+                        .event("error")
+                        .data("the event log could not be read")
+                }
+            })
+        });
     Sse::new(events)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()

@@ -24,6 +24,7 @@ pub mod egress;
 pub mod events;
 pub mod imagestream;
 pub mod import;
+pub mod limits;
 pub mod ops;
 pub mod registry;
 pub mod storage;
@@ -136,6 +137,13 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
             .clone()
             .unwrap_or_else(|| address.to_string()),
         public_host: config.registry.public_hostname.clone(),
+        continue_tokens: imagestream::paging::ContinueTokens::new(
+            &auth_store
+                .server_secret("continue-token-key", &auth::credentials::new_key())
+                .await
+                .context("loading the continue token key")?,
+        ),
+        watches: limits::WatchLimits::new(&config.limits),
     });
     // Credentials for other registries, encrypted under a key kept apart from the database.
     let secrets_key = import::secrets::SecretsKey::load_or_create(

@@ -4,6 +4,7 @@ use berth::config::{Cli, Command, Config};
 use clap::Parser;
 
 fn main() -> ExitCode {
+    berth::ops::tune_allocator();
     let cli = Cli::parse();
     let (args, admin) = match cli.command {
         Some(Command::Serve(args)) => (args, None),

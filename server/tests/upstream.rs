@@ -367,6 +367,36 @@ async fn a_push_to_the_cluster_shows_live() {
     assert_eq!(change["reason"], "push");
 }
 
+/// The live feed in front of a cluster counts against the user's watches and ends after the
+/// longest watch.
+#[tokio::test]
+async fn live_feeds_are_limited_per_user_and_in_duration() {
+    let pair = InFront::start_configured(
+        "",
+        &["--watches-per-subject", "2", "--watch-max-seconds", "2"],
+    );
+    let (browser, _) = pair.sign_in_admin().await;
+    let feed = pair.console.url("/console/api/events");
+    let first = browser.get(&feed).send().await.unwrap();
+    let second = browser.get(&feed).send().await.unwrap();
+    assert_eq!(
+        (first.status(), second.status()),
+        (StatusCode::OK, StatusCode::OK)
+    );
+    let third = browser.get(&feed).send().await.unwrap();
+    assert_eq!(third.status(), StatusCode::TOO_MANY_REQUESTS);
+    let status: Value = third.json().await.unwrap();
+    assert_eq!(status["reason"], "TooManyRequests", "{status}");
+    for feed in [first, second] {
+        let mut body = feed.bytes_stream();
+        tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(Ok(_)) = body.next().await {}
+        })
+        .await
+        .expect("the feed ended");
+    }
+}
+
 #[tokio::test]
 async fn the_console_forwards_only_what_it_needs() {
     let pair = InFront::start();

@@ -64,6 +64,9 @@ pub enum AuthError {
 /// How long a token lookup is trusted before the store is asked again (a revocation made by
 /// another replica takes effect within this).
 const TOKEN_CACHE: Duration = Duration::from_secs(10);
+/// Entries each credential cache holds at most: when full of fresh entries (a flood of
+/// unknown tokens), it starts again empty rather than grow.
+const CACHE_ENTRIES: usize = 10_000;
 /// A token's last use is written at most this often.
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
 
@@ -298,8 +301,11 @@ impl Identities {
             None => (None, 0, None),
         };
         if let Ok(mut cache) = self.tokens.lock() {
-            if cache.len() > 10_000 {
+            if cache.len() >= CACHE_ENTRIES {
                 cache.retain(|_, e| now.duration_since(e.fetched) < TOKEN_CACHE);
+                if cache.len() >= CACHE_ENTRIES {
+                    cache.clear();
+                }
             }
             cache.insert(
                 hash,
@@ -339,9 +345,9 @@ impl Identities {
         }
         let claims = Arc::new(self.registry_tokens.verify(token)?);
         if let Ok(mut cache) = self.registry_claims.lock() {
-            if cache.len() >= 10_000 {
+            if cache.len() >= CACHE_ENTRIES {
                 cache.retain(|_, c| c.exp > now);
-                if cache.len() >= 10_000 {
+                if cache.len() >= CACHE_ENTRIES {
                     cache.clear();
                 }
             }
@@ -446,6 +452,9 @@ impl Identities {
         let subject = user_subject(&user);
         if let Ok(mut cache) = self.passwords.lock() {
             cache.retain(|_, (at, _)| now.duration_since(*at) < PASSWORD_CACHE);
+            if cache.len() >= CACHE_ENTRIES {
+                cache.clear();
+            }
             cache.insert(key, (now, subject.clone()));
         }
         Ok(subject)

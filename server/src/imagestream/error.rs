@@ -136,6 +136,8 @@ pub enum ApiError {
     },
     #[error("too many requests; try again in {0} seconds")]
     TooManyRequests(u64),
+    #[error(transparent)]
+    TooManyWatches(#[from] crate::limits::WatchRefused),
     #[error("{0}")]
     CsrfRejected(String),
     /// Forbidden for a reason other than a missing role (how the caller signed in, say).
@@ -145,6 +147,10 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("too old resource version: {requested} (the oldest kept is {oldest})")]
     Gone { requested: i64, oldest: i64 },
+    #[error(
+        "the provided continue parameter is too old to display a consistent list result; start a new list without the continue parameter"
+    )]
+    ContinueExpired,
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -180,8 +186,10 @@ impl ApiError {
             ApiError::Forbidden { .. } | ApiError::CsrfRejected(_) | ApiError::Refused(_) => {
                 (StatusCode::FORBIDDEN, "Forbidden")
             }
-            ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequests"),
-            ApiError::Gone { .. } => (StatusCode::GONE, "Expired"),
+            ApiError::TooManyRequests(_) | ApiError::TooManyWatches(_) => {
+                (StatusCode::TOO_MANY_REQUESTS, "TooManyRequests")
+            }
+            ApiError::Gone { .. } | ApiError::ContinueExpired => (StatusCode::GONE, "Expired"),
             ApiError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
         }
     }
@@ -242,7 +250,12 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (code, _) = self.code_and_reason();
         let mut response = (code, axum::Json(self.status())).into_response();
-        if let ApiError::TooManyRequests(seconds) = self
+        let retry_after = match self {
+            ApiError::TooManyRequests(seconds) => Some(seconds),
+            ApiError::TooManyWatches(_) => Some(crate::limits::WATCH_RETRY_SECONDS),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after
             && let Ok(value) = axum::http::HeaderValue::from_str(&seconds.to_string())
         {
             response

@@ -8,6 +8,7 @@
 pub mod error;
 pub mod image;
 pub mod model;
+pub mod paging;
 pub mod routes;
 pub mod service;
 

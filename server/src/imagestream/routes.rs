@@ -23,15 +23,13 @@ use super::service::Page;
 use crate::auth::Subject;
 use crate::auth::http::Caller;
 use crate::events::follow;
+use crate::limits::{ClientAddress, WatchPermit, subject_key};
 use crate::storage::{
     EventFilter, EventKind, EventRecord, EventType, NamespaceRecord, StreamRecord,
 };
 
 /// The largest request body the API reads.
 const MAX_BODY: usize = 4 * 1024 * 1024;
-/// How long a watch runs when the client sets no `timeoutSeconds` (Kubernetes ends watches
-/// after a similar time; clients reconnect from their last resourceVersion).
-const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 type Api = State<Arc<ImageStreams>>;
 
@@ -285,15 +283,19 @@ fn error_line(err: &ApiError) -> Bytes {
 }
 
 /// A watch: newline-delimited `{"type":…,"object":…}` events, first the current objects (when
-/// no resourceVersion is given), then every change after it, each once and in order.
+/// no resourceVersion is given), then every change after it, each once and in order, for at
+/// most the server's longest watch (clients reconnect from their last resourceVersion). Each
+/// holds one of its subject's places ([`crate::limits`]) while it runs.
 async fn watch(
     api: Arc<ImageStreams>,
     who: Subject,
+    address: ClientAddress,
     kind: EventKind,
     namespace: Option<String>,
     params: &ListParams,
 ) -> ApiResult<Response> {
     let name = params.name()?;
+    let permit = api.watches.acquire(subject_key(&who, address.0))?;
     let (initial, from) = match params.since()? {
         Some(version) => {
             let oldest = api.store.oldest_event_id().await?;
@@ -306,6 +308,7 @@ async fn watch(
                 return Ok(watch_response(
                     futures_util::stream::iter(vec![error_line(&gone)]).boxed(),
                     None,
+                    permit,
                 ));
             }
             (Vec::new(), version)
@@ -318,6 +321,7 @@ async fn watch(
             )
         }
     };
+    let timeout = api.watches.duration(params.timeout_seconds);
     let filter = EventFilter {
         kind: Some(kind),
         namespace: if kind == EventKind::Namespace {
@@ -342,31 +346,46 @@ async fn watch(
         })
         .filter_map(|line| async move { line });
     let lines = futures_util::stream::iter(initial).chain(changes).boxed();
-    let timeout = params
-        .timeout_seconds
-        .map_or(DEFAULT_WATCH_TIMEOUT, Duration::from_secs);
-    Ok(watch_response(lines, Some(timeout)))
+    Ok(watch_response(lines, Some(timeout), permit))
 }
 
+/// The response of a watch; `permit` is released when the body ends or the client leaves.
 fn watch_response(
     lines: futures_util::stream::BoxStream<'static, Bytes>,
     timeout: Option<Duration>,
+    permit: WatchPermit,
 ) -> Response {
     let lines = match timeout {
         Some(timeout) => lines.take_until(tokio::time::sleep(timeout)).boxed(),
         None => lines,
     };
-    let body = Body::from_stream(lines.map(Ok::<_, std::convert::Infallible>));
+    let body = Body::from_stream(lines.map(move |line| {
+        let _held = &permit;
+        Ok::<_, std::convert::Infallible>(line)
+    }));
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 // ---- handlers ------------------------------------------------------------------------------------
 
-async fn list_namespaces(State(api): Api, caller: Caller, RawQuery(query): RawQuery) -> Response {
+async fn list_namespaces(
+    State(api): Api,
+    caller: Caller,
+    address: ClientAddress,
+    RawQuery(query): RawQuery,
+) -> Response {
     let result = async {
         let params = ListParams::parse(query)?;
         if params.watching() {
-            return watch(api, caller.subject, EventKind::Namespace, None, &params).await;
+            return watch(
+                api,
+                caller.subject,
+                address,
+                EventKind::Namespace,
+                None,
+                &params,
+            )
+            .await;
         }
         Ok(ok(api
             .list_namespaces(&caller.subject, &params.page()?)
@@ -394,6 +413,7 @@ async fn delete_namespace(State(api): Api, caller: Caller, Path(name): Path<Stri
 async fn list_streams(
     State(api): Api,
     caller: Caller,
+    address: ClientAddress,
     Path(namespace): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -403,6 +423,7 @@ async fn list_streams(
             return watch(
                 api,
                 caller.subject,
+                address,
                 EventKind::ImageStream,
                 Some(namespace),
                 &params,
@@ -417,11 +438,24 @@ async fn list_streams(
 }
 
 /// Image streams of every namespace: a list paged by (namespace, name), or a watch.
-async fn list_all_streams(State(api): Api, caller: Caller, RawQuery(query): RawQuery) -> Response {
+async fn list_all_streams(
+    State(api): Api,
+    caller: Caller,
+    address: ClientAddress,
+    RawQuery(query): RawQuery,
+) -> Response {
     let result = async {
         let params = ListParams::parse(query)?;
         if params.watching() {
-            return watch(api, caller.subject, EventKind::ImageStream, None, &params).await;
+            return watch(
+                api,
+                caller.subject,
+                address,
+                EventKind::ImageStream,
+                None,
+                &params,
+            )
+            .await;
         }
         Ok(ok(api
             .list_all_streams(&caller.subject, &params.page()?)

@@ -18,9 +18,8 @@ use crate::storage::{
     StatusTagRecord, StreamChange, StreamChangeError, StreamRecord, TagItem, TagTarget,
 };
 
-/// Page size when a list request gives no `limit`, and the most one page holds.
-pub const DEFAULT_PAGE: u32 = 500;
-pub const MAX_PAGE: u32 = 1000;
+use super::paging::{ContinueTokens, fill};
+pub use super::paging::{DEFAULT_PAGE, MAX_PAGE, Page};
 
 const IMPORT_MODE_LEGACY: &str = "Legacy";
 pub const IMPORT_MODE_PRESERVE: &str = "PreserveOriginal";
@@ -38,45 +37,10 @@ pub struct ImageStreams {
     pub registry_host: String,
     /// The address outside the cluster, when different (`publicDockerImageRepository`).
     pub public_host: Option<String>,
-}
-
-/// Where a list page starts and how long it is.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Page {
-    pub limit: u32,
-    pub after: Option<String>,
-}
-
-impl Page {
-    /// From a request's `limit` and `continue`.
-    pub fn parse(limit: Option<u32>, continue_token: Option<&str>) -> ApiResult<Page> {
-        let after = match continue_token.filter(|t| !t.is_empty()) {
-            None => None,
-            Some(token) => Some(
-                hex::decode(token)
-                    .ok()
-                    .and_then(|bytes| String::from_utf8(bytes).ok())
-                    .ok_or_else(|| {
-                        ApiError::BadRequest(format!("continue token {token:?} is not valid"))
-                    })?,
-            ),
-        };
-        Ok(Page {
-            limit: limit
-                .filter(|l| *l > 0)
-                .unwrap_or(DEFAULT_PAGE)
-                .min(MAX_PAGE),
-            after,
-        })
-    }
-
-    /// The `continue` of a page that returned `count` items, the last named `last`.
-    fn next(&self, count: usize, last: Option<&str>) -> String {
-        match last {
-            Some(last) if count >= self.limit as usize => hex::encode(last),
-            _ => String::new(),
-        }
-    }
+    /// Seals and opens lists' `continue` tokens.
+    pub continue_tokens: ContinueTokens,
+    /// Open watches and event streams, and how long each runs.
+    pub watches: std::sync::Arc<crate::limits::WatchLimits>,
 }
 
 fn stream_name_error(name: &str) -> FieldError {
@@ -561,25 +525,46 @@ impl ImageStreams {
     // ---- namespaces ---------------------------------------------------------------------------
 
     pub async fn list_namespaces(&self, who: &Subject, page: &Page) -> ApiResult<List<Namespace>> {
+        const LIST: &str = "namespaces";
+        let after = self.continue_tokens.start(page, LIST, who)?;
         let version = self.list_version().await?;
         let visible = self.identities.authorizer.visible_namespaces(who);
-        let mut records = self
-            .store
-            .list_namespaces(page.after.as_deref(), page.limit)
-            .await?;
-        let last = records.last().map(|r| r.name.clone());
-        let count = records.len();
-        records.retain(|r| visible.contains(&r.name));
+        let store = &self.store;
+        let (records, more) = fill(
+            page.limit,
+            after,
+            visible != Visible::All,
+            |after: Option<String>, count| async move {
+                Ok(store.list_namespaces(after.as_deref(), count).await?)
+            },
+            |r: &NamespaceRecord| r.name.clone(),
+            |r| visible.contains(&r.name),
+        )
+        .await?;
         Ok(List {
             kind: "NamespaceList",
             api_version: CORE_API_VERSION,
             metadata: ListMeta {
                 resource_version: version,
-                continue_token: page.next(count, last.as_deref()),
+                continue_token: self.next_token(
+                    more,
+                    LIST,
+                    who,
+                    records.last().map(|r| r.name.as_str()),
+                ),
                 ..ListMeta::default()
             },
             items: records.iter().map(Self::namespace_object).collect(),
         })
+    }
+
+    /// The `continue` of a page of `list` for `who` that ended with the item keyed `last`, when
+    /// more may follow.
+    fn next_token(&self, more: bool, list: &str, who: &Subject, last: Option<&str>) -> String {
+        match last {
+            Some(last) if more => self.continue_tokens.seal(list, who, last),
+            _ => String::new(),
+        }
     }
 
     pub async fn get_namespace(&self, who: &Subject, name: &str) -> ApiResult<Namespace> {
@@ -685,49 +670,56 @@ impl ImageStreams {
     ) -> ApiResult<List<ImageStream>> {
         let visible = self.visible_streams(who, namespace)?;
         self.require_namespace(namespace).await?;
-        let after = page.after.as_deref();
+        let list = format!("imagestreams/{namespace}");
+        let after = self.continue_tokens.start(page, &list, who)?;
+        let from = after.as_deref();
         // The page, its version and (as Kubernetes gives for lists nothing was filtered from)
         // the count from the page's start, read at once.
         let count_from_start = async {
             match visible {
                 Visible::All => self
                     .store
-                    .count_streams_after(namespace, after.unwrap_or(""))
+                    .count_streams_after(namespace, from.unwrap_or(""))
                     .await
                     .map(Some),
                 Visible::Only(_) => Ok(None),
             }
         };
-        let (version, records, from_start) = tokio::try_join!(
+        let store = &self.store;
+        let (version, (records, more), from_start) = tokio::try_join!(
             self.list_version(),
-            async {
-                Ok(self
-                    .store
-                    .list_streams(namespace, after, page.limit)
-                    .await?)
-            },
+            fill(
+                page.limit,
+                after.clone(),
+                visible != Visible::All,
+                |after: Option<String>, count| async move {
+                    Ok(store
+                        .list_streams(namespace, after.as_deref(), count)
+                        .await?)
+                },
+                |r: &StreamRecord| r.name.clone(),
+                |r| visible.contains(&r.name),
+            ),
             async { Ok::<_, ApiError>(count_from_start.await?) },
         )?;
-        let mut records = records;
-        let last = records.last().map(|r| r.name.clone());
         let count = records.len();
-        let continue_token = page.next(count, last.as_deref());
         let remaining_item_count = from_start
-            .filter(|_| !continue_token.is_empty())
+            .filter(|_| more)
             .map(|from_start| from_start.saturating_sub(count as u64));
         // A full last page needs no further (empty) one.
-        let continue_token = match remaining_item_count {
-            Some(0) => String::new(),
-            _ => continue_token,
-        };
+        let more = more && remaining_item_count != Some(0);
         let remaining_item_count = remaining_item_count.filter(|remaining| *remaining > 0);
-        records.retain(|r| visible.contains(&r.name));
         Ok(List {
             kind: "ImageStreamList",
             api_version: IMAGE_API_VERSION,
             metadata: ListMeta {
                 resource_version: version,
-                continue_token,
+                continue_token: self.next_token(
+                    more,
+                    &list,
+                    who,
+                    records.last().map(|r| r.name.as_str()),
+                ),
                 remaining_item_count,
             },
             items: records.iter().map(|r| self.stream_object(r)).collect(),
@@ -740,20 +732,34 @@ impl ImageStreams {
         who: &Subject,
         page: &Page,
     ) -> ApiResult<List<ImageStream>> {
+        const LIST: &str = "imagestreams";
+        let after = self.continue_tokens.start(page, LIST, who)?;
         let version = self.list_version().await?;
-        let after = page.after.as_deref().and_then(|a| a.split_once('/'));
-        let mut records = self.store.list_all_streams(after, page.limit).await?;
-        let last = records
-            .last()
-            .map(|r| format!("{}/{}", r.namespace, r.name));
-        let count = records.len();
-        records.retain(|r| self.may_pull(who, &r.namespace, &r.name));
+        let key = |r: &StreamRecord| format!("{}/{}", r.namespace, r.name);
+        let store = &self.store;
+        let (records, more) = fill(
+            page.limit,
+            after,
+            self.identities.authorizer.visible_namespaces(who) != Visible::All,
+            |after: Option<String>, count| async move {
+                let after = after.as_deref().and_then(|a| a.split_once('/'));
+                Ok(store.list_all_streams(after, count).await?)
+            },
+            key,
+            |r| self.may_pull(who, &r.namespace, &r.name),
+        )
+        .await?;
         Ok(List {
             kind: "ImageStreamList",
             api_version: IMAGE_API_VERSION,
             metadata: ListMeta {
                 resource_version: version,
-                continue_token: page.next(count, last.as_deref()),
+                continue_token: self.next_token(
+                    more,
+                    LIST,
+                    who,
+                    records.last().map(key).as_deref(),
+                ),
                 ..ListMeta::default()
             },
             items: records.iter().map(|r| self.stream_object(r)).collect(),
@@ -1174,15 +1180,23 @@ impl ImageStreams {
     ) -> ApiResult<List<ImageStreamTag>> {
         let visible = self.visible_streams(who, namespace)?;
         self.require_namespace(namespace).await?;
+        let list = format!("imagestreamtags/{namespace}");
+        let after = self.continue_tokens.start(page, &list, who)?;
         let version = self.list_version().await?;
-        let after = page.after.as_deref().and_then(|a| a.rsplit_once(':'));
-        let mut names = self
-            .store
-            .list_stream_tags(namespace, after, page.limit)
-            .await?;
-        let last = names.last().map(|(s, t)| format!("{s}:{t}"));
-        let count = names.len();
-        names.retain(|(stream, _)| visible.contains(stream));
+        let key = |(stream, tag): &(String, String)| format!("{stream}:{tag}");
+        let store = &self.store;
+        let (names, more) = fill(
+            page.limit,
+            after,
+            visible != Visible::All,
+            |after: Option<String>, count| async move {
+                let after = after.as_deref().and_then(|a| a.rsplit_once(':'));
+                Ok(store.list_stream_tags(namespace, after, count).await?)
+            },
+            key,
+            |(stream, _)| visible.contains(stream),
+        )
+        .await?;
         // Each stream of the page, with only the page's tags.
         let mut streams: Vec<StreamRecord> = Vec::new();
         for (stream, _) in &names {
@@ -1225,7 +1239,7 @@ impl ImageStreams {
             api_version: IMAGE_API_VERSION,
             metadata: ListMeta {
                 resource_version: version,
-                continue_token: page.next(count, last.as_deref()),
+                continue_token: self.next_token(more, &list, who, names.last().map(key).as_deref()),
                 ..ListMeta::default()
             },
             items,
@@ -1446,19 +1460,19 @@ impl ImageStreams {
     }
 
     pub async fn list_images(&self, who: &Subject, page: &Page) -> ApiResult<List<Image>> {
+        const LIST: &str = "images";
         self.require(who, Action::Pull, Target::REGISTRY, IMAGES, "")?;
+        let after = self.continue_tokens.start(page, LIST, who)?;
         let version = self.list_version().await?;
-        let records = self
-            .store
-            .list_images(page.after.as_deref(), page.limit)
-            .await?;
+        let records = self.store.list_images(after.as_deref(), page.limit).await?;
+        let more = records.len() >= page.limit as usize;
         let last = records.last().map(|r| r.digest.to_string());
         Ok(List {
             kind: "ImageList",
             api_version: IMAGE_API_VERSION,
             metadata: ListMeta {
                 resource_version: version,
-                continue_token: page.next(records.len(), last.as_deref()),
+                continue_token: self.next_token(more, LIST, who, last.as_deref()),
                 ..ListMeta::default()
             },
             items: records
@@ -1537,18 +1551,6 @@ impl ImageStreams {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pages_and_continue_tokens() {
-        let page = Page::parse(Some(2), None).unwrap();
-        assert_eq!(page.next(2, Some("b")), hex::encode("b"));
-        assert_eq!(page.next(1, Some("b")), "");
-        let next = Page::parse(Some(2), Some(&hex::encode("b"))).unwrap();
-        assert_eq!(next.after.as_deref(), Some("b"));
-        assert_eq!(Page::parse(None, None).unwrap().limit, DEFAULT_PAGE);
-        assert_eq!(Page::parse(Some(100_000), None).unwrap().limit, MAX_PAGE);
-        assert!(Page::parse(None, Some("zz")).is_err());
-    }
 
     #[test]
     fn names_of_tags_and_images() {

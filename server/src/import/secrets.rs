@@ -1101,6 +1101,8 @@ mod tests {
             identities,
             registry_host: "127.0.0.1:5000".into(),
             public_host: None,
+            continue_tokens: crate::imagestream::paging::ContinueTokens::new(b"test"),
+            watches: crate::limits::WatchLimits::new(&Default::default()),
         });
         RegistrySecrets::new(sqlite, key, image_streams)
     }

@@ -8,6 +8,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -17,8 +18,12 @@ use tokio::sync::mpsc;
 use tower_sessions::Session;
 
 use super::{SESSION_TOKEN, UpstreamApi, UpstreamError, WATCH_SECONDS, segment};
+use crate::auth::Subject;
+use crate::auth::console_login::SESSION_USER;
 use crate::events::ChangeNotice;
+use crate::imagestream::error::ApiError;
 use crate::imagestream::model::{ImageStream, Namespace};
+use crate::limits::{WatchLimits, subject_key};
 
 const IMAGE: &str = "/apis/image.openshift.io/v1";
 /// A user who may not watch every namespace's streams gets a watch per namespace, up to this
@@ -30,12 +35,32 @@ const RETRY: Duration = Duration::from_secs(5);
 /// Each stream's tags as last seen: tag → current image.
 type Seen = HashMap<(String, String), BTreeMap<String, String>>;
 
-/// `GET /console/api/events` in front of a cluster.
-pub async fn feed(State(api): State<Arc<UpstreamApi>>, session: Session) -> Response {
+/// `GET /console/api/events` in front of a cluster. A feed counts as one of its user's
+/// watches and ends after the longest watch (the browser reconnects).
+pub async fn feed(
+    State(api): State<Arc<UpstreamApi>>,
+    Extension(watches): Extension<Arc<WatchLimits>>,
+    session: Session,
+) -> Response {
     let token = match session.get::<String>(SESSION_TOKEN).await {
         Ok(Some(token)) => token,
         _ => return StatusCode::UNAUTHORIZED.into_response(),
     };
+    let user = session
+        .get::<String>(SESSION_USER)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let who = Subject::User {
+        name: user,
+        groups: Vec::new(),
+    };
+    let permit = match watches.acquire(subject_key(&who, None)) {
+        Ok(permit) => permit,
+        Err(refused) => return ApiError::from(refused).into_response(),
+    };
+    let lasts = watches.duration(None);
     // Every namespace's streams at once when the user may; else one watch per namespace.
     let scopes = match start(&api, &token, IMAGE.to_owned() + "/imagestreams").await {
         Ok(version) => vec![(IMAGE.to_owned() + "/imagestreams", version)],
@@ -79,6 +104,11 @@ pub async fn feed(State(api): State<Arc<UpstreamApi>>, session: Session) -> Resp
             .json_data(&notice)
             .unwrap_or_else(|_| Event::default().comment("unserialisable event"));
         Some((Ok::<_, Infallible>(event), receiver))
+    })
+    .take_until(tokio::time::sleep(lasts))
+    .map(move |event| {
+        let _held = &permit;
+        event
     });
     Sse::new(events)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
@@ -132,7 +162,11 @@ async fn follow(
             }
         };
         let mut lines = std::pin::pin!(lines);
-        while let Some(line) = lines.next().await {
+        // The watch is dropped as soon as the browser leaves, not at its next event.
+        while let Some(line) = tokio::select! {
+            line = lines.next() => line,
+            () = sender.closed() => return,
+        } {
             let Ok(line) = line else { break };
             if line.event_type == "ERROR" {
                 // Most often 410 Gone: the version is older than the cluster keeps.

@@ -70,7 +70,11 @@ pub async fn build_app(
         .merge(login::router(login))
         .route(
             "/console/api/events",
-            axum::routing::get(events::feed).with_state(api.clone()),
+            axum::routing::get(events::feed)
+                .with_state(api.clone())
+                .layer(axum::Extension(crate::limits::WatchLimits::new(
+                    &config.limits,
+                ))),
         )
         .merge(crate::console_router(config, data))
         .layer(sessions);

@@ -33,6 +33,11 @@ impl InFront {
 
     /// `auth` is more of the upstream's `[auth]` section.
     pub fn start_with(auth: &str) -> Self {
+        Self::start_configured(auth, &[])
+    }
+
+    /// `console_args` are more flags of the console in front.
+    pub fn start_configured(auth: &str, console_args: &[&str]) -> Self {
         let port = free_port();
         let config = tempfile::tempdir().unwrap();
         let upstream_config: PathBuf = config.path().join("upstream.toml");
@@ -56,7 +61,10 @@ impl InFront {
                 CLIENT_ID.into(),
                 "--upstream-client-secret".into(),
                 CLIENT_SECRET.into(),
-            ],
+            ]
+            .into_iter()
+            .chain(console_args.iter().map(|arg| arg.to_string()))
+            .collect(),
         );
         InFront {
             upstream,

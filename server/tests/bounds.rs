@@ -1,0 +1,396 @@
+//! Bounds on what callers can make the server hold or reveal: `continue` tokens that name only
+//! what the caller was shown and cannot be edited, metrics whose series made-up methods cannot
+//! multiply, and watches and event streams limited in number per subject and in duration.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use common::{TestServer, anonymous, client_with_token};
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const API: &str = "/apis/image.openshift.io/v1";
+const ACCESS: &str = "/apis/access.berth.io/v1";
+
+async fn send(client: &reqwest::Client, method: &str, url: String, body: Value) -> Value {
+    let response = client
+        .request(method.parse().unwrap(), url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "{method}: {status} {body}");
+    body
+}
+
+async fn create_namespace(client: &reqwest::Client, server: &TestServer, name: &str) {
+    send(
+        client,
+        "POST",
+        server.url("/api/v1/namespaces"),
+        json!({"metadata": {"name": name}}),
+    )
+    .await;
+}
+
+async fn bind(server: &TestServer, namespace: &str, stream: Option<&str>, subject: Value) {
+    let mut body = json!({"roleRef": {"name": "viewer"}, "subject": subject});
+    if let Some(stream) = stream {
+        body["imageStream"] = json!(stream);
+    }
+    send(
+        &server.client(),
+        "POST",
+        server.url(&format!("{ACCESS}/namespaces/{namespace}/rolebindings")),
+        body,
+    )
+    .await;
+}
+
+/// Every text a token could carry a name in: itself, and its bytes decoded as hex or base64.
+fn readings(token: &str) -> Vec<String> {
+    let mut texts = vec![token.to_owned()];
+    if let Ok(bytes) = hex::decode(token) {
+        texts.push(String::from_utf8_lossy(&bytes).into_owned());
+    }
+    for engine in [
+        base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        base64::engine::general_purpose::STANDARD_NO_PAD,
+    ] {
+        if let Ok(bytes) = engine.decode(token.trim_end_matches('=')) {
+            texts.push(String::from_utf8_lossy(&bytes).into_owned());
+        }
+    }
+    texts
+}
+
+/// Pages through `path` with `limit=1`, checking that no token reveals a name of `hidden`;
+/// returns the names of every item seen, in order.
+async fn page_through(
+    client: &reqwest::Client,
+    server: &TestServer,
+    path: &str,
+    hidden: &[&str],
+) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut url = server.url(&format!("{path}?limit=1"));
+    for _ in 0..100 {
+        let response = client.get(&url).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{url}");
+        let list: Value = response.json().await.unwrap();
+        seen.extend(
+            list["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["metadata"]["name"].as_str().unwrap().to_owned()),
+        );
+        let token = list["metadata"]["continue"].as_str().unwrap_or_default();
+        if token.is_empty() {
+            return seen;
+        }
+        for text in readings(token) {
+            for name in hidden {
+                assert!(
+                    !text.contains(name),
+                    "the continue token of {path} reveals {name:?}: {text:?}"
+                );
+            }
+        }
+        url = server.url(&format!("{path}?limit=1&continue={token}"));
+    }
+    panic!("{path} never ended");
+}
+
+#[tokio::test]
+async fn continue_tokens_name_only_what_the_caller_saw() {
+    let server = TestServer::start();
+    let admin = server.client();
+    let bob = client_with_token(&server.add_user("bob", "bob-password", &[]));
+    for name in ["a-hidden", "b-open", "c-hidden", "d-open", "e-hidden"] {
+        create_namespace(&admin, &server, name).await;
+    }
+    for open in ["b-open", "d-open"] {
+        bind(
+            &server,
+            open,
+            None,
+            json!({"kind": "Group", "name": "system:unauthenticated"}),
+        )
+        .await;
+    }
+    // Bob's own namespace, which anonymous callers may not see either.
+    create_namespace(&bob, &server, "f-bob").await;
+
+    let hidden = ["a-hidden", "c-hidden", "e-hidden"];
+    let hidden_from_anonymous = ["a-hidden", "c-hidden", "e-hidden", "f-bob"];
+    let seen = page_through(
+        &anonymous(),
+        &server,
+        "/api/v1/namespaces",
+        &hidden_from_anonymous,
+    )
+    .await;
+    assert_eq!(seen, ["b-open", "d-open"]);
+    let seen = page_through(&bob, &server, "/api/v1/namespaces", &hidden).await;
+    assert_eq!(seen, ["b-open", "d-open", "f-bob"]);
+    let seen = page_through(&admin, &server, "/api/v1/namespaces", &[]).await;
+    assert_eq!(
+        seen,
+        [
+            "a-hidden", "b-open", "c-hidden", "d-open", "e-hidden", "f-bob"
+        ]
+    );
+
+    // Streams and tags of a namespace where bob may see two streams of five.
+    create_namespace(&admin, &server, "mixed").await;
+    for stream in ["hidden-1", "hidden-3", "hidden-5", "seen-2", "seen-4"] {
+        for tag in ["t1", "t2"] {
+            send(
+                &admin,
+                "PUT",
+                server.url(&format!(
+                    "{API}/namespaces/mixed/imagestreamtags/{stream}:{tag}"
+                )),
+                json!({"tag": {"reference": true, "from": {"kind": "DockerImage", "name": format!("quay.io/x/{stream}:{tag}")}}}),
+            )
+            .await;
+        }
+    }
+    for stream in ["seen-2", "seen-4"] {
+        bind(
+            &server,
+            "mixed",
+            Some(stream),
+            json!({"kind": "User", "name": "bob"}),
+        )
+        .await;
+    }
+    let hidden = ["hidden-1", "hidden-3", "hidden-5"];
+    let streams = format!("{API}/namespaces/mixed/imagestreams");
+    assert_eq!(
+        page_through(&bob, &server, &streams, &hidden).await,
+        ["seen-2", "seen-4"]
+    );
+    assert_eq!(
+        page_through(&admin, &server, &streams, &[]).await,
+        ["hidden-1", "hidden-3", "hidden-5", "seen-2", "seen-4"]
+    );
+    let tags = format!("{API}/namespaces/mixed/imagestreamtags");
+    assert_eq!(
+        page_through(&bob, &server, &tags, &hidden).await,
+        ["seen-2:t1", "seen-2:t2", "seen-4:t1", "seen-4:t2"]
+    );
+    // Every namespace's streams: bob sees his two and nothing of the rest.
+    assert_eq!(
+        page_through(&bob, &server, &format!("{API}/imagestreams"), &hidden).await,
+        ["seen-2", "seen-4"]
+    );
+}
+
+async fn status_of(response: reqwest::Response) -> (u16, String) {
+    let code = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["kind"], "Status", "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    (code, body["reason"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn a_tampered_or_borrowed_continue_token_is_refused() {
+    let server = TestServer::start();
+    let admin = server.client();
+    for name in ["n1", "n2", "n3"] {
+        create_namespace(&admin, &server, name).await;
+    }
+    let list: Value = admin
+        .get(server.url("/api/v1/namespaces?limit=1"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = list["metadata"]["continue"].as_str().unwrap().to_owned();
+    assert!(!token.is_empty());
+    let ok = admin
+        .get(server.url(&format!("/api/v1/namespaces?limit=1&continue={token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+
+    // One character changed, the old hex form of a name, another caller, another list.
+    let mut tampered = token.clone().into_bytes();
+    let i = tampered.len() / 2;
+    tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    let bob = client_with_token(&server.add_user("bob", "bob-password", &[]));
+    let cases = [
+        (&admin, format!("/api/v1/namespaces?continue={tampered}")),
+        (
+            &admin,
+            format!("/api/v1/namespaces?continue={}", hex::encode("n2")),
+        ),
+        (&admin, "/api/v1/namespaces?continue=%00%ff".to_owned()),
+        (&bob, format!("/api/v1/namespaces?continue={token}")),
+        (
+            &admin,
+            format!("{API}/namespaces/n1/imagestreams?continue={token}"),
+        ),
+        (&admin, format!("{API}/imagestreams?continue={token}")),
+    ];
+    for (client, path) in cases {
+        let response = client.get(server.url(&path)).send().await.unwrap();
+        let (code, reason) = status_of(response).await;
+        assert_eq!((code, reason.as_str()), (400, "BadRequest"), "{path}");
+    }
+    let response = anonymous()
+        .get(server.url(&format!("/api/v1/namespaces?continue={token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status_of(response).await.0, 400);
+}
+
+async fn scrape(server: &TestServer) -> String {
+    anonymous()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+fn series(metrics: &str) -> Vec<&str> {
+    metrics
+        .lines()
+        .filter(|line| line.starts_with("berth_http_"))
+        .collect()
+}
+
+#[tokio::test]
+async fn made_up_methods_add_no_metrics_series() {
+    let server = TestServer::start();
+    let client = anonymous();
+    let paths = ["/v2/", "/healthz", "/api/v1/namespaces", "/no/such/page"];
+    let send_all = async |methods: &[&str]| {
+        for method in methods {
+            for path in paths {
+                let response = client
+                    .request(method.parse().unwrap(), server.url(path))
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(response.status().as_u16() < 500, "{method} {path}");
+            }
+        }
+    };
+    scrape(&server).await;
+    send_all(&["FOO1", "FOO2", "FOO3"]).await;
+    let before = scrape(&server).await;
+    send_all(&["BAR1", "BAR2", "BAR3", "BAZ", "X-Y_Z"]).await;
+    let after = scrape(&server).await;
+    assert_eq!(
+        series(&before).len(),
+        series(&after).len(),
+        "new series:\n{}",
+        series(&after)
+            .into_iter()
+            .filter(|s| !before.contains(s.split(' ').next().unwrap()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    for name in ["FOO", "BAR", "BAZ", "X-Y_Z"] {
+        assert!(!after.contains(name), "{name} is a label:\n{after}");
+    }
+    assert!(after.contains("method=\"other\""), "{after}");
+}
+
+#[tokio::test]
+async fn watches_are_limited_per_subject() {
+    let server = TestServer::start_with(&["--watches-per-subject", "2"]);
+    let alice = client_with_token(&server.add_user("alice", "alice-password", &[]));
+    let watch = server.url("/api/v1/namespaces?watch=true");
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let response = alice.get(&watch).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        held.push(response);
+    }
+    // A third watch, and the console's event stream, are over alice's limit.
+    for path in [
+        "/api/v1/namespaces?watch=true",
+        "/apis/image.openshift.io/v1/imagestreams?watch=true",
+        "/console/api/events",
+    ] {
+        let response = alice.get(server.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS, "{path}");
+        assert!(!common::header(&response, "retry-after").is_empty());
+        let (code, reason) = status_of(response).await;
+        assert_eq!((code, reason.as_str()), (429, "TooManyRequests"));
+    }
+    // Others are counted apart: the administrator, and anonymous callers by address.
+    let admin_watch = server.client().get(&watch).send().await.unwrap();
+    assert_eq!(admin_watch.status(), StatusCode::OK);
+    let mut anonymous_watches = Vec::new();
+    for _ in 0..2 {
+        let response = anonymous().get(&watch).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        anonymous_watches.push(response);
+    }
+    let response = anonymous().get(&watch).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+
+    // A watch closed by its client frees its place.
+    drop(held.pop());
+    let mut reopened = None;
+    for _ in 0..100 {
+        let response = alice.get(&watch).send().await.unwrap();
+        if response.status() == StatusCode::OK {
+            reopened = Some(response);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(reopened.is_some(), "the closed watch's place was not freed");
+}
+
+/// Reads a response body to its end; panics unless it ends within `within`.
+async fn ends_within(response: reqwest::Response, within: Duration) {
+    let mut body = response.bytes_stream();
+    tokio::time::timeout(within, async {
+        while let Some(chunk) = body.next().await {
+            if chunk.is_err() {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the stream ended");
+}
+
+#[tokio::test]
+async fn a_watch_runs_at_most_the_server_maximum() {
+    let server = TestServer::start_with(&["--watch-max-seconds", "2"]);
+    let admin = server.client();
+    // Asked for an hour, with and without a resourceVersion; and without a timeout.
+    for path in [
+        "/api/v1/namespaces?watch=true&timeoutSeconds=3600",
+        "/apis/image.openshift.io/v1/imagestreams?watch=true&timeoutSeconds=3600&resourceVersion=1",
+        "/api/v1/namespaces?watch=true",
+        "/console/api/events",
+    ] {
+        let response = admin.get(server.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        ends_within(response, Duration::from_secs(30)).await;
+    }
+}
