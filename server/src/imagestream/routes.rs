@@ -598,8 +598,11 @@ async fn not_found(request: Request) -> Response {
 pub fn unknown_api_paths() -> Router {
     Router::new()
         .route("/api", axum::routing::any(not_found))
+        // A catch-all needs one character after the slash: `/api/` is its own route.
+        .route("/api/", axum::routing::any(not_found))
         .route("/api/{*rest}", axum::routing::any(not_found))
         .route("/apis", axum::routing::any(not_found))
+        .route("/apis/", axum::routing::any(not_found))
         .route("/apis/{*rest}", axum::routing::any(not_found))
 }
 

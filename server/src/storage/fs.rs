@@ -284,7 +284,12 @@ impl BlobStore for FsBlobStore {
     }
 
     async fn check(&self) -> StorageResult<()> {
-        let probe = self.root.join("uploads").join(".ready-probe");
+        // One name per probe: with a shared name, two concurrent probes remove each other's
+        // file and one reports the store broken.
+        let probe = self
+            .root
+            .join("uploads")
+            .join(format!(".ready-probe-{}", uuid::Uuid::new_v4()));
         tokio::fs::write(&probe, b"ok").await?;
         tokio::fs::remove_file(&probe).await?;
         Ok(())
@@ -305,6 +310,21 @@ mod tests {
     async fn collect(stream: ByteStream) -> Vec<u8> {
         let chunks: Vec<_> = stream.collect().await;
         chunks.into_iter().flat_map(|c| c.unwrap()).collect()
+    }
+
+    #[tokio::test]
+    async fn concurrent_readiness_probes_all_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(FsBlobStore::open(dir.path()).await.unwrap());
+        let probes: Vec<_> = (0..64)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.check().await })
+            })
+            .collect();
+        for probe in probes {
+            probe.await.unwrap().unwrap();
+        }
     }
 
     #[tokio::test]
