@@ -9,6 +9,9 @@ manifests, bad digests, invalid manifests, bad names, unknown uploads, anonymous
 requests with made-up HTTP methods. Standard library only.
 
 Usage: burst.py BASE_URL USER PASSWORD [--workers N] [--rounds N] [--run ID]
+       burst.py BASE_URL USER PASSWORD --failed-logins N [--name-bytes B] [--run ID]
+The second form sends N failed Basic sign-ins to /v2/, each with a new user name of B bytes
+(default 8192), spread over the workers: what anyone can send without an account.
 Prints the number of requests and of each status class.
 """
 
@@ -277,6 +280,21 @@ def worker(base, auth, run, number, rounds, totals, lock, failures):
         totals.update(counts)
 
 
+def failed_logins(base, run, number, count, name_bytes, totals, lock, failures):
+    counts = Counter()
+    c = Client(base, None, counts)
+    try:
+        for n in range(count):
+            prefix = f"x{run}w{number}n{n}-"
+            name = prefix + "a" * max(0, name_bytes - len(prefix))
+            token = base64.b64encode(f"{name}:wrong".encode()).decode()
+            c.request("GET", "/v2/", headers={"Authorization": "Basic " + token})
+    except Exception as err:  # noqa: BLE001 - reported below, the run goes on
+        failures.append(f"worker {number}: {err}")
+    with lock:
+        totals.update(counts)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("base")
@@ -285,16 +303,28 @@ def main():
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--run", default="0")
+    parser.add_argument("--failed-logins", type=int, default=0)
+    parser.add_argument("--name-bytes", type=int, default=8192)
     args = parser.parse_args()
     auth = "Basic " + base64.b64encode(f"{args.user}:{args.password}".encode()).decode()
     totals, lock, failures = Counter(), threading.Lock(), []
-    threads = [
-        threading.Thread(
-            target=worker,
-            args=(args.base, auth, args.run, n, args.rounds, totals, lock, failures),
-        )
-        for n in range(args.workers)
-    ]
+    if args.failed_logins:
+        share = args.failed_logins // args.workers
+        threads = [
+            threading.Thread(
+                target=failed_logins,
+                args=(args.base, args.run, n, share, args.name_bytes, totals, lock, failures),
+            )
+            for n in range(args.workers)
+        ]
+    else:
+        threads = [
+            threading.Thread(
+                target=worker,
+                args=(args.base, auth, args.run, n, args.rounds, totals, lock, failures),
+            )
+            for n in range(args.workers)
+        ]
     for thread in threads:
         thread.start()
     for thread in threads:

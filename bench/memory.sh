@@ -7,6 +7,8 @@
 #   - once with nothing scraping /metrics (the default), once scraping it after each burst,
 # and the number of series /metrics holds at the end. Target: RSS after any burst within 50 MiB
 # of idle, with or without scraping.
+# Then, without an account: 4,000 failed sign-ins with a new 8 KB user name each, and 300 with a
+# new 100 KB name each: RSS and the database's growth after each.
 #
 # Usage: bench/memory.sh [RUNS] [SETTLE_SECONDS]   (default 8 runs, 11 s: the allocator gives free pages back every 10 s; needs curl, python3)
 # Extra environment for Berth (MALLOC_ARENA_MAX=2, ...) passes through; BERTH_BIN runs another
@@ -59,6 +61,11 @@ stop_berth() {
   berth_pid=""
 }
 
+# The SQLite database with its write-ahead log.
+db_kib() {
+  du -ck "$work/data"/berth.db* | awk 'END { print $1 }'
+}
+
 series() {
   curl -fs "http://127.0.0.1:$port/metrics" | grep -c '^berth_' || true
 }
@@ -83,4 +90,15 @@ result="bench/results/memory-$(date +%Y%m%d-%H%M%S).txt"
     echo "$mode: berth_ series on /metrics at the end: $(series)"
     stop_berth
   done
+  start_berth
+  sleep "$settle"
+  line="failed sign-ins with new names: idle $(rss_mib "$berth_pid") MiB, database $(db_kib) KiB;"
+  for shape in "4000 8192" "300 102400"; do
+    set -- $shape
+    summary=$(python3 bench/burst.py "http://127.0.0.1:$port" - - --failed-logins "$1" --name-bytes "$2" --run "n$2")
+    sleep "$settle"
+    line="$line after $1 of $(($2 / 1024)) KB: $(rss_mib "$berth_pid") MiB, database $(db_kib) KiB ($summary);"
+  done
+  echo "$line"
+  stop_berth
 } | tee "$result"

@@ -115,26 +115,25 @@ fn gzip_bytes(input: &[u8]) -> std::io::Result<Vec<u8>> {
     Ok(output)
 }
 
-/// `/pkg`: precompressed variants chosen by `Accept-Encoding`; a year's caching for hashed
-/// names, revalidation otherwise.
-/// A path segment longer than any file name a filesystem keeps (255 bytes) names no asset;
-/// `ServeDir` would answer the system's "file name too long" with a 500.
+/// No asset has a long name. A segment near the filesystem's 255-byte limit (ServeDir adds
+/// `.br` or `.gz` to it), or a path near `PATH_MAX`, would make `ServeDir` answer the
+/// system's "file name too long" with a 500.
 async fn no_overlong_names(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    if request
-        .uri()
-        .path()
-        .split('/')
-        .any(|segment| segment.len() > 255)
-    {
+    const MAX_SEGMENT: usize = 200;
+    const MAX_PATH: usize = 1024;
+    let path = request.uri().path();
+    if path.len() > MAX_PATH || path.split('/').any(|segment| segment.len() > MAX_SEGMENT) {
         return axum::http::StatusCode::NOT_FOUND.into_response();
     }
     next.run(request).await
 }
 
+/// `/pkg`: precompressed variants chosen by `Accept-Encoding`; a year's caching for hashed
+/// names, revalidation otherwise.
 pub fn router(dir: PathBuf, hashed: bool) -> Router {
     let cache = if hashed {
         "public, max-age=31536000, immutable"
@@ -173,5 +172,42 @@ mod tests {
         assert_eq!(plain, text.as_bytes());
         // A second run finds them current.
         assert_eq!(precompress_dir(dir.path()).expect("compress"), 0);
+    }
+}
+
+#[cfg(test)]
+mod long_names {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    async fn status(dir: &Path, path: &str) -> StatusCode {
+        let request = Request::get(path)
+            .header(header::ACCEPT_ENCODING, "br, gzip")
+            .body(Body::empty())
+            .expect("request");
+        router(dir.to_path_buf(), true)
+            .oneshot(request)
+            .await
+            .expect("answer")
+            .status()
+    }
+
+    #[tokio::test]
+    async fn names_no_file_can_have_are_not_found_not_errors() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("app.js"), "x").expect("write");
+        assert_eq!(status(dir.path(), "/app.js").await, StatusCode::OK);
+        // 254 bytes fit a file name, but not with the `.br` ServeDir tries first.
+        for length in [201, 254, 255, 256, 5000] {
+            let name = "a".repeat(length);
+            assert_eq!(
+                status(dir.path(), &format!("/{name}")).await,
+                StatusCode::NOT_FOUND
+            );
+        }
+        let deep = format!("/{}", vec!["a".repeat(200); 25].join("/"));
+        assert_eq!(status(dir.path(), &deep).await, StatusCode::NOT_FOUND);
     }
 }

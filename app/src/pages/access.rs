@@ -2,7 +2,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-use super::param;
+use super::{page_title, param};
 use crate::api::{
     AccessView, ConsoleResult, NewToken, WhoCanRow, add_binding, create_service_account,
     create_service_account_token, get_access, remove_binding, revoke_service_account_token,
@@ -79,7 +79,7 @@ pub fn AccessPage() -> impl IntoView {
         None => format!("/ns/{}", encode(&namespace.get())),
     };
     view! {
-        <Title text=move || format!("Access to {}", place())/>
+        <Title text=page_title(move || format!("Access to {}", place()))/>
         <nav class="crumbs" aria-label="Breadcrumb">
             <a href="/">"Namespaces"</a>" / "<a href=back>{place}</a>
         </nav>

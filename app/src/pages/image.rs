@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use super::param;
+use super::{page_title, param};
 use crate::api::{ImageDetail, RunConfigView, get_image};
 use crate::components::{CommandLine, ErrorPanel, Loading};
 use crate::format::{encode, short_digest, size, time};
@@ -18,7 +18,7 @@ pub fn ImagePage() -> impl IntoView {
         |(namespace, stream, digest)| get_image(namespace, stream, digest),
     );
     view! {
-        <Title text=move || format!("{}@{}", stream.get(), short_digest(&digest.get()))/>
+        <Title text=page_title(move || format!("{}@{}", stream.get(), short_digest(&digest.get())))/>
         <nav class="crumbs" aria-label="Breadcrumb">
             <a href="/">"Namespaces"</a>" / "
             <a href=move || format!("/ns/{}", encode(&namespace.get()))>{move || namespace.get()}</a>" / "

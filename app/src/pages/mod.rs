@@ -21,6 +21,18 @@ pub use webhooks::WebhooksPage;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
+/// A page's title, made from its address. On the server it is read once, as the page is made:
+/// leptos_meta reads titles after the body is rendered, when the route's signals may already
+/// be disposed (under load, a 500 for about one page in twenty). In the browser it follows the
+/// address.
+fn page_title(text: impl Fn() -> String + Send + Sync + 'static) -> TextProp {
+    if cfg!(feature = "ssr") {
+        TextProp::from(untrack(text))
+    } else {
+        TextProp::from(text)
+    }
+}
+
 /// A route parameter (the router has already decoded it).
 fn param(name: &'static str) -> Memo<String> {
     let params = use_params_map();

@@ -3,7 +3,7 @@ use leptos_meta::Title;
 use leptos_router::NavigateOptions;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
-use super::{param, tls_flag};
+use super::{page_title, param, tls_flag};
 use crate::api::{STREAM_PAGE, StreamPage, StreamSort, list_streams};
 use crate::components::{CommandLine, ErrorPanel, ImportForm, ImportState, Loading, use_console};
 use crate::format::{encode, size, time};
@@ -23,7 +23,8 @@ pub fn NamespacePage() -> impl IntoView {
             .get("page")
             .and_then(|p| p.parse::<u64>().ok())
             .unwrap_or(1)
-            .max(1)
+            // Far past any namespace's last page, and small enough that offsets cannot overflow.
+            .clamp(1, 1_000_000_000)
     });
     let live = console.revision(move |c| c.touches_namespace(&namespace.get_untracked()));
     let import = ImportState::new();
@@ -80,7 +81,7 @@ pub fn NamespacePage() -> impl IntoView {
         )
     };
     view! {
-        <Title text=move || namespace.get()/>
+        <Title text=page_title(move || namespace.get())/>
         <section class="panel">
             <div class="panel-head">
                 <h1><span class="muted">"Namespace "</span>{move || namespace.get()}</h1>

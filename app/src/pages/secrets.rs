@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use super::param;
+use super::{page_title, param};
 use crate::api::{
     ConsoleResult, PullSecretRow, create_pull_secret, delete_pull_secret, list_pull_secrets,
 };
@@ -54,7 +54,7 @@ pub fn SecretsPage() -> impl IntoView {
         |(namespace, ..)| list_pull_secrets(namespace),
     );
     view! {
-        <Title text=move || format!("Pull secrets · {}", namespace.get())/>
+        <Title text=page_title(move || format!("Pull secrets · {}", namespace.get()))/>
         <nav class="crumbs" aria-label="Breadcrumb">
             <a href="/">"Namespaces"</a>" / "
             <a href=move || format!("/ns/{}", encode(&namespace.get()))>{move || namespace.get()}</a>

@@ -2,7 +2,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_navigate;
 
-use super::{param, tls_flag};
+use super::{page_title, param, tls_flag};
 use crate::api::{
     ConsoleResult, HistoryItem, StreamDetail, TagRow, delete_stream, get_stream, tag_image,
     untag_image,
@@ -71,7 +71,7 @@ pub fn StreamPage() -> impl IntoView {
         |(namespace, stream, ..)| get_stream(namespace, stream),
     );
     view! {
-        <Title text=move || format!("{}/{}", namespace.get(), stream.get())/>
+        <Title text=page_title(move || format!("{}/{}", namespace.get(), stream.get()))/>
         <nav class="crumbs" aria-label="Breadcrumb">
             <a href="/">"Namespaces"</a>" / "
             <a href=move || format!("/ns/{}", encode(&namespace.get()))>{move || namespace.get()}</a>

@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use super::param;
+use super::{page_title, param};
 use crate::api::{
     ConsoleResult, DeliveryRow, WebhookRow, create_webhook, delete_webhook, list_webhooks,
     redeliver_webhook,
@@ -86,7 +86,7 @@ pub fn WebhooksPage() -> impl IntoView {
         });
     });
     view! {
-        <Title text=move || format!("Webhooks · {}", namespace.get())/>
+        <Title text=page_title(move || format!("Webhooks · {}", namespace.get()))/>
         <nav class="crumbs" aria-label="Breadcrumb">
             <a href="/">"Namespaces"</a>" / "
             <a href=move || format!("/ns/{}", encode(&namespace.get()))>{move || namespace.get()}</a>
