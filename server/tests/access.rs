@@ -6,39 +6,13 @@
 mod common;
 
 use common::{
-    OCI_MANIFEST, TestServer, anonymous, client_with_token, error_code, image_manifest,
+    OCI_MANIFEST, TestServer, anonymous, client_with_token, error_code, grant, image_manifest,
     put_manifest, sha256,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 const ACCESS: &str = "/apis/access.berth.io/v1";
-
-async fn bind(
-    server: &TestServer,
-    namespace: &str,
-    role: &str,
-    subject: Value,
-    stream: Option<&str>,
-) {
-    let mut body = json!({"roleRef": {"name": role}, "subject": subject});
-    if let Some(stream) = stream {
-        body["imageStream"] = json!(stream);
-    }
-    let response = server
-        .client()
-        .post(server.url(&format!("{ACCESS}/namespaces/{namespace}/rolebindings")))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        response.status(),
-        StatusCode::CREATED,
-        "{}",
-        response.text().await.unwrap()
-    );
-}
 
 async fn push(server: &TestServer, repository: &str, tag: &str) -> String {
     let manifest = image_manifest(server, repository, &format!("{repository}:{tag}")).await;
@@ -76,7 +50,7 @@ async fn the_docker_token_flow() {
 
     // A viewer asks for pull and push and gets pull only.
     let viewer_token = server.add_user("vera", "vera-password", &[]);
-    bind(
+    grant(
         &server,
         "team",
         "viewer",
@@ -289,7 +263,7 @@ async fn anonymous_pull_namespace_creation_catalog_and_mount() {
     let server = TestServer::start();
     push(&server, "public/app", "v1").await;
     push(&server, "secret/app", "v1").await;
-    bind(
+    grant(
         &server,
         "public",
         "viewer",
@@ -435,7 +409,7 @@ async fn bindings_service_accounts_and_the_access_api() {
     let dora = client_with_token(&server.add_user("dora", "dora-password", &[]));
 
     // A group binding on one stream: ed (in devs) may push web, not db.
-    bind(
+    grant(
         &server,
         "proj",
         "editor",
@@ -505,7 +479,7 @@ async fn bindings_service_accounts_and_the_access_api() {
 
     // Make dora a namespace admin: she may bind viewers, not escalate to cluster-admin, and
     // nobody below admin may bind at all.
-    bind(
+    grant(
         &server,
         "proj",
         "admin",
@@ -717,7 +691,7 @@ async fn watches_and_the_event_stream_show_only_what_the_watcher_may_see() {
     push(&server, "seen/app", "v1").await;
     push(&server, "hidden/app", "v1").await;
     let viewer = client_with_token(&server.add_user("wendy", "wendy-password", &[]));
-    bind(
+    grant(
         &server,
         "seen",
         "viewer",
@@ -895,7 +869,7 @@ async fn rules_reviews_list_what_each_role_may_do_in_a_namespace() {
     let ada = client_with_token(&server.add_user("ada", "ada-password", &[]));
     let sam = client_with_token(&server.add_user("sam", "sam-password", &[]));
     for (role, user) in [("viewer", "vera"), ("editor", "ed"), ("admin", "ada")] {
-        bind(
+        grant(
             &server,
             "team",
             role,
@@ -905,7 +879,7 @@ async fn rules_reviews_list_what_each_role_may_do_in_a_namespace() {
         .await;
     }
     // Sam is an editor of app only, and vera an admin of db besides her namespace role.
-    bind(
+    grant(
         &server,
         "team",
         "editor",
@@ -913,7 +887,7 @@ async fn rules_reviews_list_what_each_role_may_do_in_a_namespace() {
         Some("app"),
     )
     .await;
-    bind(
+    grant(
         &server,
         "team",
         "admin",
@@ -934,7 +908,7 @@ async fn rules_reviews_list_what_each_role_may_do_in_a_namespace() {
     );
     // Pull only where she holds nothing by name.
     let elsewhere = server.add_user("val", "val-password", &[]);
-    bind(
+    grant(
         &server,
         "team",
         "viewer",
@@ -984,7 +958,7 @@ async fn rules_reviews_list_what_each_role_may_do_in_a_namespace() {
         rule_lines(&rules_review(&server, &anonymous(), "team").await),
         Vec::<String>::new()
     );
-    bind(
+    grant(
         &server,
         "team",
         "viewer",
@@ -1050,7 +1024,7 @@ async fn access_reviews_decide_namespace_creation_and_pushes() {
     let sam = client_with_token(&server.add_user("sam", "sam-password", &[]));
     let vera = client_with_token(&server.add_user("vera", "vera-password", &[]));
     let ada = client_with_token(&server.add_user("ada", "ada-password", &[]));
-    bind(
+    grant(
         &server,
         "team",
         "editor",
@@ -1058,7 +1032,7 @@ async fn access_reviews_decide_namespace_creation_and_pushes() {
         Some("app"),
     )
     .await;
-    bind(
+    grant(
         &server,
         "team",
         "viewer",
@@ -1066,7 +1040,7 @@ async fn access_reviews_decide_namespace_creation_and_pushes() {
         None,
     )
     .await;
-    bind(
+    grant(
         &server,
         "team",
         "admin",

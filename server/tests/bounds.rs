@@ -8,13 +8,12 @@ mod common;
 use std::time::Duration;
 
 use base64::Engine as _;
-use common::{TestServer, anonymous, client_with_token};
+use common::{TestServer, anonymous, client_with_token, create_namespace, grant};
 use futures_util::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 const API: &str = "/apis/image.openshift.io/v1";
-const ACCESS: &str = "/apis/access.berth.io/v1";
 
 async fn send(client: &reqwest::Client, method: &str, url: String, body: Value) -> Value {
     let response = client
@@ -27,30 +26,6 @@ async fn send(client: &reqwest::Client, method: &str, url: String, body: Value) 
     let body: Value = response.json().await.unwrap_or(Value::Null);
     assert!(status.is_success(), "{method}: {status} {body}");
     body
-}
-
-async fn create_namespace(client: &reqwest::Client, server: &TestServer, name: &str) {
-    send(
-        client,
-        "POST",
-        server.url("/api/v1/namespaces"),
-        json!({"metadata": {"name": name}}),
-    )
-    .await;
-}
-
-async fn bind(server: &TestServer, namespace: &str, stream: Option<&str>, subject: Value) {
-    let mut body = json!({"roleRef": {"name": "viewer"}, "subject": subject});
-    if let Some(stream) = stream {
-        body["imageStream"] = json!(stream);
-    }
-    send(
-        &server.client(),
-        "POST",
-        server.url(&format!("{ACCESS}/namespaces/{namespace}/rolebindings")),
-        body,
-    )
-    .await;
 }
 
 /// Every text a token could carry a name in: itself, and its bytes decoded as hex or base64.
@@ -117,13 +92,8 @@ async fn continue_tokens_name_only_what_the_caller_saw() {
         create_namespace(&admin, &server, name).await;
     }
     for open in ["b-open", "d-open"] {
-        bind(
-            &server,
-            open,
-            None,
-            json!({"kind": "Group", "name": "system:unauthenticated"}),
-        )
-        .await;
+        let everyone = json!({"kind": "Group", "name": "system:unauthenticated"});
+        grant(&server, open, "viewer", everyone, None).await;
     }
     // Bob's own namespace, which anonymous callers may not see either.
     create_namespace(&bob, &server, "f-bob").await;
@@ -164,13 +134,8 @@ async fn continue_tokens_name_only_what_the_caller_saw() {
         }
     }
     for stream in ["seen-2", "seen-4"] {
-        bind(
-            &server,
-            "mixed",
-            Some(stream),
-            json!({"kind": "User", "name": "bob"}),
-        )
-        .await;
+        let bob = json!({"kind": "User", "name": "bob"});
+        grant(&server, "mixed", "viewer", bob, Some(stream)).await;
     }
     let hidden = ["hidden-1", "hidden-3", "hidden-5"];
     let streams = format!("{API}/namespaces/mixed/imagestreams");

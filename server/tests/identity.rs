@@ -6,7 +6,10 @@
 
 mod common;
 
-use common::{ADMIN_PASSWORD, TestServer, anonymous, client_with_token, console_session};
+use common::{
+    ADMIN_PASSWORD, TestServer, anonymous, bind, client_with_token, console_session,
+    create_namespace,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -31,16 +34,6 @@ fn invalid_field(status: StatusCode, body: &Value) -> String {
         .as_str()
         .unwrap_or_default()
         .to_owned()
-}
-
-async fn create_namespace(client: &reqwest::Client, server: &TestServer, name: &str) {
-    let response = client
-        .post(server.url("/api/v1/namespaces"))
-        .json(&json!({"metadata": {"name": name}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED, "creating {name}");
 }
 
 // ---- item 8 and 13: tokens minting tokens, lifetimes -----------------------------------------
@@ -403,22 +396,6 @@ async fn service_account_token(
     made["status"]["token"].as_str().unwrap().to_owned()
 }
 
-async fn bind(
-    client: &reqwest::Client,
-    server: &TestServer,
-    namespace: &str,
-    role: &str,
-    subject: Value,
-) -> StatusCode {
-    client
-        .post(server.url(&format!("{ACCESS}/namespaces/{namespace}/rolebindings")))
-        .json(&json!({"roleRef": {"name": role}, "subject": subject}))
-        .send()
-        .await
-        .unwrap()
-        .status()
-}
-
 /// Everything a stream of events says within `seconds` (or until it ends).
 async fn read_for(response: reqwest::Response, seconds: u64) -> String {
     use futures_util::StreamExt;
@@ -451,7 +428,7 @@ async fn service_account_bindings_and_events_do_not_pass_to_whoever_recreates_th
     let builder = service_account_token(&alice, &server, "team", "builder").await;
     let account = json!({"kind": "ServiceAccount", "name": "builder", "namespace": "team"});
     assert_eq!(
-        bind(&bob, &server, "vault", "viewer", account.clone()).await,
+        bind(&bob, &server, "vault", "viewer", account.clone(), None).await,
         StatusCode::CREATED
     );
     let pull = |token: String| {
@@ -496,17 +473,17 @@ async fn service_account_bindings_and_events_do_not_pass_to_whoever_recreates_th
     // Bound again, with the group of all of team's accounts too, then the whole namespace
     // deleted: both bindings go with it. (The group of a namespace nobody made cannot be bound.)
     assert_eq!(
-        bind(&bob, &server, "vault", "viewer", account.clone()).await,
+        bind(&bob, &server, "vault", "viewer", account.clone(), None).await,
         StatusCode::CREATED
     );
     let team_accounts = json!({"kind": "Group", "name": "system:serviceaccounts:team"});
     assert_eq!(
-        bind(&bob, &server, "vault", "viewer", team_accounts).await,
+        bind(&bob, &server, "vault", "viewer", team_accounts, None).await,
         StatusCode::CREATED
     );
     let nobodys = json!({"kind": "Group", "name": "system:serviceaccounts:nobody"});
     assert_eq!(
-        bind(&bob, &server, "vault", "viewer", nobodys).await,
+        bind(&bob, &server, "vault", "viewer", nobodys, None).await,
         StatusCode::UNPROCESSABLE_ENTITY
     );
     let response = alice

@@ -8,7 +8,7 @@ use base64::Engine as _;
 use common::images::{ContainerEnv, multi_platform_index, run, umoci_image};
 use common::remote::{RemoteRegistry, import_one_tag};
 use common::scripted::{Reply, Scripted};
-use common::{ALLOW_LOOPBACK, OCI_MANIFEST, TestServer};
+use common::{ALLOW_LOOPBACK, OCI_MANIFEST, TestServer, create_namespace};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -23,17 +23,6 @@ fn push(remote: &RemoteRegistry, source: &str, target: &str, all: bool) {
     let destination = format!("docker://{}/{target}", remote.host);
     args.extend(["--dest-creds", &creds, source, &destination]);
     run("skopeo", &args, &[]);
-}
-
-async fn create_namespace(server: &TestServer, name: &str) {
-    let response = server
-        .client()
-        .post(server.url("/api/v1/namespaces"))
-        .json(&json!({"metadata": {"name": name}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
 }
 
 async fn pull_secret(
@@ -95,7 +84,7 @@ async fn imports_one_tag_all_tags_and_every_platform_with_a_pull_secret() {
     push(&remote, &format!("oci:{v1}"), "team/app:v1", false);
     push(&remote, &format!("oci:{v2}"), "team/app:v2", false);
     let server = TestServer::start_with(ALLOW_LOOPBACK);
-    create_namespace(&server, "mirror").await;
+    create_namespace(&server.client(), &server, "mirror").await;
 
     // Without a pull secret the remote refuses, and the import says so for that image.
     let refused = import(
@@ -270,7 +259,7 @@ async fn wrong_credentials_leave_the_last_good_image_and_say_why() {
     let v1 = umoci_image(&dir.path().join("layout"), "v1", "amd64", 1);
     push(&remote, &format!("oci:{v1}"), "lib/tool:v1", false);
     let server = TestServer::start_with(ALLOW_LOOPBACK);
-    create_namespace(&server, "ops").await;
+    create_namespace(&server.client(), &server, "ops").await;
     pull_secret(
         &server,
         "ops",
@@ -368,7 +357,7 @@ async fn pulls_of_an_imported_image_fetch_once_and_keep_working_without_the_remo
     let v1 = umoci_image(&dir.path().join("layout"), "v1", "amd64", 3);
     push(&remote, &format!("oci:{v1}"), "upstream/base:v1", false);
     let server = TestServer::start_with(ALLOW_LOOPBACK);
-    create_namespace(&server, "cache").await;
+    create_namespace(&server.client(), &server, "cache").await;
     pull_secret(
         &server,
         "cache",
@@ -464,7 +453,7 @@ async fn a_scheduled_import_picks_up_a_new_push_to_the_remote() {
         "--egress-allow",
         "127.0.0.1/32",
     ]);
-    create_namespace(&server, "deps").await;
+    create_namespace(&server.client(), &server, "deps").await;
     pull_secret(
         &server,
         "deps",
@@ -511,7 +500,7 @@ async fn berth_import_image_imports_like_oc_import_image() {
     let v1 = umoci_image(&dir.path().join("layout"), "v1", "amd64", 1);
     push(&remote, &format!("oci:{v1}"), "tools/cli:v1", false);
     let server = TestServer::start_with(ALLOW_LOOPBACK);
-    create_namespace(&server, "cli").await;
+    create_namespace(&server.client(), &server, "cli").await;
     pull_secret(
         &server,
         "cli",
@@ -595,7 +584,7 @@ async fn imports_through_the_bearer_token_flow_of_another_berth() {
     assert!(common::header(&challenge, "www-authenticate").starts_with("Bearer realm="));
 
     let server = TestServer::start_with(ALLOW_LOOPBACK);
-    create_namespace(&server, "fed").await;
+    create_namespace(&server.client(), &server, "fed").await;
     pull_secret(
         &server,
         "fed",
@@ -664,7 +653,7 @@ async fn a_remote_cannot_redirect_an_import_or_a_pull_to_an_internal_address() {
         Reply::Redirect(to_internal.clone()),
     );
     let server = TestServer::start_with(ALLOW_LOOPBACK);
-    create_namespace(&server, "evil").await;
+    create_namespace(&server.client(), &server, "evil").await;
 
     // The layer is linked at import and fetched at the first pull: its redirect is refused,
     // and the pull gets nothing of the internal service.
@@ -742,7 +731,7 @@ async fn without_the_allow_list_loopback_registries_are_refused_by_address_and_b
     let v1 = umoci_image(&dir.path().join("layout"), "v1", "amd64", 1);
     push(&remote, &format!("oci:{v1}"), "team/app:v1", false);
     let server = TestServer::start();
-    create_namespace(&server, "local").await;
+    create_namespace(&server.client(), &server, "local").await;
     let port = remote.host.rsplit_once(':').unwrap().1;
     for (secret, host, refused) in [
         (
@@ -824,7 +813,7 @@ async fn credentials_go_to_no_other_host_neither_to_a_token_realm_nor_through_a_
         );
     }
     let server = TestServer::start_with(ALLOW_LOOPBACK);
-    create_namespace(&server, "evil").await;
+    create_namespace(&server.client(), &server, "evil").await;
     pull_secret(&server, "evil", "creds", &registry, "victim", "s3cret").await;
 
     let refused = import(
@@ -881,7 +870,7 @@ async fn credentials_go_to_no_other_host_neither_to_a_token_realm_nor_through_a_
     )
     .unwrap();
     let listed = TestServer::start_with(&["--config", config.to_str().unwrap()]);
-    create_namespace(&listed, "evil").await;
+    create_namespace(&listed.client(), &listed, "evil").await;
     pull_secret(&listed, "evil", "creds", &registry, "victim", "s3cret").await;
     let imported = import(
         &listed,
@@ -954,7 +943,7 @@ async fn an_https_registry_is_never_followed_to_plain_http() {
         "--egress-ca-file",
         ca.to_str().unwrap(),
     ]);
-    create_namespace(&server, "evil").await;
+    create_namespace(&server.client(), &server, "evil").await;
     let over_https = |tag: &str| {
         let mut body = import_one_tag("app", &format!("{}/evil/app:{tag}", secure.host()), tag);
         body["spec"]["images"][0]["importPolicy"] = json!({"insecure": false});
@@ -1006,7 +995,7 @@ async fn answers_larger_than_their_limit_are_refused_as_they_stream() {
         },
     );
     let server = TestServer::start_with(ALLOW_LOOPBACK);
-    create_namespace(&server, "big").await;
+    create_namespace(&server.client(), &server, "big").await;
 
     let imported = import(
         &server,

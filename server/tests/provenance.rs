@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use common::images::{run, umoci_image};
 use common::remote::{RemoteRegistry, import_one_tag};
 use common::{
-    ALLOW_LOOPBACK, OCI_INDEX, OCI_MANIFEST, TestServer, client_with_token, error_code, sha256,
+    ALLOW_LOOPBACK, OCI_INDEX, OCI_MANIFEST, TestServer, client_with_token, create_namespace,
+    error_code, sha256,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -74,11 +75,6 @@ async fn create(server: &TestServer, client: &reqwest::Client, path: &str, body:
         .await
         .unwrap();
     expect_status(response, StatusCode::CREATED).await
-}
-
-async fn create_namespace(server: &TestServer, client: &reqwest::Client, name: &str) {
-    let body = json!({"metadata": {"name": name}});
-    create(server, client, "/api/v1/namespaces", body).await;
 }
 
 async fn push_blob(
@@ -181,7 +177,7 @@ async fn import(
 /// The attacker's setup of issue 12: `evil/src:t` names `digest` (of `size` bytes) as a
 /// foreign layer, `evil/src` is readable by anyone, and `evil/dst:t` is imported from it.
 async fn forge_and_import(server: &TestServer, attacker: &User, digest: &str, size: u64) {
-    create_namespace(server, &attacker.client, "evil").await;
+    create_namespace(&attacker.client, server, "evil").await;
     let manifest = forged_manifest(server, &attacker.client, "evil/src", digest, size).await;
     let response = put_manifest(
         server,
@@ -225,7 +221,7 @@ async fn naming_another_tenants_layer_in_an_imported_manifest_reads_nothing_of_i
     let attacker = user(&server, "mallory");
 
     // The victim pushes a private image with skopeo to a namespace of theirs.
-    create_namespace(&server, &victim.client, "victim").await;
+    create_namespace(&victim.client, &server, "victim").await;
     let image = umoci_image(&dir.path().join("layout"), "v1", "amd64", 1);
     let (layer, layer_size) = first_layer(&image);
     skopeo_copy(
@@ -308,7 +304,7 @@ async fn a_forged_size_for_a_digest_not_stored_yet_poisons_nothing() {
     forge_and_import(&server, &attacker, &layer, layer_size + 1_000_000).await;
 
     // An honest push and pull of it later work, with the bytes' size.
-    create_namespace(&server, &victim.client, "victim").await;
+    create_namespace(&victim.client, &server, "victim").await;
     skopeo_copy(
         &format!("oci:{image}"),
         &format!("docker://{}/victim/app:v1", server.addr),
@@ -487,7 +483,7 @@ async fn import_base(
     path: &str,
 ) {
     let admin = server.client();
-    create_namespace(server, &admin, namespace).await;
+    create_namespace(&admin, server, namespace).await;
     pull_secret(server, namespace, host, user, password).await;
     let status = import(
         server,
@@ -826,7 +822,7 @@ async fn a_stalled_remote_delays_neither_other_namespaces_nor_their_scheduled_im
 
     // "a-slow" (listed first) imports from the stalled remote: the import ends at its
     // deadline, with a condition that says so.
-    create_namespace(&server, &admin, "a-slow").await;
+    create_namespace(&admin, &server, "a-slow").await;
     let status = import(
         &server,
         &admin,
@@ -837,7 +833,7 @@ async fn a_stalled_remote_delays_neither_other_namespaces_nor_their_scheduled_im
     assert_eq!(status["status"], "Failure", "{status}");
     assert_eq!(status["reason"], "Timeout", "{status}");
 
-    create_namespace(&server, &admin, "b-fast").await;
+    create_namespace(&admin, &server, "b-fast").await;
     pull_secret(&server, "b-fast", &remote.host, "bob", "bob-password").await;
     let status = import(
         &server,

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use common::{TestServer, anonymous, client_with_token};
+use common::{TestServer, anonymous, client_with_token, create_namespace, grant_user};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -37,30 +37,6 @@ async fn send(
     let text = response.text().await.unwrap();
     let value = serde_json::from_str(&text).unwrap_or(Value::Null);
     (status, value, text)
-}
-
-async fn create_namespace(server: &TestServer, name: &str) {
-    let (status, body, _) = send(
-        server,
-        &server.client(),
-        Method::POST,
-        "/api/v1/namespaces",
-        Some(json!({"metadata": {"name": name}})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-}
-
-async fn bind(server: &TestServer, namespace: &str, role: &str, user: &str) {
-    let (status, body, _) = send(
-        server,
-        &server.client(),
-        Method::POST,
-        &format!("/apis/access.berth.io/v1/namespaces/{namespace}/rolebindings"),
-        Some(json!({"roleRef": {"name": role}, "subject": {"kind": "User", "name": user}})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
 }
 
 /// A Docker config.json with a Docker Hub entry (`auth`, written as `docker login` does) and a
@@ -138,7 +114,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 #[tokio::test]
 async fn secrets_are_stored_encrypted_and_never_shown_again() {
     let server = TestServer::start();
-    create_namespace(&server, "team").await;
+    create_namespace(&server.client(), &server, "team").await;
     let admin = server.client();
 
     let (status, created, text) = send(
@@ -270,7 +246,7 @@ async fn secrets_are_stored_encrypted_and_never_shown_again() {
     assert_eq!(status, StatusCode::OK);
     let (status, _, _) = send(&server, &admin, Method::GET, &secrets_path("team"), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    create_namespace(&server, "team").await;
+    create_namespace(&server.client(), &server, "team").await;
     let (_, list, _) = send(&server, &admin, Method::GET, &secrets_path("team"), None).await;
     assert_eq!(list["items"], json!([]));
 }
@@ -278,8 +254,8 @@ async fn secrets_are_stored_encrypted_and_never_shown_again() {
 #[tokio::test]
 async fn only_the_namespace_admin_manages_secrets() {
     let server = TestServer::start();
-    create_namespace(&server, "team").await;
-    create_namespace(&server, "other").await;
+    create_namespace(&server.client(), &server, "team").await;
+    create_namespace(&server.client(), &server, "other").await;
     let (status, _, _) = send(
         &server,
         &server.client(),
@@ -293,9 +269,9 @@ async fn only_the_namespace_admin_manages_secrets() {
     let viewer = client_with_token(&server.add_user("vera", "vera-password", &[]));
     let editor = client_with_token(&server.add_user("eddie", "eddie-password", &[]));
     let admin = client_with_token(&server.add_user("ada", "ada-password", &[]));
-    bind(&server, "team", "viewer", "vera").await;
-    bind(&server, "team", "editor", "eddie").await;
-    bind(&server, "team", "admin", "ada").await;
+    grant_user(&server, "team", "viewer", "vera").await;
+    grant_user(&server, "team", "editor", "eddie").await;
+    grant_user(&server, "team", "admin", "ada").await;
 
     let one = format!("{}/pull", secrets_path("team"));
     for (who, client) in [
@@ -359,7 +335,7 @@ async fn only_the_namespace_admin_manages_secrets() {
 #[tokio::test]
 async fn bad_secrets_are_refused_with_the_field_at_fault() {
     let server = TestServer::start();
-    create_namespace(&server, "team").await;
+    create_namespace(&server.client(), &server, "team").await;
     let admin = server.client();
     let dockerconfig = |config: Value| {
         json!({
@@ -551,7 +527,7 @@ async fn the_key_file_is_checked_at_start() {
     // A good configured key is used, and none is made in the data folder.
     std::fs::write(&key, format!("{}\n", STANDARD.encode([9u8; 32]))).unwrap();
     let server = TestServer::start_with(&["--secrets-key-file", key_arg]);
-    create_namespace(&server, "team").await;
+    create_namespace(&server.client(), &server, "team").await;
     let (status, _, _) = send(
         &server,
         &server.client(),

@@ -8,7 +8,9 @@ mod common;
 use std::time::Duration;
 
 use common::upstream::InFront;
-use common::{OCI_MANIFEST, TestServer, anonymous, image_manifest, put_manifest, sha256};
+use common::{
+    OCI_MANIFEST, TestServer, anonymous, grant_user, image_manifest, put_manifest, sha256,
+};
 use futures_util::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -41,19 +43,6 @@ async fn change(
         .unwrap();
     let status = response.status();
     (status, response.json().await.unwrap())
-}
-
-async fn bind(upstream: &TestServer, namespace: &str, role: &str, user: &str) {
-    let response = upstream
-        .client()
-        .post(upstream.url(&format!(
-            "/apis/access.berth.io/v1/namespaces/{namespace}/rolebindings"
-        )))
-        .json(&json!({"roleRef": {"name": role}, "subject": {"kind": "User", "name": user}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
 }
 
 /// The cluster's own view of a tag's current image.
@@ -249,7 +238,7 @@ async fn a_viewer_sees_no_write_controls_and_the_cluster_refuses_them() {
     push(&pair.upstream, "team/app", "v1", "one").await;
     push(&pair.upstream, "other/secret", "v1", "two").await;
     pair.upstream.add_user("vera", "vera-password", &[]);
-    bind(&pair.upstream, "team", "viewer", "vera").await;
+    grant_user(&pair.upstream, "team", "viewer", "vera").await;
     let (browser, csrf) = pair.sign_in("vera", "vera-password").await;
     let console = &pair.console;
 
@@ -304,7 +293,7 @@ async fn an_expired_cluster_token_sends_the_user_back_to_sign_in() {
     let pair = InFront::start_with("access_token_seconds = 3");
     push(&pair.upstream, "team/app", "v1", "one").await;
     pair.upstream.add_user("alice", "alice-password", &[]);
-    bind(&pair.upstream, "team", "editor", "alice").await;
+    grant_user(&pair.upstream, "team", "editor", "alice").await;
     let (browser, _) = pair.sign_in("alice", "alice-password").await;
     let console = &pair.console;
     let (status, _) = read(&browser, console, "/console/api/namespaces").await;

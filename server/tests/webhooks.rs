@@ -14,7 +14,7 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode as AxumStatus};
 use common::images::{run, umoci_image};
-use common::{TestServer, client_with_token};
+use common::{TestServer, client_with_token, create_namespace, grant_user};
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -164,30 +164,6 @@ async fn send(
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-async fn create_namespace(server: &TestServer, name: &str) {
-    let (status, body) = send(
-        server,
-        &server.client(),
-        Method::POST,
-        "/api/v1/namespaces",
-        Some(json!({"metadata": {"name": name}})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-}
-
-async fn bind(server: &TestServer, namespace: &str, role: &str, user: &str) {
-    let (status, body) = send(
-        server,
-        &server.client(),
-        Method::POST,
-        &format!("/apis/access.berth.io/v1/namespaces/{namespace}/rolebindings"),
-        Some(json!({"roleRef": {"name": role}, "subject": {"kind": "User", "name": user}})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-}
-
 async fn subscribe(server: &TestServer, namespace: &str, webhook: Value) -> Value {
     let (status, body) = send(
         server,
@@ -311,7 +287,7 @@ async fn signed_events_are_delivered_and_a_500_is_retried() {
         "--egress-allow",
         "127.0.0.1/32",
     ]);
-    create_namespace(&server, "team").await;
+    create_namespace(&server.client(), &server, "team").await;
     let (receiver, hooks) = Receiver::start().await;
 
     let ci = subscribe(
@@ -523,7 +499,7 @@ async fn signed_events_are_delivered_and_a_500_is_retried() {
 #[tokio::test]
 async fn only_namespace_admins_manage_webhooks_and_bad_specs_name_their_fields() {
     let server = TestServer::start_with(common::ALLOW_LOOPBACK);
-    create_namespace(&server, "team").await;
+    create_namespace(&server.client(), &server, "team").await;
     let hook = json!({"metadata": {"name": "ci"}, "spec": {"url": "http://127.0.0.1:9/hook"}});
 
     let viewer = client_with_token(&server.add_user("viewer", "viewer-password", &[]));
@@ -644,7 +620,7 @@ async fn a_pending_delivery_survives_a_crash_and_is_sent_when_the_receiver_is_ba
         "--egress-allow",
         "127.0.0.1/32",
     ]);
-    create_namespace(&server, "team").await;
+    create_namespace(&server.client(), &server, "team").await;
     // A port with nobody listening (yet).
     let port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -711,7 +687,7 @@ async fn a_delivery_that_failed_for_good_is_sent_again_by_hand() {
         "--egress-allow",
         "127.0.0.1/32",
     ]);
-    create_namespace(&server, "team").await;
+    create_namespace(&server.client(), &server, "team").await;
     let (receiver, hooks) = Receiver::start().await;
     receiver.answer(500);
     subscribe(
@@ -749,7 +725,7 @@ async fn a_delivery_that_failed_for_good_is_sent_again_by_hand() {
 
     // Only the namespace's admins: an editor, who may push, is refused.
     let editor = client_with_token(&server.add_user("eddie", "eddie-password", &[]));
-    bind(&server, "team", "editor", "eddie").await;
+    grant_user(&server, "team", "editor", "eddie").await;
     let (status, body) = send(&server, &editor, Method::POST, &redeliver(&failed_id), None).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert_eq!(body["kind"], "Status");
@@ -881,7 +857,7 @@ async fn webhooks_to_internal_addresses_are_refused_at_creation_or_at_delivery()
     let (receiver, base) = Receiver::start().await;
     // No allow-list: loopback, link-local and private addresses are refused.
     let server = TestServer::start();
-    create_namespace(&server, "team").await;
+    create_namespace(&server.client(), &server, "team").await;
     for url in [
         "http://127.0.0.2:9/hook",
         "http://169.254.169.254/latest/meta-data/",

@@ -274,6 +274,84 @@ pub async fn error_code(response: reqwest::Response) -> String {
 }
 
 /// Pushes a blob in one request and returns its digest.
+/// Makes namespace `name` as `client`'s user, who becomes its admin.
+pub async fn create_namespace(client: &reqwest::Client, server: &TestServer, name: &str) {
+    let response = client
+        .post(server.url("/api/v1/namespaces"))
+        .json(&serde_json::json!({"metadata": {"name": name}}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = response.text().await.unwrap();
+    assert_eq!(
+        status,
+        reqwest::StatusCode::CREATED,
+        "creating {name}: {body}"
+    );
+}
+
+/// Binds `role` in `namespace` (or on one of its streams) to `subject` (`{"kind", "name"}`), as
+/// `client`; answers the status.
+pub async fn bind(
+    client: &reqwest::Client,
+    server: &TestServer,
+    namespace: &str,
+    role: &str,
+    subject: serde_json::Value,
+    stream: Option<&str>,
+) -> reqwest::StatusCode {
+    binding(client, server, namespace, role, subject, stream)
+        .await
+        .status()
+}
+
+/// [`bind`] as the administrator, which must succeed.
+pub async fn grant(
+    server: &TestServer,
+    namespace: &str,
+    role: &str,
+    subject: serde_json::Value,
+    stream: Option<&str>,
+) {
+    let response = binding(&server.client(), server, namespace, role, subject, stream).await;
+    let status = response.status();
+    let body = response.text().await.unwrap();
+    assert_eq!(
+        status,
+        reqwest::StatusCode::CREATED,
+        "binding {role} in {namespace}: {body}"
+    );
+}
+
+async fn binding(
+    client: &reqwest::Client,
+    server: &TestServer,
+    namespace: &str,
+    role: &str,
+    subject: serde_json::Value,
+    stream: Option<&str>,
+) -> reqwest::Response {
+    let mut body = serde_json::json!({"roleRef": {"name": role}, "subject": subject});
+    if let Some(stream) = stream {
+        body["imageStream"] = serde_json::json!(stream);
+    }
+    client
+        .post(server.url(&format!(
+            "/apis/access.berth.io/v1/namespaces/{namespace}/rolebindings"
+        )))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// [`grant`] of `role` in `namespace` to user `user`.
+pub async fn grant_user(server: &TestServer, namespace: &str, role: &str, user: &str) {
+    let subject = serde_json::json!({"kind": "User", "name": user});
+    grant(server, namespace, role, subject, None).await;
+}
+
 pub async fn push_blob(server: &TestServer, repository: &str, data: &[u8]) -> String {
     let digest = sha256(data);
     let response = server
