@@ -9,6 +9,7 @@
 #
 # Usage: bench/registry.sh [SIZE_MIB]   (default 1024; needs curl, wrk, docker-registry:
 # installed from Debian when missing). Results are also written to bench/results/.
+# BERTH_BIN runs another build (an older one, to compare) instead of target/release/berth.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,7 +28,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if [ ! -x target/release/berth ] || [ -n "$(find server app -newer target/release/berth -name '*.rs' -print -quit)" ]; then
+berth="${BERTH_BIN:-target/release/berth}"
+if [ -z "${BERTH_BIN:-}" ] && { [ ! -x target/release/berth ] || [ -n "$(find server app -newer target/release/berth -name '*.rs' -print -quit)" ]; }; then
   echo "building target/release/berth" >&2
   # The flags cargo-leptos builds the server with, so that the two builds share artifacts.
   RUSTFLAGS="--cfg erase_components" cargo build --release -p berth --bin berth --no-default-features >&2
@@ -43,7 +45,7 @@ cleanup() {
 trap cleanup EXIT
 
 # --- the two registries -------------------------------------------------------------------------
-BERTH_BOOTSTRAP_PASSWORD=bench-password target/release/berth serve --listen "127.0.0.1:$berth_port" \
+BERTH_BOOTSTRAP_PASSWORD=bench-password "$berth" serve --listen "127.0.0.1:$berth_port" \
   --data-dir "$work/berth" --log-level warn >"$work/berth.out" 2>"$work/berth.err" &
 berth_pid=$!
 pids+=("$berth_pid")
@@ -167,7 +169,7 @@ registry_rps=$(manifest_rps $registry_port)
 mkdir -p bench/results
 report="bench/results/registry-$(date -u +%Y%m%dT%H%M%SZ).txt"
 {
-  printf 'Berth vs docker-registry %s, %s MiB blob, %s, %s cores\n' \
+  printf 'Berth (%s) vs docker-registry %s, %s MiB blob, %s, %s cores\n' "$berth" \
     "$(docker-registry --version 2>/dev/null | awk '{print $3}')" "$size_mib" "$(date -u +%F)" "$(nproc)"
   printf '%-28s %14s %16s %8s\n' "" "Berth" "docker-registry" "ratio"
   printf '%-28s %14.0f %16.0f %7.2fx\n' "push (MiB/s)" "$(rate "$berth_push")" "$(rate "$registry_push")" \
