@@ -288,7 +288,7 @@ pub(crate) fn sign_in_here(
 ) -> Option<Response> {
     let expected_host = base_url.split("://").nth(1).unwrap_or_default();
     // The host the browser asked for (a trusted proxy's X-Forwarded-Host, else Host).
-    let host = arrival.host.as_deref().unwrap_or_default();
+    let host = arrival.host().unwrap_or_default();
     if expected_host.is_empty() || host.eq_ignore_ascii_case(expected_host) {
         return None;
     }
