@@ -152,6 +152,9 @@ pub fn router(dir: PathBuf, hashed: bool) -> Router {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
 
     #[test]
     fn compressed_files_appear_beside_the_originals_and_decompress_to_them() {
@@ -173,14 +176,6 @@ mod tests {
         // A second run finds them current.
         assert_eq!(precompress_dir(dir.path()).expect("compress"), 0);
     }
-}
-
-#[cfg(test)]
-mod long_names {
-    use super::*;
-    use axum::body::Body;
-    use axum::http::{Request, StatusCode};
-    use tower::ServiceExt;
 
     async fn status(dir: &Path, path: &str) -> StatusCode {
         let request = Request::get(path)

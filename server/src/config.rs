@@ -329,6 +329,7 @@ pub struct ServeArgs {
     /// built-in roots
     #[arg(long, env = "BERTH_EGRESS_CA_FILE", value_name = "FILE")]
     pub egress_ca_file: Option<PathBuf>,
+
     /// Longest a watch or the console's event stream runs, in seconds; a larger
     /// `timeoutSeconds` is lowered to it [default: 1800]
     #[arg(long, env = "BERTH_WATCH_MAX_SECONDS", value_name = "SECONDS")]
