@@ -18,56 +18,6 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use crate::config::{LogConfig, LogFormat};
 use crate::storage::{BlobStore, MetadataStore};
 
-/// Sets glibc's malloc so that memory returns to the system after a burst (measured with
-/// bench/memory.sh and bench/registry.sh; the numbers are in docs/security.md):
-/// - By default glibc raises its mmap threshold to the largest block freed so far (up to
-///   32 MiB): after one password hash (argon2 takes 19 MiB) or a few large buffers, such
-///   blocks come from the per-thread arenas instead and stay resident in every arena a thread
-///   touched. Fixed at 1 MiB, larger blocks go back to the system when freed, while the 256
-///   to 512 KiB buffers of blob reads and writes are still reused (at 256 KiB each one was a
-///   new mapping: pulls took twice the CPU).
-/// - Fixing it also stops the trim threshold from rising with it; at its 128 KiB default
-///   every buffer freed at the top of a heap gave its pages back only to fault them in again
-///   (1 GiB pulled: 180,000 page faults instead of 100). 2 MiB keeps that away.
-/// - At most 8 arenas, where glibc allows 8 per core: on many cores each thread's arena kept
-///   its own high-water mark.
-/// - Free pages inside the heaps are given back every 10 s (`malloc_trim`).
-///
-/// Call it first thing in `main`, before other threads start.
-pub fn tune_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        const MMAP_THRESHOLD: libc::c_int = 1024 * 1024;
-        const TRIM_THRESHOLD: libc::c_int = 2 * 1024 * 1024;
-        const ARENAS: libc::c_int = 8;
-        const TRIM_EVERY: Duration = Duration::from_secs(10);
-        for (parameter, value) in [
-            (libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD),
-            (libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD),
-            (libc::M_ARENA_MAX, ARENAS),
-        ] {
-            // SAFETY: mallopt only changes the allocator's parameters; it is called before
-            // any other thread exists.
-            if unsafe { libc::mallopt(parameter, value) } != 1 {
-                eprintln!("berth: setting malloc parameter {parameter} failed");
-            }
-        }
-        let spawned = std::thread::Builder::new()
-            .name("malloc-trim".into())
-            .spawn(|| {
-                loop {
-                    std::thread::sleep(TRIM_EVERY);
-                    // SAFETY: malloc_trim only returns free memory; it takes the allocator's
-                    // own locks.
-                    unsafe { libc::malloc_trim(0) };
-                }
-            });
-        if let Err(err) = spawned {
-            eprintln!("berth: starting the malloc trim failed: {err}");
-        }
-    }
-}
-
 /// The name of the operation a response answered (`manifest_get`, `upload_patch`, ...), set by
 /// handlers whose route pattern alone does not say it.
 #[derive(Debug, Clone, Copy)]

@@ -46,6 +46,9 @@ impl SqliteMetadata {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            // The pool's check before each use is a round trip to the connection's worker
+            // thread; an in-process database cannot have dropped the connection.
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
