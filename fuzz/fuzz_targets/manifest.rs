@@ -2,8 +2,9 @@
 //! or an index, named by the sha256 of its bytes, and an index's children read without panic.
 #![no_main]
 
-use berth::registry::content::{self, ManifestKind};
-use berth::storage::Digest;
+use berth::registry::content::{self};
+use berth::oci::ManifestKind;
+use berth::oci::Digest;
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 

@@ -39,8 +39,9 @@ use crate::imagestream::model::{
     TagImportPolicy, TagReference, kinds,
 };
 use crate::imagestream::service::{MAX_PAGE, repository, split_stream_image};
+use crate::oci::Digest;
 use crate::storage::auth::TokenRecord;
-use crate::storage::{BlobStore, Digest, MetadataStore, StorageError, SummarySort, read_blob};
+use crate::storage::{BlobStore, MetadataStore, StorageError, SummarySort, read_blob};
 
 /// Index annotations (BuildKit's) marking a child as an attestation of another child.
 const REFERENCE_TYPE: &str = "vnd.docker.reference.type";
@@ -699,7 +700,7 @@ impl LocalConsoleData {
     /// readable size in the repository.
     async fn raw_config(
         &self,
-        repository: &crate::registry::names::RepositoryName,
+        repository: &crate::oci::RepositoryName,
         image: &ImageMetadata,
     ) -> ConsoleResult<Option<String>> {
         let Some(digest) = image

@@ -25,6 +25,7 @@ pub mod events;
 pub mod imagestream;
 pub mod import;
 pub mod limits;
+pub mod oci;
 pub mod ops;
 pub mod registry;
 pub mod storage;

@@ -30,7 +30,7 @@ use super::{Action, Identities, Role, Subject, Target};
 use crate::imagestream::error::{ApiError, ApiResult, FieldError, NAMESPACES, Resource, deleted};
 use crate::imagestream::model::{ObjectMeta, time};
 use crate::imagestream::routes::ApiJson;
-use crate::registry::names::{RepositoryName, is_valid_namespace};
+use crate::oci::{RepositoryName, is_valid_namespace};
 use crate::storage::ImageStreamStore;
 use crate::storage::auth::{
     BindingRecord, IdentityRecord, LinkOutcome, NewAudit, ServiceAccountRecord, TokenKind,

@@ -20,8 +20,8 @@ use super::names::token_name_error;
 use super::{Action, Identities, Subject};
 use crate::imagestream::error::{ApiError, ApiResult, FieldError, Resource};
 use crate::imagestream::model::{ObjectMeta, time};
+use crate::oci::RepositoryName;
 use crate::registry::access::{decide, docker_action, token_subject};
-use crate::registry::names::RepositoryName;
 use crate::storage::MetadataStore;
 use crate::storage::auth::{NewAudit, TokenKind, TokenOwner, TokenRecord};
 

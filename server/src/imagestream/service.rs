@@ -11,11 +11,12 @@ use super::error::{
 use super::image::ImageMetadata;
 use super::model::*;
 use crate::auth::{Action, Identities, Subject, Target, Visible};
-use crate::registry::content::{self, ManifestKind};
-use crate::registry::names::{RepositoryName, Tag, is_valid_namespace};
+use crate::oci::Digest;
+use crate::oci::ManifestKind;
+use crate::oci::{RepositoryName, Tag, is_valid_namespace};
 use crate::storage::{
-    Digest, ImageRecord, ImageStreamStore, NamespaceRecord, Presence, SpecTagWrite,
-    StatusTagRecord, StreamChange, StreamChangeError, StreamRecord, TagItem, TagTarget,
+    ImageRecord, ImageStreamStore, NamespaceRecord, Presence, SpecTagWrite, StatusTagRecord,
+    StreamChange, StreamChangeError, StreamRecord, TagItem, TagTarget,
 };
 
 use super::paging::{ContinueTokens, fill};
@@ -95,7 +96,7 @@ pub fn split_stream_image(name: &str) -> ApiResult<(String, Digest)> {
 
 fn parse_digest(text: &str) -> ApiResult<Digest> {
     text.parse()
-        .map_err(|err: crate::storage::DigestError| ApiError::BadRequest(err.to_string()))
+        .map_err(|err: crate::oci::DigestError| ApiError::BadRequest(err.to_string()))
 }
 
 /// A deterministic UID for a content-addressed image.
@@ -1105,7 +1106,7 @@ impl ImageStreams {
         let image = image.ok_or_else(|| invalid(format!("{reference} is not in this registry")))?;
         let mut digest = image.digest.clone();
         if tag.import_policy.import_mode != IMPORT_MODE_PRESERVE
-            && content::kind_of(&image.media_type) == Some(ManifestKind::Index)
+            && crate::oci::kind_of(&image.media_type) == Some(ManifestKind::Index)
         {
             digest = self.legacy_platform(&image).unwrap_or(digest);
         }

@@ -22,11 +22,11 @@ use crate::imagestream::error::{
 use crate::imagestream::image;
 use crate::imagestream::model::*;
 use crate::imagestream::service::{IMPORT_MODE_PRESERVE, repository};
+use crate::oci::Digest;
+use crate::oci::{RepositoryName, Tag};
 use crate::registry::content::{self, Document};
-use crate::registry::names::{RepositoryName, Tag};
 use crate::storage::{
-    BlobStore, Digest, MetadataStore, PutManifestOutcome, Referenced, RemoteSource, StorageError,
-    UploadId,
+    BlobStore, MetadataStore, PutManifestOutcome, Referenced, RemoteSource, StorageError, UploadId,
 };
 
 /// The most tags one repository import brings (OpenShift's default is 50 per import; a

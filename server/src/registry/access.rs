@@ -8,11 +8,11 @@ use axum::http::Method;
 use axum::http::request::Parts;
 
 use super::error::{RegistryError, RegistryResult};
-use super::names::RepositoryName;
 use super::routes::RegistryRoute;
 use crate::auth::credentials::{RegistryClaims, TOKEN_PREFIX, TokenSubject};
 use crate::auth::http::{Credentials, address, credentials};
 use crate::auth::{Action, AuthError, Identities, Subject, Target};
+use crate::oci::RepositoryName;
 use crate::web::{Arrival, quoted};
 
 /// Who a registry request comes from.

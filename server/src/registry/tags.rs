@@ -9,9 +9,9 @@ use serde::Deserialize;
 
 use super::access::{self, RegistryCaller};
 use super::error::{RegistryError, RegistryResult};
-use super::names::RepositoryName;
 use super::{Registry, query};
 use crate::auth::Action;
+use crate::oci::RepositoryName;
 
 /// The catalog's page size when the client gives none, and the most it may ask for.
 const CATALOG_DEFAULT_PAGE: u32 = 100;

@@ -16,12 +16,11 @@ use serde::Deserialize;
 use super::access::{self, RegistryCaller};
 use super::error::{RegistryError, RegistryResult};
 use super::http::{DOCKER_CONTENT_DIGEST, DOCKER_UPLOAD_UUID, parse_content_range, upload_range};
-use super::names::RepositoryName;
 use super::{Registry, query};
 use crate::auth::Action;
-use crate::storage::{
-    Algorithm, Digest, DigestHasher, IncomingStream, StorageError, UploadId, UploadSession,
-};
+use crate::oci::RepositoryName;
+use crate::oci::{Algorithm, Digest, DigestHasher};
+use crate::storage::{IncomingStream, StorageError, UploadId, UploadSession};
 
 #[derive(Deserialize, Default)]
 struct StartQuery {
@@ -37,7 +36,7 @@ struct FinishQuery {
 
 fn parse_digest(text: &str) -> RegistryResult<Digest> {
     text.parse()
-        .map_err(|err: crate::storage::DigestError| RegistryError::DigestInvalid(err.to_string()))
+        .map_err(|err: crate::oci::DigestError| RegistryError::DigestInvalid(err.to_string()))
 }
 
 fn incoming(body: Body) -> IncomingStream {

@@ -33,7 +33,7 @@ use crate::import::remote::{
     ReferrerDescriptor, RemoteError, RemoteManifest, RemoteReference, RemoteResult,
 };
 use crate::import::secrets::{DOCKER_CONFIG_JSON, pull_secret};
-use crate::storage::Digest;
+use crate::oci::Digest;
 
 const IMAGE: &str = "/apis/image.openshift.io/v1";
 const REVIEWS: &str = "/apis/authorization.k8s.io/v1";

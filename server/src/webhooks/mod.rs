@@ -31,7 +31,7 @@ use crate::imagestream::error::{
 };
 use crate::imagestream::model::{List, ListMeta, ObjectMeta, Status, time};
 use crate::import::secrets::{SecretsError, SecretsKey};
-use crate::registry::names::is_valid_namespace;
+use crate::oci::is_valid_namespace;
 use crate::storage::auth::NewAudit;
 use crate::storage::secrets::RegistrySecretRecord;
 use crate::storage::webhooks::{
