@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::http::Caller;
 use crate::imagestream::ImageStreams;
-use crate::imagestream::error::ApiError;
-use crate::imagestream::model::time;
+use crate::kube::ApiError;
+use crate::kube::time;
 use crate::limits::{ClientAddress, subject_key};
 use crate::storage::{EventFilter, EventRecord, ImageStreamStore, StorageError};
 

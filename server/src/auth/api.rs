@@ -27,9 +27,9 @@ use super::routes::{
     MAX_TOKEN_DAYS, access_api_version, create_token_for, token_expiry, token_object,
 };
 use super::{Action, Identities, Role, Subject, Target};
-use crate::imagestream::error::{ApiError, ApiResult, FieldError, NAMESPACES, Resource, deleted};
-use crate::imagestream::model::{ObjectMeta, time};
-use crate::imagestream::routes::ApiJson;
+use crate::kube::ApiJson;
+use crate::kube::{ApiError, ApiResult, FieldError, NAMESPACES, Resource, deleted};
+use crate::kube::{ObjectMeta, time};
 use crate::oci::{RepositoryName, is_valid_namespace};
 use crate::storage::ImageStreamStore;
 use crate::storage::auth::{

@@ -101,6 +101,18 @@ pub enum Subject {
 }
 
 impl Subject {
+    /// Who this is, as one stable key (`User:alice`, `ServiceAccount:team:ci`, `Anonymous`): what
+    /// a list's `continue` token is bound to.
+    pub fn key(&self) -> String {
+        match self {
+            Subject::Anonymous => "Anonymous".to_owned(),
+            Subject::User { name, .. } => format!("User:{name}"),
+            Subject::ServiceAccount { namespace, name } => {
+                format!("ServiceAccount:{namespace}:{name}")
+            }
+        }
+    }
+
     /// The binding subjects that apply to this subject: itself and its groups, as
     /// `Kind:name` keys of the binding index. What is granted to anonymous callers
     /// (`system:unauthenticated`) is granted to everyone: signing in never takes access away.

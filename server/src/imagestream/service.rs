@@ -4,13 +4,13 @@
 
 use std::sync::Arc;
 
-use super::error::{
-    ApiError, ApiResult, FieldError, IMAGE_STREAM_IMAGES, IMAGE_STREAM_IMPORTS,
-    IMAGE_STREAM_MAPPINGS, IMAGE_STREAM_TAGS, IMAGE_STREAMS, IMAGES, NAMESPACES, Resource,
-};
 use super::image::ImageMetadata;
 use super::model::*;
 use crate::auth::{Action, Identities, Subject, Target, Visible};
+use crate::kube::{
+    ApiError, ApiResult, FieldError, IMAGE_STREAM_IMAGES, IMAGE_STREAM_IMPORTS,
+    IMAGE_STREAM_MAPPINGS, IMAGE_STREAM_TAGS, IMAGE_STREAMS, IMAGES, NAMESPACES, Resource,
+};
 use crate::oci::Digest;
 use crate::oci::ManifestKind;
 use crate::oci::{RepositoryName, Tag, is_valid_namespace};
@@ -19,8 +19,11 @@ use crate::storage::{
     StreamChange, StreamChangeError, StreamRecord, TagItem, TagTarget,
 };
 
-use super::paging::{ContinueTokens, fill};
-pub use super::paging::{DEFAULT_PAGE, MAX_PAGE, Page};
+use crate::kube::{
+    CORE_API_VERSION, List, ListMeta, Namespace, NamespaceSpec, NamespaceStatus, ObjectMeta, Status,
+};
+use crate::kube::{ContinueTokens, fill};
+pub use crate::kube::{DEFAULT_PAGE, MAX_PAGE, Page};
 
 const IMPORT_MODE_LEGACY: &str = "Legacy";
 pub const IMPORT_MODE_PRESERVE: &str = "PreserveOriginal";
@@ -486,8 +489,8 @@ impl ImageStreams {
 
     pub fn namespace_object(record: &NamespaceRecord) -> Namespace {
         Namespace {
-            kind: kinds::namespace(),
-            api_version: kinds::core_api(),
+            kind: crate::kube::kinds::namespace(),
+            api_version: crate::kube::kinds::core_api(),
             metadata: ObjectMeta {
                 name: record.name.clone(),
                 uid: record.uid.clone(),
@@ -527,7 +530,7 @@ impl ImageStreams {
 
     pub async fn list_namespaces(&self, who: &Subject, page: &Page) -> ApiResult<List<Namespace>> {
         const LIST: &str = "namespaces";
-        let after = self.continue_tokens.start(page, LIST, who)?;
+        let after = self.continue_tokens.start(page, LIST, &who.key())?;
         let version = self.list_version().await?;
         let visible = self.identities.authorizer.visible_namespaces(who);
         let store = &self.store;
@@ -563,7 +566,7 @@ impl ImageStreams {
     /// more may follow.
     fn next_token(&self, more: bool, list: &str, who: &Subject, last: Option<&str>) -> String {
         match last {
-            Some(last) if more => self.continue_tokens.seal(list, who, last),
+            Some(last) if more => self.continue_tokens.seal(list, &who.key(), last),
             _ => String::new(),
         }
     }
@@ -628,7 +631,7 @@ impl ImageStreams {
         if self.store.delete_namespace(name).await? {
             self.identities.authorizer.reload().await?;
             self.audit(who, "namespace-delete", name).await;
-            Ok(super::error::deleted(NAMESPACES, name))
+            Ok(crate::kube::deleted(NAMESPACES, name))
         } else {
             Err(ApiError::not_found(NAMESPACES, name))
         }
@@ -672,7 +675,7 @@ impl ImageStreams {
         let visible = self.visible_streams(who, namespace)?;
         self.require_namespace(namespace).await?;
         let list = format!("imagestreams/{namespace}");
-        let after = self.continue_tokens.start(page, &list, who)?;
+        let after = self.continue_tokens.start(page, &list, &who.key())?;
         let from = after.as_deref();
         // The page, its version and (as Kubernetes gives for lists nothing was filtered from)
         // the count from the page's start, read at once.
@@ -734,7 +737,7 @@ impl ImageStreams {
         page: &Page,
     ) -> ApiResult<List<ImageStream>> {
         const LIST: &str = "imagestreams";
-        let after = self.continue_tokens.start(page, LIST, who)?;
+        let after = self.continue_tokens.start(page, LIST, &who.key())?;
         let version = self.list_version().await?;
         let key = |r: &StreamRecord| format!("{}/{}", r.namespace, r.name);
         let store = &self.store;
@@ -952,7 +955,7 @@ impl ImageStreams {
         if self.store.delete_stream(namespace, name).await? {
             self.audit(who, "imagestream-delete", &format!("{namespace}/{name}"))
                 .await;
-            Ok(super::error::deleted(IMAGE_STREAMS, name))
+            Ok(crate::kube::deleted(IMAGE_STREAMS, name))
         } else {
             Err(ApiError::not_found(IMAGE_STREAMS, name))
         }
@@ -1182,7 +1185,7 @@ impl ImageStreams {
         let visible = self.visible_streams(who, namespace)?;
         self.require_namespace(namespace).await?;
         let list = format!("imagestreamtags/{namespace}");
-        let after = self.continue_tokens.start(page, &list, who)?;
+        let after = self.continue_tokens.start(page, &list, &who.key())?;
         let version = self.list_version().await?;
         let key = |(stream, tag): &(String, String)| format!("{stream}:{tag}");
         let store = &self.store;
@@ -1402,7 +1405,7 @@ impl ImageStreams {
             .map_err(|err| change_error(err, IMAGE_STREAM_TAGS, name))?;
         self.audit(who, "imagestreamtag-delete", &format!("{namespace}/{name}"))
             .await;
-        Ok(super::error::deleted(IMAGE_STREAM_TAGS, name))
+        Ok(crate::kube::deleted(IMAGE_STREAM_TAGS, name))
     }
 
     // ---- images -------------------------------------------------------------------------------
@@ -1463,7 +1466,7 @@ impl ImageStreams {
     pub async fn list_images(&self, who: &Subject, page: &Page) -> ApiResult<List<Image>> {
         const LIST: &str = "images";
         self.require(who, Action::Pull, Target::REGISTRY, IMAGES, "")?;
-        let after = self.continue_tokens.start(page, LIST, who)?;
+        let after = self.continue_tokens.start(page, LIST, &who.key())?;
         let version = self.list_version().await?;
         let records = self.store.list_images(after.as_deref(), page.limit).await?;
         let more = records.len() >= page.limit as usize;
@@ -1543,7 +1546,7 @@ impl ImageStreams {
             .change_stream(&change)
             .await?
             .map_err(|err| change_error(err, IMAGE_STREAM_MAPPINGS, &stream))?;
-        let mut status = super::error::deleted(IMAGE_STREAM_MAPPINGS, &stream);
+        let mut status = crate::kube::deleted(IMAGE_STREAM_MAPPINGS, &stream);
         status.code = 201;
         Ok(status)
     }
@@ -1552,6 +1555,7 @@ impl ImageStreams {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kube::ObjectReference;
 
     #[test]
     fn names_of_tags_and_images() {

@@ -53,6 +53,14 @@ pub enum StorageError {
 
 pub type StorageResult<T> = Result<T, StorageError>;
 
+/// For the Kubernetes-style APIs: a storage failure is the server's fault (a 500, its cause
+/// logged).
+impl From<StorageError> for crate::kube::ApiError {
+    fn from(err: StorageError) -> Self {
+        crate::kube::ApiError::internal(err)
+    }
+}
+
 /// Names an upload session; a UUID, so it is safe to use in a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct UploadId(pub Uuid);
