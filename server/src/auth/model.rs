@@ -58,6 +58,16 @@ pub enum Action {
 }
 
 impl Action {
+    /// The verb Kubernetes names for this action in a Forbidden message.
+    pub fn verb(self) -> &'static str {
+        match self {
+            Action::Pull => "get",
+            Action::Push => "update",
+            Action::Delete => "delete",
+            Action::ManageAccess => "manage",
+        }
+    }
+
     pub const ALL: [Action; 4] = [
         Action::Pull,
         Action::Push,

@@ -21,7 +21,7 @@ use super::{Action, Identities, Subject};
 use crate::kube::{ApiError, ApiResult, FieldError, Resource};
 use crate::kube::{ObjectMeta, time};
 use crate::oci::RepositoryName;
-use crate::registry::access::{decide, docker_action, token_subject};
+use crate::registry::access::{allows, docker_action, token_subject};
 use crate::storage::MetadataStore;
 use crate::storage::auth::{NewAudit, TokenKind, TokenOwner, TokenRecord};
 
@@ -113,7 +113,7 @@ async fn grant(endpoint: &TokenEndpoint, subject: &Subject, scope: &str) -> Opti
     for action in [Action::Pull, Action::Push, Action::Delete] {
         let docker = docker_action(action);
         let asked = actions.iter().any(|a| a == docker || a == "*");
-        if asked && decide(&endpoint.identities, exists, subject, &repository, action) {
+        if asked && allows(&endpoint.identities, exists, subject, &repository, action) {
             granted.push(docker.to_owned());
         }
     }

@@ -16,6 +16,7 @@ use super::ImageStreams;
 use super::model::*;
 use crate::auth::Subject;
 use crate::auth::http::Caller;
+use crate::auth::{Action, Target};
 use crate::events::follow;
 use crate::kube::not_found;
 use crate::kube::{ApiError, ApiResult};
@@ -62,7 +63,11 @@ impl Watched {
 async fn render(api: &ImageStreams, who: &Subject, event: &EventRecord) -> Option<Watched> {
     // No event about a stream reaches someone who may not see it.
     let visible = match event.kind {
-        EventKind::ImageStream => api.may_pull(who, &event.namespace, &event.name),
+        EventKind::ImageStream => api.identities.authorizer.allows(
+            who,
+            Action::Pull,
+            Target::stream(&event.namespace, &event.name),
+        ),
         EventKind::Namespace => api
             .identities
             .authorizer
@@ -152,7 +157,12 @@ async fn current_objects(
             let done = page.len() < 500;
             after = page.last().map(|s| s.name.clone());
             for stream in page.iter().filter(|s| {
-                name.is_none_or(|n| n == s.name) && api.may_pull(who, &s.namespace, &s.name)
+                name.is_none_or(|n| n == s.name)
+                    && api.identities.authorizer.allows(
+                        who,
+                        Action::Pull,
+                        Target::stream(&s.namespace, &s.name),
+                    )
             }) {
                 let version = stream.resource_version;
                 lines.extend(

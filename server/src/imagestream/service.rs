@@ -208,57 +208,14 @@ fn stored_reference(tag: &TagReference) -> ApiResult<String> {
     serde_json::to_string(tag).map_err(|err| ApiError::BadRequest(err.to_string()))
 }
 
-/// The verb Kubernetes would name for an action on a resource, in a Forbidden message.
-fn verb(action: Action) -> &'static str {
-    match action {
-        Action::Pull => "get",
-        Action::Push => "update",
-        Action::Delete => "delete",
-        Action::ManageAccess => "manage",
-    }
-}
-
 impl ImageStreams {
     // ---- access -------------------------------------------------------------------------------
-
-    /// Refuses what `who` may not do, with the Kubernetes Forbidden message.
-    pub fn require(
-        &self,
-        who: &Subject,
-        action: Action,
-        target: Target<'_>,
-        resource: Resource,
-        name: &str,
-    ) -> ApiResult<()> {
-        if self.identities.authorizer.allows(who, action, target) {
-            return Ok(());
-        }
-        Err(ApiError::Forbidden {
-            resource,
-            name: name.to_owned(),
-            who: match who {
-                Subject::ServiceAccount { .. } => {
-                    format!("ServiceAccount \"{}\"", who.display_name())
-                }
-                _ => format!("User \"{}\"", who.display_name()),
-            },
-            verb: verb(action),
-            namespace: target.namespace.map(str::to_owned),
-        })
-    }
-
-    /// Whether `who` may see stream `name` of `namespace`.
-    pub fn may_pull(&self, who: &Subject, namespace: &str, name: &str) -> bool {
-        self.identities
-            .authorizer
-            .allows(who, Action::Pull, Target::stream(namespace, name))
-    }
 
     /// The streams of a namespace `who` may see; refused when none could ever be.
     pub fn visible_streams(&self, who: &Subject, namespace: &str) -> ApiResult<Visible> {
         let visible = self.identities.authorizer.visible_streams(who, namespace);
         if visible == Visible::Only(Default::default()) {
-            self.require(
+            self.identities.authorizer.require(
                 who,
                 Action::Pull,
                 Target::namespace(namespace),
@@ -578,7 +535,13 @@ impl ImageStreams {
             .visible_namespaces(who)
             .contains(name)
         {
-            self.require(who, Action::Pull, Target::namespace(name), NAMESPACES, name)?;
+            self.identities.authorizer.require(
+                who,
+                Action::Pull,
+                Target::namespace(name),
+                NAMESPACES,
+                name,
+            )?;
         }
         self.store
             .get_namespace(name)
@@ -590,13 +553,13 @@ impl ImageStreams {
     pub async fn create_namespace(&self, who: &Subject, body: Namespace) -> ApiResult<Namespace> {
         let name = body.metadata.name;
         if !self.identities.authorizer.may_create_namespace(who) {
-            return Err(ApiError::Forbidden {
-                resource: NAMESPACES,
-                name,
-                who: format!("User \"{}\"", who.display_name()),
-                verb: "create",
-                namespace: None,
-            });
+            return Err(ApiError::forbidden(
+                &who.display_name(),
+                "create",
+                NAMESPACES,
+                &name,
+                None,
+            ));
         }
         if !is_valid_namespace(&name) {
             return Err(ApiError::invalid(
@@ -621,7 +584,7 @@ impl ImageStreams {
     }
 
     pub async fn delete_namespace(&self, who: &Subject, name: &str) -> ApiResult<Status> {
-        self.require(
+        self.identities.authorizer.require(
             who,
             Action::Delete,
             Target::namespace(name),
@@ -649,7 +612,7 @@ impl ImageStreams {
         resource: Resource,
         name: &str,
     ) -> ApiResult<()> {
-        self.require(
+        self.identities.authorizer.require(
             who,
             Action::ManageAccess,
             Target::namespace(namespace),
@@ -750,7 +713,13 @@ impl ImageStreams {
                 Ok(store.list_all_streams(after, count).await?)
             },
             key,
-            |r| self.may_pull(who, &r.namespace, &r.name),
+            |r| {
+                self.identities.authorizer.allows(
+                    who,
+                    Action::Pull,
+                    Target::stream(&r.namespace, &r.name),
+                )
+            },
         )
         .await?;
         Ok(List {
@@ -784,7 +753,7 @@ impl ImageStreams {
         namespace: &str,
         name: &str,
     ) -> ApiResult<ImageStream> {
-        self.require(
+        self.identities.authorizer.require(
             who,
             Action::Pull,
             Target::stream(namespace, name),
@@ -851,7 +820,7 @@ impl ImageStreams {
         body: ImageStream,
     ) -> ApiResult<ImageStream> {
         let name = body.metadata.name.clone();
-        self.require(
+        self.identities.authorizer.require(
             who,
             Action::Push,
             Target::stream(namespace, &name),
@@ -891,7 +860,7 @@ impl ImageStreams {
         name: &str,
         body: ImageStream,
     ) -> ApiResult<ImageStream> {
-        self.require(
+        self.identities.authorizer.require(
             who,
             Action::Push,
             Target::stream(namespace, name),
@@ -945,7 +914,7 @@ impl ImageStreams {
         name: &str,
     ) -> ApiResult<Status> {
         repository(namespace, name)?;
-        self.require(
+        self.identities.authorizer.require(
             who,
             Action::Delete,
             Target::stream(namespace, name),
@@ -988,7 +957,7 @@ impl ImageStreams {
                 let (source, source_tag) =
                     split_stream_tag(&from.name).map_err(|err| invalid(err.to_string()))?;
                 // Tagging from a stream needs the right to pull from it.
-                self.require(
+                self.identities.authorizer.require(
                     who,
                     Action::Pull,
                     Target::stream(source_namespace, &source),
@@ -1028,7 +997,7 @@ impl ImageStreams {
                 let (source, digest) =
                     split_stream_image(&from.name).map_err(|err| invalid(err.to_string()))?;
                 let source = repository(source_namespace, &source)?;
-                self.require(
+                self.identities.authorizer.require(
                     who,
                     Action::Pull,
                     Target::stream(source.namespace(), source.stream()),
@@ -1099,7 +1068,7 @@ impl ImageStreams {
             };
             (repository, image)
         };
-        self.require(
+        self.identities.authorizer.require(
             who,
             Action::Pull,
             Target::stream(name.namespace(), name.stream()),
@@ -1157,7 +1126,7 @@ impl ImageStreams {
         name: &str,
     ) -> ApiResult<ImageStreamTag> {
         let (stream, tag) = split_stream_tag(name)?;
-        self.require(
+        self.identities.authorizer.require(
             who,
             Action::Pull,
             Target::stream(namespace, &stream),
@@ -1261,7 +1230,7 @@ impl ImageStreams {
         create: bool,
     ) -> ApiResult<ImageStreamTag> {
         let (stream, tag) = split_stream_tag(name)?;
-        self.require(
+        self.identities.authorizer.require(
             who,
             Action::Push,
             Target::stream(namespace, &stream),
@@ -1381,7 +1350,7 @@ impl ImageStreams {
         name: &str,
     ) -> ApiResult<Status> {
         let (stream, tag) = split_stream_tag(name)?;
-        self.require(
+        self.identities.authorizer.require(
             who,
             Action::Delete,
             Target::stream(namespace, &stream),
@@ -1417,7 +1386,7 @@ impl ImageStreams {
         name: &str,
     ) -> ApiResult<ImageStreamImage> {
         let (stream, digest) = split_stream_image(name)?;
-        self.require(
+        self.identities.authorizer.require(
             who,
             Action::Pull,
             Target::stream(namespace, &stream),
@@ -1451,7 +1420,9 @@ impl ImageStreams {
 
     /// Images are cluster-scoped, as in OpenShift: reading them takes a registry-wide role.
     pub async fn get_image(&self, who: &Subject, name: &str) -> ApiResult<Image> {
-        self.require(who, Action::Pull, Target::REGISTRY, IMAGES, name)?;
+        self.identities
+            .authorizer
+            .require(who, Action::Pull, Target::REGISTRY, IMAGES, name)?;
         let digest = name
             .parse::<Digest>()
             .map_err(|_| ApiError::not_found(IMAGES, name))?;
@@ -1465,7 +1436,9 @@ impl ImageStreams {
 
     pub async fn list_images(&self, who: &Subject, page: &Page) -> ApiResult<List<Image>> {
         const LIST: &str = "images";
-        self.require(who, Action::Pull, Target::REGISTRY, IMAGES, "")?;
+        self.identities
+            .authorizer
+            .require(who, Action::Pull, Target::REGISTRY, IMAGES, "")?;
         let after = self.continue_tokens.start(page, LIST, &who.key())?;
         let version = self.list_version().await?;
         let records = self.store.list_images(after.as_deref(), page.limit).await?;
@@ -1494,7 +1467,7 @@ impl ImageStreams {
         body: ImageStreamMapping,
     ) -> ApiResult<Status> {
         let stream = body.metadata.name.clone();
-        self.require(
+        self.identities.authorizer.require(
             who,
             Action::Push,
             Target::stream(namespace, &stream),

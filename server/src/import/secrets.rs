@@ -583,7 +583,7 @@ impl RegistrySecrets {
         secret: Secret,
     ) -> ApiResult<Secret> {
         let name = secret.metadata.name.clone();
-        self.image_streams.require(
+        self.image_streams.identities.authorizer.require(
             who,
             Action::ManageAccess,
             Target::namespace(namespace),

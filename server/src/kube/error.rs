@@ -104,6 +104,26 @@ impl ApiError {
         }
     }
 
+    /// The one Forbidden of every API, in Kubernetes' words: `imagestreams.image.openshift.io
+    /// "web" is forbidden: User "alice" cannot update resource "imagestreams" in API group
+    /// "image.openshift.io" in the namespace "team"`. `user` is the caller's user name
+    /// (`system:serviceaccount:ns:name` for a service account, `system:anonymous`).
+    pub fn forbidden(
+        user: &str,
+        verb: &'static str,
+        resource: Resource,
+        name: &str,
+        namespace: Option<&str>,
+    ) -> Self {
+        ApiError::Forbidden {
+            resource,
+            name: name.to_owned(),
+            who: format!("User \"{user}\""),
+            verb,
+            namespace: namespace.map(str::to_owned),
+        }
+    }
+
     /// Too many requests: try again in `seconds`.
     pub fn throttled(seconds: u64) -> Self {
         ApiError::TooManyRequests {

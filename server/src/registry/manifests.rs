@@ -6,7 +6,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::Registry;
-use super::access::{self, RegistryCaller};
+use super::access::RegistryCaller;
 use crate::auth::Action;
 
 use super::content::{self, Document};
@@ -82,7 +82,7 @@ pub async fn put(
             .identities
             .claim_namespace(name.namespace(), &subject)
             .await?;
-    if !created && !access::permits(&registry.identities, true, caller, name, Action::Push).await {
+    if !created && !caller.allows(&registry.identities, true, name, Action::Push) {
         return Err(RegistryError::Denied(format!(
             "{} may not push {name}",
             subject.display_name()

@@ -13,7 +13,7 @@ use chrono::Utc;
 use futures_util::{StreamExt, TryStreamExt};
 use serde::Deserialize;
 
-use super::access::{self, RegistryCaller};
+use super::access::RegistryCaller;
 use super::error::{RegistryError, RegistryResult};
 use super::http::{DOCKER_CONTENT_DIGEST, DOCKER_UPLOAD_UUID, parse_content_range, upload_range};
 use super::{Registry, query};
@@ -111,7 +111,7 @@ pub async fn start(
             .from
             .as_deref()
             .and_then(|f| f.parse::<RepositoryName>().ok())
-            && access::permits(&registry.identities, true, caller, &from, Action::Pull).await
+            && caller.allows(&registry.identities, true, &from, Action::Pull)
             && registry
                 .metadata
                 .mount_blob(&from, name, &digest)
