@@ -3,7 +3,7 @@
 //! refused or resumes without panicking.
 #![no_main]
 
-use berth::storage::{Algorithm, Digest, DigestHasher};
+use berth::oci::{Algorithm, Digest, DigestHasher};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

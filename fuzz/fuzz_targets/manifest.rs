@@ -2,8 +2,8 @@
 //! or an index, named by the sha256 of its bytes, and an index's children read without panic.
 #![no_main]
 
-use berth::registry::content::{self, ManifestKind};
-use berth::storage::Digest;
+use berth::oci::{Digest, ManifestKind};
+use berth::registry::content;
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 

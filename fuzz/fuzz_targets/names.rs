@@ -2,7 +2,7 @@
 //! written, and a path's endpoint keeps the name it was given.
 #![no_main]
 
-use berth::registry::names::{RepositoryName, Tag};
+use berth::oci::{RepositoryName, Tag};
 use berth::registry::routes::RegistryRoute;
 use libfuzzer_sys::fuzz_target;
 

@@ -3,7 +3,7 @@
 #![no_main]
 
 use berth::import::remote::RemoteReference;
-use berth::registry::names::{Tag, is_valid_component, is_valid_registry_host};
+use berth::oci::{Tag, is_valid_component, is_valid_registry_host};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {

@@ -11,9 +11,10 @@
 use std::time::{Duration, Instant};
 
 use berth::config::Config;
-use berth::registry::names::{RepositoryName, Tag};
+use berth::oci::Digest;
+use berth::oci::{RepositoryName, Tag};
 use berth::storage::sqlite::SqliteMetadata;
-use berth::storage::{Digest, MetadataStore, NewManifest, PutManifestOutcome};
+use berth::storage::{MetadataStore, NewManifest, PutManifestOutcome};
 use bytes::Bytes;
 
 const SAMPLES: usize = 50;

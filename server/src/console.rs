@@ -31,16 +31,18 @@ use crate::auth::routes::{
 };
 use crate::auth::{Action, Identities, Subject, Target, Visible};
 use crate::imagestream::ImageStreams;
-use crate::imagestream::error::{ApiError, IMAGE_STREAM_IMAGES, SECRETS};
 use crate::imagestream::image::{ChildManifest, ImageMetadata, MAX_CONFIG_BYTES};
 use crate::imagestream::model::{
     ImageLookupPolicy, ImageStream, ImageStreamImport, ImageStreamImportSpec, ImageStreamTag,
-    NamedTagEventList, Namespace, NamespaceSpec, NamespaceStatus, ObjectMeta, ObjectReference,
-    TagImportPolicy, TagReference, kinds,
+    NamedTagEventList, TagImportPolicy, TagReference, kinds,
 };
-use crate::imagestream::service::{MAX_PAGE, repository, split_stream_image};
+use crate::imagestream::service::{repository, split_stream_image};
+use crate::kube::MAX_PAGE;
+use crate::kube::{ApiError, IMAGE_STREAM_IMAGES, SECRETS};
+use crate::kube::{Namespace, NamespaceSpec, NamespaceStatus, ObjectMeta, ObjectReference};
+use crate::oci::Digest;
 use crate::storage::auth::TokenRecord;
-use crate::storage::{BlobStore, Digest, MetadataStore, StorageError, SummarySort, read_blob};
+use crate::storage::{BlobStore, MetadataStore, StorageError, SummarySort, read_blob};
 
 /// Index annotations (BuildKit's) marking a child as an attestation of another child.
 const REFERENCE_TYPE: &str = "vnd.docker.reference.type";
@@ -78,10 +80,8 @@ impl From<ApiError> for ConsoleError {
             | ApiError::MethodNotAllowed
             | ApiError::Gone { .. }
             | ApiError::ContinueExpired => ConsoleError::Invalid(err.to_string()),
-            ApiError::TooManyRequests(_) | ApiError::TooManyWatches(_) => {
-                ConsoleError::TooManyRequests(err.to_string())
-            }
-            ApiError::Storage(cause) => {
+            ApiError::TooManyRequests { .. } => ConsoleError::TooManyRequests(err.to_string()),
+            ApiError::Internal(cause) => {
                 tracing::error!(error = %cause, "a console request failed");
                 ConsoleError::Unavailable("storage failed; the server log has the cause".into())
             }
@@ -91,7 +91,7 @@ impl From<ApiError> for ConsoleError {
 
 impl From<StorageError> for ConsoleError {
     fn from(err: StorageError) -> Self {
-        ApiError::Storage(err).into()
+        ApiError::internal(err).into()
     }
 }
 
@@ -602,8 +602,8 @@ pub(crate) fn tag_body(source: ObjectReference) -> ImageStreamTag {
 
 pub(crate) fn namespace_body(name: &str) -> Namespace {
     Namespace {
-        kind: kinds::namespace(),
-        api_version: kinds::core_api(),
+        kind: crate::kube::kinds::namespace(),
+        api_version: crate::kube::kinds::core_api(),
         metadata: ObjectMeta {
             name: name.trim().to_owned(),
             ..ObjectMeta::default()
@@ -614,7 +614,7 @@ pub(crate) fn namespace_body(name: &str) -> Namespace {
 }
 
 /// A pull secret's row: its name, registries and age, never its data.
-pub(crate) fn pull_secret_row(secret: &crate::imagestream::model::Secret) -> PullSecretRow {
+pub(crate) fn pull_secret_row(secret: &crate::kube::Secret) -> PullSecretRow {
     PullSecretRow {
         name: secret.metadata.name.clone(),
         registries: crate::import::secrets::secret_registries(secret),
@@ -699,7 +699,7 @@ impl LocalConsoleData {
     /// readable size in the repository.
     async fn raw_config(
         &self,
-        repository: &crate::registry::names::RepositoryName,
+        repository: &crate::oci::RepositoryName,
         image: &ImageMetadata,
     ) -> ConsoleResult<Option<String>> {
         let Some(digest) = image
@@ -1356,7 +1356,7 @@ mod tests {
 
     #[test]
     fn errors_map_once() {
-        use crate::imagestream::error::{IMAGE_STREAMS, Resource};
+        use crate::kube::{IMAGE_STREAMS, Resource};
         assert!(matches!(
             ConsoleError::from(ApiError::not_found(IMAGE_STREAMS, "app")),
             ConsoleError::NotFound(message) if message.contains("app")
@@ -1388,7 +1388,7 @@ mod tests {
         // A Conflict with its cause (a pending delivery sent again) says the cause.
         assert!(matches!(
             ConsoleError::from(ApiError::NotNow {
-                resource: crate::imagestream::error::WEBHOOK_DELIVERIES,
+                resource: crate::kube::WEBHOOK_DELIVERIES,
                 name: "7".into(),
                 why: "the delivery is still pending".into(),
             }),

@@ -16,9 +16,10 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::http::Caller;
+use crate::auth::{Action, Target};
 use crate::imagestream::ImageStreams;
-use crate::imagestream::error::ApiError;
-use crate::imagestream::model::time;
+use crate::kube::ApiError;
+use crate::kube::time;
 use crate::limits::{ClientAddress, subject_key};
 use crate::storage::{EventFilter, EventRecord, ImageStreamStore, StorageError};
 
@@ -178,9 +179,11 @@ pub async fn console_feed(
     let events = follow(store, filter, from).filter(move |event| {
         let visible = match event {
             Ok(event) => match event.kind {
-                crate::storage::EventKind::ImageStream => {
-                    api.may_pull(&who, &event.namespace, &event.name)
-                }
+                crate::storage::EventKind::ImageStream => api.identities.authorizer.allows(
+                    &who,
+                    Action::Pull,
+                    Target::stream(&event.namespace, &event.name),
+                ),
                 crate::storage::EventKind::Namespace => api
                     .identities
                     .authorizer

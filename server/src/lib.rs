@@ -24,7 +24,9 @@ pub mod egress;
 pub mod events;
 pub mod imagestream;
 pub mod import;
+pub mod kube;
 pub mod limits;
+pub mod oci;
 pub mod ops;
 pub mod registry;
 pub mod storage;
@@ -137,7 +139,7 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
             .clone()
             .unwrap_or_else(|| address.to_string()),
         public_host: config.registry.public_hostname.clone(),
-        continue_tokens: imagestream::paging::ContinueTokens::new(
+        continue_tokens: kube::ContinueTokens::new(
             &auth_store
                 .server_secret("continue-token-key", &auth::credentials::new_key())
                 .await
@@ -227,9 +229,9 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
         .merge(import::secrets::router(registry_secrets.clone()))
         .merge(import::importer::router(importer.clone()))
         .merge(webhooks::router(webhook_api))
-        .merge(imagestream::routes::unknown_api_paths())
+        .merge(kube::unknown_api_paths())
         // Every API route answers a method it does not take with a `Status`, not an empty 405.
-        .method_not_allowed_fallback(imagestream::routes::method_not_allowed);
+        .method_not_allowed_fallback(kube::method_not_allowed);
     let with_sessions = apis
         .route(
             "/console/api/events",

@@ -32,6 +32,16 @@ pub enum WatchRefused {
     Total { limit: usize },
 }
 
+/// For the Kubernetes-style APIs: a 429 with the reason, retried after a few seconds.
+impl From<WatchRefused> for crate::kube::ApiError {
+    fn from(refused: WatchRefused) -> Self {
+        crate::kube::ApiError::TooManyRequests {
+            message: refused.to_string(),
+            retry_after: WATCH_RETRY_SECONDS,
+        }
+    }
+}
+
 #[derive(Default)]
 struct Open {
     total: usize,

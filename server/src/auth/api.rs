@@ -27,10 +27,10 @@ use super::routes::{
     MAX_TOKEN_DAYS, access_api_version, create_token_for, token_expiry, token_object,
 };
 use super::{Action, Identities, Role, Subject, Target};
-use crate::imagestream::error::{ApiError, ApiResult, FieldError, NAMESPACES, Resource, deleted};
-use crate::imagestream::model::{ObjectMeta, time};
-use crate::imagestream::routes::ApiJson;
-use crate::registry::names::{RepositoryName, is_valid_namespace};
+use crate::kube::ApiJson;
+use crate::kube::{ApiError, ApiResult, FieldError, NAMESPACES, Resource, deleted};
+use crate::kube::{ObjectMeta, time};
+use crate::oci::{RepositoryName, is_valid_namespace};
 use crate::storage::ImageStreamStore;
 use crate::storage::auth::{
     BindingRecord, IdentityRecord, LinkOutcome, NewAudit, ServiceAccountRecord, TokenKind,
@@ -152,42 +152,6 @@ fn query<T: for<'de> Deserialize<'de> + Default>(query: Option<String>) -> ApiRe
 }
 
 impl AccessApi {
-    fn forbidden(
-        who: &Subject,
-        resource: Resource,
-        name: &str,
-        verb: &'static str,
-        namespace: Option<&str>,
-    ) -> ApiError {
-        ApiError::Forbidden {
-            resource,
-            name: name.to_owned(),
-            who: format!("User \"{}\"", who.display_name()),
-            verb,
-            namespace: namespace.map(str::to_owned),
-        }
-    }
-
-    fn require(
-        &self,
-        who: &Subject,
-        action: Action,
-        target: Target<'_>,
-        resource: Resource,
-        name: &str,
-    ) -> ApiResult<()> {
-        if self.identities.authorizer.allows(who, action, target) {
-            Ok(())
-        } else {
-            let verb = if action == Action::Pull {
-                "get"
-            } else {
-                "manage"
-            };
-            Err(Self::forbidden(who, resource, name, verb, target.namespace))
-        }
-    }
-
     async fn require_namespace(&self, namespace: &str) -> ApiResult<()> {
         if is_valid_namespace(namespace) && self.streams.get_namespace(namespace).await?.is_some() {
             Ok(())
@@ -224,7 +188,9 @@ impl AccessApi {
         stream: Option<&str>,
     ) -> ApiResult<Vec<RoleBinding>> {
         let target = Target { namespace, stream };
-        self.require(who, Action::ManageAccess, target, ROLE_BINDINGS, "")?;
+        self.identities
+            .authorizer
+            .require(who, Action::ManageAccess, target, ROLE_BINDINGS, "")?;
         if let Some(namespace) = namespace {
             self.require_namespace(namespace).await?;
         }
@@ -314,7 +280,7 @@ impl AccessApi {
             stream: body.image_stream.as_deref(),
         };
         // Managing access, and no escalation: a binding grants at most the author's own role.
-        self.require(
+        self.identities.authorizer.require(
             who,
             Action::ManageAccess,
             target,
@@ -327,11 +293,11 @@ impl AccessApi {
             .role(who, target)
             .is_none_or(|held| held < role)
         {
-            return Err(Self::forbidden(
-                who,
+            return Err(ApiError::forbidden(
+                &who.display_name(),
+                "escalate",
                 ROLE_BINDINGS,
                 &body.metadata.name,
-                "escalate",
                 namespace,
             ));
         }
@@ -427,7 +393,7 @@ impl AccessApi {
         let bindings = self.identities.store.list_bindings(namespace).await?;
         let Some(binding) = bindings.iter().find(|b| b.name == name) else {
             // Only those who manage the namespace learn whether a binding exists there.
-            self.require(
+            self.identities.authorizer.require(
                 who,
                 Action::ManageAccess,
                 Target {
@@ -443,7 +409,13 @@ impl AccessApi {
             namespace,
             stream: binding.stream.as_deref(),
         };
-        self.require(who, Action::ManageAccess, target, ROLE_BINDINGS, name)?;
+        self.identities.authorizer.require(
+            who,
+            Action::ManageAccess,
+            target,
+            ROLE_BINDINGS,
+            name,
+        )?;
         self.identities
             .store
             .delete_binding(namespace, name)
@@ -470,7 +442,9 @@ impl AccessApi {
         action: Action,
         target: Target<'_>,
     ) -> ApiResult<Vec<(String, String, Role)>> {
-        self.require(who, Action::ManageAccess, target, ROLE_BINDINGS, "")?;
+        self.identities
+            .authorizer
+            .require(who, Action::ManageAccess, target, ROLE_BINDINGS, "")?;
         if let Some(namespace) = target.namespace {
             self.require_namespace(namespace).await?;
         }
@@ -493,7 +467,7 @@ impl AccessApi {
         who: &Subject,
         namespace: &str,
     ) -> ApiResult<Vec<ServiceAccountRecord>> {
-        self.require(
+        self.identities.authorizer.require(
             who,
             Action::ManageAccess,
             Target::namespace(namespace),
@@ -514,7 +488,7 @@ impl AccessApi {
         namespace: &str,
         name: &str,
     ) -> ApiResult<ServiceAccountRecord> {
-        self.require(
+        self.identities.authorizer.require(
             who,
             Action::ManageAccess,
             Target::namespace(namespace),
@@ -555,7 +529,7 @@ impl AccessApi {
         namespace: &str,
         name: &str,
     ) -> ApiResult<ServiceAccountRecord> {
-        self.require(
+        self.identities.authorizer.require(
             who,
             Action::ManageAccess,
             Target::namespace(namespace),
@@ -826,7 +800,7 @@ async fn permissions(
         let subject = match &scope.subject {
             None => caller.subject.clone(),
             Some(text) => {
-                api.require(
+                api.identities.authorizer.require(
                     &caller.subject,
                     Action::ManageAccess,
                     target,
@@ -1071,7 +1045,13 @@ fn require_cluster_admin(api: &AccessApi, who: &Subject, resource: Resource) -> 
     if api.identities.authorizer.role(who, Target::REGISTRY) == Some(Role::ClusterAdmin) {
         Ok(())
     } else {
-        Err(AccessApi::forbidden(who, resource, "", "manage", None))
+        Err(ApiError::forbidden(
+            &who.display_name(),
+            Action::ManageAccess.verb(),
+            resource,
+            "",
+            None,
+        ))
     }
 }
 

@@ -10,6 +10,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use super::model::{Action, Role, Subject, Target};
+use crate::kube::{ApiError, ApiResult, Resource};
 use crate::storage::StorageResult;
 use crate::storage::auth::{AuthStore, BindingRecord};
 
@@ -192,6 +193,28 @@ impl Authorizer {
     pub fn allows(&self, subject: &Subject, action: Action, target: Target<'_>) -> bool {
         self.role(subject, target)
             .is_some_and(|role| role.allows(action))
+    }
+
+    /// The guard of every API: the decision, and when it refuses, the one Forbidden
+    /// naming `resource` `name`.
+    pub fn require(
+        &self,
+        subject: &Subject,
+        action: Action,
+        target: Target<'_>,
+        resource: Resource,
+        name: &str,
+    ) -> ApiResult<()> {
+        if self.allows(subject, action, target) {
+            return Ok(());
+        }
+        Err(ApiError::forbidden(
+            &subject.display_name(),
+            action.verb(),
+            resource,
+            name,
+            target.namespace,
+        ))
     }
 
     /// May `subject` create namespace `namespace` (by pushing to it or through the API)?

@@ -200,7 +200,7 @@ pub async fn authenticate(parts: &Parts) -> Result<Caller, CredentialsRejected> 
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
-    type Rejection = crate::imagestream::error::ApiError;
+    type Rejection = crate::kube::ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         if let Some(caller) = parts.extensions.get::<Caller>() {
@@ -208,9 +208,26 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
         }
         let caller = authenticate(parts)
             .await
-            .map_err(crate::imagestream::error::ApiError::from)?;
+            .map_err(crate::kube::ApiError::from)?;
         parts.extensions.insert(caller.clone());
         Ok(caller)
+    }
+}
+
+/// For the Kubernetes-style APIs: a refused credential as a `Status`.
+impl From<CredentialsRejected> for crate::kube::ApiError {
+    fn from(err: CredentialsRejected) -> Self {
+        use crate::auth::AuthError;
+        use crate::kube::ApiError;
+        use CredentialsRejected as R;
+        match err {
+            R::Auth(AuthError::Throttled { retry_after }) => {
+                ApiError::throttled(retry_after.as_secs().max(1))
+            }
+            R::Auth(AuthError::Storage(err)) => ApiError::internal(err),
+            R::Csrf => ApiError::CsrfRejected(R::Csrf.to_string()),
+            other => ApiError::Unauthorized(other.to_string()),
+        }
     }
 }
 

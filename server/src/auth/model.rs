@@ -58,6 +58,16 @@ pub enum Action {
 }
 
 impl Action {
+    /// The verb Kubernetes names for this action in a Forbidden message.
+    pub fn verb(self) -> &'static str {
+        match self {
+            Action::Pull => "get",
+            Action::Push => "update",
+            Action::Delete => "delete",
+            Action::ManageAccess => "manage",
+        }
+    }
+
     pub const ALL: [Action; 4] = [
         Action::Pull,
         Action::Push,
@@ -101,6 +111,18 @@ pub enum Subject {
 }
 
 impl Subject {
+    /// Who this is, as one stable key (`User:alice`, `ServiceAccount:team:ci`, `Anonymous`): what
+    /// a list's `continue` token is bound to.
+    pub fn key(&self) -> String {
+        match self {
+            Subject::Anonymous => "Anonymous".to_owned(),
+            Subject::User { name, .. } => format!("User:{name}"),
+            Subject::ServiceAccount { namespace, name } => {
+                format!("ServiceAccount:{namespace}:{name}")
+            }
+        }
+    }
+
     /// The binding subjects that apply to this subject: itself and its groups, as
     /// `Kind:name` keys of the binding index. What is granted to anonymous callers
     /// (`system:unauthenticated`) is granted to everyone: signing in never takes access away.

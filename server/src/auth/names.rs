@@ -3,7 +3,7 @@
 //! a field error; a user name longer than [`MAX_USER_NAME`] is refused at sign-in before any
 //! lookup, throttle key or audit row is made of it.
 
-use crate::registry::names::is_valid_namespace;
+use crate::oci::is_valid_namespace;
 
 /// The longest user name, in bytes (an e-mail address fits).
 pub const MAX_USER_NAME: usize = 128;

@@ -18,10 +18,10 @@ use super::http::{Caller, CredentialsRejected, Proof, address, authenticate};
 use super::identity::AuthError;
 use super::names::token_name_error;
 use super::{Action, Identities, Subject};
-use crate::imagestream::error::{ApiError, ApiResult, FieldError, Resource};
-use crate::imagestream::model::{ObjectMeta, time};
-use crate::registry::access::{decide, docker_action, token_subject};
-use crate::registry::names::RepositoryName;
+use crate::kube::{ApiError, ApiResult, FieldError, Resource};
+use crate::kube::{ObjectMeta, time};
+use crate::oci::RepositoryName;
+use crate::registry::access::{allows, docker_action, token_subject};
 use crate::storage::MetadataStore;
 use crate::storage::auth::{NewAudit, TokenKind, TokenOwner, TokenRecord};
 
@@ -113,7 +113,7 @@ async fn grant(endpoint: &TokenEndpoint, subject: &Subject, scope: &str) -> Opti
     for action in [Action::Pull, Action::Push, Action::Delete] {
         let docker = docker_action(action);
         let asked = actions.iter().any(|a| a == docker || a == "*");
-        if asked && decide(&endpoint.identities, exists, subject, &repository, action) {
+        if asked && allows(&endpoint.identities, exists, subject, &repository, action) {
             granted.push(docker.to_owned());
         }
     }
@@ -559,7 +559,7 @@ pub async fn create_token_for(
 async fn create_personal_token_route(
     State(identities): State<Arc<Identities>>,
     caller: Caller,
-    crate::imagestream::routes::ApiJson(body): crate::imagestream::routes::ApiJson<PersonalToken>,
+    crate::kube::ApiJson(body): crate::kube::ApiJson<PersonalToken>,
 ) -> Response {
     match create_personal_token(
         &identities,
@@ -584,8 +584,8 @@ async fn revoke_personal_token_route(
     Path(uid): Path<String>,
 ) -> Response {
     match revoke_personal_token(&identities, &caller.subject, &uid).await {
-        Ok(()) => axum::Json(crate::imagestream::error::deleted(
-            crate::imagestream::error::Resource {
+        Ok(()) => axum::Json(crate::kube::deleted(
+            crate::kube::Resource {
                 plural: "personaltokens",
                 group: "access.berth.io",
             },

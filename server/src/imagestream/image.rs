@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 use serde::{Deserialize, Serialize};
 
-use crate::registry::content::{DOCKER_IMAGE_CONFIG, Document, OCI_IMAGE_CONFIG};
+use crate::oci::{DOCKER_IMAGE_CONFIG, OCI_IMAGE_CONFIG};
+use crate::registry::content::Document;
 
 /// The largest image config read for metadata (configs are a few KiB; history can grow).
 pub const MAX_CONFIG_BYTES: u64 = 8 * 1024 * 1024;

@@ -5,10 +5,8 @@
 //! (with watches), `error.rs` the mapping of every error to a `Status`, and `image.rs` what is
 //! read of an image at push time.
 
-pub mod error;
 pub mod image;
 pub mod model;
-pub mod paging;
 pub mod routes;
 pub mod service;
 

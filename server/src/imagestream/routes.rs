@@ -4,136 +4,32 @@
 //! from a `resourceVersion`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, Path, RawQuery, Request, State};
-use axum::http::{StatusCode, header};
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::StreamExt;
-use serde::Deserialize;
-use serde::de::DeserializeOwned;
 
 use super::ImageStreams;
-use super::error::{ApiError, ApiResult};
 use super::model::*;
-use super::service::Page;
 use crate::auth::Subject;
 use crate::auth::http::Caller;
+use crate::auth::{Action, Target};
 use crate::events::follow;
-use crate::limits::{ClientAddress, WatchPermit, subject_key};
+use crate::kube::not_found;
+use crate::kube::{ApiError, ApiResult};
+use crate::kube::{
+    ApiJson, ListParams, Namespace, WatchEvent, created, error_line, method_not_allowed, ok,
+    watch_response,
+};
+use crate::limits::{ClientAddress, subject_key};
 use crate::storage::{
     EventFilter, EventKind, EventRecord, EventType, NamespaceRecord, StreamRecord,
 };
 
-/// The largest request body the API reads.
-const MAX_BODY: usize = 4 * 1024 * 1024;
-
 type Api = State<Arc<ImageStreams>>;
-
-/// A JSON body whose errors answer as a `Status`.
-pub struct ApiJson<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = axum::body::to_bytes(request.into_body(), MAX_BODY)
-            .await
-            .map_err(|err| {
-                ApiError::BadRequest(format!("reading the request body failed: {err}"))
-            })?;
-        serde_json::from_slice(&bytes).map(ApiJson).map_err(|err| {
-            ApiError::BadRequest(format!("the request body is not a valid object: {err}"))
-        })
-    }
-}
-
-/// The query parameters of list and watch requests.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ListParams {
-    limit: Option<u32>,
-    #[serde(rename = "continue")]
-    continue_token: Option<String>,
-    watch: Option<String>,
-    resource_version: Option<String>,
-    timeout_seconds: Option<u64>,
-    field_selector: Option<String>,
-    label_selector: Option<String>,
-}
-
-impl ListParams {
-    fn parse(query: Option<String>) -> ApiResult<Self> {
-        let params: ListParams = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
-            .map_err(|err| ApiError::BadRequest(format!("invalid query: {err}")))?;
-        // Answering a filtered list with an unfiltered one would mislead.
-        if params
-            .label_selector
-            .as_deref()
-            .is_some_and(|s| !s.is_empty())
-        {
-            return Err(ApiError::BadRequest(
-                "labelSelector is not supported yet; list without it and filter on metadata.labels"
-                    .into(),
-            ));
-        }
-        Ok(params)
-    }
-
-    fn page(&self) -> ApiResult<Page> {
-        Page::parse(self.limit, self.continue_token.as_deref())
-    }
-
-    fn watching(&self) -> bool {
-        matches!(self.watch.as_deref(), Some("true" | "1"))
-    }
-
-    /// The name asked for with `fieldSelector=metadata.name=NAME`.
-    fn name(&self) -> ApiResult<Option<String>> {
-        match self.field_selector.as_deref() {
-            None | Some("") => Ok(None),
-            Some(selector) => selector
-                .strip_prefix("metadata.name=")
-                .map(|name| Some(name.to_owned()))
-                .ok_or_else(|| {
-                    ApiError::BadRequest(format!(
-                        "field selector {selector:?} is not supported; use metadata.name=NAME"
-                    ))
-                }),
-        }
-    }
-
-    /// Where a watch starts: `None` to begin with the current objects.
-    fn since(&self) -> ApiResult<Option<i64>> {
-        match self.resource_version.as_deref() {
-            None | Some("") | Some("0") => Ok(None),
-            Some(text) => text.parse().map(Some).map_err(|_| {
-                ApiError::BadRequest(format!("resourceVersion {text:?} is not a number"))
-            }),
-        }
-    }
-}
-
-fn json<T: serde::Serialize>(status: StatusCode, value: T) -> Response {
-    (status, axum::Json(value)).into_response()
-}
-
-fn ok<T: serde::Serialize>(result: ApiResult<T>) -> Response {
-    match result {
-        Ok(value) => json(StatusCode::OK, value),
-        Err(err) => err.into_response(),
-    }
-}
-
-pub fn created<T: serde::Serialize>(result: ApiResult<T>) -> Response {
-    match result {
-        Ok(value) => json(StatusCode::CREATED, value),
-        Err(err) => err.into_response(),
-    }
-}
 
 // ---- watches -------------------------------------------------------------------------------------
 
@@ -167,7 +63,11 @@ impl Watched {
 async fn render(api: &ImageStreams, who: &Subject, event: &EventRecord) -> Option<Watched> {
     // No event about a stream reaches someone who may not see it.
     let visible = match event.kind {
-        EventKind::ImageStream => api.may_pull(who, &event.namespace, &event.name),
+        EventKind::ImageStream => api.identities.authorizer.allows(
+            who,
+            Action::Pull,
+            Target::stream(&event.namespace, &event.name),
+        ),
         EventKind::Namespace => api
             .identities
             .authorizer
@@ -257,7 +157,12 @@ async fn current_objects(
             let done = page.len() < 500;
             after = page.last().map(|s| s.name.clone());
             for stream in page.iter().filter(|s| {
-                name.is_none_or(|n| n == s.name) && api.may_pull(who, &s.namespace, &s.name)
+                name.is_none_or(|n| n == s.name)
+                    && api.identities.authorizer.allows(
+                        who,
+                        Action::Pull,
+                        Target::stream(&s.namespace, &s.name),
+                    )
             }) {
                 let version = stream.resource_version;
                 lines.extend(
@@ -270,16 +175,6 @@ async fn current_objects(
         }
     }
     Ok(lines)
-}
-
-fn error_line(err: &ApiError) -> Bytes {
-    let mut line = serde_json::to_vec(&WatchEvent {
-        event_type: "ERROR",
-        object: err.status(),
-    })
-    .unwrap_or_default();
-    line.push(b'\n');
-    Bytes::from(line)
 }
 
 /// A watch: newline-delimited `{"type":…,"object":…}` events, first the current objects (when
@@ -340,30 +235,13 @@ async fn watch(
                     Ok(event) => render(&api, &who, &event)
                         .await
                         .and_then(|object| object.line(event.event_type.as_str(), event.id)),
-                    Err(err) => Some(error_line(&ApiError::Storage(err))),
+                    Err(err) => Some(error_line(&ApiError::internal(err))),
                 }
             }
         })
         .filter_map(|line| async move { line });
     let lines = futures_util::stream::iter(initial).chain(changes).boxed();
     Ok(watch_response(lines, Some(timeout), permit))
-}
-
-/// The response of a watch; `permit` is released when the body ends or the client leaves.
-fn watch_response(
-    lines: futures_util::stream::BoxStream<'static, Bytes>,
-    timeout: Option<Duration>,
-    permit: WatchPermit,
-) -> Response {
-    let lines = match timeout {
-        Some(timeout) => lines.take_until(tokio::time::sleep(timeout)).boxed(),
-        None => lines,
-    };
-    let body = Body::from_stream(lines.map(move |line| {
-        let _held = &permit;
-        Ok::<_, std::convert::Infallible>(line)
-    }));
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 // ---- handlers ------------------------------------------------------------------------------------
@@ -583,27 +461,6 @@ async fn list_images(State(api): Api, caller: Caller, RawQuery(query): RawQuery)
 
 async fn get_image(State(api): Api, caller: Caller, Path(name): Path<String>) -> Response {
     ok(api.get_image(&caller.subject, &name).await)
-}
-
-/// A method a Kubernetes-style route does not take, as a `Status`.
-pub async fn method_not_allowed() -> Response {
-    ApiError::MethodNotAllowed.into_response()
-}
-
-async fn not_found(request: Request) -> Response {
-    ApiError::NoSuchResource(request.uri().path().to_owned()).into_response()
-}
-
-/// What no API route matches under `/api` and `/apis`: a `Status` 404, never the console's page.
-pub fn unknown_api_paths() -> Router {
-    Router::new()
-        .route("/api", axum::routing::any(not_found))
-        // A catch-all needs one character after the slash: `/api/` is its own route.
-        .route("/api/", axum::routing::any(not_found))
-        .route("/api/{*rest}", axum::routing::any(not_found))
-        .route("/apis", axum::routing::any(not_found))
-        .route("/apis/", axum::routing::any(not_found))
-        .route("/apis/{*rest}", axum::routing::any(not_found))
 }
 
 pub fn router(api: Arc<ImageStreams>) -> Router {

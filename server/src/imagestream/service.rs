@@ -4,22 +4,26 @@
 
 use std::sync::Arc;
 
-use super::error::{
-    ApiError, ApiResult, FieldError, IMAGE_STREAM_IMAGES, IMAGE_STREAM_IMPORTS,
-    IMAGE_STREAM_MAPPINGS, IMAGE_STREAM_TAGS, IMAGE_STREAMS, IMAGES, NAMESPACES, Resource,
-};
 use super::image::ImageMetadata;
 use super::model::*;
 use crate::auth::{Action, Identities, Subject, Target, Visible};
-use crate::registry::content::{self, ManifestKind};
-use crate::registry::names::{RepositoryName, Tag, is_valid_namespace};
+use crate::kube::{
+    ApiError, ApiResult, FieldError, IMAGE_STREAM_IMAGES, IMAGE_STREAM_IMPORTS,
+    IMAGE_STREAM_MAPPINGS, IMAGE_STREAM_TAGS, IMAGE_STREAMS, IMAGES, NAMESPACES, Resource,
+};
+use crate::oci::Digest;
+use crate::oci::ManifestKind;
+use crate::oci::{RepositoryName, Tag, is_valid_namespace};
 use crate::storage::{
-    Digest, ImageRecord, ImageStreamStore, NamespaceRecord, Presence, SpecTagWrite,
-    StatusTagRecord, StreamChange, StreamChangeError, StreamRecord, TagItem, TagTarget,
+    ImageRecord, ImageStreamStore, NamespaceRecord, Presence, SpecTagWrite, StatusTagRecord,
+    StreamChange, StreamChangeError, StreamRecord, TagItem, TagTarget,
 };
 
-use super::paging::{ContinueTokens, fill};
-pub use super::paging::{DEFAULT_PAGE, MAX_PAGE, Page};
+use crate::kube::{
+    CORE_API_VERSION, List, ListMeta, Namespace, NamespaceSpec, NamespaceStatus, ObjectMeta, Status,
+};
+use crate::kube::{ContinueTokens, fill};
+pub use crate::kube::{DEFAULT_PAGE, MAX_PAGE, Page};
 
 const IMPORT_MODE_LEGACY: &str = "Legacy";
 pub const IMPORT_MODE_PRESERVE: &str = "PreserveOriginal";
@@ -95,7 +99,7 @@ pub fn split_stream_image(name: &str) -> ApiResult<(String, Digest)> {
 
 fn parse_digest(text: &str) -> ApiResult<Digest> {
     text.parse()
-        .map_err(|err: crate::storage::DigestError| ApiError::BadRequest(err.to_string()))
+        .map_err(|err: crate::oci::DigestError| ApiError::BadRequest(err.to_string()))
 }
 
 /// A deterministic UID for a content-addressed image.
@@ -204,57 +208,14 @@ fn stored_reference(tag: &TagReference) -> ApiResult<String> {
     serde_json::to_string(tag).map_err(|err| ApiError::BadRequest(err.to_string()))
 }
 
-/// The verb Kubernetes would name for an action on a resource, in a Forbidden message.
-fn verb(action: Action) -> &'static str {
-    match action {
-        Action::Pull => "get",
-        Action::Push => "update",
-        Action::Delete => "delete",
-        Action::ManageAccess => "manage",
-    }
-}
-
 impl ImageStreams {
     // ---- access -------------------------------------------------------------------------------
-
-    /// Refuses what `who` may not do, with the Kubernetes Forbidden message.
-    pub fn require(
-        &self,
-        who: &Subject,
-        action: Action,
-        target: Target<'_>,
-        resource: Resource,
-        name: &str,
-    ) -> ApiResult<()> {
-        if self.identities.authorizer.allows(who, action, target) {
-            return Ok(());
-        }
-        Err(ApiError::Forbidden {
-            resource,
-            name: name.to_owned(),
-            who: match who {
-                Subject::ServiceAccount { .. } => {
-                    format!("ServiceAccount \"{}\"", who.display_name())
-                }
-                _ => format!("User \"{}\"", who.display_name()),
-            },
-            verb: verb(action),
-            namespace: target.namespace.map(str::to_owned),
-        })
-    }
-
-    /// Whether `who` may see stream `name` of `namespace`.
-    pub fn may_pull(&self, who: &Subject, namespace: &str, name: &str) -> bool {
-        self.identities
-            .authorizer
-            .allows(who, Action::Pull, Target::stream(namespace, name))
-    }
 
     /// The streams of a namespace `who` may see; refused when none could ever be.
     pub fn visible_streams(&self, who: &Subject, namespace: &str) -> ApiResult<Visible> {
         let visible = self.identities.authorizer.visible_streams(who, namespace);
         if visible == Visible::Only(Default::default()) {
-            self.require(
+            self.identities.authorizer.require(
                 who,
                 Action::Pull,
                 Target::namespace(namespace),
@@ -485,8 +446,8 @@ impl ImageStreams {
 
     pub fn namespace_object(record: &NamespaceRecord) -> Namespace {
         Namespace {
-            kind: kinds::namespace(),
-            api_version: kinds::core_api(),
+            kind: crate::kube::kinds::namespace(),
+            api_version: crate::kube::kinds::core_api(),
             metadata: ObjectMeta {
                 name: record.name.clone(),
                 uid: record.uid.clone(),
@@ -526,7 +487,7 @@ impl ImageStreams {
 
     pub async fn list_namespaces(&self, who: &Subject, page: &Page) -> ApiResult<List<Namespace>> {
         const LIST: &str = "namespaces";
-        let after = self.continue_tokens.start(page, LIST, who)?;
+        let after = self.continue_tokens.start(page, LIST, &who.key())?;
         let version = self.list_version().await?;
         let visible = self.identities.authorizer.visible_namespaces(who);
         let store = &self.store;
@@ -562,7 +523,7 @@ impl ImageStreams {
     /// more may follow.
     fn next_token(&self, more: bool, list: &str, who: &Subject, last: Option<&str>) -> String {
         match last {
-            Some(last) if more => self.continue_tokens.seal(list, who, last),
+            Some(last) if more => self.continue_tokens.seal(list, &who.key(), last),
             _ => String::new(),
         }
     }
@@ -574,7 +535,13 @@ impl ImageStreams {
             .visible_namespaces(who)
             .contains(name)
         {
-            self.require(who, Action::Pull, Target::namespace(name), NAMESPACES, name)?;
+            self.identities.authorizer.require(
+                who,
+                Action::Pull,
+                Target::namespace(name),
+                NAMESPACES,
+                name,
+            )?;
         }
         self.store
             .get_namespace(name)
@@ -586,13 +553,13 @@ impl ImageStreams {
     pub async fn create_namespace(&self, who: &Subject, body: Namespace) -> ApiResult<Namespace> {
         let name = body.metadata.name;
         if !self.identities.authorizer.may_create_namespace(who) {
-            return Err(ApiError::Forbidden {
-                resource: NAMESPACES,
-                name,
-                who: format!("User \"{}\"", who.display_name()),
-                verb: "create",
-                namespace: None,
-            });
+            return Err(ApiError::forbidden(
+                &who.display_name(),
+                "create",
+                NAMESPACES,
+                &name,
+                None,
+            ));
         }
         if !is_valid_namespace(&name) {
             return Err(ApiError::invalid(
@@ -617,7 +584,7 @@ impl ImageStreams {
     }
 
     pub async fn delete_namespace(&self, who: &Subject, name: &str) -> ApiResult<Status> {
-        self.require(
+        self.identities.authorizer.require(
             who,
             Action::Delete,
             Target::namespace(name),
@@ -627,7 +594,7 @@ impl ImageStreams {
         if self.store.delete_namespace(name).await? {
             self.identities.authorizer.reload().await?;
             self.audit(who, "namespace-delete", name).await;
-            Ok(super::error::deleted(NAMESPACES, name))
+            Ok(crate::kube::deleted(NAMESPACES, name))
         } else {
             Err(ApiError::not_found(NAMESPACES, name))
         }
@@ -645,7 +612,7 @@ impl ImageStreams {
         resource: Resource,
         name: &str,
     ) -> ApiResult<()> {
-        self.require(
+        self.identities.authorizer.require(
             who,
             Action::ManageAccess,
             Target::namespace(namespace),
@@ -671,7 +638,7 @@ impl ImageStreams {
         let visible = self.visible_streams(who, namespace)?;
         self.require_namespace(namespace).await?;
         let list = format!("imagestreams/{namespace}");
-        let after = self.continue_tokens.start(page, &list, who)?;
+        let after = self.continue_tokens.start(page, &list, &who.key())?;
         let from = after.as_deref();
         // The page, its version and (as Kubernetes gives for lists nothing was filtered from)
         // the count from the page's start, read at once.
@@ -733,7 +700,7 @@ impl ImageStreams {
         page: &Page,
     ) -> ApiResult<List<ImageStream>> {
         const LIST: &str = "imagestreams";
-        let after = self.continue_tokens.start(page, LIST, who)?;
+        let after = self.continue_tokens.start(page, LIST, &who.key())?;
         let version = self.list_version().await?;
         let key = |r: &StreamRecord| format!("{}/{}", r.namespace, r.name);
         let store = &self.store;
@@ -746,7 +713,13 @@ impl ImageStreams {
                 Ok(store.list_all_streams(after, count).await?)
             },
             key,
-            |r| self.may_pull(who, &r.namespace, &r.name),
+            |r| {
+                self.identities.authorizer.allows(
+                    who,
+                    Action::Pull,
+                    Target::stream(&r.namespace, &r.name),
+                )
+            },
         )
         .await?;
         Ok(List {
@@ -780,7 +753,7 @@ impl ImageStreams {
         namespace: &str,
         name: &str,
     ) -> ApiResult<ImageStream> {
-        self.require(
+        self.identities.authorizer.require(
             who,
             Action::Pull,
             Target::stream(namespace, name),
@@ -847,7 +820,7 @@ impl ImageStreams {
         body: ImageStream,
     ) -> ApiResult<ImageStream> {
         let name = body.metadata.name.clone();
-        self.require(
+        self.identities.authorizer.require(
             who,
             Action::Push,
             Target::stream(namespace, &name),
@@ -887,7 +860,7 @@ impl ImageStreams {
         name: &str,
         body: ImageStream,
     ) -> ApiResult<ImageStream> {
-        self.require(
+        self.identities.authorizer.require(
             who,
             Action::Push,
             Target::stream(namespace, name),
@@ -941,7 +914,7 @@ impl ImageStreams {
         name: &str,
     ) -> ApiResult<Status> {
         repository(namespace, name)?;
-        self.require(
+        self.identities.authorizer.require(
             who,
             Action::Delete,
             Target::stream(namespace, name),
@@ -951,7 +924,7 @@ impl ImageStreams {
         if self.store.delete_stream(namespace, name).await? {
             self.audit(who, "imagestream-delete", &format!("{namespace}/{name}"))
                 .await;
-            Ok(super::error::deleted(IMAGE_STREAMS, name))
+            Ok(crate::kube::deleted(IMAGE_STREAMS, name))
         } else {
             Err(ApiError::not_found(IMAGE_STREAMS, name))
         }
@@ -984,7 +957,7 @@ impl ImageStreams {
                 let (source, source_tag) =
                     split_stream_tag(&from.name).map_err(|err| invalid(err.to_string()))?;
                 // Tagging from a stream needs the right to pull from it.
-                self.require(
+                self.identities.authorizer.require(
                     who,
                     Action::Pull,
                     Target::stream(source_namespace, &source),
@@ -1024,7 +997,7 @@ impl ImageStreams {
                 let (source, digest) =
                     split_stream_image(&from.name).map_err(|err| invalid(err.to_string()))?;
                 let source = repository(source_namespace, &source)?;
-                self.require(
+                self.identities.authorizer.require(
                     who,
                     Action::Pull,
                     Target::stream(source.namespace(), source.stream()),
@@ -1095,7 +1068,7 @@ impl ImageStreams {
             };
             (repository, image)
         };
-        self.require(
+        self.identities.authorizer.require(
             who,
             Action::Pull,
             Target::stream(name.namespace(), name.stream()),
@@ -1105,7 +1078,7 @@ impl ImageStreams {
         let image = image.ok_or_else(|| invalid(format!("{reference} is not in this registry")))?;
         let mut digest = image.digest.clone();
         if tag.import_policy.import_mode != IMPORT_MODE_PRESERVE
-            && content::kind_of(&image.media_type) == Some(ManifestKind::Index)
+            && crate::oci::kind_of(&image.media_type) == Some(ManifestKind::Index)
         {
             digest = self.legacy_platform(&image).unwrap_or(digest);
         }
@@ -1153,7 +1126,7 @@ impl ImageStreams {
         name: &str,
     ) -> ApiResult<ImageStreamTag> {
         let (stream, tag) = split_stream_tag(name)?;
-        self.require(
+        self.identities.authorizer.require(
             who,
             Action::Pull,
             Target::stream(namespace, &stream),
@@ -1181,7 +1154,7 @@ impl ImageStreams {
         let visible = self.visible_streams(who, namespace)?;
         self.require_namespace(namespace).await?;
         let list = format!("imagestreamtags/{namespace}");
-        let after = self.continue_tokens.start(page, &list, who)?;
+        let after = self.continue_tokens.start(page, &list, &who.key())?;
         let version = self.list_version().await?;
         let key = |(stream, tag): &(String, String)| format!("{stream}:{tag}");
         let store = &self.store;
@@ -1257,7 +1230,7 @@ impl ImageStreams {
         create: bool,
     ) -> ApiResult<ImageStreamTag> {
         let (stream, tag) = split_stream_tag(name)?;
-        self.require(
+        self.identities.authorizer.require(
             who,
             Action::Push,
             Target::stream(namespace, &stream),
@@ -1377,7 +1350,7 @@ impl ImageStreams {
         name: &str,
     ) -> ApiResult<Status> {
         let (stream, tag) = split_stream_tag(name)?;
-        self.require(
+        self.identities.authorizer.require(
             who,
             Action::Delete,
             Target::stream(namespace, &stream),
@@ -1401,7 +1374,7 @@ impl ImageStreams {
             .map_err(|err| change_error(err, IMAGE_STREAM_TAGS, name))?;
         self.audit(who, "imagestreamtag-delete", &format!("{namespace}/{name}"))
             .await;
-        Ok(super::error::deleted(IMAGE_STREAM_TAGS, name))
+        Ok(crate::kube::deleted(IMAGE_STREAM_TAGS, name))
     }
 
     // ---- images -------------------------------------------------------------------------------
@@ -1413,7 +1386,7 @@ impl ImageStreams {
         name: &str,
     ) -> ApiResult<ImageStreamImage> {
         let (stream, digest) = split_stream_image(name)?;
-        self.require(
+        self.identities.authorizer.require(
             who,
             Action::Pull,
             Target::stream(namespace, &stream),
@@ -1447,7 +1420,9 @@ impl ImageStreams {
 
     /// Images are cluster-scoped, as in OpenShift: reading them takes a registry-wide role.
     pub async fn get_image(&self, who: &Subject, name: &str) -> ApiResult<Image> {
-        self.require(who, Action::Pull, Target::REGISTRY, IMAGES, name)?;
+        self.identities
+            .authorizer
+            .require(who, Action::Pull, Target::REGISTRY, IMAGES, name)?;
         let digest = name
             .parse::<Digest>()
             .map_err(|_| ApiError::not_found(IMAGES, name))?;
@@ -1461,8 +1436,10 @@ impl ImageStreams {
 
     pub async fn list_images(&self, who: &Subject, page: &Page) -> ApiResult<List<Image>> {
         const LIST: &str = "images";
-        self.require(who, Action::Pull, Target::REGISTRY, IMAGES, "")?;
-        let after = self.continue_tokens.start(page, LIST, who)?;
+        self.identities
+            .authorizer
+            .require(who, Action::Pull, Target::REGISTRY, IMAGES, "")?;
+        let after = self.continue_tokens.start(page, LIST, &who.key())?;
         let version = self.list_version().await?;
         let records = self.store.list_images(after.as_deref(), page.limit).await?;
         let more = records.len() >= page.limit as usize;
@@ -1490,7 +1467,7 @@ impl ImageStreams {
         body: ImageStreamMapping,
     ) -> ApiResult<Status> {
         let stream = body.metadata.name.clone();
-        self.require(
+        self.identities.authorizer.require(
             who,
             Action::Push,
             Target::stream(namespace, &stream),
@@ -1542,7 +1519,7 @@ impl ImageStreams {
             .change_stream(&change)
             .await?
             .map_err(|err| change_error(err, IMAGE_STREAM_MAPPINGS, &stream))?;
-        let mut status = super::error::deleted(IMAGE_STREAM_MAPPINGS, &stream);
+        let mut status = crate::kube::deleted(IMAGE_STREAM_MAPPINGS, &stream);
         status.code = 201;
         Ok(status)
     }
@@ -1551,6 +1528,7 @@ impl ImageStreams {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kube::ObjectReference;
 
     #[test]
     fn names_of_tags_and_images() {

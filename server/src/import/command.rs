@@ -5,8 +5,9 @@ use anyhow::{Context, bail};
 
 use crate::config::ImportImageArgs;
 use crate::imagestream::model::{
-    ImageImportStatus, ImageStreamImport, ImageStreamImportSpec, Status, TagImportPolicy,
+    ImageImportStatus, ImageStreamImport, ImageStreamImportSpec, TagImportPolicy,
 };
+use crate::kube::Status;
 
 /// Sends the import; `Ok(false)` when some image failed (each said on standard error).
 pub async fn import_image(args: ImportImageArgs) -> anyhow::Result<bool> {

@@ -16,17 +16,16 @@ use super::remote::{RemoteError, RemoteReference, RemoteRegistry};
 use super::secrets::RegistrySecrets;
 use crate::auth::{Action, Subject, Target};
 use crate::imagestream::ImageStreams;
-use crate::imagestream::error::{
-    self as api_error, ApiError, ApiResult, FieldError, IMAGE_STREAM_IMPORTS,
-};
 use crate::imagestream::image;
 use crate::imagestream::model::*;
 use crate::imagestream::service::{IMPORT_MODE_PRESERVE, repository};
+use crate::kube::{ApiError, ApiResult, FieldError, IMAGE_STREAM_IMPORTS};
+use crate::kube::{ObjectMeta, ObjectReference, Status};
+use crate::oci::Digest;
+use crate::oci::{RepositoryName, Tag};
 use crate::registry::content::{self, Document};
-use crate::registry::names::{RepositoryName, Tag};
 use crate::storage::{
-    BlobStore, Digest, MetadataStore, PutManifestOutcome, Referenced, RemoteSource, StorageError,
-    UploadId,
+    BlobStore, MetadataStore, PutManifestOutcome, Referenced, RemoteSource, StorageError, UploadId,
 };
 
 /// The most tags one repository import brings (OpenShift's default is 50 per import; a
@@ -84,7 +83,7 @@ impl ImageError {
     }
 
     fn status(&self) -> Status {
-        let mut status = api_error::success(IMAGE_STREAM_IMPORTS, "");
+        let mut status = crate::kube::success(IMAGE_STREAM_IMPORTS, "");
         status.status = "Failure".into();
         status.reason = self.reason().into();
         status.message = match self {
@@ -159,7 +158,7 @@ impl Importer {
             )
         };
         let repository = repository(namespace, &stream)?;
-        self.image_streams.require(
+        self.image_streams.identities.authorizer.require(
             who,
             Action::Push,
             Target::stream(namespace, &stream),
@@ -249,7 +248,7 @@ impl Importer {
                         );
                     }
                     status.repository = Some(RepositoryImportStatus {
-                        status: api_error::success(IMAGE_STREAM_IMPORTS, &stream),
+                        status: crate::kube::success(IMAGE_STREAM_IMPORTS, &stream),
                         images: imported,
                     });
                 }
@@ -380,7 +379,7 @@ impl Importer {
                     None
                 };
                 ImageImportStatus {
-                    status: api_error::success(IMAGE_STREAM_IMPORTS, wanted.tag.as_str()),
+                    status: crate::kube::success(IMAGE_STREAM_IMPORTS, wanted.tag.as_str()),
                     image,
                     tag: wanted.tag.as_str().to_owned(),
                 }
@@ -405,7 +404,7 @@ impl Importer {
             .credentials_for(namespace, &remote.registry)
             .await
             .map_err(|err| match err {
-                super::secrets::SecretsError::Storage(err) => ApiError::Storage(err),
+                super::secrets::SecretsError::Storage(err) => ApiError::internal(err),
                 other => ApiError::BadRequest(other.to_string()),
             })?;
         Ok(RemoteRegistry::new(
@@ -597,7 +596,7 @@ pub fn router(importer: Arc<Importer>) -> axum::Router {
     use axum::response::Response;
 
     use crate::auth::http::Caller;
-    use crate::imagestream::routes::{ApiJson, created};
+    use crate::kube::{ApiJson, created};
 
     async fn import(
         State(importer): State<Arc<Importer>>,

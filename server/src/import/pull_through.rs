@@ -19,9 +19,10 @@ use tokio::sync::watch;
 
 use super::importer::Importer;
 use super::remote::{RemoteError, RemoteReference};
+use crate::oci::Digest;
+use crate::oci::RepositoryName;
 use crate::registry::error::{RegistryError, RegistryResult};
-use crate::registry::names::RepositoryName;
-use crate::storage::{BoxError, Digest, IncomingStream, RemoteBlob, UploadId};
+use crate::storage::{BoxError, IncomingStream, RemoteBlob, UploadId};
 
 /// How a fetch ended, as the pulls waiting for it see it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,8 +11,9 @@ use bytes::Bytes;
 use reqwest::Url;
 
 use crate::egress::{EgressPolicy, HttpClient, Outbound, OutboundError, read_bounded};
-use crate::registry::names::{self, MAX_NAME_LEN};
-use crate::storage::Digest;
+use crate::oci;
+use crate::oci::Digest;
+use crate::oci::MAX_NAME_LEN;
 
 /// What an import accepts: images and indexes, OCI and Docker schema 2.
 const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
@@ -117,21 +118,21 @@ impl RemoteReference {
         };
         // The same grammars as the registry's own names: no `..` or empty component, no
         // empty tag, and a host that cannot carry a URL's `#`, `?` or `@` into the requests.
-        if !names::is_valid_registry_host(&registry) {
+        if !oci::is_valid_registry_host(&registry) {
             return Err(invalid(
                 "a registry is a host name or [IPv6 address] with an optional :port",
             ));
         }
         if repository.is_empty()
             || repository.len() > MAX_NAME_LEN
-            || !repository.split('/').all(names::is_valid_component)
+            || !repository.split('/').all(oci::is_valid_component)
         {
             return Err(invalid(
                 "a repository is '/'-separated parts of lowercase letters and digits, joined inside a part by '.', '_', '__' or '-'",
             ));
         }
         if let Some(tag) = &tag
-            && tag.parse::<names::Tag>().is_err()
+            && tag.parse::<oci::Tag>().is_err()
         {
             return Err(invalid(
                 "a tag is 1 to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'",

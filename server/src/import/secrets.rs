@@ -35,11 +35,9 @@ use serde::{Deserialize, Serialize};
 use crate::auth::http::Caller;
 use crate::auth::{Action, Subject, Target};
 use crate::imagestream::ImageStreams;
-use crate::imagestream::error::{ApiError, ApiResult, FieldError, SECRETS, deleted};
-use crate::imagestream::model::{
-    CORE_API_VERSION, List, ListMeta, ObjectMeta, Secret, Status, kinds,
-};
-use crate::imagestream::routes::ApiJson;
+use crate::kube::ApiJson;
+use crate::kube::{ApiError, ApiResult, FieldError, SECRETS, deleted};
+use crate::kube::{CORE_API_VERSION, List, ListMeta, ObjectMeta, Secret, Status};
 use crate::storage::StorageError;
 use crate::storage::auth::NewAudit;
 use crate::storage::secrets::{RegistrySecretRecord, RegistrySecretStore};
@@ -252,8 +250,8 @@ pub enum SecretsError {
 impl From<SecretsError> for ApiError {
     fn from(err: SecretsError) -> Self {
         match err {
-            SecretsError::Storage(err) => ApiError::Storage(err),
-            other => ApiError::Storage(StorageError::Corrupt(other.to_string())),
+            SecretsError::Storage(err) => ApiError::internal(err),
+            other => ApiError::internal(other),
         }
     }
 }
@@ -405,8 +403,8 @@ pub fn pull_secret(
         "auths": {host: {"auth": STANDARD.encode(format!("{username}:{password}"))}}
     });
     Ok(Secret {
-        kind: kinds::secret(),
-        api_version: kinds::core_api(),
+        kind: crate::kube::kinds::secret(),
+        api_version: crate::kube::kinds::core_api(),
         metadata: ObjectMeta {
             name: name.to_owned(),
             ..ObjectMeta::default()
@@ -514,8 +512,8 @@ fn docker_config(secret: &Secret) -> Result<(String, Vec<u8>), FieldError> {
 /// A stored secret as the API shows it: never its data.
 fn secret_object(record: &RegistrySecretRecord) -> Secret {
     Secret {
-        kind: kinds::secret(),
-        api_version: kinds::core_api(),
+        kind: crate::kube::kinds::secret(),
+        api_version: crate::kube::kinds::core_api(),
         metadata: ObjectMeta {
             name: record.name.clone(),
             namespace: Some(record.namespace.clone()),
@@ -585,7 +583,7 @@ impl RegistrySecrets {
         secret: Secret,
     ) -> ApiResult<Secret> {
         let name = secret.metadata.name.clone();
-        self.image_streams.require(
+        self.image_streams.identities.authorizer.require(
             who,
             Action::ManageAccess,
             Target::namespace(namespace),
@@ -1101,7 +1099,7 @@ mod tests {
             identities,
             registry_host: "127.0.0.1:5000".into(),
             public_host: None,
-            continue_tokens: crate::imagestream::paging::ContinueTokens::new(b"test"),
+            continue_tokens: crate::kube::ContinueTokens::new(b"test"),
             watches: crate::limits::WatchLimits::new(&Default::default()),
         });
         RegistrySecrets::new(sqlite, key, image_streams)
@@ -1116,8 +1114,8 @@ mod tests {
 
     fn docker_registry_secret(name: &str, config: &[u8]) -> Secret {
         Secret {
-            kind: kinds::secret(),
-            api_version: kinds::core_api(),
+            kind: crate::kube::kinds::secret(),
+            api_version: crate::kube::kinds::core_api(),
             metadata: ObjectMeta {
                 name: name.into(),
                 ..ObjectMeta::default()

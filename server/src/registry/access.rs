@@ -8,11 +8,11 @@ use axum::http::Method;
 use axum::http::request::Parts;
 
 use super::error::{RegistryError, RegistryResult};
-use super::names::RepositoryName;
 use super::routes::RegistryRoute;
 use crate::auth::credentials::{RegistryClaims, TOKEN_PREFIX, TokenSubject};
 use crate::auth::http::{Credentials, address, credentials};
 use crate::auth::{Action, AuthError, Identities, Subject, Target};
+use crate::oci::RepositoryName;
 use crate::web::{Arrival, quoted};
 
 /// Who a registry request comes from.
@@ -28,6 +28,35 @@ pub enum RegistryCaller {
 }
 
 impl RegistryCaller {
+    /// Whether the caller may do `action` on repository `name` (without an error: the mount
+    /// source check uses it too).
+    pub fn allows(
+        &self,
+        identities: &Identities,
+        namespace_exists: bool,
+        name: &RepositoryName,
+        action: Action,
+    ) -> bool {
+        match self {
+            // A registry token grants what it names and what its subject holds now, no more: a
+            // push granted because the namespace did not exist yet ends when someone else makes it,
+            // and a binding removed since ends what it allowed.
+            RegistryCaller::Granted(claims) => {
+                claims.access.iter().any(|access| {
+                    access.resource_type == "repository"
+                        && access.name == name.as_str()
+                        && access
+                            .actions
+                            .iter()
+                            .any(|a| a == "*" || a == docker_action(action))
+                }) && allows(identities, namespace_exists, &self.subject(), name, action)
+            }
+            RegistryCaller::Subject { subject, .. } => {
+                allows(identities, namespace_exists, subject, name, action)
+            }
+        }
+    }
+
     pub fn subject(&self) -> Subject {
         match self {
             RegistryCaller::Granted(claims) => match &claims.berth {
@@ -181,44 +210,9 @@ fn need<'a>(route: &'a RegistryRoute, method: &Method) -> Need<'a> {
     }
 }
 
-/// Whether the caller may do `action` on repository `name` (without an error: the mount
-/// source check uses it too).
-pub async fn permits(
-    identities: &Identities,
-    namespace_exists: bool,
-    caller: &RegistryCaller,
-    name: &RepositoryName,
-    action: Action,
-) -> bool {
-    match caller {
-        // A registry token grants what it names and what its subject holds now, no more: a
-        // push granted because the namespace did not exist yet ends when someone else makes it,
-        // and a binding removed since ends what it allowed.
-        RegistryCaller::Granted(claims) => {
-            claims.access.iter().any(|access| {
-                access.resource_type == "repository"
-                    && access.name == name.as_str()
-                    && access
-                        .actions
-                        .iter()
-                        .any(|a| a == "*" || a == docker_action(action))
-            }) && decide(
-                identities,
-                namespace_exists,
-                &caller.subject(),
-                name,
-                action,
-            )
-        }
-        RegistryCaller::Subject { subject, .. } => {
-            decide(identities, namespace_exists, subject, name, action)
-        }
-    }
-}
-
 /// The decision for a subject on a repository: the authorizer's, plus creating a namespace by
 /// pushing to it where allowed.
-pub fn decide(
+pub fn allows(
     identities: &Identities,
     namespace_exists: bool,
     subject: &Subject,
@@ -261,19 +255,19 @@ pub async fn authorize(
             // Whether the namespace exists matters only to a push the bindings refuse (it may
             // create the namespace): ask the store only then.
             let mut exists = true;
-            if permits(identities, exists, caller, name, action).await {
+            if caller.allows(identities, exists, name, action) {
                 return Ok(());
             }
             if action == Action::Push {
                 exists = namespace_exists(name).await?;
-                if !exists && permits(identities, exists, caller, name, action).await {
+                if !exists && caller.allows(identities, exists, name, action) {
                     return Ok(());
                 }
             }
             let scope = format!("repository:{name}:{}", docker_action(action));
             let subject = caller.subject();
             let token_lacks_scope = matches!(caller, RegistryCaller::Granted(_))
-                && decide(identities, exists, &subject, name, action);
+                && allows(identities, exists, &subject, name, action);
             if subject.is_anonymous() || token_lacks_scope {
                 Err(unauthorized(
                     parts,

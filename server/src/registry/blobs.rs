@@ -9,8 +9,8 @@ use super::Registry;
 use super::access::RegistryCaller;
 use super::error::{RegistryError, RegistryResult};
 use super::http::{DOCKER_CONTENT_DIGEST, RangeRequest, parse_range};
-use super::names::RepositoryName;
-use crate::storage::Digest;
+use crate::oci::Digest;
+use crate::oci::RepositoryName;
 
 pub async fn get(
     registry: &Registry,

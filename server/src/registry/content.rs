@@ -9,32 +9,11 @@ use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 use serde::Deserialize;
 
 use super::error::{RegistryError, RegistryResult};
-use crate::storage::{Digest, NewManifest, Referenced};
-
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+json";
-const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
-pub const OCI_IMAGE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-pub const DOCKER_IMAGE_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
-/// Layers that registries are not expected to hold (Windows base layers, marked by `urls`).
-const DOCKER_FOREIGN_LAYER: &str = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ManifestKind {
-    Image,
-    Index,
-}
-
-pub fn kind_of(media_type: &str) -> Option<ManifestKind> {
-    match media_type {
-        OCI_MANIFEST | DOCKER_MANIFEST => Some(ManifestKind::Image),
-        OCI_INDEX | DOCKER_MANIFEST_LIST => Some(ManifestKind::Index),
-        _ => None,
-    }
-}
+use crate::oci::{
+    DOCKER_FOREIGN_LAYER, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_SCHEMA1,
+    DOCKER_SCHEMA1_SIGNED, Digest, ManifestKind, OCI_INDEX, OCI_MANIFEST, kind_of,
+};
+use crate::storage::{NewManifest, Referenced};
 
 /// The fields read before the full parse, to choose how to parse.
 #[derive(Deserialize)]
@@ -275,6 +254,7 @@ pub fn index_entries(content: &[u8]) -> Vec<IndexEntry> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oci::OCI_IMAGE_CONFIG;
 
     const CONFIG: &str = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
     const LAYER: &str = "sha256:b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9";

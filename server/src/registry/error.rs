@@ -6,7 +6,8 @@ use axum::response::{IntoResponse, Response};
 use oci_spec::distribution::ErrorCode;
 use serde::Serialize;
 
-use crate::storage::{Digest, StorageError};
+use crate::oci::Digest;
+use crate::storage::StorageError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {

@@ -6,17 +6,19 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::Registry;
-use super::access::{self, RegistryCaller};
+use super::access::RegistryCaller;
 use crate::auth::Action;
 
-use super::content::{self, Document, ManifestKind};
+use super::content::{self, Document};
 use super::error::{RegistryError, RegistryResult};
 use super::http::{
     DOCKER_CONTENT_DIGEST, OCI_SUBJECT, accepted_media_types, accepts, content_type,
 };
-use super::names::{Reference, RepositoryName};
 use crate::imagestream::image;
-use crate::storage::{Digest, PutManifestOutcome, StoredManifest};
+use crate::oci::Digest;
+use crate::oci::ManifestKind;
+use crate::oci::{Reference, RepositoryName};
+use crate::storage::{PutManifestOutcome, StoredManifest};
 
 fn set(response: &mut Response, name: header::HeaderName, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {
@@ -80,7 +82,7 @@ pub async fn put(
             .identities
             .claim_namespace(name.namespace(), &subject)
             .await?;
-    if !created && !access::permits(&registry.identities, true, caller, name, Action::Push).await {
+    if !created && !caller.allows(&registry.identities, true, name, Action::Push) {
         return Err(RegistryError::Denied(format!(
             "{} may not push {name}",
             subject.display_name()
@@ -202,7 +204,7 @@ pub async fn get(
     let mut manifest = find(registry, name, reference).await?;
     let accepted = accepted_media_types(&request.headers);
     if !accepts(&accepted, &manifest.media_type) {
-        let fallback = match (content::kind_of(&manifest.media_type), reference) {
+        let fallback = match (crate::oci::kind_of(&manifest.media_type), reference) {
             (Some(ManifestKind::Index), Reference::Tag(_)) => {
                 platform_fallback(registry, name, &manifest, &accepted).await?
             }

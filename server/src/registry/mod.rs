@@ -10,7 +10,6 @@ pub mod content;
 pub mod error;
 pub mod http;
 mod manifests;
-pub mod names;
 mod referrers;
 pub mod routes;
 mod tags;
@@ -25,8 +24,9 @@ pub use error::{RegistryError, RegistryResult};
 pub use routes::router;
 
 use crate::auth::Identities;
-use crate::storage::{BlobStore, Digest, MetadataStore, UploadId};
-use names::RepositoryName;
+use crate::oci::Digest;
+use crate::oci::RepositoryName;
+use crate::storage::{BlobStore, MetadataStore, UploadId};
 
 /// Limits the registry enforces on what clients send.
 #[derive(Debug, Clone)]

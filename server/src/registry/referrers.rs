@@ -8,12 +8,12 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::content::OCI_INDEX;
 use super::error::RegistryResult;
 use super::http::OCI_FILTERS_APPLIED;
-use super::names::RepositoryName;
 use super::{Registry, query};
-use crate::storage::Digest;
+use crate::oci::Digest;
+use crate::oci::OCI_INDEX;
+use crate::oci::RepositoryName;
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]

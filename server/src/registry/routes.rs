@@ -16,10 +16,11 @@ use percent_encoding::percent_decode_str;
 use super::access::{self, RegistryCaller};
 use super::error::{RegistryError, RegistryResult};
 use super::http::{API_VERSION, DOCKER_DISTRIBUTION_API_VERSION};
-use super::names::{Reference, RepositoryName, Tag};
 use super::{Registry, blobs, manifests, referrers, tags, uploads};
+use crate::oci::Digest;
+use crate::oci::{Reference, RepositoryName, Tag};
 use crate::ops::Operation;
-use crate::storage::{Digest, UploadId};
+use crate::storage::UploadId;
 
 /// A manifest reference that is neither a tag nor a digest, with why.
 #[derive(Debug, Clone, PartialEq)]

@@ -9,9 +9,9 @@ use serde::Deserialize;
 
 use super::access::{self, RegistryCaller};
 use super::error::{RegistryError, RegistryResult};
-use super::names::RepositoryName;
 use super::{Registry, query};
 use crate::auth::Action;
+use crate::oci::RepositoryName;
 
 /// The catalog's page size when the client gives none, and the most it may ask for.
 const CATALOG_DEFAULT_PAGE: u32 = 100;
@@ -118,7 +118,7 @@ pub async fn catalog(
                 .into_iter()
                 .filter(|name| {
                     name.parse::<RepositoryName>().is_ok_and(|name| {
-                        access::decide(&registry.identities, true, &subject, &name, Action::Pull)
+                        access::allows(&registry.identities, true, &subject, &name, Action::Pull)
                     })
                 })
                 .take(wanted - visible.len()),

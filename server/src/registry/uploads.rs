@@ -13,15 +13,14 @@ use chrono::Utc;
 use futures_util::{StreamExt, TryStreamExt};
 use serde::Deserialize;
 
-use super::access::{self, RegistryCaller};
+use super::access::RegistryCaller;
 use super::error::{RegistryError, RegistryResult};
 use super::http::{DOCKER_CONTENT_DIGEST, DOCKER_UPLOAD_UUID, parse_content_range, upload_range};
-use super::names::RepositoryName;
 use super::{Registry, query};
 use crate::auth::Action;
-use crate::storage::{
-    Algorithm, Digest, DigestHasher, IncomingStream, StorageError, UploadId, UploadSession,
-};
+use crate::oci::RepositoryName;
+use crate::oci::{Algorithm, Digest, DigestHasher};
+use crate::storage::{IncomingStream, StorageError, UploadId, UploadSession};
 
 #[derive(Deserialize, Default)]
 struct StartQuery {
@@ -37,7 +36,7 @@ struct FinishQuery {
 
 fn parse_digest(text: &str) -> RegistryResult<Digest> {
     text.parse()
-        .map_err(|err: crate::storage::DigestError| RegistryError::DigestInvalid(err.to_string()))
+        .map_err(|err: crate::oci::DigestError| RegistryError::DigestInvalid(err.to_string()))
 }
 
 fn incoming(body: Body) -> IncomingStream {
@@ -112,7 +111,7 @@ pub async fn start(
             .from
             .as_deref()
             .and_then(|f| f.parse::<RepositoryName>().ok())
-            && access::permits(&registry.identities, true, caller, &from, Action::Pull).await
+            && caller.allows(&registry.identities, true, &from, Action::Pull)
             && registry
                 .metadata
                 .mount_blob(&from, name, &digest)

@@ -16,10 +16,8 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::mpsc;
 use tokio_util::io::ReaderStream;
 
-use super::{
-    BlobStore, ByteStream, Digest, DigestHasher, IncomingStream, StorageError, StorageResult,
-    UploadId,
-};
+use super::{BlobStore, ByteStream, IncomingStream, StorageError, StorageResult, UploadId};
+use crate::oci::{Digest, DigestHasher};
 
 /// Chunks queued between the network and the writer thread (hyper yields chunks of up to a few
 /// hundred KiB, so this bounds an upload's buffered data to a few MiB).
@@ -299,7 +297,7 @@ impl BlobStore for FsBlobStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::Algorithm;
+    use crate::oci::Algorithm;
 
     fn body(chunks: Vec<&'static [u8]>) -> IncomingStream {
         Box::pin(futures_util::stream::iter(

@@ -5,8 +5,8 @@
 //! included, lives in the metadata store, never in process memory, so any replica can continue
 //! an upload that another one started.
 
+use crate::oci::{Algorithm, Digest, DigestHasher};
 pub mod auth;
-mod digest;
 pub mod fs;
 pub mod secrets;
 pub mod sqlite;
@@ -21,10 +21,9 @@ use chrono::{DateTime, Utc};
 use futures_util::Stream;
 use uuid::Uuid;
 
-pub use digest::{Algorithm, CorruptHashState, Digest, DigestError, DigestHasher};
 pub use streams::*;
 
-use crate::registry::names::{RepositoryName, Tag};
+use crate::oci::{RepositoryName, Tag};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -53,6 +52,14 @@ pub enum StorageError {
 }
 
 pub type StorageResult<T> = Result<T, StorageError>;
+
+/// For the Kubernetes-style APIs: a storage failure is the server's fault (a 500, its cause
+/// logged).
+impl From<StorageError> for crate::kube::ApiError {
+    fn from(err: StorageError) -> Self {
+        crate::kube::ApiError::internal(err)
+    }
+}
 
 /// Names an upload session; a UUID, so it is safe to use in a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

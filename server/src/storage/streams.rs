@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{Digest, StorageResult};
-use crate::registry::names::RepositoryName;
+use super::StorageResult;
+use crate::oci::Digest;
+use crate::oci::RepositoryName;
 
 pub type Labels = BTreeMap<String, String>;
 

@@ -28,12 +28,13 @@ use crate::console::{
     signed_in_user, stream_detail, tag_body, tag_source, time,
 };
 use crate::imagestream::image::{ImageMetadata, MAX_CONFIG_BYTES};
-use crate::imagestream::model::{Image, ImageStream, ImageStreamTag, Namespace, Secret};
+use crate::imagestream::model::{Image, ImageStream, ImageStreamTag};
 use crate::import::remote::{
     ReferrerDescriptor, RemoteError, RemoteManifest, RemoteReference, RemoteResult,
 };
 use crate::import::secrets::{DOCKER_CONFIG_JSON, pull_secret};
-use crate::storage::Digest;
+use crate::kube::{Namespace, Secret};
+use crate::oci::Digest;
 
 const IMAGE: &str = "/apis/image.openshift.io/v1";
 const REVIEWS: &str = "/apis/authorization.k8s.io/v1";

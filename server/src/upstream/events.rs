@@ -21,8 +21,9 @@ use super::{SESSION_TOKEN, UpstreamApi, UpstreamError, WATCH_SECONDS, segment};
 use crate::auth::Subject;
 use crate::auth::console_login::SESSION_USER;
 use crate::events::ChangeNotice;
-use crate::imagestream::error::ApiError;
-use crate::imagestream::model::{ImageStream, Namespace};
+use crate::imagestream::model::ImageStream;
+use crate::kube::ApiError;
+use crate::kube::Namespace;
 use crate::limits::{WatchLimits, subject_key};
 
 const IMAGE: &str = "/apis/image.openshift.io/v1";

@@ -56,7 +56,7 @@ struct PendingLogin {
 
 #[derive(Debug, Deserialize)]
 struct Me {
-    metadata: crate::imagestream::model::ObjectMeta,
+    metadata: crate::kube::ObjectMeta,
 }
 
 impl UpstreamLogin {

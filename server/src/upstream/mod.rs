@@ -26,8 +26,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::config::UpstreamConfig;
-use crate::imagestream::model::Status;
 use crate::import::remote::RemoteRegistry;
+use crate::kube::Status;
 
 /// Session key of the user's token at the cluster (never sent to the browser).
 pub const SESSION_TOKEN: &str = "upstream_token";
@@ -159,7 +159,7 @@ pub struct UpstreamApi {
 #[derive(Debug, serde::Deserialize)]
 struct ObjectList<T> {
     #[serde(default)]
-    metadata: crate::imagestream::model::ListMeta,
+    metadata: crate::kube::ListMeta,
     #[serde(default = "Vec::new")]
     items: Vec<T>,
 }

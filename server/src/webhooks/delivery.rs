@@ -22,12 +22,13 @@ use super::payload::{
     SIGNATURE_HEADER,
 };
 use crate::import::secrets::SecretsKey;
-use crate::registry::names::RepositoryName;
+use crate::oci::Digest;
+use crate::oci::RepositoryName;
 use crate::storage::webhooks::{
     AttemptRecord, DeliveryRecord, DeliveryState, NewDelivery, WebhookRecord, WebhookStore,
 };
 use crate::storage::{
-    Digest, EventFilter, EventKind, EventRecord, ImageStreamStore, StorageError, StorageResult,
+    EventFilter, EventKind, EventRecord, ImageStreamStore, StorageError, StorageResult,
 };
 
 /// How long a receiver has to answer.

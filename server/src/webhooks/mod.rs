@@ -26,12 +26,10 @@ use serde::{Deserialize, Serialize};
 use self::payload::{EventName, Format};
 use crate::auth::Subject;
 use crate::imagestream::ImageStreams;
-use crate::imagestream::error::{
-    ApiError, ApiResult, FieldError, WEBHOOK_DELIVERIES, WEBHOOKS, deleted,
-};
-use crate::imagestream::model::{List, ListMeta, ObjectMeta, Status, time};
 use crate::import::secrets::{SecretsError, SecretsKey};
-use crate::registry::names::is_valid_namespace;
+use crate::kube::{ApiError, ApiResult, FieldError, WEBHOOK_DELIVERIES, WEBHOOKS, deleted};
+use crate::kube::{List, ListMeta, ObjectMeta, Status, time};
+use crate::oci::is_valid_namespace;
 use crate::storage::auth::NewAudit;
 use crate::storage::secrets::RegistrySecretRecord;
 use crate::storage::webhooks::{

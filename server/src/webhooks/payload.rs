@@ -9,7 +9,8 @@ use hmac::{Hmac, KeyInit as _, Mac as _};
 use serde::Serialize;
 use sha2::Sha256;
 
-use crate::storage::{Digest, EventKind, EventRecord, EventType};
+use crate::oci::Digest;
+use crate::storage::{EventKind, EventRecord, EventType};
 
 /// The distribution notification envelope's media type.
 pub const DISTRIBUTION_EVENTS: &str = "application/vnd.docker.distribution.events.v1+json";

@@ -13,9 +13,9 @@ use serde::Deserialize;
 
 use super::{DEFAULT_DELIVERIES, Webhook, WebhookDelivery, Webhooks};
 use crate::auth::http::Caller;
-use crate::imagestream::error::{ApiError, ApiResult};
-use crate::imagestream::model::{List, Status};
-use crate::imagestream::routes::ApiJson;
+use crate::kube::ApiJson;
+use crate::kube::{ApiError, ApiResult};
+use crate::kube::{List, Status};
 
 type Api = State<Arc<Webhooks>>;
 

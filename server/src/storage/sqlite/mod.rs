@@ -23,10 +23,11 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{SqliteConnection, SqlitePool};
 
 use super::{
-    Digest, EventKind, EventType, Labels, SpecTagRecord, StatusTagRecord, StorageError,
-    StorageResult, StreamRecord, TagItem,
+    EventKind, EventType, Labels, SpecTagRecord, StatusTagRecord, StorageError, StorageResult,
+    StreamRecord, TagItem,
 };
-use crate::registry::names::RepositoryName;
+use crate::oci::Digest;
+use crate::oci::RepositoryName;
 
 pub struct SqliteMetadata {
     pool: SqlitePool,

@@ -12,11 +12,12 @@ use super::{
     NewEvent, SqliteMetadata, TagPoint, create_stream_row, ensure_repository, json_array, move_tag,
     move_tracking_tags, parse_digest, record_stream_event, size_from_db, size_to_db, stream_row,
 };
-use crate::registry::names::{RepositoryName, Tag};
+use crate::oci::{Algorithm, Digest};
+use crate::oci::{RepositoryName, Tag};
 use crate::storage::{
-    Algorithm, Digest, EventType, MetadataStore, NewManifest, PutManifestOutcome, Referenced,
-    Referrer, RemoteBlob, RemoteSource, RepositorySummary, SizeMismatch, StorageError,
-    StorageResult, StoredManifest, UploadId, UploadSession,
+    EventType, MetadataStore, NewManifest, PutManifestOutcome, Referenced, Referrer, RemoteBlob,
+    RemoteSource, RepositorySummary, SizeMismatch, StorageError, StorageResult, StoredManifest,
+    UploadId, UploadSession,
 };
 
 fn manifest_from_row(row: (String, String, Vec<u8>)) -> StorageResult<StoredManifest> {

@@ -11,9 +11,10 @@ use super::{
     load_streams, load_streams_with_tags, move_tag, move_tracking_tags, parse_digest,
     record_stream_event, size_from_db, stream_row, to_json,
 };
-use crate::registry::names::RepositoryName;
+use crate::oci::Digest;
+use crate::oci::RepositoryName;
 use crate::storage::{
-    Digest, EventFilter, EventKind, EventRecord, EventType, ImageRecord, ImageStreamStore, Labels,
+    EventFilter, EventKind, EventRecord, EventType, ImageRecord, ImageStreamStore, Labels,
     NamespaceRecord, NamespaceUsage, Presence, StorageError, StorageResult, StreamChange,
     StreamChangeError, StreamRecord, StreamSummaryRecord, SummarySort, TagTarget,
 };
@@ -884,7 +885,7 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::registry::names::Tag;
+    use crate::oci::Tag;
     use crate::storage::{MetadataStore, NewManifest};
 
     async fn store() -> (tempfile::TempDir, SqliteMetadata) {

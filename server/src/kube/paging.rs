@@ -16,7 +16,6 @@ use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use sha2::{Digest as _, Sha256};
 
 use super::error::{ApiError, ApiResult};
-use crate::auth::Subject;
 
 /// Page size when a list request gives no `limit`, and the most one page holds.
 pub const DEFAULT_PAGE: u32 = 500;
@@ -73,13 +72,8 @@ impl std::fmt::Debug for ContinueTokens {
     }
 }
 
-/// What a token is bound to: the list and the caller.
-fn associated_data(list: &str, who: &Subject) -> Vec<u8> {
-    let caller = match who {
-        Subject::Anonymous => "Anonymous".to_owned(),
-        Subject::User { name, .. } => format!("User:{name}"),
-        Subject::ServiceAccount { namespace, name } => format!("ServiceAccount:{namespace}:{name}"),
-    };
+/// What a token is bound to: the list and the caller (`Subject::key` in `auth`).
+fn associated_data(list: &str, caller: &str) -> Vec<u8> {
     format!("berth-continue\0{list}\0{caller}").into_bytes()
 }
 
@@ -99,17 +93,17 @@ impl ContinueTokens {
         }
     }
 
-    /// The token of a page of `list` for `who` that ended with the item keyed `last`.
-    pub fn seal(&self, list: &str, who: &Subject, last: &str) -> String {
-        self.seal_at(list, who, last, now_seconds())
+    /// The token of a page of `list` for `caller` that ended with the item keyed `last`.
+    pub fn seal(&self, list: &str, caller: &str, last: &str) -> String {
+        self.seal_at(list, caller, last, now_seconds())
     }
 
-    fn seal_at(&self, list: &str, who: &Subject, last: &str, issued: i64) -> String {
+    fn seal_at(&self, list: &str, caller: &str, last: &str, issued: i64) -> String {
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
         let mut plaintext = Vec::with_capacity(TIME_BYTES + last.len());
         plaintext.extend_from_slice(&issued.to_be_bytes());
         plaintext.extend_from_slice(last.as_bytes());
-        let aad = associated_data(list, who);
+        let aad = associated_data(list, caller);
         // Encryption with a valid key and nonce cannot fail; an empty token would only restart
         // the list.
         let Ok(ciphertext) = self.cipher.encrypt(
@@ -126,17 +120,17 @@ impl ContinueTokens {
         URL_SAFE_NO_PAD.encode(token)
     }
 
-    /// Where `page` of `list` starts for `who`: `None` for the beginning, else after the key
+    /// Where `page` of `list` starts for `caller`: `None` for the beginning, else after the key
     /// its token names. A token that does not open (edited, made for another list or caller,
     /// not one of ours) is a 400; an old one a 410 `Expired`.
-    pub fn start(&self, page: &Page, list: &str, who: &Subject) -> ApiResult<Option<String>> {
+    pub fn start(&self, page: &Page, list: &str, caller: &str) -> ApiResult<Option<String>> {
         match &page.continue_token {
             None => Ok(None),
-            Some(token) => self.open_at(token, list, who, now_seconds()).map(Some),
+            Some(token) => self.open_at(token, list, caller, now_seconds()).map(Some),
         }
     }
 
-    fn open_at(&self, token: &str, list: &str, who: &Subject, now: i64) -> ApiResult<String> {
+    fn open_at(&self, token: &str, list: &str, caller: &str, now: i64) -> ApiResult<String> {
         let invalid = || {
             ApiError::BadRequest(
                 "the continue token is not valid for this list; list again without it".into(),
@@ -147,7 +141,7 @@ impl ContinueTokens {
             return Err(invalid());
         }
         let (nonce, ciphertext) = bytes.split_at(NONCE_BYTES);
-        let aad = associated_data(list, who);
+        let aad = associated_data(list, caller);
         let plaintext = self
             .cipher
             .decrypt(
@@ -225,17 +219,12 @@ where
 mod tests {
     use super::*;
 
-    fn alice() -> Subject {
-        Subject::User {
-            name: "alice".into(),
-            groups: vec![],
-        }
-    }
+    const ALICE: &str = "User:alice";
 
     #[test]
     fn tokens_open_only_for_their_list_and_caller_and_reveal_nothing() {
         let tokens = ContinueTokens::new(b"server secret");
-        let token = tokens.seal("namespaces", &alice(), "secret-team");
+        let token = tokens.seal("namespaces", ALICE, "secret-team");
         assert!(!token.contains("secret"));
         assert!(
             !hex::encode(URL_SAFE_NO_PAD.decode(&token).unwrap())
@@ -243,22 +232,22 @@ mod tests {
         );
         let page = Page::parse(Some(1), Some(&token)).unwrap();
         assert_eq!(
-            tokens
-                .start(&page, "namespaces", &alice())
-                .unwrap()
-                .as_deref(),
+            tokens.start(&page, "namespaces", ALICE).unwrap().as_deref(),
             Some("secret-team")
         );
-        let refused = |list: &str, who: &Subject, token: &str| {
+        let refused = |list: &str, caller: &str, token: &str| {
             let page = Page::parse(Some(1), Some(token)).unwrap();
-            matches!(tokens.start(&page, list, who), Err(ApiError::BadRequest(_)))
+            matches!(
+                tokens.start(&page, list, caller),
+                Err(ApiError::BadRequest(_))
+            )
         };
-        assert!(refused("imagestreams/team", &alice(), &token));
-        assert!(refused("namespaces", &Subject::Anonymous, &token));
+        assert!(refused("imagestreams/team", ALICE, &token));
+        assert!(refused("namespaces", "Anonymous", &token));
         assert!(refused(
             "namespaces",
-            &alice(),
-            &ContinueTokens::new(b"another").seal("namespaces", &alice(), "x")
+            ALICE,
+            &ContinueTokens::new(b"another").seal("namespaces", ALICE, "x")
         ));
         // Every bit flipped somewhere, and the old hex tokens, are refused.
         let mut bytes = URL_SAFE_NO_PAD.decode(&token).unwrap();
@@ -266,13 +255,13 @@ mod tests {
             bytes[i] ^= 1;
             assert!(refused(
                 "namespaces",
-                &alice(),
+                ALICE,
                 &URL_SAFE_NO_PAD.encode(&bytes)
             ));
             bytes[i] ^= 1;
         }
         for bad in [hex::encode("secret-team").as_str(), "zz", "!!", "AAAA"] {
-            assert!(refused("namespaces", &alice(), bad), "{bad}");
+            assert!(refused("namespaces", ALICE, bad), "{bad}");
         }
     }
 
@@ -280,15 +269,15 @@ mod tests {
     fn old_tokens_expire() {
         let tokens = ContinueTokens::new(b"k");
         let lifetime = CONTINUE_LIFETIME.as_secs() as i64;
-        let token = tokens.seal_at("images", &alice(), "sha256:a", 1_000);
+        let token = tokens.seal_at("images", ALICE, "sha256:a", 1_000);
         assert_eq!(
             tokens
-                .open_at(&token, "images", &alice(), 1_000 + lifetime)
+                .open_at(&token, "images", ALICE, 1_000 + lifetime)
                 .unwrap(),
             "sha256:a"
         );
         assert!(matches!(
-            tokens.open_at(&token, "images", &alice(), 1_001 + lifetime),
+            tokens.open_at(&token, "images", ALICE, 1_001 + lifetime),
             Err(ApiError::ContinueExpired)
         ));
     }

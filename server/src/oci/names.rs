@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::storage::Digest;
+use crate::oci::Digest;
 
 /// The longest repository name accepted, as in distribution (a reference with a registry host
 /// must stay under 256 characters).

@@ -1,70 +1,10 @@
-//! The image stream API's errors and their one mapping to a Kubernetes `Status` object.
-
-use std::fmt;
+//! The errors of every Kubernetes-style API and their one mapping to a `Status` object.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::model::{ListMeta, Status, StatusCause, StatusDetails};
-use crate::storage::StorageError;
-
-/// A resource type, as Kubernetes names it in messages: `imagestreams.image.openshift.io`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Resource {
-    pub plural: &'static str,
-    pub group: &'static str,
-}
-
-pub const IMAGE_STREAMS: Resource = Resource {
-    plural: "imagestreams",
-    group: "image.openshift.io",
-};
-pub const IMAGE_STREAM_TAGS: Resource = Resource {
-    plural: "imagestreamtags",
-    group: "image.openshift.io",
-};
-pub const IMAGE_STREAM_IMAGES: Resource = Resource {
-    plural: "imagestreamimages",
-    group: "image.openshift.io",
-};
-pub const IMAGE_STREAM_MAPPINGS: Resource = Resource {
-    plural: "imagestreammappings",
-    group: "image.openshift.io",
-};
-pub const IMAGE_STREAM_IMPORTS: Resource = Resource {
-    plural: "imagestreamimports",
-    group: "image.openshift.io",
-};
-pub const IMAGES: Resource = Resource {
-    plural: "images",
-    group: "image.openshift.io",
-};
-pub const NAMESPACES: Resource = Resource {
-    plural: "namespaces",
-    group: "",
-};
-pub const SECRETS: Resource = Resource {
-    plural: "secrets",
-    group: "",
-};
-pub const WEBHOOKS: Resource = Resource {
-    plural: "webhooks",
-    group: "berth.io",
-};
-pub const WEBHOOK_DELIVERIES: Resource = Resource {
-    plural: "webhookdeliveries",
-    group: "berth.io",
-};
-
-impl fmt::Display for Resource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.group.is_empty() {
-            f.write_str(self.plural)
-        } else {
-            write!(f, "{}.{}", self.plural, self.group)
-        }
-    }
-}
+use super::meta::{ListMeta, Status, StatusCause, StatusDetails};
+use super::resource::Resource;
 
 /// One invalid field of a request body.
 #[derive(Debug, Clone, PartialEq)]
@@ -134,10 +74,9 @@ pub enum ApiError {
         verb: &'static str,
         namespace: Option<String>,
     },
-    #[error("too many requests; try again in {0} seconds")]
-    TooManyRequests(u64),
-    #[error(transparent)]
-    TooManyWatches(#[from] crate::limits::WatchRefused),
+    /// Too many requests, failed sign-ins or watches: try again after `retry_after` seconds.
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after: u64 },
     #[error("{0}")]
     CsrfRejected(String),
     /// Forbidden for a reason other than a missing role (how the caller signed in, say).
@@ -151,8 +90,10 @@ pub enum ApiError {
         "the provided continue parameter is too old to display a consistent list result; start a new list without the continue parameter"
     )]
     ContinueExpired,
+    /// The server's fault (storage, a sealed secret it cannot open): a 500 whose cause is logged,
+    /// never shown.
     #[error(transparent)]
-    Storage(#[from] StorageError),
+    Internal(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl ApiError {
@@ -161,6 +102,39 @@ impl ApiError {
             resource,
             name: name.into(),
         }
+    }
+
+    /// The one Forbidden of every API, in Kubernetes' words: `imagestreams.image.openshift.io
+    /// "web" is forbidden: User "alice" cannot update resource "imagestreams" in API group
+    /// "image.openshift.io" in the namespace "team"`. `user` is the caller's user name
+    /// (`system:serviceaccount:ns:name` for a service account, `system:anonymous`).
+    pub fn forbidden(
+        user: &str,
+        verb: &'static str,
+        resource: Resource,
+        name: &str,
+        namespace: Option<&str>,
+    ) -> Self {
+        ApiError::Forbidden {
+            resource,
+            name: name.to_owned(),
+            who: format!("User \"{user}\""),
+            verb,
+            namespace: namespace.map(str::to_owned),
+        }
+    }
+
+    /// Too many requests: try again in `seconds`.
+    pub fn throttled(seconds: u64) -> Self {
+        ApiError::TooManyRequests {
+            message: format!("too many requests; try again in {seconds} seconds"),
+            retry_after: seconds,
+        }
+    }
+
+    /// The server's fault: `cause` is logged, the caller reads only that it failed.
+    pub fn internal(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ApiError::Internal(Box::new(cause))
     }
 
     pub fn invalid(resource: Resource, name: impl Into<String>, cause: FieldError) -> Self {
@@ -186,11 +160,9 @@ impl ApiError {
             ApiError::Forbidden { .. } | ApiError::CsrfRejected(_) | ApiError::Refused(_) => {
                 (StatusCode::FORBIDDEN, "Forbidden")
             }
-            ApiError::TooManyRequests(_) | ApiError::TooManyWatches(_) => {
-                (StatusCode::TOO_MANY_REQUESTS, "TooManyRequests")
-            }
+            ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequests"),
             ApiError::Gone { .. } | ApiError::ContinueExpired => (StatusCode::GONE, "Expired"),
-            ApiError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
         }
     }
 
@@ -251,8 +223,7 @@ impl IntoResponse for ApiError {
         let (code, _) = self.code_and_reason();
         let mut response = (code, axum::Json(self.status())).into_response();
         let retry_after = match self {
-            ApiError::TooManyRequests(seconds) => Some(seconds),
-            ApiError::TooManyWatches(_) => Some(crate::limits::WATCH_RETRY_SECONDS),
+            ApiError::TooManyRequests { retry_after, .. } => Some(retry_after),
             _ => None,
         };
         if let Some(seconds) = retry_after
@@ -263,21 +234,6 @@ impl IntoResponse for ApiError {
                 .insert(axum::http::header::RETRY_AFTER, value);
         }
         response
-    }
-}
-
-impl From<crate::auth::http::CredentialsRejected> for ApiError {
-    fn from(err: crate::auth::http::CredentialsRejected) -> Self {
-        use crate::auth::AuthError;
-        use crate::auth::http::CredentialsRejected as R;
-        match err {
-            R::Auth(AuthError::Throttled { retry_after }) => {
-                ApiError::TooManyRequests(retry_after.as_secs().max(1))
-            }
-            R::Auth(AuthError::Storage(err)) => ApiError::Storage(err),
-            R::Csrf => ApiError::CsrfRejected(R::Csrf.to_string()),
-            other => ApiError::Unauthorized(other.to_string()),
-        }
     }
 }
 

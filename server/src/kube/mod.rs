@@ -1,0 +1,15 @@
+//! What every Kubernetes-style API of Berth shares: object metadata, lists with opaque
+//! `continue` tokens, watch streams, `Status` errors and the one way they are answered. It sits
+//! below everything that serves such an API and imports nothing of Berth but `oci`.
+
+mod error;
+mod http;
+mod meta;
+mod paging;
+mod resource;
+
+pub use error::*;
+pub use http::*;
+pub use meta::*;
+pub use paging::*;
+pub use resource::*;

@@ -1,0 +1,71 @@
+//! The resource types of Berth's APIs, as Kubernetes names them in messages and `Status`
+//! details (`imagestreams.image.openshift.io`).
+
+use std::fmt;
+
+/// A resource type, as Kubernetes names it in messages: `imagestreams.image.openshift.io`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resource {
+    pub plural: &'static str,
+    pub group: &'static str,
+}
+
+pub const IMAGE_STREAMS: Resource = Resource {
+    plural: "imagestreams",
+    group: "image.openshift.io",
+};
+
+pub const IMAGE_STREAM_TAGS: Resource = Resource {
+    plural: "imagestreamtags",
+    group: "image.openshift.io",
+};
+
+pub const IMAGE_STREAM_IMAGES: Resource = Resource {
+    plural: "imagestreamimages",
+    group: "image.openshift.io",
+};
+
+pub const IMAGE_STREAM_MAPPINGS: Resource = Resource {
+    plural: "imagestreammappings",
+    group: "image.openshift.io",
+};
+
+pub const IMAGE_STREAM_IMPORTS: Resource = Resource {
+    plural: "imagestreamimports",
+    group: "image.openshift.io",
+};
+
+pub const IMAGES: Resource = Resource {
+    plural: "images",
+    group: "image.openshift.io",
+};
+
+pub const NAMESPACES: Resource = Resource {
+    plural: "namespaces",
+    group: "",
+};
+
+pub const SECRETS: Resource = Resource {
+    plural: "secrets",
+    group: "",
+};
+
+pub const WEBHOOKS: Resource = Resource {
+    plural: "webhooks",
+    group: "berth.io",
+};
+
+pub const WEBHOOK_DELIVERIES: Resource = Resource {
+    plural: "webhookdeliveries",
+    group: "berth.io",
+};
+
+impl fmt::Display for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.group.is_empty() {
+            f.write_str(self.plural)
+        } else {
+            write!(f, "{}.{}", self.plural, self.group)
+        }
+    }
+}
