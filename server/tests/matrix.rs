@@ -104,10 +104,25 @@ struct Case {
     token: Option<String>,
 }
 
-async fn push(server: &TestServer, repository: &str) {
+/// The tag the registry's delete removes, the one the API's delete removes, and the spec tag
+/// the API's push updates: each case's target stream has all three, so an allowed action
+/// acts on something that exists.
+const REGISTRY_DELETED: &str = "registry-deleted";
+const API_DELETED: &str = "api-deleted";
+const API_RETAGGED: &str = "api-retagged";
+
+/// The body of `oc tag target:v1 target:api-retagged`.
+fn retag() -> Value {
+    json!({"tag": {"from": {"kind": "ImageStreamTag", "name": "target:v1"}}})
+}
+
+/// Pushes one image to `repository` as `v1` and under `more` tags.
+async fn push(server: &TestServer, repository: &str, more: &[&str]) {
     let manifest = image_manifest(server, repository, repository).await;
-    let response = put_manifest(server, repository, "v1", OCI_MANIFEST, &manifest).await;
-    assert_eq!(response.status(), StatusCode::CREATED);
+    for tag in std::iter::once("v1").chain(more.iter().copied()) {
+        let response = put_manifest(server, repository, tag, OCI_MANIFEST, &manifest).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "{repository}:{tag}");
+    }
 }
 
 async fn admin_post(server: &TestServer, path: &str, body: Value) -> Value {
@@ -124,126 +139,133 @@ async fn admin_post(server: &TestServer, path: &str, body: Value) -> Value {
     body
 }
 
-/// Whether a request succeeded by its status: refusals are 401 and 403 only.
-fn allowed(surface: Surface, action: Action, status: StatusCode) -> bool {
-    assert!(
-        !status.is_server_error(),
-        "{surface:?} {action:?} answered {status}"
-    );
-    !matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
+/// What a request answered, as far as the matrix judges it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Answer {
+    status: StatusCode,
+    /// On the surfaces that list streams: whether the target stream was listed.
+    listed: Option<bool>,
 }
 
-async fn attempt(server: &TestServer, case: &Case, surface: Surface, action: Action) -> bool {
+/// Whether a surface answers with a list of the namespace's streams (filtered by what the
+/// caller may see) rather than with one object.
+fn lists(surface: Surface) -> bool {
+    matches!(surface, Surface::Console | Surface::Events)
+}
+
+/// The status an allowed action answers on each surface; the requests in [`attempt`] act on
+/// objects that exist, so anything else (a 404 or 422 included) is a failure.
+fn allowed_status(surface: Surface, action: Action) -> StatusCode {
+    match (surface, action) {
+        (Surface::Registry, Action::Pull) => StatusCode::OK,
+        // An upload session is opened; a manifest deletion is accepted.
+        (Surface::Registry, Action::Push | Action::Delete) => StatusCode::ACCEPTED,
+        (Surface::Api | Surface::Console | Surface::Events, _) => StatusCode::OK,
+        (Surface::Registry, Action::ManageAccess) => unreachable!("not offered"),
+    }
+}
+
+/// The status a refused action answers: the registry challenges a caller without credentials
+/// (401, so that clients sign in) and refuses everyone else (403); the API and the console
+/// refuse every caller with 403, `system:anonymous` included, as Kubernetes does.
+fn refused_status(kind: Kind, surface: Surface) -> StatusCode {
+    match (surface, kind) {
+        (Surface::Registry, Kind::Anonymous) => StatusCode::UNAUTHORIZED,
+        _ => StatusCode::FORBIDDEN,
+    }
+}
+
+/// The model's answer for one case on one surface.
+fn expected_answer(case: &Case, surface: Surface, action: Action) -> Answer {
+    let listed = lists(surface).then_some(true);
+    if expected(case.role, case.scope, action) {
+        return Answer {
+            status: allowed_status(surface, action),
+            listed,
+        };
+    }
+    // A role on another stream of the namespace lets the caller list the namespace's
+    // streams: the list answers, without the target.
+    if lists(surface) && case.role.is_some() && case.scope == Scope::OtherStream {
+        return Answer {
+            status: StatusCode::OK,
+            listed: Some(false),
+        };
+    }
+    // SERVER BUG, expected here as it should be and left failing (issue 13, not fixed in this
+    // branch): on Events, a watch of a namespace's streams by a caller who may see none of
+    // them answers 200 with an empty stream, while listing the same streams answers 403. A
+    // Kubernetes API server refuses the watch as it refuses the list: 403. (`watch` in
+    // server/src/imagestream/routes.rs filters stream by stream and never asks about the
+    // namespace.)
+    Answer {
+        status: refused_status(case.kind, surface),
+        listed: None,
+    }
+}
+
+/// Sends the request that does `action` on `surface` as the case's caller, on the case's
+/// target stream.
+async fn attempt(server: &TestServer, case: &Case, surface: Surface, action: Action) -> Answer {
     let client = match &case.token {
         Some(token) => client_with_token(token),
         None => anonymous(),
     };
     let ns = &case.namespace;
     let api = format!("/apis/image.openshift.io/v1/namespaces/{ns}");
-    match (surface, action) {
+    let request = match (surface, action) {
         (Surface::Registry, Action::Pull) => {
-            let status = client
-                .get(server.url(&format!("/v2/{ns}/target/manifests/v1")))
-                .send()
-                .await
-                .unwrap()
-                .status();
-            allowed(surface, action, status)
+            client.get(server.url(&format!("/v2/{ns}/target/manifests/v1")))
         }
         (Surface::Registry, Action::Push) => {
-            let status = client
-                .post(server.url(&format!("/v2/{ns}/target/blobs/uploads/")))
-                .send()
-                .await
-                .unwrap()
-                .status();
-            allowed(surface, action, status)
+            client.post(server.url(&format!("/v2/{ns}/target/blobs/uploads/")))
         }
         (Surface::Registry, Action::Delete) => {
-            // A tag that does not exist: allowed is 404, refused 401/403; nothing changes.
-            let status = client
-                .delete(server.url(&format!("/v2/{ns}/target/manifests/absent")))
-                .send()
-                .await
-                .unwrap()
-                .status();
-            allowed(surface, action, status)
+            client.delete(server.url(&format!("/v2/{ns}/target/manifests/{REGISTRY_DELETED}")))
         }
         (Surface::Api, Action::Pull) => {
-            let status = client
-                .get(server.url(&format!("{api}/imagestreams/target")))
-                .send()
-                .await
-                .unwrap()
-                .status();
-            allowed(surface, action, status)
+            client.get(server.url(&format!("{api}/imagestreams/target")))
         }
-        (Surface::Api, Action::Push) => {
-            // Decided before the body is checked: allowed is 422 (the body is invalid).
-            let status = client
-                .put(server.url(&format!("{api}/imagestreamtags/target:new")))
-                .json(&json!({"tag": {"from": {"kind": "ImageStreamTag", "name": "target:v1"}, "importPolicy": {"importMode": "Invalid"}}}))
-                .send()
-                .await
-                .unwrap()
-                .status();
-            allowed(surface, action, status)
-        }
+        (Surface::Api, Action::Push) => client
+            .put(server.url(&format!("{api}/imagestreamtags/target:{API_RETAGGED}")))
+            .json(&retag()),
         (Surface::Api, Action::Delete) => {
-            let status = client
-                .delete(server.url(&format!("{api}/imagestreamtags/target:absent")))
-                .send()
-                .await
-                .unwrap()
-                .status();
-            allowed(surface, action, status)
+            client.delete(server.url(&format!("{api}/imagestreamtags/target:{API_DELETED}")))
         }
-        (Surface::Api, Action::ManageAccess) => {
-            let status = client
-                .get(server.url(&format!(
-                    "/apis/access.berth.io/v1/namespaces/{ns}/rolebindings?imageStream=target"
-                )))
-                .send()
-                .await
-                .unwrap()
-                .status();
-            allowed(surface, action, status)
-        }
-        (Surface::Console, Action::Pull) => {
-            // The namespace's streams as the console lists them: refused, or listed without
-            // the target when only another stream may be seen.
-            let response = client
-                .get(server.url(&format!(
-                    "/console/api/streams?namespace={ns}&filter=&sort=name&offset=0"
-                )))
-                .send()
-                .await
-                .unwrap();
-            let ok = response.status().is_success();
-            let page: Value = response.json().await.unwrap();
-            if !ok {
-                assert!(page["Forbidden"].is_string(), "{page}");
-                return false;
-            }
-            page["streams"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|s| s["name"] == "target")
-        }
+        (Surface::Api, Action::ManageAccess) => client.get(server.url(&format!(
+            "/apis/access.berth.io/v1/namespaces/{ns}/rolebindings?imageStream=target"
+        ))),
+        // The namespace's streams as the console lists them.
+        (Surface::Console, Action::Pull) => client.get(server.url(&format!(
+            "/console/api/streams?namespace={ns}&filter=&sort=name&offset=0"
+        ))),
         (Surface::Events, Action::Pull) => {
-            let body = client
-                .get(server.url(&format!("{api}/imagestreams?watch=true&timeoutSeconds=1")))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            body.contains("\"name\":\"target\"")
+            client.get(server.url(&format!("{api}/imagestreams?watch=true&timeoutSeconds=1")))
         }
         _ => unreachable!("surfaces offer only their actions"),
+    };
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let body = response.text().await.unwrap();
+    let listed = match surface {
+        _ if !lists(surface) || !status.is_success() => None,
+        Surface::Console => {
+            let page: Value = serde_json::from_str(&body).unwrap();
+            Some(
+                page["streams"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|s| s["name"] == "target"),
+            )
+        }
+        _ => Some(body.contains("\"name\":\"target\"")),
+    };
+    if surface == Surface::Console && !status.is_success() {
+        let page: Value = serde_json::from_str(&body).unwrap();
+        assert!(page["Forbidden"].is_string(), "{page}");
     }
+    Answer { status, listed }
 }
 
 #[tokio::test]
@@ -270,13 +292,28 @@ async fn every_allow_and_every_deny() {
         }
     }
 
-    // Each case has its own namespace with two streams, and another namespace for the
-    // "elsewhere" binding.
+    // Each case has its own namespace with two streams (the target with the tags its actions
+    // act on), and another namespace for the "elsewhere" binding.
     for case in &mut cases {
         let ns = case.namespace.clone();
-        push(&server, &format!("{ns}/target")).await;
-        push(&server, &format!("{ns}/other")).await;
-        push(&server, &format!("{ns}-x/target")).await;
+        push(
+            &server,
+            &format!("{ns}/target"),
+            &[REGISTRY_DELETED, API_DELETED],
+        )
+        .await;
+        push(&server, &format!("{ns}/other"), &[]).await;
+        push(&server, &format!("{ns}-x/target"), &[]).await;
+        let retagged = server
+            .client()
+            .put(server.url(&format!(
+                "/apis/image.openshift.io/v1/namespaces/{ns}/imagestreamtags/target:{API_RETAGGED}"
+            )))
+            .json(&retag())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(retagged.status(), StatusCode::OK);
         let subject = match case.kind {
             Kind::User => json!({"kind": "User", "name": "matrix-user"}),
             Kind::GroupMember => json!({"kind": "Group", "name": "matrix-group"}),
@@ -350,16 +387,14 @@ async fn every_allow_and_every_deny() {
         )
         .await;
         for ((case, surface, action), got) in chunk.iter().zip(results) {
-            let want = expected(case.role, case.scope, *action);
-            *tally.entry(want).or_default() += 1;
+            let want = expected_answer(case, *surface, *action);
+            *tally
+                .entry(expected(case.role, case.scope, *action))
+                .or_default() += 1;
             if got != want {
                 failures.push(format!(
-                    "{:?} as {:?} bound {:?}: {surface:?} {action:?} was {}, expected {}",
-                    case.kind,
-                    case.role,
-                    case.scope,
-                    if got { "allowed" } else { "denied" },
-                    if want { "allowed" } else { "denied" }
+                    "{:?} as {:?} bound {:?}: {surface:?} {action:?} answered {got:?}, expected {want:?}",
+                    case.kind, case.role, case.scope,
                 ));
             }
         }
@@ -371,6 +406,20 @@ async fn every_allow_and_every_deny() {
         checks.len(),
         failures.join("\n")
     );
+    // An allowed delete removed its tag; a refused one changed nothing.
+    for case in &cases {
+        let ns = &case.namespace;
+        let want = if expected(case.role, case.scope, Action::Delete) {
+            StatusCode::NOT_FOUND
+        } else {
+            StatusCode::OK
+        };
+        for tag in [REGISTRY_DELETED, API_DELETED] {
+            let path = format!("/v2/{ns}/target/manifests/{tag}");
+            let got = server.client().get(server.url(&path)).send().await.unwrap();
+            assert_eq!(got.status(), want, "{path}");
+        }
+    }
     // The matrix holds both answers in numbers (a matrix of only denials would prove little).
     assert!(tally[&true] > 100 && tally[&false] > 100, "{tally:?}");
 }
