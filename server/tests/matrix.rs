@@ -192,12 +192,8 @@ fn expected_answer(case: &Case, surface: Surface, action: Action) -> Answer {
             listed: Some(false),
         };
     }
-    // SERVER BUG, expected here as it should be and left failing (issue 13, not fixed in this
-    // branch): on Events, a watch of a namespace's streams by a caller who may see none of
-    // them answers 200 with an empty stream, while listing the same streams answers 403. A
-    // Kubernetes API server refuses the watch as it refuses the list: 403. (`watch` in
-    // server/src/imagestream/routes.rs filters stream by stream and never asks about the
-    // namespace.)
+    // A watch of a namespace's streams is refused as their list is (a Kubernetes API server
+    // answers both 403), not answered with an empty stream.
     Answer {
         status: refused_status(case.kind, surface),
         listed: None,

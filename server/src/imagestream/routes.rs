@@ -298,6 +298,8 @@ async fn list_streams(
     let result = async {
         let params = ListParams::parse(query)?;
         if params.watching() {
+            // Refused as the list is: a caller who may see none of the namespace's streams.
+            api.visible_streams(&caller.subject, &namespace)?;
             return watch(
                 api,
                 caller.subject,
