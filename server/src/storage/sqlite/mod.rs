@@ -248,11 +248,20 @@ pub(super) async fn forget_earlier_namespace(
     Ok(())
 }
 
-/// A stream's row: (repository id, generation, resourceVersion).
-async fn stream_row(
+/// What a change to a stream checks and bumps: its repository id (the stream's key), its
+/// generation and its resourceVersion.
+#[derive(sqlx::FromRow)]
+struct StreamState {
+    repository_id: i64,
+    generation: i64,
+    resource_version: i64,
+}
+
+/// The stream's [`StreamState`], when the stream exists.
+async fn stream_state(
     conn: &mut SqliteConnection,
     repository: &RepositoryName,
-) -> StorageResult<Option<(i64, i64, i64)>> {
+) -> StorageResult<Option<StreamState>> {
     Ok(sqlx::query_as(
         "SELECT s.repository_id, s.generation, s.resource_version
          FROM image_streams s JOIN repositories r ON r.id = s.repository_id
@@ -292,6 +301,36 @@ struct TagPoint<'a> {
     generation: i64,
 }
 
+/// Where a tag points now: a row of `tags`.
+#[derive(sqlx::FromRow)]
+struct TagRow {
+    digest: Option<String>,
+    external_reference: Option<String>,
+    generation: i64,
+}
+
+impl TagRow {
+    /// The tag's row, when the stream has the tag.
+    async fn find(
+        conn: &mut SqliteConnection,
+        repository_id: i64,
+        tag: &str,
+    ) -> StorageResult<Option<TagRow>> {
+        Ok(sqlx::query_as(
+            "SELECT digest, external_reference, generation FROM tags WHERE repository_id = ? AND name = ?",
+        )
+        .bind(repository_id)
+        .bind(tag)
+        .fetch_optional(conn)
+        .await?)
+    }
+
+    /// The image it names, as events say it: the digest, else the external reference.
+    fn into_image(self) -> Option<String> {
+        self.digest.or(self.external_reference)
+    }
+}
+
 /// Points a tag at an image, adding a history item when it is not already there. Returns the
 /// image it named before (`Some(None)` for a new tag), or `None` when nothing changed.
 async fn move_tag(
@@ -300,21 +339,15 @@ async fn move_tag(
     tag: &str,
     point: &TagPoint<'_>,
 ) -> StorageResult<Option<Option<String>>> {
-    let current: Option<(Option<String>, Option<String>, i64)> = sqlx::query_as(
-        "SELECT digest, external_reference, generation FROM tags WHERE repository_id = ? AND name = ?",
-    )
-    .bind(repository_id)
-    .bind(tag)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let current = TagRow::find(conn, repository_id, tag).await?;
     let digest = point.digest.map(Digest::to_string);
     let external = point.external_reference.map(str::to_owned);
-    if let Some((old_digest, old_external, old_generation)) = &current
-        && *old_digest == digest
-        && *old_external == external
+    if let Some(old) = &current
+        && old.digest == digest
+        && old.external_reference == external
         && (digest.is_some() || external.is_some())
     {
-        if *old_generation == point.generation {
+        if old.generation == point.generation {
             return Ok(None);
         }
         // The same image for a newer spec: as OpenShift does, the newest item takes the new
@@ -334,7 +367,7 @@ async fn move_tag(
         .bind(tag)
         .execute(&mut *conn)
         .await?;
-        return Ok(Some(old_digest.clone().or(old_external.clone())));
+        return Ok(Some(current.and_then(TagRow::into_image)));
     }
     let now = Utc::now();
     sqlx::query(
@@ -364,8 +397,7 @@ async fn move_tag(
     .bind(now)
     .execute(conn)
     .await?;
-    let before = current.and_then(|(digest, external, _)| digest.or(external));
-    Ok(Some(before))
+    Ok(Some(current.and_then(TagRow::into_image)))
 }
 
 /// After a tag of a stream moved to `digest`, moves the spec tags of the same stream that
@@ -377,7 +409,13 @@ async fn move_tracking_tags(
     tag: &str,
     digest: &Digest,
 ) -> StorageResult<Vec<String>> {
-    let tracking: Vec<(String, i64)> = sqlx::query_as(
+    /// A spec tag that tracks the moved one, with the generation of its last change.
+    #[derive(sqlx::FromRow)]
+    struct TrackingTag {
+        name: String,
+        generation: i64,
+    }
+    let tracking: Vec<TrackingTag> = sqlx::query_as(
         "SELECT name, generation FROM spec_tags
          WHERE repository_id = ? AND name <> ?
            AND json_extract(reference, '$.from.kind') = 'ImageStreamTag'
@@ -393,17 +431,17 @@ async fn move_tracking_tags(
     .fetch_all(&mut *conn)
     .await?;
     let mut moved = Vec::new();
-    for (name, generation) in tracking {
+    for tracking in tracking {
         let point = TagPoint {
             digest: Some(digest),
             external_reference: None,
-            generation,
+            generation: tracking.generation,
         };
-        if move_tag(conn, repository_id, &name, &point)
+        if move_tag(conn, repository_id, &tracking.name, &point)
             .await?
             .is_some()
         {
-            moved.push(name);
+            moved.push(tracking.name);
         }
     }
     Ok(moved)
@@ -481,18 +519,61 @@ async fn link_image(
     Ok(true)
 }
 
-type StreamRow = (
-    i64,
-    String,
-    String,
-    String,
-    i64,
-    i64,
-    Option<String>,
-    Option<String>,
-    bool,
-    DateTime<Utc>,
-);
+/// A stream's row with its namespace's name ([`STREAM_COLUMNS`]); its tags are read apart.
+#[derive(sqlx::FromRow)]
+struct StreamRow {
+    repository_id: i64,
+    namespace: String,
+    name: String,
+    uid: String,
+    generation: i64,
+    resource_version: i64,
+    labels: Option<String>,
+    annotations: Option<String>,
+    lookup_local: bool,
+    created_at: DateTime<Utc>,
+}
+
+impl StreamRow {
+    fn into_record(
+        self,
+        spec_tags: Vec<SpecTagRecord>,
+        status_tags: Vec<StatusTagRecord>,
+    ) -> StorageResult<StreamRecord> {
+        Ok(StreamRecord {
+            namespace: self.namespace,
+            name: self.name,
+            uid: self.uid,
+            generation: self.generation,
+            resource_version: self.resource_version,
+            labels: labels_from_db(self.labels)?,
+            annotations: labels_from_db(self.annotations)?,
+            lookup_local: self.lookup_local,
+            created_at: self.created_at,
+            spec_tags,
+            status_tags,
+        })
+    }
+}
+
+const STREAM_COLUMNS: &str =
+    "s.repository_id, n.name AS namespace, s.name, s.uid, s.generation, s.resource_version,
+     s.labels, s.annotations, s.lookup_local, s.created_at";
+
+/// A stream's spec tags or tag history as one JSON array (`tags`), built by SQLite.
+#[derive(sqlx::FromRow)]
+struct StreamTagsJson {
+    repository_id: i64,
+    tags: String,
+}
+
+/// A tag with conditions, or with no image ([`load_streams_with_tags`] reads these as rows).
+#[derive(sqlx::FromRow)]
+struct TagConditionsRow {
+    repository_id: i64,
+    name: String,
+    conditions: Option<String>,
+}
 
 /// Loads streams (with spec and status tags) in three queries, whatever their number. SQLite
 /// builds each stream's tags as one JSON array, so a stream with many tags is one row, not one
@@ -513,16 +594,16 @@ async fn load_streams_with_tags(
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    let ids: Vec<i64> = rows.iter().map(|r| r.repository_id).collect();
     let ids_json = json_array(&ids)?;
     // Separate statements with and without the filter, so that each uses its index.
     let filter = |column: &str| match only {
         Some(_) => format!("AND {column} IN (SELECT value FROM json_each(?2))"),
         None => String::new(),
     };
-    let spec_rows: Vec<(i64, String)> = sqlx::query_as(&format!(
+    let spec_rows: Vec<StreamTagsJson> = sqlx::query_as(&format!(
         "SELECT repository_id,
-                json_group_array(json_array(name, reference, generation) ORDER BY name)
+                json_group_array(json_array(name, reference, generation) ORDER BY name) AS tags
          FROM spec_tags
          WHERE repository_id IN (SELECT value FROM json_each(?1)) {}
          GROUP BY repository_id",
@@ -532,11 +613,11 @@ async fn load_streams_with_tags(
     .bind(only)
     .fetch_all(&mut *conn)
     .await?;
-    let history_rows: Vec<(i64, String)> = sqlx::query_as(&format!(
+    let history_rows: Vec<StreamTagsJson> = sqlx::query_as(&format!(
         "SELECT repository_id,
                 json_group_array(json_array(tag, digest, external_reference, generation,
                                             CAST(unixepoch(created_at, 'subsec') * 1000 AS INTEGER))
-                                 ORDER BY tag, id DESC)
+                                 ORDER BY tag, id DESC) AS tags
          FROM tag_history
          WHERE repository_id IN (SELECT value FROM json_each(?1)) {}
          GROUP BY repository_id",
@@ -548,7 +629,7 @@ async fn load_streams_with_tags(
     .await?;
     // Tags with conditions, or with no image at all, are few: read them as rows. (A tag that
     // names an image has that image as its newest history item.)
-    let tag_rows: Vec<(i64, String, Option<String>)> = sqlx::query_as(&format!(
+    let tag_rows: Vec<TagConditionsRow> = sqlx::query_as(&format!(
         "SELECT repository_id, name, conditions FROM tags
          WHERE repository_id IN (SELECT value FROM json_each(?1)) {}
            AND (conditions IS NOT NULL OR (digest IS NULL AND external_reference IS NULL))",
@@ -562,11 +643,11 @@ async fn load_streams_with_tags(
     let corrupt =
         |what: &str, err: serde_json::Error| StorageError::Corrupt(format!("{what}: {err}"));
     let mut specs: HashMap<i64, Vec<SpecTagRecord>> = HashMap::new();
-    for (id, json) in spec_rows {
+    for row in spec_rows {
         let entries: Vec<(String, String, i64)> =
-            serde_json::from_str(&json).map_err(|err| corrupt("spec tags", err))?;
+            serde_json::from_str(&row.tags).map_err(|err| corrupt("spec tags", err))?;
         specs.insert(
-            id,
+            row.repository_id,
             entries
                 .into_iter()
                 .map(|(name, reference, generation)| SpecTagRecord {
@@ -579,10 +660,10 @@ async fn load_streams_with_tags(
     }
     type HistoryEntry = (String, Option<String>, Option<String>, i64, i64);
     let mut statuses: HashMap<i64, Vec<StatusTagRecord>> = HashMap::new();
-    for (id, json) in history_rows {
+    for row in history_rows {
         let entries: Vec<HistoryEntry> =
-            serde_json::from_str(&json).map_err(|err| corrupt("tag history", err))?;
-        let tags = statuses.entry(id).or_default();
+            serde_json::from_str(&row.tags).map_err(|err| corrupt("tag history", err))?;
+        let tags = statuses.entry(row.repository_id).or_default();
         for (tag, digest, external_reference, generation, created) in entries {
             let item = TagItem {
                 digest: digest.as_deref().map(parse_digest).transpose()?,
@@ -602,8 +683,13 @@ async fn load_streams_with_tags(
             }
         }
     }
-    for (id, name, conditions) in tag_rows {
-        let tags = statuses.entry(id).or_default();
+    for TagConditionsRow {
+        repository_id,
+        name,
+        conditions,
+    } in tag_rows
+    {
+        let tags = statuses.entry(repository_id).or_default();
         match tags.iter_mut().find(|t| t.name == name) {
             Some(tag) => tag.conditions = conditions,
             None => {
@@ -620,40 +706,16 @@ async fn load_streams_with_tags(
         }
     }
 
-    let mut streams = Vec::with_capacity(rows.len());
-    for (
-        id,
-        namespace,
-        name,
-        uid,
-        generation,
-        resource_version,
-        labels,
-        annotations,
-        lookup_local,
-        created_at,
-    ) in rows
-    {
-        streams.push(StreamRecord {
-            namespace,
-            name,
-            uid,
-            generation,
-            resource_version,
-            labels: labels_from_db(labels)?,
-            annotations: labels_from_db(annotations)?,
-            lookup_local,
-            created_at,
-            spec_tags: specs.remove(&id).unwrap_or_default(),
-            status_tags: statuses.remove(&id).unwrap_or_default(),
-        });
-    }
-    Ok(streams)
+    rows.into_iter()
+        .map(|row| {
+            let id = row.repository_id;
+            row.into_record(
+                specs.remove(&id).unwrap_or_default(),
+                statuses.remove(&id).unwrap_or_default(),
+            )
+        })
+        .collect()
 }
-
-const STREAM_COLUMNS: &str =
-    "s.repository_id, n.name, s.name, s.uid, s.generation, s.resource_version,
-     s.labels, s.annotations, s.lookup_local, s.created_at";
 
 /// One stream by repository id, as stored now (inside a transaction, after a change).
 async fn load_stream(

@@ -10,7 +10,7 @@ use sqlx::SqliteConnection;
 
 use super::{
     NewEvent, SqliteMetadata, TagPoint, create_stream_row, ensure_repository, json_array, move_tag,
-    move_tracking_tags, parse_digest, record_stream_event, size_from_db, size_to_db, stream_row,
+    move_tracking_tags, parse_digest, record_stream_event, size_from_db, size_to_db, stream_state,
 };
 use crate::oci::{Algorithm, Digest};
 use crate::oci::{RepositoryName, Tag};
@@ -20,13 +20,113 @@ use crate::storage::{
     UploadId, UploadSession,
 };
 
-fn manifest_from_row(row: (String, String, Vec<u8>)) -> StorageResult<StoredManifest> {
-    let (digest, media_type, content) = row;
-    Ok(StoredManifest {
-        digest: parse_digest(&digest)?,
-        media_type,
-        content: Bytes::from(content),
-    })
+/// A manifest as the distribution API serves it.
+#[derive(sqlx::FromRow)]
+struct ManifestRow {
+    digest: String,
+    media_type: String,
+    content: Vec<u8>,
+}
+
+impl TryFrom<ManifestRow> for StoredManifest {
+    type Error = StorageError;
+
+    fn try_from(row: ManifestRow) -> StorageResult<Self> {
+        Ok(StoredManifest {
+            digest: parse_digest(&row.digest)?,
+            media_type: row.media_type,
+            content: Bytes::from(row.content),
+        })
+    }
+}
+
+/// A manifest that names a subject, as the referrers API lists it.
+#[derive(sqlx::FromRow)]
+struct ReferrerRow {
+    digest: String,
+    media_type: String,
+    size: i64,
+    artifact_type: Option<String>,
+    annotations: Option<String>,
+}
+
+impl TryFrom<ReferrerRow> for Referrer {
+    type Error = StorageError;
+
+    fn try_from(row: ReferrerRow) -> StorageResult<Self> {
+        Ok(Referrer {
+            digest: parse_digest(&row.digest)?,
+            media_type: row.media_type,
+            size: size_from_db(row.size)?,
+            artifact_type: row.artifact_type,
+            annotations: row.annotations,
+        })
+    }
+}
+
+/// A link to a blob whose bytes are elsewhere (`remote_blobs`).
+#[derive(sqlx::FromRow)]
+struct RemoteBlobRow {
+    source: String,
+    insecure: bool,
+    size: i64,
+}
+
+impl TryFrom<RemoteBlobRow> for RemoteBlob {
+    type Error = StorageError;
+
+    fn try_from(row: RemoteBlobRow) -> StorageResult<Self> {
+        Ok(RemoteBlob {
+            source: RemoteSource {
+                repository: row.source,
+                insecure: row.insecure,
+            },
+            size: size_from_db(row.size)?,
+        })
+    }
+}
+
+/// An upload session's progress; its id and repository are what it was looked up by.
+#[derive(sqlx::FromRow)]
+struct UploadRow {
+    size: i64,
+    hash_algorithm: String,
+    hash_state: Vec<u8>,
+    started_at: DateTime<Utc>,
+}
+
+impl UploadRow {
+    fn into_session(
+        self,
+        id: UploadId,
+        repository: &RepositoryName,
+    ) -> StorageResult<UploadSession> {
+        Ok(UploadSession {
+            id,
+            repository: repository.clone(),
+            size: size_from_db(self.size)?,
+            hash_algorithm: Algorithm::from_str(&self.hash_algorithm)
+                .map_err(|err| StorageError::Corrupt(err.to_string()))?,
+            hash_state: self.hash_state,
+            started_at: self.started_at,
+        })
+    }
+}
+
+/// What a repository holds of a referenced digest: its size, when it holds it.
+#[derive(sqlx::FromRow)]
+struct HeldSize {
+    digest: String,
+    size: Option<i64>,
+}
+
+/// A repository listed with its manifest count and one of its tags (none when it has none):
+/// one row a tag.
+#[derive(sqlx::FromRow)]
+struct RepositoryTagRow {
+    name: String,
+    manifest_count: i64,
+    tag: Option<String>,
 }
 
 /// Links verified bytes (`size` is theirs) into a repository, replacing its remote link.
@@ -67,15 +167,15 @@ async fn link_blob_in(
 
 /// What the repository holds of each referenced digest: a linked blob's stored size, else a
 /// remote link's declared size (`blobs`), or a linked manifest's size (`manifests`).
-const BLOB_SIZES: &str = "SELECT w.value,
+const BLOB_SIZES: &str = "SELECT w.value AS digest,
         coalesce((SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest
                   WHERE rb.repository_id = ?2 AND rb.digest = w.value),
                  (SELECT r.size FROM remote_blobs r
-                  WHERE r.repository_id = ?2 AND r.digest = w.value))
+                  WHERE r.repository_id = ?2 AND r.digest = w.value)) AS size
     FROM json_each(?1) w";
-const MANIFEST_SIZES: &str = "SELECT w.value,
+const MANIFEST_SIZES: &str = "SELECT w.value AS digest,
         (SELECT m.size FROM repository_manifests rm JOIN manifests m ON m.digest = rm.digest
-         WHERE rm.repository_id = ?2 AND rm.digest = w.value)
+         WHERE rm.repository_id = ?2 AND rm.digest = w.value) AS size
     FROM json_each(?1) w";
 
 /// Checks references against what the repository holds (`sizes`, one of the queries above):
@@ -94,14 +194,14 @@ async fn check_references(
     let mut digests: Vec<&Digest> = wanted.iter().map(|r| &r.digest).collect();
     digests.sort();
     digests.dedup();
-    let rows: Vec<(String, Option<i64>)> = sqlx::query_as(sizes)
+    let rows: Vec<HeldSize> = sqlx::query_as(sizes)
         .bind(json_array(&digests)?)
         .bind(repository_id)
         .fetch_all(conn)
         .await?;
     let mut held = std::collections::HashMap::with_capacity(rows.len());
-    for (digest, size) in rows {
-        held.insert(digest, size.map(size_from_db).transpose()?);
+    for row in rows {
+        held.insert(row.digest, row.size.map(size_from_db).transpose()?);
     }
     for reference in wanted {
         match held.get(&reference.digest.to_string()).copied().flatten() {
@@ -131,8 +231,8 @@ async fn record_push(
     digest: &Digest,
     tag: Option<&Tag>,
 ) -> StorageResult<()> {
-    let (created, generation) = match stream_row(conn, repository).await? {
-        Some((_, generation, _)) => (false, generation),
+    let (created, generation) = match stream_state(conn, repository).await? {
+        Some(stream) => (false, stream.generation),
         None => {
             create_stream_row(conn, repository).await?;
             (true, 1)
@@ -227,7 +327,7 @@ impl MetadataStore for SqliteMetadata {
         limit: u32,
         tag_limit: u32,
     ) -> StorageResult<Vec<RepositorySummary>> {
-        let rows: Vec<(String, i64, Option<String>)> = sqlx::query_as(
+        let rows: Vec<RepositoryTagRow> = sqlx::query_as(
             "WITH listed AS (
                  SELECT id, name FROM repositories r
                  WHERE name > ?
@@ -235,8 +335,9 @@ impl MetadataStore for SqliteMetadata {
                  ORDER BY name LIMIT ?
              )
              SELECT l.name,
-                    (SELECT COUNT(*) FROM repository_manifests m WHERE m.repository_id = l.id),
-                    t.name
+                    (SELECT COUNT(*) FROM repository_manifests m WHERE m.repository_id = l.id)
+                        AS manifest_count,
+                    t.name AS tag
              FROM listed l
              LEFT JOIN (
                  SELECT repository_id, name,
@@ -251,15 +352,15 @@ impl MetadataStore for SqliteMetadata {
         .fetch_all(&self.pool)
         .await?;
         let mut summaries: Vec<RepositorySummary> = Vec::new();
-        for (name, manifest_count, tag) in rows {
-            if summaries.last().is_none_or(|s| s.name != name) {
+        for row in rows {
+            if summaries.last().is_none_or(|s| s.name != row.name) {
                 summaries.push(RepositorySummary {
-                    name,
+                    name: row.name,
                     tags: Vec::new(),
-                    manifest_count: size_from_db(manifest_count)?,
+                    manifest_count: size_from_db(row.manifest_count)?,
                 });
             }
-            if let (Some(tag), Some(summary)) = (tag, summaries.last_mut()) {
+            if let (Some(tag), Some(summary)) = (row.tag, summaries.last_mut()) {
                 summary.tags.push(tag);
             }
         }
@@ -319,7 +420,7 @@ impl MetadataStore for SqliteMetadata {
         repository: &RepositoryName,
         digest: &Digest,
     ) -> StorageResult<Option<RemoteBlob>> {
-        let row: Option<(String, bool, i64)> = sqlx::query_as(
+        let row: Option<RemoteBlobRow> = sqlx::query_as(
             "SELECT r.source, r.insecure, r.size FROM remote_blobs r
              JOIN repositories p ON p.id = r.repository_id
              WHERE p.name = ? AND r.digest = ?",
@@ -328,16 +429,7 @@ impl MetadataStore for SqliteMetadata {
         .bind(digest.to_string())
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|(repository, insecure, size)| {
-            Ok(RemoteBlob {
-                source: RemoteSource {
-                    repository,
-                    insecure,
-                },
-                size: size_from_db(size)?,
-            })
-        })
-        .transpose()
+        row.map(RemoteBlob::try_from).transpose()
     }
 
     async fn link_fetched_blob(
@@ -447,7 +539,7 @@ impl MetadataStore for SqliteMetadata {
         repository: &RepositoryName,
         id: UploadId,
     ) -> StorageResult<Option<UploadSession>> {
-        let row: Option<(i64, String, Vec<u8>, DateTime<Utc>)> = sqlx::query_as(
+        let row: Option<UploadRow> = sqlx::query_as(
             "SELECT size, hash_algorithm, hash_state, started_at FROM uploads
              WHERE id = ? AND repository = ?",
         )
@@ -455,18 +547,7 @@ impl MetadataStore for SqliteMetadata {
         .bind(repository.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        let Some((size, algorithm, hash_state, started_at)) = row else {
-            return Ok(None);
-        };
-        Ok(Some(UploadSession {
-            id,
-            repository: repository.clone(),
-            size: size_from_db(size)?,
-            hash_algorithm: Algorithm::from_str(&algorithm)
-                .map_err(|err| StorageError::Corrupt(err.to_string()))?,
-            hash_state,
-            started_at,
-        }))
+        row.map(|row| row.into_session(id, repository)).transpose()
     }
 
     async fn advance_upload(
@@ -621,7 +702,7 @@ impl MetadataStore for SqliteMetadata {
         repository: &RepositoryName,
         tag: &Tag,
     ) -> StorageResult<Option<StoredManifest>> {
-        let row: Option<(String, String, Vec<u8>)> = sqlx::query_as(
+        let row: Option<ManifestRow> = sqlx::query_as(
             "SELECT m.digest, m.media_type, m.content FROM tags t
              JOIN repositories r ON r.id = t.repository_id
              JOIN manifests m ON m.digest = t.digest
@@ -631,7 +712,7 @@ impl MetadataStore for SqliteMetadata {
         .bind(tag.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        row.map(manifest_from_row).transpose()
+        row.map(StoredManifest::try_from).transpose()
     }
 
     async fn manifest_by_digest(
@@ -639,7 +720,7 @@ impl MetadataStore for SqliteMetadata {
         repository: &RepositoryName,
         digest: &Digest,
     ) -> StorageResult<Option<StoredManifest>> {
-        let row: Option<(String, String, Vec<u8>)> = sqlx::query_as(
+        let row: Option<ManifestRow> = sqlx::query_as(
             "SELECT m.digest, m.media_type, m.content FROM repository_manifests rm
              JOIN repositories r ON r.id = rm.repository_id
              JOIN manifests m ON m.digest = rm.digest
@@ -649,7 +730,7 @@ impl MetadataStore for SqliteMetadata {
         .bind(digest.to_string())
         .fetch_optional(&self.pool)
         .await?;
-        row.map(manifest_from_row).transpose()
+        row.map(StoredManifest::try_from).transpose()
     }
 
     async fn delete_manifest(
@@ -658,9 +739,10 @@ impl MetadataStore for SqliteMetadata {
         digest: &Digest,
     ) -> StorageResult<bool> {
         let mut tx = self.begin_write().await?;
-        let Some((repository_id, _, _)) = stream_row(&mut tx, repository).await? else {
+        let Some(stream) = stream_state(&mut tx, repository).await? else {
             return Ok(false);
         };
+        let repository_id = stream.repository_id;
         // Tags naming it, and history items of it, go with it (ON DELETE CASCADE).
         let deleted =
             sqlx::query("DELETE FROM repository_manifests WHERE repository_id = ? AND digest = ?")
@@ -681,9 +763,10 @@ impl MetadataStore for SqliteMetadata {
 
     async fn delete_tag(&self, repository: &RepositoryName, tag: &Tag) -> StorageResult<bool> {
         let mut tx = self.begin_write().await?;
-        let Some((repository_id, generation, _)) = stream_row(&mut tx, repository).await? else {
+        let Some(stream) = stream_state(&mut tx, repository).await? else {
             return Ok(false);
         };
+        let repository_id = stream.repository_id;
         let current: Option<String> = sqlx::query_scalar(
             "SELECT digest FROM tags WHERE repository_id = ? AND name = ? AND digest IS NOT NULL",
         )
@@ -696,7 +779,7 @@ impl MetadataStore for SqliteMetadata {
         };
         if untag(&mut tx, repository_id, tag.as_str()).await? {
             sqlx::query("UPDATE image_streams SET generation = ? WHERE repository_id = ?")
-                .bind(generation + 1)
+                .bind(stream.generation + 1)
                 .bind(repository_id)
                 .execute(&mut *tx)
                 .await?;
@@ -731,7 +814,7 @@ impl MetadataStore for SqliteMetadata {
         repository: &RepositoryName,
         subject: &Digest,
     ) -> StorageResult<Vec<Referrer>> {
-        let rows: Vec<(String, String, i64, Option<String>, Option<String>)> = sqlx::query_as(
+        let rows: Vec<ReferrerRow> = sqlx::query_as(
             "SELECT m.digest, m.media_type, m.size, m.artifact_type, m.annotations
              FROM repository_manifests rm
              JOIN manifests m ON m.digest = rm.digest
@@ -743,17 +826,7 @@ impl MetadataStore for SqliteMetadata {
         .bind(subject.to_string())
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|(digest, media_type, size, artifact_type, annotations)| {
-                Ok(Referrer {
-                    digest: parse_digest(&digest)?,
-                    media_type,
-                    size: size_from_db(size)?,
-                    artifact_type,
-                    annotations,
-                })
-            })
-            .collect()
+        rows.into_iter().map(Referrer::try_from).collect()
     }
 
     async fn check(&self) -> StorageResult<()> {

@@ -6,10 +6,10 @@ use sqlx::SqliteConnection;
 
 use super::registry::untag;
 use super::{
-    NewEvent, STREAM_COLUMNS, SqliteMetadata, StreamRow, TagPoint, append_event, create_stream_row,
-    forget_earlier_namespace, json_array, labels_from_db, labels_to_db, link_image, load_stream,
-    load_streams, load_streams_with_tags, move_tag, move_tracking_tags, parse_digest,
-    record_stream_event, size_from_db, stream_row, to_json,
+    NewEvent, STREAM_COLUMNS, SqliteMetadata, StreamRow, TagPoint, TagRow, append_event,
+    create_stream_row, forget_earlier_namespace, json_array, labels_from_db, labels_to_db,
+    link_image, load_stream, load_streams, load_streams_with_tags, move_tag, move_tracking_tags,
+    parse_digest, record_stream_event, size_from_db, stream_state, to_json,
 };
 use crate::oci::Digest;
 use crate::oci::RepositoryName;
@@ -19,8 +19,60 @@ use crate::storage::{
     StreamChangeError, StreamRecord, StreamSummaryRecord, SummarySort, TagTarget,
 };
 
-/// A stream's name, tag count, newest tag change, bytes and most recently changed tag.
-type SummaryRow = (String, i64, Option<DateTime<Utc>>, i64, Option<String>);
+/// A stream as the console lists it: its name, tag count, newest tag change, bytes and most
+/// recently changed tag.
+#[derive(sqlx::FromRow)]
+struct SummaryRow {
+    name: String,
+    tag_count: i64,
+    updated: Option<DateTime<Utc>>,
+    size: i64,
+    latest: Option<String>,
+}
+
+impl TryFrom<SummaryRow> for StreamSummaryRecord {
+    type Error = StorageError;
+
+    fn try_from(row: SummaryRow) -> StorageResult<Self> {
+        Ok(StreamSummaryRecord {
+            name: row.name,
+            tags: size_from_db(row.tag_count)?,
+            size: size_from_db(row.size)?,
+            updated: row.updated,
+            latest_tag: row.latest,
+        })
+    }
+}
+
+/// A namespace with its stream count and the bytes of the images their tags name.
+#[derive(sqlx::FromRow)]
+struct UsageRow {
+    name: String,
+    created_at: DateTime<Utc>,
+    streams: i64,
+    size: i64,
+}
+
+impl TryFrom<UsageRow> for NamespaceUsage {
+    type Error = StorageError;
+
+    fn try_from(row: UsageRow) -> StorageResult<Self> {
+        Ok(NamespaceUsage {
+            name: row.name,
+            streams: size_from_db(row.streams)?,
+            size: size_from_db(row.size)?,
+            created_at: row.created_at,
+        })
+    }
+}
+
+/// A spec tag whose reference asks for scheduled imports, with its repository's name.
+#[derive(sqlx::FromRow)]
+struct ScheduledImportRow {
+    repository: String,
+    tag: String,
+    reference: String,
+}
 
 /// The bytes of manifest `x`'s image: its config and layers (as read at push time), and for an
 /// index, its children's too (an index's own `size` is only its children's manifests).
@@ -36,88 +88,100 @@ fn clamped(total: &str) -> String {
     format!("CAST(min({total}, 9223372036854775807.0) AS INTEGER)")
 }
 
-type NamespaceRow = (
-    String,
-    String,
-    i64,
-    Option<String>,
-    Option<String>,
-    DateTime<Utc>,
-);
-
-fn namespace_from_row(row: NamespaceRow) -> StorageResult<NamespaceRecord> {
-    let (name, uid, resource_version, labels, annotations, created_at) = row;
-    Ok(NamespaceRecord {
-        name,
-        uid,
-        resource_version,
-        labels: labels_from_db(labels)?,
-        annotations: labels_from_db(annotations)?,
-        created_at,
-    })
+#[derive(sqlx::FromRow)]
+struct NamespaceRow {
+    name: String,
+    uid: String,
+    resource_version: i64,
+    labels: Option<String>,
+    annotations: Option<String>,
+    created_at: DateTime<Utc>,
 }
 
-type ImageRow = (String, String, i64, Option<String>, DateTime<Utc>);
+const NAMESPACE_COLUMNS: &str = "name, uid, resource_version, labels, annotations, created_at";
 
-fn image_from_row(row: ImageRow) -> StorageResult<ImageRecord> {
-    let (digest, media_type, size, image, created_at) = row;
-    Ok(ImageRecord {
-        digest: parse_digest(&digest)?,
-        media_type,
-        size: size_from_db(size)?,
-        image,
-        created_at,
-    })
+impl TryFrom<NamespaceRow> for NamespaceRecord {
+    type Error = StorageError;
+
+    fn try_from(row: NamespaceRow) -> StorageResult<Self> {
+        Ok(NamespaceRecord {
+            name: row.name,
+            uid: row.uid,
+            resource_version: row.resource_version,
+            labels: labels_from_db(row.labels)?,
+            annotations: labels_from_db(row.annotations)?,
+            created_at: row.created_at,
+        })
+    }
 }
 
-type EventRow = (
-    i64,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    DateTime<Utc>,
-);
+/// A manifest as an image ([`IMAGE_COLUMNS`], or those of `m` where the query joins).
+#[derive(sqlx::FromRow)]
+struct ImageRow {
+    digest: String,
+    media_type: String,
+    size: i64,
+    image: Option<String>,
+    created_at: DateTime<Utc>,
+}
 
-fn event_from_row(row: EventRow) -> StorageResult<EventRecord> {
-    let (
-        id,
-        kind,
-        event_type,
-        namespace,
-        name,
-        reason,
-        tag,
-        old_image,
-        new_image,
-        object,
-        created_at,
-    ) = row;
-    let kind = match kind.as_str() {
-        "Namespace" => EventKind::Namespace,
-        "ImageStream" => EventKind::ImageStream,
-        other => return Err(StorageError::Corrupt(format!("event kind {other}"))),
-    };
-    let event_type = EventType::parse(&event_type)
-        .ok_or_else(|| StorageError::Corrupt(format!("event type {event_type}")))?;
-    Ok(EventRecord {
-        id,
-        kind,
-        event_type,
-        namespace,
-        name,
-        reason,
-        tag,
-        old_image,
-        new_image,
-        object,
-        created_at,
-    })
+const IMAGE_COLUMNS: &str = "digest, media_type, size, image, created_at";
+
+impl TryFrom<ImageRow> for ImageRecord {
+    type Error = StorageError;
+
+    fn try_from(row: ImageRow) -> StorageResult<Self> {
+        Ok(ImageRecord {
+            digest: parse_digest(&row.digest)?,
+            media_type: row.media_type,
+            size: size_from_db(row.size)?,
+            image: row.image,
+            created_at: row.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    id: i64,
+    kind: String,
+    #[sqlx(rename = "type")]
+    event_type: String,
+    namespace: String,
+    name: String,
+    reason: String,
+    tag: Option<String>,
+    old_image: Option<String>,
+    new_image: Option<String>,
+    object: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<EventRow> for EventRecord {
+    type Error = StorageError;
+
+    fn try_from(row: EventRow) -> StorageResult<Self> {
+        let kind = match row.kind.as_str() {
+            "Namespace" => EventKind::Namespace,
+            "ImageStream" => EventKind::ImageStream,
+            other => return Err(StorageError::Corrupt(format!("event kind {other}"))),
+        };
+        let event_type = EventType::parse(&row.event_type)
+            .ok_or_else(|| StorageError::Corrupt(format!("event type {}", row.event_type)))?;
+        Ok(EventRecord {
+            id: row.id,
+            kind,
+            event_type,
+            namespace: row.namespace,
+            name: row.name,
+            reason: row.reason,
+            tag: row.tag,
+            old_image: row.old_image,
+            new_image: row.new_image,
+            object: row.object,
+            created_at: row.created_at,
+        })
+    }
 }
 
 /// Writes a tag's status for a target, linking a local image from its source repository.
@@ -196,26 +260,24 @@ impl ImageStreamStore for SqliteMetadata {
         after: Option<&str>,
         limit: u32,
     ) -> StorageResult<Vec<NamespaceRecord>> {
-        let rows: Vec<NamespaceRow> = sqlx::query_as(
-            "SELECT name, uid, resource_version, labels, annotations, created_at FROM namespaces
-             WHERE name > ? ORDER BY name LIMIT ?",
-        )
+        let rows: Vec<NamespaceRow> = sqlx::query_as(&format!(
+            "SELECT {NAMESPACE_COLUMNS} FROM namespaces WHERE name > ? ORDER BY name LIMIT ?"
+        ))
         .bind(after.unwrap_or(""))
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(namespace_from_row).collect()
+        rows.into_iter().map(NamespaceRecord::try_from).collect()
     }
 
     async fn get_namespace(&self, name: &str) -> StorageResult<Option<NamespaceRecord>> {
-        let row: Option<NamespaceRow> = sqlx::query_as(
-            "SELECT name, uid, resource_version, labels, annotations, created_at FROM namespaces
-             WHERE name = ?",
-        )
+        let row: Option<NamespaceRow> = sqlx::query_as(&format!(
+            "SELECT {NAMESPACE_COLUMNS} FROM namespaces WHERE name = ?"
+        ))
         .bind(name)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(namespace_from_row).transpose()
+        row.map(NamespaceRecord::try_from).transpose()
     }
 
     async fn create_namespace(
@@ -268,10 +330,9 @@ impl ImageStreamStore for SqliteMetadata {
 
     async fn delete_namespace(&self, name: &str) -> StorageResult<bool> {
         let mut tx = self.begin_write().await?;
-        let Some(namespace) = sqlx::query_as::<_, NamespaceRow>(
-            "SELECT name, uid, resource_version, labels, annotations, created_at FROM namespaces
-             WHERE name = ?",
-        )
+        let Some(namespace) = sqlx::query_as::<_, NamespaceRow>(&format!(
+            "SELECT {NAMESPACE_COLUMNS} FROM namespaces WHERE name = ?"
+        ))
         .bind(name)
         .fetch_optional(&mut *tx)
         .await?
@@ -285,7 +346,7 @@ impl ImageStreamStore for SqliteMetadata {
         .bind(name)
         .fetch_all(&mut *tx)
         .await?;
-        let ids: Vec<i64> = rows.iter().map(|row| row.0).collect();
+        let ids: Vec<i64> = rows.iter().map(|row| row.repository_id).collect();
         let streams = load_streams(&mut tx, rows).await?;
         for (stream, id) in streams.iter().zip(ids) {
             delete_stream_in(&mut tx, stream, id).await?;
@@ -302,7 +363,7 @@ impl ImageStreamStore for SqliteMetadata {
             .bind(name)
             .execute(&mut *tx)
             .await?;
-        let object = to_json(&namespace_from_row(namespace)?)?;
+        let object = to_json(&NamespaceRecord::try_from(namespace)?)?;
         append_event(
             &mut tx,
             NewEvent {
@@ -387,8 +448,8 @@ impl ImageStreamStore for SqliteMetadata {
     }
 
     async fn scheduled_imports(&self) -> StorageResult<Vec<(RepositoryName, String, String)>> {
-        let rows: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT r.name, s.name, s.reference FROM spec_tags s
+        let rows: Vec<ScheduledImportRow> = sqlx::query_as(
+            "SELECT r.name AS repository, s.name AS tag, s.reference FROM spec_tags s
              JOIN repositories r ON r.id = s.repository_id
              WHERE json_extract(s.reference, '$.importPolicy.scheduled') = 1
                AND json_extract(s.reference, '$.from.kind') = 'DockerImage'
@@ -397,11 +458,11 @@ impl ImageStreamStore for SqliteMetadata {
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
-            .map(|(repository, tag, reference)| {
-                let repository = repository.parse::<RepositoryName>().map_err(|err| {
-                    StorageError::Corrupt(format!("repository {repository:?}: {err}"))
+            .map(|row| {
+                let repository = row.repository.parse::<RepositoryName>().map_err(|err| {
+                    StorageError::Corrupt(format!("repository {:?}: {err}", row.repository))
                 })?;
-                Ok((repository, tag, reference))
+                Ok((repository, row.tag, row.reference))
             })
             .collect()
     }
@@ -471,42 +532,25 @@ impl ImageStreamStore for SqliteMetadata {
         tx.commit().await?;
         let summaries = rows
             .into_iter()
-            .map(|(name, tags, updated, size, latest_tag)| {
-                Ok(StreamSummaryRecord {
-                    name,
-                    tags: size_from_db(tags)?,
-                    size: size_from_db(size)?,
-                    updated,
-                    latest_tag,
-                })
-            })
+            .map(StreamSummaryRecord::try_from)
             .collect::<StorageResult<Vec<_>>>()?;
         Ok((summaries, size_from_db(total)?))
     }
 
     async fn namespace_usage(&self) -> StorageResult<Vec<NamespaceUsage>> {
         let size = clamped(&format!("total({IMAGE_SIZE})"));
-        let rows: Vec<(String, DateTime<Utc>, i64, i64)> = sqlx::query_as(&format!(
+        let rows: Vec<UsageRow> = sqlx::query_as(&format!(
             "SELECT n.name, n.created_at,
-                    (SELECT COUNT(*) FROM image_streams s WHERE s.namespace_id = n.id),
+                    (SELECT COUNT(*) FROM image_streams s WHERE s.namespace_id = n.id) AS streams,
                     (SELECT {size} FROM manifests x
                        WHERE x.digest IN (SELECT t.digest FROM tags t JOIN image_streams s
                                             ON s.repository_id = t.repository_id
-                                          WHERE s.namespace_id = n.id))
+                                          WHERE s.namespace_id = n.id)) AS size
              FROM namespaces n ORDER BY n.name"
         ))
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|(name, created_at, streams, size)| {
-                Ok(NamespaceUsage {
-                    name,
-                    streams: size_from_db(streams)?,
-                    size: size_from_db(size)?,
-                    created_at,
-                })
-            })
-            .collect()
+        rows.into_iter().map(NamespaceUsage::try_from).collect()
     }
 
     async fn get_stream_tags(
@@ -536,17 +580,19 @@ impl ImageStreamStore for SqliteMetadata {
         change: &StreamChange,
     ) -> StorageResult<Result<StreamRecord, StreamChangeError>> {
         let mut tx = self.begin_write().await?;
-        let existing = stream_row(&mut tx, &change.repository).await?;
+        let existing = stream_state(&mut tx, &change.repository).await?;
         let (repository_id, generation, created) = match (existing, change.presence) {
             (Some(_), Presence::Create) => return Ok(Err(StreamChangeError::AlreadyExists)),
             (None, Presence::Update) => return Ok(Err(StreamChangeError::NotFound)),
-            (Some((id, generation, version)), _) => {
+            (Some(stream), _) => {
                 if let Some(expected) = change.expected_resource_version
-                    && expected != version
+                    && expected != stream.resource_version
                 {
-                    return Ok(Err(StreamChangeError::Conflict { current: version }));
+                    return Ok(Err(StreamChangeError::Conflict {
+                        current: stream.resource_version,
+                    }));
                 }
-                (id, generation, false)
+                (stream.repository_id, stream.generation, false)
             }
             (None, _) => (
                 create_stream_row(&mut tx, &change.repository).await?,
@@ -578,18 +624,12 @@ impl ImageStreamStore for SqliteMetadata {
         }
         let mut spec_removed = false;
         for tag in &change.remove_tags {
-            let old: Option<(Option<String>, Option<String>)> = sqlx::query_as(
-                "SELECT digest, external_reference FROM tags WHERE repository_id = ? AND name = ?",
-            )
-            .bind(repository_id)
-            .bind(tag)
-            .fetch_optional(&mut *tx)
-            .await?;
+            let old = TagRow::find(&mut tx, repository_id, tag).await?;
             spec_removed |= untag(&mut tx, repository_id, tag).await?;
             changed = true;
             if change.remove_tags.len() == 1 {
                 event.tag = Some(tag);
-                event.old_image = old.and_then(|(digest, external)| digest.or(external));
+                event.old_image = old.and_then(TagRow::into_image);
             }
         }
         // Only the spec counts for the generation: removing a pushed (status-only) tag does not.
@@ -715,9 +755,10 @@ impl ImageStreamStore for SqliteMetadata {
             return Ok(false);
         };
         let mut tx = self.begin_write().await?;
-        let Some((repository_id, _, _)) = stream_row(&mut tx, &repository).await? else {
+        let Some(state) = stream_state(&mut tx, &repository).await? else {
             return Ok(false);
         };
+        let repository_id = state.repository_id;
         let stream = load_stream(&mut tx, repository_id)
             .await?
             .ok_or_else(|| StorageError::Corrupt("a stream vanished".into()))?;
@@ -749,27 +790,26 @@ impl ImageStreamStore for SqliteMetadata {
     }
 
     async fn get_image(&self, digest: &Digest) -> StorageResult<Option<ImageRecord>> {
-        let row: Option<ImageRow> = sqlx::query_as(
-            "SELECT digest, media_type, size, image, created_at FROM manifests WHERE digest = ?",
-        )
+        let row: Option<ImageRow> = sqlx::query_as(&format!(
+            "SELECT {IMAGE_COLUMNS} FROM manifests WHERE digest = ?"
+        ))
         .bind(digest.to_string())
         .fetch_optional(&self.pool)
         .await?;
-        row.map(image_from_row).transpose()
+        row.map(ImageRecord::try_from).transpose()
     }
 
     async fn get_images(&self, digests: &[Digest]) -> StorageResult<Vec<ImageRecord>> {
         if digests.is_empty() {
             return Ok(Vec::new());
         }
-        let rows: Vec<ImageRow> = sqlx::query_as(
-            "SELECT digest, media_type, size, image, created_at FROM manifests
-             WHERE digest IN (SELECT value FROM json_each(?))",
-        )
+        let rows: Vec<ImageRow> = sqlx::query_as(&format!(
+            "SELECT {IMAGE_COLUMNS} FROM manifests WHERE digest IN (SELECT value FROM json_each(?))"
+        ))
         .bind(json_array(digests)?)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(image_from_row).collect()
+        rows.into_iter().map(ImageRecord::try_from).collect()
     }
 
     async fn image_in_repository(
@@ -788,7 +828,7 @@ impl ImageStreamStore for SqliteMetadata {
         .bind(digest.to_string())
         .fetch_optional(&self.pool)
         .await?;
-        row.map(image_from_row).transpose()
+        row.map(ImageRecord::try_from).transpose()
     }
 
     async fn list_images(
@@ -796,15 +836,14 @@ impl ImageStreamStore for SqliteMetadata {
         after: Option<&str>,
         limit: u32,
     ) -> StorageResult<Vec<ImageRecord>> {
-        let rows: Vec<ImageRow> = sqlx::query_as(
-            "SELECT digest, media_type, size, image, created_at FROM manifests
-             WHERE digest > ? ORDER BY digest LIMIT ?",
-        )
+        let rows: Vec<ImageRow> = sqlx::query_as(&format!(
+            "SELECT {IMAGE_COLUMNS} FROM manifests WHERE digest > ? ORDER BY digest LIMIT ?"
+        ))
         .bind(after.unwrap_or(""))
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(image_from_row).collect()
+        rows.into_iter().map(ImageRecord::try_from).collect()
     }
 
     async fn events_after(
@@ -849,7 +888,7 @@ impl ImageStreamStore for SqliteMetadata {
         tx.commit().await?;
         let events = rows
             .into_iter()
-            .map(event_from_row)
+            .map(EventRecord::try_from)
             .collect::<StorageResult<Vec<_>>>()?;
         let scanned = if events.len() >= limit as usize {
             events.last().map_or(after, |e| e.id)
