@@ -1,137 +1,14 @@
-//! Configuration: embedded defaults, then an optional TOML file, then environment variables and
-//! flags (clap reads both; a flag wins over its variable). Everything is checked at start, and a
-//! bad value stops Berth with a message naming the field.
+//! Settings: embedded defaults, then an optional TOML file, then the values the command line
+//! gives ([`crate::cli`]). Everything is checked at start, and a bad value stops Berth with a
+//! message naming the field.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::ValueEnum;
 use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Parser)]
-#[command(
-    name = "berth",
-    version,
-    about = "Berth: an OCI container registry with image streams and a web console",
-    long_about = "Berth: an OCI container registry with image streams and a web console.\n\n\
-        Settings come from embedded defaults, then the TOML file given with --config, then \
-        environment variables, then flags. Run `berth serve --help` for every option."
-)]
-#[command(args_conflicts_with_subcommands = true)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Option<Command>,
-
-    /// `berth` alone runs `berth serve`, with the same options.
-    #[command(flatten)]
-    pub serve: ServeArgs,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Run the registry and console (the default when no command is given).
-    Serve(ServeArgs),
-    /// Manage users (for operators; works on the data folder, with or without a running server).
-    #[command(subcommand)]
-    User(UserCommand),
-    /// Manage tokens (for operators).
-    #[command(subcommand)]
-    Token(TokenCommand),
-    /// Import images from another registry into an image stream of a running Berth, as
-    /// `oc import-image` does (an ImageStreamImport through the API).
-    ImportImage(ImportImageArgs),
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct ImportImageArgs {
-    /// Where to import: NAMESPACE/STREAM[:TAG] (the tag defaults to the remote image's)
-    pub target: String,
-    /// The remote image: REGISTRY/REPOSITORY[:TAG|@DIGEST] (Docker Hub when no registry)
-    #[arg(long)]
-    pub from: String,
-    /// Import every tag of the remote repository (into tags of the same names)
-    #[arg(long)]
-    pub all: bool,
-    /// Reach the remote registry over plain HTTP
-    #[arg(long)]
-    pub insecure: bool,
-    /// Import again on the server's schedule
-    #[arg(long)]
-    pub scheduled: bool,
-    /// Serve pulls of the tag from Berth, fetching from the remote on first pull
-    /// (referencePolicy Local) instead of pointing clients at the remote (Source)
-    #[arg(long)]
-    pub reference_policy_local: bool,
-    /// Read the remote and show what would be imported, writing nothing
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Berth's address
-    #[arg(long, env = "BERTH_SERVER", default_value = "http://127.0.0.1:5000")]
-    pub server: String,
-    /// A token of a user or service account that may push to the stream
-    #[arg(long, env = "BERTH_TOKEN", hide_env_values = true)]
-    pub token: String,
-    /// Accept any certificate from Berth (a test server with a self-signed one)
-    #[arg(long)]
-    pub insecure_skip_tls_verify: bool,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum UserCommand {
-    /// Add a local user.
-    Add {
-        name: String,
-        /// The password; without it (and without --password-stdin) one is generated and printed.
-        #[arg(long, env = "BERTH_USER_PASSWORD", hide_env_values = true)]
-        password: Option<String>,
-        /// Read the password from standard input.
-        #[arg(long, conflicts_with = "password")]
-        password_stdin: bool,
-        /// Add the user to these groups.
-        #[arg(long = "group", value_name = "GROUP")]
-        groups: Vec<String>,
-        /// Make the user a cluster administrator.
-        #[arg(long)]
-        cluster_admin: bool,
-        #[command(flatten)]
-        server: ServeArgs,
-    },
-    /// Set a user's password.
-    Passwd {
-        name: String,
-        #[arg(long, env = "BERTH_USER_PASSWORD", hide_env_values = true)]
-        password: Option<String>,
-        #[arg(long, conflicts_with = "password")]
-        password_stdin: bool,
-        #[command(flatten)]
-        server: ServeArgs,
-    },
-    /// List users and their groups.
-    List {
-        #[command(flatten)]
-        server: ServeArgs,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum TokenCommand {
-    /// Create a personal token for a user and print it (shown once).
-    Create {
-        /// The user the token acts as.
-        #[arg(long)]
-        user: String,
-        /// A name to recognise the token by.
-        #[arg(long, default_value = "cli")]
-        name: String,
-        /// Days until the token expires; without it, it does not.
-        #[arg(long)]
-        expires_in_days: Option<u32>,
-        #[command(flatten)]
-        server: ServeArgs,
-    },
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -140,209 +17,6 @@ pub enum LogFormat {
     Human,
     /// One JSON object a line, for log collectors.
     Json,
-}
-
-/// Flags (and their environment variables) of `berth serve`. Each overrides the same setting of
-/// the configuration file.
-#[derive(Debug, Default, Clone, Args)]
-pub struct ServeArgs {
-    /// TOML configuration file; its keys are those of the flags below (`listen`, `data_dir`,
-    /// `[log] format`, ...).
-    #[arg(long, short = 'c', env = "BERTH_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
-
-    /// Address and port to serve the registry, API and console on [default: 127.0.0.1:5000]
-    #[arg(long, env = "BERTH_LISTEN", value_name = "ADDR")]
-    pub listen: Option<SocketAddr>,
-
-    /// Folder for the metadata database, blobs and uploads; created if missing [default: data]
-    #[arg(long, env = "BERTH_DATA_DIR", value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
-
-    /// Log format [default: human]
-    #[arg(long, env = "BERTH_LOG_FORMAT", value_name = "FORMAT")]
-    pub log_format: Option<LogFormat>,
-
-    /// Log filter, in tracing's syntax (`info`, `berth=debug,tower_http=info`) [default: info]
-    #[arg(long, env = "BERTH_LOG_LEVEL", value_name = "FILTER")]
-    pub log_level: Option<String>,
-
-    /// Largest manifest accepted, in bytes [default: 4194304]
-    #[arg(long, env = "BERTH_MAX_MANIFEST_BYTES", value_name = "BYTES")]
-    pub max_manifest_bytes: Option<usize>,
-
-    /// The registry's host[:port] in pull specs and image stream status [default: the listen
-    /// address]
-    #[arg(long, env = "BERTH_REGISTRY_HOSTNAME", value_name = "HOST")]
-    pub registry_hostname: Option<String>,
-
-    /// The registry's host[:port] for clients outside, when it differs
-    /// (publicDockerImageRepository)
-    #[arg(long, env = "BERTH_PUBLIC_HOSTNAME", value_name = "HOST")]
-    pub public_hostname: Option<String>,
-
-    /// Folder of the console's built assets (cargo-leptos's site folder) [default: `site` beside
-    /// the binary's folder, else target/site]
-    #[arg(long, env = "BERTH_SITE_DIR", value_name = "DIR")]
-    pub site_dir: Option<PathBuf>,
-
-    /// Seconds to let requests in flight finish after a shutdown signal [default: 30]
-    #[arg(long, env = "BERTH_SHUTDOWN_TIMEOUT", value_name = "SECONDS")]
-    pub shutdown_timeout: Option<u64>,
-
-    /// Password of the bootstrap administrator, created on first start when there are no users
-    /// [default: generated and printed once]
-    #[arg(
-        long,
-        env = "BERTH_BOOTSTRAP_PASSWORD",
-        value_name = "PASSWORD",
-        hide_env_values = true
-    )]
-    pub bootstrap_password: Option<String>,
-
-    /// An htpasswd file (bcrypt entries) whose users are added at start
-    #[arg(long, env = "BERTH_HTPASSWD_FILE", value_name = "FILE")]
-    pub htpasswd_file: Option<PathBuf>,
-
-    /// The address people and clients reach Berth at (OAuth redirects, the registry token
-    /// realm), such as https://registry.example.com [default: taken from each request]
-    #[arg(long, env = "BERTH_PUBLIC_URL", value_name = "URL")]
-    pub public_url: Option<String>,
-
-    /// A proxy (address or network, such as 10.0.0.0/8) whose X-Forwarded-Proto,
-    /// X-Forwarded-Host and X-Forwarded-For headers are believed; repeat it, or separate with
-    /// commas [default: none]
-    #[arg(
-        long = "trusted-proxy",
-        env = "BERTH_TRUSTED_PROXIES",
-        value_name = "CIDR",
-        value_delimiter = ','
-    )]
-    pub trusted_proxies: Vec<String>,
-
-    /// Seconds a client has to send a request's headers before its connection is closed
-    /// (and how long an idle connection is kept) [default: 10]
-    #[arg(long, env = "BERTH_HEADER_READ_TIMEOUT", value_name = "SECONDS")]
-    pub header_read_timeout: Option<u64>,
-
-    /// Issuer URL of an OpenID Connect provider to sign people in with, instead of Berth's own
-    #[arg(long, env = "BERTH_OIDC_ISSUER", value_name = "URL")]
-    pub oidc_issuer: Option<String>,
-
-    /// Client id registered for Berth at the OpenID Connect provider
-    #[arg(long, env = "BERTH_OIDC_CLIENT_ID", value_name = "ID")]
-    pub oidc_client_id: Option<String>,
-
-    /// Client secret registered for Berth at the OpenID Connect provider
-    #[arg(
-        long,
-        env = "BERTH_OIDC_CLIENT_SECRET",
-        value_name = "SECRET",
-        hide_env_values = true
-    )]
-    pub oidc_client_secret: Option<String>,
-
-    /// PEM certificate chain to serve HTTPS with (with --tls-key); plain HTTP without
-    #[arg(
-        long,
-        env = "BERTH_TLS_CERT",
-        value_name = "FILE",
-        requires = "tls_key"
-    )]
-    pub tls_cert: Option<PathBuf>,
-
-    /// PEM private key of the certificate
-    #[arg(
-        long,
-        env = "BERTH_TLS_KEY",
-        value_name = "FILE",
-        requires = "tls_cert"
-    )]
-    pub tls_key: Option<PathBuf>,
-
-    /// File holding the key that encrypts registry credentials (32 bytes, base64)
-    /// [default: <data_dir>/secrets.key, created on first start]
-    #[arg(long, env = "BERTH_SECRETS_KEY_FILE", value_name = "FILE")]
-    pub secrets_key_file: Option<PathBuf>,
-
-    /// Seconds between scheduled imports of tags with `importPolicy.scheduled` [default: 900]
-    #[arg(long, env = "BERTH_SCHEDULED_IMPORT_INTERVAL", value_name = "SECONDS")]
-    pub scheduled_import_interval: Option<u64>,
-
-    /// Milliseconds before a failed webhook delivery is first retried; each retry waits twice
-    /// as long, up to 5 minutes [default: 1000]
-    #[arg(
-        long,
-        env = "BERTH_WEBHOOK_RETRY_BASE_MILLIS",
-        value_name = "MILLISECONDS"
-    )]
-    pub webhook_retry_base_millis: Option<u64>,
-
-    /// The API address of an OpenShift-compatible cluster to put the console in front of
-    /// (with --upstream-registry); Berth then runs no registry or store of its own
-    #[arg(
-        long,
-        env = "BERTH_UPSTREAM_API",
-        value_name = "URL",
-        requires = "upstream_registry"
-    )]
-    pub upstream_api: Option<String>,
-
-    /// The address of that cluster's registry
-    #[arg(
-        long,
-        env = "BERTH_UPSTREAM_REGISTRY",
-        value_name = "URL",
-        requires = "upstream_api"
-    )]
-    pub upstream_registry: Option<String>,
-
-    /// PEM CA bundle to trust for the upstream's API, registry and OAuth server
-    #[arg(long, env = "BERTH_UPSTREAM_CA_FILE", value_name = "FILE")]
-    pub upstream_ca_file: Option<PathBuf>,
-
-    /// OAuth client id registered for the console at the upstream's OAuth server
-    #[arg(long, env = "BERTH_UPSTREAM_CLIENT_ID", value_name = "ID")]
-    pub upstream_client_id: Option<String>,
-
-    /// That client's secret
-    #[arg(
-        long,
-        env = "BERTH_UPSTREAM_CLIENT_SECRET",
-        value_name = "SECRET",
-        hide_env_values = true
-    )]
-    pub upstream_client_secret: Option<String>,
-
-    /// A network (CIDR, or one address) that Berth's outbound calls (imports, webhooks,
-    /// sign-in) may reach although it is internal (loopback, private, link-local, ...);
-    /// repeatable, comma-separated in the variable; replaces the file's `[egress] allow`
-    #[arg(
-        long = "egress-allow",
-        env = "BERTH_EGRESS_ALLOW",
-        value_name = "CIDR",
-        value_delimiter = ','
-    )]
-    pub egress_allow: Vec<String>,
-
-    /// PEM CA bundle trusted for outbound HTTPS (imports, webhooks, sign-in) besides the
-    /// built-in roots
-    #[arg(long, env = "BERTH_EGRESS_CA_FILE", value_name = "FILE")]
-    pub egress_ca_file: Option<PathBuf>,
-
-    /// Longest a watch or the console's event stream runs, in seconds; a larger
-    /// `timeoutSeconds` is lowered to it [default: 1800]
-    #[arg(long, env = "BERTH_WATCH_MAX_SECONDS", value_name = "SECONDS")]
-    pub watch_max_seconds: Option<u64>,
-
-    /// Watches and event streams one user, service account or anonymous address may hold open
-    /// at once [default: 32]
-    #[arg(long, env = "BERTH_WATCHES_PER_SUBJECT", value_name = "COUNT")]
-    pub watches_per_subject: Option<usize>,
-
-    /// Watches and event streams the server holds open at once [default: 1000]
-    #[arg(long, env = "BERTH_WATCHES_TOTAL", value_name = "COUNT")]
-    pub watches_total: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -732,220 +406,6 @@ impl Default for RegistryConfig {
     }
 }
 
-/// The settings given as flags or variables, shaped like [`Config`]; absent ones are skipped so
-/// they leave the file's values alone.
-#[derive(Serialize)]
-struct Overrides<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    listen: Option<SocketAddr>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    data_dir: Option<&'a Path>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    shutdown_timeout: Option<u64>,
-    log: LogOverrides<'a>,
-    http: HttpOverrides<'a>,
-    registry: RegistryOverrides<'a>,
-    console: ConsoleOverrides<'a>,
-    auth: AuthOverrides<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tls: Option<TlsOverrides<'a>>,
-    secrets: SecretsOverrides<'a>,
-    import: ImportOverrides,
-    webhooks: WebhooksOverrides,
-    egress: EgressOverrides<'a>,
-    limits: LimitsOverrides,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    upstream: Option<UpstreamOverrides<'a>>,
-}
-
-#[derive(Serialize)]
-struct EgressOverrides<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    allow: Option<&'a [String]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ca_file: Option<&'a Path>,
-}
-
-#[derive(Serialize)]
-struct HttpOverrides<'a> {
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    trusted_proxies: &'a [String],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    header_read_timeout_seconds: Option<u64>,
-}
-
-#[derive(Serialize)]
-struct LimitsOverrides {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    watch_max_seconds: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    watches_per_subject: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    watches_total: Option<usize>,
-}
-
-#[derive(Serialize)]
-struct UpstreamOverrides<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    api_url: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    registry_url: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ca_file: Option<&'a Path>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    client_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    client_secret: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct WebhooksOverrides {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    retry_base_millis: Option<u64>,
-}
-
-#[derive(Serialize)]
-struct ImportOverrides {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    scheduled_interval_seconds: Option<u64>,
-}
-
-#[derive(Serialize)]
-struct SecretsOverrides<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    key_file: Option<&'a Path>,
-}
-
-#[derive(Serialize)]
-struct TlsOverrides<'a> {
-    cert: &'a Path,
-    key: &'a Path,
-}
-
-#[derive(Serialize)]
-struct AuthOverrides<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    bootstrap_password: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    htpasswd_file: Option<&'a Path>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    public_url: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    oidc: Option<OidcOverrides<'a>>,
-}
-
-#[derive(Serialize)]
-struct OidcOverrides<'a> {
-    issuer: &'a str,
-    client_id: &'a str,
-    client_secret: &'a str,
-}
-
-#[derive(Serialize)]
-struct LogOverrides<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    format: Option<LogFormat>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    level: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct RegistryOverrides<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    max_manifest_bytes: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    hostname: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    public_hostname: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct ConsoleOverrides<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    site_dir: Option<&'a Path>,
-}
-
-impl<'a> From<&'a ServeArgs> for Overrides<'a> {
-    fn from(args: &'a ServeArgs) -> Self {
-        Overrides {
-            listen: args.listen,
-            data_dir: args.data_dir.as_deref(),
-            shutdown_timeout: args.shutdown_timeout,
-            log: LogOverrides {
-                format: args.log_format,
-                level: args.log_level.as_deref(),
-            },
-            http: HttpOverrides {
-                trusted_proxies: &args.trusted_proxies,
-                header_read_timeout_seconds: args.header_read_timeout,
-            },
-            registry: RegistryOverrides {
-                max_manifest_bytes: args.max_manifest_bytes,
-                hostname: args.registry_hostname.as_deref(),
-                public_hostname: args.public_hostname.as_deref(),
-            },
-            console: ConsoleOverrides {
-                site_dir: args.site_dir.as_deref(),
-            },
-            auth: AuthOverrides {
-                bootstrap_password: args.bootstrap_password.as_deref(),
-                htpasswd_file: args.htpasswd_file.as_deref(),
-                public_url: args.public_url.as_deref(),
-                oidc: match (
-                    &args.oidc_issuer,
-                    &args.oidc_client_id,
-                    &args.oidc_client_secret,
-                ) {
-                    (Some(issuer), Some(client_id), Some(client_secret)) => Some(OidcOverrides {
-                        issuer,
-                        client_id,
-                        client_secret,
-                    }),
-                    _ => None,
-                },
-            },
-            tls: match (&args.tls_cert, &args.tls_key) {
-                (Some(cert), Some(key)) => Some(TlsOverrides { cert, key }),
-                _ => None,
-            },
-            secrets: SecretsOverrides {
-                key_file: args.secrets_key_file.as_deref(),
-            },
-            import: ImportOverrides {
-                scheduled_interval_seconds: args.scheduled_import_interval,
-            },
-            webhooks: WebhooksOverrides {
-                retry_base_millis: args.webhook_retry_base_millis,
-            },
-            egress: EgressOverrides {
-                allow: (!args.egress_allow.is_empty()).then_some(args.egress_allow.as_slice()),
-                ca_file: args.egress_ca_file.as_deref(),
-            },
-            limits: LimitsOverrides {
-                watch_max_seconds: args.watch_max_seconds,
-                watches_per_subject: args.watches_per_subject,
-                watches_total: args.watches_total,
-            },
-            // Only when some are given: an empty section would stand for a missing one.
-            upstream: [
-                args.upstream_api.is_some(),
-                args.upstream_registry.is_some(),
-                args.upstream_ca_file.is_some(),
-                args.upstream_client_id.is_some(),
-                args.upstream_client_secret.is_some(),
-            ]
-            .contains(&true)
-            .then_some(UpstreamOverrides {
-                api_url: args.upstream_api.as_deref(),
-                registry_url: args.upstream_registry.as_deref(),
-                ca_file: args.upstream_ca_file.as_deref(),
-                client_id: args.upstream_client_id.as_deref(),
-                client_secret: args.upstream_client_secret.as_deref(),
-            }),
-        }
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("configuration file {path}: {reason}")]
@@ -962,31 +422,20 @@ impl Config {
         if self.tls.is_some() { "https" } else { "http" }
     }
 
-    /// Defaults, then the file named by `args.config`, then the flags and variables in `args`.
-    pub fn load(args: &ServeArgs) -> Result<Config, ConfigError> {
-        let oidc_flags = [
-            &args.oidc_issuer,
-            &args.oidc_client_id,
-            &args.oidc_client_secret,
-        ];
-        if oidc_flags.iter().any(|f| f.is_some()) && !oidc_flags.iter().all(|f| f.is_some()) {
-            return Err(ConfigError::Invalid {
-                field: "auth.oidc",
-                reason: "--oidc-issuer, --oidc-client-id and --oidc-client-secret go together"
-                    .into(),
-            });
-        }
+    /// Defaults, then the TOML file `file`, then `overrides` (shaped like [`Config`]; what they
+    /// leave out keeps the file's value), checked.
+    pub fn load(file: Option<&Path>, overrides: &impl Serialize) -> Result<Config, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
-        if let Some(path) = &args.config {
+        if let Some(path) = file {
             if !path.is_file() {
                 return Err(ConfigError::File {
-                    path: path.clone(),
+                    path: path.to_owned(),
                     reason: "no such file".into(),
                 });
             }
             figment = figment.merge(Toml::file_exact(path));
         }
-        figment = figment.merge(Serialized::defaults(Overrides::from(args)));
+        figment = figment.merge(Serialized::defaults(overrides));
         let config: Config = figment
             .extract()
             .map_err(|err| ConfigError::Value(Box::new(err)))?;
@@ -1239,33 +688,13 @@ impl Config {
 mod tests {
     use super::*;
 
+    /// No overrides: the defaults and the file alone.
+    const NONE: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+
     fn write(dir: &tempfile::TempDir, text: &str) -> PathBuf {
         let path = dir.path().join("berth.toml");
         std::fs::write(&path, text).unwrap();
         path
-    }
-
-    #[test]
-    fn defaults_then_file_then_flags() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = write(
-            &dir,
-            "listen = \"127.0.0.1:6000\"\ndata_dir = \"/srv/berth\"\n[log]\nformat = \"json\"\n",
-        );
-        let args = ServeArgs {
-            config: Some(path),
-            data_dir: Some("/tmp/override".into()),
-            ..Default::default()
-        };
-        let config = Config::load(&args).unwrap();
-        assert_eq!(config.listen.port(), 6000);
-        assert_eq!(config.data_dir, PathBuf::from("/tmp/override"));
-        assert_eq!(config.log.format, LogFormat::Json);
-        assert_eq!(config.registry.max_manifest_bytes, 4 * 1024 * 1024);
-        assert_eq!(
-            Config::load(&ServeArgs::default()).unwrap(),
-            Config::default()
-        );
     }
 
     #[test]
@@ -1323,19 +752,12 @@ mod tests {
             ("listen = ", "berth.toml"),
         ];
         for (text, field) in cases {
-            let args = ServeArgs {
-                config: Some(write(&dir, text)),
-                ..Default::default()
-            };
-            let err = Config::load(&args).unwrap_err().to_string();
+            let file = write(&dir, text);
+            let err = Config::load(Some(&file), &NONE).unwrap_err().to_string();
             assert!(err.contains(field), "{text:?} gave {err:?}");
         }
-        let missing = ServeArgs {
-            config: Some(dir.path().join("absent.toml")),
-            ..Default::default()
-        };
         assert!(
-            Config::load(&missing)
+            Config::load(Some(&dir.path().join("absent.toml")), &NONE)
                 .unwrap_err()
                 .to_string()
                 .contains("no such file")
@@ -1343,119 +765,17 @@ mod tests {
     }
 
     #[test]
-    fn trusted_proxies_come_from_the_file_or_the_flags() {
+    fn defaults_then_file_then_overrides() {
         let dir = tempfile::tempdir().unwrap();
-        let path = write(&dir, "[http]\ntrusted_proxies = [\"10.0.0.0/8\"]\n");
-        let from_file = ServeArgs {
-            config: Some(path.clone()),
-            ..Default::default()
-        };
-        let config = Config::load(&from_file).unwrap();
-        assert_eq!(
-            config.http.trusted_proxy_networks(),
-            vec!["10.0.0.0/8".parse::<ipnet::IpNet>().unwrap()]
-        );
-        assert_eq!(config.http.header_read_timeout_seconds, 10);
-        let flags = ServeArgs {
-            config: Some(path),
-            trusted_proxies: vec!["192.0.2.7".into(), "fd00::/8".into()],
-            header_read_timeout: Some(3),
-            ..Default::default()
-        };
-        let config = Config::load(&flags).unwrap();
-        assert_eq!(
-            config.http.trusted_proxy_networks(),
-            vec![
-                "192.0.2.7/32".parse::<ipnet::IpNet>().unwrap(),
-                "fd00::/8".parse().unwrap()
-            ]
-        );
-        assert_eq!(config.http.header_read_timeout().as_secs(), 3);
-    }
-
-    #[test]
-    fn the_egress_allow_list_comes_from_the_file_or_replaces_it_from_flags() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = write(
-            &dir,
-            "[egress]\nallow = [\"10.0.0.0/8\"]\ntoken_realm_hosts = [\"auth.example.com\"]\n",
-        );
-        let from_file = ServeArgs {
-            config: Some(path.clone()),
-            ..Default::default()
-        };
-        let config = Config::load(&from_file).unwrap();
-        assert_eq!(config.egress.allow, ["10.0.0.0/8"]);
-        assert_eq!(config.egress.token_realm_hosts, ["auth.example.com"]);
-        // Flags (repeated, or comma-separated as in BERTH_EGRESS_ALLOW) replace the file's list.
-        let cli = Cli::try_parse_from([
-            "berth",
-            "serve",
-            "--config",
-            path.to_str().unwrap(),
-            "--egress-allow",
-            "127.0.0.1/32,::1",
-            "--egress-allow",
-            "192.168.0.0/16",
-        ])
-        .unwrap();
-        let Some(Command::Serve(args)) = cli.command else {
-            panic!("not serve");
-        };
-        let config = Config::load(&args).unwrap();
-        assert_eq!(
-            config.egress.allow,
-            ["127.0.0.1/32", "::1", "192.168.0.0/16"]
-        );
-        assert_eq!(config.egress.token_realm_hosts, ["auth.example.com"]);
-        assert!(Config::default().egress.allow.is_empty());
-    }
-
-    #[test]
-    fn a_secrets_key_file_holds_32_bytes_in_base64() {
-        use base64::Engine as _;
-        let dir = tempfile::tempdir().unwrap();
-        let key = dir.path().join("secrets.key");
-        let with_key = ServeArgs {
-            secrets_key_file: Some(key.clone()),
-            ..Default::default()
-        };
-        for (text, reason) in [
-            ("not base64!", "does not hold base64"),
-            ("c2hvcnQ=", "holds 5 bytes"),
-            ("", "holds 0 bytes"),
-        ] {
-            std::fs::write(&key, text).unwrap();
-            let err = Config::load(&with_key).unwrap_err().to_string();
-            assert!(
-                err.starts_with("secrets.key_file: ") && err.contains(reason),
-                "{text:?} gave {err:?}"
-            );
-        }
-        std::fs::remove_file(&key).unwrap();
-        let err = Config::load(&with_key).unwrap_err().to_string();
-        assert!(
-            err.contains("secrets.key_file") && err.contains("cannot be read"),
-            "{err}"
-        );
-
-        let encoded = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
-        std::fs::write(&key, format!("{encoded}\n")).unwrap();
-        assert_eq!(Config::load(&with_key).unwrap().secrets_key_path(), key);
         let file = write(
             &dir,
-            &format!("[secrets]\nkey_file = {:?}\n", key.display()),
+            "data_dir = \"/srv/berth\"\n[log]\nformat = \"json\"\n",
         );
-        let from_file = ServeArgs {
-            config: Some(file),
-            ..Default::default()
-        };
-        assert_eq!(Config::load(&from_file).unwrap().secrets_key_path(), key);
-        assert_eq!(decode_secrets_key(&encoded), Ok([7u8; 32]));
-        // Not configured: a key in the data folder.
-        assert_eq!(
-            Config::default().secrets_key_path(),
-            Path::new("data").join("secrets.key")
-        );
+        let overrides = serde_json::json!({ "data_dir": "/tmp/override", "log": {} });
+        let config = Config::load(Some(&file), &overrides).unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/tmp/override"));
+        assert_eq!(config.log.format, LogFormat::Json);
+        assert_eq!(config.listen, Config::default().listen);
+        assert_eq!(Config::load(None, &NONE).unwrap(), Config::default());
     }
 }

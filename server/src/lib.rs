@@ -18,6 +18,7 @@
 pub mod admin;
 mod assets;
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod console;
 pub mod egress;

@@ -3,7 +3,7 @@
 
 use anyhow::{Context, bail};
 
-use crate::config::ImportImageArgs;
+use crate::cli::ImportImageArgs;
 use crate::imagestream::model::{
     ImageImportStatus, ImageStreamImport, ImageStreamImportSpec, TagImportPolicy,
 };
