@@ -14,15 +14,10 @@ use app::api::{
     StreamSummary, TagRow, TokenRow, WebhookRow, WhoCanRow,
 };
 use async_trait::async_trait;
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use chrono::{DateTime, SecondsFormat, Utc};
-use leptos::prelude::use_context;
 
 use crate::auth::api::{AccessApi, BindingSubject, RoleBinding, RoleRef};
-use crate::auth::console_login::{SESSION_CSRF, SESSION_USER};
-use crate::auth::credentials::same_secret;
-use crate::auth::http::Caller;
+use crate::auth::console_login::SESSION_USER;
 use crate::auth::routes::{
     access_api_version, create_personal_token, personal_tokens, revoke_personal_token,
 };
@@ -40,8 +35,10 @@ use crate::kube::{Namespace, NamespaceSpec, NamespaceStatus, ObjectMeta, ObjectR
 use crate::oci::Digest;
 use crate::storage::auth::TokenRecord;
 use crate::storage::{BlobStore, MetadataStore, SummarySort, read_blob};
+use session::{authenticated, caller, check_session_csrf, session, session_value, signed_in_user};
 
 pub mod errors;
+pub mod session;
 
 /// Index annotations (BuildKit's) marking a child as an attestation of another child.
 const REFERENCE_TYPE: &str = "vnd.docker.reference.type";
@@ -57,65 +54,6 @@ pub struct LocalConsoleData {
     pub importer: Arc<crate::import::importer::Importer>,
     pub webhooks: Arc<crate::webhooks::Webhooks>,
     pub secrets: Arc<crate::import::secrets::RegistrySecrets>,
-}
-
-/// The request being served (a page render or a server function).
-pub(crate) fn request() -> ConsoleResult<Parts> {
-    use_context::<Parts>()
-        .ok_or_else(|| ConsoleError::Request("the console was called outside of a request".into()))
-}
-
-/// Who the request comes from, authenticated as the APIs do (token, password or session).
-async fn caller() -> ConsoleResult<Subject> {
-    Ok(authenticated().await?.subject)
-}
-
-/// The caller with how they signed in (what a token may make depends on it).
-async fn authenticated() -> ConsoleResult<Caller> {
-    let mut parts = request()?;
-    Ok(Caller::from_request_parts(&mut parts, &()).await?)
-}
-
-/// The browser session of the request, when it has one.
-pub(crate) fn session() -> Option<tower_sessions::Session> {
-    use_context::<Parts>()?
-        .extensions
-        .get::<tower_sessions::Session>()
-        .cloned()
-}
-
-pub(crate) async fn session_value(
-    session: &tower_sessions::Session,
-    key: &str,
-) -> ConsoleResult<Option<String>> {
-    session.get::<String>(key).await.map_err(|err| {
-        tracing::error!(%err, "reading the console session failed");
-        ConsoleError::Unavailable(
-            "the session could not be read; the server log has the cause".into(),
-        )
-    })
-}
-
-/// Who is signed in to the request's session, and the session's CSRF token.
-pub(crate) async fn signed_in_user() -> ConsoleResult<(Option<String>, Option<String>)> {
-    match session() {
-        Some(session) => Ok((
-            session_value(&session, SESSION_USER).await?,
-            session_value(&session, SESSION_CSRF).await?,
-        )),
-        None => Ok((None, None)),
-    }
-}
-
-/// Checks a change's CSRF token against the session's.
-pub(crate) async fn check_session_csrf(
-    session: &tower_sessions::Session,
-    token: &str,
-) -> ConsoleResult<()> {
-    match session_value(session, SESSION_CSRF).await? {
-        Some(expected) if same_secret(token, &expected) => Ok(()),
-        _ => Err(ConsoleError::Csrf),
-    }
 }
 
 pub(crate) fn time(at: DateTime<Utc>) -> String {

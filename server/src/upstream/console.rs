@@ -22,10 +22,10 @@ use crate::auth::reviews::{
     AccessReviewSpec, AccessReviewStatus, ResourceAttributes, ResourceRule, RulesReviewSpec,
     RulesReviewStatus,
 };
+use crate::console::session::{check_session_csrf, session, session_value, signed_in_user};
 use crate::console::{
-    ImageParts, Images, check_session_csrf, image_detail, import_body, import_outcomes,
-    namespace_body, pin_to_image, pretty_json, pull_secret_row, session, session_value,
-    signed_in_user, stream_detail, tag_body, tag_source, time,
+    ImageParts, Images, image_detail, import_body, import_outcomes, namespace_body, pin_to_image,
+    pretty_json, pull_secret_row, stream_detail, tag_body, tag_source, time,
 };
 use crate::imagestream::image::{ImageMetadata, MAX_CONFIG_BYTES};
 use crate::imagestream::model::{Image, ImageStream, ImageStreamTag};
