@@ -209,7 +209,7 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
         identities: identities.clone(),
         streams: streams.clone(),
     });
-    let console_data: Arc<dyn app::api::ConsoleData> = Arc::new(console::LocalConsoleData {
+    let console_data: Arc<dyn app::api::ConsoleData> = Arc::new(console::local::LocalConsoleData {
         image_streams: image_streams.clone(),
         access: access.clone(),
         metadata: metadata.clone(),
