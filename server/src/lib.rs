@@ -210,7 +210,7 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
         identities: identities.clone(),
         streams: streams.clone(),
     });
-    let console_data: Arc<dyn app::api::ConsoleData> = Arc::new(console::LocalConsoleData {
+    let console_data: Arc<dyn app::api::ConsoleData> = Arc::new(console::local::LocalConsoleData {
         image_streams: image_streams.clone(),
         access: access.clone(),
         metadata: metadata.clone(),
@@ -469,7 +469,7 @@ fn console_router(config: &Config, data: Arc<dyn app::api::ConsoleData>) -> Rout
             _,
         >(web::provide_page_nonce, app::shell))
         .with_state(state)
-        .layer(axum::middleware::from_fn(console::error_status))
+        .layer(axum::middleware::from_fn(console::errors::error_status))
         // The console's forms are small; a larger body is refused before it is read (and, in
         // front of a cluster, before anything is sent on).
         .layer(tower_http::limit::RequestBodyLimitLayer::new(

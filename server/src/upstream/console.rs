@@ -2,7 +2,7 @@
 //! one list, read in pages) to the cluster's API or registry with the signed-in user's token,
 //! made concurrently. The only thing kept between requests is a session's own copy of a
 //! namespace's stream list (`super::cache`), so nothing of one user's can reach another's.
-//! The views are built by the same functions as in-process (`crate::console`).
+//! The views are built by the same functions as in-process (`crate::console::views`).
 
 use std::sync::Arc;
 
@@ -22,10 +22,12 @@ use crate::auth::reviews::{
     AccessReviewSpec, AccessReviewStatus, ResourceAttributes, ResourceRule, RulesReviewSpec,
     RulesReviewStatus,
 };
-use crate::console::{
-    ImageParts, Images, check_session_csrf, image_detail, import_body, import_outcomes,
-    namespace_body, pin_to_image, pretty_json, pull_secret_row, session, session_value,
-    signed_in_user, stream_detail, tag_body, tag_source, time,
+use crate::console::forms::{
+    import_body, import_outcomes, namespace_body, pin_to_image, tag_body, tag_source,
+};
+use crate::console::session::{check_session_csrf, session, session_value, signed_in_user};
+use crate::console::views::{
+    ImageParts, Images, image_detail, pretty_json, pull_secret_row, stream_detail, time,
 };
 use crate::imagestream::image::{ImageMetadata, MAX_CONFIG_BYTES};
 use crate::imagestream::model::{Image, ImageStream, ImageStreamTag};

@@ -1,0 +1,465 @@
+//! The console's views built from the services' answers, by the same functions in both modes
+//! (in-process and in front of a cluster): a stream's tags with their history, sizes and
+//! platforms, an image's page, and the rows of bindings, tokens, pull secrets and deliveries.
+
+use std::collections::{BTreeSet, HashMap};
+
+use app::api::{
+    BindingRow, BuildStep, DeliveryRow, HistoryItem, ImageDetail, LayerRow, Permissions,
+    PlatformRow, PullSecretRow, ReferrerRow, RunConfigView, StreamDetail, TagRow, TokenRow,
+};
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use crate::auth::api::RoleBinding;
+use crate::imagestream::image::{ChildManifest, ImageMetadata};
+use crate::imagestream::model::{ImageStream, NamedTagEventList};
+use crate::oci::Digest;
+use crate::storage::auth::TokenRecord;
+
+/// Index annotations (BuildKit's) marking a child as an attestation of another child.
+const REFERENCE_TYPE: &str = "vnd.docker.reference.type";
+const REFERENCE_DIGEST: &str = "vnd.docker.reference.digest";
+const ATTESTATION: &str = "attestation-manifest";
+
+pub(crate) fn time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+pub(super) fn token_row(record: &TokenRecord) -> TokenRow {
+    TokenRow {
+        uid: record.uid.clone(),
+        name: record.name.clone(),
+        created: time(record.created_at),
+        expires: record.expires_at.map(time),
+        last_used: record.last_used_at.map(time),
+        revoked: record.revoked_at.is_some(),
+    }
+}
+
+/// JSON as people read it; `None` when the bytes are not JSON.
+pub(crate) fn pretty_json(bytes: &[u8]) -> Option<String> {
+    serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()
+        .and_then(|value| serde_json::to_string_pretty(&value).ok())
+}
+
+/// The child of an index that an attestation is attached to, when `child` is one.
+fn attestation_for(child: &ChildManifest) -> Option<String> {
+    (child.annotations.get(REFERENCE_TYPE).map(String::as_str) == Some(ATTESTATION)).then(|| {
+        child
+            .annotations
+            .get(REFERENCE_DIGEST)
+            .cloned()
+            .unwrap_or_default()
+    })
+}
+
+/// `linux/arm64/v8`.
+fn platform_name(
+    os: Option<&str>,
+    architecture: Option<&str>,
+    variant: Option<&str>,
+) -> Option<String> {
+    let (os, architecture) = (
+        os.filter(|o| !o.is_empty())?,
+        architecture.filter(|a| !a.is_empty())?,
+    );
+    Some(match variant.filter(|v| !v.is_empty()) {
+        Some(variant) => format!("{os}/{architecture}/{variant}"),
+        None => format!("{os}/{architecture}"),
+    })
+}
+
+/// What was read of some images at push time, with their children's (for an index's size).
+#[derive(Default)]
+pub(crate) struct Images(pub(crate) HashMap<String, ImageMetadata>);
+
+impl Images {
+    fn get(&self, digest: &str) -> Option<&ImageMetadata> {
+        self.0.get(digest)
+    }
+
+    /// Bytes of an image and of its children, as the stream listing counts them.
+    fn size(&self, digest: &str) -> Option<u64> {
+        let image = self.get(digest)?;
+        Some(
+            image
+                .manifests
+                .iter()
+                .filter_map(|child| self.get(&child.digest))
+                .fold(image.size, |total, child| total.saturating_add(child.size)),
+        )
+    }
+
+    /// The platforms an image runs on: its own, or its children's (attestations are not).
+    fn platforms(&self, digest: &str) -> Vec<String> {
+        let Some(image) = self.get(digest) else {
+            return Vec::new();
+        };
+        if image.manifests.is_empty() {
+            return platform_name(
+                image.os.as_deref(),
+                image.architecture.as_deref(),
+                image.variant.as_deref(),
+            )
+            .into_iter()
+            .collect();
+        }
+        image
+            .manifests
+            .iter()
+            .filter(|child| attestation_for(child).is_none())
+            .filter_map(|child| {
+                platform_name(
+                    child.os.as_deref(),
+                    child.architecture.as_deref(),
+                    child.variant.as_deref(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// The images that a stream's status names, current first.
+pub(crate) fn current_digests(stream: &ImageStream) -> Vec<Digest> {
+    stream
+        .status
+        .tags
+        .iter()
+        .filter_map(|tag| tag.items.first())
+        .filter_map(|item| item.image.parse().ok())
+        .collect()
+}
+
+fn pull_repository(stream: &ImageStream) -> String {
+    if stream.status.public_docker_image_repository.is_empty() {
+        stream.status.docker_image_repository.clone()
+    } else {
+        stream.status.public_docker_image_repository.clone()
+    }
+}
+
+/// A tag's history, newest first, with the time of each item (for merging).
+fn history(status: &NamedTagEventList) -> Vec<(DateTime<Utc>, HistoryItem)> {
+    status
+        .items
+        .iter()
+        .map(|item| {
+            (
+                item.created,
+                HistoryItem {
+                    tag: status.tag.clone(),
+                    image: item.image.clone(),
+                    pull_spec: item.docker_image_reference.clone(),
+                    created: time(item.created),
+                    generation: item.generation,
+                },
+            )
+        })
+        .collect()
+}
+
+fn tag_row(stream: &ImageStream, name: &str, images: &Images) -> TagRow {
+    let status = stream.status.tags.iter().find(|t| t.tag == name);
+    let spec = stream.spec.tags.iter().find(|t| t.name == name);
+    let current = status.and_then(|s| s.items.first());
+    let digest = current
+        .map(|item| item.image.clone())
+        .filter(|image| !image.is_empty());
+    TagRow {
+        name: name.to_owned(),
+        size: digest.as_deref().and_then(|d| images.size(d)),
+        platforms: digest
+            .as_deref()
+            .map(|d| images.platforms(d))
+            .unwrap_or_default(),
+        digest,
+        updated: current.map(|item| time(item.created)),
+        from: spec.and_then(|s| s.from.as_ref()).map(|from| {
+            if from.namespace.is_empty() {
+                format!("{} {}", from.kind, from.name)
+            } else {
+                format!("{} {}/{}", from.kind, from.namespace, from.name)
+            }
+        }),
+        warning: status.and_then(|s| {
+            s.conditions
+                .iter()
+                .find(|c| c.condition_type == "ImportSuccess" && c.status == "False")
+                .map(|c| {
+                    if c.message.is_empty() {
+                        c.reason.clone()
+                    } else {
+                        c.message.clone()
+                    }
+                })
+        }),
+        history: status
+            .map(|s| history(s).into_iter().map(|(_, item)| item).collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// A binding's subject as the console shows it: a service account of another namespace is
+/// `namespace:name`.
+pub(super) fn binding_row(binding: RoleBinding, namespace: &str) -> BindingRow {
+    let subject_name = match &binding.subject.namespace {
+        Some(other) if binding.subject.kind == "ServiceAccount" && other != namespace => {
+            format!("{other}:{}", binding.subject.name)
+        }
+        _ => binding.subject.name,
+    };
+    BindingRow {
+        name: binding.metadata.name,
+        role: binding.role_ref.name,
+        subject_kind: binding.subject.kind,
+        subject_name,
+        stream: binding.image_stream,
+    }
+}
+
+/// A stream's page: its tags (spec and status), each tag's history and the stream's.
+pub(crate) fn stream_detail(
+    namespace: &str,
+    stream: &str,
+    object: &ImageStream,
+    images: &Images,
+    permissions: Permissions,
+) -> StreamDetail {
+    let names: BTreeSet<&str> = object
+        .spec
+        .tags
+        .iter()
+        .map(|t| t.name.as_str())
+        .chain(object.status.tags.iter().map(|t| t.tag.as_str()))
+        .collect();
+    let tags = names
+        .into_iter()
+        .map(|name| tag_row(object, name, images))
+        .collect();
+    let mut merged: Vec<(DateTime<Utc>, HistoryItem)> =
+        object.status.tags.iter().flat_map(history).collect();
+    merged.sort_by_key(|(created, _)| std::cmp::Reverse(*created));
+    StreamDetail {
+        namespace: namespace.to_owned(),
+        name: stream.to_owned(),
+        pull_repository: pull_repository(object),
+        tags,
+        history: merged.into_iter().map(|(_, item)| item).collect(),
+        permissions,
+    }
+}
+
+/// What an image's page is made of, however it was read.
+pub(crate) struct ImageParts<'a> {
+    pub namespace: &'a str,
+    pub stream: &'a str,
+    pub digest: &'a str,
+    pub media_type: String,
+    pub image: &'a ImageMetadata,
+    /// The image and its children, for sizes.
+    pub images: &'a Images,
+    /// The stream, for the tags that name the image and its pull address.
+    pub object: &'a ImageStream,
+    pub referrers: Vec<ReferrerRow>,
+    pub raw_manifest: String,
+    pub raw_config: Option<String>,
+}
+
+/// An image's page: summary, platforms, layers, run configuration, build history.
+pub(crate) fn image_detail(parts: ImageParts<'_>) -> ImageDetail {
+    let ImageParts {
+        namespace,
+        stream,
+        digest,
+        media_type,
+        image,
+        images,
+        object,
+        referrers,
+        raw_manifest,
+        raw_config,
+    } = parts;
+    let tags = object
+        .status
+        .tags
+        .iter()
+        .filter(|t| t.items.first().is_some_and(|i| i.image == digest))
+        .map(|t| t.tag.clone())
+        .collect();
+    let platforms = image
+        .manifests
+        .iter()
+        .map(|child| PlatformRow {
+            digest: child.digest.clone(),
+            os: child.os.clone().unwrap_or_default(),
+            architecture: child.architecture.clone().unwrap_or_default(),
+            variant: child.variant.clone().filter(|v| !v.is_empty()),
+            size: images.size(&child.digest).unwrap_or(child.size),
+            attestation_for: attestation_for(child),
+        })
+        .collect();
+    let config = image.run.as_ref().map(|run| RunConfigView {
+        env: run.env.clone().unwrap_or_default(),
+        entrypoint: run.entrypoint.clone().unwrap_or_default(),
+        cmd: run.cmd.clone().unwrap_or_default(),
+        ports: run
+            .exposed_ports
+            .iter()
+            .flat_map(|ports| ports.keys().cloned())
+            .collect(),
+        volumes: run
+            .volumes
+            .iter()
+            .flat_map(|volumes| volumes.keys().cloned())
+            .collect(),
+        labels: run
+            .labels
+            .iter()
+            .flat_map(|labels| labels.iter().map(|(k, v)| (k.clone(), v.clone())))
+            .collect(),
+        user: run.user.clone().filter(|u| !u.is_empty()),
+        working_dir: run.working_dir.clone().filter(|w| !w.is_empty()),
+    });
+    ImageDetail {
+        namespace: namespace.to_owned(),
+        stream: stream.to_owned(),
+        size: images.size(digest).unwrap_or(image.size),
+        digest: digest.to_owned(),
+        media_type,
+        created: image.created.clone(),
+        author: image.author.clone(),
+        os: image.os.clone(),
+        architecture: image.architecture.clone(),
+        variant: image.variant.clone(),
+        platforms,
+        layers: image
+            .layers
+            .iter()
+            .map(|l| LayerRow {
+                digest: l.digest.clone(),
+                media_type: l.media_type.clone(),
+                size: l.size,
+            })
+            .collect(),
+        config,
+        annotations: image
+            .annotations
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        history: image
+            .history
+            .iter()
+            .map(|h| BuildStep {
+                created: h.created.clone(),
+                created_by: h.created_by.clone().unwrap_or_default(),
+                empty_layer: h.empty_layer,
+            })
+            .collect(),
+        referrers,
+        tags,
+        pull_repository: pull_repository(object),
+        raw_manifest,
+        raw_config,
+    }
+}
+
+/// A pull secret's row: its name, registries and age, never its data.
+pub(crate) fn pull_secret_row(secret: &crate::kube::Secret) -> PullSecretRow {
+    PullSecretRow {
+        name: secret.metadata.name.clone(),
+        registries: crate::import::secrets::secret_registries(secret),
+        created: secret
+            .metadata
+            .creation_timestamp
+            .map(time)
+            .unwrap_or_default(),
+    }
+}
+
+/// A webhook delivery as the delivery log shows it.
+pub(super) fn delivery_row(delivery: crate::webhooks::WebhookDelivery) -> DeliveryRow {
+    DeliveryRow {
+        id: delivery.id,
+        event: delivery.event,
+        state: delivery.state.to_owned(),
+        created: delivery.creation_timestamp.to_rfc3339(),
+        attempts: delivery
+            .attempts
+            .iter()
+            .map(|attempt| match (&attempt.status_code, &attempt.error) {
+                (Some(code), _) => format!("{}: HTTP {code}", attempt.number),
+                (None, Some(error)) => format!("{}: {error}", attempt.number),
+                (None, None) => attempt.number.to_string(),
+            })
+            .collect(),
+        redelivery_of: delivery.redelivery_of,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn child(digest: &str, platform: (&str, &str), annotations: &[(&str, &str)]) -> ChildManifest {
+        ChildManifest {
+            digest: digest.into(),
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            size: 500,
+            os: Some(platform.0.into()),
+            architecture: Some(platform.1.into()),
+            variant: None,
+            annotations: annotations
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<BTreeMap<_, _>>(),
+        }
+    }
+
+    #[test]
+    fn an_index_runs_on_its_children_but_not_its_attestations() {
+        let amd = child("sha256:a", ("linux", "amd64"), &[]);
+        let attestation = child(
+            "sha256:b",
+            ("unknown", "unknown"),
+            &[
+                (REFERENCE_TYPE, ATTESTATION),
+                (REFERENCE_DIGEST, "sha256:a"),
+            ],
+        );
+        assert_eq!(attestation_for(&amd), None);
+        assert_eq!(attestation_for(&attestation).as_deref(), Some("sha256:a"));
+        let index = ImageMetadata {
+            size: 1000,
+            manifests: vec![amd, attestation],
+            ..ImageMetadata::default()
+        };
+        let leaf = ImageMetadata {
+            size: 4000,
+            os: Some("linux".into()),
+            architecture: Some("arm64".into()),
+            variant: Some("v8".into()),
+            ..ImageMetadata::default()
+        };
+        let images = Images(HashMap::from([
+            ("sha256:index".to_owned(), index),
+            (
+                "sha256:a".to_owned(),
+                ImageMetadata {
+                    size: 300,
+                    ..ImageMetadata::default()
+                },
+            ),
+            ("sha256:leaf".to_owned(), leaf),
+        ]));
+        assert_eq!(images.platforms("sha256:index"), ["linux/amd64"]);
+        assert_eq!(images.platforms("sha256:leaf"), ["linux/arm64/v8"]);
+        assert!(images.platforms("sha256:absent").is_empty());
+        // An index's bytes count the children that are known.
+        assert_eq!(images.size("sha256:index"), Some(1300));
+        assert_eq!(images.size("sha256:absent"), None);
+    }
+}
