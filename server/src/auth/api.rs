@@ -28,7 +28,7 @@ use super::routes::{
 };
 use super::{Action, Identities, Role, Subject, Target};
 use crate::kube::ApiJson;
-use crate::kube::{ApiError, ApiResult, FieldError, NAMESPACES, Resource, deleted};
+use crate::kube::{ApiError, ApiResult, FieldError, NAMESPACES, Resource, deleted, parse_query};
 use crate::kube::{ObjectMeta, time};
 use crate::oci::{RepositoryName, is_valid_namespace};
 use crate::storage::ImageStreamStore;
@@ -144,11 +144,6 @@ fn respond<T: Serialize>(status: StatusCode, result: ApiResult<T>) -> Response {
         Ok(value) => (status, axum::Json(value)).into_response(),
         Err(err) => err.into_response(),
     }
-}
-
-fn query<T: for<'de> Deserialize<'de> + Default>(query: Option<String>) -> ApiResult<T> {
-    serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
-        .map_err(|err| ApiError::BadRequest(format!("invalid query: {err}")))
 }
 
 impl AccessApi {
@@ -634,7 +629,7 @@ async fn list_namespace_bindings(
     RawQuery(raw): RawQuery,
 ) -> Response {
     let result = async {
-        let scope: ScopeQuery = query(raw)?;
+        let scope: ScopeQuery = parse_query(raw.as_deref())?;
         api.list_bindings(
             &caller.subject,
             Some(&namespace),
@@ -752,7 +747,7 @@ async fn who_can_route(
     RawQuery(raw): RawQuery,
 ) -> Response {
     let result = async {
-        let scope: ScopeQuery = query(raw)?;
+        let scope: ScopeQuery = parse_query(raw.as_deref())?;
         let action_name = scope.action.as_deref().unwrap_or("pull");
         let action = Action::parse(action_name).ok_or_else(|| {
             ApiError::BadRequest(format!(
@@ -792,7 +787,7 @@ async fn permissions(
     RawQuery(raw): RawQuery,
 ) -> Response {
     let result = async {
-        let scope: ScopeQuery = query(raw)?;
+        let scope: ScopeQuery = parse_query(raw.as_deref())?;
         let target = Target {
             namespace: Some(&namespace),
             stream: scope.image_stream.as_deref(),
@@ -1305,7 +1300,7 @@ struct AuditQuery {
 async fn audit_events(State(api): Access, caller: Caller, RawQuery(raw): RawQuery) -> Response {
     let result = async {
         require_cluster_admin(&api, &caller.subject, AUDIT_EVENTS)?;
-        let params: AuditQuery = query(raw)?;
+        let params: AuditQuery = parse_query(raw.as_deref())?;
         Ok::<_, ApiError>(
             api.identities
                 .store
