@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -28,7 +27,9 @@ use super::routes::{
 };
 use super::{Action, Identities, Role, Subject, Target};
 use crate::kube::ApiJson;
-use crate::kube::{ApiError, ApiResult, FieldError, NAMESPACES, Resource, deleted, parse_query};
+use crate::kube::{
+    ApiError, ApiResult, FieldError, NAMESPACES, Resource, created, deleted, ok, parse_query,
+};
 use crate::kube::{ObjectMeta, time};
 use crate::oci::{RepositoryName, is_valid_namespace};
 use crate::storage::ImageStreamStore;
@@ -137,13 +138,6 @@ fn list<T: Serialize>(kind: &str, api_version: &str, items: Vec<T>) -> Response 
         "items": items,
     }))
     .into_response()
-}
-
-fn respond<T: Serialize>(status: StatusCode, result: ApiResult<T>) -> Response {
-    match result {
-        Ok(value) => (status, axum::Json(value)).into_response(),
-        Err(err) => err.into_response(),
-    }
 }
 
 impl AccessApi {
@@ -649,8 +643,7 @@ async fn create_namespace_binding(
     Path(namespace): Path<String>,
     ApiJson(body): ApiJson<RoleBinding>,
 ) -> Response {
-    respond(
-        StatusCode::CREATED,
+    created(
         api.create_binding(&caller.subject, Some(&namespace), body)
             .await,
     )
@@ -664,10 +657,7 @@ async fn delete_namespace_binding(
     let result = api
         .delete_binding(&caller.subject, Some(&namespace), &name)
         .await;
-    respond(
-        StatusCode::OK,
-        result.map(|()| deleted(ROLE_BINDINGS, &name)),
-    )
+    ok(result.map(|()| deleted(ROLE_BINDINGS, &name)))
 }
 
 async fn list_registry_bindings(State(api): Access, caller: Caller) -> Response {
@@ -682,10 +672,7 @@ async fn create_registry_binding(
     caller: Caller,
     ApiJson(body): ApiJson<RoleBinding>,
 ) -> Response {
-    respond(
-        StatusCode::CREATED,
-        api.create_binding(&caller.subject, None, body).await,
-    )
+    created(api.create_binding(&caller.subject, None, body).await)
 }
 
 async fn delete_registry_binding(
@@ -694,10 +681,7 @@ async fn delete_registry_binding(
     Path(name): Path<String>,
 ) -> Response {
     let result = api.delete_binding(&caller.subject, None, &name).await;
-    respond(
-        StatusCode::OK,
-        result.map(|()| deleted(ROLE_BINDINGS, &name)),
-    )
+    ok(result.map(|()| deleted(ROLE_BINDINGS, &name)))
 }
 
 /// Parses `Kind:name` (`User:alice`, `Group:devs`, `ServiceAccount:ns:name`) into a subject
@@ -775,7 +759,7 @@ async fn who_can_route(
             "subjects": subjects,
         }))
     };
-    respond(StatusCode::OK, result.await)
+    ok(result.await)
 }
 
 /// `GET …/namespaces/{ns}/permissions[?imageStream=app][&subject=User:alice]`: what a subject
@@ -822,7 +806,7 @@ async fn permissions(
             "actions": actions,
         }))
     };
-    respond(StatusCode::OK, result.await)
+    ok(result.await)
 }
 
 // ---- service accounts ------------------------------------------------------------------------
@@ -871,10 +855,7 @@ async fn create_service_account(
     let result = api
         .create_service_account(&caller.subject, &namespace, &body.metadata.name)
         .await;
-    respond(
-        StatusCode::CREATED,
-        result.map(|account| service_account_object(&account)),
-    )
+    created(result.map(|account| service_account_object(&account)))
 }
 
 async fn get_service_account(
@@ -885,7 +866,7 @@ async fn get_service_account(
     let result = api
         .service_account(&caller.subject, &namespace, &name)
         .await;
-    respond(StatusCode::OK, result.map(|a| service_account_object(&a)))
+    ok(result.map(|a| service_account_object(&a)))
 }
 
 async fn delete_service_account(
@@ -912,7 +893,7 @@ async fn delete_service_account(
         .await;
         Ok(deleted(SERVICE_ACCOUNTS, &name))
     };
-    respond(StatusCode::OK, result.await)
+    ok(result.await)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -989,7 +970,7 @@ async fn create_service_account_token_route(
             },
         }))
     };
-    respond(StatusCode::CREATED, result.await)
+    created(result.await)
 }
 
 async fn list_service_account_tokens(
@@ -1018,18 +999,15 @@ async fn revoke_service_account_token_route(
     let result = api
         .revoke_service_account_token(&caller.subject, &namespace, &name, &uid)
         .await;
-    respond(
-        StatusCode::OK,
-        result.map(|()| {
-            deleted(
-                Resource {
-                    plural: "tokens",
-                    group: "access.berth.io",
-                },
-                &uid,
-            )
-        }),
-    )
+    ok(result.map(|()| {
+        deleted(
+            Resource {
+                plural: "tokens",
+                group: "access.berth.io",
+            },
+            &uid,
+        )
+    }))
 }
 
 // ---- users, groups and the audit log (cluster administrators) --------------------------------
@@ -1227,7 +1205,7 @@ async fn create_identity(
             created_at: Utc::now(),
         }))
     };
-    respond(StatusCode::CREATED, result.await)
+    created(result.await)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1288,7 +1266,7 @@ async fn put_group(
             "users": body.users,
         }))
     };
-    respond(StatusCode::OK, result.await)
+    ok(result.await)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1431,7 +1409,7 @@ async fn self_subject_rules_review(
             status,
         })
     })();
-    respond(StatusCode::CREATED, result)
+    created(result)
 }
 
 fn resource_attributes(attributes: &JsonObject) -> ApiResult<ResourceAttributes> {
@@ -1541,7 +1519,7 @@ async fn self_subject_access_review(
             status,
         })
     })();
-    respond(StatusCode::CREATED, result)
+    created(result)
 }
 
 pub fn router(api: Arc<AccessApi>) -> Router {
