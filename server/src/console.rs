@@ -22,7 +22,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use leptos::prelude::use_context;
 use leptos::server_fn::error::SERVER_FN_ERROR_HEADER;
 
-use crate::auth::api::{AccessApi, BindingSubject, RoleBinding, RoleRef};
+use crate::auth::api::AccessApi;
+use crate::auth::api::bindings::{BindingSubject, RoleBinding, RoleRef};
 use crate::auth::console_login::{SESSION_CSRF, SESSION_USER};
 use crate::auth::credentials::same_secret;
 use crate::auth::http::Caller;
