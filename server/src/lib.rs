@@ -223,7 +223,11 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
     // What people reach with a browser session; the registry, OAuth and operations endpoints
     // take no session.
     let apis = Router::new()
-        .merge(auth::routes::router(identities.clone(), metadata.clone()))
+        .merge(registry::token::router(
+            identities.clone(),
+            metadata.clone(),
+        ))
+        .merge(auth::routes::router(identities.clone()))
         .merge(auth::api::router(access))
         .merge(imagestream::routes::router(image_streams.clone()))
         .merge(import::secrets::router(registry_secrets.clone()))

@@ -13,6 +13,7 @@ mod manifests;
 mod referrers;
 pub mod routes;
 mod tags;
+pub mod token;
 mod uploads;
 
 use std::sync::Arc;
