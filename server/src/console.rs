@@ -22,14 +22,11 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use leptos::prelude::use_context;
 use leptos::server_fn::error::SERVER_FN_ERROR_HEADER;
 
-use crate::auth::api::AccessApi;
 use crate::auth::api::bindings::{BindingSubject, RoleBinding, RoleRef};
+use crate::auth::api::{AccessApi, access_api_version};
 use crate::auth::console_login::{SESSION_CSRF, SESSION_USER};
 use crate::auth::credentials::same_secret;
 use crate::auth::http::Caller;
-use crate::auth::routes::{
-    access_api_version, create_personal_token, personal_tokens, revoke_personal_token,
-};
 use crate::auth::{Action, Identities, Subject, Target, Visible};
 use crate::imagestream::ImageStreams;
 use crate::imagestream::image::{ChildManifest, ImageMetadata, MAX_CONFIG_BYTES};
@@ -1237,7 +1234,9 @@ impl ConsoleData for LocalConsoleData {
 
     async fn tokens(&self) -> ConsoleResult<Vec<TokenRow>> {
         let who = caller().await?;
-        Ok(personal_tokens(&self.identities, &who)
+        Ok(self
+            .access
+            .personal_tokens(&who)
             .await?
             .iter()
             .map(token_row)
@@ -1250,9 +1249,10 @@ impl ConsoleData for LocalConsoleData {
         expires_in_days: Option<u32>,
     ) -> ConsoleResult<NewToken> {
         let who = authenticated().await?;
-        let (record, secret) =
-            create_personal_token(&self.identities, &who, name, expires_in_days.map(u64::from))
-                .await?;
+        let (record, secret) = self
+            .access
+            .create_personal_token(&who, name, expires_in_days.map(u64::from))
+            .await?;
         Ok(NewToken {
             token: token_row(&record),
             secret,
@@ -1261,7 +1261,7 @@ impl ConsoleData for LocalConsoleData {
 
     async fn revoke_token(&self, uid: &str) -> ConsoleResult<()> {
         let who = caller().await?;
-        revoke_personal_token(&self.identities, &who, uid).await?;
+        self.access.revoke_personal_token(&who, uid).await?;
         Ok(())
     }
 }

@@ -227,7 +227,6 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
             identities.clone(),
             metadata.clone(),
         ))
-        .merge(auth::routes::router(identities.clone()))
         .merge(auth::api::router(access))
         .merge(imagestream::routes::router(image_streams.clone()))
         .merge(import::secrets::router(registry_secrets.clone()))

@@ -12,8 +12,8 @@ pub mod model;
 pub mod names;
 pub mod oauth;
 pub mod reviews;
-pub mod routes;
 pub mod throttle;
+pub mod tokens;
 
 pub use authorizer::{Authorizer, NamespaceCreation, Visible};
 pub use identity::{AuthError, Identities};

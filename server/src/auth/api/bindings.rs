@@ -6,11 +6,10 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
-use super::{Access, AccessApi, ScopeQuery, list};
+use super::{Access, AccessApi, ScopeQuery, access_api_version, list};
 use crate::auth::http::Caller;
 use crate::auth::identity::binding_name_part;
 use crate::auth::names::{group_name_error, user_name_error};
-use crate::auth::routes::access_api_version;
 use crate::auth::{Action, Role, Subject, Target};
 use crate::kube::{
     ApiError, ApiJson, ApiResult, FieldError, ObjectMeta, Resource, created, deleted, ok,

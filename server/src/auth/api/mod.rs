@@ -10,6 +10,7 @@ pub mod bindings;
 mod groups;
 mod identities;
 mod permissions;
+mod personal_tokens;
 mod rules_reviews;
 mod service_accounts;
 mod users;
@@ -37,6 +38,11 @@ pub struct AccessApi {
 }
 
 type Access = State<Arc<AccessApi>>;
+
+/// The API version of Berth's own access resources.
+pub fn access_api_version() -> String {
+    "access.berth.io/v1".into()
+}
 
 /// A list as the access API answers it (no `resourceVersion`, no paging).
 fn list<T: Serialize>(kind: &str, api_version: &str, items: Vec<T>) -> Response {
@@ -143,6 +149,14 @@ pub fn router(api: Arc<AccessApi>) -> Router {
         )
         .route(&format!("{ACCESS}/auditevents"), get(audit::audit_events))
         .route(
+            &format!("{ACCESS}/personaltokens"),
+            get(personal_tokens::list_personal_tokens).post(personal_tokens::create_personal_token),
+        )
+        .route(
+            &format!("{ACCESS}/personaltokens/{{uid}}"),
+            delete(personal_tokens::revoke_personal_token),
+        )
+        .route(
             "/api/v1/namespaces/{namespace}/serviceaccounts",
             get(service_accounts::list_service_accounts)
                 .post(service_accounts::create_service_account),
@@ -157,6 +171,7 @@ pub fn router(api: Arc<AccessApi>) -> Router {
             post(service_accounts::create_service_account_token_route),
         )
         .route("/apis/user.openshift.io/v1/users", get(users::list_users))
+        .route("/apis/user.openshift.io/v1/users/~", get(users::whoami))
         .route(
             "/apis/user.openshift.io/v1/groups",
             get(groups::list_groups),

@@ -5,9 +5,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 
 use super::bindings::ROLE_BINDINGS;
-use super::{Access, AccessApi, ScopeQuery};
+use super::{Access, AccessApi, ScopeQuery, access_api_version};
 use crate::auth::http::Caller;
-use crate::auth::routes::access_api_version;
 use crate::auth::{Action, Role, Subject, Target};
 use crate::kube::{ApiError, ApiResult, ok, parse_query};
 

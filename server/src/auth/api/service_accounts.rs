@@ -6,10 +6,11 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::personal_tokens::token_object;
 use super::{Access, AccessApi, list};
 use crate::auth::http::Caller;
 use crate::auth::names::{service_account_name_error, token_name_error};
-use crate::auth::routes::{MAX_TOKEN_DAYS, create_token_for, token_expiry, token_object};
+use crate::auth::tokens::{MAX_TOKEN_DAYS, create_token_for, token_expiry};
 use crate::auth::{Action, Subject, Target};
 use crate::kube::{
     ApiError, ApiJson, ApiResult, FieldError, ObjectMeta, Resource, created, deleted, ok, time,

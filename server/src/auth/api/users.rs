@@ -1,10 +1,11 @@
 //! Users (`GET /apis/user.openshift.io/v1/users`), for cluster administrators: each with its
-//! identities and groups.
+//! identities and groups; and `users/~`, the caller.
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
 use super::{Access, list, require_cluster_admin};
+use crate::auth::Subject;
 use crate::auth::http::Caller;
 use crate::kube::{ApiError, Resource};
 
@@ -57,4 +58,23 @@ pub(super) async fn list_users(State(api): Access, caller: Caller) -> Response {
         ),
         Err(err) => err.into_response(),
     }
+}
+
+/// `GET /apis/user.openshift.io/v1/users/~`: who the caller is, as `oc whoami` asks.
+pub(super) async fn whoami(caller: Caller) -> Response {
+    let (name, groups) = match &caller.subject {
+        Subject::Anonymous => {
+            return ApiError::Unauthorized("no credentials: sign in, or send a token".into())
+                .into_response();
+        }
+        Subject::User { name, groups } => (name.clone(), groups.clone()),
+        account @ Subject::ServiceAccount { .. } => (account.display_name(), Vec::new()),
+    };
+    axum::Json(serde_json::json!({
+        "kind": "User",
+        "apiVersion": "user.openshift.io/v1",
+        "metadata": {"name": name},
+        "groups": groups,
+    }))
+    .into_response()
 }
