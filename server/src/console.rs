@@ -27,7 +27,7 @@ use crate::auth::api::{AccessApi, access_api_version};
 use crate::auth::console_login::{SESSION_CSRF, SESSION_USER};
 use crate::auth::credentials::same_secret;
 use crate::auth::http::Caller;
-use crate::auth::{Action, Identities, Subject, Target, Visible};
+use crate::auth::{Action, AuthContext, Subject, Target, Visible};
 use crate::imagestream::ImageStreams;
 use crate::imagestream::image::{ChildManifest, ImageMetadata, MAX_CONFIG_BYTES};
 use crate::imagestream::model::{
@@ -52,7 +52,7 @@ pub struct LocalConsoleData {
     pub access: Arc<AccessApi>,
     pub metadata: Arc<dyn MetadataStore>,
     pub blobs: Arc<dyn BlobStore>,
-    pub identities: Arc<Identities>,
+    pub auth: Arc<AuthContext>,
     pub importer: Arc<crate::import::importer::Importer>,
     pub webhooks: Arc<crate::webhooks::Webhooks>,
     pub secrets: Arc<crate::import::secrets::RegistrySecrets>,
@@ -186,8 +186,8 @@ pub(crate) fn time(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-fn permissions(identities: &Identities, who: &Subject, target: Target<'_>) -> Permissions {
-    let allows = |action| identities.authorizer.allows(who, action, target);
+fn permissions(auth: &AuthContext, who: &Subject, target: Target<'_>) -> Permissions {
+    let allows = |action| auth.authorizer.allows(who, action, target);
     Permissions {
         pull: allows(Action::Pull),
         push: allows(Action::Push),
@@ -766,7 +766,7 @@ impl ConsoleData for LocalConsoleData {
 
     async fn namespaces(&self) -> ConsoleResult<NamespaceList> {
         let who = caller().await?;
-        let authorizer = &self.identities.authorizer;
+        let authorizer = &self.auth.authorizer;
         let visible = authorizer.visible_namespaces(&who);
         let namespaces = self
             .image_streams
@@ -850,7 +850,7 @@ impl ConsoleData for LocalConsoleData {
                 .collect(),
             total,
             offset,
-            permissions: permissions(&self.identities, &who, Target::namespace(namespace)),
+            permissions: permissions(&self.auth, &who, Target::namespace(namespace)),
         })
     }
 
@@ -866,7 +866,7 @@ impl ConsoleData for LocalConsoleData {
             stream,
             &object,
             &images,
-            permissions(&self.identities, &who, Target::stream(namespace, stream)),
+            permissions(&self.auth, &who, Target::stream(namespace, stream)),
         ))
     }
 

@@ -83,7 +83,7 @@ struct CachedToken {
     touched: Instant,
 }
 
-pub struct Identities {
+pub struct AuthContext {
     pub store: Arc<dyn AuthStore>,
     pub authorizer: Arc<Authorizer>,
     pub registry_tokens: RegistryTokens,
@@ -116,7 +116,7 @@ pub fn user_subject(user: &UserRecord) -> Subject {
     }
 }
 
-impl Identities {
+impl AuthContext {
     pub fn new(
         store: Arc<dyn AuthStore>,
         authorizer: Arc<Authorizer>,
@@ -124,7 +124,7 @@ impl Identities {
         registry_token_ttl: Duration,
         attempts_per_minute: u32,
     ) -> Self {
-        Identities {
+        AuthContext {
             store,
             authorizer,
             registry_tokens,
@@ -140,19 +140,19 @@ impl Identities {
     /// forgotten every minute, audit entries older than `audit_retention` (when set) deleted
     /// every hour.
     pub fn spawn_upkeep(self: &Arc<Self>, audit_retention: Option<chrono::TimeDelta>) {
-        let identities = Arc::downgrade(self);
+        let auth = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut minutes = 0_u64;
             loop {
-                let Some(identities) = identities.upgrade() else {
+                let Some(auth) = auth.upgrade() else {
                     return;
                 };
-                identities.throttle.prune();
+                auth.throttle.prune();
                 if let Some(retention) = audit_retention
                     && minutes.is_multiple_of(60)
                     && let Some(before) = Utc::now().checked_sub_signed(retention)
                 {
-                    match identities.store.delete_audit_before(before).await {
+                    match auth.store.delete_audit_before(before).await {
                         Ok(0) => {}
                         Ok(deleted) => {
                             tracing::info!(deleted, "deleted audit entries past retention")
@@ -160,7 +160,7 @@ impl Identities {
                         Err(err) => tracing::warn!(%err, "deleting old audit entries failed"),
                     }
                 }
-                drop(identities);
+                drop(auth);
                 minutes += 1;
                 tokio::time::sleep(Duration::from_secs(60)).await;
             }

@@ -16,5 +16,5 @@ pub mod throttle;
 pub mod tokens;
 
 pub use authorizer::{Authorizer, NamespaceCreation, Visible};
-pub use identity::{AuthError, Identities};
+pub use identity::{AuthContext, AuthError};
 pub use model::{Action, Role, Subject, Target};

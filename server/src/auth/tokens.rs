@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::Identities;
+use super::AuthContext;
 use super::credentials::{new_token_secret, secret_hash};
 use crate::kube::ApiResult;
 use crate::storage::auth::{NewAudit, TokenKind, TokenOwner, TokenRecord};
@@ -45,7 +45,7 @@ pub fn token_expiry(
 
 /// Creates a token for an owner; the secret is in this answer and nowhere else, ever.
 pub async fn create_token_for(
-    identities: &Identities,
+    auth: &AuthContext,
     owner: &TokenOwner,
     kind: TokenKind,
     name: &str,
@@ -53,19 +53,18 @@ pub async fn create_token_for(
     actor: &str,
 ) -> ApiResult<(TokenRecord, String)> {
     let secret = new_token_secret();
-    let record = identities
+    let record = auth
         .store
         .create_token(kind, owner, name, &secret_hash(&secret), expires_at)
         .await?;
-    identities
-        .audit(NewAudit {
-            actor: actor.to_owned(),
-            action: "token-create",
-            target: format!("{} token {}", kind.as_str(), record.uid),
-            success: true,
-            address: None,
-            detail: Some(name.to_owned()),
-        })
-        .await;
+    auth.audit(NewAudit {
+        actor: actor.to_owned(),
+        action: "token-create",
+        target: format!("{} token {}", kind.as_str(), record.uid),
+        success: true,
+        address: None,
+        detail: Some(name.to_owned()),
+    })
+    .await;
     Ok((record, secret))
 }

@@ -16,14 +16,14 @@ use super::access::{allows, docker_action, token_subject};
 use crate::auth::credentials::{Access, RegistryClaims, TOKEN_PREFIX, new_nonce};
 use crate::auth::http::{CredentialsRejected, address, authenticate};
 use crate::auth::identity::AuthError;
-use crate::auth::{Action, Identities, Subject};
+use crate::auth::{Action, AuthContext, Subject};
 use crate::kube::time;
 use crate::oci::RepositoryName;
 use crate::storage::MetadataStore;
 
 /// What the token endpoint needs.
 pub struct TokenEndpoint {
-    pub identities: Arc<Identities>,
+    pub auth: Arc<AuthContext>,
     pub metadata: Arc<dyn MetadataStore>,
 }
 
@@ -109,7 +109,7 @@ async fn grant(endpoint: &TokenEndpoint, subject: &Subject, scope: &str) -> Opti
     for action in [Action::Pull, Action::Push, Action::Delete] {
         let docker = docker_action(action);
         let asked = actions.iter().any(|a| a == docker || a == "*");
-        if asked && allows(&endpoint.identities, exists, subject, &repository, action) {
+        if asked && allows(&endpoint.auth, exists, subject, &repository, action) {
             granted.push(docker.to_owned());
         }
     }
@@ -138,7 +138,7 @@ async fn issue(
     scopes: &[String],
     parent_expiry: Option<DateTime<Utc>>,
 ) -> Response {
-    let identities = &endpoint.identities;
+    let auth = &endpoint.auth;
     let mut access = Vec::new();
     for scope in scopes {
         if let Some(granted) = grant(endpoint, subject, scope).await {
@@ -147,15 +147,15 @@ async fn issue(
     }
     let now = Utc::now();
     // The lifetime is bounded by the configuration's checks: a day and a year at most.
-    let configured = i64::try_from(identities.registry_token_ttl.as_secs()).unwrap_or(0);
+    let configured = i64::try_from(auth.registry_token_ttl.as_secs()).unwrap_or(0);
     let exp = parent_expiry
         .map_or(i64::MAX, |parent| parent.timestamp())
         .min(now.timestamp().saturating_add(configured));
     let ttl = std::time::Duration::from_secs(u64::try_from(exp - now.timestamp()).unwrap_or(0));
     let claims = RegistryClaims {
-        iss: identities.registry_tokens.issuer.clone(),
+        iss: auth.registry_tokens.issuer.clone(),
         sub: subject.display_name(),
-        aud: identities.registry_tokens.service.clone(),
+        aud: auth.registry_tokens.service.clone(),
         exp,
         nbf: now.timestamp(),
         iat: now.timestamp(),
@@ -163,7 +163,7 @@ async fn issue(
         access,
         berth: token_subject(subject),
     };
-    match identities.registry_tokens.sign(&claims) {
+    match auth.registry_tokens.sign(&claims) {
         Some(token) => axum::Json(TokenResponse {
             access_token: token.clone(),
             token,
@@ -269,12 +269,11 @@ async fn registry_token_post(
     let scopes: Vec<String> = field("scope")
         .map(|s| s.split(' ').map(str::to_owned).collect())
         .unwrap_or_default();
-    let identities = &endpoint.identities;
+    let auth = &endpoint.auth;
     let authenticated = if password.starts_with(TOKEN_PREFIX) {
-        identities.token(&password).await
+        auth.token(&password).await
     } else {
-        identities
-            .basic(&user, &password, address(&parts))
+        auth.basic(&user, &password, address(&parts))
             .await
             .map(|subject| (subject, None))
     };
@@ -288,11 +287,8 @@ fn form_urlencoded(text: &str) -> Vec<(String, String)> {
     serde_urlencoded::from_str::<Vec<(String, String)>>(text).unwrap_or_default()
 }
 
-pub fn router(identities: Arc<Identities>, metadata: Arc<dyn MetadataStore>) -> Router {
-    let endpoint = Arc::new(TokenEndpoint {
-        identities,
-        metadata,
-    });
+pub fn router(auth: Arc<AuthContext>, metadata: Arc<dyn MetadataStore>) -> Router {
+    let endpoint = Arc::new(TokenEndpoint { auth, metadata });
     Router::new()
         .route(
             "/auth/token",

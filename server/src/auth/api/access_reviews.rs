@@ -73,11 +73,8 @@ pub(super) async fn self_subject_access_review(
         let (spec, status) = match (resource, non_resource) {
             (Some(attributes), None) => {
                 let attributes = resource_attributes(&attributes)?;
-                let status = reviews::review_access(
-                    &api.identities.authorizer,
-                    &caller.subject,
-                    &attributes,
-                );
+                let status =
+                    reviews::review_access(&api.auth.authorizer, &caller.subject, &attributes);
                 let spec = AccessReviewSpec {
                     resource_attributes: Some(attributes),
                     non_resource_attributes: None,

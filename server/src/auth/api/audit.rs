@@ -28,7 +28,7 @@ pub(super) async fn audit_events(
         require_cluster_admin(&api, &caller.subject, AUDIT_EVENTS)?;
         let params: AuditQuery = parse_query(raw.as_deref())?;
         Ok::<_, ApiError>(
-            api.identities
+            api.auth
                 .store
                 .list_audit(params.before, params.limit.unwrap_or(100).min(1000))
                 .await?,

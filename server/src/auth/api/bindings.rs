@@ -94,13 +94,13 @@ impl AccessApi {
         stream: Option<&str>,
     ) -> ApiResult<Vec<RoleBinding>> {
         let target = Target { namespace, stream };
-        self.identities
+        self.auth
             .authorizer
             .require(who, Action::ManageAccess, target, ROLE_BINDINGS, "")?;
         if let Some(namespace) = namespace {
             self.require_namespace(namespace).await?;
         }
-        let bindings = self.identities.store.list_bindings(namespace).await?;
+        let bindings = self.auth.store.list_bindings(namespace).await?;
         Ok(bindings
             .iter()
             .filter(|b| stream.is_none() || b.stream.as_deref() == stream)
@@ -186,7 +186,7 @@ impl AccessApi {
             stream: body.image_stream.as_deref(),
         };
         // Managing access, and no escalation: a binding grants at most the author's own role.
-        self.identities.authorizer.require(
+        self.auth.authorizer.require(
             who,
             Action::ManageAccess,
             target,
@@ -194,7 +194,7 @@ impl AccessApi {
             &body.metadata.name,
         )?;
         if self
-            .identities
+            .auth
             .authorizer
             .role(who, target)
             .is_none_or(|held| held < role)
@@ -239,11 +239,11 @@ impl AccessApi {
                 .flatten(),
             created_at: Utc::now(),
         };
-        let Some(created) = self.identities.store.create_binding(&record).await? else {
+        let Some(created) = self.auth.store.create_binding(&record).await? else {
             if let (Some(account_namespace), "ServiceAccount") =
                 (&record.subject_namespace, record.subject_kind.as_str())
                 && self
-                    .identities
+                    .auth
                     .store
                     .service_account(account_namespace, &record.subject_name)
                     .await?
@@ -276,7 +276,7 @@ impl AccessApi {
                 name,
             });
         };
-        self.identities.authorizer.reload().await?;
+        self.auth.authorizer.reload().await?;
         self.audit(
             who,
             "binding-create",
@@ -296,10 +296,10 @@ impl AccessApi {
         namespace: Option<&str>,
         name: &str,
     ) -> ApiResult<()> {
-        let bindings = self.identities.store.list_bindings(namespace).await?;
+        let bindings = self.auth.store.list_bindings(namespace).await?;
         let Some(binding) = bindings.iter().find(|b| b.name == name) else {
             // Only those who manage the namespace learn whether a binding exists there.
-            self.identities.authorizer.require(
+            self.auth.authorizer.require(
                 who,
                 Action::ManageAccess,
                 Target {
@@ -315,18 +315,11 @@ impl AccessApi {
             namespace,
             stream: binding.stream.as_deref(),
         };
-        self.identities.authorizer.require(
-            who,
-            Action::ManageAccess,
-            target,
-            ROLE_BINDINGS,
-            name,
-        )?;
-        self.identities
-            .store
-            .delete_binding(namespace, name)
-            .await?;
-        self.identities.authorizer.reload().await?;
+        self.auth
+            .authorizer
+            .require(who, Action::ManageAccess, target, ROLE_BINDINGS, name)?;
+        self.auth.store.delete_binding(namespace, name).await?;
+        self.auth.authorizer.reload().await?;
         self.audit(
             who,
             "binding-delete",

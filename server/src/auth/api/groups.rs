@@ -18,7 +18,7 @@ const GROUPS: Resource = Resource {
 pub(super) async fn list_groups(State(api): Access, caller: Caller) -> Response {
     let result = async {
         require_cluster_admin(&api, &caller.subject, GROUPS)?;
-        Ok::<_, ApiError>(api.identities.store.list_groups().await?)
+        Ok::<_, ApiError>(api.auth.store.list_groups().await?)
     };
     match result.await {
         Ok(groups) => list(
@@ -62,7 +62,7 @@ pub(super) async fn put_group(
                 FieldError::new("metadata.name", message),
             ));
         }
-        let store = &api.identities.store;
+        let store = &api.auth.store;
         let current = store
             .list_groups()
             .await?
@@ -83,7 +83,7 @@ pub(super) async fn put_group(
         for user in current.iter().filter(|u| !body.users.contains(u)) {
             store.remove_group_member(&name, user).await?;
         }
-        api.identities.forget_credentials();
+        api.auth.forget_credentials();
         api.audit(
             &caller.subject,
             "group-update",

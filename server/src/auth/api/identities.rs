@@ -35,7 +35,7 @@ fn identity_object(record: &IdentityRecord) -> serde_json::Value {
 pub(super) async fn list_identities(State(api): Access, caller: Caller) -> Response {
     let result = async {
         require_cluster_admin(&api, &caller.subject, IDENTITIES)?;
-        Ok::<_, ApiError>(api.identities.store.list_identities().await?)
+        Ok::<_, ApiError>(api.auth.store.list_identities().await?)
     };
     match result.await {
         Ok(identities) => list(
@@ -84,7 +84,7 @@ pub(super) async fn create_identity(
             }
         }
         match api
-            .identities
+            .auth
             .store
             .link_identity(
                 &body.provider_name,

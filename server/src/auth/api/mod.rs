@@ -24,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde::{Deserialize, Serialize};
 
-use super::{Action, Identities, Role, Subject, Target};
+use super::{Action, AuthContext, Role, Subject, Target};
 use crate::kube::{ApiError, ApiResult, NAMESPACES, Resource};
 use crate::oci::is_valid_namespace;
 use crate::storage::ImageStreamStore;
@@ -33,7 +33,7 @@ use crate::storage::auth::NewAudit;
 /// What the access API's resources share: authentication and the authorizer, and the store that
 /// says which namespaces exist.
 pub struct AccessApi {
-    pub identities: Arc<Identities>,
+    pub auth: Arc<AuthContext>,
     pub streams: Arc<dyn ImageStreamStore>,
 }
 
@@ -73,7 +73,7 @@ impl AccessApi {
         target: String,
         detail: Option<String>,
     ) {
-        self.identities
+        self.auth
             .audit(NewAudit {
                 actor: who.display_name(),
                 action,
@@ -99,7 +99,7 @@ struct ScopeQuery {
 /// Users, groups and the audit log are the cluster administrators' alone: a registry-wide
 /// `admin` who managed groups could join one bound to cluster-admin and so become one.
 fn require_cluster_admin(api: &AccessApi, who: &Subject, resource: Resource) -> ApiResult<()> {
-    if api.identities.authorizer.role(who, Target::REGISTRY) == Some(Role::ClusterAdmin) {
+    if api.auth.authorizer.role(who, Target::REGISTRY) == Some(Role::ClusterAdmin) {
         Ok(())
     } else {
         Err(ApiError::forbidden(

@@ -22,7 +22,7 @@ async fn named_subject(api: &AccessApi, text: &str) -> ApiResult<Subject> {
     match kind {
         "User" => {
             let groups = api
-                .identities
+                .auth
                 .store
                 .user(name)
                 .await?
@@ -65,7 +65,7 @@ pub(super) async fn permissions(
         let subject = match &scope.subject {
             None => caller.subject.clone(),
             Some(text) => {
-                api.identities.authorizer.require(
+                api.auth.authorizer.require(
                     &caller.subject,
                     Action::ManageAccess,
                     target,
@@ -75,7 +75,7 @@ pub(super) async fn permissions(
                 named_subject(&api, text).await?
             }
         };
-        let authorizer = &api.identities.authorizer;
+        let authorizer = &api.auth.authorizer;
         let role = authorizer.role(&subject, target);
         let actions: Vec<&str> = Action::ALL
             .into_iter()

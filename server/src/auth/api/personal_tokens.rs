@@ -106,7 +106,7 @@ impl AccessApi {
             ));
         };
         let user = self
-            .identities
+            .auth
             .store
             .user(name)
             .await?
@@ -117,7 +117,7 @@ impl AccessApi {
     /// The caller's personal tokens (revoked and expired ones too).
     pub async fn personal_tokens(&self, who: &Subject) -> ApiResult<Vec<TokenRecord>> {
         let (owner, _) = self.own_user(who).await?;
-        let mut tokens = self.identities.store.list_tokens(&owner).await?;
+        let mut tokens = self.auth.store.list_tokens(&owner).await?;
         tokens.retain(|t| t.kind == TokenKind::Personal);
         Ok(tokens)
     }
@@ -163,7 +163,7 @@ impl AccessApi {
             }
         }
         create_token_for(
-            &self.identities,
+            &self.auth,
             &owner,
             TokenKind::Personal,
             &name,
@@ -176,8 +176,8 @@ impl AccessApi {
     /// Revokes one of the caller's personal tokens (recorded in the audit log, refused or not).
     pub async fn revoke_personal_token(&self, who: &Subject, uid: &str) -> ApiResult<()> {
         let (owner, user) = self.own_user(who).await?;
-        let revoked = self.identities.store.revoke_token(&owner, uid).await?;
-        self.identities
+        let revoked = self.auth.store.revoke_token(&owner, uid).await?;
+        self.auth
             .audit(NewAudit {
                 actor: user,
                 action: "token-revoke",
@@ -190,7 +190,7 @@ impl AccessApi {
         if !revoked {
             return Err(ApiError::NoSuchResource(format!("personal token {uid}")));
         }
-        self.identities.forget_credentials();
+        self.auth.forget_credentials();
         Ok(())
     }
 }

@@ -38,7 +38,7 @@ pub(super) async fn self_subject_rules_review(
                 format!("{namespace:?} is not a namespace name"),
             ));
         }
-        let status = reviews::review_rules(&api.identities.authorizer, &caller.subject, &namespace);
+        let status = reviews::review_rules(&api.auth.authorizer, &caller.subject, &namespace);
         Ok(Review {
             kind: "SelfSubjectRulesReview",
             api_version: reviews::API_VERSION,

@@ -28,7 +28,7 @@ impl AccessApi {
         who: &Subject,
         namespace: &str,
     ) -> ApiResult<Vec<ServiceAccountRecord>> {
-        self.identities.authorizer.require(
+        self.auth.authorizer.require(
             who,
             Action::ManageAccess,
             Target::namespace(namespace),
@@ -36,11 +36,7 @@ impl AccessApi {
             "",
         )?;
         self.require_namespace(namespace).await?;
-        Ok(self
-            .identities
-            .store
-            .list_service_accounts(namespace)
-            .await?)
+        Ok(self.auth.store.list_service_accounts(namespace).await?)
     }
 
     pub async fn create_service_account(
@@ -49,7 +45,7 @@ impl AccessApi {
         namespace: &str,
         name: &str,
     ) -> ApiResult<ServiceAccountRecord> {
-        self.identities.authorizer.require(
+        self.auth.authorizer.require(
             who,
             Action::ManageAccess,
             Target::namespace(namespace),
@@ -65,7 +61,7 @@ impl AccessApi {
             ));
         }
         let account = self
-            .identities
+            .auth
             .store
             .create_service_account(namespace, name)
             .await?
@@ -90,14 +86,14 @@ impl AccessApi {
         namespace: &str,
         name: &str,
     ) -> ApiResult<ServiceAccountRecord> {
-        self.identities.authorizer.require(
+        self.auth.authorizer.require(
             who,
             Action::ManageAccess,
             Target::namespace(namespace),
             SERVICE_ACCOUNTS,
             name,
         )?;
-        self.identities
+        self.auth
             .store
             .service_account(namespace, name)
             .await?
@@ -112,7 +108,7 @@ impl AccessApi {
     ) -> ApiResult<Vec<TokenRecord>> {
         let account = self.service_account(who, namespace, name).await?;
         Ok(self
-            .identities
+            .auth
             .store
             .list_tokens(&TokenOwner::ServiceAccount(account.id))
             .await?)
@@ -142,7 +138,7 @@ impl AccessApi {
             ));
         }
         create_token_for(
-            &self.identities,
+            &self.auth,
             &TokenOwner::ServiceAccount(account.id),
             TokenKind::ServiceAccount,
             &token_name,
@@ -161,14 +157,14 @@ impl AccessApi {
     ) -> ApiResult<()> {
         let account = self.service_account(who, namespace, name).await?;
         if !self
-            .identities
+            .auth
             .store
             .revoke_token(&TokenOwner::ServiceAccount(account.id), uid)
             .await?
         {
             return Err(ApiError::NoSuchResource(format!("token {uid}")));
         }
-        self.identities.forget_credentials();
+        self.auth.forget_credentials();
         self.audit(
             who,
             "token-revoke",
@@ -246,13 +242,13 @@ pub(super) async fn delete_service_account(
     let result = async {
         api.service_account(&caller.subject, &namespace, &name)
             .await?;
-        api.identities
+        api.auth
             .store
             .delete_service_account(&namespace, &name)
             .await?;
         // Its bindings went with it.
-        api.identities.authorizer.reload().await?;
-        api.identities.forget_credentials();
+        api.auth.authorizer.reload().await?;
+        api.auth.forget_credentials();
         api.audit(
             &caller.subject,
             "serviceaccount-delete",

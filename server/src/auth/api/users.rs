@@ -17,7 +17,7 @@ const USERS: Resource = Resource {
 pub(super) async fn list_users(State(api): Access, caller: Caller) -> Response {
     let result = async {
         require_cluster_admin(&api, &caller.subject, USERS)?;
-        let store = &api.identities.store;
+        let store = &api.auth.store;
         Ok::<_, ApiError>((store.list_users().await?, store.list_identities().await?))
     };
     match result.await {

@@ -19,14 +19,14 @@ impl AccessApi {
         action: Action,
         target: Target<'_>,
     ) -> ApiResult<Vec<(String, String, Role)>> {
-        self.identities
+        self.auth
             .authorizer
             .require(who, Action::ManageAccess, target, ROLE_BINDINGS, "")?;
         if let Some(namespace) = target.namespace {
             self.require_namespace(namespace).await?;
         }
         Ok(self
-            .identities
+            .auth
             .authorizer
             .who_can(action, target)
             .into_iter()
