@@ -65,7 +65,7 @@ pub fn address(parts: &Parts) -> Option<IpAddr> {
     }
 }
 
-/// The identity services, as every router holds them.
+/// The authentication context, as every router holds it (an extension of every request).
 pub fn auth_context(parts: &Parts) -> Option<Arc<AuthContext>> {
     parts.extensions.get::<Arc<AuthContext>>().cloned()
 }

@@ -83,6 +83,9 @@ struct CachedToken {
     touched: Instant,
 }
 
+/// The authentication context every surface shares: the store of users, tokens and bindings, the
+/// authorizer, the registry token keys, and the caches and throttle of credential checks. The
+/// API, the registry, the console and the sign-in flows hold one `Arc` of it.
 pub struct AuthContext {
     pub store: Arc<dyn AuthStore>,
     pub authorizer: Arc<Authorizer>,
