@@ -176,6 +176,25 @@ impl AuthContext {
         }
     }
 
+    /// Records a change `who` made (it succeeded; refusals are not changes).
+    pub async fn audit_change(
+        &self,
+        who: &Subject,
+        action: &'static str,
+        target: String,
+        detail: Option<String>,
+    ) {
+        self.audit(NewAudit {
+            actor: who.display_name(),
+            action,
+            target,
+            success: true,
+            address: None,
+            detail,
+        })
+        .await;
+    }
+
     /// Checks a user's password. Throttled by failures per address and per user and address
     /// (refused), and per user (slowed); a name longer than any user's is refused before any
     /// lookup. Failures are audited, with names no longer than a user name can be; throttled
@@ -418,14 +437,12 @@ impl AuthContext {
     }
 
     async fn audit_creation(&self, namespace: &str, creator: &Subject, detail: &str) {
-        self.audit(NewAudit {
-            actor: creator.display_name(),
-            action: "namespace-create",
-            target: namespace.to_owned(),
-            success: true,
-            address: None,
-            detail: Some(detail.into()),
-        })
+        self.audit_change(
+            creator,
+            "namespace-create",
+            namespace.to_owned(),
+            Some(detail.into()),
+        )
         .await;
     }
 

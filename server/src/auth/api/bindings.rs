@@ -277,16 +277,17 @@ impl AccessApi {
             });
         };
         self.auth.authorizer.reload().await?;
-        self.audit(
-            who,
-            "binding-create",
-            format!("{}/{}", namespace.unwrap_or("-"), created.name),
-            Some(format!(
-                "{} {}:{} on {target}",
-                created.role, created.subject_kind, created.subject_name
-            )),
-        )
-        .await;
+        self.auth
+            .audit_change(
+                who,
+                "binding-create",
+                format!("{}/{}", namespace.unwrap_or("-"), created.name),
+                Some(format!(
+                    "{} {}:{} on {target}",
+                    created.role, created.subject_kind, created.subject_name
+                )),
+            )
+            .await;
         Ok(binding_object(&created))
     }
 
@@ -320,16 +321,17 @@ impl AccessApi {
             .require(who, Action::ManageAccess, target, ROLE_BINDINGS, name)?;
         self.auth.store.delete_binding(namespace, name).await?;
         self.auth.authorizer.reload().await?;
-        self.audit(
-            who,
-            "binding-delete",
-            format!("{}/{name}", namespace.unwrap_or("-")),
-            Some(format!(
-                "{} {}:{} on {target}",
-                binding.role, binding.subject_kind, binding.subject_name
-            )),
-        )
-        .await;
+        self.auth
+            .audit_change(
+                who,
+                "binding-delete",
+                format!("{}/{name}", namespace.unwrap_or("-")),
+                Some(format!(
+                    "{} {}:{} on {target}",
+                    binding.role, binding.subject_kind, binding.subject_name
+                )),
+            )
+            .await;
         Ok(())
     }
 }

@@ -84,13 +84,14 @@ pub(super) async fn put_group(
             store.remove_group_member(&name, user).await?;
         }
         api.auth.forget_credentials();
-        api.audit(
-            &caller.subject,
-            "group-update",
-            name.clone(),
-            Some(body.users.join(",")),
-        )
-        .await;
+        api.auth
+            .audit_change(
+                &caller.subject,
+                "group-update",
+                name.clone(),
+                Some(body.users.join(",")),
+            )
+            .await;
         Ok(serde_json::json!({
             "kind": "Group",
             "apiVersion": "user.openshift.io/v1",

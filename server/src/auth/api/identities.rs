@@ -104,13 +104,14 @@ pub(super) async fn create_identity(
                 });
             }
         }
-        api.audit(
-            &caller.subject,
-            "identity-link",
-            name.clone(),
-            Some(format!("to user {}", body.user.name)),
-        )
-        .await;
+        api.auth
+            .audit_change(
+                &caller.subject,
+                "identity-link",
+                name.clone(),
+                Some(format!("to user {}", body.user.name)),
+            )
+            .await;
         Ok(identity_object(&IdentityRecord {
             provider: body.provider_name,
             subject: body.provider_user_name,

@@ -28,7 +28,6 @@ use super::{Action, AuthContext, Role, Subject, Target};
 use crate::kube::{ApiError, ApiResult, NAMESPACES, Resource};
 use crate::oci::is_valid_namespace;
 use crate::storage::ImageStreamStore;
-use crate::storage::auth::NewAudit;
 
 /// What the access API's resources share: authentication and the authorizer, and the store that
 /// says which namespaces exist.
@@ -63,26 +62,6 @@ impl AccessApi {
         } else {
             Err(ApiError::not_found(NAMESPACES, namespace))
         }
-    }
-
-    /// Records a successful change by `who` in the audit log.
-    async fn audit(
-        &self,
-        who: &Subject,
-        action: &'static str,
-        target: String,
-        detail: Option<String>,
-    ) {
-        self.auth
-            .audit(NewAudit {
-                actor: who.display_name(),
-                action,
-                target,
-                success: true,
-                address: None,
-                detail,
-            })
-            .await;
     }
 }
 

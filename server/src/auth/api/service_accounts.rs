@@ -23,18 +23,23 @@ const SERVICE_ACCOUNTS: Resource = Resource {
 };
 
 impl AccessApi {
-    pub async fn service_accounts(
-        &self,
-        who: &Subject,
-        namespace: &str,
-    ) -> ApiResult<Vec<ServiceAccountRecord>> {
+    /// A namespace's service accounts are managed by those who manage access there.
+    fn require_managing(&self, who: &Subject, namespace: &str, name: &str) -> ApiResult<()> {
         self.auth.authorizer.require(
             who,
             Action::ManageAccess,
             Target::namespace(namespace),
             SERVICE_ACCOUNTS,
-            "",
-        )?;
+            name,
+        )
+    }
+
+    pub async fn service_accounts(
+        &self,
+        who: &Subject,
+        namespace: &str,
+    ) -> ApiResult<Vec<ServiceAccountRecord>> {
+        self.require_managing(who, namespace, "")?;
         self.require_namespace(namespace).await?;
         Ok(self.auth.store.list_service_accounts(namespace).await?)
     }
@@ -45,13 +50,7 @@ impl AccessApi {
         namespace: &str,
         name: &str,
     ) -> ApiResult<ServiceAccountRecord> {
-        self.auth.authorizer.require(
-            who,
-            Action::ManageAccess,
-            Target::namespace(namespace),
-            SERVICE_ACCOUNTS,
-            name,
-        )?;
+        self.require_managing(who, namespace, name)?;
         self.require_namespace(namespace).await?;
         if let Some(message) = service_account_name_error(name) {
             return Err(ApiError::invalid(
@@ -69,13 +68,14 @@ impl AccessApi {
                 resource: SERVICE_ACCOUNTS,
                 name: name.to_owned(),
             })?;
-        self.audit(
-            who,
-            "serviceaccount-create",
-            format!("{namespace}/{name}"),
-            None,
-        )
-        .await;
+        self.auth
+            .audit_change(
+                who,
+                "serviceaccount-create",
+                format!("{namespace}/{name}"),
+                None,
+            )
+            .await;
         Ok(account)
     }
 
@@ -86,13 +86,7 @@ impl AccessApi {
         namespace: &str,
         name: &str,
     ) -> ApiResult<ServiceAccountRecord> {
-        self.auth.authorizer.require(
-            who,
-            Action::ManageAccess,
-            Target::namespace(namespace),
-            SERVICE_ACCOUNTS,
-            name,
-        )?;
+        self.require_managing(who, namespace, name)?;
         self.auth
             .store
             .service_account(namespace, name)
@@ -165,13 +159,14 @@ impl AccessApi {
             return Err(ApiError::NoSuchResource(format!("token {uid}")));
         }
         self.auth.forget_credentials();
-        self.audit(
-            who,
-            "token-revoke",
-            format!("serviceaccount token {uid}"),
-            None,
-        )
-        .await;
+        self.auth
+            .audit_change(
+                who,
+                "token-revoke",
+                format!("serviceaccount token {uid}"),
+                None,
+            )
+            .await;
         Ok(())
     }
 }
@@ -249,13 +244,14 @@ pub(super) async fn delete_service_account(
         // Its bindings went with it.
         api.auth.authorizer.reload().await?;
         api.auth.forget_credentials();
-        api.audit(
-            &caller.subject,
-            "serviceaccount-delete",
-            format!("{namespace}/{name}"),
-            None,
-        )
-        .await;
+        api.auth
+            .audit_change(
+                &caller.subject,
+                "serviceaccount-delete",
+                format!("{namespace}/{name}"),
+                None,
+            )
+            .await;
         Ok(deleted(SERVICE_ACCOUNTS, &name))
     };
     ok(result.await)
