@@ -94,6 +94,32 @@ impl AccessApi {
             .ok_or_else(|| ApiError::not_found(SERVICE_ACCOUNTS, name))
     }
 
+    /// Deletes a service account, and with it its tokens and bindings.
+    pub async fn delete_service_account(
+        &self,
+        who: &Subject,
+        namespace: &str,
+        name: &str,
+    ) -> ApiResult<()> {
+        self.service_account(who, namespace, name).await?;
+        self.auth
+            .store
+            .delete_service_account(namespace, name)
+            .await?;
+        // Its bindings went with it.
+        self.auth.authorizer.reload().await?;
+        self.auth.forget_credentials();
+        self.auth
+            .audit_change(
+                who,
+                "serviceaccount-delete",
+                format!("{namespace}/{name}"),
+                None,
+            )
+            .await;
+        Ok(())
+    }
+
     pub async fn service_account_tokens(
         &self,
         who: &Subject,
@@ -234,27 +260,10 @@ pub(super) async fn delete_service_account(
     caller: Caller,
     Path((namespace, name)): Path<(String, String)>,
 ) -> Response {
-    let result = async {
-        api.service_account(&caller.subject, &namespace, &name)
-            .await?;
-        api.auth
-            .store
-            .delete_service_account(&namespace, &name)
-            .await?;
-        // Its bindings went with it.
-        api.auth.authorizer.reload().await?;
-        api.auth.forget_credentials();
-        api.auth
-            .audit_change(
-                &caller.subject,
-                "serviceaccount-delete",
-                format!("{namespace}/{name}"),
-                None,
-            )
-            .await;
-        Ok(deleted(SERVICE_ACCOUNTS, &name))
-    };
-    ok(result.await)
+    let result = api
+        .delete_service_account(&caller.subject, &namespace, &name)
+        .await;
+    ok(result.map(|()| deleted(SERVICE_ACCOUNTS, &name)))
 }
 
 #[derive(Debug, Default, Deserialize)]
