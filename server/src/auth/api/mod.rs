@@ -1,6 +1,6 @@
 //! The access API: role bindings per registry, namespace or stream; "who can" and "what may";
-//! service accounts and their tokens; users, groups and identities; the audit log; Kubernetes'
-//! access reviews. Every change is decided by the same function as everything else, and a
+//! service accounts and their tokens; personal tokens; users (and "who am I"), groups and
+//! identities; the audit log; Kubernetes' access reviews. Every change is decided by the same function as everything else, and a
 //! binding can grant no more than its author holds. One file per resource holds its service
 //! methods and handlers; this one the [`AccessApi`] they share and the router.
 
