@@ -10,7 +10,7 @@ use chrono::Utc;
 
 use crate::auth::credentials::{hash_password, new_password, new_token_secret, secret_hash};
 use crate::auth::names::{managed_group_name_error, token_name_error, user_name_error};
-use crate::auth::routes::{MAX_TOKEN_DAYS, token_expiry};
+use crate::auth::tokens::{MAX_TOKEN_DAYS, token_expiry};
 use crate::cli::{TokenCommand, UserCommand};
 use crate::config::Config;
 use crate::storage::auth::{AuthStore, BindingRecord, NewAudit, TokenKind, TokenOwner};

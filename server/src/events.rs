@@ -179,13 +179,13 @@ pub async fn console_feed(
     let events = follow(store, filter, from).filter(move |event| {
         let visible = match event {
             Ok(event) => match event.kind {
-                crate::storage::EventKind::ImageStream => api.identities.authorizer.allows(
+                crate::storage::EventKind::ImageStream => api.auth.authorizer.allows(
                     &who,
                     Action::Pull,
                     Target::stream(&event.namespace, &event.name),
                 ),
                 crate::storage::EventKind::Namespace => api
-                    .identities
+                    .auth
                     .authorizer
                     .visible_namespaces(&who)
                     .contains(&event.name),

@@ -49,7 +49,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::credentials::RegistryTokens;
-use crate::auth::{Authorizer, Identities};
+use crate::auth::{AuthContext, Authorizer};
 use crate::config::Config;
 use crate::registry::{Registry, RegistryLimits};
 use crate::storage::auth::AuthStore;
@@ -86,19 +86,12 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
     let metadata: Arc<dyn MetadataStore> = sqlite.clone();
     let streams: Arc<dyn ImageStreamStore> = sqlite.clone();
     let auth_store: Arc<dyn AuthStore> = sqlite.clone();
-    let identities = identities(config, auth_store.clone()).await?;
+    let auth = auth_context(config, auth_store.clone()).await?;
     let base_url = base_url(config, address);
     let sessions = sessions(config, sqlite.pool()).await?;
     let egress = egress::EgressPolicy::from_config(&config.egress)?;
-    let (oauth_server, console_login) = sign_in(
-        config,
-        &identities,
-        &auth_store,
-        &base_url,
-        address,
-        &egress,
-    )
-    .await?;
+    let (oauth_server, console_login) =
+        sign_in(config, &auth, &auth_store, &base_url, address, &egress).await?;
     let blobs: Arc<dyn BlobStore> = Arc::new(
         FsBlobStore::open(&config.data_dir)
             .await
@@ -119,7 +112,7 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
     let mut registry = Registry::new(
         metadata.clone(),
         blobs.clone(),
-        identities.clone(),
+        auth.clone(),
         RegistryLimits {
             max_manifest_bytes: config.registry.max_manifest_bytes,
         },
@@ -133,7 +126,7 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
     };
     let image_streams = Arc::new(imagestream::ImageStreams {
         store: streams.clone(),
-        identities: identities.clone(),
+        auth: auth.clone(),
         registry_host: config
             .registry
             .hostname
@@ -207,7 +200,7 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
     )));
     let registry = Arc::new(registry);
     let access = Arc::new(auth::api::AccessApi {
-        identities: identities.clone(),
+        auth: auth.clone(),
         streams: streams.clone(),
     });
     let console_data: Arc<dyn app::api::ConsoleData> = Arc::new(console::local::LocalConsoleData {
@@ -215,7 +208,7 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
         access: access.clone(),
         metadata: metadata.clone(),
         blobs,
-        identities: identities.clone(),
+        auth: auth.clone(),
         importer: importer.clone(),
         webhooks: webhook_api.clone(),
         secrets: registry_secrets.clone(),
@@ -224,7 +217,7 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
     // What people reach with a browser session; the registry, OAuth and operations endpoints
     // take no session.
     let apis = Router::new()
-        .merge(auth::routes::router(identities.clone(), metadata.clone()))
+        .merge(registry::token::router(auth.clone(), metadata.clone()))
         .merge(auth::api::router(access))
         .merge(imagestream::routes::router(image_streams.clone()))
         .merge(import::secrets::router(registry_secrets.clone()))
@@ -248,7 +241,7 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
             .merge(auth::oauth::router(oauth_server))
             .merge(ops::router(health))
             .merge(with_sessions)
-            .layer(axum::Extension(identities)),
+            .layer(axum::Extension(auth)),
         config,
         address,
     ))
@@ -317,7 +310,7 @@ async fn sessions(
 /// the console's login as a client of the configured provider.
 async fn sign_in(
     config: &Config,
-    identities: &Arc<Identities>,
+    auth: &Arc<AuthContext>,
     store: &Arc<dyn AuthStore>,
     base_url: &str,
     address: std::net::SocketAddr,
@@ -354,7 +347,7 @@ async fn sign_in(
             }),
     );
     let oauth_server = Arc::new(auth::oauth::OAuthServer::new(
-        identities.clone(),
+        auth.clone(),
         base_url.to_owned(),
         clients,
         form_key,
@@ -383,7 +376,7 @@ async fn sign_in(
     };
     let console_login = Arc::new(
         auth::console_login::ConsoleLogin::new(
-            identities.clone(),
+            auth.clone(),
             provider,
             client_id,
             client_secret,
@@ -397,7 +390,10 @@ async fn sign_in(
 
 /// Identity and access: the bootstrap administrator and seeded users on first start, the
 /// decision function, and the keys the server signs with.
-async fn identities(config: &Config, store: Arc<dyn AuthStore>) -> anyhow::Result<Arc<Identities>> {
+async fn auth_context(
+    config: &Config,
+    store: Arc<dyn AuthStore>,
+) -> anyhow::Result<Arc<AuthContext>> {
     let done = auth::bootstrap::bootstrap(&store, &config.auth)
         .await
         .context("creating the bootstrap administrator and seeded users")?;
@@ -421,18 +417,18 @@ async fn identities(config: &Config, store: Arc<dyn AuthStore>) -> anyhow::Resul
         .server_secret("registry-token-key", &auth::credentials::new_key())
         .await
         .context("loading the registry token key")?;
-    let identities = Arc::new(Identities::new(
+    let auth = Arc::new(AuthContext::new(
         store,
         authorizer,
         RegistryTokens::new(&key, "berth"),
         Duration::from_secs(config.auth.registry_token_seconds),
         config.auth.login_attempts_per_minute,
     ));
-    identities.spawn_upkeep(
+    auth.spawn_upkeep(
         (config.auth.audit_retention_days > 0)
             .then(|| chrono::TimeDelta::days(i64::from(config.auth.audit_retention_days))),
     );
-    Ok(identities)
+    Ok(auth)
 }
 
 /// The largest request body the console's pages and server functions take.

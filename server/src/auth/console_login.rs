@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
 use super::credentials::{new_nonce, same_secret};
-use super::identity::Identities;
+use super::identity::AuthContext;
 use super::names::{MAX_USER_NAME, managed_group_name_error, user_name_error};
 use super::oauth::{CONSOLE_CALLBACK, page};
 use crate::storage::auth::{ExternalIdentity, IdentityMapping, MappingMethod, NewAudit};
@@ -55,7 +55,7 @@ pub enum Provider {
 }
 
 pub struct ConsoleLogin {
-    pub identities: Arc<Identities>,
+    pub auth: Arc<AuthContext>,
     pub provider: Provider,
     pub client_id: String,
     pub client_secret: String,
@@ -167,7 +167,7 @@ fn same_site_path(then: &str) -> Option<String> {
 
 impl ConsoleLogin {
     pub fn new(
-        identities: Arc<Identities>,
+        auth: Arc<AuthContext>,
         provider: Provider,
         client_id: String,
         client_secret: String,
@@ -187,7 +187,7 @@ impl ConsoleLogin {
             .with(|builder| builder.timeout(std::time::Duration::from_secs(15)))
             .build()?;
         Ok(ConsoleLogin {
-            identities,
+            auth,
             provider,
             client_id,
             client_secret,
@@ -455,7 +455,7 @@ async fn callback(
         .filter(|n| !n.is_empty())
         .map(str::to_owned)
         .unwrap_or_else(|| claims.subject().to_string());
-    let store = &login.identities.store;
+    let store = &login.auth.store;
     let user = match &login.provider {
         Provider::Embedded { .. } => store
             .user(&name)
@@ -490,11 +490,11 @@ async fn callback(
             match store.map_identity(&identity, *mapping_method).await? {
                 IdentityMapping::Mapped(user) => user,
                 IdentityMapping::NotMapped => {
-                    audit_refusal(&login.identities, &name, "not linked to a user").await;
+                    audit_refusal(&login.auth, &name, "not linked to a user").await;
                     return Err(LoginError::NotMapped);
                 }
                 IdentityMapping::NameTaken => {
-                    audit_refusal(&login.identities, &name, "the name is another user's").await;
+                    audit_refusal(&login.auth, &name, "the name is another user's").await;
                     return Err(LoginError::NameTaken(name));
                 }
             }
@@ -505,7 +505,7 @@ async fn callback(
     }
     start_session(&session, &user.name, Vec::new()).await?;
     login
-        .identities
+        .auth
         .audit(NewAudit {
             actor: user.name.clone(),
             action: "login-console",
@@ -538,17 +538,16 @@ fn claimed_groups(claim: Option<&serde_json::Value>) -> Vec<String> {
     groups
 }
 
-async fn audit_refusal(identities: &Identities, name: &str, why: &str) {
-    identities
-        .audit(NewAudit {
-            actor: name.to_owned(),
-            action: "login-console",
-            target: "console".into(),
-            success: false,
-            address: None,
-            detail: Some(why.into()),
-        })
-        .await;
+async fn audit_refusal(auth: &AuthContext, name: &str, why: &str) {
+    auth.audit(NewAudit {
+        actor: name.to_owned(),
+        action: "login-console",
+        target: "console".into(),
+        success: false,
+        address: None,
+        detail: Some(why.into()),
+    })
+    .await;
 }
 
 #[derive(Debug, Deserialize)]
@@ -566,7 +565,7 @@ async fn logout(
     match end_session(&session, &form.csrf_token).await {
         Ok(Some(user)) => {
             login
-                .identities
+                .auth
                 .audit(NewAudit {
                     actor: user,
                     action: "logout",

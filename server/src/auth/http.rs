@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use super::identity::{AuthError, Identities};
+use super::identity::{AuthContext, AuthError};
 use super::model::Subject;
 
 /// What the `Authorization` header carries.
@@ -65,9 +65,9 @@ pub fn address(parts: &Parts) -> Option<IpAddr> {
     }
 }
 
-/// The identity services, as every router holds them.
-pub fn identities(parts: &Parts) -> Option<Arc<Identities>> {
-    parts.extensions.get::<Arc<Identities>>().cloned()
+/// The authentication context, as every router holds it (an extension of every request).
+pub fn auth_context(parts: &Parts) -> Option<Arc<AuthContext>> {
+    parts.extensions.get::<Arc<AuthContext>>().cloned()
 }
 
 /// How a caller proved who they are.
@@ -127,7 +127,7 @@ fn is_safe(method: &axum::http::Method) -> bool {
 /// The user of the browser session, if any. Changes made with a session cookie must carry the
 /// session's CSRF token (the console's server functions check theirs themselves).
 async fn session_caller(
-    identities: &Identities,
+    auth: &AuthContext,
     parts: &Parts,
 ) -> Result<Option<Caller>, CredentialsRejected> {
     use super::console_login::{SESSION_CSRF, SESSION_USER};
@@ -137,7 +137,7 @@ async fn session_caller(
     let Ok(Some(name)) = session.get::<String>(SESSION_USER).await else {
         return Ok(None);
     };
-    let Some(user) = identities
+    let Some(user) = auth
         .store
         .user(&name)
         .await
@@ -166,9 +166,9 @@ async fn session_caller(
 /// Authenticates the `Authorization` header of a request: a token (Bearer, or as a Basic
 /// password) or a user's password; no header is the anonymous subject.
 pub async fn authenticate(parts: &Parts) -> Result<Caller, CredentialsRejected> {
-    let identities = identities(parts).ok_or(CredentialsRejected::Unavailable)?;
+    let auth = auth_context(parts).ok_or(CredentialsRejected::Unavailable)?;
     match credentials(&parts.headers) {
-        Credentials::None => Ok(session_caller(&identities, parts).await?.unwrap_or(Caller {
+        Credentials::None => Ok(session_caller(&auth, parts).await?.unwrap_or(Caller {
             subject: Subject::Anonymous,
             proof: Proof::None,
         })),
@@ -177,7 +177,7 @@ pub async fn authenticate(parts: &Parts) -> Result<Caller, CredentialsRejected> 
             if !token.starts_with(super::credentials::TOKEN_PREFIX) {
                 return Err(CredentialsRejected::UnknownBearer);
             }
-            let (subject, expires_at) = identities.token(&token).await?;
+            let (subject, expires_at) = auth.token(&token).await?;
             Ok(Caller {
                 subject,
                 proof: Proof::Token { expires_at },
@@ -186,14 +186,14 @@ pub async fn authenticate(parts: &Parts) -> Result<Caller, CredentialsRejected> 
         Credentials::Basic { password, .. }
             if password.starts_with(super::credentials::TOKEN_PREFIX) =>
         {
-            let (subject, expires_at) = identities.token(&password).await?;
+            let (subject, expires_at) = auth.token(&password).await?;
             Ok(Caller {
                 subject,
                 proof: Proof::Token { expires_at },
             })
         }
         Credentials::Basic { user, password } => Ok(Caller {
-            subject: identities.basic(&user, &password, address(parts)).await?,
+            subject: auth.basic(&user, &password, address(parts)).await?,
             proof: Proof::Password,
         }),
     }

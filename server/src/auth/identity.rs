@@ -83,7 +83,10 @@ struct CachedToken {
     touched: Instant,
 }
 
-pub struct Identities {
+/// The authentication context every surface shares: the store of users, tokens and bindings, the
+/// authorizer, the registry token keys, and the caches and throttle of credential checks. The
+/// API, the registry, the console and the sign-in flows hold one `Arc` of it.
+pub struct AuthContext {
     pub store: Arc<dyn AuthStore>,
     pub authorizer: Arc<Authorizer>,
     pub registry_tokens: RegistryTokens,
@@ -116,7 +119,7 @@ pub fn user_subject(user: &UserRecord) -> Subject {
     }
 }
 
-impl Identities {
+impl AuthContext {
     pub fn new(
         store: Arc<dyn AuthStore>,
         authorizer: Arc<Authorizer>,
@@ -124,7 +127,7 @@ impl Identities {
         registry_token_ttl: Duration,
         attempts_per_minute: u32,
     ) -> Self {
-        Identities {
+        AuthContext {
             store,
             authorizer,
             registry_tokens,
@@ -140,19 +143,19 @@ impl Identities {
     /// forgotten every minute, audit entries older than `audit_retention` (when set) deleted
     /// every hour.
     pub fn spawn_upkeep(self: &Arc<Self>, audit_retention: Option<chrono::TimeDelta>) {
-        let identities = Arc::downgrade(self);
+        let auth = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut minutes = 0_u64;
             loop {
-                let Some(identities) = identities.upgrade() else {
+                let Some(auth) = auth.upgrade() else {
                     return;
                 };
-                identities.throttle.prune();
+                auth.throttle.prune();
                 if let Some(retention) = audit_retention
                     && minutes.is_multiple_of(60)
                     && let Some(before) = Utc::now().checked_sub_signed(retention)
                 {
-                    match identities.store.delete_audit_before(before).await {
+                    match auth.store.delete_audit_before(before).await {
                         Ok(0) => {}
                         Ok(deleted) => {
                             tracing::info!(deleted, "deleted audit entries past retention")
@@ -160,7 +163,7 @@ impl Identities {
                         Err(err) => tracing::warn!(%err, "deleting old audit entries failed"),
                     }
                 }
-                drop(identities);
+                drop(auth);
                 minutes += 1;
                 tokio::time::sleep(Duration::from_secs(60)).await;
             }
@@ -171,6 +174,25 @@ impl Identities {
         if let Err(err) = self.store.append_audit(&entry).await {
             tracing::error!(%err, action = entry.action, "writing the audit log failed");
         }
+    }
+
+    /// Records a change `who` made (it succeeded; refusals are not changes).
+    pub async fn audit_change(
+        &self,
+        who: &Subject,
+        action: &'static str,
+        target: String,
+        detail: Option<String>,
+    ) {
+        self.audit(NewAudit {
+            actor: who.display_name(),
+            action,
+            target,
+            success: true,
+            address: None,
+            detail,
+        })
+        .await;
     }
 
     /// Checks a user's password. Throttled by failures per address and per user and address
@@ -415,14 +437,12 @@ impl Identities {
     }
 
     async fn audit_creation(&self, namespace: &str, creator: &Subject, detail: &str) {
-        self.audit(NewAudit {
-            actor: creator.display_name(),
-            action: "namespace-create",
-            target: namespace.to_owned(),
-            success: true,
-            address: None,
-            detail: Some(detail.into()),
-        })
+        self.audit_change(
+            creator,
+            "namespace-create",
+            namespace.to_owned(),
+            Some(detail.into()),
+        )
         .await;
     }
 

@@ -12,9 +12,9 @@ pub mod model;
 pub mod names;
 pub mod oauth;
 pub mod reviews;
-pub mod routes;
 pub mod throttle;
+pub mod tokens;
 
 pub use authorizer::{Authorizer, NamespaceCreation, Visible};
-pub use identity::{AuthError, Identities};
+pub use identity::{AuthContext, AuthError};
 pub use model::{Action, Role, Subject, Target};

@@ -17,7 +17,7 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use super::credentials::{new_nonce, new_token_secret, pkce_challenge, same_secret, secret_hash};
-use super::identity::{AuthError, Identities};
+use super::identity::{AuthContext, AuthError};
 use crate::storage::auth::{NewAudit, OAuthCode, TokenKind, TokenOwner};
 
 /// The console's client id at the embedded server.
@@ -35,7 +35,7 @@ pub struct OAuthClient {
 }
 
 pub struct OAuthServer {
-    pub identities: Arc<Identities>,
+    pub auth: Arc<AuthContext>,
     /// The issuer: the server's base URL as people reach it.
     pub issuer: String,
     pub clients: Vec<OAuthClient>,
@@ -47,14 +47,14 @@ pub struct OAuthServer {
 
 impl OAuthServer {
     pub fn new(
-        identities: Arc<Identities>,
+        auth: Arc<AuthContext>,
         issuer: String,
         clients: Vec<OAuthClient>,
         form_key: Vec<u8>,
         access_token_seconds: u64,
     ) -> Self {
         OAuthServer {
-            identities,
+            auth,
             issuer,
             clients,
             form_key,
@@ -262,7 +262,7 @@ async fn sign_in(
         );
     }
     let user = match server
-        .identities
+        .auth
         .login(&form.username, &form.password, address, "login")
         .await
     {
@@ -309,7 +309,7 @@ async fn sign_in(
         expires_at: Utc::now() + chrono::Duration::minutes(CODE_LIFETIME_MINUTES),
     };
     if let Err(err) = server
-        .identities
+        .auth
         .store
         .put_oauth_code(&secret_hash(&code), &stored)
         .await
@@ -406,7 +406,7 @@ async fn token(
             "unknown client or wrong secret",
         );
     };
-    let store = &server.identities.store;
+    let store = &server.auth.store;
     let code = match store.take_oauth_code(&secret_hash(&form.code)).await {
         Ok(Some(code)) => code,
         Ok(None) => {
@@ -514,7 +514,7 @@ async fn token(
         );
     };
     server
-        .identities
+        .auth
         .audit(NewAudit {
             actor: user.name.clone(),
             action: "token-create",

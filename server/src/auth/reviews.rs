@@ -2,7 +2,8 @@
 //! OpenShift's vocabulary: what a role allows, as the RBAC rules a console in front of an
 //! OpenShift cluster reads. One table ([`RULES`]) says which verbs on which resources each
 //! [`Action`] allows; it builds the rules of a rules review and decides what an access review
-//! asks. The routes are in [`super::api`].
+//! asks. The bodies of both reviews are read here; their handlers are in `api/rules_reviews.rs`
+//! and `api/access_reviews.rs`.
 
 use std::collections::BTreeMap;
 
@@ -10,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::authorizer::{Authorizer, NamespaceCreation};
 use super::model::{Action, Role, Subject, Target};
+use crate::kube::{ApiError, ApiResult, FieldError, Resource};
 
 pub const API_VERSION: &str = "authorization.k8s.io/v1";
 pub const IMAGE_GROUP: &str = "image.openshift.io";
@@ -379,6 +381,83 @@ pub fn review_rules(
         non_resource_rules: Vec::new(),
         incomplete: false,
     }
+}
+
+pub(super) type JsonObject = serde_json::Map<String, serde_json::Value>;
+
+/// A review as Kubernetes answers it: the object asked with its status.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Review<S, T> {
+    pub(super) kind: &'static str,
+    pub(super) api_version: &'static str,
+    pub(super) metadata: JsonObject,
+    pub(super) spec: S,
+    pub(super) status: T,
+}
+
+pub(super) fn invalid_field(
+    resource: Resource,
+    path: &str,
+    message: impl Into<String>,
+) -> ApiError {
+    ApiError::invalid(resource, "", FieldError::new(path, message))
+}
+
+/// Takes an object field out of `object`; absent or null is `None`.
+pub(super) fn object_field(
+    object: &mut JsonObject,
+    field: &str,
+    path: &str,
+    resource: Resource,
+) -> ApiResult<Option<JsonObject>> {
+    match object.remove(field) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Object(inner)) => Ok(Some(inner)),
+        Some(_) => Err(invalid_field(resource, path, "must be an object")),
+    }
+}
+
+/// A string field of `object`; absent or null is empty.
+pub(super) fn text_field(
+    object: &JsonObject,
+    field: &str,
+    path: &str,
+    resource: Resource,
+) -> ApiResult<String> {
+    match object.get(field) {
+        None | Some(serde_json::Value::Null) => Ok(String::new()),
+        Some(serde_json::Value::String(text)) => Ok(text.clone()),
+        Some(_) => Err(invalid_field(resource, path, "must be a string")),
+    }
+}
+
+/// The metadata and spec of a review's body, whose `kind` and `apiVersion`, when given, must be
+/// the review's.
+pub(super) fn review_body(
+    body: serde_json::Value,
+    kind: &str,
+    resource: Resource,
+) -> ApiResult<(JsonObject, JsonObject)> {
+    let serde_json::Value::Object(mut body) = body else {
+        return Err(ApiError::BadRequest(format!(
+            "the request body is not a {kind} object"
+        )));
+    };
+    for (field, expected) in [("kind", kind), ("apiVersion", API_VERSION)] {
+        match body.get(field) {
+            None | Some(serde_json::Value::Null) => {}
+            Some(serde_json::Value::String(given)) if given == expected => {}
+            Some(given) => {
+                return Err(ApiError::BadRequest(format!(
+                    "{field} is {given}; this endpoint takes {expected:?}"
+                )));
+            }
+        }
+    }
+    let metadata = object_field(&mut body, "metadata", "metadata", resource)?.unwrap_or_default();
+    let spec = object_field(&mut body, "spec", "spec", resource)?.unwrap_or_default();
+    Ok((metadata, spec))
 }
 
 #[cfg(test)]

@@ -24,12 +24,10 @@ use super::views::{
     ImageParts, Images, binding_row, current_digests, delivery_row, image_detail, pretty_json,
     pull_secret_row, stream_detail, time, token_row,
 };
-use crate::auth::api::{AccessApi, BindingSubject, RoleBinding, RoleRef};
+use crate::auth::api::bindings::{BindingSubject, RoleBinding, RoleRef};
+use crate::auth::api::{AccessApi, access_api_version};
 use crate::auth::console_login::SESSION_USER;
-use crate::auth::routes::{
-    access_api_version, create_personal_token, personal_tokens, revoke_personal_token,
-};
-use crate::auth::{Action, Identities, Subject, Target, Visible};
+use crate::auth::{Action, AuthContext, Subject, Target, Visible};
 use crate::imagestream::ImageStreams;
 use crate::imagestream::image::{ImageMetadata, MAX_CONFIG_BYTES};
 use crate::imagestream::service::{repository, split_stream_image};
@@ -44,14 +42,14 @@ pub struct LocalConsoleData {
     pub access: Arc<AccessApi>,
     pub metadata: Arc<dyn MetadataStore>,
     pub blobs: Arc<dyn BlobStore>,
-    pub identities: Arc<Identities>,
+    pub auth: Arc<AuthContext>,
     pub importer: Arc<crate::import::importer::Importer>,
     pub webhooks: Arc<crate::webhooks::Webhooks>,
     pub secrets: Arc<crate::import::secrets::RegistrySecrets>,
 }
 
-fn permissions(identities: &Identities, who: &Subject, target: Target<'_>) -> Permissions {
-    let allows = |action| identities.authorizer.allows(who, action, target);
+fn permissions(auth: &AuthContext, who: &Subject, target: Target<'_>) -> Permissions {
+    let allows = |action| auth.authorizer.allows(who, action, target);
     Permissions {
         pull: allows(Action::Pull),
         push: allows(Action::Push),
@@ -138,7 +136,7 @@ impl ConsoleData for LocalConsoleData {
 
     async fn namespaces(&self) -> ConsoleResult<NamespaceList> {
         let who = caller().await?;
-        let authorizer = &self.identities.authorizer;
+        let authorizer = &self.auth.authorizer;
         let visible = authorizer.visible_namespaces(&who);
         let namespaces = self
             .image_streams
@@ -222,7 +220,7 @@ impl ConsoleData for LocalConsoleData {
                 .collect(),
             total,
             offset,
-            permissions: permissions(&self.identities, &who, Target::namespace(namespace)),
+            permissions: permissions(&self.auth, &who, Target::namespace(namespace)),
         })
     }
 
@@ -238,7 +236,7 @@ impl ConsoleData for LocalConsoleData {
             stream,
             &object,
             &images,
-            permissions(&self.identities, &who, Target::stream(namespace, stream)),
+            permissions(&self.auth, &who, Target::stream(namespace, stream)),
         ))
     }
 
@@ -606,7 +604,9 @@ impl ConsoleData for LocalConsoleData {
 
     async fn tokens(&self) -> ConsoleResult<Vec<TokenRow>> {
         let who = caller().await?;
-        Ok(personal_tokens(&self.identities, &who)
+        Ok(self
+            .access
+            .personal_tokens(&who)
             .await?
             .iter()
             .map(token_row)
@@ -619,9 +619,10 @@ impl ConsoleData for LocalConsoleData {
         expires_in_days: Option<u32>,
     ) -> ConsoleResult<NewToken> {
         let who = authenticated().await?;
-        let (record, secret) =
-            create_personal_token(&self.identities, &who, name, expires_in_days.map(u64::from))
-                .await?;
+        let (record, secret) = self
+            .access
+            .create_personal_token(&who, name, expires_in_days.map(u64::from))
+            .await?;
         Ok(NewToken {
             token: token_row(&record),
             secret,
@@ -630,7 +631,7 @@ impl ConsoleData for LocalConsoleData {
 
     async fn revoke_token(&self, uid: &str) -> ConsoleResult<()> {
         let who = caller().await?;
-        revoke_personal_token(&self.identities, &who, uid).await?;
+        self.access.revoke_personal_token(&who, uid).await?;
         Ok(())
     }
 }

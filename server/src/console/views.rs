@@ -10,7 +10,7 @@ use app::api::{
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::auth::api::RoleBinding;
+use crate::auth::api::bindings::RoleBinding;
 use crate::imagestream::image::{ChildManifest, ImageMetadata};
 use crate::imagestream::model::{ImageStream, NamedTagEventList};
 use crate::oci::Digest;

@@ -63,13 +63,13 @@ impl Watched {
 async fn render(api: &ImageStreams, who: &Subject, event: &EventRecord) -> Option<Watched> {
     // No event about a stream reaches someone who may not see it.
     let visible = match event.kind {
-        EventKind::ImageStream => api.identities.authorizer.allows(
+        EventKind::ImageStream => api.auth.authorizer.allows(
             who,
             Action::Pull,
             Target::stream(&event.namespace, &event.name),
         ),
         EventKind::Namespace => api
-            .identities
+            .auth
             .authorizer
             .visible_namespaces(who)
             .contains(&event.name),
@@ -136,7 +136,7 @@ async fn current_objects(
             all
         }
     };
-    let visible = api.identities.authorizer.visible_namespaces(who);
+    let visible = api.auth.authorizer.visible_namespaces(who);
     for record in namespaces.into_iter().filter(|n| visible.contains(&n.name)) {
         if kind == EventKind::Namespace {
             if name.is_none_or(|n| n == record.name) {
@@ -158,7 +158,7 @@ async fn current_objects(
             after = page.last().map(|s| s.name.clone());
             for stream in page.iter().filter(|s| {
                 name.is_none_or(|n| n == s.name)
-                    && api.identities.authorizer.allows(
+                    && api.auth.authorizer.allows(
                         who,
                         Action::Pull,
                         Target::stream(&s.namespace, &s.name),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::image::ImageMetadata;
 use super::model::*;
-use crate::auth::{Action, Identities, Subject, Target, Visible};
+use crate::auth::{Action, AuthContext, Subject, Target, Visible};
 use crate::kube::{
     ApiError, ApiResult, FieldError, IMAGE_STREAM_IMAGES, IMAGE_STREAM_IMPORTS,
     IMAGE_STREAM_MAPPINGS, IMAGE_STREAM_TAGS, IMAGE_STREAMS, IMAGES, NAMESPACES, Resource,
@@ -36,7 +36,7 @@ const DEFAULT_ARCHITECTURE: &str = "amd64";
 pub struct ImageStreams {
     pub store: Arc<dyn ImageStreamStore>,
     /// Identity and access: the decision function, and what a namespace creator is granted.
-    pub identities: Arc<Identities>,
+    pub auth: Arc<AuthContext>,
     /// The registry's address in pull specs (`status.dockerImageRepository`).
     pub registry_host: String,
     /// The address outside the cluster, when different (`publicDockerImageRepository`).
@@ -213,9 +213,9 @@ impl ImageStreams {
 
     /// The streams of a namespace `who` may see; refused when none could ever be.
     pub fn visible_streams(&self, who: &Subject, namespace: &str) -> ApiResult<Visible> {
-        let visible = self.identities.authorizer.visible_streams(who, namespace);
+        let visible = self.auth.authorizer.visible_streams(who, namespace);
         if visible == Visible::Only(Default::default()) {
-            self.identities.authorizer.require(
+            self.auth.authorizer.require(
                 who,
                 Action::Pull,
                 Target::namespace(namespace),
@@ -467,7 +467,7 @@ impl ImageStreams {
     }
 
     async fn audit(&self, who: &Subject, action: &'static str, target: &str) {
-        self.identities
+        self.auth
             .audit(crate::storage::auth::NewAudit {
                 actor: who.display_name(),
                 action,
@@ -489,7 +489,7 @@ impl ImageStreams {
         const LIST: &str = "namespaces";
         let after = self.continue_tokens.start(page, LIST, &who.key())?;
         let version = self.list_version().await?;
-        let visible = self.identities.authorizer.visible_namespaces(who);
+        let visible = self.auth.authorizer.visible_namespaces(who);
         let store = &self.store;
         let (records, more) = fill(
             page.limit,
@@ -529,13 +529,8 @@ impl ImageStreams {
     }
 
     pub async fn get_namespace(&self, who: &Subject, name: &str) -> ApiResult<Namespace> {
-        if !self
-            .identities
-            .authorizer
-            .visible_namespaces(who)
-            .contains(name)
-        {
-            self.identities.authorizer.require(
+        if !self.auth.authorizer.visible_namespaces(who).contains(name) {
+            self.auth.authorizer.require(
                 who,
                 Action::Pull,
                 Target::namespace(name),
@@ -552,7 +547,7 @@ impl ImageStreams {
 
     pub async fn create_namespace(&self, who: &Subject, body: Namespace) -> ApiResult<Namespace> {
         let name = body.metadata.name;
-        if !self.identities.authorizer.may_create_namespace(who) {
+        if !self.auth.authorizer.may_create_namespace(who) {
             return Err(ApiError::forbidden(
                 &who.display_name(),
                 "create",
@@ -579,12 +574,12 @@ impl ImageStreams {
                 resource: NAMESPACES,
                 name: name.clone(),
             })?;
-        self.identities.namespace_created(&name, who).await?;
+        self.auth.namespace_created(&name, who).await?;
         Ok(Self::namespace_object(&record))
     }
 
     pub async fn delete_namespace(&self, who: &Subject, name: &str) -> ApiResult<Status> {
-        self.identities.authorizer.require(
+        self.auth.authorizer.require(
             who,
             Action::Delete,
             Target::namespace(name),
@@ -592,7 +587,7 @@ impl ImageStreams {
             name,
         )?;
         if self.store.delete_namespace(name).await? {
-            self.identities.authorizer.reload().await?;
+            self.auth.authorizer.reload().await?;
             self.audit(who, "namespace-delete", name).await;
             Ok(crate::kube::deleted(NAMESPACES, name))
         } else {
@@ -612,7 +607,7 @@ impl ImageStreams {
         resource: Resource,
         name: &str,
     ) -> ApiResult<()> {
-        self.identities.authorizer.require(
+        self.auth.authorizer.require(
             who,
             Action::ManageAccess,
             Target::namespace(namespace),
@@ -707,14 +702,14 @@ impl ImageStreams {
         let (records, more) = fill(
             page.limit,
             after,
-            self.identities.authorizer.visible_namespaces(who) != Visible::All,
+            self.auth.authorizer.visible_namespaces(who) != Visible::All,
             |after: Option<String>, count| async move {
                 let after = after.as_deref().and_then(|a| a.split_once('/'));
                 Ok(store.list_all_streams(after, count).await?)
             },
             key,
             |r| {
-                self.identities.authorizer.allows(
+                self.auth.authorizer.allows(
                     who,
                     Action::Pull,
                     Target::stream(&r.namespace, &r.name),
@@ -753,7 +748,7 @@ impl ImageStreams {
         namespace: &str,
         name: &str,
     ) -> ApiResult<ImageStream> {
-        self.identities.authorizer.require(
+        self.auth.authorizer.require(
             who,
             Action::Pull,
             Target::stream(namespace, name),
@@ -820,7 +815,7 @@ impl ImageStreams {
         body: ImageStream,
     ) -> ApiResult<ImageStream> {
         let name = body.metadata.name.clone();
-        self.identities.authorizer.require(
+        self.auth.authorizer.require(
             who,
             Action::Push,
             Target::stream(namespace, &name),
@@ -860,7 +855,7 @@ impl ImageStreams {
         name: &str,
         body: ImageStream,
     ) -> ApiResult<ImageStream> {
-        self.identities.authorizer.require(
+        self.auth.authorizer.require(
             who,
             Action::Push,
             Target::stream(namespace, name),
@@ -914,7 +909,7 @@ impl ImageStreams {
         name: &str,
     ) -> ApiResult<Status> {
         repository(namespace, name)?;
-        self.identities.authorizer.require(
+        self.auth.authorizer.require(
             who,
             Action::Delete,
             Target::stream(namespace, name),
@@ -957,7 +952,7 @@ impl ImageStreams {
                 let (source, source_tag) =
                     split_stream_tag(&from.name).map_err(|err| invalid(err.to_string()))?;
                 // Tagging from a stream needs the right to pull from it.
-                self.identities.authorizer.require(
+                self.auth.authorizer.require(
                     who,
                     Action::Pull,
                     Target::stream(source_namespace, &source),
@@ -997,7 +992,7 @@ impl ImageStreams {
                 let (source, digest) =
                     split_stream_image(&from.name).map_err(|err| invalid(err.to_string()))?;
                 let source = repository(source_namespace, &source)?;
-                self.identities.authorizer.require(
+                self.auth.authorizer.require(
                     who,
                     Action::Pull,
                     Target::stream(source.namespace(), source.stream()),
@@ -1068,7 +1063,7 @@ impl ImageStreams {
             };
             (repository, image)
         };
-        self.identities.authorizer.require(
+        self.auth.authorizer.require(
             who,
             Action::Pull,
             Target::stream(name.namespace(), name.stream()),
@@ -1126,7 +1121,7 @@ impl ImageStreams {
         name: &str,
     ) -> ApiResult<ImageStreamTag> {
         let (stream, tag) = split_stream_tag(name)?;
-        self.identities.authorizer.require(
+        self.auth.authorizer.require(
             who,
             Action::Pull,
             Target::stream(namespace, &stream),
@@ -1230,7 +1225,7 @@ impl ImageStreams {
         create: bool,
     ) -> ApiResult<ImageStreamTag> {
         let (stream, tag) = split_stream_tag(name)?;
-        self.identities.authorizer.require(
+        self.auth.authorizer.require(
             who,
             Action::Push,
             Target::stream(namespace, &stream),
@@ -1350,7 +1345,7 @@ impl ImageStreams {
         name: &str,
     ) -> ApiResult<Status> {
         let (stream, tag) = split_stream_tag(name)?;
-        self.identities.authorizer.require(
+        self.auth.authorizer.require(
             who,
             Action::Delete,
             Target::stream(namespace, &stream),
@@ -1386,7 +1381,7 @@ impl ImageStreams {
         name: &str,
     ) -> ApiResult<ImageStreamImage> {
         let (stream, digest) = split_stream_image(name)?;
-        self.identities.authorizer.require(
+        self.auth.authorizer.require(
             who,
             Action::Pull,
             Target::stream(namespace, &stream),
@@ -1420,7 +1415,7 @@ impl ImageStreams {
 
     /// Images are cluster-scoped, as in OpenShift: reading them takes a registry-wide role.
     pub async fn get_image(&self, who: &Subject, name: &str) -> ApiResult<Image> {
-        self.identities
+        self.auth
             .authorizer
             .require(who, Action::Pull, Target::REGISTRY, IMAGES, name)?;
         let digest = name
@@ -1436,7 +1431,7 @@ impl ImageStreams {
 
     pub async fn list_images(&self, who: &Subject, page: &Page) -> ApiResult<List<Image>> {
         const LIST: &str = "images";
-        self.identities
+        self.auth
             .authorizer
             .require(who, Action::Pull, Target::REGISTRY, IMAGES, "")?;
         let after = self.continue_tokens.start(page, LIST, &who.key())?;
@@ -1467,7 +1462,7 @@ impl ImageStreams {
         body: ImageStreamMapping,
     ) -> ApiResult<Status> {
         let stream = body.metadata.name.clone();
-        self.identities.authorizer.require(
+        self.auth.authorizer.require(
             who,
             Action::Push,
             Target::stream(namespace, &stream),

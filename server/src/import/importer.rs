@@ -158,7 +158,7 @@ impl Importer {
             )
         };
         let repository = repository(namespace, &stream)?;
-        self.image_streams.identities.authorizer.require(
+        self.image_streams.auth.authorizer.require(
             who,
             Action::Push,
             Target::stream(namespace, &stream),

@@ -562,7 +562,7 @@ impl RegistrySecrets {
 
     async fn audit(&self, who: &Subject, action: &'static str, target: String, detail: String) {
         self.image_streams
-            .identities
+            .auth
             .audit(NewAudit {
                 actor: who.display_name(),
                 action,
@@ -583,7 +583,7 @@ impl RegistrySecrets {
         secret: Secret,
     ) -> ApiResult<Secret> {
         let name = secret.metadata.name.clone();
-        self.image_streams.identities.authorizer.require(
+        self.image_streams.auth.authorizer.require(
             who,
             Action::ManageAccess,
             Target::namespace(namespace),
@@ -797,7 +797,7 @@ mod tests {
 
     use super::*;
     use crate::auth::credentials::RegistryTokens;
-    use crate::auth::{Authorizer, Identities, NamespaceCreation};
+    use crate::auth::{AuthContext, Authorizer, NamespaceCreation};
     use crate::storage::auth::{AuthStore, BindingRecord};
     use crate::storage::sqlite::SqliteMetadata;
     use crate::storage::{ImageStreamStore, Labels};
@@ -1081,7 +1081,7 @@ mod tests {
         let authorizer = Authorizer::load(auth.clone(), NamespaceCreation::Authenticated)
             .await
             .unwrap();
-        let identities = Arc::new(Identities::new(
+        let auth = Arc::new(AuthContext::new(
             auth,
             authorizer,
             RegistryTokens::new(&[0; 32], "berth"),
@@ -1096,7 +1096,7 @@ mod tests {
         }
         let image_streams = Arc::new(ImageStreams {
             store: sqlite.clone(),
-            identities,
+            auth,
             registry_host: "127.0.0.1:5000".into(),
             public_host: None,
             continue_tokens: crate::kube::ContinueTokens::new(b"test"),

@@ -52,10 +52,15 @@ pub struct ListParams {
     pub label_selector: Option<String>,
 }
 
+/// A request's query string as `T`; one that does not parse answers as a `Status` 400.
+pub fn parse_query<T: DeserializeOwned>(query: Option<&str>) -> ApiResult<T> {
+    serde_urlencoded::from_str(query.unwrap_or(""))
+        .map_err(|err| ApiError::BadRequest(format!("invalid query: {err}")))
+}
+
 impl ListParams {
     pub fn parse(query: Option<String>) -> ApiResult<Self> {
-        let params: ListParams = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
-            .map_err(|err| ApiError::BadRequest(format!("invalid query: {err}")))?;
+        let params: ListParams = parse_query(query.as_deref())?;
         // Answering a filtered list with an unfiltered one would mislead.
         if params
             .label_selector

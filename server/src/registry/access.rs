@@ -11,7 +11,7 @@ use super::error::{RegistryError, RegistryResult};
 use super::routes::RegistryRoute;
 use crate::auth::credentials::{RegistryClaims, TOKEN_PREFIX, TokenSubject};
 use crate::auth::http::{Credentials, address, credentials};
-use crate::auth::{Action, AuthError, Identities, Subject, Target};
+use crate::auth::{Action, AuthContext, AuthError, Subject, Target};
 use crate::oci::RepositoryName;
 use crate::web::{Arrival, quoted};
 
@@ -32,7 +32,7 @@ impl RegistryCaller {
     /// source check uses it too).
     pub fn allows(
         &self,
-        identities: &Identities,
+        auth: &AuthContext,
         namespace_exists: bool,
         name: &RepositoryName,
         action: Action,
@@ -49,10 +49,10 @@ impl RegistryCaller {
                             .actions
                             .iter()
                             .any(|a| a == "*" || a == docker_action(action))
-                }) && allows(identities, namespace_exists, &self.subject(), name, action)
+                }) && allows(auth, namespace_exists, &self.subject(), name, action)
             }
             RegistryCaller::Subject { subject, .. } => {
-                allows(identities, namespace_exists, subject, name, action)
+                allows(auth, namespace_exists, subject, name, action)
             }
         }
     }
@@ -109,7 +109,7 @@ pub fn docker_action(action: Action) -> &'static str {
 
 fn unauthorized(
     parts: &Parts,
-    identities: &Identities,
+    auth: &AuthContext,
     scope: Option<String>,
     detail: &str,
 ) -> RegistryError {
@@ -119,7 +119,7 @@ fn unauthorized(
     let mut challenge = format!(
         "Bearer realm={},service={}",
         quoted(&realm),
-        quoted(&identities.registry_tokens.service)
+        quoted(&auth.registry_tokens.service)
     );
     if let Some(scope) = scope {
         challenge.push_str(&format!(",scope={}", quoted(&scope)));
@@ -132,16 +132,13 @@ fn unauthorized(
 
 /// Authenticates a registry request. Bad credentials are refused with the challenge, as
 /// clients expect, so they can fetch a token instead.
-pub async fn authenticate(
-    identities: &Identities,
-    parts: &Parts,
-) -> RegistryResult<RegistryCaller> {
+pub async fn authenticate(auth: &AuthContext, parts: &Parts) -> RegistryResult<RegistryCaller> {
     let refused = |err: AuthError| match err {
         AuthError::Throttled { retry_after } => RegistryError::TooManyRequests {
             retry_after: retry_after.as_secs().max(1),
         },
         AuthError::Storage(err) => RegistryError::Storage(err),
-        other => unauthorized(parts, identities, None, &other.to_string()),
+        other => unauthorized(parts, auth, None, &other.to_string()),
     };
     match credentials(&parts.headers) {
         Credentials::None => Ok(RegistryCaller::Subject {
@@ -150,29 +147,29 @@ pub async fn authenticate(
         }),
         Credentials::Malformed => Err(unauthorized(
             parts,
-            identities,
+            auth,
             None,
             "the Authorization header is neither Basic nor Bearer credentials",
         )),
         Credentials::Bearer(token) if token.starts_with(TOKEN_PREFIX) => {
             Ok(RegistryCaller::Subject {
-                subject: identities.token_subject(&token).await.map_err(refused)?,
+                subject: auth.token_subject(&token).await.map_err(refused)?,
                 with_credentials: true,
             })
         }
-        Credentials::Bearer(token) => identities
+        Credentials::Bearer(token) => auth
             .registry_claims(&token)
             .map(RegistryCaller::Granted)
             .ok_or_else(|| {
                 unauthorized(
                     parts,
-                    identities,
+                    auth,
                     None,
                     "the registry token is not valid or has expired",
                 )
             }),
         Credentials::Basic { user, password } => Ok(RegistryCaller::Subject {
-            subject: identities
+            subject: auth
                 .basic(&user, &password, address(parts))
                 .await
                 .map_err(refused)?,
@@ -213,13 +210,13 @@ fn need<'a>(route: &'a RegistryRoute, method: &Method) -> Need<'a> {
 /// The decision for a subject on a repository: the authorizer's, plus creating a namespace by
 /// pushing to it where allowed.
 pub fn allows(
-    identities: &Identities,
+    auth: &AuthContext,
     namespace_exists: bool,
     subject: &Subject,
     name: &RepositoryName,
     action: Action,
 ) -> bool {
-    let authorizer = &identities.authorizer;
+    let authorizer = &auth.authorizer;
     authorizer.allows(
         subject,
         action,
@@ -230,7 +227,7 @@ pub fn allows(
 /// Refuses a request its caller may not make: 401 with a challenge naming the scope needed
 /// (for a caller without credentials, or a token lacking the scope), 403 otherwise.
 pub async fn authorize(
-    identities: &Identities,
+    auth: &AuthContext,
     namespace_exists: impl AsyncFnOnce(&RepositoryName) -> RegistryResult<bool>,
     parts: &Parts,
     caller: &RegistryCaller,
@@ -238,16 +235,11 @@ pub async fn authorize(
 ) -> RegistryResult<()> {
     match need(route, &parts.method) {
         Need::Credentials if caller.has_credentials() => Ok(()),
-        Need::Credentials => Err(unauthorized(
-            parts,
-            identities,
-            None,
-            "authentication required",
-        )),
+        Need::Credentials => Err(unauthorized(parts, auth, None, "authentication required")),
         Need::Catalog if caller.has_credentials() => Ok(()),
         Need::Catalog => Err(unauthorized(
             parts,
-            identities,
+            auth,
             Some("registry:catalog:*".into()),
             "authentication required",
         )),
@@ -255,23 +247,23 @@ pub async fn authorize(
             // Whether the namespace exists matters only to a push the bindings refuse (it may
             // create the namespace): ask the store only then.
             let mut exists = true;
-            if caller.allows(identities, exists, name, action) {
+            if caller.allows(auth, exists, name, action) {
                 return Ok(());
             }
             if action == Action::Push {
                 exists = namespace_exists(name).await?;
-                if !exists && caller.allows(identities, exists, name, action) {
+                if !exists && caller.allows(auth, exists, name, action) {
                     return Ok(());
                 }
             }
             let scope = format!("repository:{name}:{}", docker_action(action));
             let subject = caller.subject();
             let token_lacks_scope = matches!(caller, RegistryCaller::Granted(_))
-                && allows(identities, exists, &subject, name, action);
+                && allows(auth, exists, &subject, name, action);
             if subject.is_anonymous() || token_lacks_scope {
                 Err(unauthorized(
                     parts,
-                    identities,
+                    auth,
                     Some(scope),
                     "authentication required",
                 ))

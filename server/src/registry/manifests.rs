@@ -79,10 +79,10 @@ pub async fn put(
     let subject = caller.subject();
     let created = !registry.metadata.namespace_exists(name.namespace()).await?
         && registry
-            .identities
+            .auth
             .claim_namespace(name.namespace(), &subject)
             .await?;
-    if !created && !caller.allows(&registry.identities, true, name, Action::Push) {
+    if !created && !caller.allows(&registry.auth, true, name, Action::Push) {
         return Err(RegistryError::Denied(format!(
             "{} may not push {name}",
             subject.display_name()
@@ -151,7 +151,7 @@ pub async fn audit_delete(
     target: String,
 ) {
     registry
-        .identities
+        .auth
         .audit(crate::storage::auth::NewAudit {
             actor: caller.subject().display_name(),
             action,

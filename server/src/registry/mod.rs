@@ -13,6 +13,7 @@ mod manifests;
 mod referrers;
 pub mod routes;
 mod tags;
+pub mod token;
 mod uploads;
 
 use std::sync::Arc;
@@ -23,7 +24,7 @@ use serde::de::DeserializeOwned;
 pub use error::{RegistryError, RegistryResult};
 pub use routes::router;
 
-use crate::auth::Identities;
+use crate::auth::AuthContext;
 use crate::oci::Digest;
 use crate::oci::RepositoryName;
 use crate::storage::{BlobStore, MetadataStore, UploadId};
@@ -39,7 +40,7 @@ pub struct RegistryLimits {
 pub struct Registry {
     pub metadata: Arc<dyn MetadataStore>,
     pub blobs: Arc<dyn BlobStore>,
-    pub identities: Arc<Identities>,
+    pub auth: Arc<AuthContext>,
     pub limits: RegistryLimits,
     /// Where blobs an import linked but did not copy come from on their first pull.
     pub pull_through: Option<Arc<dyn PullThrough>>,
@@ -64,13 +65,13 @@ impl Registry {
     pub fn new(
         metadata: Arc<dyn MetadataStore>,
         blobs: Arc<dyn BlobStore>,
-        identities: Arc<Identities>,
+        auth: Arc<AuthContext>,
         limits: RegistryLimits,
     ) -> Self {
         Registry {
             metadata,
             blobs,
-            identities,
+            auth,
             limits,
             pull_through: None,
             upload_locks: (0..UPLOAD_LOCK_STRIPES)

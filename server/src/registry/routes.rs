@@ -217,9 +217,9 @@ async fn handle(
     let (parts, body) = request.into_parts();
     let operation = Operation(route.operation(&parts.method));
     let result = async {
-        let caller = access::authenticate(&registry.identities, &parts).await?;
+        let caller = access::authenticate(&registry.auth, &parts).await?;
         access::authorize(
-            &registry.identities,
+            &registry.auth,
             async |name: &RepositoryName| {
                 Ok(registry.metadata.namespace_exists(name.namespace()).await?)
             },

@@ -118,7 +118,7 @@ pub async fn catalog(
                 .into_iter()
                 .filter(|name| {
                     name.parse::<RepositoryName>().is_ok_and(|name| {
-                        access::allows(&registry.identities, true, &subject, &name, Action::Pull)
+                        access::allows(&registry.auth, true, &subject, &name, Action::Pull)
                     })
                 })
                 .take(wanted - visible.len()),

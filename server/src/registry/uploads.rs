@@ -111,7 +111,7 @@ pub async fn start(
             .from
             .as_deref()
             .and_then(|f| f.parse::<RepositoryName>().ok())
-            && caller.allows(&registry.identities, true, &from, Action::Pull)
+            && caller.allows(&registry.auth, true, &from, Action::Pull)
             && registry
                 .metadata
                 .mount_blob(&from, name, &digest)

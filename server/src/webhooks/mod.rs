@@ -316,7 +316,7 @@ impl Webhooks {
         detail: Option<String>,
     ) {
         self.image_streams
-            .identities
+            .auth
             .audit(NewAudit {
                 actor: who.display_name(),
                 action,

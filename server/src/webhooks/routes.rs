@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::{DEFAULT_DELIVERIES, Webhook, WebhookDelivery, Webhooks};
 use crate::auth::http::Caller;
 use crate::kube::ApiJson;
-use crate::kube::{ApiError, ApiResult};
+use crate::kube::{ApiResult, parse_query};
 use crate::kube::{List, Status};
 
 type Api = State<Arc<Webhooks>>;
@@ -66,8 +66,7 @@ async fn deliveries(
     Path((namespace, name)): Path<(String, String)>,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<List<WebhookDelivery>>> {
-    let query: DeliveriesQuery = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
-        .map_err(|err| ApiError::BadRequest(format!("invalid query: {err}")))?;
+    let query: DeliveriesQuery = parse_query(query.as_deref())?;
     let limit = query.limit.unwrap_or(DEFAULT_DELIVERIES);
     api.deliveries(&caller.subject, &namespace, &name, limit)
         .await

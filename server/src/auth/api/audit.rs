@@ -1,0 +1,41 @@
+//! The audit log (`GET /apis/access.berth.io/v1/auditevents`), for cluster administrators.
+
+use axum::extract::{RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::{Access, list, require_cluster_admin};
+use crate::auth::http::Caller;
+use crate::kube::{ApiError, Resource, parse_query};
+
+const AUDIT_EVENTS: Resource = Resource {
+    plural: "auditevents",
+    group: "access.berth.io",
+};
+
+#[derive(Debug, Default, Deserialize)]
+struct AuditQuery {
+    limit: Option<u32>,
+    before: Option<i64>,
+}
+
+pub(super) async fn audit_events(
+    State(api): Access,
+    caller: Caller,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let result = async {
+        require_cluster_admin(&api, &caller.subject, AUDIT_EVENTS)?;
+        let params: AuditQuery = parse_query(raw.as_deref())?;
+        Ok::<_, ApiError>(
+            api.auth
+                .store
+                .list_audit(params.before, params.limit.unwrap_or(100).min(1000))
+                .await?,
+        )
+    };
+    match result.await {
+        Ok(entries) => list("AuditEventList", "access.berth.io/v1", entries),
+        Err(err) => err.into_response(),
+    }
+}
