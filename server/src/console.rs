@@ -1,5 +1,5 @@
 //! The console's data source inside Berth: [`app::api::ConsoleData`] answered by the services
-//! behind the HTTP APIs ([`ImageStreams`], [`AccessApi`], personal tokens), so that every
+//! behind the HTTP APIs ([`ImageStreamApi`], [`AccessApi`], personal tokens), so that every
 //! decision is the one the APIs make for the same caller. This module only converts their
 //! answers into the console's views, and their errors into [`ConsoleError`] (in one place).
 
@@ -30,7 +30,7 @@ use crate::auth::routes::{
     access_api_version, create_personal_token, personal_tokens, revoke_personal_token,
 };
 use crate::auth::{Action, Identities, Subject, Target, Visible};
-use crate::imagestream::ImageStreams;
+use crate::imagestream::ImageStreamApi;
 use crate::imagestream::image::{ChildManifest, ImageMetadata, MAX_CONFIG_BYTES};
 use crate::imagestream::model::{
     ImageLookupPolicy, ImageStream, ImageStreamImport, ImageStreamImportSpec, ImageStreamTag,
@@ -50,7 +50,7 @@ const REFERENCE_DIGEST: &str = "vnd.docker.reference.digest";
 const ATTESTATION: &str = "attestation-manifest";
 
 pub struct LocalConsoleData {
-    pub image_streams: Arc<ImageStreams>,
+    pub image_streams: Arc<ImageStreamApi>,
     pub access: Arc<AccessApi>,
     pub metadata: Arc<dyn MetadataStore>,
     pub blobs: Arc<dyn BlobStore>,

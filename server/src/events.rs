@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::http::Caller;
 use crate::auth::{Action, Target};
-use crate::imagestream::ImageStreams;
+use crate::imagestream::ImageStreamApi;
 use crate::kube::ApiError;
 use crate::kube::time;
 use crate::limits::{ClientAddress, subject_key};
@@ -143,7 +143,7 @@ pub struct FeedQuery {
 /// `Last-Event-ID`. A feed counts as one of its subject's watches and ends after the longest
 /// watch (the browser's `EventSource` reconnects and resumes).
 pub async fn console_feed(
-    State(api): State<Arc<ImageStreams>>,
+    State(api): State<Arc<ImageStreamApi>>,
     caller: Caller,
     address: ClientAddress,
     Query(query): Query<FeedQuery>,

@@ -130,7 +130,7 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
         }),
         metrics: ops::metrics_handle(),
     };
-    let image_streams = Arc::new(imagestream::ImageStreams {
+    let image_streams = Arc::new(imagestream::ImageStreamApi {
         store: streams.clone(),
         identities: identities.clone(),
         registry_host: config

@@ -10,4 +10,4 @@ pub mod model;
 pub mod routes;
 pub mod service;
 
-pub use service::ImageStreams;
+pub use service::ImageStreamApi;

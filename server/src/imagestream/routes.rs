@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::StreamExt;
 
-use super::ImageStreams;
+use super::ImageStreamApi;
 use super::model::*;
 use crate::auth::Subject;
 use crate::auth::http::Caller;
@@ -29,7 +29,7 @@ use crate::storage::{
     EventFilter, EventKind, EventRecord, EventType, NamespaceRecord, StreamRecord,
 };
 
-type Api = State<Arc<ImageStreams>>;
+type Api = State<Arc<ImageStreamApi>>;
 
 // ---- watches -------------------------------------------------------------------------------------
 
@@ -60,7 +60,7 @@ impl Watched {
 /// Renders an event's object: a deleted one from the state the log kept, others as they are
 /// now, stamped with the event's resourceVersion so that a client resuming from it misses
 /// nothing.
-async fn render(api: &ImageStreams, who: &Subject, event: &EventRecord) -> Option<Watched> {
+async fn render(api: &ImageStreamApi, who: &Subject, event: &EventRecord) -> Option<Watched> {
     // No event about a stream reaches someone who may not see it.
     let visible = match event.kind {
         EventKind::ImageStream => api.identities.authorizer.allows(
@@ -93,13 +93,13 @@ async fn render(api: &ImageStreams, who: &Subject, event: &EventRecord) -> Optio
         (EventKind::Namespace, EventType::Deleted) => {
             let record: NamespaceRecord = serde_json::from_str(event.object.as_deref()?).ok()?;
             Some(Watched::Namespace(Box::new(
-                ImageStreams::namespace_object(&record),
+                ImageStreamApi::namespace_object(&record),
             )))
         }
         (EventKind::Namespace, _) => {
             let record = api.store.get_namespace(&event.name).await.ok()??;
             Some(Watched::Namespace(Box::new(
-                ImageStreams::namespace_object(&record),
+                ImageStreamApi::namespace_object(&record),
             )))
         }
     }
@@ -107,7 +107,7 @@ async fn render(api: &ImageStreams, who: &Subject, event: &EventRecord) -> Optio
 
 /// The objects a watch without a resourceVersion starts with, as ADDED events.
 async fn current_objects(
-    api: &ImageStreams,
+    api: &ImageStreamApi,
     who: &Subject,
     kind: EventKind,
     namespace: Option<&str>,
@@ -142,7 +142,7 @@ async fn current_objects(
             if name.is_none_or(|n| n == record.name) {
                 let version = record.resource_version;
                 lines.extend(
-                    Watched::Namespace(Box::new(ImageStreams::namespace_object(&record)))
+                    Watched::Namespace(Box::new(ImageStreamApi::namespace_object(&record)))
                         .line("ADDED", version),
                 );
             }
@@ -182,7 +182,7 @@ async fn current_objects(
 /// most the server's longest watch (clients reconnect from their last resourceVersion). Each
 /// holds one of its subject's places ([`crate::limits`]) while it runs.
 async fn watch(
-    api: Arc<ImageStreams>,
+    api: Arc<ImageStreamApi>,
     who: Subject,
     address: ClientAddress,
     kind: EventKind,
@@ -463,7 +463,7 @@ async fn get_image(State(api): Api, caller: Caller, Path(name): Path<String>) ->
     ok(api.get_image(&caller.subject, &name).await)
 }
 
-pub fn router(api: Arc<ImageStreams>) -> Router {
+pub fn router(api: Arc<ImageStreamApi>) -> Router {
     const IMAGE: &str = "/apis/image.openshift.io/v1";
     Router::new()
         .route(

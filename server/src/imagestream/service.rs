@@ -33,7 +33,7 @@ const REFERENCE_POLICY_SOURCE: &str = "Source";
 const DEFAULT_OS: &str = "linux";
 const DEFAULT_ARCHITECTURE: &str = "amd64";
 
-pub struct ImageStreams {
+pub struct ImageStreamApi {
     pub store: Arc<dyn ImageStreamStore>,
     /// Identity and access: the decision function, and what a namespace creator is granted.
     pub identities: Arc<Identities>,
@@ -208,7 +208,7 @@ fn stored_reference(tag: &TagReference) -> ApiResult<String> {
     serde_json::to_string(tag).map_err(|err| ApiError::BadRequest(err.to_string()))
 }
 
-impl ImageStreams {
+impl ImageStreamApi {
     // ---- access -------------------------------------------------------------------------------
 
     /// The streams of a namespace `who` may see; refused when none could ever be.

@@ -15,7 +15,7 @@ use super::limits::NamespaceLimits;
 use super::remote::{RemoteError, RemoteReference, RemoteRegistry};
 use super::secrets::RegistrySecrets;
 use crate::auth::{Action, Subject, Target};
-use crate::imagestream::ImageStreams;
+use crate::imagestream::ImageStreamApi;
 use crate::imagestream::image;
 use crate::imagestream::model::*;
 use crate::imagestream::service::{IMPORT_MODE_PRESERVE, repository};
@@ -36,7 +36,7 @@ const MAX_REPOSITORY_TAGS: usize = 200;
 const SCHEDULED_AT_ONCE: usize = 32;
 
 pub struct Importer {
-    pub image_streams: Arc<ImageStreams>,
+    pub image_streams: Arc<ImageStreamApi>,
     pub metadata: Arc<dyn MetadataStore>,
     pub blobs: Arc<dyn BlobStore>,
     pub secrets: Arc<RegistrySecrets>,
