@@ -36,7 +36,7 @@ use crate::imagestream::model::{
     ImageLookupPolicy, ImageStream, ImageStreamImport, ImageStreamImportSpec, ImageStreamTag,
     NamedTagEventList, TagImportPolicy, TagReference, kinds,
 };
-use crate::imagestream::service::{repository, split_stream_image};
+use crate::imagestream::names::{repository, split_stream_image};
 use crate::kube::MAX_PAGE;
 use crate::kube::{ApiError, IMAGE_STREAM_IMAGES, SECRETS};
 use crate::kube::{Namespace, NamespaceSpec, NamespaceStatus, ObjectMeta, ObjectReference};

@@ -225,7 +225,7 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
     let apis = Router::new()
         .merge(auth::routes::router(identities.clone(), metadata.clone()))
         .merge(auth::api::router(access))
-        .merge(imagestream::routes::router(image_streams.clone()))
+        .merge(imagestream::router(image_streams.clone()))
         .merge(import::secrets::router(registry_secrets.clone()))
         .merge(import::importer::router(importer.clone()))
         .merge(webhooks::router(webhook_api))
