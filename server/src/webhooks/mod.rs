@@ -7,7 +7,7 @@
 //!   then kept encrypted under the registry secrets' key (`namespace/webhook:name` as associated
 //!   data, a name no registry secret can have) and never shown again.
 //! - Managing subscriptions is the namespace admin's: `manage-access` on the namespace, decided
-//!   by the one authorizer through [`ImageStreamApi::require`].
+//!   by the one authorizer through [`ImageStreamApi::require_namespace_admin`].
 //! - A finished delivery (delivered, or failed for good) can be sent again by hand: a new
 //!   pending delivery of the same event with the same body, which the dispatcher sends like
 //!   any other (after the subscription's older pending ones).
