@@ -3,16 +3,16 @@
 //! that a namespace exists and that its caller administers it.
 
 use axum::extract::{Path, RawQuery, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
-use super::watch::watch;
+use super::watch::list_or_watch;
 use super::{Api, ImageStreamApi};
 use crate::auth::http::Caller;
 use crate::auth::{Action, Subject, Target, Visible};
 use crate::kube::{
-    ApiError, ApiJson, ApiResult, CORE_API_VERSION, FieldError, List, ListMeta, ListParams,
-    NAMESPACES, Namespace, NamespaceSpec, NamespaceStatus, ObjectMeta, Page, Resource, Status,
-    created, fill, ok,
+    ApiError, ApiJson, ApiResult, CORE_API_VERSION, FieldError, List, ListMeta, NAMESPACES,
+    Namespace, NamespaceSpec, NamespaceStatus, ObjectMeta, Page, Resource, Status, created, fill,
+    ok,
 };
 use crate::limits::ClientAddress;
 use crate::oci::is_valid_namespace;
@@ -182,24 +182,16 @@ pub(super) async fn list_namespaces(
     address: ClientAddress,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let result = async {
-        let params = ListParams::parse(query)?;
-        if params.watching() {
-            return watch(
-                api,
-                caller.subject,
-                address,
-                EventKind::Namespace,
-                None,
-                &params,
-            )
-            .await;
-        }
-        Ok(ok(api
-            .list_namespaces(&caller.subject, &params.page()?)
-            .await))
-    };
-    result.await.unwrap_or_else(IntoResponse::into_response)
+    list_or_watch(
+        api,
+        caller.subject,
+        address,
+        query,
+        EventKind::Namespace,
+        None,
+        |api, who, page| async move { api.list_namespaces(&who, &page).await },
+    )
+    .await
 }
 
 pub(super) async fn create_namespace(

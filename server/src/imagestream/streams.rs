@@ -2,19 +2,19 @@
 //! created and updated with their spec tags resolved, and deleted with their tags.
 
 use axum::extract::{Path, RawQuery, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use super::changes::{change_error, resource_version};
 use super::model::*;
 use super::names::{repository, stream_name_error};
 use super::spec_tags::{normalize, stored_reference};
-use super::watch::watch;
+use super::watch::list_or_watch;
 use super::{Api, ImageStreamApi};
 use crate::auth::http::Caller;
 use crate::auth::{Action, Subject, Target, Visible};
 use crate::kube::{
-    ApiError, ApiJson, ApiResult, FieldError, IMAGE_STREAMS, List, ListMeta, ListParams, Page,
-    Status, created, fill, ok,
+    ApiError, ApiJson, ApiResult, FieldError, IMAGE_STREAMS, List, ListMeta, Page, Status, created,
+    fill, ok,
 };
 use crate::limits::ClientAddress;
 use crate::oci::{RepositoryName, Tag};
@@ -347,24 +347,16 @@ pub(super) async fn list_streams(
     Path(namespace): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let result = async {
-        let params = ListParams::parse(query)?;
-        if params.watching() {
-            return watch(
-                api,
-                caller.subject,
-                address,
-                EventKind::ImageStream,
-                Some(namespace),
-                &params,
-            )
-            .await;
-        }
-        Ok(ok(api
-            .list_streams(&caller.subject, &namespace, &params.page()?)
-            .await))
-    };
-    result.await.unwrap_or_else(IntoResponse::into_response)
+    list_or_watch(
+        api,
+        caller.subject,
+        address,
+        query,
+        EventKind::ImageStream,
+        Some(namespace.clone()),
+        |api, who, page| async move { api.list_streams(&who, &namespace, &page).await },
+    )
+    .await
 }
 
 /// Image streams of every namespace: a list paged by (namespace, name), or a watch.
@@ -374,24 +366,16 @@ pub(super) async fn list_all_streams(
     address: ClientAddress,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let result = async {
-        let params = ListParams::parse(query)?;
-        if params.watching() {
-            return watch(
-                api,
-                caller.subject,
-                address,
-                EventKind::ImageStream,
-                None,
-                &params,
-            )
-            .await;
-        }
-        Ok(ok(api
-            .list_all_streams(&caller.subject, &params.page()?)
-            .await))
-    };
-    result.await.unwrap_or_else(IntoResponse::into_response)
+    list_or_watch(
+        api,
+        caller.subject,
+        address,
+        query,
+        EventKind::ImageStream,
+        None,
+        |api, who, page| async move { api.list_all_streams(&who, &page).await },
+    )
+    .await
 }
 
 pub(super) async fn create_stream(

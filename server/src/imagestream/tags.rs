@@ -71,16 +71,19 @@ impl ImageStreamApi {
         })
     }
 
-    pub async fn get_tag(
+    /// The stream holding ImageStreamTag `name` (`stream:tag`) and the tag, once `who` may
+    /// `action` on the stream; not found unless the tag has a spec or an image.
+    async fn existing_tag(
         &self,
         who: &Subject,
+        action: Action,
         namespace: &str,
         name: &str,
-    ) -> ApiResult<ImageStreamTag> {
+    ) -> ApiResult<(StreamRecord, Tag)> {
         let (stream, tag) = split_stream_tag(name)?;
         self.identities.authorizer.require(
             who,
-            Action::Pull,
+            action,
             Target::stream(namespace, &stream),
             IMAGE_STREAM_TAGS,
             name,
@@ -93,6 +96,18 @@ impl ImageStreamApi {
         if record.status_tag(tag.as_str()).is_none() && record.spec_tag(tag.as_str()).is_none() {
             return Err(ApiError::not_found(IMAGE_STREAM_TAGS, name));
         }
+        Ok((record, tag))
+    }
+
+    pub async fn get_tag(
+        &self,
+        who: &Subject,
+        namespace: &str,
+        name: &str,
+    ) -> ApiResult<ImageStreamTag> {
+        let (record, tag) = self
+            .existing_tag(who, Action::Pull, namespace, name)
+            .await?;
         let image = self.current_image(&record, tag.as_str()).await?;
         Ok(self.tag_object(&record, tag.as_str(), image.as_ref()))
     }
@@ -301,24 +316,14 @@ impl ImageStreamApi {
         namespace: &str,
         name: &str,
     ) -> ApiResult<Status> {
-        let (stream, tag) = split_stream_tag(name)?;
-        self.identities.authorizer.require(
-            who,
-            Action::Delete,
-            Target::stream(namespace, &stream),
-            IMAGE_STREAM_TAGS,
-            name,
-        )?;
-        let record = self
-            .store
-            .get_stream(namespace, &stream)
-            .await?
-            .ok_or_else(|| ApiError::not_found(IMAGE_STREAM_TAGS, name))?;
-        if record.status_tag(tag.as_str()).is_none() && record.spec_tag(tag.as_str()).is_none() {
-            return Err(ApiError::not_found(IMAGE_STREAM_TAGS, name));
-        }
-        let mut change =
-            StreamChange::new(repository(namespace, &stream)?, Presence::Update, "untag");
+        let (record, tag) = self
+            .existing_tag(who, Action::Delete, namespace, name)
+            .await?;
+        let mut change = StreamChange::new(
+            repository(namespace, &record.name)?,
+            Presence::Update,
+            "untag",
+        );
         change.remove_tags = vec![tag.as_str().to_owned()];
         self.store
             .change_stream(&change)

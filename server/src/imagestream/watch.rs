@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 
 use super::ImageStreamApi;
@@ -13,7 +13,8 @@ use super::model::ImageStream;
 use crate::auth::{Action, Subject, Target};
 use crate::events::follow;
 use crate::kube::{
-    ApiError, ApiResult, ListParams, Namespace, WatchEvent, error_line, watch_response,
+    ApiError, ApiResult, List, ListParams, Namespace, Page, WatchEvent, error_line, ok,
+    watch_response,
 };
 use crate::limits::{ClientAddress, subject_key};
 use crate::storage::{
@@ -168,7 +169,7 @@ async fn current_objects(
 /// no resourceVersion is given), then every change after it, each once and in order, for at
 /// most the server's longest watch (clients reconnect from their last resourceVersion). Each
 /// holds one of its subject's places ([`crate::limits`]) while it runs.
-pub(super) async fn watch(
+async fn watch(
     api: Arc<ImageStreamApi>,
     who: Subject,
     address: ClientAddress,
@@ -229,4 +230,29 @@ pub(super) async fn watch(
         .filter_map(|line| async move { line });
     let lines = futures_util::stream::iter(initial).chain(changes).boxed();
     Ok(watch_response(lines, Some(timeout), permit))
+}
+
+/// A list handler's answer: with `watch=true` a watch of the objects of `kind` (in `namespace`
+/// when given), else the page `list` reads.
+pub(super) async fn list_or_watch<T, Read>(
+    api: Arc<ImageStreamApi>,
+    who: Subject,
+    address: ClientAddress,
+    query: Option<String>,
+    kind: EventKind,
+    namespace: Option<String>,
+    list: impl FnOnce(Arc<ImageStreamApi>, Subject, Page) -> Read,
+) -> Response
+where
+    T: serde::Serialize,
+    Read: Future<Output = ApiResult<List<T>>>,
+{
+    let result = async {
+        let params = ListParams::parse(query)?;
+        if params.watching() {
+            return watch(api, who, address, kind, namespace, &params).await;
+        }
+        Ok(ok(list(api, who, params.page()?).await))
+    };
+    result.await.unwrap_or_else(IntoResponse::into_response)
 }
