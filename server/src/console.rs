@@ -31,7 +31,6 @@ use crate::auth::routes::{
 };
 use crate::auth::{Action, Identities, Subject, Target, Visible};
 use crate::imagestream::ImageStreamApi;
-use crate::imagestream::image::{ChildManifest, ImageMetadata, MAX_CONFIG_BYTES};
 use crate::imagestream::model::{
     ImageLookupPolicy, ImageStream, ImageStreamImport, ImageStreamImportSpec, ImageStreamTag,
     NamedTagEventList, TagImportPolicy, TagReference, kinds,
@@ -41,6 +40,7 @@ use crate::kube::MAX_PAGE;
 use crate::kube::{ApiError, IMAGE_STREAM_IMAGES, SECRETS};
 use crate::kube::{Namespace, NamespaceSpec, NamespaceStatus, ObjectMeta, ObjectReference};
 use crate::oci::Digest;
+use crate::registry::image_metadata::{ChildManifest, ImageMetadata, MAX_CONFIG_BYTES};
 use crate::storage::auth::TokenRecord;
 use crate::storage::{BlobStore, MetadataStore, StorageError, SummarySort, read_blob};
 

@@ -4,7 +4,6 @@
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 
-use super::image::ImageMetadata;
 use super::model::*;
 use super::names::{repository, split_stream_image};
 use super::{Api, ImageStreamApi};
@@ -15,6 +14,7 @@ use crate::kube::{
     ok,
 };
 use crate::oci::Digest;
+use crate::registry::image_metadata::ImageMetadata;
 use crate::storage::ImageRecord;
 
 /// A deterministic UID for a content-addressed image.

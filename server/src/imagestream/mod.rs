@@ -11,8 +11,8 @@
 //! `ns/stream`, `stream:tag` and `stream@digest` parse), `spec_tags.rs` (a spec tag's checks,
 //! defaults and where its `from` points), `changes.rs` (writes to a stream and their
 //! refusals), `render.rs` (a stream as an `ImageStream`, with its pull specs), `watch.rs`
-//! (watches of namespaces and streams). `model.rs` holds the resource shapes and `image.rs`
-//! what is read of an image at push time.
+//! (watches of namespaces and streams). `model.rs` holds the resource shapes; what is read
+//! of an image at push time is the registry's ([`crate::registry::image_metadata`]).
 
 use std::sync::Arc;
 
@@ -25,7 +25,6 @@ use crate::kube::{ApiResult, ContinueTokens, method_not_allowed, not_found};
 use crate::storage::ImageStreamStore;
 
 mod changes;
-pub mod image;
 mod images;
 mod mappings;
 pub mod model;

@@ -3,12 +3,12 @@
 //! another), as streams, ImageStreamTags and imports write them.
 
 use super::ImageStreamApi;
-use super::image::ImageMetadata;
 use super::model::TagReference;
 use super::names::{repository, split_stream_image, split_stream_tag};
 use crate::auth::{Action, Subject, Target};
 use crate::kube::{ApiError, ApiResult, FieldError, IMAGE_STREAMS, Resource};
 use crate::oci::{Digest, ManifestKind, RepositoryName};
+use crate::registry::image_metadata::ImageMetadata;
 use crate::storage::{ImageRecord, TagTarget};
 
 const IMPORT_MODE_LEGACY: &str = "Legacy";
