@@ -235,7 +235,7 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
     let with_sessions = apis
         .route(
             "/console/api/events",
-            axum::routing::get(events::console_feed).with_state(image_streams),
+            axum::routing::get(imagestream::watch::console_feed).with_state(image_streams),
         )
         .merge(auth::console_login::router(console_login))
         .merge(console_router(config, console_data))

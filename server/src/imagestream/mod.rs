@@ -5,14 +5,15 @@
 //!
 //! This file holds [`ImageStreamApi`] (the service every surface calls: the HTTP API, the
 //! console, imports, webhooks, secrets), what all its resources share, and the [`router`].
-//! One file per resource, each with its rules and its HTTP handlers:
-//! `namespaces.rs`, `streams.rs`, `tags.rs` (ImageStreamTags), `images.rs` (Images and
-//! ImageStreamImages), `mappings.rs` (ImageStreamMappings). Shared by them: `names.rs` (how
-//! `ns/stream`, `stream:tag` and `stream@digest` parse), `spec_tags.rs` (a spec tag's checks,
-//! defaults and where its `from` points), `changes.rs` (writes to a stream and their
-//! refusals), `render.rs` (a stream as an `ImageStream`, with its pull specs), `watch.rs`
-//! (watches of namespaces and streams). `model.rs` holds the resource shapes; what is read
-//! of an image at push time is the registry's ([`crate::registry::image_metadata`]).
+//! One file per resource, each with its rules and its HTTP handlers: `namespaces.rs`,
+//! `streams.rs`, `tags.rs` (ImageStreamTags), `images.rs` (Images and ImageStreamImages),
+//! `mappings.rs` (ImageStreamMappings). Shared by them: `names.rs` (how `ns/stream`,
+//! `stream:tag` and `stream@digest` parse), `spec_tags.rs` (a spec tag's checks, defaults and
+//! where its `from` points), `changes.rs` (writes to a stream and their refusals), `render.rs`
+//! (a stream as an `ImageStream`, with its pull specs), `watch.rs` (watches of namespaces and
+//! streams, and the console's feed of their changes). `model.rs` holds the resource shapes;
+//! what is read of an image at push time is the registry's
+//! ([`crate::registry::image_metadata`]).
 
 use std::sync::Arc;
 
@@ -34,7 +35,7 @@ mod render;
 pub mod spec_tags;
 mod streams;
 mod tags;
-mod watch;
+pub mod watch;
 
 /// The image stream API's service: its rules over the [`ImageStreamStore`], behind the HTTP
 /// handlers and every other surface that reads or writes streams.

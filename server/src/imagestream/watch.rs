@@ -1,17 +1,25 @@
 //! Watches of namespaces and image streams: `watch=true` turns a list into a stream of
-//! `ADDED`/`MODIFIED`/`DELETED` events, resumable from a `resourceVersion`, each shown only to
-//! callers who may see its object.
+//! `ADDED`/`MODIFIED`/`DELETED` events, resumable from a `resourceVersion`; and the console's
+//! feed of the same log as server-sent events. Each event reaches only callers who may see its
+//! object.
 
+use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
+use serde::Deserialize;
 
-use super::ImageStreamApi;
 use super::model::ImageStream;
+use super::{Api, ImageStreamApi};
+use crate::auth::http::Caller;
 use crate::auth::{Action, Subject, Target};
-use crate::events::follow;
+use crate::events::{ChangeNotice, follow};
 use crate::kube::{
     ApiError, ApiResult, List, ListParams, Namespace, Page, WatchEvent, error_line, ok,
     watch_response,
@@ -45,24 +53,30 @@ impl Watched {
     }
 }
 
+impl ImageStreamApi {
+    /// Whether `who` may see the object an event is about: no event about a stream reaches
+    /// someone who may not see it.
+    fn may_see(&self, who: &Subject, event: &EventRecord) -> bool {
+        match event.kind {
+            EventKind::ImageStream => self.identities.authorizer.allows(
+                who,
+                Action::Pull,
+                Target::stream(&event.namespace, &event.name),
+            ),
+            EventKind::Namespace => self
+                .identities
+                .authorizer
+                .visible_namespaces(who)
+                .contains(&event.name),
+        }
+    }
+}
+
 /// Renders an event's object: a deleted one from the state the log kept, others as they are
 /// now, stamped with the event's resourceVersion so that a client resuming from it misses
 /// nothing.
 async fn render(api: &ImageStreamApi, who: &Subject, event: &EventRecord) -> Option<Watched> {
-    // No event about a stream reaches someone who may not see it.
-    let visible = match event.kind {
-        EventKind::ImageStream => api.identities.authorizer.allows(
-            who,
-            Action::Pull,
-            Target::stream(&event.namespace, &event.name),
-        ),
-        EventKind::Namespace => api
-            .identities
-            .authorizer
-            .visible_namespaces(who)
-            .contains(&event.name),
-    };
-    if !visible {
+    if !api.may_see(who, event) {
         return None;
     }
     match (event.kind, event.event_type) {
@@ -255,4 +269,80 @@ where
         Ok(ok(list(api, who, params.page()?).await))
     };
     result.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct FeedQuery {
+    /// Resume after this event id (as `Last-Event-ID` does); without it, only new events.
+    after: Option<i64>,
+    namespace: Option<String>,
+}
+
+/// `GET /console/api/events`: server-sent events, one per change, resumable with
+/// `Last-Event-ID`. A feed counts as one of its subject's watches and ends after the longest
+/// watch (the browser's `EventSource` reconnects and resumes).
+pub async fn console_feed(
+    State(api): Api,
+    caller: Caller,
+    address: ClientAddress,
+    Query(query): Query<FeedQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let permit = match api.watches.acquire(subject_key(&caller.subject, address.0)) {
+        Ok(permit) => permit,
+        Err(refused) => return ApiError::from(refused).into_response(),
+    };
+    let lasts = api.watches.duration(None);
+    let store = api.store.clone();
+    let resume = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i64>().ok())
+        .or(query.after);
+    let from = match resume {
+        Some(id) => id,
+        None => match store.latest_event_id().await {
+            Ok(id) => id,
+            Err(err) => {
+                tracing::error!(%err, "starting the console event feed failed");
+                return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
+            }
+        },
+    };
+    let filter = EventFilter {
+        namespace: query.namespace,
+        ..EventFilter::default()
+    };
+    let who = caller.subject;
+    let events = follow(store, filter, from).filter(move |event| {
+        let visible = match event {
+            Ok(event) => api.may_see(&who, event),
+            Err(_) => true,
+        };
+        std::future::ready(visible)
+    });
+    let events = events
+        .take_until(tokio::time::sleep(lasts))
+        .map(move |event| {
+            let _held = &permit;
+            Ok::<_, Infallible>(match event {
+                Ok(event) => {
+                    let id = event.id.to_string();
+                    Event::default()
+                        .id(id)
+                        .event("change")
+                        .json_data(ChangeNotice::from(event))
+                        .unwrap_or_else(|_| Event::default().comment("unserialisable event"))
+                }
+                Err(err) => {
+                    tracing::error!(%err, "reading the event log failed");
+                    Event::default()
+                        .event("error")
+                        .data("the event log could not be read")
+                }
+            })
+        });
+    Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
 }
