@@ -1,26 +1,16 @@
 //! The event log as a live feed: every change (push, tag moved, untag, delete, create) is a row
 //! of the metadata store's ordered log; [`follow`] streams the rows after a resourceVersion and
-//! waits for more, for the API's watches and the console's server-sent events.
+//! waits for more, for the API's watches, the console's server-sent events and webhooks;
+//! [`ChangeNotice`] is what the console's events say of a change.
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Query, State};
-use axum::http::HeaderMap;
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
-use futures_util::StreamExt;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::auth::http::Caller;
-use crate::auth::{Action, Target};
-use crate::imagestream::ImageStreams;
-use crate::kube::ApiError;
 use crate::kube::time;
-use crate::limits::{ClientAddress, subject_key};
 use crate::storage::{EventFilter, EventRecord, ImageStreamStore, StorageError};
 
 /// Events read per query.
@@ -130,92 +120,4 @@ impl From<EventRecord> for ChangeNotice {
             time: event.created_at,
         }
     }
-}
-
-#[derive(Debug, Deserialize, Default)]
-pub struct FeedQuery {
-    /// Resume after this event id (as `Last-Event-ID` does); without it, only new events.
-    after: Option<i64>,
-    namespace: Option<String>,
-}
-
-/// `GET /console/api/events`: server-sent events, one per change, resumable with
-/// `Last-Event-ID`. A feed counts as one of its subject's watches and ends after the longest
-/// watch (the browser's `EventSource` reconnects and resumes).
-pub async fn console_feed(
-    State(api): State<Arc<ImageStreams>>,
-    caller: Caller,
-    address: ClientAddress,
-    Query(query): Query<FeedQuery>,
-    headers: HeaderMap,
-) -> Response {
-    let permit = match api.watches.acquire(subject_key(&caller.subject, address.0)) {
-        Ok(permit) => permit,
-        Err(refused) => return ApiError::from(refused).into_response(),
-    };
-    let lasts = api.watches.duration(None);
-    let store = api.store.clone();
-    let resume = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<i64>().ok())
-        .or(query.after);
-    let from = match resume {
-        Some(id) => id,
-        None => match store.latest_event_id().await {
-            Ok(id) => id,
-            Err(err) => {
-                tracing::error!(%err, "starting the console event feed failed");
-                return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
-            }
-        },
-    };
-    let filter = EventFilter {
-        namespace: query.namespace,
-        ..EventFilter::default()
-    };
-    let who = caller.subject;
-    // No event about a stream reaches someone who may not see it.
-    let events = follow(store, filter, from).filter(move |event| {
-        let visible = match event {
-            Ok(event) => match event.kind {
-                crate::storage::EventKind::ImageStream => api.auth.authorizer.allows(
-                    &who,
-                    Action::Pull,
-                    Target::stream(&event.namespace, &event.name),
-                ),
-                crate::storage::EventKind::Namespace => api
-                    .auth
-                    .authorizer
-                    .visible_namespaces(&who)
-                    .contains(&event.name),
-            },
-            Err(_) => true,
-        };
-        std::future::ready(visible)
-    });
-    let events = events
-        .take_until(tokio::time::sleep(lasts))
-        .map(move |event| {
-            let _held = &permit;
-            Ok::<_, Infallible>(match event {
-                Ok(event) => {
-                    let id = event.id.to_string();
-                    Event::default()
-                        .id(id)
-                        .event("change")
-                        .json_data(ChangeNotice::from(event))
-                        .unwrap_or_else(|_| Event::default().comment("unserialisable event"))
-                }
-                Err(err) => {
-                    tracing::error!(%err, "reading the event log failed");
-                    Event::default()
-                        .event("error")
-                        .data("the event log could not be read")
-                }
-            })
-        });
-    Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response()
 }

@@ -124,7 +124,7 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
         }),
         metrics: ops::metrics_handle(),
     };
-    let image_streams = Arc::new(imagestream::ImageStreams {
+    let image_streams = Arc::new(imagestream::ImageStreamApi {
         store: streams.clone(),
         auth: auth.clone(),
         registry_host: config
@@ -219,7 +219,7 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
     let apis = Router::new()
         .merge(registry::token::router(auth.clone(), metadata.clone()))
         .merge(auth::api::router(access))
-        .merge(imagestream::routes::router(image_streams.clone()))
+        .merge(imagestream::router(image_streams.clone()))
         .merge(import::secrets::router(registry_secrets.clone()))
         .merge(import::importer::router(importer.clone()))
         .merge(webhooks::router(webhook_api))
@@ -229,7 +229,7 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
     let with_sessions = apis
         .route(
             "/console/api/events",
-            axum::routing::get(events::console_feed).with_state(image_streams),
+            axum::routing::get(imagestream::watch::console_feed).with_state(image_streams),
         )
         .merge(auth::console_login::router(console_login))
         .merge(console_router(config, console_data))

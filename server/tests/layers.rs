@@ -17,10 +17,6 @@ const CYCLE_EDGES_LEFT: &[&str] = &[
     "config -> auth",
     "config -> egress",
     "egress -> config",
-    "events -> imagestream",
-    "imagestream -> events",
-    "imagestream -> registry",
-    "registry -> imagestream",
     "web -> auth",
     "web -> config",
 ];

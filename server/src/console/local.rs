@@ -1,5 +1,5 @@
 //! The console's data source inside Berth: [`app::api::ConsoleData`] answered by the services
-//! behind the HTTP APIs ([`ImageStreams`], [`AccessApi`], personal tokens, webhooks, pull
+//! behind the HTTP APIs ([`ImageStreamApi`], [`AccessApi`], personal tokens, webhooks, pull
 //! secrets), so that every decision is the one the APIs make for the same caller. Their answers
 //! become views in `super::views`, their errors the console's in `super::errors`.
 
@@ -28,17 +28,17 @@ use crate::auth::api::bindings::{BindingSubject, RoleBinding, RoleRef};
 use crate::auth::api::{AccessApi, access_api_version};
 use crate::auth::console_login::SESSION_USER;
 use crate::auth::{Action, AuthContext, Subject, Target, Visible};
-use crate::imagestream::ImageStreams;
-use crate::imagestream::image::{ImageMetadata, MAX_CONFIG_BYTES};
-use crate::imagestream::service::{repository, split_stream_image};
+use crate::imagestream::ImageStreamApi;
+use crate::imagestream::names::{repository, split_stream_image};
 use crate::kube::MAX_PAGE;
 use crate::kube::{ApiError, IMAGE_STREAM_IMAGES, ObjectMeta, SECRETS};
 use crate::oci::Digest;
+use crate::registry::image_metadata::{ImageMetadata, MAX_CONFIG_BYTES};
 use crate::storage::{BlobStore, MetadataStore, SummarySort, read_blob};
 
 /// The services the console is answered from: the ones behind the APIs.
 pub struct LocalConsoleData {
-    pub image_streams: Arc<ImageStreams>,
+    pub image_streams: Arc<ImageStreamApi>,
     pub access: Arc<AccessApi>,
     pub metadata: Arc<dyn MetadataStore>,
     pub blobs: Arc<dyn BlobStore>,

@@ -11,9 +11,9 @@ use app::api::{
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::auth::api::bindings::RoleBinding;
-use crate::imagestream::image::{ChildManifest, ImageMetadata};
 use crate::imagestream::model::{ImageStream, NamedTagEventList};
 use crate::oci::Digest;
+use crate::registry::image_metadata::{ChildManifest, ImageMetadata};
 use crate::storage::auth::TokenRecord;
 
 /// Index annotations (BuildKit's) marking a child as an attestation of another child.

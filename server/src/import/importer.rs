@@ -15,15 +15,16 @@ use super::limits::NamespaceLimits;
 use super::remote::{RemoteError, RemoteReference, RemoteRegistry};
 use super::secrets::RegistrySecrets;
 use crate::auth::{Action, Subject, Target};
-use crate::imagestream::ImageStreams;
-use crate::imagestream::image;
+use crate::imagestream::ImageStreamApi;
 use crate::imagestream::model::*;
-use crate::imagestream::service::{IMPORT_MODE_PRESERVE, repository};
+use crate::imagestream::names::repository;
+use crate::imagestream::spec_tags::IMPORT_MODE_PRESERVE;
 use crate::kube::{ApiError, ApiResult, FieldError, IMAGE_STREAM_IMPORTS};
 use crate::kube::{ObjectMeta, ObjectReference, Status};
 use crate::oci::Digest;
 use crate::oci::{RepositoryName, Tag};
 use crate::registry::content::{self, Document};
+use crate::registry::image_metadata;
 use crate::storage::{
     BlobStore, MetadataStore, PutManifestOutcome, Referenced, RemoteSource, StorageError, UploadId,
 };
@@ -36,7 +37,7 @@ const MAX_REPOSITORY_TAGS: usize = 200;
 const SCHEDULED_AT_ONCE: usize = 32;
 
 pub struct Importer {
-    pub image_streams: Arc<ImageStreams>,
+    pub image_streams: Arc<ImageStreamApi>,
     pub metadata: Arc<dyn MetadataStore>,
     pub blobs: Arc<dyn BlobStore>,
     pub secrets: Arc<RegistrySecrets>,
@@ -476,7 +477,7 @@ impl Importer {
                 .parse()
                 .map_err(|_| ImageError::Unusable("the config digest is not valid".into()))?;
             let config_size = image_manifest.config().size();
-            if config_size <= image::MAX_CONFIG_BYTES {
+            if config_size <= image_metadata::MAX_CONFIG_BYTES {
                 let bytes = registry
                     .blob_bytes(
                         &remote.repository,
@@ -492,7 +493,7 @@ impl Importer {
                 }
                 self.store_blob(repository, &config_digest, bytes.clone())
                     .await?;
-                if image::wants_config(image_manifest) {
+                if image_metadata::wants_config(image_manifest) {
                     config = Some(bytes.to_vec());
                 }
             } else {
@@ -519,7 +520,8 @@ impl Importer {
                 .link_remote_blobs(repository, &layers, source)
                 .await?;
         }
-        manifest.image = serde_json::to_string(&image::describe(&document, config.as_deref())).ok();
+        manifest.image =
+            serde_json::to_string(&image_metadata::describe(&document, config.as_deref())).ok();
         match self
             .metadata
             .put_manifest(repository, &manifest, None)

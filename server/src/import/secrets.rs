@@ -11,7 +11,7 @@
 //! - The data is never shown again once stored: the API answers with metadata, the type and the
 //!   registries (annotation `berth.io/registries`).
 //! - Managing secrets (list, get, create, delete) is the namespace admin's: `manage-access` on
-//!   the namespace, decided by the one authorizer through [`ImageStreams::require`].
+//!   the namespace, decided by the one authorizer through [`ImageStreamApi::require`].
 //! - Imports ask [`RegistrySecrets::credentials_for`] for a registry's user name and password;
 //!   it checks no permission (the import checks the caller may import into the namespace).
 
@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::http::Caller;
 use crate::auth::{Action, Subject, Target};
-use crate::imagestream::ImageStreams;
+use crate::imagestream::ImageStreamApi;
 use crate::kube::ApiJson;
 use crate::kube::{ApiError, ApiResult, FieldError, SECRETS, deleted};
 use crate::kube::{CORE_API_VERSION, List, ListMeta, ObjectMeta, Secret, Status};
@@ -538,14 +538,14 @@ pub struct RegistrySecrets {
     key: SecretsKey,
     /// Namespaces, and the decision function with its Forbidden answer, as the image stream
     /// API has them.
-    image_streams: Arc<ImageStreams>,
+    image_streams: Arc<ImageStreamApi>,
 }
 
 impl RegistrySecrets {
     pub fn new(
         store: Arc<dyn RegistrySecretStore>,
         key: SecretsKey,
-        image_streams: Arc<ImageStreams>,
+        image_streams: Arc<ImageStreamApi>,
     ) -> Self {
         RegistrySecrets {
             store,
@@ -1094,7 +1094,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let image_streams = Arc::new(ImageStreams {
+        let image_streams = Arc::new(ImageStreamApi {
             store: sqlite.clone(),
             auth,
             registry_host: "127.0.0.1:5000".into(),

@@ -14,7 +14,7 @@ use super::error::{RegistryError, RegistryResult};
 use super::http::{
     DOCKER_CONTENT_DIGEST, OCI_SUBJECT, accepted_media_types, accepts, content_type,
 };
-use crate::imagestream::image;
+use super::image_metadata;
 use crate::oci::Digest;
 use crate::oci::ManifestKind;
 use crate::oci::{Reference, RepositoryName};
@@ -58,7 +58,8 @@ pub async fn put(
         document,
     } = content::parse(content, content_type(&request.headers).as_deref())?;
     let config = read_config(registry, name, &document).await?;
-    manifest.image = serde_json::to_string(&image::describe(&document, config.as_deref())).ok();
+    manifest.image =
+        serde_json::to_string(&image_metadata::describe(&document, config.as_deref())).ok();
     let tag = match reference {
         Reference::Tag(tag) => Some(tag),
         Reference::Digest(digest) => {
@@ -124,7 +125,7 @@ async fn read_config(
     let Document::Image(manifest) = document else {
         return Ok(None);
     };
-    if !image::wants_config(manifest) {
+    if !image_metadata::wants_config(manifest) {
         return Ok(None);
     }
     let Ok(digest) = manifest.config().digest().to_string().parse::<Digest>() else {
@@ -135,7 +136,7 @@ async fn read_config(
     let Some(size) = registry.metadata.blob_size(name, &digest).await? else {
         return Ok(None);
     };
-    if size != manifest.config().size() || size > image::MAX_CONFIG_BYTES {
+    if size != manifest.config().size() || size > image_metadata::MAX_CONFIG_BYTES {
         return Ok(None);
     }
     Ok(Some(

@@ -9,6 +9,7 @@ mod blobs;
 pub mod content;
 pub mod error;
 pub mod http;
+pub mod image_metadata;
 mod manifests;
 mod referrers;
 pub mod routes;

@@ -29,7 +29,6 @@ use crate::console::session::{check_session_csrf, session, session_value, signed
 use crate::console::views::{
     ImageParts, Images, image_detail, pretty_json, pull_secret_row, stream_detail, time,
 };
-use crate::imagestream::image::{ImageMetadata, MAX_CONFIG_BYTES};
 use crate::imagestream::model::{Image, ImageStream, ImageStreamTag};
 use crate::import::remote::{
     ReferrerDescriptor, RemoteError, RemoteManifest, RemoteReference, RemoteResult,
@@ -37,6 +36,7 @@ use crate::import::remote::{
 use crate::import::secrets::{DOCKER_CONFIG_JSON, pull_secret};
 use crate::kube::{Namespace, Secret};
 use crate::oci::Digest;
+use crate::registry::image_metadata::{ImageMetadata, MAX_CONFIG_BYTES};
 
 const IMAGE: &str = "/apis/image.openshift.io/v1";
 const REVIEWS: &str = "/apis/authorization.k8s.io/v1";
@@ -131,7 +131,7 @@ fn stream_summary(stream: &ImageStream) -> StreamSummary {
 /// What is read of an image as the cluster describes it (the inverse of what Berth's API
 /// renders from what it read at push time).
 fn image_metadata(image: &Image) -> ImageMetadata {
-    use crate::imagestream::image::{ChildManifest, HistoryEntry, Layer, RunConfig};
+    use crate::registry::image_metadata::{ChildManifest, HistoryEntry, Layer, RunConfig};
     let docker = image.docker_image_metadata.clone().unwrap_or_default();
     let some = |text: &str| (!text.is_empty()).then(|| text.to_owned());
     let mut annotations = image.metadata.annotations.clone();

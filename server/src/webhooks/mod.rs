@@ -7,7 +7,7 @@
 //!   then kept encrypted under the registry secrets' key (`namespace/webhook:name` as associated
 //!   data, a name no registry secret can have) and never shown again.
 //! - Managing subscriptions is the namespace admin's: `manage-access` on the namespace, decided
-//!   by the one authorizer through [`ImageStreams::require`].
+//!   by the one authorizer through [`ImageStreamApi::require_namespace_admin`].
 //! - A finished delivery (delivered, or failed for good) can be sent again by hand: a new
 //!   pending delivery of the same event with the same body, which the dispatcher sends like
 //!   any other (after the subscription's older pending ones).
@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use self::payload::{EventName, Format};
 use crate::auth::Subject;
-use crate::imagestream::ImageStreams;
+use crate::imagestream::ImageStreamApi;
 use crate::import::secrets::{SecretsError, SecretsKey};
 use crate::kube::{ApiError, ApiResult, FieldError, WEBHOOK_DELIVERIES, WEBHOOKS, deleted};
 use crate::kube::{List, ListMeta, ObjectMeta, Status, time};
@@ -281,7 +281,7 @@ pub struct Webhooks {
     key: SecretsKey,
     /// Namespaces, the event log's position, and the decision function with its Forbidden
     /// answer, as the image stream API has them.
-    image_streams: Arc<ImageStreams>,
+    image_streams: Arc<ImageStreamApi>,
     /// Woken when a delivery is made by hand.
     dispatcher: Arc<Dispatcher>,
 }
@@ -290,7 +290,7 @@ impl Webhooks {
     pub fn new(
         store: Arc<dyn WebhookStore>,
         key: SecretsKey,
-        image_streams: Arc<ImageStreams>,
+        image_streams: Arc<ImageStreamApi>,
         dispatcher: Arc<Dispatcher>,
     ) -> Self {
         Webhooks {

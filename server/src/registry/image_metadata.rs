@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 use serde::{Deserialize, Serialize};
 
+use super::content::Document;
 use crate::oci::{DOCKER_IMAGE_CONFIG, OCI_IMAGE_CONFIG};
-use crate::registry::content::Document;
 
 /// The largest image config read for metadata (configs are a few KiB; history can grow).
 pub const MAX_CONFIG_BYTES: u64 = 8 * 1024 * 1024;
@@ -214,7 +214,7 @@ fn describe_index(index: &ImageIndex) -> ImageMetadata {
 fn capped_sum(sizes: impl Iterator<Item = u64>) -> u64 {
     sizes
         .fold(0u64, u64::saturating_add)
-        .min(crate::registry::content::MAX_DECLARED_SIZE)
+        .min(super::content::MAX_DECLARED_SIZE)
 }
 
 /// Describes a pushed manifest; `config` is its config blob when it is an image manifest with

@@ -1,0 +1,352 @@
+//! Watches of namespaces and image streams: `watch=true` turns a list into a stream of
+//! `ADDED`/`MODIFIED`/`DELETED` events, resumable from a `resourceVersion`; and the console's
+//! feed of the same log as server-sent events. Each event reaches only callers who may see its
+//! object.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use serde::Deserialize;
+
+use super::model::ImageStream;
+use super::{Api, ImageStreamApi};
+use crate::auth::http::Caller;
+use crate::auth::{Action, Subject, Target};
+use crate::events::{ChangeNotice, follow};
+use crate::kube::{
+    ApiError, ApiResult, List, ListParams, Namespace, Page, WatchEvent, error_line, ok,
+    watch_response,
+};
+use crate::limits::{ClientAddress, subject_key};
+use crate::storage::{
+    EventFilter, EventKind, EventRecord, EventType, NamespaceRecord, StreamRecord,
+};
+
+/// One object a watch reports, rendered when it is sent.
+enum Watched {
+    Namespace(Box<Namespace>),
+    Stream(Box<ImageStream>),
+}
+
+impl Watched {
+    fn line(self, event_type: &'static str, version: i64) -> Option<Bytes> {
+        let mut line = match self {
+            Watched::Namespace(mut object) => {
+                object.metadata.resource_version = version.to_string();
+                serde_json::to_vec(&WatchEvent { event_type, object })
+            }
+            Watched::Stream(mut object) => {
+                object.metadata.resource_version = version.to_string();
+                serde_json::to_vec(&WatchEvent { event_type, object })
+            }
+        }
+        .ok()?;
+        line.push(b'\n');
+        Some(Bytes::from(line))
+    }
+}
+
+impl ImageStreamApi {
+    /// Whether `who` may see the object an event is about: no event about a stream reaches
+    /// someone who may not see it.
+    fn may_see(&self, who: &Subject, event: &EventRecord) -> bool {
+        match event.kind {
+            EventKind::ImageStream => self.auth.authorizer.allows(
+                who,
+                Action::Pull,
+                Target::stream(&event.namespace, &event.name),
+            ),
+            EventKind::Namespace => self
+                .auth
+                .authorizer
+                .visible_namespaces(who)
+                .contains(&event.name),
+        }
+    }
+}
+
+/// Renders an event's object: a deleted one from the state the log kept, others as they are
+/// now, stamped with the event's resourceVersion so that a client resuming from it misses
+/// nothing.
+async fn render(api: &ImageStreamApi, who: &Subject, event: &EventRecord) -> Option<Watched> {
+    if !api.may_see(who, event) {
+        return None;
+    }
+    match (event.kind, event.event_type) {
+        (EventKind::ImageStream, EventType::Deleted) => {
+            let record: StreamRecord = serde_json::from_str(event.object.as_deref()?).ok()?;
+            Some(Watched::Stream(Box::new(api.stream_object(&record))))
+        }
+        (EventKind::ImageStream, _) => {
+            let record = api
+                .store
+                .get_stream(&event.namespace, &event.name)
+                .await
+                .ok()??;
+            Some(Watched::Stream(Box::new(api.stream_object(&record))))
+        }
+        (EventKind::Namespace, EventType::Deleted) => {
+            let record: NamespaceRecord = serde_json::from_str(event.object.as_deref()?).ok()?;
+            Some(Watched::Namespace(Box::new(
+                ImageStreamApi::namespace_object(&record),
+            )))
+        }
+        (EventKind::Namespace, _) => {
+            let record = api.store.get_namespace(&event.name).await.ok()??;
+            Some(Watched::Namespace(Box::new(
+                ImageStreamApi::namespace_object(&record),
+            )))
+        }
+    }
+}
+
+/// The objects a watch without a resourceVersion starts with, as ADDED events.
+async fn current_objects(
+    api: &ImageStreamApi,
+    who: &Subject,
+    kind: EventKind,
+    namespace: Option<&str>,
+    name: Option<&str>,
+) -> ApiResult<Vec<Bytes>> {
+    let mut lines = Vec::new();
+    let namespaces: Vec<NamespaceRecord> = match namespace {
+        Some(namespace) => api
+            .store
+            .get_namespace(namespace)
+            .await?
+            .into_iter()
+            .collect(),
+        None => {
+            let mut all = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let page = api.store.list_namespaces(after.as_deref(), 1000).await?;
+                let done = page.len() < 1000;
+                after = page.last().map(|n| n.name.clone());
+                all.extend(page);
+                if done {
+                    break;
+                }
+            }
+            all
+        }
+    };
+    let visible = api.auth.authorizer.visible_namespaces(who);
+    for record in namespaces.into_iter().filter(|n| visible.contains(&n.name)) {
+        if kind == EventKind::Namespace {
+            if name.is_none_or(|n| n == record.name) {
+                let version = record.resource_version;
+                lines.extend(
+                    Watched::Namespace(Box::new(ImageStreamApi::namespace_object(&record)))
+                        .line("ADDED", version),
+                );
+            }
+            continue;
+        }
+        let mut after: Option<String> = None;
+        loop {
+            let page = api
+                .store
+                .list_streams(&record.name, after.as_deref(), 500)
+                .await?;
+            let done = page.len() < 500;
+            after = page.last().map(|s| s.name.clone());
+            for stream in page.iter().filter(|s| {
+                name.is_none_or(|n| n == s.name)
+                    && api.auth.authorizer.allows(
+                        who,
+                        Action::Pull,
+                        Target::stream(&s.namespace, &s.name),
+                    )
+            }) {
+                let version = stream.resource_version;
+                lines.extend(
+                    Watched::Stream(Box::new(api.stream_object(stream))).line("ADDED", version),
+                );
+            }
+            if done {
+                break;
+            }
+        }
+    }
+    Ok(lines)
+}
+
+/// A watch: newline-delimited `{"type":…,"object":…}` events, first the current objects (when
+/// no resourceVersion is given), then every change after it, each once and in order, for at
+/// most the server's longest watch (clients reconnect from their last resourceVersion). Each
+/// holds one of its subject's places ([`crate::limits`]) while it runs.
+async fn watch(
+    api: Arc<ImageStreamApi>,
+    who: Subject,
+    address: ClientAddress,
+    kind: EventKind,
+    namespace: Option<String>,
+    params: &ListParams,
+) -> ApiResult<Response> {
+    let name = params.name()?;
+    let permit = api.watches.acquire(subject_key(&who, address.0))?;
+    let (initial, from) = match params.since()? {
+        Some(version) => {
+            let oldest = api.store.oldest_event_id().await?;
+            if oldest > 0 && version < oldest - 1 {
+                // Older than the log keeps: the client must list again.
+                let gone = ApiError::Gone {
+                    requested: version,
+                    oldest,
+                };
+                return Ok(watch_response(
+                    futures_util::stream::iter(vec![error_line(&gone)]).boxed(),
+                    None,
+                    permit,
+                ));
+            }
+            (Vec::new(), version)
+        }
+        None => {
+            let from = api.store.latest_event_id().await?;
+            (
+                current_objects(&api, &who, kind, namespace.as_deref(), name.as_deref()).await?,
+                from,
+            )
+        }
+    };
+    let timeout = api.watches.duration(params.timeout_seconds);
+    let filter = EventFilter {
+        kind: Some(kind),
+        namespace: if kind == EventKind::Namespace {
+            None
+        } else {
+            namespace
+        },
+        name,
+    };
+    let changes = follow(api.store.clone(), filter, from)
+        .then(move |event| {
+            let api = api.clone();
+            let who = who.clone();
+            async move {
+                match event {
+                    Ok(event) => render(&api, &who, &event)
+                        .await
+                        .and_then(|object| object.line(event.event_type.as_str(), event.id)),
+                    Err(err) => Some(error_line(&ApiError::internal(err))),
+                }
+            }
+        })
+        .filter_map(|line| async move { line });
+    let lines = futures_util::stream::iter(initial).chain(changes).boxed();
+    Ok(watch_response(lines, Some(timeout), permit))
+}
+
+/// A list handler's answer: with `watch=true` a watch of the objects of `kind` (in `namespace`
+/// when given), else the page `list` reads.
+pub(super) async fn list_or_watch<T, Read>(
+    api: Arc<ImageStreamApi>,
+    who: Subject,
+    address: ClientAddress,
+    query: Option<String>,
+    kind: EventKind,
+    namespace: Option<String>,
+    list: impl FnOnce(Arc<ImageStreamApi>, Subject, Page) -> Read,
+) -> Response
+where
+    T: serde::Serialize,
+    Read: Future<Output = ApiResult<List<T>>>,
+{
+    let result = async {
+        let params = ListParams::parse(query)?;
+        if params.watching() {
+            // Refused as the list is: a caller who may see none of the namespace's streams.
+            if let (EventKind::ImageStream, Some(namespace)) = (kind, &namespace) {
+                api.visible_streams(&who, namespace)?;
+            }
+            return watch(api, who, address, kind, namespace, &params).await;
+        }
+        Ok(ok(list(api, who, params.page()?).await))
+    };
+    result.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct FeedQuery {
+    /// Resume after this event id (as `Last-Event-ID` does); without it, only new events.
+    after: Option<i64>,
+    namespace: Option<String>,
+}
+
+/// `GET /console/api/events`: server-sent events, one per change, resumable with
+/// `Last-Event-ID`. A feed counts as one of its subject's watches and ends after the longest
+/// watch (the browser's `EventSource` reconnects and resumes).
+pub async fn console_feed(
+    State(api): Api,
+    caller: Caller,
+    address: ClientAddress,
+    Query(query): Query<FeedQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let permit = match api.watches.acquire(subject_key(&caller.subject, address.0)) {
+        Ok(permit) => permit,
+        Err(refused) => return ApiError::from(refused).into_response(),
+    };
+    let lasts = api.watches.duration(None);
+    let store = api.store.clone();
+    let resume = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i64>().ok())
+        .or(query.after);
+    let from = match resume {
+        Some(id) => id,
+        None => match store.latest_event_id().await {
+            Ok(id) => id,
+            Err(err) => {
+                tracing::error!(%err, "starting the console event feed failed");
+                return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
+            }
+        },
+    };
+    let filter = EventFilter {
+        namespace: query.namespace,
+        ..EventFilter::default()
+    };
+    let who = caller.subject;
+    let events = follow(store, filter, from).filter(move |event| {
+        let visible = match event {
+            Ok(event) => api.may_see(&who, event),
+            Err(_) => true,
+        };
+        std::future::ready(visible)
+    });
+    let events = events
+        .take_until(tokio::time::sleep(lasts))
+        .map(move |event| {
+            let _held = &permit;
+            Ok::<_, Infallible>(match event {
+                Ok(event) => {
+                    let id = event.id.to_string();
+                    Event::default()
+                        .id(id)
+                        .event("change")
+                        .json_data(ChangeNotice::from(event))
+                        .unwrap_or_else(|_| Event::default().comment("unserialisable event"))
+                }
+                Err(err) => {
+                    tracing::error!(%err, "reading the event log failed");
+                    Event::default()
+                        .event("error")
+                        .data("the event log could not be read")
+                }
+            })
+        });
+    Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
+}
