@@ -94,6 +94,15 @@ fn proxy_network(text: &str) -> Result<ipnet::IpNet, String> {
         .map_err(|_| format!("{text:?} is not an address or a network such as 10.0.0.0/8"))
 }
 
+/// `10.0.0.0/8`, or one address (`10.1.2.3`, `fd00::1`).
+pub fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map(|net| net.trunc())
+        .map_err(|_| format!("{text:?} is not a network (CIDR such as 10.0.0.0/8) or an address"))
+}
+
 impl HttpConfig {
     /// The trusted proxies as networks (checked at start, so none is dropped here).
     pub fn trusted_proxy_networks(&self) -> Vec<ipnet::IpNet> {
@@ -259,7 +268,7 @@ pub struct AuthConfig {
     pub htpasswd_file: Option<PathBuf>,
     /// Who may create a namespace (by pushing to it): `authenticated` users, or only
     /// `cluster-admin`s.
-    pub namespace_creation: crate::auth::NamespaceCreation,
+    pub namespace_creation: NamespaceCreation,
     /// Lifetime of registry tokens from the token endpoint, in seconds.
     pub registry_token_seconds: u64,
     /// Lifetime of access tokens from the OAuth server, in seconds (OpenShift's
@@ -277,6 +286,17 @@ pub struct AuthConfig {
     pub oidc: Option<OidcConfig>,
     /// More clients of the embedded OAuth server (the console is registered already).
     pub clients: Vec<OAuthClientConfig>,
+}
+
+/// How pushing to a namespace that does not exist yet is decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NamespaceCreation {
+    /// Any signed-in user (not a service account) may create a namespace, and becomes its
+    /// admin (OpenShift's self-provisioner).
+    Authenticated,
+    /// Only cluster administrators.
+    ClusterAdmin,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -308,7 +328,33 @@ pub struct OidcConfig {
     /// is a user already), `lookup` (only identities an administrator linked), or `add` (linked
     /// to the user of that name, local ones included).
     #[serde(default)]
-    pub mapping_method: crate::storage::auth::MappingMethod,
+    pub mapping_method: MappingMethod,
+}
+
+/// How an identity of an external provider that no user has yet becomes one (OpenShift's
+/// `mappingMethod`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MappingMethod {
+    /// A new user of the provider's preferred name; refused when that name is a user already
+    /// (one with a password, another identity, or of another provider).
+    #[default]
+    Claim,
+    /// Only identities an administrator linked to a user beforehand.
+    Lookup,
+    /// Linked to the user of the preferred name, made when absent: the provider is trusted to
+    /// name Berth's users, local ones included.
+    Add,
+}
+
+impl MappingMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MappingMethod::Claim => "claim",
+            MappingMethod::Lookup => "lookup",
+            MappingMethod::Add => "add",
+        }
+    }
 }
 
 fn default_scopes() -> Vec<String> {
@@ -329,7 +375,7 @@ impl Default for AuthConfig {
             bootstrap_admin: "admin".into(),
             bootstrap_password: None,
             htpasswd_file: None,
-            namespace_creation: crate::auth::NamespaceCreation::Authenticated,
+            namespace_creation: NamespaceCreation::Authenticated,
             registry_token_seconds: 300,
             access_token_seconds: 86_400,
             session_hours: 12,
@@ -505,12 +551,6 @@ impl Config {
                 reason: "token and session lifetimes must be greater than 0".into(),
             });
         }
-        if let Some(reason) = crate::auth::names::user_name_error(&self.auth.bootstrap_admin) {
-            return Err(ConfigError::Invalid {
-                field: "auth.bootstrap_admin",
-                reason,
-            });
-        }
         // Lifetimes are turned into dates: bounded so that none overflows.
         for (field, value, max) in [
             (
@@ -603,7 +643,7 @@ impl Config {
             })?;
         }
         for entry in &self.egress.allow {
-            crate::egress::parse_network(entry).map_err(|reason| ConfigError::Invalid {
+            parse_network(entry).map_err(|reason| ConfigError::Invalid {
                 field: "egress.allow",
                 reason,
             })?;
@@ -777,5 +817,25 @@ mod tests {
         assert_eq!(config.log.format, LogFormat::Json);
         assert_eq!(config.listen, Config::default().listen);
         assert_eq!(Config::load(None, &NONE).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn networks_parse_as_cidrs_or_single_addresses() {
+        assert_eq!(
+            parse_network("10.0.0.0/8").unwrap().to_string(),
+            "10.0.0.0/8"
+        );
+        assert_eq!(
+            parse_network("10.1.2.3/8").unwrap().to_string(),
+            "10.0.0.0/8"
+        );
+        assert_eq!(
+            parse_network(" 10.1.2.3 ").unwrap().to_string(),
+            "10.1.2.3/32"
+        );
+        assert_eq!(parse_network("fd00::1").unwrap().to_string(), "fd00::1/128");
+        for bad in ["", "10.0.0.0/33", "example.com", "10.0.0"] {
+            assert!(parse_network(bad).is_err(), "{bad}");
+        }
     }
 }

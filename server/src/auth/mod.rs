@@ -15,6 +15,6 @@ pub mod reviews;
 pub mod routes;
 pub mod throttle;
 
-pub use authorizer::{Authorizer, NamespaceCreation, Visible};
+pub use authorizer::{Authorizer, Visible};
 pub use identity::{AuthError, Identities};
 pub use model::{Action, Role, Subject, Target};

@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::authorizer::{Authorizer, NamespaceCreation};
+use super::authorizer::Authorizer;
 use super::model::{Action, Role, Subject, Target};
+use crate::config::NamespaceCreation;
 
 pub const API_VERSION: &str = "authorization.k8s.io/v1";
 pub const IMAGE_GROUP: &str = "image.openshift.io";
