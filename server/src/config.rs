@@ -86,15 +86,8 @@ fn web_url(text: &str) -> bool {
         && reqwest::Url::parse(text).is_ok_and(|url| url.has_host())
 }
 
-/// A trusted proxy as configured: a network, or one address (a network of one).
-fn proxy_network(text: &str) -> Result<ipnet::IpNet, String> {
-    let text = text.trim();
-    text.parse::<ipnet::IpNet>()
-        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-        .map_err(|_| format!("{text:?} is not an address or a network such as 10.0.0.0/8"))
-}
-
-/// `10.0.0.0/8`, or one address (`10.1.2.3`, `fd00::1`).
+/// A network as configured (a trusted proxy, an egress exception): `10.0.0.0/8`, or one address
+/// (`10.1.2.3`, `fd00::1`), a network of one.
 pub fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
     let text = text.trim();
     text.parse::<ipnet::IpNet>()
@@ -108,7 +101,7 @@ impl HttpConfig {
     pub fn trusted_proxy_networks(&self) -> Vec<ipnet::IpNet> {
         self.trusted_proxies
             .iter()
-            .filter_map(|text| proxy_network(text).ok())
+            .filter_map(|text| parse_network(text).ok())
             .collect()
     }
 
@@ -531,7 +524,7 @@ impl Config {
             });
         }
         for proxy in &self.http.trusted_proxies {
-            proxy_network(proxy).map_err(|reason| ConfigError::Invalid {
+            parse_network(proxy).map_err(|reason| ConfigError::Invalid {
                 field: "http.trusted_proxies",
                 reason,
             })?;
