@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use berth::auth::{Action, Authorizer, Subject, Target};
-use berth::config::NamespaceCreation;
+use berth::config::auth::NamespaceCreation;
 use berth::storage::auth::{AuthStore, BindingRecord};
 use berth::storage::sqlite::SqliteMetadata;
 use berth::storage::{ImageStreamStore, Labels};

@@ -34,7 +34,8 @@ use futures_util::StreamExt as _;
 use ipnet::IpNet;
 use reqwest::Url;
 
-use crate::config::{EgressConfig, parse_network};
+use crate::config::egress::EgressConfig;
+use crate::config::parse_network;
 
 /// How long a connection may take to open, for every outbound call.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

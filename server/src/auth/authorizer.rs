@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use super::model::{Action, Role, Subject, Target};
-use crate::config::NamespaceCreation;
+use crate::config::auth::NamespaceCreation;
 use crate::storage::StorageResult;
 use crate::storage::auth::{AuthStore, BindingRecord};
 

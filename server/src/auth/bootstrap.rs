@@ -5,7 +5,8 @@ use std::sync::Arc;
 use chrono::Utc;
 
 use super::credentials::{hash_password, new_password, parse_htpasswd};
-use crate::config::{AuthConfig, ConfigError};
+use crate::config::ConfigError;
+use crate::config::auth::AuthConfig;
 use crate::storage::auth::{AuthStore, BindingRecord};
 
 #[derive(Debug, thiserror::Error)]

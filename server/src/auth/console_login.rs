@@ -29,7 +29,7 @@ use super::credentials::{new_nonce, same_secret};
 use super::identity::Identities;
 use super::names::{MAX_USER_NAME, managed_group_name_error, user_name_error};
 use super::oauth::{CONSOLE_CALLBACK, page};
-use crate::config::MappingMethod;
+use crate::config::auth::MappingMethod;
 use crate::storage::auth::{ExternalIdentity, IdentityMapping, NewAudit};
 use crate::web::Arrival;
 

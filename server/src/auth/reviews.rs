@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::authorizer::Authorizer;
 use super::model::{Action, Role, Subject, Target};
-use crate::config::NamespaceCreation;
+use crate::config::auth::NamespaceCreation;
 
 pub const API_VERSION: &str = "authorization.k8s.io/v1";
 pub const IMAGE_GROUP: &str = "image.openshift.io";

@@ -800,7 +800,7 @@ mod tests {
     use super::*;
     use crate::auth::credentials::RegistryTokens;
     use crate::auth::{Authorizer, Identities};
-    use crate::config::NamespaceCreation;
+    use crate::config::auth::NamespaceCreation;
     use crate::storage::auth::{AuthStore, BindingRecord};
     use crate::storage::sqlite::SqliteMetadata;
     use crate::storage::{ImageStreamStore, Labels};
