@@ -19,7 +19,7 @@ use crate::auth::http::Caller;
 use crate::imagestream::ImageStreams;
 use crate::imagestream::error::ApiError;
 use crate::imagestream::model::time;
-use crate::limits::{ClientAddress, subject_key};
+use crate::limits::ClientAddress;
 use crate::storage::{EventFilter, EventRecord, ImageStreamStore, StorageError};
 
 /// Events read per query.
@@ -148,7 +148,7 @@ pub async fn console_feed(
     Query(query): Query<FeedQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let permit = match api.watches.acquire(subject_key(&caller.subject, address.0)) {
+    let permit = match api.watches.acquire(caller.subject.watch_key(address.0)) {
         Ok(permit) => permit,
         Err(refused) => return ApiError::from(refused).into_response(),
     };

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::credentials::{
     Access, RegistryClaims, TOKEN_PREFIX, new_nonce, new_token_secret, secret_hash,
 };
-use super::http::{Caller, CredentialsRejected, Proof, address, authenticate};
+use super::http::{Caller, CredentialsRejected, Proof, authenticate};
 use super::identity::AuthError;
 use super::names::token_name_error;
 use super::{Action, Identities, Subject};
@@ -24,6 +24,7 @@ use crate::registry::access::{decide, docker_action, token_subject};
 use crate::registry::names::RepositoryName;
 use crate::storage::MetadataStore;
 use crate::storage::auth::{NewAudit, TokenKind, TokenOwner, TokenRecord};
+use crate::web::client_address;
 
 /// What the token endpoint needs.
 pub struct TokenEndpoint {
@@ -278,7 +279,7 @@ async fn registry_token_post(
         identities.token(&password).await
     } else {
         identities
-            .basic(&user, &password, address(&parts))
+            .basic(&user, &password, client_address(&parts))
             .await
             .map(|subject| (subject, None))
     };

@@ -1,5 +1,5 @@
 //! Settings: embedded defaults, then an optional TOML file, then the values the command line
-//! gives ([`crate::cli`]). Everything is checked at start, and a bad value stops Berth with a
+//! gives (`cli.rs`). Everything is checked at start, and a bad value stops Berth with a
 //! message naming the field. The larger sections are in files of their own (`auth`, `http`,
 //! `egress`, `upstream`), each with its checks; the small ones are here.
 

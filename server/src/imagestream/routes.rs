@@ -23,7 +23,7 @@ use super::service::Page;
 use crate::auth::Subject;
 use crate::auth::http::Caller;
 use crate::events::follow;
-use crate::limits::{ClientAddress, WatchPermit, subject_key};
+use crate::limits::{ClientAddress, WatchPermit};
 use crate::storage::{
     EventFilter, EventKind, EventRecord, EventType, NamespaceRecord, StreamRecord,
 };
@@ -295,7 +295,7 @@ async fn watch(
     params: &ListParams,
 ) -> ApiResult<Response> {
     let name = params.name()?;
-    let permit = api.watches.acquire(subject_key(&who, address.0))?;
+    let permit = api.watches.acquire(who.watch_key(address.0))?;
     let (initial, from) = match params.since()? {
         Some(version) => {
             let oldest = api.store.oldest_event_id().await?;

@@ -11,9 +11,9 @@ use super::error::{RegistryError, RegistryResult};
 use super::names::RepositoryName;
 use super::routes::RegistryRoute;
 use crate::auth::credentials::{RegistryClaims, TOKEN_PREFIX, TokenSubject};
-use crate::auth::http::{Credentials, address, credentials};
+use crate::auth::http::{Credentials, credentials};
 use crate::auth::{Action, AuthError, Identities, Subject, Target};
-use crate::web::{Arrival, quoted};
+use crate::web::{Arrival, client_address, quoted};
 
 /// Who a registry request comes from.
 #[derive(Debug, Clone)]
@@ -144,7 +144,7 @@ pub async fn authenticate(
             }),
         Credentials::Basic { user, password } => Ok(RegistryCaller::Subject {
             subject: identities
-                .basic(&user, &password, address(parts))
+                .basic(&user, &password, client_address(parts))
                 .await
                 .map_err(refused)?,
             with_credentials: true,

@@ -23,7 +23,7 @@ use crate::auth::console_login::SESSION_USER;
 use crate::events::ChangeNotice;
 use crate::imagestream::error::ApiError;
 use crate::imagestream::model::{ImageStream, Namespace};
-use crate::limits::{WatchLimits, subject_key};
+use crate::limits::WatchLimits;
 
 const IMAGE: &str = "/apis/image.openshift.io/v1";
 /// A user who may not watch every namespace's streams gets a watch per namespace, up to this
@@ -56,7 +56,7 @@ pub async fn feed(
         name: user,
         groups: Vec::new(),
     };
-    let permit = match watches.acquire(subject_key(&who, None)) {
+    let permit = match watches.acquire(who.watch_key(None)) {
         Ok(permit) => permit,
         Err(refused) => return ApiError::from(refused).into_response(),
     };
