@@ -389,13 +389,14 @@ impl Config {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// No overrides: the defaults and the file alone.
     const NONE: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
 
-    fn write(dir: &tempfile::TempDir, text: &str) -> PathBuf {
+    /// `berth.toml` in `dir`, holding `text` (for the command line's tests too).
+    pub(crate) fn write(dir: &tempfile::TempDir, text: &str) -> PathBuf {
         let path = dir.path().join("berth.toml");
         std::fs::write(&path, text).unwrap();
         path
