@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigError, parse_network};
+use super::{ConfigError, check_file, check_networks};
 
 /// The egress policy's settings: what outbound calls may reach besides the public internet.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -23,12 +23,7 @@ pub struct EgressConfig {
 
 impl EgressConfig {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
-        for entry in &self.allow {
-            parse_network(entry).map_err(|reason| ConfigError::Invalid {
-                field: "egress.allow",
-                reason,
-            })?;
-        }
+        check_networks("egress.allow", &self.allow)?;
         if let Some(host) = self.token_realm_hosts.iter().find(|host| {
             host.is_empty() || host.contains(['/', ':', '@', ' ']) || host.starts_with('.')
         }) {
@@ -37,13 +32,8 @@ impl EgressConfig {
                 reason: format!("{host:?} is not a host name"),
             });
         }
-        if let Some(path) = &self.ca_file
-            && !path.is_file()
-        {
-            return Err(ConfigError::Invalid {
-                field: "egress.ca_file",
-                reason: format!("{} is not a file", path.display()),
-            });
+        if let Some(path) = &self.ca_file {
+            check_file("egress.ca_file", path)?;
         }
         Ok(())
     }

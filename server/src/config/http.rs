@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigError, parse_network};
+use super::{ConfigError, check_networks, parse_network};
 
 /// The HTTP edge: which proxies are believed, and how long a client may take to send headers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,12 +39,7 @@ impl HttpConfig {
     }
 
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
-        for proxy in &self.trusted_proxies {
-            parse_network(proxy).map_err(|reason| ConfigError::Invalid {
-                field: "http.trusted_proxies",
-                reason,
-            })?;
-        }
+        check_networks("http.trusted_proxies", &self.trusted_proxies)?;
         if self.header_read_timeout_seconds == 0 {
             return Err(ConfigError::Invalid {
                 field: "http.header_read_timeout_seconds",

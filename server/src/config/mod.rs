@@ -64,6 +64,26 @@ pub fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
         .map_err(|_| format!("{text:?} is not a network (CIDR such as 10.0.0.0/8) or an address"))
 }
 
+/// Every entry of a list of networks is one ([`parse_network`]).
+fn check_networks(field: &'static str, entries: &[String]) -> Result<(), ConfigError> {
+    for entry in entries {
+        parse_network(entry).map_err(|reason| ConfigError::Invalid { field, reason })?;
+    }
+    Ok(())
+}
+
+/// A configured file (a certificate, a CA bundle) is there.
+fn check_file(field: &'static str, path: &Path) -> Result<(), ConfigError> {
+    if path.is_file() {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid {
+            field,
+            reason: format!("{} is not a file", path.display()),
+        })
+    }
+}
+
 /// Webhook deliveries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -270,14 +290,8 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         if let Some(tls) = &self.tls {
-            for (field, path) in [("tls.cert", &tls.cert), ("tls.key", &tls.key)] {
-                if !path.is_file() {
-                    return Err(ConfigError::Invalid {
-                        field,
-                        reason: format!("{} is not a file", path.display()),
-                    });
-                }
-            }
+            check_file("tls.cert", &tls.cert)?;
+            check_file("tls.key", &tls.key)?;
         }
         if self.registry.max_manifest_bytes == 0 {
             return Err(ConfigError::Invalid {

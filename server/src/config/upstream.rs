@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::ConfigError;
+use super::{ConfigError, check_file};
 
 /// An OpenShift-compatible cluster the console is put in front of: its API (image streams,
 /// namespaces, access reviews), its registry, and its OAuth server (found from the API's
@@ -58,13 +58,8 @@ impl UpstreamConfig {
                 });
             }
         }
-        if let Some(path) = &self.ca_file
-            && !path.is_file()
-        {
-            return Err(ConfigError::Invalid {
-                field: "upstream.ca_file",
-                reason: format!("{} is not a file", path.display()),
-            });
+        if let Some(path) = &self.ca_file {
+            check_file("upstream.ca_file", path)?;
         }
         if self.max_response_bytes == 0 {
             return Err(ConfigError::Invalid {
