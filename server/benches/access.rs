@@ -9,7 +9,8 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;
 
-use berth::auth::{Action, Authorizer, NamespaceCreation, Subject, Target};
+use berth::auth::{Action, Authorizer, Subject, Target};
+use berth::config::auth::NamespaceCreation;
 use berth::storage::auth::{AuthStore, BindingRecord};
 use berth::storage::sqlite::SqliteMetadata;
 use berth::storage::{ImageStreamStore, Labels};

@@ -574,12 +574,7 @@ impl ServeArgs {
 mod tests {
     use super::*;
     use crate::config::decode_secrets_key;
-
-    fn write(dir: &tempfile::TempDir, text: &str) -> PathBuf {
-        let path = dir.path().join("berth.toml");
-        std::fs::write(&path, text).unwrap();
-        path
-    }
+    use crate::config::tests::write;
 
     #[test]
     fn defaults_then_file_then_flags() {

@@ -34,7 +34,8 @@ use futures_util::StreamExt as _;
 use ipnet::IpNet;
 use reqwest::Url;
 
-use crate::config::EgressConfig;
+use crate::config::egress::EgressConfig;
+use crate::config::parse_network;
 
 /// How long a connection may take to open, for every outbound call.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -290,15 +291,6 @@ impl EgressPolicy {
             inner,
         }
     }
-}
-
-/// `10.0.0.0/8`, or one address (`10.1.2.3`, `fd00::1`).
-pub fn parse_network(text: &str) -> Result<IpNet, String> {
-    let text = text.trim();
-    text.parse::<IpNet>()
-        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
-        .map(|net| net.trunc())
-        .map_err(|_| format!("{text:?} is not a network (CIDR such as 10.0.0.0/8) or an address"))
 }
 
 /// The class of an address that is not on the public internet; `None` for a public one.
@@ -916,26 +908,6 @@ mod tests {
             named.check(ip("169.254.170.2")),
             Err(AddressClass::CloudMetadata)
         );
-    }
-
-    #[test]
-    fn networks_parse_as_cidrs_or_single_addresses() {
-        assert_eq!(
-            parse_network("10.0.0.0/8").unwrap().to_string(),
-            "10.0.0.0/8"
-        );
-        assert_eq!(
-            parse_network("10.1.2.3/8").unwrap().to_string(),
-            "10.0.0.0/8"
-        );
-        assert_eq!(
-            parse_network(" 10.1.2.3 ").unwrap().to_string(),
-            "10.1.2.3/32"
-        );
-        assert_eq!(parse_network("fd00::1").unwrap().to_string(), "fd00::1/128");
-        for bad in ["", "10.0.0.0/33", "example.com", "10.0.0"] {
-            assert!(parse_network(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]

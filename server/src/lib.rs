@@ -537,7 +537,7 @@ pub async fn serve(
 /// open. hyper times header reads only with a timer.
 fn limit_header_time(
     builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
-    http: &config::HttpConfig,
+    http: &config::http::HttpConfig,
 ) {
     builder
         .http1()

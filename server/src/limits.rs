@@ -13,7 +13,6 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use rand::Rng;
 
-use crate::auth::Subject;
 use crate::config::LimitsConfig;
 
 /// Seconds a refused watch is told to wait before trying again.
@@ -79,26 +78,6 @@ impl Drop for WatchPermit {
     }
 }
 
-/// Whom a watch is counted against: the subject, or for anonymous callers their address (an
-/// IPv6 client by its /64, which one host commonly holds whole).
-pub fn subject_key(who: &Subject, address: Option<IpAddr>) -> String {
-    match who {
-        Subject::User { name, .. } => format!("User:{name}"),
-        Subject::ServiceAccount { namespace, name } => format!("ServiceAccount:{namespace}:{name}"),
-        Subject::Anonymous => match address {
-            Some(IpAddr::V4(v4)) => format!("Address:{v4}"),
-            Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
-                Some(v4) => format!("Address:{v4}"),
-                None => {
-                    let s = v6.segments();
-                    format!("Address:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-                }
-            },
-            None => "Address:unknown".into(),
-        },
-    }
-}
-
 impl WatchLimits {
     pub fn new(config: &LimitsConfig) -> Arc<Self> {
         Arc::new(WatchLimits {
@@ -109,7 +88,7 @@ impl WatchLimits {
         })
     }
 
-    /// A place for one more watch of the subject keyed `key` (see [`subject_key`]), refused
+    /// A place for one more watch of the subject keyed `key` (a `Subject`'s `watch_key`), refused
     /// when the subject or the server holds its most.
     pub fn acquire(self: &Arc<Self>, key: String) -> Result<WatchPermit, WatchRefused> {
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
@@ -161,7 +140,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddress(crate::auth::http::address(parts)))
+        Ok(ClientAddress(crate::web::client_address(parts)))
     }
 }
 
@@ -218,27 +197,5 @@ mod tests {
             let d = limits.duration(None);
             assert!(d >= Duration::from_secs(30) && d <= Duration::from_secs(60));
         }
-    }
-
-    #[test]
-    fn anonymous_callers_are_counted_by_address() {
-        let v6 = |s: &str| Some(s.parse::<IpAddr>().unwrap());
-        assert_eq!(
-            subject_key(&Subject::Anonymous, v6("2001:db8:1:2:3:4:5:6")),
-            subject_key(&Subject::Anonymous, v6("2001:db8:1:2:ffff::1"))
-        );
-        assert_ne!(
-            subject_key(&Subject::Anonymous, v6("10.0.0.1")),
-            subject_key(&Subject::Anonymous, v6("10.0.0.2"))
-        );
-        assert_eq!(
-            subject_key(&Subject::Anonymous, v6("::ffff:10.0.0.1")),
-            "Address:10.0.0.1"
-        );
-        let alice = Subject::User {
-            name: "alice".into(),
-            groups: vec![],
-        };
-        assert_eq!(subject_key(&alice, v6("10.0.0.1")), "User:alice");
     }
 }

@@ -30,7 +30,11 @@ fn main() -> ExitCode {
         Some(Command::ImportImage(args)) => return run_import_image(args),
         None => (cli.serve, None),
     };
-    let config = match args.load_config() {
+    // The settings, then what the domain asks of them (the administrator's name is a user name).
+    let config = match args.load_config().and_then(|config| {
+        berth::auth::bootstrap::check_bootstrap_admin(&config.auth)?;
+        Ok(config)
+    }) {
         Ok(config) => config,
         Err(err) => {
             eprintln!("berth: invalid configuration: {err}");

@@ -21,7 +21,10 @@ use axum::extract::{ConnectInfo, Request};
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::http::request::Parts;
 use axum::response::Response;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ipnet::IpNet;
+use rand::RngCore as _;
 
 /// What every HTML answer says of framing and referrers.
 const FRAME_OPTIONS: HeaderValue = HeaderValue::from_static("DENY");
@@ -226,6 +229,18 @@ impl Arrival {
     }
 }
 
+/// The client's address alone, as [`Arrival::client`] says it: the connection's, or behind a
+/// trusted proxy the one it forwarded.
+pub fn client_address(parts: &Parts) -> Option<IpAddr> {
+    match parts.extensions.get::<Arrival>() {
+        Some(arrival) => arrival.client,
+        None => parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip()),
+    }
+}
+
 /// As an extractor: how the request arrived (never refused).
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Arrival {
     type Rejection = std::convert::Infallible;
@@ -244,15 +259,20 @@ pub struct PageNonce(Arc<OnceLock<Arc<str>>>);
 
 impl PageNonce {
     fn get_or_make(&self) -> Arc<str> {
-        self.0
-            .get_or_init(|| crate::auth::credentials::new_nonce().into())
-            .clone()
+        self.0.get_or_init(|| new_script_nonce().into()).clone()
     }
 
     /// The nonce, when the page was rendered with one.
     fn made(&self) -> Option<&str> {
         self.0.get().map(|nonce| &**nonce)
     }
+}
+
+/// 192 random bits, base64url: a nonce no page can guess from another's.
+fn new_script_nonce() -> String {
+    let mut bytes = [0u8; 24];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// A page's form may post to this origin besides Berth's own (the sign-in form, whose answer

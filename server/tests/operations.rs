@@ -98,13 +98,16 @@ fn invalid_configuration_stops_berth_with_the_field_and_reason() {
     let file = dir.path().join("berth.toml");
     std::fs::write(&file, "[registry]\nmax_manifest_bytes = \"lots\"\n").unwrap();
     let data = dir.path().join("data");
-    let output = berth(&[
-        "serve",
-        "--config",
-        file.to_str().unwrap(),
-        "--data-dir",
-        data.to_str().unwrap(),
-    ]);
+    let serve_with_file = || {
+        berth(&[
+            "serve",
+            "--config",
+            file.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+        ])
+    };
+    let output = serve_with_file();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("registry.max_manifest_bytes"), "{stderr}");
@@ -121,6 +124,16 @@ fn invalid_configuration_stops_berth_with_the_field_and_reason() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--log-format"));
+
+    // The administrator's name is checked by identity's own rules, and reported the same way.
+    std::fs::write(&file, "[auth]\nbootstrap_admin = \"../admin\"\n").unwrap();
+    let output = serve_with_file();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("berth: invalid configuration: auth.bootstrap_admin: "),
+        "{stderr}"
+    );
     // Nothing was created for a configuration that did not load.
     assert!(!data.exists());
 }

@@ -439,7 +439,7 @@ async fn a_registry_that_refuses_the_bearer_gets_its_challenge_answered() {
     // A registry that wants its own token flow (as most do) refuses the cluster token as a
     // bearer: the 401's challenge is answered with the token as the password, as `podman
     // login -u any -p TOKEN` does, and the read goes through.
-    let loopback = berth::egress::parse_network("127.0.0.1").unwrap();
+    let loopback = berth::config::parse_network("127.0.0.1").unwrap();
     let policy = std::sync::Arc::new(berth::egress::EgressPolicy::new(vec![loopback], Vec::new()));
     let http = berth::import::remote::http_client(&policy).unwrap();
     let credentials = Some(("any".to_owned(), upstream.admin_token.clone()));

@@ -10,20 +10,10 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use super::model::{Action, Role, Subject, Target};
+use crate::config::auth::NamespaceCreation;
 use crate::kube::{ApiError, ApiResult, Resource};
 use crate::storage::StorageResult;
 use crate::storage::auth::{AuthStore, BindingRecord};
-
-/// How pushing to a namespace that does not exist yet is decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum NamespaceCreation {
-    /// Any signed-in user (not a service account) may create a namespace, and becomes its
-    /// admin (OpenShift's self-provisioner).
-    Authenticated,
-    /// Only cluster administrators.
-    ClusterAdmin,
-}
 
 type RoleBySubject = HashMap<String, Role>;
 

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use chrono::Utc;
 
 use super::credentials::{hash_password, new_password, parse_htpasswd};
-use crate::config::AuthConfig;
+use crate::config::ConfigError;
+use crate::config::auth::AuthConfig;
 use crate::storage::auth::{AuthStore, BindingRecord};
 
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +25,18 @@ pub struct Bootstrapped {
     /// The administrator made now, with the password when it was generated (shown once).
     pub admin: Option<(String, Option<String>)>,
     pub seeded: Vec<String>,
+}
+
+/// The bootstrap administrator's name is a user name: checked at start with the rest of the
+/// configuration, before anything is made.
+pub fn check_bootstrap_admin(config: &AuthConfig) -> Result<(), ConfigError> {
+    match super::names::user_name_error(&config.bootstrap_admin) {
+        Some(reason) => Err(ConfigError::Invalid {
+            field: "auth.bootstrap_admin",
+            reason,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Creates the bootstrap administrator when there are no users yet, and the users of the
@@ -90,4 +103,25 @@ pub async fn bootstrap(
         }
     }
     Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bootstrap_administrator_is_checked_as_a_user_name() {
+        assert!(check_bootstrap_admin(&AuthConfig::default()).is_ok());
+        for bad in ["", "../admin", "system:admin", "admin\n"] {
+            let config = AuthConfig {
+                bootstrap_admin: bad.into(),
+                ..AuthConfig::default()
+            };
+            let err = check_bootstrap_admin(&config).unwrap_err().to_string();
+            assert!(
+                err.starts_with("auth.bootstrap_admin: "),
+                "{bad:?} gave {err:?}"
+            );
+        }
+    }
 }

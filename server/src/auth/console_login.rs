@@ -29,7 +29,8 @@ use super::credentials::{new_nonce, same_secret};
 use super::identity::AuthContext;
 use super::names::{MAX_USER_NAME, managed_group_name_error, user_name_error};
 use super::oauth::{CONSOLE_CALLBACK, page};
-use crate::storage::auth::{ExternalIdentity, IdentityMapping, MappingMethod, NewAudit};
+use crate::config::auth::MappingMethod;
+use crate::storage::auth::{ExternalIdentity, IdentityMapping, NewAudit};
 use crate::web::Arrival;
 
 /// Session keys.

@@ -1,11 +1,10 @@
 //! Credentials on HTTP requests: the `Authorization` header (Basic with a password or a token,
-//! Bearer with a token or a registry token), the caller's address, and [`Caller`], the
-//! extractor every API handler takes.
+//! Bearer with a token or a registry token), and [`Caller`], the extractor every API handler
+//! takes.
 
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use base64::Engine;
@@ -13,6 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 
 use super::identity::{AuthContext, AuthError};
 use super::model::Subject;
+use crate::web::client_address;
 
 /// What the `Authorization` header carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,17 +52,6 @@ pub fn credentials(headers: &HeaderMap) -> Credentials {
         }
     }
     Credentials::Malformed
-}
-
-/// The client's address: the connection's, or behind a trusted proxy the one it forwarded.
-pub fn address(parts: &Parts) -> Option<IpAddr> {
-    match parts.extensions.get::<crate::web::Arrival>() {
-        Some(arrival) => arrival.client,
-        None => parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|info| info.0.ip()),
-    }
 }
 
 /// The authentication context, as every router holds it (an extension of every request).
@@ -193,7 +182,7 @@ pub async fn authenticate(parts: &Parts) -> Result<Caller, CredentialsRejected> 
             })
         }
         Credentials::Basic { user, password } => Ok(Caller {
-            subject: auth.basic(&user, &password, address(parts)).await?,
+            subject: auth.basic(&user, &password, client_address(parts)).await?,
             proof: Proof::Password,
         }),
     }

@@ -15,6 +15,6 @@ pub mod reviews;
 pub mod throttle;
 pub mod tokens;
 
-pub use authorizer::{Authorizer, NamespaceCreation, Visible};
+pub use authorizer::{Authorizer, Visible};
 pub use identity::{AuthContext, AuthError};
 pub use model::{Action, Role, Subject, Target};

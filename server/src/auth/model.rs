@@ -2,6 +2,7 @@
 //! allow it.
 
 use std::fmt;
+use std::net::IpAddr;
 
 /// A role, from least to most: each allows what the ones before it do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -162,6 +163,29 @@ impl Subject {
     pub fn is_anonymous(&self) -> bool {
         matches!(self, Subject::Anonymous)
     }
+
+    /// Whom a watch is counted against (by the limits on open watches): the subject, or for
+    /// anonymous callers their address (an IPv6 client by its /64, which one host commonly
+    /// holds whole).
+    pub fn watch_key(&self, address: Option<IpAddr>) -> String {
+        match self {
+            Subject::User { name, .. } => format!("User:{name}"),
+            Subject::ServiceAccount { namespace, name } => {
+                format!("ServiceAccount:{namespace}:{name}")
+            }
+            Subject::Anonymous => match address {
+                Some(IpAddr::V4(v4)) => format!("Address:{v4}"),
+                Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+                    Some(v4) => format!("Address:{v4}"),
+                    None => {
+                        let s = v6.segments();
+                        format!("Address:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+                    }
+                },
+                None => "Address:unknown".into(),
+            },
+        }
+    }
 }
 
 /// What a request acts on: the registry, a namespace, or one stream of a namespace.
@@ -248,5 +272,27 @@ mod tests {
                 .contains(&"Group:system:serviceaccounts:ci".to_owned())
         );
         assert_eq!(account.display_name(), "system:serviceaccount:ci:builder");
+    }
+
+    #[test]
+    fn anonymous_callers_are_counted_by_address() {
+        let v6 = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        assert_eq!(
+            Subject::Anonymous.watch_key(v6("2001:db8:1:2:3:4:5:6")),
+            Subject::Anonymous.watch_key(v6("2001:db8:1:2:ffff::1"))
+        );
+        assert_ne!(
+            Subject::Anonymous.watch_key(v6("10.0.0.1")),
+            Subject::Anonymous.watch_key(v6("10.0.0.2"))
+        );
+        assert_eq!(
+            Subject::Anonymous.watch_key(v6("::ffff:10.0.0.1")),
+            "Address:10.0.0.1"
+        );
+        let alice = Subject::User {
+            name: "alice".into(),
+            groups: vec![],
+        };
+        assert_eq!(alice.watch_key(v6("10.0.0.1")), "User:alice");
     }
 }

@@ -235,7 +235,7 @@ async fn sign_in(
     request: axum::extract::Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    let address: Option<IpAddr> = super::http::address(&parts);
+    let address: Option<IpAddr> = crate::web::client_address(&parts);
     let Ok(body) = axum::body::to_bytes(body, 64 * 1024).await else {
         return problem(
             StatusCode::PAYLOAD_TOO_LARGE,

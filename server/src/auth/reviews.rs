@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::authorizer::{Authorizer, NamespaceCreation};
+use super::authorizer::Authorizer;
 use super::model::{Action, Role, Subject, Target};
+use crate::config::auth::NamespaceCreation;
 use crate::kube::{ApiError, ApiResult, FieldError, Resource};
 
 pub const API_VERSION: &str = "authorization.k8s.io/v1";

@@ -24,7 +24,7 @@ use crate::kube::{
     ApiError, ApiResult, List, ListParams, Namespace, Page, WatchEvent, error_line, ok,
     watch_response,
 };
-use crate::limits::{ClientAddress, subject_key};
+use crate::limits::ClientAddress;
 use crate::storage::{
     EventFilter, EventKind, EventRecord, EventType, NamespaceRecord, StreamRecord,
 };
@@ -192,7 +192,7 @@ async fn watch(
     params: &ListParams,
 ) -> ApiResult<Response> {
     let name = params.name()?;
-    let permit = api.watches.acquire(subject_key(&who, address.0))?;
+    let permit = api.watches.acquire(who.watch_key(address.0))?;
     let (initial, from) = match params.since()? {
         Some(version) => {
             let oldest = api.store.oldest_event_id().await?;
@@ -292,7 +292,7 @@ pub async fn console_feed(
     Query(query): Query<FeedQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let permit = match api.watches.acquire(subject_key(&caller.subject, address.0)) {
+    let permit = match api.watches.acquire(caller.subject.watch_key(address.0)) {
         Ok(permit) => permit,
         Err(refused) => return ApiError::from(refused).into_response(),
     };

@@ -797,7 +797,8 @@ mod tests {
 
     use super::*;
     use crate::auth::credentials::RegistryTokens;
-    use crate::auth::{AuthContext, Authorizer, NamespaceCreation};
+    use crate::auth::{AuthContext, Authorizer};
+    use crate::config::auth::NamespaceCreation;
     use crate::storage::auth::{AuthStore, BindingRecord};
     use crate::storage::sqlite::SqliteMetadata;
     use crate::storage::{ImageStreamStore, Labels};

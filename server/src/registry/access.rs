@@ -10,10 +10,10 @@ use axum::http::request::Parts;
 use super::error::{RegistryError, RegistryResult};
 use super::routes::RegistryRoute;
 use crate::auth::credentials::{RegistryClaims, TOKEN_PREFIX, TokenSubject};
-use crate::auth::http::{Credentials, address, credentials};
+use crate::auth::http::{Credentials, credentials};
 use crate::auth::{Action, AuthContext, AuthError, Subject, Target};
 use crate::oci::RepositoryName;
-use crate::web::{Arrival, quoted};
+use crate::web::{Arrival, client_address, quoted};
 
 /// Who a registry request comes from.
 #[derive(Debug, Clone)]
@@ -170,7 +170,7 @@ pub async fn authenticate(auth: &AuthContext, parts: &Parts) -> RegistryResult<R
             }),
         Credentials::Basic { user, password } => Ok(RegistryCaller::Subject {
             subject: auth
-                .basic(&user, &password, address(parts))
+                .basic(&user, &password, client_address(parts))
                 .await
                 .map_err(refused)?,
             with_credentials: true,

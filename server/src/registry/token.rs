@@ -14,12 +14,13 @@ use serde::Serialize;
 
 use super::access::{allows, docker_action, token_subject};
 use crate::auth::credentials::{Access, RegistryClaims, TOKEN_PREFIX, new_nonce};
-use crate::auth::http::{CredentialsRejected, address, authenticate};
+use crate::auth::http::{CredentialsRejected, authenticate};
 use crate::auth::identity::AuthError;
 use crate::auth::{Action, AuthContext, Subject};
 use crate::kube::time;
 use crate::oci::RepositoryName;
 use crate::storage::MetadataStore;
+use crate::web::client_address;
 
 /// What the token endpoint needs.
 pub struct TokenEndpoint {
@@ -273,7 +274,7 @@ async fn registry_token_post(
     let authenticated = if password.starts_with(TOKEN_PREFIX) {
         auth.token(&password).await
     } else {
-        auth.basic(&user, &password, address(&parts))
+        auth.basic(&user, &password, client_address(&parts))
             .await
             .map(|subject| (subject, None))
     };

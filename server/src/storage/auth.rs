@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::StorageResult;
+use crate::config::auth::MappingMethod;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserRecord {
@@ -108,32 +109,6 @@ pub struct BindingRecord {
     pub subject_name: String,
     pub subject_namespace: Option<String>,
     pub created_at: DateTime<Utc>,
-}
-
-/// How an identity of an external provider that no user has yet becomes one (OpenShift's
-/// `mappingMethod`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MappingMethod {
-    /// A new user of the provider's preferred name; refused when that name is a user already
-    /// (one with a password, another identity, or of another provider).
-    #[default]
-    Claim,
-    /// Only identities an administrator linked to a user beforehand.
-    Lookup,
-    /// Linked to the user of the preferred name, made when absent: the provider is trusted to
-    /// name Berth's users, local ones included.
-    Add,
-}
-
-impl MappingMethod {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MappingMethod::Claim => "claim",
-            MappingMethod::Lookup => "lookup",
-            MappingMethod::Add => "add",
-        }
-    }
 }
 
 /// Who signed in at an external provider.

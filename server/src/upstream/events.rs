@@ -24,7 +24,7 @@ use crate::events::ChangeNotice;
 use crate::imagestream::model::ImageStream;
 use crate::kube::ApiError;
 use crate::kube::Namespace;
-use crate::limits::{WatchLimits, subject_key};
+use crate::limits::WatchLimits;
 
 const IMAGE: &str = "/apis/image.openshift.io/v1";
 /// A user who may not watch every namespace's streams gets a watch per namespace, up to this
@@ -57,7 +57,7 @@ pub async fn feed(
         name: user,
         groups: Vec::new(),
     };
-    let permit = match watches.acquire(subject_key(&who, None)) {
+    let permit = match watches.acquire(who.watch_key(None)) {
         Ok(permit) => permit,
         Err(refused) => return ApiError::from(refused).into_response(),
     };

@@ -25,7 +25,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::config::UpstreamConfig;
+use crate::config::upstream::UpstreamConfig;
 use crate::import::remote::RemoteRegistry;
 use crate::kube::Status;
 

@@ -536,7 +536,7 @@ mod tests {
                 },
                 RetryPolicy::new(Duration::from_millis(100)),
                 &Arc::new(crate::egress::EgressPolicy::new(
-                    vec![crate::egress::parse_network("127.0.0.1").unwrap()],
+                    vec![crate::config::parse_network("127.0.0.1").unwrap()],
                     Vec::new(),
                 )),
             )

@@ -5,10 +5,11 @@ use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
 use super::{SqliteMetadata, ensure_namespace};
+use crate::config::auth::MappingMethod;
 use crate::storage::auth::{
     AuditRecord, AuthStore, BindingRecord, ExternalIdentity, GroupRecord, IdentityMapping,
-    IdentityRecord, LinkOutcome, MappingMethod, NewAudit, OAuthCode, ServiceAccountRecord,
-    TokenIdentity, TokenKind, TokenOwner, TokenRecord, UserRecord,
+    IdentityRecord, LinkOutcome, NewAudit, OAuthCode, ServiceAccountRecord, TokenIdentity,
+    TokenKind, TokenOwner, TokenRecord, UserRecord,
 };
 use crate::storage::{StorageError, StorageResult};
 

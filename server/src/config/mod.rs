@@ -1,6 +1,12 @@
 //! Settings: embedded defaults, then an optional TOML file, then the values the command line
-//! gives ([`crate::cli`]). Everything is checked at start, and a bad value stops Berth with a
-//! message naming the field.
+//! gives (`cli.rs`). Everything is checked at start, and a bad value stops Berth with a
+//! message naming the field. The larger sections are in files of their own (`auth`, `http`,
+//! `egress`, `upstream`), each with its checks; the small ones are here.
+
+pub mod auth;
+pub mod egress;
+pub mod http;
+pub mod upstream;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,6 +15,11 @@ use clap::ValueEnum;
 use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+
+use auth::AuthConfig;
+use egress::EgressConfig;
+use http::HttpConfig;
+use upstream::UpstreamConfig;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -43,108 +54,34 @@ pub struct Config {
     pub upstream: Option<UpstreamConfig>,
 }
 
-/// The egress policy's settings: what outbound calls may reach besides the public internet.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-pub struct EgressConfig {
-    /// Networks (CIDRs such as `10.0.0.0/8`, or single addresses) that imports, webhooks and
-    /// sign-in may reach although they are internal. A cloud metadata address opens only to an
-    /// entry naming exactly that address.
-    pub allow: Vec<String>,
-    /// Hosts a registry's bearer challenge may name as its token realm besides the registry's
-    /// own host and site (`auth.docker.io` for `registry-1.docker.io` needs no entry).
-    pub token_realm_hosts: Vec<String>,
-    /// PEM CA bundle trusted for outbound HTTPS besides the built-in roots.
-    pub ca_file: Option<PathBuf>,
-}
-
-/// The HTTP edge: which proxies are believed, and how long a client may take to send headers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct HttpConfig {
-    /// Addresses or networks (`10.0.0.0/8`, `192.0.2.7`) of proxies whose `X-Forwarded-Proto`,
-    /// `X-Forwarded-Host` and `X-Forwarded-For` are believed. From anyone else they are ignored.
-    pub trusted_proxies: Vec<String>,
-    /// Seconds a client has to send a request's headers (HTTP/1); a connection that stops
-    /// mid-header, or stays idle that long between requests, is closed.
-    pub header_read_timeout_seconds: u64,
-}
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        HttpConfig {
-            trusted_proxies: Vec::new(),
-            header_read_timeout_seconds: 10,
-        }
-    }
-}
-
-/// An http or https URL, without the spaces and control characters a URL parser would drop.
-fn web_url(text: &str) -> bool {
-    (text.starts_with("http://") || text.starts_with("https://"))
-        && !text.chars().any(|c| c.is_control() || c.is_whitespace())
-        && reqwest::Url::parse(text).is_ok_and(|url| url.has_host())
-}
-
-/// A trusted proxy as configured: a network, or one address (a network of one).
-fn proxy_network(text: &str) -> Result<ipnet::IpNet, String> {
+/// A network as configured (a trusted proxy, an egress exception): `10.0.0.0/8`, or one address
+/// (`10.1.2.3`, `fd00::1`), a network of one.
+pub fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
     let text = text.trim();
     text.parse::<ipnet::IpNet>()
         .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-        .map_err(|_| format!("{text:?} is not an address or a network such as 10.0.0.0/8"))
+        .map(|net| net.trunc())
+        .map_err(|_| format!("{text:?} is not a network (CIDR such as 10.0.0.0/8) or an address"))
 }
 
-impl HttpConfig {
-    /// The trusted proxies as networks (checked at start, so none is dropped here).
-    pub fn trusted_proxy_networks(&self) -> Vec<ipnet::IpNet> {
-        self.trusted_proxies
-            .iter()
-            .filter_map(|text| proxy_network(text).ok())
-            .collect()
+/// Every entry of a list of networks is one ([`parse_network`]).
+fn check_networks(field: &'static str, entries: &[String]) -> Result<(), ConfigError> {
+    for entry in entries {
+        parse_network(entry).map_err(|reason| ConfigError::Invalid { field, reason })?;
     }
+    Ok(())
+}
 
-    pub fn header_read_timeout(&self) -> std::time::Duration {
-        std::time::Duration::from_secs(self.header_read_timeout_seconds)
+/// A configured file (a certificate, a CA bundle) is there.
+fn check_file(field: &'static str, path: &Path) -> Result<(), ConfigError> {
+    if path.is_file() {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid {
+            field,
+            reason: format!("{} is not a file", path.display()),
+        })
     }
-}
-
-/// An OpenShift-compatible cluster the console is put in front of: its API (image streams,
-/// namespaces, access reviews), its registry, and its OAuth server (found from the API's
-/// `/.well-known/oauth-authorization-server`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UpstreamConfig {
-    pub api_url: String,
-    pub registry_url: String,
-    /// The registry's address in pull commands [default: the host of `registry_url`].
-    #[serde(default)]
-    pub registry_hostname: Option<String>,
-    /// PEM CA bundle for the API, registry and OAuth server (besides the system's roots).
-    #[serde(default)]
-    pub ca_file: Option<PathBuf>,
-    /// The console's OAuth client at the upstream (an `OAuthClient` on OpenShift).
-    #[serde(default = "default_upstream_client")]
-    pub client_id: String,
-    #[serde(default)]
-    pub client_secret: String,
-    /// Scopes asked for at sign-in (`user:full`: the user's own permissions, as `oc login`).
-    #[serde(default = "default_upstream_scopes")]
-    pub scopes: Vec<String>,
-    /// The largest answer read from the upstream, in bytes.
-    #[serde(default = "default_upstream_response_bytes")]
-    pub max_response_bytes: usize,
-}
-
-fn default_upstream_client() -> String {
-    "berth-console".into()
-}
-
-fn default_upstream_scopes() -> Vec<String> {
-    vec!["user:full".into()]
-}
-
-fn default_upstream_response_bytes() -> usize {
-    32 * 1024 * 1024
 }
 
 /// Webhook deliveries.
@@ -252,98 +189,6 @@ pub struct TlsConfig {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct AuthConfig {
-    /// Name of the administrator created on first start.
-    pub bootstrap_admin: String,
-    pub bootstrap_password: Option<String>,
-    pub htpasswd_file: Option<PathBuf>,
-    /// Who may create a namespace (by pushing to it): `authenticated` users, or only
-    /// `cluster-admin`s.
-    pub namespace_creation: crate::auth::NamespaceCreation,
-    /// Lifetime of registry tokens from the token endpoint, in seconds.
-    pub registry_token_seconds: u64,
-    /// Lifetime of access tokens from the OAuth server, in seconds (OpenShift's
-    /// `accessTokenMaxAgeSeconds`, also a day by default).
-    pub access_token_seconds: u64,
-    /// Lifetime of a console session, in hours.
-    pub session_hours: u64,
-    /// Failed logins allowed per user and address each minute before more are refused (an
-    /// address alone may fail five times as often; a user's failures from all addresses beyond
-    /// five times this only slow further attempts).
-    pub login_attempts_per_minute: u32,
-    /// Days the audit log keeps an entry (0: for ever).
-    pub audit_retention_days: u32,
-    pub public_url: Option<String>,
-    pub oidc: Option<OidcConfig>,
-    /// More clients of the embedded OAuth server (the console is registered already).
-    pub clients: Vec<OAuthClientConfig>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OAuthClientConfig {
-    pub id: String,
-    pub secret: String,
-    pub redirect_uri: String,
-}
-
-/// An external OpenID Connect provider for people's sign-in.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OidcConfig {
-    pub issuer: String,
-    pub client_id: String,
-    pub client_secret: String,
-    /// The ID-token claim listing the user's groups.
-    #[serde(default = "default_groups_claim")]
-    pub groups_claim: String,
-    /// The ID-token claim used as the user name.
-    #[serde(default = "default_username_claim")]
-    pub username_claim: String,
-    /// Scopes to ask for besides `openid` (a provider may need `groups` for the groups claim).
-    #[serde(default = "default_scopes")]
-    pub scopes: Vec<String>,
-    /// How an identity of the provider that no user has yet becomes one, as OpenShift's
-    /// `mappingMethod`: `claim` (a new user of the provider's user name, refused when that name
-    /// is a user already), `lookup` (only identities an administrator linked), or `add` (linked
-    /// to the user of that name, local ones included).
-    #[serde(default)]
-    pub mapping_method: crate::storage::auth::MappingMethod,
-}
-
-fn default_scopes() -> Vec<String> {
-    vec!["profile".into()]
-}
-
-fn default_groups_claim() -> String {
-    "groups".into()
-}
-
-fn default_username_claim() -> String {
-    "preferred_username".into()
-}
-
-impl Default for AuthConfig {
-    fn default() -> Self {
-        AuthConfig {
-            bootstrap_admin: "admin".into(),
-            bootstrap_password: None,
-            htpasswd_file: None,
-            namespace_creation: crate::auth::NamespaceCreation::Authenticated,
-            registry_token_seconds: 300,
-            access_token_seconds: 86_400,
-            session_hours: 12,
-            login_attempts_per_minute: 10,
-            audit_retention_days: 90,
-            public_url: None,
-            oidc: None,
-            clients: Vec::new(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     pub format: LogFormat,
     pub level: String,
@@ -445,14 +290,8 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         if let Some(tls) = &self.tls {
-            for (field, path) in [("tls.cert", &tls.cert), ("tls.key", &tls.key)] {
-                if !path.is_file() {
-                    return Err(ConfigError::Invalid {
-                        field,
-                        reason: format!("{} is not a file", path.display()),
-                    });
-                }
-            }
+            check_file("tls.cert", &tls.cert)?;
+            check_file("tls.key", &tls.key)?;
         }
         if self.registry.max_manifest_bytes == 0 {
             return Err(ConfigError::Invalid {
@@ -466,84 +305,8 @@ impl Config {
                 reason: format!("{:?} is not a valid log filter: {err}", self.log.level),
             });
         }
-        if let Some(url) = &self.auth.public_url
-            && !web_url(url)
-        {
-            return Err(ConfigError::Invalid {
-                field: "auth.public_url",
-                reason: format!("{url:?} must be an http:// or https:// URL"),
-            });
-        }
-        // Redirects are made from these addresses: a header must be able to carry them.
-        if let Some(client) = self.auth.clients.iter().find(|c| !web_url(&c.redirect_uri)) {
-            return Err(ConfigError::Invalid {
-                field: "auth.clients.redirect_uri",
-                reason: format!(
-                    "{:?} must be an http:// or https:// URL",
-                    client.redirect_uri
-                ),
-            });
-        }
-        for proxy in &self.http.trusted_proxies {
-            proxy_network(proxy).map_err(|reason| ConfigError::Invalid {
-                field: "http.trusted_proxies",
-                reason,
-            })?;
-        }
-        if self.http.header_read_timeout_seconds == 0 {
-            return Err(ConfigError::Invalid {
-                field: "http.header_read_timeout_seconds",
-                reason: "must be greater than 0".into(),
-            });
-        }
-        if self.auth.registry_token_seconds == 0
-            || self.auth.session_hours == 0
-            || self.auth.access_token_seconds == 0
-        {
-            return Err(ConfigError::Invalid {
-                field: "auth.registry_token_seconds",
-                reason: "token and session lifetimes must be greater than 0".into(),
-            });
-        }
-        if let Some(reason) = crate::auth::names::user_name_error(&self.auth.bootstrap_admin) {
-            return Err(ConfigError::Invalid {
-                field: "auth.bootstrap_admin",
-                reason,
-            });
-        }
-        // Lifetimes are turned into dates: bounded so that none overflows.
-        for (field, value, max) in [
-            (
-                "auth.registry_token_seconds",
-                self.auth.registry_token_seconds,
-                86_400 * 366,
-            ),
-            (
-                "auth.access_token_seconds",
-                self.auth.access_token_seconds,
-                86_400 * 3650,
-            ),
-            ("auth.session_hours", self.auth.session_hours, 24 * 3650),
-            (
-                "auth.audit_retention_days",
-                u64::from(self.auth.audit_retention_days),
-                36_500,
-            ),
-        ] {
-            if value > max {
-                return Err(ConfigError::Invalid {
-                    field,
-                    reason: format!("{value} is more than the largest allowed, {max}"),
-                });
-            }
-        }
-        if self.auth.login_attempts_per_minute == 0 || self.auth.login_attempts_per_minute > 10_000
-        {
-            return Err(ConfigError::Invalid {
-                field: "auth.login_attempts_per_minute",
-                reason: "must be 1 to 10000".into(),
-            });
-        }
+        self.auth.validate()?;
+        self.http.validate()?;
         for (field, value) in [
             (
                 "import.scheduled_interval_seconds",
@@ -602,54 +365,9 @@ impl Config {
                 reason: format!("{} {reason}", path.display()),
             })?;
         }
-        for entry in &self.egress.allow {
-            crate::egress::parse_network(entry).map_err(|reason| ConfigError::Invalid {
-                field: "egress.allow",
-                reason,
-            })?;
-        }
-        if let Some(host) = self.egress.token_realm_hosts.iter().find(|host| {
-            host.is_empty() || host.contains(['/', ':', '@', ' ']) || host.starts_with('.')
-        }) {
-            return Err(ConfigError::Invalid {
-                field: "egress.token_realm_hosts",
-                reason: format!("{host:?} is not a host name"),
-            });
-        }
-        if let Some(path) = &self.egress.ca_file
-            && !path.is_file()
-        {
-            return Err(ConfigError::Invalid {
-                field: "egress.ca_file",
-                reason: format!("{} is not a file", path.display()),
-            });
-        }
+        self.egress.validate()?;
         if let Some(upstream) = &self.upstream {
-            for (field, url) in [
-                ("upstream.api_url", &upstream.api_url),
-                ("upstream.registry_url", &upstream.registry_url),
-            ] {
-                if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return Err(ConfigError::Invalid {
-                        field,
-                        reason: format!("{url:?} must start with http:// or https://"),
-                    });
-                }
-            }
-            if let Some(path) = &upstream.ca_file
-                && !path.is_file()
-            {
-                return Err(ConfigError::Invalid {
-                    field: "upstream.ca_file",
-                    reason: format!("{} is not a file", path.display()),
-                });
-            }
-            if upstream.max_response_bytes == 0 {
-                return Err(ConfigError::Invalid {
-                    field: "upstream.max_response_bytes",
-                    reason: "must be greater than 0".into(),
-                });
-            }
+            upstream.validate()?;
         }
         if self.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::Invalid {
@@ -685,13 +403,14 @@ impl Config {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// No overrides: the defaults and the file alone.
     const NONE: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
 
-    fn write(dir: &tempfile::TempDir, text: &str) -> PathBuf {
+    /// `berth.toml` in `dir`, holding `text` (for the command line's tests too).
+    pub(crate) fn write(dir: &tempfile::TempDir, text: &str) -> PathBuf {
         let path = dir.path().join("berth.toml");
         std::fs::write(&path, text).unwrap();
         path
@@ -777,5 +496,25 @@ mod tests {
         assert_eq!(config.log.format, LogFormat::Json);
         assert_eq!(config.listen, Config::default().listen);
         assert_eq!(Config::load(None, &NONE).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn networks_parse_as_cidrs_or_single_addresses() {
+        assert_eq!(
+            parse_network("10.0.0.0/8").unwrap().to_string(),
+            "10.0.0.0/8"
+        );
+        assert_eq!(
+            parse_network("10.1.2.3/8").unwrap().to_string(),
+            "10.0.0.0/8"
+        );
+        assert_eq!(
+            parse_network(" 10.1.2.3 ").unwrap().to_string(),
+            "10.1.2.3/32"
+        );
+        assert_eq!(parse_network("fd00::1").unwrap().to_string(), "fd00::1/128");
+        for bad in ["", "10.0.0.0/33", "example.com", "10.0.0"] {
+            assert!(parse_network(bad).is_err(), "{bad}");
+        }
     }
 }
