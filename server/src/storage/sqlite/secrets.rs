@@ -7,34 +7,41 @@ use super::{SqliteMetadata, json_array};
 use crate::storage::secrets::{RegistrySecretRecord, RegistrySecretStore};
 use crate::storage::{StorageError, StorageResult};
 
-type SecretRow = (
-    String,
-    String,
-    String,
-    Vec<u8>,
-    Vec<u8>,
-    String,
-    DateTime<Utc>,
-);
+/// A registry secret as `registry_secrets` keeps it: its hosts as a JSON array.
+#[derive(sqlx::FromRow)]
+struct SecretRow {
+    namespace: String,
+    name: String,
+    #[sqlx(rename = "type")]
+    secret_type: String,
+    nonce: Vec<u8>,
+    ciphertext: Vec<u8>,
+    hosts: String,
+    created_at: DateTime<Utc>,
+}
 
 const SECRET_COLUMNS: &str = "namespace, name, type, nonce, ciphertext, hosts, created_at";
 
-fn secret_from_row(row: SecretRow) -> StorageResult<RegistrySecretRecord> {
-    let (namespace, name, secret_type, nonce, ciphertext, hosts, created_at) = row;
-    let hosts = serde_json::from_str(&hosts).map_err(|err| {
-        StorageError::Corrupt(format!(
-            "hosts of registry secret {namespace}/{name}: {err}"
-        ))
-    })?;
-    Ok(RegistrySecretRecord {
-        namespace,
-        name,
-        secret_type,
-        nonce,
-        ciphertext,
-        hosts,
-        created_at,
-    })
+impl TryFrom<SecretRow> for RegistrySecretRecord {
+    type Error = StorageError;
+
+    fn try_from(row: SecretRow) -> StorageResult<Self> {
+        let hosts = serde_json::from_str(&row.hosts).map_err(|err| {
+            StorageError::Corrupt(format!(
+                "hosts of registry secret {}/{}: {err}",
+                row.namespace, row.name
+            ))
+        })?;
+        Ok(RegistrySecretRecord {
+            namespace: row.namespace,
+            name: row.name,
+            secret_type: row.secret_type,
+            nonce: row.nonce,
+            ciphertext: row.ciphertext,
+            hosts,
+            created_at: row.created_at,
+        })
+    }
 }
 
 #[async_trait]
@@ -64,7 +71,9 @@ impl RegistrySecretStore for SqliteMetadata {
         .bind(namespace)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(secret_from_row).collect()
+        rows.into_iter()
+            .map(RegistrySecretRecord::try_from)
+            .collect()
     }
 
     async fn registry_secret(
@@ -79,7 +88,7 @@ impl RegistrySecretStore for SqliteMetadata {
         .bind(name)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(secret_from_row).transpose()
+        row.map(RegistrySecretRecord::try_from).transpose()
     }
 
     async fn delete_registry_secret(&self, namespace: &str, name: &str) -> StorageResult<bool> {

@@ -11,68 +11,67 @@ use crate::storage::webhooks::{
 };
 use crate::storage::{StorageError, StorageResult};
 
-type WebhookRow = (
-    i64,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Vec<u8>,
-    Vec<u8>,
-    i64,
-    DateTime<Utc>,
-);
+/// A subscription as `webhooks` keeps it: the event names as a JSON array.
+#[derive(sqlx::FromRow)]
+struct WebhookRow {
+    id: i64,
+    namespace: String,
+    name: String,
+    uid: String,
+    url: String,
+    events: String,
+    format: String,
+    secret_nonce: Vec<u8>,
+    secret_ciphertext: Vec<u8>,
+    since_event: i64,
+    created_at: DateTime<Utc>,
+}
 
 const WEBHOOK_COLUMNS: &str = "id, namespace, name, uid, url, events, format, secret_nonce, \
      secret_ciphertext, since_event, created_at";
 
-fn webhook_from_row(row: WebhookRow) -> StorageResult<WebhookRecord> {
-    let (
-        id,
-        namespace,
-        name,
-        uid,
-        url,
-        events,
-        format,
-        secret_nonce,
-        secret_ciphertext,
-        since_event,
-        created_at,
-    ) = row;
-    let events = serde_json::from_str(&events).map_err(|err| {
-        StorageError::Corrupt(format!("events of webhook {namespace}/{name}: {err}"))
-    })?;
-    Ok(WebhookRecord {
-        id,
-        namespace,
-        name,
-        uid,
-        url,
-        events,
-        format,
-        secret_nonce,
-        secret_ciphertext,
-        since_event,
-        created_at,
-    })
+impl TryFrom<WebhookRow> for WebhookRecord {
+    type Error = StorageError;
+
+    fn try_from(row: WebhookRow) -> StorageResult<Self> {
+        let events = serde_json::from_str(&row.events).map_err(|err| {
+            StorageError::Corrupt(format!(
+                "events of webhook {}/{}: {err}",
+                row.namespace, row.name
+            ))
+        })?;
+        Ok(WebhookRecord {
+            id: row.id,
+            namespace: row.namespace,
+            name: row.name,
+            uid: row.uid,
+            url: row.url,
+            events,
+            format: row.format,
+            secret_nonce: row.secret_nonce,
+            secret_ciphertext: row.secret_ciphertext,
+            since_event: row.since_event,
+            created_at: row.created_at,
+        })
+    }
 }
 
-type DeliveryRow = (
-    i64,
-    i64,
-    i64,
-    String,
-    String,
-    Vec<u8>,
-    String,
-    i64,
-    Option<i64>,
-    DateTime<Utc>,
-    Option<i64>,
-);
+/// A delivery as `webhook_deliveries` keeps it: its state as text, its due time in
+/// milliseconds.
+#[derive(sqlx::FromRow)]
+struct DeliveryRow {
+    id: i64,
+    webhook_id: i64,
+    event_id: i64,
+    event: String,
+    content_type: String,
+    body: Vec<u8>,
+    state: String,
+    attempts: i64,
+    next_attempt_at: Option<i64>,
+    created_at: DateTime<Utc>,
+    redelivery_of: Option<i64>,
+}
 
 const DELIVERY_COLUMNS: &str = "d.id, d.webhook_id, d.event_id, d.event, d.content_type, d.body, \
      d.state, d.attempts, d.next_attempt_at, d.created_at, d.redelivery_of";
@@ -82,53 +81,60 @@ fn millis_to_time(millis: i64) -> StorageResult<DateTime<Utc>> {
         .ok_or_else(|| StorageError::Corrupt(format!("time {millis} ms is out of range")))
 }
 
-fn delivery_from_row(row: DeliveryRow) -> StorageResult<DeliveryRecord> {
-    let (
-        id,
-        webhook_id,
-        event_id,
-        event,
-        content_type,
-        body,
-        state,
-        attempts,
-        next_attempt_at,
-        created_at,
-        redelivery_of,
-    ) = row;
-    Ok(DeliveryRecord {
-        id,
-        webhook_id,
-        event_id,
-        event,
-        content_type,
-        body,
-        state: DeliveryState::parse(&state)
-            .ok_or_else(|| StorageError::Corrupt(format!("delivery {id} is {state:?}")))?,
-        attempts: u32::try_from(attempts)
-            .map_err(|_| StorageError::Corrupt(format!("delivery {id}: {attempts} attempts")))?,
-        next_attempt_at: next_attempt_at.map(millis_to_time).transpose()?,
-        created_at,
-        redelivery_of,
-    })
+impl TryFrom<DeliveryRow> for DeliveryRecord {
+    type Error = StorageError;
+
+    fn try_from(row: DeliveryRow) -> StorageResult<Self> {
+        let id = row.id;
+        Ok(DeliveryRecord {
+            id,
+            webhook_id: row.webhook_id,
+            event_id: row.event_id,
+            event: row.event,
+            content_type: row.content_type,
+            body: row.body,
+            state: DeliveryState::parse(&row.state).ok_or_else(|| {
+                StorageError::Corrupt(format!("delivery {id} is {:?}", row.state))
+            })?,
+            attempts: u32::try_from(row.attempts).map_err(|_| {
+                StorageError::Corrupt(format!("delivery {id}: {} attempts", row.attempts))
+            })?,
+            next_attempt_at: row.next_attempt_at.map(millis_to_time).transpose()?,
+            created_at: row.created_at,
+            redelivery_of: row.redelivery_of,
+        })
+    }
 }
 
-type AttemptRow = (i64, i64, Option<i64>, Option<String>, i64, DateTime<Utc>);
+#[derive(sqlx::FromRow)]
+struct AttemptRow {
+    delivery_id: i64,
+    number: i64,
+    status_code: Option<i64>,
+    error: Option<String>,
+    duration_ms: i64,
+    attempted_at: DateTime<Utc>,
+}
 
-fn attempt_from_row(row: AttemptRow) -> StorageResult<AttemptRecord> {
-    let (delivery_id, number, status_code, error, duration_ms, attempted_at) = row;
-    let corrupt = || StorageError::Corrupt(format!("an attempt at delivery {delivery_id}"));
-    Ok(AttemptRecord {
-        delivery_id,
-        number: u32::try_from(number).map_err(|_| corrupt())?,
-        status_code: status_code
-            .map(u16::try_from)
-            .transpose()
-            .map_err(|_| corrupt())?,
-        error,
-        duration_ms: u64::try_from(duration_ms).map_err(|_| corrupt())?,
-        attempted_at,
-    })
+impl TryFrom<AttemptRow> for AttemptRecord {
+    type Error = StorageError;
+
+    fn try_from(row: AttemptRow) -> StorageResult<Self> {
+        let delivery_id = row.delivery_id;
+        let corrupt = || StorageError::Corrupt(format!("an attempt at delivery {delivery_id}"));
+        Ok(AttemptRecord {
+            delivery_id,
+            number: u32::try_from(row.number).map_err(|_| corrupt())?,
+            status_code: row
+                .status_code
+                .map(u16::try_from)
+                .transpose()
+                .map_err(|_| corrupt())?,
+            error: row.error,
+            duration_ms: u64::try_from(row.duration_ms).map_err(|_| corrupt())?,
+            attempted_at: row.attempted_at,
+        })
+    }
 }
 
 /// The subscriptions' oldest pending deliveries (one a subscription), as table `h` of ids.
@@ -168,7 +174,7 @@ impl WebhookStore for SqliteMetadata {
         .bind(namespace)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(webhook_from_row).collect()
+        rows.into_iter().map(WebhookRecord::try_from).collect()
     }
 
     async fn webhook(&self, namespace: &str, name: &str) -> StorageResult<Option<WebhookRecord>> {
@@ -179,7 +185,7 @@ impl WebhookStore for SqliteMetadata {
         .bind(name)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(webhook_from_row).transpose()
+        row.map(WebhookRecord::try_from).transpose()
     }
 
     async fn webhook_by_id(&self, id: i64) -> StorageResult<Option<WebhookRecord>> {
@@ -189,7 +195,7 @@ impl WebhookStore for SqliteMetadata {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(webhook_from_row).transpose()
+        row.map(WebhookRecord::try_from).transpose()
     }
 
     async fn delete_webhook(&self, namespace: &str, name: &str) -> StorageResult<bool> {
@@ -257,7 +263,7 @@ impl WebhookStore for SqliteMetadata {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(delivery_from_row).collect()
+        rows.into_iter().map(DeliveryRecord::try_from).collect()
     }
 
     async fn next_due(&self) -> StorageResult<Option<DateTime<Utc>>> {
@@ -370,7 +376,7 @@ impl WebhookStore for SqliteMetadata {
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
-        delivery_from_row(row).map(Redelivery::Made)
+        DeliveryRecord::try_from(row).map(Redelivery::Made)
     }
 
     async fn deliveries(
@@ -389,7 +395,7 @@ impl WebhookStore for SqliteMetadata {
         .await?;
         let deliveries = rows
             .into_iter()
-            .map(delivery_from_row)
+            .map(DeliveryRecord::try_from)
             .collect::<StorageResult<Vec<_>>>()?;
         let ids: Vec<i64> = deliveries.iter().map(|d| d.id).collect();
         let attempts: Vec<AttemptRow> = sqlx::query_as(
@@ -402,7 +408,7 @@ impl WebhookStore for SqliteMetadata {
         .await?;
         let mut attempts = attempts
             .into_iter()
-            .map(attempt_from_row)
+            .map(AttemptRecord::try_from)
             .collect::<StorageResult<Vec<_>>>()?;
         Ok(deliveries
             .into_iter()
