@@ -4,13 +4,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
-use super::{SqliteMetadata, ensure_namespace};
+use super::{SqliteMetadata, add_namespace};
 use crate::storage::auth::{
     AuditRecord, AuthStore, BindingRecord, ExternalIdentity, GroupRecord, IdentityMapping,
     IdentityRecord, LinkOutcome, MappingMethod, NewAudit, OAuthCode, ServiceAccountRecord,
     TokenIdentity, TokenKind, TokenOwner, TokenRecord, UserRecord,
 };
-use crate::storage::{StorageError, StorageResult};
+use crate::storage::{Labels, StorageError, StorageResult};
 
 /// A user as `users` keeps it: the local groups are in `group_members`, the provider's claim
 /// (a JSON array) in `external_groups`.
@@ -676,15 +676,11 @@ impl AuthStore for SqliteMetadata {
         admin: Option<&BindingRecord>,
     ) -> StorageResult<bool> {
         let mut tx = self.begin_write().await?;
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM namespaces WHERE name = ?")
-            .bind(namespace)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_some() {
+        let made = add_namespace(&mut tx, namespace, &Labels::new(), &Labels::new()).await?;
+        if made.is_none() {
             tx.rollback().await?;
             return Ok(false);
         }
-        ensure_namespace(&mut tx, namespace).await?;
         if let Some(binding) = admin {
             insert_binding(&mut tx, binding).await?;
         }

@@ -6,10 +6,10 @@ use sqlx::SqliteConnection;
 
 use super::registry::untag;
 use super::{
-    NewEvent, STREAM_COLUMNS, SqliteMetadata, StreamRow, TagPoint, TagRow, append_event,
-    create_stream_row, forget_earlier_namespace, json_array, labels_from_db, labels_to_db,
-    link_image, load_stream, load_streams, load_streams_with_tags, move_tag, move_tracking_tags,
-    parse_digest, record_stream_event, size_from_db, stream_state, to_json,
+    NewEvent, STREAM_COLUMNS, SqliteMetadata, StreamRow, TagPoint, TagRow, add_namespace,
+    append_event, create_stream_row, json_array, labels_from_db, labels_to_db, link_image,
+    load_stream, load_streams, load_streams_with_tags, move_tag, move_tracking_tags, parse_digest,
+    record_stream_event, size_from_db, stream_state, to_json,
 };
 use crate::registry::names::RepositoryName;
 use crate::storage::{
@@ -223,6 +223,27 @@ async fn point_tag(
     Ok(Ok(move_tag(conn, repository_id, tag, &point).await?))
 }
 
+/// Stream `namespace/name` with its tags, only those named in `only` (a JSON array) when given.
+async fn find_stream(
+    conn: &mut SqliteConnection,
+    namespace: &str,
+    name: &str,
+    only: Option<&str>,
+) -> StorageResult<Option<StreamRecord>> {
+    let rows: Vec<StreamRow> = sqlx::query_as(&format!(
+        "SELECT {STREAM_COLUMNS} FROM image_streams s JOIN namespaces n ON n.id = s.namespace_id
+         WHERE n.name = ? AND s.name = ?"
+    ))
+    .bind(namespace)
+    .bind(name)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(load_streams_with_tags(conn, rows, only)
+        .await?
+        .into_iter()
+        .next())
+}
+
 /// Deletes a stream's repository (everything of it cascades) and logs its DELETED event.
 async fn delete_stream_in(
     conn: &mut SqliteConnection,
@@ -286,43 +307,12 @@ impl ImageStreamStore for SqliteMetadata {
         annotations: &Labels,
     ) -> StorageResult<Option<NamespaceRecord>> {
         let mut tx = self.begin_write().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO namespaces (name, uid, resource_version, labels, annotations, created_at)
-             VALUES (?, ?, 0, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(name)
-        .bind(uuid::Uuid::new_v4().to_string())
-        .bind(labels_to_db(labels))
-        .bind(labels_to_db(annotations))
-        .bind(Utc::now())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if !inserted {
+        if add_namespace(&mut tx, name, labels, annotations)
+            .await?
+            .is_none()
+        {
             return Ok(None);
         }
-        forget_earlier_namespace(&mut tx, name).await?;
-        let version = append_event(
-            &mut tx,
-            NewEvent {
-                kind: EventKind::Namespace,
-                event_type: EventType::Added,
-                namespace: name,
-                name,
-                reason: "create",
-                tag: None,
-                old_image: None,
-                new_image: None,
-                object: None,
-            },
-        )
-        .await?;
-        sqlx::query("UPDATE namespaces SET resource_version = ? WHERE name = ?")
-            .bind(version)
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
         self.commit(tx).await?;
         self.get_namespace(name).await
     }
@@ -362,22 +352,9 @@ impl ImageStreamStore for SqliteMetadata {
             .bind(name)
             .execute(&mut *tx)
             .await?;
-        let object = to_json(&NamespaceRecord::try_from(namespace)?)?;
-        append_event(
-            &mut tx,
-            NewEvent {
-                kind: EventKind::Namespace,
-                event_type: EventType::Deleted,
-                namespace: name,
-                name,
-                reason: "delete",
-                tag: None,
-                old_image: None,
-                new_image: None,
-                object: Some(object),
-            },
-        )
-        .await?;
+        let mut event = NewEvent::namespace(EventType::Deleted, name, "delete");
+        event.object = Some(to_json(&NamespaceRecord::try_from(namespace)?)?);
+        append_event(&mut tx, event).await?;
         self.commit(tx).await?;
         Ok(true)
     }
@@ -435,15 +412,7 @@ impl ImageStreamStore for SqliteMetadata {
 
     async fn get_stream(&self, namespace: &str, name: &str) -> StorageResult<Option<StreamRecord>> {
         let mut conn = self.pool.acquire().await?;
-        let rows: Vec<StreamRow> = sqlx::query_as(&format!(
-            "SELECT {STREAM_COLUMNS} FROM image_streams s JOIN namespaces n ON n.id = s.namespace_id
-             WHERE n.name = ? AND s.name = ?"
-        ))
-        .bind(namespace)
-        .bind(name)
-        .fetch_all(&mut *conn)
-        .await?;
-        Ok(load_streams(&mut conn, rows).await?.into_iter().next())
+        find_stream(&mut conn, namespace, name, None).await
     }
 
     async fn scheduled_imports(&self) -> StorageResult<Vec<(RepositoryName, String, String)>> {
@@ -558,20 +527,9 @@ impl ImageStreamStore for SqliteMetadata {
         name: &str,
         tags: &[String],
     ) -> StorageResult<Option<StreamRecord>> {
-        let mut conn = self.pool.acquire().await?;
-        let rows: Vec<StreamRow> = sqlx::query_as(&format!(
-            "SELECT {STREAM_COLUMNS} FROM image_streams s JOIN namespaces n ON n.id = s.namespace_id
-             WHERE n.name = ? AND s.name = ?"
-        ))
-        .bind(namespace)
-        .bind(name)
-        .fetch_all(&mut *conn)
-        .await?;
         let only = json_array(tags)?;
-        Ok(load_streams_with_tags(&mut conn, rows, Some(&only))
-            .await?
-            .into_iter()
-            .next())
+        let mut conn = self.pool.acquire().await?;
+        find_stream(&mut conn, namespace, name, Some(&only)).await
     }
 
     async fn change_stream(
