@@ -107,31 +107,29 @@ struct TokenRow {
 
 const TOKEN_COLUMNS: &str = "id, uid, name, kind, user_id, service_account_id, created_at, expires_at, last_used_at, revoked_at";
 
-impl TryFrom<TokenRow> for TokenRecord {
-    type Error = StorageError;
-
-    fn try_from(row: TokenRow) -> StorageResult<Self> {
-        let owner = match (row.user_id, row.service_account_id) {
+impl TokenRow {
+    fn into_record(self) -> StorageResult<TokenRecord> {
+        let owner = match (self.user_id, self.service_account_id) {
             (Some(user), None) => TokenOwner::User(user),
             (None, Some(account)) => TokenOwner::ServiceAccount(account),
             _ => {
                 return Err(StorageError::Corrupt(format!(
                     "token {} has no single owner",
-                    row.uid
+                    self.uid
                 )));
             }
         };
         Ok(TokenRecord {
-            id: row.id,
-            kind: TokenKind::parse(&row.kind)
-                .ok_or_else(|| StorageError::Corrupt(format!("token kind {}", row.kind)))?,
-            uid: row.uid,
-            name: row.name,
+            id: self.id,
+            kind: TokenKind::parse(&self.kind)
+                .ok_or_else(|| StorageError::Corrupt(format!("token kind {}", self.kind)))?,
+            uid: self.uid,
+            name: self.name,
             owner,
-            created_at: row.created_at,
-            expires_at: row.expires_at,
-            last_used_at: row.last_used_at,
-            revoked_at: row.revoked_at,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            last_used_at: self.last_used_at,
+            revoked_at: self.revoked_at,
         })
     }
 }
@@ -549,7 +547,7 @@ impl AuthStore for SqliteMetadata {
         .bind(expires_at)
         .fetch_one(&self.pool)
         .await?;
-        TokenRecord::try_from(row)
+        row.into_record()
     }
 
     async fn find_token(
@@ -566,7 +564,7 @@ impl AuthStore for SqliteMetadata {
         let Some(row) = row else {
             return Ok(None);
         };
-        let token = TokenRecord::try_from(row)?;
+        let token = row.into_record()?;
         let identity = match token.owner {
             TokenOwner::User(id) => find_user(&mut conn, UserKey::Id(id))
                 .await?
@@ -595,7 +593,7 @@ impl AuthStore for SqliteMetadata {
         .bind(account_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(TokenRecord::try_from).collect()
+        rows.into_iter().map(TokenRow::into_record).collect()
     }
 
     async fn revoke_token(&self, owner: &TokenOwner, uid: &str) -> StorageResult<bool> {

@@ -6,6 +6,11 @@
 //! `auth.rs` [`super::auth::AuthStore`], `secrets.rs` [`super::secrets::RegistrySecretStore`],
 //! `webhooks.rs` [`super::webhooks::WebhookStore`];
 //! the primitives several need (streams, tags, history, events) are here.
+//!
+//! A row is read into a `#[derive(sqlx::FromRow)]` struct named for it (`StreamRow`, `TagRow`)
+//! whose `into_record` makes the record and holds the checks (digests by [`parse_digest`],
+//! sizes by [`size_from_db`], JSON columns); a record whose fields are its columns as they are
+//! (a binding, an audit entry) is read directly.
 
 mod auth;
 mod registry;

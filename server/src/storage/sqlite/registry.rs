@@ -27,14 +27,12 @@ struct ManifestRow {
     content: Vec<u8>,
 }
 
-impl TryFrom<ManifestRow> for StoredManifest {
-    type Error = StorageError;
-
-    fn try_from(row: ManifestRow) -> StorageResult<Self> {
+impl ManifestRow {
+    fn into_record(self) -> StorageResult<StoredManifest> {
         Ok(StoredManifest {
-            digest: parse_digest(&row.digest)?,
-            media_type: row.media_type,
-            content: Bytes::from(row.content),
+            digest: parse_digest(&self.digest)?,
+            media_type: self.media_type,
+            content: Bytes::from(self.content),
         })
     }
 }
@@ -49,16 +47,14 @@ struct ReferrerRow {
     annotations: Option<String>,
 }
 
-impl TryFrom<ReferrerRow> for Referrer {
-    type Error = StorageError;
-
-    fn try_from(row: ReferrerRow) -> StorageResult<Self> {
+impl ReferrerRow {
+    fn into_record(self) -> StorageResult<Referrer> {
         Ok(Referrer {
-            digest: parse_digest(&row.digest)?,
-            media_type: row.media_type,
-            size: size_from_db(row.size)?,
-            artifact_type: row.artifact_type,
-            annotations: row.annotations,
+            digest: parse_digest(&self.digest)?,
+            media_type: self.media_type,
+            size: size_from_db(self.size)?,
+            artifact_type: self.artifact_type,
+            annotations: self.annotations,
         })
     }
 }
@@ -71,16 +67,14 @@ struct RemoteBlobRow {
     size: i64,
 }
 
-impl TryFrom<RemoteBlobRow> for RemoteBlob {
-    type Error = StorageError;
-
-    fn try_from(row: RemoteBlobRow) -> StorageResult<Self> {
+impl RemoteBlobRow {
+    fn into_record(self) -> StorageResult<RemoteBlob> {
         Ok(RemoteBlob {
             source: RemoteSource {
-                repository: row.source,
-                insecure: row.insecure,
+                repository: self.source,
+                insecure: self.insecure,
             },
-            size: size_from_db(row.size)?,
+            size: size_from_db(self.size)?,
         })
     }
 }
@@ -95,7 +89,7 @@ struct UploadRow {
 }
 
 impl UploadRow {
-    fn into_session(
+    fn into_record(
         self,
         id: UploadId,
         repository: &RepositoryName,
@@ -428,7 +422,7 @@ impl MetadataStore for SqliteMetadata {
         .bind(digest.to_string())
         .fetch_optional(&self.pool)
         .await?;
-        row.map(RemoteBlob::try_from).transpose()
+        row.map(RemoteBlobRow::into_record).transpose()
     }
 
     async fn link_fetched_blob(
@@ -546,7 +540,7 @@ impl MetadataStore for SqliteMetadata {
         .bind(repository.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|row| row.into_session(id, repository)).transpose()
+        row.map(|row| row.into_record(id, repository)).transpose()
     }
 
     async fn advance_upload(
@@ -711,7 +705,7 @@ impl MetadataStore for SqliteMetadata {
         .bind(tag.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        row.map(StoredManifest::try_from).transpose()
+        row.map(ManifestRow::into_record).transpose()
     }
 
     async fn manifest_by_digest(
@@ -729,7 +723,7 @@ impl MetadataStore for SqliteMetadata {
         .bind(digest.to_string())
         .fetch_optional(&self.pool)
         .await?;
-        row.map(StoredManifest::try_from).transpose()
+        row.map(ManifestRow::into_record).transpose()
     }
 
     async fn delete_manifest(
@@ -825,7 +819,7 @@ impl MetadataStore for SqliteMetadata {
         .bind(subject.to_string())
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(Referrer::try_from).collect()
+        rows.into_iter().map(ReferrerRow::into_record).collect()
     }
 
     async fn check(&self) -> StorageResult<()> {

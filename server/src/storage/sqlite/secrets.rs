@@ -22,24 +22,22 @@ struct SecretRow {
 
 const SECRET_COLUMNS: &str = "namespace, name, type, nonce, ciphertext, hosts, created_at";
 
-impl TryFrom<SecretRow> for RegistrySecretRecord {
-    type Error = StorageError;
-
-    fn try_from(row: SecretRow) -> StorageResult<Self> {
-        let hosts = serde_json::from_str(&row.hosts).map_err(|err| {
+impl SecretRow {
+    fn into_record(self) -> StorageResult<RegistrySecretRecord> {
+        let hosts = serde_json::from_str(&self.hosts).map_err(|err| {
             StorageError::Corrupt(format!(
                 "hosts of registry secret {}/{}: {err}",
-                row.namespace, row.name
+                self.namespace, self.name
             ))
         })?;
         Ok(RegistrySecretRecord {
-            namespace: row.namespace,
-            name: row.name,
-            secret_type: row.secret_type,
-            nonce: row.nonce,
-            ciphertext: row.ciphertext,
+            namespace: self.namespace,
+            name: self.name,
+            secret_type: self.secret_type,
+            nonce: self.nonce,
+            ciphertext: self.ciphertext,
             hosts,
-            created_at: row.created_at,
+            created_at: self.created_at,
         })
     }
 }
@@ -71,9 +69,7 @@ impl RegistrySecretStore for SqliteMetadata {
         .bind(namespace)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(RegistrySecretRecord::try_from)
-            .collect()
+        rows.into_iter().map(SecretRow::into_record).collect()
     }
 
     async fn registry_secret(
@@ -88,7 +84,7 @@ impl RegistrySecretStore for SqliteMetadata {
         .bind(name)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(RegistrySecretRecord::try_from).transpose()
+        row.map(SecretRow::into_record).transpose()
     }
 
     async fn delete_registry_secret(&self, namespace: &str, name: &str) -> StorageResult<bool> {

@@ -29,16 +29,14 @@ struct SummaryRow {
     latest: Option<String>,
 }
 
-impl TryFrom<SummaryRow> for StreamSummaryRecord {
-    type Error = StorageError;
-
-    fn try_from(row: SummaryRow) -> StorageResult<Self> {
+impl SummaryRow {
+    fn into_record(self) -> StorageResult<StreamSummaryRecord> {
         Ok(StreamSummaryRecord {
-            name: row.name,
-            tags: size_from_db(row.tag_count)?,
-            size: size_from_db(row.size)?,
-            updated: row.updated,
-            latest_tag: row.latest,
+            name: self.name,
+            tags: size_from_db(self.tag_count)?,
+            size: size_from_db(self.size)?,
+            updated: self.updated,
+            latest_tag: self.latest,
         })
     }
 }
@@ -52,15 +50,13 @@ struct UsageRow {
     size: i64,
 }
 
-impl TryFrom<UsageRow> for NamespaceUsage {
-    type Error = StorageError;
-
-    fn try_from(row: UsageRow) -> StorageResult<Self> {
+impl UsageRow {
+    fn into_record(self) -> StorageResult<NamespaceUsage> {
         Ok(NamespaceUsage {
-            name: row.name,
-            streams: size_from_db(row.streams)?,
-            size: size_from_db(row.size)?,
-            created_at: row.created_at,
+            name: self.name,
+            streams: size_from_db(self.streams)?,
+            size: size_from_db(self.size)?,
+            created_at: self.created_at,
         })
     }
 }
@@ -99,17 +95,15 @@ struct NamespaceRow {
 
 const NAMESPACE_COLUMNS: &str = "name, uid, resource_version, labels, annotations, created_at";
 
-impl TryFrom<NamespaceRow> for NamespaceRecord {
-    type Error = StorageError;
-
-    fn try_from(row: NamespaceRow) -> StorageResult<Self> {
+impl NamespaceRow {
+    fn into_record(self) -> StorageResult<NamespaceRecord> {
         Ok(NamespaceRecord {
-            name: row.name,
-            uid: row.uid,
-            resource_version: row.resource_version,
-            labels: labels_from_db(row.labels)?,
-            annotations: labels_from_db(row.annotations)?,
-            created_at: row.created_at,
+            name: self.name,
+            uid: self.uid,
+            resource_version: self.resource_version,
+            labels: labels_from_db(self.labels)?,
+            annotations: labels_from_db(self.annotations)?,
+            created_at: self.created_at,
         })
     }
 }
@@ -126,16 +120,14 @@ struct ImageRow {
 
 const IMAGE_COLUMNS: &str = "digest, media_type, size, image, created_at";
 
-impl TryFrom<ImageRow> for ImageRecord {
-    type Error = StorageError;
-
-    fn try_from(row: ImageRow) -> StorageResult<Self> {
+impl ImageRow {
+    fn into_record(self) -> StorageResult<ImageRecord> {
         Ok(ImageRecord {
-            digest: parse_digest(&row.digest)?,
-            media_type: row.media_type,
-            size: size_from_db(row.size)?,
-            image: row.image,
-            created_at: row.created_at,
+            digest: parse_digest(&self.digest)?,
+            media_type: self.media_type,
+            size: size_from_db(self.size)?,
+            image: self.image,
+            created_at: self.created_at,
         })
     }
 }
@@ -156,29 +148,27 @@ struct EventRow {
     created_at: DateTime<Utc>,
 }
 
-impl TryFrom<EventRow> for EventRecord {
-    type Error = StorageError;
-
-    fn try_from(row: EventRow) -> StorageResult<Self> {
-        let kind = match row.kind.as_str() {
+impl EventRow {
+    fn into_record(self) -> StorageResult<EventRecord> {
+        let kind = match self.kind.as_str() {
             "Namespace" => EventKind::Namespace,
             "ImageStream" => EventKind::ImageStream,
             other => return Err(StorageError::Corrupt(format!("event kind {other}"))),
         };
-        let event_type = EventType::parse(&row.event_type)
-            .ok_or_else(|| StorageError::Corrupt(format!("event type {}", row.event_type)))?;
+        let event_type = EventType::parse(&self.event_type)
+            .ok_or_else(|| StorageError::Corrupt(format!("event type {}", self.event_type)))?;
         Ok(EventRecord {
-            id: row.id,
+            id: self.id,
             kind,
             event_type,
-            namespace: row.namespace,
-            name: row.name,
-            reason: row.reason,
-            tag: row.tag,
-            old_image: row.old_image,
-            new_image: row.new_image,
-            object: row.object,
-            created_at: row.created_at,
+            namespace: self.namespace,
+            name: self.name,
+            reason: self.reason,
+            tag: self.tag,
+            old_image: self.old_image,
+            new_image: self.new_image,
+            object: self.object,
+            created_at: self.created_at,
         })
     }
 }
@@ -287,7 +277,7 @@ impl ImageStreamStore for SqliteMetadata {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(NamespaceRecord::try_from).collect()
+        rows.into_iter().map(NamespaceRow::into_record).collect()
     }
 
     async fn get_namespace(&self, name: &str) -> StorageResult<Option<NamespaceRecord>> {
@@ -297,7 +287,7 @@ impl ImageStreamStore for SqliteMetadata {
         .bind(name)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(NamespaceRecord::try_from).transpose()
+        row.map(NamespaceRow::into_record).transpose()
     }
 
     async fn create_namespace(
@@ -353,7 +343,7 @@ impl ImageStreamStore for SqliteMetadata {
             .execute(&mut *tx)
             .await?;
         let mut event = NewEvent::namespace(EventType::Deleted, name, "delete");
-        event.object = Some(to_json(&NamespaceRecord::try_from(namespace)?)?);
+        event.object = Some(to_json(&namespace.into_record()?)?);
         append_event(&mut tx, event).await?;
         self.commit(tx).await?;
         Ok(true)
@@ -500,7 +490,7 @@ impl ImageStreamStore for SqliteMetadata {
         tx.commit().await?;
         let summaries = rows
             .into_iter()
-            .map(StreamSummaryRecord::try_from)
+            .map(SummaryRow::into_record)
             .collect::<StorageResult<Vec<_>>>()?;
         Ok((summaries, size_from_db(total)?))
     }
@@ -518,7 +508,7 @@ impl ImageStreamStore for SqliteMetadata {
         ))
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(NamespaceUsage::try_from).collect()
+        rows.into_iter().map(UsageRow::into_record).collect()
     }
 
     async fn get_stream_tags(
@@ -753,7 +743,7 @@ impl ImageStreamStore for SqliteMetadata {
         .bind(digest.to_string())
         .fetch_optional(&self.pool)
         .await?;
-        row.map(ImageRecord::try_from).transpose()
+        row.map(ImageRow::into_record).transpose()
     }
 
     async fn get_images(&self, digests: &[Digest]) -> StorageResult<Vec<ImageRecord>> {
@@ -766,7 +756,7 @@ impl ImageStreamStore for SqliteMetadata {
         .bind(json_array(digests)?)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(ImageRecord::try_from).collect()
+        rows.into_iter().map(ImageRow::into_record).collect()
     }
 
     async fn image_in_repository(
@@ -785,7 +775,7 @@ impl ImageStreamStore for SqliteMetadata {
         .bind(digest.to_string())
         .fetch_optional(&self.pool)
         .await?;
-        row.map(ImageRecord::try_from).transpose()
+        row.map(ImageRow::into_record).transpose()
     }
 
     async fn list_images(
@@ -800,7 +790,7 @@ impl ImageStreamStore for SqliteMetadata {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(ImageRecord::try_from).collect()
+        rows.into_iter().map(ImageRow::into_record).collect()
     }
 
     async fn events_after(
@@ -845,7 +835,7 @@ impl ImageStreamStore for SqliteMetadata {
         tx.commit().await?;
         let events = rows
             .into_iter()
-            .map(EventRecord::try_from)
+            .map(EventRow::into_record)
             .collect::<StorageResult<Vec<_>>>()?;
         let scanned = if events.len() >= limit as usize {
             events.last().map_or(after, |e| e.id)

@@ -30,28 +30,26 @@ struct WebhookRow {
 const WEBHOOK_COLUMNS: &str = "id, namespace, name, uid, url, events, format, secret_nonce, \
      secret_ciphertext, since_event, created_at";
 
-impl TryFrom<WebhookRow> for WebhookRecord {
-    type Error = StorageError;
-
-    fn try_from(row: WebhookRow) -> StorageResult<Self> {
-        let events = serde_json::from_str(&row.events).map_err(|err| {
+impl WebhookRow {
+    fn into_record(self) -> StorageResult<WebhookRecord> {
+        let events = serde_json::from_str(&self.events).map_err(|err| {
             StorageError::Corrupt(format!(
                 "events of webhook {}/{}: {err}",
-                row.namespace, row.name
+                self.namespace, self.name
             ))
         })?;
         Ok(WebhookRecord {
-            id: row.id,
-            namespace: row.namespace,
-            name: row.name,
-            uid: row.uid,
-            url: row.url,
+            id: self.id,
+            namespace: self.namespace,
+            name: self.name,
+            uid: self.uid,
+            url: self.url,
             events,
-            format: row.format,
-            secret_nonce: row.secret_nonce,
-            secret_ciphertext: row.secret_ciphertext,
-            since_event: row.since_event,
-            created_at: row.created_at,
+            format: self.format,
+            secret_nonce: self.secret_nonce,
+            secret_ciphertext: self.secret_ciphertext,
+            since_event: self.since_event,
+            created_at: self.created_at,
         })
     }
 }
@@ -81,27 +79,25 @@ fn millis_to_time(millis: i64) -> StorageResult<DateTime<Utc>> {
         .ok_or_else(|| StorageError::Corrupt(format!("time {millis} ms is out of range")))
 }
 
-impl TryFrom<DeliveryRow> for DeliveryRecord {
-    type Error = StorageError;
-
-    fn try_from(row: DeliveryRow) -> StorageResult<Self> {
-        let id = row.id;
+impl DeliveryRow {
+    fn into_record(self) -> StorageResult<DeliveryRecord> {
+        let id = self.id;
         Ok(DeliveryRecord {
             id,
-            webhook_id: row.webhook_id,
-            event_id: row.event_id,
-            event: row.event,
-            content_type: row.content_type,
-            body: row.body,
-            state: DeliveryState::parse(&row.state).ok_or_else(|| {
-                StorageError::Corrupt(format!("delivery {id} is {:?}", row.state))
+            webhook_id: self.webhook_id,
+            event_id: self.event_id,
+            event: self.event,
+            content_type: self.content_type,
+            body: self.body,
+            state: DeliveryState::parse(&self.state).ok_or_else(|| {
+                StorageError::Corrupt(format!("delivery {id} is {:?}", self.state))
             })?,
-            attempts: u32::try_from(row.attempts).map_err(|_| {
-                StorageError::Corrupt(format!("delivery {id}: {} attempts", row.attempts))
+            attempts: u32::try_from(self.attempts).map_err(|_| {
+                StorageError::Corrupt(format!("delivery {id}: {} attempts", self.attempts))
             })?,
-            next_attempt_at: row.next_attempt_at.map(millis_to_time).transpose()?,
-            created_at: row.created_at,
-            redelivery_of: row.redelivery_of,
+            next_attempt_at: self.next_attempt_at.map(millis_to_time).transpose()?,
+            created_at: self.created_at,
+            redelivery_of: self.redelivery_of,
         })
     }
 }
@@ -116,23 +112,21 @@ struct AttemptRow {
     attempted_at: DateTime<Utc>,
 }
 
-impl TryFrom<AttemptRow> for AttemptRecord {
-    type Error = StorageError;
-
-    fn try_from(row: AttemptRow) -> StorageResult<Self> {
-        let delivery_id = row.delivery_id;
+impl AttemptRow {
+    fn into_record(self) -> StorageResult<AttemptRecord> {
+        let delivery_id = self.delivery_id;
         let corrupt = || StorageError::Corrupt(format!("an attempt at delivery {delivery_id}"));
         Ok(AttemptRecord {
             delivery_id,
-            number: u32::try_from(row.number).map_err(|_| corrupt())?,
-            status_code: row
+            number: u32::try_from(self.number).map_err(|_| corrupt())?,
+            status_code: self
                 .status_code
                 .map(u16::try_from)
                 .transpose()
                 .map_err(|_| corrupt())?,
-            error: row.error,
-            duration_ms: u64::try_from(row.duration_ms).map_err(|_| corrupt())?,
-            attempted_at: row.attempted_at,
+            error: self.error,
+            duration_ms: u64::try_from(self.duration_ms).map_err(|_| corrupt())?,
+            attempted_at: self.attempted_at,
         })
     }
 }
@@ -174,7 +168,7 @@ impl WebhookStore for SqliteMetadata {
         .bind(namespace)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(WebhookRecord::try_from).collect()
+        rows.into_iter().map(WebhookRow::into_record).collect()
     }
 
     async fn webhook(&self, namespace: &str, name: &str) -> StorageResult<Option<WebhookRecord>> {
@@ -185,7 +179,7 @@ impl WebhookStore for SqliteMetadata {
         .bind(name)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(WebhookRecord::try_from).transpose()
+        row.map(WebhookRow::into_record).transpose()
     }
 
     async fn webhook_by_id(&self, id: i64) -> StorageResult<Option<WebhookRecord>> {
@@ -195,7 +189,7 @@ impl WebhookStore for SqliteMetadata {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(WebhookRecord::try_from).transpose()
+        row.map(WebhookRow::into_record).transpose()
     }
 
     async fn delete_webhook(&self, namespace: &str, name: &str) -> StorageResult<bool> {
@@ -263,7 +257,7 @@ impl WebhookStore for SqliteMetadata {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(DeliveryRecord::try_from).collect()
+        rows.into_iter().map(DeliveryRow::into_record).collect()
     }
 
     async fn next_due(&self) -> StorageResult<Option<DateTime<Utc>>> {
@@ -376,7 +370,7 @@ impl WebhookStore for SqliteMetadata {
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
-        DeliveryRecord::try_from(row).map(Redelivery::Made)
+        row.into_record().map(Redelivery::Made)
     }
 
     async fn deliveries(
@@ -395,7 +389,7 @@ impl WebhookStore for SqliteMetadata {
         .await?;
         let deliveries = rows
             .into_iter()
-            .map(DeliveryRecord::try_from)
+            .map(DeliveryRow::into_record)
             .collect::<StorageResult<Vec<_>>>()?;
         let ids: Vec<i64> = deliveries.iter().map(|d| d.id).collect();
         let attempts: Vec<AttemptRow> = sqlx::query_as(
@@ -408,7 +402,7 @@ impl WebhookStore for SqliteMetadata {
         .await?;
         let mut attempts = attempts
             .into_iter()
-            .map(AttemptRecord::try_from)
+            .map(AttemptRow::into_record)
             .collect::<StorageResult<Vec<_>>>()?;
         Ok(deliveries
             .into_iter()
