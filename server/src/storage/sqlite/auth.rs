@@ -790,10 +790,7 @@ mod tests {
 
     #[tokio::test]
     async fn audit_entries_past_retention_are_deleted() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteMetadata::open(&dir.path().join("berth.db"))
-            .await
-            .unwrap();
+        let (_dir, store) = super::super::temp_store().await;
         for i in 0..3 {
             store
                 .append_audit(&NewAudit {

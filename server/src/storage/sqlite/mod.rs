@@ -747,6 +747,16 @@ async fn load_stream(
     Ok(load_streams(conn, rows).await?.into_iter().next())
 }
 
+/// A store in a new temporary folder, for tests: the folder goes with the returned guard.
+#[cfg(test)]
+async fn temp_store() -> (tempfile::TempDir, SqliteMetadata) {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let store = SqliteMetadata::open(&dir.path().join("berth.db"))
+        .await
+        .expect("opening the store");
+    (dir, store)
+}
+
 /// A database at `path` migrated up to `version` only, as an older Berth left it: for tests
 /// of what a later migration does to existing rows.
 #[cfg(test)]

@@ -830,15 +830,8 @@ impl MetadataStore for SqliteMetadata {
 
 #[cfg(test)]
 mod tests {
+    use super::super::temp_store;
     use super::*;
-
-    async fn store() -> (tempfile::TempDir, SqliteMetadata) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteMetadata::open(&dir.path().join("berth.db"))
-            .await
-            .unwrap();
-        (dir, store)
-    }
 
     fn repo(name: &str) -> RepositoryName {
         name.parse().unwrap()
@@ -860,7 +853,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_manifest_needs_its_blobs_in_the_same_repository() {
-        let (_dir, store) = store().await;
+        let (_dir, store) = temp_store().await;
         let layer = Digest::sha256_of(b"layer");
         let m = manifest(
             "{\"m\":1}",
@@ -917,7 +910,7 @@ mod tests {
 
     #[tokio::test]
     async fn deleting_a_manifest_removes_its_tags_and_pagination_is_ordered() {
-        let (_dir, store) = store().await;
+        let (_dir, store) = temp_store().await;
         let r = repo("ns/r");
         let m = manifest("{}", vec![], None);
         for t in ["c", "a", "b"] {
@@ -944,7 +937,7 @@ mod tests {
 
     #[tokio::test]
     async fn referrers_are_found_by_subject_within_the_repository() {
-        let (_dir, store) = store().await;
+        let (_dir, store) = temp_store().await;
         let r = repo("ns/r");
         let subject = manifest("{\"subject\":true}", vec![], None);
         store.put_manifest(&r, &subject, None).await.unwrap();
@@ -973,7 +966,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_remote_link_serves_nothing_until_its_bytes_are_verified() {
-        let (_dir, store) = store().await;
+        let (_dir, store) = temp_store().await;
         let layer = Digest::sha256_of(b"victim's layer");
         store
             .link_blob(&repo("victim/app"), &layer, 14)
@@ -1061,7 +1054,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_verified_link_repairs_a_wrong_size_and_unlinking_removes_remote_links() {
-        let (_dir, store) = store().await;
+        let (_dir, store) = temp_store().await;
         let blob = Digest::sha256_of(b"abc");
         // As an older version's import left it: a blob row with a forged size.
         sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES (?, 999, ?)")
@@ -1169,7 +1162,7 @@ mod tests {
 
     #[tokio::test]
     async fn declared_sizes_must_be_the_stored_ones() {
-        let (_dir, store) = store().await;
+        let (_dir, store) = temp_store().await;
         let r = repo("ns/r");
         let config = Digest::sha256_of(b"{}");
         store.link_blob(&r, &config, 2).await.unwrap();
@@ -1219,7 +1212,7 @@ mod tests {
 
     #[tokio::test]
     async fn upload_progress_is_compare_and_set() {
-        let (_dir, store) = store().await;
+        let (_dir, store) = temp_store().await;
         let session = UploadSession {
             id: UploadId::new(),
             repository: repo("ns/r"),

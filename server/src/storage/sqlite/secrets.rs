@@ -102,16 +102,9 @@ impl RegistrySecretStore for SqliteMetadata {
 
 #[cfg(test)]
 mod tests {
+    use super::super::temp_store;
     use super::*;
     use crate::storage::{ImageStreamStore, Labels};
-
-    async fn store() -> (tempfile::TempDir, SqliteMetadata) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteMetadata::open(&dir.path().join("berth.db"))
-            .await
-            .unwrap();
-        (dir, store)
-    }
 
     fn record(namespace: &str, name: &str, hosts: &[&str]) -> RegistrySecretRecord {
         RegistrySecretRecord {
@@ -136,7 +129,7 @@ mod tests {
 
     #[tokio::test]
     async fn secrets_are_kept_per_namespace_by_name() {
-        let (_dir, store) = store().await;
+        let (_dir, store) = temp_store().await;
         namespace(&store, "team").await;
         namespace(&store, "other").await;
         let quay = record("team", "quay", &["quay.io"]);
@@ -185,7 +178,7 @@ mod tests {
 
     #[tokio::test]
     async fn secrets_need_their_namespace_and_go_with_it() {
-        let (_dir, store) = store().await;
+        let (_dir, store) = temp_store().await;
         assert!(
             store
                 .put_registry_secret(&record("ghost", "quay", &["quay.io"]))

@@ -870,17 +870,10 @@ impl ImageStreamStore for SqliteMetadata {
 mod tests {
     use bytes::Bytes;
 
+    use super::super::temp_store;
     use super::*;
     use crate::registry::names::Tag;
     use crate::storage::{MetadataStore, NewManifest};
-
-    async fn store() -> (tempfile::TempDir, SqliteMetadata) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteMetadata::open(&dir.path().join("berth.db"))
-            .await
-            .unwrap();
-        (dir, store)
-    }
 
     /// Stores an image of `size` bytes in `repository` (an index when `children` are given)
     /// and points `tag` at it.
@@ -925,7 +918,7 @@ mod tests {
 
     #[tokio::test]
     async fn stream_summaries_filter_sort_and_page_in_one_query() {
-        let (_dir, store) = store().await;
+        let (_dir, store) = temp_store().await;
         push(&store, "ns/alpha", "v1", "a1", 100, vec![]).await;
         push(&store, "ns/alpha", "v2", "a2", 50, vec![]).await;
         // Two tags on one image count it once.
@@ -1006,7 +999,7 @@ mod tests {
 
     #[tokio::test]
     async fn namespace_usage_counts_streams_and_bytes() {
-        let (_dir, store) = store().await;
+        let (_dir, store) = temp_store().await;
         push(&store, "ns/alpha", "v1", "a1", 100, vec![]).await;
         push(&store, "ns/beta", "v1", "a1", 100, vec![]).await;
         push(&store, "ns/beta", "v2", "b2", 20, vec![]).await;

@@ -422,11 +422,9 @@ mod tests {
     use super::*;
     use crate::storage::{ImageStreamStore, Labels};
 
+    /// A store with namespaces `team` and `other`.
     async fn store() -> (tempfile::TempDir, SqliteMetadata) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteMetadata::open(&dir.path().join("berth.db"))
-            .await
-            .unwrap();
+        let (dir, store) = super::super::temp_store().await;
         for namespace in ["team", "other"] {
             store
                 .create_namespace(namespace, &Labels::new(), &Labels::new())
