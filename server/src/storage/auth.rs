@@ -28,7 +28,7 @@ pub struct GroupRecord {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct ServiceAccountRecord {
     pub id: i64,
     pub namespace: String,
@@ -97,7 +97,7 @@ pub enum TokenIdentity {
     ServiceAccount(ServiceAccountRecord),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct BindingRecord {
     pub name: String,
     /// `None`: the whole registry.
@@ -135,7 +135,7 @@ pub enum IdentityMapping {
 }
 
 /// An identity and its user.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct IdentityRecord {
     pub provider: String,
     pub subject: String,
@@ -153,7 +153,7 @@ pub enum LinkOutcome {
 }
 
 /// An authorization code of the embedded OAuth server.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct OAuthCode {
     pub client_id: String,
     pub redirect_uri: String,
@@ -164,7 +164,7 @@ pub struct OAuthCode {
     pub expires_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct AuditRecord {
     pub id: i64,
     pub time: DateTime<Utc>,

@@ -4,65 +4,60 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
-use super::{SqliteMetadata, ensure_namespace};
+use super::{SqliteMetadata, add_namespace};
 use crate::config::auth::MappingMethod;
 use crate::storage::auth::{
     AuditRecord, AuthStore, BindingRecord, ExternalIdentity, GroupRecord, IdentityMapping,
     IdentityRecord, LinkOutcome, NewAudit, OAuthCode, ServiceAccountRecord, TokenIdentity,
     TokenKind, TokenOwner, TokenRecord, UserRecord,
 };
-use crate::storage::{StorageError, StorageResult};
+use crate::storage::{Labels, StorageError, StorageResult};
 
-type UserRow = (
-    i64,
-    String,
-    String,
-    Option<String>,
-    String,
-    Option<String>,
-    Option<String>,
-    bool,
-    DateTime<Utc>,
-);
+/// A user as `users` keeps it: the local groups are in `group_members`, the provider's claim
+/// (a JSON array) in `external_groups`.
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: i64,
+    name: String,
+    uid: String,
+    password_hash: Option<String>,
+    identity_provider: String,
+    full_name: Option<String>,
+    external_groups: Option<String>,
+    disabled: bool,
+    created_at: DateTime<Utc>,
+}
 
 const USER_COLUMNS: &str = "id, name, uid, password_hash, identity_provider, full_name, external_groups, disabled, created_at";
 
-async fn user_from_row(conn: &mut SqliteConnection, row: UserRow) -> StorageResult<UserRecord> {
-    let (
-        id,
-        name,
-        uid,
-        password_hash,
-        identity_provider,
-        full_name,
-        external,
-        disabled,
-        created_at,
-    ) = row;
-    let mut groups: Vec<String> = sqlx::query_scalar(
-        "SELECT g.name FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.user_id = ?",
-    )
-    .bind(id)
-    .fetch_all(conn)
-    .await?;
-    if let Some(external) = external {
-        let claimed: Vec<String> = serde_json::from_str(&external)
-            .map_err(|err| StorageError::Corrupt(format!("external groups: {err}")))?;
-        groups.extend(claimed);
+impl UserRow {
+    /// The user with its groups, local and claimed, sorted and once each.
+    async fn into_record(self, conn: &mut SqliteConnection) -> StorageResult<UserRecord> {
+        let mut groups: Vec<String> = sqlx::query_scalar(
+            "SELECT g.name FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.user_id = ?",
+        )
+        .bind(self.id)
+        .fetch_all(conn)
+        .await?;
+        if let Some(external) = self.external_groups {
+            let claimed: Vec<String> = serde_json::from_str(&external)
+                .map_err(|err| StorageError::Corrupt(format!("external groups: {err}")))?;
+            groups.extend(claimed);
+        }
+        groups.sort();
+        groups.dedup();
+        Ok(UserRecord {
+            id: self.id,
+            name: self.name,
+            uid: self.uid,
+            password_hash: self.password_hash,
+            identity_provider: self.identity_provider,
+            full_name: self.full_name,
+            groups,
+            disabled: self.disabled,
+            created_at: self.created_at,
+        })
     }
-    groups.sort();
-    groups.dedup();
-    Ok(UserRecord {
-        id,
-        name,
-        uid,
-        password_hash,
-        identity_provider,
-        full_name,
-        groups,
-        disabled,
-        created_at,
-    })
 }
 
 enum UserKey<'a> {
@@ -89,73 +84,55 @@ async fn find_user(
         }
     };
     match row {
-        Some(row) => Ok(Some(user_from_row(conn, row).await?)),
+        Some(row) => Ok(Some(row.into_record(conn).await?)),
         None => Ok(None),
     }
 }
 
-type ServiceAccountRow = (i64, String, String, String, DateTime<Utc>);
+const SERVICE_ACCOUNT_COLUMNS: &str = "id, namespace, name, uid, created_at";
 
-fn service_account_from_row(row: ServiceAccountRow) -> ServiceAccountRecord {
-    let (id, namespace, name, uid, created_at) = row;
-    ServiceAccountRecord {
-        id,
-        namespace,
-        name,
-        uid,
-        created_at,
-    }
+/// A token: its owner is a user or a service account, one of the two columns.
+#[derive(sqlx::FromRow)]
+struct TokenRow {
+    id: i64,
+    uid: String,
+    name: String,
+    kind: String,
+    user_id: Option<i64>,
+    service_account_id: Option<i64>,
+    created_at: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+    last_used_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
 }
-
-type TokenRow = (
-    i64,
-    String,
-    String,
-    String,
-    Option<i64>,
-    Option<i64>,
-    DateTime<Utc>,
-    Option<DateTime<Utc>>,
-    Option<DateTime<Utc>>,
-    Option<DateTime<Utc>>,
-);
 
 const TOKEN_COLUMNS: &str = "id, uid, name, kind, user_id, service_account_id, created_at, expires_at, last_used_at, revoked_at";
 
-fn token_from_row(row: TokenRow) -> StorageResult<TokenRecord> {
-    let (
-        id,
-        uid,
-        name,
-        kind,
-        user_id,
-        service_account_id,
-        created_at,
-        expires_at,
-        last_used_at,
-        revoked_at,
-    ) = row;
-    let owner = match (user_id, service_account_id) {
-        (Some(user), None) => TokenOwner::User(user),
-        (None, Some(account)) => TokenOwner::ServiceAccount(account),
-        _ => {
-            return Err(StorageError::Corrupt(format!(
-                "token {uid} has no single owner"
-            )));
-        }
-    };
-    Ok(TokenRecord {
-        id,
-        uid,
-        name,
-        kind: TokenKind::parse(&kind)
-            .ok_or_else(|| StorageError::Corrupt(format!("token kind {kind}")))?,
-        owner,
-        created_at,
-        expires_at,
-        last_used_at,
-        revoked_at,
-    })
+impl TokenRow {
+    fn into_record(self) -> StorageResult<TokenRecord> {
+        let owner = match (self.user_id, self.service_account_id) {
+            (Some(user), None) => TokenOwner::User(user),
+            (None, Some(account)) => TokenOwner::ServiceAccount(account),
+            _ => {
+                return Err(StorageError::Corrupt(format!(
+                    "token {} has no single owner",
+                    self.uid
+                )));
+            }
+        };
+        Ok(TokenRecord {
+            id: self.id,
+            kind: TokenKind::parse(&self.kind)
+                .ok_or_else(|| StorageError::Corrupt(format!("token kind {}", self.kind)))?,
+            uid: self.uid,
+            name: self.name,
+            owner,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            last_used_at: self.last_used_at,
+            revoked_at: self.revoked_at,
+        })
+    }
 }
 
 fn owner_columns(owner: &TokenOwner) -> (Option<i64>, Option<i64>) {
@@ -165,34 +142,8 @@ fn owner_columns(owner: &TokenOwner) -> (Option<i64>, Option<i64>) {
     }
 }
 
-type BindingRow = (
-    String,
-    Option<String>,
-    Option<String>,
-    String,
-    String,
-    String,
-    Option<String>,
-    DateTime<Utc>,
-);
-
 const BINDING_COLUMNS: &str =
     "name, namespace, stream, role, subject_kind, subject_name, subject_namespace, created_at";
-
-fn binding_from_row(row: BindingRow) -> BindingRecord {
-    let (name, namespace, stream, role, subject_kind, subject_name, subject_namespace, created_at) =
-        row;
-    BindingRecord {
-        name,
-        namespace,
-        stream,
-        role,
-        subject_kind,
-        subject_name,
-        subject_namespace,
-        created_at,
-    }
-}
 
 /// Inserts a binding; answers the rows written: none when it binds a service account, or the
 /// group of a namespace's service accounts, that does not exist (such bindings go with their
@@ -247,7 +198,7 @@ impl AuthStore for SqliteMetadata {
                 .await?;
         let mut users = Vec::with_capacity(rows.len());
         for row in rows {
-            users.push(user_from_row(&mut conn, row).await?);
+            users.push(row.into_record(&mut conn).await?);
         }
         Ok(users)
     }
@@ -311,9 +262,18 @@ impl AuthStore for SqliteMetadata {
                 return Ok(IdentityMapping::NotMapped);
             }
             (None, MappingMethod::Claim | MappingMethod::Add) => {
-                let named: Option<(i64, bool, String, bool)> = sqlx::query_as(
-                    "SELECT id, password_hash IS NOT NULL, identity_provider,
+                /// The user of the preferred name, as far as claiming it goes.
+                #[derive(sqlx::FromRow)]
+                struct NamedUser {
+                    id: i64,
+                    has_password: bool,
+                    identity_provider: String,
+                    has_identity: bool,
+                }
+                let named: Option<NamedUser> = sqlx::query_as(
+                    "SELECT id, password_hash IS NOT NULL AS has_password, identity_provider,
                             EXISTS (SELECT 1 FROM identities i WHERE i.user_id = users.id)
+                                AS has_identity
                      FROM users WHERE name = ?",
                 )
                 .bind(identity.preferred_name)
@@ -334,16 +294,19 @@ impl AuthStore for SqliteMetadata {
                     }
                     // A user of this provider from before identities were kept, with no password
                     // and no identity: the same person, by the only key there was.
-                    Some((id, false, provider, false))
-                        if method == MappingMethod::Claim && provider == identity.provider =>
+                    Some(user)
+                        if method == MappingMethod::Claim
+                            && !user.has_password
+                            && !user.has_identity
+                            && user.identity_provider == identity.provider =>
                     {
-                        id
+                        user.id
                     }
                     Some(_) if method == MappingMethod::Claim => {
                         tx.rollback().await?;
                         return Ok(IdentityMapping::NameTaken);
                     }
-                    Some((id, ..)) => id,
+                    Some(user) => user.id,
                 };
                 sqlx::query(
                     "INSERT INTO identities (provider, subject, user_id, created_at)
@@ -411,22 +374,13 @@ impl AuthStore for SqliteMetadata {
     }
 
     async fn list_identities(&self) -> StorageResult<Vec<IdentityRecord>> {
-        let rows: Vec<(String, String, String, DateTime<Utc>)> = sqlx::query_as(
-            "SELECT i.provider, i.subject, u.name, i.created_at
+        Ok(sqlx::query_as(
+            "SELECT i.provider, i.subject, u.name AS user, i.created_at
              FROM identities i JOIN users u ON u.id = i.user_id
              ORDER BY i.provider, i.subject",
         )
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(provider, subject, user, created_at)| IdentityRecord {
-                provider,
-                subject,
-                user,
-                created_at,
-            })
-            .collect())
+        .await?)
     }
 
     async fn count_users(&self) -> StorageResult<u64> {
@@ -437,8 +391,15 @@ impl AuthStore for SqliteMetadata {
     }
 
     async fn list_groups(&self) -> StorageResult<Vec<GroupRecord>> {
-        let rows: Vec<(String, DateTime<Utc>, Option<String>)> = sqlx::query_as(
-            "SELECT g.name, g.created_at, u.name FROM groups g
+        /// A group with one of its members (none when it has none): one row a member.
+        #[derive(sqlx::FromRow)]
+        struct GroupMemberRow {
+            name: String,
+            created_at: DateTime<Utc>,
+            member: Option<String>,
+        }
+        let rows: Vec<GroupMemberRow> = sqlx::query_as(
+            "SELECT g.name, g.created_at, u.name AS member FROM groups g
              LEFT JOIN group_members m ON m.group_id = g.id
              LEFT JOIN users u ON u.id = m.user_id
              ORDER BY g.name, u.name",
@@ -446,15 +407,15 @@ impl AuthStore for SqliteMetadata {
         .fetch_all(&self.pool)
         .await?;
         let mut groups: Vec<GroupRecord> = Vec::new();
-        for (name, created_at, member) in rows {
-            if groups.last().is_none_or(|g| g.name != name) {
+        for row in rows {
+            if groups.last().is_none_or(|g| g.name != row.name) {
                 groups.push(GroupRecord {
-                    name,
+                    name: row.name,
                     members: Vec::new(),
-                    created_at,
+                    created_at: row.created_at,
                 });
             }
-            if let (Some(member), Some(group)) = (member, groups.last_mut()) {
+            if let (Some(member), Some(group)) = (row.member, groups.last_mut()) {
                 group.members.push(member);
             }
         }
@@ -503,14 +464,12 @@ impl AuthStore for SqliteMetadata {
         &self,
         namespace: &str,
     ) -> StorageResult<Vec<ServiceAccountRecord>> {
-        let rows: Vec<ServiceAccountRow> = sqlx::query_as(
-            "SELECT id, namespace, name, uid, created_at FROM service_accounts
-             WHERE namespace = ? ORDER BY name",
-        )
+        Ok(sqlx::query_as(&format!(
+            "SELECT {SERVICE_ACCOUNT_COLUMNS} FROM service_accounts WHERE namespace = ? ORDER BY name"
+        ))
         .bind(namespace)
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.into_iter().map(service_account_from_row).collect())
+        .await?)
     }
 
     async fn service_account(
@@ -518,15 +477,13 @@ impl AuthStore for SqliteMetadata {
         namespace: &str,
         name: &str,
     ) -> StorageResult<Option<ServiceAccountRecord>> {
-        let row: Option<ServiceAccountRow> = sqlx::query_as(
-            "SELECT id, namespace, name, uid, created_at FROM service_accounts
-             WHERE namespace = ? AND name = ?",
-        )
+        Ok(sqlx::query_as(&format!(
+            "SELECT {SERVICE_ACCOUNT_COLUMNS} FROM service_accounts WHERE namespace = ? AND name = ?"
+        ))
         .bind(namespace)
         .bind(name)
         .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(service_account_from_row))
+        .await?)
     }
 
     async fn create_service_account(
@@ -591,7 +548,7 @@ impl AuthStore for SqliteMetadata {
         .bind(expires_at)
         .fetch_one(&self.pool)
         .await?;
-        token_from_row(row)
+        row.into_record()
     }
 
     async fn find_token(
@@ -608,19 +565,19 @@ impl AuthStore for SqliteMetadata {
         let Some(row) = row else {
             return Ok(None);
         };
-        let token = token_from_row(row)?;
+        let token = row.into_record()?;
         let identity = match token.owner {
             TokenOwner::User(id) => find_user(&mut conn, UserKey::Id(id))
                 .await?
                 .map(TokenIdentity::User),
             TokenOwner::ServiceAccount(id) => {
-                let row: Option<ServiceAccountRow> = sqlx::query_as(
-                    "SELECT id, namespace, name, uid, created_at FROM service_accounts WHERE id = ?",
-                )
+                let account: Option<ServiceAccountRecord> = sqlx::query_as(&format!(
+                    "SELECT {SERVICE_ACCOUNT_COLUMNS} FROM service_accounts WHERE id = ?"
+                ))
                 .bind(id)
                 .fetch_optional(&mut *conn)
                 .await?;
-                row.map(|r| TokenIdentity::ServiceAccount(service_account_from_row(r)))
+                account.map(TokenIdentity::ServiceAccount)
             }
         };
         Ok(identity.map(|identity| (token, identity)))
@@ -637,7 +594,7 @@ impl AuthStore for SqliteMetadata {
         .bind(account_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(token_from_row).collect()
+        rows.into_iter().map(TokenRow::into_record).collect()
     }
 
     async fn revoke_token(&self, owner: &TokenOwner, uid: &str) -> StorageResult<bool> {
@@ -666,22 +623,20 @@ impl AuthStore for SqliteMetadata {
     }
 
     async fn list_all_bindings(&self) -> StorageResult<Vec<BindingRecord>> {
-        let rows: Vec<BindingRow> = sqlx::query_as(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT {BINDING_COLUMNS} FROM role_bindings ORDER BY namespace, name"
         ))
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.into_iter().map(binding_from_row).collect())
+        .await?)
     }
 
     async fn list_bindings(&self, namespace: Option<&str>) -> StorageResult<Vec<BindingRecord>> {
-        let rows: Vec<BindingRow> = sqlx::query_as(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT {BINDING_COLUMNS} FROM role_bindings WHERE namespace IS ? ORDER BY name"
         ))
         .bind(namespace)
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.into_iter().map(binding_from_row).collect())
+        .await?)
     }
 
     async fn create_binding(
@@ -720,15 +675,11 @@ impl AuthStore for SqliteMetadata {
         admin: Option<&BindingRecord>,
     ) -> StorageResult<bool> {
         let mut tx = self.begin_write().await?;
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM namespaces WHERE name = ?")
-            .bind(namespace)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_some() {
+        let made = add_namespace(&mut tx, namespace, &Labels::new(), &Labels::new()).await?;
+        if made.is_none() {
             tx.rollback().await?;
             return Ok(false);
         }
-        ensure_namespace(&mut tx, namespace).await?;
         if let Some(binding) = admin {
             insert_binding(&mut tx, binding).await?;
         }
@@ -762,35 +713,13 @@ impl AuthStore for SqliteMetadata {
     }
 
     async fn take_oauth_code(&self, code_hash: &str) -> StorageResult<Option<OAuthCode>> {
-        type CodeRow = (
-            String,
-            String,
-            i64,
-            String,
-            Option<String>,
-            String,
-            DateTime<Utc>,
-        );
-        let row: Option<CodeRow> = sqlx::query_as(
+        Ok(sqlx::query_as(
             "UPDATE oauth_codes SET used = 1 WHERE code_hash = ? AND used = 0
              RETURNING client_id, redirect_uri, user_id, code_challenge, nonce, scope, expires_at",
         )
         .bind(code_hash)
         .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(
-            |(client_id, redirect_uri, user_id, code_challenge, nonce, scope, expires_at)| {
-                OAuthCode {
-                    client_id,
-                    redirect_uri,
-                    user_id,
-                    code_challenge,
-                    nonce,
-                    scope,
-                    expires_at,
-                }
-            },
-        ))
+        .await?)
     }
 
     async fn append_audit(&self, entry: &NewAudit) -> StorageResult<()> {
@@ -811,39 +740,14 @@ impl AuthStore for SqliteMetadata {
     }
 
     async fn list_audit(&self, before: Option<i64>, limit: u32) -> StorageResult<Vec<AuditRecord>> {
-        type AuditRow = (
-            i64,
-            DateTime<Utc>,
-            String,
-            String,
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-        );
-        let rows: Vec<AuditRow> = sqlx::query_as(
+        Ok(sqlx::query_as(
             "SELECT id, time, actor, action, target, outcome, address, detail FROM audit_log
              WHERE id < ? ORDER BY id DESC LIMIT ?",
         )
         .bind(before.unwrap_or(i64::MAX))
         .bind(limit)
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(id, time, actor, action, target, outcome, address, detail)| AuditRecord {
-                    id,
-                    time,
-                    actor,
-                    action,
-                    target,
-                    outcome,
-                    address,
-                    detail,
-                },
-            )
-            .collect())
+        .await?)
     }
 
     async fn delete_audit_before(&self, before: DateTime<Utc>) -> StorageResult<u64> {
@@ -887,10 +791,7 @@ mod tests {
 
     #[tokio::test]
     async fn audit_entries_past_retention_are_deleted() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteMetadata::open(&dir.path().join("berth.db"))
-            .await
-            .unwrap();
+        let (_dir, store) = super::super::temp_store().await;
         for i in 0..3 {
             store
                 .append_audit(&NewAudit {

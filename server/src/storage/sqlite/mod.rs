@@ -6,6 +6,11 @@
 //! `auth.rs` [`super::auth::AuthStore`], `secrets.rs` [`super::secrets::RegistrySecretStore`],
 //! `webhooks.rs` [`super::webhooks::WebhookStore`];
 //! the primitives several need (streams, tags, history, events) are here.
+//!
+//! A row is read into a `#[derive(sqlx::FromRow)]` struct named for it (`StreamRow`, `TagRow`)
+//! whose `into_record` makes the record and holds the checks (digests by [`parse_digest`],
+//! sizes by [`size_from_db`], JSON columns); a record whose fields are its columns as they are
+//! (a binding, an audit entry) is read directly.
 
 mod auth;
 mod registry;
@@ -141,6 +146,20 @@ struct NewEvent<'a> {
 }
 
 impl<'a> NewEvent<'a> {
+    fn namespace(event_type: EventType, name: &'a str, reason: &'a str) -> Self {
+        NewEvent {
+            kind: EventKind::Namespace,
+            event_type,
+            namespace: name,
+            name,
+            reason,
+            tag: None,
+            old_image: None,
+            new_image: None,
+            object: None,
+        }
+    }
+
     fn stream(event_type: EventType, repository: &'a RepositoryName, reason: &'a str) -> Self {
         NewEvent {
             kind: EventKind::ImageStream,
@@ -191,56 +210,56 @@ async fn record_stream_event(
     Ok(id)
 }
 
-/// The namespace's id, created (with its event) when missing.
-async fn ensure_namespace(conn: &mut SqliteConnection, name: &str) -> StorageResult<i64> {
-    let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM namespaces WHERE name = ?")
-        .bind(name)
-        .fetch_optional(&mut *conn)
-        .await?;
-    if let Some(id) = existing {
-        return Ok(id);
-    }
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO namespaces (name, uid, resource_version, created_at) VALUES (?, ?, 0, ?)
-         RETURNING id",
+/// Makes namespace `name` and logs its ADDED event, whose id becomes its resourceVersion;
+/// returns its id, or `None` when the namespace exists.
+async fn add_namespace(
+    conn: &mut SqliteConnection,
+    name: &str,
+    labels: &Labels,
+    annotations: &Labels,
+) -> StorageResult<Option<i64>> {
+    let Some(id) = sqlx::query_scalar::<_, i64>(
+        "INSERT INTO namespaces (name, uid, resource_version, labels, annotations, created_at)
+         VALUES (?, ?, 0, ?, ?, ?) ON CONFLICT (name) DO NOTHING RETURNING id",
     )
     .bind(name)
     .bind(uuid::Uuid::new_v4().to_string())
+    .bind(labels_to_db(labels))
+    .bind(labels_to_db(annotations))
     .bind(Utc::now())
-    .fetch_one(&mut *conn)
-    .await?;
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
     forget_earlier_namespace(conn, name).await?;
-    let version = append_event(
-        conn,
-        NewEvent {
-            kind: EventKind::Namespace,
-            event_type: EventType::Added,
-            namespace: name,
-            name,
-            reason: "create",
-            tag: None,
-            old_image: None,
-            new_image: None,
-            object: None,
-        },
-    )
-    .await?;
+    let version = append_event(conn, NewEvent::namespace(EventType::Added, name, "create")).await?;
     sqlx::query("UPDATE namespaces SET resource_version = ? WHERE id = ?")
         .bind(version)
         .bind(id)
         .execute(conn)
         .await?;
-    Ok(id)
+    Ok(Some(id))
+}
+
+/// The namespace's id, made (with its event) when missing.
+async fn ensure_namespace(conn: &mut SqliteConnection, name: &str) -> StorageResult<i64> {
+    if let Some(id) = add_namespace(conn, name, &Labels::new(), &Labels::new()).await? {
+        return Ok(id);
+    }
+    Ok(
+        sqlx::query_scalar("SELECT id FROM namespaces WHERE name = ?")
+            .bind(name)
+            .fetch_one(conn)
+            .await?,
+    )
 }
 
 /// Deletes the event log of an earlier namespace of this name, as one is made: whoever makes
 /// it now (another tenant, perhaps) must not read, watch or be sent by webhook what happened in
 /// the deleted one. Until then only registry-wide roles could see those events, since the
 /// namespace's bindings went with it.
-pub(super) async fn forget_earlier_namespace(
-    conn: &mut SqliteConnection,
-    name: &str,
-) -> StorageResult<()> {
+async fn forget_earlier_namespace(conn: &mut SqliteConnection, name: &str) -> StorageResult<()> {
     sqlx::query("DELETE FROM events WHERE namespace = ?")
         .bind(name)
         .execute(conn)
@@ -730,6 +749,16 @@ async fn load_stream(
     .fetch_all(&mut *conn)
     .await?;
     Ok(load_streams(conn, rows).await?.into_iter().next())
+}
+
+/// A store in a new temporary folder, for tests: the folder goes with the returned guard.
+#[cfg(test)]
+async fn temp_store() -> (tempfile::TempDir, SqliteMetadata) {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let store = SqliteMetadata::open(&dir.path().join("berth.db"))
+        .await
+        .expect("opening the store");
+    (dir, store)
 }
 
 /// A database at `path` migrated up to `version` only, as an older Berth left it: for tests

@@ -28,14 +28,12 @@ struct ManifestRow {
     content: Vec<u8>,
 }
 
-impl TryFrom<ManifestRow> for StoredManifest {
-    type Error = StorageError;
-
-    fn try_from(row: ManifestRow) -> StorageResult<Self> {
+impl ManifestRow {
+    fn into_record(self) -> StorageResult<StoredManifest> {
         Ok(StoredManifest {
-            digest: parse_digest(&row.digest)?,
-            media_type: row.media_type,
-            content: Bytes::from(row.content),
+            digest: parse_digest(&self.digest)?,
+            media_type: self.media_type,
+            content: Bytes::from(self.content),
         })
     }
 }
@@ -50,16 +48,14 @@ struct ReferrerRow {
     annotations: Option<String>,
 }
 
-impl TryFrom<ReferrerRow> for Referrer {
-    type Error = StorageError;
-
-    fn try_from(row: ReferrerRow) -> StorageResult<Self> {
+impl ReferrerRow {
+    fn into_record(self) -> StorageResult<Referrer> {
         Ok(Referrer {
-            digest: parse_digest(&row.digest)?,
-            media_type: row.media_type,
-            size: size_from_db(row.size)?,
-            artifact_type: row.artifact_type,
-            annotations: row.annotations,
+            digest: parse_digest(&self.digest)?,
+            media_type: self.media_type,
+            size: size_from_db(self.size)?,
+            artifact_type: self.artifact_type,
+            annotations: self.annotations,
         })
     }
 }
@@ -72,16 +68,14 @@ struct RemoteBlobRow {
     size: i64,
 }
 
-impl TryFrom<RemoteBlobRow> for RemoteBlob {
-    type Error = StorageError;
-
-    fn try_from(row: RemoteBlobRow) -> StorageResult<Self> {
+impl RemoteBlobRow {
+    fn into_record(self) -> StorageResult<RemoteBlob> {
         Ok(RemoteBlob {
             source: RemoteSource {
-                repository: row.source,
-                insecure: row.insecure,
+                repository: self.source,
+                insecure: self.insecure,
             },
-            size: size_from_db(row.size)?,
+            size: size_from_db(self.size)?,
         })
     }
 }
@@ -96,7 +90,7 @@ struct UploadRow {
 }
 
 impl UploadRow {
-    fn into_session(
+    fn into_record(
         self,
         id: UploadId,
         repository: &RepositoryName,
@@ -429,7 +423,7 @@ impl MetadataStore for SqliteMetadata {
         .bind(digest.to_string())
         .fetch_optional(&self.pool)
         .await?;
-        row.map(RemoteBlob::try_from).transpose()
+        row.map(RemoteBlobRow::into_record).transpose()
     }
 
     async fn link_fetched_blob(
@@ -547,7 +541,7 @@ impl MetadataStore for SqliteMetadata {
         .bind(repository.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|row| row.into_session(id, repository)).transpose()
+        row.map(|row| row.into_record(id, repository)).transpose()
     }
 
     async fn advance_upload(
@@ -712,7 +706,7 @@ impl MetadataStore for SqliteMetadata {
         .bind(tag.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        row.map(StoredManifest::try_from).transpose()
+        row.map(ManifestRow::into_record).transpose()
     }
 
     async fn manifest_by_digest(
@@ -730,7 +724,7 @@ impl MetadataStore for SqliteMetadata {
         .bind(digest.to_string())
         .fetch_optional(&self.pool)
         .await?;
-        row.map(StoredManifest::try_from).transpose()
+        row.map(ManifestRow::into_record).transpose()
     }
 
     async fn delete_manifest(
@@ -826,7 +820,7 @@ impl MetadataStore for SqliteMetadata {
         .bind(subject.to_string())
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(Referrer::try_from).collect()
+        rows.into_iter().map(ReferrerRow::into_record).collect()
     }
 
     async fn check(&self) -> StorageResult<()> {
@@ -837,15 +831,8 @@ impl MetadataStore for SqliteMetadata {
 
 #[cfg(test)]
 mod tests {
+    use super::super::temp_store;
     use super::*;
-
-    async fn store() -> (tempfile::TempDir, SqliteMetadata) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteMetadata::open(&dir.path().join("berth.db"))
-            .await
-            .unwrap();
-        (dir, store)
-    }
 
     fn repo(name: &str) -> RepositoryName {
         name.parse().unwrap()
@@ -867,7 +854,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_manifest_needs_its_blobs_in_the_same_repository() {
-        let (_dir, store) = store().await;
+        let (_dir, store) = temp_store().await;
         let layer = Digest::sha256_of(b"layer");
         let m = manifest(
             "{\"m\":1}",
@@ -924,7 +911,7 @@ mod tests {
 
     #[tokio::test]
     async fn deleting_a_manifest_removes_its_tags_and_pagination_is_ordered() {
-        let (_dir, store) = store().await;
+        let (_dir, store) = temp_store().await;
         let r = repo("ns/r");
         let m = manifest("{}", vec![], None);
         for t in ["c", "a", "b"] {
@@ -951,7 +938,7 @@ mod tests {
 
     #[tokio::test]
     async fn referrers_are_found_by_subject_within_the_repository() {
-        let (_dir, store) = store().await;
+        let (_dir, store) = temp_store().await;
         let r = repo("ns/r");
         let subject = manifest("{\"subject\":true}", vec![], None);
         store.put_manifest(&r, &subject, None).await.unwrap();
@@ -980,7 +967,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_remote_link_serves_nothing_until_its_bytes_are_verified() {
-        let (_dir, store) = store().await;
+        let (_dir, store) = temp_store().await;
         let layer = Digest::sha256_of(b"victim's layer");
         store
             .link_blob(&repo("victim/app"), &layer, 14)
@@ -1068,7 +1055,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_verified_link_repairs_a_wrong_size_and_unlinking_removes_remote_links() {
-        let (_dir, store) = store().await;
+        let (_dir, store) = temp_store().await;
         let blob = Digest::sha256_of(b"abc");
         // As an older version's import left it: a blob row with a forged size.
         sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES (?, 999, ?)")
@@ -1176,7 +1163,7 @@ mod tests {
 
     #[tokio::test]
     async fn declared_sizes_must_be_the_stored_ones() {
-        let (_dir, store) = store().await;
+        let (_dir, store) = temp_store().await;
         let r = repo("ns/r");
         let config = Digest::sha256_of(b"{}");
         store.link_blob(&r, &config, 2).await.unwrap();
@@ -1226,7 +1213,7 @@ mod tests {
 
     #[tokio::test]
     async fn upload_progress_is_compare_and_set() {
-        let (_dir, store) = store().await;
+        let (_dir, store) = temp_store().await;
         let session = UploadSession {
             id: UploadId::new(),
             repository: repo("ns/r"),

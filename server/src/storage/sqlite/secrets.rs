@@ -7,34 +7,39 @@ use super::{SqliteMetadata, json_array};
 use crate::storage::secrets::{RegistrySecretRecord, RegistrySecretStore};
 use crate::storage::{StorageError, StorageResult};
 
-type SecretRow = (
-    String,
-    String,
-    String,
-    Vec<u8>,
-    Vec<u8>,
-    String,
-    DateTime<Utc>,
-);
+/// A registry secret as `registry_secrets` keeps it: its hosts as a JSON array.
+#[derive(sqlx::FromRow)]
+struct SecretRow {
+    namespace: String,
+    name: String,
+    #[sqlx(rename = "type")]
+    secret_type: String,
+    nonce: Vec<u8>,
+    ciphertext: Vec<u8>,
+    hosts: String,
+    created_at: DateTime<Utc>,
+}
 
 const SECRET_COLUMNS: &str = "namespace, name, type, nonce, ciphertext, hosts, created_at";
 
-fn secret_from_row(row: SecretRow) -> StorageResult<RegistrySecretRecord> {
-    let (namespace, name, secret_type, nonce, ciphertext, hosts, created_at) = row;
-    let hosts = serde_json::from_str(&hosts).map_err(|err| {
-        StorageError::Corrupt(format!(
-            "hosts of registry secret {namespace}/{name}: {err}"
-        ))
-    })?;
-    Ok(RegistrySecretRecord {
-        namespace,
-        name,
-        secret_type,
-        nonce,
-        ciphertext,
-        hosts,
-        created_at,
-    })
+impl SecretRow {
+    fn into_record(self) -> StorageResult<RegistrySecretRecord> {
+        let hosts = serde_json::from_str(&self.hosts).map_err(|err| {
+            StorageError::Corrupt(format!(
+                "hosts of registry secret {}/{}: {err}",
+                self.namespace, self.name
+            ))
+        })?;
+        Ok(RegistrySecretRecord {
+            namespace: self.namespace,
+            name: self.name,
+            secret_type: self.secret_type,
+            nonce: self.nonce,
+            ciphertext: self.ciphertext,
+            hosts,
+            created_at: self.created_at,
+        })
+    }
 }
 
 #[async_trait]
@@ -64,7 +69,7 @@ impl RegistrySecretStore for SqliteMetadata {
         .bind(namespace)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(secret_from_row).collect()
+        rows.into_iter().map(SecretRow::into_record).collect()
     }
 
     async fn registry_secret(
@@ -79,7 +84,7 @@ impl RegistrySecretStore for SqliteMetadata {
         .bind(name)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(secret_from_row).transpose()
+        row.map(SecretRow::into_record).transpose()
     }
 
     async fn delete_registry_secret(&self, namespace: &str, name: &str) -> StorageResult<bool> {
@@ -97,16 +102,9 @@ impl RegistrySecretStore for SqliteMetadata {
 
 #[cfg(test)]
 mod tests {
+    use super::super::temp_store;
     use super::*;
     use crate::storage::{ImageStreamStore, Labels};
-
-    async fn store() -> (tempfile::TempDir, SqliteMetadata) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteMetadata::open(&dir.path().join("berth.db"))
-            .await
-            .unwrap();
-        (dir, store)
-    }
 
     fn record(namespace: &str, name: &str, hosts: &[&str]) -> RegistrySecretRecord {
         RegistrySecretRecord {
@@ -131,7 +129,7 @@ mod tests {
 
     #[tokio::test]
     async fn secrets_are_kept_per_namespace_by_name() {
-        let (_dir, store) = store().await;
+        let (_dir, store) = temp_store().await;
         namespace(&store, "team").await;
         namespace(&store, "other").await;
         let quay = record("team", "quay", &["quay.io"]);
@@ -180,7 +178,7 @@ mod tests {
 
     #[tokio::test]
     async fn secrets_need_their_namespace_and_go_with_it() {
-        let (_dir, store) = store().await;
+        let (_dir, store) = temp_store().await;
         assert!(
             store
                 .put_registry_secret(&record("ghost", "quay", &["quay.io"]))

@@ -6,10 +6,10 @@ use sqlx::SqliteConnection;
 
 use super::registry::untag;
 use super::{
-    NewEvent, STREAM_COLUMNS, SqliteMetadata, StreamRow, TagPoint, TagRow, append_event,
-    create_stream_row, forget_earlier_namespace, json_array, labels_from_db, labels_to_db,
-    link_image, load_stream, load_streams, load_streams_with_tags, move_tag, move_tracking_tags,
-    parse_digest, record_stream_event, size_from_db, stream_state, to_json,
+    NewEvent, STREAM_COLUMNS, SqliteMetadata, StreamRow, TagPoint, TagRow, add_namespace,
+    append_event, create_stream_row, json_array, labels_from_db, labels_to_db, link_image,
+    load_stream, load_streams, load_streams_with_tags, move_tag, move_tracking_tags, parse_digest,
+    record_stream_event, size_from_db, stream_state, to_json,
 };
 use crate::oci::Digest;
 use crate::oci::RepositoryName;
@@ -30,16 +30,14 @@ struct SummaryRow {
     latest: Option<String>,
 }
 
-impl TryFrom<SummaryRow> for StreamSummaryRecord {
-    type Error = StorageError;
-
-    fn try_from(row: SummaryRow) -> StorageResult<Self> {
+impl SummaryRow {
+    fn into_record(self) -> StorageResult<StreamSummaryRecord> {
         Ok(StreamSummaryRecord {
-            name: row.name,
-            tags: size_from_db(row.tag_count)?,
-            size: size_from_db(row.size)?,
-            updated: row.updated,
-            latest_tag: row.latest,
+            name: self.name,
+            tags: size_from_db(self.tag_count)?,
+            size: size_from_db(self.size)?,
+            updated: self.updated,
+            latest_tag: self.latest,
         })
     }
 }
@@ -53,15 +51,13 @@ struct UsageRow {
     size: i64,
 }
 
-impl TryFrom<UsageRow> for NamespaceUsage {
-    type Error = StorageError;
-
-    fn try_from(row: UsageRow) -> StorageResult<Self> {
+impl UsageRow {
+    fn into_record(self) -> StorageResult<NamespaceUsage> {
         Ok(NamespaceUsage {
-            name: row.name,
-            streams: size_from_db(row.streams)?,
-            size: size_from_db(row.size)?,
-            created_at: row.created_at,
+            name: self.name,
+            streams: size_from_db(self.streams)?,
+            size: size_from_db(self.size)?,
+            created_at: self.created_at,
         })
     }
 }
@@ -100,17 +96,15 @@ struct NamespaceRow {
 
 const NAMESPACE_COLUMNS: &str = "name, uid, resource_version, labels, annotations, created_at";
 
-impl TryFrom<NamespaceRow> for NamespaceRecord {
-    type Error = StorageError;
-
-    fn try_from(row: NamespaceRow) -> StorageResult<Self> {
+impl NamespaceRow {
+    fn into_record(self) -> StorageResult<NamespaceRecord> {
         Ok(NamespaceRecord {
-            name: row.name,
-            uid: row.uid,
-            resource_version: row.resource_version,
-            labels: labels_from_db(row.labels)?,
-            annotations: labels_from_db(row.annotations)?,
-            created_at: row.created_at,
+            name: self.name,
+            uid: self.uid,
+            resource_version: self.resource_version,
+            labels: labels_from_db(self.labels)?,
+            annotations: labels_from_db(self.annotations)?,
+            created_at: self.created_at,
         })
     }
 }
@@ -127,16 +121,14 @@ struct ImageRow {
 
 const IMAGE_COLUMNS: &str = "digest, media_type, size, image, created_at";
 
-impl TryFrom<ImageRow> for ImageRecord {
-    type Error = StorageError;
-
-    fn try_from(row: ImageRow) -> StorageResult<Self> {
+impl ImageRow {
+    fn into_record(self) -> StorageResult<ImageRecord> {
         Ok(ImageRecord {
-            digest: parse_digest(&row.digest)?,
-            media_type: row.media_type,
-            size: size_from_db(row.size)?,
-            image: row.image,
-            created_at: row.created_at,
+            digest: parse_digest(&self.digest)?,
+            media_type: self.media_type,
+            size: size_from_db(self.size)?,
+            image: self.image,
+            created_at: self.created_at,
         })
     }
 }
@@ -157,29 +149,27 @@ struct EventRow {
     created_at: DateTime<Utc>,
 }
 
-impl TryFrom<EventRow> for EventRecord {
-    type Error = StorageError;
-
-    fn try_from(row: EventRow) -> StorageResult<Self> {
-        let kind = match row.kind.as_str() {
+impl EventRow {
+    fn into_record(self) -> StorageResult<EventRecord> {
+        let kind = match self.kind.as_str() {
             "Namespace" => EventKind::Namespace,
             "ImageStream" => EventKind::ImageStream,
             other => return Err(StorageError::Corrupt(format!("event kind {other}"))),
         };
-        let event_type = EventType::parse(&row.event_type)
-            .ok_or_else(|| StorageError::Corrupt(format!("event type {}", row.event_type)))?;
+        let event_type = EventType::parse(&self.event_type)
+            .ok_or_else(|| StorageError::Corrupt(format!("event type {}", self.event_type)))?;
         Ok(EventRecord {
-            id: row.id,
+            id: self.id,
             kind,
             event_type,
-            namespace: row.namespace,
-            name: row.name,
-            reason: row.reason,
-            tag: row.tag,
-            old_image: row.old_image,
-            new_image: row.new_image,
-            object: row.object,
-            created_at: row.created_at,
+            namespace: self.namespace,
+            name: self.name,
+            reason: self.reason,
+            tag: self.tag,
+            old_image: self.old_image,
+            new_image: self.new_image,
+            object: self.object,
+            created_at: self.created_at,
         })
     }
 }
@@ -222,6 +212,27 @@ async fn point_tag(
         },
     };
     Ok(Ok(move_tag(conn, repository_id, tag, &point).await?))
+}
+
+/// Stream `namespace/name` with its tags, only those named in `only` (a JSON array) when given.
+async fn find_stream(
+    conn: &mut SqliteConnection,
+    namespace: &str,
+    name: &str,
+    only: Option<&str>,
+) -> StorageResult<Option<StreamRecord>> {
+    let rows: Vec<StreamRow> = sqlx::query_as(&format!(
+        "SELECT {STREAM_COLUMNS} FROM image_streams s JOIN namespaces n ON n.id = s.namespace_id
+         WHERE n.name = ? AND s.name = ?"
+    ))
+    .bind(namespace)
+    .bind(name)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(load_streams_with_tags(conn, rows, only)
+        .await?
+        .into_iter()
+        .next())
 }
 
 /// Deletes a stream's repository (everything of it cascades) and logs its DELETED event.
@@ -267,7 +278,7 @@ impl ImageStreamStore for SqliteMetadata {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(NamespaceRecord::try_from).collect()
+        rows.into_iter().map(NamespaceRow::into_record).collect()
     }
 
     async fn get_namespace(&self, name: &str) -> StorageResult<Option<NamespaceRecord>> {
@@ -277,7 +288,7 @@ impl ImageStreamStore for SqliteMetadata {
         .bind(name)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(NamespaceRecord::try_from).transpose()
+        row.map(NamespaceRow::into_record).transpose()
     }
 
     async fn create_namespace(
@@ -287,43 +298,12 @@ impl ImageStreamStore for SqliteMetadata {
         annotations: &Labels,
     ) -> StorageResult<Option<NamespaceRecord>> {
         let mut tx = self.begin_write().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO namespaces (name, uid, resource_version, labels, annotations, created_at)
-             VALUES (?, ?, 0, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(name)
-        .bind(uuid::Uuid::new_v4().to_string())
-        .bind(labels_to_db(labels))
-        .bind(labels_to_db(annotations))
-        .bind(Utc::now())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if !inserted {
+        if add_namespace(&mut tx, name, labels, annotations)
+            .await?
+            .is_none()
+        {
             return Ok(None);
         }
-        forget_earlier_namespace(&mut tx, name).await?;
-        let version = append_event(
-            &mut tx,
-            NewEvent {
-                kind: EventKind::Namespace,
-                event_type: EventType::Added,
-                namespace: name,
-                name,
-                reason: "create",
-                tag: None,
-                old_image: None,
-                new_image: None,
-                object: None,
-            },
-        )
-        .await?;
-        sqlx::query("UPDATE namespaces SET resource_version = ? WHERE name = ?")
-            .bind(version)
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
         self.commit(tx).await?;
         self.get_namespace(name).await
     }
@@ -363,22 +343,9 @@ impl ImageStreamStore for SqliteMetadata {
             .bind(name)
             .execute(&mut *tx)
             .await?;
-        let object = to_json(&NamespaceRecord::try_from(namespace)?)?;
-        append_event(
-            &mut tx,
-            NewEvent {
-                kind: EventKind::Namespace,
-                event_type: EventType::Deleted,
-                namespace: name,
-                name,
-                reason: "delete",
-                tag: None,
-                old_image: None,
-                new_image: None,
-                object: Some(object),
-            },
-        )
-        .await?;
+        let mut event = NewEvent::namespace(EventType::Deleted, name, "delete");
+        event.object = Some(to_json(&namespace.into_record()?)?);
+        append_event(&mut tx, event).await?;
         self.commit(tx).await?;
         Ok(true)
     }
@@ -436,15 +403,7 @@ impl ImageStreamStore for SqliteMetadata {
 
     async fn get_stream(&self, namespace: &str, name: &str) -> StorageResult<Option<StreamRecord>> {
         let mut conn = self.pool.acquire().await?;
-        let rows: Vec<StreamRow> = sqlx::query_as(&format!(
-            "SELECT {STREAM_COLUMNS} FROM image_streams s JOIN namespaces n ON n.id = s.namespace_id
-             WHERE n.name = ? AND s.name = ?"
-        ))
-        .bind(namespace)
-        .bind(name)
-        .fetch_all(&mut *conn)
-        .await?;
-        Ok(load_streams(&mut conn, rows).await?.into_iter().next())
+        find_stream(&mut conn, namespace, name, None).await
     }
 
     async fn scheduled_imports(&self) -> StorageResult<Vec<(RepositoryName, String, String)>> {
@@ -532,7 +491,7 @@ impl ImageStreamStore for SqliteMetadata {
         tx.commit().await?;
         let summaries = rows
             .into_iter()
-            .map(StreamSummaryRecord::try_from)
+            .map(SummaryRow::into_record)
             .collect::<StorageResult<Vec<_>>>()?;
         Ok((summaries, size_from_db(total)?))
     }
@@ -550,7 +509,7 @@ impl ImageStreamStore for SqliteMetadata {
         ))
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(NamespaceUsage::try_from).collect()
+        rows.into_iter().map(UsageRow::into_record).collect()
     }
 
     async fn get_stream_tags(
@@ -559,20 +518,9 @@ impl ImageStreamStore for SqliteMetadata {
         name: &str,
         tags: &[String],
     ) -> StorageResult<Option<StreamRecord>> {
-        let mut conn = self.pool.acquire().await?;
-        let rows: Vec<StreamRow> = sqlx::query_as(&format!(
-            "SELECT {STREAM_COLUMNS} FROM image_streams s JOIN namespaces n ON n.id = s.namespace_id
-             WHERE n.name = ? AND s.name = ?"
-        ))
-        .bind(namespace)
-        .bind(name)
-        .fetch_all(&mut *conn)
-        .await?;
         let only = json_array(tags)?;
-        Ok(load_streams_with_tags(&mut conn, rows, Some(&only))
-            .await?
-            .into_iter()
-            .next())
+        let mut conn = self.pool.acquire().await?;
+        find_stream(&mut conn, namespace, name, Some(&only)).await
     }
 
     async fn change_stream(
@@ -796,7 +744,7 @@ impl ImageStreamStore for SqliteMetadata {
         .bind(digest.to_string())
         .fetch_optional(&self.pool)
         .await?;
-        row.map(ImageRecord::try_from).transpose()
+        row.map(ImageRow::into_record).transpose()
     }
 
     async fn get_images(&self, digests: &[Digest]) -> StorageResult<Vec<ImageRecord>> {
@@ -809,7 +757,7 @@ impl ImageStreamStore for SqliteMetadata {
         .bind(json_array(digests)?)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(ImageRecord::try_from).collect()
+        rows.into_iter().map(ImageRow::into_record).collect()
     }
 
     async fn image_in_repository(
@@ -828,7 +776,7 @@ impl ImageStreamStore for SqliteMetadata {
         .bind(digest.to_string())
         .fetch_optional(&self.pool)
         .await?;
-        row.map(ImageRecord::try_from).transpose()
+        row.map(ImageRow::into_record).transpose()
     }
 
     async fn list_images(
@@ -843,7 +791,7 @@ impl ImageStreamStore for SqliteMetadata {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(ImageRecord::try_from).collect()
+        rows.into_iter().map(ImageRow::into_record).collect()
     }
 
     async fn events_after(
@@ -888,7 +836,7 @@ impl ImageStreamStore for SqliteMetadata {
         tx.commit().await?;
         let events = rows
             .into_iter()
-            .map(EventRecord::try_from)
+            .map(EventRow::into_record)
             .collect::<StorageResult<Vec<_>>>()?;
         let scanned = if events.len() >= limit as usize {
             events.last().map_or(after, |e| e.id)
@@ -923,17 +871,10 @@ impl ImageStreamStore for SqliteMetadata {
 mod tests {
     use bytes::Bytes;
 
+    use super::super::temp_store;
     use super::*;
     use crate::oci::Tag;
     use crate::storage::{MetadataStore, NewManifest};
-
-    async fn store() -> (tempfile::TempDir, SqliteMetadata) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteMetadata::open(&dir.path().join("berth.db"))
-            .await
-            .unwrap();
-        (dir, store)
-    }
 
     /// Stores an image of `size` bytes in `repository` (an index when `children` are given)
     /// and points `tag` at it.
@@ -978,7 +919,7 @@ mod tests {
 
     #[tokio::test]
     async fn stream_summaries_filter_sort_and_page_in_one_query() {
-        let (_dir, store) = store().await;
+        let (_dir, store) = temp_store().await;
         push(&store, "ns/alpha", "v1", "a1", 100, vec![]).await;
         push(&store, "ns/alpha", "v2", "a2", 50, vec![]).await;
         // Two tags on one image count it once.
@@ -1059,7 +1000,7 @@ mod tests {
 
     #[tokio::test]
     async fn namespace_usage_counts_streams_and_bytes() {
-        let (_dir, store) = store().await;
+        let (_dir, store) = temp_store().await;
         push(&store, "ns/alpha", "v1", "a1", 100, vec![]).await;
         push(&store, "ns/beta", "v1", "a1", 100, vec![]).await;
         push(&store, "ns/beta", "v2", "b2", 20, vec![]).await;

@@ -11,68 +11,65 @@ use crate::storage::webhooks::{
 };
 use crate::storage::{StorageError, StorageResult};
 
-type WebhookRow = (
-    i64,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Vec<u8>,
-    Vec<u8>,
-    i64,
-    DateTime<Utc>,
-);
+/// A subscription as `webhooks` keeps it: the event names as a JSON array.
+#[derive(sqlx::FromRow)]
+struct WebhookRow {
+    id: i64,
+    namespace: String,
+    name: String,
+    uid: String,
+    url: String,
+    events: String,
+    format: String,
+    secret_nonce: Vec<u8>,
+    secret_ciphertext: Vec<u8>,
+    since_event: i64,
+    created_at: DateTime<Utc>,
+}
 
 const WEBHOOK_COLUMNS: &str = "id, namespace, name, uid, url, events, format, secret_nonce, \
      secret_ciphertext, since_event, created_at";
 
-fn webhook_from_row(row: WebhookRow) -> StorageResult<WebhookRecord> {
-    let (
-        id,
-        namespace,
-        name,
-        uid,
-        url,
-        events,
-        format,
-        secret_nonce,
-        secret_ciphertext,
-        since_event,
-        created_at,
-    ) = row;
-    let events = serde_json::from_str(&events).map_err(|err| {
-        StorageError::Corrupt(format!("events of webhook {namespace}/{name}: {err}"))
-    })?;
-    Ok(WebhookRecord {
-        id,
-        namespace,
-        name,
-        uid,
-        url,
-        events,
-        format,
-        secret_nonce,
-        secret_ciphertext,
-        since_event,
-        created_at,
-    })
+impl WebhookRow {
+    fn into_record(self) -> StorageResult<WebhookRecord> {
+        let events = serde_json::from_str(&self.events).map_err(|err| {
+            StorageError::Corrupt(format!(
+                "events of webhook {}/{}: {err}",
+                self.namespace, self.name
+            ))
+        })?;
+        Ok(WebhookRecord {
+            id: self.id,
+            namespace: self.namespace,
+            name: self.name,
+            uid: self.uid,
+            url: self.url,
+            events,
+            format: self.format,
+            secret_nonce: self.secret_nonce,
+            secret_ciphertext: self.secret_ciphertext,
+            since_event: self.since_event,
+            created_at: self.created_at,
+        })
+    }
 }
 
-type DeliveryRow = (
-    i64,
-    i64,
-    i64,
-    String,
-    String,
-    Vec<u8>,
-    String,
-    i64,
-    Option<i64>,
-    DateTime<Utc>,
-    Option<i64>,
-);
+/// A delivery as `webhook_deliveries` keeps it: its state as text, its due time in
+/// milliseconds.
+#[derive(sqlx::FromRow)]
+struct DeliveryRow {
+    id: i64,
+    webhook_id: i64,
+    event_id: i64,
+    event: String,
+    content_type: String,
+    body: Vec<u8>,
+    state: String,
+    attempts: i64,
+    next_attempt_at: Option<i64>,
+    created_at: DateTime<Utc>,
+    redelivery_of: Option<i64>,
+}
 
 const DELIVERY_COLUMNS: &str = "d.id, d.webhook_id, d.event_id, d.event, d.content_type, d.body, \
      d.state, d.attempts, d.next_attempt_at, d.created_at, d.redelivery_of";
@@ -82,53 +79,56 @@ fn millis_to_time(millis: i64) -> StorageResult<DateTime<Utc>> {
         .ok_or_else(|| StorageError::Corrupt(format!("time {millis} ms is out of range")))
 }
 
-fn delivery_from_row(row: DeliveryRow) -> StorageResult<DeliveryRecord> {
-    let (
-        id,
-        webhook_id,
-        event_id,
-        event,
-        content_type,
-        body,
-        state,
-        attempts,
-        next_attempt_at,
-        created_at,
-        redelivery_of,
-    ) = row;
-    Ok(DeliveryRecord {
-        id,
-        webhook_id,
-        event_id,
-        event,
-        content_type,
-        body,
-        state: DeliveryState::parse(&state)
-            .ok_or_else(|| StorageError::Corrupt(format!("delivery {id} is {state:?}")))?,
-        attempts: u32::try_from(attempts)
-            .map_err(|_| StorageError::Corrupt(format!("delivery {id}: {attempts} attempts")))?,
-        next_attempt_at: next_attempt_at.map(millis_to_time).transpose()?,
-        created_at,
-        redelivery_of,
-    })
+impl DeliveryRow {
+    fn into_record(self) -> StorageResult<DeliveryRecord> {
+        let id = self.id;
+        Ok(DeliveryRecord {
+            id,
+            webhook_id: self.webhook_id,
+            event_id: self.event_id,
+            event: self.event,
+            content_type: self.content_type,
+            body: self.body,
+            state: DeliveryState::parse(&self.state).ok_or_else(|| {
+                StorageError::Corrupt(format!("delivery {id} is {:?}", self.state))
+            })?,
+            attempts: u32::try_from(self.attempts).map_err(|_| {
+                StorageError::Corrupt(format!("delivery {id}: {} attempts", self.attempts))
+            })?,
+            next_attempt_at: self.next_attempt_at.map(millis_to_time).transpose()?,
+            created_at: self.created_at,
+            redelivery_of: self.redelivery_of,
+        })
+    }
 }
 
-type AttemptRow = (i64, i64, Option<i64>, Option<String>, i64, DateTime<Utc>);
+#[derive(sqlx::FromRow)]
+struct AttemptRow {
+    delivery_id: i64,
+    number: i64,
+    status_code: Option<i64>,
+    error: Option<String>,
+    duration_ms: i64,
+    attempted_at: DateTime<Utc>,
+}
 
-fn attempt_from_row(row: AttemptRow) -> StorageResult<AttemptRecord> {
-    let (delivery_id, number, status_code, error, duration_ms, attempted_at) = row;
-    let corrupt = || StorageError::Corrupt(format!("an attempt at delivery {delivery_id}"));
-    Ok(AttemptRecord {
-        delivery_id,
-        number: u32::try_from(number).map_err(|_| corrupt())?,
-        status_code: status_code
-            .map(u16::try_from)
-            .transpose()
-            .map_err(|_| corrupt())?,
-        error,
-        duration_ms: u64::try_from(duration_ms).map_err(|_| corrupt())?,
-        attempted_at,
-    })
+impl AttemptRow {
+    fn into_record(self) -> StorageResult<AttemptRecord> {
+        let delivery_id = self.delivery_id;
+        let corrupt = || StorageError::Corrupt(format!("an attempt at delivery {delivery_id}"));
+        Ok(AttemptRecord {
+            delivery_id,
+            number: u32::try_from(self.number).map_err(|_| corrupt())?,
+            status_code: self
+                .status_code
+                .map(u16::try_from)
+                .transpose()
+                .map_err(|_| corrupt())?,
+            error: self.error,
+            duration_ms: u64::try_from(self.duration_ms).map_err(|_| corrupt())?,
+            attempted_at: self.attempted_at,
+        })
+    }
 }
 
 /// The subscriptions' oldest pending deliveries (one a subscription), as table `h` of ids.
@@ -168,7 +168,7 @@ impl WebhookStore for SqliteMetadata {
         .bind(namespace)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(webhook_from_row).collect()
+        rows.into_iter().map(WebhookRow::into_record).collect()
     }
 
     async fn webhook(&self, namespace: &str, name: &str) -> StorageResult<Option<WebhookRecord>> {
@@ -179,7 +179,7 @@ impl WebhookStore for SqliteMetadata {
         .bind(name)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(webhook_from_row).transpose()
+        row.map(WebhookRow::into_record).transpose()
     }
 
     async fn webhook_by_id(&self, id: i64) -> StorageResult<Option<WebhookRecord>> {
@@ -189,7 +189,7 @@ impl WebhookStore for SqliteMetadata {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(webhook_from_row).transpose()
+        row.map(WebhookRow::into_record).transpose()
     }
 
     async fn delete_webhook(&self, namespace: &str, name: &str) -> StorageResult<bool> {
@@ -257,7 +257,7 @@ impl WebhookStore for SqliteMetadata {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(delivery_from_row).collect()
+        rows.into_iter().map(DeliveryRow::into_record).collect()
     }
 
     async fn next_due(&self) -> StorageResult<Option<DateTime<Utc>>> {
@@ -370,7 +370,7 @@ impl WebhookStore for SqliteMetadata {
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
-        delivery_from_row(row).map(Redelivery::Made)
+        row.into_record().map(Redelivery::Made)
     }
 
     async fn deliveries(
@@ -389,7 +389,7 @@ impl WebhookStore for SqliteMetadata {
         .await?;
         let deliveries = rows
             .into_iter()
-            .map(delivery_from_row)
+            .map(DeliveryRow::into_record)
             .collect::<StorageResult<Vec<_>>>()?;
         let ids: Vec<i64> = deliveries.iter().map(|d| d.id).collect();
         let attempts: Vec<AttemptRow> = sqlx::query_as(
@@ -402,7 +402,7 @@ impl WebhookStore for SqliteMetadata {
         .await?;
         let mut attempts = attempts
             .into_iter()
-            .map(attempt_from_row)
+            .map(AttemptRow::into_record)
             .collect::<StorageResult<Vec<_>>>()?;
         Ok(deliveries
             .into_iter()
@@ -422,11 +422,9 @@ mod tests {
     use super::*;
     use crate::storage::{ImageStreamStore, Labels};
 
+    /// A store with namespaces `team` and `other`.
     async fn store() -> (tempfile::TempDir, SqliteMetadata) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteMetadata::open(&dir.path().join("berth.db"))
-            .await
-            .unwrap();
+        let (dir, store) = super::super::temp_store().await;
         for namespace in ["team", "other"] {
             store
                 .create_namespace(namespace, &Labels::new(), &Labels::new())
