@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use base64::Engine as _;
-use common::{TestServer, anonymous, client_with_token, create_namespace, grant};
+use common::{TestServer, anonymous, client_with_token, create_namespace, grant, wait_until};
 use futures_util::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -317,16 +317,14 @@ async fn watches_are_limited_per_subject() {
 
     // A watch closed by its client frees its place.
     drop(held.pop());
-    let mut reopened = None;
-    for _ in 0..100 {
+    let _reopened = wait_until("the closed watch's place to be freed", async || {
         let response = alice.get(&watch).send().await.unwrap();
-        if response.status() == StatusCode::OK {
-            reopened = Some(response);
-            break;
+        match response.status() {
+            StatusCode::OK => Ok(response),
+            refused => Err(format!("a new watch answered {refused}")),
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(reopened.is_some(), "the closed watch's place was not freed");
+    })
+    .await;
 }
 
 /// Reads a response body to its end; panics unless it ends within `within`.

@@ -9,12 +9,11 @@
 mod common;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode as AxumStatus};
 use common::images::{run, umoci_image};
-use common::{TestServer, client_with_token, create_namespace, grant_user};
+use common::{TestServer, client_with_token, create_namespace, grant_user, wait_until};
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -125,19 +124,18 @@ impl Receiver {
         what: &str,
         done: impl Fn(&[Received]) -> bool,
     ) -> Vec<Received> {
-        for _ in 0..600 {
+        wait_until(&format!("{what} at {path}"), async || {
             let received = self.at(path);
             if done(&received) {
-                return received;
+                return Ok(received);
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let bodies: Vec<String> = self
-            .at(path)
-            .iter()
-            .map(|r| format!("{} {}", r.answered, String::from_utf8_lossy(&r.body)))
-            .collect();
-        panic!("{path}: waited 30 s for {what}; received {bodies:#?}");
+            let bodies: Vec<String> = received
+                .iter()
+                .map(|r| format!("{} {}", r.answered, String::from_utf8_lossy(&r.body)))
+                .collect();
+            Err(format!("received {bodies:#?}"))
+        })
+        .await
     }
 }
 
@@ -255,15 +253,15 @@ async fn wait_for_log(
     what: &str,
     done: impl Fn(&Value) -> bool,
 ) -> Vec<Value> {
-    let mut log = Vec::new();
-    for _ in 0..600 {
-        log = deliveries(server, namespace, name).await;
+    wait_until(&format!("{what} in {namespace}/{name}'s log"), async || {
+        let log = deliveries(server, namespace, name).await;
         if log.first().is_some_and(&done) {
-            return log;
+            Ok(log)
+        } else {
+            Err(format!("the log {log:#?}"))
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{namespace}/{name}: waited 30 s for {what}; the log is {log:#?}");
+    })
+    .await
 }
 
 /// (number, status code) of a delivery's attempts.
@@ -638,14 +636,10 @@ async fn a_pending_delivery_survives_a_crash_and_is_sent_when_the_receiver_is_ba
     push(&server, dir.path(), "team/app:v1", "amd64").await;
 
     // Refused connections are failed attempts, each logged with its error.
-    let mut log = Vec::new();
-    for _ in 0..200 {
-        log = deliveries(&server, "team", "ci").await;
-        if log.first().is_some_and(|d| attempts(d).len() >= 2) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let log = wait_for_log(&server, "team", "ci", "two failed attempts", |d| {
+        attempts(d).len() >= 2
+    })
+    .await;
     assert_eq!(log[0]["state"], "pending", "{log:?}");
     let failed = &log[0]["attempts"][0];
     assert!(failed.get("statusCode").is_none(), "{failed}");

@@ -251,6 +251,26 @@ fn admin_token(base: &str) -> String {
     token_for(base, "admin", ADMIN_PASSWORD)
 }
 
+/// How long [`wait_until`] waits before it fails the test: far longer than anything awaited
+/// takes on a loaded machine, so that only a fault reaches it.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// Asks `poll` again every 50 ms until it answers `Ok`, and answers its value. Meanwhile `poll`
+/// answers `Err` with what it sees; after [`WAIT`] the test fails, saying what it waited for
+/// (`what`) and what it saw last.
+pub async fn wait_until<T>(what: &str, mut poll: impl AsyncFnMut() -> Result<T, String>) -> T {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match poll().await {
+            Ok(value) => return value,
+            Err(seen) if tokio::time::Instant::now() >= deadline => {
+                panic!("waited {WAIT:?} for {what}; last saw: {seen}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
 pub fn sha256(data: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(data)))
 }
