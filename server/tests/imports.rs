@@ -8,7 +8,9 @@ use base64::Engine as _;
 use common::images::{ContainerEnv, multi_platform_index, run, umoci_image};
 use common::remote::{RemoteRegistry, import_one_tag};
 use common::scripted::{Reply, Scripted};
-use common::{ALLOW_LOOPBACK, OCI_MANIFEST, TestServer, create_namespace, wait_until};
+use common::{
+    ALLOW_LOOPBACK, OCI_MANIFEST, TestServer, create_namespace, expect_kube_status, wait_until,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -243,13 +245,14 @@ async fn imports_one_tag_all_tags_and_every_platform_with_a_pull_secret() {
         dry["status"]["images"][0]["status"]["status"], "Success",
         "{dry}"
     );
-    let missing = server
-        .client()
-        .get(server.url(&format!("{IMAGES}/mirror/imagestreams/dry")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    expect_kube_status(
+        server
+            .client()
+            .get(server.url(&format!("{IMAGES}/mirror/imagestreams/dry"))),
+        StatusCode::NOT_FOUND,
+        "NotFound",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -334,16 +337,15 @@ async fn wrong_credentials_leave_the_last_good_image_and_say_why() {
             "spec.images[0].from",
         ),
     ] {
-        let response = server
-            .client()
-            .post(server.url(&format!("{IMAGES}/ops/imagestreamimports")))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-        let status: Value = response.json().await.unwrap();
-        assert_eq!(status["kind"], "Status");
+        let status = expect_kube_status(
+            server
+                .client()
+                .post(server.url(&format!("{IMAGES}/ops/imagestreamimports")))
+                .json(&body),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid",
+        )
+        .await;
         assert_eq!(status["details"]["causes"][0]["field"], field, "{status}");
     }
     let after = get(&server, &format!("{IMAGES}/ops/imagestreams/tool")).await;

@@ -284,6 +284,51 @@ pub fn header(response: &reqwest::Response, name: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Sends `request` and expects a Kubernetes `Status` in answer, with HTTP status and `code`
+/// `expected` and reason `reason` (`""` for a `Success` Status, which has none); answers the
+/// Status, for the checks of its message and details a test adds.
+pub async fn expect_kube_status(
+    request: reqwest::RequestBuilder,
+    expected: reqwest::StatusCode,
+    reason: &str,
+) -> serde_json::Value {
+    let (client, request) = request.build_split();
+    let request = request.unwrap();
+    let sent = format!("{} {}", request.method(), request.url().path());
+    let response = client.execute(request).await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert_eq!(status, expected, "{sent}: {text}");
+    let body: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("{sent}: a Status, not {text:?}"));
+    let outcome = if expected.is_success() {
+        "Success"
+    } else {
+        "Failure"
+    };
+    assert_eq!(
+        (&body["kind"], &body["status"], &body["code"]),
+        (
+            &serde_json::json!("Status"),
+            &serde_json::json!(outcome),
+            &serde_json::json!(expected.as_u16())
+        ),
+        "{sent}: {text}"
+    );
+    assert_eq!(
+        body["reason"].as_str().unwrap_or_default(),
+        reason,
+        "{sent}: {text}"
+    );
+    if !expected.is_success() {
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{sent}: {text}"
+        );
+    }
+    body
+}
+
 /// The OCI error code of an error response body.
 pub async fn error_code(response: reqwest::Response) -> String {
     let body: serde_json::Value = response.json().await.expect("an OCI error body");
