@@ -6,8 +6,8 @@
 mod common;
 
 use common::{
-    OCI_MANIFEST, TestServer, anonymous, client_with_token, error_code, grant, image_manifest,
-    put_manifest, sha256,
+    OCI_MANIFEST, TestServer, anonymous, client_with_token, error_code, expect_kube_status, grant,
+    image_manifest, put_manifest, sha256,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -231,7 +231,9 @@ async fn tokens_expire_and_are_revoked_and_logins_are_throttled() {
         .unwrap();
     assert!(output.status.success());
     let expired = String::from_utf8(output.stdout).unwrap().trim().to_owned();
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // Time passes on purpose: expiry is kept to the second, so a second later the token that
+    // expired "now" is past it.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_eq!(whoami(expired).await, StatusCode::UNAUTHORIZED);
     assert_eq!(
         whoami("berth_not-a-token".into()).await,
@@ -445,14 +447,12 @@ async fn bindings_service_accounts_and_the_access_api() {
         .map(|s| s["metadata"]["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["web"]);
-    let response = ed
-        .get(server.url("/apis/image.openshift.io/v1/namespaces/proj/imagestreams/db"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    let status: Value = response.json().await.unwrap();
-    assert_eq!(status["reason"], "Forbidden");
+    let status = expect_kube_status(
+        ed.get(server.url("/apis/image.openshift.io/v1/namespaces/proj/imagestreams/db")),
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+    )
+    .await;
     assert!(
         status["message"]
             .as_str()
@@ -461,12 +461,12 @@ async fn bindings_service_accounts_and_the_access_api() {
         "{status}"
     );
     // Dora sees nothing of proj.
-    let response = dora
-        .get(server.url("/apis/image.openshift.io/v1/namespaces/proj/imagestreams"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    expect_kube_status(
+        dora.get(server.url("/apis/image.openshift.io/v1/namespaces/proj/imagestreams")),
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+    )
+    .await;
     let namespaces: Value = dora
         .get(server.url("/api/v1/namespaces"))
         .send()
@@ -487,20 +487,20 @@ async fn bindings_service_accounts_and_the_access_api() {
         None,
     )
     .await;
-    let response = ed
-        .post(server.url(&format!("{ACCESS}/namespaces/proj/rolebindings")))
-        .json(&json!({"roleRef": {"name": "viewer"}, "subject": {"kind": "User", "name": "dora"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    let response = dora
-        .post(server.url(&format!("{ACCESS}/rolebindings")))
-        .json(&json!({"roleRef": {"name": "cluster-admin"}, "subject": {"kind": "User", "name": "dora"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    expect_kube_status(
+        ed.post(server.url(&format!("{ACCESS}/namespaces/proj/rolebindings")))
+            .json(&json!({"roleRef": {"name": "viewer"}, "subject": {"kind": "User", "name": "dora"}})),
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+    )
+    .await;
+    expect_kube_status(
+        dora.post(server.url(&format!("{ACCESS}/rolebindings")))
+            .json(&json!({"roleRef": {"name": "cluster-admin"}, "subject": {"kind": "User", "name": "dora"}})),
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+    )
+    .await;
 
     // A service account with a token, made by the namespace admin, pushing as an editor.
     let created = dora
@@ -642,12 +642,12 @@ async fn bindings_service_accounts_and_the_access_api() {
         .send()
         .await
         .unwrap();
-    let response = dora
-        .get(server.url(&format!("{ACCESS}/auditevents")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    expect_kube_status(
+        dora.get(server.url(&format!("{ACCESS}/auditevents"))),
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+    )
+    .await;
     let audit: Value = server
         .client()
         .get(server.url(&format!("{ACCESS}/auditevents?limit=500")))
@@ -982,38 +982,34 @@ async fn rules_reviews_list_what_each_role_may_do_in_a_namespace() {
         (json!({"spec": {"namespace": 3}}), "spec.namespace"),
         (json!({"spec": "team"}), "spec"),
     ] {
-        let response = ed.post(&url).json(&body).send().await.unwrap();
-        assert_eq!(
-            response.status(),
+        let status = expect_kube_status(
+            ed.post(&url).json(&body),
             StatusCode::UNPROCESSABLE_ENTITY,
-            "{body}"
-        );
-        let status: Value = response.json().await.unwrap();
-        assert_eq!(status["kind"], "Status");
-        assert_eq!(status["reason"], "Invalid");
+            "Invalid",
+        )
+        .await;
         assert_eq!(status["details"]["causes"][0]["field"], field, "{status}");
         assert!(status["message"].as_str().unwrap().contains(field));
     }
-    let response = ed
-        .post(&url)
-        .json(&json!({"kind": "SelfSubjectAccessReview", "spec": {"namespace": "team"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let status: Value = response.json().await.unwrap();
+    let status = expect_kube_status(
+        ed.post(&url)
+            .json(&json!({"kind": "SelfSubjectAccessReview", "spec": {"namespace": "team"}})),
+        StatusCode::BAD_REQUEST,
+        "BadRequest",
+    )
+    .await;
     assert!(
         status["message"].as_str().unwrap().starts_with("kind "),
         "{status}"
     );
-    let response = ed
-        .post(&url)
-        .header("content-type", "application/json")
-        .body("{not json")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    expect_kube_status(
+        ed.post(&url)
+            .header("content-type", "application/json")
+            .body("{not json"),
+        StatusCode::BAD_REQUEST,
+        "BadRequest",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -1115,13 +1111,12 @@ async fn access_reviews_decide_namespace_creation_and_pushes() {
             "spec.resourceAttributes.name",
         ),
     ] {
-        let response = sam.post(&url).json(&body).send().await.unwrap();
-        assert_eq!(
-            response.status(),
+        let status = expect_kube_status(
+            sam.post(&url).json(&body),
             StatusCode::UNPROCESSABLE_ENTITY,
-            "{body}"
-        );
-        let status: Value = response.json().await.unwrap();
+            "Invalid",
+        )
+        .await;
         assert_eq!(status["details"]["causes"][0]["field"], field, "{status}");
     }
 }

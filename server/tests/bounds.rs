@@ -8,7 +8,10 @@ mod common;
 use std::time::Duration;
 
 use base64::Engine as _;
-use common::{TestServer, anonymous, client_with_token, create_namespace, grant};
+use common::{
+    TestServer, anonymous, client_with_token, create_namespace, expect_kube_status, grant,
+    wait_until,
+};
 use futures_util::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -159,14 +162,6 @@ async fn continue_tokens_name_only_what_the_caller_saw() {
     );
 }
 
-async fn status_of(response: reqwest::Response) -> (u16, String) {
-    let code = response.status().as_u16();
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["kind"], "Status", "{body}");
-    assert_eq!(body["code"], code, "{body}");
-    (code, body["reason"].as_str().unwrap().to_owned())
-}
-
 #[tokio::test]
 async fn a_tampered_or_borrowed_continue_token_is_refused() {
     let server = TestServer::start();
@@ -212,16 +207,19 @@ async fn a_tampered_or_borrowed_continue_token_is_refused() {
         (&admin, format!("{API}/imagestreams?continue={token}")),
     ];
     for (client, path) in cases {
-        let response = client.get(server.url(&path)).send().await.unwrap();
-        let (code, reason) = status_of(response).await;
-        assert_eq!((code, reason.as_str()), (400, "BadRequest"), "{path}");
+        expect_kube_status(
+            client.get(server.url(&path)),
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+        )
+        .await;
     }
-    let response = anonymous()
-        .get(server.url(&format!("/api/v1/namespaces?continue={token}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(status_of(response).await.0, 400);
+    expect_kube_status(
+        anonymous().get(server.url(&format!("/api/v1/namespaces?continue={token}"))),
+        StatusCode::BAD_REQUEST,
+        "BadRequest",
+    )
+    .await;
 }
 
 async fn scrape(server: &TestServer) -> String {
@@ -297,11 +295,15 @@ async fn watches_are_limited_per_subject() {
         "/apis/image.openshift.io/v1/imagestreams?watch=true",
         "/console/api/events",
     ] {
-        let response = alice.get(server.url(path)).send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS, "{path}");
-        assert!(!common::header(&response, "retry-after").is_empty());
-        let (code, reason) = status_of(response).await;
-        assert_eq!((code, reason.as_str()), (429, "TooManyRequests"));
+        expect_kube_status(
+            alice.get(server.url(path)),
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+        )
+        .await;
+        let again = alice.get(server.url(path)).send().await.unwrap();
+        assert_eq!(again.status(), StatusCode::TOO_MANY_REQUESTS, "{path}");
+        assert!(!common::header(&again, "retry-after").is_empty(), "{path}");
     }
     // Others are counted apart: the administrator, and anonymous callers by address.
     let admin_watch = server.client().get(&watch).send().await.unwrap();
@@ -317,16 +319,14 @@ async fn watches_are_limited_per_subject() {
 
     // A watch closed by its client frees its place.
     drop(held.pop());
-    let mut reopened = None;
-    for _ in 0..100 {
+    let _reopened = wait_until("the closed watch's place to be freed", async || {
         let response = alice.get(&watch).send().await.unwrap();
-        if response.status() == StatusCode::OK {
-            reopened = Some(response);
-            break;
+        match response.status() {
+            StatusCode::OK => Ok(response),
+            refused => Err(format!("a new watch answered {refused}")),
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(reopened.is_some(), "the closed watch's place was not freed");
+    })
+    .await;
 }
 
 /// Reads a response body to its end; panics unless it ends within `within`.

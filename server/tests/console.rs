@@ -7,7 +7,7 @@ mod common;
 
 use common::{
     ADMIN_PASSWORD, OCI_MANIFEST, TestServer, client_with_token, console_session, image_manifest,
-    put_manifest, sha256,
+    put_manifest, sha256, wait_until,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -580,13 +580,15 @@ async fn a_webhook_delivery_is_sent_again_from_the_console() {
     let wait_for = |count: usize| {
         let received = received.clone();
         async move {
-            for _ in 0..400 {
-                if received.lock().unwrap().len() >= count {
-                    return received.lock().unwrap().clone();
+            wait_until(&format!("{count} requests at the receiver"), async || {
+                let received = received.lock().unwrap().clone();
+                if received.len() >= count {
+                    Ok(received)
+                } else {
+                    Err(format!("{} requests", received.len()))
                 }
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-            panic!("waited 20 s for {count} requests");
+            })
+            .await
         }
     };
 
@@ -618,16 +620,19 @@ async fn a_webhook_delivery_is_sent_again_from_the_console() {
     push(&server, "hooked/app", "v1", "one").await;
     let first = wait_for(1).await;
 
-    let mut rows = Value::Null;
-    for _ in 0..400 {
-        rows = read(&browser, &server, "/console/api/webhooks?namespace=hooked").await;
-        if rows[0]["deliveries"][0]["state"] == "delivered" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let rows = wait_until(
+        "the console to list the delivery as delivered",
+        async || {
+            let rows = read(&browser, &server, "/console/api/webhooks?namespace=hooked").await;
+            if rows[0]["deliveries"][0]["state"] == "delivered" {
+                Ok(rows)
+            } else {
+                Err(rows.to_string())
+            }
+        },
+    )
+    .await;
     let delivered = &rows[0]["deliveries"][0];
-    assert_eq!(delivered["state"], "delivered", "{rows}");
     assert_eq!(delivered["redelivery_of"], Value::Null);
     let id = delivered["id"].as_str().unwrap().to_owned();
     assert_eq!(first[0].0, id);

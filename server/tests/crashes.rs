@@ -14,7 +14,7 @@ use common::images::{run, umoci_image};
 use common::remote::RemoteRegistry;
 use common::{
     ALLOW_LOOPBACK, OCI_MANIFEST, TestServer, error_code, get_blob, header, image_manifest,
-    push_blob, sha256,
+    push_blob, sha256, wait_until,
 };
 use rand::{Rng, RngCore};
 use reqwest::StatusCode;
@@ -26,6 +26,7 @@ const IMAGES: &str = "/apis/image.openshift.io/v1/namespaces";
 /// in flight), and starts it again.
 async fn crash_within(server: TestServer, window: Duration) -> TestServer {
     let delay = rand::thread_rng().gen_range(Duration::ZERO..=window);
+    // Time passes on purpose: the crash lands at a random point of the work in flight.
     tokio::time::sleep(delay).await;
     tokio::task::block_in_place(|| server.crash_and_restart())
 }
@@ -241,7 +242,21 @@ async fn berth_starts_on_what_a_crash_leaves_and_heals_on_a_push() {
         .client()
         .post(server.url(&format!("/v2/team/app/blobs/uploads/?digest={lost_digest}")));
     let in_flight = stalled_request(request, lost[..250_000].to_vec());
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let uploads = server.data_dir().join("uploads");
+    // The server is reading the body once it made the upload's file.
+    wait_until("the stalled upload's file in uploads/", async || {
+        let files: Vec<std::ffi::OsString> = std::fs::read_dir(&uploads)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .filter(|name| !name.to_string_lossy().starts_with(".ready-probe"))
+            .collect();
+        if files.is_empty() {
+            Err("no file".to_owned())
+        } else {
+            Ok(())
+        }
+    })
+    .await;
     let damaged = kept_digest.clone();
     let stray_digest = sha256(b"a blob nobody finished");
     let stray = stray_digest.clone();
@@ -595,7 +610,7 @@ async fn assert_imported_tags_are_whole(server: &TestServer, namespace: &str) ->
 #[tokio::test(flavor = "multi_thread")]
 async fn an_import_killed_at_random_leaves_whole_images_and_can_run_again() {
     let dir = tempfile::tempdir().unwrap();
-    let remote = RemoteRegistry::start(&dir.path().join("remote"), "bob", "bob-password");
+    let remote = RemoteRegistry::start(&dir.path().join("remote"), "bob", "bob-password").await;
     let layout = dir.path().join("layout");
     let mut tags = Vec::new();
     for version in 1..=3 {

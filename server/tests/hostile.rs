@@ -725,6 +725,8 @@ async fn thousands_of_hostile_requests_get_no_5xx_and_no_markup() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(4000);
+    // A sweep of no requests would pass having judged nothing.
+    assert!(count > 0, "BERTH_HOSTILE_REQUESTS must be at least 1");
     let mut generator = Generator {
         rng: StdRng::seed_from_u64(seed),
         payloads: payloads(),

@@ -8,7 +8,7 @@ mod common;
 
 use common::{
     ADMIN_PASSWORD, TestServer, anonymous, bind, client_with_token, console_session,
-    create_namespace,
+    create_namespace, expect_kube_status,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -26,11 +26,11 @@ async fn answer(response: reqwest::Response) -> (StatusCode, Value) {
     )
 }
 
-/// The field of the first cause of a Kubernetes `Status` of reason `Invalid`.
-fn invalid_field(status: StatusCode, body: &Value) -> String {
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(body["reason"], "Invalid", "{body}");
-    body["details"]["causes"][0]["field"]
+/// Sends `request` and expects a Kubernetes `Status` of reason `Invalid`; answers the field
+/// of its first cause.
+async fn invalid_field(request: reqwest::RequestBuilder) -> String {
+    let refusal = expect_kube_status(request, StatusCode::UNPROCESSABLE_ENTITY, "Invalid").await;
+    refusal["details"]["causes"][0]["field"]
         .as_str()
         .unwrap_or_default()
         .to_owned()
@@ -50,25 +50,27 @@ async fn only_a_password_or_the_console_makes_personal_tokens_and_lifetimes_are_
         json!({"metadata": {"name": "forever"}}),
         json!({"metadata": {"name": "month"}, "spec": {"expiresInDays": 30}}),
     ] {
-        let (status, refused) = answer(alice.post(&tokens).json(&body).send().await.unwrap()).await;
-        assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+        let refused = expect_kube_status(
+            alice.post(&tokens).json(&body),
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+        )
+        .await;
         assert!(
             refused["message"].as_str().unwrap().contains("password"),
             "{refused}"
         );
     }
     // Nor a token sent as a Basic password.
-    let (status, _) = answer(
+    expect_kube_status(
         anonymous()
             .post(&tokens)
             .basic_auth("alice", Some(&alice_token))
-            .json(&json!({"metadata": {"name": "basic"}}))
-            .send()
-            .await
-            .unwrap(),
+            .json(&json!({"metadata": {"name": "basic"}})),
+        StatusCode::FORBIDDEN,
+        "Forbidden",
     )
     .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
 
     // The password does, within the checked range of lifetimes; outside it, a field error.
     let with_password = |body: Value| {
@@ -76,7 +78,6 @@ async fn only_a_password_or_the_console_makes_personal_tokens_and_lifetimes_are_
             .post(&tokens)
             .basic_auth("alice", Some("alice-password"))
             .json(&body)
-            .send()
     };
     for days in [
         0_u64,
@@ -85,16 +86,13 @@ async fn only_a_password_or_the_console_makes_personal_tokens_and_lifetimes_are_
         4_000_000_000,
         u64::from(u32::MAX) + 1,
     ] {
-        let (status, body) = answer(
-            with_password(json!({"metadata": {"name": "far"}, "spec": {"expiresInDays": days}}))
-                .await
-                .unwrap(),
-        )
-        .await;
-        assert_eq!(invalid_field(status, &body), "spec.expiresInDays", "{days}");
+        let far =
+            with_password(json!({"metadata": {"name": "far"}, "spec": {"expiresInDays": days}}));
+        assert_eq!(invalid_field(far).await, "spec.expiresInDays", "{days}");
     }
     let (status, made) = answer(
         with_password(json!({"metadata": {"name": "day"}, "spec": {"expiresInDays": 1}}))
+            .send()
             .await
             .unwrap(),
     )
@@ -109,13 +107,8 @@ async fn only_a_password_or_the_console_makes_personal_tokens_and_lifetimes_are_
 
     // Names: one grammar, a field error otherwise.
     for name in ["a/b", "nul\u{0}byte", "../../etc", "x".repeat(101).as_str()] {
-        let (status, body) = answer(
-            with_password(json!({"metadata": {"name": name}}))
-                .await
-                .unwrap(),
-        )
-        .await;
-        assert_eq!(invalid_field(status, &body), "metadata.name", "{name:?}");
+        let named = with_password(json!({"metadata": {"name": name}}));
+        assert_eq!(invalid_field(named).await, "metadata.name", "{name:?}");
     }
 
     // A service-account token made with a token lives no longer than that token, and a
@@ -130,17 +123,11 @@ async fn only_a_password_or_the_console_makes_personal_tokens_and_lifetimes_are_
     assert_eq!(response.status(), StatusCode::CREATED);
     let token_request = server.url("/api/v1/namespaces/tenant/serviceaccounts/builder/token");
     for seconds in [1_u64, 10_000_000_000_000, u64::MAX] {
-        let (status, body) = answer(
-            alice
-                .post(&token_request)
-                .json(&json!({"spec": {"expirationSeconds": seconds}}))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let asked = alice
+            .post(&token_request)
+            .json(&json!({"spec": {"expirationSeconds": seconds}}));
         assert_eq!(
-            invalid_field(status, &body),
+            invalid_field(asked).await,
             "spec.expirationSeconds",
             "{seconds}"
         );
@@ -245,20 +232,25 @@ async fn a_registry_wide_admin_cannot_manage_users_or_groups() {
 
     // Mallory may not add herself to the group bound to cluster-admin, nor list users, groups
     // or the audit log.
-    let response = mallory
-        .put(server.url(&format!("{USERS}/groups/roots")))
-        .json(&json!({"users": ["root", "mallory"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    expect_kube_status(
+        mallory
+            .put(server.url(&format!("{USERS}/groups/roots")))
+            .json(&json!({"users": ["root", "mallory"]})),
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+    )
+    .await;
     for path in [
         format!("{USERS}/users"),
         format!("{USERS}/groups"),
         format!("{ACCESS}/auditevents"),
     ] {
-        let response = mallory.get(server.url(&path)).send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+        expect_kube_status(
+            mallory.get(server.url(&path)),
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+        )
+        .await;
     }
     let groups: Value = admin
         .get(server.url(&format!("{USERS}/groups")))
@@ -276,14 +268,15 @@ async fn a_registry_wide_admin_cannot_manage_users_or_groups() {
         .unwrap();
     assert_eq!(roots["users"], json!(["root"]));
     // And she is still no cluster administrator: a binding of cluster-admin is refused.
-    let response = mallory
-        .post(server.url(&format!("{ACCESS}/rolebindings")))
-        .json(&json!({"roleRef": {"name": "cluster-admin"},
-                      "subject": {"kind": "User", "name": "mallory"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    expect_kube_status(
+        mallory
+            .post(server.url(&format!("{ACCESS}/rolebindings")))
+            .json(&json!({"roleRef": {"name": "cluster-admin"},
+                          "subject": {"kind": "User", "name": "mallory"}})),
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+    )
+    .await;
 
     // The cluster administrator manages groups, under one grammar of names.
     for name in [".", "..", "..%2F..%2Fetc", "system:masters", "a%00b"] {
@@ -308,17 +301,11 @@ async fn a_registry_wide_admin_cannot_manage_users_or_groups() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    let (status, body) = answer(
-        admin
-            .post(server.url(&format!("{ACCESS}/rolebindings")))
-            .json(&json!({"roleRef": {"name": "viewer"},
-                          "subject": {"kind": "Group", "name": "../../etc"}}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(invalid_field(status, &body), "subject.name");
+    let binding = admin
+        .post(server.url(&format!("{ACCESS}/rolebindings")))
+        .json(&json!({"roleRef": {"name": "viewer"},
+                      "subject": {"kind": "Group", "name": "../../etc"}}));
+    assert_eq!(invalid_field(binding).await, "subject.name");
 }
 
 // ---- item 4: service-account bindings go with the account; a new namespace starts afresh ----
@@ -887,13 +874,14 @@ async fn lookup_signs_in_only_identities_an_administrator_linked() {
     let link = json!({"providerName": format!("oidc:{}", provider.issuer),
                       "providerUserName": "dave", "user": {"name": "dave"}});
     let dave_token = common::token_for(&server.base, "dave", "dave-password");
-    let response = client_with_token(&dave_token)
-        .post(server.url(&format!("{USERS}/identities")))
-        .json(&link)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    expect_kube_status(
+        client_with_token(&dave_token)
+            .post(server.url(&format!("{USERS}/identities")))
+            .json(&link),
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+    )
+    .await;
     let response = admin
         .post(server.url(&format!("{USERS}/identities")))
         .json(&link)
@@ -901,14 +889,15 @@ async fn lookup_signs_in_only_identities_an_administrator_linked() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
-    let response = admin
-        .post(server.url(&format!("{USERS}/identities")))
-        .json(&json!({"providerName": format!("oidc:{}", provider.issuer),
-                      "providerUserName": "dave", "user": {"name": "admin"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CONFLICT);
+    expect_kube_status(
+        admin
+            .post(server.url(&format!("{USERS}/identities")))
+            .json(&json!({"providerName": format!("oidc:{}", provider.issuer),
+                          "providerUserName": "dave", "user": {"name": "admin"}})),
+        StatusCode::CONFLICT,
+        "AlreadyExists",
+    )
+    .await;
     let dave = common::browser();
     let signed_in = sign_in_externally(&server, &dave, "dave").await;
     assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);

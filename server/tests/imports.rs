@@ -8,7 +8,9 @@ use base64::Engine as _;
 use common::images::{ContainerEnv, multi_platform_index, run, umoci_image};
 use common::remote::{RemoteRegistry, import_one_tag};
 use common::scripted::{Reply, Scripted};
-use common::{ALLOW_LOOPBACK, OCI_MANIFEST, TestServer, create_namespace};
+use common::{
+    ALLOW_LOOPBACK, OCI_MANIFEST, TestServer, create_namespace, expect_kube_status, wait_until,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -78,7 +80,7 @@ async fn get(server: &TestServer, path: &str) -> Value {
 async fn imports_one_tag_all_tags_and_every_platform_with_a_pull_secret() {
     let dir = tempfile::tempdir().unwrap();
     let remote =
-        RemoteRegistry::start(&dir.path().join("remote"), "remote-user", "remote-password");
+        RemoteRegistry::start(&dir.path().join("remote"), "remote-user", "remote-password").await;
     let v1 = umoci_image(&dir.path().join("layout"), "v1", "amd64", 2);
     let v2 = umoci_image(&dir.path().join("layout"), "v2", "amd64", 1);
     push(&remote, &format!("oci:{v1}"), "team/app:v1", false);
@@ -243,19 +245,20 @@ async fn imports_one_tag_all_tags_and_every_platform_with_a_pull_secret() {
         dry["status"]["images"][0]["status"]["status"], "Success",
         "{dry}"
     );
-    let missing = server
-        .client()
-        .get(server.url(&format!("{IMAGES}/mirror/imagestreams/dry")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    expect_kube_status(
+        server
+            .client()
+            .get(server.url(&format!("{IMAGES}/mirror/imagestreams/dry"))),
+        StatusCode::NOT_FOUND,
+        "NotFound",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn wrong_credentials_leave_the_last_good_image_and_say_why() {
     let dir = tempfile::tempdir().unwrap();
-    let remote = RemoteRegistry::start(&dir.path().join("remote"), "alice", "right-password");
+    let remote = RemoteRegistry::start(&dir.path().join("remote"), "alice", "right-password").await;
     let v1 = umoci_image(&dir.path().join("layout"), "v1", "amd64", 1);
     push(&remote, &format!("oci:{v1}"), "lib/tool:v1", false);
     let server = TestServer::start_with(ALLOW_LOOPBACK);
@@ -334,16 +337,15 @@ async fn wrong_credentials_leave_the_last_good_image_and_say_why() {
             "spec.images[0].from",
         ),
     ] {
-        let response = server
-            .client()
-            .post(server.url(&format!("{IMAGES}/ops/imagestreamimports")))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-        let status: Value = response.json().await.unwrap();
-        assert_eq!(status["kind"], "Status");
+        let status = expect_kube_status(
+            server
+                .client()
+                .post(server.url(&format!("{IMAGES}/ops/imagestreamimports")))
+                .json(&body),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid",
+        )
+        .await;
         assert_eq!(status["details"]["causes"][0]["field"], field, "{status}");
     }
     let after = get(&server, &format!("{IMAGES}/ops/imagestreams/tool")).await;
@@ -353,7 +355,7 @@ async fn wrong_credentials_leave_the_last_good_image_and_say_why() {
 #[tokio::test(flavor = "multi_thread")]
 async fn pulls_of_an_imported_image_fetch_once_and_keep_working_without_the_remote() {
     let dir = tempfile::tempdir().unwrap();
-    let mut remote = RemoteRegistry::start(&dir.path().join("remote"), "bob", "bob-password");
+    let mut remote = RemoteRegistry::start(&dir.path().join("remote"), "bob", "bob-password").await;
     let v1 = umoci_image(&dir.path().join("layout"), "v1", "amd64", 3);
     push(&remote, &format!("oci:{v1}"), "upstream/base:v1", false);
     let server = TestServer::start_with(ALLOW_LOOPBACK);
@@ -443,7 +445,7 @@ async fn pulls_of_an_imported_image_fetch_once_and_keep_working_without_the_remo
 #[tokio::test(flavor = "multi_thread")]
 async fn a_scheduled_import_picks_up_a_new_push_to_the_remote() {
     let dir = tempfile::tempdir().unwrap();
-    let remote = RemoteRegistry::start(&dir.path().join("remote"), "carol", "carol-password");
+    let remote = RemoteRegistry::start(&dir.path().join("remote"), "carol", "carol-password").await;
     let first = umoci_image(&dir.path().join("layout"), "first", "amd64", 1);
     let second = umoci_image(&dir.path().join("layout"), "second", "amd64", 2);
     push(&remote, &format!("oci:{first}"), "vendor/db:stable", false);
@@ -470,23 +472,16 @@ async fn a_scheduled_import_picks_up_a_new_push_to_the_remote() {
     assert!(first_digest.is_string(), "{imported}");
 
     push(&remote, &format!("oci:{second}"), "vendor/db:stable", false);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let items = loop {
+    let items = wait_until("the new remote image as a new history item", async || {
         let stream = get(&server, &format!("{IMAGES}/deps/imagestreams/db")).await;
-        let items = stream["status"]["tags"][0]["items"]
-            .as_array()
-            .unwrap()
-            .clone();
-        if items.len() == 2 || std::time::Instant::now() > deadline {
-            break items;
+        let items = stream["status"]["tags"][0]["items"].as_array().unwrap();
+        if items.len() == 2 {
+            Ok(items.clone())
+        } else {
+            Err(format!("{items:?}"))
         }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    };
-    assert_eq!(
-        items.len(),
-        2,
-        "the new remote image is a new history item: {items:?}"
-    );
+    })
+    .await;
     assert_eq!(items[1]["image"], first_digest);
     assert_ne!(items[0]["image"], first_digest);
     let spec = get(&server, &format!("{IMAGES}/deps/imagestreamtags/db:stable")).await;
@@ -496,7 +491,7 @@ async fn a_scheduled_import_picks_up_a_new_push_to_the_remote() {
 #[tokio::test(flavor = "multi_thread")]
 async fn berth_import_image_imports_like_oc_import_image() {
     let dir = tempfile::tempdir().unwrap();
-    let remote = RemoteRegistry::start(&dir.path().join("remote"), "dave", "dave-password");
+    let remote = RemoteRegistry::start(&dir.path().join("remote"), "dave", "dave-password").await;
     let v1 = umoci_image(&dir.path().join("layout"), "v1", "amd64", 1);
     push(&remote, &format!("oci:{v1}"), "tools/cli:v1", false);
     let server = TestServer::start_with(ALLOW_LOOPBACK);
@@ -727,7 +722,7 @@ async fn a_remote_cannot_redirect_an_import_or_a_pull_to_an_internal_address() {
 #[tokio::test(flavor = "multi_thread")]
 async fn without_the_allow_list_loopback_registries_are_refused_by_address_and_by_name() {
     let dir = tempfile::tempdir().unwrap();
-    let remote = RemoteRegistry::start(&dir.path().join("remote"), "erin", "erin-password");
+    let remote = RemoteRegistry::start(&dir.path().join("remote"), "erin", "erin-password").await;
     let v1 = umoci_image(&dir.path().join("layout"), "v1", "amd64", 1);
     push(&remote, &format!("oci:{v1}"), "team/app:v1", false);
     let server = TestServer::start();

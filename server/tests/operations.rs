@@ -5,9 +5,11 @@
 mod common;
 
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{TestServer, push_blob};
+use common::{TestServer, push_blob, wait_until};
 use reqwest::StatusCode;
 
 #[tokio::test]
@@ -172,13 +174,19 @@ async fn shutdown_finishes_requests_in_flight() {
         .to_str()
         .unwrap()
         .to_owned();
-    // A chunk that takes a second to arrive.
-    let chunks = futures_util::stream::unfold(0, |i| async move {
-        if i == 5 {
-            return None;
+    // A chunk that takes a second to arrive: five pieces, 200 ms apart on purpose, so that the
+    // request is still in flight when the server is told to stop.
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counted = asked.clone();
+    let chunks = futures_util::stream::unfold(0, move |i| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if i == 5 {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            Some((Ok::<_, std::io::Error>(vec![b'x'; 1000]), i + 1))
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        Some((Ok::<_, std::io::Error>(vec![b'x'; 1000]), i + 1))
     });
     let url = server.url(&location);
     let client = server.client();
@@ -190,7 +198,15 @@ async fn shutdown_finishes_requests_in_flight() {
             .await
             .unwrap()
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The first piece is out when the client asks for the second.
+    wait_until(
+        "the upload's second piece to be asked for",
+        async || match asked.load(Ordering::SeqCst) {
+            asked if asked >= 2 => Ok(()),
+            asked => Err(format!("{asked} asked for")),
+        },
+    )
+    .await;
     let status = tokio::task::spawn_blocking(move || server.terminate())
         .await
         .unwrap();

@@ -9,13 +9,13 @@ mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::images::{run, umoci_image};
 use common::remote::{RemoteRegistry, import_one_tag};
 use common::{
     ALLOW_LOOPBACK, OCI_INDEX, OCI_MANIFEST, TestServer, client_with_token, create_namespace,
-    error_code, sha256,
+    error_code, sha256, wait_until,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -513,7 +513,7 @@ async fn get_blob(server: &TestServer, repository: &str, digest: &str) -> reqwes
 async fn pull_through_serves_only_bytes_with_the_recorded_digest_and_size() {
     let dir = tempfile::tempdir().unwrap();
     let remote_dir = dir.path().join("remote");
-    let remote = RemoteRegistry::start(&remote_dir, "bob", "bob-password");
+    let remote = RemoteRegistry::start(&remote_dir, "bob", "bob-password").await;
     let image = umoci_image(&dir.path().join("layout"), "v1", "amd64", 1);
     let (layer, layer_size) = first_layer(&image);
     skopeo_push(&remote, &image, "upstream/base:v1");
@@ -643,11 +643,14 @@ impl GatedProxy {
 
     /// Waits until `count` requests reached the gate.
     async fn reached(&self, count: usize) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.seen.load(Ordering::SeqCst) < count {
-            assert!(Instant::now() < deadline, "no request reached the gate");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_until(
+            &format!("{count} requests at the gate"),
+            async || match self.seen.load(Ordering::SeqCst) {
+                seen if seen >= count => Ok(()),
+                seen => Err(format!("{seen} requests")),
+            },
+        )
+        .await;
     }
 
     fn set(&self, gate: Gate) {
@@ -675,7 +678,7 @@ fn server_with_import_settings(dir: &std::path::Path, settings: &str, args: &[&s
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_pulls_in_two_repositories_do_not_share_a_fetch() {
     let dir = tempfile::tempdir().unwrap();
-    let remote = RemoteRegistry::start(&dir.path().join("remote"), "bob", "bob-password");
+    let remote = RemoteRegistry::start(&dir.path().join("remote"), "bob", "bob-password").await;
     let (layer, layer_size) = remote_image(dir.path(), &remote);
     let proxy = GatedProxy::start(&remote.host, &format!("/blobs/{layer}")).await;
     let server = TestServer::start_with(ALLOW_LOOPBACK);
@@ -721,11 +724,16 @@ async fn concurrent_pulls_in_two_repositories_do_not_share_a_fetch() {
     };
     // b/base fetches for itself and its remote lacks the layer; a fetch shared by digest would
     // hold it until a/base's ends, and then give it a/base's bytes.
-    let _ = tokio::time::timeout(Duration::from_secs(20), async {
-        while !second.is_finished() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
+    wait_until(
+        "b/base's pull to end (a wait here: it waited for a/base's fetch)",
+        async || {
+            if second.is_finished() {
+                Ok(())
+            } else {
+                Err("still pulling".to_owned())
+            }
+        },
+    )
     .await;
     proxy.set(Gate::Pass);
     let second = second.await.unwrap();
@@ -743,7 +751,7 @@ async fn concurrent_pulls_in_two_repositories_do_not_share_a_fetch() {
 #[tokio::test(flavor = "multi_thread")]
 async fn pulls_waiting_for_a_fetch_end_when_it_fails_or_takes_too_long() {
     let dir = tempfile::tempdir().unwrap();
-    let remote = RemoteRegistry::start(&dir.path().join("remote"), "bob", "bob-password");
+    let remote = RemoteRegistry::start(&dir.path().join("remote"), "bob", "bob-password").await;
     let (layer, _) = remote_image(dir.path(), &remote);
     let proxy = GatedProxy::start(&remote.host, &format!("/blobs/{layer}")).await;
     let server = server_with_import_settings(dir.path(), "pull_through_timeout_seconds = 3", &[]);
@@ -802,7 +810,7 @@ async fn pulls_waiting_for_a_fetch_end_when_it_fails_or_takes_too_long() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stalled_remote_delays_neither_other_namespaces_nor_their_scheduled_imports() {
     let dir = tempfile::tempdir().unwrap();
-    let remote = RemoteRegistry::start(&dir.path().join("remote"), "bob", "bob-password");
+    let remote = RemoteRegistry::start(&dir.path().join("remote"), "bob", "bob-password").await;
     let first = umoci_image(&dir.path().join("layout"), "first", "amd64", 1);
     let second = umoci_image(&dir.path().join("layout"), "second", "amd64", 1);
     skopeo_push(&remote, &first, "vendor/db:stable");
@@ -847,29 +855,28 @@ async fn a_stalled_remote_delays_neither_other_namespaces_nor_their_scheduled_im
     // A new image at b-fast's remote is picked up by the schedule although a-slow's tag is
     // still stalled in every round.
     skopeo_push(&remote, &second, "vendor/db:stable");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let stream: Value = admin
-            .get(server.url(&format!("{IMAGES}/b-fast/imagestreams/db")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let items = stream["status"]["tags"][0]["items"]
-            .as_array()
-            .unwrap()
-            .len();
-        if items == 2 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "b-fast's scheduled import waited for a-slow's: {stream}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_until(
+        "b-fast's scheduled import (a wait here: it waited for a-slow's)",
+        async || {
+            let stream: Value = admin
+                .get(server.url(&format!("{IMAGES}/b-fast/imagestreams/db")))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            match stream["status"]["tags"][0]["items"]
+                .as_array()
+                .unwrap()
+                .len()
+            {
+                2 => Ok(()),
+                _ => Err(stream.to_string()),
+            }
+        },
+    )
+    .await;
     let slow: Value = admin
         .get(server.url(&format!("{IMAGES}/a-slow/imagestreams/db")))
         .send()

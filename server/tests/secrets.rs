@@ -10,7 +10,9 @@ use std::process::Command;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use common::{TestServer, anonymous, client_with_token, create_namespace, grant_user};
+use common::{
+    TestServer, anonymous, client_with_token, create_namespace, expect_kube_status, grant_user,
+};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -209,29 +211,16 @@ async fn secrets_are_stored_encrypted_and_never_shown_again() {
     assert_shown_without_data(&got, "team", "pull");
 
     // Delete: a Success Status, then it is gone.
-    let (status, deleted, _) = send(
-        &server,
-        &admin,
-        Method::DELETE,
-        &format!("{}/pull", secrets_path("team")),
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(deleted["kind"], "Status");
-    assert_eq!(deleted["status"], "Success");
+    let pull = server.url(&format!("{}/pull", secrets_path("team")));
+    let deleted = expect_kube_status(admin.delete(&pull), StatusCode::OK, "").await;
     assert_eq!(deleted["details"]["name"], "pull");
     for method in [Method::GET, Method::DELETE] {
-        let (status, body, _) = send(
-            &server,
-            &admin,
-            method,
-            &format!("{}/pull", secrets_path("team")),
-            None,
+        expect_kube_status(
+            admin.request(method, &pull),
+            StatusCode::NOT_FOUND,
+            "NotFound",
         )
         .await;
-        assert_eq!(status, StatusCode::NOT_FOUND);
-        assert_eq!(body["reason"], "NotFound");
     }
 
     // Secrets go with their namespace: one made again under the name starts empty.
@@ -244,8 +233,12 @@ async fn secrets_are_stored_encrypted_and_never_shown_again() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _, _) = send(&server, &admin, Method::GET, &secrets_path("team"), None).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    expect_kube_status(
+        admin.get(server.url(&secrets_path("team"))),
+        StatusCode::NOT_FOUND,
+        "NotFound",
+    )
+    .await;
     create_namespace(&server.client(), &server, "team").await;
     let (_, list, _) = send(&server, &admin, Method::GET, &secrets_path("team"), None).await;
     assert_eq!(list["items"], json!([]));
@@ -289,17 +282,13 @@ async fn only_the_namespace_admin_manages_secrets() {
             ),
             (Method::DELETE, one.clone(), None),
         ] {
-            let (status, refusal, text) = send(&server, client, method.clone(), &path, body).await;
-            assert_eq!(
-                status,
-                StatusCode::FORBIDDEN,
-                "{who} {method} {path}: {text}"
-            );
-            assert_eq!(refusal["kind"], "Status");
-            assert_eq!(refusal["reason"], "Forbidden");
-            assert_eq!(refusal["code"], 403);
-            assert_eq!(refusal["details"]["kind"], "secrets");
-            assert_reveals_nothing(&text);
+            let mut request = client.request(method, server.url(&path));
+            if let Some(body) = body {
+                request = request.json(&body);
+            }
+            let refusal = expect_kube_status(request, StatusCode::FORBIDDEN, "Forbidden").await;
+            assert_eq!(refusal["details"]["kind"], "secrets", "{who}: {refusal}");
+            assert_reveals_nothing(&refusal.to_string());
         }
     }
     // Nothing was created or deleted by them.
@@ -328,8 +317,12 @@ async fn only_the_namespace_admin_manages_secrets() {
     assert_eq!(status, StatusCode::CREATED);
     let (status, _, _) = send(&server, &admin, Method::DELETE, &one, None).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _, _) = send(&server, &admin, Method::GET, &secrets_path("other"), None).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    expect_kube_status(
+        admin.get(server.url(&secrets_path("other"))),
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -397,20 +390,14 @@ async fn bad_secrets_are_refused_with_the_field_at_fault() {
         ),
     ];
     for (body, field) in cases {
-        let (status, refusal, text) = send(
-            &server,
-            &admin,
-            Method::POST,
-            &secrets_path("team"),
-            Some(body.clone()),
+        let refusal = expect_kube_status(
+            admin.post(server.url(&secrets_path("team"))).json(&body),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid",
         )
         .await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {text}");
-        assert_eq!(refusal["kind"], "Status");
-        assert_eq!(refusal["reason"], "Invalid", "{text}");
-        assert_eq!(refusal["code"], 422);
         assert_eq!(refusal["details"]["kind"], "secrets");
-        assert_eq!(refusal["details"]["causes"][0]["field"], field, "{text}");
+        assert_eq!(refusal["details"]["causes"][0]["field"], field, "{refusal}");
     }
     // None of them was stored.
     let (_, list, _) = send(&server, &admin, Method::GET, &secrets_path("team"), None).await;
@@ -418,33 +405,29 @@ async fn bad_secrets_are_refused_with_the_field_at_fault() {
 
     // A body that is no object at all, another namespace in the body, a namespace that does
     // not exist, a name taken.
-    let response = admin
-        .post(server.url(&secrets_path("team")))
-        .body("not json")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let secrets = server.url(&secrets_path("team"));
+    expect_kube_status(
+        admin.post(&secrets).body("not json"),
+        StatusCode::BAD_REQUEST,
+        "BadRequest",
+    )
+    .await;
     let mut elsewhere = pull_secret("pull");
     elsewhere["metadata"]["namespace"] = json!("other");
-    let (status, _, _) = send(
-        &server,
-        &admin,
-        Method::POST,
-        &secrets_path("team"),
-        Some(elsewhere),
+    expect_kube_status(
+        admin.post(&secrets).json(&elsewhere),
+        StatusCode::BAD_REQUEST,
+        "BadRequest",
     )
     .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, refusal, _) = send(
-        &server,
-        &admin,
-        Method::POST,
-        &secrets_path("nowhere"),
-        Some(pull_secret("pull")),
+    let refusal = expect_kube_status(
+        admin
+            .post(server.url(&secrets_path("nowhere")))
+            .json(&pull_secret("pull")),
+        StatusCode::NOT_FOUND,
+        "NotFound",
     )
     .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(refusal["details"]["kind"], "namespaces");
     let (status, _, _) = send(
         &server,
@@ -455,16 +438,12 @@ async fn bad_secrets_are_refused_with_the_field_at_fault() {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED);
-    let (status, refusal, _) = send(
-        &server,
-        &admin,
-        Method::POST,
-        &secrets_path("team"),
-        Some(pull_secret("pull")),
+    expect_kube_status(
+        admin.post(&secrets).json(&pull_secret("pull")),
+        StatusCode::CONFLICT,
+        "AlreadyExists",
     )
     .await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    assert_eq!(refusal["reason"], "AlreadyExists");
 }
 
 fn berth(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {

@@ -9,12 +9,13 @@
 mod common;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode as AxumStatus};
 use common::images::{run, umoci_image};
-use common::{TestServer, client_with_token, create_namespace, grant_user};
+use common::{
+    TestServer, client_with_token, create_namespace, expect_kube_status, grant_user, wait_until,
+};
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -125,19 +126,18 @@ impl Receiver {
         what: &str,
         done: impl Fn(&[Received]) -> bool,
     ) -> Vec<Received> {
-        for _ in 0..600 {
+        wait_until(&format!("{what} at {path}"), async || {
             let received = self.at(path);
             if done(&received) {
-                return received;
+                return Ok(received);
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let bodies: Vec<String> = self
-            .at(path)
-            .iter()
-            .map(|r| format!("{} {}", r.answered, String::from_utf8_lossy(&r.body)))
-            .collect();
-        panic!("{path}: waited 30 s for {what}; received {bodies:#?}");
+            let bodies: Vec<String> = received
+                .iter()
+                .map(|r| format!("{} {}", r.answered, String::from_utf8_lossy(&r.body)))
+                .collect();
+            Err(format!("received {bodies:#?}"))
+        })
+        .await
     }
 }
 
@@ -255,15 +255,15 @@ async fn wait_for_log(
     what: &str,
     done: impl Fn(&Value) -> bool,
 ) -> Vec<Value> {
-    let mut log = Vec::new();
-    for _ in 0..600 {
-        log = deliveries(server, namespace, name).await;
+    wait_until(&format!("{what} in {namespace}/{name}'s log"), async || {
+        let log = deliveries(server, namespace, name).await;
         if log.first().is_some_and(&done) {
-            return log;
+            Ok(log)
+        } else {
+            Err(format!("the log {log:#?}"))
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{namespace}/{name}: waited 30 s for {what}; the log is {log:#?}");
+    })
+    .await
 }
 
 /// (number, status code) of a delivery's attempts.
@@ -472,27 +472,17 @@ async fn signed_events_are_delivered_and_a_500_is_retried() {
     assert_eq!(last["data"]["newImage"], v2);
 
     // Deleting a subscription takes its log with it.
-    let (status, body) = send(
-        &server,
-        &server.client(),
-        Method::DELETE,
-        &format!("{}/cloud", webhooks_path("team")),
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["status"], "Success");
+    let cloud = server.url(&format!("{}/cloud", webhooks_path("team")));
+    expect_kube_status(server.client().delete(&cloud), StatusCode::OK, "").await;
     for path in ["/cloud", "/cloud/deliveries"] {
-        let (status, body) = send(
-            &server,
-            &server.client(),
-            Method::GET,
-            &format!("{}{path}", webhooks_path("team")),
-            None,
+        expect_kube_status(
+            server
+                .client()
+                .get(server.url(&format!("{}{path}", webhooks_path("team")))),
+            StatusCode::NOT_FOUND,
+            "NotFound",
         )
         .await;
-        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
-        assert_eq!(body["kind"], "Status");
     }
 }
 
@@ -503,69 +493,50 @@ async fn only_namespace_admins_manage_webhooks_and_bad_specs_name_their_fields()
     let hook = json!({"metadata": {"name": "ci"}, "spec": {"url": "http://127.0.0.1:9/hook"}});
 
     let viewer = client_with_token(&server.add_user("viewer", "viewer-password", &[]));
-    let (status, body) = send(
-        &server,
-        &viewer,
-        Method::POST,
-        &webhooks_path("team"),
-        Some(hook.clone()),
+    let webhooks = server.url(&webhooks_path("team"));
+    let body = expect_kube_status(
+        viewer.post(&webhooks).json(&hook),
+        StatusCode::FORBIDDEN,
+        "Forbidden",
     )
     .await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    assert_eq!(body["kind"], "Status");
-    assert_eq!(body["reason"], "Forbidden");
     assert_eq!(body["details"]["kind"], "webhooks");
     assert_eq!(body["details"]["group"], "berth.io");
 
     subscribe(&server, "team", hook.clone()).await;
     for path in ["", "/ci", "/ci/deliveries"] {
-        let (status, body) = send(
-            &server,
-            &viewer,
-            Method::GET,
-            &format!("{}{path}", webhooks_path("team")),
-            None,
+        expect_kube_status(
+            viewer.get(format!("{webhooks}{path}")),
+            StatusCode::FORBIDDEN,
+            "Forbidden",
         )
         .await;
-        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
-        assert_eq!(body["reason"], "Forbidden");
     }
-    let (status, _) = send(
-        &server,
-        &viewer,
-        Method::DELETE,
-        &format!("{}/ci", webhooks_path("team")),
-        None,
+    expect_kube_status(
+        viewer.delete(format!("{webhooks}/ci")),
+        StatusCode::FORBIDDEN,
+        "Forbidden",
     )
     .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
 
     // Taken names, missing namespaces, and each invalid field named.
-    let (status, body) = send(
-        &server,
-        &server.client(),
-        Method::POST,
-        &webhooks_path("team"),
-        Some(hook.clone()),
+    let admin = server.client();
+    expect_kube_status(
+        admin.post(&webhooks).json(&hook),
+        StatusCode::CONFLICT,
+        "AlreadyExists",
     )
     .await;
-    assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert_eq!(body["reason"], "AlreadyExists");
-    let (status, body) = send(
-        &server,
-        &server.client(),
-        Method::POST,
-        &webhooks_path("nowhere"),
-        Some(hook),
+    expect_kube_status(
+        admin
+            .post(server.url(&webhooks_path("nowhere")))
+            .json(&hook),
+        StatusCode::NOT_FOUND,
+        "NotFound",
     )
     .await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
-    let (status, body) = send(
-        &server,
-        &server.client(),
-        Method::POST,
-        &webhooks_path("team"),
-        Some(json!({
+    let body = expect_kube_status(
+        admin.post(&webhooks).json(&json!({
             "metadata": {"name": "Bad_Name"},
             "spec": {
                 "url": "http://user:hunter2@127.0.0.1:9/hook",
@@ -573,11 +544,10 @@ async fn only_namespace_admins_manage_webhooks_and_bad_specs_name_their_fields()
                 "format": "xml",
             },
         })),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Invalid",
     )
     .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(body["kind"], "Status");
-    assert_eq!(body["reason"], "Invalid");
     let fields: Vec<&str> = body["details"]["causes"]
         .as_array()
         .unwrap()
@@ -590,25 +560,20 @@ async fn only_namespace_admins_manage_webhooks_and_bad_specs_name_their_fields()
     );
     // The credentials are not repeated back.
     assert!(!body.to_string().contains("hunter2"), "{body}");
-    let (status, body) = send(
-        &server,
-        &server.client(),
-        Method::POST,
-        &webhooks_path("team"),
-        Some(json!({"metadata": {"name": "ftp"}, "spec": {"url": "ftp://127.0.0.1/"}})),
+    expect_kube_status(
+        admin
+            .post(&webhooks)
+            .json(&json!({"metadata": {"name": "ftp"}, "spec": {"url": "ftp://127.0.0.1/"}})),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Invalid",
     )
     .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    let (status, body) = send(
-        &server,
-        &server.client(),
-        Method::GET,
-        &format!("{}/ci/deliveries?limit=0", webhooks_path("team")),
-        None,
+    expect_kube_status(
+        admin.get(format!("{webhooks}/ci/deliveries?limit=0")),
+        StatusCode::BAD_REQUEST,
+        "BadRequest",
     )
     .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert_eq!(body["kind"], "Status");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -638,14 +603,10 @@ async fn a_pending_delivery_survives_a_crash_and_is_sent_when_the_receiver_is_ba
     push(&server, dir.path(), "team/app:v1", "amd64").await;
 
     // Refused connections are failed attempts, each logged with its error.
-    let mut log = Vec::new();
-    for _ in 0..200 {
-        log = deliveries(&server, "team", "ci").await;
-        if log.first().is_some_and(|d| attempts(d).len() >= 2) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let log = wait_for_log(&server, "team", "ci", "two failed attempts", |d| {
+        attempts(d).len() >= 2
+    })
+    .await;
     assert_eq!(log[0]["state"], "pending", "{log:?}");
     let failed = &log[0]["attempts"][0];
     assert!(failed.get("statusCode").is_none(), "{failed}");
@@ -726,41 +687,35 @@ async fn a_delivery_that_failed_for_good_is_sent_again_by_hand() {
     // Only the namespace's admins: an editor, who may push, is refused.
     let editor = client_with_token(&server.add_user("eddie", "eddie-password", &[]));
     grant_user(&server, "team", "editor", "eddie").await;
-    let (status, body) = send(&server, &editor, Method::POST, &redeliver(&failed_id), None).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    assert_eq!(body["kind"], "Status");
-    assert_eq!(body["reason"], "Forbidden");
+    let body = expect_kube_status(
+        editor.post(server.url(&redeliver(&failed_id))),
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+    )
+    .await;
     assert_eq!(body["details"]["kind"], "webhooks");
 
     // Deliveries it does not have, and subscriptions that do not exist.
     for id in ["999999", "0", "-1", "abc", "+1", "01"] {
-        let (status, body) = send(
-            &server,
-            &server.client(),
-            Method::POST,
-            &redeliver(id),
-            None,
+        let body = expect_kube_status(
+            server.client().post(server.url(&redeliver(id))),
+            StatusCode::NOT_FOUND,
+            "NotFound",
         )
         .await;
-        assert_eq!(status, StatusCode::NOT_FOUND, "{id}: {body}");
-        assert_eq!(body["kind"], "Status");
-        assert_eq!(body["reason"], "NotFound");
         assert_eq!(body["details"]["kind"], "webhookdeliveries");
         assert_eq!(body["details"]["group"], "berth.io");
         assert_eq!(body["details"]["name"], id);
     }
-    let (status, body) = send(
-        &server,
-        &server.client(),
-        Method::POST,
-        &format!(
+    let body = expect_kube_status(
+        server.client().post(server.url(&format!(
             "{}/nope/deliveries/{failed_id}/redeliver",
             webhooks_path("team")
-        ),
-        None,
+        ))),
+        StatusCode::NOT_FOUND,
+        "NotFound",
     )
     .await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert_eq!(body["details"]["kind"], "webhooks");
 
     // The receiver is fixed, but holds its answer a while: the new delivery stays pending.
@@ -786,17 +741,12 @@ async fn a_delivery_that_failed_for_good_is_sent_again_by_hand() {
     assert!(made["creationTimestamp"].is_string(), "{made}");
 
     // A pending delivery is being sent already: a Conflict.
-    let (status, body) = send(
-        &server,
-        &server.client(),
-        Method::POST,
-        &redeliver(&made_id),
-        None,
+    let body = expect_kube_status(
+        server.client().post(server.url(&redeliver(&made_id))),
+        StatusCode::CONFLICT,
+        "Conflict",
     )
     .await;
-    assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert_eq!(body["kind"], "Status");
-    assert_eq!(body["reason"], "Conflict");
     assert_eq!(body["details"]["kind"], "webhookdeliveries");
     assert_eq!(body["details"]["name"], made_id.as_str());
     assert!(
@@ -866,15 +816,15 @@ async fn webhooks_to_internal_addresses_are_refused_at_creation_or_at_delivery()
         "http://2130706433/hook",
         format!("{base}/hooks/literal").as_str(),
     ] {
-        let (status, body) = send(
-            &server,
-            &server.client(),
-            Method::POST,
-            &webhooks_path("team"),
-            Some(json!({"metadata": {"name": "internal"}, "spec": {"url": url}})),
+        let body = expect_kube_status(
+            server
+                .client()
+                .post(server.url(&webhooks_path("team")))
+                .json(&json!({"metadata": {"name": "internal"}, "spec": {"url": url}})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid",
         )
         .await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {body}");
         let cause = &body["details"]["causes"][0];
         assert_eq!(cause["field"], "spec.url", "{body}");
         assert!(

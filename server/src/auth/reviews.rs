@@ -683,6 +683,7 @@ mod tests {
 
     #[test]
     fn every_row_of_the_table_answers_its_own_access_reviews() {
+        let mut asked_reviews = 0;
         for row in RULES {
             for resource in row.resources {
                 let (resource, subresource) = resource.split_once('/').unwrap_or((resource, ""));
@@ -692,9 +693,13 @@ mod tests {
                         matches!(request_of(&asked), Ok(Request::Act(action, _)) if action == row.action),
                         "{verb} {resource}/{subresource}"
                     );
+                    asked_reviews += 1;
                 }
             }
         }
+        // The table's six rows hold 42 (verb, resource) pairs: an emptied or shrunk table
+        // fails here instead of passing with nothing asked.
+        assert_eq!((RULES.len(), asked_reviews), (6, 42));
     }
 
     #[test]

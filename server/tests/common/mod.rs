@@ -251,6 +251,26 @@ fn admin_token(base: &str) -> String {
     token_for(base, "admin", ADMIN_PASSWORD)
 }
 
+/// How long [`wait_until`] waits before it fails the test: far longer than anything awaited
+/// takes on a loaded machine, so that only a fault reaches it.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// Asks `poll` again every 50 ms until it answers `Ok`, and answers its value. Meanwhile `poll`
+/// answers `Err` with what it sees; after [`WAIT`] the test fails, saying what it waited for
+/// (`what`) and what it saw last.
+pub async fn wait_until<T>(what: &str, mut poll: impl AsyncFnMut() -> Result<T, String>) -> T {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match poll().await {
+            Ok(value) => return value,
+            Err(seen) if tokio::time::Instant::now() >= deadline => {
+                panic!("waited {WAIT:?} for {what}; last saw: {seen}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
 pub fn sha256(data: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(data)))
 }
@@ -262,6 +282,51 @@ pub fn header(response: &reqwest::Response, name: &str) -> String {
         .get(name)
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default()
+}
+
+/// Sends `request` and expects a Kubernetes `Status` in answer, with HTTP status and `code`
+/// `expected` and reason `reason` (`""` for a `Success` Status, which has none); answers the
+/// Status, for the checks of its message and details a test adds.
+pub async fn expect_kube_status(
+    request: reqwest::RequestBuilder,
+    expected: reqwest::StatusCode,
+    reason: &str,
+) -> serde_json::Value {
+    let (client, request) = request.build_split();
+    let request = request.unwrap();
+    let sent = format!("{} {}", request.method(), request.url().path());
+    let response = client.execute(request).await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert_eq!(status, expected, "{sent}: {text}");
+    let body: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("{sent}: a Status, not {text:?}"));
+    let outcome = if expected.is_success() {
+        "Success"
+    } else {
+        "Failure"
+    };
+    assert_eq!(
+        (&body["kind"], &body["status"], &body["code"]),
+        (
+            &serde_json::json!("Status"),
+            &serde_json::json!(outcome),
+            &serde_json::json!(expected.as_u16())
+        ),
+        "{sent}: {text}"
+    );
+    assert_eq!(
+        body["reason"].as_str().unwrap_or_default(),
+        reason,
+        "{sent}: {text}"
+    );
+    if !expected.is_success() {
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{sent}: {text}"
+        );
+    }
+    body
 }
 
 /// The OCI error code of an error response body.

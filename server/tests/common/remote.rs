@@ -4,7 +4,6 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 pub struct RemoteRegistry {
     child: Child,
@@ -16,7 +15,7 @@ pub struct RemoteRegistry {
 
 impl RemoteRegistry {
     /// Starts docker-registry with its data in `dir`, accepting `user`/`password` only.
-    pub fn start(dir: &Path, user: &str, password: &str) -> Self {
+    pub async fn start(dir: &Path, user: &str, password: &str) -> Self {
         std::fs::create_dir_all(dir).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -43,11 +42,12 @@ impl RemoteRegistry {
             .spawn()
             .expect("docker-registry could not start; install Debian's docker-registry (scripts/test does)");
         let host = format!("127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(&host).is_err() {
-            assert!(Instant::now() < deadline, "docker-registry did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        super::wait_until("docker-registry to accept connections", async || {
+            tokio::net::TcpStream::connect(&host)
+                .await
+                .map_err(|err| err.to_string())
+        })
+        .await;
         RemoteRegistry {
             child,
             host,
