@@ -57,7 +57,7 @@ pub struct LocalConsoleData {
     pub identities: Arc<Identities>,
     pub importer: Arc<crate::import::importer::Importer>,
     pub webhooks: Arc<crate::webhooks::Webhooks>,
-    pub secrets: Arc<crate::import::secrets::RegistrySecrets>,
+    pub secrets: Arc<crate::secrets::api::RegistrySecrets>,
 }
 
 /// The one mapping of the services' errors to what the console shows.
@@ -617,7 +617,7 @@ pub(crate) fn namespace_body(name: &str) -> Namespace {
 pub(crate) fn pull_secret_row(secret: &crate::kube::Secret) -> PullSecretRow {
     PullSecretRow {
         name: secret.metadata.name.clone(),
-        registries: crate::import::secrets::secret_registries(secret),
+        registries: crate::secrets::object::secret_registries(secret),
         created: secret
             .metadata
             .creation_timestamp
@@ -1001,7 +1001,7 @@ impl ConsoleData for LocalConsoleData {
         self.image_streams
             .require_namespace_admin(&who, namespace, SECRETS, name.trim())
             .await?;
-        let secret = crate::import::secrets::pull_secret(name, registry, username, password)?;
+        let secret = crate::secrets::object::pull_secret(name, registry, username, password)?;
         let stored = self.secrets.create(&who, namespace, secret).await?;
         Ok(pull_secret_row(&stored))
     }

@@ -32,9 +32,9 @@ use crate::imagestream::model::{Image, ImageStream, ImageStreamTag};
 use crate::import::remote::{
     ReferrerDescriptor, RemoteError, RemoteManifest, RemoteReference, RemoteResult,
 };
-use crate::import::secrets::{DOCKER_CONFIG_JSON, pull_secret};
 use crate::kube::{Namespace, Secret};
 use crate::oci::Digest;
+use crate::secrets::object::{DOCKER_CONFIG_JSON, pull_secret};
 
 const IMAGE: &str = "/apis/image.openshift.io/v1";
 const REVIEWS: &str = "/apis/authorization.k8s.io/v1";
