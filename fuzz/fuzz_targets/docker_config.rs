@@ -2,7 +2,7 @@
 //! normal form, and every credential read has a user name.
 #![no_main]
 
-use berth::import::secrets::{normalize_registry_host, parse_docker_config};
+use berth::secrets::docker_config::{normalize_registry_host, parse_docker_config};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

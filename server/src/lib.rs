@@ -6,6 +6,7 @@
 //! - [`storage`]: blob and metadata stores (filesystem and SQLite by default).
 //! - [`console`]: the Leptos console's data source, answered by the same services as the APIs.
 //! - [`webhooks`]: per-namespace subscriptions to the event log, delivered signed with retries.
+//! - [`secrets`]: the key file and sealing of secrets at rest, and registry pull secrets.
 //! - [`egress`]: where Berth's own outbound calls may go, for every client that makes them.
 //! - [`ops`]: logs, metrics and health endpoints.
 //! - [`web`]: the HTTP edge: how a request arrived (trusted proxies), the address clients reach
@@ -30,6 +31,7 @@ pub mod limits;
 pub mod oci;
 pub mod ops;
 pub mod registry;
+pub mod secrets;
 pub mod storage;
 pub mod upstream;
 pub mod web;
@@ -142,11 +144,11 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
         watches: limits::WatchLimits::new(&config.limits),
     });
     // Credentials for other registries, encrypted under a key kept apart from the database.
-    let secrets_key = import::secrets::SecretsKey::load_or_create(
+    let secrets_key = secrets::key::SecretsKey::load_or_create(
         &config.secrets_key_path(),
         config.secrets.key_file.is_none(),
     )?;
-    let registry_secrets = Arc::new(import::secrets::RegistrySecrets::new(
+    let registry_secrets = Arc::new(secrets::api::RegistrySecrets::new(
         sqlite.clone(),
         secrets_key.clone(),
         image_streams.clone(),
@@ -220,7 +222,7 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
         .merge(registry::token::router(auth.clone(), metadata.clone()))
         .merge(auth::api::router(access))
         .merge(imagestream::router(image_streams.clone()))
-        .merge(import::secrets::router(registry_secrets.clone()))
+        .merge(secrets::routes::router(registry_secrets.clone()))
         .merge(import::importer::router(importer.clone()))
         .merge(webhooks::router(webhook_api))
         .merge(kube::unknown_api_paths())

@@ -45,7 +45,7 @@ pub struct LocalConsoleData {
     pub auth: Arc<AuthContext>,
     pub importer: Arc<crate::import::importer::Importer>,
     pub webhooks: Arc<crate::webhooks::Webhooks>,
-    pub secrets: Arc<crate::import::secrets::RegistrySecrets>,
+    pub secrets: Arc<crate::secrets::api::RegistrySecrets>,
 }
 
 fn permissions(auth: &AuthContext, who: &Subject, target: Target<'_>) -> Permissions {
@@ -369,7 +369,7 @@ impl ConsoleData for LocalConsoleData {
         self.image_streams
             .require_namespace_admin(&who, namespace, SECRETS, name.trim())
             .await?;
-        let secret = crate::import::secrets::pull_secret(name, registry, username, password)?;
+        let secret = crate::secrets::object::pull_secret(name, registry, username, password)?;
         let stored = self.secrets.create(&who, namespace, secret).await?;
         Ok(pull_secret_row(&stored))
     }

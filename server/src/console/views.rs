@@ -369,7 +369,7 @@ pub(crate) fn image_detail(parts: ImageParts<'_>) -> ImageDetail {
 pub(crate) fn pull_secret_row(secret: &crate::kube::Secret) -> PullSecretRow {
     PullSecretRow {
         name: secret.metadata.name.clone(),
-        registries: crate::import::secrets::secret_registries(secret),
+        registries: crate::secrets::object::secret_registries(secret),
         created: secret
             .metadata
             .creation_timestamp

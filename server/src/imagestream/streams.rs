@@ -1,4 +1,4 @@
-//! ImageStreams: listed per namespace or across all (as their caller may see them), read,
+//! ImageStreamApi: listed per namespace or across all (as their caller may see them), read,
 //! created and updated with their spec tags resolved, and deleted with their tags.
 
 use axum::extract::{Path, RawQuery, State};

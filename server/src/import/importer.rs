@@ -13,7 +13,6 @@ use futures_util::stream::{self, FuturesUnordered};
 
 use super::limits::NamespaceLimits;
 use super::remote::{RemoteError, RemoteReference, RemoteRegistry};
-use super::secrets::RegistrySecrets;
 use crate::auth::{Action, Subject, Target};
 use crate::imagestream::ImageStreamApi;
 use crate::imagestream::model::*;
@@ -25,6 +24,7 @@ use crate::oci::Digest;
 use crate::oci::{RepositoryName, Tag};
 use crate::registry::content::{self, Document};
 use crate::registry::image_metadata;
+use crate::secrets::api::{CredentialsError, RegistrySecrets};
 use crate::storage::{
     BlobStore, MetadataStore, PutManifestOutcome, Referenced, RemoteSource, StorageError, UploadId,
 };
@@ -405,7 +405,7 @@ impl Importer {
             .credentials_for(namespace, &remote.registry)
             .await
             .map_err(|err| match err {
-                super::secrets::SecretsError::Storage(err) => ApiError::internal(err),
+                CredentialsError::Storage(err) => ApiError::internal(err),
                 other => ApiError::BadRequest(other.to_string()),
             })?;
         Ok(RemoteRegistry::new(

@@ -1,6 +1,6 @@
 //! What the metadata store keeps of registry credentials ("pull secrets"), and the
 //! [`RegistrySecretStore`] trait. The store sees only ciphertext: encryption and the key are the
-//! import module's (`crate::import::secrets`).
+//! `secrets` module's, which this module does not import.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

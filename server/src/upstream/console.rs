@@ -33,10 +33,10 @@ use crate::imagestream::model::{Image, ImageStream, ImageStreamTag};
 use crate::import::remote::{
     ReferrerDescriptor, RemoteError, RemoteManifest, RemoteReference, RemoteResult,
 };
-use crate::import::secrets::{DOCKER_CONFIG_JSON, pull_secret};
 use crate::kube::{Namespace, Secret};
 use crate::oci::Digest;
 use crate::registry::image_metadata::{ImageMetadata, MAX_CONFIG_BYTES};
+use crate::secrets::object::{DOCKER_CONFIG_JSON, pull_secret};
 
 const IMAGE: &str = "/apis/image.openshift.io/v1";
 const REVIEWS: &str = "/apis/authorization.k8s.io/v1";

@@ -21,9 +21,9 @@ use super::payload::{
     self, DELIVERY_HEADER, EVENT_HEADER, EventName, Format, Origin, PushedManifest,
     SIGNATURE_HEADER,
 };
-use crate::import::secrets::SecretsKey;
 use crate::oci::Digest;
 use crate::oci::RepositoryName;
+use crate::secrets::key::SecretsKey;
 use crate::storage::webhooks::{
     AttemptRecord, DeliveryRecord, DeliveryState, NewDelivery, WebhookRecord, WebhookStore,
 };
@@ -80,7 +80,7 @@ impl RetryPolicy {
 #[derive(Debug, thiserror::Error)]
 enum SendError {
     #[error("the subscription's secret cannot be read: {0}")]
-    Secret(#[from] crate::import::secrets::SecretsError),
+    Secret(#[from] crate::secrets::sealing::SealingError),
     #[error("signing failed")]
     Sign,
     #[error("no answer within {} s", REQUEST_TIMEOUT.as_secs())]
@@ -448,9 +448,9 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
+    use crate::secrets::sealing::{Sealed, SealedFor};
     use crate::storage::sqlite::SqliteMetadata;
     use crate::storage::{Labels, Presence, StreamChange};
-    use crate::webhooks::sealed_name;
 
     /// What a receiver was sent: (path, event name, body).
     type Log = Arc<Mutex<Vec<(String, String, serde_json::Value)>>>;
@@ -481,8 +481,18 @@ mod tests {
     }
 
     fn subscription(key: &SecretsKey, name: &str, url: String) -> WebhookRecord {
-        let (secret_nonce, secret_ciphertext) =
-            key.seal("team", &sealed_name(name), b"secret").unwrap();
+        let Sealed {
+            nonce: secret_nonce,
+            ciphertext: secret_ciphertext,
+        } = key
+            .seal(
+                SealedFor::Webhook {
+                    namespace: "team",
+                    name,
+                },
+                b"secret",
+            )
+            .unwrap();
         WebhookRecord {
             id: 0,
             namespace: "team".into(),

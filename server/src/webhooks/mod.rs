@@ -4,8 +4,8 @@
 //! - A subscription names a URL (http or https, without credentials), the events wanted
 //!   (`push`, `delete`, `imagestream`; none for all), a format (`distribution`, or
 //!   `cloudevents`) and a secret. The secret is given at creation or generated and shown once,
-//!   then kept encrypted under the registry secrets' key (`namespace/webhook:name` as associated
-//!   data, a name no registry secret can have) and never shown again.
+//!   then kept sealed under the server's key for this webhook ([`SealedFor::Webhook`]) and never
+//!   shown again.
 //! - Managing subscriptions is the namespace admin's: `manage-access` on the namespace, decided
 //!   by the one authorizer through [`ImageStreamApi::require_namespace_admin`].
 //! - A finished delivery (delivered, or failed for good) can be sent again by hand: a new
@@ -26,12 +26,12 @@ use serde::{Deserialize, Serialize};
 use self::payload::{EventName, Format};
 use crate::auth::Subject;
 use crate::imagestream::ImageStreamApi;
-use crate::import::secrets::{SecretsError, SecretsKey};
 use crate::kube::{ApiError, ApiResult, FieldError, WEBHOOK_DELIVERIES, WEBHOOKS, deleted};
 use crate::kube::{List, ListMeta, ObjectMeta, Status, time};
 use crate::oci::is_valid_namespace;
+use crate::secrets::key::SecretsKey;
+use crate::secrets::sealing::{Sealed, SealedFor, SealingError};
 use crate::storage::auth::NewAudit;
-use crate::storage::secrets::RegistrySecretRecord;
 use crate::storage::webhooks::{
     AttemptRecord, DeliveryRecord, Redelivery, WebhookRecord, WebhookStore,
 };
@@ -209,26 +209,19 @@ fn check(name: &str, spec: &WebhookSpec) -> Result<Checked, Vec<FieldError>> {
     }
 }
 
-/// The name a subscription's secret is sealed under: no registry secret can be called so
-/// (`:` is not allowed there), so neither ciphertext opens as the other.
-fn sealed_name(name: &str) -> String {
-    format!("webhook:{name}")
-}
-
 /// A subscription's signing secret, decrypted.
 pub(crate) fn open_secret(
     key: &SecretsKey,
     webhook: &WebhookRecord,
-) -> Result<Vec<u8>, SecretsError> {
-    key.open(&RegistrySecretRecord {
-        namespace: webhook.namespace.clone(),
-        name: sealed_name(&webhook.name),
-        secret_type: String::new(),
-        nonce: webhook.secret_nonce.clone(),
-        ciphertext: webhook.secret_ciphertext.clone(),
-        hosts: Vec::new(),
-        created_at: webhook.created_at,
-    })
+) -> Result<Vec<u8>, SealingError> {
+    key.open(
+        SealedFor::Webhook {
+            namespace: &webhook.namespace,
+            name: &webhook.name,
+        },
+        &webhook.secret_nonce,
+        &webhook.secret_ciphertext,
+    )
 }
 
 /// A stored subscription as the API shows it: never its secret.
@@ -371,9 +364,16 @@ impl Webhooks {
             Some(secret) => (secret, false),
             None => (hex::encode(crate::auth::credentials::new_key()), true),
         };
-        let (secret_nonce, secret_ciphertext) =
-            self.key
-                .seal(namespace, &sealed_name(&name), secret.as_bytes())?;
+        let Sealed {
+            nonce: secret_nonce,
+            ciphertext: secret_ciphertext,
+        } = self.key.seal(
+            SealedFor::Webhook {
+                namespace,
+                name: &name,
+            },
+            secret.as_bytes(),
+        )?;
         let record = WebhookRecord {
             id: 0,
             namespace: namespace.to_owned(),
@@ -591,7 +591,15 @@ mod tests {
     #[test]
     fn secrets_open_only_as_the_subscription_they_were_sealed_for() {
         let key = SecretsKey::generate();
-        let (nonce, ciphertext) = key.seal("team", &sealed_name("ci"), b"s3cret").unwrap();
+        let Sealed { nonce, ciphertext } = key
+            .seal(
+                SealedFor::Webhook {
+                    namespace: "team",
+                    name: "ci",
+                },
+                b"s3cret",
+            )
+            .unwrap();
         let record = WebhookRecord {
             id: 1,
             namespace: "team".into(),
@@ -610,16 +618,5 @@ mod tests {
         other.name = "cd".into();
         assert!(open_secret(&key, &other).is_err());
         assert!(open_secret(&SecretsKey::generate(), &record).is_err());
-        // A registry secret of the same namespace and name does not open it either.
-        let as_registry_secret = RegistrySecretRecord {
-            namespace: "team".into(),
-            name: "ci".into(),
-            secret_type: String::new(),
-            nonce: record.secret_nonce.clone(),
-            ciphertext: record.secret_ciphertext.clone(),
-            hosts: Vec::new(),
-            created_at: record.created_at,
-        };
-        assert!(key.open(&as_registry_secret).is_err());
     }
 }
