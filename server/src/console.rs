@@ -23,12 +23,12 @@ use leptos::prelude::use_context;
 use leptos::server_fn::error::SERVER_FN_ERROR_HEADER;
 
 use crate::auth::api::{AccessApi, BindingSubject, RoleBinding, RoleRef};
-use crate::auth::console_login::{SESSION_CSRF, SESSION_USER};
 use crate::auth::credentials::same_secret;
 use crate::auth::http::Caller;
 use crate::auth::routes::{
     access_api_version, create_personal_token, personal_tokens, revoke_personal_token,
 };
+use crate::auth::sign_in::{SESSION_CSRF, SESSION_USER};
 use crate::auth::{Action, Identities, Subject, Target, Visible};
 use crate::imagestream::ImageStreams;
 use crate::imagestream::image::{ChildManifest, ImageMetadata, MAX_CONFIG_BYTES};

@@ -21,8 +21,6 @@ mod token;
 
 /// The console's client id at the embedded server.
 pub const CONSOLE_CLIENT_ID: &str = "berth-console";
-/// Where the console receives codes, relative to the server's base URL.
-pub const CONSOLE_CALLBACK: &str = "/console/callback";
 
 /// A client registered with the embedded server.
 #[derive(Debug, Clone)]
