@@ -92,7 +92,7 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
     let base_url = base_url(config, address);
     let sessions = sessions(config, sqlite.pool()).await?;
     let egress = egress::EgressPolicy::from_config(&config.egress)?;
-    let (oauth_server, console_login) =
+    let (oauth_server, console_sign_in) =
         sign_in(config, &auth, &auth_store, &base_url, address, &egress).await?;
     let blobs: Arc<dyn BlobStore> = Arc::new(
         FsBlobStore::open(&config.data_dir)
@@ -233,7 +233,7 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
             "/console/api/events",
             axum::routing::get(imagestream::watch::console_feed).with_state(image_streams),
         )
-        .merge(auth::console_login::router(console_login))
+        .merge(auth::sign_in::router(console_sign_in))
         .merge(console_router(config, console_data))
         .layer(sessions);
 
@@ -319,7 +319,7 @@ async fn sign_in(
     egress: &Arc<egress::EgressPolicy>,
 ) -> anyhow::Result<(
     Arc<auth::oauth::OAuthServer>,
-    Arc<auth::console_login::ConsoleLogin>,
+    Arc<auth::sign_in::SignIn<auth::sign_in::oidc::Oidc>>,
 )> {
     let console_secret = hex::encode(
         store
@@ -334,7 +334,7 @@ async fn sign_in(
     let console_client = auth::oauth::OAuthClient {
         id: auth::oauth::CONSOLE_CLIENT_ID.into(),
         secret: console_secret.clone(),
-        redirect_uri: format!("{base_url}{}", auth::oauth::CONSOLE_CALLBACK),
+        redirect_uri: format!("{base_url}{}", auth::sign_in::CONSOLE_CALLBACK),
     };
     let mut clients = vec![console_client];
     clients.extend(
@@ -355,9 +355,9 @@ async fn sign_in(
         form_key,
         config.auth.access_token_seconds,
     ));
-    let (provider, client_id, client_secret) = match &config.auth.oidc {
+    let (issuer, client_id, client_secret) = match &config.auth.oidc {
         Some(oidc) => (
-            auth::console_login::Provider::External {
+            auth::sign_in::oidc::Issuer::External {
                 issuer: oidc.issuer.clone(),
                 groups_claim: oidc.groups_claim.clone(),
                 username_claim: oidc.username_claim.clone(),
@@ -368,7 +368,7 @@ async fn sign_in(
             oidc.client_secret.clone(),
         ),
         None => (
-            auth::console_login::Provider::Embedded {
+            auth::sign_in::oidc::Issuer::Embedded {
                 issuer: base_url.to_owned(),
                 internal: format!("http://{address}"),
             },
@@ -376,18 +376,15 @@ async fn sign_in(
             console_secret,
         ),
     };
-    let console_login = Arc::new(
-        auth::console_login::ConsoleLogin::new(
-            auth.clone(),
-            provider,
-            client_id,
-            client_secret,
-            base_url.to_owned(),
-            egress,
-        )
-        .context("setting up console sign-in")?,
-    );
-    Ok((oauth_server, console_login))
+    let provider = auth::sign_in::oidc::Oidc::new(auth.clone(), issuer, egress)
+        .context("setting up console sign-in")?;
+    let console_sign_in = Arc::new(auth::sign_in::SignIn::new(
+        provider,
+        client_id,
+        client_secret,
+        base_url.to_owned(),
+    ));
+    Ok((oauth_server, console_sign_in))
 }
 
 /// Identity and access: the bootstrap administrator and seeded users on first start, the

@@ -119,7 +119,7 @@ async fn session_caller(
     auth: &AuthContext,
     parts: &Parts,
 ) -> Result<Option<Caller>, CredentialsRejected> {
-    use super::console_login::{SESSION_CSRF, SESSION_USER};
+    use super::sign_in::{SESSION_CSRF, SESSION_USER};
     let Some(session) = parts.extensions.get::<tower_sessions::Session>() else {
         return Ok(None);
     };

@@ -4,7 +4,6 @@
 pub mod api;
 pub mod authorizer;
 pub mod bootstrap;
-pub mod console_login;
 pub mod credentials;
 pub mod http;
 pub mod identity;
@@ -12,6 +11,7 @@ pub mod model;
 pub mod names;
 pub mod oauth;
 pub mod reviews;
+pub mod sign_in;
 pub mod throttle;
 pub mod tokens;
 

@@ -26,7 +26,7 @@ use super::views::{
 };
 use crate::auth::api::bindings::{BindingSubject, RoleBinding, RoleRef};
 use crate::auth::api::{AccessApi, access_api_version};
-use crate::auth::console_login::SESSION_USER;
+use crate::auth::sign_in::SESSION_USER;
 use crate::auth::{Action, AuthContext, Subject, Target, Visible};
 use crate::imagestream::ImageStreamApi;
 use crate::imagestream::names::{repository, split_stream_image};

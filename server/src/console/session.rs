@@ -7,9 +7,9 @@ use axum::http::request::Parts;
 use leptos::prelude::use_context;
 
 use crate::auth::Subject;
-use crate::auth::console_login::{SESSION_CSRF, SESSION_USER};
 use crate::auth::credentials::same_secret;
 use crate::auth::http::Caller;
+use crate::auth::sign_in::{SESSION_CSRF, SESSION_USER};
 
 /// The request being served (a page render or a server function).
 fn request() -> ConsoleResult<Parts> {

@@ -19,7 +19,7 @@ use tower_sessions::Session;
 
 use super::{SESSION_TOKEN, UpstreamApi, UpstreamError, WATCH_SECONDS, segment};
 use crate::auth::Subject;
-use crate::auth::console_login::SESSION_USER;
+use crate::auth::sign_in::SESSION_USER;
 use crate::events::ChangeNotice;
 use crate::imagestream::model::ImageStream;
 use crate::kube::ApiError;

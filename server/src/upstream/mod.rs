@@ -5,15 +5,15 @@
 //!
 //! - [`UpstreamApi`]: the HTTP client (only the paths the console needs, bounded answers, the
 //!   cluster's `Status` errors mapped once to [`UpstreamError`]).
-//! - [`login`]: authorization code with PKCE against the cluster's OAuth server; the token
-//!   stays in the server-side session.
+//! - [`sign_in`]: the cluster's OAuth server as the provider of the console's sign-in
+//!   (`auth::sign_in`); the token stays in the server-side session.
 //! - [`console`]: the console's data interface answered through the cluster.
 //! - [`events`]: the console's live feed, from the cluster's watches.
 
 mod cache;
 pub mod console;
 pub mod events;
-pub mod login;
+pub mod sign_in;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,11 +43,10 @@ pub async fn build_app(
 ) -> anyhow::Result<axum::Router> {
     let egress = crate::egress::EgressPolicy::from_config(&config.egress)?;
     let api = Arc::new(UpstreamApi::new(upstream, &egress)?);
-    let login = Arc::new(login::UpstreamLogin::new(
-        api.clone(),
+    let console_sign_in = Arc::new(crate::auth::sign_in::SignIn::new(
+        sign_in::Cluster::new(api.clone(), upstream.scopes.clone()),
         upstream.client_id.clone(),
         upstream.client_secret.clone(),
-        upstream.scopes.clone(),
         crate::base_url(config, address),
     ));
     let data: Arc<dyn app::api::ConsoleData> =
@@ -67,7 +66,7 @@ pub async fn build_app(
         metrics: crate::ops::metrics_handle(),
     };
     let with_sessions = axum::Router::new()
-        .merge(login::router(login))
+        .merge(crate::auth::sign_in::router(console_sign_in))
         .route(
             "/console/api/events",
             axum::routing::get(events::feed)
