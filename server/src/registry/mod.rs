@@ -6,11 +6,13 @@
 
 pub mod access;
 mod blobs;
+mod catalog;
 pub mod content;
 pub mod error;
 pub mod http;
 pub mod image_metadata;
 mod manifests;
+mod pagination;
 mod referrers;
 pub mod routes;
 mod tags;

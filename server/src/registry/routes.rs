@@ -16,7 +16,7 @@ use percent_encoding::percent_decode_str;
 use super::access::{self, RegistryCaller};
 use super::error::{RegistryError, RegistryResult};
 use super::http::{API_VERSION, DOCKER_DISTRIBUTION_API_VERSION};
-use super::{Registry, blobs, manifests, referrers, tags, uploads};
+use super::{Registry, blobs, catalog, manifests, referrers, tags, uploads};
 use crate::oci::Digest;
 use crate::oci::{Reference, RepositoryName, Tag};
 use crate::ops::Operation;
@@ -248,7 +248,7 @@ async fn dispatch(
     use RegistryRoute as R;
     match (route, request.method.as_str()) {
         (R::Base, "GET" | "HEAD") => Ok(axum::Json(serde_json::json!({})).into_response()),
-        (R::Catalog, "GET" | "HEAD") => tags::catalog(registry, caller, request).await,
+        (R::Catalog, "GET" | "HEAD") => catalog::catalog(registry, caller, request).await,
         (R::Tags(name), "GET" | "HEAD") => tags::list(registry, &name, request).await,
         (R::Referrers(name, digest), "GET" | "HEAD") => {
             referrers::list(registry, &name, &digest, request).await

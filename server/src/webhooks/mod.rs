@@ -12,37 +12,39 @@
 //!   pending delivery of the same event with the same body, which the dispatcher sends like
 //!   any other (after the subscription's older pending ones).
 //! - `payload.rs` says what an event is sent as, and signs it; `delivery.rs` turns the log into
-//!   deliveries and sends them with retries; `routes.rs` holds the HTTP surface.
+//!   deliveries and sends them with retries; `deliveries.rs` is the deliveries subresource
+//!   (listed, sent again); the router is here.
 
+pub mod deliveries;
 pub mod delivery;
 pub mod payload;
-pub mod routes;
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use self::payload::{EventName, Format};
 use crate::auth::Subject;
+use crate::auth::http::Caller;
 use crate::imagestream::ImageStreamApi;
-use crate::kube::{ApiError, ApiResult, FieldError, WEBHOOK_DELIVERIES, WEBHOOKS, deleted};
-use crate::kube::{List, ListMeta, ObjectMeta, Status, time};
+use crate::kube::ApiJson;
+use crate::kube::{ApiError, ApiResult, FieldError, WEBHOOKS, deleted};
+use crate::kube::{List, ListMeta, ObjectMeta, Status};
 use crate::oci::is_valid_namespace;
 use crate::secrets::key::SecretsKey;
 use crate::secrets::sealing::{Sealed, SealedFor, SealingError};
 use crate::storage::auth::NewAudit;
-use crate::storage::webhooks::{
-    AttemptRecord, DeliveryRecord, Redelivery, WebhookRecord, WebhookStore,
-};
+use crate::storage::webhooks::{WebhookRecord, WebhookStore};
 
+pub use deliveries::WebhookDelivery;
 pub use delivery::{Dispatcher, RetryPolicy};
-pub use routes::router;
 
 pub const API_VERSION: &str = "berth.io/v1";
-/// Deliveries listed when the request gives no `limit`, and the most it may ask for.
-pub const DEFAULT_DELIVERIES: u32 = 20;
-pub const MAX_DELIVERIES: u32 = 500;
 const MAX_URL_BYTES: usize = 2048;
 const MAX_SECRET_BYTES: usize = 1024;
 
@@ -74,43 +76,6 @@ pub struct WebhookSpec {
     /// Given at creation, or generated and shown in the creation's answer only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
-}
-
-/// One delivery of an event to a subscription, with its attempts.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct WebhookDelivery {
-    /// Sent as `X-Berth-Delivery`.
-    pub id: String,
-    /// Sent as `X-Berth-Event`.
-    pub event: String,
-    /// The event log entry (the changed object's resourceVersion).
-    pub event_id: i64,
-    /// `pending`, `delivered` or `failed`.
-    pub state: &'static str,
-    pub content_type: String,
-    #[serde(with = "time")]
-    pub creation_timestamp: DateTime<Utc>,
-    /// When a pending delivery is tried next.
-    #[serde(skip_serializing_if = "Option::is_none", with = "time::option")]
-    pub next_attempt_time: Option<DateTime<Utc>>,
-    /// For a delivery sent again by hand: the id of the delivery it repeats.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub redelivery_of: Option<String>,
-    pub attempts: Vec<WebhookAttempt>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct WebhookAttempt {
-    pub number: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status_code: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    pub duration_millis: u64,
-    #[serde(with = "time")]
-    pub time: DateTime<Utc>,
 }
 
 /// A receiver's URL as stored: http or https, with a host, without credentials.
@@ -242,29 +207,6 @@ fn webhook_object(record: &WebhookRecord) -> Webhook {
             format: record.format.clone(),
             secret: None,
         },
-    }
-}
-
-fn delivery_object((delivery, attempts): (DeliveryRecord, Vec<AttemptRecord>)) -> WebhookDelivery {
-    WebhookDelivery {
-        id: delivery.id.to_string(),
-        event: delivery.event,
-        event_id: delivery.event_id,
-        state: delivery.state.as_str(),
-        content_type: delivery.content_type,
-        creation_timestamp: delivery.created_at,
-        next_attempt_time: delivery.next_attempt_at,
-        redelivery_of: delivery.redelivery_of.map(|id| id.to_string()),
-        attempts: attempts
-            .into_iter()
-            .map(|attempt| WebhookAttempt {
-                number: attempt.number,
-                status_code: attempt.status_code,
-                error: attempt.error,
-                duration_millis: attempt.duration_ms,
-                time: attempt.attempted_at,
-            })
-            .collect(),
     }
 }
 
@@ -431,73 +373,67 @@ impl Webhooks {
             .await;
         Ok(deleted(WEBHOOKS, name))
     }
+}
 
-    /// A subscription's newest `limit` deliveries, newest first, with their attempts.
-    pub async fn deliveries(
-        &self,
-        who: &Subject,
-        namespace: &str,
-        name: &str,
-        limit: u32,
-    ) -> ApiResult<List<WebhookDelivery>> {
-        self.require_admin(who, namespace, name).await?;
-        if !(1..=MAX_DELIVERIES).contains(&limit) {
-            return Err(ApiError::BadRequest(format!(
-                "limit must be between 1 and {MAX_DELIVERIES}"
-            )));
-        }
-        let webhook = self.record(namespace, name).await?;
-        let deliveries = self.store.deliveries(webhook.id, limit).await?;
-        Ok(List {
-            kind: "WebhookDeliveryList",
-            api_version: API_VERSION,
-            metadata: ListMeta::default(),
-            items: deliveries.into_iter().map(delivery_object).collect(),
-        })
-    }
+// The HTTP surface: every path, and the handlers of the webhooks themselves.
 
-    /// Sends a finished delivery (delivered, or failed for good) again: a new pending
-    /// delivery with its own id and attempts, the same event and the same body bytes, signed
-    /// when it is sent. A delivery still pending is refused with a Conflict: it is being sent.
-    pub async fn redeliver(
-        &self,
-        who: &Subject,
-        namespace: &str,
-        name: &str,
-        id: &str,
-    ) -> ApiResult<WebhookDelivery> {
-        self.require_admin(who, namespace, name).await?;
-        let webhook = self.record(namespace, name).await?;
-        let not_found = || ApiError::not_found(WEBHOOK_DELIVERIES, id);
-        // Ids are the store's positive integers, written as it writes them; anything else
-        // (`+7`, `007`) names no delivery.
-        let number = id
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n > 0 && n.to_string() == id)
-            .ok_or_else(not_found)?;
-        let made = match self.store.redeliver(webhook.id, number, Utc::now()).await? {
-            Redelivery::Made(made) => made,
-            Redelivery::NotFound => return Err(not_found()),
-            Redelivery::Pending => {
-                return Err(ApiError::NotNow {
-                    resource: WEBHOOK_DELIVERIES,
-                    name: id.to_owned(),
-                    why: "the delivery is still pending: it is sent, and retried, without being asked; redeliver it once it is delivered or has failed".into(),
-                });
-            }
-        };
-        self.dispatcher.wake();
-        self.audit(
-            who,
-            "webhook-redeliver",
-            namespace,
-            name,
-            Some(format!("delivery {number} sent again as {}", made.id)),
+type Api = State<Arc<Webhooks>>;
+
+async fn list(
+    State(api): Api,
+    caller: Caller,
+    Path(namespace): Path<String>,
+) -> ApiResult<Json<List<Webhook>>> {
+    api.list(&caller.subject, &namespace).await.map(Json)
+}
+
+async fn create(
+    State(api): Api,
+    caller: Caller,
+    Path(namespace): Path<String>,
+    ApiJson(body): ApiJson<Webhook>,
+) -> ApiResult<(StatusCode, Json<Webhook>)> {
+    let created = api.create(&caller.subject, &namespace, body).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+async fn get_one(
+    State(api): Api,
+    caller: Caller,
+    Path((namespace, name)): Path<(String, String)>,
+) -> ApiResult<Json<Webhook>> {
+    api.get(&caller.subject, &namespace, &name).await.map(Json)
+}
+
+async fn delete(
+    State(api): Api,
+    caller: Caller,
+    Path((namespace, name)): Path<(String, String)>,
+) -> ApiResult<Json<Status>> {
+    api.delete(&caller.subject, &namespace, &name)
+        .await
+        .map(Json)
+}
+
+pub fn router(webhooks: Arc<Webhooks>) -> Router {
+    Router::new()
+        .route(
+            "/apis/berth.io/v1/namespaces/{namespace}/webhooks",
+            get(list).post(create),
         )
-        .await;
-        Ok(delivery_object((made, Vec::new())))
-    }
+        .route(
+            "/apis/berth.io/v1/namespaces/{namespace}/webhooks/{name}",
+            get(get_one).delete(delete),
+        )
+        .route(
+            "/apis/berth.io/v1/namespaces/{namespace}/webhooks/{name}/deliveries",
+            get(deliveries::list),
+        )
+        .route(
+            "/apis/berth.io/v1/namespaces/{namespace}/webhooks/{name}/deliveries/{id}/redeliver",
+            post(deliveries::redeliver),
+        )
+        .with_state(webhooks)
 }
 
 #[cfg(test)]
