@@ -3,7 +3,7 @@
 //! how `serve`'s flags override the settings of [`crate::config`].
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
@@ -336,218 +336,114 @@ pub struct ServeArgs {
     pub watches_total: Option<usize>,
 }
 
-/// The settings given as flags or variables, shaped like [`Config`]; absent ones are skipped so
-/// they leave the file's values alone.
-#[derive(Serialize)]
-struct Overrides<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    listen: Option<SocketAddr>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    data_dir: Option<&'a Path>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    shutdown_timeout: Option<u64>,
-    log: LogOverrides<'a>,
-    http: HttpOverrides<'a>,
-    registry: RegistryOverrides<'a>,
-    console: ConsoleOverrides<'a>,
-    auth: AuthOverrides<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tls: Option<TlsOverrides<'a>>,
-    secrets: SecretsOverrides<'a>,
-    import: ImportOverrides,
-    webhooks: WebhooksOverrides,
-    egress: EgressOverrides<'a>,
-    limits: LimitsOverrides,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    upstream: Option<UpstreamOverrides<'a>>,
-}
-
-#[derive(Serialize)]
-struct EgressOverrides<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    allow: Option<&'a [String]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ca_file: Option<&'a Path>,
-}
-
-#[derive(Serialize)]
-struct HttpOverrides<'a> {
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    trusted_proxies: &'a [String],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    header_read_timeout_seconds: Option<u64>,
-}
-
-#[derive(Serialize)]
-struct LimitsOverrides {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    watch_max_seconds: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    watches_per_subject: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    watches_total: Option<usize>,
-}
-
-#[derive(Serialize)]
-struct UpstreamOverrides<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    api_url: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    registry_url: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ca_file: Option<&'a Path>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    client_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    client_secret: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct WebhooksOverrides {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    retry_base_millis: Option<u64>,
-}
-
-#[derive(Serialize)]
-struct ImportOverrides {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    scheduled_interval_seconds: Option<u64>,
-}
-
-#[derive(Serialize)]
-struct SecretsOverrides<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    key_file: Option<&'a Path>,
-}
-
-#[derive(Serialize)]
-struct TlsOverrides<'a> {
-    cert: &'a Path,
-    key: &'a Path,
-}
-
-#[derive(Serialize)]
-struct AuthOverrides<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    bootstrap_password: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    htpasswd_file: Option<&'a Path>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    public_url: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    oidc: Option<OidcOverrides<'a>>,
-}
-
-#[derive(Serialize)]
-struct OidcOverrides<'a> {
-    issuer: &'a str,
-    client_id: &'a str,
-    client_secret: &'a str,
-}
-
-#[derive(Serialize)]
-struct LogOverrides<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    format: Option<LogFormat>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    level: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct RegistryOverrides<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    max_manifest_bytes: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    hostname: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    public_hostname: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct ConsoleOverrides<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    site_dir: Option<&'a Path>,
-}
-
-impl<'a> From<&'a ServeArgs> for Overrides<'a> {
-    fn from(args: &'a ServeArgs) -> Self {
-        Overrides {
-            listen: args.listen,
-            data_dir: args.data_dir.as_deref(),
-            shutdown_timeout: args.shutdown_timeout,
-            log: LogOverrides {
-                format: args.log_format,
-                level: args.log_level.as_deref(),
-            },
-            http: HttpOverrides {
-                trusted_proxies: &args.trusted_proxies,
-                header_read_timeout_seconds: args.header_read_timeout,
-            },
-            registry: RegistryOverrides {
-                max_manifest_bytes: args.max_manifest_bytes,
-                hostname: args.registry_hostname.as_deref(),
-                public_hostname: args.public_hostname.as_deref(),
-            },
-            console: ConsoleOverrides {
-                site_dir: args.site_dir.as_deref(),
-            },
-            auth: AuthOverrides {
-                bootstrap_password: args.bootstrap_password.as_deref(),
-                htpasswd_file: args.htpasswd_file.as_deref(),
-                public_url: args.public_url.as_deref(),
-                oidc: match (
-                    &args.oidc_issuer,
-                    &args.oidc_client_id,
-                    &args.oidc_client_secret,
-                ) {
-                    (Some(issuer), Some(client_id), Some(client_secret)) => Some(OidcOverrides {
-                        issuer,
-                        client_id,
-                        client_secret,
-                    }),
-                    _ => None,
-                },
-            },
-            tls: match (&args.tls_cert, &args.tls_key) {
-                (Some(cert), Some(key)) => Some(TlsOverrides { cert, key }),
-                _ => None,
-            },
-            secrets: SecretsOverrides {
-                key_file: args.secrets_key_file.as_deref(),
-            },
-            import: ImportOverrides {
-                scheduled_interval_seconds: args.scheduled_import_interval,
-            },
-            webhooks: WebhooksOverrides {
-                retry_base_millis: args.webhook_retry_base_millis,
-            },
-            egress: EgressOverrides {
-                allow: (!args.egress_allow.is_empty()).then_some(args.egress_allow.as_slice()),
-                ca_file: args.egress_ca_file.as_deref(),
-            },
-            limits: LimitsOverrides {
-                watch_max_seconds: args.watch_max_seconds,
-                watches_per_subject: args.watches_per_subject,
-                watches_total: args.watches_total,
-            },
-            // Only when some are given: an empty section would stand for a missing one.
-            upstream: [
-                args.upstream_api.is_some(),
-                args.upstream_registry.is_some(),
-                args.upstream_ca_file.is_some(),
-                args.upstream_client_id.is_some(),
-                args.upstream_client_secret.is_some(),
-            ]
-            .contains(&true)
-            .then_some(UpstreamOverrides {
-                api_url: args.upstream_api.as_deref(),
-                registry_url: args.upstream_registry.as_deref(),
-                ca_file: args.upstream_ca_file.as_deref(),
-                client_id: args.upstream_client_id.as_deref(),
-                client_secret: args.upstream_client_secret.as_deref(),
-            }),
-        }
+/// The settings given as flags or variables, each at its dotted path in [`Config`]; absent ones
+/// are left out, so they leave the file's values alone (and no empty section stands for a
+/// missing one).
+fn overrides(args: &ServeArgs) -> serde_json::Value {
+    fn value(given: Option<impl Serialize>) -> Option<serde_json::Value> {
+        given.and_then(|v| serde_json::to_value(v).ok())
     }
+    let nonempty = |list: &[String]| (!list.is_empty()).then(|| list.to_vec());
+    let both = args.tls_cert.is_some() && args.tls_key.is_some();
+    let oidc = args.oidc_issuer.is_some()
+        && args.oidc_client_id.is_some()
+        && args.oidc_client_secret.is_some();
+    let settings = [
+        ("listen", value(args.listen)),
+        ("data_dir", value(args.data_dir.as_deref())),
+        ("shutdown_timeout", value(args.shutdown_timeout)),
+        ("log.format", value(args.log_format)),
+        ("log.level", value(args.log_level.as_deref())),
+        (
+            "http.trusted_proxies",
+            value(nonempty(&args.trusted_proxies)),
+        ),
+        (
+            "http.header_read_timeout_seconds",
+            value(args.header_read_timeout),
+        ),
+        (
+            "registry.max_manifest_bytes",
+            value(args.max_manifest_bytes),
+        ),
+        (
+            "registry.hostname",
+            value(args.registry_hostname.as_deref()),
+        ),
+        (
+            "registry.public_hostname",
+            value(args.public_hostname.as_deref()),
+        ),
+        ("console.site_dir", value(args.site_dir.as_deref())),
+        (
+            "auth.bootstrap_password",
+            value(args.bootstrap_password.as_deref()),
+        ),
+        ("auth.htpasswd_file", value(args.htpasswd_file.as_deref())),
+        ("auth.public_url", value(args.public_url.as_deref())),
+        (
+            "auth.oidc.issuer",
+            value(args.oidc_issuer.as_deref().filter(|_| oidc)),
+        ),
+        (
+            "auth.oidc.client_id",
+            value(args.oidc_client_id.as_deref().filter(|_| oidc)),
+        ),
+        (
+            "auth.oidc.client_secret",
+            value(args.oidc_client_secret.as_deref().filter(|_| oidc)),
+        ),
+        ("tls.cert", value(args.tls_cert.as_deref().filter(|_| both))),
+        ("tls.key", value(args.tls_key.as_deref().filter(|_| both))),
+        ("secrets.key_file", value(args.secrets_key_file.as_deref())),
+        (
+            "import.scheduled_interval_seconds",
+            value(args.scheduled_import_interval),
+        ),
+        (
+            "webhooks.retry_base_millis",
+            value(args.webhook_retry_base_millis),
+        ),
+        ("egress.allow", value(nonempty(&args.egress_allow))),
+        ("egress.ca_file", value(args.egress_ca_file.as_deref())),
+        ("limits.watch_max_seconds", value(args.watch_max_seconds)),
+        (
+            "limits.watches_per_subject",
+            value(args.watches_per_subject),
+        ),
+        ("limits.watches_total", value(args.watches_total)),
+        ("upstream.api_url", value(args.upstream_api.as_deref())),
+        (
+            "upstream.registry_url",
+            value(args.upstream_registry.as_deref()),
+        ),
+        ("upstream.ca_file", value(args.upstream_ca_file.as_deref())),
+        (
+            "upstream.client_id",
+            value(args.upstream_client_id.as_deref()),
+        ),
+        (
+            "upstream.client_secret",
+            value(args.upstream_client_secret.as_deref()),
+        ),
+    ];
+    let mut root = serde_json::Map::new();
+    for (path, given) in settings {
+        let Some(given) = given else { continue };
+        let (sections, key) = path.rsplit_once('.').unwrap_or(("", path));
+        let mut table = &mut root;
+        for section in sections.split('.').filter(|s| !s.is_empty()) {
+            let entry = table
+                .entry(section)
+                .or_insert_with(|| serde_json::Value::Object(Default::default()));
+            let serde_json::Value::Object(inner) = entry else {
+                unreachable!("only sections are made on the way")
+            };
+            table = inner;
+        }
+        table.insert(key.to_owned(), given);
+    }
+    serde_json::Value::Object(root)
 }
 
 impl ServeArgs {
@@ -566,7 +462,7 @@ impl ServeArgs {
                     .into(),
             });
         }
-        Config::load(self.config.as_deref(), &Overrides::from(self))
+        Config::load(self.config.as_deref(), &overrides(self))
     }
 }
 
@@ -597,6 +493,111 @@ mod tests {
             ServeArgs::default().load_config().unwrap(),
             Config::default()
         );
+    }
+
+    #[test]
+    fn every_flag_lands_in_its_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(&dir, "");
+        let key_file = dir.path().join("secrets.key");
+        std::fs::write(&key_file, format!("{}=\n", "A".repeat(43))).unwrap();
+        let given = |text: &str| Some(text.to_owned());
+        let args = ServeArgs {
+            listen: Some("127.0.0.1:7000".parse().unwrap()),
+            data_dir: Some("/srv/data".into()),
+            shutdown_timeout: Some(7),
+            log_format: Some(LogFormat::Json),
+            log_level: given("debug"),
+            trusted_proxies: vec!["10.0.0.0/8".into()],
+            header_read_timeout: Some(11),
+            max_manifest_bytes: Some(12),
+            registry_hostname: given("registry.example"),
+            public_hostname: given("public.example"),
+            site_dir: Some("/srv/site".into()),
+            bootstrap_password: given("bootstrap-password"),
+            htpasswd_file: Some(file.clone()),
+            public_url: given("https://berth.example"),
+            oidc_issuer: given("https://issuer.example"),
+            oidc_client_id: given("berth"),
+            oidc_client_secret: given("oidc-secret"),
+            tls_cert: Some(file.clone()),
+            tls_key: Some(file.clone()),
+            secrets_key_file: Some(key_file.clone()),
+            scheduled_import_interval: Some(13),
+            webhook_retry_base_millis: Some(14),
+            egress_allow: vec!["192.168.0.0/16".into()],
+            egress_ca_file: Some(file.clone()),
+            watch_max_seconds: Some(15),
+            watches_per_subject: Some(16),
+            watches_total: Some(17),
+            upstream_api: given("https://api.cluster.example"),
+            upstream_registry: given("https://registry.cluster.example"),
+            upstream_ca_file: Some(file.clone()),
+            upstream_client_id: given("console"),
+            upstream_client_secret: given("upstream-secret"),
+            ..Default::default()
+        };
+        let config = args.load_config().unwrap();
+        let json = serde_json::to_value(&config).unwrap();
+        let at = |path: &str| json.pointer(path).cloned().unwrap_or_default();
+        let file = serde_json::json!(file);
+        for (path, expected) in [
+            ("/listen", serde_json::json!("127.0.0.1:7000")),
+            ("/data_dir", serde_json::json!("/srv/data")),
+            ("/shutdown_timeout", serde_json::json!(7)),
+            ("/log/format", serde_json::json!("json")),
+            ("/log/level", serde_json::json!("debug")),
+            ("/http/trusted_proxies", serde_json::json!(["10.0.0.0/8"])),
+            ("/http/header_read_timeout_seconds", serde_json::json!(11)),
+            ("/registry/max_manifest_bytes", serde_json::json!(12)),
+            ("/registry/hostname", serde_json::json!("registry.example")),
+            (
+                "/registry/public_hostname",
+                serde_json::json!("public.example"),
+            ),
+            ("/console/site_dir", serde_json::json!("/srv/site")),
+            (
+                "/auth/bootstrap_password",
+                serde_json::json!("bootstrap-password"),
+            ),
+            ("/auth/htpasswd_file", file.clone()),
+            (
+                "/auth/public_url",
+                serde_json::json!("https://berth.example"),
+            ),
+            (
+                "/auth/oidc/issuer",
+                serde_json::json!("https://issuer.example"),
+            ),
+            ("/auth/oidc/client_id", serde_json::json!("berth")),
+            ("/auth/oidc/client_secret", serde_json::json!("oidc-secret")),
+            ("/tls/cert", file.clone()),
+            ("/tls/key", file.clone()),
+            ("/secrets/key_file", serde_json::json!(key_file)),
+            ("/import/scheduled_interval_seconds", serde_json::json!(13)),
+            ("/webhooks/retry_base_millis", serde_json::json!(14)),
+            ("/egress/allow", serde_json::json!(["192.168.0.0/16"])),
+            ("/egress/ca_file", file.clone()),
+            ("/limits/watch_max_seconds", serde_json::json!(15)),
+            ("/limits/watches_per_subject", serde_json::json!(16)),
+            ("/limits/watches_total", serde_json::json!(17)),
+            (
+                "/upstream/api_url",
+                serde_json::json!("https://api.cluster.example"),
+            ),
+            (
+                "/upstream/registry_url",
+                serde_json::json!("https://registry.cluster.example"),
+            ),
+            ("/upstream/ca_file", file.clone()),
+            ("/upstream/client_id", serde_json::json!("console")),
+            (
+                "/upstream/client_secret",
+                serde_json::json!("upstream-secret"),
+            ),
+        ] {
+            assert_eq!(at(path), expected, "{path}");
+        }
     }
 
     #[test]
@@ -712,7 +713,7 @@ mod tests {
         // Not configured: a key in the data folder.
         assert_eq!(
             Config::default().secrets_key_path(),
-            Path::new("data").join("secrets.key")
+            std::path::Path::new("data").join("secrets.key")
         );
     }
 }
