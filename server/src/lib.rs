@@ -43,12 +43,6 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
-use axum::extract::FromRef;
-use leptos::prelude::*;
-use leptos_axum::{LeptosRoutes, generate_route_list};
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::compression::CompressionLayer;
-use tower_http::trace::TraceLayer;
 
 use crate::auth::credentials::RegistryTokens;
 use crate::auth::{AuthContext, Authorizer};
@@ -58,18 +52,6 @@ use crate::storage::auth::AuthStore;
 use crate::storage::fs::FsBlobStore;
 use crate::storage::sqlite::SqliteMetadata;
 use crate::storage::{BlobStore, ImageStreamStore, MetadataStore};
-
-/// State of the console routes (leptos_axum wants its options reachable from the state).
-#[derive(Clone)]
-struct ConsoleState {
-    leptos_options: LeptosOptions,
-}
-
-impl FromRef<ConsoleState> for LeptosOptions {
-    fn from_ref(state: &ConsoleState) -> Self {
-        state.leptos_options.clone()
-    }
-}
 
 /// Opens storage and builds the whole application: registry, image stream API, console and
 /// operations endpoints. `address` is where it is served (the listen address once bound).
@@ -89,8 +71,8 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
     let streams: Arc<dyn ImageStreamStore> = sqlite.clone();
     let auth_store: Arc<dyn AuthStore> = sqlite.clone();
     let auth = auth_context(config, auth_store.clone()).await?;
-    let base_url = base_url(config, address);
-    let sessions = sessions(config, sqlite.pool()).await?;
+    let base_url = config.base_url(address);
+    let sessions = console::router::sessions(config, sqlite.pool()).await?;
     let egress = egress::EgressPolicy::from_config(&config.egress)?;
     let (oauth_server, console_sign_in) =
         sign_in(config, &auth, &auth_store, &base_url, address, &egress).await?;
@@ -234,10 +216,10 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
             axum::routing::get(imagestream::watch::console_feed).with_state(image_streams),
         )
         .merge(auth::sign_in::router(console_sign_in))
-        .merge(console_router(config, console_data))
+        .merge(console::router::router(config, console_data))
         .layer(sessions);
 
-    Ok(served(
+    Ok(ops::served(
         Router::new()
             .merge(registry::router().with_state(registry))
             .merge(auth::oauth::router(oauth_server))
@@ -247,65 +229,6 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
         config,
         address,
     ))
-}
-
-/// What every request goes through: the edge (how it arrived, security headers), metrics,
-/// tracing, and a panic answered with a 500 (which the edge's headers cover too).
-///
-/// Metrics need the matched route, so they wrap each route; the rest wraps the router once.
-/// `Router::layer` wraps every route in another boxed service, and axum clones a route's whole
-/// stack of boxes for each request: three more levels cost a manifest GET 14 allocations.
-fn served(app: Router, config: &Config, address: std::net::SocketAddr) -> Router {
-    let routed = app.layer(axum::middleware::from_fn(ops::track_requests));
-    let outer = tower::ServiceBuilder::new()
-        .layer(web::EdgeLayer::new(web::Edge::new(config, address)))
-        .map_response(axum::response::IntoResponse::into_response)
-        .layer(CatchPanicLayer::new())
-        .layer(TraceLayer::new_for_http())
-        .service(routed);
-    Router::new().fallback_service(outer)
-}
-
-/// Where people reach Berth: the configured public address, else the listen address.
-fn base_url(config: &Config, address: std::net::SocketAddr) -> String {
-    config
-        .auth
-        .public_url
-        .clone()
-        .map(|url| url.trim_end_matches('/').to_owned())
-        .unwrap_or_else(|| format!("{}://{address}", config.scheme()))
-}
-
-/// Console sessions in `pool` (the metadata database, so that they survive a restart; or a
-/// database in memory), expired ones deleted every hour.
-async fn sessions(
-    config: &Config,
-    pool: sqlx::SqlitePool,
-) -> anyhow::Result<tower_sessions::SessionManagerLayer<tower_sessions_sqlx_store::SqliteStore>> {
-    use tower_sessions::ExpiredDeletion;
-    let store = tower_sessions_sqlx_store::SqliteStore::new(pool);
-    store
-        .migrate()
-        .await
-        .context("creating the sessions table")?;
-    tokio::spawn(
-        store
-            .clone()
-            .continuously_delete_expired(tokio::time::Duration::from_secs(3600)),
-    );
-    let secure = config
-        .auth
-        .public_url
-        .as_deref()
-        .map_or(config.tls.is_some(), |url| url.starts_with("https://"));
-    Ok(tower_sessions::SessionManagerLayer::new(store)
-        .with_name("berth_session")
-        .with_http_only(true)
-        .with_same_site(tower_sessions::cookie::SameSite::Lax)
-        .with_secure(secure)
-        .with_expiry(tower_sessions::Expiry::OnInactivity(
-            tower_sessions::cookie::time::Duration::hours(config.auth.session_hours as i64),
-        )))
 }
 
 /// Sign-in: the embedded OAuth server (always there, for the console and other clients) and
@@ -428,51 +351,6 @@ async fn auth_context(
             .then(|| chrono::TimeDelta::days(i64::from(config.auth.audit_retention_days))),
     );
     Ok(auth)
-}
-
-/// The largest request body the console's pages and server functions take.
-const CONSOLE_BODY_BYTES: usize = 1024 * 1024;
-
-fn console_router(config: &Config, data: Arc<dyn app::api::ConsoleData>) -> Router {
-    let hashed = assets::hashed_names("hash.txt", "berth");
-    let site = config.site_dir();
-    let leptos_options = LeptosOptions::builder()
-        .output_name("berth")
-        .site_root(site.display().to_string())
-        .site_pkg_dir("pkg")
-        .site_addr(config.listen)
-        .hash_files(hashed)
-        .build();
-    tokio::spawn(assets::precompress(site.join("pkg")));
-    let state = ConsoleState { leptos_options };
-    let routes = generate_route_list(app::App);
-    let shell_options = state.leptos_options.clone();
-    // Every render gets the nonce that the edge's Content-Security-Policy names; the pages
-    // also get the data source. The 404 page reads no data: it would load the session of
-    // whatever cookie came with a request for a missing file (`/favicon.ico`), and the
-    // session layer removes a cookie it does not know (another Berth's on the same host).
-    let context = move || {
-        provide_context(data.clone());
-        web::provide_page_nonce();
-    };
-    Router::new()
-        .leptos_routes_with_context(&state, routes, context, move || {
-            app::shell(shell_options.clone())
-        })
-        .fallback(leptos_axum::file_and_error_handler_with_context::<
-            ConsoleState,
-            _,
-        >(web::provide_page_nonce, app::shell))
-        .with_state(state)
-        .layer(axum::middleware::from_fn(console::errors::error_status))
-        // The console's forms are small; a larger body is refused before it is read (and, in
-        // front of a cluster, before anything is sent on).
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(
-            CONSOLE_BODY_BYTES,
-        ))
-        // Pages and server-function answers; the event stream is never compressed.
-        .layer(CompressionLayer::new())
-        .nest_service("/pkg", assets::router(site.join("pkg"), hashed))
 }
 
 /// Serves `config` until `shutdown` resolves, then lets requests in flight finish for up to the

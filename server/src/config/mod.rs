@@ -267,6 +267,15 @@ impl Config {
         if self.tls.is_some() { "https" } else { "http" }
     }
 
+    /// Where people reach Berth: the configured public address, else the listen address.
+    pub fn base_url(&self, address: SocketAddr) -> String {
+        self.auth
+            .public_url
+            .clone()
+            .map(|url| url.trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| format!("{}://{address}", self.scheme()))
+    }
+
     /// Defaults, then the TOML file `file`, then `overrides` (shaped like [`Config`]; what they
     /// leave out keeps the file's value), checked.
     pub fn load(file: Option<&Path>, overrides: &impl Serialize) -> Result<Config, ConfigError> {

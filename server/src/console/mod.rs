@@ -6,5 +6,6 @@
 pub mod errors;
 pub mod forms;
 pub mod local;
+pub mod router;
 pub mod session;
 pub mod views;

@@ -47,7 +47,7 @@ pub async fn build_app(
         sign_in::Cluster::new(api.clone(), upstream.scopes.clone()),
         upstream.client_id.clone(),
         upstream.client_secret.clone(),
-        crate::base_url(config, address),
+        config.base_url(address),
     ));
     let data: Arc<dyn app::api::ConsoleData> =
         Arc::new(console::UpstreamConsoleData::new(api.clone()));
@@ -60,7 +60,7 @@ pub async fn build_app(
         .connect("sqlite::memory:")
         .await
         .context("opening the in-memory session store")?;
-    let sessions = crate::sessions(config, pool).await?;
+    let sessions = crate::console::router::sessions(config, pool).await?;
     let health = crate::ops::Health {
         parts: api.clone(),
         metrics: crate::ops::metrics_handle(),
@@ -75,10 +75,10 @@ pub async fn build_app(
                     &config.limits,
                 ))),
         )
-        .merge(crate::console_router(config, data))
+        .merge(crate::console::router::router(config, data))
         .layer(sessions);
     tracing::info!(api = %api.api_url, registry = %api.registry_address, "serving the console in front of an upstream cluster");
-    Ok(crate::served(
+    Ok(crate::ops::served(
         axum::Router::new()
             .merge(crate::ops::router(health))
             .merge(with_sessions),
