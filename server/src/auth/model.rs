@@ -173,17 +173,46 @@ impl Subject {
             Subject::ServiceAccount { namespace, name } => {
                 format!("ServiceAccount:{namespace}:{name}")
             }
-            Subject::Anonymous => match address {
-                Some(IpAddr::V4(v4)) => format!("Address:{v4}"),
-                Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
-                    Some(v4) => format!("Address:{v4}"),
-                    None => {
-                        let s = v6.segments();
-                        format!("Address:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-                    }
-                },
-                None => "Address:unknown".into(),
-            },
+            Subject::Anonymous => format!("Address:{}", AddressKey::of(address)),
+        }
+    }
+}
+
+/// An address as the key it is counted under (sign-in throttling, an anonymous caller's
+/// watches): IPv6 by its /64 (one host usually holds a whole /64), an IPv4-mapped address as
+/// IPv4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AddressKey {
+    V4([u8; 4]),
+    V6([u8; 8]),
+    Unknown,
+}
+
+impl AddressKey {
+    pub fn of(address: Option<IpAddr>) -> Self {
+        match address.map(|a| a.to_canonical()) {
+            Some(IpAddr::V4(v4)) => AddressKey::V4(v4.octets()),
+            Some(IpAddr::V6(v6)) => {
+                let octets = v6.octets();
+                let mut prefix = [0; 8];
+                prefix.copy_from_slice(&octets[..8]);
+                AddressKey::V6(prefix)
+            }
+            None => AddressKey::Unknown,
+        }
+    }
+}
+
+impl fmt::Display for AddressKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AddressKey::V4([a, b, c, d]) => write!(f, "{a}.{b}.{c}.{d}"),
+            AddressKey::V6(prefix) => {
+                let segment = |i: usize| u16::from_be_bytes([prefix[2 * i], prefix[2 * i + 1]]);
+                let (a, b, c, d) = (segment(0), segment(1), segment(2), segment(3));
+                write!(f, "{a:x}:{b:x}:{c:x}:{d:x}::/64")
+            }
+            AddressKey::Unknown => f.write_str("unknown"),
         }
     }
 }
@@ -289,6 +318,11 @@ mod tests {
             Subject::Anonymous.watch_key(v6("::ffff:10.0.0.1")),
             "Address:10.0.0.1"
         );
+        assert_eq!(
+            Subject::Anonymous.watch_key(v6("2001:db8:a:b0c::1")),
+            "Address:2001:db8:a:b0c::/64"
+        );
+        assert_eq!(Subject::Anonymous.watch_key(None), "Address:unknown");
         let alice = Subject::User {
             name: "alice".into(),
             groups: vec![],

@@ -18,6 +18,8 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use super::model::AddressKey;
+
 /// How many keys each map holds at most.
 const CAPACITY: usize = 50_000;
 /// How long a successful sign-in makes its address known for that user.
@@ -28,30 +30,6 @@ const SLOW_SPACING: Duration = Duration::from_secs(1);
 const MAX_SLOW_WAIT: Duration = Duration::from_secs(5);
 /// A refusal is written to the audit log once per key in this long.
 const NOTE_EVERY: Duration = Duration::from_secs(60);
-
-/// An address as a throttling key: IPv6 by its /64 (one host usually holds a whole /64), an
-/// IPv4-mapped address as IPv4.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AddressKey {
-    V4([u8; 4]),
-    V6([u8; 8]),
-    Unknown,
-}
-
-impl AddressKey {
-    pub fn of(address: Option<IpAddr>) -> Self {
-        match address.map(|a| a.to_canonical()) {
-            Some(IpAddr::V4(v4)) => AddressKey::V4(v4.octets()),
-            Some(IpAddr::V6(v6)) => {
-                let octets = v6.octets();
-                let mut prefix = [0; 8];
-                prefix.copy_from_slice(&octets[..8]);
-                AddressKey::V6(prefix)
-            }
-            None => AddressKey::Unknown,
-        }
-    }
-}
 
 /// Failures per key as a debt in time (the generic cell rate algorithm): each failure adds
 /// `interval`; a key is held back while its debt runs more than `burst - 1` intervals ahead.
