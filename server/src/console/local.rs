@@ -1,4 +1,4 @@
-//! The console's data source inside Berth: [`app::api::ConsoleData`] answered by the services
+//! The console's data source inside Berth: the console's data interface ([`app::api::ConsoleData`]) answered by the services
 //! behind the HTTP APIs ([`ImageStreamApi`], [`AccessApi`], personal tokens, webhooks, pull
 //! secrets), so that every decision is the one the APIs make for the same caller. Their answers
 //! become views in `super::views`, their errors the console's in `super::errors`.
@@ -6,12 +6,16 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use app::api::{
-    AccessView, ConsoleData, ConsoleError, ConsoleResult, DeliveryRow, ImageDetail, ImportOutcome,
-    ImportRequest, NamespaceList, NamespaceSummary, NewToken, Permissions, PullSecretRow,
-    ReferrerRow, ServiceAccountRow, SessionInfo, StreamDetail, StreamPage, StreamSort,
-    StreamSummary, TokenRow, WebhookRow, WhoCanRow,
-};
+use app::api::access::{AccessData, AccessView, ServiceAccountRow, WhoCanRow};
+use app::api::images::{ImageData, ImageDetail, ReferrerRow};
+use app::api::imports::{ImportData, ImportOutcome, ImportRequest};
+use app::api::namespaces::{NamespaceData, NamespaceList, NamespaceSummary};
+use app::api::pull_secrets::{PullSecretData, PullSecretRow};
+use app::api::session::{SessionData, SessionInfo};
+use app::api::streams::{StreamData, StreamDetail, StreamPage, StreamSort, StreamSummary};
+use app::api::tokens::{NewToken, TokenData, TokenRow};
+use app::api::webhooks::{DeliveryRow, WebhookData, WebhookRow};
+use app::api::{ConsoleError, ConsoleResult, Permissions};
 use async_trait::async_trait;
 
 use super::forms::{
@@ -108,7 +112,7 @@ impl LocalConsoleData {
 }
 
 #[async_trait]
-impl ConsoleData for LocalConsoleData {
+impl SessionData for LocalConsoleData {
     async fn session(&self) -> ConsoleResult<SessionInfo> {
         let registry_host = self
             .image_streams
@@ -133,7 +137,10 @@ impl ConsoleData for LocalConsoleData {
         }
         check_session_csrf(&session, token).await
     }
+}
 
+#[async_trait]
+impl NamespaceData for LocalConsoleData {
     async fn namespaces(&self) -> ConsoleResult<NamespaceList> {
         let who = caller().await?;
         let authorizer = &self.auth.authorizer;
@@ -172,7 +179,10 @@ impl ConsoleData for LocalConsoleData {
         self.image_streams.delete_namespace(&who, name).await?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl StreamData for LocalConsoleData {
     async fn streams(
         &self,
         namespace: &str,
@@ -263,6 +273,25 @@ impl ConsoleData for LocalConsoleData {
         Ok(())
     }
 
+    async fn untag(&self, namespace: &str, stream: &str, tag: &str) -> ConsoleResult<()> {
+        let who = caller().await?;
+        self.image_streams
+            .delete_tag(&who, namespace, &format!("{stream}:{tag}"))
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_stream(&self, namespace: &str, stream: &str) -> ConsoleResult<()> {
+        let who = caller().await?;
+        self.image_streams
+            .delete_stream(&who, namespace, stream)
+            .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ImportData for LocalConsoleData {
     async fn import(&self, request: ImportRequest) -> ConsoleResult<Vec<ImportOutcome>> {
         let who = caller().await?;
         let answer = self
@@ -271,7 +300,75 @@ impl ConsoleData for LocalConsoleData {
             .await?;
         import_outcomes(answer)
     }
+}
 
+#[async_trait]
+impl ImageData for LocalConsoleData {
+    async fn image(
+        &self,
+        namespace: &str,
+        stream: &str,
+        digest: &str,
+    ) -> ConsoleResult<ImageDetail> {
+        let who = caller().await?;
+        let name = format!("{stream}@{digest}");
+        // The API's decision (and not found), then what the page shows of the image.
+        self.image_streams
+            .get_stream_image(&who, namespace, &name)
+            .await?;
+        let (_, digest) = split_stream_image(&name)?;
+        let repository = repository(namespace, stream)?;
+        let record = self
+            .image_streams
+            .store
+            .image_in_repository(&repository, &digest)
+            .await?
+            .ok_or_else(|| ApiError::not_found(IMAGE_STREAM_IMAGES, &name))?;
+        let image = ImageMetadata::of(&record);
+        let images = self.images(std::slice::from_ref(&digest)).await?;
+        let object = self
+            .image_streams
+            .get_stream(&who, namespace, stream)
+            .await?;
+        let digest_text = digest.to_string();
+        let referrers = self
+            .metadata
+            .referrers(&repository, &digest)
+            .await?
+            .into_iter()
+            .map(|r| ReferrerRow {
+                digest: r.digest.to_string(),
+                artifact_type: r.artifact_type.unwrap_or(r.media_type),
+                size: r.size,
+            })
+            .collect();
+        let raw_manifest = self
+            .metadata
+            .manifest_by_digest(&repository, &digest)
+            .await?
+            .map(|m| {
+                pretty_json(&m.content)
+                    .unwrap_or_else(|| String::from_utf8_lossy(&m.content).into_owned())
+            })
+            .unwrap_or_default();
+        let raw_config = self.raw_config(&repository, &image).await?;
+        Ok(image_detail(ImageParts {
+            namespace,
+            stream,
+            digest: &digest_text,
+            media_type: record.media_type,
+            image: &image,
+            images: &images,
+            object: &object,
+            referrers,
+            raw_manifest,
+            raw_config,
+        }))
+    }
+}
+
+#[async_trait]
+impl WebhookData for LocalConsoleData {
     async fn webhooks(&self, namespace: &str) -> ConsoleResult<Vec<WebhookRow>> {
         let who = caller().await?;
         let mut rows = Vec::new();
@@ -343,7 +440,10 @@ impl ConsoleData for LocalConsoleData {
         let made = self.webhooks.redeliver(&who, namespace, name, id).await?;
         Ok(delivery_row(made))
     }
+}
 
+#[async_trait]
+impl PullSecretData for LocalConsoleData {
     async fn pull_secrets(&self, namespace: &str) -> ConsoleResult<Vec<PullSecretRow>> {
         let who = caller().await?;
         Ok(self
@@ -379,85 +479,10 @@ impl ConsoleData for LocalConsoleData {
         self.secrets.delete(&who, namespace, name).await?;
         Ok(())
     }
+}
 
-    async fn untag(&self, namespace: &str, stream: &str, tag: &str) -> ConsoleResult<()> {
-        let who = caller().await?;
-        self.image_streams
-            .delete_tag(&who, namespace, &format!("{stream}:{tag}"))
-            .await?;
-        Ok(())
-    }
-
-    async fn delete_stream(&self, namespace: &str, stream: &str) -> ConsoleResult<()> {
-        let who = caller().await?;
-        self.image_streams
-            .delete_stream(&who, namespace, stream)
-            .await?;
-        Ok(())
-    }
-
-    async fn image(
-        &self,
-        namespace: &str,
-        stream: &str,
-        digest: &str,
-    ) -> ConsoleResult<ImageDetail> {
-        let who = caller().await?;
-        let name = format!("{stream}@{digest}");
-        // The API's decision (and not found), then what the page shows of the image.
-        self.image_streams
-            .get_stream_image(&who, namespace, &name)
-            .await?;
-        let (_, digest) = split_stream_image(&name)?;
-        let repository = repository(namespace, stream)?;
-        let record = self
-            .image_streams
-            .store
-            .image_in_repository(&repository, &digest)
-            .await?
-            .ok_or_else(|| ApiError::not_found(IMAGE_STREAM_IMAGES, &name))?;
-        let image = ImageMetadata::of(&record);
-        let images = self.images(std::slice::from_ref(&digest)).await?;
-        let object = self
-            .image_streams
-            .get_stream(&who, namespace, stream)
-            .await?;
-        let digest_text = digest.to_string();
-        let referrers = self
-            .metadata
-            .referrers(&repository, &digest)
-            .await?
-            .into_iter()
-            .map(|r| ReferrerRow {
-                digest: r.digest.to_string(),
-                artifact_type: r.artifact_type.unwrap_or(r.media_type),
-                size: r.size,
-            })
-            .collect();
-        let raw_manifest = self
-            .metadata
-            .manifest_by_digest(&repository, &digest)
-            .await?
-            .map(|m| {
-                pretty_json(&m.content)
-                    .unwrap_or_else(|| String::from_utf8_lossy(&m.content).into_owned())
-            })
-            .unwrap_or_default();
-        let raw_config = self.raw_config(&repository, &image).await?;
-        Ok(image_detail(ImageParts {
-            namespace,
-            stream,
-            digest: &digest_text,
-            media_type: record.media_type,
-            image: &image,
-            images: &images,
-            object: &object,
-            referrers,
-            raw_manifest,
-            raw_config,
-        }))
-    }
-
+#[async_trait]
+impl AccessData for LocalConsoleData {
     async fn access(&self, namespace: &str, stream: Option<&str>) -> ConsoleResult<AccessView> {
         let who = caller().await?;
         let bindings = self
@@ -601,7 +626,10 @@ impl ConsoleData for LocalConsoleData {
             .await?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl TokenData for LocalConsoleData {
     async fn tokens(&self) -> ConsoleResult<Vec<TokenRow>> {
         let who = caller().await?;
         Ok(self

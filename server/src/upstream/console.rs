@@ -6,12 +6,16 @@
 
 use std::sync::Arc;
 
-use app::api::{
-    AccessView, ConsoleData, ConsoleError, ConsoleResult, DeliveryRow, ImageDetail, ImportOutcome,
-    ImportRequest, NamespaceList, NamespaceSummary, NewToken, Permissions, PullSecretRow,
-    ReferrerRow, SessionInfo, StreamDetail, StreamPage, StreamSort, StreamSummary, TokenRow,
-    WebhookRow,
-};
+use app::api::access::{AccessData, AccessView};
+use app::api::images::{ImageData, ImageDetail, ReferrerRow};
+use app::api::imports::{ImportData, ImportOutcome, ImportRequest};
+use app::api::namespaces::{NamespaceData, NamespaceList, NamespaceSummary};
+use app::api::pull_secrets::{PullSecretData, PullSecretRow};
+use app::api::session::{SessionData, SessionInfo};
+use app::api::streams::{StreamData, StreamDetail, StreamPage, StreamSort, StreamSummary};
+use app::api::tokens::{NewToken, TokenData, TokenRow};
+use app::api::webhooks::{DeliveryRow, WebhookData, WebhookRow};
+use app::api::{ConsoleError, ConsoleResult, Permissions};
 use async_trait::async_trait;
 use axum::http::Method;
 use serde::Deserialize;
@@ -392,7 +396,7 @@ impl UpstreamConsoleData {
 }
 
 #[async_trait]
-impl ConsoleData for UpstreamConsoleData {
+impl SessionData for UpstreamConsoleData {
     async fn session(&self) -> ConsoleResult<SessionInfo> {
         let (user, csrf_token) = signed_in_user().await?;
         Ok(SessionInfo {
@@ -407,7 +411,10 @@ impl ConsoleData for UpstreamConsoleData {
         let signed = self.signed().await?;
         check_session_csrf(&signed.session, token).await
     }
+}
 
+#[async_trait]
+impl NamespaceData for UpstreamConsoleData {
     async fn namespaces(&self) -> ConsoleResult<NamespaceList> {
         let signed = self.signed().await?;
         let (namespaces, can_create) = tokio::try_join!(
@@ -446,7 +453,10 @@ impl ConsoleData for UpstreamConsoleData {
         self.delete(&format!("/api/v1/namespaces/{}", path_part(name)))
             .await
     }
+}
 
+#[async_trait]
+impl StreamData for UpstreamConsoleData {
     async fn streams(
         &self,
         namespace: &str,
@@ -552,7 +562,10 @@ impl ConsoleData for UpstreamConsoleData {
         self.delete(&image_path(namespace, "imagestreams", Some(stream)))
             .await
     }
+}
 
+#[async_trait]
+impl ImportData for UpstreamConsoleData {
     async fn import(&self, request: ImportRequest) -> ConsoleResult<Vec<ImportOutcome>> {
         let signed = self.signed().await?;
         let answer = self
@@ -565,7 +578,10 @@ impl ConsoleData for UpstreamConsoleData {
             .await?;
         import_outcomes(answer)
     }
+}
 
+#[async_trait]
+impl ImageData for UpstreamConsoleData {
     async fn image(
         &self,
         namespace: &str,
@@ -628,7 +644,10 @@ impl ConsoleData for UpstreamConsoleData {
             raw_config,
         }))
     }
+}
 
+#[async_trait]
+impl WebhookData for UpstreamConsoleData {
     async fn webhooks(&self, _namespace: &str) -> ConsoleResult<Vec<WebhookRow>> {
         Err(ConsoleError::NotHere(MANAGED_BY_CLUSTER.into()))
     }
@@ -656,7 +675,10 @@ impl ConsoleData for UpstreamConsoleData {
     ) -> ConsoleResult<DeliveryRow> {
         Err(ConsoleError::NotHere(MANAGED_BY_CLUSTER.into()))
     }
+}
 
+#[async_trait]
+impl PullSecretData for UpstreamConsoleData {
     async fn pull_secrets(&self, namespace: &str) -> ConsoleResult<Vec<PullSecretRow>> {
         let signed = self.signed().await?;
         // A cluster holds secrets of every type (service account tokens, TLS keys): it is
@@ -701,7 +723,10 @@ impl ConsoleData for UpstreamConsoleData {
         self.delete(&format!("{}/{}", secrets_path(namespace), path_part(name)))
             .await
     }
+}
 
+#[async_trait]
+impl AccessData for UpstreamConsoleData {
     async fn access(&self, _namespace: &str, _stream: Option<&str>) -> ConsoleResult<AccessView> {
         Err(ConsoleError::NotHere(MANAGED_BY_CLUSTER.into()))
     }
@@ -741,7 +766,10 @@ impl ConsoleData for UpstreamConsoleData {
     ) -> ConsoleResult<()> {
         Err(ConsoleError::NotHere(MANAGED_BY_CLUSTER.into()))
     }
+}
 
+#[async_trait]
+impl TokenData for UpstreamConsoleData {
     async fn tokens(&self) -> ConsoleResult<Vec<TokenRow>> {
         Err(ConsoleError::NotHere(MANAGED_BY_CLUSTER.into()))
     }
