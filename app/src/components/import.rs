@@ -1,7 +1,8 @@
 use leptos::prelude::*;
 
 use super::{ActionError, Checkbox, use_console};
-use crate::api::{ConsoleResult, ImportOutcome, ImportRequest, import_images};
+use crate::api::ConsoleResult;
+use crate::api::imports::{ImportOutcome, ImportRequest, import_images};
 use crate::format::short_digest;
 
 /// The import form's fields and action, owned by the page: the form is redrawn when the page's

@@ -5,7 +5,8 @@ use std::time::Duration;
 use leptos::prelude::*;
 use serde::Deserialize;
 
-use crate::api::{ConsoleResult, SessionInfo, current_session};
+use crate::api::ConsoleResult;
+use crate::api::session::{SessionInfo, current_session};
 
 /// A change somebody made (push, tag moved, untag, delete), as the server's event stream
 /// sends it.

@@ -3,10 +3,12 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use super::{page_title, param};
-use crate::api::{
-    AccessView, ConsoleResult, NewToken, WhoCanRow, add_binding, create_service_account,
-    create_service_account_token, get_access, remove_binding, revoke_service_account_token,
+use crate::api::ConsoleResult;
+use crate::api::access::{
+    AccessView, WhoCanRow, add_binding, create_service_account, create_service_account_token,
+    get_access, remove_binding, revoke_service_account_token,
 };
+use crate::api::tokens::NewToken;
 use crate::components::{ActionError, CopyButton, DeleteButton, ErrorPanel, Loading, use_console};
 use crate::format::{encode, short_digest, time};
 

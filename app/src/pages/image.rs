@@ -2,7 +2,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use super::{page_title, param};
-use crate::api::{ImageDetail, RunConfigView, get_image};
+use crate::api::images::{ImageDetail, RunConfigView, get_image};
 use crate::components::{CommandLine, ErrorPanel, Loading};
 use crate::format::{encode, short_digest, size, time};
 

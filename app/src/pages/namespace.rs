@@ -4,7 +4,7 @@ use leptos_router::NavigateOptions;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
 use super::{page_title, param, tls_flag};
-use crate::api::{STREAM_PAGE, StreamPage, StreamSort, list_streams};
+use crate::api::streams::{STREAM_PAGE, StreamPage, StreamSort, list_streams};
 use crate::components::{CommandLine, ErrorPanel, ImportForm, ImportState, Loading, use_console};
 use crate::format::{encode, size, time};
 

@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::{NamespaceList, create_namespace, delete_namespace, list_namespaces};
+use crate::api::namespaces::{NamespaceList, create_namespace, delete_namespace, list_namespaces};
 use crate::components::{ActionError, DeleteButton, ErrorPanel, Loading, use_console};
 use crate::format::{encode, size, time};
 

@@ -2,8 +2,9 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use super::{page_title, param};
-use crate::api::{
-    ConsoleResult, PullSecretRow, create_pull_secret, delete_pull_secret, list_pull_secrets,
+use crate::api::ConsoleResult;
+use crate::api::pull_secrets::{
+    PullSecretRow, create_pull_secret, delete_pull_secret, list_pull_secrets,
 };
 use crate::components::{ActionError, DeleteButton, ErrorPanel, Loading, use_console};
 use crate::format::{encode, time};

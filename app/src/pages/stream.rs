@@ -3,9 +3,9 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_navigate;
 
 use super::{page_title, param, tls_flag};
-use crate::api::{
-    ConsoleResult, HistoryItem, StreamDetail, TagRow, delete_stream, get_stream, tag_image,
-    untag_image,
+use crate::api::ConsoleResult;
+use crate::api::streams::{
+    HistoryItem, StreamDetail, TagRow, delete_stream, get_stream, tag_image, untag_image,
 };
 use crate::components::{
     ActionError, CommandLine, DeleteButton, ErrorPanel, ImportForm, ImportState, Loading,

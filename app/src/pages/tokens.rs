@@ -2,7 +2,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use super::tls_flag;
-use crate::api::{NewToken, TokenRow, create_token, list_tokens, revoke_token};
+use crate::api::tokens::{NewToken, TokenRow, create_token, list_tokens, revoke_token};
 use crate::components::{
     ActionError, CommandLine, CopyButton, DeleteButton, ErrorPanel, Loading, use_console,
 };

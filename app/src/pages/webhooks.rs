@@ -2,9 +2,9 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use super::{page_title, param};
-use crate::api::{
-    ConsoleResult, DeliveryRow, WebhookRow, create_webhook, delete_webhook, list_webhooks,
-    redeliver_webhook,
+use crate::api::ConsoleResult;
+use crate::api::webhooks::{
+    DeliveryRow, WebhookRow, create_webhook, delete_webhook, list_webhooks, redeliver_webhook,
 };
 use crate::components::{
     ActionError, Checkbox, CommandLine, DeleteButton, ErrorPanel, Loading, use_console,

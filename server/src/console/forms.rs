@@ -2,7 +2,8 @@
 //! a namespace, an image stream import) and an import's answer as one outcome per tag. Both
 //! modes send the same bodies.
 
-use app::api::{ConsoleError, ConsoleResult, ImportOutcome, ImportRequest};
+use app::api::imports::{ImportOutcome, ImportRequest};
+use app::api::{ConsoleError, ConsoleResult};
 
 use crate::imagestream::model::{
     ImageLookupPolicy, ImageStreamImport, ImageStreamImportSpec, ImageStreamTag, TagImportPolicy,

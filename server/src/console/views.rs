@@ -4,10 +4,13 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use app::api::{
-    BindingRow, BuildStep, DeliveryRow, HistoryItem, ImageDetail, LayerRow, Permissions,
-    PlatformRow, PullSecretRow, ReferrerRow, RunConfigView, StreamDetail, TagRow, TokenRow,
-};
+use app::api::Permissions;
+use app::api::access::BindingRow;
+use app::api::images::{BuildStep, ImageDetail, LayerRow, PlatformRow, ReferrerRow, RunConfigView};
+use app::api::pull_secrets::PullSecretRow;
+use app::api::streams::{HistoryItem, StreamDetail, TagRow};
+use app::api::tokens::TokenRow;
+use app::api::webhooks::DeliveryRow;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::auth::api::bindings::RoleBinding;

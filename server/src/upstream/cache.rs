@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use app::api::StreamSummary;
+use app::api::streams::StreamSummary;
 
 /// How long a list is reused at most.
 pub const FRESH_FOR: Duration = Duration::from_secs(10);

@@ -1,0 +1,105 @@
+//! Images inside Berth: one image of a stream as the API decides it may be seen, with what the
+//! store holds of it (referrers, the manifest and config as stored).
+
+use app::api::ConsoleResult;
+use app::api::images::{ImageData, ImageDetail, ReferrerRow};
+use async_trait::async_trait;
+
+use super::LocalConsoleData;
+use crate::console::session::caller;
+use crate::console::views::{ImageParts, image_detail, pretty_json};
+use crate::imagestream::names::{repository, split_stream_image};
+use crate::kube::{ApiError, IMAGE_STREAM_IMAGES};
+use crate::oci::Digest;
+use crate::registry::image_metadata::{ImageMetadata, MAX_CONFIG_BYTES};
+use crate::storage::read_blob;
+
+impl LocalConsoleData {
+    /// The config of an image as stored, pretty-printed, when it is a JSON document of a
+    /// readable size in the repository.
+    async fn raw_config(
+        &self,
+        repository: &crate::oci::RepositoryName,
+        image: &ImageMetadata,
+    ) -> ConsoleResult<Option<String>> {
+        let Some(digest) = image
+            .config
+            .as_deref()
+            .and_then(|d| d.parse::<Digest>().ok())
+        else {
+            return Ok(None);
+        };
+        match self.metadata.blob_size(repository, &digest).await? {
+            Some(size) if size <= MAX_CONFIG_BYTES => {
+                let bytes = read_blob(self.blobs.as_ref(), &digest, size).await?;
+                Ok(pretty_json(&bytes))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+#[async_trait]
+impl ImageData for LocalConsoleData {
+    async fn image(
+        &self,
+        namespace: &str,
+        stream: &str,
+        digest: &str,
+    ) -> ConsoleResult<ImageDetail> {
+        let who = caller().await?;
+        let name = format!("{stream}@{digest}");
+        // The API's decision (and not found), then what the page shows of the image.
+        self.image_streams
+            .get_stream_image(&who, namespace, &name)
+            .await?;
+        let (_, digest) = split_stream_image(&name)?;
+        let repository = repository(namespace, stream)?;
+        let record = self
+            .image_streams
+            .store
+            .image_in_repository(&repository, &digest)
+            .await?
+            .ok_or_else(|| ApiError::not_found(IMAGE_STREAM_IMAGES, &name))?;
+        let image = ImageMetadata::of(&record);
+        let images = self.images(std::slice::from_ref(&digest)).await?;
+        let object = self
+            .image_streams
+            .get_stream(&who, namespace, stream)
+            .await?;
+        let digest_text = digest.to_string();
+        let referrers = self
+            .metadata
+            .referrers(&repository, &digest)
+            .await?
+            .into_iter()
+            .map(|r| ReferrerRow {
+                digest: r.digest.to_string(),
+                artifact_type: r.artifact_type.unwrap_or(r.media_type),
+                size: r.size,
+            })
+            .collect();
+        let raw_manifest = self
+            .metadata
+            .manifest_by_digest(&repository, &digest)
+            .await?
+            .map(|m| {
+                pretty_json(&m.content)
+                    .unwrap_or_else(|| String::from_utf8_lossy(&m.content).into_owned())
+            })
+            .unwrap_or_default();
+        let raw_config = self.raw_config(&repository, &image).await?;
+        Ok(image_detail(ImageParts {
+            namespace,
+            stream,
+            digest: &digest_text,
+            media_type: record.media_type,
+            image: &image,
+            images: &images,
+            object: &object,
+            referrers,
+            raw_manifest,
+            raw_config,
+        }))
+    }
+}
