@@ -8,10 +8,7 @@ mod common;
 use std::time::Duration;
 
 use base64::Engine as _;
-use common::{
-    TestServer, anonymous, client_with_token, create_namespace, expect_kube_status, grant,
-    wait_until,
-};
+use common::{TestServer, anonymous, create_namespace, expect_kube_status, grant, wait_until};
 use futures_util::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -90,7 +87,7 @@ async fn page_through(
 async fn continue_tokens_name_only_what_the_caller_saw() {
     let server = TestServer::start();
     let admin = server.client();
-    let bob = client_with_token(&server.add_user("bob", "bob-password", &[]));
+    let bob = server.user("bob");
     for name in ["a-hidden", "b-open", "c-hidden", "d-open", "e-hidden"] {
         create_namespace(&admin, &server, name).await;
     }
@@ -191,7 +188,7 @@ async fn a_tampered_or_borrowed_continue_token_is_refused() {
     let i = tampered.len() / 2;
     tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(tampered).unwrap();
-    let bob = client_with_token(&server.add_user("bob", "bob-password", &[]));
+    let bob = server.user("bob");
     let cases = [
         (&admin, format!("/api/v1/namespaces?continue={tampered}")),
         (
@@ -281,7 +278,7 @@ async fn made_up_methods_add_no_metrics_series() {
 #[tokio::test]
 async fn watches_are_limited_per_subject() {
     let server = TestServer::start_with(&["--watches-per-subject", "2"]);
-    let alice = client_with_token(&server.add_user("alice", "alice-password", &[]));
+    let alice = server.user("alice");
     let watch = server.url("/api/v1/namespaces?watch=true");
     let mut held = Vec::new();
     for _ in 0..2 {

@@ -341,7 +341,7 @@ async fn the_console_shows_pushes_and_changes_as_the_apis_decide() {
     );
 
     // A user bound nowhere sees no namespace, and is refused a namespace's streams.
-    let stranger = client_with_token(&server.add_user("stranger", "stranger-password", &[]));
+    let stranger = server.user("stranger");
     let list = read(&stranger, &server, "/console/api/namespaces").await;
     assert!(!names(&list, "namespaces").contains(&"shop".to_owned()));
     let refused = refused_read(

@@ -40,7 +40,7 @@ async fn push_image(server: &TestServer, repository: &str, tag: &str) -> (Vec<u8
 async fn referrers_never_answer_404_but_still_check_access() {
     let server = TestServer::start();
     let (_, subject) = push_image(&server, "team/app", "v1").await;
-    let eve = client_with_token(&server.add_user("eve", "eve-password", &[]));
+    let eve = server.user("eve");
     let unknown = sha256(b"no such subject");
 
     // Unknown subject, unknown repository in a known namespace, unknown namespace: an empty

@@ -13,9 +13,7 @@ use std::sync::{Arc, Mutex};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode as AxumStatus};
 use common::images::{run, umoci_image};
-use common::{
-    TestServer, client_with_token, create_namespace, expect_kube_status, grant_user, wait_until,
-};
+use common::{TestServer, create_namespace, expect_kube_status, grant_user, wait_until};
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -492,7 +490,7 @@ async fn only_namespace_admins_manage_webhooks_and_bad_specs_name_their_fields()
     create_namespace(&server.client(), &server, "team").await;
     let hook = json!({"metadata": {"name": "ci"}, "spec": {"url": "http://127.0.0.1:9/hook"}});
 
-    let viewer = client_with_token(&server.add_user("viewer", "viewer-password", &[]));
+    let viewer = server.user("viewer");
     let webhooks = server.url(&webhooks_path("team"));
     let body = expect_kube_status(
         viewer.post(&webhooks).json(&hook),
@@ -685,7 +683,7 @@ async fn a_delivery_that_failed_for_good_is_sent_again_by_hand() {
     let redeliver = |id: &str| format!("{}/ci/deliveries/{id}/redeliver", webhooks_path("team"));
 
     // Only the namespace's admins: an editor, who may push, is refused.
-    let editor = client_with_token(&server.add_user("eddie", "eddie-password", &[]));
+    let editor = server.user("eddie");
     grant_user(&server, "team", "editor", "eddie").await;
     let body = expect_kube_status(
         editor.post(server.url(&redeliver(&failed_id))),

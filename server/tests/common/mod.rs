@@ -124,6 +124,12 @@ impl TestServer {
         token_for(&self.base, name, password)
     }
 
+    /// Adds local user `name` with password `{name}-password` and no groups, and answers a
+    /// client that sends a personal token of theirs.
+    pub fn user(&self, name: &str) -> reqwest::Client {
+        client_with_token(&self.add_user(name, &format!("{name}-password"), &[]))
+    }
+
     /// `user:secret` credentials of the administrator for skopeo and podman.
     pub fn creds(&self) -> String {
         format!("admin:{}", self.admin_token)
@@ -284,6 +290,42 @@ pub fn header(response: &reqwest::Response, name: &str) -> String {
         .unwrap_or_default()
 }
 
+/// `METHOD /path` of a request, for the messages of failed checks.
+fn sent(request: &reqwest::Request) -> String {
+    format!("{} {}", request.method(), request.url().path())
+}
+
+/// Sends `request` and expects HTTP status `expected`; answers the response, its body unread
+/// (on any other status the test fails, showing the body).
+pub async fn expect_status(
+    request: reqwest::RequestBuilder,
+    expected: reqwest::StatusCode,
+) -> reqwest::Response {
+    let (client, request) = request.build_split();
+    let request = request.unwrap();
+    let sent = sent(&request);
+    let response = client.execute(request).await.unwrap();
+    let status = response.status();
+    if status != expected {
+        let text = response.text().await.unwrap_or_default();
+        panic!("{sent}: expected {expected}, got {status}: {text}");
+    }
+    response
+}
+
+/// Sends `request`, expects HTTP status `expected` and answers the body as JSON.
+pub async fn expect_json(
+    request: reqwest::RequestBuilder,
+    expected: reqwest::StatusCode,
+) -> serde_json::Value {
+    expect_status(request, expected).await.json().await.unwrap()
+}
+
+/// Sends `request` and answers its body as JSON, whatever its status.
+pub async fn json_of(request: reqwest::RequestBuilder) -> serde_json::Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 /// Sends `request` and expects a Kubernetes `Status` in answer, with HTTP status and `code`
 /// `expected` and reason `reason` (`""` for a `Success` Status, which has none); answers the
 /// Status, for the checks of its message and details a test adds.
@@ -294,7 +336,7 @@ pub async fn expect_kube_status(
 ) -> serde_json::Value {
     let (client, request) = request.build_split();
     let request = request.unwrap();
-    let sent = format!("{} {}", request.method(), request.url().path());
+    let sent = sent(&request);
     let response = client.execute(request).await.unwrap();
     let status = response.status();
     let text = response.text().await.unwrap();
@@ -338,7 +380,6 @@ pub async fn error_code(response: reqwest::Response) -> String {
         .to_owned()
 }
 
-/// Pushes a blob in one request and returns its digest.
 /// Makes namespace `name` as `client`'s user, who becomes its admin.
 pub async fn create_namespace(client: &reqwest::Client, server: &TestServer, name: &str) {
     let response = client
@@ -417,6 +458,19 @@ pub async fn grant_user(server: &TestServer, namespace: &str, role: &str, user: 
     grant(server, namespace, role, subject, None).await;
 }
 
+/// [`grant`] of `role` on `namespace/stream` to user `user`.
+pub async fn grant_user_on(
+    server: &TestServer,
+    namespace: &str,
+    stream: &str,
+    role: &str,
+    user: &str,
+) {
+    let subject = serde_json::json!({"kind": "User", "name": user});
+    grant(server, namespace, role, subject, Some(stream)).await;
+}
+
+/// Pushes a blob in one request and returns its digest.
 pub async fn push_blob(server: &TestServer, repository: &str, data: &[u8]) -> String {
     let digest = sha256(data);
     let response = server
@@ -428,6 +482,34 @@ pub async fn push_blob(server: &TestServer, repository: &str, data: &[u8]) -> St
         .unwrap();
     assert_eq!(response.status(), 201, "pushing a blob");
     digest
+}
+
+/// `POST /v2/{repository}/blobs/uploads/` as `client`: an upload starts (202) where it may push.
+pub async fn start_upload_as(
+    client: &reqwest::Client,
+    server: &TestServer,
+    repository: &str,
+) -> reqwest::Response {
+    client
+        .post(server.url(&format!("/v2/{repository}/blobs/uploads/")))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The HTTP status of `GET url` with `token` as the bearer credentials.
+pub async fn status_with_token(token: &str, url: &str) -> reqwest::StatusCode {
+    client_with_token(token)
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// Who `client` is: `GET /apis/user.openshift.io/v1/users/~`, its body.
+pub async fn whoami(client: &reqwest::Client, server: &TestServer) -> serde_json::Value {
+    json_of(client.get(server.url("/apis/user.openshift.io/v1/users/~"))).await
 }
 
 /// `GET /v2/{repository}/blobs/{digest}` as the administrator.
@@ -458,6 +540,19 @@ pub async fn image_manifest(server: &TestServer, repository: &str, seed: &str) -
         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest, "size": layer.len()}],
     }))
     .unwrap()
+}
+
+/// Pushes a new image (config, layer and manifest; `seed` makes it differ from others) as
+/// `repository:tag`; answers its digest.
+pub async fn push_image(server: &TestServer, repository: &str, tag: &str, seed: &str) -> String {
+    let manifest = image_manifest(server, repository, seed).await;
+    let response = put_manifest(server, repository, tag, OCI_MANIFEST, &manifest).await;
+    assert_eq!(
+        response.status(),
+        reqwest::StatusCode::CREATED,
+        "{repository}:{tag}"
+    );
+    sha256(&manifest)
 }
 
 pub async fn put_manifest(
