@@ -6,9 +6,9 @@
 mod common;
 
 use common::{
-    OCI_MANIFEST, TestServer, anonymous, bind, client_with_token, error_code, expect_kube_status,
-    expect_status, grant, grant_user, grant_user_on, header, json_of, push_image, sha256,
-    start_upload_as, status_with_token, whoami,
+    OCI_MANIFEST, TestServer, anonymous, bind, client_with_token, error_code, expect_json,
+    expect_kube_status, expect_status, grant, grant_user, grant_user_on, header, json_of,
+    push_image, sha256, start_upload_as, status_with_token, whoami,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -48,14 +48,13 @@ async fn the_docker_token_flow() {
     // A viewer asks for pull and push and gets pull only.
     let viewer_token = server.add_user("vera", "vera-password", &[]);
     grant_user(&server, "team", "viewer", "vera").await;
-    let response = expect_status(
+    let token = expect_json(
         anonymous()
             .get(server.url("/auth/token?service=berth&scope=repository:team/app:pull,push"))
             .basic_auth("vera", Some("vera-password")),
         StatusCode::OK,
     )
     .await;
-    let token: Value = response.json().await.unwrap();
     let jwt = token["token"].as_str().unwrap().to_owned();
     assert_eq!(token["access_token"], token["token"]);
     assert!(token["expires_in"].as_u64().unwrap() > 0);
@@ -98,7 +97,7 @@ async fn the_docker_token_flow() {
     )
     .await;
     // The password grant (containerd).
-    let response = expect_status(
+    let granted = expect_json(
         anonymous().post(server.url("/auth/token")).form(&[
             ("grant_type", "password"),
             ("username", "vera"),
@@ -109,7 +108,7 @@ async fn the_docker_token_flow() {
         StatusCode::OK,
     )
     .await;
-    assert!(response.json::<Value>().await.unwrap()["access_token"].is_string());
+    assert!(granted["access_token"].is_string());
 
     // Bad credentials, and a forged token.
     expect_status(
@@ -286,19 +285,14 @@ async fn anonymous_pull_namespace_creation_catalog_and_mount() {
         catalog["repositories"],
         json!(["alice-ns/app", "public/app"])
     );
-    let catalog = json_of(server.client().get(server.url("/v2/_catalog"))).await;
+    let catalog = json_of(server.get("/v2/_catalog")).await;
     assert_eq!(
         catalog["repositories"],
         json!(["alice-ns/app", "public/app", "secret/app"])
     );
 
     // Mounting from a stream she cannot pull: an ordinary upload session, nothing revealed.
-    let secret_manifest = json_of(
-        server
-            .client()
-            .get(server.url("/v2/secret/app/manifests/v1")),
-    )
-    .await;
+    let secret_manifest = json_of(server.get("/v2/secret/app/manifests/v1")).await;
     let layer = secret_manifest["layers"][0]["digest"].as_str().unwrap();
     expect_status(
         alice.post(server.url(&format!(
@@ -495,9 +489,7 @@ async fn bindings_service_accounts_and_the_access_api() {
 
     // The audit log has the logins, the failed one, tokens, bindings, deletes and the rest.
     expect_status(
-        server
-            .client()
-            .delete(server.url("/v2/proj/db/manifests/v1")),
+        server.delete("/v2/proj/db/manifests/v1"),
         StatusCode::ACCEPTED,
     )
     .await;
@@ -513,12 +505,7 @@ async fn bindings_service_accounts_and_the_access_api() {
         "Forbidden",
     )
     .await;
-    let audit = json_of(
-        server
-            .client()
-            .get(server.url(&format!("{ACCESS}/auditevents?limit=500"))),
-    )
-    .await;
+    let audit = json_of(server.get(&format!("{ACCESS}/auditevents?limit=500"))).await;
     let entries = audit["items"].as_array().unwrap();
     let seen = |action: &str, outcome: &str| {
         entries
@@ -599,12 +586,7 @@ async fn users_seeded_from_an_htpasswd_file_sign_in() {
     assert_eq!(me["metadata"]["name"], "hank");
     // The bcrypt hash was replaced by an argon2 one at the first login: it still works.
     common::token_for(&server.base, "hank", "hank-password");
-    let users = json_of(
-        server
-            .client()
-            .get(server.url("/apis/user.openshift.io/v1/users")),
-    )
-    .await;
+    let users = json_of(server.get("/apis/user.openshift.io/v1/users")).await;
     let hank = users["items"]
         .as_array()
         .unwrap()
@@ -622,14 +604,13 @@ const REVIEWS: &str = "/apis/authorization.k8s.io/v1";
 /// `client`, which must be created; answers it.
 async fn review(server: &TestServer, client: &reqwest::Client, kind: &str, spec: Value) -> Value {
     let resource = format!("{}s", kind.to_lowercase());
-    let response = expect_status(
+    let review = expect_json(
         client
             .post(server.url(&format!("{REVIEWS}/{resource}")))
             .json(&json!({"kind": kind, "apiVersion": "authorization.k8s.io/v1", "spec": spec})),
         StatusCode::CREATED,
     )
     .await;
-    let review: Value = response.json().await.unwrap();
     assert_eq!(review["kind"], kind);
     review
 }

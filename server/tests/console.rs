@@ -6,8 +6,8 @@
 mod common;
 
 use common::{
-    ADMIN_PASSWORD, OCI_MANIFEST, TestServer, client_with_token, console_session, image_manifest,
-    put_manifest, sha256, wait_until,
+    ADMIN_PASSWORD, OCI_MANIFEST, TestServer, client_with_token, console_session, expect_status,
+    image_manifest, json_of, put_manifest, sha256, wait_until,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -191,15 +191,11 @@ async fn the_console_shows_pushes_and_changes_as_the_apis_decide() {
 
     // A viewer reads what it is bound to, and may change nothing.
     let viewer_token = server.add_user("viewer", "viewer-password", &[]);
-    let response = admin
+    expect_status(admin
         .post(server.url("/apis/access.berth.io/v1/namespaces/shop/rolebindings"))
         .json(
             &json!({"roleRef": {"name": "viewer"}, "subject": {"kind": "User", "name": "viewer"}}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+        ), StatusCode::CREATED).await;
     let viewer = client_with_token(&viewer_token);
     let stream = read(
         &viewer,
@@ -424,15 +420,7 @@ async fn pull_secrets_are_added_listed_without_their_credentials_and_deleted() {
     );
     no_credentials(&list);
     // The same secret in the API, which imports use.
-    let api: Value = server
-        .client()
-        .get(server.url("/api/v1/namespaces/vault/secrets/quay"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let api = json_of(server.get("/api/v1/namespaces/vault/secrets/quay")).await;
     assert_eq!(api["type"], "kubernetes.io/dockerconfigjson");
     assert_eq!(
         api["metadata"]["annotations"]["berth.io/registries"],
@@ -481,14 +469,15 @@ async fn pull_secrets_are_added_listed_without_their_credentials_and_deleted() {
     // An editor of the namespace is no admin of it: refused to list, add or delete, before
     // the form is read.
     server.add_user("ed", "ed-password", &[]);
-    let response = server
-        .client()
-        .post(server.url("/apis/access.berth.io/v1/namespaces/vault/rolebindings"))
-        .json(&json!({"roleRef": {"name": "editor"}, "subject": {"kind": "User", "name": "ed"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    expect_status(
+        server
+            .post("/apis/access.berth.io/v1/namespaces/vault/rolebindings")
+            .json(
+                &json!({"roleRef": {"name": "editor"}, "subject": {"kind": "User", "name": "ed"}}),
+            ),
+        StatusCode::CREATED,
+    )
+    .await;
     let (editor, editor_csrf) = console_session(&server, "ed", "ed-password").await;
     let refused = refused_read(
         &editor,
@@ -593,14 +582,13 @@ async fn a_webhook_delivery_is_sent_again_from_the_console() {
     };
 
     let server = TestServer::start_with(common::ALLOW_LOOPBACK);
-    let response = server
-        .client()
-        .post(server.url("/api/v1/namespaces"))
-        .json(&json!({"metadata": {"name": "hooked"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    expect_status(
+        server
+            .post("/api/v1/namespaces")
+            .json(&json!({"metadata": {"name": "hooked"}})),
+        StatusCode::CREATED,
+    )
+    .await;
     let (browser, csrf) = console_session(&server, "admin", ADMIN_PASSWORD).await;
     change(
         &browser,
@@ -646,14 +634,15 @@ async fn a_webhook_delivery_is_sent_again_from_the_console() {
         .unwrap_err();
     assert!(unknown["NotFound"].is_string(), "{unknown}");
     server.add_user("ed", "ed-password", &[]);
-    let response = server
-        .client()
-        .post(server.url("/apis/access.berth.io/v1/namespaces/hooked/rolebindings"))
-        .json(&json!({"roleRef": {"name": "editor"}, "subject": {"kind": "User", "name": "ed"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    expect_status(
+        server
+            .post("/apis/access.berth.io/v1/namespaces/hooked/rolebindings")
+            .json(
+                &json!({"roleRef": {"name": "editor"}, "subject": {"kind": "User", "name": "ed"}}),
+            ),
+        StatusCode::CREATED,
+    )
+    .await;
     let (editor, editor_csrf) = console_session(&server, "ed", "ed-password").await;
     let refused = redeliver(&editor, &server, &editor_csrf, &id)
         .await

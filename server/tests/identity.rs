@@ -540,12 +540,8 @@ async fn of_two_first_pushes_to_a_new_namespace_one_makes_it() {
     });
     let results = futures_util::future::join_all(pushes).await;
     for (namespace, pair) in namespaces.iter().zip(results.chunks(2)) {
-        let bindings = json_of(
-            server
-                .client()
-                .get(server.url(&format!("{ACCESS}/namespaces/{namespace}/rolebindings"))),
-        )
-        .await;
+        let bindings =
+            json_of(server.get(&format!("{ACCESS}/namespaces/{namespace}/rolebindings"))).await;
         let admins: Vec<&str> = bindings["items"]
             .as_array()
             .unwrap()

@@ -7,7 +7,10 @@ mod common;
 use std::time::Duration;
 
 use common::images::{run, umoci_image};
-use common::{OCI_MANIFEST, TestServer, expect_kube_status, image_manifest, put_manifest, sha256};
+use common::{
+    OCI_MANIFEST, TestServer, expect_kube_status, expect_status, image_manifest, put_manifest,
+    sha256,
+};
 use futures_util::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -15,7 +18,7 @@ use serde_json::{Value, json};
 const API: &str = "/apis/image.openshift.io/v1";
 
 async fn get(server: &TestServer, path: &str) -> (StatusCode, Value) {
-    let response = server.client().get(server.url(path)).send().await.unwrap();
+    let response = server.get(path).send().await.unwrap();
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
 }
@@ -101,8 +104,7 @@ async fn pushes_make_history_and_a_rollback_is_one_call() {
     );
     // The registry serves the rolled-back image for the tag.
     let response = server
-        .client()
-        .get(server.url("/v2/team/app/manifests/v1"))
+        .get("/v2/team/app/manifests/v1")
         .send()
         .await
         .unwrap();
@@ -219,9 +221,7 @@ async fn tagging_across_streams_and_namespaces_untag_and_delete() {
     // oc tag src/app:v1 dst/other:prod
     // The namespace must exist first.
     expect_kube_status(
-        server
-            .client()
-            .put(server.url(&format!("{API}/namespaces/dst/imagestreamtags/other:prod")))
+        server.put(&format!("{API}/namespaces/dst/imagestreamtags/other:prod"))
             .json(&json!({"tag": {"from": {"kind": "ImageStreamTag", "namespace": "src", "name": "app:v1"}}})),
         StatusCode::NOT_FOUND,
         "NotFound",
@@ -247,8 +247,7 @@ async fn tagging_across_streams_and_namespaces_untag_and_delete() {
     assert_eq!(body["tag"]["generation"], 1);
     // Pullable from the target repository, layers and all.
     let manifest = server
-        .client()
-        .get(server.url("/v2/dst/other/manifests/prod"))
+        .get("/v2/dst/other/manifests/prod")
         .header("accept", OCI_MANIFEST)
         .send()
         .await
@@ -256,13 +255,11 @@ async fn tagging_across_streams_and_namespaces_untag_and_delete() {
     assert_eq!(manifest.headers()["docker-content-digest"], digest.as_str());
     let manifest: Value = manifest.json().await.unwrap();
     let layer = manifest["layers"][0]["digest"].as_str().unwrap();
-    let blob = server
-        .client()
-        .get(server.url(&format!("/v2/dst/other/blobs/{layer}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(blob.status(), StatusCode::OK);
+    expect_status(
+        server.get(&format!("/v2/dst/other/blobs/{layer}")),
+        StatusCode::OK,
+    )
+    .await;
 
     // Untag: spec and status go.
     let tag = server.url(&format!("{API}/namespaces/dst/imagestreamtags/other:prod"));
@@ -271,13 +268,11 @@ async fn tagging_across_streams_and_namespaces_untag_and_delete() {
     let (_, stream) = get(&server, &format!("{API}/namespaces/dst/imagestreams/other")).await;
     assert!(stream["spec"]["tags"].is_null());
     assert!(stream["status"]["tags"].is_null());
-    let gone = server
-        .client()
-        .get(server.url("/v2/dst/other/manifests/prod"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+    expect_status(
+        server.get("/v2/dst/other/manifests/prod"),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
 
     // Delete the source stream: its repository goes with it.
     let (status, _) = send(
@@ -289,20 +284,16 @@ async fn tagging_across_streams_and_namespaces_untag_and_delete() {
     .await;
     assert_eq!(status, StatusCode::OK);
     expect_kube_status(
-        server
-            .client()
-            .get(server.url(&format!("{API}/namespaces/src/imagestreams/app"))),
+        server.get(&format!("{API}/namespaces/src/imagestreams/app")),
         StatusCode::NOT_FOUND,
         "NotFound",
     )
     .await;
-    let gone = server
-        .client()
-        .get(server.url("/v2/src/app/manifests/v1"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+    expect_status(
+        server.get("/v2/src/app/manifests/v1"),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -322,8 +313,7 @@ async fn registry_deletes_and_pushes_by_digest_show_in_the_stream() {
     assert_eq!(status, StatusCode::OK);
 
     server
-        .client()
-        .delete(server.url(&format!("/v2/d/app/manifests/{drop}")))
+        .delete(&format!("/v2/d/app/manifests/{drop}"))
         .send()
         .await
         .unwrap();
@@ -338,8 +328,7 @@ async fn registry_deletes_and_pushes_by_digest_show_in_the_stream() {
     assert_eq!(history(&stream, "keep"), std::slice::from_ref(&keep));
     // A registry untag is an untag of the stream.
     server
-        .client()
-        .delete(server.url("/v2/d/app/manifests/keep"))
+        .delete("/v2/d/app/manifests/keep")
         .send()
         .await
         .unwrap();
@@ -369,8 +358,7 @@ async fn concurrent_pushes_of_one_tag_lose_no_history() {
     seen.sort();
     assert_eq!(seen, expected);
     let current = server
-        .client()
-        .get(server.url("/v2/c/app/manifests/latest"))
+        .get("/v2/c/app/manifests/latest")
         .send()
         .await
         .unwrap();
@@ -394,8 +382,7 @@ async fn streams_and_namespaces_crud_with_pagination_and_generations() {
     assert_eq!(ns["status"]["phase"], "Active");
     expect_kube_status(
         server
-            .client()
-            .post(server.url("/api/v1/namespaces"))
+            .post("/api/v1/namespaces")
             .json(&json!({"metadata": {"name": "crud"}})),
         StatusCode::CONFLICT,
         "AlreadyExists",
@@ -464,8 +451,7 @@ async fn streams_and_namespaces_crud_with_pagination_and_generations() {
     // The same update again, now stale: a conflict, and nothing changes.
     expect_kube_status(
         server
-            .client()
-            .put(server.url(&format!("{API}/namespaces/crud/imagestreams/a")))
+            .put(&format!("{API}/namespaces/crud/imagestreams/a"))
             .json(&update),
         StatusCode::CONFLICT,
         "Conflict",
@@ -487,20 +473,16 @@ async fn streams_and_namespaces_crud_with_pagination_and_generations() {
     let (status, _) = send(&server, "DELETE", "/api/v1/namespaces/crud", Value::Null).await;
     assert_eq!(status, StatusCode::OK);
     expect_kube_status(
-        server
-            .client()
-            .get(server.url(&format!("{API}/namespaces/crud/imagestreams/a"))),
+        server.get(&format!("{API}/namespaces/crud/imagestreams/a")),
         StatusCode::NOT_FOUND,
         "NotFound",
     )
     .await;
-    let gone = server
-        .client()
-        .get(server.url("/v2/crud/a/manifests/base"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+    expect_status(
+        server.get("/v2/crud/a/manifests/base"),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -818,8 +800,7 @@ struct Watch {
 
 impl Watch {
     async fn open(server: &TestServer, path: &str) -> Watch {
-        let response = server.client().get(server.url(path)).send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
+        let response = expect_status(server.get(path), StatusCode::OK).await;
         Watch {
             body: response.bytes_stream().boxed(),
             buffer: Vec::new(),
@@ -924,12 +905,7 @@ async fn a_watch_sees_each_change_once_in_order_across_a_reconnect() {
 #[tokio::test]
 async fn the_console_event_stream_reports_pushes() {
     let server = TestServer::start();
-    let response = server
-        .client()
-        .get(server.url("/console/api/events"))
-        .send()
-        .await
-        .unwrap();
+    let response = server.get("/console/api/events").send().await.unwrap();
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     let mut body = response.bytes_stream();
     let digest = push(&server, "live/app", "v1", "live").await;

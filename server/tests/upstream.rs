@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use common::upstream::InFront;
 use common::{
-    OCI_MANIFEST, TestServer, anonymous, expect_kube_status, grant_user, image_manifest,
-    put_manifest, sha256,
+    OCI_MANIFEST, TestServer, anonymous, expect_json, expect_kube_status, expect_status,
+    grant_user, image_manifest, json_of, put_manifest, sha256,
 };
 use futures_util::StreamExt;
 use reqwest::StatusCode;
@@ -48,17 +48,10 @@ async fn change(
 
 /// The cluster's own view of a tag's current image.
 async fn upstream_tag(upstream: &TestServer, namespace: &str, name: &str) -> String {
-    let tag: Value = upstream
-        .client()
-        .get(upstream.url(&format!(
-            "/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreamtags/{name}"
-        )))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tag = json_of(upstream.get(&format!(
+        "/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreamtags/{name}"
+    )))
+    .await;
     tag["image"]["metadata"]["name"]
         .as_str()
         .unwrap()
@@ -328,12 +321,11 @@ async fn a_push_to_the_cluster_shows_live() {
     let pair = InFront::start();
     push(&pair.upstream, "team/app", "v1", "one").await;
     let (browser, _) = pair.sign_in_admin().await;
-    let response = browser
-        .get(pair.console.url("/console/api/events"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    let response = expect_status(
+        browser.get(pair.console.url("/console/api/events")),
+        StatusCode::OK,
+    )
+    .await;
     let mut body = response.bytes_stream();
     let pushed = push(&pair.upstream, "team/app", "v2", "two").await;
     let mut text = String::new();
@@ -412,12 +404,11 @@ async fn the_console_forwards_only_what_it_needs() {
         (status, answer),
         (StatusCode::UNAUTHORIZED, json!("SignInRequired"))
     );
-    let feed = client
-        .get(console.url("/console/api/events"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(feed.status(), StatusCode::UNAUTHORIZED);
+    expect_status(
+        client.get(console.url("/console/api/events")),
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
     // A body larger than any form of the console's is refused before it is read.
     // (The answer can beat the end of the upload, which then meets a closed connection: a
     // client of its own, so no later request is sent on that connection.)
@@ -432,8 +423,7 @@ async fn the_console_forwards_only_what_it_needs() {
         Err(err) => assert!(err.is_request(), "{err}"),
     }
     // Ready while the cluster answers.
-    let ready = client.get(console.url("/readyz")).send().await.unwrap();
-    assert_eq!(ready.status(), StatusCode::OK);
+    expect_status(client.get(console.url("/readyz")), StatusCode::OK).await;
 }
 
 #[tokio::test]
@@ -464,18 +454,17 @@ async fn a_namespace_page_reads_only_as_much_of_the_cluster_list_as_it_shows() {
     let pair = InFront::start();
     push(&pair.upstream, "many/seed", "v1", "seed").await;
     for n in 0..60 {
-        let response = pair
-            .upstream
-            .client()
-            .post(
-                pair.upstream
-                    .url("/apis/image.openshift.io/v1/namespaces/many/imagestreams"),
-            )
-            .json(&json!({"metadata": {"name": format!("s{n:02}")}}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::CREATED);
+        expect_status(
+            pair.upstream
+                .client()
+                .post(
+                    pair.upstream
+                        .url("/apis/image.openshift.io/v1/namespaces/many/imagestreams"),
+                )
+                .json(&json!({"metadata": {"name": format!("s{n:02}")}})),
+            StatusCode::CREATED,
+        )
+        .await;
     }
     let (browser, _) = pair.sign_in_admin().await;
     let console = &pair.console;
@@ -510,18 +499,17 @@ async fn a_namespace_page_reads_only_as_much_of_the_cluster_list_as_it_shows() {
     assert_eq!(filtered["total"], 10);
     // Typing on reads this session's copy while the cluster's list is unchanged; a change
     // there shows at once.
-    let response = pair
-        .upstream
-        .client()
-        .post(
-            pair.upstream
-                .url("/apis/image.openshift.io/v1/namespaces/many/imagestreams"),
-        )
-        .json(&json!({"metadata": {"name": "s5x"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    expect_status(
+        pair.upstream
+            .client()
+            .post(
+                pair.upstream
+                    .url("/apis/image.openshift.io/v1/namespaces/many/imagestreams"),
+            )
+            .json(&json!({"metadata": {"name": "s5x"}})),
+        StatusCode::CREATED,
+    )
+    .await;
     let (_, filtered) = read(
         &browser,
         console,
@@ -577,15 +565,11 @@ async fn pull_secrets_are_kept_in_the_cluster() {
     assert_eq!(created["registries"], json!(["quay.io"]));
 
     // The cluster holds it, as `oc create secret docker-registry` would have made it.
-    let secret = pair
-        .upstream
-        .client()
-        .get(pair.upstream.url("/api/v1/namespaces/team/secrets/quay"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(secret.status(), StatusCode::OK);
-    let secret: Value = secret.json().await.unwrap();
+    let secret = expect_json(
+        pair.upstream.get("/api/v1/namespaces/team/secrets/quay"),
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(secret["type"], "kubernetes.io/dockerconfigjson");
 
     let (status, list) = read(

@@ -139,6 +139,36 @@ impl TestServer {
         format!("{}{}", self.base, path)
     }
 
+    /// `GET path` as the administrator.
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client().get(self.url(path))
+    }
+
+    /// `HEAD path` as the administrator.
+    pub fn head(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client().head(self.url(path))
+    }
+
+    /// `POST path` as the administrator.
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client().post(self.url(path))
+    }
+
+    /// `PUT path` as the administrator.
+    pub fn put(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client().put(self.url(path))
+    }
+
+    /// `PATCH path` as the administrator.
+    pub fn patch(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client().patch(self.url(path))
+    }
+
+    /// `DELETE path` as the administrator.
+    pub fn delete(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client().delete(self.url(path))
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }
@@ -380,6 +410,11 @@ pub async fn error_code(response: reqwest::Response) -> String {
         .to_owned()
 }
 
+/// Sends `request` and answers the OCI error code of its answer.
+pub async fn error_code_of(request: reqwest::RequestBuilder) -> String {
+    error_code(request.send().await.unwrap()).await
+}
+
 /// Makes namespace `name` as `client`'s user, who becomes its admin.
 pub async fn create_namespace(client: &reqwest::Client, server: &TestServer, name: &str) {
     let response = client
@@ -474,8 +509,7 @@ pub async fn grant_user_on(
 pub async fn push_blob(server: &TestServer, repository: &str, data: &[u8]) -> String {
     let digest = sha256(data);
     let response = server
-        .client()
-        .post(server.url(&format!("/v2/{repository}/blobs/uploads/?digest={digest}")))
+        .post(&format!("/v2/{repository}/blobs/uploads/?digest={digest}"))
         .body(data.to_vec())
         .send()
         .await
@@ -512,11 +546,17 @@ pub async fn whoami(client: &reqwest::Client, server: &TestServer) -> serde_json
     json_of(client.get(server.url("/apis/user.openshift.io/v1/users/~"))).await
 }
 
+/// Starts an upload to `repository` as the administrator, which must be accepted; answers the
+/// session's location.
+pub async fn start_upload(server: &TestServer, repository: &str) -> String {
+    let path = format!("/v2/{repository}/blobs/uploads/");
+    location(&expect_status(server.post(&path), reqwest::StatusCode::ACCEPTED).await)
+}
+
 /// `GET /v2/{repository}/blobs/{digest}` as the administrator.
 pub async fn get_blob(server: &TestServer, repository: &str, digest: &str) -> reqwest::Response {
     server
-        .client()
-        .get(server.url(&format!("/v2/{repository}/blobs/{digest}")))
+        .get(&format!("/v2/{repository}/blobs/{digest}"))
         .send()
         .await
         .unwrap()
@@ -563,8 +603,7 @@ pub async fn put_manifest(
     body: &[u8],
 ) -> reqwest::Response {
     server
-        .client()
-        .put(server.url(&format!("/v2/{repository}/manifests/{reference}")))
+        .put(&format!("/v2/{repository}/manifests/{reference}"))
         .header("content-type", media_type)
         .body(body.to_vec())
         .send()
