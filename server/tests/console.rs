@@ -6,19 +6,11 @@
 mod common;
 
 use common::{
-    ADMIN_PASSWORD, OCI_MANIFEST, TestServer, client_with_token, console_session, expect_status,
-    image_manifest, json_of, put_manifest, sha256, wait_until,
+    ADMIN_PASSWORD, TestServer, client_with_token, console_session, expect_status, json_of,
+    push_image, tag_form, wait_until,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-/// Pushes an image to `repository:tag` and returns its digest.
-async fn push(server: &TestServer, repository: &str, tag: &str, seed: &str) -> String {
-    let manifest = image_manifest(server, repository, seed).await;
-    let response = put_manifest(server, repository, tag, OCI_MANIFEST, &manifest).await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    sha256(&manifest)
-}
 
 /// A read: the server function's answer, which must have succeeded.
 async fn read(client: &reqwest::Client, server: &TestServer, path: &str) -> Value {
@@ -81,13 +73,7 @@ async fn change(
 
 /// `oc tag app:v1 app:prod` in namespace `shop`.
 fn tag(csrf: &str) -> [(&'static str, &str); 5] {
-    [
-        ("csrf", csrf),
-        ("namespace", "shop"),
-        ("stream", "app"),
-        ("tag", "prod"),
-        ("from", "app:v1"),
-    ]
+    tag_form(csrf, "shop", "app", "prod", "app:v1")
 }
 
 fn names(list: &Value, key: &str) -> Vec<String> {
@@ -102,9 +88,9 @@ fn names(list: &Value, key: &str) -> Vec<String> {
 #[tokio::test]
 async fn the_console_shows_pushes_and_changes_as_the_apis_decide() {
     let server = TestServer::start();
-    let v1 = push(&server, "shop/app", "v1", "one").await;
-    let v2 = push(&server, "shop/app", "v2", "two").await;
-    push(&server, "shop/web", "latest", "web").await;
+    let v1 = push_image(&server, "shop/app", "v1", "one").await;
+    let v2 = push_image(&server, "shop/app", "v2", "two").await;
+    push_image(&server, "shop/web", "latest", "web").await;
     let admin = server.client();
 
     // Namespaces, with their streams and bytes.
@@ -229,13 +215,7 @@ async fn the_console_shows_pushes_and_changes_as_the_apis_decide() {
     // An administrator's session tags, rolls back and untags.
     let (browser, csrf) = console_session(&server, "admin", ADMIN_PASSWORD).await;
     change(&browser, &server, "tag", &tag(&csrf)).await.unwrap();
-    let rollback = [
-        ("csrf", csrf.as_str()),
-        ("namespace", "shop"),
-        ("stream", "app"),
-        ("tag", "v2"),
-        ("from", v1.as_str()),
-    ];
+    let rollback = tag_form(csrf.as_str(), "shop", "app", "v2", v1.as_str());
     change(&browser, &server, "tag", &rollback).await.unwrap();
     let stream = read(
         &browser,
@@ -265,13 +245,7 @@ async fn the_console_shows_pushes_and_changes_as_the_apis_decide() {
         &browser,
         &server,
         "tag",
-        &[
-            ("csrf", csrf.as_str()),
-            ("namespace", "shop"),
-            ("stream", "app"),
-            ("tag", "x"),
-            ("from", "nothing"),
-        ],
+        &tag_form(csrf.as_str(), "shop", "app", "x", "nothing"),
     )
     .await
     .unwrap_err();
@@ -286,13 +260,7 @@ async fn the_console_shows_pushes_and_changes_as_the_apis_decide() {
         &browser,
         &server,
         "tag",
-        &[
-            ("csrf", csrf.as_str()),
-            ("namespace", "shop"),
-            ("stream", "app"),
-            ("tag", "x"),
-            ("from", " "),
-        ],
+        &tag_form(csrf.as_str(), "shop", "app", "x", " "),
     )
     .await
     .unwrap_err();
@@ -370,7 +338,7 @@ fn pull_secret<'a>(
 async fn pull_secrets_are_added_listed_without_their_credentials_and_deleted() {
     use base64::Engine as _;
     let server = TestServer::start();
-    push(&server, "vault/app", "v1", "one").await;
+    push_image(&server, "vault/app", "v1", "one").await;
     let (browser, csrf) = console_session(&server, "admin", ADMIN_PASSWORD).await;
     let password = "pa55-w0rd-never-shown";
     let auth = base64::engine::general_purpose::STANDARD.encode(format!("robot+ci:{password}"));
@@ -605,7 +573,7 @@ async fn a_webhook_delivery_is_sent_again_from_the_console() {
     )
     .await
     .unwrap();
-    push(&server, "hooked/app", "v1", "one").await;
+    push_image(&server, "hooked/app", "v1", "one").await;
     let first = wait_for(1).await;
 
     let rows = wait_until(

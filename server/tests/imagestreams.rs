@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use common::images::{run, umoci_image};
 use common::{
-    OCI_MANIFEST, TestServer, expect_kube_status, expect_status, image_manifest, put_manifest,
-    sha256,
+    OCI_MANIFEST, TestServer, expect_kube_status, expect_status, image_manifest, push_image,
+    put_manifest, sha256,
 };
 use futures_util::StreamExt;
 use reqwest::StatusCode;
@@ -35,14 +35,6 @@ async fn send(server: &TestServer, method: &str, path: &str, body: Value) -> (St
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-/// Pushes a new image (manifest with its blobs) as `repository:tag`; returns its digest.
-async fn push(server: &TestServer, repository: &str, tag: &str, seed: &str) -> String {
-    let manifest = image_manifest(server, repository, seed).await;
-    let response = put_manifest(server, repository, tag, OCI_MANIFEST, &manifest).await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    sha256(&manifest)
-}
-
 fn history(stream: &Value, tag: &str) -> Vec<String> {
     stream["status"]["tags"]
         .as_array()
@@ -63,11 +55,11 @@ fn history(stream: &Value, tag: &str) -> Vec<String> {
 #[tokio::test]
 async fn pushes_make_history_and_a_rollback_is_one_call() {
     let server = TestServer::start();
-    let first = push(&server, "team/app", "v1", "one").await;
-    let second = push(&server, "team/app", "v1", "two").await;
-    let third = push(&server, "team/app", "v1", "three").await;
+    let first = push_image(&server, "team/app", "v1", "one").await;
+    let second = push_image(&server, "team/app", "v1", "two").await;
+    let third = push_image(&server, "team/app", "v1", "three").await;
     // Pushing the current image again adds nothing.
-    push(&server, "team/app", "v1", "three").await;
+    push_image(&server, "team/app", "v1", "three").await;
 
     let (status, stream) = get(&server, &format!("{API}/namespaces/team/imagestreams/app")).await;
     assert_eq!(status, StatusCode::OK);
@@ -217,7 +209,7 @@ async fn image_metadata_matches_what_skopeo_reports() {
 #[tokio::test]
 async fn tagging_across_streams_and_namespaces_untag_and_delete() {
     let server = TestServer::start();
-    let digest = push(&server, "src/app", "v1", "shared").await;
+    let digest = push_image(&server, "src/app", "v1", "shared").await;
     // oc tag src/app:v1 dst/other:prod
     // The namespace must exist first.
     expect_kube_status(
@@ -299,8 +291,8 @@ async fn tagging_across_streams_and_namespaces_untag_and_delete() {
 #[tokio::test]
 async fn registry_deletes_and_pushes_by_digest_show_in_the_stream() {
     let server = TestServer::start();
-    let keep = push(&server, "d/app", "keep", "keep").await;
-    let drop = push(&server, "d/app", "drop", "drop").await;
+    let keep = push_image(&server, "d/app", "keep", "keep").await;
+    let drop = push_image(&server, "d/app", "drop", "drop").await;
     // By digest: an image of the stream, with no tag.
     let manifest = image_manifest(&server, "d/app", "untagged").await;
     let untagged = sha256(&manifest);
@@ -424,7 +416,7 @@ async fn streams_and_namespaces_crud_with_pagination_and_generations() {
     assert_eq!(names, ["a", "b", "c", "d", "e"]);
 
     // An update with the current resourceVersion; a spec change raises the generation.
-    push(&server, "crud/a", "base", "base").await;
+    push_image(&server, "crud/a", "base", "base").await;
     let (_, current) = get(&server, &format!("{API}/namespaces/crud/imagestreams/a")).await;
     let mut update = current.clone();
     update["spec"]["tags"] =
@@ -461,7 +453,7 @@ async fn streams_and_namespaces_crud_with_pagination_and_generations() {
     assert_eq!(after, updated);
 
     // A tag that tracks another in the same stream follows its pushes.
-    let next = push(&server, "crud/a", "base", "base2").await;
+    let next = push_image(&server, "crud/a", "base", "base2").await;
     let (_, tracked) = get(
         &server,
         &format!("{API}/namespaces/crud/imagestreamtags/a:stable"),
@@ -488,7 +480,7 @@ async fn streams_and_namespaces_crud_with_pagination_and_generations() {
 #[tokio::test]
 async fn bad_input_gets_the_right_status_and_changes_nothing() {
     let server = TestServer::start();
-    push(&server, "bad/app", "v1", "v1").await;
+    push_image(&server, "bad/app", "v1", "v1").await;
     let (_, before) = get(&server, &format!("{API}/namespaces/bad/imagestreams/app")).await;
 
     let cases: Vec<(&str, String, Value, u16, &str)> = vec![
@@ -834,7 +826,7 @@ impl Watch {
 #[tokio::test]
 async fn a_watch_sees_each_change_once_in_order_across_a_reconnect() {
     let server = TestServer::start();
-    push(&server, "w/app", "v1", "start").await;
+    push_image(&server, "w/app", "v1", "start").await;
     let (_, list) = get(&server, &format!("{API}/namespaces/w/imagestreams")).await;
     let version = list["metadata"]["resourceVersion"]
         .as_str()
@@ -844,8 +836,8 @@ async fn a_watch_sees_each_change_once_in_order_across_a_reconnect() {
     let path =
         |rv: &str| format!("{API}/namespaces/w/imagestreams?watch=true&resourceVersion={rv}");
     let mut watch = Watch::open(&server, &path(&version)).await;
-    let second = push(&server, "w/app", "v1", "second").await;
-    push(&server, "w/other", "v1", "other").await;
+    let second = push_image(&server, "w/app", "v1", "second").await;
+    push_image(&server, "w/other", "v1", "other").await;
     let first = watch.next().await;
     assert_eq!(first["type"], "MODIFIED");
     assert_eq!(first["object"]["metadata"]["name"], "app");
@@ -908,7 +900,7 @@ async fn the_console_event_stream_reports_pushes() {
     let response = server.get("/console/api/events").send().await.unwrap();
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     let mut body = response.bytes_stream();
-    let digest = push(&server, "live/app", "v1", "live").await;
+    let digest = push_image(&server, "live/app", "v1", "live").await;
     let mut text = String::new();
     while !text.contains("\"reason\":\"push\"") {
         let chunk = tokio::time::timeout(Duration::from_secs(10), body.next())
@@ -926,7 +918,7 @@ async fn the_console_event_stream_reports_pushes() {
 #[tokio::test]
 async fn nothing_of_a_deleted_stream_reappears_and_generations_follow_the_spec() {
     let server = TestServer::start();
-    push(&server, "gen/app", "base", "one").await;
+    push_image(&server, "gen/app", "base", "one").await;
     // A tag kept only by reference, then the stream deleted.
     send(
         &server,
@@ -942,7 +934,7 @@ async fn nothing_of_a_deleted_stream_reappears_and_generations_follow_the_spec()
         Value::Null,
     )
     .await;
-    push(&server, "gen/other", "latest", "other").await;
+    push_image(&server, "gen/other", "latest", "other").await;
     let (_, other) = get(&server, &format!("{API}/namespaces/gen/imagestreams/other")).await;
     let tags: Vec<&str> = other["status"]["tags"]
         .as_array()
@@ -953,7 +945,7 @@ async fn nothing_of_a_deleted_stream_reappears_and_generations_follow_the_spec()
     assert_eq!(tags, ["latest"]);
 
     // Spec tag generations, tracking through the API, and a status-only untag.
-    push(&server, "gen/app", "base", "one-again").await;
+    push_image(&server, "gen/app", "base", "one-again").await;
     let (_, created) = send(
         &server,
         "PUT",
@@ -977,7 +969,7 @@ async fn nothing_of_a_deleted_stream_reappears_and_generations_follow_the_spec()
     let (_, stream) = get(&server, &format!("{API}/namespaces/gen/imagestreams/app")).await;
     assert_eq!(history(&stream, "stable").len(), 1);
     // oc tag onto the tracked tag moves the tracking one along.
-    let newer = push(&server, "gen/app", "v2", "two").await;
+    let newer = push_image(&server, "gen/app", "v2", "two").await;
     send(
         &server,
         "PUT",
@@ -1015,7 +1007,7 @@ async fn nothing_of_a_deleted_stream_reappears_and_generations_follow_the_spec()
 async fn the_list_of_every_namespace_pages_across_namespaces() {
     let server = TestServer::start();
     for name in ["b/two", "a/one", "b/one", "c/one", "a/two"] {
-        push(&server, name, "latest", name).await;
+        push_image(&server, name, "latest", name).await;
     }
     let mut seen = Vec::new();
     let mut path = format!("{API}/imagestreams?limit=2");

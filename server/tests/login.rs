@@ -6,8 +6,8 @@
 mod common;
 
 use common::{
-    ADMIN_PASSWORD, TestServer, browser, expect_json, expect_status, form_fields, json_of,
-    location, sign_in,
+    ADMIN_PASSWORD, TestServer, browser, expect_json, expect_status, json_of, location, sign_in,
+    submit_sign_in_form,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -223,26 +223,14 @@ async fn the_token_endpoint_checks_pkce_and_uses_a_code_once() {
                 ("nonce", "n"),
             ])
             .unwrap();
-            let form = browser
-                .get(format!("{server_url}/oauth/authorize?{query}"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            let mut fields: Vec<(String, String)> = form_fields(&form)
-                .into_iter()
-                .filter(|(n, _)| n != "username" && n != "password")
-                .collect();
-            fields.push(("username".into(), "admin".into()));
-            fields.push(("password".into(), ADMIN_PASSWORD.into()));
-            let back = browser
-                .post(format!("{server_url}/oauth/authorize"))
-                .form(&fields)
-                .send()
-                .await
-                .unwrap();
+            let back = submit_sign_in_form(
+                &browser,
+                &format!("{server_url}/oauth/authorize?{query}"),
+                &format!("{server_url}/oauth/authorize"),
+                "admin",
+                ADMIN_PASSWORD,
+            )
+            .await;
             let target = location(&back);
             assert!(target.contains("state=st"), "{target}");
             target

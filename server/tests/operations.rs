@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{TestServer, expect_status, push_blob, wait_until};
+use common::{TestServer, expect_status, push_blob, text_of, wait_until};
 use reqwest::StatusCode;
 
 #[tokio::test]
@@ -26,14 +26,7 @@ async fn health_readiness_and_metrics() {
     .await;
     server.get("/v2/m/repo/tags/list").send().await.unwrap();
 
-    let metrics = server
-        .get("/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = text_of(server.get("/metrics")).await;
     for expected in [
         r#"berth_http_requests_total{route="upload_start",method="POST",status="201"} 1"#,
         r#"berth_http_requests_total{route="upload_start",method="POST",status="202"} 1"#,

@@ -17,6 +17,7 @@ use app::format::encode;
 use common::{
     ADMIN_PASSWORD, TestServer, anonymous, browser, console_session, expect_status, form_fields,
     header, location, push_blob, put_manifest, self_signed_tls, sha256, submit_sign_in_form,
+    text_of,
 };
 use reqwest::StatusCode;
 
@@ -342,14 +343,8 @@ async fn markup_in_any_page_parameter_stays_text_under_a_nonce_policy() {
     }
     assert_eq!(nonces.len(), 3);
     // The image's markup is on its page, as text.
-    let page = admin
-        .get(server.url(&format!("/ns/team/streams/app/images/{digest}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page =
+        text_of(admin.get(server.url(&format!("/ns/team/streams/app/images/{digest}")))).await;
     assert!(page.contains("&lt;/title&gt;&lt;script&gt;alert(1)&lt;/script&gt;"));
 }
 

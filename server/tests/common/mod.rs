@@ -343,6 +343,11 @@ pub async fn expect_status(
     response
 }
 
+/// Sends `request` and answers its body as text, whatever its status.
+pub async fn text_of(request: reqwest::RequestBuilder) -> String {
+    request.send().await.unwrap().text().await.unwrap()
+}
+
 /// Sends `request`, expects HTTP status `expected` and answers the body as JSON.
 pub async fn expect_json(
     request: reqwest::RequestBuilder,
@@ -691,14 +696,7 @@ pub async fn submit_sign_in_form(
     user: &str,
     password: &str,
 ) -> reqwest::Response {
-    let form = browser
-        .get(authorize)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let form = text_of(browser.get(authorize)).await;
     let mut fields: Vec<(String, String)> = form_fields(&form)
         .into_iter()
         .filter(|(name, _)| name != "username" && name != "password")
@@ -706,6 +704,24 @@ pub async fn submit_sign_in_form(
     fields.push(("username".into(), user.into()));
     fields.push(("password".into(), password.into()));
     browser.post(action).form(&fields).send().await.unwrap()
+}
+
+/// The console's tag form (`oc tag FROM STREAM:TAG` in `namespace`), with the session's CSRF
+/// token.
+pub fn tag_form<'a>(
+    csrf: &'a str,
+    namespace: &'a str,
+    stream: &'a str,
+    tag: &'a str,
+    from: &'a str,
+) -> [(&'static str, &'a str); 5] {
+    [
+        ("csrf", csrf),
+        ("namespace", namespace),
+        ("stream", stream),
+        ("tag", tag),
+        ("from", from),
+    ]
 }
 
 /// A browser signed in to the console as `user`, and its session's CSRF token.
