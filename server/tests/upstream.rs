@@ -427,18 +427,17 @@ async fn a_registry_that_refuses_the_bearer_gets_its_challenge_answered() {
 async fn a_namespace_page_reads_only_as_much_of_the_cluster_list_as_it_shows() {
     let pair = InFront::start();
     push_image(&pair.upstream, "many/seed", "v1", "seed").await;
-    for n in 0..60 {
+    let create_stream = async |name: &str| {
+        let streams = "/apis/image.openshift.io/v1/namespaces/many/imagestreams";
+        let stream = json!({"metadata": {"name": name}});
         expect_status(
-            pair.upstream
-                .client()
-                .post(
-                    pair.upstream
-                        .url("/apis/image.openshift.io/v1/namespaces/many/imagestreams"),
-                )
-                .json(&json!({"metadata": {"name": format!("s{n:02}")}})),
+            pair.upstream.post(streams).json(&stream),
             StatusCode::CREATED,
         )
         .await;
+    };
+    for n in 0..60 {
+        create_stream(&format!("s{n:02}")).await;
     }
     let (browser, _) = pair.sign_in_admin().await;
     let console = &pair.console;
@@ -473,17 +472,7 @@ async fn a_namespace_page_reads_only_as_much_of_the_cluster_list_as_it_shows() {
     assert_eq!(filtered["total"], 10);
     // Typing on reads this session's copy while the cluster's list is unchanged; a change
     // there shows at once.
-    expect_status(
-        pair.upstream
-            .client()
-            .post(
-                pair.upstream
-                    .url("/apis/image.openshift.io/v1/namespaces/many/imagestreams"),
-            )
-            .json(&json!({"metadata": {"name": "s5x"}})),
-        StatusCode::CREATED,
-    )
-    .await;
+    create_stream("s5x").await;
     let (_, filtered) = read(
         &browser,
         console,
