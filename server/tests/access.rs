@@ -6,23 +6,18 @@
 mod common;
 
 use common::{
-    OCI_MANIFEST, TestServer, anonymous, client_with_token, error_code, expect_kube_status, grant,
-    image_manifest, put_manifest, sha256,
+    OCI_MANIFEST, TestServer, anonymous, bind, client_with_token, error_code, expect_json,
+    expect_kube_status, expect_status, grant, grant_user, grant_user_on, header, json_of,
+    push_image, sha256, start_upload_as, status_with_token, whoami,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 const ACCESS: &str = "/apis/access.berth.io/v1";
 
-async fn push(server: &TestServer, repository: &str, tag: &str) -> String {
-    let manifest = image_manifest(server, repository, &format!("{repository}:{tag}")).await;
-    let response = put_manifest(server, repository, tag, OCI_MANIFEST, &manifest).await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    sha256(&manifest)
-}
-
-fn header(response: &reqwest::Response, name: &str) -> String {
-    common::header(response, name)
+/// Pushes an image of its own to `repository:tag`.
+async fn push(server: &TestServer, repository: &str, tag: &str) {
+    push_image(server, repository, tag, &format!("{repository}:{tag}")).await;
 }
 
 #[tokio::test]
@@ -31,41 +26,35 @@ async fn the_docker_token_flow() {
     push(&server, "team/app", "v1").await;
 
     // No credentials: a challenge naming the realm, the service and the scope needed.
-    let response = anonymous().get(server.url("/v2/")).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let response = expect_status(
+        anonymous().get(server.url("/v2/")),
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
     let challenge = header(&response, "www-authenticate");
     assert!(
         challenge.starts_with(&format!("Bearer realm=\"{}/auth/token\"", server.base)),
         "{challenge}"
     );
     assert!(challenge.contains("service=\"berth\""));
-    let response = anonymous()
-        .get(server.url("/v2/team/app/manifests/v1"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let response = expect_status(
+        anonymous().get(server.url("/v2/team/app/manifests/v1")),
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
     assert!(header(&response, "www-authenticate").contains("scope=\"repository:team/app:pull\""));
     assert_eq!(error_code(response).await, "UNAUTHORIZED");
 
     // A viewer asks for pull and push and gets pull only.
     let viewer_token = server.add_user("vera", "vera-password", &[]);
-    grant(
-        &server,
-        "team",
-        "viewer",
-        json!({"kind": "User", "name": "vera"}),
-        None,
+    grant_user(&server, "team", "viewer", "vera").await;
+    let token = expect_json(
+        anonymous()
+            .get(server.url("/auth/token?service=berth&scope=repository:team/app:pull,push"))
+            .basic_auth("vera", Some("vera-password")),
+        StatusCode::OK,
     )
     .await;
-    let response = anonymous()
-        .get(server.url("/auth/token?service=berth&scope=repository:team/app:pull,push"))
-        .basic_auth("vera", Some("vera-password"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let token: Value = response.json().await.unwrap();
     let jwt = token["token"].as_str().unwrap().to_owned();
     assert_eq!(token["access_token"], token["token"]);
     assert!(token["expires_in"].as_u64().unwrap() > 0);
@@ -82,67 +71,59 @@ async fn the_docker_token_flow() {
     assert_eq!(claims["access"][0]["actions"], json!(["pull"]));
 
     let with_jwt = client_with_token(&jwt);
-    let pulled = with_jwt
-        .get(server.url("/v2/team/app/manifests/v1"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(pulled.status(), StatusCode::OK);
+    expect_status(
+        with_jwt.get(server.url("/v2/team/app/manifests/v1")),
+        StatusCode::OK,
+    )
+    .await;
     // The token does not carry push, and vera may not push at all: denied.
-    let pushed = with_jwt
-        .post(server.url("/v2/team/app/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
+    let pushed = start_upload_as(&with_jwt, &server, "team/app").await;
     assert_eq!(pushed.status(), StatusCode::FORBIDDEN);
     assert_eq!(error_code(pushed).await, "DENIED");
     // The same with her personal token straight on /v2/.
-    let pushed = client_with_token(&viewer_token)
-        .post(server.url("/v2/team/app/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(pushed.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        start_upload_as(&client_with_token(&viewer_token), &server, "team/app")
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
 
     // The token endpoint accepts a token as the password (podman login -u any -p TOKEN).
-    let response = anonymous()
-        .get(server.url("/auth/token?service=berth&scope=repository:team/app:pull"))
-        .basic_auth("anything", Some(&viewer_token))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    expect_status(
+        anonymous()
+            .get(server.url("/auth/token?service=berth&scope=repository:team/app:pull"))
+            .basic_auth("anything", Some(&viewer_token)),
+        StatusCode::OK,
+    )
+    .await;
     // The password grant (containerd).
-    let response = anonymous()
-        .post(server.url("/auth/token"))
-        .form(&[
+    let granted = expect_json(
+        anonymous().post(server.url("/auth/token")).form(&[
             ("grant_type", "password"),
             ("username", "vera"),
             ("password", "vera-password"),
             ("scope", "repository:team/app:pull"),
             ("service", "berth"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.json::<Value>().await.unwrap()["access_token"].is_string());
+        ]),
+        StatusCode::OK,
+    )
+    .await;
+    assert!(granted["access_token"].is_string());
 
     // Bad credentials, and a forged token.
-    let response = anonymous()
-        .get(server.url("/auth/token?service=berth"))
-        .basic_auth("vera", Some("wrong"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    expect_status(
+        anonymous()
+            .get(server.url("/auth/token?service=berth"))
+            .basic_auth("vera", Some("wrong")),
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
     let forged = format!("{}.{}", &jwt[..jwt.rfind('.').unwrap()], "c2lnbmF0dXJl");
-    let response = client_with_token(&forged)
-        .get(server.url("/v2/team/app/manifests/v1"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    expect_status(
+        client_with_token(&forged).get(server.url("/v2/team/app/manifests/v1")),
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -150,70 +131,44 @@ async fn tokens_expire_and_are_revoked_and_logins_are_throttled() {
     let server = TestServer::start();
     let token = server.add_user("tom", "tom-password", &[]);
     let tom = client_with_token(&token);
-    let me: Value = tom
-        .get(server.url("/apis/user.openshift.io/v1/users/~"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = whoami(&tom, &server).await;
     assert_eq!(me["metadata"]["name"], "tom");
 
     // A second token (made with the password: a token makes none), listed, then revoked:
     // refused from then on.
-    let created: Value = anonymous()
-        .post(server.url(&format!("{ACCESS}/personaltokens")))
-        .basic_auth("tom", Some("tom-password"))
-        .json(&json!({"metadata": {"name": "ci"}, "spec": {"expiresInDays": 30}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = json_of(
+        anonymous()
+            .post(server.url(&format!("{ACCESS}/personaltokens")))
+            .basic_auth("tom", Some("tom-password"))
+            .json(&json!({"metadata": {"name": "ci"}, "spec": {"expiresInDays": 30}})),
+    )
+    .await;
     let second = created["status"]["token"].as_str().unwrap().to_owned();
     let uid = created["metadata"]["uid"].as_str().unwrap().to_owned();
     assert!(created["status"]["expiresAt"].is_string());
-    let listed: Value = tom
-        .get(server.url(&format!("{ACCESS}/personaltokens")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = json_of(tom.get(server.url(&format!("{ACCESS}/personaltokens")))).await;
     let items = listed["items"].as_array().unwrap();
     assert_eq!(items.len(), 2);
     assert!(
         items.iter().all(|t| t["status"]["token"].is_null()),
         "secrets are shown once"
     );
-    let whoami = |token: String| {
-        let url = server.url("/apis/user.openshift.io/v1/users/~");
-        async move {
-            client_with_token(&token)
-                .get(url)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
-    };
-    assert_eq!(whoami(second.clone()).await, StatusCode::OK);
-    let revoked = tom
-        .delete(server.url(&format!("{ACCESS}/personaltokens/{uid}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(revoked.status(), StatusCode::OK);
-    assert_eq!(whoami(second.clone()).await, StatusCode::UNAUTHORIZED);
-    let response = client_with_token(&second)
-        .get(server.url("/v2/_catalog"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let me = server.url("/apis/user.openshift.io/v1/users/~");
+    assert_eq!(status_with_token(&second, &me).await, StatusCode::OK);
+    expect_status(
+        tom.delete(server.url(&format!("{ACCESS}/personaltokens/{uid}"))),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        status_with_token(&second, &me).await,
+        StatusCode::UNAUTHORIZED
+    );
+    expect_status(
+        client_with_token(&second).get(server.url("/v2/_catalog")),
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
     // Expired: a token of an expiry in the past cannot be made through the API, so the
     // command-line tool makes one of zero days and time passes.
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
@@ -234,9 +189,12 @@ async fn tokens_expire_and_are_revoked_and_logins_are_throttled() {
     // Time passes on purpose: expiry is kept to the second, so a second later the token that
     // expired "now" is past it.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    assert_eq!(whoami(expired).await, StatusCode::UNAUTHORIZED);
     assert_eq!(
-        whoami("berth_not-a-token".into()).await,
+        status_with_token(&expired, &me).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        status_with_token("berth_not-a-token", &me).await,
         StatusCode::UNAUTHORIZED
     );
 
@@ -273,133 +231,96 @@ async fn anonymous_pull_namespace_creation_catalog_and_mount() {
         None,
     )
     .await;
-    let response = anonymous()
-        .get(server.url("/v2/public/app/manifests/v1"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let response = anonymous()
-        .get(server.url("/v2/secret/app/manifests/v1"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    expect_status(
+        anonymous().get(server.url("/v2/public/app/manifests/v1")),
+        StatusCode::OK,
+    )
+    .await;
+    expect_status(
+        anonymous().get(server.url("/v2/secret/app/manifests/v1")),
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
 
     // Alice creates her own namespace by pushing, and becomes its admin; she may not push
     // to another's.
-    let alice = client_with_token(&server.add_user("alice", "alice-password", &[]));
-    let blob = alice
-        .post(server.url(&format!(
-            "/v2/alice-ns/app/blobs/uploads/?digest={}",
-            sha256(b"{}")
-        )))
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(blob.status(), StatusCode::CREATED);
+    let alice = server.user("alice");
+    expect_status(
+        alice
+            .post(server.url(&format!(
+                "/v2/alice-ns/app/blobs/uploads/?digest={}",
+                sha256(b"{}")
+            )))
+            .body("{}"),
+        StatusCode::CREATED,
+    )
+    .await;
     let manifest = serde_json::to_vec(&json!({
         "schemaVersion": 2, "mediaType": OCI_MANIFEST,
         "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": sha256(b"{}"), "size": 2},
         "layers": [],
     }))
     .unwrap();
-    let pushed = alice
-        .put(server.url("/v2/alice-ns/app/manifests/v1"))
-        .header("content-type", OCI_MANIFEST)
-        .body(manifest.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(pushed.status(), StatusCode::CREATED);
-    let permissions: Value = alice
-        .get(server.url(&format!("{ACCESS}/namespaces/alice-ns/permissions")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    expect_status(
+        alice
+            .put(server.url("/v2/alice-ns/app/manifests/v1"))
+            .header("content-type", OCI_MANIFEST)
+            .body(manifest.clone()),
+        StatusCode::CREATED,
+    )
+    .await;
+    let permissions =
+        json_of(alice.get(server.url(&format!("{ACCESS}/namespaces/alice-ns/permissions")))).await;
     assert_eq!(permissions["role"], "admin");
-    let refused = alice
-        .post(server.url("/v2/secret/app/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        start_upload_as(&alice, &server, "secret/app")
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
 
     // The catalog lists only what the caller may pull (what anonymous callers may, she may).
-    let catalog: Value = alice
-        .get(server.url("/v2/_catalog"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let catalog = json_of(alice.get(server.url("/v2/_catalog"))).await;
     assert_eq!(
         catalog["repositories"],
         json!(["alice-ns/app", "public/app"])
     );
-    let catalog: Value = server
-        .client()
-        .get(server.url("/v2/_catalog"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let catalog = json_of(server.get("/v2/_catalog")).await;
     assert_eq!(
         catalog["repositories"],
         json!(["alice-ns/app", "public/app", "secret/app"])
     );
 
     // Mounting from a stream she cannot pull: an ordinary upload session, nothing revealed.
-    let secret_manifest: Value = server
-        .client()
-        .get(server.url("/v2/secret/app/manifests/v1"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let secret_manifest = json_of(server.get("/v2/secret/app/manifests/v1")).await;
     let layer = secret_manifest["layers"][0]["digest"].as_str().unwrap();
-    let mount = alice
-        .post(server.url(&format!(
+    expect_status(
+        alice.post(server.url(&format!(
             "/v2/alice-ns/app/blobs/uploads/?mount={layer}&from=secret/app"
-        )))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(mount.status(), StatusCode::ACCEPTED);
-    let mounted = alice
-        .head(server.url(&format!("/v2/alice-ns/app/blobs/{layer}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(mounted.status(), StatusCode::NOT_FOUND);
+        ))),
+        StatusCode::ACCEPTED,
+    )
+    .await;
+    expect_status(
+        alice.head(server.url(&format!("/v2/alice-ns/app/blobs/{layer}"))),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
     // From a stream she can pull, the mount happens.
-    let public_manifest: Value = anonymous()
-        .get(server.url("/v2/public/app/manifests/v1"))
-        .header("accept", OCI_MANIFEST)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let public_manifest = json_of(
+        anonymous()
+            .get(server.url("/v2/public/app/manifests/v1"))
+            .header("accept", OCI_MANIFEST),
+    )
+    .await;
     let layer = public_manifest["layers"][0]["digest"].as_str().unwrap();
-    let mount = alice
-        .post(server.url(&format!(
+    expect_status(
+        alice.post(server.url(&format!(
             "/v2/alice-ns/app/blobs/uploads/?mount={layer}&from=public/app"
-        )))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(mount.status(), StatusCode::CREATED);
+        ))),
+        StatusCode::CREATED,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -408,7 +329,7 @@ async fn bindings_service_accounts_and_the_access_api() {
     push(&server, "proj/web", "v1").await;
     push(&server, "proj/db", "v1").await;
     let ed = client_with_token(&server.add_user("ed", "ed-password", &["devs"]));
-    let dora = client_with_token(&server.add_user("dora", "dora-password", &[]));
+    let dora = server.user("dora");
 
     // A group binding on one stream: ed (in devs) may push web, not db.
     grant(
@@ -419,27 +340,18 @@ async fn bindings_service_accounts_and_the_access_api() {
         Some("web"),
     )
     .await;
-    let web = ed
-        .post(server.url("/v2/proj/web/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(web.status(), StatusCode::ACCEPTED);
-    let db = ed
-        .post(server.url("/v2/proj/db/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(db.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        start_upload_as(&ed, &server, "proj/web").await.status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        start_upload_as(&ed, &server, "proj/db").await.status(),
+        StatusCode::FORBIDDEN
+    );
     // The API agrees: web visible, db forbidden, the list holds web only.
-    let streams: Value = ed
-        .get(server.url("/apis/image.openshift.io/v1/namespaces/proj/imagestreams"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let streams =
+        json_of(ed.get(server.url("/apis/image.openshift.io/v1/namespaces/proj/imagestreams")))
+            .await;
     let names: Vec<&str> = streams["items"]
         .as_array()
         .unwrap()
@@ -467,26 +379,12 @@ async fn bindings_service_accounts_and_the_access_api() {
         "Forbidden",
     )
     .await;
-    let namespaces: Value = dora
-        .get(server.url("/api/v1/namespaces"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let namespaces = json_of(dora.get(server.url("/api/v1/namespaces"))).await;
     assert_eq!(namespaces["items"], json!([]));
 
     // Make dora a namespace admin: she may bind viewers, not escalate to cluster-admin, and
     // nobody below admin may bind at all.
-    grant(
-        &server,
-        "proj",
-        "admin",
-        json!({"kind": "User", "name": "dora"}),
-        None,
-    )
-    .await;
+    grant_user(&server, "proj", "admin", "dora").await;
     expect_kube_status(
         ed.post(server.url(&format!("{ACCESS}/namespaces/proj/rolebindings")))
             .json(&json!({"roleRef": {"name": "viewer"}, "subject": {"kind": "User", "name": "dora"}})),
@@ -503,64 +401,40 @@ async fn bindings_service_accounts_and_the_access_api() {
     .await;
 
     // A service account with a token, made by the namespace admin, pushing as an editor.
-    let created = dora
-        .post(server.url("/api/v1/namespaces/proj/serviceaccounts"))
-        .json(&json!({"metadata": {"name": "builder"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), StatusCode::CREATED);
-    let token: Value = dora
-        .post(server.url("/api/v1/namespaces/proj/serviceaccounts/builder/token"))
-        .json(&json!({"spec": {"expirationSeconds": 3600}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    expect_status(
+        dora.post(server.url("/api/v1/namespaces/proj/serviceaccounts"))
+            .json(&json!({"metadata": {"name": "builder"}})),
+        StatusCode::CREATED,
+    )
+    .await;
+    let token = json_of(
+        dora.post(server.url("/api/v1/namespaces/proj/serviceaccounts/builder/token"))
+            .json(&json!({"spec": {"expirationSeconds": 3600}})),
+    )
+    .await;
     assert_eq!(token["kind"], "TokenRequest");
     let builder = client_with_token(token["status"]["token"].as_str().unwrap());
-    let response = builder
-        .post(server.url("/v2/proj/db/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    let response = dora
-        .post(server.url(&format!("{ACCESS}/namespaces/proj/rolebindings")))
-        .json(&json!({"roleRef": {"name": "editor"}, "subject": {"kind": "ServiceAccount", "name": "builder"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let response = builder
-        .post(server.url("/v2/proj/db/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
-    let me: Value = builder
-        .get(server.url("/apis/user.openshift.io/v1/users/~"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(
+        start_upload_as(&builder, &server, "proj/db").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let builder_account = json!({"kind": "ServiceAccount", "name": "builder"});
+    assert_eq!(
+        bind(&dora, &server, "proj", "editor", builder_account, None).await,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        start_upload_as(&builder, &server, "proj/db").await.status(),
+        StatusCode::ACCEPTED
+    );
+    let me = whoami(&builder, &server).await;
     assert_eq!(me["metadata"]["name"], "system:serviceaccount:proj:builder");
 
     // Who can push proj/web, and what may ed do there.
-    let who: Value = dora
-        .get(server.url(&format!(
-            "{ACCESS}/namespaces/proj/whocan?action=push&imageStream=web"
-        )))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let who = json_of(dora.get(server.url(&format!(
+        "{ACCESS}/namespaces/proj/whocan?action=push&imageStream=web"
+    ))))
+    .await;
     let subjects: Vec<String> = who["subjects"]
         .as_array()
         .unwrap()
@@ -584,28 +458,16 @@ async fn bindings_service_accounts_and_the_access_api() {
             "{expected} missing from {subjects:?}"
         );
     }
-    let what: Value = dora
-        .get(server.url(&format!(
-            "{ACCESS}/namespaces/proj/permissions?imageStream=web&subject=User:ed"
-        )))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let what = json_of(dora.get(server.url(&format!(
+        "{ACCESS}/namespaces/proj/permissions?imageStream=web&subject=User:ed"
+    ))))
+    .await;
     assert_eq!(what["role"], "editor");
     assert_eq!(what["actions"], json!(["pull", "push"]));
 
     // Removing the group binding takes ed's push away.
-    let bindings: Value = dora
-        .get(server.url(&format!("{ACCESS}/namespaces/proj/rolebindings")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let bindings =
+        json_of(dora.get(server.url(&format!("{ACCESS}/namespaces/proj/rolebindings")))).await;
     let name = bindings["items"]
         .as_array()
         .unwrap()
@@ -615,27 +477,22 @@ async fn bindings_service_accounts_and_the_access_api() {
         .as_str()
         .unwrap()
         .to_owned();
-    let deleted = dora
-        .delete(server.url(&format!("{ACCESS}/namespaces/proj/rolebindings/{name}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deleted.status(), StatusCode::OK);
-    let web = ed
-        .post(server.url("/v2/proj/web/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(web.status(), StatusCode::FORBIDDEN);
+    expect_status(
+        dora.delete(server.url(&format!("{ACCESS}/namespaces/proj/rolebindings/{name}"))),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        start_upload_as(&ed, &server, "proj/web").await.status(),
+        StatusCode::FORBIDDEN
+    );
 
     // The audit log has the logins, the failed one, tokens, bindings, deletes and the rest.
-    let deleted = server
-        .client()
-        .delete(server.url("/v2/proj/db/manifests/v1"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deleted.status(), StatusCode::ACCEPTED);
+    expect_status(
+        server.delete("/v2/proj/db/manifests/v1"),
+        StatusCode::ACCEPTED,
+    )
+    .await;
     let _ = anonymous()
         .get(server.url("/auth/token?service=berth"))
         .basic_auth("ed", Some("not-his-password"))
@@ -648,15 +505,7 @@ async fn bindings_service_accounts_and_the_access_api() {
         "Forbidden",
     )
     .await;
-    let audit: Value = server
-        .client()
-        .get(server.url(&format!("{ACCESS}/auditevents?limit=500")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let audit = json_of(server.get(&format!("{ACCESS}/auditevents?limit=500"))).await;
     let entries = audit["items"].as_array().unwrap();
     let seen = |action: &str, outcome: &str| {
         entries
@@ -690,22 +539,12 @@ async fn watches_and_the_event_stream_show_only_what_the_watcher_may_see() {
     let server = TestServer::start();
     push(&server, "seen/app", "v1").await;
     push(&server, "hidden/app", "v1").await;
-    let viewer = client_with_token(&server.add_user("wendy", "wendy-password", &[]));
-    grant(
-        &server,
-        "seen",
-        "viewer",
-        json!({"kind": "User", "name": "wendy"}),
-        None,
-    )
-    .await;
+    let viewer = server.user("wendy");
+    grant_user(&server, "seen", "viewer", "wendy").await;
 
-    let response = viewer
-        .get(server.url("/apis/image.openshift.io/v1/imagestreams?watch=true&resourceVersion=1&timeoutSeconds=3"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    let watch =
+        "/apis/image.openshift.io/v1/imagestreams?watch=true&resourceVersion=1&timeoutSeconds=3";
+    let response = expect_status(viewer.get(server.url(watch)), StatusCode::OK).await;
     push(&server, "hidden/app", "v2").await;
     push(&server, "seen/app", "v2").await;
     let body = response.bytes_stream().collect::<Vec<_>>().await;
@@ -743,26 +582,11 @@ async fn users_seeded_from_an_htpasswd_file_sign_in() {
     std::fs::write(&htpasswd, format!("# seeded\nhank:{hash}\n")).unwrap();
     let server = TestServer::start_with(&["--htpasswd-file", htpasswd.to_str().unwrap()]);
     let token = common::token_for(&server.base, "hank", "hank-password");
-    let me: Value = client_with_token(&token)
-        .get(server.url("/apis/user.openshift.io/v1/users/~"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = whoami(&client_with_token(&token), &server).await;
     assert_eq!(me["metadata"]["name"], "hank");
     // The bcrypt hash was replaced by an argon2 one at the first login: it still works.
     common::token_for(&server.base, "hank", "hank-password");
-    let users: Value = server
-        .client()
-        .get(server.url("/apis/user.openshift.io/v1/users"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let users = json_of(server.get("/apis/user.openshift.io/v1/users")).await;
     let hank = users["items"]
         .as_array()
         .unwrap()
@@ -776,21 +600,25 @@ async fn users_seeded_from_an_htpasswd_file_sign_in() {
 
 const REVIEWS: &str = "/apis/authorization.k8s.io/v1";
 
+/// Posts a review of `kind` (`SelfSubjectRulesReview`, `SelfSubjectAccessReview`) with `spec` as
+/// `client`, which must be created; answers it.
+async fn review(server: &TestServer, client: &reqwest::Client, kind: &str, spec: Value) -> Value {
+    let resource = format!("{}s", kind.to_lowercase());
+    let review = expect_json(
+        client
+            .post(server.url(&format!("{REVIEWS}/{resource}")))
+            .json(&json!({"kind": kind, "apiVersion": "authorization.k8s.io/v1", "spec": spec})),
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(review["kind"], kind);
+    review
+}
+
 /// The caller's rules in a namespace, from a SelfSubjectRulesReview.
 async fn rules_review(server: &TestServer, client: &reqwest::Client, namespace: &str) -> Value {
-    let response = client
-        .post(server.url(&format!("{REVIEWS}/selfsubjectrulesreviews")))
-        .json(&json!({
-            "kind": "SelfSubjectRulesReview",
-            "apiVersion": "authorization.k8s.io/v1",
-            "spec": {"namespace": namespace},
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let review: Value = response.json().await.unwrap();
-    assert_eq!(review["kind"], "SelfSubjectRulesReview");
+    let spec = json!({"namespace": namespace});
+    let review = review(server, client, "SelfSubjectRulesReview", spec).await;
     assert_eq!(review["spec"]["namespace"], namespace);
     assert_eq!(review["status"]["incomplete"], false);
     assert_eq!(review["status"]["nonResourceRules"], json!([]));
@@ -836,19 +664,8 @@ async fn access_review(
     client: &reqwest::Client,
     attributes: Value,
 ) -> (bool, String) {
-    let response = client
-        .post(server.url(&format!("{REVIEWS}/selfsubjectaccessreviews")))
-        .json(&json!({
-            "kind": "SelfSubjectAccessReview",
-            "apiVersion": "authorization.k8s.io/v1",
-            "spec": {"resourceAttributes": attributes},
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let review: Value = response.json().await.unwrap();
-    assert_eq!(review["kind"], "SelfSubjectAccessReview");
+    let spec = json!({"resourceAttributes": attributes});
+    let review = review(server, client, "SelfSubjectAccessReview", spec).await;
     assert_eq!(
         review["spec"]["resourceAttributes"]["verb"],
         attributes["verb"]
@@ -864,37 +681,16 @@ async fn rules_reviews_list_what_each_role_may_do_in_a_namespace() {
     let server = TestServer::start();
     push(&server, "team/app", "v1").await;
     push(&server, "team/db", "v1").await;
-    let vera = client_with_token(&server.add_user("vera", "vera-password", &[]));
-    let ed = client_with_token(&server.add_user("ed", "ed-password", &[]));
-    let ada = client_with_token(&server.add_user("ada", "ada-password", &[]));
-    let sam = client_with_token(&server.add_user("sam", "sam-password", &[]));
+    let vera = server.user("vera");
+    let ed = server.user("ed");
+    let ada = server.user("ada");
+    let sam = server.user("sam");
     for (role, user) in [("viewer", "vera"), ("editor", "ed"), ("admin", "ada")] {
-        grant(
-            &server,
-            "team",
-            role,
-            json!({"kind": "User", "name": user}),
-            None,
-        )
-        .await;
+        grant_user(&server, "team", role, user).await;
     }
     // Sam is an editor of app only, and vera an admin of db besides her namespace role.
-    grant(
-        &server,
-        "team",
-        "editor",
-        json!({"kind": "User", "name": "sam"}),
-        Some("app"),
-    )
-    .await;
-    grant(
-        &server,
-        "team",
-        "admin",
-        json!({"kind": "User", "name": "vera"}),
-        Some("db"),
-    )
-    .await;
+    grant_user_on(&server, "team", "app", "editor", "sam").await;
+    grant_user_on(&server, "team", "db", "admin", "vera").await;
 
     let viewer = rules_review(&server, &vera, "team").await;
     let viewer_lines = rule_lines(&viewer);
@@ -908,14 +704,7 @@ async fn rules_reviews_list_what_each_role_may_do_in_a_namespace() {
     );
     // Pull only where she holds nothing by name.
     let elsewhere = server.add_user("val", "val-password", &[]);
-    grant(
-        &server,
-        "team",
-        "viewer",
-        json!({"kind": "User", "name": "val"}),
-        None,
-    )
-    .await;
+    grant_user(&server, "team", "viewer", "val").await;
     let plain_viewer = rules_review(&server, &client_with_token(&elsewhere), "team").await;
     assert_eq!(rule_lines(&plain_viewer), [PULL_RULE]);
     assert!(plain_viewer["status"]["resourceRules"][0]["resourceNames"].is_null());
@@ -1017,33 +806,12 @@ async fn access_reviews_decide_namespace_creation_and_pushes() {
     let server = TestServer::start();
     push(&server, "team/app", "v1").await;
     push(&server, "team/db", "v1").await;
-    let sam = client_with_token(&server.add_user("sam", "sam-password", &[]));
-    let vera = client_with_token(&server.add_user("vera", "vera-password", &[]));
-    let ada = client_with_token(&server.add_user("ada", "ada-password", &[]));
-    grant(
-        &server,
-        "team",
-        "editor",
-        json!({"kind": "User", "name": "sam"}),
-        Some("app"),
-    )
-    .await;
-    grant(
-        &server,
-        "team",
-        "viewer",
-        json!({"kind": "User", "name": "vera"}),
-        None,
-    )
-    .await;
-    grant(
-        &server,
-        "team",
-        "admin",
-        json!({"kind": "User", "name": "ada"}),
-        None,
-    )
-    .await;
+    let sam = server.user("sam");
+    let vera = server.user("vera");
+    let ada = server.user("ada");
+    grant_user_on(&server, "team", "app", "editor", "sam").await;
+    grant_user(&server, "team", "viewer", "vera").await;
+    grant_user(&server, "team", "admin", "ada").await;
 
     // Creating namespaces: signed-in users may (the default), anonymous callers may not.
     let create = json!({"verb": "create", "group": "", "resource": "namespaces"});

@@ -4,22 +4,19 @@
 
 mod common;
 
-use common::{TestServer, error_code, get_blob, header, push_blob, sha256};
+use common::{
+    TestServer, error_code, error_code_of, expect_status, get_blob, header, location, push_blob,
+    sha256,
+};
 use reqwest::StatusCode;
 use sha2::Digest as _;
 
-fn location(response: &reqwest::Response) -> String {
-    header(response, "location")
-}
-
 async fn start_upload(server: &TestServer, repository: &str) -> String {
-    let response = server
-        .client()
-        .post(server.url(&format!("/v2/{repository}/blobs/uploads/")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let response = expect_status(
+        server.post(&format!("/v2/{repository}/blobs/uploads/")),
+        StatusCode::ACCEPTED,
+    )
+    .await;
     assert_eq!(header(&response, "range"), "0-0");
     assert!(response.headers().contains_key("docker-upload-uuid"));
     assert_eq!(
@@ -36,8 +33,7 @@ async fn patch(
     data: &[u8],
 ) -> reqwest::Response {
     server
-        .client()
-        .patch(server.url(location))
+        .patch(location)
         .header("content-type", "application/octet-stream")
         .header(
             "content-range",
@@ -58,13 +54,11 @@ async fn monolithic_push_then_get_and_head() {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(header(&response, "docker-content-digest"), digest);
     assert_eq!(response.bytes().await.unwrap(), data);
-    let head = server
-        .client()
-        .head(server.url(&format!("/v2/ns/app/blobs/{digest}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(head.status(), StatusCode::OK);
+    let head = expect_status(
+        server.head(&format!("/v2/ns/app/blobs/{digest}")),
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(header(&head, "content-length"), data.len().to_string());
     // Another repository does not see it.
     let elsewhere = get_blob(&server, "ns/other", &digest).await;
@@ -78,14 +72,13 @@ async fn post_then_put_with_the_whole_body() {
     let upload = start_upload(&server, "a/b").await;
     let data = b"post then put".to_vec();
     let digest = sha256(&data);
-    let response = server
-        .client()
-        .put(server.url(&format!("{upload}?digest={digest}")))
-        .body(data.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    let response = expect_status(
+        server
+            .put(&format!("{upload}?digest={digest}"))
+            .body(data.clone()),
+        StatusCode::CREATED,
+    )
+    .await;
     assert_eq!(location(&response), format!("/v2/a/b/blobs/{digest}"));
     assert_eq!(
         get_blob(&server, "a/b", &digest)
@@ -116,27 +109,20 @@ async fn chunked_upload_with_status_out_of_order_chunk_and_resume_after_a_crash(
 
     // The server dies; the session, its data and its hash state survive.
     let server = server.crash_and_restart();
-    let status = server
-        .client()
-        .get(server.url(&location))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(status.status(), StatusCode::NO_CONTENT);
+    let status = expect_status(server.get(&location), StatusCode::NO_CONTENT).await;
     assert_eq!(header(&status, "range"), "0-99999");
 
     let second = patch(&server, &location, 100_000, &data[100_000..200_000]).await;
     assert_eq!(second.status(), StatusCode::ACCEPTED);
     // The last chunk comes with the PUT.
-    let response = server
-        .client()
-        .put(server.url(&format!("{location}?digest={digest}")))
-        .header("content-range", "200000-299999")
-        .body(data[200_000..].to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    expect_status(
+        server
+            .put(&format!("{location}?digest={digest}"))
+            .header("content-range", "200000-299999")
+            .body(data[200_000..].to_vec()),
+        StatusCode::CREATED,
+    )
+    .await;
     assert_eq!(
         get_blob(&server, "chunks/repo", &digest)
             .await
@@ -146,13 +132,7 @@ async fn chunked_upload_with_status_out_of_order_chunk_and_resume_after_a_crash(
         data
     );
     // The session is gone.
-    let gone = server
-        .client()
-        .get(server.url(&location))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+    let gone = expect_status(server.get(&location), StatusCode::NOT_FOUND).await;
     assert_eq!(error_code(gone).await, "BLOB_UPLOAD_UNKNOWN");
 }
 
@@ -163,25 +143,22 @@ async fn streamed_patch_without_content_range() {
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
         (0..10).map(|i| Ok(vec![i as u8; 10_000])).collect();
     let expected: Vec<u8> = (0..10).flat_map(|i| vec![i as u8; 10_000]).collect();
-    let response = server
-        .client()
-        .patch(server.url(&location))
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
-            chunks,
-        )))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let response = expect_status(
+        server
+            .patch(&location)
+            .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+                chunks,
+            ))),
+        StatusCode::ACCEPTED,
+    )
+    .await;
     assert_eq!(header(&response, "range"), "0-99999");
     let digest = sha256(&expected);
-    let response = server
-        .client()
-        .put(server.url(&format!("{location}?digest={digest}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    expect_status(
+        server.put(&format!("{location}?digest={digest}")),
+        StatusCode::CREATED,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -190,42 +167,36 @@ async fn a_wrong_digest_is_refused_and_the_session_keeps_its_data() {
     let location = start_upload(&server, "ns/r").await;
     patch(&server, &location, 0, b"first part").await;
     let wrong = sha256(b"something else");
-    let response = server
-        .client()
-        .put(server.url(&format!("{location}?digest={wrong}")))
-        .body(b" and the rest".to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let response = expect_status(
+        server
+            .put(&format!("{location}?digest={wrong}"))
+            .body(b" and the rest".to_vec()),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
     assert_eq!(error_code(response).await, "DIGEST_INVALID");
     // Still at the first part: the refused request's body did not count.
-    let status = server
-        .client()
-        .get(server.url(&location))
-        .send()
-        .await
-        .unwrap();
+    let status = server.get(&location).send().await.unwrap();
     assert_eq!(header(&status, "range"), "0-9");
     let right = sha256(b"first part and the rest");
-    let response = server
-        .client()
-        .put(server.url(&format!("{location}?digest={right}")))
-        .body(b" and the rest".to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    expect_status(
+        server
+            .put(&format!("{location}?digest={right}"))
+            .body(b" and the rest".to_vec()),
+        StatusCode::CREATED,
+    )
+    .await;
 
     // Monolithic with a wrong digest stores nothing.
-    let response = server
-        .client()
-        .post(server.url(&format!("/v2/ns/r/blobs/uploads/?digest={wrong}")))
-        .body(b"not matching".to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(error_code(response).await, "DIGEST_INVALID");
+    assert_eq!(
+        error_code_of(
+            server
+                .post(&format!("/v2/ns/r/blobs/uploads/?digest={wrong}"))
+                .body(b"not matching".to_vec())
+        )
+        .await,
+        "DIGEST_INVALID"
+    );
     assert_eq!(
         get_blob(&server, "ns/r", &wrong).await.status(),
         StatusCode::NOT_FOUND
@@ -233,20 +204,11 @@ async fn a_wrong_digest_is_refused_and_the_session_keeps_its_data() {
 
     // Finishing without a digest, or with a malformed one.
     let location = start_upload(&server, "ns/r").await;
-    let response = server
-        .client()
-        .put(server.url(&location))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(error_code(response).await, "DIGEST_INVALID");
-    let response = server
-        .client()
-        .put(server.url(&format!("{location}?digest=sha256:nothex")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(error_code(response).await, "DIGEST_INVALID");
+    assert_eq!(error_code_of(server.put(&location)).await, "DIGEST_INVALID");
+    assert_eq!(
+        error_code_of(server.put(&format!("{location}?digest=sha256:nothex"))).await,
+        "DIGEST_INVALID"
+    );
 }
 
 #[tokio::test]
@@ -255,23 +217,20 @@ async fn sha512_digests() {
     let data = b"hashed with sha512".to_vec();
     let digest = format!("sha512:{}", hex::encode(sha2::Sha512::digest(&data)));
     // Monolithic and chunked.
-    let response = server
-        .client()
-        .post(server.url(&format!("/v2/ns/s/blobs/uploads/?digest={digest}")))
-        .body(data.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    expect_status(
+        server
+            .post(&format!("/v2/ns/s/blobs/uploads/?digest={digest}"))
+            .body(data.clone()),
+        StatusCode::CREATED,
+    )
+    .await;
     let location = start_upload(&server, "ns/s2").await;
     patch(&server, &location, 0, &data).await;
-    let response = server
-        .client()
-        .put(server.url(&format!("{location}?digest={digest}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    expect_status(
+        server.put(&format!("{location}?digest={digest}")),
+        StatusCode::CREATED,
+    )
+    .await;
     let got = get_blob(&server, "ns/s2", &digest).await;
     assert_eq!(header(&got, "docker-content-digest"), digest);
     assert_eq!(got.bytes().await.unwrap(), data);
@@ -281,47 +240,32 @@ async fn sha512_digests() {
 async fn cancel_an_upload() {
     let server = TestServer::start();
     let location = start_upload(&server, "ns/r").await;
-    let response = server
-        .client()
-        .delete(server.url(&location))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    let response = server
-        .client()
-        .delete(server.url(&location))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(error_code(response).await, "BLOB_UPLOAD_UNKNOWN");
+    expect_status(server.delete(&location), StatusCode::NO_CONTENT).await;
+    assert_eq!(
+        error_code_of(server.delete(&location)).await,
+        "BLOB_UPLOAD_UNKNOWN"
+    );
     let response = patch(&server, &location, 0, b"late").await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     // An upload is bound to its repository.
     let location = start_upload(&server, "ns/r").await;
     let id = location.rsplit('/').next().unwrap();
-    let response = server
-        .client()
-        .get(server.url(&format!("/v2/ns/other/blobs/uploads/{id}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(error_code(response).await, "BLOB_UPLOAD_UNKNOWN");
+    assert_eq!(
+        error_code_of(server.get(&format!("/v2/ns/other/blobs/uploads/{id}"))).await,
+        "BLOB_UPLOAD_UNKNOWN"
+    );
 }
 
 #[tokio::test]
 async fn cross_repository_mount_and_its_fallback() {
     let server = TestServer::start();
     let digest = push_blob(&server, "source/repo", b"shared layer").await;
-    let response = server
-        .client()
-        .post(server.url(&format!(
-            "/v2/target/repo/blobs/uploads/?mount={digest}&from=source/repo"
-        )))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    let mount = |digest: &str, from: &str| {
+        server.post(&format!(
+            "/v2/target/repo/blobs/uploads/?mount={digest}&from={from}"
+        ))
+    };
+    let response = expect_status(mount(&digest, "source/repo"), StatusCode::CREATED).await;
     assert_eq!(
         location(&response),
         format!("/v2/target/repo/blobs/{digest}")
@@ -334,25 +278,9 @@ async fn cross_repository_mount_and_its_fallback() {
 
     // From a repository that lacks it: an ordinary upload session.
     let missing = sha256(b"never pushed");
-    let response = server
-        .client()
-        .post(server.url(&format!(
-            "/v2/target/repo/blobs/uploads/?mount={missing}&from=source/repo"
-        )))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let response = expect_status(mount(&missing, "source/repo"), StatusCode::ACCEPTED).await;
     assert!(location(&response).starts_with("/v2/target/repo/blobs/uploads/"));
-    let response = server
-        .client()
-        .post(server.url(&format!(
-            "/v2/target/repo/blobs/uploads/?mount={digest}&from=NOT..VALID"
-        )))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    expect_status(mount(&digest, "NOT..VALID"), StatusCode::ACCEPTED).await;
 }
 
 #[tokio::test]
@@ -360,33 +288,23 @@ async fn ranges_and_unsatisfiable_ranges() {
     let server = TestServer::start();
     let data: Vec<u8> = (0..=255u8).collect();
     let digest = push_blob(&server, "ns/r", &data).await;
-    let url = server.url(&format!("/v2/ns/r/blobs/{digest}"));
-    let partial = server
-        .client()
-        .get(&url)
-        .header("range", "bytes=10-19")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(partial.status(), StatusCode::PARTIAL_CONTENT);
+    let blob = format!("/v2/ns/r/blobs/{digest}");
+    let partial = expect_status(
+        server.get(&blob).header("range", "bytes=10-19"),
+        StatusCode::PARTIAL_CONTENT,
+    )
+    .await;
     assert_eq!(header(&partial, "content-range"), "bytes 10-19/256");
     assert_eq!(partial.bytes().await.unwrap(), data[10..20]);
     let suffix = server
-        .client()
-        .get(&url)
+        .get(&blob)
         .header("range", "bytes=-6")
         .send()
         .await
         .unwrap();
     assert_eq!(suffix.bytes().await.unwrap(), data[250..]);
     for bad in ["bytes=300-", "bytes=20-10", "lines=1-2"] {
-        let response = server
-            .client()
-            .get(&url)
-            .header("range", bad)
-            .send()
-            .await
-            .unwrap();
+        let response = server.get(&blob).header("range", bad).send().await.unwrap();
         assert_eq!(
             response.status(),
             StatusCode::RANGE_NOT_SATISFIABLE,
@@ -400,17 +318,10 @@ async fn ranges_and_unsatisfiable_ranges() {
 async fn delete_a_blob() {
     let server = TestServer::start();
     let digest = push_blob(&server, "ns/r", b"to delete").await;
-    let url = server.url(&format!("/v2/ns/r/blobs/{digest}"));
-    assert_eq!(
-        server.client().delete(&url).send().await.unwrap().status(),
-        StatusCode::ACCEPTED
-    );
-    assert_eq!(
-        server.client().get(&url).send().await.unwrap().status(),
-        StatusCode::NOT_FOUND
-    );
-    let again = server.client().delete(&url).send().await.unwrap();
-    assert_eq!(error_code(again).await, "BLOB_UNKNOWN");
+    let blob = format!("/v2/ns/r/blobs/{digest}");
+    expect_status(server.delete(&blob), StatusCode::ACCEPTED).await;
+    expect_status(server.get(&blob), StatusCode::NOT_FOUND).await;
+    assert_eq!(error_code_of(server.delete(&blob)).await, "BLOB_UNKNOWN");
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use common::{
-    TestServer, anonymous, client_with_token, create_namespace, expect_kube_status, grant,
+    TestServer, anonymous, create_namespace, expect_kube_status, expect_status, grant, json_of,
     wait_until,
 };
 use futures_util::StreamExt;
@@ -90,7 +90,7 @@ async fn page_through(
 async fn continue_tokens_name_only_what_the_caller_saw() {
     let server = TestServer::start();
     let admin = server.client();
-    let bob = client_with_token(&server.add_user("bob", "bob-password", &[]));
+    let bob = server.user("bob");
     for name in ["a-hidden", "b-open", "c-hidden", "d-open", "e-hidden"] {
         create_namespace(&admin, &server, name).await;
     }
@@ -169,29 +169,21 @@ async fn a_tampered_or_borrowed_continue_token_is_refused() {
     for name in ["n1", "n2", "n3"] {
         create_namespace(&admin, &server, name).await;
     }
-    let list: Value = admin
-        .get(server.url("/api/v1/namespaces?limit=1"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = json_of(admin.get(server.url("/api/v1/namespaces?limit=1"))).await;
     let token = list["metadata"]["continue"].as_str().unwrap().to_owned();
     assert!(!token.is_empty());
-    let ok = admin
-        .get(server.url(&format!("/api/v1/namespaces?limit=1&continue={token}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ok.status(), StatusCode::OK);
+    expect_status(
+        admin.get(server.url(&format!("/api/v1/namespaces?limit=1&continue={token}"))),
+        StatusCode::OK,
+    )
+    .await;
 
     // One character changed, the old hex form of a name, another caller, another list.
     let mut tampered = token.clone().into_bytes();
     let i = tampered.len() / 2;
     tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(tampered).unwrap();
-    let bob = client_with_token(&server.add_user("bob", "bob-password", &[]));
+    let bob = server.user("bob");
     let cases = [
         (&admin, format!("/api/v1/namespaces?continue={tampered}")),
         (
@@ -281,12 +273,11 @@ async fn made_up_methods_add_no_metrics_series() {
 #[tokio::test]
 async fn watches_are_limited_per_subject() {
     let server = TestServer::start_with(&["--watches-per-subject", "2"]);
-    let alice = client_with_token(&server.add_user("alice", "alice-password", &[]));
+    let alice = server.user("alice");
     let watch = server.url("/api/v1/namespaces?watch=true");
     let mut held = Vec::new();
     for _ in 0..2 {
-        let response = alice.get(&watch).send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
+        let response = expect_status(alice.get(&watch), StatusCode::OK).await;
         held.push(response);
     }
     // A third watch, and the console's event stream, are over alice's limit.
@@ -306,16 +297,13 @@ async fn watches_are_limited_per_subject() {
         assert!(!common::header(&again, "retry-after").is_empty(), "{path}");
     }
     // Others are counted apart: the administrator, and anonymous callers by address.
-    let admin_watch = server.client().get(&watch).send().await.unwrap();
-    assert_eq!(admin_watch.status(), StatusCode::OK);
+    expect_status(server.client().get(&watch), StatusCode::OK).await;
     let mut anonymous_watches = Vec::new();
     for _ in 0..2 {
-        let response = anonymous().get(&watch).send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
+        let response = expect_status(anonymous().get(&watch), StatusCode::OK).await;
         anonymous_watches.push(response);
     }
-    let response = anonymous().get(&watch).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    expect_status(anonymous().get(&watch), StatusCode::TOO_MANY_REQUESTS).await;
 
     // A watch closed by its client frees its place.
     drop(held.pop());

@@ -195,8 +195,7 @@ async fn podman_pushes_and_pulls() {
     );
 
     let tags: serde_json::Value = server
-        .client()
-        .get(server.url("/v2/podman/app/tags/list"))
+        .get("/v2/podman/app/tags/list")
         .send()
         .await
         .unwrap()

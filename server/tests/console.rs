@@ -6,19 +6,11 @@
 mod common;
 
 use common::{
-    ADMIN_PASSWORD, OCI_MANIFEST, TestServer, client_with_token, console_session, image_manifest,
-    put_manifest, sha256, wait_until,
+    ADMIN_PASSWORD, TestServer, client_with_token, console_session, expect_status, json_of,
+    push_image, tag_form, wait_until,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-/// Pushes an image to `repository:tag` and returns its digest.
-async fn push(server: &TestServer, repository: &str, tag: &str, seed: &str) -> String {
-    let manifest = image_manifest(server, repository, seed).await;
-    let response = put_manifest(server, repository, tag, OCI_MANIFEST, &manifest).await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    sha256(&manifest)
-}
 
 /// A read: the server function's answer, which must have succeeded.
 async fn read(client: &reqwest::Client, server: &TestServer, path: &str) -> Value {
@@ -81,13 +73,7 @@ async fn change(
 
 /// `oc tag app:v1 app:prod` in namespace `shop`.
 fn tag(csrf: &str) -> [(&'static str, &str); 5] {
-    [
-        ("csrf", csrf),
-        ("namespace", "shop"),
-        ("stream", "app"),
-        ("tag", "prod"),
-        ("from", "app:v1"),
-    ]
+    tag_form(csrf, "shop", "app", "prod", "app:v1")
 }
 
 fn names(list: &Value, key: &str) -> Vec<String> {
@@ -102,9 +88,9 @@ fn names(list: &Value, key: &str) -> Vec<String> {
 #[tokio::test]
 async fn the_console_shows_pushes_and_changes_as_the_apis_decide() {
     let server = TestServer::start();
-    let v1 = push(&server, "shop/app", "v1", "one").await;
-    let v2 = push(&server, "shop/app", "v2", "two").await;
-    push(&server, "shop/web", "latest", "web").await;
+    let v1 = push_image(&server, "shop/app", "v1", "one").await;
+    let v2 = push_image(&server, "shop/app", "v2", "two").await;
+    push_image(&server, "shop/web", "latest", "web").await;
     let admin = server.client();
 
     // Namespaces, with their streams and bytes.
@@ -191,15 +177,11 @@ async fn the_console_shows_pushes_and_changes_as_the_apis_decide() {
 
     // A viewer reads what it is bound to, and may change nothing.
     let viewer_token = server.add_user("viewer", "viewer-password", &[]);
-    let response = admin
+    expect_status(admin
         .post(server.url("/apis/access.berth.io/v1/namespaces/shop/rolebindings"))
         .json(
             &json!({"roleRef": {"name": "viewer"}, "subject": {"kind": "User", "name": "viewer"}}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+        ), StatusCode::CREATED).await;
     let viewer = client_with_token(&viewer_token);
     let stream = read(
         &viewer,
@@ -233,13 +215,7 @@ async fn the_console_shows_pushes_and_changes_as_the_apis_decide() {
     // An administrator's session tags, rolls back and untags.
     let (browser, csrf) = console_session(&server, "admin", ADMIN_PASSWORD).await;
     change(&browser, &server, "tag", &tag(&csrf)).await.unwrap();
-    let rollback = [
-        ("csrf", csrf.as_str()),
-        ("namespace", "shop"),
-        ("stream", "app"),
-        ("tag", "v2"),
-        ("from", v1.as_str()),
-    ];
+    let rollback = tag_form(csrf.as_str(), "shop", "app", "v2", v1.as_str());
     change(&browser, &server, "tag", &rollback).await.unwrap();
     let stream = read(
         &browser,
@@ -269,13 +245,7 @@ async fn the_console_shows_pushes_and_changes_as_the_apis_decide() {
         &browser,
         &server,
         "tag",
-        &[
-            ("csrf", csrf.as_str()),
-            ("namespace", "shop"),
-            ("stream", "app"),
-            ("tag", "x"),
-            ("from", "nothing"),
-        ],
+        &tag_form(csrf.as_str(), "shop", "app", "x", "nothing"),
     )
     .await
     .unwrap_err();
@@ -290,13 +260,7 @@ async fn the_console_shows_pushes_and_changes_as_the_apis_decide() {
         &browser,
         &server,
         "tag",
-        &[
-            ("csrf", csrf.as_str()),
-            ("namespace", "shop"),
-            ("stream", "app"),
-            ("tag", "x"),
-            ("from", " "),
-        ],
+        &tag_form(csrf.as_str(), "shop", "app", "x", " "),
     )
     .await
     .unwrap_err();
@@ -341,7 +305,7 @@ async fn the_console_shows_pushes_and_changes_as_the_apis_decide() {
     );
 
     // A user bound nowhere sees no namespace, and is refused a namespace's streams.
-    let stranger = client_with_token(&server.add_user("stranger", "stranger-password", &[]));
+    let stranger = server.user("stranger");
     let list = read(&stranger, &server, "/console/api/namespaces").await;
     assert!(!names(&list, "namespaces").contains(&"shop".to_owned()));
     let refused = refused_read(
@@ -374,7 +338,7 @@ fn pull_secret<'a>(
 async fn pull_secrets_are_added_listed_without_their_credentials_and_deleted() {
     use base64::Engine as _;
     let server = TestServer::start();
-    push(&server, "vault/app", "v1", "one").await;
+    push_image(&server, "vault/app", "v1", "one").await;
     let (browser, csrf) = console_session(&server, "admin", ADMIN_PASSWORD).await;
     let password = "pa55-w0rd-never-shown";
     let auth = base64::engine::general_purpose::STANDARD.encode(format!("robot+ci:{password}"));
@@ -424,15 +388,7 @@ async fn pull_secrets_are_added_listed_without_their_credentials_and_deleted() {
     );
     no_credentials(&list);
     // The same secret in the API, which imports use.
-    let api: Value = server
-        .client()
-        .get(server.url("/api/v1/namespaces/vault/secrets/quay"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let api = json_of(server.get("/api/v1/namespaces/vault/secrets/quay")).await;
     assert_eq!(api["type"], "kubernetes.io/dockerconfigjson");
     assert_eq!(
         api["metadata"]["annotations"]["berth.io/registries"],
@@ -481,14 +437,15 @@ async fn pull_secrets_are_added_listed_without_their_credentials_and_deleted() {
     // An editor of the namespace is no admin of it: refused to list, add or delete, before
     // the form is read.
     server.add_user("ed", "ed-password", &[]);
-    let response = server
-        .client()
-        .post(server.url("/apis/access.berth.io/v1/namespaces/vault/rolebindings"))
-        .json(&json!({"roleRef": {"name": "editor"}, "subject": {"kind": "User", "name": "ed"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    expect_status(
+        server
+            .post("/apis/access.berth.io/v1/namespaces/vault/rolebindings")
+            .json(
+                &json!({"roleRef": {"name": "editor"}, "subject": {"kind": "User", "name": "ed"}}),
+            ),
+        StatusCode::CREATED,
+    )
+    .await;
     let (editor, editor_csrf) = console_session(&server, "ed", "ed-password").await;
     let refused = refused_read(
         &editor,
@@ -593,14 +550,13 @@ async fn a_webhook_delivery_is_sent_again_from_the_console() {
     };
 
     let server = TestServer::start_with(common::ALLOW_LOOPBACK);
-    let response = server
-        .client()
-        .post(server.url("/api/v1/namespaces"))
-        .json(&json!({"metadata": {"name": "hooked"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    expect_status(
+        server
+            .post("/api/v1/namespaces")
+            .json(&json!({"metadata": {"name": "hooked"}})),
+        StatusCode::CREATED,
+    )
+    .await;
     let (browser, csrf) = console_session(&server, "admin", ADMIN_PASSWORD).await;
     change(
         &browser,
@@ -617,7 +573,7 @@ async fn a_webhook_delivery_is_sent_again_from_the_console() {
     )
     .await
     .unwrap();
-    push(&server, "hooked/app", "v1", "one").await;
+    push_image(&server, "hooked/app", "v1", "one").await;
     let first = wait_for(1).await;
 
     let rows = wait_until(
@@ -646,14 +602,15 @@ async fn a_webhook_delivery_is_sent_again_from_the_console() {
         .unwrap_err();
     assert!(unknown["NotFound"].is_string(), "{unknown}");
     server.add_user("ed", "ed-password", &[]);
-    let response = server
-        .client()
-        .post(server.url("/apis/access.berth.io/v1/namespaces/hooked/rolebindings"))
-        .json(&json!({"roleRef": {"name": "editor"}, "subject": {"kind": "User", "name": "ed"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    expect_status(
+        server
+            .post("/apis/access.berth.io/v1/namespaces/hooked/rolebindings")
+            .json(
+                &json!({"roleRef": {"name": "editor"}, "subject": {"kind": "User", "name": "ed"}}),
+            ),
+        StatusCode::CREATED,
+    )
+    .await;
     let (editor, editor_csrf) = console_session(&server, "ed", "ed-password").await;
     let refused = redeliver(&editor, &server, &editor_csrf, &id)
         .await

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use common::images::{run, umoci_image};
 use common::remote::RemoteRegistry;
 use common::{
-    ALLOW_LOOPBACK, OCI_MANIFEST, TestServer, error_code, get_blob, header, image_manifest,
-    push_blob, sha256, wait_until,
+    ALLOW_LOOPBACK, OCI_MANIFEST, TestServer, error_code, expect_json, expect_status, get_blob,
+    header, image_manifest, json_of, push_blob, sha256, start_upload, wait_until,
 };
 use rand::{Rng, RngCore};
 use reqwest::StatusCode;
@@ -89,18 +89,12 @@ fn blob_path(data_dir: &Path, digest: &str) -> PathBuf {
 }
 
 async fn upload_status(server: &TestServer, location: &str) -> reqwest::Response {
-    server
-        .client()
-        .get(server.url(location))
-        .send()
-        .await
-        .unwrap()
+    server.get(location).send().await.unwrap()
 }
 
 async fn patch(server: &TestServer, location: &str, start: usize, data: &[u8]) -> StatusCode {
     server
-        .client()
-        .patch(server.url(location))
+        .patch(location)
         .header(
             "content-range",
             format!("{start}-{}", start + data.len() - 1),
@@ -110,17 +104,6 @@ async fn patch(server: &TestServer, location: &str, start: usize, data: &[u8]) -
         .await
         .unwrap()
         .status()
-}
-
-async fn start_upload(server: &TestServer, repository: &str) -> String {
-    let response = server
-        .client()
-        .post(server.url(&format!("/v2/{repository}/blobs/uploads/")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
-    header(&response, "location")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -133,7 +116,7 @@ async fn a_chunked_upload_killed_mid_chunk_resumes_to_the_same_digest() {
     let mut recorded = 0;
     for _ in 0..3 {
         // A chunk whose body stops half-way; the server is killed while reading it.
-        let request = server.client().patch(server.url(&location)).header(
+        let request = server.patch(&location).header(
             "content-range",
             format!("{recorded}-{}", recorded + chunk - 1),
         );
@@ -160,8 +143,7 @@ async fn a_chunked_upload_killed_mid_chunk_resumes_to_the_same_digest() {
     // The last chunk comes with the PUT, which is killed mid-body too.
     let finish = |server: &TestServer| {
         server
-            .client()
-            .put(server.url(&format!("{location}?digest={digest}")))
+            .put(&format!("{location}?digest={digest}"))
             .header("content-range", format!("{recorded}-{}", data.len() - 1))
     };
     let in_flight = stalled_request(finish(&server), data[recorded..recorded + 1000].to_vec());
@@ -169,12 +151,11 @@ async fn a_chunked_upload_killed_mid_chunk_resumes_to_the_same_digest() {
     in_flight.abort();
     let status = upload_status(&server, &location).await;
     assert_eq!(header(&status, "range"), upload_range(recorded));
-    let response = finish(&server)
-        .body(data[recorded..].to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    let response = expect_status(
+        finish(&server).body(data[recorded..].to_vec()),
+        StatusCode::CREATED,
+    )
+    .await;
     assert_eq!(header(&response, "docker-content-digest"), digest);
     let pulled = get_blob(&server, "team/big", &digest).await;
     assert_eq!(pulled.status(), StatusCode::OK);
@@ -206,13 +187,11 @@ async fn a_crash_between_the_blob_rename_and_the_session_end_still_finishes() {
     // The client resumes: the session still says every byte is there, and finishing works.
     let status = upload_status(&server, &location).await;
     assert_eq!(header(&status, "range"), upload_range(data.len()));
-    let response = server
-        .client()
-        .put(server.url(&format!("{location}?digest={digest}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    expect_status(
+        server.put(&format!("{location}?digest={digest}")),
+        StatusCode::CREATED,
+    )
+    .await;
     assert_eq!(
         get_blob(&server, "team/app", &digest)
             .await
@@ -238,9 +217,7 @@ async fn berth_starts_on_what_a_crash_leaves_and_heals_on_a_push() {
     // A monolithic upload killed mid-body leaves data in uploads/ that no session owns.
     let lost = random_bytes(500_000);
     let lost_digest = sha256(&lost);
-    let request = server
-        .client()
-        .post(server.url(&format!("/v2/team/app/blobs/uploads/?digest={lost_digest}")));
+    let request = server.post(&format!("/v2/team/app/blobs/uploads/?digest={lost_digest}"));
     let in_flight = stalled_request(request, lost[..250_000].to_vec());
     let uploads = server.data_dir().join("uploads");
     // The server is reading the body once it made the upload's file.
@@ -296,14 +273,13 @@ async fn berth_starts_on_what_a_crash_leaves_and_heals_on_a_push() {
         .filter(|name| name != ".ready-probe")
         .collect();
     assert!(uploads.is_empty(), "left in uploads/: {uploads:?}");
-    let pulled = server
-        .client()
-        .get(server.url("/v2/team/app/manifests/v1"))
-        .header("accept", OCI_MANIFEST)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(pulled.status(), StatusCode::OK);
+    let pulled = expect_status(
+        server
+            .get("/v2/team/app/manifests/v1")
+            .header("accept", OCI_MANIFEST),
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(pulled.bytes().await.unwrap(), manifest);
     assert_eq!(
         get_blob(&server, "team/app", &lost_digest).await.status(),
@@ -471,14 +447,7 @@ async fn assert_whole_or_absent(server: &TestServer, pushed: &[Pushed], subject:
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{tag}");
     }
-    let stream: Value = client
-        .get(server.url(&format!("{IMAGES}/team/imagestreams/app")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stream = json_of(client.get(server.url(&format!("{IMAGES}/team/imagestreams/app")))).await;
     // A stream killed before its first tag was recorded has none (the list is then omitted).
     let tags = stream["status"]["tags"]
         .as_array()
@@ -640,41 +609,36 @@ async fn an_import_killed_at_random_leaves_whole_images_and_can_run_again() {
     );
     let import = |server: &TestServer, namespace: &str| {
         server
-            .client()
-            .post(server.url(&format!("{IMAGES}/{namespace}/imagestreamimports")))
+            .post(&format!("{IMAGES}/{namespace}/imagestreamimports"))
             .json(&import_all_tags(&remote))
     };
     // Each round imports into a namespace of its own, so that each is a first import (a second
     // finds the blobs stored and is quicker than the window).
     for namespace in ["warm", "mirror-1", "mirror-2", "mirror-3", "healed"] {
-        let response = server
-            .client()
-            .post(server.url("/api/v1/namespaces"))
-            .json(&json!({"metadata": {"name": namespace}}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::CREATED);
-        let response = server
-            .client()
-            .post(server.url(&format!("/api/v1/namespaces/{namespace}/secrets")))
-            .json(&json!({
-                "metadata": {"name": "remote"},
-                "type": "kubernetes.io/dockerconfigjson",
-                "data": {".dockerconfigjson": secret},
-            }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::CREATED);
+        expect_status(
+            server
+                .post("/api/v1/namespaces")
+                .json(&json!({"metadata": {"name": namespace}})),
+            StatusCode::CREATED,
+        )
+        .await;
+        expect_status(
+            server
+                .post(&format!("/api/v1/namespaces/{namespace}/secrets"))
+                .json(&json!({
+                    "metadata": {"name": "remote"},
+                    "type": "kubernetes.io/dockerconfigjson",
+                    "data": {".dockerconfigjson": secret},
+                })),
+            StatusCode::CREATED,
+        )
+        .await;
     }
     // How long a whole import takes here, uninterrupted, once the remote's configs are stored
     // (as they are for the rounds: blobs are shared by all repositories).
-    let response = import(&server, "warm").send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    expect_status(import(&server, "warm"), StatusCode::CREATED).await;
     let started = Instant::now();
-    let response = import(&server, "warm").send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    expect_status(import(&server, "warm"), StatusCode::CREATED).await;
     let window = started.elapsed();
     let configs = assert_imported_tags_are_whole(&server, "warm").await;
     assert_eq!(configs.len(), tags.len());
@@ -700,9 +664,7 @@ async fn an_import_killed_at_random_leaves_whole_images_and_can_run_again() {
         );
         assert_blobs_are_whole(server.data_dir());
         // Run again, the import completes.
-        let response = import(&server, &namespace).send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::CREATED);
-        let body: Value = response.json().await.unwrap();
+        let body = expect_json(import(&server, &namespace), StatusCode::CREATED).await;
         for image in body["status"]["repository"]["images"].as_array().unwrap() {
             assert_eq!(image["status"]["status"], "Success", "{image}");
         }
@@ -725,8 +687,7 @@ async fn an_import_killed_at_random_leaves_whole_images_and_can_run_again() {
             file.set_len(10).unwrap();
         }
     });
-    let response = import(&server, "healed").send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    expect_status(import(&server, "healed"), StatusCode::CREATED).await;
     for namespace in ["healed", "warm"] {
         assert_eq!(
             assert_imported_tags_are_whole(&server, namespace)

@@ -8,7 +8,8 @@ mod common;
 
 use common::{
     ADMIN_PASSWORD, TestServer, anonymous, bind, client_with_token, console_session,
-    create_namespace, expect_kube_status,
+    create_namespace, expect_json, expect_kube_status, expect_status, json_of, start_upload_as,
+    status_with_token,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -90,14 +91,11 @@ async fn only_a_password_or_the_console_makes_personal_tokens_and_lifetimes_are_
             with_password(json!({"metadata": {"name": "far"}, "spec": {"expiresInDays": days}}));
         assert_eq!(invalid_field(far).await, "spec.expiresInDays", "{days}");
     }
-    let (status, made) = answer(
-        with_password(json!({"metadata": {"name": "day"}, "spec": {"expiresInDays": 1}}))
-            .send()
-            .await
-            .unwrap(),
+    let made = expect_json(
+        with_password(json!({"metadata": {"name": "day"}, "spec": {"expiresInDays": 1}})),
+        StatusCode::CREATED,
     )
     .await;
-    assert_eq!(status, StatusCode::CREATED, "{made}");
     let day_token = made["status"]["token"].as_str().unwrap().to_owned();
     let day_expiry: chrono::DateTime<chrono::Utc> = made["status"]["expiresAt"]
         .as_str()
@@ -114,13 +112,13 @@ async fn only_a_password_or_the_console_makes_personal_tokens_and_lifetimes_are_
     // A service-account token made with a token lives no longer than that token, and a
     // TokenRequest's expirationSeconds is checked before any date is computed.
     create_namespace(&alice, &server, "tenant").await;
-    let response = alice
-        .post(server.url("/api/v1/namespaces/tenant/serviceaccounts"))
-        .json(&json!({"metadata": {"name": "builder"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    expect_status(
+        alice
+            .post(server.url("/api/v1/namespaces/tenant/serviceaccounts"))
+            .json(&json!({"metadata": {"name": "builder"}})),
+        StatusCode::CREATED,
+    )
+    .await;
     let token_request = server.url("/api/v1/namespaces/tenant/serviceaccounts/builder/token");
     for seconds in [1_u64, 10_000_000_000_000, u64::MAX] {
         let asked = alice
@@ -132,16 +130,13 @@ async fn only_a_password_or_the_console_makes_personal_tokens_and_lifetimes_are_
             "{seconds}"
         );
     }
-    let (status, made) = answer(
+    let made = expect_json(
         client_with_token(&day_token)
             .post(&token_request)
-            .json(&json!({"spec": {"expirationSeconds": 30 * 86_400}}))
-            .send()
-            .await
-            .unwrap(),
+            .json(&json!({"spec": {"expirationSeconds": 30 * 86_400}})),
+        StatusCode::CREATED,
     )
     .await;
-    assert_eq!(status, StatusCode::CREATED, "{made}");
     let expiry: chrono::DateTime<chrono::Utc> = made["status"]["expirationTimestamp"]
         .as_str()
         .unwrap()
@@ -152,16 +147,13 @@ async fn only_a_password_or_the_console_makes_personal_tokens_and_lifetimes_are_
         "{expiry} outlives its parent's {day_expiry}"
     );
     // Without an expiry asked, a token's child still ends with it.
-    let (status, made) = answer(
+    let made = expect_json(
         client_with_token(&day_token)
             .post(&token_request)
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap(),
+            .json(&json!({})),
+        StatusCode::CREATED,
     )
     .await;
-    assert_eq!(status, StatusCode::CREATED, "{made}");
     assert_eq!(
         made["status"]["expirationTimestamp"]
             .as_str()
@@ -174,32 +166,26 @@ async fn only_a_password_or_the_console_makes_personal_tokens_and_lifetimes_are_
     // The console's token form: a session may make tokens, and a far expiry is a form error,
     // not a panic.
     let (browser, csrf) = console_session(&server, "admin", ADMIN_PASSWORD).await;
-    for days in ["4294967295", "100000000", "3651"] {
+    let create_token = async |name: &str, days: &str| {
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("name", name),
+            ("expires_in_days", days),
+        ];
         let response = browser
             .post(server.url("/console/api/create_token"))
-            .form(&[
-                ("csrf", csrf.as_str()),
-                ("name", "far"),
-                ("expires_in_days", days),
-            ])
+            .form(&form)
             .send()
             .await
             .unwrap();
-        let (status, body) = answer(response).await;
+        answer(response).await
+    };
+    for days in ["4294967295", "100000000", "3651"] {
+        let (status, body) = create_token("far", days).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{days}: {body}");
         assert!(body.get("Invalid").is_some(), "{body}");
     }
-    let response = browser
-        .post(server.url("/console/api/create_token"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("name", "laptop"),
-            ("expires_in_days", "30"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = answer(response).await;
+    let (status, body) = create_token("laptop", "30").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["secret"].as_str().unwrap().starts_with("berth_"));
 }
@@ -218,16 +204,16 @@ async fn a_registry_wide_admin_cannot_manage_users_or_groups() {
         ("roots-cluster-admin", "cluster-admin", "Group", "roots"),
         ("mallory-admin", "admin", "User", "mallory"),
     ] {
-        let response = admin
-            .post(server.url(&format!("{ACCESS}/rolebindings")))
-            .json(
-                &json!({"metadata": {"name": name}, "roleRef": {"name": role},
+        expect_status(
+            admin
+                .post(server.url(&format!("{ACCESS}/rolebindings")))
+                .json(
+                    &json!({"metadata": {"name": name}, "roleRef": {"name": role},
                           "subject": {"kind": kind, "name": subject}}),
-            )
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::CREATED);
+                ),
+            StatusCode::CREATED,
+        )
+        .await;
     }
 
     // Mallory may not add herself to the group bound to cluster-admin, nor list users, groups
@@ -252,14 +238,7 @@ async fn a_registry_wide_admin_cannot_manage_users_or_groups() {
         )
         .await;
     }
-    let groups: Value = admin
-        .get(server.url(&format!("{USERS}/groups")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let groups = json_of(admin.get(server.url(&format!("{USERS}/groups")))).await;
     let roots = groups["items"]
         .as_array()
         .unwrap()
@@ -294,13 +273,13 @@ async fn a_registry_wide_admin_cannot_manage_users_or_groups() {
             "{name}: {status} {body}"
         );
     }
-    let response = admin
-        .put(server.url(&format!("{USERS}/groups/devs")))
-        .json(&json!({"users": ["root"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    expect_status(
+        admin
+            .put(server.url(&format!("{USERS}/groups/devs")))
+            .json(&json!({"users": ["root"]})),
+        StatusCode::OK,
+    )
+    .await;
     let binding = admin
         .post(server.url(&format!("{ACCESS}/rolebindings")))
         .json(&json!({"roleRef": {"name": "viewer"},
@@ -361,25 +340,22 @@ async fn service_account_token(
     namespace: &str,
     name: &str,
 ) -> String {
-    let response = client
-        .post(server.url(&format!("/api/v1/namespaces/{namespace}/serviceaccounts")))
-        .json(&json!({"metadata": {"name": name}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let (status, made) = answer(
+    expect_status(
+        client
+            .post(server.url(&format!("/api/v1/namespaces/{namespace}/serviceaccounts")))
+            .json(&json!({"metadata": {"name": name}})),
+        StatusCode::CREATED,
+    )
+    .await;
+    let made = expect_json(
         client
             .post(server.url(&format!(
                 "/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token"
             )))
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap(),
+            .json(&json!({})),
+        StatusCode::CREATED,
     )
     .await;
-    assert_eq!(status, StatusCode::CREATED, "{made}");
     made["status"]["token"].as_str().unwrap().to_owned()
 }
 
@@ -398,9 +374,9 @@ async fn read_for(response: reqwest::Response, seconds: u64) -> String {
 #[tokio::test]
 async fn service_account_bindings_and_events_do_not_pass_to_whoever_recreates_them() {
     let server = TestServer::start();
-    let alice = client_with_token(&server.add_user("alice", "alice-password", &[]));
-    let bob = client_with_token(&server.add_user("bob", "bob-password", &[]));
-    let mallory = client_with_token(&server.add_user("mallory", "mallory-password", &[]));
+    let alice = server.user("alice");
+    let bob = server.user("bob");
+    let mallory = server.user("mallory");
 
     // Alice's namespace "team" has an image and a builder account; bob lets that account pull
     // from his namespace "vault".
@@ -418,34 +394,17 @@ async fn service_account_bindings_and_events_do_not_pass_to_whoever_recreates_th
         bind(&bob, &server, "vault", "viewer", account.clone(), None).await,
         StatusCode::CREATED
     );
-    let pull = |token: String| {
-        let url = server.url("/v2/vault/db/tags/list");
-        async move {
-            client_with_token(&token)
-                .get(url)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
-    };
-    assert_eq!(pull(builder.clone()).await, StatusCode::OK);
+    let tags = server.url("/v2/vault/db/tags/list");
+    assert_eq!(status_with_token(&builder, &tags).await, StatusCode::OK);
 
     // Deleting the account deletes bob's binding to it.
-    let response = alice
-        .delete(server.url("/api/v1/namespaces/team/serviceaccounts/builder"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let bindings: Value = bob
-        .get(server.url(&format!("{ACCESS}/namespaces/vault/rolebindings")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    expect_status(
+        alice.delete(server.url("/api/v1/namespaces/team/serviceaccounts/builder")),
+        StatusCode::OK,
+    )
+    .await;
+    let bindings =
+        json_of(bob.get(server.url(&format!("{ACCESS}/namespaces/vault/rolebindings")))).await;
     assert!(
         bindings["items"]
             .as_array()
@@ -455,7 +414,10 @@ async fn service_account_bindings_and_events_do_not_pass_to_whoever_recreates_th
         "{bindings}"
     );
     let again = service_account_token(&alice, &server, "team", "builder").await;
-    assert_eq!(pull(again).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        status_with_token(&again, &tags).await,
+        StatusCode::FORBIDDEN
+    );
 
     // Bound again, with the group of all of team's accounts too, then the whole namespace
     // deleted: both bindings go with it. (The group of a namespace nobody made cannot be bound.)
@@ -473,33 +435,30 @@ async fn service_account_bindings_and_events_do_not_pass_to_whoever_recreates_th
         bind(&bob, &server, "vault", "viewer", nobodys, None).await,
         StatusCode::UNPROCESSABLE_ENTITY
     );
-    let response = alice
-        .delete(server.url("/api/v1/namespaces/team"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    expect_status(
+        alice.delete(server.url("/api/v1/namespaces/team")),
+        StatusCode::OK,
+    )
+    .await;
 
     // Mallory makes "team" and its "builder" again: no access to bob's images, and nothing
     // of alice's namespace in her watches or her console feed.
     create_namespace(&mallory, &server, "team").await;
     let impostor = service_account_token(&mallory, &server, "team", "builder").await;
-    assert_eq!(pull(impostor).await, StatusCode::FORBIDDEN);
-    let watch = mallory
+    assert_eq!(
+        status_with_token(&impostor, &tags).await,
+        StatusCode::FORBIDDEN
+    );
+    let watch = expect_status(mallory
         .get(server.url(
             "/apis/image.openshift.io/v1/namespaces/team/imagestreams?watch=true&resourceVersion=1&timeoutSeconds=2",
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(watch.status(), StatusCode::OK);
+        )), StatusCode::OK).await;
     let watched = read_for(watch, 5).await;
-    let feed = mallory
-        .get(server.url("/console/api/events?after=0&namespace=team"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(feed.status(), StatusCode::OK);
+    let feed = expect_status(
+        mallory.get(server.url("/console/api/events?after=0&namespace=team")),
+        StatusCode::OK,
+    )
+    .await;
     // Something of her own, so that the feed has something to say.
     assert_eq!(
         push_as(&mallory, &server, "team/own", "v1", "mine").await,
@@ -518,28 +477,23 @@ async fn service_account_bindings_and_events_do_not_pass_to_whoever_recreates_th
 #[tokio::test]
 async fn a_push_token_for_a_namespace_not_yet_made_grants_nothing_once_another_makes_it() {
     let server = TestServer::start();
-    let alice = client_with_token(&server.add_user("alice", "alice-password", &[]));
+    let alice = server.user("alice");
     server.add_user("bob", "bob-password", &[]);
 
     // Bob asks for a push token to "fresh", which nobody has made: granted, for now.
-    let (status, granted) = answer(
+    let granted = expect_json(
         anonymous()
             .get(server.url("/auth/token?service=berth&scope=repository:fresh/app:push,pull"))
-            .basic_auth("bob", Some("bob-password"))
-            .send()
-            .await
-            .unwrap(),
+            .basic_auth("bob", Some("bob-password")),
+        StatusCode::OK,
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{granted}");
     let registry_token = granted["token"].as_str().unwrap().to_owned();
     let bob = client_with_token(&registry_token);
-    let upload = bob
-        .post(server.url("/v2/fresh/app/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(upload.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        start_upload_as(&bob, &server, "fresh/app").await.status(),
+        StatusCode::ACCEPTED
+    );
 
     // Alice makes "fresh" first. Bob's token no longer lets him in: not to start an upload,
     // not to push a manifest, not to read.
@@ -547,43 +501,22 @@ async fn a_push_token_for_a_namespace_not_yet_made_grants_nothing_once_another_m
         push_as(&alice, &server, "fresh/app", "v1", "alice's").await,
         StatusCode::CREATED
     );
-    let upload = bob
-        .post(server.url("/v2/fresh/app/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        matches!(
-            upload.status(),
-            StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED
-        ),
-        "{}",
-        upload.status()
-    );
+    let refused = |status| matches!(status, StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED);
+    let upload = start_upload_as(&bob, &server, "fresh/app").await.status();
+    assert!(refused(upload), "{upload}");
     assert_ne!(
         push_as(&bob, &server, "fresh/app", "v1", "bob's").await,
         StatusCode::CREATED
     );
-    let tags = bob
-        .get(server.url("/v2/fresh/app/tags/list"))
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        matches!(
-            tags.status(),
-            StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED
-        ),
-        "{}",
-        tags.status()
-    );
+    let tags = status_with_token(&registry_token, &server.url("/v2/fresh/app/tags/list")).await;
+    assert!(refused(tags), "{tags}");
 }
 
 #[tokio::test]
 async fn of_two_first_pushes_to_a_new_namespace_one_makes_it() {
     let server = TestServer::start();
-    let alice = client_with_token(&server.add_user("alice", "alice-password", &[]));
-    let bob = client_with_token(&server.add_user("bob", "bob-password", &[]));
+    let alice = server.user("alice");
+    let bob = server.user("bob");
     let namespaces: Vec<String> = (0..8).map(|i| format!("race{i}")).collect();
     // Both race for every namespace, their manifests pushed at once.
     let pushes = namespaces.iter().flat_map(|namespace| {
@@ -607,15 +540,8 @@ async fn of_two_first_pushes_to_a_new_namespace_one_makes_it() {
     });
     let results = futures_util::future::join_all(pushes).await;
     for (namespace, pair) in namespaces.iter().zip(results.chunks(2)) {
-        let bindings: Value = server
-            .client()
-            .get(server.url(&format!("{ACCESS}/namespaces/{namespace}/rolebindings")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let bindings =
+            json_of(server.get(&format!("{ACCESS}/namespaces/{namespace}/rolebindings"))).await;
         let admins: Vec<&str> = bindings["items"]
             .as_array()
             .unwrap()
@@ -753,26 +679,12 @@ async fn sign_in_externally(
 }
 
 async fn session_user(server: &TestServer, browser: &reqwest::Client) -> Value {
-    let session: Value = browser
-        .get(server.url("/console/api/session"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let session = json_of(browser.get(server.url("/console/api/session"))).await;
     session["user"].clone()
 }
 
 async fn namespace_names(server: &TestServer, browser: &reqwest::Client) -> Vec<String> {
-    let list: Value = browser
-        .get(server.url("/api/v1/namespaces"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = json_of(browser.get(server.url("/api/v1/namespaces"))).await;
     list["items"]
         .as_array()
         .map(|items| {
@@ -805,12 +717,11 @@ async fn signing_in_elsewhere_as_admin_is_not_the_local_admin() {
             .await
             .contains(&"private".to_owned())
     );
-    let response = intruder
-        .get(server.url("/v2/private/app/tags/list"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    expect_status(
+        intruder.get(server.url("/v2/private/app/tags/list")),
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
 
     // Someone new claims their name: a user of the provider, with its groups claim, and the
     // same user at every sign-in (found by the identity).
@@ -826,14 +737,7 @@ async fn signing_in_elsewhere_as_admin_is_not_the_local_admin() {
     let again = common::browser();
     sign_in_externally(&server, &again, "carol").await;
     assert_eq!(session_user(&server, &again).await, "carol");
-    let users: Value = admin
-        .get(server.url(&format!("{USERS}/users")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let users = json_of(admin.get(server.url(&format!("{USERS}/users")))).await;
     let carol_user = users["items"]
         .as_array()
         .unwrap()
@@ -882,13 +786,13 @@ async fn lookup_signs_in_only_identities_an_administrator_linked() {
         "Forbidden",
     )
     .await;
-    let response = admin
-        .post(server.url(&format!("{USERS}/identities")))
-        .json(&link)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    expect_status(
+        admin
+            .post(server.url(&format!("{USERS}/identities")))
+            .json(&link),
+        StatusCode::CREATED,
+    )
+    .await;
     expect_kube_status(
         admin
             .post(server.url(&format!("{USERS}/identities")))
@@ -1009,14 +913,7 @@ async fn huge_user_names_neither_grow_the_database_nor_reach_the_audit_log_in_fu
     // the address's throttle are recorded once a minute.
     let grown = database_bytes(&server).saturating_sub(before);
     assert!(grown < 1024 * 1024, "the database grew by {grown} bytes");
-    let audit: Value = admin
-        .get(server.url(&format!("{ACCESS}/auditevents?limit=1000")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let audit = json_of(admin.get(server.url(&format!("{ACCESS}/auditevents?limit=1000")))).await;
     let failures: Vec<&Value> = audit["items"]
         .as_array()
         .unwrap()
@@ -1045,17 +942,14 @@ async fn a_registry_token_ends_with_the_token_that_asked_for_it() {
     std::fs::write(&config, "[auth]\nregistry_token_seconds = 31536000\n").unwrap();
     let server = TestServer::start_with(&["--config", config.to_str().unwrap()]);
     server.add_user("alice", "alice-password", &[]);
-    let (status, made) = answer(
+    let made = expect_json(
         anonymous()
             .post(server.url(&format!("{ACCESS}/personaltokens")))
             .basic_auth("alice", Some("alice-password"))
-            .json(&json!({"metadata": {"name": "day"}, "spec": {"expiresInDays": 1}}))
-            .send()
-            .await
-            .unwrap(),
+            .json(&json!({"metadata": {"name": "day"}, "spec": {"expiresInDays": 1}})),
+        StatusCode::CREATED,
     )
     .await;
-    assert_eq!(status, StatusCode::CREATED, "{made}");
     let day_token = made["status"]["token"].as_str().unwrap().to_owned();
     let url = server.url("/auth/token?service=berth&scope=repository:alice/app:pull");
     for request in [

@@ -7,7 +7,10 @@ mod common;
 use std::time::Duration;
 
 use common::images::{run, umoci_image};
-use common::{OCI_MANIFEST, TestServer, expect_kube_status, image_manifest, put_manifest, sha256};
+use common::{
+    OCI_MANIFEST, TestServer, expect_kube_status, expect_status, image_manifest, push_image,
+    put_manifest, sha256,
+};
 use futures_util::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -15,7 +18,7 @@ use serde_json::{Value, json};
 const API: &str = "/apis/image.openshift.io/v1";
 
 async fn get(server: &TestServer, path: &str) -> (StatusCode, Value) {
-    let response = server.client().get(server.url(path)).send().await.unwrap();
+    let response = server.get(path).send().await.unwrap();
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
 }
@@ -30,14 +33,6 @@ async fn send(server: &TestServer, method: &str, path: &str, body: Value) -> (St
         .unwrap();
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
-}
-
-/// Pushes a new image (manifest with its blobs) as `repository:tag`; returns its digest.
-async fn push(server: &TestServer, repository: &str, tag: &str, seed: &str) -> String {
-    let manifest = image_manifest(server, repository, seed).await;
-    let response = put_manifest(server, repository, tag, OCI_MANIFEST, &manifest).await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    sha256(&manifest)
 }
 
 fn history(stream: &Value, tag: &str) -> Vec<String> {
@@ -60,11 +55,11 @@ fn history(stream: &Value, tag: &str) -> Vec<String> {
 #[tokio::test]
 async fn pushes_make_history_and_a_rollback_is_one_call() {
     let server = TestServer::start();
-    let first = push(&server, "team/app", "v1", "one").await;
-    let second = push(&server, "team/app", "v1", "two").await;
-    let third = push(&server, "team/app", "v1", "three").await;
+    let first = push_image(&server, "team/app", "v1", "one").await;
+    let second = push_image(&server, "team/app", "v1", "two").await;
+    let third = push_image(&server, "team/app", "v1", "three").await;
     // Pushing the current image again adds nothing.
-    push(&server, "team/app", "v1", "three").await;
+    push_image(&server, "team/app", "v1", "three").await;
 
     let (status, stream) = get(&server, &format!("{API}/namespaces/team/imagestreams/app")).await;
     assert_eq!(status, StatusCode::OK);
@@ -101,8 +96,7 @@ async fn pushes_make_history_and_a_rollback_is_one_call() {
     );
     // The registry serves the rolled-back image for the tag.
     let response = server
-        .client()
-        .get(server.url("/v2/team/app/manifests/v1"))
+        .get("/v2/team/app/manifests/v1")
         .send()
         .await
         .unwrap();
@@ -215,13 +209,11 @@ async fn image_metadata_matches_what_skopeo_reports() {
 #[tokio::test]
 async fn tagging_across_streams_and_namespaces_untag_and_delete() {
     let server = TestServer::start();
-    let digest = push(&server, "src/app", "v1", "shared").await;
+    let digest = push_image(&server, "src/app", "v1", "shared").await;
     // oc tag src/app:v1 dst/other:prod
     // The namespace must exist first.
     expect_kube_status(
-        server
-            .client()
-            .put(server.url(&format!("{API}/namespaces/dst/imagestreamtags/other:prod")))
+        server.put(&format!("{API}/namespaces/dst/imagestreamtags/other:prod"))
             .json(&json!({"tag": {"from": {"kind": "ImageStreamTag", "namespace": "src", "name": "app:v1"}}})),
         StatusCode::NOT_FOUND,
         "NotFound",
@@ -247,8 +239,7 @@ async fn tagging_across_streams_and_namespaces_untag_and_delete() {
     assert_eq!(body["tag"]["generation"], 1);
     // Pullable from the target repository, layers and all.
     let manifest = server
-        .client()
-        .get(server.url("/v2/dst/other/manifests/prod"))
+        .get("/v2/dst/other/manifests/prod")
         .header("accept", OCI_MANIFEST)
         .send()
         .await
@@ -256,13 +247,11 @@ async fn tagging_across_streams_and_namespaces_untag_and_delete() {
     assert_eq!(manifest.headers()["docker-content-digest"], digest.as_str());
     let manifest: Value = manifest.json().await.unwrap();
     let layer = manifest["layers"][0]["digest"].as_str().unwrap();
-    let blob = server
-        .client()
-        .get(server.url(&format!("/v2/dst/other/blobs/{layer}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(blob.status(), StatusCode::OK);
+    expect_status(
+        server.get(&format!("/v2/dst/other/blobs/{layer}")),
+        StatusCode::OK,
+    )
+    .await;
 
     // Untag: spec and status go.
     let tag = server.url(&format!("{API}/namespaces/dst/imagestreamtags/other:prod"));
@@ -271,13 +260,11 @@ async fn tagging_across_streams_and_namespaces_untag_and_delete() {
     let (_, stream) = get(&server, &format!("{API}/namespaces/dst/imagestreams/other")).await;
     assert!(stream["spec"]["tags"].is_null());
     assert!(stream["status"]["tags"].is_null());
-    let gone = server
-        .client()
-        .get(server.url("/v2/dst/other/manifests/prod"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+    expect_status(
+        server.get("/v2/dst/other/manifests/prod"),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
 
     // Delete the source stream: its repository goes with it.
     let (status, _) = send(
@@ -289,27 +276,23 @@ async fn tagging_across_streams_and_namespaces_untag_and_delete() {
     .await;
     assert_eq!(status, StatusCode::OK);
     expect_kube_status(
-        server
-            .client()
-            .get(server.url(&format!("{API}/namespaces/src/imagestreams/app"))),
+        server.get(&format!("{API}/namespaces/src/imagestreams/app")),
         StatusCode::NOT_FOUND,
         "NotFound",
     )
     .await;
-    let gone = server
-        .client()
-        .get(server.url("/v2/src/app/manifests/v1"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+    expect_status(
+        server.get("/v2/src/app/manifests/v1"),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn registry_deletes_and_pushes_by_digest_show_in_the_stream() {
     let server = TestServer::start();
-    let keep = push(&server, "d/app", "keep", "keep").await;
-    let drop = push(&server, "d/app", "drop", "drop").await;
+    let keep = push_image(&server, "d/app", "keep", "keep").await;
+    let drop = push_image(&server, "d/app", "drop", "drop").await;
     // By digest: an image of the stream, with no tag.
     let manifest = image_manifest(&server, "d/app", "untagged").await;
     let untagged = sha256(&manifest);
@@ -322,8 +305,7 @@ async fn registry_deletes_and_pushes_by_digest_show_in_the_stream() {
     assert_eq!(status, StatusCode::OK);
 
     server
-        .client()
-        .delete(server.url(&format!("/v2/d/app/manifests/{drop}")))
+        .delete(&format!("/v2/d/app/manifests/{drop}"))
         .send()
         .await
         .unwrap();
@@ -338,8 +320,7 @@ async fn registry_deletes_and_pushes_by_digest_show_in_the_stream() {
     assert_eq!(history(&stream, "keep"), std::slice::from_ref(&keep));
     // A registry untag is an untag of the stream.
     server
-        .client()
-        .delete(server.url("/v2/d/app/manifests/keep"))
+        .delete("/v2/d/app/manifests/keep")
         .send()
         .await
         .unwrap();
@@ -369,8 +350,7 @@ async fn concurrent_pushes_of_one_tag_lose_no_history() {
     seen.sort();
     assert_eq!(seen, expected);
     let current = server
-        .client()
-        .get(server.url("/v2/c/app/manifests/latest"))
+        .get("/v2/c/app/manifests/latest")
         .send()
         .await
         .unwrap();
@@ -394,8 +374,7 @@ async fn streams_and_namespaces_crud_with_pagination_and_generations() {
     assert_eq!(ns["status"]["phase"], "Active");
     expect_kube_status(
         server
-            .client()
-            .post(server.url("/api/v1/namespaces"))
+            .post("/api/v1/namespaces")
             .json(&json!({"metadata": {"name": "crud"}})),
         StatusCode::CONFLICT,
         "AlreadyExists",
@@ -437,7 +416,7 @@ async fn streams_and_namespaces_crud_with_pagination_and_generations() {
     assert_eq!(names, ["a", "b", "c", "d", "e"]);
 
     // An update with the current resourceVersion; a spec change raises the generation.
-    push(&server, "crud/a", "base", "base").await;
+    push_image(&server, "crud/a", "base", "base").await;
     let (_, current) = get(&server, &format!("{API}/namespaces/crud/imagestreams/a")).await;
     let mut update = current.clone();
     update["spec"]["tags"] =
@@ -464,8 +443,7 @@ async fn streams_and_namespaces_crud_with_pagination_and_generations() {
     // The same update again, now stale: a conflict, and nothing changes.
     expect_kube_status(
         server
-            .client()
-            .put(server.url(&format!("{API}/namespaces/crud/imagestreams/a")))
+            .put(&format!("{API}/namespaces/crud/imagestreams/a"))
             .json(&update),
         StatusCode::CONFLICT,
         "Conflict",
@@ -475,7 +453,7 @@ async fn streams_and_namespaces_crud_with_pagination_and_generations() {
     assert_eq!(after, updated);
 
     // A tag that tracks another in the same stream follows its pushes.
-    let next = push(&server, "crud/a", "base", "base2").await;
+    let next = push_image(&server, "crud/a", "base", "base2").await;
     let (_, tracked) = get(
         &server,
         &format!("{API}/namespaces/crud/imagestreamtags/a:stable"),
@@ -487,26 +465,22 @@ async fn streams_and_namespaces_crud_with_pagination_and_generations() {
     let (status, _) = send(&server, "DELETE", "/api/v1/namespaces/crud", Value::Null).await;
     assert_eq!(status, StatusCode::OK);
     expect_kube_status(
-        server
-            .client()
-            .get(server.url(&format!("{API}/namespaces/crud/imagestreams/a"))),
+        server.get(&format!("{API}/namespaces/crud/imagestreams/a")),
         StatusCode::NOT_FOUND,
         "NotFound",
     )
     .await;
-    let gone = server
-        .client()
-        .get(server.url("/v2/crud/a/manifests/base"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+    expect_status(
+        server.get("/v2/crud/a/manifests/base"),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn bad_input_gets_the_right_status_and_changes_nothing() {
     let server = TestServer::start();
-    push(&server, "bad/app", "v1", "v1").await;
+    push_image(&server, "bad/app", "v1", "v1").await;
     let (_, before) = get(&server, &format!("{API}/namespaces/bad/imagestreams/app")).await;
 
     let cases: Vec<(&str, String, Value, u16, &str)> = vec![
@@ -818,8 +792,7 @@ struct Watch {
 
 impl Watch {
     async fn open(server: &TestServer, path: &str) -> Watch {
-        let response = server.client().get(server.url(path)).send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
+        let response = expect_status(server.get(path), StatusCode::OK).await;
         Watch {
             body: response.bytes_stream().boxed(),
             buffer: Vec::new(),
@@ -853,7 +826,7 @@ impl Watch {
 #[tokio::test]
 async fn a_watch_sees_each_change_once_in_order_across_a_reconnect() {
     let server = TestServer::start();
-    push(&server, "w/app", "v1", "start").await;
+    push_image(&server, "w/app", "v1", "start").await;
     let (_, list) = get(&server, &format!("{API}/namespaces/w/imagestreams")).await;
     let version = list["metadata"]["resourceVersion"]
         .as_str()
@@ -863,8 +836,8 @@ async fn a_watch_sees_each_change_once_in_order_across_a_reconnect() {
     let path =
         |rv: &str| format!("{API}/namespaces/w/imagestreams?watch=true&resourceVersion={rv}");
     let mut watch = Watch::open(&server, &path(&version)).await;
-    let second = push(&server, "w/app", "v1", "second").await;
-    push(&server, "w/other", "v1", "other").await;
+    let second = push_image(&server, "w/app", "v1", "second").await;
+    push_image(&server, "w/other", "v1", "other").await;
     let first = watch.next().await;
     assert_eq!(first["type"], "MODIFIED");
     assert_eq!(first["object"]["metadata"]["name"], "app");
@@ -924,15 +897,10 @@ async fn a_watch_sees_each_change_once_in_order_across_a_reconnect() {
 #[tokio::test]
 async fn the_console_event_stream_reports_pushes() {
     let server = TestServer::start();
-    let response = server
-        .client()
-        .get(server.url("/console/api/events"))
-        .send()
-        .await
-        .unwrap();
+    let response = server.get("/console/api/events").send().await.unwrap();
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     let mut body = response.bytes_stream();
-    let digest = push(&server, "live/app", "v1", "live").await;
+    let digest = push_image(&server, "live/app", "v1", "live").await;
     let mut text = String::new();
     while !text.contains("\"reason\":\"push\"") {
         let chunk = tokio::time::timeout(Duration::from_secs(10), body.next())
@@ -950,7 +918,7 @@ async fn the_console_event_stream_reports_pushes() {
 #[tokio::test]
 async fn nothing_of_a_deleted_stream_reappears_and_generations_follow_the_spec() {
     let server = TestServer::start();
-    push(&server, "gen/app", "base", "one").await;
+    push_image(&server, "gen/app", "base", "one").await;
     // A tag kept only by reference, then the stream deleted.
     send(
         &server,
@@ -966,7 +934,7 @@ async fn nothing_of_a_deleted_stream_reappears_and_generations_follow_the_spec()
         Value::Null,
     )
     .await;
-    push(&server, "gen/other", "latest", "other").await;
+    push_image(&server, "gen/other", "latest", "other").await;
     let (_, other) = get(&server, &format!("{API}/namespaces/gen/imagestreams/other")).await;
     let tags: Vec<&str> = other["status"]["tags"]
         .as_array()
@@ -977,7 +945,7 @@ async fn nothing_of_a_deleted_stream_reappears_and_generations_follow_the_spec()
     assert_eq!(tags, ["latest"]);
 
     // Spec tag generations, tracking through the API, and a status-only untag.
-    push(&server, "gen/app", "base", "one-again").await;
+    push_image(&server, "gen/app", "base", "one-again").await;
     let (_, created) = send(
         &server,
         "PUT",
@@ -1001,7 +969,7 @@ async fn nothing_of_a_deleted_stream_reappears_and_generations_follow_the_spec()
     let (_, stream) = get(&server, &format!("{API}/namespaces/gen/imagestreams/app")).await;
     assert_eq!(history(&stream, "stable").len(), 1);
     // oc tag onto the tracked tag moves the tracking one along.
-    let newer = push(&server, "gen/app", "v2", "two").await;
+    let newer = push_image(&server, "gen/app", "v2", "two").await;
     send(
         &server,
         "PUT",
@@ -1039,7 +1007,7 @@ async fn nothing_of_a_deleted_stream_reappears_and_generations_follow_the_spec()
 async fn the_list_of_every_namespace_pages_across_namespaces() {
     let server = TestServer::start();
     for name in ["b/two", "a/one", "b/one", "c/one", "a/two"] {
-        push(&server, name, "latest", name).await;
+        push_image(&server, name, "latest", name).await;
     }
     let mut seen = Vec::new();
     let mut path = format!("{API}/imagestreams?limit=2");

@@ -38,8 +38,7 @@ async fn pull_secret(
     let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
     let config = json!({"auths": {host: {"auth": auth}}}).to_string();
     let response = server
-        .client()
-        .post(server.url(&format!("/api/v1/namespaces/{namespace}/secrets")))
+        .post(&format!("/api/v1/namespaces/{namespace}/secrets"))
         .json(&json!({
             "metadata": {"name": name},
             "type": "kubernetes.io/dockerconfigjson",
@@ -58,8 +57,7 @@ async fn pull_secret(
 
 async fn import(server: &TestServer, namespace: &str, body: Value) -> Value {
     let response = server
-        .client()
-        .post(server.url(&format!("{IMAGES}/{namespace}/imagestreamimports")))
+        .post(&format!("{IMAGES}/{namespace}/imagestreamimports"))
         .json(&body)
         .send()
         .await
@@ -71,7 +69,7 @@ async fn import(server: &TestServer, namespace: &str, body: Value) -> Value {
 }
 
 async fn get(server: &TestServer, path: &str) -> Value {
-    let response = server.client().get(server.url(path)).send().await.unwrap();
+    let response = server.get(path).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK, "{path}");
     response.json().await.unwrap()
 }
@@ -246,9 +244,7 @@ async fn imports_one_tag_all_tags_and_every_platform_with_a_pull_secret() {
         "{dry}"
     );
     expect_kube_status(
-        server
-            .client()
-            .get(server.url(&format!("{IMAGES}/mirror/imagestreams/dry"))),
+        server.get(&format!("{IMAGES}/mirror/imagestreams/dry")),
         StatusCode::NOT_FOUND,
         "NotFound",
     )
@@ -339,8 +335,7 @@ async fn wrong_credentials_leave_the_last_good_image_and_say_why() {
     ] {
         let status = expect_kube_status(
             server
-                .client()
-                .post(server.url(&format!("{IMAGES}/ops/imagestreamimports")))
+                .post(&format!("{IMAGES}/ops/imagestreamimports"))
                 .json(&body),
             StatusCode::UNPROCESSABLE_ENTITY,
             "Invalid",
@@ -569,13 +564,7 @@ async fn imports_through_the_bearer_token_flow_of_another_berth() {
         ],
         &[],
     );
-    let challenge = other
-        .client()
-        .get(other.url("/v2/"))
-        .bearer_auth("x")
-        .send()
-        .await
-        .unwrap();
+    let challenge = other.get("/v2/").bearer_auth("x").send().await.unwrap();
     assert!(common::header(&challenge, "www-authenticate").starts_with("Bearer realm="));
 
     let server = TestServer::start_with(ALLOW_LOOPBACK);
@@ -657,8 +646,7 @@ async fn a_remote_cannot_redirect_an_import_or_a_pull_to_an_internal_address() {
     let imported = import(&server, "evil", body).await;
     assert_eq!(first_status(&imported)["status"], "Success", "{imported}");
     let pulled = server
-        .client()
-        .get(server.url(&format!("/v2/evil/app/blobs/{layer}")))
+        .get(&format!("/v2/evil/app/blobs/{layer}"))
         .send()
         .await
         .unwrap();

@@ -5,7 +5,10 @@
 
 mod common;
 
-use common::{ADMIN_PASSWORD, TestServer, browser, form_fields, location, sign_in};
+use common::{
+    ADMIN_PASSWORD, TestServer, browser, expect_json, expect_status, json_of, location, sign_in,
+    submit_sign_in_form,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -13,22 +16,14 @@ use serde_json::{Value, json};
 async fn a_console_session_with_its_csrf_token() {
     let server = TestServer::start();
     let browser = browser();
-    let anonymous: Value = browser
-        .get(server.url("/console/api/session"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let anonymous = json_of(browser.get(server.url("/console/api/session"))).await;
     assert!(anonymous["user"].is_null());
 
     let back = sign_in(&server, &browser, "admin", ADMIN_PASSWORD).await;
     assert_eq!(back.status(), StatusCode::SEE_OTHER);
     let callback = location(&back);
     assert!(callback.starts_with(&format!("{}/console/callback?code=", server.base)));
-    let done = browser.get(&callback).send().await.unwrap();
-    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    let done = expect_status(browser.get(&callback), StatusCode::SEE_OTHER).await;
     assert_eq!(location(&done), "/");
     let cookie = done.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(
@@ -36,44 +31,35 @@ async fn a_console_session_with_its_csrf_token() {
         "{cookie}"
     );
 
-    let session: Value = browser
-        .get(server.url("/console/api/session"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let session = json_of(browser.get(server.url("/console/api/session"))).await;
     assert_eq!(session["user"], "admin");
     let csrf = session["csrf_token"].as_str().unwrap().to_owned();
 
     // The session reads the API; a change without the CSRF token is refused, with it accepted.
-    let namespaces = browser
-        .get(server.url("/api/v1/namespaces"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(namespaces.status(), StatusCode::OK);
-    let refused = browser
-        .post(server.url("/api/v1/namespaces"))
-        .json(&json!({"metadata": {"name": "from-console"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
-    let status: Value = refused.json().await.unwrap();
+    expect_status(
+        browser.get(server.url("/api/v1/namespaces")),
+        StatusCode::OK,
+    )
+    .await;
+    let status = expect_json(
+        browser
+            .post(server.url("/api/v1/namespaces"))
+            .json(&json!({"metadata": {"name": "from-console"}})),
+        StatusCode::FORBIDDEN,
+    )
+    .await;
     assert!(
         status["message"].as_str().unwrap().contains("CSRF"),
         "{status}"
     );
-    let accepted = browser
-        .post(server.url("/api/v1/namespaces"))
-        .header("x-csrf-token", &csrf)
-        .json(&json!({"metadata": {"name": "from-console"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(accepted.status(), StatusCode::CREATED);
+    expect_status(
+        browser
+            .post(server.url("/api/v1/namespaces"))
+            .header("x-csrf-token", &csrf)
+            .json(&json!({"metadata": {"name": "from-console"}})),
+        StatusCode::CREATED,
+    )
+    .await;
 
     // The session survives a restart (it lives in the metadata database).
     let server = {
@@ -84,15 +70,12 @@ async fn a_console_session_with_its_csrf_token() {
     };
     // A new port is a new cookie origin for reqwest's jar, so carry the cookie by hand.
     let cookie_pair = cookie.split(';').next().unwrap().to_owned();
-    let session: Value = reqwest::Client::new()
-        .get(server.url("/console/api/session"))
-        .header("cookie", &cookie_pair)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let session = json_of(
+        reqwest::Client::new()
+            .get(server.url("/console/api/session"))
+            .header("cookie", &cookie_pair),
+    )
+    .await;
     assert_eq!(session["user"], "admin");
 
     // Sign-out needs the token too, and ends the session.
@@ -100,31 +83,28 @@ async fn a_console_session_with_its_csrf_token() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let refused = plain
-        .post(server.url("/console/logout"))
-        .header("cookie", &cookie_pair)
-        .form(&[("csrf_token", "wrong")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
-    let out = plain
-        .post(server.url("/console/logout"))
-        .header("cookie", &cookie_pair)
-        .form(&[("csrf_token", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(out.status(), StatusCode::SEE_OTHER);
-    let session: Value = plain
-        .get(server.url("/console/api/session"))
-        .header("cookie", &cookie_pair)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    expect_status(
+        plain
+            .post(server.url("/console/logout"))
+            .header("cookie", &cookie_pair)
+            .form(&[("csrf_token", "wrong")]),
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    expect_status(
+        plain
+            .post(server.url("/console/logout"))
+            .header("cookie", &cookie_pair)
+            .form(&[("csrf_token", csrf.as_str())]),
+        StatusCode::SEE_OTHER,
+    )
+    .await;
+    let session = json_of(
+        plain
+            .get(server.url("/console/api/session"))
+            .header("cookie", &cookie_pair),
+    )
+    .await;
     assert!(session["user"].is_null());
 }
 
@@ -146,17 +126,14 @@ async fn wrong_passwords_wrong_state_and_throttling() {
     let good = sign_in(&server, &browser, "admin", ADMIN_PASSWORD).await;
     let callback = location(&good);
     let tampered = callback.replace("state=", "state=x");
-    let response = browser.get(&tampered).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let response = expect_status(browser.get(&tampered), StatusCode::BAD_REQUEST).await;
     assert!(response.text().await.unwrap().contains("wrong state"));
     // And a callback with no sign-in started.
-    let response = browser.get(&callback).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    expect_status(browser.get(&callback), StatusCode::BAD_REQUEST).await;
 
     // A form this server did not make.
-    let response = browser
-        .post(server.url("/oauth/authorize"))
-        .form(&[
+    let response = expect_status(
+        browser.post(server.url("/oauth/authorize")).form(&[
             ("response_type", "code"),
             ("client_id", "berth-console"),
             ("redirect_uri", &format!("{}/console/callback", server.base)),
@@ -165,11 +142,10 @@ async fn wrong_passwords_wrong_state_and_throttling() {
             ("code_challenge_method", "S256"),
             ("username", "admin"),
             ("password", ADMIN_PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        ]),
+        StatusCode::FORBIDDEN,
+    )
+    .await;
     assert!(response.text().await.unwrap().contains("CSRF"));
 
     // Requests the server must not act on.
@@ -247,26 +223,14 @@ async fn the_token_endpoint_checks_pkce_and_uses_a_code_once() {
                 ("nonce", "n"),
             ])
             .unwrap();
-            let form = browser
-                .get(format!("{server_url}/oauth/authorize?{query}"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            let mut fields: Vec<(String, String)> = form_fields(&form)
-                .into_iter()
-                .filter(|(n, _)| n != "username" && n != "password")
-                .collect();
-            fields.push(("username".into(), "admin".into()));
-            fields.push(("password".into(), ADMIN_PASSWORD.into()));
-            let back = browser
-                .post(format!("{server_url}/oauth/authorize"))
-                .form(&fields)
-                .send()
-                .await
-                .unwrap();
+            let back = submit_sign_in_form(
+                &browser,
+                &format!("{server_url}/oauth/authorize?{query}"),
+                &format!("{server_url}/oauth/authorize"),
+                "admin",
+                ADMIN_PASSWORD,
+            )
+            .await;
             let target = location(&back);
             assert!(target.contains("state=st"), "{target}");
             target
@@ -324,23 +288,19 @@ async fn the_token_endpoint_checks_pkce_and_uses_a_code_once() {
     assert_eq!(granted.status(), StatusCode::OK);
     let tokens: Value = granted.json().await.unwrap();
     let access = tokens["access_token"].as_str().unwrap();
-    let me: Value = common::client_with_token(access)
-        .get(server.url("/apis/user.openshift.io/v1/users/~"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = json_of(
+        common::client_with_token(access).get(server.url("/apis/user.openshift.io/v1/users/~")),
+    )
+    .await;
     assert_eq!(me["metadata"]["name"], "admin");
     // An access token issued to another client makes no token of its own (issue 12, item 8).
-    let minted = common::client_with_token(access)
-        .post(server.url("/apis/access.berth.io/v1/personaltokens"))
-        .json(&json!({"metadata": {"name": "forever"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(minted.status(), StatusCode::FORBIDDEN);
+    expect_status(
+        common::client_with_token(access)
+            .post(server.url("/apis/access.berth.io/v1/personaltokens"))
+            .json(&json!({"metadata": {"name": "forever"}})),
+        StatusCode::FORBIDDEN,
+    )
+    .await;
     let id_token = tokens["id_token"].as_str().unwrap();
     let claims: Value = {
         use base64::Engine;
@@ -359,19 +319,19 @@ async fn the_token_endpoint_checks_pkce_and_uses_a_code_once() {
     assert_eq!(replayed.status(), StatusCode::BAD_REQUEST);
     // A wrong client secret is refused.
     let third = code(browser()).await;
-    let response = reqwest::Client::new()
-        .post(server.url("/oauth/token"))
-        .basic_auth("cli", Some("wrong"))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", third.as_str()),
-            ("redirect_uri", "http://127.0.0.1:1/cb"),
-            ("code_verifier", verifier),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    expect_status(
+        reqwest::Client::new()
+            .post(server.url("/oauth/token"))
+            .basic_auth("cli", Some("wrong"))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", third.as_str()),
+                ("redirect_uri", "http://127.0.0.1:1/cb"),
+                ("code_verifier", verifier),
+            ]),
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
 }
 
 /// An OpenID Connect provider's discovery document at `issuer`, its keys at `jwks`.

@@ -4,8 +4,8 @@
 mod common;
 
 use common::{
-    OCI_INDEX, OCI_MANIFEST, TestServer, error_code, header, image_manifest, push_blob,
-    put_manifest, sha256,
+    OCI_INDEX, OCI_MANIFEST, TestServer, error_code, expect_status, header, image_manifest,
+    push_blob, put_manifest, sha256,
 };
 use reqwest::StatusCode;
 
@@ -13,7 +13,7 @@ const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+j
 const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 
 async fn get(server: &TestServer, path: &str, accept: Option<&str>) -> reqwest::Response {
-    let mut request = server.client().get(server.url(path));
+    let mut request = server.get(path);
     if let Some(accept) = accept {
         request = request.header("accept", accept);
     }
@@ -44,13 +44,11 @@ async fn push_and_pull_by_tag_and_by_digest() {
         assert_eq!(header(&response, "content-type"), OCI_MANIFEST);
         assert_eq!(header(&response, "docker-content-digest"), digest);
         assert_eq!(response.bytes().await.unwrap(), manifest);
-        let head = server
-            .client()
-            .head(server.url(&format!("/v2/ns/app/manifests/{reference}")))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(head.status(), StatusCode::OK);
+        let head = expect_status(
+            server.head(&format!("/v2/ns/app/manifests/{reference}")),
+            StatusCode::OK,
+        )
+        .await;
         assert_eq!(header(&head, "content-length"), manifest.len().to_string());
     }
 
@@ -147,17 +145,16 @@ async fn the_manifest_size_limit() {
     // Without a Content-Length (chunked), the limit still holds.
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
         body.chunks(100).map(|c| Ok(c.to_vec())).collect();
-    let response = server
-        .client()
-        .put(server.url("/v2/ns/r/manifests/big"))
-        .header("content-type", OCI_MANIFEST)
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
-            chunks,
-        )))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    expect_status(
+        server
+            .put("/v2/ns/r/manifests/big")
+            .header("content-type", OCI_MANIFEST)
+            .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+                chunks,
+            ))),
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+    .await;
 }
 
 /// Pushes two platform images and an index over them; returns (index, amd64 manifest).
@@ -243,13 +240,7 @@ async fn delete_by_tag_and_by_digest() {
     for tag in ["a", "b"] {
         put_manifest(&server, "ns/r", tag, OCI_MANIFEST, &manifest).await;
     }
-    let response = server
-        .client()
-        .delete(server.url("/v2/ns/r/manifests/a"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    expect_status(server.delete("/v2/ns/r/manifests/a"), StatusCode::ACCEPTED).await;
     assert_eq!(
         get(&server, "/v2/ns/r/manifests/a", None).await.status(),
         StatusCode::NOT_FOUND
@@ -258,13 +249,11 @@ async fn delete_by_tag_and_by_digest() {
         get(&server, "/v2/ns/r/manifests/b", None).await.status(),
         StatusCode::OK
     );
-    let response = server
-        .client()
-        .delete(server.url(&format!("/v2/ns/r/manifests/{digest}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    expect_status(
+        server.delete(&format!("/v2/ns/r/manifests/{digest}")),
+        StatusCode::ACCEPTED,
+    )
+    .await;
     // The tags pointing at it went with it.
     assert_eq!(
         get(&server, "/v2/ns/r/manifests/b", None).await.status(),
@@ -277,8 +266,7 @@ async fn delete_by_tag_and_by_digest() {
         .unwrap();
     assert_eq!(tags["tags"], serde_json::json!([]));
     let again = server
-        .client()
-        .delete(server.url(&format!("/v2/ns/r/manifests/{digest}")))
+        .delete(&format!("/v2/ns/r/manifests/{digest}"))
         .send()
         .await
         .unwrap();

@@ -8,7 +8,8 @@ mod common;
 use std::collections::HashMap;
 
 use common::{
-    OCI_MANIFEST, TestServer, anonymous, client_with_token, image_manifest, put_manifest,
+    OCI_MANIFEST, TestServer, anonymous, client_with_token, expect_status, image_manifest,
+    put_manifest,
 };
 use futures_util::future::join_all;
 use reqwest::StatusCode;
@@ -126,13 +127,7 @@ async fn push(server: &TestServer, repository: &str, more: &[&str]) {
 }
 
 async fn admin_post(server: &TestServer, path: &str, body: Value) -> Value {
-    let response = server
-        .client()
-        .post(server.url(path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = server.post(path).json(&body).send().await.unwrap();
     let status = response.status();
     let body: Value = response.json().await.unwrap();
     assert!(status.is_success(), "{path}: {body}");
@@ -300,16 +295,10 @@ async fn every_allow_and_every_deny() {
         .await;
         push(&server, &format!("{ns}/other"), &[]).await;
         push(&server, &format!("{ns}-x/target"), &[]).await;
-        let retagged = server
-            .client()
-            .put(server.url(&format!(
+        expect_status(server.put(&format!(
                 "/apis/image.openshift.io/v1/namespaces/{ns}/imagestreamtags/target:{API_RETAGGED}"
-            )))
-            .json(&retag())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(retagged.status(), StatusCode::OK);
+            ))
+            .json(&retag()), StatusCode::OK).await;
         let subject = match case.kind {
             Kind::User => json!({"kind": "User", "name": "matrix-user"}),
             Kind::GroupMember => json!({"kind": "Group", "name": "matrix-group"}),
@@ -412,7 +401,7 @@ async fn every_allow_and_every_deny() {
         };
         for tag in [REGISTRY_DELETED, API_DELETED] {
             let path = format!("/v2/{ns}/target/manifests/{tag}");
-            let got = server.client().get(server.url(&path)).send().await.unwrap();
+            let got = server.get(&path).send().await.unwrap();
             assert_eq!(got.status(), want, "{path}");
         }
     }

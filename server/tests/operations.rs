@@ -9,51 +9,24 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{TestServer, push_blob, wait_until};
+use common::{TestServer, expect_status, push_blob, text_of, wait_until};
 use reqwest::StatusCode;
 
 #[tokio::test]
 async fn health_readiness_and_metrics() {
     let server = TestServer::start();
-    let health = server
-        .client()
-        .get(server.url("/healthz"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(health.status(), StatusCode::OK);
-    let ready = server
-        .client()
-        .get(server.url("/readyz"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), StatusCode::OK);
+    expect_status(server.get("/healthz"), StatusCode::OK).await;
+    expect_status(server.get("/readyz"), StatusCode::OK).await;
 
     push_blob(&server, "m/repo", b"counted bytes").await;
-    let upload = server
-        .client()
-        .post(server.url("/v2/m/repo/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(upload.status(), StatusCode::ACCEPTED);
-    server
-        .client()
-        .get(server.url("/v2/m/repo/tags/list"))
-        .send()
-        .await
-        .unwrap();
+    expect_status(
+        server.post("/v2/m/repo/blobs/uploads/"),
+        StatusCode::ACCEPTED,
+    )
+    .await;
+    server.get("/v2/m/repo/tags/list").send().await.unwrap();
 
-    let metrics = server
-        .client()
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = text_of(server.get("/metrics")).await;
     for expected in [
         r#"berth_http_requests_total{route="upload_start",method="POST",status="201"} 1"#,
         r#"berth_http_requests_total{route="upload_start",method="POST",status="202"} 1"#,
@@ -76,13 +49,7 @@ async fn readiness_fails_when_storage_cannot_be_written() {
     let uploads = server.data_dir().join("uploads");
     std::fs::remove_dir_all(&uploads).unwrap();
     std::fs::write(&uploads, b"not a folder").unwrap();
-    let ready = server
-        .client()
-        .get(server.url("/readyz"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let ready = expect_status(server.get("/readyz"), StatusCode::SERVICE_UNAVAILABLE).await;
     assert!(ready.text().await.unwrap().contains("blobs:"));
 }
 
@@ -165,8 +132,7 @@ fn help_explains_every_option() {
 async fn shutdown_finishes_requests_in_flight() {
     let mut server = TestServer::start();
     let location = server
-        .client()
-        .post(server.url("/v2/ns/slow/blobs/uploads/"))
+        .post("/v2/ns/slow/blobs/uploads/")
         .send()
         .await
         .unwrap()

@@ -5,8 +5,8 @@
 mod common;
 
 use common::{
-    OCI_INDEX, OCI_MANIFEST, TestServer, anonymous, client_with_token, error_code, header,
-    image_manifest, push_blob, put_manifest, sha256,
+    OCI_INDEX, OCI_MANIFEST, TestServer, anonymous, client_with_token, error_code, expect_status,
+    header, image_manifest, push_blob, put_manifest, sha256,
 };
 use reqwest::{Method, StatusCode};
 
@@ -40,7 +40,7 @@ async fn push_image(server: &TestServer, repository: &str, tag: &str) -> (Vec<u8
 async fn referrers_never_answer_404_but_still_check_access() {
     let server = TestServer::start();
     let (_, subject) = push_image(&server, "team/app", "v1").await;
-    let eve = client_with_token(&server.add_user("eve", "eve-password", &[]));
+    let eve = server.user("eve");
     let unknown = sha256(b"no such subject");
 
     // Unknown subject, unknown repository in a known namespace, unknown namespace: an empty
@@ -50,7 +50,7 @@ async fn referrers_never_answer_404_but_still_check_access() {
         format!("/v2/team/nothing-here/referrers/{subject}"),
         format!("/v2/nobody/nothing/referrers/{subject}"),
     ] {
-        let response = server.client().get(server.url(&path)).send().await.unwrap();
+        let response = server.get(&path).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{path}");
         assert_eq!(header(&response, "content-type"), OCI_INDEX, "{path}");
         let index: serde_json::Value = response.json().await.unwrap();
@@ -76,7 +76,7 @@ async fn referrers_never_answer_404_but_still_check_access() {
 
 /// The JSON the administrator gets at `path`.
 async fn admin_json(server: &TestServer, path: &str) -> serde_json::Value {
-    let response = server.client().get(server.url(path)).send().await.unwrap();
+    let response = server.get(path).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK, "{path}");
     response.json().await.unwrap()
 }
@@ -163,26 +163,16 @@ async fn reading_a_manifest_by_an_invalid_reference_finds_nothing() {
         "%20",
     ] {
         let path = format!("/v2/team/app/manifests/{reference}");
-        let response = server.client().get(server.url(&path)).send().await.unwrap();
+        let response = server.get(&path).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "GET {reference}");
         assert_eq!(
             error_code(response).await,
             "MANIFEST_UNKNOWN",
             "{reference}"
         );
-        let response = server
-            .client()
-            .head(server.url(&path))
-            .send()
-            .await
-            .unwrap();
+        let response = server.head(&path).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "HEAD {reference}");
-        let response = server
-            .client()
-            .delete(server.url(&path))
-            .send()
-            .await
-            .unwrap();
+        let response = server.delete(&path).send().await.unwrap();
         assert_eq!(
             response.status(),
             StatusCode::NOT_FOUND,
@@ -286,13 +276,11 @@ async fn assert_token_error(what: &str, response: reqwest::Response) {
 async fn every_refusal_on_v2_and_the_token_endpoint_is_a_json_error() {
     let server = TestServer::start_with(&["--max-manifest-bytes", "4096"]);
     push_image(&server, "team/app", "v1").await;
-    let upload = server
-        .client()
-        .post(server.url("/v2/team/app/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(upload.status(), StatusCode::ACCEPTED);
+    let upload = expect_status(
+        server.post("/v2/team/app/blobs/uploads/"),
+        StatusCode::ACCEPTED,
+    )
+    .await;
     let session = header(&upload, "location");
     let digest = sha256(b"x");
     let long_path = format!("/v2/{}manifests/v1", "a/".repeat(3000));
@@ -374,8 +362,7 @@ async fn every_refusal_on_v2_and_the_token_endpoint_is_a_json_error() {
     // session of their own: the walk cancelled the first). The oversized bodies are small
     // enough to sit in the socket's buffer when the server answers before reading them.
     let upload = server
-        .client()
-        .post(server.url("/v2/team/app/blobs/uploads/"))
+        .post("/v2/team/app/blobs/uploads/")
         .send()
         .await
         .unwrap();
@@ -396,23 +383,20 @@ async fn every_refusal_on_v2_and_the_token_endpoint_is_a_json_error() {
         (
             "unsatisfiable Range",
             server
-                .client()
-                .get(server.url("/v2/team/app/manifests/v1"))
+                .get("/v2/team/app/manifests/v1")
                 .header("range", "bytes=zz"),
         ),
         (
             "oversized manifest",
             server
-                .client()
-                .put(server.url("/v2/team/app/manifests/big"))
+                .put("/v2/team/app/manifests/big")
                 .header("content-type", OCI_MANIFEST)
                 .body(vec![b' '; 10_000]),
         ),
         (
             "oversized manifest without a length",
             server
-                .client()
-                .put(server.url("/v2/team/app/manifests/big"))
+                .put("/v2/team/app/manifests/big")
                 .header("content-type", OCI_MANIFEST)
                 .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
                     (0..6).map(|_| Ok::<_, std::io::Error>(vec![b' '; 1000])),
@@ -421,16 +405,14 @@ async fn every_refusal_on_v2_and_the_token_endpoint_is_a_json_error() {
         (
             "chunk out of order",
             server
-                .client()
-                .patch(server.url(&session))
+                .patch(&session)
                 .header("content-range", "5-9")
                 .body("12345"),
         ),
         (
             "chunk whose length disagrees",
             server
-                .client()
-                .patch(server.url(&session))
+                .patch(&session)
                 .header("content-range", "0-99")
                 .body("12345"),
         ),
@@ -469,31 +451,27 @@ async fn every_refusal_on_v2_and_the_token_endpoint_is_a_json_error() {
             }
         }
     }
-    let response = anonymous()
-        .post(server.url("/auth/token"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(vec![b'a'; 200_000])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let response = expect_status(
+        anonymous()
+            .post(server.url("/auth/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(vec![b'a'; 200_000]),
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+    .await;
     assert_token_error("oversized form", response).await;
-    let response = anonymous()
-        .put(server.url("/auth/token"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let response = expect_status(
+        anonymous().put(server.url("/auth/token")),
+        StatusCode::METHOD_NOT_ALLOWED,
+    )
+    .await;
     assert!(!header(&response, "allow").is_empty());
-    let response = anonymous().post(server.url("/v2")).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    let response = server
-        .client()
-        .post(server.url("/v2"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    expect_status(
+        anonymous().post(server.url("/v2")),
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    let response = expect_status(server.post("/v2"), StatusCode::METHOD_NOT_ALLOWED).await;
     assert_eq!(header(&response, "allow"), "GET, HEAD");
     assert_eq!(error_code(response).await, "UNSUPPORTED");
 

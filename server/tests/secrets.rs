@@ -10,9 +10,7 @@ use std::process::Command;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use common::{
-    TestServer, anonymous, client_with_token, create_namespace, expect_kube_status, grant_user,
-};
+use common::{TestServer, anonymous, create_namespace, expect_kube_status, grant_user};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -259,9 +257,9 @@ async fn only_the_namespace_admin_manages_secrets() {
     .await;
     assert_eq!(status, StatusCode::CREATED);
 
-    let viewer = client_with_token(&server.add_user("vera", "vera-password", &[]));
-    let editor = client_with_token(&server.add_user("eddie", "eddie-password", &[]));
-    let admin = client_with_token(&server.add_user("ada", "ada-password", &[]));
+    let viewer = server.user("vera");
+    let editor = server.user("eddie");
+    let admin = server.user("ada");
     grant_user(&server, "team", "viewer", "vera").await;
     grant_user(&server, "team", "editor", "eddie").await;
     grant_user(&server, "team", "admin", "ada").await;

@@ -5,7 +5,7 @@
 mod common;
 
 use common::images::{run, umoci_image};
-use common::{TestServer, anonymous, header, self_signed_tls};
+use common::{TestServer, anonymous, expect_status, header, self_signed_tls};
 use reqwest::StatusCode;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -21,8 +21,11 @@ async fn skopeo_pushes_and_pulls_over_tls_with_only_the_ca_trusted() {
     let server = TestServer::start_with(&tls_args);
     assert!(server.base.starts_with("https://"), "{}", server.base);
 
-    let challenge = anonymous().get(server.url("/v2/")).send().await.unwrap();
-    assert_eq!(challenge.status(), StatusCode::UNAUTHORIZED);
+    let challenge = expect_status(
+        anonymous().get(server.url("/v2/")),
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
     assert!(
         header(&challenge, "www-authenticate")
             .contains(&format!("realm=\"https://{}/auth/token\"", server.addr)),

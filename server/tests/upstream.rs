@@ -9,20 +9,12 @@ use std::time::Duration;
 
 use common::upstream::InFront;
 use common::{
-    OCI_MANIFEST, TestServer, anonymous, expect_kube_status, grant_user, image_manifest,
-    put_manifest, sha256,
+    TestServer, anonymous, expect_json, expect_kube_status, expect_status, grant_user, json_of,
+    push_image, tag_form,
 };
 use futures_util::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-/// Pushes an image to the cluster's registry and returns its digest.
-async fn push(upstream: &TestServer, repository: &str, tag: &str, seed: &str) -> String {
-    let manifest = image_manifest(upstream, repository, seed).await;
-    let response = put_manifest(upstream, repository, tag, OCI_MANIFEST, &manifest).await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    sha256(&manifest)
-}
 
 async fn read(browser: &reqwest::Client, console: &TestServer, path: &str) -> (StatusCode, Value) {
     let response = browser.get(console.url(path)).send().await.unwrap();
@@ -48,17 +40,10 @@ async fn change(
 
 /// The cluster's own view of a tag's current image.
 async fn upstream_tag(upstream: &TestServer, namespace: &str, name: &str) -> String {
-    let tag: Value = upstream
-        .client()
-        .get(upstream.url(&format!(
-            "/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreamtags/{name}"
-        )))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tag = json_of(upstream.get(&format!(
+        "/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreamtags/{name}"
+    )))
+    .await;
     tag["image"]["metadata"]["name"]
         .as_str()
         .unwrap()
@@ -68,11 +53,11 @@ async fn upstream_tag(upstream: &TestServer, namespace: &str, name: &str) -> Str
 #[tokio::test]
 async fn browse_tag_and_roll_back_through_the_cluster() {
     let pair = InFront::start();
-    let first = push(&pair.upstream, "team/app", "v1", "one").await;
-    let second = push(&pair.upstream, "team/app", "v1", "two").await;
+    let first = push_image(&pair.upstream, "team/app", "v1", "one").await;
+    let second = push_image(&pair.upstream, "team/app", "v1", "two").await;
     // Time passes on purpose: times are kept to the second, and team/db must sort as newer.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    push(&pair.upstream, "team/db", "latest", "db").await;
+    push_image(&pair.upstream, "team/db", "latest", "db").await;
     let (browser, csrf) = pair.sign_in_admin().await;
     let console = &pair.console;
 
@@ -156,13 +141,7 @@ async fn browse_tag_and_roll_back_through_the_cluster() {
         &browser,
         console,
         "tag",
-        &[
-            ("csrf", &csrf),
-            ("namespace", "team"),
-            ("stream", "app"),
-            ("tag", "stable"),
-            ("from", "v1"),
-        ],
+        &tag_form(&csrf, "team", "app", "stable", "v1"),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
@@ -174,13 +153,7 @@ async fn browse_tag_and_roll_back_through_the_cluster() {
         &browser,
         console,
         "tag",
-        &[
-            ("csrf", &csrf),
-            ("namespace", "team"),
-            ("stream", "app"),
-            ("tag", "v1"),
-            ("from", &first),
-        ],
+        &tag_form(&csrf, "team", "app", "v1", &first),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
@@ -236,8 +209,8 @@ async fn browse_tag_and_roll_back_through_the_cluster() {
 #[tokio::test]
 async fn a_viewer_sees_no_write_controls_and_the_cluster_refuses_them() {
     let pair = InFront::start();
-    push(&pair.upstream, "team/app", "v1", "one").await;
-    push(&pair.upstream, "other/secret", "v1", "two").await;
+    push_image(&pair.upstream, "team/app", "v1", "one").await;
+    push_image(&pair.upstream, "other/secret", "v1", "two").await;
     pair.upstream.add_user("vera", "vera-password", &[]);
     grant_user(&pair.upstream, "team", "viewer", "vera").await;
     let (browser, csrf) = pair.sign_in("vera", "vera-password").await;
@@ -266,13 +239,7 @@ async fn a_viewer_sees_no_write_controls_and_the_cluster_refuses_them() {
         &browser,
         console,
         "tag",
-        &[
-            ("csrf", &csrf),
-            ("namespace", "team"),
-            ("stream", "app"),
-            ("tag", "stable"),
-            ("from", "v1"),
-        ],
+        &tag_form(&csrf, "team", "app", "stable", "v1"),
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
@@ -292,7 +259,7 @@ async fn a_viewer_sees_no_write_controls_and_the_cluster_refuses_them() {
 #[tokio::test]
 async fn an_expired_cluster_token_sends_the_user_back_to_sign_in() {
     let pair = InFront::start_with("access_token_seconds = 3");
-    push(&pair.upstream, "team/app", "v1", "one").await;
+    push_image(&pair.upstream, "team/app", "v1", "one").await;
     pair.upstream.add_user("alice", "alice-password", &[]);
     grant_user(&pair.upstream, "team", "editor", "alice").await;
     let (browser, _) = pair.sign_in("alice", "alice-password").await;
@@ -326,16 +293,15 @@ async fn an_expired_cluster_token_sends_the_user_back_to_sign_in() {
 #[tokio::test]
 async fn a_push_to_the_cluster_shows_live() {
     let pair = InFront::start();
-    push(&pair.upstream, "team/app", "v1", "one").await;
+    push_image(&pair.upstream, "team/app", "v1", "one").await;
     let (browser, _) = pair.sign_in_admin().await;
-    let response = browser
-        .get(pair.console.url("/console/api/events"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    let response = expect_status(
+        browser.get(pair.console.url("/console/api/events")),
+        StatusCode::OK,
+    )
+    .await;
     let mut body = response.bytes_stream();
-    let pushed = push(&pair.upstream, "team/app", "v2", "two").await;
+    let pushed = push_image(&pair.upstream, "team/app", "v2", "two").await;
     let mut text = String::new();
     let found = tokio::time::timeout(Duration::from_secs(20), async {
         while let Some(chunk) = body.next().await {
@@ -412,12 +378,11 @@ async fn the_console_forwards_only_what_it_needs() {
         (status, answer),
         (StatusCode::UNAUTHORIZED, json!("SignInRequired"))
     );
-    let feed = client
-        .get(console.url("/console/api/events"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(feed.status(), StatusCode::UNAUTHORIZED);
+    expect_status(
+        client.get(console.url("/console/api/events")),
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
     // A body larger than any form of the console's is refused before it is read.
     // (The answer can beat the end of the upload, which then meets a closed connection: a
     // client of its own, so no later request is sent on that connection.)
@@ -432,15 +397,14 @@ async fn the_console_forwards_only_what_it_needs() {
         Err(err) => assert!(err.is_request(), "{err}"),
     }
     // Ready while the cluster answers.
-    let ready = client.get(console.url("/readyz")).send().await.unwrap();
-    assert_eq!(ready.status(), StatusCode::OK);
+    expect_status(client.get(console.url("/readyz")), StatusCode::OK).await;
 }
 
 #[tokio::test]
 async fn a_registry_that_refuses_the_bearer_gets_its_challenge_answered() {
     use berth::import::remote::{RemoteReference, RemoteRegistry};
     let upstream = TestServer::start();
-    let digest = push(&upstream, "team/app", "v1", "one").await;
+    let digest = push_image(&upstream, "team/app", "v1", "one").await;
     // A registry that wants its own token flow (as most do) refuses the cluster token as a
     // bearer: the 401's challenge is answered with the token as the password, as `podman
     // login -u any -p TOKEN` does, and the read goes through.
@@ -462,20 +426,18 @@ async fn a_registry_that_refuses_the_bearer_gets_its_challenge_answered() {
 #[tokio::test]
 async fn a_namespace_page_reads_only_as_much_of_the_cluster_list_as_it_shows() {
     let pair = InFront::start();
-    push(&pair.upstream, "many/seed", "v1", "seed").await;
+    push_image(&pair.upstream, "many/seed", "v1", "seed").await;
+    let create_stream = async |name: &str| {
+        let streams = "/apis/image.openshift.io/v1/namespaces/many/imagestreams";
+        let stream = json!({"metadata": {"name": name}});
+        expect_status(
+            pair.upstream.post(streams).json(&stream),
+            StatusCode::CREATED,
+        )
+        .await;
+    };
     for n in 0..60 {
-        let response = pair
-            .upstream
-            .client()
-            .post(
-                pair.upstream
-                    .url("/apis/image.openshift.io/v1/namespaces/many/imagestreams"),
-            )
-            .json(&json!({"metadata": {"name": format!("s{n:02}")}}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::CREATED);
+        create_stream(&format!("s{n:02}")).await;
     }
     let (browser, _) = pair.sign_in_admin().await;
     let console = &pair.console;
@@ -510,18 +472,7 @@ async fn a_namespace_page_reads_only_as_much_of_the_cluster_list_as_it_shows() {
     assert_eq!(filtered["total"], 10);
     // Typing on reads this session's copy while the cluster's list is unchanged; a change
     // there shows at once.
-    let response = pair
-        .upstream
-        .client()
-        .post(
-            pair.upstream
-                .url("/apis/image.openshift.io/v1/namespaces/many/imagestreams"),
-        )
-        .json(&json!({"metadata": {"name": "s5x"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    create_stream("s5x").await;
     let (_, filtered) = read(
         &browser,
         console,
@@ -555,7 +506,7 @@ async fn a_namespace_page_reads_only_as_much_of_the_cluster_list_as_it_shows() {
 #[tokio::test]
 async fn pull_secrets_are_kept_in_the_cluster() {
     let pair = InFront::start();
-    push(&pair.upstream, "team/app", "v1", "one").await;
+    push_image(&pair.upstream, "team/app", "v1", "one").await;
     let (browser, csrf) = pair.sign_in_admin().await;
     let console = &pair.console;
     let password = "cluster-held-pa55word";
@@ -577,15 +528,11 @@ async fn pull_secrets_are_kept_in_the_cluster() {
     assert_eq!(created["registries"], json!(["quay.io"]));
 
     // The cluster holds it, as `oc create secret docker-registry` would have made it.
-    let secret = pair
-        .upstream
-        .client()
-        .get(pair.upstream.url("/api/v1/namespaces/team/secrets/quay"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(secret.status(), StatusCode::OK);
-    let secret: Value = secret.json().await.unwrap();
+    let secret = expect_json(
+        pair.upstream.get("/api/v1/namespaces/team/secrets/quay"),
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(secret["type"], "kubernetes.io/dockerconfigjson");
 
     let (status, list) = read(

@@ -15,8 +15,9 @@ use std::time::Duration;
 
 use app::format::encode;
 use common::{
-    ADMIN_PASSWORD, TestServer, anonymous, browser, console_session, form_fields, header, location,
-    push_blob, put_manifest, self_signed_tls, sha256, submit_sign_in_form,
+    ADMIN_PASSWORD, TestServer, anonymous, browser, console_session, expect_status, form_fields,
+    header, location, push_blob, put_manifest, self_signed_tls, sha256, submit_sign_in_form,
+    text_of,
 };
 use reqwest::StatusCode;
 
@@ -342,14 +343,8 @@ async fn markup_in_any_page_parameter_stays_text_under_a_nonce_policy() {
     }
     assert_eq!(nonces.len(), 3);
     // The image's markup is on its page, as text.
-    let page = admin
-        .get(server.url(&format!("/ns/team/streams/app/images/{digest}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page =
+        text_of(admin.get(server.url(&format!("/ns/team/streams/app/images/{digest}")))).await;
     assert!(page.contains("&lt;/title&gt;&lt;script&gt;alert(1)&lt;/script&gt;"));
 }
 
@@ -425,12 +420,11 @@ async fn markup_in_sign_in_pages_stays_text() {
             "nonce",
         ];
         let query = names.map(|n| format!("{n}={value}")).join("&");
-        let refused = client
-            .get(server.url(&format!("/oauth/authorize?{query}")))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+        let refused = expect_status(
+            client.get(server.url(&format!("/oauth/authorize?{query}"))),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
         let headers = refused.headers().clone();
         check_page(
             "refused authorize",
@@ -444,8 +438,7 @@ async fn markup_in_sign_in_pages_stays_text() {
             "/oauth/authorize?response_type=code&client_id=berth-console&redirect_uri={}&code_challenge={value}&code_challenge_method=S256&state={value}&nonce={value}&scope={value}",
             encode(&callback)
         ));
-        let form = client.get(&authorize).send().await.unwrap();
-        assert_eq!(form.status(), StatusCode::OK);
+        let form = expect_status(client.get(&authorize), StatusCode::OK).await;
         let headers = form.headers().clone();
         let policy = header(&form, "content-security-policy");
         // The form posts here and is answered with a redirect to the client's address.
@@ -489,14 +482,13 @@ async fn markup_in_sign_in_pages_stays_text() {
             .next()
             .unwrap()
             .to_owned();
-        let refused = client
-            .get(server.url(&format!(
+        let refused = expect_status(
+            client.get(server.url(&format!(
                 "/console/callback?state={state}&error={value}&error_description={value}"
-            )))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+            ))),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
         let headers = refused.headers().clone();
         let body = refused.text().await.unwrap();
         check_page("callback refusal", &headers, &body, false);
@@ -509,13 +501,13 @@ async fn the_not_found_page_leaves_the_session_cookie_alone() {
     // Browsers send a host's cookies to all its ports: another Berth's session cookie reaches
     // this one with the request for `/favicon.ico` that its sign-in page makes.
     let server = TestServer::start();
-    let response = anonymous()
-        .get(server.url("/favicon.ico"))
-        .header("cookie", "berth_session=AkLYYXGwl-XD4eE0U9e5yg")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let response = expect_status(
+        anonymous()
+            .get(server.url("/favicon.ico"))
+            .header("cookie", "berth_session=AkLYYXGwl-XD4eE0U9e5yg"),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
     assert_eq!(header(&response, "set-cookie"), "");
 }
 
@@ -706,13 +698,13 @@ async fn forwarded_headers_count_only_from_trusted_proxies() {
         );
 
         // The session cookie of a request that came over https (to the proxy) is Secure.
-        let login = browser()
-            .get(server.url("/console/login?then=/"))
-            .header("x-forwarded-proto", "https")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(login.status(), StatusCode::SEE_OTHER);
+        let login = expect_status(
+            browser()
+                .get(server.url("/console/login?then=/"))
+                .header("x-forwarded-proto", "https"),
+            StatusCode::SEE_OTHER,
+        )
+        .await;
         let cookie = header(&login, "set-cookie");
         assert!(cookie.starts_with("berth_session="), "{cookie}");
         assert_eq!(cookie.contains("; Secure"), trusted, "{cookie}");

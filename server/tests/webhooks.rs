@@ -14,7 +14,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode as AxumStatus};
 use common::images::{run, umoci_image};
 use common::{
-    TestServer, client_with_token, create_namespace, expect_kube_status, grant_user, wait_until,
+    TestServer, create_namespace, expect_kube_status, expect_status, grant_user, wait_until,
 };
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use reqwest::{Method, StatusCode};
@@ -207,14 +207,13 @@ async fn push(
     .await
     .unwrap();
     let (repository, tag) = repository_tag.split_once(':').unwrap();
-    let response = server
-        .client()
-        .head(server.url(&format!("/v2/{repository}/manifests/{tag}")))
-        .header("accept", OCI_MANIFEST)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    let response = expect_status(
+        server
+            .head(&format!("/v2/{repository}/manifests/{tag}"))
+            .header("accept", OCI_MANIFEST),
+        StatusCode::OK,
+    )
+    .await;
     common::header(&response, "docker-content-digest")
 }
 
@@ -476,9 +475,7 @@ async fn signed_events_are_delivered_and_a_500_is_retried() {
     expect_kube_status(server.client().delete(&cloud), StatusCode::OK, "").await;
     for path in ["/cloud", "/cloud/deliveries"] {
         expect_kube_status(
-            server
-                .client()
-                .get(server.url(&format!("{}{path}", webhooks_path("team")))),
+            server.get(&format!("{}{path}", webhooks_path("team"))),
             StatusCode::NOT_FOUND,
             "NotFound",
         )
@@ -492,7 +489,7 @@ async fn only_namespace_admins_manage_webhooks_and_bad_specs_name_their_fields()
     create_namespace(&server.client(), &server, "team").await;
     let hook = json!({"metadata": {"name": "ci"}, "spec": {"url": "http://127.0.0.1:9/hook"}});
 
-    let viewer = client_with_token(&server.add_user("viewer", "viewer-password", &[]));
+    let viewer = server.user("viewer");
     let webhooks = server.url(&webhooks_path("team"));
     let body = expect_kube_status(
         viewer.post(&webhooks).json(&hook),
@@ -685,7 +682,7 @@ async fn a_delivery_that_failed_for_good_is_sent_again_by_hand() {
     let redeliver = |id: &str| format!("{}/ci/deliveries/{id}/redeliver", webhooks_path("team"));
 
     // Only the namespace's admins: an editor, who may push, is refused.
-    let editor = client_with_token(&server.add_user("eddie", "eddie-password", &[]));
+    let editor = server.user("eddie");
     grant_user(&server, "team", "editor", "eddie").await;
     let body = expect_kube_status(
         editor.post(server.url(&redeliver(&failed_id))),
@@ -698,7 +695,7 @@ async fn a_delivery_that_failed_for_good_is_sent_again_by_hand() {
     // Deliveries it does not have, and subscriptions that do not exist.
     for id in ["999999", "0", "-1", "abc", "+1", "01"] {
         let body = expect_kube_status(
-            server.client().post(server.url(&redeliver(id))),
+            server.post(&redeliver(id)),
             StatusCode::NOT_FOUND,
             "NotFound",
         )
@@ -708,10 +705,10 @@ async fn a_delivery_that_failed_for_good_is_sent_again_by_hand() {
         assert_eq!(body["details"]["name"], id);
     }
     let body = expect_kube_status(
-        server.client().post(server.url(&format!(
+        server.post(&format!(
             "{}/nope/deliveries/{failed_id}/redeliver",
             webhooks_path("team")
-        ))),
+        )),
         StatusCode::NOT_FOUND,
         "NotFound",
     )
@@ -742,7 +739,7 @@ async fn a_delivery_that_failed_for_good_is_sent_again_by_hand() {
 
     // A pending delivery is being sent already: a Conflict.
     let body = expect_kube_status(
-        server.client().post(server.url(&redeliver(&made_id))),
+        server.post(&redeliver(&made_id)),
         StatusCode::CONFLICT,
         "Conflict",
     )
@@ -818,8 +815,7 @@ async fn webhooks_to_internal_addresses_are_refused_at_creation_or_at_delivery()
     ] {
         let body = expect_kube_status(
             server
-                .client()
-                .post(server.url(&webhooks_path("team")))
+                .post(&webhooks_path("team"))
                 .json(&json!({"metadata": {"name": "internal"}, "spec": {"url": url}})),
             StatusCode::UNPROCESSABLE_ENTITY,
             "Invalid",

@@ -124,6 +124,12 @@ impl TestServer {
         token_for(&self.base, name, password)
     }
 
+    /// Adds local user `name` with password `{name}-password` and no groups, and answers a
+    /// client that sends a personal token of theirs.
+    pub fn user(&self, name: &str) -> reqwest::Client {
+        client_with_token(&self.add_user(name, &format!("{name}-password"), &[]))
+    }
+
     /// `user:secret` credentials of the administrator for skopeo and podman.
     pub fn creds(&self) -> String {
         format!("admin:{}", self.admin_token)
@@ -131,6 +137,36 @@ impl TestServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// `GET path` as the administrator.
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client().get(self.url(path))
+    }
+
+    /// `HEAD path` as the administrator.
+    pub fn head(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client().head(self.url(path))
+    }
+
+    /// `POST path` as the administrator.
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client().post(self.url(path))
+    }
+
+    /// `PUT path` as the administrator.
+    pub fn put(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client().put(self.url(path))
+    }
+
+    /// `PATCH path` as the administrator.
+    pub fn patch(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client().patch(self.url(path))
+    }
+
+    /// `DELETE path` as the administrator.
+    pub fn delete(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client().delete(self.url(path))
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -284,6 +320,47 @@ pub fn header(response: &reqwest::Response, name: &str) -> String {
         .unwrap_or_default()
 }
 
+/// `METHOD /path` of a request, for the messages of failed checks.
+fn sent(request: &reqwest::Request) -> String {
+    format!("{} {}", request.method(), request.url().path())
+}
+
+/// Sends `request` and expects HTTP status `expected`; answers the response, its body unread
+/// (on any other status the test fails, showing the body).
+pub async fn expect_status(
+    request: reqwest::RequestBuilder,
+    expected: reqwest::StatusCode,
+) -> reqwest::Response {
+    let (client, request) = request.build_split();
+    let request = request.unwrap();
+    let sent = sent(&request);
+    let response = client.execute(request).await.unwrap();
+    let status = response.status();
+    if status != expected {
+        let text = response.text().await.unwrap_or_default();
+        panic!("{sent}: expected {expected}, got {status}: {text}");
+    }
+    response
+}
+
+/// Sends `request` and answers its body as text, whatever its status.
+pub async fn text_of(request: reqwest::RequestBuilder) -> String {
+    request.send().await.unwrap().text().await.unwrap()
+}
+
+/// Sends `request`, expects HTTP status `expected` and answers the body as JSON.
+pub async fn expect_json(
+    request: reqwest::RequestBuilder,
+    expected: reqwest::StatusCode,
+) -> serde_json::Value {
+    expect_status(request, expected).await.json().await.unwrap()
+}
+
+/// Sends `request` and answers its body as JSON, whatever its status.
+pub async fn json_of(request: reqwest::RequestBuilder) -> serde_json::Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 /// Sends `request` and expects a Kubernetes `Status` in answer, with HTTP status and `code`
 /// `expected` and reason `reason` (`""` for a `Success` Status, which has none); answers the
 /// Status, for the checks of its message and details a test adds.
@@ -294,7 +371,7 @@ pub async fn expect_kube_status(
 ) -> serde_json::Value {
     let (client, request) = request.build_split();
     let request = request.unwrap();
-    let sent = format!("{} {}", request.method(), request.url().path());
+    let sent = sent(&request);
     let response = client.execute(request).await.unwrap();
     let status = response.status();
     let text = response.text().await.unwrap();
@@ -338,7 +415,11 @@ pub async fn error_code(response: reqwest::Response) -> String {
         .to_owned()
 }
 
-/// Pushes a blob in one request and returns its digest.
+/// Sends `request` and answers the OCI error code of its answer.
+pub async fn error_code_of(request: reqwest::RequestBuilder) -> String {
+    error_code(request.send().await.unwrap()).await
+}
+
 /// Makes namespace `name` as `client`'s user, who becomes its admin.
 pub async fn create_namespace(client: &reqwest::Client, server: &TestServer, name: &str) {
     let response = client
@@ -417,11 +498,23 @@ pub async fn grant_user(server: &TestServer, namespace: &str, role: &str, user: 
     grant(server, namespace, role, subject, None).await;
 }
 
+/// [`grant`] of `role` on `namespace/stream` to user `user`.
+pub async fn grant_user_on(
+    server: &TestServer,
+    namespace: &str,
+    stream: &str,
+    role: &str,
+    user: &str,
+) {
+    let subject = serde_json::json!({"kind": "User", "name": user});
+    grant(server, namespace, role, subject, Some(stream)).await;
+}
+
+/// Pushes a blob in one request and returns its digest.
 pub async fn push_blob(server: &TestServer, repository: &str, data: &[u8]) -> String {
     let digest = sha256(data);
     let response = server
-        .client()
-        .post(server.url(&format!("/v2/{repository}/blobs/uploads/?digest={digest}")))
+        .post(&format!("/v2/{repository}/blobs/uploads/?digest={digest}"))
         .body(data.to_vec())
         .send()
         .await
@@ -430,11 +523,45 @@ pub async fn push_blob(server: &TestServer, repository: &str, data: &[u8]) -> St
     digest
 }
 
+/// `POST /v2/{repository}/blobs/uploads/` as `client`: an upload starts (202) where it may push.
+pub async fn start_upload_as(
+    client: &reqwest::Client,
+    server: &TestServer,
+    repository: &str,
+) -> reqwest::Response {
+    client
+        .post(server.url(&format!("/v2/{repository}/blobs/uploads/")))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The HTTP status of `GET url` with `token` as the bearer credentials.
+pub async fn status_with_token(token: &str, url: &str) -> reqwest::StatusCode {
+    client_with_token(token)
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// Who `client` is: `GET /apis/user.openshift.io/v1/users/~`, its body.
+pub async fn whoami(client: &reqwest::Client, server: &TestServer) -> serde_json::Value {
+    json_of(client.get(server.url("/apis/user.openshift.io/v1/users/~"))).await
+}
+
+/// Starts an upload to `repository` as the administrator, which must be accepted; answers the
+/// session's location.
+pub async fn start_upload(server: &TestServer, repository: &str) -> String {
+    let path = format!("/v2/{repository}/blobs/uploads/");
+    location(&expect_status(server.post(&path), reqwest::StatusCode::ACCEPTED).await)
+}
+
 /// `GET /v2/{repository}/blobs/{digest}` as the administrator.
 pub async fn get_blob(server: &TestServer, repository: &str, digest: &str) -> reqwest::Response {
     server
-        .client()
-        .get(server.url(&format!("/v2/{repository}/blobs/{digest}")))
+        .get(&format!("/v2/{repository}/blobs/{digest}"))
         .send()
         .await
         .unwrap()
@@ -460,6 +587,19 @@ pub async fn image_manifest(server: &TestServer, repository: &str, seed: &str) -
     .unwrap()
 }
 
+/// Pushes a new image (config, layer and manifest; `seed` makes it differ from others) as
+/// `repository:tag`; answers its digest.
+pub async fn push_image(server: &TestServer, repository: &str, tag: &str, seed: &str) -> String {
+    let manifest = image_manifest(server, repository, seed).await;
+    let response = put_manifest(server, repository, tag, OCI_MANIFEST, &manifest).await;
+    assert_eq!(
+        response.status(),
+        reqwest::StatusCode::CREATED,
+        "{repository}:{tag}"
+    );
+    sha256(&manifest)
+}
+
 pub async fn put_manifest(
     server: &TestServer,
     repository: &str,
@@ -468,8 +608,7 @@ pub async fn put_manifest(
     body: &[u8],
 ) -> reqwest::Response {
     server
-        .client()
-        .put(server.url(&format!("/v2/{repository}/manifests/{reference}")))
+        .put(&format!("/v2/{repository}/manifests/{reference}"))
         .header("content-type", media_type)
         .body(body.to_vec())
         .send()
@@ -557,14 +696,7 @@ pub async fn submit_sign_in_form(
     user: &str,
     password: &str,
 ) -> reqwest::Response {
-    let form = browser
-        .get(authorize)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let form = text_of(browser.get(authorize)).await;
     let mut fields: Vec<(String, String)> = form_fields(&form)
         .into_iter()
         .filter(|(name, _)| name != "username" && name != "password")
@@ -572,6 +704,24 @@ pub async fn submit_sign_in_form(
     fields.push(("username".into(), user.into()));
     fields.push(("password".into(), password.into()));
     browser.post(action).form(&fields).send().await.unwrap()
+}
+
+/// The console's tag form (`oc tag FROM STREAM:TAG` in `namespace`), with the session's CSRF
+/// token.
+pub fn tag_form<'a>(
+    csrf: &'a str,
+    namespace: &'a str,
+    stream: &'a str,
+    tag: &'a str,
+    from: &'a str,
+) -> [(&'static str, &'a str); 5] {
+    [
+        ("csrf", csrf),
+        ("namespace", namespace),
+        ("stream", stream),
+        ("tag", tag),
+        ("from", from),
+    ]
 }
 
 /// A browser signed in to the console as `user`, and its session's CSRF token.
