@@ -233,7 +233,8 @@ async fn tagging_across_streams_and_namespaces_untag_and_delete() {
         json!({"tag": {"from": {"kind": "ImageStreamTag", "namespace": "src", "name": "app:v1"}}}),
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    // A PUT that makes the tag answers 201, as OpenShift's does (one that moves a tag, 200).
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["image"]["metadata"]["name"], digest);
     assert_eq!(body["tag"]["from"]["name"], "app:v1");
     assert_eq!(body["tag"]["generation"], 1);
@@ -770,7 +771,7 @@ async fn mappings_and_import_modes() {
         json!({"tag": {"reference": true, "from": {"kind": "DockerImage", "name": "quay.io/example/app:1.0"}}}),
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{external}");
+    assert_eq!(status, StatusCode::CREATED, "{external}");
     let (_, stream) = get(&server, &format!("{API}/namespaces/map/imagestreams/app")).await;
     let upstream = stream["status"]["tags"]
         .as_array()

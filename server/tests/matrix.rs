@@ -298,7 +298,7 @@ async fn every_allow_and_every_deny() {
         expect_status(server.put(&format!(
                 "/apis/image.openshift.io/v1/namespaces/{ns}/imagestreamtags/target:{API_RETAGGED}"
             ))
-            .json(&retag()), StatusCode::OK).await;
+            .json(&retag()), StatusCode::CREATED).await;
         let subject = match case.kind {
             Kind::User => json!({"kind": "User", "name": "matrix-user"}),
             Kind::GroupMember => json!({"kind": "Group", "name": "matrix-group"}),

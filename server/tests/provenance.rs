@@ -275,7 +275,7 @@ async fn naming_another_tenants_layer_in_an_imported_manifest_reads_nothing_of_i
         .send()
         .await
         .unwrap();
-    expect_status(response, StatusCode::OK).await;
+    expect_status(response, StatusCode::CREATED).await;
     let response = blob(&attacker.client, &server, Method::GET, "evil/copy", &layer).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 

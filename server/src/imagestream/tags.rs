@@ -14,7 +14,7 @@ use crate::auth::http::Caller;
 use crate::auth::{Action, Subject, Target, Visible};
 use crate::kube::{
     ApiError, ApiJson, ApiResult, FieldError, IMAGE_STREAM_IMPORTS, IMAGE_STREAM_TAGS, List,
-    ListMeta, ListParams, ObjectMeta, Page, Status, created, fill, ok,
+    ListMeta, ListParams, ObjectMeta, Page, Put, Status, created, fill, ok, put,
 };
 use crate::oci::{Digest, Tag};
 use crate::storage::{ImageRecord, Presence, SpecTagWrite, StreamChange, StreamRecord, TagTarget};
@@ -187,7 +187,7 @@ impl ImageStreamApi {
     }
 
     /// Creates (`create`: must be new) or updates a spec tag, pointing the tag where it says:
-    /// how `oc tag` and a rollback to an earlier image work.
+    /// how `oc tag` and a rollback to an earlier image work. Says whether the tag is new.
     pub async fn put_tag(
         &self,
         who: &Subject,
@@ -195,7 +195,7 @@ impl ImageStreamApi {
         name: &str,
         body: ImageStreamTag,
         create: bool,
-    ) -> ApiResult<ImageStreamTag> {
+    ) -> ApiResult<Put<ImageStreamTag>> {
         let (stream, tag) = split_stream_tag(name)?;
         self.auth.authorizer.require(
             who,
@@ -217,11 +217,10 @@ impl ImageStreamApi {
         })?;
         let normalized = normalize(reference, tag.as_str(), IMAGE_STREAM_TAGS, name)?;
         let current = self.store.get_stream(namespace, &stream).await?;
-        if create
-            && current.as_ref().is_some_and(|c| {
-                c.spec_tag(tag.as_str()).is_some() || c.status_tag(tag.as_str()).is_some()
-            })
-        {
+        let exists = current.as_ref().is_some_and(|c| {
+            c.spec_tag(tag.as_str()).is_some() || c.status_tag(tag.as_str()).is_some()
+        });
+        if create && exists {
             return Err(ApiError::AlreadyExists {
                 resource: IMAGE_STREAM_TAGS,
                 name: name.into(),
@@ -244,7 +243,10 @@ impl ImageStreamApi {
             .await?
             .map_err(|err| change_error(err, IMAGE_STREAM_TAGS, name))?;
         let image = self.current_image(&record, tag.as_str()).await?;
-        Ok(self.tag_object(&record, tag.as_str(), image.as_ref()))
+        Ok(Put {
+            object: self.tag_object(&record, tag.as_str(), image.as_ref()),
+            created: !exists,
+        })
     }
 
     /// Records what an import brought for `tag`: the spec tag (when new or changed) and the
@@ -358,7 +360,8 @@ pub(super) async fn create_tag(
     let name = body.metadata.name.clone();
     created(
         api.put_tag(&caller.subject, &namespace, &name, body, true)
-            .await,
+            .await
+            .map(|put| put.object),
     )
 }
 
@@ -376,7 +379,7 @@ pub(super) async fn put_tag(
     Path((namespace, name)): Path<(String, String)>,
     ApiJson(body): ApiJson<ImageStreamTag>,
 ) -> Response {
-    ok(api
+    put(api
         .put_tag(&caller.subject, &namespace, &name, body, false)
         .await)
 }

@@ -127,6 +127,24 @@ pub fn created<T: serde::Serialize>(result: ApiResult<T>) -> Response {
     }
 }
 
+/// What a PUT did, answered as Kubernetes answers it: 201 when it made the object, 200 when it
+/// replaced one.
+pub struct Put<T> {
+    pub object: T,
+    pub created: bool,
+}
+
+pub fn put<T: serde::Serialize>(result: ApiResult<Put<T>>) -> Response {
+    match result {
+        Ok(Put {
+            object,
+            created: true,
+        }) => json(StatusCode::CREATED, object),
+        Ok(Put { object, .. }) => json(StatusCode::OK, object),
+        Err(err) => err.into_response(),
+    }
+}
+
 pub fn error_line(err: &ApiError) -> Bytes {
     let mut line = serde_json::to_vec(&WatchEvent {
         event_type: "ERROR",
