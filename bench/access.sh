@@ -12,13 +12,10 @@ duration=10
 password=bench-password
 
 command -v wrk >/dev/null || { sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo; $sudo apt-get install -y -qq wrk >/dev/null; }
-if [ ! -x target/release/berth ]; then cargo build --release -p berth >&2; fi
-
-work="$(mktemp -d /tmp/berth-bench-access.XXXXXX)"
-BERTH_BOOTSTRAP_PASSWORD=$password target/release/berth serve --listen "127.0.0.1:$port" \
+. bench/common.sh
+BERTH_BOOTSTRAP_PASSWORD=$password "$berth_bin" serve --listen "127.0.0.1:$port" \
   --data-dir "$work/data" --log-level warn >"$work/out" 2>"$work/err" &
-pid=$!
-trap 'kill $pid 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+pids+=("$!")
 base="http://127.0.0.1:$port"
 for _ in $(seq 100); do curl -fs "$base/readyz" >/dev/null && break; sleep 0.1; done
 

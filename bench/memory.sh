@@ -21,21 +21,7 @@ runs="${1:-8}"
 settle="${2:-11}"
 port=5111
 
-berth="${BERTH_BIN:-target/release/berth}"
-if [ -z "${BERTH_BIN:-}" ] && { [ ! -x target/release/berth ] || [ -n "$(find server app -newer target/release/berth -name '*.rs' -print -quit)" ]; }; then
-  echo "building target/release/berth" >&2
-  # The flags cargo-leptos builds the server with, so that the two builds share artifacts.
-  RUSTFLAGS="--cfg erase_components" cargo build --release -p berth --bin berth --no-default-features >&2
-fi
-
-work="$(mktemp -d /tmp/berth-memory.XXXXXX)"
-berth_pid=""
-cleanup() {
-  [ -n "$berth_pid" ] && kill "$berth_pid" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+. bench/common.sh
 
 rss_mib() {
   awk '/^VmRSS:/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"
@@ -43,9 +29,10 @@ rss_mib() {
 
 start_berth() {
   rm -rf "$work/data"
-  BERTH_BOOTSTRAP_PASSWORD=bench-password "$berth" serve --listen "127.0.0.1:$port" \
+  BERTH_BOOTSTRAP_PASSWORD=bench-password "$berth_bin" serve --listen "127.0.0.1:$port" \
     --data-dir "$work/data" --log-level warn >"$work/berth.out" 2>"$work/berth.err" &
   berth_pid=$!
+  pids+=("$berth_pid")
   for _ in $(seq 100); do
     curl -fs -u admin:bench-password "http://127.0.0.1:$port/v2/" >/dev/null && return
     sleep 0.1
@@ -73,7 +60,7 @@ series() {
 mkdir -p bench/results
 result="bench/results/memory-$(date +%Y%m%d-%H%M%S).txt"
 {
-  echo "Berth $berth ($(git rev-parse --short HEAD)) memory after bursts; runs=$runs settle=${settle}s"
+  echo "Berth $berth_bin ($(git rev-parse --short HEAD)) memory after bursts; runs=$runs settle=${settle}s"
   [ -n "${MALLOC_ARENA_MAX:-}" ] && echo "MALLOC_ARENA_MAX=$MALLOC_ARENA_MAX"
   for mode in unscraped scraped; do
     start_berth

@@ -18,20 +18,7 @@ registry_port=5112
 for tool in curl docker-registry; do
   command -v "$tool" >/dev/null || { echo "needs $tool (scripts/setup test installs it)" >&2; exit 1; }
 done
-if [ ! -x target/release/berth ] || [ -n "$(find server app -newer target/release/berth -name '*.rs' -print -quit)" ]; then
-  echo "building target/release/berth" >&2
-  # The flags cargo-leptos builds the server with, so that the two builds share artifacts.
-  RUSTFLAGS="--cfg erase_components" cargo build --release -p berth --bin berth --no-default-features >&2
-fi
-
-work="$(mktemp -d /tmp/berth-bench-pt.XXXXXX)"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+. bench/common.sh
 
 cat >"$work/registry.yml" <<YAML
 version: 0.1
@@ -48,7 +35,7 @@ YAML
 docker-registry serve "$work/registry.yml" >"$work/registry.out" 2>&1 &
 pids+=("$!")
 # The registry imported from is on loopback, which the egress policy refuses unless allowed.
-BERTH_BOOTSTRAP_PASSWORD=bench-password target/release/berth serve --listen "127.0.0.1:$berth_port" \
+BERTH_BOOTSTRAP_PASSWORD=bench-password "$berth_bin" serve --listen "127.0.0.1:$berth_port" \
   --data-dir "$work/berth" --log-level warn --egress-allow 127.0.0.1/32 >"$work/berth.out" 2>"$work/berth.err" &
 berth_pid=$!
 pids+=("$berth_pid")

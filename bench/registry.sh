@@ -28,24 +28,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-berth="${BERTH_BIN:-target/release/berth}"
-if [ -z "${BERTH_BIN:-}" ] && { [ ! -x target/release/berth ] || [ -n "$(find server app -newer target/release/berth -name '*.rs' -print -quit)" ]; }; then
-  echo "building target/release/berth" >&2
-  # The flags cargo-leptos builds the server with, so that the two builds share artifacts.
-  RUSTFLAGS="--cfg erase_components" cargo build --release -p berth --bin berth --no-default-features >&2
-fi
-
-work="$(mktemp -d /tmp/berth-bench.XXXXXX)"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+. bench/common.sh
 
 # --- the two registries -------------------------------------------------------------------------
-BERTH_BOOTSTRAP_PASSWORD=bench-password "$berth" serve --listen "127.0.0.1:$berth_port" \
+BERTH_BOOTSTRAP_PASSWORD=bench-password "$berth_bin" serve --listen "127.0.0.1:$berth_port" \
   --data-dir "$work/berth" --log-level warn >"$work/berth.out" 2>"$work/berth.err" &
 berth_pid=$!
 pids+=("$berth_pid")
@@ -169,7 +155,7 @@ registry_rps=$(manifest_rps $registry_port)
 mkdir -p bench/results
 report="bench/results/registry-$(date -u +%Y%m%dT%H%M%SZ).txt"
 {
-  printf 'Berth (%s) vs docker-registry %s, %s MiB blob, %s, %s cores\n' "$berth" \
+  printf 'Berth (%s) vs docker-registry %s, %s MiB blob, %s, %s cores\n' "$berth_bin" \
     "$(docker-registry --version 2>/dev/null | awk '{print $3}')" "$size_mib" "$(date -u +%F)" "$(nproc)"
   printf '%-28s %14s %16s %8s\n' "" "Berth" "docker-registry" "ratio"
   printf '%-28s %14.0f %16.0f %7.2fx\n' "push (MiB/s)" "$(rate "$berth_push")" "$(rate "$registry_push")" \

@@ -29,20 +29,7 @@ for tool in curl python3; do
   command -v "$tool" >/dev/null || { echo "needs $tool" >&2; exit 1; }
 done
 [ -d target/site/pkg ] || { echo "target/site has no console assets: run cargo leptos build --release first" >&2; exit 1; }
-if [ ! -x target/release/berth ] || [ -n "$(find server app -newer target/release/berth -name '*.rs' -print -quit)" ]; then
-  echo "building target/release/berth" >&2
-  # The flags cargo-leptos builds the server with, so that the two builds share artifacts.
-  RUSTFLAGS="--cfg erase_components" cargo build --release -p berth --bin berth --no-default-features >&2
-fi
-
-work="$(mktemp -d /tmp/berth-bench-upstream.XXXXXX)"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+. bench/common.sh
 trap 'exit 130' INT TERM
 
 # Two free loopback ports: the front's must be known before the upstream starts (its OAuth
@@ -65,7 +52,7 @@ secret = "$client_secret"
 redirect_uri = "$front/console/callback"
 TOML
 
-BERTH_BOOTSTRAP_PASSWORD=$password target/release/berth serve --listen "127.0.0.1:$upstream_port" \
+BERTH_BOOTSTRAP_PASSWORD=$password "$berth_bin" serve --listen "127.0.0.1:$upstream_port" \
   --data-dir "$work/upstream" --config "$work/upstream.toml" --site-dir target/site \
   --log-level warn >"$work/upstream.out" 2>"$work/upstream.err" &
 pids+=("$!")
@@ -78,7 +65,7 @@ ready() { # waits for $1/readyz; shows the server's stderr ($2) when it never co
 }
 ready "$upstream" "$work/upstream.err"
 
-BERTH_BOOTSTRAP_PASSWORD=$password target/release/berth serve --listen "127.0.0.1:$front_port" \
+BERTH_BOOTSTRAP_PASSWORD=$password "$berth_bin" serve --listen "127.0.0.1:$front_port" \
   --data-dir "$work/front" --site-dir target/site --log-level warn \
   --upstream-api "$upstream" --upstream-registry "$upstream" \
   --upstream-client-id "$client_id" --upstream-client-secret "$client_secret" \
