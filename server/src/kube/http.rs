@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
@@ -56,6 +57,18 @@ pub struct ListParams {
 pub fn parse_query<T: DeserializeOwned>(query: Option<&str>) -> ApiResult<T> {
     serde_urlencoded::from_str(query.unwrap_or(""))
         .map_err(|err| ApiError::BadRequest(format!("invalid query: {err}")))
+}
+
+/// The query string as `T`, an extractor ([`parse_query`]'s `Status` 400 when it does not
+/// parse); the last of a handler's arguments, so that a caller is authenticated first.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parse_query(parts.uri.query()).map(ApiQuery)
+    }
 }
 
 impl ListParams {

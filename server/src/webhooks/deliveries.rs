@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::{API_VERSION, Webhooks};
 use crate::auth::Subject;
 use crate::auth::http::Caller;
-use crate::kube::{ApiError, ApiResult, WEBHOOK_DELIVERIES, parse_query};
+use crate::kube::{ApiError, ApiQuery, ApiResult, WEBHOOK_DELIVERIES};
 use crate::kube::{List, ListMeta, time};
 use crate::storage::webhooks::{AttemptRecord, DeliveryRecord, Redelivery};
 
@@ -152,7 +152,7 @@ impl Webhooks {
 }
 
 #[derive(Debug, Default, Deserialize)]
-struct DeliveriesQuery {
+pub(super) struct DeliveriesQuery {
     limit: Option<u32>,
 }
 
@@ -160,9 +160,8 @@ pub(super) async fn list(
     State(api): State<Arc<Webhooks>>,
     caller: Caller,
     Path((namespace, name)): Path<(String, String)>,
-    RawQuery(query): RawQuery,
+    ApiQuery(query): ApiQuery<DeliveriesQuery>,
 ) -> ApiResult<Json<List<WebhookDelivery>>> {
-    let query: DeliveriesQuery = parse_query(query.as_deref())?;
     let limit = query.limit.unwrap_or(DEFAULT_DELIVERIES);
     api.deliveries(&caller.subject, &namespace, &name, limit)
         .await

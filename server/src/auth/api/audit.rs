@@ -1,12 +1,12 @@
 //! The audit log (`GET /apis/access.berth.io/v1/auditevents`), for cluster administrators.
 
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::{Access, list, require_cluster_admin};
 use crate::auth::http::Caller;
-use crate::kube::{ApiError, Resource, parse_query};
+use crate::kube::{ApiError, ApiQuery, Resource};
 
 const AUDIT_EVENTS: Resource = Resource {
     plural: "auditevents",
@@ -14,7 +14,7 @@ const AUDIT_EVENTS: Resource = Resource {
 };
 
 #[derive(Debug, Default, Deserialize)]
-struct AuditQuery {
+pub(super) struct AuditQuery {
     limit: Option<u32>,
     before: Option<i64>,
 }
@@ -22,11 +22,10 @@ struct AuditQuery {
 pub(super) async fn audit_events(
     State(api): Access,
     caller: Caller,
-    RawQuery(raw): RawQuery,
+    ApiQuery(params): ApiQuery<AuditQuery>,
 ) -> Response {
     let result = async {
         require_cluster_admin(&api, &caller.subject, AUDIT_EVENTS)?;
-        let params: AuditQuery = parse_query(raw.as_deref())?;
         Ok::<_, ApiError>(
             api.auth
                 .store

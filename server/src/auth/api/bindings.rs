@@ -1,7 +1,7 @@
 //! Role bindings: a role for a user, group or service account on the registry, a namespace or one
 //! image stream of it (`/apis/access.berth.io/v1/[namespaces/{ns}/]rolebindings`).
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -12,8 +12,7 @@ use crate::auth::identity::binding_name_part;
 use crate::auth::names::{group_name_error, user_name_error};
 use crate::auth::{Action, Role, Subject, Target};
 use crate::kube::{
-    ApiError, ApiJson, ApiResult, FieldError, ObjectMeta, Resource, created, deleted, ok,
-    parse_query,
+    ApiError, ApiJson, ApiQuery, ApiResult, FieldError, ObjectMeta, Resource, created, deleted, ok,
 };
 use crate::oci::RepositoryName;
 use crate::storage::auth::BindingRecord;
@@ -340,10 +339,9 @@ pub(super) async fn list_namespace_bindings(
     State(api): Access,
     caller: Caller,
     Path(namespace): Path<String>,
-    RawQuery(raw): RawQuery,
+    ApiQuery(scope): ApiQuery<ScopeQuery>,
 ) -> Response {
     let result = async {
-        let scope: ScopeQuery = parse_query(raw.as_deref())?;
         api.list_bindings(
             &caller.subject,
             Some(&namespace),

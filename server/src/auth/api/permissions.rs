@@ -1,14 +1,14 @@
 //! "What may": the actions and role a subject (the caller, by default) holds at a namespace or
 //! stream (`GET /apis/access.berth.io/v1/namespaces/{ns}/permissions`).
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::response::Response;
 
 use super::bindings::ROLE_BINDINGS;
 use super::{Access, AccessApi, ScopeQuery, access_api_version};
 use crate::auth::http::Caller;
 use crate::auth::{Action, Role, Subject, Target};
-use crate::kube::{ApiError, ApiResult, ok, parse_query};
+use crate::kube::{ApiError, ApiQuery, ApiResult, ok};
 
 /// Parses `Kind:name` (`User:alice`, `Group:devs`, `ServiceAccount:ns:name`) into a subject
 /// whose groups are what the store knows of them.
@@ -54,10 +54,9 @@ pub(super) async fn permissions(
     State(api): Access,
     caller: Caller,
     Path(namespace): Path<String>,
-    RawQuery(raw): RawQuery,
+    ApiQuery(scope): ApiQuery<ScopeQuery>,
 ) -> Response {
     let result = async {
-        let scope: ScopeQuery = parse_query(raw.as_deref())?;
         let target = Target {
             namespace: Some(&namespace),
             stream: scope.image_stream.as_deref(),

@@ -1,14 +1,14 @@
 //! "Who can": the subjects holding at least an action at a namespace or stream, with their role
 //! (`GET /apis/access.berth.io/v1/namespaces/{ns}/whocan`).
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::response::Response;
 
 use super::bindings::ROLE_BINDINGS;
 use super::{Access, AccessApi, ScopeQuery, access_api_version};
 use crate::auth::http::Caller;
 use crate::auth::{Action, Role, Subject, Target};
-use crate::kube::{ApiError, ApiResult, ok, parse_query};
+use crate::kube::{ApiError, ApiQuery, ApiResult, ok};
 
 impl AccessApi {
     /// The subjects holding at least `action` at a namespace or stream, with their role
@@ -44,10 +44,9 @@ pub(super) async fn who_can_route(
     State(api): Access,
     caller: Caller,
     Path(namespace): Path<String>,
-    RawQuery(raw): RawQuery,
+    ApiQuery(scope): ApiQuery<ScopeQuery>,
 ) -> Response {
     let result = async {
-        let scope: ScopeQuery = parse_query(raw.as_deref())?;
         let action_name = scope.action.as_deref().unwrap_or("pull");
         let action = Action::parse(action_name).ok_or_else(|| {
             ApiError::BadRequest(format!(
