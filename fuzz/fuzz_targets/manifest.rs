@@ -2,7 +2,7 @@
 //! or an index, named by the sha256 of its bytes, and an index's children read without panic.
 #![no_main]
 
-use berth::oci::{Digest, ManifestKind};
+use berth::oci::{Digest, ManifestKind, kind_of};
 use berth::registry::content;
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(parsed) = content::parse(body.clone(), content_type) {
         let manifest = parsed.manifest;
         assert_eq!(manifest.digest, Digest::sha256_of(&body));
-        match content::kind_of(&manifest.media_type) {
+        match kind_of(&manifest.media_type) {
             Some(ManifestKind::Image) => assert!(manifest.manifests.is_empty()),
             Some(ManifestKind::Index) => assert!(manifest.blobs.is_empty()),
             None => panic!("accepted media type {}", manifest.media_type),
