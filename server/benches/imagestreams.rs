@@ -86,11 +86,16 @@ async fn time_get(client: &reqwest::Client, url: &str) -> f64 {
     median(samples.split_off(3))
 }
 
-async fn serve(data: &std::path::Path) -> (String, tokio::task::JoinHandle<()>) {
-    let config = Config {
+/// Serves Berth on loopback, and a client that authenticates as its administrator with a
+/// personal token (a namespace's streams are its members' to see; a token is checked once and
+/// then cached, as a machine's would be).
+async fn serve(data: &std::path::Path) -> (String, reqwest::Client, tokio::task::JoinHandle<()>) {
+    const PASSWORD: &str = "bench-password";
+    let mut config = Config {
         data_dir: data.to_owned(),
         ..Config::default()
     };
+    config.auth.bootstrap_password = Some(PASSWORD.into());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -99,7 +104,31 @@ async fn serve(data: &std::path::Path) -> (String, tokio::task::JoinHandle<()>) 
     let server = tokio::spawn(async move {
         axum::serve(listener, app).await.expect("serve");
     });
-    (format!("http://{address}"), server)
+    let base = format!("http://{address}");
+    let made: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/apis/access.berth.io/v1/personaltokens"))
+        .basic_auth("admin", Some(PASSWORD))
+        .json(&serde_json::json!({"metadata": {"name": "bench"}}))
+        .send()
+        .await
+        .expect("token request")
+        .json()
+        .await
+        .expect("token");
+    let token = made["status"]["token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    let client = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("client");
+    (base, client, server)
 }
 
 async fn measure(size: usize) {
@@ -110,8 +139,7 @@ async fn measure(size: usize) {
             .expect("store");
         fill(&store, size).await;
     }
-    let (base, server) = serve(dir.path()).await;
-    let client = reqwest::Client::new();
+    let (base, client, server) = serve(dir.path()).await;
     let api = format!("{base}/apis/image.openshift.io/v1/namespaces");
     let streams_100 = time_get(&client, &format!("{api}/bench/imagestreams?limit=100")).await;
     let streams_500 = time_get(&client, &format!("{api}/bench/imagestreams")).await;
@@ -127,8 +155,7 @@ async fn measure(size: usize) {
 /// Median manifest PUT latency by new tag and by digest, over HTTP.
 async fn push_recording() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (base, server) = serve(dir.path()).await;
-    let client = reqwest::Client::new();
+    let (base, client, server) = serve(dir.path()).await;
     let mut by_tag = Vec::new();
     let mut by_digest = Vec::new();
     for i in 0..(SAMPLES * 4) {
