@@ -382,7 +382,7 @@ pub(crate) fn pull_secret_row(secret: &crate::kube::Secret) -> PullSecretRow {
 }
 
 /// A webhook delivery as the delivery log shows it.
-pub(super) fn delivery_row(delivery: crate::webhooks::WebhookDelivery) -> DeliveryRow {
+pub(super) fn delivery_row(delivery: crate::webhooks::deliveries::WebhookDelivery) -> DeliveryRow {
     DeliveryRow {
         id: delivery.id,
         event: delivery.event,

@@ -41,7 +41,6 @@ use crate::secrets::sealing::{Sealed, SealedFor, SealingError};
 use crate::storage::auth::NewAudit;
 use crate::storage::webhooks::{WebhookRecord, WebhookStore};
 
-pub use deliveries::WebhookDelivery;
 pub use delivery::{Dispatcher, RetryPolicy};
 
 pub const API_VERSION: &str = "berth.io/v1";
