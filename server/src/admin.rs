@@ -13,17 +13,14 @@ use crate::auth::names::{managed_group_name_error, token_name_error, user_name_e
 use crate::auth::tokens::{MAX_TOKEN_DAYS, token_expiry};
 use crate::cli::{TokenCommand, UserCommand};
 use crate::config::Config;
+use crate::storage::Stores;
 use crate::storage::auth::{AuthStore, BindingRecord, NewAudit, TokenKind, TokenOwner};
-use crate::storage::sqlite::SqliteMetadata;
 
 async fn open(config: &Config) -> anyhow::Result<Arc<dyn AuthStore>> {
-    tokio::fs::create_dir_all(&config.data_dir)
+    let stores = Stores::open(config)
         .await
-        .with_context(|| format!("creating data folder {}", config.data_dir.display()))?;
-    let store = SqliteMetadata::open(&config.data_dir.join("berth.db"))
-        .await
-        .context("opening the metadata database")?;
-    Ok(Arc::new(store))
+        .with_context(|| format!("opening storage in {}", config.data_dir.display()))?;
+    Ok(stores.auth)
 }
 
 fn password(given: Option<String>, from_stdin: bool) -> anyhow::Result<(String, bool)> {

@@ -49,9 +49,6 @@ use crate::auth::{AuthContext, Authorizer};
 use crate::config::Config;
 use crate::registry::{Registry, RegistryLimits};
 use crate::storage::auth::AuthStore;
-use crate::storage::fs::FsBlobStore;
-use crate::storage::sqlite::SqliteMetadata;
-use crate::storage::{BlobStore, ImageStreamStore, MetadataStore};
 
 /// Opens storage and builds the whole application: registry, image stream API, console and
 /// operations endpoints. `address` is where it is served (the listen address once bound).
@@ -59,28 +56,19 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
     if let Some(upstream) = &config.upstream {
         return upstream::build_app(config, upstream, address).await;
     }
-    tokio::fs::create_dir_all(&config.data_dir)
+    let stores = storage::Stores::open(config)
         .await
-        .with_context(|| format!("creating data folder {}", config.data_dir.display()))?;
-    let sqlite = Arc::new(
-        SqliteMetadata::open(&config.data_dir.join("berth.db"))
-            .await
-            .context("opening the metadata database")?,
-    );
-    let metadata: Arc<dyn MetadataStore> = sqlite.clone();
-    let streams: Arc<dyn ImageStreamStore> = sqlite.clone();
-    let auth_store: Arc<dyn AuthStore> = sqlite.clone();
+        .with_context(|| format!("opening storage in {}", config.data_dir.display()))?;
+    let metadata = stores.metadata.clone();
+    let streams = stores.streams.clone();
+    let auth_store = stores.auth.clone();
     let auth = auth_context(config, auth_store.clone()).await?;
     let base_url = config.base_url(address);
-    let sessions = console::router::sessions(config, sqlite.pool()).await?;
+    let sessions = console::router::sessions(config, stores.sessions.clone()).await?;
     let egress = egress::EgressPolicy::from_config(&config.egress)?;
     let (oauth_server, console_sign_in) =
         sign_in(config, &auth, &auth_store, &base_url, address, &egress).await?;
-    let blobs: Arc<dyn BlobStore> = Arc::new(
-        FsBlobStore::open(&config.data_dir)
-            .await
-            .context("opening the blob store")?,
-    );
+    let blobs = stores.blobs.clone();
     // What a crash may have left in uploads/ without a session (see storage::sweep_orphan_uploads).
     match storage::sweep_orphan_uploads(
         metadata.as_ref(),
@@ -131,13 +119,13 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
         config.secrets.key_file.is_none(),
     )?;
     let registry_secrets = Arc::new(secrets::api::RegistrySecrets::new(
-        sqlite.clone(),
+        stores.secrets.clone(),
         secrets_key.clone(),
         image_streams.clone(),
     ));
     // Webhooks: the event log's entries delivered to each namespace's subscribers, signed with
     // secrets kept under the same key.
-    let webhook_store: Arc<dyn storage::webhooks::WebhookStore> = sqlite.clone();
+    let webhook_store = stores.webhooks.clone();
     let dispatcher = Arc::new(
         webhooks::Dispatcher::new(
             webhook_store.clone(),

@@ -8,6 +8,7 @@
 use crate::oci::{Algorithm, Digest, DigestHasher};
 pub mod auth;
 pub mod fs;
+mod open;
 pub mod secrets;
 pub mod sqlite;
 mod streams;
@@ -21,6 +22,7 @@ use chrono::{DateTime, Utc};
 use futures_util::Stream;
 use uuid::Uuid;
 
+pub use open::Stores;
 pub use streams::*;
 
 use crate::oci::{RepositoryName, Tag};

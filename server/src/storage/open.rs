@@ -1,0 +1,68 @@
+//! Which backend keeps what: the one place that picks them, from the configuration. Today the
+//! data folder holds everything: the SQLite database (metadata, image streams, access, secrets,
+//! webhooks and console sessions) and the blobs with their upload data.
+
+use std::sync::Arc;
+
+use super::auth::AuthStore;
+use super::fs::FsBlobStore;
+use super::secrets::RegistrySecretStore;
+use super::sqlite::SqliteMetadata;
+use super::webhooks::WebhookStore;
+use super::{BlobStore, ImageStreamStore, MetadataStore, StorageResult};
+use crate::config::Config;
+
+/// Every store, each behind its trait.
+pub struct Stores {
+    pub metadata: Arc<dyn MetadataStore>,
+    pub streams: Arc<dyn ImageStreamStore>,
+    pub auth: Arc<dyn AuthStore>,
+    pub secrets: Arc<dyn RegistrySecretStore>,
+    pub webhooks: Arc<dyn WebhookStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    /// Where console sessions are kept (tower-sessions' store runs its own queries on it).
+    pub sessions: sqlx::SqlitePool,
+}
+
+impl Stores {
+    /// Opens (and on first start makes) every store the configuration names.
+    pub async fn open(config: &Config) -> StorageResult<Stores> {
+        tokio::fs::create_dir_all(&config.data_dir).await?;
+        let database = Arc::new(SqliteMetadata::open(&config.data_dir.join("berth.db")).await?);
+        let blobs = Arc::new(FsBlobStore::open(&config.data_dir).await?);
+        Ok(Stores {
+            metadata: database.clone(),
+            streams: database.clone(),
+            auth: database.clone(),
+            secrets: database.clone(),
+            webhooks: database.clone(),
+            sessions: database.pool(),
+            blobs,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_fresh_data_folder_is_made_and_its_stores_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: dir.path().join("data"),
+            ..Config::default()
+        };
+        let stores = Stores::open(&config).await.unwrap();
+        assert!(config.data_dir.join("berth.db").is_file());
+        assert!(config.data_dir.join("blobs").is_dir());
+        assert_eq!(
+            stores.metadata.list_repositories(None, 10).await.unwrap(),
+            Vec::<String>::new()
+        );
+        assert!(stores.auth.list_users().await.unwrap().is_empty());
+        // Opened again, the same database.
+        drop(stores);
+        Stores::open(&config).await.unwrap();
+    }
+}
