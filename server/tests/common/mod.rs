@@ -510,16 +510,22 @@ pub async fn grant_user_on(
     grant(server, namespace, role, subject, Some(stream)).await;
 }
 
-/// Pushes a blob in one request and returns its digest.
+/// Pushes a blob in one request as the administrator and returns its digest.
 pub async fn push_blob(server: &TestServer, repository: &str, data: &[u8]) -> String {
+    push_blob_as(&server.client(), server, repository, data).await
+}
+
+/// Pushes a blob in one request as `client`, which must be accepted (201); returns its digest.
+pub async fn push_blob_as(
+    client: &reqwest::Client,
+    server: &TestServer,
+    repository: &str,
+    data: &[u8],
+) -> String {
     let digest = sha256(data);
-    let response = server
-        .post(&format!("/v2/{repository}/blobs/uploads/?digest={digest}"))
-        .body(data.to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201, "pushing a blob");
+    let path = format!("/v2/{repository}/blobs/uploads/?digest={digest}");
+    let request = client.post(server.url(&path)).body(data.to_vec());
+    expect_status(request, reqwest::StatusCode::CREATED).await;
     digest
 }
 
@@ -600,6 +606,7 @@ pub async fn push_image(server: &TestServer, repository: &str, tag: &str, seed: 
     sha256(&manifest)
 }
 
+/// `PUT /v2/{repository}/manifests/{reference}` of `body` as the administrator.
 pub async fn put_manifest(
     server: &TestServer,
     repository: &str,
@@ -607,8 +614,28 @@ pub async fn put_manifest(
     media_type: &str,
     body: &[u8],
 ) -> reqwest::Response {
-    server
-        .put(&format!("/v2/{repository}/manifests/{reference}"))
+    put_manifest_as(
+        &server.client(),
+        server,
+        repository,
+        reference,
+        media_type,
+        body,
+    )
+    .await
+}
+
+/// `PUT /v2/{repository}/manifests/{reference}` of `body` as `client`.
+pub async fn put_manifest_as(
+    client: &reqwest::Client,
+    server: &TestServer,
+    repository: &str,
+    reference: &str,
+    media_type: &str,
+    body: &[u8],
+) -> reqwest::Response {
+    client
+        .put(server.url(&format!("/v2/{repository}/manifests/{reference}")))
         .header("content-type", media_type)
         .body(body.to_vec())
         .send()
