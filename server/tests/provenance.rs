@@ -430,26 +430,10 @@ async fn declared_sizes_must_be_the_content_sizes_and_fit() {
 
 // ---- pull-through against a real remote ----------------------------------------------------
 
-fn skopeo_push(remote: &RemoteRegistry, image: &str, target: &str) {
-    skopeo_copy(
-        &format!("oci:{image}"),
-        &format!("docker://{}/{target}", remote.host),
-        &remote.creds(),
-    );
-}
-
+/// `user:password` for `host` as `namespace`'s pull secret, named after the host.
 async fn pull_secret(server: &TestServer, namespace: &str, host: &str, user: &str, password: &str) {
-    use base64::Engine as _;
-    let engine = base64::engine::general_purpose::STANDARD;
-    let auth = engine.encode(format!("{user}:{password}"));
-    let config = json!({"auths": {host: {"auth": auth}}}).to_string();
-    let secret = json!({
-        "metadata": {"name": format!("to-{}", host.replace([':', '.'], "-"))},
-        "type": "kubernetes.io/dockerconfigjson",
-        "data": {".dockerconfigjson": engine.encode(config)}
-    });
-    let path = format!("/api/v1/namespaces/{namespace}/secrets");
-    create(server, &server.client(), &path, secret).await;
+    let name = format!("to-{}", host.replace([':', '.'], "-"));
+    common::remote::pull_secret(server, namespace, &name, host, user, password).await;
 }
 
 /// Imports `{host}/{path}:v1` into a new namespace's `base:v1`, with credentials for `host`.
@@ -494,7 +478,7 @@ async fn pull_through_serves_only_bytes_with_the_recorded_digest_and_size() {
     let remote = RemoteRegistry::start(&remote_dir, "bob", "bob-password").await;
     let image = umoci_image(&dir.path().join("layout"), "v1", "amd64", 1);
     let (layer, layer_size) = first_layer(&image);
-    skopeo_push(&remote, &image, "upstream/base:v1");
+    remote.push(&format!("oci:{image}"), "upstream/base:v1", false);
     let server = TestServer::start_with(ALLOW_LOOPBACK);
     import_base(
         &server,
@@ -638,7 +622,7 @@ impl GatedProxy {
 /// Pushes one image to `remote`'s `upstream/base:v1` and returns its first layer.
 fn remote_image(dir: &std::path::Path, remote: &RemoteRegistry) -> (String, u64) {
     let image = umoci_image(&dir.join("layout"), "v1", "amd64", 1);
-    skopeo_push(remote, &image, "upstream/base:v1");
+    remote.push(&format!("oci:{image}"), "upstream/base:v1", false);
     first_layer(&image)
 }
 
@@ -793,7 +777,7 @@ async fn a_stalled_remote_delays_neither_other_namespaces_nor_their_scheduled_im
     let remote = RemoteRegistry::start(&dir.path().join("remote"), "bob", "bob-password").await;
     let first = umoci_image(&dir.path().join("layout"), "first", "amd64", 1);
     let second = umoci_image(&dir.path().join("layout"), "second", "amd64", 1);
-    skopeo_push(&remote, &first, "vendor/db:stable");
+    remote.push(&format!("oci:{first}"), "vendor/db:stable", false);
     // Every request through the proxy is held: a remote that accepts and never answers.
     let stalled = GatedProxy::start(&remote.host, "/v2/").await;
     let server = server_with_import_settings(
@@ -822,7 +806,7 @@ async fn a_stalled_remote_delays_neither_other_namespaces_nor_their_scheduled_im
 
     // A new image at b-fast's remote is picked up by the schedule although a-slow's tag is
     // still stalled in every round.
-    skopeo_push(&remote, &second, "vendor/db:stable");
+    remote.push(&format!("oci:{second}"), "vendor/db:stable", false);
     wait_until(
         "b-fast's scheduled import (a wait here: it waited for a-slow's)",
         async || {
