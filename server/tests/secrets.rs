@@ -10,7 +10,10 @@ use std::process::Command;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use common::{TestServer, anonymous, create_namespace, expect_kube_status, grant_user};
+use common::{
+    TestServer, anonymous, create_namespace, expect_kube_status, expect_status, grant_user,
+    item_names,
+};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -62,6 +65,19 @@ fn pull_secret(name: &str) -> Value {
         "type": "kubernetes.io/dockerconfigjson",
         "data": {".dockerconfigjson": STANDARD.encode(docker_config())},
     })
+}
+
+/// Creates [`pull_secret`] `name` in `namespace` as `client`, which may.
+async fn create_pull_secret(
+    server: &TestServer,
+    client: &reqwest::Client,
+    namespace: &str,
+    name: &str,
+) {
+    let request = client
+        .post(server.url(&secrets_path(namespace)))
+        .json(&pull_secret(name));
+    expect_status(request, StatusCode::CREATED).await;
 }
 
 /// What must never appear in an answer: the passwords, in any encoding sent.
@@ -161,13 +177,7 @@ async fn secrets_are_stored_encrypted_and_never_shown_again() {
         send(&server, &admin, Method::GET, &secrets_path("team"), None).await;
     assert_eq!(status, StatusCode::OK, "{text}");
     assert_eq!(list["kind"], "SecretList");
-    let names: Vec<&str> = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["metadata"]["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["plain", "pull"]);
+    assert_eq!(item_names(&list), ["plain", "pull"]);
     for item in list["items"].as_array().unwrap() {
         assert_shown_without_data(item, "team", item["metadata"]["name"].as_str().unwrap());
     }
@@ -247,15 +257,7 @@ async fn only_the_namespace_admin_manages_secrets() {
     let server = TestServer::start();
     create_namespace(&server.client(), &server, "team").await;
     create_namespace(&server.client(), &server, "other").await;
-    let (status, _, _) = send(
-        &server,
-        &server.client(),
-        Method::POST,
-        &secrets_path("team"),
-        Some(pull_secret("pull")),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
+    create_pull_secret(&server, &server.client(), "team", "pull").await;
 
     let viewer = server.user("vera");
     let editor = server.user("eddie");
@@ -304,15 +306,7 @@ async fn only_the_namespace_admin_manages_secrets() {
     let (status, _, text) = send(&server, &admin, Method::GET, &secrets_path("team"), None).await;
     assert_eq!(status, StatusCode::OK, "{text}");
     assert_reveals_nothing(&text);
-    let (status, _, _) = send(
-        &server,
-        &admin,
-        Method::POST,
-        &secrets_path("team"),
-        Some(pull_secret("ada-pull")),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
+    create_pull_secret(&server, &admin, "team", "ada-pull").await;
     let (status, _, _) = send(&server, &admin, Method::DELETE, &one, None).await;
     assert_eq!(status, StatusCode::OK);
     expect_kube_status(
@@ -427,15 +421,7 @@ async fn bad_secrets_are_refused_with_the_field_at_fault() {
     )
     .await;
     assert_eq!(refusal["details"]["kind"], "namespaces");
-    let (status, _, _) = send(
-        &server,
-        &admin,
-        Method::POST,
-        &secrets_path("team"),
-        Some(pull_secret("pull")),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
+    create_pull_secret(&server, &admin, "team", "pull").await;
     expect_kube_status(
         admin.post(&secrets).json(&pull_secret("pull")),
         StatusCode::CONFLICT,
@@ -505,14 +491,6 @@ async fn the_key_file_is_checked_at_start() {
     std::fs::write(&key, format!("{}\n", STANDARD.encode([9u8; 32]))).unwrap();
     let server = TestServer::start_with(&["--secrets-key-file", key_arg]);
     create_namespace(&server.client(), &server, "team").await;
-    let (status, _, _) = send(
-        &server,
-        &server.client(),
-        Method::POST,
-        &secrets_path("team"),
-        Some(pull_secret("pull")),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
+    create_pull_secret(&server, &server.client(), "team", "pull").await;
     assert!(!server.data_dir().join("secrets.key").exists());
 }

@@ -14,7 +14,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode as AxumStatus};
 use common::images::{run, umoci_image};
 use common::{
-    TestServer, create_namespace, expect_kube_status, expect_status, grant_user, wait_until,
+    TestServer, create_namespace, expect_kube_status, expect_status, grant_user, item_names,
+    wait_until,
 };
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use reqwest::{Method, StatusCode};
@@ -346,13 +347,7 @@ async fn signed_events_are_delivered_and_a_500_is_retried() {
     )
     .await;
     assert_eq!(list["kind"], "WebhookList");
-    let names: Vec<&str> = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w["metadata"]["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["ci", "cloud"]);
+    assert_eq!(item_names(&list), ["ci", "cloud"]);
     assert!(!list.to_string().contains(&cloud_secret));
 
     // A push: refused once with a 500, then delivered, the same signed bytes both times.

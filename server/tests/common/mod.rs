@@ -361,6 +361,15 @@ pub async fn json_of(request: reqwest::RequestBuilder) -> serde_json::Value {
     request.send().await.unwrap().json().await.unwrap()
 }
 
+/// The `metadata.name` of each of a list's `items`.
+pub fn item_names(list: &serde_json::Value) -> Vec<&str> {
+    let items = list["items"].as_array().expect("a list's items");
+    items
+        .iter()
+        .map(|item| item["metadata"]["name"].as_str().unwrap())
+        .collect()
+}
+
 /// Sends `request` and expects a Kubernetes `Status` in answer, with HTTP status and `code`
 /// `expected` and reason `reason` (`""` for a `Success` Status, which has none); answers the
 /// Status, for the checks of its message and details a test adds.
