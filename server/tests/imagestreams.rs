@@ -52,6 +52,14 @@ fn history(stream: &Value, tag: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Stream `namespace/stream` is gone, and with it its repository's `tag`.
+async fn assert_stream_gone(server: &TestServer, namespace: &str, stream: &str, tag: &str) {
+    let path = format!("{API}/namespaces/{namespace}/imagestreams/{stream}");
+    expect_kube_status(server.get(&path), StatusCode::NOT_FOUND, "NotFound").await;
+    let manifest = format!("/v2/{namespace}/{stream}/manifests/{tag}");
+    expect_status(server.get(&manifest), StatusCode::NOT_FOUND).await;
+}
+
 #[tokio::test]
 async fn pushes_make_history_and_a_rollback_is_one_call() {
     let server = TestServer::start();
@@ -276,17 +284,7 @@ async fn tagging_across_streams_and_namespaces_untag_and_delete() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    expect_kube_status(
-        server.get(&format!("{API}/namespaces/src/imagestreams/app")),
-        StatusCode::NOT_FOUND,
-        "NotFound",
-    )
-    .await;
-    expect_status(
-        server.get("/v2/src/app/manifests/v1"),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    assert_stream_gone(&server, "src", "app", "v1").await;
 }
 
 #[tokio::test]
@@ -465,17 +463,7 @@ async fn streams_and_namespaces_crud_with_pagination_and_generations() {
     // Deleting the namespace deletes its streams.
     let (status, _) = send(&server, "DELETE", "/api/v1/namespaces/crud", Value::Null).await;
     assert_eq!(status, StatusCode::OK);
-    expect_kube_status(
-        server.get(&format!("{API}/namespaces/crud/imagestreams/a")),
-        StatusCode::NOT_FOUND,
-        "NotFound",
-    )
-    .await;
-    expect_status(
-        server.get("/v2/crud/a/manifests/base"),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    assert_stream_gone(&server, "crud", "a", "base").await;
 }
 
 #[tokio::test]
