@@ -5,7 +5,9 @@
 mod common;
 
 use common::TestServer;
-use common::images::{ContainerEnv, multi_platform_index, run, umoci_image};
+use common::images::{
+    ContainerEnv, multi_platform_index, run, skopeo_copy, skopeo_copy_all, umoci_image,
+};
 
 /// `skopeo inspect --raw` of a local layout (`creds` None) or of Berth.
 fn raw_manifest(reference: &str, creds: Option<&str>) -> String {
@@ -39,18 +41,7 @@ fn skopeo_copies_a_multi_layer_image_in_and_out_unchanged() {
     let destination = format!("docker://{}/team/app:v1", server.addr);
     let creds = server.creds();
     let creds = Some(creds.as_str());
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--dest-tls-verify=false",
-            "--dest-creds",
-            &server.creds(),
-            &source,
-            &destination,
-        ],
-        &[],
-    );
+    skopeo_copy(&source, &destination, &server.creds());
 
     let pushed = digest_of(&destination, creds);
     assert_eq!(pushed, digest_of(&source, None));
@@ -59,18 +50,7 @@ fn skopeo_copies_a_multi_layer_image_in_and_out_unchanged() {
     assert_eq!(manifest["layers"].as_array().unwrap().len(), 3);
 
     let back = format!("oci:{}:v1", work.path().join("back").display());
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--src-tls-verify=false",
-            "--src-creds",
-            &server.creds(),
-            &destination,
-            &back,
-        ],
-        &[],
-    );
+    skopeo_copy(&destination, &back, &server.creds());
     assert_eq!(digest_of(&back, None), pushed);
     // Every layer came back byte for byte (skopeo verifies digests as it copies).
     let inspect: serde_json::Value = serde_json::from_str(&run(
@@ -98,19 +78,7 @@ fn skopeo_copies_a_multi_platform_index_with_all() {
     let destination = format!("docker://{}/team/multi:latest", server.addr);
     let creds = server.creds();
     let creds = Some(creds.as_str());
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--all",
-            "--dest-tls-verify=false",
-            "--dest-creds",
-            &server.creds(),
-            &source,
-            &destination,
-        ],
-        &[],
-    );
+    skopeo_copy_all(&source, &destination, &server.creds());
 
     let index_raw = raw_manifest(&destination, creds);
     assert_eq!(
@@ -127,19 +95,7 @@ fn skopeo_copies_a_multi_platform_index_with_all() {
     assert_eq!(platforms, ["amd64", "arm64"]);
 
     let back = format!("oci:{}:latest", work.path().join("back").display());
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--all",
-            "--src-tls-verify=false",
-            "--src-creds",
-            &server.creds(),
-            &destination,
-            &back,
-        ],
-        &[],
-    );
+    skopeo_copy_all(&destination, &back, &server.creds());
     assert_eq!(raw_manifest(&back, None), index_raw);
     // Each platform's image is there too, by digest.
     for child in index["manifests"].as_array().unwrap() {

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::images::{run, umoci_image};
+use common::images::{run, skopeo_copy, umoci_image};
 use common::{
     OCI_MANIFEST, TestServer, expect_kube_status, expect_status, image_manifest, push_image,
     put_manifest, sha256,
@@ -120,18 +120,7 @@ async fn image_metadata_matches_what_skopeo_reports() {
         umoci_image(&work.path().join("layout"), "v1", "amd64", 2)
     );
     let destination = format!("docker://{}/meta/app:v1", server.addr);
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--dest-tls-verify=false",
-            "--dest-creds",
-            &server.creds(),
-            &source,
-            &destination,
-        ],
-        &[],
-    );
+    skopeo_copy(&source, &destination, &server.creds());
     let config: Value = serde_json::from_str(&run(
         "skopeo",
         &[

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::images::{ContainerEnv, multi_platform_index, run, umoci_image};
+use common::images::{ContainerEnv, multi_platform_index, run, skopeo_copy, umoci_image};
 use common::remote::{RemoteRegistry, import_one_tag, pull_secret};
 use common::scripted::{Reply, Scripted};
 use common::{
@@ -309,20 +309,7 @@ async fn pulls_of_an_imported_image_fetch_once_and_keep_working_without_the_remo
                 dir.path().join(format!("pulled-{i}")).display()
             );
             let creds = creds.clone();
-            std::thread::spawn(move || {
-                run(
-                    "skopeo",
-                    &[
-                        "copy",
-                        "--src-tls-verify=false",
-                        "--src-creds",
-                        &creds,
-                        &source,
-                        &target,
-                    ],
-                    &[],
-                )
-            })
+            std::thread::spawn(move || skopeo_copy(&source, &target, &creds))
         })
         .collect();
     for pull in pulls {
@@ -350,17 +337,10 @@ async fn pulls_of_an_imported_image_fetch_once_and_keep_working_without_the_remo
 
     // The remote goes away; the cached image is still served.
     remote.stop();
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--src-tls-verify=false",
-            "--src-creds",
-            &creds,
-            &format!("docker://{}/cache/base:v1", server.addr),
-            &format!("oci:{}:v1", dir.path().join("after-outage").display()),
-        ],
-        &[],
+    skopeo_copy(
+        &format!("docker://{}/cache/base:v1", server.addr),
+        &format!("oci:{}:v1", dir.path().join("after-outage").display()),
+        &creds,
     );
 }
 
@@ -463,17 +443,10 @@ async fn imports_through_the_bearer_token_flow_of_another_berth() {
     let dir = tempfile::tempdir().unwrap();
     let other = TestServer::start();
     let v1 = umoci_image(&dir.path().join("layout"), "v1", "amd64", 1);
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--dest-tls-verify=false",
-            "--dest-creds",
-            &other.creds(),
-            &format!("oci:{v1}"),
-            &format!("docker://{}/upstream/app:v1", other.addr),
-        ],
-        &[],
+    skopeo_copy(
+        &format!("oci:{v1}"),
+        &format!("docker://{}/upstream/app:v1", other.addr),
+        &other.creds(),
     );
     let challenge = other.get("/v2/").bearer_auth("x").send().await.unwrap();
     assert!(common::header(&challenge, "www-authenticate").starts_with("Bearer realm="));
@@ -500,17 +473,10 @@ async fn imports_through_the_bearer_token_flow_of_another_berth() {
         "{imported}"
     );
     // And the layers come through the same flow on the first pull.
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--src-tls-verify=false",
-            "--src-creds",
-            &server.creds(),
-            &format!("docker://{}/fed/app:v1", server.addr),
-            &format!("oci:{}:v1", dir.path().join("pulled").display()),
-        ],
-        &[],
+    skopeo_copy(
+        &format!("docker://{}/fed/app:v1", server.addr),
+        &format!("oci:{}:v1", dir.path().join("pulled").display()),
+        &server.creds(),
     );
 }
 

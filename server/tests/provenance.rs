@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::images::{run, umoci_image};
+use common::images::{run, skopeo_copy, umoci_image};
 use common::remote::{RemoteRegistry, import_one_tag};
 use common::{
     ALLOW_LOOPBACK, OCI_INDEX, OCI_MANIFEST, TestServer, client_with_token, create_namespace,
@@ -81,17 +81,6 @@ fn manifest_put(
         .put(server.url(&format!("/v2/{repository}/manifests/{reference}")))
         .header("content-type", media_type)
         .body(serde_json::to_vec(body).unwrap())
-}
-
-/// `skopeo copy` between an OCI layout and a plain-HTTP registry on loopback, with `creds` for
-/// the registry's side.
-fn skopeo_copy(from: &str, to: &str, creds: &str) {
-    let (tls, credentials) = if to.starts_with("docker://") {
-        ("--dest-tls-verify=false", "--dest-creds")
-    } else {
-        ("--src-tls-verify=false", "--src-creds")
-    };
-    run("skopeo", &["copy", tls, credentials, creds, from, to], &[]);
 }
 
 /// The first layer's digest and size of the image at `oci:{image}`.

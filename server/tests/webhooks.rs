@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode as AxumStatus};
-use common::images::{run, umoci_image};
+use common::images::{skopeo_copy, umoci_image};
 use common::{
     TestServer, create_namespace, expect_kube_status, expect_status, grant_user, item_names,
     wait_until,
@@ -192,18 +192,7 @@ async fn push(
     let arch = arch.to_owned();
     tokio::task::spawn_blocking(move || {
         let image = umoci_image(&layout, &arch, &arch, 1);
-        run(
-            "skopeo",
-            &[
-                "copy",
-                "--dest-tls-verify=false",
-                "--dest-creds",
-                &creds,
-                &format!("oci:{image}"),
-                &destination,
-            ],
-            &[],
-        );
+        skopeo_copy(&format!("oci:{image}"), &destination, &creds);
     })
     .await
     .unwrap();

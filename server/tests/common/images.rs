@@ -23,6 +23,29 @@ pub fn run(program: &str, args: &[&str], env: &[(&str, &Path)]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// `skopeo copy` between a local image (`oci:…`) and a plain-HTTP registry on loopback
+/// (`docker://…`), with `creds` for the registry's side.
+pub fn skopeo_copy(from: &str, to: &str, creds: &str) {
+    skopeo_copy_with(&[], from, to, creds);
+}
+
+/// [`skopeo_copy`] of an index with every platform (`--all`).
+pub fn skopeo_copy_all(from: &str, to: &str, creds: &str) {
+    skopeo_copy_with(&["--all"], from, to, creds);
+}
+
+fn skopeo_copy_with(flags: &[&str], from: &str, to: &str, creds: &str) {
+    let (tls, credentials) = if to.starts_with("docker://") {
+        ("--dest-tls-verify=false", "--dest-creds")
+    } else {
+        ("--src-tls-verify=false", "--src-creds")
+    };
+    let mut args = vec!["copy"];
+    args.extend(flags);
+    args.extend([tls, credentials, creds, from, to]);
+    run("skopeo", &args, &[]);
+}
+
 /// Storage and engine settings for buildah and podman: vfs in a private folder, no cgroups.
 pub struct ContainerEnv {
     pub dir: PathBuf,

@@ -63,14 +63,13 @@ impl RemoteRegistry {
     /// `skopeo copy` of `source` (`oci:…` or `oci-archive:…`; every platform with `all`) to
     /// `target` (`repository:tag`) here, with this registry's credentials.
     pub fn push(&self, source: &str, target: &str, all: bool) {
-        let mut args = vec!["copy", "--dest-tls-verify=false"];
-        if all {
-            args.push("--all");
-        }
-        let creds = self.creds();
         let destination = format!("docker://{}/{target}", self.host);
-        args.extend(["--dest-creds", &creds, source, &destination]);
-        super::images::run("skopeo", &args, &[]);
+        let copy = if all {
+            super::images::skopeo_copy_all
+        } else {
+            super::images::skopeo_copy
+        };
+        copy(source, &destination, &self.creds());
     }
 
     /// This registry's own credentials as `namespace`'s pull secret `name` on `server`.
