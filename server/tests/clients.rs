@@ -6,27 +6,9 @@ mod common;
 
 use common::TestServer;
 use common::images::{
-    ContainerEnv, multi_platform_index, run, skopeo_copy, skopeo_copy_all, umoci_image,
+    ContainerEnv, multi_platform_index, raw_manifest, run, skopeo_copy, skopeo_copy_all,
+    skopeo_inspect, umoci_image,
 };
-
-/// `skopeo inspect --raw` of a local layout (`creds` None) or of Berth.
-fn raw_manifest(reference: &str, creds: Option<&str>) -> String {
-    match creds {
-        None => run("skopeo", &["inspect", "--raw", reference], &[]),
-        Some(creds) => run(
-            "skopeo",
-            &[
-                "inspect",
-                "--raw",
-                "--tls-verify=false",
-                "--creds",
-                creds,
-                reference,
-            ],
-            &[],
-        ),
-    }
-}
 
 fn digest_of(reference: &str, creds: Option<&str>) -> String {
     common::sha256(raw_manifest(reference, creds).as_bytes())
@@ -53,18 +35,8 @@ fn skopeo_copies_a_multi_layer_image_in_and_out_unchanged() {
     skopeo_copy(&destination, &back, &server.creds());
     assert_eq!(digest_of(&back, None), pushed);
     // Every layer came back byte for byte (skopeo verifies digests as it copies).
-    let inspect: serde_json::Value = serde_json::from_str(&run(
-        "skopeo",
-        &[
-            "inspect",
-            "--tls-verify=false",
-            "--creds",
-            &server.creds(),
-            &destination,
-        ],
-        &[],
-    ))
-    .unwrap();
+    let inspect: serde_json::Value =
+        serde_json::from_str(&skopeo_inspect(&[], &destination, creds)).unwrap();
     assert_eq!(inspect["Architecture"], "amd64");
     assert_eq!(inspect["Labels"]["org.example.name"], "berth-test");
 }
@@ -150,14 +122,7 @@ async fn podman_pushes_and_pulls() {
         &vars,
     );
 
-    let tags: serde_json::Value = server
-        .get("/v2/podman/app/tags/list")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tags = common::json_of(server.get("/v2/podman/app/tags/list")).await;
     assert_eq!(tags["tags"], serde_json::json!(["v1"]));
 
     run("podman", &["rmi", "--all", "--force"], &vars);

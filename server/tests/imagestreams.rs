@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::images::{run, skopeo_copy, umoci_image};
+use common::images::{skopeo_copy, skopeo_inspect, umoci_image};
 use common::{
     OCI_MANIFEST, TestServer, expect_kube_status, expect_status, image_manifest, push_image,
     put_manifest, sha256,
@@ -121,31 +121,11 @@ async fn image_metadata_matches_what_skopeo_reports() {
     );
     let destination = format!("docker://{}/meta/app:v1", server.addr);
     skopeo_copy(&source, &destination, &server.creds());
-    let config: Value = serde_json::from_str(&run(
-        "skopeo",
-        &[
-            "inspect",
-            "--config",
-            "--tls-verify=false",
-            "--creds",
-            &server.creds(),
-            &destination,
-        ],
-        &[],
-    ))
-    .unwrap();
-    let inspect: Value = serde_json::from_str(&run(
-        "skopeo",
-        &[
-            "inspect",
-            "--tls-verify=false",
-            "--creds",
-            &server.creds(),
-            &destination,
-        ],
-        &[],
-    ))
-    .unwrap();
+    let creds = server.creds();
+    let config: Value =
+        serde_json::from_str(&skopeo_inspect(&["--config"], &destination, Some(&creds))).unwrap();
+    let inspect: Value =
+        serde_json::from_str(&skopeo_inspect(&[], &destination, Some(&creds))).unwrap();
 
     let (status, tag) = get(
         &server,

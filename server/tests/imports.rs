@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::images::{ContainerEnv, multi_platform_index, run, skopeo_copy, umoci_image};
+use common::images::{
+    ContainerEnv, multi_platform_index, raw_manifest, skopeo_copy, skopeo_inspect, umoci_image,
+};
 use common::remote::{RemoteRegistry, import_one_tag, pull_secret};
 use common::scripted::{Reply, Scripted};
 use common::{
@@ -82,18 +84,10 @@ async fn imports_one_tag_all_tags_and_every_platform_with_a_pull_secret() {
             .any(|e| e == "GREETING=hello"),
         "{image}"
     );
-    let remote_digest = run(
-        "skopeo",
-        &[
-            "inspect",
-            "--tls-verify=false",
-            "--creds",
-            &remote.creds(),
-            "--format",
-            "{{.Digest}}",
-            &format!("docker://{}/team/app:v1", remote.host),
-        ],
-        &[],
+    let remote_digest = skopeo_inspect(
+        &["--format", "{{.Digest}}"],
+        &format!("docker://{}/team/app:v1", remote.host),
+        Some(&remote.creds()),
     );
     assert_eq!(digest, remote_digest.trim());
     let tag = get(&server, &format!("{IMAGES}/mirror/imagestreamtags/app:v1")).await;
@@ -315,20 +309,10 @@ async fn pulls_of_an_imported_image_fetch_once_and_keep_working_without_the_remo
     for pull in pulls {
         pull.join().unwrap();
     }
-    let original = run("skopeo", &["inspect", "--raw", &format!("oci:{v1}")], &[]);
+    let original = raw_manifest(&format!("oci:{v1}"), None);
     for i in 0..2 {
-        let copy = run(
-            "skopeo",
-            &[
-                "inspect",
-                "--raw",
-                &format!(
-                    "oci:{}:v1",
-                    dir.path().join(format!("pulled-{i}")).display()
-                ),
-            ],
-            &[],
-        );
+        let pulled = dir.path().join(format!("pulled-{i}"));
+        let copy = raw_manifest(&format!("oci:{}:v1", pulled.display()), None);
         assert_eq!(
             copy, original,
             "the pulled manifest is the remote's, byte for byte"

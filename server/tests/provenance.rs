@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::images::{run, skopeo_copy, umoci_image};
+use common::images::{raw_manifest, skopeo_copy, umoci_image};
 use common::remote::{RemoteRegistry, import_one_tag};
 use common::{
     ALLOW_LOOPBACK, OCI_INDEX, OCI_MANIFEST, TestServer, client_with_token, create_namespace,
@@ -85,12 +85,8 @@ fn manifest_put(
 
 /// The first layer's digest and size of the image at `oci:{image}`.
 fn first_layer(image: &str) -> (String, u64) {
-    let manifest: Value = serde_json::from_str(&run(
-        "skopeo",
-        &["inspect", "--raw", &format!("oci:{image}")],
-        &[],
-    ))
-    .unwrap();
+    let manifest: Value =
+        serde_json::from_str(&raw_manifest(&format!("oci:{image}"), None)).unwrap();
     let layer = &manifest["layers"][0];
     (
         layer["digest"].as_str().unwrap().to_owned(),

@@ -46,6 +46,23 @@ fn skopeo_copy_with(flags: &[&str], from: &str, to: &str, creds: &str) {
     run("skopeo", &args, &[]);
 }
 
+/// `skopeo inspect` with `flags` (`--config`, `--format …`) of `reference`: a local image
+/// (`creds` None) or one in a plain-HTTP registry, with `creds`; answers its output.
+pub fn skopeo_inspect(flags: &[&str], reference: &str, creds: Option<&str>) -> String {
+    let mut args = vec!["inspect"];
+    args.extend(flags);
+    if let Some(creds) = creds {
+        args.extend(["--tls-verify=false", "--creds", creds]);
+    }
+    args.push(reference);
+    run("skopeo", &args, &[])
+}
+
+/// The manifest of `reference`, byte for byte ([`skopeo_inspect`] `--raw`).
+pub fn raw_manifest(reference: &str, creds: Option<&str>) -> String {
+    skopeo_inspect(&["--raw"], reference, creds)
+}
+
 /// Storage and engine settings for buildah and podman: vfs in a private folder, no cgroups.
 pub struct ContainerEnv {
     pub dir: PathBuf,

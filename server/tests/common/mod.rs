@@ -775,14 +775,7 @@ pub async fn console_session(
     );
     let done = browser.get(location(&back)).send().await.unwrap();
     assert_eq!(done.status(), reqwest::StatusCode::SEE_OTHER);
-    let session: serde_json::Value = browser
-        .get(server.url("/console/api/session"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let session = json_of(browser.get(server.url("/console/api/session"))).await;
     assert_eq!(session["user"], user);
     let csrf = session["csrf_token"].as_str().unwrap().to_owned();
     (browser, csrf)
