@@ -585,21 +585,32 @@ pub async fn get_blob(server: &TestServer, repository: &str, digest: &str) -> re
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
-/// Pushes a config and one layer, and returns an OCI image manifest (not pushed) for them.
-pub async fn image_manifest(server: &TestServer, repository: &str, seed: &str) -> Vec<u8> {
+/// The config and the layer of a test image; `seed` makes them differ from others'.
+fn image_blobs(seed: &str) -> [Vec<u8>; 2] {
     let config = format!(
         r#"{{"architecture":"amd64","os":"linux","config":{{"Env":["SEED={seed}"]}},"rootfs":{{"type":"layers","diff_ids":[]}}}}"#
     );
-    let layer = format!("layer of {seed}");
-    let config_digest = push_blob(server, repository, config.as_bytes()).await;
-    let layer_digest = push_blob(server, repository, layer.as_bytes()).await;
+    [config.into_bytes(), format!("layer of {seed}").into_bytes()]
+}
+
+/// An OCI image manifest of `config` and one `layer`.
+fn manifest_of([config, layer]: &[Vec<u8>; 2]) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest, "size": layer.len()}],
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256(config), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": sha256(layer), "size": layer.len()}],
     }))
     .unwrap()
+}
+
+/// Pushes a config and one layer, and returns an OCI image manifest (not pushed) for them.
+pub async fn image_manifest(server: &TestServer, repository: &str, seed: &str) -> Vec<u8> {
+    let blobs = image_blobs(seed);
+    for blob in &blobs {
+        push_blob(server, repository, blob).await;
+    }
+    manifest_of(&blobs)
 }
 
 /// Pushes a new image (config, layer and manifest; `seed` makes it differ from others) as
@@ -613,6 +624,34 @@ pub async fn push_image(server: &TestServer, repository: &str, tag: &str, seed: 
         "{repository}:{tag}"
     );
     sha256(&manifest)
+}
+
+/// [`push_image`] as `client`, which may be refused: answers the status of the first blob push
+/// refused, or else of the manifest's.
+pub async fn push_image_as(
+    client: &reqwest::Client,
+    server: &TestServer,
+    repository: &str,
+    tag: &str,
+    seed: &str,
+) -> reqwest::StatusCode {
+    let blobs = image_blobs(seed);
+    for blob in &blobs {
+        let path = format!("/v2/{repository}/blobs/uploads/?digest={}", sha256(blob));
+        let response = client
+            .post(server.url(&path))
+            .body(blob.clone())
+            .send()
+            .await
+            .unwrap();
+        if response.status() != reqwest::StatusCode::CREATED {
+            return response.status();
+        }
+    }
+    let manifest = manifest_of(&blobs);
+    put_manifest_as(client, server, repository, tag, OCI_MANIFEST, &manifest)
+        .await
+        .status()
 }
 
 /// `PUT /v2/{repository}/manifests/{reference}` of `body` as the administrator.
