@@ -42,6 +42,13 @@ async fn send(
     (status, value, text)
 }
 
+/// `GET path` as `client`, which must answer 200: the body as JSON and as text.
+async fn get_ok(server: &TestServer, client: &reqwest::Client, path: &str) -> (Value, String) {
+    let response = expect_status(client.get(server.url(path)), StatusCode::OK).await;
+    let text = response.text().await.unwrap();
+    (serde_json::from_str(&text).unwrap(), text)
+}
+
 /// A Docker config.json with a Docker Hub entry (`auth`, written as `docker login` does) and a
 /// Quay entry (username and password).
 fn docker_config() -> String {
@@ -161,21 +168,11 @@ async fn secrets_are_stored_encrypted_and_never_shown_again() {
     assert_eq!(status, StatusCode::CREATED, "{text}");
     assert_reveals_nothing(&text);
 
-    let (status, got, text) = send(
-        &server,
-        &admin,
-        Method::GET,
-        &format!("{}/pull", secrets_path("team")),
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{text}");
+    let (got, text) = get_ok(&server, &admin, &format!("{}/pull", secrets_path("team"))).await;
     assert_shown_without_data(&got, "team", "pull");
     assert_reveals_nothing(&text);
 
-    let (status, list, text) =
-        send(&server, &admin, Method::GET, &secrets_path("team"), None).await;
-    assert_eq!(status, StatusCode::OK, "{text}");
+    let (list, text) = get_ok(&server, &admin, &secrets_path("team")).await;
     assert_eq!(list["kind"], "SecretList");
     assert_eq!(item_names(&list), ["plain", "pull"]);
     for item in list["items"].as_array().unwrap() {
@@ -207,15 +204,7 @@ async fn secrets_are_stored_encrypted_and_never_shown_again() {
     let server = server.crash_and_restart();
     let admin = server.client();
     assert_eq!(std::fs::read_to_string(&key_path).unwrap(), key);
-    let (status, got, _) = send(
-        &server,
-        &admin,
-        Method::GET,
-        &format!("{}/pull", secrets_path("team")),
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
+    let (got, _) = get_ok(&server, &admin, &format!("{}/pull", secrets_path("team"))).await;
     assert_shown_without_data(&got, "team", "pull");
 
     // Delete: a Success Status, then it is gone.
@@ -303,8 +292,7 @@ async fn only_the_namespace_admin_manages_secrets() {
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
 
     // The namespace's admin may, there and only there.
-    let (status, _, text) = send(&server, &admin, Method::GET, &secrets_path("team"), None).await;
-    assert_eq!(status, StatusCode::OK, "{text}");
+    let (_, text) = get_ok(&server, &admin, &secrets_path("team")).await;
     assert_reveals_nothing(&text);
     create_pull_secret(&server, &admin, "team", "ada-pull").await;
     let (status, _, _) = send(&server, &admin, Method::DELETE, &one, None).await;
