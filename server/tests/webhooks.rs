@@ -14,15 +14,14 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode as AxumStatus};
 use common::images::{skopeo_copy, umoci_image};
 use common::{
-    TestServer, create_namespace, expect_kube_status, expect_status, grant_user, item_names,
-    wait_until,
+    OCI_MANIFEST, TestServer, create_namespace, expect_kube_status, expect_status, grant_user,
+    item_names, wait_until,
 };
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const DISTRIBUTION_EVENTS: &str = "application/vnd.docker.distribution.events.v1+json";
 
 fn webhooks_path(namespace: &str) -> String {
