@@ -531,11 +531,20 @@ pub async fn push_blob_as(
     repository: &str,
     data: &[u8],
 ) -> String {
-    let digest = sha256(data);
-    let path = format!("/v2/{repository}/blobs/uploads/?digest={digest}");
-    let request = client.post(server.url(&path)).body(data.to_vec());
+    let request = blob_upload(client, server, repository, data);
     expect_status(request, reqwest::StatusCode::CREATED).await;
-    digest
+    sha256(data)
+}
+
+/// A monolithic upload of blob `data` to `repository` as `client`, not sent yet.
+fn blob_upload(
+    client: &reqwest::Client,
+    server: &TestServer,
+    repository: &str,
+    data: &[u8],
+) -> reqwest::RequestBuilder {
+    let path = format!("/v2/{repository}/blobs/uploads/?digest={}", sha256(data));
+    client.post(server.url(&path)).body(data.to_vec())
 }
 
 /// `POST /v2/{repository}/blobs/uploads/` as `client`: an upload starts (202) where it may push.
@@ -637,15 +646,10 @@ pub async fn push_image_as(
 ) -> reqwest::StatusCode {
     let blobs = image_blobs(seed);
     for blob in &blobs {
-        let path = format!("/v2/{repository}/blobs/uploads/?digest={}", sha256(blob));
-        let response = client
-            .post(server.url(&path))
-            .body(blob.clone())
-            .send()
-            .await
-            .unwrap();
-        if response.status() != reqwest::StatusCode::CREATED {
-            return response.status();
+        let upload = blob_upload(client, server, repository, blob);
+        let status = upload.send().await.unwrap().status();
+        if status != reqwest::StatusCode::CREATED {
+            return status;
         }
     }
     let manifest = manifest_of(&blobs);
