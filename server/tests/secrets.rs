@@ -12,7 +12,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use common::{
     TestServer, anonymous, create_namespace, expect_kube_status, expect_status, grant_user,
-    item_names,
+    item_names, send,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -22,24 +22,6 @@ const QUAY_PASSWORD: &str = "Quay-Passw0rd-d4e5f6";
 
 fn secrets_path(namespace: &str) -> String {
     format!("/api/v1/namespaces/{namespace}/secrets")
-}
-
-async fn send(
-    server: &TestServer,
-    client: &reqwest::Client,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value, String) {
-    let mut request = client.request(method, server.url(path));
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    let value = serde_json::from_str(&text).unwrap_or(Value::Null);
-    (status, value, text)
 }
 
 /// `GET path` as `client`, which must answer 200: the body as JSON and as text.

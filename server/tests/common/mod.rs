@@ -343,6 +343,26 @@ pub async fn expect_status(
     response
 }
 
+/// Sends `method path` as `client`, with `body` as JSON if any; answers the status, the body as
+/// JSON (`Null` when it is not) and as text, whatever the status.
+pub async fn send(
+    server: &TestServer,
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (reqwest::StatusCode, serde_json::Value, String) {
+    let mut request = client.request(method, server.url(path));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    let value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+    (status, value, text)
+}
+
 /// Sends `request` and answers its body as text, whatever its status.
 pub async fn text_of(request: reqwest::RequestBuilder) -> String {
     request.send().await.unwrap().text().await.unwrap()
