@@ -7,8 +7,8 @@ mod common;
 
 use common::{
     OCI_MANIFEST, TestServer, anonymous, bind, client_with_token, error_code, expect_json,
-    expect_kube_status, expect_status, grant, grant_user, grant_user_on, header, json_of,
-    push_image, sha256, start_upload_as, status_with_token, whoami,
+    expect_kube_status, expect_status, grant, grant_user, grant_user_on, header, item_names,
+    json_of, push_image, sha256, start_upload_as, status_with_token, whoami,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -352,13 +352,7 @@ async fn bindings_service_accounts_and_the_access_api() {
     let streams =
         json_of(ed.get(server.url("/apis/image.openshift.io/v1/namespaces/proj/imagestreams")))
             .await;
-    let names: Vec<&str> = streams["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["metadata"]["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["web"]);
+    assert_eq!(item_names(&streams), ["web"]);
     let status = expect_kube_status(
         ed.get(server.url("/apis/image.openshift.io/v1/namespaces/proj/imagestreams/db")),
         StatusCode::FORBIDDEN,

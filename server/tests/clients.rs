@@ -5,26 +5,10 @@
 mod common;
 
 use common::TestServer;
-use common::images::{ContainerEnv, multi_platform_index, run, umoci_image};
-
-/// `skopeo inspect --raw` of a local layout (`creds` None) or of Berth.
-fn raw_manifest(reference: &str, creds: Option<&str>) -> String {
-    match creds {
-        None => run("skopeo", &["inspect", "--raw", reference], &[]),
-        Some(creds) => run(
-            "skopeo",
-            &[
-                "inspect",
-                "--raw",
-                "--tls-verify=false",
-                "--creds",
-                creds,
-                reference,
-            ],
-            &[],
-        ),
-    }
-}
+use common::images::{
+    ContainerEnv, multi_platform_index, raw_manifest, run, skopeo_copy, skopeo_copy_all,
+    skopeo_inspect, umoci_image,
+};
 
 fn digest_of(reference: &str, creds: Option<&str>) -> String {
     common::sha256(raw_manifest(reference, creds).as_bytes())
@@ -39,18 +23,7 @@ fn skopeo_copies_a_multi_layer_image_in_and_out_unchanged() {
     let destination = format!("docker://{}/team/app:v1", server.addr);
     let creds = server.creds();
     let creds = Some(creds.as_str());
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--dest-tls-verify=false",
-            "--dest-creds",
-            &server.creds(),
-            &source,
-            &destination,
-        ],
-        &[],
-    );
+    skopeo_copy(&source, &destination, &server.creds());
 
     let pushed = digest_of(&destination, creds);
     assert_eq!(pushed, digest_of(&source, None));
@@ -59,32 +32,11 @@ fn skopeo_copies_a_multi_layer_image_in_and_out_unchanged() {
     assert_eq!(manifest["layers"].as_array().unwrap().len(), 3);
 
     let back = format!("oci:{}:v1", work.path().join("back").display());
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--src-tls-verify=false",
-            "--src-creds",
-            &server.creds(),
-            &destination,
-            &back,
-        ],
-        &[],
-    );
+    skopeo_copy(&destination, &back, &server.creds());
     assert_eq!(digest_of(&back, None), pushed);
     // Every layer came back byte for byte (skopeo verifies digests as it copies).
-    let inspect: serde_json::Value = serde_json::from_str(&run(
-        "skopeo",
-        &[
-            "inspect",
-            "--tls-verify=false",
-            "--creds",
-            &server.creds(),
-            &destination,
-        ],
-        &[],
-    ))
-    .unwrap();
+    let inspect: serde_json::Value =
+        serde_json::from_str(&skopeo_inspect(&[], &destination, creds)).unwrap();
     assert_eq!(inspect["Architecture"], "amd64");
     assert_eq!(inspect["Labels"]["org.example.name"], "berth-test");
 }
@@ -98,19 +50,7 @@ fn skopeo_copies_a_multi_platform_index_with_all() {
     let destination = format!("docker://{}/team/multi:latest", server.addr);
     let creds = server.creds();
     let creds = Some(creds.as_str());
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--all",
-            "--dest-tls-verify=false",
-            "--dest-creds",
-            &server.creds(),
-            &source,
-            &destination,
-        ],
-        &[],
-    );
+    skopeo_copy_all(&source, &destination, &server.creds());
 
     let index_raw = raw_manifest(&destination, creds);
     assert_eq!(
@@ -127,19 +67,7 @@ fn skopeo_copies_a_multi_platform_index_with_all() {
     assert_eq!(platforms, ["amd64", "arm64"]);
 
     let back = format!("oci:{}:latest", work.path().join("back").display());
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--all",
-            "--src-tls-verify=false",
-            "--src-creds",
-            &server.creds(),
-            &destination,
-            &back,
-        ],
-        &[],
-    );
+    skopeo_copy_all(&destination, &back, &server.creds());
     assert_eq!(raw_manifest(&back, None), index_raw);
     // Each platform's image is there too, by digest.
     for child in index["manifests"].as_array().unwrap() {
@@ -194,14 +122,7 @@ async fn podman_pushes_and_pulls() {
         &vars,
     );
 
-    let tags: serde_json::Value = server
-        .get("/v2/podman/app/tags/list")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tags = common::json_of(server.get("/v2/podman/app/tags/list")).await;
     assert_eq!(tags["tags"], serde_json::json!(["v1"]));
 
     run("podman", &["rmi", "--all", "--force"], &vars);

@@ -586,17 +586,10 @@ async fn an_import_killed_at_random_leaves_whole_images_and_can_run_again() {
         let image = umoci_image(&layout, &format!("v{version}"), "amd64", 2);
         for copy in ["a", "b", "c"] {
             let tag = format!("v{version}{copy}");
-            run(
-                "skopeo",
-                &[
-                    "copy",
-                    "--dest-tls-verify=false",
-                    "--dest-creds",
-                    &remote.creds(),
-                    &format!("oci:{image}"),
-                    &format!("docker://{}/upstream/app:{tag}", remote.host),
-                ],
-                &[],
+            remote.push(
+                &format!("oci:{image}"),
+                &format!("upstream/app:{tag}"),
+                false,
             );
             tags.push(tag);
         }

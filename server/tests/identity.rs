@@ -8,8 +8,8 @@ mod common;
 
 use common::{
     ADMIN_PASSWORD, TestServer, anonymous, bind, client_with_token, console_session,
-    create_namespace, expect_json, expect_kube_status, expect_status, json_of, start_upload_as,
-    status_with_token,
+    create_namespace, expect_json, expect_kube_status, expect_status, json_of, push_image_as,
+    start_upload_as, status_with_token,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -289,50 +289,6 @@ async fn a_registry_wide_admin_cannot_manage_users_or_groups() {
 
 // ---- item 4: service-account bindings go with the account; a new namespace starts afresh ----
 
-/// Pushes a one-layer image to `repository:tag` as `client`; answers the manifest push.
-async fn push_as(
-    client: &reqwest::Client,
-    server: &TestServer,
-    repository: &str,
-    tag: &str,
-    seed: &str,
-) -> StatusCode {
-    let config =
-        format!(r#"{{"architecture":"amd64","os":"linux","config":{{"Env":["SEED={seed}"]}}}}"#);
-    let layer = format!("layer of {seed}");
-    let mut descriptors = Vec::new();
-    for data in [config.as_bytes(), layer.as_bytes()] {
-        let digest = common::sha256(data);
-        let response = client
-            .post(server.url(&format!("/v2/{repository}/blobs/uploads/?digest={digest}")))
-            .body(data.to_vec())
-            .send()
-            .await
-            .unwrap();
-        if response.status() != StatusCode::CREATED {
-            return response.status();
-        }
-        descriptors.push((digest, data.len()));
-    }
-    let manifest = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": common::OCI_MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": descriptors[0].0, "size": descriptors[0].1},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                    "digest": descriptors[1].0, "size": descriptors[1].1}],
-    }))
-    .unwrap();
-    client
-        .put(server.url(&format!("/v2/{repository}/manifests/{tag}")))
-        .header("content-type", common::OCI_MANIFEST)
-        .body(manifest)
-        .send()
-        .await
-        .unwrap()
-        .status()
-}
-
 /// A TokenRequest for a service account, made by `client`.
 async fn service_account_token(
     client: &reqwest::Client,
@@ -381,11 +337,11 @@ async fn service_account_bindings_and_events_do_not_pass_to_whoever_recreates_th
     // Alice's namespace "team" has an image and a builder account; bob lets that account pull
     // from his namespace "vault".
     assert_eq!(
-        push_as(&alice, &server, "team/app", "v1", "team-secret").await,
+        push_image_as(&alice, &server, "team/app", "v1", "team-secret").await,
         StatusCode::CREATED
     );
     assert_eq!(
-        push_as(&bob, &server, "vault/db", "v1", "vault-secret").await,
+        push_image_as(&bob, &server, "vault/db", "v1", "vault-secret").await,
         StatusCode::CREATED
     );
     let builder = service_account_token(&alice, &server, "team", "builder").await;
@@ -461,7 +417,7 @@ async fn service_account_bindings_and_events_do_not_pass_to_whoever_recreates_th
     .await;
     // Something of her own, so that the feed has something to say.
     assert_eq!(
-        push_as(&mallory, &server, "team/own", "v1", "mine").await,
+        push_image_as(&mallory, &server, "team/own", "v1", "mine").await,
         StatusCode::CREATED
     );
     let fed = read_for(feed, 3).await;
@@ -498,14 +454,14 @@ async fn a_push_token_for_a_namespace_not_yet_made_grants_nothing_once_another_m
     // Alice makes "fresh" first. Bob's token no longer lets him in: not to start an upload,
     // not to push a manifest, not to read.
     assert_eq!(
-        push_as(&alice, &server, "fresh/app", "v1", "alice's").await,
+        push_image_as(&alice, &server, "fresh/app", "v1", "alice's").await,
         StatusCode::CREATED
     );
     let refused = |status| matches!(status, StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED);
     let upload = start_upload_as(&bob, &server, "fresh/app").await.status();
     assert!(refused(upload), "{upload}");
     assert_ne!(
-        push_as(&bob, &server, "fresh/app", "v1", "bob's").await,
+        push_image_as(&bob, &server, "fresh/app", "v1", "bob's").await,
         StatusCode::CREATED
     );
     let tags = status_with_token(&registry_token, &server.url("/v2/fresh/app/tags/list")).await;
@@ -526,7 +482,7 @@ async fn of_two_first_pushes_to_a_new_namespace_one_makes_it() {
             async move {
                 (
                     who,
-                    push_as(
+                    push_image_as(
                         client,
                         server,
                         &repository,
@@ -702,7 +658,7 @@ async fn signing_in_elsewhere_as_admin_is_not_the_local_admin() {
     let (server, provider) = server_with_provider(port, "claim");
     let admin = server.client();
     assert_eq!(
-        push_as(&admin, &server, "private/app", "v1", "the admin's").await,
+        push_image_as(&admin, &server, "private/app", "v1", "the admin's").await,
         StatusCode::CREATED
     );
 

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::images::{run, umoci_image};
+use common::images::{skopeo_copy, skopeo_inspect, umoci_image};
 use common::{
     OCI_MANIFEST, TestServer, expect_kube_status, expect_status, image_manifest, push_image,
     put_manifest, sha256,
@@ -50,6 +50,14 @@ fn history(stream: &Value, tag: &str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Stream `namespace/stream` is gone, and with it its repository's `tag`.
+async fn assert_stream_gone(server: &TestServer, namespace: &str, stream: &str, tag: &str) {
+    let path = format!("{API}/namespaces/{namespace}/imagestreams/{stream}");
+    expect_kube_status(server.get(&path), StatusCode::NOT_FOUND, "NotFound").await;
+    let manifest = format!("/v2/{namespace}/{stream}/manifests/{tag}");
+    expect_status(server.get(&manifest), StatusCode::NOT_FOUND).await;
 }
 
 #[tokio::test]
@@ -112,43 +120,12 @@ async fn image_metadata_matches_what_skopeo_reports() {
         umoci_image(&work.path().join("layout"), "v1", "amd64", 2)
     );
     let destination = format!("docker://{}/meta/app:v1", server.addr);
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--dest-tls-verify=false",
-            "--dest-creds",
-            &server.creds(),
-            &source,
-            &destination,
-        ],
-        &[],
-    );
-    let config: Value = serde_json::from_str(&run(
-        "skopeo",
-        &[
-            "inspect",
-            "--config",
-            "--tls-verify=false",
-            "--creds",
-            &server.creds(),
-            &destination,
-        ],
-        &[],
-    ))
-    .unwrap();
-    let inspect: Value = serde_json::from_str(&run(
-        "skopeo",
-        &[
-            "inspect",
-            "--tls-verify=false",
-            "--creds",
-            &server.creds(),
-            &destination,
-        ],
-        &[],
-    ))
-    .unwrap();
+    skopeo_copy(&source, &destination, &server.creds());
+    let creds = server.creds();
+    let config: Value =
+        serde_json::from_str(&skopeo_inspect(&["--config"], &destination, Some(&creds))).unwrap();
+    let inspect: Value =
+        serde_json::from_str(&skopeo_inspect(&[], &destination, Some(&creds))).unwrap();
 
     let (status, tag) = get(
         &server,
@@ -276,17 +253,7 @@ async fn tagging_across_streams_and_namespaces_untag_and_delete() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    expect_kube_status(
-        server.get(&format!("{API}/namespaces/src/imagestreams/app")),
-        StatusCode::NOT_FOUND,
-        "NotFound",
-    )
-    .await;
-    expect_status(
-        server.get("/v2/src/app/manifests/v1"),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    assert_stream_gone(&server, "src", "app", "v1").await;
 }
 
 #[tokio::test]
@@ -465,17 +432,7 @@ async fn streams_and_namespaces_crud_with_pagination_and_generations() {
     // Deleting the namespace deletes its streams.
     let (status, _) = send(&server, "DELETE", "/api/v1/namespaces/crud", Value::Null).await;
     assert_eq!(status, StatusCode::OK);
-    expect_kube_status(
-        server.get(&format!("{API}/namespaces/crud/imagestreams/a")),
-        StatusCode::NOT_FOUND,
-        "NotFound",
-    )
-    .await;
-    expect_status(
-        server.get("/v2/crud/a/manifests/base"),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    assert_stream_gone(&server, "crud", "a", "base").await;
 }
 
 #[tokio::test]

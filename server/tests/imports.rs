@@ -4,74 +4,27 @@
 
 mod common;
 
-use base64::Engine as _;
-use common::images::{ContainerEnv, multi_platform_index, run, umoci_image};
-use common::remote::{RemoteRegistry, import_one_tag};
+use common::images::{
+    ContainerEnv, multi_platform_index, raw_manifest, skopeo_copy, skopeo_inspect, umoci_image,
+};
+use common::remote::{RemoteRegistry, import_one_tag, pull_secret};
 use common::scripted::{Reply, Scripted};
 use common::{
-    ALLOW_LOOPBACK, OCI_MANIFEST, TestServer, create_namespace, expect_kube_status, wait_until,
+    ALLOW_LOOPBACK, OCI_MANIFEST, TestServer, create_namespace, expect_json, expect_kube_status,
+    wait_until,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 const IMAGES: &str = "/apis/image.openshift.io/v1/namespaces";
 
-fn push(remote: &RemoteRegistry, source: &str, target: &str, all: bool) {
-    let mut args = vec!["copy", "--dest-tls-verify=false"];
-    if all {
-        args.push("--all");
-    }
-    let creds = remote.creds();
-    let destination = format!("docker://{}/{target}", remote.host);
-    args.extend(["--dest-creds", &creds, source, &destination]);
-    run("skopeo", &args, &[]);
-}
-
-async fn pull_secret(
-    server: &TestServer,
-    namespace: &str,
-    name: &str,
-    host: &str,
-    user: &str,
-    password: &str,
-) {
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    let config = json!({"auths": {host: {"auth": auth}}}).to_string();
-    let response = server
-        .post(&format!("/api/v1/namespaces/{namespace}/secrets"))
-        .json(&json!({
-            "metadata": {"name": name},
-            "type": "kubernetes.io/dockerconfigjson",
-            "data": {".dockerconfigjson": base64::engine::general_purpose::STANDARD.encode(config)}
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        response.status(),
-        StatusCode::CREATED,
-        "{}",
-        response.text().await.unwrap()
-    );
-}
-
 async fn import(server: &TestServer, namespace: &str, body: Value) -> Value {
-    let response = server
-        .post(&format!("{IMAGES}/{namespace}/imagestreamimports"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    body
+    let path = format!("{IMAGES}/{namespace}/imagestreamimports");
+    expect_json(server.post(&path).json(&body), StatusCode::CREATED).await
 }
 
 async fn get(server: &TestServer, path: &str) -> Value {
-    let response = server.get(path).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK, "{path}");
-    response.json().await.unwrap()
+    expect_json(server.get(path), StatusCode::OK).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -81,8 +34,8 @@ async fn imports_one_tag_all_tags_and_every_platform_with_a_pull_secret() {
         RemoteRegistry::start(&dir.path().join("remote"), "remote-user", "remote-password").await;
     let v1 = umoci_image(&dir.path().join("layout"), "v1", "amd64", 2);
     let v2 = umoci_image(&dir.path().join("layout"), "v2", "amd64", 1);
-    push(&remote, &format!("oci:{v1}"), "team/app:v1", false);
-    push(&remote, &format!("oci:{v2}"), "team/app:v2", false);
+    remote.push(&format!("oci:{v1}"), "team/app:v1", false);
+    remote.push(&format!("oci:{v2}"), "team/app:v2", false);
     let server = TestServer::start_with(ALLOW_LOOPBACK);
     create_namespace(&server.client(), &server, "mirror").await;
 
@@ -103,15 +56,7 @@ async fn imports_one_tag_all_tags_and_every_platform_with_a_pull_secret() {
     assert_eq!(condition["reason"], "Unauthorized");
 
     // With one, the tag is imported: spec from the remote, the image with its metadata.
-    pull_secret(
-        &server,
-        "mirror",
-        "remote",
-        &remote.host,
-        &remote.user,
-        &remote.password,
-    )
-    .await;
+    remote.pull_secret(&server, "mirror", "remote").await;
     let imported = import(
         &server,
         "mirror",
@@ -139,18 +84,10 @@ async fn imports_one_tag_all_tags_and_every_platform_with_a_pull_secret() {
             .any(|e| e == "GREETING=hello"),
         "{image}"
     );
-    let remote_digest = run(
-        "skopeo",
-        &[
-            "inspect",
-            "--tls-verify=false",
-            "--creds",
-            &remote.creds(),
-            "--format",
-            "{{.Digest}}",
-            &format!("docker://{}/team/app:v1", remote.host),
-        ],
-        &[],
+    let remote_digest = skopeo_inspect(
+        &["--format", "{{.Digest}}"],
+        &format!("docker://{}/team/app:v1", remote.host),
+        Some(&remote.creds()),
     );
     assert_eq!(digest, remote_digest.trim());
     let tag = get(&server, &format!("{IMAGES}/mirror/imagestreamtags/app:v1")).await;
@@ -199,7 +136,7 @@ async fn imports_one_tag_all_tags_and_every_platform_with_a_pull_secret() {
     // A multi-platform index keeps every platform.
     let env = ContainerEnv::new(&dir.path().join("containers"), &remote.host);
     let index = multi_platform_index(&dir.path().join("multi"), &env);
-    push(&remote, &index, "team/multi:latest", true);
+    remote.push(&index, "team/multi:latest", true);
     let multi = import(
         &server,
         "mirror",
@@ -256,18 +193,10 @@ async fn wrong_credentials_leave_the_last_good_image_and_say_why() {
     let dir = tempfile::tempdir().unwrap();
     let remote = RemoteRegistry::start(&dir.path().join("remote"), "alice", "right-password").await;
     let v1 = umoci_image(&dir.path().join("layout"), "v1", "amd64", 1);
-    push(&remote, &format!("oci:{v1}"), "lib/tool:v1", false);
+    remote.push(&format!("oci:{v1}"), "lib/tool:v1", false);
     let server = TestServer::start_with(ALLOW_LOOPBACK);
     create_namespace(&server.client(), &server, "ops").await;
-    pull_secret(
-        &server,
-        "ops",
-        "good",
-        &remote.host,
-        "alice",
-        "right-password",
-    )
-    .await;
+    remote.pull_secret(&server, "ops", "good").await;
     let first = import(
         &server,
         "ops",
@@ -352,18 +281,10 @@ async fn pulls_of_an_imported_image_fetch_once_and_keep_working_without_the_remo
     let dir = tempfile::tempdir().unwrap();
     let mut remote = RemoteRegistry::start(&dir.path().join("remote"), "bob", "bob-password").await;
     let v1 = umoci_image(&dir.path().join("layout"), "v1", "amd64", 3);
-    push(&remote, &format!("oci:{v1}"), "upstream/base:v1", false);
+    remote.push(&format!("oci:{v1}"), "upstream/base:v1", false);
     let server = TestServer::start_with(ALLOW_LOOPBACK);
     create_namespace(&server.client(), &server, "cache").await;
-    pull_secret(
-        &server,
-        "cache",
-        "upstream",
-        &remote.host,
-        "bob",
-        "bob-password",
-    )
-    .await;
+    remote.pull_secret(&server, "cache", "upstream").await;
     let mut body = import_one_tag("base", &format!("{}/upstream/base:v1", remote.host), "v1");
     body["spec"]["images"][0]["referencePolicy"] = json!({"type": "Local"});
     let imported = import(&server, "cache", body).await;
@@ -382,39 +303,16 @@ async fn pulls_of_an_imported_image_fetch_once_and_keep_working_without_the_remo
                 dir.path().join(format!("pulled-{i}")).display()
             );
             let creds = creds.clone();
-            std::thread::spawn(move || {
-                run(
-                    "skopeo",
-                    &[
-                        "copy",
-                        "--src-tls-verify=false",
-                        "--src-creds",
-                        &creds,
-                        &source,
-                        &target,
-                    ],
-                    &[],
-                )
-            })
+            std::thread::spawn(move || skopeo_copy(&source, &target, &creds))
         })
         .collect();
     for pull in pulls {
         pull.join().unwrap();
     }
-    let original = run("skopeo", &["inspect", "--raw", &format!("oci:{v1}")], &[]);
+    let original = raw_manifest(&format!("oci:{v1}"), None);
     for i in 0..2 {
-        let copy = run(
-            "skopeo",
-            &[
-                "inspect",
-                "--raw",
-                &format!(
-                    "oci:{}:v1",
-                    dir.path().join(format!("pulled-{i}")).display()
-                ),
-            ],
-            &[],
-        );
+        let pulled = dir.path().join(format!("pulled-{i}"));
+        let copy = raw_manifest(&format!("oci:{}:v1", pulled.display()), None);
         assert_eq!(
             copy, original,
             "the pulled manifest is the remote's, byte for byte"
@@ -423,17 +321,10 @@ async fn pulls_of_an_imported_image_fetch_once_and_keep_working_without_the_remo
 
     // The remote goes away; the cached image is still served.
     remote.stop();
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--src-tls-verify=false",
-            "--src-creds",
-            &creds,
-            &format!("docker://{}/cache/base:v1", server.addr),
-            &format!("oci:{}:v1", dir.path().join("after-outage").display()),
-        ],
-        &[],
+    skopeo_copy(
+        &format!("docker://{}/cache/base:v1", server.addr),
+        &format!("oci:{}:v1", dir.path().join("after-outage").display()),
+        &creds,
     );
 }
 
@@ -443,7 +334,7 @@ async fn a_scheduled_import_picks_up_a_new_push_to_the_remote() {
     let remote = RemoteRegistry::start(&dir.path().join("remote"), "carol", "carol-password").await;
     let first = umoci_image(&dir.path().join("layout"), "first", "amd64", 1);
     let second = umoci_image(&dir.path().join("layout"), "second", "amd64", 2);
-    push(&remote, &format!("oci:{first}"), "vendor/db:stable", false);
+    remote.push(&format!("oci:{first}"), "vendor/db:stable", false);
     let server = TestServer::start_with(&[
         "--scheduled-import-interval",
         "1",
@@ -451,22 +342,14 @@ async fn a_scheduled_import_picks_up_a_new_push_to_the_remote() {
         "127.0.0.1/32",
     ]);
     create_namespace(&server.client(), &server, "deps").await;
-    pull_secret(
-        &server,
-        "deps",
-        "vendor",
-        &remote.host,
-        "carol",
-        "carol-password",
-    )
-    .await;
+    remote.pull_secret(&server, "deps", "vendor").await;
     let mut body = import_one_tag("db", &format!("{}/vendor/db:stable", remote.host), "stable");
     body["spec"]["images"][0]["importPolicy"]["scheduled"] = json!(true);
     let imported = import(&server, "deps", body).await;
     let first_digest = imported["status"]["images"][0]["image"]["metadata"]["name"].clone();
     assert!(first_digest.is_string(), "{imported}");
 
-    push(&remote, &format!("oci:{second}"), "vendor/db:stable", false);
+    remote.push(&format!("oci:{second}"), "vendor/db:stable", false);
     let items = wait_until("the new remote image as a new history item", async || {
         let stream = get(&server, &format!("{IMAGES}/deps/imagestreams/db")).await;
         let items = stream["status"]["tags"][0]["items"].as_array().unwrap();
@@ -488,18 +371,10 @@ async fn berth_import_image_imports_like_oc_import_image() {
     let dir = tempfile::tempdir().unwrap();
     let remote = RemoteRegistry::start(&dir.path().join("remote"), "dave", "dave-password").await;
     let v1 = umoci_image(&dir.path().join("layout"), "v1", "amd64", 1);
-    push(&remote, &format!("oci:{v1}"), "tools/cli:v1", false);
+    remote.push(&format!("oci:{v1}"), "tools/cli:v1", false);
     let server = TestServer::start_with(ALLOW_LOOPBACK);
     create_namespace(&server.client(), &server, "cli").await;
-    pull_secret(
-        &server,
-        "cli",
-        "tools",
-        &remote.host,
-        "dave",
-        "dave-password",
-    )
-    .await;
+    remote.pull_secret(&server, "cli", "tools").await;
     let command = |target: &str, from: &str| {
         std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
             .args([
@@ -552,17 +427,10 @@ async fn imports_through_the_bearer_token_flow_of_another_berth() {
     let dir = tempfile::tempdir().unwrap();
     let other = TestServer::start();
     let v1 = umoci_image(&dir.path().join("layout"), "v1", "amd64", 1);
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--dest-tls-verify=false",
-            "--dest-creds",
-            &other.creds(),
-            &format!("oci:{v1}"),
-            &format!("docker://{}/upstream/app:v1", other.addr),
-        ],
-        &[],
+    skopeo_copy(
+        &format!("oci:{v1}"),
+        &format!("docker://{}/upstream/app:v1", other.addr),
+        &other.creds(),
     );
     let challenge = other.get("/v2/").bearer_auth("x").send().await.unwrap();
     assert!(common::header(&challenge, "www-authenticate").starts_with("Bearer realm="));
@@ -589,17 +457,10 @@ async fn imports_through_the_bearer_token_flow_of_another_berth() {
         "{imported}"
     );
     // And the layers come through the same flow on the first pull.
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--src-tls-verify=false",
-            "--src-creds",
-            &server.creds(),
-            &format!("docker://{}/fed/app:v1", server.addr),
-            &format!("oci:{}:v1", dir.path().join("pulled").display()),
-        ],
-        &[],
+    skopeo_copy(
+        &format!("docker://{}/fed/app:v1", server.addr),
+        &format!("oci:{}:v1", dir.path().join("pulled").display()),
+        &server.creds(),
     );
 }
 
@@ -712,7 +573,7 @@ async fn without_the_allow_list_loopback_registries_are_refused_by_address_and_b
     let dir = tempfile::tempdir().unwrap();
     let remote = RemoteRegistry::start(&dir.path().join("remote"), "erin", "erin-password").await;
     let v1 = umoci_image(&dir.path().join("layout"), "v1", "amd64", 1);
-    push(&remote, &format!("oci:{v1}"), "team/app:v1", false);
+    remote.push(&format!("oci:{v1}"), "team/app:v1", false);
     let server = TestServer::start();
     create_namespace(&server.client(), &server, "local").await;
     let port = remote.host.rsplit_once(':').unwrap().1;

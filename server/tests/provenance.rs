@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::images::{run, umoci_image};
+use common::images::{raw_manifest, skopeo_copy, umoci_image};
 use common::remote::{RemoteRegistry, import_one_tag};
 use common::{
     ALLOW_LOOPBACK, OCI_INDEX, OCI_MANIFEST, TestServer, client_with_token, create_namespace,
-    error_code, sha256, wait_until,
+    error_code, expect_json, expect_status, json_of, push_blob_as, sha256, wait_until,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -59,77 +59,34 @@ async fn blob(
         .unwrap()
 }
 
-async fn expect_status(response: reqwest::Response, status: StatusCode) -> Value {
-    let got = response.status();
-    let text = response.text().await.unwrap();
-    assert_eq!(got, status, "{text}");
-    serde_json::from_str(&text).unwrap_or(Value::Null)
-}
-
 /// POSTs `body` to `path` as `client`, which must create something; returns the answer.
 async fn create(server: &TestServer, client: &reqwest::Client, path: &str, body: Value) -> Value {
-    let response = client
-        .post(server.url(path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    expect_status(response, StatusCode::CREATED).await
+    expect_json(
+        client.post(server.url(path)).json(&body),
+        StatusCode::CREATED,
+    )
+    .await
 }
 
-async fn push_blob(
-    server: &TestServer,
-    client: &reqwest::Client,
-    repository: &str,
-    data: &[u8],
-) -> String {
-    let digest = sha256(data);
-    let response = client
-        .post(server.url(&format!("/v2/{repository}/blobs/uploads/?digest={digest}")))
-        .body(data.to_vec())
-        .send()
-        .await
-        .unwrap();
-    expect_status(response, StatusCode::CREATED).await;
-    digest
-}
-
-async fn put_manifest(
+/// A `PUT` of manifest `body` as `client` to `repository:reference`, not sent yet.
+fn manifest_put(
     server: &TestServer,
     client: &reqwest::Client,
     repository: &str,
     reference: &str,
     media_type: &str,
     body: &Value,
-) -> reqwest::Response {
+) -> reqwest::RequestBuilder {
     client
         .put(server.url(&format!("/v2/{repository}/manifests/{reference}")))
         .header("content-type", media_type)
         .body(serde_json::to_vec(body).unwrap())
-        .send()
-        .await
-        .unwrap()
-}
-
-/// `skopeo copy` between an OCI layout and a plain-HTTP registry on loopback, with `creds` for
-/// the registry's side.
-fn skopeo_copy(from: &str, to: &str, creds: &str) {
-    let (tls, credentials) = if to.starts_with("docker://") {
-        ("--dest-tls-verify=false", "--dest-creds")
-    } else {
-        ("--src-tls-verify=false", "--src-creds")
-    };
-    run("skopeo", &["copy", tls, credentials, creds, from, to], &[]);
 }
 
 /// The first layer's digest and size of the image at `oci:{image}`.
 fn first_layer(image: &str) -> (String, u64) {
-    let manifest: Value = serde_json::from_str(&run(
-        "skopeo",
-        &["inspect", "--raw", &format!("oci:{image}")],
-        &[],
-    ))
-    .unwrap();
+    let manifest: Value =
+        serde_json::from_str(&raw_manifest(&format!("oci:{image}"), None)).unwrap();
     let layer = &manifest["layers"][0];
     (
         layer["digest"].as_str().unwrap().to_owned(),
@@ -148,7 +105,7 @@ async fn forged_manifest(
 ) -> Value {
     let config =
         br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
-    let config_digest = push_blob(server, client, repository, config).await;
+    let config_digest = push_blob_as(client, server, repository, config).await;
     json!({
         "schemaVersion": 2,
         "mediaType": DOCKER_MANIFEST,
@@ -179,16 +136,18 @@ async fn import(
 async fn forge_and_import(server: &TestServer, attacker: &User, digest: &str, size: u64) {
     create_namespace(&attacker.client, server, "evil").await;
     let manifest = forged_manifest(server, &attacker.client, "evil/src", digest, size).await;
-    let response = put_manifest(
-        server,
-        &attacker.client,
-        "evil/src",
-        "t",
-        DOCKER_MANIFEST,
-        &manifest,
+    expect_status(
+        manifest_put(
+            server,
+            &attacker.client,
+            "evil/src",
+            "t",
+            DOCKER_MANIFEST,
+            &manifest,
+        ),
+        StatusCode::CREATED,
     )
     .await;
-    expect_status(response, StatusCode::CREATED).await;
     // The foreign layer is not in evil/src: it serves nothing of it.
     let response = attacker
         .client
@@ -268,14 +227,11 @@ async fn naming_another_tenants_layer_in_an_imported_manifest_reads_nothing_of_i
     );
 
     // Tagging the imported image into another stream copies the remote link as one.
-    let response = attacker
+    let request = attacker
         .client
         .put(server.url(&format!("{IMAGES}/evil/imagestreamtags/copy:t")))
-        .json(&json!({"tag": {"from": {"kind": "ImageStreamTag", "namespace": "evil", "name": "dst:t"}}}))
-        .send()
-        .await
-        .unwrap();
-    expect_status(response, StatusCode::CREATED).await;
+        .json(&json!({"tag": {"from": {"kind": "ImageStreamTag", "namespace": "evil", "name": "dst:t"}}}));
+    expect_status(request, StatusCode::CREATED).await;
     let response = blob(&attacker.client, &server, Method::GET, "evil/copy", &layer).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 
@@ -342,8 +298,8 @@ async fn declared_sizes_must_be_the_content_sizes_and_fit() {
     let client = server.client();
     let config = br#"{"architecture":"amd64","os":"linux"}"#;
     let layer = b"a layer of eleven".as_slice();
-    let config_digest = push_blob(&server, &client, "sizes/app", config).await;
-    let layer_digest = push_blob(&server, &client, "sizes/app", layer).await;
+    let config_digest = push_blob_as(&client, &server, "sizes/app", config).await;
+    let layer_digest = push_blob_as(&client, &server, "sizes/app", layer).await;
     let image = |config_size: Value, layer_size: Value| {
         json!({
             "schemaVersion": 2,
@@ -363,7 +319,7 @@ async fn declared_sizes_must_be_the_content_sizes_and_fit() {
             &layer_digest,
         ),
     ] {
-        let response = put_manifest(
+        let response = manifest_put(
             &server,
             &client,
             "sizes/app",
@@ -371,7 +327,9 @@ async fn declared_sizes_must_be_the_content_sizes_and_fit() {
             OCI_MANIFEST,
             &image(config_size.clone(), layer_size.clone()),
         )
-        .await;
+        .send()
+        .await
+        .unwrap();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["errors"][0]["code"], "MANIFEST_INVALID", "{body}");
@@ -379,8 +337,11 @@ async fn declared_sizes_must_be_the_content_sizes_and_fit() {
         assert!(message.contains(named.as_str()), "{message}");
     }
     let good = image(json!(config.len()), json!(layer.len()));
-    let response = put_manifest(&server, &client, "sizes/app", "v1", OCI_MANIFEST, &good).await;
-    expect_status(response, StatusCode::CREATED).await;
+    expect_status(
+        manifest_put(&server, &client, "sizes/app", "v1", OCI_MANIFEST, &good),
+        StatusCode::CREATED,
+    )
+    .await;
     let child_size = serde_json::to_vec(&good).unwrap().len();
     let child_digest = sha256(&serde_json::to_vec(&good).unwrap());
 
@@ -393,7 +354,7 @@ async fn declared_sizes_must_be_the_content_sizes_and_fit() {
                            "platform": {"os": "linux", "architecture": "amd64"}}]
         })
     };
-    let response = put_manifest(
+    let response = manifest_put(
         &server,
         &client,
         "sizes/app",
@@ -401,19 +362,23 @@ async fn declared_sizes_must_be_the_content_sizes_and_fit() {
         OCI_INDEX,
         &index(child_size + 1),
     )
-    .await;
+    .send()
+    .await
+    .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_code(response).await, "MANIFEST_INVALID");
-    let response = put_manifest(
-        &server,
-        &client,
-        "sizes/app",
-        "list",
-        OCI_INDEX,
-        &index(child_size),
+    expect_status(
+        manifest_put(
+            &server,
+            &client,
+            "sizes/app",
+            "list",
+            OCI_INDEX,
+            &index(child_size),
+        ),
+        StatusCode::CREATED,
     )
     .await;
-    expect_status(response, StatusCode::CREATED).await;
 
     // Foreign layers are not held here, so their sizes are not checked against content; the
     // largest ones still add up to no overflow, in the image and in every listing.
@@ -428,21 +393,19 @@ async fn declared_sizes_must_be_the_content_sizes_and_fit() {
     }
     for tag in ["huge", "also-huge"] {
         huge["annotations"] = json!({"tag": tag});
-        let response = put_manifest(&server, &client, "sizes/app", tag, OCI_MANIFEST, &huge).await;
-        expect_status(response, StatusCode::CREATED).await;
+        expect_status(
+            manifest_put(&server, &client, "sizes/app", tag, OCI_MANIFEST, &huge),
+            StatusCode::CREATED,
+        )
+        .await;
     }
-    let response = client
-        .get(server.url(&format!("{IMAGES}/sizes/imagestreams/app")))
-        .send()
-        .await
-        .unwrap();
-    expect_status(response, StatusCode::OK).await;
+    let stream = client.get(server.url(&format!("{IMAGES}/sizes/imagestreams/app")));
+    expect_status(stream, StatusCode::OK).await;
     for path in [
         "/console/api/namespaces",
         "/console/api/streams?namespace=sizes&filter=&sort=size&offset=0",
     ] {
-        let response = client.get(server.url(path)).send().await.unwrap();
-        let body = expect_status(response, StatusCode::OK).await;
+        let body = expect_json(client.get(server.url(path)), StatusCode::OK).await;
         assert!(
             body.to_string().contains(&i64::MAX.to_string()),
             "{path}: {body}"
@@ -452,26 +415,10 @@ async fn declared_sizes_must_be_the_content_sizes_and_fit() {
 
 // ---- pull-through against a real remote ----------------------------------------------------
 
-fn skopeo_push(remote: &RemoteRegistry, image: &str, target: &str) {
-    skopeo_copy(
-        &format!("oci:{image}"),
-        &format!("docker://{}/{target}", remote.host),
-        &remote.creds(),
-    );
-}
-
+/// `user:password` for `host` as `namespace`'s pull secret, named after the host.
 async fn pull_secret(server: &TestServer, namespace: &str, host: &str, user: &str, password: &str) {
-    use base64::Engine as _;
-    let engine = base64::engine::general_purpose::STANDARD;
-    let auth = engine.encode(format!("{user}:{password}"));
-    let config = json!({"auths": {host: {"auth": auth}}}).to_string();
-    let secret = json!({
-        "metadata": {"name": format!("to-{}", host.replace([':', '.'], "-"))},
-        "type": "kubernetes.io/dockerconfigjson",
-        "data": {".dockerconfigjson": engine.encode(config)}
-    });
-    let path = format!("/api/v1/namespaces/{namespace}/secrets");
-    create(server, &server.client(), &path, secret).await;
+    let name = format!("to-{}", host.replace([':', '.'], "-"));
+    common::remote::pull_secret(server, namespace, &name, host, user, password).await;
 }
 
 /// Imports `{host}/{path}:v1` into a new namespace's `base:v1`, with credentials for `host`.
@@ -516,7 +463,7 @@ async fn pull_through_serves_only_bytes_with_the_recorded_digest_and_size() {
     let remote = RemoteRegistry::start(&remote_dir, "bob", "bob-password").await;
     let image = umoci_image(&dir.path().join("layout"), "v1", "amd64", 1);
     let (layer, layer_size) = first_layer(&image);
-    skopeo_push(&remote, &image, "upstream/base:v1");
+    remote.push(&format!("oci:{image}"), "upstream/base:v1", false);
     let server = TestServer::start_with(ALLOW_LOOPBACK);
     import_base(
         &server,
@@ -660,7 +607,7 @@ impl GatedProxy {
 /// Pushes one image to `remote`'s `upstream/base:v1` and returns its first layer.
 fn remote_image(dir: &std::path::Path, remote: &RemoteRegistry) -> (String, u64) {
     let image = umoci_image(&dir.join("layout"), "v1", "amd64", 1);
-    skopeo_push(remote, &image, "upstream/base:v1");
+    remote.push(&format!("oci:{image}"), "upstream/base:v1", false);
     first_layer(&image)
 }
 
@@ -694,8 +641,11 @@ async fn concurrent_pulls_in_two_repositories_do_not_share_a_fetch() {
     )
     .await;
     let forged = forged_manifest(&server, &admin, "names/src", &layer, layer_size).await;
-    let response = put_manifest(&server, &admin, "names/src", "v1", DOCKER_MANIFEST, &forged).await;
-    expect_status(response, StatusCode::CREATED).await;
+    expect_status(
+        manifest_put(&server, &admin, "names/src", "v1", DOCKER_MANIFEST, &forged),
+        StatusCode::CREATED,
+    )
+    .await;
     import_base(
         &server,
         "b",
@@ -812,7 +762,7 @@ async fn a_stalled_remote_delays_neither_other_namespaces_nor_their_scheduled_im
     let remote = RemoteRegistry::start(&dir.path().join("remote"), "bob", "bob-password").await;
     let first = umoci_image(&dir.path().join("layout"), "first", "amd64", 1);
     let second = umoci_image(&dir.path().join("layout"), "second", "amd64", 1);
-    skopeo_push(&remote, &first, "vendor/db:stable");
+    remote.push(&format!("oci:{first}"), "vendor/db:stable", false);
     // Every request through the proxy is held: a remote that accepts and never answers.
     let stalled = GatedProxy::start(&remote.host, "/v2/").await;
     let server = server_with_import_settings(
@@ -821,50 +771,32 @@ async fn a_stalled_remote_delays_neither_other_namespaces_nor_their_scheduled_im
         &["--scheduled-import-interval", "1"],
     );
     let admin = server.client();
-    let scheduled = |from: String| {
-        let mut body = import_one_tag("db", &from, "stable");
+    let import_scheduled = async |namespace: &str, host: &str| {
+        let mut body = import_one_tag("db", &format!("{host}/vendor/db:stable"), "stable");
         body["spec"]["images"][0]["importPolicy"]["scheduled"] = json!(true);
-        body
+        import(&server, &admin, namespace, body).await
     };
 
     // "a-slow" (listed first) imports from the stalled remote: the import ends at its
     // deadline, with a condition that says so.
     create_namespace(&admin, &server, "a-slow").await;
-    let status = import(
-        &server,
-        &admin,
-        "a-slow",
-        scheduled(format!("{}/vendor/db:stable", stalled.host)),
-    )
-    .await;
+    let status = import_scheduled("a-slow", &stalled.host).await;
     assert_eq!(status["status"], "Failure", "{status}");
     assert_eq!(status["reason"], "Timeout", "{status}");
 
     create_namespace(&admin, &server, "b-fast").await;
     pull_secret(&server, "b-fast", &remote.host, "bob", "bob-password").await;
-    let status = import(
-        &server,
-        &admin,
-        "b-fast",
-        scheduled(format!("{}/vendor/db:stable", remote.host)),
-    )
-    .await;
+    let status = import_scheduled("b-fast", &remote.host).await;
     assert_eq!(status["status"], "Success", "{status}");
 
     // A new image at b-fast's remote is picked up by the schedule although a-slow's tag is
     // still stalled in every round.
-    skopeo_push(&remote, &second, "vendor/db:stable");
+    remote.push(&format!("oci:{second}"), "vendor/db:stable", false);
     wait_until(
         "b-fast's scheduled import (a wait here: it waited for a-slow's)",
         async || {
-            let stream: Value = admin
-                .get(server.url(&format!("{IMAGES}/b-fast/imagestreams/db")))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let stream =
+                json_of(admin.get(server.url(&format!("{IMAGES}/b-fast/imagestreams/db")))).await;
             match stream["status"]["tags"][0]["items"]
                 .as_array()
                 .unwrap()
@@ -876,14 +808,7 @@ async fn a_stalled_remote_delays_neither_other_namespaces_nor_their_scheduled_im
         },
     )
     .await;
-    let slow: Value = admin
-        .get(server.url(&format!("{IMAGES}/a-slow/imagestreams/db")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let slow = json_of(admin.get(server.url(&format!("{IMAGES}/a-slow/imagestreams/db")))).await;
     assert_eq!(
         slow["status"]["tags"][0]["conditions"][0]["reason"], "Timeout",
         "{slow}"

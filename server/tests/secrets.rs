@@ -10,7 +10,10 @@ use std::process::Command;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use common::{TestServer, anonymous, create_namespace, expect_kube_status, grant_user};
+use common::{
+    TestServer, anonymous, create_namespace, expect_kube_status, expect_status, grant_user,
+    item_names, send,
+};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -21,22 +24,11 @@ fn secrets_path(namespace: &str) -> String {
     format!("/api/v1/namespaces/{namespace}/secrets")
 }
 
-async fn send(
-    server: &TestServer,
-    client: &reqwest::Client,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value, String) {
-    let mut request = client.request(method, server.url(path));
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
+/// `GET path` as `client`, which must answer 200: the body as JSON and as text.
+async fn get_ok(server: &TestServer, client: &reqwest::Client, path: &str) -> (Value, String) {
+    let response = expect_status(client.get(server.url(path)), StatusCode::OK).await;
     let text = response.text().await.unwrap();
-    let value = serde_json::from_str(&text).unwrap_or(Value::Null);
-    (status, value, text)
+    (serde_json::from_str(&text).unwrap(), text)
 }
 
 /// A Docker config.json with a Docker Hub entry (`auth`, written as `docker login` does) and a
@@ -62,6 +54,19 @@ fn pull_secret(name: &str) -> Value {
         "type": "kubernetes.io/dockerconfigjson",
         "data": {".dockerconfigjson": STANDARD.encode(docker_config())},
     })
+}
+
+/// Creates [`pull_secret`] `name` in `namespace` as `client`, which may.
+async fn create_pull_secret(
+    server: &TestServer,
+    client: &reqwest::Client,
+    namespace: &str,
+    name: &str,
+) {
+    let request = client
+        .post(server.url(&secrets_path(namespace)))
+        .json(&pull_secret(name));
+    expect_status(request, StatusCode::CREATED).await;
 }
 
 /// What must never appear in an answer: the passwords, in any encoding sent.
@@ -145,29 +150,13 @@ async fn secrets_are_stored_encrypted_and_never_shown_again() {
     assert_eq!(status, StatusCode::CREATED, "{text}");
     assert_reveals_nothing(&text);
 
-    let (status, got, text) = send(
-        &server,
-        &admin,
-        Method::GET,
-        &format!("{}/pull", secrets_path("team")),
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{text}");
+    let (got, text) = get_ok(&server, &admin, &format!("{}/pull", secrets_path("team"))).await;
     assert_shown_without_data(&got, "team", "pull");
     assert_reveals_nothing(&text);
 
-    let (status, list, text) =
-        send(&server, &admin, Method::GET, &secrets_path("team"), None).await;
-    assert_eq!(status, StatusCode::OK, "{text}");
+    let (list, text) = get_ok(&server, &admin, &secrets_path("team")).await;
     assert_eq!(list["kind"], "SecretList");
-    let names: Vec<&str> = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["metadata"]["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["plain", "pull"]);
+    assert_eq!(item_names(&list), ["plain", "pull"]);
     for item in list["items"].as_array().unwrap() {
         assert_shown_without_data(item, "team", item["metadata"]["name"].as_str().unwrap());
     }
@@ -197,15 +186,7 @@ async fn secrets_are_stored_encrypted_and_never_shown_again() {
     let server = server.crash_and_restart();
     let admin = server.client();
     assert_eq!(std::fs::read_to_string(&key_path).unwrap(), key);
-    let (status, got, _) = send(
-        &server,
-        &admin,
-        Method::GET,
-        &format!("{}/pull", secrets_path("team")),
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
+    let (got, _) = get_ok(&server, &admin, &format!("{}/pull", secrets_path("team"))).await;
     assert_shown_without_data(&got, "team", "pull");
 
     // Delete: a Success Status, then it is gone.
@@ -247,15 +228,7 @@ async fn only_the_namespace_admin_manages_secrets() {
     let server = TestServer::start();
     create_namespace(&server.client(), &server, "team").await;
     create_namespace(&server.client(), &server, "other").await;
-    let (status, _, _) = send(
-        &server,
-        &server.client(),
-        Method::POST,
-        &secrets_path("team"),
-        Some(pull_secret("pull")),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
+    create_pull_secret(&server, &server.client(), "team", "pull").await;
 
     let viewer = server.user("vera");
     let editor = server.user("eddie");
@@ -301,18 +274,9 @@ async fn only_the_namespace_admin_manages_secrets() {
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
 
     // The namespace's admin may, there and only there.
-    let (status, _, text) = send(&server, &admin, Method::GET, &secrets_path("team"), None).await;
-    assert_eq!(status, StatusCode::OK, "{text}");
+    let (_, text) = get_ok(&server, &admin, &secrets_path("team")).await;
     assert_reveals_nothing(&text);
-    let (status, _, _) = send(
-        &server,
-        &admin,
-        Method::POST,
-        &secrets_path("team"),
-        Some(pull_secret("ada-pull")),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
+    create_pull_secret(&server, &admin, "team", "ada-pull").await;
     let (status, _, _) = send(&server, &admin, Method::DELETE, &one, None).await;
     assert_eq!(status, StatusCode::OK);
     expect_kube_status(
@@ -427,15 +391,7 @@ async fn bad_secrets_are_refused_with_the_field_at_fault() {
     )
     .await;
     assert_eq!(refusal["details"]["kind"], "namespaces");
-    let (status, _, _) = send(
-        &server,
-        &admin,
-        Method::POST,
-        &secrets_path("team"),
-        Some(pull_secret("pull")),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
+    create_pull_secret(&server, &admin, "team", "pull").await;
     expect_kube_status(
         admin.post(&secrets).json(&pull_secret("pull")),
         StatusCode::CONFLICT,
@@ -505,14 +461,6 @@ async fn the_key_file_is_checked_at_start() {
     std::fs::write(&key, format!("{}\n", STANDARD.encode([9u8; 32]))).unwrap();
     let server = TestServer::start_with(&["--secrets-key-file", key_arg]);
     create_namespace(&server.client(), &server, "team").await;
-    let (status, _, _) = send(
-        &server,
-        &server.client(),
-        Method::POST,
-        &secrets_path("team"),
-        Some(pull_secret("pull")),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
+    create_pull_secret(&server, &server.client(), "team", "pull").await;
     assert!(!server.data_dir().join("secrets.key").exists());
 }

@@ -12,16 +12,16 @@ use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode as AxumStatus};
-use common::images::{run, umoci_image};
+use common::images::{skopeo_copy, umoci_image};
 use common::{
-    TestServer, create_namespace, expect_kube_status, expect_status, grant_user, wait_until,
+    OCI_MANIFEST, TestServer, create_namespace, expect_kube_status, expect_status, grant_user,
+    item_names, send, wait_until,
 };
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const DISTRIBUTION_EVENTS: &str = "application/vnd.docker.distribution.events.v1+json";
 
 fn webhooks_path(namespace: &str) -> String {
@@ -147,25 +147,8 @@ fn delivered(received: &[Received]) -> usize {
 
 // ---- helpers ------------------------------------------------------------------------------------
 
-async fn send(
-    server: &TestServer,
-    client: &reqwest::Client,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut request = client.request(method, server.url(path));
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
 async fn subscribe(server: &TestServer, namespace: &str, webhook: Value) -> Value {
-    let (status, body) = send(
+    let (status, body, _) = send(
         server,
         &server.client(),
         Method::POST,
@@ -191,18 +174,7 @@ async fn push(
     let arch = arch.to_owned();
     tokio::task::spawn_blocking(move || {
         let image = umoci_image(&layout, &arch, &arch, 1);
-        run(
-            "skopeo",
-            &[
-                "copy",
-                "--dest-tls-verify=false",
-                "--dest-creds",
-                &creds,
-                &format!("oci:{image}"),
-                &destination,
-            ],
-            &[],
-        );
+        skopeo_copy(&format!("oci:{image}"), &destination, &creds);
     })
     .await
     .unwrap();
@@ -233,7 +205,7 @@ fn assert_signed(received: &Received, secret: &str) {
 }
 
 async fn deliveries(server: &TestServer, namespace: &str, name: &str) -> Vec<Value> {
-    let (status, body) = send(
+    let (status, body, _) = send(
         server,
         &server.client(),
         Method::GET,
@@ -326,7 +298,7 @@ async fn signed_events_are_delivered_and_a_500_is_retried() {
     let cloud_secret = cloud["spec"]["secret"].as_str().unwrap().to_owned();
     assert_eq!(cloud_secret.len(), 64, "{cloud}");
     assert_eq!(cloud["spec"]["events"], json!([]));
-    let (status, shown) = send(
+    let (status, shown, _) = send(
         &server,
         &server.client(),
         Method::GET,
@@ -337,7 +309,7 @@ async fn signed_events_are_delivered_and_a_500_is_retried() {
     assert_eq!(status, StatusCode::OK);
     assert!(shown["spec"].get("secret").is_none(), "{shown}");
     assert_eq!(shown["spec"]["format"], "cloudevents");
-    let (_, list) = send(
+    let (_, list, _) = send(
         &server,
         &server.client(),
         Method::GET,
@@ -346,13 +318,7 @@ async fn signed_events_are_delivered_and_a_500_is_retried() {
     )
     .await;
     assert_eq!(list["kind"], "WebhookList");
-    let names: Vec<&str> = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w["metadata"]["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["ci", "cloud"]);
+    assert_eq!(item_names(&list), ["ci", "cloud"]);
     assert!(!list.to_string().contains(&cloud_secret));
 
     // A push: refused once with a 500, then delivered, the same signed bytes both times.
@@ -423,7 +389,7 @@ async fn signed_events_are_delivered_and_a_500_is_retried() {
     // with the old and new image, in order.
     let v2 = push(&server, dir.path(), "team/app:v2", "arm64").await;
     for from in ["app:v1", "app:v2"] {
-        let (status, body) = send(
+        let (status, body, _) = send(
             &server,
             &server.client(),
             Method::PUT,
@@ -726,7 +692,7 @@ async fn a_delivery_that_failed_for_good_is_sent_again_by_hand() {
     // The receiver is fixed, but holds its answer a while: the new delivery stays pending.
     receiver.answer(204);
     let held = receiver.hold.clone().write_owned().await;
-    let (status, made) = send(
+    let (status, made, _) = send(
         &server,
         &server.client(),
         Method::POST,
@@ -785,7 +751,7 @@ async fn a_delivery_that_failed_for_good_is_sent_again_by_hand() {
     assert_eq!(attempts(&log[1]).len(), 8);
 
     // A delivered delivery can be sent again too.
-    let (status, again) = send(
+    let (status, again, _) = send(
         &server,
         &server.client(),
         Method::POST,
@@ -848,7 +814,7 @@ async fn webhooks_to_internal_addresses_are_refused_at_creation_or_at_delivery()
         json!({"metadata": {"name": "by-name"}, "spec": {"url": format!("http://localhost:{port}/hooks/by-name")}}),
     )
     .await;
-    let (status, body) = send(
+    let (status, body, _) = send(
         &server,
         &server.client(),
         Method::POST,

@@ -23,6 +23,46 @@ pub fn run(program: &str, args: &[&str], env: &[(&str, &Path)]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// `skopeo copy` between a local image (`oci:…`) and a plain-HTTP registry on loopback
+/// (`docker://…`), with `creds` for the registry's side.
+pub fn skopeo_copy(from: &str, to: &str, creds: &str) {
+    skopeo_copy_with(&[], from, to, creds);
+}
+
+/// [`skopeo_copy`] of an index with every platform (`--all`).
+pub fn skopeo_copy_all(from: &str, to: &str, creds: &str) {
+    skopeo_copy_with(&["--all"], from, to, creds);
+}
+
+fn skopeo_copy_with(flags: &[&str], from: &str, to: &str, creds: &str) {
+    let (tls, credentials) = if to.starts_with("docker://") {
+        ("--dest-tls-verify=false", "--dest-creds")
+    } else {
+        ("--src-tls-verify=false", "--src-creds")
+    };
+    let mut args = vec!["copy"];
+    args.extend(flags);
+    args.extend([tls, credentials, creds, from, to]);
+    run("skopeo", &args, &[]);
+}
+
+/// `skopeo inspect` with `flags` (`--config`, `--format …`) of `reference`: a local image
+/// (`creds` None) or one in a plain-HTTP registry, with `creds`; answers its output.
+pub fn skopeo_inspect(flags: &[&str], reference: &str, creds: Option<&str>) -> String {
+    let mut args = vec!["inspect"];
+    args.extend(flags);
+    if let Some(creds) = creds {
+        args.extend(["--tls-verify=false", "--creds", creds]);
+    }
+    args.push(reference);
+    run("skopeo", &args, &[])
+}
+
+/// The manifest of `reference`, byte for byte ([`skopeo_inspect`] `--raw`).
+pub fn raw_manifest(reference: &str, creds: Option<&str>) -> String {
+    skopeo_inspect(&["--raw"], reference, creds)
+}
+
 /// Storage and engine settings for buildah and podman: vfs in a private folder, no cgroups.
 pub struct ContainerEnv {
     pub dir: PathBuf,

@@ -343,6 +343,26 @@ pub async fn expect_status(
     response
 }
 
+/// Sends `method path` as `client`, with `body` as JSON if any; answers the status, the body as
+/// JSON (`Null` when it is not) and as text, whatever the status.
+pub async fn send(
+    server: &TestServer,
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (reqwest::StatusCode, serde_json::Value, String) {
+    let mut request = client.request(method, server.url(path));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    let value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+    (status, value, text)
+}
+
 /// Sends `request` and answers its body as text, whatever its status.
 pub async fn text_of(request: reqwest::RequestBuilder) -> String {
     request.send().await.unwrap().text().await.unwrap()
@@ -359,6 +379,15 @@ pub async fn expect_json(
 /// Sends `request` and answers its body as JSON, whatever its status.
 pub async fn json_of(request: reqwest::RequestBuilder) -> serde_json::Value {
     request.send().await.unwrap().json().await.unwrap()
+}
+
+/// The `metadata.name` of each of a list's `items`.
+pub fn item_names(list: &serde_json::Value) -> Vec<&str> {
+    let items = list["items"].as_array().expect("a list's items");
+    items
+        .iter()
+        .map(|item| item["metadata"]["name"].as_str().unwrap())
+        .collect()
 }
 
 /// Sends `request` and expects a Kubernetes `Status` in answer, with HTTP status and `code`
@@ -510,17 +539,32 @@ pub async fn grant_user_on(
     grant(server, namespace, role, subject, Some(stream)).await;
 }
 
-/// Pushes a blob in one request and returns its digest.
+/// Pushes a blob in one request as the administrator and returns its digest.
 pub async fn push_blob(server: &TestServer, repository: &str, data: &[u8]) -> String {
-    let digest = sha256(data);
-    let response = server
-        .post(&format!("/v2/{repository}/blobs/uploads/?digest={digest}"))
-        .body(data.to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201, "pushing a blob");
-    digest
+    push_blob_as(&server.client(), server, repository, data).await
+}
+
+/// Pushes a blob in one request as `client`, which must be accepted (201); returns its digest.
+pub async fn push_blob_as(
+    client: &reqwest::Client,
+    server: &TestServer,
+    repository: &str,
+    data: &[u8],
+) -> String {
+    let request = blob_upload(client, server, repository, data);
+    expect_status(request, reqwest::StatusCode::CREATED).await;
+    sha256(data)
+}
+
+/// A monolithic upload of blob `data` to `repository` as `client`, not sent yet.
+fn blob_upload(
+    client: &reqwest::Client,
+    server: &TestServer,
+    repository: &str,
+    data: &[u8],
+) -> reqwest::RequestBuilder {
+    let path = format!("/v2/{repository}/blobs/uploads/?digest={}", sha256(data));
+    client.post(server.url(&path)).body(data.to_vec())
 }
 
 /// `POST /v2/{repository}/blobs/uploads/` as `client`: an upload starts (202) where it may push.
@@ -570,21 +614,32 @@ pub async fn get_blob(server: &TestServer, repository: &str, digest: &str) -> re
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
-/// Pushes a config and one layer, and returns an OCI image manifest (not pushed) for them.
-pub async fn image_manifest(server: &TestServer, repository: &str, seed: &str) -> Vec<u8> {
+/// The config and the layer of a test image; `seed` makes them differ from others'.
+fn image_blobs(seed: &str) -> [Vec<u8>; 2] {
     let config = format!(
         r#"{{"architecture":"amd64","os":"linux","config":{{"Env":["SEED={seed}"]}},"rootfs":{{"type":"layers","diff_ids":[]}}}}"#
     );
-    let layer = format!("layer of {seed}");
-    let config_digest = push_blob(server, repository, config.as_bytes()).await;
-    let layer_digest = push_blob(server, repository, layer.as_bytes()).await;
+    [config.into_bytes(), format!("layer of {seed}").into_bytes()]
+}
+
+/// An OCI image manifest of `config` and one `layer`.
+fn manifest_of([config, layer]: &[Vec<u8>; 2]) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest, "size": layer.len()}],
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256(config), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": sha256(layer), "size": layer.len()}],
     }))
     .unwrap()
+}
+
+/// Pushes a config and one layer, and returns an OCI image manifest (not pushed) for them.
+pub async fn image_manifest(server: &TestServer, repository: &str, seed: &str) -> Vec<u8> {
+    let blobs = image_blobs(seed);
+    for blob in &blobs {
+        push_blob(server, repository, blob).await;
+    }
+    manifest_of(&blobs)
 }
 
 /// Pushes a new image (config, layer and manifest; `seed` makes it differ from others) as
@@ -600,6 +655,30 @@ pub async fn push_image(server: &TestServer, repository: &str, tag: &str, seed: 
     sha256(&manifest)
 }
 
+/// [`push_image`] as `client`, which may be refused: answers the status of the first blob push
+/// refused, or else of the manifest's.
+pub async fn push_image_as(
+    client: &reqwest::Client,
+    server: &TestServer,
+    repository: &str,
+    tag: &str,
+    seed: &str,
+) -> reqwest::StatusCode {
+    let blobs = image_blobs(seed);
+    for blob in &blobs {
+        let upload = blob_upload(client, server, repository, blob);
+        let status = upload.send().await.unwrap().status();
+        if status != reqwest::StatusCode::CREATED {
+            return status;
+        }
+    }
+    let manifest = manifest_of(&blobs);
+    put_manifest_as(client, server, repository, tag, OCI_MANIFEST, &manifest)
+        .await
+        .status()
+}
+
+/// `PUT /v2/{repository}/manifests/{reference}` of `body` as the administrator.
 pub async fn put_manifest(
     server: &TestServer,
     repository: &str,
@@ -607,8 +686,28 @@ pub async fn put_manifest(
     media_type: &str,
     body: &[u8],
 ) -> reqwest::Response {
-    server
-        .put(&format!("/v2/{repository}/manifests/{reference}"))
+    put_manifest_as(
+        &server.client(),
+        server,
+        repository,
+        reference,
+        media_type,
+        body,
+    )
+    .await
+}
+
+/// `PUT /v2/{repository}/manifests/{reference}` of `body` as `client`.
+pub async fn put_manifest_as(
+    client: &reqwest::Client,
+    server: &TestServer,
+    repository: &str,
+    reference: &str,
+    media_type: &str,
+    body: &[u8],
+) -> reqwest::Response {
+    client
+        .put(server.url(&format!("/v2/{repository}/manifests/{reference}")))
         .header("content-type", media_type)
         .body(body.to_vec())
         .send()
@@ -739,14 +838,7 @@ pub async fn console_session(
     );
     let done = browser.get(location(&back)).send().await.unwrap();
     assert_eq!(done.status(), reqwest::StatusCode::SEE_OTHER);
-    let session: serde_json::Value = browser
-        .get(server.url("/console/api/session"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let session = json_of(browser.get(server.url("/console/api/session"))).await;
     assert_eq!(session["user"], user);
     let csrf = session["csrf_token"].as_str().unwrap().to_owned();
     (browser, csrf)

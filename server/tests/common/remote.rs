@@ -60,6 +60,31 @@ impl RemoteRegistry {
         format!("{}:{}", self.user, self.password)
     }
 
+    /// `skopeo copy` of `source` (`oci:…` or `oci-archive:…`; every platform with `all`) to
+    /// `target` (`repository:tag`) here, with this registry's credentials.
+    pub fn push(&self, source: &str, target: &str, all: bool) {
+        let destination = format!("docker://{}/{target}", self.host);
+        let copy = if all {
+            super::images::skopeo_copy_all
+        } else {
+            super::images::skopeo_copy
+        };
+        copy(source, &destination, &self.creds());
+    }
+
+    /// This registry's own credentials as `namespace`'s pull secret `name` on `server`.
+    pub async fn pull_secret(&self, server: &super::TestServer, namespace: &str, name: &str) {
+        pull_secret(
+            server,
+            namespace,
+            name,
+            &self.host,
+            &self.user,
+            &self.password,
+        )
+        .await;
+    }
+
     /// Stops the registry (as an outage would).
     pub fn stop(&mut self) {
         let _ = self.child.kill();
@@ -88,4 +113,29 @@ pub fn import_one_tag(stream: &str, from: &str, tag: &str) -> serde_json::Value 
             }]
         }
     })
+}
+
+/// Keeps `user:password` for registry `host` as `namespace`'s pull secret `name` (a Docker
+/// config), as the administrator.
+pub async fn pull_secret(
+    server: &super::TestServer,
+    namespace: &str,
+    name: &str,
+    host: &str,
+    user: &str,
+    password: &str,
+) {
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let auth = engine.encode(format!("{user}:{password}"));
+    let config = serde_json::json!({"auths": {host: {"auth": auth}}}).to_string();
+    let secret = serde_json::json!({
+        "metadata": {"name": name},
+        "type": "kubernetes.io/dockerconfigjson",
+        "data": {".dockerconfigjson": engine.encode(config)}
+    });
+    let request = server
+        .post(&format!("/api/v1/namespaces/{namespace}/secrets"))
+        .json(&secret);
+    super::expect_status(request, reqwest::StatusCode::CREATED).await;
 }

@@ -117,14 +117,7 @@ impl InFront {
             "{}",
             done.text().await.unwrap_or_default()
         );
-        let session: serde_json::Value = browser
-            .get(self.console.url("/console/api/session"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let session = super::json_of(browser.get(self.console.url("/console/api/session"))).await;
         assert_eq!(session["user"], user);
         assert_eq!(session["upstream"], self.upstream.base.as_str());
         let csrf = session["csrf_token"].as_str().unwrap().to_owned();
