@@ -7,6 +7,8 @@
 
 use crate::oci::{Algorithm, Digest, DigestHasher};
 pub mod auth;
+#[cfg(test)]
+pub(crate) mod contract;
 pub mod fs;
 mod open;
 pub mod secrets;

@@ -784,3 +784,18 @@ async fn pool_at_migration(path: &Path, version: i64) -> SqlitePool {
     migrator.run(&pool).await.expect("migrating");
     pool
 }
+
+/// The stores' contracts (`storage/contract.rs`), run against SQLite.
+#[cfg(test)]
+mod contract {
+    use std::sync::Arc;
+
+    use crate::storage::MetadataStore;
+
+    async fn open() -> (tempfile::TempDir, Arc<dyn MetadataStore>) {
+        let (dir, store) = super::temp_store().await;
+        (dir, Arc::new(store))
+    }
+
+    crate::storage::contract::metadata_contract!(open());
+}
