@@ -1,11 +1,14 @@
 //! What every backend of a store must do, written once: the checks below take a store by its
-//! trait, and `metadata_contract!` makes them tests of one backend (as distribution runs one
+//! trait, and `metadata_contract!` and `blob_contract!` make them tests of one backend (as distribution runs one
 //! driver suite against every storage driver). Each backend's test module invokes it with a
 //! future that opens a fresh store: `(something kept alive for the test, the store)`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use chrono::Utc;
+use futures_util::StreamExt;
 
 use super::*;
 use crate::oci::{Algorithm, Digest, RepositoryName, Tag};
@@ -350,4 +353,178 @@ pub async fn upload_progress_is_compare_and_set(store: &dyn MetadataStore) {
         store.blob_size(&repo("ns/r"), &digest).await.unwrap(),
         Some(10)
     );
+}
+
+/// The blob store contract ([`BlobStore`]) as tests of one backend.
+macro_rules! blob_contract {
+    ($open:expr) => {
+        #[tokio::test]
+        async fn concurrent_readiness_probes_all_pass() {
+            let (_kept, store) = $open.await;
+            $crate::storage::contract::concurrent_readiness_probes_all_pass(store).await;
+        }
+
+        #[tokio::test]
+        async fn upload_in_chunks_then_commit_and_read_ranges() {
+            let (_kept, store) = $open.await;
+            $crate::storage::contract::upload_in_chunks_then_commit_and_read_ranges(store).await;
+        }
+
+        #[tokio::test]
+        async fn a_write_after_an_interrupted_one_starts_at_the_recorded_offset() {
+            let (_kept, store) = $open.await;
+            $crate::storage::contract::a_write_after_an_interrupted_one_starts_at_the_recorded_offset(store).await;
+        }
+
+        #[tokio::test]
+        async fn an_unhashed_write_reads_back_for_hashing_then_commits() {
+            let (_kept, store) = $open.await;
+            $crate::storage::contract::an_unhashed_write_reads_back_for_hashing_then_commits(store).await;
+        }
+
+        #[tokio::test]
+        async fn missing_blobs_and_uploads_are_reported_as_such() {
+            let (_kept, store) = $open.await;
+            $crate::storage::contract::missing_blobs_and_uploads_are_reported_as_such(store).await;
+        }
+
+        #[tokio::test]
+        async fn a_commit_that_already_happened_is_done() {
+            let (_kept, store) = $open.await;
+            $crate::storage::contract::a_commit_that_already_happened_is_done(store).await;
+        }
+    };
+}
+pub(crate) use blob_contract;
+
+pub(crate) fn body(chunks: Vec<&'static [u8]>) -> IncomingStream {
+    Box::pin(futures_util::stream::iter(
+        chunks.into_iter().map(|c| Ok(Bytes::from_static(c))),
+    ))
+}
+
+pub(crate) async fn collect(stream: ByteStream) -> Vec<u8> {
+    let chunks: Vec<_> = stream.collect().await;
+    chunks.into_iter().flat_map(|c| c.unwrap()).collect()
+}
+
+pub async fn concurrent_readiness_probes_all_pass(store: Arc<dyn BlobStore>) {
+    let probes: Vec<_> = (0..64)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.check().await })
+        })
+        .collect();
+    for probe in probes {
+        probe.await.unwrap().unwrap();
+    }
+}
+
+pub async fn upload_in_chunks_then_commit_and_read_ranges(store: Arc<dyn BlobStore>) {
+    let id = UploadId::new();
+    let (size, hasher) = store
+        .write_upload(id, 0, body(vec![b"hello "]), Algorithm::Sha256.hasher())
+        .await
+        .unwrap();
+    assert_eq!(size, 6);
+    let (size, hasher) = store
+        .write_upload(id, size, body(vec![b"wor", b"ld"]), hasher)
+        .await
+        .unwrap();
+    let digest = hasher.finish();
+    assert_eq!(digest, Digest::sha256_of(b"hello world"));
+    store.commit_upload(id, size, &digest).await.unwrap();
+    assert_eq!(store.stat(&digest).await.unwrap(), Some(11));
+    assert_eq!(
+        collect(store.read(&digest, 6, 5).await.unwrap()).await,
+        b"world"
+    );
+    assert!(store.read_upload(id, 1).await.is_err());
+}
+
+pub async fn a_write_after_an_interrupted_one_starts_at_the_recorded_offset(
+    store: Arc<dyn BlobStore>,
+) {
+    let id = UploadId::new();
+    let (size, hasher) = store
+        .write_upload(id, 0, body(vec![b"abc"]), Algorithm::Sha256.hasher())
+        .await
+        .unwrap();
+    // A second write that was never recorded (the server crashed before saving it).
+    store
+        .write_upload(id, size, body(vec![b"GARBAGE"]), hasher.clone())
+        .await
+        .unwrap();
+    let (size, hasher) = store
+        .write_upload(id, size, body(vec![b"def"]), hasher)
+        .await
+        .unwrap();
+    let digest = hasher.finish();
+    assert_eq!(digest, Digest::sha256_of(b"abcdef"));
+    store.commit_upload(id, size, &digest).await.unwrap();
+    assert_eq!(
+        collect(store.read(&digest, 0, 6).await.unwrap()).await,
+        b"abcdef"
+    );
+}
+
+pub async fn an_unhashed_write_reads_back_for_hashing_then_commits(store: Arc<dyn BlobStore>) {
+    let id = UploadId::new();
+    let size = store
+        .write_upload_unhashed(id, 0, body(vec![b"pulled ", b"through"]))
+        .await
+        .unwrap();
+    assert_eq!(size, 14);
+    let mut hasher = Algorithm::Sha256.hasher();
+    let mut content = store.read_upload(id, size).await.unwrap();
+    while let Some(chunk) = content.next().await {
+        hasher.update(&chunk.unwrap());
+    }
+    let digest = hasher.finish();
+    assert_eq!(digest, Digest::sha256_of(b"pulled through"));
+    store.commit_upload(id, size, &digest).await.unwrap();
+    assert_eq!(store.stat(&digest).await.unwrap(), Some(14));
+}
+
+pub async fn missing_blobs_and_uploads_are_reported_as_such(store: Arc<dyn BlobStore>) {
+    let digest = Digest::sha256_of(b"nothing");
+    assert_eq!(store.stat(&digest).await.unwrap(), None);
+    assert!(matches!(
+        store.read(&digest, 0, 1).await,
+        Err(StorageError::BlobMissing(_))
+    ));
+    assert!(matches!(
+        store.commit_upload(UploadId::new(), 0, &digest).await,
+        Err(StorageError::UploadDataMissing)
+    ));
+    assert!(matches!(
+        store
+            .write_upload(
+                UploadId::new(),
+                5,
+                body(vec![b"x"]),
+                Algorithm::Sha256.hasher()
+            )
+            .await,
+        Err(StorageError::UploadDataMissing)
+    ));
+    store.check().await.unwrap();
+}
+
+pub async fn a_commit_that_already_happened_is_done(store: Arc<dyn BlobStore>) {
+    let id = UploadId::new();
+    let (size, hasher) = store
+        .write_upload(id, 0, body(vec![b"twice"]), Algorithm::Sha256.hasher())
+        .await
+        .unwrap();
+    let digest = hasher.finish();
+    store.commit_upload(id, size, &digest).await.unwrap();
+    // The session was not ended before a crash: committing again finds the blob in place.
+    store.commit_upload(id, size, &digest).await.unwrap();
+    assert_eq!(store.stat(&digest).await.unwrap(), Some(5));
+    // Not when the blob there has another size.
+    assert!(matches!(
+        store.commit_upload(id, size + 1, &digest).await,
+        Err(StorageError::UploadDataMissing)
+    ));
 }

@@ -298,154 +298,7 @@ impl BlobStore for FsBlobStore {
 mod tests {
     use super::*;
     use crate::oci::Algorithm;
-
-    fn body(chunks: Vec<&'static [u8]>) -> IncomingStream {
-        Box::pin(futures_util::stream::iter(
-            chunks.into_iter().map(|c| Ok(Bytes::from_static(c))),
-        ))
-    }
-
-    async fn collect(stream: ByteStream) -> Vec<u8> {
-        let chunks: Vec<_> = stream.collect().await;
-        chunks.into_iter().flat_map(|c| c.unwrap()).collect()
-    }
-
-    #[tokio::test]
-    async fn concurrent_readiness_probes_all_pass() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = std::sync::Arc::new(FsBlobStore::open(dir.path()).await.unwrap());
-        let probes: Vec<_> = (0..64)
-            .map(|_| {
-                let store = store.clone();
-                tokio::spawn(async move { store.check().await })
-            })
-            .collect();
-        for probe in probes {
-            probe.await.unwrap().unwrap();
-        }
-    }
-
-    #[tokio::test]
-    async fn upload_in_chunks_then_commit_and_read_ranges() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = FsBlobStore::open(dir.path()).await.unwrap();
-        let id = UploadId::new();
-        let (size, hasher) = store
-            .write_upload(id, 0, body(vec![b"hello "]), Algorithm::Sha256.hasher())
-            .await
-            .unwrap();
-        assert_eq!(size, 6);
-        let (size, hasher) = store
-            .write_upload(id, size, body(vec![b"wor", b"ld"]), hasher)
-            .await
-            .unwrap();
-        let digest = hasher.finish();
-        assert_eq!(digest, Digest::sha256_of(b"hello world"));
-        store.commit_upload(id, size, &digest).await.unwrap();
-        assert_eq!(store.stat(&digest).await.unwrap(), Some(11));
-        assert_eq!(
-            collect(store.read(&digest, 6, 5).await.unwrap()).await,
-            b"world"
-        );
-        assert!(store.read_upload(id, 1).await.is_err());
-    }
-
-    #[tokio::test]
-    async fn a_write_after_an_interrupted_one_starts_at_the_recorded_offset() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = FsBlobStore::open(dir.path()).await.unwrap();
-        let id = UploadId::new();
-        let (size, hasher) = store
-            .write_upload(id, 0, body(vec![b"abc"]), Algorithm::Sha256.hasher())
-            .await
-            .unwrap();
-        // A second write that was never recorded (the server crashed before saving it).
-        store
-            .write_upload(id, size, body(vec![b"GARBAGE"]), hasher.clone())
-            .await
-            .unwrap();
-        let (size, hasher) = store
-            .write_upload(id, size, body(vec![b"def"]), hasher)
-            .await
-            .unwrap();
-        let digest = hasher.finish();
-        assert_eq!(digest, Digest::sha256_of(b"abcdef"));
-        store.commit_upload(id, size, &digest).await.unwrap();
-        assert_eq!(
-            collect(store.read(&digest, 0, 6).await.unwrap()).await,
-            b"abcdef"
-        );
-    }
-
-    #[tokio::test]
-    async fn an_unhashed_write_reads_back_for_hashing_then_commits() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = FsBlobStore::open(dir.path()).await.unwrap();
-        let id = UploadId::new();
-        let size = store
-            .write_upload_unhashed(id, 0, body(vec![b"pulled ", b"through"]))
-            .await
-            .unwrap();
-        assert_eq!(size, 14);
-        let mut hasher = Algorithm::Sha256.hasher();
-        let mut content = store.read_upload(id, size).await.unwrap();
-        while let Some(chunk) = content.next().await {
-            hasher.update(&chunk.unwrap());
-        }
-        let digest = hasher.finish();
-        assert_eq!(digest, Digest::sha256_of(b"pulled through"));
-        store.commit_upload(id, size, &digest).await.unwrap();
-        assert_eq!(store.stat(&digest).await.unwrap(), Some(14));
-    }
-
-    #[tokio::test]
-    async fn missing_blobs_and_uploads_are_reported_as_such() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = FsBlobStore::open(dir.path()).await.unwrap();
-        let digest = Digest::sha256_of(b"nothing");
-        assert_eq!(store.stat(&digest).await.unwrap(), None);
-        assert!(matches!(
-            store.read(&digest, 0, 1).await,
-            Err(StorageError::BlobMissing(_))
-        ));
-        assert!(matches!(
-            store.commit_upload(UploadId::new(), 0, &digest).await,
-            Err(StorageError::UploadDataMissing)
-        ));
-        assert!(matches!(
-            store
-                .write_upload(
-                    UploadId::new(),
-                    5,
-                    body(vec![b"x"]),
-                    Algorithm::Sha256.hasher()
-                )
-                .await,
-            Err(StorageError::UploadDataMissing)
-        ));
-        store.check().await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn a_commit_that_already_happened_is_done() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = FsBlobStore::open(dir.path()).await.unwrap();
-        let id = UploadId::new();
-        let (size, hasher) = store
-            .write_upload(id, 0, body(vec![b"twice"]), Algorithm::Sha256.hasher())
-            .await
-            .unwrap();
-        let digest = hasher.finish();
-        store.commit_upload(id, size, &digest).await.unwrap();
-        // The session was not ended before a crash: committing again finds the blob in place.
-        store.commit_upload(id, size, &digest).await.unwrap();
-        assert_eq!(store.stat(&digest).await.unwrap(), Some(5));
-        // Not when the blob there has another size.
-        assert!(matches!(
-            store.commit_upload(id, size + 1, &digest).await,
-            Err(StorageError::UploadDataMissing)
-        ));
-    }
+    use crate::storage::contract::{body, collect};
 
     #[tokio::test]
     async fn a_blob_file_shorter_than_asked_is_missing_not_short() {
@@ -502,4 +355,21 @@ mod tests {
                 .is_empty()
         );
     }
+}
+
+/// The stores' contracts (`storage/contract.rs`), run against the data folder.
+#[cfg(test)]
+mod contract {
+    use std::sync::Arc;
+
+    use super::FsBlobStore;
+    use crate::storage::BlobStore;
+
+    async fn open() -> (tempfile::TempDir, Arc<dyn BlobStore>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).await.unwrap();
+        (dir, Arc::new(store))
+    }
+
+    crate::storage::contract::blob_contract!(open());
 }
