@@ -1,5 +1,5 @@
 //! What every backend of a store must do, written once: the checks below take a store by its
-//! trait, and `metadata_contract!` and `blob_contract!` make them tests of one backend (as distribution runs one
+//! trait, and `metadata_contract!`, `blob_contract!` and `secrets_contract!` make them tests of one backend (as distribution runs one
 //! driver suite against every storage driver). Each backend's test module invokes it with a
 //! future that opens a fresh store: `(something kept alive for the test, the store)`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -10,6 +10,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use futures_util::StreamExt;
 
+use super::secrets::RegistrySecretRecord;
 use super::*;
 use crate::oci::{Algorithm, Digest, RepositoryName, Tag};
 
@@ -527,4 +528,174 @@ pub async fn a_commit_that_already_happened_is_done(store: Arc<dyn BlobStore>) {
         store.commit_upload(id, size + 1, &digest).await,
         Err(StorageError::UploadDataMissing)
     ));
+}
+
+/// The registry secret store's contract ([`RegistrySecretStore`](super::secrets::RegistrySecretStore),
+/// with the namespaces it belongs to) as tests of one backend's [`Stores`].
+macro_rules! secrets_contract {
+    ($open:expr) => {
+        #[tokio::test]
+        async fn secrets_are_kept_per_namespace_by_name() {
+            let (_kept, stores) = $open.await;
+            $crate::storage::contract::secrets_are_kept_per_namespace_by_name(&stores).await;
+        }
+
+        #[tokio::test]
+        async fn secrets_need_their_namespace_and_go_with_it() {
+            let (_kept, stores) = $open.await;
+            $crate::storage::contract::secrets_need_their_namespace_and_go_with_it(&stores).await;
+        }
+    };
+}
+pub(crate) use secrets_contract;
+
+fn secret_record(namespace: &str, name: &str, hosts: &[&str]) -> RegistrySecretRecord {
+    RegistrySecretRecord {
+        namespace: namespace.into(),
+        name: name.into(),
+        secret_type: "kubernetes.io/dockerconfigjson".into(),
+        nonce: vec![1; 24],
+        ciphertext: format!("sealed {name}").into_bytes(),
+        hosts: hosts.iter().map(|h| h.to_string()).collect(),
+        // Whole seconds: what is read back must equal what was written.
+        created_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+    }
+}
+
+async fn make_namespace(stores: &Stores, name: &str) {
+    stores
+        .streams
+        .create_namespace(name, &Labels::new(), &Labels::new())
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+pub async fn secrets_are_kept_per_namespace_by_name(stores: &Stores) {
+    make_namespace(stores, "team").await;
+    make_namespace(stores, "other").await;
+    let quay = secret_record("team", "quay", &["quay.io"]);
+    assert!(stores.secrets.put_registry_secret(&quay).await.unwrap());
+    assert!(
+        stores
+            .secrets
+            .put_registry_secret(&secret_record("team", "hub", &["docker.io", "ghcr.io"]))
+            .await
+            .unwrap()
+    );
+    assert!(
+        stores
+            .secrets
+            .put_registry_secret(&secret_record("other", "quay", &["quay.io"]))
+            .await
+            .unwrap()
+    );
+    // A name is taken once per namespace, and the first secret stays as it was.
+    let mut again = secret_record("team", "quay", &["example.com"]);
+    again.ciphertext = b"another".to_vec();
+    assert!(!stores.secrets.put_registry_secret(&again).await.unwrap());
+
+    let listed = stores.secrets.registry_secrets("team").await.unwrap();
+    assert_eq!(
+        listed.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        ["hub", "quay"]
+    );
+    assert_eq!(listed[0].hosts, ["docker.io", "ghcr.io"]);
+    assert_eq!(
+        stores
+            .secrets
+            .registry_secret("team", "quay")
+            .await
+            .unwrap(),
+        Some(quay)
+    );
+    assert_eq!(
+        stores
+            .secrets
+            .registry_secret("team", "absent")
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        stores
+            .secrets
+            .registry_secrets("nobody")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    assert!(
+        stores
+            .secrets
+            .delete_registry_secret("team", "quay")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !stores
+            .secrets
+            .delete_registry_secret("team", "quay")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        stores
+            .secrets
+            .registry_secret("team", "quay")
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        stores
+            .secrets
+            .registry_secret("other", "quay")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+pub async fn secrets_need_their_namespace_and_go_with_it(stores: &Stores) {
+    assert!(
+        stores
+            .secrets
+            .put_registry_secret(&secret_record("ghost", "quay", &["quay.io"]))
+            .await
+            .is_err()
+    );
+    make_namespace(stores, "team").await;
+    make_namespace(stores, "other").await;
+    stores
+        .secrets
+        .put_registry_secret(&secret_record("team", "quay", &["quay.io"]))
+        .await
+        .unwrap();
+    stores
+        .secrets
+        .put_registry_secret(&secret_record("other", "quay", &["quay.io"]))
+        .await
+        .unwrap();
+    assert!(stores.streams.delete_namespace("team").await.unwrap());
+    make_namespace(stores, "team").await;
+    // A namespace made again under the same name does not inherit the old secrets.
+    assert!(
+        stores
+            .secrets
+            .registry_secrets("team")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        stores
+            .secrets
+            .registry_secrets("other")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }

@@ -797,5 +797,17 @@ mod contract {
         (dir, Arc::new(store))
     }
 
+    /// Every store, opened as the server opens them, in a temporary data folder.
+    async fn stores() -> (tempfile::TempDir, crate::storage::Stores) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = crate::config::Config {
+            data_dir: dir.path().to_owned(),
+            ..Default::default()
+        };
+        let stores = crate::storage::Stores::open(&config).await.unwrap();
+        (dir, stores)
+    }
+
     crate::storage::contract::metadata_contract!(open());
+    crate::storage::contract::secrets_contract!(stores());
 }
