@@ -1,7 +1,8 @@
-//! What every backend of a store must do, written once: the checks below take a store by its
-//! trait, and `metadata_contract!`, `blob_contract!` and `secrets_contract!` make them tests of one backend (as distribution runs one
-//! driver suite against every storage driver). Each backend's test module invokes it with a
-//! future that opens a fresh store: `(something kept alive for the test, the store)`.
+//! What every backend of a store must do, written once: each check takes a store by its trait
+//! (or every store, `Stores`, when it spans several), and `metadata_contract!`, `blob_contract!`,
+//! `streams_contract!` and `secrets_contract!` make them tests of one backend, as distribution
+//! runs one driver suite against every storage driver. A backend's test module invokes each with
+//! a future that opens fresh stores: `(something kept alive for the test, the store or Stores)`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -698,4 +699,176 @@ pub async fn secrets_need_their_namespace_and_go_with_it(stores: &Stores) {
             .len(),
         1
     );
+}
+
+/// The image stream store's contract ([`ImageStreamStore`]: stream summaries and namespace
+/// usage over what the registry stored) as tests of one backend's [`Stores`].
+macro_rules! streams_contract {
+    ($open:expr) => {
+        #[tokio::test]
+        async fn stream_summaries_filter_sort_and_page_in_one_query() {
+            let (_kept, stores) = $open.await;
+            $crate::storage::contract::stream_summaries_filter_sort_and_page_in_one_query(&stores)
+                .await;
+        }
+
+        #[tokio::test]
+        async fn namespace_usage_counts_streams_and_bytes() {
+            let (_kept, stores) = $open.await;
+            $crate::storage::contract::namespace_usage_counts_streams_and_bytes(&stores).await;
+        }
+    };
+}
+pub(crate) use streams_contract;
+
+/// Stores an image of `size` bytes in `repository` (an index when `children` are given)
+/// and points `tag` at it.
+async fn push_sized(
+    stores: &Stores,
+    repository: &str,
+    tag: &str,
+    seed: &str,
+    size: u64,
+    children: Vec<(Digest, &str)>,
+) -> Digest {
+    let content = format!("{{\"seed\":\"{seed}\"}}");
+    let manifest = NewManifest {
+        digest: Digest::sha256_of(content.as_bytes()),
+        media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+        content: Bytes::from(content),
+        artifact_type: None,
+        subject: None,
+        annotations: None,
+        image: Some(format!("{{\"size\":{size}}}")),
+        blobs: Vec::new(),
+        // The helper's manifests are `{"seed":"…"}`, so a child's size follows from its seed.
+        manifests: children
+            .into_iter()
+            .map(|(digest, seed)| crate::storage::Referenced {
+                digest,
+                size: format!("{{\"seed\":\"{seed}\"}}").len() as u64,
+            })
+            .collect(),
+    };
+    let tag: Option<Tag> = (!tag.is_empty()).then(|| tag.parse().unwrap());
+    stores
+        .metadata
+        .put_manifest(&repository.parse().unwrap(), &manifest, tag.as_ref())
+        .await
+        .unwrap();
+    manifest.digest
+}
+
+fn stream_names(page: &[StreamSummaryRecord]) -> Vec<&str> {
+    page.iter().map(|s| s.name.as_str()).collect()
+}
+
+pub async fn stream_summaries_filter_sort_and_page_in_one_query(stores: &Stores) {
+    push_sized(stores, "ns/alpha", "v1", "a1", 100, vec![]).await;
+    push_sized(stores, "ns/alpha", "v2", "a2", 50, vec![]).await;
+    // Two tags on one image count it once.
+    let shared = push_sized(stores, "ns/beta", "v1", "b1", 1000, vec![]).await;
+    let _ = shared;
+    push_sized(stores, "ns/beta", "also", "b1", 1000, vec![]).await;
+    // An index counts its children's bytes.
+    let child = push_sized(stores, "ns/gamma", "", "g-child", 700, vec![]).await;
+    push_sized(
+        stores,
+        "ns/gamma",
+        "latest",
+        "g-index",
+        10,
+        vec![(child, "g-child")],
+    )
+    .await;
+    push_sized(stores, "other/alpha", "v1", "o1", 5, vec![]).await;
+
+    let (page, total) = stores
+        .streams
+        .stream_summaries("ns", "", None, SummarySort::Name, 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(total, 3);
+    assert_eq!(stream_names(&page), ["alpha", "beta", "gamma"]);
+    assert_eq!((page[0].tags, page[0].size), (2, 150));
+    assert_eq!(page[0].latest_tag.as_deref(), Some("v2"));
+    assert!(page[0].updated.is_some());
+    assert_eq!((page[1].tags, page[1].size), (2, 1000));
+    assert_eq!((page[2].tags, page[2].size), (1, 710));
+
+    let (page, total) = stores
+        .streams
+        .stream_summaries("ns", "", None, SummarySort::Size, 0, 2)
+        .await
+        .unwrap();
+    assert_eq!((stream_names(&page), total), (vec!["beta", "gamma"], 3));
+    let (page, _) = stores
+        .streams
+        .stream_summaries("ns", "", None, SummarySort::Size, 2, 2)
+        .await
+        .unwrap();
+    assert_eq!(stream_names(&page), ["alpha"]);
+
+    // The newest change first: gamma was pushed last.
+    let (page, _) = stores
+        .streams
+        .stream_summaries("ns", "", None, SummarySort::Updated, 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(stream_names(&page)[0], "gamma");
+
+    let (page, total) = stores
+        .streams
+        .stream_summaries("ns", "a", None, SummarySort::Name, 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        (stream_names(&page), total),
+        (vec!["alpha", "beta", "gamma"], 3)
+    );
+    let (page, total) = stores
+        .streams
+        .stream_summaries("ns", "et", None, SummarySort::Name, 0, 10)
+        .await
+        .unwrap();
+    assert_eq!((stream_names(&page), total), (vec!["beta"], 1));
+
+    let only = vec!["gamma".to_owned(), "alpha".to_owned(), "absent".to_owned()];
+    let (page, total) = stores
+        .streams
+        .stream_summaries("ns", "", Some(&only), SummarySort::Name, 0, 1)
+        .await
+        .unwrap();
+    assert_eq!((stream_names(&page), total), (vec!["alpha"], 2));
+    let (page, total) = stores
+        .streams
+        .stream_summaries("ns", "", Some(&[]), SummarySort::Name, 0, 10)
+        .await
+        .unwrap();
+    assert_eq!((page.len(), total), (0, 0));
+    let (page, total) = stores
+        .streams
+        .stream_summaries("nowhere", "", None, SummarySort::Name, 0, 10)
+        .await
+        .unwrap();
+    assert_eq!((page.len(), total), (0, 0));
+}
+
+pub async fn namespace_usage_counts_streams_and_bytes(stores: &Stores) {
+    push_sized(stores, "ns/alpha", "v1", "a1", 100, vec![]).await;
+    push_sized(stores, "ns/beta", "v1", "a1", 100, vec![]).await;
+    push_sized(stores, "ns/beta", "v2", "b2", 20, vec![]).await;
+    push_sized(stores, "other/alpha", "v1", "o1", 5, vec![]).await;
+    stores
+        .streams
+        .create_namespace("empty", &Labels::new(), &Labels::new())
+        .await
+        .unwrap();
+    let usage = stores.streams.namespace_usage().await.unwrap();
+    let summary: Vec<(&str, u64, u64)> = usage
+        .iter()
+        .map(|u| (u.name.as_str(), u.streams, u.size))
+        .collect();
+    // The image in two streams of a namespace is counted once.
+    assert_eq!(summary, [("empty", 0, 0), ("ns", 2, 120), ("other", 1, 5)]);
 }
