@@ -1,6 +1,6 @@
 //! What every backend of a store must do, written once: each check takes a store by its trait
 //! (or every store, `Stores`, when it spans several), and `metadata_contract!`, `blob_contract!`,
-//! `streams_contract!` and `secrets_contract!` make them tests of one backend, as distribution
+//! `streams_contract!`, `secrets_contract!` and `webhooks_contract!` make them tests of one backend, as distribution
 //! runs one driver suite against every storage driver. A backend's test module invokes each with
 //! a future that opens fresh stores: `(something kept alive for the test, the store or Stores)`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -12,6 +12,9 @@ use chrono::Utc;
 use futures_util::StreamExt;
 
 use super::secrets::RegistrySecretRecord;
+use super::webhooks::{
+    AttemptRecord, DeliveryRecord, DeliveryState, NewDelivery, Redelivery, WebhookRecord,
+};
 use super::*;
 use crate::oci::{Algorithm, Digest, RepositoryName, Tag};
 
@@ -871,4 +874,509 @@ pub async fn namespace_usage_counts_streams_and_bytes(stores: &Stores) {
         .collect();
     // The image in two streams of a namespace is counted once.
     assert_eq!(summary, [("empty", 0, 0), ("ns", 2, 120), ("other", 1, 5)]);
+}
+
+/// The webhook store's contract ([`WebhookStore`](super::webhooks::WebhookStore): subscriptions,
+/// the delivery log and its cursor, due deliveries, attempts, redeliveries) as tests of one
+/// backend's [`Stores`].
+macro_rules! webhooks_contract {
+    ($open:expr) => {
+        #[tokio::test]
+        async fn webhooks_are_kept_per_namespace_by_name_and_go_with_it() {
+            let (_kept, stores) = $open.await;
+            $crate::storage::contract::webhooks_are_kept_per_namespace_by_name_and_go_with_it(
+                &stores,
+            )
+            .await;
+        }
+
+        #[tokio::test]
+        async fn deliveries_and_the_cursor_move_together_once_per_event() {
+            let (_kept, stores) = $open.await;
+            $crate::storage::contract::deliveries_and_the_cursor_move_together_once_per_event(
+                &stores,
+            )
+            .await;
+        }
+
+        #[tokio::test]
+        async fn each_subscription_sends_its_oldest_pending_delivery_first() {
+            let (_kept, stores) = $open.await;
+            $crate::storage::contract::each_subscription_sends_its_oldest_pending_delivery_first(
+                &stores,
+            )
+            .await;
+        }
+
+        #[tokio::test]
+        async fn a_finished_delivery_is_sent_again_as_a_new_one() {
+            let (_kept, stores) = $open.await;
+            $crate::storage::contract::a_finished_delivery_is_sent_again_as_a_new_one(&stores)
+                .await;
+        }
+    };
+}
+pub(crate) use webhooks_contract;
+
+pub(crate) fn at(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_800_000_000 + seconds, 0).unwrap()
+}
+
+fn webhook(namespace: &str, name: &str) -> WebhookRecord {
+    WebhookRecord {
+        id: 0,
+        namespace: namespace.into(),
+        name: name.into(),
+        uid: format!("uid-{name}"),
+        url: format!("http://127.0.0.1:9/{name}"),
+        events: vec!["push".into(), "imagestream".into()],
+        format: "distribution".into(),
+        secret_nonce: vec![1; 24],
+        secret_ciphertext: b"sealed".to_vec(),
+        since_event: 0,
+        // Whole seconds: what is read back must equal what was written.
+        created_at: at(0),
+    }
+}
+
+pub(crate) fn delivery(webhook_id: i64, event_id: i64, event: &str) -> NewDelivery {
+    NewDelivery {
+        webhook_id,
+        event_id,
+        event: event.into(),
+        content_type: "application/json".into(),
+        body: format!("{{\"event\":{event_id}}}").into_bytes(),
+    }
+}
+
+pub(crate) fn attempt(delivery_id: i64, number: u32, status: u16) -> AttemptRecord {
+    AttemptRecord {
+        delivery_id,
+        number,
+        status_code: Some(status),
+        error: None,
+        duration_ms: 12,
+        attempted_at: at(i64::from(number)),
+    }
+}
+
+/// Namespaces `team` and `other`, which the webhook checks use.
+async fn with_namespaces(stores: &Stores) {
+    for namespace in ["team", "other"] {
+        stores
+            .streams
+            .create_namespace(namespace, &Labels::new(), &Labels::new())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
+
+async fn webhook_id(stores: &Stores, namespace: &str, name: &str) -> i64 {
+    stores
+        .webhooks
+        .webhook(namespace, name)
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+pub async fn webhooks_are_kept_per_namespace_by_name_and_go_with_it(stores: &Stores) {
+    with_namespaces(stores).await;
+    assert!(
+        stores
+            .webhooks
+            .put_webhook(&webhook("team", "ci"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        stores
+            .webhooks
+            .put_webhook(&webhook("team", "audit"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        stores
+            .webhooks
+            .put_webhook(&webhook("other", "ci"))
+            .await
+            .unwrap()
+    );
+    let mut again = webhook("team", "ci");
+    again.url = "http://elsewhere/".into();
+    assert!(!stores.webhooks.put_webhook(&again).await.unwrap());
+    assert!(
+        stores
+            .webhooks
+            .put_webhook(&webhook("ghost", "ci"))
+            .await
+            .is_err()
+    );
+
+    let listed = stores.webhooks.webhooks("team").await.unwrap();
+    assert_eq!(
+        listed.iter().map(|w| w.name.as_str()).collect::<Vec<_>>(),
+        ["audit", "ci"]
+    );
+    let ci = stores
+        .webhooks
+        .webhook("team", "ci")
+        .await
+        .unwrap()
+        .unwrap();
+    // Subscriptions are for the events after them.
+    assert_eq!(
+        ci.since_event,
+        stores.streams.latest_event_id().await.unwrap()
+    );
+    assert_eq!(
+        ci,
+        WebhookRecord {
+            id: ci.id,
+            since_event: ci.since_event,
+            ..webhook("team", "ci")
+        }
+    );
+    assert_eq!(
+        stores.webhooks.webhook_by_id(ci.id).await.unwrap(),
+        Some(ci.clone())
+    );
+
+    stores
+        .webhooks
+        .add_deliveries(&[delivery(ci.id, 8, "push")], 8)
+        .await
+        .unwrap();
+    assert!(stores.webhooks.delete_webhook("team", "ci").await.unwrap());
+    assert!(!stores.webhooks.delete_webhook("team", "ci").await.unwrap());
+    assert_eq!(stores.webhooks.webhook_by_id(ci.id).await.unwrap(), None);
+    assert!(
+        stores
+            .webhooks
+            .due_deliveries(Utc::now(), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    assert!(stores.streams.delete_namespace("other").await.unwrap());
+    assert!(stores.webhooks.webhooks("other").await.unwrap().is_empty());
+    assert_eq!(stores.webhooks.webhooks("team").await.unwrap().len(), 1);
+}
+
+pub async fn deliveries_and_the_cursor_move_together_once_per_event(stores: &Stores) {
+    with_namespaces(stores).await;
+    assert_eq!(stores.webhooks.webhook_cursor().await.unwrap(), None);
+    stores
+        .webhooks
+        .put_webhook(&webhook("team", "ci"))
+        .await
+        .unwrap();
+    let ci = webhook_id(stores, "team", "ci").await;
+    stores
+        .webhooks
+        .add_deliveries(
+            &[delivery(ci, 8, "push"), delivery(ci, 8, "imagestream")],
+            8,
+        )
+        .await
+        .unwrap();
+    // The same event again (a second replica, or a restart before the cursor moved).
+    stores
+        .webhooks
+        .add_deliveries(&[delivery(ci, 8, "push")], 8)
+        .await
+        .unwrap();
+    // The cursor never goes back.
+    stores.webhooks.add_deliveries(&[], 5).await.unwrap();
+    assert_eq!(stores.webhooks.webhook_cursor().await.unwrap(), Some(8));
+    let all = stores.webhooks.deliveries(ci, 10).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].0.event, "imagestream", "newest first");
+    assert_eq!(all[0].0.state, DeliveryState::Pending);
+    assert!(all.iter().all(|(_, attempts)| attempts.is_empty()));
+    assert!(
+        stores
+            .webhooks
+            .add_deliveries(&[delivery(999, 9, "push")], 9)
+            .await
+            .is_err()
+    );
+    assert_eq!(stores.webhooks.webhook_cursor().await.unwrap(), Some(8));
+}
+
+pub async fn each_subscription_sends_its_oldest_pending_delivery_first(stores: &Stores) {
+    with_namespaces(stores).await;
+    stores
+        .webhooks
+        .put_webhook(&webhook("team", "slow"))
+        .await
+        .unwrap();
+    stores
+        .webhooks
+        .put_webhook(&webhook("team", "fast"))
+        .await
+        .unwrap();
+    let slow = webhook_id(stores, "team", "slow").await;
+    let fast = webhook_id(stores, "team", "fast").await;
+    stores
+        .webhooks
+        .add_deliveries(
+            &[
+                delivery(slow, 8, "push"),
+                delivery(fast, 8, "push"),
+                delivery(slow, 9, "push"),
+                delivery(fast, 9, "push"),
+            ],
+            9,
+        )
+        .await
+        .unwrap();
+    let later = Utc::now() + chrono::Duration::seconds(60);
+    let due = stores.webhooks.due_deliveries(later, 10).await.unwrap();
+    assert_eq!(
+        due.iter()
+            .map(|d| (d.webhook_id, d.event_id))
+            .collect::<Vec<_>>(),
+        [(slow, 8), (fast, 8)]
+    );
+    let (slow_first, fast_first) = (due[0].clone(), due[1].clone());
+    let expected = slow_first.next_attempt_at.unwrap();
+
+    // A sender claims one; a second claim of the same due time fails.
+    assert!(
+        stores
+            .webhooks
+            .claim_delivery(slow_first.id, expected, later)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !stores
+            .webhooks
+            .claim_delivery(slow_first.id, expected, later)
+            .await
+            .unwrap()
+    );
+    let now = Utc::now();
+    assert_eq!(
+        stores
+            .webhooks
+            .due_deliveries(now, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|d| d.id)
+            .collect::<Vec<_>>(),
+        [fast_first.id]
+    );
+
+    // The slow one fails and waits; the fast one is delivered and its next is due. Order
+    // holds: the slow subscription's second delivery waits behind its first.
+    let retry_at = now + chrono::Duration::seconds(30);
+    stores
+        .webhooks
+        .record_attempt(
+            &attempt(slow_first.id, 1, 500),
+            DeliveryState::Pending,
+            Some(retry_at),
+        )
+        .await
+        .unwrap();
+    stores
+        .webhooks
+        .record_attempt(
+            &attempt(fast_first.id, 1, 204),
+            DeliveryState::Delivered,
+            None,
+        )
+        .await
+        .unwrap();
+    let due = stores.webhooks.due_deliveries(now, 10).await.unwrap();
+    assert_eq!(
+        due.iter()
+            .map(|d| (d.webhook_id, d.event_id))
+            .collect::<Vec<_>>(),
+        [(fast, 9)]
+    );
+    assert_eq!(
+        stores
+            .webhooks
+            .next_due()
+            .await
+            .unwrap()
+            .map(|t| t.timestamp_millis()),
+        Some(due[0].next_attempt_at.unwrap().timestamp_millis())
+    );
+    stores
+        .webhooks
+        .record_attempt(&attempt(due[0].id, 1, 200), DeliveryState::Delivered, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        stores
+            .webhooks
+            .next_due()
+            .await
+            .unwrap()
+            .map(|t| t.timestamp_millis()),
+        Some(retry_at.timestamp_millis())
+    );
+
+    // A second failure, then the last attempt gives up: the next delivery's turn.
+    stores
+        .webhooks
+        .record_attempt(&attempt(slow_first.id, 2, 502), DeliveryState::Failed, None)
+        .await
+        .unwrap();
+    let due = stores.webhooks.due_deliveries(later, 10).await.unwrap();
+    assert_eq!(
+        due.iter()
+            .map(|d| (d.webhook_id, d.event_id))
+            .collect::<Vec<_>>(),
+        [(slow, 9)]
+    );
+    let log = stores.webhooks.deliveries(slow, 10).await.unwrap();
+    assert_eq!(log[0].0.event_id, 9);
+    let (failed, attempts) = &log[1];
+    assert_eq!(failed.state, DeliveryState::Failed);
+    assert_eq!(failed.attempts, 2);
+    assert_eq!(failed.next_attempt_at, None);
+    assert_eq!(
+        attempts
+            .iter()
+            .map(|a| (a.number, a.status_code))
+            .collect::<Vec<_>>(),
+        [(1, Some(500)), (2, Some(502))]
+    );
+    assert_eq!(attempts[0], attempt(slow_first.id, 1, 500));
+    assert_eq!(stores.webhooks.deliveries(slow, 1).await.unwrap().len(), 1);
+
+    // An attempt at a delivery deleted meanwhile is dropped quietly.
+    stores
+        .webhooks
+        .delete_webhook("team", "slow")
+        .await
+        .unwrap();
+    stores
+        .webhooks
+        .record_attempt(
+            &attempt(slow_first.id, 3, 200),
+            DeliveryState::Delivered,
+            None,
+        )
+        .await
+        .unwrap();
+}
+
+pub async fn a_finished_delivery_is_sent_again_as_a_new_one(stores: &Stores) {
+    with_namespaces(stores).await;
+    stores
+        .webhooks
+        .put_webhook(&webhook("team", "ci"))
+        .await
+        .unwrap();
+    stores
+        .webhooks
+        .put_webhook(&webhook("team", "cd"))
+        .await
+        .unwrap();
+    let ci = webhook_id(stores, "team", "ci").await;
+    let cd = webhook_id(stores, "team", "cd").await;
+    stores
+        .webhooks
+        .add_deliveries(&[delivery(ci, 8, "push")], 8)
+        .await
+        .unwrap();
+    let first = stores.webhooks.deliveries(ci, 10).await.unwrap()[0]
+        .0
+        .clone();
+    let now = at(100);
+
+    // Pending: it goes out anyway. Another subscription's, or none: not found.
+    assert_eq!(
+        stores.webhooks.redeliver(ci, first.id, now).await.unwrap(),
+        Redelivery::Pending
+    );
+    assert_eq!(
+        stores.webhooks.redeliver(cd, first.id, now).await.unwrap(),
+        Redelivery::NotFound
+    );
+    assert_eq!(
+        stores
+            .webhooks
+            .redeliver(ci, first.id + 100, now)
+            .await
+            .unwrap(),
+        Redelivery::NotFound
+    );
+
+    stores
+        .webhooks
+        .record_attempt(&attempt(first.id, 1, 500), DeliveryState::Failed, None)
+        .await
+        .unwrap();
+    let Redelivery::Made(again) = stores.webhooks.redeliver(ci, first.id, now).await.unwrap()
+    else {
+        panic!("not made");
+    };
+    assert!(again.id > first.id);
+    assert_eq!(
+        again,
+        DeliveryRecord {
+            id: again.id,
+            state: DeliveryState::Pending,
+            attempts: 0,
+            next_attempt_at: Some(now),
+            created_at: now,
+            redelivery_of: Some(first.id),
+            ..first.clone()
+        }
+    );
+    assert_eq!(again.body, first.body);
+    // Due now, as any new delivery; the log's own dedup does not swallow it, nor does it
+    // stop the log's.
+    assert_eq!(
+        stores
+            .webhooks
+            .due_deliveries(at(100), 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|d| d.id)
+            .collect::<Vec<_>>(),
+        [again.id]
+    );
+    stores
+        .webhooks
+        .add_deliveries(&[delivery(ci, 8, "push"), delivery(ci, 9, "push")], 9)
+        .await
+        .unwrap();
+    let log = stores.webhooks.deliveries(ci, 10).await.unwrap();
+    assert_eq!(
+        log.iter()
+            .map(|(d, a)| (d.event_id, d.state, d.redelivery_of, a.len()))
+            .collect::<Vec<_>>(),
+        [
+            (9, DeliveryState::Pending, None, 0),
+            (8, DeliveryState::Pending, Some(first.id), 0),
+            (8, DeliveryState::Failed, None, 1),
+        ]
+    );
+
+    // Delivered ones too, and a redelivery itself once it is finished.
+    stores
+        .webhooks
+        .record_attempt(&attempt(again.id, 1, 204), DeliveryState::Delivered, None)
+        .await
+        .unwrap();
+    let Redelivery::Made(third) = stores.webhooks.redeliver(ci, again.id, now).await.unwrap()
+    else {
+        panic!("not made");
+    };
+    assert_eq!(third.redelivery_of, Some(again.id));
+    assert_eq!(third.event_id, 8);
 }

@@ -811,4 +811,5 @@ mod contract {
     crate::storage::contract::metadata_contract!(open());
     crate::storage::contract::secrets_contract!(stores());
     crate::storage::contract::streams_contract!(stores());
+    crate::storage::contract::webhooks_contract!(stores());
 }
