@@ -1,6 +1,6 @@
 //! What every backend of a store must do, written once: each check takes a store by its trait
 //! (or every store, `Stores`, when it spans several), and `metadata_contract!`, `blob_contract!`,
-//! `streams_contract!`, `secrets_contract!` and `webhooks_contract!` make them tests of one backend, as distribution
+//! `streams_contract!`, `auth_contract!`, `secrets_contract!` and `webhooks_contract!` make them tests of one backend, as distribution
 //! runs one driver suite against every storage driver. A backend's test module invokes each with
 //! a future that opens fresh stores: `(something kept alive for the test, the store or Stores)`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -11,6 +11,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use futures_util::StreamExt;
 
+use super::auth::NewAudit;
 use super::secrets::RegistrySecretRecord;
 use super::webhooks::{
     AttemptRecord, DeliveryRecord, DeliveryState, NewDelivery, Redelivery, WebhookRecord,
@@ -1379,4 +1380,41 @@ pub async fn a_finished_delivery_is_sent_again_as_a_new_one(stores: &Stores) {
     };
     assert_eq!(third.redelivery_of, Some(again.id));
     assert_eq!(third.event_id, 8);
+}
+
+/// The access store's contract ([`AuthStore`](super::auth::AuthStore)) as tests of one
+/// backend's [`Stores`].
+macro_rules! auth_contract {
+    ($open:expr) => {
+        #[tokio::test]
+        async fn audit_entries_past_retention_are_deleted() {
+            let (_kept, stores) = $open.await;
+            $crate::storage::contract::audit_entries_past_retention_are_deleted(&stores).await;
+        }
+    };
+}
+pub(crate) use auth_contract;
+
+pub async fn audit_entries_past_retention_are_deleted(stores: &Stores) {
+    for i in 0..3 {
+        stores
+            .auth
+            .append_audit(&NewAudit {
+                actor: format!("user{i}"),
+                action: "login-password",
+                target: "berth".into(),
+                ..NewAudit::default()
+            })
+            .await
+            .unwrap();
+    }
+    let a_minute_ago = Utc::now() - chrono::TimeDelta::minutes(1);
+    assert_eq!(
+        stores.auth.delete_audit_before(a_minute_ago).await.unwrap(),
+        0
+    );
+    assert_eq!(stores.auth.list_audit(None, 10).await.unwrap().len(), 3);
+    let later = Utc::now() + chrono::TimeDelta::seconds(1);
+    assert_eq!(stores.auth.delete_audit_before(later).await.unwrap(), 3);
+    assert!(stores.auth.list_audit(None, 10).await.unwrap().is_empty());
 }

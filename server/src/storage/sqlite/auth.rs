@@ -784,30 +784,3 @@ impl AuthStore for SqliteMetadata {
         )
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn audit_entries_past_retention_are_deleted() {
-        let (_dir, store) = super::super::temp_store().await;
-        for i in 0..3 {
-            store
-                .append_audit(&NewAudit {
-                    actor: format!("user{i}"),
-                    action: "login-password",
-                    target: "berth".into(),
-                    ..NewAudit::default()
-                })
-                .await
-                .unwrap();
-        }
-        let a_minute_ago = Utc::now() - chrono::TimeDelta::minutes(1);
-        assert_eq!(store.delete_audit_before(a_minute_ago).await.unwrap(), 0);
-        assert_eq!(store.list_audit(None, 10).await.unwrap().len(), 3);
-        let later = Utc::now() + chrono::TimeDelta::seconds(1);
-        assert_eq!(store.delete_audit_before(later).await.unwrap(), 3);
-        assert!(store.list_audit(None, 10).await.unwrap().is_empty());
-    }
-}

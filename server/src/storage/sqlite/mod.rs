@@ -809,6 +809,7 @@ mod contract {
     }
 
     crate::storage::contract::metadata_contract!(open());
+    crate::storage::contract::auth_contract!(stores());
     crate::storage::contract::secrets_contract!(stores());
     crate::storage::contract::streams_contract!(stores());
     crate::storage::contract::webhooks_contract!(stores());
