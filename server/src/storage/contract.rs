@@ -710,6 +710,15 @@ pub async fn secrets_need_their_namespace_and_go_with_it(stores: &Stores) {
 macro_rules! streams_contract {
     ($open:expr) => {
         #[tokio::test]
+        async fn a_push_moves_its_tag_with_history_and_logs_events_in_order() {
+            let (_kept, stores) = $open.await;
+            $crate::storage::contract::a_push_moves_its_tag_with_history_and_logs_events_in_order(
+                &stores,
+            )
+            .await;
+        }
+
+        #[tokio::test]
         async fn stream_summaries_filter_sort_and_page_in_one_query() {
             let (_kept, stores) = $open.await;
             $crate::storage::contract::stream_summaries_filter_sort_and_page_in_one_query(&stores)
@@ -1417,4 +1426,64 @@ pub async fn audit_entries_past_retention_are_deleted(stores: &Stores) {
     let later = Utc::now() + chrono::TimeDelta::seconds(1);
     assert_eq!(stores.auth.delete_audit_before(later).await.unwrap(), 3);
     assert!(stores.auth.list_audit(None, 10).await.unwrap().is_empty());
+}
+
+pub async fn a_push_moves_its_tag_with_history_and_logs_events_in_order(stores: &Stores) {
+    let mut changes = stores.streams.changes();
+    let before = stores.streams.latest_event_id().await.unwrap();
+    let first = push_sized(stores, "ns/app", "v1", "first", 10, vec![]).await;
+    let second = push_sized(stores, "ns/app", "v1", "second", 20, vec![]).await;
+    // The same image again moves nothing.
+    push_sized(stores, "ns/app", "v1", "second", 20, vec![]).await;
+    assert!(changes.has_changed().unwrap());
+    changes.mark_unchanged();
+
+    let stream = stores
+        .streams
+        .get_stream("ns", "app")
+        .await
+        .unwrap()
+        .unwrap();
+    let history: Vec<Option<Digest>> = stream
+        .status_tag("v1")
+        .unwrap()
+        .items
+        .iter()
+        .map(|item| item.digest.clone())
+        .collect();
+    // Newest first.
+    assert_eq!(history, [Some(second.clone()), Some(first.clone())]);
+
+    let filter = EventFilter {
+        kind: Some(EventKind::ImageStream),
+        namespace: Some("ns".into()),
+        name: Some("app".into()),
+    };
+    let (events, read_to) = stores
+        .streams
+        .events_after(before, &filter, 100)
+        .await
+        .unwrap();
+    assert_eq!(read_to, stores.streams.latest_event_id().await.unwrap());
+    let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
+    assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "{ids:?}");
+    let moves: Vec<(Option<String>, Option<String>)> = events
+        .iter()
+        .filter(|e| e.tag.as_deref() == Some("v1"))
+        .map(|e| (e.old_image.clone(), e.new_image.clone()))
+        .collect();
+    assert_eq!(
+        moves,
+        [
+            (None, Some(first.to_string())),
+            (Some(first.to_string()), Some(second.to_string())),
+        ]
+    );
+    // Read from the last event on, the log has nothing more for this stream.
+    let (after, _) = stores
+        .streams
+        .events_after(read_to, &filter, 100)
+        .await
+        .unwrap();
+    assert!(after.is_empty());
 }
