@@ -1,11 +1,9 @@
-//! What every backend of a store must do, written once: each check takes a store by its trait
-//! (or every store, `Stores`, when it spans several), and `metadata_contract!`, `blob_contract!`,
-//! `streams_contract!`, `auth_contract!`, `secrets_contract!` and `webhooks_contract!` make them tests of one backend, as distribution
-//! runs one driver suite against every storage driver. A backend's test module invokes each with
-//! a future that opens fresh stores: `(something kept alive for the test, the store or Stores)`.
+//! What every backend of a store must do, written once: each check takes the backend's
+//! `Stores` and uses the stores by their traits; `checks!` makes named checks tests of one
+//! backend, and `metadata_contract!`, `blob_contract!`, `streams_contract!`, `auth_contract!`,
+//! `secrets_contract!` and `webhooks_contract!` name each store's, as distribution runs one
+//! driver suite against every storage driver (`storage/open.rs` runs them all).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::Utc;
@@ -19,44 +17,25 @@ use super::webhooks::{
 use super::*;
 use crate::oci::{Algorithm, Digest, RepositoryName, Tag};
 
+/// Makes each named check a test of one backend: `$open` is a future of (what the test keeps
+/// alive, the backend's [`Stores`]).
+macro_rules! checks {
+    ($open:expr; $($check:ident),+ $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                let (_kept, stores) = $open.await;
+                $crate::storage::contract::$check(&stores).await;
+            }
+        )+
+    };
+}
+pub(crate) use checks;
+
 /// The registry metadata contract ([`MetadataStore`]) as tests of one backend.
 macro_rules! metadata_contract {
     ($open:expr) => {
-        #[tokio::test]
-        async fn a_manifest_needs_its_blobs_in_the_same_repository() {
-            let (_kept, store) = $open.await;
-            $crate::storage::contract::a_manifest_needs_its_blobs_in_the_same_repository(store.as_ref()).await;
-        }
-
-        #[tokio::test]
-        async fn deleting_a_manifest_removes_its_tags_and_pagination_is_ordered() {
-            let (_kept, store) = $open.await;
-            $crate::storage::contract::deleting_a_manifest_removes_its_tags_and_pagination_is_ordered(store.as_ref()).await;
-        }
-
-        #[tokio::test]
-        async fn referrers_are_found_by_subject_within_the_repository() {
-            let (_kept, store) = $open.await;
-            $crate::storage::contract::referrers_are_found_by_subject_within_the_repository(store.as_ref()).await;
-        }
-
-        #[tokio::test]
-        async fn a_remote_link_serves_nothing_until_its_bytes_are_verified() {
-            let (_kept, store) = $open.await;
-            $crate::storage::contract::a_remote_link_serves_nothing_until_its_bytes_are_verified(store.as_ref()).await;
-        }
-
-        #[tokio::test]
-        async fn declared_sizes_must_be_the_stored_ones() {
-            let (_kept, store) = $open.await;
-            $crate::storage::contract::declared_sizes_must_be_the_stored_ones(store.as_ref()).await;
-        }
-
-        #[tokio::test]
-        async fn upload_progress_is_compare_and_set() {
-            let (_kept, store) = $open.await;
-            $crate::storage::contract::upload_progress_is_compare_and_set(store.as_ref()).await;
-        }
+        $crate::storage::contract::checks!($open; a_manifest_needs_its_blobs_in_the_same_repository, deleting_a_manifest_removes_its_tags_and_pagination_is_ordered, referrers_are_found_by_subject_within_the_repository, a_remote_link_serves_nothing_until_its_bytes_are_verified, declared_sizes_must_be_the_stored_ones, upload_progress_is_compare_and_set);
     };
 }
 pub(crate) use metadata_contract;
@@ -90,7 +69,8 @@ pub(crate) fn source() -> RemoteSource {
     }
 }
 
-pub async fn a_manifest_needs_its_blobs_in_the_same_repository(store: &dyn MetadataStore) {
+pub async fn a_manifest_needs_its_blobs_in_the_same_repository(stores: &Stores) {
+    let store = stores.metadata.as_ref();
     let layer = Digest::sha256_of(b"layer");
     let m = manifest(
         "{\"m\":1}",
@@ -145,9 +125,8 @@ pub async fn a_manifest_needs_its_blobs_in_the_same_repository(store: &dyn Metad
     );
 }
 
-pub async fn deleting_a_manifest_removes_its_tags_and_pagination_is_ordered(
-    store: &dyn MetadataStore,
-) {
+pub async fn deleting_a_manifest_removes_its_tags_and_pagination_is_ordered(stores: &Stores) {
+    let store = stores.metadata.as_ref();
     let r = repo("ns/r");
     let m = manifest("{}", vec![], None);
     for t in ["c", "a", "b"] {
@@ -172,7 +151,8 @@ pub async fn deleting_a_manifest_removes_its_tags_and_pagination_is_ordered(
     assert!(!store.delete_manifest(&r, &m.digest).await.unwrap());
 }
 
-pub async fn referrers_are_found_by_subject_within_the_repository(store: &dyn MetadataStore) {
+pub async fn referrers_are_found_by_subject_within_the_repository(stores: &Stores) {
+    let store = stores.metadata.as_ref();
     let r = repo("ns/r");
     let subject = manifest("{\"subject\":true}", vec![], None);
     store.put_manifest(&r, &subject, None).await.unwrap();
@@ -192,7 +172,8 @@ pub async fn referrers_are_found_by_subject_within_the_repository(store: &dyn Me
     );
 }
 
-pub async fn a_remote_link_serves_nothing_until_its_bytes_are_verified(store: &dyn MetadataStore) {
+pub async fn a_remote_link_serves_nothing_until_its_bytes_are_verified(stores: &Stores) {
+    let store = stores.metadata.as_ref();
     let layer = Digest::sha256_of(b"victim's layer");
     store
         .link_blob(&repo("victim/app"), &layer, 14)
@@ -278,7 +259,8 @@ pub async fn a_remote_link_serves_nothing_until_its_bytes_are_verified(store: &d
     );
 }
 
-pub async fn declared_sizes_must_be_the_stored_ones(store: &dyn MetadataStore) {
+pub async fn declared_sizes_must_be_the_stored_ones(stores: &Stores) {
+    let store = stores.metadata.as_ref();
     let r = repo("ns/r");
     let config = Digest::sha256_of(b"{}");
     store.link_blob(&r, &config, 2).await.unwrap();
@@ -326,7 +308,8 @@ pub async fn declared_sizes_must_be_the_stored_ones(store: &dyn MetadataStore) {
     );
 }
 
-pub async fn upload_progress_is_compare_and_set(store: &dyn MetadataStore) {
+pub async fn upload_progress_is_compare_and_set(stores: &Stores) {
+    let store = stores.metadata.as_ref();
     let session = UploadSession {
         id: UploadId::new(),
         repository: repo("ns/r"),
@@ -364,41 +347,7 @@ pub async fn upload_progress_is_compare_and_set(store: &dyn MetadataStore) {
 /// The blob store contract ([`BlobStore`]) as tests of one backend.
 macro_rules! blob_contract {
     ($open:expr) => {
-        #[tokio::test]
-        async fn concurrent_readiness_probes_all_pass() {
-            let (_kept, store) = $open.await;
-            $crate::storage::contract::concurrent_readiness_probes_all_pass(store).await;
-        }
-
-        #[tokio::test]
-        async fn upload_in_chunks_then_commit_and_read_ranges() {
-            let (_kept, store) = $open.await;
-            $crate::storage::contract::upload_in_chunks_then_commit_and_read_ranges(store).await;
-        }
-
-        #[tokio::test]
-        async fn a_write_after_an_interrupted_one_starts_at_the_recorded_offset() {
-            let (_kept, store) = $open.await;
-            $crate::storage::contract::a_write_after_an_interrupted_one_starts_at_the_recorded_offset(store).await;
-        }
-
-        #[tokio::test]
-        async fn an_unhashed_write_reads_back_for_hashing_then_commits() {
-            let (_kept, store) = $open.await;
-            $crate::storage::contract::an_unhashed_write_reads_back_for_hashing_then_commits(store).await;
-        }
-
-        #[tokio::test]
-        async fn missing_blobs_and_uploads_are_reported_as_such() {
-            let (_kept, store) = $open.await;
-            $crate::storage::contract::missing_blobs_and_uploads_are_reported_as_such(store).await;
-        }
-
-        #[tokio::test]
-        async fn a_commit_that_already_happened_is_done() {
-            let (_kept, store) = $open.await;
-            $crate::storage::contract::a_commit_that_already_happened_is_done(store).await;
-        }
+        $crate::storage::contract::checks!($open; concurrent_readiness_probes_all_pass, upload_in_chunks_then_commit_and_read_ranges, a_write_after_an_interrupted_one_starts_at_the_recorded_offset, an_unhashed_write_reads_back_for_hashing_then_commits, missing_blobs_and_uploads_are_reported_as_such, a_commit_that_already_happened_is_done);
     };
 }
 pub(crate) use blob_contract;
@@ -414,7 +363,8 @@ pub(crate) async fn collect(stream: ByteStream) -> Vec<u8> {
     chunks.into_iter().flat_map(|c| c.unwrap()).collect()
 }
 
-pub async fn concurrent_readiness_probes_all_pass(store: Arc<dyn BlobStore>) {
+pub async fn concurrent_readiness_probes_all_pass(stores: &Stores) {
+    let store = stores.blobs.clone();
     let probes: Vec<_> = (0..64)
         .map(|_| {
             let store = store.clone();
@@ -426,7 +376,8 @@ pub async fn concurrent_readiness_probes_all_pass(store: Arc<dyn BlobStore>) {
     }
 }
 
-pub async fn upload_in_chunks_then_commit_and_read_ranges(store: Arc<dyn BlobStore>) {
+pub async fn upload_in_chunks_then_commit_and_read_ranges(stores: &Stores) {
+    let store = stores.blobs.clone();
     let id = UploadId::new();
     let (size, hasher) = store
         .write_upload(id, 0, body(vec![b"hello "]), Algorithm::Sha256.hasher())
@@ -448,9 +399,8 @@ pub async fn upload_in_chunks_then_commit_and_read_ranges(store: Arc<dyn BlobSto
     assert!(store.read_upload(id, 1).await.is_err());
 }
 
-pub async fn a_write_after_an_interrupted_one_starts_at_the_recorded_offset(
-    store: Arc<dyn BlobStore>,
-) {
+pub async fn a_write_after_an_interrupted_one_starts_at_the_recorded_offset(stores: &Stores) {
+    let store = stores.blobs.clone();
     let id = UploadId::new();
     let (size, hasher) = store
         .write_upload(id, 0, body(vec![b"abc"]), Algorithm::Sha256.hasher())
@@ -474,7 +424,8 @@ pub async fn a_write_after_an_interrupted_one_starts_at_the_recorded_offset(
     );
 }
 
-pub async fn an_unhashed_write_reads_back_for_hashing_then_commits(store: Arc<dyn BlobStore>) {
+pub async fn an_unhashed_write_reads_back_for_hashing_then_commits(stores: &Stores) {
+    let store = stores.blobs.clone();
     let id = UploadId::new();
     let size = store
         .write_upload_unhashed(id, 0, body(vec![b"pulled ", b"through"]))
@@ -492,7 +443,8 @@ pub async fn an_unhashed_write_reads_back_for_hashing_then_commits(store: Arc<dy
     assert_eq!(store.stat(&digest).await.unwrap(), Some(14));
 }
 
-pub async fn missing_blobs_and_uploads_are_reported_as_such(store: Arc<dyn BlobStore>) {
+pub async fn missing_blobs_and_uploads_are_reported_as_such(stores: &Stores) {
+    let store = stores.blobs.clone();
     let digest = Digest::sha256_of(b"nothing");
     assert_eq!(store.stat(&digest).await.unwrap(), None);
     assert!(matches!(
@@ -517,7 +469,8 @@ pub async fn missing_blobs_and_uploads_are_reported_as_such(store: Arc<dyn BlobS
     store.check().await.unwrap();
 }
 
-pub async fn a_commit_that_already_happened_is_done(store: Arc<dyn BlobStore>) {
+pub async fn a_commit_that_already_happened_is_done(stores: &Stores) {
+    let store = stores.blobs.clone();
     let id = UploadId::new();
     let (size, hasher) = store
         .write_upload(id, 0, body(vec![b"twice"]), Algorithm::Sha256.hasher())
@@ -539,17 +492,7 @@ pub async fn a_commit_that_already_happened_is_done(store: Arc<dyn BlobStore>) {
 /// with the namespaces it belongs to) as tests of one backend's [`Stores`].
 macro_rules! secrets_contract {
     ($open:expr) => {
-        #[tokio::test]
-        async fn secrets_are_kept_per_namespace_by_name() {
-            let (_kept, stores) = $open.await;
-            $crate::storage::contract::secrets_are_kept_per_namespace_by_name(&stores).await;
-        }
-
-        #[tokio::test]
-        async fn secrets_need_their_namespace_and_go_with_it() {
-            let (_kept, stores) = $open.await;
-            $crate::storage::contract::secrets_need_their_namespace_and_go_with_it(&stores).await;
-        }
+        $crate::storage::contract::checks!($open; secrets_are_kept_per_namespace_by_name, secrets_need_their_namespace_and_go_with_it);
     };
 }
 pub(crate) use secrets_contract;
@@ -709,27 +652,7 @@ pub async fn secrets_need_their_namespace_and_go_with_it(stores: &Stores) {
 /// usage over what the registry stored) as tests of one backend's [`Stores`].
 macro_rules! streams_contract {
     ($open:expr) => {
-        #[tokio::test]
-        async fn a_push_moves_its_tag_with_history_and_logs_events_in_order() {
-            let (_kept, stores) = $open.await;
-            $crate::storage::contract::a_push_moves_its_tag_with_history_and_logs_events_in_order(
-                &stores,
-            )
-            .await;
-        }
-
-        #[tokio::test]
-        async fn stream_summaries_filter_sort_and_page_in_one_query() {
-            let (_kept, stores) = $open.await;
-            $crate::storage::contract::stream_summaries_filter_sort_and_page_in_one_query(&stores)
-                .await;
-        }
-
-        #[tokio::test]
-        async fn namespace_usage_counts_streams_and_bytes() {
-            let (_kept, stores) = $open.await;
-            $crate::storage::contract::namespace_usage_counts_streams_and_bytes(&stores).await;
-        }
+        $crate::storage::contract::checks!($open; a_push_moves_its_tag_with_history_and_logs_events_in_order, stream_summaries_filter_sort_and_page_in_one_query, namespace_usage_counts_streams_and_bytes);
     };
 }
 pub(crate) use streams_contract;
@@ -891,39 +814,7 @@ pub async fn namespace_usage_counts_streams_and_bytes(stores: &Stores) {
 /// backend's [`Stores`].
 macro_rules! webhooks_contract {
     ($open:expr) => {
-        #[tokio::test]
-        async fn webhooks_are_kept_per_namespace_by_name_and_go_with_it() {
-            let (_kept, stores) = $open.await;
-            $crate::storage::contract::webhooks_are_kept_per_namespace_by_name_and_go_with_it(
-                &stores,
-            )
-            .await;
-        }
-
-        #[tokio::test]
-        async fn deliveries_and_the_cursor_move_together_once_per_event() {
-            let (_kept, stores) = $open.await;
-            $crate::storage::contract::deliveries_and_the_cursor_move_together_once_per_event(
-                &stores,
-            )
-            .await;
-        }
-
-        #[tokio::test]
-        async fn each_subscription_sends_its_oldest_pending_delivery_first() {
-            let (_kept, stores) = $open.await;
-            $crate::storage::contract::each_subscription_sends_its_oldest_pending_delivery_first(
-                &stores,
-            )
-            .await;
-        }
-
-        #[tokio::test]
-        async fn a_finished_delivery_is_sent_again_as_a_new_one() {
-            let (_kept, stores) = $open.await;
-            $crate::storage::contract::a_finished_delivery_is_sent_again_as_a_new_one(&stores)
-                .await;
-        }
+        $crate::storage::contract::checks!($open; webhooks_are_kept_per_namespace_by_name_and_go_with_it, deliveries_and_the_cursor_move_together_once_per_event, each_subscription_sends_its_oldest_pending_delivery_first, a_finished_delivery_is_sent_again_as_a_new_one);
     };
 }
 pub(crate) use webhooks_contract;
@@ -1395,11 +1286,7 @@ pub async fn a_finished_delivery_is_sent_again_as_a_new_one(stores: &Stores) {
 /// backend's [`Stores`].
 macro_rules! auth_contract {
     ($open:expr) => {
-        #[tokio::test]
-        async fn audit_entries_past_retention_are_deleted() {
-            let (_kept, stores) = $open.await;
-            $crate::storage::contract::audit_entries_past_retention_are_deleted(&stores).await;
-        }
+        $crate::storage::contract::checks!($open; audit_entries_past_retention_are_deleted);
     };
 }
 pub(crate) use auth_contract;

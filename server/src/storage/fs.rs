@@ -356,20 +356,3 @@ mod tests {
         );
     }
 }
-
-/// The stores' contracts (`storage/contract.rs`), run against the data folder.
-#[cfg(test)]
-mod contract {
-    use std::sync::Arc;
-
-    use super::FsBlobStore;
-    use crate::storage::BlobStore;
-
-    async fn open() -> (tempfile::TempDir, Arc<dyn BlobStore>) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = FsBlobStore::open(dir.path()).await.unwrap();
-        (dir, Arc::new(store))
-    }
-
-    crate::storage::contract::blob_contract!(open());
-}

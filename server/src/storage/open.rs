@@ -66,3 +66,27 @@ mod tests {
         Stores::open(&config).await.unwrap();
     }
 }
+
+/// Every store contract (`storage/contract.rs`), run on the stores `Stores::open` makes (SQLite
+/// and the data folder), in a temporary data folder each.
+#[cfg(test)]
+mod contracts {
+    use super::*;
+
+    async fn stores() -> (tempfile::TempDir, Stores) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: dir.path().to_owned(),
+            ..Config::default()
+        };
+        let stores = Stores::open(&config).await.unwrap();
+        (dir, stores)
+    }
+
+    crate::storage::contract::metadata_contract!(stores());
+    crate::storage::contract::blob_contract!(stores());
+    crate::storage::contract::streams_contract!(stores());
+    crate::storage::contract::auth_contract!(stores());
+    crate::storage::contract::secrets_contract!(stores());
+    crate::storage::contract::webhooks_contract!(stores());
+}

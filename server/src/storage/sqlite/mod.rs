@@ -784,33 +784,3 @@ async fn pool_at_migration(path: &Path, version: i64) -> SqlitePool {
     migrator.run(&pool).await.expect("migrating");
     pool
 }
-
-/// The stores' contracts (`storage/contract.rs`), run against SQLite.
-#[cfg(test)]
-mod contract {
-    use std::sync::Arc;
-
-    use crate::storage::MetadataStore;
-
-    async fn open() -> (tempfile::TempDir, Arc<dyn MetadataStore>) {
-        let (dir, store) = super::temp_store().await;
-        (dir, Arc::new(store))
-    }
-
-    /// Every store, opened as the server opens them, in a temporary data folder.
-    async fn stores() -> (tempfile::TempDir, crate::storage::Stores) {
-        let dir = tempfile::tempdir().unwrap();
-        let config = crate::config::Config {
-            data_dir: dir.path().to_owned(),
-            ..Default::default()
-        };
-        let stores = crate::storage::Stores::open(&config).await.unwrap();
-        (dir, stores)
-    }
-
-    crate::storage::contract::metadata_contract!(open());
-    crate::storage::contract::auth_contract!(stores());
-    crate::storage::contract::secrets_contract!(stores());
-    crate::storage::contract::streams_contract!(stores());
-    crate::storage::contract::webhooks_contract!(stores());
-}
