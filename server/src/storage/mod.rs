@@ -14,6 +14,10 @@ mod open;
 pub mod secrets;
 pub mod sqlite;
 mod streams;
+/// PostgreSQL, SeaweedFS and HAProxy started by tests (shared with the integration tests).
+#[cfg(test)]
+#[path = "../../tests/common/infra.rs"]
+pub(crate) mod test_infra;
 pub mod webhooks;
 
 use std::pin::Pin;

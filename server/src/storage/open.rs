@@ -90,3 +90,17 @@ mod contracts {
     crate::storage::contract::secrets_contract!(stores());
     crate::storage::contract::webhooks_contract!(stores());
 }
+
+#[cfg(test)]
+mod test_services {
+    #[test]
+    fn postgres_seaweedfs_and_haproxy_start_on_loopback() {
+        let pg = crate::storage::test_infra::postgres();
+        let url = pg.database();
+        assert!(url.starts_with("postgres://"));
+        let s3 = crate::storage::test_infra::seaweedfs();
+        assert!(s3.endpoint.starts_with("http://127.0.0.1:"));
+        let proxy = crate::storage::test_infra::Haproxy::start(&[&s3.endpoint[7..]]);
+        assert!(proxy.port > 0);
+    }
+}

@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod images;
+pub mod infra;
 pub mod remote;
 pub mod scripted;
 pub mod upstream;

@@ -57,7 +57,7 @@ impl SqliteMetadata {
             .test_before_acquire(false)
             .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(SqliteMetadata {
             pool,
             changes: tokio::sync::watch::Sender::new(0),
@@ -772,7 +772,7 @@ async fn pool_at_migration(path: &Path, version: i64) -> SqlitePool {
     let pool = SqlitePool::connect_with(options)
         .await
         .expect("opening the database");
-    let mut migrator = sqlx::migrate!("./migrations");
+    let mut migrator = sqlx::migrate!("./migrations/sqlite");
     migrator.migrations = std::borrow::Cow::Owned(
         migrator
             .migrations

@@ -1,0 +1,364 @@
+//! Real services for tests, started on loopback ports by the tests themselves: PostgreSQL (one
+//! cluster per test process, a new database per test), SeaweedFS's S3 gateway (one per process,
+//! a new key prefix per test) and HAProxy (one per test). Each service is stopped, and its
+//! folder removed, by a watchdog shell when the test process ends, however it ends.
+//!
+//! Included by the integration tests (`common/mod.rs`) and by the server's own unit tests
+//! (`storage::test_infra`), so both start the services the same way.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+// Services and their watchdogs live as long as the test process; nobody waits for them.
+#![allow(clippy::zombie_processes)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// A PostgreSQL cluster of this test process.
+pub struct Postgres {
+    pub port: u16,
+    bin: PathBuf,
+    databases: AtomicU32,
+}
+
+/// The process's PostgreSQL cluster, started on first use.
+pub fn postgres() -> &'static Postgres {
+    static CLUSTER: OnceLock<Postgres> = OnceLock::new();
+    CLUSTER.get_or_init(Postgres::start)
+}
+
+impl Postgres {
+    fn start() -> Postgres {
+        let bin = postgres_bin();
+        let dir = service_dir("postgres");
+        let data = dir.join("data");
+        let as_root = running_as_root();
+        if as_root {
+            // initdb and postgres refuse to run as root: the cluster belongs to `postgres`.
+            run(Command::new("chown").args(["-R", "postgres"]).arg(&dir));
+        }
+        run(as_cluster_owner(as_root, &bin.join("initdb"))
+            .args([
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "-D",
+            ])
+            .arg(&data));
+        let port = free_port();
+        let mut postgres = as_cluster_owner(as_root, &bin.join("postgres"));
+        postgres
+            .arg("-D")
+            .arg(&data)
+            .args(["-p", &port.to_string()])
+            .args([
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "unix_socket_directories=",
+            ])
+            .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
+            .args(["-c", "full_page_writes=off", "-c", "max_connections=400"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("postgres.log")).unwrap());
+        let child = postgres.spawn().expect("starting postgres");
+        stop_with_this_process(&child, "INT", &dir);
+        wait_for("PostgreSQL", || {
+            Command::new(bin.join("pg_isready"))
+                .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string()])
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+        Postgres {
+            port,
+            bin,
+            databases: AtomicU32::new(0),
+        }
+    }
+
+    /// The URL of a new, empty database of its own.
+    pub fn database(&self) -> String {
+        let name = format!(
+            "test_{}_{}",
+            std::process::id(),
+            self.databases.fetch_add(1, Ordering::Relaxed)
+        );
+        self.psql(&format!("CREATE DATABASE {name}"));
+        self.url(&name)
+    }
+
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// Runs one SQL command as the superuser, on the `postgres` database.
+    pub fn psql(&self, sql: &str) {
+        run(Command::new(self.bin.join("psql"))
+            .args([
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+            ])
+            .args(["-p", &self.port.to_string(), "-d", "postgres", "-c", sql]));
+    }
+}
+
+fn postgres_bin() -> PathBuf {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL is not installed (scripts/setup test installs it)")
+        .filter_map(|entry| Some(entry.ok()?.path().join("bin")))
+        .filter(|bin| bin.join("postgres").is_file())
+        .collect();
+    versions.sort_by_key(|bin| {
+        bin.parent()
+            .and_then(|v| v.file_name()?.to_str()?.parse::<u32>().ok())
+    });
+    versions
+        .pop()
+        .expect("no PostgreSQL server under /usr/lib/postgresql")
+}
+
+fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+fn as_cluster_owner(as_root: bool, program: &Path) -> Command {
+    if as_root {
+        let mut command = Command::new("setpriv");
+        command
+            .args([
+                "--reuid=postgres",
+                "--regid=postgres",
+                "--init-groups",
+                "--",
+            ])
+            .arg(program);
+        command
+    } else {
+        Command::new(program)
+    }
+}
+
+/// SeaweedFS's S3 gateway of this test process, with one bucket.
+pub struct SeaweedFs {
+    pub endpoint: String,
+    pub bucket: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    prefixes: AtomicU32,
+}
+
+/// The process's SeaweedFS, started on first use.
+pub fn seaweedfs() -> &'static SeaweedFs {
+    static STORE: OnceLock<SeaweedFs> = OnceLock::new();
+    STORE.get_or_init(SeaweedFs::start)
+}
+
+impl SeaweedFs {
+    fn start() -> SeaweedFs {
+        let dir = service_dir("seaweedfs");
+        let (access_key_id, secret_access_key) = ("berth-test-key", "berth-test-secret");
+        let bucket = "berth";
+        // `weed mini` also opens each port + 10000 for gRPC.
+        let [s3, master, filer, volume, admin] = [(); 5].map(|_| free_port_pair());
+        let child = Command::new(weed())
+            .arg(format!("-logdir={}", dir.display()))
+            .arg("mini")
+            .arg(format!("-dir={}", dir.join("data").display()))
+            .args([
+                "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1",
+                "-master.telemetry=false",
+            ])
+            .args(["-admin.ui=false", "-webdav=false"])
+            .args(["-s3.port.iceberg=0", "-s3.port.lance=0"])
+            .arg(format!("-s3.port={s3}"))
+            .arg(format!("-master.port={master}"))
+            .arg(format!("-filer.port={filer}"))
+            .arg(format!("-volume.port={volume}"))
+            .arg(format!("-admin.port={admin}"))
+            .arg(format!("-bucket={bucket}"))
+            .env("AWS_ACCESS_KEY_ID", access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", secret_access_key)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("weed.log")).unwrap())
+            .spawn()
+            .expect("starting SeaweedFS (scripts/setup test installs `weed`)");
+        stop_with_this_process(&child, "TERM", &dir);
+        let endpoint = format!("http://127.0.0.1:{s3}");
+        // /healthz answers before the bucket exists; an unsigned GET of the bucket answers 403
+        // (access denied) once it does, 404 (no such bucket) before.
+        wait_for("SeaweedFS's bucket", || {
+            http_status(s3, &format!("/{bucket}/")).is_some_and(|status| status != 404)
+        });
+        SeaweedFs {
+            endpoint,
+            bucket: bucket.to_owned(),
+            access_key_id: access_key_id.to_owned(),
+            secret_access_key: secret_access_key.to_owned(),
+            prefixes: AtomicU32::new(0),
+        }
+    }
+
+    /// A key prefix no other test of this run uses.
+    pub fn prefix(&self) -> String {
+        format!(
+            "test-{}-{}",
+            std::process::id(),
+            self.prefixes.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+}
+
+fn weed() -> PathBuf {
+    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tools/seaweedfs/bin/weed");
+    if local.is_file() {
+        local
+    } else {
+        "weed".into()
+    }
+}
+
+/// HAProxy round-robining HTTP over `backends` (`host:port`); stopped when dropped.
+pub struct Haproxy {
+    pub port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Haproxy {
+    pub fn start(backends: &[&str]) -> Haproxy {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut config = format!(
+            "defaults\n  mode http\n  timeout connect 5s\n  timeout client 300s\n  \
+             timeout server 300s\n  option http-server-close\n\
+             frontend berth\n  bind 127.0.0.1:{port}\n  default_backend replicas\n\
+             backend replicas\n  balance roundrobin\n"
+        );
+        for (i, backend) in backends.iter().enumerate() {
+            config.push_str(&format!("  server replica{i} {backend}\n"));
+        }
+        let file = dir.path().join("haproxy.cfg");
+        std::fs::write(&file, config).unwrap();
+        let child = Command::new("haproxy")
+            .arg("-f")
+            .arg(&file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("starting haproxy (scripts/setup test installs it)");
+        stop_with_this_process(&child, "TERM", dir.path());
+        wait_for("HAProxy", || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        Haproxy {
+            port,
+            child,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A new folder for a service of this process (removed by its watchdog).
+fn service_dir(service: &str) -> PathBuf {
+    tempfile::Builder::new()
+        .prefix(&format!("berth-{service}-"))
+        .tempdir()
+        .unwrap()
+        .keep()
+}
+
+/// Sends `signal` to `service`, and removes `dir`, once this process is gone: statics are never
+/// dropped, and a killed test run must not leave a database or object store running.
+fn stop_with_this_process(service: &Child, signal: &str, dir: &Path) {
+    Command::new("sh")
+        .args([
+            "-c",
+            "while kill -0 \"$1\" 2>/dev/null; do sleep 0.5; done
+             kill -\"$3\" \"$2\" 2>/dev/null
+             for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 \"$2\" 2>/dev/null || break; sleep 0.5; done
+             kill -9 \"$2\" 2>/dev/null; rm -rf \"$4\"",
+            "watchdog",
+            &std::process::id().to_string(),
+            &service.id().to_string(),
+            signal,
+        ])
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting a watchdog");
+}
+
+/// The status of a plain `GET path` on a loopback port, `None` when nothing answers.
+fn http_status(port: u16, path: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut head = [0; 12];
+    stream.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+fn run(command: &mut Command) {
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{what} did not start within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A free port whose +10000 is free too.
+fn free_port_pair() -> u16 {
+    loop {
+        let port = free_port();
+        if port < 55000
+            && TcpListener::bind(("127.0.0.1", port + 10000)).is_ok()
+            && TcpListener::bind(("127.0.0.1", port)).is_ok()
+        {
+            return port;
+        }
+    }
+}
