@@ -57,6 +57,8 @@ pub enum StorageError {
     Incoming(BoxError),
     #[error("metadata is corrupt: {0}")]
     Corrupt(String),
+    #[error("storage configuration: {0}")]
+    Config(String),
 }
 
 pub type StorageResult<T> = Result<T, StorageError>;

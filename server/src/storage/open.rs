@@ -9,8 +9,9 @@ use super::fs::FsBlobStore;
 use super::secrets::RegistrySecretStore;
 use super::sqlite::SqliteMetadata;
 use super::webhooks::WebhookStore;
-use super::{BlobStore, ImageStreamStore, MetadataStore, StorageResult};
+use super::{BlobStore, ImageStreamStore, MetadataStore, StorageError, StorageResult};
 use crate::config::Config;
+use crate::config::database::Database;
 
 /// Every store, each behind its trait.
 pub struct Stores {
@@ -28,7 +29,7 @@ impl Stores {
     /// Opens (and on first start makes) every store the configuration names.
     pub async fn open(config: &Config) -> StorageResult<Stores> {
         tokio::fs::create_dir_all(&config.data_dir).await?;
-        let database = Arc::new(SqliteMetadata::open(&config.data_dir.join("berth.db")).await?);
+        let database = Arc::new(open_sqlite(&database(config)?).await?);
         let blobs = Arc::new(FsBlobStore::open(&config.data_dir).await?);
         Ok(Stores {
             metadata: database.clone(),
@@ -39,6 +40,33 @@ impl Stores {
             sessions: database.pool(),
             blobs,
         })
+    }
+
+    /// Brings the database's schema up to date and closes it (`berth migrate`).
+    pub async fn migrate(config: &Config) -> StorageResult<()> {
+        open_sqlite(&database(config)?).await?;
+        Ok(())
+    }
+}
+
+fn database(config: &Config) -> StorageResult<Database> {
+    config
+        .database
+        .database(&config.data_dir)
+        .map_err(|err| StorageError::Config(err.to_string()))
+}
+
+async fn open_sqlite(database: &Database) -> StorageResult<SqliteMetadata> {
+    match database {
+        Database::Sqlite(path) => {
+            if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                tokio::fs::create_dir_all(folder).await?;
+            }
+            SqliteMetadata::open(path).await
+        }
+        Database::Postgres(_) => Err(StorageError::Config(
+            "PostgreSQL is not supported by this build".into(),
+        )),
     }
 }
 
