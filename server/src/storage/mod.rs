@@ -12,6 +12,7 @@ pub(crate) mod contract;
 pub mod fs;
 mod open;
 pub mod secrets;
+pub mod sessions;
 pub mod sqlite;
 mod streams;
 /// PostgreSQL, SeaweedFS and HAProxy started by tests (shared with the integration tests).

@@ -7,11 +7,13 @@ use std::sync::Arc;
 use super::auth::AuthStore;
 use super::fs::FsBlobStore;
 use super::secrets::RegistrySecretStore;
+use super::sessions::ConsoleSessions;
 use super::sqlite::SqliteMetadata;
 use super::webhooks::WebhookStore;
 use super::{BlobStore, ImageStreamStore, MetadataStore, StorageError, StorageResult};
 use crate::config::Config;
 use crate::config::database::Database;
+use tower_sessions_sqlx_store::SqliteStore;
 
 /// Every store, each behind its trait.
 pub struct Stores {
@@ -21,8 +23,8 @@ pub struct Stores {
     pub secrets: Arc<dyn RegistrySecretStore>,
     pub webhooks: Arc<dyn WebhookStore>,
     pub blobs: Arc<dyn BlobStore>,
-    /// Where console sessions are kept (tower-sessions' store runs its own queries on it).
-    pub sessions: sqlx::SqlitePool,
+    /// Console sessions, on the metadata database.
+    pub sessions: ConsoleSessions,
 }
 
 impl Stores {
@@ -37,7 +39,7 @@ impl Stores {
             auth: database.clone(),
             secrets: database.clone(),
             webhooks: database.clone(),
-            sessions: database.pool(),
+            sessions: ConsoleSessions::Sqlite(SqliteStore::new(database.pool())),
             blobs,
         })
     }
