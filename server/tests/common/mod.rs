@@ -43,9 +43,13 @@ impl TestServer {
     }
 
     pub fn start_with(args: &[&str]) -> Self {
+        Self::start_on(Storage::new_for_test(), args)
+    }
+
+    /// Starts Berth on `storage`, whatever this run's choice.
+    pub fn start_on(storage: Storage, args: &[&str]) -> Self {
         let temp = tempfile::tempdir().unwrap();
         let data_dir = temp.path().join("data");
-        let storage = Storage::new_for_test();
         let mut server = Self::spawn(
             &data_dir,
             args.iter().map(|a| a.to_string()).collect(),
@@ -177,6 +181,30 @@ impl TestServer {
         self.client().delete(self.url(path))
     }
 
+    /// Another replica of this server: a process with its own data folder, on the same
+    /// database and blob store, with the same secrets key; the administrator's token is the
+    /// same.
+    pub fn replica(&self) -> Self {
+        assert_ne!(
+            self.storage,
+            Storage::Embedded,
+            "replicas share a database: start the first on PostgreSQL"
+        );
+        let temp = tempfile::tempdir().unwrap();
+        let key = self.data_dir.join("secrets.key");
+        let mut args = self.extra_args.clone();
+        args.extend(["--secrets-key-file".to_owned(), key.display().to_string()]);
+        let mut replica = Self::spawn_on(
+            "127.0.0.1:0",
+            &temp.path().join("data"),
+            args,
+            self.storage.clone(),
+        );
+        replica.admin_token = self.admin_token.clone();
+        replica._temp = Some(temp);
+        replica
+    }
+
     /// `berth ARGS` for an operator's command on this server's data (`user add ...`,
     /// `token create ...`), with its data folder and storage.
     pub fn command(&self, args: &[&str]) -> Command {
@@ -218,6 +246,14 @@ impl TestServer {
         restarted
     }
 
+    /// Kills the server (SIGKILL), as a crash or an evicted pod would end it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.as_ref().unwrap().id()
     }
@@ -254,19 +290,27 @@ impl Storage {
         let choice = std::env::var("BERTH_TEST_STORAGE").unwrap_or_default();
         match choice.as_str() {
             "" | "embedded" => Storage::Embedded,
-            "postgres" => Storage::Postgres {
-                database_url: infra::postgres().database(),
-            },
-            "postgres-s3" => {
-                let s3 = infra::seaweedfs();
-                Storage::PostgresS3 {
-                    database_url: infra::postgres().database(),
-                    storage_url: format!("s3://{}/{}", s3.bucket, s3.prefix()),
-                }
-            }
+            "postgres" => Storage::postgres(),
+            "postgres-s3" => Storage::postgres_s3(),
             other => {
                 panic!("BERTH_TEST_STORAGE={other:?}: expected embedded, postgres or postgres-s3")
             }
+        }
+    }
+
+    /// A new database on this process's PostgreSQL, blobs in the data folder.
+    pub fn postgres() -> Storage {
+        Storage::Postgres {
+            database_url: infra::postgres().database(),
+        }
+    }
+
+    /// A new database on this process's PostgreSQL and a new prefix of its SeaweedFS bucket.
+    pub fn postgres_s3() -> Storage {
+        let s3 = infra::seaweedfs();
+        Storage::PostgresS3 {
+            database_url: infra::postgres().database(),
+            storage_url: format!("s3://{}/{}", s3.bucket, s3.prefix()),
         }
     }
 
