@@ -44,6 +44,12 @@ impl Stores {
         })
     }
 
+    /// Whether the stores are services shared with other replicas (that may come up later than
+    /// this one) rather than files of this machine.
+    pub fn shared(config: &Config) -> bool {
+        matches!(database(config), Ok(Database::Postgres(_)))
+    }
+
     /// Brings the database's schema up to date and closes it (`berth migrate`).
     pub async fn migrate(config: &Config) -> StorageResult<()> {
         open_sqlite(&database(config)?).await?;
