@@ -11,6 +11,7 @@ pub mod auth;
 pub(crate) mod contract;
 pub mod fs;
 mod open;
+pub mod postgres;
 pub mod secrets;
 pub mod sqlite;
 mod streams;
