@@ -704,7 +704,7 @@ impl StreamTx for PgConnection {
             return Ok(true);
         }
         let closure = "WITH RECURSIVE closure(digest) AS (
-                 SELECT $1::text UNION
+                 SELECT $1::text COLLATE \"C\" UNION
                  SELECT r.child FROM manifest_references r JOIN closure c ON r.digest = c.digest
                  WHERE r.kind = 'manifest')";
         let now = Utc::now();
@@ -842,6 +842,49 @@ mod tests {
         assert_eq!(applied, 1);
         // Explicitly again: nothing left to do.
         migrate(&url, &settings).await.unwrap();
+    }
+
+    /// Two databases on one PostgreSQL database are two replicas: a push committed through
+    /// one wakes the watchers of the other, which then reads the event.
+    #[tokio::test]
+    async fn a_change_through_one_replica_wakes_watchers_of_another() {
+        use crate::storage::contract::{manifest, repo};
+        use crate::storage::{EventFilter, ImageStreamStore, MetadataStore};
+
+        let url = postgres().database();
+        let settings = PostgresSettings::default();
+        let a = PostgresDatabase::open(&url, &settings).await.unwrap();
+        let b = PostgresDatabase::open(&url, &settings).await.unwrap();
+        let mut changes = b.changes();
+        let mut waits = Vec::new();
+        for round in 0..20 {
+            changes.mark_unchanged();
+            let pushed = std::time::Instant::now();
+            let content = format!("{{\"round\":{round}}}");
+            a.put_manifest(
+                &repo("team/app"),
+                &manifest(&content, Vec::new(), None),
+                Some(&"latest".parse().unwrap()),
+            )
+            .await
+            .unwrap();
+            tokio::time::timeout(Duration::from_secs(1), changes.changed())
+                .await
+                .expect("woken within a second")
+                .unwrap();
+            waits.push(pushed.elapsed());
+            let latest = a.latest_event_id().await.unwrap();
+            let (events, read_to) = b
+                .events_after(latest - 1, &EventFilter::default(), 10)
+                .await
+                .unwrap();
+            assert_eq!((events.len(), read_to), (1, latest));
+        }
+        waits.sort();
+        eprintln!(
+            "push on one replica to wake on another: median {:?}",
+            waits[10]
+        );
     }
 
     #[tokio::test]
