@@ -3,7 +3,8 @@
 //! [`PostgresDatabase::open`] connects a pool (its size and a statement timeout from
 //! [`PostgresSettings`]) and applies `migrations/postgres`, serialised across replicas by an
 //! advisory lock ([`migrate`] does only that, for `berth migrate`). `registry.rs` implements
-//! [`super::MetadataStore`], `streams.rs` [`super::ImageStreamStore`]; the image stream rules
+//! [`super::MetadataStore`], `streams.rs` [`super::ImageStreamStore`], `webhooks.rs`
+//! [`super::webhooks::WebhookStore`]; the image stream rules
 //! are `storage/stream_rules.rs`, run on the statements this module implements ([`StreamTx`]
 //! for `PgConnection`), and rows are read by `storage/rows.rs`, as on SQLite.
 //!
@@ -20,6 +21,7 @@
 
 mod registry;
 mod streams;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -808,10 +810,10 @@ mod contracts {
         );
         let stores = Stores {
             metadata: database.clone(),
-            streams: database,
+            streams: database.clone(),
             auth: sqlite.clone(),
             secrets: sqlite.clone(),
-            webhooks: sqlite.clone(),
+            webhooks: database.clone(),
             sessions: sqlite.pool(),
             blobs: Arc::new(FsBlobStore::open(dir.path()).await.unwrap()),
         };
@@ -820,6 +822,7 @@ mod contracts {
 
     crate::storage::contract::metadata_contract!(stores());
     crate::storage::contract::streams_contract!(stores());
+    crate::storage::contract::webhooks_contract!(stores());
 }
 
 #[cfg(test)]
