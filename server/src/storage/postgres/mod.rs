@@ -174,9 +174,12 @@ pub async fn migrate(url: &str, settings: &PostgresSettings) -> StorageResult<()
 }
 
 /// Applies the migrations holding [`MIGRATION_LOCK`] on one connection: a replica that waited
-/// finds them applied.
+/// finds them applied. Neither the wait nor a migration is cut by the statement timeout.
 async fn migrate_pool(pool: &PgPool) -> StorageResult<()> {
     let mut conn = pool.acquire().await?;
+    sqlx::query("SET statement_timeout = 0")
+        .execute(&mut *conn)
+        .await?;
     sqlx::query("SELECT pg_advisory_lock($1)")
         .bind(MIGRATION_LOCK)
         .execute(&mut *conn)
@@ -187,6 +190,10 @@ async fn migrate_pool(pool: &PgPool) -> StorageResult<()> {
     // Unlocked whatever the outcome (the lock would otherwise go only with the connection).
     sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(MIGRATION_LOCK)
+        .execute(&mut *conn)
+        .await?;
+    // Back to the timeout the connection was opened with, before it returns to the pool.
+    sqlx::query("RESET statement_timeout")
         .execute(&mut *conn)
         .await?;
     Ok(migrated?)
