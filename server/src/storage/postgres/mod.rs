@@ -86,13 +86,22 @@ impl PostgresDatabase {
     /// Connects to the database at `url` (`postgres://user:pass@host:port/db`), migrates it,
     /// and starts listening for changes made through other pools.
     pub async fn open(url: &str, settings: &PostgresSettings) -> StorageResult<Self> {
-        let pool = connect(url, settings).await?;
+        let options = connect_options(url, settings)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .connect_with(options.clone())
+            .await?;
         migrate_pool(&pool).await?;
         let changes = tokio::sync::watch::Sender::new(0);
-        // Listening before `open` returns: a change committed after it wakes receivers.
-        let mut listener = PgListener::connect_with(&pool).await?;
+        // The listener keeps a connection of its own, out of the pool's count. Listening
+        // before `open` returns: a change committed after it wakes receivers.
+        let listener_pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
+        let mut listener = PgListener::connect_with(&listener_pool).await?;
         listener.listen(CHANNEL).await?;
-        let relay = tokio::spawn(relay_changes(pool.clone(), listener, changes.clone()));
+        let relay = tokio::spawn(relay_changes(listener_pool, listener, changes.clone()));
         Ok(PostgresDatabase {
             pool,
             changes,
@@ -106,7 +115,9 @@ impl PostgresDatabase {
     }
 
     /// Begins a transaction that changes image streams (and so may append events), holding
-    /// [`STREAM_WRITE_LOCK`] until it ends.
+    /// [`STREAM_WRITE_LOCK`] until it ends. Every transaction that runs a rule of
+    /// `stream_rules` (`add_namespace` included) must begin here: taking the lock only at its
+    /// first event, after writing rows another writer may wait for, could deadlock.
     async fn begin_stream_write(
         &self,
     ) -> StorageResult<sqlx::Transaction<'static, sqlx::Postgres>> {
@@ -153,21 +164,23 @@ async fn relay_changes(
     }
 }
 
-/// A pool on `url` with `settings`, not migrated.
-async fn connect(url: &str, settings: &PostgresSettings) -> StorageResult<PgPool> {
-    let mut options: PgConnectOptions = url.parse()?;
-    if let Some(timeout) = settings.statement_timeout {
-        options = options.options([("statement_timeout", format!("{}", timeout.as_millis()))]);
-    }
-    Ok(PgPoolOptions::new()
-        .max_connections(settings.max_connections)
-        .connect_with(options)
-        .await?)
+/// How to connect to `url` with `settings`.
+fn connect_options(url: &str, settings: &PostgresSettings) -> StorageResult<PgConnectOptions> {
+    let options: PgConnectOptions = url.parse()?;
+    Ok(match settings.statement_timeout {
+        Some(timeout) => {
+            options.options([("statement_timeout", format!("{}", timeout.as_millis()))])
+        }
+        None => options,
+    })
 }
 
 /// Applies the migrations to the database at `url` and returns: `berth migrate`.
 pub async fn migrate(url: &str, settings: &PostgresSettings) -> StorageResult<()> {
-    let pool = connect(url, settings).await?;
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(connect_options(url, settings)?)
+        .await?;
     let migrated = migrate_pool(&pool).await;
     pool.close().await;
     migrated
@@ -901,7 +914,8 @@ mod tests {
     async fn a_statement_past_the_timeout_is_cancelled() {
         let url = postgres().database();
         let settings = PostgresSettings {
-            max_connections: 2,
+            // One connection: the one that migrated, its timeout restored.
+            max_connections: 1,
             statement_timeout: Some(Duration::from_millis(200)),
         };
         let database = PostgresDatabase::open(&url, &settings).await.unwrap();
