@@ -11,9 +11,12 @@ pub mod auth;
 pub(crate) mod contract;
 pub mod fs;
 mod open;
+pub mod postgres;
+mod rows;
 pub mod secrets;
 pub mod sessions;
 pub mod sqlite;
+mod stream_rules;
 mod streams;
 /// PostgreSQL, SeaweedFS and HAProxy started by tests (shared with the integration tests).
 #[cfg(test)]
