@@ -834,7 +834,9 @@ mod contracts {
             auth: sqlite.clone(),
             secrets: sqlite.clone(),
             webhooks: database.clone(),
-            sessions: sqlite.pool(),
+            sessions: crate::storage::sessions::ConsoleSessions::Postgres(
+                tower_sessions_sqlx_store::PostgresStore::new(database.pool()),
+            ),
             blobs: Arc::new(FsBlobStore::open(dir.path()).await.unwrap()),
         };
         (dir, stores)
