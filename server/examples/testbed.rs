@@ -11,7 +11,8 @@
 //! ```
 //!
 //! Arguments after `--` go to every replica's `berth serve`; so does the environment
-//! (`BERTH_BOOTSTRAP_PASSWORD`, ...). `--env-file FILE` writes the variables that point a `berth`
+//! (`BERTH_BOOTSTRAP_PASSWORD`, ...). Replicas get `--public-url` and `--registry-hostname` of
+//! the balancer's address unless those arguments say otherwise. `--env-file FILE` writes the variables that point a `berth`
 //! command (`berth user add ...`) at the same stores, one `NAME=value` a line.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 // Replicas live as long as the testbed; their watchdogs stop them when it ends.
@@ -73,16 +74,29 @@ fn main() {
         std::fs::write(file, lines).unwrap();
     }
 
+    // Behind a balancer, OAuth redirects and pull specs name the balancer's address, not a
+    // replica's, as an operator configures them.
+    let port = args.port.unwrap_or_else(infra::free_port);
+    let mut serve_args = Vec::new();
+    for (flag, value) in [
+        ("--public-url", format!("http://127.0.0.1:{port}")),
+        ("--registry-hostname", format!("127.0.0.1:{port}")),
+    ] {
+        if !args.serve_args.iter().any(|a| a.starts_with(flag)) {
+            serve_args.extend([flag.to_owned(), value]);
+        }
+    }
+    serve_args.extend(args.serve_args.iter().cloned());
+
     // Every replica starts at once, as a Deployment's pods do: migrations and the bootstrap
     // administrator are the replicas' to agree on.
     let starting: Vec<_> = (0..args.replicas)
-        .map(|index| Replica::spawn(index, &berth, &folder, &stores, &args.serve_args))
+        .map(|index| Replica::spawn(index, &berth, &folder, &stores, &serve_args))
         .collect();
     let replicas: Vec<Replica> = starting.into_iter().map(Replica::ready).collect();
 
     let backends: Vec<String> = replicas.iter().map(|r| r.addr.clone()).collect();
     let backend_refs: Vec<&str> = backends.iter().map(String::as_str).collect();
-    let port = args.port.unwrap_or_else(infra::free_port);
     let proxy = infra::Haproxy::start_on(port, &backend_refs);
 
     let mut out = std::io::stdout().lock();
