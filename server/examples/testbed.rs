@@ -35,9 +35,9 @@ struct Args {
     /// The `berth` binary every replica runs
     #[arg(long, default_value = "target/release/berth")]
     berth: PathBuf,
-    /// How many replicas
-    #[arg(long, default_value_t = 2)]
-    replicas: usize,
+    /// How many replicas [default: 2, with --embedded 1]
+    #[arg(long)]
+    replicas: Option<usize>,
     /// HAProxy's port [default: a free one]
     #[arg(long)]
     port: Option<u16>,
@@ -55,9 +55,10 @@ struct Args {
 
 fn main() {
     let args = Args::parse();
-    assert!(args.replicas >= 1, "--replicas: at least one");
+    let count = args.replicas.unwrap_or(if args.embedded { 1 } else { 2 });
+    assert!(count >= 1, "--replicas: at least one");
     assert!(
-        !args.embedded || args.replicas == 1,
+        !args.embedded || count == 1,
         "--embedded runs one replica: its database is a file of its data folder"
     );
     let berth = std::fs::canonicalize(&args.berth)
@@ -90,7 +91,7 @@ fn main() {
 
     // Every replica starts at once, as a Deployment's pods do: migrations and the bootstrap
     // administrator are the replicas' to agree on.
-    let starting: Vec<_> = (0..args.replicas)
+    let starting: Vec<_> = (0..count)
         .map(|index| Replica::spawn(index, &berth, &folder, &stores, &serve_args))
         .collect();
     let replicas: Vec<Replica> = starting.into_iter().map(Replica::ready).collect();
