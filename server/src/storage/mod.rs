@@ -7,6 +7,7 @@
 
 use crate::oci::{Algorithm, Digest, DigestHasher};
 pub mod auth;
+mod auth_rules;
 #[cfg(test)]
 pub(crate) mod contract;
 pub mod fs;
