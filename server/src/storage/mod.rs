@@ -13,8 +13,10 @@ pub(crate) mod contract;
 pub mod fs;
 mod open;
 pub mod postgres;
+mod rows;
 pub mod secrets;
 pub mod sqlite;
+mod stream_rules;
 mod streams;
 /// PostgreSQL, SeaweedFS and HAProxy started by tests (shared with the integration tests).
 #[cfg(test)]

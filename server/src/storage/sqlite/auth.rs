@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
-use super::{SqliteMetadata, add_namespace};
+use super::SqliteMetadata;
 use crate::config::auth::MappingMethod;
 use crate::storage::auth::{
     AuditRecord, AuthStore, BindingRecord, ExternalIdentity, GroupRecord, IdentityMapping,
@@ -15,6 +15,7 @@ use crate::storage::auth_rules::{
     self, BINDING_COLUMNS, GroupMemberRow, IdentityTx, NamedUser, SERVICE_ACCOUNT_COLUMNS,
     TOKEN_COLUMNS, TokenRow, USER_COLUMNS, UserRow, binding_made, groups_from_rows, owner_columns,
 };
+use crate::storage::stream_rules::add_namespace;
 use crate::storage::{Labels, StorageResult};
 
 /// The user of `row`, with its local groups.
@@ -547,7 +548,7 @@ impl AuthStore for SqliteMetadata {
         admin: Option<&BindingRecord>,
     ) -> StorageResult<bool> {
         let mut tx = self.begin_write().await?;
-        let made = add_namespace(&mut tx, namespace, &Labels::new(), &Labels::new()).await?;
+        let made = add_namespace(&mut *tx, namespace, &Labels::new(), &Labels::new()).await?;
         if made.is_none() {
             tx.rollback().await?;
             return Ok(false);
