@@ -12,6 +12,7 @@ use super::auth::{
     BindingRecord, ExternalIdentity, GroupRecord, IdentityMapping, LinkOutcome, TokenKind,
     TokenOwner, TokenRecord, UserRecord,
 };
+use super::rows::json_array;
 use super::{StorageError, StorageResult};
 use crate::config::auth::MappingMethod;
 
@@ -239,9 +240,7 @@ pub(super) async fn map_identity(
             id
         }
     };
-    let groups = serde_json::to_string(identity.groups)
-        .map_err(|err| StorageError::Corrupt(format!("groups: {err}")))?;
-    tx.record_claims(user_id, &groups, identity.full_name)
+    tx.record_claims(user_id, &json_array(identity.groups)?, identity.full_name)
         .await?;
     let user = tx
         .user_by_id(user_id)

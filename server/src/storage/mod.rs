@@ -22,6 +22,7 @@ mod streams;
 #[cfg(test)]
 #[path = "../../tests/common/infra.rs"]
 pub(crate) mod test_infra;
+mod webhook_rules;
 pub mod webhooks;
 
 use std::pin::Pin;

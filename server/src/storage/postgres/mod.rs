@@ -18,8 +18,13 @@
 //!   (delivered at commit), and each database relays what its listener hears to the receivers
 //!   of [`super::ImageStreamStore::changes`].
 
+// The access, registry secret and webhook stores (`AuthStore`, `RegistrySecretStore`,
+// `WebhookStore`), on the rules of `storage/auth_rules.rs` and `storage/webhook_rules.rs`.
+mod auth;
 mod registry;
+mod secrets;
 mod streams;
+mod webhooks;
 
 use std::time::Duration;
 

@@ -1,139 +1,144 @@
-//! [`WebhookStore`] on SQLite. Due times are kept in milliseconds since 1970 so that they compare
-//! as numbers.
+//! [`WebhookStore`] on SQLite. The rules are `storage/webhook_rules.rs`'. Due times are kept in
+//! milliseconds since 1970 so that they compare as numbers.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::SqliteConnection;
 
 use super::{SqliteMetadata, json_array};
+use crate::storage::webhook_rules::{
+    self, ATTEMPT_COLUMNS, AttemptRow, DELIVERY_COLUMNS, DeliveryRow, HEADS, WEBHOOK_COLUMNS,
+    WebhookRow, WebhookTx, with_attempts,
+};
 use crate::storage::webhooks::{
     AttemptRecord, DeliveryRecord, DeliveryState, NewDelivery, Redelivery, WebhookRecord,
     WebhookStore,
 };
 use crate::storage::{StorageError, StorageResult};
 
-/// A subscription as `webhooks` keeps it: the event names as a JSON array.
-#[derive(sqlx::FromRow)]
-struct WebhookRow {
-    id: i64,
-    namespace: String,
-    name: String,
-    uid: String,
-    url: String,
-    events: String,
-    format: String,
-    secret_nonce: Vec<u8>,
-    secret_ciphertext: Vec<u8>,
-    since_event: i64,
-    created_at: DateTime<Utc>,
-}
-
-const WEBHOOK_COLUMNS: &str = "id, namespace, name, uid, url, events, format, secret_nonce, \
-     secret_ciphertext, since_event, created_at";
-
-impl WebhookRow {
-    fn into_record(self) -> StorageResult<WebhookRecord> {
-        let events = serde_json::from_str(&self.events).map_err(|err| {
-            StorageError::Corrupt(format!(
-                "events of webhook {}/{}: {err}",
-                self.namespace, self.name
-            ))
-        })?;
-        Ok(WebhookRecord {
-            id: self.id,
-            namespace: self.namespace,
-            name: self.name,
-            uid: self.uid,
-            url: self.url,
-            events,
-            format: self.format,
-            secret_nonce: self.secret_nonce,
-            secret_ciphertext: self.secret_ciphertext,
-            since_event: self.since_event,
-            created_at: self.created_at,
-        })
-    }
-}
-
-/// A delivery as `webhook_deliveries` keeps it: its state as text, its due time in
-/// milliseconds.
-#[derive(sqlx::FromRow)]
-struct DeliveryRow {
-    id: i64,
-    webhook_id: i64,
-    event_id: i64,
-    event: String,
-    content_type: String,
-    body: Vec<u8>,
-    state: String,
-    attempts: i64,
-    next_attempt_at: Option<i64>,
-    created_at: DateTime<Utc>,
-    redelivery_of: Option<i64>,
-}
-
-const DELIVERY_COLUMNS: &str = "d.id, d.webhook_id, d.event_id, d.event, d.content_type, d.body, \
-     d.state, d.attempts, d.next_attempt_at, d.created_at, d.redelivery_of";
+/// A delivery as read here: its due time in milliseconds.
+type SqliteDeliveryRow = DeliveryRow<i64>;
 
 fn millis_to_time(millis: i64) -> StorageResult<DateTime<Utc>> {
     DateTime::from_timestamp_millis(millis)
         .ok_or_else(|| StorageError::Corrupt(format!("time {millis} ms is out of range")))
 }
 
-impl DeliveryRow {
-    fn into_record(self) -> StorageResult<DeliveryRecord> {
-        let id = self.id;
-        Ok(DeliveryRecord {
-            id,
-            webhook_id: self.webhook_id,
-            event_id: self.event_id,
-            event: self.event,
-            content_type: self.content_type,
-            body: self.body,
-            state: DeliveryState::parse(&self.state).ok_or_else(|| {
-                StorageError::Corrupt(format!("delivery {id} is {:?}", self.state))
-            })?,
-            attempts: u32::try_from(self.attempts).map_err(|_| {
-                StorageError::Corrupt(format!("delivery {id}: {} attempts", self.attempts))
-            })?,
-            next_attempt_at: self.next_attempt_at.map(millis_to_time).transpose()?,
-            created_at: self.created_at,
-            redelivery_of: self.redelivery_of,
-        })
+/// The webhook rules' statements on SQLite, inside a write transaction.
+#[async_trait]
+impl WebhookTx for SqliteConnection {
+    async fn insert_delivery(
+        &mut self,
+        delivery: &NewDelivery,
+        now: DateTime<Utc>,
+    ) -> StorageResult<()> {
+        sqlx::query(
+            "INSERT INTO webhook_deliveries (webhook_id, event_id, event, content_type, body,
+                 state, attempts, next_attempt_at, created_at)
+             VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)
+             ON CONFLICT (webhook_id, event_id, event) WHERE redelivery_of IS NULL
+             DO NOTHING",
+        )
+        .bind(delivery.webhook_id)
+        .bind(delivery.event_id)
+        .bind(&delivery.event)
+        .bind(&delivery.content_type)
+        .bind(&delivery.body)
+        .bind(now.timestamp_millis())
+        .bind(now)
+        .execute(self)
+        .await?;
+        Ok(())
+    }
+
+    async fn advance_cursor(&mut self, event_id: i64) -> StorageResult<()> {
+        sqlx::query(
+            "INSERT INTO webhook_cursor (id, event_id) VALUES (1, ?)
+             ON CONFLICT (id) DO UPDATE SET event_id = max(event_id, excluded.event_id)",
+        )
+        .bind(event_id)
+        .execute(self)
+        .await?;
+        Ok(())
+    }
+
+    async fn update_delivery(
+        &mut self,
+        id: i64,
+        state: DeliveryState,
+        attempts: u32,
+        next_attempt_at: Option<DateTime<Utc>>,
+    ) -> StorageResult<bool> {
+        Ok(sqlx::query(
+            "UPDATE webhook_deliveries SET state = ?, attempts = max(attempts, ?),
+                 next_attempt_at = ?
+             WHERE id = ?",
+        )
+        .bind(state.as_str())
+        .bind(attempts)
+        .bind(next_attempt_at.map(|t| t.timestamp_millis()))
+        .bind(id)
+        .execute(self)
+        .await?
+        .rows_affected()
+            > 0)
+    }
+
+    async fn insert_attempt(&mut self, attempt: &AttemptRecord) -> StorageResult<()> {
+        let duration = i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX);
+        sqlx::query(
+            "INSERT INTO webhook_attempts (delivery_id, number, status_code, error, duration_ms,
+                 attempted_at)
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (delivery_id, number) DO NOTHING",
+        )
+        .bind(attempt.delivery_id)
+        .bind(attempt.number)
+        .bind(attempt.status_code)
+        .bind(&attempt.error)
+        .bind(duration)
+        .bind(attempt.attempted_at)
+        .execute(self)
+        .await?;
+        Ok(())
+    }
+
+    async fn delivery_state(&mut self, webhook_id: i64, id: i64) -> StorageResult<Option<String>> {
+        // The write transaction holds SQLite's one write lock: nothing changes meanwhile.
+        Ok(sqlx::query_scalar(
+            "SELECT state FROM webhook_deliveries WHERE id = ? AND webhook_id = ?",
+        )
+        .bind(id)
+        .bind(webhook_id)
+        .fetch_optional(self)
+        .await?)
+    }
+
+    async fn copy_delivery(
+        &mut self,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> StorageResult<DeliveryRecord> {
+        let new_id: i64 = sqlx::query_scalar(
+            "INSERT INTO webhook_deliveries (webhook_id, event_id, event, content_type, body,
+                 state, attempts, next_attempt_at, created_at, redelivery_of)
+             SELECT webhook_id, event_id, event, content_type, body, 'pending', 0, ?, ?, id
+             FROM webhook_deliveries WHERE id = ?
+             RETURNING id",
+        )
+        .bind(now.timestamp_millis())
+        .bind(now)
+        .bind(id)
+        .fetch_one(&mut *self)
+        .await?;
+        let row: SqliteDeliveryRow = sqlx::query_as(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d WHERE d.id = ?"
+        ))
+        .bind(new_id)
+        .fetch_one(self)
+        .await?;
+        row.into_record(millis_to_time)
     }
 }
-
-#[derive(sqlx::FromRow)]
-struct AttemptRow {
-    delivery_id: i64,
-    number: i64,
-    status_code: Option<i64>,
-    error: Option<String>,
-    duration_ms: i64,
-    attempted_at: DateTime<Utc>,
-}
-
-impl AttemptRow {
-    fn into_record(self) -> StorageResult<AttemptRecord> {
-        let delivery_id = self.delivery_id;
-        let corrupt = || StorageError::Corrupt(format!("an attempt at delivery {delivery_id}"));
-        Ok(AttemptRecord {
-            delivery_id,
-            number: u32::try_from(self.number).map_err(|_| corrupt())?,
-            status_code: self
-                .status_code
-                .map(u16::try_from)
-                .transpose()
-                .map_err(|_| corrupt())?,
-            error: self.error,
-            duration_ms: u64::try_from(self.duration_ms).map_err(|_| corrupt())?,
-            attempted_at: self.attempted_at,
-        })
-    }
-}
-
-/// The subscriptions' oldest pending deliveries (one a subscription), as table `h` of ids.
-const HEADS: &str = "(SELECT min(id) AS id FROM webhook_deliveries WHERE state = 'pending'
-      GROUP BY webhook_id) h JOIN webhook_deliveries d ON d.id = h.id";
 
 #[async_trait]
 impl WebhookStore for SqliteMetadata {
@@ -213,33 +218,8 @@ impl WebhookStore for SqliteMetadata {
     }
 
     async fn add_deliveries(&self, deliveries: &[NewDelivery], cursor: i64) -> StorageResult<()> {
-        let now = Utc::now();
         let mut tx = self.begin_write().await?;
-        for delivery in deliveries {
-            sqlx::query(
-                "INSERT INTO webhook_deliveries (webhook_id, event_id, event, content_type, body,
-                     state, attempts, next_attempt_at, created_at)
-                 VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)
-                 ON CONFLICT (webhook_id, event_id, event) WHERE redelivery_of IS NULL
-                 DO NOTHING",
-            )
-            .bind(delivery.webhook_id)
-            .bind(delivery.event_id)
-            .bind(&delivery.event)
-            .bind(&delivery.content_type)
-            .bind(&delivery.body)
-            .bind(now.timestamp_millis())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query(
-            "INSERT INTO webhook_cursor (id, event_id) VALUES (1, ?)
-             ON CONFLICT (id) DO UPDATE SET event_id = max(event_id, excluded.event_id)",
-        )
-        .bind(cursor)
-        .execute(&mut *tx)
-        .await?;
+        webhook_rules::add_deliveries(&mut *tx, deliveries, cursor, Utc::now()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -249,7 +229,7 @@ impl WebhookStore for SqliteMetadata {
         now: DateTime<Utc>,
         limit: u32,
     ) -> StorageResult<Vec<DeliveryRecord>> {
-        let rows: Vec<DeliveryRow> = sqlx::query_as(&format!(
+        let rows: Vec<SqliteDeliveryRow> = sqlx::query_as(&format!(
             "SELECT {DELIVERY_COLUMNS} FROM {HEADS} WHERE d.next_attempt_at <= ?
              ORDER BY d.id LIMIT ?"
         ))
@@ -257,7 +237,9 @@ impl WebhookStore for SqliteMetadata {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(DeliveryRow::into_record).collect()
+        rows.into_iter()
+            .map(|row| row.into_record(millis_to_time))
+            .collect()
     }
 
     async fn next_due(&self) -> StorageResult<Option<DateTime<Utc>>> {
@@ -294,36 +276,7 @@ impl WebhookStore for SqliteMetadata {
         next_attempt_at: Option<DateTime<Utc>>,
     ) -> StorageResult<()> {
         let mut tx = self.begin_write().await?;
-        let updated = sqlx::query(
-            "UPDATE webhook_deliveries SET state = ?, attempts = max(attempts, ?),
-                 next_attempt_at = ?
-             WHERE id = ?",
-        )
-        .bind(state.as_str())
-        .bind(attempt.number)
-        .bind(next_attempt_at.map(|t| t.timestamp_millis()))
-        .bind(attempt.delivery_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if updated == 0 {
-            // Deleted with its subscription while it was being sent.
-            return Ok(());
-        }
-        let duration = i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX);
-        sqlx::query(
-            "INSERT INTO webhook_attempts (delivery_id, number, status_code, error, duration_ms,
-                 attempted_at)
-             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (delivery_id, number) DO NOTHING",
-        )
-        .bind(attempt.delivery_id)
-        .bind(attempt.number)
-        .bind(attempt.status_code)
-        .bind(&attempt.error)
-        .bind(duration)
-        .bind(attempt.attempted_at)
-        .execute(&mut *tx)
-        .await?;
+        webhook_rules::record_attempt(&mut *tx, attempt, state, next_attempt_at).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -334,43 +287,10 @@ impl WebhookStore for SqliteMetadata {
         id: i64,
         now: DateTime<Utc>,
     ) -> StorageResult<Redelivery> {
-        // Read and copied in one write transaction: the state cannot change in between.
         let mut tx = self.begin_write().await?;
-        let state: Option<String> = sqlx::query_scalar(
-            "SELECT state FROM webhook_deliveries WHERE id = ? AND webhook_id = ?",
-        )
-        .bind(id)
-        .bind(webhook_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(state) = state else {
-            return Ok(Redelivery::NotFound);
-        };
-        match DeliveryState::parse(&state) {
-            Some(DeliveryState::Pending) => return Ok(Redelivery::Pending),
-            Some(DeliveryState::Delivered | DeliveryState::Failed) => {}
-            None => return Err(StorageError::Corrupt(format!("delivery {id} is {state:?}"))),
-        }
-        let new_id: i64 = sqlx::query_scalar(
-            "INSERT INTO webhook_deliveries (webhook_id, event_id, event, content_type, body,
-                 state, attempts, next_attempt_at, created_at, redelivery_of)
-             SELECT webhook_id, event_id, event, content_type, body, 'pending', 0, ?, ?, id
-             FROM webhook_deliveries WHERE id = ?
-             RETURNING id",
-        )
-        .bind(now.timestamp_millis())
-        .bind(now)
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-        let row: DeliveryRow = sqlx::query_as(&format!(
-            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d WHERE d.id = ?"
-        ))
-        .bind(new_id)
-        .fetch_one(&mut *tx)
-        .await?;
+        let redelivery = webhook_rules::redeliver(&mut *tx, webhook_id, id, now).await?;
         tx.commit().await?;
-        row.into_record().map(Redelivery::Made)
+        Ok(redelivery)
     }
 
     async fn deliveries(
@@ -379,7 +299,7 @@ impl WebhookStore for SqliteMetadata {
         limit: u32,
     ) -> StorageResult<Vec<(DeliveryRecord, Vec<AttemptRecord>)>> {
         let mut conn = self.pool.acquire().await?;
-        let rows: Vec<DeliveryRow> = sqlx::query_as(&format!(
+        let rows: Vec<SqliteDeliveryRow> = sqlx::query_as(&format!(
             "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d WHERE d.webhook_id = ?
              ORDER BY d.id DESC LIMIT ?"
         ))
@@ -389,31 +309,18 @@ impl WebhookStore for SqliteMetadata {
         .await?;
         let deliveries = rows
             .into_iter()
-            .map(DeliveryRow::into_record)
+            .map(|row| row.into_record(millis_to_time))
             .collect::<StorageResult<Vec<_>>>()?;
         let ids: Vec<i64> = deliveries.iter().map(|d| d.id).collect();
-        let attempts: Vec<AttemptRow> = sqlx::query_as(
-            "SELECT delivery_id, number, status_code, error, duration_ms, attempted_at
-             FROM webhook_attempts WHERE delivery_id IN (SELECT value FROM json_each(?))
-             ORDER BY delivery_id, number",
-        )
+        let attempts: Vec<AttemptRow> = sqlx::query_as(&format!(
+            "SELECT {ATTEMPT_COLUMNS} FROM webhook_attempts
+             WHERE delivery_id IN (SELECT value FROM json_each(?))
+             ORDER BY delivery_id, number"
+        ))
         .bind(json_array(&ids)?)
         .fetch_all(&mut *conn)
         .await?;
-        let mut attempts = attempts
-            .into_iter()
-            .map(AttemptRow::into_record)
-            .collect::<StorageResult<Vec<_>>>()?;
-        Ok(deliveries
-            .into_iter()
-            .map(|delivery| {
-                let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut attempts)
-                    .into_iter()
-                    .partition(|a| a.delivery_id == delivery.id);
-                attempts = rest;
-                (delivery, mine)
-            })
-            .collect())
+        with_attempts(deliveries, attempts)
     }
 }
 
