@@ -2,8 +2,10 @@
 //! how signing in with an external identity finds or makes its user ([`map_identity`]) and how
 //! an identity is linked by hand ([`link_identity`]), over [`IdentityTx`], the statements they
 //! need, which a backend implements on a connection inside a transaction it began and commits;
-//! what making a binding comes to ([`binding_made`]); and the rows of the access tables,
-//! generic over the database, whose `into_record` makes the record and holds the checks.
+//! a namespace made with its admin's binding ([`create_namespace_with_admin`], over the image
+//! stream rules' [`StreamTx`] and [`BindingTx`]) and what making a binding comes to
+//! ([`binding_made`]); and the rows of the access tables, generic over the database, whose
+//! `into_record` makes the record and holds the checks.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -13,7 +15,8 @@ use super::auth::{
     TokenOwner, TokenRecord, UserRecord,
 };
 use super::rows::json_array;
-use super::{StorageError, StorageResult};
+use super::stream_rules::{StreamTx, add_namespace};
+use super::{Labels, StorageError, StorageResult};
 use crate::config::auth::MappingMethod;
 
 /// A user as `users` keeps it: the local groups are in `group_members`, the provider's claim
@@ -141,6 +144,34 @@ pub(super) fn owner_columns(owner: &TokenOwner) -> (Option<i64>, Option<i64>) {
 
 pub(super) const BINDING_COLUMNS: &str =
     "name, namespace, stream, role, subject_kind, subject_name, subject_namespace, created_at";
+
+/// The statement making a binding.
+#[async_trait]
+pub(super) trait BindingTx: Send {
+    /// Inserts a binding; answers the rows written: none when it binds a service account, or
+    /// the group of a namespace's service accounts, that does not exist (such bindings go with
+    /// their subject). A taken name is a unique violation.
+    async fn insert_binding(&mut self, binding: &BindingRecord) -> Result<u64, sqlx::Error>;
+}
+
+/// Makes a namespace that does not exist, with `admin` (its creator's binding); false, and
+/// nothing written, when it exists already.
+pub(super) async fn create_namespace_with_admin(
+    tx: &mut (impl StreamTx + BindingTx + ?Sized),
+    namespace: &str,
+    admin: Option<&BindingRecord>,
+) -> StorageResult<bool> {
+    if add_namespace(tx, namespace, &Labels::new(), &Labels::new())
+        .await?
+        .is_none()
+    {
+        return Ok(false);
+    }
+    if let Some(binding) = admin {
+        tx.insert_binding(binding).await?;
+    }
+    Ok(true)
+}
 
 /// What inserting `binding` (answering the rows written) comes to: `None` when nothing was
 /// written (its service account, or the namespace of its service accounts group, does not

@@ -8,16 +8,17 @@ use sqlx::PgConnection;
 
 use super::PostgresDatabase;
 use crate::config::auth::MappingMethod;
+use crate::storage::StorageResult;
 use crate::storage::auth::{
     AuditRecord, AuthStore, BindingRecord, ExternalIdentity, GroupRecord, IdentityMapping,
     IdentityRecord, LinkOutcome, NewAudit, OAuthCode, ServiceAccountRecord, TokenIdentity,
     TokenKind, TokenOwner, TokenRecord, UserRecord,
 };
 use crate::storage::auth_rules::{
-    self, BINDING_COLUMNS, GroupMemberRow, IdentityTx, NamedUser, SERVICE_ACCOUNT_COLUMNS,
-    TOKEN_COLUMNS, TokenRow, USER_COLUMNS, UserRow, binding_made, groups_from_rows, owner_columns,
+    self, BINDING_COLUMNS, BindingTx, GroupMemberRow, IdentityTx, NamedUser,
+    SERVICE_ACCOUNT_COLUMNS, TOKEN_COLUMNS, TokenRow, USER_COLUMNS, UserRow, binding_made,
+    groups_from_rows, owner_columns,
 };
-use crate::storage::{Labels, StorageResult, stream_rules};
 
 /// The advisory lock key of identity mapping ("berthid"), held by each transaction that maps or
 /// links an external identity until it ends: two first sign-ins of one person (or of two
@@ -142,38 +143,36 @@ impl IdentityTx for PgConnection {
     }
 }
 
-/// Inserts a binding; answers the rows written: none when it binds a service account, or the
-/// group of a namespace's service accounts, that does not exist (such bindings go with their
-/// subject). The subject's row is locked (`FOR SHARE`) by the check, so that a deletion waits
-/// for this insert to commit and its trigger then deletes the binding too, or commits first
-/// and the check finds nothing. A taken name is a unique violation.
-async fn insert_binding(
-    conn: &mut PgConnection,
-    binding: &BindingRecord,
-) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query(
-        "INSERT INTO role_bindings
-             (name, namespace, stream, role, subject_kind, subject_name, subject_namespace, created_at)
-         SELECT $1, $2, $3, $4, $5, $6, $7, $8
-         WHERE CASE
-             WHEN $5 = 'ServiceAccount' THEN EXISTS (
-                 SELECT 1 FROM service_accounts WHERE namespace = $7 AND name = $6 FOR SHARE)
-             WHEN $5 = 'Group' AND substr($6, 1, 23) = 'system:serviceaccounts:' THEN EXISTS (
-                 SELECT 1 FROM namespaces WHERE name = substr($6, 24) FOR SHARE)
-             ELSE TRUE
-         END",
-    )
-    .bind(&binding.name)
-    .bind(&binding.namespace)
-    .bind(&binding.stream)
-    .bind(&binding.role)
-    .bind(&binding.subject_kind)
-    .bind(&binding.subject_name)
-    .bind(&binding.subject_namespace)
-    .bind(binding.created_at)
-    .execute(conn)
-    .await?
-    .rows_affected())
+/// The subject's row is locked (`FOR SHARE`) by the check, so that a deletion waits for the
+/// insert to commit and its trigger then deletes the binding too, or commits first and the
+/// check finds nothing.
+#[async_trait]
+impl BindingTx for PgConnection {
+    async fn insert_binding(&mut self, binding: &BindingRecord) -> Result<u64, sqlx::Error> {
+        Ok(sqlx::query(
+            "INSERT INTO role_bindings
+                 (name, namespace, stream, role, subject_kind, subject_name, subject_namespace, created_at)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8
+             WHERE CASE
+                 WHEN $5 = 'ServiceAccount' THEN EXISTS (
+                     SELECT 1 FROM service_accounts WHERE namespace = $7 AND name = $6 FOR SHARE)
+                 WHEN $5 = 'Group' AND substr($6, 1, 23) = 'system:serviceaccounts:' THEN EXISTS (
+                     SELECT 1 FROM namespaces WHERE name = substr($6, 24) FOR SHARE)
+                 ELSE TRUE
+             END",
+        )
+        .bind(&binding.name)
+        .bind(&binding.namespace)
+        .bind(&binding.stream)
+        .bind(&binding.role)
+        .bind(&binding.subject_kind)
+        .bind(&binding.subject_name)
+        .bind(&binding.subject_namespace)
+        .bind(binding.created_at)
+        .execute(self)
+        .await?
+        .rows_affected())
+    }
 }
 
 impl PostgresDatabase {
@@ -538,7 +537,7 @@ impl AuthStore for PostgresDatabase {
         binding: &BindingRecord,
     ) -> StorageResult<Option<BindingRecord>> {
         let mut conn = self.pool.acquire().await?;
-        let made = binding_made(insert_binding(&mut conn, binding).await, binding)?;
+        let made = binding_made(conn.insert_binding(binding).await, binding)?;
         if made.is_some() {
             self.changed();
         }
@@ -567,16 +566,11 @@ impl AuthStore for PostgresDatabase {
         admin: Option<&BindingRecord>,
     ) -> StorageResult<bool> {
         let mut tx = self.begin_stream_write().await?;
-        let made = stream_rules::add_namespace(&mut *tx, namespace, &Labels::new(), &Labels::new())
-            .await?;
-        if made.is_none() {
-            return Ok(false);
+        let made = auth_rules::create_namespace_with_admin(&mut *tx, namespace, admin).await?;
+        if made {
+            self.commit(tx).await?;
         }
-        if let Some(binding) = admin {
-            insert_binding(&mut tx, binding).await?;
-        }
-        self.commit(tx).await?;
-        Ok(true)
+        Ok(made)
     }
 
     async fn put_oauth_code(&self, code_hash: &str, code: &OAuthCode) -> StorageResult<()> {
@@ -717,4 +711,62 @@ pub(super) mod contracts {
     }
 
     crate::storage::contract::auth_contract!(stores());
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::storage::postgres::PostgresSettings;
+    use crate::storage::test_infra::postgres;
+
+    #[tokio::test]
+    async fn a_binding_made_while_its_service_account_is_deleted_goes_with_it() {
+        let database = Arc::new(
+            PostgresDatabase::open(&postgres().database(), &PostgresSettings::default())
+                .await
+                .unwrap(),
+        );
+        for namespace in ["team", "other"] {
+            database
+                .create_namespace_with_admin(namespace, None)
+                .await
+                .unwrap();
+        }
+        database
+            .create_service_account("team", "robot")
+            .await
+            .unwrap()
+            .unwrap();
+        // A deletion in flight: to everyone else the account is still there.
+        let mut deleting = database.pool.begin().await.unwrap();
+        sqlx::query("DELETE FROM service_accounts WHERE namespace = 'team' AND name = 'robot'")
+            .execute(&mut *deleting)
+            .await
+            .unwrap();
+        let binding = BindingRecord {
+            name: "robot".into(),
+            namespace: Some("other".into()),
+            stream: None,
+            role: "editor".into(),
+            subject_kind: "ServiceAccount".into(),
+            subject_name: "robot".into(),
+            subject_namespace: Some("team".into()),
+            created_at: Utc::now(),
+        };
+        let creating = tokio::spawn({
+            let database = database.clone();
+            async move { database.create_binding(&binding).await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !creating.is_finished(),
+            "the binding waits for the deletion"
+        );
+        deleting.commit().await.unwrap();
+        assert_eq!(creating.await.unwrap().unwrap(), None);
+        assert!(database.list_all_bindings().await.unwrap().is_empty());
+    }
 }

@@ -330,3 +330,62 @@ mod contracts {
 
     crate::storage::contract::webhooks_contract!(stores());
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::storage::postgres::PostgresSettings;
+    use crate::storage::stream_rules::{NewEvent, StreamTx};
+    use crate::storage::test_infra::postgres;
+    use crate::storage::{EventType, ImageStreamStore, Labels};
+
+    #[tokio::test]
+    async fn a_subscription_made_while_an_event_is_appended_starts_after_that_event() {
+        let database = Arc::new(
+            PostgresDatabase::open(&postgres().database(), &PostgresSettings::default())
+                .await
+                .unwrap(),
+        );
+        database
+            .create_namespace("team", &Labels::new(), &Labels::new())
+            .await
+            .unwrap()
+            .unwrap();
+        // An image stream write in flight, its event appended and not yet committed.
+        let mut writing = database.begin_stream_write().await.unwrap();
+        let in_flight = writing
+            .append_event(&NewEvent::namespace(EventType::Modified, "team", "test"))
+            .await
+            .unwrap();
+        let record = WebhookRecord {
+            id: 0,
+            namespace: "team".into(),
+            name: "ci".into(),
+            uid: "uid-ci".into(),
+            url: "http://127.0.0.1:9/ci".into(),
+            events: Vec::new(),
+            format: "distribution".into(),
+            secret_nonce: vec![1; 24],
+            secret_ciphertext: b"sealed".to_vec(),
+            since_event: 0,
+            created_at: Utc::now(),
+        };
+        let storing = tokio::spawn({
+            let database = database.clone();
+            async move { database.put_webhook(&record).await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !storing.is_finished(),
+            "the subscription waits for the write"
+        );
+        writing.commit().await.unwrap();
+        assert!(storing.await.unwrap().unwrap());
+        let stored = database.webhook("team", "ci").await.unwrap().unwrap();
+        // The dispatcher, reading that event once it is committed, need not send it here.
+        assert_eq!(stored.since_event, in_flight);
+    }
+}

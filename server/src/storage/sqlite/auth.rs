@@ -6,17 +6,17 @@ use sqlx::SqliteConnection;
 
 use super::SqliteMetadata;
 use crate::config::auth::MappingMethod;
+use crate::storage::StorageResult;
 use crate::storage::auth::{
     AuditRecord, AuthStore, BindingRecord, ExternalIdentity, GroupRecord, IdentityMapping,
     IdentityRecord, LinkOutcome, NewAudit, OAuthCode, ServiceAccountRecord, TokenIdentity,
     TokenKind, TokenOwner, TokenRecord, UserRecord,
 };
 use crate::storage::auth_rules::{
-    self, BINDING_COLUMNS, GroupMemberRow, IdentityTx, NamedUser, SERVICE_ACCOUNT_COLUMNS,
-    TOKEN_COLUMNS, TokenRow, USER_COLUMNS, UserRow, binding_made, groups_from_rows, owner_columns,
+    self, BINDING_COLUMNS, BindingTx, GroupMemberRow, IdentityTx, NamedUser,
+    SERVICE_ACCOUNT_COLUMNS, TOKEN_COLUMNS, TokenRow, USER_COLUMNS, UserRow, binding_made,
+    groups_from_rows, owner_columns,
 };
-use crate::storage::stream_rules::add_namespace;
-use crate::storage::{Labels, StorageResult};
 
 /// The user of `row`, with its local groups.
 async fn user_record(conn: &mut SqliteConnection, row: UserRow) -> StorageResult<UserRecord> {
@@ -147,37 +147,35 @@ impl IdentityTx for SqliteConnection {
     }
 }
 
-/// Inserts a binding; answers the rows written: none when it binds a service account, or the
-/// group of a namespace's service accounts, that does not exist (such bindings go with their
-/// subject, migration 0009: checked in the statement so that a deletion cannot slip between).
-/// A taken name is a unique violation.
-async fn insert_binding(
-    conn: &mut SqliteConnection,
-    binding: &BindingRecord,
-) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query(
-        "INSERT INTO role_bindings
-             (name, namespace, stream, role, subject_kind, subject_name, subject_namespace, created_at)
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8
-         WHERE CASE
-             WHEN ?5 = 'ServiceAccount' THEN EXISTS (
-                 SELECT 1 FROM service_accounts WHERE namespace = ?7 AND name = ?6)
-             WHEN ?5 = 'Group' AND substr(?6, 1, 23) = 'system:serviceaccounts:' THEN EXISTS (
-                 SELECT 1 FROM namespaces WHERE name = substr(?6, 24))
-             ELSE 1
-         END",
-    )
-    .bind(&binding.name)
-    .bind(&binding.namespace)
-    .bind(&binding.stream)
-    .bind(&binding.role)
-    .bind(&binding.subject_kind)
-    .bind(&binding.subject_name)
-    .bind(&binding.subject_namespace)
-    .bind(binding.created_at)
-    .execute(conn)
-    .await?
-    .rows_affected())
+/// The subject is checked in the statement so that a deletion cannot slip between (writes are
+/// serialised).
+#[async_trait]
+impl BindingTx for SqliteConnection {
+    async fn insert_binding(&mut self, binding: &BindingRecord) -> Result<u64, sqlx::Error> {
+        Ok(sqlx::query(
+            "INSERT INTO role_bindings
+                 (name, namespace, stream, role, subject_kind, subject_name, subject_namespace, created_at)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8
+             WHERE CASE
+                 WHEN ?5 = 'ServiceAccount' THEN EXISTS (
+                     SELECT 1 FROM service_accounts WHERE namespace = ?7 AND name = ?6)
+                 WHEN ?5 = 'Group' AND substr(?6, 1, 23) = 'system:serviceaccounts:' THEN EXISTS (
+                     SELECT 1 FROM namespaces WHERE name = substr(?6, 24))
+                 ELSE 1
+             END",
+        )
+        .bind(&binding.name)
+        .bind(&binding.namespace)
+        .bind(&binding.stream)
+        .bind(&binding.role)
+        .bind(&binding.subject_kind)
+        .bind(&binding.subject_name)
+        .bind(&binding.subject_namespace)
+        .bind(binding.created_at)
+        .execute(self)
+        .await?
+        .rows_affected())
+    }
 }
 
 #[async_trait]
@@ -521,7 +519,7 @@ impl AuthStore for SqliteMetadata {
         binding: &BindingRecord,
     ) -> StorageResult<Option<BindingRecord>> {
         let mut conn = self.pool.acquire().await?;
-        let made = binding_made(insert_binding(&mut conn, binding).await, binding)?;
+        let made = binding_made(conn.insert_binding(binding).await, binding)?;
         if made.is_some() {
             self.changes.send_modify(|count| *count += 1);
         }
@@ -548,17 +546,11 @@ impl AuthStore for SqliteMetadata {
         admin: Option<&BindingRecord>,
     ) -> StorageResult<bool> {
         let mut tx = self.begin_write().await?;
-        let made = add_namespace(&mut *tx, namespace, &Labels::new(), &Labels::new()).await?;
-        if made.is_none() {
-            tx.rollback().await?;
-            return Ok(false);
+        let made = auth_rules::create_namespace_with_admin(&mut *tx, namespace, admin).await?;
+        if made {
+            self.commit(tx).await?;
         }
-        if let Some(binding) = admin {
-            insert_binding(&mut tx, binding).await?;
-        }
-        self.commit(tx).await?;
-        self.changes.send_modify(|count| *count += 1);
-        Ok(true)
+        Ok(made)
     }
 
     async fn put_oauth_code(&self, code_hash: &str, code: &OAuthCode) -> StorageResult<()> {
