@@ -17,10 +17,18 @@ use crate::storage::Stores;
 use crate::storage::auth::{AuthStore, BindingRecord, NewAudit, TokenKind, TokenOwner};
 
 async fn open(config: &Config) -> anyhow::Result<Arc<dyn AuthStore>> {
-    let stores = Stores::open(config)
-        .await
-        .with_context(|| format!("opening storage in {}", config.data_dir.display()))?;
+    let stores = Stores::open(config).await.context("opening storage")?;
     Ok(stores.auth)
+}
+
+/// `berth migrate`: applies the database's migrations (serialised with any replica starting at
+/// the same time) and exits.
+pub async fn migrate(config: &Config) -> anyhow::Result<()> {
+    Stores::migrate(config)
+        .await
+        .context("migrating the metadata database")?;
+    println!("berth: the metadata database is up to date");
+    Ok(())
 }
 
 fn password(given: Option<String>, from_stdin: bool) -> anyhow::Result<(String, bool)> {

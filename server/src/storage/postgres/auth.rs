@@ -671,48 +671,6 @@ impl AuthStore for PostgresDatabase {
     }
 }
 
-/// The contracts of the stores on PostgreSQL (`storage/contract.rs`), on a fresh database each:
-/// every metadata store is PostgreSQL's, the blobs in a temporary data folder, console
-/// sessions SQLite's there (their PostgreSQL store comes with `Stores::open`).
-#[cfg(test)]
-pub(super) mod contracts {
-    use std::sync::Arc;
-
-    use super::*;
-    use crate::storage::Stores;
-    use crate::storage::fs::FsBlobStore;
-    use crate::storage::postgres::PostgresSettings;
-    use crate::storage::sqlite::SqliteMetadata;
-    use crate::storage::test_infra::postgres;
-
-    /// Every store on a fresh PostgreSQL database (sessions and blobs aside), and the folder
-    /// of the others.
-    pub(in crate::storage::postgres) async fn stores() -> (tempfile::TempDir, Stores) {
-        let dir = tempfile::tempdir().unwrap();
-        let database = Arc::new(
-            PostgresDatabase::open(&postgres().database(), &PostgresSettings::default())
-                .await
-                .unwrap(),
-        );
-        let sessions = SqliteMetadata::open(&dir.path().join("berth.db"))
-            .await
-            .unwrap()
-            .pool();
-        let stores = Stores {
-            metadata: database.clone(),
-            streams: database.clone(),
-            auth: database.clone(),
-            secrets: database.clone(),
-            webhooks: database,
-            sessions,
-            blobs: Arc::new(FsBlobStore::open(dir.path()).await.unwrap()),
-        };
-        (dir, stores)
-    }
-
-    crate::storage::contract::auth_contract!(stores());
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;

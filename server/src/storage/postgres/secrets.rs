@@ -66,10 +66,3 @@ impl RegistrySecretStore for PostgresDatabase {
         )
     }
 }
-
-#[cfg(test)]
-mod contracts {
-    use super::super::auth::contracts::stores;
-
-    crate::storage::contract::secrets_contract!(stores());
-}

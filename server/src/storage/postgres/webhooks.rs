@@ -9,11 +9,11 @@ use sqlx::PgConnection;
 
 use super::{PostgresDatabase, lock_stream_writes};
 use crate::storage::StorageResult;
-use crate::storage::rows::json_array;
-use crate::storage::webhook_rules::{
-    self, ATTEMPT_COLUMNS, AttemptRow, DELIVERY_COLUMNS, DeliveryRow, HEADS, WEBHOOK_COLUMNS,
-    WebhookRow, WebhookTx, with_attempts,
+use crate::storage::rows::{
+    AttemptRow, DELIVERY_COLUMNS, DeliveryRow, HEADS, WEBHOOK_COLUMNS, WebhookRow, json_array,
+    with_attempts,
 };
+use crate::storage::webhook_rules::{self, WebhookTx};
 use crate::storage::webhooks::{
     AttemptRecord, DeliveryRecord, DeliveryState, NewDelivery, Redelivery, WebhookRecord,
     WebhookStore,
@@ -21,11 +21,6 @@ use crate::storage::webhooks::{
 
 /// A delivery as read here: its due time a `timestamptz`.
 type PgDeliveryRow = DeliveryRow<DateTime<Utc>>;
-
-/// A due time as read: as it is.
-fn due(time: DateTime<Utc>) -> StorageResult<DateTime<Utc>> {
-    Ok(time)
-}
 
 /// The webhook rules' statements on PostgreSQL, inside a transaction.
 #[async_trait]
@@ -131,7 +126,7 @@ impl WebhookTx for PgConnection {
         .bind(id)
         .fetch_one(self)
         .await?;
-        row.into_record(due)
+        row.into_record()
     }
 }
 
@@ -238,7 +233,7 @@ impl WebhookStore for PostgresDatabase {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(|row| row.into_record(due)).collect()
+        rows.into_iter().map(DeliveryRow::into_record).collect()
     }
 
     async fn next_due(&self) -> StorageResult<Option<DateTime<Utc>>> {
@@ -308,27 +303,17 @@ impl WebhookStore for PostgresDatabase {
         .bind(i64::from(limit))
         .fetch_all(&mut *conn)
         .await?;
-        let deliveries = rows
-            .into_iter()
-            .map(|row| row.into_record(due))
-            .collect::<StorageResult<Vec<_>>>()?;
-        let ids: Vec<i64> = deliveries.iter().map(|d| d.id).collect();
-        let attempts: Vec<AttemptRow> = sqlx::query_as(&format!(
-            "SELECT {ATTEMPT_COLUMNS} FROM webhook_attempts WHERE delivery_id = ANY($1)
-             ORDER BY delivery_id, number"
-        ))
+        let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+        let attempts: Vec<AttemptRow> = sqlx::query_as(
+            "SELECT delivery_id, number, status_code, error, duration_ms, attempted_at
+             FROM webhook_attempts WHERE delivery_id = ANY($1)
+             ORDER BY delivery_id, number",
+        )
         .bind(&ids)
         .fetch_all(&mut *conn)
         .await?;
-        with_attempts(deliveries, attempts)
+        with_attempts(rows, attempts)
     }
-}
-
-#[cfg(test)]
-mod contracts {
-    use super::super::auth::contracts::stores;
-
-    crate::storage::contract::webhooks_contract!(stores());
 }
 
 #[cfg(test)]

@@ -6,23 +6,19 @@ use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
 use super::{SqliteMetadata, json_array};
-use crate::storage::webhook_rules::{
-    self, ATTEMPT_COLUMNS, AttemptRow, DELIVERY_COLUMNS, DeliveryRow, HEADS, WEBHOOK_COLUMNS,
-    WebhookRow, WebhookTx, with_attempts,
+use crate::storage::StorageResult;
+use crate::storage::rows::{
+    AttemptRow, DELIVERY_COLUMNS, DeliveryRow, HEADS, WEBHOOK_COLUMNS, WebhookRow, millis_to_time,
+    with_attempts,
 };
+use crate::storage::webhook_rules::{self, WebhookTx};
 use crate::storage::webhooks::{
     AttemptRecord, DeliveryRecord, DeliveryState, NewDelivery, Redelivery, WebhookRecord,
     WebhookStore,
 };
-use crate::storage::{StorageError, StorageResult};
 
 /// A delivery as read here: its due time in milliseconds.
 type SqliteDeliveryRow = DeliveryRow<i64>;
-
-fn millis_to_time(millis: i64) -> StorageResult<DateTime<Utc>> {
-    DateTime::from_timestamp_millis(millis)
-        .ok_or_else(|| StorageError::Corrupt(format!("time {millis} ms is out of range")))
-}
 
 /// The webhook rules' statements on SQLite, inside a write transaction.
 #[async_trait]
@@ -136,7 +132,7 @@ impl WebhookTx for SqliteConnection {
         .bind(new_id)
         .fetch_one(self)
         .await?;
-        row.into_record(millis_to_time)
+        row.into_record()
     }
 }
 
@@ -237,9 +233,7 @@ impl WebhookStore for SqliteMetadata {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|row| row.into_record(millis_to_time))
-            .collect()
+        rows.into_iter().map(DeliveryRow::into_record).collect()
     }
 
     async fn next_due(&self) -> StorageResult<Option<DateTime<Utc>>> {
@@ -307,20 +301,16 @@ impl WebhookStore for SqliteMetadata {
         .bind(limit)
         .fetch_all(&mut *conn)
         .await?;
-        let deliveries = rows
-            .into_iter()
-            .map(|row| row.into_record(millis_to_time))
-            .collect::<StorageResult<Vec<_>>>()?;
-        let ids: Vec<i64> = deliveries.iter().map(|d| d.id).collect();
-        let attempts: Vec<AttemptRow> = sqlx::query_as(&format!(
-            "SELECT {ATTEMPT_COLUMNS} FROM webhook_attempts
-             WHERE delivery_id IN (SELECT value FROM json_each(?))
-             ORDER BY delivery_id, number"
-        ))
+        let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+        let attempts: Vec<AttemptRow> = sqlx::query_as(
+            "SELECT delivery_id, number, status_code, error, duration_ms, attempted_at
+             FROM webhook_attempts WHERE delivery_id IN (SELECT value FROM json_each(?))
+             ORDER BY delivery_id, number",
+        )
         .bind(json_array(&ids)?)
         .fetch_all(&mut *conn)
         .await?;
-        with_attempts(deliveries, attempts)
+        with_attempts(rows, attempts)
     }
 }
 
