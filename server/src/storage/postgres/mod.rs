@@ -3,10 +3,13 @@
 //! [`PostgresDatabase::open`] connects a pool (its size and a statement timeout from
 //! [`PostgresSettings`]) and applies `migrations/postgres`, serialised across replicas by an
 //! advisory lock ([`migrate`] does only that, for `berth migrate`). `registry.rs` implements
-//! [`super::MetadataStore`], `streams.rs` [`super::ImageStreamStore`], `webhooks.rs`
-//! [`super::webhooks::WebhookStore`]; the image stream rules
-//! are `storage/stream_rules.rs`, run on the statements this module implements ([`StreamTx`]
-//! for `PgConnection`), and rows are read by `storage/rows.rs`, as on SQLite.
+//! [`super::MetadataStore`], `streams.rs` [`super::ImageStreamStore`], `auth.rs`
+//! [`super::auth::AuthStore`], `secrets.rs` [`super::secrets::RegistrySecretStore`],
+//! `webhooks.rs` [`super::webhooks::WebhookStore`]; the image stream rules are
+//! `storage/stream_rules.rs`, run on the statements this module implements ([`StreamTx`] for
+//! `PgConnection`), the access and webhook rules `storage/auth_rules.rs` and
+//! `storage/webhook_rules.rs` (on `IdentityTx`, `BindingTx` and `WebhookTx`, implemented in
+//! those files), and rows are read by `storage/rows.rs`, as on SQLite.
 //!
 //! Two things SQLite gives by having one writer are made explicit here:
 //! - The event log commits in id order. Every transaction that may append an event (all the
@@ -19,8 +22,6 @@
 //!   (delivered at commit), and each database relays what its listener hears to the receivers
 //!   of [`super::ImageStreamStore::changes`].
 
-// The access, registry secret and webhook stores (`AuthStore`, `RegistrySecretStore`,
-// `WebhookStore`), on the rules of `storage/auth_rules.rs` and `storage/webhook_rules.rs`.
 mod auth;
 mod registry;
 mod secrets;
