@@ -1,11 +1,13 @@
-//! Which backend keeps what: the one place that picks them, from the configuration. Today the
-//! data folder holds everything: the SQLite database (metadata, image streams, access, secrets,
-//! webhooks and console sessions) and the blobs with their upload data.
+//! Which backend keeps what: the one place that picks them, from the configuration. Metadata
+//! (registry, image streams, access, secrets, webhooks and console sessions) is in SQLite
+//! (`[database] url`, by default the data folder's `berth.db`) or PostgreSQL; blobs and their
+//! upload data are in the data folder.
 
 use std::sync::Arc;
 
 use super::auth::AuthStore;
 use super::fs::FsBlobStore;
+use super::postgres::{PostgresDatabase, PostgresSettings};
 use super::secrets::RegistrySecretStore;
 use super::sessions::ConsoleSessions;
 use super::sqlite::SqliteMetadata;
@@ -13,7 +15,7 @@ use super::webhooks::WebhookStore;
 use super::{BlobStore, ImageStreamStore, MetadataStore, StorageError, StorageResult};
 use crate::config::Config;
 use crate::config::database::Database;
-use tower_sessions_sqlx_store::SqliteStore;
+use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
 /// Every store, each behind its trait.
 pub struct Stores {
@@ -27,21 +29,51 @@ pub struct Stores {
     pub sessions: ConsoleSessions,
 }
 
+/// A database that keeps every kind of metadata.
+trait MetadataDatabase:
+    MetadataStore + ImageStreamStore + AuthStore + RegistrySecretStore + WebhookStore
+{
+}
+
+impl<D> MetadataDatabase for D where
+    D: MetadataStore + ImageStreamStore + AuthStore + RegistrySecretStore + WebhookStore
+{
+}
+
 impl Stores {
     /// Opens (and on first start makes) every store the configuration names.
     pub async fn open(config: &Config) -> StorageResult<Stores> {
         tokio::fs::create_dir_all(&config.data_dir).await?;
-        let database = Arc::new(open_sqlite(&database(config)?).await?);
         let blobs = Arc::new(FsBlobStore::open(&config.data_dir).await?);
-        Ok(Stores {
+        Ok(match database(config)? {
+            Database::Sqlite(path) => {
+                let database = Arc::new(open_sqlite(&path).await?);
+                let sessions = ConsoleSessions::Sqlite(SqliteStore::new(database.pool()));
+                Stores::on(database, sessions, blobs)
+            }
+            Database::Postgres(url) => {
+                let database =
+                    Arc::new(PostgresDatabase::open(&url, &postgres_settings(config)).await?);
+                let sessions = ConsoleSessions::Postgres(PostgresStore::new(database.pool()));
+                Stores::on(database, sessions, blobs)
+            }
+        })
+    }
+
+    fn on(
+        database: Arc<impl MetadataDatabase>,
+        sessions: ConsoleSessions,
+        blobs: Arc<dyn BlobStore>,
+    ) -> Stores {
+        Stores {
             metadata: database.clone(),
             streams: database.clone(),
             auth: database.clone(),
             secrets: database.clone(),
-            webhooks: database.clone(),
-            sessions: ConsoleSessions::Sqlite(SqliteStore::new(database.pool())),
+            webhooks: database,
             blobs,
-        })
+            sessions,
+        }
     }
 
     /// Whether the stores are services shared with other replicas (that may come up later than
@@ -50,10 +82,15 @@ impl Stores {
         matches!(database(config), Ok(Database::Postgres(_)))
     }
 
-    /// Brings the database's schema up to date and closes it (`berth migrate`).
+    /// Brings the database's schema up to date and closes it (`berth migrate`); on PostgreSQL,
+    /// one replica at a time.
     pub async fn migrate(config: &Config) -> StorageResult<()> {
-        open_sqlite(&database(config)?).await?;
-        Ok(())
+        match database(config)? {
+            Database::Sqlite(path) => open_sqlite(&path).await.map(drop),
+            Database::Postgres(url) => {
+                super::postgres::migrate(&url, &postgres_settings(config)).await
+            }
+        }
     }
 }
 
@@ -64,18 +101,20 @@ fn database(config: &Config) -> StorageResult<Database> {
         .map_err(|err| StorageError::Config(err.to_string()))
 }
 
-async fn open_sqlite(database: &Database) -> StorageResult<SqliteMetadata> {
-    match database {
-        Database::Sqlite(path) => {
-            if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                tokio::fs::create_dir_all(folder).await?;
-            }
-            SqliteMetadata::open(path).await
-        }
-        Database::Postgres(_) => Err(StorageError::Config(
-            "PostgreSQL is not supported by this build".into(),
+fn postgres_settings(config: &Config) -> PostgresSettings {
+    PostgresSettings {
+        max_connections: config.database.pool_size,
+        statement_timeout: Some(std::time::Duration::from_secs(
+            config.database.statement_timeout_seconds,
         )),
     }
+}
+
+async fn open_sqlite(path: &std::path::Path) -> StorageResult<SqliteMetadata> {
+    if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        tokio::fs::create_dir_all(folder).await?;
+    }
+    SqliteMetadata::open(path).await
 }
 
 #[cfg(test)]

@@ -97,6 +97,20 @@ impl Postgres {
         format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
     }
 
+    /// Everything database `url` holds, as `pg_dump` writes it (SQL text).
+    pub fn dump(&self, url: &str) -> Vec<u8> {
+        let output = Command::new(self.bin.join("pg_dump"))
+            .args(["--no-owner", "--dbname", url])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "pg_dump: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
+    }
+
     /// Runs one SQL command as the superuser, on the `postgres` database.
     pub fn psql(&self, sql: &str) {
         run(Command::new(self.bin.join("psql"))
