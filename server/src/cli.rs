@@ -150,6 +150,12 @@ pub struct ServeArgs {
     #[arg(long, env = "BERTH_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
+    /// Where blobs live: file://PATH, or s3://BUCKET/PREFIX reached as `[storage.s3]` and the
+    /// standard AWS_* variables (AWS_ENDPOINT, AWS_REGION, AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY, ...) say [default: the data folder]
+    #[arg(long, env = "BERTH_STORAGE_URL", value_name = "URL")]
+    pub storage_url: Option<String>,
+
     /// Log format [default: human]
     #[arg(long, env = "BERTH_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -351,6 +357,7 @@ fn overrides(args: &ServeArgs) -> serde_json::Value {
     let settings = [
         ("listen", value(args.listen)),
         ("data_dir", value(args.data_dir.as_deref())),
+        ("storage.url", value(args.storage_url.as_deref())),
         ("shutdown_timeout", value(args.shutdown_timeout)),
         ("log.format", value(args.log_format)),
         ("log.level", value(args.log_level.as_deref())),
@@ -505,6 +512,7 @@ mod tests {
         let args = ServeArgs {
             listen: Some("127.0.0.1:7000".parse().unwrap()),
             data_dir: Some("/srv/data".into()),
+            storage_url: given("s3://registry/berth"),
             shutdown_timeout: Some(7),
             log_format: Some(LogFormat::Json),
             log_level: given("debug"),
@@ -544,6 +552,7 @@ mod tests {
         for (path, expected) in [
             ("/listen", serde_json::json!("127.0.0.1:7000")),
             ("/data_dir", serde_json::json!("/srv/data")),
+            ("/storage/url", serde_json::json!("s3://registry/berth")),
             ("/shutdown_timeout", serde_json::json!(7)),
             ("/log/format", serde_json::json!("json")),
             ("/log/level", serde_json::json!("debug")),

@@ -1,16 +1,19 @@
-//! Which backend keeps what: the one place that picks them, from the configuration. Today the
-//! data folder holds everything: the SQLite database (metadata, image streams, access, secrets,
-//! webhooks and console sessions) and the blobs with their upload data.
+//! Which backend keeps what: the one place that picks them, from the configuration. The data
+//! folder holds the SQLite database (metadata, image streams, access, secrets, webhooks and
+//! console sessions); blobs with their upload data live there too, in another folder, or in an
+//! S3-compatible bucket (`[storage] url`).
 
 use std::sync::Arc;
 
 use super::auth::AuthStore;
 use super::fs::FsBlobStore;
+use super::s3::S3BlobStore;
 use super::secrets::RegistrySecretStore;
 use super::sqlite::SqliteMetadata;
 use super::webhooks::WebhookStore;
-use super::{BlobStore, ImageStreamStore, MetadataStore, StorageResult};
+use super::{BlobStore, ImageStreamStore, MetadataStore, StorageError, StorageResult};
 use crate::config::Config;
+use crate::config::storage::BlobLocation;
 
 /// Every store, each behind its trait.
 pub struct Stores {
@@ -29,7 +32,22 @@ impl Stores {
     pub async fn open(config: &Config) -> StorageResult<Stores> {
         tokio::fs::create_dir_all(&config.data_dir).await?;
         let database = Arc::new(SqliteMetadata::open(&config.data_dir.join("berth.db")).await?);
-        let blobs = Arc::new(FsBlobStore::open(&config.data_dir).await?);
+        let location = config
+            .storage
+            .location(&config.data_dir)
+            .map_err(|err| StorageError::Unusable(err.to_string()))?;
+        let blobs: Arc<dyn BlobStore> = match location {
+            BlobLocation::Files(root) => Arc::new(FsBlobStore::open(root).await?),
+            BlobLocation::S3 { bucket, prefix } => Arc::new(
+                S3BlobStore::open(
+                    &bucket,
+                    &prefix,
+                    &config.storage.s3,
+                    config.storage.redirect,
+                )
+                .await?,
+            ),
+        };
         Ok(Stores {
             metadata: database.clone(),
             streams: database.clone(),
