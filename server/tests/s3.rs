@@ -1,5 +1,6 @@
-//! Berth with its blobs in SeaweedFS's S3 gateway (`--storage-url s3://…`, `[storage.s3]` in
-//! a configuration file) and its metadata in SQLite: skopeo pushes and pulls, a chunked upload
+//! Berth with its blobs in SeaweedFS's S3 gateway (`--storage-url s3://…` and `[storage.s3]`
+//! in a configuration file, or `BERTH_STORAGE_URL` and the `AWS_*` variables) and its metadata
+//! in SQLite: skopeo pushes and pulls, a chunked upload
 //! through the API that survives a kill, redirects to presigned URLs, and a 256 MiB blob
 //! streamed in and out with the server's memory staying flat.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -15,7 +16,8 @@ use object_store::ObjectStore;
 use reqwest::StatusCode;
 use sha2::Digest as _;
 
-/// Berth on a fresh prefix of the test bucket, and that prefix.
+/// Berth on a fresh prefix of the test bucket, and that prefix: the storage URL as a flag and
+/// the bucket's address and keys in the configuration file.
 fn start_on_s3(redirect: bool) -> (TestServer, String, tempfile::TempDir) {
     let s3 = seaweedfs();
     let prefix = s3.prefix();
@@ -34,6 +36,25 @@ fn start_on_s3(redirect: bool) -> (TestServer, String, tempfile::TempDir) {
     let server =
         TestServer::start_with(&["--config", config.to_str().unwrap(), "--storage-url", &url]);
     (server, prefix, dir)
+}
+
+/// Berth on a fresh prefix of the test bucket, configured by environment variables only:
+/// `BERTH_STORAGE_URL` and the standard `AWS_*` ones.
+fn start_on_s3_from_the_environment() -> (TestServer, String) {
+    let s3 = seaweedfs();
+    let prefix = s3.prefix();
+    let url = format!("s3://{}/{prefix}", s3.bucket);
+    let server = TestServer::start_with_env(
+        &[],
+        &[
+            ("BERTH_STORAGE_URL", &url),
+            ("AWS_ENDPOINT", &s3.endpoint),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", &s3.access_key_id),
+            ("AWS_SECRET_ACCESS_KEY", &s3.secret_access_key),
+        ],
+    );
+    (server, prefix)
 }
 
 /// The keys under `prefix` in the test bucket.
@@ -95,7 +116,7 @@ fn skopeo_pushes_and_pulls_with_blobs_in_the_bucket() {
 
 #[tokio::test]
 async fn a_chunked_upload_continues_after_a_kill_and_lands_in_the_bucket() {
-    let (server, prefix, _config) = start_on_s3(false);
+    let (server, prefix) = start_on_s3_from_the_environment();
     let content: Vec<u8> = (0..9_000_123u32).map(|i| (i % 251) as u8).collect();
     let response = expect_status(
         server.post("/v2/team/chunked/blobs/uploads/"),

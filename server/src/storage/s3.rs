@@ -945,6 +945,67 @@ mod tests {
     }
 
     #[test]
+    fn the_builder_takes_the_settings_over_the_environment_and_http_only_when_written() {
+        let value = |builder: &AmazonS3Builder, key| builder.get_config_value(&key);
+        let path_style = builder(
+            "blobs",
+            &S3Config {
+                endpoint: Some("http://127.0.0.1:9000/".into()),
+                region: Some("eu-west-3".into()),
+                ..S3Config::default()
+            },
+        )
+        .unwrap();
+        for key in [AmazonS3ConfigKey::Endpoint, AmazonS3ConfigKey::S3Endpoint] {
+            assert_eq!(
+                value(&path_style, key).as_deref(),
+                Some("http://127.0.0.1:9000")
+            );
+        }
+        assert_eq!(
+            value(&path_style, AmazonS3ConfigKey::Region).as_deref(),
+            Some("eu-west-3")
+        );
+        assert_eq!(
+            value(
+                &path_style,
+                AmazonS3ConfigKey::Client(ClientConfigKey::AllowHttp)
+            )
+            .as_deref(),
+            Some("true")
+        );
+        let hosted = builder(
+            "blobs",
+            &S3Config {
+                endpoint: Some("https://s3.example.com:8443".into()),
+                path_style: false,
+                ..S3Config::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            value(&hosted, AmazonS3ConfigKey::Endpoint).as_deref(),
+            Some("https://blobs.s3.example.com:8443")
+        );
+        assert_eq!(
+            value(&hosted, AmazonS3ConfigKey::VirtualHostedStyleRequest).as_deref(),
+            Some("true")
+        );
+        assert_eq!(
+            value(
+                &hosted,
+                AmazonS3ConfigKey::Client(ClientConfigKey::AllowHttp)
+            )
+            .as_deref(),
+            Some("false")
+        );
+        assert_eq!(
+            value(&hosted, AmazonS3ConfigKey::UnsignedPayload).as_deref(),
+            Some("true")
+        );
+    }
+
+    #[test]
     fn segments_count_each_part_up_to_where_the_next_starts() {
         let meta = |start: u64, size: u64| {
             (

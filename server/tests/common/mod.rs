@@ -30,6 +30,8 @@ pub struct TestServer {
     data_dir: PathBuf,
     _temp: Option<tempfile::TempDir>,
     extra_args: Vec<String>,
+    /// Environment variables set for it (and again when it restarts).
+    extra_env: Vec<(String, String)>,
     /// A personal token of the administrator, made at start.
     pub admin_token: String,
 }
@@ -41,15 +43,25 @@ impl TestServer {
     }
 
     pub fn start_with(args: &[&str]) -> Self {
+        Self::start_with_env(args, &[])
+    }
+
+    /// [`TestServer::start_with`], with these environment variables set for the server.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let temp = tempfile::tempdir().unwrap();
         let data_dir = temp.path().join("data");
-        let mut server = Self::spawn(&data_dir, args.iter().map(|a| a.to_string()).collect());
+        let args = args.iter().map(|a| a.to_string()).collect();
+        let env = env
+            .iter()
+            .map(|(key, value)| (key.to_string(), value.to_string()))
+            .collect();
+        let mut server = Self::spawn(&data_dir, args, env);
         server._temp = Some(temp);
         server
     }
 
-    fn spawn(data_dir: &Path, extra_args: Vec<String>) -> Self {
-        let mut server = Self::spawn_on("127.0.0.1:0", data_dir, extra_args);
+    fn spawn(data_dir: &Path, extra_args: Vec<String>, extra_env: Vec<(String, String)>) -> Self {
+        let mut server = Self::spawn_on_with("127.0.0.1:0", data_dir, extra_args, extra_env);
         server.admin_token = admin_token(&server.base);
         server
     }
@@ -57,6 +69,15 @@ impl TestServer {
     /// Starts Berth on `listen` without minting a token (a console in front of a cluster has
     /// no token endpoint of its own).
     fn spawn_on(listen: &str, data_dir: &Path, extra_args: Vec<String>) -> Self {
+        Self::spawn_on_with(listen, data_dir, extra_args, Vec::new())
+    }
+
+    fn spawn_on_with(
+        listen: &str,
+        data_dir: &Path,
+        extra_args: Vec<String>,
+        extra_env: Vec<(String, String)>,
+    ) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
             .args([
                 "serve",
@@ -68,6 +89,7 @@ impl TestServer {
             ])
             .arg(data_dir)
             .args(&extra_args)
+            .envs(extra_env.iter().map(|(key, value)| (key, value)))
             .env("BERTH_BOOTSTRAP_PASSWORD", ADMIN_PASSWORD)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -97,6 +119,7 @@ impl TestServer {
             data_dir: data_dir.to_owned(),
             _temp: None,
             extra_args,
+            extra_env,
             admin_token: String::new(),
         }
     }
@@ -187,7 +210,11 @@ impl TestServer {
         child.kill().unwrap();
         child.wait().unwrap();
         between(&self.data_dir);
-        let mut restarted = Self::spawn(&self.data_dir, self.extra_args.clone());
+        let mut restarted = Self::spawn(
+            &self.data_dir,
+            self.extra_args.clone(),
+            self.extra_env.clone(),
+        );
         restarted._temp = self._temp.take();
         restarted
     }
