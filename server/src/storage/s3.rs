@@ -945,7 +945,7 @@ mod tests {
     }
 
     #[test]
-    fn the_builder_takes_the_settings_over_the_environment_and_http_only_when_written() {
+    fn the_builder_takes_the_settings_with_plain_http_only_when_written() {
         let value = |builder: &AmazonS3Builder, key| builder.get_config_value(&key);
         let path_style = builder(
             "blobs",
