@@ -84,15 +84,13 @@ fn blob_keys(keys: &[String]) -> Vec<&String> {
     keys.iter().filter(|key| key.contains("/blobs/")).collect()
 }
 
-#[test]
-fn skopeo_pushes_and_pulls_with_blobs_in_the_bucket() {
-    let (server, prefix, _config) = start_on_s3(false);
+/// skopeo pushes an image of `layers` layers built by umoci to `repository` and pulls it back
+/// unchanged.
+fn skopeo_round_trip(server: &TestServer, repository: &str, layers: usize) {
     let work = tempfile::tempdir().unwrap();
-    let source = format!(
-        "oci:{}",
-        umoci_image(&work.path().join("layout"), "v1", "amd64", 3)
-    );
-    let destination = format!("docker://{}/team/app:v1", server.addr);
+    let layout = umoci_image(&work.path().join("layout"), "v1", "amd64", layers);
+    let source = format!("oci:{layout}");
+    let destination = format!("docker://{}/{repository}:v1", server.addr);
     skopeo_copy(&source, &destination, &server.creds());
     let back = format!("oci:{}:v1", work.path().join("back").display());
     skopeo_copy(&destination, &back, &server.creds());
@@ -100,6 +98,12 @@ fn skopeo_pushes_and_pulls_with_blobs_in_the_bucket() {
         sha256(raw_manifest(&back, None).as_bytes()),
         sha256(raw_manifest(&source, None).as_bytes())
     );
+}
+
+#[test]
+fn skopeo_pushes_and_pulls_with_blobs_in_the_bucket() {
+    let (server, prefix, _config) = start_on_s3(false);
+    skopeo_round_trip(&server, "team/app", 3);
     // Three layers and the config are in the bucket, nothing under uploads/, and no blob
     // folder in the data folder.
     let keys = tokio::runtime::Runtime::new()
@@ -233,20 +237,8 @@ async fn blob_gets_redirect_to_presigned_urls_after_the_access_checks() {
 #[test]
 fn skopeo_pulls_through_redirects() {
     let (server, _prefix, _config) = start_on_s3(true);
-    let work = tempfile::tempdir().unwrap();
-    let source = format!(
-        "oci:{}",
-        umoci_image(&work.path().join("layout"), "v1", "amd64", 2)
-    );
-    let destination = format!("docker://{}/team/redirect:v1", server.addr);
-    skopeo_copy(&source, &destination, &server.creds());
-    let back = format!("oci:{}:v1", work.path().join("back").display());
     // skopeo follows each blob's 307 to SeaweedFS and checks the digests.
-    skopeo_copy(&destination, &back, &server.creds());
-    assert_eq!(
-        sha256(raw_manifest(&back, None).as_bytes()),
-        sha256(raw_manifest(&source, None).as_bytes())
-    );
+    skopeo_round_trip(&server, "team/redirect", 2);
 }
 
 /// `len` bytes in 1 MiB chunks, made as they are sent.
