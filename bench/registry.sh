@@ -9,6 +9,7 @@
 #
 # Usage: bench/registry.sh [SIZE_MIB]   (default 1024; needs curl, wrk, docker-registry:
 # installed from Debian when missing). Results are also written to bench/results/.
+# BENCH_STORAGE=s3 keeps both registries' blobs in one SeaweedFS bucket (bench/common.sh).
 # BERTH_BIN runs another build (an older one, to compare) instead of target/release/berth.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,11 +32,28 @@ fi
 . bench/common.sh
 
 # --- the two registries -------------------------------------------------------------------------
-BERTH_BOOTSTRAP_PASSWORD=bench-password "$berth_bin" serve --listen "127.0.0.1:$berth_port" \
+env "${berth_env[@]}" BERTH_BOOTSTRAP_PASSWORD=bench-password "$berth_bin" serve --listen "127.0.0.1:$berth_port" \
   --data-dir "$work/berth" --log-level warn >"$work/berth.out" 2>"$work/berth.err" &
 berth_pid=$!
 pids+=("$berth_pid")
 
+if [ "$storage" = s3 ]; then
+  # distribution's s3 driver on the same bucket, redirects off (every byte through the registry).
+  registry_storage="  s3:
+    accesskey: $s3_key
+    secretkey: $s3_secret
+    region: us-east-1
+    regionendpoint: $s3_endpoint
+    bucket: bench
+    secure: false
+    v4auth: true
+    rootdirectory: /registry
+  redirect:
+    disable: true"
+else
+  registry_storage="  filesystem:
+    rootdirectory: $work/registry"
+fi
 cat >"$work/registry.yml" <<YAML
 version: 0.1
 log:
@@ -43,14 +61,14 @@ log:
   accesslog:
     disabled: true
 storage:
-  filesystem:
-    rootdirectory: $work/registry
+$registry_storage
   delete:
     enabled: true
 http:
   addr: 127.0.0.1:$registry_port
 YAML
-docker-registry serve "$work/registry.yml" >"$work/registry.out" 2>&1 &
+# The Go SDK of its s3 driver fails on this machine's AWS_CA_BUNDLE.
+env -u AWS_CA_BUNDLE docker-registry serve "$work/registry.yml" >"$work/registry.out" 2>&1 &
 pids+=("$!")
 
 for port in $berth_port $registry_port; do
@@ -155,8 +173,8 @@ registry_rps=$(manifest_rps $registry_port)
 mkdir -p bench/results
 report="bench/results/registry-$(date -u +%Y%m%dT%H%M%SZ).txt"
 {
-  printf 'Berth (%s) vs docker-registry %s, %s MiB blob, %s, %s cores\n' "$berth_bin" \
-    "$(docker-registry --version 2>/dev/null | awk '{print $3}')" "$size_mib" "$(date -u +%F)" "$(nproc)"
+  printf 'Berth (%s) vs docker-registry %s, %s MiB blob, blobs in %s, %s, %s cores\n' "$berth_bin" \
+    "$(docker-registry --version 2>/dev/null | awk '{print $3}')" "$size_mib" "$storage" "$(date -u +%F)" "$(nproc)"
   printf '%-28s %14s %16s %8s\n' "" "Berth" "docker-registry" "ratio"
   printf '%-28s %14.0f %16.0f %7.2fx\n' "push (MiB/s)" "$(rate "$berth_push")" "$(rate "$registry_push")" \
     "$(calc "$registry_push / $berth_push")"

@@ -351,7 +351,7 @@ pub async fn upload_progress_is_compare_and_set(stores: &Stores) {
 /// The blob store contract ([`BlobStore`]) as tests of one backend.
 macro_rules! blob_contract {
     ($open:expr) => {
-        $crate::storage::contract::checks!($open; concurrent_readiness_probes_all_pass, upload_in_chunks_then_commit_and_read_ranges, a_write_after_an_interrupted_one_starts_at_the_recorded_offset, an_unhashed_write_reads_back_for_hashing_then_commits, missing_blobs_and_uploads_are_reported_as_such, a_commit_that_already_happened_is_done);
+        $crate::storage::contract::checks!($open; concurrent_readiness_probes_all_pass, upload_in_chunks_then_commit_and_read_ranges, a_write_after_an_interrupted_one_starts_at_the_recorded_offset, an_unhashed_write_reads_back_for_hashing_then_commits, missing_blobs_and_uploads_are_reported_as_such, a_commit_that_already_happened_is_done, large_uploads_in_uneven_chunks_read_back_whole_and_by_ranges, an_empty_blob_is_stored_and_read, idle_uploads_are_listed_and_deleted);
     };
 }
 pub(crate) use blob_contract;
@@ -490,6 +490,140 @@ pub async fn a_commit_that_already_happened_is_done(stores: &Stores) {
         store.commit_upload(id, size + 1, &digest).await,
         Err(StorageError::UploadDataMissing)
     ));
+}
+
+/// `len` bytes that repeat nowhere a misplaced part could hide.
+pub(crate) fn noise(len: usize) -> Bytes {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect::<Vec<_>>()
+        .into()
+}
+
+/// `content[range]` as a request body in chunks of `chunk` bytes.
+pub(crate) fn chunked(
+    content: &Bytes,
+    range: std::ops::Range<usize>,
+    chunk: usize,
+) -> IncomingStream {
+    let content = content.slice(range);
+    let pieces: Vec<_> = (0..content.len())
+        .step_by(chunk)
+        .map(|at| Ok(content.slice(at..(at + chunk).min(content.len()))))
+        .collect();
+    Box::pin(futures_util::stream::iter(pieces))
+}
+
+pub async fn large_uploads_in_uneven_chunks_read_back_whole_and_by_ranges(stores: &Stores) {
+    let store = stores.blobs.clone();
+    let total = 20_000_003;
+    let content = noise(total);
+    let id = UploadId::new();
+    // A first write larger than two S3 parts, a small one, then the rest, in odd-sized chunks.
+    let (size, hasher) = store
+        .write_upload(
+            id,
+            0,
+            chunked(&content, 0..17_000_000, 65_537),
+            Algorithm::Sha256.hasher(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(size, 17_000_000);
+    let (size, hasher) = store
+        .write_upload(
+            id,
+            size,
+            chunked(&content, 17_000_000..17_000_100, 7),
+            hasher,
+        )
+        .await
+        .unwrap();
+    let (size, hasher) = store
+        .write_upload(
+            id,
+            size,
+            chunked(&content, 17_000_100..total, 300_001),
+            hasher,
+        )
+        .await
+        .unwrap();
+    assert_eq!(size, total as u64);
+    let digest = hasher.finish();
+    assert_eq!(digest, Digest::sha256_of(&content));
+    assert!(collect(store.read_upload(id, size).await.unwrap()).await == content);
+    store.commit_upload(id, size, &digest).await.unwrap();
+    assert_eq!(store.stat(&digest).await.unwrap(), Some(total as u64));
+    for (offset, len) in [
+        (0, total),
+        ((8 << 20) - 3, 10),
+        (16_999_990, 200),
+        (total - 1, 1),
+    ] {
+        let read = collect(
+            store
+                .read(&digest, offset as u64, len as u64)
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert!(read == content[offset..offset + len], "{offset}+{len}");
+    }
+}
+
+pub async fn an_empty_blob_is_stored_and_read(stores: &Stores) {
+    let store = stores.blobs.clone();
+    let id = UploadId::new();
+    let (size, hasher) = store
+        .write_upload(id, 0, body(vec![]), Algorithm::Sha256.hasher())
+        .await
+        .unwrap();
+    assert_eq!(size, 0);
+    let digest = hasher.finish();
+    store.commit_upload(id, size, &digest).await.unwrap();
+    assert_eq!(store.stat(&digest).await.unwrap(), Some(0));
+    assert!(
+        collect(store.read(&digest, 0, 0).await.unwrap())
+            .await
+            .is_empty()
+    );
+}
+
+pub async fn idle_uploads_are_listed_and_deleted(stores: &Stores) {
+    let store = stores.blobs.clone();
+    let (left, kept) = (UploadId::new(), UploadId::new());
+    for id in [left, kept] {
+        store
+            .write_upload_unhashed(id, 0, body(vec![b"left ", b"behind"]))
+            .await
+            .unwrap();
+    }
+    let idle = store.idle_uploads(std::time::Duration::ZERO).await.unwrap();
+    assert!(idle.contains(&left) && idle.contains(&kept), "{idle:?}");
+    assert!(
+        store
+            .idle_uploads(std::time::Duration::from_secs(3600))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store.delete_upload(left).await.unwrap();
+    assert_eq!(
+        store.idle_uploads(std::time::Duration::ZERO).await.unwrap(),
+        vec![kept]
+    );
+    assert!(matches!(
+        store.read_upload(left, 1).await,
+        Err(StorageError::UploadDataMissing)
+    ));
+    // Deleting what is gone already is no error.
+    store.delete_upload(left).await.unwrap();
 }
 
 /// The registry secret store's contract ([`RegistrySecretStore`](super::secrets::RegistrySecretStore),

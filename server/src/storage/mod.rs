@@ -14,6 +14,7 @@ pub mod fs;
 mod open;
 pub mod postgres;
 mod rows;
+pub mod s3;
 pub mod secrets;
 pub mod sessions;
 pub mod sqlite;
@@ -63,8 +64,12 @@ pub enum StorageError {
     Incoming(BoxError),
     #[error("metadata is corrupt: {0}")]
     Corrupt(String),
-    #[error("storage configuration: {0}")]
-    Config(String),
+    #[error("object storage failed: {0}")]
+    ObjectStore(#[from] object_store::Error),
+    /// The configured store cannot be used at all (a wrong address, a missing bucket): said at
+    /// start.
+    #[error("{0}")]
+    Unusable(String),
 }
 
 pub type StorageResult<T> = Result<T, StorageError>;
@@ -145,6 +150,12 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// Fails when the store cannot take writes (readiness).
     async fn check(&self) -> StorageResult<()>;
+
+    /// Where a client may fetch the blob by itself (a short-lived presigned URL of the object)
+    /// when the store is set to redirect blob GETs; `None` streams it through Berth.
+    async fn redirect_url(&self, _digest: &Digest) -> StorageResult<Option<String>> {
+        Ok(None)
+    }
 }
 
 /// How long upload data without a session must have lain untouched before it is removed. The

@@ -1,13 +1,15 @@
 //! Which backend keeps what: the one place that picks them, from the configuration. Metadata
 //! (registry, image streams, access, secrets, webhooks and console sessions) is in SQLite
-//! (`[database] url`, by default the data folder's `berth.db`) or PostgreSQL; blobs and their
-//! upload data are in the data folder.
+//! (`[database] url`, by default the data folder's `berth.db`) or PostgreSQL; blobs with their
+//! upload data are in the data folder, another folder, or an S3-compatible bucket
+//! (`[storage] url`).
 
 use std::sync::Arc;
 
 use super::auth::AuthStore;
 use super::fs::FsBlobStore;
 use super::postgres::{PostgresDatabase, PostgresSettings};
+use super::s3::S3BlobStore;
 use super::secrets::RegistrySecretStore;
 use super::sessions::ConsoleSessions;
 use super::sqlite::SqliteMetadata;
@@ -15,6 +17,7 @@ use super::webhooks::WebhookStore;
 use super::{BlobStore, ImageStreamStore, MetadataStore, StorageError, StorageResult};
 use crate::config::Config;
 use crate::config::database::Database;
+use crate::config::storage::BlobLocation;
 use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
 /// Every store, each behind its trait.
@@ -44,7 +47,7 @@ impl Stores {
     /// Opens (and on first start makes) every store the configuration names.
     pub async fn open(config: &Config) -> StorageResult<Stores> {
         tokio::fs::create_dir_all(&config.data_dir).await?;
-        let blobs = Arc::new(FsBlobStore::open(&config.data_dir).await?);
+        let blobs = open_blobs(config).await?;
         Ok(match database(config)? {
             Database::Sqlite(path) => {
                 let database = Arc::new(open_sqlite(&path).await?);
@@ -80,6 +83,10 @@ impl Stores {
     /// this one) rather than files of this machine.
     pub fn shared(config: &Config) -> bool {
         matches!(database(config), Ok(Database::Postgres(_)))
+            || matches!(
+                config.storage.location(&config.data_dir),
+                Ok(BlobLocation::S3 { .. })
+            )
     }
 
     /// Brings the database's schema up to date and closes it (`berth migrate`); on PostgreSQL,
@@ -98,7 +105,26 @@ fn database(config: &Config) -> StorageResult<Database> {
     config
         .database
         .database(&config.data_dir)
-        .map_err(|err| StorageError::Config(err.to_string()))
+        .map_err(|err| StorageError::Unusable(err.to_string()))
+}
+
+async fn open_blobs(config: &Config) -> StorageResult<Arc<dyn BlobStore>> {
+    let location = config
+        .storage
+        .location(&config.data_dir)
+        .map_err(|err| StorageError::Unusable(err.to_string()))?;
+    Ok(match location {
+        BlobLocation::Files(root) => Arc::new(FsBlobStore::open(root).await?),
+        BlobLocation::S3 { bucket, prefix } => Arc::new(
+            S3BlobStore::open(
+                &bucket,
+                &prefix,
+                &config.storage.s3,
+                config.storage.redirect,
+            )
+            .await?,
+        ),
+    })
 }
 
 fn postgres_settings(config: &Config) -> PostgresSettings {
