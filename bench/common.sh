@@ -3,7 +3,9 @@
 #   target/release/berth, built first when missing or older than a source file, with the flags
 #   cargo-leptos builds the server with so that the two builds share artifacts;
 # - `work`: a fresh folder under /tmp; on exit every process in `pids` is stopped and the
-#   folder removed.
+#   folder removed;
+# - with BENCH_STORAGE=s3, a SeaweedFS for the blobs (below);
+# - start_testbed and stop_testbed, for Berth's replicas on PostgreSQL and SeaweedFS.
 berth_bin="${BERTH_BIN:-target/release/berth}"
 if [ -z "${BERTH_BIN:-}" ] && { [ ! -x target/release/berth ] ||
   [ -n "$(find server app -newer target/release/berth -name '*.rs' -print -quit)" ]; }; then
@@ -19,6 +21,50 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+
+# BENCH_STORAGE=s3 puts Berth's blobs (and docker-registry's, where a benchmark runs one) in the
+# bucket `bench` of a SeaweedFS started here on loopback (`weed` from target/tools, as
+# scripts/setup test installs it, else from PATH); the metadata stays in SQLite. `berth_env`
+# holds the variables that point Berth at it (`env "${berth_env[@]}" "$berth_bin" serve ...`),
+# `s3_endpoint` its address, `storage` what the reports say.
+berth_env=()
+storage="${BENCH_STORAGE:-files}"
+s3_key=bench-key
+s3_secret=bench-secret
+start_seaweedfs() {
+  local weed=target/tools/seaweedfs/bin/weed
+  [ -x "$weed" ] || weed="$(command -v weed)" ||
+    { echo "needs weed (scripts/setup test installs SeaweedFS)" >&2; exit 1; }
+  # weed mini also opens each port + 10000 (gRPC); ports are picked at random to run beside tests.
+  local base=$((21000 + RANDOM % 8000))
+  mkdir -p "$work/seaweedfs"
+  AWS_ACCESS_KEY_ID=$s3_key AWS_SECRET_ACCESS_KEY=$s3_secret "$weed" -logdir="$work/seaweedfs" mini \
+    -dir="$work/seaweedfs/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 -master.telemetry=false \
+    -admin.ui=false -webdav=false -s3.port.iceberg=0 -s3.port.lance=0 -s3.port="$base" \
+    -master.port=$((base + 1)) -filer.port=$((base + 2)) -volume.port=$((base + 3)) \
+    -admin.port=$((base + 4)) -bucket=bench >"$work/seaweedfs/weed.out" 2>&1 &
+  pids+=("$!")
+  # The bucket exists once the filer has its folder (the S3 port answers a little earlier).
+  for _ in $(seq 600); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$((base + 2))/buckets/bench/")" = 200 ] && break
+    sleep 0.1
+  done
+  s3_endpoint="http://127.0.0.1:$base"
+}
+case "$storage" in
+  files) ;;
+  s3)
+    start_seaweedfs
+    berth_env=(BERTH_STORAGE_URL=s3://bench/berth AWS_ENDPOINT="$s3_endpoint" AWS_REGION=us-east-1
+      AWS_ACCESS_KEY_ID=$s3_key AWS_SECRET_ACCESS_KEY=$s3_secret)
+    ;;
+  # Berth on PostgreSQL and S3: the benchmark starts a testbed (start_testbed, below).
+  postgres-s3)
+    [ "${bench_runs_testbed:-}" = yes ] ||
+      { echo "BENCH_STORAGE=postgres-s3: $0 does not run on the testbed" >&2; exit 1; }
+    ;;
+  *) echo "BENCH_STORAGE is files, s3 or postgres-s3, not $storage" >&2; exit 1 ;;
+esac
 
 # start_testbed NAME [TESTBED ARGS...] [-- SERVE ARGS...]: starts the testbed
 # (server/examples/testbed.rs: PostgreSQL, SeaweedFS, replicas of `berth_bin` behind HAProxy;

@@ -8,6 +8,8 @@
 # Target: the first pull through Berth at >= 80% of the direct pull; memory flat.
 #
 # Usage: bench/pullthrough.sh [SIZE_MIB]   (default 1024). Results go to bench/results/ too.
+# BENCH_STORAGE=s3 keeps Berth's blobs in a SeaweedFS bucket (bench/common.sh); the remote's stay
+# in its folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,7 +37,7 @@ YAML
 docker-registry serve "$work/registry.yml" >"$work/registry.out" 2>&1 &
 pids+=("$!")
 # The registry imported from is on loopback, which the egress policy refuses unless allowed.
-BERTH_BOOTSTRAP_PASSWORD=bench-password "$berth_bin" serve --listen "127.0.0.1:$berth_port" \
+env "${berth_env[@]}" BERTH_BOOTSTRAP_PASSWORD=bench-password "$berth_bin" serve --listen "127.0.0.1:$berth_port" \
   --data-dir "$work/berth" --log-level warn --egress-allow 127.0.0.1/32 >"$work/berth.out" 2>"$work/berth.err" &
 berth_pid=$!
 pids+=("$berth_pid")
@@ -97,8 +99,8 @@ second=$(seconds "$berth/v2/mirror/big/blobs/$layer" -u admin:bench-password)
 mkdir -p bench/results
 report="bench/results/pullthrough-$(date -u +%Y%m%dT%H%M%SZ).txt"
 {
-  printf 'Pull-through vs direct pull, %s MiB blob, docker-registry %s as the remote, %s, %s cores\n' \
-    "$size_mib" "$(docker-registry --version 2>/dev/null | awk '{print $3}')" "$(date -u +%F)" "$(nproc)"
+  printf 'Pull-through vs direct pull, %s MiB blob, docker-registry %s as the remote, Berth'"'"'s blobs in %s, %s, %s cores\n' \
+    "$size_mib" "$(docker-registry --version 2>/dev/null | awk '{print $3}')" "$storage" "$(date -u +%F)" "$(nproc)"
   printf 'direct pull from the remote:          %6.0f MiB/s\n' "$(calc "$size_mib / $direct")"
   printf 'first pull through Berth (fetching):  %6.0f MiB/s  (%.0f%% of direct; target >= 80%%)\n' \
     "$(calc "$size_mib / $first")" "$(calc "100 * $direct / $first")"

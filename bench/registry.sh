@@ -6,21 +6,21 @@
 #   - Berth's resident memory while the 1 GiB push and the pulls run, above its idle level
 # and prints Berth's ratio to docker-registry for each.
 #
-# Usage: bench/registry.sh [--s3] [SIZE_MIB]   (default 1024; needs curl, wrk, docker-registry:
+# Usage: bench/registry.sh [SIZE_MIB]   (default 1024; needs curl, wrk, docker-registry:
 # installed from Debian when missing). Results are also written to bench/results/.
-#   - without --s3: both on their embedded defaults (Berth: SQLite and the data folder;
-#     docker-registry: its filesystem driver). Targets: push and pull >= 1x, manifest GETs >= 2x,
-#     memory < 100 MiB above idle.
-#   - with --s3: Berth on PostgreSQL and SeaweedFS's S3 (one replica of the testbed,
+# BENCH_STORAGE says where both registries keep their data:
+#   - files (the default): Berth on SQLite and the data folder, docker-registry's filesystem
+#     driver. Targets: push and pull >= 1x, manifest GETs >= 2x, memory < 100 MiB above idle.
+#   - s3: Berth on SQLite with its blobs in a SeaweedFS bucket (bench/common.sh), docker-registry's
+#     s3 driver on the same bucket.
+#   - postgres-s3: Berth on PostgreSQL and SeaweedFS (one replica of the testbed,
 #     server/examples/testbed.rs, addressed directly), docker-registry's s3 driver on the same
-#     bucket (another prefix, redirects off). Targets: push and pull >= 1x, manifest GETs >= 3x,
-#     memory flat.
+#     bucket. Targets: push and pull >= 1x, manifest GETs >= 3x, memory flat.
+# docker-registry's s3 driver runs with redirects off (every byte through the registry).
 # BERTH_BIN runs another build (an older one, to compare) instead of target/release/berth.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-s3=false
-if [ "${1:-}" = "--s3" ]; then s3=true; shift; fi
 size_mib="${1:-1024}"
 duration=10
 
@@ -34,41 +34,46 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+bench_runs_testbed=yes
 . bench/common.sh
 
 # --- the two registries -------------------------------------------------------------------------
 registry_url=http://127.0.0.1:5102
-if $s3; then
+# docker-registry's s3 driver: endpoint, key, secret, bucket.
+registry_on_s3() {
+  registry_storage="  s3:
+    accesskey: $2
+    secretkey: $3
+    region: us-east-1
+    regionendpoint: $1
+    bucket: $4
+    secure: false
+    v4auth: true
+    rootdirectory: /registry
+  redirect:
+    disable: true"
+}
+if [ "$storage" = postgres-s3 ]; then
   start_testbed berth --replicas 1 -- --log-level warn
   berth_url=${replica_urls[0]}
   berth_pid=${replica_pids[0]}
   # The testbed's bucket and credentials, from the variables it gives a berth command.
   # shellcheck disable=SC1090
   . "$testbed_env"
-  bucket=${BERTH_STORAGE_URL#s3://}; bucket=${bucket%%/*}
-  storage_yaml="  s3:
-    accesskey: $AWS_ACCESS_KEY_ID
-    secretkey: $AWS_SECRET_ACCESS_KEY
-    region: us-east-1
-    regionendpoint: $AWS_ENDPOINT
-    bucket: $bucket
-    rootdirectory: /docker-registry
-    secure: false
-    v4auth: true
-  redirect:
-    disable: true"
-  kind="on PostgreSQL + SeaweedFS S3 (docker-registry: s3 driver, same bucket)"
-  report_name=registry-s3
+  bucket=${BERTH_STORAGE_URL#s3://}
+  registry_on_s3 "$AWS_ENDPOINT" "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" "${bucket%%/*}"
 else
   berth_url=http://127.0.0.1:5101
-  BERTH_BOOTSTRAP_PASSWORD=bench-password "$berth_bin" serve --listen "${berth_url#http://}" \
+  env "${berth_env[@]}" BERTH_BOOTSTRAP_PASSWORD=bench-password "$berth_bin" serve --listen "${berth_url#http://}" \
     --data-dir "$work/berth" --log-level warn >"$work/berth.out" 2>"$work/berth.err" &
   berth_pid=$!
   pids+=("$berth_pid")
-  storage_yaml="  filesystem:
+  if [ "$storage" = s3 ]; then
+    registry_on_s3 "$s3_endpoint" "$s3_key" "$s3_secret" bench
+  else
+    registry_storage="  filesystem:
     rootdirectory: $work/registry"
-  kind="on embedded defaults (docker-registry: filesystem driver)"
-  report_name=registry
+  fi
 fi
 
 cat >"$work/registry.yml" <<YAML
@@ -78,13 +83,13 @@ log:
   accesslog:
     disabled: true
 storage:
-$storage_yaml
+$registry_storage
   delete:
     enabled: true
 http:
   addr: ${registry_url#http://}
 YAML
-# This machine sets AWS_CA_BUNDLE, on which the registry's Go SDK panics.
+# The Go SDK of its s3 driver fails on this machine's AWS_CA_BUNDLE.
 env -u AWS_CA_BUNDLE docker-registry serve "$work/registry.yml" >"$work/registry.out" 2>&1 &
 pids+=("$!")
 
@@ -197,12 +202,12 @@ registry_rps=$(manifest_rps "$registry_url")
 
 # --- report ----------------------------------------------------------------------------------------
 mkdir -p bench/results
-report="bench/results/$report_name-$(date -u +%Y%m%dT%H%M%SZ).txt"
+report="bench/results/registry-$storage-$(date -u +%Y%m%dT%H%M%SZ).txt"
 push_peak=$(peak_kib push)
 pull_peak=$(sort -n "$work/rss.pulls" | tail -1)
 {
-  printf 'Berth (%s) vs docker-registry %s %s, %s MiB blob, %s, %s cores\n' "$berth_bin" \
-    "$(docker-registry --version 2>/dev/null | awk '{print $3}')" "$kind" "$size_mib" "$(date -u +%F)" "$(nproc)"
+  printf 'Berth (%s) vs docker-registry %s, %s MiB blob, storage %s, %s, %s cores\n' "$berth_bin" \
+    "$(docker-registry --version 2>/dev/null | awk '{print $3}')" "$size_mib" "$storage" "$(date -u +%F)" "$(nproc)"
   printf '%-28s %14s %16s %8s\n' "" "Berth" "docker-registry" "ratio"
   printf '%-28s %14.0f %16.0f %7.2fx\n' "push (MiB/s)" "$(rate "$berth_push")" "$(rate "$registry_push")" \
     "$(calc "$registry_push / $berth_push")"

@@ -163,6 +163,12 @@ pub struct ServeArgs {
     )]
     pub database_url: Option<String>,
 
+    /// Where blobs live: file://PATH, or s3://BUCKET/PREFIX reached as `[storage.s3]` and the
+    /// standard AWS_* variables (AWS_ENDPOINT, AWS_REGION, AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY, ...) say [default: the data folder]
+    #[arg(long, env = "BERTH_STORAGE_URL", value_name = "URL")]
+    pub storage_url: Option<String>,
+
     /// Log format [default: human]
     #[arg(long, env = "BERTH_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -364,6 +370,7 @@ fn overrides(args: &ServeArgs) -> serde_json::Value {
     let settings = [
         ("listen", value(args.listen)),
         ("data_dir", value(args.data_dir.as_deref())),
+        ("storage.url", value(args.storage_url.as_deref())),
         ("shutdown_timeout", value(args.shutdown_timeout)),
         ("database.url", value(args.database_url.as_deref())),
         ("log.format", value(args.log_format)),
@@ -519,6 +526,7 @@ mod tests {
         let args = ServeArgs {
             listen: Some("127.0.0.1:7000".parse().unwrap()),
             data_dir: Some("/srv/data".into()),
+            storage_url: given("s3://registry/berth"),
             shutdown_timeout: Some(7),
             database_url: given("postgres://berth@db.example/berth"),
             log_format: Some(LogFormat::Json),
@@ -559,6 +567,7 @@ mod tests {
         for (path, expected) in [
             ("/listen", serde_json::json!("127.0.0.1:7000")),
             ("/data_dir", serde_json::json!("/srv/data")),
+            ("/storage/url", serde_json::json!("s3://registry/berth")),
             ("/shutdown_timeout", serde_json::json!(7)),
             (
                 "/database/url",

@@ -181,3 +181,54 @@ async fn shutdown_finishes_requests_in_flight() {
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     assert_eq!(response.headers()["range"], "0-4999");
 }
+
+/// A replica started before its PostgreSQL database exists stays up: `/healthz` answers, and
+/// `/readyz` (and everything else) is 503 with the reason, until the database answers.
+#[tokio::test]
+async fn a_replica_waits_for_its_database_and_says_so_on_readyz() {
+    let postgres = common::infra::postgres();
+    let port = common::infra::free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["serve", "--log-level", "error", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("--database-url")
+        .arg(postgres.url("created_later"))
+        .env("BERTH_BOOTSTRAP_PASSWORD", common::ADMIN_PASSWORD)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let health = wait_until(
+        "the waiting replica to answer /healthz",
+        async || match client.get(format!("{base}/healthz")).send().await {
+            Ok(response) => Ok(response.status()),
+            Err(err) => Err(err.to_string()),
+        },
+    )
+    .await;
+    assert_eq!(health, StatusCode::OK);
+    for path in ["/readyz", "/v2/"] {
+        let response = client.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
+        assert_eq!(response.headers()["retry-after"], "5");
+        let text = response.text().await.unwrap();
+        assert!(text.contains("created_later"), "{text}");
+    }
+    // Once the database exists, the replica starts and is ready.
+    postgres.psql("CREATE DATABASE created_later");
+    wait_until("the replica to be ready", async || {
+        match client.get(format!("{base}/readyz")).send().await {
+            Ok(response) if response.status() == StatusCode::OK => Ok(()),
+            Ok(response) => Err(response.status().to_string()),
+            Err(err) => Err(err.to_string()),
+        }
+    })
+    .await;
+    expect_status(client.get(format!("{base}/v2/")), StatusCode::UNAUTHORIZED).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -11,8 +11,8 @@ use std::process::Command;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use common::{
-    TestServer, anonymous, create_namespace, expect_kube_status, expect_status, grant_user,
-    item_names, send,
+    Storage, TestServer, anonymous, create_namespace, expect_kube_status, expect_status,
+    grant_user, item_names, send,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -97,8 +97,15 @@ fn assert_shown_without_data(secret: &Value, namespace: &str, name: &str) {
     assert!(secret.get("stringData").is_none(), "{secret}");
 }
 
-/// Every byte of the data folder's database files, to look for plaintext in.
+/// Every byte the database holds, to look for plaintext in: the data folder's SQLite files, or
+/// a dump of the PostgreSQL database.
 fn database_bytes(server: &TestServer) -> Vec<u8> {
+    match server.storage() {
+        Storage::Embedded => {}
+        Storage::Postgres { database_url } | Storage::PostgresS3 { database_url, .. } => {
+            return common::infra::postgres().dump(database_url);
+        }
+    }
     let mut bytes = Vec::new();
     for entry in std::fs::read_dir(server.data_dir()).unwrap() {
         let path = entry.unwrap().path();
@@ -171,6 +178,9 @@ async fn secrets_are_stored_encrypted_and_never_shown_again() {
     );
     for secret in [HUB_PASSWORD, QUAY_PASSWORD, "hubuser", "robot"] {
         assert!(!contains(&stored, secret), "{secret} is in the database");
+        // A dump shows bytes as hex.
+        let hex = hex::encode(secret);
+        assert!(!contains(&stored, &hex), "{secret} is in the database");
     }
     let key_path = server.data_dir().join("secrets.key");
     let key = std::fs::read_to_string(&key_path).unwrap();

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod database;
 pub mod egress;
 pub mod http;
+pub mod storage;
 pub mod upstream;
 
 use std::net::SocketAddr;
@@ -21,6 +22,7 @@ use auth::AuthConfig;
 use database::DatabaseConfig;
 use egress::EgressConfig;
 use http::HttpConfig;
+use storage::StorageConfig;
 use upstream::UpstreamConfig;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
@@ -37,6 +39,8 @@ pub enum LogFormat {
 pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// Where blobs live (`[storage]`): the data folder, another folder or a bucket.
+    pub storage: StorageConfig,
     pub shutdown_timeout: u64,
     /// Where metadata is kept (`[database]`).
     pub database: DatabaseConfig,
@@ -219,6 +223,7 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 5000)),
             data_dir: PathBuf::from("data"),
+            storage: StorageConfig::default(),
             shutdown_timeout: 30,
             log: LogConfig::default(),
             http: HttpConfig::default(),
@@ -381,6 +386,7 @@ impl Config {
             })?;
         }
         self.egress.validate()?;
+        self.storage.validate(&self.data_dir)?;
         if let Some(upstream) = &self.upstream {
             upstream.validate()?;
         }
@@ -482,6 +488,19 @@ pub(crate) mod tests {
                 "[[auth.clients]]\nid = \"c\"\nsecret = \"s\"\nredirect_uri = \"http://a/\\r\\nx: y\"",
                 "auth.clients.redirect_uri",
             ),
+            ("[storage]\nurl = \"gs://bucket\"", "storage.url"),
+            ("[storage]\nredirect = true", "storage.redirect"),
+            (
+                "[storage.s3]\nendpoint = \"ftp://s3.example\"",
+                "storage.s3.endpoint",
+            ),
+            (
+                "[storage.s3]\nendpoint = \"https://key:secret@s3.example\"",
+                "storage.s3.endpoint",
+            ),
+            ("[storage.s3]\nregion = \"\"", "storage.s3.region"),
+            ("[storage.s3]\naccess_key_id = \"AKID\"", "storage.s3"),
+            ("[storage.s3]\nbucket = \"b\"", "bucket"),
             ("colour = \"blue\"", "colour"),
             ("listen = ", "berth.toml"),
         ];

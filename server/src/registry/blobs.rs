@@ -1,4 +1,5 @@
-//! Blob `GET`/`HEAD` (with single byte ranges) and `DELETE`.
+//! Blob `GET`/`HEAD` (with single byte ranges, or a redirect to the blob store when it is set
+//! to give one) and `DELETE`.
 
 use axum::body::Body;
 use axum::http::request::Parts;
@@ -26,6 +27,11 @@ pub async fn get(
             None => return Err(RegistryError::BlobUnknown(digest.clone())),
         },
     };
+    if request.method == Method::GET
+        && let Some(url) = registry.blobs.redirect_url(digest).await?
+    {
+        return Ok(redirect(&url, digest));
+    }
     let range_header = request
         .headers
         .get(header::RANGE)
@@ -70,6 +76,21 @@ pub async fn get(
         headers.insert(header::CONTENT_RANGE, value);
     }
     Ok(response)
+}
+
+/// `307 Temporary Redirect` to where the store lets the client fetch the blob itself (a range
+/// the client asks is answered there).
+fn redirect(url: &str, digest: &Digest) -> Response {
+    let mut response = StatusCode::TEMPORARY_REDIRECT.into_response();
+    let headers = response.headers_mut();
+    if let Ok(location) = HeaderValue::from_str(url) {
+        headers.insert(header::LOCATION, location);
+    }
+    if let Ok(value) = HeaderValue::from_str(&digest.to_string()) {
+        headers.insert(DOCKER_CONTENT_DIGEST, value);
+    }
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+    response
 }
 
 /// Removes the blob from the repository. The content stays in the blob store while other

@@ -333,8 +333,9 @@ mod tests {
         }
     }
 
+    /// (The contract checks idleness and deletion; this, what else the folder may hold.)
     #[tokio::test]
-    async fn idle_uploads_are_upload_files_untouched_for_a_while() {
+    async fn idle_uploads_are_upload_files_only() {
         let dir = tempfile::tempdir().unwrap();
         let store = FsBlobStore::open(dir.path()).await.unwrap();
         let id = UploadId::new();
@@ -346,13 +347,6 @@ mod tests {
         assert_eq!(
             store.idle_uploads(std::time::Duration::ZERO).await.unwrap(),
             vec![id]
-        );
-        assert!(
-            store
-                .idle_uploads(std::time::Duration::from_secs(3600))
-                .await
-                .unwrap()
-                .is_empty()
         );
     }
 }

@@ -7,12 +7,14 @@
 
 use crate::oci::{Algorithm, Digest, DigestHasher};
 pub mod auth;
+mod auth_rules;
 #[cfg(test)]
 pub(crate) mod contract;
 pub mod fs;
 mod open;
 pub mod postgres;
 mod rows;
+pub mod s3;
 pub mod secrets;
 pub mod sessions;
 pub mod sqlite;
@@ -22,6 +24,7 @@ mod streams;
 #[cfg(test)]
 #[path = "../../tests/common/infra.rs"]
 pub(crate) mod test_infra;
+mod webhook_rules;
 pub mod webhooks;
 
 use std::pin::Pin;
@@ -61,8 +64,12 @@ pub enum StorageError {
     Incoming(BoxError),
     #[error("metadata is corrupt: {0}")]
     Corrupt(String),
-    #[error("storage configuration: {0}")]
-    Config(String),
+    #[error("object storage failed: {0}")]
+    ObjectStore(#[from] object_store::Error),
+    /// The configured store cannot be used at all (a wrong address, a missing bucket): said at
+    /// start.
+    #[error("{0}")]
+    Unusable(String),
 }
 
 pub type StorageResult<T> = Result<T, StorageError>;
@@ -143,6 +150,12 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// Fails when the store cannot take writes (readiness).
     async fn check(&self) -> StorageResult<()>;
+
+    /// Where a client may fetch the blob by itself (a short-lived presigned URL of the object)
+    /// when the store is set to redirect blob GETs; `None` streams it through Berth.
+    async fn redirect_url(&self, _digest: &Digest) -> StorageResult<Option<String>> {
+        Ok(None)
+    }
 }
 
 /// How long upload data without a session must have lain untouched before it is removed. The

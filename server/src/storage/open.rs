@@ -1,11 +1,15 @@
-//! Which backend keeps what: the one place that picks them, from the configuration. Today the
-//! data folder holds everything: the SQLite database (metadata, image streams, access, secrets,
-//! webhooks and console sessions) and the blobs with their upload data.
+//! Which backend keeps what: the one place that picks them, from the configuration. Metadata
+//! (registry, image streams, access, secrets, webhooks and console sessions) is in SQLite
+//! (`[database] url`, by default the data folder's `berth.db`) or PostgreSQL; blobs with their
+//! upload data are in the data folder, another folder, or an S3-compatible bucket
+//! (`[storage] url`).
 
 use std::sync::Arc;
 
 use super::auth::AuthStore;
 use super::fs::FsBlobStore;
+use super::postgres::{PostgresDatabase, PostgresSettings};
+use super::s3::S3BlobStore;
 use super::secrets::RegistrySecretStore;
 use super::sessions::ConsoleSessions;
 use super::sqlite::SqliteMetadata;
@@ -13,7 +17,8 @@ use super::webhooks::WebhookStore;
 use super::{BlobStore, ImageStreamStore, MetadataStore, StorageError, StorageResult};
 use crate::config::Config;
 use crate::config::database::Database;
-use tower_sessions_sqlx_store::SqliteStore;
+use crate::config::storage::BlobLocation;
+use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
 /// Every store, each behind its trait.
 pub struct Stores {
@@ -27,33 +32,72 @@ pub struct Stores {
     pub sessions: ConsoleSessions,
 }
 
+/// A database that keeps every kind of metadata.
+trait MetadataDatabase:
+    MetadataStore + ImageStreamStore + AuthStore + RegistrySecretStore + WebhookStore
+{
+}
+
+impl<D> MetadataDatabase for D where
+    D: MetadataStore + ImageStreamStore + AuthStore + RegistrySecretStore + WebhookStore
+{
+}
+
 impl Stores {
     /// Opens (and on first start makes) every store the configuration names.
     pub async fn open(config: &Config) -> StorageResult<Stores> {
         tokio::fs::create_dir_all(&config.data_dir).await?;
-        let database = Arc::new(open_sqlite(&database(config)?).await?);
-        let blobs = Arc::new(FsBlobStore::open(&config.data_dir).await?);
-        Ok(Stores {
+        let blobs = open_blobs(config).await?;
+        Ok(match database(config)? {
+            Database::Sqlite(path) => {
+                let database = Arc::new(open_sqlite(&path).await?);
+                let sessions = ConsoleSessions::Sqlite(SqliteStore::new(database.pool()));
+                Stores::on(database, sessions, blobs)
+            }
+            Database::Postgres(url) => {
+                let database =
+                    Arc::new(PostgresDatabase::open(&url, &postgres_settings(config)).await?);
+                let sessions = ConsoleSessions::Postgres(PostgresStore::new(database.pool()));
+                Stores::on(database, sessions, blobs)
+            }
+        })
+    }
+
+    fn on(
+        database: Arc<impl MetadataDatabase>,
+        sessions: ConsoleSessions,
+        blobs: Arc<dyn BlobStore>,
+    ) -> Stores {
+        Stores {
             metadata: database.clone(),
             streams: database.clone(),
             auth: database.clone(),
             secrets: database.clone(),
-            webhooks: database.clone(),
-            sessions: ConsoleSessions::Sqlite(SqliteStore::new(database.pool())),
+            webhooks: database,
             blobs,
-        })
+            sessions,
+        }
     }
 
     /// Whether the stores are services shared with other replicas (that may come up later than
     /// this one) rather than files of this machine.
     pub fn shared(config: &Config) -> bool {
         matches!(database(config), Ok(Database::Postgres(_)))
+            || matches!(
+                config.storage.location(&config.data_dir),
+                Ok(BlobLocation::S3 { .. })
+            )
     }
 
-    /// Brings the database's schema up to date and closes it (`berth migrate`).
+    /// Brings the database's schema up to date and closes it (`berth migrate`); on PostgreSQL,
+    /// one replica at a time.
     pub async fn migrate(config: &Config) -> StorageResult<()> {
-        open_sqlite(&database(config)?).await?;
-        Ok(())
+        match database(config)? {
+            Database::Sqlite(path) => open_sqlite(&path).await.map(drop),
+            Database::Postgres(url) => {
+                super::postgres::migrate(&url, &postgres_settings(config)).await
+            }
+        }
     }
 }
 
@@ -61,21 +105,42 @@ fn database(config: &Config) -> StorageResult<Database> {
     config
         .database
         .database(&config.data_dir)
-        .map_err(|err| StorageError::Config(err.to_string()))
+        .map_err(|err| StorageError::Unusable(err.to_string()))
 }
 
-async fn open_sqlite(database: &Database) -> StorageResult<SqliteMetadata> {
-    match database {
-        Database::Sqlite(path) => {
-            if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                tokio::fs::create_dir_all(folder).await?;
-            }
-            SqliteMetadata::open(path).await
-        }
-        Database::Postgres(_) => Err(StorageError::Config(
-            "PostgreSQL is not supported by this build".into(),
+async fn open_blobs(config: &Config) -> StorageResult<Arc<dyn BlobStore>> {
+    let location = config
+        .storage
+        .location(&config.data_dir)
+        .map_err(|err| StorageError::Unusable(err.to_string()))?;
+    Ok(match location {
+        BlobLocation::Files(root) => Arc::new(FsBlobStore::open(root).await?),
+        BlobLocation::S3 { bucket, prefix } => Arc::new(
+            S3BlobStore::open(
+                &bucket,
+                &prefix,
+                &config.storage.s3,
+                config.storage.redirect,
+            )
+            .await?,
+        ),
+    })
+}
+
+fn postgres_settings(config: &Config) -> PostgresSettings {
+    PostgresSettings {
+        max_connections: config.database.pool_size,
+        statement_timeout: Some(std::time::Duration::from_secs(
+            config.database.statement_timeout_seconds,
         )),
     }
+}
+
+async fn open_sqlite(path: &std::path::Path) -> StorageResult<SqliteMetadata> {
+    if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        tokio::fs::create_dir_all(folder).await?;
+    }
+    SqliteMetadata::open(path).await
 }
 
 #[cfg(test)]

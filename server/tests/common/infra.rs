@@ -101,6 +101,20 @@ impl Postgres {
         format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
     }
 
+    /// Everything database `url` holds, as `pg_dump` writes it (SQL text).
+    pub fn dump(&self, url: &str) -> Vec<u8> {
+        let output = Command::new(self.bin.join("pg_dump"))
+            .args(["--no-owner", "--dbname", url])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "pg_dump: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
+    }
+
     /// Runs one SQL command as the superuser, on the `postgres` database.
     pub fn psql(&self, sql: &str) {
         run(Command::new(self.bin.join("psql"))
@@ -202,10 +216,12 @@ impl SeaweedFs {
             .expect("starting SeaweedFS (scripts/setup test installs `weed`)");
         stop_with_this_process(&child, "TERM", &dir);
         let endpoint = format!("http://127.0.0.1:{s3}");
-        // /healthz answers before the bucket exists; an unsigned GET of the bucket answers 403
-        // (access denied) once it does, 404 (no such bucket) before.
+        // /healthz answers before the bucket exists, and an unsigned GET of the bucket answers
+        // 403 (access denied) about a second before it does: the filer's folder of the bucket
+        // tells.
         wait_for("SeaweedFS's bucket", || {
             http_status(s3, &format!("/{bucket}/")).is_some_and(|status| status != 404)
+                && http_status(filer, &format!("/buckets/{bucket}/")) == Some(200)
         });
         SeaweedFs {
             endpoint,

@@ -32,6 +32,8 @@ pub struct TestServer {
     extra_args: Vec<String>,
     /// The database and blob store this server keeps (the same ones after a restart).
     storage: Storage,
+    /// Environment variables set for it (and again when it restarts).
+    extra_env: Vec<(String, String)>,
     /// A personal token of the administrator, made at start.
     pub admin_token: String,
 }
@@ -48,19 +50,35 @@ impl TestServer {
 
     /// Starts Berth on `storage`, whatever this run's choice.
     pub fn start_on(storage: Storage, args: &[&str]) -> Self {
+        Self::start_on_with_env(storage, args, &[])
+    }
+
+    /// [`TestServer::start_with`], with these environment variables set for the server.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_on_with_env(Storage::new_for_test(), args, env)
+    }
+
+    fn start_on_with_env(storage: Storage, args: &[&str], env: &[(&str, &str)]) -> Self {
         let temp = tempfile::tempdir().unwrap();
         let data_dir = temp.path().join("data");
-        let mut server = Self::spawn(
-            &data_dir,
-            args.iter().map(|a| a.to_string()).collect(),
-            storage,
-        );
+        let args = args.iter().map(|a| a.to_string()).collect();
+        let env = env
+            .iter()
+            .map(|(key, value)| (key.to_string(), value.to_string()))
+            .collect();
+        let mut server = Self::spawn(&data_dir, args, storage, env);
         server._temp = Some(temp);
         server
     }
 
-    fn spawn(data_dir: &Path, extra_args: Vec<String>, storage: Storage) -> Self {
-        let mut server = Self::spawn_on("127.0.0.1:0", data_dir, extra_args, storage);
+    fn spawn(
+        data_dir: &Path,
+        extra_args: Vec<String>,
+        storage: Storage,
+        extra_env: Vec<(String, String)>,
+    ) -> Self {
+        let mut server =
+            Self::spawn_on_with("127.0.0.1:0", data_dir, extra_args, storage, extra_env);
         server.admin_token = admin_token(&server.base);
         server
     }
@@ -68,6 +86,16 @@ impl TestServer {
     /// Starts Berth on `listen` without minting a token (a console in front of a cluster has
     /// no token endpoint of its own).
     fn spawn_on(listen: &str, data_dir: &Path, extra_args: Vec<String>, storage: Storage) -> Self {
+        Self::spawn_on_with(listen, data_dir, extra_args, storage, Vec::new())
+    }
+
+    fn spawn_on_with(
+        listen: &str,
+        data_dir: &Path,
+        extra_args: Vec<String>,
+        storage: Storage,
+        extra_env: Vec<(String, String)>,
+    ) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
         storage.apply(&mut command);
         let mut child = command
@@ -81,6 +109,7 @@ impl TestServer {
             ])
             .arg(data_dir)
             .args(&extra_args)
+            .envs(extra_env.iter().map(|(key, value)| (key, value)))
             .env("BERTH_BOOTSTRAP_PASSWORD", ADMIN_PASSWORD)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -111,6 +140,7 @@ impl TestServer {
             _temp: None,
             extra_args,
             storage,
+            extra_env,
             admin_token: String::new(),
         }
     }
@@ -241,6 +271,7 @@ impl TestServer {
             &self.data_dir,
             self.extra_args.clone(),
             self.storage.clone(),
+            self.extra_env.clone(),
         );
         restarted._temp = self._temp.take();
         restarted

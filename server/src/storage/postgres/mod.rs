@@ -3,10 +3,13 @@
 //! [`PostgresDatabase::open`] connects a pool (its size and a statement timeout from
 //! [`PostgresSettings`]) and applies `migrations/postgres`, serialised across replicas by an
 //! advisory lock ([`migrate`] does only that, for `berth migrate`). `registry.rs` implements
-//! [`super::MetadataStore`], `streams.rs` [`super::ImageStreamStore`], `webhooks.rs`
-//! [`super::webhooks::WebhookStore`]; the image stream rules
-//! are `storage/stream_rules.rs`, run on the statements this module implements ([`StreamTx`]
-//! for `PgConnection`), and rows are read by `storage/rows.rs`, as on SQLite.
+//! [`super::MetadataStore`], `streams.rs` [`super::ImageStreamStore`], `auth.rs`
+//! [`super::auth::AuthStore`], `secrets.rs` [`super::secrets::RegistrySecretStore`],
+//! `webhooks.rs` [`super::webhooks::WebhookStore`]; the image stream rules are
+//! `storage/stream_rules.rs`, run on the statements this module implements ([`StreamTx`] for
+//! `PgConnection`), the access and webhook rules `storage/auth_rules.rs` and
+//! `storage/webhook_rules.rs` (on `IdentityTx`, `BindingTx` and `WebhookTx`, implemented in
+//! those files), and rows are read by `storage/rows.rs`, as on SQLite.
 //!
 //! Two things SQLite gives by having one writer are made explicit here:
 //! - The event log commits in id order. Every transaction that may append an event (all the
@@ -19,7 +22,9 @@
 //!   (delivered at commit), and each database relays what its listener hears to the receivers
 //!   of [`super::ImageStreamStore::changes`].
 
+mod auth;
 mod registry;
+mod secrets;
 mod streams;
 mod webhooks;
 
@@ -803,9 +808,8 @@ impl StreamTx for PgConnection {
     }
 }
 
-/// The store contracts (`storage/contract.rs`) of the stores built on PostgreSQL so far, on a
-/// fresh database each; the other stores of the `Stores` they get are SQLite's and the data
-/// folder's, in a temporary folder.
+/// The store contracts (`storage/contract.rs`) of every store on PostgreSQL, on a fresh database
+/// each; the blobs are the data folder's, in a temporary folder.
 #[cfg(test)]
 mod contracts {
     use std::sync::Arc;
@@ -813,7 +817,6 @@ mod contracts {
     use super::*;
     use crate::storage::Stores;
     use crate::storage::fs::FsBlobStore;
-    use crate::storage::sqlite::SqliteMetadata;
     use crate::storage::test_infra::postgres;
 
     async fn stores() -> (tempfile::TempDir, Stores) {
@@ -823,16 +826,11 @@ mod contracts {
                 .await
                 .unwrap(),
         );
-        let sqlite = Arc::new(
-            SqliteMetadata::open(&dir.path().join("berth.db"))
-                .await
-                .unwrap(),
-        );
         let stores = Stores {
             metadata: database.clone(),
             streams: database.clone(),
-            auth: sqlite.clone(),
-            secrets: sqlite.clone(),
+            auth: database.clone(),
+            secrets: database.clone(),
             webhooks: database.clone(),
             sessions: crate::storage::sessions::ConsoleSessions::Postgres(
                 tower_sessions_sqlx_store::PostgresStore::new(database.pool()),
@@ -845,6 +843,8 @@ mod contracts {
     crate::storage::contract::metadata_contract!(stores());
     crate::storage::contract::streams_contract!(stores());
     crate::storage::contract::webhooks_contract!(stores());
+    crate::storage::contract::auth_contract!(stores());
+    crate::storage::contract::secrets_contract!(stores());
 }
 
 #[cfg(test)]
