@@ -9,6 +9,7 @@ use crate::oci::{Algorithm, Digest, DigestHasher};
 pub mod auth;
 #[cfg(test)]
 pub(crate) mod contract;
+pub mod coordination;
 pub mod fs;
 mod open;
 pub mod secrets;

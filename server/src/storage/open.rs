@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::auth::AuthStore;
+use super::coordination::{LeaseStore, Notifier, ThrottleStore};
 use super::fs::FsBlobStore;
 use super::secrets::RegistrySecretStore;
 use super::sqlite::SqliteMetadata;
@@ -20,6 +21,12 @@ pub struct Stores {
     pub secrets: Arc<dyn RegistrySecretStore>,
     pub webhooks: Arc<dyn WebhookStore>,
     pub blobs: Arc<dyn BlobStore>,
+    /// Messages to every replica (this one included); its `replica()` names this process.
+    pub notifier: Arc<dyn Notifier>,
+    /// Work done by one replica at a time.
+    pub leases: Arc<dyn LeaseStore>,
+    /// Sign-in failures, counted for every replica.
+    pub throttle: Arc<dyn ThrottleStore>,
     /// Where console sessions are kept (tower-sessions' store runs its own queries on it).
     pub sessions: sqlx::SqlitePool,
 }
@@ -36,6 +43,9 @@ impl Stores {
             auth: database.clone(),
             secrets: database.clone(),
             webhooks: database.clone(),
+            notifier: database.clone(),
+            leases: database.clone(),
+            throttle: database.clone(),
             sessions: database.pool(),
             blobs,
         })
@@ -89,6 +99,19 @@ mod contracts {
     crate::storage::contract::auth_contract!(stores());
     crate::storage::contract::secrets_contract!(stores());
     crate::storage::contract::webhooks_contract!(stores());
+
+    /// Two replicas: two `Stores` opened on one data folder.
+    async fn replicas() -> (tempfile::TempDir, Stores, Stores) {
+        let (dir, a) = stores().await;
+        let config = Config {
+            data_dir: dir.path().to_owned(),
+            ..Config::default()
+        };
+        let b = Stores::open(&config).await.unwrap();
+        (dir, a, b)
+    }
+
+    crate::storage::contract::coordination_contract!(replicas());
 }
 
 #[cfg(test)]

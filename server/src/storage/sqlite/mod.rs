@@ -4,7 +4,8 @@
 //! write lock (with a busy timeout) instead of failing when a read lock cannot be upgraded.
 //! `registry.rs` implements [`super::MetadataStore`], `streams.rs` [`super::ImageStreamStore`],
 //! `auth.rs` [`super::auth::AuthStore`], `secrets.rs` [`super::secrets::RegistrySecretStore`],
-//! `webhooks.rs` [`super::webhooks::WebhookStore`];
+//! `webhooks.rs` [`super::webhooks::WebhookStore`], `coordination.rs` the notifier, leases and
+//! sign-in throttling ([`super::coordination`]);
 //! the primitives several need (streams, tags, history, events) are here.
 //!
 //! A row is read into a `#[derive(sqlx::FromRow)]` struct named for it (`StreamRow`, `TagRow`)
@@ -13,6 +14,7 @@
 //! (a binding, an audit entry) is read directly.
 
 mod auth;
+mod coordination;
 mod registry;
 mod secrets;
 mod streams;
@@ -38,6 +40,10 @@ pub struct SqliteMetadata {
     pool: SqlitePool,
     /// Bumped after every committed change, to wake watchers of the event log.
     changes: tokio::sync::watch::Sender<u64>,
+    /// This process's subscribers, shared by every store open on the same file here.
+    hub: std::sync::Arc<super::coordination::LocalHub>,
+    /// This store's name as a replica (see [`super::coordination::new_replica_name`]).
+    replica: std::sync::Arc<str>,
 }
 
 impl SqliteMetadata {
@@ -61,6 +67,8 @@ impl SqliteMetadata {
         Ok(SqliteMetadata {
             pool,
             changes: tokio::sync::watch::Sender::new(0),
+            hub: coordination::hub_for(path),
+            replica: super::coordination::new_replica_name(),
         })
     }
 
