@@ -62,7 +62,12 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
     let metadata = stores.metadata.clone();
     let streams = stores.streams.clone();
     let auth_store = stores.auth.clone();
-    let auth = auth_context(config, auth_store.clone()).await?;
+    let auth = auth_context(config, &stores).await?;
+    storage::coordination::spawn_pruning(
+        stores.leases.clone(),
+        stores.throttle.clone(),
+        stores.notifier.replica(),
+    );
     let base_url = config.base_url(address);
     let sessions = console::router::sessions(config, stores.sessions.clone()).await?;
     let egress = egress::EgressPolicy::from_config(&config.egress)?;
@@ -302,8 +307,9 @@ async fn sign_in(
 /// decision function, and the keys the server signs with.
 async fn auth_context(
     config: &Config,
-    store: Arc<dyn AuthStore>,
+    stores: &storage::Stores,
 ) -> anyhow::Result<Arc<AuthContext>> {
+    let store = stores.auth.clone();
     let done = auth::bootstrap::bootstrap(&store, &config.auth)
         .await
         .context("creating the bootstrap administrator and seeded users")?;
@@ -319,9 +325,13 @@ async fn auth_context(
     if !done.seeded.is_empty() {
         tracing::info!(users = ?done.seeded, "added users from the htpasswd file");
     }
-    let authorizer = Authorizer::load(store.clone(), config.auth.namespace_creation)
-        .await
-        .context("loading role bindings")?;
+    let authorizer = Authorizer::load(
+        store.clone(),
+        stores.notifier.clone(),
+        config.auth.namespace_creation,
+    )
+    .await
+    .context("loading role bindings")?;
     authorizer.spawn_refresh();
     let key = store
         .server_secret("registry-token-key", &auth::credentials::new_key())
@@ -332,9 +342,13 @@ async fn auth_context(
         authorizer,
         RegistryTokens::new(&key, "berth"),
         Duration::from_secs(config.auth.registry_token_seconds),
+        stores.throttle.clone(),
         config.auth.login_attempts_per_minute,
+        stores.notifier.clone(),
     ));
+    auth.spawn_credential_follower();
     auth.spawn_upkeep(
+        stores.leases.clone(),
         (config.auth.audit_retention_days > 0)
             .then(|| chrono::TimeDelta::days(i64::from(config.auth.audit_retention_days))),
     );

@@ -67,6 +67,14 @@ pub enum Notice {
     Missed,
 }
 
+impl Notice {
+    /// Whether the notice may tell this replica something it does not know: anything but its
+    /// own message (what a replica publishes it has applied already).
+    pub fn is_news(&self) -> bool {
+        !matches!(self, Notice::Message { own: true, .. })
+    }
+}
+
 /// What travels in a process: a message with its publisher, or word that some were lost.
 #[derive(Debug, Clone)]
 pub enum Envelope {
@@ -360,4 +368,39 @@ where
             tokio::time::sleep(timing.renew_every).await;
         }
     })
+}
+
+/// How often [`spawn_pruning`] deletes what no longer matters.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// Deletes throttle rows that stopped mattering and leases their holders left to expire (a
+/// minute ago), every minute, on the replica that holds the `pruning` lease: the tables stay
+/// as small as the last minute's sign-in failures and the leases in use.
+pub fn spawn_pruning(
+    leases: Arc<dyn LeaseStore>,
+    throttle: Arc<dyn ThrottleStore>,
+    holder: Arc<str>,
+) {
+    let store = leases.clone();
+    spawn_leased(
+        leases,
+        "pruning",
+        holder,
+        LeaseTiming::STANDARD,
+        move || {
+            let (leases, throttle) = (store.clone(), throttle.clone());
+            async move {
+                loop {
+                    let now = chrono::Utc::now().timestamp_millis();
+                    if let Err(err) = throttle.prune_throttle(now).await {
+                        tracing::warn!(%err, "pruning sign-in throttle rows failed");
+                    }
+                    if let Err(err) = leases.prune_leases(PRUNE_EVERY).await {
+                        tracing::warn!(%err, "pruning expired leases failed");
+                    }
+                    tokio::time::sleep(PRUNE_EVERY).await;
+                }
+            }
+        },
+    );
 }
