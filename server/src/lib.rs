@@ -142,6 +142,7 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
             },
             webhooks::RetryPolicy::new(Duration::from_millis(config.webhooks.retry_base_millis)),
             &egress,
+            stores.coordination(),
         )
         .context("setting up webhook deliveries")?,
     );
@@ -170,6 +171,7 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
     import::importer::schedule(
         importer.clone(),
         Duration::from_secs(config.import.scheduled_interval_seconds),
+        &stores.coordination(),
     );
     registry.pull_through = Some(Arc::new(import::pull_through::PullThrough::new(
         importer.clone(),

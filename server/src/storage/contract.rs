@@ -1397,7 +1397,7 @@ pub(crate) use replica_checks;
 /// [`coordination::ThrottleStore`]) as tests of one backend with two replicas.
 macro_rules! coordination_contract {
     ($open:expr) => {
-        $crate::storage::contract::replica_checks!($open; a_message_reaches_every_subscriber_of_its_topic_on_every_replica, a_lease_is_one_replicas_until_released_or_expired, of_concurrent_takers_exactly_one_gets_a_lease, throttle_updates_are_atomic_across_replicas_and_expired_rows_pruned);
+        $crate::storage::contract::replica_checks!($open; a_message_reaches_every_subscriber_of_its_topic_on_every_replica, a_lease_is_one_replicas_until_released_or_expired, of_concurrent_takers_exactly_one_gets_a_lease, leased_work_runs_on_one_replica_and_moves_when_its_holder_dies, work_is_stopped_when_its_lease_is_lost, throttle_updates_are_atomic_across_replicas_and_expired_rows_pruned);
     };
 }
 pub(crate) use coordination_contract;
@@ -1617,4 +1617,153 @@ pub async fn throttle_updates_are_atomic_across_replicas_and_expired_rows_pruned
     assert_eq!(b.throttle.prune_throttle(999).await.unwrap(), 0);
     assert_eq!(b.throttle.prune_throttle(1_000).await.unwrap(), 1);
     assert_eq!(a.throttle.count_throttle().await.unwrap(), 0);
+}
+
+/// Counts the replicas running a job now (the most at once, and who ran it).
+#[derive(Default)]
+struct Runs {
+    now: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+    by: std::sync::Mutex<Vec<String>>,
+}
+
+/// Leaves [`Runs::now`] when the job is dropped.
+struct Running(std::sync::Arc<Runs>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.now.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn counted_job(
+    runs: std::sync::Arc<Runs>,
+    replica: std::sync::Arc<str>,
+) -> impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + 'static {
+    use std::sync::atomic::Ordering;
+    move || {
+        let (runs, replica) = (runs.clone(), replica.clone());
+        Box::pin(async move {
+            let now = runs.now.fetch_add(1, Ordering::SeqCst) + 1;
+            runs.most.fetch_max(now, Ordering::SeqCst);
+            runs.by.lock().unwrap().push(replica.to_string());
+            let _running = Running(runs);
+            std::future::pending::<()>().await
+        })
+    }
+}
+
+pub async fn leased_work_runs_on_one_replica_and_moves_when_its_holder_dies(
+    a: &Stores,
+    b: &Stores,
+) {
+    use coordination::{LeaseTiming, spawn_leased};
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+    let timing = LeaseTiming {
+        ttl: Duration::from_millis(500),
+        renew_every: Duration::from_millis(100),
+    };
+    let runs = std::sync::Arc::new(Runs::default());
+    let tasks: Vec<_> = [a, b]
+        .iter()
+        .map(|stores| {
+            spawn_leased(
+                stores.leases.clone(),
+                "job",
+                stores.notifier.replica(),
+                timing,
+                counted_job(runs.clone(), stores.notifier.replica()),
+            )
+        })
+        .collect();
+    // Several renewals later, one replica runs it, and only ever one did.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(runs.now.load(Ordering::SeqCst), 1);
+    assert_eq!(runs.most.load(Ordering::SeqCst), 1);
+    let first = runs.by.lock().unwrap().clone();
+    assert_eq!(first.len(), 1, "{first:?}");
+    // Its replica dies (stops renewing): the other takes over once the lease expired.
+    let dead = if *first[0] == *a.notifier.replica() {
+        0
+    } else {
+        1
+    };
+    tasks[dead].abort();
+    let died = std::time::Instant::now();
+    while runs.by.lock().unwrap().len() < 2 && died.elapsed() < Duration::from_secs(3) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let by = runs.by.lock().unwrap().clone();
+    assert_eq!(by.len(), 2, "the survivor did not take over: {by:?}");
+    assert_ne!(by[0], by[1]);
+    // Not before the dead holder's lease expired, and soon after.
+    let took = died.elapsed();
+    assert!(took <= timing.ttl + timing.renew_every * 4, "{took:?}");
+    assert_eq!(runs.most.load(Ordering::SeqCst), 1);
+    for task in tasks {
+        task.abort();
+    }
+}
+
+pub async fn work_is_stopped_when_its_lease_is_lost(a: &Stores, b: &Stores) {
+    use coordination::{LeaseError, LeaseTiming, hold_lease};
+    use std::time::Duration;
+    let timing = LeaseTiming {
+        ttl: Duration::from_millis(500),
+        renew_every: Duration::from_millis(100),
+    };
+    let holder = a.notifier.replica();
+    // Work that ends is done under the lease, which is given up after.
+    let done = hold_lease(a.leases.as_ref(), "fetch", &holder, timing, async { 7 })
+        .await
+        .unwrap();
+    assert_eq!(done, 7);
+    assert_eq!(a.leases.lease_holder("fetch").await.unwrap(), None);
+    // A lease held elsewhere is refused at once.
+    assert!(
+        b.leases
+            .acquire_lease("fetch", &b.notifier.replica(), Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    assert!(matches!(
+        hold_lease(a.leases.as_ref(), "fetch", &holder, timing, async {}).await,
+        Err(LeaseError::Taken(_))
+    ));
+    assert!(
+        b.leases
+            .release_lease("fetch", &b.notifier.replica())
+            .await
+            .unwrap()
+    );
+    // Work whose lease goes to another (its holder could not renew in time) is stopped at the
+    // next renewal.
+    let leases = a.leases.clone();
+    let work = tokio::spawn({
+        let holder = holder.clone();
+        async move {
+            hold_lease(
+                leases.as_ref(),
+                "fetch",
+                &holder,
+                timing,
+                std::future::pending::<()>(),
+            )
+            .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(a.leases.release_lease("fetch", &holder).await.unwrap());
+    assert!(
+        b.leases
+            .acquire_lease("fetch", &b.notifier.replica(), Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    let stopped = tokio::time::timeout(Duration::from_secs(1), work)
+        .await
+        .expect("the work was not stopped")
+        .unwrap();
+    assert!(matches!(stopped, Err(LeaseError::Lost(_))), "{stopped:?}");
 }

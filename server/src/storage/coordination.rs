@@ -131,6 +131,20 @@ pub trait Notifier: Send + Sync + 'static {
     fn subscribe(&self, topic: Topic) -> Subscription;
 }
 
+/// What a component needs to work with the other replicas: the notifier and the leases.
+#[derive(Clone)]
+pub struct Coordination {
+    pub notifier: Arc<dyn Notifier>,
+    pub leases: Arc<dyn LeaseStore>,
+}
+
+impl Coordination {
+    /// This process's name among the replicas, as the holder of leases.
+    pub fn replica(&self) -> Arc<str> {
+        self.notifier.replica()
+    }
+}
+
 /// How many messages a slow subscriber may fall behind before it hears [`Notice::Missed`].
 const TOPIC_BACKLOG: usize = 256;
 

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::auth::AuthStore;
-use super::coordination::{LeaseStore, Notifier, ThrottleStore};
+use super::coordination::{Coordination, LeaseStore, Notifier, ThrottleStore};
 use super::fs::FsBlobStore;
 use super::secrets::RegistrySecretStore;
 use super::sqlite::SqliteMetadata;
@@ -49,6 +49,14 @@ impl Stores {
             sessions: database.pool(),
             blobs,
         })
+    }
+
+    /// The notifier and leases, for components that work with other replicas.
+    pub fn coordination(&self) -> Coordination {
+        Coordination {
+            notifier: self.notifier.clone(),
+            leases: self.leases.clone(),
+        }
     }
 }
 
