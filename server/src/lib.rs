@@ -176,6 +176,7 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
     registry.pull_through = Some(Arc::new(import::pull_through::PullThrough::new(
         importer.clone(),
         Duration::from_secs(config.import.pull_through_timeout_seconds),
+        stores.coordination(),
     )));
     let registry = Arc::new(registry);
     let access = Arc::new(auth::api::AccessApi {
