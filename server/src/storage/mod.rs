@@ -12,8 +12,11 @@ pub(crate) mod contract;
 pub mod coordination;
 pub mod fs;
 mod open;
+pub mod postgres;
+mod rows;
 pub mod secrets;
 pub mod sqlite;
+mod stream_rules;
 mod streams;
 /// PostgreSQL, SeaweedFS and HAProxy started by tests (shared with the integration tests).
 #[cfg(test)]

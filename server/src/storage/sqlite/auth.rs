@@ -4,13 +4,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
-use super::{SqliteMetadata, add_namespace};
+use super::SqliteMetadata;
 use crate::config::auth::MappingMethod;
 use crate::storage::auth::{
     AuditRecord, AuthStore, BindingRecord, ExternalIdentity, GroupRecord, IdentityMapping,
     IdentityRecord, LinkOutcome, NewAudit, OAuthCode, ServiceAccountRecord, TokenIdentity,
     TokenKind, TokenOwner, TokenRecord, UserRecord,
 };
+use crate::storage::stream_rules::add_namespace;
 use crate::storage::{Labels, StorageError, StorageResult};
 
 /// A user as `users` keeps it: the local groups are in `group_members`, the provider's claim
@@ -675,7 +676,7 @@ impl AuthStore for SqliteMetadata {
         admin: Option<&BindingRecord>,
     ) -> StorageResult<bool> {
         let mut tx = self.begin_write().await?;
-        let made = add_namespace(&mut tx, namespace, &Labels::new(), &Labels::new()).await?;
+        let made = add_namespace(&mut *tx, namespace, &Labels::new(), &Labels::new()).await?;
         if made.is_none() {
             tx.rollback().await?;
             return Ok(false);

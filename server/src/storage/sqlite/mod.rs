@@ -5,13 +5,10 @@
 //! `registry.rs` implements [`super::MetadataStore`], `streams.rs` [`super::ImageStreamStore`],
 //! `auth.rs` [`super::auth::AuthStore`], `secrets.rs` [`super::secrets::RegistrySecretStore`],
 //! `webhooks.rs` [`super::webhooks::WebhookStore`], `coordination.rs` the notifier, leases and
-//! sign-in throttling ([`super::coordination`]);
-//! the primitives several need (streams, tags, history, events) are here.
-//!
-//! A row is read into a `#[derive(sqlx::FromRow)]` struct named for it (`StreamRow`, `TagRow`)
-//! whose `into_record` makes the record and holds the checks (digests by [`parse_digest`],
-//! sizes by [`size_from_db`], JSON columns); a record whose fields are its columns as they are
-//! (a binding, an audit entry) is read directly.
+//! sign-in throttling ([`super::coordination`]). The image stream rules (tag moves, tracking
+//! tags, generations, events) are `storage/stream_rules.rs`, run on the statements this module
+//! implements ([`StreamTx`] for `SqliteConnection`); rows and their checks are
+//! `storage/rows.rs`, shared with PostgreSQL.
 
 mod auth;
 mod coordination;
@@ -20,19 +17,20 @@ mod secrets;
 mod streams;
 mod webhooks;
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{SqliteConnection, SqlitePool};
 
-use super::{
-    EventKind, EventType, Labels, SpecTagRecord, StatusTagRecord, StorageError, StorageResult,
-    StreamRecord, TagItem,
+use super::rows::{
+    NAMESPACE_COLUMNS, NamespaceRow, STREAM_COLUMNS, StreamRow, TagConditionsRow, assemble_streams,
+    history_item, json_array, labels_to_db, like_escaped, size_from_db, size_to_db,
 };
+use super::stream_rules::{NewEvent, StreamState, StreamTx, TagPoint, TagRow};
+use super::{Labels, NamespaceRecord, SpecTagRecord, StorageError, StorageResult, StreamRecord};
 use crate::oci::Digest;
 use crate::oci::RepositoryName;
 
@@ -89,40 +87,6 @@ impl SqliteMetadata {
     }
 }
 
-fn parse_digest(text: &str) -> StorageResult<Digest> {
-    Digest::from_str(text).map_err(|err| StorageError::Corrupt(err.to_string()))
-}
-
-fn size_from_db(size: i64) -> StorageResult<u64> {
-    u64::try_from(size).map_err(|_| StorageError::Corrupt(format!("negative size {size}")))
-}
-
-fn size_to_db(size: u64) -> StorageResult<i64> {
-    i64::try_from(size).map_err(|_| StorageError::Corrupt(format!("size {size} is too large")))
-}
-
-fn labels_from_db(text: Option<String>) -> StorageResult<Labels> {
-    match text {
-        None => Ok(Labels::new()),
-        Some(text) => serde_json::from_str(&text)
-            .map_err(|err| StorageError::Corrupt(format!("labels: {err}"))),
-    }
-}
-
-fn labels_to_db(labels: &Labels) -> Option<String> {
-    (!labels.is_empty())
-        .then(|| serde_json::to_string(labels).ok())
-        .flatten()
-}
-
-fn json_array<T: serde::Serialize>(items: &[T]) -> StorageResult<String> {
-    to_json(&items)
-}
-
-fn to_json<T: serde::Serialize>(value: &T) -> StorageResult<String> {
-    serde_json::to_string(value).map_err(|err| StorageError::Corrupt(format!("encoding: {err}")))
-}
-
 /// The id of repository `name`, created if needed.
 async fn ensure_repository(
     conn: &mut SqliteConnection,
@@ -140,468 +104,6 @@ async fn ensure_repository(
     Ok(id)
 }
 
-/// An event to append to the log.
-struct NewEvent<'a> {
-    kind: EventKind,
-    event_type: EventType,
-    namespace: &'a str,
-    name: &'a str,
-    reason: &'a str,
-    tag: Option<&'a str>,
-    old_image: Option<String>,
-    new_image: Option<String>,
-    object: Option<String>,
-}
-
-impl<'a> NewEvent<'a> {
-    fn namespace(event_type: EventType, name: &'a str, reason: &'a str) -> Self {
-        NewEvent {
-            kind: EventKind::Namespace,
-            event_type,
-            namespace: name,
-            name,
-            reason,
-            tag: None,
-            old_image: None,
-            new_image: None,
-            object: None,
-        }
-    }
-
-    fn stream(event_type: EventType, repository: &'a RepositoryName, reason: &'a str) -> Self {
-        NewEvent {
-            kind: EventKind::ImageStream,
-            event_type,
-            namespace: repository.namespace(),
-            name: repository.stream(),
-            reason,
-            tag: None,
-            old_image: None,
-            new_image: None,
-            object: None,
-        }
-    }
-}
-
-/// Appends an event; returns its id, the new resourceVersion.
-async fn append_event(conn: &mut SqliteConnection, event: NewEvent<'_>) -> StorageResult<i64> {
-    Ok(sqlx::query_scalar(
-        "INSERT INTO events (kind, type, namespace, name, reason, tag, old_image, new_image, object, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-    )
-    .bind(event.kind.as_str())
-    .bind(event.event_type.as_str())
-    .bind(event.namespace)
-    .bind(event.name)
-    .bind(event.reason)
-    .bind(event.tag)
-    .bind(event.old_image)
-    .bind(event.new_image)
-    .bind(event.object)
-    .bind(Utc::now())
-    .fetch_one(conn)
-    .await?)
-}
-
-/// Appends an event about a stream and makes its id the stream's resourceVersion.
-async fn record_stream_event(
-    conn: &mut SqliteConnection,
-    repository_id: i64,
-    event: NewEvent<'_>,
-) -> StorageResult<i64> {
-    let id = append_event(conn, event).await?;
-    sqlx::query("UPDATE image_streams SET resource_version = ? WHERE repository_id = ?")
-        .bind(id)
-        .bind(repository_id)
-        .execute(conn)
-        .await?;
-    Ok(id)
-}
-
-/// Makes namespace `name` and logs its ADDED event, whose id becomes its resourceVersion;
-/// returns its id, or `None` when the namespace exists.
-async fn add_namespace(
-    conn: &mut SqliteConnection,
-    name: &str,
-    labels: &Labels,
-    annotations: &Labels,
-) -> StorageResult<Option<i64>> {
-    let Some(id) = sqlx::query_scalar::<_, i64>(
-        "INSERT INTO namespaces (name, uid, resource_version, labels, annotations, created_at)
-         VALUES (?, ?, 0, ?, ?, ?) ON CONFLICT (name) DO NOTHING RETURNING id",
-    )
-    .bind(name)
-    .bind(uuid::Uuid::new_v4().to_string())
-    .bind(labels_to_db(labels))
-    .bind(labels_to_db(annotations))
-    .bind(Utc::now())
-    .fetch_optional(&mut *conn)
-    .await?
-    else {
-        return Ok(None);
-    };
-    forget_earlier_namespace(conn, name).await?;
-    let version = append_event(conn, NewEvent::namespace(EventType::Added, name, "create")).await?;
-    sqlx::query("UPDATE namespaces SET resource_version = ? WHERE id = ?")
-        .bind(version)
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(Some(id))
-}
-
-/// The namespace's id, made (with its event) when missing.
-async fn ensure_namespace(conn: &mut SqliteConnection, name: &str) -> StorageResult<i64> {
-    if let Some(id) = add_namespace(conn, name, &Labels::new(), &Labels::new()).await? {
-        return Ok(id);
-    }
-    Ok(
-        sqlx::query_scalar("SELECT id FROM namespaces WHERE name = ?")
-            .bind(name)
-            .fetch_one(conn)
-            .await?,
-    )
-}
-
-/// Deletes the event log of an earlier namespace of this name, as one is made: whoever makes
-/// it now (another tenant, perhaps) must not read, watch or be sent by webhook what happened in
-/// the deleted one. Until then only registry-wide roles could see those events, since the
-/// namespace's bindings went with it.
-async fn forget_earlier_namespace(conn: &mut SqliteConnection, name: &str) -> StorageResult<()> {
-    sqlx::query("DELETE FROM events WHERE namespace = ?")
-        .bind(name)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// What a change to a stream checks and bumps: its repository id (the stream's key), its
-/// generation and its resourceVersion.
-#[derive(sqlx::FromRow)]
-struct StreamState {
-    repository_id: i64,
-    generation: i64,
-    resource_version: i64,
-}
-
-/// The stream's [`StreamState`], when the stream exists.
-async fn stream_state(
-    conn: &mut SqliteConnection,
-    repository: &RepositoryName,
-) -> StorageResult<Option<StreamState>> {
-    Ok(sqlx::query_as(
-        "SELECT s.repository_id, s.generation, s.resource_version
-         FROM image_streams s JOIN repositories r ON r.id = s.repository_id
-         WHERE r.name = ?",
-    )
-    .bind(repository.as_str())
-    .fetch_optional(conn)
-    .await?)
-}
-
-/// Creates the stream (and its namespace and repository) without recording its event; returns
-/// the repository id. The caller records the ADDED event.
-async fn create_stream_row(
-    conn: &mut SqliteConnection,
-    repository: &RepositoryName,
-) -> StorageResult<i64> {
-    let namespace_id = ensure_namespace(conn, repository.namespace()).await?;
-    let repository_id = ensure_repository(conn, repository).await?;
-    sqlx::query(
-        "INSERT INTO image_streams (repository_id, namespace_id, name, uid, generation, resource_version, created_at)
-         VALUES (?, ?, ?, ?, 1, 0, ?)",
-    )
-    .bind(repository_id)
-    .bind(namespace_id)
-    .bind(repository.stream())
-    .bind(uuid::Uuid::new_v4().to_string())
-    .bind(Utc::now())
-    .execute(conn)
-    .await?;
-    Ok(repository_id)
-}
-
-/// Where a tag points after a move.
-struct TagPoint<'a> {
-    digest: Option<&'a Digest>,
-    external_reference: Option<&'a str>,
-    generation: i64,
-}
-
-/// Where a tag points now: a row of `tags`.
-#[derive(sqlx::FromRow)]
-struct TagRow {
-    digest: Option<String>,
-    external_reference: Option<String>,
-    generation: i64,
-}
-
-impl TagRow {
-    /// The tag's row, when the stream has the tag.
-    async fn find(
-        conn: &mut SqliteConnection,
-        repository_id: i64,
-        tag: &str,
-    ) -> StorageResult<Option<TagRow>> {
-        Ok(sqlx::query_as(
-            "SELECT digest, external_reference, generation FROM tags WHERE repository_id = ? AND name = ?",
-        )
-        .bind(repository_id)
-        .bind(tag)
-        .fetch_optional(conn)
-        .await?)
-    }
-
-    /// The image it names, as events say it: the digest, else the external reference.
-    fn into_image(self) -> Option<String> {
-        self.digest.or(self.external_reference)
-    }
-}
-
-/// Points a tag at an image, adding a history item when it is not already there. Returns the
-/// image it named before (`Some(None)` for a new tag), or `None` when nothing changed.
-async fn move_tag(
-    conn: &mut SqliteConnection,
-    repository_id: i64,
-    tag: &str,
-    point: &TagPoint<'_>,
-) -> StorageResult<Option<Option<String>>> {
-    let current = TagRow::find(conn, repository_id, tag).await?;
-    let digest = point.digest.map(Digest::to_string);
-    let external = point.external_reference.map(str::to_owned);
-    if let Some(old) = &current
-        && old.digest == digest
-        && old.external_reference == external
-        && (digest.is_some() || external.is_some())
-    {
-        if old.generation == point.generation {
-            return Ok(None);
-        }
-        // The same image for a newer spec: as OpenShift does, the newest item takes the new
-        // generation instead of a duplicate item being added.
-        sqlx::query("UPDATE tags SET generation = ?, conditions = NULL WHERE repository_id = ? AND name = ?")
-            .bind(point.generation)
-            .bind(repository_id)
-            .bind(tag)
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query(
-            "UPDATE tag_history SET generation = ? WHERE id =
-                 (SELECT max(id) FROM tag_history WHERE repository_id = ? AND tag = ?)",
-        )
-        .bind(point.generation)
-        .bind(repository_id)
-        .bind(tag)
-        .execute(&mut *conn)
-        .await?;
-        return Ok(Some(current.and_then(TagRow::into_image)));
-    }
-    let now = Utc::now();
-    sqlx::query(
-        "INSERT INTO tags (repository_id, name, digest, external_reference, generation, conditions, updated_at)
-         VALUES (?, ?, ?, ?, ?, NULL, ?)
-         ON CONFLICT (repository_id, name) DO UPDATE SET
-             digest = excluded.digest, external_reference = excluded.external_reference,
-             generation = excluded.generation, conditions = NULL, updated_at = excluded.updated_at",
-    )
-    .bind(repository_id)
-    .bind(tag)
-    .bind(&digest)
-    .bind(&external)
-    .bind(point.generation)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "INSERT INTO tag_history (repository_id, tag, digest, external_reference, generation, created_at)
-         VALUES (?, ?, ?, ?, ?, ?)",
-    )
-    .bind(repository_id)
-    .bind(tag)
-    .bind(&digest)
-    .bind(&external)
-    .bind(point.generation)
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(Some(current.and_then(TagRow::into_image)))
-}
-
-/// After a tag of a stream moved to `digest`, moves the spec tags of the same stream that
-/// track it (`from: ImageStreamTag <stream>:<tag>`, not `reference`) along, as OpenShift does.
-async fn move_tracking_tags(
-    conn: &mut SqliteConnection,
-    repository: &RepositoryName,
-    repository_id: i64,
-    tag: &str,
-    digest: &Digest,
-) -> StorageResult<Vec<String>> {
-    /// A spec tag that tracks the moved one, with the generation of its last change.
-    #[derive(sqlx::FromRow)]
-    struct TrackingTag {
-        name: String,
-        generation: i64,
-    }
-    let tracking: Vec<TrackingTag> = sqlx::query_as(
-        "SELECT name, generation FROM spec_tags
-         WHERE repository_id = ? AND name <> ?
-           AND json_extract(reference, '$.from.kind') = 'ImageStreamTag'
-           AND json_extract(reference, '$.from.name') IN (?, ?)
-           AND coalesce(json_extract(reference, '$.from.namespace'), '') IN ('', ?)
-           AND coalesce(json_extract(reference, '$.reference'), 0) = 0",
-    )
-    .bind(repository_id)
-    .bind(tag)
-    .bind(format!("{}:{tag}", repository.stream()))
-    .bind(format!(":{tag}"))
-    .bind(repository.namespace())
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut moved = Vec::new();
-    for tracking in tracking {
-        let point = TagPoint {
-            digest: Some(digest),
-            external_reference: None,
-            generation: tracking.generation,
-        };
-        if move_tag(conn, repository_id, &tracking.name, &point)
-            .await?
-            .is_some()
-        {
-            moved.push(tracking.name);
-        }
-    }
-    Ok(moved)
-}
-
-/// Links image `digest` of repository `from` (with its child manifests and all their blobs)
-/// into repository `to`. False when `from` does not have it. Each blob goes as `from` holds
-/// it: a link as a link, a remote link as a remote link (never a link: nobody verified those
-/// bytes for `from`, and the stored copy could be another tenant's).
-async fn link_image(
-    conn: &mut SqliteConnection,
-    from: i64,
-    to: i64,
-    digest: &Digest,
-) -> StorageResult<bool> {
-    let present: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM repository_manifests WHERE repository_id = ? AND digest = ?",
-    )
-    .bind(from)
-    .bind(digest.to_string())
-    .fetch_optional(&mut *conn)
-    .await?;
-    if present.is_none() {
-        return Ok(false);
-    }
-    if from == to {
-        return Ok(true);
-    }
-    // Numbered parameters throughout: sqlx counts unnumbered ones apart from numbered ones.
-    let closure = "WITH RECURSIVE closure(digest) AS (
-             SELECT ?1 UNION
-             SELECT r.child FROM manifest_references r JOIN closure c ON r.digest = c.digest
-             WHERE r.kind = 'manifest')";
-    let now = Utc::now();
-    sqlx::query(&format!(
-        "{closure}
-         INSERT INTO repository_blobs (repository_id, digest, created_at)
-         SELECT DISTINCT ?2, r.child, ?4 FROM closure c
-         JOIN manifest_references r ON r.digest = c.digest AND r.kind = 'blob'
-         JOIN repository_blobs held ON held.repository_id = ?3 AND held.digest = r.child
-         WHERE true ON CONFLICT DO NOTHING"
-    ))
-    .bind(digest.to_string())
-    .bind(to)
-    .bind(from)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(&format!(
-        "{closure}
-         INSERT INTO remote_blobs (repository_id, digest, source, insecure, size)
-         SELECT DISTINCT ?2, r.child, held.source, held.insecure, held.size FROM closure c
-         JOIN manifest_references r ON r.digest = c.digest AND r.kind = 'blob'
-         JOIN remote_blobs held ON held.repository_id = ?3 AND held.digest = r.child
-         WHERE NOT EXISTS (SELECT 1 FROM repository_blobs l
-                           WHERE l.repository_id = ?2 AND l.digest = r.child)
-         ON CONFLICT DO NOTHING"
-    ))
-    .bind(digest.to_string())
-    .bind(to)
-    .bind(from)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(&format!(
-        "{closure}
-         INSERT INTO repository_manifests (repository_id, digest, subject, created_at)
-         SELECT ?2, m.digest, m.subject, ?3 FROM closure c JOIN manifests m ON m.digest = c.digest
-         WHERE true ON CONFLICT DO NOTHING"
-    ))
-    .bind(digest.to_string())
-    .bind(to)
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(true)
-}
-
-/// A stream's row with its namespace's name ([`STREAM_COLUMNS`]); its tags are read apart.
-#[derive(sqlx::FromRow)]
-struct StreamRow {
-    repository_id: i64,
-    namespace: String,
-    name: String,
-    uid: String,
-    generation: i64,
-    resource_version: i64,
-    labels: Option<String>,
-    annotations: Option<String>,
-    lookup_local: bool,
-    created_at: DateTime<Utc>,
-}
-
-impl StreamRow {
-    fn into_record(
-        self,
-        spec_tags: Vec<SpecTagRecord>,
-        status_tags: Vec<StatusTagRecord>,
-    ) -> StorageResult<StreamRecord> {
-        Ok(StreamRecord {
-            namespace: self.namespace,
-            name: self.name,
-            uid: self.uid,
-            generation: self.generation,
-            resource_version: self.resource_version,
-            labels: labels_from_db(self.labels)?,
-            annotations: labels_from_db(self.annotations)?,
-            lookup_local: self.lookup_local,
-            created_at: self.created_at,
-            spec_tags,
-            status_tags,
-        })
-    }
-}
-
-const STREAM_COLUMNS: &str =
-    "s.repository_id, n.name AS namespace, s.name, s.uid, s.generation, s.resource_version,
-     s.labels, s.annotations, s.lookup_local, s.created_at";
-
-/// A stream's spec tags or tag history as one JSON array (`tags`), built by SQLite.
-#[derive(sqlx::FromRow)]
-struct StreamTagsJson {
-    repository_id: i64,
-    tags: String,
-}
-
-/// A tag with conditions, or with no image ([`load_streams_with_tags`] reads these as rows).
-#[derive(sqlx::FromRow)]
-struct TagConditionsRow {
-    repository_id: i64,
-    name: String,
-    conditions: Option<String>,
-}
-
 /// Loads streams (with spec and status tags) in three queries, whatever their number. SQLite
 /// builds each stream's tags as one JSON array, so a stream with many tags is one row, not one
 /// row per history item.
@@ -610,6 +112,13 @@ async fn load_streams(
     rows: Vec<StreamRow>,
 ) -> StorageResult<Vec<StreamRecord>> {
     load_streams_with_tags(conn, rows, None).await
+}
+
+/// A stream's spec tags or tag history as one JSON array (`tags`), built by SQLite.
+#[derive(sqlx::FromRow)]
+struct StreamTagsJson {
+    repository_id: i64,
+    tags: String,
 }
 
 /// As [`load_streams`], keeping only the tags named in `only` (a JSON array) when given.
@@ -654,8 +163,7 @@ async fn load_streams_with_tags(
     .bind(only)
     .fetch_all(&mut *conn)
     .await?;
-    // Tags with conditions, or with no image at all, are few: read them as rows. (A tag that
-    // names an image has that image as its newest history item.)
+    // Tags with conditions, or with no image at all, are few: read them as rows.
     let tag_rows: Vec<TagConditionsRow> = sqlx::query_as(&format!(
         "SELECT repository_id, name, conditions FROM tags
          WHERE repository_id IN (SELECT value FROM json_each(?1)) {}
@@ -669,79 +177,37 @@ async fn load_streams_with_tags(
 
     let corrupt =
         |what: &str, err: serde_json::Error| StorageError::Corrupt(format!("{what}: {err}"));
-    let mut specs: HashMap<i64, Vec<SpecTagRecord>> = HashMap::new();
+    let mut specs = Vec::new();
     for row in spec_rows {
         let entries: Vec<(String, String, i64)> =
             serde_json::from_str(&row.tags).map_err(|err| corrupt("spec tags", err))?;
-        specs.insert(
-            row.repository_id,
-            entries
-                .into_iter()
-                .map(|(name, reference, generation)| SpecTagRecord {
+        specs.extend(entries.into_iter().map(|(name, reference, generation)| {
+            (
+                row.repository_id,
+                SpecTagRecord {
                     name,
                     reference,
                     generation,
-                })
-                .collect(),
-        );
+                },
+            )
+        }));
     }
     type HistoryEntry = (String, Option<String>, Option<String>, i64, i64);
-    let mut statuses: HashMap<i64, Vec<StatusTagRecord>> = HashMap::new();
+    let mut history = Vec::new();
     for row in history_rows {
         let entries: Vec<HistoryEntry> =
             serde_json::from_str(&row.tags).map_err(|err| corrupt("tag history", err))?;
-        let tags = statuses.entry(row.repository_id).or_default();
-        for (tag, digest, external_reference, generation, created) in entries {
-            let item = TagItem {
-                digest: digest.as_deref().map(parse_digest).transpose()?,
-                external_reference,
-                generation,
-                created: DateTime::from_timestamp_millis(created).ok_or_else(|| {
+        history.extend(entries.into_iter().map(
+            |(tag, digest, external_reference, generation, created)| {
+                let created = DateTime::from_timestamp_millis(created).ok_or_else(|| {
                     StorageError::Corrupt(format!("timestamp {created} is out of range"))
-                })?,
-            };
-            match tags.last_mut() {
-                Some(last) if last.name == tag => last.items.push(item),
-                _ => tags.push(StatusTagRecord {
-                    name: tag,
-                    items: vec![item],
-                    conditions: None,
-                }),
-            }
-        }
+                })?;
+                let item = history_item(digest, external_reference, generation, created)?;
+                Ok((row.repository_id, tag, item))
+            },
+        ));
     }
-    for TagConditionsRow {
-        repository_id,
-        name,
-        conditions,
-    } in tag_rows
-    {
-        let tags = statuses.entry(repository_id).or_default();
-        match tags.iter_mut().find(|t| t.name == name) {
-            Some(tag) => tag.conditions = conditions,
-            None => {
-                let at = tags.partition_point(|t| t.name < name);
-                tags.insert(
-                    at,
-                    StatusTagRecord {
-                        name,
-                        items: Vec::new(),
-                        conditions,
-                    },
-                );
-            }
-        }
-    }
-
-    rows.into_iter()
-        .map(|row| {
-            let id = row.repository_id;
-            row.into_record(
-                specs.remove(&id).unwrap_or_default(),
-                statuses.remove(&id).unwrap_or_default(),
-            )
-        })
-        .collect()
+    assemble_streams(rows, specs, history, tag_rows)
 }
 
 /// One stream by repository id, as stored now (inside a transaction, after a change).
@@ -757,6 +223,464 @@ async fn load_stream(
     .fetch_all(&mut *conn)
     .await?;
     Ok(load_streams(conn, rows).await?.into_iter().next())
+}
+
+/// The rules' statements on SQLite, run inside a `BEGIN IMMEDIATE` transaction: writers are
+/// serialised by SQLite's write lock, so events commit in id order.
+#[async_trait]
+impl StreamTx for SqliteConnection {
+    async fn ensure_repository(&mut self, name: &RepositoryName) -> StorageResult<i64> {
+        ensure_repository(self, name).await
+    }
+
+    async fn repository_id(&mut self, name: &RepositoryName) -> StorageResult<Option<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
+                .bind(name.as_str())
+                .fetch_optional(self)
+                .await?,
+        )
+    }
+
+    async fn delete_repository(&mut self, repository_id: i64) -> StorageResult<()> {
+        sqlx::query("DELETE FROM repositories WHERE id = ?")
+            .bind(repository_id)
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+
+    async fn insert_namespace(
+        &mut self,
+        name: &str,
+        labels: &Labels,
+        annotations: &Labels,
+    ) -> StorageResult<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO namespaces (name, uid, resource_version, labels, annotations, created_at)
+             VALUES (?, ?, 0, ?, ?, ?) ON CONFLICT (name) DO NOTHING RETURNING id",
+        )
+        .bind(name)
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(labels_to_db(labels))
+        .bind(labels_to_db(annotations))
+        .bind(Utc::now())
+        .fetch_optional(self)
+        .await?)
+    }
+
+    async fn namespace_id(&mut self, name: &str) -> StorageResult<Option<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM namespaces WHERE name = ?")
+                .bind(name)
+                .fetch_optional(self)
+                .await?,
+        )
+    }
+
+    async fn set_namespace_version(
+        &mut self,
+        namespace_id: i64,
+        version: i64,
+    ) -> StorageResult<()> {
+        sqlx::query("UPDATE namespaces SET resource_version = ? WHERE id = ?")
+            .bind(version)
+            .bind(namespace_id)
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_namespace_events(&mut self, name: &str) -> StorageResult<()> {
+        sqlx::query("DELETE FROM events WHERE namespace = ?")
+            .bind(name)
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+
+    async fn namespace_record(&mut self, name: &str) -> StorageResult<Option<NamespaceRecord>> {
+        let row: Option<NamespaceRow> = sqlx::query_as(&format!(
+            "SELECT {NAMESPACE_COLUMNS} FROM namespaces WHERE name = ?"
+        ))
+        .bind(name)
+        .fetch_optional(self)
+        .await?;
+        row.map(NamespaceRow::into_record).transpose()
+    }
+
+    async fn namespace_streams(&mut self, name: &str) -> StorageResult<Vec<(i64, StreamRecord)>> {
+        let rows: Vec<StreamRow> = sqlx::query_as(&format!(
+            "SELECT {STREAM_COLUMNS} FROM image_streams s JOIN namespaces n ON n.id = s.namespace_id
+             WHERE n.name = ? ORDER BY s.name"
+        ))
+        .bind(name)
+        .fetch_all(&mut *self)
+        .await?;
+        let ids: Vec<i64> = rows.iter().map(|row| row.repository_id).collect();
+        let streams = load_streams(self, rows).await?;
+        Ok(ids.into_iter().zip(streams).collect())
+    }
+
+    async fn delete_namespace_rows(&mut self, name: &str) -> StorageResult<()> {
+        // Repositories of the namespace that never became streams (blobs only).
+        sqlx::query("DELETE FROM repositories WHERE name LIKE ? ESCAPE '\\'")
+            .bind(format!("{}/%", like_escaped(name)))
+            .execute(&mut *self)
+            .await?;
+        sqlx::query("DELETE FROM namespaces WHERE name = ?")
+            .bind(name)
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+
+    async fn stream_state(
+        &mut self,
+        repository: &RepositoryName,
+    ) -> StorageResult<Option<StreamState>> {
+        Ok(sqlx::query_as(
+            "SELECT s.repository_id, s.generation, s.resource_version
+             FROM image_streams s JOIN repositories r ON r.id = s.repository_id
+             WHERE r.name = ?",
+        )
+        .bind(repository.as_str())
+        .fetch_optional(self)
+        .await?)
+    }
+
+    async fn insert_stream(
+        &mut self,
+        repository_id: i64,
+        namespace_id: i64,
+        name: &str,
+    ) -> StorageResult<()> {
+        sqlx::query(
+            "INSERT INTO image_streams (repository_id, namespace_id, name, uid, generation, resource_version, created_at)
+             VALUES (?, ?, ?, ?, 1, 0, ?)",
+        )
+        .bind(repository_id)
+        .bind(namespace_id)
+        .bind(name)
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(Utc::now())
+        .execute(self)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_stream_version(&mut self, repository_id: i64, version: i64) -> StorageResult<()> {
+        sqlx::query("UPDATE image_streams SET resource_version = ? WHERE repository_id = ?")
+            .bind(version)
+            .bind(repository_id)
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_stream_spec(
+        &mut self,
+        repository_id: i64,
+        generation: i64,
+        lookup_local: Option<bool>,
+    ) -> StorageResult<()> {
+        sqlx::query(
+            "UPDATE image_streams SET generation = ?, lookup_local = coalesce(?, lookup_local)
+             WHERE repository_id = ?",
+        )
+        .bind(generation)
+        .bind(lookup_local)
+        .bind(repository_id)
+        .execute(self)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_stream_metadata(
+        &mut self,
+        repository_id: i64,
+        labels: &Labels,
+        annotations: &Labels,
+    ) -> StorageResult<()> {
+        sqlx::query("UPDATE image_streams SET labels = ?, annotations = ? WHERE repository_id = ?")
+            .bind(labels_to_db(labels))
+            .bind(labels_to_db(annotations))
+            .bind(repository_id)
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+
+    async fn load_stream(&mut self, repository_id: i64) -> StorageResult<Option<StreamRecord>> {
+        load_stream(self, repository_id).await
+    }
+
+    async fn find_tag(&mut self, repository_id: i64, tag: &str) -> StorageResult<Option<TagRow>> {
+        Ok(sqlx::query_as(
+            "SELECT digest, external_reference, generation FROM tags WHERE repository_id = ? AND name = ?",
+        )
+        .bind(repository_id)
+        .bind(tag)
+        .fetch_optional(self)
+        .await?)
+    }
+
+    async fn write_tag(
+        &mut self,
+        repository_id: i64,
+        tag: &str,
+        point: &TagPoint<'_>,
+    ) -> StorageResult<()> {
+        let digest = point.digest.map(Digest::to_string);
+        let now = Utc::now();
+        sqlx::query(
+            "INSERT INTO tags (repository_id, name, digest, external_reference, generation, conditions, updated_at)
+             VALUES (?, ?, ?, ?, ?, NULL, ?)
+             ON CONFLICT (repository_id, name) DO UPDATE SET
+                 digest = excluded.digest, external_reference = excluded.external_reference,
+                 generation = excluded.generation, conditions = NULL, updated_at = excluded.updated_at",
+        )
+        .bind(repository_id)
+        .bind(tag)
+        .bind(&digest)
+        .bind(point.external_reference)
+        .bind(point.generation)
+        .bind(now)
+        .execute(&mut *self)
+        .await?;
+        sqlx::query(
+            "INSERT INTO tag_history (repository_id, tag, digest, external_reference, generation, created_at)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(repository_id)
+        .bind(tag)
+        .bind(&digest)
+        .bind(point.external_reference)
+        .bind(point.generation)
+        .bind(now)
+        .execute(self)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_tag_generation(
+        &mut self,
+        repository_id: i64,
+        tag: &str,
+        generation: i64,
+    ) -> StorageResult<()> {
+        sqlx::query(
+            "UPDATE tags SET generation = ?, conditions = NULL WHERE repository_id = ? AND name = ?",
+        )
+        .bind(generation)
+        .bind(repository_id)
+        .bind(tag)
+        .execute(&mut *self)
+        .await?;
+        sqlx::query(
+            "UPDATE tag_history SET generation = ? WHERE id =
+                 (SELECT max(id) FROM tag_history WHERE repository_id = ? AND tag = ?)",
+        )
+        .bind(generation)
+        .bind(repository_id)
+        .bind(tag)
+        .execute(self)
+        .await?;
+        Ok(())
+    }
+
+    async fn tracking_tags(
+        &mut self,
+        repository: &RepositoryName,
+        repository_id: i64,
+        tag: &str,
+    ) -> StorageResult<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT name, generation FROM spec_tags
+             WHERE repository_id = ? AND name <> ?
+               AND json_extract(reference, '$.from.kind') = 'ImageStreamTag'
+               AND json_extract(reference, '$.from.name') IN (?, ?)
+               AND coalesce(json_extract(reference, '$.from.namespace'), '') IN ('', ?)
+               AND coalesce(json_extract(reference, '$.reference'), 0) = 0",
+        )
+        .bind(repository_id)
+        .bind(tag)
+        .bind(format!("{}:{tag}", repository.stream()))
+        .bind(format!(":{tag}"))
+        .bind(repository.namespace())
+        .fetch_all(self)
+        .await?)
+    }
+
+    async fn remove_tag(&mut self, repository_id: i64, tag: &str) -> StorageResult<bool> {
+        let spec_removed =
+            sqlx::query("DELETE FROM spec_tags WHERE repository_id = ? AND name = ?")
+                .bind(repository_id)
+                .bind(tag)
+                .execute(&mut *self)
+                .await?
+                .rows_affected()
+                > 0;
+        sqlx::query("DELETE FROM tags WHERE repository_id = ? AND name = ?")
+            .bind(repository_id)
+            .bind(tag)
+            .execute(self)
+            .await?;
+        Ok(spec_removed)
+    }
+
+    async fn put_spec_tag(
+        &mut self,
+        repository_id: i64,
+        name: &str,
+        reference: &str,
+        generation: i64,
+    ) -> StorageResult<()> {
+        sqlx::query(
+            "INSERT INTO spec_tags (repository_id, name, reference, generation) VALUES (?, ?, ?, ?)
+             ON CONFLICT (repository_id, name)
+             DO UPDATE SET reference = excluded.reference, generation = excluded.generation",
+        )
+        .bind(repository_id)
+        .bind(name)
+        .bind(reference)
+        .bind(generation)
+        .execute(self)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_tag_conditions(
+        &mut self,
+        repository_id: i64,
+        tag: &str,
+        conditions: Option<&str>,
+        generation: i64,
+    ) -> StorageResult<bool> {
+        let written = match conditions {
+            Some(conditions) => sqlx::query(
+                "INSERT INTO tags (repository_id, name, digest, external_reference, generation, conditions, updated_at)
+                 VALUES (?, ?, NULL, NULL, ?, ?, ?)
+                 ON CONFLICT (repository_id, name) DO UPDATE SET conditions = excluded.conditions
+                 WHERE conditions IS NOT excluded.conditions",
+            )
+            .bind(repository_id)
+            .bind(tag)
+            .bind(generation)
+            .bind(conditions)
+            .bind(Utc::now())
+            .execute(self)
+            .await?,
+            None => sqlx::query(
+                "UPDATE tags SET conditions = NULL
+                 WHERE repository_id = ? AND name = ? AND conditions IS NOT NULL",
+            )
+            .bind(repository_id)
+            .bind(tag)
+            .execute(self)
+            .await?,
+        };
+        Ok(written.rows_affected() > 0)
+    }
+
+    async fn unlink_manifest(
+        &mut self,
+        repository_id: i64,
+        digest: &Digest,
+    ) -> StorageResult<bool> {
+        // Tags naming it, and history items of it, go with it (ON DELETE CASCADE).
+        Ok(
+            sqlx::query("DELETE FROM repository_manifests WHERE repository_id = ? AND digest = ?")
+                .bind(repository_id)
+                .bind(digest.to_string())
+                .execute(self)
+                .await?
+                .rows_affected()
+                > 0,
+        )
+    }
+
+    async fn link_image(&mut self, from: i64, to: i64, digest: &Digest) -> StorageResult<bool> {
+        let present: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM repository_manifests WHERE repository_id = ? AND digest = ?",
+        )
+        .bind(from)
+        .bind(digest.to_string())
+        .fetch_optional(&mut *self)
+        .await?;
+        if present.is_none() {
+            return Ok(false);
+        }
+        if from == to {
+            return Ok(true);
+        }
+        // Numbered parameters throughout: sqlx counts unnumbered ones apart from numbered ones.
+        let closure = "WITH RECURSIVE closure(digest) AS (
+                 SELECT ?1 UNION
+                 SELECT r.child FROM manifest_references r JOIN closure c ON r.digest = c.digest
+                 WHERE r.kind = 'manifest')";
+        let now = Utc::now();
+        sqlx::query(&format!(
+            "{closure}
+             INSERT INTO repository_blobs (repository_id, digest, created_at)
+             SELECT DISTINCT ?2, r.child, ?4 FROM closure c
+             JOIN manifest_references r ON r.digest = c.digest AND r.kind = 'blob'
+             JOIN repository_blobs held ON held.repository_id = ?3 AND held.digest = r.child
+             WHERE true ON CONFLICT DO NOTHING"
+        ))
+        .bind(digest.to_string())
+        .bind(to)
+        .bind(from)
+        .bind(now)
+        .execute(&mut *self)
+        .await?;
+        sqlx::query(&format!(
+            "{closure}
+             INSERT INTO remote_blobs (repository_id, digest, source, insecure, size)
+             SELECT DISTINCT ?2, r.child, held.source, held.insecure, held.size FROM closure c
+             JOIN manifest_references r ON r.digest = c.digest AND r.kind = 'blob'
+             JOIN remote_blobs held ON held.repository_id = ?3 AND held.digest = r.child
+             WHERE NOT EXISTS (SELECT 1 FROM repository_blobs l
+                               WHERE l.repository_id = ?2 AND l.digest = r.child)
+             ON CONFLICT DO NOTHING"
+        ))
+        .bind(digest.to_string())
+        .bind(to)
+        .bind(from)
+        .execute(&mut *self)
+        .await?;
+        sqlx::query(&format!(
+            "{closure}
+             INSERT INTO repository_manifests (repository_id, digest, subject, created_at)
+             SELECT ?2, m.digest, m.subject, ?3 FROM closure c JOIN manifests m ON m.digest = c.digest
+             WHERE true ON CONFLICT DO NOTHING"
+        ))
+        .bind(digest.to_string())
+        .bind(to)
+        .bind(now)
+        .execute(self)
+        .await?;
+        Ok(true)
+    }
+
+    async fn append_event(&mut self, event: &NewEvent<'_>) -> StorageResult<i64> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO events (kind, type, namespace, name, reason, tag, old_image, new_image, object, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(event.kind.as_str())
+        .bind(event.event_type.as_str())
+        .bind(event.namespace)
+        .bind(event.name)
+        .bind(event.reason)
+        .bind(event.tag)
+        .bind(&event.old_image)
+        .bind(&event.new_image)
+        .bind(&event.object)
+        .bind(Utc::now())
+        .fetch_one(self)
+        .await?)
+    }
 }
 
 /// A store in a new temporary folder, for tests: the folder goes with the returned guard.

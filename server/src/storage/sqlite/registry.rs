@@ -1,127 +1,21 @@
 //! [`MetadataStore`] on SQLite: repositories, blob links, uploads, manifests and tags, with
 //! each push recorded in its image stream (tag history and event) in the same transaction.
 
-use std::str::FromStr;
-
 use async_trait::async_trait;
-use bytes::Bytes;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use sqlx::SqliteConnection;
 
-use super::{
-    NewEvent, SqliteMetadata, TagPoint, create_stream_row, ensure_repository, json_array, move_tag,
-    move_tracking_tags, parse_digest, record_stream_event, size_from_db, size_to_db, stream_state,
+use super::{SqliteMetadata, ensure_repository, json_array, size_from_db, size_to_db};
+use crate::oci::{Digest, RepositoryName, Tag};
+use crate::storage::rows::{
+    HeldSize, ManifestRow, ReferrerRow, RemoteBlobRow, RepositoryTagRow, UploadRow, check_held,
+    distinct_digests, repository_summaries,
 };
-use crate::oci::{Algorithm, Digest};
-use crate::oci::{RepositoryName, Tag};
 use crate::storage::{
-    EventType, MetadataStore, NewManifest, PutManifestOutcome, Referenced, Referrer, RemoteBlob,
-    RemoteSource, RepositorySummary, SizeMismatch, StorageError, StorageResult, StoredManifest,
-    UploadId, UploadSession,
+    MetadataStore, NewManifest, PutManifestOutcome, Referenced, Referrer, RemoteBlob, RemoteSource,
+    RepositorySummary, SizeMismatch, StorageResult, StoredManifest, UploadId, UploadSession,
+    stream_rules,
 };
-
-/// A manifest as the distribution API serves it.
-#[derive(sqlx::FromRow)]
-struct ManifestRow {
-    digest: String,
-    media_type: String,
-    content: Vec<u8>,
-}
-
-impl ManifestRow {
-    fn into_record(self) -> StorageResult<StoredManifest> {
-        Ok(StoredManifest {
-            digest: parse_digest(&self.digest)?,
-            media_type: self.media_type,
-            content: Bytes::from(self.content),
-        })
-    }
-}
-
-/// A manifest that names a subject, as the referrers API lists it.
-#[derive(sqlx::FromRow)]
-struct ReferrerRow {
-    digest: String,
-    media_type: String,
-    size: i64,
-    artifact_type: Option<String>,
-    annotations: Option<String>,
-}
-
-impl ReferrerRow {
-    fn into_record(self) -> StorageResult<Referrer> {
-        Ok(Referrer {
-            digest: parse_digest(&self.digest)?,
-            media_type: self.media_type,
-            size: size_from_db(self.size)?,
-            artifact_type: self.artifact_type,
-            annotations: self.annotations,
-        })
-    }
-}
-
-/// A link to a blob whose bytes are elsewhere (`remote_blobs`).
-#[derive(sqlx::FromRow)]
-struct RemoteBlobRow {
-    source: String,
-    insecure: bool,
-    size: i64,
-}
-
-impl RemoteBlobRow {
-    fn into_record(self) -> StorageResult<RemoteBlob> {
-        Ok(RemoteBlob {
-            source: RemoteSource {
-                repository: self.source,
-                insecure: self.insecure,
-            },
-            size: size_from_db(self.size)?,
-        })
-    }
-}
-
-/// An upload session's progress; its id and repository are what it was looked up by.
-#[derive(sqlx::FromRow)]
-struct UploadRow {
-    size: i64,
-    hash_algorithm: String,
-    hash_state: Vec<u8>,
-    started_at: DateTime<Utc>,
-}
-
-impl UploadRow {
-    fn into_record(
-        self,
-        id: UploadId,
-        repository: &RepositoryName,
-    ) -> StorageResult<UploadSession> {
-        Ok(UploadSession {
-            id,
-            repository: repository.clone(),
-            size: size_from_db(self.size)?,
-            hash_algorithm: Algorithm::from_str(&self.hash_algorithm)
-                .map_err(|err| StorageError::Corrupt(err.to_string()))?,
-            hash_state: self.hash_state,
-            started_at: self.started_at,
-        })
-    }
-}
-
-/// What a repository holds of a referenced digest: its size, when it holds it.
-#[derive(sqlx::FromRow)]
-struct HeldSize {
-    digest: String,
-    size: Option<i64>,
-}
-
-/// A repository listed with its manifest count and one of its tags (none when it has none):
-/// one row a tag.
-#[derive(sqlx::FromRow)]
-struct RepositoryTagRow {
-    name: String,
-    manifest_count: i64,
-    tag: Option<String>,
-}
 
 /// Links verified bytes (`size` is theirs) into a repository, replacing its remote link.
 async fn link_blob_in(
@@ -185,100 +79,12 @@ async fn check_references(
     if wanted.is_empty() {
         return Ok(());
     }
-    let mut digests: Vec<&Digest> = wanted.iter().map(|r| &r.digest).collect();
-    digests.sort();
-    digests.dedup();
     let rows: Vec<HeldSize> = sqlx::query_as(sizes)
-        .bind(json_array(&digests)?)
+        .bind(json_array(&distinct_digests(wanted))?)
         .bind(repository_id)
         .fetch_all(conn)
         .await?;
-    let mut held = std::collections::HashMap::with_capacity(rows.len());
-    for row in rows {
-        held.insert(row.digest, row.size.map(size_from_db).transpose()?);
-    }
-    for reference in wanted {
-        match held.get(&reference.digest.to_string()).copied().flatten() {
-            None => {
-                if !missing.contains(&reference.digest) {
-                    missing.push(reference.digest.clone());
-                }
-            }
-            Some(stored) if stored != reference.size => mismatched.push(SizeMismatch {
-                digest: reference.digest.clone(),
-                declared: reference.size,
-                stored,
-            }),
-            Some(_) => {}
-        }
-    }
-    Ok(())
-}
-
-/// Records a push in the repository's image stream: creates the stream (and namespace) when
-/// needed, moves the tag (with a history item) when it names another image, moves the tags that
-/// track it, and logs the event.
-async fn record_push(
-    conn: &mut SqliteConnection,
-    repository: &RepositoryName,
-    repository_id: i64,
-    digest: &Digest,
-    tag: Option<&Tag>,
-) -> StorageResult<()> {
-    let (created, generation) = match stream_state(conn, repository).await? {
-        Some(stream) => (false, stream.generation),
-        None => {
-            create_stream_row(conn, repository).await?;
-            (true, 1)
-        }
-    };
-    let event_type = if created {
-        EventType::Added
-    } else {
-        EventType::Modified
-    };
-    let mut event = NewEvent::stream(event_type, repository, "push");
-    let mut changed = created;
-    if let Some(tag) = tag {
-        let point = TagPoint {
-            digest: Some(digest),
-            external_reference: None,
-            generation,
-        };
-        if let Some(before) = move_tag(conn, repository_id, tag.as_str(), &point).await? {
-            move_tracking_tags(conn, repository, repository_id, tag.as_str(), digest).await?;
-            event.tag = Some(tag.as_str());
-            event.old_image = before;
-            event.new_image = Some(digest.to_string());
-            changed = true;
-        }
-    }
-    if changed {
-        record_stream_event(conn, repository_id, event).await?;
-    }
-    Ok(())
-}
-
-/// Removes a tag, spec and status (its history goes with it). Returns whether it had a spec
-/// tag (whose removal is a spec change: the caller raises the stream's generation).
-pub(super) async fn untag(
-    conn: &mut SqliteConnection,
-    repository_id: i64,
-    tag: &str,
-) -> StorageResult<bool> {
-    let spec_removed = sqlx::query("DELETE FROM spec_tags WHERE repository_id = ? AND name = ?")
-        .bind(repository_id)
-        .bind(tag)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected()
-        > 0;
-    sqlx::query("DELETE FROM tags WHERE repository_id = ? AND name = ?")
-        .bind(repository_id)
-        .bind(tag)
-        .execute(conn)
-        .await?;
-    Ok(spec_removed)
+    check_held(wanted, rows, missing, mismatched)
 }
 
 #[async_trait]
@@ -345,20 +151,7 @@ impl MetadataStore for SqliteMetadata {
         .bind(tag_limit)
         .fetch_all(&self.pool)
         .await?;
-        let mut summaries: Vec<RepositorySummary> = Vec::new();
-        for row in rows {
-            if summaries.last().is_none_or(|s| s.name != row.name) {
-                summaries.push(RepositorySummary {
-                    name: row.name,
-                    tags: Vec::new(),
-                    manifest_count: size_from_db(row.manifest_count)?,
-                });
-            }
-            if let (Some(tag), Some(summary)) = (row.tag, summaries.last_mut()) {
-                summary.tags.push(tag);
-            }
-        }
-        Ok(summaries)
+        repository_summaries(rows)
     }
 
     async fn blob_size(
@@ -686,7 +479,8 @@ impl MetadataStore for SqliteMetadata {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        record_push(&mut tx, repository, repository_id, &manifest.digest, tag).await?;
+        stream_rules::record_push(&mut *tx, repository, repository_id, &manifest.digest, tag)
+            .await?;
         self.commit(tx).await?;
         Ok(PutManifestOutcome::Stored)
     }
@@ -733,57 +527,20 @@ impl MetadataStore for SqliteMetadata {
         digest: &Digest,
     ) -> StorageResult<bool> {
         let mut tx = self.begin_write().await?;
-        let Some(stream) = stream_state(&mut tx, repository).await? else {
-            return Ok(false);
-        };
-        let repository_id = stream.repository_id;
-        // Tags naming it, and history items of it, go with it (ON DELETE CASCADE).
-        let deleted =
-            sqlx::query("DELETE FROM repository_manifests WHERE repository_id = ? AND digest = ?")
-                .bind(repository_id)
-                .bind(digest.to_string())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                > 0;
+        let deleted = stream_rules::delete_manifest(&mut *tx, repository, digest).await?;
         if deleted {
-            let mut event = NewEvent::stream(EventType::Modified, repository, "delete-image");
-            event.old_image = Some(digest.to_string());
-            record_stream_event(&mut tx, repository_id, event).await?;
+            self.commit(tx).await?;
         }
-        self.commit(tx).await?;
         Ok(deleted)
     }
 
     async fn delete_tag(&self, repository: &RepositoryName, tag: &Tag) -> StorageResult<bool> {
         let mut tx = self.begin_write().await?;
-        let Some(stream) = stream_state(&mut tx, repository).await? else {
-            return Ok(false);
-        };
-        let repository_id = stream.repository_id;
-        let current: Option<String> = sqlx::query_scalar(
-            "SELECT digest FROM tags WHERE repository_id = ? AND name = ? AND digest IS NOT NULL",
-        )
-        .bind(repository_id)
-        .bind(tag.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(current) = current else {
-            return Ok(false);
-        };
-        if untag(&mut tx, repository_id, tag.as_str()).await? {
-            sqlx::query("UPDATE image_streams SET generation = ? WHERE repository_id = ?")
-                .bind(stream.generation + 1)
-                .bind(repository_id)
-                .execute(&mut *tx)
-                .await?;
+        let deleted = stream_rules::delete_tag(&mut *tx, repository, tag).await?;
+        if deleted {
+            self.commit(tx).await?;
         }
-        let mut event = NewEvent::stream(EventType::Modified, repository, "untag");
-        event.tag = Some(tag.as_str());
-        event.old_image = Some(current);
-        record_stream_event(&mut tx, repository_id, event).await?;
-        self.commit(tx).await?;
-        Ok(true)
+        Ok(deleted)
     }
 
     async fn list_tags(

@@ -1,74 +1,20 @@
 //! [`ImageStreamStore`] on SQLite: namespaces, image streams, images and the event log.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
-use super::registry::untag;
-use super::{
-    NewEvent, STREAM_COLUMNS, SqliteMetadata, StreamRow, TagPoint, TagRow, add_namespace,
-    append_event, create_stream_row, json_array, labels_from_db, labels_to_db, link_image,
-    load_stream, load_streams, load_streams_with_tags, move_tag, move_tracking_tags, parse_digest,
-    record_stream_event, size_from_db, stream_state, to_json,
-};
+use super::{SqliteMetadata, json_array, load_streams, load_streams_with_tags, size_from_db};
 use crate::oci::Digest;
 use crate::oci::RepositoryName;
-use crate::storage::{
-    EventFilter, EventKind, EventRecord, EventType, ImageRecord, ImageStreamStore, Labels,
-    NamespaceRecord, NamespaceUsage, Presence, StorageError, StorageResult, StreamChange,
-    StreamChangeError, StreamRecord, StreamSummaryRecord, SummarySort, TagTarget,
+use crate::storage::rows::{
+    EVENT_COLUMNS, EventRow, ImageRow, NAMESPACE_COLUMNS, NamespaceRow, STREAM_COLUMNS,
+    ScheduledImportRow, StreamRow, SummaryRow, UsageRow, events_page,
 };
-
-/// A stream as the console lists it: its name, tag count, newest tag change, bytes and most
-/// recently changed tag.
-#[derive(sqlx::FromRow)]
-struct SummaryRow {
-    name: String,
-    tag_count: i64,
-    updated: Option<DateTime<Utc>>,
-    size: i64,
-    latest: Option<String>,
-}
-
-impl SummaryRow {
-    fn into_record(self) -> StorageResult<StreamSummaryRecord> {
-        Ok(StreamSummaryRecord {
-            name: self.name,
-            tags: size_from_db(self.tag_count)?,
-            size: size_from_db(self.size)?,
-            updated: self.updated,
-            latest_tag: self.latest,
-        })
-    }
-}
-
-/// A namespace with its stream count and the bytes of the images their tags name.
-#[derive(sqlx::FromRow)]
-struct UsageRow {
-    name: String,
-    created_at: DateTime<Utc>,
-    streams: i64,
-    size: i64,
-}
-
-impl UsageRow {
-    fn into_record(self) -> StorageResult<NamespaceUsage> {
-        Ok(NamespaceUsage {
-            name: self.name,
-            streams: size_from_db(self.streams)?,
-            size: size_from_db(self.size)?,
-            created_at: self.created_at,
-        })
-    }
-}
-
-/// A spec tag whose reference asks for scheduled imports, with its repository's name.
-#[derive(sqlx::FromRow)]
-struct ScheduledImportRow {
-    repository: String,
-    tag: String,
-    reference: String,
-}
+use crate::storage::{
+    EventFilter, EventRecord, ImageRecord, ImageStreamStore, Labels, NamespaceRecord,
+    NamespaceUsage, StorageResult, StreamChange, StreamChangeError, StreamRecord,
+    StreamSummaryRecord, SummarySort, stream_rules,
+};
 
 /// The bytes of manifest `x`'s image: its config and layers (as read at push time), and for an
 /// index, its children's too (an index's own `size` is only its children's manifests).
@@ -84,135 +30,7 @@ fn clamped(total: &str) -> String {
     format!("CAST(min({total}, 9223372036854775807.0) AS INTEGER)")
 }
 
-#[derive(sqlx::FromRow)]
-struct NamespaceRow {
-    name: String,
-    uid: String,
-    resource_version: i64,
-    labels: Option<String>,
-    annotations: Option<String>,
-    created_at: DateTime<Utc>,
-}
-
-const NAMESPACE_COLUMNS: &str = "name, uid, resource_version, labels, annotations, created_at";
-
-impl NamespaceRow {
-    fn into_record(self) -> StorageResult<NamespaceRecord> {
-        Ok(NamespaceRecord {
-            name: self.name,
-            uid: self.uid,
-            resource_version: self.resource_version,
-            labels: labels_from_db(self.labels)?,
-            annotations: labels_from_db(self.annotations)?,
-            created_at: self.created_at,
-        })
-    }
-}
-
-/// A manifest as an image ([`IMAGE_COLUMNS`], or those of `m` where the query joins).
-#[derive(sqlx::FromRow)]
-struct ImageRow {
-    digest: String,
-    media_type: String,
-    size: i64,
-    image: Option<String>,
-    created_at: DateTime<Utc>,
-}
-
 const IMAGE_COLUMNS: &str = "digest, media_type, size, image, created_at";
-
-impl ImageRow {
-    fn into_record(self) -> StorageResult<ImageRecord> {
-        Ok(ImageRecord {
-            digest: parse_digest(&self.digest)?,
-            media_type: self.media_type,
-            size: size_from_db(self.size)?,
-            image: self.image,
-            created_at: self.created_at,
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct EventRow {
-    id: i64,
-    kind: String,
-    #[sqlx(rename = "type")]
-    event_type: String,
-    namespace: String,
-    name: String,
-    reason: String,
-    tag: Option<String>,
-    old_image: Option<String>,
-    new_image: Option<String>,
-    object: Option<String>,
-    created_at: DateTime<Utc>,
-}
-
-impl EventRow {
-    fn into_record(self) -> StorageResult<EventRecord> {
-        let kind = match self.kind.as_str() {
-            "Namespace" => EventKind::Namespace,
-            "ImageStream" => EventKind::ImageStream,
-            other => return Err(StorageError::Corrupt(format!("event kind {other}"))),
-        };
-        let event_type = EventType::parse(&self.event_type)
-            .ok_or_else(|| StorageError::Corrupt(format!("event type {}", self.event_type)))?;
-        Ok(EventRecord {
-            id: self.id,
-            kind,
-            event_type,
-            namespace: self.namespace,
-            name: self.name,
-            reason: self.reason,
-            tag: self.tag,
-            old_image: self.old_image,
-            new_image: self.new_image,
-            object: self.object,
-            created_at: self.created_at,
-        })
-    }
-}
-
-/// Writes a tag's status for a target, linking a local image from its source repository.
-async fn point_tag(
-    conn: &mut SqliteConnection,
-    repository_id: i64,
-    tag: &str,
-    target: &TagTarget,
-    generation: i64,
-) -> StorageResult<Result<Option<Option<String>>, StreamChangeError>> {
-    let point = match target {
-        TagTarget::Local { source, digest } => {
-            let source_id: Option<i64> =
-                sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
-                    .bind(source.as_str())
-                    .fetch_optional(&mut *conn)
-                    .await?;
-            let missing = || StreamChangeError::SourceMissing {
-                repository: source.to_string(),
-                digest: digest.to_string(),
-            };
-            let Some(source_id) = source_id else {
-                return Ok(Err(missing()));
-            };
-            if !link_image(conn, source_id, repository_id, digest).await? {
-                return Ok(Err(missing()));
-            }
-            TagPoint {
-                digest: Some(digest),
-                external_reference: None,
-                generation,
-            }
-        }
-        TagTarget::External { reference, .. } => TagPoint {
-            digest: None,
-            external_reference: Some(reference),
-            generation,
-        },
-    };
-    Ok(Ok(move_tag(conn, repository_id, tag, &point).await?))
-}
 
 /// Stream `namespace/name` with its tags, only those named in `only` (a JSON array) when given.
 async fn find_stream(
@@ -233,35 +51,6 @@ async fn find_stream(
         .await?
         .into_iter()
         .next())
-}
-
-/// Deletes a stream's repository (everything of it cascades) and logs its DELETED event.
-async fn delete_stream_in(
-    conn: &mut SqliteConnection,
-    stream: &StreamRecord,
-    repository_id: i64,
-) -> StorageResult<()> {
-    let object = to_json(stream)?;
-    sqlx::query("DELETE FROM repositories WHERE id = ?")
-        .bind(repository_id)
-        .execute(&mut *conn)
-        .await?;
-    append_event(
-        conn,
-        NewEvent {
-            kind: EventKind::ImageStream,
-            event_type: EventType::Deleted,
-            namespace: &stream.namespace,
-            name: &stream.name,
-            reason: "delete",
-            tag: None,
-            old_image: None,
-            new_image: None,
-            object: Some(object),
-        },
-    )
-    .await?;
-    Ok(())
 }
 
 #[async_trait]
@@ -298,7 +87,7 @@ impl ImageStreamStore for SqliteMetadata {
         annotations: &Labels,
     ) -> StorageResult<Option<NamespaceRecord>> {
         let mut tx = self.begin_write().await?;
-        if add_namespace(&mut tx, name, labels, annotations)
+        if stream_rules::add_namespace(&mut *tx, name, labels, annotations)
             .await?
             .is_none()
         {
@@ -310,44 +99,11 @@ impl ImageStreamStore for SqliteMetadata {
 
     async fn delete_namespace(&self, name: &str) -> StorageResult<bool> {
         let mut tx = self.begin_write().await?;
-        let Some(namespace) = sqlx::query_as::<_, NamespaceRow>(&format!(
-            "SELECT {NAMESPACE_COLUMNS} FROM namespaces WHERE name = ?"
-        ))
-        .bind(name)
-        .fetch_optional(&mut *tx)
-        .await?
-        else {
-            return Ok(false);
-        };
-        let rows: Vec<StreamRow> = sqlx::query_as(&format!(
-            "SELECT {STREAM_COLUMNS} FROM image_streams s JOIN namespaces n ON n.id = s.namespace_id
-             WHERE n.name = ? ORDER BY s.name"
-        ))
-        .bind(name)
-        .fetch_all(&mut *tx)
-        .await?;
-        let ids: Vec<i64> = rows.iter().map(|row| row.repository_id).collect();
-        let streams = load_streams(&mut tx, rows).await?;
-        for (stream, id) in streams.iter().zip(ids) {
-            delete_stream_in(&mut tx, stream, id).await?;
+        let deleted = stream_rules::delete_namespace(&mut *tx, name).await?;
+        if deleted {
+            self.commit(tx).await?;
         }
-        // Repositories of the namespace that never became streams (blobs only).
-        sqlx::query("DELETE FROM repositories WHERE name LIKE ? ESCAPE '\\'")
-            .bind(format!(
-                "{}/%",
-                name.replace('%', "\\%").replace('_', "\\_")
-            ))
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM namespaces WHERE name = ?")
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
-        let mut event = NewEvent::namespace(EventType::Deleted, name, "delete");
-        event.object = Some(to_json(&namespace.into_record()?)?);
-        append_event(&mut tx, event).await?;
-        self.commit(tx).await?;
-        Ok(true)
+        Ok(deleted)
     }
 
     async fn list_streams(
@@ -417,12 +173,7 @@ impl ImageStreamStore for SqliteMetadata {
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
-            .map(|row| {
-                let repository = row.repository.parse::<RepositoryName>().map_err(|err| {
-                    StorageError::Corrupt(format!("repository {:?}: {err}", row.repository))
-                })?;
-                Ok((repository, row.tag, row.reference))
-            })
+            .map(ScheduledImportRow::into_record)
             .collect()
     }
 
@@ -528,191 +279,20 @@ impl ImageStreamStore for SqliteMetadata {
         change: &StreamChange,
     ) -> StorageResult<Result<StreamRecord, StreamChangeError>> {
         let mut tx = self.begin_write().await?;
-        let existing = stream_state(&mut tx, &change.repository).await?;
-        let (repository_id, generation, created) = match (existing, change.presence) {
-            (Some(_), Presence::Create) => return Ok(Err(StreamChangeError::AlreadyExists)),
-            (None, Presence::Update) => return Ok(Err(StreamChangeError::NotFound)),
-            (Some(stream), _) => {
-                if let Some(expected) = change.expected_resource_version
-                    && expected != stream.resource_version
-                {
-                    return Ok(Err(StreamChangeError::Conflict {
-                        current: stream.resource_version,
-                    }));
-                }
-                (stream.repository_id, stream.generation, false)
-            }
-            (None, _) => (
-                create_stream_row(&mut tx, &change.repository).await?,
-                1,
-                true,
-            ),
-        };
-
-        let mut event = NewEvent::stream(
-            if created {
-                EventType::Added
-            } else {
-                EventType::Modified
-            },
-            &change.repository,
-            change.reason,
-        );
-        let mut changed = created;
-        if let Some((labels, annotations)) = &change.metadata {
-            sqlx::query(
-                "UPDATE image_streams SET labels = ?, annotations = ? WHERE repository_id = ?",
-            )
-            .bind(labels_to_db(labels))
-            .bind(labels_to_db(annotations))
-            .bind(repository_id)
-            .execute(&mut *tx)
-            .await?;
-            changed = true;
+        let changed = stream_rules::change_stream(&mut *tx, change).await?;
+        if changed.is_ok() {
+            self.commit(tx).await?;
         }
-        let mut spec_removed = false;
-        for tag in &change.remove_tags {
-            let old = TagRow::find(&mut tx, repository_id, tag).await?;
-            spec_removed |= untag(&mut tx, repository_id, tag).await?;
-            changed = true;
-            if change.remove_tags.len() == 1 {
-                event.tag = Some(tag);
-                event.old_image = old.and_then(TagRow::into_image);
-            }
-        }
-        // Only the spec counts for the generation: removing a pushed (status-only) tag does not.
-        let spec_changed =
-            change.lookup_local.is_some() || !change.set_spec_tags.is_empty() || spec_removed;
-        // A new stream starts at generation 1 with its spec.
-        let generation = if spec_changed && !created {
-            generation + 1
-        } else {
-            generation
-        };
-        if spec_changed {
-            sqlx::query(
-                "UPDATE image_streams SET generation = ?, lookup_local = coalesce(?, lookup_local)
-                 WHERE repository_id = ?",
-            )
-            .bind(generation)
-            .bind(change.lookup_local)
-            .bind(repository_id)
-            .execute(&mut *tx)
-            .await?;
-            changed = true;
-        }
-        for (tag, target) in &change.move_tags {
-            match point_tag(&mut tx, repository_id, tag, target, generation).await? {
-                Err(err) => return Ok(Err(err)),
-                Ok(Some(before)) => {
-                    if let TagTarget::Local { digest, .. } = target {
-                        move_tracking_tags(&mut tx, &change.repository, repository_id, tag, digest)
-                            .await?;
-                    }
-                    event.tag = Some(tag);
-                    event.old_image = before;
-                    event.new_image = match target {
-                        TagTarget::Local { digest, .. } => Some(digest.to_string()),
-                        TagTarget::External { reference, .. } => Some(reference.clone()),
-                    };
-                    changed = true;
-                }
-                Ok(None) => {}
-            }
-        }
-        for spec in &change.set_spec_tags {
-            sqlx::query(
-                "INSERT INTO spec_tags (repository_id, name, reference, generation) VALUES (?, ?, ?, ?)
-                 ON CONFLICT (repository_id, name)
-                 DO UPDATE SET reference = excluded.reference, generation = excluded.generation",
-            )
-            .bind(repository_id)
-            .bind(&spec.name)
-            .bind(&spec.reference)
-            .bind(generation)
-            .execute(&mut *tx)
-            .await?;
-            if let Some(target) = &spec.target {
-                let moved =
-                    point_tag(&mut tx, repository_id, &spec.name, target, generation).await?;
-                if let (Ok(Some(_)), TagTarget::Local { digest, .. }) = (&moved, target) {
-                    move_tracking_tags(
-                        &mut tx,
-                        &change.repository,
-                        repository_id,
-                        &spec.name,
-                        digest,
-                    )
-                    .await?;
-                }
-                match moved {
-                    Err(err) => return Ok(Err(err)),
-                    Ok(Some(before)) if change.set_spec_tags.len() == 1 => {
-                        event.tag = Some(&spec.name);
-                        event.old_image = before;
-                        event.new_image = match target {
-                            TagTarget::Local { digest, .. } => Some(digest.to_string()),
-                            TagTarget::External { reference, .. } => Some(reference.clone()),
-                        };
-                    }
-                    Ok(_) => {}
-                }
-            }
-        }
-        for (tag, conditions) in &change.tag_conditions {
-            let written = match conditions {
-                Some(conditions) => sqlx::query(
-                    "INSERT INTO tags (repository_id, name, digest, external_reference, generation, conditions, updated_at)
-                     VALUES (?, ?, NULL, NULL, ?, ?, ?)
-                     ON CONFLICT (repository_id, name) DO UPDATE SET conditions = excluded.conditions
-                     WHERE conditions IS NOT excluded.conditions",
-                )
-                .bind(repository_id)
-                .bind(tag)
-                .bind(generation)
-                .bind(conditions)
-                .bind(Utc::now())
-                .execute(&mut *tx)
-                .await?,
-                None => sqlx::query(
-                    "UPDATE tags SET conditions = NULL
-                     WHERE repository_id = ? AND name = ? AND conditions IS NOT NULL",
-                )
-                .bind(repository_id)
-                .bind(tag)
-                .execute(&mut *tx)
-                .await?,
-            };
-            if written.rows_affected() > 0 {
-                changed = true;
-                event.tag.get_or_insert(tag);
-            }
-        }
-        if changed {
-            record_stream_event(&mut tx, repository_id, event).await?;
-        }
-        let stream = load_stream(&mut tx, repository_id)
-            .await?
-            .ok_or_else(|| StorageError::Corrupt("a changed stream vanished".into()))?;
-        self.commit(tx).await?;
-        Ok(Ok(stream))
+        Ok(changed)
     }
 
     async fn delete_stream(&self, namespace: &str, name: &str) -> StorageResult<bool> {
-        let Ok(repository) = RepositoryName::of_stream(namespace, name) else {
-            return Ok(false);
-        };
         let mut tx = self.begin_write().await?;
-        let Some(state) = stream_state(&mut tx, &repository).await? else {
-            return Ok(false);
-        };
-        let repository_id = state.repository_id;
-        let stream = load_stream(&mut tx, repository_id)
-            .await?
-            .ok_or_else(|| StorageError::Corrupt("a stream vanished".into()))?;
-        delete_stream_in(&mut tx, &stream, repository_id).await?;
-        self.commit(tx).await?;
-        Ok(true)
+        let deleted = stream_rules::delete_stream(&mut *tx, namespace, name).await?;
+        if deleted {
+            self.commit(tx).await?;
+        }
+        Ok(deleted)
     }
 
     async fn list_stream_tags(
@@ -812,8 +392,7 @@ impl ImageStreamStore for SqliteMetadata {
             conditions.push("name = ?");
         }
         let sql = format!(
-            "SELECT id, kind, type, namespace, name, reason, tag, old_image, new_image, object, created_at
-             FROM events WHERE {} ORDER BY id LIMIT ?",
+            "SELECT {EVENT_COLUMNS} FROM events WHERE {} ORDER BY id LIMIT ?",
             conditions.join(" AND ")
         );
         // Read the newest id and the matching events from one snapshot: writers commit in id
@@ -834,16 +413,7 @@ impl ImageStreamStore for SqliteMetadata {
         }
         let rows = query.bind(limit).fetch_all(&mut *tx).await?;
         tx.commit().await?;
-        let events = rows
-            .into_iter()
-            .map(EventRow::into_record)
-            .collect::<StorageResult<Vec<_>>>()?;
-        let scanned = if events.len() >= limit as usize {
-            events.last().map_or(after, |e| e.id)
-        } else {
-            latest.max(after)
-        };
-        Ok((events, scanned))
+        events_page(rows, after, latest, limit)
     }
 
     async fn latest_event_id(&self) -> StorageResult<i64> {
