@@ -15,12 +15,16 @@ use crate::cli::{TokenCommand, UserCommand};
 use crate::config::Config;
 use crate::storage::Stores;
 use crate::storage::auth::{AuthStore, BindingRecord, NewAudit, TokenKind, TokenOwner};
+use crate::storage::coordination::Topic;
+
+async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
+    Stores::open(config)
+        .await
+        .with_context(|| format!("opening storage in {}", config.data_dir.display()))
+}
 
 async fn open(config: &Config) -> anyhow::Result<Arc<dyn AuthStore>> {
-    let stores = Stores::open(config)
-        .await
-        .with_context(|| format!("opening storage in {}", config.data_dir.display()))?;
-    Ok(stores.auth)
+    Ok(open_stores(config).await?.auth)
 }
 
 fn password(given: Option<String>, from_stdin: bool) -> anyhow::Result<(String, bool)> {
@@ -74,7 +78,8 @@ pub async fn user(command: UserCommand, config: &Config) -> anyhow::Result<()> {
                     bail!("group {group:?}: {message}");
                 }
             }
-            let store = open(config).await?;
+            let stores = open_stores(config).await?;
+            let store = stores.auth.clone();
             let (password, generated) = password(given, password_stdin)?;
             let hash = hash_password(&password)?;
             if store
@@ -100,6 +105,11 @@ pub async fn user(command: UserCommand, config: &Config) -> anyhow::Result<()> {
                         created_at: Utc::now(),
                     })
                     .await?;
+                // Running replicas that share a notifier with this process (PostgreSQL) decide
+                // with the binding at once; on SQLite a server sees it at its safety refresh.
+                if let Err(err) = stores.notifier.publish(Topic::Bindings, "changed").await {
+                    eprintln!("berth: telling running servers of the new binding failed: {err}");
+                }
             }
             audit(&store, "user-create", name.clone()).await;
             if generated {

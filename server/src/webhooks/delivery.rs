@@ -707,33 +707,13 @@ mod tests {
             .unwrap();
         let dispatcher = Arc::new(dispatcher(&sqlite, key));
         dispatcher.start().await.unwrap();
-        for stream in ["a", "b", "c"] {
-            let repository = RepositoryName::of_stream("team", stream).unwrap();
-            sqlite
-                .change_stream(&StreamChange::new(repository, Presence::Create, "create"))
-                .await
-                .unwrap()
-                .unwrap();
-        }
+        create_streams(&sqlite, &["a", "b", "c"]).await;
 
         // The live subscription gets all three, in order, while the dead one is retried.
-        let mut streams = Vec::new();
-        for _ in 0..200 {
-            streams = log
-                .lock()
-                .unwrap()
-                .iter()
-                .map(|(path, event, body)| {
-                    assert_eq!((path.as_str(), event.as_str()), ("live", "imagestream"));
-                    body["stream"].as_str().unwrap().to_owned()
-                })
-                .collect::<Vec<_>>();
-            if streams.len() == 3 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
+        assert_eq!(received_streams(&log, 3).await, ["a", "b", "c"]);
+        for (path, event, _) in log.lock().unwrap().iter() {
+            assert_eq!((path.as_str(), event.as_str()), ("live", "imagestream"));
         }
-        assert_eq!(streams, ["a", "b", "c"]);
         let dead = store.webhook("team", "dead").await.unwrap().unwrap();
         let mut deliveries = Vec::new();
         for _ in 0..200 {

@@ -823,19 +823,15 @@ mod contracts {
     use crate::storage::sqlite::SqliteMetadata;
     use crate::storage::test_infra::postgres;
 
-    async fn stores() -> (tempfile::TempDir, Stores) {
-        let dir = tempfile::tempdir().unwrap();
-        let database = Arc::new(
-            PostgresDatabase::open(&postgres().database(), &PostgresSettings::default())
-                .await
-                .unwrap(),
-        );
+    /// Stores on `database`, those not built on PostgreSQL yet SQLite's and the data folder's
+    /// in `folder`.
+    async fn stores_on(database: Arc<PostgresDatabase>, folder: &std::path::Path) -> Stores {
         let sqlite = Arc::new(
-            SqliteMetadata::open(&dir.path().join("berth.db"))
+            SqliteMetadata::open(&folder.join("berth.db"))
                 .await
                 .unwrap(),
         );
-        let stores = Stores {
+        Stores {
             metadata: database.clone(),
             streams: database.clone(),
             auth: sqlite.clone(),
@@ -845,8 +841,21 @@ mod contracts {
             leases: database.clone(),
             throttle: database,
             sessions: sqlite.pool(),
-            blobs: Arc::new(FsBlobStore::open(dir.path()).await.unwrap()),
-        };
+            blobs: Arc::new(FsBlobStore::open(folder).await.unwrap()),
+        }
+    }
+
+    async fn open(url: &str) -> Arc<PostgresDatabase> {
+        Arc::new(
+            PostgresDatabase::open(url, &PostgresSettings::default())
+                .await
+                .unwrap(),
+        )
+    }
+
+    async fn stores() -> (tempfile::TempDir, Stores) {
+        let dir = tempfile::tempdir().unwrap();
+        let stores = stores_on(open(&postgres().database()).await, dir.path()).await;
         (dir, stores)
     }
 
@@ -857,35 +866,11 @@ mod contracts {
     async fn replicas() -> (tempfile::TempDir, Stores, Stores) {
         let url = postgres().database();
         let dir = tempfile::tempdir().unwrap();
-        let mut replicas = Vec::new();
-        for n in 0..2 {
-            let database = Arc::new(
-                PostgresDatabase::open(&url, &PostgresSettings::default())
-                    .await
-                    .unwrap(),
-            );
-            let folder = dir.path().join(n.to_string());
-            std::fs::create_dir_all(&folder).unwrap();
-            let sqlite = Arc::new(
-                SqliteMetadata::open(&folder.join("berth.db"))
-                    .await
-                    .unwrap(),
-            );
-            replicas.push(Stores {
-                metadata: database.clone(),
-                streams: database.clone(),
-                auth: sqlite.clone(),
-                secrets: sqlite.clone(),
-                webhooks: sqlite.clone(),
-                notifier: database.clone(),
-                leases: database.clone(),
-                throttle: database,
-                sessions: sqlite.pool(),
-                blobs: Arc::new(FsBlobStore::open(&folder).await.unwrap()),
-            });
-        }
-        let second = replicas.pop().unwrap();
-        let first = replicas.pop().unwrap();
+        let (first, second) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir_all(&first).unwrap();
+        std::fs::create_dir_all(&second).unwrap();
+        let first = stores_on(open(&url).await, &first).await;
+        let second = stores_on(open(&url).await, &second).await;
         (dir, first, second)
     }
 
