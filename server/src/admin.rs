@@ -18,13 +18,21 @@ use crate::storage::auth::{AuthStore, BindingRecord, NewAudit, TokenKind, TokenO
 use crate::storage::coordination::Topic;
 
 async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
-    Stores::open(config)
-        .await
-        .with_context(|| format!("opening storage in {}", config.data_dir.display()))
+    Stores::open(config).await.context("opening storage")
 }
 
 async fn open(config: &Config) -> anyhow::Result<Arc<dyn AuthStore>> {
     Ok(open_stores(config).await?.auth)
+}
+
+/// `berth migrate`: applies the database's migrations (serialised with any replica starting at
+/// the same time) and exits.
+pub async fn migrate(config: &Config) -> anyhow::Result<()> {
+    Stores::migrate(config)
+        .await
+        .context("migrating the metadata database")?;
+    println!("berth: the metadata database is up to date");
+    Ok(())
 }
 
 fn password(given: Option<String>, from_stdin: bool) -> anyhow::Result<(String, bool)> {

@@ -1,6 +1,6 @@
-//! The command line: `berth` and its subcommands (`serve`, `user`, `token`, `import-image`),
-//! their flags and environment variables (clap reads both; a flag wins over its variable), and
-//! how `serve`'s flags override the settings of [`crate::config`].
+//! The command line: `berth` and its subcommands (`serve`, `user`, `token`, `migrate`,
+//! `import-image`), their flags and environment variables (clap reads both; a flag wins over
+//! its variable), and how `serve`'s flags override the settings of [`crate::config`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,6 +39,9 @@ pub enum Command {
     /// Manage tokens (for operators).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Bring the metadata database's schema up to date, then exit (replicas also do it at
+    /// start, one at a time; run this first to upgrade before starting them).
+    Migrate(ServeArgs),
     /// Import images from another registry into an image stream of a running Berth, as
     /// `oc import-image` does (an ImageStreamImport through the API).
     ImportImage(ImportImageArgs),
@@ -149,6 +152,16 @@ pub struct ServeArgs {
     /// Folder for the metadata database, blobs and uploads; created if missing [default: data]
     #[arg(long, env = "BERTH_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+
+    /// Metadata database: sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE
+    /// [default: the data folder's berth.db]
+    #[arg(
+        long,
+        env = "BERTH_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
 
     /// Log format [default: human]
     #[arg(long, env = "BERTH_LOG_FORMAT", value_name = "FORMAT")]
@@ -352,6 +365,7 @@ fn overrides(args: &ServeArgs) -> serde_json::Value {
         ("listen", value(args.listen)),
         ("data_dir", value(args.data_dir.as_deref())),
         ("shutdown_timeout", value(args.shutdown_timeout)),
+        ("database.url", value(args.database_url.as_deref())),
         ("log.format", value(args.log_format)),
         ("log.level", value(args.log_level.as_deref())),
         (
@@ -506,6 +520,7 @@ mod tests {
             listen: Some("127.0.0.1:7000".parse().unwrap()),
             data_dir: Some("/srv/data".into()),
             shutdown_timeout: Some(7),
+            database_url: given("postgres://berth@db.example/berth"),
             log_format: Some(LogFormat::Json),
             log_level: given("debug"),
             trusted_proxies: vec!["10.0.0.0/8".into()],
@@ -545,6 +560,10 @@ mod tests {
             ("/listen", serde_json::json!("127.0.0.1:7000")),
             ("/data_dir", serde_json::json!("/srv/data")),
             ("/shutdown_timeout", serde_json::json!(7)),
+            (
+                "/database/url",
+                serde_json::json!("postgres://berth@db.example/berth"),
+            ),
             ("/log/format", serde_json::json!("json")),
             ("/log/level", serde_json::json!("debug")),
             ("/http/trusted_proxies", serde_json::json!(["10.0.0.0/8"])),

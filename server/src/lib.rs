@@ -58,7 +58,16 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
     }
     let stores = storage::Stores::open(config)
         .await
-        .with_context(|| format!("opening storage in {}", config.data_dir.display()))?;
+        .context("opening storage")?;
+    build_app_on(config, address, stores).await
+}
+
+/// Builds the application on stores already open.
+async fn build_app_on(
+    config: &Config,
+    address: std::net::SocketAddr,
+    stores: storage::Stores,
+) -> anyhow::Result<Router> {
     let metadata = stores.metadata.clone();
     let streams = stores.streams.clone();
     let auth_store = stores.auth.clone();
@@ -369,10 +378,16 @@ pub async fn serve(
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let address = listener.local_addr()?;
-    let app = build_app(&config, address).await?;
+    let listener = listener.into_std()?;
+    let app = match &config.upstream {
+        Some(_) => build_app(&config, address).await?,
+        None => {
+            let stores = open_stores_answering_readiness(&config, &listener).await?;
+            build_app_on(&config, address, stores).await?
+        }
+    };
     on_listening(address);
     let grace = Duration::from_secs(config.shutdown_timeout);
-    let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     // One server for plain HTTP and HTTPS; a shutdown signal stops accepting and lets requests
     // in flight finish for up to the grace period.
     let handle = axum_server::Handle::new();
@@ -385,7 +400,58 @@ pub async fn serve(
         );
         stopper.graceful_shutdown(Some(grace));
     });
-    let listener = listener.into_std()?;
+    serve_on(listener, app, &config, handle).await
+}
+
+/// Opens the stores. When a shared database or store does not answer yet (a replica started
+/// before PostgreSQL or the bucket), it serves `/healthz` and a 503 `/readyz` naming what is
+/// missing, and tries again every few seconds, instead of exiting: an orchestrator then sees a
+/// live replica that is not ready. Embedded storage that cannot be opened stops Berth at once.
+async fn open_stores_answering_readiness(
+    config: &Config,
+    listener: &std::net::TcpListener,
+) -> anyhow::Result<storage::Stores> {
+    let failure = match storage::Stores::open(config).await {
+        Ok(stores) => return Ok(stores),
+        Err(err) if !storage::Stores::shared(config) => {
+            return Err(anyhow::Error::new(err).context("opening storage"));
+        }
+        Err(err) => err,
+    };
+    tracing::warn!(%failure, "storage does not answer yet; serving /readyz as 503 until it does");
+    let waiting = Arc::new(std::sync::Mutex::new(failure.to_string()));
+    let handle = axum_server::Handle::new();
+    let starting = tokio::spawn({
+        let (listener, config) = (listener.try_clone()?, config.clone());
+        let (router, handle) = (ops::starting_router(waiting.clone()), handle.clone());
+        async move { serve_on(listener, router, &config, handle).await }
+    });
+    let stores = loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        match storage::Stores::open(config).await {
+            Ok(stores) => break stores,
+            Err(err) => {
+                tracing::warn!(%err, "storage does not answer yet");
+                if let Ok(mut waiting) = waiting.lock() {
+                    *waiting = err.to_string();
+                }
+            }
+        }
+    };
+    handle.graceful_shutdown(Some(Duration::from_secs(5)));
+    let _ = starting.await;
+    tracing::info!("storage answers; starting");
+    Ok(stores)
+}
+
+/// Serves `app` on `listener`, over TLS when configured, until `handle` shuts it down.
+async fn serve_on(
+    listener: std::net::TcpListener,
+    app: Router,
+    config: &Config,
+    handle: axum_server::Handle,
+) -> anyhow::Result<()> {
+    let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     // Without TCP_NODELAY, a response's headers and body written apart wait for the peer's
     // delayed ACK (about 40 ms on small blobs).
     let Some(tls) = &config.tls else {

@@ -27,6 +27,7 @@ fn main() -> ExitCode {
             let TokenCommand::Create { server, .. } = &command;
             (server.clone(), Some(Admin::Token(command)))
         }
+        Some(Command::Migrate(args)) => (args, Some(Admin::Migrate)),
         Some(Command::ImportImage(args)) => return run_import_image(args),
         None => (cli.serve, None),
     };
@@ -79,6 +80,7 @@ fn main() -> ExitCode {
 enum Admin {
     User(UserCommand),
     Token(TokenCommand),
+    Migrate,
 }
 
 fn run_import_image(args: ImportImageArgs) -> ExitCode {
@@ -103,6 +105,7 @@ fn run_admin(admin: Admin, config: &Config) -> ExitCode {
                 match admin {
                     Admin::User(command) => berth::admin::user(command, config).await,
                     Admin::Token(command) => berth::admin::token(command, config).await,
+                    Admin::Migrate => berth::admin::migrate(config).await,
                 }
             })
         });

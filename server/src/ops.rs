@@ -260,6 +260,29 @@ pub fn served(app: Router, config: &Config, address: std::net::SocketAddr) -> Ro
     Router::new().fallback_service(outer)
 }
 
+/// What a replica serves while its shared storage does not answer yet: `/healthz` (alive),
+/// `/readyz` as 503 with the reason, and 503 for everything else.
+pub fn starting_router(waiting_for: Arc<std::sync::Mutex<String>>) -> Router {
+    let not_ready = move || {
+        let reason = waiting_for
+            .lock()
+            .map(|reason| reason.clone())
+            .unwrap_or_default();
+        async move {
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "5")],
+                format!("not ready\nstarting: {reason}\n"),
+            )
+                .into_response()
+        }
+    };
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(not_ready.clone()))
+        .fallback(not_ready)
+}
+
 pub fn router(health: Health) -> Router {
     Router::new()
         .route("/healthz", get(healthz))

@@ -171,17 +171,8 @@ async fn tokens_expire_and_are_revoked_and_logins_are_throttled() {
     .await;
     // Expired: a token of an expiry in the past cannot be made through the API, so the
     // command-line tool makes one of zero days and time passes.
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
-        .args([
-            "token",
-            "create",
-            "--user",
-            "tom",
-            "--expires-in-days",
-            "0",
-            "--data-dir",
-        ])
-        .arg(server.data_dir())
+    let output = server
+        .command(&["token", "create", "--user", "tom", "--expires-in-days", "0"])
         .output()
         .unwrap();
     assert!(output.status.success());

@@ -1,9 +1,10 @@
 //! Settings: embedded defaults, then an optional TOML file, then the values the command line
 //! gives (`cli.rs`). Everything is checked at start, and a bad value stops Berth with a
-//! message naming the field. The larger sections are in files of their own (`auth`, `http`,
-//! `egress`, `upstream`), each with its checks; the small ones are here.
+//! message naming the field. The larger sections are in files of their own (`auth`, `database`,
+//! `http`, `egress`, `upstream`), each with its checks; the small ones are here.
 
 pub mod auth;
+pub mod database;
 pub mod egress;
 pub mod http;
 pub mod upstream;
@@ -17,6 +18,7 @@ use figment::providers::{Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 use auth::AuthConfig;
+use database::DatabaseConfig;
 use egress::EgressConfig;
 use http::HttpConfig;
 use upstream::UpstreamConfig;
@@ -36,6 +38,8 @@ pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub shutdown_timeout: u64,
+    /// Where metadata is kept (`[database]`).
+    pub database: DatabaseConfig,
     pub log: LogConfig,
     pub http: HttpConfig,
     pub registry: RegistryConfig,
@@ -223,6 +227,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             tls: None,
             secrets: SecretsConfig::default(),
+            database: DatabaseConfig::default(),
             import: ImportConfig::default(),
             webhooks: WebhooksConfig::default(),
             egress: EgressConfig::default(),
@@ -316,6 +321,7 @@ impl Config {
         }
         self.auth.validate()?;
         self.http.validate()?;
+        self.database.validate(&self.data_dir)?;
         for (field, value) in [
             (
                 "import.scheduled_interval_seconds",

@@ -11,6 +11,7 @@ use leptos_axum::{LeptosRoutes, generate_route_list};
 use tower_http::compression::CompressionLayer;
 
 use crate::config::Config;
+use crate::storage::sessions::ConsoleSessions;
 use crate::{assets, console, web};
 
 /// State of the console routes (leptos_axum wants its options reachable from the state).
@@ -29,10 +30,8 @@ impl FromRef<ConsoleState> for LeptosOptions {
 /// database in memory), expired ones deleted every hour.
 pub async fn sessions(
     config: &Config,
-    pool: sqlx::SqlitePool,
-) -> anyhow::Result<tower_sessions::SessionManagerLayer<tower_sessions_sqlx_store::SqliteStore>> {
-    use tower_sessions::ExpiredDeletion;
-    let store = tower_sessions_sqlx_store::SqliteStore::new(pool);
+    store: ConsoleSessions,
+) -> anyhow::Result<tower_sessions::SessionManagerLayer<ConsoleSessions>> {
     store
         .migrate()
         .await
@@ -40,7 +39,7 @@ pub async fn sessions(
     tokio::spawn(
         store
             .clone()
-            .continuously_delete_expired(tokio::time::Duration::from_secs(3600)),
+            .delete_expired_every(std::time::Duration::from_secs(3600)),
     );
     let secure = config
         .auth

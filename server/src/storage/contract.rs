@@ -650,10 +650,11 @@ pub async fn secrets_need_their_namespace_and_go_with_it(stores: &Stores) {
 }
 
 /// The image stream store's contract ([`ImageStreamStore`]: stream summaries and namespace
-/// usage over what the registry stored) as tests of one backend's [`Stores`].
+/// usage over what the registry stored, changes and their rules, deletions, the event log's
+/// order under concurrent writers) as tests of one backend's [`Stores`].
 macro_rules! streams_contract {
     ($open:expr) => {
-        $crate::storage::contract::checks!($open; a_push_moves_its_tag_with_history_and_logs_events_in_order, stream_summaries_filter_sort_and_page_in_one_query, namespace_usage_counts_streams_and_bytes);
+        $crate::storage::contract::checks!($open; a_push_moves_its_tag_with_history_and_logs_events_in_order, stream_summaries_filter_sort_and_page_in_one_query, namespace_usage_counts_streams_and_bytes, a_watcher_sees_every_event_once_in_order_under_concurrent_writers, stream_changes_check_presence_and_version_and_raise_the_generation_on_spec_changes, tags_that_track_a_moved_tag_follow_it_and_images_link_across_streams, deletions_log_the_last_state_and_a_namespace_made_again_starts_clean);
     };
 }
 pub(crate) use streams_contract;
@@ -1766,4 +1767,364 @@ pub async fn work_is_stopped_when_its_lease_is_lost(a: &Stores, b: &Stores) {
         .expect("the work was not stopped")
         .unwrap();
     assert!(matches!(stopped, Err(LeaseError::Lost(_))), "{stopped:?}");
+}
+
+/// Changes `writers` streams concurrently, `changes` times each, while a watcher reads the
+/// events after the last id it saw, as watches and webhooks do: it must see every event once,
+/// in order. A backend whose ids can become visible out of order (a later id committed before
+/// an earlier one) makes the watcher skip the earlier one.
+pub async fn a_watcher_sees_every_event_once_in_order_under_concurrent_writers(stores: &Stores) {
+    const WRITERS: usize = 6;
+    const CHANGES: usize = 15;
+    let before = stores.streams.latest_event_id().await.unwrap();
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|writer| {
+            let streams = stores.streams.clone();
+            let metadata = stores.metadata.clone();
+            tokio::spawn(async move {
+                for change in 0..CHANGES {
+                    if change % 3 == 0 {
+                        // A push: its event is appended in the registry's transaction.
+                        let content = format!("{{\"writer\":{writer},\"change\":{change}}}");
+                        let manifest = manifest(&content, Vec::new(), None);
+                        metadata
+                            .put_manifest(
+                                &repo(&format!("ns{writer}/app")),
+                                &manifest,
+                                Some(&"latest".parse().unwrap()),
+                            )
+                            .await
+                            .unwrap();
+                        continue;
+                    }
+                    let mut labels = Labels::new();
+                    labels.insert("change".into(), change.to_string());
+                    let mut stream_change = StreamChange::new(
+                        repo(&format!("ns{writer}/app")),
+                        Presence::Ensure,
+                        "update",
+                    );
+                    stream_change.metadata = Some((labels, Labels::new()));
+                    streams
+                        .change_stream(&stream_change)
+                        .await
+                        .unwrap()
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    let mut last = before;
+    let mut done = false;
+    loop {
+        let finished = writers.iter().all(|w| w.is_finished());
+        let (events, read_to) = stores
+            .streams
+            .events_after(last, &EventFilter::default(), 1000)
+            .await
+            .unwrap();
+        seen.extend(events.iter().map(|e| e.id));
+        last = read_to;
+        // One more read after every writer finished, to take the last events.
+        if done {
+            break;
+        }
+        done = finished;
+        tokio::task::yield_now().await;
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let (all, _) = stores
+        .streams
+        .events_after(before, &EventFilter::default(), 10_000)
+        .await
+        .unwrap();
+    let all: Vec<i64> = all.iter().map(|e| e.id).collect();
+    // Each stream's first change also made its namespace (an event of its own).
+    assert!(all.len() >= WRITERS * CHANGES, "{} events", all.len());
+    assert_eq!(seen, all, "the watcher saw {} of {}", seen.len(), all.len());
+}
+
+/// A TagReference as the image stream API stores it.
+fn tag_reference(from_kind: &str, from_name: &str, extra: &str) -> String {
+    format!("{{\"from\":{{\"kind\":\"{from_kind}\",\"name\":\"{from_name}\"}}{extra}}}")
+}
+
+pub async fn stream_changes_check_presence_and_version_and_raise_the_generation_on_spec_changes(
+    stores: &Stores,
+) {
+    let streams = &stores.streams;
+    let app = repo("ns/app");
+    let mut update = StreamChange::new(app.clone(), Presence::Update, "update");
+    update.lookup_local = Some(true);
+    assert_eq!(
+        streams.change_stream(&update).await.unwrap(),
+        Err(StreamChangeError::NotFound)
+    );
+
+    let mut create = StreamChange::new(app.clone(), Presence::Create, "create");
+    let mut labels = Labels::new();
+    labels.insert("team".into(), "a".into());
+    create.metadata = Some((labels.clone(), Labels::new()));
+    let created = streams.change_stream(&create).await.unwrap().unwrap();
+    assert_eq!((created.generation, created.labels), (1, labels));
+    assert!(streams.get_namespace("ns").await.unwrap().is_some());
+    assert_eq!(
+        streams.change_stream(&create).await.unwrap(),
+        Err(StreamChangeError::AlreadyExists)
+    );
+
+    // A spec change raises the generation; the written spec tag carries it, text as given.
+    let reference = tag_reference("DockerImage", "example.com/app:1", "");
+    let mut spec = StreamChange::new(app.clone(), Presence::Update, "tag");
+    spec.expected_resource_version = Some(created.resource_version);
+    spec.set_spec_tags.push(SpecTagWrite {
+        name: "v1".into(),
+        reference: reference.clone(),
+        target: Some(TagTarget::External {
+            reference: "example.com/app:1".into(),
+            digest: None,
+        }),
+    });
+    let tagged = streams.change_stream(&spec).await.unwrap().unwrap();
+    assert_eq!(tagged.generation, 2);
+    assert!(tagged.resource_version > created.resource_version);
+    let spec_tag = tagged.spec_tag("v1").unwrap();
+    assert_eq!(
+        (spec_tag.reference.as_str(), spec_tag.generation),
+        (reference.as_str(), 2)
+    );
+    let item = &tagged.status_tag("v1").unwrap().items[0];
+    assert_eq!(
+        (item.external_reference.as_deref(), item.generation),
+        (Some("example.com/app:1"), 2)
+    );
+    // The same change at the old resourceVersion is refused.
+    assert_eq!(
+        streams.change_stream(&spec).await.unwrap(),
+        Err(StreamChangeError::Conflict {
+            current: tagged.resource_version
+        })
+    );
+
+    // Conditions are set and cleared without touching the generation; clearing none is no
+    // change (no event).
+    let conditions = r#"[{"type":"ImportSuccess","status":"False"}]"#;
+    let mut failed = StreamChange::new(app.clone(), Presence::Update, "import");
+    failed
+        .tag_conditions
+        .push(("v2".into(), Some(conditions.into())));
+    let with_conditions = streams.change_stream(&failed).await.unwrap().unwrap();
+    assert_eq!(with_conditions.generation, 2);
+    let v2 = with_conditions.status_tag("v2").unwrap();
+    assert_eq!(
+        (v2.items.len(), v2.conditions.as_deref()),
+        (0, Some(conditions))
+    );
+    let mut cleared = StreamChange::new(app.clone(), Presence::Update, "import");
+    cleared.tag_conditions.push(("v1".into(), None));
+    let unchanged = streams.change_stream(&cleared).await.unwrap().unwrap();
+    assert_eq!(unchanged.resource_version, with_conditions.resource_version);
+
+    // Removing a spec tag is a spec change; removing a status-only tag is not.
+    let mut untag = StreamChange::new(app.clone(), Presence::Update, "untag");
+    untag.remove_tags.push("v2".into());
+    assert_eq!(
+        streams
+            .change_stream(&untag)
+            .await
+            .unwrap()
+            .unwrap()
+            .generation,
+        2
+    );
+    untag.remove_tags = vec!["v1".into()];
+    let untagged = streams.change_stream(&untag).await.unwrap().unwrap();
+    assert_eq!(untagged.generation, 3);
+    assert!(untagged.spec_tags.is_empty() && untagged.status_tags.is_empty());
+}
+
+pub async fn tags_that_track_a_moved_tag_follow_it_and_images_link_across_streams(stores: &Stores) {
+    let streams = &stores.streams;
+    let app = repo("ns/app");
+    // `latest` tracks `v1`; `pinned` names it by reference only and stays.
+    let mut spec = StreamChange::new(app.clone(), Presence::Ensure, "tag");
+    for (name, extra) in [("latest", ""), ("pinned", ",\"reference\":true")] {
+        spec.set_spec_tags.push(SpecTagWrite {
+            name: name.into(),
+            reference: tag_reference("ImageStreamTag", "app:v1", extra),
+            target: None,
+        });
+    }
+    streams.change_stream(&spec).await.unwrap().unwrap();
+    let first = push_sized(stores, "ns/app", "v1", "first", 10, vec![]).await;
+    let second = push_sized(stores, "ns/app", "v1", "second", 20, vec![]).await;
+    let stream = streams.get_stream("ns", "app").await.unwrap().unwrap();
+    let latest: Vec<Option<Digest>> = stream
+        .status_tag("latest")
+        .unwrap()
+        .items
+        .iter()
+        .map(|item| item.digest.clone())
+        .collect();
+    assert_eq!(latest, [Some(second.clone()), Some(first.clone())]);
+    assert!(stream.status_tag("pinned").is_none());
+
+    // Only the named tags, spec and status.
+    let only = streams
+        .get_stream_tags("ns", "app", &["latest".into()])
+        .await
+        .unwrap()
+        .unwrap();
+    let names: Vec<&str> = only.status_tags.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!((names, only.spec_tags.len()), (vec!["latest"], 1));
+    assert_eq!(
+        streams.list_stream_tags("ns", None, 10).await.unwrap(),
+        [("app".into(), "latest".into()), ("app".into(), "v1".into())]
+    );
+    assert_eq!(
+        streams
+            .list_stream_tags("ns", Some(("app", "latest")), 10)
+            .await
+            .unwrap(),
+        [("app".to_owned(), "v1".to_owned())]
+    );
+
+    // An image of another stream is linked into this one; a missing one is refused.
+    let mut copy = StreamChange::new(repo("ns/copy"), Presence::Ensure, "tag");
+    copy.move_tags.push((
+        "v1".into(),
+        TagTarget::Local {
+            source: app.clone(),
+            digest: first.clone(),
+        },
+    ));
+    let copied = streams.change_stream(&copy).await.unwrap().unwrap();
+    assert_eq!(
+        copied.status_tag("v1").unwrap().items[0].digest,
+        Some(first.clone())
+    );
+    assert!(
+        streams
+            .image_in_repository(&repo("ns/copy"), &first)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let absent = Digest::sha256_of(b"absent");
+    copy.move_tags = vec![(
+        "v2".into(),
+        TagTarget::Local {
+            source: app.clone(),
+            digest: absent.clone(),
+        },
+    )];
+    assert_eq!(
+        streams.change_stream(&copy).await.unwrap(),
+        Err(StreamChangeError::SourceMissing {
+            repository: "ns/app".into(),
+            digest: absent.to_string(),
+        })
+    );
+
+    let images = streams
+        .get_images(&[first.clone(), absent.clone()])
+        .await
+        .unwrap();
+    assert_eq!(images.len(), 1);
+    assert_eq!(images[0].image.as_deref().map(json_size), Some(10));
+    let listed: Vec<Digest> = streams
+        .list_images(None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|image| image.digest)
+        .collect();
+    let mut expected = vec![first, second];
+    expected.sort_by_key(ToString::to_string);
+    assert_eq!(listed, expected);
+}
+
+/// The `size` of an image's JSON.
+fn json_size(image: &str) -> u64 {
+    serde_json::from_str::<serde_json::Value>(image).unwrap()["size"]
+        .as_u64()
+        .unwrap()
+}
+
+pub async fn deletions_log_the_last_state_and_a_namespace_made_again_starts_clean(stores: &Stores) {
+    let streams = &stores.streams;
+    let mut spec = StreamChange::new(repo("ns/scheduled"), Presence::Ensure, "tag");
+    spec.set_spec_tags.push(SpecTagWrite {
+        name: "v1".into(),
+        reference: tag_reference(
+            "DockerImage",
+            "example.com/app:1",
+            ",\"importPolicy\":{\"scheduled\":true}",
+        ),
+        target: None,
+    });
+    streams.change_stream(&spec).await.unwrap().unwrap();
+    let scheduled = streams.scheduled_imports().await.unwrap();
+    assert_eq!(
+        scheduled
+            .iter()
+            .map(|(repository, tag, _)| (repository.as_str(), tag.as_str()))
+            .collect::<Vec<_>>(),
+        [("ns/scheduled", "v1")]
+    );
+    push_sized(stores, "ns/app", "v1", "first", 10, vec![]).await;
+    // A repository of the namespace that holds blobs only.
+    stores
+        .metadata
+        .link_blob(&repo("ns/blobs"), &Digest::sha256_of(b"b"), 1)
+        .await
+        .unwrap();
+    let before = streams.latest_event_id().await.unwrap();
+
+    assert!(streams.delete_stream("ns", "scheduled").await.unwrap());
+    assert!(!streams.delete_stream("ns", "scheduled").await.unwrap());
+    assert!(streams.scheduled_imports().await.unwrap().is_empty());
+    assert!(streams.delete_namespace("ns").await.unwrap());
+    assert!(!streams.delete_namespace("ns").await.unwrap());
+    assert!(
+        !stores
+            .metadata
+            .repository_exists(&repo("ns/blobs"))
+            .await
+            .unwrap()
+    );
+    let (events, _) = streams
+        .events_after(before, &EventFilter::default(), 100)
+        .await
+        .unwrap();
+    let deleted: Vec<(EventKind, &str)> =
+        events.iter().map(|e| (e.kind, e.name.as_str())).collect();
+    assert_eq!(
+        deleted,
+        [
+            (EventKind::ImageStream, "scheduled"),
+            (EventKind::ImageStream, "app"),
+            (EventKind::Namespace, "ns"),
+        ]
+    );
+    assert!(events.iter().all(|e| e.event_type == EventType::Deleted));
+    let last: StreamRecord = serde_json::from_str(events[1].object.as_deref().unwrap()).unwrap();
+    assert_eq!(last.status_tag("v1").unwrap().items.len(), 1);
+
+    // Made again, the namespace shows none of what happened in the deleted one.
+    streams
+        .create_namespace("ns", &Labels::new(), &Labels::new())
+        .await
+        .unwrap()
+        .unwrap();
+    let filter = EventFilter {
+        namespace: Some("ns".into()),
+        ..EventFilter::default()
+    };
+    let (events, _) = streams.events_after(0, &filter, 100).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event_type, EventType::Added);
 }

@@ -15,6 +15,7 @@ mod open;
 pub mod postgres;
 mod rows;
 pub mod secrets;
+pub mod sessions;
 pub mod sqlite;
 mod stream_rules;
 mod streams;
@@ -61,6 +62,8 @@ pub enum StorageError {
     Incoming(BoxError),
     #[error("metadata is corrupt: {0}")]
     Corrupt(String),
+    #[error("storage configuration: {0}")]
+    Config(String),
 }
 
 pub type StorageResult<T> = Result<T, StorageError>;

@@ -8,10 +8,13 @@ use super::auth::AuthStore;
 use super::coordination::{Coordination, LeaseStore, Notifier, ThrottleStore};
 use super::fs::FsBlobStore;
 use super::secrets::RegistrySecretStore;
+use super::sessions::ConsoleSessions;
 use super::sqlite::SqliteMetadata;
 use super::webhooks::WebhookStore;
-use super::{BlobStore, ImageStreamStore, MetadataStore, StorageResult};
+use super::{BlobStore, ImageStreamStore, MetadataStore, StorageError, StorageResult};
 use crate::config::Config;
+use crate::config::database::Database;
+use tower_sessions_sqlx_store::SqliteStore;
 
 /// Every store, each behind its trait.
 pub struct Stores {
@@ -27,15 +30,15 @@ pub struct Stores {
     pub leases: Arc<dyn LeaseStore>,
     /// Sign-in failures, counted for every replica.
     pub throttle: Arc<dyn ThrottleStore>,
-    /// Where console sessions are kept (tower-sessions' store runs its own queries on it).
-    pub sessions: sqlx::SqlitePool,
+    /// Console sessions, on the metadata database.
+    pub sessions: ConsoleSessions,
 }
 
 impl Stores {
     /// Opens (and on first start makes) every store the configuration names.
     pub async fn open(config: &Config) -> StorageResult<Stores> {
         tokio::fs::create_dir_all(&config.data_dir).await?;
-        let database = Arc::new(SqliteMetadata::open(&config.data_dir.join("berth.db")).await?);
+        let database = Arc::new(open_sqlite(&database(config)?).await?);
         let blobs = Arc::new(FsBlobStore::open(&config.data_dir).await?);
         Ok(Stores {
             metadata: database.clone(),
@@ -46,7 +49,7 @@ impl Stores {
             notifier: database.clone(),
             leases: database.clone(),
             throttle: database.clone(),
-            sessions: database.pool(),
+            sessions: ConsoleSessions::Sqlite(SqliteStore::new(database.pool())),
             blobs,
         })
     }
@@ -57,6 +60,39 @@ impl Stores {
             notifier: self.notifier.clone(),
             leases: self.leases.clone(),
         }
+    }
+
+    /// Whether the stores are services shared with other replicas (that may come up later than
+    /// this one) rather than files of this machine.
+    pub fn shared(config: &Config) -> bool {
+        matches!(database(config), Ok(Database::Postgres(_)))
+    }
+
+    /// Brings the database's schema up to date and closes it (`berth migrate`).
+    pub async fn migrate(config: &Config) -> StorageResult<()> {
+        open_sqlite(&database(config)?).await?;
+        Ok(())
+    }
+}
+
+fn database(config: &Config) -> StorageResult<Database> {
+    config
+        .database
+        .database(&config.data_dir)
+        .map_err(|err| StorageError::Config(err.to_string()))
+}
+
+async fn open_sqlite(database: &Database) -> StorageResult<SqliteMetadata> {
+    match database {
+        Database::Sqlite(path) => {
+            if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                tokio::fs::create_dir_all(folder).await?;
+            }
+            SqliteMetadata::open(path).await
+        }
+        Database::Postgres(_) => Err(StorageError::Config(
+            "PostgreSQL is not supported by this build".into(),
+        )),
     }
 }
 

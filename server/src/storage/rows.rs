@@ -10,6 +10,7 @@ use std::str::FromStr;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
+use super::webhooks::{AttemptRecord, DeliveryRecord, DeliveryState, WebhookRecord};
 use super::{
     EventKind, EventRecord, EventType, ImageRecord, Labels, NamespaceRecord, NamespaceUsage,
     Referenced, Referrer, RemoteBlob, RemoteSource, RepositorySummary, SizeMismatch, SpecTagRecord,
@@ -516,4 +517,168 @@ pub(super) fn like_escaped(text: &str) -> String {
     text.replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_")
+}
+
+/// A subscription as `webhooks` keeps it: the event names as a JSON array.
+#[derive(sqlx::FromRow)]
+pub(super) struct WebhookRow {
+    id: i64,
+    namespace: String,
+    name: String,
+    uid: String,
+    url: String,
+    events: String,
+    format: String,
+    secret_nonce: Vec<u8>,
+    secret_ciphertext: Vec<u8>,
+    since_event: i64,
+    created_at: DateTime<Utc>,
+}
+
+pub(super) const WEBHOOK_COLUMNS: &str = "id, namespace, name, uid, url, events, format, \
+     secret_nonce, secret_ciphertext, since_event, created_at";
+
+impl WebhookRow {
+    pub fn into_record(self) -> StorageResult<WebhookRecord> {
+        let events = serde_json::from_str(&self.events).map_err(|err| {
+            StorageError::Corrupt(format!(
+                "events of webhook {}/{}: {err}",
+                self.namespace, self.name
+            ))
+        })?;
+        Ok(WebhookRecord {
+            id: self.id,
+            namespace: self.namespace,
+            name: self.name,
+            uid: self.uid,
+            url: self.url,
+            events,
+            format: self.format,
+            secret_nonce: self.secret_nonce,
+            secret_ciphertext: self.secret_ciphertext,
+            since_event: self.since_event,
+            created_at: self.created_at,
+        })
+    }
+}
+
+/// How a backend keeps a delivery's due time: milliseconds since 1970 on SQLite (so that they
+/// compare as numbers), a timestamp on PostgreSQL.
+pub(super) trait DueTime {
+    fn into_time(self) -> StorageResult<DateTime<Utc>>;
+}
+
+impl DueTime for i64 {
+    fn into_time(self) -> StorageResult<DateTime<Utc>> {
+        millis_to_time(self)
+    }
+}
+
+impl DueTime for DateTime<Utc> {
+    fn into_time(self) -> StorageResult<DateTime<Utc>> {
+        Ok(self)
+    }
+}
+
+pub(super) fn millis_to_time(millis: i64) -> StorageResult<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(millis)
+        .ok_or_else(|| StorageError::Corrupt(format!("time {millis} ms is out of range")))
+}
+
+/// A delivery as `webhook_deliveries` keeps it: its state as text, its due time as `Due`.
+#[derive(sqlx::FromRow)]
+pub(super) struct DeliveryRow<Due> {
+    pub id: i64,
+    webhook_id: i64,
+    event_id: i64,
+    event: String,
+    content_type: String,
+    body: Vec<u8>,
+    state: String,
+    attempts: i64,
+    next_attempt_at: Option<Due>,
+    created_at: DateTime<Utc>,
+    redelivery_of: Option<i64>,
+}
+
+pub(super) const DELIVERY_COLUMNS: &str = "d.id, d.webhook_id, d.event_id, d.event, \
+     d.content_type, d.body, d.state, d.attempts, d.next_attempt_at, d.created_at, \
+     d.redelivery_of";
+
+impl<Due: DueTime> DeliveryRow<Due> {
+    pub fn into_record(self) -> StorageResult<DeliveryRecord> {
+        let id = self.id;
+        Ok(DeliveryRecord {
+            id,
+            webhook_id: self.webhook_id,
+            event_id: self.event_id,
+            event: self.event,
+            content_type: self.content_type,
+            body: self.body,
+            state: DeliveryState::parse(&self.state).ok_or_else(|| {
+                StorageError::Corrupt(format!("delivery {id} is {:?}", self.state))
+            })?,
+            attempts: u32::try_from(self.attempts).map_err(|_| {
+                StorageError::Corrupt(format!("delivery {id}: {} attempts", self.attempts))
+            })?,
+            next_attempt_at: self.next_attempt_at.map(Due::into_time).transpose()?,
+            created_at: self.created_at,
+            redelivery_of: self.redelivery_of,
+        })
+    }
+}
+
+/// The subscriptions' oldest pending deliveries (one a subscription), as `d`.
+pub(super) const HEADS: &str = "(SELECT min(id) AS id FROM webhook_deliveries
+      WHERE state = 'pending' GROUP BY webhook_id) h JOIN webhook_deliveries d ON d.id = h.id";
+
+#[derive(sqlx::FromRow)]
+pub(super) struct AttemptRow {
+    delivery_id: i64,
+    number: i64,
+    status_code: Option<i64>,
+    error: Option<String>,
+    duration_ms: i64,
+    attempted_at: DateTime<Utc>,
+}
+
+impl AttemptRow {
+    fn into_record(self) -> StorageResult<AttemptRecord> {
+        let delivery_id = self.delivery_id;
+        let corrupt = || StorageError::Corrupt(format!("an attempt at delivery {delivery_id}"));
+        Ok(AttemptRecord {
+            delivery_id,
+            number: u32::try_from(self.number).map_err(|_| corrupt())?,
+            status_code: self
+                .status_code
+                .map(u16::try_from)
+                .transpose()
+                .map_err(|_| corrupt())?,
+            error: self.error,
+            duration_ms: u64::try_from(self.duration_ms).map_err(|_| corrupt())?,
+            attempted_at: self.attempted_at,
+        })
+    }
+}
+
+/// Deliveries, each with its attempts (`attempts` in delivery and number order).
+pub(super) fn with_attempts<Due: DueTime>(
+    deliveries: Vec<DeliveryRow<Due>>,
+    attempts: Vec<AttemptRow>,
+) -> StorageResult<Vec<(DeliveryRecord, Vec<AttemptRecord>)>> {
+    let mut by_delivery: HashMap<i64, Vec<AttemptRecord>> = HashMap::new();
+    for attempt in attempts {
+        let attempt = attempt.into_record()?;
+        by_delivery
+            .entry(attempt.delivery_id)
+            .or_default()
+            .push(attempt);
+    }
+    deliveries
+        .into_iter()
+        .map(|row| {
+            let attempts = by_delivery.remove(&row.id).unwrap_or_default();
+            Ok((row.into_record()?, attempts))
+        })
+        .collect()
 }

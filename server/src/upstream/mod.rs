@@ -60,7 +60,13 @@ pub async fn build_app(
         .connect("sqlite::memory:")
         .await
         .context("opening the in-memory session store")?;
-    let sessions = crate::console::router::sessions(config, pool).await?;
+    let sessions = crate::console::router::sessions(
+        config,
+        crate::storage::sessions::ConsoleSessions::Sqlite(
+            tower_sessions_sqlx_store::SqliteStore::new(pool),
+        ),
+    )
+    .await?;
     let health = crate::ops::Health {
         parts: api.clone(),
         metrics: crate::ops::metrics_handle(),

@@ -30,6 +30,8 @@ pub struct TestServer {
     data_dir: PathBuf,
     _temp: Option<tempfile::TempDir>,
     extra_args: Vec<String>,
+    /// The database and blob store this server keeps (the same ones after a restart).
+    storage: Storage,
     /// A personal token of the administrator, made at start.
     pub admin_token: String,
 }
@@ -41,23 +43,34 @@ impl TestServer {
     }
 
     pub fn start_with(args: &[&str]) -> Self {
+        Self::start_on(Storage::new_for_test(), args)
+    }
+
+    /// Starts Berth on `storage`, whatever this run's choice.
+    pub fn start_on(storage: Storage, args: &[&str]) -> Self {
         let temp = tempfile::tempdir().unwrap();
         let data_dir = temp.path().join("data");
-        let mut server = Self::spawn(&data_dir, args.iter().map(|a| a.to_string()).collect());
+        let mut server = Self::spawn(
+            &data_dir,
+            args.iter().map(|a| a.to_string()).collect(),
+            storage,
+        );
         server._temp = Some(temp);
         server
     }
 
-    fn spawn(data_dir: &Path, extra_args: Vec<String>) -> Self {
-        let mut server = Self::spawn_on("127.0.0.1:0", data_dir, extra_args);
+    fn spawn(data_dir: &Path, extra_args: Vec<String>, storage: Storage) -> Self {
+        let mut server = Self::spawn_on("127.0.0.1:0", data_dir, extra_args, storage);
         server.admin_token = admin_token(&server.base);
         server
     }
 
     /// Starts Berth on `listen` without minting a token (a console in front of a cluster has
     /// no token endpoint of its own).
-    fn spawn_on(listen: &str, data_dir: &Path, extra_args: Vec<String>) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+    fn spawn_on(listen: &str, data_dir: &Path, extra_args: Vec<String>, storage: Storage) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+        storage.apply(&mut command);
+        let mut child = command
             .args([
                 "serve",
                 "--listen",
@@ -97,6 +110,7 @@ impl TestServer {
             data_dir: data_dir.to_owned(),
             _temp: None,
             extra_args,
+            storage,
             admin_token: String::new(),
         }
     }
@@ -109,10 +123,7 @@ impl TestServer {
     /// Adds a local user with the command-line tool, as an operator would, and returns a
     /// personal token of theirs.
     pub fn add_user(&self, name: &str, password: &str, groups: &[&str]) -> String {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
-        command
-            .args(["user", "add", name, "--password", password, "--data-dir"])
-            .arg(&self.data_dir);
+        let mut command = self.command(&["user", "add", name, "--password", password]);
         for group in groups {
             command.args(["--group", group]);
         }
@@ -170,6 +181,45 @@ impl TestServer {
         self.client().delete(self.url(path))
     }
 
+    /// Another replica of this server: a process with its own data folder, on the same
+    /// database and blob store, with the same secrets key; the administrator's token is the
+    /// same.
+    pub fn replica(&self) -> Self {
+        assert_ne!(
+            self.storage,
+            Storage::Embedded,
+            "replicas share a database: start the first on PostgreSQL"
+        );
+        let temp = tempfile::tempdir().unwrap();
+        let key = self.data_dir.join("secrets.key");
+        let mut args = self.extra_args.clone();
+        args.extend(["--secrets-key-file".to_owned(), key.display().to_string()]);
+        let mut replica = Self::spawn_on(
+            "127.0.0.1:0",
+            &temp.path().join("data"),
+            args,
+            self.storage.clone(),
+        );
+        replica.admin_token = self.admin_token.clone();
+        replica._temp = Some(temp);
+        replica
+    }
+
+    /// `berth ARGS` for an operator's command on this server's data (`user add ...`,
+    /// `token create ...`), with its data folder and storage.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+        self.storage.apply(&mut command);
+        command.args(args).arg("--data-dir").arg(&self.data_dir);
+        command
+    }
+
+    /// Where this server keeps its data: `Storage::Embedded` for tests that reach into the
+    /// data folder's database or blob files.
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }
@@ -187,9 +237,21 @@ impl TestServer {
         child.kill().unwrap();
         child.wait().unwrap();
         between(&self.data_dir);
-        let mut restarted = Self::spawn(&self.data_dir, self.extra_args.clone());
+        let mut restarted = Self::spawn(
+            &self.data_dir,
+            self.extra_args.clone(),
+            self.storage.clone(),
+        );
         restarted._temp = self._temp.take();
         restarted
+    }
+
+    /// Kills the server (SIGKILL), as a crash or an evicted pod would end it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -203,6 +265,76 @@ impl TestServer {
             .args(["-TERM", &child.id().to_string()])
             .status();
         child.wait().unwrap()
+    }
+}
+
+/// The database and blob store of a test server, chosen for the whole run by
+/// `BERTH_TEST_STORAGE`: unset or `embedded` (SQLite and the data folder, the default),
+/// `postgres` (PostgreSQL, blobs in the data folder) or `postgres-s3` (PostgreSQL and
+/// SeaweedFS's S3). `scripts/test` runs the integration suites once per choice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Storage {
+    Embedded,
+    Postgres {
+        database_url: String,
+    },
+    PostgresS3 {
+        database_url: String,
+        storage_url: String,
+    },
+}
+
+impl Storage {
+    /// A new database (and key prefix) for a test server, on this run's choice.
+    pub fn new_for_test() -> Storage {
+        let choice = std::env::var("BERTH_TEST_STORAGE").unwrap_or_default();
+        match choice.as_str() {
+            "" | "embedded" => Storage::Embedded,
+            "postgres" => Storage::postgres(),
+            "postgres-s3" => Storage::postgres_s3(),
+            other => {
+                panic!("BERTH_TEST_STORAGE={other:?}: expected embedded, postgres or postgres-s3")
+            }
+        }
+    }
+
+    /// A new database on this process's PostgreSQL, blobs in the data folder.
+    pub fn postgres() -> Storage {
+        Storage::Postgres {
+            database_url: infra::postgres().database(),
+        }
+    }
+
+    /// A new database on this process's PostgreSQL and a new prefix of its SeaweedFS bucket.
+    pub fn postgres_s3() -> Storage {
+        let s3 = infra::seaweedfs();
+        Storage::PostgresS3 {
+            database_url: infra::postgres().database(),
+            storage_url: format!("s3://{}/{}", s3.bucket, s3.prefix()),
+        }
+    }
+
+    /// Points a `berth` command at this storage.
+    fn apply(&self, command: &mut Command) {
+        match self {
+            Storage::Embedded => {}
+            Storage::Postgres { database_url } => {
+                command.env("BERTH_DATABASE_URL", database_url);
+            }
+            Storage::PostgresS3 {
+                database_url,
+                storage_url,
+            } => {
+                let s3 = infra::seaweedfs();
+                command
+                    .env("BERTH_DATABASE_URL", database_url)
+                    .env("BERTH_STORAGE_URL", storage_url)
+                    .env("AWS_ENDPOINT", &s3.endpoint)
+                    .env("AWS_REGION", "us-east-1")
+                    .env("AWS_ACCESS_KEY_ID", &s3.access_key_id)
+                    .env("AWS_SECRET_ACCESS_KEY", &s3.secret_access_key);
+            }
+        }
     }
 }
 

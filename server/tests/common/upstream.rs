@@ -65,6 +65,8 @@ impl InFront {
             .into_iter()
             .chain(console_args.iter().map(|arg| arg.to_string()))
             .collect(),
+            // A console in front of a cluster keeps nothing of its own.
+            super::Storage::Embedded,
         );
         InFront {
             upstream,

@@ -3,7 +3,8 @@
 //! [`PostgresDatabase::open`] connects a pool (its size and a statement timeout from
 //! [`PostgresSettings`]) and applies `migrations/postgres`, serialised across replicas by an
 //! advisory lock ([`migrate`] does only that, for `berth migrate`). `registry.rs` implements
-//! [`super::MetadataStore`], `streams.rs` [`super::ImageStreamStore`]; the image stream rules
+//! [`super::MetadataStore`], `streams.rs` [`super::ImageStreamStore`], `webhooks.rs`
+//! [`super::webhooks::WebhookStore`]; the image stream rules
 //! are `storage/stream_rules.rs`, run on the statements this module implements ([`StreamTx`]
 //! for `PgConnection`), and rows are read by `storage/rows.rs`, as on SQLite.
 //!
@@ -25,6 +26,7 @@
 mod coordination;
 mod registry;
 mod streams;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -93,18 +95,28 @@ impl PostgresDatabase {
     /// Connects to the database at `url` (`postgres://user:pass@host:port/db`), migrates it,
     /// and starts listening for changes made through other pools.
     pub async fn open(url: &str, settings: &PostgresSettings) -> StorageResult<Self> {
-        let pool = connect(url, settings).await?;
+        let options = connect_options(url, settings)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .connect_with(options.clone())
+            .await?;
         migrate_pool(&pool).await?;
         let changes = tokio::sync::watch::Sender::new(0);
-        // Listening before `open` returns: a change committed after it wakes receivers.
-        let mut listener = PgListener::connect_with(&pool).await?;
+        // The listener keeps a connection of its own, out of the pool's count. Listening
+        // before `open` returns: a change committed after it wakes receivers. It hears the
+        // event log's channel and the notifier's, one connection per process.
+        let listener_pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
+        let mut listener = PgListener::connect_with(&listener_pool).await?;
         let channels = super::coordination::Topic::ALL.map(|topic| topic.channel());
         listener
             .listen_all(std::iter::once(CHANNEL).chain(channels))
             .await?;
         let hub = std::sync::Arc::new(super::coordination::LocalHub::default());
         let relay = tokio::spawn(relay_notifications(
-            pool.clone(),
+            listener_pool,
             listener,
             changes.clone(),
             hub.clone(),
@@ -124,7 +136,9 @@ impl PostgresDatabase {
     }
 
     /// Begins a transaction that changes image streams (and so may append events), holding
-    /// [`STREAM_WRITE_LOCK`] until it ends.
+    /// [`STREAM_WRITE_LOCK`] until it ends. Every transaction that runs a rule of
+    /// `stream_rules` (`add_namespace` included) must begin here: taking the lock only at its
+    /// first event, after writing rows another writer may wait for, could deadlock.
     async fn begin_stream_write(
         &self,
     ) -> StorageResult<sqlx::Transaction<'static, sqlx::Postgres>> {
@@ -180,30 +194,35 @@ async fn relay_notifications(
     }
 }
 
-/// A pool on `url` with `settings`, not migrated.
-async fn connect(url: &str, settings: &PostgresSettings) -> StorageResult<PgPool> {
-    let mut options: PgConnectOptions = url.parse()?;
-    if let Some(timeout) = settings.statement_timeout {
-        options = options.options([("statement_timeout", format!("{}", timeout.as_millis()))]);
-    }
-    Ok(PgPoolOptions::new()
-        .max_connections(settings.max_connections)
-        .connect_with(options)
-        .await?)
+/// How to connect to `url` with `settings`.
+fn connect_options(url: &str, settings: &PostgresSettings) -> StorageResult<PgConnectOptions> {
+    let options: PgConnectOptions = url.parse()?;
+    Ok(match settings.statement_timeout {
+        Some(timeout) => {
+            options.options([("statement_timeout", format!("{}", timeout.as_millis()))])
+        }
+        None => options,
+    })
 }
 
 /// Applies the migrations to the database at `url` and returns: `berth migrate`.
 pub async fn migrate(url: &str, settings: &PostgresSettings) -> StorageResult<()> {
-    let pool = connect(url, settings).await?;
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(connect_options(url, settings)?)
+        .await?;
     let migrated = migrate_pool(&pool).await;
     pool.close().await;
     migrated
 }
 
 /// Applies the migrations holding [`MIGRATION_LOCK`] on one connection: a replica that waited
-/// finds them applied.
+/// finds them applied. Neither the wait nor a migration is cut by the statement timeout.
 async fn migrate_pool(pool: &PgPool) -> StorageResult<()> {
     let mut conn = pool.acquire().await?;
+    sqlx::query("SET statement_timeout = 0")
+        .execute(&mut *conn)
+        .await?;
     sqlx::query("SELECT pg_advisory_lock($1)")
         .bind(MIGRATION_LOCK)
         .execute(&mut *conn)
@@ -214,6 +233,10 @@ async fn migrate_pool(pool: &PgPool) -> StorageResult<()> {
     // Unlocked whatever the outcome (the lock would otherwise go only with the connection).
     sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(MIGRATION_LOCK)
+        .execute(&mut *conn)
+        .await?;
+    // Back to the timeout the connection was opened with, before it returns to the pool.
+    sqlx::query("RESET statement_timeout")
         .execute(&mut *conn)
         .await?;
     Ok(migrated?)
@@ -733,7 +756,7 @@ impl StreamTx for PgConnection {
             return Ok(true);
         }
         let closure = "WITH RECURSIVE closure(digest) AS (
-                 SELECT $1::text UNION
+                 SELECT $1::text COLLATE \"C\" UNION
                  SELECT r.child FROM manifest_references r JOIN closure c ON r.digest = c.digest
                  WHERE r.kind = 'manifest')";
         let now = Utc::now();
@@ -836,11 +859,13 @@ mod contracts {
             streams: database.clone(),
             auth: sqlite.clone(),
             secrets: sqlite.clone(),
-            webhooks: sqlite.clone(),
+            webhooks: database.clone(),
             notifier: database.clone(),
             leases: database.clone(),
-            throttle: database,
-            sessions: sqlite.pool(),
+            throttle: database.clone(),
+            sessions: crate::storage::sessions::ConsoleSessions::Postgres(
+                tower_sessions_sqlx_store::PostgresStore::new(database.pool()),
+            ),
             blobs: Arc::new(FsBlobStore::open(folder).await.unwrap()),
         }
     }
@@ -861,6 +886,7 @@ mod contracts {
 
     crate::storage::contract::metadata_contract!(stores());
     crate::storage::contract::streams_contract!(stores());
+    crate::storage::contract::webhooks_contract!(stores());
 
     /// Two replicas: two databases (two pools, two listeners) on one PostgreSQL database.
     async fn replicas() -> (tempfile::TempDir, Stores, Stores) {
@@ -901,11 +927,55 @@ mod tests {
         migrate(&url, &settings).await.unwrap();
     }
 
+    /// Two databases on one PostgreSQL database are two replicas: a push committed through
+    /// one wakes the watchers of the other, which then reads the event.
+    #[tokio::test]
+    async fn a_change_through_one_replica_wakes_watchers_of_another() {
+        use crate::storage::contract::{manifest, repo};
+        use crate::storage::{EventFilter, ImageStreamStore, MetadataStore};
+
+        let url = postgres().database();
+        let settings = PostgresSettings::default();
+        let a = PostgresDatabase::open(&url, &settings).await.unwrap();
+        let b = PostgresDatabase::open(&url, &settings).await.unwrap();
+        let mut changes = b.changes();
+        let mut waits = Vec::new();
+        for round in 0..20 {
+            changes.mark_unchanged();
+            let pushed = std::time::Instant::now();
+            let content = format!("{{\"round\":{round}}}");
+            a.put_manifest(
+                &repo("team/app"),
+                &manifest(&content, Vec::new(), None),
+                Some(&"latest".parse().unwrap()),
+            )
+            .await
+            .unwrap();
+            tokio::time::timeout(Duration::from_secs(1), changes.changed())
+                .await
+                .expect("woken within a second")
+                .unwrap();
+            waits.push(pushed.elapsed());
+            let latest = a.latest_event_id().await.unwrap();
+            let (events, read_to) = b
+                .events_after(latest - 1, &EventFilter::default(), 10)
+                .await
+                .unwrap();
+            assert_eq!((events.len(), read_to), (1, latest));
+        }
+        waits.sort();
+        eprintln!(
+            "push on one replica to wake on another: median {:?}",
+            waits[10]
+        );
+    }
+
     #[tokio::test]
     async fn a_statement_past_the_timeout_is_cancelled() {
         let url = postgres().database();
         let settings = PostgresSettings {
-            max_connections: 2,
+            // One connection: the one that migrated, its timeout restored.
+            max_connections: 1,
             statement_timeout: Some(Duration::from_millis(200)),
         };
         let database = PostgresDatabase::open(&url, &settings).await.unwrap();

@@ -5,135 +5,15 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{SqliteMetadata, json_array};
+use crate::storage::rows::{
+    AttemptRow, DELIVERY_COLUMNS, DeliveryRow, HEADS, WEBHOOK_COLUMNS, WebhookRow, millis_to_time,
+    with_attempts,
+};
 use crate::storage::webhooks::{
     AttemptRecord, DeliveryRecord, DeliveryState, NewDelivery, Redelivery, WebhookRecord,
     WebhookStore,
 };
 use crate::storage::{StorageError, StorageResult};
-
-/// A subscription as `webhooks` keeps it: the event names as a JSON array.
-#[derive(sqlx::FromRow)]
-struct WebhookRow {
-    id: i64,
-    namespace: String,
-    name: String,
-    uid: String,
-    url: String,
-    events: String,
-    format: String,
-    secret_nonce: Vec<u8>,
-    secret_ciphertext: Vec<u8>,
-    since_event: i64,
-    created_at: DateTime<Utc>,
-}
-
-const WEBHOOK_COLUMNS: &str = "id, namespace, name, uid, url, events, format, secret_nonce, \
-     secret_ciphertext, since_event, created_at";
-
-impl WebhookRow {
-    fn into_record(self) -> StorageResult<WebhookRecord> {
-        let events = serde_json::from_str(&self.events).map_err(|err| {
-            StorageError::Corrupt(format!(
-                "events of webhook {}/{}: {err}",
-                self.namespace, self.name
-            ))
-        })?;
-        Ok(WebhookRecord {
-            id: self.id,
-            namespace: self.namespace,
-            name: self.name,
-            uid: self.uid,
-            url: self.url,
-            events,
-            format: self.format,
-            secret_nonce: self.secret_nonce,
-            secret_ciphertext: self.secret_ciphertext,
-            since_event: self.since_event,
-            created_at: self.created_at,
-        })
-    }
-}
-
-/// A delivery as `webhook_deliveries` keeps it: its state as text, its due time in
-/// milliseconds.
-#[derive(sqlx::FromRow)]
-struct DeliveryRow {
-    id: i64,
-    webhook_id: i64,
-    event_id: i64,
-    event: String,
-    content_type: String,
-    body: Vec<u8>,
-    state: String,
-    attempts: i64,
-    next_attempt_at: Option<i64>,
-    created_at: DateTime<Utc>,
-    redelivery_of: Option<i64>,
-}
-
-const DELIVERY_COLUMNS: &str = "d.id, d.webhook_id, d.event_id, d.event, d.content_type, d.body, \
-     d.state, d.attempts, d.next_attempt_at, d.created_at, d.redelivery_of";
-
-fn millis_to_time(millis: i64) -> StorageResult<DateTime<Utc>> {
-    DateTime::from_timestamp_millis(millis)
-        .ok_or_else(|| StorageError::Corrupt(format!("time {millis} ms is out of range")))
-}
-
-impl DeliveryRow {
-    fn into_record(self) -> StorageResult<DeliveryRecord> {
-        let id = self.id;
-        Ok(DeliveryRecord {
-            id,
-            webhook_id: self.webhook_id,
-            event_id: self.event_id,
-            event: self.event,
-            content_type: self.content_type,
-            body: self.body,
-            state: DeliveryState::parse(&self.state).ok_or_else(|| {
-                StorageError::Corrupt(format!("delivery {id} is {:?}", self.state))
-            })?,
-            attempts: u32::try_from(self.attempts).map_err(|_| {
-                StorageError::Corrupt(format!("delivery {id}: {} attempts", self.attempts))
-            })?,
-            next_attempt_at: self.next_attempt_at.map(millis_to_time).transpose()?,
-            created_at: self.created_at,
-            redelivery_of: self.redelivery_of,
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct AttemptRow {
-    delivery_id: i64,
-    number: i64,
-    status_code: Option<i64>,
-    error: Option<String>,
-    duration_ms: i64,
-    attempted_at: DateTime<Utc>,
-}
-
-impl AttemptRow {
-    fn into_record(self) -> StorageResult<AttemptRecord> {
-        let delivery_id = self.delivery_id;
-        let corrupt = || StorageError::Corrupt(format!("an attempt at delivery {delivery_id}"));
-        Ok(AttemptRecord {
-            delivery_id,
-            number: u32::try_from(self.number).map_err(|_| corrupt())?,
-            status_code: self
-                .status_code
-                .map(u16::try_from)
-                .transpose()
-                .map_err(|_| corrupt())?,
-            error: self.error,
-            duration_ms: u64::try_from(self.duration_ms).map_err(|_| corrupt())?,
-            attempted_at: self.attempted_at,
-        })
-    }
-}
-
-/// The subscriptions' oldest pending deliveries (one a subscription), as table `h` of ids.
-const HEADS: &str = "(SELECT min(id) AS id FROM webhook_deliveries WHERE state = 'pending'
-      GROUP BY webhook_id) h JOIN webhook_deliveries d ON d.id = h.id";
 
 #[async_trait]
 impl WebhookStore for SqliteMetadata {
@@ -249,7 +129,7 @@ impl WebhookStore for SqliteMetadata {
         now: DateTime<Utc>,
         limit: u32,
     ) -> StorageResult<Vec<DeliveryRecord>> {
-        let rows: Vec<DeliveryRow> = sqlx::query_as(&format!(
+        let rows: Vec<DeliveryRow<i64>> = sqlx::query_as(&format!(
             "SELECT {DELIVERY_COLUMNS} FROM {HEADS} WHERE d.next_attempt_at <= ?
              ORDER BY d.id LIMIT ?"
         ))
@@ -363,7 +243,7 @@ impl WebhookStore for SqliteMetadata {
         .bind(id)
         .fetch_one(&mut *tx)
         .await?;
-        let row: DeliveryRow = sqlx::query_as(&format!(
+        let row: DeliveryRow<i64> = sqlx::query_as(&format!(
             "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d WHERE d.id = ?"
         ))
         .bind(new_id)
@@ -379,7 +259,7 @@ impl WebhookStore for SqliteMetadata {
         limit: u32,
     ) -> StorageResult<Vec<(DeliveryRecord, Vec<AttemptRecord>)>> {
         let mut conn = self.pool.acquire().await?;
-        let rows: Vec<DeliveryRow> = sqlx::query_as(&format!(
+        let rows: Vec<DeliveryRow<i64>> = sqlx::query_as(&format!(
             "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d WHERE d.webhook_id = ?
              ORDER BY d.id DESC LIMIT ?"
         ))
@@ -387,11 +267,7 @@ impl WebhookStore for SqliteMetadata {
         .bind(limit)
         .fetch_all(&mut *conn)
         .await?;
-        let deliveries = rows
-            .into_iter()
-            .map(DeliveryRow::into_record)
-            .collect::<StorageResult<Vec<_>>>()?;
-        let ids: Vec<i64> = deliveries.iter().map(|d| d.id).collect();
+        let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
         let attempts: Vec<AttemptRow> = sqlx::query_as(
             "SELECT delivery_id, number, status_code, error, duration_ms, attempted_at
              FROM webhook_attempts WHERE delivery_id IN (SELECT value FROM json_each(?))
@@ -400,20 +276,7 @@ impl WebhookStore for SqliteMetadata {
         .bind(json_array(&ids)?)
         .fetch_all(&mut *conn)
         .await?;
-        let mut attempts = attempts
-            .into_iter()
-            .map(AttemptRow::into_record)
-            .collect::<StorageResult<Vec<_>>>()?;
-        Ok(deliveries
-            .into_iter()
-            .map(|delivery| {
-                let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut attempts)
-                    .into_iter()
-                    .partition(|a| a.delivery_id == delivery.id);
-                attempts = rest;
-                (delivery, mine)
-            })
-            .collect())
+        with_attempts(rows, attempts)
     }
 }
 
