@@ -9,10 +9,10 @@ CREATE TABLE leases (
 ) WITHOUT ROWID;
 
 -- Sign-in throttling (auth/throttle.rs): keyed instants in milliseconds since the epoch; a row
--- is deleted once `expires` has passed.
+-- is deleted once `expires` has passed. No index on `expires`: the table holds about a minute
+-- of failures, pruned by a scan once a minute, and every attempt writes one page less.
 CREATE TABLE login_throttle (
     key      TEXT PRIMARY KEY,
     at       INTEGER NOT NULL,
     expires  INTEGER NOT NULL
 ) WITHOUT ROWID;
-CREATE INDEX login_throttle_expires ON login_throttle (expires);
