@@ -441,7 +441,8 @@ impl AuthContext {
     }
 
     /// After credentials changed (`what`: a token revoked or deleted, a service account
-    /// deleted, a user's groups changed): forgets cached checks here and on every replica.
+    /// deleted, a user's groups changed; a user disabled or deleted, when there is a way to):
+    /// forgets cached checks here and on every replica.
     pub async fn credentials_changed(&self, what: &str) {
         self.forget_credentials();
         if let Err(err) = self.notifier.publish(Topic::Credentials, what).await {
