@@ -59,24 +59,23 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
     let stores = storage::Stores::open(config)
         .await
         .context("opening storage")?;
-    build_app_on(config, address, stores).await
+    let coordination = stores.coordination();
+    build_app_on(config, address, stores, coordination).await
 }
 
-/// Builds the application on stores already open.
+/// Builds the application on stores already open, its work done once run under `coordination`
+/// (this process's one).
 async fn build_app_on(
     config: &Config,
     address: std::net::SocketAddr,
     stores: storage::Stores,
+    coordination: storage::coordination::Coordination,
 ) -> anyhow::Result<Router> {
     let metadata = stores.metadata.clone();
     let streams = stores.streams.clone();
     let auth_store = stores.auth.clone();
-    let auth = auth_context(config, &stores).await?;
-    storage::coordination::spawn_pruning(
-        stores.leases.clone(),
-        stores.throttle.clone(),
-        stores.notifier.replica(),
-    );
+    let auth = auth_context(config, &stores, &coordination).await?;
+    storage::coordination::spawn_pruning(&coordination, stores.throttle.clone());
     let base_url = config.base_url(address);
     let sessions = console::router::sessions(config, stores.sessions.clone()).await?;
     let egress = egress::EgressPolicy::from_config(&config.egress)?;
@@ -151,7 +150,7 @@ async fn build_app_on(
             },
             webhooks::RetryPolicy::new(Duration::from_millis(config.webhooks.retry_base_millis)),
             &egress,
-            stores.coordination(),
+            coordination.clone(),
         )
         .context("setting up webhook deliveries")?,
     );
@@ -180,12 +179,12 @@ async fn build_app_on(
     import::importer::schedule(
         importer.clone(),
         Duration::from_secs(config.import.scheduled_interval_seconds),
-        &stores.coordination(),
+        &coordination,
     );
     registry.pull_through = Some(Arc::new(import::pull_through::PullThrough::new(
         importer.clone(),
         Duration::from_secs(config.import.pull_through_timeout_seconds),
-        stores.coordination(),
+        coordination,
     )));
     let registry = Arc::new(registry);
     let access = Arc::new(auth::api::AccessApi {
@@ -320,6 +319,7 @@ async fn sign_in(
 async fn auth_context(
     config: &Config,
     stores: &storage::Stores,
+    coordination: &storage::coordination::Coordination,
 ) -> anyhow::Result<Arc<AuthContext>> {
     let store = stores.auth.clone();
     let done = auth::bootstrap::bootstrap(&store, &config.auth)
@@ -360,7 +360,7 @@ async fn auth_context(
     ));
     auth.spawn_credential_follower();
     auth.spawn_upkeep(
-        stores.leases.clone(),
+        coordination,
         (config.auth.audit_retention_days > 0)
             .then(|| chrono::TimeDelta::days(i64::from(config.auth.audit_retention_days))),
     );
@@ -379,11 +379,15 @@ pub async fn serve(
         .with_context(|| format!("listening on {}", config.listen))?;
     let address = listener.local_addr()?;
     let listener = listener.into_std()?;
+    // This process's work done once, stopped and its leases given up after the last request.
+    let mut leased_work = None;
     let app = match &config.upstream {
         Some(_) => build_app(&config, address).await?,
         None => {
             let stores = open_stores_answering_readiness(&config, &listener).await?;
-            build_app_on(&config, address, stores).await?
+            let coordination = stores.coordination();
+            leased_work = Some(coordination.clone());
+            build_app_on(&config, address, stores, coordination).await?
         }
     };
     on_listening(address);
@@ -400,7 +404,11 @@ pub async fn serve(
         );
         stopper.graceful_shutdown(Some(grace));
     });
-    serve_on(listener, app, &config, handle).await
+    let served = serve_on(listener, app, &config, handle).await;
+    if let Some(coordination) = leased_work {
+        coordination.stop().await;
+    }
+    served
 }
 
 /// Opens the stores. When a shared database or store does not answer yet (a replica started

@@ -21,7 +21,7 @@ use super::names::MAX_USER_NAME;
 use super::throttle::LoginThrottle;
 use crate::storage::StorageError;
 use crate::storage::auth::{AuthStore, BindingRecord, NewAudit, TokenIdentity, UserRecord};
-use crate::storage::coordination::{LeaseStore, LeaseTiming, Notifier, ThrottleStore, Topic};
+use crate::storage::coordination::{Coordination, LeaseTiming, Notifier, ThrottleStore, Topic};
 
 /// A user name as part of a binding name: lowercase letters, digits and `-`.
 pub fn binding_name_part(name: &str) -> String {
@@ -156,43 +156,36 @@ impl AuthContext {
     /// (the holder of the `audit-retention` lease).
     pub fn spawn_upkeep(
         self: &Arc<Self>,
-        leases: Arc<dyn LeaseStore>,
+        coordination: &Coordination,
         audit_retention: Option<chrono::TimeDelta>,
     ) {
         let Some(retention) = audit_retention else {
             return;
         };
         let auth = Arc::downgrade(self);
-        let holder = self.notifier.replica();
-        crate::storage::coordination::spawn_leased(
-            leases,
-            "audit-retention",
-            holder,
-            LeaseTiming::STANDARD,
-            move || {
-                let auth = auth.clone();
-                async move {
-                    loop {
-                        let Some(store) = auth.upgrade().map(|auth| auth.store.clone()) else {
-                            return;
-                        };
-                        if let Some(before) = Utc::now().checked_sub_signed(retention) {
-                            match store.delete_audit_before(before).await {
-                                Ok(0) => {}
-                                Ok(deleted) => {
-                                    tracing::info!(deleted, "deleted audit entries past retention")
-                                }
-                                Err(err) => {
-                                    tracing::warn!(%err, "deleting old audit entries failed")
-                                }
+        coordination.spawn_leased("audit-retention", LeaseTiming::STANDARD, move || {
+            let auth = auth.clone();
+            async move {
+                loop {
+                    let Some(store) = auth.upgrade().map(|auth| auth.store.clone()) else {
+                        return;
+                    };
+                    if let Some(before) = Utc::now().checked_sub_signed(retention) {
+                        match store.delete_audit_before(before).await {
+                            Ok(0) => {}
+                            Ok(deleted) => {
+                                tracing::info!(deleted, "deleted audit entries past retention")
+                            }
+                            Err(err) => {
+                                tracing::warn!(%err, "deleting old audit entries failed")
                             }
                         }
-                        drop(store);
-                        tokio::time::sleep(Duration::from_secs(3600)).await;
                     }
+                    drop(store);
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
                 }
-            },
-        );
+            }
+        });
     }
 
     /// Clears the credential caches whenever another replica changed credentials, or

@@ -625,30 +625,24 @@ pub fn schedule(
     interval: std::time::Duration,
     coordination: &crate::storage::coordination::Coordination,
 ) {
-    use crate::storage::coordination::{LeaseTiming, spawn_leased};
-    spawn_leased(
-        coordination.leases.clone(),
-        "scheduled-imports",
-        coordination.replica(),
-        LeaseTiming::STANDARD,
-        move || {
-            let importer = importer.clone();
-            async move {
-                let mut ticks = tokio::time::interval(interval);
-                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                // The first tick is immediate: wait a whole interval after start instead.
+    use crate::storage::coordination::LeaseTiming;
+    coordination.spawn_leased("scheduled-imports", LeaseTiming::STANDARD, move || {
+        let importer = importer.clone();
+        async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // The first tick is immediate: wait a whole interval after start instead.
+            ticks.tick().await;
+            loop {
                 ticks.tick().await;
-                loop {
-                    ticks.tick().await;
-                    match importer.reimport_scheduled().await {
-                        Ok(count) if count > 0 => {
-                            tracing::debug!(count, "scheduled imports checked")
-                        }
-                        Ok(_) => {}
-                        Err(err) => tracing::warn!(%err, "scheduled imports could not be listed"),
+                match importer.reimport_scheduled().await {
+                    Ok(count) if count > 0 => {
+                        tracing::debug!(count, "scheduled imports checked")
                     }
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!(%err, "scheduled imports could not be listed"),
                 }
             }
-        },
-    );
+        }
+    });
 }

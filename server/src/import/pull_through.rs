@@ -427,10 +427,7 @@ mod tests {
     }
 
     fn coordination(store: &Arc<SqliteMetadata>) -> Coordination {
-        Coordination {
-            notifier: store.clone(),
-            leases: store.clone(),
-        }
+        Coordination::new(store.clone(), store.clone())
     }
 
     const TIMING: LeaseTiming = LeaseTiming {

@@ -1398,7 +1398,7 @@ pub(crate) use replica_checks;
 /// [`coordination::ThrottleStore`]) as tests of one backend with two replicas.
 macro_rules! coordination_contract {
     ($open:expr) => {
-        $crate::storage::contract::replica_checks!($open; a_message_reaches_every_subscriber_of_its_topic_on_every_replica, a_lease_is_one_replicas_until_released_or_expired, of_concurrent_takers_exactly_one_gets_a_lease, leased_work_runs_on_one_replica_and_moves_when_its_holder_dies, work_is_stopped_when_its_lease_is_lost, throttle_updates_are_atomic_across_replicas_and_expired_rows_pruned);
+        $crate::storage::contract::replica_checks!($open; a_message_reaches_every_subscriber_of_its_topic_on_every_replica, a_lease_is_one_replicas_until_released_or_expired, of_concurrent_takers_exactly_one_gets_a_lease, leased_work_runs_on_one_replica_and_moves_when_its_holder_dies, leased_work_stopped_at_shutdown_moves_at_once, work_is_stopped_when_its_lease_is_lost, throttle_updates_are_atomic_across_replicas_and_expired_rows_pruned);
     };
 }
 pub(crate) use coordination_contract;
@@ -1658,7 +1658,7 @@ pub async fn leased_work_runs_on_one_replica_and_moves_when_its_holder_dies(
     a: &Stores,
     b: &Stores,
 ) {
-    use coordination::{LeaseTiming, spawn_leased};
+    use coordination::LeaseTiming;
     use std::sync::atomic::Ordering;
     use std::time::Duration;
     let timing = LeaseTiming {
@@ -1669,10 +1669,8 @@ pub async fn leased_work_runs_on_one_replica_and_moves_when_its_holder_dies(
     let tasks: Vec<_> = [a, b]
         .iter()
         .map(|stores| {
-            spawn_leased(
-                stores.leases.clone(),
+            stores.coordination().spawn_leased(
                 "job",
-                stores.notifier.replica(),
                 timing,
                 counted_job(runs.clone(), stores.notifier.replica()),
             )
@@ -1705,6 +1703,55 @@ pub async fn leased_work_runs_on_one_replica_and_moves_when_its_holder_dies(
     for task in tasks {
         task.abort();
     }
+}
+
+pub async fn leased_work_stopped_at_shutdown_moves_at_once(a: &Stores, b: &Stores) {
+    use coordination::LeaseTiming;
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+    // Leases long enough that only giving one up lets the other replica in within the test.
+    let timing = LeaseTiming {
+        ttl: Duration::from_secs(30),
+        renew_every: Duration::from_millis(100),
+    };
+    let runs = std::sync::Arc::new(Runs::default());
+    let (first, second) = (a.coordination(), b.coordination());
+    first.spawn_leased(
+        "job",
+        timing,
+        counted_job(runs.clone(), a.notifier.replica()),
+    );
+    let started = std::time::Instant::now();
+    while runs.by.lock().unwrap().is_empty() && started.elapsed() < Duration::from_secs(2) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    second.spawn_leased(
+        "job",
+        timing,
+        counted_job(runs.clone(), b.notifier.replica()),
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(*runs.by.lock().unwrap(), [a.notifier.replica().to_string()]);
+    // The first replica shuts down: its work stops and its lease goes at once.
+    let stopping = std::time::Instant::now();
+    first.stop().await;
+    while runs.by.lock().unwrap().len() < 2 && stopping.elapsed() < Duration::from_secs(2) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let by = runs.by.lock().unwrap().clone();
+    assert_eq!(by.len(), 2, "the survivor did not take over: {by:?}");
+    assert_eq!(by[1], *b.notifier.replica());
+    assert_eq!(runs.most.load(Ordering::SeqCst), 1);
+    // A stopped replica starts no more leased work.
+    first.spawn_leased(
+        "other",
+        timing,
+        counted_job(runs.clone(), a.notifier.replica()),
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(runs.by.lock().unwrap().len(), 2);
+    second.stop().await;
+    assert_eq!(runs.now.load(Ordering::SeqCst), 0);
 }
 
 pub async fn work_is_stopped_when_its_lease_is_lost(a: &Stores, b: &Stores) {

@@ -3,7 +3,8 @@
 //! when its holder stops renewing) and the [`ThrottleStore`] (sign-in failures counted in the
 //! database). SQLite implements them for one process (the notifier as an in-process broadcast);
 //! PostgreSQL with LISTEN/NOTIFY (one listening connection per process for every topic) and the
-//! same tables. [`hold_lease`] and [`spawn_leased`] run work under a lease, on any backend.
+//! same tables. [`hold_lease`] and [`Coordination::spawn_leased`] run work under a lease, on any
+//! backend.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -131,17 +132,121 @@ pub trait Notifier: Send + Sync + 'static {
     fn subscribe(&self, topic: Topic) -> Subscription;
 }
 
-/// What a component needs to work with the other replicas: the notifier and the leases.
+/// What a component needs to work with the other replicas: the notifier, the leases, and the
+/// work this process runs under leases ([`Coordination::spawn_leased`]), which
+/// [`Coordination::stop`] ends and gives up at shutdown. One per process: its clones share the
+/// work.
 #[derive(Clone)]
 pub struct Coordination {
     pub notifier: Arc<dyn Notifier>,
     pub leases: Arc<dyn LeaseStore>,
+    work: Arc<LeasedWork>,
 }
 
+/// The leased work of a process: a flag that asks it to stop, and a channel that closes once
+/// every task has stopped (each holds a sender).
+struct LeasedWork {
+    stopping: tokio::sync::watch::Sender<bool>,
+    alive: std::sync::Mutex<Option<tokio::sync::mpsc::Sender<()>>>,
+    stopped: tokio::sync::Mutex<tokio::sync::mpsc::Receiver<()>>,
+}
+
+/// How long [`Coordination::stop`] waits for leased work to give its leases up.
+const STOP_WAIT: Duration = Duration::from_secs(5);
+
 impl Coordination {
+    pub fn new(notifier: Arc<dyn Notifier>, leases: Arc<dyn LeaseStore>) -> Self {
+        let (alive, stopped) = tokio::sync::mpsc::channel(1);
+        Coordination {
+            notifier,
+            leases,
+            work: Arc::new(LeasedWork {
+                stopping: tokio::sync::watch::Sender::new(false),
+                alive: std::sync::Mutex::new(Some(alive)),
+                stopped: tokio::sync::Mutex::new(stopped),
+            }),
+        }
+    }
+
     /// This process's name among the replicas, as the holder of leases.
     pub fn replica(&self) -> Arc<str> {
         self.notifier.replica()
+    }
+
+    /// Runs `job` on whichever replica holds lease `name`, for as long as it holds it: every
+    /// replica tries to take the lease every `renew_every`; the holder runs `job` (work meant
+    /// to run until the process ends) and renews; when it loses the lease, `job` is dropped and
+    /// it goes back to trying. A holder that dies stops renewing, and a survivor takes over once
+    /// the lease expired; one that stops ([`Coordination::stop`]) drops `job` and gives the
+    /// lease up, and a survivor takes over at its next try.
+    pub fn spawn_leased<F, Fut>(
+        &self,
+        name: &'static str,
+        timing: LeaseTiming,
+        job: F,
+    ) -> tokio::task::JoinHandle<()>
+    where
+        F: Fn() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send,
+    {
+        let (leases, holder) = (self.leases.clone(), self.replica());
+        let mut stopping = self.work.stopping.subscribe();
+        let alive = self
+            .work
+            .alive
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        tokio::spawn(async move {
+            let Some(_alive) = alive else {
+                // Stopping already.
+                return;
+            };
+            let (run_leases, run_holder) = (leases.clone(), holder.clone());
+            let run = async move {
+                loop {
+                    match hold_lease(run_leases.as_ref(), name, &run_holder, timing, job()).await {
+                        Ok(()) => tracing::debug!(lease = name, "leased work ended"),
+                        Err(LeaseError::Taken(_)) => {}
+                        Err(err @ LeaseError::Lost(_)) => {
+                            tracing::warn!(%err, "leased work stopped")
+                        }
+                        Err(err) => tracing::warn!(%err, lease = name, "taking a lease failed"),
+                    }
+                    tokio::time::sleep(timing.renew_every).await;
+                }
+            };
+            tokio::select! {
+                () = run => {}
+                // Only when asked: a stop flag dropped with its `Coordination` asks nothing.
+                Ok(_) = stopping.wait_for(|stop| *stop) => {}
+            }
+            // The work was dropped with `run`: only now may another replica take it.
+            if let Err(err) = leases.release_lease(name, &holder).await {
+                tracing::warn!(%err, lease = name, "giving a lease up failed; it expires instead");
+            }
+        })
+    }
+
+    /// Stops this process's leased work and gives its leases up (at shutdown, after the
+    /// requests in flight), so that survivors take the work over at once rather than after the
+    /// leases expire. Waits for it at most a few seconds.
+    pub async fn stop(&self) {
+        self.work.stopping.send_replace(true);
+        drop(
+            self.work
+                .alive
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(),
+        );
+        let mut stopped = self.work.stopped.lock().await;
+        if tokio::time::timeout(STOP_WAIT, stopped.recv())
+            .await
+            .is_err()
+        {
+            tracing::warn!("leased work did not stop in time; its leases expire instead");
+        }
     }
 }
 
@@ -355,66 +460,27 @@ async fn keep_while<T>(
     }
 }
 
-/// Runs `job` on whichever replica holds lease `name`, for as long as it holds it: every
-/// replica tries to take the lease every `renew_every`; the holder runs `job` (work meant to
-/// run until the process ends) and renews; when it loses the lease, `job` is dropped and it
-/// goes back to trying. A holder that dies stops renewing, and a survivor takes over once the
-/// lease expired.
-pub fn spawn_leased<F, Fut>(
-    leases: Arc<dyn LeaseStore>,
-    name: &'static str,
-    holder: Arc<str>,
-    timing: LeaseTiming,
-    job: F,
-) -> tokio::task::JoinHandle<()>
-where
-    F: Fn() -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send,
-{
-    tokio::spawn(async move {
-        loop {
-            match hold_lease(leases.as_ref(), name, &holder, timing, job()).await {
-                Ok(()) => tracing::debug!(lease = name, "leased work ended"),
-                Err(LeaseError::Taken(_)) => {}
-                Err(err @ LeaseError::Lost(_)) => tracing::warn!(%err, "leased work stopped"),
-                Err(err) => tracing::warn!(%err, lease = name, "taking a lease failed"),
-            }
-            tokio::time::sleep(timing.renew_every).await;
-        }
-    })
-}
-
 /// How often [`spawn_pruning`] deletes what no longer matters.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 /// Deletes throttle rows that stopped mattering and leases their holders left to expire (a
 /// minute ago), every minute, on the replica that holds the `pruning` lease: the tables stay
 /// as small as the last minute's sign-in failures and the leases in use.
-pub fn spawn_pruning(
-    leases: Arc<dyn LeaseStore>,
-    throttle: Arc<dyn ThrottleStore>,
-    holder: Arc<str>,
-) {
-    let store = leases.clone();
-    spawn_leased(
-        leases,
-        "pruning",
-        holder,
-        LeaseTiming::STANDARD,
-        move || {
-            let (leases, throttle) = (store.clone(), throttle.clone());
-            async move {
-                loop {
-                    let now = chrono::Utc::now().timestamp_millis();
-                    if let Err(err) = throttle.prune_throttle(now).await {
-                        tracing::warn!(%err, "pruning sign-in throttle rows failed");
-                    }
-                    if let Err(err) = leases.prune_leases(PRUNE_EVERY).await {
-                        tracing::warn!(%err, "pruning expired leases failed");
-                    }
-                    tokio::time::sleep(PRUNE_EVERY).await;
+pub fn spawn_pruning(coordination: &Coordination, throttle: Arc<dyn ThrottleStore>) {
+    let leases = coordination.leases.clone();
+    coordination.spawn_leased("pruning", LeaseTiming::STANDARD, move || {
+        let (leases, throttle) = (leases.clone(), throttle.clone());
+        async move {
+            loop {
+                let now = chrono::Utc::now().timestamp_millis();
+                if let Err(err) = throttle.prune_throttle(now).await {
+                    tracing::warn!(%err, "pruning sign-in throttle rows failed");
                 }
+                if let Err(err) = leases.prune_leases(PRUNE_EVERY).await {
+                    tracing::warn!(%err, "pruning expired leases failed");
+                }
+                tokio::time::sleep(PRUNE_EVERY).await;
             }
-        },
-    );
+        }
+    });
 }

@@ -54,12 +54,10 @@ impl Stores {
         })
     }
 
-    /// The notifier and leases, for components that work with other replicas.
+    /// The notifier and leases, for components that work with other replicas, with a new
+    /// set of leased work: call once per process (see [`Coordination`]).
     pub fn coordination(&self) -> Coordination {
-        Coordination {
-            notifier: self.notifier.clone(),
-            leases: self.leases.clone(),
-        }
+        Coordination::new(self.notifier.clone(), self.leases.clone())
     }
 
     /// Whether the stores are services shared with other replicas (that may come up later than

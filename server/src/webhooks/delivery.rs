@@ -27,7 +27,7 @@ use super::payload::{
 use crate::oci::Digest;
 use crate::oci::RepositoryName;
 use crate::secrets::key::SecretsKey;
-use crate::storage::coordination::{Coordination, LeaseTiming, Topic, spawn_leased};
+use crate::storage::coordination::{Coordination, LeaseTiming, Topic};
 use crate::storage::webhooks::{
     AttemptRecord, DeliveryRecord, DeliveryState, NewDelivery, WebhookRecord, WebhookStore,
 };
@@ -195,13 +195,11 @@ impl Dispatcher {
             }
         });
         let dispatcher = self.clone();
-        let leased = spawn_leased(
-            self.coordination.leases.clone(),
-            LEASE,
-            self.coordination.replica(),
-            self.lease_timing,
-            move || dispatcher.clone().follow_and_send(),
-        );
+        let leased = self
+            .coordination
+            .spawn_leased(LEASE, self.lease_timing, move || {
+                dispatcher.clone().follow_and_send()
+            });
         Ok(Running {
             tasks: vec![listening.abort_handle(), leased.abort_handle()],
         })
@@ -593,10 +591,7 @@ mod tests {
                 vec![crate::config::parse_network("127.0.0.1").unwrap()],
                 Vec::new(),
             )),
-            Coordination {
-                notifier: sqlite.clone(),
-                leases: sqlite.clone(),
-            },
+            Coordination::new(sqlite.clone(), sqlite.clone()),
         )
         .unwrap()
     }
