@@ -546,16 +546,21 @@ mod tests {
     use crate::storage::auth::{TokenKind, TokenOwner};
     use crate::storage::sqlite::SqliteMetadata;
 
-    /// One replica: its own store on the shared database file, with its followers running.
-    async fn replica(dir: &tempfile::TempDir) -> (Arc<SqliteMetadata>, Arc<AuthContext>) {
+    /// One replica: its own store on the shared database file, notifying through `notifier`
+    /// (its own store when `None`), with its followers running.
+    async fn replica_with(
+        dir: &tempfile::TempDir,
+        notifier: Option<Arc<dyn Notifier>>,
+    ) -> (Arc<SqliteMetadata>, Arc<AuthContext>) {
         let store = Arc::new(
             SqliteMetadata::open(&dir.path().join("berth.db"))
                 .await
                 .unwrap(),
         );
+        let notifier = notifier.unwrap_or_else(|| store.clone());
         let authorizer = Authorizer::load(
             store.clone(),
-            store.clone(),
+            notifier.clone(),
             NamespaceCreation::Authenticated,
         )
         .await
@@ -568,10 +573,33 @@ mod tests {
             Duration::from_secs(300),
             store.clone(),
             10,
-            store.clone(),
+            notifier,
         ));
         auth.spawn_credential_follower();
         (store, auth)
+    }
+
+    async fn replica(dir: &tempfile::TempDir) -> (Arc<SqliteMetadata>, Arc<AuthContext>) {
+        replica_with(dir, None).await
+    }
+
+    /// Two replicas whose notifiers are two pools on one PostgreSQL database (their records
+    /// are SQLite's until the access store is on PostgreSQL here too).
+    async fn replicas_notifying_through_postgres(
+        dir: &tempfile::TempDir,
+    ) -> (Arc<SqliteMetadata>, Arc<AuthContext>, Arc<AuthContext>) {
+        use crate::storage::postgres::{PostgresDatabase, PostgresSettings};
+        let url = crate::storage::test_infra::postgres().database();
+        let mut replicas = Vec::new();
+        for _ in 0..2 {
+            let database = PostgresDatabase::open(&url, &PostgresSettings::default())
+                .await
+                .unwrap();
+            replicas.push(replica_with(dir, Some(Arc::new(database))).await);
+        }
+        let (_, b) = replicas.pop().unwrap();
+        let (store, a) = replicas.pop().unwrap();
+        (store, a, b)
     }
 
     /// Polls `check` every 20 ms for up to a second; how long it took to hold.
@@ -591,6 +619,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (store, a) = replica(&dir).await;
         let (_, b) = replica(&dir).await;
+        a_revoked_token_stops_working_on(&store, &a, &b).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_revoked_token_stops_working_on_every_replica_within_a_second_through_postgres() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, a, b) = replicas_notifying_through_postgres(&dir).await;
+        a_revoked_token_stops_working_on(&store, &a, &b).await;
+    }
+
+    async fn a_revoked_token_stops_working_on(
+        store: &SqliteMetadata,
+        a: &AuthContext,
+        b: &AuthContext,
+    ) {
         let user = store
             .create_user("tom", None, "local", None)
             .await
@@ -629,10 +672,22 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_binding_made_on_one_replica_is_decided_on_another_within_a_second() {
-        use crate::auth::model::{Action, Target};
         let dir = tempfile::tempdir().unwrap();
         let (store, a) = replica(&dir).await;
         let (_, b) = replica(&dir).await;
+        a_binding_is_decided_on(&store, &a, &b).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_binding_made_on_one_replica_is_decided_on_another_within_a_second_through_postgres()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, a, b) = replicas_notifying_through_postgres(&dir).await;
+        a_binding_is_decided_on(&store, &a, &b).await;
+    }
+
+    async fn a_binding_is_decided_on(store: &SqliteMetadata, a: &AuthContext, b: &AuthContext) {
+        use crate::auth::model::{Action, Target};
         let tom = Subject::User {
             name: "tom".into(),
             groups: Vec::new(),
