@@ -227,8 +227,8 @@ CREATE INDEX group_members_by_user ON group_members (user_id);
 -- identity, never through a name the provider chose.
 CREATE TABLE identities (
     id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    provider    TEXT NOT NULL,
-    subject     TEXT NOT NULL,
+    provider    TEXT COLLATE "C" NOT NULL,
+    subject     TEXT COLLATE "C" NOT NULL,
     user_id     BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     created_at  TIMESTAMPTZ NOT NULL,
     UNIQUE (provider, subject)

@@ -10,12 +10,16 @@ use bytes::Bytes;
 use chrono::Utc;
 use futures_util::StreamExt;
 
-use super::auth::NewAudit;
+use super::auth::{
+    BindingRecord, ExternalIdentity, IdentityMapping, LinkOutcome, NewAudit, OAuthCode,
+    TokenIdentity, TokenKind, TokenOwner, UserRecord,
+};
 use super::secrets::RegistrySecretRecord;
 use super::webhooks::{
     AttemptRecord, DeliveryRecord, DeliveryState, NewDelivery, Redelivery, WebhookRecord,
 };
 use super::*;
+use crate::config::auth::MappingMethod;
 use crate::oci::{Algorithm, Digest, RepositoryName, Tag};
 
 /// Makes each named check a test of one backend: `$open` is a future of (what the test keeps
@@ -1288,7 +1292,7 @@ pub async fn a_finished_delivery_is_sent_again_as_a_new_one(stores: &Stores) {
 /// backend's [`Stores`].
 macro_rules! auth_contract {
     ($open:expr) => {
-        $crate::storage::contract::checks!($open; audit_entries_past_retention_are_deleted);
+        $crate::storage::contract::checks!($open; audit_entries_past_retention_are_deleted, audit_entries_page_newest_first, users_are_made_once_by_name_with_their_groups, external_identities_map_to_users_by_method, one_identity_signing_in_twice_at_once_is_one_user, tokens_are_found_by_secret_and_revoked_by_their_owner, service_accounts_go_with_their_tokens_and_bindings, bindings_are_named_per_namespace_and_need_their_subject, a_namespace_is_made_once_with_its_admin, an_oauth_code_is_taken_once, a_server_secret_is_its_first_candidate);
     };
 }
 pub(crate) use auth_contract;
@@ -1315,6 +1319,698 @@ pub async fn audit_entries_past_retention_are_deleted(stores: &Stores) {
     let later = Utc::now() + chrono::TimeDelta::seconds(1);
     assert_eq!(stores.auth.delete_audit_before(later).await.unwrap(), 3);
     assert!(stores.auth.list_audit(None, 10).await.unwrap().is_empty());
+}
+
+pub async fn audit_entries_page_newest_first(stores: &Stores) {
+    for (i, success) in [(0, true), (1, false), (2, true)] {
+        stores
+            .auth
+            .append_audit(&NewAudit {
+                actor: format!("user{i}"),
+                action: "token-create",
+                target: format!("token{i}"),
+                success,
+                address: Some("192.0.2.1".into()),
+                detail: (i == 1).then(|| "expired".into()),
+            })
+            .await
+            .unwrap();
+    }
+    let page = stores.auth.list_audit(None, 2).await.unwrap();
+    assert_eq!(
+        page.iter().map(|e| e.actor.as_str()).collect::<Vec<_>>(),
+        ["user2", "user1"]
+    );
+    assert!(page[0].id > page[1].id);
+    let failed = &page[1];
+    assert_eq!(
+        (
+            failed.action.as_str(),
+            failed.target.as_str(),
+            failed.outcome.as_str(),
+            failed.address.as_deref(),
+            failed.detail.as_deref()
+        ),
+        (
+            "token-create",
+            "token1",
+            "failure",
+            Some("192.0.2.1"),
+            Some("expired")
+        )
+    );
+    assert_eq!(page[0].outcome, "success");
+    let rest = stores.auth.list_audit(Some(failed.id), 2).await.unwrap();
+    assert_eq!(
+        rest.iter().map(|e| e.actor.as_str()).collect::<Vec<_>>(),
+        ["user0"]
+    );
+}
+
+pub async fn users_are_made_once_by_name_with_their_groups(stores: &Stores) {
+    let auth = stores.auth.as_ref();
+    let ann = auth
+        .create_user("ann", Some("hash-a"), "htpasswd", Some("Ann A"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            ann.name.as_str(),
+            ann.password_hash.as_deref(),
+            ann.identity_provider.as_str(),
+            ann.full_name.as_deref(),
+            ann.disabled
+        ),
+        ("ann", Some("hash-a"), "htpasswd", Some("Ann A"), false)
+    );
+    assert!(ann.groups.is_empty());
+    // A name is taken once.
+    assert_eq!(
+        auth.create_user("ann", None, "oidc:https://idp", None)
+            .await
+            .unwrap(),
+        None
+    );
+    let bob = auth
+        .create_user("bob", None, "htpasswd", None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(ann.uid, bob.uid);
+    assert_eq!(auth.user("ann").await.unwrap(), Some(ann.clone()));
+    assert_eq!(auth.user_by_id(bob.id).await.unwrap(), Some(bob.clone()));
+    assert_eq!(auth.user("nobody").await.unwrap(), None);
+    assert_eq!(auth.count_users().await.unwrap(), 2);
+    assert!(auth.set_password("ann", "hash-b").await.unwrap());
+    assert!(!auth.set_password("nobody", "hash-b").await.unwrap());
+    assert_eq!(
+        auth.user("ann").await.unwrap().unwrap().password_hash,
+        Some("hash-b".into())
+    );
+
+    // Groups are made by their first member; a member is added once.
+    assert!(auth.add_group_member("devs", "bob").await.unwrap());
+    assert!(auth.add_group_member("devs", "ann").await.unwrap());
+    assert!(!auth.add_group_member("devs", "ann").await.unwrap());
+    assert!(auth.add_group_member("admins", "ann").await.unwrap());
+    assert!(!auth.add_group_member("devs", "nobody").await.unwrap());
+    assert_eq!(
+        auth.user("ann").await.unwrap().unwrap().groups,
+        ["admins", "devs"]
+    );
+    let groups = auth.list_groups().await.unwrap();
+    assert_eq!(
+        groups
+            .iter()
+            .map(|g| (g.name.as_str(), g.members.clone()))
+            .collect::<Vec<_>>(),
+        [
+            ("admins", vec!["ann".to_string()]),
+            ("devs", vec!["ann".to_string(), "bob".to_string()])
+        ]
+    );
+    assert!(auth.remove_group_member("admins", "ann").await.unwrap());
+    assert!(!auth.remove_group_member("admins", "ann").await.unwrap());
+    assert!(!auth.remove_group_member("nothing", "ann").await.unwrap());
+    // A group without members is still listed.
+    let groups = auth.list_groups().await.unwrap();
+    assert_eq!(groups[0].name, "admins");
+    assert!(groups[0].members.is_empty());
+    assert_eq!(
+        auth.list_users()
+            .await
+            .unwrap()
+            .iter()
+            .map(|u| (u.name.as_str(), u.groups.clone()))
+            .collect::<Vec<_>>(),
+        [
+            ("ann", vec!["devs".to_string()]),
+            ("bob", vec!["devs".to_string()])
+        ]
+    );
+}
+
+const PROVIDER: &str = "oidc:https://idp.example";
+
+fn external<'a>(subject: &'a str, name: &'a str, groups: &'a [String]) -> ExternalIdentity<'a> {
+    ExternalIdentity {
+        provider: PROVIDER,
+        subject,
+        preferred_name: name,
+        full_name: Some("From The Provider"),
+        groups,
+    }
+}
+
+async fn mapped(
+    stores: &Stores,
+    identity: &ExternalIdentity<'_>,
+    method: MappingMethod,
+) -> UserRecord {
+    match stores.auth.map_identity(identity, method).await.unwrap() {
+        IdentityMapping::Mapped(user) => user,
+        other => panic!("{} as {}: {other:?}", identity.subject, method.as_str()),
+    }
+}
+
+pub async fn external_identities_map_to_users_by_method(stores: &Stores) {
+    let auth = stores.auth.as_ref();
+    let claimed = ["ops".to_string(), "devs".to_string()];
+    // Lookup: only identities linked beforehand.
+    assert_eq!(
+        auth.map_identity(&external("s-1", "carol", &claimed), MappingMethod::Lookup)
+            .await
+            .unwrap(),
+        IdentityMapping::NotMapped
+    );
+    assert_eq!(auth.user("carol").await.unwrap(), None);
+
+    // Claim: a new user of the provider, with the claimed groups and name.
+    let carol = mapped(
+        stores,
+        &external("s-1", "carol", &claimed),
+        MappingMethod::Claim,
+    )
+    .await;
+    assert_eq!(
+        (
+            carol.name.as_str(),
+            carol.identity_provider.as_str(),
+            carol.password_hash.as_deref(),
+            carol.full_name.as_deref()
+        ),
+        ("carol", PROVIDER, None, Some("From The Provider"))
+    );
+    assert_eq!(carol.groups, ["devs", "ops"]);
+    // The same identity again is the same user, whatever name it suggests now; its claims are
+    // replaced, a full name it no longer sends is kept, and local groups add to the claimed.
+    auth.add_group_member("devs", "carol").await.unwrap();
+    auth.add_group_member("local", "carol").await.unwrap();
+    let fewer = ["devs".to_string()];
+    let again = mapped(
+        stores,
+        &ExternalIdentity {
+            full_name: None,
+            ..external("s-1", "carol2", &fewer)
+        },
+        MappingMethod::Lookup,
+    )
+    .await;
+    assert_eq!((again.id, again.name.as_str()), (carol.id, "carol"));
+    assert_eq!(again.full_name.as_deref(), Some("From The Provider"));
+    assert_eq!(again.groups, ["devs", "local"]);
+    assert_eq!(auth.user("carol2").await.unwrap(), None);
+
+    // Claim refuses a name that is a user with a password, of another provider, or with an
+    // identity already; it takes over a user of this provider from before identities were
+    // kept (no password, no identity).
+    auth.create_user("dave", Some("hash"), "htpasswd", None)
+        .await
+        .unwrap();
+    auth.create_user("fay", None, "oidc:https://other.example", None)
+        .await
+        .unwrap();
+    let erin = auth
+        .create_user("erin", None, PROVIDER, None)
+        .await
+        .unwrap()
+        .unwrap();
+    for (subject, name) in [("s-2", "dave"), ("s-4", "fay"), ("s-5", "carol")] {
+        assert_eq!(
+            auth.map_identity(&external(subject, name, &[]), MappingMethod::Claim)
+                .await
+                .unwrap(),
+            IdentityMapping::NameTaken,
+            "{name}"
+        );
+    }
+    assert_eq!(
+        mapped(stores, &external("s-3", "erin", &[]), MappingMethod::Claim)
+            .await
+            .id,
+        erin.id
+    );
+    // Add: the user of that name, whoever it is.
+    let dave = mapped(stores, &external("s-2", "dave", &[]), MappingMethod::Add).await;
+    assert_eq!(dave.password_hash.as_deref(), Some("hash"));
+    assert_eq!(dave.identity_provider, "htpasswd");
+
+    // Linked by hand, for lookup.
+    assert_eq!(
+        auth.link_identity(PROVIDER, "s-6", "fay").await.unwrap(),
+        LinkOutcome::Linked
+    );
+    assert_eq!(
+        auth.link_identity(PROVIDER, "s-6", "dave").await.unwrap(),
+        LinkOutcome::Taken
+    );
+    assert_eq!(
+        auth.link_identity(PROVIDER, "s-7", "nobody").await.unwrap(),
+        LinkOutcome::NoSuchUser
+    );
+    assert_eq!(
+        mapped(
+            stores,
+            &external("s-6", "anything", &[]),
+            MappingMethod::Lookup
+        )
+        .await
+        .name,
+        "fay"
+    );
+    assert_eq!(
+        auth.list_identities()
+            .await
+            .unwrap()
+            .iter()
+            .map(|i| (i.provider.as_str(), i.subject.as_str(), i.user.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            (PROVIDER, "s-1", "carol"),
+            (PROVIDER, "s-2", "dave"),
+            (PROVIDER, "s-3", "erin"),
+            (PROVIDER, "s-6", "fay")
+        ]
+    );
+}
+
+pub async fn one_identity_signing_in_twice_at_once_is_one_user(stores: &Stores) {
+    let identity = external("s-1", "gus", &[]);
+    let (first, second) = tokio::join!(
+        mapped(stores, &identity, MappingMethod::Claim),
+        mapped(stores, &identity, MappingMethod::Claim)
+    );
+    assert_eq!(first.id, second.id);
+    assert_eq!(stores.auth.count_users().await.unwrap(), 1);
+    assert_eq!(stores.auth.list_identities().await.unwrap().len(), 1);
+}
+
+/// Namespaces made by the access store, as a first push makes them.
+async fn access_namespaces(stores: &Stores, names: &[&str]) {
+    for name in names {
+        assert!(
+            stores
+                .auth
+                .create_namespace_with_admin(name, None)
+                .await
+                .unwrap()
+        );
+    }
+}
+
+pub async fn tokens_are_found_by_secret_and_revoked_by_their_owner(stores: &Stores) {
+    let auth = stores.auth.as_ref();
+    access_namespaces(stores, &["team"]).await;
+    let ann = auth
+        .create_user("ann", None, "htpasswd", None)
+        .await
+        .unwrap()
+        .unwrap();
+    let robot = auth
+        .create_service_account("team", "robot")
+        .await
+        .unwrap()
+        .unwrap();
+    let as_ann = TokenOwner::User(ann.id);
+    let as_robot = TokenOwner::ServiceAccount(robot.id);
+    let in_an_hour = Utc::now() + chrono::TimeDelta::hours(1);
+    let laptop = auth
+        .create_token(TokenKind::Personal, &as_ann, "laptop", "hash-1", None)
+        .await
+        .unwrap();
+    let ci = auth
+        .create_token(
+            TokenKind::Personal,
+            &as_ann,
+            "ci",
+            "hash-2",
+            Some(in_an_hour),
+        )
+        .await
+        .unwrap();
+    auth.create_token(
+        TokenKind::OAuth,
+        &as_ann,
+        "console",
+        "hash-3",
+        Some(in_an_hour),
+    )
+    .await
+    .unwrap();
+    let deploy = auth
+        .create_token(
+            TokenKind::ServiceAccount,
+            &as_robot,
+            "deploy",
+            "hash-4",
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (laptop.name.as_str(), laptop.kind, &laptop.owner),
+        ("laptop", TokenKind::Personal, &as_ann)
+    );
+    assert_eq!(
+        ci.expires_at.map(|t| t.timestamp()),
+        Some(in_an_hour.timestamp())
+    );
+    assert!(laptop.is_valid_at(Utc::now()) && laptop.last_used_at.is_none());
+
+    assert_eq!(
+        auth.find_token("hash-1").await.unwrap(),
+        Some((laptop.clone(), TokenIdentity::User(ann.clone())))
+    );
+    assert_eq!(
+        auth.find_token("hash-4").await.unwrap(),
+        Some((deploy.clone(), TokenIdentity::ServiceAccount(robot.clone())))
+    );
+    assert_eq!(auth.find_token("absent").await.unwrap(), None);
+    // Listed newest first, without the console's own tokens.
+    assert_eq!(
+        auth.list_tokens(&as_ann)
+            .await
+            .unwrap()
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>(),
+        ["ci", "laptop"]
+    );
+    assert_eq!(auth.list_tokens(&as_robot).await.unwrap(), [deploy]);
+
+    // Revoked by its owner only, once; found still, and no longer valid.
+    assert!(!auth.revoke_token(&as_robot, &laptop.uid).await.unwrap());
+    assert!(auth.revoke_token(&as_ann, &laptop.uid).await.unwrap());
+    assert!(!auth.revoke_token(&as_ann, &laptop.uid).await.unwrap());
+    let (revoked, _) = auth.find_token("hash-1").await.unwrap().unwrap();
+    assert!(revoked.revoked_at.is_some());
+    assert!(!revoked.is_valid_at(Utc::now()));
+
+    auth.touch_token(ci.id, at(5)).await.unwrap();
+    let (touched, _) = auth.find_token("hash-2").await.unwrap().unwrap();
+    assert_eq!(touched.last_used_at, Some(at(5)));
+    assert!(touched.is_valid_at(Utc::now()));
+}
+
+fn binding(
+    name: &str,
+    namespace: Option<&str>,
+    role: &str,
+    subject: (&str, &str, Option<&str>),
+) -> BindingRecord {
+    let (subject_kind, subject_name, subject_namespace) = subject;
+    BindingRecord {
+        name: name.into(),
+        namespace: namespace.map(Into::into),
+        stream: None,
+        role: role.into(),
+        subject_kind: subject_kind.into(),
+        subject_name: subject_name.into(),
+        subject_namespace: subject_namespace.map(Into::into),
+        // Whole seconds: what is read back must equal what was written.
+        created_at: at(0),
+    }
+}
+
+fn binding_names(bindings: &[BindingRecord]) -> Vec<(Option<&str>, &str)> {
+    bindings
+        .iter()
+        .map(|b| (b.namespace.as_deref(), b.name.as_str()))
+        .collect()
+}
+
+pub async fn service_accounts_go_with_their_tokens_and_bindings(stores: &Stores) {
+    let auth = stores.auth.as_ref();
+    access_namespaces(stores, &["team", "other"]).await;
+    let robot = auth
+        .create_service_account("team", "robot")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        auth.create_service_account("team", "robot").await.unwrap(),
+        None
+    );
+    auth.create_service_account("team", "builder")
+        .await
+        .unwrap()
+        .unwrap();
+    auth.create_service_account("other", "robot")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(auth.create_service_account("ghost", "robot").await.is_err());
+    assert_eq!(
+        auth.list_service_accounts("team")
+            .await
+            .unwrap()
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect::<Vec<_>>(),
+        ["builder", "robot"]
+    );
+    assert_eq!(
+        auth.service_account("team", "robot").await.unwrap(),
+        Some(robot.clone())
+    );
+    auth.create_token(
+        TokenKind::ServiceAccount,
+        &TokenOwner::ServiceAccount(robot.id),
+        "deploy",
+        "hash-r",
+        None,
+    )
+    .await
+    .unwrap();
+    let robot_subject = ("ServiceAccount", "robot", Some("team"));
+    for name in ["robot-here", "robot-there"] {
+        let namespace = if name == "robot-here" {
+            "team"
+        } else {
+            "other"
+        };
+        auth.create_binding(&binding(name, Some(namespace), "editor", robot_subject))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    assert!(auth.delete_service_account("team", "robot").await.unwrap());
+    assert!(!auth.delete_service_account("team", "robot").await.unwrap());
+    assert_eq!(auth.find_token("hash-r").await.unwrap(), None);
+    assert!(binding_names(&auth.list_all_bindings().await.unwrap()).is_empty());
+    // One made again under the same name starts with nothing.
+    let again = auth
+        .create_service_account("team", "robot")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(again.uid, robot.uid);
+    assert!(auth.list_all_bindings().await.unwrap().is_empty());
+    assert_eq!(
+        auth.list_tokens(&TokenOwner::ServiceAccount(again.id))
+            .await
+            .unwrap(),
+        []
+    );
+}
+
+pub async fn bindings_are_named_per_namespace_and_need_their_subject(stores: &Stores) {
+    let auth = stores.auth.as_ref();
+    access_namespaces(stores, &["team", "other"]).await;
+    let cluster = binding("admins", None, "cluster-admin", ("Group", "admins", None));
+    assert_eq!(
+        auth.create_binding(&cluster).await.unwrap(),
+        Some(cluster.clone())
+    );
+    // A name is taken once registry-wide, and once per namespace.
+    let ann = ("User", "ann", None);
+    assert_eq!(
+        auth.create_binding(&binding("admins", None, "viewer", ann))
+            .await
+            .unwrap(),
+        None
+    );
+    let team_admins = binding("admins", Some("team"), "admin", ann);
+    assert_eq!(
+        auth.create_binding(&team_admins).await.unwrap(),
+        Some(team_admins.clone())
+    );
+    assert_eq!(
+        auth.create_binding(&binding("admins", Some("team"), "viewer", ann))
+            .await
+            .unwrap(),
+        None
+    );
+    let pull = BindingRecord {
+        stream: Some("app".into()),
+        ..binding("pull", Some("team"), "viewer", ("User", "bob", None))
+    };
+    auth.create_binding(&pull).await.unwrap().unwrap();
+    assert!(
+        auth.create_binding(&binding("pull", Some("ghost"), "viewer", ann))
+            .await
+            .is_err()
+    );
+
+    // A service account, or the group of a namespace's accounts, must exist to be bound.
+    let robot = ("ServiceAccount", "robot", Some("team"));
+    assert_eq!(
+        auth.create_binding(&binding("robot", Some("other"), "editor", robot))
+            .await
+            .unwrap(),
+        None
+    );
+    auth.create_service_account("team", "robot").await.unwrap();
+    auth.create_binding(&binding("robot", Some("other"), "editor", robot))
+        .await
+        .unwrap()
+        .unwrap();
+    let team_accounts = ("Group", "system:serviceaccounts:team", None);
+    auth.create_binding(&binding(
+        "team-accounts",
+        Some("other"),
+        "viewer",
+        team_accounts,
+    ))
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        auth.create_binding(&binding(
+            "ghost-accounts",
+            Some("other"),
+            "viewer",
+            ("Group", "system:serviceaccounts:ghost", None)
+        ))
+        .await
+        .unwrap(),
+        None
+    );
+
+    assert_eq!(auth.list_bindings(None).await.unwrap(), [cluster]);
+    assert_eq!(
+        auth.list_bindings(Some("team")).await.unwrap(),
+        [team_admins, pull]
+    );
+    // Registry-wide first, then by namespace and name.
+    assert_eq!(
+        binding_names(&auth.list_all_bindings().await.unwrap()),
+        [
+            (None, "admins"),
+            (Some("other"), "robot"),
+            (Some("other"), "team-accounts"),
+            (Some("team"), "admins"),
+            (Some("team"), "pull")
+        ]
+    );
+    assert!(auth.delete_binding(Some("team"), "pull").await.unwrap());
+    assert!(!auth.delete_binding(Some("team"), "pull").await.unwrap());
+    assert!(!auth.delete_binding(None, "robot").await.unwrap());
+
+    // A namespace takes its bindings, its accounts' and its accounts group's with it.
+    assert!(stores.streams.delete_namespace("team").await.unwrap());
+    assert_eq!(
+        binding_names(&auth.list_all_bindings().await.unwrap()),
+        [(None, "admins")]
+    );
+}
+
+pub async fn a_namespace_is_made_once_with_its_admin(stores: &Stores) {
+    let admin = binding("admin-ann", Some("team"), "admin", ("User", "ann", None));
+    let (first, second) = tokio::join!(
+        stores
+            .auth
+            .create_namespace_with_admin("team", Some(&admin)),
+        stores
+            .auth
+            .create_namespace_with_admin("team", Some(&admin))
+    );
+    assert_eq!(
+        [first.unwrap(), second.unwrap()]
+            .iter()
+            .filter(|made| **made)
+            .count(),
+        1
+    );
+    assert_eq!(
+        stores.auth.list_bindings(Some("team")).await.unwrap(),
+        [admin]
+    );
+    let namespace = stores.streams.get_namespace("team").await.unwrap().unwrap();
+    assert_eq!(
+        namespace.resource_version,
+        stores.streams.latest_event_id().await.unwrap()
+    );
+    assert!(
+        !stores
+            .auth
+            .create_namespace_with_admin("team", None)
+            .await
+            .unwrap()
+    );
+}
+
+pub async fn an_oauth_code_is_taken_once(stores: &Stores) {
+    let ann = stores
+        .auth
+        .create_user("ann", None, "htpasswd", None)
+        .await
+        .unwrap()
+        .unwrap();
+    // Whole seconds: what is read back must equal what was written.
+    let soon = DateTime::from_timestamp(Utc::now().timestamp() + 600, 0).unwrap();
+    let code = OAuthCode {
+        client_id: "console".into(),
+        redirect_uri: "http://127.0.0.1/callback".into(),
+        user_id: ann.id,
+        code_challenge: "challenge".into(),
+        nonce: Some("nonce".into()),
+        scope: "user:full".into(),
+        expires_at: soon,
+    };
+    stores.auth.put_oauth_code("code-1", &code).await.unwrap();
+    assert_eq!(
+        stores.auth.take_oauth_code("code-1").await.unwrap(),
+        Some(code.clone())
+    );
+    assert_eq!(stores.auth.take_oauth_code("code-1").await.unwrap(), None);
+    assert_eq!(stores.auth.take_oauth_code("absent").await.unwrap(), None);
+    // Codes long expired are of no use to anyone and are deleted.
+    let stale = OAuthCode {
+        expires_at: soon - chrono::TimeDelta::hours(3),
+        nonce: None,
+        ..code.clone()
+    };
+    stores.auth.put_oauth_code("code-2", &stale).await.unwrap();
+    assert_eq!(stores.auth.take_oauth_code("code-2").await.unwrap(), None);
+}
+
+pub async fn a_server_secret_is_its_first_candidate(stores: &Stores) {
+    let (first, second) = tokio::join!(
+        stores.auth.server_secret("signing-key", b"one"),
+        stores.auth.server_secret("signing-key", b"two")
+    );
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert_eq!(first, second);
+    assert!(first == b"one" || first == b"two");
+    assert_eq!(
+        stores
+            .auth
+            .server_secret("signing-key", b"three")
+            .await
+            .unwrap(),
+        first
+    );
+    assert_eq!(
+        stores
+            .auth
+            .server_secret("other-key", b"four")
+            .await
+            .unwrap(),
+        b"four"
+    );
 }
 
 pub async fn a_push_moves_its_tag_with_history_and_logs_events_in_order(stores: &Stores) {

@@ -7,6 +7,7 @@
 
 use crate::oci::{Algorithm, Digest, DigestHasher};
 pub mod auth;
+mod auth_rules;
 #[cfg(test)]
 pub(crate) mod contract;
 pub mod coordination;
@@ -23,6 +24,7 @@ mod streams;
 #[cfg(test)]
 #[path = "../../tests/common/infra.rs"]
 pub(crate) mod test_infra;
+mod webhook_rules;
 pub mod webhooks;
 
 use std::pin::Pin;

@@ -1,11 +1,12 @@
-//! What the metadata store keeps of registry credentials ("pull secrets"), and the
-//! [`RegistrySecretStore`] trait. The store sees only ciphertext: encryption and the key are the
-//! `secrets` module's, which this module does not import.
+//! What the metadata store keeps of registry credentials ("pull secrets"), the
+//! [`RegistrySecretStore`] trait, and the row the SQL backends read a secret from. The store
+//! sees only ciphertext: encryption and the key are the `secrets` module's, which this module
+//! does not import.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::StorageResult;
+use super::{StorageError, StorageResult};
 
 /// A namespace's registry secret as stored: its Docker config encrypted, and the registries it
 /// has credentials for in the clear.
@@ -37,4 +38,41 @@ pub trait RegistrySecretStore: Send + Sync + 'static {
     ) -> StorageResult<Option<RegistrySecretRecord>>;
     /// Deletes a secret; false when there was none.
     async fn delete_registry_secret(&self, namespace: &str, name: &str) -> StorageResult<bool>;
+}
+
+/// A registry secret as the SQL backends' `registry_secrets` keeps it: its hosts as a JSON
+/// array.
+#[derive(sqlx::FromRow)]
+pub(super) struct SecretRow {
+    namespace: String,
+    name: String,
+    #[sqlx(rename = "type")]
+    secret_type: String,
+    nonce: Vec<u8>,
+    ciphertext: Vec<u8>,
+    hosts: String,
+    created_at: DateTime<Utc>,
+}
+
+pub(super) const SECRET_COLUMNS: &str =
+    "namespace, name, type, nonce, ciphertext, hosts, created_at";
+
+impl SecretRow {
+    pub fn into_record(self) -> StorageResult<RegistrySecretRecord> {
+        let hosts = serde_json::from_str(&self.hosts).map_err(|err| {
+            StorageError::Corrupt(format!(
+                "hosts of registry secret {}/{}: {err}",
+                self.namespace, self.name
+            ))
+        })?;
+        Ok(RegistrySecretRecord {
+            namespace: self.namespace,
+            name: self.name,
+            secret_type: self.secret_type,
+            nonce: self.nonce,
+            ciphertext: self.ciphertext,
+            hosts,
+            created_at: self.created_at,
+        })
+    }
 }

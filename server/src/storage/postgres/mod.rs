@@ -3,10 +3,13 @@
 //! [`PostgresDatabase::open`] connects a pool (its size and a statement timeout from
 //! [`PostgresSettings`]) and applies `migrations/postgres`, serialised across replicas by an
 //! advisory lock ([`migrate`] does only that, for `berth migrate`). `registry.rs` implements
-//! [`super::MetadataStore`], `streams.rs` [`super::ImageStreamStore`], `webhooks.rs`
-//! [`super::webhooks::WebhookStore`]; the image stream rules
-//! are `storage/stream_rules.rs`, run on the statements this module implements ([`StreamTx`]
-//! for `PgConnection`), and rows are read by `storage/rows.rs`, as on SQLite.
+//! [`super::MetadataStore`], `streams.rs` [`super::ImageStreamStore`], `auth.rs`
+//! [`super::auth::AuthStore`], `secrets.rs` [`super::secrets::RegistrySecretStore`],
+//! `webhooks.rs` [`super::webhooks::WebhookStore`]; the image stream rules are
+//! `storage/stream_rules.rs`, run on the statements this module implements ([`StreamTx`] for
+//! `PgConnection`), the access and webhook rules `storage/auth_rules.rs` and
+//! `storage/webhook_rules.rs` (on `IdentityTx`, `BindingTx` and `WebhookTx`, implemented in
+//! those files), and rows are read by `storage/rows.rs`, as on SQLite.
 //!
 //! Two things SQLite gives by having one writer are made explicit here:
 //! - The event log commits in id order. Every transaction that may append an event (all the
@@ -23,8 +26,10 @@
 //! ([`super::coordination`]); the notifier's channels are heard on the same listening
 //! connection as [`CHANNEL`], one per process.
 
+mod auth;
 mod coordination;
 mod registry;
+mod secrets;
 mod streams;
 mod webhooks;
 
@@ -833,9 +838,8 @@ impl StreamTx for PgConnection {
     }
 }
 
-/// The store contracts (`storage/contract.rs`) of the stores built on PostgreSQL so far, on a
-/// fresh database each; the other stores of the `Stores` they get are SQLite's and the data
-/// folder's, in a temporary folder.
+/// The store contracts (`storage/contract.rs`) of every store on PostgreSQL, on a fresh database
+/// each; the blobs are the data folder's, in a temporary folder.
 #[cfg(test)]
 mod contracts {
     use std::sync::Arc;
@@ -843,22 +847,15 @@ mod contracts {
     use super::*;
     use crate::storage::Stores;
     use crate::storage::fs::FsBlobStore;
-    use crate::storage::sqlite::SqliteMetadata;
     use crate::storage::test_infra::postgres;
 
-    /// Stores on `database`, those not built on PostgreSQL yet SQLite's and the data folder's
-    /// in `folder`.
+    /// Every store on `database`; blobs in `folder`.
     async fn stores_on(database: Arc<PostgresDatabase>, folder: &std::path::Path) -> Stores {
-        let sqlite = Arc::new(
-            SqliteMetadata::open(&folder.join("berth.db"))
-                .await
-                .unwrap(),
-        );
         Stores {
             metadata: database.clone(),
             streams: database.clone(),
-            auth: sqlite.clone(),
-            secrets: sqlite.clone(),
+            auth: database.clone(),
+            secrets: database.clone(),
             webhooks: database.clone(),
             notifier: database.clone(),
             leases: database.clone(),
@@ -887,6 +884,8 @@ mod contracts {
     crate::storage::contract::metadata_contract!(stores());
     crate::storage::contract::streams_contract!(stores());
     crate::storage::contract::webhooks_contract!(stores());
+    crate::storage::contract::auth_contract!(stores());
+    crate::storage::contract::secrets_contract!(stores());
 
     /// Two replicas: two databases (two pools, two listeners) on one PostgreSQL database.
     async fn replicas() -> (tempfile::TempDir, Stores, Stores) {

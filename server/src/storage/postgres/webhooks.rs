@@ -1,32 +1,148 @@
-//! [`WebhookStore`] on PostgreSQL: subscriptions, the deliveries made from the event log and
-//! their attempts. Due times are timestamps; a claim compares the one it read, exactly.
+//! [`WebhookStore`] on PostgreSQL. The rules are `storage/webhook_rules.rs`' (as on SQLite);
+//! due times are `timestamptz`. What SQLite gets from having one writer is made explicit: a
+//! subscription is stored holding the image stream writers' lock (so it reads the newest
+//! event with none in flight), and a delivery about to be copied is locked.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
 
-use super::PostgresDatabase;
+use super::{PostgresDatabase, lock_stream_writes};
+use crate::storage::StorageResult;
 use crate::storage::rows::{
     AttemptRow, DELIVERY_COLUMNS, DeliveryRow, HEADS, WEBHOOK_COLUMNS, WebhookRow, json_array,
     with_attempts,
 };
+use crate::storage::webhook_rules::{self, WebhookTx};
 use crate::storage::webhooks::{
     AttemptRecord, DeliveryRecord, DeliveryState, NewDelivery, Redelivery, WebhookRecord,
     WebhookStore,
 };
-use crate::storage::{StorageError, StorageResult};
 
-/// A delivery row with its due time as PostgreSQL keeps it.
-type Delivery = DeliveryRow<DateTime<Utc>>;
+/// A delivery as read here: its due time a `timestamptz`.
+type PgDeliveryRow = DeliveryRow<DateTime<Utc>>;
+
+/// The webhook rules' statements on PostgreSQL, inside a transaction.
+#[async_trait]
+impl WebhookTx for PgConnection {
+    async fn insert_delivery(
+        &mut self,
+        delivery: &NewDelivery,
+        now: DateTime<Utc>,
+    ) -> StorageResult<()> {
+        sqlx::query(
+            "INSERT INTO webhook_deliveries (webhook_id, event_id, event, content_type, body,
+                 state, attempts, next_attempt_at, created_at)
+             VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6)
+             ON CONFLICT (webhook_id, event_id, event) WHERE redelivery_of IS NULL
+             DO NOTHING",
+        )
+        .bind(delivery.webhook_id)
+        .bind(delivery.event_id)
+        .bind(&delivery.event)
+        .bind(&delivery.content_type)
+        .bind(&delivery.body)
+        .bind(now)
+        .execute(self)
+        .await?;
+        Ok(())
+    }
+
+    async fn advance_cursor(&mut self, event_id: i64) -> StorageResult<()> {
+        sqlx::query(
+            "INSERT INTO webhook_cursor (id, event_id) VALUES (1, $1)
+             ON CONFLICT (id) DO UPDATE
+             SET event_id = GREATEST(webhook_cursor.event_id, excluded.event_id)",
+        )
+        .bind(event_id)
+        .execute(self)
+        .await?;
+        Ok(())
+    }
+
+    async fn update_delivery(
+        &mut self,
+        id: i64,
+        state: DeliveryState,
+        attempts: u32,
+        next_attempt_at: Option<DateTime<Utc>>,
+    ) -> StorageResult<bool> {
+        Ok(sqlx::query(
+            "UPDATE webhook_deliveries SET state = $1, attempts = GREATEST(attempts, $2),
+                 next_attempt_at = $3
+             WHERE id = $4",
+        )
+        .bind(state.as_str())
+        .bind(i64::from(attempts))
+        .bind(next_attempt_at)
+        .bind(id)
+        .execute(self)
+        .await?
+        .rows_affected()
+            > 0)
+    }
+
+    async fn insert_attempt(&mut self, attempt: &AttemptRecord) -> StorageResult<()> {
+        let duration = i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX);
+        sqlx::query(
+            "INSERT INTO webhook_attempts (delivery_id, number, status_code, error, duration_ms,
+                 attempted_at)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (delivery_id, number) DO NOTHING",
+        )
+        .bind(attempt.delivery_id)
+        .bind(i64::from(attempt.number))
+        .bind(attempt.status_code.map(i64::from))
+        .bind(&attempt.error)
+        .bind(duration)
+        .bind(attempt.attempted_at)
+        .execute(self)
+        .await?;
+        Ok(())
+    }
+
+    async fn delivery_state(&mut self, webhook_id: i64, id: i64) -> StorageResult<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT state FROM webhook_deliveries WHERE id = $1 AND webhook_id = $2 FOR UPDATE",
+        )
+        .bind(id)
+        .bind(webhook_id)
+        .fetch_optional(self)
+        .await?)
+    }
+
+    async fn copy_delivery(
+        &mut self,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> StorageResult<DeliveryRecord> {
+        let row: PgDeliveryRow = sqlx::query_as(&format!(
+            "INSERT INTO webhook_deliveries AS d (webhook_id, event_id, event, content_type, body,
+                 state, attempts, next_attempt_at, created_at, redelivery_of)
+             SELECT webhook_id, event_id, event, content_type, body, 'pending', 0, $1, $1, id
+             FROM webhook_deliveries WHERE id = $2
+             RETURNING {DELIVERY_COLUMNS}"
+        ))
+        .bind(now)
+        .bind(id)
+        .fetch_one(self)
+        .await?;
+        row.into_record()
+    }
+}
 
 #[async_trait]
 impl WebhookStore for PostgresDatabase {
     async fn put_webhook(&self, record: &WebhookRecord) -> StorageResult<bool> {
-        // The newest event is read in the insert itself: events commit in id order, so every
-        // id up to it has committed, and every later event is delivered.
-        Ok(sqlx::query(
+        // Holding the image stream writers' lock, no event is in flight: the newest event read
+        // is the last before the subscription, and every later one commits after it, so the
+        // dispatcher finds the subscription when it reads that event.
+        let mut tx = self.pool.begin().await?;
+        lock_stream_writes(&mut tx).await?;
+        let stored = sqlx::query(
             "INSERT INTO webhooks (namespace, name, uid, url, events, format, secret_nonce,
                  secret_ciphertext, since_event, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, (SELECT coalesce(max(id), 0) FROM events), $9)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, (SELECT coalesce(max(id), 0) FROM events),
+                 $9)
              ON CONFLICT (namespace, name) DO NOTHING",
         )
         .bind(&record.namespace)
@@ -38,10 +154,12 @@ impl WebhookStore for PostgresDatabase {
         .bind(&record.secret_nonce)
         .bind(&record.secret_ciphertext)
         .bind(record.created_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected()
-            == 1)
+            == 1;
+        tx.commit().await?;
+        Ok(stored)
     }
 
     async fn webhooks(&self, namespace: &str) -> StorageResult<Vec<WebhookRecord>> {
@@ -96,33 +214,8 @@ impl WebhookStore for PostgresDatabase {
     }
 
     async fn add_deliveries(&self, deliveries: &[NewDelivery], cursor: i64) -> StorageResult<()> {
-        let now = Utc::now();
         let mut tx = self.pool.begin().await?;
-        for delivery in deliveries {
-            sqlx::query(
-                "INSERT INTO webhook_deliveries (webhook_id, event_id, event, content_type, body,
-                     state, attempts, next_attempt_at, created_at)
-                 VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6)
-                 ON CONFLICT (webhook_id, event_id, event) WHERE redelivery_of IS NULL
-                 DO NOTHING",
-            )
-            .bind(delivery.webhook_id)
-            .bind(delivery.event_id)
-            .bind(&delivery.event)
-            .bind(&delivery.content_type)
-            .bind(&delivery.body)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query(
-            "INSERT INTO webhook_cursor (id, event_id) VALUES (1, $1)
-             ON CONFLICT (id) DO UPDATE
-             SET event_id = GREATEST(webhook_cursor.event_id, excluded.event_id)",
-        )
-        .bind(cursor)
-        .execute(&mut *tx)
-        .await?;
+        webhook_rules::add_deliveries(&mut *tx, deliveries, cursor, Utc::now()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -132,7 +225,7 @@ impl WebhookStore for PostgresDatabase {
         now: DateTime<Utc>,
         limit: u32,
     ) -> StorageResult<Vec<DeliveryRecord>> {
-        let rows: Vec<Delivery> = sqlx::query_as(&format!(
+        let rows: Vec<PgDeliveryRow> = sqlx::query_as(&format!(
             "SELECT {DELIVERY_COLUMNS} FROM {HEADS} WHERE d.next_attempt_at <= $1
              ORDER BY d.id LIMIT $2"
         ))
@@ -140,7 +233,7 @@ impl WebhookStore for PostgresDatabase {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(Delivery::into_record).collect()
+        rows.into_iter().map(DeliveryRow::into_record).collect()
     }
 
     async fn next_due(&self) -> StorageResult<Option<DateTime<Utc>>> {
@@ -157,6 +250,8 @@ impl WebhookStore for PostgresDatabase {
         expected: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> StorageResult<bool> {
+        // One statement: a second claimer waits for the first and then finds the due time
+        // moved.
         Ok(sqlx::query(
             "UPDATE webhook_deliveries SET next_attempt_at = $1
              WHERE id = $2 AND state = 'pending' AND next_attempt_at = $3",
@@ -177,35 +272,7 @@ impl WebhookStore for PostgresDatabase {
         next_attempt_at: Option<DateTime<Utc>>,
     ) -> StorageResult<()> {
         let mut tx = self.pool.begin().await?;
-        let updated = sqlx::query(
-            "UPDATE webhook_deliveries SET state = $1, attempts = GREATEST(attempts, $2),
-                 next_attempt_at = $3
-             WHERE id = $4",
-        )
-        .bind(state.as_str())
-        .bind(i64::from(attempt.number))
-        .bind(next_attempt_at)
-        .bind(attempt.delivery_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if updated == 0 {
-            // Deleted with its subscription while it was being sent.
-            return Ok(());
-        }
-        sqlx::query(
-            "INSERT INTO webhook_attempts (delivery_id, number, status_code, error, duration_ms,
-                 attempted_at)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (delivery_id, number) DO NOTHING",
-        )
-        .bind(attempt.delivery_id)
-        .bind(i64::from(attempt.number))
-        .bind(attempt.status_code.map(i64::from))
-        .bind(&attempt.error)
-        .bind(i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX))
-        .bind(attempt.attempted_at)
-        .execute(&mut *tx)
-        .await?;
+        webhook_rules::record_attempt(&mut *tx, attempt, state, next_attempt_at).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -217,35 +284,9 @@ impl WebhookStore for PostgresDatabase {
         now: DateTime<Utc>,
     ) -> StorageResult<Redelivery> {
         let mut tx = self.pool.begin().await?;
-        // Locked until the copy commits: the state cannot change in between.
-        let state: Option<String> = sqlx::query_scalar(
-            "SELECT state FROM webhook_deliveries WHERE id = $1 AND webhook_id = $2 FOR UPDATE",
-        )
-        .bind(id)
-        .bind(webhook_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(state) = state else {
-            return Ok(Redelivery::NotFound);
-        };
-        match DeliveryState::parse(&state) {
-            Some(DeliveryState::Pending) => return Ok(Redelivery::Pending),
-            Some(DeliveryState::Delivered | DeliveryState::Failed) => {}
-            None => return Err(StorageError::Corrupt(format!("delivery {id} is {state:?}"))),
-        }
-        let row: Delivery = sqlx::query_as(&format!(
-            "INSERT INTO webhook_deliveries AS d (webhook_id, event_id, event, content_type, body,
-                 state, attempts, next_attempt_at, created_at, redelivery_of)
-             SELECT webhook_id, event_id, event, content_type, body, 'pending', 0, $1, $1, id
-             FROM webhook_deliveries WHERE id = $2
-             RETURNING {DELIVERY_COLUMNS}"
-        ))
-        .bind(now)
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
+        let redelivery = webhook_rules::redeliver(&mut *tx, webhook_id, id, now).await?;
         tx.commit().await?;
-        row.into_record().map(Redelivery::Made)
+        Ok(redelivery)
     }
 
     async fn deliveries(
@@ -254,7 +295,7 @@ impl WebhookStore for PostgresDatabase {
         limit: u32,
     ) -> StorageResult<Vec<(DeliveryRecord, Vec<AttemptRecord>)>> {
         let mut conn = self.pool.acquire().await?;
-        let rows: Vec<Delivery> = sqlx::query_as(&format!(
+        let rows: Vec<PgDeliveryRow> = sqlx::query_as(&format!(
             "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d WHERE d.webhook_id = $1
              ORDER BY d.id DESC LIMIT $2"
         ))
@@ -272,5 +313,64 @@ impl WebhookStore for PostgresDatabase {
         .fetch_all(&mut *conn)
         .await?;
         with_attempts(rows, attempts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::storage::postgres::PostgresSettings;
+    use crate::storage::stream_rules::{NewEvent, StreamTx};
+    use crate::storage::test_infra::postgres;
+    use crate::storage::{EventType, ImageStreamStore, Labels};
+
+    #[tokio::test]
+    async fn a_subscription_made_while_an_event_is_appended_starts_after_that_event() {
+        let database = Arc::new(
+            PostgresDatabase::open(&postgres().database(), &PostgresSettings::default())
+                .await
+                .unwrap(),
+        );
+        database
+            .create_namespace("team", &Labels::new(), &Labels::new())
+            .await
+            .unwrap()
+            .unwrap();
+        // An image stream write in flight, its event appended and not yet committed.
+        let mut writing = database.begin_stream_write().await.unwrap();
+        let in_flight = writing
+            .append_event(&NewEvent::namespace(EventType::Modified, "team", "test"))
+            .await
+            .unwrap();
+        let record = WebhookRecord {
+            id: 0,
+            namespace: "team".into(),
+            name: "ci".into(),
+            uid: "uid-ci".into(),
+            url: "http://127.0.0.1:9/ci".into(),
+            events: Vec::new(),
+            format: "distribution".into(),
+            secret_nonce: vec![1; 24],
+            secret_ciphertext: b"sealed".to_vec(),
+            since_event: 0,
+            created_at: Utc::now(),
+        };
+        let storing = tokio::spawn({
+            let database = database.clone();
+            async move { database.put_webhook(&record).await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !storing.is_finished(),
+            "the subscription waits for the write"
+        );
+        writing.commit().await.unwrap();
+        assert!(storing.await.unwrap().unwrap());
+        let stored = database.webhook("team", "ci").await.unwrap().unwrap();
+        // The dispatcher, reading that event once it is committed, need not send it here.
+        assert_eq!(stored.since_event, in_flight);
     }
 }

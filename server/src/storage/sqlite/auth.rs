@@ -6,59 +6,27 @@ use sqlx::SqliteConnection;
 
 use super::SqliteMetadata;
 use crate::config::auth::MappingMethod;
+use crate::storage::StorageResult;
 use crate::storage::auth::{
     AuditRecord, AuthStore, BindingRecord, ExternalIdentity, GroupRecord, IdentityMapping,
     IdentityRecord, LinkOutcome, NewAudit, OAuthCode, ServiceAccountRecord, TokenIdentity,
     TokenKind, TokenOwner, TokenRecord, UserRecord,
 };
-use crate::storage::stream_rules::add_namespace;
-use crate::storage::{Labels, StorageError, StorageResult};
+use crate::storage::auth_rules::{
+    self, BINDING_COLUMNS, BindingTx, GroupMemberRow, IdentityTx, NamedUser,
+    SERVICE_ACCOUNT_COLUMNS, TOKEN_COLUMNS, TokenRow, USER_COLUMNS, UserRow, binding_made,
+    groups_from_rows, owner_columns,
+};
 
-/// A user as `users` keeps it: the local groups are in `group_members`, the provider's claim
-/// (a JSON array) in `external_groups`.
-#[derive(sqlx::FromRow)]
-struct UserRow {
-    id: i64,
-    name: String,
-    uid: String,
-    password_hash: Option<String>,
-    identity_provider: String,
-    full_name: Option<String>,
-    external_groups: Option<String>,
-    disabled: bool,
-    created_at: DateTime<Utc>,
-}
-
-const USER_COLUMNS: &str = "id, name, uid, password_hash, identity_provider, full_name, external_groups, disabled, created_at";
-
-impl UserRow {
-    /// The user with its groups, local and claimed, sorted and once each.
-    async fn into_record(self, conn: &mut SqliteConnection) -> StorageResult<UserRecord> {
-        let mut groups: Vec<String> = sqlx::query_scalar(
-            "SELECT g.name FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.user_id = ?",
-        )
-        .bind(self.id)
-        .fetch_all(conn)
-        .await?;
-        if let Some(external) = self.external_groups {
-            let claimed: Vec<String> = serde_json::from_str(&external)
-                .map_err(|err| StorageError::Corrupt(format!("external groups: {err}")))?;
-            groups.extend(claimed);
-        }
-        groups.sort();
-        groups.dedup();
-        Ok(UserRecord {
-            id: self.id,
-            name: self.name,
-            uid: self.uid,
-            password_hash: self.password_hash,
-            identity_provider: self.identity_provider,
-            full_name: self.full_name,
-            groups,
-            disabled: self.disabled,
-            created_at: self.created_at,
-        })
-    }
+/// The user of `row`, with its local groups.
+async fn user_record(conn: &mut SqliteConnection, row: UserRow) -> StorageResult<UserRecord> {
+    let local: Vec<String> = sqlx::query_scalar(
+        "SELECT g.name FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.user_id = ?",
+    )
+    .bind(row.id)
+    .fetch_all(conn)
+    .await?;
+    row.into_record(local)
 }
 
 enum UserKey<'a> {
@@ -85,98 +53,129 @@ async fn find_user(
         }
     };
     match row {
-        Some(row) => Ok(Some(row.into_record(conn).await?)),
+        Some(row) => Ok(Some(user_record(conn, row).await?)),
         None => Ok(None),
     }
 }
 
-const SERVICE_ACCOUNT_COLUMNS: &str = "id, namespace, name, uid, created_at";
+#[async_trait]
+impl IdentityTx for SqliteConnection {
+    async fn identity_owner(
+        &mut self,
+        provider: &str,
+        subject: &str,
+    ) -> StorageResult<Option<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT user_id FROM identities WHERE provider = ? AND subject = ?")
+                .bind(provider)
+                .bind(subject)
+                .fetch_optional(self)
+                .await?,
+        )
+    }
 
-/// A token: its owner is a user or a service account, one of the two columns.
-#[derive(sqlx::FromRow)]
-struct TokenRow {
-    id: i64,
-    uid: String,
-    name: String,
-    kind: String,
-    user_id: Option<i64>,
-    service_account_id: Option<i64>,
-    created_at: DateTime<Utc>,
-    expires_at: Option<DateTime<Utc>>,
-    last_used_at: Option<DateTime<Utc>>,
-    revoked_at: Option<DateTime<Utc>>,
-}
+    async fn named_user(&mut self, name: &str) -> StorageResult<Option<NamedUser>> {
+        Ok(sqlx::query_as(
+            "SELECT id, password_hash IS NOT NULL AS has_password, identity_provider,
+                    EXISTS (SELECT 1 FROM identities i WHERE i.user_id = users.id) AS has_identity
+             FROM users WHERE name = ?",
+        )
+        .bind(name)
+        .fetch_optional(self)
+        .await?)
+    }
 
-const TOKEN_COLUMNS: &str = "id, uid, name, kind, user_id, service_account_id, created_at, expires_at, last_used_at, revoked_at";
+    async fn user_id(&mut self, name: &str) -> StorageResult<Option<i64>> {
+        Ok(sqlx::query_scalar("SELECT id FROM users WHERE name = ?")
+            .bind(name)
+            .fetch_optional(self)
+            .await?)
+    }
 
-impl TokenRow {
-    fn into_record(self) -> StorageResult<TokenRecord> {
-        let owner = match (self.user_id, self.service_account_id) {
-            (Some(user), None) => TokenOwner::User(user),
-            (None, Some(account)) => TokenOwner::ServiceAccount(account),
-            _ => {
-                return Err(StorageError::Corrupt(format!(
-                    "token {} has no single owner",
-                    self.uid
-                )));
-            }
-        };
-        Ok(TokenRecord {
-            id: self.id,
-            kind: TokenKind::parse(&self.kind)
-                .ok_or_else(|| StorageError::Corrupt(format!("token kind {}", self.kind)))?,
-            uid: self.uid,
-            name: self.name,
-            owner,
-            created_at: self.created_at,
-            expires_at: self.expires_at,
-            last_used_at: self.last_used_at,
-            revoked_at: self.revoked_at,
-        })
+    async fn insert_external_user(&mut self, name: &str, provider: &str) -> StorageResult<i64> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO users (name, uid, identity_provider, created_at)
+             VALUES (?, ?, ?, ?) RETURNING id",
+        )
+        .bind(name)
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(provider)
+        .bind(Utc::now())
+        .fetch_one(self)
+        .await?)
+    }
+
+    async fn insert_identity(
+        &mut self,
+        provider: &str,
+        subject: &str,
+        user_id: i64,
+    ) -> StorageResult<bool> {
+        Ok(sqlx::query(
+            "INSERT INTO identities (provider, subject, user_id, created_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (provider, subject) DO NOTHING",
+        )
+        .bind(provider)
+        .bind(subject)
+        .bind(user_id)
+        .bind(Utc::now())
+        .execute(self)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    async fn record_claims(
+        &mut self,
+        user_id: i64,
+        groups: &str,
+        full_name: Option<&str>,
+    ) -> StorageResult<()> {
+        sqlx::query(
+            "UPDATE users SET external_groups = ?, full_name = coalesce(?, full_name) WHERE id = ?",
+        )
+        .bind(groups)
+        .bind(full_name)
+        .bind(user_id)
+        .execute(self)
+        .await?;
+        Ok(())
+    }
+
+    async fn user_by_id(&mut self, id: i64) -> StorageResult<Option<UserRecord>> {
+        find_user(self, UserKey::Id(id)).await
     }
 }
 
-fn owner_columns(owner: &TokenOwner) -> (Option<i64>, Option<i64>) {
-    match owner {
-        TokenOwner::User(id) => (Some(*id), None),
-        TokenOwner::ServiceAccount(id) => (None, Some(*id)),
+/// The subject is checked in the statement so that a deletion cannot slip between (writes are
+/// serialised).
+#[async_trait]
+impl BindingTx for SqliteConnection {
+    async fn insert_binding(&mut self, binding: &BindingRecord) -> Result<u64, sqlx::Error> {
+        Ok(sqlx::query(
+            "INSERT INTO role_bindings
+                 (name, namespace, stream, role, subject_kind, subject_name, subject_namespace, created_at)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8
+             WHERE CASE
+                 WHEN ?5 = 'ServiceAccount' THEN EXISTS (
+                     SELECT 1 FROM service_accounts WHERE namespace = ?7 AND name = ?6)
+                 WHEN ?5 = 'Group' AND substr(?6, 1, 23) = 'system:serviceaccounts:' THEN EXISTS (
+                     SELECT 1 FROM namespaces WHERE name = substr(?6, 24))
+                 ELSE 1
+             END",
+        )
+        .bind(&binding.name)
+        .bind(&binding.namespace)
+        .bind(&binding.stream)
+        .bind(&binding.role)
+        .bind(&binding.subject_kind)
+        .bind(&binding.subject_name)
+        .bind(&binding.subject_namespace)
+        .bind(binding.created_at)
+        .execute(self)
+        .await?
+        .rows_affected())
     }
-}
-
-const BINDING_COLUMNS: &str =
-    "name, namespace, stream, role, subject_kind, subject_name, subject_namespace, created_at";
-
-/// Inserts a binding; answers the rows written: none when it binds a service account, or the
-/// group of a namespace's service accounts, that does not exist (such bindings go with their
-/// subject, migration 0009: checked in the statement so that a deletion cannot slip between).
-/// A taken name is a unique violation.
-async fn insert_binding(
-    conn: &mut SqliteConnection,
-    binding: &BindingRecord,
-) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query(
-        "INSERT INTO role_bindings
-             (name, namespace, stream, role, subject_kind, subject_name, subject_namespace, created_at)
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8
-         WHERE CASE
-             WHEN ?5 = 'ServiceAccount' THEN EXISTS (
-                 SELECT 1 FROM service_accounts WHERE namespace = ?7 AND name = ?6)
-             WHEN ?5 = 'Group' AND substr(?6, 1, 23) = 'system:serviceaccounts:' THEN EXISTS (
-                 SELECT 1 FROM namespaces WHERE name = substr(?6, 24))
-             ELSE 1
-         END",
-    )
-    .bind(&binding.name)
-    .bind(&binding.namespace)
-    .bind(&binding.stream)
-    .bind(&binding.role)
-    .bind(&binding.subject_kind)
-    .bind(&binding.subject_name)
-    .bind(&binding.subject_namespace)
-    .bind(binding.created_at)
-    .execute(conn)
-    .await?
-    .rows_affected())
 }
 
 #[async_trait]
@@ -199,7 +198,7 @@ impl AuthStore for SqliteMetadata {
                 .await?;
         let mut users = Vec::with_capacity(rows.len());
         for row in rows {
-            users.push(row.into_record(&mut conn).await?);
+            users.push(user_record(&mut conn, row).await?);
         }
         Ok(users)
     }
@@ -250,93 +249,11 @@ impl AuthStore for SqliteMetadata {
         method: MappingMethod,
     ) -> StorageResult<IdentityMapping> {
         let mut tx = self.begin_write().await?;
-        let linked: Option<i64> =
-            sqlx::query_scalar("SELECT user_id FROM identities WHERE provider = ? AND subject = ?")
-                .bind(identity.provider)
-                .bind(identity.subject)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let user_id = match (linked, method) {
-            (Some(id), _) => id,
-            (None, MappingMethod::Lookup) => {
-                tx.rollback().await?;
-                return Ok(IdentityMapping::NotMapped);
-            }
-            (None, MappingMethod::Claim | MappingMethod::Add) => {
-                /// The user of the preferred name, as far as claiming it goes.
-                #[derive(sqlx::FromRow)]
-                struct NamedUser {
-                    id: i64,
-                    has_password: bool,
-                    identity_provider: String,
-                    has_identity: bool,
-                }
-                let named: Option<NamedUser> = sqlx::query_as(
-                    "SELECT id, password_hash IS NOT NULL AS has_password, identity_provider,
-                            EXISTS (SELECT 1 FROM identities i WHERE i.user_id = users.id)
-                                AS has_identity
-                     FROM users WHERE name = ?",
-                )
-                .bind(identity.preferred_name)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let id = match named {
-                    None => {
-                        sqlx::query_scalar(
-                            "INSERT INTO users (name, uid, identity_provider, created_at)
-                             VALUES (?, ?, ?, ?) RETURNING id",
-                        )
-                        .bind(identity.preferred_name)
-                        .bind(uuid::Uuid::new_v4().to_string())
-                        .bind(identity.provider)
-                        .bind(Utc::now())
-                        .fetch_one(&mut *tx)
-                        .await?
-                    }
-                    // A user of this provider from before identities were kept, with no password
-                    // and no identity: the same person, by the only key there was.
-                    Some(user)
-                        if method == MappingMethod::Claim
-                            && !user.has_password
-                            && !user.has_identity
-                            && user.identity_provider == identity.provider =>
-                    {
-                        user.id
-                    }
-                    Some(_) if method == MappingMethod::Claim => {
-                        tx.rollback().await?;
-                        return Ok(IdentityMapping::NameTaken);
-                    }
-                    Some(user) => user.id,
-                };
-                sqlx::query(
-                    "INSERT INTO identities (provider, subject, user_id, created_at)
-                     VALUES (?, ?, ?, ?)",
-                )
-                .bind(identity.provider)
-                .bind(identity.subject)
-                .bind(id)
-                .bind(Utc::now())
-                .execute(&mut *tx)
-                .await?;
-                id
-            }
-        };
-        let groups = serde_json::to_string(identity.groups)
-            .map_err(|err| StorageError::Corrupt(format!("groups: {err}")))?;
-        sqlx::query(
-            "UPDATE users SET external_groups = ?, full_name = coalesce(?, full_name) WHERE id = ?",
-        )
-        .bind(groups)
-        .bind(identity.full_name)
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
-        let user = find_user(&mut tx, UserKey::Id(user_id))
-            .await?
-            .ok_or_else(|| StorageError::Corrupt(format!("user {user_id} vanished")))?;
-        self.commit(tx).await?;
-        Ok(IdentityMapping::Mapped(user))
+        let mapping = auth_rules::map_identity(&mut *tx, identity, method).await?;
+        if let IdentityMapping::Mapped(_) = mapping {
+            self.commit(tx).await?;
+        }
+        Ok(mapping)
     }
 
     async fn link_identity(
@@ -346,32 +263,9 @@ impl AuthStore for SqliteMetadata {
         user: &str,
     ) -> StorageResult<LinkOutcome> {
         let mut tx = self.begin_write().await?;
-        let Some(user_id) = sqlx::query_scalar::<_, i64>("SELECT id FROM users WHERE name = ?")
-            .bind(user)
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
-            tx.rollback().await?;
-            return Ok(LinkOutcome::NoSuchUser);
-        };
-        let inserted = sqlx::query(
-            "INSERT INTO identities (provider, subject, user_id, created_at) VALUES (?, ?, ?, ?)
-             ON CONFLICT (provider, subject) DO NOTHING",
-        )
-        .bind(provider)
-        .bind(subject)
-        .bind(user_id)
-        .bind(Utc::now())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
+        let outcome = auth_rules::link_identity(&mut *tx, provider, subject, user).await?;
         self.commit(tx).await?;
-        Ok(if inserted {
-            LinkOutcome::Linked
-        } else {
-            LinkOutcome::Taken
-        })
+        Ok(outcome)
     }
 
     async fn list_identities(&self) -> StorageResult<Vec<IdentityRecord>> {
@@ -392,13 +286,6 @@ impl AuthStore for SqliteMetadata {
     }
 
     async fn list_groups(&self) -> StorageResult<Vec<GroupRecord>> {
-        /// A group with one of its members (none when it has none): one row a member.
-        #[derive(sqlx::FromRow)]
-        struct GroupMemberRow {
-            name: String,
-            created_at: DateTime<Utc>,
-            member: Option<String>,
-        }
         let rows: Vec<GroupMemberRow> = sqlx::query_as(
             "SELECT g.name, g.created_at, u.name AS member FROM groups g
              LEFT JOIN group_members m ON m.group_id = g.id
@@ -407,20 +294,7 @@ impl AuthStore for SqliteMetadata {
         )
         .fetch_all(&self.pool)
         .await?;
-        let mut groups: Vec<GroupRecord> = Vec::new();
-        for row in rows {
-            if groups.last().is_none_or(|g| g.name != row.name) {
-                groups.push(GroupRecord {
-                    name: row.name,
-                    members: Vec::new(),
-                    created_at: row.created_at,
-                });
-            }
-            if let (Some(member), Some(group)) = (row.member, groups.last_mut()) {
-                group.members.push(member);
-            }
-        }
-        Ok(groups)
+        Ok(groups_from_rows(rows))
     }
 
     async fn add_group_member(&self, group: &str, user: &str) -> StorageResult<bool> {
@@ -645,15 +519,11 @@ impl AuthStore for SqliteMetadata {
         binding: &BindingRecord,
     ) -> StorageResult<Option<BindingRecord>> {
         let mut conn = self.pool.acquire().await?;
-        match insert_binding(&mut conn, binding).await {
-            Ok(0) => Ok(None),
-            Ok(_) => {
-                self.changes.send_modify(|count| *count += 1);
-                Ok(Some(binding.clone()))
-            }
-            Err(sqlx::Error::Database(err)) if err.is_unique_violation() => Ok(None),
-            Err(err) => Err(err.into()),
+        let made = binding_made(conn.insert_binding(binding).await, binding)?;
+        if made.is_some() {
+            self.changes.send_modify(|count| *count += 1);
         }
+        Ok(made)
     }
 
     async fn delete_binding(&self, namespace: Option<&str>, name: &str) -> StorageResult<bool> {
@@ -676,17 +546,11 @@ impl AuthStore for SqliteMetadata {
         admin: Option<&BindingRecord>,
     ) -> StorageResult<bool> {
         let mut tx = self.begin_write().await?;
-        let made = add_namespace(&mut *tx, namespace, &Labels::new(), &Labels::new()).await?;
-        if made.is_none() {
-            tx.rollback().await?;
-            return Ok(false);
+        let made = auth_rules::create_namespace_with_admin(&mut *tx, namespace, admin).await?;
+        if made {
+            self.commit(tx).await?;
         }
-        if let Some(binding) = admin {
-            insert_binding(&mut tx, binding).await?;
-        }
-        self.commit(tx).await?;
-        self.changes.send_modify(|count| *count += 1);
-        Ok(true)
+        Ok(made)
     }
 
     async fn put_oauth_code(&self, code_hash: &str, code: &OAuthCode) -> StorageResult<()> {

@@ -1,46 +1,12 @@
 //! [`RegistrySecretStore`] on SQLite.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 
 use super::{SqliteMetadata, json_array};
-use crate::storage::secrets::{RegistrySecretRecord, RegistrySecretStore};
-use crate::storage::{StorageError, StorageResult};
-
-/// A registry secret as `registry_secrets` keeps it: its hosts as a JSON array.
-#[derive(sqlx::FromRow)]
-struct SecretRow {
-    namespace: String,
-    name: String,
-    #[sqlx(rename = "type")]
-    secret_type: String,
-    nonce: Vec<u8>,
-    ciphertext: Vec<u8>,
-    hosts: String,
-    created_at: DateTime<Utc>,
-}
-
-const SECRET_COLUMNS: &str = "namespace, name, type, nonce, ciphertext, hosts, created_at";
-
-impl SecretRow {
-    fn into_record(self) -> StorageResult<RegistrySecretRecord> {
-        let hosts = serde_json::from_str(&self.hosts).map_err(|err| {
-            StorageError::Corrupt(format!(
-                "hosts of registry secret {}/{}: {err}",
-                self.namespace, self.name
-            ))
-        })?;
-        Ok(RegistrySecretRecord {
-            namespace: self.namespace,
-            name: self.name,
-            secret_type: self.secret_type,
-            nonce: self.nonce,
-            ciphertext: self.ciphertext,
-            hosts,
-            created_at: self.created_at,
-        })
-    }
-}
+use crate::storage::StorageResult;
+use crate::storage::secrets::{
+    RegistrySecretRecord, RegistrySecretStore, SECRET_COLUMNS, SecretRow,
+};
 
 #[async_trait]
 impl RegistrySecretStore for SqliteMetadata {

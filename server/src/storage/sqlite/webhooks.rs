@@ -1,19 +1,140 @@
-//! [`WebhookStore`] on SQLite. Due times are kept in milliseconds since 1970 so that they compare
-//! as numbers.
+//! [`WebhookStore`] on SQLite. The rules are `storage/webhook_rules.rs`'. Due times are kept in
+//! milliseconds since 1970 so that they compare as numbers.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::SqliteConnection;
 
 use super::{SqliteMetadata, json_array};
+use crate::storage::StorageResult;
 use crate::storage::rows::{
     AttemptRow, DELIVERY_COLUMNS, DeliveryRow, HEADS, WEBHOOK_COLUMNS, WebhookRow, millis_to_time,
     with_attempts,
 };
+use crate::storage::webhook_rules::{self, WebhookTx};
 use crate::storage::webhooks::{
     AttemptRecord, DeliveryRecord, DeliveryState, NewDelivery, Redelivery, WebhookRecord,
     WebhookStore,
 };
-use crate::storage::{StorageError, StorageResult};
+
+/// A delivery as read here: its due time in milliseconds.
+type SqliteDeliveryRow = DeliveryRow<i64>;
+
+/// The webhook rules' statements on SQLite, inside a write transaction.
+#[async_trait]
+impl WebhookTx for SqliteConnection {
+    async fn insert_delivery(
+        &mut self,
+        delivery: &NewDelivery,
+        now: DateTime<Utc>,
+    ) -> StorageResult<()> {
+        sqlx::query(
+            "INSERT INTO webhook_deliveries (webhook_id, event_id, event, content_type, body,
+                 state, attempts, next_attempt_at, created_at)
+             VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)
+             ON CONFLICT (webhook_id, event_id, event) WHERE redelivery_of IS NULL
+             DO NOTHING",
+        )
+        .bind(delivery.webhook_id)
+        .bind(delivery.event_id)
+        .bind(&delivery.event)
+        .bind(&delivery.content_type)
+        .bind(&delivery.body)
+        .bind(now.timestamp_millis())
+        .bind(now)
+        .execute(self)
+        .await?;
+        Ok(())
+    }
+
+    async fn advance_cursor(&mut self, event_id: i64) -> StorageResult<()> {
+        sqlx::query(
+            "INSERT INTO webhook_cursor (id, event_id) VALUES (1, ?)
+             ON CONFLICT (id) DO UPDATE SET event_id = max(event_id, excluded.event_id)",
+        )
+        .bind(event_id)
+        .execute(self)
+        .await?;
+        Ok(())
+    }
+
+    async fn update_delivery(
+        &mut self,
+        id: i64,
+        state: DeliveryState,
+        attempts: u32,
+        next_attempt_at: Option<DateTime<Utc>>,
+    ) -> StorageResult<bool> {
+        Ok(sqlx::query(
+            "UPDATE webhook_deliveries SET state = ?, attempts = max(attempts, ?),
+                 next_attempt_at = ?
+             WHERE id = ?",
+        )
+        .bind(state.as_str())
+        .bind(attempts)
+        .bind(next_attempt_at.map(|t| t.timestamp_millis()))
+        .bind(id)
+        .execute(self)
+        .await?
+        .rows_affected()
+            > 0)
+    }
+
+    async fn insert_attempt(&mut self, attempt: &AttemptRecord) -> StorageResult<()> {
+        let duration = i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX);
+        sqlx::query(
+            "INSERT INTO webhook_attempts (delivery_id, number, status_code, error, duration_ms,
+                 attempted_at)
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (delivery_id, number) DO NOTHING",
+        )
+        .bind(attempt.delivery_id)
+        .bind(attempt.number)
+        .bind(attempt.status_code)
+        .bind(&attempt.error)
+        .bind(duration)
+        .bind(attempt.attempted_at)
+        .execute(self)
+        .await?;
+        Ok(())
+    }
+
+    async fn delivery_state(&mut self, webhook_id: i64, id: i64) -> StorageResult<Option<String>> {
+        // The write transaction holds SQLite's one write lock: nothing changes meanwhile.
+        Ok(sqlx::query_scalar(
+            "SELECT state FROM webhook_deliveries WHERE id = ? AND webhook_id = ?",
+        )
+        .bind(id)
+        .bind(webhook_id)
+        .fetch_optional(self)
+        .await?)
+    }
+
+    async fn copy_delivery(
+        &mut self,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> StorageResult<DeliveryRecord> {
+        let new_id: i64 = sqlx::query_scalar(
+            "INSERT INTO webhook_deliveries (webhook_id, event_id, event, content_type, body,
+                 state, attempts, next_attempt_at, created_at, redelivery_of)
+             SELECT webhook_id, event_id, event, content_type, body, 'pending', 0, ?, ?, id
+             FROM webhook_deliveries WHERE id = ?
+             RETURNING id",
+        )
+        .bind(now.timestamp_millis())
+        .bind(now)
+        .bind(id)
+        .fetch_one(&mut *self)
+        .await?;
+        let row: SqliteDeliveryRow = sqlx::query_as(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d WHERE d.id = ?"
+        ))
+        .bind(new_id)
+        .fetch_one(self)
+        .await?;
+        row.into_record()
+    }
+}
 
 #[async_trait]
 impl WebhookStore for SqliteMetadata {
@@ -93,33 +214,8 @@ impl WebhookStore for SqliteMetadata {
     }
 
     async fn add_deliveries(&self, deliveries: &[NewDelivery], cursor: i64) -> StorageResult<()> {
-        let now = Utc::now();
         let mut tx = self.begin_write().await?;
-        for delivery in deliveries {
-            sqlx::query(
-                "INSERT INTO webhook_deliveries (webhook_id, event_id, event, content_type, body,
-                     state, attempts, next_attempt_at, created_at)
-                 VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)
-                 ON CONFLICT (webhook_id, event_id, event) WHERE redelivery_of IS NULL
-                 DO NOTHING",
-            )
-            .bind(delivery.webhook_id)
-            .bind(delivery.event_id)
-            .bind(&delivery.event)
-            .bind(&delivery.content_type)
-            .bind(&delivery.body)
-            .bind(now.timestamp_millis())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query(
-            "INSERT INTO webhook_cursor (id, event_id) VALUES (1, ?)
-             ON CONFLICT (id) DO UPDATE SET event_id = max(event_id, excluded.event_id)",
-        )
-        .bind(cursor)
-        .execute(&mut *tx)
-        .await?;
+        webhook_rules::add_deliveries(&mut *tx, deliveries, cursor, Utc::now()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -129,7 +225,7 @@ impl WebhookStore for SqliteMetadata {
         now: DateTime<Utc>,
         limit: u32,
     ) -> StorageResult<Vec<DeliveryRecord>> {
-        let rows: Vec<DeliveryRow<i64>> = sqlx::query_as(&format!(
+        let rows: Vec<SqliteDeliveryRow> = sqlx::query_as(&format!(
             "SELECT {DELIVERY_COLUMNS} FROM {HEADS} WHERE d.next_attempt_at <= ?
              ORDER BY d.id LIMIT ?"
         ))
@@ -174,36 +270,7 @@ impl WebhookStore for SqliteMetadata {
         next_attempt_at: Option<DateTime<Utc>>,
     ) -> StorageResult<()> {
         let mut tx = self.begin_write().await?;
-        let updated = sqlx::query(
-            "UPDATE webhook_deliveries SET state = ?, attempts = max(attempts, ?),
-                 next_attempt_at = ?
-             WHERE id = ?",
-        )
-        .bind(state.as_str())
-        .bind(attempt.number)
-        .bind(next_attempt_at.map(|t| t.timestamp_millis()))
-        .bind(attempt.delivery_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if updated == 0 {
-            // Deleted with its subscription while it was being sent.
-            return Ok(());
-        }
-        let duration = i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX);
-        sqlx::query(
-            "INSERT INTO webhook_attempts (delivery_id, number, status_code, error, duration_ms,
-                 attempted_at)
-             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (delivery_id, number) DO NOTHING",
-        )
-        .bind(attempt.delivery_id)
-        .bind(attempt.number)
-        .bind(attempt.status_code)
-        .bind(&attempt.error)
-        .bind(duration)
-        .bind(attempt.attempted_at)
-        .execute(&mut *tx)
-        .await?;
+        webhook_rules::record_attempt(&mut *tx, attempt, state, next_attempt_at).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -214,43 +281,10 @@ impl WebhookStore for SqliteMetadata {
         id: i64,
         now: DateTime<Utc>,
     ) -> StorageResult<Redelivery> {
-        // Read and copied in one write transaction: the state cannot change in between.
         let mut tx = self.begin_write().await?;
-        let state: Option<String> = sqlx::query_scalar(
-            "SELECT state FROM webhook_deliveries WHERE id = ? AND webhook_id = ?",
-        )
-        .bind(id)
-        .bind(webhook_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(state) = state else {
-            return Ok(Redelivery::NotFound);
-        };
-        match DeliveryState::parse(&state) {
-            Some(DeliveryState::Pending) => return Ok(Redelivery::Pending),
-            Some(DeliveryState::Delivered | DeliveryState::Failed) => {}
-            None => return Err(StorageError::Corrupt(format!("delivery {id} is {state:?}"))),
-        }
-        let new_id: i64 = sqlx::query_scalar(
-            "INSERT INTO webhook_deliveries (webhook_id, event_id, event, content_type, body,
-                 state, attempts, next_attempt_at, created_at, redelivery_of)
-             SELECT webhook_id, event_id, event, content_type, body, 'pending', 0, ?, ?, id
-             FROM webhook_deliveries WHERE id = ?
-             RETURNING id",
-        )
-        .bind(now.timestamp_millis())
-        .bind(now)
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-        let row: DeliveryRow<i64> = sqlx::query_as(&format!(
-            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d WHERE d.id = ?"
-        ))
-        .bind(new_id)
-        .fetch_one(&mut *tx)
-        .await?;
+        let redelivery = webhook_rules::redeliver(&mut *tx, webhook_id, id, now).await?;
         tx.commit().await?;
-        row.into_record().map(Redelivery::Made)
+        Ok(redelivery)
     }
 
     async fn deliveries(
@@ -259,7 +293,7 @@ impl WebhookStore for SqliteMetadata {
         limit: u32,
     ) -> StorageResult<Vec<(DeliveryRecord, Vec<AttemptRecord>)>> {
         let mut conn = self.pool.acquire().await?;
-        let rows: Vec<DeliveryRow<i64>> = sqlx::query_as(&format!(
+        let rows: Vec<SqliteDeliveryRow> = sqlx::query_as(&format!(
             "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d WHERE d.webhook_id = ?
              ORDER BY d.id DESC LIMIT ?"
         ))
