@@ -414,14 +414,21 @@ pub async fn serve(
 /// Opens the stores. When a shared database or store does not answer yet (a replica started
 /// before PostgreSQL or the bucket), it serves `/healthz` and a 503 `/readyz` naming what is
 /// missing, and tries again every few seconds, instead of exiting: an orchestrator then sees a
-/// live replica that is not ready. Embedded storage that cannot be opened stops Berth at once.
+/// live replica that is not ready. Embedded storage that cannot be opened, and a bucket that
+/// cannot be used, stop Berth at once.
 async fn open_stores_answering_readiness(
     config: &Config,
     listener: &std::net::TcpListener,
 ) -> anyhow::Result<storage::Stores> {
     let failure = match storage::Stores::open(config).await {
         Ok(stores) => return Ok(stores),
-        Err(err) if !storage::Stores::shared(config) => {
+        // Files that cannot be opened, or a bucket that cannot be used (missing, refused, out
+        // of reach), stop Berth with the reason; a database that does not answer yet is waited
+        // for.
+        Err(err)
+            if !storage::Stores::shared(config)
+                || matches!(err, storage::StorageError::Unusable(_)) =>
+        {
             return Err(anyhow::Error::new(err).context("opening storage"));
         }
         Err(err) => err,
