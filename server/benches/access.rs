@@ -64,9 +64,13 @@ fn main() {
             store.create_binding(&record).await.expect("binding");
         }
         eprintln!("stored {BINDINGS} bindings in {:.1?}", started.elapsed());
-        let authorizer = Authorizer::load(store.clone(), NamespaceCreation::Authenticated)
-            .await
-            .expect("authorizer");
+        let authorizer = Authorizer::load(
+            store.clone(),
+            store.clone(),
+            NamespaceCreation::Authenticated,
+        )
+        .await
+        .expect("authorizer");
 
         let cases: Vec<(&str, Subject, Target<'_>, Action)> = vec![
             (

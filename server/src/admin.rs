@@ -15,10 +15,14 @@ use crate::cli::{TokenCommand, UserCommand};
 use crate::config::Config;
 use crate::storage::Stores;
 use crate::storage::auth::{AuthStore, BindingRecord, NewAudit, TokenKind, TokenOwner};
+use crate::storage::coordination::Topic;
+
+async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
+    Stores::open(config).await.context("opening storage")
+}
 
 async fn open(config: &Config) -> anyhow::Result<Arc<dyn AuthStore>> {
-    let stores = Stores::open(config).await.context("opening storage")?;
-    Ok(stores.auth)
+    Ok(open_stores(config).await?.auth)
 }
 
 /// `berth migrate`: applies the database's migrations (serialised with any replica starting at
@@ -82,7 +86,8 @@ pub async fn user(command: UserCommand, config: &Config) -> anyhow::Result<()> {
                     bail!("group {group:?}: {message}");
                 }
             }
-            let store = open(config).await?;
+            let stores = open_stores(config).await?;
+            let store = stores.auth.clone();
             let (password, generated) = password(given, password_stdin)?;
             let hash = hash_password(&password)?;
             if store
@@ -108,6 +113,11 @@ pub async fn user(command: UserCommand, config: &Config) -> anyhow::Result<()> {
                         created_at: Utc::now(),
                     })
                     .await?;
+                // Running replicas that share a notifier with this process (PostgreSQL) decide
+                // with the binding at once; on SQLite a server sees it at its safety refresh.
+                if let Err(err) = stores.notifier.publish(Topic::Bindings, "changed").await {
+                    eprintln!("berth: telling running servers of the new binding failed: {err}");
+                }
             }
             audit(&store, "user-create", name.clone()).await;
             if generated {

@@ -59,19 +59,23 @@ pub async fn build_app(config: &Config, address: std::net::SocketAddr) -> anyhow
     let stores = storage::Stores::open(config)
         .await
         .context("opening storage")?;
-    build_app_on(config, address, stores).await
+    let coordination = stores.coordination();
+    build_app_on(config, address, stores, coordination).await
 }
 
-/// Builds the application on stores already open.
+/// Builds the application on stores already open, its work done once run under `coordination`
+/// (this process's one).
 async fn build_app_on(
     config: &Config,
     address: std::net::SocketAddr,
     stores: storage::Stores,
+    coordination: storage::coordination::Coordination,
 ) -> anyhow::Result<Router> {
     let metadata = stores.metadata.clone();
     let streams = stores.streams.clone();
     let auth_store = stores.auth.clone();
-    let auth = auth_context(config, auth_store.clone()).await?;
+    let auth = auth_context(config, &stores, &coordination).await?;
+    storage::coordination::spawn_pruning(&coordination, stores.throttle.clone());
     let base_url = config.base_url(address);
     let sessions = console::router::sessions(config, stores.sessions.clone()).await?;
     let egress = egress::EgressPolicy::from_config(&config.egress)?;
@@ -146,6 +150,7 @@ async fn build_app_on(
             },
             webhooks::RetryPolicy::new(Duration::from_millis(config.webhooks.retry_base_millis)),
             &egress,
+            coordination.clone(),
         )
         .context("setting up webhook deliveries")?,
     );
@@ -174,10 +179,12 @@ async fn build_app_on(
     import::importer::schedule(
         importer.clone(),
         Duration::from_secs(config.import.scheduled_interval_seconds),
+        &coordination,
     );
     registry.pull_through = Some(Arc::new(import::pull_through::PullThrough::new(
         importer.clone(),
         Duration::from_secs(config.import.pull_through_timeout_seconds),
+        coordination,
     )));
     let registry = Arc::new(registry);
     let access = Arc::new(auth::api::AccessApi {
@@ -311,8 +318,10 @@ async fn sign_in(
 /// decision function, and the keys the server signs with.
 async fn auth_context(
     config: &Config,
-    store: Arc<dyn AuthStore>,
+    stores: &storage::Stores,
+    coordination: &storage::coordination::Coordination,
 ) -> anyhow::Result<Arc<AuthContext>> {
+    let store = stores.auth.clone();
     let done = auth::bootstrap::bootstrap(&store, &config.auth)
         .await
         .context("creating the bootstrap administrator and seeded users")?;
@@ -328,9 +337,13 @@ async fn auth_context(
     if !done.seeded.is_empty() {
         tracing::info!(users = ?done.seeded, "added users from the htpasswd file");
     }
-    let authorizer = Authorizer::load(store.clone(), config.auth.namespace_creation)
-        .await
-        .context("loading role bindings")?;
+    let authorizer = Authorizer::load(
+        store.clone(),
+        stores.notifier.clone(),
+        config.auth.namespace_creation,
+    )
+    .await
+    .context("loading role bindings")?;
     authorizer.spawn_refresh();
     let key = store
         .server_secret("registry-token-key", &auth::credentials::new_key())
@@ -341,9 +354,13 @@ async fn auth_context(
         authorizer,
         RegistryTokens::new(&key, "berth"),
         Duration::from_secs(config.auth.registry_token_seconds),
+        stores.throttle.clone(),
         config.auth.login_attempts_per_minute,
+        stores.notifier.clone(),
     ));
+    auth.spawn_credential_follower();
     auth.spawn_upkeep(
+        coordination,
         (config.auth.audit_retention_days > 0)
             .then(|| chrono::TimeDelta::days(i64::from(config.auth.audit_retention_days))),
     );
@@ -362,11 +379,15 @@ pub async fn serve(
         .with_context(|| format!("listening on {}", config.listen))?;
     let address = listener.local_addr()?;
     let listener = listener.into_std()?;
+    // This process's work done once, stopped and its leases given up after the last request.
+    let mut leased_work = None;
     let app = match &config.upstream {
         Some(_) => build_app(&config, address).await?,
         None => {
             let stores = open_stores_answering_readiness(&config, &listener).await?;
-            build_app_on(&config, address, stores).await?
+            let coordination = stores.coordination();
+            leased_work = Some(coordination.clone());
+            build_app_on(&config, address, stores, coordination).await?
         }
     };
     on_listening(address);
@@ -383,20 +404,31 @@ pub async fn serve(
         );
         stopper.graceful_shutdown(Some(grace));
     });
-    serve_on(listener, app, &config, handle).await
+    let served = serve_on(listener, app, &config, handle).await;
+    if let Some(coordination) = leased_work {
+        coordination.stop().await;
+    }
+    served
 }
 
 /// Opens the stores. When a shared database or store does not answer yet (a replica started
 /// before PostgreSQL or the bucket), it serves `/healthz` and a 503 `/readyz` naming what is
 /// missing, and tries again every few seconds, instead of exiting: an orchestrator then sees a
-/// live replica that is not ready. Embedded storage that cannot be opened stops Berth at once.
+/// live replica that is not ready. Embedded storage that cannot be opened, and a bucket that
+/// cannot be used, stop Berth at once.
 async fn open_stores_answering_readiness(
     config: &Config,
     listener: &std::net::TcpListener,
 ) -> anyhow::Result<storage::Stores> {
     let failure = match storage::Stores::open(config).await {
         Ok(stores) => return Ok(stores),
-        Err(err) if !storage::Stores::shared(config) => {
+        // Files that cannot be opened, or a bucket that cannot be used (missing, refused, out
+        // of reach), stop Berth with the reason; a database that does not answer yet is waited
+        // for.
+        Err(err)
+            if !storage::Stores::shared(config)
+                || matches!(err, storage::StorageError::Unusable(_)) =>
+        {
             return Err(anyhow::Error::new(err).context("opening storage"));
         }
         Err(err) => err,

@@ -116,6 +116,7 @@ fn help_explains_every_option() {
         "--config",
         "--listen",
         "--data-dir",
+        "--storage-url",
         "--log-format",
         "--log-level",
         "--max-manifest-bytes",
@@ -123,6 +124,7 @@ fn help_explains_every_option() {
         "--shutdown-timeout",
         "BERTH_LISTEN",
         "BERTH_DATA_DIR",
+        "BERTH_STORAGE_URL",
     ] {
         assert!(help.contains(option), "--help lacks {option}:\n{help}");
     }

@@ -101,6 +101,49 @@ fn skopeo_round_trip(server: &TestServer, repository: &str, layers: usize) {
 }
 
 #[test]
+fn a_wrong_storage_url_or_a_missing_bucket_stops_berth_at_start() {
+    let s3 = seaweedfs();
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "a-secret-that-must-not-show";
+    let serve = |url: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--storage-url", url])
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .env("AWS_ENDPOINT", &s3.endpoint)
+            .env("AWS_ACCESS_KEY_ID", &s3.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .env("BERTH_LOG_LEVEL", "debug")
+            .output()
+            .unwrap()
+    };
+    let output = serve("gs://bucket/berth");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("storage.url") && stderr.contains("s3://BUCKET/PREFIX"),
+        "{stderr}"
+    );
+    // A bucket that is not there, or a key that does not work: the bucket and the endpoint are
+    // named, the secret is not.
+    for url in [
+        "s3://no-such-bucket/berth",
+        &format!("s3://{}/berth", s3.bucket),
+    ] {
+        let output = serve(url);
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let bucket = url[5..].split('/').next().unwrap();
+        assert!(
+            stderr.contains(&format!("the bucket \"{bucket}\" at {}", s3.endpoint)),
+            "{stderr}"
+        );
+        assert!(!stderr.contains(secret), "{stderr}");
+        assert!(!String::from_utf8_lossy(&output.stdout).contains(secret));
+    }
+}
+
+#[test]
 fn skopeo_pushes_and_pulls_with_blobs_in_the_bucket() {
     let (server, prefix, _config) = start_on_s3(false);
     skopeo_round_trip(&server, "team/app", 3);

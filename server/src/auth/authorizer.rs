@@ -3,7 +3,8 @@
 //!
 //! Bindings are held in memory, indexed by scope and subject, so a decision is a handful of hash
 //! lookups whatever their number; the index is rebuilt from the store after every change of
-//! bindings here and every few seconds for changes made by other replicas.
+//! bindings here, and on every other replica when the change's notification
+//! ([`Topic::Bindings`]) reaches it; a slow safety refresh catches writers that notify no one.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
@@ -14,6 +15,7 @@ use crate::config::auth::NamespaceCreation;
 use crate::kube::{ApiError, ApiResult, Resource};
 use crate::storage::StorageResult;
 use crate::storage::auth::{AuthStore, BindingRecord};
+use crate::storage::coordination::{Notifier, Topic};
 
 type RoleBySubject = HashMap<String, Role>;
 
@@ -121,29 +123,39 @@ impl Visible {
 
 pub struct Authorizer {
     store: Arc<dyn AuthStore>,
+    notifier: Arc<dyn Notifier>,
     index: RwLock<Arc<BindingIndex>>,
+    /// Held while the index is rebuilt, so that a rebuild that read the bindings earlier never
+    /// replaces one that read them later.
+    rebuilding: tokio::sync::Mutex<()>,
     pub namespace_creation: NamespaceCreation,
 }
 
-/// How often the index is rebuilt when nothing here changed it (bindings changed by another
-/// replica).
-const REFRESH: Duration = Duration::from_secs(5);
+/// How often the index is rebuilt when no notification said to: for writers that notify no
+/// replica (`berth user add --cluster-admin` in another process beside a server on SQLite,
+/// whose notifier is in-process; a change made with `psql`). Every change made through a
+/// replica is seen at once.
+const SAFETY_REFRESH: Duration = Duration::from_secs(60);
 
 impl Authorizer {
     pub async fn load(
         store: Arc<dyn AuthStore>,
+        notifier: Arc<dyn Notifier>,
         namespace_creation: NamespaceCreation,
     ) -> StorageResult<Arc<Self>> {
         let index = BindingIndex::build(&store.list_all_bindings().await?);
         Ok(Arc::new(Authorizer {
             store,
+            notifier,
             index: RwLock::new(Arc::new(index)),
+            rebuilding: tokio::sync::Mutex::new(()),
             namespace_creation,
         }))
     }
 
     /// Rebuilds the index from the store.
     pub async fn reload(&self) -> StorageResult<()> {
+        let _turn = self.rebuilding.lock().await;
         let index = Arc::new(BindingIndex::build(&self.store.list_all_bindings().await?));
         if let Ok(mut current) = self.index.write() {
             *current = index;
@@ -151,18 +163,45 @@ impl Authorizer {
         Ok(())
     }
 
-    /// Keeps the index fresh for bindings changed elsewhere.
+    /// After a change of bindings made here: rebuilds the index (so that this replica's next
+    /// decision sees it) and tells every other replica to.
+    pub async fn changed(&self) -> StorageResult<()> {
+        self.reload().await?;
+        if let Err(err) = self.notifier.publish(Topic::Bindings, "changed").await {
+            // The other replicas see it at their safety refresh.
+            tracing::warn!(%err, "notifying other replicas of a binding change failed");
+        }
+        Ok(())
+    }
+
+    /// Keeps the index fresh for bindings changed by other replicas: rebuilt when one says so
+    /// (a burst of notices once), when notices may have been lost, and at the safety refresh.
     pub fn spawn_refresh(self: &Arc<Self>) {
+        let mut notices = self.notifier.subscribe(Topic::Bindings);
         let authorizer = Arc::downgrade(self);
         tokio::spawn(async move {
+            // Changes made between the load and the subscription.
+            let mut rebuild = true;
             loop {
-                tokio::time::sleep(REFRESH).await;
-                let Some(authorizer) = authorizer.upgrade() else {
-                    return;
-                };
-                if let Err(err) = authorizer.reload().await {
-                    tracing::warn!(%err, "refreshing role bindings failed");
+                if rebuild {
+                    let Some(authorizer) = authorizer.upgrade() else {
+                        return;
+                    };
+                    if let Err(err) = authorizer.reload().await {
+                        tracing::warn!(%err, "refreshing role bindings failed");
+                    }
                 }
+                rebuild = match tokio::time::timeout(SAFETY_REFRESH, notices.next()).await {
+                    Err(_) => true,
+                    Ok(None) => return,
+                    Ok(Some(notice)) => {
+                        let mut foreign = notice.is_news();
+                        while let Some(notice) = notices.try_next() {
+                            foreign |= notice.is_news();
+                        }
+                        foreign
+                    }
+                };
             }
         });
     }

@@ -1,8 +1,11 @@
 //! Authentication: turning a password, a token or a registry token into a [`Subject`], with
-//! login throttling, a short cache of token lookups, and the audit of what happens.
+//! login throttling, a short cache of token lookups, and the audit of what happens. A change
+//! of credentials (a token revoked or deleted, a user's groups) clears the caches on every
+//! replica through the notifier ([`Topic::Credentials`]).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,6 +21,7 @@ use super::names::MAX_USER_NAME;
 use super::throttle::LoginThrottle;
 use crate::storage::StorageError;
 use crate::storage::auth::{AuthStore, BindingRecord, NewAudit, TokenIdentity, UserRecord};
+use crate::storage::coordination::{Coordination, LeaseTiming, Notifier, ThrottleStore, Topic};
 
 /// A user name as part of a binding name: lowercase letters, digits and `-`.
 pub fn binding_name_part(name: &str) -> String {
@@ -61,8 +65,9 @@ pub enum AuthError {
     Storage(#[from] StorageError),
 }
 
-/// How long a token lookup is trusted before the store is asked again (a revocation made by
-/// another replica takes effect within this).
+/// How long a token lookup is trusted before the store is asked again. A revocation through
+/// any replica clears every replica's cache at once (by notification); this bounds what a
+/// writer that notifies no one (another process on SQLite) leaves cached.
 const TOKEN_CACHE: Duration = Duration::from_secs(10);
 /// Entries each credential cache holds at most: when full of fresh entries (a flood of
 /// unknown tokens), it starts again empty rather than grow.
@@ -96,7 +101,11 @@ pub struct AuthContext {
     /// Registry tokens already verified, so that a client's every request does not re-check
     /// the signature (they expire within minutes; expiry is checked on every use).
     registry_claims: Mutex<HashMap<String, Arc<RegistryClaims>>>,
+    /// Bumped whenever the credential caches are cleared: a lookup that started before may
+    /// have read what was just revoked, and is not cached.
+    credentials_generation: AtomicU64,
     throttle: LoginThrottle,
+    notifier: Arc<dyn Notifier>,
 }
 
 fn subject_of(identity: TokenIdentity) -> Subject {
@@ -125,7 +134,9 @@ impl AuthContext {
         authorizer: Arc<Authorizer>,
         registry_tokens: RegistryTokens,
         registry_token_ttl: Duration,
+        throttle: Arc<dyn ThrottleStore>,
         attempts_per_minute: u32,
+        notifier: Arc<dyn Notifier>,
     ) -> Self {
         AuthContext {
             store,
@@ -135,37 +146,62 @@ impl AuthContext {
             tokens: Mutex::new(HashMap::new()),
             passwords: Mutex::new(HashMap::new()),
             registry_claims: Mutex::new(HashMap::new()),
-            throttle: LoginThrottle::new(attempts_per_minute),
+            credentials_generation: AtomicU64::new(0),
+            throttle: LoginThrottle::new(throttle, attempts_per_minute),
+            notifier,
         }
     }
 
-    /// Keeps what identity holds bounded over time: throttling keys that owe nothing are
-    /// forgotten every minute, audit entries older than `audit_retention` (when set) deleted
-    /// every hour.
-    pub fn spawn_upkeep(self: &Arc<Self>, audit_retention: Option<chrono::TimeDelta>) {
+    /// Deletes audit entries older than `audit_retention` every hour, on one replica at a time
+    /// (the holder of the `audit-retention` lease).
+    pub fn spawn_upkeep(
+        self: &Arc<Self>,
+        coordination: &Coordination,
+        audit_retention: Option<chrono::TimeDelta>,
+    ) {
+        let Some(retention) = audit_retention else {
+            return;
+        };
+        let auth = Arc::downgrade(self);
+        coordination.spawn_leased("audit-retention", LeaseTiming::STANDARD, move || {
+            let auth = auth.clone();
+            async move {
+                loop {
+                    let Some(store) = auth.upgrade().map(|auth| auth.store.clone()) else {
+                        return;
+                    };
+                    if let Some(before) = Utc::now().checked_sub_signed(retention) {
+                        match store.delete_audit_before(before).await {
+                            Ok(0) => {}
+                            Ok(deleted) => {
+                                tracing::info!(deleted, "deleted audit entries past retention")
+                            }
+                            Err(err) => {
+                                tracing::warn!(%err, "deleting old audit entries failed")
+                            }
+                        }
+                    }
+                    drop(store);
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                }
+            }
+        });
+    }
+
+    /// Clears the credential caches whenever another replica changed credentials, or
+    /// notifications may have been lost.
+    pub fn spawn_credential_follower(self: &Arc<Self>) {
+        let mut notices = self.notifier.subscribe(Topic::Credentials);
         let auth = Arc::downgrade(self);
         tokio::spawn(async move {
-            let mut minutes = 0_u64;
-            loop {
+            while let Some(notice) = notices.next().await {
+                if !notice.is_news() {
+                    continue;
+                }
                 let Some(auth) = auth.upgrade() else {
                     return;
                 };
-                auth.throttle.prune();
-                if let Some(retention) = audit_retention
-                    && minutes.is_multiple_of(60)
-                    && let Some(before) = Utc::now().checked_sub_signed(retention)
-                {
-                    match auth.store.delete_audit_before(before).await {
-                        Ok(0) => {}
-                        Ok(deleted) => {
-                            tracing::info!(deleted, "deleted audit entries past retention")
-                        }
-                        Err(err) => tracing::warn!(%err, "deleting old audit entries failed"),
-                    }
-                }
-                drop(auth);
-                minutes += 1;
-                tokio::time::sleep(Duration::from_secs(60)).await;
+                auth.forget_credentials();
             }
         });
     }
@@ -224,7 +260,11 @@ impl AuthContext {
             address: address.map(|a| a.to_string()),
             detail,
         };
-        let wait = match self.throttle.admit(possible.then_some(name), address) {
+        let wait = match self
+            .throttle
+            .admit(possible.then_some(name), address)
+            .await?
+        {
             Ok(wait) => wait,
             Err(refusal) => {
                 if refusal.note {
@@ -263,11 +303,11 @@ impl AuthContext {
             _ => false,
         };
         let Some(user) = user.filter(|_| verified) else {
-            self.throttle.failed(name);
+            self.throttle.failed(name).await?;
             self.audit(audit(false, None)).await;
             return Err(AuthError::InvalidCredentials);
         };
-        self.throttle.succeeded(name, address);
+        self.throttle.succeeded(name, address).await?;
         if user.password_hash.as_deref().is_some_and(needs_rehash)
             && let Ok(hash) = hash_password(password)
         {
@@ -309,6 +349,7 @@ impl AuthContext {
                 .map(|subject| (subject, expires_at))
                 .ok_or(AuthError::InvalidToken);
         }
+        let generation = self.credentials_generation.load(Ordering::Acquire);
         let found = self.store.find_token(&hash).await?;
         let (subject, token_id, expires_at) = match found {
             Some((token, identity)) if token.is_valid_at(Utc::now()) => {
@@ -322,7 +363,9 @@ impl AuthContext {
             Some((token, _)) => (None, token.id, None),
             None => (None, 0, None),
         };
-        if let Ok(mut cache) = self.tokens.lock() {
+        if let Ok(mut cache) = self.tokens.lock()
+            && self.credentials_generation.load(Ordering::Acquire) == generation
+        {
             if cache.len() >= CACHE_ENTRIES {
                 cache.retain(|_, e| now.duration_since(e.fetched) < TOKEN_CACHE);
                 if cache.len() >= CACHE_ENTRIES {
@@ -378,14 +421,25 @@ impl AuthContext {
         Some(claims)
     }
 
-    /// Forgets cached token lookups and verified passwords (after a revocation or a password
-    /// change here).
-    pub fn forget_credentials(&self) {
+    /// Forgets cached token lookups and verified passwords here.
+    fn forget_credentials(&self) {
+        // Bumped first: a lookup that read the store before the change must not cache it.
+        self.credentials_generation.fetch_add(1, Ordering::AcqRel);
         if let Ok(mut cache) = self.tokens.lock() {
             cache.clear();
         }
         if let Ok(mut cache) = self.passwords.lock() {
             cache.clear();
+        }
+    }
+
+    /// After credentials changed (`what`: a token revoked or deleted, a service account
+    /// deleted, a user's groups changed; a user disabled or deleted, when there is a way to):
+    /// forgets cached checks here and on every replica.
+    pub async fn credentials_changed(&self, what: &str) {
+        self.forget_credentials();
+        if let Err(err) = self.notifier.publish(Topic::Credentials, what).await {
+            tracing::error!(%err, what, "telling other replicas of a credential change failed");
         }
     }
 
@@ -400,7 +454,7 @@ impl AuthContext {
             return Ok(());
         };
         self.store.create_binding(&binding).await?;
-        self.authorizer.reload().await?;
+        self.authorizer.changed().await?;
         self.audit_creation(
             namespace,
             creator,
@@ -426,7 +480,7 @@ impl AuthContext {
         {
             return Ok(false);
         }
-        self.authorizer.reload().await?;
+        self.authorizer.changed().await?;
         self.audit_creation(
             namespace,
             creator,
@@ -460,6 +514,7 @@ impl AuthContext {
         // Keyed by a hash of both, so the cache never holds a password.
         let key = secret_hash(&format!("{user}\u{0}{password}"));
         let now = Instant::now();
+        let generation = self.credentials_generation.load(Ordering::Acquire);
         if let Ok(cache) = self.passwords.lock()
             && let Some((at, subject)) = cache.get(&key)
             && now.duration_since(*at) < PASSWORD_CACHE
@@ -470,7 +525,9 @@ impl AuthContext {
             .login(user, password, address, "login-password")
             .await?;
         let subject = user_subject(&user);
-        if let Ok(mut cache) = self.passwords.lock() {
+        if let Ok(mut cache) = self.passwords.lock()
+            && self.credentials_generation.load(Ordering::Acquire) == generation
+        {
             cache.retain(|_, (at, _)| now.duration_since(*at) < PASSWORD_CACHE);
             if cache.len() >= CACHE_ENTRIES {
                 cache.clear();
@@ -478,5 +535,182 @@ impl AuthContext {
             cache.insert(key, (now, subject.clone()));
         }
         Ok(subject)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::credentials::new_token_secret;
+    use crate::config::auth::NamespaceCreation;
+    use crate::storage::auth::{TokenKind, TokenOwner};
+    use crate::storage::sqlite::SqliteMetadata;
+
+    /// One replica: its own store on the shared database file, notifying through `notifier`
+    /// (its own store when `None`), with its followers running.
+    async fn replica_with(
+        dir: &tempfile::TempDir,
+        notifier: Option<Arc<dyn Notifier>>,
+    ) -> (Arc<SqliteMetadata>, Arc<AuthContext>) {
+        let store = Arc::new(
+            SqliteMetadata::open(&dir.path().join("berth.db"))
+                .await
+                .unwrap(),
+        );
+        let notifier = notifier.unwrap_or_else(|| store.clone());
+        let authorizer = Authorizer::load(
+            store.clone(),
+            notifier.clone(),
+            NamespaceCreation::Authenticated,
+        )
+        .await
+        .unwrap();
+        authorizer.spawn_refresh();
+        let auth = Arc::new(AuthContext::new(
+            store.clone(),
+            authorizer,
+            RegistryTokens::new(&[0; 32], "berth"),
+            Duration::from_secs(300),
+            store.clone(),
+            10,
+            notifier,
+        ));
+        auth.spawn_credential_follower();
+        (store, auth)
+    }
+
+    async fn replica(dir: &tempfile::TempDir) -> (Arc<SqliteMetadata>, Arc<AuthContext>) {
+        replica_with(dir, None).await
+    }
+
+    /// Two replicas whose notifiers are two pools on one PostgreSQL database (their records
+    /// are SQLite's until the access store is on PostgreSQL here too).
+    async fn replicas_notifying_through_postgres(
+        dir: &tempfile::TempDir,
+    ) -> (Arc<SqliteMetadata>, Arc<AuthContext>, Arc<AuthContext>) {
+        use crate::storage::postgres::{PostgresDatabase, PostgresSettings};
+        let url = crate::storage::test_infra::postgres().database();
+        let mut replicas = Vec::new();
+        for _ in 0..2 {
+            let database = PostgresDatabase::open(&url, &PostgresSettings::default())
+                .await
+                .unwrap();
+            replicas.push(replica_with(dir, Some(Arc::new(database))).await);
+        }
+        let (_, b) = replicas.pop().unwrap();
+        let (store, a) = replicas.pop().unwrap();
+        (store, a, b)
+    }
+
+    /// Polls `check` every 20 ms for up to a second; how long it took to hold.
+    async fn within_a_second(mut check: impl AsyncFnMut() -> bool) -> Option<Duration> {
+        let started = std::time::Instant::now();
+        while started.elapsed() < Duration::from_secs(1) {
+            if check().await {
+                return Some(started.elapsed());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_revoked_token_stops_working_on_every_replica_within_a_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, a) = replica(&dir).await;
+        let (_, b) = replica(&dir).await;
+        a_revoked_token_stops_working_on(&store, &a, &b).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_revoked_token_stops_working_on_every_replica_within_a_second_through_postgres() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, a, b) = replicas_notifying_through_postgres(&dir).await;
+        a_revoked_token_stops_working_on(&store, &a, &b).await;
+    }
+
+    async fn a_revoked_token_stops_working_on(
+        store: &SqliteMetadata,
+        a: &AuthContext,
+        b: &AuthContext,
+    ) {
+        let user = store
+            .create_user("tom", None, "local", None)
+            .await
+            .unwrap()
+            .unwrap();
+        let secret = new_token_secret();
+        let token = store
+            .create_token(
+                TokenKind::Personal,
+                &TokenOwner::User(user.id),
+                "ci",
+                &secret_hash(&secret),
+                None,
+            )
+            .await
+            .unwrap();
+        // Both replicas have checked it, and cached the answer.
+        assert!(a.token_subject(&secret).await.is_ok());
+        assert!(b.token_subject(&secret).await.is_ok());
+        assert!(
+            store
+                .revoke_token(&TokenOwner::User(user.id), &token.uid)
+                .await
+                .unwrap()
+        );
+        // Without a word, replica b trusts its cache (for up to TOKEN_CACHE).
+        assert!(b.token_subject(&secret).await.is_ok());
+        a.credentials_changed(&format!("token {}", token.uid)).await;
+        assert!(matches!(
+            a.token_subject(&secret).await,
+            Err(AuthError::InvalidToken)
+        ));
+        let took = within_a_second(async || b.token_subject(&secret).await.is_err()).await;
+        assert!(took.is_some(), "replica b still accepts the revoked token");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_binding_made_on_one_replica_is_decided_on_another_within_a_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, a) = replica(&dir).await;
+        let (_, b) = replica(&dir).await;
+        a_binding_is_decided_on(&store, &a, &b).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_binding_made_on_one_replica_is_decided_on_another_within_a_second_through_postgres()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, a, b) = replicas_notifying_through_postgres(&dir).await;
+        a_binding_is_decided_on(&store, &a, &b).await;
+    }
+
+    async fn a_binding_is_decided_on(store: &SqliteMetadata, a: &AuthContext, b: &AuthContext) {
+        use crate::auth::model::{Action, Target};
+        let tom = Subject::User {
+            name: "tom".into(),
+            groups: Vec::new(),
+        };
+        let target = Target::namespace("team");
+        assert!(!b.authorizer.allows(&tom, Action::Pull, target));
+        store
+            .create_binding(&BindingRecord {
+                name: "tom-viewer".into(),
+                // Registry-wide: a namespace binding needs its namespace made first.
+                namespace: None,
+                stream: None,
+                role: "viewer".into(),
+                subject_kind: "User".into(),
+                subject_name: "tom".into(),
+                subject_namespace: None,
+                created_at: Utc::now(),
+            })
+            .await
+            .unwrap();
+        a.authorizer.changed().await.unwrap();
+        assert!(a.authorizer.allows(&tom, Action::Pull, target));
+        let took = within_a_second(async || b.authorizer.allows(&tom, Action::Pull, target)).await;
+        assert!(took.is_some(), "replica b does not see the binding");
     }
 }

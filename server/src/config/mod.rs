@@ -552,3 +552,38 @@ pub(crate) mod tests {
         }
     }
 }
+
+/// The settings shipped with the Kubernetes manifests load as they are.
+#[cfg(test)]
+mod deploy {
+    use super::*;
+
+    #[test]
+    fn the_kubernetes_config_map_is_a_valid_configuration() {
+        let manifest = include_str!("../../../deploy/kubernetes/config.yaml");
+        let (_, toml) = manifest
+            .split_once("berth.toml: |\n")
+            .expect("config.yaml has berth.toml");
+        let toml: String = toml
+            .lines()
+            .map(|line| line.strip_prefix("    ").unwrap_or(line))
+            .collect::<Vec<_>>()
+            .join("\n");
+        // The key file is mounted from the Secret in a pod; here, one of the right form.
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("secrets.key");
+        std::fs::write(&key, format!("{}=\n", "A".repeat(43))).unwrap();
+        let toml = toml.replace("/etc/berth/secrets/secrets.key", &key.display().to_string());
+        let config = Config::load(Some(&tests::write(&dir, &toml)), &serde_json::json!({}))
+            .unwrap_or_else(|err| panic!("{err}"));
+        assert_eq!(config.listen.port(), 5000);
+        assert!(
+            config
+                .storage
+                .url
+                .as_deref()
+                .is_some_and(|url| url.starts_with("s3://"))
+        );
+        assert_eq!(config.database.pool_size, 16);
+    }
+}

@@ -135,7 +135,11 @@ impl ImageStreamApi {
             name,
         )?;
         if self.store.delete_namespace(name).await? {
-            self.auth.authorizer.reload().await?;
+            self.auth.authorizer.changed().await?;
+            // Its service accounts and their tokens went with it.
+            self.auth
+                .credentials_changed(&format!("namespace {name}"))
+                .await;
             self.audit(who, "namespace-delete", name).await;
             Ok(crate::kube::deleted(NAMESPACES, name))
         } else {

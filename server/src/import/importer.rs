@@ -617,19 +617,31 @@ pub fn router(importer: Arc<Importer>) -> axum::Router {
         .with_state(importer)
 }
 
-/// Runs the scheduled import every `interval` until the process ends.
-pub fn schedule(importer: Arc<Importer>, interval: std::time::Duration) {
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(interval);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // The first tick is immediate: wait a whole interval after start instead.
-        ticks.tick().await;
-        loop {
+/// Runs the scheduled import every `interval`, on one replica at a time: the holder of the
+/// `scheduled-imports` lease (a survivor takes it over when the holder dies, and starts its own
+/// interval).
+pub fn schedule(
+    importer: Arc<Importer>,
+    interval: std::time::Duration,
+    coordination: &crate::storage::coordination::Coordination,
+) {
+    use crate::storage::coordination::LeaseTiming;
+    coordination.spawn_leased("scheduled-imports", LeaseTiming::STANDARD, move || {
+        let importer = importer.clone();
+        async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // The first tick is immediate: wait a whole interval after start instead.
             ticks.tick().await;
-            match importer.reimport_scheduled().await {
-                Ok(count) if count > 0 => tracing::debug!(count, "scheduled imports checked"),
-                Ok(_) => {}
-                Err(err) => tracing::warn!(%err, "scheduled imports could not be listed"),
+            loop {
+                ticks.tick().await;
+                match importer.reimport_scheduled().await {
+                    Ok(count) if count > 0 => {
+                        tracing::debug!(count, "scheduled imports checked")
+                    }
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!(%err, "scheduled imports could not be listed"),
+                }
             }
         }
     });

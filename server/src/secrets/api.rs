@@ -286,15 +286,21 @@ mod tests {
         })
         .await
         .unwrap();
-        let authorizer = Authorizer::load(auth.clone(), NamespaceCreation::Authenticated)
-            .await
-            .unwrap();
+        let authorizer = Authorizer::load(
+            auth.clone(),
+            sqlite.clone(),
+            NamespaceCreation::Authenticated,
+        )
+        .await
+        .unwrap();
         let auth = Arc::new(AuthContext::new(
             auth,
             authorizer,
             RegistryTokens::new(&[0; 32], "berth"),
             Duration::from_secs(300),
+            sqlite.clone(),
             10,
+            sqlite.clone(),
         ));
         if sqlite.get_namespace("team").await.unwrap().is_none() {
             sqlite

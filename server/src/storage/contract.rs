@@ -2,7 +2,8 @@
 //! `Stores` and uses the stores by their traits; `checks!` makes named checks tests of one
 //! backend, and `metadata_contract!`, `blob_contract!`, `streams_contract!`, `auth_contract!`,
 //! `secrets_contract!` and `webhooks_contract!` name each store's, as distribution runs one
-//! driver suite against every storage driver (`storage/open.rs` runs them all).
+//! driver suite against every storage driver (`storage/open.rs` runs them all);
+//! `coordination_contract!` runs `replica_checks!` on two replicas of one database.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use bytes::Bytes;
@@ -2204,6 +2205,445 @@ pub async fn a_push_moves_its_tag_with_history_and_logs_events_in_order(stores: 
         .await
         .unwrap();
     assert!(after.is_empty());
+}
+
+// ---- coordination between replicas ------------------------------------------------------------
+
+/// Makes each named check of two replicas a test of one backend: `$open` is a future of (what
+/// the test keeps alive, one replica's [`Stores`], another replica's on the same database).
+macro_rules! replica_checks {
+    ($open:expr; $($check:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let (_kept, a, b) = $open.await;
+                $crate::storage::contract::$check(&a, &b).await;
+            }
+        )+
+    };
+}
+pub(crate) use replica_checks;
+
+/// The coordination contract ([`coordination::Notifier`], [`coordination::LeaseStore`],
+/// [`coordination::ThrottleStore`]) as tests of one backend with two replicas.
+macro_rules! coordination_contract {
+    ($open:expr) => {
+        $crate::storage::contract::replica_checks!($open; a_message_reaches_every_subscriber_of_its_topic_on_every_replica, a_lease_is_one_replicas_until_released_or_expired, of_concurrent_takers_exactly_one_gets_a_lease, leased_work_runs_on_one_replica_and_moves_when_its_holder_dies, leased_work_stopped_at_shutdown_moves_at_once, work_is_stopped_when_its_lease_is_lost, throttle_updates_are_atomic_across_replicas_and_expired_rows_pruned);
+    };
+}
+pub(crate) use coordination_contract;
+
+/// The next notice within a second (the bound for revocations), or `None`.
+async fn notice_within_a_second(
+    subscription: &mut coordination::Subscription,
+) -> Option<coordination::Notice> {
+    tokio::time::timeout(std::time::Duration::from_secs(1), subscription.next())
+        .await
+        .ok()
+        .flatten()
+}
+
+pub async fn a_message_reaches_every_subscriber_of_its_topic_on_every_replica(
+    a: &Stores,
+    b: &Stores,
+) {
+    use coordination::{MAX_BODY, Notice, Topic};
+    assert_ne!(a.notifier.replica(), b.notifier.replica());
+    let mut on_a = a.notifier.subscribe(Topic::Bindings);
+    let mut on_b = b.notifier.subscribe(Topic::Bindings);
+    let mut other_topic = b.notifier.subscribe(Topic::Credentials);
+    a.notifier
+        .publish(Topic::Bindings, "changed")
+        .await
+        .unwrap();
+    assert_eq!(
+        notice_within_a_second(&mut on_a).await,
+        Some(Notice::Message {
+            own: true,
+            body: "changed".into()
+        })
+    );
+    assert_eq!(
+        notice_within_a_second(&mut on_b).await,
+        Some(Notice::Message {
+            own: false,
+            body: "changed".into()
+        })
+    );
+    // Once each, and not on another topic.
+    assert_eq!(on_b.try_next(), None);
+    b.notifier
+        .publish(Topic::Credentials, "token 7")
+        .await
+        .unwrap();
+    assert_eq!(
+        notice_within_a_second(&mut other_topic).await,
+        Some(Notice::Message {
+            own: true,
+            body: "token 7".into()
+        })
+    );
+    assert_eq!(on_a.try_next(), None);
+    // In the order sent.
+    for n in 0..20 {
+        b.notifier
+            .publish(Topic::Bindings, &n.to_string())
+            .await
+            .unwrap();
+    }
+    for n in 0..20 {
+        assert_eq!(
+            notice_within_a_second(&mut on_a).await,
+            Some(Notice::Message {
+                own: false,
+                body: n.to_string()
+            })
+        );
+    }
+    // Messages say what changed; they carry nothing big.
+    assert!(
+        a.notifier
+            .publish(Topic::Bindings, &"x".repeat(MAX_BODY + 1))
+            .await
+            .is_err()
+    );
+}
+
+pub async fn a_lease_is_one_replicas_until_released_or_expired(a: &Stores, b: &Stores) {
+    use std::time::Duration;
+    let (ra, rb) = (a.notifier.replica(), b.notifier.replica());
+    let long = Duration::from_secs(60);
+    assert!(a.leases.acquire_lease("webhooks", &ra, long).await.unwrap());
+    assert!(!b.leases.acquire_lease("webhooks", &rb, long).await.unwrap());
+    assert!(!b.leases.renew_lease("webhooks", &rb, long).await.unwrap());
+    assert!(!b.leases.release_lease("webhooks", &rb).await.unwrap());
+    // Taking it again is renewing it.
+    assert!(a.leases.acquire_lease("webhooks", &ra, long).await.unwrap());
+    assert!(a.leases.renew_lease("webhooks", &ra, long).await.unwrap());
+    assert_eq!(
+        b.leases.lease_holder("webhooks").await.unwrap().as_deref(),
+        Some(&*ra)
+    );
+    // Other names are other leases.
+    assert!(b.leases.acquire_lease("imports", &rb, long).await.unwrap());
+    // Released, the other replica takes it.
+    assert!(a.leases.release_lease("webhooks", &ra).await.unwrap());
+    assert_eq!(a.leases.lease_holder("webhooks").await.unwrap(), None);
+    assert!(b.leases.acquire_lease("webhooks", &rb, long).await.unwrap());
+    assert!(!a.leases.acquire_lease("webhooks", &ra, long).await.unwrap());
+
+    // A holder that stops renewing loses it when it expires, and cannot renew it once taken.
+    let short = Duration::from_millis(300);
+    assert!(a.leases.acquire_lease("short", &ra, short).await.unwrap());
+    assert!(!b.leases.acquire_lease("short", &rb, long).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(b.leases.lease_holder("short").await.unwrap(), None);
+    assert!(b.leases.acquire_lease("short", &rb, long).await.unwrap());
+    assert!(!a.leases.renew_lease("short", &ra, long).await.unwrap());
+    assert!(!a.leases.release_lease("short", &ra).await.unwrap());
+
+    // Leases expired longer ago than the grace are pruned; live ones stay.
+    assert!(a.leases.acquire_lease("dead", &ra, short).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        a.leases
+            .prune_leases(Duration::from_secs(60))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(a.leases.prune_leases(Duration::ZERO).await.unwrap(), 1);
+    assert_eq!(
+        a.leases.lease_holder("short").await.unwrap().as_deref(),
+        Some(&*rb)
+    );
+}
+
+pub async fn of_concurrent_takers_exactly_one_gets_a_lease(a: &Stores, b: &Stores) {
+    use std::time::Duration;
+    for round in 0..5 {
+        let name = format!("race-{round}");
+        let takers = (0..8).map(|i| {
+            let stores = if i % 2 == 0 { a } else { b };
+            let name = name.clone();
+            async move {
+                stores
+                    .leases
+                    .acquire_lease(&name, &format!("holder-{i}"), Duration::from_secs(60))
+                    .await
+                    .unwrap()
+            }
+        });
+        let taken = futures_util::future::join_all(takers).await;
+        assert_eq!(taken.iter().filter(|t| **t).count(), 1, "{taken:?}");
+    }
+}
+
+pub async fn throttle_updates_are_atomic_across_replicas_and_expired_rows_pruned(
+    a: &Stores,
+    b: &Stores,
+) {
+    use coordination::ThrottleRow;
+    let keys = vec!["k".to_owned(), "gone".to_owned()];
+    let increments = (0..40).map(|i| {
+        let stores = if i % 2 == 0 { a } else { b };
+        let keys = &keys;
+        async move {
+            stores
+                .throttle
+                .update_throttle(
+                    keys,
+                    Box::new(|rows| {
+                        let row = rows.entry("k".into()).or_insert(ThrottleRow {
+                            at: 0,
+                            expires: 1_000,
+                        });
+                        row.at += 1;
+                        // A key the update did not name is not written.
+                        rows.insert("unnamed".into(), ThrottleRow { at: 1, expires: 1 });
+                    }),
+                )
+                .await
+                .unwrap();
+        }
+    });
+    futures_util::future::join_all(increments).await;
+    let mut seen = None;
+    b.throttle
+        .update_throttle(
+            &keys,
+            Box::new(|rows| {
+                seen = rows.get("k").copied();
+                assert!(!rows.contains_key("gone"));
+                rows.insert(
+                    "gone".into(),
+                    ThrottleRow {
+                        at: 5,
+                        expires: 3_000,
+                    },
+                );
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        seen,
+        Some(ThrottleRow {
+            at: 40,
+            expires: 1_000
+        })
+    );
+    assert_eq!(a.throttle.count_throttle().await.unwrap(), 2);
+    // Removed from the map: deleted.
+    a.throttle
+        .update_throttle(
+            &keys[1..],
+            Box::new(|rows| {
+                assert_eq!(rows.remove("gone").map(|r| r.at), Some(5));
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(b.throttle.count_throttle().await.unwrap(), 1);
+    assert_eq!(b.throttle.prune_throttle(999).await.unwrap(), 0);
+    assert_eq!(b.throttle.prune_throttle(1_000).await.unwrap(), 1);
+    assert_eq!(a.throttle.count_throttle().await.unwrap(), 0);
+}
+
+/// Counts the replicas running a job now (the most at once, and who ran it).
+#[derive(Default)]
+struct Runs {
+    now: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+    by: std::sync::Mutex<Vec<String>>,
+}
+
+/// Leaves [`Runs::now`] when the job is dropped.
+struct Running(std::sync::Arc<Runs>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.now.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn counted_job(
+    runs: std::sync::Arc<Runs>,
+    replica: std::sync::Arc<str>,
+) -> impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + 'static {
+    use std::sync::atomic::Ordering;
+    move || {
+        let (runs, replica) = (runs.clone(), replica.clone());
+        Box::pin(async move {
+            let now = runs.now.fetch_add(1, Ordering::SeqCst) + 1;
+            runs.most.fetch_max(now, Ordering::SeqCst);
+            runs.by.lock().unwrap().push(replica.to_string());
+            let _running = Running(runs);
+            std::future::pending::<()>().await
+        })
+    }
+}
+
+pub async fn leased_work_runs_on_one_replica_and_moves_when_its_holder_dies(
+    a: &Stores,
+    b: &Stores,
+) {
+    use coordination::LeaseTiming;
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+    let timing = LeaseTiming {
+        ttl: Duration::from_millis(500),
+        renew_every: Duration::from_millis(100),
+    };
+    let runs = std::sync::Arc::new(Runs::default());
+    let tasks: Vec<_> = [a, b]
+        .iter()
+        .map(|stores| {
+            stores.coordination().spawn_leased(
+                "job",
+                timing,
+                counted_job(runs.clone(), stores.notifier.replica()),
+            )
+        })
+        .collect();
+    // Several renewals later, one replica runs it, and only ever one did.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(runs.now.load(Ordering::SeqCst), 1);
+    assert_eq!(runs.most.load(Ordering::SeqCst), 1);
+    let first = runs.by.lock().unwrap().clone();
+    assert_eq!(first.len(), 1, "{first:?}");
+    // Its replica dies (stops renewing): the other takes over once the lease expired.
+    let dead = if *first[0] == *a.notifier.replica() {
+        0
+    } else {
+        1
+    };
+    tasks[dead].abort();
+    let died = std::time::Instant::now();
+    while runs.by.lock().unwrap().len() < 2 && died.elapsed() < Duration::from_secs(3) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let by = runs.by.lock().unwrap().clone();
+    assert_eq!(by.len(), 2, "the survivor did not take over: {by:?}");
+    assert_ne!(by[0], by[1]);
+    // Not before the dead holder's lease expired, and soon after.
+    let took = died.elapsed();
+    assert!(took <= timing.ttl + timing.renew_every * 4, "{took:?}");
+    assert_eq!(runs.most.load(Ordering::SeqCst), 1);
+    for task in tasks {
+        task.abort();
+    }
+}
+
+pub async fn leased_work_stopped_at_shutdown_moves_at_once(a: &Stores, b: &Stores) {
+    use coordination::LeaseTiming;
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+    // Leases long enough that only giving one up lets the other replica in within the test.
+    let timing = LeaseTiming {
+        ttl: Duration::from_secs(30),
+        renew_every: Duration::from_millis(100),
+    };
+    let runs = std::sync::Arc::new(Runs::default());
+    let (first, second) = (a.coordination(), b.coordination());
+    first.spawn_leased(
+        "job",
+        timing,
+        counted_job(runs.clone(), a.notifier.replica()),
+    );
+    let started = std::time::Instant::now();
+    while runs.by.lock().unwrap().is_empty() && started.elapsed() < Duration::from_secs(2) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    second.spawn_leased(
+        "job",
+        timing,
+        counted_job(runs.clone(), b.notifier.replica()),
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(*runs.by.lock().unwrap(), [a.notifier.replica().to_string()]);
+    // The first replica shuts down: its work stops and its lease goes at once.
+    let stopping = std::time::Instant::now();
+    first.stop().await;
+    while runs.by.lock().unwrap().len() < 2 && stopping.elapsed() < Duration::from_secs(2) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let by = runs.by.lock().unwrap().clone();
+    assert_eq!(by.len(), 2, "the survivor did not take over: {by:?}");
+    assert_eq!(by[1], *b.notifier.replica());
+    assert_eq!(runs.most.load(Ordering::SeqCst), 1);
+    // A stopped replica starts no more leased work.
+    first.spawn_leased(
+        "other",
+        timing,
+        counted_job(runs.clone(), a.notifier.replica()),
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(runs.by.lock().unwrap().len(), 2);
+    second.stop().await;
+    assert_eq!(runs.now.load(Ordering::SeqCst), 0);
+}
+
+pub async fn work_is_stopped_when_its_lease_is_lost(a: &Stores, b: &Stores) {
+    use coordination::{LeaseError, LeaseTiming, hold_lease};
+    use std::time::Duration;
+    let timing = LeaseTiming {
+        ttl: Duration::from_millis(500),
+        renew_every: Duration::from_millis(100),
+    };
+    let holder = a.notifier.replica();
+    // Work that ends is done under the lease, which is given up after.
+    let done = hold_lease(a.leases.as_ref(), "fetch", &holder, timing, async { 7 })
+        .await
+        .unwrap();
+    assert_eq!(done, 7);
+    assert_eq!(a.leases.lease_holder("fetch").await.unwrap(), None);
+    // A lease held elsewhere is refused at once.
+    assert!(
+        b.leases
+            .acquire_lease("fetch", &b.notifier.replica(), Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    assert!(matches!(
+        hold_lease(a.leases.as_ref(), "fetch", &holder, timing, async {}).await,
+        Err(LeaseError::Taken(_))
+    ));
+    assert!(
+        b.leases
+            .release_lease("fetch", &b.notifier.replica())
+            .await
+            .unwrap()
+    );
+    // Work whose lease goes to another (its holder could not renew in time) is stopped at the
+    // next renewal.
+    let leases = a.leases.clone();
+    let work = tokio::spawn({
+        let holder = holder.clone();
+        async move {
+            hold_lease(
+                leases.as_ref(),
+                "fetch",
+                &holder,
+                timing,
+                std::future::pending::<()>(),
+            )
+            .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(a.leases.release_lease("fetch", &holder).await.unwrap());
+    assert!(
+        b.leases
+            .acquire_lease("fetch", &b.notifier.replica(), Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    let stopped = tokio::time::timeout(Duration::from_secs(1), work)
+        .await
+        .expect("the work was not stopped")
+        .unwrap();
+    assert!(matches!(stopped, Err(LeaseError::Lost(_))), "{stopped:?}");
 }
 
 /// Changes `writers` streams concurrently, `changes` times each, while a watcher reads the

@@ -10,6 +10,7 @@ pub mod auth;
 mod auth_rules;
 #[cfg(test)]
 pub(crate) mod contract;
+pub mod coordination;
 pub mod fs;
 mod open;
 pub mod postgres;

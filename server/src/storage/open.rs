@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use super::auth::AuthStore;
+use super::coordination::{Coordination, LeaseStore, Notifier, ThrottleStore};
 use super::fs::FsBlobStore;
 use super::postgres::{PostgresDatabase, PostgresSettings};
 use super::s3::S3BlobStore;
@@ -28,18 +29,38 @@ pub struct Stores {
     pub secrets: Arc<dyn RegistrySecretStore>,
     pub webhooks: Arc<dyn WebhookStore>,
     pub blobs: Arc<dyn BlobStore>,
+    /// Messages to every replica (this one included); its `replica()` names this process.
+    pub notifier: Arc<dyn Notifier>,
+    /// Work done by one replica at a time.
+    pub leases: Arc<dyn LeaseStore>,
+    /// Sign-in failures, counted for every replica.
+    pub throttle: Arc<dyn ThrottleStore>,
     /// Console sessions, on the metadata database.
     pub sessions: ConsoleSessions,
 }
 
 /// A database that keeps every kind of metadata.
 trait MetadataDatabase:
-    MetadataStore + ImageStreamStore + AuthStore + RegistrySecretStore + WebhookStore
+    MetadataStore
+    + ImageStreamStore
+    + AuthStore
+    + RegistrySecretStore
+    + WebhookStore
+    + Notifier
+    + LeaseStore
+    + ThrottleStore
 {
 }
 
 impl<D> MetadataDatabase for D where
-    D: MetadataStore + ImageStreamStore + AuthStore + RegistrySecretStore + WebhookStore
+    D: MetadataStore
+        + ImageStreamStore
+        + AuthStore
+        + RegistrySecretStore
+        + WebhookStore
+        + Notifier
+        + LeaseStore
+        + ThrottleStore
 {
 }
 
@@ -73,10 +94,19 @@ impl Stores {
             streams: database.clone(),
             auth: database.clone(),
             secrets: database.clone(),
-            webhooks: database,
+            webhooks: database.clone(),
+            notifier: database.clone(),
+            leases: database.clone(),
+            throttle: database,
             blobs,
             sessions,
         }
+    }
+
+    /// The notifier and leases, for components that work with other replicas, with a new
+    /// set of leased work: call once per process (see [`Coordination`]).
+    pub fn coordination(&self) -> Coordination {
+        Coordination::new(self.notifier.clone(), self.leases.clone())
     }
 
     /// Whether the stores are services shared with other replicas (that may come up later than
@@ -190,6 +220,19 @@ mod contracts {
     crate::storage::contract::auth_contract!(stores());
     crate::storage::contract::secrets_contract!(stores());
     crate::storage::contract::webhooks_contract!(stores());
+
+    /// Two replicas: two `Stores` opened on one data folder.
+    async fn replicas() -> (tempfile::TempDir, Stores, Stores) {
+        let (dir, a) = stores().await;
+        let config = Config {
+            data_dir: dir.path().to_owned(),
+            ..Config::default()
+        };
+        let b = Stores::open(&config).await.unwrap();
+        (dir, a, b)
+    }
+
+    crate::storage::contract::coordination_contract!(replicas());
 }
 
 #[cfg(test)]

@@ -138,7 +138,7 @@ impl Webhooks {
                 });
             }
         };
-        self.dispatcher.wake();
+        self.dispatcher.wake().await;
         self.audit(
             who,
             "webhook-redeliver",

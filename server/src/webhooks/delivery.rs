@@ -5,7 +5,10 @@
 //! exponential backoff until it is delivered or has failed [`RetryPolicy::max_attempts`] times.
 //! A subscription's deliveries go out in order, one at a time; subscriptions do not wait for
 //! each other. A delivery is claimed (its due time moved past the request's timeout) before it
-//! is sent, so a second replica does not send it too, and a crash mid-send only delays it.
+//! is sent, so a crash mid-send only delays it. Both run on one replica at a time, the holder
+//! of the `webhooks` lease; when it dies, a survivor takes the lease over and goes on from the
+//! cursor. A redelivery made by hand on any replica wakes the holder's sender through the
+//! notifier ([`Topic::Webhooks`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -24,6 +27,7 @@ use super::payload::{
 use crate::oci::Digest;
 use crate::oci::RepositoryName;
 use crate::secrets::key::SecretsKey;
+use crate::storage::coordination::{Coordination, LeaseTiming, Topic};
 use crate::storage::webhooks::{
     AttemptRecord, DeliveryRecord, DeliveryState, NewDelivery, WebhookRecord, WebhookStore,
 };
@@ -117,6 +121,24 @@ pub struct Dispatcher {
     policy: RetryPolicy,
     /// Woken when deliveries are added.
     wake: Notify,
+    coordination: Coordination,
+    lease_timing: LeaseTiming,
+}
+
+/// The lease whose holder follows the log and sends.
+pub const LEASE: &str = "webhooks";
+
+/// The dispatcher's background tasks on this replica, to stop them (a replica dying, in tests).
+pub struct Running {
+    tasks: Vec<tokio::task::AbortHandle>,
+}
+
+impl Running {
+    pub fn stop(&self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
 }
 
 impl Dispatcher {
@@ -127,6 +149,7 @@ impl Dispatcher {
         origin: Origin,
         policy: RetryPolicy,
         egress: &Arc<crate::egress::EgressPolicy>,
+        coordination: Coordination,
     ) -> anyhow::Result<Self> {
         // No redirects: a redirect is an answer that is not a 2xx, and the subscription's URL
         // is to be fixed.
@@ -142,23 +165,57 @@ impl Dispatcher {
             http,
             policy,
             wake: Notify::new(),
+            coordination,
+            lease_timing: LeaseTiming::STANDARD,
         })
     }
 
-    /// Starts following the log where the cursor is (on the first start ever, at the newest
-    /// entry: subscriptions are for what happens next), and the sender.
-    pub async fn start(self: Arc<Self>) -> StorageResult<()> {
-        let cursor = match self.store.webhook_cursor().await? {
-            Some(cursor) => cursor,
-            None => {
-                let latest = self.streams.latest_event_id().await?;
-                self.store.add_deliveries(&[], latest).await?;
-                latest
+    /// Other lease timings than the standard (tests of a holder dying).
+    pub fn with_lease_timing(mut self, timing: LeaseTiming) -> Self {
+        self.lease_timing = timing;
+        self
+    }
+
+    /// Places the cursor on the first start ever (at the newest entry: subscriptions are for
+    /// what happens next); then, whenever this replica holds the `webhooks` lease, follows the
+    /// log from the cursor and sends. Wakes the sender when another replica asks.
+    pub async fn start(self: Arc<Self>) -> StorageResult<Running> {
+        if self.store.webhook_cursor().await?.is_none() {
+            let latest = self.streams.latest_event_id().await?;
+            self.store.add_deliveries(&[], latest).await?;
+        }
+        let mut asked = self.coordination.notifier.subscribe(Topic::Webhooks);
+        let woken = Arc::downgrade(&self);
+        let listening = tokio::spawn(async move {
+            while asked.next().await.is_some() {
+                let Some(dispatcher) = woken.upgrade() else {
+                    return;
+                };
+                dispatcher.wake.notify_one();
+            }
+        });
+        let dispatcher = self.clone();
+        let leased = self
+            .coordination
+            .spawn_leased(LEASE, self.lease_timing, move || {
+                dispatcher.clone().follow_and_send()
+            });
+        Ok(Running {
+            tasks: vec![listening.abort_handle(), leased.abort_handle()],
+        })
+    }
+
+    /// The holder's work: the log followed from where the last holder left it, and the sender.
+    async fn follow_and_send(self: Arc<Self>) {
+        let cursor = match self.store.webhook_cursor().await {
+            Ok(cursor) => cursor.unwrap_or_default(),
+            Err(err) => {
+                // The lease is given up, and taken again at the next try.
+                tracing::error!(%err, "webhooks: reading the cursor failed");
+                return;
             }
         };
-        tokio::spawn(self.clone().follow_log(cursor));
-        tokio::spawn(self.send_due());
-        Ok(())
+        tokio::join!(self.clone().follow_log(cursor), self.send_due());
     }
 
     /// Whether a receiver's URL is refused by the egress policy before anything is sent (an
@@ -170,9 +227,19 @@ impl Dispatcher {
         }
     }
 
-    /// Has the sender look for due deliveries now (one was just made by hand).
-    pub fn wake(&self) {
+    /// Has the sender look for due deliveries now (one was just made by hand), on whichever
+    /// replica sends.
+    pub async fn wake(&self) {
         self.wake.notify_one();
+        if let Err(err) = self
+            .coordination
+            .notifier
+            .publish(Topic::Webhooks, "due")
+            .await
+        {
+            // The sender finds it at its next look (within IDLE_POLL).
+            tracing::warn!(%err, "webhooks: waking the sender of another replica failed");
+        }
     }
 
     async fn follow_log(self: Arc<Self>, mut cursor: i64) {
@@ -449,6 +516,7 @@ mod tests {
 
     use super::*;
     use crate::secrets::sealing::{Sealed, SealedFor};
+    use crate::storage::coordination::{LeaseStore, Notifier};
     use crate::storage::sqlite::SqliteMetadata;
     use crate::storage::{Labels, Presence, StreamChange};
 
@@ -508,6 +576,103 @@ mod tests {
         }
     }
 
+    /// A dispatcher on `sqlite` (one replica) with a 100 ms retry base.
+    fn dispatcher(sqlite: &Arc<SqliteMetadata>, key: SecretsKey) -> Dispatcher {
+        Dispatcher::new(
+            sqlite.clone(),
+            sqlite.clone(),
+            key,
+            Origin {
+                registry_host: "127.0.0.1:5000".into(),
+                base_url: "http://127.0.0.1:5000".into(),
+            },
+            RetryPolicy::new(Duration::from_millis(100)),
+            &Arc::new(crate::egress::EgressPolicy::new(
+                vec![crate::config::parse_network("127.0.0.1").unwrap()],
+                Vec::new(),
+            )),
+            Coordination::new(sqlite.clone(), sqlite.clone()),
+        )
+        .unwrap()
+    }
+
+    /// The streams named by what `log` received, once it holds `count` (or after 10 s).
+    async fn received_streams(log: &Log, count: usize) -> Vec<String> {
+        let mut streams = Vec::new();
+        for _ in 0..400 {
+            streams = log
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(_, _, body)| body["stream"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>();
+            if streams.len() >= count {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        streams
+    }
+
+    async fn create_streams(sqlite: &SqliteMetadata, names: &[&str]) {
+        for stream in names {
+            let repository = RepositoryName::of_stream("team", stream).unwrap();
+            sqlite
+                .change_stream(&StreamChange::new(repository, Presence::Create, "create"))
+                .await
+                .unwrap()
+                .unwrap();
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_replica_sends_and_a_survivor_takes_over_when_it_dies() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("berth.db");
+        let first = Arc::new(SqliteMetadata::open(&path).await.unwrap());
+        let second = Arc::new(SqliteMetadata::open(&path).await.unwrap());
+        first
+            .create_namespace("team", &Labels::new(), &Labels::new())
+            .await
+            .unwrap();
+        let key = SecretsKey::generate();
+        let (log, base) = receiver().await;
+        let webhooks: &dyn WebhookStore = first.as_ref();
+        webhooks
+            .put_webhook(&subscription(&key, "live", format!("{base}/live")))
+            .await
+            .unwrap();
+        let timing = LeaseTiming {
+            ttl: Duration::from_millis(600),
+            renew_every: Duration::from_millis(100),
+        };
+        let mut running = Vec::new();
+        for replica in [&first, &second] {
+            let dispatcher = Arc::new(dispatcher(replica, key.clone()).with_lease_timing(timing));
+            running.push(dispatcher.start().await.unwrap());
+        }
+        create_streams(&first, &["a", "b"]).await;
+        assert_eq!(received_streams(&log, 2).await, ["a", "b"]);
+
+        // The holder dies; the other replica takes the lease once it expired and sends what
+        // came after, each once.
+        let holder = first.lease_holder(LEASE).await.unwrap().unwrap();
+        let (dead, survivor) = if holder == *Notifier::replica(first.as_ref()) {
+            (0, &second)
+        } else {
+            (1, &first)
+        };
+        running[dead].stop();
+        create_streams(survivor, &["c", "d"]).await;
+        assert_eq!(received_streams(&log, 4).await, ["a", "b", "c", "d"]);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(log.lock().unwrap().len(), 4, "each event was sent once");
+        assert_eq!(
+            survivor.lease_holder(LEASE).await.unwrap().as_deref(),
+            Some(&*Notifier::replica(survivor.as_ref()))
+        );
+    }
+
     #[tokio::test]
     async fn a_failing_subscription_holds_up_only_itself() {
         let dir = tempfile::tempdir().unwrap();
@@ -535,51 +700,15 @@ mod tests {
             .put_webhook(&subscription(&key, "live", format!("{base}/live")))
             .await
             .unwrap();
-        let dispatcher = Arc::new(
-            Dispatcher::new(
-                store.clone(),
-                sqlite.clone(),
-                key,
-                Origin {
-                    registry_host: "127.0.0.1:5000".into(),
-                    base_url: "http://127.0.0.1:5000".into(),
-                },
-                RetryPolicy::new(Duration::from_millis(100)),
-                &Arc::new(crate::egress::EgressPolicy::new(
-                    vec![crate::config::parse_network("127.0.0.1").unwrap()],
-                    Vec::new(),
-                )),
-            )
-            .unwrap(),
-        );
+        let dispatcher = Arc::new(dispatcher(&sqlite, key));
         dispatcher.start().await.unwrap();
-        for stream in ["a", "b", "c"] {
-            let repository = RepositoryName::of_stream("team", stream).unwrap();
-            sqlite
-                .change_stream(&StreamChange::new(repository, Presence::Create, "create"))
-                .await
-                .unwrap()
-                .unwrap();
-        }
+        create_streams(&sqlite, &["a", "b", "c"]).await;
 
         // The live subscription gets all three, in order, while the dead one is retried.
-        let mut streams = Vec::new();
-        for _ in 0..200 {
-            streams = log
-                .lock()
-                .unwrap()
-                .iter()
-                .map(|(path, event, body)| {
-                    assert_eq!((path.as_str(), event.as_str()), ("live", "imagestream"));
-                    body["stream"].as_str().unwrap().to_owned()
-                })
-                .collect::<Vec<_>>();
-            if streams.len() == 3 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
+        assert_eq!(received_streams(&log, 3).await, ["a", "b", "c"]);
+        for (path, event, _) in log.lock().unwrap().iter() {
+            assert_eq!((path.as_str(), event.as_str()), ("live", "imagestream"));
         }
-        assert_eq!(streams, ["a", "b", "c"]);
         let dead = store.webhook("team", "dead").await.unwrap().unwrap();
         let mut deliveries = Vec::new();
         for _ in 0..200 {

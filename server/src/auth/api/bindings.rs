@@ -275,7 +275,7 @@ impl AccessApi {
                 name,
             });
         };
-        self.auth.authorizer.reload().await?;
+        self.auth.authorizer.changed().await?;
         self.auth
             .audit_change(
                 who,
@@ -319,7 +319,7 @@ impl AccessApi {
             .authorizer
             .require(who, Action::ManageAccess, target, ROLE_BINDINGS, name)?;
         self.auth.store.delete_binding(namespace, name).await?;
-        self.auth.authorizer.reload().await?;
+        self.auth.authorizer.changed().await?;
         self.auth
             .audit_change(
                 who,

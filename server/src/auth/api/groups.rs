@@ -83,7 +83,7 @@ pub(super) async fn put_group(
         for user in current.iter().filter(|u| !body.users.contains(u)) {
             store.remove_group_member(&name, user).await?;
         }
-        api.auth.forget_credentials();
+        api.auth.credentials_changed(&format!("group {name}")).await;
         api.auth
             .audit_change(
                 &caller.subject,

@@ -190,7 +190,7 @@ impl AccessApi {
         if !revoked {
             return Err(ApiError::NoSuchResource(format!("personal token {uid}")));
         }
-        self.auth.forget_credentials();
+        self.auth.credentials_changed(&format!("token {uid}")).await;
         Ok(())
     }
 }

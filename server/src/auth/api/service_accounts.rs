@@ -107,8 +107,10 @@ impl AccessApi {
             .delete_service_account(namespace, name)
             .await?;
         // Its bindings went with it.
-        self.auth.authorizer.reload().await?;
-        self.auth.forget_credentials();
+        self.auth.authorizer.changed().await?;
+        self.auth
+            .credentials_changed(&format!("service account {namespace}/{name}"))
+            .await;
         self.auth
             .audit_change(
                 who,
@@ -184,7 +186,9 @@ impl AccessApi {
         {
             return Err(ApiError::NoSuchResource(format!("token {uid}")));
         }
-        self.auth.forget_credentials();
+        self.auth
+            .credentials_changed(&format!("service account token {uid}"))
+            .await;
         self.auth
             .audit_change(
                 who,

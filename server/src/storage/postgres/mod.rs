@@ -21,8 +21,13 @@
 //! - Watchers on every replica wake: an appended event also sends `NOTIFY` on [`CHANNEL`]
 //!   (delivered at commit), and each database relays what its listener hears to the receivers
 //!   of [`super::ImageStreamStore::changes`].
+//!
+//! `coordination.rs` implements the notifier, leases and sign-in throttling
+//! ([`super::coordination`]); the notifier's channels are heard on the same listening
+//! connection as [`CHANNEL`], one per process.
 
 mod auth;
+mod coordination;
 mod registry;
 mod secrets;
 mod streams;
@@ -77,8 +82,12 @@ pub struct PostgresDatabase {
     /// Bumped after every committed change here, and whenever the listener hears of one
     /// (from any replica), to wake watchers of the event log.
     changes: tokio::sync::watch::Sender<u64>,
-    /// The task relaying notifications into `changes`; stopped with the database.
+    /// The task relaying notifications into `changes` and `hub`; stopped with the database.
     relay: tokio::task::AbortHandle,
+    /// This process's subscribers of the notifier's topics.
+    hub: std::sync::Arc<super::coordination::LocalHub>,
+    /// This process's name among the replicas.
+    replica: std::sync::Arc<str>,
 }
 
 impl Drop for PostgresDatabase {
@@ -99,18 +108,30 @@ impl PostgresDatabase {
         migrate_pool(&pool).await?;
         let changes = tokio::sync::watch::Sender::new(0);
         // The listener keeps a connection of its own, out of the pool's count. Listening
-        // before `open` returns: a change committed after it wakes receivers.
+        // before `open` returns: a change committed after it wakes receivers. It hears the
+        // event log's channel and the notifier's, one connection per process.
         let listener_pool = PgPoolOptions::new()
             .max_connections(1)
             .connect_with(options)
             .await?;
         let mut listener = PgListener::connect_with(&listener_pool).await?;
-        listener.listen(CHANNEL).await?;
-        let relay = tokio::spawn(relay_changes(listener_pool, listener, changes.clone()));
+        let channels = super::coordination::Topic::ALL.map(|topic| topic.channel());
+        listener
+            .listen_all(std::iter::once(CHANNEL).chain(channels))
+            .await?;
+        let hub = std::sync::Arc::new(super::coordination::LocalHub::default());
+        let relay = tokio::spawn(relay_notifications(
+            listener_pool,
+            listener,
+            changes.clone(),
+            hub.clone(),
+        ));
         Ok(PostgresDatabase {
             pool,
             changes,
             relay: relay.abort_handle(),
+            hub,
+            replica: super::coordination::new_replica_name(),
         })
     }
 
@@ -148,21 +169,30 @@ async fn lock_stream_writes(conn: &mut PgConnection) -> StorageResult<()> {
     Ok(())
 }
 
-/// Relays notifications of the event log into `changes` until the pool closes. A lost
-/// connection counts as a change (notifications sent meanwhile are lost; watchers read from
-/// their last id, so a spurious wake costs one read); the listener reconnects by itself.
-async fn relay_changes(
+/// Relays notifications of the event log into `changes`, and the notifier's into `hub`, until
+/// the pool closes. A lost connection counts as a change (notifications sent meanwhile are
+/// lost; watchers read from their last id, so a spurious wake costs one read) and tells every
+/// subscriber that messages may have been lost; the listener reconnects by itself.
+async fn relay_notifications(
     pool: PgPool,
     mut listener: PgListener,
     changes: tokio::sync::watch::Sender<u64>,
+    hub: std::sync::Arc<super::coordination::LocalHub>,
 ) {
     loop {
         match listener.try_recv().await {
-            Ok(_) => changes.send_modify(|count| *count += 1),
+            Ok(Some(notification))
+                if coordination::deliver(&hub, notification.channel(), notification.payload()) => {}
+            Ok(Some(_)) => changes.send_modify(|count| *count += 1),
+            Ok(None) => {
+                changes.send_modify(|count| *count += 1);
+                hub.missed_all();
+            }
             Err(_) if pool.is_closed() => return,
             Err(err) => {
                 tracing::warn!("listening for changes in PostgreSQL failed: {err}");
                 changes.send_modify(|count| *count += 1);
+                hub.missed_all();
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
@@ -819,24 +849,35 @@ mod contracts {
     use crate::storage::fs::FsBlobStore;
     use crate::storage::test_infra::postgres;
 
-    async fn stores() -> (tempfile::TempDir, Stores) {
-        let dir = tempfile::tempdir().unwrap();
-        let database = Arc::new(
-            PostgresDatabase::open(&postgres().database(), &PostgresSettings::default())
-                .await
-                .unwrap(),
-        );
-        let stores = Stores {
+    /// Every store on `database`; blobs in `folder`.
+    async fn stores_on(database: Arc<PostgresDatabase>, folder: &std::path::Path) -> Stores {
+        Stores {
             metadata: database.clone(),
             streams: database.clone(),
             auth: database.clone(),
             secrets: database.clone(),
             webhooks: database.clone(),
+            notifier: database.clone(),
+            leases: database.clone(),
+            throttle: database.clone(),
             sessions: crate::storage::sessions::ConsoleSessions::Postgres(
                 tower_sessions_sqlx_store::PostgresStore::new(database.pool()),
             ),
-            blobs: Arc::new(FsBlobStore::open(dir.path()).await.unwrap()),
-        };
+            blobs: Arc::new(FsBlobStore::open(folder).await.unwrap()),
+        }
+    }
+
+    async fn open(url: &str) -> Arc<PostgresDatabase> {
+        Arc::new(
+            PostgresDatabase::open(url, &PostgresSettings::default())
+                .await
+                .unwrap(),
+        )
+    }
+
+    async fn stores() -> (tempfile::TempDir, Stores) {
+        let dir = tempfile::tempdir().unwrap();
+        let stores = stores_on(open(&postgres().database()).await, dir.path()).await;
         (dir, stores)
     }
 
@@ -845,6 +886,20 @@ mod contracts {
     crate::storage::contract::webhooks_contract!(stores());
     crate::storage::contract::auth_contract!(stores());
     crate::storage::contract::secrets_contract!(stores());
+
+    /// Two replicas: two databases (two pools, two listeners) on one PostgreSQL database.
+    async fn replicas() -> (tempfile::TempDir, Stores, Stores) {
+        let url = postgres().database();
+        let dir = tempfile::tempdir().unwrap();
+        let (first, second) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir_all(&first).unwrap();
+        std::fs::create_dir_all(&second).unwrap();
+        let first = stores_on(open(&url).await, &first).await;
+        let second = stores_on(open(&url).await, &second).await;
+        (dir, first, second)
+    }
+
+    crate::storage::contract::coordination_contract!(replicas());
 }
 
 #[cfg(test)]
@@ -864,7 +919,9 @@ mod tests {
             .fetch_one(&databases[0].pool)
             .await
             .unwrap();
-        assert_eq!(applied, 1);
+        // Each migration once.
+        let migrations = sqlx::migrate!("./migrations/postgres").iter().count();
+        assert_eq!(usize::try_from(applied).unwrap(), migrations);
         // Explicitly again: nothing left to do.
         migrate(&url, &settings).await.unwrap();
     }

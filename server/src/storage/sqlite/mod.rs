@@ -4,12 +4,14 @@
 //! write lock (with a busy timeout) instead of failing when a read lock cannot be upgraded.
 //! `registry.rs` implements [`super::MetadataStore`], `streams.rs` [`super::ImageStreamStore`],
 //! `auth.rs` [`super::auth::AuthStore`], `secrets.rs` [`super::secrets::RegistrySecretStore`],
-//! `webhooks.rs` [`super::webhooks::WebhookStore`]. The image stream rules (tag moves, tracking
+//! `webhooks.rs` [`super::webhooks::WebhookStore`], `coordination.rs` the notifier, leases and
+//! sign-in throttling ([`super::coordination`]). The image stream rules (tag moves, tracking
 //! tags, generations, events) are `storage/stream_rules.rs`, run on the statements this module
 //! implements ([`StreamTx`] for `SqliteConnection`); rows and their checks are
 //! `storage/rows.rs`, shared with PostgreSQL.
 
 mod auth;
+mod coordination;
 mod registry;
 mod secrets;
 mod streams;
@@ -36,6 +38,10 @@ pub struct SqliteMetadata {
     pool: SqlitePool,
     /// Bumped after every committed change, to wake watchers of the event log.
     changes: tokio::sync::watch::Sender<u64>,
+    /// This process's subscribers, shared by every store open on the same file here.
+    hub: std::sync::Arc<super::coordination::LocalHub>,
+    /// This store's name as a replica (see [`super::coordination::new_replica_name`]).
+    replica: std::sync::Arc<str>,
 }
 
 impl SqliteMetadata {
@@ -59,6 +65,8 @@ impl SqliteMetadata {
         Ok(SqliteMetadata {
             pool,
             changes: tokio::sync::watch::Sender::new(0),
+            hub: coordination::hub_for(path),
+            replica: super::coordination::new_replica_name(),
         })
     }
 
