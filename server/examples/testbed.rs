@@ -165,13 +165,39 @@ fn shared_stores(folder: &Path) -> Vec<(&'static str, String)> {
         ("AWS_REGION", "us-east-1".to_owned()),
         ("AWS_ACCESS_KEY_ID", s3.access_key_id.clone()),
         ("AWS_SECRET_ACCESS_KEY", s3.secret_access_key.clone()),
-        // One key for every replica: made by whichever starts first (it is linked into place,
-        // so they agree).
+        // One key for every replica, made here as an operator makes it: a key file that is
+        // named must exist.
         (
             "BERTH_SECRETS_KEY_FILE",
-            folder.join("secrets.key").display().to_string(),
+            secrets_key(folder).display().to_string(),
         ),
     ]
+}
+
+/// A new secrets key (32 random bytes in base64, as `openssl rand -base64 32` makes), readable by
+/// its owner only.
+fn secrets_key(folder: &Path) -> PathBuf {
+    use base64::Engine as _;
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut key = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut random| random.read_exact(&mut key))
+        .unwrap();
+    let path = folder.join("secrets.key");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .unwrap();
+    writeln!(
+        file,
+        "{}",
+        base64::engine::general_purpose::STANDARD.encode(key)
+    )
+    .unwrap();
+    path
 }
 
 struct Replica {
@@ -230,14 +256,18 @@ impl Replica {
 
     /// Waits until the replica listens and its `/readyz` answers 200.
     fn ready(mut starting: Starting) -> Replica {
-        let addr = match starting.listening.recv_timeout(Duration::from_secs(60)) {
-            Ok(addr) => addr,
-            Err(_) => {
-                let status = starting.child.try_wait().ok().flatten();
-                panic!(
-                    "replica {} did not report its address within 60 s (exit: {status:?})",
+        let start = std::time::Instant::now();
+        let addr = loop {
+            match starting.listening.recv_timeout(Duration::from_millis(100)) {
+                Ok(addr) => break addr,
+                Err(mpsc::RecvTimeoutError::Timeout) if start.elapsed().as_secs() < 60 => {}
+                Err(_) => panic!(
+                    "replica {} did not report its address within 60 s",
                     starting.index
-                );
+                ),
+            }
+            if let Ok(Some(status)) = starting.child.try_wait() {
+                panic!("replica {} ended while starting: {status}", starting.index);
             }
         };
         let port: u16 = addr.rsplit_once(':').unwrap().1.parse().unwrap();
