@@ -11,7 +11,8 @@
 #
 # Usage: bench/replicas.sh [SECONDS]   (default 10 per run; needs wrk, curl, haproxy, PostgreSQL
 # and SeaweedFS: scripts/setup test installs them). Results are also written to bench/results/.
-# BERTH_BIN runs another build instead of target/release/berth.
+# BERTH_BIN runs another build instead of target/release/berth; BENCH_SERVE_ARGS adds arguments
+# to every replica's `berth serve` (such as `--config FILE` with another `[database] pool_size`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -124,7 +125,7 @@ measure() {
 : >"$work/rows"
 for n in 1 2 3; do
   echo "testbed with $n replica(s)" >&2
-  start_testbed "replicas$n" --replicas "$n" -- --log-level warn
+  start_testbed "replicas$n" --replicas "$n" -- --log-level warn ${BENCH_SERVE_ARGS:-}
   push_manifest "$testbed_url"
   if [ "$n" = 1 ]; then
     measure "1 replica, direct" "${replica_urls[0]}"
@@ -134,7 +135,7 @@ for n in 1 2 3; do
 done
 # HAProxy as a TCP balancer (each connection to one replica), as a Kubernetes Service is.
 echo "testbed with 3 replicas, balancing connections" >&2
-start_testbed replicas3tcp --replicas 3 --balance connections -- --log-level warn
+start_testbed replicas3tcp --replicas 3 --balance connections -- --log-level warn ${BENCH_SERVE_ARGS:-}
 push_manifest "$testbed_url"
 measure "3 replicas behind HAProxy (TCP)" "$testbed_url"
 stop_testbed
@@ -143,8 +144,8 @@ stop_testbed
 mkdir -p bench/results
 report="bench/results/replicas-$(date -u +%Y%m%dT%H%M%SZ).txt"
 {
-  printf 'Manifest GET by tag, PostgreSQL + SeaweedFS, Berth %s, wrk -t2 -c32 %ss (better of 2), %s, %s cores\n' \
-    "$berth_bin" "$duration" "$(date -u +%F)" "$(nproc)"
+  printf 'Manifest GET by tag, PostgreSQL + SeaweedFS, Berth %s %s, wrk -t2 -c32 %ss (better of 2), %s, %s cores\n' \
+    "$berth_bin" "${BENCH_SERVE_ARGS:-}" "$duration" "$(date -u +%F)" "$(nproc)"
   printf '%-34s %8s %44s %9s %7s\n' "" "" "CPU microseconds per request" "replica" "machine"
   printf '%-34s %8s %9s %8s %9s %6s %6s %9s %7s\n' "" "req/s" "replicas" "HAProxy" "Postgres" "wrk" "other" "switches" "busy"
   cat "$work/rows"
