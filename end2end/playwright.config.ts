@@ -4,8 +4,12 @@ import * as os from "node:os";
 import * as fs from "node:fs";
 
 // Berth under test: the release build from `cargo leptos build --release`, on its own port and
-// data folder, so the suite never touches a developer's instance.
+// data folder, so the suite never touches a developer's instance. With BERTH_E2E_REPLICAS=N
+// (N >= 2), the instance under test is the testbed (server/examples/testbed.rs, built by
+// `cargo build -p berth --example testbed`): HAProxy at PORT round-robining N replicas on
+// PostgreSQL and SeaweedFS, so that consecutive requests of a page reach different processes.
 export const PORT = Number(process.env.BERTH_E2E_PORT ?? 5077);
+export const REPLICAS = Number(process.env.BERTH_E2E_REPLICAS ?? 1);
 export const BASE_URL = `http://127.0.0.1:${PORT}`;
 /** The bootstrap administrator's password in the instance under test. */
 export const ADMIN_PASSWORD = "e2e-admin-password";
@@ -39,6 +43,26 @@ scopes = ["profile", "groups"]
 export const OIDC_DATA_DIR = path.join(oidcDataDir, "data");
 export const DATA_DIR = dataDir;
 export const BERTH_BINARY = `${root}/target/release/berth`;
+// The testbed writes the variables that point a `berth` command at its stores here.
+const storesEnv = path.join(dataDir, "stores.env");
+
+/** The environment of a `berth` command on the data folder `dir`: with replicas, the main
+ * instance's database and bucket are the testbed's, named in variables it writes at start. */
+export function berthCommandEnv(dir: string): NodeJS.ProcessEnv {
+  if (REPLICAS < 2 || dir !== DATA_DIR) {
+    return process.env;
+  }
+  const env = { ...process.env };
+  for (const line of fs.readFileSync(storesEnv, "utf8").split("\n")) {
+    const at = line.indexOf("=");
+    if (at > 0) {
+      env[line.slice(0, at)] = line.slice(at + 1);
+    }
+  }
+  return env;
+}
+
+const mainArgs = `--config ${mainConfig} --site-dir ${root}/target/site --log-level warn --egress-allow 127.0.0.1/32`;
 
 // The console in front of a cluster: a Berth on its embedded defaults plays the cluster (same
 // API and OAuth), another serves the console in front of it (the configured API and registry
@@ -125,10 +149,13 @@ export default defineConfig({
     {
       // The import and webhook tests' remote registry and receiver listen on 127.0.0.1, which
       // the egress policy refuses unless allowed.
-      command: `${root}/target/release/berth serve --config ${mainConfig} --listen 127.0.0.1:${PORT} --data-dir ${dataDir} --site-dir ${root}/target/site --log-level warn --egress-allow 127.0.0.1/32`,
+      command:
+        REPLICAS < 2
+          ? `${root}/target/release/berth serve --listen 127.0.0.1:${PORT} --data-dir ${dataDir} ${mainArgs}`
+          : `${root}/target/debug/examples/testbed --berth ${root}/target/release/berth --replicas ${REPLICAS} --port ${PORT} --env-file ${storesEnv} -- ${mainArgs}`,
       url: `${BASE_URL}/readyz`,
       reuseExistingServer: false,
-      timeout: 60_000,
+      timeout: REPLICAS < 2 ? 60_000 : 120_000,
       stdout: "ignore",
       stderr: "pipe",
       env: { BERTH_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD },

@@ -1,6 +1,6 @@
 import { test, expect } from "@playwright/test";
 import { ADMIN_PASSWORD, BERTH_BINARY, DATA_DIR, OIDC_BERTH_URL, OIDC_BERTH_PORT, PORT } from "../playwright.config";
-import { apiFromPage, attempt, buildImage, hydrated, podmanEnv, run, screenshotPath, signIn, skopeoPush } from "./helpers";
+import { addUser, apiFromPage, attempt, buildImage, hydrated, podmanEnv, run, screenshotPath, signIn, skopeoPush } from "./helpers";
 
 const host = `127.0.0.1:${PORT}`;
 const admin = `admin:${ADMIN_PASSWORD}`;
@@ -38,7 +38,7 @@ test("sign in through an external OpenID Connect provider; its groups grant acce
 test("podman logs in with a personal token; a viewer is refused a push", async ({ page }) => {
   const image = buildImage("tokens");
   skopeoPush(image, host, "team/app:v1", admin);
-  run(BERTH_BINARY, ["user", "add", "vic", "--password", "vic-password", "--data-dir", DATA_DIR]);
+  addUser(BERTH_BINARY, DATA_DIR, "vic", "vic-password");
   await bind(`http://${host}`, "team", "viewer", "User", "vic");
 
   // Vic signs in, sees the image, and makes a token in his session (CSRF token included).

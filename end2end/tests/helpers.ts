@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Page, expect, test } from "@playwright/test";
-import type { Target } from "../playwright.config";
+import { berthCommandEnv, type Target } from "../playwright.config";
 
 /** Where this project's images go and whose API it checks (see the projects in the config). */
 export function target(): Target {
@@ -16,8 +16,8 @@ async function onSignInForm(page: Page): Promise<boolean> {
 }
 
 /** Runs a command and returns its output, failing with its error output. */
-export function run(program: string, args: string[]): string {
-  return execFileSync(program, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+export function run(program: string, args: string[], env: NodeJS.ProcessEnv = process.env): string {
+  return execFileSync(program, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], env });
 }
 
 /** Builds a small OCI image with umoci (no container engine) and returns its `oci:` reference. */
@@ -114,9 +114,10 @@ export async function tabTo(page: Page, target: import("@playwright/test").Locat
   throw new Error(`Tab never reached ${target}`);
 }
 
-/** Adds a local user with the command-line tool. */
+/** Adds a local user with the command-line tool, on the stores of the instance whose data
+ * folder is `dataDir`. */
 export function addUser(binary: string, dataDir: string, name: string, password: string) {
-  run(binary, ["user", "add", name, "--password", password, "--data-dir", dataDir]);
+  run(binary, ["user", "add", name, "--password", password, "--data-dir", dataDir], berthCommandEnv(dataDir));
 }
 
 /** Grants a role on a namespace (or one stream of it) through the access API, as `creds`. */

@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 /// A PostgreSQL cluster of this test process.
 pub struct Postgres {
     pub port: u16,
+    /// The postmaster's process id (its backends are its children).
+    pub pid: u32,
     bin: PathBuf,
     databases: AtomicU32,
 }
@@ -68,6 +70,7 @@ impl Postgres {
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.join("postgres.log")).unwrap());
         let child = postgres.spawn().expect("starting postgres");
+        let pid = child.id();
         stop_with_this_process(&child, "INT", &dir);
         wait_for("PostgreSQL", || {
             Command::new(bin.join("pg_isready"))
@@ -77,6 +80,7 @@ impl Postgres {
         });
         Postgres {
             port,
+            pid,
             bin,
             databases: AtomicU32::new(0),
         }
@@ -247,7 +251,9 @@ fn weed() -> PathBuf {
     }
 }
 
-/// HAProxy round-robining HTTP over `backends` (`host:port`); stopped when dropped.
+/// HAProxy round-robining HTTP over `backends` (`host:port`); stopped when dropped. Each request
+/// is balanced on its own, also on a kept-alive client connection; connections to the backends
+/// are kept alive too (closing them after each request cost 40% of a manifest GET's throughput).
 pub struct Haproxy {
     pub port: u16,
     child: Child,
@@ -256,11 +262,15 @@ pub struct Haproxy {
 
 impl Haproxy {
     pub fn start(backends: &[&str]) -> Haproxy {
+        Haproxy::start_on(free_port(), backends)
+    }
+
+    /// HAProxy on `port`, chosen by the caller (the testbed's fixed address).
+    pub fn start_on(port: u16, backends: &[&str]) -> Haproxy {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
         let mut config = format!(
             "defaults\n  mode http\n  timeout connect 5s\n  timeout client 300s\n  \
-             timeout server 300s\n  option http-server-close\n\
+             timeout server 300s\n\
              frontend berth\n  bind 127.0.0.1:{port}\n  default_backend replicas\n\
              backend replicas\n  balance roundrobin\n"
         );
@@ -286,6 +296,10 @@ impl Haproxy {
             _dir: dir,
         }
     }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Drop for Haproxy {
@@ -296,7 +310,7 @@ impl Drop for Haproxy {
 }
 
 /// A new folder for a service of this process (removed by its watchdog).
-fn service_dir(service: &str) -> PathBuf {
+pub fn service_dir(service: &str) -> PathBuf {
     tempfile::Builder::new()
         .prefix(&format!("berth-{service}-"))
         .tempdir()
@@ -305,8 +319,11 @@ fn service_dir(service: &str) -> PathBuf {
 }
 
 /// Sends `signal` to `service`, and removes `dir`, once this process is gone: statics are never
-/// dropped, and a killed test run must not leave a database or object store running.
-fn stop_with_this_process(service: &Child, signal: &str, dir: &Path) {
+/// dropped, and a killed test run must not leave a database or object store running. The
+/// watchdog has a process group of its own, so a signal to this process's group (Ctrl-C, or a
+/// runner ending a command's group) leaves it to clean up.
+pub fn stop_with_this_process(service: &Child, signal: &str, dir: &Path) {
+    use std::os::unix::process::CommandExt as _;
     Command::new("sh")
         .args([
             "-c",
@@ -320,6 +337,7 @@ fn stop_with_this_process(service: &Child, signal: &str, dir: &Path) {
             signal,
         ])
         .arg(dir)
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -328,7 +346,7 @@ fn stop_with_this_process(service: &Child, signal: &str, dir: &Path) {
 }
 
 /// The status of a plain `GET path` on a loopback port, `None` when nothing answers.
-fn http_status(port: u16, path: &str) -> Option<u16> {
+pub fn http_status(port: u16, path: &str) -> Option<u16> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
@@ -347,7 +365,7 @@ fn run(command: &mut Command) {
     );
 }
 
-fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+pub fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
     let start = Instant::now();
     while !ready() {
         assert!(

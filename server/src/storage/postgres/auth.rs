@@ -180,7 +180,7 @@ impl PostgresDatabase {
     async fn begin_identity_write(
         &self,
     ) -> StorageResult<sqlx::Transaction<'static, sqlx::Postgres>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(IDENTITY_LOCK)
             .execute(&mut *tx)
@@ -318,7 +318,7 @@ impl AuthStore for PostgresDatabase {
     }
 
     async fn add_group_member(&self, group: &str, user: &str) -> StorageResult<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let group_id: i64 = sqlx::query_scalar(
             "INSERT INTO groups (name, created_at) VALUES ($1, $2)
              ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id",

@@ -133,7 +133,7 @@ impl ThrottleStore for PostgresDatabase {
         keys: &'a [String],
         update: ThrottleUpdate<'a>,
     ) -> StorageResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         // In one order for every transaction (by hash), so that two never wait for each other.
         sqlx::query(
             "SELECT pg_advisory_xact_lock($1, h)

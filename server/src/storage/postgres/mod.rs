@@ -140,6 +140,26 @@ impl PostgresDatabase {
         self.pool.clone()
     }
 
+    /// Begins a transaction that a cancelled caller cannot leave open. sqlx 0.8 counts a
+    /// transaction only once BEGIN's answer is read, so a future dropped in between (a client
+    /// gone, a watch closed) returned the connection to the pool inside a transaction nothing
+    /// ended: every later statement on it ran there, in a read-only snapshot or an aborted
+    /// transaction, until the connection closed (sqlx issues 4385 and 4393, fixed after 0.8.6).
+    /// BEGIN runs in a task of its own here; dropped unclaimed, its transaction rolls back as
+    /// any other does.
+    async fn begin(&self) -> StorageResult<sqlx::Transaction<'static, sqlx::Postgres>> {
+        begin_on(&self.pool, None).await
+    }
+
+    /// [`Self::begin`] of a read-only transaction on one snapshot.
+    async fn begin_snapshot(&self) -> StorageResult<sqlx::Transaction<'static, sqlx::Postgres>> {
+        begin_on(
+            &self.pool,
+            Some("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),
+        )
+        .await
+    }
+
     /// Begins a transaction that changes image streams (and so may append events), holding
     /// [`STREAM_WRITE_LOCK`] until it ends. Every transaction that runs a rule of
     /// `stream_rules` (`add_namespace` included) must begin here: taking the lock only at its
@@ -147,7 +167,7 @@ impl PostgresDatabase {
     async fn begin_stream_write(
         &self,
     ) -> StorageResult<sqlx::Transaction<'static, sqlx::Postgres>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         lock_stream_writes(&mut tx).await?;
         Ok(tx)
     }
@@ -158,6 +178,27 @@ impl PostgresDatabase {
         tx.commit().await?;
         self.changes.send_modify(|count| *count += 1);
         Ok(())
+    }
+}
+
+/// `PostgresDatabase::begin`'s work, on `pool` with `statement` (else a plain BEGIN).
+async fn begin_on(
+    pool: &PgPool,
+    statement: Option<&'static str>,
+) -> StorageResult<sqlx::Transaction<'static, sqlx::Postgres>> {
+    let pool = pool.clone();
+    let begun = tokio::spawn(async move {
+        match statement {
+            Some(statement) => pool.begin_with(statement).await,
+            None => pool.begin().await,
+        }
+    })
+    .await;
+    match begun {
+        Ok(transaction) => Ok(transaction?),
+        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+        // The runtime is stopping: the pool goes with it.
+        Err(_) => Err(sqlx::Error::PoolClosed.into()),
     }
 }
 
@@ -924,6 +965,40 @@ mod tests {
         assert_eq!(usize::try_from(applied).unwrap(), migrations);
         // Explicitly again: nothing left to do.
         migrate(&url, &settings).await.unwrap();
+    }
+
+    /// A transaction whose caller goes away while BEGIN is in flight leaves no transaction open
+    /// on the pooled connection: with sqlx's own begin the next statement on it ran in the
+    /// abandoned read-only transaction. (BEGIN is made slow to answer, so that the caller is
+    /// dropped after sending it, whatever the polls it took to get a connection.)
+    #[tokio::test]
+    async fn a_begin_dropped_in_flight_leaves_no_transaction_open() {
+        use std::future::Future as _;
+
+        let url = postgres().database();
+        let settings = PostgresSettings {
+            max_connections: 1,
+            ..PostgresSettings::default()
+        };
+        let database = PostgresDatabase::open(&url, &settings).await.unwrap();
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        let mut begin = Box::pin(begin_on(
+            &database.pool,
+            Some("BEGIN READ ONLY; SELECT pg_sleep(0.5)"),
+        ));
+        for _ in 0..3 {
+            assert!(begin.as_mut().poll(&mut context).is_pending());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        drop(begin);
+        let read_only: String = sqlx::query_scalar("SHOW transaction_read_only")
+            .fetch_one(&database.pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            read_only, "off",
+            "a statement ran in an abandoned transaction"
+        );
     }
 
     /// Two databases on one PostgreSQL database are two replicas: a push committed through

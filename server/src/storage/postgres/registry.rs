@@ -182,7 +182,7 @@ impl MetadataStore for PostgresDatabase {
         blobs: &[Referenced],
         source: &RemoteSource,
     ) -> StorageResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let repository_id = ensure_repository(&mut tx, repository).await?;
         for blob in blobs {
             // Never into `blobs` or `repository_blobs`: naming a digest proves nothing.
@@ -229,7 +229,7 @@ impl MetadataStore for PostgresDatabase {
         digest: &Digest,
         size: u64,
     ) -> StorageResult<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         // Locked: an unlink of the remote link waits, rather than being undone by this link.
         let repository_id: Option<i64> = sqlx::query_scalar(
             "SELECT r.repository_id FROM remote_blobs r
@@ -255,7 +255,7 @@ impl MetadataStore for PostgresDatabase {
         digest: &Digest,
         size: u64,
     ) -> StorageResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let repository_id = ensure_repository(&mut tx, repository).await?;
         link_blob_in(&mut tx, repository_id, digest, size).await?;
         tx.commit().await?;
@@ -268,7 +268,7 @@ impl MetadataStore for PostgresDatabase {
         to: &RepositoryName,
         digest: &Digest,
     ) -> StorageResult<Option<u64>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         // Shared lock on the source link: it cannot be unlinked before this mount commits.
         let size: Option<i64> = sqlx::query_scalar(
             "SELECT b.size FROM repository_blobs rb
@@ -295,7 +295,7 @@ impl MetadataStore for PostgresDatabase {
         repository: &RepositoryName,
         digest: &Digest,
     ) -> StorageResult<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let mut removed = 0;
         for table in ["repository_blobs", "remote_blobs"] {
             removed += sqlx::query(&format!(
@@ -372,7 +372,7 @@ impl MetadataStore for PostgresDatabase {
         digest: &Digest,
         size: u64,
     ) -> StorageResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let repository_id = ensure_repository(&mut tx, &session.repository).await?;
         link_blob_in(&mut tx, repository_id, digest, size).await?;
         sqlx::query("DELETE FROM uploads WHERE id = $1")

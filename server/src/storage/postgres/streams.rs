@@ -215,10 +215,7 @@ impl ImageStreamStore for PostgresDatabase {
             ),
         };
         // One snapshot for the page and its count.
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .await?;
+        let mut tx = self.begin_snapshot().await?;
         let rows: Vec<SummaryRow> = sqlx::query_as(&sql)
             .bind(namespace)
             .bind(filter)
@@ -394,10 +391,7 @@ impl ImageStreamStore for PostgresDatabase {
         );
         // The newest id and the matching events from one snapshot: events commit in id order
         // (appends are serialised), so everything up to `latest` is in it.
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .await?;
+        let mut tx = self.begin_snapshot().await?;
         let latest: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM events")
             .fetch_one(&mut *tx)
             .await?;

@@ -136,7 +136,7 @@ impl WebhookStore for PostgresDatabase {
         // Holding the image stream writers' lock, no event is in flight: the newest event read
         // is the last before the subscription, and every later one commits after it, so the
         // dispatcher finds the subscription when it reads that event.
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         lock_stream_writes(&mut tx).await?;
         let stored = sqlx::query(
             "INSERT INTO webhooks (namespace, name, uid, url, events, format, secret_nonce,
@@ -214,7 +214,7 @@ impl WebhookStore for PostgresDatabase {
     }
 
     async fn add_deliveries(&self, deliveries: &[NewDelivery], cursor: i64) -> StorageResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         webhook_rules::add_deliveries(&mut *tx, deliveries, cursor, Utc::now()).await?;
         tx.commit().await?;
         Ok(())
@@ -271,7 +271,7 @@ impl WebhookStore for PostgresDatabase {
         state: DeliveryState,
         next_attempt_at: Option<DateTime<Utc>>,
     ) -> StorageResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         webhook_rules::record_attempt(&mut *tx, attempt, state, next_attempt_at).await?;
         tx.commit().await?;
         Ok(())
@@ -283,7 +283,7 @@ impl WebhookStore for PostgresDatabase {
         id: i64,
         now: DateTime<Utc>,
     ) -> StorageResult<Redelivery> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let redelivery = webhook_rules::redeliver(&mut *tx, webhook_id, id, now).await?;
         tx.commit().await?;
         Ok(redelivery)
