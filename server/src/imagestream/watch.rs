@@ -26,7 +26,7 @@ use crate::kube::{
 };
 use crate::limits::ClientAddress;
 use crate::storage::{
-    EventFilter, EventKind, EventRecord, EventType, NamespaceRecord, StreamRecord,
+    EventFilter, EventKind, EventRecord, EventType, NamespaceRecord, StorageError, StreamRecord,
 };
 
 /// One object a watch reports, rendered when it is sent.
@@ -75,36 +75,46 @@ impl ImageStreamApi {
 /// Renders an event's object: a deleted one from the state the log kept, others as they are
 /// now, stamped with the event's resourceVersion so that a client resuming from it misses
 /// nothing.
-async fn render(api: &ImageStreamApi, who: &Subject, event: &EventRecord) -> Option<Watched> {
+/// `None` for an event `who` may not see, or whose object is gone; a storage error is the
+/// caller's to report (a watch that skipped the event would lose it for good).
+async fn render(
+    api: &ImageStreamApi,
+    who: &Subject,
+    event: &EventRecord,
+) -> Result<Option<Watched>, StorageError> {
     if !api.may_see(who, event) {
-        return None;
+        return Ok(None);
     }
-    match (event.kind, event.event_type) {
+    let kept = || {
+        event
+            .object
+            .as_deref()
+            .ok_or_else(|| StorageError::Corrupt(format!("event {} keeps no object", event.id)))
+    };
+    let corrupt =
+        |err: serde_json::Error| StorageError::Corrupt(format!("event {}: {err}", event.id));
+    Ok(match (event.kind, event.event_type) {
         (EventKind::ImageStream, EventType::Deleted) => {
-            let record: StreamRecord = serde_json::from_str(event.object.as_deref()?).ok()?;
+            let record: StreamRecord = serde_json::from_str(kept()?).map_err(corrupt)?;
             Some(Watched::Stream(Box::new(api.stream_object(&record))))
         }
-        (EventKind::ImageStream, _) => {
-            let record = api
-                .store
-                .get_stream(&event.namespace, &event.name)
-                .await
-                .ok()??;
-            Some(Watched::Stream(Box::new(api.stream_object(&record))))
-        }
+        (EventKind::ImageStream, _) => api
+            .store
+            .get_stream(&event.namespace, &event.name)
+            .await?
+            .map(|record| Watched::Stream(Box::new(api.stream_object(&record)))),
         (EventKind::Namespace, EventType::Deleted) => {
-            let record: NamespaceRecord = serde_json::from_str(event.object.as_deref()?).ok()?;
+            let record: NamespaceRecord = serde_json::from_str(kept()?).map_err(corrupt)?;
             Some(Watched::Namespace(Box::new(
                 ImageStreamApi::namespace_object(&record),
             )))
         }
         (EventKind::Namespace, _) => {
-            let record = api.store.get_namespace(&event.name).await.ok()??;
-            Some(Watched::Namespace(Box::new(
-                ImageStreamApi::namespace_object(&record),
-            )))
+            api.store.get_namespace(&event.name).await?.map(|record| {
+                Watched::Namespace(Box::new(ImageStreamApi::namespace_object(&record)))
+            })
         }
-    }
+    })
 }
 
 /// The objects a watch without a resourceVersion starts with, as ADDED events.
@@ -233,13 +243,30 @@ async fn watch(
             let api = api.clone();
             let who = who.clone();
             async move {
-                match event {
-                    Ok(event) => render(&api, &who, &event)
-                        .await
-                        .and_then(|object| object.line(event.event_type.as_str(), event.id)),
-                    Err(err) => Some(error_line(&ApiError::internal(err))),
-                }
+                let rendered = match event {
+                    Ok(event) => render(&api, &who, &event).await.map(|object| {
+                        object.and_then(|object| object.line(event.event_type.as_str(), event.id))
+                    }),
+                    Err(err) => Err(err),
+                };
+                // An error ends the watch (the client resumes from the last version it saw,
+                // and so sees the event again) instead of skipping the event.
+                rendered.map_err(|err| {
+                    tracing::warn!(%err, "a watch ends on a storage error");
+                    error_line(&ApiError::internal(err))
+                })
             }
+        })
+        .scan(false, |ended, rendered| {
+            let item = match (*ended, rendered) {
+                (true, _) => None,
+                (false, Ok(line)) => Some(line),
+                (false, Err(error)) => {
+                    *ended = true;
+                    Some(Some(error))
+                }
+            };
+            async move { item }
         })
         .filter_map(|line| async move { line });
     let lines = futures_util::stream::iter(initial).chain(changes).boxed();
