@@ -273,8 +273,10 @@ impl Haproxy {
 
     pub fn start_balancing(port: u16, backends: &[&str], balance: Balance) -> Haproxy {
         let dir = tempfile::tempdir().unwrap();
+        // Without http-no-delay HAProxy holds the small chunks of a streaming answer (a watch,
+        // the console's event stream) for up to 200 ms, waiting for more to send with them.
         let mode = match balance {
-            Balance::Requests => "http",
+            Balance::Requests => "http\n  option http-no-delay",
             Balance::Connections => "tcp",
         };
         let mut config = format!(
