@@ -78,7 +78,8 @@ start_testbed() {
   if [ ! -x "$testbed_bin" ] || [ -n "$(find server/examples/testbed.rs server/tests/common/infra.rs \
     -newer "$testbed_bin" -print -quit)" ]; then
     echo "building $testbed_bin" >&2
-    cargo build -p berth --example testbed >&2
+    # The flags scripts/test builds it with, so that both share their artifacts.
+    cargo build -p berth -p app --features app/ssr --example testbed >&2
   fi
   testbed_env="$work/$name.env"
   BERTH_BOOTSTRAP_PASSWORD=bench-password "$testbed_bin" --berth "$berth_bin" \

@@ -45,12 +45,22 @@ struct Args {
     /// embedded defaults behind the same balancer, to compare with
     #[arg(long)]
     embedded: bool,
+    /// What HAProxy balances: each HTTP request, or each TCP connection (as a Kubernetes
+    /// Service does)
+    #[arg(long, value_enum, default_value = "requests")]
+    balance: BalanceArg,
     /// Writes the variables a `berth` command needs to reach the same stores to this file
     #[arg(long, value_name = "FILE")]
     env_file: Option<PathBuf>,
     /// Arguments for every replica's `berth serve`
     #[arg(last = true)]
     serve_args: Vec<String>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum BalanceArg {
+    Requests,
+    Connections,
 }
 
 fn main() {
@@ -98,7 +108,11 @@ fn main() {
 
     let backends: Vec<String> = replicas.iter().map(|r| r.addr.clone()).collect();
     let backend_refs: Vec<&str> = backends.iter().map(String::as_str).collect();
-    let proxy = infra::Haproxy::start_on(port, &backend_refs);
+    let balance = match args.balance {
+        BalanceArg::Requests => infra::Balance::Requests,
+        BalanceArg::Connections => infra::Balance::Connections,
+    };
+    let proxy = infra::Haproxy::start_balancing(port, &backend_refs, balance);
 
     let mut out = std::io::stdout().lock();
     let kind = if args.embedded {
@@ -108,7 +122,8 @@ fn main() {
     };
     writeln!(
         out,
-        "testbed: http://127.0.0.1:{port}/ (HAProxy pid {}, over {} replica(s) on {kind})",
+        "testbed: http://127.0.0.1:{port}/ (HAProxy pid {}, over {} replica(s) on {kind}, \
+         balancing {balance:?})",
         proxy.pid(),
         replicas.len()
     )

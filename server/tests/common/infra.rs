@@ -254,6 +254,7 @@ fn weed() -> PathBuf {
 /// HAProxy round-robining HTTP over `backends` (`host:port`); stopped when dropped. Each request
 /// is balanced on its own, also on a kept-alive client connection; connections to the backends
 /// are kept alive too (closing them after each request cost 40% of a manifest GET's throughput).
+/// [`Balance::Connections`] makes it a TCP balancer instead, as a Kubernetes Service is.
 pub struct Haproxy {
     pub port: u16,
     child: Child,
@@ -267,9 +268,19 @@ impl Haproxy {
 
     /// HAProxy on `port`, chosen by the caller (the testbed's fixed address).
     pub fn start_on(port: u16, backends: &[&str]) -> Haproxy {
+        Haproxy::start_balancing(port, backends, Balance::Requests)
+    }
+
+    pub fn start_balancing(port: u16, backends: &[&str], balance: Balance) -> Haproxy {
         let dir = tempfile::tempdir().unwrap();
+        // Without http-no-delay HAProxy holds the small chunks of a streaming answer (a watch,
+        // the console's event stream) for up to 200 ms, waiting for more to send with them.
+        let mode = match balance {
+            Balance::Requests => "http\n  option http-no-delay",
+            Balance::Connections => "tcp",
+        };
         let mut config = format!(
-            "defaults\n  mode http\n  timeout connect 5s\n  timeout client 300s\n  \
+            "defaults\n  mode {mode}\n  timeout connect 5s\n  timeout client 300s\n  \
              timeout server 300s\n\
              frontend berth\n  bind 127.0.0.1:{port}\n  default_backend replicas\n\
              backend replicas\n  balance roundrobin\n"
@@ -300,6 +311,15 @@ impl Haproxy {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+}
+
+/// What HAProxy spreads over the backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Balance {
+    /// Each HTTP request (HAProxy reads every request: `mode http`).
+    Requests,
+    /// Each TCP connection, whatever it carries (`mode tcp`).
+    Connections,
 }
 
 impl Drop for Haproxy {
