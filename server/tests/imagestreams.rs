@@ -810,20 +810,22 @@ async fn a_watch_sees_each_change_once_in_order_across_a_reconnect() {
     drop(watch);
 
     // Changes while disconnected, then a reconnect from the last version seen.
-    send(
+    let (status, body) = send(
         &server,
         "DELETE",
         &format!("{API}/namespaces/w/imagestreamtags/app:v1"),
         Value::Null,
     )
     .await;
-    send(
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = send(
         &server,
         "DELETE",
         &format!("{API}/namespaces/w/imagestreams/other"),
         Value::Null,
     )
     .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let mut watch = Watch::open(&server, &path(&resume)).await;
     let untag = watch.next().await;
     assert_eq!(untag["type"], "MODIFIED");
