@@ -82,17 +82,20 @@ async fn build_app_on(
     let (oauth_server, console_sign_in) =
         sign_in(config, &auth, &auth_store, &base_url, address, &egress).await?;
     let blobs = stores.blobs.clone();
-    // What a crash may have left in uploads/ without a session (see storage::sweep_orphan_uploads).
-    match storage::sweep_orphan_uploads(
-        metadata.as_ref(),
-        blobs.as_ref(),
-        storage::ORPHAN_UPLOAD_IDLE,
-    )
-    .await
-    {
-        Ok(0) => {}
-        Ok(removed) => tracing::info!(removed, "removed upload data no session owned"),
-        Err(err) => tracing::warn!(%err, "sweeping upload data no session owns failed"),
+    // What a crash may have left in uploads/ (and the spool) without a session (see
+    // storage::sweep_orphan_uploads).
+    for store in std::iter::once(&blobs).chain(&stores.spool) {
+        match storage::sweep_orphan_uploads(
+            metadata.as_ref(),
+            store.as_ref(),
+            storage::ORPHAN_UPLOAD_IDLE,
+        )
+        .await
+        {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "removed upload data no session owned"),
+            Err(err) => tracing::warn!(%err, "sweeping upload data no session owns failed"),
+        }
     }
     let mut registry = Registry::new(
         metadata.clone(),
@@ -185,6 +188,7 @@ async fn build_app_on(
         importer.clone(),
         Duration::from_secs(config.import.pull_through_timeout_seconds),
         coordination,
+        stores.spool.clone(),
     )));
     let registry = Arc::new(registry);
     let access = Arc::new(auth::api::AccessApi {

@@ -1,8 +1,14 @@
 //! Pull-through: a blob that an import linked as remote is fetched from the other registry on
 //! its first pull, hashed as it is written, and linked into the repository only when its size
-//! and digest are the ones the import recorded; the pull is then served from the store. No
-//! byte reaches a client before it is verified: a remote (or whatever it redirects to) cannot
-//! have Berth hand out content that is not the blob named.
+//! and digest are the ones the import recorded; later pulls are served from the store.
+//!
+//! The pull that starts a fetch (a `GET` of the whole blob) gets the bytes as they arrive: each
+//! chunk is one buffer, handed both to the writer and to the client. The last chunk reaches
+//! the client only once the whole blob is verified; when it is not, the answer ends unfinished
+//! (fewer bytes than its `Content-Length`), so no client holds a complete answer that is not
+//! the blob named, and nothing is stored. Other pulls wait for the fetch and are served from
+//! the store. On object storage the fetch writes to a local spool ([`Stores::spool`]) first and
+//! uploads after, so the client is not paced by the upload.
 //!
 //! The fetch proves that the remote has the bytes, so it runs even when the blob is stored here
 //! already (then the fetched copy is dropped): naming a digest in a manifest never gives access
@@ -13,21 +19,27 @@
 //! linked blob, or take the fetch over when the holder died (its lease expired). Each repository
 //! fetches for itself, through its namespace's credentials and within its namespace's bound on
 //! concurrent fetches.
+//!
+//! [`Stores::spool`]: crate::storage::Stores::spool
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::StreamExt;
-use tokio::sync::watch;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use tokio::sync::{mpsc, watch};
 
 use super::importer::Importer;
 use super::remote::{RemoteError, RemoteReference};
 use crate::oci::Digest;
 use crate::oci::RepositoryName;
+use crate::registry::Pulled;
 use crate::registry::error::{RegistryError, RegistryResult};
 use crate::storage::coordination::{Coordination, LeaseError, LeaseTiming, Topic, hold_lease};
-use crate::storage::{BoxError, IncomingStream, MetadataStore, RemoteBlob, UploadId};
+use crate::storage::{
+    BlobStore, BoxError, ByteStream, IncomingStream, MetadataStore, RemoteBlob, UploadId,
+};
 
 /// How a fetch ended, as the pulls waiting for it see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,20 +62,34 @@ pub struct PullThrough {
     /// waits for one.
     timeout: Duration,
     coordination: Coordination,
+    /// Where a fetch writes before the blob store, when that is not the local disk.
+    spool: Option<Arc<dyn BlobStore>>,
 }
 
 impl PullThrough {
-    pub fn new(importer: Arc<Importer>, timeout: Duration, coordination: Coordination) -> Self {
+    pub fn new(
+        importer: Arc<Importer>,
+        timeout: Duration,
+        coordination: Coordination,
+        spool: Option<Arc<dyn BlobStore>>,
+    ) -> Self {
         PullThrough {
             importer,
             in_flight: Arc::new(Mutex::new(HashMap::new())),
             timeout,
             coordination,
+            spool,
         }
     }
 
-    /// The fetch of `key` under way, or a new one started for `remote`.
-    fn join_or_start(&self, key: Key, remote: RemoteBlob) -> watch::Receiver<Option<Fetched>> {
+    /// The fetch of `key` under way, or a new one started for `remote` that relays its bytes
+    /// to `relay` (dropped unused when a fetch is under way already).
+    fn join_or_start(
+        &self,
+        key: Key,
+        remote: RemoteBlob,
+        relay: Option<Relay>,
+    ) -> watch::Receiver<Option<Fetched>> {
         let mut in_flight = self
             .in_flight
             .lock()
@@ -85,10 +111,26 @@ impl PullThrough {
         let importer = Arc::clone(&self.importer);
         let timeout = self.timeout;
         let coordination = self.coordination.clone();
+        let spool = self.spool.clone();
         // A task of its own: a client that goes away does not cancel the fetch others wait for.
         tokio::spawn(async move {
             let (repository, digest) = &leader.key;
-            let fetch = || fetch_here(&importer, repository, digest, &remote);
+            // Only the first try relays: one taken over from a dead replica starts again.
+            let relay = Mutex::new(relay);
+            let fetch = || {
+                let relay = relay
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .take();
+                fetch_here(
+                    &importer,
+                    spool.as_deref(),
+                    repository,
+                    digest,
+                    &remote,
+                    relay,
+                )
+            };
             let coalesced = coalesce_across_replicas(
                 &coordination,
                 LeaseTiming::STANDARD,
@@ -111,11 +153,13 @@ impl PullThrough {
 /// This replica's fetch, as the pulls waiting for it see its end.
 async fn fetch_here(
     importer: &Importer,
+    spool: Option<&dyn BlobStore>,
     repository: &RepositoryName,
     digest: &Digest,
     remote: &RemoteBlob,
+    relay: Option<Relay>,
 ) -> Fetched {
-    match fetch_and_link(importer, repository, digest, remote).await {
+    match fetch_and_link(importer, spool, repository, digest, remote, relay).await {
         Ok(size) => Fetched::Linked(size),
         Err(FetchError::Absent(why)) => {
             tracing::info!(%repository, %digest, %why, "pull-through: not at the remote");
@@ -273,13 +317,17 @@ enum FetchError {
     Failed(String),
 }
 
-/// Fetches `digest` from `remote`'s source, writes it hashed, checks size and digest, stores
-/// it (or drops the copy when the store has the blob already) and links it into `repository`.
+/// Fetches `digest` from `remote`'s source, writes it hashed (to the spool when there is one,
+/// else to the blob store), relaying each chunk to `relay`, checks size and digest, tells the
+/// relay so, stores it (or drops the copy when the store has the blob already) and links it
+/// into `repository`.
 async fn fetch_and_link(
     importer: &Importer,
+    spool: Option<&dyn BlobStore>,
     repository: &RepositoryName,
     digest: &Digest,
     remote: &RemoteBlob,
+    relay: Option<Relay>,
 ) -> Result<u64, FetchError> {
     let failed = |why: String| FetchError::Failed(why);
     let _turn = importer.limits.acquire(repository.namespace()).await;
@@ -302,10 +350,18 @@ async fn fetch_and_link(
             "the remote announces {length} bytes, not the {expected} the import recorded"
         )));
     }
-    let body: IncomingStream = Box::pin(at_most(response.bytes_stream(), expected));
-    let blobs = &importer.blobs;
+    let body = at_most(response.bytes_stream(), expected);
+    let body: IncomingStream = match &relay {
+        Some(relay) => {
+            relay.send(Relayed::Started).await;
+            Box::pin(relaying(body, relay.clone()))
+        }
+        None => Box::pin(body),
+    };
+    let blobs = importer.blobs.as_ref();
+    let first = spool.unwrap_or(blobs);
     let id = UploadId::new();
-    let written = blobs
+    let written = first
         .write_upload(id, 0, body, digest.algorithm().hasher())
         .await;
     let verified = match written {
@@ -323,23 +379,16 @@ async fn fetch_and_link(
     let size = match verified {
         Ok(size) => size,
         Err(err) => {
-            let _ = blobs.delete_upload(id).await;
+            let _ = first.delete_upload(id).await;
             return Err(err);
         }
     };
-    let stored = async {
-        if blobs.stat(digest).await?.is_some() {
-            // The same bytes are stored already (the digest says so): keep that copy.
-            blobs.delete_upload(id).await
-        } else {
-            blobs.commit_upload(id, size, digest).await
-        }
+    if let Some(relay) = relay {
+        relay.send(Relayed::Verified).await;
     }
-    .await;
-    if let Err(err) = stored {
-        let _ = blobs.delete_upload(id).await;
-        return Err(failed(err.to_string()));
-    }
+    let stored = store_verified(blobs, spool, id, size, digest).await;
+    let _ = first.delete_upload(id).await;
+    stored.map_err(|err| failed(err.to_string()))?;
     match importer
         .metadata
         .link_fetched_blob(repository, digest, size)
@@ -351,6 +400,143 @@ async fn fetch_and_link(
         )),
         Err(err) => Err(failed(err.to_string())),
     }
+}
+
+/// Makes verified upload `id` (in the spool when there is one, else in `blobs`) the blob
+/// `digest`, unless `blobs` has it already (the digest says the bytes are the same).
+async fn store_verified(
+    blobs: &dyn BlobStore,
+    spool: Option<&dyn BlobStore>,
+    id: UploadId,
+    size: u64,
+    digest: &Digest,
+) -> Result<(), crate::storage::StorageError> {
+    if blobs.stat(digest).await?.is_some() {
+        return Ok(());
+    }
+    let Some(spool) = spool else {
+        return blobs.commit_upload(id, size, digest).await;
+    };
+    let data: IncomingStream = Box::pin(
+        spool
+            .read_upload(id, size)
+            .await?
+            .map(|chunk| chunk.map_err(BoxError::from)),
+    );
+    let upload = UploadId::new();
+    let stored = async {
+        match blobs.write_upload_unhashed(upload, 0, data).await? {
+            written if written == size => blobs.commit_upload(upload, size, digest).await,
+            written => Err(crate::storage::StorageError::Corrupt(format!(
+                "the spool gave {written} bytes of {digest}, not {size}"
+            ))),
+        }
+    }
+    .await;
+    let _ = blobs.delete_upload(upload).await;
+    stored
+}
+
+/// What a fetch tells the pull that started it.
+enum Relayed {
+    /// The remote answered with the size expected: its bytes follow.
+    Started,
+    Bytes(Bytes),
+    /// Every byte arrived and they are the blob named.
+    Verified,
+}
+
+/// Chunks on their way to the client: the bound on what a fetch holds for a slow one.
+const RELAY_DEPTH: usize = 16;
+/// How long a fetch waits for its client to take one chunk before it goes on without it (and
+/// that client's answer fails): a stalled client must not hold a fetch that others wait for.
+const RELAY_PATIENCE: Duration = Duration::from_secs(30);
+
+/// The fetch's end of a relay to the pull that started it; it closes for good when that pull
+/// is gone or too slow.
+#[derive(Clone)]
+struct Relay(Arc<Mutex<Option<mpsc::Sender<Relayed>>>>);
+
+impl Relay {
+    /// A relay and the pull's end of it.
+    fn new() -> (Relay, mpsc::Receiver<Relayed>) {
+        let (sender, receiver) = mpsc::channel(RELAY_DEPTH);
+        (Relay(Arc::new(Mutex::new(Some(sender)))), receiver)
+    }
+
+    fn sender(&self) -> std::sync::MutexGuard<'_, Option<mpsc::Sender<Relayed>>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    async fn send(&self, message: Relayed) {
+        let Some(sender) = self.sender().clone() else {
+            return;
+        };
+        let sent = tokio::time::timeout(RELAY_PATIENCE, sender.send(message)).await;
+        if !matches!(sent, Ok(Ok(()))) {
+            self.sender().take();
+        }
+    }
+}
+
+/// `body`, each chunk also relayed (the same buffer, counted twice).
+fn relaying(
+    body: impl Stream<Item = Result<Bytes, BoxError>> + Send + 'static,
+    relay: Relay,
+) -> impl Stream<Item = Result<Bytes, BoxError>> + Send {
+    body.then(move |chunk| {
+        let relay = relay.clone();
+        async move {
+            if let Ok(bytes) = &chunk {
+                relay.send(Relayed::Bytes(bytes.clone())).await;
+            }
+            chunk
+        }
+    })
+}
+
+/// The pull's end of a relay as an answer's body of `size` bytes: each chunk as it comes but
+/// the last, held until the fetch says the blob is verified (and all `size` bytes came); an
+/// error instead when the relay closes before that.
+fn relayed_body(receiver: mpsc::Receiver<Relayed>, size: u64) -> ByteStream {
+    struct Reading {
+        receiver: mpsc::Receiver<Relayed>,
+        held: Option<Bytes>,
+        received: u64,
+    }
+    let reading = Reading {
+        receiver,
+        held: None,
+        received: 0,
+    };
+    Box::pin(futures_util::stream::unfold(
+        Some(reading),
+        move |reading| async move {
+            let mut reading = reading?;
+            loop {
+                match reading.receiver.recv().await {
+                    Some(Relayed::Bytes(bytes)) => {
+                        reading.received += bytes.len() as u64;
+                        if let Some(previous) = reading.held.replace(bytes) {
+                            return Some((Ok(previous), Some(reading)));
+                        }
+                    }
+                    Some(Relayed::Started) => {}
+                    Some(Relayed::Verified) if reading.received == size => {
+                        return reading.held.take().map(|last| (Ok(last), None));
+                    }
+                    Some(Relayed::Verified) | None => {
+                        let unfinished = std::io::Error::other(
+                            "the fetch from the remote failed or its bytes are not the blob named",
+                        );
+                        return Some((Err(unfinished), None));
+                    }
+                }
+            }
+        },
+    ))
 }
 
 /// The body's bytes, ending with an error once more than `limit` arrive: a remote cannot make
@@ -370,18 +556,13 @@ fn at_most(
     })
 }
 
-#[async_trait::async_trait]
-impl crate::registry::PullThrough for PullThrough {
-    async fn fetch(&self, repository: &RepositoryName, digest: &Digest) -> RegistryResult<u64> {
-        let metadata = &self.importer.metadata;
-        let Some(remote) = metadata.remote_blob(repository, digest).await? else {
-            // A fetch that ended since the caller looked has turned the remote link into a link.
-            return match metadata.blob_size(repository, digest).await? {
-                Some(size) => Ok(size),
-                None => Err(RegistryError::BlobUnknown(digest.clone())),
-            };
-        };
-        let mut waiting = self.join_or_start((repository.clone(), digest.clone()), remote);
+impl PullThrough {
+    /// Waits for the fetch `waiting` follows to end, within the bound on a fetch.
+    async fn outcome(
+        &self,
+        mut waiting: watch::Receiver<Option<Fetched>>,
+        digest: &Digest,
+    ) -> RegistryResult<u64> {
         let ended = tokio::time::timeout(self.timeout, waiting.wait_for(Option::is_some)).await;
         match ended {
             Ok(Ok(state)) => match state.clone() {
@@ -392,6 +573,58 @@ impl crate::registry::PullThrough for PullThrough {
             // The fetch's task ended without a word, or this pull waited its whole bound.
             Ok(Err(_)) | Err(_) => Err(RegistryError::BlobUnavailable(digest.clone())),
         }
+    }
+
+    /// The repository's remote link of `digest`; `Err(size)` when a fetch that ended since the
+    /// caller looked has linked the blob.
+    async fn remote_link(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> RegistryResult<Result<RemoteBlob, u64>> {
+        let metadata = &self.importer.metadata;
+        if let Some(remote) = metadata.remote_blob(repository, digest).await? {
+            return Ok(Ok(remote));
+        }
+        match metadata.blob_size(repository, digest).await? {
+            Some(size) => Ok(Err(size)),
+            None => Err(RegistryError::BlobUnknown(digest.clone())),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::registry::PullThrough for PullThrough {
+    async fn fetch(&self, repository: &RepositoryName, digest: &Digest) -> RegistryResult<u64> {
+        let remote = match self.remote_link(repository, digest).await? {
+            Ok(remote) => remote,
+            Err(size) => return Ok(size),
+        };
+        let waiting = self.join_or_start((repository.clone(), digest.clone()), remote, None);
+        self.outcome(waiting, digest).await
+    }
+
+    async fn fetch_streaming(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> RegistryResult<Pulled> {
+        let remote = match self.remote_link(repository, digest).await? {
+            Ok(remote) => remote,
+            Err(size) => return Ok(Pulled::Stored(size)),
+        };
+        let size = remote.size;
+        let (relay, mut relayed) = Relay::new();
+        let key = (repository.clone(), digest.clone());
+        let waiting = self.join_or_start(key, remote, Some(relay));
+        // The relay closes unused when this pull joined a fetch under way, or when the fetch
+        // ended (or went to another replica) before the remote answered.
+        if let Ok(Some(Relayed::Started)) = tokio::time::timeout(self.timeout, relayed.recv()).await
+        {
+            let body = relayed_body(relayed, size);
+            return Ok(Pulled::Streaming { size, body });
+        }
+        self.outcome(waiting, digest).await.map(Pulled::Stored)
     }
 }
 
@@ -524,6 +757,49 @@ mod tests {
                 .map(|part| Ok(bytes::Bytes::from_static(part)))
                 .collect::<Vec<_>>(),
         )
+    }
+
+    /// What a relayed body gives after the fetch sent `messages` and closed the relay.
+    async fn relayed(messages: Vec<Relayed>, size: u64) -> Vec<Result<Bytes, String>> {
+        let (relay, receiver) = Relay::new();
+        let body = relayed_body(receiver, size);
+        for message in messages {
+            relay.send(message).await;
+        }
+        drop(relay);
+        body.map(|chunk| chunk.map_err(|err| err.to_string()))
+            .collect()
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_relayed_body_ends_whole_only_once_verified() {
+        let chunks = || {
+            vec![
+                Relayed::Started,
+                Relayed::Bytes(Bytes::from_static(b"abc")),
+                Relayed::Bytes(Bytes::from_static(b"def")),
+            ]
+        };
+        let mut verified = chunks();
+        verified.push(Relayed::Verified);
+        assert_eq!(
+            relayed(verified, 6).await,
+            [
+                Ok(Bytes::from_static(b"abc")),
+                Ok(Bytes::from_static(b"def"))
+            ]
+        );
+        // The fetch failed (the relay closed unverified): the last chunk never comes.
+        let failed = relayed(chunks(), 6).await;
+        assert_eq!(failed[0], Ok(Bytes::from_static(b"abc")));
+        assert!(failed[1].is_err(), "{failed:?}");
+        assert_eq!(failed.len(), 2);
+        // Verified, but fewer bytes came than the answer announced.
+        let mut short = chunks();
+        short.push(Relayed::Verified);
+        let short = relayed(short, 7).await;
+        assert!(short[1].is_err(), "{short:?}");
     }
 
     #[tokio::test]

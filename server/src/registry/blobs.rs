@@ -1,15 +1,15 @@
 //! Blob `GET`/`HEAD` (with single byte ranges, or a redirect to the blob store when it is set
-//! to give one) and `DELETE`.
+//! to give one; a remote blob through pull-through) and `DELETE`.
 
 use axum::body::Body;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::Registry;
 use super::access::RegistryCaller;
 use super::error::{RegistryError, RegistryResult};
 use super::http::{DOCKER_CONTENT_DIGEST, RangeRequest, parse_range};
+use super::{Pulled, Registry};
 use crate::oci::Digest;
 use crate::oci::RepositoryName;
 
@@ -19,10 +19,24 @@ pub async fn get(
     digest: &Digest,
     request: &Parts,
 ) -> RegistryResult<Response> {
-    // Only a link serves bytes; a remote link (an import's) is fetched and verified first.
+    let range_header = request
+        .headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok());
+    // Only a link serves bytes; a remote link (an import's) is fetched and verified first, or,
+    // for a GET of the whole blob, streamed to the pull that starts the fetch as it arrives.
     let size = match registry.metadata.blob_size(name, digest).await? {
         Some(size) => size,
         None => match &registry.pull_through {
+            Some(pull_through) if request.method == Method::GET && range_header.is_none() => {
+                match pull_through.fetch_streaming(name, digest).await? {
+                    Pulled::Stored(size) => size,
+                    Pulled::Streaming { size, body } => {
+                        let body = Body::from_stream(body);
+                        return Ok(blob_response(StatusCode::OK, body, digest, 0, size, size));
+                    }
+                }
+            }
             Some(pull_through) => pull_through.fetch(name, digest).await?,
             None => return Err(RegistryError::BlobUnknown(digest.clone())),
         },
@@ -32,10 +46,6 @@ pub async fn get(
     {
         return Ok(redirect(&url, digest));
     }
-    let range_header = request
-        .headers
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok());
     let (status, offset, len) = match parse_range(range_header, size) {
         RangeRequest::Whole => (StatusCode::OK, 0, size),
         RangeRequest::Partial(range) => (StatusCode::PARTIAL_CONTENT, range.start, range.length()),
@@ -51,6 +61,18 @@ pub async fn get(
     } else {
         Body::from_stream(registry.blobs.read(digest, offset, len).await?)
     };
+    Ok(blob_response(status, body, digest, offset, len, size))
+}
+
+/// `len` bytes of blob `digest` (of `size`) from `offset`, with the headers of a blob answer.
+fn blob_response(
+    status: StatusCode,
+    body: Body,
+    digest: &Digest,
+    offset: u64,
+    len: u64,
+    size: u64,
+) -> Response {
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
@@ -75,7 +97,7 @@ pub async fn get(
     {
         headers.insert(header::CONTENT_RANGE, value);
     }
-    Ok(response)
+    response
 }
 
 /// `307 Temporary Redirect` to where the store lets the client fetch the blob itself (a range

@@ -58,6 +58,27 @@ pub trait PullThrough: Send + Sync {
     /// once); returns its size. `BlobUnknown` when the repository has no remote link of it or
     /// the remote lacks it, `BlobUnavailable` when the fetch failed.
     async fn fetch(&self, repository: &RepositoryName, digest: &Digest) -> RegistryResult<u64>;
+
+    /// As [`PullThrough::fetch`], for a `GET` of the whole blob: the pull that starts the
+    /// fetch streams the bytes as they arrive.
+    async fn fetch_streaming(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> RegistryResult<Pulled>;
+}
+
+/// What a pull of a remote blob gets.
+pub enum Pulled {
+    /// The blob is stored and linked now: serve it from the store.
+    Stored(u64),
+    /// The blob's `size` bytes as the fetch receives them. The last bytes come only once the
+    /// whole blob is verified; when it is not, the stream ends in an error instead, so that
+    /// the client never holds a complete answer that is not the blob named.
+    Streaming {
+        size: u64,
+        body: crate::storage::ByteStream,
+    },
 }
 
 /// Striped locks: two requests for one upload in this process take turns; across replicas the

@@ -29,6 +29,10 @@ pub struct Stores {
     pub secrets: Arc<dyn RegistrySecretStore>,
     pub webhooks: Arc<dyn WebhookStore>,
     pub blobs: Arc<dyn BlobStore>,
+    /// Local disk that data is written to at disk speed before it goes to `blobs`, when
+    /// `blobs` is not the local disk (object storage): pull-through streams a blob to its
+    /// client at the remote's pace and stores it after. `None` when `blobs` is local.
+    pub spool: Option<Arc<dyn BlobStore>>,
     /// Messages to every replica (this one included); its `replica()` names this process.
     pub notifier: Arc<dyn Notifier>,
     /// Work done by one replica at a time.
@@ -68,18 +72,18 @@ impl Stores {
     /// Opens (and on first start makes) every store the configuration names.
     pub async fn open(config: &Config) -> StorageResult<Stores> {
         tokio::fs::create_dir_all(&config.data_dir).await?;
-        let blobs = open_blobs(config).await?;
+        let (blobs, spool) = open_blobs(config).await?;
         Ok(match database(config)? {
             Database::Sqlite(path) => {
                 let database = Arc::new(open_sqlite(&path).await?);
                 let sessions = ConsoleSessions::Sqlite(SqliteStore::new(database.pool()));
-                Stores::on(database, sessions, blobs)
+                Stores::on(database, sessions, blobs, spool)
             }
             Database::Postgres(url) => {
                 let database =
                     Arc::new(PostgresDatabase::open(&url, &postgres_settings(config)).await?);
                 let sessions = ConsoleSessions::Postgres(PostgresStore::new(database.pool()));
-                Stores::on(database, sessions, blobs)
+                Stores::on(database, sessions, blobs, spool)
             }
         })
     }
@@ -88,6 +92,7 @@ impl Stores {
         database: Arc<impl MetadataDatabase>,
         sessions: ConsoleSessions,
         blobs: Arc<dyn BlobStore>,
+        spool: Option<Arc<dyn BlobStore>>,
     ) -> Stores {
         Stores {
             metadata: database.clone(),
@@ -99,6 +104,7 @@ impl Stores {
             leases: database.clone(),
             throttle: database,
             blobs,
+            spool,
             sessions,
         }
     }
@@ -138,22 +144,27 @@ fn database(config: &Config) -> StorageResult<Database> {
         .map_err(|err| StorageError::Unusable(err.to_string()))
 }
 
-async fn open_blobs(config: &Config) -> StorageResult<Arc<dyn BlobStore>> {
+/// The blob store, and the spool beside it when it is not the local disk.
+async fn open_blobs(
+    config: &Config,
+) -> StorageResult<(Arc<dyn BlobStore>, Option<Arc<dyn BlobStore>>)> {
     let location = config
         .storage
         .location(&config.data_dir)
         .map_err(|err| StorageError::Unusable(err.to_string()))?;
     Ok(match location {
-        BlobLocation::Files(root) => Arc::new(FsBlobStore::open(root).await?),
-        BlobLocation::S3 { bucket, prefix } => Arc::new(
-            S3BlobStore::open(
+        BlobLocation::Files(root) => (Arc::new(FsBlobStore::open(root).await?), None),
+        BlobLocation::S3 { bucket, prefix } => {
+            let blobs = S3BlobStore::open(
                 &bucket,
                 &prefix,
                 &config.storage.s3,
                 config.storage.redirect,
             )
-            .await?,
-        ),
+            .await?;
+            let spool = FsBlobStore::open(config.data_dir.join("spool")).await?;
+            (Arc::new(blobs), Some(Arc::new(spool)))
+        }
     })
 }
 

@@ -905,6 +905,7 @@ mod contracts {
                 tower_sessions_sqlx_store::PostgresStore::new(database.pool()),
             ),
             blobs: Arc::new(FsBlobStore::open(folder).await.unwrap()),
+            spool: None,
         }
     }
 
