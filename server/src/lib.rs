@@ -184,6 +184,9 @@ async fn build_app_on(
         Duration::from_secs(config.import.scheduled_interval_seconds),
         &coordination,
     );
+    if storage::Stores::shared(config) {
+        registry.upload_leases = Some(coordination.clone());
+    }
     registry.pull_through = Some(Arc::new(import::pull_through::PullThrough::new(
         importer.clone(),
         Duration::from_secs(config.import.pull_through_timeout_seconds),

@@ -168,6 +168,71 @@ async fn an_upload_whose_replica_is_killed_finishes_on_another() {
     assert!(blob(&second, "crash/blob", &digest).await == blob_data);
 }
 
+#[tokio::test]
+async fn two_writes_at_one_offset_on_two_replicas_take_turns() {
+    let first = TestServer::start_on(Storage::postgres_s3(), &[]);
+    let second = first.replica();
+    let ours = data(6 * 1024 * 1024, 3);
+    let theirs = data(ours.len(), 4);
+    let location = start_upload(&first, "race/blob").await;
+
+    // Our PATCH streams into the first replica and pauses halfway.
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<u8>>(1);
+    let body = futures_util::stream::poll_fn(move |cx| {
+        receiver
+            .poll_recv(cx)
+            .map(|piece| piece.map(Ok::<_, std::io::Error>))
+    });
+    let slow = tokio::spawn({
+        let client = first.client();
+        let url = upload_url(&first, &location);
+        let range = format!("0-{}", ours.len() - 1);
+        async move {
+            client
+                .patch(url)
+                .header("content-type", "application/octet-stream")
+                .header("content-range", range)
+                .body(reqwest::Body::wrap_stream(body))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    let (head, tail) = ours.split_at(3 * 1024 * 1024);
+    sender.send(head.to_vec()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Another PATCH at the same offset, on the second replica, with other bytes: it waits for
+    // ours, then finds the upload moved on.
+    let racing = tokio::spawn({
+        let client = second.client();
+        let url = upload_url(&second, &location);
+        let range = format!("0-{}", theirs.len() - 1);
+        async move {
+            client
+                .patch(url)
+                .header("content-type", "application/octet-stream")
+                .header("content-range", range)
+                .body(theirs)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    sender.send(tail.to_vec()).await.unwrap();
+    drop(sender);
+    assert_eq!(slow.await.unwrap(), StatusCode::ACCEPTED);
+    assert_eq!(racing.await.unwrap(), StatusCode::RANGE_NOT_SATISFIABLE);
+
+    // The upload holds our bytes, and the blob is them.
+    let digest = sha256(&ours);
+    finish(&second, &location, &digest).await;
+    assert!(blob(&first, "race/blob", &digest).await == ours);
+}
+
 /// The path of an upload location, which may be absolute.
 fn location_path(location: &str) -> String {
     match location.split_once("://") {

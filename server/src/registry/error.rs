@@ -42,6 +42,11 @@ pub enum RegistryError {
         size: u64,
         location: String,
     },
+    /// Another replica is writing to the upload.
+    #[error(
+        "another request is writing to this upload; ask its status (GET the Location) and resume from there"
+    )]
+    UploadBusy { location: String },
     #[error("range {range:?} is not satisfiable for a blob of {size} bytes")]
     RangeNotSatisfiable { range: String, size: u64 },
     #[error("{0}")]
@@ -132,6 +137,10 @@ impl RegistryError {
                 StatusCode::RANGE_NOT_SATISFIABLE,
                 Some(ErrorCode::BlobUploadInvalid),
             ),
+            E::UploadBusy { .. } => (
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                Some(ErrorCode::BlobUploadInvalid),
+            ),
             E::RangeNotSatisfiable { .. } => (
                 StatusCode::RANGE_NOT_SATISFIABLE,
                 Some(ErrorCode::SizeInvalid),
@@ -204,6 +213,9 @@ impl IntoResponse for RegistryError {
             RegistryError::UploadOutOfOrder { size, location, .. } => {
                 set(header::LOCATION, location);
                 set(header::RANGE, super::http::upload_range(size));
+            }
+            RegistryError::UploadBusy { location } => {
+                set(header::LOCATION, location);
             }
             RegistryError::RangeNotSatisfiable { size, .. } => {
                 set(header::CONTENT_RANGE, format!("bytes */{size}"));

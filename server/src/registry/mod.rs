@@ -30,7 +30,8 @@ pub use routes::router;
 use crate::auth::AuthContext;
 use crate::oci::Digest;
 use crate::oci::RepositoryName;
-use crate::storage::{BlobStore, MetadataStore, UploadId};
+use crate::storage::coordination::{Coordination, LeaseError, LeaseTiming, hold_lease};
+use crate::storage::{BlobStore, MetadataStore, StorageError, UploadId};
 
 /// Limits the registry enforces on what clients send.
 #[derive(Debug, Clone)]
@@ -48,6 +49,9 @@ pub struct Registry {
     /// Where blobs an import linked but did not copy come from on their first pull.
     pub pull_through: Option<Arc<dyn PullThrough>>,
     upload_locks: Vec<tokio::sync::Mutex<()>>,
+    /// With replicas sharing the stores: the leases that keep a write to an upload on one
+    /// replica at a time.
+    pub upload_leases: Option<Coordination>,
 }
 
 /// Blobs that an import linked into a repository as remote: another registry holds them.
@@ -84,6 +88,8 @@ pub enum Pulled {
 /// Striped locks: two requests for one upload in this process take turns; across replicas the
 /// metadata store's compare-and-set on the upload's size decides.
 const UPLOAD_LOCK_STRIPES: usize = 64;
+/// How often a write waiting for another replica's write to an upload asks again.
+const UPLOAD_LEASE_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl Registry {
     pub fn new(
@@ -98,15 +104,55 @@ impl Registry {
             auth,
             limits,
             pull_through: None,
+            upload_leases: None,
             upload_locks: (0..UPLOAD_LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
         }
     }
 
-    async fn lock_upload(&self, id: UploadId) -> tokio::sync::MutexGuard<'_, ()> {
+    /// Runs `write` (a request that writes to upload `id` of `name`) as the upload's only
+    /// writer: requests in this process take turns, and so do requests on different replicas
+    /// (through the lease `upload ID`), else two writes at one offset would race in the blob
+    /// store, where the later one wins whatever the session records. A request waits for
+    /// another replica's write at most until a dead writer's lease expires, then is refused.
+    async fn as_only_writer<T>(
+        &self,
+        name: &RepositoryName,
+        id: UploadId,
+        write: impl Future<Output = RegistryResult<T>>,
+    ) -> RegistryResult<T> {
         let stripe = (id.0.as_u128() % UPLOAD_LOCK_STRIPES as u128) as usize;
-        self.upload_locks[stripe].lock().await
+        let _turn = self.upload_locks[stripe].lock().await;
+        let Some(coordination) = &self.upload_leases else {
+            return write.await;
+        };
+        let lease = format!("upload {id}");
+        let holder = coordination.replica();
+        let timing = LeaseTiming::STANDARD;
+        let patience = tokio::time::Instant::now() + timing.ttl + timing.renew_every;
+        while !coordination
+            .leases
+            .acquire_lease(&lease, &holder, timing.ttl)
+            .await?
+        {
+            if tokio::time::Instant::now() >= patience {
+                return Err(RegistryError::UploadBusy {
+                    location: uploads::upload_location(name, id),
+                });
+            }
+            tokio::time::sleep(UPLOAD_LEASE_RETRY).await;
+        }
+        match hold_lease(coordination.leases.as_ref(), &lease, &holder, timing, write).await {
+            Ok(outcome) => outcome,
+            Err(LeaseError::Taken(_)) => Err(RegistryError::UploadBusy {
+                location: uploads::upload_location(name, id),
+            }),
+            Err(LeaseError::Storage(err)) => Err(err.into()),
+            Err(lost @ LeaseError::Lost(_)) => {
+                Err(StorageError::Io(std::io::Error::other(lost.to_string())).into())
+            }
+        }
     }
 }
 

@@ -43,7 +43,7 @@ fn incoming(body: Body) -> IncomingStream {
     Box::pin(body.into_data_stream().map_err(|err| err.into()))
 }
 
-fn upload_location(name: &RepositoryName, id: UploadId) -> String {
+pub(super) fn upload_location(name: &RepositoryName, id: UploadId) -> String {
     format!("/v2/{name}/blobs/uploads/{id}")
 }
 
@@ -261,22 +261,25 @@ pub async fn patch(
     request: &Parts,
     body: Body,
 ) -> RegistryResult<Response> {
-    let _turn = registry.lock_upload(id).await;
-    let session = session(registry, name, id).await?;
-    let declared = check_chunk(name, &session, request)?;
-    let (size, hasher) = append(registry, &session, declared, body).await?;
-    if !registry
-        .metadata
-        .advance_upload(id, session.size, size, &hasher.save())
-        .await?
-    {
-        return Err(RegistryError::UploadOutOfOrder {
-            start: session.size,
-            size,
-            location: upload_location(name, id),
-        });
-    }
-    Ok(session_response(StatusCode::ACCEPTED, name, id, size))
+    registry
+        .as_only_writer(name, id, async {
+            let session = session(registry, name, id).await?;
+            let declared = check_chunk(name, &session, request)?;
+            let (size, hasher) = append(registry, &session, declared, body).await?;
+            if !registry
+                .metadata
+                .advance_upload(id, session.size, size, &hasher.save())
+                .await?
+            {
+                return Err(RegistryError::UploadOutOfOrder {
+                    start: session.size,
+                    size,
+                    location: upload_location(name, id),
+                });
+            }
+            Ok(session_response(StatusCode::ACCEPTED, name, id, size))
+        })
+        .await
 }
 
 pub async fn finish(
@@ -292,34 +295,37 @@ pub async fn finish(
             "the digest query parameter is required to finish an upload".into(),
         )
     })?)?;
-    let _turn = registry.lock_upload(id).await;
-    let session = session(registry, name, id).await?;
-    let (size, hasher) = if body_is_empty(&body) {
-        (session.size, restore_hasher(&session)?)
-    } else {
-        let declared = check_chunk(name, &session, request)?;
-        append(registry, &session, declared, body).await?
-    };
-    let actual = if hasher.algorithm() == digest.algorithm() {
-        hasher.finish()
-    } else {
-        let mut rehash = digest.algorithm().hasher();
-        let mut data = registry.blobs.read_upload(id, size).await?;
-        while let Some(chunk) = data.next().await {
-            rehash.update(&chunk.map_err(StorageError::from)?);
-        }
-        rehash.finish()
-    };
-    if actual != digest {
-        // The session stays where it was before this request.
-        return Err(mismatch(&digest, &actual));
-    }
-    registry.blobs.commit_upload(id, size, &digest).await?;
     registry
-        .metadata
-        .finish_upload(&session, &digest, size)
-        .await?;
-    Ok(created_response(name, &digest))
+        .as_only_writer(name, id, async {
+            let session = session(registry, name, id).await?;
+            let (size, hasher) = if body_is_empty(&body) {
+                (session.size, restore_hasher(&session)?)
+            } else {
+                let declared = check_chunk(name, &session, request)?;
+                append(registry, &session, declared, body).await?
+            };
+            let actual = if hasher.algorithm() == digest.algorithm() {
+                hasher.finish()
+            } else {
+                let mut rehash = digest.algorithm().hasher();
+                let mut data = registry.blobs.read_upload(id, size).await?;
+                while let Some(chunk) = data.next().await {
+                    rehash.update(&chunk.map_err(StorageError::from)?);
+                }
+                rehash.finish()
+            };
+            if actual != digest {
+                // The session stays where it was before this request.
+                return Err(mismatch(&digest, &actual));
+            }
+            registry.blobs.commit_upload(id, size, &digest).await?;
+            registry
+                .metadata
+                .finish_upload(&session, &digest, size)
+                .await?;
+            Ok(created_response(name, &digest))
+        })
+        .await
 }
 
 pub async fn status(
@@ -341,9 +347,12 @@ pub async fn cancel(
     name: &RepositoryName,
     id: UploadId,
 ) -> RegistryResult<Response> {
-    let _turn = registry.lock_upload(id).await;
-    session(registry, name, id).await?;
-    registry.metadata.delete_upload(id).await?;
-    registry.blobs.delete_upload(id).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    registry
+        .as_only_writer(name, id, async {
+            session(registry, name, id).await?;
+            registry.metadata.delete_upload(id).await?;
+            registry.blobs.delete_upload(id).await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        })
+        .await
 }
