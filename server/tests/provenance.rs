@@ -486,17 +486,26 @@ async fn pull_through_serves_only_bytes_with_the_recorded_digest_and_size() {
     for (wrong, streamed) in [(&flipped, true), (&longer, false)] {
         std::fs::write(&file, wrong).unwrap();
         for _ in 0..2 {
-            let response = get_blob(&server, "cache/base", &layer).await;
             if streamed {
-                assert_eq!(response.status(), StatusCode::OK);
-                assert_eq!(response.content_length(), Some(layer_size));
-                let body = response.bytes().await;
-                assert!(
-                    body.as_ref()
-                        .map_or(true, |body| (body.len() as u64) < layer_size),
-                    "the whole answer was sent: {body:?}"
-                );
+                // The answer breaks off: after its head, or before it when the fetch failed
+                // before the head was sent.
+                let sent = server
+                    .client()
+                    .get(server.url(&format!("/v2/cache/base/blobs/{layer}")))
+                    .send()
+                    .await;
+                if let Ok(response) = sent {
+                    assert_eq!(response.status(), StatusCode::OK);
+                    assert_eq!(response.content_length(), Some(layer_size));
+                    let body = response.bytes().await;
+                    assert!(
+                        body.as_ref()
+                            .map_or(true, |body| (body.len() as u64) < layer_size),
+                        "the whole answer was sent: {body:?}"
+                    );
+                }
             } else {
+                let response = get_blob(&server, "cache/base", &layer).await;
                 assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
                 let body = response.bytes().await.unwrap();
                 assert!(

@@ -317,10 +317,10 @@ enum FetchError {
     Failed(String),
 }
 
-/// Fetches `digest` from `remote`'s source, writes it hashed (to the spool when there is one,
-/// else to the blob store), relaying each chunk to `relay`, checks size and digest, tells the
-/// relay so, stores it (or drops the copy when the store has the blob already) and links it
-/// into `repository`.
+/// Fetches `digest` from `remote`'s source, writes it (to the spool when there is one, else to
+/// the blob store) while it hashes it and relays each chunk to `relay`, checks size and digest
+/// and tells the relay so, stores it (or drops the copy when the store has the blob already)
+/// and links it into `repository`.
 async fn fetch_and_link(
     importer: &Importer,
     spool: Option<&dyn BlobStore>,
@@ -350,42 +350,32 @@ async fn fetch_and_link(
             "the remote announces {length} bytes, not the {expected} the import recorded"
         )));
     }
-    let body = at_most(response.bytes_stream(), expected);
-    let body: IncomingStream = match &relay {
-        Some(relay) => {
-            relay.send(Relayed::Started).await;
-            Box::pin(relaying(body, relay.clone()))
-        }
-        None => Box::pin(body),
-    };
+    if let Some(relay) = &relay {
+        relay.send(Relayed::Started).await;
+    }
+    // Hashed here, as the bytes pass, and written unhashed: the pull learns that its blob is
+    // verified as soon as the last byte has passed, not after the write is durable.
+    let body: IncomingStream = Box::pin(verifying(
+        at_most(response.bytes_stream(), expected),
+        digest.clone(),
+        expected,
+        relay,
+    ));
     let blobs = importer.blobs.as_ref();
     let first = spool.unwrap_or(blobs);
     let id = UploadId::new();
-    let written = first
-        .write_upload(id, 0, body, digest.algorithm().hasher())
-        .await;
-    let verified = match written {
-        Ok((size, _)) if size != expected => Err(failed(format!(
-            "the remote sent {size} bytes, not the {expected} the import recorded"
-        ))),
-        Ok((size, hasher)) => match hasher.finish() {
-            actual if actual == *digest => Ok(size),
-            actual => Err(failed(format!(
-                "the remote sent content with digest {actual}"
-            ))),
-        },
-        Err(err) => Err(failed(err.to_string())),
-    };
-    let size = match verified {
+    let size = match first.write_upload_unhashed(id, 0, body).await {
         Ok(size) => size,
         Err(err) => {
             let _ = first.delete_upload(id).await;
-            return Err(err);
+            // The remote's failure (or wrong bytes) as such, not as a client's body ending.
+            let why = match err {
+                crate::storage::StorageError::Incoming(remote) => remote.to_string(),
+                other => other.to_string(),
+            };
+            return Err(failed(why));
         }
     };
-    if let Some(relay) = relay {
-        relay.send(Relayed::Verified).await;
-    }
     let stored = store_verified(blobs, spool, id, size, digest).await;
     let _ = first.delete_upload(id).await;
     stored.map_err(|err| failed(err.to_string()))?;
@@ -481,18 +471,60 @@ impl Relay {
     }
 }
 
-/// `body`, each chunk also relayed (the same buffer, counted twice).
-fn relaying(
+/// `body`, hashed as it passes and each chunk also relayed (the same buffer, counted twice):
+/// at its end the relay hears that the blob is verified when `expected` bytes came with
+/// `digest`; else the stream ends in an error (and the relay closes unverified).
+fn verifying(
     body: impl Stream<Item = Result<Bytes, BoxError>> + Send + 'static,
-    relay: Relay,
+    digest: Digest,
+    expected: u64,
+    relay: Option<Relay>,
 ) -> impl Stream<Item = Result<Bytes, BoxError>> + Send {
-    body.then(move |chunk| {
-        let relay = relay.clone();
+    struct Passing<S> {
+        body: std::pin::Pin<Box<S>>,
+        hasher: crate::oci::DigestHasher,
+        size: u64,
+        relay: Option<Relay>,
+    }
+    let passing = Passing {
+        body: Box::pin(body),
+        hasher: digest.algorithm().hasher(),
+        size: 0,
+        relay,
+    };
+    futures_util::stream::unfold(Some(passing), move |passing| {
+        let digest = digest.clone();
         async move {
-            if let Ok(bytes) = &chunk {
-                relay.send(Relayed::Bytes(bytes.clone())).await;
+            let mut passing = passing?;
+            match passing.body.next().await {
+                Some(Ok(bytes)) => {
+                    passing.hasher.update(&bytes);
+                    passing.size += bytes.len() as u64;
+                    if let Some(relay) = &passing.relay {
+                        relay.send(Relayed::Bytes(bytes.clone())).await;
+                    }
+                    Some((Ok(bytes), Some(passing)))
+                }
+                Some(Err(err)) => Some((Err(err), None)),
+                None => {
+                    let size = passing.size;
+                    let actual = passing.hasher.finish();
+                    let wrong: BoxError = if size != expected {
+                        format!(
+                            "the remote sent {size} bytes, not the {expected} the import recorded"
+                        )
+                        .into()
+                    } else if actual != digest {
+                        format!("the remote sent content with digest {actual}").into()
+                    } else {
+                        if let Some(relay) = passing.relay {
+                            relay.send(Relayed::Verified).await;
+                        }
+                        return None;
+                    };
+                    Some((Err(wrong), None))
+                }
             }
-            chunk
         }
     })
 }
