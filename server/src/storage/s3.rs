@@ -943,6 +943,21 @@ mod tests {
         let err = Stores::open(&nobody).await.err().unwrap().to_string();
         assert!(err.contains("cannot be used"), "{err}");
         assert!(started.elapsed() < Duration::from_secs(30));
+        if test_s3().name == "Garage" {
+            // Garage checks the region a request is signed for (SeaweedFS takes any): S3's
+            // default is refused, and its answer names the one it expects.
+            let mut default_region = config(dir.path(), format!("s3://{}/berth", test_s3().bucket));
+            default_region.storage.s3.region = None;
+            let err = Stores::open(&default_region)
+                .await
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(
+                err.contains("cannot be used") && err.contains(&test_s3().region),
+                "{err}"
+            );
+        }
     }
 
     #[test]
