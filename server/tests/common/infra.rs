@@ -216,7 +216,7 @@ fn start_seaweedfs() -> S3Service {
     let bucket = "berth";
     // `weed mini` also opens each port + 10000 for gRPC.
     let [s3, master, filer, volume, admin] = [(); 5].map(|_| free_port_pair());
-    let child = Command::new(weed())
+    let child = Command::new(installed_tool("seaweedfs", "weed"))
         .arg(format!("-logdir={}", dir.display()))
         .arg("mini")
         .arg(format!("-dir={}", dir.join("data").display()))
@@ -260,15 +260,6 @@ fn start_seaweedfs() -> S3Service {
     }
 }
 
-fn weed() -> PathBuf {
-    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tools/seaweedfs/bin/weed");
-    if local.is_file() {
-        local
-    } else {
-        "weed".into()
-    }
-}
-
 /// The process's Garage (one node, one bucket), started on first use.
 pub fn garage() -> &'static S3Service {
     static STORE: OnceLock<S3Service> = OnceLock::new();
@@ -299,7 +290,7 @@ fn start_garage() -> S3Service {
         ),
     )
     .unwrap();
-    let binary = garage_binary();
+    let binary = installed_tool("garage", "garage");
     // `--single-node --default-bucket` lays out the one node and makes the key and bucket
     // named by these variables: ready without `garage layout` and `garage key` steps.
     let child = Command::new(&binary)
@@ -336,14 +327,18 @@ fn start_garage() -> S3Service {
     }
 }
 
-/// `target/tools/garage/bin/garage` (where `scripts/setup test` installs it), else `garage` on
-/// the PATH.
-fn garage_binary() -> PathBuf {
-    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tools/garage/bin/garage");
+/// `target/tools/FOLDER/bin/PROGRAM` (where `scripts/setup test` installs it), else `PROGRAM`
+/// on the PATH.
+fn installed_tool(folder: &str, program: &str) -> PathBuf {
+    let local = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/tools")
+        .join(folder)
+        .join("bin")
+        .join(program);
     if local.is_file() {
         local
     } else {
-        "garage".into()
+        program.into()
     }
 }
 
