@@ -1,16 +1,17 @@
-//! Berth with its blobs in SeaweedFS's S3 gateway (`--storage-url s3://…` and `[storage.s3]`
-//! in a configuration file, or `BERTH_STORAGE_URL` and the `AWS_*` variables) and its metadata
-//! in SQLite: skopeo pushes and pulls, a chunked upload
-//! through the API that survives a kill, redirects to presigned URLs, and a 256 MiB blob
-//! streamed in and out with the server's memory staying flat.
+//! Berth with its blobs in S3 (SeaweedFS's gateway, or Garage with `BERTH_TEST_S3=garage`),
+//! set by `--storage-url s3://…` and `[storage.s3]` in a configuration file, or by
+//! `BERTH_STORAGE_URL` and the `AWS_*` variables, and its metadata in SQLite (in PostgreSQL with
+//! `BERTH_TEST_STORAGE=postgres-s3`): skopeo pushes and pulls, a chunked upload through the API
+//! that survives a kill, redirects to presigned URLs, and a 256 MiB blob streamed in and out
+//! with the server's memory staying flat.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use bytes::Bytes;
 use common::images::{raw_manifest, skopeo_copy, umoci_image};
-use common::infra::seaweedfs;
-use common::{TestServer, expect_status, header, location, sha256};
+use common::infra::s3 as test_s3;
+use common::{Storage, TestServer, expect_status, header, location, sha256};
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::ObjectStore;
 use reqwest::StatusCode;
@@ -19,16 +20,16 @@ use sha2::Digest as _;
 /// Berth on a fresh prefix of the test bucket, and that prefix: the storage URL as a flag and
 /// the bucket's address and keys in the configuration file.
 fn start_on_s3(redirect: bool) -> (TestServer, String, tempfile::TempDir) {
-    let s3 = seaweedfs();
+    let s3 = test_s3();
     let prefix = s3.prefix();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("berth.toml");
     std::fs::write(
         &config,
         format!(
-            "[storage]\nredirect = {redirect}\n[storage.s3]\nendpoint = {:?}\n\
+            "[storage]\nredirect = {redirect}\n[storage.s3]\nendpoint = {:?}\nregion = {:?}\n\
              access_key_id = {:?}\nsecret_access_key = {:?}\n",
-            s3.endpoint, s3.access_key_id, s3.secret_access_key
+            s3.endpoint, s3.region, s3.access_key_id, s3.secret_access_key
         ),
     )
     .unwrap();
@@ -41,7 +42,7 @@ fn start_on_s3(redirect: bool) -> (TestServer, String, tempfile::TempDir) {
 /// Berth on a fresh prefix of the test bucket, configured by environment variables only:
 /// `BERTH_STORAGE_URL` and the standard `AWS_*` ones.
 fn start_on_s3_from_the_environment() -> (TestServer, String) {
-    let s3 = seaweedfs();
+    let s3 = test_s3();
     let prefix = s3.prefix();
     let url = format!("s3://{}/{prefix}", s3.bucket);
     let server = TestServer::start_with_env(
@@ -49,7 +50,7 @@ fn start_on_s3_from_the_environment() -> (TestServer, String) {
         &[
             ("BERTH_STORAGE_URL", &url),
             ("AWS_ENDPOINT", &s3.endpoint),
-            ("AWS_REGION", "us-east-1"),
+            ("AWS_REGION", &s3.region),
             ("AWS_ACCESS_KEY_ID", &s3.access_key_id),
             ("AWS_SECRET_ACCESS_KEY", &s3.secret_access_key),
         ],
@@ -60,11 +61,11 @@ fn start_on_s3_from_the_environment() -> (TestServer, String) {
 /// The keys under `prefix` in the test bucket.
 async fn keys_under(prefix: &str) -> Vec<String> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let s3 = seaweedfs();
+    let s3 = test_s3();
     let bucket = object_store::aws::AmazonS3Builder::new()
         .with_endpoint(&s3.endpoint)
         .with_allow_http(true)
-        .with_region("us-east-1")
+        .with_region(&s3.region)
         .with_bucket_name(&s3.bucket)
         .with_access_key_id(&s3.access_key_id)
         .with_secret_access_key(&s3.secret_access_key)
@@ -102,7 +103,7 @@ fn skopeo_round_trip(server: &TestServer, repository: &str, layers: usize) {
 
 #[test]
 fn a_wrong_storage_url_or_a_missing_bucket_stops_berth_at_start() {
-    let s3 = seaweedfs();
+    let s3 = test_s3();
     let dir = tempfile::tempdir().unwrap();
     let secret = "a-secret-that-must-not-show";
     let serve = |url: &str| {
@@ -111,6 +112,7 @@ fn a_wrong_storage_url_or_a_missing_bucket_stops_berth_at_start() {
             .arg("--data-dir")
             .arg(dir.path().join("data"))
             .env("AWS_ENDPOINT", &s3.endpoint)
+            .env("AWS_REGION", &s3.region)
             .env("AWS_ACCESS_KEY_ID", &s3.access_key_id)
             .env("AWS_SECRET_ACCESS_KEY", secret)
             .env("BERTH_LOG_LEVEL", "debug")
@@ -148,7 +150,7 @@ fn skopeo_pushes_and_pulls_with_blobs_in_the_bucket() {
     let (server, prefix, _config) = start_on_s3(false);
     skopeo_round_trip(&server, "team/app", 3);
     // Three layers and the config are in the bucket, nothing under uploads/, and no blob
-    // folder in the data folder.
+    // folder in the data folder (which holds the database unless it is PostgreSQL).
     let keys = tokio::runtime::Runtime::new()
         .unwrap()
         .block_on(keys_under(&prefix));
@@ -158,7 +160,9 @@ fn skopeo_pushes_and_pulls_with_blobs_in_the_bucket() {
         "{keys:?}"
     );
     assert!(!server.data_dir().join("blobs").exists());
-    assert!(server.data_dir().join("berth.db").is_file());
+    if *server.storage() == Storage::Embedded {
+        assert!(server.data_dir().join("berth.db").is_file());
+    }
 }
 
 #[tokio::test]
@@ -241,7 +245,7 @@ async fn blob_gets_redirect_to_presigned_urls_after_the_access_checks() {
     let response = expect_status(server.get(&path), StatusCode::TEMPORARY_REDIRECT).await;
     assert_eq!(header(&response, "docker-content-digest"), digest);
     let target = location(&response);
-    assert!(target.starts_with(&seaweedfs().endpoint), "{target}");
+    assert!(target.starts_with(&test_s3().endpoint), "{target}");
     // A client that follows redirects gets the bytes, ranges included.
     let following = reqwest::Client::new();
     let fetched = following.get(&target).send().await.unwrap();
@@ -280,7 +284,7 @@ async fn blob_gets_redirect_to_presigned_urls_after_the_access_checks() {
 #[test]
 fn skopeo_pulls_through_redirects() {
     let (server, _prefix, _config) = start_on_s3(true);
-    // skopeo follows each blob's 307 to SeaweedFS and checks the digests.
+    // skopeo follows each blob's 307 to the S3 store and checks the digests.
     skopeo_round_trip(&server, "team/redirect", 2);
 }
 

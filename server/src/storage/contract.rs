@@ -352,7 +352,7 @@ pub async fn upload_progress_is_compare_and_set(stores: &Stores) {
 /// The blob store contract ([`BlobStore`]) as tests of one backend.
 macro_rules! blob_contract {
     ($open:expr) => {
-        $crate::storage::contract::checks!($open; concurrent_readiness_probes_all_pass, upload_in_chunks_then_commit_and_read_ranges, a_write_after_an_interrupted_one_starts_at_the_recorded_offset, an_unhashed_write_reads_back_for_hashing_then_commits, missing_blobs_and_uploads_are_reported_as_such, a_commit_that_already_happened_is_done, large_uploads_in_uneven_chunks_read_back_whole_and_by_ranges, an_empty_blob_is_stored_and_read, idle_uploads_are_listed_and_deleted);
+        $crate::storage::contract::checks!($open; concurrent_readiness_probes_all_pass, upload_in_chunks_then_commit_and_read_ranges, a_write_after_an_interrupted_one_starts_at_the_recorded_offset, an_unhashed_write_reads_back_for_hashing_then_commits, missing_blobs_and_uploads_are_reported_as_such, a_commit_that_already_happened_is_done, uploads_of_one_blob_committed_at_once_all_succeed, large_uploads_in_uneven_chunks_read_back_whole_and_by_ranges, an_empty_blob_is_stored_and_read, idle_uploads_are_listed_and_deleted);
     };
 }
 pub(crate) use blob_contract;
@@ -491,6 +491,46 @@ pub async fn a_commit_that_already_happened_is_done(stores: &Stores) {
         store.commit_upload(id, size + 1, &digest).await,
         Err(StorageError::UploadDataMissing)
     ));
+}
+
+/// Two clients (on two replicas) pushing one layer commit it at once: each commit succeeds and
+/// the blob is whole. No backend may need a create-only write for this (S3's conditional PUT,
+/// which Garage ignores): both write the same bytes under the same name.
+pub async fn uploads_of_one_blob_committed_at_once_all_succeed(stores: &Stores) {
+    let store = stores.blobs.clone();
+    let content = noise(300_001);
+    let digest = Digest::sha256_of(&content);
+    let mut ids = Vec::new();
+    // Uploads written at once and in two writes: on S3 a server-side copy and a streamed PUT.
+    for splits in [vec![0], vec![0, 100_000], vec![0], vec![0, 200_000]] {
+        let id = UploadId::new();
+        for (i, &from) in splits.iter().enumerate() {
+            let to = splits.get(i + 1).copied().unwrap_or(content.len());
+            store
+                .write_upload_unhashed(id, from as u64, chunked(&content, from..to, 65_536))
+                .await
+                .unwrap();
+        }
+        ids.push(id);
+    }
+    let commits: Vec<_> = ids
+        .iter()
+        .map(|&id| {
+            let (store, digest) = (store.clone(), digest.clone());
+            tokio::spawn(async move { store.commit_upload(id, 300_001, &digest).await })
+        })
+        .collect();
+    for commit in commits {
+        commit.await.unwrap().unwrap();
+    }
+    assert_eq!(store.stat(&digest).await.unwrap(), Some(300_001));
+    assert!(collect(store.read(&digest, 0, 300_001).await.unwrap()).await == content);
+    for id in ids {
+        assert!(matches!(
+            store.read_upload(id, 1).await,
+            Err(StorageError::UploadDataMissing)
+        ));
+    }
 }
 
 /// `len` bytes that repeat nowhere a misplaced part could hide.

@@ -726,9 +726,9 @@ impl BlobStore for S3BlobStore {
     }
 }
 
-/// The blob store contract on SeaweedFS (metadata in SQLite, as `Stores::open` makes them from
-/// an `s3://` storage URL), and what only object storage has: multipart records, redirects,
-/// start-up errors.
+/// The blob store contract on S3 (SeaweedFS, or Garage with `BERTH_TEST_S3=garage`; metadata in
+/// SQLite, as `Stores::open` makes them from an `s3://` storage URL), and what only object
+/// storage has: multipart records, redirects, start-up errors.
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -737,13 +737,14 @@ mod tests {
     use crate::oci::Algorithm;
     use crate::storage::Stores;
     use crate::storage::contract::{body, chunked, collect, noise};
-    use crate::storage::test_infra::seaweedfs;
+    use crate::storage::test_infra::s3 as test_s3;
 
-    /// SeaweedFS's address and keys.
+    /// The test store's address, region and keys.
     fn settings() -> S3Config {
-        let s3 = seaweedfs();
+        let s3 = test_s3();
         S3Config {
             endpoint: Some(s3.endpoint.clone()),
+            region: Some(s3.region.clone()),
             access_key_id: Some(s3.access_key_id.clone()),
             secret_access_key: Some(s3.secret_access_key.clone()),
             ..S3Config::default()
@@ -753,8 +754,8 @@ mod tests {
     /// A store on a fresh prefix of the test bucket.
     async fn store(redirect: bool) -> S3BlobStore {
         S3BlobStore::open(
-            &seaweedfs().bucket,
-            &seaweedfs().prefix(),
+            &test_s3().bucket,
+            &test_s3().prefix(),
             &settings(),
             redirect,
         )
@@ -776,7 +777,7 @@ mod tests {
 
     async fn stores() -> (tempfile::TempDir, Stores) {
         let dir = tempfile::tempdir().unwrap();
-        let s3 = seaweedfs();
+        let s3 = test_s3();
         let url = format!("s3://{}/{}", s3.bucket, s3.prefix());
         let stores = Stores::open(&config(dir.path(), url)).await.unwrap();
         (dir, stores)
@@ -887,7 +888,7 @@ mod tests {
         let digest = hasher.finish();
         store.commit_upload(id, size, &digest).await.unwrap();
         let url = store.redirect_url(&digest).await.unwrap().unwrap();
-        assert!(url.starts_with(&seaweedfs().endpoint), "{url}");
+        assert!(url.starts_with(&test_s3().endpoint), "{url}");
         assert!(url.contains("X-Amz-Expires=300"), "{url}");
         let client = reqwest::Client::new();
         let whole = client.get(&url).send().await.unwrap();
@@ -925,15 +926,15 @@ mod tests {
         let missing = config(dir.path(), "s3://no-such-bucket/berth".into());
         let err = Stores::open(&missing).await.err().unwrap().to_string();
         assert!(
-            err.contains("\"no-such-bucket\"") && err.contains(&seaweedfs().endpoint),
+            err.contains("\"no-such-bucket\"") && err.contains(&test_s3().endpoint),
             "{err}"
         );
-        let mut wrong_key = config(dir.path(), format!("s3://{}/berth", seaweedfs().bucket));
+        let mut wrong_key = config(dir.path(), format!("s3://{}/berth", test_s3().bucket));
         wrong_key.storage.s3.secret_access_key = Some("not-the-secret".into());
         let err = Stores::open(&wrong_key).await.err().unwrap().to_string();
         assert!(err.contains("cannot be used"), "{err}");
         assert!(!err.contains("not-the-secret"), "{err}");
-        let mut nobody = config(dir.path(), format!("s3://{}/berth", seaweedfs().bucket));
+        let mut nobody = config(dir.path(), format!("s3://{}/berth", test_s3().bucket));
         nobody.storage.s3.endpoint = Some(format!(
             "http://127.0.0.1:{}",
             crate::storage::test_infra::free_port()
@@ -942,6 +943,21 @@ mod tests {
         let err = Stores::open(&nobody).await.err().unwrap().to_string();
         assert!(err.contains("cannot be used"), "{err}");
         assert!(started.elapsed() < Duration::from_secs(30));
+        if test_s3().name == "Garage" {
+            // Garage checks the region a request is signed for (SeaweedFS takes any): S3's
+            // default is refused, and its answer names the one it expects.
+            let mut default_region = config(dir.path(), format!("s3://{}/berth", test_s3().bucket));
+            default_region.storage.s3.region = None;
+            let err = Stores::open(&default_region)
+                .await
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(
+                err.contains("cannot be used") && err.contains(&test_s3().region),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Real services for tests, started on loopback ports by the tests themselves: PostgreSQL (one
-//! cluster per test process, a new database per test), SeaweedFS's S3 gateway (one per process,
-//! a new key prefix per test) and HAProxy (one per test). Each service is stopped, and its
-//! folder removed, by a watchdog shell when the test process ends, however it ends.
+//! cluster per test process, a new database per test), SeaweedFS's S3 gateway and Garage (each
+//! one per process, a new key prefix per test) and HAProxy (one per test). Each service is
+//! stopped, and its folder removed, by a watchdog shell when the test process ends, however it
+//! ends.
 //!
 //! Included by the integration tests (`common/mod.rs`) and by the server's own unit tests
 //! (`storage::test_infra`), so both start the services the same way.
@@ -168,70 +169,21 @@ fn as_cluster_owner(as_root: bool, program: &Path) -> Command {
     }
 }
 
-/// SeaweedFS's S3 gateway of this test process, with one bucket.
-pub struct SeaweedFs {
+/// An S3-compatible store of this test process, with one bucket: SeaweedFS's S3 gateway or
+/// Garage.
+pub struct S3Service {
+    /// What it is, for messages: `SeaweedFS` or `Garage`.
+    pub name: &'static str,
     pub endpoint: String,
+    /// The region its signatures must name.
+    pub region: String,
     pub bucket: String,
     pub access_key_id: String,
     pub secret_access_key: String,
     prefixes: AtomicU32,
 }
 
-/// The process's SeaweedFS, started on first use.
-pub fn seaweedfs() -> &'static SeaweedFs {
-    static STORE: OnceLock<SeaweedFs> = OnceLock::new();
-    STORE.get_or_init(SeaweedFs::start)
-}
-
-impl SeaweedFs {
-    fn start() -> SeaweedFs {
-        let dir = service_dir("seaweedfs");
-        let (access_key_id, secret_access_key) = ("berth-test-key", "berth-test-secret");
-        let bucket = "berth";
-        // `weed mini` also opens each port + 10000 for gRPC.
-        let [s3, master, filer, volume, admin] = [(); 5].map(|_| free_port_pair());
-        let child = Command::new(weed())
-            .arg(format!("-logdir={}", dir.display()))
-            .arg("mini")
-            .arg(format!("-dir={}", dir.join("data").display()))
-            .args([
-                "-ip=127.0.0.1",
-                "-ip.bind=127.0.0.1",
-                "-master.telemetry=false",
-            ])
-            .args(["-admin.ui=false", "-webdav=false"])
-            .args(["-s3.port.iceberg=0", "-s3.port.lance=0"])
-            .arg(format!("-s3.port={s3}"))
-            .arg(format!("-master.port={master}"))
-            .arg(format!("-filer.port={filer}"))
-            .arg(format!("-volume.port={volume}"))
-            .arg(format!("-admin.port={admin}"))
-            .arg(format!("-bucket={bucket}"))
-            .env("AWS_ACCESS_KEY_ID", access_key_id)
-            .env("AWS_SECRET_ACCESS_KEY", secret_access_key)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("weed.log")).unwrap())
-            .spawn()
-            .expect("starting SeaweedFS (scripts/setup test installs `weed`)");
-        stop_with_this_process(&child, "TERM", &dir);
-        let endpoint = format!("http://127.0.0.1:{s3}");
-        // /healthz answers before the bucket exists, and an unsigned GET of the bucket answers
-        // 403 (access denied) about a second before it does: the filer's folder of the bucket
-        // tells.
-        wait_for("SeaweedFS's bucket", || {
-            http_status(s3, &format!("/{bucket}/")).is_some_and(|status| status != 404)
-                && http_status(filer, &format!("/buckets/{bucket}/")) == Some(200)
-        });
-        SeaweedFs {
-            endpoint,
-            bucket: bucket.to_owned(),
-            access_key_id: access_key_id.to_owned(),
-            secret_access_key: secret_access_key.to_owned(),
-            prefixes: AtomicU32::new(0),
-        }
-    }
-
+impl S3Service {
     /// A key prefix no other test of this run uses.
     pub fn prefix(&self) -> String {
         format!(
@@ -242,12 +194,151 @@ impl SeaweedFs {
     }
 }
 
-fn weed() -> PathBuf {
-    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tools/seaweedfs/bin/weed");
+/// The S3 store this run's S3 tests use, chosen by `BERTH_TEST_S3`: unset or `seaweedfs` (the
+/// CI store), or `garage` (the second implementation, in a smaller set of tests).
+pub fn s3() -> &'static S3Service {
+    match std::env::var("BERTH_TEST_S3").unwrap_or_default().as_str() {
+        "" | "seaweedfs" => seaweedfs(),
+        "garage" => garage(),
+        other => panic!("BERTH_TEST_S3={other:?}: expected seaweedfs or garage"),
+    }
+}
+
+/// The process's SeaweedFS, started on first use.
+pub fn seaweedfs() -> &'static S3Service {
+    static STORE: OnceLock<S3Service> = OnceLock::new();
+    STORE.get_or_init(start_seaweedfs)
+}
+
+fn start_seaweedfs() -> S3Service {
+    let dir = service_dir("seaweedfs");
+    let (access_key_id, secret_access_key) = ("berth-test-key", "berth-test-secret");
+    let bucket = "berth";
+    // `weed mini` also opens each port + 10000 for gRPC.
+    let [s3, master, filer, volume, admin] = [(); 5].map(|_| free_port_pair());
+    let child = Command::new(installed_tool("seaweedfs", "weed"))
+        .arg(format!("-logdir={}", dir.display()))
+        .arg("mini")
+        .arg(format!("-dir={}", dir.join("data").display()))
+        .args([
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            "-master.telemetry=false",
+        ])
+        .args(["-admin.ui=false", "-webdav=false"])
+        .args(["-s3.port.iceberg=0", "-s3.port.lance=0"])
+        .arg(format!("-s3.port={s3}"))
+        .arg(format!("-master.port={master}"))
+        .arg(format!("-filer.port={filer}"))
+        .arg(format!("-volume.port={volume}"))
+        .arg(format!("-admin.port={admin}"))
+        .arg(format!("-bucket={bucket}"))
+        .env("AWS_ACCESS_KEY_ID", access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", secret_access_key)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("weed.log")).unwrap())
+        .spawn()
+        .expect("starting SeaweedFS (scripts/setup test installs `weed`)");
+    stop_with_this_process(&child, "TERM", &dir);
+    let endpoint = format!("http://127.0.0.1:{s3}");
+    // /healthz answers before the bucket exists, and an unsigned GET of the bucket answers
+    // 403 (access denied) about a second before it does: the filer's folder of the bucket
+    // tells.
+    wait_for("SeaweedFS's bucket", || {
+        http_status(s3, &format!("/{bucket}/")).is_some_and(|status| status != 404)
+            && http_status(filer, &format!("/buckets/{bucket}/")) == Some(200)
+    });
+    S3Service {
+        name: "SeaweedFS",
+        endpoint,
+        region: "us-east-1".to_owned(),
+        bucket: bucket.to_owned(),
+        access_key_id: access_key_id.to_owned(),
+        secret_access_key: secret_access_key.to_owned(),
+        prefixes: AtomicU32::new(0),
+    }
+}
+
+/// The process's Garage (one node, one bucket), started on first use.
+pub fn garage() -> &'static S3Service {
+    static STORE: OnceLock<S3Service> = OnceLock::new();
+    STORE.get_or_init(start_garage)
+}
+
+fn start_garage() -> S3Service {
+    let dir = service_dir("garage");
+    // Garage's own forms: a key id is `GK` and 24 hex digits, a secret 64 hex digits.
+    let access_key_id = "GK0123456789abcdef01234567";
+    let secret_access_key = "5a1e".repeat(16);
+    let bucket = "berth";
+    // Not Garage's default region, nor S3's: Berth must sign with the one it is given.
+    let region = "garage-test";
+    let [rpc, s3, admin] = [(); 3].map(|_| free_port());
+    let config = dir.join("garage.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "metadata_dir = {:?}\ndata_dir = {:?}\ndb_engine = \"sqlite\"\n\
+             replication_factor = 1\nrpc_bind_addr = \"127.0.0.1:{rpc}\"\n\
+             rpc_public_addr = \"127.0.0.1:{rpc}\"\nrpc_secret = \"{}\"\n\
+             [s3_api]\ns3_region = \"{region}\"\napi_bind_addr = \"127.0.0.1:{s3}\"\n\
+             [admin]\napi_bind_addr = \"127.0.0.1:{admin}\"\n",
+            dir.join("meta"),
+            dir.join("data"),
+            "0b".repeat(32),
+        ),
+    )
+    .unwrap();
+    let binary = installed_tool("garage", "garage");
+    // `--single-node --default-bucket` lays out the one node and makes the key and bucket
+    // named by these variables: ready without `garage layout` and `garage key` steps.
+    let child = Command::new(&binary)
+        .arg("-c")
+        .arg(&config)
+        .args(["server", "--single-node", "--default-bucket"])
+        .env("GARAGE_DEFAULT_ACCESS_KEY", access_key_id)
+        .env("GARAGE_DEFAULT_SECRET_KEY", &secret_access_key)
+        .env("GARAGE_DEFAULT_BUCKET", bucket)
+        .env("RUST_LOG", "garage=warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("garage.log")).unwrap())
+        .spawn()
+        .unwrap_or_else(|err| {
+            let _ = std::fs::remove_dir_all(&dir);
+            panic!(
+                "starting Garage ({}: {err}): run `scripts/setup test`, which builds it from \
+                 crates.io into target/tools/garage",
+                binary.display()
+            )
+        });
+    stop_with_this_process(&child, "TERM", &dir);
+    // The admin API's /health answers 200 once the node serves its one-node layout.
+    wait_for("Garage", || http_status(admin, "/health") == Some(200));
+    S3Service {
+        name: "Garage",
+        endpoint: format!("http://127.0.0.1:{s3}"),
+        region: region.to_owned(),
+        bucket: bucket.to_owned(),
+        access_key_id: access_key_id.to_owned(),
+        secret_access_key,
+        prefixes: AtomicU32::new(0),
+    }
+}
+
+/// `target/tools/FOLDER/bin/PROGRAM` (where `scripts/setup test` installs it), else `PROGRAM`
+/// on the PATH.
+fn installed_tool(folder: &str, program: &str) -> PathBuf {
+    let local = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/tools")
+        .join(folder)
+        .join("bin")
+        .join(program);
     if local.is_file() {
         local
     } else {
-        "weed".into()
+        program.into()
     }
 }
 

@@ -301,8 +301,9 @@ impl TestServer {
 
 /// The database and blob store of a test server, chosen for the whole run by
 /// `BERTH_TEST_STORAGE`: unset or `embedded` (SQLite and the data folder, the default),
-/// `postgres` (PostgreSQL, blobs in the data folder) or `postgres-s3` (PostgreSQL and
-/// SeaweedFS's S3). `scripts/test` runs the integration suites once per choice.
+/// `postgres` (PostgreSQL, blobs in the data folder) or `postgres-s3` (PostgreSQL and S3:
+/// SeaweedFS, or Garage with `BERTH_TEST_S3=garage`). `scripts/test` runs the integration
+/// suites once per choice.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Storage {
     Embedded,
@@ -336,9 +337,9 @@ impl Storage {
         }
     }
 
-    /// A new database on this process's PostgreSQL and a new prefix of its SeaweedFS bucket.
+    /// A new database on this process's PostgreSQL and a new prefix of its S3 bucket.
     pub fn postgres_s3() -> Storage {
-        let s3 = infra::seaweedfs();
+        let s3 = infra::s3();
         Storage::PostgresS3 {
             database_url: infra::postgres().database(),
             storage_url: format!("s3://{}/{}", s3.bucket, s3.prefix()),
@@ -356,12 +357,12 @@ impl Storage {
                 database_url,
                 storage_url,
             } => {
-                let s3 = infra::seaweedfs();
+                let s3 = infra::s3();
                 command
                     .env("BERTH_DATABASE_URL", database_url)
                     .env("BERTH_STORAGE_URL", storage_url)
                     .env("AWS_ENDPOINT", &s3.endpoint)
-                    .env("AWS_REGION", "us-east-1")
+                    .env("AWS_REGION", &s3.region)
                     .env("AWS_ACCESS_KEY_ID", &s3.access_key_id)
                     .env("AWS_SECRET_ACCESS_KEY", &s3.secret_access_key);
             }
