@@ -35,7 +35,8 @@ http:
   addr: 127.0.0.1:$registry_port
 YAML
 docker-registry serve "$work/registry.yml" >"$work/registry.out" 2>&1 &
-pids+=("$!")
+registry_pid=$!
+pids+=("$registry_pid")
 # The registry imported from is on loopback, which the egress policy refuses unless allowed.
 env "${berth_env[@]}" BERTH_BOOTSTRAP_PASSWORD=bench-password "$berth_bin" serve --listen "127.0.0.1:$berth_port" \
   --data-dir "$work/berth" --log-level warn --egress-allow 127.0.0.1/32 >"$work/berth.out" 2>"$work/berth.err" &
@@ -82,20 +83,31 @@ grep -q '"status":"Success"' "$work/import.json" || { cat "$work/import.json" >&
 seconds() { curl -fs "${@:2}" -o /dev/null -w '%{time_total}\n' "$1"; }
 calc() { awk "BEGIN { print $1 }"; }
 rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+# A process's CPU time so far (user + system), in seconds.
+ticks=$(getconf CLK_TCK)
+cpu_s() { awk -v t="$ticks" '{ print ($14 + $15) / t }' "/proc/$1/stat"; }
 
 # Warm the page cache for the remote's file, as a fair direct baseline.
 direct=$(seconds "$remote/v2/bench/big/blobs/$layer")
+registry_before=$(cpu_s "$registry_pid")
 direct=$(seconds "$remote/v2/bench/big/blobs/$layer")
+registry_direct=$(calc "$(cpu_s "$registry_pid") - $registry_before")
 sleep 1
 idle_kib=$(rss_kib "$berth_pid")
 : >"$work/rss"
 ( while kill -0 "$berth_pid" 2>/dev/null; do rss_kib "$berth_pid" >>"$work/rss"; sleep 0.05; done ) &
 sampler=$!
+berth_before=$(cpu_s "$berth_pid")
+registry_before=$(cpu_s "$registry_pid")
 first=$(seconds "$berth/v2/mirror/big/blobs/$layer" -u admin:bench-password)
+berth_first=$(calc "$(cpu_s "$berth_pid") - $berth_before")
+registry_first=$(calc "$(cpu_s "$registry_pid") - $registry_before")
 kill "$sampler" 2>/dev/null || true
 peak_kib=$(sort -n "$work/rss" | tail -1)
 second=$(seconds "$berth/v2/mirror/big/blobs/$layer" -u admin:bench-password)
 
+# What one core hashes per second (SHA-256, 64 KiB blocks), the floor of Berth's own work.
+sha_rate=$(openssl speed -seconds 1 -bytes 65536 -evp sha256 2>/dev/null | awk '/^sha256/ { sub("k", "", $2); print $2 * 1000 }')
 mkdir -p bench/results
 report="bench/results/pullthrough-$(date -u +%Y%m%dT%H%M%SZ).txt"
 {
@@ -105,6 +117,8 @@ report="bench/results/pullthrough-$(date -u +%Y%m%dT%H%M%SZ).txt"
   printf 'first pull through Berth (fetching):  %6.0f MiB/s  (%.0f%% of direct; target >= 80%%)\n' \
     "$(calc "$size_mib / $first")" "$(calc "100 * $direct / $first")"
   printf 'second pull through Berth (stored):   %6.0f MiB/s\n' "$(calc "$size_mib / $second")"
+  printf 'CPU seconds: direct pull: docker-registry %.2f; first pull through Berth: Berth %.2f (its hashing alone about %.2f at openssl speed'"'"'s SHA-256 rate), docker-registry %.2f\n' \
+    "$registry_direct" "$berth_first" "$(calc "$size_mib * 1048576 / $sha_rate")" "$registry_first"
   printf 'Berth RSS: idle %d MiB, peak during the first pull %d MiB (%d MiB above idle)\n' \
     "$((idle_kib / 1024))" "$((peak_kib / 1024))" "$(((peak_kib - idle_kib) / 1024))"
 } | tee "$report"
