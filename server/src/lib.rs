@@ -24,6 +24,7 @@ pub mod config;
 pub mod console;
 pub mod egress;
 pub mod events;
+pub mod gc;
 pub mod imagestream;
 pub mod import;
 pub mod kube;
@@ -82,21 +83,14 @@ async fn build_app_on(
     let (oauth_server, console_sign_in) =
         sign_in(config, &auth, &auth_store, &base_url, address, &egress).await?;
     let blobs = stores.blobs.clone();
-    // What a crash may have left in uploads/ (and the spool) without a session (see
-    // storage::sweep_orphan_uploads).
-    for store in std::iter::once(&blobs).chain(&stores.spool) {
-        match storage::sweep_orphan_uploads(
-            metadata.as_ref(),
-            store.as_ref(),
-            storage::ORPHAN_UPLOAD_IDLE,
-        )
-        .await
-        {
-            Ok(0) => {}
-            Ok(removed) => tracing::info!(removed, "removed upload data no session owned"),
-            Err(err) => tracing::warn!(%err, "sweeping upload data no session owns failed"),
-        }
-    }
+    // Abandoned uploads, and what a crash left in uploads/ (and the spool) without a session.
+    Arc::new(gc::uploads::UploadCollector {
+        metadata: metadata.clone(),
+        blobs: blobs.clone(),
+        spool: stores.spool.clone(),
+        ttl: Duration::from_secs(config.gc.upload_ttl_seconds),
+    })
+    .spawn(&coordination);
     let mut registry = Registry::new(
         metadata.clone(),
         blobs.clone(),

@@ -399,3 +399,48 @@ async fn names_digests_and_paths_are_checked() {
         assert_eq!(error_code(response).await, code, "{method} {path}");
     }
 }
+
+#[tokio::test]
+async fn an_upload_nobody_writes_to_expires_with_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("berth.toml");
+    std::fs::write(&config, "[gc]\nupload_ttl_seconds = 2\n").unwrap();
+    let server = TestServer::start_with(&["--config", config.to_str().unwrap()]);
+    let abandoned = start_upload(&server, "ns/app").await;
+    assert_eq!(
+        patch(&server, &abandoned, 0, b"left behind").await.status(),
+        StatusCode::ACCEPTED
+    );
+    let id = header(
+        &expect_status(server.get(&abandoned), StatusCode::NO_CONTENT).await,
+        "docker-upload-uuid",
+    );
+    let data_file = server.data_dir().join("uploads").join(&id);
+    if matches!(server.storage(), common::Storage::Embedded) {
+        assert!(data_file.exists());
+    }
+
+    // Another upload is written to every second: it stays, however long it takes.
+    let mut active = start_upload(&server, "ns/app").await;
+    let mut offset = 0;
+    for _ in 0..5 {
+        let response = patch(&server, &active, offset, b"more").await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        active = location(&response);
+        offset += 4;
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    assert_eq!(
+        error_code_of(server.get(&abandoned)).await,
+        "BLOB_UPLOAD_UNKNOWN"
+    );
+    assert_eq!(
+        error_code_of(server.patch(&abandoned).body("more")).await,
+        "BLOB_UPLOAD_UNKNOWN"
+    );
+    if matches!(server.storage(), common::Storage::Embedded) {
+        assert!(!data_file.exists(), "the expired upload's data is deleted");
+    }
+    let status = expect_status(server.get(&active), StatusCode::NO_CONTENT).await;
+    assert_eq!(header(&status, "range"), format!("0-{}", offset - 1));
+}

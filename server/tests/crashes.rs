@@ -266,13 +266,22 @@ async fn berth_starts_on_what_a_crash_leaves_and_heals_on_a_push() {
         })
     });
     in_flight.abort();
-    // Started by itself: the orphan is swept, the committed manifest is there.
-    let uploads: Vec<_> = std::fs::read_dir(server.data_dir().join("uploads"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .filter(|name| name != ".ready-probe")
-        .collect();
-    assert!(uploads.is_empty(), "left in uploads/: {uploads:?}");
+    // Started by itself: the orphan is swept (by the upload collector's first round), the
+    // committed manifest is there.
+    let uploads = server.data_dir().join("uploads");
+    wait_until("the orphan swept from uploads/", async || {
+        let left: Vec<_> = std::fs::read_dir(&uploads)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|name| name != ".ready-probe")
+            .collect();
+        if left.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{left:?}"))
+        }
+    })
+    .await;
     let pulled = expect_status(
         server
             .get("/v2/team/app/manifests/v1")

@@ -53,6 +53,8 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     pub secrets: SecretsConfig,
     pub import: ImportConfig,
+    /// What Berth frees by itself (`[gc]`).
+    pub gc: GcConfig,
     pub webhooks: WebhooksConfig,
     /// Where Berth's own outbound calls may go (`[egress]`).
     pub egress: EgressConfig,
@@ -162,6 +164,24 @@ impl Default for ImportConfig {
     }
 }
 
+/// Garbage collection: what Berth frees by itself, online.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GcConfig {
+    /// Seconds after its last write that an upload session is abandoned: it ends and its data
+    /// is deleted (`upload_ttl` also names it).
+    #[serde(alias = "upload_ttl")]
+    pub upload_ttl_seconds: u64,
+}
+
+impl Default for GcConfig {
+    fn default() -> Self {
+        GcConfig {
+            upload_ttl_seconds: 24 * 3600,
+        }
+    }
+}
+
 /// The key of registry credentials ("pull secrets"), kept apart from the database so that a
 /// copy of the database alone reveals no credentials.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -234,6 +254,7 @@ impl Default for Config {
             secrets: SecretsConfig::default(),
             database: DatabaseConfig::default(),
             import: ImportConfig::default(),
+            gc: GcConfig::default(),
             webhooks: WebhooksConfig::default(),
             egress: EgressConfig::default(),
             limits: LimitsConfig::default(),
@@ -340,6 +361,7 @@ impl Config {
                 "import.pull_through_timeout_seconds",
                 self.import.pull_through_timeout_seconds,
             ),
+            ("gc.upload_ttl_seconds", self.gc.upload_ttl_seconds),
         ] {
             if value == 0 {
                 return Err(ConfigError::Invalid {

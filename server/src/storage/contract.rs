@@ -40,7 +40,7 @@ pub(crate) use checks;
 /// The registry metadata contract ([`MetadataStore`]) as tests of one backend.
 macro_rules! metadata_contract {
     ($open:expr) => {
-        $crate::storage::contract::checks!($open; a_manifest_needs_its_blobs_in_the_same_repository, deleting_a_manifest_removes_its_tags_and_pagination_is_ordered, referrers_are_found_by_subject_within_the_repository, a_remote_link_serves_nothing_until_its_bytes_are_verified, declared_sizes_must_be_the_stored_ones, upload_progress_is_compare_and_set);
+        $crate::storage::contract::checks!($open; a_manifest_needs_its_blobs_in_the_same_repository, deleting_a_manifest_removes_its_tags_and_pagination_is_ordered, referrers_are_found_by_subject_within_the_repository, a_remote_link_serves_nothing_until_its_bytes_are_verified, declared_sizes_must_be_the_stored_ones, upload_progress_is_compare_and_set, uploads_not_written_since_a_time_expire);
     };
 }
 pub(crate) use metadata_contract;
@@ -311,6 +311,43 @@ pub async fn declared_sizes_must_be_the_stored_ones(stores: &Stores) {
         store.put_manifest(&r, &index, None).await.unwrap(),
         PutManifestOutcome::Stored
     );
+}
+
+pub async fn uploads_not_written_since_a_time_expire(stores: &Stores) {
+    let store = stores.metadata.as_ref();
+    let session = || UploadSession {
+        id: UploadId::new(),
+        repository: repo("ns/r"),
+        size: 0,
+        hash_algorithm: Algorithm::Sha256,
+        hash_state: Algorithm::Sha256.hasher().save(),
+        started_at: Utc::now(),
+    };
+    let pause = || tokio::time::sleep(std::time::Duration::from_millis(20));
+    let (abandoned, resumed, other_abandoned) = (session(), session(), session());
+    for old in [&abandoned, &resumed, &other_abandoned] {
+        store.create_upload(old).await.unwrap();
+    }
+    pause().await;
+    let cutoff = Utc::now();
+    pause().await;
+    // Written to after the cutoff: not abandoned.
+    assert!(store.advance_upload(resumed.id, 0, 5, b"s").await.unwrap());
+    let fresh = session();
+    store.create_upload(&fresh).await.unwrap();
+
+    let first = store.expire_uploads(cutoff, 1).await.unwrap();
+    assert_eq!(first.len(), 1, "at most the limit");
+    let mut expired = first;
+    expired.extend(store.expire_uploads(cutoff, 10).await.unwrap());
+    expired.sort_by_key(|id| id.0);
+    let mut abandoned_ids = vec![abandoned.id, other_abandoned.id];
+    abandoned_ids.sort_by_key(|id| id.0);
+    assert_eq!(expired, abandoned_ids);
+    assert!(store.expire_uploads(cutoff, 10).await.unwrap().is_empty());
+    assert!(!store.upload_exists(abandoned.id).await.unwrap());
+    assert!(store.upload_exists(resumed.id).await.unwrap());
+    assert!(store.upload_exists(fresh.id).await.unwrap());
 }
 
 pub async fn upload_progress_is_compare_and_set(stores: &Stores) {

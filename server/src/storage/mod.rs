@@ -388,6 +388,13 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Whether a session (of any repository) is named `id`.
     async fn upload_exists(&self, id: UploadId) -> StorageResult<bool>;
     async fn count_uploads(&self) -> StorageResult<u64>;
+    /// Ends at most `limit` sessions last written before `written_before` (abandoned uploads)
+    /// and returns their ids, whose data is the caller's to delete.
+    async fn expire_uploads(
+        &self,
+        written_before: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> StorageResult<Vec<UploadId>>;
 
     // Manifests and tags.
     /// Stores a manifest (and points `tag` at it) if every reference is in the repository.

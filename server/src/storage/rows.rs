@@ -437,6 +437,17 @@ impl UploadRow {
     }
 }
 
+/// Upload ids as the `uploads` table keeps them (text).
+pub(super) fn upload_ids(ids: Vec<String>) -> StorageResult<Vec<UploadId>> {
+    ids.iter()
+        .map(|id| {
+            uuid::Uuid::parse_str(id)
+                .map(UploadId)
+                .map_err(|_| StorageError::Corrupt(format!("upload id {id:?}")))
+        })
+        .collect()
+}
+
 /// What a repository holds of a referenced digest: its size, when it holds it.
 #[derive(sqlx::FromRow)]
 pub(super) struct HeldSize {

@@ -2,14 +2,14 @@
 //! each push recorded in its image stream (tag history and event) in the same transaction.
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
 use super::{SqliteMetadata, ensure_repository, json_array, size_from_db, size_to_db};
 use crate::oci::{Digest, RepositoryName, Tag};
 use crate::storage::rows::{
     HeldSize, ManifestRow, ReferrerRow, RemoteBlobRow, RepositoryTagRow, UploadRow, check_held,
-    distinct_digests, repository_summaries,
+    distinct_digests, repository_summaries, upload_ids,
 };
 use crate::storage::{
     MetadataStore, NewManifest, PutManifestOutcome, Referenced, Referrer, RemoteBlob, RemoteSource,
@@ -396,6 +396,23 @@ impl MetadataStore for SqliteMetadata {
             .fetch_one(&self.pool)
             .await?;
         size_from_db(count)
+    }
+
+    async fn expire_uploads(
+        &self,
+        written_before: DateTime<Utc>,
+        limit: u32,
+    ) -> StorageResult<Vec<UploadId>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "DELETE FROM uploads WHERE id IN
+                 (SELECT id FROM uploads WHERE updated_at < ? ORDER BY updated_at LIMIT ?)
+             RETURNING id",
+        )
+        .bind(written_before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        upload_ids(ids)
     }
 
     async fn put_manifest(
