@@ -91,6 +91,13 @@ async fn build_app_on(
         ttl: Duration::from_secs(config.gc.upload_ttl_seconds),
     })
     .spawn(&coordination);
+    Arc::new(gc::logs::LogCollector {
+        streams: streams.clone(),
+        webhooks: stores.webhooks.clone(),
+        event_retention: Duration::from_secs(config.gc.event_retention_seconds),
+        delivery_retention: Duration::from_secs(config.gc.webhook_delivery_retention_seconds),
+    })
+    .spawn(&coordination);
     let mut registry = Registry::new(
         metadata.clone(),
         blobs.clone(),

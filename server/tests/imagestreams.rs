@@ -990,3 +990,63 @@ async fn the_list_of_every_namespace_pages_across_namespaces() {
     }
     assert_eq!(seen, ["a/one", "a/two", "b/one", "b/two", "c/one"]);
 }
+
+#[tokio::test]
+async fn a_watch_from_a_compacted_version_is_gone_and_the_current_one_still_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("berth.toml");
+    std::fs::write(&config, "[gc]\nevent_retention_seconds = 1\n").unwrap();
+    let mut args = vec!["--config", config.to_str().unwrap()];
+    args.extend_from_slice(common::ALLOW_LOOPBACK);
+    let server = TestServer::start_with(&args);
+    push_image(&server, "w/app", "v1", "first").await;
+    // A subscription makes the webhook dispatcher read (and so release) every event; its
+    // receiver is a closed port, which does not matter here.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", closed.local_addr().unwrap());
+    drop(closed);
+    let (status, body) = send(
+        &server,
+        "POST",
+        "/apis/berth.io/v1/namespaces/w/webhooks",
+        json!({"metadata": {"name": "ci"}, "spec": {"url": url, "secret": "s"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, list) = get(&server, &format!("{API}/namespaces/w/imagestreams")).await;
+    let old = list["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    push_image(&server, "w/app", "v1", "second").await;
+    push_image(&server, "w/app", "v1", "third").await;
+
+    let path =
+        |rv: &str| format!("{API}/namespaces/w/imagestreams?watch=true&resourceVersion={rv}");
+    let gone = common::wait_until("the old version compacted", async || {
+        let mut watch = Watch::open(&server, &path(&old)).await;
+        let first = watch.next().await;
+        if first["type"] == "ERROR" {
+            Ok(first)
+        } else {
+            Err(first.to_string())
+        }
+    })
+    .await;
+    assert_eq!(gone["object"]["kind"], "Status");
+    assert_eq!(gone["object"]["code"], 410, "{gone}");
+    assert_eq!(gone["object"]["reason"], "Expired", "{gone}");
+
+    // Listing again gives a version that a watch resumes from, and it never goes back.
+    let (_, list) = get(&server, &format!("{API}/namespaces/w/imagestreams")).await;
+    let current = list["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(current.parse::<i64>().unwrap() > old.parse::<i64>().unwrap());
+    let mut watch = Watch::open(&server, &path(&current)).await;
+    let fourth = push_image(&server, "w/app", "v1", "fourth").await;
+    let event = watch.next().await;
+    assert_eq!(event["type"], "MODIFIED", "{event}");
+    assert_eq!(history(&event["object"], "v1")[0], fourth);
+}

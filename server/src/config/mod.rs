@@ -172,12 +172,20 @@ pub struct GcConfig {
     /// is deleted (`upload_ttl` also names it).
     #[serde(alias = "upload_ttl")]
     pub upload_ttl_seconds: u64,
+    /// Seconds the event log keeps a change: a watch (or the console's feed) resumes from a
+    /// resourceVersion within it; older ones get 410 Gone and list again. Events webhooks have
+    /// not read yet are kept however old.
+    pub event_retention_seconds: u64,
+    /// Seconds a finished (delivered or failed) webhook delivery is kept, with its attempts.
+    pub webhook_delivery_retention_seconds: u64,
 }
 
 impl Default for GcConfig {
     fn default() -> Self {
         GcConfig {
             upload_ttl_seconds: 24 * 3600,
+            event_retention_seconds: 7 * 24 * 3600,
+            webhook_delivery_retention_seconds: 30 * 24 * 3600,
         }
     }
 }
@@ -362,6 +370,14 @@ impl Config {
                 self.import.pull_through_timeout_seconds,
             ),
             ("gc.upload_ttl_seconds", self.gc.upload_ttl_seconds),
+            (
+                "gc.event_retention_seconds",
+                self.gc.event_retention_seconds,
+            ),
+            (
+                "gc.webhook_delivery_retention_seconds",
+                self.gc.webhook_delivery_retention_seconds,
+            ),
         ] {
             if value == 0 {
                 return Err(ConfigError::Invalid {

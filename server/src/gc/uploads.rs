@@ -10,8 +10,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
-
 use crate::storage::coordination::{Coordination, LeaseTiming};
 use crate::storage::{
     BlobStore, MetadataStore, ORPHAN_UPLOAD_IDLE, StorageResult, sweep_orphan_uploads,
@@ -57,10 +55,7 @@ impl UploadCollector {
 
     /// Ends every session last written more than the TTL ago and deletes its data; how many.
     pub async fn expire_sessions(&self) -> StorageResult<usize> {
-        let Some(cutoff) = chrono::TimeDelta::from_std(self.ttl)
-            .ok()
-            .and_then(|ttl| Utc::now().checked_sub_signed(ttl))
-        else {
+        let Some(cutoff) = super::before(self.ttl) else {
             return Ok(0);
         };
         let mut expired = 0;

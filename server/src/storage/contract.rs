@@ -869,7 +869,7 @@ pub async fn secrets_need_their_namespace_and_go_with_it(stores: &Stores) {
 /// order under concurrent writers) as tests of one backend's [`Stores`].
 macro_rules! streams_contract {
     ($open:expr) => {
-        $crate::storage::contract::checks!($open; a_push_moves_its_tag_with_history_and_logs_events_in_order, stream_summaries_filter_sort_and_page_in_one_query, namespace_usage_counts_streams_and_bytes, a_watcher_sees_every_event_once_in_order_under_concurrent_writers, stream_changes_check_presence_and_version_and_raise_the_generation_on_spec_changes, tags_that_track_a_moved_tag_follow_it_and_images_link_across_streams, deletions_log_the_last_state_and_a_namespace_made_again_starts_clean);
+        $crate::storage::contract::checks!($open; a_push_moves_its_tag_with_history_and_logs_events_in_order, stream_summaries_filter_sort_and_page_in_one_query, namespace_usage_counts_streams_and_bytes, a_watcher_sees_every_event_once_in_order_under_concurrent_writers, stream_changes_check_presence_and_version_and_raise_the_generation_on_spec_changes, tags_that_track_a_moved_tag_follow_it_and_images_link_across_streams, deletions_log_the_last_state_and_a_namespace_made_again_starts_clean, old_events_are_compacted_but_never_the_newest_or_unread_ones);
     };
 }
 pub(crate) use streams_contract;
@@ -1031,7 +1031,7 @@ pub async fn namespace_usage_counts_streams_and_bytes(stores: &Stores) {
 /// backend's [`Stores`].
 macro_rules! webhooks_contract {
     ($open:expr) => {
-        $crate::storage::contract::checks!($open; webhooks_are_kept_per_namespace_by_name_and_go_with_it, deliveries_and_the_cursor_move_together_once_per_event, each_subscription_sends_its_oldest_pending_delivery_first, a_finished_delivery_is_sent_again_as_a_new_one);
+        $crate::storage::contract::checks!($open; webhooks_are_kept_per_namespace_by_name_and_go_with_it, deliveries_and_the_cursor_move_together_once_per_event, each_subscription_sends_its_oldest_pending_delivery_first, a_finished_delivery_is_sent_again_as_a_new_one, old_finished_deliveries_are_deleted_pending_ones_kept);
     };
 }
 pub(crate) use webhooks_contract;
@@ -1224,6 +1224,66 @@ pub async fn deliveries_and_the_cursor_move_together_once_per_event(stores: &Sto
             .is_err()
     );
     assert_eq!(stores.webhooks.webhook_cursor().await.unwrap(), Some(8));
+}
+
+pub async fn old_finished_deliveries_are_deleted_pending_ones_kept(stores: &Stores) {
+    with_namespaces(stores).await;
+    stores
+        .webhooks
+        .put_webhook(&webhook("team", "ci"))
+        .await
+        .unwrap();
+    let ci = webhook_id(stores, "team", "ci").await;
+    stores
+        .webhooks
+        .add_deliveries(
+            &[
+                delivery(ci, 8, "push"),
+                delivery(ci, 9, "push"),
+                delivery(ci, 10, "push"),
+            ],
+            10,
+        )
+        .await
+        .unwrap();
+    let all = stores.webhooks.deliveries(ci, 10).await.unwrap();
+    let id_of = |event: i64| all.iter().find(|(d, _)| d.event_id == event).unwrap().0.id;
+    for (event, state) in [(8, DeliveryState::Delivered), (9, DeliveryState::Failed)] {
+        stores
+            .webhooks
+            .record_attempt(&attempt(id_of(event), 1, 200), state, None)
+            .await
+            .unwrap();
+    }
+    let later = Utc::now() + chrono::Duration::seconds(1);
+    assert_eq!(
+        stores
+            .webhooks
+            .delete_finished_deliveries(Utc::now() - chrono::Duration::hours(1), 10)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        stores
+            .webhooks
+            .delete_finished_deliveries(later, 1)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        stores
+            .webhooks
+            .delete_finished_deliveries(later, 10)
+            .await
+            .unwrap(),
+        1
+    );
+    let left = stores.webhooks.deliveries(ci, 10).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].0.event_id, 10);
+    assert_eq!(left[0].0.state, DeliveryState::Pending);
 }
 
 pub async fn each_subscription_sends_its_oldest_pending_delivery_first(stores: &Stores) {
@@ -2222,6 +2282,34 @@ pub async fn a_server_secret_is_its_first_candidate(stores: &Stores) {
             .unwrap(),
         b"four"
     );
+}
+
+pub async fn old_events_are_compacted_but_never_the_newest_or_unread_ones(stores: &Stores) {
+    let log = stores.streams.as_ref();
+    push_sized(stores, "ns/app", "v1", "first", 10, vec![]).await;
+    push_sized(stores, "ns/app", "v1", "second", 20, vec![]).await;
+    push_sized(stores, "ns/app", "v1", "third", 30, vec![]).await;
+    let (oldest, newest) = (
+        log.oldest_event_id().await.unwrap(),
+        log.latest_event_id().await.unwrap(),
+    );
+    assert!(newest - oldest >= 3, "{oldest}..{newest}");
+    let later = Utc::now() + chrono::Duration::seconds(1);
+    // Nothing made before the cutoff, or nothing read yet: nothing goes.
+    let earlier = Utc::now() - chrono::Duration::hours(1);
+    assert_eq!(log.compact_events(earlier, newest, 100).await.unwrap(), 0);
+    assert_eq!(log.compact_events(later, oldest - 1, 100).await.unwrap(), 0);
+    // Up to what was read, at most the limit, oldest first.
+    assert_eq!(log.compact_events(later, oldest + 1, 1).await.unwrap(), 1);
+    assert_eq!(log.oldest_event_id().await.unwrap(), oldest + 1);
+    // Everything read and old: all but the newest.
+    let left = log.compact_events(later, newest, 1000).await.unwrap();
+    assert!(left >= 2, "{left}");
+    assert_eq!(log.oldest_event_id().await.unwrap(), newest);
+    assert_eq!(log.latest_event_id().await.unwrap(), newest);
+    // Ids are never reused: the next event follows the newest.
+    push_sized(stores, "ns/app", "v1", "fourth", 40, vec![]).await;
+    assert!(log.latest_event_id().await.unwrap() > newest);
 }
 
 pub async fn a_push_moves_its_tag_with_history_and_logs_events_in_order(stores: &Stores) {

@@ -379,6 +379,16 @@ pub trait ImageStreamStore: Send + Sync + 'static {
     async fn latest_event_id(&self) -> StorageResult<i64>;
     /// The oldest event's id still kept (older resourceVersions cannot be resumed from).
     async fn oldest_event_id(&self) -> StorageResult<i64>;
+    /// Deletes up to `limit` of the oldest events made before `created_before` whose ids are
+    /// at most `up_to` (what every reader that must not miss one has read), never the newest
+    /// (its id is the current resourceVersion); how many. A watch from a version older than
+    /// what is left gets 410 Gone.
+    async fn compact_events(
+        &self,
+        created_before: DateTime<Utc>,
+        up_to: i64,
+        limit: u32,
+    ) -> StorageResult<u64>;
     /// Changes whenever events are appended, so that watchers need not poll.
     fn changes(&self) -> tokio::sync::watch::Receiver<u64>;
 }

@@ -161,6 +161,13 @@ pub trait WebhookStore: Send + Sync + 'static {
         id: i64,
         now: DateTime<Utc>,
     ) -> StorageResult<Redelivery>;
+    /// Deletes up to `limit` of the oldest finished (delivered or failed) deliveries made before
+    /// `created_before`, with their attempts; how many. Pending ones stay.
+    async fn delete_finished_deliveries(
+        &self,
+        created_before: DateTime<Utc>,
+        limit: u32,
+    ) -> StorageResult<u64>;
     /// A subscription's deliveries, newest first, each with its attempts in order.
     async fn deliveries(
         &self,

@@ -426,6 +426,26 @@ impl ImageStreamStore for PostgresDatabase {
         )
     }
 
+    async fn compact_events(
+        &self,
+        created_before: chrono::DateTime<chrono::Utc>,
+        up_to: i64,
+        limit: u32,
+    ) -> StorageResult<u64> {
+        Ok(sqlx::query(
+            "DELETE FROM events WHERE id IN
+                 (SELECT id FROM events
+                  WHERE created_at < $1 AND id <= $2 AND id < (SELECT max(id) FROM events)
+                  ORDER BY id LIMIT $3)",
+        )
+        .bind(created_before)
+        .bind(up_to)
+        .bind(i64::from(limit))
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
     fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
         self.changes.subscribe()
     }

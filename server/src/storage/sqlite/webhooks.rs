@@ -236,6 +236,24 @@ impl WebhookStore for SqliteMetadata {
         rows.into_iter().map(DeliveryRow::into_record).collect()
     }
 
+    async fn delete_finished_deliveries(
+        &self,
+        created_before: DateTime<Utc>,
+        limit: u32,
+    ) -> StorageResult<u64> {
+        Ok(sqlx::query(
+            "DELETE FROM webhook_deliveries WHERE id IN
+                 (SELECT id FROM webhook_deliveries
+                  WHERE state IN ('delivered', 'failed') AND created_at < ?
+                  ORDER BY id LIMIT ?)",
+        )
+        .bind(created_before)
+        .bind(i64::from(limit))
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
     async fn next_due(&self) -> StorageResult<Option<DateTime<Utc>>> {
         let next: Option<i64> =
             sqlx::query_scalar(&format!("SELECT min(d.next_attempt_at) FROM {HEADS}"))
