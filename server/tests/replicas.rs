@@ -77,6 +77,17 @@ async fn blob(server: &TestServer, repository: &str, digest: &str) -> Vec<u8> {
     response.bytes().await.unwrap().to_vec()
 }
 
+/// A request body sent as the test feeds it, piece by piece; it ends when the sender is dropped.
+fn fed_body() -> (tokio::sync::mpsc::Sender<Vec<u8>>, reqwest::Body) {
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<u8>>(1);
+    let body = futures_util::stream::poll_fn(move |cx| {
+        receiver
+            .poll_recv(cx)
+            .map(|piece| piece.map(Ok::<_, std::io::Error>))
+    });
+    (sender, reqwest::Body::wrap_stream(body))
+}
+
 fn data(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
         .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
@@ -116,12 +127,7 @@ async fn an_upload_whose_replica_is_killed_finishes_on_another() {
     let location = patch(&first, &location, 0, &blob_data[..3 * 1024 * 1024]).await;
 
     // The next PATCH streams slowly into the first replica, which is killed (SIGKILL) halfway.
-    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<u8>>(1);
-    let body = futures_util::stream::poll_fn(move |cx| {
-        receiver
-            .poll_recv(cx)
-            .map(|piece| piece.map(Ok::<_, std::io::Error>))
-    });
+    let (sender, body) = fed_body();
     let slow = tokio::spawn({
         let client = first.client();
         let url = upload_url(&first, &location);
@@ -129,7 +135,7 @@ async fn an_upload_whose_replica_is_killed_finishes_on_another() {
             client
                 .patch(url)
                 .header("content-type", "application/octet-stream")
-                .body(reqwest::Body::wrap_stream(body))
+                .body(body)
                 .send()
                 .await
         }
@@ -177,12 +183,7 @@ async fn two_writes_at_one_offset_on_two_replicas_take_turns() {
     let location = start_upload(&first, "race/blob").await;
 
     // Our PATCH streams into the first replica and pauses halfway.
-    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<u8>>(1);
-    let body = futures_util::stream::poll_fn(move |cx| {
-        receiver
-            .poll_recv(cx)
-            .map(|piece| piece.map(Ok::<_, std::io::Error>))
-    });
+    let (sender, body) = fed_body();
     let slow = tokio::spawn({
         let client = first.client();
         let url = upload_url(&first, &location);
@@ -192,7 +193,7 @@ async fn two_writes_at_one_offset_on_two_replicas_take_turns() {
                 .patch(url)
                 .header("content-type", "application/octet-stream")
                 .header("content-range", range)
-                .body(reqwest::Body::wrap_stream(body))
+                .body(body)
                 .send()
                 .await
                 .unwrap()
