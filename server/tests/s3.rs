@@ -10,32 +10,53 @@ mod common;
 
 use bytes::Bytes;
 use common::images::{raw_manifest, skopeo_copy, umoci_image};
-use common::infra::s3 as test_s3;
+use common::infra::{Haproxy, PrivateCa, s3 as test_s3};
 use common::{Storage, TestServer, expect_status, header, location, sha256};
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::ObjectStore;
 use reqwest::StatusCode;
 use sha2::Digest as _;
+use std::path::Path;
+
+/// Writes `file`, a configuration naming the test bucket's region and keys, the bucket reached
+/// at `endpoint`, and these more `[storage.s3]` lines.
+fn write_s3_config(file: &Path, redirect: bool, endpoint: &str, more: &str) {
+    let s3 = test_s3();
+    std::fs::write(
+        file,
+        format!(
+            "[storage]\nredirect = {redirect}\n[storage.s3]\nendpoint = {endpoint:?}\n\
+             region = {:?}\naccess_key_id = {:?}\nsecret_access_key = {:?}\n{more}",
+            s3.region, s3.access_key_id, s3.secret_access_key
+        ),
+    )
+    .unwrap();
+}
 
 /// Berth on a fresh prefix of the test bucket, and that prefix: the storage URL as a flag and
 /// the bucket's address and keys in the configuration file.
 fn start_on_s3(redirect: bool) -> (TestServer, String, tempfile::TempDir) {
+    start_on_s3_at(&test_s3().endpoint, redirect, "", &[])
+}
+
+/// [`start_on_s3`] with the bucket reached at `endpoint`, `more` lines in `[storage.s3]` and
+/// these environment variables.
+fn start_on_s3_at(
+    endpoint: &str,
+    redirect: bool,
+    more: &str,
+    env: &[(&str, &str)],
+) -> (TestServer, String, tempfile::TempDir) {
     let s3 = test_s3();
     let prefix = s3.prefix();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("berth.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[storage]\nredirect = {redirect}\n[storage.s3]\nendpoint = {:?}\nregion = {:?}\n\
-             access_key_id = {:?}\nsecret_access_key = {:?}\n",
-            s3.endpoint, s3.region, s3.access_key_id, s3.secret_access_key
-        ),
-    )
-    .unwrap();
+    write_s3_config(&config, redirect, endpoint, more);
     let url = format!("s3://{}/{prefix}", s3.bucket);
-    let server =
-        TestServer::start_with(&["--config", config.to_str().unwrap(), "--storage-url", &url]);
+    let server = TestServer::start_with_env(
+        &["--config", config.to_str().unwrap(), "--storage-url", &url],
+        env,
+    );
     (server, prefix, dir)
 }
 
@@ -79,6 +100,12 @@ async fn keys_under(prefix: &str) -> Vec<String> {
         .unwrap();
     keys.sort();
     keys
+}
+
+/// The key of blob `digest` (`sha256:…`) under `prefix`.
+fn blob_key(prefix: &str, digest: &str) -> String {
+    let hex = &digest[7..];
+    format!("{prefix}/blobs/sha256/{}/{hex}", &hex[..2])
 }
 
 fn blob_keys(keys: &[String]) -> Vec<&String> {
@@ -165,6 +192,143 @@ fn skopeo_pushes_and_pulls_with_blobs_in_the_bucket() {
     }
 }
 
+/// The test bucket behind HAProxy answering HTTPS with a certificate of a private CA (as a
+/// MinIO, Ceph or Garage behind an internal CA is): the proxy, the CA, and the `https://`
+/// endpoint.
+fn bucket_behind_a_private_ca() -> (Haproxy, PrivateCa, String) {
+    let ca = PrivateCa::new();
+    let backend = test_s3().endpoint.trim_start_matches("http://").to_owned();
+    let proxy = Haproxy::start_tls(&[&backend], &ca.server_pem);
+    let endpoint = format!("https://127.0.0.1:{}", proxy.port);
+    (proxy, ca, endpoint)
+}
+
+#[test]
+fn a_bucket_behind_a_private_ca_is_used_with_its_ca_file_or_aws_ca_bundle() {
+    let (_proxy, ca, endpoint) = bucket_behind_a_private_ca();
+    let (server, prefix, _config) = start_on_s3_at(
+        &endpoint,
+        false,
+        &format!("ca_file = {:?}\n", ca.ca_file),
+        &[],
+    );
+    skopeo_round_trip(&server, "team/private-ca", 2);
+    drop(server);
+    // Two layers and the config went through the proxy into the bucket.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let keys = runtime.block_on(keys_under(&prefix));
+    assert_eq!(blob_keys(&keys).len(), 3, "{keys:?}");
+
+    // The same CA named by AWS_CA_BUNDLE, as the AWS tools read it.
+    let (server, prefix, _config) = start_on_s3_at(
+        &endpoint,
+        false,
+        "",
+        &[("AWS_CA_BUNDLE", ca.ca_file.to_str().unwrap())],
+    );
+    let data = b"through a private CA".to_vec();
+    let digest = runtime.block_on(common::push_blob(&server, "team/bundle", &data));
+    let keys = runtime.block_on(keys_under(&prefix));
+    assert_eq!(blob_keys(&keys), vec![&blob_key(&prefix, &digest)]);
+}
+
+#[test]
+fn without_the_private_ca_or_with_a_wrong_ca_file_berth_does_not_start() {
+    let (_proxy, ca, endpoint) = bucket_behind_a_private_ca();
+    let s3 = test_s3();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("berth.toml");
+    let url = format!("s3://{}/berth", s3.bucket);
+    // `berth serve` with `more` in [storage.s3], and AWS_CA_BUNDLE as given (unset for None).
+    let serve = |more: &str, aws_ca_bundle: Option<&Path>| {
+        write_s3_config(&config, false, &endpoint, more);
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_berth"));
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--storage-url", &url])
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"));
+        match aws_ca_bundle {
+            Some(bundle) => command.env("AWS_CA_BUNDLE", bundle),
+            None => command.env_remove("AWS_CA_BUNDLE"),
+        };
+        let mut child = command
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // A Berth that trusts the endpoint wrongly would serve on: fail rather than wait.
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > std::time::Duration::from_secs(60) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("Berth started with {more:?} and AWS_CA_BUNDLE={aws_ca_bundle:?}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        };
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        (status.code(), stderr)
+    };
+
+    // The platform's roots alone, or with the system's bundle as AWS_CA_BUNDLE (as this
+    // machine sets it): the certificate is refused, and the message says so.
+    let system_bundle = Path::new("/etc/ssl/certs/ca-certificates.crt");
+    for bundle in [None, Some(system_bundle).filter(|file| file.is_file())] {
+        let (code, stderr) = serve("", bundle);
+        assert_eq!(code, Some(1), "{stderr}");
+        // Berth's own last word (rustls logs the refusal too), with the cause.
+        let said = stderr.lines().rfind(|line| line.starts_with("berth: "));
+        assert!(
+            said.is_some_and(|said| said
+                .contains(&format!("the bucket \"{}\" at {endpoint}", s3.bucket))
+                && said.contains("invalid peer certificate")),
+            "{stderr}"
+        );
+    }
+
+    // A CA file that cannot be used stops Berth before anything else, naming the file.
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    let not_pem = dir.path().join("not-pem.pem");
+    std::fs::write(&not_pem, "this is not a certificate\n").unwrap();
+    let not_a_certificate = dir.path().join("not-a-certificate.pem");
+    std::fs::write(
+        &not_a_certificate,
+        "-----BEGIN CERTIFICATE-----\naGVsbG8=\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let missing = dir.path().join("missing.pem");
+    for (file, reason) in [
+        (&missing, "cannot be read"),
+        (&empty, "holds no certificate"),
+        (&not_pem, "holds no certificate"),
+        (&not_a_certificate, "cannot be a root"),
+    ] {
+        let (code, stderr) = serve(&format!("ca_file = {file:?}\n"), Some(&ca.ca_file));
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!("storage.s3.ca_file: {}", file.display()))
+                && stderr.contains(reason),
+            "{stderr}"
+        );
+    }
+    let (code, stderr) = serve("", Some(&missing));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "AWS_CA_BUNDLE: {} cannot be read",
+            missing.display()
+        )),
+        "{stderr}"
+    );
+}
+
 #[tokio::test]
 async fn a_chunked_upload_continues_after_a_kill_and_lands_in_the_bucket() {
     let (server, prefix) = start_on_s3_from_the_environment();
@@ -222,14 +386,7 @@ async fn a_chunked_upload_continues_after_a_kill_and_lands_in_the_bucket() {
     .await;
     assert!(response.bytes().await.unwrap() == content[8_388_600..8_388_616]);
     let keys = keys_under(&prefix).await;
-    assert_eq!(
-        blob_keys(&keys),
-        vec![&format!(
-            "{prefix}/blobs/sha256/{}/{}",
-            &digest[7..9],
-            &digest[7..]
-        )]
-    );
+    assert_eq!(blob_keys(&keys), vec![&blob_key(&prefix, &digest)]);
     assert!(
         !keys.iter().any(|key| key.contains("/uploads/")),
         "{keys:?}"

@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use serde::{Deserialize, Serialize};
 
 use super::ConfigError;
@@ -36,6 +38,9 @@ pub struct S3Config {
     /// Read from the file, never written out: a serialised configuration leaves it out.
     #[serde(skip_serializing)]
     pub secret_access_key: Option<String>,
+    /// PEM bundle of CA certificates trusted for the endpoint besides the system's roots (a
+    /// store behind an internal CA); `AWS_CA_BUNDLE` when absent, as the AWS tools read it.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for S3Config {
@@ -46,7 +51,53 @@ impl Default for S3Config {
             path_style: true,
             access_key_id: None,
             secret_access_key: None,
+            ca_file: None,
         }
+    }
+}
+
+impl S3Config {
+    /// The CA bundle named for the endpoint, and by what: `ca_file`, else the `AWS_CA_BUNDLE`
+    /// variable (read here: object_store does not know it).
+    fn ca_bundle(&self) -> Option<(&'static str, PathBuf)> {
+        if let Some(path) = &self.ca_file {
+            return Some(("storage.s3.ca_file", path.clone()));
+        }
+        std::env::var_os("AWS_CA_BUNDLE")
+            .filter(|path| !path.is_empty())
+            .map(|path| ("AWS_CA_BUNDLE", PathBuf::from(path)))
+    }
+
+    /// The certificates of the CA bundle (none when no bundle is named), each checked to be
+    /// usable as a root, so that a wrong file stops Berth at start naming it.
+    pub fn ca_certificates(&self) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+        let Some((field, path)) = self.ca_bundle() else {
+            return Ok(Vec::new());
+        };
+        let invalid = |reason: String| ConfigError::Invalid {
+            field,
+            reason: format!("{} {reason}", path.display()),
+        };
+        let pem = std::fs::read(&path).map_err(|err| invalid(format!("cannot be read: {err}")))?;
+        let certificates = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|err| invalid(format!("is not a PEM bundle: {err}")))?;
+        if certificates.is_empty() {
+            return Err(invalid(
+                "holds no certificate (-----BEGIN CERTIFICATE----- blocks)".into(),
+            ));
+        }
+        let mut roots = rustls::RootCertStore::empty();
+        for (index, certificate) in certificates.iter().enumerate() {
+            roots.add(certificate.clone()).map_err(|err| {
+                invalid(format!(
+                    "holds a certificate that cannot be a root (number {} of {}): {err}",
+                    index + 1,
+                    certificates.len()
+                ))
+            })?;
+        }
+        Ok(certificates)
     }
 }
 
@@ -58,6 +109,7 @@ impl std::fmt::Debug for S3Config {
             .field("region", &self.region)
             .field("path_style", &self.path_style)
             .field("access_key_id", &self.access_key_id)
+            .field("ca_file", &self.ca_file)
             .field(
                 "secret_access_key",
                 &self.secret_access_key.as_ref().map(|_| "<redacted>"),
@@ -163,6 +215,9 @@ impl StorageConfig {
                 reason: "access_key_id and secret_access_key go together".into(),
             });
         }
+        if matches!(location, BlobLocation::S3 { .. }) {
+            self.s3.ca_certificates()?;
+        }
         Ok(())
     }
 }
@@ -222,6 +277,96 @@ mod tests {
             let err = with_url(bad).location(data).unwrap_err().to_string();
             assert!(err.starts_with("storage.url: "), "{bad}: {err}");
         }
+    }
+
+    fn with_ca_file(path: &Path) -> S3Config {
+        S3Config {
+            ca_file: Some(path.to_owned()),
+            ..S3Config::default()
+        }
+    }
+
+    #[test]
+    fn a_ca_file_gives_each_certificate_of_its_bundle() {
+        let dir = tempfile::tempdir().unwrap();
+        let pem: String = (0..2)
+            .map(|_| {
+                rcgen::generate_simple_self_signed(vec!["ca.internal".into()])
+                    .unwrap()
+                    .cert
+                    .pem()
+            })
+            .collect();
+        let bundle = dir.path().join("bundle.pem");
+        std::fs::write(&bundle, format!("two internal CAs\n{pem}")).unwrap();
+        assert_eq!(with_ca_file(&bundle).ca_certificates().unwrap().len(), 2);
+        // The system's bundle, which AWS_CA_BUNDLE names on many machines, is one too.
+        let system = Path::new("/etc/ssl/certs/ca-certificates.crt");
+        if system.is_file() {
+            assert!(with_ca_file(system).ca_certificates().unwrap().len() > 10);
+        }
+    }
+
+    #[test]
+    fn a_ca_file_that_gives_no_root_is_refused_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        for (path, reason) in [
+            (dir.path().join("missing.pem"), "cannot be read"),
+            (write("empty.pem", ""), "holds no certificate"),
+            (write("text.pem", "not PEM\n"), "holds no certificate"),
+            (
+                write(
+                    "key.pem",
+                    &rcgen::KeyPair::generate().unwrap().serialize_pem(),
+                ),
+                "holds no certificate",
+            ),
+            (
+                write(
+                    "broken.pem",
+                    "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
+                ),
+                "is not a PEM bundle",
+            ),
+            (
+                write(
+                    "garbage.pem",
+                    "-----BEGIN CERTIFICATE-----\naGVsbG8=\n-----END CERTIFICATE-----\n",
+                ),
+                "cannot be a root",
+            ),
+        ] {
+            let err = with_ca_file(&path)
+                .ca_certificates()
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with(&format!("storage.s3.ca_file: {}", path.display()))
+                    && err.contains(reason),
+                "{err}"
+            );
+        }
+        // Checked at start only when blobs are in a bucket.
+        let config = StorageConfig {
+            s3: with_ca_file(&dir.path().join("missing.pem")),
+            ..StorageConfig::default()
+        };
+        config.validate(dir.path()).unwrap();
+        let err = StorageConfig {
+            url: Some("s3://registry".into()),
+            ..config
+        }
+        .validate(dir.path())
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("missing.pem cannot be read"),
+            "{err}"
+        );
     }
 
     #[test]

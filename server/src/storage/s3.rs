@@ -35,8 +35,8 @@ use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
 use object_store::signer::{Method, Signer};
 use object_store::{
-    ClientConfigKey, GetOptions, GetRange, MultipartId, ObjectMeta, ObjectStore, ObjectStoreExt,
-    PutPayload, RetryConfig,
+    Certificate, ClientConfigKey, ClientOptions, GetOptions, GetRange, MultipartId, ObjectMeta,
+    ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
 };
 use tokio::task::JoinSet;
 
@@ -68,7 +68,27 @@ pub struct S3BlobStore {
 
 /// object_store's builder: the standard `AWS_*` variables, then what the configuration says.
 fn builder(bucket: &str, settings: &S3Config) -> StorageResult<AmazonS3Builder> {
-    let mut builder = AmazonS3Builder::from_env()
+    let mut trusted = ClientOptions::new();
+    for certificate in settings
+        .ca_certificates()
+        .map_err(|err| StorageError::Unusable(err.to_string()))?
+    {
+        let certificate = Certificate::from_der(&certificate)
+            .map_err(|err| StorageError::Unusable(format!("the S3 CA bundle: {err}")))?;
+        trusted = trusted.with_root_certificate(certificate);
+    }
+    // As `AmazonS3Builder::from_env`, on options holding the CA bundle: setting the options
+    // afterwards would drop those the variables give (`AWS_ALLOW_HTTP`, `AWS_PROXY_URL`, ...).
+    let mut builder = AmazonS3Builder::new().with_client_options(trusted);
+    for (name, value) in std::env::vars_os() {
+        if let (Some(name), Some(value)) = (name.to_str(), value.to_str())
+            && name.starts_with("AWS_")
+            && let Ok(key) = name.to_ascii_lowercase().parse::<AmazonS3ConfigKey>()
+        {
+            builder = builder.with_config(key, value);
+        }
+    }
+    let mut builder = builder
         .with_bucket_name(bucket)
         .with_virtual_hosted_style_request(!settings.path_style)
         // No overall request timeout (object_store's is 30 s): a client may take long to pull
@@ -137,9 +157,12 @@ impl S3BlobStore {
             .get_config_value(&AmazonS3ConfigKey::S3Endpoint)
             .or_else(|| builder.get_config_value(&AmazonS3ConfigKey::Endpoint))
             .unwrap_or_else(|| "AWS S3".into());
-        let unusable = |err: &dyn std::fmt::Display| {
+        // With the causes: the top level says only "error sending request" when the
+        // endpoint's certificate is refused.
+        let unusable = |err: &(dyn std::error::Error + 'static)| {
             StorageError::Unusable(format!(
-                "the bucket {bucket:?} at {endpoint} cannot be used: {err}"
+                "the bucket {bucket:?} at {endpoint} cannot be used: {}",
+                crate::egress::error_chain(err)
             ))
         };
         let store = builder.clone().build().map_err(|err| unusable(&err))?;

@@ -363,6 +363,21 @@ impl Haproxy {
     }
 
     pub fn start_balancing(port: u16, backends: &[&str], balance: Balance) -> Haproxy {
+        Haproxy::start_with(port, backends, balance, None)
+    }
+
+    /// HAProxy answering HTTPS with `certificate` (a PEM file of the certificate chain and its
+    /// key, as [`PrivateCa::server_pem`]) and passing plain HTTP to `backends`.
+    pub fn start_tls(backends: &[&str], certificate: &Path) -> Haproxy {
+        Haproxy::start_with(free_port(), backends, Balance::Requests, Some(certificate))
+    }
+
+    fn start_with(
+        port: u16,
+        backends: &[&str],
+        balance: Balance,
+        certificate: Option<&Path>,
+    ) -> Haproxy {
         let dir = tempfile::tempdir().unwrap();
         // Without http-no-delay HAProxy holds the small chunks of a streaming answer (a watch,
         // the console's event stream) for up to 200 ms, waiting for more to send with them.
@@ -373,8 +388,11 @@ impl Haproxy {
         let mut config = format!(
             "defaults\n  mode {mode}\n  timeout connect 5s\n  timeout client 300s\n  \
              timeout server 300s\n\
-             frontend berth\n  bind 127.0.0.1:{port}\n  default_backend replicas\n\
-             backend replicas\n  balance roundrobin\n"
+             frontend berth\n  bind 127.0.0.1:{port}{tls}\n  default_backend replicas\n\
+             backend replicas\n  balance roundrobin\n",
+            tls = certificate
+                .map(|file| format!(" ssl crt {}", file.display()))
+                .unwrap_or_default(),
         );
         for (i, backend) in backends.iter().enumerate() {
             config.push_str(&format!("  server replica{i} {backend}\n"));
@@ -401,6 +419,51 @@ impl Haproxy {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+}
+
+/// A private certificate authority and a server certificate it signed for 127.0.0.1, as files:
+/// what a store behind an internal CA presents. Removed when dropped.
+pub struct PrivateCa {
+    /// The CA's certificate (PEM): what a client must trust.
+    pub ca_file: PathBuf,
+    /// The server's certificate, then its key (PEM), as HAProxy's `crt` takes them.
+    pub server_pem: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl PrivateCa {
+    pub fn new() -> PrivateCa {
+        let dir = tempfile::tempdir().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Berth test internal CA");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
+        let ca = rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap())
+            .unwrap();
+        let server_key = rcgen::KeyPair::generate().unwrap();
+        let server = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+            .unwrap()
+            .signed_by(&server_key, &ca)
+            .unwrap();
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, ca.as_ref().pem()).unwrap();
+        let server_pem = dir.path().join("server.pem");
+        std::fs::write(
+            &server_pem,
+            format!("{}{}", server.pem(), server_key.serialize_pem()),
+        )
+        .unwrap();
+        PrivateCa {
+            ca_file,
+            server_pem,
+            _dir: dir,
+        }
     }
 }
 
