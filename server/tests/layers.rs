@@ -13,7 +13,7 @@ const LAYERS: &[&[&str]] = &[
     &["oci", "config"],
     &["kube", "web", "egress", "cli", "assets"],
     &["storage", "limits"],
-    &["ops", "auth", "events"],
+    &["ops", "auth", "events", "gc"],
     &["registry"],
     &["imagestream"],
     &["secrets"],

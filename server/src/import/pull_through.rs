@@ -700,6 +700,13 @@ mod tests {
         renew_every: Duration::from_millis(100),
     };
 
+    /// Renewals far apart: a replica that waited for one, instead of hearing the holder's word,
+    /// would take seconds.
+    const SLOW_RENEWAL: LeaseTiming = LeaseTiming {
+        ttl: Duration::from_secs(10),
+        renew_every: Duration::from_secs(5),
+    };
+
     /// A fetch that takes `after`, counted, and links the blob.
     async fn fetch(store: &SqliteMetadata, fetches: &AtomicUsize, after: Duration) -> Fetched {
         fetches.fetch_add(1, Ordering::SeqCst);
@@ -723,9 +730,13 @@ mod tests {
         let pulls = replicas.iter().map(|store| {
             let (fetches, key) = (&fetches, &key);
             async move {
-                coalesce_across_replicas(&coordination(store), TIMING, store.as_ref(), key, || {
-                    fetch(store, fetches, Duration::from_millis(300))
-                })
+                coalesce_across_replicas(
+                    &coordination(store),
+                    SLOW_RENEWAL,
+                    store.as_ref(),
+                    key,
+                    || fetch(store, fetches, Duration::from_millis(300)),
+                )
                 .await
             }
         });
@@ -733,9 +744,9 @@ mod tests {
         let outcomes = futures_util::future::join_all(pulls).await;
         assert_eq!(outcomes, [Fetched::Linked(5), Fetched::Linked(5)]);
         assert_eq!(fetches.load(Ordering::SeqCst), 1);
-        // The waiting replica heard the word, rather than waiting out a renewal period more.
+        // The waiting replica heard the word: waiting out a renewal period would take 5 s.
         assert!(
-            started.elapsed() < Duration::from_millis(390),
+            started.elapsed() < Duration::from_millis(2500),
             "{:?}",
             started.elapsed()
         );
