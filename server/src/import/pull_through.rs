@@ -356,7 +356,7 @@ async fn fetch_and_link(
     // Hashed here, as the bytes pass, and written unhashed: the pull learns that its blob is
     // verified as soon as the last byte has passed, not after the write is durable.
     let body: IncomingStream = Box::pin(verifying(
-        at_most(response.bytes_stream(), expected),
+        response.bytes_stream(),
         digest.clone(),
         expected,
         relay,
@@ -471,17 +471,20 @@ impl Relay {
     }
 }
 
-/// `body`, hashed as it passes and each chunk also relayed (the same buffer, counted twice):
-/// at its end the relay hears that the blob is verified when `expected` bytes came with
-/// `digest`; else the stream ends in an error (and the relay closes unverified).
+/// The remote's `body`, hashed as it passes and each chunk also relayed (the same buffer,
+/// counted twice). It ends in an error once more than `expected` bytes arrive (a remote cannot
+/// make Berth write more than the size it expects), or at its end when fewer came or their
+/// digest is not `digest`; else the relay hears that the blob is verified. A relay not told so
+/// closes unverified.
 fn verifying(
-    body: impl Stream<Item = Result<Bytes, BoxError>> + Send + 'static,
+    body: impl Stream<Item = reqwest::Result<Bytes>> + Send + 'static,
     digest: Digest,
     expected: u64,
     relay: Option<Relay>,
 ) -> impl Stream<Item = Result<Bytes, BoxError>> + Send {
     struct Passing<S> {
         body: std::pin::Pin<Box<S>>,
+        digest: Digest,
         hasher: crate::oci::DigestHasher,
         size: u64,
         relay: Option<Relay>,
@@ -489,43 +492,44 @@ fn verifying(
     let passing = Passing {
         body: Box::pin(body),
         hasher: digest.algorithm().hasher(),
+        digest,
         size: 0,
         relay,
     };
-    futures_util::stream::unfold(Some(passing), move |passing| {
-        let digest = digest.clone();
-        async move {
-            let mut passing = passing?;
-            match passing.body.next().await {
-                Some(Ok(bytes)) => {
-                    passing.hasher.update(&bytes);
-                    passing.size += bytes.len() as u64;
-                    if let Some(relay) = &passing.relay {
-                        relay.send(Relayed::Bytes(bytes.clone())).await;
-                    }
-                    Some((Ok(bytes), Some(passing)))
+    futures_util::stream::unfold(Some(passing), move |passing| async move {
+        let mut passing = passing?;
+        let wrong: BoxError = match passing.body.next().await {
+            Some(Ok(bytes)) => {
+                passing.size = passing.size.saturating_add(bytes.len() as u64);
+                if passing.size > expected {
+                    let more = format!("the remote sent more than the {expected} bytes expected");
+                    return Some((Err(more.into()), None));
                 }
-                Some(Err(err)) => Some((Err(err), None)),
-                None => {
-                    let size = passing.size;
-                    let actual = passing.hasher.finish();
-                    let wrong: BoxError = if size != expected {
-                        format!(
-                            "the remote sent {size} bytes, not the {expected} the import recorded"
-                        )
-                        .into()
-                    } else if actual != digest {
-                        format!("the remote sent content with digest {actual}").into()
-                    } else {
-                        if let Some(relay) = passing.relay {
-                            relay.send(Relayed::Verified).await;
-                        }
-                        return None;
-                    };
-                    Some((Err(wrong), None))
+                passing.hasher.update(&bytes);
+                if let Some(relay) = &passing.relay {
+                    relay.send(Relayed::Bytes(bytes.clone())).await;
                 }
+                return Some((Ok(bytes), Some(passing)));
             }
-        }
+            Some(Err(err)) => Box::new(err),
+            None if passing.size != expected => format!(
+                "the remote sent {} bytes, not the {expected} the import recorded",
+                passing.size
+            )
+            .into(),
+            None => match passing.hasher.finish() {
+                actual if actual != passing.digest => {
+                    format!("the remote sent content with digest {actual}").into()
+                }
+                _ => {
+                    if let Some(relay) = passing.relay {
+                        relay.send(Relayed::Verified).await;
+                    }
+                    return None;
+                }
+            },
+        };
+        Some((Err(wrong), None))
     })
 }
 
@@ -569,23 +573,6 @@ fn relayed_body(receiver: mpsc::Receiver<Relayed>, size: u64) -> ByteStream {
             }
         },
     ))
-}
-
-/// The body's bytes, ending with an error once more than `limit` arrive: a remote cannot make
-/// Berth write more than the size it expects.
-fn at_most(
-    body: impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send + 'static,
-    limit: u64,
-) -> impl futures_util::Stream<Item = Result<bytes::Bytes, BoxError>> + Send {
-    let mut seen: u64 = 0;
-    body.map(move |chunk| {
-        let chunk = chunk.map_err(|err| Box::new(err) as BoxError)?;
-        seen = seen.saturating_add(chunk.len() as u64);
-        if seen > limit {
-            return Err(format!("the remote sent more than the {limit} bytes expected").into());
-        }
-        Ok(chunk)
-    })
 }
 
 impl PullThrough {
@@ -847,9 +834,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_longer_than_expected_ends_in_an_error() {
-        let read: Vec<_> = at_most(chunks(&[b"abc", b"def"]), 6).collect().await;
+        let whole = chunks(&[b"abc", b"def"]);
+        let read: Vec<_> = verifying(whole, Digest::sha256_of(b"abcdef"), 6, None)
+            .collect()
+            .await;
         assert!(read.iter().all(Result::is_ok));
-        let read: Vec<_> = at_most(chunks(&[b"abc", b"defg"]), 6).collect().await;
+        let longer = chunks(&[b"abc", b"defg"]);
+        let read: Vec<_> = verifying(longer, Digest::sha256_of(b"abcdefg"), 6, None)
+            .collect()
+            .await;
         assert!(read[0].is_ok());
         assert!(read[1].is_err(), "the seventh byte is refused");
     }
