@@ -30,7 +30,7 @@ pub use routes::router;
 use crate::auth::AuthContext;
 use crate::oci::Digest;
 use crate::oci::RepositoryName;
-use crate::storage::coordination::{Coordination, LeaseError, LeaseTiming, hold_lease};
+use crate::storage::coordination::{Coordination, LeaseError, LeaseTiming, hold_lease_waiting};
 use crate::storage::{BlobStore, MetadataStore, StorageError, UploadId};
 
 /// Limits the registry enforces on what clients send.
@@ -88,8 +88,6 @@ pub enum Pulled {
 /// Striped locks: two requests for one upload in this process take turns; across replicas the
 /// metadata store's compare-and-set on the upload's size decides.
 const UPLOAD_LOCK_STRIPES: usize = 64;
-/// How often a write waiting for another replica's write to an upload asks again.
-const UPLOAD_LEASE_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl Registry {
     pub fn new(
@@ -128,22 +126,17 @@ impl Registry {
             return write.await;
         };
         let lease = format!("upload {id}");
-        let holder = coordination.replica();
         let timing = LeaseTiming::STANDARD;
-        let patience = tokio::time::Instant::now() + timing.ttl + timing.renew_every;
-        while !coordination
-            .leases
-            .acquire_lease(&lease, &holder, timing.ttl)
-            .await?
+        match hold_lease_waiting(
+            coordination.leases.as_ref(),
+            &lease,
+            &coordination.replica(),
+            timing,
+            timing.ttl + timing.renew_every,
+            write,
+        )
+        .await
         {
-            if tokio::time::Instant::now() >= patience {
-                return Err(RegistryError::UploadBusy {
-                    location: uploads::upload_location(name, id),
-                });
-            }
-            tokio::time::sleep(UPLOAD_LEASE_RETRY).await;
-        }
-        match hold_lease(coordination.leases.as_ref(), &lease, &holder, timing, write).await {
             Ok(outcome) => outcome,
             Err(LeaseError::Taken(_)) => Err(RegistryError::UploadBusy {
                 location: uploads::upload_location(name, id),

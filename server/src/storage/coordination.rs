@@ -410,10 +410,33 @@ pub async fn hold_lease<T>(
     timing: LeaseTiming,
     work: impl Future<Output = T>,
 ) -> Result<T, LeaseError> {
-    let asked = Instant::now();
-    if !leases.acquire_lease(name, holder, timing.ttl).await? {
-        return Err(LeaseError::Taken(name.to_owned()));
-    }
+    hold_lease_waiting(leases, name, holder, timing, Duration::ZERO, work).await
+}
+
+/// How often a caller waiting for a lease asks for it again.
+const LEASE_RETRY: Duration = Duration::from_millis(100);
+
+/// As [`hold_lease`], asking again while another holds the lease, for up to `patience`, before
+/// [`LeaseError::Taken`].
+pub async fn hold_lease_waiting<T>(
+    leases: &dyn LeaseStore,
+    name: &str,
+    holder: &str,
+    timing: LeaseTiming,
+    patience: Duration,
+    work: impl Future<Output = T>,
+) -> Result<T, LeaseError> {
+    let give_up = Instant::now() + patience;
+    let asked = loop {
+        let asked = Instant::now();
+        if leases.acquire_lease(name, holder, timing.ttl).await? {
+            break asked;
+        }
+        if asked >= give_up {
+            return Err(LeaseError::Taken(name.to_owned()));
+        }
+        tokio::time::sleep(LEASE_RETRY).await;
+    };
     let outcome = keep_while(leases, name, holder, timing, asked, work).await;
     if outcome.is_ok()
         && let Err(err) = leases.release_lease(name, holder).await
