@@ -66,29 +66,30 @@ impl LogCollector {
             self.webhooks.webhook_cursor().await?,
             super::before(self.event_retention),
         ) {
-            loop {
-                let deleted = self.streams.compact_events(cutoff, read, BATCH).await?;
-                collected.events += deleted;
-                if deleted < u64::from(BATCH) {
-                    break;
-                }
-            }
+            collected.events =
+                in_batches(|| self.streams.compact_events(cutoff, read, BATCH)).await?;
         }
         if let Some(cutoff) = super::before(self.delivery_retention) {
-            loop {
-                let deleted = self
-                    .webhooks
-                    .delete_finished_deliveries(cutoff, BATCH)
-                    .await?;
-                collected.deliveries += deleted;
-                if deleted < u64::from(BATCH) {
-                    break;
-                }
-            }
+            collected.deliveries =
+                in_batches(|| self.webhooks.delete_finished_deliveries(cutoff, BATCH)).await?;
         }
         metrics::counter!("berth_gc_events_deleted_total").increment(collected.events);
         metrics::counter!("berth_gc_webhook_deliveries_deleted_total")
             .increment(collected.deliveries);
         Ok(collected)
+    }
+}
+
+/// Runs `delete` (at most [`BATCH`] rows a time) until a round deletes fewer; how many in all.
+async fn in_batches<F: Future<Output = StorageResult<u64>>>(
+    delete: impl Fn() -> F,
+) -> StorageResult<u64> {
+    let mut deleted = 0;
+    loop {
+        let round = delete().await?;
+        deleted += round;
+        if round < u64::from(BATCH) {
+            return Ok(deleted);
+        }
     }
 }
