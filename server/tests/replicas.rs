@@ -184,44 +184,14 @@ async fn two_writes_at_one_offset_on_two_replicas_take_turns() {
 
     // Our PATCH streams into the first replica and pauses halfway.
     let (sender, body) = fed_body();
-    let slow = tokio::spawn({
-        let client = first.client();
-        let url = upload_url(&first, &location);
-        let range = format!("0-{}", ours.len() - 1);
-        async move {
-            client
-                .patch(url)
-                .header("content-type", "application/octet-stream")
-                .header("content-range", range)
-                .body(body)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
-    });
+    let slow = spawn_patch(&first, &location, ours.len(), body);
     let (head, tail) = ours.split_at(3 * 1024 * 1024);
     sender.send(head.to_vec()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // Another PATCH at the same offset, on the second replica, with other bytes: it waits for
     // ours, then finds the upload moved on.
-    let racing = tokio::spawn({
-        let client = second.client();
-        let url = upload_url(&second, &location);
-        let range = format!("0-{}", theirs.len() - 1);
-        async move {
-            client
-                .patch(url)
-                .header("content-type", "application/octet-stream")
-                .header("content-range", range)
-                .body(theirs)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
-    });
+    let racing = spawn_patch(&second, &location, theirs.len(), theirs.into());
     tokio::time::sleep(Duration::from_millis(500)).await;
     sender.send(tail.to_vec()).await.unwrap();
     drop(sender);
@@ -232,6 +202,23 @@ async fn two_writes_at_one_offset_on_two_replicas_take_turns() {
     let digest = sha256(&ours);
     finish(&second, &location, &digest).await;
     assert!(blob(&first, "race/blob", &digest).await == ours);
+}
+
+/// A PATCH of `len` bytes from offset 0 into the upload at `location` through `server`, sent
+/// in a task of its own; its status.
+fn spawn_patch(
+    server: &TestServer,
+    location: &str,
+    len: usize,
+    body: reqwest::Body,
+) -> tokio::task::JoinHandle<StatusCode> {
+    let request = server
+        .client()
+        .patch(upload_url(server, location))
+        .header("content-type", "application/octet-stream")
+        .header("content-range", format!("0-{}", len - 1))
+        .body(body);
+    tokio::spawn(async move { request.send().await.unwrap().status() })
 }
 
 /// The path of an upload location, which may be absolute.
