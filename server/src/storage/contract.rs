@@ -1090,7 +1090,13 @@ async fn with_namespaces(stores: &Stores) {
     }
 }
 
-async fn webhook_id(stores: &Stores, namespace: &str, name: &str) -> i64 {
+/// Subscribes webhook `name` (of [`webhook`]) in `namespace`; its id.
+async fn subscribe(stores: &Stores, namespace: &str, name: &str) -> i64 {
+    stores
+        .webhooks
+        .put_webhook(&webhook(namespace, name))
+        .await
+        .unwrap();
     stores
         .webhooks
         .webhook(namespace, name)
@@ -1188,12 +1194,7 @@ pub async fn webhooks_are_kept_per_namespace_by_name_and_go_with_it(stores: &Sto
 pub async fn deliveries_and_the_cursor_move_together_once_per_event(stores: &Stores) {
     with_namespaces(stores).await;
     assert_eq!(stores.webhooks.webhook_cursor().await.unwrap(), None);
-    stores
-        .webhooks
-        .put_webhook(&webhook("team", "ci"))
-        .await
-        .unwrap();
-    let ci = webhook_id(stores, "team", "ci").await;
+    let ci = subscribe(stores, "team", "ci").await;
     stores
         .webhooks
         .add_deliveries(
@@ -1228,12 +1229,7 @@ pub async fn deliveries_and_the_cursor_move_together_once_per_event(stores: &Sto
 
 pub async fn old_finished_deliveries_are_deleted_pending_ones_kept(stores: &Stores) {
     with_namespaces(stores).await;
-    stores
-        .webhooks
-        .put_webhook(&webhook("team", "ci"))
-        .await
-        .unwrap();
-    let ci = webhook_id(stores, "team", "ci").await;
+    let ci = subscribe(stores, "team", "ci").await;
     stores
         .webhooks
         .add_deliveries(
@@ -1288,18 +1284,8 @@ pub async fn old_finished_deliveries_are_deleted_pending_ones_kept(stores: &Stor
 
 pub async fn each_subscription_sends_its_oldest_pending_delivery_first(stores: &Stores) {
     with_namespaces(stores).await;
-    stores
-        .webhooks
-        .put_webhook(&webhook("team", "slow"))
-        .await
-        .unwrap();
-    stores
-        .webhooks
-        .put_webhook(&webhook("team", "fast"))
-        .await
-        .unwrap();
-    let slow = webhook_id(stores, "team", "slow").await;
-    let fast = webhook_id(stores, "team", "fast").await;
+    let slow = subscribe(stores, "team", "slow").await;
+    let fast = subscribe(stores, "team", "fast").await;
     stores
         .webhooks
         .add_deliveries(
@@ -1452,18 +1438,8 @@ pub async fn each_subscription_sends_its_oldest_pending_delivery_first(stores: &
 
 pub async fn a_finished_delivery_is_sent_again_as_a_new_one(stores: &Stores) {
     with_namespaces(stores).await;
-    stores
-        .webhooks
-        .put_webhook(&webhook("team", "ci"))
-        .await
-        .unwrap();
-    stores
-        .webhooks
-        .put_webhook(&webhook("team", "cd"))
-        .await
-        .unwrap();
-    let ci = webhook_id(stores, "team", "ci").await;
-    let cd = webhook_id(stores, "team", "cd").await;
+    let ci = subscribe(stores, "team", "ci").await;
+    let cd = subscribe(stores, "team", "cd").await;
     stores
         .webhooks
         .add_deliveries(&[delivery(ci, 8, "push")], 8)
