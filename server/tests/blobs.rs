@@ -402,10 +402,7 @@ async fn names_digests_and_paths_are_checked() {
 
 #[tokio::test]
 async fn an_upload_nobody_writes_to_expires_with_its_data() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("berth.toml");
-    std::fs::write(&config, "[gc]\nupload_ttl_seconds = 2\n").unwrap();
-    let server = TestServer::start_with(&["--config", config.to_str().unwrap()]);
+    let server = TestServer::start_with_config("[gc]\nupload_ttl_seconds = 2\n", &[]);
     let abandoned = start_upload(&server, "ns/app").await;
     assert_eq!(
         patch(&server, &abandoned, 0, b"left behind").await.status(),

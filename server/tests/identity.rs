@@ -893,10 +893,7 @@ async fn huge_user_names_neither_grow_the_database_nor_reach_the_audit_log_in_fu
 
 #[tokio::test]
 async fn a_registry_token_ends_with_the_token_that_asked_for_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("berth.toml");
-    std::fs::write(&config, "[auth]\nregistry_token_seconds = 31536000\n").unwrap();
-    let server = TestServer::start_with(&["--config", config.to_str().unwrap()]);
+    let server = TestServer::start_with_config("[auth]\nregistry_token_seconds = 31536000\n", &[]);
     server.add_user("alice", "alice-password", &[]);
     let made = expect_json(
         anonymous()

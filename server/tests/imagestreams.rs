@@ -993,12 +993,10 @@ async fn the_list_of_every_namespace_pages_across_namespaces() {
 
 #[tokio::test]
 async fn a_watch_from_a_compacted_version_is_gone_and_the_current_one_still_works() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("berth.toml");
-    std::fs::write(&config, "[gc]\nevent_retention_seconds = 1\n").unwrap();
-    let mut args = vec!["--config", config.to_str().unwrap()];
-    args.extend_from_slice(common::ALLOW_LOOPBACK);
-    let server = TestServer::start_with(&args);
+    let server = TestServer::start_with_config(
+        "[gc]\nevent_retention_seconds = 1\n",
+        common::ALLOW_LOOPBACK,
+    );
     push_image(&server, "w/app", "v1", "first").await;
     // A subscription makes the webhook dispatcher read (and so release) every event; its
     // receiver is a closed port, which does not matter here.

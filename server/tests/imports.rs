@@ -706,14 +706,10 @@ async fn credentials_go_to_no_other_host_neither_to_a_token_realm_nor_through_a_
     }));
 
     // A realm the operator lists is asked, with the credentials.
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("berth.toml");
-    std::fs::write(
-        &config,
+    let listed = TestServer::start_with_config(
         "[egress]\nallow = [\"127.0.0.1/32\"]\ntoken_realm_hosts = [\"localhost\"]\n",
-    )
-    .unwrap();
-    let listed = TestServer::start_with(&["--config", config.to_str().unwrap()]);
+        &[],
+    );
     create_namespace(&listed.client(), &listed, "evil").await;
     pull_secret(&listed, "evil", "creds", &registry, "victim", "s3cret").await;
     let imported = import(

@@ -182,14 +182,10 @@ async fn wrong_passwords_wrong_state_and_throttling() {
 
 #[tokio::test]
 async fn the_token_endpoint_checks_pkce_and_uses_a_code_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("berth.toml");
-    std::fs::write(
-        &config,
+    let server = TestServer::start_with_config(
         "[[auth.clients]]\nid = \"cli\"\nsecret = \"clisecret\"\nredirect_uri = \"http://127.0.0.1:1/cb\"\n",
-    )
-    .unwrap();
-    let server = TestServer::start_with(&["--config", config.to_str().unwrap()]);
+        &[],
+    );
     let metadata: Value = reqwest::get(server.url("/.well-known/oauth-authorization-server"))
         .await
         .unwrap()

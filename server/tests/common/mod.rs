@@ -48,6 +48,17 @@ impl TestServer {
         Self::start_on(Storage::new_for_test(), args)
     }
 
+    /// Starts Berth with `toml` as its configuration file, then `args`. The file is read at
+    /// start and removed once Berth listens.
+    pub fn start_with_config(toml: &str, args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("berth.toml");
+        std::fs::write(&config, toml).unwrap();
+        let mut all = vec!["--config", config.to_str().unwrap()];
+        all.extend_from_slice(args);
+        Self::start_with(&all)
+    }
+
     /// Starts Berth on `storage`, whatever this run's choice.
     pub fn start_on(storage: Storage, args: &[&str]) -> Self {
         Self::start_on_with_env(storage, args, &[])
