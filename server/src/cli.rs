@@ -230,6 +230,11 @@ pub struct ServeArgs {
     )]
     pub trusted_proxies: Vec<String>,
 
+    /// Seconds an image or blob must have been unreferenced before garbage collection deletes
+    /// it [default: 3600]
+    #[arg(long, env = "BERTH_GC_GRACE", value_name = "SECONDS")]
+    pub gc_grace: Option<u64>,
+
     /// Seconds a client has to send a request's headers before its connection is closed
     /// (and how long an idle connection is kept) [default: 10]
     #[arg(long, env = "BERTH_HEADER_READ_TIMEOUT", value_name = "SECONDS")]
@@ -383,6 +388,7 @@ fn overrides(args: &ServeArgs) -> serde_json::Value {
             "http.header_read_timeout_seconds",
             value(args.header_read_timeout),
         ),
+        ("gc.grace_seconds", value(args.gc_grace)),
         (
             "registry.max_manifest_bytes",
             value(args.max_manifest_bytes),
@@ -533,6 +539,7 @@ mod tests {
             log_level: given("debug"),
             trusted_proxies: vec!["10.0.0.0/8".into()],
             header_read_timeout: Some(11),
+            gc_grace: Some(17),
             max_manifest_bytes: Some(12),
             registry_hostname: given("registry.example"),
             public_hostname: given("public.example"),
@@ -577,6 +584,7 @@ mod tests {
             ("/log/level", serde_json::json!("debug")),
             ("/http/trusted_proxies", serde_json::json!(["10.0.0.0/8"])),
             ("/http/header_read_timeout_seconds", serde_json::json!(11)),
+            ("/gc/grace_seconds", serde_json::json!(17)),
             ("/registry/max_manifest_bytes", serde_json::json!(12)),
             ("/registry/hostname", serde_json::json!("registry.example")),
             (

@@ -98,6 +98,13 @@ async fn build_app_on(
         delivery_retention: Duration::from_secs(config.gc.webhook_delivery_retention_seconds),
     })
     .spawn(&coordination);
+    // Blobs and manifests nothing references any more.
+    Arc::new(gc::content::ContentCollector {
+        metadata: metadata.clone(),
+        blobs: blobs.clone(),
+        grace: Duration::from_secs(config.gc.grace_seconds),
+    })
+    .spawn(&coordination);
     let mut registry = Registry::new(
         metadata.clone(),
         blobs.clone(),

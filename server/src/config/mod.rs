@@ -168,6 +168,10 @@ impl Default for ImportConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GcConfig {
+    /// Seconds a blob or manifest must have been unreferenced (and unclaimed by a push) before
+    /// it is deleted: longer than any push takes between uploading a layer and putting the
+    /// manifest that references it (`--gc-grace`).
+    pub grace_seconds: u64,
     /// Seconds after its last write that an upload session is abandoned: it ends and its data
     /// is deleted (`upload_ttl` also names it).
     #[serde(alias = "upload_ttl")]
@@ -183,6 +187,7 @@ pub struct GcConfig {
 impl Default for GcConfig {
     fn default() -> Self {
         GcConfig {
+            grace_seconds: 3600,
             upload_ttl_seconds: 24 * 3600,
             event_retention_seconds: 7 * 24 * 3600,
             webhook_delivery_retention_seconds: 30 * 24 * 3600,
@@ -369,6 +374,7 @@ impl Config {
                 "import.pull_through_timeout_seconds",
                 self.import.pull_through_timeout_seconds,
             ),
+            ("gc.grace_seconds", self.gc.grace_seconds),
             ("gc.upload_ttl_seconds", self.gc.upload_ttl_seconds),
             (
                 "gc.event_retention_seconds",

@@ -1,7 +1,9 @@
-//! Garbage collection: what Berth frees by itself, online, while it serves. Today: upload
-//! sessions abandoned for `[gc] upload_ttl_seconds` and their data ([`uploads`]), and the
-//! logs' entries past their retention ([`logs`]).
+//! Garbage collection: what Berth frees by itself, online, while it serves: blobs and
+//! manifests nothing references any more ([`content`]), upload sessions abandoned for
+//! `[gc] upload_ttl_seconds` and their data ([`uploads`]), and the logs' entries past their
+//! retention ([`logs`]).
 
+pub mod content;
 pub mod logs;
 pub mod uploads;
 

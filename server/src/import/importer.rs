@@ -550,6 +550,8 @@ impl Importer {
         bytes: Bytes,
     ) -> Result<(), ImageError> {
         let size = bytes.len() as u64;
+        // Claimed before the bytes are looked at: no collection deletes them before the link.
+        self.metadata.claim_blob(digest).await?;
         // A file of another size at the digest's place is damaged: written again (the rename
         // replaces it), not trusted.
         if self.blobs.stat(digest).await? != Some(size) {

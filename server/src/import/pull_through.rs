@@ -376,7 +376,11 @@ async fn fetch_and_link(
             return Err(failed(why));
         }
     };
-    let stored = store_verified(blobs, spool, id, size, digest).await;
+    // Claimed before the bytes are stored: no collection deletes them before the link.
+    let stored = match importer.metadata.claim_blob(digest).await {
+        Ok(()) => store_verified(blobs, spool, id, size, digest).await,
+        Err(err) => Err(err),
+    };
     let _ = first.delete_upload(id).await;
     stored.map_err(|err| failed(err.to_string()))?;
     match importer

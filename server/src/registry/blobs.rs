@@ -25,7 +25,7 @@ pub async fn get(
         .and_then(|v| v.to_str().ok());
     // Only a link serves bytes; a remote link (an import's) is fetched and verified first, or,
     // for a GET of the whole blob, streamed to the pull that starts the fetch as it arrives.
-    let size = match registry.metadata.blob_size(name, digest).await? {
+    let size = match linked_size(registry, name, digest, &request.method).await? {
         Some(size) => size,
         None => match &registry.pull_through {
             Some(pull_through) if request.method == Method::GET && range_header.is_none() => {
@@ -62,6 +62,27 @@ pub async fn get(
         Body::from_stream(registry.blobs.read(digest, offset, len).await?)
     };
     Ok(blob_response(status, body, digest, offset, len, size))
+}
+
+/// The size of a blob the repository links. A `HEAD` is how a pushing client learns that it
+/// need not upload a blob: when garbage collection has the blob under review, it is claimed
+/// first (a deletion in progress is waited out) and looked up again, so the client is never
+/// told of a link that a review removes before its manifest arrives.
+async fn linked_size(
+    registry: &Registry,
+    name: &RepositoryName,
+    digest: &Digest,
+    method: &Method,
+) -> RegistryResult<Option<u64>> {
+    let size = registry.metadata.blob_size(name, digest).await?;
+    if size.is_none()
+        || method != Method::HEAD
+        || !registry.metadata.blob_under_review(digest).await?
+    {
+        return Ok(size);
+    }
+    registry.metadata.claim_blob(digest).await?;
+    Ok(registry.metadata.blob_size(name, digest).await?)
 }
 
 /// `len` bytes of blob `digest` (of `size`) from `offset`, with the headers of a blob answer.

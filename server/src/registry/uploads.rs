@@ -158,6 +158,7 @@ async fn monolithic(
         if actual != digest {
             return Err(mismatch(&digest, &actual));
         }
+        registry.metadata.claim_blob(&digest).await?;
         registry.blobs.commit_upload(id, size, &digest).await?;
         registry.metadata.link_blob(name, &digest, size).await?;
         Ok(created_response(name, &digest))
@@ -318,6 +319,8 @@ pub async fn finish(
                 // The session stays where it was before this request.
                 return Err(mismatch(&digest, &actual));
             }
+            // Claimed first: no collection of the same digest deletes the bytes committed now.
+            registry.metadata.claim_blob(&digest).await?;
             registry.blobs.commit_upload(id, size, &digest).await?;
             registry
                 .metadata

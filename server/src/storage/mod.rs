@@ -8,6 +8,7 @@
 use crate::oci::{Algorithm, Digest, DigestHasher};
 pub mod auth;
 mod auth_rules;
+mod collection;
 #[cfg(test)]
 pub(crate) mod contract;
 pub mod coordination;
@@ -36,6 +37,7 @@ use chrono::{DateTime, Utc};
 use futures_util::Stream;
 use uuid::Uuid;
 
+pub use collection::*;
 pub use open::Stores;
 pub use streams::*;
 
@@ -180,6 +182,11 @@ pub async fn sweep_orphan_uploads(
         }
     }
     Ok(removed)
+}
+
+/// A duration in whole milliseconds, as the review queue counts time.
+pub(crate) fn millis(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Reads a whole blob of `len` bytes into memory: for small documents (image configs) only.
@@ -432,6 +439,50 @@ pub trait MetadataStore: Send + Sync + 'static {
         repository: &RepositoryName,
         subject: &Digest,
     ) -> StorageResult<Vec<Referrer>>;
+
+    // Garbage collection of content (`gc::content`). Every writer of a blob's bytes claims the
+    // digest first; the collector reviews queued digests once the grace period has passed.
+    /// Postpones the review of blob `digest` (queuing it) before its bytes are stored and
+    /// linked: `None` when claimed; `Some(left)` while a collector is deleting its bytes, for
+    /// up to `left` more.
+    async fn try_claim_blob(&self, digest: &Digest) -> StorageResult<Option<std::time::Duration>>;
+    /// Claims blob `digest` ([`MetadataStore::try_claim_blob`]), waiting out a deletion of its
+    /// bytes: afterwards no collection deletes them for a grace period.
+    async fn claim_blob(&self, digest: &Digest) -> StorageResult<()> {
+        while let Some(left) = self.try_claim_blob(digest).await? {
+            tokio::time::sleep(left.min(std::time::Duration::from_millis(50))).await;
+        }
+        Ok(())
+    }
+    /// Whether blob `digest` waits for a review (a client that finds it linked claims it
+    /// before relying on the link).
+    async fn blob_under_review(&self, digest: &Digest) -> StorageResult<bool>;
+    /// Queued digests whose grace period has passed (and blobs whose deletion was left
+    /// unfinished), oldest first.
+    async fn due_for_review(
+        &self,
+        grace: std::time::Duration,
+        limit: u32,
+    ) -> StorageResult<Vec<Candidate>>;
+    /// Reviews a manifest: deletes it, in one transaction, when no repository holds it and no
+    /// manifest refers to it.
+    async fn review_manifest(
+        &self,
+        digest: &Digest,
+        grace: std::time::Duration,
+    ) -> StorageResult<ManifestReview>;
+    /// Reviews a blob: removes its links that no image of their repository references and
+    /// that are older than the grace period, and, when nothing references it then, deletes its
+    /// row and marks its bytes as being deleted, in one transaction.
+    async fn review_blob(
+        &self,
+        digest: &Digest,
+        grace: std::time::Duration,
+    ) -> StorageResult<BlobReview>;
+    /// Ends a blob's collection once its bytes are deleted.
+    async fn blob_collected(&self, digest: &Digest) -> StorageResult<()>;
+    /// How many digests wait for a review.
+    async fn review_queue_len(&self) -> StorageResult<u64>;
 
     /// Fails when the database does not answer (readiness).
     async fn check(&self) -> StorageResult<()>;

@@ -231,6 +231,7 @@ mod contracts {
     crate::storage::contract::auth_contract!(stores());
     crate::storage::contract::secrets_contract!(stores());
     crate::storage::contract::webhooks_contract!(stores());
+    crate::storage::contract::collection_contract!(stores());
 
     /// Two replicas: two `Stores` opened on one data folder.
     async fn replicas() -> (tempfile::TempDir, Stores, Stores) {

@@ -12,10 +12,10 @@ use chrono::{DateTime, Utc};
 
 use super::webhooks::{AttemptRecord, DeliveryRecord, DeliveryState, WebhookRecord};
 use super::{
-    EventKind, EventRecord, EventType, ImageRecord, Labels, NamespaceRecord, NamespaceUsage,
-    Referenced, Referrer, RemoteBlob, RemoteSource, RepositorySummary, SizeMismatch, SpecTagRecord,
-    StatusTagRecord, StorageError, StorageResult, StoredManifest, StreamRecord,
-    StreamSummaryRecord, TagItem, UploadId, UploadSession,
+    Candidate, EventKind, EventRecord, EventType, ImageRecord, Labels, NamespaceRecord,
+    NamespaceUsage, Referenced, Referrer, RemoteBlob, RemoteSource, RepositorySummary,
+    SizeMismatch, SpecTagRecord, StatusTagRecord, StorageError, StorageResult, StoredManifest,
+    StreamRecord, StreamSummaryRecord, TagItem, UploadId, UploadSession,
 };
 use crate::oci::{Algorithm, Digest, RepositoryName};
 
@@ -444,6 +444,22 @@ pub(super) fn upload_ids(ids: Vec<String>) -> StorageResult<Vec<UploadId>> {
             uuid::Uuid::parse_str(id)
                 .map(UploadId)
                 .map_err(|_| StorageError::Corrupt(format!("upload id {id:?}")))
+        })
+        .collect()
+}
+
+/// Rows of the review queue (`kind`, `digest`) as candidates.
+pub(super) fn candidates(rows: Vec<(String, String)>) -> StorageResult<Vec<Candidate>> {
+    rows.into_iter()
+        .map(|(kind, digest)| {
+            let digest = parse_digest(&digest)?;
+            match kind.as_str() {
+                "blob" => Ok(Candidate::Blob(digest)),
+                "manifest" => Ok(Candidate::Manifest(digest)),
+                other => Err(StorageError::Corrupt(format!(
+                    "review queue kind {other:?}"
+                ))),
+            }
         })
         .collect()
 }

@@ -807,6 +807,7 @@ mod tests {
     }
 
     crate::storage::contract::blob_contract!(stores());
+    crate::storage::contract::collection_contract!(stores());
 
     /// Whether S3 still takes parts for the multipart upload `id` at `key`.
     async fn open_upload(store: &S3BlobStore, key: &Path, id: &MultipartId) -> bool {

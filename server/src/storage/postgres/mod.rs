@@ -22,11 +22,13 @@
 //!   (delivered at commit), and each database relays what its listener hears to the receivers
 //!   of [`super::ImageStreamStore::changes`].
 //!
-//! `coordination.rs` implements the notifier, leases and sign-in throttling
+//! `collection.rs` holds garbage collection's review queue statements (claims and reviews, with
+//! their lock order); `coordination.rs` implements the notifier, leases and sign-in throttling
 //! ([`super::coordination`]); the notifier's channels are heard on the same listening
 //! connection as [`CHANNEL`], one per process.
 
 mod auth;
+mod collection;
 mod coordination;
 mod registry;
 mod secrets;
@@ -928,6 +930,7 @@ mod contracts {
     crate::storage::contract::webhooks_contract!(stores());
     crate::storage::contract::auth_contract!(stores());
     crate::storage::contract::secrets_contract!(stores());
+    crate::storage::contract::collection_contract!(stores());
 
     /// Two replicas: two databases (two pools, two listeners) on one PostgreSQL database.
     async fn replicas() -> (tempfile::TempDir, Stores, Stores) {

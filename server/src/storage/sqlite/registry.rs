@@ -1,6 +1,8 @@
 //! [`MetadataStore`] on SQLite: repositories, blob links, uploads, manifests and tags, with
 //! each push recorded in its image stream (tag history and event) in the same transaction.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
@@ -12,9 +14,9 @@ use crate::storage::rows::{
     distinct_digests, repository_summaries, upload_ids,
 };
 use crate::storage::{
-    MetadataStore, NewManifest, PutManifestOutcome, Referenced, Referrer, RemoteBlob, RemoteSource,
-    RepositorySummary, SizeMismatch, StorageResult, StoredManifest, UploadId, UploadSession,
-    stream_rules,
+    BlobReview, Candidate, ManifestReview, MetadataStore, NewManifest, PutManifestOutcome,
+    Referenced, Referrer, RemoteBlob, RemoteSource, RepositorySummary, SizeMismatch, StorageResult,
+    StoredManifest, UploadId, UploadSession, stream_rules,
 };
 
 /// Links verified bytes (`size` is theirs) into a repository, replacing its remote link.
@@ -595,6 +597,38 @@ impl MetadataStore for SqliteMetadata {
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter().map(ReferrerRow::into_record).collect()
+    }
+
+    async fn try_claim_blob(&self, digest: &Digest) -> StorageResult<Option<Duration>> {
+        self.claim(digest).await
+    }
+
+    async fn blob_under_review(&self, digest: &Digest) -> StorageResult<bool> {
+        self.under_review(digest).await
+    }
+
+    async fn due_for_review(&self, grace: Duration, limit: u32) -> StorageResult<Vec<Candidate>> {
+        self.due(grace, limit).await
+    }
+
+    async fn review_manifest(
+        &self,
+        digest: &Digest,
+        grace: Duration,
+    ) -> StorageResult<ManifestReview> {
+        self.review_manifest_row(digest, grace).await
+    }
+
+    async fn review_blob(&self, digest: &Digest, grace: Duration) -> StorageResult<BlobReview> {
+        self.review_blob_row(digest, grace).await
+    }
+
+    async fn blob_collected(&self, digest: &Digest) -> StorageResult<()> {
+        self.collected(digest).await
+    }
+
+    async fn review_queue_len(&self) -> StorageResult<u64> {
+        self.queue_len().await
     }
 
     async fn check(&self) -> StorageResult<()> {
