@@ -12,8 +12,7 @@ use bytes::Bytes;
 use common::images::{raw_manifest, skopeo_copy, umoci_image};
 use common::infra::{Haproxy, PrivateCa, s3 as test_s3};
 use common::{Storage, TestServer, expect_status, header, location, sha256};
-use futures_util::{StreamExt, TryStreamExt};
-use object_store::ObjectStore;
+use futures_util::StreamExt;
 use reqwest::StatusCode;
 use sha2::Digest as _;
 use std::path::Path;
@@ -81,25 +80,11 @@ fn start_on_s3_from_the_environment() -> (TestServer, String) {
 
 /// The keys under `prefix` in the test bucket.
 async fn keys_under(prefix: &str) -> Vec<String> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let s3 = test_s3();
-    let bucket = object_store::aws::AmazonS3Builder::new()
-        .with_endpoint(&s3.endpoint)
-        .with_allow_http(true)
-        .with_region(&s3.region)
-        .with_bucket_name(&s3.bucket)
-        .with_access_key_id(&s3.access_key_id)
-        .with_secret_access_key(&s3.secret_access_key)
-        .build()
-        .unwrap();
-    let mut keys: Vec<String> = bucket
-        .list(Some(&prefix.into()))
-        .map_ok(|meta| meta.location.to_string())
-        .try_collect()
+    common::bucket_objects(prefix)
         .await
-        .unwrap();
-    keys.sort();
-    keys
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect()
 }
 
 /// The key of blob `digest` (`sha256:…`) under `prefix`.

@@ -791,7 +791,7 @@ pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
 /// The config and the layer of a test image; `seed` makes them differ from others'.
-fn image_blobs(seed: &str) -> [Vec<u8>; 2] {
+pub fn image_blobs(seed: &str) -> [Vec<u8>; 2] {
     let config = format!(
         r#"{{"architecture":"amd64","os":"linux","config":{{"Env":["SEED={seed}"]}},"rootfs":{{"type":"layers","diff_ids":[]}}}}"#
     );
@@ -799,7 +799,7 @@ fn image_blobs(seed: &str) -> [Vec<u8>; 2] {
 }
 
 /// An OCI image manifest of `config` and one `layer`.
-fn manifest_of([config, layer]: &[Vec<u8>; 2]) -> Vec<u8> {
+pub fn manifest_of([config, layer]: &[Vec<u8>; 2]) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
@@ -1018,4 +1018,60 @@ pub async fn console_session(
     assert_eq!(session["user"], user);
     let csrf = session["csrf_token"].as_str().unwrap().to_owned();
     (browser, csrf)
+}
+
+/// The objects under `prefix` in this run's S3 bucket: key and size, by key.
+pub async fn bucket_objects(prefix: &str) -> Vec<(String, u64)> {
+    use futures_util::TryStreamExt;
+    use object_store::ObjectStore;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let s3 = infra::s3();
+    let bucket = object_store::aws::AmazonS3Builder::new()
+        .with_endpoint(&s3.endpoint)
+        .with_allow_http(true)
+        .with_region(&s3.region)
+        .with_bucket_name(&s3.bucket)
+        .with_access_key_id(&s3.access_key_id)
+        .with_secret_access_key(&s3.secret_access_key)
+        .build()
+        .unwrap();
+    let mut objects: Vec<(String, u64)> = bucket
+        .list(Some(&prefix.into()))
+        .map_ok(|meta| (meta.location.to_string(), meta.size))
+        .try_collect()
+        .await
+        .unwrap();
+    objects.sort();
+    objects
+}
+
+/// The blobs a server's blob store holds (the data folder's files, or the bucket's objects),
+/// digest to size: what is really stored, whatever the metadata says.
+pub async fn stored_blobs(server: &TestServer) -> std::collections::BTreeMap<String, u64> {
+    let digest_of = |path: &str| {
+        let hex = path.rsplit('/').next().unwrap();
+        format!("sha256:{hex}")
+    };
+    match server.storage() {
+        Storage::PostgresS3 { storage_url, .. } => {
+            let prefix = storage_url.splitn(4, '/').nth(3).unwrap().to_owned();
+            bucket_objects(&format!("{prefix}/blobs/"))
+                .await
+                .into_iter()
+                .map(|(key, size)| (digest_of(&key), size))
+                .collect()
+        }
+        Storage::Embedded | Storage::Postgres { .. } => {
+            let mut found = std::collections::BTreeMap::new();
+            let root = server.data_dir().join("blobs").join("sha256");
+            for prefix in std::fs::read_dir(&root).into_iter().flatten() {
+                for file in std::fs::read_dir(prefix.unwrap().path()).unwrap() {
+                    let file = file.unwrap();
+                    let name = file.file_name().to_str().unwrap().to_owned();
+                    found.insert(digest_of(&name), file.metadata().unwrap().len());
+                }
+            }
+            found
+        }
+    }
 }
