@@ -79,6 +79,9 @@ const TOUCH_EVERY: Duration = Duration::from_secs(60);
 /// client sending them on every request is neither re-hashed nor throttled each time.
 const PASSWORD_CACHE: Duration = Duration::from_secs(60);
 
+/// Stripes of [`AuthContext::basic`]'s checks: this many different pairs are checked at once.
+const PASSWORD_CHECK_STRIPES: usize = 64;
+
 struct CachedToken {
     fetched: Instant,
     subject: Option<Subject>,
@@ -98,6 +101,11 @@ pub struct AuthContext {
     pub registry_token_ttl: Duration,
     tokens: Mutex<HashMap<String, CachedToken>>,
     passwords: Mutex<HashMap<String, (Instant, Subject)>>,
+    /// One check at a time per stripe of user and password pairs: requests sent at once with
+    /// the same credentials (a client pushing many layers in parallel, when the cache entry has
+    /// just expired) wait for the first check's answer instead of each being hashed and
+    /// charged against the throttle's budget, which a burst of them would overrun (429).
+    password_checks: Vec<tokio::sync::Mutex<()>>,
     /// Registry tokens already verified, so that a client's every request does not re-check
     /// the signature (they expire within minutes; expiry is checked on every use).
     registry_claims: Mutex<HashMap<String, Arc<RegistryClaims>>>,
@@ -145,6 +153,9 @@ impl AuthContext {
             registry_token_ttl,
             tokens: Mutex::new(HashMap::new()),
             passwords: Mutex::new(HashMap::new()),
+            password_checks: (0..PASSWORD_CHECK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
             registry_claims: Mutex::new(HashMap::new()),
             credentials_generation: AtomicU64::new(0),
             throttle: LoginThrottle::new(throttle, attempts_per_minute),
@@ -513,14 +524,27 @@ impl AuthContext {
         }
         // Keyed by a hash of both, so the cache never holds a password.
         let key = secret_hash(&format!("{user}\u{0}{password}"));
-        let now = Instant::now();
-        let generation = self.credentials_generation.load(Ordering::Acquire);
-        if let Ok(cache) = self.passwords.lock()
-            && let Some((at, subject)) = cache.get(&key)
-            && now.duration_since(*at) < PASSWORD_CACHE
-        {
-            return Ok(subject.clone());
+        let cached = |now: Instant| {
+            let cache = self.passwords.lock().ok()?;
+            let (at, subject) = cache.get(&key)?;
+            (now.duration_since(*at) < PASSWORD_CACHE).then(|| subject.clone())
+        };
+        if let Some(subject) = cached(Instant::now()) {
+            return Ok(subject);
         }
+        // The key is hex: its first two digits pick the stripe.
+        let stripe = key
+            .get(..2)
+            .and_then(|digits| usize::from_str_radix(digits, 16).ok())
+            .unwrap_or_default();
+        let _turn = self.password_checks[stripe % PASSWORD_CHECK_STRIPES]
+            .lock()
+            .await;
+        let now = Instant::now();
+        if let Some(subject) = cached(now) {
+            return Ok(subject);
+        }
+        let generation = self.credentials_generation.load(Ordering::Acquire);
         let user = self
             .login(user, password, address, "login-password")
             .await?;
@@ -612,6 +636,30 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         None
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_requests_at_once_with_a_right_password_are_all_let_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, auth) = replica(&dir).await;
+        store
+            .create_user(
+                "ann",
+                Some(&hash_password("ann-password").unwrap()),
+                "local",
+                None,
+            )
+            .await
+            .unwrap();
+        // Twice the throttle's budget per user and address, all before the first answer.
+        let address = Some(IpAddr::from([10, 0, 0, 1]));
+        let checks = (0..20).map(|_| {
+            let auth = auth.clone();
+            tokio::spawn(async move { auth.basic("ann", "ann-password", address).await })
+        });
+        for outcome in futures_util::future::join_all(checks).await {
+            assert!(matches!(outcome.unwrap(), Ok(Subject::User { .. })));
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
