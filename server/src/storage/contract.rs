@@ -3227,7 +3227,7 @@ pub async fn the_inventory_lists_history_newest_first_with_push_and_pull_times(s
         "index",
         b"ix",
         None,
-        &[v1.clone()],
+        std::slice::from_ref(&v1),
     )
     .await;
     push_layered(stores, "other/app", "latest", "o1", b"other", None, &[]).await;
@@ -3306,7 +3306,7 @@ pub async fn a_prune_step_removes_history_and_unheld_images_only(stores: &Stores
         "ix",
         b"ix",
         None,
-        &[v1.clone()],
+        std::slice::from_ref(&v1),
     )
     .await;
     let sig = push_layered(stores, "team/app", "", "sig", b"sig", Some(v1.clone()), &[]).await;
