@@ -193,14 +193,21 @@ async fn build_app_on(
     }
     // Pull times for retention, written once a minute.
     let pulls = storage::pulls::PullRecorder::new(stores.lifecycle.clone());
-    pulls.spawn(Duration::from_secs(60));
+    pulls.spawn(Duration::from_secs(config.prune.pull_flush_seconds.max(1)));
     registry.pulls = Some(pulls);
     // Pruning and retention: the API, and the scheduled runs on one replica.
     let pruning = Arc::new(prune::Pruning {
         store: stores.lifecycle.clone(),
         image_streams: image_streams.clone(),
+        retention_grace: i64::try_from(config.prune.retention_grace_seconds)
+            .ok()
+            .and_then(chrono::TimeDelta::try_seconds)
+            .unwrap_or(chrono::TimeDelta::MAX),
     });
-    pruning.spawn_scheduled(&coordination, prune::pruner::TICK);
+    pruning.spawn_scheduled(
+        &coordination,
+        Duration::from_secs(config.prune.schedule_check_seconds.max(1)),
+    );
     registry.pull_through = Some(Arc::new(import::pull_through::PullThrough::new(
         importer.clone(),
         Duration::from_secs(config.import.pull_through_timeout_seconds),

@@ -178,6 +178,9 @@ pub struct Pruning {
     pub store: Arc<dyn LifecycleStore>,
     /// Namespaces and the decision function with its Forbidden answer.
     pub image_streams: Arc<ImageStreamApi>,
+    /// Images pushed this recently never go by a retention policy (`[prune]
+    /// retention_grace_seconds`, [`retention::RECENT`] by default).
+    pub retention_grace: TimeDelta,
 }
 
 impl Pruning {

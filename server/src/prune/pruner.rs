@@ -7,7 +7,7 @@
 //! An object rather than a configuration section: it is changed while Berth runs, by the API
 //! every replica reads (through the shared database), and its last run is shown beside it, as
 //! OpenShift shows its pruner's. No pruner runs until one is made. The schedule is looked at
-//! every [`TICK`] by the holder of the `image-pruner` lease only; a run due while no replica
+//! every `[prune] schedule_check_seconds` (30) by the holder of the `image-pruner` lease only; a run due while no replica
 //! held the lease runs once when one takes it.
 
 use std::str::FromStr;
@@ -31,8 +31,6 @@ use crate::storage::lifecycle::StoredObject;
 
 /// The one pruner's name, as OpenShift's.
 pub const NAME: &str = "cluster";
-/// How often the lease holder looks at the schedule.
-pub const TICK: Duration = Duration::from_secs(30);
 const DEFAULT_SCHEDULE: &str = "0 0 * * *";
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -11,7 +11,8 @@
 //! other tag goes with its history, and with it the images nothing else names. With
 //! `untagged: true`, images no tag names now go too: earlier revisions of the tags that stay,
 //! and images pushed by digest only. As with every prune, an image's children, referrers and
-//! subject stay with it, and nothing pushed in the last [`RECENT`] goes (a push in progress
+//! subject stay with it, and nothing pushed in the last hour (`[prune] retention_grace_seconds`)
+//! goes (a push in progress
 //! uploads by digest before it tags). The last pull is what the registry recorded, up to a
 //! minute late (`storage/pulls.rs`).
 
@@ -39,7 +40,7 @@ use crate::oci::is_valid_namespace;
 use crate::storage::StorageResult;
 use crate::storage::lifecycle::StoredObject;
 
-/// Images pushed this recently never go by a retention policy.
+/// Images pushed this recently never go by a retention policy, by default.
 pub const RECENT: TimeDelta = TimeDelta::hours(1);
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -510,7 +511,7 @@ impl Pruning {
             ))
         })?;
         let inventory = self.store.inventory(Some(&namespace)).await?;
-        let plan = plan::plan(&inventory, now - RECENT, |view| {
+        let plan = plan::plan(&inventory, now - self.retention_grace, |view| {
             decide(&compiled, now, view)
         });
         let run = self.run(plan, confirm, now).await?;
