@@ -485,3 +485,52 @@ async fn retention_keeps_what_its_rules_name_and_counts_pulls() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn pushes_during_confirmed_prunes_succeed_and_stay_whole() {
+    let server = std::sync::Arc::new(TestServer::start());
+    let pusher = {
+        let server = server.clone();
+        tokio::spawn(async move {
+            let mut pushed = Vec::new();
+            for n in 0..30 {
+                pushed.push(push_image(&server, "team/live", "live", &format!("live-{n}")).await);
+            }
+            pushed
+        })
+    };
+    // Prunes as fast as they go while the pushes run: every revision but the newest is a
+    // candidate at once.
+    let mut runs = 0;
+    while !pusher.is_finished() {
+        let answer = create(
+            &server,
+            "/apis/berth.io/v1/imageprunes",
+            &json!({"spec": {"keepTagRevisions": 1, "keepYoungerThan": "0s", "confirm": true}}),
+        )
+        .await;
+        assert!(answer["status"]["errors"].is_null(), "{answer}");
+        runs += 1;
+    }
+    let pushed = pusher.await.unwrap();
+    assert!(runs > 1, "{runs}");
+    // The tag names the last push, whose manifest and blobs are all there.
+    let newest = pushed.last().unwrap();
+    let response = server
+        .get("/v2/team/live/manifests/live")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let manifest = response.text().await.unwrap();
+    assert_eq!(&common::sha256(manifest.as_bytes()), newest);
+    for (blob, _) in blobs_of(&manifest) {
+        let status = server
+            .get(&format!("/v2/team/live/blobs/{blob}"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, StatusCode::OK, "{blob}");
+    }
+}
