@@ -45,7 +45,7 @@ pub struct ImagePruner {
     #[serde(default)]
     pub spec: ImagePrunerSpec,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<ImagePrunerStatus>,
+    pub status: Option<ScheduleStatus>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -62,9 +62,10 @@ pub struct ImagePrunerSpec {
     pub keep_younger_than_duration: Option<String>,
 }
 
+/// What a scheduled object (the pruner, a retention policy) last did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ImagePrunerStatus {
+pub struct ScheduleStatus {
     /// The scheduled time of the last run.
     #[serde(
         default,
@@ -72,7 +73,8 @@ pub struct ImagePrunerStatus {
         with = "crate::kube::time::option"
     )]
     pub last_schedule_time: Option<DateTime<Utc>>,
-    /// What it removed (its counts; the streams are not kept).
+    /// What the last run removed (its counts; the streams are not kept). For a retention
+    /// policy, also a run by hand with `confirm`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_run: Option<PruneStatus>,
 }
@@ -85,6 +87,21 @@ pub fn parse_schedule(text: &str) -> Result<Cron, String> {
 /// The first time `schedule` names after `since`.
 pub fn next_after(schedule: &Cron, since: DateTime<Utc>) -> Option<DateTime<Utc>> {
     schedule.find_next_occurrence(&since, false).ok()
+}
+
+/// The scheduled run due at `now`, if any: the first time `schedule` names after the last
+/// scheduled run, or after the spec's last change when that is later (a new spec does not make
+/// up for the runs before it).
+pub fn due(
+    schedule: &Cron,
+    status: &ScheduleStatus,
+    changed: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let since = status
+        .last_schedule_time
+        .map_or(changed, |last| last.max(changed));
+    next_after(schedule, since).filter(|due| *due <= now)
 }
 
 fn shown(object: &StoredObject) -> ApiResult<ImagePruner> {
@@ -173,7 +190,7 @@ impl Pruning {
             return Ok(None);
         };
         let spec: ImagePrunerSpec = from_json(&object.spec)?;
-        let status: ImagePrunerStatus = object
+        let status: ScheduleStatus = object
             .status
             .as_deref()
             .map(from_json)
@@ -185,12 +202,7 @@ impl Pruning {
         let Ok(schedule) = parse_schedule(&spec.schedule) else {
             return Ok(None);
         };
-        // From the last run, or from when the spec was written: a new spec does not make up
-        // for runs before it.
-        let since = status
-            .last_schedule_time
-            .map_or(object.updated_at, |last| last.max(object.updated_at));
-        let Some(due) = next_after(&schedule, since).filter(|due| *due <= now) else {
+        let Some(due) = due(&schedule, &status, object.updated_at, now) else {
             return Ok(None);
         };
         let Ok(rules) = openshift_rules(
@@ -211,7 +223,7 @@ impl Pruning {
         );
         let result = run.clone();
         run.image_streams.clear();
-        let status = ImagePrunerStatus {
+        let status = ScheduleStatus {
             last_schedule_time: Some(due),
             last_run: Some(run),
         };

@@ -28,7 +28,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 
 use super::plan::{self, Decision, StreamView};
-use super::pruner::{next_after, parse_schedule};
+use super::pruner::{ScheduleStatus, due, parse_schedule};
 use super::{API_VERSION, PruneStatus, Pruning, from_json, to_json};
 use crate::auth::Subject;
 use crate::auth::http::Caller;
@@ -55,7 +55,7 @@ pub struct RetentionPolicy {
     #[serde(default)]
     pub spec: RetentionPolicySpec,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<RetentionStatus>,
+    pub status: Option<ScheduleStatus>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -102,20 +102,6 @@ pub struct RetentionRule {
     pub pulled_within_days: Option<u32>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub always: bool,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RetentionStatus {
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "crate::kube::time::option"
-    )]
-    pub last_schedule_time: Option<DateTime<Utc>>,
-    /// The last run, by hand with `confirm` or scheduled (its counts).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_run: Option<PruneStatus>,
 }
 
 /// A run asked for by hand, and its answer.
@@ -516,7 +502,7 @@ impl Pruning {
         });
         let run = self.run(plan, confirm, now).await?;
         if confirm {
-            let previous: RetentionStatus = object
+            let previous: ScheduleStatus = object
                 .status
                 .as_deref()
                 .map(from_json)
@@ -524,7 +510,7 @@ impl Pruning {
                 .unwrap_or_default();
             let mut summary = run.clone();
             summary.image_streams.clear();
-            let status = RetentionStatus {
+            let status = ScheduleStatus {
                 last_schedule_time: scheduled.or(previous.last_schedule_time),
                 last_run: Some(summary),
             };
@@ -582,15 +568,12 @@ impl Pruning {
             if spec.suspend {
                 continue;
             }
-            let status: RetentionStatus = object
+            let status: ScheduleStatus = object
                 .status
                 .as_deref()
                 .and_then(|text| from_json(text).ok())
                 .unwrap_or_default();
-            let since = status
-                .last_schedule_time
-                .map_or(object.updated_at, |last| last.max(object.updated_at));
-            let Some(due) = next_after(&schedule, since).filter(|due| *due <= now) else {
+            let Some(due) = due(&schedule, &status, object.updated_at, now) else {
                 continue;
             };
             match self.run_policy(&object, true, now, Some(due)).await {

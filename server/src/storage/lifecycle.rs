@@ -164,6 +164,83 @@ pub trait LifecycleStore: Send + Sync + 'static {
 
 // Rows both SQL backends read, and how they become records.
 
+/// The inventory's five statements, for the streams that `scope` (a backend's "namespace is the
+/// first parameter, or it is NULL" over `n.name`) lets through.
+pub(super) struct InventorySql {
+    pub streams: String,
+    pub items: String,
+    pub images: String,
+    pub children: String,
+    pub specs: String,
+}
+
+impl InventorySql {
+    pub fn new(scope: &str) -> Self {
+        let in_scope = format!(
+            "JOIN image_streams s ON s.repository_id = x.repository_id
+             JOIN namespaces n ON n.id = s.namespace_id WHERE {scope}"
+        );
+        InventorySql {
+            streams: format!(
+                "SELECT s.repository_id, n.name AS namespace, s.name, s.created_at
+                 FROM image_streams s JOIN namespaces n ON n.id = s.namespace_id
+                 WHERE {scope} ORDER BY n.name, s.name"
+            ),
+            items: format!(
+                "SELECT x.id, x.repository_id, x.tag, x.digest, x.created_at FROM tag_history x
+                 {in_scope} ORDER BY x.repository_id, x.tag, x.id DESC"
+            ),
+            images: format!(
+                "SELECT x.repository_id, x.digest, m.media_type, m.size, x.subject,
+                        coalesce(x.pushed_at, x.created_at) AS pushed_at, x.pulled_at,
+                        EXISTS (SELECT 1 FROM manifest_references r
+                                JOIN remote_blobs b ON b.repository_id = x.repository_id
+                                                   AND b.digest = r.child
+                                WHERE r.digest = x.digest AND r.kind = 'blob') AS imported
+                 FROM repository_manifests x JOIN manifests m ON m.digest = x.digest
+                 {in_scope}"
+            ),
+            children: format!(
+                "SELECT DISTINCT r.digest, r.child FROM repository_manifests x
+                 JOIN manifest_references r ON r.digest = x.digest AND r.kind = 'manifest'
+                 {in_scope}"
+            ),
+            specs: format!(
+                "SELECT x.repository_id, x.name, x.reference FROM spec_tags x {in_scope}"
+            ),
+        }
+    }
+}
+
+/// What the inventory's statements read, as records.
+pub(super) fn assemble_inventory(
+    streams: Vec<StreamRow>,
+    items: Vec<ItemRow>,
+    images: Vec<ImageRow>,
+    children: Vec<ChildRow>,
+    specs: Vec<SpecRow>,
+) -> StorageResult<Inventory> {
+    Ok(Inventory {
+        streams: streams
+            .into_iter()
+            .map(StreamRow::into_record)
+            .collect::<StorageResult<_>>()?,
+        items: items
+            .into_iter()
+            .map(ItemRow::into_record)
+            .collect::<StorageResult<_>>()?,
+        images: images
+            .into_iter()
+            .map(ImageRow::into_record)
+            .collect::<StorageResult<_>>()?,
+        children: children
+            .into_iter()
+            .map(ChildRow::into_record)
+            .collect::<StorageResult<_>>()?,
+        imported_tags: imported_tags(specs),
+    })
+}
+
 /// A stream with its namespace's name.
 #[derive(sqlx::FromRow)]
 pub(super) struct StreamRow {
@@ -174,7 +251,7 @@ pub(super) struct StreamRow {
 }
 
 impl StreamRow {
-    pub fn into_record(self) -> StorageResult<InventoryStream> {
+    fn into_record(self) -> StorageResult<InventoryStream> {
         Ok(InventoryStream {
             repository_id: self.repository_id,
             repository: RepositoryName::of_stream(&self.namespace, &self.name).map_err(|err| {
@@ -198,7 +275,7 @@ pub(super) struct ItemRow {
 }
 
 impl ItemRow {
-    pub fn into_record(self) -> StorageResult<InventoryItem> {
+    fn into_record(self) -> StorageResult<InventoryItem> {
         Ok(InventoryItem {
             id: self.id,
             repository_id: self.repository_id,
@@ -222,7 +299,7 @@ pub(super) struct ImageRow {
 }
 
 impl ImageRow {
-    pub fn into_record(self) -> StorageResult<InventoryImage> {
+    fn into_record(self) -> StorageResult<InventoryImage> {
         Ok(InventoryImage {
             repository_id: self.repository_id,
             digest: parse_digest(&self.digest)?,
@@ -243,7 +320,7 @@ pub(super) struct ChildRow {
 }
 
 impl ChildRow {
-    pub fn into_record(self) -> StorageResult<(Digest, Digest)> {
+    fn into_record(self) -> StorageResult<(Digest, Digest)> {
         Ok((parse_digest(&self.digest)?, parse_digest(&self.child)?))
     }
 }
@@ -256,7 +333,7 @@ pub(super) struct SpecRow {
 }
 
 /// The spec tags that import from another registry, of those read.
-pub(super) fn imported_tags(rows: Vec<SpecRow>) -> Vec<(i64, String)> {
+fn imported_tags(rows: Vec<SpecRow>) -> Vec<(i64, String)> {
     rows.into_iter()
         .filter(|row| {
             serde_json::from_str::<serde_json::Value>(&row.reference)

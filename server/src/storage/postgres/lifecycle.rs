@@ -8,15 +8,11 @@ use chrono::{DateTime, Utc};
 use super::PostgresDatabase;
 use crate::oci::{Digest, RepositoryName};
 use crate::storage::lifecycle::{
-    ChildRow, ContentHolders, HolderRow, ImageRow, Inventory, ItemRow, LifecycleStore, ObjectRow,
-    PruneOutcome, PruneStep, SpecRow, StoredObject, StreamRow, group_holders, imported_tags,
+    ChildRow, ContentHolders, HolderRow, ImageRow, Inventory, InventorySql, ItemRow,
+    LifecycleStore, ObjectRow, PruneOutcome, PruneStep, SpecRow, StoredObject, StreamRow,
+    assemble_inventory, group_holders,
 };
 use crate::storage::{StorageResult, stream_rules};
-
-/// The streams in scope: of namespace `?1`, or all when it is NULL.
-const IN_SCOPE: &str = "JOIN image_streams s ON s.repository_id = x.repository_id
-     JOIN namespaces n ON n.id = s.namespace_id
-     WHERE ($1::text IS NULL OR n.name = $1)";
 
 const OBJECT_COLUMNS: &str = "name, uid, spec, status, created_at, updated_at";
 
@@ -25,68 +21,29 @@ impl LifecycleStore for PostgresDatabase {
     async fn inventory(&self, namespace: Option<&str>) -> StorageResult<Inventory> {
         // One snapshot: the five statements see one state.
         let mut tx = self.begin_snapshot().await?;
-        let streams: Vec<StreamRow> = sqlx::query_as(
-            "SELECT s.repository_id, n.name AS namespace, s.name, s.created_at
-             FROM image_streams s JOIN namespaces n ON n.id = s.namespace_id
-             WHERE ($1::text IS NULL OR n.name = $1) ORDER BY n.name, s.name",
-        )
-        .bind(namespace)
-        .fetch_all(&mut *tx)
-        .await?;
-        let items: Vec<ItemRow> = sqlx::query_as(&format!(
-            "SELECT x.id, x.repository_id, x.tag, x.digest, x.created_at FROM tag_history x
-             {IN_SCOPE} ORDER BY x.repository_id, x.tag, x.id DESC"
-        ))
-        .bind(namespace)
-        .fetch_all(&mut *tx)
-        .await?;
-        let images: Vec<ImageRow> = sqlx::query_as(&format!(
-            "SELECT x.repository_id, x.digest, m.media_type, m.size, x.subject,
-                    coalesce(x.pushed_at, x.created_at) AS pushed_at, x.pulled_at,
-                    EXISTS (SELECT 1 FROM manifest_references r
-                            JOIN remote_blobs b ON b.repository_id = x.repository_id
-                                               AND b.digest = r.child
-                            WHERE r.digest = x.digest AND r.kind = 'blob') AS imported
-             FROM repository_manifests x JOIN manifests m ON m.digest = x.digest
-             {IN_SCOPE}"
-        ))
-        .bind(namespace)
-        .fetch_all(&mut *tx)
-        .await?;
-        let children: Vec<ChildRow> = sqlx::query_as(&format!(
-            "SELECT DISTINCT r.digest, r.child FROM repository_manifests x
-             JOIN manifest_references r ON r.digest = x.digest AND r.kind = 'manifest'
-             {IN_SCOPE}"
-        ))
-        .bind(namespace)
-        .fetch_all(&mut *tx)
-        .await?;
-        let specs: Vec<SpecRow> = sqlx::query_as(&format!(
-            "SELECT x.repository_id, x.name, x.reference FROM spec_tags x {IN_SCOPE}"
-        ))
-        .bind(namespace)
-        .fetch_all(&mut *tx)
-        .await?;
+        let sql = InventorySql::new("($1::text IS NULL OR n.name = $1)");
+        let streams: Vec<StreamRow> = sqlx::query_as(&sql.streams)
+            .bind(namespace)
+            .fetch_all(&mut *tx)
+            .await?;
+        let items: Vec<ItemRow> = sqlx::query_as(&sql.items)
+            .bind(namespace)
+            .fetch_all(&mut *tx)
+            .await?;
+        let images: Vec<ImageRow> = sqlx::query_as(&sql.images)
+            .bind(namespace)
+            .fetch_all(&mut *tx)
+            .await?;
+        let children: Vec<ChildRow> = sqlx::query_as(&sql.children)
+            .bind(namespace)
+            .fetch_all(&mut *tx)
+            .await?;
+        let specs: Vec<SpecRow> = sqlx::query_as(&sql.specs)
+            .bind(namespace)
+            .fetch_all(&mut *tx)
+            .await?;
         tx.commit().await?;
-        Ok(Inventory {
-            streams: streams
-                .into_iter()
-                .map(StreamRow::into_record)
-                .collect::<StorageResult<_>>()?,
-            items: items
-                .into_iter()
-                .map(ItemRow::into_record)
-                .collect::<StorageResult<_>>()?,
-            images: images
-                .into_iter()
-                .map(ImageRow::into_record)
-                .collect::<StorageResult<_>>()?,
-            children: children
-                .into_iter()
-                .map(ChildRow::into_record)
-                .collect::<StorageResult<_>>()?,
-            imported_tags: imported_tags(specs),
-        })
+        assemble_inventory(streams, items, images, children, specs)
     }
 
     async fn content_holders(&self, manifests: &[Digest]) -> StorageResult<Vec<ContentHolders>> {
