@@ -249,31 +249,29 @@ impl Pruning {
                 name: stream.repository.stream().to_owned(),
                 ..PrunedStream::default()
             };
-            let planned_items = stream.items.clone();
             if !confirm {
-                shown.deleted_items = planned_items.iter().map(pruned_item).collect();
+                shown.deleted_items = stream.items.iter().map(pruned_item).collect();
                 shown.deleted_images = stream.images.iter().map(pruned_image).collect();
             } else {
-                let ids: Vec<i64> = stream.items.iter().map(|item| item.id).collect();
                 let digests: Vec<Digest> = stream.images.iter().map(|i| i.digest.clone()).collect();
-                let steps = ids
+                let steps = stream
+                    .items
                     .chunks(STEP)
-                    .map(|chunk| (chunk.to_vec(), Vec::new()))
-                    .chain(
-                        digests
-                            .chunks(STEP)
-                            .map(|chunk| (Vec::new(), chunk.to_vec())),
-                    );
+                    .map(|chunk| (chunk, &[][..]))
+                    .chain(digests.chunks(STEP).map(|chunk| (&[][..], chunk)));
                 let mut gone: HashSet<Digest> = HashSet::new();
-                for (history_items, images) in steps {
+                for (items, images) in steps {
                     let step = PruneStep {
                         repository: stream.repository.clone(),
-                        history_items,
-                        images,
+                        history_items: items.iter().map(|item| item.id).collect(),
+                        images: images.to_vec(),
                         keep_since: plan.keep_since,
                     };
                     match self.store.apply_prune(&step).await {
                         Ok(outcome) => {
+                            // An item of an image that went earlier went with it (history goes
+                            // with its image); either way it is gone.
+                            shown.deleted_items.extend(items.iter().map(pruned_item));
                             shown.deleted_tags.extend(outcome.tags);
                             gone.extend(outcome.images);
                         }
@@ -283,9 +281,6 @@ impl Pruning {
                         }
                     }
                 }
-                // Items whose image went with it were deleted by the unlink (history goes with
-                // its image), the others by the step that named them.
-                shown.deleted_items = planned_items.iter().map(pruned_item).collect();
                 shown.deleted_images = stream
                     .images
                     .iter()
