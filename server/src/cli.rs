@@ -1,5 +1,5 @@
 //! The command line: `berth` and its subcommands (`serve`, `user`, `token`, `migrate`,
-//! `import-image`), their flags and environment variables (clap reads both; a flag wins over
+//! `import-image`, `adm prune images`), their flags and environment variables (clap reads both; a flag wins over
 //! its variable), and how `serve`'s flags override the settings of [`crate::config`].
 
 use std::net::SocketAddr;
@@ -45,6 +45,55 @@ pub enum Command {
     /// Import images from another registry into an image stream of a running Berth, as
     /// `oc import-image` does (an ImageStreamImport through the API).
     ImportImage(ImportImageArgs),
+    /// Cluster administration against a running Berth, as `oc adm` (`berth adm prune images`).
+    #[command(subcommand)]
+    Adm(AdmCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdmCommand {
+    /// Remove old image revisions and unreferenced images.
+    #[command(subcommand)]
+    Prune(PruneCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PruneCommand {
+    /// Remove image stream history beyond the newest revisions of each tag and the images no
+    /// stream references, as `oc adm prune images` (a dry run unless --confirm); garbage
+    /// collection frees their blobs.
+    Images(PruneImagesArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PruneImagesArgs {
+    /// The newest revisions of each tag that stay
+    #[arg(long, default_value_t = 3)]
+    pub keep_tag_revisions: u32,
+    /// Streams, revisions and images younger than this stay (Go duration: 60m, 1h30m, 24h)
+    #[arg(long, default_value = "60m")]
+    pub keep_younger_than: String,
+    /// Include images imported from other registries as candidates (--all=false keeps them)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true")]
+    pub all: bool,
+    /// Prune only this namespace (its admins may); without it, every namespace (cluster
+    /// administrators only)
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
+    /// Remove what is listed; without it, a dry run
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true")]
+    pub confirm: bool,
+    /// Berth's address
+    #[arg(long, env = "BERTH_SERVER", default_value = "http://127.0.0.1:5000")]
+    pub server: String,
+    /// A token of a cluster administrator (or of the namespace's admin with --namespace)
+    #[arg(long, env = "BERTH_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// Accept any certificate from Berth (a test server with a self-signed one)
+    #[arg(long)]
+    pub insecure_skip_tls_verify: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -6,6 +6,8 @@
 //! - [`storage`]: blob and metadata stores (filesystem and SQLite by default).
 //! - [`console`]: the Leptos console's data source, answered by the same services as the APIs.
 //! - [`webhooks`]: per-namespace subscriptions to the event log, delivered signed with retries.
+//! - [`prune`]: pruning as `oc adm prune images` does it, the scheduled pruner, and
+//!   per-namespace retention policies.
 //! - [`secrets`]: the key file and sealing of secrets at rest, and registry pull secrets.
 //! - [`egress`]: where Berth's own outbound calls may go, for every client that makes them.
 //! - [`ops`]: logs, metrics and health endpoints.
@@ -31,6 +33,7 @@ pub mod kube;
 pub mod limits;
 pub mod oci;
 pub mod ops;
+pub mod prune;
 pub mod registry;
 pub mod secrets;
 pub mod storage;
@@ -195,6 +198,23 @@ async fn build_app_on(
     if storage::Stores::shared(config) {
         registry.upload_leases = Some(coordination.clone());
     }
+    // Pull times for retention, written once a minute.
+    let pulls = storage::pulls::PullRecorder::new(stores.lifecycle.clone());
+    pulls.spawn(Duration::from_secs(config.prune.pull_flush_seconds.max(1)));
+    registry.pulls = Some(pulls);
+    // Pruning and retention: the API, and the scheduled runs on one replica.
+    let pruning = Arc::new(prune::Pruning {
+        store: stores.lifecycle.clone(),
+        image_streams: image_streams.clone(),
+        retention_grace: i64::try_from(config.prune.retention_grace_seconds)
+            .ok()
+            .and_then(chrono::TimeDelta::try_seconds)
+            .unwrap_or(chrono::TimeDelta::MAX),
+    });
+    pruning.spawn_scheduled(
+        &coordination,
+        Duration::from_secs(config.prune.schedule_check_seconds.max(1)),
+    );
     registry.pull_through = Some(Arc::new(import::pull_through::PullThrough::new(
         importer.clone(),
         Duration::from_secs(config.import.pull_through_timeout_seconds),
@@ -226,6 +246,7 @@ async fn build_app_on(
         .merge(secrets::routes::router(registry_secrets.clone()))
         .merge(import::importer::router(importer.clone()))
         .merge(webhooks::router(webhook_api))
+        .merge(prune::router(pruning))
         .merge(kube::unknown_api_paths())
         // Every API route answers a method it does not take with a `Status`, not an empty 405.
         .method_not_allowed_fallback(kube::method_not_allowed);

@@ -1,6 +1,8 @@
 use std::process::ExitCode;
 
-use berth::cli::{Cli, Command, ImportImageArgs, TokenCommand, UserCommand};
+use berth::cli::{
+    AdmCommand, Cli, Command, ImportImageArgs, PruneCommand, TokenCommand, UserCommand,
+};
 use berth::config::Config;
 use clap::Parser;
 
@@ -29,6 +31,9 @@ fn main() -> ExitCode {
         }
         Some(Command::Migrate(args)) => (args, Some(Admin::Migrate)),
         Some(Command::ImportImage(args)) => return run_import_image(args),
+        Some(Command::Adm(AdmCommand::Prune(PruneCommand::Images(args)))) => {
+            return run_client(berth::prune::command::prune_images(args));
+        }
         None => (cli.serve, None),
     };
     // The settings, then what the domain asks of them (the administrator's name is a user name).
@@ -81,6 +86,20 @@ enum Admin {
     User(UserCommand),
     Token(TokenCommand),
     Migrate,
+}
+
+/// A client command against a running Berth.
+fn run_client(command: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let result = tokio::runtime::Runtime::new()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| runtime.block_on(command));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("berth: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn run_import_image(args: ImportImageArgs) -> ExitCode {

@@ -55,6 +55,8 @@ pub struct Config {
     pub import: ImportConfig,
     /// What Berth frees by itself (`[gc]`).
     pub gc: GcConfig,
+    /// The scheduled pruner and retention policies, and pull times (`[prune]`).
+    pub prune: PruneConfig,
     pub webhooks: WebhooksConfig,
     /// Where Berth's own outbound calls may go (`[egress]`).
     pub egress: EgressConfig,
@@ -195,6 +197,31 @@ impl Default for GcConfig {
     }
 }
 
+/// Pruning and retention (`server/src/prune/`): how often their schedules are looked at, and
+/// how often recorded pulls are written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PruneConfig {
+    /// Seconds between looks at the image pruner's and retention policies' schedules (on the
+    /// replica holding the `image-pruner` lease).
+    pub schedule_check_seconds: u64,
+    /// Seconds between writes of the pull times noted in memory (what a crash loses at most).
+    pub pull_flush_seconds: u64,
+    /// Seconds during which a pushed image is never removed by a retention policy (a push in
+    /// progress uploads by digest before it tags).
+    pub retention_grace_seconds: u64,
+}
+
+impl Default for PruneConfig {
+    fn default() -> Self {
+        PruneConfig {
+            schedule_check_seconds: 30,
+            pull_flush_seconds: 60,
+            retention_grace_seconds: 3600,
+        }
+    }
+}
+
 /// The key of registry credentials ("pull secrets"), kept apart from the database so that a
 /// copy of the database alone reveals no credentials.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -268,6 +295,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             import: ImportConfig::default(),
             gc: GcConfig::default(),
+            prune: PruneConfig::default(),
             webhooks: WebhooksConfig::default(),
             egress: EgressConfig::default(),
             limits: LimitsConfig::default(),

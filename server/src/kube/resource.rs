@@ -60,6 +60,21 @@ pub const WEBHOOK_DELIVERIES: Resource = Resource {
     group: "berth.io",
 };
 
+pub const IMAGE_PRUNES: Resource = Resource {
+    plural: "imageprunes",
+    group: "berth.io",
+};
+
+pub const IMAGE_PRUNERS: Resource = Resource {
+    plural: "imagepruners",
+    group: "berth.io",
+};
+
+pub const RETENTION_POLICIES: Resource = Resource {
+    plural: "retentionpolicies",
+    group: "berth.io",
+};
+
 impl fmt::Display for Resource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.group.is_empty() {

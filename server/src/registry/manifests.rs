@@ -222,6 +222,10 @@ pub async fn get(
     let body = if request.method == Method::HEAD {
         Body::empty()
     } else {
+        // A GET is a pull (a HEAD only asks whether it changed).
+        if let Some(pulls) = &registry.pulls {
+            pulls.record(name, &manifest.digest);
+        }
         Body::from(manifest.content)
     };
     let mut response = body.into_response();

@@ -52,6 +52,8 @@ pub struct Registry {
     /// With replicas sharing the stores: the leases that keep a write to an upload on one
     /// replica at a time.
     pub upload_leases: Option<Coordination>,
+    /// Notes manifest pulls, written in batches (what retention's "pulled" rules read).
+    pub pulls: Option<Arc<crate::storage::pulls::PullRecorder>>,
 }
 
 /// Blobs that an import linked into a repository as remote: another registry holds them.
@@ -103,6 +105,7 @@ impl Registry {
             limits,
             pull_through: None,
             upload_leases: None,
+            pulls: None,
             upload_locks: (0..UPLOAD_LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),

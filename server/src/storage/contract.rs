@@ -3530,3 +3530,396 @@ pub async fn pushes_mounts_and_uploads_racing_a_sweep_never_keep_a_link_without_
         );
     }
 }
+
+// ---- pruning and retention (storage/lifecycle.rs) ----------------------------------------------
+
+/// The pruning and retention contract ([`lifecycle::LifecycleStore`]) as tests of one backend.
+macro_rules! lifecycle_contract {
+    ($open:expr) => {
+        $crate::storage::contract::checks!($open; the_inventory_lists_history_newest_first_with_push_and_pull_times, a_prune_step_removes_history_and_unheld_images_only, content_holders_name_every_link_of_a_blob, pruner_and_retention_objects_are_kept_and_go_with_their_namespace);
+    };
+}
+pub(crate) use lifecycle_contract;
+
+/// Pushes `{"seed":…}` referring to layer `layer` (linked first) into `repository` as `tag`
+/// (none when empty), with `subject` and `children` (already in the repository).
+async fn push_layered(
+    stores: &Stores,
+    repository: &str,
+    tag: &str,
+    seed: &str,
+    layer: &[u8],
+    subject: Option<Digest>,
+    children: &[Digest],
+) -> Digest {
+    let repository: RepositoryName = repository.parse().unwrap();
+    let layer_digest = Digest::sha256_of(layer);
+    stores
+        .metadata
+        .link_blob(&repository, &layer_digest, layer.len() as u64)
+        .await
+        .unwrap();
+    let mut new = manifest(
+        &format!("{{\"seed\":\"{seed}\"}}"),
+        vec![Referenced {
+            digest: layer_digest,
+            size: layer.len() as u64,
+        }],
+        subject,
+    );
+    for child in children {
+        let stored = stores
+            .metadata
+            .manifest_by_digest(&repository, child)
+            .await
+            .unwrap()
+            .unwrap();
+        new.manifests.push(Referenced {
+            digest: child.clone(),
+            size: stored.content.len() as u64,
+        });
+    }
+    let tag: Option<Tag> = (!tag.is_empty()).then(|| tag.parse().unwrap());
+    assert_eq!(
+        stores
+            .metadata
+            .put_manifest(&repository, &new, tag.as_ref())
+            .await
+            .unwrap(),
+        PutManifestOutcome::Stored
+    );
+    new.digest
+}
+
+fn item_tags(inventory: &lifecycle::Inventory) -> Vec<(String, Option<Digest>)> {
+    inventory
+        .items
+        .iter()
+        .map(|item| (item.tag.clone(), item.digest.clone()))
+        .collect()
+}
+
+pub async fn the_inventory_lists_history_newest_first_with_push_and_pull_times(stores: &Stores) {
+    let store = stores.lifecycle.as_ref();
+    let v1 = push_layered(stores, "team/app", "latest", "v1", b"one", None, &[]).await;
+    let v2 = push_layered(stores, "team/app", "latest", "v2", b"two", None, &[]).await;
+    let sig = push_layered(stores, "team/app", "", "sig", b"sig", Some(v2.clone()), &[]).await;
+    let index = push_layered(
+        stores,
+        "team/app",
+        "multi",
+        "index",
+        b"ix",
+        None,
+        std::slice::from_ref(&v1),
+    )
+    .await;
+    push_layered(stores, "other/app", "latest", "o1", b"other", None, &[]).await;
+
+    let inventory = store.inventory(Some("team")).await.unwrap();
+    assert_eq!(inventory.streams.len(), 1);
+    assert_eq!(inventory.streams[0].repository.as_str(), "team/app");
+    assert_eq!(
+        item_tags(&inventory),
+        [
+            ("latest".to_owned(), Some(v2.clone())),
+            ("latest".to_owned(), Some(v1.clone())),
+            ("multi".to_owned(), Some(index.clone())),
+        ]
+    );
+    let image = |digest: &Digest| {
+        inventory
+            .images
+            .iter()
+            .find(|i| &i.digest == digest)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(inventory.images.len(), 4);
+    assert_eq!(image(&sig).subject, Some(v2.clone()));
+    assert!(image(&v1).pulled_at.is_none());
+    assert!(!image(&v1).imported);
+    assert_eq!(inventory.children, [(index.clone(), v1.clone())]);
+    assert_eq!(store.inventory(None).await.unwrap().streams.len(), 2);
+
+    // A push of the same image again is its last push; pulls move the last pull time forward
+    // only, and pulls of images gone are skipped.
+    let pushed = image(&v1).pushed_at;
+    push_layered(stores, "team/app", "", "v1", b"one", None, &[]).await;
+    let later = store.inventory(Some("team")).await.unwrap();
+    let again = later.images.iter().find(|i| i.digest == v1).unwrap();
+    assert!(again.pushed_at > pushed, "{:?} {pushed:?}", again.pushed_at);
+    let now = Utc::now();
+    let app = repo("team/app");
+    store
+        .record_pulls(&[
+            (app.clone(), v1.clone(), now),
+            (repo("team/gone"), v1.clone(), now),
+        ])
+        .await
+        .unwrap();
+    store
+        .record_pulls(&[(app.clone(), v1.clone(), now - chrono::TimeDelta::hours(1))])
+        .await
+        .unwrap();
+    let pulled = store.inventory(Some("team")).await.unwrap();
+    let pulled_at = pulled
+        .images
+        .iter()
+        .find(|i| i.digest == v1)
+        .unwrap()
+        .pulled_at
+        .unwrap();
+    assert!(
+        (pulled_at - now).num_milliseconds().abs() < 1,
+        "{pulled_at} {now}"
+    );
+}
+
+pub async fn a_prune_step_removes_history_and_unheld_images_only(stores: &Stores) {
+    let store = stores.lifecycle.as_ref();
+    let v1 = push_layered(stores, "team/app", "latest", "v1", b"one", None, &[]).await;
+    let v2 = push_layered(stores, "team/app", "latest", "v2", b"two", None, &[]).await;
+    let v3 = push_layered(stores, "team/app", "latest", "v3", b"three", None, &[]).await;
+    // v2 is also tagged `stable`; v1 is an index's child; sig refers to v1.
+    push_layered(stores, "team/app", "stable", "v2", b"two", None, &[]).await;
+    let index = push_layered(
+        stores,
+        "team/app",
+        "multi",
+        "ix",
+        b"ix",
+        None,
+        std::slice::from_ref(&v1),
+    )
+    .await;
+    let sig = push_layered(stores, "team/app", "", "sig", b"sig", Some(v1.clone()), &[]).await;
+    let inventory = store.inventory(Some("team")).await.unwrap();
+    let item_of = |tag: &str, digest: &Digest| {
+        inventory
+            .items
+            .iter()
+            .find(|i| i.tag == tag && i.digest.as_ref() == Some(digest))
+            .unwrap()
+            .id
+    };
+    let app = repo("team/app");
+    let soon = Utc::now() + chrono::TimeDelta::seconds(5);
+
+    // The items of v1 and v2 under `latest` go; v1 is held by the index, v2 by `stable`.
+    let outcome = store
+        .apply_prune(&lifecycle::PruneStep {
+            repository: app.clone(),
+            history_items: vec![item_of("latest", &v1), item_of("latest", &v2)],
+            images: vec![v1.clone(), v2.clone()],
+            keep_since: soon,
+        })
+        .await
+        .unwrap();
+    assert_eq!(outcome.history_items, 2);
+    assert!(outcome.tags.is_empty());
+    assert!(outcome.images.is_empty());
+    let stream = stores
+        .streams
+        .get_stream("team", "app")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stream.status_tag("latest").unwrap().items.len(), 1);
+
+    // Referrer, then index, then child: each is free when its turn comes. `multi` loses its
+    // only item and goes (status only).
+    let outcome = store
+        .apply_prune(&lifecycle::PruneStep {
+            repository: app.clone(),
+            history_items: vec![item_of("multi", &index)],
+            images: vec![sig.clone(), index.clone(), v1.clone()],
+            keep_since: soon,
+        })
+        .await
+        .unwrap();
+    assert_eq!(outcome.tags, ["multi"]);
+    assert_eq!(outcome.images, [sig.clone(), index.clone(), v1.clone()]);
+    for gone in [&sig, &index, &v1] {
+        assert!(
+            stores
+                .metadata
+                .manifest_by_digest(&app, gone)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+    let stream = stores
+        .streams
+        .get_stream("team", "app")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stream.status_tag("multi").is_none());
+
+    // What was pushed since `keep_since` stays, whatever the step says; a stream that is gone
+    // is nothing to do.
+    let untagged = push_layered(stores, "team/app", "", "new", b"new", None, &[]).await;
+    let outcome = store
+        .apply_prune(&lifecycle::PruneStep {
+            repository: app.clone(),
+            history_items: Vec::new(),
+            images: vec![untagged.clone(), v3.clone()],
+            keep_since: Utc::now() - chrono::TimeDelta::seconds(60),
+        })
+        .await
+        .unwrap();
+    assert!(outcome.images.is_empty());
+    assert_eq!(
+        store
+            .apply_prune(&lifecycle::PruneStep {
+                repository: repo("team/none"),
+                history_items: vec![1],
+                images: vec![untagged],
+                keep_since: soon,
+            })
+            .await
+            .unwrap(),
+        lifecycle::PruneOutcome::default()
+    );
+}
+
+pub async fn content_holders_name_every_link_of_a_blob(stores: &Stores) {
+    let store = stores.lifecycle.as_ref();
+    let a = push_layered(stores, "team/a", "v1", "a", b"shared", None, &[]).await;
+    let b = push_layered(stores, "other/b", "v1", "b", b"shared", None, &[]).await;
+    let own = push_layered(stores, "team/a", "v2", "own", b"own layer", None, &[]).await;
+    let holders = store
+        .content_holders(&[a.clone(), own.clone()])
+        .await
+        .unwrap();
+    let find = |data: &[u8]| {
+        holders
+            .iter()
+            .find(|h| h.content == Digest::sha256_of(data))
+            .unwrap()
+            .clone()
+    };
+    let shared = find(b"shared");
+    assert_eq!(shared.size, 6);
+    let mut shared_by: Vec<Digest> = shared.holders.iter().map(|(_, m)| m.clone()).collect();
+    shared_by.sort();
+    let mut expected = vec![a, b];
+    expected.sort();
+    assert_eq!(shared_by, expected);
+    let mine = find(b"own layer");
+    assert_eq!(mine.size, 9);
+    assert_eq!(mine.holders.len(), 1);
+    assert_eq!(holders.len(), 2);
+    assert!(store.content_holders(&[]).await.unwrap().is_empty());
+}
+
+pub async fn pruner_and_retention_objects_are_kept_and_go_with_their_namespace(stores: &Stores) {
+    let store = stores.lifecycle.as_ref();
+    assert!(store.image_pruner("cluster").await.unwrap().is_none());
+    let made = store
+        .put_image_pruner("cluster", "{\"a\":1}")
+        .await
+        .unwrap();
+    assert!(
+        store
+            .set_image_pruner_status("cluster", "{\"ran\":1}")
+            .await
+            .unwrap()
+    );
+    let replaced = store
+        .put_image_pruner("cluster", "{\"a\":2}")
+        .await
+        .unwrap();
+    assert_eq!(replaced.uid, made.uid);
+    let got = store.image_pruner("cluster").await.unwrap().unwrap();
+    assert_eq!(got.spec, "{\"a\":2}");
+    assert_eq!(got.status.as_deref(), Some("{\"ran\":1}"));
+    assert!(!store.set_image_pruner_status("other", "{}").await.unwrap());
+
+    // A policy needs its namespace.
+    assert!(
+        !store
+            .put_retention_policy("team", "p", "{}", true)
+            .await
+            .unwrap()
+    );
+    stores
+        .streams
+        .create_namespace("team", &Labels::new(), &Labels::new())
+        .await
+        .unwrap();
+    stores
+        .streams
+        .create_namespace("other", &Labels::new(), &Labels::new())
+        .await
+        .unwrap();
+    assert!(
+        store
+            .put_retention_policy("team", "p", "{\"x\":1}", true)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .put_retention_policy("team", "p", "{}", true)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .put_retention_policy("team", "q", "{}", false)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .put_retention_policy("team", "p", "{\"x\":2}", false)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .put_retention_policy("team", "a", "{}", true)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .put_retention_policy("other", "p", "{}", true)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .set_retention_status("team", "p", "{\"s\":1}")
+            .await
+            .unwrap()
+    );
+    let names = |list: Vec<lifecycle::StoredObject>| -> Vec<String> {
+        list.into_iter()
+            .map(|o| format!("{}/{}", o.namespace.unwrap_or_default(), o.name))
+            .collect()
+    };
+    assert_eq!(
+        names(store.retention_policies("team").await.unwrap()),
+        ["team/a", "team/p"]
+    );
+    assert_eq!(
+        names(store.all_retention_policies().await.unwrap()),
+        ["other/p", "team/a", "team/p"]
+    );
+    let p = store.retention_policy("team", "p").await.unwrap().unwrap();
+    assert_eq!(
+        (p.spec.as_str(), p.status.as_deref()),
+        ("{\"x\":2}", Some("{\"s\":1}"))
+    );
+    assert!(store.delete_retention_policy("team", "a").await.unwrap());
+    assert!(!store.delete_retention_policy("team", "a").await.unwrap());
+    assert!(stores.streams.delete_namespace("team").await.unwrap());
+    assert_eq!(
+        names(store.all_retention_policies().await.unwrap()),
+        ["other/p"]
+    );
+}

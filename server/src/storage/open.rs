@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::auth::AuthStore;
 use super::coordination::{Coordination, LeaseStore, Notifier, ThrottleStore};
 use super::fs::FsBlobStore;
+use super::lifecycle::LifecycleStore;
 use super::postgres::{PostgresDatabase, PostgresSettings};
 use super::s3::S3BlobStore;
 use super::secrets::RegistrySecretStore;
@@ -28,6 +29,8 @@ pub struct Stores {
     pub auth: Arc<dyn AuthStore>,
     pub secrets: Arc<dyn RegistrySecretStore>,
     pub webhooks: Arc<dyn WebhookStore>,
+    /// What pruning and retention read and change, pull times, their objects.
+    pub lifecycle: Arc<dyn LifecycleStore>,
     pub blobs: Arc<dyn BlobStore>,
     /// Local disk that data is written to at disk speed before it goes to `blobs`, when
     /// `blobs` is not the local disk (object storage): pull-through streams a blob to its
@@ -50,6 +53,7 @@ trait MetadataDatabase:
     + AuthStore
     + RegistrySecretStore
     + WebhookStore
+    + LifecycleStore
     + Notifier
     + LeaseStore
     + ThrottleStore
@@ -62,6 +66,7 @@ impl<D> MetadataDatabase for D where
         + AuthStore
         + RegistrySecretStore
         + WebhookStore
+        + LifecycleStore
         + Notifier
         + LeaseStore
         + ThrottleStore
@@ -100,6 +105,7 @@ impl Stores {
             auth: database.clone(),
             secrets: database.clone(),
             webhooks: database.clone(),
+            lifecycle: database.clone(),
             notifier: database.clone(),
             leases: database.clone(),
             throttle: database,
@@ -232,6 +238,7 @@ mod contracts {
     crate::storage::contract::secrets_contract!(stores());
     crate::storage::contract::webhooks_contract!(stores());
     crate::storage::contract::collection_contract!(stores());
+    crate::storage::contract::lifecycle_contract!(stores());
 
     /// Two replicas: two `Stores` opened on one data folder.
     async fn replicas() -> (tempfile::TempDir, Stores, Stores) {

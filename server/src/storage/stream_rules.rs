@@ -7,7 +7,9 @@
 //! small statement (or two that always go together), so a backend holds SQL only.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
+use super::lifecycle::{PruneOutcome, PruneStep};
 use super::rows::to_json;
 use super::{
     EventKind, EventType, Labels, NamespaceRecord, Presence, StorageError, StorageResult,
@@ -196,6 +198,31 @@ pub(super) trait StreamTx: Send {
     /// `from` holds it: a link as a link, a remote link as a remote link (never a link: nobody
     /// verified those bytes for `from`, and the stored copy could be another tenant's).
     async fn link_image(&mut self, from: i64, to: i64, digest: &Digest) -> StorageResult<bool>;
+
+    /// Deletes the history items `ids` of the repository made before `before`; the tag of each
+    /// item deleted.
+    async fn delete_history_items(
+        &mut self,
+        repository_id: i64,
+        ids: &[i64],
+        before: DateTime<Utc>,
+    ) -> StorageResult<Vec<String>>;
+    /// Removes those of `tags` (status only: spec tags stay) that have no history item left;
+    /// their names.
+    async fn drop_empty_status_tags(
+        &mut self,
+        repository_id: i64,
+        tags: &[String],
+    ) -> StorageResult<Vec<String>>;
+    /// Whether the repository still needs image `digest`: a tag or history item names it, an
+    /// image linked here lists it as a child or as its subject, or it was pushed at or after
+    /// `since`.
+    async fn image_held(
+        &mut self,
+        repository_id: i64,
+        digest: &Digest,
+        since: DateTime<Utc>,
+    ) -> StorageResult<bool>;
 
     /// Appends an event; returns its id, the new resourceVersion. Ids must become visible in
     /// order: a reader of the events after the last id it saw never skips one.
@@ -626,4 +653,50 @@ pub(super) async fn delete_namespace(
     event.object = Some(to_json(&namespace)?);
     tx.append_event(&event).await?;
     Ok(true)
+}
+
+/// One step of a prune or retention run on one repository: the history items first (a status
+/// tag left without any goes), then each image that nothing here holds any more, checked again
+/// inside this transaction, so that a push or tag made since the plan keeps what it names. One
+/// `delete-image` event per image (what webhooks send as a delete), and one `prune` event when
+/// only history went.
+pub(super) async fn prune_repository(
+    tx: &mut (impl StreamTx + ?Sized),
+    step: &PruneStep,
+) -> StorageResult<PruneOutcome> {
+    let mut outcome = PruneOutcome::default();
+    let Some(stream) = tx.stream_state(&step.repository).await? else {
+        return Ok(outcome);
+    };
+    let repository_id = stream.repository_id;
+    if !step.history_items.is_empty() {
+        let mut tags = tx
+            .delete_history_items(repository_id, &step.history_items, step.keep_since)
+            .await?;
+        outcome.history_items = tags.len() as u64;
+        tags.sort();
+        tags.dedup();
+        outcome.tags = tx.drop_empty_status_tags(repository_id, &tags).await?;
+    }
+    for digest in &step.images {
+        if tx
+            .image_held(repository_id, digest, step.keep_since)
+            .await?
+            || !tx.unlink_manifest(repository_id, digest).await?
+        {
+            continue;
+        }
+        let mut event = NewEvent::stream(EventType::Modified, &step.repository, "delete-image");
+        event.old_image = Some(digest.to_string());
+        record_stream_event(tx, repository_id, &event).await?;
+        outcome.images.push(digest.clone());
+    }
+    if outcome.images.is_empty() && outcome.history_items > 0 {
+        let mut event = NewEvent::stream(EventType::Modified, &step.repository, "prune");
+        if let [tag] = outcome.tags.as_slice() {
+            event.tag = Some(tag);
+        }
+        record_stream_event(tx, repository_id, &event).await?;
+    }
+    Ok(outcome)
 }

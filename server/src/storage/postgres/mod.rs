@@ -30,6 +30,7 @@
 mod auth;
 mod collection;
 mod coordination;
+mod lifecycle;
 mod registry;
 mod secrets;
 mod streams;
@@ -789,6 +790,70 @@ impl StreamTx for PgConnection {
         )
     }
 
+    async fn delete_history_items(
+        &mut self,
+        repository_id: i64,
+        ids: &[i64],
+        before: chrono::DateTime<Utc>,
+    ) -> StorageResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "DELETE FROM tag_history
+             WHERE repository_id = $1 AND id = ANY($2) AND created_at < $3
+             RETURNING tag",
+        )
+        .bind(repository_id)
+        .bind(ids)
+        .bind(before)
+        .fetch_all(self)
+        .await?)
+    }
+
+    async fn drop_empty_status_tags(
+        &mut self,
+        repository_id: i64,
+        tags: &[String],
+    ) -> StorageResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "DELETE FROM tags
+             WHERE repository_id = $1 AND name = ANY($2)
+               AND NOT EXISTS (SELECT 1 FROM tag_history h
+                               WHERE h.repository_id = $1 AND h.tag = tags.name)
+             RETURNING name",
+        )
+        .bind(repository_id)
+        .bind(tags)
+        .fetch_all(self)
+        .await?)
+    }
+
+    async fn image_held(
+        &mut self,
+        repository_id: i64,
+        digest: &Digest,
+        since: chrono::DateTime<Utc>,
+    ) -> StorageResult<bool> {
+        let held: bool = sqlx::query_scalar(
+            "SELECT
+                    EXISTS (SELECT 1 FROM tags WHERE repository_id = $1 AND digest = $2)
+                 OR EXISTS (SELECT 1 FROM tag_history WHERE repository_id = $1 AND digest = $2)
+                 OR EXISTS (SELECT 1 FROM repository_manifests
+                            WHERE repository_id = $1 AND digest = $2
+                              AND coalesce(pushed_at, created_at) >= $3)
+                 OR EXISTS (SELECT 1 FROM repository_manifests
+                            WHERE repository_id = $1 AND subject = $2)
+                 OR EXISTS (SELECT 1 FROM manifest_references r
+                            JOIN repository_manifests rm
+                              ON rm.repository_id = $1 AND rm.digest = r.digest
+                            WHERE r.child = $2 AND r.kind = 'manifest')",
+        )
+        .bind(repository_id)
+        .bind(digest.to_string())
+        .bind(since)
+        .fetch_one(self)
+        .await?;
+        Ok(held)
+    }
+
     async fn link_image(&mut self, from: i64, to: i64, digest: &Digest) -> StorageResult<bool> {
         let present: Option<i32> = sqlx::query_scalar(
             "SELECT 1 FROM repository_manifests WHERE repository_id = $1 AND digest = $2",
@@ -900,6 +965,7 @@ mod contracts {
             auth: database.clone(),
             secrets: database.clone(),
             webhooks: database.clone(),
+            lifecycle: database.clone(),
             notifier: database.clone(),
             leases: database.clone(),
             throttle: database.clone(),
@@ -931,6 +997,7 @@ mod contracts {
     crate::storage::contract::auth_contract!(stores());
     crate::storage::contract::secrets_contract!(stores());
     crate::storage::contract::collection_contract!(stores());
+    crate::storage::contract::lifecycle_contract!(stores());
 
     /// Two replicas: two databases (two pools, two listeners) on one PostgreSQL database.
     async fn replicas() -> (tempfile::TempDir, Stores, Stores) {

@@ -517,9 +517,12 @@ impl MetadataStore for PostgresDatabase {
             .execute(&mut *tx)
             .await?;
         }
+        // A push of an image the repository has already is its last push now (what pruning
+        // keeps by age and retention sorts by).
         sqlx::query(
             "INSERT INTO repository_manifests (repository_id, digest, subject, created_at)
-             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (repository_id, digest) DO UPDATE SET pushed_at = excluded.created_at",
         )
         .bind(repository_id)
         .bind(&digest)

@@ -14,6 +14,7 @@
 mod auth;
 mod collection;
 mod coordination;
+mod lifecycle;
 mod registry;
 mod secrets;
 mod streams;
@@ -88,6 +89,19 @@ impl SqliteMetadata {
         Ok(())
     }
 }
+
+/// Whether repository ?1 still needs image ?2 (see `StreamTx::image_held`); ?3 is the time
+/// from which a push keeps it.
+const IMAGE_HELD: &str = "SELECT
+        EXISTS (SELECT 1 FROM tags WHERE repository_id = ?1 AND digest = ?2)
+     OR EXISTS (SELECT 1 FROM tag_history WHERE repository_id = ?1 AND digest = ?2)
+     OR EXISTS (SELECT 1 FROM repository_manifests
+                WHERE repository_id = ?1 AND digest = ?2
+                  AND coalesce(pushed_at, created_at) >= ?3)
+     OR EXISTS (SELECT 1 FROM repository_manifests WHERE repository_id = ?1 AND subject = ?2)
+     OR EXISTS (SELECT 1 FROM manifest_references r
+                JOIN repository_manifests rm ON rm.repository_id = ?1 AND rm.digest = r.digest
+                WHERE r.child = ?2 AND r.kind = 'manifest')";
 
 /// The id of repository `name`, created if needed.
 async fn ensure_repository(
@@ -600,6 +614,57 @@ impl StreamTx for SqliteConnection {
                 .rows_affected()
                 > 0,
         )
+    }
+
+    async fn delete_history_items(
+        &mut self,
+        repository_id: i64,
+        ids: &[i64],
+        before: DateTime<Utc>,
+    ) -> StorageResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "DELETE FROM tag_history
+             WHERE repository_id = ? AND id IN (SELECT value FROM json_each(?)) AND created_at < ?
+             RETURNING tag",
+        )
+        .bind(repository_id)
+        .bind(json_array(ids)?)
+        .bind(before)
+        .fetch_all(self)
+        .await?)
+    }
+
+    async fn drop_empty_status_tags(
+        &mut self,
+        repository_id: i64,
+        tags: &[String],
+    ) -> StorageResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "DELETE FROM tags
+             WHERE repository_id = ?1 AND name IN (SELECT value FROM json_each(?2))
+               AND NOT EXISTS (SELECT 1 FROM tag_history h
+                               WHERE h.repository_id = ?1 AND h.tag = tags.name)
+             RETURNING name",
+        )
+        .bind(repository_id)
+        .bind(json_array(tags)?)
+        .fetch_all(self)
+        .await?)
+    }
+
+    async fn image_held(
+        &mut self,
+        repository_id: i64,
+        digest: &Digest,
+        since: DateTime<Utc>,
+    ) -> StorageResult<bool> {
+        let held: bool = sqlx::query_scalar(IMAGE_HELD)
+            .bind(repository_id)
+            .bind(digest.to_string())
+            .bind(since)
+            .fetch_one(self)
+            .await?;
+        Ok(held)
     }
 
     async fn link_image(&mut self, from: i64, to: i64, digest: &Digest) -> StorageResult<bool> {

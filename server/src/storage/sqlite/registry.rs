@@ -489,8 +489,11 @@ impl MetadataStore for SqliteMetadata {
             }
         }
         sqlx::query(
+            // A push of an image the repository has already is its last push now (what
+            // pruning keeps by age and retention sorts by).
             "INSERT INTO repository_manifests (repository_id, digest, subject, created_at)
-             VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+             VALUES (?, ?, ?, ?)
+             ON CONFLICT (repository_id, digest) DO UPDATE SET pushed_at = excluded.created_at",
         )
         .bind(repository_id)
         .bind(&digest)
