@@ -1,5 +1,6 @@
 //! Which backend keeps what: the one place that picks them, from the configuration. Metadata
-//! (registry, image streams, access, secrets, webhooks and console sessions) is in SQLite
+//! (registry, image streams, access, secrets, webhooks, tag immutability rules and console
+//! sessions) is in SQLite
 //! (`[database] url`, by default the data folder's `berth.db`) or PostgreSQL; blobs with their
 //! upload data are in the data folder, another folder, or an S3-compatible bucket
 //! (`[storage] url`).
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use super::auth::AuthStore;
 use super::coordination::{Coordination, LeaseStore, Notifier, ThrottleStore};
 use super::fs::FsBlobStore;
+use super::immutability::ImmutableTagRuleStore;
 use super::postgres::{PostgresDatabase, PostgresSettings};
 use super::s3::S3BlobStore;
 use super::secrets::RegistrySecretStore;
@@ -28,6 +30,8 @@ pub struct Stores {
     pub auth: Arc<dyn AuthStore>,
     pub secrets: Arc<dyn RegistrySecretStore>,
     pub webhooks: Arc<dyn WebhookStore>,
+    /// Tag immutability rules (enforced by the image stream and registry stores' writes).
+    pub immutability: Arc<dyn ImmutableTagRuleStore>,
     pub blobs: Arc<dyn BlobStore>,
     /// Local disk that data is written to at disk speed before it goes to `blobs`, when
     /// `blobs` is not the local disk (object storage): pull-through streams a blob to its
@@ -50,6 +54,7 @@ trait MetadataDatabase:
     + AuthStore
     + RegistrySecretStore
     + WebhookStore
+    + ImmutableTagRuleStore
     + Notifier
     + LeaseStore
     + ThrottleStore
@@ -62,6 +67,7 @@ impl<D> MetadataDatabase for D where
         + AuthStore
         + RegistrySecretStore
         + WebhookStore
+        + ImmutableTagRuleStore
         + Notifier
         + LeaseStore
         + ThrottleStore
@@ -100,6 +106,7 @@ impl Stores {
             auth: database.clone(),
             secrets: database.clone(),
             webhooks: database.clone(),
+            immutability: database.clone(),
             notifier: database.clone(),
             leases: database.clone(),
             throttle: database,
@@ -231,6 +238,7 @@ mod contracts {
     crate::storage::contract::auth_contract!(stores());
     crate::storage::contract::secrets_contract!(stores());
     crate::storage::contract::webhooks_contract!(stores());
+    crate::storage::contract::immutability_contract!(stores());
 
     /// Two replicas: two `Stores` opened on one data folder.
     async fn replicas() -> (tempfile::TempDir, Stores, Stores) {
