@@ -6,6 +6,7 @@
 //! - [`storage`]: blob and metadata stores (filesystem and SQLite by default).
 //! - [`console`]: the Leptos console's data source, answered by the same services as the APIs.
 //! - [`webhooks`]: per-namespace subscriptions to the event log, delivered signed with retries.
+//! - [`immutability`]: per-namespace tag immutability rules (enforced by the stores).
 //! - [`secrets`]: the key file and sealing of secrets at rest, and registry pull secrets.
 //! - [`egress`]: where Berth's own outbound calls may go, for every client that makes them.
 //! - [`ops`]: logs, metrics and health endpoints.
@@ -26,6 +27,7 @@ pub mod egress;
 pub mod events;
 pub mod gc;
 pub mod imagestream;
+pub mod immutability;
 pub mod import;
 pub mod kube;
 pub mod limits;
@@ -169,6 +171,10 @@ async fn build_app_on(
         image_streams.clone(),
         dispatcher,
     ));
+    let tag_rules = Arc::new(immutability::ImmutableTagRules::new(
+        stores.immutability.clone(),
+        image_streams.clone(),
+    ));
     let importer = Arc::new(import::importer::Importer {
         image_streams: image_streams.clone(),
         metadata: metadata.clone(),
@@ -208,6 +214,7 @@ async fn build_app_on(
         importer: importer.clone(),
         webhooks: webhook_api.clone(),
         secrets: registry_secrets.clone(),
+        tag_rules: tag_rules.clone(),
     });
 
     // What people reach with a browser session; the registry, OAuth and operations endpoints
@@ -219,6 +226,7 @@ async fn build_app_on(
         .merge(secrets::routes::router(registry_secrets.clone()))
         .merge(import::importer::router(importer.clone()))
         .merge(webhooks::router(webhook_api))
+        .merge(immutability::router(tag_rules))
         .merge(kube::unknown_api_paths())
         // Every API route answers a method it does not take with a `Status`, not an empty 405.
         .method_not_allowed_fallback(kube::method_not_allowed);

@@ -353,26 +353,60 @@ const COMPILED_KEPT: usize = 4096;
 
 impl EnforcedRuleRow {
     pub fn compiled(self) -> StorageResult<Arc<CompiledRule>> {
-        let key = (self.uid, self.resource_version);
-        if let Some(rule) = lock_compiled().get(&key) {
-            return Ok(rule.clone());
-        }
-        let corrupt = |what: &str| StorageError::Corrupt(format!("rule {}: {what}", self.name));
-        let repositories: PatternLists =
-            serde_json::from_str(&self.repositories).map_err(|err| corrupt(&err.to_string()))?;
-        let tags: PatternLists =
-            serde_json::from_str(&self.tags).map_err(|err| corrupt(&err.to_string()))?;
-        let rule = Arc::new(
-            CompiledRule::compile(&self.name, &repositories, &tags)
-                .map_err(|err| corrupt(&err.why))?,
-        );
-        let mut compiled = lock_compiled();
-        if compiled.len() >= COMPILED_KEPT {
-            compiled.clear();
-        }
-        compiled.insert(key, rule.clone());
-        Ok(rule)
+        let EnforcedRuleRow {
+            uid,
+            name,
+            resource_version,
+            repositories,
+            tags,
+        } = self;
+        cached(uid, resource_version, || {
+            let lists = |text: &str| {
+                serde_json::from_str::<PatternLists>(text)
+                    .map_err(|err| StorageError::Corrupt(format!("rule {name}: {err}")))
+            };
+            compile_stored(&name, &lists(&repositories)?, &lists(&tags)?)
+        })
     }
+}
+
+impl ImmutableTagRuleRecord {
+    /// The rule's patterns compiled (once per version, as the enforcement compiles them).
+    pub fn compiled(&self) -> StorageResult<Arc<CompiledRule>> {
+        cached(self.uid.clone(), self.resource_version, || {
+            compile_stored(&self.name, &self.repositories, &self.tags)
+        })
+    }
+}
+
+/// A stored rule compiled: its patterns were checked when it was written, so a failure is
+/// corruption (and fails the change: a protection is never skipped).
+fn compile_stored(
+    name: &str,
+    repositories: &PatternLists,
+    tags: &PatternLists,
+) -> StorageResult<CompiledRule> {
+    CompiledRule::compile(name, repositories, tags)
+        .map_err(|err| StorageError::Corrupt(format!("rule {name}: {}", err.why)))
+}
+
+/// The rule of `uid` at `version`, compiled by `compile` unless it was before.
+fn cached(
+    uid: String,
+    version: i64,
+    compile: impl FnOnce() -> StorageResult<CompiledRule>,
+) -> StorageResult<Arc<CompiledRule>> {
+    let key = (uid, version);
+    if let Some(rule) = lock_compiled().get(&key) {
+        return Ok(rule.clone());
+    }
+    let rule = Arc::new(compile()?);
+    let mut compiled = lock_compiled();
+    if compiled.len() >= COMPILED_KEPT {
+        compiled.clear();
+    }
+    compiled.insert(key, rule.clone());
+    Ok(rule)
 }
 
 fn lock_compiled() -> std::sync::MutexGuard<'static, CompiledRules> {
