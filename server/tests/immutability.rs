@@ -25,6 +25,14 @@ fn rules_path(namespace: &str) -> String {
     format!("/apis/berth.io/v1/namespaces/{namespace}/immutabletagrules")
 }
 
+/// A server with namespace `team`, and its administrator's client.
+async fn with_team() -> (TestServer, reqwest::Client) {
+    let server = TestServer::start();
+    let admin = server.client();
+    create_namespace(&admin, &server, "team").await;
+    (server, admin)
+}
+
 /// A rule over every stream protecting tags `tags` (but not release candidates).
 fn releases(name: &str, tags: &[&str]) -> Value {
     json!({
@@ -88,9 +96,7 @@ fn denied_by(printed: &str, tag: &str, rule: &str) {
 
 #[tokio::test]
 async fn skopeo_and_podman_overwrites_of_an_immutable_tag_are_denied_with_the_rule_named() {
-    let server = TestServer::start();
-    let admin = server.client();
-    create_namespace(&admin, &server, "team").await;
+    let (server, admin) = with_team().await;
     let rule = create_rule(&admin, &server, "team", releases("releases", &["v*"])).await;
     // The default for streams, filled in.
     assert_eq!(rule["spec"]["repositories"]["include"], json!(["**"]));
@@ -193,9 +199,7 @@ async fn skopeo_and_podman_overwrites_of_an_immutable_tag_are_denied_with_the_ru
 
 #[tokio::test]
 async fn moves_and_deletes_of_an_immutable_tag_are_refused_by_the_registry_and_the_api() {
-    let server = TestServer::start();
-    let admin = server.client();
-    create_namespace(&admin, &server, "team").await;
+    let (server, admin) = with_team().await;
     let first = push_image(&server, "team/app", "v1", "first").await;
     let second = push_image(&server, "team/app", "latest", "second").await;
     create_rule(&admin, &server, "team", releases("releases", &["v*"])).await;
@@ -449,9 +453,7 @@ async fn only_namespace_admins_manage_rules_and_bad_patterns_name_their_fields()
 
 #[tokio::test]
 async fn the_console_marks_immutable_tags_with_their_rule() {
-    let server = TestServer::start();
-    let admin = server.client();
-    create_namespace(&admin, &server, "team").await;
+    let (server, admin) = with_team().await;
     push_image(&server, "team/app", "v1", "first").await;
     push_image(&server, "team/app", "latest", "second").await;
     create_rule(&admin, &server, "team", releases("releases", &["v*"])).await;
