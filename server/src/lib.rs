@@ -8,6 +8,7 @@
 //! - [`webhooks`]: per-namespace subscriptions to the event log, delivered signed with retries.
 //! - [`prune`]: pruning as `oc adm prune images` does it, the scheduled pruner, and
 //!   per-namespace retention policies.
+//! - [`immutability`]: per-namespace tag immutability rules (enforced by the stores).
 //! - [`secrets`]: the key file and sealing of secrets at rest, and registry pull secrets.
 //! - [`egress`]: where Berth's own outbound calls may go, for every client that makes them.
 //! - [`ops`]: logs, metrics and health endpoints.
@@ -28,6 +29,7 @@ pub mod egress;
 pub mod events;
 pub mod gc;
 pub mod imagestream;
+pub mod immutability;
 pub mod import;
 pub mod kube;
 pub mod limits;
@@ -179,6 +181,10 @@ async fn build_app_on(
         image_streams.clone(),
         dispatcher,
     ));
+    let tag_rules = Arc::new(immutability::ImmutableTagRules::new(
+        stores.immutability.clone(),
+        image_streams.clone(),
+    ));
     let importer = Arc::new(import::importer::Importer {
         image_streams: image_streams.clone(),
         metadata: metadata.clone(),
@@ -235,6 +241,7 @@ async fn build_app_on(
         importer: importer.clone(),
         webhooks: webhook_api.clone(),
         secrets: registry_secrets.clone(),
+        tag_rules: tag_rules.clone(),
     });
 
     // What people reach with a browser session; the registry, OAuth and operations endpoints
@@ -247,6 +254,7 @@ async fn build_app_on(
         .merge(import::importer::router(importer.clone()))
         .merge(webhooks::router(webhook_api))
         .merge(prune::router(pruning))
+        .merge(immutability::router(tag_rules))
         .merge(kube::unknown_api_paths())
         // Every API route answers a method it does not take with a `Status`, not an empty 405.
         .method_not_allowed_fallback(kube::method_not_allowed);

@@ -158,6 +158,8 @@ const ROUTES: &[&str] = &[
     "/apis/berth.io/v1/namespaces/{ns}/webhooks/{name}",
     "/apis/berth.io/v1/namespaces/{ns}/webhooks/{name}/deliveries",
     "/apis/berth.io/v1/namespaces/{ns}/webhooks/{name}/deliveries/{id}/redeliver",
+    "/apis/berth.io/v1/namespaces/{ns}/immutabletagrules",
+    "/apis/berth.io/v1/namespaces/{ns}/immutabletagrules/{name}",
     "/apis/{name}",
     // Sign-in.
     "/oauth/authorize",
@@ -268,6 +270,8 @@ const BODY_FIELDS: &[&str] = &[
     "/spec/url",
     "/spec/secret",
     "/spec/events/0",
+    "/spec/tags/include/0",
+    "/spec/repositories/exclude/0",
     "/spec/tags/0/name",
     "/spec/tags/0/from/name",
     "/spec/tags/0/from/kind",

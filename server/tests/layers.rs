@@ -16,7 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["ops", "auth", "events", "gc"],
     &["registry"],
     &["imagestream"],
-    &["secrets", "prune"],
+    &["secrets", "prune", "immutability"],
     &["webhooks", "import"],
     &["console", "admin"],
     &["upstream"],

@@ -79,6 +79,10 @@ pub struct TagRow {
     pub from: Option<String>,
     /// The reason of a failed import, when the last one failed.
     pub warning: Option<String>,
+    /// The tag immutability rule that makes the tag immutable (it cannot be overwritten,
+    /// moved or deleted), when one does; always `None` in front of a cluster.
+    #[serde(default)]
+    pub immutable_rule: Option<String>,
     /// Newest first.
     pub history: Vec<HistoryItem>,
 }

@@ -40,7 +40,7 @@ impl From<ApiError> for ConsoleError {
 
 impl From<StorageError> for ConsoleError {
     fn from(err: StorageError) -> Self {
-        ApiError::internal(err).into()
+        ApiError::from(err).into()
     }
 }
 

@@ -197,6 +197,8 @@ fn tag_row(stream: &ImageStream, name: &str, images: &Images) -> TagRow {
                     }
                 })
         }),
+        // Berth's own rules, filled in by the in-process console (a cluster has none).
+        immutable_rule: None,
         history: status
             .map(|s| history(s).into_iter().map(|(_, item)| item).collect())
             .unwrap_or_default(),

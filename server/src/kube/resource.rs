@@ -55,6 +55,11 @@ pub const WEBHOOKS: Resource = Resource {
     group: "berth.io",
 };
 
+pub const IMMUTABLE_TAG_RULES: Resource = Resource {
+    plural: "immutabletagrules",
+    group: "berth.io",
+};
+
 pub const WEBHOOK_DELIVERIES: Resource = Resource {
     plural: "webhookdeliveries",
     group: "berth.io",

@@ -163,6 +163,11 @@ impl RegistryError {
             E::Storage(StorageError::UploadDataMissing) => {
                 (StatusCode::NOT_FOUND, Some(ErrorCode::BlobUploadUnknown))
             }
+            // A tag immutability rule refused the push or delete: distribution's and Harbor's
+            // answer to a change the registry's policy forbids.
+            E::Storage(StorageError::TagImmutable(_)) => {
+                (StatusCode::FORBIDDEN, Some(ErrorCode::Denied))
+            }
             E::Storage(_) | E::Panicked => (StatusCode::INTERNAL_SERVER_ERROR, None),
         }
     }
@@ -177,6 +182,13 @@ impl RegistryError {
             }
             RegistryError::ManifestUnknown(reference) => {
                 Some(serde_json::json!({ "reference": reference }))
+            }
+            RegistryError::Storage(StorageError::TagImmutable(refused)) => {
+                Some(serde_json::json!({
+                    "repository": format!("{}/{}", refused.namespace, refused.stream),
+                    "tag": refused.tag,
+                    "rule": refused.rule,
+                }))
             }
             _ => None,
         }
@@ -267,6 +279,33 @@ mod tests {
         assert_eq!(
             code_of(RegistryError::Storage(StorageError::Corrupt("x".into()))).await,
             (StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN".to_owned())
+        );
+    }
+
+    #[tokio::test]
+    async fn an_immutable_tag_is_denied_with_the_rule_named() {
+        let refused = crate::storage::immutability::ImmutableTag {
+            namespace: "team".into(),
+            stream: "app".into(),
+            tag: "v1".into(),
+            rule: "releases".into(),
+        };
+        let response = RegistryError::Storage(refused.into()).into_response();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let error = &body["errors"][0];
+        assert_eq!(error["code"], "DENIED");
+        let message = error["message"].as_str().unwrap();
+        assert!(
+            message.contains("\"v1\"") && message.contains("\"releases\""),
+            "{message}"
+        );
+        assert_eq!(
+            error["detail"],
+            serde_json::json!({"repository": "team/app", "tag": "v1", "rule": "releases"})
         );
     }
 }

@@ -884,8 +884,20 @@ async fn push_sized(
     size: u64,
     children: Vec<(Digest, &str)>,
 ) -> Digest {
+    let manifest = seeded_manifest(seed, size, children);
+    let tag: Option<Tag> = (!tag.is_empty()).then(|| tag.parse().unwrap());
+    stores
+        .metadata
+        .put_manifest(&repository.parse().unwrap(), &manifest, tag.as_ref())
+        .await
+        .unwrap();
+    manifest.digest
+}
+
+/// An image manifest `{"seed":"…"}` of `size` bytes (an index when `children` are given).
+fn seeded_manifest(seed: &str, size: u64, children: Vec<(Digest, &str)>) -> NewManifest {
     let content = format!("{{\"seed\":\"{seed}\"}}");
-    let manifest = NewManifest {
+    NewManifest {
         digest: Digest::sha256_of(content.as_bytes()),
         media_type: "application/vnd.oci.image.manifest.v1+json".into(),
         content: Bytes::from(content),
@@ -902,14 +914,7 @@ async fn push_sized(
                 size: format!("{{\"seed\":\"{seed}\"}}").len() as u64,
             })
             .collect(),
-    };
-    let tag: Option<Tag> = (!tag.is_empty()).then(|| tag.parse().unwrap());
-    stores
-        .metadata
-        .put_manifest(&repository.parse().unwrap(), &manifest, tag.as_ref())
-        .await
-        .unwrap();
-    manifest.digest
+    }
 }
 
 fn stream_names(page: &[StreamSummaryRecord]) -> Vec<&str> {
@@ -3536,7 +3541,7 @@ pub async fn pushes_mounts_and_uploads_racing_a_sweep_never_keep_a_link_without_
 /// The pruning and retention contract ([`lifecycle::LifecycleStore`]) as tests of one backend.
 macro_rules! lifecycle_contract {
     ($open:expr) => {
-        $crate::storage::contract::checks!($open; the_inventory_lists_history_newest_first_with_push_and_pull_times, a_prune_step_removes_history_and_unheld_images_only, content_holders_name_every_link_of_a_blob, pruner_and_retention_objects_are_kept_and_go_with_their_namespace);
+        $crate::storage::contract::checks!($open; the_inventory_lists_history_newest_first_with_push_and_pull_times, a_prune_step_removes_history_and_unheld_images_only, a_prune_step_leaves_an_immutable_tag_its_image, content_holders_name_every_link_of_a_blob, pruner_and_retention_objects_are_kept_and_go_with_their_namespace);
     };
 }
 pub(crate) use lifecycle_contract;
@@ -3922,4 +3927,596 @@ pub async fn pruner_and_retention_objects_are_kept_and_go_with_their_namespace(s
         names(store.all_retention_policies().await.unwrap()),
         ["other/p"]
     );
+}
+
+/// The tag immutability contract ([`super::immutability::ImmutableTagRuleStore`] and its
+/// enforcement by every change to a tag) as tests of one backend.
+macro_rules! immutability_contract {
+    ($open:expr) => {
+        $crate::storage::contract::checks!($open; tag_rules_are_kept_per_namespace_with_versions_and_go_with_it, a_protected_tag_is_neither_overwritten_nor_deleted_through_the_registry, a_protected_tag_is_neither_moved_nor_removed_through_stream_changes, a_protected_index_keeps_its_children_and_tracking_tags_keep_their_image, rules_protect_their_namespace_streams_and_tags_only_while_enabled, a_rule_stored_holds_for_every_change_that_starts_after_it);
+    };
+}
+pub(crate) use immutability_contract;
+
+use super::immutability::{ImmutableTag, ImmutableTagRuleRecord, PatternLists, RuleWrite};
+
+fn patterns(include: &[&str], exclude: &[&str]) -> PatternLists {
+    PatternLists {
+        include: include.iter().map(|p| p.to_string()).collect(),
+        exclude: exclude.iter().map(|p| p.to_string()).collect(),
+    }
+}
+
+/// A rule of `namespace` over streams `repositories` and tags `tags` (included patterns).
+fn tag_rule(
+    namespace: &str,
+    name: &str,
+    repositories: &[&str],
+    tags: &[&str],
+) -> ImmutableTagRuleRecord {
+    ImmutableTagRuleRecord {
+        namespace: namespace.into(),
+        name: name.into(),
+        uid: uuid::Uuid::new_v4().to_string(),
+        repositories: patterns(repositories, &[]),
+        tags: patterns(tags, &[]),
+        disabled: false,
+        resource_version: 0,
+        // Whole seconds: what is read back must equal what was written.
+        created_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+    }
+}
+
+async fn store_rule(stores: &Stores, rule: &ImmutableTagRuleRecord) -> ImmutableTagRuleRecord {
+    match stores.immutability.create_tag_rule(rule).await.unwrap() {
+        RuleWrite::Written(stored) => stored,
+        other => panic!("rule {} not stored: {other:?}", rule.name),
+    }
+}
+
+/// Pushes image `seed` (an index of `children`) to `repository:tag`.
+async fn try_push(
+    stores: &Stores,
+    repository: &str,
+    tag: &str,
+    seed: &str,
+    children: Vec<(Digest, &str)>,
+) -> StorageResult<Digest> {
+    let manifest = seeded_manifest(seed, 10, children);
+    let outcome = stores
+        .metadata
+        .put_manifest(&repo(repository), &manifest, Some(&tag.parse().unwrap()))
+        .await?;
+    assert_eq!(outcome, PutManifestOutcome::Stored);
+    Ok(manifest.digest)
+}
+
+/// Asserts that `result` is the refusal of a change to `stream:tag` of `team` by `rule`.
+#[track_caller]
+fn refused<T: std::fmt::Debug>(result: StorageResult<T>, stream: &str, tag: &str, rule: &str) {
+    match result {
+        Err(StorageError::TagImmutable(refusal)) => assert_eq!(
+            refusal,
+            ImmutableTag {
+                namespace: "team".into(),
+                stream: stream.into(),
+                tag: tag.into(),
+                rule: rule.into(),
+            }
+        ),
+        other => panic!("{stream}:{tag} was not refused: {other:?}"),
+    }
+}
+
+/// The image the stream's tag names now, and how many it has named.
+async fn tag_image(stores: &Stores, stream: &str, tag: &str) -> (Option<Digest>, usize) {
+    let record = stores
+        .streams
+        .get_stream("team", stream)
+        .await
+        .unwrap()
+        .unwrap();
+    let status = record.status_tag(tag).unwrap();
+    (status.items[0].digest.clone(), status.items.len())
+}
+
+pub async fn tag_rules_are_kept_per_namespace_with_versions_and_go_with_it(stores: &Stores) {
+    let rules = &stores.immutability;
+    let releases = tag_rule("team", "releases", &["**"], &["v*"]);
+    assert_eq!(
+        rules.create_tag_rule(&releases).await.unwrap(),
+        RuleWrite::NoNamespace
+    );
+    make_namespace(stores, "team").await;
+    make_namespace(stores, "other").await;
+    let stored = store_rule(stores, &releases).await;
+    assert_eq!(
+        stored,
+        ImmutableTagRuleRecord {
+            resource_version: 1,
+            ..releases.clone()
+        }
+    );
+    assert_eq!(
+        rules.create_tag_rule(&releases).await.unwrap(),
+        RuleWrite::Exists
+    );
+    store_rule(stores, &tag_rule("team", "all", &[], &["**"])).await;
+    store_rule(stores, &tag_rule("other", "releases", &["web"], &["v*"])).await;
+    let names = |list: Vec<ImmutableTagRuleRecord>| -> Vec<String> {
+        list.into_iter()
+            .map(|r| format!("{}/{}", r.namespace, r.name))
+            .collect()
+    };
+    assert_eq!(
+        names(rules.tag_rules("team").await.unwrap()),
+        ["team/all", "team/releases"]
+    );
+    assert_eq!(
+        rules.tag_rule("team", "releases").await.unwrap(),
+        Some(stored.clone())
+    );
+    assert_eq!(rules.tag_rule("team", "absent").await.unwrap(), None);
+
+    // Updates: patterns and `disabled` replaced, the version checked when given and raised.
+    let mut changed = releases.clone();
+    changed.tags = patterns(&["v*", "release-*"], &["*-rc*"]);
+    changed.disabled = true;
+    assert_eq!(
+        rules.update_tag_rule(&changed, Some(7)).await.unwrap(),
+        RuleWrite::Conflict { current: 1 }
+    );
+    let RuleWrite::Written(updated) = rules.update_tag_rule(&changed, Some(1)).await.unwrap()
+    else {
+        panic!("not updated");
+    };
+    assert_eq!(
+        (
+            updated.tags.clone(),
+            updated.disabled,
+            updated.resource_version
+        ),
+        (changed.tags.clone(), true, 2)
+    );
+    // What is kept of a rule is its own: uid and creation time do not change.
+    assert_eq!(
+        (updated.uid.as_str(), updated.created_at),
+        (stored.uid.as_str(), stored.created_at)
+    );
+    let RuleWrite::Written(again) = rules.update_tag_rule(&changed, None).await.unwrap() else {
+        panic!("not updated");
+    };
+    assert_eq!(again.resource_version, 3);
+    assert_eq!(
+        rules
+            .update_tag_rule(&tag_rule("team", "absent", &[], &["x"]), None)
+            .await
+            .unwrap(),
+        RuleWrite::Missing
+    );
+    assert_eq!(
+        rules
+            .update_tag_rule(&tag_rule("gone", "releases", &[], &["x"]), None)
+            .await
+            .unwrap(),
+        RuleWrite::NoNamespace
+    );
+
+    assert!(rules.delete_tag_rule("team", "all").await.unwrap());
+    assert!(!rules.delete_tag_rule("team", "all").await.unwrap());
+    // A namespace's rules go with it (it holds no protected tag), and do not come back with
+    // a namespace made again under its name.
+    assert!(stores.streams.delete_namespace("team").await.unwrap());
+    make_namespace(stores, "team").await;
+    assert!(rules.tag_rules("team").await.unwrap().is_empty());
+    assert_eq!(
+        names(rules.tag_rules("other").await.unwrap()),
+        ["other/releases"]
+    );
+}
+
+pub async fn a_protected_tag_is_neither_overwritten_nor_deleted_through_the_registry(
+    stores: &Stores,
+) {
+    let app = repo("team/app");
+    let first = try_push(stores, "team/app", "v1", "first", vec![])
+        .await
+        .unwrap();
+    store_rule(stores, &tag_rule("team", "releases", &["**"], &["v*"])).await;
+    let events_before = stores.streams.latest_event_id().await.unwrap();
+
+    // The same image again is no overwrite.
+    assert_eq!(
+        try_push(stores, "team/app", "v1", "first", vec![])
+            .await
+            .unwrap(),
+        first
+    );
+    // Another image is refused, and nothing of it is kept: no tag move, no link, no event.
+    refused(
+        try_push(stores, "team/app", "v1", "second", vec![]).await,
+        "app",
+        "v1",
+        "releases",
+    );
+    assert_eq!(
+        tag_image(stores, "app", "v1").await,
+        (Some(first.clone()), 1)
+    );
+    let second = seeded_manifest("second", 10, vec![]).digest;
+    assert!(
+        stores
+            .metadata
+            .manifest_by_digest(&app, &second)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        stores.streams.latest_event_id().await.unwrap(),
+        events_before
+    );
+
+    // A new tag that matches is pushed, and is protected from then on.
+    let second = try_push(stores, "team/app", "v2", "second", vec![])
+        .await
+        .unwrap();
+    refused(
+        try_push(stores, "team/app", "v2", "third", vec![]).await,
+        "app",
+        "v2",
+        "releases",
+    );
+    // A tag no rule matches moves as before.
+    try_push(stores, "team/app", "latest", "third", vec![])
+        .await
+        .unwrap();
+    let third = try_push(stores, "team/app", "latest", "second", vec![]).await;
+    assert_eq!(third.unwrap(), second);
+
+    // Deletes: the protected tag, and the image it names (by digest), are refused.
+    refused(
+        stores
+            .metadata
+            .delete_tag(&app, &"v1".parse().unwrap())
+            .await,
+        "app",
+        "v1",
+        "releases",
+    );
+    refused(
+        stores.metadata.delete_manifest(&app, &first).await,
+        "app",
+        "v1",
+        "releases",
+    );
+    // An image that only an unprotected tag (or none) names goes as before.
+    let unprotected = seeded_manifest("third", 10, vec![]).digest;
+    assert!(
+        stores
+            .metadata
+            .delete_manifest(&app, &unprotected)
+            .await
+            .unwrap()
+    );
+    assert!(
+        stores
+            .metadata
+            .delete_tag(&app, &"latest".parse().unwrap())
+            .await
+            .unwrap()
+    );
+    assert_eq!(tag_image(stores, "app", "v1").await, (Some(first), 1));
+}
+
+pub async fn a_protected_tag_is_neither_moved_nor_removed_through_stream_changes(stores: &Stores) {
+    let streams = &stores.streams;
+    let app = repo("team/app");
+    let first = try_push(stores, "team/app", "v1", "first", vec![])
+        .await
+        .unwrap();
+    let second = try_push(stores, "team/app", "latest", "second", vec![])
+        .await
+        .unwrap();
+    store_rule(stores, &tag_rule("team", "releases", &["app"], &["v*"])).await;
+    let local = |digest: &Digest| TagTarget::Local {
+        source: app.clone(),
+        digest: digest.clone(),
+    };
+
+    // A mapping (a status move), `oc tag` (a spec tag with a target) and an external
+    // reference are all moves.
+    let mut mapping = StreamChange::new(app.clone(), Presence::Update, "mapping");
+    mapping.move_tags.push(("v1".into(), local(&second)));
+    refused(
+        streams.change_stream(&mapping).await,
+        "app",
+        "v1",
+        "releases",
+    );
+    let mut tag = StreamChange::new(app.clone(), Presence::Update, "tag");
+    tag.set_spec_tags.push(SpecTagWrite {
+        name: "v1".into(),
+        reference: tag_reference("ImageStreamImage", &format!("app@{second}"), ""),
+        target: Some(local(&second)),
+    });
+    refused(streams.change_stream(&tag).await, "app", "v1", "releases");
+    tag.set_spec_tags[0].target = Some(TagTarget::External {
+        reference: "elsewhere.example/app:v1".into(),
+        digest: None,
+    });
+    refused(streams.change_stream(&tag).await, "app", "v1", "releases");
+    // A spec for the image the tag names already is no move: allowed.
+    tag.set_spec_tags[0].reference = tag_reference("ImageStreamImage", &format!("app@{first}"), "");
+    tag.set_spec_tags[0].target = Some(local(&first));
+    let record = streams.change_stream(&tag).await.unwrap().unwrap();
+    assert!(record.spec_tag("v1").is_some());
+    assert_eq!(
+        tag_image(stores, "app", "v1").await,
+        (Some(first.clone()), 1)
+    );
+
+    // Untag (spec and status), and the deletions that would take the tag with them.
+    let mut untag = StreamChange::new(app.clone(), Presence::Update, "untag");
+    untag.remove_tags.push("v1".into());
+    refused(streams.change_stream(&untag).await, "app", "v1", "releases");
+    refused(
+        streams.delete_stream("team", "app").await,
+        "app",
+        "v1",
+        "releases",
+    );
+    refused(
+        streams.delete_namespace("team").await,
+        "app",
+        "v1",
+        "releases",
+    );
+    assert_eq!(
+        tag_image(stores, "app", "v1").await,
+        (Some(first.clone()), 1)
+    );
+
+    // Other tags of the stream change as before, in the same kinds of change.
+    let mut moves = StreamChange::new(app.clone(), Presence::Update, "mapping");
+    moves.move_tags.push(("latest".into(), local(&first)));
+    moves.move_tags.push(("other".into(), local(&second)));
+    streams.change_stream(&moves).await.unwrap().unwrap();
+    untag.remove_tags = vec!["latest".into()];
+    streams.change_stream(&untag).await.unwrap().unwrap();
+    assert!(
+        streams
+            .get_stream("team", "app")
+            .await
+            .unwrap()
+            .unwrap()
+            .status_tag("latest")
+            .is_none()
+    );
+}
+
+pub async fn a_protected_index_keeps_its_children_and_tracking_tags_keep_their_image(
+    stores: &Stores,
+) {
+    let app = repo("team/app");
+    let child = try_push(stores, "team/app", "child", "amd64", vec![])
+        .await
+        .unwrap();
+    let index = try_push(
+        stores,
+        "team/app",
+        "v1",
+        "index",
+        vec![(child.clone(), "amd64")],
+    )
+    .await
+    .unwrap();
+    // The child's own tag goes; the child stays, since a protected index holds it.
+    assert!(
+        stores
+            .metadata
+            .delete_tag(&app, &"child".parse().unwrap())
+            .await
+            .unwrap()
+    );
+    store_rule(stores, &tag_rule("team", "releases", &["**"], &["v*"])).await;
+    refused(
+        stores.metadata.delete_manifest(&app, &child).await,
+        "app",
+        "v1",
+        "releases",
+    );
+
+    // `v1-stable` tracks `latest`: a push of `latest` moves it until it is protected, then
+    // it keeps its image and the push succeeds.
+    let mut tracking = StreamChange::new(app.clone(), Presence::Update, "tag");
+    tracking.set_spec_tags.push(SpecTagWrite {
+        name: "v1-stable".into(),
+        reference: tag_reference("ImageStreamTag", "app:latest", ""),
+        target: None,
+    });
+    stores
+        .streams
+        .change_stream(&tracking)
+        .await
+        .unwrap()
+        .unwrap();
+    let first = try_push(stores, "team/app", "latest", "first", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        tag_image(stores, "app", "v1-stable").await,
+        (Some(first.clone()), 1)
+    );
+    let second = try_push(stores, "team/app", "latest", "second", vec![])
+        .await
+        .unwrap();
+    assert_eq!(tag_image(stores, "app", "latest").await.0, Some(second));
+    assert_eq!(
+        tag_image(stores, "app", "v1-stable").await,
+        (Some(first), 1)
+    );
+    assert_eq!(tag_image(stores, "app", "v1").await.0, Some(index));
+}
+
+pub async fn rules_protect_their_namespace_streams_and_tags_only_while_enabled(stores: &Stores) {
+    make_namespace(stores, "team").await;
+    make_namespace(stores, "other").await;
+    for repository in ["team/app", "team/tools/app", "team/web", "other/app"] {
+        try_push(stores, repository, "v1", "first", vec![])
+            .await
+            .unwrap();
+        try_push(stores, repository, "v1-rc1", "first", vec![])
+            .await
+            .unwrap();
+    }
+    let mut rule = tag_rule("team", "releases", &["*"], &["v*"]);
+    rule.repositories.exclude = vec!["web".into()];
+    rule.tags.exclude = vec!["*-rc*".into()];
+    store_rule(stores, &rule).await;
+    let overwrite = |repository: &'static str, tag: &'static str| async move {
+        try_push(stores, repository, tag, "second", vec![]).await
+    };
+    refused(overwrite("team/app", "v1").await, "app", "v1", "releases");
+    // `*` stays within one component; `web` and release candidates are excluded; another
+    // namespace's streams are its own.
+    overwrite("team/tools/app", "v1").await.unwrap();
+    overwrite("team/web", "v1").await.unwrap();
+    overwrite("team/app", "v1-rc1").await.unwrap();
+    overwrite("other/app", "v1").await.unwrap();
+
+    // `**` reaches nested streams; the first rule by name is the one named.
+    store_rule(stores, &tag_rule("team", "a-nested", &["**/app"], &["**"])).await;
+    refused(overwrite("team/app", "v1").await, "app", "v1", "a-nested");
+    refused(
+        try_push(stores, "team/tools/app", "v1", "third", vec![]).await,
+        "tools/app",
+        "v1",
+        "a-nested",
+    );
+
+    // Disabled rules protect nothing; enabled again, they do.
+    let rules = &stores.immutability;
+    for name in ["a-nested", "releases"] {
+        let mut rule = rules.tag_rule("team", name).await.unwrap().unwrap();
+        rule.disabled = true;
+        rules.update_tag_rule(&rule, None).await.unwrap();
+    }
+    overwrite("team/app", "v1").await.unwrap();
+    assert!(rules.delete_tag_rule("team", "a-nested").await.unwrap());
+    let mut releases = rules.tag_rule("team", "releases").await.unwrap().unwrap();
+    releases.disabled = false;
+    rules.update_tag_rule(&releases, None).await.unwrap();
+    refused(
+        try_push(stores, "team/app", "v1", "first", vec![]).await,
+        "app",
+        "v1",
+        "releases",
+    );
+}
+
+pub async fn a_rule_stored_holds_for_every_change_that_starts_after_it(stores: &Stores) {
+    make_namespace(stores, "team").await;
+    try_push(stores, "team/app", "v1", "seed-0", vec![])
+        .await
+        .unwrap();
+    let rule_stored = std::sync::Arc::new(std::sync::OnceLock::new());
+    // Pushes that move `v1` to a new image each, while the rule is stored: none that starts
+    // after the rule's write returned may succeed, and `v1` never moves after the last
+    // successful push.
+    let pushes: Vec<_> = (1..=40)
+        .map(|n| {
+            let stores_metadata = stores.metadata.clone();
+            let rule_stored = rule_stored.clone();
+            async move {
+                tokio::time::sleep(std::time::Duration::from_millis(n * 2)).await;
+                let started_after_rule = rule_stored.get().is_some();
+                let manifest = seeded_manifest(&format!("seed-{n}"), 10, vec![]);
+                let result = stores_metadata
+                    .put_manifest(&repo("team/app"), &manifest, Some(&"v1".parse().unwrap()))
+                    .await;
+                (started_after_rule, manifest.digest, result)
+            }
+        })
+        .collect();
+    let rule = async {
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        store_rule(stores, &tag_rule("team", "releases", &[], &["v1"])).await;
+        rule_stored.set(()).unwrap();
+    };
+    let (results, ()) = tokio::join!(futures_util::future::join_all(pushes), rule);
+    let mut stored = vec![seeded_manifest("seed-0", 10, vec![]).digest];
+    let mut refusals = 0;
+    for (started_after_rule, digest, result) in results {
+        match result {
+            Ok(PutManifestOutcome::Stored) => {
+                assert!(
+                    !started_after_rule,
+                    "a push that started after the rule moved v1"
+                );
+                stored.push(digest);
+            }
+            Err(StorageError::TagImmutable(_)) => refusals += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(refusals > 0, "no push came after the rule");
+    // The tag names an image a successful push brought, as its last event says.
+    let (now, _) = tag_image(stores, "app", "v1").await;
+    let now = now.unwrap();
+    assert!(stored.contains(&now));
+    let events = stores
+        .streams
+        .events_after(0, &EventFilter::default(), 1000)
+        .await
+        .unwrap()
+        .0;
+    let last_move = events
+        .iter()
+        .rev()
+        .find(|e| e.tag.as_deref() == Some("v1"))
+        .unwrap();
+    assert_eq!(last_move.new_image, Some(now.to_string()));
+}
+
+pub async fn a_prune_step_leaves_an_immutable_tag_its_image(stores: &Stores) {
+    let v1 = push_layered(stores, "team/app", "release", "r1", b"one", None, &[]).await;
+    let v2 = push_layered(stores, "team/app", "release", "r2", b"two", None, &[]).await;
+    stores
+        .immutability
+        .create_tag_rule(&tag_rule("team", "releases", &["**"], &["release"]))
+        .await
+        .unwrap();
+    let inventory = stores.lifecycle.inventory(Some("team")).await.unwrap();
+    let items: Vec<i64> = inventory
+        .items
+        .iter()
+        .filter(|i| i.tag == "release")
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(items.len(), 2);
+    // A retention that keeps nothing of `release`: its older item goes, its newest stays, and
+    // so do the tag and its image.
+    let outcome = stores
+        .lifecycle
+        .apply_prune(&lifecycle::PruneStep {
+            repository: repo("team/app"),
+            history_items: items,
+            images: vec![v1.clone(), v2.clone()],
+            keep_since: Utc::now() + chrono::TimeDelta::seconds(5),
+        })
+        .await
+        .unwrap();
+    assert_eq!(outcome.history_items, 1);
+    assert!(outcome.tags.is_empty());
+    assert_eq!(outcome.images, vec![v1]);
+    let stream = stores
+        .streams
+        .get_stream("team", "app")
+        .await
+        .unwrap()
+        .unwrap();
+    let release = stream.status_tag("release").unwrap();
+    assert_eq!(release.items.len(), 1);
+    assert_eq!(release.items[0].digest.as_ref(), Some(&v2));
 }

@@ -13,6 +13,7 @@ mod collection;
 pub(crate) mod contract;
 pub mod coordination;
 pub mod fs;
+pub mod immutability;
 pub mod lifecycle;
 mod open;
 pub mod postgres;
@@ -75,15 +76,24 @@ pub enum StorageError {
     /// start.
     #[error("{0}")]
     Unusable(String),
+    /// A change to a tag that a tag immutability rule protects; nothing was written.
+    #[error(transparent)]
+    TagImmutable(#[from] immutability::ImmutableTag),
 }
 
 pub type StorageResult<T> = Result<T, StorageError>;
 
 /// For the Kubernetes-style APIs: a storage failure is the server's fault (a 500, its cause
-/// logged).
+/// logged); a change a tag immutability rule refuses is Forbidden, naming the tag and the rule.
 impl From<StorageError> for crate::kube::ApiError {
     fn from(err: StorageError) -> Self {
-        crate::kube::ApiError::internal(err)
+        match err {
+            StorageError::TagImmutable(refused) => crate::kube::ApiError::Refused(format!(
+                "imagestreamtags.image.openshift.io \"{}:{}\" is forbidden: {refused}",
+                refused.stream, refused.tag
+            )),
+            err => crate::kube::ApiError::internal(err),
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! Which backend keeps what: the one place that picks them, from the configuration. Metadata
-//! (registry, image streams, access, secrets, webhooks and console sessions) is in SQLite
+//! (registry, image streams, access, secrets, webhooks, tag immutability rules and console
+//! sessions) is in SQLite
 //! (`[database] url`, by default the data folder's `berth.db`) or PostgreSQL; blobs with their
 //! upload data are in the data folder, another folder, or an S3-compatible bucket
 //! (`[storage] url`).
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use super::auth::AuthStore;
 use super::coordination::{Coordination, LeaseStore, Notifier, ThrottleStore};
 use super::fs::FsBlobStore;
+use super::immutability::ImmutableTagRuleStore;
 use super::lifecycle::LifecycleStore;
 use super::postgres::{PostgresDatabase, PostgresSettings};
 use super::s3::S3BlobStore;
@@ -31,6 +33,8 @@ pub struct Stores {
     pub webhooks: Arc<dyn WebhookStore>,
     /// What pruning and retention read and change, pull times, their objects.
     pub lifecycle: Arc<dyn LifecycleStore>,
+    /// Tag immutability rules (enforced by the image stream and registry stores' writes).
+    pub immutability: Arc<dyn ImmutableTagRuleStore>,
     pub blobs: Arc<dyn BlobStore>,
     /// Local disk that data is written to at disk speed before it goes to `blobs`, when
     /// `blobs` is not the local disk (object storage): pull-through streams a blob to its
@@ -54,6 +58,7 @@ trait MetadataDatabase:
     + RegistrySecretStore
     + WebhookStore
     + LifecycleStore
+    + ImmutableTagRuleStore
     + Notifier
     + LeaseStore
     + ThrottleStore
@@ -67,6 +72,7 @@ impl<D> MetadataDatabase for D where
         + RegistrySecretStore
         + WebhookStore
         + LifecycleStore
+        + ImmutableTagRuleStore
         + Notifier
         + LeaseStore
         + ThrottleStore
@@ -106,6 +112,7 @@ impl Stores {
             secrets: database.clone(),
             webhooks: database.clone(),
             lifecycle: database.clone(),
+            immutability: database.clone(),
             notifier: database.clone(),
             leases: database.clone(),
             throttle: database,
@@ -239,6 +246,7 @@ mod contracts {
     crate::storage::contract::webhooks_contract!(stores());
     crate::storage::contract::collection_contract!(stores());
     crate::storage::contract::lifecycle_contract!(stores());
+    crate::storage::contract::immutability_contract!(stores());
 
     /// Two replicas: two `Stores` opened on one data folder.
     async fn replicas() -> (tempfile::TempDir, Stores, Stores) {

@@ -5,10 +5,21 @@
 //! A backend implements [`StreamTx`], the statements these rules need, on a connection inside a
 //! transaction it began and commits; the rules never begin or commit. Each primitive is one
 //! small statement (or two that always go together), so a backend holds SQL only.
+//!
+//! Tag immutability is enforced here, for every change at once ([`Protection`]): a tag that
+//! names an image and that a rule of its namespace protects is not moved to another image
+//! (a push, `oc tag`, a mapping, an import, a stream's update) nor removed (untag, through the
+//! registry or the API), and the image it names (or any image of its index), its stream and
+//! its namespace are not deleted; the change fails with [`StorageError::TagImmutable`] and its
+//! transaction is rolled back. A tag that tracks another keeps its image instead of following
+//! it. Re-pushing the image a tag names, or a new tag, changes nothing protected.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use super::immutability::{CompiledRule, EnforcedRuleRow, ImmutableTag, protecting_rule};
 use super::lifecycle::{PruneOutcome, PruneStep};
 use super::rows::to_json;
 use super::{
@@ -88,6 +99,11 @@ impl TagRow {
     /// The image it names, as events say it: the digest, else the external reference.
     pub fn into_image(self) -> Option<String> {
         self.digest.or(self.external_reference)
+    }
+
+    /// Whether it names an image (a tag with only conditions names none).
+    fn names_image(&self) -> bool {
+        self.digest.is_some() || self.external_reference.is_some()
     }
 }
 
@@ -199,13 +215,14 @@ pub(super) trait StreamTx: Send {
     /// verified those bytes for `from`, and the stored copy could be another tenant's).
     async fn link_image(&mut self, from: i64, to: i64, digest: &Digest) -> StorageResult<bool>;
 
-    /// Deletes the history items `ids` of the repository made before `before`; the tag of each
-    /// item deleted.
+    /// Deletes the history items `ids` of the repository made before `before`, except the
+    /// newest item of each tag in `keep_newest_of`; the tag of each item deleted.
     async fn delete_history_items(
         &mut self,
         repository_id: i64,
         ids: &[i64],
         before: DateTime<Utc>,
+        keep_newest_of: &[String],
     ) -> StorageResult<Vec<String>>;
     /// Removes those of `tags` (status only: spec tags stay) that have no history item left;
     /// their names.
@@ -227,6 +244,107 @@ pub(super) trait StreamTx: Send {
     /// Appends an event; returns its id, the new resourceVersion. Ids must become visible in
     /// order: a reader of the events after the last id it saw never skips one.
     async fn append_event(&mut self, event: &NewEvent<'_>) -> StorageResult<i64>;
+
+    /// The namespace's enabled tag immutability rules, by name. Read in the write
+    /// transaction, whose lock rule writes take too: a rule and a change cannot both win.
+    async fn immutability_rules(&mut self, namespace: &str) -> StorageResult<Vec<EnforcedRuleRow>>;
+    /// Tags of the repository that name `digest`, or an index that holds it (at any depth).
+    async fn tags_holding(
+        &mut self,
+        repository_id: i64,
+        digest: &Digest,
+    ) -> StorageResult<Vec<String>>;
+}
+
+/// A namespace's tag immutability rules as one change sees them: read from its transaction the
+/// first time a tag that names an image is about to change or go (a push of a new tag or of
+/// the image a tag names already reads nothing), each compiled once per version.
+pub(super) struct Protection<'a> {
+    namespace: &'a str,
+    rules: Option<Vec<Arc<CompiledRule>>>,
+}
+
+/// What a move does to a tag that a rule protects.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WhenProtected {
+    /// The change fails.
+    Refuse,
+    /// The tag keeps its image (a tag tracking a moved one).
+    Keep,
+}
+
+impl<'a> Protection<'a> {
+    pub fn of(namespace: &'a str) -> Self {
+        Protection {
+            namespace,
+            rules: None,
+        }
+    }
+
+    /// The namespace's enabled rules, read once.
+    async fn rules(
+        &mut self,
+        tx: &mut (impl StreamTx + ?Sized),
+    ) -> StorageResult<&[Arc<CompiledRule>]> {
+        Ok(match &mut self.rules {
+            Some(rules) => rules,
+            unread => unread.insert(
+                tx.immutability_rules(self.namespace)
+                    .await?
+                    .into_iter()
+                    .map(EnforcedRuleRow::compiled)
+                    .collect::<StorageResult<_>>()?,
+            ),
+        })
+    }
+
+    /// The refusal of a change to tag `tag` of `stream` (in this namespace), when a rule
+    /// protects it.
+    async fn refusal(
+        &mut self,
+        tx: &mut (impl StreamTx + ?Sized),
+        stream: &str,
+        tag: &str,
+    ) -> StorageResult<Option<ImmutableTag>> {
+        let namespace = self.namespace;
+        let rules = self.rules(tx).await?;
+        Ok(
+            protecting_rule(rules, stream, tag).map(|rule| ImmutableTag {
+                namespace: namespace.to_owned(),
+                stream: stream.to_owned(),
+                tag: tag.to_owned(),
+                rule: rule.to_owned(),
+            }),
+        )
+    }
+
+    /// Fails with [`StorageError::TagImmutable`] when a rule protects tag `tag` of `stream`.
+    async fn guard(
+        &mut self,
+        tx: &mut (impl StreamTx + ?Sized),
+        stream: &str,
+        tag: &str,
+    ) -> StorageResult<()> {
+        match self.refusal(tx, stream, tag).await? {
+            Some(refused) => Err(refused.into()),
+            None => Ok(()),
+        }
+    }
+
+    /// Fails when a rule protects a tag of the stream that names an image (the stream is about
+    /// to be deleted).
+    async fn guard_stream(
+        &mut self,
+        tx: &mut (impl StreamTx + ?Sized),
+        stream: &StreamRecord,
+    ) -> StorageResult<()> {
+        for tag in &stream.status_tags {
+            if !tag.items.is_empty() {
+                self.guard(tx, &stream.name, &tag.name).await?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Appends an event about a stream and makes its id the stream's resourceVersion.
@@ -287,12 +405,16 @@ async fn create_stream(
 }
 
 /// Points a tag at an image, adding a history item when it is not already there. Returns the
-/// image it named before (`Some(None)` for a new tag), or `None` when nothing changed.
+/// image it named before (`Some(None)` for a new tag), or `None` when nothing changed. A tag
+/// that names another image already is moved only when no rule protects it.
 async fn move_tag(
     tx: &mut (impl StreamTx + ?Sized),
+    protection: &mut Protection<'_>,
+    repository: &RepositoryName,
     repository_id: i64,
     tag: &str,
     point: &TagPoint<'_>,
+    when_protected: WhenProtected,
 ) -> StorageResult<Option<Option<String>>> {
     let current = tx.find_tag(repository_id, tag).await?;
     let digest = point.digest.map(Digest::to_string);
@@ -311,6 +433,16 @@ async fn move_tag(
             .await?;
         return Ok(Some(current.and_then(TagRow::into_image)));
     }
+    if current.as_ref().is_some_and(TagRow::names_image) {
+        match (
+            protection.refusal(tx, repository.stream(), tag).await?,
+            when_protected,
+        ) {
+            (None, _) => {}
+            (Some(refused), WhenProtected::Refuse) => return Err(refused.into()),
+            (Some(_), WhenProtected::Keep) => return Ok(None),
+        }
+    }
     tx.write_tag(repository_id, tag, point).await?;
     Ok(Some(current.and_then(TagRow::into_image)))
 }
@@ -319,6 +451,7 @@ async fn move_tag(
 /// track it along, as OpenShift does; returns their names.
 async fn move_tracking_tags(
     tx: &mut (impl StreamTx + ?Sized),
+    protection: &mut Protection<'_>,
     repository: &RepositoryName,
     repository_id: i64,
     tag: &str,
@@ -331,7 +464,17 @@ async fn move_tracking_tags(
             external_reference: None,
             generation,
         };
-        if move_tag(tx, repository_id, &name, &point).await?.is_some() {
+        let moved_now = move_tag(
+            tx,
+            protection,
+            repository,
+            repository_id,
+            &name,
+            &point,
+            WhenProtected::Keep,
+        )
+        .await?;
+        if moved_now.is_some() {
             moved.push(name);
         }
     }
@@ -341,6 +484,8 @@ async fn move_tracking_tags(
 /// Writes a tag's status for a target, linking a local image from its source repository.
 async fn point_tag(
     tx: &mut (impl StreamTx + ?Sized),
+    protection: &mut Protection<'_>,
+    repository: &RepositoryName,
     repository_id: i64,
     tag: &str,
     target: &TagTarget,
@@ -370,7 +515,17 @@ async fn point_tag(
             generation,
         },
     };
-    Ok(Ok(move_tag(tx, repository_id, tag, &point).await?))
+    let moved = move_tag(
+        tx,
+        protection,
+        repository,
+        repository_id,
+        tag,
+        &point,
+        WhenProtected::Refuse,
+    )
+    .await?;
+    Ok(Ok(moved))
 }
 
 /// The image a target names, as events say it.
@@ -411,8 +566,27 @@ pub(super) async fn record_push(
             external_reference: None,
             generation,
         };
-        if let Some(before) = move_tag(tx, repository_id, tag.as_str(), &point).await? {
-            move_tracking_tags(tx, repository, repository_id, tag.as_str(), digest).await?;
+        let mut protection = Protection::of(repository.namespace());
+        let moved = move_tag(
+            tx,
+            &mut protection,
+            repository,
+            repository_id,
+            tag.as_str(),
+            &point,
+            WhenProtected::Refuse,
+        )
+        .await?;
+        if let Some(before) = moved {
+            move_tracking_tags(
+                tx,
+                &mut protection,
+                repository,
+                repository_id,
+                tag.as_str(),
+                digest,
+            )
+            .await?;
             event.tag = Some(tag.as_str());
             event.old_image = before;
             event.new_image = Some(digest.to_string());
@@ -435,6 +609,13 @@ pub(super) async fn delete_manifest(
     let Some(stream) = tx.stream_state(repository).await? else {
         return Ok(false);
     };
+    // Which tags hold the image is asked only of a namespace with rules.
+    let mut protection = Protection::of(repository.namespace());
+    if !protection.rules(tx).await?.is_empty() {
+        for tag in tx.tags_holding(stream.repository_id, digest).await? {
+            protection.guard(tx, repository.stream(), &tag).await?;
+        }
+    }
     if !tx.unlink_manifest(stream.repository_id, digest).await? {
         return Ok(false);
     }
@@ -463,6 +644,9 @@ pub(super) async fn delete_tag(
     else {
         return Ok(false);
     };
+    Protection::of(repository.namespace())
+        .guard(tx, repository.stream(), tag.as_str())
+        .await?;
     if tx.remove_tag(repository_id, tag.as_str()).await? {
         tx.set_stream_spec(repository_id, stream.generation + 1, None)
             .await?;
@@ -509,6 +693,7 @@ pub(super) async fn change_stream(
         change.reason,
     );
     let mut changed = created;
+    let mut protection = Protection::of(change.repository.namespace());
     if let Some((labels, annotations)) = &change.metadata {
         tx.set_stream_metadata(repository_id, labels, annotations)
             .await?;
@@ -517,6 +702,11 @@ pub(super) async fn change_stream(
     let mut spec_removed = false;
     for tag in &change.remove_tags {
         let old = tx.find_tag(repository_id, tag).await?;
+        if old.as_ref().is_some_and(TagRow::names_image) {
+            protection
+                .guard(tx, change.repository.stream(), tag)
+                .await?;
+        }
         spec_removed |= tx.remove_tag(repository_id, tag).await?;
         changed = true;
         if change.remove_tags.len() == 1 {
@@ -539,11 +729,29 @@ pub(super) async fn change_stream(
         changed = true;
     }
     for (tag, target) in &change.move_tags {
-        match point_tag(tx, repository_id, tag, target, generation).await? {
+        let moved = point_tag(
+            tx,
+            &mut protection,
+            &change.repository,
+            repository_id,
+            tag,
+            target,
+            generation,
+        )
+        .await?;
+        match moved {
             Err(err) => return Ok(Err(err)),
             Ok(Some(before)) => {
                 if let TagTarget::Local { digest, .. } = target {
-                    move_tracking_tags(tx, &change.repository, repository_id, tag, digest).await?;
+                    move_tracking_tags(
+                        tx,
+                        &mut protection,
+                        &change.repository,
+                        repository_id,
+                        tag,
+                        digest,
+                    )
+                    .await?;
                 }
                 event.tag = Some(tag);
                 event.old_image = before;
@@ -559,9 +767,26 @@ pub(super) async fn change_stream(
         let Some(target) = &spec.target else {
             continue;
         };
-        let moved = point_tag(tx, repository_id, &spec.name, target, generation).await?;
+        let moved = point_tag(
+            tx,
+            &mut protection,
+            &change.repository,
+            repository_id,
+            &spec.name,
+            target,
+            generation,
+        )
+        .await?;
         if let (Ok(Some(_)), TagTarget::Local { digest, .. }) = (&moved, target) {
-            move_tracking_tags(tx, &change.repository, repository_id, &spec.name, digest).await?;
+            move_tracking_tags(
+                tx,
+                &mut protection,
+                &change.repository,
+                repository_id,
+                &spec.name,
+                digest,
+            )
+            .await?;
         }
         match moved {
             Err(err) => return Ok(Err(err)),
@@ -632,6 +857,7 @@ pub(super) async fn delete_stream(
         .load_stream(state.repository_id)
         .await?
         .ok_or_else(|| StorageError::Corrupt("a stream vanished".into()))?;
+    Protection::of(namespace).guard_stream(tx, &stream).await?;
     delete_stream_as(tx, &stream, state.repository_id).await?;
     Ok(true)
 }
@@ -645,7 +871,12 @@ pub(super) async fn delete_namespace(
     let Some(namespace) = tx.namespace_record(name).await? else {
         return Ok(false);
     };
-    for (repository_id, stream) in tx.namespace_streams(name).await? {
+    let streams = tx.namespace_streams(name).await?;
+    let mut protection = Protection::of(name);
+    for (_, stream) in &streams {
+        protection.guard_stream(tx, stream).await?;
+    }
+    for (repository_id, stream) in streams {
         delete_stream_as(tx, &stream, repository_id).await?;
     }
     tx.delete_namespace_rows(name).await?;
@@ -670,8 +901,28 @@ pub(super) async fn prune_repository(
     };
     let repository_id = stream.repository_id;
     if !step.history_items.is_empty() {
+        // An immutable tag keeps its image: its newest item stays, so the tag does too (as
+        // Harbor's retention skips immutable tags). Older items of it may go.
+        let mut protection = Protection::of(step.repository.namespace());
+        let mut protected = Vec::new();
+        if let Some(current) = tx.load_stream(repository_id).await? {
+            for tag in current.status_tags.iter().filter(|t| !t.items.is_empty()) {
+                if protection
+                    .refusal(tx, step.repository.stream(), &tag.name)
+                    .await?
+                    .is_some()
+                {
+                    protected.push(tag.name.clone());
+                }
+            }
+        }
         let mut tags = tx
-            .delete_history_items(repository_id, &step.history_items, step.keep_since)
+            .delete_history_items(
+                repository_id,
+                &step.history_items,
+                step.keep_since,
+                &protected,
+            )
             .await?;
         outcome.history_items = tags.len() as u64;
         tags.sort();

@@ -38,6 +38,8 @@ pub struct LocalConsoleData {
     pub importer: Arc<crate::import::importer::Importer>,
     pub webhooks: Arc<crate::webhooks::Webhooks>,
     pub secrets: Arc<crate::secrets::api::RegistrySecrets>,
+    /// Which tags are immutable, for a stream's page.
+    pub tag_rules: Arc<crate::immutability::ImmutableTagRules>,
 }
 
 impl LocalConsoleData {

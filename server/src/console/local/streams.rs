@@ -86,13 +86,28 @@ impl StreamData for LocalConsoleData {
             .get_stream(&who, namespace, stream)
             .await?;
         let images = self.images(&current_digests(&object)).await?;
-        Ok(stream_detail(
+        let mut detail = stream_detail(
             namespace,
             stream,
             &object,
             &images,
             permissions(&self.auth, &who, Target::stream(namespace, stream)),
-        ))
+        );
+        // Only tags that name an image (have a status item) are protected.
+        let named: Vec<&str> = detail
+            .tags
+            .iter()
+            .filter(|tag| !tag.history.is_empty())
+            .map(|tag| tag.name.as_str())
+            .collect();
+        let mut protected = self
+            .tag_rules
+            .protected_tags(namespace, stream, &named)
+            .await?;
+        for tag in &mut detail.tags {
+            tag.immutable_rule = protected.remove(&tag.name);
+        }
+        Ok(detail)
     }
 
     async fn tag(&self, namespace: &str, stream: &str, tag: &str, from: &str) -> ConsoleResult<()> {

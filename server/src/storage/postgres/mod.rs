@@ -30,6 +30,7 @@
 mod auth;
 mod collection;
 mod coordination;
+mod immutability;
 mod lifecycle;
 mod registry;
 mod secrets;
@@ -43,6 +44,7 @@ use chrono::Utc;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{PgConnection, PgPool};
 
+use super::immutability::EnforcedRuleRow;
 use super::rows::{
     NAMESPACE_COLUMNS, NamespaceRow, STREAM_COLUMNS, StreamRow, TagConditionsRow, assemble_streams,
     history_item, labels_to_db, like_escaped,
@@ -795,15 +797,20 @@ impl StreamTx for PgConnection {
         repository_id: i64,
         ids: &[i64],
         before: chrono::DateTime<Utc>,
+        keep_newest_of: &[String],
     ) -> StorageResult<Vec<String>> {
         Ok(sqlx::query_scalar(
             "DELETE FROM tag_history
              WHERE repository_id = $1 AND id = ANY($2) AND created_at < $3
+               AND NOT (tag = ANY($4)
+                        AND id = (SELECT max(n.id) FROM tag_history n
+                                  WHERE n.repository_id = $1 AND n.tag = tag_history.tag))
              RETURNING tag",
         )
         .bind(repository_id)
         .bind(ids)
         .bind(before)
+        .bind(keep_newest_of)
         .fetch_all(self)
         .await?)
     }
@@ -944,6 +951,37 @@ impl StreamTx for PgConnection {
             .await?;
         Ok(id)
     }
+
+    async fn immutability_rules(&mut self, namespace: &str) -> StorageResult<Vec<EnforcedRuleRow>> {
+        Ok(sqlx::query_as(
+            "SELECT uid, name, resource_version, repositories, tags FROM immutable_tag_rules
+             WHERE namespace = $1 AND NOT disabled ORDER BY name",
+        )
+        .bind(namespace)
+        .fetch_all(self)
+        .await?)
+    }
+
+    async fn tags_holding(
+        &mut self,
+        repository_id: i64,
+        digest: &Digest,
+    ) -> StorageResult<Vec<String>> {
+        // Down from each tag's image through index children (the references' key), rather
+        // than up from the digest, which no index serves.
+        Ok(sqlx::query_scalar(
+            "WITH RECURSIVE held(tag, digest) AS (
+                 SELECT name, digest FROM tags WHERE repository_id = $1 AND digest IS NOT NULL
+                 UNION
+                 SELECT h.tag, r.child FROM held h
+                 JOIN manifest_references r ON r.digest = h.digest AND r.kind = 'manifest')
+             SELECT DISTINCT tag FROM held WHERE digest = $2 ORDER BY tag",
+        )
+        .bind(repository_id)
+        .bind(digest.to_string())
+        .fetch_all(self)
+        .await?)
+    }
 }
 
 /// The store contracts (`storage/contract.rs`) of every store on PostgreSQL, on a fresh database
@@ -966,6 +1004,7 @@ mod contracts {
             secrets: database.clone(),
             webhooks: database.clone(),
             lifecycle: database.clone(),
+            immutability: database.clone(),
             notifier: database.clone(),
             leases: database.clone(),
             throttle: database.clone(),
@@ -994,6 +1033,7 @@ mod contracts {
     crate::storage::contract::metadata_contract!(stores());
     crate::storage::contract::streams_contract!(stores());
     crate::storage::contract::webhooks_contract!(stores());
+    crate::storage::contract::immutability_contract!(stores());
     crate::storage::contract::auth_contract!(stores());
     crate::storage::contract::secrets_contract!(stores());
     crate::storage::contract::collection_contract!(stores());

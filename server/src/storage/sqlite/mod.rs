@@ -14,6 +14,7 @@
 mod auth;
 mod collection;
 mod coordination;
+mod immutability;
 mod lifecycle;
 mod registry;
 mod secrets;
@@ -28,6 +29,7 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{SqliteConnection, SqlitePool};
 
+use super::immutability::EnforcedRuleRow;
 use super::rows::{
     NAMESPACE_COLUMNS, NamespaceRow, STREAM_COLUMNS, StreamRow, TagConditionsRow, assemble_streams,
     history_item, json_array, labels_to_db, like_escaped, size_from_db, size_to_db,
@@ -621,15 +623,20 @@ impl StreamTx for SqliteConnection {
         repository_id: i64,
         ids: &[i64],
         before: DateTime<Utc>,
+        keep_newest_of: &[String],
     ) -> StorageResult<Vec<String>> {
         Ok(sqlx::query_scalar(
             "DELETE FROM tag_history
-             WHERE repository_id = ? AND id IN (SELECT value FROM json_each(?)) AND created_at < ?
+             WHERE repository_id = ?1 AND id IN (SELECT value FROM json_each(?2)) AND created_at < ?3
+               AND NOT (tag IN (SELECT value FROM json_each(?4))
+                        AND id = (SELECT max(n.id) FROM tag_history n
+                                  WHERE n.repository_id = ?1 AND n.tag = tag_history.tag))
              RETURNING tag",
         )
         .bind(repository_id)
         .bind(json_array(ids)?)
         .bind(before)
+        .bind(json_array(keep_newest_of)?)
         .fetch_all(self)
         .await?)
     }
@@ -746,6 +753,37 @@ impl StreamTx for SqliteConnection {
         .bind(&event.object)
         .bind(Utc::now())
         .fetch_one(self)
+        .await?)
+    }
+
+    async fn immutability_rules(&mut self, namespace: &str) -> StorageResult<Vec<EnforcedRuleRow>> {
+        Ok(sqlx::query_as(
+            "SELECT uid, name, resource_version, repositories, tags FROM immutable_tag_rules
+             WHERE namespace = ? AND NOT disabled ORDER BY name",
+        )
+        .bind(namespace)
+        .fetch_all(self)
+        .await?)
+    }
+
+    async fn tags_holding(
+        &mut self,
+        repository_id: i64,
+        digest: &Digest,
+    ) -> StorageResult<Vec<String>> {
+        // Down from each tag's image through index children (the references' key), rather
+        // than up from the digest, which no index serves.
+        Ok(sqlx::query_scalar(
+            "WITH RECURSIVE held(tag, digest) AS (
+                 SELECT name, digest FROM tags WHERE repository_id = ?1 AND digest IS NOT NULL
+                 UNION
+                 SELECT h.tag, r.child FROM held h
+                 JOIN manifest_references r ON r.digest = h.digest AND r.kind = 'manifest')
+             SELECT DISTINCT tag FROM held WHERE digest = ?2 ORDER BY tag",
+        )
+        .bind(repository_id)
+        .bind(digest.to_string())
+        .fetch_all(self)
         .await?)
     }
 }
