@@ -376,8 +376,12 @@ async fn signed_events_are_delivered_and_a_500_is_retried() {
     assert_eq!(body["datacontenttype"], DISTRIBUTION_EVENTS);
     assert_eq!(body["data"], envelope);
 
-    // The delivery log: two attempts, 500 then 204.
-    let log = deliveries(&server, "team", "ci").await;
+    // The delivery log: two attempts, 500 then 204 (recorded once the receiver's answer is
+    // read, which may be just after the receiver saw the request).
+    let log = wait_for_log(&server, "team", "ci", "the retried push delivered", |d| {
+        d["state"] == "delivered"
+    })
+    .await;
     assert_eq!(log.len(), 1, "{log:?}");
     assert_eq!(log[0]["state"], "delivered");
     assert_eq!(log[0]["event"], "push");
@@ -597,7 +601,10 @@ async fn a_pending_delivery_survives_a_crash_and_is_sent_when_the_receiver_is_ba
         .await;
     assert_eq!(received.last().unwrap().header("x-berth-event"), "push");
     assert_signed(received.last().unwrap(), "s");
-    let log = deliveries(&server, "team", "ci").await;
+    let log = wait_for_log(&server, "team", "ci", "the delivery recorded", |d| {
+        d["state"] == "delivered"
+    })
+    .await;
     assert_eq!(log.len(), 1, "delivered once: {log:?}");
     assert_eq!(log[0]["state"], "delivered");
     let numbers = attempts(&log[0]);

@@ -1068,7 +1068,10 @@ pub async fn stored_blobs(server: &TestServer) -> std::collections::BTreeMap<Str
                 for file in std::fs::read_dir(prefix.unwrap().path()).unwrap() {
                     let file = file.unwrap();
                     let name = file.file_name().to_str().unwrap().to_owned();
-                    found.insert(digest_of(&name), file.metadata().unwrap().len());
+                    // A sweep may delete the file between the listing and this look.
+                    if let Ok(metadata) = file.metadata() {
+                        found.insert(digest_of(&name), metadata.len());
+                    }
                 }
             }
             found
