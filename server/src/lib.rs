@@ -31,6 +31,7 @@ pub mod kube;
 pub mod limits;
 pub mod oci;
 pub mod ops;
+pub mod quota;
 pub mod registry;
 pub mod secrets;
 pub mod storage;
@@ -202,6 +203,11 @@ async fn build_app_on(
         stores.spool.clone(),
     )));
     let registry = Arc::new(registry);
+    // ResourceQuotas and LimitRanges: kept and shown here, enforced by the stores.
+    let quotas = Arc::new(quota::Quotas {
+        store: stores.quotas.clone(),
+        auth: auth.clone(),
+    });
     let access = Arc::new(auth::api::AccessApi {
         auth: auth.clone(),
         streams: streams.clone(),
@@ -226,6 +232,7 @@ async fn build_app_on(
         .merge(secrets::routes::router(registry_secrets.clone()))
         .merge(import::importer::router(importer.clone()))
         .merge(webhooks::router(webhook_api))
+        .merge(quota::router(quotas))
         .merge(kube::unknown_api_paths())
         // Every API route answers a method it does not take with a `Status`, not an empty 405.
         .method_not_allowed_fallback(kube::method_not_allowed);

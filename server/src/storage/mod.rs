@@ -15,6 +15,8 @@ pub mod coordination;
 pub mod fs;
 mod open;
 pub mod postgres;
+mod quota_rules;
+pub mod quotas;
 mod rows;
 pub mod s3;
 pub mod secrets;
@@ -287,6 +289,8 @@ pub enum PutManifestOutcome {
     /// These references declare another size than the repository's content has; nothing was
     /// written.
     WrongSizes(Vec<SizeMismatch>),
+    /// The push would exceed a quota or limit range of the namespace; nothing was written.
+    QuotaExceeded(quotas::QuotaRefusal),
 }
 
 /// A repository with the names of its tags, for listings.

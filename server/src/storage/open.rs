@@ -1,5 +1,5 @@
 //! Which backend keeps what: the one place that picks them, from the configuration. Metadata
-//! (registry, image streams, access, secrets, webhooks and console sessions) is in SQLite
+//! (registry, image streams, access, secrets, webhooks, quotas and console sessions) is in SQLite
 //! (`[database] url`, by default the data folder's `berth.db`) or PostgreSQL; blobs with their
 //! upload data are in the data folder, another folder, or an S3-compatible bucket
 //! (`[storage] url`).
@@ -10,6 +10,7 @@ use super::auth::AuthStore;
 use super::coordination::{Coordination, LeaseStore, Notifier, ThrottleStore};
 use super::fs::FsBlobStore;
 use super::postgres::{PostgresDatabase, PostgresSettings};
+use super::quotas::QuotaStore;
 use super::s3::S3BlobStore;
 use super::secrets::RegistrySecretStore;
 use super::sessions::ConsoleSessions;
@@ -28,6 +29,7 @@ pub struct Stores {
     pub auth: Arc<dyn AuthStore>,
     pub secrets: Arc<dyn RegistrySecretStore>,
     pub webhooks: Arc<dyn WebhookStore>,
+    pub quotas: Arc<dyn QuotaStore>,
     pub blobs: Arc<dyn BlobStore>,
     /// Local disk that data is written to at disk speed before it goes to `blobs`, when
     /// `blobs` is not the local disk (object storage): pull-through streams a blob to its
@@ -50,6 +52,7 @@ trait MetadataDatabase:
     + AuthStore
     + RegistrySecretStore
     + WebhookStore
+    + QuotaStore
     + Notifier
     + LeaseStore
     + ThrottleStore
@@ -62,6 +65,7 @@ impl<D> MetadataDatabase for D where
         + AuthStore
         + RegistrySecretStore
         + WebhookStore
+        + QuotaStore
         + Notifier
         + LeaseStore
         + ThrottleStore
@@ -100,6 +104,7 @@ impl Stores {
             auth: database.clone(),
             secrets: database.clone(),
             webhooks: database.clone(),
+            quotas: database.clone(),
             notifier: database.clone(),
             leases: database.clone(),
             throttle: database,
@@ -232,6 +237,7 @@ mod contracts {
     crate::storage::contract::secrets_contract!(stores());
     crate::storage::contract::webhooks_contract!(stores());
     crate::storage::contract::collection_contract!(stores());
+    crate::storage::contract::quotas_contract!(stores());
 
     /// Two replicas: two `Stores` opened on one data folder.
     async fn replicas() -> (tempfile::TempDir, Stores, Stores) {

@@ -1,0 +1,222 @@
+//! [`QuotaStore`] on SQLite, and the statements of the quota rules ([`QuotaTx`] for
+//! `SqliteConnection`). What a namespace uses is kept by the triggers of migration 0018.
+
+use async_trait::async_trait;
+use sqlx::SqliteConnection;
+
+use super::{SqliteMetadata, size_from_db};
+use crate::oci::RepositoryName;
+use crate::storage::StorageResult;
+use crate::storage::quota_rules::{self, QuotaTx};
+use crate::storage::quotas::{QuotaKind, QuotaObject, QuotaStore, QuotaUsage, QuotaWrite};
+use crate::storage::rows::{QUOTA_OBJECT_COLUMNS, QuotaObjectRow, labels_to_db, to_json};
+
+#[async_trait]
+impl QuotaTx for SqliteConnection {
+    async fn namespace_limits(&mut self, namespace: &str) -> StorageResult<Vec<(String, String)>> {
+        Ok(
+            sqlx::query_as("SELECT name, limits FROM quota_objects WHERE namespace = ?")
+                .bind(namespace)
+                .fetch_all(self)
+                .await?,
+        )
+    }
+
+    async fn used_bytes(&mut self, namespace: &str) -> StorageResult<u64> {
+        let bytes: Option<i64> =
+            sqlx::query_scalar("SELECT bytes FROM namespace_usage WHERE namespace = ?")
+                .bind(namespace)
+                .fetch_optional(self)
+                .await?;
+        size_from_db(bytes.unwrap_or(0))
+    }
+
+    async fn stream_count(&mut self, namespace: &str) -> StorageResult<u64> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM image_streams s JOIN namespaces n ON n.id = s.namespace_id
+             WHERE n.name = ?",
+        )
+        .bind(namespace)
+        .fetch_one(self)
+        .await?;
+        size_from_db(count)
+    }
+
+    async fn stream_images(&mut self, repository: &RepositoryName) -> StorageResult<u64> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT count(DISTINCT coalesce(h.digest, h.external_reference)) FROM tag_history h
+             WHERE h.repository_id = (SELECT id FROM repositories WHERE name = ?)",
+        )
+        .bind(repository.as_str())
+        .fetch_one(self)
+        .await?;
+        size_from_db(count)
+    }
+
+    async fn stream_tags(&mut self, repository: &RepositoryName) -> StorageResult<u64> {
+        let count: i64 = sqlx::query_scalar(
+            "WITH stream AS (SELECT id FROM repositories WHERE name = ?)
+             SELECT count(*) FROM (
+                 SELECT name FROM tags WHERE repository_id = (SELECT id FROM stream)
+                 UNION
+                 SELECT name FROM spec_tags WHERE repository_id = (SELECT id FROM stream)
+             )",
+        )
+        .bind(repository.as_str())
+        .fetch_one(self)
+        .await?;
+        size_from_db(count)
+    }
+
+    async fn next_quota_version(&mut self) -> StorageResult<i64> {
+        Ok(
+            sqlx::query_scalar("UPDATE quota_versions SET last = last + 1 RETURNING last")
+                .fetch_one(self)
+                .await?,
+        )
+    }
+
+    async fn quota_namespace_exists(&mut self, namespace: &str) -> StorageResult<bool> {
+        Ok(
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM namespaces WHERE name = ?)")
+                .bind(namespace)
+                .fetch_one(self)
+                .await?,
+        )
+    }
+
+    async fn insert_quota_object(&mut self, object: &QuotaObject) -> StorageResult<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO quota_objects
+                 (namespace, kind, name, uid, resource_version, labels, annotations, spec, limits,
+                  created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(&object.namespace)
+        .bind(object.kind.as_str())
+        .bind(&object.name)
+        .bind(&object.uid)
+        .bind(object.resource_version)
+        .bind(labels_to_db(&object.labels))
+        .bind(labels_to_db(&object.annotations))
+        .bind(&object.spec)
+        .bind(to_json(&object.limits)?)
+        .bind(object.created_at)
+        .execute(self)
+        .await?;
+        Ok(inserted.rows_affected() == 1)
+    }
+
+    async fn stored_quota_object(
+        &mut self,
+        kind: QuotaKind,
+        namespace: &str,
+        name: &str,
+    ) -> StorageResult<Option<QuotaObject>> {
+        // The write transaction holds the database: no other writer until it ends.
+        let row: Option<QuotaObjectRow> = sqlx::query_as(&format!(
+            "SELECT {QUOTA_OBJECT_COLUMNS} FROM quota_objects
+             WHERE namespace = ? AND kind = ? AND name = ?"
+        ))
+        .bind(namespace)
+        .bind(kind.as_str())
+        .bind(name)
+        .fetch_optional(self)
+        .await?;
+        row.map(QuotaObjectRow::into_record).transpose()
+    }
+
+    async fn update_quota_object(&mut self, object: &QuotaObject) -> StorageResult<()> {
+        sqlx::query(
+            "UPDATE quota_objects
+             SET resource_version = ?, labels = ?, annotations = ?, spec = ?, limits = ?
+             WHERE namespace = ? AND kind = ? AND name = ?",
+        )
+        .bind(object.resource_version)
+        .bind(labels_to_db(&object.labels))
+        .bind(labels_to_db(&object.annotations))
+        .bind(&object.spec)
+        .bind(to_json(&object.limits)?)
+        .bind(&object.namespace)
+        .bind(object.kind.as_str())
+        .bind(&object.name)
+        .execute(self)
+        .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl QuotaStore for SqliteMetadata {
+    async fn create_quota_object(&self, object: &QuotaObject) -> StorageResult<QuotaWrite> {
+        let mut tx = self.begin_write().await?;
+        let written = quota_rules::create_object(&mut *tx, object).await?;
+        if matches!(written, QuotaWrite::Written(_)) {
+            tx.commit().await?;
+        }
+        Ok(written)
+    }
+
+    async fn replace_quota_object(
+        &self,
+        object: &QuotaObject,
+        expected_version: Option<i64>,
+    ) -> StorageResult<QuotaWrite> {
+        let mut tx = self.begin_write().await?;
+        let written = quota_rules::replace_object(&mut *tx, object, expected_version).await?;
+        if matches!(written, QuotaWrite::Written(_)) {
+            tx.commit().await?;
+        }
+        Ok(written)
+    }
+
+    async fn delete_quota_object(
+        &self,
+        kind: QuotaKind,
+        namespace: &str,
+        name: &str,
+    ) -> StorageResult<bool> {
+        let deleted =
+            sqlx::query("DELETE FROM quota_objects WHERE namespace = ? AND kind = ? AND name = ?")
+                .bind(namespace)
+                .bind(kind.as_str())
+                .bind(name)
+                .execute(&self.pool)
+                .await?;
+        Ok(deleted.rows_affected() > 0)
+    }
+
+    async fn quota_objects(
+        &self,
+        kind: QuotaKind,
+        namespace: &str,
+    ) -> StorageResult<Vec<QuotaObject>> {
+        let rows: Vec<QuotaObjectRow> = sqlx::query_as(&format!(
+            "SELECT {QUOTA_OBJECT_COLUMNS} FROM quota_objects
+             WHERE namespace = ? AND kind = ? ORDER BY name"
+        ))
+        .bind(namespace)
+        .bind(kind.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(QuotaObjectRow::into_record).collect()
+    }
+
+    async fn quota_object(
+        &self,
+        kind: QuotaKind,
+        namespace: &str,
+        name: &str,
+    ) -> StorageResult<Option<QuotaObject>> {
+        let mut conn = self.pool.acquire().await?;
+        conn.stored_quota_object(kind, namespace, name).await
+    }
+
+    async fn quota_usage(&self, namespace: &str) -> StorageResult<QuotaUsage> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(QuotaUsage {
+            image_streams: conn.stream_count(namespace).await?,
+            storage_bytes: conn.used_bytes(namespace).await?,
+        })
+    }
+}
