@@ -11,8 +11,9 @@ mod common;
 
 use common::images::{ContainerEnv, raw_manifest, run, run_refused, skopeo_copy, umoci_image};
 use common::{
-    OCI_MANIFEST, TestServer, create_namespace, expect_json, expect_kube_status, expect_status,
-    grant_user, image_blobs, item_names, json_of, manifest_of, push_blob, put_manifest, sha256,
+    OCI_MANIFEST, TestServer, cause_fields, create_namespace, expect_json, expect_kube_status,
+    expect_status, grant_user, image_blobs, item_names, json_of, manifest_of, push_blob,
+    put_manifest, sha256,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -544,14 +545,8 @@ async fn only_cluster_admins_change_quotas_and_members_read_their_own() {
         "Invalid",
     )
     .await;
-    let fields: Vec<&str> = invalid["details"]["causes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["field"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        fields,
+        cause_fields(&invalid),
         [
             "spec.hard[berth.io/storage]",
             "spec.hard[openshift.io/imagestreams]",
@@ -567,10 +562,7 @@ async fn only_cluster_admins_change_quotas_and_members_read_their_own() {
         "Invalid",
     )
     .await;
-    assert_eq!(
-        invalid["details"]["causes"][0]["field"],
-        "spec.limits[0].type"
-    );
+    assert_eq!(cause_fields(&invalid), ["spec.limits[0].type"]);
     expect_kube_status(
         server.post(&quotas_path("nowhere")).json(&quota),
         StatusCode::NOT_FOUND,

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{QuotaResource, object_meta, quantity_of, stored_spec};
+use super::{QuotaResource, object_meta, read_quantities, stored_spec};
 use crate::kube::{ApiResult, CORE_API_VERSION, FieldError, LIMIT_RANGES, ObjectMeta, Resource};
 use crate::storage::quotas::{
     IMAGE_LIMIT, IMAGE_SIZE_RESOURCE, IMAGE_STREAM_LIMIT, Limited, QuotaKind, QuotaLimit,
@@ -69,9 +69,9 @@ fn limited(limit_type: &str, resource: &str) -> Option<Limited> {
 /// The resources `max` may name for an item type, as a message lists them.
 fn supported(limit_type: &str) -> &'static str {
     if limit_type == IMAGE_LIMIT {
-        "supported values: \"storage\""
+        "\"storage\""
     } else {
-        "supported values: \"openshift.io/images\", \"openshift.io/image-tags\""
+        "\"openshift.io/images\", \"openshift.io/image-tags\""
     }
 }
 
@@ -122,30 +122,15 @@ impl QuotaResource for LimitRange {
                     ));
                 }
             }
-            let mut max = BTreeMap::new();
-            for (resource, value) in &item.max {
-                let field = format!("{at}.max[{resource}]");
-                let Some(limited) = limited(&item.limit_type, resource) else {
-                    causes.push(FieldError::new(
-                        field,
-                        format!(
-                            "Unsupported value: {resource:?}: {}",
-                            supported(&item.limit_type)
-                        ),
-                    ));
-                    continue;
-                };
-                match quantity_of(value) {
-                    Ok(quantity) => {
-                        max.insert(resource.clone(), quantity.to_string());
-                        limits.push(QuotaLimit {
-                            limited,
-                            max: quantity.value,
-                        });
-                    }
-                    Err(why) => causes.push(FieldError::new(field, why)),
-                }
-            }
+            let limit_type = item.limit_type.as_str();
+            let max = read_quantities(
+                &format!("{at}.max"),
+                &item.max,
+                |resource| limited(limit_type, resource),
+                supported(limit_type),
+                &mut limits,
+                &mut causes,
+            );
             shown.push(ShownItem {
                 limit_type: item.limit_type.clone(),
                 max,

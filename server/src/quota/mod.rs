@@ -19,6 +19,7 @@
 pub mod limit_ranges;
 pub mod resource_quotas;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -37,7 +38,7 @@ use crate::kube::{
 };
 use crate::oci::is_valid_namespace;
 use crate::storage::quotas::{
-    QuotaKind, QuotaLimit, QuotaObject, QuotaStore, QuotaUsage, QuotaWrite,
+    Limited, QuotaKind, QuotaLimit, QuotaObject, QuotaStore, QuotaUsage, QuotaWrite,
 };
 
 pub use limit_ranges::LimitRange;
@@ -74,6 +75,42 @@ pub(crate) fn quantity_of(value: &serde_json::Value) -> Result<Quantity, String>
         }
     };
     Quantity::parse(&text).map_err(|why| format!("Invalid value: {text:?}: {why}"))
+}
+
+/// Reads the quantities of one map of a spec (`spec.hard`, a limit's `max`), at `at`: what
+/// each resource `limited` names limits, added to `limits`, and each quantity in its canonical
+/// form, as the spec is stored and shown; each resource it does not name, or quantity that does
+/// not read, is a cause naming its field, `supported` saying what may be named.
+pub(crate) fn read_quantities(
+    at: &str,
+    given: &BTreeMap<String, serde_json::Value>,
+    limited: impl Fn(&str) -> Option<Limited>,
+    supported: &str,
+    limits: &mut Vec<QuotaLimit>,
+    causes: &mut Vec<FieldError>,
+) -> BTreeMap<String, String> {
+    let mut shown = BTreeMap::new();
+    for (resource, value) in given {
+        let field = format!("{at}[{resource}]");
+        let Some(limited) = limited(resource) else {
+            causes.push(FieldError::new(
+                field,
+                format!("Unsupported value: {resource:?}: supported values: {supported}"),
+            ));
+            continue;
+        };
+        match quantity_of(value) {
+            Ok(quantity) => {
+                shown.insert(resource.clone(), quantity.to_string());
+                limits.push(QuotaLimit {
+                    limited,
+                    max: quantity.value,
+                });
+            }
+            Err(why) => causes.push(FieldError::new(field, why)),
+        }
+    }
+    shown
 }
 
 /// The metadata of a stored object as the API shows it.
@@ -237,7 +274,22 @@ impl Quotas {
         })
     }
 
-    /// What an object limits, for the audit log: `berth.io/storage=10Gi, ...`.
+    /// Records a change of an object in the audit log, with what it limits now
+    /// (`berth.io/storage=10Gi, ...`; nothing for a deletion).
+    async fn audit(
+        &self,
+        who: &Subject,
+        action: &'static str,
+        namespace: &str,
+        name: &str,
+        object: Option<&QuotaObject>,
+    ) {
+        let target = format!("{namespace}/{name}");
+        self.auth
+            .audit_change(who, action, target, object.map(Self::summary))
+            .await;
+    }
+
     fn summary(object: &QuotaObject) -> String {
         object
             .limits
@@ -281,13 +333,7 @@ impl Quotas {
                 return Err(ApiError::not_found(crate::kube::NAMESPACES, namespace));
             }
         };
-        self.auth
-            .audit_change(
-                who,
-                R::AUDITED[0],
-                format!("{namespace}/{name}"),
-                Some(Self::summary(&stored)),
-            )
+        self.audit(who, R::AUDITED[0], namespace, &name, Some(&stored))
             .await;
         R::render(&stored, &self.usage_for::<R>(namespace).await?)
     }
@@ -342,13 +388,7 @@ impl Quotas {
                 });
             }
         };
-        self.auth
-            .audit_change(
-                who,
-                R::AUDITED[1],
-                format!("{namespace}/{name}"),
-                Some(Self::summary(&stored)),
-            )
+        self.audit(who, R::AUDITED[1], namespace, name, Some(&stored))
             .await;
         R::render(&stored, &self.usage_for::<R>(namespace).await?)
     }
@@ -374,9 +414,7 @@ impl Quotas {
         {
             return Err(ApiError::not_found(R::RESOURCE, name));
         }
-        self.auth
-            .audit_change(who, R::AUDITED[2], format!("{namespace}/{name}"), None)
-            .await;
+        self.audit(who, R::AUDITED[2], namespace, name, None).await;
         Ok(deleted(R::RESOURCE, name))
     }
 }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{QuotaResource, object_meta, quantity_of, stored_spec};
+use super::{QuotaResource, object_meta, read_quantities, stored_spec};
 use crate::kube::{ApiResult, CORE_API_VERSION, FieldError, ObjectMeta, RESOURCE_QUOTAS, Resource};
 use crate::storage::quotas::{
     IMAGE_STREAMS_RESOURCE, Limited, QuotaKind, QuotaLimit, QuotaObject, QuotaUsage,
@@ -86,29 +86,14 @@ impl QuotaResource for ResourceQuota {
     fn check(&self) -> Result<(Vec<QuotaLimit>, serde_json::Value), Vec<FieldError>> {
         let mut causes = Vec::new();
         let mut limits = Vec::new();
-        let mut hard = BTreeMap::new();
-        for (resource, value) in &self.spec.hard {
-            let field = format!("spec.hard[{resource}]");
-            let Some(limited) = limited(resource) else {
-                causes.push(FieldError::new(
-                    field,
-                    format!(
-                        "Unsupported value: {resource:?}: supported values: \"{IMAGE_STREAMS_RESOURCE}\", \"{STORAGE_RESOURCE}\""
-                    ),
-                ));
-                continue;
-            };
-            match quantity_of(value) {
-                Ok(quantity) => {
-                    hard.insert(resource.clone(), quantity.to_string());
-                    limits.push(QuotaLimit {
-                        limited,
-                        max: quantity.value,
-                    });
-                }
-                Err(why) => causes.push(FieldError::new(field, why)),
-            }
-        }
+        let hard = read_quantities(
+            "spec.hard",
+            &self.spec.hard,
+            limited,
+            &format!("\"{IMAGE_STREAMS_RESOURCE}\", \"{STORAGE_RESOURCE}\""),
+            &mut limits,
+            &mut causes,
+        );
         if !self.spec.scopes.is_empty() || self.spec.scope_selector.is_some() {
             causes.push(FieldError::new(
                 "spec.scopes",

@@ -210,16 +210,9 @@ impl QuotaStore for PostgresDatabase {
         namespace: &str,
         name: &str,
     ) -> StorageResult<Option<QuotaObject>> {
-        let row: Option<QuotaObjectRow> = sqlx::query_as(&format!(
-            "SELECT {QUOTA_OBJECT_COLUMNS} FROM quota_objects
-             WHERE namespace = $1 AND kind = $2 AND name = $3"
-        ))
-        .bind(namespace)
-        .bind(kind.as_str())
-        .bind(name)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(QuotaObjectRow::into_record).transpose()
+        // Outside a transaction, the row lock ends with the statement.
+        let mut conn = self.pool.acquire().await?;
+        conn.stored_quota_object(kind, namespace, name).await
     }
 
     async fn quota_usage(&self, namespace: &str) -> StorageResult<QuotaUsage> {
