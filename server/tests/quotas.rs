@@ -10,10 +10,11 @@
 mod common;
 
 use common::images::{ContainerEnv, raw_manifest, run, run_refused, skopeo_copy, umoci_image};
+use common::remote::{RemoteRegistry, import_one_tag};
 use common::{
-    OCI_MANIFEST, TestServer, cause_fields, create_namespace, expect_json, expect_kube_status,
-    expect_status, grant_user, image_blobs, item_names, json_of, manifest_of, push_blob,
-    put_manifest, sha256,
+    ALLOW_LOOPBACK, OCI_MANIFEST, TestServer, cause_fields, create_namespace, expect_json,
+    expect_kube_status, expect_status, grant_user, image_blobs, item_names, json_of, manifest_of,
+    push_blob, put_manifest, sha256,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -584,4 +585,90 @@ async fn only_cluster_admins_change_quotas_and_members_read_their_own() {
             "{action} missing from {audit}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn imports_are_held_to_the_same_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote =
+        RemoteRegistry::start(&dir.path().join("remote"), "remote-user", "remote-password").await;
+    let image = umoci_image(&dir.path().join("layout"), "v1", "amd64", 2);
+    remote.push(&format!("oci:{image}"), "team/app:v1", false);
+    let server = TestServer::start_with(ALLOW_LOOPBACK);
+    create_namespace(&server.client(), &server, "mirror").await;
+    remote.pull_secret(&server, "mirror", "remote").await;
+    let from = format!("{}/team/app:v1", remote.host);
+    let imports = "/apis/image.openshift.io/v1/namespaces/mirror/imagestreamimports";
+
+    // An image larger than the limit range allows: that image's import fails, Forbidden.
+    let below = image_size(&image) - 1;
+    expect_json(
+        server.post(&ranges_path("mirror")).json(&limit_range(
+            "images",
+            json!([{"type": "openshift.io/Image", "max": {"storage": below}}]),
+        )),
+        StatusCode::CREATED,
+    )
+    .await;
+    let answer = expect_json(
+        server
+            .post(imports)
+            .json(&import_one_tag("app", &from, "v1")),
+        StatusCode::CREATED,
+    )
+    .await;
+    let status = &answer["status"]["images"][0]["status"];
+    assert_eq!(
+        (&status["status"], &status["reason"], &status["code"]),
+        (&json!("Failure"), &json!("Forbidden"), &json!(403)),
+        "{answer}"
+    );
+    assert_eq!(
+        status["message"],
+        format!(
+            "requested usage of storage exceeds the maximum limit per openshift.io/Image ({} > {below})",
+            image_size(&image)
+        )
+    );
+    expect_json(
+        server.delete(&format!("{}/images", ranges_path("mirror"))),
+        StatusCode::OK,
+    )
+    .await;
+
+    // An import that would make a stream past the quota is refused whole, as OpenShift's is.
+    set_quota(
+        &server,
+        "mirror",
+        json!({"openshift.io/imagestreams": 1, "berth.io/storage": "1Gi"}),
+    )
+    .await;
+    expect_json(
+        server
+            .post(imports)
+            .json(&import_one_tag("app", &from, "v1")),
+        StatusCode::CREATED,
+    )
+    .await;
+    let refused = expect_kube_status(
+        server
+            .post(imports)
+            .json(&import_one_tag("other", &from, "v1")),
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+    )
+    .await;
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("is forbidden: exceeded quota: registry, requested: openshift.io/imagestreams=1, used: openshift.io/imagestreams=1, limited: openshift.io/imagestreams=1"),
+        "{refused}"
+    );
+    // The imported image counts at its declared size (its layers are fetched on first pull).
+    let manifest = raw_manifest(&format!("oci:{image}"), None);
+    assert_eq!(
+        used_bytes(&server, "mirror").await,
+        image_size(&image) + manifest.len() as u64
+    );
 }
