@@ -14,6 +14,7 @@
 use async_trait::async_trait;
 
 use super::quotas::{Limited, QuotaKind, QuotaLimit, QuotaObject, QuotaRefusal, QuotaWrite};
+use super::rows::size_from_db;
 use super::{Referenced, StorageError, StorageResult};
 use crate::oci::RepositoryName;
 
@@ -22,13 +23,14 @@ use crate::oci::RepositoryName;
 pub(super) trait QuotaTx: Send {
     /// Every limit of the namespace's quota objects, with the name of the object that sets it.
     async fn namespace_limits(&mut self, namespace: &str) -> StorageResult<Vec<(String, String)>>;
-    /// Bytes of what the namespace's images reference, each digest once.
-    async fn used_bytes(&mut self, namespace: &str) -> StorageResult<u64>;
-    async fn stream_count(&mut self, namespace: &str) -> StorageResult<u64>;
-    /// Distinct images the stream's tags have named (their history).
-    async fn stream_images(&mut self, repository: &RepositoryName) -> StorageResult<u64>;
-    /// The stream's tags, spec or status.
-    async fn stream_tags(&mut self, repository: &RepositoryName) -> StorageResult<u64>;
+    /// What the repository's namespace and stream use of what is `bounded`, in one statement:
+    /// the bytes its images reference (each digest once), its streams, the distinct images
+    /// the stream's tags have named (their history), the stream's tags (spec or status).
+    async fn measure_usage(
+        &mut self,
+        repository: &RepositoryName,
+        bounded: Bounded,
+    ) -> StorageResult<Measured>;
 
     /// The next resourceVersion of a quota object (never given before).
     async fn next_quota_version(&mut self) -> StorageResult<i64>;
@@ -95,16 +97,38 @@ pub(super) async fn replace_object(
     Ok(QuotaWrite::Written(stored))
 }
 
-/// What an admission measures: each usage some limit of the namespace bounds.
+/// Which usages some limit of a namespace bounds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Measured {
-    storage: Option<u64>,
-    streams: Option<u64>,
-    images: Option<u64>,
-    tags: Option<u64>,
+pub(super) struct Bounded {
+    pub storage: bool,
+    pub streams: bool,
+    pub images: bool,
+    pub tags: bool,
 }
 
+/// What an admission measures: each usage that is bounded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Measured {
+    pub storage: Option<u64>,
+    pub streams: Option<u64>,
+    pub images: Option<u64>,
+    pub tags: Option<u64>,
+}
+
+/// A measuring statement's columns as read: NULL where not bounded.
+pub(super) type MeasuredRow = (Option<i64>, Option<i64>, Option<i64>, Option<i64>);
+
 impl Measured {
+    pub fn from_db(row: MeasuredRow) -> StorageResult<Self> {
+        let count = |value: Option<i64>| value.map(size_from_db).transpose();
+        Ok(Measured {
+            storage: count(row.0)?,
+            streams: count(row.1)?,
+            images: count(row.2)?,
+            tags: count(row.3)?,
+        })
+    }
+
     fn of(&self, limited: Limited) -> Option<u64> {
         match limited {
             Limited::Storage => self.storage,
@@ -154,21 +178,16 @@ impl Admission {
     }
 
     async fn measure(&self, tx: &mut (impl QuotaTx + ?Sized)) -> StorageResult<Measured> {
-        let namespace = self.repository.namespace();
-        let mut measured = Measured::default();
-        if self.bounds(Limited::Storage) {
-            measured.storage = Some(tx.used_bytes(namespace).await?);
+        let bounded = Bounded {
+            storage: self.bounds(Limited::Storage),
+            streams: self.bounds(Limited::ImageStreams),
+            images: self.bounds(Limited::StreamImages),
+            tags: self.bounds(Limited::StreamTags),
+        };
+        if bounded == Bounded::default() {
+            return Ok(Measured::default());
         }
-        if self.bounds(Limited::ImageStreams) {
-            measured.streams = Some(tx.stream_count(namespace).await?);
-        }
-        if self.bounds(Limited::StreamImages) {
-            measured.images = Some(tx.stream_images(&self.repository).await?);
-        }
-        if self.bounds(Limited::StreamTags) {
-            measured.tags = Some(tx.stream_tags(&self.repository).await?);
-        }
-        Ok(measured)
+        tx.measure_usage(&self.repository, bounded).await
     }
 
     fn refusal(&self, object: &str, limit: QuotaLimit, used: u64, requested: u64) -> QuotaRefusal {

@@ -4,10 +4,10 @@
 use async_trait::async_trait;
 use sqlx::SqliteConnection;
 
-use super::{SqliteMetadata, size_from_db};
+use super::SqliteMetadata;
 use crate::oci::RepositoryName;
 use crate::storage::StorageResult;
-use crate::storage::quota_rules::{self, QuotaTx};
+use crate::storage::quota_rules::{self, Bounded, Measured, MeasuredRow, QuotaTx};
 use crate::storage::quotas::{QuotaKind, QuotaObject, QuotaStore, QuotaUsage, QuotaWrite};
 use crate::storage::rows::{QUOTA_OBJECT_COLUMNS, QuotaObjectRow, labels_to_db, to_json};
 
@@ -22,50 +22,43 @@ impl QuotaTx for SqliteConnection {
         )
     }
 
-    async fn used_bytes(&mut self, namespace: &str) -> StorageResult<u64> {
-        let bytes: Option<i64> =
-            sqlx::query_scalar("SELECT bytes FROM namespace_usage WHERE namespace = ?")
-                .bind(namespace)
-                .fetch_optional(self)
-                .await?;
-        size_from_db(bytes.unwrap_or(0))
-    }
-
-    async fn stream_count(&mut self, namespace: &str) -> StorageResult<u64> {
-        let count: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM image_streams s JOIN namespaces n ON n.id = s.namespace_id
-             WHERE n.name = ?",
+    async fn measure_usage(
+        &mut self,
+        repository: &RepositoryName,
+        bounded: Bounded,
+    ) -> StorageResult<Measured> {
+        // Each count only when bounded (CASE runs its subquery only then); a stream not made
+        // yet has none of its own.
+        let row: MeasuredRow = sqlx::query_as(
+            "SELECT
+                 CASE WHEN ?3 THEN coalesce(
+                     (SELECT bytes FROM namespace_usage WHERE namespace = ?1), 0) END,
+                 CASE WHEN ?4 THEN (SELECT count(*) FROM image_streams s
+                                    JOIN namespaces n ON n.id = s.namespace_id
+                                    WHERE n.name = ?1) END,
+                 CASE WHEN ?5 THEN
+                     (SELECT count(DISTINCT h.digest) FROM tag_history h
+                      WHERE h.repository_id = r.id AND h.digest IS NOT NULL)
+                   + (SELECT count(DISTINCT h.external_reference) FROM tag_history h
+                      WHERE h.repository_id = r.id AND h.digest IS NULL) END,
+                 CASE WHEN ?6 THEN
+                     (SELECT count(*) FROM tags t WHERE t.repository_id = r.id)
+                   + (SELECT count(*) FROM spec_tags p
+                      WHERE p.repository_id = r.id
+                        AND NOT EXISTS (SELECT 1 FROM tags t
+                                        WHERE t.repository_id = p.repository_id
+                                          AND t.name = p.name)) END
+             FROM (SELECT 1) LEFT JOIN repositories r ON r.name = ?2",
         )
-        .bind(namespace)
-        .fetch_one(self)
-        .await?;
-        size_from_db(count)
-    }
-
-    async fn stream_images(&mut self, repository: &RepositoryName) -> StorageResult<u64> {
-        let count: i64 = sqlx::query_scalar(
-            "SELECT count(DISTINCT coalesce(h.digest, h.external_reference)) FROM tag_history h
-             WHERE h.repository_id = (SELECT id FROM repositories WHERE name = ?)",
-        )
+        .bind(repository.namespace())
         .bind(repository.as_str())
+        .bind(bounded.storage)
+        .bind(bounded.streams)
+        .bind(bounded.images)
+        .bind(bounded.tags)
         .fetch_one(self)
         .await?;
-        size_from_db(count)
-    }
-
-    async fn stream_tags(&mut self, repository: &RepositoryName) -> StorageResult<u64> {
-        let count: i64 = sqlx::query_scalar(
-            "WITH stream AS (SELECT id FROM repositories WHERE name = ?)
-             SELECT count(*) FROM (
-                 SELECT name FROM tags WHERE repository_id = (SELECT id FROM stream)
-                 UNION
-                 SELECT name FROM spec_tags WHERE repository_id = (SELECT id FROM stream)
-             )",
-        )
-        .bind(repository.as_str())
-        .fetch_one(self)
-        .await?;
-        size_from_db(count)
+        Measured::from_db(row)
     }
 
     async fn next_quota_version(&mut self) -> StorageResult<i64> {
@@ -213,10 +206,20 @@ impl QuotaStore for SqliteMetadata {
     }
 
     async fn quota_usage(&self, namespace: &str) -> StorageResult<QuotaUsage> {
+        // Any stream of the namespace will do: only its namespace is looked at.
+        let Ok(repository) = RepositoryName::of_stream(namespace, "any") else {
+            return Ok(QuotaUsage::default());
+        };
+        let bounded = Bounded {
+            storage: true,
+            streams: true,
+            ..Bounded::default()
+        };
         let mut conn = self.pool.acquire().await?;
+        let measured = conn.measure_usage(&repository, bounded).await?;
         Ok(QuotaUsage {
-            image_streams: conn.stream_count(namespace).await?,
-            storage_bytes: conn.used_bytes(namespace).await?,
+            image_streams: measured.streams.unwrap_or(0),
+            storage_bytes: measured.storage.unwrap_or(0),
         })
     }
 }
