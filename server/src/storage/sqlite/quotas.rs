@@ -223,3 +223,52 @@ impl QuotaStore for SqliteMetadata {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn what_earlier_versions_stored_is_counted_once_per_namespace() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("berth.db");
+        {
+            // The schema before migration 0018, with two images sharing a layer in two streams
+            // of one namespace, one of them in another namespace too, and an imported layer.
+            let pool = super::super::pool_at_migration(&path, 17).await;
+            for statement in [
+                "INSERT INTO repositories (id, name, created_at)
+                 VALUES (1, 'team/app', 'now'), (2, 'team/web', 'now'), (3, 'other/app', 'now')",
+                "INSERT INTO blobs (digest, size, created_at)
+                 VALUES ('sha256:base', 100, 'now'), ('sha256:app', 20, 'now')",
+                "INSERT INTO remote_blobs (repository_id, digest, source, insecure, size)
+                 VALUES (2, 'sha256:imported', 'remote.example/x', 0, 7)",
+                "INSERT INTO manifests (digest, media_type, size, content, created_at)
+                 VALUES ('sha256:one', 'm', 3, x'00', 'now'), ('sha256:two', 'm', 5, x'00', 'now')",
+                "INSERT INTO manifest_references (digest, child, kind)
+                 VALUES ('sha256:one', 'sha256:base', 'blob'), ('sha256:one', 'sha256:app', 'blob'),
+                        ('sha256:two', 'sha256:base', 'blob'),
+                        ('sha256:two', 'sha256:imported', 'blob')",
+                "INSERT INTO repository_manifests (repository_id, digest, created_at)
+                 VALUES (1, 'sha256:one', 'now'), (2, 'sha256:two', 'now'),
+                        (3, 'sha256:one', 'now')",
+            ] {
+                sqlx::query(statement).execute(&pool).await.unwrap();
+            }
+            pool.close().await;
+        }
+        let store = SqliteMetadata::open(&path).await.unwrap();
+        let used = |namespace: &'static str| {
+            let store = &store;
+            async move { store.quota_usage(namespace).await.unwrap().storage_bytes }
+        };
+        assert_eq!(used("team").await, 3 + 5 + 100 + 20 + 7);
+        assert_eq!(used("other").await, 3 + 100 + 20);
+        // And the counts go on from there: the shared layer stays while one image has it.
+        sqlx::query("DELETE FROM repository_manifests WHERE repository_id = 1")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(used("team").await, 5 + 100 + 7);
+    }
+}
