@@ -36,6 +36,7 @@ pub mod limits;
 pub mod oci;
 pub mod ops;
 pub mod prune;
+pub mod quota;
 pub mod registry;
 pub mod secrets;
 pub mod storage;
@@ -228,6 +229,11 @@ async fn build_app_on(
         stores.spool.clone(),
     )));
     let registry = Arc::new(registry);
+    // ResourceQuotas and LimitRanges: kept and shown here, enforced by the stores.
+    let quotas = Arc::new(quota::Quotas {
+        store: stores.quotas.clone(),
+        auth: auth.clone(),
+    });
     let access = Arc::new(auth::api::AccessApi {
         auth: auth.clone(),
         streams: streams.clone(),
@@ -255,6 +261,7 @@ async fn build_app_on(
         .merge(webhooks::router(webhook_api))
         .merge(prune::router(pruning))
         .merge(immutability::router(tag_rules))
+        .merge(quota::router(quotas))
         .merge(kube::unknown_api_paths())
         // Every API route answers a method it does not take with a `Status`, not an empty 405.
         .method_not_allowed_fallback(kube::method_not_allowed);

@@ -642,6 +642,9 @@ fn rule_lines(review: &Value) -> Vec<String> {
 
 const PULL_RULE: &str = "get,list,watch image.openshift.io:imagestreams,imagestreamtags,imagestreamimages,imagestreams/layers []";
 const PUSH_RULE: &str = "create,update,patch image.openshift.io:imagestreams,imagestreamtags,imagestreamimports,imagestreammappings,imagestreams/layers []";
+/// A namespace's quotas: read by every role in it; changed by cluster administrators only.
+const READ_QUOTAS_RULE: &str = "get,list :resourcequotas,limitranges []";
+const CHANGE_QUOTAS_RULE: &str = "create,update,delete :resourcequotas,limitranges []";
 
 /// A SelfSubjectAccessReview of `attributes`: (allowed, reason).
 async fn access_review(
@@ -679,9 +682,9 @@ async fn rules_reviews_list_what_each_role_may_do_in_a_namespace() {
 
     let viewer = rules_review(&server, &vera, "team").await;
     let viewer_lines = rule_lines(&viewer);
-    assert_eq!(viewer_lines[0], PULL_RULE);
+    assert_eq!(viewer_lines[..2], [PULL_RULE, READ_QUOTAS_RULE]);
     assert_eq!(
-        viewer_lines[1..],
+        viewer_lines[2..],
         [
             "create,update,patch image.openshift.io:imagestreams,imagestreams/layers [db]",
             "delete image.openshift.io:imagestreams [db]",
@@ -691,11 +694,14 @@ async fn rules_reviews_list_what_each_role_may_do_in_a_namespace() {
     let elsewhere = server.add_user("val", "val-password", &[]);
     grant_user(&server, "team", "viewer", "val").await;
     let plain_viewer = rules_review(&server, &client_with_token(&elsewhere), "team").await;
-    assert_eq!(rule_lines(&plain_viewer), [PULL_RULE]);
+    assert_eq!(rule_lines(&plain_viewer), [PULL_RULE, READ_QUOTAS_RULE]);
     assert!(plain_viewer["status"]["resourceRules"][0]["resourceNames"].is_null());
 
     let editor = rules_review(&server, &ed, "team").await;
-    assert_eq!(rule_lines(&editor), [PULL_RULE, PUSH_RULE]);
+    assert_eq!(
+        rule_lines(&editor),
+        [PULL_RULE, PUSH_RULE, READ_QUOTAS_RULE]
+    );
 
     let admin = rule_lines(&rules_review(&server, &ada, "team").await);
     assert_eq!(admin[..2], [PULL_RULE, PUSH_RULE]);
@@ -704,15 +710,18 @@ async fn rules_reviews_list_what_each_role_may_do_in_a_namespace() {
         "delete :namespaces []",
         "get,list,create,delete rbac.authorization.k8s.io:rolebindings []",
         "get,list,create,delete :serviceaccounts,secrets []",
+        READ_QUOTAS_RULE,
     ] {
         assert!(
             admin.contains(&expected.to_owned()),
             "{expected} in {admin:?}"
         );
     }
-    // The cluster administrator: the same as a namespace admin, anywhere.
+    assert!(!admin.contains(&CHANGE_QUOTAS_RULE.to_owned()), "{admin:?}");
+    // The cluster administrator: what a namespace admin may, anywhere, and changing quotas.
     let root = rule_lines(&rules_review(&server, &server.client(), "anywhere").await);
-    assert_eq!(root, admin);
+    assert_eq!(root[..admin.len()], admin[..]);
+    assert_eq!(root[admin.len()..], [CHANGE_QUOTAS_RULE]);
 
     // Stream-level bindings only: rules on the streams by name.
     let streams = rules_review(&server, &sam, "team").await;
@@ -742,7 +751,7 @@ async fn rules_reviews_list_what_each_role_may_do_in_a_namespace() {
     .await;
     assert_eq!(
         rule_lines(&rules_review(&server, &anonymous(), "team").await),
-        [PULL_RULE]
+        [PULL_RULE, READ_QUOTAS_RULE]
     );
 
     // Bad bodies: the field is named.

@@ -14,7 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["kube", "web", "egress", "cli", "assets"],
     &["storage", "limits"],
     &["ops", "auth", "events", "gc"],
-    &["registry"],
+    &["registry", "quota"],
     &["imagestream"],
     &["secrets", "prune", "immutability"],
     &["webhooks", "import"],

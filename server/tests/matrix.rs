@@ -38,6 +38,10 @@ enum Action {
     Push,
     Delete,
     ManageAccess,
+    /// Reading the namespace's `ResourceQuota`s.
+    ReadQuotas,
+    /// Changing them: no namespace role allows it (cluster administrators only).
+    ChangeQuotas,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -62,15 +66,18 @@ const SCOPES: [Scope; 4] = [
     Scope::OtherStream,
     Scope::OtherNamespace,
 ];
-const ACTIONS: [Action; 4] = [
+const ACTIONS: [Action; 6] = [
     Action::Pull,
     Action::Push,
     Action::Delete,
     Action::ManageAccess,
+    Action::ReadQuotas,
+    Action::ChangeQuotas,
 ];
 
 /// The model: a role allows its actions and those of the roles below it, on the namespace it
-/// is bound to or the stream it names; nowhere else.
+/// is bound to or the stream it names; nowhere else. Quotas belong to the namespace: a role
+/// on one stream does not read them, and no namespace role changes them.
 fn expected(role: Option<&str>, scope: Scope, action: Action) -> bool {
     let rank = |role: &str| match role {
         "viewer" => 1,
@@ -79,18 +86,23 @@ fn expected(role: Option<&str>, scope: Scope, action: Action) -> bool {
         _ => 0,
     };
     let needed = match action {
-        Action::Pull => 1,
+        Action::Pull | Action::ReadQuotas => 1,
         Action::Push => 2,
         Action::Delete | Action::ManageAccess => 3,
+        Action::ChangeQuotas => return false,
     };
-    let applies = matches!(scope, Scope::Namespace | Scope::Stream);
+    let applies = match action {
+        Action::ReadQuotas => scope == Scope::Namespace,
+        _ => matches!(scope, Scope::Namespace | Scope::Stream),
+    };
     role.is_some_and(|role| applies && rank(role) >= needed)
 }
 
 /// Which actions a surface offers.
 fn offers(surface: Surface, action: Action) -> bool {
+    let quotas = matches!(action, Action::ReadQuotas | Action::ChangeQuotas);
     match surface {
-        Surface::Registry => action != Action::ManageAccess,
+        Surface::Registry => action != Action::ManageAccess && !quotas,
         Surface::Api => true,
         Surface::Console | Surface::Events => action == Action::Pull,
     }
@@ -111,6 +123,12 @@ struct Case {
 const REGISTRY_DELETED: &str = "registry-deleted";
 const API_DELETED: &str = "api-deleted";
 const API_RETAGGED: &str = "api-retagged";
+
+/// The quota each case's namespace has, and the body of a change to it (the same limit, so
+/// that an allowed change would leave it as it was).
+fn quota() -> Value {
+    json!({"metadata": {"name": "registry"}, "spec": {"hard": {"openshift.io/imagestreams": 10}}})
+}
 
 /// The body of `oc tag target:v1 target:api-retagged`.
 fn retag() -> Value {
@@ -156,7 +174,7 @@ fn allowed_status(surface: Surface, action: Action) -> StatusCode {
         // An upload session is opened; a manifest deletion is accepted.
         (Surface::Registry, Action::Push | Action::Delete) => StatusCode::ACCEPTED,
         (Surface::Api | Surface::Console | Surface::Events, _) => StatusCode::OK,
-        (Surface::Registry, Action::ManageAccess) => unreachable!("not offered"),
+        (Surface::Registry, _) => unreachable!("not offered"),
     }
 }
 
@@ -226,6 +244,12 @@ async fn attempt(server: &TestServer, case: &Case, surface: Surface, action: Act
         (Surface::Api, Action::ManageAccess) => client.get(server.url(&format!(
             "/apis/access.berth.io/v1/namespaces/{ns}/rolebindings?imageStream=target"
         ))),
+        (Surface::Api, Action::ReadQuotas) => {
+            client.get(server.url(&format!("/api/v1/namespaces/{ns}/resourcequotas/registry")))
+        }
+        (Surface::Api, Action::ChangeQuotas) => client
+            .put(server.url(&format!("/api/v1/namespaces/{ns}/resourcequotas/registry")))
+            .json(&quota()),
         // The namespace's streams as the console lists them.
         (Surface::Console, Action::Pull) => client.get(server.url(&format!(
             "/console/api/streams?namespace={ns}&filter=&sort=name&offset=0"
@@ -299,6 +323,12 @@ async fn every_allow_and_every_deny() {
                 "/apis/image.openshift.io/v1/namespaces/{ns}/imagestreamtags/target:{API_RETAGGED}"
             ))
             .json(&retag()), StatusCode::CREATED).await;
+        admin_post(
+            &server,
+            &format!("/api/v1/namespaces/{ns}/resourcequotas"),
+            quota(),
+        )
+        .await;
         let subject = match case.kind {
             Kind::User => json!({"kind": "User", "name": "matrix-user"}),
             Kind::GroupMember => json!({"kind": "Group", "name": "matrix-group"}),

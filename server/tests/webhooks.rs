@@ -14,8 +14,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode as AxumStatus};
 use common::images::{skopeo_copy, umoci_image};
 use common::{
-    OCI_MANIFEST, TestServer, create_namespace, expect_kube_status, expect_status, grant_user,
-    item_names, send, wait_until,
+    OCI_MANIFEST, TestServer, cause_fields, create_namespace, expect_kube_status, expect_status,
+    grant_user, item_names, send, wait_until,
 };
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use reqwest::{Method, StatusCode};
@@ -521,14 +521,8 @@ async fn only_namespace_admins_manage_webhooks_and_bad_specs_name_their_fields()
         "Invalid",
     )
     .await;
-    let fields: Vec<&str> = body["details"]["causes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["field"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        fields,
+        cause_fields(&body),
         ["metadata.name", "spec.url", "spec.events[1]", "spec.format"]
     );
     // The credentials are not repeated back.

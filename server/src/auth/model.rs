@@ -56,6 +56,9 @@ pub enum Action {
     Delete,
     /// List, add and remove bindings; manage service accounts and their tokens.
     ManageAccess,
+    /// Create, change and delete a namespace's `ResourceQuota`s and `LimitRange`s: cluster
+    /// administrators only, as in OpenShift, so that no project admin raises their own quota.
+    ManageQuotas,
 }
 
 impl Action {
@@ -66,14 +69,16 @@ impl Action {
             Action::Push => "update",
             Action::Delete => "delete",
             Action::ManageAccess => "manage",
+            Action::ManageQuotas => "update",
         }
     }
 
-    pub const ALL: [Action; 4] = [
+    pub const ALL: [Action; 5] = [
         Action::Pull,
         Action::Push,
         Action::Delete,
         Action::ManageAccess,
+        Action::ManageQuotas,
     ];
 
     pub fn least_role(self) -> Role {
@@ -81,6 +86,7 @@ impl Action {
             Action::Pull => Role::Viewer,
             Action::Push => Role::Editor,
             Action::Delete | Action::ManageAccess => Role::Admin,
+            Action::ManageQuotas => Role::ClusterAdmin,
         }
     }
 
@@ -90,6 +96,7 @@ impl Action {
             Action::Push => "push",
             Action::Delete => "delete",
             Action::ManageAccess => "manage-access",
+            Action::ManageQuotas => "manage-quotas",
         }
     }
 
@@ -266,6 +273,8 @@ mod tests {
         assert!(Role::Editor.allows(Action::Push));
         assert!(!Role::Editor.allows(Action::Delete));
         assert!(Role::Admin.allows(Action::ManageAccess));
+        assert!(!Role::Admin.allows(Action::ManageQuotas));
+        assert!(Role::ClusterAdmin.allows(Action::ManageQuotas));
         assert!(Role::ClusterAdmin.allows(Action::Delete));
         for role in Role::ALL {
             assert_eq!(Role::parse(role.as_str()), Some(role));

@@ -80,6 +80,19 @@ pub const RULES: &[RuleRow] = &[
         resources: &["serviceaccounts", "secrets"],
         verbs: &["get", "list", "create", "delete"],
     },
+    // A namespace's quotas: read by its members, changed by cluster administrators only.
+    RuleRow {
+        action: Action::Pull,
+        api_group: "",
+        resources: &["resourcequotas", "limitranges"],
+        verbs: &["get", "list"],
+    },
+    RuleRow {
+        action: Action::ManageQuotas,
+        api_group: "",
+        resources: &["resourcequotas", "limitranges"],
+        verbs: &["create", "update", "delete"],
+    },
 ];
 
 /// The resources a role on one image stream gives rules on, with the stream's name as
@@ -501,22 +514,31 @@ mod tests {
         let none = BTreeMap::new();
         assert!(resource_rules(None, &none).is_empty());
         let viewer = resource_rules(Some(Role::Viewer), &none);
+        let read_quotas = rule(
+            &["get", "list"],
+            "",
+            &["resourcequotas", "limitranges"],
+            &[],
+        );
         assert_eq!(
             viewer,
-            [rule(
-                &PULL,
-                IMAGE_GROUP,
-                &[
-                    "imagestreams",
-                    "imagestreamtags",
-                    "imagestreamimages",
-                    "imagestreams/layers"
-                ],
-                &[]
-            )]
+            [
+                rule(
+                    &PULL,
+                    IMAGE_GROUP,
+                    &[
+                        "imagestreams",
+                        "imagestreamtags",
+                        "imagestreamimages",
+                        "imagestreams/layers"
+                    ],
+                    &[]
+                ),
+                read_quotas.clone()
+            ]
         );
         let editor = resource_rules(Some(Role::Editor), &none);
-        assert_eq!(editor.len(), 2);
+        assert_eq!(editor.len(), 3);
         assert_eq!(editor[0], viewer[0]);
         assert_eq!(
             editor[1],
@@ -534,7 +556,9 @@ mod tests {
             )
         );
         let admin = resource_rules(Some(Role::Admin), &none);
-        assert_eq!(admin.len(), RULES.len());
+        // Everything but changing quotas, which is the cluster administrators'.
+        assert_eq!(admin.len(), RULES.len() - 1);
+        assert!(admin.contains(&read_quotas));
         assert!(admin.contains(&rule(
             &["delete"],
             IMAGE_GROUP,
@@ -553,7 +577,17 @@ mod tests {
             &["serviceaccounts", "secrets"],
             &[]
         )));
-        assert_eq!(resource_rules(Some(Role::ClusterAdmin), &none), admin);
+        let cluster_admin = resource_rules(Some(Role::ClusterAdmin), &none);
+        assert_eq!(cluster_admin[..admin.len()], admin[..]);
+        assert_eq!(
+            cluster_admin[admin.len()..],
+            [rule(
+                &["create", "update", "delete"],
+                "",
+                &["resourcequotas", "limitranges"],
+                &[]
+            )]
+        );
         assert!(admin.iter().all(|r| r.resource_names.is_empty()));
     }
 
@@ -579,11 +613,11 @@ mod tests {
         );
         // A namespace viewer: pull namespace-wide, only the extra actions by name.
         let rules = resource_rules(Some(Role::Viewer), &streams);
-        assert_eq!(rules.len(), 3);
-        assert!(rules[0].resource_names.is_empty());
-        assert_eq!(rules[1], rule(&PUSH, IMAGE_GROUP, &layers, &["app", "db"]));
+        assert_eq!(rules.len(), 4);
+        assert!(rules[0].resource_names.is_empty() && rules[1].resource_names.is_empty());
+        assert_eq!(rules[2], rule(&PUSH, IMAGE_GROUP, &layers, &["app", "db"]));
         assert_eq!(
-            rules[2],
+            rules[3],
             rule(&["delete"], IMAGE_GROUP, &["imagestreams"], &["db"])
         );
         // A namespace admin: nothing by name.
@@ -609,6 +643,14 @@ mod tests {
             Ok(Request::Act(Action::Delete, Target::namespace("team")))
         );
         assert!(request_of(&attributes("", "delete", "", "namespaces", "", "")).is_err());
+        let quota = attributes("team", "update", "", "resourcequotas", "", "registry");
+        assert_eq!(
+            request_of(&quota),
+            Ok(Request::Act(
+                Action::ManageQuotas,
+                Target::namespace("team")
+            ))
+        );
         let layers = attributes("team", "get", IMAGE_GROUP, "imagestreams", "layers", "app");
         assert_eq!(
             request_of(&layers),
@@ -697,9 +739,9 @@ mod tests {
                 }
             }
         }
-        // The table's six rows hold 42 (verb, resource) pairs: an emptied or shrunk table
+        // The table's eight rows hold 52 (verb, resource) pairs: an emptied or shrunk table
         // fails here instead of passing with nothing asked.
-        assert_eq!((RULES.len(), asked_reviews), (6, 42));
+        assert_eq!((RULES.len(), asked_reviews), (8, 52));
     }
 
     #[test]

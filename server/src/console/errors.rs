@@ -16,7 +16,7 @@ impl From<ApiError> for ConsoleError {
             ApiError::NotFound { .. } | ApiError::NoSuchResource(_) => {
                 ConsoleError::NotFound(err.to_string())
             }
-            ApiError::Forbidden { .. } | ApiError::Refused(_) => {
+            ApiError::Forbidden { .. } | ApiError::ForbiddenBy { .. } | ApiError::Refused(_) => {
                 ConsoleError::Forbidden(err.to_string())
             }
             ApiError::CsrfRejected(_) => ConsoleError::Csrf,

@@ -42,5 +42,12 @@ pub(super) fn change_error(err: StreamChangeError, resource: Resource, name: &st
             name,
             FieldError::new("tag.from", format!("image {digest} is not in {repository}")),
         ),
+        // Kubernetes' admission answer: `imagestreams.image.openshift.io "web" is forbidden:
+        // exceeded quota: ...`.
+        StreamChangeError::QuotaExceeded(refusal) => ApiError::ForbiddenBy {
+            resource,
+            name: name.into(),
+            why: refusal.api_message(),
+        },
     }
 }

@@ -25,6 +25,7 @@ use crate::oci::{RepositoryName, Tag};
 use crate::registry::content::{self, Document};
 use crate::registry::image_metadata;
 use crate::secrets::api::{CredentialsError, RegistrySecrets};
+use crate::storage::quotas::QuotaRefusal;
 use crate::storage::{
     BlobStore, MetadataStore, PutManifestOutcome, Referenced, RemoteSource, StorageError, UploadId,
 };
@@ -60,6 +61,9 @@ enum ImageError {
     Storage(#[from] StorageError),
     #[error("the import did not finish within {} seconds", .0.as_secs())]
     TimedOut(Duration),
+    /// The image would take the namespace past a quota or limit range.
+    #[error("{}", .0.api_message())]
+    QuotaExceeded(QuotaRefusal),
 }
 
 impl ImageError {
@@ -69,6 +73,7 @@ impl ImageError {
             ImageError::Unusable(_) => "Invalid",
             ImageError::Storage(_) => "InternalError",
             ImageError::TimedOut(_) => "Timeout",
+            ImageError::QuotaExceeded(_) => "Forbidden",
         }
     }
 
@@ -539,6 +544,7 @@ impl Importer {
             PutManifestOutcome::WrongSizes(mismatched) => {
                 Err(ImageError::Unusable(content::wrong_sizes(&mismatched)))
             }
+            PutManifestOutcome::QuotaExceeded(refusal) => Err(ImageError::QuotaExceeded(refusal)),
         }
     }
 

@@ -74,6 +74,15 @@ pub enum ApiError {
         verb: &'static str,
         namespace: Option<String>,
     },
+    /// Forbidden by a rule about the object rather than by the caller's role (a quota or a
+    /// limit range exceeded): `imagestreams.image.openshift.io "web" is forbidden: exceeded
+    /// quota: ...`, as Kubernetes' admission answers.
+    #[error("{resource} \"{name}\" is forbidden: {why}")]
+    ForbiddenBy {
+        resource: Resource,
+        name: String,
+        why: String,
+    },
     /// Too many requests, failed sign-ins or watches: try again after `retry_after` seconds.
     #[error("{message}")]
     TooManyRequests { message: String, retry_after: u64 },
@@ -157,9 +166,10 @@ impl ApiError {
             ApiError::NoSuchResource(_) => (StatusCode::NOT_FOUND, "NotFound"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "Unauthorized"),
-            ApiError::Forbidden { .. } | ApiError::CsrfRejected(_) | ApiError::Refused(_) => {
-                (StatusCode::FORBIDDEN, "Forbidden")
-            }
+            ApiError::Forbidden { .. }
+            | ApiError::ForbiddenBy { .. }
+            | ApiError::CsrfRejected(_)
+            | ApiError::Refused(_) => (StatusCode::FORBIDDEN, "Forbidden"),
             ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequests"),
             ApiError::Gone { .. } | ApiError::ContinueExpired => (StatusCode::GONE, "Expired"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
@@ -174,7 +184,8 @@ impl ApiError {
             | ApiError::AlreadyExists { resource, name }
             | ApiError::Conflict { resource, name }
             | ApiError::NotNow { resource, name, .. }
-            | ApiError::Forbidden { resource, name, .. } => Some(StatusDetails {
+            | ApiError::Forbidden { resource, name, .. }
+            | ApiError::ForbiddenBy { resource, name, .. } => Some(StatusDetails {
                 name: name.clone(),
                 group: resource.group.into(),
                 kind: resource.plural.into(),

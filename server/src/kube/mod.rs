@@ -6,10 +6,12 @@ mod error;
 mod http;
 mod meta;
 mod paging;
+mod quantity;
 mod resource;
 
 pub use error::*;
 pub use http::*;
 pub use meta::*;
 pub use paging::*;
+pub use quantity::*;
 pub use resource::*;

@@ -50,6 +50,16 @@ pub const SECRETS: Resource = Resource {
     group: "",
 };
 
+pub const RESOURCE_QUOTAS: Resource = Resource {
+    plural: "resourcequotas",
+    group: "",
+};
+
+pub const LIMIT_RANGES: Resource = Resource {
+    plural: "limitranges",
+    group: "",
+};
+
 pub const WEBHOOKS: Resource = Resource {
     plural: "webhooks",
     group: "berth.io",

@@ -103,7 +103,8 @@ pub fn docker_action(action: Action) -> &'static str {
     match action {
         Action::Pull => "pull",
         Action::Push => "push",
-        Action::Delete | Action::ManageAccess => "delete",
+        // Never asked of the registry; the strongest Docker action stands for them.
+        Action::Delete | Action::ManageAccess | Action::ManageQuotas => "delete",
     }
 }
 

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::oci::Digest;
 use crate::storage::StorageError;
+use crate::storage::quotas::QuotaRefusal;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -59,6 +60,10 @@ pub enum RegistryError {
     Unauthorized { challenge: String, message: String },
     #[error("{0}")]
     Denied(String),
+    /// A push that would exceed a quota or limit range of its namespace: `DENIED`, the message
+    /// naming the quota, its limit and the usage, the detail all of it as JSON.
+    #[error("{0}")]
+    QuotaExceeded(QuotaRefusal),
     #[error("too many login attempts; try again in {retry_after} seconds")]
     TooManyRequests { retry_after: u64 },
     /// A pull-through fetch failed: the registry the blob was imported from did not give
@@ -151,7 +156,7 @@ impl RegistryError {
             }
             E::NotFound(_) => (StatusCode::NOT_FOUND, Some(ErrorCode::Unsupported)),
             E::Unauthorized { .. } => (StatusCode::UNAUTHORIZED, Some(ErrorCode::Unauthorized)),
-            E::Denied(_) => (StatusCode::FORBIDDEN, Some(ErrorCode::Denied)),
+            E::Denied(_) | E::QuotaExceeded(_) => (StatusCode::FORBIDDEN, Some(ErrorCode::Denied)),
             E::TooManyRequests { .. } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 Some(ErrorCode::TooManyRequests),
@@ -190,6 +195,7 @@ impl RegistryError {
                     "rule": refused.rule,
                 }))
             }
+            RegistryError::QuotaExceeded(refusal) => Some(refusal.detail()),
             _ => None,
         }
     }

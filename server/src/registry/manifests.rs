@@ -96,6 +96,7 @@ pub async fn put(
         PutManifestOutcome::WrongSizes(mismatched) => Err(RegistryError::ManifestInvalid(
             content::wrong_sizes(&mismatched),
         )),
+        PutManifestOutcome::QuotaExceeded(refusal) => Err(RegistryError::QuotaExceeded(refusal)),
         PutManifestOutcome::Stored => {
             let mut response = StatusCode::CREATED.into_response();
             let digest = manifest.digest.to_string();

@@ -1,7 +1,7 @@
 //! What every backend of a store must do, written once: each check takes the backend's
 //! `Stores` and uses the stores by their traits; `checks!` makes named checks tests of one
 //! backend, and `metadata_contract!`, `blob_contract!`, `streams_contract!`, `auth_contract!`,
-//! `secrets_contract!` and `webhooks_contract!` name each store's, as distribution runs one
+//! `secrets_contract!`, `webhooks_contract!` and `quotas_contract!` name each store's, as distribution runs one
 //! driver suite against every storage driver (`storage/open.rs` runs them all);
 //! `coordination_contract!` runs `replica_checks!` on two replicas of one database.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -14,6 +14,7 @@ use super::auth::{
     BindingRecord, ExternalIdentity, IdentityMapping, LinkOutcome, NewAudit, OAuthCode,
     TokenIdentity, TokenKind, TokenOwner, UserRecord,
 };
+use super::quotas::{Limited, QuotaKind, QuotaLimit, QuotaObject, QuotaRefusal, QuotaWrite};
 use super::secrets::RegistrySecretRecord;
 use super::webhooks::{
     AttemptRecord, DeliveryRecord, DeliveryState, NewDelivery, Redelivery, WebhookRecord,
@@ -4519,4 +4520,600 @@ pub async fn a_prune_step_leaves_an_immutable_tag_its_image(stores: &Stores) {
     let release = stream.status_tag("release").unwrap();
     assert_eq!(release.items.len(), 1);
     assert_eq!(release.items[0].digest.as_ref(), Some(&v2));
+}
+
+/// The quota store's contract ([`QuotaStore`](super::quotas::QuotaStore): quota objects, what a
+/// namespace uses, and the limits enforced inside pushes and stream changes) as tests of one
+/// backend's [`Stores`].
+macro_rules! quotas_contract {
+    ($open:expr) => {
+        $crate::storage::contract::checks!($open; storage_usage_counts_what_images_reference_once_per_namespace, writes_past_a_quota_or_limit_range_are_refused_and_count_nothing, quota_objects_are_versioned_per_namespace_and_go_with_it, racing_pushes_never_pass_a_quota_together);
+    };
+}
+pub(crate) use quotas_contract;
+
+/// A quota object of `namespace` setting `limits`.
+fn quota_object(
+    kind: QuotaKind,
+    namespace: &str,
+    name: &str,
+    limits: &[(Limited, u64)],
+) -> QuotaObject {
+    QuotaObject {
+        kind,
+        namespace: namespace.into(),
+        name: name.into(),
+        uid: format!("uid-{namespace}-{name}"),
+        resource_version: 0,
+        labels: Labels::new(),
+        annotations: Labels::new(),
+        spec: "{}".into(),
+        limits: limits
+            .iter()
+            .map(|&(limited, max)| QuotaLimit { limited, max })
+            .collect(),
+        created_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+    }
+}
+
+async fn set_quota(stores: &Stores, kind: QuotaKind, namespace: &str, limits: &[(Limited, u64)]) {
+    let object = quota_object(kind, namespace, "limits", limits);
+    let written = match stores.quotas.create_quota_object(&object).await.unwrap() {
+        QuotaWrite::Exists => stores
+            .quotas
+            .replace_quota_object(&object, None)
+            .await
+            .unwrap(),
+        written => written,
+    };
+    assert!(matches!(written, QuotaWrite::Written(_)), "{written:?}");
+}
+
+/// An image of `layers` (each a name and its size, linked into `repository` first), `seed`
+/// making its manifest unique.
+fn layered(seed: &str, layers: &[(&str, u64)]) -> NewManifest {
+    manifest(
+        &format!("{{\"image\":\"{seed}\"}}"),
+        layers
+            .iter()
+            .map(|(name, size)| Referenced {
+                digest: Digest::sha256_of(name.as_bytes()),
+                size: *size,
+            })
+            .collect(),
+        None,
+    )
+}
+
+/// Links the image's layers into `repository` and pushes it, as `tag` when given.
+async fn put_layered(
+    stores: &Stores,
+    repository: &str,
+    tag: Option<&str>,
+    image: &NewManifest,
+) -> PutManifestOutcome {
+    for blob in &image.blobs {
+        stores
+            .metadata
+            .link_blob(&repo(repository), &blob.digest, blob.size)
+            .await
+            .unwrap();
+    }
+    let tag: Option<Tag> = tag.map(|t| t.parse().unwrap());
+    stores
+        .metadata
+        .put_manifest(&repo(repository), image, tag.as_ref())
+        .await
+        .unwrap()
+}
+
+async fn used_bytes(stores: &Stores, namespace: &str) -> u64 {
+    stores
+        .quotas
+        .quota_usage(namespace)
+        .await
+        .unwrap()
+        .storage_bytes
+}
+
+fn len(image: &NewManifest) -> u64 {
+    image.content.len() as u64
+}
+
+pub async fn storage_usage_counts_what_images_reference_once_per_namespace(stores: &Stores) {
+    let store = stores.metadata.as_ref();
+    let first = layered("first", &[("base", 100), ("app", 200)]);
+    let second = layered("second", &[("base", 100), ("tool", 50)]);
+    assert_eq!(
+        put_layered(stores, "ns/a", Some("v1"), &first).await,
+        PutManifestOutcome::Stored
+    );
+    assert_eq!(used_bytes(stores, "ns").await, 300 + len(&first));
+    // The shared base layer counts once in the namespace, and again in another namespace.
+    put_layered(stores, "ns/b", Some("v1"), &second).await;
+    assert_eq!(
+        used_bytes(stores, "ns").await,
+        350 + len(&first) + len(&second)
+    );
+    put_layered(stores, "other/a", None, &second).await;
+    assert_eq!(used_bytes(stores, "other").await, 150 + len(&second));
+    // The same image under another tag, or in another stream of the namespace: nothing more.
+    put_layered(stores, "ns/a", Some("v2"), &first).await;
+    put_layered(stores, "ns/b", Some("copy"), &first).await;
+    let all = 350 + len(&first) + len(&second);
+    assert_eq!(used_bytes(stores, "ns").await, all);
+    // Uploaded but referenced by no image: not counted.
+    store
+        .link_blob(&repo("ns/a"), &Digest::sha256_of(b"loose"), 1000)
+        .await
+        .unwrap();
+    assert_eq!(used_bytes(stores, "ns").await, all);
+
+    // An image deleted from one stream but still in another counts on; from both, it goes
+    // with what only it referenced.
+    assert!(
+        store
+            .delete_manifest(&repo("ns/a"), &first.digest)
+            .await
+            .unwrap()
+    );
+    assert_eq!(used_bytes(stores, "ns").await, all);
+    assert!(
+        store
+            .delete_manifest(&repo("ns/b"), &first.digest)
+            .await
+            .unwrap()
+    );
+    assert_eq!(used_bytes(stores, "ns").await, 150 + len(&second));
+
+    // Tagged across namespaces, an image counts in the target namespace too.
+    let mut tag = StreamChange::new(repo("ns/c"), Presence::Ensure, "tag");
+    tag.move_tags.push((
+        "v1".into(),
+        TagTarget::Local {
+            source: repo("other/a"),
+            digest: second.digest.clone(),
+        },
+    ));
+    stores.streams.change_stream(&tag).await.unwrap().unwrap();
+    assert_eq!(used_bytes(stores, "ns").await, 150 + len(&second));
+    put_layered(stores, "other/d", None, &first).await;
+    let mut tag = StreamChange::new(repo("ns/c"), Presence::Ensure, "tag");
+    tag.move_tags.push((
+        "v2".into(),
+        TagTarget::Local {
+            source: repo("other/d"),
+            digest: first.digest.clone(),
+        },
+    ));
+    stores.streams.change_stream(&tag).await.unwrap().unwrap();
+    assert_eq!(used_bytes(stores, "ns").await, all);
+
+    // Deleting streams and namespaces takes what they counted away.
+    assert_eq!(
+        stores.quotas.quota_usage("ns").await.unwrap().image_streams,
+        3
+    );
+    assert!(stores.streams.delete_stream("ns", "c").await.unwrap());
+    assert_eq!(used_bytes(stores, "ns").await, 150 + len(&second));
+    assert!(stores.streams.delete_namespace("ns").await.unwrap());
+    assert_eq!(
+        stores.quotas.quota_usage("ns").await.unwrap(),
+        super::quotas::QuotaUsage::default()
+    );
+    assert_eq!(
+        used_bytes(stores, "other").await,
+        350 + len(&first) + len(&second)
+    );
+}
+
+pub async fn writes_past_a_quota_or_limit_range_are_refused_and_count_nothing(stores: &Stores) {
+    let store = stores.metadata.as_ref();
+    make_namespace(stores, "team").await;
+    set_quota(
+        stores,
+        QuotaKind::ResourceQuota,
+        "team",
+        &[(Limited::Storage, 1000), (Limited::ImageStreams, 2)],
+    )
+    .await;
+    let small = layered("small", &[("six hundred", 600)]);
+    assert_eq!(
+        put_layered(stores, "team/app", Some("v1"), &small).await,
+        PutManifestOutcome::Stored
+    );
+    let used = 600 + len(&small);
+    let big = layered("big", &[("six hundred", 600), ("five hundred", 500)]);
+    assert_eq!(
+        put_layered(stores, "team/app", Some("v2"), &big).await,
+        PutManifestOutcome::QuotaExceeded(QuotaRefusal {
+            namespace: "team".into(),
+            stream: None,
+            object: "limits".into(),
+            limited: Limited::Storage,
+            max: 1000,
+            used,
+            requested: 500 + len(&big),
+        })
+    );
+    // Nothing of the refused push was kept or counted.
+    assert_eq!(used_bytes(stores, "team").await, used);
+    assert!(
+        store
+            .manifest_by_digest(&repo("team/app"), &big.digest)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .manifest_by_tag(&repo("team/app"), &"v2".parse().unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // What adds nothing passes, even once the quota is lowered below the usage; so do
+    // deletions.
+    set_quota(
+        stores,
+        QuotaKind::ResourceQuota,
+        "team",
+        &[(Limited::Storage, 10)],
+    )
+    .await;
+    assert_eq!(
+        put_layered(stores, "team/app", Some("again"), &small).await,
+        PutManifestOutcome::Stored
+    );
+    assert!(
+        store
+            .delete_tag(&repo("team/app"), &"again".parse().unwrap())
+            .await
+            .unwrap()
+    );
+
+    // Image streams: a push or a change that makes one past the quota is refused.
+    set_quota(
+        stores,
+        QuotaKind::ResourceQuota,
+        "team",
+        &[(Limited::ImageStreams, 2)],
+    )
+    .await;
+    put_layered(stores, "team/web", Some("v1"), &small).await;
+    let refused = put_layered(stores, "team/third", Some("v1"), &small).await;
+    let PutManifestOutcome::QuotaExceeded(refusal) = refused else {
+        panic!("{refused:?}");
+    };
+    assert_eq!(
+        (
+            refusal.limited,
+            refusal.max,
+            refusal.used,
+            refusal.requested
+        ),
+        (Limited::ImageStreams, 2, 2, 1)
+    );
+    assert!(
+        stores
+            .streams
+            .get_stream("team", "third")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let create = StreamChange::new(repo("team/fourth"), Presence::Create, "create");
+    assert!(matches!(
+        stores.streams.change_stream(&create).await.unwrap(),
+        Err(StreamChangeError::QuotaExceeded(QuotaRefusal {
+            limited: Limited::ImageStreams,
+            ..
+        }))
+    ));
+    assert_eq!(
+        stores
+            .quotas
+            .quota_usage("team")
+            .await
+            .unwrap()
+            .image_streams,
+        2
+    );
+
+    // Limit ranges: the size of one image, and a stream's tags and images.
+    make_namespace(stores, "lr").await;
+    set_quota(
+        stores,
+        QuotaKind::LimitRange,
+        "lr",
+        &[
+            (Limited::ImageSize, 150),
+            (Limited::StreamTags, 2),
+            (Limited::StreamImages, 3),
+        ],
+    )
+    .await;
+    let large = layered("large", &[("a hundred", 100), ("another hundred", 100)]);
+    let refused = put_layered(stores, "lr/app", Some("v1"), &large).await;
+    assert_eq!(
+        refused,
+        PutManifestOutcome::QuotaExceeded(QuotaRefusal {
+            namespace: "lr".into(),
+            stream: None,
+            object: "limits".into(),
+            limited: Limited::ImageSize,
+            max: 150,
+            used: 0,
+            requested: 200,
+        })
+    );
+    assert_eq!(used_bytes(stores, "lr").await, 0);
+    let images: Vec<NewManifest> = (0..4)
+        .map(|i| layered(&format!("lr{i}"), &[("a hundred", 100)]))
+        .collect();
+    for (tag, image) in [("t1", &images[0]), ("t2", &images[1])] {
+        assert_eq!(
+            put_layered(stores, "lr/app", Some(tag), image).await,
+            PutManifestOutcome::Stored
+        );
+    }
+    let refused = put_layered(stores, "lr/app", Some("t3"), &images[0]).await;
+    let PutManifestOutcome::QuotaExceeded(refusal) = refused else {
+        panic!("{refused:?}");
+    };
+    assert_eq!(
+        (
+            refusal.limited,
+            refusal.stream.as_deref(),
+            refusal.used,
+            refusal.requested
+        ),
+        (Limited::StreamTags, Some("app"), 2, 1)
+    );
+    // Moving a tag adds no tag; the third image is the last the stream may name.
+    assert_eq!(
+        put_layered(stores, "lr/app", Some("t1"), &images[2]).await,
+        PutManifestOutcome::Stored
+    );
+    let refused = put_layered(stores, "lr/app", Some("t1"), &images[3]).await;
+    assert!(
+        matches!(
+            &refused,
+            PutManifestOutcome::QuotaExceeded(QuotaRefusal {
+                limited: Limited::StreamImages,
+                used: 3,
+                requested: 1,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    // Through the image stream API's changes too: a tag added past the limit.
+    let mut tag = StreamChange::new(repo("lr/app"), Presence::Ensure, "tag");
+    tag.move_tags.push((
+        "t9".into(),
+        TagTarget::Local {
+            source: repo("lr/app"),
+            digest: images[1].digest.clone(),
+        },
+    ));
+    assert!(matches!(
+        stores.streams.change_stream(&tag).await.unwrap(),
+        Err(StreamChangeError::QuotaExceeded(QuotaRefusal {
+            limited: Limited::StreamTags,
+            ..
+        }))
+    ));
+    let stream = stores
+        .streams
+        .get_stream("lr", "app")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stream.status_tags.len(), 2);
+    assert_eq!(stores.quotas.max_image_size("lr").await.unwrap(), Some(150));
+    assert_eq!(stores.quotas.max_image_size("team").await.unwrap(), None);
+}
+
+pub async fn quota_objects_are_versioned_per_namespace_and_go_with_it(stores: &Stores) {
+    let quotas = stores.quotas.as_ref();
+    let object = quota_object(
+        QuotaKind::ResourceQuota,
+        "team",
+        "registry",
+        &[(Limited::Storage, 1 << 30)],
+    );
+    assert_eq!(
+        quotas.create_quota_object(&object).await.unwrap(),
+        QuotaWrite::NotFound,
+        "the namespace must exist"
+    );
+    make_namespace(stores, "team").await;
+    make_namespace(stores, "other").await;
+    let QuotaWrite::Written(created) = quotas.create_quota_object(&object).await.unwrap() else {
+        panic!("not created");
+    };
+    assert!(created.resource_version > 0);
+    assert_eq!(
+        quotas.create_quota_object(&object).await.unwrap(),
+        QuotaWrite::Exists
+    );
+    // The same name is another object in another namespace, or of the other kind.
+    let elsewhere = QuotaObject {
+        namespace: "other".into(),
+        ..object.clone()
+    };
+    let ranged = QuotaObject {
+        kind: QuotaKind::LimitRange,
+        limits: vec![QuotaLimit {
+            limited: Limited::ImageSize,
+            max: 5,
+        }],
+        ..object.clone()
+    };
+    for other in [&elsewhere, &ranged] {
+        assert!(matches!(
+            quotas.create_quota_object(other).await.unwrap(),
+            QuotaWrite::Written(_)
+        ));
+    }
+    assert_eq!(
+        quotas
+            .quota_object(QuotaKind::ResourceQuota, "team", "registry")
+            .await
+            .unwrap(),
+        Some(created.clone())
+    );
+
+    // A replace at the current version moves it on; at an old one it conflicts. The uid and
+    // creation time stay whatever the replacement says.
+    let mut changed = QuotaObject {
+        uid: "another".into(),
+        created_at: Utc::now(),
+        spec: "{\"hard\":{}}".into(),
+        limits: vec![QuotaLimit {
+            limited: Limited::ImageStreams,
+            max: 3,
+        }],
+        ..object.clone()
+    };
+    changed.labels.insert("tier".into(), "gold".into());
+    let QuotaWrite::Written(replaced) = quotas
+        .replace_quota_object(&changed, Some(created.resource_version))
+        .await
+        .unwrap()
+    else {
+        panic!("not replaced");
+    };
+    assert!(replaced.resource_version > created.resource_version);
+    assert_eq!(
+        (replaced.uid.as_str(), replaced.created_at, &replaced.limits),
+        (created.uid.as_str(), created.created_at, &changed.limits)
+    );
+    assert_eq!(
+        quotas
+            .quota_object(QuotaKind::ResourceQuota, "team", "registry")
+            .await
+            .unwrap(),
+        Some(replaced.clone())
+    );
+    assert_eq!(
+        quotas
+            .replace_quota_object(&changed, Some(created.resource_version))
+            .await
+            .unwrap(),
+        QuotaWrite::Conflict
+    );
+    let missing = QuotaObject {
+        name: "missing".into(),
+        ..changed.clone()
+    };
+    assert_eq!(
+        quotas.replace_quota_object(&missing, None).await.unwrap(),
+        QuotaWrite::NotFound
+    );
+
+    // Deleted, then made again: a new version, never one given before.
+    assert!(
+        quotas
+            .delete_quota_object(QuotaKind::ResourceQuota, "team", "registry")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !quotas
+            .delete_quota_object(QuotaKind::ResourceQuota, "team", "registry")
+            .await
+            .unwrap()
+    );
+    let QuotaWrite::Written(again) = quotas.create_quota_object(&object).await.unwrap() else {
+        panic!("not made again");
+    };
+    assert!(again.resource_version > replaced.resource_version);
+    let names = |objects: Vec<QuotaObject>| -> Vec<String> {
+        objects.into_iter().map(|o| o.name).collect()
+    };
+    assert_eq!(
+        names(
+            quotas
+                .quota_objects(QuotaKind::LimitRange, "team")
+                .await
+                .unwrap()
+        ),
+        ["registry"]
+    );
+
+    // They go with their namespace.
+    assert!(stores.streams.delete_namespace("team").await.unwrap());
+    make_namespace(stores, "team").await;
+    for kind in [QuotaKind::ResourceQuota, QuotaKind::LimitRange] {
+        assert!(quotas.quota_objects(kind, "team").await.unwrap().is_empty());
+    }
+    assert_eq!(
+        names(
+            quotas
+                .quota_objects(QuotaKind::ResourceQuota, "other")
+                .await
+                .unwrap()
+        ),
+        ["registry"]
+    );
+}
+
+pub async fn racing_pushes_never_pass_a_quota_together(stores: &Stores) {
+    make_namespace(stores, "race").await;
+    set_quota(
+        stores,
+        QuotaKind::ResourceQuota,
+        "race",
+        &[(Limited::Storage, 1000)],
+    )
+    .await;
+    let images: Vec<NewManifest> = (0..8)
+        .map(|i| layered(&format!("race{i}"), &[(&format!("layer {i}"), 400)]))
+        .collect();
+    // Every layer is linked first, so that the manifest pushes race each other alone.
+    for image in &images {
+        for blob in &image.blobs {
+            stores
+                .metadata
+                .link_blob(&repo("race/app"), &blob.digest, blob.size)
+                .await
+                .unwrap();
+        }
+    }
+    let pushes = images.iter().enumerate().map(|(i, image)| {
+        let metadata = stores.metadata.clone();
+        let image = image.clone();
+        tokio::spawn(async move {
+            let tag: Tag = format!("v{i}").parse().unwrap();
+            metadata
+                .put_manifest(&repo("race/app"), &image, Some(&tag))
+                .await
+                .unwrap()
+        })
+    });
+    let outcomes = futures_util::future::join_all(pushes).await;
+    let stored = outcomes
+        .iter()
+        .filter(|outcome| matches!(outcome.as_ref().unwrap(), PutManifestOutcome::Stored))
+        .count();
+    // Each image is 400 bytes of layer and its manifest: two fit in 1000, a third does not.
+    assert_eq!(stored, 2, "{outcomes:?}");
+    // Exactly what the stored images reference is counted.
+    let mut expected = 0;
+    for image in &images {
+        if stores
+            .metadata
+            .manifest_by_digest(&repo("race/app"), &image.digest)
+            .await
+            .unwrap()
+            .is_some()
+        {
+            expected += 400 + len(image);
+        }
+    }
+    let used = used_bytes(stores, "race").await;
+    assert!(used <= 1000, "{used}");
+    assert_eq!(used, expected);
 }

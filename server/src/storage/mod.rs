@@ -18,6 +18,8 @@ pub mod lifecycle;
 mod open;
 pub mod postgres;
 pub mod pulls;
+mod quota_rules;
+pub mod quotas;
 mod rows;
 pub mod s3;
 pub mod secrets;
@@ -299,6 +301,8 @@ pub enum PutManifestOutcome {
     /// These references declare another size than the repository's content has; nothing was
     /// written.
     WrongSizes(Vec<SizeMismatch>),
+    /// The push would exceed a quota or limit range of the namespace; nothing was written.
+    QuotaExceeded(quotas::QuotaRefusal),
 }
 
 /// A repository with the names of its tags, for listings.

@@ -1,6 +1,6 @@
 //! Which backend keeps what: the one place that picks them, from the configuration. Metadata
-//! (registry, image streams, access, secrets, webhooks, tag immutability rules and console
-//! sessions) is in SQLite
+//! (registry, image streams, access, secrets, webhooks, tag immutability rules, quotas and
+//! console sessions) is in SQLite
 //! (`[database] url`, by default the data folder's `berth.db`) or PostgreSQL; blobs with their
 //! upload data are in the data folder, another folder, or an S3-compatible bucket
 //! (`[storage] url`).
@@ -13,6 +13,7 @@ use super::fs::FsBlobStore;
 use super::immutability::ImmutableTagRuleStore;
 use super::lifecycle::LifecycleStore;
 use super::postgres::{PostgresDatabase, PostgresSettings};
+use super::quotas::QuotaStore;
 use super::s3::S3BlobStore;
 use super::secrets::RegistrySecretStore;
 use super::sessions::ConsoleSessions;
@@ -35,6 +36,7 @@ pub struct Stores {
     pub lifecycle: Arc<dyn LifecycleStore>,
     /// Tag immutability rules (enforced by the image stream and registry stores' writes).
     pub immutability: Arc<dyn ImmutableTagRuleStore>,
+    pub quotas: Arc<dyn QuotaStore>,
     pub blobs: Arc<dyn BlobStore>,
     /// Local disk that data is written to at disk speed before it goes to `blobs`, when
     /// `blobs` is not the local disk (object storage): pull-through streams a blob to its
@@ -59,6 +61,7 @@ trait MetadataDatabase:
     + WebhookStore
     + LifecycleStore
     + ImmutableTagRuleStore
+    + QuotaStore
     + Notifier
     + LeaseStore
     + ThrottleStore
@@ -73,6 +76,7 @@ impl<D> MetadataDatabase for D where
         + WebhookStore
         + LifecycleStore
         + ImmutableTagRuleStore
+        + QuotaStore
         + Notifier
         + LeaseStore
         + ThrottleStore
@@ -113,6 +117,7 @@ impl Stores {
             webhooks: database.clone(),
             lifecycle: database.clone(),
             immutability: database.clone(),
+            quotas: database.clone(),
             notifier: database.clone(),
             leases: database.clone(),
             throttle: database,
@@ -247,6 +252,7 @@ mod contracts {
     crate::storage::contract::collection_contract!(stores());
     crate::storage::contract::lifecycle_contract!(stores());
     crate::storage::contract::immutability_contract!(stores());
+    crate::storage::contract::quotas_contract!(stores());
 
     /// Two replicas: two `Stores` opened on one data folder.
     async fn replicas() -> (tempfile::TempDir, Stores, Stores) {

@@ -10,6 +10,7 @@ use std::str::FromStr;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
+use super::quotas::{QuotaKind, QuotaObject};
 use super::webhooks::{AttemptRecord, DeliveryRecord, DeliveryState, WebhookRecord};
 use super::{
     Candidate, EventKind, EventRecord, EventType, ImageRecord, Labels, NamespaceRecord,
@@ -584,6 +585,42 @@ impl WebhookRow {
             secret_nonce: self.secret_nonce,
             secret_ciphertext: self.secret_ciphertext,
             since_event: self.since_event,
+            created_at: self.created_at,
+        })
+    }
+}
+
+/// A `ResourceQuota` or `LimitRange` ([`QUOTA_OBJECT_COLUMNS`]).
+#[derive(sqlx::FromRow)]
+pub(super) struct QuotaObjectRow {
+    namespace: String,
+    kind: String,
+    name: String,
+    uid: String,
+    resource_version: i64,
+    labels: Option<String>,
+    annotations: Option<String>,
+    spec: String,
+    limits: String,
+    created_at: DateTime<Utc>,
+}
+
+pub(super) const QUOTA_OBJECT_COLUMNS: &str = "namespace, kind, name, uid, resource_version, \
+     labels, annotations, spec, limits, created_at";
+
+impl QuotaObjectRow {
+    pub fn into_record(self) -> StorageResult<QuotaObject> {
+        Ok(QuotaObject {
+            kind: QuotaKind::parse(&self.kind)
+                .ok_or_else(|| StorageError::Corrupt(format!("quota kind {:?}", self.kind)))?,
+            namespace: self.namespace,
+            name: self.name,
+            uid: self.uid,
+            resource_version: self.resource_version,
+            labels: labels_from_db(self.labels)?,
+            annotations: labels_from_db(self.annotations)?,
+            spec: self.spec,
+            limits: super::quota_rules::limits_from_db(&self.limits)?,
             created_at: self.created_at,
         })
     }

@@ -21,6 +21,7 @@ use chrono::{DateTime, Utc};
 
 use super::immutability::{CompiledRule, EnforcedRuleRow, ImmutableTag, protecting_rule};
 use super::lifecycle::{PruneOutcome, PruneStep};
+use super::quota_rules::{Admission, QuotaTx};
 use super::rows::to_json;
 use super::{
     EventKind, EventType, Labels, NamespaceRecord, Presence, StorageError, StorageResult,
@@ -107,9 +108,10 @@ impl TagRow {
     }
 }
 
-/// The statements the rules run, inside the backend's write transaction.
+/// The statements the rules run, inside the backend's write transaction (with the quota
+/// rules', which every stream change is admitted by).
 #[async_trait]
-pub(super) trait StreamTx: Send {
+pub(super) trait StreamTx: QuotaTx + Send {
     /// The id of repository `name`, created if needed.
     async fn ensure_repository(&mut self, name: &RepositoryName) -> StorageResult<i64>;
     async fn repository_id(&mut self, name: &RepositoryName) -> StorageResult<Option<i64>>;
@@ -666,6 +668,7 @@ pub(super) async fn change_stream(
     tx: &mut (impl StreamTx + ?Sized),
     change: &StreamChange,
 ) -> StorageResult<Result<StreamRecord, StreamChangeError>> {
+    let admission = Admission::begin(tx, &change.repository).await?;
     let existing = tx.stream_state(&change.repository).await?;
     let (repository_id, generation, created) = match (existing, change.presence) {
         (Some(_), Presence::Create) => return Ok(Err(StreamChangeError::AlreadyExists)),
@@ -809,6 +812,9 @@ pub(super) async fn change_stream(
     }
     if changed {
         record_stream_event(tx, repository_id, &event).await?;
+    }
+    if let Err(refusal) = admission.finish(tx).await? {
+        return Ok(Err(StreamChangeError::QuotaExceeded(refusal)));
     }
     let stream = tx
         .load_stream(repository_id)

@@ -210,6 +210,9 @@ pub enum StreamChangeError {
     Conflict { current: i64 },
     #[error("image {digest} is not in {repository}")]
     SourceMissing { repository: String, digest: String },
+    /// The change would take the namespace or the stream past a quota or limit range.
+    #[error("{0}")]
+    QuotaExceeded(super::quotas::QuotaRefusal),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,15 +5,21 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-pub fn run(program: &str, args: &[&str], env: &[(&str, &Path)]) -> String {
+/// Runs `program` to its end; a program that cannot start fails the test with the package to
+/// install.
+fn output(program: &str, args: &[&str], env: &[(&str, &Path)]) -> std::process::Output {
     let mut command = Command::new(program);
     command.args(args);
     for (key, value) in env {
         command.env(key, value);
     }
-    let output = command.output().unwrap_or_else(|err| {
+    command.output().unwrap_or_else(|err| {
         panic!("{program} could not start ({err}); install Debian's {program} package (scripts/test does)")
-    });
+    })
+}
+
+pub fn run(program: &str, args: &[&str], env: &[(&str, &Path)]) -> String {
+    let output = output(program, args, env);
     assert!(
         output.status.success(),
         "{program} {args:?} failed: {}{}",
@@ -21,6 +27,22 @@ pub fn run(program: &str, args: &[&str], env: &[(&str, &Path)]) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Runs `program`, which must fail; answers what it said (stderr, then stdout), for the checks
+/// of its message.
+pub fn run_refused(program: &str, args: &[&str], env: &[(&str, &Path)]) -> String {
+    let output = output(program, args, env);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert!(
+        !output.status.success(),
+        "{program} {args:?} succeeded: {said}"
+    );
+    said
 }
 
 /// `skopeo copy` between a local image (`oci:…`) and a plain-HTTP registry on loopback

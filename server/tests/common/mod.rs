@@ -611,6 +611,16 @@ pub async fn expect_kube_status(
     body
 }
 
+/// The fields an `Invalid` `Status` names, in its order.
+pub fn cause_fields(status: &serde_json::Value) -> Vec<&str> {
+    status["details"]["causes"]
+        .as_array()
+        .expect("a Status with causes")
+        .iter()
+        .map(|cause| cause["field"].as_str().unwrap())
+        .collect()
+}
+
 /// The OCI error code of an error response body.
 pub async fn error_code(response: reqwest::Response) -> String {
     let body: serde_json::Value = response.json().await.expect("an OCI error body");

@@ -5,7 +5,8 @@
 //! advisory lock ([`migrate`] does only that, for `berth migrate`). `registry.rs` implements
 //! [`super::MetadataStore`], `streams.rs` [`super::ImageStreamStore`], `auth.rs`
 //! [`super::auth::AuthStore`], `secrets.rs` [`super::secrets::RegistrySecretStore`],
-//! `webhooks.rs` [`super::webhooks::WebhookStore`]; the image stream rules are
+//! `webhooks.rs` [`super::webhooks::WebhookStore`], `quotas.rs` [`super::quotas::QuotaStore`]
+//! (with the quota rules' statements, `storage/quota_rules.rs`); the image stream rules are
 //! `storage/stream_rules.rs`, run on the statements this module implements ([`StreamTx`] for
 //! `PgConnection`), the access and webhook rules `storage/auth_rules.rs` and
 //! `storage/webhook_rules.rs` (on `IdentityTx`, `BindingTx` and `WebhookTx`, implemented in
@@ -32,6 +33,7 @@ mod collection;
 mod coordination;
 mod immutability;
 mod lifecycle;
+mod quotas;
 mod registry;
 mod secrets;
 mod streams;
@@ -1005,6 +1007,7 @@ mod contracts {
             webhooks: database.clone(),
             lifecycle: database.clone(),
             immutability: database.clone(),
+            quotas: database.clone(),
             notifier: database.clone(),
             leases: database.clone(),
             throttle: database.clone(),
@@ -1038,6 +1041,7 @@ mod contracts {
     crate::storage::contract::secrets_contract!(stores());
     crate::storage::contract::collection_contract!(stores());
     crate::storage::contract::lifecycle_contract!(stores());
+    crate::storage::contract::quotas_contract!(stores());
 
     /// Two replicas: two databases (two pools, two listeners) on one PostgreSQL database.
     async fn replicas() -> (tempfile::TempDir, Stores, Stores) {

@@ -4,8 +4,8 @@
 //! write lock (with a busy timeout) instead of failing when a read lock cannot be upgraded.
 //! `registry.rs` implements [`super::MetadataStore`], `streams.rs` [`super::ImageStreamStore`],
 //! `auth.rs` [`super::auth::AuthStore`], `secrets.rs` [`super::secrets::RegistrySecretStore`],
-//! `webhooks.rs` [`super::webhooks::WebhookStore`], `collection.rs` garbage collection's
-//! review queue, `coordination.rs` the notifier, leases and
+//! `webhooks.rs` [`super::webhooks::WebhookStore`], `quotas.rs` [`super::quotas::QuotaStore`]
+//! (with the quota rules' statements), `collection.rs` garbage collection's review queue, `coordination.rs` the notifier, leases and
 //! sign-in throttling ([`super::coordination`]). The image stream rules (tag moves, tracking
 //! tags, generations, events) are `storage/stream_rules.rs`, run on the statements this module
 //! implements ([`StreamTx`] for `SqliteConnection`); rows and their checks are
@@ -16,6 +16,7 @@ mod collection;
 mod coordination;
 mod immutability;
 mod lifecycle;
+mod quotas;
 mod registry;
 mod secrets;
 mod streams;

@@ -9,6 +9,7 @@ use sqlx::SqliteConnection;
 
 use super::{SqliteMetadata, ensure_repository, json_array, size_from_db, size_to_db};
 use crate::oci::{Digest, RepositoryName, Tag};
+use crate::storage::quota_rules::Admission;
 use crate::storage::rows::{
     HeldSize, ManifestRow, ReferrerRow, RemoteBlobRow, RepositoryTagRow, UploadRow, check_held,
     distinct_digests, repository_summaries, upload_ids,
@@ -448,6 +449,13 @@ impl MetadataStore for SqliteMetadata {
             tx.rollback().await?;
             return Ok(PutManifestOutcome::WrongSizes(mismatched));
         }
+        // Measured before anything is written, checked again once everything is: a refused
+        // push leaves nothing, and nothing counted.
+        let admission = Admission::begin(&mut *tx, repository).await?;
+        if let Err(refusal) = admission.admit_image(&manifest.blobs) {
+            tx.rollback().await?;
+            return Ok(PutManifestOutcome::QuotaExceeded(refusal));
+        }
 
         let digest = manifest.digest.to_string();
         let subject = manifest.subject.as_ref().map(Digest::to_string);
@@ -503,6 +511,10 @@ impl MetadataStore for SqliteMetadata {
         .await?;
         stream_rules::record_push(&mut *tx, repository, repository_id, &manifest.digest, tag)
             .await?;
+        if let Err(refusal) = admission.finish(&mut *tx).await? {
+            tx.rollback().await?;
+            return Ok(PutManifestOutcome::QuotaExceeded(refusal));
+        }
         self.commit(tx).await?;
         Ok(PutManifestOutcome::Stored)
     }

@@ -1,0 +1,144 @@
+-- Quotas (issue 15): Kubernetes' ResourceQuota and LimitRange objects per namespace, and what
+-- each namespace's images reference, every digest counted once per namespace (as Harbor counts
+-- shared layers), so that a push's quota check reads one row. (As SQLite's 0018.)
+
+-- ResourceQuotas and LimitRanges. `spec` is the object's spec as the API shows it (JSON);
+-- `limits` what is enforced, read inside every push's transaction (a JSON array of
+-- {"limited": ..., "max": N}). They go with their namespace.
+CREATE TABLE quota_objects (
+    namespace         TEXT COLLATE "C" NOT NULL REFERENCES namespaces (name) ON DELETE CASCADE,
+    kind              TEXT NOT NULL CHECK (kind IN ('ResourceQuota', 'LimitRange')),
+    name              TEXT COLLATE "C" NOT NULL,
+    uid               TEXT NOT NULL,
+    resource_version  BIGINT NOT NULL,
+    labels            TEXT,
+    annotations       TEXT,
+    spec              TEXT NOT NULL,
+    limits            TEXT NOT NULL,
+    created_at        TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (namespace, kind, name)
+);
+
+-- Every write of a quota object takes the next resourceVersion, so a version is never given
+-- twice (not even to an object made again under a deleted one's name).
+CREATE SEQUENCE quota_versions;
+
+-- What the images of a namespace reference: each manifest linked in one of its repositories,
+-- and the config and layers of each, once per namespace with the number of linked images
+-- (repository_manifests rows) that reference it. `size` is the size counted when the digest
+-- came in (a manifest's length, a blob's stored size, else a remote link's declared size), so
+-- that it goes out with the same.
+CREATE TABLE namespace_content (
+    namespace  TEXT COLLATE "C" NOT NULL,
+    digest     TEXT COLLATE "C" NOT NULL,
+    size       BIGINT NOT NULL,
+    refs       BIGINT NOT NULL,
+    PRIMARY KEY (namespace, digest)
+);
+
+-- The sum of `namespace_content.size` per namespace: the storage a quota limits.
+CREATE TABLE namespace_usage (
+    namespace  TEXT COLLATE "C" PRIMARY KEY,
+    bytes      BIGINT NOT NULL
+);
+
+-- What earlier versions stored, counted once.
+INSERT INTO namespace_content (namespace, digest, size, refs)
+SELECT namespace, digest, max(size), count(*) FROM (
+    SELECT split_part(r.name, '/', 1) AS namespace, rm.digest AS digest, m.size AS size
+    FROM repository_manifests rm
+    JOIN repositories r ON r.id = rm.repository_id
+    JOIN manifests m ON m.digest = rm.digest
+    UNION ALL
+    SELECT split_part(r.name, '/', 1), mr.child, coalesce(b.size, rb.size, 0)
+    FROM repository_manifests rm
+    JOIN repositories r ON r.id = rm.repository_id
+    JOIN manifest_references mr ON mr.digest = rm.digest AND mr.kind = 'blob'
+    LEFT JOIN blobs b ON b.digest = mr.child
+    LEFT JOIN remote_blobs rb ON rb.repository_id = rm.repository_id AND rb.digest = mr.child
+) counted
+GROUP BY namespace, digest;
+
+INSERT INTO namespace_usage (namespace, bytes)
+SELECT namespace, sum(size) FROM namespace_content GROUP BY namespace;
+
+-- The total follows the rows: a digest new to the namespace adds its size, one no image of the
+-- namespace references any more takes it away.
+CREATE FUNCTION quota_content_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO namespace_usage AS u (namespace, bytes) VALUES (NEW.namespace, NEW.size)
+        ON CONFLICT (namespace) DO UPDATE SET bytes = u.bytes + excluded.bytes;
+    ELSE
+        UPDATE namespace_usage SET bytes = bytes - OLD.size WHERE namespace = OLD.namespace;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER quota_content_added AFTER INSERT ON namespace_content
+    FOR EACH ROW EXECUTE FUNCTION quota_content_changed();
+CREATE TRIGGER quota_content_dropped AFTER DELETE ON namespace_content
+    FOR EACH ROW EXECUTE FUNCTION quota_content_changed();
+
+-- An image linked into a repository (a push, a tag across streams, an import): the image and
+-- its config and layers count for the repository's namespace.
+CREATE FUNCTION quota_image_linked() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO namespace_content AS c (namespace, digest, size, refs)
+    SELECT (SELECT split_part(name, '/', 1) FROM repositories WHERE id = NEW.repository_id),
+           d.digest, d.size, 1
+    FROM (
+        SELECT NEW.digest AS digest, m.size AS size FROM manifests m WHERE m.digest = NEW.digest
+        UNION ALL
+        SELECT mr.child, coalesce(b.size, rb.size, 0)
+        FROM manifest_references mr
+        LEFT JOIN blobs b ON b.digest = mr.child
+        LEFT JOIN remote_blobs rb ON rb.repository_id = NEW.repository_id AND rb.digest = mr.child
+        WHERE mr.digest = NEW.digest AND mr.kind = 'blob'
+    ) d
+    ON CONFLICT (namespace, digest) DO UPDATE SET refs = c.refs + 1;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER quota_image_linked AFTER INSERT ON repository_manifests
+    FOR EACH ROW EXECUTE FUNCTION quota_image_linked();
+
+-- An image unlinked: what it referenced counts once less, and goes when nothing references it.
+CREATE FUNCTION quota_image_unlinked() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    owner TEXT := (SELECT split_part(name, '/', 1) FROM repositories WHERE id = OLD.repository_id);
+BEGIN
+    UPDATE namespace_content SET refs = refs - 1
+    WHERE namespace = owner
+      AND digest IN (SELECT OLD.digest
+                     UNION ALL
+                     SELECT child FROM manifest_references
+                     WHERE digest = OLD.digest AND kind = 'blob');
+    DELETE FROM namespace_content
+    WHERE namespace = owner
+      AND refs <= 0
+      AND digest IN (SELECT OLD.digest
+                     UNION ALL
+                     SELECT child FROM manifest_references
+                     WHERE digest = OLD.digest AND kind = 'blob');
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER quota_image_unlinked AFTER DELETE ON repository_manifests
+    FOR EACH ROW EXECUTE FUNCTION quota_image_unlinked();
+
+-- A repository deleted (a stream, a namespace): its images are unlinked first, while the
+-- repository's name still says whose namespace they counted for (a cascade runs after the
+-- row is gone).
+CREATE FUNCTION quota_repository_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM repository_manifests WHERE repository_id = OLD.id;
+    RETURN OLD;
+END
+$$;
+
+CREATE TRIGGER quota_repository_deleted BEFORE DELETE ON repositories
+    FOR EACH ROW EXECUTE FUNCTION quota_repository_deleted();
