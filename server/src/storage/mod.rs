@@ -198,6 +198,34 @@ pub async fn sweep_orphan_uploads(
     Ok(removed)
 }
 
+/// Begins a transaction (with `statement`, else a plain BEGIN) that a cancelled caller cannot
+/// leave open. In sqlx 0.8 a future dropped after the database began the transaction but before
+/// the `Transaction` exists returns the connection to the pool inside a transaction nothing
+/// ends: on PostgreSQL every later statement on it ran there (sqlx issues 4385 and 4393); on
+/// SQLite, whose custom BEGIN awaits the connection's lock after it ran, the connection kept
+/// `BEGIN IMMEDIATE`'s write lock, so every writer waited out its busy timeout and the next
+/// `begin_with` on it failed ("non-zero transaction depth"). The BEGIN runs in a task of its
+/// own here; dropped unclaimed, its transaction rolls back as any other does.
+pub(crate) async fn begin_uncancellable<DB: sqlx::Database>(
+    pool: &sqlx::Pool<DB>,
+    statement: Option<&'static str>,
+) -> StorageResult<sqlx::Transaction<'static, DB>> {
+    let pool = pool.clone();
+    let begun = tokio::spawn(async move {
+        match statement {
+            Some(statement) => pool.begin_with(statement).await,
+            None => pool.begin().await,
+        }
+    })
+    .await;
+    match begun {
+        Ok(transaction) => Ok(transaction?),
+        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+        // The runtime is stopping: the pool goes with it.
+        Err(_) => Err(sqlx::Error::PoolClosed.into()),
+    }
+}
+
 /// A duration in whole milliseconds, as the review queue counts time.
 pub(crate) fn millis(duration: std::time::Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)

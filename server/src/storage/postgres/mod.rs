@@ -155,12 +155,12 @@ impl PostgresDatabase {
     /// BEGIN runs in a task of its own here; dropped unclaimed, its transaction rolls back as
     /// any other does.
     async fn begin(&self) -> StorageResult<sqlx::Transaction<'static, sqlx::Postgres>> {
-        begin_on(&self.pool, None).await
+        super::begin_uncancellable(&self.pool, None).await
     }
 
     /// [`Self::begin`] of a read-only transaction on one snapshot.
     async fn begin_snapshot(&self) -> StorageResult<sqlx::Transaction<'static, sqlx::Postgres>> {
-        begin_on(
+        super::begin_uncancellable(
             &self.pool,
             Some("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),
         )
@@ -185,27 +185,6 @@ impl PostgresDatabase {
         tx.commit().await?;
         self.changes.send_modify(|count| *count += 1);
         Ok(())
-    }
-}
-
-/// `PostgresDatabase::begin`'s work, on `pool` with `statement` (else a plain BEGIN).
-async fn begin_on(
-    pool: &PgPool,
-    statement: Option<&'static str>,
-) -> StorageResult<sqlx::Transaction<'static, sqlx::Postgres>> {
-    let pool = pool.clone();
-    let begun = tokio::spawn(async move {
-        match statement {
-            Some(statement) => pool.begin_with(statement).await,
-            None => pool.begin().await,
-        }
-    })
-    .await;
-    match begun {
-        Ok(transaction) => Ok(transaction?),
-        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
-        // The runtime is stopping: the pool goes with it.
-        Err(_) => Err(sqlx::Error::PoolClosed.into()),
     }
 }
 
@@ -1097,7 +1076,7 @@ mod tests {
         };
         let database = PostgresDatabase::open(&url, &settings).await.unwrap();
         let mut context = std::task::Context::from_waker(std::task::Waker::noop());
-        let mut begin = Box::pin(begin_on(
+        let mut begin = Box::pin(crate::storage::begin_uncancellable(
             &database.pool,
             Some("BEGIN READ ONLY; SELECT pg_sleep(0.5)"),
         ));

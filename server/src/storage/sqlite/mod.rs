@@ -62,9 +62,11 @@ impl SqliteMetadata {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            // The pool's check before each use is a round trip to the connection's worker
-            // thread; an in-process database cannot have dropped the connection.
-            .test_before_acquire(false)
+            // The pool's check before each use (a ping, queued on the connection's worker thread)
+            // is kept: a transaction dropped without commit is rolled back by a command queued
+            // on that thread, and without the ping the next user could get the connection
+            // before the rollback ran, still inside the transaction ("begin_with at non-zero
+            // transaction depth", and a write lock held meanwhile).
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
@@ -82,7 +84,7 @@ impl SqliteMetadata {
     }
 
     async fn begin_write(&self) -> StorageResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        super::begin_uncancellable(&self.pool, Some("BEGIN IMMEDIATE")).await
     }
 
     /// Commits a transaction that may have appended events, and wakes watchers.
