@@ -211,53 +211,76 @@ pub fn seaweedfs() -> &'static S3Service {
 }
 
 fn start_seaweedfs() -> S3Service {
-    let dir = service_dir("seaweedfs");
     let (access_key_id, secret_access_key) = ("berth-test-key", "berth-test-secret");
     let bucket = "berth";
-    // `weed mini` also opens each port + 10000 for gRPC.
-    let [s3, master, filer, volume, admin] = [(); 5].map(|_| free_port_pair());
-    let child = Command::new(installed_tool("seaweedfs", "weed"))
-        .arg(format!("-logdir={}", dir.display()))
-        .arg("mini")
-        .arg(format!("-dir={}", dir.join("data").display()))
-        .args([
-            "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1",
-            "-master.telemetry=false",
-        ])
-        .args(["-admin.ui=false", "-webdav=false"])
-        .args(["-s3.port.iceberg=0", "-s3.port.lance=0"])
-        .arg(format!("-s3.port={s3}"))
-        .arg(format!("-master.port={master}"))
-        .arg(format!("-filer.port={filer}"))
-        .arg(format!("-volume.port={volume}"))
-        .arg(format!("-admin.port={admin}"))
-        .arg(format!("-bucket={bucket}"))
-        .env("AWS_ACCESS_KEY_ID", access_key_id)
-        .env("AWS_SECRET_ACCESS_KEY", secret_access_key)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("weed.log")).unwrap())
-        .spawn()
-        .expect("starting SeaweedFS (scripts/setup test installs `weed`)");
-    stop_with_this_process(&child, "TERM", &dir);
-    let endpoint = format!("http://127.0.0.1:{s3}");
-    // /healthz answers before the bucket exists, and an unsigned GET of the bucket answers
-    // 403 (access denied) about a second before it does: the filer's folder of the bucket
-    // tells.
-    wait_for("SeaweedFS's bucket", || {
-        http_status(s3, &format!("/{bucket}/")).is_some_and(|status| status != 404)
-            && http_status(filer, &format!("/buckets/{bucket}/")) == Some(200)
-    });
-    S3Service {
-        name: "SeaweedFS",
-        endpoint,
-        region: "us-east-1".to_owned(),
-        bucket: bucket.to_owned(),
-        access_key_id: access_key_id.to_owned(),
-        secret_access_key: secret_access_key.to_owned(),
-        prefixes: AtomicU32::new(0),
+    // A start can fail for a reason that is not SeaweedFS's: another process of a parallel
+    // suite binds one of the ten ports between our probe and its bind, or a loaded machine
+    // keeps it from the bucket for a minute. Each attempt has fresh ports and a fresh folder.
+    let mut failures = Vec::new();
+    for _attempt in 0..3 {
+        let dir = service_dir("seaweedfs");
+        // `weed mini` also opens each port + 10000 for gRPC.
+        let [s3, master, filer, volume, admin] = [(); 5].map(|_| free_port_pair());
+        let mut child = Command::new(installed_tool("seaweedfs", "weed"))
+            .arg(format!("-logdir={}", dir.display()))
+            .arg("mini")
+            .arg(format!("-dir={}", dir.join("data").display()))
+            .args([
+                "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1",
+                "-master.telemetry=false",
+            ])
+            .args(["-admin.ui=false", "-webdav=false"])
+            .args(["-s3.port.iceberg=0", "-s3.port.lance=0"])
+            .arg(format!("-s3.port={s3}"))
+            .arg(format!("-master.port={master}"))
+            .arg(format!("-filer.port={filer}"))
+            .arg(format!("-volume.port={volume}"))
+            .arg(format!("-admin.port={admin}"))
+            .arg(format!("-bucket={bucket}"))
+            .env("AWS_ACCESS_KEY_ID", access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", secret_access_key)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("weed.log")).unwrap())
+            .spawn()
+            .expect("starting SeaweedFS (scripts/setup test installs `weed`)");
+        stop_with_this_process(&child, "TERM", &dir);
+        // /healthz answers before the bucket exists, and an unsigned GET of the bucket answers
+        // 403 (access denied) about a second before it does: the filer's folder of the bucket
+        // tells.
+        let started = wait_for_child(&mut child, Duration::from_secs(90), || {
+            http_status(s3, &format!("/{bucket}/")).is_some_and(|status| status != 404)
+                && http_status(filer, &format!("/buckets/{bucket}/")) == Some(200)
+        });
+        match started {
+            Ok(()) => {
+                return S3Service {
+                    name: "SeaweedFS",
+                    endpoint: format!("http://127.0.0.1:{s3}"),
+                    region: "us-east-1".to_owned(),
+                    bucket: bucket.to_owned(),
+                    access_key_id: access_key_id.to_owned(),
+                    secret_access_key: secret_access_key.to_owned(),
+                    prefixes: AtomicU32::new(0),
+                };
+            }
+            Err(why) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let log = std::fs::read_to_string(dir.join("weed.log")).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                failures.push(format!(
+                    "{why}; the end of its log:\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                ));
+            }
+        }
     }
+    panic!(
+        "SeaweedFS's bucket did not start in three attempts:\n{}",
+        failures.join("\n---\n")
+    );
 }
 
 /// The process's Garage (one node, one bucket), started on first use.
@@ -548,6 +571,25 @@ pub fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Waits until `ready`, or fails with why: `child` exited, or `limit` passed.
+fn wait_for_child(
+    child: &mut Child,
+    limit: Duration,
+    mut ready: impl FnMut() -> bool,
+) -> Result<(), String> {
+    let start = Instant::now();
+    while !ready() {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("it exited ({status})"));
+        }
+        if start.elapsed() > limit {
+            return Err(format!("it was not ready within {} s", limit.as_secs()));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
 }
 
 pub fn free_port() -> u16 {
