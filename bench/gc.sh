@@ -61,7 +61,7 @@ stored() {
     AWS_ACCESS_KEY_ID=$s3_key AWS_SECRET_ACCESS_KEY=$s3_secret "$load" bucket-bytes \
       --endpoint "$s3_endpoint" --bucket bench --prefix berth/blobs/
   else
-    find "$work/data/blobs" -type f -printf '%s\n' | awk '{ n++; s += $1 } END { printf "%d %d\n", n, s }'
+    find "$work/data/blobs" -type f -printf '%s\n' | awk '{ n++; s += $1 } END { printf "%d %.0f\n", n, s }'
   fi
 }
 

@@ -99,6 +99,7 @@ pub async fn sweep_unreferenced(
 ) -> StorageResult<Swept> {
     let mut swept = Swept::default();
     loop {
+        let batch_started = Instant::now();
         let due = metadata.due_for_review(grace, BATCH).await?;
         let (busy_before, manifests_before) = (swept.busy, swept.manifests);
         for candidate in &due {
@@ -122,8 +123,15 @@ pub async fn sweep_unreferenced(
         if !more || all_busy {
             return Ok(swept);
         }
+        // Collection is never urgent: a long sweep rests as long as each batch took, so that
+        // it takes at most about half of what pushes running beside it could use (the
+        // database's one writer on SQLite, the CPU of a small machine).
+        tokio::time::sleep(batch_started.elapsed().min(MAX_REST)).await;
     }
 }
+
+/// The longest rest between two batches of a sweep.
+const MAX_REST: Duration = Duration::from_secs(1);
 
 /// Reviews one blob and, when it is collected, deletes its bytes within the window.
 async fn collect_blob(
