@@ -1,0 +1,159 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::api::ConsoleResult;
+use crate::api::prune::{PruneResult, PrunerRow, get_pruner, prune_images};
+use crate::components::{Checkbox, ErrorPanel, Loading, PruneResultView, use_console};
+use crate::format::{size, time};
+
+/// (namespace, keep tag revisions, keep younger than, all, confirm)
+type PruneInput = (String, String, String, bool, bool);
+/// Answers with what it was asked, so that a confirmation prunes what was previewed.
+type PruneAction = Action<PruneInput, (PruneInput, ConsoleResult<PruneResult>)>;
+
+/// `berth adm prune images` for cluster administrators: the scheduled pruner, a preview of
+/// what a prune removes and the bytes it frees, and the prune once confirmed.
+#[component]
+pub fn PrunePage() -> impl IntoView {
+    let console = use_console();
+    let prune: PruneAction = Action::new(move |input: &PruneInput| {
+        let csrf = console.csrf();
+        let input = input.clone();
+        async move {
+            let (namespace, revisions, younger, all, confirm) = input.clone();
+            let result = prune_images(csrf, namespace, revisions, younger, all, confirm).await;
+            (input, result)
+        }
+    });
+    // Read once: a prune by hand changes nothing of the scheduled pruner, and the form below
+    // (made with it) keeps what was typed.
+    let pruner = Resource::new(|| (), |_| get_pruner());
+    view! {
+        <Title text="Prune images"/>
+        <nav class="crumbs" aria-label="Breadcrumb">
+            <a href="/">"Namespaces"</a>
+        </nav>
+        <Transition fallback=|| view! { <Loading what="the image pruner"/> }>
+            {move || Suspend::new(async move {
+                match pruner.await {
+                    Ok(pruner) => view! { <PruneView pruner prune/> }.into_any(),
+                    Err(error) => view! { <ErrorPanel error/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn PruneView(pruner: Option<PrunerRow>, prune: PruneAction) -> impl IntoView {
+    view! {
+        <section class="panel" aria-labelledby="prune-heading">
+            <h1 id="prune-heading">"Prune images"</h1>
+            <p class="muted">"What "<code>"berth adm prune images"</code>" removes: history items beyond the newest revisions of each tag, and the images no stream names any more; garbage collection then frees their blobs. A preview lists them first; nothing is removed until you confirm."</p>
+            <h2>"Scheduled pruner"</h2>
+            {match pruner {
+                Some(pruner) => view! { <PrunerFacts pruner/> }.into_any(),
+                None => view! {
+                    <p class="muted no-pruner">"None is configured: images are pruned only by hand. An ImagePruner at "<code>"/apis/berth.io/v1/imagepruners/cluster"</code>" prunes on a schedule."</p>
+                }.into_any(),
+            }}
+        </section>
+        <PruneForm prune/>
+    }
+}
+
+#[component]
+fn PrunerFacts(pruner: PrunerRow) -> impl IntoView {
+    let last = pruner.last_run.as_ref().map(|run| {
+        format!(
+            "{}: {} images, {} history items removed, {} freed",
+            pruner
+                .last_schedule
+                .as_deref()
+                .map(time)
+                .unwrap_or_default(),
+            run.images,
+            run.items,
+            size(run.bytes)
+        )
+    });
+    view! {
+        <dl class="facts pruner">
+            <dt>"Schedule"</dt>
+            <dd class="mono">{pruner.schedule.clone()}{pruner.suspended.then_some(" (suspended)")}</dd>
+            <dt>"Keeps"</dt>
+            <dd>{format!(
+                "the {} newest revisions of each tag, and what is younger than {}",
+                pruner.keep_tag_revisions.unwrap_or(3),
+                pruner.keep_younger_than.clone().unwrap_or_else(|| "60m".into())
+            )}</dd>
+            <dt>"Last run"</dt>
+            <dd>{last.unwrap_or_else(|| "never".to_owned())}</dd>
+        </dl>
+    }
+}
+
+#[component]
+fn PruneForm(prune: PruneAction) -> impl IntoView {
+    let namespace = RwSignal::new(String::new());
+    let revisions = RwSignal::new("3".to_owned());
+    let younger = RwSignal::new("60m".to_owned());
+    let all = RwSignal::new(true);
+    let asking = RwSignal::new(false);
+    let outcome = move || prune.value().get();
+    view! {
+        <section class="panel" aria-labelledby="preview-heading">
+            <h2 id="preview-heading">"Preview a prune"</h2>
+            <form class="stacked-form" on:submit=move |ev| {
+                ev.prevent_default();
+                asking.set(false);
+                prune.dispatch((
+                    namespace.get_untracked(),
+                    revisions.get_untracked(),
+                    younger.get_untracked(),
+                    all.get_untracked(),
+                    false,
+                ));
+            }>
+                <label for="prune-namespace">"Namespace"</label>
+                <input id="prune-namespace" placeholder="every namespace" autocomplete="off"
+                    prop:value=namespace on:input=move |ev| namespace.set(event_target_value(&ev))/>
+                <label for="prune-revisions">"Keep tag revisions"</label>
+                <input id="prune-revisions" inputmode="numeric" required
+                    prop:value=revisions on:input=move |ev| revisions.set(event_target_value(&ev))/>
+                <label for="prune-younger">"Keep younger than"</label>
+                <input id="prune-younger" required aria-describedby="prune-younger-hint"
+                    prop:value=younger on:input=move |ev| younger.set(event_target_value(&ev))/>
+                <p class="muted small" id="prune-younger-hint">"A duration such as 60m, 1h30m or 24h: streams, revisions and images younger than this stay."</p>
+                <div class="checks">
+                    <Checkbox id="prune-all" label="Imported images are candidates too (--all)" value=all/>
+                </div>
+                <button type="submit" class="primary" disabled=move || prune.pending().get()>"Preview"</button>
+            </form>
+            {move || outcome().and_then(|(_, result)| result.err()).map(|error| view! {
+                <p class="error" role="alert">{error.to_string()}</p>
+            })}
+            {move || outcome().and_then(|(input, result)| result.ok().map(|result| (input, result))).map(|(input, result)| {
+                let removable = result.dry_run && (result.images > 0 || result.items > 0);
+                let confirmed = (input.0, input.1, input.2, input.3, true);
+                view! {
+                    <PruneResultView result/>
+                    {removable.then(|| view! {
+                        <Show when=move || asking.get() fallback=move || view! {
+                            <button type="button" class="danger" on:click=move |_| asking.set(true)>"Prune for real"</button>
+                        }>
+                            <span class="confirm">
+                                <span>"Prune these now? This cannot be undone."</span>
+                                <button type="button" class="danger" disabled=move || prune.pending().get() on:click={
+                                    let confirmed = confirmed.clone();
+                                    move |_| { asking.set(false); prune.dispatch(confirmed.clone()); }
+                                }>"Yes, prune"</button>
+                                <button type="button" class="link" on:click=move |_| asking.set(false)>"Cancel"</button>
+                            </span>
+                        </Show>
+                    })}
+                }
+            })}
+        </section>
+    }
+}
