@@ -61,3 +61,25 @@ pub fn Checkbox(id: &'static str, label: &'static str, value: RwSignal<bool>) ->
         </label>
     }
 }
+
+/// A text field of a stacked form, labelled, bound to `value`, with an optional hint below it.
+#[component]
+pub fn TextField(
+    id: &'static str,
+    label: &'static str,
+    value: RwSignal<String>,
+    #[prop(optional)] placeholder: &'static str,
+    #[prop(optional)] required: bool,
+    #[prop(optional)] hint: &'static str,
+) -> impl IntoView {
+    let hint_id = format!("{id}-hint");
+    view! {
+        <label for=id>{label}</label>
+        <div class="field">
+            <input id=id required=required placeholder=placeholder autocomplete="off"
+                aria-describedby=(!hint.is_empty()).then(|| hint_id.clone())
+                prop:value=value on:input=move |ev| value.set(event_target_value(&ev))/>
+            {(!hint.is_empty()).then(|| view! { <span class="muted small" id=hint_id.clone()>{hint}</span> })}
+        </div>
+    }
+}

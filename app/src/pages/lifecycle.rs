@@ -11,8 +11,8 @@ use crate::api::retention::{
 };
 use crate::api::{ConsoleError, ConsoleResult};
 use crate::components::{
-    ActionError, Checkbox, DeleteButton, ErrorPanel, Loading, PruneResultView, UsageSummary,
-    use_console,
+    ActionError, Checkbox, DeleteButton, ErrorPanel, Loading, PruneResultView, TextField,
+    UsageSummary, use_console,
 };
 use crate::format::{encode, time};
 
@@ -277,28 +277,6 @@ fn TagRuleTable(rows: Vec<TagRuleRow>, remove: Remove) -> impl IntoView {
     .into_any()
 }
 
-/// A text field of a form, labelled, bound to `value`.
-#[component]
-fn Field(
-    id: &'static str,
-    label: &'static str,
-    value: RwSignal<String>,
-    #[prop(optional)] placeholder: &'static str,
-    #[prop(optional)] required: bool,
-    #[prop(optional)] hint: &'static str,
-) -> impl IntoView {
-    let hint_id = format!("{id}-hint");
-    view! {
-        <label for=id>{label}</label>
-        <div class="field">
-            <input id=id required=required placeholder=placeholder autocomplete="off"
-                aria-describedby=(!hint.is_empty()).then(|| hint_id.clone())
-                prop:value=value on:input=move |ev| value.set(event_target_value(&ev))/>
-            {(!hint.is_empty()).then(|| view! { <span class="muted small" id=hint_id.clone()>{hint}</span> })}
-        </div>
-    }
-}
-
 /// The immutability rule form's fields.
 #[derive(Clone, Copy)]
 struct TagRuleFields {
@@ -359,12 +337,12 @@ fn NewTagRule(create: TagRuleAction, fields: TagRuleFields) -> impl IntoView {
             ev.prevent_default();
             send(false);
         }>
-            <Field id="rule-name" label="Name" value=fields.name placeholder="releases" required=true/>
-            <Field id="rule-tags" label="Tags" value=fields.tags placeholder="v*, release-*" required=true
+            <TextField id="rule-name" label="Name" value=fields.name placeholder="releases" required=true/>
+            <TextField id="rule-tags" label="Tags" value=fields.tags placeholder="v*, release-*" required=true
                 hint="Globs, separated by commas or spaces: * within a name, ** across /, {a,b}, [0-9]."/>
-            <Field id="rule-exclude-tags" label="Except tags" value=fields.exclude_tags placeholder="*-rc*"/>
-            <Field id="rule-streams" label="Streams" value=fields.streams placeholder="every stream"/>
-            <Field id="rule-exclude-streams" label="Except streams" value=fields.exclude_streams placeholder="none"/>
+            <TextField id="rule-exclude-tags" label="Except tags" value=fields.exclude_tags placeholder="*-rc*"/>
+            <TextField id="rule-streams" label="Streams" value=fields.streams placeholder="every stream"/>
+            <TextField id="rule-exclude-streams" label="Except streams" value=fields.exclude_streams placeholder="none"/>
             <div class="buttons">
                 <button type="button" disabled=move || create.pending().get() on:click=move |_| send(true)>"Preview"</button>
                 <button type="submit" class="primary" disabled=move || create.pending().get()>"Add rule"</button>
@@ -554,10 +532,10 @@ fn NewPolicy(create: PolicyAction, fields: PolicyFields) -> impl IntoView {
             ev.prevent_default();
             create.dispatch(fields.input());
         }>
-            <Field id="policy-name" label="Name" value=fields.name placeholder="keep-recent" required=true/>
-            <Field id="policy-streams" label="Streams" value=fields.streams placeholder="every stream"
+            <TextField id="policy-name" label="Name" value=fields.name placeholder="keep-recent" required=true/>
+            <TextField id="policy-streams" label="Streams" value=fields.streams placeholder="every stream"
                 hint="Globs, separated by commas or spaces."/>
-            <Field id="policy-exclude-streams" label="Except streams" value=fields.exclude_streams placeholder="none"/>
+            <TextField id="policy-exclude-streams" label="Except streams" value=fields.exclude_streams placeholder="none"/>
             <label for="policy-keep">"Keep"</label>
             <div class="field keep">
                 <select id="policy-keep" prop:value=keep on:change=move |ev| keep.set(event_target_value(&ev))>
@@ -572,12 +550,12 @@ fn NewPolicy(create: PolicyAction, fields: PolicyFields) -> impl IntoView {
                     disabled=move || keep.get() == "always"
                     prop:value=count on:input=move |ev| count.set(event_target_value(&ev))/>
             </div>
-            <Field id="policy-tags" label="Tags" value=fields.tags placeholder="every tag"/>
-            <Field id="policy-exclude-tags" label="Except tags" value=fields.exclude_tags placeholder="none"/>
+            <TextField id="policy-tags" label="Tags" value=fields.tags placeholder="every tag"/>
+            <TextField id="policy-exclude-tags" label="Except tags" value=fields.exclude_tags placeholder="none"/>
             <div class="checks">
                 <Checkbox id="policy-untagged" label="Also remove images no tag names (earlier revisions, pushes by digest)" value=fields.untagged/>
             </div>
-            <Field id="policy-schedule" label="Schedule" value=fields.schedule placeholder="by hand"
+            <TextField id="policy-schedule" label="Schedule" value=fields.schedule placeholder="by hand"
                 hint="Cron's five fields in UTC, such as 0 3 * * *; empty to run it by hand only."/>
             <button type="submit" class="primary" disabled=move || create.pending().get()>"Add policy"</button>
         </form>

@@ -3,7 +3,7 @@ use leptos_meta::Title;
 
 use crate::api::ConsoleResult;
 use crate::api::prune::{PruneResult, PrunerRow, get_pruner, prune_images};
-use crate::components::{Checkbox, ErrorPanel, Loading, PruneResultView, use_console};
+use crate::components::{Checkbox, ErrorPanel, Loading, PruneResultView, TextField, use_console};
 use crate::format::{size, time};
 
 /// (namespace, keep tag revisions, keep younger than, all, confirm)
@@ -115,16 +115,11 @@ fn PruneForm(prune: PruneAction) -> impl IntoView {
                     false,
                 ));
             }>
-                <label for="prune-namespace">"Namespace"</label>
-                <input id="prune-namespace" placeholder="every namespace" autocomplete="off"
-                    prop:value=namespace on:input=move |ev| namespace.set(event_target_value(&ev))/>
-                <label for="prune-revisions">"Keep tag revisions"</label>
-                <input id="prune-revisions" inputmode="numeric" required
-                    prop:value=revisions on:input=move |ev| revisions.set(event_target_value(&ev))/>
-                <label for="prune-younger">"Keep younger than"</label>
-                <input id="prune-younger" required aria-describedby="prune-younger-hint"
-                    prop:value=younger on:input=move |ev| younger.set(event_target_value(&ev))/>
-                <p class="muted small" id="prune-younger-hint">"A duration such as 60m, 1h30m or 24h: streams, revisions and images younger than this stay."</p>
+                <TextField id="prune-namespace" label="Namespace" value=namespace placeholder="every namespace"/>
+                <TextField id="prune-revisions" label="Keep tag revisions" value=revisions required=true
+                    hint="The newest revisions of each tag that stay."/>
+                <TextField id="prune-younger" label="Keep younger than" value=younger required=true
+                    hint="A duration such as 60m, 1h30m or 24h: streams, revisions and images younger than this stay."/>
                 <div class="checks">
                     <Checkbox id="prune-all" label="Imported images are candidates too (--all)" value=all/>
                 </div>

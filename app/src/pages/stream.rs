@@ -145,7 +145,10 @@ fn StreamView(
                         None => view! {
                             <DeleteButton what=format!("image stream {}", detail.name) on_confirm=move || { remove.dispatch(()); }/>
                         }.into_any(),
-                        Some(why) => view! { <RefusedButton label="Delete" what=format!("image stream {}", detail.name) why=why.clone()/> }.into_any(),
+                        Some(why) => view! {
+                            <RefusedButton label="Delete" what=format!("image stream {}", detail.name) why=why.clone()
+                                note="it has immutable tags".to_owned()/>
+                        }.into_any(),
                     })}
                 </div>
             </div>
@@ -230,7 +233,8 @@ fn TagTable(
                                     }.into_any(),
                                     Some(rule) => view! {
                                         <RefusedButton label="Delete" what=format!("tag {untag_name}")
-                                            why=format!("it is immutable (rule {rule}): it cannot be deleted or moved")/>
+                                            why=format!("it is immutable (rule {rule}): it cannot be deleted or moved")
+                                            note="immutable".to_owned()/>
                                     }.into_any(),
                                 })}
                             </td>
@@ -412,14 +416,15 @@ fn Timeline(items: Vec<HistoryItem>, base: String) -> impl IntoView {
     .into_any()
 }
 
-/// A control the server would refuse, disabled, with the reason beside it.
+/// A control the server would refuse, disabled, with the reason beside it: `note` shortly,
+/// `why` in full in its name and title.
 #[component]
-fn RefusedButton(label: &'static str, what: String, why: String) -> impl IntoView {
+fn RefusedButton(label: &'static str, what: String, why: String, note: String) -> impl IntoView {
     view! {
         <span class="refused">
             <button type="button" class="danger subtle" disabled
                 aria-label=format!("{label} {what} (refused: {why})") title=why.clone()>{label}</button>
-            <span class="muted small">{format!("Refused: {why}")}</span>
+            <span class="muted small" aria-hidden="true">{note}</span>
         </span>
     }
 }
