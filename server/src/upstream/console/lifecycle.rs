@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use super::UpstreamConsoleData;
 
 /// Said of Berth's lifecycle resources in this mode.
-const BERTH_ONLY: &str = "Retention policies, tag immutability rules and image pruning are Berth's own: they are not available in front of a cluster (oc adm prune images prunes there).";
+const BERTH_ONLY: &str = "Retention policies, tag immutability rules and image pruning are Berth's own: they are not available in front of a cluster, where oc adm prune images prunes.";
 
 fn not_here<T>() -> ConsoleResult<T> {
     Err(ConsoleError::NotHere(BERTH_ONLY.into()))
