@@ -743,7 +743,8 @@ async fn a_namespaces_usage_is_what_its_quotas_count_for_its_members() {
     assert!(missing["NotFound"].is_string(), "{missing}");
 }
 
-/// The console's form adding an immutability rule to `team` (a preview with `dry_run`).
+/// The console's form adding an immutability rule to `team` (a preview with `dry_run`), its
+/// fields as the page sends them (`form[name]`).
 fn tag_rule_form<'a>(
     csrf: &'a str,
     name: &'a str,
@@ -753,11 +754,11 @@ fn tag_rule_form<'a>(
     [
         ("csrf", csrf),
         ("namespace", "team"),
-        ("name", name),
-        ("streams", ""),
-        ("exclude_streams", ""),
-        ("tags", tags),
-        ("exclude_tags", "*-rc*"),
+        ("form[name]", name),
+        ("form[streams]", ""),
+        ("form[exclude_streams]", ""),
+        ("form[tags]", tags),
+        ("form[exclude_tags]", "*-rc*"),
         ("dry_run", dry_run),
     ]
 }
@@ -772,15 +773,15 @@ fn retention_form<'a>(
     [
         ("csrf", csrf),
         ("namespace", "team"),
-        ("name", name),
-        ("streams", "app"),
-        ("exclude_streams", ""),
-        ("tags", "v2"),
-        ("exclude_tags", ""),
-        ("keep", keep),
-        ("count", count),
-        ("untagged", "false"),
-        ("schedule", ""),
+        ("form[name]", name),
+        ("form[streams]", "app"),
+        ("form[exclude_streams]", ""),
+        ("form[tags]", "v2"),
+        ("form[exclude_tags]", ""),
+        ("form[keep]", keep),
+        ("form[count]", count),
+        ("form[untagged]", "false"),
+        ("form[schedule]", ""),
     ]
 }
 
@@ -802,10 +803,10 @@ fn prune_form<'a>(
 ) -> [(&'static str, &'a str); 6] {
     [
         ("csrf", csrf),
-        ("namespace", "team"),
-        ("keep_tag_revisions", "1"),
-        ("keep_younger_than", younger),
-        ("all", "true"),
+        ("options[namespace]", "team"),
+        ("options[keep_tag_revisions]", "1"),
+        ("options[keep_younger_than]", younger),
+        ("options[all]", "true"),
         ("confirm", confirm),
     ]
 }

@@ -57,26 +57,15 @@ pub async fn list_tag_rules(namespace: String) -> ConsoleResult<Vec<TagRuleRow>>
     console_data()?.tag_rules(&namespace).await
 }
 
-/// Adds a rule; a preview (nothing stored) with `dry_run`.
-#[allow(clippy::too_many_arguments)]
+/// Adds a rule (the form's fields arrive as `form[name]`, `form[tags]`, ...); a preview
+/// (nothing stored) with `dry_run`.
 #[server(prefix = "/console/api", endpoint = "create_tag_rule")]
 pub async fn create_tag_rule(
     csrf: String,
     namespace: String,
-    name: String,
-    streams: String,
-    exclude_streams: String,
-    tags: String,
-    exclude_tags: String,
+    form: TagRuleForm,
     dry_run: bool,
 ) -> ConsoleResult<TagRuleRow> {
-    let form = TagRuleForm {
-        name,
-        streams,
-        exclude_streams,
-        tags,
-        exclude_tags,
-    };
     changing(&csrf)
         .await?
         .create_tag_rule(&namespace, form, dry_run)

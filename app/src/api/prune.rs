@@ -88,22 +88,14 @@ pub async fn get_pruner() -> ConsoleResult<Option<PrunerRow>> {
     console_data()?.pruner().await
 }
 
-/// A prune: a preview (a dry run) unless `confirm`. A POST with the CSRF token either way, as
-/// the API's `ImagePrune` is a create.
+/// A prune: a preview (a dry run) unless `confirm`; the options arrive as `options[namespace]`,
+/// `options[keep_tag_revisions]`, ... A POST with the CSRF token either way, as the API's
+/// `ImagePrune` is a create.
 #[server(prefix = "/console/api", endpoint = "prune_images")]
 pub async fn prune_images(
     csrf: String,
-    namespace: String,
-    keep_tag_revisions: String,
-    keep_younger_than: String,
-    all: bool,
+    options: PruneOptions,
     confirm: bool,
 ) -> ConsoleResult<PruneResult> {
-    let options = PruneOptions {
-        namespace,
-        keep_tag_revisions,
-        keep_younger_than,
-        all,
-    };
     changing(&csrf).await?.prune_images(options, confirm).await
 }

@@ -74,32 +74,13 @@ pub async fn list_retention_policies(namespace: String) -> ConsoleResult<Vec<Ret
     console_data()?.retention_policies(&namespace).await
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Adds a policy: the form's fields arrive as `form[name]`, `form[keep]`, ...
 #[server(prefix = "/console/api", endpoint = "create_retention_policy")]
 pub async fn create_retention_policy(
     csrf: String,
     namespace: String,
-    name: String,
-    streams: String,
-    exclude_streams: String,
-    tags: String,
-    exclude_tags: String,
-    keep: String,
-    count: String,
-    untagged: bool,
-    schedule: String,
+    form: RetentionForm,
 ) -> ConsoleResult<RetentionPolicyRow> {
-    let form = RetentionForm {
-        name,
-        streams,
-        exclude_streams,
-        tags,
-        exclude_tags,
-        keep,
-        count,
-        untagged,
-        schedule,
-    };
     changing(&csrf)
         .await?
         .create_retention_policy(&namespace, form)

@@ -10,7 +10,7 @@ mod usage;
 mod user_menu;
 
 pub use copy::{CommandLine, CopyButton};
-pub use forms::{ActionError, Checkbox, DeleteButton, TextField};
+pub use forms::{ActionError, Checkbox, ConfirmButton, DeleteButton, TextField};
 pub use import::{ImportForm, ImportState};
 pub use live::{NoticeArea, provide_console, use_console};
 pub use prune_result::PruneResultView;

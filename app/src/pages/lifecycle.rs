@@ -2,36 +2,26 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use super::{page_title, param};
-use crate::api::immutability::{TagRuleRow, create_tag_rule, delete_tag_rule, list_tag_rules};
+use crate::api::immutability::{
+    TagRuleForm, TagRuleRow, create_tag_rule, delete_tag_rule, list_tag_rules,
+};
 use crate::api::prune::PruneResult;
 use crate::api::quotas::get_namespace_usage;
 use crate::api::retention::{
-    RetentionPolicyRow, create_retention_policy, delete_retention_policy, list_retention_policies,
-    run_retention_policy,
+    RetentionForm, RetentionPolicyRow, create_retention_policy, delete_retention_policy,
+    list_retention_policies, run_retention_policy,
 };
 use crate::api::{ConsoleError, ConsoleResult};
 use crate::components::{
-    ActionError, Checkbox, DeleteButton, ErrorPanel, Loading, PruneResultView, TextField,
-    UsageSummary, use_console,
+    ActionError, Checkbox, ConfirmButton, DeleteButton, ErrorPanel, Loading, PruneResultView,
+    TextField, UsageSummary, use_console,
 };
 use crate::format::{encode, time};
 
-/// (name, streams, except streams, tags, except tags, dry run)
-type TagRuleInput = (String, String, String, String, String, bool);
+/// (the form, dry run)
+type TagRuleInput = (TagRuleForm, bool);
 type TagRuleAction = Action<TagRuleInput, ConsoleResult<TagRuleRow>>;
-/// (name, streams, except streams, tags, except tags, keep, count, untagged, schedule)
-type PolicyInput = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    bool,
-    String,
-);
-type PolicyAction = Action<PolicyInput, ConsoleResult<RetentionPolicyRow>>;
+type PolicyAction = Action<RetentionForm, ConsoleResult<RetentionPolicyRow>>;
 /// (policy, confirm)
 type RunInput = (String, bool);
 /// Answers with the policy it ran, so that its result is shown beside it.
@@ -44,47 +34,17 @@ type Remove = Action<String, ConsoleResult<()>>;
 pub fn LifecyclePage() -> impl IntoView {
     let console = use_console();
     let namespace = param("namespace");
-    let create_rule: TagRuleAction = Action::new(move |input: &TagRuleInput| {
-        let csrf = console.csrf();
-        let (name, streams, exclude_streams, tags, exclude_tags, dry_run) = input.clone();
-        async move {
-            create_tag_rule(
-                csrf,
-                namespace.get_untracked(),
-                name,
-                streams,
-                exclude_streams,
-                tags,
-                exclude_tags,
-                dry_run,
-            )
-            .await
-        }
+    let create_rule: TagRuleAction = Action::new(move |(form, dry_run): &TagRuleInput| {
+        let (csrf, form, dry_run) = (console.csrf(), form.clone(), *dry_run);
+        async move { create_tag_rule(csrf, namespace.get_untracked(), form, dry_run).await }
     });
     let remove_rule: Remove = Action::new(move |name: &String| {
         let (csrf, name) = (console.csrf(), name.clone());
         async move { delete_tag_rule(csrf, namespace.get_untracked(), name).await }
     });
-    let create_policy: PolicyAction = Action::new(move |input: &PolicyInput| {
-        let csrf = console.csrf();
-        let (name, streams, exclude_streams, tags, exclude_tags, keep, count, untagged, schedule) =
-            input.clone();
-        async move {
-            create_retention_policy(
-                csrf,
-                namespace.get_untracked(),
-                name,
-                streams,
-                exclude_streams,
-                tags,
-                exclude_tags,
-                keep,
-                count,
-                untagged,
-                schedule,
-            )
-            .await
-        }
+    let create_policy: PolicyAction = Action::new(move |form: &RetentionForm| {
+        let (csrf, form) = (console.csrf(), form.clone());
+        async move { create_retention_policy(csrf, namespace.get_untracked(), form).await }
     });
     let remove_policy: Remove = Action::new(move |name: &String| {
         let (csrf, name) = (console.csrf(), name.clone());
@@ -301,15 +261,14 @@ impl TagRuleFields {
         }
     }
 
-    fn input(&self, dry_run: bool) -> TagRuleInput {
-        (
-            self.name.get_untracked(),
-            self.streams.get_untracked(),
-            self.exclude_streams.get_untracked(),
-            self.tags.get_untracked(),
-            self.exclude_tags.get_untracked(),
-            dry_run,
-        )
+    fn form(&self) -> TagRuleForm {
+        TagRuleForm {
+            name: self.name.get_untracked(),
+            streams: self.streams.get_untracked(),
+            exclude_streams: self.exclude_streams.get_untracked(),
+            tags: self.tags.get_untracked(),
+            exclude_tags: self.exclude_tags.get_untracked(),
+        }
     }
 
     fn clear(&self) {
@@ -329,7 +288,7 @@ impl TagRuleFields {
 fn NewTagRule(create: TagRuleAction, fields: TagRuleFields) -> impl IntoView {
     let send = move |preview: bool| {
         fields.preview.set(preview);
-        create.dispatch(fields.input(preview));
+        create.dispatch((fields.form(), preview));
     };
     view! {
         <h3 id="new-rule-heading">"Add an immutability rule"</h3>
@@ -381,11 +340,9 @@ fn PolicyList(rows: Vec<RetentionPolicyRow>, run: RunAction, remove: Remove) -> 
 #[component]
 fn PolicyView(row: RetentionPolicyRow, run: RunAction, remove: Remove) -> impl IntoView {
     let name = row.name.clone();
-    let asking = RwSignal::new(false);
     let dry_run = {
         let name = name.clone();
         move |_| {
-            asking.set(false);
             run.dispatch((name.clone(), false));
         }
     };
@@ -393,7 +350,6 @@ fn PolicyView(row: RetentionPolicyRow, run: RunAction, remove: Remove) -> impl I
     let confirm = Callback::new({
         let name = name.clone();
         move |()| {
-            asking.set(false);
             run.dispatch((name.clone(), true));
         }
     });
@@ -447,15 +403,9 @@ fn PolicyView(row: RetentionPolicyRow, run: RunAction, remove: Remove) -> impl I
                     view! {
                         <PruneResultView result/>
                         {removable.then(|| view! {
-                            <Show when=move || asking.get() fallback=move || view! {
-                                <button type="button" class="danger" on:click=move |_| asking.set(true)>"Remove these for real"</button>
-                            }>
-                                <span class="confirm">
-                                    <span>"Remove them now? This cannot be undone."</span>
-                                    <button type="button" class="danger" disabled=move || run.pending().get() on:click=move |_| confirm.run(())>"Yes, remove"</button>
-                                    <button type="button" class="link" on:click=move |_| asking.set(false)>"Cancel"</button>
-                                </span>
-                            </Show>
+                            <ConfirmButton label="Remove these for real" question="Remove them now? This cannot be undone."
+                                yes="Yes, remove" busy=Signal::derive(move || run.pending().get())
+                                on_confirm=move || confirm.run(())/>
                         })}
                     }.into_any()
                 }
@@ -494,18 +444,18 @@ impl PolicyFields {
         }
     }
 
-    fn input(&self) -> PolicyInput {
-        (
-            self.name.get_untracked(),
-            self.streams.get_untracked(),
-            self.exclude_streams.get_untracked(),
-            self.tags.get_untracked(),
-            self.exclude_tags.get_untracked(),
-            self.keep.get_untracked(),
-            self.count.get_untracked(),
-            self.untagged.get_untracked(),
-            self.schedule.get_untracked(),
-        )
+    fn form(&self) -> RetentionForm {
+        RetentionForm {
+            name: self.name.get_untracked(),
+            streams: self.streams.get_untracked(),
+            exclude_streams: self.exclude_streams.get_untracked(),
+            tags: self.tags.get_untracked(),
+            exclude_tags: self.exclude_tags.get_untracked(),
+            keep: self.keep.get_untracked(),
+            count: self.count.get_untracked(),
+            untagged: self.untagged.get_untracked(),
+            schedule: self.schedule.get_untracked(),
+        }
     }
 
     fn clear(&self) {
@@ -530,7 +480,7 @@ fn NewPolicy(create: PolicyAction, fields: PolicyFields) -> impl IntoView {
         <h3 id="new-policy-heading">"Add a retention policy"</h3>
         <form class="stacked-form" aria-labelledby="new-policy-heading" on:submit=move |ev| {
             ev.prevent_default();
-            create.dispatch(fields.input());
+            create.dispatch(fields.form());
         }>
             <TextField id="policy-name" label="Name" value=fields.name placeholder="keep-recent" required=true/>
             <TextField id="policy-streams" label="Streams" value=fields.streams placeholder="every stream"

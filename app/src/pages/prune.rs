@@ -2,12 +2,14 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::ConsoleResult;
-use crate::api::prune::{PruneResult, PrunerRow, get_pruner, prune_images};
-use crate::components::{Checkbox, ErrorPanel, Loading, PruneResultView, TextField, use_console};
+use crate::api::prune::{PruneOptions, PruneResult, PrunerRow, get_pruner, prune_images};
+use crate::components::{
+    Checkbox, ConfirmButton, ErrorPanel, Loading, PruneResultView, TextField, use_console,
+};
 use crate::format::{size, time};
 
-/// (namespace, keep tag revisions, keep younger than, all, confirm)
-type PruneInput = (String, String, String, bool, bool);
+/// (the options, confirm)
+type PruneInput = (PruneOptions, bool);
 /// Answers with what it was asked, so that a confirmation prunes what was previewed.
 type PruneAction = Action<PruneInput, (PruneInput, ConsoleResult<PruneResult>)>;
 
@@ -20,8 +22,7 @@ pub fn PrunePage() -> impl IntoView {
         let csrf = console.csrf();
         let input = input.clone();
         async move {
-            let (namespace, revisions, younger, all, confirm) = input.clone();
-            let result = prune_images(csrf, namespace, revisions, younger, all, confirm).await;
+            let result = prune_images(csrf, input.0.clone(), input.1).await;
             (input, result)
         }
     });
@@ -99,21 +100,19 @@ fn PruneForm(prune: PruneAction) -> impl IntoView {
     let revisions = RwSignal::new("3".to_owned());
     let younger = RwSignal::new("60m".to_owned());
     let all = RwSignal::new(true);
-    let asking = RwSignal::new(false);
     let outcome = move || prune.value().get();
     view! {
         <section class="panel" aria-labelledby="preview-heading">
             <h2 id="preview-heading">"Preview a prune"</h2>
             <form class="stacked-form" on:submit=move |ev| {
                 ev.prevent_default();
-                asking.set(false);
-                prune.dispatch((
-                    namespace.get_untracked(),
-                    revisions.get_untracked(),
-                    younger.get_untracked(),
-                    all.get_untracked(),
-                    false,
-                ));
+                let options = PruneOptions {
+                    namespace: namespace.get_untracked(),
+                    keep_tag_revisions: revisions.get_untracked(),
+                    keep_younger_than: younger.get_untracked(),
+                    all: all.get_untracked(),
+                };
+                prune.dispatch((options, false));
             }>
                 <TextField id="prune-namespace" label="Namespace" value=namespace placeholder="every namespace"/>
                 <TextField id="prune-revisions" label="Keep tag revisions" value=revisions required=true
@@ -130,22 +129,14 @@ fn PruneForm(prune: PruneAction) -> impl IntoView {
             })}
             {move || outcome().and_then(|(input, result)| result.ok().map(|result| (input, result))).map(|(input, result)| {
                 let removable = result.dry_run && (result.images > 0 || result.items > 0);
-                let confirmed = (input.0, input.1, input.2, input.3, true);
+                // The prune previewed, whatever the form says now.
+                let options = input.0;
                 view! {
                     <PruneResultView result/>
                     {removable.then(|| view! {
-                        <Show when=move || asking.get() fallback=move || view! {
-                            <button type="button" class="danger" on:click=move |_| asking.set(true)>"Prune for real"</button>
-                        }>
-                            <span class="confirm">
-                                <span>"Prune these now? This cannot be undone."</span>
-                                <button type="button" class="danger" disabled=move || prune.pending().get() on:click={
-                                    let confirmed = confirmed.clone();
-                                    move |_| { asking.set(false); prune.dispatch(confirmed.clone()); }
-                                }>"Yes, prune"</button>
-                                <button type="button" class="link" on:click=move |_| asking.set(false)>"Cancel"</button>
-                            </span>
-                        </Show>
+                        <ConfirmButton label="Prune for real" question="Prune these now? This cannot be undone."
+                            yes="Yes, prune" busy=Signal::derive(move || prune.pending().get())
+                            on_confirm=move || { prune.dispatch((options.clone(), true)); }/>
                     })}
                 }
             })}
