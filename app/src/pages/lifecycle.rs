@@ -99,6 +99,8 @@ pub fn LifecyclePage() -> impl IntoView {
                 create_policy.version().get(),
                 remove_policy.version().get(),
                 run.version().get(),
+                // A scheduled run prunes streams of the namespace: its last run changed.
+                live.get(),
             )
         },
         |(namespace, ..)| list_retention_policies(namespace),
