@@ -67,12 +67,17 @@ pub enum PruneCommand {
 
 #[derive(Debug, Clone, Args)]
 pub struct PruneImagesArgs {
-    /// The newest revisions of each tag that stay
-    #[arg(long, default_value_t = 3)]
-    pub keep_tag_revisions: u32,
+    /// The newest revisions of each tag that stay [default: 3]
+    #[arg(long)]
+    pub keep_tag_revisions: Option<u32>,
     /// Streams, revisions and images younger than this stay (Go duration: 60m, 1h30m, 24h)
-    #[arg(long, default_value = "60m")]
-    pub keep_younger_than: String,
+    /// [default: 60m]
+    #[arg(long)]
+    pub keep_younger_than: Option<String>,
+    /// Instead: remove every revision and image larger than its namespace's LimitRange
+    /// `openshift.io/Image` max storage, whatever its age
+    #[arg(long, conflicts_with_all = ["keep_tag_revisions", "keep_younger_than"])]
+    pub prune_over_size_limit: bool,
     /// Include images imported from other registries as candidates (--all=false keeps them)
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1,
           default_missing_value = "true")]

@@ -212,6 +212,7 @@ async fn build_app_on(
     // Pruning and retention: the API, and the scheduled runs on one replica.
     let pruning = Arc::new(prune::Pruning {
         store: stores.lifecycle.clone(),
+        quotas: stores.quotas.clone(),
         image_streams: image_streams.clone(),
         retention_grace: i64::try_from(config.prune.retention_grace_seconds)
             .ok()

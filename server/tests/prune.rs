@@ -238,6 +238,120 @@ async fn skopeo_revisions_are_listed_by_a_dry_run_and_removed_with_confirm() {
     assert!(ok && out.contains("Summary: deleted 0 objects"), "{out}");
 }
 
+/// `--prune-over-size-limit`: every revision and image larger than the namespace's
+/// `openshift.io/Image` `max.storage` goes, young as it is; smaller ones stay, and so does the
+/// same large image in a namespace without the limit.
+#[tokio::test]
+async fn images_over_their_namespace_size_limit_go_whatever_their_age() {
+    let server = TestServer::start();
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    let creds = server.creds();
+    let app = format!("docker://{}/team/app", server.addr);
+    // latest: small (one layer), large (three), small; `large` names the large one too.
+    let mut pushed = Vec::new();
+    let mut sizes = Vec::new();
+    for (tag, layers) in [("s1", 1), ("large", 3), ("s2", 1)] {
+        let source = format!("oci:{}", umoci_image(&layout, tag, "amd64", layers));
+        skopeo_copy(&source, &format!("{app}:latest"), &creds);
+        let raw = raw_manifest(&format!("{app}:latest"), Some(&creds));
+        pushed.push(common::sha256(raw.as_bytes()));
+        sizes.push(blobs_of(&raw).iter().map(|(_, size)| size).sum::<u64>());
+        if tag == "large" {
+            skopeo_copy(&source, &format!("{app}:large"), &creds);
+            skopeo_copy(
+                &source,
+                &format!("docker://{}/other/app:large", server.addr),
+                &creds,
+            );
+        }
+    }
+    let large = pushed[1].clone();
+    let max = (sizes[0].max(sizes[2]) + sizes[1]) / 2;
+    assert!(
+        sizes[0] < max && sizes[2] < max && max < sizes[1],
+        "{sizes:?}"
+    );
+    let limit = json!({
+        "apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "images"},
+        "spec": {"limits": [{"type": "openshift.io/Image", "max": {"storage": max.to_string()}}]},
+    });
+    create(&server, "/api/v1/namespaces/team/limitranges", &limit).await;
+
+    // oc's rule: not with the revision or age flags, from the CLI or the API.
+    let (ok, _, err) = prune_cli(
+        &server,
+        &server.admin_token,
+        &["--prune-over-size-limit", "--keep-tag-revisions=1"],
+    );
+    assert!(!ok && err.contains("--keep-tag-revisions"), "{err}");
+    let refused = expect_kube_status(
+        server
+            .post("/apis/berth.io/v1/imageprunes")
+            .json(&json!({"spec": {"pruneOverSizeLimit": true, "keepYoungerThan": "1h"}})),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Invalid",
+    )
+    .await;
+    assert_eq!(
+        refused["details"]["causes"][0]["field"], "spec.pruneOverSizeLimit",
+        "{refused}"
+    );
+
+    // The dry run names the large image in team only; the default rules would remove nothing
+    // this young.
+    let (ok, out, err) = prune_cli(&server, &server.admin_token, &["--prune-over-size-limit"]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains(&format!(
+            "Deleting manifest link {large} in repository team/app"
+        )),
+        "{out}"
+    );
+    assert!(!out.contains("other/app"), "{out}");
+    assert!(
+        !out.contains(&pushed[0]) && !out.contains(&pushed[2]),
+        "{out}"
+    );
+    let (ok, out, _) = prune_cli(&server, &server.admin_token, &[]);
+    assert!(ok && out.contains("Summary: deleted 0 objects"), "{out}");
+
+    // Confirmed: the large image and its revisions go; `latest` still names the newest small
+    // one, with the first still in its history; `large` is gone; other/app keeps its copy.
+    let (ok, out, err) = prune_cli(
+        &server,
+        &server.admin_token,
+        &["--prune-over-size-limit", "-n", "team", "--confirm"],
+    );
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("Summary: deleted 2 image stream tag item(s), deleted 1 image(s)"),
+        "{out}"
+    );
+    assert_eq!(
+        error_code_of(server.get(&format!("/v2/team/app/manifests/{large}"))).await,
+        "MANIFEST_UNKNOWN"
+    );
+    let stream =
+        json_of(server.get("/apis/image.openshift.io/v1/namespaces/team/imagestreams/app")).await;
+    let tags = stream["status"]["tags"].as_array().unwrap();
+    assert_eq!(tags.len(), 1, "{stream}");
+    assert_eq!(tags[0]["tag"], "latest");
+    let items: Vec<&str> = tags[0]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["image"].as_str().unwrap())
+        .collect();
+    assert_eq!(items, [pushed[2].as_str(), pushed[0].as_str()]);
+    let back = format!("oci:{}:large", work.path().join("other").display());
+    skopeo_copy(
+        &format!("docker://{}/other/app:large", server.addr),
+        &back,
+        &creds,
+    );
+}
+
 #[tokio::test]
 async fn only_cluster_admins_prune_everywhere_and_namespace_admins_only_their_own() {
     let server = TestServer::start();

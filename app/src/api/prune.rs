@@ -66,6 +66,10 @@ pub struct PruneOptions {
     pub keep_younger_than: String,
     /// Imported images are candidates too (`--all`).
     pub all: bool,
+    /// Instead of revisions and age: every revision and image larger than its namespace's
+    /// `openshift.io/Image` `max.storage` (`--prune-over-size-limit`).
+    #[serde(default)]
+    pub over_size_limit: bool,
 }
 
 /// The cluster-wide prune and its scheduled pruner, for cluster administrators.

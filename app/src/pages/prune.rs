@@ -100,6 +100,7 @@ fn PruneForm(prune: PruneAction) -> impl IntoView {
     let revisions = RwSignal::new("3".to_owned());
     let younger = RwSignal::new("60m".to_owned());
     let all = RwSignal::new(true);
+    let over_size_limit = RwSignal::new(false);
     let outcome = move || prune.value().get();
     view! {
         <section class="panel" aria-labelledby="preview-heading">
@@ -111,6 +112,7 @@ fn PruneForm(prune: PruneAction) -> impl IntoView {
                     keep_tag_revisions: revisions.get_untracked(),
                     keep_younger_than: younger.get_untracked(),
                     all: all.get_untracked(),
+                    over_size_limit: over_size_limit.get_untracked(),
                 };
                 prune.dispatch((options, false));
             }>
@@ -121,6 +123,7 @@ fn PruneForm(prune: PruneAction) -> impl IntoView {
                     hint="A duration such as 60m, 1h30m or 24h: streams, revisions and images younger than this stay."/>
                 <div class="checks">
                     <Checkbox id="prune-all" label="Imported images are candidates too (--all)" value=all/>
+                    <Checkbox id="prune-over-size" label="Instead of revisions and age: everything larger than its namespace's image size limit (--prune-over-size-limit)" value=over_size_limit/>
                 </div>
                 <button type="submit" class="primary" disabled=move || prune.pending().get()>"Preview"</button>
             </form>

@@ -284,15 +284,17 @@ pub(crate) fn retention_body(form: &RetentionForm) -> ConsoleResult<RetentionPol
 pub(crate) const PRUNE_LABELS: &[(&str, &str)] = &[
     ("spec.keepYoungerThan", "Keep younger than"),
     ("spec.keepTagRevisions", "Keep tag revisions"),
+    ("spec.pruneOverSizeLimit", "Over the size limit"),
 ];
 
 /// The `ImagePrune` the console's prune form describes, and the namespace it is narrowed to.
+/// Over the size limit, revisions and age are not asked (`oc` takes neither with it).
 pub(crate) fn prune_body(
     options: &PruneOptions,
     confirm: bool,
 ) -> ConsoleResult<(Option<String>, ImagePrune)> {
     let revisions = options.keep_tag_revisions.trim();
-    let keep_tag_revisions = if revisions.is_empty() {
+    let keep_tag_revisions = if revisions.is_empty() || options.over_size_limit {
         None
     } else {
         Some(revisions.parse::<u32>().map_err(|_| {
@@ -310,8 +312,10 @@ pub(crate) fn prune_body(
             kind: "ImagePrune".into(),
             spec: ImagePruneSpec {
                 keep_tag_revisions,
-                keep_younger_than: (!younger.is_empty()).then(|| younger.to_owned()),
+                keep_younger_than: (!younger.is_empty() && !options.over_size_limit)
+                    .then(|| younger.to_owned()),
                 all: Some(options.all),
+                prune_over_size_limit: options.over_size_limit.then_some(true),
                 confirm,
             },
             ..ImagePrune::default()
@@ -355,6 +359,38 @@ mod tests {
         );
         assert_eq!(patterns("{a,b}-*,c"), ["{a,b}-*", "c"]);
         assert!(patterns(" , ").is_empty());
+    }
+
+    #[test]
+    fn a_prune_over_the_size_limit_asks_no_revisions_nor_age() {
+        let mut options = PruneOptions {
+            namespace: " team ".into(),
+            keep_tag_revisions: "2".into(),
+            keep_younger_than: "1h".into(),
+            all: true,
+            over_size_limit: false,
+        };
+        let (namespace, body) = prune_body(&options, false).unwrap();
+        assert_eq!(namespace.as_deref(), Some("team"));
+        assert_eq!(body.spec.keep_tag_revisions, Some(2));
+        assert_eq!(body.spec.prune_over_size_limit, None);
+        options.over_size_limit = true;
+        let (_, body) = prune_body(&options, true).unwrap();
+        assert_eq!(
+            (
+                body.spec.keep_tag_revisions,
+                body.spec.keep_younger_than,
+                body.spec.prune_over_size_limit,
+                body.spec.confirm
+            ),
+            (None, None, Some(true), true)
+        );
+        options.over_size_limit = false;
+        options.keep_tag_revisions = "some".into();
+        assert!(matches!(
+            prune_body(&options, false),
+            Err(ConsoleError::Invalid(message)) if message.starts_with("Keep tag revisions: ")
+        ));
     }
 
     #[test]

@@ -10,16 +10,21 @@ use crate::kube::Status;
 
 /// Sends the prune and prints its answer.
 pub async fn prune_images(args: PruneImagesArgs) -> anyhow::Result<()> {
-    if let Err(why) = super::duration::parse(&args.keep_younger_than) {
+    if let Some(Err(why)) = args
+        .keep_younger_than
+        .as_deref()
+        .map(super::duration::parse)
+    {
         bail!("--keep-younger-than: {why}");
     }
     let body = ImagePrune {
         api_version: super::API_VERSION.into(),
         kind: "ImagePrune".into(),
         spec: ImagePruneSpec {
-            keep_tag_revisions: Some(args.keep_tag_revisions),
-            keep_younger_than: Some(args.keep_younger_than.clone()),
+            keep_tag_revisions: args.keep_tag_revisions,
+            keep_younger_than: args.keep_younger_than.clone(),
             all: Some(args.all),
+            prune_over_size_limit: args.prune_over_size_limit.then_some(true),
             confirm: args.confirm,
         },
         ..ImagePrune::default()

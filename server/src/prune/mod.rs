@@ -26,7 +26,7 @@ pub mod plan;
 pub mod pruner;
 pub mod retention;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -42,7 +42,8 @@ use crate::auth::{Role, Subject, Target};
 use crate::imagestream::ImageStreamApi;
 use crate::kube::{ApiError, ApiJson, ApiResult, FieldError, IMAGE_PRUNES, ObjectMeta};
 use crate::oci::Digest;
-use crate::storage::lifecycle::{LifecycleStore, PruneStep};
+use crate::storage::lifecycle::{Inventory, LifecycleStore, PruneStep};
+use crate::storage::quotas::QuotaStore;
 use crate::storage::{StorageError, StorageResult};
 
 pub const API_VERSION: &str = "berth.io/v1";
@@ -84,6 +85,11 @@ pub struct ImagePruneSpec {
     /// Imported images are candidates too (default true, as `oc`'s `--all`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub all: Option<bool>,
+    /// Instead of revisions and age: every revision and image larger than its namespace's
+    /// `LimitRange` `openshift.io/Image` `max.storage` goes (`--prune-over-size-limit`; not with
+    /// `keepTagRevisions` or `keepYoungerThan`, as in `oc`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prune_over_size_limit: Option<bool>,
     /// Remove; without it, only say what would go.
     #[serde(default)]
     pub confirm: bool,
@@ -173,9 +179,45 @@ pub fn openshift_rules(
     })
 }
 
+/// What a prune removes: `oc adm prune images`' two modes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Selection {
+    /// Revisions beyond the newest N and images no stream references, once old enough.
+    Revisions(OpenShiftRules),
+    /// Revisions and images larger than their namespace's image size limit.
+    OverSizeLimit { all_images: bool },
+}
+
+impl Selection {
+    /// An `ImagePrune`'s spec as a selection, or the field at fault.
+    pub fn of(spec: &ImagePruneSpec, now: DateTime<Utc>) -> Result<Selection, FieldError> {
+        if spec.prune_over_size_limit == Some(true) {
+            if spec.keep_tag_revisions.is_some() || spec.keep_younger_than.is_some() {
+                return Err(FieldError::new(
+                    "spec.pruneOverSizeLimit",
+                    "cannot be combined with keepTagRevisions nor keepYoungerThan",
+                ));
+            }
+            return Ok(Selection::OverSizeLimit {
+                all_images: spec.all.unwrap_or(true),
+            });
+        }
+        openshift_rules(
+            spec.keep_tag_revisions,
+            spec.keep_younger_than.as_deref(),
+            spec.all,
+            now,
+            "spec.",
+        )
+        .map(Selection::Revisions)
+    }
+}
+
 /// Plans and applies prunes and retention runs.
 pub struct Pruning {
     pub store: Arc<dyn LifecycleStore>,
+    /// Each namespace's image size limit, for [`Selection::OverSizeLimit`].
+    pub quotas: Arc<dyn QuotaStore>,
     /// Namespaces and the decision function with its Forbidden answer.
     pub image_streams: Arc<ImageStreamApi>,
     /// Images pushed this recently never go by a retention policy (`[prune]
@@ -215,15 +257,79 @@ impl Pruning {
     pub async fn prune_images(
         &self,
         namespace: Option<&str>,
-        rules: OpenShiftRules,
+        selection: Selection,
         confirm: bool,
     ) -> StorageResult<PruneStatus> {
         let start = Utc::now();
         let inventory = self.store.inventory(namespace).await?;
-        let plan = plan::plan(&inventory, rules.keep_since, |view| {
-            plan::openshift(rules, view)
-        });
+        let plan = match selection {
+            Selection::Revisions(rules) => plan::plan(&inventory, rules.keep_since, |view| {
+                plan::openshift(rules, view)
+            }),
+            Selection::OverSizeLimit { all_images } => {
+                let mut limits: HashMap<&str, Option<u64>> = HashMap::new();
+                for stream in &inventory.streams {
+                    let namespace = stream.repository.namespace();
+                    if !limits.contains_key(namespace) {
+                        limits.insert(namespace, self.quotas.max_image_size(namespace).await?);
+                    }
+                }
+                let sizes = self.image_sizes(&inventory, &limits).await?;
+                // Age keeps nothing here; only what is pushed while the prune runs stays.
+                plan::plan(&inventory, start, |view| {
+                    let limit = limits
+                        .get(view.stream.repository.namespace())
+                        .copied()
+                        .flatten();
+                    plan::over_size_limit(limit, &sizes, all_images, view)
+                })
+            }
+        };
         self.run(plan, confirm, start).await
+    }
+
+    /// The stored bytes of each image (its config and layers, each once) of the namespaces
+    /// with a limit, as an image's size is counted against `openshift.io/Image` `max.storage`.
+    async fn image_sizes(
+        &self,
+        inventory: &Inventory,
+        limits: &HashMap<&str, Option<u64>>,
+    ) -> StorageResult<HashMap<Digest, u64>> {
+        let limited: HashSet<i64> = inventory
+            .streams
+            .iter()
+            .filter(|stream| {
+                limits
+                    .get(stream.repository.namespace())
+                    .is_some_and(Option::is_some)
+            })
+            .map(|stream| stream.repository_id)
+            .collect();
+        let mut digests: Vec<Digest> = inventory
+            .images
+            .iter()
+            .filter(|image| limited.contains(&image.repository_id))
+            .map(|image| image.digest.clone())
+            .collect();
+        digests.sort();
+        digests.dedup();
+        let wanted: HashSet<&Digest> = digests.iter().collect();
+        let mut sizes: HashMap<Digest, u64> = HashMap::new();
+        for batch in digests.chunks(HOLDERS_BATCH) {
+            for content in self.store.content_holders(batch).await? {
+                let holders: HashSet<&Digest> = content
+                    .holders
+                    .iter()
+                    .map(|(_, manifest)| manifest)
+                    .filter(|manifest| wanted.contains(manifest))
+                    .collect();
+                for manifest in holders {
+                    let size = sizes.entry(manifest.clone()).or_default();
+                    *size = size.saturating_add(content.size);
+                }
+            }
+        }
+        Ok(sizes)
     }
 
     /// Counts what `plan` frees and, when confirmed, applies it step by step.
@@ -371,15 +477,11 @@ impl Pruning {
             }
         }
         let spec = request.spec;
-        let rules = openshift_rules(
-            spec.keep_tag_revisions,
-            spec.keep_younger_than.as_deref(),
-            spec.all,
-            Utc::now(),
-            "spec.",
-        )
-        .map_err(|cause| ApiError::invalid(IMAGE_PRUNES, "", cause))?;
-        let status = self.prune_images(namespace, rules, spec.confirm).await?;
+        let selection = Selection::of(&spec, Utc::now())
+            .map_err(|cause| ApiError::invalid(IMAGE_PRUNES, "", cause))?;
+        let status = self
+            .prune_images(namespace, selection, spec.confirm)
+            .await?;
         if spec.confirm {
             self.audit(
                 who,

@@ -294,20 +294,58 @@ pub fn openshift(rules: OpenShiftRules, view: &StreamView<'_>) -> Option<Decisio
         }
     }
     if !rules.all_images {
-        let imported_items = view
-            .tags
-            .iter()
-            .filter(|(tag, _)| view.imported_tags.contains(*tag))
-            .flat_map(|(_, items)| items.iter().filter_map(|item| item.digest.clone()));
-        decision.keep.extend(imported_items);
-        decision.keep.extend(
-            view.images
-                .iter()
-                .filter(|image| image.imported)
-                .map(|image| image.digest.clone()),
-        );
+        keep_imported(view, &mut decision);
     }
     Some(decision)
+}
+
+/// `oc adm prune images --prune-over-size-limit`: in a namespace whose `LimitRange` bounds an
+/// image's size (`openshift.io/Image` `max.storage`, `limit`), every history item and image of
+/// an image larger than that goes, whatever its revision or age; nothing else does. `sizes` are
+/// the images' stored bytes (config and layers). With `all_images` false, imported images stay.
+pub fn over_size_limit(
+    limit: Option<u64>,
+    sizes: &HashMap<Digest, u64>,
+    all_images: bool,
+    view: &StreamView<'_>,
+) -> Option<Decision> {
+    let limit = limit?;
+    let over = |digest: &Digest| sizes.get(digest).is_some_and(|size| *size > limit);
+    let mut decision = Decision::default();
+    decision.remove_items.extend(
+        view.tags
+            .values()
+            .flatten()
+            .filter(|item| item.digest.as_ref().is_some_and(over))
+            .map(|item| item.id),
+    );
+    decision.keep.extend(
+        view.images
+            .iter()
+            .filter(|image| !over(&image.digest))
+            .map(|image| image.digest.clone()),
+    );
+    if !all_images {
+        keep_imported(view, &mut decision);
+    }
+    Some(decision)
+}
+
+/// `--all=false`: images imported from other registries stay, and so do the history items of
+/// tags that import.
+fn keep_imported(view: &StreamView<'_>, decision: &mut Decision) {
+    let imported_items = view
+        .tags
+        .iter()
+        .filter(|(tag, _)| view.imported_tags.contains(*tag))
+        .flat_map(|(_, items)| items.iter().filter_map(|item| item.digest.clone()));
+    decision.keep.extend(imported_items);
+    decision.keep.extend(
+        view.images
+            .iter()
+            .filter(|image| image.imported)
+            .map(|image| image.digest.clone()),
+    );
 }
 
 #[cfg(test)]
@@ -428,6 +466,61 @@ mod tests {
             ]
         );
         assert_eq!(images, [v[1].clone()]);
+    }
+
+    #[test]
+    fn over_the_size_limit_every_revision_and_image_larger_than_it_goes_whatever_its_age() {
+        let mut f = Fixture::new();
+        let small_old = f.push("latest", "small-old", 30);
+        let big = f.push("latest", "big", 20);
+        let small_new = f.push("latest", "small-new", 0);
+        let big_untagged = f.push("", "big-untagged", 0);
+        let big_stable = f.push("stable", "big-stable", 0);
+        let sizes: HashMap<Digest, u64> = [
+            (&small_old, 10),
+            (&big, 1000),
+            (&small_new, 100),
+            (&big_untagged, 101),
+            (&big_stable, 5000),
+        ]
+        .into_iter()
+        .map(|(digest, size)| (digest.clone(), size))
+        .collect();
+        let pruned = |limit: Option<u64>| {
+            // A prune over the size limit keeps only what is pushed after it starts.
+            let plan = plan(&f.inventory, f.now + TimeDelta::seconds(1), |view| {
+                over_size_limit(limit, &sizes, true, view)
+            });
+            plan.streams
+                .first()
+                .map(|stream| {
+                    let mut items: Vec<String> = stream
+                        .items
+                        .iter()
+                        .map(|i| format!("{}@{}", i.tag, &i.image[7..11]))
+                        .collect();
+                    items.sort();
+                    let mut images: Vec<Digest> =
+                        stream.images.iter().map(|i| i.digest.clone()).collect();
+                    images.sort();
+                    (items, images)
+                })
+                .unwrap_or_default()
+        };
+        let mut going = vec![big.clone(), big_untagged.clone(), big_stable.clone()];
+        going.sort();
+        assert_eq!(
+            pruned(Some(100)),
+            (
+                vec![
+                    format!("latest@{}", short(&big)),
+                    format!("stable@{}", short(&big_stable))
+                ],
+                going
+            )
+        );
+        // Without a limit in the namespace, nothing goes.
+        assert_eq!(pruned(None), (Vec::new(), Vec::new()));
     }
 
     #[test]

@@ -214,7 +214,9 @@ impl Pruning {
         ) else {
             return Ok(None);
         };
-        let mut run = self.prune_images(None, rules, true).await?;
+        let mut run = self
+            .prune_images(None, super::Selection::Revisions(rules), true)
+            .await?;
         tracing::info!(
             items = run.deleted_items,
             images = run.deleted_images,

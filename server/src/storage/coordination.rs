@@ -468,11 +468,16 @@ async fn keep_while<T>(
         if asked >= valid_until {
             return Err(LeaseError::Lost(name.to_owned()));
         }
-        let renewed = tokio::time::timeout(
+        // The work goes on while the renewal waits: on SQLite the renewal waits for the write
+        // lock, and the work may hold it in a transaction that ends only when it is polled.
+        let renewal = tokio::time::timeout(
             valid_until - asked,
             leases.renew_lease(name, holder, timing.ttl),
-        )
-        .await;
+        );
+        let renewed = tokio::select! {
+            done = &mut work => return Ok(done),
+            renewed = renewal => renewed,
+        };
         match renewed {
             Ok(Ok(true)) => valid_until = asked + timing.ttl,
             Ok(Ok(false)) => return Err(LeaseError::Lost(name.to_owned())),

@@ -83,15 +83,93 @@ impl SqliteMetadata {
         self.pool.clone()
     }
 
-    async fn begin_write(&self) -> StorageResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        super::begin_uncancellable(&self.pool, Some("BEGIN IMMEDIATE")).await
+    /// A write transaction: the database's one writer until it ends.
+    #[track_caller]
+    fn begin_write(&self) -> impl Future<Output = StorageResult<WriteTx>> + Send + use<> {
+        let place = std::panic::Location::caller();
+        let pool = self.pool.clone();
+        async move {
+            let tx = super::begin_uncancellable(&pool, Some("BEGIN IMMEDIATE")).await?;
+            Ok(WriteTx {
+                tx: Some(tx),
+                began: std::time::Instant::now(),
+                place,
+            })
+        }
     }
 
     /// Commits a transaction that may have appended events, and wakes watchers.
-    async fn commit(&self, tx: sqlx::Transaction<'static, sqlx::Sqlite>) -> StorageResult<()> {
+    async fn commit(&self, tx: WriteTx) -> StorageResult<()> {
         tx.commit().await?;
         self.changes.send_modify(|count| *count += 1);
         Ok(())
+    }
+}
+
+/// A transaction holding SQLite's write lock, which every other writer waits for: one held
+/// longer than [`SLOW_WRITE`] is logged as it ends, with the place that began it.
+pub(super) struct WriteTx {
+    tx: Option<sqlx::Transaction<'static, sqlx::Sqlite>>,
+    began: std::time::Instant,
+    place: &'static std::panic::Location<'static>,
+}
+
+const SLOW_WRITE: Duration = Duration::from_secs(1);
+
+impl WriteTx {
+    pub(super) async fn commit(mut self) -> Result<(), sqlx::Error> {
+        match self.tx.take() {
+            Some(tx) => {
+                let committed = tx.commit().await;
+                self.report("committed");
+                committed
+            }
+            None => Ok(()),
+        }
+    }
+
+    pub(super) async fn rollback(mut self) -> Result<(), sqlx::Error> {
+        match self.tx.take() {
+            Some(tx) => {
+                let rolled_back = tx.rollback().await;
+                self.report("rolled back");
+                rolled_back
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn report(&self, end: &str) {
+        let held = self.began.elapsed();
+        if held > SLOW_WRITE {
+            tracing::warn!(
+                held_ms = held.as_millis() as u64,
+                began_at = %self.place,
+                "a write transaction held the database's write lock for over a second ({end})"
+            );
+        }
+    }
+}
+
+impl Drop for WriteTx {
+    fn drop(&mut self) {
+        if self.tx.is_some() {
+            self.report("dropped");
+        }
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        // Only `commit` and `rollback` take it, and they consume the transaction.
+        self.tx.as_deref().expect("an ended transaction")
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        self.tx.as_deref_mut().expect("an ended transaction")
     }
 }
 

@@ -658,6 +658,35 @@ mod tests {
     use super::*;
     use crate::storage::contract::{repo, source};
 
+    /// Leased work in the middle of a write transaction when its lease is due for renewal:
+    /// the renewal waits for the write lock, so the work must go on meanwhile, or neither ends
+    /// until the lease is lost (every writer stalled for seconds, the work thrown away).
+    #[tokio::test]
+    async fn leased_work_holding_the_write_lock_across_a_renewal_keeps_its_lease() {
+        use crate::storage::coordination::{LeaseTiming, hold_lease};
+        use std::time::Duration;
+        let (_dir, store) = temp_store().await;
+        let timing = LeaseTiming {
+            ttl: Duration::from_millis(1000),
+            renew_every: Duration::from_millis(100),
+        };
+        let work = async {
+            let mut tx = store.begin_write().await.unwrap();
+            sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ('x', 1, '')")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            // Across several renewals (within the lease's ttl: a renewal that cannot be
+            // recorded before then loses the lease, rightly).
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            tx.commit().await.unwrap();
+        };
+        let held = hold_lease(&store, "gc-content", "replica-a", timing, work).await;
+        assert!(held.is_ok(), "{held:?}");
+        use crate::storage::coordination::LeaseStore as _;
+        assert_eq!(store.lease_holder("gc-content").await.unwrap(), None);
+    }
+
     #[tokio::test]
     async fn a_verified_link_repairs_a_wrong_size_and_unlinking_removes_remote_links() {
         let (_dir, store) = temp_store().await;
