@@ -177,7 +177,7 @@ test("the prune preview is the cluster administrator's, with its own confirmatio
   await expect(page.getByText("None is configured")).toBeVisible();
 
   const form = page.getByRole("region", { name: "Preview a prune" });
-  await form.getByLabel("Namespace").fill("pruned");
+  await form.getByLabel("Namespace", { exact: true }).fill("pruned");
   await form.getByLabel("Keep tag revisions").fill("1");
   await form.getByLabel("Keep younger than").fill("soon");
   await form.getByRole("button", { name: "Preview" }).click();
