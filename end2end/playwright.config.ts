@@ -19,9 +19,10 @@ process.env.BERTH_E2E_DATA ??= fs.mkdtempSync(path.join(os.tmpdir(), "berth-e2e-
 process.env.BERTH_E2E_OIDC_DATA ??= fs.mkdtempSync(path.join(os.tmpdir(), "berth-e2e-oidc-"));
 const dataDir = process.env.BERTH_E2E_DATA;
 // Every browser of the suite signs in from 127.0.0.1: the per-address throttle (5x the per-user
-// rate) would otherwise refuse the suite's later sign-ins.
+// rate) would otherwise refuse the suite's later sign-ins. Retention policies may remove what a
+// test has just pushed (the lifecycle test runs one for real).
 const mainConfig = path.join(dataDir, "berth.toml");
-fs.writeFileSync(mainConfig, "[auth]\nlogin_attempts_per_minute = 100\n");
+fs.writeFileSync(mainConfig, "[auth]\nlogin_attempts_per_minute = 100\n\n[prune]\nretention_grace_seconds = 0\n");
 
 // A second Berth whose console signs people in through an external OpenID Connect provider. The
 // issuer is configured, so its origin (on loopback) is trusted without an egress allow-list.

@@ -15,8 +15,8 @@ use leptos_router::{SsrMode, path};
 
 use components::{NoticeArea, UserMenu, provide_console, use_console};
 use pages::{
-    AccessPage, ImagePage, NamespacePage, NamespacesPage, NotFound, SecretsPage, StreamPage,
-    TokensPage, WebhooksPage,
+    AccessPage, ImagePage, LifecyclePage, NamespacePage, NamespacesPage, NotFound, PrunePage,
+    SecretsPage, StreamPage, TokensPage, WebhooksPage,
 };
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -66,10 +66,12 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=NotFound>
                     <Route path=path!("/") view=NamespacesPage ssr=SsrMode::Async/>
                     <Route path=path!("/tokens") view=TokensPage ssr=SsrMode::Async/>
+                    <Route path=path!("/prune") view=PrunePage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace") view=NamespacePage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/access") view=AccessPage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/webhooks") view=WebhooksPage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/secrets") view=SecretsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/ns/:namespace/lifecycle") view=LifecyclePage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/streams/:stream") view=StreamPage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/streams/:stream/access") view=AccessPage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/streams/:stream/images/:digest") view=ImagePage ssr=SsrMode::Async/>

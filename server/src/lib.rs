@@ -249,6 +249,8 @@ async fn build_app_on(
         webhooks: webhook_api.clone(),
         secrets: registry_secrets.clone(),
         tag_rules: tag_rules.clone(),
+        quotas: quotas.clone(),
+        pruning: pruning.clone(),
     });
 
     // What people reach with a browser session; the registry, OAuth and operations endpoints

@@ -6,8 +6,8 @@
 mod common;
 
 use common::{
-    ADMIN_PASSWORD, TestServer, client_with_token, console_session, expect_status, json_of,
-    push_image, tag_form, wait_until,
+    ADMIN_PASSWORD, TestServer, client_with_token, console_session, expect_status, grant_user,
+    json_of, push_image, tag_form, wait_until,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -638,4 +638,465 @@ async fn a_webhook_delivery_is_sent_again_from_the_console() {
         [made["id"].as_str().unwrap(), id.as_str()],
         "newest first"
     );
+}
+
+/// Bytes of a quantity as Berth writes one back: a number, or a whole number of `Ki`, `Mi`,
+/// `Gi`.
+fn quantity_bytes(quantity: &str) -> u64 {
+    for (suffix, unit) in [("Ki", 1u64 << 10), ("Mi", 1 << 20), ("Gi", 1 << 30)] {
+        if let Some(number) = quantity.strip_suffix(suffix) {
+            return number.parse::<u64>().unwrap() * unit;
+        }
+    }
+    quantity.parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_namespaces_usage_is_what_its_quotas_count_for_its_members() {
+    let server = TestServer::start();
+    let admin = server.client();
+    push_image(&server, "shop/app", "v1", "one").await;
+    push_image(&server, "shop/app", "v2", "two").await;
+    // The same image in a second stream: one image, its layers counted once.
+    push_image(&server, "shop/web", "latest", "one").await;
+    let path = "/console/api/namespace_usage?namespace=shop";
+
+    // Without quotas: the usage alone.
+    let usage = read(&admin, &server, path).await;
+    assert_eq!(usage["streams"], 2, "{usage}");
+    assert_eq!(usage["images"], 2, "{usage}");
+    let bytes = usage["bytes"].as_u64().unwrap();
+    assert!(bytes > 0, "{usage}");
+    assert_eq!(usage["quotas"], json!([]));
+    assert_eq!(usage["limits"], json!([]));
+
+    // With a quota and a limit range: a bar per limit, whose usage is the API's.
+    for (resource, body) in [
+        (
+            "resourcequotas",
+            json!({"metadata": {"name": "registry"},
+                   "spec": {"hard": {"berth.io/storage": "1Gi", "openshift.io/imagestreams": 5}}}),
+        ),
+        (
+            "limitranges",
+            json!({"metadata": {"name": "images"},
+            "spec": {"limits": [
+                {"type": "openshift.io/Image", "max": {"storage": "100Mi"}},
+                {"type": "openshift.io/ImageStream", "max": {"openshift.io/image-tags": 20}},
+            ]}}),
+        ),
+    ] {
+        expect_status(
+            admin
+                .post(server.url(&format!("/api/v1/namespaces/shop/{resource}")))
+                .json(&body),
+            StatusCode::CREATED,
+        )
+        .await;
+    }
+    let usage = read(&admin, &server, path).await;
+    let quota =
+        json_of(admin.get(server.url("/api/v1/namespaces/shop/resourcequotas/registry"))).await;
+    let api_bytes = quantity_bytes(
+        quota["status"]["used"]["berth.io/storage"]
+            .as_str()
+            .unwrap(),
+    );
+    assert_eq!(usage["bytes"], api_bytes, "{usage} {quota}");
+    assert_eq!(usage["bytes"], bytes);
+    assert_eq!(
+        usage["quotas"],
+        json!([
+            {"quota": "registry", "resource": "berth.io/storage", "used": api_bytes,
+             "hard": 1u64 << 30, "hard_text": "1Gi", "bytes": true},
+            {"quota": "registry", "resource": "openshift.io/imagestreams", "used": 2,
+             "hard": 5, "hard_text": "5", "bytes": false},
+        ])
+    );
+    assert_eq!(
+        quota["status"]["used"]["openshift.io/imagestreams"], "2",
+        "{quota}"
+    );
+    assert_eq!(
+        usage["limits"],
+        json!([
+            {"range": "images", "limit_type": "openshift.io/Image", "resource": "storage",
+             "max": 100u64 << 20, "max_text": "100Mi", "bytes": true},
+            {"range": "images", "limit_type": "openshift.io/ImageStream",
+             "resource": "openshift.io/image-tags", "max": 20, "max_text": "20", "bytes": false},
+        ])
+    );
+
+    // A member reads it; a user bound nowhere is refused; a namespace that is not, is not found.
+    let member = server.user("member");
+    grant_user(&server, "shop", "viewer", "member").await;
+    let seen = read(&member, &server, path).await;
+    assert_eq!(seen, usage);
+    let refused = refused_read(&server.user("stranger"), &server, path).await;
+    assert!(refused["Forbidden"].is_string(), "{refused}");
+    let missing = refused_read(
+        &admin,
+        &server,
+        "/console/api/namespace_usage?namespace=absent",
+    )
+    .await;
+    assert!(missing["NotFound"].is_string(), "{missing}");
+}
+
+/// The console's form adding an immutability rule to `team` (a preview with `dry_run`), its
+/// fields as the page sends them (`form[name]`).
+fn tag_rule_form<'a>(
+    csrf: &'a str,
+    name: &'a str,
+    tags: &'a str,
+    dry_run: &'a str,
+) -> [(&'static str, &'a str); 8] {
+    [
+        ("csrf", csrf),
+        ("namespace", "team"),
+        ("form[name]", name),
+        ("form[streams]", ""),
+        ("form[exclude_streams]", ""),
+        ("form[tags]", tags),
+        ("form[exclude_tags]", "*-rc*"),
+        ("dry_run", dry_run),
+    ]
+}
+
+/// The console's form adding a retention policy to `team` that keeps `tags`, always.
+fn retention_form<'a>(
+    csrf: &'a str,
+    name: &'a str,
+    keep: &'a str,
+    count: &'a str,
+) -> [(&'static str, &'a str); 11] {
+    [
+        ("csrf", csrf),
+        ("namespace", "team"),
+        ("form[name]", name),
+        ("form[streams]", "app"),
+        ("form[exclude_streams]", ""),
+        ("form[tags]", "v2"),
+        ("form[exclude_tags]", ""),
+        ("form[keep]", keep),
+        ("form[count]", count),
+        ("form[untagged]", "false"),
+        ("form[schedule]", ""),
+    ]
+}
+
+/// A run of policy `name` of `team`, as the console's buttons ask for it.
+fn run_form<'a>(csrf: &'a str, name: &'a str, confirm: &'a str) -> [(&'static str, &'a str); 4] {
+    [
+        ("csrf", csrf),
+        ("namespace", "team"),
+        ("name", name),
+        ("confirm", confirm),
+    ]
+}
+
+/// The console's prune form over `team`: keep one revision of each tag, however young.
+fn prune_form<'a>(
+    csrf: &'a str,
+    younger: &'a str,
+    confirm: &'a str,
+) -> [(&'static str, &'a str); 6] {
+    [
+        ("csrf", csrf),
+        ("options[namespace]", "team"),
+        ("options[keep_tag_revisions]", "1"),
+        ("options[keep_younger_than]", younger),
+        ("options[all]", "true"),
+        ("confirm", confirm),
+    ]
+}
+
+/// The tags of `team/app` as the image stream API has them.
+async fn team_app_tags(server: &TestServer) -> Vec<String> {
+    let stream =
+        json_of(server.get("/apis/image.openshift.io/v1/namespaces/team/imagestreams/app")).await;
+    stream["status"]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tag| tag["tag"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn digests(result: &Value, key: &str) -> Vec<String> {
+    result["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|stream| stream[key].as_array().unwrap())
+        .map(|digest| digest.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn lifecycle_rules_are_the_namespace_admins_and_dry_runs_delete_nothing() {
+    // Retention may take what was just pushed here.
+    let server = TestServer::start_with_config("[prune]\nretention_grace_seconds = 0\n", &[]);
+    let first = push_image(&server, "team/app", "v1", "first").await;
+    push_image(&server, "team/app", "v2", "second").await;
+    server.add_user("alice", "alice-password", &[]);
+    server.add_user("bob", "bob-password", &[]);
+    grant_user(&server, "team", "admin", "alice").await;
+    grant_user(&server, "team", "viewer", "bob").await;
+    let (alice, alice_csrf) = console_session(&server, "alice", "alice-password").await;
+    let (bob, bob_csrf) = console_session(&server, "bob", "bob-password").await;
+
+    // The viewer sees the usage, but neither the rules nor a prune, and changes nothing.
+    read(&bob, &server, "/console/api/namespace_usage?namespace=team").await;
+    for path in [
+        "/console/api/tag_rules?namespace=team",
+        "/console/api/retention_policies?namespace=team",
+        "/console/api/pruner",
+    ] {
+        let refused = refused_read(&bob, &server, path).await;
+        assert!(refused["Forbidden"].is_string(), "{path}: {refused}");
+    }
+    for (endpoint, form) in [
+        (
+            "create_tag_rule",
+            tag_rule_form(&bob_csrf, "releases", "v*", "false").to_vec(),
+        ),
+        (
+            "create_tag_rule",
+            tag_rule_form(&bob_csrf, "releases", "v*", "true").to_vec(),
+        ),
+        (
+            "create_retention_policy",
+            retention_form(&bob_csrf, "keep", "always", "").to_vec(),
+        ),
+        (
+            "prune_images",
+            prune_form(&bob_csrf, "0s", "false").to_vec(),
+        ),
+    ] {
+        let refused = change(&bob, &server, endpoint, &form).await.unwrap_err();
+        assert!(refused["Forbidden"].is_string(), "{endpoint}: {refused}");
+    }
+
+    // The admin previews an immutability rule: what it would protect, nothing stored.
+    let preview = change(
+        &alice,
+        &server,
+        "create_tag_rule",
+        &tag_rule_form(&alice_csrf, "releases", "v2", "true"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(preview["matching"], 1, "{preview}");
+    assert_eq!(preview["matching_tags"], json!(["app:v2"]));
+    let rules = read(&alice, &server, "/console/api/tag_rules?namespace=team").await;
+    assert_eq!(rules, json!([]));
+    // A bad pattern is said with the form's label, and nothing is stored.
+    let bad = change(
+        &alice,
+        &server,
+        "create_tag_rule",
+        &tag_rule_form(&alice_csrf, "releases", "v2, {v", "false"),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        bad["Invalid"].as_str().unwrap().starts_with("Tags: \"{v\""),
+        "{bad}"
+    );
+    change(
+        &alice,
+        &server,
+        "create_tag_rule",
+        &tag_rule_form(&alice_csrf, "releases", "v2", "false"),
+    )
+    .await
+    .unwrap();
+    let rules = read(&alice, &server, "/console/api/tag_rules?namespace=team").await;
+    assert_eq!(names_of(&rules), ["releases"]);
+    assert_eq!(rules[0]["exclude_tags"], json!(["*-rc*"]));
+    let stream = read(
+        &bob,
+        &server,
+        "/console/api/stream?namespace=team&stream=app",
+    )
+    .await;
+    assert_eq!(stream["tags"][1]["name"], "v2");
+    assert_eq!(stream["tags"][1]["immutable_rule"], "releases");
+    assert_eq!(stream["tags"][0]["immutable_rule"], Value::Null);
+
+    // A namespace admin is no cluster admin: no prune here.
+    let refused = refused_read(&alice, &server, "/console/api/pruner").await;
+    assert!(refused["Forbidden"].is_string(), "{refused}");
+    let refused = change(
+        &alice,
+        &server,
+        "prune_images",
+        &prune_form(&alice_csrf, "0s", "false"),
+    )
+    .await
+    .unwrap_err();
+    assert!(refused["Forbidden"].is_string(), "{refused}");
+
+    // Retention: a policy keeping v2; a count that is not one is said with its label.
+    let bad = change(
+        &alice,
+        &server,
+        "create_retention_policy",
+        &retention_form(&alice_csrf, "keep-v2", "pushed", "many"),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        bad["Invalid"].as_str().unwrap().starts_with("How many: "),
+        "{bad}"
+    );
+    let made = change(
+        &alice,
+        &server,
+        "create_retention_policy",
+        &retention_form(&alice_csrf, "keep-v2", "always", ""),
+    )
+    .await
+    .unwrap();
+    assert_eq!(made["streams"], "app");
+    assert_eq!(made["rules"], json!(["v2, always"]));
+    // The dry run says what would go, and nothing goes.
+    let dry = change(
+        &alice,
+        &server,
+        "run_retention_policy",
+        &run_form(&alice_csrf, "keep-v2", "false"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(digests(&dry, "images"), [first.as_str()]);
+    assert_eq!(dry["streams"][0]["items"], json!([["v1", first]]));
+    assert!(dry["bytes"].as_u64().unwrap() > 0, "{dry}");
+    assert_eq!(team_app_tags(&server).await, ["v1", "v2"]);
+    let manifest = format!("/v2/team/app/manifests/{first}");
+    assert_eq!(
+        server.get(&manifest).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    // Confirmed, it goes; the policy shows its last run.
+    let run = change(
+        &alice,
+        &server,
+        "run_retention_policy",
+        &run_form(&alice_csrf, "keep-v2", "true"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(run["dry_run"], false);
+    assert_eq!(digests(&run, "images"), [first.as_str()]);
+    assert_eq!(team_app_tags(&server).await, ["v2"]);
+    assert_eq!(
+        server.get(&manifest).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    let policies = read(
+        &alice,
+        &server,
+        "/console/api/retention_policies?namespace=team",
+    )
+    .await;
+    assert_eq!(names_of(&policies), ["keep-v2"]);
+    assert_eq!(policies[0]["last_result"]["images"], 1, "{policies}");
+    assert!(policies[0]["last_run"].is_string(), "{policies}");
+
+    // Deleted, the rule and the policy are gone.
+    for (endpoint, name) in [
+        ("delete_retention_policy", "keep-v2"),
+        ("delete_tag_rule", "releases"),
+    ] {
+        change(
+            &alice,
+            &server,
+            endpoint,
+            &[
+                ("csrf", alice_csrf.as_str()),
+                ("namespace", "team"),
+                ("name", name),
+            ],
+        )
+        .await
+        .unwrap();
+    }
+    for path in [
+        "/console/api/tag_rules?namespace=team",
+        "/console/api/retention_policies?namespace=team",
+    ] {
+        assert_eq!(read(&alice, &server, path).await, json!([]), "{path}");
+    }
+
+    // The cluster administrator previews a prune of the namespace, then prunes.
+    let replaced = push_image(&server, "team/app", "v2", "third").await;
+    let second = team_app_history(&server).await;
+    let (admin, admin_csrf) = console_session(&server, "admin", ADMIN_PASSWORD).await;
+    assert_eq!(
+        read(&admin, &server, "/console/api/pruner").await,
+        Value::Null
+    );
+    let bad = change(
+        &admin,
+        &server,
+        "prune_images",
+        &prune_form(&admin_csrf, "soon", "false"),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        bad["Invalid"]
+            .as_str()
+            .unwrap()
+            .starts_with("Keep younger than: "),
+        "{bad}"
+    );
+    let preview = change(
+        &admin,
+        &server,
+        "prune_images",
+        &prune_form(&admin_csrf, "0s", "false"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(preview["dry_run"], true);
+    assert_eq!(digests(&preview, "images"), [second.as_str()]);
+    assert_eq!(team_app_history(&server).await, second);
+    let pruned = change(
+        &admin,
+        &server,
+        "prune_images",
+        &prune_form(&admin_csrf, "0s", "true"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(digests(&pruned, "images"), [second]);
+    assert_eq!(team_app_history(&server).await, replaced);
+}
+
+/// The oldest image of `team/app:v2`'s history.
+async fn team_app_history(server: &TestServer) -> String {
+    let tag =
+        json_of(server.get("/apis/image.openshift.io/v1/namespaces/team/imagestreams/app")).await;
+    let items = tag["status"]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|tag| tag["tag"] == "v2")
+        .unwrap()["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    items.last().unwrap()["image"].as_str().unwrap().to_owned()
+}
+
+fn names_of(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["name"].as_str().unwrap())
+        .collect()
 }

@@ -361,6 +361,7 @@ async fn pages_served_at_once_all_render() {
         "/ns/team/access",
         "/ns/team/webhooks",
         "/ns/team/secrets",
+        "/ns/team/lifecycle",
         "/ns/team/streams/app",
     ];
     let clients: Vec<_> = (0..16)

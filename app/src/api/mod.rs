@@ -9,9 +9,13 @@
 
 pub mod access;
 pub mod images;
+pub mod immutability;
 pub mod imports;
 pub mod namespaces;
+pub mod prune;
 pub mod pull_secrets;
+pub mod quotas;
+pub mod retention;
 pub mod session;
 pub mod streams;
 pub mod tokens;
@@ -81,6 +85,10 @@ pub trait ConsoleData:
     + pull_secrets::PullSecretData
     + access::AccessData
     + tokens::TokenData
+    + quotas::QuotaData
+    + retention::RetentionData
+    + immutability::TagRuleData
+    + prune::PruneData
     + 'static
 {
 }
@@ -96,6 +104,10 @@ impl<T> ConsoleData for T where
         + pull_secrets::PullSecretData
         + access::AccessData
         + tokens::TokenData
+        + quotas::QuotaData
+        + retention::RetentionData
+        + immutability::TagRuleData
+        + prune::PruneData
         + 'static
 {
 }

@@ -46,6 +46,7 @@ impl LiveChange {
             ("import", Some(tag), Some(image)) => format!("{stream}:{tag} was imported ({image})."),
             ("import", Some(tag), None) => format!("The import of {stream}:{tag} failed."),
             ("delete", _, _) if self.event_type == "DELETED" => format!("{stream} was deleted."),
+            ("prune", _, _) => format!("Old images of {stream} were pruned."),
             ("create", _, _) => format!("{stream} was created."),
             _ => format!("{stream} changed."),
         }

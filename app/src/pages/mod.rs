@@ -1,8 +1,10 @@
 mod access;
 mod image;
+mod lifecycle;
 mod namespace;
 mod namespaces;
 mod not_found;
+mod prune;
 mod secrets;
 mod stream;
 mod tokens;
@@ -10,9 +12,11 @@ mod webhooks;
 
 pub use access::AccessPage;
 pub use image::ImagePage;
+pub use lifecycle::LifecyclePage;
 pub use namespace::NamespacePage;
 pub use namespaces::NamespacesPage;
 pub use not_found::NotFound;
+pub use prune::PrunePage;
 pub use secrets::SecretsPage;
 pub use stream::StreamPage;
 pub use tokens::TokensPage;

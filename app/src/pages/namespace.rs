@@ -4,8 +4,11 @@ use leptos_router::NavigateOptions;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
 use super::{page_title, param, tls_flag};
+use crate::api::quotas::get_namespace_usage;
 use crate::api::streams::{STREAM_PAGE, StreamPage, StreamSort, list_streams};
-use crate::components::{CommandLine, ErrorPanel, ImportForm, ImportState, Loading, use_console};
+use crate::components::{
+    CommandLine, ErrorPanel, ImportForm, ImportState, Loading, UsageSummary, use_console,
+};
 use crate::format::{encode, size, time};
 
 /// A namespace's image streams: search as you type, sort, pages; the address keeps all three,
@@ -47,6 +50,12 @@ pub fn NamespacePage() -> impl IntoView {
             )
         },
     );
+    // A summary of what the namespace uses; the lifecycle page has the rest. Not shown when it
+    // cannot be read (the streams above say why).
+    let usage = Resource::new(
+        move || (namespace.get(), live.get()),
+        |(namespace, _)| get_namespace_usage(namespace),
+    );
     let navigate = use_navigate();
     let go = move |filter: String, sort: StreamSort, page: u64| {
         let mut url = format!("/ns/{}?", encode(&namespace.get_untracked()));
@@ -87,8 +96,9 @@ pub fn NamespacePage() -> impl IntoView {
                 <h1><span class="muted">"Namespace "</span>{move || namespace.get()}</h1>
                 <Transition fallback=|| ()>
                     {move || Suspend::new(async move {
-                        streams.await.ok().map(|page| page.permissions).filter(|p| p.manage_access || p.manage_secrets).map(|p| view! {
+                        streams.await.ok().map(|page| page.permissions).map(|p| view! {
                             <div class="head-actions">
+                                <a href=format!("/ns/{}/lifecycle", encode(&namespace.get_untracked()))>"Lifecycle"</a>
                                 {p.manage_access.then(|| view! { <a href=format!("/ns/{}/webhooks", encode(&namespace.get_untracked()))>"Webhooks"</a> })}
                                 {p.manage_secrets.then(|| view! { <a href=format!("/ns/{}/secrets", encode(&namespace.get_untracked()))>"Pull secrets"</a> })}
                                 {p.manage_access.then(|| view! { <a href=format!("/ns/{}/access", encode(&namespace.get_untracked()))>"Access"</a> })}
@@ -117,6 +127,19 @@ pub fn NamespacePage() -> impl IntoView {
                 })}
             </Transition>
         </section>
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                usage.await.ok().map(|usage| view! {
+                    <section class="panel" aria-labelledby="usage-heading">
+                        <div class="panel-head">
+                            <h2 id="usage-heading">"Usage"</h2>
+                            <a href=format!("/ns/{}/lifecycle", encode(&usage.namespace))>"Quotas, retention and immutability"</a>
+                        </div>
+                        <UsageSummary usage/>
+                    </section>
+                })
+            })}
+        </Transition>
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
                 streams.await.ok().filter(|p| p.permissions.push).map(|listing| view! {

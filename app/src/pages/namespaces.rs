@@ -1,7 +1,9 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use crate::api::ConsoleResult;
 use crate::api::namespaces::{NamespaceList, create_namespace, delete_namespace, list_namespaces};
+use crate::api::prune::{PrunerRow, get_pruner};
 use crate::components::{ActionError, DeleteButton, ErrorPanel, Loading, use_console};
 use crate::format::{encode, size, time};
 
@@ -23,12 +25,15 @@ pub fn NamespacesPage() -> impl IntoView {
         move || (create.version().get(), delete.version().get(), live.get()),
         |_| list_namespaces(),
     );
+    // The prune page is linked for those the server lets read the image pruner: the cluster
+    // administrators.
+    let pruner = Resource::new(|| (), |_| get_pruner());
     view! {
         <Title text="Namespaces"/>
         <Transition fallback=|| view! { <Loading what="namespaces"/> }>
             {move || Suspend::new(async move {
                 match namespaces.await {
-                    Ok(list) => view! { <NamespaceTable list create delete/> }.into_any(),
+                    Ok(list) => view! { <NamespaceTable list create delete pruner/> }.into_any(),
                     Err(error) => view! { <ErrorPanel error/> }.into_any(),
                 }
             })}
@@ -41,6 +46,7 @@ fn NamespaceTable(
     list: NamespaceList,
     create: Action<String, crate::api::ConsoleResult<()>>,
     delete: Action<String, crate::api::ConsoleResult<()>>,
+    pruner: Resource<ConsoleResult<Option<PrunerRow>>>,
 ) -> impl IntoView {
     let can_create = list.can_create;
     let empty = list.namespaces.is_empty();
@@ -49,6 +55,11 @@ fn NamespaceTable(
         <section class="panel">
             <div class="panel-head">
                 <h1>"Namespaces"</h1>
+                <Transition fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        pruner.await.ok().map(|_| view! { <a class="head-link" href="/prune">"Prune images"</a> })
+                    })}
+                </Transition>
                 {can_create.then(|| view! {
                     <form class="inline-form" on:submit=move |ev| {
                         ev.prevent_default();

@@ -113,14 +113,42 @@ fn StreamView(
     );
     let tags = detail.tags.clone();
     let repository = detail.pull_repository.clone();
+    // The store refuses to delete a stream with an immutable tag: said before it is tried.
+    let immutable: Vec<&TagRow> = detail
+        .tags
+        .iter()
+        .filter(|tag| tag.immutable_rule.is_some())
+        .collect();
+    let protected = (!immutable.is_empty()).then(|| {
+        let named: Vec<String> = immutable
+            .iter()
+            .map(|tag| {
+                format!(
+                    "{} (rule {})",
+                    tag.name,
+                    tag.immutable_rule.as_deref().unwrap_or_default()
+                )
+            })
+            .collect();
+        format!(
+            "it cannot be deleted while it has immutable tags: {}",
+            named.join(", ")
+        )
+    });
     view! {
         <section class="panel">
             <div class="panel-head">
                 <h1><span class="muted">"Image stream "</span>{detail.name.clone()}</h1>
                 <div class="head-actions">
                     {permissions.manage_access.then(|| view! { <a href=format!("{base}/access")>"Access"</a> })}
-                    {permissions.delete.then(|| view! {
-                        <DeleteButton what=format!("image stream {}", detail.name) on_confirm=move || { remove.dispatch(()); }/>
+                    {permissions.delete.then(|| match &protected {
+                        None => view! {
+                            <DeleteButton what=format!("image stream {}", detail.name) on_confirm=move || { remove.dispatch(()); }/>
+                        }.into_any(),
+                        Some(why) => view! {
+                            <RefusedButton label="Delete" what=format!("image stream {}", detail.name) why=why.clone()
+                                note="it has immutable tags".to_owned()/>
+                        }.into_any(),
                     })}
                 </div>
             </div>
@@ -177,6 +205,9 @@ fn TagTable(
                         <tr data-tag=name.clone()>
                             <td class="name">
                                 <span class="tag">{name.clone()}</span>
+                                {row.immutable_rule.clone().map(|rule| view! {
+                                    " "<span class="badge immutable" id=format!("immutable-{name}") title="It cannot be overwritten, moved or deleted">{format!("immutable · rule {rule}")}</span>
+                                })}
                                 {row.from.as_deref().map(|from| view! { <span class="muted small">{format!(" {}", tag_source(from, &stream))}</span> })}
                                 {row.warning.clone().map(|warning| view! {
                                     <p class="warning" role="note">{format!("Last import failed: {warning}")}</p>
@@ -193,11 +224,18 @@ fn TagTable(
                             <td class="actions">
                                 <button type="button" class="link" aria-label=format!("Pull commands for {name}")
                                     on:click=move |_| chosen.set(pick.clone())>"Pull"</button>
-                                {can_untag.then(|| view! {
-                                    <DeleteButton what=format!("tag {untag_name}") on_confirm={
-                                        let untag_name = untag_name.clone();
-                                        move || { untag.dispatch(untag_name.clone()); }
-                                    }/>
+                                {can_untag.then(|| match row.immutable_rule.clone() {
+                                    None => view! {
+                                        <DeleteButton what=format!("tag {untag_name}") on_confirm={
+                                            let untag_name = untag_name.clone();
+                                            move || { untag.dispatch(untag_name.clone()); }
+                                        }/>
+                                    }.into_any(),
+                                    Some(rule) => view! {
+                                        <RefusedButton label="Delete" what=format!("tag {untag_name}")
+                                            why=format!("it is immutable (rule {rule}): it cannot be deleted or moved")
+                                            note="immutable".to_owned()/>
+                                    }.into_any(),
                                 })}
                             </td>
                         </tr>
@@ -272,6 +310,19 @@ fn PullCommands(tags: Vec<TagRow>, repository: String, chosen: RwSignal<String>)
 fn TagForm(tags: Vec<TagRow>, tag: Action<TagInput, ConsoleResult<()>>) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let from = RwSignal::new(tags.first().map(|t| t.name.clone()).unwrap_or_default());
+    let immutable: Vec<(String, String)> = tags
+        .iter()
+        .filter_map(|t| Some((t.name.clone(), t.immutable_rule.clone()?)))
+        .collect();
+    // An immutable tag cannot be moved (the server refuses): the button says so before.
+    let refused = Memo::new(move |_| {
+        let typed = name.get();
+        let typed = typed.trim();
+        immutable
+            .iter()
+            .find(|(tag, _)| tag == typed)
+            .map(|(tag, rule)| format!("{tag} is immutable (rule {rule}): it cannot be moved."))
+    });
     view! {
         <section class="panel" aria-labelledby="tag-heading">
             <h2 id="tag-heading">"Add or move a tag"</h2>
@@ -288,8 +339,9 @@ fn TagForm(tags: Vec<TagRow>, tag: Action<TagInput, ConsoleResult<()>>) -> impl 
                 <datalist id="tag-sources">
                     {tags.iter().map(|t| view! { <option value=t.name.clone()/> }).collect_view()}
                 </datalist>
-                <button type="submit" disabled=move || tag.pending().get()>"Tag"</button>
+                <button type="submit" disabled=move || tag.pending().get() || refused.get().is_some()>"Tag"</button>
             </form>
+            {move || refused.get().map(|why| view! { <p class="muted refused-note" role="note">{why}</p> })}
         </section>
     }
 }
@@ -305,6 +357,7 @@ fn TagHistory(
     let current = row.digest.clone();
     let name = row.name.clone();
     let count = row.history.len();
+    let immutable = row.immutable_rule.clone();
     view! {
         <details class="tag-history" data-tag=name.clone() open={count > 1}>
             <summary>
@@ -323,10 +376,17 @@ fn TagHistory(
                             <span class="when">{time(&item.created)}</span>
                             <a class="mono" href=format!("{base}/images/{}", item.image)>{short_digest(&item.image)}</a>
                             {is_current.then(|| view! { <span class="badge">"current"</span> })}
-                            {(!same_image && can_roll_back).then(|| view! {
-                                <button type="button" class="small"
-                                    aria-label=format!("Roll back {} to {}", target.0, short_digest(&target.1))
-                                    on:click=move |_| { tag.dispatch(target.clone()); }>"Roll back to this"</button>
+                            {(!same_image && can_roll_back).then(|| match immutable.clone() {
+                                None => view! {
+                                    <button type="button" class="small"
+                                        aria-label=format!("Roll back {} to {}", target.0, short_digest(&target.1))
+                                        on:click=move |_| { tag.dispatch(target.clone()); }>"Roll back to this"</button>
+                                }.into_any(),
+                                Some(rule) => view! {
+                                    <button type="button" class="small" disabled
+                                        title=format!("{} is immutable (rule {rule}): it cannot be moved", target.0)
+                                        aria-label=format!("Roll back {} to {} (refused: {} is immutable, rule {rule})", target.0, short_digest(&target.1), target.0)>"Roll back to this"</button>
+                                }.into_any(),
                             })}
                         </li>
                     }
@@ -354,4 +414,17 @@ fn Timeline(items: Vec<HistoryItem>, base: String) -> impl IntoView {
         </ol>
     }
     .into_any()
+}
+
+/// A control the server would refuse, disabled, with the reason beside it: `note` shortly,
+/// `why` in full in its name and title.
+#[component]
+fn RefusedButton(label: &'static str, what: String, why: String, note: String) -> impl IntoView {
+    view! {
+        <span class="refused">
+            <button type="button" class="danger subtle" disabled
+                aria-label=format!("{label} {what} (refused: {why})") title=why.clone()>{label}</button>
+            <span class="muted small" aria-hidden="true">{note}</span>
+        </span>
+    }
 }

@@ -1,6 +1,7 @@
 //! The console's views built from the services' answers, by the same functions in both modes
 //! (in-process and in front of a cluster): a stream's tags with their history, sizes and
-//! platforms, an image's page, and the rows of bindings, tokens, pull secrets and deliveries.
+//! platforms, an image's page, the rows of bindings, tokens, pull secrets and deliveries, and a
+//! namespace's quota bars and image limits.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -8,6 +9,7 @@ use app::api::Permissions;
 use app::api::access::BindingRow;
 use app::api::images::{BuildStep, ImageDetail, LayerRow, PlatformRow, ReferrerRow, RunConfigView};
 use app::api::pull_secrets::PullSecretRow;
+use app::api::quotas::{LimitRow, QuotaBar};
 use app::api::streams::{HistoryItem, StreamDetail, TagRow};
 use app::api::tokens::TokenRow;
 use app::api::webhooks::DeliveryRow;
@@ -15,9 +17,15 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::auth::api::bindings::RoleBinding;
 use crate::imagestream::model::{ImageStream, NamedTagEventList};
+use crate::kube::Quantity;
 use crate::oci::Digest;
+use crate::quota::LimitRange;
+use crate::quota::resource_quotas::ResourceQuotaStatus;
 use crate::registry::image_metadata::{ChildManifest, ImageMetadata};
 use crate::storage::auth::TokenRecord;
+use crate::storage::quotas::{
+    IMAGE_LIMIT, IMAGE_SIZE_RESOURCE, IMAGE_STREAM_LIMIT, IMAGE_STREAMS_RESOURCE, STORAGE_RESOURCE,
+};
 
 /// Index annotations (BuildKit's) marking a child as an attestation of another child.
 const REFERENCE_TYPE: &str = "vnd.docker.reference.type";
@@ -401,6 +409,65 @@ pub(super) fn delivery_row(delivery: crate::webhooks::deliveries::WebhookDeliver
             .collect(),
         redelivery_of: delivery.redelivery_of,
     }
+}
+
+/// A quantity as a quota or limit writes it, a string or (as YAML gives it) a number.
+fn quantity_text(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(text) => Some(text.clone()),
+        serde_json::Value::Number(number) => Some(number.to_string()),
+        _ => None,
+    }
+}
+
+/// The bars of one `ResourceQuota`: each image limit it sets (`openshift.io/imagestreams`,
+/// `berth.io/storage`) with what its status says is used. Other resources (a cluster's pods,
+/// CPU) are not the console's.
+pub(crate) fn quota_bars(quota: &str, status: &ResourceQuotaStatus) -> Vec<QuotaBar> {
+    [STORAGE_RESOURCE, IMAGE_STREAMS_RESOURCE]
+        .into_iter()
+        .filter_map(|resource| {
+            let hard_text = status.hard.get(resource)?;
+            let hard = Quantity::parse(hard_text).ok()?.value;
+            let used = status
+                .used
+                .get(resource)
+                .and_then(|used| Quantity::parse(used).ok())
+                .map_or(0, |used| used.value);
+            Some(QuotaBar {
+                quota: quota.to_owned(),
+                resource: resource.to_owned(),
+                used,
+                hard,
+                hard_text: hard_text.clone(),
+                bytes: resource == STORAGE_RESOURCE,
+            })
+        })
+        .collect()
+}
+
+/// The image limits of one `LimitRange`: each `max` of its `openshift.io/Image` and
+/// `openshift.io/ImageStream` items.
+pub(crate) fn limit_rows(range: &LimitRange) -> Vec<LimitRow> {
+    range
+        .spec
+        .limits
+        .iter()
+        .filter(|item| item.limit_type == IMAGE_LIMIT || item.limit_type == IMAGE_STREAM_LIMIT)
+        .flat_map(|item| {
+            item.max.iter().filter_map(|(resource, value)| {
+                let max_text = quantity_text(value)?;
+                Some(LimitRow {
+                    range: range.metadata.name.clone(),
+                    limit_type: item.limit_type.clone(),
+                    resource: resource.clone(),
+                    max: Quantity::parse(&max_text).ok()?.value,
+                    max_text,
+                    bytes: item.limit_type == IMAGE_LIMIT && resource == IMAGE_SIZE_RESOURCE,
+                })
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,15 +1,20 @@
 //! The console's data source inside Berth: the console's data interface
 //! ([`app::api::ConsoleData`]) answered by the services behind the HTTP APIs
-//! ([`ImageStreamApi`], [`AccessApi`], personal tokens, webhooks, pull secrets), so that every
+//! ([`ImageStreamApi`], [`AccessApi`], personal tokens, webhooks, pull secrets, quotas,
+//! retention and pruning, tag immutability rules), so that every
 //! decision is the one the APIs make for the same caller. One file per resource implements its
 //! part; their answers become views in `crate::console::views`, their errors the console's in
 //! `crate::console::errors`. Here the services, and what several resources read alike.
 
 mod access;
 mod images;
+mod immutability;
 mod imports;
 mod namespaces;
+mod prune;
 mod pull_secrets;
+mod quotas;
+mod retention;
 mod session;
 mod streams;
 mod tokens;
@@ -38,8 +43,12 @@ pub struct LocalConsoleData {
     pub importer: Arc<crate::import::importer::Importer>,
     pub webhooks: Arc<crate::webhooks::Webhooks>,
     pub secrets: Arc<crate::secrets::api::RegistrySecrets>,
-    /// Which tags are immutable, for a stream's page.
+    /// Tag immutability rules, and which tags are immutable for a stream's page.
     pub tag_rules: Arc<crate::immutability::ImmutableTagRules>,
+    /// Quotas and limit ranges, and what a namespace uses.
+    pub quotas: Arc<crate::quota::Quotas>,
+    /// Retention policies, prunes and the scheduled pruner.
+    pub pruning: Arc<crate::prune::Pruning>,
 }
 
 impl LocalConsoleData {

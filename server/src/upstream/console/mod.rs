@@ -10,8 +10,10 @@
 mod access;
 mod images;
 mod imports;
+mod lifecycle;
 mod namespaces;
 mod pull_secrets;
+mod quotas;
 mod reviews;
 mod session;
 mod streams;
