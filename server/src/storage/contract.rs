@@ -3647,6 +3647,10 @@ pub async fn the_inventory_lists_history_newest_first_with_push_and_pull_times(s
     assert!(!image(&v1).imported);
     assert_eq!(inventory.children, [(index.clone(), v1.clone())]);
     assert_eq!(store.inventory(None).await.unwrap().streams.len(), 2);
+    // Images as people count them: v2 and the index (v1 is its platform, sig a referrer).
+    assert_eq!(store.image_count("team").await.unwrap(), 2);
+    assert_eq!(store.image_count("other").await.unwrap(), 1);
+    assert_eq!(store.image_count("none").await.unwrap(), 0);
 
     // A push of the same image again is its last push; pulls move the last pull time forward
     // only, and pulls of images gone are skipped.

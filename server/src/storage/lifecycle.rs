@@ -117,6 +117,10 @@ pub trait LifecycleStore: Send + Sync + 'static {
     /// Who holds the blobs (configs and layers) of these manifests: every repository link of a
     /// manifest that refers to one, in any repository.
     async fn content_holders(&self, manifests: &[Digest]) -> StorageResult<Vec<ContentHolders>>;
+    /// How many images `namespace` holds as people push them: distinct digests linked in its
+    /// streams, neither referrers (signatures, SBOMs) nor an index's platform manifests counted
+    /// apart from their image. One statement, for pages that show it.
+    async fn image_count(&self, namespace: &str) -> StorageResult<u64>;
     /// Applies one step in one transaction; each item and image is checked again first: an
     /// image still named by a tag or history item, a child of an image still linked, the
     /// subject of a referrer still linked, or pushed since `keep_since`, stays.
@@ -163,6 +167,22 @@ pub trait LifecycleStore: Send + Sync + 'static {
 }
 
 // Rows both SQL backends read, and how they become records.
+
+/// [`LifecycleStore::image_count`]'s statement, the namespace being `param`.
+pub(super) fn image_count_sql(param: &str) -> String {
+    format!(
+        "SELECT COUNT(DISTINCT x.digest) FROM repository_manifests x
+         JOIN image_streams s ON s.repository_id = x.repository_id
+         JOIN namespaces n ON n.id = s.namespace_id
+         WHERE n.name = {param} AND x.subject IS NULL
+           AND NOT EXISTS (
+               SELECT 1 FROM manifest_references r
+               JOIN repository_manifests p ON p.digest = r.digest
+               JOIN image_streams ps ON ps.repository_id = p.repository_id
+               WHERE r.child = x.digest AND r.kind = 'manifest'
+                 AND ps.namespace_id = s.namespace_id)"
+    )
+}
 
 /// The inventory's five statements, for the streams that `scope` (a backend's "namespace is the
 /// first parameter, or it is NULL" over `n.name`) lets through.

@@ -1,8 +1,6 @@
 //! A namespace's usage inside Berth: its quotas and limit ranges through `Quotas` (the API's
 //! reads, for the namespace's members), what it uses as the quotas count it, and its images.
 
-use std::collections::HashSet;
-
 use app::api::ConsoleResult;
 use app::api::quotas::{NamespaceUsage, QuotaData};
 use async_trait::async_trait;
@@ -24,21 +22,12 @@ impl QuotaData for LocalConsoleData {
         // What the quotas count, measured as the quotas measure it (their status says the same
         // for each limit they set).
         let used = self.quotas.store.quota_usage(namespace).await?;
-        let inventory = self.pruning.store.inventory(Some(namespace)).await?;
-        // Images as people push them: neither an index's platform manifests nor referrers
-        // (signatures, SBOMs) are counted apart from their image.
-        let children: HashSet<_> = inventory.children.iter().map(|(_, child)| child).collect();
-        let images: HashSet<_> = inventory
-            .images
-            .iter()
-            .filter(|image| image.subject.is_none() && !children.contains(&image.digest))
-            .map(|image| &image.digest)
-            .collect();
+        let images = self.pruning.store.image_count(namespace).await?;
         Ok(NamespaceUsage {
             namespace: namespace.to_owned(),
             bytes: Some(used.storage_bytes),
             streams: Some(used.image_streams),
-            images: Some(images.len() as u64),
+            images: Some(images),
             quotas: quotas
                 .items
                 .iter()

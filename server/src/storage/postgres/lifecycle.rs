@@ -10,8 +10,9 @@ use crate::oci::{Digest, RepositoryName};
 use crate::storage::lifecycle::{
     ChildRow, ContentHolders, HolderRow, ImageRow, Inventory, InventorySql, ItemRow,
     LifecycleStore, ObjectRow, PruneOutcome, PruneStep, SpecRow, StoredObject, StreamRow,
-    assemble_inventory, group_holders,
+    assemble_inventory, group_holders, image_count_sql,
 };
+use crate::storage::rows::size_from_db;
 use crate::storage::{StorageResult, stream_rules};
 
 const OBJECT_COLUMNS: &str = "name, uid, spec, status, created_at, updated_at";
@@ -63,6 +64,14 @@ impl LifecycleStore for PostgresDatabase {
         .fetch_all(&self.pool)
         .await?;
         group_holders(rows)
+    }
+
+    async fn image_count(&self, namespace: &str) -> StorageResult<u64> {
+        let count: i64 = sqlx::query_scalar(&image_count_sql("$1"))
+            .bind(namespace)
+            .fetch_one(&self.pool)
+            .await?;
+        size_from_db(count)
     }
 
     async fn apply_prune(&self, step: &PruneStep) -> StorageResult<PruneOutcome> {
