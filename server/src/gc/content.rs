@@ -44,13 +44,20 @@ impl ContentCollector {
         });
     }
 
-    /// One sweep, counted in the metrics: what was freed, what still waits, and when.
+    /// One sweep, counted in the metrics batch by batch: what was freed, what still waits,
+    /// and when the last sweep ended.
     pub async fn sweep(&self) -> StorageResult<Swept> {
-        let swept =
-            sweep_unreferenced(self.metadata.as_ref(), self.blobs.as_ref(), self.grace).await?;
-        metrics::counter!("berth_gc_manifests_deleted_total").increment(swept.manifests);
-        metrics::counter!("berth_gc_blobs_deleted_total").increment(swept.blobs);
-        metrics::counter!("berth_gc_bytes_freed_total").increment(swept.bytes);
+        let swept = sweep_unreferenced(
+            self.metadata.as_ref(),
+            self.blobs.as_ref(),
+            self.grace,
+            &mut |batch| {
+                metrics::counter!("berth_gc_manifests_deleted_total").increment(batch.manifests);
+                metrics::counter!("berth_gc_blobs_deleted_total").increment(batch.blobs);
+                metrics::counter!("berth_gc_bytes_freed_total").increment(batch.bytes);
+            },
+        )
+        .await?;
         metrics::gauge!("berth_gc_candidates").set(self.metadata.review_queue_len().await? as f64);
         metrics::gauge!("berth_gc_last_sweep_timestamp_seconds")
             .set(chrono::Utc::now().timestamp() as f64);

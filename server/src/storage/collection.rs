@@ -91,35 +91,39 @@ pub struct Swept {
 }
 
 /// Reviews every digest due now (unreferenced and unclaimed for `grace`), in batches, until
-/// none is left but those a push holds; deletes the bytes of the blobs it collects.
+/// none is left but those a push holds; deletes the bytes of the blobs it collects. `on_batch`
+/// hears what each batch did as it ends (a long sweep's metrics move as it goes).
 pub async fn sweep_unreferenced(
     metadata: &dyn MetadataStore,
     blobs: &dyn BlobStore,
     grace: Duration,
+    on_batch: &mut (dyn FnMut(&Swept) + Send),
 ) -> StorageResult<Swept> {
     let mut swept = Swept::default();
     loop {
         let batch_started = Instant::now();
         let due = metadata.due_for_review(grace, BATCH).await?;
-        let (busy_before, manifests_before) = (swept.busy, swept.manifests);
+        let mut batch = Swept::default();
         for candidate in &due {
             match candidate {
                 Candidate::Manifest(digest) => {
                     match metadata.review_manifest(digest, grace).await? {
-                        ManifestReview::Deleted { .. } => swept.manifests += 1,
-                        ManifestReview::Kept => swept.kept += 1,
-                        ManifestReview::Busy => swept.busy += 1,
+                        ManifestReview::Deleted { .. } => batch.manifests += 1,
+                        ManifestReview::Kept => batch.kept += 1,
+                        ManifestReview::Busy => batch.busy += 1,
                         ManifestReview::NotDue => {}
                     }
                 }
                 Candidate::Blob(digest) => {
-                    collect_blob(metadata, blobs, digest, grace, &mut swept).await?
+                    collect_blob(metadata, blobs, digest, grace, &mut batch).await?
                 }
             }
         }
+        on_batch(&batch);
+        swept.add(&batch);
         // A collected manifest made its children due: they are looked at in this sweep too.
-        let more = due.len() == BATCH as usize || swept.manifests > manifests_before;
-        let all_busy = swept.busy - busy_before == due.len() as u64;
+        let more = due.len() == BATCH as usize || batch.manifests > 0;
+        let all_busy = batch.busy == due.len() as u64;
         if !more || all_busy {
             return Ok(swept);
         }
@@ -127,6 +131,16 @@ pub async fn sweep_unreferenced(
         // it takes at most about half of what pushes running beside it could use (the
         // database's one writer on SQLite, the CPU of a small machine).
         tokio::time::sleep(batch_started.elapsed().min(MAX_REST)).await;
+    }
+}
+
+impl Swept {
+    fn add(&mut self, other: &Swept) {
+        self.manifests += other.manifests;
+        self.blobs += other.blobs;
+        self.bytes += other.bytes;
+        self.kept += other.kept;
+        self.busy += other.busy;
     }
 }
 

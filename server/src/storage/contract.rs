@@ -3191,9 +3191,14 @@ fn referenced(digest: &Digest, bytes: &[u8]) -> Referenced {
 }
 
 async fn sweep(stores: &Stores, grace: std::time::Duration) -> Swept {
-    sweep_unreferenced(stores.metadata.as_ref(), stores.blobs.as_ref(), grace)
-        .await
-        .unwrap()
+    sweep_unreferenced(
+        stores.metadata.as_ref(),
+        stores.blobs.as_ref(),
+        grace,
+        &mut |_| {},
+    )
+    .await
+    .unwrap()
 }
 
 /// Everything due now.
