@@ -42,7 +42,7 @@ use crate::auth::{Role, Subject, Target};
 use crate::imagestream::ImageStreamApi;
 use crate::kube::{ApiError, ApiJson, ApiResult, FieldError, IMAGE_PRUNES, ObjectMeta};
 use crate::oci::Digest;
-use crate::storage::lifecycle::{Inventory, LifecycleStore, PruneStep};
+use crate::storage::lifecycle::{ContentHolders, Inventory, LifecycleStore, PruneStep};
 use crate::storage::quotas::QuotaStore;
 use crate::storage::{StorageError, StorageResult};
 
@@ -267,20 +267,22 @@ impl Pruning {
                 plan::openshift(rules, view)
             }),
             Selection::OverSizeLimit { all_images } => {
-                let mut limits: HashMap<&str, Option<u64>> = HashMap::new();
-                for stream in &inventory.streams {
-                    let namespace = stream.repository.namespace();
-                    if !limits.contains_key(namespace) {
-                        limits.insert(namespace, self.quotas.max_image_size(namespace).await?);
+                let namespaces: HashSet<&str> = inventory
+                    .streams
+                    .iter()
+                    .map(|stream| stream.repository.namespace())
+                    .collect();
+                // Only the namespaces with a limit.
+                let mut limits: HashMap<&str, u64> = HashMap::new();
+                for namespace in namespaces {
+                    if let Some(max) = self.quotas.max_image_size(namespace).await? {
+                        limits.insert(namespace, max);
                     }
                 }
                 let sizes = self.image_sizes(&inventory, &limits).await?;
                 // Age keeps nothing here; only what is pushed while the prune runs stays.
                 plan::plan(&inventory, start, |view| {
-                    let limit = limits
-                        .get(view.stream.repository.namespace())
-                        .copied()
-                        .flatten();
+                    let limit = limits.get(view.stream.repository.namespace()).copied();
                     plan::over_size_limit(limit, &sizes, all_images, view)
                 })
             }
@@ -293,43 +295,52 @@ impl Pruning {
     async fn image_sizes(
         &self,
         inventory: &Inventory,
-        limits: &HashMap<&str, Option<u64>>,
+        limits: &HashMap<&str, u64>,
     ) -> StorageResult<HashMap<Digest, u64>> {
         let limited: HashSet<i64> = inventory
             .streams
             .iter()
-            .filter(|stream| {
-                limits
-                    .get(stream.repository.namespace())
-                    .is_some_and(Option::is_some)
-            })
+            .filter(|stream| limits.contains_key(stream.repository.namespace()))
             .map(|stream| stream.repository_id)
             .collect();
-        let mut digests: Vec<Digest> = inventory
+        let wanted: HashSet<&Digest> = inventory
             .images
             .iter()
             .filter(|image| limited.contains(&image.repository_id))
-            .map(|image| image.digest.clone())
+            .map(|image| &image.digest)
             .collect();
-        digests.sort();
-        digests.dedup();
-        let wanted: HashSet<&Digest> = digests.iter().collect();
         let mut sizes: HashMap<Digest, u64> = HashMap::new();
-        for batch in digests.chunks(HOLDERS_BATCH) {
-            for content in self.store.content_holders(batch).await? {
-                let holders: HashSet<&Digest> = content
-                    .holders
-                    .iter()
-                    .map(|(_, manifest)| manifest)
-                    .filter(|manifest| wanted.contains(manifest))
-                    .collect();
-                for manifest in holders {
-                    let size = sizes.entry(manifest.clone()).or_default();
-                    *size = size.saturating_add(content.size);
-                }
+        for content in self.holders_of(&wanted).await? {
+            let holders: HashSet<&Digest> = content
+                .holders
+                .iter()
+                .map(|(_, manifest)| manifest)
+                .filter(|manifest| wanted.contains(manifest))
+                .collect();
+            for manifest in holders {
+                let size = sizes.entry(manifest.clone()).or_default();
+                *size = size.saturating_add(content.size);
             }
         }
         Ok(sizes)
+    }
+
+    /// The holders of every blob of these manifests, read [`HOLDERS_BATCH`] manifests at a time;
+    /// each blob once (a blob of manifests in two batches comes back from both, with all its
+    /// holders each time).
+    async fn holders_of(&self, manifests: &HashSet<&Digest>) -> StorageResult<Vec<ContentHolders>> {
+        let mut digests: Vec<Digest> = manifests.iter().map(|&digest| digest.clone()).collect();
+        digests.sort();
+        let mut seen: HashSet<Digest> = HashSet::new();
+        let mut holders = Vec::new();
+        for batch in digests.chunks(HOLDERS_BATCH) {
+            for content in self.store.content_holders(batch).await? {
+                if seen.insert(content.content.clone()) {
+                    holders.push(content);
+                }
+            }
+        }
+        Ok(holders)
     }
 
     /// Counts what `plan` frees and, when confirmed, applies it step by step.
@@ -420,21 +431,16 @@ impl Pruning {
             .iter()
             .flat_map(|s| s.images.iter().map(|i| (s.repository_id, &i.digest)))
             .collect();
-        let mut digests: Vec<Digest> = removed.iter().map(|(_, d)| (*d).clone()).collect();
-        digests.sort();
-        digests.dedup();
+        let manifests: HashSet<&Digest> = removed.iter().map(|(_, digest)| *digest).collect();
         let (mut blobs, mut bytes) = (0u64, 0u64);
-        let mut counted: HashSet<Digest> = HashSet::new();
-        for batch in digests.chunks(HOLDERS_BATCH) {
-            for content in self.store.content_holders(batch).await? {
-                let only_removed = content
-                    .holders
-                    .iter()
-                    .all(|(repository, manifest)| removed.contains(&(*repository, manifest)));
-                if only_removed && counted.insert(content.content) {
-                    blobs += 1;
-                    bytes = bytes.saturating_add(content.size);
-                }
+        for content in self.holders_of(&manifests).await? {
+            let only_removed = content
+                .holders
+                .iter()
+                .all(|(repository, manifest)| removed.contains(&(*repository, manifest)));
+            if only_removed {
+                blobs += 1;
+                bytes = bytes.saturating_add(content.size);
             }
         }
         Ok((blobs, bytes))
