@@ -1,7 +1,8 @@
 import { test, expect } from "@playwright/test";
 import { ADMIN_PASSWORD, BERTH_BINARY } from "../playwright.config";
 import {
-  addUser, attempt, bind, buildImage, digestOf, hydrated, podmanEnv, screenshotPath, signIn, skopeoPush, tabTo, target,
+  addUser, attempt, bind, buildImage, digestOf, expectAccessible, hydrated, podmanEnv, screenshotPath, signIn, skopeoPush, tabTo,
+  target,
 } from "./helpers";
 
 // The same tests run against Berth and against its console in front of a cluster (a second
@@ -29,6 +30,7 @@ test("an empty namespace shows how to push its first image", async ({ page }) =>
   await expect(page.getByText("No image streams here yet")).toBeVisible();
   await expect(page.locator(".command code").last()).toHaveText(`podman push --tls-verify=false ${host}/fresh/myimage:latest`);
   await page.screenshot({ path: shot("namespace-empty"), fullPage: true });
+  await expectAccessible(page, "empty namespace");
 });
 
 test("browse a skopeo push: namespace, stream, tag, image", async ({ page }) => {
@@ -38,13 +40,16 @@ test("browse a skopeo push: namespace, stream, tag, image", async ({ page }) => 
   await hydrated(page);
   // Anonymous visitors see nothing of it.
   await expect(page.locator('tr[data-namespace="shop"]')).toHaveCount(0);
+  await expectAccessible(page, "namespaces, signed out");
   await signIn(page, "admin", ADMIN_PASSWORD);
   const namespaceRow = page.locator('tr[data-namespace="shop"]');
   await expect(namespaceRow).toContainText("1");
   await page.screenshot({ path: shot("namespaces"), fullPage: true });
+  await expectAccessible(page, "namespaces");
   await namespaceRow.getByRole("link", { name: "shop" }).click();
   await expect(page.locator('tr[data-stream="web"]')).toContainText("v1");
   await page.screenshot({ path: shot("namespace"), fullPage: true });
+  await expectAccessible(page, "namespace");
   await page.getByRole("link", { name: "web", exact: true }).click();
   await expect(page).toHaveURL(/\/ns\/shop\/streams\/web$/);
   const tagRow = page.locator('tr[data-tag="v1"]');
@@ -56,6 +61,7 @@ test("browse a skopeo push: namespace, stream, tag, image", async ({ page }) => 
   await expect(page.locator(".command code").first()).toHaveText(`podman pull --tls-verify=false ${host}/shop/web:v1`);
   await expect(page.locator(".command code", { hasText: `@${digest}` }).first()).toBeVisible();
   await page.screenshot({ path: shot("stream"), fullPage: true });
+  await expectAccessible(page, "stream");
 
   // Copy buttons put the command on the clipboard.
   await page.context().grantPermissions(["clipboard-read", "clipboard-write"], { origin: new URL(page.url()).origin });
@@ -70,6 +76,7 @@ test("browse a skopeo push: namespace, stream, tag, image", async ({ page }) => 
   await page.getByText("Manifest JSON").click();
   await expect(page.locator("pre.json").first()).toContainText('"schemaVersion": 2');
   await page.screenshot({ path: shot("image"), fullPage: true });
+  await expectAccessible(page, "image");
 
   // Deep links survive a reload; back and forward move between pages.
   await page.reload();
@@ -157,6 +164,7 @@ test("a viewer sees no changing controls, and the server refuses the changes any
   await expect(page.getByRole("heading", { name: "Add or move a tag" })).toHaveCount(0);
   await expect(page.getByRole("link", { name: "Access" })).toHaveCount(0);
   await page.screenshot({ path: shot("viewer-stream"), fullPage: true });
+  await expectAccessible(page, "stream, as a viewer");
 
   // The same change the editor's button sends, from the viewer's own session.
   const refused = await page.evaluate(async () => {
@@ -185,6 +193,7 @@ test("a personal token made in the console logs podman in", async ({ page }) => 
   await expect(page.locator(".command code", { hasText: "podman login" })).toHaveText(`podman login --tls-verify=false -u any -p ${secret} ${host}`);
   await expect(page.locator('tr[data-token="ci-laptop"]')).toBeVisible();
   await page.screenshot({ path: shot("token-created"), fullPage: true });
+  await expectAccessible(page, "tokens");
 
   const env = podmanEnv();
   const login = attempt("podman", ["login", "--tls-verify=false", "-u", "any", "-p", secret, host], env);
@@ -222,6 +231,7 @@ test("access is managed in the console: bind, see who can pull, service account 
   const secret = (await page.locator('[data-secret="token"]').textContent()) ?? "";
   expect(secret).toMatch(/^berth_/);
   await page.screenshot({ path: shot("access"), fullPage: true });
+  await expectAccessible(page, "access");
   await page.locator("tr[data-binding]", { hasText: "User:ada" }).getByRole("button", { name: /Delete binding/ }).click();
   await page.getByRole("button", { name: "Yes, delete" }).click();
   await expect(page.locator("tr[data-binding]", { hasText: "User:ada" })).toHaveCount(0);
@@ -237,6 +247,7 @@ test("the main flow works with the keyboard alone", async ({ page }) => {
     await page.keyboard.press("Enter");
   }
   await tabTo(page, page.getByLabel("User name"));
+  await expectAccessible(page, "sign-in");
   await page.keyboard.type("admin");
   await page.keyboard.press("Tab");
   await page.keyboard.type(ADMIN_PASSWORD);
@@ -264,6 +275,7 @@ test("an unknown page and an unknown stream are real 404s", async ({ page }) => 
   const response = await page.goto("/no/such/page");
   expect(response?.status()).toBe(404);
   await expect(page.getByRole("heading", { name: "Page not found" })).toBeVisible();
+  await expectAccessible(page, "404");
   await page.goto("/");
   await hydrated(page);
   await signIn(page, "admin", ADMIN_PASSWORD);
@@ -271,4 +283,5 @@ test("an unknown page and an unknown stream are real 404s", async ({ page }) => 
   expect(missing?.status()).toBe(404);
   await expect(page.getByRole("heading", { name: "Not found" })).toBeVisible();
   await page.screenshot({ path: shot("not-found"), fullPage: true });
+  await expectAccessible(page, "unknown stream");
 });

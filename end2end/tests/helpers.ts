@@ -2,6 +2,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import AxeBuilder from "@axe-core/playwright";
 import { Page, expect, test } from "@playwright/test";
 import { berthCommandEnv, type Target } from "../playwright.config";
 
@@ -141,4 +142,19 @@ export async function digestOf(base: string, creds: string, repository: string, 
   });
   expect(response.status).toBe(200);
   return response.headers.get("docker-content-digest") ?? "";
+}
+
+/** The axe rule sets every page is held to: WCAG 2.0/2.1 A and AA, and axe's best practices. */
+const AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"];
+
+/** Runs axe on the page as it is now and fails listing each violation (rule, impact, the
+ * elements), so a page that regresses says where. `label` names the page in the failure. */
+export async function expectAccessible(page: Page, label: string) {
+  const results = await new AxeBuilder({ page }).withTags(AXE_TAGS).analyze();
+  const report = results.violations.map(
+    (violation) =>
+      `${violation.id} (${violation.impact ?? "no impact"}): ${violation.help}\n` +
+      violation.nodes.map((node) => `    ${node.target.join(" ")}: ${node.failureSummary?.replace(/\n/g, " ") ?? ""}`).join("\n"),
+  );
+  expect(report, `axe on ${label} (${page.url()})`).toEqual([]);
 }

@@ -1,6 +1,6 @@
 import { test, expect } from "@playwright/test";
 import { ADMIN_PASSWORD, CLUSTER_URL, EXPIRING_CLUSTER_URL, EXPIRING_FRONT_URL, FRONT_URL } from "../playwright.config";
-import { buildImage, hydrated, screenshotPath, signIn, skopeoPush } from "./helpers";
+import { buildImage, expectAccessible, hydrated, screenshotPath, signIn, skopeoPush } from "./helpers";
 
 // What only the console in front of a cluster does: sign-in is the cluster's, and when the
 // cluster stops taking the token (here its tokens last 15 s), the console sends the person
@@ -54,6 +54,7 @@ test("the lifecycle page shows the cluster's quotas and says Berth's rules are n
   await expect(page.locator(".not-here").first()).toContainText("not available in front of a cluster");
   await expect(page.getByRole("button", { name: "Add rule" })).toHaveCount(0);
   await page.screenshot({ path: screenshotPath("in-front-lifecycle"), fullPage: true });
+  await expectAccessible(page, "lifecycle, in front of a cluster");
 
   await page.goto(`${FRONT_URL}/`);
   await hydrated(page);

@@ -1,6 +1,6 @@
 import { test, expect, Page } from "@playwright/test";
 import { ADMIN_PASSWORD, BASE_URL, BERTH_BINARY, DATA_DIR, PORT } from "../playwright.config";
-import { addUser, bind, buildImage, digestOf, hydrated, screenshotPath, signIn, skopeoPush } from "./helpers";
+import { addUser, bind, buildImage, digestOf, expectAccessible, hydrated, screenshotPath, signIn, skopeoPush } from "./helpers";
 
 const host = `127.0.0.1:${PORT}`;
 const admin = `admin:${ADMIN_PASSWORD}`;
@@ -93,6 +93,7 @@ test("usage against quotas; an immutability rule previewed, refused, added and s
   await expect(storage).toHaveAttribute("aria-valuetext", /^[0-9.]+ k?B of 1\.1 GB$/);
   await expect(page.getByText("Each image pushed: at most 105 MB")).toBeVisible();
   await page.screenshot({ path: screenshotPath("lifecycle-usage"), fullPage: true });
+  await expectAccessible(page, "lifecycle");
 
   // An immutability rule: previewed (nothing stored), refused with the field named and the
   // input kept, then added.
@@ -149,6 +150,7 @@ test("usage against quotas; an immutability rule previewed, refused, added and s
   expect(await manifestStatus("kept/app", v2)).toBe(200);
   expect(await manifestStatus("kept/app", old)).toBe(200);
   await page.screenshot({ path: screenshotPath("lifecycle-dry-run"), fullPage: true });
+  await expectAccessible(page, "lifecycle, dry run");
 
   // Confirmed, they go; v1 stays, and the policy shows its run.
   await policy.getByRole("button", { name: "Remove these for real" }).click();
@@ -191,6 +193,7 @@ test("the prune preview is the cluster administrator's, with its own confirmatio
   await expect(preview.locator(`[data-image="${second}"]`)).toHaveCount(0);
   expect(await manifestStatus("pruned/app", first)).toBe(200);
   await page.screenshot({ path: screenshotPath("prune-preview"), fullPage: true });
+  await expectAccessible(page, "prune");
 
   await form.getByRole("button", { name: "Prune for real" }).click();
   await form.getByRole("button", { name: "Yes, prune" }).click();
@@ -222,6 +225,7 @@ test("a viewer sees the usage and the marks, and no lifecycle controls", async (
   }
   await expect(page.locator("form")).toHaveCount(1); // the sign-out form only
   await page.screenshot({ path: screenshotPath("lifecycle-viewer"), fullPage: true });
+  await expectAccessible(page, "lifecycle, as a viewer");
 
   // The stream page marks the tag for the viewer too; there is nothing to delete.
   await page.goto("/ns/watched/streams/app");

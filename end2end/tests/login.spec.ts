@@ -1,6 +1,6 @@
 import { test, expect } from "@playwright/test";
 import { ADMIN_PASSWORD } from "../playwright.config";
-import { hydrated, screenshotPath, signIn } from "./helpers";
+import { expectAccessible, hydrated, screenshotPath, signIn } from "./helpers";
 
 test("sign in through the embedded provider, then sign out", async ({ page }) => {
   await page.goto("/");
@@ -19,4 +19,5 @@ test("a wrong password is refused with a readable message", async ({ page }) => 
   await page.getByRole("button", { name: "Sign in" }).click();
   await expect(page.getByRole("alert")).toHaveText("Invalid user name or password.");
   await page.screenshot({ path: screenshotPath("sign-in-refused"), fullPage: true });
+  await expectAccessible(page, "sign-in, refused");
 });

@@ -1,6 +1,6 @@
 import { test, expect } from "@playwright/test";
 import { ADMIN_PASSWORD, BASE_URL } from "../playwright.config";
-import { hydrated, screenshotPath, signIn } from "./helpers";
+import { expectAccessible, hydrated, screenshotPath, signIn } from "./helpers";
 
 const authorization = `Basic ${Buffer.from(`admin:${ADMIN_PASSWORD}`).toString("base64")}`;
 const USER = "robot+e2e";
@@ -51,6 +51,7 @@ test("a pull secret added in the console is listed without its credentials, then
   }
 
   await page.screenshot({ path: screenshotPath("pull-secrets"), fullPage: true });
+  await expectAccessible(page, "pull secrets");
 
   // A mistake is said, with the field at fault.
   await add("broken", "not a host");

@@ -2,7 +2,7 @@ import { test, expect } from "@playwright/test";
 import * as http from "node:http";
 import { AddressInfo } from "node:net";
 import { ADMIN_PASSWORD, BASE_URL, PORT } from "../playwright.config";
-import { buildImage, hydrated, screenshotPath, signIn, skopeoPush } from "./helpers";
+import { buildImage, expectAccessible, hydrated, screenshotPath, signIn, skopeoPush } from "./helpers";
 
 const authorization = `Basic ${Buffer.from(`admin:${ADMIN_PASSWORD}`).toString("base64")}`;
 
@@ -46,6 +46,7 @@ test("a webhook added in the console shows its deliveries, a retry included, and
   expect(received[1].headers["content-type"]).toContain("application/vnd.docker.distribution.events.v1+json");
   expect(JSON.parse(received[1].body).events[0].target.repository).toBe("hooked/app");
   await page.screenshot({ path: screenshotPath("webhooks"), fullPage: true });
+  await expectAccessible(page, "webhooks");
 
   // Redeliver: a new delivery with the same body, under its own id, listed above the first.
   const firstId = await delivery.getAttribute("data-delivery");
