@@ -73,6 +73,10 @@ test("browse a skopeo push: namespace, stream, tag, image", async ({ page }) => 
   await expect(page.getByRole("heading", { name: /Layers/ })).toBeVisible();
   await expect(page.locator("ol.layers li")).toHaveCount(1);
   await expect(page.locator("dl.facts").first()).toContainText(digest);
+  // The same pull command as the stream page's, flag included.
+  await expect(page.getByRole("button", { name: "Copy pull by digest command" }).locator("xpath=..").locator("code")).toHaveText(
+    `podman pull --tls-verify=false ${host}/shop/web@${digest}`,
+  );
   await page.getByText("Manifest JSON").click();
   await expect(page.locator("pre.json").first()).toContainText('"schemaVersion": 2');
   await page.screenshot({ path: shot("image"), fullPage: true });

@@ -547,9 +547,57 @@ impl ServeArgs {
     }
 }
 
+/// What `berth serve` prints once it listens at `addr`: where the console is and, when Berth is
+/// the registry, how to sign in and push (anonymous pushes are refused, so the push lines only
+/// work after the `podman login`, which skopeo reads too).
+pub fn start_message(config: &Config, addr: SocketAddr) -> String {
+    let scheme = config.scheme();
+    let mut lines = vec![
+        format!("Berth listening on {scheme}://{addr}/"),
+        format!("  console:  {scheme}://{addr}/"),
+    ];
+    if let Some(upstream) = &config.upstream {
+        lines.push(format!(
+            "  in front of the cluster at {} (its registry: {})",
+            upstream.api_url, upstream.registry_url
+        ));
+        return lines.join("\n");
+    }
+    let (podman, skopeo) = if scheme == "https" {
+        lines.push(format!("  registry: {addr}"));
+        ("", "")
+    } else {
+        lines.push(format!(
+            "  registry: {addr} (plain HTTP: tell clients it is insecure)"
+        ));
+        ("--tls-verify=false ", "--dest-tls-verify=false ")
+    };
+    let admin = &config.auth.bootstrap_admin;
+    lines.extend([
+        format!("  sign in:  podman login {podman}-u {admin} {addr}   (or -u any -p <personal token>)"),
+        format!("  push:     podman push {podman}IMAGE {addr}/myproject/app:latest"),
+        format!("            skopeo copy {skopeo}docker://docker.io/library/busybox:latest docker://{addr}/myproject/busybox:latest"),
+    ]);
+    lines.join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_start_message_signs_in_before_it_pushes() {
+        let config = Config::default();
+        let addr: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let message = start_message(&config, addr);
+        let login = message
+            .find("podman login --tls-verify=false -u admin 127.0.0.1:5000")
+            .expect("a sign-in line");
+        let push = message
+            .find("podman push --tls-verify=false IMAGE 127.0.0.1:5000/myproject/app:latest")
+            .expect("a push line");
+        assert!(login < push, "{message}");
+    }
     use crate::config::decode_secrets_key;
     use crate::config::tests::write;
 

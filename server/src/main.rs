@@ -58,19 +58,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let scheme = config.scheme();
-    let result = runtime.block_on(berth::serve(config, shutdown_signal(), |addr| {
-        println!("Berth listening on {scheme}://{addr}/");
-        println!("  console:  {scheme}://{addr}/");
-        if scheme == "https" {
-            println!("  registry: {addr}");
-            println!("  push:     skopeo copy docker://docker.io/library/busybox:latest docker://{addr}/myproject/busybox:latest");
-            println!("            podman push IMAGE {addr}/myproject/app:latest");
-        } else {
-            println!("  registry: {addr} (plain HTTP: tell clients it is insecure)");
-            println!("  push:     skopeo copy --dest-tls-verify=false docker://docker.io/library/busybox:latest docker://{addr}/myproject/busybox:latest");
-            println!("            podman push --tls-verify=false IMAGE {addr}/myproject/app:latest");
-        }
+    let started = config.clone();
+    let result = runtime.block_on(berth::serve(config, shutdown_signal(), move |addr| {
+        println!("{}", berth::cli::start_message(&started, addr));
     }));
     match result {
         Ok(()) => ExitCode::SUCCESS,

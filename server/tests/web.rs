@@ -504,12 +504,49 @@ async fn the_not_found_page_leaves_the_session_cookie_alone() {
     let server = TestServer::start();
     let response = expect_status(
         anonymous()
-            .get(server.url("/favicon.ico"))
+            .get(server.url("/apple-touch-icon.png"))
             .header("cookie", "berth_session=AkLYYXGwl-XD4eE0U9e5yg"),
         StatusCode::NOT_FOUND,
     )
     .await;
     assert_eq!(header(&response, "set-cookie"), "");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_favicon_is_the_sites_svg_and_leaves_the_session_cookie_alone() {
+    let server = TestServer::start();
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = expect_status(
+        plain
+            .get(server.url("/favicon.ico"))
+            .header("cookie", "berth_session=AkLYYXGwl-XD4eE0U9e5yg"),
+        StatusCode::PERMANENT_REDIRECT,
+    )
+    .await;
+    assert_eq!(location(&response), "/favicon.svg");
+    assert_eq!(header(&response, "set-cookie"), "");
+    // The sign-in page names it, so browsers need not guess.
+    let form = text_of(anonymous().get(server.url("/console/login?then=/"))).await;
+    assert!(form.contains(r#"rel="icon" type="image/svg+xml" href="/favicon.svg""#), "{form}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signed_in_pages_are_not_stored() {
+    let server = TestServer::start();
+    let page = expect_status(anonymous().get(server.url("/")), StatusCode::OK).await;
+    assert_ne!(header(&page, "cache-control"), "no-store");
+    let (browser, _) = console_session(&server, "admin", ADMIN_PASSWORD).await;
+    for path in ["/", "/tokens", "/prune"] {
+        let page = browser.get(server.url(path)).send().await.unwrap();
+        assert!(header(&page, "content-type").starts_with("text/html"), "{path}");
+        assert_eq!(header(&page, "cache-control"), "no-store", "{path}");
+    }
+    // Server functions answer JSON, which Back does not show.
+    let session = expect_status(browser.get(server.url("/console/api/session")), StatusCode::OK).await;
+    assert_ne!(header(&session, "cache-control"), "no-store");
 }
 
 /// Signs `user` in through `/console/login?then=<then>` (raw query text) and answers where the

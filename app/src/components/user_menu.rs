@@ -2,6 +2,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_location;
 
 use super::use_console;
+use crate::api::ConsoleError;
 use crate::format::encode;
 
 /// Who is signed in, their tokens and a sign-out button; or a sign-in link back to this page.
@@ -30,6 +31,9 @@ pub fn UserMenu() -> impl IntoView {
                                 view! { <a class="button" href=href rel="external">"Sign in"</a> }.into_any()
                             }
                         },
+                        // The not-found page is rendered without a data source (see
+                        // `NotFound`): nothing to say of the session until the browser asks.
+                        Err(ConsoleError::NotFound(_)) => ().into_any(),
                         Err(err) => view! { <span class="error">{err.to_string()}</span> }.into_any(),
                     }
                 })}

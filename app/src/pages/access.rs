@@ -215,7 +215,7 @@ fn AccessPanels(
                     new_account.dispatch(account.get_untracked());
                 }>
                     <label for="account-name">"New service account"</label>
-                    <input id="account-name" required placeholder="builder" pattern="[a-z0-9]([a-z0-9-]*[a-z0-9])?"
+                    <input id="account-name" required placeholder="builder" pattern=super::DNS_LABEL_PATTERN
                         prop:value=account on:input=move |ev| account.set(event_target_value(&ev))/>
                     <button type="submit">"Create"</button>
                 </form>

@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use super::{page_title, param};
+use super::{page_title, param, podman_pull};
 use crate::api::images::{ImageDetail, RunConfigView, get_image};
 use crate::components::{CommandLine, ErrorPanel, Loading};
 use crate::format::{encode, short_digest, size, time};
@@ -67,7 +67,7 @@ fn ImageView(detail: ImageDetail) -> impl IntoView {
                     <dd>{detail.tags.iter().map(|t| view! { <span class="tag">{t.clone()}</span>" " }).collect_view()}</dd>
                 })}
             </dl>
-            <CommandLine label="pull by digest command" command=format!("podman pull {pull}")/>
+            <CommandLine label="pull by digest command" command=podman_pull(&pull)/>
         </section>
         {(!detail.platforms.is_empty()).then(|| view! { <Platforms detail=detail.clone() base=base.clone()/> })}
         {(!detail.layers.is_empty()).then(|| view! { <Layers detail=detail.clone()/> })}

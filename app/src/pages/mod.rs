@@ -37,6 +37,11 @@ fn page_title(text: impl Fn() -> String + Send + Sync + 'static) -> TextProp {
     }
 }
 
+/// The `pattern` of a field for a DNS label (namespace and service-account names). Browsers
+/// compile patterns with the `v` flag, under which a `-` in a class must be escaped: the plain
+/// `[a-z0-9-]` is an invalid expression there, which logs an error and checks nothing.
+const DNS_LABEL_PATTERN: &str = r"[a-z0-9]([a-z0-9\-]*[a-z0-9])?";
+
 /// A route parameter (the router has already decoded it).
 fn param(name: &'static str) -> Memo<String> {
     let params = use_params_map();
@@ -54,5 +59,30 @@ fn tls_flag(host: &str, flag: &str) -> String {
         format!("{flag}=false ")
     } else {
         String::new()
+    }
+}
+
+/// The `podman pull` of `reference` (`HOST/namespace/stream:tag` or `…@digest`), with
+/// `--tls-verify=false` where the registry is local plain HTTP: the one pull command of every
+/// page.
+fn podman_pull(reference: &str) -> String {
+    let host = reference.split('/').next().unwrap_or_default();
+    format!("podman pull {}{reference}", tls_flag(host, "--tls-verify"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::podman_pull;
+
+    #[test]
+    fn pulls_from_a_loopback_registry_skip_tls_verification() {
+        assert_eq!(
+            podman_pull("127.0.0.1:5000/team/app@sha256:abc"),
+            "podman pull --tls-verify=false 127.0.0.1:5000/team/app@sha256:abc"
+        );
+        assert_eq!(
+            podman_pull("registry.example.com/team/app:v1"),
+            "podman pull registry.example.com/team/app:v1"
+        );
     }
 }

@@ -67,7 +67,7 @@ fn NamespaceTable(
                     }>
                         <label for="new-namespace" class="visually-hidden">"New namespace name"</label>
                         <input id="new-namespace" name="name" placeholder="new-namespace" required
-                            pattern="[a-z0-9]([a-z0-9-]*[a-z0-9])?" maxlength="63"
+                            pattern=super::DNS_LABEL_PATTERN maxlength="63"
                             prop:value=name on:input=move |ev| name.set(event_target_value(&ev))/>
                         <button type="submit" disabled=move || create.pending().get()>"Create namespace"</button>
                     </form>

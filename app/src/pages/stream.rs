@@ -2,7 +2,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_navigate;
 
-use super::{page_title, param, tls_flag};
+use super::{page_title, param, podman_pull, tls_flag};
 use crate::api::ConsoleResult;
 use crate::api::streams::{
     HistoryItem, StreamDetail, TagRow, delete_stream, get_stream, tag_image, untag_image,
@@ -250,7 +250,6 @@ fn TagTable(
 #[component]
 fn PullCommands(tags: Vec<TagRow>, repository: String, chosen: RwSignal<String>) -> impl IntoView {
     let host = repository.split('/').next().unwrap_or_default().to_owned();
-    let podman_flag = tls_flag(&host, "--tls-verify");
     let skopeo_flag = tls_flag(&host, "--src-tls-verify");
     let options = tags.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
     let commands = move || {
@@ -259,7 +258,7 @@ fn PullCommands(tags: Vec<TagRow>, repository: String, chosen: RwSignal<String>)
         let by_tag = format!("{repository}:{name}");
         let by_digest = row.digest.as_ref().map(|d| format!("{repository}@{d}"));
         let mut lines = vec![
-            ("podman", format!("podman pull {podman_flag}{by_tag}")),
+            ("podman", podman_pull(&by_tag)),
             ("docker", format!("docker pull {by_tag}")),
             (
                 "skopeo",
@@ -267,10 +266,7 @@ fn PullCommands(tags: Vec<TagRow>, repository: String, chosen: RwSignal<String>)
             ),
         ];
         if let Some(by_digest) = by_digest {
-            lines.push((
-                "podman by digest",
-                format!("podman pull {podman_flag}{by_digest}"),
-            ));
+            lines.push(("podman by digest", podman_pull(&by_digest)));
             lines.push(("docker by digest", format!("docker pull {by_digest}")));
             lines.push((
                 "skopeo by digest",

@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use super::ConfigError;
 
+/// The console's own client id at the embedded OAuth server, registered by Berth itself.
+pub const CONSOLE_CLIENT_ID: &str = "berth-console";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
@@ -160,6 +163,17 @@ impl AuthConfig {
                 reason: format!(
                     "{:?} must be an http:// or https:// URL",
                     client.redirect_uri
+                ),
+            });
+        }
+        // The built-in client is found first: one configured under its id would never be used,
+        // and every sign-in through it would fail on the redirect URI.
+        if self.clients.iter().any(|c| c.id == CONSOLE_CLIENT_ID) {
+            return Err(ConfigError::Invalid {
+                field: "auth.clients.id",
+                reason: format!(
+                    "{CONSOLE_CLIENT_ID:?} is the console's own client, registered already: \
+                     give the other client another id (and the same to its --upstream-client-id)"
                 ),
             });
         }

@@ -560,6 +560,10 @@ pub(crate) mod tests {
                 "[[auth.clients]]\nid = \"c\"\nsecret = \"s\"\nredirect_uri = \"http://a/\\r\\nx: y\"",
                 "auth.clients.redirect_uri",
             ),
+            (
+                "[[auth.clients]]\nid = \"berth-console\"\nsecret = \"s\"\nredirect_uri = \"http://127.0.0.1:5001/console/callback\"",
+                "\"berth-console\" is the console's own client",
+            ),
             ("[storage]\nurl = \"gs://bucket\"", "storage.url"),
             ("[storage]\nredirect = true", "storage.redirect"),
             (

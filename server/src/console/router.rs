@@ -87,12 +87,23 @@ pub fn router(config: &Config, data: Arc<dyn app::api::ConsoleData>) -> Router {
         .leptos_routes_with_context(&state, routes, context, move || {
             app::shell(shell_options.clone())
         })
+        // Browsers ask for `/favicon.ico` on pages that name no icon (and some always do):
+        // the site's icon is an SVG.
+        .route(
+            "/favicon.ico",
+            axum::routing::get(|| async {
+                axum::response::Redirect::permanent("/favicon.svg")
+            }),
+        )
         .fallback(leptos_axum::file_and_error_handler_with_context::<
             ConsoleState,
             _,
         >(web::provide_page_nonce, app::shell))
         .with_state(state)
         .layer(axum::middleware::from_fn(console::errors::error_status))
+        .layer(axum::middleware::from_fn(
+            console::session::no_store_when_signed_in,
+        ))
         // The console's forms are small; a larger body is refused before it is read (and, in
         // front of a cluster, before anything is sent on).
         .layer(tower_http::limit::RequestBodyLimitLayer::new(

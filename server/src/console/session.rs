@@ -70,3 +70,42 @@ pub(crate) async fn check_session_csrf(
         _ => Err(ConsoleError::Csrf),
     }
 }
+
+/// Pages rendered for a signed-in session are that person's alone: `Cache-Control: no-store`,
+/// so that neither Back after signing out nor a shared cache shows one again. A missing page
+/// (404) is left alone: it is answered without reading the session, which would drop a cookie
+/// of another Berth on the same host (see `console::router`).
+pub async fn no_store_when_signed_in(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{HeaderValue, StatusCode, header};
+    let session = request
+        .extensions()
+        .get::<tower_sessions::Session>()
+        .cloned();
+    let mut response = next.run(request).await;
+    let html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/html"));
+    if !html || response.status() == StatusCode::NOT_FOUND {
+        return response;
+    }
+    let Some(session) = session else {
+        return response;
+    };
+    let signed_in = session
+        .get::<String>(SESSION_USER)
+        .await
+        .ok()
+        .flatten()
+        .is_some();
+    if signed_in {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}

@@ -20,7 +20,7 @@ pub mod error;
 mod token;
 
 /// The console's client id at the embedded server.
-pub const CONSOLE_CLIENT_ID: &str = "berth-console";
+pub use crate::config::auth::CONSOLE_CLIENT_ID;
 
 /// A client registered with the embedded server.
 #[derive(Debug, Clone)]
@@ -66,7 +66,7 @@ impl OAuthServer {
 /// A page of the embedded server (the login form, or an error a person can read).
 pub fn page(title: &str, body: &str) -> String {
     format!(
-        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta name="color-scheme" content="light dark"><title>{title} · Berth</title><link rel="stylesheet" href="{stylesheet}"></head><body><header class="topbar"><a class="brand" href="/">Berth</a><span class="tagline">container registry</span></header><main id="main"><section class="panel narrow">{body}</section></main></body></html>"#,
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta name="color-scheme" content="light dark"><title>{title} · Berth</title><link rel="icon" type="image/svg+xml" href="/favicon.svg"><link rel="stylesheet" href="{stylesheet}"></head><body><header class="topbar"><a class="brand" href="/">Berth</a><span class="tagline">container registry</span></header><main id="main"><section class="panel narrow">{body}</section></main></body></html>"#,
         title = escape_html(title),
         stylesheet = crate::assets::stylesheet(),
     )
