@@ -111,6 +111,8 @@ pub trait StreamData: Send + Sync {
         limit: u32,
     ) -> ConsoleResult<StreamPage>;
     async fn stream(&self, namespace: &str, stream: &str) -> ConsoleResult<StreamDetail>;
+    /// What the caller may do in `namespace` (for pages whose forms need more than pull).
+    async fn permissions(&self, namespace: &str) -> ConsoleResult<Permissions>;
     /// Points `tag` at `from` (`other:tag` or `stream@digest`): `oc tag`, and rollback.
     async fn tag(&self, namespace: &str, stream: &str, tag: &str, from: &str) -> ConsoleResult<()>;
     async fn untag(&self, namespace: &str, stream: &str, tag: &str) -> ConsoleResult<()>;
@@ -133,6 +135,11 @@ pub async fn list_streams(
             STREAM_PAGE,
         )
         .await
+}
+
+#[server(prefix = "/console/api", endpoint = "permissions", input = GetUrl)]
+pub async fn get_permissions(namespace: String) -> ConsoleResult<Permissions> {
+    console_data()?.permissions(&namespace).await
 }
 
 #[server(prefix = "/console/api", endpoint = "stream", input = GetUrl)]

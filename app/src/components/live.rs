@@ -14,7 +14,7 @@ use crate::api::session::{SessionInfo, current_session};
 #[serde(rename_all = "camelCase")]
 pub struct LiveChange {
     pub id: i64,
-    /// `ImageStream` or `Namespace`.
+    /// `ImageStream`, `Namespace`, or `Access` (see [`AccessChange`]).
     pub kind: String,
     /// `ADDED`, `MODIFIED` or `DELETED`.
     #[serde(rename = "type")]
@@ -26,10 +26,49 @@ pub struct LiveChange {
     pub new_image: Option<String>,
 }
 
+/// An access change as the server's event stream sends it (`access` events, which are not in
+/// the event log and carry no id): a binding, service account or token of a namespace, or the
+/// signed-in user's own personal tokens (no namespace).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct AccessChange {
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// `binding`, `serviceaccount` or `token`.
+    pub what: String,
+    pub name: String,
+}
+
+impl From<AccessChange> for LiveChange {
+    fn from(change: AccessChange) -> Self {
+        LiveChange {
+            id: 0,
+            kind: "Access".into(),
+            event_type: "MODIFIED".into(),
+            namespace: change.namespace.unwrap_or_default(),
+            name: change.name,
+            reason: change.what,
+            tag: None,
+            new_image: None,
+        }
+    }
+}
+
 impl LiveChange {
     /// A short sentence for the notice: what happened to what, in the words of the console.
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     pub fn describe(&self) -> String {
+        if self.kind == "Access" {
+            let namespace = &self.namespace;
+            return match (self.reason.as_str(), namespace.is_empty()) {
+                ("token", true) => "Your personal tokens changed.".to_owned(),
+                ("token", false) => {
+                    format!("Tokens of service account {namespace}/{} changed.", self.name)
+                }
+                ("serviceaccount", _) => format!("Service accounts of {namespace} changed."),
+                (_, true) => "Access to the registry changed.".to_owned(),
+                _ => format!("Access to {namespace} changed."),
+            };
+        }
         if self.kind == "Namespace" {
             return match self.reason.as_str() {
                 "delete" => format!("Namespace {} was deleted.", self.name),
@@ -54,6 +93,11 @@ impl LiveChange {
 
     pub fn touches_namespace(&self, namespace: &str) -> bool {
         self.namespace == namespace || (self.kind == "Namespace" && self.name == namespace)
+    }
+
+    /// An access change of `namespace`, or of the user's own tokens (`None`).
+    pub fn touches_access(&self, namespace: Option<&str>) -> bool {
+        self.kind == "Access" && self.namespace == namespace.unwrap_or_default()
     }
 
     pub fn touches_stream(&self, namespace: &str, stream: &str) -> bool {
@@ -89,6 +133,8 @@ pub struct Console {
     /// The newest change seen on the live feed.
     pub last_change: RwSignal<Option<LiveChange>>,
     pub notices: Notices,
+    /// The clock of relative times (seconds since the epoch; see `When`).
+    pub now: RwSignal<i64>,
 }
 
 impl Console {
@@ -128,8 +174,16 @@ pub fn provide_console() -> Console {
         session: Resource::new(|| (), |_| current_session()),
         last_change: RwSignal::new(None),
         notices: Notices(RwSignal::new(Vec::new())),
+        now: RwSignal::new(super::when::now_seconds()),
     };
     provide_context(console);
+    // In the browser, relative times follow the clock (and the browser's, not the server's,
+    // from the first tick on).
+    Effect::new(move |_| {
+        let tick = move || console.now.set(super::when::now_seconds());
+        tick();
+        let _ = set_interval_with_handle(tick, Duration::from_secs(60));
+    });
     #[cfg(feature = "hydrate")]
     follow_changes(console);
     console
@@ -143,18 +197,27 @@ fn follow_changes(console: Console) {
     let Ok(mut source) = EventSource::new("/console/api/events") else {
         return;
     };
-    let Ok(mut changes) = source.subscribe("change") else {
+    let (Ok(changes), Ok(access)) = (source.subscribe("change"), source.subscribe("access"))
+    else {
         return;
     };
+    let mut messages = futures_util::stream::select(changes, access);
     leptos::task::spawn_local(async move {
         // The EventSource lives as long as this task; the browser reconnects it by itself.
         let _source = source;
-        while let Some(message) = changes.next().await {
-            let Ok((_, message)) = message else { continue };
+        while let Some(message) = messages.next().await {
+            let Ok((kind, message)) = message else {
+                continue;
+            };
             let Some(data) = message.data().as_string() else {
                 continue;
             };
-            if let Ok(change) = serde_json::from_str::<LiveChange>(&data) {
+            let change = if kind == "access" {
+                serde_json::from_str::<AccessChange>(&data).map(LiveChange::from)
+            } else {
+                serde_json::from_str::<LiveChange>(&data)
+            };
+            if let Ok(change) = change {
                 console.notices.say(change.describe());
                 console.last_change.set(Some(change));
             }
@@ -212,5 +275,21 @@ mod tests {
         );
         assert_eq!(gone.describe(), "Namespace live was deleted.");
         assert!(gone.touches_namespace("live"));
+    }
+
+    #[test]
+    fn access_changes_read_as_sentences_and_touch_their_place() {
+        let access = |json: &str| -> LiveChange {
+            serde_json::from_str::<super::AccessChange>(json)
+                .expect("an access change as the server sends it")
+                .into()
+        };
+        let binding = access(r#"{"namespace":"team","what":"binding","name":"editor-user-ada"}"#);
+        assert_eq!(binding.describe(), "Access to team changed.");
+        assert!(binding.touches_access(Some("team")));
+        assert!(!binding.touches_access(Some("other")) && !binding.touches_access(None));
+        let mine = access(r#"{"user":"ada","what":"token","name":"laptop"}"#);
+        assert_eq!(mine.describe(), "Your personal tokens changed.");
+        assert!(mine.touches_access(None));
     }
 }

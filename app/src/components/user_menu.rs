@@ -1,9 +1,8 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_location;
 
-use super::use_console;
+use super::{sign_in_href, use_console};
 use crate::api::ConsoleError;
-use crate::format::encode;
 
 /// Who is signed in, their tokens and a sign-out button; or a sign-in link back to this page.
 #[component]
@@ -26,9 +25,8 @@ pub fn UserMenu() -> impl IntoView {
                                 </form>
                             }.into_any(),
                             _ => {
-                                let then = location.pathname.get_untracked();
-                                let href = format!("/console/login?then={}", encode(&then));
-                                view! { <a class="button" href=href rel="external">"Sign in"</a> }.into_any()
+                                let location = location.clone();
+                                view! { <a class="button" href=move || sign_in_href(&location) rel="external">"Sign in"</a> }.into_any()
                             }
                         },
                         // The not-found page is rendered without a data source (see

@@ -9,11 +9,23 @@ use crate::api::access::{
     get_access, remove_binding, revoke_service_account_token,
 };
 use crate::api::tokens::NewToken;
-use crate::components::{ActionError, CopyButton, DeleteButton, ErrorPanel, Loading, use_console};
-use crate::format::{encode, short_digest, time};
+use crate::components::{
+    ActionError, CopyButton, DeleteButton, ErrorPanel, Loading, When, use_console,
+};
+use crate::format::{encode, short_digest};
 
 /// `(role, subject kind, subject name)`.
 type BindingInput = (String, String, String);
+
+/// What the page's forms hold, kept at page level: the panels are drawn again on every change
+/// (a live one included) and must not drop what is being typed.
+#[derive(Clone, Copy)]
+struct AccessForms {
+    role: RwSignal<String>,
+    kind: RwSignal<String>,
+    subject: RwSignal<String>,
+    account: RwSignal<String>,
+}
 
 /// Access for a namespace, or one stream of it: bindings, who can pull or push, service
 /// accounts and their tokens.
@@ -53,11 +65,14 @@ pub fn AccessPage() -> impl IntoView {
         let (csrf, account, uid) = (console.csrf(), account.clone(), uid.clone());
         async move { revoke_service_account_token(csrf, namespace.get_untracked(), account, uid).await }
     });
+    // Changes made elsewhere (another page, the API, the command line) come through the feed.
+    let live = console.revision(move |c| c.touches_access(Some(&namespace.get_untracked())));
     let access = Resource::new(
         move || {
             (
                 namespace.get(),
                 stream.get(),
+                live.get(),
                 (
                     add.version().get(),
                     remove.version().get(),
@@ -68,6 +83,12 @@ pub fn AccessPage() -> impl IntoView {
         },
         |(namespace, stream, ..)| get_access(namespace, stream),
     );
+    let forms = AccessForms {
+        role: RwSignal::new("viewer".to_owned()),
+        kind: RwSignal::new("User".to_owned()),
+        subject: RwSignal::new(String::new()),
+        account: RwSignal::new(String::new()),
+    };
     let place = move || match stream.get() {
         Some(stream) => format!("{}/{stream}", namespace.get()),
         None => namespace.get(),
@@ -93,7 +114,7 @@ pub fn AccessPage() -> impl IntoView {
         <Transition fallback=|| view! { <Loading what="access"/> }>
             {move || Suspend::new(async move {
                 match access.await {
-                    Ok(view) => view! { <AccessPanels view add remove new_account new_token revoke/> }.into_any(),
+                    Ok(view) => view! { <AccessPanels view add remove new_account new_token revoke forms/> }.into_any(),
                     Err(error) => view! { <ErrorPanel error/> }.into_any(),
                 }
             })}
@@ -109,15 +130,18 @@ fn AccessPanels(
     new_account: Action<String, ConsoleResult<()>>,
     new_token: Action<String, ConsoleResult<NewToken>>,
     revoke: Action<(String, String), ConsoleResult<()>>,
+    forms: AccessForms,
 ) -> impl IntoView {
     let title = match &view.stream {
         Some(stream) => format!("Access to {}/{stream}", view.namespace),
         None => format!("Access to {}", view.namespace),
     };
-    let role = RwSignal::new("viewer".to_owned());
-    let kind = RwSignal::new("User".to_owned());
-    let subject = RwSignal::new(String::new());
-    let account = RwSignal::new(String::new());
+    let AccessForms {
+        role,
+        kind,
+        subject,
+        account,
+    } = forms;
     let is_namespace = view.stream.is_none();
     view! {
         <section class="panel" aria-labelledby="bindings-heading">
@@ -196,7 +220,7 @@ fn AccessPanels(
                                         view! {
                                             <li>
                                                 <span>{t.name.clone()}</span>
-                                                <span class="muted small">{format!(" created {}", time(&t.created))}</span>
+                                                <span class="muted small">" created "<When at=t.created.clone()/></span>
                                                 {if t.revoked {
                                                     view! { <span class="badge">"revoked"</span> }.into_any()
                                                 } else {

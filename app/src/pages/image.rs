@@ -3,8 +3,8 @@ use leptos_meta::Title;
 
 use super::{page_title, param, podman_pull};
 use crate::api::images::{ImageDetail, RunConfigView, get_image};
-use crate::components::{CommandLine, ErrorPanel, Loading};
-use crate::format::{encode, short_digest, size, time};
+use crate::components::{CommandLine, ErrorPanel, Loading, When};
+use crate::format::{encode, short_digest, size};
 
 /// An image: summary, platforms, layers, run configuration, build history, referrers and the
 /// raw manifest and config.
@@ -59,7 +59,7 @@ fn ImageView(detail: ImageDetail) -> impl IntoView {
                 <dt>"Digest"</dt><dd class="mono">{detail.digest.clone()}</dd>
                 <dt>"Media type"</dt><dd class="mono">{detail.media_type.clone()}</dd>
                 <dt>"Size"</dt><dd>{size(detail.size)}</dd>
-                {detail.created.clone().map(|c| view! { <dt>"Created"</dt><dd>{time(&c)}</dd> })}
+                {detail.created.clone().map(|c| view! { <dt>"Created"</dt><dd><When at=c/></dd> })}
                 {detail.author.clone().map(|a| view! { <dt>"Author"</dt><dd>{a}</dd> })}
                 {(!platform.is_empty()).then(|| view! { <dt>"Platform"</dt><dd>{platform.clone()}</dd> })}
                 {(!detail.tags.is_empty()).then(|| view! {
@@ -79,7 +79,7 @@ fn ImageView(detail: ImageDetail) -> impl IntoView {
                     {detail.history.iter().map(|step| view! {
                         <li class:empty-layer=step.empty_layer>
                             <code>{step.created_by.clone()}</code>
-                            {step.created.as_deref().map(|c| view! { <span class="when">{time(c)}</span> })}
+                            {step.created.as_deref().map(|c| view! { <span class="when"><When at=c.to_owned()/></span> })}
                         </li>
                     }).collect_view()}
                 </ol>

@@ -7,9 +7,10 @@ use super::{page_title, param, tls_flag};
 use crate::api::quotas::get_namespace_usage;
 use crate::api::streams::{STREAM_PAGE, StreamPage, StreamSort, list_streams};
 use crate::components::{
-    CommandLine, ErrorPanel, ImportForm, ImportState, Loading, UsageSummary, use_console,
+    CommandLine, ErrorPanel, ImportForm, ImportState, Loading, UsageSummary, When, YourAccess,
+    use_console,
 };
-use crate::format::{encode, size, time};
+use crate::format::{encode, size};
 
 /// A namespace's image streams: search as you type, sort, pages; the address keeps all three,
 /// so a link or a reload shows the same page.
@@ -97,6 +98,7 @@ pub fn NamespacePage() -> impl IntoView {
                 <Transition fallback=|| ()>
                     {move || Suspend::new(async move {
                         streams.await.ok().map(|page| page.permissions).map(|p| view! {
+                            <YourAccess permissions=p/>
                             <div class="head-actions">
                                 <a href=format!("/ns/{}/lifecycle", encode(&namespace.get_untracked()))>"Lifecycle"</a>
                                 {p.manage_access.then(|| view! { <a href=format!("/ns/{}/webhooks", encode(&namespace.get_untracked()))>"Webhooks"</a> })}
@@ -199,7 +201,7 @@ fn StreamTable(listing: StreamPage, filter: String, sort: StreamSort) -> impl In
                         <td class="num">{stream.tags}</td>
                         <td>{stream.latest_tag.map(|tag| view! { <span class="tag">{tag}</span> })}</td>
                         <td class="num">{stream.size.map(size).unwrap_or_else(|| "—".into())}</td>
-                        <td>{stream.updated.as_deref().map(time).unwrap_or_else(|| "—".into())}</td>
+                        <td>{stream.updated.clone().map(|at| view! { <When at/> }.into_any()).unwrap_or_else(|| "—".into_any())}</td>
                     </tr>
                 }).collect_view()}
             </tbody>

@@ -1,11 +1,14 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::use_location;
 
 use crate::api::ConsoleResult;
 use crate::api::namespaces::{NamespaceList, create_namespace, delete_namespace, list_namespaces};
 use crate::api::prune::{PrunerRow, get_pruner};
-use crate::components::{ActionError, DeleteButton, ErrorPanel, Loading, use_console};
-use crate::format::{encode, size, time};
+use crate::components::{
+    ActionError, DeleteButton, ErrorPanel, Loading, When, sign_in_href, use_console,
+};
+use crate::format::{encode, size};
 
 /// The namespaces the caller may see, with counts and storage used; create and delete for
 /// those allowed.
@@ -33,7 +36,10 @@ pub fn NamespacesPage() -> impl IntoView {
         <Transition fallback=|| view! { <Loading what="namespaces"/> }>
             {move || Suspend::new(async move {
                 match namespaces.await {
-                    Ok(list) => view! { <NamespaceTable list create delete pruner/> }.into_any(),
+                    Ok(list) => {
+                        let signed_in = console.session.await.ok().and_then(|s| s.user).is_some();
+                        view! { <NamespaceTable list signed_in create delete pruner/> }.into_any()
+                    }
                     Err(error) => view! { <ErrorPanel error/> }.into_any(),
                 }
             })}
@@ -44,6 +50,7 @@ pub fn NamespacesPage() -> impl IntoView {
 #[component]
 fn NamespaceTable(
     list: NamespaceList,
+    signed_in: bool,
     create: Action<String, crate::api::ConsoleResult<()>>,
     delete: Action<String, crate::api::ConsoleResult<()>>,
     pruner: Resource<ConsoleResult<Option<PrunerRow>>>,
@@ -75,7 +82,14 @@ fn NamespaceTable(
             </div>
             <ActionError action=create/>
             <ActionError action=delete/>
-            {if empty {
+            {if empty && !signed_in {
+                view! {
+                    <div class="empty sign-in-invitation">
+                        <p>"Sign in to see the namespaces you may use."</p>
+                        <p><a class="button" href=sign_in_href(&use_location()) rel="external">"Sign in"</a></p>
+                    </div>
+                }.into_any()
+            } else if empty {
                 view! {
                     <div class="empty">
                         <p>"No namespaces yet."</p>
@@ -106,7 +120,7 @@ fn NamespaceTable(
                                         <td class="name"><a href=format!("/ns/{}", encode(&ns.name))>{ns.name.clone()}</a></td>
                                         <td class="num">{ns.streams.map(|n| n.to_string()).unwrap_or_else(|| "—".into())}</td>
                                         <td class="num">{ns.size.map(size).unwrap_or_else(|| "—".into())}</td>
-                                        <td>{time(&ns.created)}</td>
+                                        <td><When at=ns.created.clone()/></td>
                                         <td class="actions">
                                             {ns.can_delete.then(|| view! {
                                                 <DeleteButton what=format!("namespace {name}") on_confirm=move || { delete.dispatch(name.clone()); }/>

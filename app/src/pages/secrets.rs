@@ -6,8 +6,11 @@ use crate::api::ConsoleResult;
 use crate::api::pull_secrets::{
     PullSecretRow, create_pull_secret, delete_pull_secret, list_pull_secrets,
 };
-use crate::components::{ActionError, DeleteButton, ErrorPanel, Loading, use_console};
-use crate::format::{encode, time};
+use crate::api::streams::get_permissions;
+use crate::components::{
+    ActionError, DeleteButton, ErrorPanel, Loading, NeedsRole, When, use_console,
+};
+use crate::format::encode;
 
 /// (name, registry, user name, password)
 type PullSecretInput = (String, String, String, String);
@@ -54,6 +57,8 @@ pub fn SecretsPage() -> impl IntoView {
         },
         |(namespace, ..)| list_pull_secrets(namespace),
     );
+    // The form is for those who may use it.
+    let permissions = Resource::new(move || namespace.get(), get_permissions);
     view! {
         <Title text=page_title(move || format!("Pull secrets · {}", namespace.get()))/>
         <nav class="crumbs" aria-label="Breadcrumb">
@@ -76,7 +81,16 @@ pub fn SecretsPage() -> impl IntoView {
                 })}
             </Transition>
         </section>
-        <NewPullSecret create/>
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                match permissions.await {
+                    Ok(p) if p.manage_secrets => view! { <NewPullSecret create/> }.into_any(),
+                    Ok(_) => view! { <NeedsRole what="add or delete pull secrets" namespace=namespace.get_untracked()/> }.into_any(),
+                    // The list above says why.
+                    Err(_) => ().into_any(),
+                }
+            })}
+        </Transition>
     }
 }
 
@@ -105,9 +119,9 @@ fn SecretTable(
                                 row.registries.join(", ")
                             }}</td>
                             <td class="nowrap">{if row.created.is_empty() {
-                                "—".to_owned()
+                                "—".into_any()
                             } else {
-                                time(&row.created)
+                                view! { <When at=row.created.clone()/> }.into_any()
                             }}</td>
                             <td class="actions">
                                 <DeleteButton what=format!("pull secret {}", row.name) on_confirm=move || { remove.dispatch(name.clone()); }/>

@@ -9,9 +9,9 @@ use crate::api::streams::{
 };
 use crate::components::{
     ActionError, CommandLine, DeleteButton, ErrorPanel, ImportForm, ImportState, Loading,
-    use_console,
+    When, YourAccess, use_console,
 };
-use crate::format::{encode, short_digest, size, tag_source, time};
+use crate::format::{encode, short_digest, size, tag_source};
 
 /// `(tag, from)`: point a tag at an image (tag, move, roll back).
 type TagInput = (String, String);
@@ -153,6 +153,7 @@ fn StreamView(
                 </div>
             </div>
             <p class="muted mono">{detail.pull_repository.clone()}</p>
+            <YourAccess permissions/>
             {if detail.tags.is_empty() {
                 view! { <p class="empty">"This stream has no tags."</p> }.into_any()
             } else {
@@ -220,7 +221,7 @@ fn TagTable(
                             </td>
                             <td class="num">{row.size.map(size).unwrap_or_else(|| "—".into())}</td>
                             <td>{row.platforms.join(", ")}</td>
-                            <td class="nowrap">{row.updated.as_deref().map(time).unwrap_or_else(|| "—".into())}</td>
+                            <td class="nowrap">{row.updated.clone().map(|at| view! { <When at/> }.into_any()).unwrap_or_else(|| "—".into_any())}</td>
                             <td class="actions">
                                 <button type="button" class="link" aria-label=format!("Pull commands for {name}")
                                     on:click=move |_| chosen.set(pick.clone())>"Pull"</button>
@@ -369,7 +370,7 @@ fn TagHistory(
                     let target = (name.clone(), item.image.clone());
                     view! {
                         <li class:current=is_current data-image=item.image.clone()>
-                            <span class="when">{time(&item.created)}</span>
+                            <span class="when"><When at=item.created.clone()/></span>
                             <a class="mono" href=format!("{base}/images/{}", item.image)>{short_digest(&item.image)}</a>
                             {is_current.then(|| view! { <span class="badge">"current"</span> })}
                             {(!same_image && can_roll_back).then(|| match immutable.clone() {
@@ -401,7 +402,7 @@ fn Timeline(items: Vec<HistoryItem>, base: String) -> impl IntoView {
         <ol class="timeline">
             {items.into_iter().map(|item| view! {
                 <li>
-                    <span class="when">{time(&item.created)}</span>
+                    <span class="when"><When at=item.created.clone()/></span>
                     <span class="tag">{item.tag.clone()}</span>
                     " → "
                     <a class="mono" href=format!("{base}/images/{}", item.image)>{short_digest(&item.image)}</a>

@@ -4,9 +4,8 @@ use leptos_meta::Title;
 use super::tls_flag;
 use crate::api::tokens::{NewToken, TokenRow, create_token, list_tokens, revoke_token};
 use crate::components::{
-    ActionError, CommandLine, CopyButton, DeleteButton, ErrorPanel, Loading, use_console,
+    ActionError, CommandLine, CopyButton, DeleteButton, ErrorPanel, Loading, When, use_console,
 };
-use crate::format::time;
 
 /// `(name, days until it expires)`.
 type TokenInput = (String, Option<u32>);
@@ -24,8 +23,10 @@ pub fn TokensPage() -> impl IntoView {
         let (csrf, uid) = (console.csrf(), uid.clone());
         async move { revoke_token(csrf, uid).await }
     });
+    // Tokens made or revoked elsewhere (another page, the API) come through the feed.
+    let live = console.revision(|c| c.touches_access(None));
     let tokens = Resource::new(
-        move || (create.version().get(), revoke.version().get()),
+        move || (create.version().get(), revoke.version().get(), live.get()),
         |_| list_tokens(),
     );
     let name = RwSignal::new(String::new());
@@ -111,9 +112,9 @@ fn TokenTable(
                         view! {
                             <tr data-token=t.name.clone()>
                                 <td>{t.name.clone()}</td>
-                                <td>{time(&t.created)}</td>
-                                <td>{t.expires.as_deref().map(time).unwrap_or_else(|| "never".into())}</td>
-                                <td>{t.last_used.as_deref().map(time).unwrap_or_else(|| "never".into())}</td>
+                                <td><When at=t.created.clone()/></td>
+                                <td>{t.expires.clone().map(|at| view! { <When at/> }.into_any()).unwrap_or_else(|| "never".into_any())}</td>
+                                <td>{t.last_used.clone().map(|at| view! { <When at/> }.into_any()).unwrap_or_else(|| "never".into_any())}</td>
                                 <td class="actions">
                                     {if t.revoked {
                                         view! { <span class="badge">"revoked"</span> }.into_any()

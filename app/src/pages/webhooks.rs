@@ -6,10 +6,12 @@ use crate::api::ConsoleResult;
 use crate::api::webhooks::{
     DeliveryRow, WebhookRow, create_webhook, delete_webhook, list_webhooks, redeliver_webhook,
 };
+use crate::api::streams::get_permissions;
 use crate::components::{
-    ActionError, Checkbox, CommandLine, DeleteButton, ErrorPanel, Loading, use_console,
+    ActionError, Checkbox, CommandLine, DeleteButton, ErrorPanel, Loading, NeedsRole, When,
+    use_console,
 };
-use crate::format::{encode, time};
+use crate::format::encode;
 
 /// (name, url, events comma-separated, format)
 type WebhookInput = (String, String, String, String);
@@ -85,6 +87,8 @@ pub fn WebhooksPage() -> impl IntoView {
             }
         });
     });
+    // The form is for those who may use it.
+    let permissions = Resource::new(move || namespace.get(), get_permissions);
     view! {
         <Title text=page_title(move || format!("Webhooks · {}", namespace.get()))/>
         <nav class="crumbs" aria-label="Breadcrumb">
@@ -107,7 +111,19 @@ pub fn WebhooksPage() -> impl IntoView {
                 })}
             </Transition>
         </section>
-        <NewWebhook create/>
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                // In front of a cluster, webhooks are the cluster's (the list says so).
+                let upstream = console.session.await.ok().and_then(|s| s.upstream).is_some();
+                match permissions.await {
+                    _ if upstream => ().into_any(),
+                    Ok(p) if p.manage_access => view! { <NewWebhook create/> }.into_any(),
+                    Ok(_) => view! { <NeedsRole what="add or change webhooks" namespace=namespace.get_untracked()/> }.into_any(),
+                    // The list above says why (in front of a cluster: not here).
+                    Err(_) => ().into_any(),
+                }
+            })}
+        </Transition>
     }
 }
 
@@ -164,7 +180,7 @@ fn WebhookView(
                                 view! {
                                     <tr data-delivery=d.id.clone() data-state=d.state.clone()
                                         data-redelivery-of=d.redelivery_of.clone()>
-                                        <td class="nowrap">{time(&d.created)}</td>
+                                        <td class="nowrap"><When at=d.created.clone()/></td>
                                         <td>
                                             {d.event.clone()}
                                             {d.redelivery_of.clone().map(|of| view! {

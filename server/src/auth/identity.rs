@@ -91,6 +91,24 @@ struct CachedToken {
     touched: Instant,
 }
 
+/// An access change as the console's feed tells it: a binding, service account or token of a
+/// namespace (`namespace`), or a user's own personal token (`user`), made or removed. Only
+/// what it is about, never a secret.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessChange {
+    /// The namespace whose access changed; `None` for the whole registry or a user's tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// The user whose personal tokens changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// `binding`, `serviceaccount` or `token`.
+    pub what: String,
+    /// The changed object's name.
+    pub name: String,
+}
+
 /// The authentication context every surface shares: the store of users, tokens and bindings, the
 /// authorizer, the registry token keys, and the caches and throttle of credential checks. The
 /// API, the registry, the console and the sign-in flows hold one `Arc` of it.
@@ -451,6 +469,38 @@ impl AuthContext {
         self.forget_credentials();
         if let Err(err) = self.notifier.publish(Topic::Credentials, what).await {
             tracing::error!(%err, what, "telling other replicas of a credential change failed");
+        }
+    }
+
+    /// After access changed (`change` says where): every replica's console feed tells the
+    /// open pages that show it. A lost message costs only a page that refreshes later.
+    pub async fn access_changed(&self, change: &AccessChange) {
+        let Ok(body) = serde_json::to_string(change) else {
+            return;
+        };
+        if let Err(err) = self.notifier.publish(Topic::Access, &body).await {
+            tracing::warn!(%err, "telling the consoles of an access change failed");
+        }
+    }
+
+    /// Access changes as they are published on any replica ([`AuthContext::access_changed`]).
+    pub fn access_changes(&self) -> crate::storage::coordination::Subscription {
+        self.notifier.subscribe(Topic::Access)
+    }
+
+    /// Whether `who` hears of `change`: a user of their own tokens, those who see a namespace
+    /// of its access, those who manage the registry's access of the registry's.
+    pub fn hears_of(&self, who: &Subject, change: &AccessChange) -> bool {
+        match (&change.user, &change.namespace) {
+            (Some(user), _) => matches!(who, Subject::User { name, .. } if name == user),
+            (None, Some(namespace)) => self
+                .authorizer
+                .visible_namespaces(who)
+                .contains(namespace),
+            (None, None) => {
+                self.authorizer
+                    .allows(who, super::model::Action::ManageAccess, super::model::Target::REGISTRY)
+            }
         }
     }
 

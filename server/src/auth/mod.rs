@@ -16,5 +16,5 @@ pub mod throttle;
 pub mod tokens;
 
 pub use authorizer::{Authorizer, Visible};
-pub use identity::{AuthContext, AuthError};
+pub use identity::{AccessChange, AuthContext, AuthError};
 pub use model::{Action, Role, Subject, Target};

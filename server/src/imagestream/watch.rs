@@ -18,13 +18,14 @@ use serde::Deserialize;
 use super::model::ImageStream;
 use super::{Api, ImageStreamApi};
 use crate::auth::http::Caller;
-use crate::auth::{Action, Subject, Target};
+use crate::auth::{AccessChange, Action, Subject, Target};
 use crate::events::{ChangeNotice, follow};
 use crate::kube::{
     ApiError, ApiResult, List, ListParams, Namespace, Page, WatchEvent, error_line, ok,
     watch_response,
 };
 use crate::limits::ClientAddress;
+use crate::storage::coordination::Notice;
 use crate::storage::{
     EventFilter, EventKind, EventRecord, EventType, NamespaceRecord, StorageError, StreamRecord,
 };
@@ -345,6 +346,7 @@ pub async fn console_feed(
         ..EventFilter::default()
     };
     let who = caller.subject;
+    let access = access_feed(api.clone(), who.clone());
     let events = follow(store, filter, from).filter(move |event| {
         let visible = match event {
             Ok(event) => api.may_see(&who, event),
@@ -352,10 +354,22 @@ pub async fn console_feed(
         };
         std::future::ready(visible)
     });
-    let events = events
+    let events = futures_util::stream::select(events.map(FeedItem::Logged), access)
         .take_until(tokio::time::sleep(lasts))
-        .map(move |event| {
+        .map(move |item| {
             let _held = &permit;
+            let event = match item {
+                FeedItem::Logged(event) => event,
+                // Not in the log: no id, so the browser's Last-Event-ID stays the log's.
+                FeedItem::Access(change) => {
+                    return Ok::<_, Infallible>(
+                        Event::default()
+                            .event("access")
+                            .json_data(&change)
+                            .unwrap_or_else(|_| Event::default().comment("unserialisable event")),
+                    );
+                }
+            };
             Ok::<_, Infallible>(match event {
                 Ok(event) => {
                     let id = event.id.to_string();
@@ -376,4 +390,34 @@ pub async fn console_feed(
     Sse::new(events)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()
+}
+
+/// What the console's feed sends: a change of the event log, or an access change.
+enum FeedItem {
+    Logged(Result<EventRecord, StorageError>),
+    Access(AccessChange),
+}
+
+/// The access changes `who` hears of, as they are published on any replica (a page that
+/// missed one refreshes at its next change: nothing is replayed).
+fn access_feed(
+    api: Arc<ImageStreamApi>,
+    who: Subject,
+) -> impl futures_util::Stream<Item = FeedItem> + Send {
+    let changes = api.auth.access_changes();
+    futures_util::stream::unfold(changes, move |mut changes| {
+        let (api, who) = (api.clone(), who.clone());
+        async move {
+            loop {
+                let Notice::Message { body, .. } = changes.next().await? else {
+                    continue;
+                };
+                if let Ok(change) = serde_json::from_str::<AccessChange>(&body)
+                    && api.auth.hears_of(&who, &change)
+                {
+                    return Some((FeedItem::Access(change), changes));
+                }
+            }
+        }
+    })
 }

@@ -29,14 +29,18 @@ pub enum Topic {
     Webhooks,
     /// A pull-through fetch ended (`repository@digest outcome`).
     PullThrough,
+    /// Access changed (a binding, a service account or a token made or removed): open console
+    /// pages that show it read it again. The body says where (`auth::AccessChange`).
+    Access,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 4] = [
+    pub const ALL: [Topic; 5] = [
         Topic::Bindings,
         Topic::Credentials,
         Topic::Webhooks,
         Topic::PullThrough,
+        Topic::Access,
     ];
 
     /// The channel's name (a PostgreSQL identifier).
@@ -46,6 +50,7 @@ impl Topic {
             Topic::Credentials => "berth_credentials",
             Topic::Webhooks => "berth_webhooks",
             Topic::PullThrough => "berth_pull_through",
+            Topic::Access => "berth_access",
         }
     }
 

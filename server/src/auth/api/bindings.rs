@@ -276,6 +276,8 @@ impl AccessApi {
             });
         };
         self.auth.authorizer.changed().await?;
+        self.access_changed_in(namespace, "binding", &created.name)
+            .await;
         self.auth
             .audit_change(
                 who,
@@ -320,6 +322,7 @@ impl AccessApi {
             .require(who, Action::ManageAccess, target, ROLE_BINDINGS, name)?;
         self.auth.store.delete_binding(namespace, name).await?;
         self.auth.authorizer.changed().await?;
+        self.access_changed_in(namespace, "binding", name).await;
         self.auth
             .audit_change(
                 who,

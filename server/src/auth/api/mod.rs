@@ -24,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde::{Deserialize, Serialize};
 
-use super::{Action, AuthContext, Role, Subject, Target};
+use super::{AccessChange, Action, AuthContext, Role, Subject, Target};
 use crate::kube::{ApiError, ApiResult, NAMESPACES, Resource};
 use crate::oci::is_valid_namespace;
 use crate::storage::ImageStreamStore;
@@ -55,6 +55,19 @@ fn list<T: Serialize>(kind: &str, api_version: &str, items: Vec<T>) -> Response 
 }
 
 impl AccessApi {
+    /// Tells open console pages that the access of `namespace` (the registry's, when `None`)
+    /// changed: `what` (`binding`, `serviceaccount`, `token`) named `name`.
+    async fn access_changed_in(&self, namespace: Option<&str>, what: &str, name: &str) {
+        self.auth
+            .access_changed(&AccessChange {
+                namespace: namespace.map(str::to_owned),
+                user: None,
+                what: what.to_owned(),
+                name: name.to_owned(),
+            })
+            .await;
+    }
+
     /// A `Status` 404 for a namespace that does not exist.
     async fn require_namespace(&self, namespace: &str) -> ApiResult<()> {
         if is_valid_namespace(namespace) && self.streams.get_namespace(namespace).await?.is_some() {

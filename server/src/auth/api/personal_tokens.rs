@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Access, AccessApi, access_api_version, list};
-use crate::auth::Subject;
+use crate::auth::{AccessChange, Subject};
 use crate::auth::http::{Caller, Proof};
 use crate::auth::names::token_name_error;
 use crate::auth::tokens::{create_token_for, lifetime_days, token_expiry};
@@ -162,7 +162,7 @@ impl AccessApi {
                 ));
             }
         }
-        create_token_for(
+        let made = create_token_for(
             &self.auth,
             &owner,
             TokenKind::Personal,
@@ -170,7 +170,21 @@ impl AccessApi {
             token_expiry(Utc::now(), lifetime, caller.proof.expires_at()),
             &user,
         )
-        .await
+        .await?;
+        self.personal_tokens_changed(user, &name).await;
+        Ok(made)
+    }
+
+    /// Tells the user's open tokens pages (and only theirs) that their tokens changed.
+    async fn personal_tokens_changed(&self, user: String, name: &str) {
+        self.auth
+            .access_changed(&AccessChange {
+                namespace: None,
+                user: Some(user),
+                what: "token".into(),
+                name: name.to_owned(),
+            })
+            .await;
     }
 
     /// Revokes one of the caller's personal tokens (recorded in the audit log, refused or not).
@@ -179,7 +193,7 @@ impl AccessApi {
         let revoked = self.auth.store.revoke_token(&owner, uid).await?;
         self.auth
             .audit(NewAudit {
-                actor: user,
+                actor: user.clone(),
                 action: "token-revoke",
                 target: format!("personal token {uid}"),
                 success: revoked,
@@ -191,6 +205,7 @@ impl AccessApi {
             return Err(ApiError::NoSuchResource(format!("personal token {uid}")));
         }
         self.auth.credentials_changed(&format!("token {uid}")).await;
+        self.personal_tokens_changed(user, uid).await;
         Ok(())
     }
 }

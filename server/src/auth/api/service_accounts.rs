@@ -68,6 +68,8 @@ impl AccessApi {
                 resource: SERVICE_ACCOUNTS,
                 name: name.to_owned(),
             })?;
+        self.access_changed_in(Some(namespace), "serviceaccount", name)
+            .await;
         self.auth
             .audit_change(
                 who,
@@ -110,6 +112,8 @@ impl AccessApi {
         self.auth.authorizer.changed().await?;
         self.auth
             .credentials_changed(&format!("service account {namespace}/{name}"))
+            .await;
+        self.access_changed_in(Some(namespace), "serviceaccount", name)
             .await;
         self.auth
             .audit_change(
@@ -159,7 +163,7 @@ impl AccessApi {
                 FieldError::new("metadata.name", message),
             ));
         }
-        create_token_for(
+        let made = create_token_for(
             &self.auth,
             &TokenOwner::ServiceAccount(account.id),
             TokenKind::ServiceAccount,
@@ -167,7 +171,9 @@ impl AccessApi {
             token_expiry(Utc::now(), lifetime, who.proof.expires_at()),
             &who.subject.display_name(),
         )
-        .await
+        .await?;
+        self.access_changed_in(Some(namespace), "token", name).await;
+        Ok(made)
     }
 
     pub async fn revoke_service_account_token(
@@ -189,6 +195,7 @@ impl AccessApi {
         self.auth
             .credentials_changed(&format!("service account token {uid}"))
             .await;
+        self.access_changed_in(Some(namespace), "token", name).await;
         self.auth
             .audit_change(
                 who,

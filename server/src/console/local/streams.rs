@@ -110,6 +110,11 @@ impl StreamData for LocalConsoleData {
         Ok(detail)
     }
 
+    async fn permissions(&self, namespace: &str) -> ConsoleResult<Permissions> {
+        let who = caller().await?;
+        Ok(permissions(&self.auth, &who, Target::namespace(namespace)))
+    }
+
     async fn tag(&self, namespace: &str, stream: &str, tag: &str, from: &str) -> ConsoleResult<()> {
         let who = caller().await?;
         let mut source = tag_source(stream, from)?;

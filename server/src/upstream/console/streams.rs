@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use app::api::streams::{StreamData, StreamDetail, StreamPage, StreamSort, StreamSummary};
-use app::api::{ConsoleError, ConsoleResult};
+use app::api::{ConsoleError, ConsoleResult, Permissions};
 use async_trait::async_trait;
 use axum::http::Method;
 
@@ -134,6 +134,11 @@ impl StreamData for UpstreamConsoleData {
             &Images::default(),
             permissions_from(&rules, Some(stream)),
         ))
+    }
+
+    async fn permissions(&self, namespace: &str) -> ConsoleResult<Permissions> {
+        let signed = self.signed().await?;
+        Ok(permissions_from(&self.rules(&signed, namespace).await?, None))
     }
 
     async fn tag(&self, namespace: &str, stream: &str, tag: &str, from: &str) -> ConsoleResult<()> {
