@@ -218,6 +218,8 @@ const SERVER_FUNCTIONS: &[&str] = &[
     "add_binding",
     "remove_binding",
     "create_service_account",
+    "delete_service_account",
+    "permissions",
     "create_service_account_token",
     "revoke_service_account_token",
     "tokens",

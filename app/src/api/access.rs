@@ -41,7 +41,8 @@ pub struct AccessView {
     pub service_accounts: Vec<ServiceAccountRow>,
 }
 
-/// Who may do what in a namespace or stream: bindings, and service accounts with their tokens.
+/// Who may do what in a namespace or stream: bindings (added with the warnings of the API, such
+/// as a user who does not exist yet), and service accounts with their tokens.
 #[cfg(feature = "ssr")]
 #[async_trait::async_trait]
 pub trait AccessData: Send + Sync {
@@ -53,9 +54,11 @@ pub trait AccessData: Send + Sync {
         role: &str,
         subject_kind: &str,
         subject_name: &str,
-    ) -> ConsoleResult<()>;
+    ) -> ConsoleResult<Vec<String>>;
     async fn remove_binding(&self, namespace: &str, name: &str) -> ConsoleResult<()>;
     async fn create_service_account(&self, namespace: &str, name: &str) -> ConsoleResult<()>;
+    /// Deletes a service account, with its tokens and bindings.
+    async fn delete_service_account(&self, namespace: &str, name: &str) -> ConsoleResult<()>;
     async fn create_service_account_token(
         &self,
         namespace: &str,
@@ -82,7 +85,7 @@ pub async fn add_binding(
     role: String,
     subject_kind: String,
     subject_name: String,
-) -> ConsoleResult<()> {
+) -> ConsoleResult<Vec<String>> {
     changing(&csrf)
         .await?
         .add_binding(
@@ -112,6 +115,18 @@ pub async fn create_service_account(
     changing(&csrf)
         .await?
         .create_service_account(&namespace, &name)
+        .await
+}
+
+#[server(prefix = "/console/api", endpoint = "delete_service_account")]
+pub async fn delete_service_account(
+    csrf: String,
+    namespace: String,
+    name: String,
+) -> ConsoleResult<()> {
+    changing(&csrf)
+        .await?
+        .delete_service_account(&namespace, &name)
         .await
 }
 

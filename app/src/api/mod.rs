@@ -49,6 +49,9 @@ pub enum ConsoleError {
     Forbidden(String),
     #[error("{0}")]
     Invalid(String),
+    /// The name is taken: a token, pull secret, binding… of that name exists already.
+    #[error("{0}")]
+    AlreadyExists(String),
     #[error("sign in to do this")]
     SignInRequired,
     #[error("the page is out of date (the CSRF token is missing or wrong); reload it")]

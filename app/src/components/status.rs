@@ -73,6 +73,7 @@ fn ErrorMessage(error: ConsoleError) -> impl IntoView {
             ConsoleError::Forbidden(_) => http::StatusCode::FORBIDDEN,
             ConsoleError::SignInRequired => http::StatusCode::UNAUTHORIZED,
             ConsoleError::Invalid(_) => http::StatusCode::BAD_REQUEST,
+            ConsoleError::AlreadyExists(_) => http::StatusCode::CONFLICT,
             ConsoleError::TooManyRequests(_) => http::StatusCode::TOO_MANY_REQUESTS,
             _ => http::StatusCode::SERVICE_UNAVAILABLE,
         });

@@ -6,7 +6,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::AuthContext;
 use super::credentials::{new_token_secret, secret_hash};
-use crate::kube::ApiResult;
+use crate::kube::{ApiError, ApiResult, Resource};
 use crate::storage::auth::{NewAudit, TokenKind, TokenOwner, TokenRecord};
 
 /// The longest lifetime a token can be given, in days (ten years): every lifetime is checked
@@ -41,6 +41,32 @@ pub fn token_expiry(
         (Some(wanted), Some(cap)) => Some(wanted.min(cap)),
         (wanted, cap) => wanted.or(cap),
     }
+}
+
+/// Refuses `name` for a new token of `owner` when one of its tokens in use has it already: a
+/// name is the owner's handle on a token (lists show no secret). `AlreadyExists` of `resource`.
+/// Names made up by Berth (a token asked for without one) need no check.
+pub async fn require_unused_token_name(
+    auth: &AuthContext,
+    owner: &TokenOwner,
+    kind: TokenKind,
+    name: &str,
+    resource: Resource,
+) -> ApiResult<()> {
+    let now = Utc::now();
+    let taken = auth
+        .store
+        .list_tokens(owner)
+        .await?
+        .iter()
+        .any(|token| token.kind == kind && token.name == name && token.is_valid_at(now));
+    if taken {
+        return Err(ApiError::AlreadyExists {
+            resource,
+            name: name.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 /// Creates a token for an owner; the secret is in this answer and nowhere else, ever.

@@ -21,9 +21,9 @@ impl From<ApiError> for ConsoleError {
             }
             ApiError::CsrfRejected(_) => ConsoleError::Csrf,
             ApiError::Unauthorized(_) => ConsoleError::SignInRequired,
+            ApiError::AlreadyExists { .. } => ConsoleError::AlreadyExists(err.to_string()),
             ApiError::Invalid { .. }
             | ApiError::BadRequest(_)
-            | ApiError::AlreadyExists { .. }
             | ApiError::Conflict { .. }
             | ApiError::NotNow { .. }
             | ApiError::MethodNotAllowed
@@ -66,6 +66,7 @@ pub async fn error_status(
             ConsoleError::NotFound(_) | ConsoleError::NotHere(_) => StatusCode::NOT_FOUND,
             ConsoleError::Forbidden(_) | ConsoleError::Csrf => StatusCode::FORBIDDEN,
             ConsoleError::Invalid(_) | ConsoleError::Request(_) => StatusCode::BAD_REQUEST,
+            ConsoleError::AlreadyExists(_) => StatusCode::CONFLICT,
             ConsoleError::SignInRequired => StatusCode::UNAUTHORIZED,
             ConsoleError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ConsoleError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

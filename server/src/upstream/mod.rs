@@ -114,9 +114,12 @@ pub enum UpstreamError {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
-    /// 400, 409, 422: the cluster's message says what is wrong.
+    /// 400, 422: the cluster's message says what is wrong.
     #[error("{0}")]
     Invalid(String),
+    /// 409: the name is taken (or the object changed meanwhile), in the cluster's words.
+    #[error("{0}")]
+    Conflict(String),
     #[error("the cluster could not be reached: {0}")]
     Unreachable(String),
     #[error("the cluster's answer is larger than {0} bytes")]
@@ -137,6 +140,7 @@ impl From<UpstreamError> for ConsoleError {
             UpstreamError::Forbidden(message) => ConsoleError::Forbidden(message),
             UpstreamError::NotFound(message) => ConsoleError::NotFound(message),
             UpstreamError::Invalid(message) => ConsoleError::Invalid(message),
+            UpstreamError::Conflict(message) => ConsoleError::AlreadyExists(message),
             other => {
                 tracing::warn!(error = %other, "a call to the upstream cluster failed");
                 ConsoleError::Unavailable(other.to_string())
@@ -385,7 +389,8 @@ impl UpstreamApi {
             StatusCode::UNAUTHORIZED => UpstreamError::Unauthorized,
             StatusCode::FORBIDDEN => UpstreamError::Forbidden(message),
             StatusCode::NOT_FOUND | StatusCode::GONE => UpstreamError::NotFound(message),
-            StatusCode::BAD_REQUEST | StatusCode::CONFLICT | StatusCode::UNPROCESSABLE_ENTITY => {
+            StatusCode::CONFLICT => UpstreamError::Conflict(message),
+            StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => {
                 UpstreamError::Invalid(message)
             }
             status => UpstreamError::Failed { status, message },

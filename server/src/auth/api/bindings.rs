@@ -2,6 +2,7 @@
 //! image stream of it (`/apis/access.berth.io/v1/[namespaces/{ns}/]rolebindings`).
 
 use axum::extract::{Path, State};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -292,6 +293,19 @@ impl AccessApi {
         Ok(binding_object(&created))
     }
 
+    /// What a binding for `subject` should make its author check, as Kubernetes' `warnings`:
+    /// a user with no account here (yet). The binding is kept, as OpenShift keeps one for a user
+    /// who has not signed in yet, but a typo would otherwise grant nothing, silently.
+    pub async fn binding_warnings(&self, subject: &BindingSubject) -> ApiResult<Vec<String>> {
+        if subject.kind == "User" && self.auth.store.user(&subject.name).await?.is_none() {
+            return Ok(vec![format!(
+                "user {} does not exist here (yet): the binding takes effect once someone signs in under that name; check the spelling",
+                subject.name
+            )]);
+        }
+        Ok(Vec::new())
+    }
+
     pub async fn delete_binding(
         &self,
         who: &Subject,
@@ -364,10 +378,31 @@ pub(super) async fn create_namespace_binding(
     Path(namespace): Path<String>,
     ApiJson(body): ApiJson<RoleBinding>,
 ) -> Response {
-    created(
-        api.create_binding(&caller.subject, Some(&namespace), body)
-            .await,
-    )
+    let subject = body.subject.clone();
+    let made = api
+        .create_binding(&caller.subject, Some(&namespace), body)
+        .await;
+    with_warnings(&api, &subject, made).await
+}
+
+/// A binding's `201 Created`, with a `Warning` header (`299 - "…"`, as Kubernetes sends its
+/// `warnings`) for each of [`AccessApi::binding_warnings`].
+async fn with_warnings(
+    api: &AccessApi,
+    subject: &BindingSubject,
+    made: ApiResult<RoleBinding>,
+) -> Response {
+    let warnings = match &made {
+        Ok(_) => api.binding_warnings(subject).await.unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    let mut response = created(made);
+    for warning in warnings {
+        if let Ok(value) = HeaderValue::from_str(&format!("299 - {warning:?}")) {
+            response.headers_mut().append(header::WARNING, value);
+        }
+    }
+    response
 }
 
 pub(super) async fn delete_namespace_binding(
@@ -393,7 +428,9 @@ pub(super) async fn create_registry_binding(
     caller: Caller,
     ApiJson(body): ApiJson<RoleBinding>,
 ) -> Response {
-    created(api.create_binding(&caller.subject, None, body).await)
+    let subject = body.subject.clone();
+    let made = api.create_binding(&caller.subject, None, body).await;
+    with_warnings(&api, &subject, made).await
 }
 
 pub(super) async fn delete_registry_binding(

@@ -11,7 +11,9 @@ use super::{Access, AccessApi, access_api_version, list};
 use crate::auth::{AccessChange, Subject};
 use crate::auth::http::{Caller, Proof};
 use crate::auth::names::token_name_error;
-use crate::auth::tokens::{create_token_for, lifetime_days, token_expiry};
+use crate::auth::tokens::{
+    create_token_for, lifetime_days, require_unused_token_name, token_expiry,
+};
 use crate::kube::{
     ApiError, ApiJson, ApiResult, FieldError, ObjectMeta, Resource, created, deleted, ok, time,
 };
@@ -132,6 +134,7 @@ impl AccessApi {
         expires_in_days: Option<u64>,
     ) -> ApiResult<(TokenRecord, String)> {
         let (owner, user) = self.own_user(&caller.subject).await?;
+        let named = !name.trim().is_empty();
         let name = if name.trim().is_empty() {
             format!("token-{}", Utc::now().format("%Y%m%d-%H%M%S"))
         } else {
@@ -154,6 +157,16 @@ impl AccessApi {
                     FieldError::new("spec.expiresInDays", message),
                 )
             })?;
+        if named {
+            require_unused_token_name(
+                &self.auth,
+                &owner,
+                TokenKind::Personal,
+                &name,
+                PERSONAL_TOKENS,
+            )
+            .await?;
+        }
         match caller.proof {
             Proof::Password | Proof::Session => {}
             Proof::Token { .. } | Proof::None => {

@@ -10,7 +10,9 @@ use super::personal_tokens::token_object;
 use super::{Access, AccessApi, list};
 use crate::auth::http::Caller;
 use crate::auth::names::{service_account_name_error, token_name_error};
-use crate::auth::tokens::{MAX_TOKEN_DAYS, create_token_for, token_expiry};
+use crate::auth::tokens::{
+    MAX_TOKEN_DAYS, create_token_for, require_unused_token_name, token_expiry,
+};
 use crate::auth::{Action, Subject, Target};
 use crate::kube::{
     ApiError, ApiJson, ApiResult, FieldError, ObjectMeta, Resource, created, deleted, ok, time,
@@ -151,10 +153,11 @@ impl AccessApi {
         lifetime: Option<TimeDelta>,
     ) -> ApiResult<(TokenRecord, String)> {
         let account = self.service_account(&who.subject, namespace, name).await?;
-        let token_name = if token_name.is_empty() {
-            format!("{name}-token")
-        } else {
+        let named = !token_name.is_empty();
+        let token_name = if named {
             token_name.to_owned()
+        } else {
+            format!("{name}-token")
         };
         if let Some(message) = token_name_error(&token_name) {
             return Err(ApiError::invalid(
@@ -162,6 +165,16 @@ impl AccessApi {
                 name,
                 FieldError::new("metadata.name", message),
             ));
+        }
+        if named {
+            require_unused_token_name(
+                &self.auth,
+                &TokenOwner::ServiceAccount(account.id),
+                TokenKind::ServiceAccount,
+                &token_name,
+                SERVICE_ACCOUNTS,
+            )
+            .await?;
         }
         let made = create_token_for(
             &self.auth,

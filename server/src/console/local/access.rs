@@ -72,7 +72,7 @@ impl AccessData for LocalConsoleData {
         role: &str,
         subject_kind: &str,
         subject_name: &str,
-    ) -> ConsoleResult<()> {
+    ) -> ConsoleResult<Vec<String>> {
         let who = caller().await?;
         let subject_kind = subject_kind.trim();
         let subject_name = subject_name.trim();
@@ -109,10 +109,11 @@ impl AccessData for LocalConsoleData {
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned),
         };
+        let subject = body.subject.clone();
         self.access
             .create_binding(&who, Some(namespace), body)
             .await?;
-        Ok(())
+        Ok(self.access.binding_warnings(&subject).await?)
     }
 
     async fn remove_binding(&self, namespace: &str, name: &str) -> ConsoleResult<()> {
@@ -127,6 +128,14 @@ impl AccessData for LocalConsoleData {
         let who = caller().await?;
         self.access
             .create_service_account(&who, namespace, name.trim())
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_service_account(&self, namespace: &str, name: &str) -> ConsoleResult<()> {
+        let who = caller().await?;
+        self.access
+            .delete_service_account(&who, namespace, name)
             .await?;
         Ok(())
     }

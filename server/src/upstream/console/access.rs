@@ -21,7 +21,7 @@ impl AccessData for UpstreamConsoleData {
         _role: &str,
         _subject_kind: &str,
         _subject_name: &str,
-    ) -> ConsoleResult<()> {
+    ) -> ConsoleResult<Vec<String>> {
         Err(ConsoleError::NotHere(MANAGED_BY_CLUSTER.into()))
     }
 
@@ -30,6 +30,10 @@ impl AccessData for UpstreamConsoleData {
     }
 
     async fn create_service_account(&self, _namespace: &str, _name: &str) -> ConsoleResult<()> {
+        Err(ConsoleError::NotHere(MANAGED_BY_CLUSTER.into()))
+    }
+
+    async fn delete_service_account(&self, _namespace: &str, _name: &str) -> ConsoleResult<()> {
         Err(ConsoleError::NotHere(MANAGED_BY_CLUSTER.into()))
     }
 
