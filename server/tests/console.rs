@@ -6,8 +6,9 @@
 mod common;
 
 use common::{
-    ADMIN_PASSWORD, TestServer, client_with_token, console_session, expect_status, grant_user,
-    json_of, push_image, tag_form, wait_until,
+    ADMIN_PASSWORD, OCI_MANIFEST, TestServer, client_with_token, console_session, expect_status,
+    grant_user, image_manifest, json_of, push_blob, push_image, put_manifest, sha256, tag_form,
+    wait_until,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -171,7 +172,7 @@ async fn the_console_shows_pushes_and_changes_as_the_apis_decide() {
         image["raw_manifest"]
             .as_str()
             .unwrap()
-            .contains("\"schemaVersion\": 2")
+            .contains("\"schemaVersion\":2")
     );
     assert!(image["raw_config"].as_str().unwrap().contains("SEED=one"));
 
@@ -1099,4 +1100,52 @@ fn names_of(list: &Value) -> Vec<&str> {
         .iter()
         .map(|item| item["name"].as_str().unwrap())
         .collect()
+}
+
+#[tokio::test]
+async fn an_image_page_shows_its_documents_as_stored_and_referrers_sized_as_their_own_pages() {
+    let server = TestServer::start();
+    let (admin, _) = console_session(&server, "admin", ADMIN_PASSWORD).await;
+    let subject = image_manifest(&server, "shop/signed", "signed").await;
+    let subject_digest = sha256(&subject);
+    put_manifest(&server, "shop/signed", "v1", OCI_MANIFEST, &subject).await;
+    let empty = push_blob(&server, "shop/signed", b"{}").await;
+    let payload = push_blob(&server, "shop/signed", b"signature").await;
+    // Spaced as a client may write it: the page shows these bytes, not a copy made again.
+    let referrer = format!(
+        "{{\n  \"schemaVersion\": 2, \"mediaType\": \"{OCI_MANIFEST}\",\n  \"artifactType\": \"application/vnd.dev.cosign.artifact.sig.v1+json\",\n  \"config\": {{\"mediaType\": \"application/vnd.oci.empty.v1+json\", \"digest\": \"{empty}\", \"size\": 2}},\n  \"layers\": [{{\"mediaType\": \"application/octet-stream\", \"digest\": \"{payload}\", \"size\": 9}}],\n  \"subject\": {{\"mediaType\": \"{OCI_MANIFEST}\", \"digest\": \"{subject_digest}\", \"size\": {}}}\n}}",
+        subject.len()
+    );
+    let referrer_digest = sha256(referrer.as_bytes());
+    let response = put_manifest(
+        &server,
+        "shop/signed",
+        &referrer_digest,
+        OCI_MANIFEST,
+        referrer.as_bytes(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+
+    let page = read(
+        &admin,
+        &server,
+        &format!("/console/api/image?namespace=shop&stream=signed&digest={subject_digest}"),
+    )
+    .await;
+    assert_eq!(
+        page["raw_manifest"].as_str().unwrap().as_bytes(),
+        subject.as_slice()
+    );
+    let listed = &page["referrers"][0];
+    assert_eq!(listed["digest"], referrer_digest);
+    let own = read(
+        &admin,
+        &server,
+        &format!("/console/api/image?namespace=shop&stream=signed&digest={referrer_digest}"),
+    )
+    .await;
+    assert_eq!(own["raw_manifest"].as_str().unwrap(), referrer);
+    assert_eq!(listed["size"], own["size"], "the list and the page disagree");
+    assert_eq!(own["size"], 2 + 9);
 }

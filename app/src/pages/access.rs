@@ -2,15 +2,16 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-use super::{page_title, param};
+use super::{page_title, param, podman_login};
 use crate::api::ConsoleResult;
 use crate::api::access::{
-    AccessView, WhoCanRow, add_binding, create_service_account, create_service_account_token,
-    get_access, remove_binding, revoke_service_account_token,
+    AccessView, BindingRow, WhoCanRow, add_binding, create_service_account,
+    create_service_account_token, delete_service_account, get_access, remove_binding,
+    revoke_service_account_token,
 };
 use crate::api::tokens::NewToken;
 use crate::components::{
-    ActionError, CopyButton, DeleteButton, ErrorPanel, Loading, When, use_console,
+    ActionError, CommandLine, CopyButton, DeleteButton, ErrorPanel, Loading, When, use_console,
 };
 use crate::format::{encode, short_digest};
 
@@ -59,7 +60,15 @@ pub fn AccessPage() -> impl IntoView {
     });
     let new_token = Action::new(move |account: &String| {
         let (csrf, account) = (console.csrf(), account.clone());
-        async move { create_service_account_token(csrf, namespace.get_untracked(), account).await }
+        async move {
+            create_service_account_token(csrf, namespace.get_untracked(), account.clone())
+                .await
+                .map(|made| (account, made))
+        }
+    });
+    let remove_account = Action::new(move |name: &String| {
+        let (csrf, name) = (console.csrf(), name.clone());
+        async move { delete_service_account(csrf, namespace.get_untracked(), name).await }
     });
     let revoke = Action::new(move |(account, uid): &(String, String)| {
         let (csrf, account, uid) = (console.csrf(), account.clone(), uid.clone());
@@ -78,7 +87,11 @@ pub fn AccessPage() -> impl IntoView {
                     remove.version().get(),
                     new_account.version().get(),
                 ),
-                (new_token.version().get(), revoke.version().get()),
+                (
+                    new_token.version().get(),
+                    revoke.version().get(),
+                    remove_account.version().get(),
+                ),
             )
         },
         |(namespace, stream, ..)| get_access(namespace, stream),
@@ -111,10 +124,11 @@ pub fn AccessPage() -> impl IntoView {
         <ActionError action=new_account/>
         <ActionError action=new_token/>
         <ActionError action=revoke/>
+        <ActionError action=remove_account/>
         <Transition fallback=|| view! { <Loading what="access"/> }>
             {move || Suspend::new(async move {
                 match access.await {
-                    Ok(view) => view! { <AccessPanels view add remove new_account new_token revoke forms/> }.into_any(),
+                    Ok(view) => view! { <AccessPanels view add remove new_account new_token revoke remove_account forms/> }.into_any(),
                     Err(error) => view! { <ErrorPanel error/> }.into_any(),
                 }
             })}
@@ -125,11 +139,12 @@ pub fn AccessPage() -> impl IntoView {
 #[component]
 fn AccessPanels(
     view: AccessView,
-    add: Action<BindingInput, ConsoleResult<()>>,
+    add: Action<BindingInput, ConsoleResult<Vec<String>>>,
     remove: Action<String, ConsoleResult<()>>,
     new_account: Action<String, ConsoleResult<()>>,
-    new_token: Action<String, ConsoleResult<NewToken>>,
+    new_token: MadeAccountToken,
     revoke: Action<(String, String), ConsoleResult<()>>,
+    remove_account: Action<String, ConsoleResult<()>>,
     forms: AccessForms,
 ) -> impl IntoView {
     let title = match &view.stream {
@@ -195,6 +210,10 @@ fn AccessPanels(
                 </select>
                 <button type="submit" disabled=move || add.pending().get()>"Add binding"</button>
             </form>
+            // What the API warns of (a user who does not exist yet): the binding is made.
+            {move || add.value().get().and_then(Result::ok).filter(|w| !w.is_empty()).map(|warnings| view! {
+                <p class="warning" role="status">{format!("Added, but: {}", warnings.join(" "))}</p>
+            })}
         </section>
         <section class="panel who-can">
             <h2>"Who can"</h2>
@@ -209,9 +228,19 @@ fn AccessPanels(
                 <NewTokenNotice token=new_token/>
                 {view.service_accounts.iter().map(|sa| {
                     let issue = sa.name.clone();
+                    let gone = sa.name.clone();
+                    let roles = account_roles(&view.bindings, &view.namespace, &sa.name);
                     view! {
                         <div class="account" data-account=sa.name.clone()>
-                            <h3>{sa.name.clone()}</h3>
+                            <div class="panel-head">
+                                <h3>{sa.name.clone()}</h3>
+                                <DeleteButton what=format!("service account {}", sa.name) on_confirm=move || { remove_account.dispatch(gone.clone()); }/>
+                            </div>
+                            <p class="muted small account-roles">{if roles.is_empty() {
+                                "No role here yet: bind one above (a service account, this name) for its tokens to pull or push.".to_owned()
+                            } else {
+                                format!("Roles here: {}.", roles.join(", "))
+                            }}</p>
                             <button type="button" on:click=move |_| { new_token.dispatch(issue.clone()); }>"New token"</button>
                             {(!sa.tokens.is_empty()).then(|| view! {
                                 <ul class="tokens">
@@ -260,15 +289,49 @@ fn WhoCan(title: &'static str, rows: Vec<WhoCanRow>) -> impl IntoView {
     }
 }
 
-/// A token just made, shown once with its copy button.
+/// A service account's new token, with the account it is for.
+type MadeAccountToken = Action<String, ConsoleResult<(String, NewToken)>>;
+
+/// The roles `account` (a service account of `namespace`) holds by the bindings listed here:
+/// its own, and its namespace's service accounts' group.
+fn account_roles(bindings: &[BindingRow], namespace: &str, account: &str) -> Vec<String> {
+    let group = format!("system:serviceaccounts:{namespace}");
+    bindings
+        .iter()
+        .filter(|b| {
+            (b.subject_kind == "ServiceAccount" && b.subject_name == account)
+                || (b.subject_kind == "Group"
+                    && (b.subject_name == group || b.subject_name == "system:serviceaccounts"))
+        })
+        .map(|b| match &b.stream {
+            Some(stream) => format!("{} on stream {stream}", b.role),
+            None => b.role.clone(),
+        })
+        .collect()
+}
+
+/// A token just made, shown once with its copy button and the `podman login` that uses it.
 #[component]
-pub fn NewTokenNotice(token: Action<String, ConsoleResult<NewToken>>) -> impl IntoView {
+pub fn NewTokenNotice(token: MadeAccountToken) -> impl IntoView {
+    let session = use_console().session;
     move || {
-        token.value().get().and_then(Result::ok).map(|made| view! {
-            <div class="secret" role="status">
-                <p>{format!("Token {} — copy it now: it is not shown again.", made.token.name)}</p>
-                <div class="command"><code data-secret="token">{made.secret.clone()}</code><CopyButton text=made.secret label="token"/></div>
-            </div>
+        token.value().get().and_then(Result::ok).map(|(account, made)| {
+            let secret = made.secret.clone();
+            view! {
+                <div class="secret" role="status">
+                    <p>{format!("Token {} of {account} — copy it now: it is not shown again.", made.token.name)}</p>
+                    <div class="command"><code data-secret="token">{made.secret.clone()}</code><CopyButton text=made.secret label="token"/></div>
+                    <Transition fallback=|| ()>
+                        {move || {
+                            let (account, secret) = (account.clone(), secret.clone());
+                            Suspend::new(async move {
+                                let host = session.await.map(|s| s.registry_host).unwrap_or_default();
+                                view! { <CommandLine label="podman login command" command=podman_login(&host, &account, &secret)/> }
+                            })
+                        }}
+                    </Transition>
+                </div>
+            }
         })
     }
 }

@@ -108,18 +108,28 @@ fn ImageView(detail: ImageDetail) -> impl IntoView {
         </section>
         <section class="panel" aria-labelledby="raw-heading">
             <h2 id="raw-heading">"Raw"</h2>
+            <p class="muted small">"As stored: these bytes are what the digests are of."</p>
             <details>
                 <summary>"Manifest JSON"</summary>
+                <RawDownload name=format!("{}.json", detail.digest.replace(':', "-")) what="manifest" text=detail.raw_manifest.clone()/>
                 <pre class="json"><code>{detail.raw_manifest.clone()}</code></pre>
             </details>
             {detail.raw_config.clone().map(|config| view! {
                 <details>
                     <summary>"Config JSON"</summary>
+                    <RawDownload name="config.json".to_owned() what="config" text=config.clone()/>
                     <pre class="json"><code>{config}</code></pre>
                 </details>
             })}
         </section>
     }
+}
+
+/// A link that saves `text` (a stored document) as the file `name`, from the page itself.
+#[component]
+fn RawDownload(name: String, what: &'static str, text: String) -> impl IntoView {
+    let href = format!("data:application/json;charset=utf-8,{}", encode(&text));
+    view! { <a class="download" href=href download=name rel="external">{format!("Download the {what}")}</a> }
 }
 
 /// What a referrer is, in words.

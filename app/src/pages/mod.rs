@@ -70,6 +70,14 @@ fn podman_pull(reference: &str) -> String {
     format!("podman pull {}{reference}", tls_flag(host, "--tls-verify"))
 }
 
+/// The `podman login` with a token as the password (the user name is only a label to Berth).
+fn podman_login(host: &str, user: &str, token: &str) -> String {
+    format!(
+        "podman login {}-u {user} -p {token} {host}",
+        tls_flag(host, "--tls-verify")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::podman_pull;

@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use super::tls_flag;
+use super::podman_login;
 use crate::api::tokens::{NewToken, TokenRow, create_token, list_tokens, revoke_token};
 use crate::components::{
     ActionError, CommandLine, CopyButton, DeleteButton, ErrorPanel, Loading, When, use_console,
@@ -81,8 +81,7 @@ fn MadeToken(made: NewToken) -> impl IntoView {
                     let secret = secret.clone();
                     Suspend::new(async move {
                         let host = session.await.map(|s| s.registry_host).unwrap_or_default();
-                        let flag = tls_flag(&host, "--tls-verify");
-                        view! { <CommandLine label="podman login command" command=format!("podman login {flag}-u any -p {secret} {host}")/> }
+                        view! { <CommandLine label="podman login command" command=podman_login(&host, "any", &secret)/> }
                     })
                 }}
             </Transition>

@@ -47,11 +47,11 @@ pub(super) fn token_row(record: &TokenRecord) -> TokenRow {
     }
 }
 
-/// JSON as people read it; `None` when the bytes are not JSON.
-pub(crate) fn pretty_json(bytes: &[u8]) -> Option<String> {
-    serde_json::from_slice::<serde_json::Value>(bytes)
-        .ok()
-        .and_then(|value| serde_json::to_string_pretty(&value).ok())
+/// A JSON document as stored, byte for byte (the bytes its digest is of: a re-serialised copy
+/// would differ); `None` when the bytes are not JSON.
+pub(crate) fn stored_json(bytes: &[u8]) -> Option<String> {
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes).ok()?;
+    String::from_utf8(bytes.to_vec()).ok()
 }
 
 /// The child of an index that an attestation is attached to, when `child` is one.
@@ -91,7 +91,7 @@ impl Images {
     }
 
     /// Bytes of an image and of its children, as the stream listing counts them.
-    fn size(&self, digest: &str) -> Option<u64> {
+    pub(crate) fn size(&self, digest: &str) -> Option<u64> {
         let image = self.get(digest)?;
         Some(
             image

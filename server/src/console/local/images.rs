@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use super::LocalConsoleData;
 use crate::console::session::caller;
-use crate::console::views::{ImageParts, image_detail, pretty_json};
+use crate::console::views::{ImageParts, image_detail, stored_json};
 use crate::imagestream::names::{repository, split_stream_image};
 use crate::kube::{ApiError, IMAGE_STREAM_IMAGES};
 use crate::oci::Digest;
@@ -15,8 +15,8 @@ use crate::registry::image_metadata::{ImageMetadata, MAX_CONFIG_BYTES};
 use crate::storage::read_blob;
 
 impl LocalConsoleData {
-    /// The config of an image as stored, pretty-printed, when it is a JSON document of a
-    /// readable size in the repository.
+    /// The config of an image as stored, when it is a JSON document of a readable size in the
+    /// repository.
     async fn raw_config(
         &self,
         repository: &crate::oci::RepositoryName,
@@ -32,7 +32,7 @@ impl LocalConsoleData {
         match self.metadata.blob_size(repository, &digest).await? {
             Some(size) if size <= MAX_CONFIG_BYTES => {
                 let bytes = read_blob(self.blobs.as_ref(), &digest, size).await?;
-                Ok(pretty_json(&bytes))
+                Ok(stored_json(&bytes))
             }
             _ => Ok(None),
         }
@@ -68,15 +68,21 @@ impl ImageData for LocalConsoleData {
             .get_stream(&who, namespace, stream)
             .await?;
         let digest_text = digest.to_string();
-        let referrers = self
-            .metadata
-            .referrers(&repository, &digest)
-            .await?
+        let listed = self.metadata.referrers(&repository, &digest).await?;
+        // A referrer's size as its own page gives it (its config and layers), not the size of
+        // its manifest that the referrers index lists.
+        let referrer_images = self
+            .images(&listed.iter().map(|r| r.digest.clone()).collect::<Vec<_>>())
+            .await?;
+        let referrers = listed
             .into_iter()
-            .map(|r| ReferrerRow {
-                digest: r.digest.to_string(),
-                artifact_type: r.artifact_type.unwrap_or(r.media_type),
-                size: r.size,
+            .map(|r| {
+                let digest = r.digest.to_string();
+                ReferrerRow {
+                    size: referrer_images.size(&digest).unwrap_or(r.size),
+                    digest,
+                    artifact_type: r.artifact_type.unwrap_or(r.media_type),
+                }
             })
             .collect();
         let raw_manifest = self
@@ -84,7 +90,7 @@ impl ImageData for LocalConsoleData {
             .manifest_by_digest(&repository, &digest)
             .await?
             .map(|m| {
-                pretty_json(&m.content)
+                stored_json(&m.content)
                     .unwrap_or_else(|| String::from_utf8_lossy(&m.content).into_owned())
             })
             .unwrap_or_default();

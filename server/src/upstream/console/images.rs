@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 use super::{Signed, UpstreamConsoleData, image_path};
-use crate::console::views::{ImageParts, Images, image_detail, pretty_json};
+use crate::console::views::{ImageParts, Images, image_detail, stored_json};
 use crate::imagestream::model::Image;
 use crate::import::remote::{
     ReferrerDescriptor, RemoteError, RemoteManifest, RemoteReference, RemoteResult,
@@ -102,13 +102,13 @@ impl UpstreamConsoleData {
             return self.answer(signed, Err(UpstreamError::Unauthorized)).await;
         }
         let raw_manifest = match manifest {
-            Ok(manifest) => pretty_json(&manifest.content)
+            Ok(manifest) => stored_json(&manifest.content)
                 .unwrap_or_else(|| String::from_utf8_lossy(&manifest.content).into_owned()),
             Err(err) => format!("(the cluster's registry could not be read: {err})"),
         };
         let raw_config = config
             .and_then(Result::ok)
-            .and_then(|bytes| pretty_json(&bytes));
+            .and_then(|bytes| stored_json(&bytes));
         let referrers = referrers
             .unwrap_or_default()
             .into_iter()
