@@ -1,6 +1,6 @@
 import { test, expect } from "@playwright/test";
 import { ADMIN_PASSWORD, BERTH_BINARY, DATA_DIR, OIDC_BERTH_URL, OIDC_BERTH_PORT, PORT } from "../playwright.config";
-import { addUser, apiFromPage, attempt, buildImage, hydrated, podmanEnv, run, screenshotPath, signIn, skopeoPush } from "./helpers";
+import { addUser, apiFromPage, attempt, buildImage, hydrated, podmanEnv, run, screenshotPath, signIn, signInLink, skopeoPush } from "./helpers";
 
 const host = `127.0.0.1:${PORT}`;
 const admin = `admin:${ADMIN_PASSWORD}`;
@@ -23,7 +23,7 @@ test("sign in through an external OpenID Connect provider; its groups grant acce
 
   await page.goto(`${OIDC_BERTH_URL}/`);
   await hydrated(page);
-  await page.getByRole("link", { name: "Sign in" }).click();
+  await signInLink(page).click();
   await expect(page).toHaveURL(/127\.0\.0\.1:\d+\/interaction\//);
   await page.locator('input[name="login"]').fill("olivia");
   await page.locator('input[name="password"]').fill("any password");

@@ -1,6 +1,6 @@
 import { test, expect } from "@playwright/test";
 import { ADMIN_PASSWORD } from "../playwright.config";
-import { expectAccessible, hydrated, screenshotPath, signIn } from "./helpers";
+import { expectAccessible, hydrated, screenshotPath, signIn, signInLink } from "./helpers";
 
 test("sign in through the embedded provider, then sign out", async ({ page }) => {
   await page.goto("/");
@@ -8,12 +8,12 @@ test("sign in through the embedded provider, then sign out", async ({ page }) =>
   await signIn(page, "admin", ADMIN_PASSWORD);
   await page.screenshot({ path: screenshotPath("signed-in"), fullPage: true });
   await page.getByRole("button", { name: "Sign out" }).click();
-  await expect(page.getByRole("link", { name: "Sign in" })).toBeVisible();
+  await expect(signInLink(page)).toBeVisible();
 });
 
 test("a wrong password is refused with a readable message", async ({ page }) => {
   await page.goto("/");
-  await page.getByRole("link", { name: "Sign in" }).click();
+  await signInLink(page).click();
   await page.getByLabel("User name").fill("admin");
   await page.getByLabel("Password").fill("not the password");
   await page.getByRole("button", { name: "Sign in" }).click();

@@ -9,9 +9,9 @@ use crate::api::Permissions;
 fn allowed(permissions: &Permissions) -> Vec<&'static str> {
     [
         (permissions.pull, "pull"),
-        (permissions.push, "push and tag"),
+        (permissions.push, "push"),
         (permissions.delete, "delete"),
-        (permissions.manage_access, "manage access and webhooks"),
+        (permissions.manage_access, "manage access"),
         (permissions.manage_secrets, "manage pull secrets"),
     ]
     .into_iter()
@@ -57,6 +57,6 @@ mod tests {
             delete: true,
             ..viewer
         };
-        assert_eq!(allowed(&editor), ["pull", "push and tag", "delete"]);
+        assert_eq!(allowed(&editor), ["pull", "push", "delete"]);
     }
 }

@@ -92,6 +92,9 @@ pub fn NamespacePage() -> impl IntoView {
     };
     view! {
         <Title text=page_title(move || namespace.get())/>
+        <nav class="crumbs" aria-label="Breadcrumb">
+            <a href="/">"Namespaces"</a>" / "<span aria-current="page">{move || namespace.get()}</span>
+        </nav>
         <section class="panel">
             <div class="panel-head">
                 <h1><span class="muted">"Namespace "</span>{move || namespace.get()}</h1>
