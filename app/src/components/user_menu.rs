@@ -12,7 +12,9 @@ pub fn UserMenu() -> impl IntoView {
     view! {
         <nav class="user-menu" aria-label="Account">
             <Transition fallback=|| ()>
-                {move || Suspend::new(async move {
+                {move || {
+                let location = location.clone();
+                Suspend::new(async move {
                     match session.await {
                         Ok(info) => match (info.user, info.csrf_token) {
                             (Some(user), Some(csrf)) => view! {
@@ -24,17 +26,15 @@ pub fn UserMenu() -> impl IntoView {
                                     <button type="submit" class="link">"Sign out"</button>
                                 </form>
                             }.into_any(),
-                            _ => {
-                                let location = location.clone();
-                                view! { <a class="button" href=move || sign_in_href(&location) rel="external">"Sign in"</a> }.into_any()
-                            }
+                            _ => view! { <a class="button" href=move || sign_in_href(&location) rel="external">"Sign in"</a> }.into_any(),
                         },
                         // The not-found page is rendered without a data source (see
                         // `NotFound`): nothing to say of the session until the browser asks.
                         Err(ConsoleError::NotFound(_)) => ().into_any(),
                         Err(err) => view! { <span class="error">{err.to_string()}</span> }.into_any(),
                     }
-                })}
+                })
+                }}
             </Transition>
         </nav>
     }
