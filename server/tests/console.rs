@@ -1146,6 +1146,9 @@ async fn an_image_page_shows_its_documents_as_stored_and_referrers_sized_as_thei
     )
     .await;
     assert_eq!(own["raw_manifest"].as_str().unwrap(), referrer);
-    assert_eq!(listed["size"], own["size"], "the list and the page disagree");
+    assert_eq!(
+        listed["size"], own["size"],
+        "the list and the page disagree"
+    );
     assert_eq!(own["size"], 2 + 9);
 }

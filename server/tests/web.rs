@@ -530,7 +530,10 @@ async fn the_favicon_is_the_sites_svg_and_leaves_the_session_cookie_alone() {
     assert_eq!(header(&response, "set-cookie"), "");
     // The sign-in page names it, so browsers need not guess.
     let form = text_of(anonymous().get(server.url("/console/login?then=/"))).await;
-    assert!(form.contains(r#"rel="icon" type="image/svg+xml" href="/favicon.svg""#), "{form}");
+    assert!(
+        form.contains(r#"rel="icon" type="image/svg+xml" href="/favicon.svg""#),
+        "{form}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -541,11 +544,18 @@ async fn signed_in_pages_are_not_stored() {
     let (browser, _) = console_session(&server, "admin", ADMIN_PASSWORD).await;
     for path in ["/", "/tokens", "/prune"] {
         let page = browser.get(server.url(path)).send().await.unwrap();
-        assert!(header(&page, "content-type").starts_with("text/html"), "{path}");
+        assert!(
+            header(&page, "content-type").starts_with("text/html"),
+            "{path}"
+        );
         assert_eq!(header(&page, "cache-control"), "no-store", "{path}");
     }
     // Server functions answer JSON, which Back does not show.
-    let session = expect_status(browser.get(server.url("/console/api/session")), StatusCode::OK).await;
+    let session = expect_status(
+        browser.get(server.url("/console/api/session")),
+        StatusCode::OK,
+    )
+    .await;
     assert_ne!(header(&session, "cache-control"), "no-store");
 }
 

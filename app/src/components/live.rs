@@ -62,7 +62,10 @@ impl LiveChange {
             return match (self.reason.as_str(), namespace.is_empty()) {
                 ("token", true) => "Your personal tokens changed.".to_owned(),
                 ("token", false) => {
-                    format!("Tokens of service account {namespace}/{} changed.", self.name)
+                    format!(
+                        "Tokens of service account {namespace}/{} changed.",
+                        self.name
+                    )
                 }
                 ("serviceaccount", _) => format!("Service accounts of {namespace} changed."),
                 (_, true) => "Access to the registry changed.".to_owned(),
@@ -197,8 +200,7 @@ fn follow_changes(console: Console) {
     let Ok(mut source) = EventSource::new("/console/api/events") else {
         return;
     };
-    let (Ok(changes), Ok(access)) = (source.subscribe("change"), source.subscribe("access"))
-    else {
+    let (Ok(changes), Ok(access)) = (source.subscribe("change"), source.subscribe("access")) else {
         return;
     };
     let mut messages = futures_util::stream::select(changes, access);

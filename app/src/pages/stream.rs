@@ -8,8 +8,8 @@ use crate::api::streams::{
     HistoryItem, StreamDetail, TagRow, delete_stream, get_stream, tag_image, untag_image,
 };
 use crate::components::{
-    ActionError, CommandLine, DeleteButton, ErrorPanel, ImportForm, ImportState, Loading,
-    When, YourAccess, use_console,
+    ActionError, CommandLine, DeleteButton, ErrorPanel, ImportForm, ImportState, Loading, When,
+    YourAccess, use_console,
 };
 use crate::format::{encode, short_digest, size, tag_source};
 

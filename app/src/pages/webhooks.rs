@@ -3,10 +3,10 @@ use leptos_meta::Title;
 
 use super::{page_title, param};
 use crate::api::ConsoleResult;
+use crate::api::streams::get_permissions;
 use crate::api::webhooks::{
     DeliveryRow, WebhookRow, create_webhook, delete_webhook, list_webhooks, redeliver_webhook,
 };
-use crate::api::streams::get_permissions;
 use crate::components::{
     ActionError, Checkbox, CommandLine, DeleteButton, ErrorPanel, Loading, NeedsRole, When,
     use_console,

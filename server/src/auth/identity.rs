@@ -493,14 +493,12 @@ impl AuthContext {
     pub fn hears_of(&self, who: &Subject, change: &AccessChange) -> bool {
         match (&change.user, &change.namespace) {
             (Some(user), _) => matches!(who, Subject::User { name, .. } if name == user),
-            (None, Some(namespace)) => self
-                .authorizer
-                .visible_namespaces(who)
-                .contains(namespace),
-            (None, None) => {
-                self.authorizer
-                    .allows(who, super::model::Action::ManageAccess, super::model::Target::REGISTRY)
-            }
+            (None, Some(namespace)) => self.authorizer.visible_namespaces(who).contains(namespace),
+            (None, None) => self.authorizer.allows(
+                who,
+                super::model::Action::ManageAccess,
+                super::model::Target::REGISTRY,
+            ),
         }
     }
 

@@ -91,9 +91,7 @@ pub fn router(config: &Config, data: Arc<dyn app::api::ConsoleData>) -> Router {
         // the site's icon is an SVG.
         .route(
             "/favicon.ico",
-            axum::routing::get(|| async {
-                axum::response::Redirect::permanent("/favicon.svg")
-            }),
+            axum::routing::get(|| async { axum::response::Redirect::permanent("/favicon.svg") }),
         )
         .fallback(leptos_axum::file_and_error_handler_with_context::<
             ConsoleState,

@@ -8,12 +8,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Access, AccessApi, access_api_version, list};
-use crate::auth::{AccessChange, Subject};
 use crate::auth::http::{Caller, Proof};
 use crate::auth::names::token_name_error;
 use crate::auth::tokens::{
     create_token_for, lifetime_days, require_unused_token_name, token_expiry,
 };
+use crate::auth::{AccessChange, Subject};
 use crate::kube::{
     ApiError, ApiJson, ApiResult, FieldError, ObjectMeta, Resource, created, deleted, ok, time,
 };

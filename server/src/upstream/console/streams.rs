@@ -138,7 +138,10 @@ impl StreamData for UpstreamConsoleData {
 
     async fn permissions(&self, namespace: &str) -> ConsoleResult<Permissions> {
         let signed = self.signed().await?;
-        Ok(permissions_from(&self.rules(&signed, namespace).await?, None))
+        Ok(permissions_from(
+            &self.rules(&signed, namespace).await?,
+            None,
+        ))
     }
 
     async fn tag(&self, namespace: &str, stream: &str, tag: &str, from: &str) -> ConsoleResult<()> {
