@@ -529,7 +529,12 @@ async fn the_favicon_is_the_sites_svg_and_leaves_the_session_cookie_alone() {
     assert_eq!(location(&response), "/favicon.svg");
     assert_eq!(header(&response, "set-cookie"), "");
     // The sign-in page names it, so browsers need not guess.
-    let form = text_of(anonymous().get(server.url("/console/login?then=/"))).await;
+    let login = expect_status(
+        plain.get(server.url("/console/login?then=/")),
+        StatusCode::SEE_OTHER,
+    )
+    .await;
+    let form = text_of(plain.get(location(&login))).await;
     assert!(
         form.contains(r#"rel="icon" type="image/svg+xml" href="/favicon.svg""#),
         "{form}"
