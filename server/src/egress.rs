@@ -139,6 +139,36 @@ impl OutboundError {
     pub fn is_timeout(&self) -> bool {
         matches!(self, OutboundError::Http(err) if err.is_timeout())
     }
+
+    /// Whether the server answered the TLS handshake with something that is not TLS: a
+    /// plain-HTTP server, reached as `https`. rustls calls it a "corrupt message of type
+    /// InvalidContentType", which tells no one to try plain HTTP.
+    pub fn is_plain_http_answer(&self) -> bool {
+        let OutboundError::Http(err) = self else {
+            return false;
+        };
+        let not_tls = |err: &(dyn std::error::Error + 'static)| {
+            matches!(
+                err.downcast_ref::<rustls::Error>(),
+                Some(rustls::Error::InvalidMessage(
+                    rustls::InvalidMessage::InvalidContentType
+                ))
+            )
+        };
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+        while let Some(current) = cause {
+            // An `io::Error`'s `source` skips the error it wraps: look at that one too.
+            let wrapped = current
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .map(|inner| inner as &(dyn std::error::Error + 'static));
+            if not_tls(current) || wrapped.is_some_and(not_tls) {
+                return true;
+            }
+            cause = current.source();
+        }
+        false
+    }
 }
 
 /// The policy's refusal among an error's causes, if it is one.

@@ -5,8 +5,8 @@ use leptos_router::hooks::use_params_map;
 use super::{page_title, param};
 use crate::api::ConsoleResult;
 use crate::api::access::{
-    AccessView, WhoCanRow, add_binding, create_service_account, create_service_account_token,
-    get_access, remove_binding, revoke_service_account_token,
+    AccessView, GRANTABLE_ROLES, WhoCanRow, add_binding, create_service_account, create_service_account_token,
+    get_access, remove_binding, revoke_service_account_token, role_label,
 };
 use crate::api::tokens::NewToken;
 use crate::components::{ActionError, CopyButton, DeleteButton, ErrorPanel, Loading, use_console};
@@ -165,9 +165,9 @@ fn AccessPanels(
                     on:input=move |ev| subject.set(event_target_value(&ev))/>
                 <label for="binding-role">"the role"</label>
                 <select id="binding-role" prop:value=role on:change=move |ev| role.set(event_target_value(&ev))>
-                    <option value="viewer">"viewer (pull)"</option>
-                    <option value="editor">"editor (pull, push, delete)"</option>
-                    <option value="admin">"admin (and manage access)"</option>
+                    {GRANTABLE_ROLES.iter().map(|(name, actions)| view! {
+                        <option value=*name>{role_label(name, actions)}</option>
+                    }).collect_view()}
                 </select>
                 <button type="submit" disabled=move || add.pending().get()>"Add binding"</button>
             </form>

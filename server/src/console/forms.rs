@@ -108,7 +108,7 @@ pub(crate) fn import_body(request: &ImportRequest) -> ImageStreamImport {
             import_mode: String::new(),
         },
         request.local,
-        true,
+        !request.dry_run,
     );
     ImageStreamImport::new(request.stream.trim(), spec)
 }
@@ -121,6 +121,7 @@ pub(crate) fn import_outcomes(answer: ImageStreamImport) -> ConsoleResult<Vec<Im
     {
         return Err(ConsoleError::Invalid(repository.status.message.clone()));
     }
+    let (stream, dry_run) = (answer.metadata.name.clone(), !answer.spec.import);
     let images = answer.status.images.into_iter().chain(
         answer
             .status
@@ -132,10 +133,12 @@ pub(crate) fn import_outcomes(answer: ImageStreamImport) -> ConsoleResult<Vec<Im
         .map(|image| {
             let failed = image.status.status != "Success";
             ImportOutcome {
+                stream: stream.clone(),
                 tag: image.tag,
                 digest: image.image.map(|i| i.metadata.name),
                 error: failed
                     .then(|| format!("{} ({})", image.status.message, image.status.reason)),
+                dry_run,
             }
         })
         .collect())

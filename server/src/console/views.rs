@@ -7,6 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use app::api::Permissions;
 use app::api::access::BindingRow;
+use app::api::namespaces::NamespaceContents;
 use app::api::images::{BuildStep, ImageDetail, LayerRow, PlatformRow, ReferrerRow, RunConfigView};
 use app::api::pull_secrets::PullSecretRow;
 use app::api::quotas::{LimitRow, QuotaBar};
@@ -186,7 +187,13 @@ fn tag_row(stream: &ImageStream, name: &str, images: &Images) -> TagRow {
             .unwrap_or_default(),
         digest,
         updated: current.map(|item| time(item.created)),
-        from: spec.and_then(|s| s.from.as_ref()).map(|from| {
+        // A push after a `oc tag` (a rollback) moves the status past the spec: its item's
+        // generation is newer than the spec tag's, whose `from` then no longer says where the
+        // image came from (as OpenShift, which leaves such a spec tag in place).
+        from: spec
+            .filter(|s| !current.is_some_and(|item| s.generation.is_some_and(|g| item.generation > g)))
+            .and_then(|s| s.from.as_ref())
+            .map(|from| {
             if from.namespace.is_empty() {
                 format!("{} {}", from.kind, from.name)
             } else {
@@ -260,6 +267,37 @@ pub(crate) fn stream_detail(
         tags,
         history: merged.into_iter().map(|(_, item)| item).collect(),
         permissions,
+    }
+}
+
+/// What deleting a namespace of these streams takes with it: streams, tags (spec or status)
+/// and the distinct images their histories name.
+pub(crate) fn namespace_contents(streams: &[ImageStream]) -> NamespaceContents {
+    let mut images = BTreeSet::new();
+    let mut tags = 0;
+    for stream in streams {
+        let names: BTreeSet<&str> = stream
+            .spec
+            .tags
+            .iter()
+            .map(|t| t.name.as_str())
+            .chain(stream.status.tags.iter().map(|t| t.tag.as_str()))
+            .collect();
+        tags += names.len() as u64;
+        images.extend(
+            stream
+                .status
+                .tags
+                .iter()
+                .flat_map(|t| &t.items)
+                .map(|item| item.image.as_str())
+                .filter(|image| !image.is_empty()),
+        );
+    }
+    NamespaceContents {
+        streams: streams.len() as u64,
+        tags,
+        images: images.len() as u64,
     }
 }
 
@@ -533,5 +571,54 @@ mod tests {
         // An index's bytes count the children that are known.
         assert_eq!(images.size("sha256:index"), Some(1300));
         assert_eq!(images.size("sha256:absent"), None);
+    }
+
+    /// A stream whose tag `latest` was rolled back to `sha256:old` (spec generation 2) and
+    /// then, when `pushed_after`, pushed with `sha256:new` (generation 3).
+    fn rolled_back(pushed_after: bool) -> ImageStream {
+        let mut items = vec![
+            serde_json::json!({"created": "2026-12-01T10:00:00Z", "dockerImageReference": "r/ns/app@sha256:old", "image": "sha256:old", "generation": 2}),
+        ];
+        if pushed_after {
+            items.insert(0, serde_json::json!({"created": "2026-12-01T11:00:00Z", "dockerImageReference": "r/ns/app@sha256:new", "image": "sha256:new", "generation": 3}));
+        }
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "app", "namespace": "ns"},
+            "spec": {"tags": [{"name": "latest", "generation": 2,
+                "from": {"kind": "ImageStreamImage", "name": "app@sha256:old"}}]},
+            "status": {"dockerImageRepository": "r/ns/app", "tags": [{"tag": "latest", "items": items}]},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_push_after_a_rollback_is_not_shown_as_pinned() {
+        let row = tag_row(&rolled_back(false), "latest", &Images::default());
+        assert_eq!(row.from.as_deref(), Some("ImageStreamImage app@sha256:old"));
+        let row = tag_row(&rolled_back(true), "latest", &Images::default());
+        assert_eq!(row.digest.as_deref(), Some("sha256:new"));
+        assert_eq!(row.from, None, "the spec tag's `from` is older than the push");
+    }
+
+    #[test]
+    fn a_namespace_counts_its_streams_tags_and_distinct_images() {
+        let other: ImageStream = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web", "namespace": "ns"},
+            "spec": {"tags": [{"name": "next", "from": {"kind": "DockerImage", "name": "q.io/x:1"}}]},
+            "status": {"tags": [{"tag": "v1", "items": [
+                {"created": "2026-12-01T10:00:00Z", "dockerImageReference": "", "image": "sha256:old", "generation": 1}
+            ]}]},
+        }))
+        .unwrap();
+        let contents = namespace_contents(&[rolled_back(true), other]);
+        // app: latest; web: next (spec only) and v1. Images: old (twice) and new.
+        assert_eq!(
+            contents,
+            NamespaceContents {
+                streams: 2,
+                tags: 3,
+                images: 2
+            }
+        );
     }
 }
