@@ -17,7 +17,7 @@ use app::api::webhooks::DeliveryRow;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::auth::api::bindings::RoleBinding;
-use crate::imagestream::model::{ImageStream, NamedTagEventList};
+use crate::imagestream::model::{ImageStream, NamedTagEventList, TagEvent, TagReference};
 use crate::kube::Quantity;
 use crate::oci::Digest;
 use crate::quota::LimitRange;
@@ -187,11 +187,10 @@ fn tag_row(stream: &ImageStream, name: &str, images: &Images) -> TagRow {
             .unwrap_or_default(),
         digest,
         updated: current.map(|item| time(item.created)),
-        // A push after a `oc tag` (a rollback) moves the status past the spec: its item's
-        // generation is newer than the spec tag's, whose `from` then no longer says where the
-        // image came from (as OpenShift, which leaves such a spec tag in place).
+        // The spec's source only while it is what the tag shows: a push after an `oc tag` (a
+        // rollback) leaves the spec tag in place (as in OpenShift) but not its image.
         from: spec
-            .filter(|s| !current.is_some_and(|item| s.generation.is_some_and(|g| item.generation > g)))
+            .filter(|spec| spec_in_effect(stream, spec, current))
             .and_then(|s| s.from.as_ref())
             .map(|from| {
             if from.namespace.is_empty() {
@@ -217,6 +216,42 @@ fn tag_row(stream: &ImageStream, name: &str, images: &Images) -> TagRow {
         history: status
             .map(|s| history(s).into_iter().map(|(_, item)| item).collect())
             .unwrap_or_default(),
+    }
+}
+
+/// Whether a spec tag still says where its tag's current image came from. A push moves only
+/// the status, with the stream's generation, which may be the spec tag's own (a push right
+/// after a rollback): so the image is compared too, where the source names one.
+fn spec_in_effect(stream: &ImageStream, spec: &TagReference, current: Option<&TagEvent>) -> bool {
+    let Some(item) = current else {
+        return true;
+    };
+    if spec.generation.is_some_and(|generation| item.generation > generation) {
+        return false;
+    }
+    let Some(from) = &spec.from else {
+        return true;
+    };
+    let same_stream = |name: &str| {
+        name == stream.metadata.name
+            && (from.namespace.is_empty() || from.namespace == stream.metadata.namespace)
+    };
+    match from.kind.as_str() {
+        "ImageStreamImage" => from
+            .name
+            .split_once('@')
+            .is_none_or(|(_, digest)| digest == item.image),
+        "ImageStreamTag" => match from.name.split_once(':') {
+            Some((name, tracked)) if same_stream(name) => stream
+                .status
+                .tags
+                .iter()
+                .find(|t| t.tag == tracked)
+                .and_then(|t| t.items.first())
+                .is_none_or(|source| source.image == item.image),
+            _ => true,
+        },
+        _ => true,
     }
 }
 
@@ -574,13 +609,14 @@ mod tests {
     }
 
     /// A stream whose tag `latest` was rolled back to `sha256:old` (spec generation 2) and
-    /// then, when `pushed_after`, pushed with `sha256:new` (generation 3).
+    /// then, when `pushed_after`, pushed with `sha256:new`.
     fn rolled_back(pushed_after: bool) -> ImageStream {
         let mut items = vec![
             serde_json::json!({"created": "2026-12-01T10:00:00Z", "dockerImageReference": "r/ns/app@sha256:old", "image": "sha256:old", "generation": 2}),
         ];
         if pushed_after {
-            items.insert(0, serde_json::json!({"created": "2026-12-01T11:00:00Z", "dockerImageReference": "r/ns/app@sha256:new", "image": "sha256:new", "generation": 3}));
+            // A push takes the stream's generation: the rollback's own.
+            items.insert(0, serde_json::json!({"created": "2026-12-01T11:00:00Z", "dockerImageReference": "r/ns/app@sha256:new", "image": "sha256:new", "generation": 2}));
         }
         serde_json::from_value(serde_json::json!({
             "metadata": {"name": "app", "namespace": "ns"},
@@ -597,7 +633,7 @@ mod tests {
         assert_eq!(row.from.as_deref(), Some("ImageStreamImage app@sha256:old"));
         let row = tag_row(&rolled_back(true), "latest", &Images::default());
         assert_eq!(row.digest.as_deref(), Some("sha256:new"));
-        assert_eq!(row.from, None, "the spec tag's `from` is older than the push");
+        assert_eq!(row.from, None, "the spec tag's `from` is not the pushed image's");
     }
 
     #[test]
