@@ -66,6 +66,10 @@ pub struct HistoryItem {
     pub pull_spec: String,
     pub created: String,
     pub generation: i64,
+    /// Who moved the tag here (pushed, tagged, rolled back), when known; never in front of a
+    /// cluster, whose image streams do not say.
+    #[serde(default)]
+    pub by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -423,6 +423,7 @@ fn TagHistory(
                         <li class:current=is_current data-image=item.image.clone()>
                             <span class="when">{time(&item.created)}</span>
                             <a class="mono" href=format!("{base}/images/{}", item.image)>{short_digest(&item.image)}</a>
+                            {item.by.clone().map(|by| view! { <span class="by muted small">{format!("by {by}")}</span> })}
                             {is_current.then(|| view! { <span class="badge">"current"</span> })}
                             {(!same_image && can_roll_back).then(|| match immutable.clone() {
                                 None => view! {

@@ -8,7 +8,9 @@ use std::collections::{BTreeSet, HashMap};
 use app::api::Permissions;
 use app::api::access::BindingRow;
 use app::api::namespaces::NamespaceContents;
-use app::api::images::{BuildStep, ImageDetail, LayerRow, PlatformRow, ReferrerRow, RunConfigView};
+use app::api::images::{
+    BuildStep, ImageDetail, LayerRow, PlatformRow, PushedBy, ReferrerRow, RunConfigView,
+};
 use app::api::pull_secrets::PullSecretRow;
 use app::api::quotas::{LimitRow, QuotaBar};
 use app::api::streams::{HistoryItem, StreamDetail, TagRow};
@@ -165,6 +167,7 @@ fn history(status: &NamedTagEventList) -> Vec<(DateTime<Utc>, HistoryItem)> {
                     pull_spec: item.docker_image_reference.clone(),
                     created: time(item.created),
                     generation: item.generation,
+                    by: item.actor.clone(),
                 },
             )
         })
@@ -353,6 +356,21 @@ pub(crate) struct ImageParts<'a> {
 }
 
 /// An image's page: summary, platforms, layers, run configuration, build history.
+/// Who first brought `digest` into the stream (its oldest history item), when that is known.
+fn first_arrival(object: &ImageStream, digest: &str) -> Option<PushedBy> {
+    let first = object
+        .status
+        .tags
+        .iter()
+        .flat_map(|t| &t.items)
+        .filter(|item| item.image == digest)
+        .min_by_key(|item| item.created)?;
+    Some(PushedBy {
+        by: first.actor.clone()?,
+        at: time(first.created),
+    })
+}
+
 pub(crate) fn image_detail(parts: ImageParts<'_>) -> ImageDetail {
     let ImageParts {
         namespace,
@@ -373,6 +391,7 @@ pub(crate) fn image_detail(parts: ImageParts<'_>) -> ImageDetail {
         .filter(|t| t.items.first().is_some_and(|i| i.image == digest))
         .map(|t| t.tag.clone())
         .collect();
+    let pushed = first_arrival(object, digest);
     let platforms = image
         .manifests
         .iter()
@@ -408,6 +427,7 @@ pub(crate) fn image_detail(parts: ImageParts<'_>) -> ImageDetail {
         working_dir: run.working_dir.clone().filter(|w| !w.is_empty()),
     });
     ImageDetail {
+        pushed,
         namespace: namespace.to_owned(),
         stream: stream.to_owned(),
         size: images.size(digest).unwrap_or(image.size),

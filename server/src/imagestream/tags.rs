@@ -230,6 +230,7 @@ impl ImageStreamApi {
             .resolve(who, namespace, &normalized, IMAGE_STREAM_TAGS, name)
             .await?;
         let mut change = StreamChange::new(repository, Presence::Ensure, "tag");
+        change.actor = Some(who.display_name());
         change.expected_resource_version =
             resource_version(&body.metadata.resource_version, IMAGE_STREAM_TAGS, name)?;
         change.set_spec_tags = vec![SpecTagWrite {

@@ -509,7 +509,14 @@ impl MetadataStore for SqliteMetadata {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        stream_rules::record_push(&mut *tx, repository, repository_id, &manifest.digest, tag)
+        stream_rules::record_push(
+            &mut *tx,
+            repository,
+            repository_id,
+            &manifest.digest,
+            tag,
+            manifest.pushed_by.as_deref(),
+        )
             .await?;
         if let Err(refusal) = admission.finish(&mut *tx).await? {
             tx.rollback().await?;
