@@ -1159,3 +1159,60 @@ async fn the_console_says_who_pushed_and_who_moved_a_tag() {
     let contents = read(&pat, &server, "/console/api/namespace_contents?name=crew").await;
     assert_eq!(contents, json!({"streams": 1, "tags": 1, "images": 2}));
 }
+
+/// A stream's labels and annotations: shown on its page, set by those who may update it.
+#[tokio::test]
+async fn stream_labels_are_shown_and_set_by_those_who_may_update() {
+    let server = TestServer::start();
+    push_image(&server, "lab/app", "v1", "one").await;
+    server.add_user("ed", "ed-password", &[]);
+    grant_user(&server, "lab", "editor", "ed").await;
+    server.add_user("vi", "vi-password", &[]);
+    grant_user(&server, "lab", "viewer", "vi").await;
+    let form = |csrf: &str, labels: &str| {
+        [
+            ("csrf", csrf.to_owned()),
+            ("namespace", "lab".to_owned()),
+            ("stream", "app".to_owned()),
+            ("labels", labels.to_owned()),
+            ("annotations", "description=The web front".to_owned()),
+        ]
+    };
+    let send = |form: [(&'static str, String); 5]| {
+        form.map(|(k, v)| (k, v))
+    };
+    let (editor, csrf) = console_session(&server, "ed", "ed-password").await;
+    let fields = send(form(&csrf, "team=shop\ntier = web"));
+    let borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    change(&editor, &server, "stream_metadata", &borrowed).await.unwrap();
+    let stream = read(&editor, &server, "/console/api/stream?namespace=lab&stream=app").await;
+    assert_eq!(stream["labels"], json!([["team", "shop"], ["tier", "web"]]), "{stream}");
+    assert_eq!(stream["annotations"], json!([["description", "The web front"]]));
+    // As the API shows them.
+    let object = read(
+        &editor,
+        &server,
+        "/apis/image.openshift.io/v1/namespaces/lab/imagestreams/app",
+    )
+    .await;
+    assert_eq!(object["metadata"]["labels"]["team"], "shop", "{object}");
+
+    // A malformed line is refused, and says which.
+    let fields = send(form(&csrf, "team shop"));
+    let borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = change(&editor, &server, "stream_metadata", &borrowed)
+        .await
+        .unwrap_err();
+    assert!(refused["Invalid"].as_str().unwrap().contains("line 1"), "{refused}");
+
+    // A viewer sees them and may not change them.
+    let (viewer, viewer_csrf) = console_session(&server, "vi", "vi-password").await;
+    let stream = read(&viewer, &server, "/console/api/stream?namespace=lab&stream=app").await;
+    assert_eq!(stream["labels"][0], json!(["team", "shop"]));
+    let fields = send(form(&viewer_csrf, "team=evil"));
+    let borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = change(&viewer, &server, "stream_metadata", &borrowed)
+        .await
+        .unwrap_err();
+    assert!(refused["Forbidden"].is_string(), "{refused}");
+}

@@ -2,6 +2,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_navigate;
 
+use super::stream_labels::StreamLabels;
 use super::{page_title, param, tls_flag};
 use crate::api::ConsoleResult;
 use crate::api::streams::{
@@ -187,6 +188,8 @@ fn StreamView(
             }}
         </section>
         {(!pullable.is_empty()).then(|| view! { <PullCommands tags=pullable.clone() repository chosen/> })}
+        <StreamLabels namespace=detail.namespace.clone() stream=detail.name.clone()
+            labels=detail.labels.clone() annotations=detail.annotations.clone() can_edit=permissions.push/>
         {permissions.push.then(|| view! { <TagForm tags=tags.clone() tag fields=tag_fields/> })}
         {permissions.push.then(|| view! { <ImportForm state=import namespace=detail.namespace.clone() stream=detail.name.clone()/> })}
         <section class="panel">

@@ -10,7 +10,8 @@ use app::api::retention::RetentionForm;
 use app::api::{ConsoleError, ConsoleResult};
 
 use crate::imagestream::model::{
-    ImageLookupPolicy, ImageStreamImport, ImageStreamImportSpec, ImageStreamTag, TagImportPolicy,
+    ImageLookupPolicy, ImageStream, ImageStreamImport, ImageStreamImportSpec, ImageStreamTag,
+    TagImportPolicy,
     TagReference, kinds,
 };
 use crate::immutability::{ImmutableTagRule, ImmutableTagRuleSpec};
@@ -63,6 +64,16 @@ pub(crate) fn pin_to_image(
         namespace: String::new(),
         name: format!("{source_stream}@{image}"),
     })
+}
+
+/// The stream with the labels and annotations the console's form gives (replacing its own).
+pub(crate) fn with_metadata(
+    object: &mut ImageStream,
+    labels: Vec<(String, String)>,
+    annotations: Vec<(String, String)>,
+) {
+    object.metadata.labels = labels.into_iter().collect();
+    object.metadata.annotations = annotations.into_iter().collect();
 }
 
 /// `oc tag`'s body: the tag takes its image from `source`.

@@ -305,7 +305,13 @@ pub(crate) fn stream_detail(
         tags,
         history: merged.into_iter().map(|(_, item)| item).collect(),
         permissions,
+        labels: pairs(&object.metadata.labels),
+        annotations: pairs(&object.metadata.annotations),
     }
+}
+
+fn pairs(map: &std::collections::BTreeMap<String, String>) -> Vec<(String, String)> {
+    map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
 /// What deleting a namespace of these streams takes with it: streams, tags (spec or status)
