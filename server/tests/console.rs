@@ -1178,11 +1178,8 @@ async fn stream_labels_are_shown_and_set_by_those_who_may_update() {
             ("annotations", "description=The web front".to_owned()),
         ]
     };
-    let send = |form: [(&'static str, String); 5]| {
-        form.map(|(k, v)| (k, v))
-    };
     let (editor, csrf) = console_session(&server, "ed", "ed-password").await;
-    let fields = send(form(&csrf, "team=shop\ntier = web"));
+    let fields = form(&csrf, "team=shop\ntier = web");
     let borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
     change(&editor, &server, "stream_metadata", &borrowed).await.unwrap();
     let stream = read(&editor, &server, "/console/api/stream?namespace=lab&stream=app").await;
@@ -1198,7 +1195,7 @@ async fn stream_labels_are_shown_and_set_by_those_who_may_update() {
     assert_eq!(object["metadata"]["labels"]["team"], "shop", "{object}");
 
     // A malformed line is refused, and says which.
-    let fields = send(form(&csrf, "team shop"));
+    let fields = form(&csrf, "team shop");
     let borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let refused = change(&editor, &server, "stream_metadata", &borrowed)
         .await
@@ -1209,7 +1206,7 @@ async fn stream_labels_are_shown_and_set_by_those_who_may_update() {
     let (viewer, viewer_csrf) = console_session(&server, "vi", "vi-password").await;
     let stream = read(&viewer, &server, "/console/api/stream?namespace=lab&stream=app").await;
     assert_eq!(stream["labels"][0], json!(["team", "shop"]));
-    let fields = send(form(&viewer_csrf, "team=evil"));
+    let fields = form(&viewer_csrf, "team=evil");
     let borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let refused = change(&viewer, &server, "stream_metadata", &borrowed)
         .await
