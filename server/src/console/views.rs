@@ -237,7 +237,8 @@ fn spec_in_effect(stream: &ImageStream, spec: &TagReference, current: Option<&Ta
     };
     let same_stream = |name: &str| {
         name == stream.metadata.name
-            && (from.namespace.is_empty() || from.namespace == stream.metadata.namespace)
+            && (from.namespace.is_empty()
+                || stream.metadata.namespace.as_deref() == Some(from.namespace.as_str()))
     };
     match from.kind.as_str() {
         "ImageStreamImage" => from
