@@ -91,9 +91,12 @@ pub fn key_values(text: &str) -> Result<Vec<(String, String)>, String> {
             return Err(format!("line {}: write key=value", number + 1));
         };
         let key = key.trim();
-        let name = key.rsplit_once('/').map_or(key, |(prefix, name)| {
-            if prefix.is_empty() { "" } else { name }
-        });
+        let name = key.rsplit_once('/').map_or(
+            key,
+            |(prefix, name)| {
+                if prefix.is_empty() { "" } else { name }
+            },
+        );
         let valid = !name.is_empty()
             && name.len() <= 63
             && name.starts_with(|c: char| c.is_ascii_alphanumeric())
@@ -127,7 +130,11 @@ mod tests {
         );
         assert_eq!(key_values(""), Ok(vec![]));
         assert!(key_values("team").unwrap_err().contains("key=value"));
-        assert!(key_values("-bad=x").unwrap_err().contains("not a valid key"));
+        assert!(
+            key_values("-bad=x")
+                .unwrap_err()
+                .contains("not a valid key")
+        );
         assert!(key_values("/x=1").is_err());
         assert!(key_values("a=1\na=2").unwrap_err().contains("twice"));
     }

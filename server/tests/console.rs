@@ -1119,7 +1119,12 @@ async fn the_console_says_who_pushed_and_who_moved_a_tag() {
     let rollback = tag_form(csrf.as_str(), "crew", "app", "v1", v1.as_str());
     change(&browser, &server, "tag", &rollback).await.unwrap();
 
-    let stream = read(&pat, &server, "/console/api/stream?namespace=crew&stream=app").await;
+    let stream = read(
+        &pat,
+        &server,
+        "/console/api/stream?namespace=crew&stream=app",
+    )
+    .await;
     let by: Vec<&str> = stream["tags"][0]["history"]
         .as_array()
         .unwrap()
@@ -1153,7 +1158,10 @@ async fn the_console_says_who_pushed_and_who_moved_a_tag() {
         "/console/api/namespace_contents?name=crew".to_owned(),
     ] {
         let refused = refused_read(&outsider, &server, &path).await;
-        assert!(refused.to_string().contains("Forbidden") || refused.to_string().contains("NotFound"), "{path}: {refused}");
+        assert!(
+            refused.to_string().contains("Forbidden") || refused.to_string().contains("NotFound"),
+            "{path}: {refused}"
+        );
     }
     // Those who may: what deleting the namespace would take with it.
     let contents = read(&pat, &server, "/console/api/namespace_contents?name=crew").await;
@@ -1181,10 +1189,24 @@ async fn stream_labels_are_shown_and_set_by_those_who_may_update() {
     let (editor, csrf) = console_session(&server, "ed", "ed-password").await;
     let fields = form(&csrf, "team=shop\ntier = web");
     let borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    change(&editor, &server, "stream_metadata", &borrowed).await.unwrap();
-    let stream = read(&editor, &server, "/console/api/stream?namespace=lab&stream=app").await;
-    assert_eq!(stream["labels"], json!([["team", "shop"], ["tier", "web"]]), "{stream}");
-    assert_eq!(stream["annotations"], json!([["description", "The web front"]]));
+    change(&editor, &server, "stream_metadata", &borrowed)
+        .await
+        .unwrap();
+    let stream = read(
+        &editor,
+        &server,
+        "/console/api/stream?namespace=lab&stream=app",
+    )
+    .await;
+    assert_eq!(
+        stream["labels"],
+        json!([["team", "shop"], ["tier", "web"]]),
+        "{stream}"
+    );
+    assert_eq!(
+        stream["annotations"],
+        json!([["description", "The web front"]])
+    );
     // As the API shows them.
     let object = read(
         &editor,
@@ -1200,11 +1222,19 @@ async fn stream_labels_are_shown_and_set_by_those_who_may_update() {
     let refused = change(&editor, &server, "stream_metadata", &borrowed)
         .await
         .unwrap_err();
-    assert!(refused["Invalid"].as_str().unwrap().contains("line 1"), "{refused}");
+    assert!(
+        refused["Invalid"].as_str().unwrap().contains("line 1"),
+        "{refused}"
+    );
 
     // A viewer sees them and may not change them.
     let (viewer, viewer_csrf) = console_session(&server, "vi", "vi-password").await;
-    let stream = read(&viewer, &server, "/console/api/stream?namespace=lab&stream=app").await;
+    let stream = read(
+        &viewer,
+        &server,
+        "/console/api/stream?namespace=lab&stream=app",
+    )
+    .await;
     assert_eq!(stream["labels"][0], json!(["team", "shop"]));
     let fields = form(&viewer_csrf, "team=evil");
     let borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();

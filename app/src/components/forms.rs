@@ -71,7 +71,13 @@ pub fn ConfirmButton(
     };
     let box_id: String = question
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect();
     view! {
         <span class="confirm-anchor">

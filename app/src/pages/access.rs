@@ -5,8 +5,9 @@ use leptos_router::hooks::use_params_map;
 use super::{page_title, param};
 use crate::api::ConsoleResult;
 use crate::api::access::{
-    AccessView, GRANTABLE_ROLES, WhoCanRow, add_binding, create_service_account, create_service_account_token,
-    get_access, remove_binding, revoke_service_account_token, role_label,
+    AccessView, GRANTABLE_ROLES, WhoCanRow, add_binding, create_service_account,
+    create_service_account_token, get_access, remove_binding, revoke_service_account_token,
+    role_label,
 };
 use crate::api::tokens::NewToken;
 use crate::components::{ActionError, CopyButton, DeleteButton, ErrorPanel, Loading, use_console};

@@ -9,8 +9,8 @@ use crate::api::streams::{
     HistoryItem, StreamDetail, TagRow, delete_stream, get_stream, tag_image, untag_image,
 };
 use crate::components::{
-    ActionError, CommandLine, ConfirmButton, DeleteButton, ErrorPanel, ImportForm, ImportState, Loading,
-    use_console,
+    ActionError, CommandLine, ConfirmButton, DeleteButton, ErrorPanel, ImportForm, ImportState,
+    Loading, use_console,
 };
 use crate::format::{encode, short_digest, size, tag_source, time};
 
@@ -133,13 +133,12 @@ fn StreamView(
     );
     let tags = detail.tags.clone();
     // Only a tag that names an image can be pulled (a failed first import leaves one without).
-    let pullable: Vec<TagRow> = tags.iter().filter(|t| t.digest.is_some()).cloned().collect();
-    let chosen = RwSignal::new(
-        pullable
-            .first()
-            .map(|t| t.name.clone())
-            .unwrap_or_default(),
-    );
+    let pullable: Vec<TagRow> = tags
+        .iter()
+        .filter(|t| t.digest.is_some())
+        .cloned()
+        .collect();
+    let chosen = RwSignal::new(pullable.first().map(|t| t.name.clone()).unwrap_or_default());
     let repository = detail.pull_repository.clone();
     // The store refuses to delete a stream with an immutable tag: said before it is tried.
     let immutable: Vec<&TagRow> = detail

@@ -11,8 +11,7 @@ use app::api::{ConsoleError, ConsoleResult};
 
 use crate::imagestream::model::{
     ImageLookupPolicy, ImageStream, ImageStreamImport, ImageStreamImportSpec, ImageStreamTag,
-    TagImportPolicy,
-    TagReference, kinds,
+    TagImportPolicy, TagReference, kinds,
 };
 use crate::immutability::{ImmutableTagRule, ImmutableTagRuleSpec};
 use crate::kube::{

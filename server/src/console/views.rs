@@ -7,10 +7,10 @@ use std::collections::{BTreeSet, HashMap};
 
 use app::api::Permissions;
 use app::api::access::BindingRow;
-use app::api::namespaces::NamespaceContents;
 use app::api::images::{
     BuildStep, ImageDetail, LayerRow, PlatformRow, PushedBy, ReferrerRow, RunConfigView,
 };
+use app::api::namespaces::NamespaceContents;
 use app::api::pull_secrets::PullSecretRow;
 use app::api::quotas::{LimitRow, QuotaBar};
 use app::api::streams::{HistoryItem, StreamDetail, TagRow};
@@ -196,12 +196,12 @@ fn tag_row(stream: &ImageStream, name: &str, images: &Images) -> TagRow {
             .filter(|spec| spec_in_effect(stream, spec, current))
             .and_then(|s| s.from.as_ref())
             .map(|from| {
-            if from.namespace.is_empty() {
-                format!("{} {}", from.kind, from.name)
-            } else {
-                format!("{} {}/{}", from.kind, from.namespace, from.name)
-            }
-        }),
+                if from.namespace.is_empty() {
+                    format!("{} {}", from.kind, from.name)
+                } else {
+                    format!("{} {}/{}", from.kind, from.namespace, from.name)
+                }
+            }),
         warning: status.and_then(|s| {
             s.conditions
                 .iter()
@@ -229,7 +229,10 @@ fn spec_in_effect(stream: &ImageStream, spec: &TagReference, current: Option<&Ta
     let Some(item) = current else {
         return true;
     };
-    if spec.generation.is_some_and(|generation| item.generation > generation) {
+    if spec
+        .generation
+        .is_some_and(|generation| item.generation > generation)
+    {
         return false;
     }
     let Some(from) = &spec.from else {
@@ -660,7 +663,10 @@ mod tests {
         assert_eq!(row.from.as_deref(), Some("ImageStreamImage app@sha256:old"));
         let row = tag_row(&rolled_back(true), "latest", &Images::default());
         assert_eq!(row.digest.as_deref(), Some("sha256:new"));
-        assert_eq!(row.from, None, "the spec tag's `from` is not the pushed image's");
+        assert_eq!(
+            row.from, None,
+            "the spec tag's `from` is not the pushed image's"
+        );
     }
 
     #[test]

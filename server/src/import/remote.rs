@@ -647,7 +647,6 @@ fn outbound(err: OutboundError, what: &str) -> RemoteError {
     }
 }
 
-
 /// The first message of a Distribution error body.
 fn registry_error_message(body: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]

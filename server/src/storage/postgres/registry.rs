@@ -546,7 +546,7 @@ impl MetadataStore for PostgresDatabase {
             tag,
             manifest.pushed_by.as_deref(),
         )
-            .await?;
+        .await?;
         if let Err(refusal) = admission.finish(&mut *tx).await? {
             tx.rollback().await?;
             return Ok(PutManifestOutcome::QuotaExceeded(refusal));

@@ -292,7 +292,14 @@ async fn load_streams_with_tags(
             )
         }));
     }
-    type HistoryEntry = (String, Option<String>, Option<String>, i64, i64, Option<String>);
+    type HistoryEntry = (
+        String,
+        Option<String>,
+        Option<String>,
+        i64,
+        i64,
+        Option<String>,
+    );
     let mut history = Vec::new();
     for row in history_rows {
         let entries: Vec<HistoryEntry> =
@@ -302,8 +309,7 @@ async fn load_streams_with_tags(
                 let created = DateTime::from_timestamp_millis(created).ok_or_else(|| {
                     StorageError::Corrupt(format!("timestamp {created} is out of range"))
                 })?;
-                let item =
-                    history_item(digest, external_reference, generation, created, actor)?;
+                let item = history_item(digest, external_reference, generation, created, actor)?;
                 Ok((row.repository_id, tag, item))
             },
         ));

@@ -517,7 +517,7 @@ impl MetadataStore for SqliteMetadata {
             tag,
             manifest.pushed_by.as_deref(),
         )
-            .await?;
+        .await?;
         if let Err(refusal) = admission.finish(&mut *tx).await? {
             tx.rollback().await?;
             return Ok(PutManifestOutcome::QuotaExceeded(refusal));
