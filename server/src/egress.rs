@@ -167,7 +167,8 @@ impl OutboundError {
             }
             cause = current.source();
         }
-        false
+        // reqwest's rustls may be another version than Berth's own: its words then.
+        error_chain(err).contains("corrupt message of type InvalidContentType")
     }
 }
 
