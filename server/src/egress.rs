@@ -142,33 +142,11 @@ impl OutboundError {
 
     /// Whether the server answered the TLS handshake with something that is not TLS: a
     /// plain-HTTP server, reached as `https`. rustls calls it a "corrupt message of type
-    /// InvalidContentType", which tells no one to try plain HTTP.
+    /// InvalidContentType", which tells no one to try plain HTTP. Known by those words: the
+    /// error is reqwest's rustls's, whose type Berth's own rustls may not be.
     pub fn is_plain_http_answer(&self) -> bool {
-        let OutboundError::Http(err) = self else {
-            return false;
-        };
-        let not_tls = |err: &(dyn std::error::Error + 'static)| {
-            matches!(
-                err.downcast_ref::<rustls::Error>(),
-                Some(rustls::Error::InvalidMessage(
-                    rustls::InvalidMessage::InvalidContentType
-                ))
-            )
-        };
-        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
-        while let Some(current) = cause {
-            // An `io::Error`'s `source` skips the error it wraps: look at that one too.
-            let wrapped = current
-                .downcast_ref::<std::io::Error>()
-                .and_then(|io| io.get_ref())
-                .map(|inner| inner as &(dyn std::error::Error + 'static));
-            if not_tls(current) || wrapped.is_some_and(not_tls) {
-                return true;
-            }
-            cause = current.source();
-        }
-        // reqwest's rustls may be another version than Berth's own: its words then.
-        error_chain(err).contains("corrupt message of type InvalidContentType")
+        matches!(self, OutboundError::Http(err)
+            if error_chain(err).contains("corrupt message of type InvalidContentType"))
     }
 }
 
