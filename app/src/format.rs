@@ -77,9 +77,67 @@ pub fn escape_html(text: &str) -> String {
     out
 }
 
+/// `key=value` lines (labels or annotations as the console edits them) read into pairs;
+/// blank lines are skipped. A key is Kubernetes' `[prefix/]name`: a name of at most 63
+/// letters, digits, `-`, `_` and `.`, starting and ending with a letter or digit.
+pub fn key_values(text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            return Err(format!("line {}: write key=value", number + 1));
+        };
+        let key = key.trim();
+        let name = key.rsplit_once('/').map_or(
+            key,
+            |(prefix, name)| {
+                if prefix.is_empty() { "" } else { name }
+            },
+        );
+        let valid = !name.is_empty()
+            && name.len() <= 63
+            && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && name.ends_with(|c: char| c.is_ascii_alphanumeric())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !valid {
+            return Err(format!("line {}: {key:?} is not a valid key", number + 1));
+        }
+        if pairs.iter().any(|(existing, _)| existing == key) {
+            return Err(format!("line {}: {key} is given twice", number + 1));
+        }
+        pairs.push((key.to_owned(), value.trim().to_owned()));
+    }
+    Ok(pairs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_are_read_from_key_value_lines() {
+        assert_eq!(
+            key_values("team=shop\n\n app.kubernetes.io/part-of = web \n"),
+            Ok(vec![
+                ("team".to_owned(), "shop".to_owned()),
+                ("app.kubernetes.io/part-of".to_owned(), "web".to_owned())
+            ])
+        );
+        assert_eq!(key_values(""), Ok(vec![]));
+        assert!(key_values("team").unwrap_err().contains("key=value"));
+        assert!(
+            key_values("-bad=x")
+                .unwrap_err()
+                .contains("not a valid key")
+        );
+        assert!(key_values("/x=1").is_err());
+        assert!(key_values("a=1\na=2").unwrap_err().contains("twice"));
+    }
 
     #[test]
     fn sizes_read_like_podman() {

@@ -13,7 +13,7 @@ use leptos_meta::{HashedStylesheet, MetaTags, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
-use components::{NoticeArea, UserMenu, provide_console, use_console};
+use components::{FocusOnNavigation, NoticeArea, UserMenu, provide_console, use_console};
 use pages::{
     AccessPage, ImagePage, LifecyclePage, NamespacePage, NamespacesPage, NotFound, PrunePage,
     SecretsPage, StreamPage, TokensPage, WebhooksPage,
@@ -78,6 +78,7 @@ pub fn App() -> impl IntoView {
                 </Routes>
             </main>
             <NoticeArea/>
+            <FocusOnNavigation/>
         </Router>
     }
 }

@@ -143,6 +143,7 @@ test("tag an image, then roll a tag back through its history", async ({ page }) 
   const history = page.locator('details.tag-history[data-tag="v1"]');
   await expect(history.locator("li")).toHaveCount(2);
   await history.getByRole("button", { name: `Roll back v1 to ${first.slice(7, 19)}` }).click();
+  await history.getByRole("button", { name: "Yes, roll back" }).click();
   await expect(page.locator('tr[data-tag="v1"]')).toContainText(first.slice(7, 19));
   await expect(history.locator("li")).toHaveCount(3);
   await expect(history.locator("li.current")).toHaveAttribute("data-image", first);

@@ -139,6 +139,15 @@ impl OutboundError {
     pub fn is_timeout(&self) -> bool {
         matches!(self, OutboundError::Http(err) if err.is_timeout())
     }
+
+    /// Whether the server answered the TLS handshake with something that is not TLS: a
+    /// plain-HTTP server, reached as `https`. rustls calls it a "corrupt message of type
+    /// InvalidContentType", which tells no one to try plain HTTP. Known by those words: the
+    /// error is reqwest's rustls's, whose type Berth's own rustls may not be.
+    pub fn is_plain_http_answer(&self) -> bool {
+        matches!(self, OutboundError::Http(err)
+            if error_chain(err).contains("corrupt message of type InvalidContentType"))
+    }
 }
 
 /// The policy's refusal among an error's causes, if it is one.

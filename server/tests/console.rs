@@ -1152,3 +1152,146 @@ async fn an_image_page_shows_its_documents_as_stored_and_referrers_sized_as_thei
     );
     assert_eq!(own["size"], 2 + 9);
 }
+
+/// Who pushed each image and who moved each tag, as the console shows it (the tag history
+/// and the image page); behind the same check as a pull, like everything else there.
+#[tokio::test]
+async fn the_console_says_who_pushed_and_who_moved_a_tag() {
+    let server = TestServer::start();
+    let v1 = push_image(&server, "crew/app", "v1", "one").await;
+    let pusher_token = server.add_user("pat", "pat-password", &[]);
+    grant_user(&server, "crew", "editor", "pat").await;
+    let pat = client_with_token(&pusher_token);
+    assert_eq!(
+        common::push_image_as(&pat, &server, "crew/app", "v1", "two").await,
+        StatusCode::CREATED
+    );
+    // A rollback in the console, by the administrator.
+    let (browser, csrf) = console_session(&server, "admin", ADMIN_PASSWORD).await;
+    let rollback = tag_form(csrf.as_str(), "crew", "app", "v1", v1.as_str());
+    change(&browser, &server, "tag", &rollback).await.unwrap();
+
+    let stream = read(
+        &pat,
+        &server,
+        "/console/api/stream?namespace=crew&stream=app",
+    )
+    .await;
+    let by: Vec<&str> = stream["tags"][0]["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["by"].as_str().unwrap_or("?"))
+        .collect();
+    assert_eq!(by, ["admin", "pat", "admin"], "{stream}");
+    let second = stream["tags"][0]["history"][1]["image"].as_str().unwrap();
+    let image = read(
+        &pat,
+        &server,
+        &format!("/console/api/image?namespace=crew&stream=app&digest={second}"),
+    )
+    .await;
+    assert_eq!(image["pushed"]["by"], "pat", "{image}");
+    assert!(image["pushed"]["at"].is_string());
+    // The first push of v1 was the administrator's, whatever moved the tag since.
+    let image = read(
+        &pat,
+        &server,
+        &format!("/console/api/image?namespace=crew&stream=app&digest={v1}"),
+    )
+    .await;
+    assert_eq!(image["pushed"]["by"], "admin", "{image}");
+
+    // Someone who may not pull there reads none of it; a namespace's contents neither.
+    let outsider = client_with_token(&server.add_user("out", "out-password", &[]));
+    for path in [
+        "/console/api/stream?namespace=crew&stream=app".to_owned(),
+        format!("/console/api/image?namespace=crew&stream=app&digest={v1}"),
+        "/console/api/namespace_contents?name=crew".to_owned(),
+    ] {
+        let refused = refused_read(&outsider, &server, &path).await;
+        assert!(
+            refused.to_string().contains("Forbidden") || refused.to_string().contains("NotFound"),
+            "{path}: {refused}"
+        );
+    }
+    // Those who may: what deleting the namespace would take with it.
+    let contents = read(&pat, &server, "/console/api/namespace_contents?name=crew").await;
+    assert_eq!(contents, json!({"streams": 1, "tags": 1, "images": 2}));
+}
+
+/// A stream's labels and annotations: shown on its page, set by those who may update it.
+#[tokio::test]
+async fn stream_labels_are_shown_and_set_by_those_who_may_update() {
+    let server = TestServer::start();
+    push_image(&server, "lab/app", "v1", "one").await;
+    server.add_user("ed", "ed-password", &[]);
+    grant_user(&server, "lab", "editor", "ed").await;
+    server.add_user("vi", "vi-password", &[]);
+    grant_user(&server, "lab", "viewer", "vi").await;
+    let form = |csrf: &str, labels: &str| {
+        [
+            ("csrf", csrf.to_owned()),
+            ("namespace", "lab".to_owned()),
+            ("stream", "app".to_owned()),
+            ("labels", labels.to_owned()),
+            ("annotations", "description=The web front".to_owned()),
+        ]
+    };
+    let (editor, csrf) = console_session(&server, "ed", "ed-password").await;
+    let fields = form(&csrf, "team=shop\ntier = web");
+    let borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    change(&editor, &server, "stream_metadata", &borrowed)
+        .await
+        .unwrap();
+    let stream = read(
+        &editor,
+        &server,
+        "/console/api/stream?namespace=lab&stream=app",
+    )
+    .await;
+    assert_eq!(
+        stream["labels"],
+        json!([["team", "shop"], ["tier", "web"]]),
+        "{stream}"
+    );
+    assert_eq!(
+        stream["annotations"],
+        json!([["description", "The web front"]])
+    );
+    // As the API shows them.
+    let object = read(
+        &editor,
+        &server,
+        "/apis/image.openshift.io/v1/namespaces/lab/imagestreams/app",
+    )
+    .await;
+    assert_eq!(object["metadata"]["labels"]["team"], "shop", "{object}");
+
+    // A malformed line is refused, and says which.
+    let fields = form(&csrf, "team shop");
+    let borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = change(&editor, &server, "stream_metadata", &borrowed)
+        .await
+        .unwrap_err();
+    assert!(
+        refused["Invalid"].as_str().unwrap().contains("line 1"),
+        "{refused}"
+    );
+
+    // A viewer sees them and may not change them.
+    let (viewer, viewer_csrf) = console_session(&server, "vi", "vi-password").await;
+    let stream = read(
+        &viewer,
+        &server,
+        "/console/api/stream?namespace=lab&stream=app",
+    )
+    .await;
+    assert_eq!(stream["labels"][0], json!(["team", "shop"]));
+    let fields = form(&viewer_csrf, "team=evil");
+    let borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = change(&viewer, &server, "stream_metadata", &borrowed)
+        .await
+        .unwrap_err();
+    assert!(refused["Forbidden"].is_string(), "{refused}");
+}

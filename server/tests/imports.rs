@@ -276,6 +276,68 @@ async fn wrong_credentials_leave_the_last_good_image_and_say_why() {
     assert_eq!(after["status"]["tags"][0]["items"][0]["image"], digest);
 }
 
+/// As OpenShift: a failed import leaves an existing tag's spec `from` where it was (only a new
+/// tag gets the spec it asked for), so a mistyped source does not silently repoint the tag.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_import_into_an_existing_tag_keeps_its_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = RemoteRegistry::start(&dir.path().join("remote"), "alice", "right-password").await;
+    let v1 = umoci_image(&dir.path().join("layout"), "v1", "amd64", 1);
+    remote.push(&format!("oci:{v1}"), "lib/tool:v1", false);
+    let server = TestServer::start_with(ALLOW_LOOPBACK);
+    create_namespace(&server.client(), &server, "keep").await;
+    remote.pull_secret(&server, "keep", "good").await;
+    let source = format!("{}/lib/tool:v1", remote.host);
+    let first = import(&server, "keep", import_one_tag("tool", &source, "v1")).await;
+    let digest = first["status"]["images"][0]["image"]["metadata"]["name"].clone();
+    assert!(digest.is_string(), "{first}");
+
+    let missing = format!("{}/lib/absent:v1", remote.host);
+    let failed = import(&server, "keep", import_one_tag("tool", &missing, "v1")).await;
+    assert_eq!(
+        failed["status"]["images"][0]["status"]["status"], "Failure",
+        "{failed}"
+    );
+    let stream = get(&server, &format!("{IMAGES}/keep/imagestreams/tool")).await;
+    let spec = &stream["spec"]["tags"][0];
+    assert_eq!(spec["name"], "v1");
+    assert_eq!(spec["from"]["name"], source.as_str(), "{stream}");
+    let tag = &stream["status"]["tags"][0];
+    assert_eq!(tag["items"][0]["image"], digest);
+    assert_eq!(tag["conditions"][0]["status"], "False", "{stream}");
+
+    // A new tag whose first import fails gets the spec it asked for, and no image.
+    import(&server, "keep", import_one_tag("tool", &missing, "v2")).await;
+    let stream = get(&server, &format!("{IMAGES}/keep/imagestreams/tool")).await;
+    let v2 = stream["spec"]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "v2")
+        .unwrap();
+    assert_eq!(v2["from"]["name"], missing.as_str(), "{stream}");
+}
+
+/// A plain-HTTP registry reached as `https`: the reason says to tick "Plain HTTP", not what
+/// rustls says ("received corrupt message of type InvalidContentType").
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plain_http_registry_imported_as_https_says_to_tick_plain_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = RemoteRegistry::start(&dir.path().join("remote"), "alice", "right-password").await;
+    let v1 = umoci_image(&dir.path().join("layout"), "v1", "amd64", 1);
+    remote.push(&format!("oci:{v1}"), "lib/tool:v1", false);
+    let server = TestServer::start_with(ALLOW_LOOPBACK);
+    create_namespace(&server.client(), &server, "tls").await;
+    let mut body = import_one_tag("tool", &format!("{}/lib/tool:v1", remote.host), "v1");
+    body["spec"]["images"][0]["importPolicy"]["insecure"] = json!(false);
+    let failed = import(&server, "tls", body).await;
+    let status = &failed["status"]["images"][0]["status"];
+    assert_eq!(status["status"], "Failure", "{failed}");
+    let message = status["message"].as_str().unwrap();
+    assert!(message.contains("Plain HTTP"), "{message}");
+    assert!(!message.contains("InvalidContentType"), "{message}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn pulls_of_an_imported_image_fetch_once_and_keep_working_without_the_remote() {
     let dir = tempfile::tempdir().unwrap();

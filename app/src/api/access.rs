@@ -10,6 +10,21 @@ use super::tokens::{NewToken, TokenRow};
 #[cfg(feature = "ssr")]
 use super::{changing, console_data};
 
+/// The roles a binding may grant here, each with what it allows, as the role menu says it.
+/// The auth model (`Role::allows` on the server) decides; a test there checks this table
+/// against it, so the menu cannot promise what a role does not allow.
+pub const GRANTABLE_ROLES: [(&str, &[&str]); 3] = [
+    ("viewer", &["pull"]),
+    ("editor", &["pull", "push"]),
+    ("admin", &["pull", "push", "delete", "manage-access"]),
+];
+
+/// `editor (pull, push)`: a role with what it allows, for the role menu.
+pub fn role_label(role: &str, actions: &[&str]) -> String {
+    let actions: Vec<String> = actions.iter().map(|a| a.replace('-', " ")).collect();
+    format!("{role} ({})", actions.join(", "))
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BindingRow {
     pub name: String,

@@ -75,6 +75,17 @@ pub struct ImageDetail {
     pub pull_repository: String,
     pub raw_manifest: String,
     pub raw_config: Option<String>,
+    /// Who brought the image into this stream first, and when (`pushed by USER at TIME`):
+    /// known to Berth, not in front of a cluster.
+    #[serde(default)]
+    pub pushed: Option<PushedBy>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushedBy {
+    pub by: String,
+    /// RFC 3339.
+    pub at: String,
 }
 
 /// The images of a namespace's streams.

@@ -24,14 +24,23 @@ pub struct ImportRequest {
     pub scheduled: bool,
     /// Serve pulls from Berth (`referencePolicy: Local`).
     pub local: bool,
+    /// Only read what would be imported (`import: false`): nothing is stored or changed.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 /// One tag's import: the image it now names, or why not.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportOutcome {
+    /// The stream the tag is in.
+    #[serde(default)]
+    pub stream: String,
     pub tag: String,
     pub digest: Option<String>,
     pub error: Option<String>,
+    /// A dry run's: the image was read, not imported.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 /// Images brought in from another registry.

@@ -25,6 +25,15 @@ pub struct NamespaceList {
     pub can_create: bool,
 }
 
+/// What deleting a namespace takes with it, as far as the caller can see: said in the confirm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct NamespaceContents {
+    pub streams: u64,
+    pub tags: u64,
+    /// Distinct images that the streams' tags name now or named before.
+    pub images: u64,
+}
+
 /// The namespaces the caller may see, create and delete.
 #[cfg(feature = "ssr")]
 #[async_trait::async_trait]
@@ -32,6 +41,7 @@ pub trait NamespaceData: Send + Sync {
     async fn namespaces(&self) -> ConsoleResult<NamespaceList>;
     async fn create_namespace(&self, name: &str) -> ConsoleResult<()>;
     async fn delete_namespace(&self, name: &str) -> ConsoleResult<()>;
+    async fn namespace_contents(&self, name: &str) -> ConsoleResult<NamespaceContents>;
 }
 
 #[server(prefix = "/console/api", endpoint = "namespaces", input = GetUrl)]
@@ -47,4 +57,9 @@ pub async fn create_namespace(csrf: String, name: String) -> ConsoleResult<()> {
 #[server(prefix = "/console/api", endpoint = "delete_namespace")]
 pub async fn delete_namespace(csrf: String, name: String) -> ConsoleResult<()> {
     changing(&csrf).await?.delete_namespace(&name).await
+}
+
+#[server(prefix = "/console/api", endpoint = "namespace_contents", input = GetUrl)]
+pub async fn get_namespace_contents(name: String) -> ConsoleResult<NamespaceContents> {
+    console_data()?.namespace_contents(&name).await
 }

@@ -66,6 +66,10 @@ pub struct HistoryItem {
     pub pull_spec: String,
     pub created: String,
     pub generation: i64,
+    /// Who moved the tag here (pushed, tagged, rolled back), when known; never in front of a
+    /// cluster, whose image streams do not say.
+    #[serde(default)]
+    pub by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +100,10 @@ pub struct StreamDetail {
     /// Every tag's items, newest first.
     pub history: Vec<HistoryItem>,
     pub permissions: Permissions,
+    #[serde(default)]
+    pub labels: Vec<(String, String)>,
+    #[serde(default)]
+    pub annotations: Vec<(String, String)>,
 }
 
 /// A namespace's image streams and their tags.
@@ -117,6 +125,14 @@ pub trait StreamData: Send + Sync {
     async fn tag(&self, namespace: &str, stream: &str, tag: &str, from: &str) -> ConsoleResult<()>;
     async fn untag(&self, namespace: &str, stream: &str, tag: &str) -> ConsoleResult<()>;
     async fn delete_stream(&self, namespace: &str, stream: &str) -> ConsoleResult<()>;
+    /// Replaces the stream's labels and annotations (an update of the stream, as `oc label`).
+    async fn set_stream_metadata(
+        &self,
+        namespace: &str,
+        stream: &str,
+        labels: Vec<(String, String)>,
+        annotations: Vec<(String, String)>,
+    ) -> ConsoleResult<()>;
 }
 
 #[server(prefix = "/console/api", endpoint = "streams", input = GetUrl)]
@@ -179,5 +195,24 @@ pub async fn delete_stream(csrf: String, namespace: String, stream: String) -> C
     changing(&csrf)
         .await?
         .delete_stream(&namespace, &stream)
+        .await
+}
+
+/// Sets a stream's labels and annotations from `key=value` lines.
+#[server(prefix = "/console/api", endpoint = "stream_metadata")]
+pub async fn set_stream_metadata(
+    csrf: String,
+    namespace: String,
+    stream: String,
+    labels: String,
+    annotations: String,
+) -> ConsoleResult<()> {
+    let data = changing(&csrf).await?;
+    let read = |what: &str, text: &str| {
+        crate::format::key_values(text)
+            .map_err(|why| super::ConsoleError::Invalid(format!("{what}, {why}")))
+    };
+    let (labels, annotations) = (read("labels", &labels)?, read("annotations", &annotations)?);
+    data.set_stream_metadata(&namespace, &stream, labels, annotations)
         .await
 }

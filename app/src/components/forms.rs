@@ -19,7 +19,9 @@ where
     }
 }
 
-/// A button that asks once more before it acts: `label`, then `question` with `yes` and Cancel.
+/// A button that asks once more before it acts: `label`, then `question` with `yes` and Cancel
+/// in a box over the page (so that nothing beside the button moves), which takes the focus and
+/// which Escape closes, giving the focus back to the button.
 #[component]
 pub fn ConfirmButton(
     #[prop(into)] label: String,
@@ -32,29 +34,84 @@ pub fn ConfirmButton(
     /// While true, `yes` is disabled (the action is running).
     #[prop(optional, into)]
     busy: MaybeProp<bool>,
+    /// What the action takes with it, shown under the question while it asks.
+    #[prop(optional, into)]
+    details: Option<ViewFn>,
+    /// A name to type before `yes` is enabled, for what cannot be undone and takes much.
+    #[prop(optional, into)]
+    type_to_confirm: Option<String>,
     on_confirm: impl Fn() + Send + Sync + 'static,
 ) -> impl IntoView {
     let asking = RwSignal::new(false);
+    let typed = RwSignal::new(String::new());
     let on_confirm = Arc::new(on_confirm);
-    view! {
-        <Show
-            when=move || asking.get()
-            fallback={
-                let (label, aria_label) = (label.clone(), aria_label.clone());
-                move || view! {
-                    <button type="button" class=class aria-label=aria_label.clone() on:click=move |_| asking.set(true)>{label.clone()}</button>
-                }
+    let opener = NodeRef::<leptos::html::Button>::new();
+    let first = NodeRef::<leptos::html::Input>::new();
+    let yes_button = NodeRef::<leptos::html::Button>::new();
+    // The focus goes into the box when it opens: to the name to type, else to `yes`.
+    Effect::new(move |_| {
+        if let Some(input) = first.get() {
+            let _ = input.focus();
+        } else if let Some(button) = yes_button.get() {
+            let _ = button.focus();
+        }
+    });
+    let close = move || {
+        asking.set(false);
+        typed.set(String::new());
+        if let Some(button) = opener.get_untracked() {
+            let _ = button.focus();
+        }
+    };
+    let expected = type_to_confirm.clone();
+    let matches = move || {
+        expected
+            .as_deref()
+            .is_none_or(|name| typed.with(|t| t.trim() == name))
+    };
+    let box_id: String = question
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
             }
-        >
-            <span class="confirm">
-                <span>{question.clone()}</span>
-                <button type="button" class="danger" disabled=move || busy.get().unwrap_or(false) on:click={
-                    let on_confirm = on_confirm.clone();
-                    move |_| { asking.set(false); on_confirm(); }
-                }>{yes.clone()}</button>
-                <button type="button" class="link" on:click=move |_| asking.set(false)>"Cancel"</button>
-            </span>
-        </Show>
+        })
+        .collect();
+    view! {
+        <span class="confirm-anchor">
+            <button type="button" class=class aria-label=aria_label node_ref=opener
+                aria-expanded=move || asking.get().to_string()
+                on:click=move |_| asking.update(|open| *open = !*open)>{label.clone()}</button>
+            <Show when=move || asking.get()>
+                <span class="confirm" role="dialog" aria-label=question.clone()
+                    on:keydown=move |ev| if ev.key() == "Escape" { ev.stop_propagation(); close(); }>
+                    <span class="question">{question.clone()}</span>
+                    {details.clone().map(|details| view! { <span class="details">{details.run()}</span> })}
+                    {type_to_confirm.clone().map(|name| {
+                        let id = format!("confirm-{box_id}");
+                        view! {
+                            <label for=id.clone()>"Type "<strong class="mono">{name.clone()}</strong>" to confirm"</label>
+                            <input id=id autocomplete="off" node_ref=first prop:value=typed
+                                on:input=move |ev| typed.set(event_target_value(&ev))/>
+                        }
+                    })}
+                    <span class="confirm-buttons">
+                        <button type="button" class="danger" node_ref=yes_button
+                            disabled={
+                                let matches = matches.clone();
+                                move || busy.get().unwrap_or(false) || !matches()
+                            }
+                            on:click={
+                                let on_confirm = on_confirm.clone();
+                                move |_| { asking.set(false); typed.set(String::new()); on_confirm(); }
+                            }>{yes.clone()}</button>
+                        <button type="button" class="link" on:click=move |_| close()>"Cancel"</button>
+                    </span>
+                </span>
+            </Show>
+        </span>
     }
 }
 

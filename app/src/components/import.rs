@@ -3,7 +3,7 @@ use leptos::prelude::*;
 use super::{ActionError, Checkbox, use_console};
 use crate::api::ConsoleResult;
 use crate::api::imports::{ImportOutcome, ImportRequest, import_images};
-use crate::format::short_digest;
+use crate::format::{encode, short_digest};
 
 /// The import form's fields and action, owned by the page: the form is redrawn when the page's
 /// data is read again (after the import itself, through the live feed) and keeps its state.
@@ -16,6 +16,7 @@ pub struct ImportState {
     insecure: RwSignal<bool>,
     scheduled: RwSignal<bool>,
     local: RwSignal<bool>,
+    dry_run: RwSignal<bool>,
     action: Action<ImportRequest, ConsoleResult<Vec<ImportOutcome>>>,
 }
 
@@ -37,6 +38,7 @@ impl ImportState {
             insecure: RwSignal::new(false),
             scheduled: RwSignal::new(false),
             local: RwSignal::new(false),
+            dry_run: RwSignal::new(false),
             action: Action::new(move |request: &ImportRequest| {
                 let (csrf, request) = (console.csrf(), request.clone());
                 async move { import_images(csrf, request).await }
@@ -61,8 +63,10 @@ pub fn ImportForm(
         insecure,
         scheduled,
         local,
+        dry_run,
         action: import,
     } = state;
+    let images_of = namespace.clone();
     let fixed_stream = stream.clone();
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -75,6 +79,7 @@ pub fn ImportForm(
             insecure: insecure.get_untracked(),
             scheduled: scheduled.get_untracked(),
             local: local.get_untracked(),
+            dry_run: dry_run.get_untracked(),
         });
     };
     let fixed_stream = stream.is_some();
@@ -98,10 +103,15 @@ pub fn ImportForm(
                     <Checkbox id="import-scheduled" label="Import again on a schedule" value=scheduled/>
                     <Checkbox id="import-local" label="Serve pulls from Berth (pull-through)" value=local/>
                     <Checkbox id="import-insecure" label="Plain HTTP (insecure registry)" value=insecure/>
+                    <Checkbox id="import-dry-run" label="Dry run: only check what would be imported" value=dry_run/>
                 </div>
                 <p class="muted small">"Credentials come from the namespace's pull secrets for the registry's host."</p>
                 <button type="submit" disabled=move || import.pending().get()>
-                    {move || if import.pending().get() { "Importing…" } else { "Import" }}
+                    {move || match (import.pending().get(), dry_run.get()) {
+                        (true, _) => "Importing…",
+                        (false, true) => "Check",
+                        (false, false) => "Import",
+                    }}
                 </button>
             </form>
             <ActionError action=import/>
@@ -109,10 +119,15 @@ pub fn ImportForm(
                 <ul class="import-outcomes" role="status">
                     {outcomes.into_iter().map(|outcome| match (outcome.digest, outcome.error) {
                         (_, Some(error)) => view! {
-                            <li class="warning">{format!("{}: {error}", outcome.tag)}</li>
+                            <li class="warning">{format!("{}: {}failed: {error}", outcome.tag, if outcome.dry_run { "dry run " } else { "" })}</li>
+                        }.into_any(),
+                        (Some(digest), None) if outcome.dry_run => view! {
+                            <li class="ok">{format!("{}: would import {} (dry run: nothing was changed)", outcome.tag, short_digest(&digest))}</li>
                         }.into_any(),
                         (Some(digest), None) => view! {
-                            <li class="ok">{format!("{}: imported {}", outcome.tag, short_digest(&digest))}</li>
+                            <li class="ok">{format!("{}: imported ", outcome.tag)}
+                                <a class="mono" href=format!("/ns/{}/streams/{}/images/{digest}", encode(&images_of), encode(&outcome.stream))>{short_digest(&digest)}</a>
+                            </li>
                         }.into_any(),
                         (None, None) => view! { <li>{outcome.tag}</li> }.into_any(),
                     }).collect_view()}

@@ -1,6 +1,7 @@
 //! Pieces shared by the console's pages.
 
 mod copy;
+mod focus;
 mod forms;
 mod import;
 mod live;
@@ -12,6 +13,7 @@ mod user_menu;
 mod when;
 
 pub use copy::{CommandLine, CopyButton};
+pub use focus::FocusOnNavigation;
 pub use forms::{ActionError, Checkbox, ConfirmButton, DeleteButton, TextField};
 pub use import::{ImportForm, ImportState};
 pub use live::{NoticeArea, provide_console, use_console};

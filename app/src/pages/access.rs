@@ -5,9 +5,9 @@ use leptos_router::hooks::use_params_map;
 use super::{page_title, param, podman_login};
 use crate::api::ConsoleResult;
 use crate::api::access::{
-    AccessView, BindingRow, WhoCanRow, add_binding, create_service_account,
+    AccessView, BindingRow, GRANTABLE_ROLES, WhoCanRow, add_binding, create_service_account,
     create_service_account_token, delete_service_account, get_access, remove_binding,
-    revoke_service_account_token,
+    revoke_service_account_token, role_label,
 };
 use crate::api::tokens::NewToken;
 use crate::components::{
@@ -204,9 +204,9 @@ fn AccessPanels(
                     on:input=move |ev| subject.set(event_target_value(&ev))/>
                 <label for="binding-role">"the role"</label>
                 <select id="binding-role" prop:value=role on:change=move |ev| role.set(event_target_value(&ev))>
-                    <option value="viewer">"viewer (pull)"</option>
-                    <option value="editor">"editor (pull, push, delete)"</option>
-                    <option value="admin">"admin (and manage access)"</option>
+                    {GRANTABLE_ROLES.iter().map(|(name, actions)| view! {
+                        <option value=*name>{role_label(name, actions)}</option>
+                    }).collect_view()}
                 </select>
                 <button type="submit" disabled=move || add.pending().get()>"Add binding"</button>
             </form>

@@ -60,6 +60,7 @@ fn ImageView(detail: ImageDetail) -> impl IntoView {
                 <dt>"Media type"</dt><dd class="mono">{detail.media_type.clone()}</dd>
                 <dt>"Size"</dt><dd>{size(detail.size)}</dd>
                 {detail.created.clone().map(|c| view! { <dt>"Created"</dt><dd><When at=c/></dd> })}
+                {detail.pushed.clone().map(|p| view! { <dt>"Pushed"</dt><dd class="pushed-by">"by "{p.by}" "<When at=p.at/></dd> })}
                 {detail.author.clone().map(|a| view! { <dt>"Author"</dt><dd>{a}</dd> })}
                 {(!platform.is_empty()).then(|| view! { <dt>"Platform"</dt><dd>{platform.clone()}</dd> })}
                 {(!detail.tags.is_empty()).then(|| view! {

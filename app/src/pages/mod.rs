@@ -7,6 +7,7 @@ mod not_found;
 mod prune;
 mod secrets;
 mod stream;
+mod stream_labels;
 mod tokens;
 mod webhooks;
 

@@ -3,10 +3,13 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_location;
 
 use crate::api::ConsoleResult;
-use crate::api::namespaces::{NamespaceList, create_namespace, delete_namespace, list_namespaces};
+use crate::api::namespaces::{
+    NamespaceContents, NamespaceList, create_namespace, delete_namespace, get_namespace_contents,
+    list_namespaces,
+};
 use crate::api::prune::{PrunerRow, get_pruner};
 use crate::components::{
-    ActionError, DeleteButton, ErrorPanel, Loading, When, sign_in_href, use_console,
+    ActionError, ConfirmButton, ErrorPanel, Loading, When, sign_in_href, use_console,
 };
 use crate::format::{encode, size};
 
@@ -122,9 +125,7 @@ fn NamespaceTable(
                                         <td class="num">{ns.size.map(size).unwrap_or_else(|| "—".into())}</td>
                                         <td><When at=ns.created.clone()/></td>
                                         <td class="actions">
-                                            {ns.can_delete.then(|| view! {
-                                                <DeleteButton what=format!("namespace {name}") on_confirm=move || { delete.dispatch(name.clone()); }/>
-                                            })}
+                                            {ns.can_delete.then(|| view! { <DeleteNamespace name delete/> })}
                                         </td>
                                     </tr>
                                 }
@@ -134,5 +135,63 @@ fn NamespaceTable(
                 }.into_any()
             }}
         </section>
+    }
+}
+
+/// Deleting a namespace takes every stream, tag and image in it: the confirm says how many, and
+/// asks for the namespace's name (as OpenShift's console does).
+#[component]
+fn DeleteNamespace(name: String, delete: Action<String, ConsoleResult<()>>) -> impl IntoView {
+    let counted = name.clone();
+    // Counted when the confirm opens, not for every row of the list.
+    let details = move || {
+        let counted = counted.clone();
+        let contents = LocalResource::new(move || get_namespace_contents(counted.clone()));
+        view! {
+            <Suspense fallback=|| "Counting what it holds…">
+                {move || Suspend::new(async move {
+                    match contents.await {
+                        Ok(contents) => contents_text(contents),
+                        Err(_) => "Everything in it goes with it.".to_owned(),
+                    }
+                })}
+            </Suspense>
+        }
+    };
+    let target = name.clone();
+    view! {
+        <ConfirmButton label="Delete" aria_label=format!("Delete namespace {name}") class="danger subtle"
+            question=format!("Delete namespace {name}? This cannot be undone.") yes="Yes, delete"
+            details=details type_to_confirm=name.clone()
+            on_confirm=move || { delete.dispatch(target.clone()); }/>
+    }
+}
+
+/// `3 image streams, 7 tags and 5 images go with it.`
+fn contents_text(contents: NamespaceContents) -> String {
+    let count = |n: u64, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+    format!(
+        "{}, {} and {} go with it.",
+        count(contents.streams, "image stream"),
+        count(contents.tags, "tag"),
+        count(contents.images, "image")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_delete_confirm_counts_what_goes() {
+        let contents = NamespaceContents {
+            streams: 66,
+            tags: 1,
+            images: 0,
+        };
+        assert_eq!(
+            contents_text(contents),
+            "66 image streams, 1 tag and 0 images go with it."
+        );
     }
 }

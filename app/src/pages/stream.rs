@@ -2,14 +2,15 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_navigate;
 
+use super::stream_labels::StreamLabels;
 use super::{page_title, param, podman_pull, tls_flag};
 use crate::api::ConsoleResult;
 use crate::api::streams::{
     HistoryItem, StreamDetail, TagRow, delete_stream, get_stream, tag_image, untag_image,
 };
 use crate::components::{
-    ActionError, CommandLine, DeleteButton, ErrorPanel, ImportForm, ImportState, Loading, When,
-    YourAccess, use_console,
+    ActionError, CommandLine, ConfirmButton, DeleteButton, ErrorPanel, ImportForm, ImportState,
+    Loading, When, YourAccess, use_console,
 };
 use crate::format::{encode, short_digest, size, tag_source};
 
@@ -34,6 +35,30 @@ pub fn StreamPage() -> impl IntoView {
                 from,
             )
             .await
+        }
+    });
+    let roll_back = Action::new(move |(tag, from): &TagInput| {
+        let (csrf, tag, from) = (console.csrf(), tag.clone(), from.clone());
+        async move {
+            tag_image(
+                csrf,
+                namespace.get_untracked(),
+                stream.get_untracked(),
+                tag,
+                from,
+            )
+            .await
+        }
+    });
+    // The tag form's fields live as long as the page: the form is drawn again when the stream
+    // is read again, and a failed attempt keeps what was typed.
+    let tag_fields = TagFields {
+        name: RwSignal::new(String::new()),
+        from: RwSignal::new(String::new()),
+    };
+    Effect::new(move |_| {
+        if let Some(Ok(())) = tag.value().get() {
+            tag_fields.name.set(String::new());
         }
     });
     let untag = Action::new(move |tag: &String| {
@@ -64,6 +89,7 @@ pub fn StreamPage() -> impl IntoView {
                 namespace.get(),
                 stream.get(),
                 tag.version().get(),
+                roll_back.version().get(),
                 untag.version().get(),
                 live.get(),
             )
@@ -76,13 +102,12 @@ pub fn StreamPage() -> impl IntoView {
             <a href="/">"Namespaces"</a>" / "
             <a href=move || format!("/ns/{}", encode(&namespace.get()))>{move || namespace.get()}</a>
         </nav>
-        <ActionError action=tag/>
         <ActionError action=untag/>
         <ActionError action=remove/>
         <Transition fallback=|| view! { <Loading what="the image stream"/> }>
             {move || Suspend::new(async move {
                 match detail.await {
-                    Ok(detail) => view! { <StreamView detail tag untag remove import/> }.into_any(),
+                    Ok(detail) => view! { <StreamView detail tag tag_fields roll_back untag remove import/> }.into_any(),
                     Err(error) => view! { <ErrorPanel error/> }.into_any(),
                 }
             })}
@@ -94,6 +119,8 @@ pub fn StreamPage() -> impl IntoView {
 fn StreamView(
     detail: StreamDetail,
     tag: Action<TagInput, ConsoleResult<()>>,
+    tag_fields: TagFields,
+    roll_back: Action<TagInput, ConsoleResult<()>>,
     untag: Action<String, ConsoleResult<()>>,
     remove: Action<(), ConsoleResult<()>>,
     import: ImportState,
@@ -104,14 +131,14 @@ fn StreamView(
         encode(&detail.namespace),
         encode(&detail.name)
     );
-    let chosen = RwSignal::new(
-        detail
-            .tags
-            .first()
-            .map(|t| t.name.clone())
-            .unwrap_or_default(),
-    );
     let tags = detail.tags.clone();
+    // Only a tag that names an image can be pulled (a failed first import leaves one without).
+    let pullable: Vec<TagRow> = tags
+        .iter()
+        .filter(|t| t.digest.is_some())
+        .cloned()
+        .collect();
+    let chosen = RwSignal::new(pullable.first().map(|t| t.name.clone()).unwrap_or_default());
     let repository = detail.pull_repository.clone();
     // The store refuses to delete a stream with an immutable tag: said before it is tried.
     let immutable: Vec<&TagRow> = detail
@@ -160,13 +187,16 @@ fn StreamView(
                 view! { <TagTable tags=detail.tags.clone() stream=detail.name.clone() base=base.clone() chosen untag can_untag=permissions.delete/> }.into_any()
             }}
         </section>
-        {(!tags.is_empty()).then(|| view! { <PullCommands tags=tags.clone() repository chosen/> })}
-        {permissions.push.then(|| view! { <TagForm tags=tags.clone() tag/> })}
+        {(!pullable.is_empty()).then(|| view! { <PullCommands tags=pullable.clone() repository chosen/> })}
+        <StreamLabels namespace=detail.namespace.clone() stream=detail.name.clone()
+            labels=detail.labels.clone() annotations=detail.annotations.clone() can_edit=permissions.push/>
+        {permissions.push.then(|| view! { <TagForm tags=tags.clone() tag fields=tag_fields/> })}
         {permissions.push.then(|| view! { <ImportForm state=import namespace=detail.namespace.clone() stream=detail.name.clone()/> })}
         <section class="panel">
             <h2>"Tag history"</h2>
+            <ActionError action=roll_back/>
             {tags.iter().map(|row| view! {
-                <TagHistory row=row.clone() base=base.clone() tag can_roll_back=permissions.push/>
+                <TagHistory row=row.clone() base=base.clone() roll_back can_roll_back=permissions.push/>
             }).collect_view()}
         </section>
         <section class="panel">
@@ -215,16 +245,21 @@ fn TagTable(
                                 })}
                             </td>
                             <td class="mono">
-                                {row.digest.clone().map(|digest| view! {
-                                    <a href=format!("{base}/images/{digest}") title=digest.clone()>{short_digest(&digest)}</a>
-                                })}
+                                {match row.digest.clone() {
+                                    Some(digest) => view! {
+                                        <a href=format!("{base}/images/{digest}") title=digest.clone()>{short_digest(&digest)}</a>
+                                    }.into_any(),
+                                    None => view! { <span class="muted no-image">"no image"</span> }.into_any(),
+                                }}
                             </td>
                             <td class="num">{row.size.map(size).unwrap_or_else(|| "—".into())}</td>
                             <td>{row.platforms.join(", ")}</td>
                             <td class="nowrap">{row.updated.clone().map(|at| view! { <When at/> }.into_any()).unwrap_or_else(|| "—".into_any())}</td>
                             <td class="actions">
-                                <button type="button" class="link" aria-label=format!("Pull commands for {name}")
-                                    on:click=move |_| chosen.set(pick.clone())>"Pull"</button>
+                                {row.digest.is_some().then(|| view! {
+                                    <button type="button" class="link" aria-label=format!("Pull commands for {name}")
+                                        on:click=move |_| chosen.set(pick.clone())>"Pull"</button>
+                                })}
                                 {can_untag.then(|| match row.immutable_rule.clone() {
                                     None => view! {
                                         <DeleteButton what=format!("tag {untag_name}") on_confirm={
@@ -302,11 +337,25 @@ fn PullCommands(tags: Vec<TagRow>, repository: String, chosen: RwSignal<String>)
     }
 }
 
-/// `oc tag`: point a tag (new or existing) at another tag or an image of this stream.
+/// The fields of the tag form, owned by the page.
+#[derive(Clone, Copy)]
+struct TagFields {
+    name: RwSignal<String>,
+    from: RwSignal<String>,
+}
+
+/// `oc tag`: point a tag (new or existing) at another tag or an image of this stream. Its
+/// error shows beside it.
 #[component]
-fn TagForm(tags: Vec<TagRow>, tag: Action<TagInput, ConsoleResult<()>>) -> impl IntoView {
-    let name = RwSignal::new(String::new());
-    let from = RwSignal::new(tags.first().map(|t| t.name.clone()).unwrap_or_default());
+fn TagForm(
+    tags: Vec<TagRow>,
+    tag: Action<TagInput, ConsoleResult<()>>,
+    fields: TagFields,
+) -> impl IntoView {
+    let TagFields { name, from } = fields;
+    if from.with_untracked(String::is_empty) {
+        from.set(tags.first().map(|t| t.name.clone()).unwrap_or_default());
+    }
     let immutable: Vec<(String, String)> = tags
         .iter()
         .filter_map(|t| Some((t.name.clone(), t.immutable_rule.clone()?)))
@@ -339,6 +388,7 @@ fn TagForm(tags: Vec<TagRow>, tag: Action<TagInput, ConsoleResult<()>>) -> impl 
                 <button type="submit" disabled=move || tag.pending().get() || refused.get().is_some()>"Tag"</button>
             </form>
             {move || refused.get().map(|why| view! { <p class="muted refused-note" role="note">{why}</p> })}
+            <ActionError action=tag/>
         </section>
     }
 }
@@ -348,7 +398,7 @@ fn TagForm(tags: Vec<TagRow>, tag: Action<TagInput, ConsoleResult<()>>) -> impl 
 fn TagHistory(
     row: TagRow,
     base: String,
-    tag: Action<TagInput, ConsoleResult<()>>,
+    roll_back: Action<TagInput, ConsoleResult<()>>,
     can_roll_back: bool,
 ) -> impl IntoView {
     let current = row.digest.clone();
@@ -372,12 +422,18 @@ fn TagHistory(
                         <li class:current=is_current data-image=item.image.clone()>
                             <span class="when"><When at=item.created.clone()/></span>
                             <a class="mono" href=format!("{base}/images/{}", item.image)>{short_digest(&item.image)}</a>
+                            {item.by.clone().map(|by| view! { <span class="by muted small">{format!("by {by}")}</span> })}
                             {is_current.then(|| view! { <span class="badge">"current"</span> })}
                             {(!same_image && can_roll_back).then(|| match immutable.clone() {
                                 None => view! {
-                                    <button type="button" class="small"
-                                        aria-label=format!("Roll back {} to {}", target.0, short_digest(&target.1))
-                                        on:click=move |_| { tag.dispatch(target.clone()); }>"Roll back to this"</button>
+                                    <ConfirmButton label="Roll back to this" class="small"
+                                        aria_label=format!("Roll back {} to {}", target.0, short_digest(&target.1))
+                                        question=format!("Point {} at {} again? Pulls of {} get this image from now on.", target.0, short_digest(&target.1), target.0)
+                                        yes="Yes, roll back" busy=roll_back.pending()
+                                        on_confirm={
+                                            let target = target.clone();
+                                            move || { roll_back.dispatch(target.clone()); }
+                                        }/>
                                 }.into_any(),
                                 Some(rule) => view! {
                                     <button type="button" class="small" disabled

@@ -281,6 +281,20 @@ mod tests {
         }
     }
 
+    /// The console's role menu says what each role allows: exactly what this model decides.
+    #[test]
+    fn the_role_menu_says_what_each_role_allows() {
+        for (name, listed) in app::api::access::GRANTABLE_ROLES {
+            let role = Role::parse(name).unwrap();
+            let allowed: Vec<&str> = Action::ALL
+                .into_iter()
+                .filter(|action| role.allows(*action))
+                .map(Action::as_str)
+                .collect();
+            assert_eq!(listed, allowed.as_slice(), "the menu's {name}");
+        }
+    }
+
     #[test]
     fn subjects_carry_their_implied_groups() {
         let user = Subject::User {

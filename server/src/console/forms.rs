@@ -10,8 +10,8 @@ use app::api::retention::RetentionForm;
 use app::api::{ConsoleError, ConsoleResult};
 
 use crate::imagestream::model::{
-    ImageLookupPolicy, ImageStreamImport, ImageStreamImportSpec, ImageStreamTag, TagImportPolicy,
-    TagReference, kinds,
+    ImageLookupPolicy, ImageStream, ImageStreamImport, ImageStreamImportSpec, ImageStreamTag,
+    TagImportPolicy, TagReference, kinds,
 };
 use crate::immutability::{ImmutableTagRule, ImmutableTagRuleSpec};
 use crate::kube::{
@@ -65,6 +65,16 @@ pub(crate) fn pin_to_image(
     })
 }
 
+/// The stream with the labels and annotations the console's form gives (replacing its own).
+pub(crate) fn with_metadata(
+    object: &mut ImageStream,
+    labels: Vec<(String, String)>,
+    annotations: Vec<(String, String)>,
+) {
+    object.metadata.labels = labels.into_iter().collect();
+    object.metadata.annotations = annotations.into_iter().collect();
+}
+
 /// `oc tag`'s body: the tag takes its image from `source`.
 pub(crate) fn tag_body(source: ObjectReference) -> ImageStreamTag {
     ImageStreamTag {
@@ -108,7 +118,7 @@ pub(crate) fn import_body(request: &ImportRequest) -> ImageStreamImport {
             import_mode: String::new(),
         },
         request.local,
-        true,
+        !request.dry_run,
     );
     ImageStreamImport::new(request.stream.trim(), spec)
 }
@@ -121,6 +131,7 @@ pub(crate) fn import_outcomes(answer: ImageStreamImport) -> ConsoleResult<Vec<Im
     {
         return Err(ConsoleError::Invalid(repository.status.message.clone()));
     }
+    let (stream, dry_run) = (answer.metadata.name.clone(), !answer.spec.import);
     let images = answer.status.images.into_iter().chain(
         answer
             .status
@@ -132,10 +143,12 @@ pub(crate) fn import_outcomes(answer: ImageStreamImport) -> ConsoleResult<Vec<Im
         .map(|image| {
             let failed = image.status.status != "Success";
             ImportOutcome {
+                stream: stream.clone(),
                 tag: image.tag,
                 digest: image.image.map(|i| i.metadata.name),
                 error: failed
                     .then(|| format!("{} ({})", image.status.message, image.status.reason)),
+                dry_run,
             }
         })
         .collect())

@@ -7,7 +7,10 @@ use std::collections::{BTreeSet, HashMap};
 
 use app::api::Permissions;
 use app::api::access::BindingRow;
-use app::api::images::{BuildStep, ImageDetail, LayerRow, PlatformRow, ReferrerRow, RunConfigView};
+use app::api::images::{
+    BuildStep, ImageDetail, LayerRow, PlatformRow, PushedBy, ReferrerRow, RunConfigView,
+};
+use app::api::namespaces::NamespaceContents;
 use app::api::pull_secrets::PullSecretRow;
 use app::api::quotas::{LimitRow, QuotaBar};
 use app::api::streams::{HistoryItem, StreamDetail, TagRow};
@@ -16,7 +19,7 @@ use app::api::webhooks::DeliveryRow;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::auth::api::bindings::RoleBinding;
-use crate::imagestream::model::{ImageStream, NamedTagEventList};
+use crate::imagestream::model::{ImageStream, NamedTagEventList, TagEvent, TagReference};
 use crate::kube::Quantity;
 use crate::oci::Digest;
 use crate::quota::LimitRange;
@@ -164,6 +167,7 @@ fn history(status: &NamedTagEventList) -> Vec<(DateTime<Utc>, HistoryItem)> {
                     pull_spec: item.docker_image_reference.clone(),
                     created: time(item.created),
                     generation: item.generation,
+                    by: item.actor.clone(),
                 },
             )
         })
@@ -186,13 +190,18 @@ fn tag_row(stream: &ImageStream, name: &str, images: &Images) -> TagRow {
             .unwrap_or_default(),
         digest,
         updated: current.map(|item| time(item.created)),
-        from: spec.and_then(|s| s.from.as_ref()).map(|from| {
-            if from.namespace.is_empty() {
-                format!("{} {}", from.kind, from.name)
-            } else {
-                format!("{} {}/{}", from.kind, from.namespace, from.name)
-            }
-        }),
+        // The spec's source only while it is what the tag shows: a push after an `oc tag` (a
+        // rollback) leaves the spec tag in place (as in OpenShift) but not its image.
+        from: spec
+            .filter(|spec| spec_in_effect(stream, spec, current))
+            .and_then(|s| s.from.as_ref())
+            .map(|from| {
+                if from.namespace.is_empty() {
+                    format!("{} {}", from.kind, from.name)
+                } else {
+                    format!("{} {}/{}", from.kind, from.namespace, from.name)
+                }
+            }),
         warning: status.and_then(|s| {
             s.conditions
                 .iter()
@@ -210,6 +219,46 @@ fn tag_row(stream: &ImageStream, name: &str, images: &Images) -> TagRow {
         history: status
             .map(|s| history(s).into_iter().map(|(_, item)| item).collect())
             .unwrap_or_default(),
+    }
+}
+
+/// Whether a spec tag still says where its tag's current image came from. A push moves only
+/// the status, with the stream's generation, which may be the spec tag's own (a push right
+/// after a rollback): so the image is compared too, where the source names one.
+fn spec_in_effect(stream: &ImageStream, spec: &TagReference, current: Option<&TagEvent>) -> bool {
+    let Some(item) = current else {
+        return true;
+    };
+    if spec
+        .generation
+        .is_some_and(|generation| item.generation > generation)
+    {
+        return false;
+    }
+    let Some(from) = &spec.from else {
+        return true;
+    };
+    let same_stream = |name: &str| {
+        name == stream.metadata.name
+            && (from.namespace.is_empty()
+                || stream.metadata.namespace.as_deref() == Some(from.namespace.as_str()))
+    };
+    match from.kind.as_str() {
+        "ImageStreamImage" => from
+            .name
+            .split_once('@')
+            .is_none_or(|(_, digest)| digest == item.image),
+        "ImageStreamTag" => match from.name.split_once(':') {
+            Some((name, tracked)) if same_stream(name) => stream
+                .status
+                .tags
+                .iter()
+                .find(|t| t.tag == tracked)
+                .and_then(|t| t.items.first())
+                .is_none_or(|source| source.image == item.image),
+            _ => true,
+        },
+        _ => true,
     }
 }
 
@@ -260,6 +309,43 @@ pub(crate) fn stream_detail(
         tags,
         history: merged.into_iter().map(|(_, item)| item).collect(),
         permissions,
+        labels: pairs(&object.metadata.labels),
+        annotations: pairs(&object.metadata.annotations),
+    }
+}
+
+fn pairs(map: &std::collections::BTreeMap<String, String>) -> Vec<(String, String)> {
+    map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+/// What deleting a namespace of these streams takes with it: streams, tags (spec or status)
+/// and the distinct images their histories name.
+pub(crate) fn namespace_contents(streams: &[ImageStream]) -> NamespaceContents {
+    let mut images = BTreeSet::new();
+    let mut tags = 0;
+    for stream in streams {
+        let names: BTreeSet<&str> = stream
+            .spec
+            .tags
+            .iter()
+            .map(|t| t.name.as_str())
+            .chain(stream.status.tags.iter().map(|t| t.tag.as_str()))
+            .collect();
+        tags += names.len() as u64;
+        images.extend(
+            stream
+                .status
+                .tags
+                .iter()
+                .flat_map(|t| &t.items)
+                .map(|item| item.image.as_str())
+                .filter(|image| !image.is_empty()),
+        );
+    }
+    NamespaceContents {
+        streams: streams.len() as u64,
+        tags,
+        images: images.len() as u64,
     }
 }
 
@@ -280,6 +366,21 @@ pub(crate) struct ImageParts<'a> {
 }
 
 /// An image's page: summary, platforms, layers, run configuration, build history.
+/// Who first brought `digest` into the stream (its oldest history item), when that is known.
+fn first_arrival(object: &ImageStream, digest: &str) -> Option<PushedBy> {
+    let first = object
+        .status
+        .tags
+        .iter()
+        .flat_map(|t| &t.items)
+        .filter(|item| item.image == digest)
+        .min_by_key(|item| item.created)?;
+    Some(PushedBy {
+        by: first.actor.clone()?,
+        at: time(first.created),
+    })
+}
+
 pub(crate) fn image_detail(parts: ImageParts<'_>) -> ImageDetail {
     let ImageParts {
         namespace,
@@ -300,6 +401,7 @@ pub(crate) fn image_detail(parts: ImageParts<'_>) -> ImageDetail {
         .filter(|t| t.items.first().is_some_and(|i| i.image == digest))
         .map(|t| t.tag.clone())
         .collect();
+    let pushed = first_arrival(object, digest);
     let platforms = image
         .manifests
         .iter()
@@ -335,6 +437,7 @@ pub(crate) fn image_detail(parts: ImageParts<'_>) -> ImageDetail {
         working_dir: run.working_dir.clone().filter(|w| !w.is_empty()),
     });
     ImageDetail {
+        pushed,
         namespace: namespace.to_owned(),
         stream: stream.to_owned(),
         size: images.size(digest).unwrap_or(image.size),
@@ -533,5 +636,58 @@ mod tests {
         // An index's bytes count the children that are known.
         assert_eq!(images.size("sha256:index"), Some(1300));
         assert_eq!(images.size("sha256:absent"), None);
+    }
+
+    /// A stream whose tag `latest` was rolled back to `sha256:old` (spec generation 2) and
+    /// then, when `pushed_after`, pushed with `sha256:new`.
+    fn rolled_back(pushed_after: bool) -> ImageStream {
+        let mut items = vec![
+            serde_json::json!({"created": "2026-12-01T10:00:00Z", "dockerImageReference": "r/ns/app@sha256:old", "image": "sha256:old", "generation": 2}),
+        ];
+        if pushed_after {
+            // A push takes the stream's generation: the rollback's own.
+            items.insert(0, serde_json::json!({"created": "2026-12-01T11:00:00Z", "dockerImageReference": "r/ns/app@sha256:new", "image": "sha256:new", "generation": 2}));
+        }
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "app", "namespace": "ns"},
+            "spec": {"tags": [{"name": "latest", "generation": 2,
+                "from": {"kind": "ImageStreamImage", "name": "app@sha256:old"}}]},
+            "status": {"dockerImageRepository": "r/ns/app", "tags": [{"tag": "latest", "items": items}]},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_push_after_a_rollback_is_not_shown_as_pinned() {
+        let row = tag_row(&rolled_back(false), "latest", &Images::default());
+        assert_eq!(row.from.as_deref(), Some("ImageStreamImage app@sha256:old"));
+        let row = tag_row(&rolled_back(true), "latest", &Images::default());
+        assert_eq!(row.digest.as_deref(), Some("sha256:new"));
+        assert_eq!(
+            row.from, None,
+            "the spec tag's `from` is not the pushed image's"
+        );
+    }
+
+    #[test]
+    fn a_namespace_counts_its_streams_tags_and_distinct_images() {
+        let other: ImageStream = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web", "namespace": "ns"},
+            "spec": {"tags": [{"name": "next", "from": {"kind": "DockerImage", "name": "q.io/x:1"}}]},
+            "status": {"tags": [{"tag": "v1", "items": [
+                {"created": "2026-12-01T10:00:00Z", "dockerImageReference": "", "image": "sha256:old", "generation": 1}
+            ]}]},
+        }))
+        .unwrap();
+        let contents = namespace_contents(&[rolled_back(true), other]);
+        // app: latest; web: next (spec only) and v1. Images: old (twice) and new.
+        assert_eq!(
+            contents,
+            NamespaceContents {
+                streams: 2,
+                tags: 3,
+                images: 2
+            }
+        );
     }
 }

@@ -66,6 +66,7 @@ impl ImageStreamApi {
             ));
         }
         let mut change = StreamChange::new(repository.clone(), Presence::Ensure, "push");
+        change.actor = Some(who.display_name());
         change.move_tags = vec![(
             tag.as_str().to_owned(),
             TagTarget::Local {

@@ -77,6 +77,10 @@ pub struct TagEvent {
     pub docker_image_reference: String,
     pub image: String,
     pub generation: i64,
+    /// Who moved the tag here, when Berth knows: not in OpenShift's API (never written out
+    /// nor read), only for the in-process console.
+    #[serde(skip)]
+    pub actor: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -100,6 +100,7 @@ impl ImageStreamApi {
                                 ),
                                 image: Self::item_image(item),
                                 generation: item.generation,
+                                actor: item.actor.clone(),
                             })
                             .collect(),
                         conditions: Self::conditions(tag),

@@ -251,6 +251,7 @@ impl ImageStreamApi {
             .spec_changes(who, namespace, &name, &body.spec.tags, None)
             .await?;
         let mut change = StreamChange::new(repository, Presence::Create, "create");
+        change.actor = Some(who.display_name());
         change.metadata = Some((body.metadata.labels, body.metadata.annotations));
         change.lookup_local = Some(body.spec.lookup_policy.local);
         change.set_spec_tags = writes;
@@ -294,6 +295,7 @@ impl ImageStreamApi {
                 .await?;
             let mut change =
                 StreamChange::new(repository(namespace, name)?, Presence::Update, "update");
+            change.actor = Some(who.display_name());
             change.expected_resource_version = Some(given.unwrap_or(current.resource_version));
             if body.metadata.labels != current.labels
                 || body.metadata.annotations != current.annotations

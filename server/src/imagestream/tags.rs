@@ -230,6 +230,7 @@ impl ImageStreamApi {
             .resolve(who, namespace, &normalized, IMAGE_STREAM_TAGS, name)
             .await?;
         let mut change = StreamChange::new(repository, Presence::Ensure, "tag");
+        change.actor = Some(who.display_name());
         change.expected_resource_version =
             resource_version(&body.metadata.resource_version, IMAGE_STREAM_TAGS, name)?;
         change.set_spec_tags = vec![SpecTagWrite {
@@ -264,10 +265,8 @@ impl ImageStreamApi {
         let normalized = normalize(reference, tag.as_str(), IMAGE_STREAM_IMPORTS, stream)?;
         let stored = stored_reference(&normalized)?;
         let current = self.store.get_stream(namespace, stream).await?;
-        let spec_unchanged = current
-            .as_ref()
-            .and_then(|c| c.spec_tag(tag.as_str()))
-            .is_some_and(|existing| existing.reference == stored);
+        let existing = current.as_ref().and_then(|c| c.spec_tag(tag.as_str()));
+        let spec_unchanged = existing.is_some_and(|existing| existing.reference == stored);
         let mut change = StreamChange::new(repository.clone(), Presence::Ensure, "import");
         let spec = |target| SpecTagWrite {
             name: tag.as_str().to_owned(),
@@ -288,7 +287,9 @@ impl ImageStreamApi {
                 change.tag_conditions.push((tag.as_str().to_owned(), None));
             }
             Err((reason, message)) => {
-                if !spec_unchanged {
+                // As OpenShift (`ensureSpecTag` without reset): a failed import gives a new tag
+                // its spec, and leaves an existing tag's `from` where it was.
+                if existing.is_none() {
                     change.set_spec_tags.push(spec(None));
                 }
                 let condition = TagEventCondition {

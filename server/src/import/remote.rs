@@ -50,6 +50,13 @@ pub enum RemoteError {
     Unreachable(String),
     #[error("the registry answered something Berth cannot use: {0}")]
     Protocol(String),
+    /// A plain-HTTP registry reached as `https` (rustls says only "corrupt message of type
+    /// InvalidContentType").
+    #[error(
+        "the registry answered in plain HTTP, not HTTPS: if it has no TLS, import again with \
+         \"Plain HTTP (insecure registry)\" ticked (importPolicy.insecure: true)"
+    )]
+    PlainHttp,
     /// The egress policy refused a destination (the message names the address and the
     /// setting that would allow it).
     #[error("{0}")]
@@ -64,7 +71,7 @@ impl RemoteError {
             RemoteError::Unauthorized(_) => "Unauthorized",
             RemoteError::NotFound(_) => "NotFound",
             RemoteError::Unreachable(_) => "InternalError",
-            RemoteError::Protocol(_) => "InternalError",
+            RemoteError::Protocol(_) | RemoteError::PlainHttp => "InternalError",
             RemoteError::Refused(_) => "Forbidden",
         }
     }
@@ -635,6 +642,7 @@ fn outbound(err: OutboundError, what: &str) -> RemoteError {
         OutboundError::TooLarge(limit) => {
             RemoteError::Protocol(format!("{what} is larger than {limit} bytes"))
         }
+        other if other.is_plain_http_answer() => RemoteError::PlainHttp,
         other => RemoteError::Unreachable(other.to_string()),
     }
 }

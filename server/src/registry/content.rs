@@ -175,6 +175,7 @@ fn parse_image(content: Bytes, media_type: String) -> RegistryResult<ParsedManif
             blobs,
             manifests: Vec::new(),
             content,
+            pushed_by: None,
         },
         document: Document::Image(Box::new(manifest)),
     })
@@ -202,6 +203,7 @@ fn parse_index(content: Bytes, media_type: String) -> RegistryResult<ParsedManif
             blobs: Vec::new(),
             manifests,
             content,
+            pushed_by: None,
         },
         document: Document::Index(Box::new(index)),
     })

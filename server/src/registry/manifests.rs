@@ -89,6 +89,7 @@ pub async fn put(
             subject.display_name()
         )));
     }
+    manifest.pushed_by = Some(subject.display_name());
     match registry.metadata.put_manifest(name, &manifest, tag).await? {
         PutManifestOutcome::MissingReferences(missing) => {
             Err(RegistryError::ManifestBlobUnknown(missing))

@@ -65,6 +65,7 @@ pub(crate) fn manifest(
         image: None,
         blobs,
         manifests: Vec::new(),
+        pushed_by: None,
     }
 }
 
@@ -915,6 +916,7 @@ fn seeded_manifest(seed: &str, size: u64, children: Vec<(Digest, &str)>) -> NewM
                 size: format!("{{\"seed\":\"{seed}\"}}").len() as u64,
             })
             .collect(),
+        pushed_by: None,
     }
 }
 

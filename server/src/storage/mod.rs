@@ -302,6 +302,8 @@ pub struct NewManifest {
     pub blobs: Vec<Referenced>,
     /// Child manifests (of an index) that must be in the repository, with the declared sizes.
     pub manifests: Vec<Referenced>,
+    /// Who pushes it, for the history item of the tag it moves.
+    pub pushed_by: Option<String>,
 }
 
 #[derive(Debug, Clone)]

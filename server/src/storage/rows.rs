@@ -170,12 +170,14 @@ pub(super) fn history_item(
     external_reference: Option<String>,
     generation: i64,
     created: DateTime<Utc>,
+    actor: Option<String>,
 ) -> StorageResult<TagItem> {
     Ok(TagItem {
         digest: digest.as_deref().map(parse_digest).transpose()?,
         external_reference,
         generation,
         created,
+        actor,
     })
 }
 

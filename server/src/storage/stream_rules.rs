@@ -86,6 +86,8 @@ pub(super) struct TagPoint<'a> {
     pub digest: Option<&'a Digest>,
     pub external_reference: Option<&'a str>,
     pub generation: i64,
+    /// Who moved the tag (a push, `oc tag`, a rollback), for its history item.
+    pub actor: Option<&'a str>,
 }
 
 /// Where a tag points now: a row of `tags`.
@@ -458,6 +460,7 @@ async fn move_tracking_tags(
     repository_id: i64,
     tag: &str,
     digest: &Digest,
+    actor: Option<&str>,
 ) -> StorageResult<Vec<String>> {
     let mut moved = Vec::new();
     for (name, generation) in tx.tracking_tags(repository, repository_id, tag).await? {
@@ -465,6 +468,7 @@ async fn move_tracking_tags(
             digest: Some(digest),
             external_reference: None,
             generation,
+            actor,
         };
         let moved_now = move_tag(
             tx,
@@ -492,6 +496,7 @@ async fn point_tag(
     tag: &str,
     target: &TagTarget,
     generation: i64,
+    actor: Option<&str>,
 ) -> StorageResult<Result<Option<Option<String>>, StreamChangeError>> {
     let point = match target {
         TagTarget::Local { source, digest } => {
@@ -509,12 +514,14 @@ async fn point_tag(
                 digest: Some(digest),
                 external_reference: None,
                 generation,
+                actor,
             }
         }
         TagTarget::External { reference, .. } => TagPoint {
             digest: None,
             external_reference: Some(reference),
             generation,
+            actor,
         },
     };
     let moved = move_tag(
@@ -547,6 +554,7 @@ pub(super) async fn record_push(
     repository_id: i64,
     digest: &Digest,
     tag: Option<&Tag>,
+    actor: Option<&str>,
 ) -> StorageResult<()> {
     let (created, generation) = match tx.stream_state(repository).await? {
         Some(stream) => (false, stream.generation),
@@ -567,6 +575,7 @@ pub(super) async fn record_push(
             digest: Some(digest),
             external_reference: None,
             generation,
+            actor,
         };
         let mut protection = Protection::of(repository.namespace());
         let moved = move_tag(
@@ -587,6 +596,7 @@ pub(super) async fn record_push(
                 repository_id,
                 tag.as_str(),
                 digest,
+                actor,
             )
             .await?;
             event.tag = Some(tag.as_str());
@@ -740,6 +750,7 @@ pub(super) async fn change_stream(
             tag,
             target,
             generation,
+            change.actor.as_deref(),
         )
         .await?;
         match moved {
@@ -753,6 +764,7 @@ pub(super) async fn change_stream(
                         repository_id,
                         tag,
                         digest,
+                        change.actor.as_deref(),
                     )
                     .await?;
                 }
@@ -778,6 +790,7 @@ pub(super) async fn change_stream(
             &spec.name,
             target,
             generation,
+            change.actor.as_deref(),
         )
         .await?;
         if let (Ok(Some(_)), TagTarget::Local { digest, .. }) = (&moved, target) {
@@ -788,6 +801,7 @@ pub(super) async fn change_stream(
                 repository_id,
                 &spec.name,
                 digest,
+                change.actor.as_deref(),
             )
             .await?;
         }

@@ -34,6 +34,10 @@ pub struct TagItem {
     pub external_reference: Option<String>,
     pub generation: i64,
     pub created: DateTime<Utc>,
+    /// Who moved the tag here (a push, `oc tag`, a rollback); unknown for items written
+    /// before Berth recorded it, and for scheduled imports.
+    #[serde(default)]
+    pub actor: Option<String>,
 }
 
 /// A tag's status: its history (newest first) and conditions (JSON).
@@ -181,6 +185,8 @@ pub struct StreamChange {
     pub tag_conditions: Vec<(String, Option<String>)>,
     /// Why, for the event log (`create`, `update`, `tag`, `untag`, ...).
     pub reason: &'static str,
+    /// Who makes the change, for the history items it adds.
+    pub actor: Option<String>,
 }
 
 impl StreamChange {
@@ -196,6 +202,7 @@ impl StreamChange {
             move_tags: Vec::new(),
             tag_conditions: Vec::new(),
             reason,
+            actor: None,
         }
     }
 }

@@ -2,14 +2,15 @@
 //! through the image stream API.
 
 use app::api::ConsoleResult;
-use app::api::namespaces::{NamespaceData, NamespaceList, NamespaceSummary};
+use app::api::namespaces::{NamespaceContents, NamespaceData, NamespaceList, NamespaceSummary};
 use async_trait::async_trait;
 
 use super::LocalConsoleData;
 use crate::auth::{Action, Target};
 use crate::console::forms::namespace_body;
 use crate::console::session::caller;
-use crate::console::views::time;
+use crate::console::views::{namespace_contents, time};
+use crate::kube::{MAX_PAGE, Page};
 
 #[async_trait]
 impl NamespaceData for LocalConsoleData {
@@ -50,5 +51,21 @@ impl NamespaceData for LocalConsoleData {
         let who = caller().await?;
         self.image_streams.delete_namespace(&who, name).await?;
         Ok(())
+    }
+
+    async fn namespace_contents(&self, name: &str) -> ConsoleResult<NamespaceContents> {
+        let who = caller().await?;
+        let mut streams = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let page = Page::parse(Some(MAX_PAGE), next.as_deref())?;
+            let list = self.image_streams.list_streams(&who, name, &page).await?;
+            streams.extend(list.items);
+            if list.metadata.continue_token.is_empty() {
+                break;
+            }
+            next = Some(list.metadata.continue_token);
+        }
+        Ok(namespace_contents(&streams))
     }
 }

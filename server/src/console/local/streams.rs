@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use super::LocalConsoleData;
 use crate::auth::{Action, AuthContext, Subject, Target, Visible};
-use crate::console::forms::{pin_to_image, tag_body, tag_source};
+use crate::console::forms::{pin_to_image, tag_body, tag_source, with_metadata};
 use crate::console::session::caller;
 use crate::console::views::{current_digests, stream_detail, time};
 use crate::kube::MAX_PAGE;
@@ -150,6 +150,25 @@ impl StreamData for LocalConsoleData {
         let who = caller().await?;
         self.image_streams
             .delete_stream(&who, namespace, stream)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_stream_metadata(
+        &self,
+        namespace: &str,
+        stream: &str,
+        labels: Vec<(String, String)>,
+        annotations: Vec<(String, String)>,
+    ) -> ConsoleResult<()> {
+        let who = caller().await?;
+        let mut object = self
+            .image_streams
+            .get_stream(&who, namespace, stream)
+            .await?;
+        with_metadata(&mut object, labels, annotations);
+        self.image_streams
+            .update_stream(&who, namespace, stream, object)
             .await?;
         Ok(())
     }

@@ -305,6 +305,7 @@ struct HistoryRow {
     external_reference: Option<String>,
     generation: i64,
     created_at: chrono::DateTime<Utc>,
+    actor: Option<String>,
 }
 
 /// Loads streams (with spec and status tags) in three queries, whatever their number; only
@@ -333,7 +334,7 @@ async fn load_streams(
     .fetch_all(&mut *conn)
     .await?;
     let history: Vec<HistoryRow> = sqlx::query_as(&format!(
-        "SELECT repository_id, tag, digest, external_reference, generation, created_at
+        "SELECT repository_id, tag, digest, external_reference, generation, created_at, actor
          FROM tag_history WHERE repository_id = ANY($1) {}
          ORDER BY repository_id, tag, id DESC",
         filter("tag")
@@ -371,6 +372,7 @@ async fn load_streams(
                 row.external_reference,
                 row.generation,
                 row.created_at,
+                row.actor,
             )?;
             Ok((row.repository_id, row.tag, item))
         }),
@@ -619,8 +621,8 @@ impl StreamTx for PgConnection {
         .execute(&mut *self)
         .await?;
         sqlx::query(
-            "INSERT INTO tag_history (repository_id, tag, digest, external_reference, generation, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO tag_history (repository_id, tag, digest, external_reference, generation, created_at, actor)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(repository_id)
         .bind(tag)
@@ -628,6 +630,7 @@ impl StreamTx for PgConnection {
         .bind(point.external_reference)
         .bind(point.generation)
         .bind(now)
+        .bind(point.actor)
         .execute(self)
         .await?;
         Ok(())

@@ -538,8 +538,15 @@ impl MetadataStore for PostgresDatabase {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        stream_rules::record_push(&mut *tx, repository, repository_id, &manifest.digest, tag)
-            .await?;
+        stream_rules::record_push(
+            &mut *tx,
+            repository,
+            repository_id,
+            &manifest.digest,
+            tag,
+            manifest.pushed_by.as_deref(),
+        )
+        .await?;
         if let Err(refusal) = admission.finish(&mut *tx).await? {
             tx.rollback().await?;
             return Ok(PutManifestOutcome::QuotaExceeded(refusal));

@@ -251,7 +251,8 @@ async fn load_streams_with_tags(
     let history_rows: Vec<StreamTagsJson> = sqlx::query_as(&format!(
         "SELECT repository_id,
                 json_group_array(json_array(tag, digest, external_reference, generation,
-                                            CAST(unixepoch(created_at, 'subsec') * 1000 AS INTEGER))
+                                            CAST(unixepoch(created_at, 'subsec') * 1000 AS INTEGER),
+                                            actor)
                                  ORDER BY tag, id DESC) AS tags
          FROM tag_history
          WHERE repository_id IN (SELECT value FROM json_each(?1)) {}
@@ -291,17 +292,24 @@ async fn load_streams_with_tags(
             )
         }));
     }
-    type HistoryEntry = (String, Option<String>, Option<String>, i64, i64);
+    type HistoryEntry = (
+        String,
+        Option<String>,
+        Option<String>,
+        i64,
+        i64,
+        Option<String>,
+    );
     let mut history = Vec::new();
     for row in history_rows {
         let entries: Vec<HistoryEntry> =
             serde_json::from_str(&row.tags).map_err(|err| corrupt("tag history", err))?;
         history.extend(entries.into_iter().map(
-            |(tag, digest, external_reference, generation, created)| {
+            |(tag, digest, external_reference, generation, created, actor)| {
                 let created = DateTime::from_timestamp_millis(created).ok_or_else(|| {
                     StorageError::Corrupt(format!("timestamp {created} is out of range"))
                 })?;
-                let item = history_item(digest, external_reference, generation, created)?;
+                let item = history_item(digest, external_reference, generation, created, actor)?;
                 Ok((row.repository_id, tag, item))
             },
         ));
@@ -548,8 +556,8 @@ impl StreamTx for SqliteConnection {
         .execute(&mut *self)
         .await?;
         sqlx::query(
-            "INSERT INTO tag_history (repository_id, tag, digest, external_reference, generation, created_at)
-             VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO tag_history (repository_id, tag, digest, external_reference, generation, created_at, actor)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(repository_id)
         .bind(tag)
@@ -557,6 +565,7 @@ impl StreamTx for SqliteConnection {
         .bind(point.external_reference)
         .bind(point.generation)
         .bind(now)
+        .bind(point.actor)
         .execute(self)
         .await?;
         Ok(())

@@ -2,13 +2,14 @@
 //! take a call per namespace), whether the user may create one, creating and deleting.
 
 use app::api::ConsoleResult;
-use app::api::namespaces::{NamespaceData, NamespaceList, NamespaceSummary};
+use app::api::namespaces::{NamespaceContents, NamespaceData, NamespaceList, NamespaceSummary};
 use async_trait::async_trait;
 use axum::http::Method;
 
-use super::{UpstreamConsoleData, path_part};
+use super::{UpstreamConsoleData, image_path, path_part};
 use crate::console::forms::namespace_body;
-use crate::console::views::time;
+use crate::console::views::{namespace_contents, time};
+use crate::imagestream::model::ImageStream;
 use crate::kube::Namespace;
 
 #[async_trait]
@@ -50,5 +51,13 @@ impl NamespaceData for UpstreamConsoleData {
     async fn delete_namespace(&self, name: &str) -> ConsoleResult<()> {
         self.delete(&format!("/api/v1/namespaces/{}", path_part(name)))
             .await
+    }
+
+    async fn namespace_contents(&self, name: &str) -> ConsoleResult<NamespaceContents> {
+        let signed = self.signed().await?;
+        let streams: Vec<ImageStream> = self
+            .list(&signed, &image_path(name, "imagestreams", None))
+            .await?;
+        Ok(namespace_contents(&streams))
     }
 }

@@ -11,7 +11,7 @@ use axum::http::Method;
 
 use super::reviews::permissions_from;
 use super::{Signed, UpstreamConsoleData, image_path};
-use crate::console::forms::{pin_to_image, tag_body, tag_source};
+use crate::console::forms::{pin_to_image, tag_body, tag_source, with_metadata};
 use crate::console::views::{Images, stream_detail, time};
 use crate::imagestream::model::{ImageStream, ImageStreamTag};
 
@@ -177,6 +177,28 @@ impl StreamData for UpstreamConsoleData {
     async fn delete_stream(&self, namespace: &str, stream: &str) -> ConsoleResult<()> {
         self.delete(&image_path(namespace, "imagestreams", Some(stream)))
             .await
+    }
+
+    async fn set_stream_metadata(
+        &self,
+        namespace: &str,
+        stream: &str,
+        labels: Vec<(String, String)>,
+        annotations: Vec<(String, String)>,
+    ) -> ConsoleResult<()> {
+        let signed = self.signed().await?;
+        let mut object = self.stream_object(&signed, namespace, stream).await?;
+        with_metadata(&mut object, labels, annotations);
+        // The object as read carries its resourceVersion: a change made meanwhile is refused.
+        let _: ImageStream = self
+            .call(
+                &signed,
+                Method::PUT,
+                &image_path(namespace, "imagestreams", Some(stream)),
+                Some(&object),
+            )
+            .await?;
+        Ok(())
     }
 }
 
