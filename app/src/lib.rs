@@ -15,7 +15,7 @@ use leptos_router::{SsrMode, path};
 
 use components::{NoticeArea, UserMenu, provide_console, use_console};
 use pages::{
-    AccessPage, ImagePage, LifecyclePage, NamespacePage, NamespacesPage, NotFound, PrunePage,
+    AccessPage, ComparePage, ImagePage, LifecyclePage, NamespacePage, NamespacesPage, NotFound, PrunePage,
     SecretsPage, StreamPage, TokensPage, WebhooksPage,
 };
 
@@ -74,6 +74,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/ns/:namespace/lifecycle") view=LifecyclePage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/streams/:stream") view=StreamPage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/streams/:stream/access") view=AccessPage ssr=SsrMode::Async/>
+                    <Route path=path!("/ns/:namespace/streams/:stream/compare") view=ComparePage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/streams/:stream/images/:digest") view=ImagePage ssr=SsrMode::Async/>
                 </Routes>
             </main>

@@ -8,6 +8,7 @@
 //! token.
 
 pub mod access;
+pub mod diff;
 pub mod images;
 pub mod immutability;
 pub mod imports;
@@ -79,6 +80,7 @@ pub trait ConsoleData:
     session::SessionData
     + namespaces::NamespaceData
     + streams::StreamData
+    + diff::DiffData
     + imports::ImportData
     + images::ImageData
     + webhooks::WebhookData
@@ -98,6 +100,7 @@ impl<T> ConsoleData for T where
     T: session::SessionData
         + namespaces::NamespaceData
         + streams::StreamData
+        + diff::DiffData
         + imports::ImportData
         + images::ImageData
         + webhooks::WebhookData

@@ -54,7 +54,12 @@ fn ImageView(detail: ImageDetail) -> impl IntoView {
     let pull = format!("{}@{}", detail.pull_repository, detail.digest);
     view! {
         <section class="panel">
-            <h1><span class="muted">"Image "</span><span class="mono">{short_digest(&detail.digest)}</span></h1>
+            <div class="panel-head">
+                <h1><span class="muted">"Image "</span><span class="mono">{short_digest(&detail.digest)}</span></h1>
+                <div class="head-actions">
+                    <a href=format!("{base}/compare?to={}", encode(&detail.digest))>"Compare with another image"</a>
+                </div>
+            </div>
             <dl class="facts">
                 <dt>"Digest"</dt><dd class="mono">{detail.digest.clone()}</dd>
                 <dt>"Media type"</dt><dd class="mono">{detail.media_type.clone()}</dd>

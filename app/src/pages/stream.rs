@@ -11,6 +11,7 @@ use crate::components::{
     ActionError, CommandLine, DeleteButton, ErrorPanel, ImportForm, ImportState, Loading,
     use_console,
 };
+use super::compare::compare_href;
 use crate::format::{encode, short_digest, size, tag_source, time};
 
 /// `(tag, from)`: point a tag at an image (tag, move, roll back).
@@ -140,6 +141,7 @@ fn StreamView(
             <div class="panel-head">
                 <h1><span class="muted">"Image stream "</span>{detail.name.clone()}</h1>
                 <div class="head-actions">
+                    {(detail.history.len() > 1).then(|| view! { <a href=format!("{base}/compare")>"Compare images"</a> })}
                     {permissions.manage_access.then(|| view! { <a href=format!("{base}/access")>"Access"</a> })}
                     {permissions.delete.then(|| match &protected {
                         None => view! {
@@ -365,10 +367,14 @@ fn TagHistory(
                 {format!(" {count} image{}", if count == 1 { "" } else { "s" })}
             </summary>
             <ol class="timeline">
-                {row.history.into_iter().enumerate().map(|(index, item)| {
+                {row.history.iter().enumerate().map(|(index, item)| {
                     // An image may appear again further down after a rollback: only the newest
                     // item is current, and none of its copies offers a rollback to itself.
                     let same_image = current.as_deref() == Some(item.image.as_str());
+                    let previous = row.history[index + 1..]
+                        .iter()
+                        .find(|older| older.image != item.image)
+                        .map(|older| compare_href(&base, &older.image, &item.image, None));
                     let is_current = index == 0 && same_image;
                     let target = (name.clone(), item.image.clone());
                     view! {
@@ -376,6 +382,10 @@ fn TagHistory(
                             <span class="when">{time(&item.created)}</span>
                             <a class="mono" href=format!("{base}/images/{}", item.image)>{short_digest(&item.image)}</a>
                             {is_current.then(|| view! { <span class="badge">"current"</span> })}
+                            {previous.map(|href| view! {
+                                <a class="small" href=href
+                                    aria-label=format!("Compare with the previous image ({} of {name})", short_digest(&item.image))>"Compare with the previous image"</a>
+                            })}
                             {(!same_image && can_roll_back).then(|| match immutable.clone() {
                                 None => view! {
                                     <button type="button" class="small"

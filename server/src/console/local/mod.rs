@@ -7,6 +7,7 @@
 //! `crate::console::errors`. Here the services, and what several resources read alike.
 
 mod access;
+mod diff;
 mod images;
 mod immutability;
 mod imports;

@@ -8,6 +8,7 @@
 //! token, a 401 ending the session, lists read in pages) and what several of them read.
 
 mod access;
+mod diff;
 mod images;
 mod imports;
 mod lifecycle;
