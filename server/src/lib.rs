@@ -32,6 +32,7 @@ pub mod imagestream;
 pub mod immutability;
 pub mod import;
 pub mod kube;
+pub mod layers;
 pub mod limits;
 pub mod oci;
 pub mod ops;
