@@ -11,6 +11,7 @@ pub mod access;
 pub mod images;
 pub mod immutability;
 pub mod imports;
+pub mod layers;
 pub mod namespaces;
 pub mod prune;
 pub mod pull_secrets;
@@ -81,6 +82,7 @@ pub trait ConsoleData:
     + streams::StreamData
     + imports::ImportData
     + images::ImageData
+    + layers::LayerData
     + webhooks::WebhookData
     + pull_secrets::PullSecretData
     + access::AccessData
@@ -100,6 +102,7 @@ impl<T> ConsoleData for T where
         + streams::StreamData
         + imports::ImportData
         + images::ImageData
+        + layers::LayerData
         + webhooks::WebhookData
         + pull_secrets::PullSecretData
         + access::AccessData

@@ -1,4 +1,5 @@
 mod access;
+mod files;
 mod image;
 mod lifecycle;
 mod namespace;
@@ -11,6 +12,7 @@ mod tokens;
 mod webhooks;
 
 pub use access::AccessPage;
+pub use files::{ImageFilesPage, LayerFilesPage};
 pub use image::ImagePage;
 pub use lifecycle::LifecyclePage;
 pub use namespace::NamespacePage;

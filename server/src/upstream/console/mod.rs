@@ -10,6 +10,7 @@
 mod access;
 mod images;
 mod imports;
+mod layers;
 mod lifecycle;
 mod namespaces;
 mod pull_secrets;
