@@ -15,7 +15,8 @@ use leptos_router::{SsrMode, path};
 
 use components::{NoticeArea, UserMenu, provide_console, use_console};
 use pages::{
-    AccessPage, ComparePage, ImagePage, LifecyclePage, NamespacePage, NamespacesPage, NotFound, PrunePage,
+    AccessPage, ComparePage, ImageFilesPage, ImagePage, LayerFilesPage, LifecyclePage, NamespacePage,
+    NamespacesPage, NotFound, PrunePage,
     SecretsPage, StreamPage, TokensPage, WebhooksPage,
 };
 
@@ -76,6 +77,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/ns/:namespace/streams/:stream/access") view=AccessPage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/streams/:stream/compare") view=ComparePage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/streams/:stream/images/:digest") view=ImagePage ssr=SsrMode::Async/>
+                    <Route path=path!("/ns/:namespace/streams/:stream/images/:digest/files") view=ImageFilesPage ssr=SsrMode::Async/>
+                    <Route path=path!("/ns/:namespace/streams/:stream/images/:digest/layers/:layer") view=LayerFilesPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
             <NoticeArea/>

@@ -12,6 +12,7 @@ pub mod diff;
 pub mod images;
 pub mod immutability;
 pub mod imports;
+pub mod layers;
 pub mod namespaces;
 pub mod prune;
 pub mod pull_secrets;
@@ -83,6 +84,7 @@ pub trait ConsoleData:
     + diff::DiffData
     + imports::ImportData
     + images::ImageData
+    + layers::LayerData
     + webhooks::WebhookData
     + pull_secrets::PullSecretData
     + access::AccessData
@@ -103,6 +105,7 @@ impl<T> ConsoleData for T where
         + diff::DiffData
         + imports::ImportData
         + images::ImageData
+        + layers::LayerData
         + webhooks::WebhookData
         + pull_secrets::PullSecretData
         + access::AccessData

@@ -11,6 +11,7 @@ mod access;
 mod diff;
 mod images;
 mod imports;
+mod layers;
 mod lifecycle;
 mod namespaces;
 mod pull_secrets;
