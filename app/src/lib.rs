@@ -15,9 +15,9 @@ use leptos_router::{SsrMode, path};
 
 use components::{NoticeArea, UserMenu, provide_console, use_console};
 use pages::{
-    AccessPage, ComparePage, ImageFilesPage, ImagePage, LayerFilesPage, LifecyclePage, NamespacePage,
-    NamespacesPage, NotFound, PrunePage,
-    SecretsPage, StreamPage, TokensPage, WebhooksPage,
+    AccessPage, ComparePage, ImageFilesPage, ImagePage, LayerFilesPage, LifecyclePage,
+    NamespacePage, NamespacesPage, NotFound, PrunePage, SecretsPage, StreamPage, TokensPage,
+    WebhooksPage,
 };
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {

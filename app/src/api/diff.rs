@@ -159,6 +159,86 @@ pub struct Comparison {
     pub diff: Option<ImageDiff>,
 }
 
+/// File changes shown at once; the rest a page further.
+pub const FILE_CHANGES_PER_PAGE: usize = 200;
+
+/// What differs in a file present in both images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FileAspect {
+    Kind,
+    Size,
+    Mode,
+    Owner,
+    Content,
+    LinkTarget,
+}
+
+impl FileAspect {
+    pub fn label(self) -> &'static str {
+        match self {
+            FileAspect::Kind => "type",
+            FileAspect::Size => "size",
+            FileAspect::Mode => "mode",
+            FileAspect::Owner => "owner",
+            FileAspect::Content => "content",
+            FileAspect::LinkTarget => "link target",
+        }
+    }
+}
+
+/// A path of an image's merged view, as far as a comparison looks at it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileSide {
+    /// `file`, `dir`, `symlink`, `hardlink`, `other`.
+    pub kind: String,
+    pub mode: u32,
+    pub size: u64,
+    pub uid: u64,
+    pub gid: u64,
+    /// `sha256:…` of a regular file's content.
+    pub content_digest: Option<String>,
+    pub link_target: Option<String>,
+    /// The layer it comes from (0 = the base layer).
+    pub layer: usize,
+}
+
+/// A path added, removed or changed between the two images' merged views (what a container of
+/// each sees). Modification times are not compared: a rebuild changes them all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileChange {
+    pub path: String,
+    pub change: Change,
+    pub before: Option<FileSide>,
+    pub after: Option<FileSide>,
+    /// For a changed path, what differs.
+    pub differs: Vec<FileAspect>,
+}
+
+/// Which file changes a page shows: of one kind (`added`, `removed`, `changed`, or all), with
+/// `path` in their path, from `offset`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct FileFilter {
+    pub change: String,
+    pub path: String,
+    pub offset: usize,
+}
+
+/// The files of two images compared, a page of them.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct FilesDiff {
+    pub added: usize,
+    pub removed: usize,
+    pub changed: usize,
+    /// Changes that pass the filter; `files` is `offset..` of them, at most
+    /// [`FILE_CHANGES_PER_PAGE`].
+    pub matched: usize,
+    pub offset: usize,
+    pub files: Vec<FileChange>,
+    /// Layers whose index stopped early (too many files, too large): their files are partly
+    /// compared.
+    pub notes: Vec<String>,
+}
+
 /// Images of a stream compared.
 #[cfg(feature = "ssr")]
 #[async_trait::async_trait]
@@ -172,6 +252,15 @@ pub trait DiffData: Send + Sync {
         to: &str,
         platform: &str,
     ) -> ConsoleResult<Comparison>;
+
+    /// The files of the same two images compared, over their merged views.
+    async fn compare_files(
+        &self,
+        namespace: &str,
+        stream: &str,
+        refs: (&str, &str, &str),
+        filter: FileFilter,
+    ) -> ConsoleResult<FilesDiff>;
 }
 
 #[server(prefix = "/console/api", endpoint = "compare", input = GetUrl)]
@@ -184,5 +273,27 @@ pub async fn compare_images(
 ) -> ConsoleResult<Comparison> {
     console_data()?
         .compare(&namespace, &stream, &from, &to, &platform)
+        .await
+}
+
+#[server(prefix = "/console/api", endpoint = "compare-files", input = GetUrl)]
+#[allow(clippy::too_many_arguments)]
+pub async fn compare_files(
+    namespace: String,
+    stream: String,
+    from: String,
+    to: String,
+    platform: String,
+    change: String,
+    path: String,
+    offset: usize,
+) -> ConsoleResult<FilesDiff> {
+    let filter = FileFilter {
+        change,
+        path,
+        offset,
+    };
+    console_data()?
+        .compare_files(&namespace, &stream, (&from, &to, &platform), filter)
         .await
 }

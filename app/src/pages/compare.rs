@@ -4,9 +4,13 @@ use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
 use super::{page_title, param};
-use crate::api::diff::{Comparison, DiffSide, ImageDiff, LayerPlace, compare_images};
+use crate::api::ConsoleError;
+use crate::api::diff::{
+    Comparison, DiffSide, FILE_CHANGES_PER_PAGE, FileSide, FilesDiff, ImageDiff, LayerPlace,
+    compare_files, compare_images,
+};
 use crate::components::{ErrorPanel, Loading};
-use crate::format::{encode, short_digest, size, time};
+use crate::format::{encode, file_mode, short_digest, size, time};
 
 /// Two images of a stream compared: pick each as a tag or a recent image (and, for an index,
 /// the platform); the address keeps all three, so a link shows the same comparison.
@@ -79,20 +83,34 @@ fn CompareView(comparison: Comparison) -> impl IntoView {
         }
     };
     let platform = comparison.platform.clone();
+    // The form's children are made once and moved into it.
+    let (from_select, to_select) = (
+        select("from", &comparison.from),
+        select("to", &comparison.to),
+    );
+    let swap = (!comparison.from.is_empty() && !comparison.to.is_empty()).then(|| {
+        compare_href(
+            &base,
+            &comparison.to,
+            &comparison.from,
+            platform.as_deref(),
+        )
+    });
+    let platform_field = platform
+        .clone()
+        .map(|p| view! { <input type="hidden" name="platform" value=p/> });
     view! {
         <section class="panel">
             <h1><span class="muted">"Compare images of "</span>{comparison.stream.clone()}</h1>
             <Form method="get" action=format!("{base}/compare")>
                 <div class="inline-form compare-form">
                     <label for="from">"From"</label>
-                    {select("from", &comparison.from)}
+                    {from_select}
                     <label for="to">"To"</label>
-                    {select("to", &comparison.to)}
-                    {platform.clone().map(|p| view! { <input type="hidden" name="platform" value=p/> })}
+                    {to_select}
+                    {platform_field}
                     <button type="submit" class="primary">"Compare"</button>
-                    {(!comparison.from.is_empty() && !comparison.to.is_empty()).then(|| view! {
-                        <a href=compare_href(&base, &comparison.to, &comparison.from, platform.as_deref())>"Swap"</a>
-                    })}
+                    {swap.map(|href| view! { <a href=href>"Swap"</a> })}
                 </div>
             </Form>
             {(comparison.platforms.len() > 1).then(|| {
@@ -112,7 +130,10 @@ fn CompareView(comparison: Comparison) -> impl IntoView {
             })}
         </section>
         {match comparison.diff.clone() {
-            Some(diff) => view! { <DiffView diff base/> }.into_any(),
+            Some(diff) => view! {
+                <DiffView diff base=base.clone()/>
+                <FileChanges comparison=comparison.clone() base/>
+            }.into_any(),
             None => view! {
                 <section class="panel">
                     <p class="empty">"This stream has no earlier image to compare with: pick two images above."</p>
@@ -202,7 +223,7 @@ fn ConfigChanges(diff: ImageDiff) -> impl IntoView {
                                 };
                                 view! {
                                     <tr data-change=kind data-setting=setting.clone()>
-                                        <th scope="row">{setting}</th>
+                                        <th scope="row">{setting.clone()}</th>
                                         <td><span class=format!("badge change {kind}")>{kind}</span></td>
                                         <td class="mono">{change.before.unwrap_or_else(|| "—".into())}</td>
                                         <td class="mono">{change.after.unwrap_or_else(|| "—".into())}</td>
@@ -270,4 +291,170 @@ fn LayerChanges(diff: ImageDiff) -> impl IntoView {
             </table>
         </section>
     }
+}
+
+/// The files of the two images compared over their merged views: counts, a filter by kind of
+/// change and path (in the address too), and a page of changes at a time.
+#[component]
+fn FileChanges(comparison: Comparison, base: String) -> impl IntoView {
+    let query = use_query_map();
+    let asked = move |name: &str| query.read().get(name).unwrap_or_default();
+    let (namespace, stream) = (comparison.namespace.clone(), comparison.stream.clone());
+    let (from, to) = (comparison.from.clone(), comparison.to.clone());
+    let platform = comparison.platform.clone().unwrap_or_default();
+    let files = Resource::new(
+        move || (asked("files"), asked("path"), asked("offset")),
+        move |(change, path, offset)| {
+            compare_files(
+                namespace.clone(),
+                stream.clone(),
+                from.clone(),
+                to.clone(),
+                platform.clone(),
+                change,
+                path,
+                offset.parse().unwrap_or(0),
+            )
+        },
+    );
+    view! {
+        <section class="panel" aria-labelledby="file-changes-heading">
+            <h2 id="file-changes-heading">"Files"</h2>
+            <Transition fallback=|| view! { <Loading what="the files of both images"/> }>
+                {move || {
+                    let (comparison, base) = (comparison.clone(), base.clone());
+                    Suspend::new(async move {
+                        match files.await {
+                            Ok(files) => view! { <FilesView files comparison base filter=(asked("files"), asked("path"))/> }.into_any(),
+                            Err(ConsoleError::NotHere(why)) => view! { <p class="muted">{why}</p> }.into_any(),
+                            Err(error) => view! { <p class="error" role="alert">{error.to_string()}</p> }.into_any(),
+                        }
+                    })
+                }}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn FilesView(
+    files: FilesDiff,
+    comparison: Comparison,
+    base: String,
+    filter: (String, String),
+) -> impl IntoView {
+    let (change, path) = filter;
+    let page_href = |offset: usize| {
+        let mut href = compare_href(
+            &base,
+            &comparison.from,
+            &comparison.to,
+            comparison.platform.as_deref(),
+        );
+        href.push_str(&format!(
+            "&files={}&path={}&offset={offset}",
+            encode(&change),
+            encode(&path)
+        ));
+        href
+    };
+    let shown = files.files.len();
+    let range = if files.matched == 0 {
+        "No file changes match.".to_owned()
+    } else if shown < files.matched {
+        format!(
+            "Showing {}–{} of {} matching changes.",
+            files.offset + 1,
+            files.offset + shown,
+            files.matched
+        )
+    } else {
+        format!("{} matching changes.", files.matched)
+    };
+    let previous =
+        (files.offset > 0).then(|| page_href(files.offset.saturating_sub(FILE_CHANGES_PER_PAGE)));
+    let next = (files.offset + shown < files.matched).then(|| page_href(files.offset + shown));
+    let kinds = [
+        ("", "All changes"),
+        ("added", "Added"),
+        ("removed", "Removed"),
+        ("changed", "Changed"),
+    ];
+    view! {
+        <p class="file-counts">
+            <span class="badge change added">{format!("{} added", files.added)}</span>" "
+            <span class="badge change removed">{format!("{} removed", files.removed)}</span>" "
+            <span class="badge change changed">{format!("{} changed", files.changed)}</span>
+        </p>
+        {files.notes.iter().map(|note| view! { <p class="warning" role="note">{note.clone()}</p> }).collect_view()}
+        <Form method="get" action=format!("{base}/compare")>
+            <div class="inline-form">
+                <input type="hidden" name="from" value=comparison.from.clone()/>
+                <input type="hidden" name="to" value=comparison.to.clone()/>
+                {comparison.platform.clone().map(|p| view! { <input type="hidden" name="platform" value=p/> })}
+                <label for="file-change">"Show"</label>
+                <select id="file-change" name="files">
+                    {kinds.into_iter().map(|(value, label)| view! {
+                        <option value=value selected=change == value>{label}</option>
+                    }).collect_view()}
+                </select>
+                <label for="file-path">"Path contains"</label>
+                <input id="file-path" name="path" type="search" value=path.clone() placeholder="etc/"/>
+                <button type="submit">"Filter"</button>
+            </div>
+        </Form>
+        <p class="muted small file-range">{range}</p>
+        {(!files.files.is_empty()).then(|| view! {
+            <table class="list file-changes">
+                <thead><tr>
+                    <th scope="col">"Path"</th>
+                    <th scope="col">"Change"</th>
+                    <th scope="col">"From"</th>
+                    <th scope="col">"To"</th>
+                </tr></thead>
+                <tbody>
+                    {files.files.into_iter().map(|file| {
+                        let kind = file.change.label();
+                        let differs = file.differs.iter().map(|a| a.label()).collect::<Vec<_>>().join(", ");
+                        view! {
+                            <tr data-path=file.path.clone() data-change=kind>
+                                <th scope="row" class="mono">{file.path.clone()}</th>
+                                <td>
+                                    <span class=format!("badge change {kind}")>{kind}</span>
+                                    {(!differs.is_empty()).then(|| view! { <span class="muted small differs">{format!(" {differs}")}</span> })}
+                                </td>
+                                <td class="mono small">{file.before.as_ref().map(file_facts).unwrap_or_else(|| "—".into())}</td>
+                                <td class="mono small">{file.after.as_ref().map(file_facts).unwrap_or_else(|| "—".into())}</td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        })}
+        {(previous.is_some() || next.is_some()).then(|| view! {
+            <nav class="pager" aria-label="File changes pages">
+                {previous.map(|href| view! { <a href=href>"Previous"</a> })}
+                {next.map(|href| view! { <a href=href>{format!("Next {FILE_CHANGES_PER_PAGE}")}</a> })}
+            </nav>
+        })}
+    }
+}
+
+/// `-rw-r--r-- 0:0 1.2 kB sha256:abcdef…` (layer 2): what a side says of a path.
+fn file_facts(side: &FileSide) -> String {
+    let mut facts = format!(
+        "{} {}:{} {}",
+        file_mode(&side.kind, side.mode),
+        side.uid,
+        side.gid,
+        size(side.size)
+    );
+    if let Some(digest) = &side.content_digest {
+        facts.push_str(&format!(" {}", short_digest(digest)));
+    }
+    if let Some(target) = &side.link_target {
+        facts.push_str(&format!(" → {target}"));
+    }
+    facts.push_str(&format!(" (layer {})", side.layer + 1));
+    facts
 }

@@ -2,6 +2,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_navigate;
 
+use super::compare::compare_href;
 use super::{page_title, param, tls_flag};
 use crate::api::ConsoleResult;
 use crate::api::streams::{
@@ -11,7 +12,6 @@ use crate::components::{
     ActionError, CommandLine, DeleteButton, ErrorPanel, ImportForm, ImportState, Loading,
     use_console,
 };
-use super::compare::compare_href;
 use crate::format::{encode, short_digest, size, tag_source, time};
 
 /// `(tag, from)`: point a tag at an image (tag, move, roll back).

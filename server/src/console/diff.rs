@@ -3,11 +3,12 @@
 //! compared (run configuration, layers in order, size). Each mode reads images through
 //! [`ImageSource`], which decides as a pull of the image does.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use app::api::diff::{
-    Comparison, ConfigChange, ConfigField, DEFAULT_PLATFORM, DiffSide, ImageDiff, LayerDiffRow,
-    LayerPlace, RECENT_IMAGES, RefChoice,
+    Change, Comparison, ConfigChange, ConfigField, DEFAULT_PLATFORM, DiffSide,
+    FILE_CHANGES_PER_PAGE, FileAspect, FileChange, FileFilter, FileSide, FilesDiff, ImageDiff,
+    LayerDiffRow, LayerPlace, RECENT_IMAGES, RefChoice,
 };
 use app::api::images::RunConfigView;
 use app::api::{ConsoleError, ConsoleResult};
@@ -16,6 +17,7 @@ use chrono::{DateTime, Utc};
 
 use super::views::{attestation_for, platform_name, run_config_view, time};
 use crate::imagestream::model::ImageStream;
+use crate::layers::MergedEntry;
 use crate::oci::Digest;
 use crate::registry::image_metadata::{ImageMetadata, Layer};
 
@@ -31,6 +33,14 @@ pub(crate) trait ImageSource: Sync {
     async fn image(&self, digest: &Digest) -> ConsoleResult<ImageMetadata>;
 }
 
+/// The two images of a comparison, each with what was read of it at push time.
+pub(crate) struct Picked {
+    /// What the form offers and what was picked; no difference yet.
+    pub comparison: Comparison,
+    /// `None` when there is nothing to compare.
+    pub sides: Option<[(DiffSide, ImageMetadata); 2]>,
+}
+
 /// Compares `from` with `to` (tags or digests of `object`; empty for the newest image and the
 /// one before it) on `platform` (empty for linux/amd64, else the first an index offers).
 pub(crate) async fn compare(
@@ -38,8 +48,26 @@ pub(crate) async fn compare(
     namespace: &str,
     stream: &str,
     object: &ImageStream,
-    (from, to, platform): (&str, &str, &str),
+    refs: (&str, &str, &str),
 ) -> ConsoleResult<Comparison> {
+    let Picked {
+        mut comparison,
+        sides,
+    } = pick(source, namespace, stream, object, refs).await?;
+    if let Some([(from, from_image), (to, to_image)]) = sides {
+        comparison.diff = Some(image_diff(from, &from_image, to, &to_image));
+    }
+    Ok(comparison)
+}
+
+/// The images `from` and `to` name (see [`compare`]), the platform's of an index.
+pub(crate) async fn pick(
+    source: &dyn ImageSource,
+    namespace: &str,
+    stream: &str,
+    object: &ImageStream,
+    (from, to, platform): (&str, &str, &str),
+) -> ConsoleResult<Picked> {
     let history = history(object);
     let to = match to.trim() {
         "" => history.first().map(|(_, _, image)| image.clone()),
@@ -61,13 +89,14 @@ pub(crate) async fn compare(
         diff: None,
     };
     let (Some(from), Some(to)) = (from, to) else {
-        return Ok(comparison);
+        return Ok(Picked {
+            comparison,
+            sides: None,
+        });
     };
     let (from_digest, to_digest) = (resolve(object, &from)?, resolve(object, &to)?);
-    let (from_image, to_image) = tokio::try_join!(
-        source.image(&from_digest),
-        source.image(&to_digest)
-    )?;
+    let (from_image, to_image) =
+        tokio::try_join!(source.image(&from_digest), source.image(&to_digest))?;
     let platforms = platforms(&from_image, &to_image);
     let chosen = [platform.trim(), DEFAULT_PLATFORM]
         .into_iter()
@@ -94,15 +123,19 @@ pub(crate) async fn compare(
             created: image.created.clone(),
         }
     };
-    comparison.diff = Some(image_diff(
-        side(from, &from_digest, from_compared, &from_image),
-        &from_image,
-        side(to, &to_digest, to_compared, &to_image),
-        &to_image,
-    ));
+    let sides = [
+        (
+            side(from, &from_digest, from_compared, &from_image),
+            from_image,
+        ),
+        (side(to, &to_digest, to_compared, &to_image), to_image),
+    ];
     comparison.platforms = platforms;
     comparison.platform = chosen;
-    Ok(comparison)
+    Ok(Picked {
+        comparison,
+        sides: Some(sides),
+    })
 }
 
 /// Two images compared: their run configuration, their layers and their size.
@@ -112,13 +145,7 @@ pub(crate) fn image_diff(
     to: DiffSide,
     to_image: &ImageMetadata,
 ) -> ImageDiff {
-    let view = |image: &ImageMetadata| {
-        image
-            .run
-            .as_ref()
-            .map(run_config_view)
-            .unwrap_or_default()
-    };
+    let view = |image: &ImageMetadata| image.run.as_ref().map(run_config_view).unwrap_or_default();
     let bytes = |image: &ImageMetadata| i64::try_from(image.size).unwrap_or(i64::MAX);
     ImageDiff {
         config: config_changes(&view(from_image), &view(to_image)),
@@ -137,7 +164,11 @@ pub(crate) fn config_changes(from: &RunConfigView, to: &RunConfigView) -> Vec<Co
         (!args.is_empty()).then(|| serde_json::to_string(args).unwrap_or_default())
     };
     for (field, before, after) in [
-        (ConfigField::Entrypoint, argv(&from.entrypoint), argv(&to.entrypoint)),
+        (
+            ConfigField::Entrypoint,
+            argv(&from.entrypoint),
+            argv(&to.entrypoint),
+        ),
         (ConfigField::Command, argv(&from.cmd), argv(&to.cmd)),
         (ConfigField::User, from.user.clone(), to.user.clone()),
         (
@@ -169,7 +200,12 @@ pub(crate) fn config_changes(from: &RunConfigView, to: &RunConfigView) -> Vec<Co
     let set = |items: &[String]| -> BTreeMap<String, String> {
         items.iter().map(|i| (i.clone(), i.clone())).collect()
     };
-    keyed_changes(&mut changes, ConfigField::Ports, set(&from.ports), set(&to.ports));
+    keyed_changes(
+        &mut changes,
+        ConfigField::Ports,
+        set(&from.ports),
+        set(&to.ports),
+    );
     keyed_changes(
         &mut changes,
         ConfigField::Volumes,
@@ -268,6 +304,125 @@ fn aligned(from: &[Layer], to: &[Layer]) -> Vec<(usize, usize)> {
         }
     }
     pairs
+}
+
+/// Every path added, removed or changed from one merged view to the other, by path.
+pub(crate) fn file_changes(from: &[MergedEntry], to: &[MergedEntry]) -> Vec<FileChange> {
+    let before: HashMap<&str, &MergedEntry> = from.iter().map(|e| (e.path.as_str(), e)).collect();
+    let after: HashSet<&str> = to.iter().map(|e| e.path.as_str()).collect();
+    let mut changes: Vec<FileChange> = to
+        .iter()
+        .filter_map(|entry| match before.get(entry.path.as_str()) {
+            None => Some(FileChange {
+                path: entry.path.clone(),
+                change: Change::Added,
+                before: None,
+                after: Some(file_side(entry)),
+                differs: Vec::new(),
+            }),
+            Some(old) => {
+                let differs = differences(old, entry);
+                (!differs.is_empty()).then(|| FileChange {
+                    path: entry.path.clone(),
+                    change: Change::Changed,
+                    before: Some(file_side(old)),
+                    after: Some(file_side(entry)),
+                    differs,
+                })
+            }
+        })
+        .collect();
+    changes.extend(
+        from.iter()
+            .filter(|entry| !after.contains(entry.path.as_str()))
+            .map(|entry| FileChange {
+                path: entry.path.clone(),
+                change: Change::Removed,
+                before: Some(file_side(entry)),
+                after: None,
+                differs: Vec::new(),
+            }),
+    );
+    changes.sort_by(|a, b| a.path.cmp(&b.path));
+    changes
+}
+
+/// What differs in a path both views have (not its modification time: a rebuild changes it).
+fn differences(before: &MergedEntry, after: &MergedEntry) -> Vec<FileAspect> {
+    [
+        (FileAspect::Kind, before.kind != after.kind),
+        (FileAspect::Size, before.size != after.size),
+        (FileAspect::Mode, before.mode != after.mode),
+        (
+            FileAspect::Owner,
+            (before.uid, before.gid) != (after.uid, after.gid),
+        ),
+        (
+            FileAspect::Content,
+            before.content_digest != after.content_digest,
+        ),
+        (
+            FileAspect::LinkTarget,
+            before.link_target != after.link_target,
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(aspect, differs)| differs.then_some(aspect))
+    .collect()
+}
+
+fn file_side(entry: &MergedEntry) -> FileSide {
+    FileSide {
+        kind: entry.kind.as_str().to_owned(),
+        mode: entry.mode,
+        size: entry.size,
+        uid: entry.uid,
+        gid: entry.gid,
+        content_digest: entry.content_digest.clone(),
+        link_target: entry.link_target.clone(),
+        layer: entry.layer,
+    }
+}
+
+/// The counts of `changes`, and the page of those that pass `filter`.
+pub(crate) fn files_page(
+    changes: Vec<FileChange>,
+    filter: &FileFilter,
+    notes: Vec<String>,
+) -> FilesDiff {
+    let count = |change: Change| changes.iter().filter(|c| c.change == change).count();
+    let (added, removed, changed) = (
+        count(Change::Added),
+        count(Change::Removed),
+        count(Change::Changed),
+    );
+    let wanted = match filter.change.as_str() {
+        "added" => Some(Change::Added),
+        "removed" => Some(Change::Removed),
+        "changed" => Some(Change::Changed),
+        _ => None,
+    };
+    let path = filter.path.trim();
+    let matching: Vec<FileChange> = changes
+        .into_iter()
+        .filter(|c| wanted.is_none_or(|w| c.change == w))
+        .filter(|c| path.is_empty() || c.path.contains(path))
+        .collect();
+    let matched = matching.len();
+    let offset = filter.offset.min(matched);
+    FilesDiff {
+        added,
+        removed,
+        changed,
+        matched,
+        offset,
+        files: matching
+            .into_iter()
+            .skip(offset)
+            .take(FILE_CHANGES_PER_PAGE)
+            .collect(),
+        notes,
+    }
 }
 
 /// Every tag's items, newest first: (when, tag, image).
@@ -444,6 +599,7 @@ async fn for_platform(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layers::EntryKind;
     use crate::registry::image_metadata::RunConfig;
 
     fn layer(name: &str, size: u64) -> Layer {
@@ -554,18 +710,8 @@ mod tests {
                 (ConfigField::Env, Some("MODE"), Some("dev"), Some("prod")),
                 (ConfigField::Env, Some("NEW"), None, Some("yes")),
                 (ConfigField::Env, Some("OLD"), Some("1"), None),
-                (
-                    ConfigField::Ports,
-                    Some("8080/tcp"),
-                    Some("8080/tcp"),
-                    None
-                ),
-                (
-                    ConfigField::Ports,
-                    Some("9090/tcp"),
-                    None,
-                    Some("9090/tcp")
-                ),
+                (ConfigField::Ports, Some("8080/tcp"), Some("8080/tcp"), None),
+                (ConfigField::Ports, Some("9090/tcp"), None, Some("9090/tcp")),
                 (ConfigField::Labels, Some("version"), Some("1"), Some("2")),
             ]
         );
@@ -585,9 +731,107 @@ mod tests {
         assert_eq!(same.size_delta, 0);
     }
 
+    fn merged(path: &str, kind: EntryKind, size: u64, mode: u32, content: &str) -> MergedEntry {
+        MergedEntry {
+            path: path.into(),
+            kind,
+            mode,
+            uid: 0,
+            gid: 0,
+            size,
+            mtime: 1,
+            link_target: None,
+            content_digest: (kind == EntryKind::File).then(|| format!("sha256:{content}")),
+            layer: 0,
+            layer_digest: "sha256:layer".into(),
+            entry: 0,
+        }
+    }
+
+    #[test]
+    fn files_are_added_removed_or_changed_in_size_mode_or_content() {
+        use EntryKind::{Dir, File};
+        let from = [
+            merged("etc", Dir, 0, 0o755, ""),
+            merged("etc/app.conf", File, 10, 0o644, "a"),
+            merged("usr/bin/tool", File, 100, 0o755, "t"),
+            merged("var/old.log", File, 5, 0o644, "o"),
+            merged("var/same.txt", File, 3, 0o644, "s"),
+        ];
+        let mut to = vec![
+            merged("etc", Dir, 0, 0o700, ""),
+            merged("etc/app.conf", File, 12, 0o644, "b"),
+            merged("usr/bin/tool", File, 100, 0o4755, "t"),
+            merged("usr/bin/new", File, 7, 0o755, "n"),
+            merged("var/same.txt", File, 3, 0o644, "s"),
+        ];
+        // A rebuild's new modification times are no change.
+        to[4].mtime = 99;
+        let changes = file_changes(&from, &to);
+        let seen: Vec<(&str, Change, Vec<FileAspect>)> = changes
+            .iter()
+            .map(|c| (c.path.as_str(), c.change, c.differs.clone()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("etc", Change::Changed, vec![FileAspect::Mode]),
+                (
+                    "etc/app.conf",
+                    Change::Changed,
+                    vec![FileAspect::Size, FileAspect::Content]
+                ),
+                ("usr/bin/new", Change::Added, vec![]),
+                ("usr/bin/tool", Change::Changed, vec![FileAspect::Mode]),
+                ("var/old.log", Change::Removed, vec![]),
+            ]
+        );
+        assert_eq!(changes[1].before.as_ref().map(|s| s.size), Some(10));
+        assert_eq!(changes[1].after.as_ref().map(|s| s.size), Some(12));
+
+        // Counts of all, a page of those the filter keeps.
+        let page = files_page(changes.clone(), &FileFilter::default(), Vec::new());
+        assert_eq!(
+            (page.added, page.removed, page.changed, page.matched),
+            (1, 1, 3, 5)
+        );
+        let filter = FileFilter {
+            change: "changed".into(),
+            path: "usr/".into(),
+            offset: 0,
+        };
+        let page = files_page(changes.clone(), &filter, Vec::new());
+        assert_eq!(page.matched, 1);
+        assert_eq!(page.files[0].path, "usr/bin/tool");
+        let past = FileFilter {
+            offset: 99,
+            ..FileFilter::default()
+        };
+        let page = files_page(changes, &past, Vec::new());
+        assert_eq!((page.offset, page.files.len()), (5, 0));
+    }
+
+    #[test]
+    fn a_large_diff_is_paged() {
+        let to: Vec<MergedEntry> = (0..FILE_CHANGES_PER_PAGE + 5)
+            .map(|i| merged(&format!("f{i:04}"), EntryKind::File, 1, 0o644, "x"))
+            .collect();
+        let page = files_page(file_changes(&[], &to), &FileFilter::default(), Vec::new());
+        assert_eq!(page.matched, FILE_CHANGES_PER_PAGE + 5);
+        assert_eq!(page.files.len(), FILE_CHANGES_PER_PAGE);
+        let next = FileFilter {
+            offset: FILE_CHANGES_PER_PAGE,
+            ..FileFilter::default()
+        };
+        let page = files_page(file_changes(&[], &to), &next, Vec::new());
+        assert_eq!(page.files.len(), 5);
+    }
+
     #[test]
     fn layers_align_in_order_around_what_differs() {
-        let stack = |names: &str| -> Vec<Layer> { names.chars().map(|c| layer(&c.to_string(), 1)).collect() };
+        let stack = |names: &str| -> Vec<Layer> {
+            names.chars().map(|c| layer(&c.to_string(), 1)).collect()
+        };
         // A layer inserted in the middle, one dropped at the top.
         let rows = layer_rows(&stack("abcd"), &stack("abxc"));
         assert_eq!(

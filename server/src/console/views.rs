@@ -279,31 +279,30 @@ pub(crate) struct ImageParts<'a> {
     pub raw_config: Option<String>,
 }
 
-
 /// The run configuration as the console shows it (and compares it).
 pub(crate) fn run_config_view(run: &RunConfig) -> RunConfigView {
     RunConfigView {
-    env: run.env.clone().unwrap_or_default(),
-    entrypoint: run.entrypoint.clone().unwrap_or_default(),
-    cmd: run.cmd.clone().unwrap_or_default(),
-    ports: run
-        .exposed_ports
-        .iter()
-        .flat_map(|ports| ports.keys().cloned())
-        .collect(),
-    volumes: run
-        .volumes
-        .iter()
-        .flat_map(|volumes| volumes.keys().cloned())
-        .collect(),
-    labels: run
-        .labels
-        .iter()
-        .flat_map(|labels| labels.iter().map(|(k, v)| (k.clone(), v.clone())))
-        .collect(),
-    user: run.user.clone().filter(|u| !u.is_empty()),
-    working_dir: run.working_dir.clone().filter(|w| !w.is_empty()),
-}
+        env: run.env.clone().unwrap_or_default(),
+        entrypoint: run.entrypoint.clone().unwrap_or_default(),
+        cmd: run.cmd.clone().unwrap_or_default(),
+        ports: run
+            .exposed_ports
+            .iter()
+            .flat_map(|ports| ports.keys().cloned())
+            .collect(),
+        volumes: run
+            .volumes
+            .iter()
+            .flat_map(|volumes| volumes.keys().cloned())
+            .collect(),
+        labels: run
+            .labels
+            .iter()
+            .flat_map(|labels| labels.iter().map(|(k, v)| (k.clone(), v.clone())))
+            .collect(),
+        user: run.user.clone().filter(|u| !u.is_empty()),
+        working_dir: run.working_dir.clone().filter(|w| !w.is_empty()),
+    }
 }
 
 /// An image's page: summary, platforms, layers, run configuration, build history.
