@@ -88,14 +88,8 @@ fn CompareView(comparison: Comparison) -> impl IntoView {
         select("from", &comparison.from),
         select("to", &comparison.to),
     );
-    let swap = (!comparison.from.is_empty() && !comparison.to.is_empty()).then(|| {
-        compare_href(
-            &base,
-            &comparison.to,
-            &comparison.from,
-            platform.as_deref(),
-        )
-    });
+    let swap = (!comparison.from.is_empty() && !comparison.to.is_empty())
+        .then(|| compare_href(&base, &comparison.to, &comparison.from, platform.as_deref()));
     let platform_field = platform
         .clone()
         .map(|p| view! { <input type="hidden" name="platform" value=p/> });
@@ -325,7 +319,7 @@ fn FileChanges(comparison: Comparison, base: String) -> impl IntoView {
                     let (comparison, base) = (comparison.clone(), base.clone());
                     Suspend::new(async move {
                         match files.await {
-                            Ok(files) => view! { <FilesView files comparison base filter=(asked("files"), asked("path"))/> }.into_any(),
+                            Ok(files) => view! { <FilesView files comparison base filter={(asked("files"), asked("path"))}/> }.into_any(),
                             Err(ConsoleError::NotHere(why)) => view! { <p class="muted">{why}</p> }.into_any(),
                             Err(error) => view! { <p class="error" role="alert">{error.to_string()}</p> }.into_any(),
                         }
@@ -395,7 +389,7 @@ fn FilesView(
                 <label for="file-change">"Show"</label>
                 <select id="file-change" name="files">
                     {kinds.into_iter().map(|(value, label)| view! {
-                        <option value=value selected=change == value>{label}</option>
+                        <option value=value selected={change == value}>{label}</option>
                     }).collect_view()}
                 </select>
                 <label for="file-path">"Path contains"</label>

@@ -246,7 +246,7 @@ pub(crate) fn layer_rows(from: &[Layer], to: &[Layer]) -> Vec<LayerDiffRow> {
     let pairs = aligned(from, to);
     let mut rows = Vec::with_capacity(from.len() + to.len());
     let (mut f, mut t) = (0, 0);
-    let only = |layer: &Layer, place, position: usize| LayerDiffRow {
+    let only = |layer: &Layer, place: LayerPlace, position: usize| LayerDiffRow {
         digest: layer.digest.clone(),
         size: layer.size,
         place,

@@ -10,6 +10,7 @@ use super::layers::notes_of;
 use crate::auth::Subject;
 use crate::console::diff::{ImageSource, compare, file_changes, files_page, pick};
 use crate::console::session::caller;
+use crate::imagestream::model::ImageStream;
 use crate::imagestream::names::repository;
 use crate::kube::{ApiError, IMAGE_STREAM_IMAGES};
 use crate::layers::{MergedEntry, merged_view};
@@ -56,17 +57,7 @@ impl DiffData for LocalConsoleData {
         platform: &str,
     ) -> ConsoleResult<Comparison> {
         let who = caller().await?;
-        let object = self
-            .image_streams
-            .get_stream(&who, namespace, stream)
-            .await?;
-        let images = StreamImages {
-            data: self,
-            who: &who,
-            namespace,
-            stream,
-            repository: repository(namespace, stream)?,
-        };
+        let (object, images) = self.stream_images(&who, namespace, stream).await?;
         compare(&images, namespace, stream, &object, (from, to, platform)).await
     }
 
@@ -78,17 +69,7 @@ impl DiffData for LocalConsoleData {
         filter: FileFilter,
     ) -> ConsoleResult<FilesDiff> {
         let who = caller().await?;
-        let object = self
-            .image_streams
-            .get_stream(&who, namespace, stream)
-            .await?;
-        let images = StreamImages {
-            data: self,
-            who: &who,
-            namespace,
-            stream,
-            repository: repository(namespace, stream)?,
-        };
+        let (object, images) = self.stream_images(&who, namespace, stream).await?;
         let picked = pick(&images, namespace, stream, &object, refs).await?;
         let Some([(_, from), (_, to)]) = picked.sides else {
             return Ok(FilesDiff::default());
@@ -100,6 +81,27 @@ impl DiffData for LocalConsoleData {
 }
 
 impl LocalConsoleData {
+    /// The stream, once `who` may pull it, and its images as `who` may read them.
+    async fn stream_images<'a>(
+        &'a self,
+        who: &'a Subject,
+        namespace: &'a str,
+        stream: &'a str,
+    ) -> ConsoleResult<(ImageStream, StreamImages<'a>)> {
+        let object = self
+            .image_streams
+            .get_stream(who, namespace, stream)
+            .await?;
+        let images = StreamImages {
+            data: self,
+            who,
+            namespace,
+            stream,
+            repository: repository(namespace, stream)?,
+        };
+        Ok((object, images))
+    }
+
     /// An image's merged view, and what its layers' indexes say of themselves (one stopped
     /// early), each note headed by `side`.
     async fn merged(
