@@ -284,7 +284,7 @@ fn read_entries<R: Read>(
     let mut archive = tar::Archive::new(input);
     // Raw entries: the long names and PAX records are read here, bounded, instead of whole
     // into memory by the tar reader.
-    let raw = archive.entries_raw().map_err(incomplete_of)?;
+    let raw = archive.entries().map_err(incomplete_of)?.raw(true);
     let mut long_name: Option<Vec<u8>> = None;
     let mut long_link: Option<Vec<u8>> = None;
     let mut pax: Option<Vec<u8>> = None;
