@@ -84,7 +84,8 @@ async fn push_layers(
     tag: &str,
     layers: &[Vec<u8>],
 ) -> (String, Vec<String>) {
-    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
     push_blob(server, repository, config).await;
     let mut descriptors = Vec::new();
     let mut digests = Vec::new();
@@ -137,7 +138,12 @@ async fn layer_files(
     read(client, server, &path).await
 }
 
-async fn image_files(client: &reqwest::Client, server: &TestServer, image: &str, search: &str) -> Value {
+async fn image_files(
+    client: &reqwest::Client,
+    server: &TestServer,
+    image: &str,
+    search: &str,
+) -> Value {
     let path = format!(
         "/console/api/image-files?namespace=team&stream=app&image={}&dir=&search={}&offset=0",
         enc(image),
@@ -153,7 +159,12 @@ fn rows(listing: &Value) -> Vec<(String, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["path"].as_str().unwrap().to_owned(), r["kind"].as_str().unwrap().to_owned()))
+        .map(|r| {
+            (
+                r["path"].as_str().unwrap().to_owned(),
+                r["kind"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect()
 }
 
@@ -199,13 +210,19 @@ async fn layers_list_merge_read_and_download_as_a_pull_allows() {
     let (status, root) = layer_files(&admin, &server, &image, &layers[0], "", "").await;
     assert_eq!(status, StatusCode::OK, "{root}");
     assert_eq!(root["compression"], "gzip");
-    assert_eq!(rows(&root), [("etc".into(), "dir".into()), ("opt".into(), "dir".into())]);
+    assert_eq!(
+        rows(&root),
+        [("etc".into(), "dir".into()), ("opt".into(), "dir".into())]
+    );
     let (_, etc) = layer_files(&admin, &server, &image, &layers[0], "etc", "").await;
     let release = row(&etc, "etc/os-release");
     assert_eq!(release["mode"], 0o644);
     assert_eq!(release["uid"], 1000);
     assert_eq!(release["mtime"], 1_700_000_000);
-    assert_eq!(release["content_digest"], sha256(b"NAME=\"Berth <test>\"\n"));
+    assert_eq!(
+        release["content_digest"],
+        sha256(b"NAME=\"Berth <test>\"\n")
+    );
     let (_, found) = layer_files(&admin, &server, &image, &layers[1], "", "TOOL").await;
     assert_eq!(rows(&found), [("bin/tool".into(), "file".into())]);
     let (_, middle_root) = layer_files(&admin, &server, &image, &layers[1], "", "").await;
@@ -213,7 +230,10 @@ async fn layers_list_merge_read_and_download_as_a_pull_allows() {
     let (_, whiteouts) = layer_files(&admin, &server, &image, &layers[1], "", "wh.").await;
     assert_eq!(
         rows(&whiteouts),
-        [("etc/.wh.motd".into(), "whiteout".into()), ("opt/.wh..wh..opq".into(), "opaque".into())]
+        [
+            ("etc/.wh.motd".into(), "whiteout".into()),
+            ("opt/.wh..wh..opq".into(), "opaque".into())
+        ]
     );
 
     // The merged view: whiteouts and the opaque directory applied, each file from its layer.
@@ -222,7 +242,10 @@ async fn layers_list_merge_read_and_download_as_a_pull_allows() {
     assert_eq!(paths, ["bin/tool", "etc/os-release", "opt/new"], "{merged}");
     assert_eq!(row(&merged, "etc/os-release")["layer"], 2);
     assert_eq!(row(&merged, "bin/tool")["layer"], 1);
-    assert_eq!(row(&merged, "etc/os-release")["layer_digest"], layers[2].as_str());
+    assert_eq!(
+        row(&merged, "etc/os-release")["layer_digest"],
+        layers[2].as_str()
+    );
 
     // A text file's content (escaped by the page), a binary one said to be binary.
     let entry = release["entry"].as_u64().unwrap();
@@ -250,13 +273,22 @@ async fn layers_list_merge_read_and_download_as_a_pull_allows() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(common::header(&response, "content-type"), "application/octet-stream");
-    assert_eq!(common::header(&response, "x-content-type-options"), "nosniff");
+    assert_eq!(
+        common::header(&response, "content-type"),
+        "application/octet-stream"
+    );
+    assert_eq!(
+        common::header(&response, "x-content-type-options"),
+        "nosniff"
+    );
     assert_eq!(
         common::header(&response, "content-disposition"),
         "attachment; filename=\"tool\""
     );
-    assert_eq!(response.bytes().await.unwrap().as_ref(), &[0x7f, b'E', b'L', b'F', 0, 1, 2]);
+    assert_eq!(
+        response.bytes().await.unwrap().as_ref(),
+        &[0x7f, b'E', b'L', b'F', 0, 1, 2]
+    );
 
     // A layer of another image, or not a layer at all, is not found through this image.
     let (status, _) = layer_files(&admin, &server, &image, &sha256(b"elsewhere"), "", "").await;
@@ -265,7 +297,10 @@ async fn layers_list_merge_read_and_download_as_a_pull_allows() {
     // Someone who may not pull the stream sees none of it; once they may, they do.
     let stranger = server.user("stranger");
     let (status, refused) = layer_files(&stranger, &server, &image, &layers[0], "", "").await;
-    assert!(status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND, "{status} {refused}");
+    assert!(
+        status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND,
+        "{status} {refused}"
+    );
     let (status, _) = read(&stranger, &server, &text_path).await;
     assert!(status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND);
     let refused = stranger
@@ -309,7 +344,10 @@ async fn hostile_layers_are_listed_as_data_and_never_become_files() {
     assert_eq!(huge["truncated"], true);
     let notes = all["notes"].to_string();
     assert!(notes.contains("could not be read to its end"), "{notes}");
-    assert!(notes.contains("1 entries with a name longer or deeper"), "{notes}");
+    assert!(
+        notes.contains("1 entries with a name longer or deeper"),
+        "{notes}"
+    );
 
     // The non-UTF-8 name, shown lossily, still downloads by its entry.
     let (_, latin) = layer_files(&admin, &server, &image, &layers[0], "", "caf").await;
@@ -336,7 +374,13 @@ async fn hostile_layers_are_listed_as_data_and_never_become_files() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert!(response.text().await.unwrap().contains("ends before its declared size"));
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("ends before its declared size")
+    );
 
     // Nothing of the layer became a file name on the server.
     let mut names = Vec::new();
@@ -357,10 +401,7 @@ async fn hostile_layers_are_listed_as_data_and_never_become_files() {
 
 #[tokio::test]
 async fn a_decompression_bomb_stops_at_the_bound_with_a_message() {
-    let server = TestServer::start_with_config(
-        "[layers]\nmax_uncompressed_bytes = 4000000\n",
-        &[],
-    );
+    let server = TestServer::start_with_config("[layers]\nmax_uncompressed_bytes = 4000000\n", &[]);
     // 64 MiB of zeros as 64 gzip members of one MiB each, the first with the tar header.
     let zeros = vec![0u8; 1 << 20];
     let mut header = tar::Header::new_gnu();
@@ -378,7 +419,8 @@ async fn a_decompression_bomb_stops_at_the_bound_with_a_message() {
     }
     assert!(layer.len() < 200_000, "{}", layer.len());
     let (image, layers) = push_layers(&server, "team/app", "v1", &[layer]).await;
-    let (status, listing) = layer_files(&server.client(), &server, &image, &layers[0], "", "").await;
+    let (status, listing) =
+        layer_files(&server.client(), &server, &image, &layers[0], "", "").await;
     assert_eq!(status, StatusCode::OK, "{listing}");
     let notes = listing["notes"].to_string();
     assert!(
@@ -401,7 +443,11 @@ async fn the_index_is_kept_beside_the_blob_and_goes_with_it() {
         .join("indexes/sha256")
         .join(&hex[..2])
         .join(hex);
-    let blob = server.data_dir().join("blobs/sha256").join(&hex[..2]).join(hex);
+    let blob = server
+        .data_dir()
+        .join("blobs/sha256")
+        .join(&hex[..2])
+        .join(hex);
     assert!(index_dir.join("layer-files.v1").is_file());
     expect_status(
         server.delete(&format!("/v2/team/app/manifests/{image}")),
@@ -410,7 +456,11 @@ async fn the_index_is_kept_beside_the_blob_and_goes_with_it() {
     .await;
     wait_until("the blob and its index are collected", async || {
         if blob.exists() || index_dir.exists() {
-            Err(format!("blob {}, index {}", blob.exists(), index_dir.exists()))
+            Err(format!(
+                "blob {}, index {}",
+                blob.exists(),
+                index_dir.exists()
+            ))
         } else {
             Ok(())
         }
@@ -441,7 +491,10 @@ async fn a_file_is_read_from_the_checkpoint_before_it_and_the_index_is_built_onc
     for (name, part) in names.iter().zip(&parts) {
         items.push(Item::File(name.as_bytes(), part));
     }
-    for (compression, layer) in [("gzip", gzip(&tar_of(&items))), ("zstd", zstd_frames(&tar_of(&items)))] {
+    for (compression, layer) in [
+        ("gzip", gzip(&tar_of(&items))),
+        ("zstd", zstd_frames(&tar_of(&items))),
+    ] {
         let digest: berth::oci::Digest = sha256(&layer).parse().unwrap();
         store_blob(&blobs, &digest, &layer).await;
         let limits = LayerLimits {
@@ -490,5 +543,8 @@ async fn store_blob(blobs: &Arc<dyn BlobStore>, digest: &berth::oci::Digest, dat
         async move { Ok(data) }
     }));
     blobs.write_upload_unhashed(id, 0, body).await.unwrap();
-    blobs.commit_upload(id, data.len() as u64, digest).await.unwrap();
+    blobs
+        .commit_upload(id, data.len() as u64, digest)
+        .await
+        .unwrap();
 }

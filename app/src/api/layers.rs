@@ -131,7 +131,11 @@ pub async fn get_layer_files(
     search: String,
     offset: usize,
 ) -> ConsoleResult<FileListing> {
-    let query = FileQuery { dir, search, offset };
+    let query = FileQuery {
+        dir,
+        search,
+        offset,
+    };
     console_data()?
         .layer_files(&namespace, &stream, &image, &layer, query)
         .await
@@ -146,7 +150,11 @@ pub async fn get_image_files(
     search: String,
     offset: usize,
 ) -> ConsoleResult<FileListing> {
-    let query = FileQuery { dir, search, offset };
+    let query = FileQuery {
+        dir,
+        search,
+        offset,
+    };
     console_data()?
         .image_files(&namespace, &stream, &image, query)
         .await

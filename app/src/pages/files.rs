@@ -64,7 +64,11 @@ fn FilesPage(layer: Option<Memo<String>>) -> impl IntoView {
             )
         },
         |(namespace, stream, image, layer, query)| async move {
-            let FileQuery { dir, search, offset } = query;
+            let FileQuery {
+                dir,
+                search,
+                offset,
+            } = query;
             match layer {
                 Some(layer) => {
                     get_layer_files(namespace, stream, image, layer, dir, search, offset).await
@@ -77,7 +81,9 @@ fn FilesPage(layer: Option<Memo<String>>) -> impl IntoView {
         move || (namespace.get(), stream.get(), image.get(), shown.get()),
         |(namespace, stream, image, shown)| async move {
             match shown {
-                Some((layer, entry)) => Some(get_file_text(namespace, stream, image, layer, entry).await),
+                Some((layer, entry)) => {
+                    Some(get_file_text(namespace, stream, image, layer, entry).await)
+                }
                 None => None,
             }
         },
@@ -113,7 +119,11 @@ fn FilesPage(layer: Option<Memo<String>>) -> impl IntoView {
         );
     };
     let title = move || match layer_digest() {
-        Some(layer) => format!("Layer {} of {}", short_digest(&layer), short_digest(&image.get())),
+        Some(layer) => format!(
+            "Layer {} of {}",
+            short_digest(&layer),
+            short_digest(&image.get())
+        ),
         None => format!("Files of {}", short_digest(&image.get())),
     };
     view! {
@@ -227,12 +237,20 @@ fn FileTable(
             }
             path.push_str(part);
             crumbs.push(view! { " / " }.into_any());
-            crumbs.push(view! { <a href=format!("{here}?dir={}", encode(&path))>{part.to_string()}</a> }.into_any());
+            crumbs.push(
+                view! { <a href=format!("{here}?dir={}", encode(&path))>{part.to_string()}</a> }
+                    .into_any(),
+            );
         }
         crumbs
     };
     let summary = if searching {
-        format!("{} of {} paths match “{}”", listing.matched, listing.total, search.trim())
+        format!(
+            "{} of {} paths match “{}”",
+            listing.matched,
+            listing.total,
+            search.trim()
+        )
     } else {
         format!("{} entries here, {} in all", listing.matched, listing.total)
     };
@@ -313,7 +331,11 @@ struct RowContext {
 
 #[component]
 fn FileLine(row: FileRow, context: RowContext) -> impl IntoView {
-    let label = if context.searching { row.path.clone() } else { row.name.clone() };
+    let label = if context.searching {
+        row.path.clone()
+    } else {
+        row.name.clone()
+    };
     let readable = row.kind == "file" && !row.truncated;
     let name = match (row.kind.as_str(), row.entry) {
         ("dir", _) => view! {
@@ -321,7 +343,11 @@ fn FileLine(row: FileRow, context: RowContext) -> impl IntoView {
         }
         .into_any(),
         (_, Some(entry)) if readable => {
-            let mut url = format!("{}?show={entry}&in={}", context.here, encode(&row.layer_digest));
+            let mut url = format!(
+                "{}?show={entry}&in={}",
+                context.here,
+                encode(&row.layer_digest)
+            );
             if !context.dir.is_empty() && !context.searching {
                 url.push_str(&format!("&dir={}", encode(&context.dir)));
             }
@@ -334,7 +360,13 @@ fn FileLine(row: FileRow, context: RowContext) -> impl IntoView {
         _ => format!("{}:{}", row.uid, row.gid),
     };
     let download = row.entry.filter(|_| readable).map(|entry| {
-        file_download_url(&context.namespace, &context.stream, &context.image, &row.layer_digest, entry)
+        file_download_url(
+            &context.namespace,
+            &context.stream,
+            &context.image,
+            &row.layer_digest,
+            entry,
+        )
     });
     view! {
         <tr data-path=row.path.clone() data-kind=row.kind.clone()>

@@ -84,7 +84,10 @@ fn status_of(error: &ConsoleError) -> StatusCode {
 pub fn plain_response(error: ConsoleError) -> Response {
     (
         status_of(&error),
-        [(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )],
         error.to_string(),
     )
         .into_response()

@@ -11,7 +11,9 @@
 use std::io::{self, Read};
 
 use miniz_oxide::inflate::TINFLStatus;
-use miniz_oxide::inflate::core::{BlockBoundaryState, DecompressorOxide, decompress, inflate_flags};
+use miniz_oxide::inflate::core::{
+    BlockBoundaryState, DecompressorOxide, decompress, inflate_flags,
+};
 use serde::{Deserialize, Serialize};
 
 /// How far back a deflate block may refer: what a checkpoint keeps of the output before it.
@@ -123,9 +125,10 @@ impl<R: Read> Decoder<R> {
                 let resume = window.map(|window| (checkpoint, window));
                 Kind::Gzip(Box::new(Gzip::new(input, resume)))
             }
-            Compression::Zstd => {
-                Kind::Zstd(Box::new(Zstd::new(Input::new(input, checkpoint.compressed))))
-            }
+            Compression::Zstd => Kind::Zstd(Box::new(Zstd::new(Input::new(
+                input,
+                checkpoint.compressed,
+            )))),
         };
         Decoder {
             kind,
@@ -157,7 +160,11 @@ impl<R: Read> Decoder<R> {
         if self.produced > 0 && self.produced - last < recording.spacing {
             return;
         }
-        if recording.checkpoints.last().is_some_and(|c| c.uncompressed == self.produced) {
+        if recording
+            .checkpoints
+            .last()
+            .is_some_and(|c| c.uncompressed == self.produced)
+        {
             return;
         }
         let point = match &mut self.kind {
@@ -168,7 +175,8 @@ impl<R: Read> Decoder<R> {
         if let Some((mut checkpoint, window)) = point {
             checkpoint.uncompressed = self.produced;
             if let Some(window) = window {
-                checkpoint.window = Some(u32::try_from(recording.windows.len()).unwrap_or(u32::MAX));
+                checkpoint.window =
+                    Some(u32::try_from(recording.windows.len()).unwrap_or(u32::MAX));
                 recording.windows.push(window);
             }
             recording.checkpoints.push(checkpoint);
@@ -255,7 +263,8 @@ impl<R: Read> Input<R> {
     }
 
     fn need_byte(&mut self) -> io::Result<u8> {
-        self.byte()?.ok_or_else(|| corrupt("the gzip stream ends inside a header"))
+        self.byte()?
+            .ok_or_else(|| corrupt("the gzip stream ends inside a header"))
     }
 
     fn skip(&mut self, mut n: usize) -> io::Result<()> {
@@ -415,8 +424,13 @@ impl<R: Read> Gzip<R> {
             flags |= inflate_flags::TINFL_FLAG_STOP_ON_BLOCK_BOUNDARY;
         }
         let input = &self.input.buffer[self.input.start..self.input.end];
-        let (status, consumed, produced) =
-            decompress(&mut self.inflater, input, &mut self.ring, self.ring_pos, flags);
+        let (status, consumed, produced) = decompress(
+            &mut self.inflater,
+            input,
+            &mut self.ring,
+            self.ring_pos,
+            flags,
+        );
         self.input.consume(consumed);
         let out = self.ring_pos..self.ring_pos + produced;
         if let Some(crc) = &mut self.member_crc {
@@ -447,7 +461,9 @@ impl<R: Read> Gzip<R> {
     /// Moves the unread input to the buffer's front and reads more behind it.
     fn compact_input(&mut self) -> io::Result<()> {
         let rest = self.input.end - self.input.start;
-        self.input.buffer.copy_within(self.input.start..self.input.end, 0);
+        self.input
+            .buffer
+            .copy_within(self.input.start..self.input.end, 0);
         self.input.start = 0;
         self.input.end = rest;
         let n = self.input.inner.read(&mut self.input.buffer[rest..])?;
@@ -475,8 +491,8 @@ impl<R: Read> Gzip<R> {
         let flags = self.input.need_byte()?;
         self.input.skip(6)?; // mtime, extra flags, OS
         if flags & 0x04 != 0 {
-            let len = usize::from(self.input.need_byte()?)
-                | (usize::from(self.input.need_byte()?) << 8);
+            let len =
+                usize::from(self.input.need_byte()?) | (usize::from(self.input.need_byte()?) << 8);
             self.input.skip(len)?;
         }
         for flag in [0x08, 0x10] {
@@ -615,7 +631,11 @@ mod tests {
         encoder.finish().unwrap()
     }
 
-    fn decode_all(compression: Compression, data: &[u8], spacing: Option<u64>) -> (Vec<u8>, Vec<Checkpoint>, Vec<Vec<u8>>) {
+    fn decode_all(
+        compression: Compression,
+        data: &[u8],
+        spacing: Option<u64>,
+    ) -> (Vec<u8>, Vec<Checkpoint>, Vec<Vec<u8>>) {
         let mut decoder = Decoder::new(compression, data, spacing);
         let mut out = Vec::new();
         decoder.read_to_end(&mut out).unwrap();
@@ -627,7 +647,8 @@ mod tests {
     fn gzip_resumes_from_every_checkpoint() {
         let data = pseudo_random(3 << 20);
         let compressed = gzip(&data);
-        let (out, checkpoints, windows) = decode_all(Compression::Gzip, &compressed, Some(256 * 1024));
+        let (out, checkpoints, windows) =
+            decode_all(Compression::Gzip, &compressed, Some(256 * 1024));
         assert_eq!(out, data);
         assert!(checkpoints.len() > 4, "{} checkpoints", checkpoints.len());
         for checkpoint in &checkpoints {
@@ -648,7 +669,10 @@ mod tests {
     fn gzip_members_follow_one_another_and_checksums_are_checked() {
         let mut two = gzip(b"first member ");
         two.extend(gzip(b"second member"));
-        assert_eq!(decode_all(Compression::Gzip, &two, None).0, b"first member second member");
+        assert_eq!(
+            decode_all(Compression::Gzip, &two, None).0,
+            b"first member second member"
+        );
         let mut bad = gzip(b"some data");
         let at = bad.len() - 6;
         bad[at] ^= 0xff;
@@ -680,7 +704,10 @@ mod tests {
     fn sniffs_by_magic() {
         assert_eq!(Compression::sniff(&[0x1f, 0x8b, 8]), Compression::Gzip);
         assert_eq!(Compression::sniff(&ZSTD_MAGIC), Compression::Zstd);
-        assert_eq!(Compression::sniff(&[0x50, 0x2a, 0x4d, 0x18]), Compression::Zstd);
+        assert_eq!(
+            Compression::sniff(&[0x50, 0x2a, 0x4d, 0x18]),
+            Compression::Zstd
+        );
         assert_eq!(Compression::sniff(b"etc/"), Compression::None);
     }
 }

@@ -90,11 +90,19 @@ impl Entry {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "reason")]
 pub enum Incomplete {
-    TooManyEntries { limit: u64 },
-    TooLarge { limit: u64 },
-    TooSlow { seconds: u64 },
+    TooManyEntries {
+        limit: u64,
+    },
+    TooLarge {
+        limit: u64,
+    },
+    TooSlow {
+        seconds: u64,
+    },
     /// The layer is not a tar stream (or is damaged): what the decoder said.
-    Unreadable { message: String },
+    Unreadable {
+        message: String,
+    },
 }
 
 impl Incomplete {
@@ -135,7 +143,9 @@ pub struct LayerIndex {
 impl LayerIndex {
     /// The last checkpoint at or before `offset` of the tar stream.
     pub fn checkpoint_before(&self, offset: u64) -> Option<&Checkpoint> {
-        let after = self.checkpoints.partition_point(|c| c.uncompressed <= offset);
+        let after = self
+            .checkpoints
+            .partition_point(|c| c.uncompressed <= offset);
         after.checked_sub(1).map(|at| &self.checkpoints[at])
     }
 
@@ -150,7 +160,8 @@ impl LayerIndex {
     /// length, the whole compressed with zstd.
     pub fn encode(&self) -> io::Result<Vec<u8>> {
         let json = serde_json::to_vec(self)?;
-        let mut plain = Vec::with_capacity(json.len() + self.windows.len() * (4 + super::decode::WINDOW) + 16);
+        let mut plain =
+            Vec::with_capacity(json.len() + self.windows.len() * (4 + super::decode::WINDOW) + 16);
         plain.extend_from_slice(MAGIC);
         plain.extend_from_slice(&(json.len() as u64).to_le_bytes());
         plain.extend_from_slice(&json);
@@ -236,7 +247,10 @@ impl<R: Read> Read for Bounded<R> {
 }
 
 fn incomplete_of(err: io::Error) -> Incomplete {
-    match err.get_ref().and_then(|inner| inner.downcast_ref::<Bound>()) {
+    match err
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<Bound>())
+    {
         Some(Bound(incomplete)) => incomplete.clone(),
         None => Incomplete::Unreadable {
             message: err.to_string(),
@@ -309,7 +323,9 @@ fn read_entries<R: Read>(
         if tar_kind.is_pax_global_extensions() {
             continue;
         }
-        let mut name = long_name.take().unwrap_or_else(|| header.path_bytes().into_owned());
+        let mut name = long_name
+            .take()
+            .unwrap_or_else(|| header.path_bytes().into_owned());
         let mut link = long_link
             .take()
             .or_else(|| header.link_name_bytes().map(|b| b.into_owned()));
@@ -322,7 +338,14 @@ fn read_entries<R: Read>(
         if let Some(records) = pax.take() {
             for record in tar::PaxExtensions::new(&records).flatten() {
                 let value = record.value_bytes();
-                let number = || std::str::from_utf8(value).ok()?.split('.').next()?.parse::<u64>().ok();
+                let number = || {
+                    std::str::from_utf8(value)
+                        .ok()?
+                        .split('.')
+                        .next()?
+                        .parse::<u64>()
+                        .ok()
+                };
                 match record.key_bytes() {
                     b"path" => name = value.to_vec(),
                     b"linkpath" => link = Some(value.to_vec()),
@@ -390,13 +413,17 @@ fn read_entries<R: Read>(
             let mut hasher = HashingSink(Sha256::new());
             match io::copy(&mut (&mut entry).take(size), &mut hasher) {
                 Ok(copied) if copied == size => {
-                    record.content_digest = Some(format!("sha256:{}", hex::encode(hasher.0.finalize())));
+                    record.content_digest =
+                        Some(format!("sha256:{}", hex::encode(hasher.0.finalize())));
                 }
                 Ok(_) => {
                     record.truncated = true;
                     entries.push(record);
                     return Err(Incomplete::Unreadable {
-                        message: format!("it ends inside {}", entries.last().map_or("", |e| e.path.as_str())),
+                        message: format!(
+                            "it ends inside {}",
+                            entries.last().map_or("", |e| e.path.as_str())
+                        ),
                     });
                 }
                 Err(err) => {
@@ -458,7 +485,9 @@ mod tests {
         header.set_size(5);
         header.set_mode(0o644);
         header.set_entry_type(tar::EntryType::Regular);
-        builder.append_data(&mut header, "../x", &b"hello"[..]).unwrap();
+        builder
+            .append_data(&mut header, "../x", &b"hello"[..])
+            .unwrap();
         let layer = builder.into_inner().unwrap();
         let index = build(Compression::None, layer.as_slice(), &LayerLimits::default());
         assert_eq!(index.incomplete, None);

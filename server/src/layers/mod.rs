@@ -109,7 +109,10 @@ impl Layers {
     }
 
     fn cell(&self, digest: &Digest) -> Cell {
-        let mut cache = self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(cell) = cache.cells.get(digest) {
             return cell.clone();
         }
@@ -122,7 +125,10 @@ impl Layers {
     /// Drops the oldest indexes while those held have more entries than the bound (the newest
     /// stays, however large).
     fn evict(&self) {
-        let mut cache = self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let held = |cell: &Cell| cell.get().map_or(0, |index| index.entries.len() as u64);
         let mut total: u64 = cache.cells.values().map(held).sum();
         while total > self.limits.cache_entries && cache.order.len() > 1 {
@@ -173,7 +179,11 @@ impl Layers {
     /// The bytes of entry `at` of layer `digest`, decoded from the checkpoint before it.
     pub async fn open(&self, digest: &Digest, at: usize) -> LayerResult<FileStream> {
         let index = self.index(digest).await?;
-        let entry = index.entries.get(at).ok_or(LayerError::NoEntry(at))?.clone();
+        let entry = index
+            .entries
+            .get(at)
+            .ok_or(LayerError::NoEntry(at))?
+            .clone();
         if !matches!(entry.kind, EntryKind::File) {
             return Err(LayerError::NotAFile {
                 path: entry.path,
@@ -191,13 +201,16 @@ impl Layers {
                 decoded_from: 0,
             });
         }
-        let start = index.checkpoint_before(entry.offset).cloned().unwrap_or(decode::Checkpoint {
-            uncompressed: 0,
-            compressed: 0,
-            bits: 0,
-            bit_buf: 0,
-            window: None,
-        });
+        let start = index
+            .checkpoint_before(entry.offset)
+            .cloned()
+            .unwrap_or(decode::Checkpoint {
+                uncompressed: 0,
+                compressed: 0,
+                bits: 0,
+                bit_buf: 0,
+                window: None,
+            });
         let size = self
             .blobs
             .stat(digest)
@@ -205,7 +218,11 @@ impl Layers {
             .ok_or_else(|| LayerError::Missing(digest.clone()))?;
         let input = self
             .blobs
-            .read(digest, start.compressed, size.saturating_sub(start.compressed))
+            .read(
+                digest,
+                start.compressed,
+                size.saturating_sub(start.compressed),
+            )
             .await?;
         let (sender, receiver) = mpsc::channel::<io::Result<Bytes>>(4);
         let decoded_from = start.uncompressed;

@@ -204,7 +204,11 @@ impl Derived {
     /// grammar (fixed-length lowercase hex) keeps it there.
     pub fn dir_of(digest: &Digest) -> String {
         let hex = digest.hex();
-        format!("indexes/{}/{}/{hex}", digest.algorithm().as_str(), &hex[..2])
+        format!(
+            "indexes/{}/{}/{hex}",
+            digest.algorithm().as_str(),
+            &hex[..2]
+        )
     }
 }
 

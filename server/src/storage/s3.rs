@@ -649,7 +649,10 @@ impl BlobStore for S3BlobStore {
     async fn put_derived(&self, digest: &Digest, kind: Derived, bytes: Bytes) -> StorageResult<()> {
         // One PUT: S3 shows an object whole or not at all.
         self.store
-            .put(&self.derived_key(digest, kind), PutPayload::from_bytes(bytes))
+            .put(
+                &self.derived_key(digest, kind),
+                PutPayload::from_bytes(bytes),
+            )
             .await?;
         Ok(())
     }

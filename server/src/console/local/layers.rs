@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use app::api::layers::{FILES_PER_PAGE, FileListing, FileQuery, FileRow, FileText, LayerChoice, LayerData};
+use app::api::layers::{
+    FILES_PER_PAGE, FileListing, FileQuery, FileRow, FileText, LayerChoice, LayerData,
+};
 use app::api::{ConsoleError, ConsoleResult};
 use async_trait::async_trait;
 use axum::extract::{Query, State};
@@ -27,7 +29,8 @@ impl From<LayerError> for ConsoleError {
     fn from(err: LayerError) -> Self {
         match err {
             LayerError::Missing(_) => ConsoleError::NotFound(
-                "this layer's bytes are not in Berth (an imported layer nobody has pulled yet)".into(),
+                "this layer's bytes are not in Berth (an imported layer nobody has pulled yet)"
+                    .into(),
             ),
             LayerError::NoEntry(_) => ConsoleError::NotFound(err.to_string()),
             LayerError::NotAFile { .. } | LayerError::Truncated(_) => {
@@ -152,7 +155,11 @@ fn base_name(path: &str) -> &str {
 fn page_of(rows: Vec<FileRow>, query: &FileQuery) -> (usize, Vec<FileRow>) {
     let selected: Vec<FileRow> = if query.search.trim().is_empty() {
         let dir = query.dir.trim_matches('/');
-        let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
+        let prefix = if dir.is_empty() {
+            String::new()
+        } else {
+            format!("{dir}/")
+        };
         let mut children: BTreeMap<String, FileRow> = BTreeMap::new();
         for row in rows {
             let Some(rest) = row.path.strip_prefix(&prefix) else {
@@ -163,24 +170,26 @@ fn page_of(rows: Vec<FileRow>, query: &FileQuery) -> (usize, Vec<FileRow>) {
                     children.insert(rest.to_string(), row);
                 }
                 Some((child, _)) => {
-                    children.entry(child.to_string()).or_insert_with(|| FileRow {
-                        entry: None,
-                        path: format!("{prefix}{child}"),
-                        name: child.to_string(),
-                        stored_as: None,
-                        kind: "dir".into(),
-                        mode: 0o755,
-                        uid: 0,
-                        gid: 0,
-                        owner: None,
-                        size: 0,
-                        mtime: 0,
-                        link_target: None,
-                        content_digest: None,
-                        layer: row.layer,
-                        layer_digest: row.layer_digest.clone(),
-                        truncated: false,
-                    });
+                    children
+                        .entry(child.to_string())
+                        .or_insert_with(|| FileRow {
+                            entry: None,
+                            path: format!("{prefix}{child}"),
+                            name: child.to_string(),
+                            stored_as: None,
+                            kind: "dir".into(),
+                            mode: 0o755,
+                            uid: 0,
+                            gid: 0,
+                            owner: None,
+                            size: 0,
+                            mtime: 0,
+                            link_target: None,
+                            content_digest: None,
+                            layer: row.layer,
+                            layer_digest: row.layer_digest.clone(),
+                            truncated: false,
+                        });
                 }
                 None => {}
             }
@@ -253,7 +262,9 @@ impl LayerData for LocalConsoleData {
             .iter()
             .map(|l| l.digest.parse::<Digest>())
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| ConsoleError::Invalid("the image names a layer that is not a digest".into()))?;
+            .map_err(|_| {
+                ConsoleError::Invalid("the image names a layer that is not a digest".into())
+            })?;
         let merged = merged_view(&self.layers, &digests).await?;
         let mut indexes: Vec<Arc<LayerIndex>> = Vec::with_capacity(digests.len());
         let mut notes = Vec::new();
