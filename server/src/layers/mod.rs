@@ -204,13 +204,7 @@ impl Layers {
         let start = index
             .checkpoint_before(entry.offset)
             .cloned()
-            .unwrap_or(decode::Checkpoint {
-                uncompressed: 0,
-                compressed: 0,
-                bits: 0,
-                bit_buf: 0,
-                window: None,
-            });
+            .unwrap_or(decode::Checkpoint::at(0));
         let size = self
             .blobs
             .stat(digest)
