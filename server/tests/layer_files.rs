@@ -56,11 +56,11 @@ fn tar_of(items: &[Item]) -> Vec<u8> {
         if name.len() <= 100 {
             header.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name);
             header.set_cksum();
-            builder.append(&header, *data).unwrap();
+            builder.append(&header, data).unwrap();
         } else {
             // Long names through the writer's GNU long-name entry (no `..` in those here).
             let path = std::str::from_utf8(name).unwrap();
-            builder.append_data(&mut header, path, *data).unwrap();
+            builder.append_data(&mut header, path, data).unwrap();
         }
     }
     builder.into_inner().unwrap()

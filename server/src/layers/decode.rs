@@ -71,6 +71,20 @@ pub struct Checkpoint {
     pub window: Option<u32>,
 }
 
+impl Checkpoint {
+    /// A restart point that needs no window: the layer's start, or a gzip member's or zstd
+    /// frame's first byte at `compressed`.
+    pub fn at(compressed: u64) -> Self {
+        Checkpoint {
+            uncompressed: 0,
+            compressed,
+            bits: 0,
+            bit_buf: 0,
+            window: None,
+        }
+    }
+}
+
 /// Reads a compressed layer as its tar stream, counting what it produced, and (when asked)
 /// recording checkpoints at least `spacing` uncompressed bytes apart.
 pub struct Decoder<R: Read> {
@@ -201,6 +215,14 @@ impl<R: Read> Read for Decoder<R> {
         }
         Ok(n)
     }
+}
+
+/// Copies what `buf` takes of `output[pending]` into it, and moves `pending` past it.
+fn drain(pending: &mut std::ops::Range<usize>, output: &[u8], buf: &mut [u8]) -> usize {
+    let n = pending.len().min(buf.len());
+    buf[..n].copy_from_slice(&output[pending.start..pending.start + n]);
+    pending.start += n;
+    n
 }
 
 /// The compressed bytes, buffered, with the offset of the next one.
@@ -353,16 +375,7 @@ impl<R: Read> Gzip<R> {
             return None;
         }
         match self.state {
-            GzipState::Header => Some((
-                Checkpoint {
-                    uncompressed: 0,
-                    compressed: self.input.offset,
-                    bits: 0,
-                    bit_buf: 0,
-                    window: None,
-                },
-                None,
-            )),
+            GzipState::Header => Some((Checkpoint::at(self.input.offset), None)),
             GzipState::Deflate if self.at_boundary => {
                 let state = self.inflater.block_boundary_state()?;
                 let mut window = Vec::with_capacity(WINDOW);
@@ -386,11 +399,7 @@ impl<R: Read> Gzip<R> {
     fn read(&mut self, buf: &mut [u8], stop_at_blocks: bool) -> io::Result<usize> {
         loop {
             if !self.pending.is_empty() {
-                let n = self.pending.len().min(buf.len());
-                let from = self.pending.start;
-                buf[..n].copy_from_slice(&self.ring[from..from + n]);
-                self.pending.start += n;
-                return Ok(n);
+                return Ok(drain(&mut self.pending, &self.ring, buf));
             }
             match self.state {
                 GzipState::Done => return Ok(0),
@@ -550,29 +559,15 @@ impl<R: Read> Zstd<R> {
     }
 
     fn restart_point(&self) -> Option<(Checkpoint, Option<Vec<u8>>)> {
-        (self.at_frame_start && self.pending.is_empty()).then(|| {
-            (
-                Checkpoint {
-                    uncompressed: 0,
-                    compressed: self.input.offset,
-                    bits: 0,
-                    bit_buf: 0,
-                    window: None,
-                },
-                None,
-            )
-        })
+        (self.at_frame_start && self.pending.is_empty())
+            .then(|| (Checkpoint::at(self.input.offset), None))
     }
 
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         use zstd::stream::raw::{InBuffer, Operation, OutBuffer};
         loop {
             if !self.pending.is_empty() {
-                let n = self.pending.len().min(buf.len());
-                let from = self.pending.start;
-                buf[..n].copy_from_slice(&self.output[from..from + n]);
-                self.pending.start += n;
-                return Ok(n);
+                return Ok(drain(&mut self.pending, &self.output, buf));
             }
             if self.finished {
                 return Ok(0);

@@ -298,26 +298,29 @@ fn read_entries<R: Read>(
     let mut archive = tar::Archive::new(input);
     // Raw entries: the long names and PAX records are read here, bounded, instead of whole
     // into memory by the tar reader.
-    let raw = archive.entries_raw().map_err(incomplete_of)?;
+    let raw = archive.entries().map_err(incomplete_of)?.raw(true);
     let mut long_name: Option<Vec<u8>> = None;
     let mut long_link: Option<Vec<u8>> = None;
     let mut pax: Option<Vec<u8>> = None;
     for entry in raw {
         let mut entry = entry.map_err(incomplete_of)?;
         let header = entry.header().clone();
-        let kind = header.entry_type();
-        if kind.is_gnu_longname() || kind.is_gnu_longlink() || kind.is_pax_local_extensions() {
+        let tar_kind = header.entry_type();
+        if tar_kind.is_gnu_longname()
+            || tar_kind.is_gnu_longlink()
+            || tar_kind.is_pax_local_extensions()
+        {
             let data = read_extension(&mut entry)?;
             match data {
                 // Too long to be a real name: the entry it names is left out.
                 None => *omitted += 1,
-                Some(data) if kind.is_gnu_longname() => long_name = Some(data),
-                Some(data) if kind.is_gnu_longlink() => long_link = Some(data),
+                Some(data) if tar_kind.is_gnu_longname() => long_name = Some(data),
+                Some(data) if tar_kind.is_gnu_longlink() => long_link = Some(data),
                 Some(data) => pax = Some(data),
             }
             continue;
         }
-        if kind.is_pax_global_extensions() {
+        if tar_kind.is_pax_global_extensions() {
             continue;
         }
         let mut name = long_name
@@ -376,13 +379,13 @@ fn read_entries<R: Read>(
             EntryKind::OpaqueWhiteout
         } else if base.starts_with(".wh.") {
             EntryKind::Whiteout
-        } else if kind.is_file() || kind == tar::EntryType::Continuous {
+        } else if tar_kind.is_file() || tar_kind == tar::EntryType::Continuous {
             EntryKind::File
-        } else if kind.is_dir() {
+        } else if tar_kind.is_dir() {
             EntryKind::Dir
-        } else if kind.is_symlink() {
+        } else if tar_kind.is_symlink() {
             EntryKind::Symlink
-        } else if kind.is_hard_link() {
+        } else if tar_kind.is_hard_link() {
             EntryKind::HardLink
         } else {
             EntryKind::Other
@@ -406,7 +409,7 @@ fn read_entries<R: Read>(
             content_digest: None,
             truncated: false,
         };
-        if kind.is_file() || kind == tar::EntryType::Continuous {
+        if kind == EntryKind::File {
             let mut hasher = HashingSink(Sha256::new());
             match io::copy(&mut (&mut entry).take(size), &mut hasher) {
                 Ok(copied) if copied == size => {
@@ -438,7 +441,7 @@ fn read_entries<R: Read>(
 /// An extension header's data, `None` (and skipped) past `MAX_EXTENSION`.
 fn read_extension(entry: &mut impl Read) -> Result<Option<Vec<u8>>, Incomplete> {
     let mut data = Vec::new();
-    let read = entry
+    let read = (&mut *entry)
         .take(MAX_EXTENSION + 1)
         .read_to_end(&mut data)
         .map_err(incomplete_of)?;

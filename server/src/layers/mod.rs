@@ -204,13 +204,7 @@ impl Layers {
         let start = index
             .checkpoint_before(entry.offset)
             .cloned()
-            .unwrap_or(decode::Checkpoint {
-                uncompressed: 0,
-                compressed: 0,
-                bits: 0,
-                bit_buf: 0,
-                window: None,
-            });
+            .unwrap_or(decode::Checkpoint::at(0));
         let size = self
             .blobs
             .stat(digest)
@@ -229,29 +223,9 @@ impl Layers {
         let (skip, len) = (entry.offset - start.uncompressed, entry.size);
         tokio::task::spawn_blocking(move || {
             let window = index.window(&start);
-            let mut decoder =
+            let decoder =
                 decode::Decoder::resume(index.compression, sync_reader(input), &start, window);
-            let sent =
-                io::copy(&mut (&mut decoder).take(skip), &mut io::sink()).and_then(|skipped| {
-                    if skipped < skip {
-                        return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
-                    }
-                    let mut rest = decoder.take(len);
-                    let mut buffer = vec![0; 64 * 1024];
-                    loop {
-                        let n = rest.read(&mut buffer)?;
-                        if n == 0 {
-                            return Ok(());
-                        }
-                        if sender
-                            .blocking_send(Ok(Bytes::copy_from_slice(&buffer[..n])))
-                            .is_err()
-                        {
-                            return Ok(()); // The reader went away.
-                        }
-                    }
-                });
-            if let Err(err) = sent {
+            if let Err(err) = send_range(decoder, skip, len, &sender) {
                 let _ = sender.blocking_send(Err(err));
             }
         });
@@ -296,6 +270,33 @@ pub async fn merged_view(layers: &Layers, digests: &[Digest]) -> LayerResult<Vec
         indexes.push((digest.to_string(), layers.index(digest).await?));
     }
     Ok(merge(&indexes))
+}
+
+/// Skips `skip` bytes of `decoded`, then sends the next `len` to `sender`, until it is closed.
+fn send_range(
+    mut decoded: impl Read,
+    skip: u64,
+    len: u64,
+    sender: &mpsc::Sender<io::Result<Bytes>>,
+) -> io::Result<()> {
+    let skipped = io::copy(&mut (&mut decoded).take(skip), &mut io::sink())?;
+    if skipped < skip {
+        return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
+    }
+    let mut rest = decoded.take(len);
+    let mut buffer = vec![0; 64 * 1024];
+    loop {
+        let n = rest.read(&mut buffer)?;
+        if n == 0 {
+            return Ok(());
+        }
+        if sender
+            .blocking_send(Ok(Bytes::copy_from_slice(&buffer[..n])))
+            .is_err()
+        {
+            return Ok(()); // The reader went away.
+        }
+    }
 }
 
 fn sync_reader(stream: ByteStream) -> impl Read {
