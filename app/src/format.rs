@@ -48,6 +48,56 @@ pub fn time(rfc3339: &str) -> String {
     }
 }
 
+/// `2026-11-28 07:30 UTC` from seconds since the epoch (a file's modification time).
+pub fn epoch_time(seconds: u64) -> String {
+    let days = (seconds / 86_400) as i64;
+    let of_day = seconds % 86_400;
+    // Days to a civil date (proleptic Gregorian), after Howard Hinnant's algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        of_day / 3600,
+        of_day % 3600 / 60
+    )
+}
+
+/// `drwxr-xr-x` as `ls -l` writes a file's type and mode (setuid, setgid and sticky too).
+pub fn file_mode(kind: &str, mode: u32) -> String {
+    let mut text = String::with_capacity(10);
+    text.push(match kind {
+        "dir" => 'd',
+        "symlink" => 'l',
+        "hardlink" => 'h',
+        "whiteout" | "opaque" => 'w',
+        "other" => '?',
+        _ => '-',
+    });
+    for (shift, special, set, unset) in [
+        (6, 0o4000, 's', 'S'),
+        (3, 0o2000, 's', 'S'),
+        (0, 0o1000, 't', 'T'),
+    ] {
+        let bits = (mode >> shift) & 7;
+        text.push(if bits & 4 != 0 { 'r' } else { '-' });
+        text.push(if bits & 2 != 0 { 'w' } else { '-' });
+        text.push(match (mode & special != 0, bits & 1 != 0) {
+            (true, true) => set,
+            (true, false) => unset,
+            (false, true) => 'x',
+            (false, false) => '-',
+        });
+    }
+    text
+}
+
 /// Percent-encodes text for a URL's path segment or query value.
 pub fn encode(text: &str) -> String {
     text.bytes()
@@ -137,6 +187,16 @@ mod tests {
         );
         assert!(key_values("/x=1").is_err());
         assert!(key_values("a=1\na=2").unwrap_err().contains("twice"));
+    }
+
+    #[test]
+    fn file_times_and_modes_read_as_ls_writes_them() {
+        assert_eq!(epoch_time(0), "1970-01-01 00:00 UTC");
+        assert_eq!(epoch_time(1_709_210_096), "2024-02-29 12:34 UTC");
+        assert_eq!(file_mode("dir", 0o755), "drwxr-xr-x");
+        assert_eq!(file_mode("file", 0o4755), "-rwsr-xr-x");
+        assert_eq!(file_mode("dir", 0o1777), "drwxrwxrwt");
+        assert_eq!(file_mode("symlink", 0o777), "lrwxrwxrwx");
     }
 
     #[test]

@@ -15,8 +15,9 @@ use leptos_router::{SsrMode, path};
 
 use components::{FocusOnNavigation, NoticeArea, UserMenu, provide_console, use_console};
 use pages::{
-    AccessPage, ImagePage, LifecyclePage, NamespacePage, NamespacesPage, NotFound, PrunePage,
-    SecretsPage, StreamPage, TokensPage, WebhooksPage,
+    AccessPage, ComparePage, ImageFilesPage, ImagePage, LayerFilesPage, LifecyclePage,
+    NamespacePage, NamespacesPage, NotFound, PrunePage, SecretsPage, StreamPage, TokensPage,
+    WebhooksPage,
 };
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -74,7 +75,10 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/ns/:namespace/lifecycle") view=LifecyclePage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/streams/:stream") view=StreamPage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/streams/:stream/access") view=AccessPage ssr=SsrMode::Async/>
+                    <Route path=path!("/ns/:namespace/streams/:stream/compare") view=ComparePage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/streams/:stream/images/:digest") view=ImagePage ssr=SsrMode::Async/>
+                    <Route path=path!("/ns/:namespace/streams/:stream/images/:digest/files") view=ImageFilesPage ssr=SsrMode::Async/>
+                    <Route path=path!("/ns/:namespace/streams/:stream/images/:digest/layers/:layer") view=LayerFilesPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
             <NoticeArea/>

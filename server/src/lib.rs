@@ -32,6 +32,7 @@ pub mod imagestream;
 pub mod immutability;
 pub mod import;
 pub mod kube;
+pub mod layers;
 pub mod limits;
 pub mod oci;
 pub mod ops;
@@ -239,7 +240,8 @@ async fn build_app_on(
         auth: auth.clone(),
         streams: streams.clone(),
     });
-    let console_data: Arc<dyn app::api::ConsoleData> = Arc::new(console::local::LocalConsoleData {
+    let layer_files = Arc::new(layers::Layers::new(blobs.clone(), config.layers.clone()));
+    let local_console = Arc::new(console::local::LocalConsoleData {
         image_streams: image_streams.clone(),
         access: access.clone(),
         metadata: metadata.clone(),
@@ -251,7 +253,9 @@ async fn build_app_on(
         tag_rules: tag_rules.clone(),
         quotas: quotas.clone(),
         pruning: pruning.clone(),
+        layers: layer_files,
     });
+    let console_data: Arc<dyn app::api::ConsoleData> = local_console.clone();
 
     // What people reach with a browser session; the registry, OAuth and operations endpoints
     // take no session.
@@ -272,6 +276,10 @@ async fn build_app_on(
         .route(
             "/console/api/events",
             axum::routing::get(imagestream::watch::console_feed).with_state(image_streams),
+        )
+        .route(
+            app::api::layers::FILE_DOWNLOAD_PATH,
+            axum::routing::get(console::local::layers::download).with_state(local_console),
         )
         .merge(auth::sign_in::router(console_sign_in))
         .merge(console::router::router(config, console_data))

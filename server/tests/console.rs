@@ -834,6 +834,73 @@ fn digests(result: &Value, key: &str) -> Vec<String> {
         .collect()
 }
 
+/// `/console/api/compare` of two references (tags or digests; empty for the defaults).
+fn compare_path(namespace: &str, from: &str, to: &str) -> String {
+    format!("/console/api/compare?namespace={namespace}&stream=app&from={from}&to={to}&platform=")
+}
+
+#[tokio::test]
+async fn images_are_compared_for_those_who_may_pull_them_only() {
+    let server = TestServer::start();
+    let first = push_image(&server, "shop/app", "v1", "one").await;
+    let second = push_image(&server, "shop/app", "v1", "two").await;
+    push_image(&server, "other/app", "v1", "mine").await;
+    server.add_user("viewer", "viewer-password", &[]);
+    server.add_user("mallory", "mallory-password", &[]);
+    grant_user(&server, "shop", "viewer", "viewer").await;
+    grant_user(&server, "other", "admin", "mallory").await;
+    let (viewer, _) = console_session(&server, "viewer", "viewer-password").await;
+    let (mallory, _) = console_session(&server, "mallory", "mallory-password").await;
+
+    // By default the newest image with the one before it: the variable and the layer changed.
+    let compared = read(&viewer, &server, &compare_path("shop", "", "")).await;
+    assert_eq!(compared["from"], first.as_str(), "{compared}");
+    assert_eq!(compared["to"], second.as_str());
+    let diff = &compared["diff"];
+    assert_eq!(diff["from"]["digest"], first.as_str());
+    assert_eq!(diff["to"]["tags"], json!(["v1"]));
+    assert_eq!(
+        diff["config"],
+        json!([{"field": "Env", "key": "SEED", "before": "one", "after": "two"}])
+    );
+    let places: Vec<&str> = diff["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|layer| layer["place"].as_str().unwrap())
+        .collect();
+    assert_eq!(places, ["OnlyFrom", "OnlyTo"]);
+    assert_eq!(diff["size_delta"], 0);
+    assert!(
+        compared["choices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["value"] == "v1" && c["is_tag"] == true),
+        "{compared}"
+    );
+    // A tag and a digest, either way round.
+    let swapped = read(&viewer, &server, &compare_path("shop", "v1", &first)).await;
+    assert_eq!(swapped["diff"]["config"][0]["before"], "two");
+    let missing = refused_read(&viewer, &server, &compare_path("shop", "v9", "v1")).await;
+    assert!(missing["NotFound"].is_string(), "{missing}");
+
+    // Another tenant learns nothing of the images, by tag or by digest.
+    for path in [
+        compare_path("shop", "", ""),
+        compare_path("shop", &first, &second),
+    ] {
+        let refused = refused_read(&mallory, &server, &path).await;
+        assert!(refused["Forbidden"].is_string(), "{path}: {refused}");
+    }
+    // Nor by naming them in a stream of her own.
+    let refused = refused_read(&mallory, &server, &compare_path("other", &first, "v1")).await;
+    assert!(refused["NotFound"].is_string(), "{refused}");
+    // Her own stream has one image: nothing to compare it with.
+    let own = read(&mallory, &server, &compare_path("other", "", "")).await;
+    assert!(own["diff"].is_null(), "{own}");
+}
+
 #[tokio::test]
 async fn lifecycle_rules_are_the_namespace_admins_and_dry_runs_delete_nothing() {
     // Retention may take what was just pushed here.

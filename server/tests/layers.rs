@@ -13,7 +13,7 @@ const LAYERS: &[&[&str]] = &[
     &["oci", "config"],
     &["kube", "web", "egress", "cli", "assets"],
     &["storage", "limits"],
-    &["ops", "auth", "events", "gc"],
+    &["ops", "auth", "events", "gc", "layers"],
     &["registry", "quota"],
     &["imagestream"],
     &["secrets", "prune", "immutability"],

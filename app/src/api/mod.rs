@@ -8,9 +8,11 @@
 //! token.
 
 pub mod access;
+pub mod diff;
 pub mod images;
 pub mod immutability;
 pub mod imports;
+pub mod layers;
 pub mod namespaces;
 pub mod prune;
 pub mod pull_secrets;
@@ -82,8 +84,10 @@ pub trait ConsoleData:
     session::SessionData
     + namespaces::NamespaceData
     + streams::StreamData
+    + diff::DiffData
     + imports::ImportData
     + images::ImageData
+    + layers::LayerData
     + webhooks::WebhookData
     + pull_secrets::PullSecretData
     + access::AccessData
@@ -101,8 +105,10 @@ impl<T> ConsoleData for T where
     T: session::SessionData
         + namespaces::NamespaceData
         + streams::StreamData
+        + diff::DiffData
         + imports::ImportData
         + images::ImageData
+        + layers::LayerData
         + webhooks::WebhookData
         + pull_secrets::PullSecretData
         + access::AccessData

@@ -54,7 +54,12 @@ fn ImageView(detail: ImageDetail) -> impl IntoView {
     let pull = format!("{}@{}", detail.pull_repository, detail.digest);
     view! {
         <section class="panel">
-            <h1><span class="muted">"Image "</span><span class="mono">{short_digest(&detail.digest)}</span></h1>
+            <div class="panel-head">
+                <h1><span class="muted">"Image "</span><span class="mono">{short_digest(&detail.digest)}</span></h1>
+                <div class="head-actions">
+                    <a href=format!("{base}/compare?to={}", encode(&detail.digest))>"Compare with another image"</a>
+                </div>
+            </div>
             <dl class="facts">
                 <dt>"Digest"</dt><dd class="mono">{detail.digest.clone()}</dd>
                 <dt>"Media type"</dt><dd class="mono">{detail.media_type.clone()}</dd>
@@ -71,7 +76,7 @@ fn ImageView(detail: ImageDetail) -> impl IntoView {
             <CommandLine label="pull by digest command" command=podman_pull(&pull)/>
         </section>
         {(!detail.platforms.is_empty()).then(|| view! { <Platforms detail=detail.clone() base=base.clone()/> })}
-        {(!detail.layers.is_empty()).then(|| view! { <Layers detail=detail.clone()/> })}
+        {(!detail.layers.is_empty()).then(|| view! { <Layers detail=detail.clone() base=base.clone()/> })}
         {detail.config.clone().map(|config| view! { <RunConfig config/> })}
         {(!detail.history.is_empty()).then(|| view! {
             <section class="panel" aria-labelledby="build-heading">
@@ -187,7 +192,8 @@ fn Platforms(detail: ImageDetail, base: String) -> impl IntoView {
 
 /// Layers, each with a bar as long as its share of the largest, so heavy layers stand out.
 #[component]
-fn Layers(detail: ImageDetail) -> impl IntoView {
+fn Layers(detail: ImageDetail, base: String) -> impl IntoView {
+    let image = format!("{base}/images/{}", encode(&detail.digest));
     let largest = detail
         .layers
         .iter()
@@ -197,13 +203,17 @@ fn Layers(detail: ImageDetail) -> impl IntoView {
         .max(1);
     view! {
         <section class="panel" aria-labelledby="layers-heading">
-            <h2 id="layers-heading">{format!("Layers ({})", detail.layers.len())}</h2>
+            <div class="panel-head">
+                <h2 id="layers-heading">{format!("Layers ({})", detail.layers.len())}</h2>
+                <a href=format!("{image}/files")>"Browse files (all layers merged)"</a>
+            </div>
             <ol class="layers">
-                {detail.layers.into_iter().map(|layer| {
+                {detail.layers.into_iter().enumerate().map(|(at, layer)| {
                     let share = (layer.size as f64 / largest as f64 * 100.0).max(0.5);
                     view! {
                         <li>
-                            <span class="mono" title=layer.digest.clone()>{short_digest(&layer.digest)}</span>
+                            <a class="mono" title=layer.digest.clone() href=format!("{image}/layers/{}", encode(&layer.digest))
+                                aria-label=format!("Files of layer {}, {}", at + 1, short_digest(&layer.digest))>{short_digest(&layer.digest)}</a>
                             // A shape's width, not a style attribute: the pages' policy allows
                             // only the site's stylesheet.
                             <svg class="bar" aria-hidden="true" viewBox="0 0 100 1" preserveAspectRatio="none">

@@ -1,4 +1,6 @@
 mod access;
+mod compare;
+mod files;
 mod image;
 mod lifecycle;
 mod namespace;
@@ -12,6 +14,8 @@ mod tokens;
 mod webhooks;
 
 pub use access::AccessPage;
+pub use compare::ComparePage;
+pub use files::{ImageFilesPage, LayerFilesPage};
 pub use image::ImagePage;
 pub use lifecycle::LifecyclePage;
 pub use namespace::NamespacePage;

@@ -2,6 +2,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_navigate;
 
+use super::compare::compare_href;
 use super::stream_labels::StreamLabels;
 use super::{page_title, param, podman_pull, tls_flag};
 use crate::api::ConsoleResult;
@@ -167,6 +168,7 @@ fn StreamView(
             <div class="panel-head">
                 <h1><span class="muted">"Image stream "</span>{detail.name.clone()}</h1>
                 <div class="head-actions">
+                    {(detail.history.len() > 1).then(|| view! { <a href=format!("{base}/compare")>"Compare images"</a> })}
                     {permissions.manage_access.then(|| view! { <a href=format!("{base}/access")>"Access"</a> })}
                     {permissions.delete.then(|| match &protected {
                         None => view! {
@@ -412,10 +414,14 @@ fn TagHistory(
                 {format!(" {count} image{}", if count == 1 { "" } else { "s" })}
             </summary>
             <ol class="timeline">
-                {row.history.into_iter().enumerate().map(|(index, item)| {
+                {row.history.iter().enumerate().map(|(index, item)| {
                     // An image may appear again further down after a rollback: only the newest
                     // item is current, and none of its copies offers a rollback to itself.
                     let same_image = current.as_deref() == Some(item.image.as_str());
+                    let previous = row.history[index + 1..]
+                        .iter()
+                        .find(|older| older.image != item.image)
+                        .map(|older| compare_href(&base, &older.image, &item.image, None));
                     let is_current = index == 0 && same_image;
                     let target = (name.clone(), item.image.clone());
                     view! {
@@ -424,6 +430,10 @@ fn TagHistory(
                             <a class="mono" href=format!("{base}/images/{}", item.image)>{short_digest(&item.image)}</a>
                             {item.by.clone().map(|by| view! { <span class="by muted small">{format!("by {by}")}</span> })}
                             {is_current.then(|| view! { <span class="badge">"current"</span> })}
+                            {previous.map(|href| view! {
+                                <a class="small" href=href
+                                    aria-label=format!("Compare with the previous image ({} of {name})", short_digest(&item.image))>"Compare with the previous image"</a>
+                            })}
                             {(!same_image && can_roll_back).then(|| match immutable.clone() {
                                 None => view! {
                                     <ConfirmButton label="Roll back to this" class="small"

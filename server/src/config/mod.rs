@@ -61,6 +61,8 @@ pub struct Config {
     /// Where Berth's own outbound calls may go (`[egress]`).
     pub egress: EgressConfig,
     pub limits: LimitsConfig,
+    /// The bounds of reading a layer's files for the console (`[layers]`).
+    pub layers: LayersConfig,
     /// Serve the console in front of an OpenShift-compatible cluster (`[upstream]`) instead of
     /// running a registry here.
     pub upstream: Option<UpstreamConfig>,
@@ -162,6 +164,44 @@ impl Default for ImportConfig {
             namespace_concurrency: 4,
             tag_timeout_seconds: 300,
             pull_through_timeout_seconds: 1800,
+        }
+    }
+}
+
+/// A layer's file index (`server/src/layers/`): how far indexing goes before it stops with a
+/// message saying which bound it met, and how often it leaves a checkpoint to read from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LayersConfig {
+    /// Entries (files, directories, links) one layer's listing holds at most.
+    pub max_entries: u64,
+    /// Uncompressed bytes indexing reads at most (a decompression bomb stops here).
+    pub max_uncompressed_bytes: u64,
+    /// Seconds indexing one layer may take.
+    pub max_index_seconds: u64,
+    /// Entries whose name is longer (bytes) or deeper (components) are left out and counted.
+    pub max_path_bytes: usize,
+    pub max_path_depth: usize,
+    /// Uncompressed bytes between two checkpoints into a compressed layer: a file read decodes
+    /// at most about this much before its first byte.
+    pub checkpoint_spacing_bytes: u64,
+    /// Bytes of a text file the console shows in the page (the rest is a download).
+    pub max_text_bytes: u64,
+    /// Entries of all the indexes kept in memory together.
+    pub cache_entries: u64,
+}
+
+impl Default for LayersConfig {
+    fn default() -> Self {
+        LayersConfig {
+            max_entries: 250_000,
+            max_uncompressed_bytes: 16 << 30,
+            max_index_seconds: 300,
+            max_path_bytes: 4096,
+            max_path_depth: 256,
+            checkpoint_spacing_bytes: 4 << 20,
+            max_text_bytes: 256 * 1024,
+            cache_entries: 1_000_000,
         }
     }
 }
@@ -299,6 +339,7 @@ impl Default for Config {
             webhooks: WebhooksConfig::default(),
             egress: EgressConfig::default(),
             limits: LimitsConfig::default(),
+            layers: LayersConfig::default(),
             upstream: None,
         }
     }

@@ -62,17 +62,36 @@ pub async fn error_status(
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     if let Ok(error) = serde_json::from_slice::<ConsoleError>(&bytes) {
-        parts.status = match error {
-            ConsoleError::NotFound(_) | ConsoleError::NotHere(_) => StatusCode::NOT_FOUND,
-            ConsoleError::Forbidden(_) | ConsoleError::Csrf => StatusCode::FORBIDDEN,
-            ConsoleError::Invalid(_) | ConsoleError::Request(_) => StatusCode::BAD_REQUEST,
-            ConsoleError::AlreadyExists(_) => StatusCode::CONFLICT,
-            ConsoleError::SignInRequired => StatusCode::UNAUTHORIZED,
-            ConsoleError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
-            ConsoleError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        };
+        parts.status = status_of(&error);
     }
     Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+/// The HTTP status of a console error.
+fn status_of(error: &ConsoleError) -> StatusCode {
+    match error {
+        ConsoleError::NotFound(_) | ConsoleError::NotHere(_) => StatusCode::NOT_FOUND,
+        ConsoleError::Forbidden(_) | ConsoleError::Csrf => StatusCode::FORBIDDEN,
+        ConsoleError::Invalid(_) | ConsoleError::Request(_) => StatusCode::BAD_REQUEST,
+        ConsoleError::AlreadyExists(_) => StatusCode::CONFLICT,
+        ConsoleError::SignInRequired => StatusCode::UNAUTHORIZED,
+        ConsoleError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+        ConsoleError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// A console error as the answer of a plain route (a download): its status and its words as
+/// text.
+pub fn plain_response(error: ConsoleError) -> Response {
+    (
+        status_of(&error),
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )],
+        error.to_string(),
+    )
+        .into_response()
 }
 
 #[cfg(test)]

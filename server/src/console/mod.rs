@@ -3,6 +3,7 @@
 //! views (`views`) and request bodies (`forms`) and reading the same session (`session`). The
 //! services' errors become the console's, with their HTTP status, in one place (`errors`).
 
+pub mod diff;
 pub mod errors;
 pub mod forms;
 pub mod local;

@@ -24,7 +24,7 @@ use crate::kube::Quantity;
 use crate::oci::Digest;
 use crate::quota::LimitRange;
 use crate::quota::resource_quotas::ResourceQuotaStatus;
-use crate::registry::image_metadata::{ChildManifest, ImageMetadata};
+use crate::registry::image_metadata::{ChildManifest, ImageMetadata, RunConfig};
 use crate::storage::auth::TokenRecord;
 use crate::storage::quotas::{
     IMAGE_LIMIT, IMAGE_SIZE_RESOURCE, IMAGE_STREAM_LIMIT, IMAGE_STREAMS_RESOURCE, STORAGE_RESOURCE,
@@ -58,7 +58,7 @@ pub(crate) fn stored_json(bytes: &[u8]) -> Option<String> {
 }
 
 /// The child of an index that an attestation is attached to, when `child` is one.
-fn attestation_for(child: &ChildManifest) -> Option<String> {
+pub(crate) fn attestation_for(child: &ChildManifest) -> Option<String> {
     (child.annotations.get(REFERENCE_TYPE).map(String::as_str) == Some(ATTESTATION)).then(|| {
         child
             .annotations
@@ -69,7 +69,7 @@ fn attestation_for(child: &ChildManifest) -> Option<String> {
 }
 
 /// `linux/arm64/v8`.
-fn platform_name(
+pub(crate) fn platform_name(
     os: Option<&str>,
     architecture: Option<&str>,
     variant: Option<&str>,
@@ -365,6 +365,32 @@ pub(crate) struct ImageParts<'a> {
     pub raw_config: Option<String>,
 }
 
+/// The run configuration as the console shows it (and compares it).
+pub(crate) fn run_config_view(run: &RunConfig) -> RunConfigView {
+    RunConfigView {
+        env: run.env.clone().unwrap_or_default(),
+        entrypoint: run.entrypoint.clone().unwrap_or_default(),
+        cmd: run.cmd.clone().unwrap_or_default(),
+        ports: run
+            .exposed_ports
+            .iter()
+            .flat_map(|ports| ports.keys().cloned())
+            .collect(),
+        volumes: run
+            .volumes
+            .iter()
+            .flat_map(|volumes| volumes.keys().cloned())
+            .collect(),
+        labels: run
+            .labels
+            .iter()
+            .flat_map(|labels| labels.iter().map(|(k, v)| (k.clone(), v.clone())))
+            .collect(),
+        user: run.user.clone().filter(|u| !u.is_empty()),
+        working_dir: run.working_dir.clone().filter(|w| !w.is_empty()),
+    }
+}
+
 /// An image's page: summary, platforms, layers, run configuration, build history.
 /// Who first brought `digest` into the stream (its oldest history item), when that is known.
 fn first_arrival(object: &ImageStream, digest: &str) -> Option<PushedBy> {
@@ -414,28 +440,7 @@ pub(crate) fn image_detail(parts: ImageParts<'_>) -> ImageDetail {
             attestation_for: attestation_for(child),
         })
         .collect();
-    let config = image.run.as_ref().map(|run| RunConfigView {
-        env: run.env.clone().unwrap_or_default(),
-        entrypoint: run.entrypoint.clone().unwrap_or_default(),
-        cmd: run.cmd.clone().unwrap_or_default(),
-        ports: run
-            .exposed_ports
-            .iter()
-            .flat_map(|ports| ports.keys().cloned())
-            .collect(),
-        volumes: run
-            .volumes
-            .iter()
-            .flat_map(|volumes| volumes.keys().cloned())
-            .collect(),
-        labels: run
-            .labels
-            .iter()
-            .flat_map(|labels| labels.iter().map(|(k, v)| (k.clone(), v.clone())))
-            .collect(),
-        user: run.user.clone().filter(|u| !u.is_empty()),
-        working_dir: run.working_dir.clone().filter(|w| !w.is_empty()),
-    });
+    let config = image.run.as_ref().map(run_config_view);
     ImageDetail {
         pushed,
         namespace: namespace.to_owned(),

@@ -391,7 +391,7 @@ pub async fn upload_progress_is_compare_and_set(stores: &Stores) {
 /// The blob store contract ([`BlobStore`]) as tests of one backend.
 macro_rules! blob_contract {
     ($open:expr) => {
-        $crate::storage::contract::checks!($open; concurrent_readiness_probes_all_pass, upload_in_chunks_then_commit_and_read_ranges, a_write_after_an_interrupted_one_starts_at_the_recorded_offset, an_unhashed_write_reads_back_for_hashing_then_commits, missing_blobs_and_uploads_are_reported_as_such, a_commit_that_already_happened_is_done, uploads_of_one_blob_committed_at_once_all_succeed, large_uploads_in_uneven_chunks_read_back_whole_and_by_ranges, an_empty_blob_is_stored_and_read, idle_uploads_are_listed_and_deleted);
+        $crate::storage::contract::checks!($open; concurrent_readiness_probes_all_pass, upload_in_chunks_then_commit_and_read_ranges, a_write_after_an_interrupted_one_starts_at_the_recorded_offset, an_unhashed_write_reads_back_for_hashing_then_commits, missing_blobs_and_uploads_are_reported_as_such, a_commit_that_already_happened_is_done, uploads_of_one_blob_committed_at_once_all_succeed, large_uploads_in_uneven_chunks_read_back_whole_and_by_ranges, an_empty_blob_is_stored_and_read, idle_uploads_are_listed_and_deleted, derived_objects_are_replaced_whole_and_go_with_their_blob);
     };
 }
 pub(crate) use blob_contract;
@@ -673,6 +673,36 @@ pub async fn an_empty_blob_is_stored_and_read(stores: &Stores) {
             .await
             .is_empty()
     );
+}
+
+pub async fn derived_objects_are_replaced_whole_and_go_with_their_blob(stores: &Stores) {
+    let store = stores.blobs.clone();
+    let id = UploadId::new();
+    let (size, hasher) = store
+        .write_upload(id, 0, body(vec![b"a layer"]), Algorithm::Sha256.hasher())
+        .await
+        .unwrap();
+    let digest = hasher.finish();
+    store.commit_upload(id, size, &digest).await.unwrap();
+    let kind = Derived::LayerIndex;
+    assert_eq!(store.get_derived(&digest, kind).await.unwrap(), None);
+    store
+        .put_derived(&digest, kind, Bytes::from_static(b"first"))
+        .await
+        .unwrap();
+    store
+        .put_derived(&digest, kind, Bytes::from_static(b"second"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_derived(&digest, kind).await.unwrap().as_deref(),
+        Some(&b"second"[..])
+    );
+    store.delete(&digest).await.unwrap();
+    assert_eq!(store.stat(&digest).await.unwrap(), None);
+    assert_eq!(store.get_derived(&digest, kind).await.unwrap(), None);
+    // Deleting a blob that has none (or is gone) is fine.
+    store.delete(&digest).await.unwrap();
 }
 
 pub async fn idle_uploads_are_listed_and_deleted(stores: &Stores) {

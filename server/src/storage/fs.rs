@@ -16,7 +16,9 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::mpsc;
 use tokio_util::io::ReaderStream;
 
-use super::{BlobStore, ByteStream, IncomingStream, StorageError, StorageResult, UploadId};
+use super::{
+    BlobStore, ByteStream, Derived, IncomingStream, StorageError, StorageResult, UploadId,
+};
 use crate::oci::{Digest, DigestHasher};
 
 /// Chunks queued between the network and the writer thread (hyper yields chunks of up to a few
@@ -177,9 +179,42 @@ impl BlobStore for FsBlobStore {
 
     async fn delete(&self, digest: &Digest) -> StorageResult<()> {
         match tokio::fs::remove_file(self.blob_path(digest)).await {
+            Err(err) if err.kind() != io::ErrorKind::NotFound => return Err(err.into()),
+            _ => {}
+        }
+        match tokio::fs::remove_dir_all(self.root.join(Derived::dir_of(digest))).await {
             Err(err) if err.kind() != io::ErrorKind::NotFound => Err(err.into()),
             _ => Ok(()),
         }
+    }
+
+    async fn get_derived(&self, digest: &Digest, kind: Derived) -> StorageResult<Option<Bytes>> {
+        let path = self.root.join(Derived::dir_of(digest)).join(kind.name());
+        match tokio::fs::read(path).await {
+            Ok(bytes) => Ok(Some(bytes.into())),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    async fn put_derived(&self, digest: &Digest, kind: Derived, bytes: Bytes) -> StorageResult<()> {
+        let dir = self.root.join(Derived::dir_of(digest));
+        blocking(move || {
+            std::fs::create_dir_all(&dir)?;
+            // Written aside, then renamed over: readers see a whole object.
+            let temporary = dir.join(format!(".{}.{}", kind.name(), uuid::Uuid::new_v4()));
+            let written = (|| -> io::Result<()> {
+                let mut file = File::create(&temporary)?;
+                file.write_all(&bytes)?;
+                file.sync_data()?;
+                std::fs::rename(&temporary, dir.join(kind.name()))
+            })();
+            if written.is_err() {
+                let _ = std::fs::remove_file(&temporary);
+            }
+            Ok(written?)
+        })
+        .await
     }
 
     async fn write_upload(

@@ -168,10 +168,47 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Fails when the store cannot take writes (readiness).
     async fn check(&self) -> StorageResult<()>;
 
+    /// The object `kind` derived from blob `digest` (a layer's file index), `None` when none
+    /// was stored. Derived objects are deleted with their blob by [`BlobStore::delete`].
+    async fn get_derived(&self, digest: &Digest, kind: Derived) -> StorageResult<Option<Bytes>>;
+
+    /// Stores the object `kind` derived from blob `digest`, whole (a reader sees the old one,
+    /// the new one or none, never a part).
+    async fn put_derived(&self, digest: &Digest, kind: Derived, bytes: Bytes) -> StorageResult<()>;
+
     /// Where a client may fetch the blob by itself (a short-lived presigned URL of the object)
     /// when the store is set to redirect blob GETs; `None` streams it through Berth.
     async fn redirect_url(&self, _digest: &Digest) -> StorageResult<Option<String>> {
         Ok(None)
+    }
+}
+
+/// Objects kept beside a blob and computed from it, at `indexes/<algorithm>/<xx>/<hex>/<name>`
+/// (the name is Berth's, never anything read from the blob).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Derived {
+    /// A layer's file index (`crate::layers`).
+    LayerIndex,
+}
+
+impl Derived {
+    pub const ALL: [Derived; 1] = [Derived::LayerIndex];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Derived::LayerIndex => "layer-files.v1",
+        }
+    }
+
+    /// The folder of `digest`'s derived objects, relative to the store's root; the digest
+    /// grammar (fixed-length lowercase hex) keeps it there.
+    pub fn dir_of(digest: &Digest) -> String {
+        let hex = digest.hex();
+        format!(
+            "indexes/{}/{}/{hex}",
+            digest.algorithm().as_str(),
+            &hex[..2]
+        )
     }
 }
 

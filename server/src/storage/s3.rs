@@ -40,7 +40,9 @@ use object_store::{
 };
 use tokio::task::JoinSet;
 
-use super::{BlobStore, ByteStream, IncomingStream, StorageError, StorageResult, UploadId};
+use super::{
+    BlobStore, ByteStream, Derived, IncomingStream, StorageError, StorageResult, UploadId,
+};
 use crate::config::storage::S3Config;
 use crate::oci::{Digest, DigestHasher};
 
@@ -211,6 +213,10 @@ impl S3BlobStore {
             digest.algorithm().as_str(),
             &hex[..2]
         ))
+    }
+
+    fn derived_key(&self, digest: &Digest, kind: Derived) -> Path {
+        self.key(&format!("{}/{}", Derived::dir_of(digest), kind.name()))
     }
 
     fn uploads(&self) -> Path {
@@ -627,7 +633,28 @@ impl BlobStore for S3BlobStore {
     }
 
     async fn delete(&self, digest: &Digest) -> StorageResult<()> {
-        self.delete_all(vec![self.blob_key(digest)]).await
+        let mut keys = vec![self.blob_key(digest)];
+        keys.extend(Derived::ALL.map(|kind| self.derived_key(digest, kind)));
+        self.delete_all(keys).await
+    }
+
+    async fn get_derived(&self, digest: &Digest, kind: Derived) -> StorageResult<Option<Bytes>> {
+        match self.store.get(&self.derived_key(digest, kind)).await {
+            Ok(found) => Ok(Some(found.bytes().await?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    async fn put_derived(&self, digest: &Digest, kind: Derived, bytes: Bytes) -> StorageResult<()> {
+        // One PUT: S3 shows an object whole or not at all.
+        self.store
+            .put(
+                &self.derived_key(digest, kind),
+                PutPayload::from_bytes(bytes),
+            )
+            .await?;
+        Ok(())
     }
 
     async fn write_upload(

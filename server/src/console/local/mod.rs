@@ -1,15 +1,17 @@
 //! The console's data source inside Berth: the console's data interface
 //! ([`app::api::ConsoleData`]) answered by the services behind the HTTP APIs
 //! ([`ImageStreamApi`], [`AccessApi`], personal tokens, webhooks, pull secrets, quotas,
-//! retention and pruning, tag immutability rules), so that every
+//! retention and pruning, tag immutability rules, layers' files), so that every
 //! decision is the one the APIs make for the same caller. One file per resource implements its
 //! part; their answers become views in `crate::console::views`, their errors the console's in
 //! `crate::console::errors`. Here the services, and what several resources read alike.
 
 mod access;
+mod diff;
 mod images;
 mod immutability;
 mod imports;
+pub mod layers;
 mod namespaces;
 mod prune;
 mod pull_secrets;
@@ -49,6 +51,8 @@ pub struct LocalConsoleData {
     pub quotas: Arc<crate::quota::Quotas>,
     /// Retention policies, prunes and the scheduled pruner.
     pub pruning: Arc<crate::prune::Pruning>,
+    /// Layers' file indexes.
+    pub layers: Arc<crate::layers::Layers>,
 }
 
 impl LocalConsoleData {

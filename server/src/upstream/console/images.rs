@@ -18,13 +18,13 @@ use crate::registry::image_metadata::{ImageMetadata, MAX_CONFIG_BYTES};
 use crate::upstream::UpstreamError;
 
 #[derive(Debug, Deserialize)]
-struct StreamImage {
-    image: Image,
+pub(super) struct StreamImage {
+    pub(super) image: Image,
 }
 
 /// What is read of an image as the cluster describes it (the inverse of what Berth's API
 /// renders from what it read at push time).
-fn image_metadata(image: &Image) -> ImageMetadata {
+pub(super) fn image_metadata(image: &Image) -> ImageMetadata {
     use crate::registry::image_metadata::{ChildManifest, HistoryEntry, Layer, RunConfig};
     let docker = image.docker_image_metadata.clone().unwrap_or_default();
     let some = |text: &str| (!text.is_empty()).then(|| text.to_owned());

@@ -8,8 +8,10 @@
 //! token, a 401 ending the session, lists read in pages) and what several of them read.
 
 mod access;
+mod diff;
 mod images;
 mod imports;
+mod layers;
 mod lifecycle;
 mod namespaces;
 mod pull_secrets;
