@@ -17,6 +17,7 @@ pub mod pull_secrets;
 pub mod quotas;
 pub mod retention;
 pub mod session;
+pub mod signatures;
 pub mod streams;
 pub mod tokens;
 pub mod webhooks;
@@ -89,6 +90,7 @@ pub trait ConsoleData:
     + retention::RetentionData
     + immutability::TagRuleData
     + prune::PruneData
+    + signatures::SignatureData
     + 'static
 {
 }
@@ -108,6 +110,7 @@ impl<T> ConsoleData for T where
         + retention::RetentionData
         + immutability::TagRuleData
         + prune::PruneData
+        + signatures::SignatureData
         + 'static
 {
 }

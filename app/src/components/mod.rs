@@ -6,6 +6,7 @@ mod import;
 mod live;
 mod prune_result;
 mod status;
+mod supply_chain;
 mod usage;
 mod user_menu;
 
@@ -15,5 +16,6 @@ pub use import::{ImportForm, ImportState};
 pub use live::{NoticeArea, provide_console, use_console};
 pub use prune_result::PruneResultView;
 pub use status::{ErrorPanel, Loading};
+pub use supply_chain::SupplyChainSections;
 pub use usage::UsageSummary;
 pub use user_menu::UserMenu;

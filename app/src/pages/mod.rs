@@ -1,5 +1,6 @@
 mod access;
 mod image;
+mod keys;
 mod lifecycle;
 mod namespace;
 mod namespaces;
@@ -12,6 +13,7 @@ mod webhooks;
 
 pub use access::AccessPage;
 pub use image::ImagePage;
+pub use keys::KeysPage;
 pub use lifecycle::LifecyclePage;
 pub use namespace::NamespacePage;
 pub use namespaces::NamespacesPage;
