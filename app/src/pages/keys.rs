@@ -26,6 +26,18 @@ pub fn KeysPage() -> impl IntoView {
         let (csrf, name) = (console.csrf(), name.clone());
         async move { delete_trusted_key(csrf, namespace.get_untracked(), name).await }
     });
+    // The form's fields live here: the list (and the form with it) is read again after every
+    // attempt, and a refused attempt keeps what was typed.
+    let fields = KeyFields {
+        name: RwSignal::new(String::new()),
+        key: RwSignal::new(String::new()),
+    };
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = create.value().get() {
+            fields.name.set(String::new());
+            fields.key.set(String::new());
+        }
+    });
     let keys = Resource::new(
         move || {
             (
@@ -51,14 +63,14 @@ pub fn KeysPage() -> impl IntoView {
                     match keys.await {
                         Ok(rows) if rows.is_empty() => view! {
                             <p class="empty">"No trusted keys yet: signatures are listed on image pages, but none shows as verified."</p>
+                            <NewKey create fields/>
                         }.into_any(),
-                        Ok(rows) => view! { <KeyTable rows remove/> }.into_any(),
+                        Ok(rows) => view! { <KeyTable rows remove/><NewKey create fields/> }.into_any(),
                         Err(error) => view! { <ErrorPanel error/> }.into_any(),
                     }
                 })}
             </Transition>
         </section>
-        <NewKey create/>
     }
 }
 
@@ -93,18 +105,18 @@ fn KeyTable(rows: Vec<TrustedKeyRow>, remove: Action<String, ConsoleResult<()>>)
     }
 }
 
+/// The new key form's fields.
+#[derive(Clone, Copy)]
+struct KeyFields {
+    name: RwSignal<String>,
+    key: RwSignal<String>,
+}
+
 #[component]
-fn NewKey(create: Action<KeyInput, ConsoleResult<TrustedKeyRow>>) -> impl IntoView {
-    let name = RwSignal::new(String::new());
-    let key = RwSignal::new(String::new());
-    Effect::new(move |_| {
-        if let Some(Ok(_)) = create.value().get() {
-            name.set(String::new());
-            key.set(String::new());
-        }
-    });
+fn NewKey(create: Action<KeyInput, ConsoleResult<TrustedKeyRow>>, fields: KeyFields) -> impl IntoView {
+    let KeyFields { name, key } = fields;
     view! {
-        <section class="panel" aria-labelledby="new-key-heading">
+        <div class="new-key">
             <h2 id="new-key-heading">"Add a trusted key"</h2>
             <form class="stacked-form" on:submit=move |ev| {
                 ev.prevent_default();
@@ -124,6 +136,6 @@ fn NewKey(create: Action<KeyInput, ConsoleResult<TrustedKeyRow>>) -> impl IntoVi
             {move || create.value().get().and_then(Result::ok).map(|row| view! {
                 <p class="muted" role="status">{format!("Added {} ({}).", row.name, row.algorithm)}</p>
             })}
-        </section>
+        </div>
     }
 }
