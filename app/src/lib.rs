@@ -15,8 +15,8 @@ use leptos_router::{SsrMode, path};
 
 use components::{NoticeArea, UserMenu, provide_console, use_console};
 use pages::{
-    AccessPage, ImagePage, KeysPage, LifecyclePage, NamespacePage, NamespacesPage, NotFound, PrunePage,
-    SecretsPage, StreamPage, TokensPage, WebhooksPage,
+    AccessPage, ImagePage, KeysPage, LifecyclePage, NamespacePage, NamespacesPage, NotFound,
+    PrunePage, SecretsPage, StreamPage, TokensPage, WebhooksPage,
 };
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {

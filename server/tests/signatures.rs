@@ -137,7 +137,11 @@ async fn push_artifact(
     let body = serde_json::to_vec(&manifest).unwrap();
     // Referrers are pushed by digest, as oras and cosign push them.
     let digest = sha256(&body);
-    let reference = if reference.is_empty() { &digest } else { reference };
+    let reference = if reference.is_empty() {
+        &digest
+    } else {
+        reference
+    };
     let response = put_manifest(server, repository, reference, OCI_MANIFEST, &body).await;
     assert_eq!(response.status(), StatusCode::CREATED, "{reference}");
     sha256(&body)
@@ -348,7 +352,8 @@ async fn signatures_sboms_and_attestations_are_read_and_verified_as_pulls_allow(
         }],
     )
     .await;
-    let certificate = rcgen::generate_simple_self_signed(vec!["notary.example.com".into()]).unwrap();
+    let certificate =
+        rcgen::generate_simple_self_signed(vec!["notary.example.com".into()]).unwrap();
     let url64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let jws = json!({
         "payload": url64.encode(serde_json::to_vec(&json!({"targetArtifact": {"mediaType": OCI_MANIFEST, "digest": v3, "size": 1}})).unwrap()),
@@ -393,7 +398,10 @@ async fn signatures_sboms_and_attestations_are_read_and_verified_as_pulls_allow(
     let two = supply_chain(&admin, &server, &v2).await;
     let said = verdicts(&two);
     assert_eq!(said.len(), 3, "{said:?}");
-    assert!(said.iter().any(|s| s.contains("no trusted key matches")), "{said:?}");
+    assert!(
+        said.iter().any(|s| s.contains("no trusted key matches")),
+        "{said:?}"
+    );
     assert!(
         said.iter()
             .any(|s| s.contains(&format!("signs another image: the payload names {v3}"))),
@@ -403,7 +411,10 @@ async fn signatures_sboms_and_attestations_are_read_and_verified_as_pulls_allow(
 
     let three = supply_chain(&admin, &server, &v3).await;
     let said = verdicts(&three);
-    assert!(said.contains(&"cosign: verified by release".to_owned()), "{said:?}");
+    assert!(
+        said.contains(&"cosign: verified by release".to_owned()),
+        "{said:?}"
+    );
     let notation = three["signatures"]
         .as_array()
         .unwrap()
@@ -448,7 +459,10 @@ async fn signatures_sboms_and_attestations_are_read_and_verified_as_pulls_allow(
         .iter()
         .map(|s| s["format"].as_str().unwrap())
         .collect();
-    assert!(formats.contains(&"SPDX 2.3") && formats.contains(&"CycloneDX 1.5"), "{formats:?}");
+    assert!(
+        formats.contains(&"SPDX 2.3") && formats.contains(&"CycloneDX 1.5"),
+        "{formats:?}"
+    );
     assert_eq!(
         three["attestations"][0]["predicate_type"],
         "https://slsa.dev/provenance/v1"
@@ -466,7 +480,8 @@ async fn signatures_sboms_and_attestations_are_read_and_verified_as_pulls_allow(
     );
 
     // The stream's tags: signed by the tag scheme (v1, v2) or a signature referrer (v3).
-    let stream = json_of(admin.get(server.url("/console/api/stream?namespace=team&stream=app"))).await;
+    let stream =
+        json_of(admin.get(server.url("/console/api/stream?namespace=team&stream=app"))).await;
     let signed: Vec<&str> = stream["tags"]
         .as_array()
         .unwrap()
@@ -500,14 +515,20 @@ async fn signatures_sboms_and_attestations_are_read_and_verified_as_pulls_allow(
         .await
         .unwrap();
     assert!(
-        matches!(refused.status(), StatusCode::FORBIDDEN | StatusCode::NOT_FOUND),
+        matches!(
+            refused.status(),
+            StatusCode::FORBIDDEN | StatusCode::NOT_FOUND
+        ),
         "{}",
         refused.status()
     );
     let viewer_token = server.add_user("viewer", "viewer-password", &[]);
     grant_user(&server, "team", "viewer", "viewer").await;
     let viewer = client_with_token(&viewer_token);
-    assert_eq!(verdicts(&supply_chain(&viewer, &server, &v1).await).len(), 2);
+    assert_eq!(
+        verdicts(&supply_chain(&viewer, &server, &v1).await).len(),
+        2
+    );
     let keys = viewer
         .get(server.url("/apis/berth.io/v1/namespaces/team/trustedkeys"))
         .send()
@@ -552,7 +573,14 @@ async fn buildx_attestation_manifests_in_an_index_are_listed_with_their_sbom() {
                     "annotations": {"in-toto.io/predicate-type": "https://spdx.dev/Document"}}]
     }))
     .unwrap();
-    let response = put_manifest(&server, "team/app", &sha256(&attestation), OCI_MANIFEST, &attestation).await;
+    let response = put_manifest(
+        &server,
+        "team/app",
+        &sha256(&attestation),
+        OCI_MANIFEST,
+        &attestation,
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let index = serde_json::to_vec(&json!({
         "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",

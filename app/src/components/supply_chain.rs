@@ -4,8 +4,7 @@
 use leptos::prelude::*;
 
 use crate::api::signatures::{
-    AttestationRow, PackageRow, SbomView, SignatureRow, SupplyChain, Verification,
-    get_supply_chain,
+    AttestationRow, PackageRow, SbomView, SignatureRow, SupplyChain, Verification, get_supply_chain,
 };
 use crate::components::{ErrorPanel, Loading};
 use crate::format::short_digest;

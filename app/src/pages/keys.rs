@@ -113,7 +113,10 @@ struct KeyFields {
 }
 
 #[component]
-fn NewKey(create: Action<KeyInput, ConsoleResult<TrustedKeyRow>>, fields: KeyFields) -> impl IntoView {
+fn NewKey(
+    create: Action<KeyInput, ConsoleResult<TrustedKeyRow>>,
+    fields: KeyFields,
+) -> impl IntoView {
     let KeyFields { name, key } = fields;
     view! {
         <div class="new-key">

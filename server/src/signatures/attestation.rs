@@ -104,9 +104,18 @@ mod tests {
         assert_eq!(read.predicate_type, "https://slsa.dev/provenance/v1");
         assert_eq!(read.subjects, ["sha256:ab"]);
         assert_eq!(read.predicate, None);
-        assert_eq!(parse_envelope(br#"{"payloadType":"application/vnd.in-toto+json","payload":"%%"}"#), Err(AttestationError::BadPayload));
-        assert!(matches!(parse_envelope(b"[]"), Err(AttestationError::NotEnvelope(_))));
-        assert!(matches!(parse_envelope(br#"{"payloadType":"text/plain","payload":""}"#), Err(AttestationError::NotStatement(_))));
+        assert_eq!(
+            parse_envelope(br#"{"payloadType":"application/vnd.in-toto+json","payload":"%%"}"#),
+            Err(AttestationError::BadPayload)
+        );
+        assert!(matches!(
+            parse_envelope(b"[]"),
+            Err(AttestationError::NotEnvelope(_))
+        ));
+        assert!(matches!(
+            parse_envelope(br#"{"payloadType":"text/plain","payload":""}"#),
+            Err(AttestationError::NotStatement(_))
+        ));
         assert!(parse_statement(br#"{"predicateType":"https://spdx.dev/Document","predicate":{"spdxVersion":"SPDX-2.3"}}"#).unwrap().predicate.is_some());
     }
 }

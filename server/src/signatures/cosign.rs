@@ -60,7 +60,13 @@ pub fn check(
         .get(CERTIFICATE_ANNOTATION)
         .and_then(|pem| holder_of_pem(pem));
     let signed_by = holder.as_ref().map(|h| h.name.clone());
-    let verification = verify(payload, annotations, image, trusted, holder.and_then(|h| h.key));
+    let verification = verify(
+        payload,
+        annotations,
+        image,
+        trusted,
+        holder.and_then(|h| h.key),
+    );
     CosignCheck {
         signed_by,
         verification,
@@ -100,7 +106,9 @@ fn verify(
             not_verified("certificate not verified against a trust root (keyless signing)")
         }
         Some(_) => not_verified("signature invalid: it does not verify with its certificate's key"),
-        None if trusted.is_empty() => not_verified("no trusted key matches: this namespace has no trusted keys"),
+        None if trusted.is_empty() => {
+            not_verified("no trusted key matches: this namespace has no trusted keys")
+        }
         None => not_verified("no trusted key matches (or the signature is invalid)"),
     }
 }
@@ -137,17 +145,25 @@ mod tests {
             check(&body, &signed(&body, &key), &image, &trusted).verification,
             Verification::Verified { key: "ci".into() }
         );
-        assert!(reason(check(&body, &signed(&body, &other), &image, &trusted).verification)
-            .starts_with("no trusted key matches"));
-        assert!(reason(check(&body, &signed(&body, &key), &image, &[]).verification)
-            .contains("has no trusted keys"));
+        assert!(
+            reason(check(&body, &signed(&body, &other), &image, &trusted).verification)
+                .starts_with("no trusted key matches")
+        );
+        assert!(
+            reason(check(&body, &signed(&body, &key), &image, &[]).verification)
+                .contains("has no trusted keys")
+        );
         let elsewhere = payload(&format!("sha256:{}", "b".repeat(64)));
-        assert!(reason(check(&elsewhere, &signed(&elsewhere, &key), &image, &trusted).verification)
-            .starts_with("signs another image"));
+        assert!(
+            reason(check(&elsewhere, &signed(&elsewhere, &key), &image, &trusted).verification)
+                .starts_with("signs another image")
+        );
         let bad = BTreeMap::from([(SIGNATURE_ANNOTATION.to_owned(), "!!!".to_owned())]);
         assert!(reason(check(&body, &bad, &image, &trusted).verification).contains("not base64"));
         assert!(reason(check(b"{}", &bad, &image, &trusted).verification).starts_with("malformed"));
-        assert!(reason(check(&body, &BTreeMap::new(), &image, &trusted).verification)
-            .starts_with("malformed"));
+        assert!(
+            reason(check(&body, &BTreeMap::new(), &image, &trusted).verification)
+                .starts_with("malformed")
+        );
     }
 }

@@ -113,7 +113,11 @@ pub fn key_of(spki: &SubjectPublicKeyInfo<'_>) -> Result<PublicKey, KeyError> {
             if curve != OID_P256 {
                 return Err(KeyError::Unsupported(format!(
                     "an elliptic-curve key on curve {}",
-                    if curve.is_empty() { "(none named)" } else { &curve }
+                    if curve.is_empty() {
+                        "(none named)"
+                    } else {
+                        &curve
+                    }
                 )));
             }
             p256::ecdsa::VerifyingKey::from_sec1_bytes(bytes)
@@ -121,7 +125,9 @@ pub fn key_of(spki: &SubjectPublicKeyInfo<'_>) -> Result<PublicKey, KeyError> {
                 .map_err(|_| KeyError::BadPoint("P-256"))
         }
         OID_ED25519 => {
-            let point: &[u8; 32] = bytes.try_into().map_err(|_| KeyError::BadPoint("Ed25519"))?;
+            let point: &[u8; 32] = bytes
+                .try_into()
+                .map_err(|_| KeyError::BadPoint("Ed25519"))?;
             ed25519_dalek::VerifyingKey::from_bytes(point)
                 .map(PublicKey::Ed25519)
                 .map_err(|_| KeyError::BadPoint("Ed25519"))
@@ -186,7 +192,11 @@ mod tests {
             KeyError::BadDer
         );
         // An ed25519 SPKI with 31 bytes of key.
-        let short = [hex::decode("3029300506032b6570032000").unwrap(), vec![1; 31]].concat();
+        let short = [
+            hex::decode("3029300506032b6570032000").unwrap(),
+            vec![1; 31],
+        ]
+        .concat();
         assert_eq!(
             read_pem_public_key(&pem(&short)).unwrap_err(),
             KeyError::BadPoint("Ed25519")

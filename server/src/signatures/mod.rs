@@ -21,9 +21,7 @@ pub mod trusted_keys;
 
 use std::collections::{BTreeMap, HashSet};
 
-use app::api::signatures::{
-    AttestationRow, SbomView, SignatureRow, SupplyChain, Verification,
-};
+use app::api::signatures::{AttestationRow, SbomView, SignatureRow, SupplyChain, Verification};
 use async_trait::async_trait;
 use bytes::Bytes;
 use serde::Deserialize;
@@ -258,7 +256,12 @@ async fn read_artifact(
             let row = match source.blob(&digest, notation::MAX_ENVELOPE_BYTES).await {
                 Ok(envelope) => {
                     let read = notation::check_jws(&envelope, image);
-                    signature("notation", read.signed_by, read.signed_at, read.verification)
+                    signature(
+                        "notation",
+                        read.signed_by,
+                        read.signed_at,
+                        read.verification,
+                    )
                 }
                 Err(err) => signature(
                     "notation",
@@ -284,7 +287,12 @@ async fn read_artifact(
             read_attestation(source, &digest, layer, artifact, chain).await;
         }
     }
-    if kind == notation::SIGNATURE_ARTIFACT && !chain.signatures.iter().any(|s| s.artifact == artifact_digest) {
+    if kind == notation::SIGNATURE_ARTIFACT
+        && !chain
+            .signatures
+            .iter()
+            .any(|s| s.artifact == artifact_digest)
+    {
         chain.signatures.push(signature(
             "notation",
             None,
@@ -341,7 +349,10 @@ async fn read_attestation(
         subjects: Vec::new(),
         problem: None,
     };
-    let read = match source.blob(digest, attestation::MAX_ATTESTATION_BYTES).await {
+    let read = match source
+        .blob(digest, attestation::MAX_ATTESTATION_BYTES)
+        .await
+    {
         Ok(bytes) if layer.media_type == attestation::DSSE => {
             attestation::parse_envelope(&bytes).map_err(|err| err.to_string())
         }

@@ -84,11 +84,7 @@ pub fn check_jws(envelope: &[u8], image: &str) -> NotationCheck {
     };
     let signed_by = chain
         .first()
-        .and_then(|leaf| {
-            base64::engine::general_purpose::STANDARD
-                .decode(leaf)
-                .ok()
-        })
+        .and_then(|leaf| base64::engine::general_purpose::STANDARD.decode(leaf).ok())
         .and_then(|der| holder_of_der(&der))
         .map(|holder| holder.name);
     let signed_at = protected.signing_time.or(envelope.header.signing_time);
@@ -135,11 +131,21 @@ mod tests {
         let read = check_jws(&serde_json::to_vec(&envelope).unwrap(), &image);
         assert_eq!(read.signed_by.as_deref(), Some("signer.example"));
         assert_eq!(read.signed_at.as_deref(), Some("2026-12-06T10:00:00Z"));
-        assert!(matches!(read.verification, Verification::NotVerified { reason } if reason.contains("not checked")));
+        assert!(
+            matches!(read.verification, Verification::NotVerified { reason } if reason.contains("not checked"))
+        );
         let other = check_jws(&serde_json::to_vec(&envelope).unwrap(), "sha256:00");
-        assert!(matches!(other.verification, Verification::NotVerified { reason } if reason.starts_with("signs another image")));
-        for hostile in [&b"nope"[..], br#"{"payload":"!","protected":"!"}"#, br#"{"payload":"e30","protected":"e30"}"#] {
-            assert!(matches!(check_jws(hostile, &image).verification, Verification::NotVerified { reason } if reason.starts_with("malformed")));
+        assert!(
+            matches!(other.verification, Verification::NotVerified { reason } if reason.starts_with("signs another image"))
+        );
+        for hostile in [
+            &b"nope"[..],
+            br#"{"payload":"!","protected":"!"}"#,
+            br#"{"payload":"e30","protected":"e30"}"#,
+        ] {
+            assert!(
+                matches!(check_jws(hostile, &image).verification, Verification::NotVerified { reason } if reason.starts_with("malformed"))
+            );
         }
     }
 }

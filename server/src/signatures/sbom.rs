@@ -270,7 +270,10 @@ mod tests {
     fn hostile_documents_are_refused_not_panicked_on() {
         assert!(matches!(parse(b"\xff\xfe"), Err(SbomError::NotJson(_))));
         assert_eq!(parse(b"{}"), Err(SbomError::UnknownFormat));
-        assert_eq!(parse(br#"{"bomFormat":"Other"}"#), Err(SbomError::UnknownFormat));
+        assert_eq!(
+            parse(br#"{"bomFormat":"Other"}"#),
+            Err(SbomError::UnknownFormat)
+        );
         assert!(parse(br#"{"spdxVersion":"SPDX-2.3","packages":"x"}"#).is_err());
         // Deep nesting stops at serde_json's recursion limit with an error.
         let deep = format!(

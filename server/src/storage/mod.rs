@@ -27,11 +27,11 @@ pub mod sessions;
 pub mod sqlite;
 mod stream_rules;
 mod streams;
-pub mod trusted_keys;
 /// PostgreSQL, SeaweedFS and HAProxy started by tests (shared with the integration tests).
 #[cfg(test)]
 #[path = "../../tests/common/infra.rs"]
 pub(crate) mod test_infra;
+pub mod trusted_keys;
 mod webhook_rules;
 pub mod webhooks;
 

@@ -29,8 +29,9 @@ fn unreadable(err: RemoteError) -> SourceError {
 
 impl RegistryArtifacts {
     async fn manifest_at(&self, reference: &str) -> Result<Option<(Digest, Bytes)>, SourceError> {
-        let reference = RemoteReference::parse(&format!("{}/{}{reference}", self.host, self.repository))
-            .map_err(unreadable)?;
+        let reference =
+            RemoteReference::parse(&format!("{}/{}{reference}", self.host, self.repository))
+                .map_err(unreadable)?;
         match self.registry.manifest(&reference).await {
             Ok(found) => Ok(Some((found.digest, found.content))),
             Err(RemoteError::NotFound(_)) => Ok(None),
