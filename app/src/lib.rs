@@ -15,7 +15,7 @@ use leptos_router::{SsrMode, path};
 
 use components::{FocusOnNavigation, NoticeArea, UserMenu, provide_console, use_console};
 use pages::{
-    AccessPage, ComparePage, ImageFilesPage, ImagePage, LayerFilesPage, LifecyclePage,
+    AccessPage, ComparePage, ImageFilesPage, ImagePage, KeysPage, LayerFilesPage, LifecyclePage,
     NamespacePage, NamespacesPage, NotFound, PrunePage, SecretsPage, StreamPage, TokensPage,
     WebhooksPage,
 };
@@ -72,6 +72,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/ns/:namespace/access") view=AccessPage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/webhooks") view=WebhooksPage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/secrets") view=SecretsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/ns/:namespace/keys") view=KeysPage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/lifecycle") view=LifecyclePage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/streams/:stream") view=StreamPage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/streams/:stream/access") view=AccessPage ssr=SsrMode::Async/>

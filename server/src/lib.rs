@@ -9,6 +9,8 @@
 //! - [`prune`]: pruning as `oc adm prune images` does it, the scheduled pruner, and
 //!   per-namespace retention policies.
 //! - [`immutability`]: per-namespace tag immutability rules (enforced by the stores).
+//! - [`signatures`]: signatures, SBOMs and attestations of images, and per-namespace trusted
+//!   keys.
 //! - [`secrets`]: the key file and sealing of secrets at rest, and registry pull secrets.
 //! - [`egress`]: where Berth's own outbound calls may go, for every client that makes them.
 //! - [`ops`]: logs, metrics and health endpoints.
@@ -40,6 +42,7 @@ pub mod prune;
 pub mod quota;
 pub mod registry;
 pub mod secrets;
+pub mod signatures;
 pub mod storage;
 pub mod upstream;
 pub mod web;
@@ -187,6 +190,10 @@ async fn build_app_on(
         stores.immutability.clone(),
         image_streams.clone(),
     ));
+    let trusted_keys = Arc::new(signatures::trusted_keys::TrustedKeys::new(
+        stores.trusted_keys.clone(),
+        image_streams.clone(),
+    ));
     let importer = Arc::new(import::importer::Importer {
         image_streams: image_streams.clone(),
         metadata: metadata.clone(),
@@ -251,6 +258,7 @@ async fn build_app_on(
         webhooks: webhook_api.clone(),
         secrets: registry_secrets.clone(),
         tag_rules: tag_rules.clone(),
+        trusted_keys: trusted_keys.clone(),
         quotas: quotas.clone(),
         pruning: pruning.clone(),
         layers: layer_files,
@@ -268,6 +276,7 @@ async fn build_app_on(
         .merge(webhooks::router(webhook_api))
         .merge(prune::router(pruning))
         .merge(immutability::router(tag_rules))
+        .merge(signatures::trusted_keys::router(trusted_keys))
         .merge(quota::router(quotas))
         .merge(kube::unknown_api_paths())
         // Every API route answers a method it does not take with a `Status`, not an empty 405.

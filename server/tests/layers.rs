@@ -16,7 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["ops", "auth", "events", "gc", "layers"],
     &["registry", "quota"],
     &["imagestream"],
-    &["secrets", "prune", "immutability"],
+    &["secrets", "prune", "immutability", "signatures"],
     &["webhooks", "import"],
     &["console", "admin"],
     &["upstream"],

@@ -19,6 +19,7 @@ pub mod pull_secrets;
 pub mod quotas;
 pub mod retention;
 pub mod session;
+pub mod signatures;
 pub mod streams;
 pub mod tokens;
 pub mod webhooks;
@@ -96,6 +97,7 @@ pub trait ConsoleData:
     + retention::RetentionData
     + immutability::TagRuleData
     + prune::PruneData
+    + signatures::SignatureData
     + 'static
 {
 }
@@ -117,6 +119,7 @@ impl<T> ConsoleData for T where
         + retention::RetentionData
         + immutability::TagRuleData
         + prune::PruneData
+        + signatures::SignatureData
         + 'static
 {
 }

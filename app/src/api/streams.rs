@@ -87,6 +87,10 @@ pub struct TagRow {
     /// moved or deleted), when one does; always `None` in front of a cluster.
     #[serde(default)]
     pub immutable_rule: Option<String>,
+    /// A signature refers to the tag's image (a `sha256-….sig` tag of the stream, or, inside
+    /// Berth, a signature referrer); whether it verifies is the image page's to say.
+    #[serde(default)]
+    pub signed: bool,
     /// Newest first.
     pub history: Vec<HistoryItem>,
 }

@@ -3,11 +3,11 @@ use leptos_meta::Title;
 
 use super::{page_title, param, podman_pull};
 use crate::api::images::{ImageDetail, RunConfigView, get_image};
-use crate::components::{CommandLine, ErrorPanel, Loading, When};
+use crate::components::{CommandLine, ErrorPanel, Loading, SupplyChainSections, When};
 use crate::format::{encode, short_digest, size};
 
 /// An image: summary, platforms, layers, run configuration, build history, referrers and the
-/// raw manifest and config.
+/// raw manifest and config; then its signatures, SBOMs and attestations.
 #[component]
 pub fn ImagePage() -> impl IntoView {
     let namespace = param("namespace");
@@ -32,6 +32,11 @@ pub fn ImagePage() -> impl IntoView {
                 }
             })}
         </Transition>
+        <SupplyChainSections namespace stream digest base=Signal::derive(move || format!(
+            "/ns/{}/streams/{}",
+            encode(&namespace.get()),
+            encode(&stream.get())
+        ))/>
     }
 }
 

@@ -106,6 +106,7 @@ pub fn NamespacePage() -> impl IntoView {
                                 <a href=format!("/ns/{}/lifecycle", encode(&namespace.get_untracked()))>"Lifecycle"</a>
                                 {p.manage_access.then(|| view! { <a href=format!("/ns/{}/webhooks", encode(&namespace.get_untracked()))>"Webhooks"</a> })}
                                 {p.manage_secrets.then(|| view! { <a href=format!("/ns/{}/secrets", encode(&namespace.get_untracked()))>"Pull secrets"</a> })}
+                                {p.manage_access.then(|| view! { <a href=format!("/ns/{}/keys", encode(&namespace.get_untracked()))>"Signing keys"</a> })}
                                 {p.manage_access.then(|| view! { <a href=format!("/ns/{}/access", encode(&namespace.get_untracked()))>"Access"</a> })}
                             </div>
                         })

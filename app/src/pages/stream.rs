@@ -241,6 +241,9 @@ fn TagTable(
                                 {row.immutable_rule.clone().map(|rule| view! {
                                     " "<span class="badge immutable" id=format!("immutable-{name}") title="It cannot be overwritten, moved or deleted">{format!("immutable · rule {rule}")}</span>
                                 })}
+                                {row.signed.then(|| view! {
+                                    " "<span class="badge signed" title="A signature refers to this image; the image's page says whether it verifies">"signed"</span>
+                                })}
                                 {row.from.as_deref().map(|from| view! { <span class="muted small">{format!(" {}", tag_source(from, &stream))}</span> })}
                                 {row.warning.clone().map(|warning| view! {
                                     <p class="warning" role="note">{format!("Last import failed: {warning}")}</p>

@@ -216,6 +216,7 @@ fn tag_row(stream: &ImageStream, name: &str, images: &Images) -> TagRow {
         }),
         // Berth's own rules, filled in by the in-process console (a cluster has none).
         immutable_rule: None,
+        signed: false,
         history: status
             .map(|s| history(s).into_iter().map(|(_, item)| item).collect())
             .unwrap_or_default(),
@@ -295,9 +296,15 @@ pub(crate) fn stream_detail(
         .map(|t| t.name.as_str())
         .chain(object.status.tags.iter().map(|t| t.tag.as_str()))
         .collect();
+    // cosign's `sha256-<hex>.sig` tags sign the images they name: no artifact is read here.
+    let signed = crate::signatures::signed_by_tags(names.iter().copied());
     let tags = names
         .into_iter()
-        .map(|name| tag_row(object, name, images))
+        .map(|name| {
+            let mut row = tag_row(object, name, images);
+            row.signed = row.digest.as_ref().is_some_and(|d| signed.contains(d));
+            row
+        })
         .collect();
     let mut merged: Vec<(DateTime<Utc>, HistoryItem)> =
         object.status.tags.iter().flat_map(history).collect();

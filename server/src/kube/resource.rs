@@ -70,6 +70,11 @@ pub const IMMUTABLE_TAG_RULES: Resource = Resource {
     group: "berth.io",
 };
 
+pub const TRUSTED_KEYS: Resource = Resource {
+    plural: "trustedkeys",
+    group: "berth.io",
+};
+
 pub const WEBHOOK_DELIVERIES: Resource = Resource {
     plural: "webhookdeliveries",
     group: "berth.io",

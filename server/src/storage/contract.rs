@@ -5158,3 +5158,45 @@ pub async fn racing_pushes_never_pass_a_quota_together(stores: &Stores) {
     assert!(used <= 1000, "{used}");
     assert_eq!(used, expected);
 }
+
+// Trusted keys (`trusted_keys.rs`).
+
+macro_rules! trusted_keys_contract {
+    ($open:expr) => {
+        $crate::storage::contract::checks!($open; trusted_keys_are_kept_per_namespace_and_go_with_it);
+    };
+}
+pub(crate) use trusted_keys_contract;
+
+pub async fn trusted_keys_are_kept_per_namespace_and_go_with_it(stores: &Stores) {
+    use super::trusted_keys::TrustedKeyRecord;
+    let key = |namespace: &str, name: &str| TrustedKeyRecord {
+        namespace: namespace.into(),
+        name: name.into(),
+        uid: format!("uid-{namespace}-{name}"),
+        public_key: format!("-----BEGIN PUBLIC KEY-----\n{name}\n-----END PUBLIC KEY-----\n"),
+        created_at: chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+    };
+    let keys = &stores.trusted_keys;
+    // The namespace must exist.
+    assert!(keys.put_trusted_key(&key("ghost", "ci")).await.is_err());
+    make_namespace(stores, "team").await;
+    make_namespace(stores, "other").await;
+    assert!(keys.put_trusted_key(&key("team", "release")).await.unwrap());
+    assert!(keys.put_trusted_key(&key("team", "ci")).await.unwrap());
+    assert!(keys.put_trusted_key(&key("other", "ci")).await.unwrap());
+    // A name is taken once per namespace; the first key stays.
+    let mut again = key("team", "ci");
+    again.public_key = "changed".into();
+    assert!(!keys.put_trusted_key(&again).await.unwrap());
+    let listed = keys.trusted_keys("team").await.unwrap();
+    assert_eq!(listed, vec![key("team", "ci"), key("team", "release")]);
+    assert!(keys.delete_trusted_key("team", "ci").await.unwrap());
+    assert!(!keys.delete_trusted_key("team", "ci").await.unwrap());
+    assert_eq!(keys.trusted_keys("team").await.unwrap().len(), 1);
+    // Deleted with the namespace; one made again under the name starts without keys.
+    assert!(stores.streams.delete_namespace("team").await.unwrap());
+    make_namespace(stores, "team").await;
+    assert!(keys.trusted_keys("team").await.unwrap().is_empty());
+    assert_eq!(keys.trusted_keys("other").await.unwrap().len(), 1);
+}

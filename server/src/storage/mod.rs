@@ -31,6 +31,7 @@ mod streams;
 #[cfg(test)]
 #[path = "../../tests/common/infra.rs"]
 pub(crate) mod test_infra;
+pub mod trusted_keys;
 mod webhook_rules;
 pub mod webhooks;
 

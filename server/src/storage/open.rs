@@ -18,6 +18,7 @@ use super::s3::S3BlobStore;
 use super::secrets::RegistrySecretStore;
 use super::sessions::ConsoleSessions;
 use super::sqlite::SqliteMetadata;
+use super::trusted_keys::TrustedKeyStore;
 use super::webhooks::WebhookStore;
 use super::{BlobStore, ImageStreamStore, MetadataStore, StorageError, StorageResult};
 use crate::config::Config;
@@ -36,6 +37,8 @@ pub struct Stores {
     pub lifecycle: Arc<dyn LifecycleStore>,
     /// Tag immutability rules (enforced by the image stream and registry stores' writes).
     pub immutability: Arc<dyn ImmutableTagRuleStore>,
+    /// The public keys each namespace trusts for signatures.
+    pub trusted_keys: Arc<dyn TrustedKeyStore>,
     pub quotas: Arc<dyn QuotaStore>,
     pub blobs: Arc<dyn BlobStore>,
     /// Local disk that data is written to at disk speed before it goes to `blobs`, when
@@ -61,6 +64,7 @@ trait MetadataDatabase:
     + WebhookStore
     + LifecycleStore
     + ImmutableTagRuleStore
+    + TrustedKeyStore
     + QuotaStore
     + Notifier
     + LeaseStore
@@ -76,6 +80,7 @@ impl<D> MetadataDatabase for D where
         + WebhookStore
         + LifecycleStore
         + ImmutableTagRuleStore
+        + TrustedKeyStore
         + QuotaStore
         + Notifier
         + LeaseStore
@@ -117,6 +122,7 @@ impl Stores {
             webhooks: database.clone(),
             lifecycle: database.clone(),
             immutability: database.clone(),
+            trusted_keys: database.clone(),
             quotas: database.clone(),
             notifier: database.clone(),
             leases: database.clone(),
@@ -253,6 +259,7 @@ mod contracts {
     crate::storage::contract::lifecycle_contract!(stores());
     crate::storage::contract::immutability_contract!(stores());
     crate::storage::contract::quotas_contract!(stores());
+    crate::storage::contract::trusted_keys_contract!(stores());
 
     /// Two replicas: two `Stores` opened on one data folder.
     async fn replicas() -> (tempfile::TempDir, Stores, Stores) {

@@ -18,6 +18,7 @@ mod pull_secrets;
 mod quotas;
 mod retention;
 mod session;
+mod signatures;
 mod streams;
 mod tokens;
 mod webhooks;
@@ -47,6 +48,8 @@ pub struct LocalConsoleData {
     pub secrets: Arc<crate::secrets::api::RegistrySecrets>,
     /// Tag immutability rules, and which tags are immutable for a stream's page.
     pub tag_rules: Arc<crate::immutability::ImmutableTagRules>,
+    /// The public keys each namespace trusts for its images' signatures.
+    pub trusted_keys: Arc<crate::signatures::trusted_keys::TrustedKeys>,
     /// Quotas and limit ranges, and what a namespace uses.
     pub quotas: Arc<crate::quota::Quotas>,
     /// Retention policies, prunes and the scheduled pruner.

@@ -107,6 +107,8 @@ impl StreamData for LocalConsoleData {
         for tag in &mut detail.tags {
             tag.immutable_rule = protected.remove(&tag.name);
         }
+        self.mark_signed_by_referrers(namespace, stream, &mut detail)
+            .await?;
         Ok(detail)
     }
 
@@ -170,6 +172,49 @@ impl StreamData for LocalConsoleData {
         self.image_streams
             .update_stream(&who, namespace, stream, object)
             .await?;
+        Ok(())
+    }
+}
+
+/// Images of a stream's page looked up in the referrers index for a signature, at most: a
+/// stream with more distinct images shows only the tag scheme's signatures past them.
+const SIGNATURE_LOOKUPS: usize = 100;
+
+impl LocalConsoleData {
+    /// Marks the tags whose image a signature refers to through the referrers API (cosign's
+    /// OCI 1.1 form, notation): one indexed lookup per distinct image, no artifact read.
+    async fn mark_signed_by_referrers(
+        &self,
+        namespace: &str,
+        stream: &str,
+        detail: &mut StreamDetail,
+    ) -> ConsoleResult<()> {
+        let repository = crate::imagestream::names::repository(namespace, stream)?;
+        let unsigned: std::collections::BTreeSet<String> = detail
+            .tags
+            .iter()
+            .filter(|tag| !tag.signed)
+            .filter_map(|tag| tag.digest.clone())
+            .collect();
+        let mut signed = std::collections::HashSet::new();
+        for digest in unsigned.into_iter().take(SIGNATURE_LOOKUPS) {
+            let Ok(parsed) = digest.parse::<crate::oci::Digest>() else {
+                continue;
+            };
+            let referrers = self.metadata.referrers(&repository, &parsed).await?;
+            if referrers.iter().any(|r| {
+                r.artifact_type
+                    .as_deref()
+                    .is_some_and(crate::signatures::is_signature_type)
+            }) {
+                signed.insert(digest);
+            }
+        }
+        for tag in &mut detail.tags {
+            if tag.digest.as_ref().is_some_and(|d| signed.contains(d)) {
+                tag.signed = true;
+            }
+        }
         Ok(())
     }
 }

@@ -37,6 +37,7 @@ mod quotas;
 mod registry;
 mod secrets;
 mod streams;
+mod trusted_keys;
 mod webhooks;
 
 use std::time::Duration;
@@ -989,6 +990,7 @@ mod contracts {
             webhooks: database.clone(),
             lifecycle: database.clone(),
             immutability: database.clone(),
+            trusted_keys: database.clone(),
             quotas: database.clone(),
             notifier: database.clone(),
             leases: database.clone(),
@@ -1024,6 +1026,7 @@ mod contracts {
     crate::storage::contract::collection_contract!(stores());
     crate::storage::contract::lifecycle_contract!(stores());
     crate::storage::contract::quotas_contract!(stores());
+    crate::storage::contract::trusted_keys_contract!(stores());
 
     /// Two replicas: two databases (two pools, two listeners) on one PostgreSQL database.
     async fn replicas() -> (tempfile::TempDir, Stores, Stores) {

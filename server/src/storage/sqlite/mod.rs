@@ -20,6 +20,7 @@ mod quotas;
 mod registry;
 mod secrets;
 mod streams;
+mod trusted_keys;
 mod webhooks;
 
 use std::path::Path;

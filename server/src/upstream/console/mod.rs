@@ -18,6 +18,7 @@ mod pull_secrets;
 mod quotas;
 mod reviews;
 mod session;
+mod signatures;
 mod streams;
 mod tokens;
 mod webhooks;
