@@ -51,6 +51,7 @@ pub struct ListParams {
     pub timeout_seconds: Option<u64>,
     pub field_selector: Option<String>,
     pub label_selector: Option<String>,
+    pub allow_watch_bookmarks: Option<String>,
 }
 
 /// A request's query string as `T`; one that does not parse answers as a `Status` 400.
@@ -94,6 +95,11 @@ impl ListParams {
 
     pub fn watching(&self) -> bool {
         matches!(self.watch.as_deref(), Some("true" | "1"))
+    }
+
+    /// Whether a watch may carry `BOOKMARK` events (`allowWatchBookmarks=true`).
+    pub fn bookmarks(&self) -> bool {
+        matches!(self.allow_watch_bookmarks.as_deref(), Some("true" | "1"))
     }
 
     /// The name asked for with `fieldSelector=metadata.name=NAME`.
@@ -194,14 +200,17 @@ pub async fn not_found(request: Request) -> Response {
     ApiError::NoSuchResource(request.uri().path().to_owned()).into_response()
 }
 
-/// What no API route matches under `/api` and `/apis`: a `Status` 404, never the console's page.
+/// What no API route matches under `/api`, `/apis` and `/openapi` (whose documents Berth does
+/// not serve yet): a `Status` 404, never the console's page. `/api` and `/apis` themselves are
+/// discovery's.
 pub fn unknown_api_paths() -> Router {
     Router::new()
-        .route("/api", axum::routing::any(not_found))
         // A catch-all needs one character after the slash: `/api/` is its own route.
         .route("/api/", axum::routing::any(not_found))
         .route("/api/{*rest}", axum::routing::any(not_found))
-        .route("/apis", axum::routing::any(not_found))
         .route("/apis/", axum::routing::any(not_found))
         .route("/apis/{*rest}", axum::routing::any(not_found))
+        .route("/openapi", axum::routing::any(not_found))
+        .route("/openapi/", axum::routing::any(not_found))
+        .route("/openapi/{*rest}", axum::routing::any(not_found))
 }
