@@ -13,7 +13,7 @@ use axum::routing::get;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use serde::Serialize;
 
-use super::http::method_not_allowed;
+use super::http::{accepts_json_as, method_not_allowed};
 use super::resource::*;
 use super::table::{
     Column, IMAGE_COLUMNS, IMAGE_STREAM_COLUMNS, IMAGE_STREAM_IMAGE_COLUMNS,
@@ -229,8 +229,10 @@ pub const RESOURCES: &[ApiResource] = &[
     ApiResource::new(IMAGES, "Image", "image")
         .cluster()
         .columns(IMAGE_COLUMNS),
-    // OpenShift's user API (`users/~` is who am I).
-    ApiResource::new(USERS, "User", "user").cluster(),
+    // OpenShift's user API (a get of `users/~` only, who am I: not declared).
+    ApiResource::new(USERS, "User", "user")
+        .cluster()
+        .verbs(&["list"]),
     ApiResource::new(GROUPS, "Group", "group")
         .cluster()
         .verbs(&["list", "update"]),
@@ -425,20 +427,10 @@ fn aggregated(groups: impl IntoIterator<Item = &'static str>) -> GroupDiscoveryL
 /// Whether `Accept` asks for aggregated discovery (`v2`; `v2beta1` alone gets the legacy form,
 /// which clients also read).
 fn wants_aggregated(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .any(|media| {
-            let mut params = media.split(';').map(str::trim);
-            params.next() == Some("application/json") && {
-                let params: Vec<&str> = params.collect();
-                ["g=apidiscovery.k8s.io", "v=v2", "as=APIGroupDiscoveryList"]
-                    .iter()
-                    .all(|wanted| params.contains(wanted))
-            }
-        })
+    accepts_json_as(
+        headers,
+        &["g=apidiscovery.k8s.io", "v=v2", "as=APIGroupDiscoveryList"],
+    )
 }
 
 /// A discovery answer: aggregated when asked for, else the legacy document; either way it

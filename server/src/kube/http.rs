@@ -28,14 +28,25 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let protobuf = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with(super::protobuf::PROTOBUF));
         let bytes = axum::body::to_bytes(request.into_body(), MAX_BODY)
             .await
             .map_err(|err| {
                 ApiError::BadRequest(format!("reading the request body failed: {err}"))
             })?;
-        serde_json::from_slice(&bytes).map(ApiJson).map_err(|err| {
+        let invalid = |err: serde_json::Error| {
             ApiError::BadRequest(format!("the request body is not a valid object: {err}"))
-        })
+        };
+        if protobuf {
+            return serde_json::from_value(super::protobuf::to_json(&bytes)?)
+                .map(ApiJson)
+                .map_err(invalid);
+        }
+        serde_json::from_slice(&bytes).map(ApiJson).map_err(invalid)
     }
 }
 
@@ -189,6 +200,23 @@ pub fn watch_response<Permit: Send + Sync + 'static>(
         Ok::<_, std::convert::Infallible>(line)
     }));
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// Whether `Accept` names JSON with all of `parameters` (`as=Table`, `g=meta.k8s.io`): how
+/// Kubernetes clients ask for another shape of an answer.
+pub fn accepts_json_as(headers: &axum::http::HeaderMap, parameters: &[&str]) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|media| {
+            let mut params = media.split(';').map(str::trim);
+            params.next() == Some("application/json") && {
+                let params: Vec<&str> = params.collect();
+                parameters.iter().all(|wanted| params.contains(wanted))
+            }
+        })
 }
 
 /// A method a Kubernetes-style route does not take, as a `Status`.

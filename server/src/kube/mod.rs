@@ -8,6 +8,7 @@ mod error;
 mod http;
 mod meta;
 mod paging;
+mod protobuf;
 mod quantity;
 mod resource;
 pub mod table;

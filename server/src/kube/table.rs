@@ -16,6 +16,7 @@ use serde_json::{Map, Value, json};
 
 use super::discovery::by_kind;
 use super::error::ApiError;
+use super::http::accepts_json_as;
 
 /// The largest answer turned into a table (lists are paged well below it).
 const MAX_TABLE_SOURCE: usize = 64 * 1024 * 1024;
@@ -320,15 +321,7 @@ impl TableRequest {
 
 /// Whether `Accept` names `Table` of `meta.k8s.io` (v1 or v1beta1; answered as v1).
 fn wants_table(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .any(|media| {
-            let params: Vec<&str> = media.split(';').map(str::trim).collect();
-            params.contains(&"as=Table") && params.contains(&"g=meta.k8s.io")
-        })
+    accepts_json_as(headers, &["as=Table", "g=meta.k8s.io"])
 }
 
 fn row(object: &Value, columns: &[Column], include: Include, now: DateTime<Utc>) -> Value {
