@@ -276,9 +276,10 @@ async fn watch(
             async move { item }
         })
         .filter_map(|line| async move { line });
-    let changes = match params.bookmarks() {
-        true => with_bookmarks(changes, kind, last_seen),
-        false => changes.boxed(),
+    let changes = if params.bookmarks() {
+        with_bookmarks(changes, kind, last_seen)
+    } else {
+        changes.boxed()
     };
     let lines = futures_util::stream::iter(initial).chain(changes).boxed();
     Ok(watch_response(lines, Some(timeout), permit))

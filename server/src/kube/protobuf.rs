@@ -191,7 +191,7 @@ mod tests {
 
     fn field(number: u64, bytes: &[u8]) -> Vec<u8> {
         let mut out = vec![
-            u8::try_from(number << 3 | 2).expect("small"),
+            u8::try_from((number << 3) | 2).expect("small"),
             u8::try_from(bytes.len()).expect("short"),
         ];
         out.extend_from_slice(bytes);
