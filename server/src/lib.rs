@@ -278,9 +278,12 @@ async fn build_app_on(
         .merge(immutability::router(tag_rules))
         .merge(signatures::trusted_keys::router(trusted_keys))
         .merge(quota::router(quotas))
+        .merge(kube::discovery::router())
         .merge(kube::unknown_api_paths())
         // Every API route answers a method it does not take with a `Status`, not an empty 405.
-        .method_not_allowed_fallback(kube::method_not_allowed);
+        .method_not_allowed_fallback(kube::method_not_allowed)
+        // `kubectl get`'s tables, from what each API answers.
+        .layer(axum::middleware::from_fn(kube::table::tables));
     let with_sessions = apis
         .route(
             "/console/api/events",

@@ -27,6 +27,7 @@ impl From<ApiError> for ConsoleError {
             | ApiError::Conflict { .. }
             | ApiError::NotNow { .. }
             | ApiError::MethodNotAllowed
+            | ApiError::UnsupportedMediaType(_)
             | ApiError::Gone { .. }
             | ApiError::ContinueExpired => ConsoleError::Invalid(err.to_string()),
             ApiError::TooManyRequests { .. } => ConsoleError::TooManyRequests(err.to_string()),

@@ -1,10 +1,12 @@
 //! Watches of namespaces and image streams: `watch=true` turns a list into a stream of
 //! `ADDED`/`MODIFIED`/`DELETED` events, resumable from a `resourceVersion`; and the console's
-//! feed of the same log as server-sent events. Each event reaches only callers who may see its
+//! feed of the same log as server-sent events. With `allowWatchBookmarks=true` a watch also
+//! gets `BOOKMARK`s. Each event reaches only callers who may see its
 //! object.
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -239,13 +241,18 @@ async fn watch(
         },
         name,
     };
+    // The last event read, shown or not, for bookmarks.
+    let last_seen = Arc::new(AtomicI64::new(from));
+    let seen = last_seen.clone();
     let changes = follow(api.store.clone(), filter, from)
         .then(move |event| {
             let api = api.clone();
             let who = who.clone();
+            let seen = seen.clone();
             async move {
                 let rendered = match event {
                     Ok(event) => render(&api, &who, &event).await.map(|object| {
+                        seen.store(event.id, Ordering::Release);
                         object.and_then(|object| object.line(event.event_type.as_str(), event.id))
                     }),
                     Err(err) => Err(err),
@@ -270,8 +277,57 @@ async fn watch(
             async move { item }
         })
         .filter_map(|line| async move { line });
+    let changes = if params.bookmarks() {
+        with_bookmarks(changes, kind, last_seen)
+    } else {
+        changes.boxed()
+    };
     let lines = futures_util::stream::iter(initial).chain(changes).boxed();
     Ok(watch_response(lines, Some(timeout), permit))
+}
+
+/// How often a watch that allows bookmarks gets one while nothing it may see changes.
+const BOOKMARK_EVERY: Duration = Duration::from_secs(15);
+
+/// `changes` with a `BOOKMARK` at once and every [`BOOKMARK_EVERY`] after, each carrying the
+/// version of the last event read (`last_seen`), so that a client resumes past the events it
+/// was not shown; it ends when `changes` does.
+fn with_bookmarks(
+    changes: impl futures_util::Stream<Item = Bytes> + Send + 'static,
+    kind: EventKind,
+    last_seen: Arc<AtomicI64>,
+) -> futures_util::stream::BoxStream<'static, Bytes> {
+    let (kind, api_version) = match kind {
+        EventKind::ImageStream => ("ImageStream", super::model::IMAGE_API_VERSION),
+        EventKind::Namespace => ("Namespace", crate::kube::CORE_API_VERSION),
+    };
+    let bookmark = move || {
+        let event = WatchEvent {
+            event_type: "BOOKMARK",
+            object: serde_json::json!({
+                "kind": kind,
+                "apiVersion": api_version,
+                "metadata": {"resourceVersion": last_seen.load(Ordering::Acquire).to_string()},
+            }),
+        };
+        let mut line = serde_json::to_vec(&event).unwrap_or_default();
+        line.push(b'\n');
+        Some(Bytes::from(line))
+    };
+    let ticks = futures_util::stream::unfold(true, move |first| async move {
+        if !first {
+            tokio::time::sleep(BOOKMARK_EVERY).await;
+        }
+        Some(((), false))
+    })
+    .map(move |()| bookmark());
+    let changes = changes
+        .map(Some)
+        .chain(futures_util::stream::once(async { None }));
+    futures_util::stream::select(changes, ticks)
+        .take_while(|line| std::future::ready(line.is_some()))
+        .filter_map(std::future::ready)
+        .boxed()
 }
 
 /// A list handler's answer: with `watch=true` a watch of the objects of `kind` (in `namespace`

@@ -93,6 +93,9 @@ pub enum ApiError {
     Refused(String),
     #[error("this method is not allowed on this resource")]
     MethodNotAllowed,
+    /// A body in an encoding the endpoint does not read.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error("too old resource version: {requested} (the oldest kept is {oldest})")]
     Gone { requested: i64, oldest: i64 },
     #[error(
@@ -165,6 +168,9 @@ impl ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
             ApiError::NoSuchResource(_) => (StatusCode::NOT_FOUND, "NotFound"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed"),
+            ApiError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType")
+            }
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "Unauthorized"),
             ApiError::Forbidden { .. }
             | ApiError::ForbiddenBy { .. }

@@ -28,14 +28,25 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let protobuf = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with(super::protobuf::PROTOBUF));
         let bytes = axum::body::to_bytes(request.into_body(), MAX_BODY)
             .await
             .map_err(|err| {
                 ApiError::BadRequest(format!("reading the request body failed: {err}"))
             })?;
-        serde_json::from_slice(&bytes).map(ApiJson).map_err(|err| {
+        let invalid = |err: serde_json::Error| {
             ApiError::BadRequest(format!("the request body is not a valid object: {err}"))
-        })
+        };
+        if protobuf {
+            return serde_json::from_value(super::protobuf::to_json(&bytes)?)
+                .map(ApiJson)
+                .map_err(invalid);
+        }
+        serde_json::from_slice(&bytes).map(ApiJson).map_err(invalid)
     }
 }
 
@@ -51,6 +62,7 @@ pub struct ListParams {
     pub timeout_seconds: Option<u64>,
     pub field_selector: Option<String>,
     pub label_selector: Option<String>,
+    pub allow_watch_bookmarks: Option<String>,
 }
 
 /// A request's query string as `T`; one that does not parse answers as a `Status` 400.
@@ -94,6 +106,11 @@ impl ListParams {
 
     pub fn watching(&self) -> bool {
         matches!(self.watch.as_deref(), Some("true" | "1"))
+    }
+
+    /// Whether a watch may carry `BOOKMARK` events (`allowWatchBookmarks=true`).
+    pub fn bookmarks(&self) -> bool {
+        matches!(self.allow_watch_bookmarks.as_deref(), Some("true" | "1"))
     }
 
     /// The name asked for with `fieldSelector=metadata.name=NAME`.
@@ -185,6 +202,23 @@ pub fn watch_response<Permit: Send + Sync + 'static>(
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
+/// Whether `Accept` names JSON with all of `parameters` (`as=Table`, `g=meta.k8s.io`): how
+/// Kubernetes clients ask for another shape of an answer.
+pub fn accepts_json_as(headers: &axum::http::HeaderMap, parameters: &[&str]) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|media| {
+            let mut params = media.split(';').map(str::trim);
+            params.next() == Some("application/json") && {
+                let params: Vec<&str> = params.collect();
+                parameters.iter().all(|wanted| params.contains(wanted))
+            }
+        })
+}
+
 /// A method a Kubernetes-style route does not take, as a `Status`.
 pub async fn method_not_allowed() -> Response {
     ApiError::MethodNotAllowed.into_response()
@@ -194,14 +228,17 @@ pub async fn not_found(request: Request) -> Response {
     ApiError::NoSuchResource(request.uri().path().to_owned()).into_response()
 }
 
-/// What no API route matches under `/api` and `/apis`: a `Status` 404, never the console's page.
+/// What no API route matches under `/api`, `/apis` and `/openapi` (whose documents Berth does
+/// not serve yet): a `Status` 404, never the console's page. `/api` and `/apis` themselves are
+/// discovery's.
 pub fn unknown_api_paths() -> Router {
     Router::new()
-        .route("/api", axum::routing::any(not_found))
         // A catch-all needs one character after the slash: `/api/` is its own route.
         .route("/api/", axum::routing::any(not_found))
         .route("/api/{*rest}", axum::routing::any(not_found))
-        .route("/apis", axum::routing::any(not_found))
         .route("/apis/", axum::routing::any(not_found))
         .route("/apis/{*rest}", axum::routing::any(not_found))
+        .route("/openapi", axum::routing::any(not_found))
+        .route("/openapi/", axum::routing::any(not_found))
+        .route("/openapi/{*rest}", axum::routing::any(not_found))
 }

@@ -95,6 +95,61 @@ pub const RETENTION_POLICIES: Resource = Resource {
     group: "berth.io",
 };
 
+pub const ACCESS_REVIEWS: Resource = Resource {
+    plural: "selfsubjectaccessreviews",
+    group: "authorization.k8s.io",
+};
+
+pub const AUDIT_EVENTS: Resource = Resource {
+    plural: "auditevents",
+    group: "access.berth.io",
+};
+
+pub const ROLE_BINDINGS: Resource = Resource {
+    plural: "rolebindings",
+    group: "access.berth.io",
+};
+
+pub const GROUPS: Resource = Resource {
+    plural: "groups",
+    group: "user.openshift.io",
+};
+
+pub const IDENTITIES: Resource = Resource {
+    plural: "identities",
+    group: "user.openshift.io",
+};
+
+pub const PERSONAL_TOKENS: Resource = Resource {
+    plural: "personaltokens",
+    group: "access.berth.io",
+};
+
+pub const RULES_REVIEWS: Resource = Resource {
+    plural: "selfsubjectrulesreviews",
+    group: "authorization.k8s.io",
+};
+
+pub const SERVICE_ACCOUNTS: Resource = Resource {
+    plural: "serviceaccounts",
+    group: "",
+};
+
+pub const USERS: Resource = Resource {
+    plural: "users",
+    group: "user.openshift.io",
+};
+
+pub const WHO_CAN: Resource = Resource {
+    plural: "whocan",
+    group: "access.berth.io",
+};
+
+pub const PERMISSIONS: Resource = Resource {
+    plural: "permissions",
+    group: "access.berth.io",
+};
+
 impl fmt::Display for Resource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.group.is_empty() {

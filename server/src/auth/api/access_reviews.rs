@@ -1,5 +1,6 @@
 //! Kubernetes' `SelfSubjectAccessReview`: may the caller do this one thing?
 
+use crate::kube::ACCESS_REVIEWS;
 use axum::extract::State;
 use axum::response::Response;
 
@@ -9,12 +10,7 @@ use crate::auth::reviews::{
     self, AccessReviewSpec, AccessReviewStatus, JsonObject, NonResourceAttributes,
     ResourceAttributes, Review, invalid_field, object_field, review_body, text_field,
 };
-use crate::kube::{ApiJson, ApiResult, Resource, created};
-
-const ACCESS_REVIEWS: Resource = Resource {
-    plural: "selfsubjectaccessreviews",
-    group: "authorization.k8s.io",
-};
+use crate::kube::{ApiJson, ApiResult, created};
 
 fn resource_attributes(attributes: &JsonObject) -> ApiResult<ResourceAttributes> {
     let field = |name: &str| {

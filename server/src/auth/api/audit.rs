@@ -1,17 +1,13 @@
 //! The audit log (`GET /apis/access.berth.io/v1/auditevents`), for cluster administrators.
 
+use crate::kube::AUDIT_EVENTS;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::{Access, list, require_cluster_admin};
 use crate::auth::http::Caller;
-use crate::kube::{ApiError, ApiQuery, Resource};
-
-const AUDIT_EVENTS: Resource = Resource {
-    plural: "auditevents",
-    group: "access.berth.io",
-};
+use crate::kube::{ApiError, ApiQuery};
 
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct AuditQuery {

@@ -1,6 +1,7 @@
 //! Role bindings: a role for a user, group or service account on the registry, a namespace or one
 //! image stream of it (`/apis/access.berth.io/v1/[namespaces/{ns}/]rolebindings`).
 
+use crate::kube::ROLE_BINDINGS;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -13,15 +14,11 @@ use crate::auth::identity::binding_name_part;
 use crate::auth::names::{group_name_error, user_name_error};
 use crate::auth::{Action, Role, Subject, Target};
 use crate::kube::{
-    ApiError, ApiJson, ApiQuery, ApiResult, FieldError, ObjectMeta, Resource, created, deleted, ok,
+    ApiError, ApiJson, ApiQuery, ApiResult, FieldError, ObjectMeta, created, deleted, ok,
 };
 use crate::oci::RepositoryName;
 use crate::storage::auth::BindingRecord;
 
-pub const ROLE_BINDINGS: Resource = Resource {
-    plural: "rolebindings",
-    group: "access.berth.io",
-};
 /// The group of one namespace's service accounts is this and the namespace's name.
 const SERVICE_ACCOUNT_GROUP_PREFIX: &str = "system:serviceaccounts:";
 

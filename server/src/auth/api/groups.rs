@@ -1,6 +1,7 @@
 //! Groups (`/apis/user.openshift.io/v1/groups`), for cluster administrators: listed, and their
 //! members set.
 
+use crate::kube::GROUPS;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -8,12 +9,7 @@ use serde::Deserialize;
 use super::{Access, list, require_cluster_admin};
 use crate::auth::http::Caller;
 use crate::auth::names::managed_group_name_error;
-use crate::kube::{ApiError, ApiJson, FieldError, Resource, ok};
-
-const GROUPS: Resource = Resource {
-    plural: "groups",
-    group: "user.openshift.io",
-};
+use crate::kube::{ApiError, ApiJson, FieldError, ok};
 
 pub(super) async fn list_groups(State(api): Access, caller: Caller) -> Response {
     let result = async {

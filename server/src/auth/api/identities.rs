@@ -1,6 +1,7 @@
 //! External identities (`/apis/user.openshift.io/v1/identities`), for cluster administrators: a
 //! provider's subject linked to a user.
 
+use crate::kube::IDENTITIES;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
@@ -9,13 +10,8 @@ use serde::Deserialize;
 use super::bindings::RoleRef;
 use super::{Access, list, require_cluster_admin};
 use crate::auth::http::Caller;
-use crate::kube::{ApiError, ApiJson, FieldError, Resource, created};
+use crate::kube::{ApiError, ApiJson, FieldError, created};
 use crate::storage::auth::{IdentityRecord, LinkOutcome};
-
-const IDENTITIES: Resource = Resource {
-    plural: "identities",
-    group: "user.openshift.io",
-};
 
 fn identity_object(record: &IdentityRecord) -> serde_json::Value {
     serde_json::json!({

@@ -4,10 +4,10 @@
 use axum::extract::{Path, State};
 use axum::response::Response;
 
-use super::bindings::ROLE_BINDINGS;
 use super::{Access, AccessApi, ScopeQuery, access_api_version};
 use crate::auth::http::Caller;
 use crate::auth::{Action, Role, Subject, Target};
+use crate::kube::ROLE_BINDINGS;
 use crate::kube::{ApiError, ApiQuery, ApiResult, ok};
 
 /// Parses `Kind:name` (`User:alice`, `Group:devs`, `ServiceAccount:ns:name`) into a subject

@@ -2,6 +2,7 @@
 //! made with a password or in the console, listed and revoked; and the shape every Berth token
 //! is shown in.
 
+use crate::kube::PERSONAL_TOKENS;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -15,14 +16,9 @@ use crate::auth::tokens::{
 };
 use crate::auth::{AccessChange, Subject};
 use crate::kube::{
-    ApiError, ApiJson, ApiResult, FieldError, ObjectMeta, Resource, created, deleted, ok, time,
+    ApiError, ApiJson, ApiResult, FieldError, ObjectMeta, created, deleted, ok, time,
 };
 use crate::storage::auth::{NewAudit, TokenKind, TokenOwner, TokenRecord};
-
-const PERSONAL_TOKENS: Resource = Resource {
-    plural: "personaltokens",
-    group: "access.berth.io",
-};
 
 /// A personal access token as the API shows it; `token` only in the answer to its creation.
 #[derive(Debug, Serialize, Deserialize)]

@@ -1,18 +1,14 @@
 //! Kubernetes' `SelfSubjectRulesReview`: what the caller may do in a namespace, as RBAC rules.
 
+use crate::kube::RULES_REVIEWS;
 use axum::extract::State;
 use axum::response::Response;
 
 use super::Access;
 use crate::auth::http::Caller;
 use crate::auth::reviews::{self, Review, RulesReviewSpec, invalid_field, review_body, text_field};
-use crate::kube::{ApiJson, Resource, created};
+use crate::kube::{ApiJson, created};
 use crate::oci::is_valid_namespace;
-
-const RULES_REVIEWS: Resource = Resource {
-    plural: "selfsubjectrulesreviews",
-    group: "authorization.k8s.io",
-};
 
 /// `POST /apis/authorization.k8s.io/v1/selfsubjectrulesreviews` with `spec.namespace`: what
 /// the caller may do there, as RBAC rules (see [`reviews::resource_rules`]).

@@ -1,6 +1,7 @@
 //! Service accounts of a namespace (`/api/v1/namespaces/{ns}/serviceaccounts`) and their tokens:
 //! Kubernetes' TokenRequest to make one, and Berth's list and revocation of those made.
 
+use crate::kube::SERVICE_ACCOUNTS;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -18,11 +19,6 @@ use crate::kube::{
     ApiError, ApiJson, ApiResult, FieldError, ObjectMeta, Resource, created, deleted, ok, time,
 };
 use crate::storage::auth::{ServiceAccountRecord, TokenKind, TokenOwner, TokenRecord};
-
-const SERVICE_ACCOUNTS: Resource = Resource {
-    plural: "serviceaccounts",
-    group: "",
-};
 
 impl AccessApi {
     /// A namespace's service accounts are managed by those who manage access there.

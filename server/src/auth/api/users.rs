@@ -1,18 +1,14 @@
 //! Users (`GET /apis/user.openshift.io/v1/users`), for cluster administrators: each with its
 //! identities and groups; and `users/~`, the caller.
 
+use crate::kube::USERS;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
 use super::{Access, list, require_cluster_admin};
 use crate::auth::Subject;
 use crate::auth::http::Caller;
-use crate::kube::{ApiError, Resource};
-
-const USERS: Resource = Resource {
-    plural: "users",
-    group: "user.openshift.io",
-};
+use crate::kube::ApiError;
 
 pub(super) async fn list_users(State(api): Access, caller: Caller) -> Response {
     let result = async {

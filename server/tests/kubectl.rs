@@ -1,0 +1,745 @@
+//! kubectl against Berth over HTTPS: discovery (aggregated and legacy), `get` with server-side
+//! tables (`-A`, `-o wide/yaml/json`, `--chunk-size`, `--selector`), `describe`, `get -w`,
+//! `delete`, namespaces, service accounts, secrets, `auth can-i` and `create token`; and two
+//! users, each of whom sees nothing of the other's namespace through these paths. Each test is
+//! skipped, saying so, when `/usr/bin/kubectl` is not installed.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::{TestServer, create_namespace, grant_user, json_of, push_image, wait_until, whoami};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+
+const KUBECTL: &str = "/usr/bin/kubectl";
+const TABLE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
+const AGGREGATED: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json";
+
+fn kubectl_missing() -> bool {
+    if Path::new(KUBECTL).exists() {
+        return false;
+    }
+    eprintln!("skipped: {KUBECTL} is not installed (scripts/setup test installs it)");
+    true
+}
+
+/// A CA and a certificate for 127.0.0.1 it signed, written to `dir`; answers the CA's file and
+/// Berth's `--tls-cert`/`--tls-key` arguments.
+fn certificates(dir: &Path) -> (PathBuf, Vec<String>) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
+        IsCa, KeyPair, KeyUsagePurpose,
+    };
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "Berth kubectl test CA");
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+    let mut leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+    leaf.distinguished_name.push(DnType::CommonName, "berth");
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let key = KeyPair::generate().unwrap();
+    let cert = leaf.signed_by(&key, &ca).unwrap();
+    let (ca_file, cert_file, key_file) =
+        (dir.join("ca.crt"), dir.join("tls.crt"), dir.join("tls.key"));
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    std::fs::write(&cert_file, cert.pem()).unwrap();
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+    let args = vec![
+        "--tls-cert".to_owned(),
+        cert_file.display().to_string(),
+        "--tls-key".to_owned(),
+        key_file.display().to_string(),
+    ];
+    (ca_file, args)
+}
+
+/// Berth over HTTPS, with the CA that signed its certificate.
+struct Https {
+    server: TestServer,
+    ca: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+fn start() -> Https {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, args) = certificates(dir.path());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = TestServer::start_with(&args);
+    assert!(server.base.starts_with("https://"), "{}", server.base);
+    Https { server, ca, dir }
+}
+
+/// kubectl with a kubeconfig of its own (the server, the CA, a bearer token, a namespace) and
+/// a discovery cache of its own.
+struct Kubectl {
+    kubeconfig: PathBuf,
+    cache: PathBuf,
+}
+
+impl Kubectl {
+    fn new(https: &Https, user: &str, token: &str, namespace: &str) -> Self {
+        let kubeconfig = https.dir.path().join(format!("{user}.kubeconfig"));
+        std::fs::write(
+            &kubeconfig,
+            format!(
+                "apiVersion: v1
+kind: Config
+clusters:
+- name: berth
+  cluster:
+    server: {server}
+    certificate-authority: {ca}
+users:
+- name: {user}
+  user:
+    token: {token}
+contexts:
+- name: berth
+  context:
+    cluster: berth
+    user: {user}
+    namespace: {namespace}
+current-context: berth
+",
+                server = https.server.base,
+                ca = https.ca.display(),
+            ),
+        )
+        .unwrap();
+        let cache = https.dir.path().join(format!("{user}-cache"));
+        Kubectl { kubeconfig, cache }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(KUBECTL);
+        command
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(&self.cache)
+            .args(args)
+            .env_remove("KUBECONFIG")
+            .stdin(Stdio::null());
+        command
+    }
+
+    fn output(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("running kubectl")
+    }
+
+    /// kubectl's output; it must succeed.
+    fn ok(&self, args: &[&str]) -> String {
+        let output = self.output(args);
+        assert!(
+            output.status.success(),
+            "kubectl {}: {}\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr),
+            String::from_utf8_lossy(&output.stdout)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// kubectl's error output; it must fail.
+    fn fails(&self, args: &[&str]) -> String {
+        let output = self.output(args);
+        assert!(
+            !output.status.success(),
+            "kubectl {} succeeded: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stdout)
+        );
+        String::from_utf8(output.stderr).unwrap()
+    }
+
+    /// A long-running kubectl (`get -w`) whose lines arrive on the channel.
+    fn spawn(&self, args: &[&str]) -> (Child, mpsc::Receiver<String>) {
+        let mut child = self
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting kubectl");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        (child, rx)
+    }
+}
+
+/// The lines from `lines` until one contains `wanted` (within 30 s), that line last.
+fn lines_until(lines: &mpsc::Receiver<String>, wanted: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    loop {
+        match lines.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) => {
+                let found = line.contains(wanted);
+                seen.push(line);
+                if found {
+                    return seen;
+                }
+            }
+            Err(err) => panic!("no line with {wanted:?} ({err}); saw {seen:#?}"),
+        }
+    }
+}
+
+/// The table's header and the cells of each row, split at runs of two spaces or more.
+fn rows(table: &str) -> Vec<Vec<String>> {
+    table
+        .lines()
+        .map(|line| {
+            line.split("  ")
+                .map(str::trim)
+                .filter(|cell| !cell.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .collect()
+}
+
+fn row_named<'a>(table: &'a [Vec<String>], column: usize, name: &str) -> &'a Vec<String> {
+    table
+        .iter()
+        .find(|row| row.get(column).is_some_and(|cell| cell == name))
+        .unwrap_or_else(|| panic!("no row {name:?} in {table:#?}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn discovery_answers_kubectl_in_both_forms() {
+    if kubectl_missing() {
+        return;
+    }
+    let https = start();
+    let server = &https.server;
+    let kubectl = Kubectl::new(&https, "admin", &server.admin_token, "default");
+
+    // Aggregated discovery, as kubectl asks for it first.
+    for (path, group) in [("/api", ""), ("/apis", "image.openshift.io")] {
+        let response = server
+            .client()
+            .get(server.url(path))
+            .header("accept", AGGREGATED)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+        );
+        let list: Value = response.json().await.unwrap();
+        assert_eq!(list["kind"], "APIGroupDiscoveryList");
+        let item = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|item| item["metadata"]["name"].as_str().unwrap_or("") == group)
+            .unwrap_or_else(|| panic!("no group {group:?} in {list}"));
+        assert_eq!(item["versions"][0]["version"], "v1");
+    }
+    let all: Value = server
+        .client()
+        .get(server.url("/apis"))
+        .header("accept", AGGREGATED)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let groups: Vec<&str> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|item| item["metadata"]["name"].as_str())
+        .collect();
+    for group in [
+        "image.openshift.io",
+        "user.openshift.io",
+        "authorization.k8s.io",
+        "access.berth.io",
+        "berth.io",
+    ] {
+        assert!(groups.contains(&group), "{group} missing from {groups:?}");
+    }
+    let streams = all["items"][0]["versions"][0]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["resource"] == "imagestreams")
+        .unwrap()
+        .clone();
+    assert_eq!(streams["shortNames"], json!(["is"]));
+    assert_eq!(streams["categories"], json!(["all"]));
+    assert_eq!(streams["scope"], "Namespaced");
+
+    // The legacy documents.
+    let version = json_of(server.get("/version")).await;
+    assert_eq!(version["major"], "1");
+    let core = json_of(server.get("/api")).await;
+    assert_eq!(core["kind"], "APIVersions");
+    assert_eq!(core["versions"], json!(["v1"]));
+    let image = json_of(server.get("/apis/image.openshift.io/v1")).await;
+    assert_eq!(image["kind"], "APIResourceList");
+    assert_eq!(image["groupVersion"], "image.openshift.io/v1");
+    let tags = image["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "imagestreamtags")
+        .unwrap();
+    assert_eq!(tags["shortNames"], json!(["istag"]));
+    let group = json_of(server.get("/apis/berth.io")).await;
+    assert_eq!(group["preferredVersion"]["groupVersion"], "berth.io/v1");
+    let core_v1 = json_of(server.get("/api/v1")).await;
+    let names: Vec<&str> = core_v1["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    for name in [
+        "namespaces",
+        "secrets",
+        "serviceaccounts",
+        "serviceaccounts/token",
+    ] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+
+    // Nothing under /api, /apis or /openapi answers with the console's page.
+    for path in [
+        "/apis/nothing.example/v1",
+        "/apis/image.openshift.io/v2",
+        "/api/v2",
+        "/apis/image.openshift.io/v1/namespaces/x/nothing",
+        "/openapi/v3",
+    ] {
+        let response = server.get(path).send().await.unwrap();
+        assert_eq!(response.status(), 404, "{path}");
+        let status: Value = response.json().await.unwrap();
+        assert_eq!(status["kind"], "Status", "{path}");
+    }
+
+    // kubectl's own view of it.
+    let versions = kubectl.ok(&["api-versions"]);
+    for version in [
+        "v1",
+        "image.openshift.io/v1",
+        "user.openshift.io/v1",
+        "authorization.k8s.io/v1",
+        "access.berth.io/v1",
+        "berth.io/v1",
+    ] {
+        assert!(
+            versions.lines().any(|l| l == version),
+            "{version}: {versions}"
+        );
+    }
+    let resources = rows(&kubectl.ok(&[
+        "api-resources",
+        "--api-group=image.openshift.io",
+        "-o",
+        "wide",
+    ]));
+    let is = row_named(&resources, 0, "imagestreams");
+    assert_eq!(
+        is[1..5],
+        ["is", "image.openshift.io/v1", "true", "ImageStream"]
+    );
+    assert!(
+        is[5].contains("watch") && is[5].contains("delete"),
+        "{is:?}"
+    );
+    assert_eq!(is[6], "all");
+    let isimage = row_named(&resources, 0, "imagestreamimages");
+    assert_eq!(isimage[1], "isimage");
+    let server_version: Value =
+        serde_json::from_str(&kubectl.ok(&["version", "-o", "json"])).unwrap();
+    assert_eq!(server_version["serverVersion"]["minor"], "32");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kubectl_gets_describes_watches_and_deletes_image_streams() {
+    if kubectl_missing() {
+        return;
+    }
+    let https = start();
+    let server = &https.server;
+    let admin = server.client();
+    create_namespace(&admin, server, "team").await;
+    create_namespace(&admin, server, "other").await;
+    push_image(server, "team/web", "latest", "web-1").await;
+    push_image(server, "team/web", "v1", "web-2").await;
+    push_image(server, "team/api", "latest", "api-1").await;
+    push_image(server, "other/db", "15", "db-1").await;
+    let kubectl = Kubectl::new(&https, "admin", &server.admin_token, "team");
+
+    // `oc get is`'s columns.
+    let table = rows(&kubectl.ok(&["get", "is"]));
+    assert_eq!(table[0], ["NAME", "IMAGE REPOSITORY", "TAGS", "UPDATED"]);
+    assert_eq!(table.len(), 3, "{table:#?}");
+    let web = row_named(&table, 0, "web");
+    assert_eq!(web[1], format!("{}/team/web", server.addr));
+    assert!(web[2] == "v1,latest" || web[2] == "latest,v1", "{web:?}");
+    assert!(web[3].ends_with(" ago"), "{web:?}");
+
+    let tags = rows(&kubectl.ok(&["get", "istag"]));
+    assert_eq!(tags[0], ["NAME", "IMAGE REFERENCE", "UPDATED"]);
+    let latest = row_named(&tags, 0, "web:latest");
+    assert!(
+        latest[1].starts_with(&format!("{}/team/web@sha256:", server.addr)),
+        "{latest:?}"
+    );
+    let wide = rows(&kubectl.ok(&["get", "istag", "-o", "wide"]));
+    assert_eq!(
+        wide[0],
+        ["NAME", "IMAGE REFERENCE", "UPDATED", "IMAGE NAME"]
+    );
+    assert!(row_named(&wide, 0, "api:latest")[3].starts_with("sha256:"));
+
+    // Every namespace: kubectl adds the namespace column from each row's metadata.
+    let everywhere = rows(&kubectl.ok(&["get", "is", "-A"]));
+    assert_eq!(
+        everywhere[0],
+        ["NAMESPACE", "NAME", "IMAGE REPOSITORY", "TAGS", "UPDATED"]
+    );
+    assert_eq!(row_named(&everywhere, 1, "db")[0], "other");
+    assert_eq!(everywhere.len(), 4, "{everywhere:#?}");
+
+    // The objects as they are.
+    let yaml = kubectl.ok(&["get", "is", "web", "-o", "yaml"]);
+    assert!(
+        yaml.contains("kind: ImageStream") && yaml.contains("name: web"),
+        "{yaml}"
+    );
+    let list: Value = serde_json::from_str(&kubectl.ok(&["get", "is", "-o", "json"])).unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 2, "{list}");
+    let one: Value =
+        serde_json::from_str(&kubectl.ok(&["get", "istag", "web:v1", "-o", "json"])).unwrap();
+    assert_eq!(one["kind"], "ImageStreamTag");
+
+    // Pages of one, followed through `continue`.
+    let paged = rows(&kubectl.ok(&["get", "is", "--chunk-size=1"]));
+    assert_eq!(paged.len(), 3, "{paged:#?}");
+    let page = json_of(
+        admin
+            .get(server.url("/apis/image.openshift.io/v1/namespaces/team/imagestreams?limit=1"))
+            .header("accept", TABLE),
+    )
+    .await;
+    assert_eq!(page["kind"], "Table");
+    assert_eq!(page["rows"].as_array().unwrap().len(), 1);
+    assert!(
+        !page["metadata"]["continue"].as_str().unwrap().is_empty(),
+        "{page}"
+    );
+
+    // Label selectors are refused, saying so, rather than ignored.
+    let refused = kubectl.fails(&["get", "is", "--selector", "app=web"]);
+    assert!(
+        refused.contains("labelSelector is not supported"),
+        "{refused}"
+    );
+
+    let described = kubectl.ok(&["describe", "is", "web"]);
+    assert!(
+        described.contains("Name:") && described.contains("web"),
+        "{described}"
+    );
+    assert!(described.contains("ImageStream"), "{described}");
+
+    // A watch, in tables: the current streams, then a new one.
+    let (mut watch, lines) = kubectl.spawn(&["get", "is", "-w", "--output-watch-events"]);
+    lines_until(&lines, "web");
+    push_image(server, "team/fresh", "latest", "fresh-1").await;
+    let seen = lines_until(&lines, "fresh");
+    assert!(seen.last().unwrap().starts_with("ADDED"), "{seen:#?}");
+    watch.kill().unwrap();
+    let _ = watch.wait();
+
+    // Bookmarks, when asked for: one at once, carrying a version to resume from.
+    let response = admin
+        .get(server.url(
+            "/apis/image.openshift.io/v1/namespaces/team/imagestreams?watch=true&allowWatchBookmarks=true&resourceVersion=0",
+        ))
+        .send()
+        .await
+        .unwrap();
+    let mut body = response.bytes_stream();
+    let mut text = String::new();
+    while !text.contains("BOOKMARK") {
+        let chunk = tokio::time::timeout(Duration::from_secs(30), body.next())
+            .await
+            .expect("a bookmark within 30 s")
+            .unwrap()
+            .unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let bookmark: Value = text
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .find(|event| event["type"] == "BOOKMARK")
+        .unwrap();
+    assert_eq!(bookmark["object"]["kind"], "ImageStream");
+    assert!(
+        bookmark["object"]["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse::<i64>()
+            .unwrap()
+            > 0
+    );
+    drop(body);
+
+    let deleted = kubectl.ok(&["delete", "is", "api"]);
+    assert!(
+        deleted.contains("imagestream.image.openshift.io \"api\" deleted"),
+        "{deleted}"
+    );
+    let left = rows(&kubectl.ok(&["get", "is"]));
+    assert!(left.iter().all(|row| row[0] != "api"), "{left:#?}");
+
+    // The core resources Berth keeps.
+    let namespaces = rows(&kubectl.ok(&["get", "ns"]));
+    assert_eq!(namespaces[0], ["NAME", "STATUS", "AGE"]);
+    assert_eq!(row_named(&namespaces, 0, "team")[1], "Active");
+    kubectl.ok(&["create", "serviceaccount", "builder"]);
+    let accounts = rows(&kubectl.ok(&["get", "serviceaccounts"]));
+    assert_eq!(accounts[0][0], "NAME");
+    row_named(&accounts, 0, "builder");
+    let secret = json!({
+        "metadata": {"name": "quay"},
+        "type": "kubernetes.io/dockerconfigjson",
+        "stringData": {".dockerconfigjson": r#"{"auths":{"quay.io":{"auth":"dTpw"}}}"#},
+    });
+    let created = admin
+        .post(server.url("/api/v1/namespaces/team/secrets"))
+        .json(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let secrets = rows(&kubectl.ok(&["get", "secrets"]));
+    assert_eq!(secrets[0], ["NAME", "TYPE", "DATA", "AGE"]);
+    assert_eq!(
+        row_named(&secrets, 0, "quay")[1],
+        "kubernetes.io/dockerconfigjson"
+    );
+
+    // Access reviews and TokenRequest.
+    assert_eq!(
+        kubectl
+            .ok(&["auth", "can-i", "get", "imagestreams", "-n", "team"])
+            .trim(),
+        "yes"
+    );
+    assert_eq!(
+        kubectl
+            .ok(&["auth", "can-i", "update", "imagestreams/layers"])
+            .trim(),
+        "yes"
+    );
+    let token = kubectl.ok(&["create", "token", "builder", "-n", "team"]);
+    let me = whoami(&common::client_with_token(token.trim()), server).await;
+    assert!(
+        me["metadata"]["name"].as_str().unwrap().contains("builder"),
+        "{me}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_sees_nothing_of_another_namespace_through_kubectl() {
+    if kubectl_missing() {
+        return;
+    }
+    let https = start();
+    let server = &https.server;
+    let admin = server.client();
+    create_namespace(&admin, server, "team-a").await;
+    create_namespace(&admin, server, "team-b").await;
+    let alice_token = server.add_user("alice", "alice-password", &[]);
+    let bob_token = server.add_user("bob", "bob-password", &[]);
+    grant_user(server, "team-a", "admin", "alice").await;
+    grant_user(server, "team-b", "admin", "bob").await;
+    push_image(server, "team-a/secret-app", "latest", "a-1").await;
+    push_image(server, "team-b/bobs-app", "latest", "b-1").await;
+    let alice = Kubectl::new(&https, "alice", &alice_token, "team-a");
+    let bob = Kubectl::new(&https, "bob", &bob_token, "team-b");
+
+    // Discovery is the same for both and names no object.
+    let bob_client = common::client_with_token(&bob_token);
+    let alice_client = common::client_with_token(&alice_token);
+    for path in ["/api", "/apis", "/apis/image.openshift.io/v1", "/api/v1"] {
+        for accept in [AGGREGATED, "application/json"] {
+            let of = |client: &reqwest::Client| {
+                client.get(server.url(path)).header("accept", accept).send()
+            };
+            let (a, b) = (
+                of(&alice_client).await.unwrap().text().await.unwrap(),
+                of(&bob_client).await.unwrap().text().await.unwrap(),
+            );
+            assert_eq!(a, b, "{path}");
+            assert!(
+                !b.contains("team-a") && !b.contains("secret-app"),
+                "{path}: {b}"
+            );
+        }
+    }
+
+    // Lists and tables.
+    let refused = bob.fails(&["get", "is", "-n", "team-a"]);
+    assert!(refused.contains("forbidden"), "{refused}");
+    let everywhere = bob.ok(&["get", "is", "-A"]);
+    assert!(everywhere.contains("bobs-app"), "{everywhere}");
+    assert!(
+        !everywhere.contains("team-a") && !everywhere.contains("secret-app"),
+        "{everywhere}"
+    );
+    let json_everywhere = bob.ok(&["get", "is", "-A", "-o", "json"]);
+    assert!(!json_everywhere.contains("secret-app"), "{json_everywhere}");
+    let namespaces = bob.ok(&["get", "ns"]);
+    assert!(
+        namespaces.contains("team-b") && !namespaces.contains("team-a"),
+        "{namespaces}"
+    );
+    assert!(
+        bob.fails(&["get", "istag", "-n", "team-a"])
+            .contains("forbidden")
+    );
+    bob.fails(&["describe", "is", "secret-app", "-n", "team-a"]);
+    let can = bob.output(&["auth", "can-i", "get", "imagestreams", "-n", "team-a"]);
+    // kubectl prints the review's reason after the answer: `no - User "bob" holds no role ...`.
+    let answer = String::from_utf8_lossy(&can.stdout);
+    assert!(answer.starts_with("no"), "{answer}");
+    assert!(!can.status.success());
+    assert_eq!(
+        alice.ok(&["auth", "can-i", "get", "imagestreams"]).trim(),
+        "yes"
+    );
+
+    // A watch of every namespace: alice's change never reaches bob, his own does.
+    let (mut watch, lines) = bob.spawn(&["get", "is", "-A", "-w", "--output-watch-events"]);
+    lines_until(&lines, "bobs-app");
+    push_image(server, "team-a/second-secret", "latest", "a-2").await;
+    push_image(server, "team-b/bobs-second", "latest", "b-2").await;
+    let seen = lines_until(&lines, "bobs-second");
+    assert!(
+        seen.iter()
+            .all(|line| !line.contains("team-a") && !line.contains("secret")),
+        "{seen:#?}"
+    );
+    watch.kill().unwrap();
+    let _ = watch.wait();
+    // And alice still sees her own.
+    wait_until("alice's streams", async || {
+        let listed = alice.ok(&["get", "is"]);
+        if listed.contains("second-secret") {
+            Ok(())
+        } else {
+            Err(listed)
+        }
+    })
+    .await;
+}
+
+/// Discovery and the routers agree: every verb discovery declares reaches a handler (no
+/// `Status` for an unknown path, no 405), so the table cannot promise what is not served.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_discovered_resource_is_served() {
+    let server = TestServer::start();
+    create_namespace(&server.client(), &server, "team").await;
+    let mut checked = 0;
+    for (list_path, group_version) in [("/api/v1", "v1"), ("/apis", "")] {
+        let documents = if group_version.is_empty() {
+            let groups = json_of(server.get(list_path)).await;
+            groups["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|g| {
+                    g["preferredVersion"]["groupVersion"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned()
+                })
+                .collect::<Vec<_>>()
+        } else {
+            vec![group_version.to_owned()]
+        };
+        for group_version in documents {
+            let base = if group_version == "v1" {
+                "/api/v1".to_owned()
+            } else {
+                format!("/apis/{group_version}")
+            };
+            let resources = json_of(server.get(&base)).await;
+            for resource in resources["resources"].as_array().unwrap() {
+                let name = resource["name"].as_str().unwrap();
+                if name.contains('/') {
+                    continue;
+                }
+                let scope = if resource["namespaced"] == true {
+                    "/namespaces/team"
+                } else {
+                    ""
+                };
+                let collection = format!("{base}{scope}/{name}");
+                let verbs: Vec<&str> = resource["verbs"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect();
+                let mut requests = Vec::new();
+                if verbs.contains(&"list") {
+                    requests.push(server.get(&collection));
+                }
+                if verbs.contains(&"create") {
+                    requests.push(server.post(&collection).json(&json!({})));
+                }
+                for verb in ["get", "update", "delete"] {
+                    if verbs.contains(&verb) {
+                        let one = format!("{collection}/probe");
+                        requests.push(match verb {
+                            "get" => server.get(&one),
+                            "update" => server.put(&one).json(&json!({})),
+                            _ => server.delete(&one),
+                        });
+                    }
+                }
+                for request in requests {
+                    let response = request.send().await.unwrap();
+                    let status = response.status();
+                    let url = response.url().clone();
+                    let body = response.text().await.unwrap();
+                    assert_ne!(status, 405, "{url}: {body}");
+                    // An unknown path's `Status` names the path; a missing object is fine.
+                    assert!(
+                        !body.contains("could not find the requested resource (/"),
+                        "{url} is not served: {body}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 40, "{checked}");
+}
