@@ -35,6 +35,7 @@ fn empty_index(seed: usize) -> NewManifest {
         image: None,
         blobs: Vec::new(),
         manifests: Vec::new(),
+        pushed_by: None,
     }
 }
 

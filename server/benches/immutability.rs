@@ -37,6 +37,7 @@ fn empty_index(seed: &str) -> NewManifest {
         image: None,
         blobs: Vec::new(),
         manifests: Vec::new(),
+        pushed_by: None,
     }
 }
 

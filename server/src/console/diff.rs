@@ -685,7 +685,13 @@ mod tests {
             ]
         );
         assert_eq!(diff.layers[3].to_position, Some(3));
-        let changes: Vec<(ConfigField, Option<&str>, Option<&str>, Option<&str>)> = diff
+        type Change<'a> = (
+            ConfigField,
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<&'a str>,
+        );
+        let changes: Vec<Change> = diff
             .config
             .iter()
             .map(|c| {

@@ -408,7 +408,7 @@ impl<R: Read> Gzip<R> {
                         self.state = GzipState::Done;
                         return Ok(0);
                     }
-                    self.inflater = Box::new(DecompressorOxide::new());
+                    *self.inflater = DecompressorOxide::new();
                     self.member_crc = Some(crc32fast::Hasher::new());
                     self.member_len = 0;
                     self.state = GzipState::Deflate;

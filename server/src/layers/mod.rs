@@ -167,7 +167,7 @@ impl Layers {
         if !matches!(index.incomplete, Some(Incomplete::TooSlow { .. })) {
             let encoded = {
                 let index = index.clone();
-                blocking(move || Ok(index.encode()?)).await?
+                blocking(move || index.encode()).await?
             };
             self.blobs
                 .put_derived(digest, Derived::LayerIndex, Bytes::from(encoded))

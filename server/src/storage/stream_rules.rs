@@ -488,6 +488,8 @@ async fn move_tracking_tags(
 }
 
 /// Writes a tag's status for a target, linking a local image from its source repository.
+// The arguments are one tag's write as each caller has it at hand; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 async fn point_tag(
     tx: &mut (impl StreamTx + ?Sized),
     protection: &mut Protection<'_>,
