@@ -62,6 +62,7 @@ async fn change(
         Value::Object(error) if error.contains_key("Forbidden") => StatusCode::FORBIDDEN,
         Value::Object(error) if error.contains_key("Invalid") => StatusCode::BAD_REQUEST,
         Value::Object(error) if error.contains_key("NotFound") => StatusCode::NOT_FOUND,
+        Value::Object(error) if error.contains_key("AlreadyExists") => StatusCode::CONFLICT,
         _ => StatusCode::OK,
     };
     assert_eq!(status, expected, "{endpoint}: {body}");
