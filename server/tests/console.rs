@@ -419,7 +419,7 @@ async fn pull_secrets_are_added_listed_without_their_credentials_and_deleted() {
     .await
     .unwrap_err();
     assert!(
-        again["Invalid"]
+        again["AlreadyExists"]
             .as_str()
             .unwrap()
             .contains("already exists"),
