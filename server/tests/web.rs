@@ -286,6 +286,7 @@ async fn markup_in_any_page_parameter_stays_text_under_a_nonce_policy() {
         "namespace" => "team".to_owned(),
         "stream" => "app".to_owned(),
         "digest" => digest.clone(),
+        "layer" => sha256(b"a layer"),
         other => panic!("a route parameter this test does not know: {other}"),
     };
     let mut paths = Vec::new();
@@ -316,9 +317,12 @@ async fn markup_in_any_page_parameter_stays_text_under_a_nonce_policy() {
                 paths.push(path_with(&params, payload));
             }
             let value = encode(payload);
-            let query = ["q", "sort", "page", "then", "x"]
-                .map(|name| format!("{name}={value}"))
-                .join("&");
+            let query = [
+                "q", "sort", "page", "then", "dir", "in", "offset", "show", "stream", "from", "to",
+                "platform", "files", "path", "x",
+            ]
+            .map(|name| format!("{name}={value}"))
+            .join("&");
             let page = match path_with(&[], payload).as_str() {
                 "" => "/".to_owned(),
                 other => other.to_owned(),

@@ -128,7 +128,7 @@ mod tests {
                 },
                 name: "ns".into()
             }),
-            ConsoleError::Invalid(_)
+            ConsoleError::AlreadyExists(_)
         ));
         // A Conflict with its cause (a pending delivery sent again) says the cause.
         assert!(matches!(

@@ -587,8 +587,9 @@ impl<R: Read> Zstd<R> {
             let produced = out_buffer.pos();
             self.input.consume(consumed);
             self.pending = 0..produced;
-            // 0: a frame is decoded and flushed whole; the next byte starts another.
-            self.at_frame_start = hint == 0 && produced < self.output.len();
+            // 0: a frame is decoded and flushed whole (even when its end filled the output
+            // exactly); the next byte starts another.
+            self.at_frame_start = hint == 0;
             if consumed == 0 && produced == 0 && hint != 0 {
                 return Err(corrupt("the zstd stream cannot be decoded"));
             }
@@ -677,15 +678,22 @@ mod tests {
 
     #[test]
     fn zstd_resumes_at_frames() {
+        // Frames of 300 KiB, and of 256 KiB, whose ends fill the decoder's output exactly.
+        for (frame, frames) in [(300 * 1024, 4), (256 * 1024, 4)] {
+            zstd_resumes_at_frames_of(frame, frames);
+        }
+    }
+
+    fn zstd_resumes_at_frames_of(frame: usize, frames: usize) {
         let data = pseudo_random(1 << 20);
         let mut compressed = Vec::new();
-        for part in data.chunks(300 * 1024) {
+        for part in data.chunks(frame) {
             compressed.extend(zstd::encode_all(part, 3).unwrap());
         }
         let (out, checkpoints, _) = decode_all(Compression::Zstd, &compressed, Some(1));
         assert_eq!(out, data);
         // One at each frame's end (the last one's too).
-        assert_eq!(checkpoints.len(), 4);
+        assert_eq!(checkpoints.len(), frames, "frames of {frame}");
         for checkpoint in &checkpoints {
             let input = &compressed[checkpoint.compressed as usize..];
             let mut decoder = Decoder::resume(Compression::Zstd, input, checkpoint, None);

@@ -432,8 +432,14 @@ pub fn client_with_token(token: &str) -> reqwest::Client {
         .unwrap()
 }
 
-/// Makes a personal token for a user with their password.
+/// Makes a personal token for a user with their password. Each gets its own name: a user's
+/// token names are unique.
 pub fn token_for(base: &str, user: &str, password: &str) -> String {
+    static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let name = format!(
+        "tests-{}",
+        MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -445,7 +451,7 @@ pub fn token_for(base: &str, user: &str, password: &str) -> String {
             let response = anonymous()
                 .post(format!("{base}/apis/access.berth.io/v1/personaltokens"))
                 .basic_auth(&user, Some(&password))
-                .json(&serde_json::json!({"metadata": {"name": "tests"}}))
+                .json(&serde_json::json!({"metadata": {"name": name}}))
                 .send()
                 .await
                 .unwrap();
