@@ -176,7 +176,7 @@ fn FilesPage(layer: Option<Memo<String>>) -> impl IntoView {
                                 </div>
                                 <p class="muted">{size(text.size)}{text.cut.then_some(" (the start of it is shown)")}</p>
                                 {match text.text {
-                                    Some(content) => view! { <pre class="file-content"><code>{content}</code></pre> }.into_any(),
+                                    Some(content) => view! { <pre class="file-content" tabindex="0"><code>{content}</code></pre> }.into_any(),
                                     None => view! { <p>"This file is not text; download it to look inside."</p> }.into_any(),
                                 }}
                             </section>

@@ -123,13 +123,13 @@ fn ImageView(detail: ImageDetail) -> impl IntoView {
             <details>
                 <summary>"Manifest JSON"</summary>
                 <RawDownload name=format!("{}.json", detail.digest.replace(':', "-")) what="manifest" text=detail.raw_manifest.clone()/>
-                <pre class="json"><code>{detail.raw_manifest.clone()}</code></pre>
+                <pre class="json" tabindex="0"><code>{detail.raw_manifest.clone()}</code></pre>
             </details>
             {detail.raw_config.clone().map(|config| view! {
                 <details>
                     <summary>"Config JSON"</summary>
                     <RawDownload name="config.json".to_owned() what="config" text=config.clone()/>
-                    <pre class="json"><code>{config}</code></pre>
+                    <pre class="json" tabindex="0"><code>{config}</code></pre>
                 </details>
             })}
         </section>

@@ -382,7 +382,24 @@ impl Importer {
                             )
                         })
                 } else {
-                    None
+                    // A dry run names the image it read, as OpenShift's does, without storing it.
+                    Some(Image {
+                        kind: "Image".into(),
+                        api_version: IMAGE_API_VERSION.into(),
+                        metadata: ObjectMeta {
+                            name: digest.to_string(),
+                            ..ObjectMeta::default()
+                        },
+                        docker_image_reference: format!(
+                            "{}@{digest}",
+                            wanted.remote.repository_spec()
+                        ),
+                        docker_image_metadata: None,
+                        docker_image_metadata_version: String::new(),
+                        docker_image_manifest_media_type: String::new(),
+                        docker_image_layers: Vec::new(),
+                        docker_image_manifests: Vec::new(),
+                    })
                 };
                 ImageImportStatus {
                     status: crate::kube::success(IMAGE_STREAM_IMPORTS, wanted.tag.as_str()),
