@@ -103,6 +103,21 @@ async fn imports_one_tag_all_tags_and_every_platform_with_a_pull_secret() {
         "the failure is cleared: {stream}"
     );
 
+    // A dry run (`spec.import` false) names the image it read and stores nothing.
+    let mut dry = import_one_tag("dry", &format!("{}/team/app:v1", remote.host), "v1");
+    dry["spec"]["import"] = json!(false);
+    let dry = import(&server, "mirror", dry).await;
+    assert_eq!(
+        dry["status"]["images"][0]["image"]["metadata"]["name"], digest,
+        "{dry}"
+    );
+    let missing = server
+        .get(&format!("{IMAGES}/mirror/imagestreams/dry"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+
     // Every tag of the repository.
     let all = import(
         &server,
