@@ -283,7 +283,9 @@ async fn build_app_on(
         // Every API route answers a method it does not take with a `Status`, not an empty 405.
         .method_not_allowed_fallback(kube::method_not_allowed)
         // `kubectl get`'s tables, from what each API answers.
-        .layer(axum::middleware::from_fn(kube::table::tables));
+        .layer(axum::middleware::from_fn(kube::table::tables))
+        // Field validation's `Warning` headers.
+        .layer(axum::middleware::from_fn(kube::fields::warnings));
     let with_sessions = apis
         .route(
             "/console/api/events",

@@ -15,7 +15,7 @@ fn is_false(value: &bool) -> bool {
     !*value
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TagImportPolicy {
     #[serde(default, skip_serializing_if = "is_false")]
@@ -26,14 +26,14 @@ pub struct TagImportPolicy {
     pub import_mode: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TagReferencePolicy {
     #[serde(default, rename = "type")]
     pub policy_type: String,
 }
 
 /// A spec tag: where a tag comes from.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TagReference {
     #[serde(default)]
@@ -52,13 +52,13 @@ pub struct TagReference {
     pub reference_policy: TagReferencePolicy,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ImageLookupPolicy {
     #[serde(default)]
     pub local: bool,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageStreamSpec {
     #[serde(default)]
@@ -69,10 +69,11 @@ pub struct ImageStreamSpec {
     pub tags: Vec<TagReference>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TagEvent {
     #[serde(with = "time")]
+    #[schemars(with = "DateTime<Utc>")]
     pub created: DateTime<Utc>,
     pub docker_image_reference: String,
     pub image: String,
@@ -83,7 +84,7 @@ pub struct TagEvent {
     pub actor: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TagEventCondition {
     #[serde(rename = "type")]
@@ -94,6 +95,7 @@ pub struct TagEventCondition {
         skip_serializing_if = "Option::is_none",
         with = "time::option"
     )]
+    #[schemars(with = "Option<DateTime<Utc>>")]
     pub last_transition_time: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reason: String,
@@ -103,7 +105,7 @@ pub struct TagEventCondition {
     pub generation: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NamedTagEventList {
     pub tag: String,
@@ -112,7 +114,7 @@ pub struct NamedTagEventList {
     pub conditions: Vec<TagEventCondition>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageStreamStatus {
     #[serde(default)]
@@ -123,7 +125,7 @@ pub struct ImageStreamStatus {
     pub tags: Vec<NamedTagEventList>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageStream {
     #[serde(default = "kinds::image_stream")]
@@ -160,7 +162,7 @@ pub mod kinds {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ImageLayer {
     pub name: String,
     pub size: u64,
@@ -168,7 +170,7 @@ pub struct ImageLayer {
     pub media_type: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageManifest {
     pub digest: String,
@@ -181,7 +183,7 @@ pub struct ImageManifest {
 }
 
 /// `docker10.DockerConfig`: the run configuration, with Docker's capitalised names.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DockerConfig {
     #[serde(rename = "User", default, skip_serializing_if = "String::is_empty")]
     pub user: String,
@@ -220,7 +222,7 @@ pub struct DockerConfig {
 }
 
 /// One step of the image's build history (Berth's addition to `DockerImage`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DockerHistory {
     #[serde(rename = "Created", default, skip_serializing_if = "String::is_empty")]
     pub created: String,
@@ -240,7 +242,7 @@ pub struct DockerHistory {
 
 /// `docker10.DockerImage`, with Berth's additions `Os`, `Variant` and `History` (OpenShift
 /// clients ignore fields they do not know).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DockerImage {
     pub kind: String,
     #[serde(rename = "apiVersion")]
@@ -271,7 +273,7 @@ pub struct DockerImage {
     pub history: Vec<DockerHistory>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Image {
     #[serde(default = "kinds::image")]
@@ -294,7 +296,7 @@ pub struct Image {
     pub docker_image_manifests: Vec<ImageManifest>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageStreamTag {
     #[serde(default = "kinds::image_stream_tag")]
@@ -315,7 +317,7 @@ pub struct ImageStreamTag {
     pub image: Option<Image>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageStreamImage {
     pub kind: &'static str,
@@ -324,7 +326,7 @@ pub struct ImageStreamImage {
     pub image: Image,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageStreamMapping {
     #[serde(default = "kinds::image_stream_mapping")]
@@ -341,7 +343,7 @@ pub struct ImageStreamMapping {
 /// `oc import-image`: images to read from other registries into a stream (`spec.images`, one
 /// tag each), or every tag of a repository (`spec.repository`). With `spec.import` false
 /// nothing is written and the status says what an import would bring.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageStreamImport {
     #[serde(default = "kinds::image_stream_import")]
@@ -356,7 +358,7 @@ pub struct ImageStreamImport {
     pub status: ImageStreamImportStatus,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageStreamImportSpec {
     #[serde(default)]
@@ -427,7 +429,7 @@ impl ImageStreamImportSpec {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RepositoryImportSpec {
     pub from: ObjectReference,
@@ -437,7 +439,7 @@ pub struct RepositoryImportSpec {
     pub reference_policy: TagReferencePolicy,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageImportSpec {
     pub from: ObjectReference,
@@ -450,7 +452,7 @@ pub struct ImageImportSpec {
     pub reference_policy: TagReferencePolicy,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageStreamImportStatus {
     /// The stream after the import (absent when nothing was written).
@@ -462,7 +464,7 @@ pub struct ImageStreamImportStatus {
     pub images: Vec<ImageImportStatus>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RepositoryImportStatus {
     pub status: Status,
@@ -471,7 +473,7 @@ pub struct RepositoryImportStatus {
 }
 
 /// One image's outcome: a `Status` (Success, or Failure with the reason) and the image read.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageImportStatus {
     pub status: Status,

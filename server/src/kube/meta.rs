@@ -62,7 +62,7 @@ fn is_zero(value: &i64) -> bool {
     *value == 0
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectMeta {
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -80,6 +80,7 @@ pub struct ObjectMeta {
         skip_serializing_if = "Option::is_none",
         with = "time::option"
     )]
+    #[schemars(with = "Option<DateTime<Utc>>")]
     pub creation_timestamp: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: StringMap,
@@ -87,7 +88,7 @@ pub struct ObjectMeta {
     pub annotations: StringMap,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ListMeta {
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -118,7 +119,7 @@ pub struct WatchEvent<T> {
     pub object: T,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ObjectReference {
     #[serde(default)]
     pub kind: String,
@@ -128,25 +129,25 @@ pub struct ObjectReference {
     pub name: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LocalObjectReference {
     #[serde(default)]
     pub name: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NamespaceSpec {
     #[serde(default)]
     pub finalizers: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NamespaceStatus {
     #[serde(default)]
     pub phase: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Namespace {
     #[serde(default = "kinds::namespace")]
@@ -164,7 +165,7 @@ pub struct Namespace {
 /// Kubernetes' `Secret`. Berth keeps registry credentials only (type
 /// `kubernetes.io/dockerconfigjson`, kept by the secrets service), and never shows their data
 /// again once stored.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Secret {
     #[serde(default = "kinds::secret")]
@@ -197,7 +198,7 @@ impl std::fmt::Debug for Secret {
 }
 
 /// Kubernetes' `Status`: every error of the image stream API, and the answer to a delete.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Status {
     pub kind: String,
@@ -213,7 +214,7 @@ pub struct Status {
     pub code: u16,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StatusDetails {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
@@ -225,7 +226,7 @@ pub struct StatusDetails {
     pub causes: Vec<StatusCause>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StatusCause {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reason: String,
