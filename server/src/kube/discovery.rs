@@ -202,12 +202,14 @@ pub const RESOURCES: &[ApiResource] = &[
     ApiResource {
         categories: &["all"],
         ..ApiResource::new(IMAGE_STREAMS, "ImageStream", "imagestream")
-            .verbs(&["create", "delete", "get", "list", "update", "watch"])
+            .verbs(&[
+                "create", "delete", "get", "list", "patch", "update", "watch",
+            ])
             .short(&["is"])
             .columns(IMAGE_STREAM_COLUMNS)
     },
     ApiResource::new(IMAGE_STREAM_TAGS, "ImageStreamTag", "imagestreamtag")
-        .verbs(REPLACED)
+        .verbs(&["create", "delete", "get", "list", "patch", "update"])
         .short(&["istag"])
         .columns(IMAGE_STREAM_TAG_COLUMNS),
     ApiResource::new(IMAGE_STREAM_IMAGES, "ImageStreamImage", "imagestreamimage")
@@ -309,7 +311,7 @@ fn group_version(group: &str, version: &str) -> String {
 }
 
 /// The API groups other than the core one, each once, in the table's order.
-fn groups() -> Vec<&'static str> {
+pub fn groups() -> Vec<&'static str> {
     let mut groups: Vec<&'static str> = Vec::new();
     for resource in RESOURCES {
         let group = resource.resource.group;

@@ -236,8 +236,8 @@ pub async fn not_found(request: Request) -> Response {
     ApiError::NoSuchResource(request.uri().path().to_owned()).into_response()
 }
 
-/// What no API route matches under `/api`, `/apis` and `/openapi` (whose documents Berth does
-/// not serve yet): a `Status` 404, never the console's page. `/api` and `/apis` themselves are
+/// What no API route matches under `/api`, `/apis` and `/openapi` (a group version Berth has
+/// no document of): a `Status` 404, never the console's page. `/api` and `/apis` themselves are
 /// discovery's.
 pub fn unknown_api_paths() -> Router {
     Router::new()

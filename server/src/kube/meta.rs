@@ -62,17 +62,24 @@ fn is_zero(value: &i64) -> bool {
     *value == 0
 }
 
+/// The metadata every object has.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectMeta {
+    /// The object's name, unique in its namespace.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
+    /// The namespace of the object, for namespaced kinds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    /// The object's unique identity, set by the server.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub uid: String,
+    /// The object's version, set by the server: an update that names it fails with a conflict
+    /// when the object changed since.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub resource_version: String,
+    /// How many times the object's spec changed, set by the server.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub generation: i64,
     #[serde(
@@ -81,9 +88,12 @@ pub struct ObjectMeta {
         with = "time::option"
     )]
     #[schemars(with = "Option<DateTime<Utc>>")]
+    /// When the object was created, set by the server.
     pub creation_timestamp: Option<DateTime<Utc>>,
+    /// Labels: short `key: value` pairs that organise objects.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: StringMap,
+    /// Annotations: `key: value` pairs for tools and people.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: StringMap,
 }
@@ -119,12 +129,16 @@ pub struct WatchEvent<T> {
     pub object: T,
 }
 
+/// A reference to an object or image.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ObjectReference {
+    /// `DockerImage`, `ImageStreamTag` or `ImageStreamImage`.
     #[serde(default)]
     pub kind: String,
+    /// The namespace of the image stream, when another than the object's.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub namespace: String,
+    /// A pull spec (`DockerImage`), `stream:tag` or `stream@digest`.
     #[serde(default)]
     pub name: String,
 }
