@@ -26,9 +26,11 @@ use sha2::{Digest, Sha256};
 use crate::imagestream::model::{
     Image, ImageStream, ImageStreamImage, ImageStreamImport, ImageStreamMapping, ImageStreamTag,
 };
+use crate::immutability::ImmutableTagRule;
 use crate::kube::discovery::{ApiResource, RESOURCES, groups};
 use crate::kube::patch::PATCH_TYPES;
 use crate::kube::{ApiError, Namespace, Secret, method_not_allowed};
+use crate::quota::{LimitRange, ResourceQuota};
 
 /// A kind's schema, registered in the generator's definitions; answers its reference.
 type SchemaOf = fn(&mut SchemaGenerator) -> schemars::Schema;
@@ -41,6 +43,8 @@ fn schema<T: JsonSchema>(generator: &mut SchemaGenerator) -> schemars::Schema {
 const SCHEMAS: &[(&str, &str, SchemaOf)] = &[
     ("", "Namespace", schema::<Namespace>),
     ("", "Secret", schema::<Secret>),
+    ("", "ResourceQuota", schema::<ResourceQuota>),
+    ("", "LimitRange", schema::<LimitRange>),
     ("image.openshift.io", "ImageStream", schema::<ImageStream>),
     (
         "image.openshift.io",
@@ -63,6 +67,7 @@ const SCHEMAS: &[(&str, &str, SchemaOf)] = &[
         schema::<ImageStreamImport>,
     ),
     ("image.openshift.io", "Image", schema::<Image>),
+    ("berth.io", "ImmutableTagRule", schema::<ImmutableTagRule>),
 ];
 
 const COMPONENTS: &str = "#/components/schemas/";

@@ -944,11 +944,13 @@ async fn kubectl_applies_and_patches_image_streams() {
     ]);
     assert!(invalid.contains("spec.tags"), "{invalid}");
 
-    // Server-side apply is refused, saying what to use instead.
+    // Server-side apply is refused (415), saying what to use instead; kubectl prints it as
+    // `error: Server-side apply not available on the server: (server-side apply is not
+    // supported by Berth: apply without --server-side, ...)`.
     let refused = kubectl.fails(&["apply", "--server-side", "-f", &file]);
     assert!(
-        refused.contains("UnsupportedMediaType")
-            && refused.contains("server-side apply is not supported"),
+        refused.contains("Server-side apply not available on the server")
+            && refused.contains("server-side apply is not supported by Berth"),
         "{refused}"
     );
 
@@ -978,6 +980,67 @@ spec:
         imported["status"]["images"][0]["status"]["status"], "Failure",
         "{imported}"
     );
+
+    // Quotas and immutable tag rules take patches too.
+    let quota = manifest(
+        &https,
+        "quota.yaml",
+        "apiVersion: v1
+kind: ResourceQuota
+metadata:
+  name: images
+spec:
+  hard:
+    openshift.io/imagestreams: '10'
+",
+    );
+    kubectl.ok(&["apply", "-f", &quota]);
+    kubectl.ok(&[
+        "patch",
+        "quota",
+        "images",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"hard":{"berth.io/storage":"1Gi"}}}"#,
+    ]);
+    let patched = object(&kubectl, &["get", "quota", "images"]);
+    assert_eq!(
+        patched["spec"]["hard"]["berth.io/storage"], "1Gi",
+        "{patched}"
+    );
+    assert_eq!(patched["spec"]["hard"]["openshift.io/imagestreams"], "10");
+    let bad_quota = kubectl.fails(&[
+        "patch",
+        "quota",
+        "images",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"hard":{"pods":"3"}}}"#,
+    ]);
+    assert!(bad_quota.contains("spec.hard"), "{bad_quota}");
+    let rule = manifest(
+        &https,
+        "rule.yaml",
+        "apiVersion: berth.io/v1
+kind: ImmutableTagRule
+metadata:
+  name: releases
+spec:
+  tags:
+    include: ['v*']
+",
+    );
+    kubectl.ok(&["apply", "-f", &rule]);
+    kubectl.ok(&[
+        "patch",
+        "immutabletagrule",
+        "releases",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"disabled":true}}"#,
+    ]);
+    let rule = object(&kubectl, &["get", "immutabletagrule", "releases"]);
+    assert_eq!(rule["spec"]["disabled"], true, "{rule}");
 
     // Another tenant may not patch the stream: the refusal names the verb.
     let bob_token = server.add_user("bob", "bob-password", &[]);
@@ -1012,6 +1075,7 @@ async fn kubectl_explains_image_streams_and_validates_fields_on_the_server() {
     let https = start();
     let server = &https.server;
     create_namespace(&server.client(), server, "team").await;
+    push_image(server, "team/base", "1", "base-1").await;
     let kubectl = Kubectl::new(&https, "admin", &server.admin_token, "team");
 
     let index = json_of(server.get("/openapi/v3")).await;

@@ -32,6 +32,7 @@ const READ: &[&str] = &["get", "list"];
 const WATCHED: &[&str] = &["create", "delete", "get", "list", "watch"];
 const MANAGED: &[&str] = &["create", "delete", "get", "list"];
 const REPLACED: &[&str] = &["create", "delete", "get", "list", "update"];
+const PATCHED: &[&str] = &["create", "delete", "get", "list", "patch", "update"];
 const CREATE: &[&str] = &["create"];
 
 /// A resource type one of Berth's APIs serves, as discovery declares it.
@@ -193,10 +194,10 @@ pub const RESOURCES: &[ApiResource] = &[
             .columns(SERVICE_ACCOUNT_COLUMNS)
     },
     ApiResource::new(RESOURCE_QUOTAS, "ResourceQuota", "resourcequota")
-        .verbs(REPLACED)
+        .verbs(PATCHED)
         .short(&["quota"]),
     ApiResource::new(LIMIT_RANGES, "LimitRange", "limitrange")
-        .verbs(REPLACED)
+        .verbs(PATCHED)
         .short(&["limits"]),
     // OpenShift's image API: names, short names and categories as OpenShift declares them.
     ApiResource {
@@ -209,7 +210,7 @@ pub const RESOURCES: &[ApiResource] = &[
             .columns(IMAGE_STREAM_COLUMNS)
     },
     ApiResource::new(IMAGE_STREAM_TAGS, "ImageStreamTag", "imagestreamtag")
-        .verbs(&["create", "delete", "get", "list", "patch", "update"])
+        .verbs(PATCHED)
         .short(&["istag"])
         .columns(IMAGE_STREAM_TAG_COLUMNS),
     ApiResource::new(IMAGE_STREAM_IMAGES, "ImageStreamImage", "imagestreamimage")
@@ -293,7 +294,7 @@ pub const RESOURCES: &[ApiResource] = &[
         }],
         ..ApiResource::new(RETENTION_POLICIES, "RetentionPolicy", "retentionpolicy").verbs(REPLACED)
     },
-    ApiResource::new(IMMUTABLE_TAG_RULES, "ImmutableTagRule", "immutabletagrule").verbs(REPLACED),
+    ApiResource::new(IMMUTABLE_TAG_RULES, "ImmutableTagRule", "immutabletagrule").verbs(PATCHED),
 ];
 
 /// The resource whose objects (or lists, `ImageStreamList`) have `kind`.

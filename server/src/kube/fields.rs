@@ -169,6 +169,7 @@ pub fn decode<T: DeserializeOwned>(
             }
         },
     ));
+    unknown.sort();
     let value = read.map_err(|err| {
         let field = err.path().to_string();
         DecodeError::Invalid(FieldError::new(
@@ -222,8 +223,8 @@ mod tests {
         assert_eq!(
             decode::<Object>(body.clone(), FieldValidation::Strict, None),
             Err(DecodeError::Unknown(vec![
-                "spec.tags[1].frm".into(),
-                "spec.extra".into()
+                "spec.extra".into(),
+                "spec.tags[1].frm".into()
             ]))
         );
         let warnings = Warnings::default();
