@@ -1042,9 +1042,36 @@ spec:
     let rule = object(&kubectl, &["get", "immutabletagrule", "releases"]);
     assert_eq!(rule["spec"]["disabled"], true, "{rule}");
 
-    // Another tenant may not patch the stream: the refusal names the verb.
+    // Another tenant may not patch the stream, nor one who may only read it: the refusal
+    // names the verb.
     let bob_token = server.add_user("bob", "bob-password", &[]);
     let bob = Kubectl::new(&https, "bob", &bob_token, "bobs");
+    assert!(
+        bob.fails(&[
+            "patch",
+            "is",
+            "app",
+            "-n",
+            "team",
+            "-p",
+            r#"{"metadata":{"labels":{"bob":"x"}}}"#
+        ])
+        .contains("forbidden")
+    );
+    let raw = common::client_with_token(&bob_token)
+        .patch(server.url("/apis/image.openshift.io/v1/namespaces/team/imagestreams/app"))
+        .header("content-type", "application/merge-patch+json")
+        .body(r#"{"metadata":{"labels":{"bob":"x"}}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 403);
+    let status: Value = raw.json().await.unwrap();
+    assert!(
+        status["message"].as_str().unwrap().contains("cannot patch"),
+        "{status}"
+    );
+    grant_user(server, "team", "viewer", "bob").await;
     let forbidden = bob.fails(&[
         "patch",
         "is",
