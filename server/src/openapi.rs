@@ -30,6 +30,8 @@ use crate::immutability::ImmutableTagRule;
 use crate::kube::discovery::{ApiResource, RESOURCES, groups};
 use crate::kube::patch::PATCH_TYPES;
 use crate::kube::{ApiError, Namespace, Secret, method_not_allowed};
+use crate::prune::pruner::ImagePruner;
+use crate::prune::retention::RetentionPolicy;
 use crate::quota::{LimitRange, ResourceQuota};
 
 /// A kind's schema, registered in the generator's definitions; answers its reference.
@@ -68,6 +70,8 @@ const SCHEMAS: &[(&str, &str, SchemaOf)] = &[
     ),
     ("image.openshift.io", "Image", schema::<Image>),
     ("berth.io", "ImmutableTagRule", schema::<ImmutableTagRule>),
+    ("berth.io", "RetentionPolicy", schema::<RetentionPolicy>),
+    ("berth.io", "ImagePruner", schema::<ImagePruner>),
 ];
 
 const COMPONENTS: &str = "#/components/schemas/";

@@ -1041,6 +1041,52 @@ spec:
     ]);
     let rule = object(&kubectl, &["get", "immutabletagrule", "releases"]);
     assert_eq!(rule["spec"]["disabled"], true, "{rule}");
+    let policy = manifest(
+        &https,
+        "policy.yaml",
+        "apiVersion: berth.io/v1
+kind: RetentionPolicy
+metadata:
+  name: keep-three
+spec:
+  rules:
+  - mostRecentlyPushed: 3
+",
+    );
+    kubectl.ok(&["apply", "-f", &policy]);
+    kubectl.ok(&[
+        "patch",
+        "retentionpolicy",
+        "keep-three",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"suspend":true}}"#,
+    ]);
+    let policy = object(&kubectl, &["get", "retentionpolicy", "keep-three"]);
+    assert_eq!(policy["spec"]["suspend"], true, "{policy}");
+    assert_eq!(policy["spec"]["rules"][0]["mostRecentlyPushed"], 3);
+    let pruner = admin
+        .put(server.url("/apis/berth.io/v1/imagepruners/cluster"))
+        .json(&json!({"metadata": {"name": "cluster"}, "spec": {"keepTagRevisions": 5}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        pruner.status().is_success(),
+        "{}",
+        pruner.text().await.unwrap()
+    );
+    kubectl.ok(&[
+        "patch",
+        "imagepruner",
+        "cluster",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"suspend":true}}"#,
+    ]);
+    let pruner = object(&kubectl, &["get", "imagepruner", "cluster"]);
+    assert_eq!(pruner["spec"]["suspend"], true, "{pruner}");
+    assert_eq!(pruner["spec"]["keepTagRevisions"], 5);
 
     // Another tenant may not patch the stream, nor one who may only read it: the refusal
     // names the verb.

@@ -31,7 +31,6 @@ pub const AGGREGATED_DISCOVERY: &str =
 const READ: &[&str] = &["get", "list"];
 const WATCHED: &[&str] = &["create", "delete", "get", "list", "watch"];
 const MANAGED: &[&str] = &["create", "delete", "get", "list"];
-const REPLACED: &[&str] = &["create", "delete", "get", "list", "update"];
 const PATCHED: &[&str] = &["create", "delete", "get", "list", "patch", "update"];
 const CREATE: &[&str] = &["create"];
 
@@ -283,7 +282,7 @@ pub const RESOURCES: &[ApiResource] = &[
     ApiResource::new(IMAGE_PRUNES, "ImagePrune", "imageprune").verbs(CREATE),
     ApiResource::new(IMAGE_PRUNERS, "ImagePruner", "imagepruner")
         .cluster()
-        .verbs(&["get", "update"]),
+        .verbs(&["get", "patch", "update"]),
     ApiResource {
         subresources: &[Subresource {
             name: "run",
@@ -292,7 +291,7 @@ pub const RESOURCES: &[ApiResource] = &[
             kind: "RetentionRun",
             verbs: CREATE,
         }],
-        ..ApiResource::new(RETENTION_POLICIES, "RetentionPolicy", "retentionpolicy").verbs(REPLACED)
+        ..ApiResource::new(RETENTION_POLICIES, "RetentionPolicy", "retentionpolicy").verbs(PATCHED)
     },
     ApiResource::new(IMMUTABLE_TAG_RULES, "ImmutableTagRule", "immutabletagrule").verbs(PATCHED),
 ];

@@ -233,8 +233,8 @@ mod tests {
         assert_eq!(
             warnings.take(),
             [
-                "unknown field \"spec.tags[1].frm\"",
-                "unknown field \"spec.extra\""
+                "unknown field \"spec.extra\"",
+                "unknown field \"spec.tags[1].frm\""
             ]
         );
         assert!(decode::<Object>(body, FieldValidation::Ignore, None).is_ok());
