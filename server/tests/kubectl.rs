@@ -749,6 +749,11 @@ async fn every_discovered_resource_is_served() {
     assert!(checked > 40, "{checked}");
 }
 
+/// `kubectl patch TARGET --type=TYPE -p BODY`'s arguments.
+fn patch<'a>(target: &'a str, patch_type: &'a str, body: &'a str) -> [&'a str; 6] {
+    ["patch", target, "--type", patch_type, "-p", body]
+}
+
 /// Writes `text` as `name` in the test's folder; answers its path as kubectl takes it.
 fn manifest(https: &Https, name: &str, text: &str) -> String {
     let path = https.dir.path().join(name);
@@ -823,13 +828,11 @@ async fn kubectl_applies_and_patches_image_streams() {
     assert!(unchanged.contains("app unchanged"), "{unchanged}");
 
     // A tag added beside the file survives the next apply: tags merge by name.
-    kubectl.ok(&[
-        "patch",
-        "is",
-        "app",
-        "-p",
+    kubectl.ok(&patch(
+        "is/app",
+        "strategic",
         r#"{"spec":{"tags":[{"name":"manual","from":{"kind":"ImageStreamTag","name":"base:2"}}]}}"#,
-    ]);
+    ));
     let file = manifest(
         &https,
         "stream.yaml",
@@ -857,14 +860,11 @@ async fn kubectl_applies_and_patches_image_streams() {
     );
 
     // `oc tag`'s effect through a patch of the tag, recorded in its history as an update is.
-    kubectl.ok(&[
-        "patch",
-        "istag",
-        "app:prod",
-        "--type=merge",
-        "-p",
+    kubectl.ok(&patch(
+        "istag/app:prod",
+        "merge",
         r#"{"tag":{"from":{"kind":"ImageStreamTag","name":"base:2"}}}"#,
-    ]);
+    ));
     let prod = object(&kubectl, &["get", "istag", "app:prod"]);
     assert_eq!(prod["image"]["metadata"]["name"], base_2.as_str(), "{prod}");
     let stream = object(&kubectl, &["get", "is", "app"]);
@@ -882,36 +882,19 @@ async fn kubectl_applies_and_patches_image_streams() {
     assert_eq!(history, [base_2.clone(), base_1.clone()]);
 
     // A merge patch of the stream replaces its tag list; a JSON patch names paths.
-    kubectl.ok(&[
-        "patch",
-        "is",
-        "app",
-        "--type=merge",
-        "-p",
-        r#"{"metadata":{"annotations":{"note":"merged"}},"spec":{"tags":[{"name":"stable","from":{"kind":"ImageStreamTag","name":"base:2"}}]}}"#,
-    ]);
+    kubectl.ok(&patch("is/app", "merge", r#"{"metadata":{"annotations":{"note":"merged"}},"spec":{"tags":[{"name":"stable","from":{"kind":"ImageStreamTag","name":"base:2"}}]}}"#));
     let stream = object(&kubectl, &["get", "is", "app"]);
     assert_eq!(spec_tags(&stream), [("stable".into(), "base:2".into())]);
     assert_eq!(stream["metadata"]["annotations"]["note"], "merged");
-    kubectl.ok(&[
-        "patch",
-        "is",
-        "app",
-        "--type=json",
-        "-p",
-        r#"[{"op":"add","path":"/metadata/labels/extra","value":"yes"},{"op":"replace","path":"/spec/tags/0/from/name","value":"base:1"}]"#,
-    ]);
+    kubectl.ok(&patch("is/app", "json", r#"[{"op":"add","path":"/metadata/labels/extra","value":"yes"},{"op":"replace","path":"/spec/tags/0/from/name","value":"base:1"}]"#));
     let stream = object(&kubectl, &["get", "is", "app"]);
     assert_eq!(stream["metadata"]["labels"]["extra"], "yes");
     assert_eq!(spec_tags(&stream), [("stable".into(), "base:1".into())]);
-    let failed = kubectl.fails(&[
-        "patch",
-        "is",
-        "app",
-        "--type=json",
-        "-p",
+    let failed = kubectl.fails(&patch(
+        "is/app",
+        "json",
         r#"[{"op":"test","path":"/metadata/labels/extra","value":"no"}]"#,
-    ]);
+    ));
     assert!(failed.contains("metadata.labels.extra"), "{failed}");
 
     // label and annotate are patches too.
@@ -922,26 +905,16 @@ async fn kubectl_applies_and_patches_image_streams() {
     assert_eq!(stream["metadata"]["annotations"]["reviewed"], "yes");
 
     // A patch that makes the object invalid is a 422 naming the field.
-    let invalid = kubectl.fails(&[
-        "patch",
-        "is",
-        "app",
-        "--type=merge",
-        "-p",
+    let invalid = kubectl.fails(&patch(
+        "is/app",
+        "merge",
         r#"{"spec":{"tags":[{"name":"not a tag!"}]}}"#,
-    ]);
+    ));
     assert!(
         invalid.contains("is invalid") && invalid.contains("spec.tags[0].name"),
         "{invalid}"
     );
-    let invalid = kubectl.fails(&[
-        "patch",
-        "is",
-        "app",
-        "--type=merge",
-        "-p",
-        r#"{"spec":{"tags":"none"}}"#,
-    ]);
+    let invalid = kubectl.fails(&patch("is/app", "merge", r#"{"spec":{"tags":"none"}}"#));
     assert!(invalid.contains("spec.tags"), "{invalid}");
 
     // Server-side apply is refused (415), saying what to use instead; kubectl prints it as
@@ -995,28 +968,22 @@ spec:
 ",
     );
     kubectl.ok(&["apply", "-f", &quota]);
-    kubectl.ok(&[
-        "patch",
-        "quota",
-        "images",
-        "--type=merge",
-        "-p",
+    kubectl.ok(&patch(
+        "quota/images",
+        "merge",
         r#"{"spec":{"hard":{"berth.io/storage":"1Gi"}}}"#,
-    ]);
+    ));
     let patched = object(&kubectl, &["get", "quota", "images"]);
     assert_eq!(
         patched["spec"]["hard"]["berth.io/storage"], "1Gi",
         "{patched}"
     );
     assert_eq!(patched["spec"]["hard"]["openshift.io/imagestreams"], "10");
-    let bad_quota = kubectl.fails(&[
-        "patch",
-        "quota",
-        "images",
-        "--type=merge",
-        "-p",
+    let bad_quota = kubectl.fails(&patch(
+        "quota/images",
+        "merge",
         r#"{"spec":{"hard":{"pods":"3"}}}"#,
-    ]);
+    ));
     assert!(bad_quota.contains("spec.hard"), "{bad_quota}");
     let rule = manifest(
         &https,
@@ -1031,14 +998,11 @@ spec:
 ",
     );
     kubectl.ok(&["apply", "-f", &rule]);
-    kubectl.ok(&[
-        "patch",
-        "immutabletagrule",
-        "releases",
-        "--type=merge",
-        "-p",
+    kubectl.ok(&patch(
+        "immutabletagrule/releases",
+        "merge",
         r#"{"spec":{"disabled":true}}"#,
-    ]);
+    ));
     let rule = object(&kubectl, &["get", "immutabletagrule", "releases"]);
     assert_eq!(rule["spec"]["disabled"], true, "{rule}");
     let policy = manifest(
@@ -1054,14 +1018,11 @@ spec:
 ",
     );
     kubectl.ok(&["apply", "-f", &policy]);
-    kubectl.ok(&[
-        "patch",
-        "retentionpolicy",
-        "keep-three",
-        "--type=merge",
-        "-p",
+    kubectl.ok(&patch(
+        "retentionpolicy/keep-three",
+        "merge",
         r#"{"spec":{"suspend":true}}"#,
-    ]);
+    ));
     let policy = object(&kubectl, &["get", "retentionpolicy", "keep-three"]);
     assert_eq!(policy["spec"]["suspend"], true, "{policy}");
     assert_eq!(policy["spec"]["rules"][0]["mostRecentlyPushed"], 3);
@@ -1076,14 +1037,11 @@ spec:
         "{}",
         pruner.text().await.unwrap()
     );
-    kubectl.ok(&[
-        "patch",
-        "imagepruner",
-        "cluster",
-        "--type=merge",
-        "-p",
+    kubectl.ok(&patch(
+        "imagepruner/cluster",
+        "merge",
         r#"{"spec":{"suspend":true}}"#,
-    ]);
+    ));
     let pruner = object(&kubectl, &["get", "imagepruner", "cluster"]);
     assert_eq!(pruner["spec"]["suspend"], true, "{pruner}");
     assert_eq!(pruner["spec"]["keepTagRevisions"], 5);
