@@ -33,6 +33,7 @@ use crate::kube::{ApiError, Namespace, Secret, method_not_allowed};
 use crate::prune::pruner::ImagePruner;
 use crate::prune::retention::RetentionPolicy;
 use crate::quota::{LimitRange, ResourceQuota};
+use crate::webhooks::Webhook;
 
 /// A kind's schema, registered in the generator's definitions; answers its reference.
 type SchemaOf = fn(&mut SchemaGenerator) -> schemars::Schema;
@@ -72,6 +73,7 @@ const SCHEMAS: &[(&str, &str, SchemaOf)] = &[
     ("berth.io", "ImmutableTagRule", schema::<ImmutableTagRule>),
     ("berth.io", "RetentionPolicy", schema::<RetentionPolicy>),
     ("berth.io", "ImagePruner", schema::<ImagePruner>),
+    ("berth.io", "Webhook", schema::<Webhook>),
 ];
 
 const COMPONENTS: &str = "#/components/schemas/";

@@ -1147,6 +1147,32 @@ async fn kubectl_explains_image_streams_and_validates_fields_on_the_server() {
     kubectl.ok(&["apply", "--validate=strict", "-f", &good]);
     let refused = kubectl.fails(&["apply", "--validate=strict", "-f", &bad]);
     assert!(refused.contains("spec.tagz"), "{refused}");
+    // The same through the API: Strict names the field of a merge patch (422), Warn answers a
+    // Warning header, Ignore neither.
+    let stream = "/apis/image.openshift.io/v1/namespaces/team/imagestreams/app";
+    let patch_with = |validation: &str| {
+        server
+            .patch(&format!("{stream}?fieldValidation={validation}"))
+            .header("content-type", "application/merge-patch+json")
+            .body(r#"{"spec":{"tagz":[]}}"#)
+            .send()
+    };
+    let strict = patch_with("Strict").await.unwrap();
+    assert_eq!(strict.status(), 422);
+    let status: Value = strict.json().await.unwrap();
+    assert_eq!(
+        status["details"]["causes"][0]["field"], "spec.tagz",
+        "{status}"
+    );
+    let warn = patch_with("Warn").await.unwrap();
+    assert_eq!(warn.status(), 200);
+    assert_eq!(
+        warn.headers()["warning"],
+        r#"299 - "unknown field \"spec.tagz\"""#
+    );
+    let ignore = patch_with("Ignore").await.unwrap();
+    assert_eq!(ignore.status(), 200);
+    assert!(ignore.headers().get("warning").is_none());
     let warned = kubectl.output(&["apply", "--validate=warn", "-f", &bad]);
     assert!(warned.status.success());
     let stderr = String::from_utf8_lossy(&warned.stderr);
