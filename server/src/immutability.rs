@@ -30,7 +30,7 @@ use crate::auth::http::Caller;
 use crate::imagestream::ImageStreamApi;
 use crate::kube::{
     ApiError, ApiJson, ApiResult, FieldError, IMMUTABLE_TAG_RULES, List, ListMeta, ObjectMeta,
-    Status, deleted,
+    Patch, Status, deleted,
 };
 use crate::oci::is_valid_namespace;
 use crate::storage::immutability::{
@@ -48,7 +48,7 @@ const STATUS_TAGS: usize = 100;
 const TAG_PAGE: u32 = 1000;
 
 /// A rule, as the API shows and takes it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImmutableTagRule {
     #[serde(default)]
@@ -64,7 +64,7 @@ pub struct ImmutableTagRule {
     pub status: Option<ImmutableTagRuleStatus>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImmutableTagRuleSpec {
     /// Stream names within the namespace (`app`, `team/app`); `include` defaults to `["**"]`.
@@ -79,7 +79,7 @@ pub struct ImmutableTagRuleSpec {
 }
 
 /// What a rule matches now.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImmutableTagRuleStatus {
     /// How many tags of the namespace's streams the rule matches.
@@ -520,6 +520,30 @@ async fn update(
         .map(Json)
 }
 
+/// A patch of a rule (`kubectl patch immutabletagrule`, `kubectl apply`), written as an
+/// update of the patched rule.
+async fn patch(
+    State(api): Api,
+    caller: Caller,
+    Path((namespace, name)): Path<(String, String)>,
+    Query(params): Query<WriteParams>,
+    patch: Patch,
+) -> ApiResult<Json<ImmutableTagRule>> {
+    let dry_run = params.dry_run()?;
+    let api = &api;
+    let (who, namespace, name) = (&caller.subject, namespace.as_str(), name.as_str());
+    patch
+        .update(
+            IMMUTABLE_TAG_RULES,
+            name,
+            |rule: &ImmutableTagRule| &rule.metadata.resource_version,
+            || api.get(who, namespace, name),
+            |patched| api.update(who, namespace, name, patched, dry_run),
+        )
+        .await
+        .map(Json)
+}
+
 async fn delete(
     State(api): Api,
     caller: Caller,
@@ -538,7 +562,7 @@ pub fn router(rules: Arc<ImmutableTagRules>) -> Router {
         )
         .route(
             "/apis/berth.io/v1/namespaces/{namespace}/immutabletagrules/{name}",
-            get(get_one).put(update).delete(delete),
+            get(get_one).put(update).patch(patch).delete(delete),
         )
         .with_state(rules)
 }

@@ -37,6 +37,7 @@ pub mod kube;
 pub mod layers;
 pub mod limits;
 pub mod oci;
+pub mod openapi;
 pub mod ops;
 pub mod prune;
 pub mod quota;
@@ -279,11 +280,14 @@ async fn build_app_on(
         .merge(signatures::trusted_keys::router(trusted_keys))
         .merge(quota::router(quotas))
         .merge(kube::discovery::router())
+        .merge(openapi::router())
         .merge(kube::unknown_api_paths())
         // Every API route answers a method it does not take with a `Status`, not an empty 405.
         .method_not_allowed_fallback(kube::method_not_allowed)
         // `kubectl get`'s tables, from what each API answers.
-        .layer(axum::middleware::from_fn(kube::table::tables));
+        .layer(axum::middleware::from_fn(kube::table::tables))
+        // Field validation's `Warning` headers.
+        .layer(axum::middleware::from_fn(kube::fields::warnings));
     let with_sessions = apis
         .route(
             "/console/api/events",

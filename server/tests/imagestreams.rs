@@ -512,9 +512,17 @@ async fn bad_input_gets_the_right_status_and_changes_nothing() {
             404,
             "NotFound",
         ),
+        // A patch in a media type that is no patch's, as Kubernetes answers it.
         (
             "PATCH",
             format!("{API}/namespaces/bad/imagestreams/app"),
+            json!({}),
+            415,
+            "UnsupportedMediaType",
+        ),
+        (
+            "PATCH",
+            format!("{API}/images/sha256:{}", "0".repeat(64)),
             json!({}),
             405,
             "MethodNotAllowed",

@@ -330,7 +330,8 @@ async fn discovery_answers_kubectl_in_both_forms() {
         "/apis/image.openshift.io/v2",
         "/api/v2",
         "/apis/image.openshift.io/v1/namespaces/x/nothing",
-        "/openapi/v3",
+        "/openapi/v3/apis/nothing.example/v1",
+        "/openapi/v4",
     ] {
         let response = server.get(path).send().await.unwrap();
         assert_eq!(response.status(), 404, "{path}");
@@ -715,12 +716,16 @@ async fn every_discovered_resource_is_served() {
                 if verbs.contains(&"create") {
                     requests.push(server.post(&collection).json(&json!({})));
                 }
-                for verb in ["get", "update", "delete"] {
+                for verb in ["get", "update", "patch", "delete"] {
                     if verbs.contains(&verb) {
                         let one = format!("{collection}/probe");
                         requests.push(match verb {
                             "get" => server.get(&one),
                             "update" => server.put(&one).json(&json!({})),
+                            "patch" => server
+                                .patch(&one)
+                                .header("content-type", "application/merge-patch+json")
+                                .body("{}"),
                             _ => server.delete(&one),
                         });
                     }
@@ -742,4 +747,505 @@ async fn every_discovered_resource_is_served() {
         }
     }
     assert!(checked > 40, "{checked}");
+}
+
+/// `kubectl patch TARGET --type=TYPE -p BODY`'s arguments.
+fn patch<'a>(target: &'a str, patch_type: &'a str, body: &'a str) -> [&'a str; 6] {
+    ["patch", target, "--type", patch_type, "-p", body]
+}
+
+/// Writes `text` as `name` in the test's folder; answers its path as kubectl takes it.
+fn manifest(https: &Https, name: &str, text: &str) -> String {
+    let path = https.dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+fn object(kubectl: &Kubectl, args: &[&str]) -> Value {
+    let mut args = args.to_vec();
+    args.extend(["-o", "json"]);
+    serde_json::from_str(&kubectl.ok(&args)).unwrap()
+}
+
+fn spec_tags(stream: &Value) -> Vec<(String, String)> {
+    stream["spec"]["tags"]
+        .as_array()
+        .map(|tags| {
+            tags.iter()
+                .map(|t| {
+                    (
+                        t["name"].as_str().unwrap_or_default().to_owned(),
+                        t["from"]["name"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+const STREAM: &str = "apiVersion: image.openshift.io/v1
+kind: ImageStream
+metadata:
+  name: app
+  labels:
+    tier: web
+spec:
+  tags:
+  - name: stable
+    from:
+      kind: ImageStreamTag
+      name: base:1
+";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kubectl_applies_and_patches_image_streams() {
+    if kubectl_missing() {
+        return;
+    }
+    let https = start();
+    let server = &https.server;
+    let admin = server.client();
+    create_namespace(&admin, server, "team").await;
+    let base_1 = push_image(server, "team/base", "1", "base-1").await;
+    let base_2 = push_image(server, "team/base", "2", "base-2").await;
+    let kubectl = Kubectl::new(&https, "admin", &server.admin_token, "team");
+
+    // Client-side apply: a create, then a patch computed from the last applied configuration.
+    let file = manifest(&https, "stream.yaml", STREAM);
+    let created = kubectl.ok(&["apply", "-f", &file]);
+    assert!(
+        created.contains("imagestream.image.openshift.io/app created"),
+        "{created}"
+    );
+    let stream = object(&kubectl, &["get", "is", "app"]);
+    assert!(
+        stream["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+            .is_string(),
+        "{stream}"
+    );
+    assert_eq!(spec_tags(&stream), [("stable".into(), "base:1".into())]);
+    let unchanged = kubectl.ok(&["apply", "-f", &file]);
+    assert!(unchanged.contains("app unchanged"), "{unchanged}");
+
+    // A tag added beside the file survives the next apply: tags merge by name.
+    kubectl.ok(&patch(
+        "is/app",
+        "strategic",
+        r#"{"spec":{"tags":[{"name":"manual","from":{"kind":"ImageStreamTag","name":"base:2"}}]}}"#,
+    ));
+    let file = manifest(
+        &https,
+        "stream.yaml",
+        &STREAM.replace("tier: web", "tier: api").replace(
+            "      name: base:1\n",
+            "      name: base:1\n  - name: prod\n    from:\n      kind: ImageStreamTag\n      name: base:1\n",
+        ),
+    );
+    let configured = kubectl.ok(&["apply", "-f", &file]);
+    assert!(
+        configured.contains("imagestream.image.openshift.io/app configured"),
+        "{configured}"
+    );
+    let stream = object(&kubectl, &["get", "is", "app"]);
+    assert_eq!(stream["metadata"]["labels"]["tier"], "api");
+    let mut tags = spec_tags(&stream);
+    tags.sort();
+    assert_eq!(
+        tags,
+        [
+            ("manual".into(), "base:2".into()),
+            ("prod".into(), "base:1".into()),
+            ("stable".into(), "base:1".into())
+        ]
+    );
+
+    // `oc tag`'s effect through a patch of the tag, recorded in its history as an update is.
+    kubectl.ok(&patch(
+        "istag/app:prod",
+        "merge",
+        r#"{"tag":{"from":{"kind":"ImageStreamTag","name":"base:2"}}}"#,
+    ));
+    let prod = object(&kubectl, &["get", "istag", "app:prod"]);
+    assert_eq!(prod["image"]["metadata"]["name"], base_2.as_str(), "{prod}");
+    let stream = object(&kubectl, &["get", "is", "app"]);
+    let history = stream["status"]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["tag"] == "prod")
+        .unwrap()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["image"].as_str().unwrap().to_owned())
+        .collect::<Vec<_>>();
+    assert_eq!(history, [base_2.clone(), base_1.clone()]);
+
+    // A merge patch of the stream replaces its tag list; a JSON patch names paths.
+    kubectl.ok(&patch("is/app", "merge", r#"{"metadata":{"annotations":{"note":"merged"}},"spec":{"tags":[{"name":"stable","from":{"kind":"ImageStreamTag","name":"base:2"}}]}}"#));
+    let stream = object(&kubectl, &["get", "is", "app"]);
+    assert_eq!(spec_tags(&stream), [("stable".into(), "base:2".into())]);
+    assert_eq!(stream["metadata"]["annotations"]["note"], "merged");
+    kubectl.ok(&patch("is/app", "json", r#"[{"op":"add","path":"/metadata/labels/extra","value":"yes"},{"op":"replace","path":"/spec/tags/0/from/name","value":"base:1"}]"#));
+    let stream = object(&kubectl, &["get", "is", "app"]);
+    assert_eq!(stream["metadata"]["labels"]["extra"], "yes");
+    assert_eq!(spec_tags(&stream), [("stable".into(), "base:1".into())]);
+    let failed = kubectl.fails(&patch(
+        "is/app",
+        "json",
+        r#"[{"op":"test","path":"/metadata/labels/extra","value":"no"}]"#,
+    ));
+    assert!(failed.contains("metadata.labels.extra"), "{failed}");
+
+    // label and annotate are patches too.
+    kubectl.ok(&["label", "is", "app", "owner=team-a"]);
+    kubectl.ok(&["annotate", "is", "app", "reviewed=yes"]);
+    let stream = object(&kubectl, &["get", "is", "app"]);
+    assert_eq!(stream["metadata"]["labels"]["owner"], "team-a");
+    assert_eq!(stream["metadata"]["annotations"]["reviewed"], "yes");
+
+    // A patch that makes the object invalid is a 422 naming the field.
+    let invalid = kubectl.fails(&patch(
+        "is/app",
+        "merge",
+        r#"{"spec":{"tags":[{"name":"not a tag!"}]}}"#,
+    ));
+    assert!(
+        invalid.contains("is invalid") && invalid.contains("spec.tags[0].name"),
+        "{invalid}"
+    );
+    let invalid = kubectl.fails(&patch("is/app", "merge", r#"{"spec":{"tags":"none"}}"#));
+    assert!(invalid.contains("spec.tags"), "{invalid}");
+
+    // Server-side apply is refused (415), saying what to use instead; kubectl prints it as
+    // `error: Server-side apply not available on the server: (server-side apply is not
+    // supported by Berth: apply without --server-side, ...)`.
+    let refused = kubectl.fails(&["apply", "--server-side", "-f", &file]);
+    assert!(
+        refused.contains("Server-side apply not available on the server")
+            && refused.contains("server-side apply is not supported by Berth"),
+        "{refused}"
+    );
+
+    // An ImageStreamImport through `kubectl create -f`: answered with its status (here a
+    // refusal of the egress policy, which allows no loopback registry by default).
+    let import = manifest(
+        &https,
+        "import.yaml",
+        "apiVersion: image.openshift.io/v1
+kind: ImageStreamImport
+metadata:
+  name: imported
+spec:
+  import: true
+  images:
+  - from:
+      kind: DockerImage
+      name: 127.0.0.1:1/vendor/db:15
+    to:
+      name: '15'
+",
+    );
+    let imported: Value =
+        serde_json::from_str(&kubectl.ok(&["create", "-f", &import, "-o", "json"])).unwrap();
+    assert_eq!(imported["kind"], "ImageStreamImport");
+    assert_eq!(
+        imported["status"]["images"][0]["status"]["status"], "Failure",
+        "{imported}"
+    );
+
+    // Quotas and immutable tag rules take patches too.
+    let quota = manifest(
+        &https,
+        "quota.yaml",
+        "apiVersion: v1
+kind: ResourceQuota
+metadata:
+  name: images
+spec:
+  hard:
+    openshift.io/imagestreams: '10'
+",
+    );
+    kubectl.ok(&["apply", "-f", &quota]);
+    kubectl.ok(&patch(
+        "quota/images",
+        "merge",
+        r#"{"spec":{"hard":{"berth.io/storage":"1Gi"}}}"#,
+    ));
+    let patched = object(&kubectl, &["get", "quota", "images"]);
+    assert_eq!(
+        patched["spec"]["hard"]["berth.io/storage"], "1Gi",
+        "{patched}"
+    );
+    assert_eq!(patched["spec"]["hard"]["openshift.io/imagestreams"], "10");
+    let bad_quota = kubectl.fails(&patch(
+        "quota/images",
+        "merge",
+        r#"{"spec":{"hard":{"pods":"3"}}}"#,
+    ));
+    assert!(bad_quota.contains("spec.hard"), "{bad_quota}");
+    let rule = manifest(
+        &https,
+        "rule.yaml",
+        "apiVersion: berth.io/v1
+kind: ImmutableTagRule
+metadata:
+  name: releases
+spec:
+  tags:
+    include: ['v*']
+",
+    );
+    kubectl.ok(&["apply", "-f", &rule]);
+    kubectl.ok(&patch(
+        "immutabletagrule/releases",
+        "merge",
+        r#"{"spec":{"disabled":true}}"#,
+    ));
+    let rule = object(&kubectl, &["get", "immutabletagrule", "releases"]);
+    assert_eq!(rule["spec"]["disabled"], true, "{rule}");
+    let policy = manifest(
+        &https,
+        "policy.yaml",
+        "apiVersion: berth.io/v1
+kind: RetentionPolicy
+metadata:
+  name: keep-three
+spec:
+  rules:
+  - mostRecentlyPushed: 3
+",
+    );
+    kubectl.ok(&["apply", "-f", &policy]);
+    kubectl.ok(&patch(
+        "retentionpolicy/keep-three",
+        "merge",
+        r#"{"spec":{"suspend":true}}"#,
+    ));
+    let policy = object(&kubectl, &["get", "retentionpolicy", "keep-three"]);
+    assert_eq!(policy["spec"]["suspend"], true, "{policy}");
+    assert_eq!(policy["spec"]["rules"][0]["mostRecentlyPushed"], 3);
+    let pruner = admin
+        .put(server.url("/apis/berth.io/v1/imagepruners/cluster"))
+        .json(&json!({"metadata": {"name": "cluster"}, "spec": {"keepTagRevisions": 5}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        pruner.status().is_success(),
+        "{}",
+        pruner.text().await.unwrap()
+    );
+    kubectl.ok(&patch(
+        "imagepruner/cluster",
+        "merge",
+        r#"{"spec":{"suspend":true}}"#,
+    ));
+    let pruner = object(&kubectl, &["get", "imagepruner", "cluster"]);
+    assert_eq!(pruner["spec"]["suspend"], true, "{pruner}");
+    assert_eq!(pruner["spec"]["keepTagRevisions"], 5);
+
+    // Another tenant may not patch the stream, nor one who may only read it: the refusal
+    // names the verb.
+    let bob_token = server.add_user("bob", "bob-password", &[]);
+    let bob = Kubectl::new(&https, "bob", &bob_token, "bobs");
+    assert!(
+        bob.fails(&[
+            "patch",
+            "is",
+            "app",
+            "-n",
+            "team",
+            "-p",
+            r#"{"metadata":{"labels":{"bob":"x"}}}"#
+        ])
+        .contains("forbidden")
+    );
+    let raw = common::client_with_token(&bob_token)
+        .patch(server.url("/apis/image.openshift.io/v1/namespaces/team/imagestreams/app"))
+        .header("content-type", "application/merge-patch+json")
+        .body(r#"{"metadata":{"labels":{"bob":"x"}}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 403);
+    let status: Value = raw.json().await.unwrap();
+    assert!(
+        status["message"].as_str().unwrap().contains("cannot patch"),
+        "{status}"
+    );
+    grant_user(server, "team", "viewer", "bob").await;
+    let forbidden = bob.fails(&[
+        "patch",
+        "is",
+        "app",
+        "-n",
+        "team",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"labels":{"bob":"was-here"}}}"#,
+    ]);
+    assert!(
+        forbidden.contains("forbidden") && forbidden.contains("cannot patch"),
+        "{forbidden}"
+    );
+    assert!(
+        bob.fails(&["apply", "-n", "team", "-f", &file])
+            .contains("forbidden")
+    );
+    let stream = object(&kubectl, &["get", "is", "app"]);
+    assert!(stream["metadata"]["labels"].get("bob").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kubectl_explains_image_streams_and_validates_fields_on_the_server() {
+    if kubectl_missing() {
+        return;
+    }
+    let https = start();
+    let server = &https.server;
+    create_namespace(&server.client(), server, "team").await;
+    push_image(server, "team/base", "1", "base-1").await;
+    let kubectl = Kubectl::new(&https, "admin", &server.admin_token, "team");
+
+    let index = json_of(server.get("/openapi/v3")).await;
+    let url = index["paths"]["apis/image.openshift.io/v1"]["serverRelativeURL"]
+        .as_str()
+        .unwrap();
+    assert!(url.starts_with("/openapi/v3/apis/image.openshift.io/v1?hash="));
+
+    let explained = kubectl.ok(&["explain", "imagestream.spec.tags"]);
+    assert!(
+        explained.contains("KIND:") && explained.contains("ImageStream"),
+        "{explained}"
+    );
+    assert!(
+        explained.contains("where each tag of the stream comes from"),
+        "{explained}"
+    );
+    assert!(
+        explained.contains("from") && explained.contains("Where the tag points"),
+        "{explained}"
+    );
+    let top = kubectl.ok(&["explain", "is"]);
+    assert!(top.contains("spec") && top.contains("status"), "{top}");
+
+    // An unknown field: refused under --validate=strict with the field named, reported under
+    // --validate=warn, on create and on the patch of an apply.
+    let bad = manifest(
+        &https,
+        "bad.yaml",
+        &STREAM.replace("  tags:\n", "  tagz: []\n  tags:\n"),
+    );
+    let refused = kubectl.fails(&["apply", "--validate=strict", "-f", &bad]);
+    assert!(refused.contains("spec.tagz"), "{refused}");
+    let refused = kubectl.fails(&["create", "--validate=strict", "-f", &bad]);
+    assert!(refused.contains("spec.tagz"), "{refused}");
+    assert!(kubectl.fails(&["get", "is", "app"]).contains("NotFound"));
+    let good = manifest(&https, "good.yaml", STREAM);
+    kubectl.ok(&["apply", "--validate=strict", "-f", &good]);
+    let refused = kubectl.fails(&["apply", "--validate=strict", "-f", &bad]);
+    assert!(refused.contains("spec.tagz"), "{refused}");
+    // The same through the API: Strict names the field of a merge patch (422), Warn answers a
+    // Warning header, Ignore neither.
+    let stream = "/apis/image.openshift.io/v1/namespaces/team/imagestreams/app";
+    let patch_with = |validation: &str| {
+        server
+            .patch(&format!("{stream}?fieldValidation={validation}"))
+            .header("content-type", "application/merge-patch+json")
+            .body(r#"{"spec":{"tagz":[]}}"#)
+            .send()
+    };
+    let strict = patch_with("Strict").await.unwrap();
+    assert_eq!(strict.status(), 422);
+    let status: Value = strict.json().await.unwrap();
+    assert_eq!(
+        status["details"]["causes"][0]["field"], "spec.tagz",
+        "{status}"
+    );
+    let warn = patch_with("Warn").await.unwrap();
+    assert_eq!(warn.status(), 200);
+    assert_eq!(
+        warn.headers()["warning"],
+        r#"299 - "unknown field \"spec.tagz\"""#
+    );
+    let ignore = patch_with("Ignore").await.unwrap();
+    assert_eq!(ignore.status(), 200);
+    assert!(ignore.headers().get("warning").is_none());
+    let warned = kubectl.output(&["apply", "--validate=warn", "-f", &bad]);
+    assert!(warned.status.success());
+    let stderr = String::from_utf8_lossy(&warned.stderr);
+    assert!(
+        stderr.contains("Warning") && stderr.contains("spec.tagz"),
+        "{stderr}"
+    );
+}
+
+/// The venv with PyPI's `kubernetes` and `openshift` that `scripts/setup test` makes
+/// (`BERTH_KUBE_PYTHON` names another interpreter).
+fn kube_python() -> Option<PathBuf> {
+    let python = std::env::var_os("BERTH_KUBE_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tools/kube-clients/bin/python3")
+        });
+    if python.exists() {
+        Some(python)
+    } else {
+        eprintln!(
+            "skipped: {} is missing (scripts/setup test installs the Python clients)",
+            python.display()
+        );
+        None
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_dynamic_clients_list_create_patch_and_watch_image_streams() {
+    let Some(python) = kube_python() else {
+        return;
+    };
+    let https = start();
+    let server = &https.server;
+    create_namespace(&server.client(), server, "team").await;
+    push_image(server, "team/base", "1", "base-1").await;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/kube_clients.py");
+    let output = tokio::process::Command::new(python)
+        .arg(script)
+        .env("BERTH_URL", &server.base)
+        .env("BERTH_CA", &https.ca)
+        .env("BERTH_TOKEN", &server.admin_token)
+        .env("BERTH_NAMESPACE", "team")
+        .env("HOME", https.dir.path())
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    for client in ["kubernetes", "openshift"] {
+        let seen = &report[client];
+        let name = format!("py-{client}");
+        assert_eq!(seen["created"], name.as_str(), "{report}");
+        assert_eq!(seen["label"], client, "{report}");
+        assert_eq!(seen["tags"], json!(["edge", "stable"]), "{report}");
+        assert!(
+            seen["listed"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|n| n == name.as_str()),
+            "{report}"
+        );
+        assert_eq!(
+            seen["events"].as_array().unwrap().last().unwrap(),
+            &json!(["MODIFIED", name]),
+            "{report}"
+        );
+    }
 }

@@ -18,7 +18,7 @@ const LAYERS: &[&[&str]] = &[
     &["imagestream"],
     &["secrets", "prune", "immutability", "signatures"],
     &["webhooks", "import"],
-    &["console", "admin"],
+    &["console", "admin", "openapi"],
     &["upstream"],
     &["crate"],
 ];

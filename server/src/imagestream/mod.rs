@@ -21,8 +21,8 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::{any, get, post};
 
-use crate::auth::{AuthContext, Subject};
-use crate::kube::{ApiResult, ContinueTokens, method_not_allowed, not_found};
+use crate::auth::{Action, AuthContext, Subject, Target};
+use crate::kube::{ApiError, ApiResult, ContinueTokens, Resource, method_not_allowed, not_found};
 use crate::storage::ImageStreamStore;
 
 mod changes;
@@ -71,6 +71,32 @@ impl ImageStreamApi {
             .await;
     }
 
+    /// The permission a patch needs: an update's, named `patch` when refused.
+    fn require_patch(
+        &self,
+        who: &Subject,
+        namespace: &str,
+        stream: &str,
+        resource: Resource,
+        name: &str,
+    ) -> ApiResult<()> {
+        if self
+            .auth
+            .authorizer
+            .allows(who, Action::Push, Target::stream(namespace, stream))
+        {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                &who.display_name(),
+                "patch",
+                resource,
+                name,
+                Some(namespace),
+            ))
+        }
+    }
+
     /// A list's resourceVersion: the event log's newest entry.
     async fn list_version(&self) -> ApiResult<String> {
         Ok(self.store.latest_event_id().await?.to_string())
@@ -111,6 +137,7 @@ pub fn router(api: Arc<ImageStreamApi>) -> Router {
             &format!("{IMAGE}/namespaces/{{namespace}}/imagestreams/{{name}}"),
             get(streams::get_stream)
                 .put(streams::update_stream)
+                .patch(streams::patch_stream)
                 .delete(streams::delete_stream),
         )
         .route(
@@ -121,6 +148,7 @@ pub fn router(api: Arc<ImageStreamApi>) -> Router {
             &format!("{IMAGE}/namespaces/{{namespace}}/imagestreamtags/{{name}}"),
             get(tags::get_tag)
                 .put(tags::put_tag)
+                .patch(tags::patch_tag)
                 .delete(tags::delete_tag),
         )
         .route(

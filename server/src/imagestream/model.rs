@@ -15,67 +15,99 @@ fn is_false(value: &bool) -> bool {
     !*value
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// How a tag that points at another registry is imported.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TagImportPolicy {
+    /// Import from a registry without verifying its TLS certificate, or over plain HTTP.
     #[serde(default, skip_serializing_if = "is_false")]
     pub insecure: bool,
+    /// Re-import the tag periodically, so that it follows the remote tag.
     #[serde(default, skip_serializing_if = "is_false")]
     pub scheduled: bool,
+    /// `Legacy` imports one platform of a manifest list; `PreserveOriginal` keeps the whole
+    /// list.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub import_mode: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// How pulls of the tag are directed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TagReferencePolicy {
+    /// `Source` sends pulls to the image's original registry; `Local` serves them from this
+    /// registry.
     #[serde(default, rename = "type")]
     pub policy_type: String,
 }
 
-/// A spec tag: where a tag comes from.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// A spec tag: where a tag of the image stream comes from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TagReference {
+    /// The name of the tag.
     #[serde(default)]
     pub name: String,
+    /// Annotations of the tag.
     #[serde(default)]
     pub annotations: Option<StringMap>,
+    /// Where the tag points: a `DockerImage` pull spec, an `ImageStreamTag` (`stream:tag`) or
+    /// an `ImageStreamImage` (`stream@digest`); absent for a tag only pushed to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<ObjectReference>,
+    /// When true, the tag is not imported: it only records the reference in `from`.
     #[serde(default, skip_serializing_if = "is_false")]
     pub reference: bool,
+    /// The stream generation at which the spec tag last changed; 0 forces a new import.
     #[serde(default)]
     pub generation: Option<i64>,
+    /// How the tag is imported from another registry.
     #[serde(default)]
     pub import_policy: TagImportPolicy,
+    /// How pulls of the tag are directed.
     #[serde(default)]
     pub reference_policy: TagReferencePolicy,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Whether workloads of the namespace may name the stream's tags directly.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ImageLookupPolicy {
+    /// When true, `stream:tag` resolves to the tag's image in this namespace.
     #[serde(default)]
     pub local: bool,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// What the image stream should hold.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageStreamSpec {
+    /// Whether the stream's tags may be named directly by workloads of the namespace.
     #[serde(default)]
     pub lookup_policy: ImageLookupPolicy,
+    /// Deprecated in OpenShift; kept for compatibility.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub docker_image_repository: String,
+    /// The spec tags: where each tag of the stream comes from. A patch merges them by `name`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend(
+        "x-kubernetes-patch-merge-key" = "name",
+        "x-kubernetes-patch-strategy" = "merge"
+    ))]
     pub tags: Vec<TagReference>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One image a tag has pointed at.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TagEvent {
+    /// When the tag moved to this image.
     #[serde(with = "time")]
+    #[schemars(with = "DateTime<Utc>")]
     pub created: DateTime<Utc>,
+    /// The pull spec of the image.
     pub docker_image_reference: String,
+    /// The image's digest.
     pub image: String,
+    /// The spec tag generation this image was brought by.
     pub generation: i64,
     /// Who moved the tag here, when Berth knows: not in OpenShift's API (never written out
     /// nor read), only for the in-process console.
@@ -83,7 +115,7 @@ pub struct TagEvent {
     pub actor: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TagEventCondition {
     #[serde(rename = "type")]
@@ -94,6 +126,7 @@ pub struct TagEventCondition {
         skip_serializing_if = "Option::is_none",
         with = "time::option"
     )]
+    #[schemars(with = "Option<DateTime<Utc>>")]
     pub last_transition_time: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reason: String,
@@ -103,37 +136,52 @@ pub struct TagEventCondition {
     pub generation: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A tag's history, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NamedTagEventList {
+    /// The name of the tag.
     pub tag: String,
+    /// The images the tag has pointed at, the current one first.
     pub items: Vec<TagEvent>,
+    /// Why the tag could not be updated (a failed import), when it could not.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<TagEventCondition>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// What the image stream holds, as the registry records it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageStreamStatus {
+    /// Where the stream's images are pulled from and pushed to.
     #[serde(default)]
     pub docker_image_repository: String,
+    /// The same repository at the registry's public address, when it has one.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub public_docker_image_repository: String,
+    /// The history of each tag.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<NamedTagEventList>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// An image stream: a repository of the registry (`namespace/name`), its tags and where each
+/// comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageStream {
+    /// The kind of the object: `ImageStream`.
     #[serde(default = "kinds::image_stream")]
     pub kind: String,
+    /// The API version of the object: `image.openshift.io/v1`.
     #[serde(default = "kinds::image_api")]
     pub api_version: String,
+    /// The stream's name, namespace, labels and annotations.
     #[serde(default)]
     pub metadata: ObjectMeta,
+    /// What the stream should hold: its spec tags.
     #[serde(default)]
     pub spec: ImageStreamSpec,
+    /// What the stream holds: each tag's images. Written by the registry only.
     #[serde(default)]
     pub status: ImageStreamStatus,
 }
@@ -160,7 +208,7 @@ pub mod kinds {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ImageLayer {
     pub name: String,
     pub size: u64,
@@ -168,7 +216,7 @@ pub struct ImageLayer {
     pub media_type: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageManifest {
     pub digest: String,
@@ -181,7 +229,7 @@ pub struct ImageManifest {
 }
 
 /// `docker10.DockerConfig`: the run configuration, with Docker's capitalised names.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DockerConfig {
     #[serde(rename = "User", default, skip_serializing_if = "String::is_empty")]
     pub user: String,
@@ -220,7 +268,7 @@ pub struct DockerConfig {
 }
 
 /// One step of the image's build history (Berth's addition to `DockerImage`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DockerHistory {
     #[serde(rename = "Created", default, skip_serializing_if = "String::is_empty")]
     pub created: String,
@@ -240,7 +288,7 @@ pub struct DockerHistory {
 
 /// `docker10.DockerImage`, with Berth's additions `Os`, `Variant` and `History` (OpenShift
 /// clients ignore fields they do not know).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DockerImage {
     pub kind: String,
     #[serde(rename = "apiVersion")]
@@ -271,7 +319,7 @@ pub struct DockerImage {
     pub history: Vec<DockerHistory>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Image {
     #[serde(default = "kinds::image")]
@@ -294,7 +342,7 @@ pub struct Image {
     pub docker_image_manifests: Vec<ImageManifest>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageStreamTag {
     #[serde(default = "kinds::image_stream_tag")]
@@ -315,7 +363,7 @@ pub struct ImageStreamTag {
     pub image: Option<Image>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageStreamImage {
     pub kind: &'static str,
@@ -324,7 +372,7 @@ pub struct ImageStreamImage {
     pub image: Image,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageStreamMapping {
     #[serde(default = "kinds::image_stream_mapping")]
@@ -341,7 +389,7 @@ pub struct ImageStreamMapping {
 /// `oc import-image`: images to read from other registries into a stream (`spec.images`, one
 /// tag each), or every tag of a repository (`spec.repository`). With `spec.import` false
 /// nothing is written and the status says what an import would bring.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageStreamImport {
     #[serde(default = "kinds::image_stream_import")]
@@ -356,7 +404,7 @@ pub struct ImageStreamImport {
     pub status: ImageStreamImportStatus,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageStreamImportSpec {
     #[serde(default)]
@@ -427,7 +475,7 @@ impl ImageStreamImportSpec {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RepositoryImportSpec {
     pub from: ObjectReference,
@@ -437,7 +485,7 @@ pub struct RepositoryImportSpec {
     pub reference_policy: TagReferencePolicy,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageImportSpec {
     pub from: ObjectReference,
@@ -450,7 +498,7 @@ pub struct ImageImportSpec {
     pub reference_policy: TagReferencePolicy,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageStreamImportStatus {
     /// The stream after the import (absent when nothing was written).
@@ -462,7 +510,7 @@ pub struct ImageStreamImportStatus {
     pub images: Vec<ImageImportStatus>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RepositoryImportStatus {
     pub status: Status,
@@ -471,7 +519,7 @@ pub struct RepositoryImportStatus {
 }
 
 /// One image's outcome: a `Status` (Success, or Failure with the reason) and the image read.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageImportStatus {
     pub status: Status,

@@ -13,8 +13,8 @@ use super::{Api, ImageStreamApi};
 use crate::auth::http::Caller;
 use crate::auth::{Action, Subject, Target, Visible};
 use crate::kube::{
-    ApiError, ApiJson, ApiResult, FieldError, IMAGE_STREAMS, List, ListMeta, Page, Status, created,
-    fill, ok,
+    ApiError, ApiJson, ApiResult, FieldError, IMAGE_STREAMS, List, ListMeta, Page, Patch, Status,
+    created, fill, ok,
 };
 use crate::limits::ClientAddress;
 use crate::oci::{RepositoryName, Tag};
@@ -318,6 +318,27 @@ impl ImageStreamApi {
         }
     }
 
+    /// A patch of a stream (merge, JSON or strategic, as `kubectl apply` and `kubectl patch`
+    /// send them), written as an update of the patched stream.
+    pub async fn patch_stream(
+        &self,
+        who: &Subject,
+        namespace: &str,
+        name: &str,
+        patch: &Patch,
+    ) -> ApiResult<ImageStream> {
+        self.require_patch(who, namespace, name, IMAGE_STREAMS, name)?;
+        patch
+            .update(
+                IMAGE_STREAMS,
+                name,
+                |stream: &ImageStream| &stream.metadata.resource_version,
+                || async { Ok(self.stream_object(&self.stream_record(namespace, name).await?)) },
+                |patched| self.update_stream(who, namespace, name, patched),
+            )
+            .await
+    }
+
     pub async fn delete_stream(
         &self,
         who: &Subject,
@@ -405,6 +426,17 @@ pub(super) async fn update_stream(
 ) -> Response {
     ok(api
         .update_stream(&caller.subject, &namespace, &name, body)
+        .await)
+}
+
+pub(super) async fn patch_stream(
+    State(api): Api,
+    caller: Caller,
+    Path((namespace, name)): Path<(String, String)>,
+    patch: Patch,
+) -> Response {
+    ok(api
+        .patch_stream(&caller.subject, &namespace, &name, &patch)
         .await)
 }
 

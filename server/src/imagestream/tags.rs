@@ -14,7 +14,7 @@ use crate::auth::http::Caller;
 use crate::auth::{Action, Subject, Target, Visible};
 use crate::kube::{
     ApiError, ApiJson, ApiResult, FieldError, IMAGE_STREAM_IMPORTS, IMAGE_STREAM_TAGS, List,
-    ListMeta, ListParams, ObjectMeta, Page, Put, Status, created, fill, ok, put,
+    ListMeta, ListParams, ObjectMeta, Page, Patch, Put, Status, created, fill, ok, put,
 };
 use crate::oci::{Digest, Tag};
 use crate::storage::{ImageRecord, Presence, SpecTagWrite, StreamChange, StreamRecord, TagTarget};
@@ -250,6 +250,33 @@ impl ImageStreamApi {
         })
     }
 
+    /// A patch of a tag (`kubectl patch istag web:prod --type=merge -p
+    /// '{"tag":{"from":...}}'`, `oc tag`'s effect), written as a `put_tag` of the patched tag.
+    pub async fn patch_tag(
+        &self,
+        who: &Subject,
+        namespace: &str,
+        name: &str,
+        patch: &Patch,
+    ) -> ApiResult<ImageStreamTag> {
+        let (stream, _) = split_stream_tag(name)?;
+        self.require_patch(who, namespace, &stream, IMAGE_STREAM_TAGS, name)?;
+        patch
+            .update(
+                IMAGE_STREAM_TAGS,
+                name,
+                |tag: &ImageStreamTag| &tag.metadata.resource_version,
+                || self.get_tag(who, namespace, name),
+                |patched| async {
+                    Ok(self
+                        .put_tag(who, namespace, name, patched, false)
+                        .await?
+                        .object)
+                },
+            )
+            .await
+    }
+
     /// Records what an import brought for `tag`: the spec tag (when new or changed) and the
     /// image as the tag's newest item, or a failure as the tag's `ImportSuccess` condition,
     /// the tag keeping its image. A re-import of an unchanged spec moves the status only.
@@ -382,6 +409,17 @@ pub(super) async fn put_tag(
 ) -> Response {
     put(api
         .put_tag(&caller.subject, &namespace, &name, body, false)
+        .await)
+}
+
+pub(super) async fn patch_tag(
+    State(api): Api,
+    caller: Caller,
+    Path((namespace, name)): Path<(String, String)>,
+    patch: Patch,
+) -> Response {
+    ok(api
+        .patch_tag(&caller.subject, &namespace, &name, &patch)
         .await)
 }
 

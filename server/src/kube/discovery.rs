@@ -31,7 +31,7 @@ pub const AGGREGATED_DISCOVERY: &str =
 const READ: &[&str] = &["get", "list"];
 const WATCHED: &[&str] = &["create", "delete", "get", "list", "watch"];
 const MANAGED: &[&str] = &["create", "delete", "get", "list"];
-const REPLACED: &[&str] = &["create", "delete", "get", "list", "update"];
+const PATCHED: &[&str] = &["create", "delete", "get", "list", "patch", "update"];
 const CREATE: &[&str] = &["create"];
 
 /// A resource type one of Berth's APIs serves, as discovery declares it.
@@ -193,21 +193,23 @@ pub const RESOURCES: &[ApiResource] = &[
             .columns(SERVICE_ACCOUNT_COLUMNS)
     },
     ApiResource::new(RESOURCE_QUOTAS, "ResourceQuota", "resourcequota")
-        .verbs(REPLACED)
+        .verbs(PATCHED)
         .short(&["quota"]),
     ApiResource::new(LIMIT_RANGES, "LimitRange", "limitrange")
-        .verbs(REPLACED)
+        .verbs(PATCHED)
         .short(&["limits"]),
     // OpenShift's image API: names, short names and categories as OpenShift declares them.
     ApiResource {
         categories: &["all"],
         ..ApiResource::new(IMAGE_STREAMS, "ImageStream", "imagestream")
-            .verbs(&["create", "delete", "get", "list", "update", "watch"])
+            .verbs(&[
+                "create", "delete", "get", "list", "patch", "update", "watch",
+            ])
             .short(&["is"])
             .columns(IMAGE_STREAM_COLUMNS)
     },
     ApiResource::new(IMAGE_STREAM_TAGS, "ImageStreamTag", "imagestreamtag")
-        .verbs(REPLACED)
+        .verbs(PATCHED)
         .short(&["istag"])
         .columns(IMAGE_STREAM_TAG_COLUMNS),
     ApiResource::new(IMAGE_STREAM_IMAGES, "ImageStreamImage", "imagestreamimage")
@@ -280,7 +282,7 @@ pub const RESOURCES: &[ApiResource] = &[
     ApiResource::new(IMAGE_PRUNES, "ImagePrune", "imageprune").verbs(CREATE),
     ApiResource::new(IMAGE_PRUNERS, "ImagePruner", "imagepruner")
         .cluster()
-        .verbs(&["get", "update"]),
+        .verbs(&["get", "patch", "update"]),
     ApiResource {
         subresources: &[Subresource {
             name: "run",
@@ -289,9 +291,9 @@ pub const RESOURCES: &[ApiResource] = &[
             kind: "RetentionRun",
             verbs: CREATE,
         }],
-        ..ApiResource::new(RETENTION_POLICIES, "RetentionPolicy", "retentionpolicy").verbs(REPLACED)
+        ..ApiResource::new(RETENTION_POLICIES, "RetentionPolicy", "retentionpolicy").verbs(PATCHED)
     },
-    ApiResource::new(IMMUTABLE_TAG_RULES, "ImmutableTagRule", "immutabletagrule").verbs(REPLACED),
+    ApiResource::new(IMMUTABLE_TAG_RULES, "ImmutableTagRule", "immutabletagrule").verbs(PATCHED),
 ];
 
 /// The resource whose objects (or lists, `ImageStreamList`) have `kind`.
@@ -309,7 +311,7 @@ fn group_version(group: &str, version: &str) -> String {
 }
 
 /// The API groups other than the core one, each once, in the table's order.
-fn groups() -> Vec<&'static str> {
+pub fn groups() -> Vec<&'static str> {
     let mut groups: Vec<&'static str> = Vec::new();
     for resource in RESOURCES {
         let group = resource.resource.group;

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::error::{ApiError, ApiResult};
+use super::fields::{FieldValidation, Warnings, decode};
 use super::meta::WatchEvent;
 use super::paging::Page;
 
@@ -33,6 +34,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with(super::protobuf::PROTOBUF));
+        let validation = FieldValidation::of_query(request.uri().query())?;
+        let warnings = request.extensions().get::<Warnings>().cloned();
         let bytes = axum::body::to_bytes(request.into_body(), MAX_BODY)
             .await
             .map_err(|err| {
@@ -46,7 +49,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 .map(ApiJson)
                 .map_err(invalid);
         }
-        serde_json::from_slice(&bytes).map(ApiJson).map_err(invalid)
+        // Read as JSON first, then as `T` under the request's field validation. Protobuf
+        // bodies above are built-in kinds of which Berth keeps only some fields: not checked.
+        let body: serde_json::Value = serde_json::from_slice(&bytes).map_err(invalid)?;
+        decode(body.clone(), validation, warnings.as_ref())
+            .map(ApiJson)
+            .map_err(|err| err.of_body(&body))
     }
 }
 
@@ -228,8 +236,8 @@ pub async fn not_found(request: Request) -> Response {
     ApiError::NoSuchResource(request.uri().path().to_owned()).into_response()
 }
 
-/// What no API route matches under `/api`, `/apis` and `/openapi` (whose documents Berth does
-/// not serve yet): a `Status` 404, never the console's page. `/api` and `/apis` themselves are
+/// What no API route matches under `/api`, `/apis` and `/openapi` (a group version Berth has
+/// no document of): a `Status` 404, never the console's page. `/api` and `/apis` themselves are
 /// discovery's.
 pub fn unknown_api_paths() -> Router {
     Router::new()

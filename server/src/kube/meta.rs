@@ -62,17 +62,24 @@ fn is_zero(value: &i64) -> bool {
     *value == 0
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// The metadata every object has.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectMeta {
+    /// The object's name, unique in its namespace.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
+    /// The namespace of the object, for namespaced kinds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    /// The object's unique identity, set by the server.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub uid: String,
+    /// The object's version, set by the server: an update that names it fails with a conflict
+    /// when the object changed since.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub resource_version: String,
+    /// How many times the object's spec changed, set by the server.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub generation: i64,
     #[serde(
@@ -80,14 +87,18 @@ pub struct ObjectMeta {
         skip_serializing_if = "Option::is_none",
         with = "time::option"
     )]
+    #[schemars(with = "Option<DateTime<Utc>>")]
+    /// When the object was created, set by the server.
     pub creation_timestamp: Option<DateTime<Utc>>,
+    /// Labels: short `key: value` pairs that organise objects.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: StringMap,
+    /// Annotations: `key: value` pairs for tools and people.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: StringMap,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ListMeta {
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -118,35 +129,39 @@ pub struct WatchEvent<T> {
     pub object: T,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// A reference to an object or image.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ObjectReference {
+    /// `DockerImage`, `ImageStreamTag` or `ImageStreamImage`.
     #[serde(default)]
     pub kind: String,
+    /// The namespace of the image stream, when another than the object's.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub namespace: String,
+    /// A pull spec (`DockerImage`), `stream:tag` or `stream@digest`.
     #[serde(default)]
     pub name: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LocalObjectReference {
     #[serde(default)]
     pub name: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NamespaceSpec {
     #[serde(default)]
     pub finalizers: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NamespaceStatus {
     #[serde(default)]
     pub phase: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Namespace {
     #[serde(default = "kinds::namespace")]
@@ -164,7 +179,7 @@ pub struct Namespace {
 /// Kubernetes' `Secret`. Berth keeps registry credentials only (type
 /// `kubernetes.io/dockerconfigjson`, kept by the secrets service), and never shows their data
 /// again once stored.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Secret {
     #[serde(default = "kinds::secret")]
@@ -197,7 +212,7 @@ impl std::fmt::Debug for Secret {
 }
 
 /// Kubernetes' `Status`: every error of the image stream API, and the answer to a delete.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Status {
     pub kind: String,
@@ -213,7 +228,7 @@ pub struct Status {
     pub code: u16,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StatusDetails {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
@@ -225,7 +240,7 @@ pub struct StatusDetails {
     pub causes: Vec<StatusCause>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StatusCause {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reason: String,

@@ -5,17 +5,21 @@
 
 pub mod discovery;
 mod error;
+pub mod fields;
 mod http;
 mod meta;
 mod paging;
+pub mod patch;
 mod protobuf;
 mod quantity;
 mod resource;
 pub mod table;
 
 pub use error::*;
+pub use fields::{FieldValidation, Warnings};
 pub use http::*;
 pub use meta::*;
 pub use paging::*;
+pub use patch::Patch;
 pub use quantity::*;
 pub use resource::*;

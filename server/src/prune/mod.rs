@@ -57,7 +57,7 @@ pub const DEFAULT_KEEP_TAG_REVISIONS: u32 = 3;
 pub const DEFAULT_KEEP_YOUNGER_THAN: &str = "60m";
 
 /// A prune, asked for and answered.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImagePrune {
     #[serde(default)]
@@ -73,7 +73,7 @@ pub struct ImagePrune {
 }
 
 /// `oc adm prune images`' options.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImagePruneSpec {
     /// The newest revisions of each tag that stay (default 3).
@@ -96,16 +96,19 @@ pub struct ImagePruneSpec {
 }
 
 /// What a run removed, or would remove.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PruneStatus {
     pub dry_run: bool,
     #[serde(with = "crate::kube::time")]
+    #[schemars(with = "DateTime<Utc>")]
     pub start_time: DateTime<Utc>,
     #[serde(with = "crate::kube::time")]
+    #[schemars(with = "DateTime<Utc>")]
     pub completion_time: DateTime<Utc>,
     /// Nothing pushed since then was a candidate.
     #[serde(with = "crate::kube::time")]
+    #[schemars(with = "DateTime<Utc>")]
     pub keep_since: DateTime<Utc>,
     /// Streams with something removed, in namespace and name order.
     #[serde(default)]
@@ -124,7 +127,7 @@ pub struct PruneStatus {
     pub errors: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PrunedStream {
     pub namespace: String,
@@ -137,16 +140,17 @@ pub struct PrunedStream {
     pub deleted_tags: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PrunedItem {
     pub tag: String,
     pub image: String,
     #[serde(with = "crate::kube::time")]
+    #[schemars(with = "DateTime<Utc>")]
     pub created: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PrunedImage {
     pub digest: String,

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::{API_VERSION, PruneStatus, Pruning, from_json, openshift_rules, to_json};
 use crate::auth::Subject;
 use crate::auth::http::Caller;
-use crate::kube::{ApiError, ApiJson, ApiResult, FieldError, IMAGE_PRUNERS, ObjectMeta};
+use crate::kube::{ApiError, ApiJson, ApiResult, FieldError, IMAGE_PRUNERS, ObjectMeta, Patch};
 use crate::storage::StorageResult;
 use crate::storage::coordination::{Coordination, LeaseTiming};
 use crate::storage::lifecycle::StoredObject;
@@ -33,7 +33,7 @@ use crate::storage::lifecycle::StoredObject;
 pub const NAME: &str = "cluster";
 const DEFAULT_SCHEDULE: &str = "0 0 * * *";
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImagePruner {
     #[serde(default)]
@@ -48,7 +48,7 @@ pub struct ImagePruner {
     pub status: Option<ScheduleStatus>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImagePrunerSpec {
     /// Cron's five fields (default `0 0 * * *`, daily at midnight UTC).
@@ -63,7 +63,7 @@ pub struct ImagePrunerSpec {
 }
 
 /// What a scheduled object (the pruner, a retention policy) last did.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScheduleStatus {
     /// The scheduled time of the last run.
@@ -72,6 +72,7 @@ pub struct ScheduleStatus {
         skip_serializing_if = "Option::is_none",
         with = "crate::kube::time::option"
     )]
+    #[schemars(with = "Option<DateTime<Utc>>")]
     pub last_schedule_time: Option<DateTime<Utc>>,
     /// What the last run removed (its counts; the streams are not kept). For a retention
     /// policy, also a run by hand with `confirm`.
@@ -274,11 +275,32 @@ async fn put(
     api.put_pruner(&caller.subject, &name, body).await.map(Json)
 }
 
+/// A patch of the pruner (`kubectl patch imagepruner cluster`), written as a put of the
+/// patched pruner.
+async fn patch(
+    State(api): Api,
+    caller: Caller,
+    Path(name): Path<String>,
+    patch: Patch,
+) -> ApiResult<Json<ImagePruner>> {
+    let (api, who, name) = (&api, &caller.subject, name.as_str());
+    patch
+        .update(
+            IMAGE_PRUNERS,
+            name,
+            |pruner: &ImagePruner| &pruner.metadata.resource_version,
+            || api.get_pruner(who, name),
+            |patched| api.put_pruner(who, name, patched),
+        )
+        .await
+        .map(Json)
+}
+
 pub fn router(pruning: Arc<Pruning>) -> Router {
     Router::new()
         .route(
             "/apis/berth.io/v1/imagepruners/{name}",
-            get(get_one).put(put),
+            get(get_one).put(put).patch(patch),
         )
         .with_state(pruning)
 }

@@ -33,8 +33,8 @@ use super::{API_VERSION, PruneStatus, Pruning, from_json, to_json};
 use crate::auth::Subject;
 use crate::auth::http::Caller;
 use crate::kube::{
-    ApiError, ApiJson, ApiResult, FieldError, List, ListMeta, ObjectMeta, RETENTION_POLICIES,
-    Status, deleted,
+    ApiError, ApiJson, ApiResult, FieldError, List, ListMeta, ObjectMeta, Patch,
+    RETENTION_POLICIES, Status, deleted,
 };
 use crate::oci::is_valid_namespace;
 use crate::storage::StorageResult;
@@ -43,7 +43,7 @@ use crate::storage::lifecycle::StoredObject;
 /// Images pushed this recently never go by a retention policy, by default.
 pub const RECENT: TimeDelta = TimeDelta::hours(1);
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RetentionPolicy {
     #[serde(default)]
@@ -58,7 +58,7 @@ pub struct RetentionPolicy {
     pub status: Option<ScheduleStatus>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RetentionPolicySpec {
     /// Cron's five fields; without it the policy runs only by hand.
@@ -78,7 +78,7 @@ pub struct RetentionPolicySpec {
 }
 
 /// Globs: a name matches when an `include` (default `**`) matches it and no `exclude` does.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Selector {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -87,7 +87,7 @@ pub struct Selector {
     pub exclude: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RetentionRule {
     #[serde(default)]
@@ -105,14 +105,14 @@ pub struct RetentionRule {
 }
 
 /// A run asked for by hand, and its answer.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RetentionRunRequest {
     #[serde(default)]
     pub confirm: bool,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RetentionRun {
     pub api_version: String,
@@ -636,6 +636,28 @@ async fn replace(
         .map(Json)
 }
 
+/// A patch of a policy (`kubectl patch retentionpolicy`, `kubectl apply`), written as a
+/// replace of the patched policy.
+async fn patch(
+    State(api): Api,
+    caller: Caller,
+    Path((namespace, name)): Path<(String, String)>,
+    patch: Patch,
+) -> ApiResult<Json<RetentionPolicy>> {
+    let (api, who) = (&api, &caller.subject);
+    let (namespace, name) = (namespace.as_str(), name.as_str());
+    patch
+        .update(
+            RETENTION_POLICIES,
+            name,
+            |policy: &RetentionPolicy| &policy.metadata.resource_version,
+            || api.get_policy(who, namespace, name),
+            |patched| api.put_policy(who, namespace, name, patched, false),
+        )
+        .await
+        .map(Json)
+}
+
 async fn delete(
     State(api): Api,
     caller: Caller,
@@ -665,7 +687,7 @@ pub fn router(pruning: Arc<Pruning>) -> Router {
         )
         .route(
             "/apis/berth.io/v1/namespaces/{namespace}/retentionpolicies/{name}",
-            get(get_one).put(replace).delete(delete),
+            get(get_one).put(replace).patch(patch).delete(delete),
         )
         .route(
             "/apis/berth.io/v1/namespaces/{namespace}/retentionpolicies/{name}/run",

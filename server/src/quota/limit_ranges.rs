@@ -16,7 +16,7 @@ use crate::storage::quotas::{
 };
 
 /// Kubernetes' `LimitRange`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LimitRange {
     #[serde(default)]
@@ -29,7 +29,7 @@ pub struct LimitRange {
     pub spec: LimitRangeSpec,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LimitRangeSpec {
     #[serde(default)]
     pub limits: Vec<LimitRangeItem>,
@@ -37,7 +37,7 @@ pub struct LimitRangeSpec {
 
 type Quantities = BTreeMap<String, serde_json::Value>;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LimitRangeItem {
     #[serde(rename = "type", default)]

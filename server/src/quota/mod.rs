@@ -33,7 +33,7 @@ use serde::de::DeserializeOwned;
 use crate::auth::http::Caller;
 use crate::auth::{Action, AuthContext, Subject, Target};
 use crate::kube::{
-    ApiError, ApiJson, ApiResult, CORE_API_VERSION, FieldError, List, ListMeta, ObjectMeta,
+    ApiError, ApiJson, ApiResult, CORE_API_VERSION, FieldError, List, ListMeta, ObjectMeta, Patch,
     Quantity, Resource, Status, created, deleted, ok,
 };
 use crate::oci::is_valid_namespace;
@@ -45,7 +45,9 @@ pub use limit_ranges::LimitRange;
 pub use resource_quotas::ResourceQuota;
 
 /// What differs between the two kinds of quota object.
-pub trait QuotaResource: Serialize + DeserializeOwned + Send + 'static {
+pub trait QuotaResource:
+    Serialize + DeserializeOwned + schemars::JsonSchema + Send + 'static
+{
     const KIND: QuotaKind;
     const RESOURCE: Resource;
     const LIST_KIND: &'static str;
@@ -393,6 +395,34 @@ impl Quotas {
         R::render(&stored, &self.usage_for::<R>(namespace).await?)
     }
 
+    /// A patch (`kubectl patch quota`, `kubectl apply`), written as a replace of the patched
+    /// object.
+    pub async fn patch<R: QuotaResource>(
+        &self,
+        who: &Subject,
+        namespace: &str,
+        name: &str,
+        patch: &Patch,
+    ) -> ApiResult<R> {
+        self.require(
+            who,
+            Action::ManageQuotas,
+            "patch",
+            namespace,
+            R::RESOURCE,
+            name,
+        )?;
+        patch
+            .update(
+                R::RESOURCE,
+                name,
+                |object: &R| &object.metadata().resource_version,
+                || self.get::<R>(who, namespace, name),
+                |patched| self.replace(who, namespace, name, patched),
+            )
+            .await
+    }
+
     pub async fn delete<R: QuotaResource>(
         &self,
         who: &Subject,
@@ -457,6 +487,17 @@ async fn replace<R: QuotaResource>(
     ok(api.replace(&caller.subject, &namespace, &name, body).await)
 }
 
+async fn patch<R: QuotaResource>(
+    State(api): Api,
+    caller: Caller,
+    Path((namespace, name)): Path<(String, String)>,
+    patch: Patch,
+) -> Response {
+    ok(api
+        .patch::<R>(&caller.subject, &namespace, &name, &patch)
+        .await)
+}
+
 async fn delete<R: QuotaResource>(
     State(api): Api,
     caller: Caller,
@@ -472,7 +513,10 @@ fn routes<R: QuotaResource>(router: Router<Arc<Quotas>>) -> Router<Arc<Quotas>> 
         .route(&collection, get(list::<R>).post(create::<R>))
         .route(
             &format!("{collection}/{{name}}"),
-            get(get_one::<R>).put(replace::<R>).delete(delete::<R>),
+            get(get_one::<R>)
+                .put(replace::<R>)
+                .patch(patch::<R>)
+                .delete(delete::<R>),
         )
 }
 

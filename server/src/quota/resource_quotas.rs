@@ -19,7 +19,7 @@ use crate::storage::quotas::{
 };
 
 /// Kubernetes' `ResourceQuota`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceQuota {
     #[serde(default)]
@@ -30,12 +30,12 @@ pub struct ResourceQuota {
     pub metadata: ObjectMeta,
     #[serde(default)]
     pub spec: ResourceQuotaSpec,
-    /// Shown, never read from a request.
-    #[serde(default, skip_deserializing)]
+    /// Shown; read from a request (a patch starts from the object as shown) and ignored.
+    #[serde(default)]
     pub status: ResourceQuotaStatus,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceQuotaSpec {
     /// Each resource's limit: a quantity as a string (`"10Gi"`) or a number (`20`).
@@ -48,7 +48,7 @@ pub struct ResourceQuotaSpec {
     pub scope_selector: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ResourceQuotaStatus {
     #[serde(default)]
     pub hard: BTreeMap<String, String>,

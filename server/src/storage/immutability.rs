@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::{StorageError, StorageResult};
 
 /// The patterns of one side of a rule (streams, or tags).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PatternLists {
     /// Matched when one of these matches; an empty list matches everything.
     #[serde(default)]

@@ -48,7 +48,7 @@ const MAX_URL_BYTES: usize = 2048;
 const MAX_SECRET_BYTES: usize = 1024;
 
 /// A subscription, as the API shows and takes it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Webhook {
     #[serde(default)]
@@ -61,7 +61,7 @@ pub struct Webhook {
     pub spec: WebhookSpec,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookSpec {
     #[serde(default)]
