@@ -41,13 +41,14 @@ start_berth() {
 hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$berth_pid/status"; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$berth_pid/status"; }
 
-# The layer: /usr's files (sorted, up to the size), then the marker.
+# The layer: /usr's files (sorted, up to the size), then the marker. awk reads to the end, so
+# that sort is not cut off (a SIGPIPE fails the pipeline).
 echo "making a ${size_mb} MB $compression layer from /usr" >&2
 mkdir -p "$work/tree/zz-last"
 echo "the last file of the layer" >"$work/tree/zz-last/marker"
 tarball="$work/layer.tar"
 (cd / && find usr -xdev -type f -size -8M -readable -printf '%s %p\n' 2>/dev/null | sort -k2) |
-  awk -v max=$((size_mb * 1000000)) '{ total += $1 + 512; if (total > max) exit; print $2 }' >"$work/usr-files"
+  awk -v max=$((size_mb * 1000000)) '{ total += $1 + 512; if (total <= max) print $2 }' >"$work/usr-files"
 tar -C / --no-recursion -cf "$tarball" -T "$work/usr-files"
 tar -C "$work/tree" -rf "$tarball" zz-last/marker
 case "$compression" in

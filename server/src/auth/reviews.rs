@@ -91,7 +91,7 @@ pub const RULES: &[RuleRow] = &[
         action: Action::ManageQuotas,
         api_group: "",
         resources: &["resourcequotas", "limitranges"],
-        verbs: &["create", "update", "delete"],
+        verbs: &["create", "update", "patch", "delete"],
     },
 ];
 
