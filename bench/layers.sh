@@ -48,7 +48,7 @@ mkdir -p "$work/tree/zz-last"
 echo "the last file of the layer" >"$work/tree/zz-last/marker"
 tarball="$work/layer.tar"
 (cd / && find usr -xdev -type f -size -8M -readable -printf '%s %p\n' 2>/dev/null | sort -k2) |
-  awk -v max=$((size_mb * 1000000)) '{ total += $1 + 512; if (total <= max) print $2 }' >"$work/usr-files"
+  awk -v max=$((size_mb * 1000000)) '{ total += $1 + 512; size = $1; sub(/^[0-9]+ /, ""); if (total <= max) print }' >"$work/usr-files"
 tar -C / --no-recursion -cf "$tarball" -T "$work/usr-files"
 tar -C "$work/tree" -rf "$tarball" zz-last/marker
 case "$compression" in

@@ -644,7 +644,7 @@ const PULL_RULE: &str = "get,list,watch image.openshift.io:imagestreams,imagestr
 const PUSH_RULE: &str = "create,update,patch image.openshift.io:imagestreams,imagestreamtags,imagestreamimports,imagestreammappings,imagestreams/layers []";
 /// A namespace's quotas: read by every role in it; changed by cluster administrators only.
 const READ_QUOTAS_RULE: &str = "get,list :resourcequotas,limitranges []";
-const CHANGE_QUOTAS_RULE: &str = "create,update,delete :resourcequotas,limitranges []";
+const CHANGE_QUOTAS_RULE: &str = "create,update,patch,delete :resourcequotas,limitranges []";
 
 /// A SelfSubjectAccessReview of `attributes`: (allowed, reason).
 async fn access_review(
