@@ -31,7 +31,9 @@ pub(super) async fn list_projects(
                     .into(),
             ));
         }
-        let mut list = api.list_namespaces(&caller.subject, &params.page()?).await?;
+        let mut list = api
+            .list_namespaces(&caller.subject, &params.page()?)
+            .await?;
         list.kind = "ProjectList";
         list.api_version = PROJECT_API;
         list.items = list.items.into_iter().map(project).collect();

@@ -69,9 +69,8 @@ pub(super) async fn whoami(State(api): Access, caller: Caller) -> Response {
     };
     if let Subject::User { .. } = &caller.subject {
         let store = &api.auth.store;
-        let found = async {
-            Ok::<_, ApiError>((store.user(&name).await?, store.list_identities().await?))
-        };
+        let found =
+            async { Ok::<_, ApiError>((store.user(&name).await?, store.list_identities().await?)) };
         match found.await {
             Ok((Some(user), identities)) => {
                 let mut object = user_object(&user, &identities);

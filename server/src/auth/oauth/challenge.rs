@@ -14,7 +14,7 @@
 use std::net::IpAddr;
 
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::OAuthServer;
@@ -40,7 +40,10 @@ impl OAuthServer {
             Err(refused) => Err(refused),
         };
         match answer {
-            Ok(target) => no_store(Redirect::to(&target).into_response()),
+            // 302, as oc's loop reads only a `Found` as the flow's redirect.
+            Ok(target) => {
+                no_store((StatusCode::FOUND, [(header::LOCATION, target)]).into_response())
+            }
             Err(refused) => refused.challenge_response(),
         }
     }
@@ -52,8 +55,8 @@ impl OAuthServer {
         }
         match request.response_type.as_str() {
             // A public client: its code is only as good as the PKCE challenge it is bound to.
-            "code" if request.code_challenge.is_empty()
-                || request.code_challenge_method != "S256" =>
+            "code"
+                if request.code_challenge.is_empty() || request.code_challenge_method != "S256" =>
             {
                 return Err(OAuthError::PkceRequired);
             }
@@ -94,7 +97,9 @@ impl OAuthServer {
         if request.response_type == "code" {
             return self.issue_code_for(user.id, request).await;
         }
-        let (token, lifetime) = self.access_token(&user, super::CHALLENGING_CLIENT_ID).await?;
+        let (token, lifetime) = self
+            .access_token(&user, super::CHALLENGING_CLIENT_ID)
+            .await?;
         let mut fragment = vec![
             ("access_token", token),
             ("expires_in", lifetime.to_string()),

@@ -56,7 +56,10 @@ pub enum OAuthError {
     #[error(
         "people sign in to this registry through {provider}, so `oc login` cannot use a password here: get a token at {token_page}, then run `oc login --token=TOKEN --server=SERVER`"
     )]
-    PasswordsNotChallenged { provider: String, token_page: String },
+    PasswordsNotChallenged {
+        provider: String,
+        token_page: String,
+    },
 
     // The token endpoint.
     #[error("only authorization_code is supported")]
@@ -148,11 +151,7 @@ impl OAuthError {
             ChallengesOnly => "unauthorized_client",
             Throttled(_) => "temporarily_unavailable",
             Storage { .. } | IdTokenSigning(_) => "server_error",
-            UnregisteredRedirect
-            | PkceRequired
-            | StateRequired
-            | FormTooLarge
-            | UnreadableForm
+            UnregisteredRedirect | PkceRequired | StateRequired | FormTooLarge | UnreadableForm
             | CsrfHeaderRequired => "invalid_request",
         }
     }

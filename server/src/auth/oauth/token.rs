@@ -10,8 +10,8 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::{OAuthClient, OAuthServer};
 use super::error::{OAuthError, no_store};
+use super::{OAuthClient, OAuthServer};
 use crate::auth::credentials::{new_token_secret, pkce_challenge, same_secret, secret_hash};
 use crate::storage::auth::{NewAudit, TokenKind, TokenOwner, UserRecord};
 
