@@ -135,13 +135,24 @@ async fn podman_pushes_and_pulls() {
     assert!(listed.contains(&remote), "{listed}");
 }
 
-#[test]
-fn buildah_pushes_an_image_podman_pulls() {
+#[tokio::test]
+async fn buildah_pushes_an_image_podman_pulls() {
     let server = TestServer::start();
     let work = tempfile::tempdir().unwrap();
     let env = ContainerEnv::new(&work.path().join("containers"), &server.addr);
     let vars = env.vars();
     let image = umoci_image(&work.path().join("layout"), "v1", "amd64", 2);
+    let local = "localhost/berth-buildah-test:v1";
+    // Into the local storage, as an image buildah built would be.
+    run(
+        "skopeo",
+        &[
+            "copy",
+            &format!("oci:{image}"),
+            &format!("containers-storage:{local}"),
+        ],
+        &vars,
+    );
     let remote = format!("{}/buildah/app:v1", server.addr);
     run(
         "buildah",
@@ -150,14 +161,24 @@ fn buildah_pushes_an_image_podman_pulls() {
             "--tls-verify=false",
             "--creds",
             &server.creds(),
-            &format!("oci:{image}"),
+            local,
             &format!("docker://{remote}"),
         ],
         &vars,
     );
-    assert_eq!(
-        digest_of(&format!("docker://{remote}"), Some(&server.creds())),
-        digest_of(&format!("oci:{image}"), None)
+    let tags = common::json_of(server.get("/v2/buildah/app/tags/list")).await;
+    assert_eq!(tags["tags"], serde_json::json!(["v1"]));
+    run("podman", &["rmi", "--all", "--force"], &vars);
+    run(
+        "podman",
+        &[
+            "pull",
+            "--tls-verify=false",
+            "--creds",
+            &server.creds(),
+            &remote,
+        ],
+        &vars,
     );
 }
 
@@ -205,8 +226,7 @@ async fn oras_pushes_pulls_and_attaches() {
     assert_eq!(manifests.len(), 1, "{listed}");
     assert_eq!(manifests[0]["digest"], result["attached"]);
     assert_eq!(
-        manifests[0]["annotations"]["org.example.kind"],
-        "signature",
+        manifests[0]["annotations"]["org.example.kind"], "signature",
         "{listed}"
     );
 }
