@@ -287,7 +287,7 @@ fn TagTable(
     }
 }
 
-/// podman, docker and skopeo commands for the chosen tag, by tag and by digest; and the tag as
+/// podman, docker and skopeo commands for the chosen tag, by tag and by digest; then the tag as
 /// kubectl and oc read it.
 #[component]
 fn PullCommands(
@@ -305,38 +305,48 @@ fn PullCommands(
         let row = tags.iter().find(|t| t.name == name)?;
         let by_tag = format!("{repository}:{name}");
         let by_digest = row.digest.as_ref().map(|d| format!("{repository}@{d}"));
+        // (label, what its copy button copies, command)
         let mut lines = vec![
-            ("podman", podman_pull(&by_tag)),
-            ("docker", format!("docker pull {by_tag}")),
+            ("podman", "pull", podman_pull(&by_tag)),
+            ("docker", "pull", format!("docker pull {by_tag}")),
             (
                 "skopeo",
+                "pull",
                 format!("skopeo copy {skopeo_flag}docker://{by_tag} oci:{name}"),
             ),
         ];
+        if let Some(by_digest) = by_digest {
+            lines.push(("podman by digest", "pull", podman_pull(&by_digest)));
+            lines.push((
+                "docker by digest",
+                "pull",
+                format!("docker pull {by_digest}"),
+            ));
+            lines.push((
+                "skopeo by digest",
+                "pull",
+                format!("skopeo copy {skopeo_flag}docker://{by_digest} oci:{name}"),
+            ));
+        }
+        // The tag as OpenShift's clients read it (`kubectl` and `oc` against Berth's API).
         lines.push((
             "kubectl",
+            "get istag",
             format!("kubectl get istag {stream}:{name} -n {namespace}"),
         ));
         lines.push((
             "oc",
+            "describe istag",
             format!("oc describe istag {stream}:{name} -n {namespace}"),
         ));
-        if let Some(by_digest) = by_digest {
-            lines.push(("podman by digest", podman_pull(&by_digest)));
-            lines.push(("docker by digest", format!("docker pull {by_digest}")));
-            lines.push((
-                "skopeo by digest",
-                format!("skopeo copy {skopeo_flag}docker://{by_digest} oci:{name}"),
-            ));
-        }
         Some(
             lines
                 .into_iter()
-                .map(|(label, command)| {
+                .map(|(label, what, command)| {
                     view! {
                         <div class="command-row">
                             <span class="command-label">{label}</span>
-                            <CommandLine label=format!("{label} pull command") command/>
+                            <CommandLine label=format!("{label} {what} command") command/>
                         </div>
                     }
                 })
