@@ -362,6 +362,22 @@ async fn oc_login_whoami_and_projects_with_two_users_and_kubectl() {
     .await;
     assert_eq!(group["resources"][0]["name"], "projects");
 
+    // What else `oc login` asks: the server's version (whether to name the console), the
+    // message of the day (a 404 `Status` is "none"), and a HEAD of the issuer (which CA).
+    let (status, version) = get(&client, &format!("{base}/version"), &alice).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(version["minor"].is_string(), "{version}");
+    let (status, motd) = get(
+        &client,
+        &format!("{base}/api/v1/namespaces/openshift/configmaps/motd"),
+        &alice,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(motd["kind"], "Status");
+    let head = client.head(&found.issuer).send().await.unwrap();
+    assert!(head.status().is_success(), "{}", head.status());
+
     // kubectl with the token oc login wrote into the kubeconfig.
     if !kubectl_missing() {
         let kubectl = Kubectl::new(&https, "alice", &alice, "team");
