@@ -10,7 +10,7 @@ mod common;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::kube::{Kubectl, kubectl_missing, start};
+use common::kube::*;
 use common::{TestServer, create_namespace, grant_user, json_of, push_image, wait_until, whoami};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
