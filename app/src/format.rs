@@ -39,6 +39,57 @@ pub fn tag_source(from: &str, stream: &str) -> String {
     }
 }
 
+/// The `oc tag` that the console's tag form does: `from` as the form takes it (`latest`, an
+/// `other:tag` of the namespace, or a `sha256:` digest of this stream) onto `stream:tag`.
+pub fn oc_tag_command(namespace: &str, stream: &str, from: &str, tag: &str) -> String {
+    let from = from.trim();
+    let source = if from.starts_with("sha256:") {
+        format!("{stream}@{from}")
+    } else if from.contains(':') {
+        from.to_owned()
+    } else {
+        format!("{stream}:{from}")
+    };
+    format!("oc tag {source} {stream}:{} -n {namespace}", tag.trim())
+}
+
+/// The `oc import-image` that the console's import form does (its dry run aside).
+pub struct ImportCommand<'a> {
+    pub namespace: &'a str,
+    pub stream: &'a str,
+    pub from: &'a str,
+    pub tag: &'a str,
+    pub all_tags: bool,
+    pub scheduled: bool,
+    pub local: bool,
+    pub insecure: bool,
+}
+
+impl ImportCommand<'_> {
+    pub fn command(&self) -> String {
+        let mut target = self.stream.trim().to_owned();
+        if !self.all_tags && !self.tag.trim().is_empty() {
+            target = format!("{target}:{}", self.tag.trim());
+        }
+        let mut command = format!(
+            "oc import-image {target} --from={} --confirm",
+            self.from.trim()
+        );
+        for (set, flag) in [
+            (self.all_tags, " --all"),
+            (self.scheduled, " --scheduled"),
+            (self.local, " --reference-policy=local"),
+            (self.insecure, " --insecure"),
+        ] {
+            if set {
+                command.push_str(flag);
+            }
+        }
+        command.push_str(&format!(" -n {}", self.namespace));
+        command
+    }
+}
+
 /// `2026-11-28 07:30 UTC` from an RFC 3339 time: the same text on the server and in the
 /// browser, so hydration finds what was rendered.
 pub fn time(rfc3339: &str) -> String {
@@ -167,6 +218,48 @@ pub fn key_values(text: &str) -> Result<Vec<(String, String)>, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn oc_commands_say_what_the_forms_do() {
+        use super::{ImportCommand, oc_tag_command};
+        assert_eq!(
+            oc_tag_command("team", "app", "latest", "stable"),
+            "oc tag app:latest app:stable -n team"
+        );
+        assert_eq!(
+            oc_tag_command("team", "app", "base:v1", "v1"),
+            "oc tag base:v1 app:v1 -n team"
+        );
+        assert_eq!(
+            oc_tag_command("team", "app", "sha256:abc", "v2"),
+            "oc tag app@sha256:abc app:v2 -n team"
+        );
+        let import = ImportCommand {
+            namespace: "team",
+            stream: "nginx",
+            from: "docker.io/library/nginx",
+            tag: "",
+            all_tags: true,
+            scheduled: true,
+            local: true,
+            insecure: false,
+        };
+        assert_eq!(
+            import.command(),
+            "oc import-image nginx --from=docker.io/library/nginx --confirm --all --scheduled --reference-policy=local -n team"
+        );
+        let one = ImportCommand {
+            tag: "1.27",
+            all_tags: false,
+            scheduled: false,
+            local: false,
+            ..import
+        };
+        assert_eq!(
+            one.command(),
+            "oc import-image nginx:1.27 --from=docker.io/library/nginx --confirm -n team"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -359,6 +359,7 @@ async fn sign_in(
         clients,
         form_key,
         config.auth.access_token_seconds,
+        config.auth.oidc.as_ref().map(|oidc| oidc.issuer.clone()),
     ));
     let (issuer, client_id, client_secret) = match &config.auth.oidc {
         Some(oidc) => (

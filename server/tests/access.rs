@@ -88,6 +88,37 @@ async fn the_docker_token_flow() {
         StatusCode::FORBIDDEN
     );
 
+    // A valid token without push, whose holder may push: 403 `insufficient_scope` with the
+    // scope to ask for (RFC 6750 3.1), on which clients such as Python's oras ask again.
+    let pull_only = expect_json(
+        anonymous()
+            .get(server.url("/auth/token?service=berth&scope=repository:team/app:pull"))
+            .basic_auth("admin", Some(common::ADMIN_PASSWORD)),
+        StatusCode::OK,
+    )
+    .await;
+    let refused = start_upload_as(
+        &client_with_token(pull_only["token"].as_str().unwrap()),
+        &server,
+        "team/app",
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let challenge = header(&refused, "www-authenticate");
+    assert!(challenge.starts_with("Bearer realm="), "{challenge}");
+    assert!(
+        challenge.contains("scope=\"repository:team/app:pull,push\""),
+        "{challenge}"
+    );
+    assert!(
+        challenge.contains("error=\"insufficient_scope\""),
+        "{challenge}"
+    );
+    assert_eq!(error_code(refused).await, "DENIED");
+    // Vera's refusal above is a plain denial: no new token would help her.
+    let denied = start_upload_as(&with_jwt, &server, "team/app").await;
+    assert!(denied.headers().get("www-authenticate").is_none());
+
     // The token endpoint accepts a token as the password (podman login -u any -p TOKEN).
     expect_status(
         anonymous()

@@ -134,3 +134,130 @@ async fn podman_pushes_and_pulls() {
     );
     assert!(listed.contains(&remote), "{listed}");
 }
+
+#[tokio::test]
+async fn buildah_pushes_an_image_podman_pulls() {
+    let server = TestServer::start();
+    let work = tempfile::tempdir().unwrap();
+    let env = ContainerEnv::new(&work.path().join("containers"), &server.addr);
+    let vars = env.vars();
+    let image = umoci_image(&work.path().join("layout"), "v1", "amd64", 2);
+    let local = "localhost/berth-buildah-test:v1";
+    // Into the local storage, as an image buildah built would be.
+    run(
+        "skopeo",
+        &[
+            "copy",
+            &format!("oci:{image}"),
+            &format!("containers-storage:{local}"),
+        ],
+        &vars,
+    );
+    let remote = format!("{}/buildah/app:v1", server.addr);
+    run(
+        "buildah",
+        &[
+            "push",
+            "--tls-verify=false",
+            "--creds",
+            &server.creds(),
+            local,
+            &format!("docker://{remote}"),
+        ],
+        &vars,
+    );
+    let tags = common::json_of(server.get("/v2/buildah/app/tags/list")).await;
+    assert_eq!(tags["tags"], serde_json::json!(["v1"]));
+    run("podman", &["rmi", "--all", "--force"], &vars);
+    run(
+        "podman",
+        &[
+            "pull",
+            "--tls-verify=false",
+            "--creds",
+            &server.creds(),
+            &remote,
+        ],
+        &vars,
+    );
+}
+
+/// The Python ORAS client (PyPI `oras` 0.2.43, in `target/tools/oras`): it asks for a token
+/// with the scope of the first challenge (a blob's HEAD: pull) and asks again only after a
+/// 403, so a push works only because a valid token lacking push is answered 403
+/// `insufficient_scope` with the scope to ask for. It pushes a file, pulls it back, and
+/// attaches a second artifact to the first (its `subject`), which the referrers API lists.
+#[tokio::test]
+async fn oras_pushes_pulls_and_attaches() {
+    let python = common::infra::installed_tool("oras", "python");
+    if !python.is_absolute() {
+        panic!("the Python ORAS client is not installed: run scripts/setup test");
+    }
+    let server = TestServer::start();
+    let work = tempfile::tempdir().unwrap();
+    let script = work.path().join("oras_client.py");
+    std::fs::write(&script, ORAS_SCRIPT).unwrap();
+    let home = work.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let output = std::process::Command::new(&python)
+        .arg(&script)
+        .args([&server.addr, "admin", common::ADMIN_PASSWORD])
+        .current_dir(work.path())
+        // Its login writes a Docker config: into this test's folder.
+        .env("HOME", &home)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "oras: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Its last line is the script's answer (the client may log before it).
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let result: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(work.path().join("out/notes.txt")).unwrap(),
+        "berth oras test\n"
+    );
+    let subject = result["subject"].as_str().unwrap();
+    let listed = common::json_of(server.get(&format!("/v2/team/notes/referrers/{subject}"))).await;
+    let manifests = listed["manifests"].as_array().unwrap();
+    assert_eq!(manifests.len(), 1, "{listed}");
+    assert_eq!(manifests[0]["digest"], result["attached"]);
+    assert_eq!(
+        manifests[0]["annotations"]["org.example.kind"], "signature",
+        "{listed}"
+    );
+}
+
+/// What the ORAS test runs with the Python client: push, pull, and attach by `subject`; prints
+/// the subject's digest and the attached manifest's as JSON.
+const ORAS_SCRIPT: &str = r#"
+import hashlib, json, os, sys
+import oras.client, oras.oci
+
+registry, user, password = sys.argv[1:4]
+client = oras.client.OrasClient(hostname=registry, insecure=True)
+client.login(username=user, password=password, hostname=registry)
+with open("notes.txt", "w") as f:
+    f.write("berth oras test\n")
+target = f"{registry}/team/notes:v1"
+client.push(target=target, files=["notes.txt"], quiet=True)
+os.mkdir("out")
+client.pull(target=target, outdir="out")
+subject = oras.oci.Subject.from_manifest(client.get_manifest(target))
+with open("signature.txt", "w") as f:
+    f.write("a signature\n")
+attached = client.push(
+    target=f"{registry}/team/notes:signature",
+    files=["signature.txt"],
+    subject=subject,
+    manifest_annotations={"org.example.kind": "signature"},
+    quiet=True,
+)
+print(json.dumps({
+    "subject": subject.digest,
+    "attached": attached.headers["Docker-Content-Digest"],
+}))
+"#;

@@ -155,6 +155,8 @@ const ROUTES: &[&str] = &[
     "/apis/user.openshift.io/v1/users/~",
     "/apis/user.openshift.io/v1/groups",
     "/apis/user.openshift.io/v1/groups/{name}",
+    "/apis/project.openshift.io/v1/projects",
+    "/apis/project.openshift.io/v1/projects/{name}",
     "/apis/authorization.k8s.io/v1",
     "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
     "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
@@ -169,6 +171,9 @@ const ROUTES: &[&str] = &[
     "/oauth/authorize",
     "/oauth/token",
     "/oauth/jwks",
+    "/oauth/token/implicit",
+    "/oauth/token/request",
+    "/oauth/authorize?client_id=openshift-challenging-client",
     "/.well-known/oauth-authorization-server",
     "/.well-known/openid-configuration",
     "/console/login",
@@ -414,13 +419,15 @@ impl Generator {
         }
         path.push_str(rest);
         let queries = self.rng.gen_range(0..4);
+        // A template may carry a query of its own (the challenging client's id).
+        let has_query = path.contains('?');
         for i in 0..queries {
             let key = QUERY_KEYS.choose(&mut self.rng).unwrap();
             let value = self.payload();
             let _ = write!(
                 path,
                 "{}{key}={}",
-                if i == 0 { '?' } else { '&' },
+                if i == 0 && !has_query { '?' } else { '&' },
                 utf8_percent_encode(&value, SEGMENT)
             );
         }

@@ -1,9 +1,9 @@
 use leptos::prelude::*;
 
-use super::{ActionError, Checkbox, use_console};
+use super::{ActionError, Checkbox, CommandLine, use_console};
 use crate::api::ConsoleResult;
 use crate::api::imports::{ImportOutcome, ImportRequest, import_images};
-use crate::format::{encode, short_digest};
+use crate::format::{ImportCommand, encode, short_digest};
 
 /// The import form's fields and action, owned by the page: the form is redrawn when the page's
 /// data is read again (after the import itself, through the live feed) and keeps its state.
@@ -67,6 +67,8 @@ pub fn ImportForm(
         action: import,
     } = state;
     let images_of = namespace.clone();
+    let command_namespace = namespace.clone();
+    let command_stream = stream.clone();
     let fixed_stream = stream.clone();
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -106,6 +108,25 @@ pub fn ImportForm(
                     <Checkbox id="import-dry-run" label="Dry run: only check what would be imported" value=dry_run/>
                 </div>
                 <p class="muted small">"Credentials come from the namespace's pull secrets for the registry's host."</p>
+                // The same import from the command line, as the form stands.
+                {move || {
+                    let source = from.get();
+                    let stream = command_stream.clone().unwrap_or_else(|| into.get());
+                    (!source.trim().is_empty() && !stream.trim().is_empty()).then(|| {
+                        let command = ImportCommand {
+                            namespace: &command_namespace,
+                            stream: &stream,
+                            from: &source,
+                            tag: &tag.get(),
+                            all_tags: all_tags.get(),
+                            scheduled: scheduled.get(),
+                            local: local.get(),
+                            insecure: insecure.get(),
+                        }
+                        .command();
+                        view! { <CommandLine label="oc import-image command" command/> }
+                    })
+                }}
                 <button type="submit" disabled=move || import.pending().get()>
                     {move || match (import.pending().get(), dry_run.get()) {
                         (true, _) => "Importing…",

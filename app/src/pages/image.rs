@@ -79,6 +79,9 @@ fn ImageView(detail: ImageDetail) -> impl IntoView {
                 })}
             </dl>
             <CommandLine label="pull by digest command" command=podman_pull(&pull)/>
+            <CommandLine label="kubectl get isimage command" command=format!(
+                "kubectl get isimage {}@{} -n {} -o yaml", detail.stream, detail.digest, detail.namespace
+            )/>
         </section>
         {(!detail.platforms.is_empty()).then(|| view! { <Platforms detail=detail.clone() base=base.clone()/> })}
         {(!detail.layers.is_empty()).then(|| view! { <Layers detail=detail.clone() base=base.clone()/> })}

@@ -13,7 +13,7 @@ use crate::components::{
     ActionError, CommandLine, ConfirmButton, DeleteButton, ErrorPanel, ImportForm, ImportState,
     Loading, When, YourAccess, use_console,
 };
-use crate::format::{encode, short_digest, size, tag_source};
+use crate::format::{encode, oc_tag_command, short_digest, size, tag_source};
 
 /// `(tag, from)`: point a tag at an image (tag, move, roll back).
 type TagInput = (String, String);
@@ -189,10 +189,10 @@ fn StreamView(
                 view! { <TagTable tags=detail.tags.clone() stream=detail.name.clone() base=base.clone() chosen untag can_untag=permissions.delete/> }.into_any()
             }}
         </section>
-        {(!pullable.is_empty()).then(|| view! { <PullCommands tags=pullable.clone() repository chosen/> })}
+        {(!pullable.is_empty()).then(|| view! { <PullCommands tags=pullable.clone() repository chosen namespace=detail.namespace.clone() stream=detail.name.clone()/> })}
         <StreamLabels namespace=detail.namespace.clone() stream=detail.name.clone()
             labels=detail.labels.clone() annotations=detail.annotations.clone() can_edit=permissions.push/>
-        {permissions.push.then(|| view! { <TagForm tags=tags.clone() tag fields=tag_fields/> })}
+        {permissions.push.then(|| view! { <TagForm tags=tags.clone() tag fields=tag_fields namespace=detail.namespace.clone() stream=detail.name.clone()/> })}
         {permissions.push.then(|| view! { <ImportForm state=import namespace=detail.namespace.clone() stream=detail.name.clone()/> })}
         <section class="panel">
             <h2>"Tag history"</h2>
@@ -287,9 +287,16 @@ fn TagTable(
     }
 }
 
-/// podman, docker and skopeo commands for the chosen tag, by tag and by digest.
+/// podman, docker and skopeo commands for the chosen tag, by tag and by digest; then the tag as
+/// kubectl and oc read it.
 #[component]
-fn PullCommands(tags: Vec<TagRow>, repository: String, chosen: RwSignal<String>) -> impl IntoView {
+fn PullCommands(
+    tags: Vec<TagRow>,
+    repository: String,
+    chosen: RwSignal<String>,
+    namespace: String,
+    stream: String,
+) -> impl IntoView {
     let host = repository.split('/').next().unwrap_or_default().to_owned();
     let skopeo_flag = tls_flag(&host, "--src-tls-verify");
     let options = tags.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
@@ -298,30 +305,48 @@ fn PullCommands(tags: Vec<TagRow>, repository: String, chosen: RwSignal<String>)
         let row = tags.iter().find(|t| t.name == name)?;
         let by_tag = format!("{repository}:{name}");
         let by_digest = row.digest.as_ref().map(|d| format!("{repository}@{d}"));
+        // (label, what its copy button copies, command)
         let mut lines = vec![
-            ("podman", podman_pull(&by_tag)),
-            ("docker", format!("docker pull {by_tag}")),
+            ("podman", "pull", podman_pull(&by_tag)),
+            ("docker", "pull", format!("docker pull {by_tag}")),
             (
                 "skopeo",
+                "pull",
                 format!("skopeo copy {skopeo_flag}docker://{by_tag} oci:{name}"),
             ),
         ];
         if let Some(by_digest) = by_digest {
-            lines.push(("podman by digest", podman_pull(&by_digest)));
-            lines.push(("docker by digest", format!("docker pull {by_digest}")));
+            lines.push(("podman by digest", "pull", podman_pull(&by_digest)));
+            lines.push((
+                "docker by digest",
+                "pull",
+                format!("docker pull {by_digest}"),
+            ));
             lines.push((
                 "skopeo by digest",
+                "pull",
                 format!("skopeo copy {skopeo_flag}docker://{by_digest} oci:{name}"),
             ));
         }
+        // The tag as OpenShift's clients read it (`kubectl` and `oc` against Berth's API).
+        lines.push((
+            "kubectl",
+            "get istag",
+            format!("kubectl get istag {stream}:{name} -n {namespace}"),
+        ));
+        lines.push((
+            "oc",
+            "describe istag",
+            format!("oc describe istag {stream}:{name} -n {namespace}"),
+        ));
         Some(
             lines
                 .into_iter()
-                .map(|(label, command)| {
+                .map(|(label, what, command)| {
                     view! {
                         <div class="command-row">
                             <span class="command-label">{label}</span>
-                            <CommandLine label=format!("{label} pull command") command/>
+                            <CommandLine label=format!("{label} {what} command") command/>
                         </div>
                     }
                 })
@@ -356,6 +381,8 @@ fn TagForm(
     tags: Vec<TagRow>,
     tag: Action<TagInput, ConsoleResult<()>>,
     fields: TagFields,
+    namespace: String,
+    stream: String,
 ) -> impl IntoView {
     let TagFields { name, from } = fields;
     if from.with_untracked(String::is_empty) {
@@ -393,6 +420,13 @@ fn TagForm(
                 <button type="submit" disabled=move || tag.pending().get() || refused.get().is_some()>"Tag"</button>
             </form>
             {move || refused.get().map(|why| view! { <p class="muted refused-note" role="note">{why}</p> })}
+            // The same change from the command line, as the form stands.
+            {move || {
+                let (to, source) = (name.get(), from.get());
+                (!to.trim().is_empty() && !source.trim().is_empty()).then(|| view! {
+                    <CommandLine label="oc tag command" command=oc_tag_command(&namespace, &stream, &source, &to)/>
+                })
+            }}
             <ActionError action=tag/>
         </section>
     }

@@ -5,7 +5,8 @@
 //!
 //! This file holds [`ImageStreamApi`] (the service every surface calls: the HTTP API, the
 //! console, imports, webhooks, secrets), what all its resources share, and the [`router`].
-//! One file per resource, each with its rules and its HTTP handlers: `namespaces.rs`,
+//! One file per resource, each with its rules and its HTTP handlers: `namespaces.rs` (and
+//! `projects.rs`, namespaces as `oc` reads them),
 //! `streams.rs`, `tags.rs` (ImageStreamTags), `images.rs` (Images and ImageStreamImages),
 //! `mappings.rs` (ImageStreamMappings). Shared by them: `names.rs` (how `ns/stream`,
 //! `stream:tag` and `stream@digest` parse), `spec_tags.rs` (a spec tag's checks, defaults and
@@ -31,6 +32,7 @@ mod mappings;
 pub mod model;
 pub mod names;
 mod namespaces;
+mod projects;
 mod render;
 pub mod spec_tags;
 mod streams;
@@ -124,6 +126,14 @@ pub fn router(api: Arc<ImageStreamApi>) -> Router {
         .route(
             "/api/v1/namespaces/{namespace}",
             get(namespaces::get_namespace).delete(namespaces::delete_namespace),
+        )
+        .route(
+            "/apis/project.openshift.io/v1/projects",
+            get(projects::list_projects),
+        )
+        .route(
+            "/apis/project.openshift.io/v1/projects/{name}",
+            get(projects::get_project),
         )
         .route(
             &format!("{IMAGE}/imagestreams"),

@@ -231,6 +231,8 @@ pub const RESOURCES: &[ApiResource] = &[
     ApiResource::new(IMAGES, "Image", "image")
         .cluster()
         .columns(IMAGE_COLUMNS),
+    // OpenShift's projects: the namespaces the caller may see, read only.
+    ApiResource::new(PROJECTS, "Project", "project").cluster(),
     // OpenShift's user API (a get of `users/~` only, who am I: not declared).
     ApiResource::new(USERS, "User", "user")
         .cluster()

@@ -135,6 +135,11 @@ pub const SERVICE_ACCOUNTS: Resource = Resource {
     group: "",
 };
 
+pub const PROJECTS: Resource = Resource {
+    plural: "projects",
+    group: "project.openshift.io",
+};
+
 pub const USERS: Resource = Resource {
     plural: "users",
     group: "user.openshift.io",

@@ -114,6 +114,14 @@ fn unauthorized(
     scope: Option<String>,
     detail: &str,
 ) -> RegistryError {
+    RegistryError::Unauthorized {
+        challenge: challenge(parts, auth, scope),
+        message: detail.to_owned(),
+    }
+}
+
+/// The Bearer challenge that sends a client to the token endpoint, with the scope it needs.
+fn challenge(parts: &Parts, auth: &AuthContext, scope: Option<String>) -> String {
     // The realm is this server as the client reached it (the public URL, else a validated
     // host), and every parameter a quoted string: no header's text reaches the challenge raw.
     let realm = format!("{}/auth/token", Arrival::of(parts).base_url());
@@ -125,10 +133,7 @@ fn unauthorized(
     if let Some(scope) = scope {
         challenge.push_str(&format!(",scope={}", quoted(&scope)));
     }
-    RegistryError::Unauthorized {
-        challenge,
-        message: detail.to_owned(),
-    }
+    challenge
 }
 
 /// Authenticates a registry request. Bad credentials are refused with the challenge, as
@@ -225,8 +230,9 @@ pub fn allows(
     ) || (action == Action::Push && !namespace_exists && authorizer.may_create_namespace(subject))
 }
 
-/// Refuses a request its caller may not make: 401 with a challenge naming the scope needed
-/// (for a caller without credentials, or a token lacking the scope), 403 otherwise.
+/// Refuses a request its caller may not make: 401 with a challenge naming the scope needed for a
+/// caller without credentials; 403 with that challenge and `error="insufficient_scope"` for a
+/// registry token lacking a scope its holder may have; 403 otherwise.
 pub async fn authorize(
     auth: &AuthContext,
     namespace_exists: impl AsyncFnOnce(&RepositoryName) -> RegistryResult<bool>,
@@ -257,24 +263,43 @@ pub async fn authorize(
                     return Ok(());
                 }
             }
-            let scope = format!("repository:{name}:{}", docker_action(action));
+            // A push also reads (a blob's HEAD before its upload): the scope to ask for names
+            // both, as distribution's challenges do, so one token serves the whole push.
+            let actions = match action {
+                Action::Push => "pull,push",
+                other => docker_action(other),
+            };
+            let scope = format!("repository:{name}:{actions}");
             let subject = caller.subject();
-            let token_lacks_scope = matches!(caller, RegistryCaller::Granted(_))
-                && allows(auth, exists, &subject, name, action);
-            if subject.is_anonymous() || token_lacks_scope {
-                Err(unauthorized(
+            if subject.is_anonymous() {
+                return Err(unauthorized(
                     parts,
                     auth,
                     Some(scope),
                     "authentication required",
-                ))
-            } else {
-                Err(RegistryError::Denied(format!(
-                    "{} may not {} {name}",
-                    subject.display_name(),
-                    docker_action(action)
-                )))
+                ));
             }
+            // A valid registry token whose holder may do this, but whose scope does not say so:
+            // 403 `insufficient_scope` with the scope to ask for (RFC 6750 3.1), on which
+            // clients such as the Python ORAS client fetch a new token (others ask for every
+            // scope a push needs before it starts).
+            let token_lacks_scope = matches!(caller, RegistryCaller::Granted(_))
+                && allows(auth, exists, &subject, name, action);
+            if token_lacks_scope {
+                let challenge = challenge(parts, auth, Some(scope));
+                return Err(RegistryError::InsufficientScope {
+                    challenge: format!("{challenge},error=\"insufficient_scope\""),
+                    message: format!(
+                        "the token does not grant {} on {name}; ask the token endpoint for {actions}",
+                        docker_action(action)
+                    ),
+                });
+            }
+            Err(RegistryError::Denied(format!(
+                "{} may not {} {name}",
+                subject.display_name(),
+                docker_action(action)
+            )))
         }
     }
 }

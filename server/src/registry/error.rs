@@ -58,6 +58,10 @@ pub enum RegistryError {
     NotFound(String),
     #[error("{message}")]
     Unauthorized { challenge: String, message: String },
+    /// A valid registry token without the scope the request needs, which its holder may have:
+    /// 403 `DENIED` with a challenge naming the scope and `error="insufficient_scope"`.
+    #[error("{message}")]
+    InsufficientScope { challenge: String, message: String },
     #[error("{0}")]
     Denied(String),
     /// A push that would exceed a quota or limit range of its namespace: `DENIED`, the message
@@ -156,7 +160,9 @@ impl RegistryError {
             }
             E::NotFound(_) => (StatusCode::NOT_FOUND, Some(ErrorCode::Unsupported)),
             E::Unauthorized { .. } => (StatusCode::UNAUTHORIZED, Some(ErrorCode::Unauthorized)),
-            E::Denied(_) | E::QuotaExceeded(_) => (StatusCode::FORBIDDEN, Some(ErrorCode::Denied)),
+            E::Denied(_) | E::QuotaExceeded(_) | E::InsufficientScope { .. } => {
+                (StatusCode::FORBIDDEN, Some(ErrorCode::Denied))
+            }
             E::TooManyRequests { .. } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 Some(ErrorCode::TooManyRequests),
@@ -241,7 +247,8 @@ impl IntoResponse for RegistryError {
             RegistryError::MethodNotAllowed { allow, .. } => {
                 set(header::ALLOW, allow.to_owned());
             }
-            RegistryError::Unauthorized { challenge, .. } => {
+            RegistryError::Unauthorized { challenge, .. }
+            | RegistryError::InsufficientScope { challenge, .. } => {
                 set(header::WWW_AUTHENTICATE, challenge);
             }
             RegistryError::TooManyRequests { retry_after } => {

@@ -352,7 +352,7 @@ fn start_garage() -> S3Service {
 
 /// `target/tools/FOLDER/bin/PROGRAM` (where `scripts/setup test` installs it), else `PROGRAM`
 /// on the PATH.
-fn installed_tool(folder: &str, program: &str) -> PathBuf {
+pub fn installed_tool(folder: &str, program: &str) -> PathBuf {
     let local = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../target/tools")
         .join(folder)

@@ -4,6 +4,7 @@
 
 pub mod images;
 pub mod infra;
+pub mod kube;
 pub mod remote;
 pub mod scripted;
 pub mod upstream;

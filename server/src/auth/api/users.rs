@@ -9,6 +9,7 @@ use super::{Access, list, require_cluster_admin};
 use crate::auth::Subject;
 use crate::auth::http::Caller;
 use crate::kube::ApiError;
+use crate::storage::auth::{IdentityRecord, UserRecord};
 
 pub(super) async fn list_users(State(api): Access, caller: Caller) -> Response {
     let result = async {
@@ -20,44 +21,44 @@ pub(super) async fn list_users(State(api): Access, caller: Caller) -> Response {
         Ok((users, identities)) => list(
             "UserList",
             "user.openshift.io/v1",
-            users
-                .iter()
-                .map(|u| {
-                    // A password is an identity of its own provider (`local:admin`); external
-                    // ones are (provider, subject).
-                    let identities: Vec<String> = u
-                        .password_hash
-                        .is_some()
-                        .then(|| format!("{}:{}", u.identity_provider, u.name))
-                        .into_iter()
-                        .chain(
-                            identities
-                                .iter()
-                                .filter(|i| i.user == u.name)
-                                .map(|i| format!("{}:{}", i.provider, i.subject)),
-                        )
-                        .collect();
-                    serde_json::json!({
-                        "kind": "User",
-                        "apiVersion": "user.openshift.io/v1",
-                        "metadata": {
-                            "name": u.name,
-                            "uid": u.uid,
-                            "creationTimestamp": u.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                        },
-                        "fullName": u.full_name,
-                        "identities": identities,
-                        "groups": u.groups,
-                    })
-                })
-                .collect(),
+            users.iter().map(|u| user_object(u, &identities)).collect(),
         ),
         Err(err) => err.into_response(),
     }
 }
 
-/// `GET /apis/user.openshift.io/v1/users/~`: who the caller is, as `oc whoami` asks.
-pub(super) async fn whoami(caller: Caller) -> Response {
+/// A user as OpenShift's `User`: its identities (a password is an identity of its own
+/// provider, `local:admin`; external ones are provider and subject) and groups.
+fn user_object(user: &UserRecord, identities: &[IdentityRecord]) -> serde_json::Value {
+    let identities: Vec<String> = user
+        .password_hash
+        .is_some()
+        .then(|| format!("{}:{}", user.identity_provider, user.name))
+        .into_iter()
+        .chain(
+            identities
+                .iter()
+                .filter(|i| i.user == user.name)
+                .map(|i| format!("{}:{}", i.provider, i.subject)),
+        )
+        .collect();
+    serde_json::json!({
+        "kind": "User",
+        "apiVersion": "user.openshift.io/v1",
+        "metadata": {
+            "name": user.name,
+            "uid": user.uid,
+            "creationTimestamp": user.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        },
+        "fullName": user.full_name,
+        "identities": identities,
+        "groups": user.groups,
+    })
+}
+
+/// `GET /apis/user.openshift.io/v1/users/~`: who the caller is, as `oc whoami` (and `oc login`,
+/// `oc project`) asks: a user as the `User` an administrator sees, their own record only.
+pub(super) async fn whoami(State(api): Access, caller: Caller) -> Response {
     let (name, groups) = match &caller.subject {
         Subject::Anonymous => {
             return ApiError::Unauthorized("no credentials: sign in, or send a token".into())
@@ -66,6 +67,21 @@ pub(super) async fn whoami(caller: Caller) -> Response {
         Subject::User { name, groups } => (name.clone(), groups.clone()),
         account @ Subject::ServiceAccount { .. } => (account.display_name(), Vec::new()),
     };
+    if let Subject::User { .. } = &caller.subject {
+        let store = &api.auth.store;
+        let found =
+            async { Ok::<_, ApiError>((store.user(&name).await?, store.list_identities().await?)) };
+        match found.await {
+            Ok((Some(user), identities)) => {
+                let mut object = user_object(&user, &identities);
+                // The groups the caller holds now (the token's subject), as every decision uses.
+                object["groups"] = serde_json::json!(groups);
+                return axum::Json(object).into_response();
+            }
+            Ok((None, _)) => {}
+            Err(err) => return err.into_response(),
+        }
+    }
     axum::Json(serde_json::json!({
         "kind": "User",
         "apiVersion": "user.openshift.io/v1",

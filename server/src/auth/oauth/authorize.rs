@@ -23,21 +23,21 @@ const CODE_LIFETIME_MINUTES: i64 = 5;
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct AuthorizeRequest {
     #[serde(default)]
-    response_type: String,
+    pub(super) response_type: String,
     #[serde(default)]
-    client_id: String,
+    pub(super) client_id: String,
     #[serde(default)]
-    redirect_uri: String,
+    pub(super) redirect_uri: String,
     #[serde(default)]
-    scope: String,
+    pub(super) scope: String,
     #[serde(default)]
-    state: String,
+    pub(super) state: String,
     #[serde(default)]
-    code_challenge: String,
+    pub(super) code_challenge: String,
     #[serde(default)]
-    code_challenge_method: String,
+    pub(super) code_challenge_method: String,
     #[serde(default)]
-    nonce: String,
+    pub(super) nonce: String,
 }
 
 impl OAuthServer {
@@ -66,6 +66,9 @@ impl OAuthServer {
         let client = self
             .client(&request.client_id)
             .ok_or_else(|| OAuthError::UnknownClient(request.client_id.clone()))?;
+        if client.id == super::CHALLENGING_CLIENT_ID {
+            return Err(OAuthError::ChallengesOnly);
+        }
         if request.redirect_uri != client.redirect_uri {
             return Err(OAuthError::UnregisteredRedirect);
         }
@@ -147,12 +150,21 @@ impl OAuthServer {
             .auth
             .login(&form.username, &form.password, address, "login")
             .await?;
-        let request = &form.request;
+        self.issue_code_for(user.id, &form.request).await
+    }
+
+    /// A single-use code for user `user_id`, bound to the request's client, redirect URI and
+    /// PKCE challenge: the address the client is sent back to, with `state` when it sent one.
+    pub(super) async fn issue_code_for(
+        &self,
+        user_id: i64,
+        request: &AuthorizeRequest,
+    ) -> Result<String, OAuthError> {
         let code = new_nonce();
         let stored = OAuthCode {
             client_id: request.client_id.clone(),
             redirect_uri: request.redirect_uri.clone(),
-            user_id: user.id,
+            user_id,
             code_challenge: request.code_challenge.clone(),
             nonce: (!request.nonce.is_empty()).then(|| request.nonce.clone()),
             scope: request.scope.clone(),
@@ -166,25 +178,32 @@ impl OAuthServer {
                 what: "storing an authorization code",
                 source,
             })?;
+        let mut answer = vec![("code", code.as_str())];
+        if !request.state.is_empty() {
+            answer.push(("state", request.state.as_str()));
+        }
         Ok(format!(
             "{}?{}",
             request.redirect_uri,
-            serde_urlencoded::to_string([
-                ("code", code.as_str()),
-                ("state", request.state.as_str())
-            ])
-            .unwrap_or_default()
+            serde_urlencoded::to_string(answer).unwrap_or_default()
         ))
     }
 }
 
-/// `GET /oauth/authorize`: the login form for a valid request.
+/// `GET /oauth/authorize`: the login form for a valid request; `oc`'s client is answered with
+/// challenges instead ([`super::challenge`]).
 pub(super) async fn authorize(
     State(server): State<Arc<OAuthServer>>,
     RawQuery(query): RawQuery,
+    request: axum::extract::Request,
 ) -> Response {
-    let request: AuthorizeRequest =
+    let query: AuthorizeRequest =
         serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
+    if query.client_id == super::CHALLENGING_CLIENT_ID {
+        let (parts, _) = request.into_parts();
+        return server.challenge(&parts, &query).await;
+    }
+    let request = query;
     match server.check(&request) {
         Err(refused) => refused.page(),
         Ok(()) => server.login_page(&request, None, ""),

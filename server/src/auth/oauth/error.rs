@@ -42,6 +42,25 @@ pub enum OAuthError {
     #[error("Too many attempts; try again in {0} seconds.")]
     Throttled(u64),
 
+    // The challenging client (`oc login`).
+    #[error(
+        "openshift-challenging-client is answered with challenges only, as `oc login` asks; a browser signs in through another client"
+    )]
+    ChallengesOnly,
+    #[error(
+        "a non-empty X-CSRF-Token header is required to receive a Basic challenge (`oc login` sends one)"
+    )]
+    CsrfHeaderRequired,
+    #[error("authentication required: send Basic credentials (`oc login -u USER`)")]
+    CredentialsRequired,
+    #[error(
+        "people sign in to this registry through {provider}, so `oc login` cannot use a password here: get a token at {token_page}, then run `oc login --token=TOKEN --server=SERVER`"
+    )]
+    PasswordsNotChallenged {
+        provider: String,
+        token_page: String,
+    },
+
     // The token endpoint.
     #[error("only authorization_code is supported")]
     UnsupportedGrantType,
@@ -91,9 +110,11 @@ impl OAuthError {
         match self {
             FormTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ForgedForm => StatusCode::FORBIDDEN,
-            WrongPassword | ClientAuthenticationRequired | WrongClientSecret => {
-                StatusCode::UNAUTHORIZED
-            }
+            WrongPassword
+            | ClientAuthenticationRequired
+            | WrongClientSecret
+            | CredentialsRequired
+            | PasswordsNotChallenged { .. } => StatusCode::UNAUTHORIZED,
             Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             Storage { .. } | IdTokenSigning(_) => StatusCode::INTERNAL_SERVER_ERROR,
             UnknownClient(_)
@@ -102,6 +123,8 @@ impl OAuthError {
             | PkceRequired
             | StateRequired
             | UnreadableForm
+            | ChallengesOnly
+            | CsrfHeaderRequired
             | UnsupportedGrantType
             | UnknownCode
             | CodeOfAnotherClient
@@ -122,12 +145,14 @@ impl OAuthError {
             UnknownCode | CodeOfAnotherClient | CodeExpired | WrongVerifier | UserGone => {
                 "invalid_grant"
             }
-            WrongPassword | ForgedForm => "access_denied",
+            WrongPassword | ForgedForm | CredentialsRequired | PasswordsNotChallenged { .. } => {
+                "access_denied"
+            }
+            ChallengesOnly => "unauthorized_client",
             Throttled(_) => "temporarily_unavailable",
             Storage { .. } | IdTokenSigning(_) => "server_error",
-            UnregisteredRedirect | PkceRequired | StateRequired | FormTooLarge | UnreadableForm => {
-                "invalid_request"
-            }
+            UnregisteredRedirect | PkceRequired | StateRequired | FormTooLarge | UnreadableForm
+            | CsrfHeaderRequired => "invalid_request",
         }
     }
 
@@ -172,6 +197,28 @@ impl OAuthError {
         (self.status(), Html(page(title, &body))).into_response()
     }
 
+    /// The challenging client's answer (`oc login`), read by a program that shows a 401's body
+    /// as the reason: plain text, never cached; a Basic challenge where credentials are wanted
+    /// (none sent, or wrong ones: `oc` tries once, then reports the refusal).
+    pub fn challenge_response(&self) -> Response {
+        self.log();
+        let mut response = no_store((self.status(), self.description()).into_response());
+        let headers = response.headers_mut();
+        match self {
+            OAuthError::CredentialsRequired | OAuthError::WrongPassword => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(BASIC_CHALLENGE),
+                );
+            }
+            OAuthError::Throttled(seconds) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*seconds));
+            }
+            _ => {}
+        }
+        response
+    }
+
     /// The token endpoint's answer (RFC 6749 5.2).
     pub fn token_response(&self) -> Response {
         self.log();
@@ -180,6 +227,9 @@ impl OAuthError {
         no_store((self.status(), axum::Json(body)).into_response())
     }
 }
+
+/// The challenge `oc`'s Basic handler recognises (its realm is what `oc` shows when it prompts).
+pub const BASIC_CHALLENGE: &str = "Basic realm=\"openshift\"";
 
 /// A response of the token endpoint, never cached (RFC 6749 5.1 and 5.2).
 pub fn no_store(mut response: Response) -> Response {

@@ -2,8 +2,8 @@
 //! built-in one is): the authorization-code flow with PKCE (S256) and `state`, a login form
 //! for local users ([`authorize`]), a token endpoint issuing an access token (a Berth token)
 //! and an OpenID Connect ID token (HS256 with the client's secret) ([`token`]), their refusals
-//! ([`error`]), and the server's metadata at `/.well-known/oauth-authorization-server` (and
-//! `openid-configuration`).
+//! ([`error`]), `oc login`'s challenging client ([`challenge`]), and the server's metadata at
+//! `/.well-known/oauth-authorization-server` (and `openid-configuration`).
 
 use std::sync::Arc;
 
@@ -16,8 +16,12 @@ use axum::routing::get;
 use super::identity::AuthContext;
 
 mod authorize;
+pub mod challenge;
 pub mod error;
 mod token;
+
+/// OpenShift's client for `oc login` (a public client: no secret, challenges, no login page).
+pub const CHALLENGING_CLIENT_ID: &str = "openshift-challenging-client";
 
 /// The console's client id at the embedded server.
 pub use crate::config::auth::CONSOLE_CLIENT_ID;
@@ -39,22 +43,34 @@ pub struct OAuthServer {
     form_key: Vec<u8>,
     /// How long an access token lasts (OpenShift's `accessTokenMaxAgeSeconds`).
     pub access_token_seconds: i64,
+    /// The external provider people sign in through, when there is one: then no password is
+    /// challenged for (`oc login` is sent to the console's token page).
+    pub external_provider: Option<String>,
 }
 
 impl OAuthServer {
+    /// The server with its clients, `oc`'s challenging client first (so no configured client
+    /// takes its id).
     pub fn new(
         auth: Arc<AuthContext>,
         issuer: String,
         clients: Vec<OAuthClient>,
         form_key: Vec<u8>,
         access_token_seconds: u64,
+        external_provider: Option<String>,
     ) -> Self {
+        let challenging = OAuthClient {
+            id: CHALLENGING_CLIENT_ID.into(),
+            secret: String::new(),
+            redirect_uri: format!("{issuer}{}", challenge::IMPLICIT_PATH),
+        };
         OAuthServer {
             auth,
             issuer,
-            clients,
+            clients: std::iter::once(challenging).chain(clients).collect(),
             form_key,
             access_token_seconds: i64::try_from(access_token_seconds).unwrap_or(i64::MAX / 2),
+            external_provider,
         }
     }
 
@@ -79,8 +95,8 @@ pub fn metadata(issuer: &str) -> serde_json::Value {
         "authorization_endpoint": format!("{issuer}/oauth/authorize"),
         "token_endpoint": format!("{issuer}/oauth/token"),
         "jwks_uri": format!("{issuer}/oauth/jwks"),
-        "response_types_supported": ["code"],
-        "grant_types_supported": ["authorization_code"],
+        "response_types_supported": ["code", "token"],
+        "grant_types_supported": ["authorization_code", "implicit"],
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "subject_types_supported": ["public"],
@@ -108,6 +124,8 @@ pub fn router(server: Arc<OAuthServer>) -> Router {
             get(authorize::authorize).post(authorize::sign_in),
         )
         .route("/oauth/token", axum::routing::post(token::token))
+        .route(challenge::IMPLICIT_PATH, get(challenge::implicit))
+        .route(challenge::REQUEST_PATH, get(challenge::request_token))
         .route("/oauth/jwks", get(jwks))
         .with_state(server)
 }

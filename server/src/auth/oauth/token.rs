@@ -10,10 +10,10 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::OAuthServer;
 use super::error::{OAuthError, no_store};
+use super::{OAuthClient, OAuthServer};
 use crate::auth::credentials::{new_token_secret, pkce_challenge, same_secret, secret_hash};
-use crate::storage::auth::{NewAudit, TokenKind, TokenOwner};
+use crate::storage::auth::{NewAudit, TokenKind, TokenOwner, UserRecord};
 
 #[derive(Debug, Default, Deserialize)]
 struct TokenForm {
@@ -103,21 +103,29 @@ impl OAuthServer {
             })?
             .filter(|user| !user.disabled)
             .ok_or(OAuthError::UserGone)?;
-        let secret = new_token_secret();
-        let expires_at = Utc::now() + chrono::Duration::seconds(self.access_token_seconds);
-        store
-            .create_token(
-                TokenKind::OAuth,
-                &TokenOwner::User(user.id),
-                &format!("oauth {}", client.id),
-                &secret_hash(&secret),
-                Some(expires_at),
-            )
-            .await
-            .map_err(|source| OAuthError::Storage {
-                what: "storing an access token",
-                source,
-            })?;
+        let (secret, _) = self.access_token(&user, &client.id).await?;
+        let mut answer = serde_json::json!({
+            "access_token": secret,
+            "token_type": "Bearer",
+            "expires_in": self.access_token_seconds,
+            "scope": code.scope,
+        });
+        // A public client (`oc`'s, without a secret) gets no ID token: there is no key to sign
+        // it with that the client could check.
+        if !client.secret.is_empty() {
+            let id_token = self.id_token(&user, client, code.nonce.as_deref())?;
+            answer["id_token"] = serde_json::json!(id_token);
+        }
+        Ok(answer)
+    }
+
+    /// An OpenID Connect ID token for `user`, signed with the client's secret (HS256).
+    fn id_token(
+        &self,
+        user: &UserRecord,
+        client: &OAuthClient,
+        nonce: Option<&str>,
+    ) -> Result<String, OAuthError> {
         let now = Utc::now().timestamp();
         let mut claims = serde_json::json!({
             "iss": self.issuer,
@@ -132,31 +140,50 @@ impl OAuthServer {
         if let Some(name) = &user.full_name {
             claims["name"] = serde_json::json!(name);
         }
-        if let Some(nonce) = &code.nonce {
+        if let Some(nonce) = nonce {
             claims["nonce"] = serde_json::json!(nonce);
         }
-        let id_token = jsonwebtoken::encode(
+        jsonwebtoken::encode(
             &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
             &claims,
             &jsonwebtoken::EncodingKey::from_secret(client.secret.as_bytes()),
         )
-        .map_err(OAuthError::IdTokenSigning)?;
+        .map_err(OAuthError::IdTokenSigning)
+    }
+
+    /// A new access token (a Berth token of the OAuth kind) for `user`, issued to `client_id`
+    /// and audited: its secret, shown once, and its lifetime in seconds.
+    pub(super) async fn access_token(
+        &self,
+        user: &UserRecord,
+        client_id: &str,
+    ) -> Result<(String, i64), OAuthError> {
+        let secret = new_token_secret();
+        let expires_at = Utc::now() + chrono::Duration::seconds(self.access_token_seconds);
+        self.auth
+            .store
+            .create_token(
+                TokenKind::OAuth,
+                &TokenOwner::User(user.id),
+                &format!("oauth {client_id}"),
+                &secret_hash(&secret),
+                Some(expires_at),
+            )
+            .await
+            .map_err(|source| OAuthError::Storage {
+                what: "storing an access token",
+                source,
+            })?;
         self.auth
             .audit(NewAudit {
                 actor: user.name.clone(),
                 action: "token-create",
-                target: format!("oauth access token for {}", client.id),
+                target: format!("oauth access token for {client_id}"),
                 success: true,
                 address: None,
                 detail: None,
             })
             .await;
-        Ok(serde_json::json!({
-            "access_token": secret,
-            "token_type": "Bearer",
-            "expires_in": self.access_token_seconds,
-            "id_token": id_token,
-            "scope": code.scope,
-        }))
+        Ok((secret, self.access_token_seconds))
     }
 }
