@@ -4472,6 +4472,11 @@ pub async fn a_rule_stored_holds_for_every_change_that_starts_after_it(stores: &
             let rule_stored = rule_stored.clone();
             async move {
                 tokio::time::sleep(std::time::Duration::from_millis(n * 2)).await;
+                // The last ten wait for the rule, so that some surely start after it however
+                // slow its write is on a loaded machine.
+                while n > 30 && rule_stored.get().is_none() {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
                 let started_after_rule = rule_stored.get().is_some();
                 let manifest = seeded_manifest(&format!("seed-{n}"), 10, vec![]);
                 let result = stores_metadata
