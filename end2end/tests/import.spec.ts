@@ -47,7 +47,7 @@ test("import an image from another registry in the console", async ({ page }) =>
   await form.getByLabel("Into image stream").fill("tool");
   await form.getByLabel("Plain HTTP (insecure registry)").check();
   await form.getByLabel("Serve pulls from Berth (pull-through)").check();
-  await form.getByRole("button", { name: "Import" }).click();
+  await form.getByRole("button", { name: "Import", exact: true }).click();
   await expect(form.locator(".import-outcomes li.ok")).toContainText("1.0: imported");
   // The new stream shows up in the open page by itself.
   await expect(page.locator('tr[data-stream="tool"]')).toBeVisible();
@@ -61,7 +61,7 @@ test("import an image from another registry in the console", async ({ page }) =>
   await streamForm.getByLabel("Image", { exact: true }).fill(`${remoteHost}/vendor/tool:2.0`);
   await streamForm.getByLabel("As tag").fill("next");
   await streamForm.getByLabel("Plain HTTP (insecure registry)").check();
-  await streamForm.getByRole("button", { name: "Import" }).click();
+  await streamForm.getByRole("button", { name: "Import", exact: true }).click();
   await expect(streamForm.locator(".import-outcomes li.warning")).toContainText("NotFound");
   await expect(page.locator('tr[data-tag="next"] .warning')).toContainText("Last import failed");
   await page.screenshot({ path: screenshotPath("import-failed"), fullPage: true });

@@ -155,7 +155,7 @@ test("imports: plain HTTP hint, a failed first import offers no pull, dry run", 
   // Without "Plain HTTP", the TLS error says what to do.
   await form.getByLabel("Image", { exact: true }).fill(`${remoteHost}/vendor/walk:1.0`);
   await form.getByLabel("Into image stream").fill("walk");
-  await form.getByRole("button", { name: "Import" }).click();
+  await form.getByRole("button", { name: "Import", exact: true }).click();
   const failed = form.locator(".import-outcomes li.warning");
   await expect(failed).toContainText("Plain HTTP (insecure registry)");
   await expect(failed).not.toContainText("InvalidContentType");
@@ -178,7 +178,7 @@ test("imports: plain HTTP hint, a failed first import offers no pull, dry run", 
   await expect(streamForm.locator(".import-outcomes li.ok")).toContainText("would import");
   await expect(row).toContainText("no image");
   await streamForm.getByLabel("Dry run: only check what would be imported").uncheck();
-  await streamForm.getByRole("button", { name: "Import" }).click();
+  await streamForm.getByRole("button", { name: "Import", exact: true }).click();
   const imported = streamForm.locator(".import-outcomes li.ok");
   await expect(imported).toContainText("1.0: imported");
   await expect(page.getByRole("region", { name: "Pull" })).toBeVisible();
