@@ -332,7 +332,7 @@ fn start_garage() -> S3Service {
             let _ = std::fs::remove_dir_all(&dir);
             panic!(
                 "starting Garage ({}: {err}): run `scripts/setup test`, which builds it from \
-                 crates.io into target/tools/garage",
+                 crates.io",
                 binary.display()
             )
         });
