@@ -28,17 +28,17 @@ pub fn ConfirmButton(
     #[prop(into)] question: String,
     #[prop(into)] yes: String,
     /// The first button's accessible name, when `label` alone does not say what it acts on.
-    #[prop(optional, into)]
+    #[prop(default = None)]
     aria_label: Option<String>,
-    #[prop(default = "danger")] class: &'static str,
+    #[prop(into, default = "danger".into())] class: String,
     /// While true, `yes` is disabled (the action is running).
     #[prop(optional, into)]
     busy: MaybeProp<bool>,
     /// What the action takes with it, shown under the question while it asks.
-    #[prop(optional, into)]
+    #[prop(default = None)]
     details: Option<ViewFn>,
     /// A name to type before `yes` is enabled, for what cannot be undone and takes much.
-    #[prop(optional, into)]
+    #[prop(default = None)]
     type_to_confirm: Option<String>,
     on_confirm: impl Fn() + Send + Sync + 'static,
 ) -> impl IntoView {
@@ -122,7 +122,7 @@ pub fn DeleteButton(
     on_confirm: impl Fn() + Send + Sync + 'static,
 ) -> impl IntoView {
     view! {
-        <ConfirmButton label="Delete" aria_label=format!("Delete {what}") class="danger subtle"
+        <ConfirmButton label="Delete" aria_label=Some(format!("Delete {what}")) class="danger subtle"
             question=format!("Delete {what}?") yes="Yes, delete" on_confirm/>
     }
 }

@@ -1,4 +1,5 @@
-//! What every page shares: the session, the live change feed, and short notices.
+//! What every page shares: the session, the live change feed with its notices, and the live
+//! regions of a page that the feed reads again from the server.
 
 use std::time::Duration;
 
@@ -108,92 +109,96 @@ impl LiveChange {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-pub struct Notices(RwSignal<Vec<(u64, String)>>);
-
-impl Notices {
-    /// Shows a notice for a few seconds.
-    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
-    pub fn say(&self, text: String) {
-        let notices = self.0;
-        let id = notices.with_untracked(|n| n.last().map_or(0, |(id, _)| id + 1));
-        notices.update(|n| {
-            n.push((id, text));
-            if n.len() > 4 {
-                n.remove(0);
-            }
-        });
-        set_timeout(
-            move || notices.update(|n| n.retain(|(other, _)| *other != id)),
-            Duration::from_secs(6),
-        );
-    }
-}
-
+/// What the server's pages read of the session (who is signed in, the CSRF token, the cluster
+/// in front of which the console runs), once per page.
 #[derive(Clone, Copy)]
 pub struct Console {
     pub session: Resource<ConsoleResult<SessionInfo>>,
-    /// The newest change seen on the live feed.
-    pub last_change: RwSignal<Option<LiveChange>>,
-    pub notices: Notices,
-    /// The clock of relative times (seconds since the epoch; see `When`).
-    pub now: RwSignal<i64>,
-}
-
-impl Console {
-    /// The session's CSRF token, which every change carries.
-    pub fn csrf(&self) -> String {
-        self.session
-            .get_untracked()
-            .and_then(Result::ok)
-            .and_then(|s| s.csrf_token)
-            .unwrap_or_default()
-    }
-
-    /// A counter that moves on each live change `relevant` selects: pages read it in their
-    /// resources' sources to refetch.
-    pub fn revision(
-        &self,
-        relevant: impl Fn(&LiveChange) -> bool + Send + Sync + 'static,
-    ) -> Memo<u64> {
-        let last_change = self.last_change;
-        let count = RwSignal::new(0u64);
-        Effect::new(move |_| {
-            if last_change.with(|c| c.as_ref().is_some_and(&relevant)) {
-                count.update(|n| *n += 1);
-            }
-        });
-        Memo::new(move |_| count.get())
-    }
 }
 
 pub fn use_console() -> Console {
     expect_context::<Console>()
 }
 
-/// Makes the console context and, in the browser, follows the server's event stream.
 pub fn provide_console() -> Console {
     let console = Console {
         session: Resource::new(|| (), |_| current_session()),
-        last_change: RwSignal::new(None),
-        notices: Notices(RwSignal::new(Vec::new())),
-        now: RwSignal::new(super::when::now_seconds()),
     };
     provide_context(console);
-    // In the browser, relative times follow the clock (and the browser's, not the server's,
-    // from the first tick on).
-    Effect::new(move |_| {
-        let tick = move || console.now.set(super::when::now_seconds());
-        tick();
-        let _ = set_interval_with_handle(tick, Duration::from_secs(60));
-    });
-    #[cfg(feature = "hydrate")]
-    follow_changes(console);
     console
 }
 
+/// What a live region of a page shows, so that the feed knows which changes touch it:
+/// `namespaces` (the namespace list), `namespace:NS`, `stream:NS/NAME`, `access:NS`, or
+/// `access:` for the signed-in user's own tokens.
+pub fn watches(watch: &str, change: &LiveChange) -> bool {
+    match watch.split_once(':') {
+        None if watch == "namespaces" => change.kind == "Namespace" || change.kind == "ImageStream",
+        Some(("namespace", namespace)) => change.touches_namespace(namespace),
+        Some(("stream", place)) => place
+            .split_once('/')
+            .is_some_and(|(namespace, stream)| change.touches_stream(namespace, stream)),
+        Some(("access", "")) => change.touches_access(None),
+        Some(("access", namespace)) => change.touches_access(Some(namespace)),
+        _ => false,
+    }
+}
+
+/// A part of a page that shows what changes: rendered on the server, and read again from the
+/// server (the page's HTML, this region of it) when the live feed brings a change it `watch`es
+/// (see [`watches`]) or a change made on the page succeeds. Forms stay outside regions, so
+/// that what is being typed is kept.
+#[component]
+pub fn LiveRegion(
+    #[prop(into)] watch: String,
+    /// Unique on the page: how the region is found in the page read again.
+    id: &'static str,
+    children: Children,
+) -> impl IntoView {
+    view! { <div class="live-region" id=id data-live=watch>{children()}</div> }
+}
+
+/// The live feed of the page: follows the server's event stream, says each change in a notice
+/// (a live region screen readers announce) and reads the page's [`LiveRegion`]s again when a
+/// change touches them. Once on every page (the one island every page has, so it also marks
+/// the page as taken over by the WASM bundle: browser tests wait for that).
+#[island]
+pub fn LiveFeed() -> impl IntoView {
+    let notices = RwSignal::new(Vec::<(u64, String)>::new());
+    #[cfg(feature = "hydrate")]
+    {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+        follow_changes(notices);
+    }
+    view! {
+        <div class="notices" role="status" aria-live="polite">
+            <For each=move || notices.get() key=|(id, _)| *id let:notice>
+                <p class="notice">{notice.1}</p>
+            </For>
+        </div>
+    }
+}
+
+/// Shows a notice for a few seconds.
 #[cfg(feature = "hydrate")]
-fn follow_changes(console: Console) {
+fn say(notices: RwSignal<Vec<(u64, String)>>, text: String) {
+    let id = notices.with_untracked(|n| n.last().map_or(0, |(id, _)| id + 1));
+    notices.update(|n| {
+        n.push((id, text));
+        if n.len() > 4 {
+            n.remove(0);
+        }
+    });
+    set_timeout(
+        move || notices.update(|n| n.retain(|(other, _)| *other != id)),
+        Duration::from_secs(6),
+    );
+}
+
+#[cfg(feature = "hydrate")]
+fn follow_changes(notices: RwSignal<Vec<(u64, String)>>) {
     use futures_util::StreamExt;
     use gloo_net::eventsource::futures::EventSource;
 
@@ -220,25 +225,103 @@ fn follow_changes(console: Console) {
                 serde_json::from_str::<LiveChange>(&data)
             };
             if let Ok(change) = change {
-                console.notices.say(change.describe());
-                console.last_change.set(Some(change));
+                say(notices, change.describe());
+                if watched_regions().iter().any(|(_, watch)| watches(watch, &change)) {
+                    refresh_page().await;
+                }
             }
         }
     });
 }
 
-/// The notices, in a live region screen readers announce.
-#[component]
-pub fn NoticeArea() -> impl IntoView {
-    let console = use_console();
-    let notices = console.notices.0;
-    view! {
-        <div class="notices" role="status" aria-live="polite">
-            <For each=move || notices.get() key=|(id, _)| *id let:notice>
-                <p class="notice">{notice.1}</p>
-            </For>
-        </div>
+/// The page's live regions: `(id, watch)`.
+#[cfg(feature = "hydrate")]
+fn watched_regions() -> Vec<(String, String)> {
+    let Ok(regions) = document().query_selector_all("[data-live]") else {
+        return Vec::new();
+    };
+    (0..regions.length())
+        .filter_map(|i| regions.item(i))
+        .filter_map(|node| leptos::wasm_bindgen::JsCast::dyn_into::<leptos::web_sys::Element>(node).ok())
+        .map(|region| (region.id(), region.get_attribute("data-live").unwrap_or_default()))
+        .collect()
+}
+
+/// Reads the page again from the server and puts its new live regions in place of the old
+/// ones (the islands in them are hydrated anew), leaving everything else, forms and focus
+/// outside the regions included, as it is. A page that is gone (deleted meanwhile) keeps what
+/// it shows: the notice has said what happened.
+#[cfg(feature = "hydrate")]
+pub async fn refresh_page() {
+    use leptos::wasm_bindgen::{JsCast, JsValue};
+    use leptos::web_sys::{DomParser, Element, Response, SupportedType, js_sys};
+
+    let window = window();
+    let Ok(href) = window.location().href() else {
+        return;
+    };
+    let Ok(response) = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str(&href)).await
+    else {
+        return;
+    };
+    let Ok(response) = response.dyn_into::<Response>() else {
+        return;
+    };
+    if !response.ok() {
+        return;
     }
+    let Ok(text) = response.text() else {
+        return;
+    };
+    let Some(html) = wasm_bindgen_futures::JsFuture::from(text)
+        .await
+        .ok()
+        .and_then(|text| text.as_string())
+    else {
+        return;
+    };
+    let Ok(parser) = DomParser::new() else {
+        return;
+    };
+    let Ok(fresh) = parser.parse_from_string(&html, SupportedType::TextHtml) else {
+        return;
+    };
+    let hydrate = js_sys::Reflect::get(&window, &JsValue::from_str("__hydrateIsland"))
+        .ok()
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+    let document = document();
+    for (id, _) in watched_regions() {
+        let (Some(old), Some(new)) = (document.get_element_by_id(&id), fresh.get_element_by_id(&id))
+        else {
+            continue;
+        };
+        old.set_inner_html(&new.inner_html());
+        let Ok(islands) = old.query_selector_all("leptos-island") else {
+            continue;
+        };
+        for island in (0..islands.length()).filter_map(|i| islands.item(i)) {
+            let Ok(island) = island.dyn_into::<Element>() else {
+                continue;
+            };
+            let component = island.get_attribute("data-component").unwrap_or_default();
+            if let Some(hydrate) = &hydrate {
+                let _ = hydrate.call2(&JsValue::NULL, &island, &JsValue::from_str(&component));
+            }
+        }
+    }
+}
+
+/// The session's CSRF token, which every change carries: the sign-out form holds it (see
+/// `UserMenu`), and islands read it there.
+#[cfg(feature = "hydrate")]
+pub fn csrf() -> String {
+    document()
+        .get_element_by_id("csrf-token")
+        .and_then(|input| {
+            leptos::wasm_bindgen::JsCast::dyn_into::<leptos::web_sys::HtmlInputElement>(input).ok()
+        })
+        .map(|input| input.value())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Pieces shared by the console's pages.
 
+mod change;
 mod copy;
-mod focus;
 mod forms;
 mod import;
 mod live;
@@ -13,11 +13,13 @@ mod usage;
 mod user_menu;
 mod when;
 
+pub use change::{Change, ChangeButton};
 pub use copy::{CommandLine, CopyButton};
-pub use focus::FocusOnNavigation;
 pub use forms::{ActionError, Checkbox, ConfirmButton, DeleteButton, TextField};
-pub use import::{ImportForm, ImportState};
-pub use live::{NoticeArea, provide_console, use_console};
+pub use import::ImportForm;
+pub use live::{LiveFeed, LiveRegion, provide_console, use_console};
+#[cfg(feature = "hydrate")]
+pub use live::{csrf, refresh_page};
 pub use permissions::{NeedsRole, YourAccess};
 pub use prune_result::PruneResultView;
 pub use status::{ErrorPanel, Loading, sign_in_href};

@@ -22,7 +22,7 @@ pub fn UserMenu() -> impl IntoView {
                                 // In front of a cluster, tokens come from the cluster (`oc whoami -t`).
                                 {info.upstream.is_none().then(|| view! { <a href="/tokens">"Tokens"</a> })}
                                 <form method="post" action="/console/logout" class="inline">
-                                    <input type="hidden" name="csrf_token" value=csrf/>
+                                    <input type="hidden" name="csrf_token" id="csrf-token" value=csrf/>
                                     <button type="submit" class="link">"Sign out"</button>
                                 </form>
                             }.into_any(),

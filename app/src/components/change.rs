@@ -1,0 +1,233 @@
+//! The console's buttons that change something with one click and a confirm: one island for
+//! all of them, told what to change by a [`Change`] (its props travel in the page as JSON).
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::forms::{ActionError, ConfirmButton};
+use crate::api::ConsoleResult;
+
+/// A change a button makes: which one, and what it acts on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Change {
+    DeleteNamespace {
+        namespace: String,
+    },
+    DeleteStream {
+        namespace: String,
+        stream: String,
+    },
+    /// Points a tag at an image (a rollback).
+    Tag {
+        namespace: String,
+        stream: String,
+        tag: String,
+        from: String,
+    },
+    Untag {
+        namespace: String,
+        stream: String,
+        tag: String,
+    },
+    RemoveBinding {
+        namespace: String,
+        name: String,
+    },
+    DeleteServiceAccount {
+        namespace: String,
+        name: String,
+    },
+    RevokeServiceAccountToken {
+        namespace: String,
+        account: String,
+        uid: String,
+    },
+    RevokeToken {
+        uid: String,
+    },
+    DeleteTagRule {
+        namespace: String,
+        name: String,
+    },
+    DeletePullSecret {
+        namespace: String,
+        name: String,
+    },
+    DeleteRetentionPolicy {
+        namespace: String,
+        name: String,
+    },
+    DeleteTrustedKey {
+        namespace: String,
+        name: String,
+    },
+    DeleteWebhook {
+        namespace: String,
+        name: String,
+    },
+    RedeliverWebhook {
+        namespace: String,
+        name: String,
+        id: String,
+    },
+}
+
+impl Change {
+    /// Makes the change through its server function, with the session's CSRF token.
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    async fn run(self, csrf: String) -> ConsoleResult<()> {
+        use crate::api::{
+            access, immutability, namespaces, pull_secrets, retention, signatures, streams, tokens,
+            webhooks,
+        };
+        match self {
+            Change::DeleteNamespace { namespace } => {
+                namespaces::delete_namespace(csrf, namespace).await
+            }
+            Change::DeleteStream { namespace, stream } => {
+                streams::delete_stream(csrf, namespace, stream).await
+            }
+            Change::Tag {
+                namespace,
+                stream,
+                tag,
+                from,
+            } => streams::tag_image(csrf, namespace, stream, tag, from).await,
+            Change::Untag {
+                namespace,
+                stream,
+                tag,
+            } => streams::untag_image(csrf, namespace, stream, tag).await,
+            Change::RemoveBinding { namespace, name } => {
+                access::remove_binding(csrf, namespace, name).await
+            }
+            Change::DeleteServiceAccount { namespace, name } => {
+                access::delete_service_account(csrf, namespace, name).await
+            }
+            Change::RevokeServiceAccountToken {
+                namespace,
+                account,
+                uid,
+            } => access::revoke_service_account_token(csrf, namespace, account, uid).await,
+            Change::RevokeToken { uid } => tokens::revoke_token(csrf, uid).await,
+            Change::DeleteTagRule { namespace, name } => {
+                immutability::delete_tag_rule(csrf, namespace, name).await
+            }
+            Change::DeletePullSecret { namespace, name } => {
+                pull_secrets::delete_pull_secret(csrf, namespace, name).await
+            }
+            Change::DeleteRetentionPolicy { namespace, name } => {
+                retention::delete_retention_policy(csrf, namespace, name).await
+            }
+            Change::DeleteTrustedKey { namespace, name } => {
+                signatures::delete_trusted_key(csrf, namespace, name).await
+            }
+            Change::DeleteWebhook { namespace, name } => {
+                webhooks::delete_webhook(csrf, namespace, name).await
+            }
+            Change::RedeliverWebhook {
+                namespace,
+                name,
+                id,
+            } => webhooks::redeliver_webhook(csrf, namespace, name, id)
+                .await
+                .map(|_| ()),
+        }
+    }
+}
+
+/// A button that makes `change` after a confirm (see [`ConfirmButton`] for `question`, `yes`,
+/// `type_to_confirm`), says beside itself why it failed, and on success reads the page's live
+/// regions again, or goes to `then` (for a change that takes the page's own subject away).
+#[island]
+pub fn ChangeButton(
+    change: Change,
+    label: String,
+    question: String,
+    #[prop(optional)] yes: Option<String>,
+    #[prop(optional)] aria_label: Option<String>,
+    #[prop(optional)] class: Option<String>,
+    #[prop(optional)] type_to_confirm: Option<String>,
+    /// A namespace whose contents the confirm counts ("3 image streams … go with it").
+    #[prop(optional)]
+    counts: Option<String>,
+    #[prop(optional)] then: Option<String>,
+) -> impl IntoView {
+    let action = Action::new_local(move |change: &Change| {
+        let change = change.clone();
+        let then = then.clone();
+        async move {
+            #[cfg(feature = "hydrate")]
+            {
+                change.run(super::csrf()).await?;
+                match then {
+                    Some(then) => {
+                        let _ = window().location().assign(&then);
+                    }
+                    None => super::refresh_page().await,
+                }
+            }
+            #[cfg(not(feature = "hydrate"))]
+            let _ = (change, then);
+            Ok(())
+        }
+    });
+    let details = counts.map(|namespace| ViewFn::from(move || namespace_contents(namespace.clone())));
+    view! {
+        <span class="change">
+            <ConfirmButton label aria_label question yes=yes.unwrap_or_else(|| "Yes".into())
+                class=class.unwrap_or_else(|| "danger subtle".into())
+                busy=Signal::derive(move || action.pending().get())
+                details type_to_confirm
+                on_confirm=move || { action.dispatch(change.clone()); }/>
+            <ActionError action/>
+        </span>
+    }
+}
+
+/// What a namespace holds, counted when the confirm of its deletion opens.
+fn namespace_contents(namespace: String) -> impl IntoView {
+    let contents = LocalResource::new(move || {
+        crate::api::namespaces::get_namespace_contents(namespace.clone())
+    });
+    view! {
+        <Suspense fallback=|| "Counting what it holds…">
+            {move || Suspend::new(async move {
+                match contents.await {
+                    Ok(contents) => contents_text(contents),
+                    Err(_) => "Everything in it goes with it.".to_owned(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// `3 image streams, 7 tags and 5 images go with it.`
+fn contents_text(contents: crate::api::namespaces::NamespaceContents) -> String {
+    let count = |n: u64, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+    format!(
+        "{}, {} and {} go with it.",
+        count(contents.streams, "image stream"),
+        count(contents.tags, "tag"),
+        count(contents.images, "image")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::namespaces::NamespaceContents;
+
+    #[test]
+    fn the_delete_confirm_counts_what_goes() {
+        let contents = NamespaceContents {
+            streams: 66,
+            tags: 1,
+            images: 0,
+        };
+        assert_eq!(
+            contents_text(contents),
+            "66 image streams, 1 tag and 0 images go with it."
+        );
+    }
+}
