@@ -185,6 +185,26 @@ pub fn ChangeButton(
     }
 }
 
+/// A [`ChangeButton`] that deletes (or revokes) `what` ("pull secret quay"): `Delete`, named
+/// "Delete pull secret quay" and asking "Delete pull secret quay?", as [`super::DeleteButton`]
+/// does for an action of the page's own.
+#[component]
+pub fn DeleteChangeButton(change: Change, #[prop(into)] what: String) -> impl IntoView {
+    view! {
+        <ChangeButton change label="Delete".to_owned() aria_label=format!("Delete {what}")
+            question=format!("Delete {what}?") yes="Yes, delete".to_owned()/>
+    }
+}
+
+/// What a change an island makes answers where it is compiled for the server: the server
+/// renders islands but never runs their actions (a click does, in the browser).
+#[cfg(not(feature = "hydrate"))]
+pub fn made_in_the_browser<T>() -> ConsoleResult<T> {
+    Err(crate::api::ConsoleError::NotHere(
+        "changes are made in the browser".to_owned(),
+    ))
+}
+
 /// What a namespace holds, counted when the confirm of its deletion opens.
 fn namespace_contents(namespace: String) -> impl IntoView {
     let contents = LocalResource::new(move || {

@@ -13,7 +13,9 @@ mod usage;
 mod user_menu;
 mod when;
 
-pub use change::{Change, ChangeButton};
+pub use change::{Change, ChangeButton, DeleteChangeButton};
+#[cfg(not(feature = "hydrate"))]
+pub use change::made_in_the_browser;
 pub use copy::{CommandLine, CopyButton};
 pub use forms::{ActionError, Checkbox, ConfirmButton, DeleteButton, TextField};
 pub use import::ImportForm;
