@@ -1,8 +1,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::ConsoleResult;
-use crate::api::prune::{PruneOptions, PruneResult, PrunerRow, get_pruner};
+use crate::api::prune::{PruneOptions, PrunerRow, get_pruner};
 use crate::components::{Checkbox, ConfirmButton, ErrorPanel, Loading, PruneResultView, TextField};
 use crate::format::{size, time};
 
@@ -98,7 +97,7 @@ fn PruneForm() -> impl IntoView {
             )
             .await;
             #[cfg(not(feature = "hydrate"))]
-            let result: ConsoleResult<PruneResult> = crate::components::made_in_the_browser();
+            let result = crate::components::made_in_the_browser::<crate::api::prune::PruneResult>();
             (input, result)
         }
     });
