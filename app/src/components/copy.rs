@@ -3,8 +3,8 @@ use std::time::Duration;
 use leptos::prelude::*;
 
 /// A button that copies `text` to the clipboard and says so for two seconds.
-#[component]
-pub fn CopyButton(#[prop(into)] text: String, #[prop(into)] label: String) -> impl IntoView {
+#[island]
+pub fn CopyButton(text: String, label: String) -> impl IntoView {
     let copied = RwSignal::new(false);
     let copy = move |_| {
         #[cfg(feature = "hydrate")]
@@ -29,7 +29,7 @@ pub fn CommandLine(#[prop(into)] command: String, #[prop(into)] label: String) -
     view! {
         <div class="command">
             <code>{command.clone()}</code>
-            <CopyButton text=command label=label/>
+            <CopyButton text=command label/>
         </div>
     }
 }

@@ -29,7 +29,7 @@ pub fn ImportForm(namespace: String, #[prop(optional)] stream: Option<String>) -
                 if !dry_run {
                     super::refresh_page().await;
                 }
-                Ok(outcomes)
+                Ok::<Vec<ImportOutcome>, crate::api::ConsoleError>(outcomes)
             }
             #[cfg(not(feature = "hydrate"))]
             {

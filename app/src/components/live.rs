@@ -253,38 +253,59 @@ fn watched_regions() -> Vec<(String, String)> {
 /// it shows: the notice has said what happened.
 #[cfg(feature = "hydrate")]
 pub async fn refresh_page() {
+    if let Ok(href) = window().location().href() {
+        swap_regions(&href).await;
+    }
+}
+
+/// Shows the page at `href` (the same page with other query parameters: a search, a sort) by
+/// its live regions, and puts `href` in the address bar in place of the current address.
+#[cfg(feature = "hydrate")]
+pub async fn show_page(href: &str) {
+    if swap_regions(href).await {
+        if let Ok(history) = window().history() {
+            let _ = history.replace_state_with_url(
+                &leptos::wasm_bindgen::JsValue::NULL,
+                "",
+                Some(href),
+            );
+        }
+    }
+}
+
+/// Puts the live regions of the page at `href` in place of this page's; false when that page
+/// could not be read.
+#[cfg(feature = "hydrate")]
+async fn swap_regions(href: &str) -> bool {
     use leptos::wasm_bindgen::{JsCast, JsValue};
     use leptos::web_sys::{DomParser, Element, Response, SupportedType, js_sys};
 
     let window = window();
-    let Ok(href) = window.location().href() else {
-        return;
-    };
-    let Ok(response) = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str(&href)).await
+    let Ok(response) = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str(href)).await
     else {
-        return;
+        return false;
     };
     let Ok(response) = response.dyn_into::<Response>() else {
-        return;
+        return false;
     };
     if !response.ok() {
-        return;
+        return false;
     }
     let Ok(text) = response.text() else {
-        return;
+        return false;
     };
     let Some(html) = wasm_bindgen_futures::JsFuture::from(text)
         .await
         .ok()
         .and_then(|text| text.as_string())
     else {
-        return;
+        return false;
     };
     let Ok(parser) = DomParser::new() else {
-        return;
+        return false;
     };
     let Ok(fresh) = parser.parse_from_string(&html, SupportedType::TextHtml) else {
-        return;
+        return false;
     };
     let hydrate = js_sys::Reflect::get(&window, &JsValue::from_str("__hydrateIsland"))
         .ok()
@@ -309,6 +330,7 @@ pub async fn refresh_page() {
             }
         }
     }
+    true
 }
 
 /// The session's CSRF token, which every change carries: the sign-out form holds it (see
