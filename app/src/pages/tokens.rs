@@ -99,7 +99,7 @@ fn MadeToken(made: NewToken, host: String) -> impl IntoView {
     view! {
         <div class="secret" role="status">
             <p>{format!("Token {} created. Copy it now: it is not shown again.", made.token.name)}</p>
-            <div class="command"><code data-secret="token">{made.secret.clone()}</code><CopyButton text=made.secret.clone() label="token"/></div>
+            <div class="command"><code data-secret="token">{made.secret.clone()}</code><CopyButton text=made.secret.clone() label="token".to_owned()/></div>
             <CommandLine label="podman login command" command=podman_login(&host, "any", &made.secret)/>
         </div>
     }
