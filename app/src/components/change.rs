@@ -186,8 +186,8 @@ pub fn ChangeButton(
 }
 
 /// A [`ChangeButton`] that deletes (or revokes) `what` ("pull secret quay"): `Delete`, named
-/// "Delete pull secret quay" and asking "Delete pull secret quay?", as [`super::DeleteButton`]
-/// does for an action of the page's own.
+/// "Delete pull secret quay" and asking "Delete pull secret quay?" (the words of the delete
+/// buttons before islands, which the browser tests find them by).
 #[component]
 pub fn DeleteChangeButton(change: Change, #[prop(into)] what: String) -> impl IntoView {
     view! {
