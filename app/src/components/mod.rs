@@ -14,9 +14,9 @@ mod usage;
 mod user_menu;
 mod when;
 
-pub use change::{Change, ChangeButton, DeleteChangeButton};
 #[cfg(not(feature = "hydrate"))]
 pub use change::made_in_the_browser;
+pub use change::{Change, ChangeButton, DeleteChangeButton, island_action};
 pub use copy::{CommandLine, CopyButton};
 pub use forms::{ActionError, Checkbox, ConfirmButton, DeleteButton, TextField};
 pub use import::ImportForm;

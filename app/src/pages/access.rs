@@ -9,7 +9,7 @@ use crate::api::access::{
 use crate::api::tokens::NewToken;
 use crate::components::{
     ActionError, Change, CommandLine, CopyButton, DeleteChangeButton, ErrorPanel, LiveRegion,
-    Loading, When, use_console,
+    Loading, When, island_action, use_console,
 };
 use crate::format::{encode, short_digest};
 
@@ -145,7 +145,7 @@ fn AddBinding(namespace: String, stream: Option<String>) -> impl IntoView {
     let role = RwSignal::new("viewer".to_owned());
     let kind = RwSignal::new("User".to_owned());
     let subject = RwSignal::new(String::new());
-    let add = Action::new_local(move |input: &BindingInput| {
+    let add = island_action(move |input: &BindingInput| {
         let ((role, kind, name), namespace, stream) =
             (input.clone(), namespace.clone(), stream.clone());
         async move {
@@ -263,7 +263,7 @@ fn ServiceAccounts(
 #[island]
 fn NewServiceAccount(namespace: String) -> impl IntoView {
     let account = RwSignal::new(String::new());
-    let create = Action::new_local(move |name: &String| {
+    let create = island_action(move |name: &String| {
         let (name, namespace) = (name.clone(), namespace.clone());
         async move {
             #[cfg(feature = "hydrate")]
@@ -320,7 +320,7 @@ fn made_token() -> ArcRwSignal<Option<MadeAccountToken>> {
 /// Makes a token of `account`, shown once by [`NewTokenNotice`].
 #[island]
 fn NewTokenButton(namespace: String, account: String) -> impl IntoView {
-    let issue = Action::new_local(move |account: &String| {
+    let issue = island_action(move |account: &String| {
         let (account, namespace) = (account.clone(), namespace.clone());
         async move {
             #[cfg(feature = "hydrate")]

@@ -5,6 +5,7 @@ use super::param;
 use crate::api::signatures::{TrustedKeyRow, list_trusted_keys};
 use crate::components::{
     ActionError, Change, DeleteChangeButton, ErrorPanel, LiveRegion, Loading, TextField,
+    island_action,
 };
 use crate::format::{encode, time};
 
@@ -110,7 +111,7 @@ fn KeyTable(rows: Vec<TrustedKeyRow>, namespace: String) -> impl IntoView {
 fn NewKey(namespace: String) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let key = RwSignal::new(String::new());
-    let create = Action::new_local(move |input: &KeyInput| {
+    let create = island_action(move |input: &KeyInput| {
         let ((name, key), namespace) = (input.clone(), namespace.clone());
         async move {
             #[cfg(feature = "hydrate")]

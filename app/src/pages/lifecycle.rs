@@ -11,7 +11,7 @@ use crate::api::retention::{RetentionForm, RetentionPolicyRow, list_retention_po
 use crate::api::{ConsoleError, ConsoleResult};
 use crate::components::{
     ActionError, Change, Checkbox, ConfirmButton, DeleteChangeButton, ErrorPanel, LiveRegion,
-    Loading, PruneResultView, TextField, UsageSummary,
+    Loading, PruneResultView, TextField, UsageSummary, island_action,
 };
 use crate::format::{encode, time};
 
@@ -77,8 +77,10 @@ fn Lifecycle(
             }
             .into_any()
         }
-        Err(error) => view! { <NotYours error what="immutability rules" namespace=namespace.clone()/> }
-            .into_any(),
+        Err(error) => {
+            view! { <NotYours error what="immutability rules" namespace=namespace.clone()/> }
+                .into_any()
+        }
     };
     let policies = match policies {
         Ok(rows) => {
@@ -90,8 +92,10 @@ fn Lifecycle(
             }
             .into_any()
         }
-        Err(error) => view! { <NotYours error what="retention policies" namespace=namespace.clone()/> }
-            .into_any(),
+        Err(error) => {
+            view! { <NotYours error what="retention policies" namespace=namespace.clone()/> }
+                .into_any()
+        }
     };
     view! {
         <section class="panel" aria-labelledby="usage-heading">
@@ -155,7 +159,6 @@ fn matching_text(row: &TagRuleRow) -> String {
     }
 }
 
-
 #[component]
 fn TagRuleTable(rows: Vec<TagRuleRow>, namespace: String) -> impl IntoView {
     if rows.is_empty() {
@@ -206,7 +209,7 @@ fn NewTagRule(namespace: String) -> impl IntoView {
     let exclude_streams = RwSignal::new(String::new());
     // Whether the last attempt was a preview.
     let preview = RwSignal::new(false);
-    let create = Action::new_local(move |input: &TagRuleInput| {
+    let create = island_action(move |input: &TagRuleInput| {
         let ((form, dry_run), namespace) = (input.clone(), namespace.clone());
         async move {
             #[cfg(feature = "hydrate")]
@@ -443,7 +446,9 @@ fn RunResult(namespace: String, policy: String) -> impl IntoView {
                 }
                 .into_any()
             }
-            Err(error) => view! { <p class="error" role="alert">{error.to_string()}</p> }.into_any(),
+            Err(error) => {
+                view! { <p class="error" role="alert">{error.to_string()}</p> }.into_any()
+            }
         })
     }
 }
@@ -461,7 +466,7 @@ fn NewPolicy(namespace: String) -> impl IntoView {
     let count = RwSignal::new("10".to_owned());
     let untagged = RwSignal::new(false);
     let schedule = RwSignal::new(String::new());
-    let create = Action::new_local(move |form: &RetentionForm| {
+    let create = island_action(move |form: &RetentionForm| {
         let (form, namespace) = (form.clone(), namespace.clone());
         async move {
             #[cfg(feature = "hydrate")]

@@ -2,7 +2,9 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::prune::{PruneOptions, PrunerRow, get_pruner};
-use crate::components::{Checkbox, ConfirmButton, ErrorPanel, Loading, PruneResultView, TextField};
+use crate::components::{
+    Checkbox, ConfirmButton, ErrorPanel, Loading, PruneResultView, TextField, island_action,
+};
 use crate::format::{size, time};
 
 /// (the options, confirm)
@@ -86,7 +88,7 @@ fn PrunerFacts(pruner: PrunerRow) -> impl IntoView {
 #[island]
 fn PruneForm() -> impl IntoView {
     // Answers with what it was asked, so that a confirmation prunes what was previewed.
-    let prune = Action::new_local(move |input: &PruneInput| {
+    let prune = island_action(move |input: &PruneInput| {
         let input = input.clone();
         async move {
             #[cfg(feature = "hydrate")]

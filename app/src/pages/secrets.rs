@@ -7,6 +7,7 @@ use crate::api::pull_secrets::{PullSecretRow, list_pull_secrets};
 use crate::api::streams::get_permissions;
 use crate::components::{
     ActionError, Change, DeleteChangeButton, ErrorPanel, LiveRegion, Loading, NeedsRole, When,
+    island_action,
 };
 use crate::format::encode;
 
@@ -145,7 +146,7 @@ fn NewPullSecret(namespace: String) -> impl IntoView {
     let registry = RwSignal::new(String::new());
     let username = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
-    let create = Action::new_local(move |input: &PullSecretInput| {
+    let create = island_action(move |input: &PullSecretInput| {
         let ((name, registry, username, password), namespace) = (input.clone(), namespace.clone());
         async move {
             #[cfg(feature = "hydrate")]

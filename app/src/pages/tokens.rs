@@ -4,8 +4,8 @@ use leptos_meta::Title;
 use super::podman_login;
 use crate::api::tokens::{NewToken, TokenRow, list_tokens};
 use crate::components::{
-    ActionError, Change, CommandLine, CopyButton, DeleteChangeButton, ErrorPanel, LiveRegion, Loading,
-    When, use_console,
+    ActionError, Change, CommandLine, CopyButton, DeleteChangeButton, ErrorPanel, LiveRegion,
+    Loading, When, island_action, use_console,
 };
 
 /// `(name, days until it expires)`.
@@ -51,13 +51,13 @@ pub fn TokensPage() -> impl IntoView {
 fn CreateToken(registry_host: String) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let days = RwSignal::new("90".to_owned());
-    let create = Action::new_local(move |input: &TokenInput| {
+    let create = island_action(move |input: &TokenInput| {
         let (name, days) = input.clone();
         async move {
             #[cfg(feature = "hydrate")]
             {
-                let made = crate::api::tokens::create_token(crate::components::csrf(), name, days)
-                    .await?;
+                let made =
+                    crate::api::tokens::create_token(crate::components::csrf(), name, days).await?;
                 crate::components::refresh_page().await;
                 Ok(made)
             }
