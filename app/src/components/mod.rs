@@ -16,7 +16,7 @@ mod when;
 
 pub use change::{Change, ChangeButton};
 pub use copy::{CommandLine, CopyButton};
-pub use forms::{ActionError, Checkbox, ConfirmButton, DeleteButton, TextField};
+pub use forms::{island_action, ActionError, Checkbox, ConfirmButton, DeleteButton, TextField};
 pub use import::ImportForm;
 pub use live::{LiveFeed, LiveRegion, provide_console, use_console};
 #[cfg(feature = "hydrate")]
