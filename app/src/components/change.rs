@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::forms::{ActionError, ConfirmButton};
+use super::forms::{ActionError, ConfirmButton, island_action};
 use crate::api::ConsoleResult;
 
 /// A change a button makes: which one, and what it acts on.
@@ -153,7 +153,7 @@ pub fn ChangeButton(
     counts: Option<String>,
     #[prop(optional)] then: Option<String>,
 ) -> impl IntoView {
-    let action = Action::new_local(move |change: &Change| {
+    let action = island_action(move |change: &Change| {
         let change = change.clone();
         let then = then.clone();
         async move {

@@ -3,7 +3,7 @@ use std::time::Duration;
 use leptos::prelude::*;
 
 /// A button that copies `text` to the clipboard and says so for two seconds.
-#[island]
+#[component]
 pub fn CopyButton(text: String, label: String) -> impl IntoView {
     let copied = RwSignal::new(false);
     let copy = move |_| {
@@ -23,9 +23,9 @@ pub fn CopyButton(text: String, label: String) -> impl IntoView {
     }
 }
 
-/// A command to run, with its copy button.
-#[component]
-pub fn CommandLine(#[prop(into)] command: String, #[prop(into)] label: String) -> impl IntoView {
+/// A command to run, with its copy button (an island: the button acts in the browser).
+#[island]
+pub fn CommandLine(command: String, label: String) -> impl IntoView {
     view! {
         <div class="command">
             <code>{command.clone()}</code>

@@ -1,6 +1,21 @@
+use std::future::Future;
 use std::sync::Arc;
 
 use leptos::prelude::*;
+
+/// The action of an island. Its runs are browser futures (fetch, the DOM: not `Send`), but the
+/// island is also rendered on the server, where an action made with `Action::new_local` panics
+/// when the page's owner is dropped on another thread: the run is wrapped instead (it is only
+/// ever polled in the browser).
+pub fn island_action<I, O, F, Run>(run: F) -> Action<I, O>
+where
+    I: Send + Sync + 'static,
+    O: Send + Sync + 'static,
+    F: Fn(&I) -> Run + Send + Sync + 'static,
+    Run: Future<Output = O> + 'static,
+{
+    Action::new(move |input: &I| send_wrapper::SendWrapper::new(run(input)))
+}
 
 /// The error of an action's last run, if it failed.
 #[component]

@@ -1,6 +1,6 @@
 use leptos::prelude::*;
 
-use super::{ActionError, Checkbox, CommandLine};
+use super::{ActionError, Checkbox, CommandLine, island_action};
 #[cfg(feature = "hydrate")]
 use crate::api::imports::import_images;
 use crate::api::imports::{ImportOutcome, ImportRequest};
@@ -19,7 +19,7 @@ pub fn ImportForm(namespace: String, #[prop(optional)] stream: Option<String>) -
     let scheduled = RwSignal::new(false);
     let local = RwSignal::new(false);
     let dry_run = RwSignal::new(false);
-    let import = Action::new_local(move |request: &ImportRequest| {
+    let import = island_action(move |request: &ImportRequest| {
         let request = request.clone();
         async move {
             #[cfg(feature = "hydrate")]
@@ -96,7 +96,7 @@ pub fn ImportForm(namespace: String, #[prop(optional)] stream: Option<String>) -
                             insecure: insecure.get(),
                         }
                         .command();
-                        view! { <CommandLine label="oc import-image command" command/> }
+                        view! { <CommandLine label="oc import-image command".to_owned() command/> }
                     })
                 }}
                 <button type="submit" disabled=move || import.pending().get()>

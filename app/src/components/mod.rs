@@ -18,7 +18,7 @@ mod when;
 pub use change::made_in_the_browser;
 pub use change::{Change, ChangeButton, DeleteChangeButton, island_action};
 pub use copy::{CommandLine, CopyButton};
-pub use forms::{ActionError, Checkbox, ConfirmButton, DeleteButton, TextField};
+pub use forms::{island_action, ActionError, Checkbox, ConfirmButton, DeleteButton, TextField};
 pub use import::ImportForm;
 pub use live::{LiveFeed, LiveRegion, provide_console, use_console};
 #[cfg(feature = "hydrate")]

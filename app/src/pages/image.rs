@@ -83,8 +83,8 @@ fn ImageView(detail: ImageDetail) -> impl IntoView {
                     <dd>{detail.tags.iter().map(|t| view! { <span class="tag">{t.clone()}</span>" " }).collect_view()}</dd>
                 })}
             </dl>
-            <CommandLine label="pull by digest command" command=podman_pull(&pull)/>
-            <CommandLine label="kubectl get isimage command" command=format!(
+            <CommandLine label="pull by digest command".to_owned() command=podman_pull(&pull)/>
+            <CommandLine label="kubectl get isimage command".to_owned() command=format!(
                 "kubectl get isimage {}@{} -n {} -o yaml", detail.stream, detail.digest, detail.namespace
             )/>
         </section>

@@ -242,9 +242,9 @@ fn EmptyNamespace(namespace: String) -> impl IntoView {
                         let host = session.await.map(|s| s.registry_host).unwrap_or_default();
                         let flag = tls_flag(&host, "--tls-verify");
                         view! {
-                            <CommandLine label="login command" command=format!("podman login {flag}{host}")/>
-                            <CommandLine label="tag command" command=format!("podman tag myimage {host}/{namespace}/myimage:latest")/>
-                            <CommandLine label="push command" command=format!("podman push {flag}{host}/{namespace}/myimage:latest")/>
+                            <CommandLine label="login command".to_owned() command=format!("podman login {flag}{host}")/>
+                            <CommandLine label="tag command".to_owned() command=format!("podman tag myimage {host}/{namespace}/myimage:latest")/>
+                            <CommandLine label="push command".to_owned() command=format!("podman push {flag}{host}/{namespace}/myimage:latest")/>
                         }
                     })
                 }}

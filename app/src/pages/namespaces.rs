@@ -5,7 +5,7 @@ use leptos_router::hooks::use_location;
 use crate::api::namespaces::{NamespaceList, create_namespace, list_namespaces};
 use crate::api::prune::get_pruner;
 use crate::components::{
-    ActionError, Change, ChangeButton, ErrorPanel, LiveRegion, Loading, When, sign_in_href,
+    island_action, ActionError, Change, ChangeButton, ErrorPanel, LiveRegion, Loading, When, sign_in_href,
     use_console,
 };
 use crate::format::{encode, size};
@@ -106,7 +106,7 @@ fn NamespaceTable(list: NamespaceList, signed_in: bool, pruner: bool) -> impl In
 #[island]
 fn CreateNamespace() -> impl IntoView {
     let name = RwSignal::new(String::new());
-    let create = Action::new_local(move |name: &String| {
+    let create = island_action(move |name: &String| {
         let name = name.clone();
         async move {
             #[cfg(feature = "hydrate")]

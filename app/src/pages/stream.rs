@@ -10,7 +10,7 @@ use super::{page_title, param, podman_pull, tls_flag};
 use crate::api::streams::tag_image;
 use crate::api::streams::{HistoryItem, StreamDetail, TagRow, get_stream};
 use crate::components::{
-    ActionError, Change, ChangeButton, CommandLine, ErrorPanel, ImportForm, LiveRegion, Loading,
+    island_action, ActionError, Change, ChangeButton, CommandLine, ErrorPanel, ImportForm, LiveRegion, Loading,
     When, YourAccess,
 };
 use crate::format::{encode, oc_tag_command, short_digest, size, tag_source};
@@ -339,7 +339,7 @@ fn TagForm(tags: Vec<TagChoice>, namespace: String, stream: String) -> impl Into
     let from = RwSignal::new(tags.first().map(|t| t.name.clone()).unwrap_or_default());
     let tag = {
         let (namespace, stream) = (namespace.clone(), stream.clone());
-        Action::new_local(move |(tag, from): &(String, String)| {
+        island_action(move |(tag, from): &(String, String)| {
             let (namespace, stream, tag, from) =
                 (namespace.clone(), stream.clone(), tag.clone(), from.clone());
             async move {
@@ -395,7 +395,7 @@ fn TagForm(tags: Vec<TagChoice>, namespace: String, stream: String) -> impl Into
             {move || {
                 let (to, source) = (name.get(), from.get());
                 (!to.trim().is_empty() && !source.trim().is_empty()).then(|| view! {
-                    <CommandLine label="oc tag command" command=oc_tag_command(&namespace, &stream, &source, &to)/>
+                    <CommandLine label="oc tag command".to_owned() command=oc_tag_command(&namespace, &stream, &source, &to)/>
                 })
             }}
             <ActionError action=tag/>

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 
 #[cfg(feature = "hydrate")]
 use crate::api::streams::set_stream_metadata;
-use crate::components::{ActionError, LiveRegion};
+use crate::components::{ActionError, LiveRegion, island_action};
 
 type Pairs = Vec<(String, String)>;
 
@@ -69,7 +69,7 @@ fn LabelsEditor(
     let editing = RwSignal::new(false);
     let labels_text = RwSignal::new(labels);
     let annotations_text = RwSignal::new(annotations);
-    let save = Action::new_local(move |(labels, annotations): &(String, String)| {
+    let save = island_action(move |(labels, annotations): &(String, String)| {
         let (namespace, stream) = (namespace.clone(), stream.clone());
         let (labels, annotations) = (labels.clone(), annotations.clone());
         async move {
