@@ -14,7 +14,10 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
 use components::{LiveFeed, UserMenu, provide_console, use_console};
-use pages::{ComparePage, ImageFilesPage, ImagePage, LayerFilesPage, NamespacePage, NamespacesPage, NotFound, StreamPage};
+use pages::{
+    AccessPage, ComparePage, ImageFilesPage, ImagePage, KeysPage, LayerFilesPage, LifecyclePage,
+    NamespacePage, NamespacesPage, NotFound, PrunePage, SecretsPage, StreamPage, TokensPage,
+};
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -55,8 +58,15 @@ pub fn App() -> impl IntoView {
                 // 404 (the status goes out with the first byte).
                 <Routes fallback=NotFound>
                     <Route path=path!("/") view=NamespacesPage ssr=SsrMode::Async/>
+                    <Route path=path!("/tokens") view=TokensPage ssr=SsrMode::Async/>
+                    <Route path=path!("/prune") view=PrunePage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace") view=NamespacePage ssr=SsrMode::Async/>
+                    <Route path=path!("/ns/:namespace/access") view=AccessPage ssr=SsrMode::Async/>
+                    <Route path=path!("/ns/:namespace/secrets") view=SecretsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/ns/:namespace/keys") view=KeysPage ssr=SsrMode::Async/>
+                    <Route path=path!("/ns/:namespace/lifecycle") view=LifecyclePage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/streams/:stream") view=StreamPage ssr=SsrMode::Async/>
+                    <Route path=path!("/ns/:namespace/streams/:stream/access") view=AccessPage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/streams/:stream/compare") view=ComparePage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/streams/:stream/images/:digest") view=ImagePage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/streams/:stream/images/:digest/files") view=ImageFilesPage ssr=SsrMode::Async/>

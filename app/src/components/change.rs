@@ -197,33 +197,6 @@ pub fn DeleteChangeButton(change: Change, #[prop(into)] what: String) -> impl In
     }
 }
 
-/// The action of an island. In the browser a local one: its future holds the browser's fetches,
-/// which are not `Send`. On the server, which renders islands but never runs their actions, a
-/// plain one: the server may drop it on another thread than the one that made it, where a local
-/// one panics.
-#[cfg(feature = "hydrate")]
-pub fn island_action<I, O, F, Fu>(action_fn: F) -> Action<I, O>
-where
-    I: 'static,
-    O: 'static,
-    F: Fn(&I) -> Fu + 'static,
-    Fu: Future<Output = O> + 'static,
-{
-    Action::new_local(action_fn)
-}
-
-/// The action of an island (see the browser's): a plain one on the server.
-#[cfg(not(feature = "hydrate"))]
-pub fn island_action<I, O, F, Fu>(action_fn: F) -> Action<I, O>
-where
-    I: Send + Sync + 'static,
-    O: Send + Sync + 'static,
-    F: Fn(&I) -> Fu + Send + Sync + 'static,
-    Fu: Future<Output = O> + Send + 'static,
-{
-    Action::new(action_fn)
-}
-
 /// What a change an island makes answers where it is compiled for the server: the server
 /// renders islands but never runs their actions (a click does, in the browser).
 #[cfg(not(feature = "hydrate"))]

@@ -16,9 +16,9 @@ mod when;
 
 #[cfg(not(feature = "hydrate"))]
 pub use change::made_in_the_browser;
-pub use change::{Change, ChangeButton, DeleteChangeButton, island_action};
+pub use change::{Change, ChangeButton, DeleteChangeButton};
 pub use copy::{CommandLine, CopyButton};
-pub use forms::{island_action, ActionError, Checkbox, ConfirmButton, DeleteButton, TextField};
+pub use forms::{ActionError, Checkbox, ConfirmButton, DeleteButton, TextField, island_action};
 pub use import::ImportForm;
 pub use live::{LiveFeed, LiveRegion, provide_console, use_console};
 #[cfg(feature = "hydrate")]

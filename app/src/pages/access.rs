@@ -378,7 +378,7 @@ fn NewTokenNotice(registry_host: String) -> impl IntoView {
                 <div class="secret" role="status">
                     <p>{format!("Token {} of {account} — copy it now: it is not shown again.", made.token.name)}</p>
                     <div class="command"><code data-secret="token">{made.secret.clone()}</code><CopyButton text=made.secret label="token".to_owned()/></div>
-                    <CommandLine label="podman login command" command=login/>
+                    <CommandLine label="podman login command".to_owned() command=login/>
                 </div>
             }
         })

@@ -1,19 +1,31 @@
+mod access;
 mod compare;
 mod files;
 mod image;
+mod keys;
+mod lifecycle;
 mod namespace;
 mod namespaces;
 mod not_found;
+mod prune;
+mod secrets;
 mod stream;
 mod stream_labels;
+mod tokens;
 
+pub use access::AccessPage;
 pub use compare::ComparePage;
 pub use files::{ImageFilesPage, LayerFilesPage};
 pub use image::ImagePage;
+pub use keys::KeysPage;
+pub use lifecycle::LifecyclePage;
 pub use namespace::NamespacePage;
 pub use namespaces::NamespacesPage;
 pub use not_found::NotFound;
+pub use prune::PrunePage;
+pub use secrets::SecretsPage;
 pub use stream::StreamPage;
+pub use tokens::TokensPage;
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;

@@ -100,7 +100,7 @@ fn MadeToken(made: NewToken, host: String) -> impl IntoView {
         <div class="secret" role="status">
             <p>{format!("Token {} created. Copy it now: it is not shown again.", made.token.name)}</p>
             <div class="command"><code data-secret="token">{made.secret.clone()}</code><CopyButton text=made.secret.clone() label="token".to_owned()/></div>
-            <CommandLine label="podman login command" command=podman_login(&host, "any", &made.secret)/>
+            <CommandLine label="podman login command".to_owned() command=podman_login(&host, "any", &made.secret)/>
         </div>
     }
 }
