@@ -280,6 +280,12 @@ async fn swap_regions(href: &str) -> bool {
     use leptos::wasm_bindgen::{JsCast, JsValue};
     use leptos::web_sys::{DomParser, Element, Response, SupportedType, js_sys};
 
+    // Reads overtaken by a newer one (a search typed on, a change seen meanwhile) are dropped:
+    // only the newest read's regions are shown.
+    let read = LATEST_READ.with(|latest| {
+        latest.set(latest.get() + 1);
+        latest.get()
+    });
     let window = window();
     let Ok(response) = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str(href)).await
     else {
@@ -307,10 +313,16 @@ async fn swap_regions(href: &str) -> bool {
     let Ok(fresh) = parser.parse_from_string(&html, SupportedType::TextHtml) else {
         return false;
     };
+    if LATEST_READ.with(std::cell::Cell::get) != read {
+        return false;
+    }
     let hydrate = js_sys::Reflect::get(&window, &JsValue::from_str("__hydrateIsland"))
         .ok()
         .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
     let document = document();
+    // The new islands are hydrated under a root of their own: under the owner of the island
+    // whose action asked for this read (itself still hydrating), they would find no element.
+    let root = Owner::new_root(Owner::current_shared_context());
     for (id, _) in watched_regions() {
         let (Some(old), Some(new)) = (document.get_element_by_id(&id), fresh.get_element_by_id(&id))
         else {
@@ -326,11 +338,21 @@ async fn swap_regions(href: &str) -> bool {
             };
             let component = island.get_attribute("data-component").unwrap_or_default();
             if let Some(hydrate) = &hydrate {
-                let _ = hydrate.call2(&JsValue::NULL, &island, &JsValue::from_str(&component));
+                let _ = root.with(|| {
+                    hydrate.call2(&JsValue::NULL, &island, &JsValue::from_str(&component))
+                });
             }
         }
     }
+    // The islands live as long as the page: their root is never disposed.
+    std::mem::forget(root);
     true
+}
+
+#[cfg(feature = "hydrate")]
+thread_local! {
+    /// The number of the newest read of the page's regions.
+    static LATEST_READ: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 /// The session's CSRF token, which every change carries: the sign-out form holds it (see

@@ -26,7 +26,7 @@ pub fn NamespacesPage() -> impl IntoView {
                 match namespaces.await {
                     Ok(list) => {
                         let signed_in = console.session.await.ok().and_then(|s| s.user).is_some();
-                        let pruner = pruner.await.ok().flatten().is_some();
+                        let pruner = pruner.await.is_ok();
                         view! { <NamespaceTable list signed_in pruner/> }.into_any()
                     }
                     Err(error) => view! { <ErrorPanel error/> }.into_any(),
