@@ -1,3 +1,5 @@
+use std::collections::{HashMap, HashSet};
+
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -20,6 +22,70 @@ type WebhookInput = (String, String, String, String);
 /// (webhook name, delivery id)
 type RedeliverInput = (String, String);
 type Redeliver = Action<RedeliverInput, ConsoleResult<DeliveryRow>>;
+
+/// What is kept while the list is read again (every 2 s while a delivery is pending): which
+/// `<details>` are open, and what is typed into each edit form.
+#[derive(Clone, Copy)]
+struct Kept {
+    /// Keys of the open `<details>`: `edit <webhook>`, `delivery <id>`.
+    open: RwSignal<HashSet<String>>,
+    /// Each webhook's edit fields, by name, owned by the page rather than by one reading of
+    /// the list.
+    drafts: StoredValue<HashMap<String, Draft>>,
+    owner: StoredValue<Owner>,
+}
+
+/// An edit form's fields.
+#[derive(Clone, Copy)]
+struct Draft {
+    url: RwSignal<String>,
+    format: RwSignal<String>,
+    push: RwSignal<bool>,
+    delete: RwSignal<bool>,
+    imagestream: RwSignal<bool>,
+}
+
+impl Kept {
+    /// `<details>` open while `key` is in the set, and kept so when the user opens or closes it.
+    fn details(&self, key: String) -> (impl Fn() -> bool + use<>, impl Fn(leptos::ev::Event) + use<>) {
+        let open = self.open;
+        let watched = key.clone();
+        (
+            move || open.with(|keys| keys.contains(&watched)),
+            move |ev: leptos::ev::Event| {
+                let now_open = event_target::<leptos::web_sys::Element>(&ev).has_attribute("open");
+                open.update(|keys| {
+                    if now_open {
+                        keys.insert(key.clone());
+                    } else {
+                        keys.remove(&key);
+                    }
+                });
+            },
+        )
+    }
+
+    /// The edit fields of `row`, made from it the first time.
+    fn draft(&self, row: &WebhookRow) -> Draft {
+        if let Some(draft) = self.drafts.with_value(|drafts| drafts.get(&row.name).copied()) {
+            return draft;
+        }
+        let wants = |event: &str| row.events.is_empty() || row.events.iter().any(|e| e == event);
+        let owner = self.owner.get_value();
+        let draft = owner.with(|| Draft {
+            url: RwSignal::new(row.url.clone()),
+            format: RwSignal::new(row.format.clone()),
+            push: RwSignal::new(wants("push")),
+            delete: RwSignal::new(wants("delete")),
+            imagestream: RwSignal::new(wants("imagestream")),
+        });
+        self.drafts
+            .update_value(|drafts| {
+                drafts.insert(row.name.clone(), draft);
+            });
+        draft
+    }
+}
 
 /// What the page's forms and buttons do to a subscription; each run reads the list again.
 #[derive(Clone, Copy)]
@@ -53,6 +119,11 @@ pub fn WebhooksPage() -> impl IntoView {
         let (csrf, name, id) = (console.csrf(), name.clone(), id.clone());
         async move { redeliver_webhook(csrf, namespace.get_untracked(), name, id).await }
     });
+    let kept = Kept {
+        open: RwSignal::new(HashSet::new()),
+        drafts: StoredValue::new(HashMap::new()),
+        owner: StoredValue::new(Owner::current().unwrap_or_default()),
+    };
     let actions = WebhookActions {
         remove,
         redeliver,
@@ -158,7 +229,7 @@ pub fn WebhooksPage() -> impl IntoView {
                         Ok(rows) if rows.is_empty() => view! {
                             <p class="empty">"No webhooks yet: other systems hear of pushes, deletes and tag moves once one is added."</p>
                         }.into_any(),
-                        Ok(rows) => rows.into_iter().map(|row| view! { <WebhookView row actions manage/> }).collect_view().into_any(),
+                        Ok(rows) => rows.into_iter().map(|row| view! { <WebhookView row actions kept manage/> }).collect_view().into_any(),
                         Err(error) => view! { <ErrorPanel error/> }.into_any(),
                     }
                 })}
@@ -182,7 +253,12 @@ pub fn WebhooksPage() -> impl IntoView {
 
 /// A subscription: its settings, what may be done to it, and its newest deliveries.
 #[component]
-fn WebhookView(row: WebhookRow, actions: WebhookActions, manage: bool) -> impl IntoView {
+fn WebhookView(
+    row: WebhookRow,
+    actions: WebhookActions,
+    kept: Kept,
+    manage: bool,
+) -> impl IntoView {
     let name = row.name.clone();
     let events = if row.events.is_empty() {
         "all events".to_owned()
@@ -211,7 +287,18 @@ fn WebhookView(row: WebhookRow, actions: WebhookActions, manage: bool) -> impl I
             </span>
         }
     });
-    let editing = manage.then(|| view! { <EditWebhook row=row.clone() actions/> });
+    let editing = manage.then(|| view! { <EditWebhook row=row.clone() actions kept/> });
+    // Outside the edit form's `<details>`: shown even if it is closed.
+    let shown_for = row.name.clone();
+    let new_secret = move || {
+        actions
+            .regenerate
+            .value()
+            .get()
+            .and_then(Result::ok)
+            .filter(|(for_name, _)| *for_name == shown_for)
+            .map(|(_, secret)| view! { <ShownSecret secret/> })
+    };
     let webhook_name = row.name.clone();
     view! {
         <article class="webhook" data-webhook=row.name.clone() data-disabled=row.disabled.to_string()>
@@ -234,6 +321,7 @@ fn WebhookView(row: WebhookRow, actions: WebhookActions, manage: bool) -> impl I
                 }}</dd>
             </dl>
             {editing}
+            {new_secret}
             <h3>"Deliveries"</h3>
             {if row.deliveries.is_empty() {
                 view! { <p class="muted">"None yet."</p> }.into_any()
@@ -249,7 +337,7 @@ fn WebhookView(row: WebhookRow, actions: WebhookActions, manage: bool) -> impl I
                         </tr></thead>
                         <tbody>
                             {row.deliveries.into_iter().map(|d| view! {
-                                <DeliveryView delivery=d webhook=webhook_name.clone() redeliver=actions.redeliver manage/>
+                                <DeliveryView delivery=d webhook=webhook_name.clone() redeliver=actions.redeliver kept manage/>
                             }).collect_view()}
                         </tbody>
                     </table>
@@ -265,9 +353,11 @@ fn DeliveryView(
     delivery: DeliveryRow,
     webhook: String,
     redeliver: Redeliver,
+    kept: Kept,
     manage: bool,
 ) -> impl IntoView {
     let d = delivery;
+    let (open, toggled) = kept.details(format!("delivery {}", d.id));
     let again = (manage && d.state != "pending").then(|| {
         let key = (webhook.clone(), d.id.clone());
         view! {
@@ -302,7 +392,7 @@ fn DeliveryView(
         </tr>
         <tr class="delivery-detail" data-detail-of=d.id.clone()>
             <td colspan="5">
-                <details>
+                <details prop:open=open on:toggle=toggled>
                     <summary>{format!("Request and answers of delivery {}", d.id)}</summary>
                     <h4>"Request body"</h4>
                     <pre class="json">{pretty_json(&d.body)}</pre>
@@ -399,14 +489,16 @@ fn ShownSecret(secret: String) -> impl IntoView {
 /// Changing a subscription: URL, events and format (its secret and state are kept), and a new
 /// secret, shown once.
 #[component]
-fn EditWebhook(row: WebhookRow, actions: WebhookActions) -> impl IntoView {
-    let wants = |event: &str| row.events.is_empty() || row.events.iter().any(|e| e == event);
-    let url = RwSignal::new(row.url.clone());
-    let format = RwSignal::new(row.format.clone());
-    let push = RwSignal::new(wants("push"));
-    let delete = RwSignal::new(wants("delete"));
-    let imagestream = RwSignal::new(wants("imagestream"));
+fn EditWebhook(row: WebhookRow, actions: WebhookActions, kept: Kept) -> impl IntoView {
+    let Draft {
+        url,
+        format,
+        push,
+        delete,
+        imagestream,
+    } = kept.draft(&row);
     let name = row.name.clone();
+    let (open, toggled) = kept.details(format!("edit {name}"));
     let submit = {
         let name = name.clone();
         move |ev: leptos::ev::SubmitEvent| {
@@ -424,9 +516,8 @@ fn EditWebhook(row: WebhookRow, actions: WebhookActions) -> impl IntoView {
         }
     };
     let regenerate_name = name.clone();
-    let shown_for = name.clone();
     view! {
-        <details class="edit-webhook">
+        <details class="edit-webhook" prop:open=open on:toggle=toggled>
             <summary>{format!("Edit {name}")}</summary>
             <form class="stacked-form" on:submit=submit aria-label=format!("Edit webhook {name}")>
                 <WebhookSettings prefix=format!("edit-{name}") url format push delete imagestream/>
@@ -440,9 +531,6 @@ fn EditWebhook(row: WebhookRow, actions: WebhookActions) -> impl IntoView {
                     busy=Signal::derive(move || actions.regenerate.pending().get())
                     on_confirm=move || { actions.regenerate.dispatch(regenerate_name.clone()); }/>
             </p>
-            {move || actions.regenerate.value().get().and_then(Result::ok)
-                .filter(|(for_name, _)| *for_name == shown_for)
-                .map(|(_, secret)| view! { <ShownSecret secret/> })}
         </details>
     }
 }
