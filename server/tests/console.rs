@@ -728,18 +728,33 @@ async fn webhooks_are_tested_edited_and_disabled_from_the_console_by_their_admin
     };
     let (status, editor_page) = page(editor.clone()).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    for live in ["Send test event", "Add webhook", "Regenerate secret", "Save changes"] {
+    for live in [
+        "Send test event",
+        "Add webhook",
+        "Regenerate secret",
+        "Save changes",
+    ] {
         assert!(!editor_page.contains(live), "{live} shown to an editor");
     }
-    assert!(editor_page.contains("add or change webhooks"), "{editor_page}");
+    assert!(
+        editor_page.contains("add or change webhooks"),
+        "{editor_page}"
+    );
     let (status, admin_page) = page(browser.clone()).await;
     assert_eq!(status, StatusCode::OK);
-    for live in ["Send test event", "Add webhook", "Regenerate secret", "Save changes"] {
+    for live in [
+        "Send test event",
+        "Add webhook",
+        "Regenerate secret",
+        "Save changes",
+    ] {
         assert!(admin_page.contains(live), "{live} not shown to the admin");
     }
 
     // The admin: a test event, listed like any delivery with the body sent.
-    let ping = call(&browser, "ping_webhook", form(&[], &csrf)).await.unwrap();
+    let ping = call(&browser, "ping_webhook", form(&[], &csrf))
+        .await
+        .unwrap();
     assert_eq!(ping["event"], "ping");
     let sent: Value = serde_json::from_str(ping["body"].as_str().unwrap()).unwrap();
     assert_eq!(sent["webhook"], "ci");
@@ -776,7 +791,10 @@ async fn webhooks_are_tested_edited_and_disabled_from_the_console_by_their_admin
     )
     .await
     .unwrap_err();
-    assert!(refused["Invalid"].as_str().unwrap().contains("egress"), "{refused}");
+    assert!(
+        refused["Invalid"].as_str().unwrap().contains("egress"),
+        "{refused}"
+    );
     let rows = read(&browser, &server, "/console/api/webhooks?namespace=hooked").await;
     assert_eq!(rows[0]["url"], "http://127.0.0.1:9/moved");
     assert_eq!(rows[0]["events"], json!(["push", "delete"]));
@@ -792,7 +810,10 @@ async fn webhooks_are_tested_edited_and_disabled_from_the_console_by_their_admin
     .unwrap();
     let rows = read(&browser, &server, "/console/api/webhooks?namespace=hooked").await;
     assert_eq!(rows[0]["disabled"], true);
-    assert_eq!(rows[0]["url"], "http://127.0.0.1:9/moved", "the rest is kept");
+    assert_eq!(
+        rows[0]["url"], "http://127.0.0.1:9/moved",
+        "the rest is kept"
+    );
     let (_, admin_page) = page(browser.clone()).await;
     assert!(admin_page.contains("disabled: events are not delivered"));
     let refused = call(&browser, "ping_webhook", form(&[], &csrf))

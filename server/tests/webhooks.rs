@@ -869,6 +869,22 @@ async fn on_webhook(
     (status, body)
 }
 
+/// Disables or enables `team/ci` by a merge patch, as the admin; the webhook answered.
+async fn set_disabled(server: &TestServer, disabled: bool) -> Value {
+    expect_status(
+        server
+            .client()
+            .patch(server.url(&format!("{}/ci", webhooks_path("team"))))
+            .header("content-type", "application/merge-patch+json")
+            .body(json!({"spec": {"disabled": disabled}}).to_string()),
+        StatusCode::OK,
+    )
+    .await
+    .json::<Value>()
+    .await
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_test_event_an_edit_and_a_disabled_webhook_with_each_answer_kept() {
     let server = TestServer::start_with(&[
@@ -906,20 +922,39 @@ async fn a_test_event_an_edit_and_a_disabled_webhook_with_each_answer_kept() {
     assert_eq!(made["state"], "pending");
     let pinged = receiver.wait_for("ci", "a ping", |r| !r.is_empty()).await;
     assert_eq!(pinged[0].header("x-berth-event"), "ping");
-    assert_eq!(pinged[0].header("x-berth-delivery"), made["id"].as_str().unwrap());
+    assert_eq!(
+        pinged[0].header("x-berth-delivery"),
+        made["id"].as_str().unwrap()
+    );
     assert_eq!(pinged[0].header("content-type"), "application/json");
     assert_signed(&pinged[0], "ci-secret");
     let ping = pinged[0].json();
     assert_eq!(
-        (&ping["type"], &ping["namespace"], &ping["webhook"], &ping["events"]),
-        (&json!("Ping"), &json!("team"), &json!("ci"), &json!(["push"]))
+        (
+            &ping["type"],
+            &ping["namespace"],
+            &ping["webhook"],
+            &ping["events"]
+        ),
+        (
+            &json!("Ping"),
+            &json!("team"),
+            &json!("ci"),
+            &json!(["push"])
+        )
     );
     let log = wait_for_log(&server, "team", "ci", "the ping delivered", |d| {
         d["state"] == "delivered"
     })
     .await;
-    assert_eq!(log[0]["body"], String::from_utf8(pinged[0].body.clone()).unwrap());
-    assert_eq!(log[0]["attempts"][0]["responseBody"], r#"{"accepted":true}"#);
+    assert_eq!(
+        log[0]["body"],
+        String::from_utf8(pinged[0].body.clone()).unwrap()
+    );
+    assert_eq!(
+        log[0]["attempts"][0]["responseBody"],
+        r#"{"accepted":true}"#
+    );
     assert!(log[0]["attempts"][0].get("responseBodyTruncated").is_none());
 
     // A long answer is kept to its first 4 KiB, and said to be cut.
@@ -977,48 +1012,39 @@ async fn a_test_event_an_edit_and_a_disabled_webhook_with_each_answer_kept() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     on_webhook(&server, Method::POST, "ci", "/ping", None).await;
-    let moved = receiver.wait_for("moved", "a ping at the new URL", |r| !r.is_empty()).await;
-    assert_eq!(moved[0].header("content-type"), "application/cloudevents+json");
+    let moved = receiver
+        .wait_for("moved", "a ping at the new URL", |r| !r.is_empty())
+        .await;
+    assert_eq!(
+        moved[0].header("content-type"),
+        "application/cloudevents+json"
+    );
     assert_eq!(moved[0].json()["type"], "io.berth.webhook.ping");
     assert_signed(&moved[0], "ci-secret");
 
     // Disabled (a merge patch): no test events, and no delivery for a push meanwhile.
-    let disabled = expect_status(
-        server
-            .client()
-            .patch(server.url(&format!("{}/ci", webhooks_path("team"))))
-            .header("content-type", "application/merge-patch+json")
-            .body(r#"{"spec":{"disabled":true}}"#),
-        StatusCode::OK,
-    )
-    .await
-    .json::<Value>()
-    .await
-    .unwrap();
+    let disabled = set_disabled(&server, true).await;
     assert_eq!(disabled["spec"]["disabled"], true);
-    assert_eq!(disabled["spec"]["format"], "cloudevents", "the rest is kept");
+    assert_eq!(
+        disabled["spec"]["format"], "cloudevents",
+        "the rest is kept"
+    );
     let (status, body) = on_webhook(&server, Method::POST, "ci", "/ping", None).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("disabled"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("disabled"),
+        "{body}"
+    );
     push_image(&server, "team/app", "v1", "one").await;
-    receiver.wait_for("witness", "the push", |r| r.len() == 1).await;
+    receiver
+        .wait_for("witness", "the push", |r| r.len() == 1)
+        .await;
     let log = deliveries(&server, "team", "ci").await;
     assert!(log.iter().all(|d| d["event"] == "ping"), "{log:#?}");
 
     // Enabled again: the next push is delivered, naming its image; the one made while it was
     // disabled never is.
-    let enabled = expect_status(
-        server
-            .client()
-            .patch(server.url(&format!("{}/ci", webhooks_path("team"))))
-            .header("content-type", "application/merge-patch+json")
-            .body(r#"{"spec":{"disabled":false}}"#),
-        StatusCode::OK,
-    )
-    .await
-    .json::<Value>()
-    .await
-    .unwrap();
+    let enabled = set_disabled(&server, false).await;
     assert_eq!(enabled["spec"]["disabled"], false);
     let v2 = push_image(&server, "team/app", "v2", "two").await;
     let received = receiver
@@ -1053,7 +1079,10 @@ async fn a_test_event_an_edit_and_a_disabled_webhook_with_each_answer_kept() {
     on_webhook(&server, Method::POST, "ci", "/ping", None).await;
     let received = receiver
         .wait_for("moved", "a ping under the new secret", |r| {
-            r.iter().filter(|r| r.header("x-berth-event") == "ping").count() == 2
+            r.iter()
+                .filter(|r| r.header("x-berth-event") == "ping")
+                .count()
+                == 2
         })
         .await;
     assert_signed(received.last().unwrap(), &secret);
@@ -1063,7 +1092,9 @@ async fn a_test_event_an_edit_and_a_disabled_webhook_with_each_answer_kept() {
     grant_user(&server, "team", "viewer", "viewer").await;
     let hook = server.url(&format!("{}/ci", webhooks_path("team")));
     for request in [
-        viewer.put(&hook).json(&json!({"spec": {"url": format!("{hooks}/hooks/stolen")}})),
+        viewer
+            .put(&hook)
+            .json(&json!({"spec": {"url": format!("{hooks}/hooks/stolen")}})),
         viewer
             .patch(&hook)
             .header("content-type", "application/merge-patch+json")
@@ -1077,7 +1108,9 @@ async fn a_test_event_an_edit_and_a_disabled_webhook_with_each_answer_kept() {
     assert_eq!(after["spec"]["url"], format!("{hooks}/hooks/moved"));
     assert_eq!(after["spec"]["disabled"], false);
     assert_eq!(
-        on_webhook(&server, Method::POST, "nothing", "/ping", None).await.0,
+        on_webhook(&server, Method::POST, "nothing", "/ping", None)
+            .await
+            .0,
         StatusCode::NOT_FOUND
     );
 }

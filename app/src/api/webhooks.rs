@@ -166,10 +166,7 @@ pub async fn ping_webhook(
     namespace: String,
     name: String,
 ) -> ConsoleResult<DeliveryRow> {
-    changing(&csrf)
-        .await?
-        .ping_webhook(&namespace, &name)
-        .await
+    changing(&csrf).await?.ping_webhook(&namespace, &name).await
 }
 
 #[server(prefix = "/console/api", endpoint = "delete_webhook")]

@@ -35,7 +35,7 @@ struct Kept {
     owner: StoredValue<Owner>,
 }
 
-/// An edit form's fields.
+/// A webhook form's fields (the name aside).
 #[derive(Clone, Copy)]
 struct Draft {
     url: RwSignal<String>,
@@ -45,9 +45,36 @@ struct Draft {
     imagestream: RwSignal<bool>,
 }
 
+impl Draft {
+    /// What the form asks of webhook `name`: events comma-separated, none for all.
+    fn input(&self, name: String) -> WebhookInput {
+        let events: Vec<&str> = [
+            ("push", self.push),
+            ("delete", self.delete),
+            ("imagestream", self.imagestream),
+        ]
+        .into_iter()
+        .filter(|(_, on)| on.get_untracked())
+        .map(|(event, _)| event)
+        .collect();
+        (
+            name,
+            self.url.get_untracked(),
+            events.join(","),
+            self.format.get_untracked(),
+        )
+    }
+}
+
 impl Kept {
     /// `<details>` open while `key` is in the set, and kept so when the user opens or closes it.
-    fn details(&self, key: String) -> (impl Fn() -> bool + use<>, impl Fn(leptos::ev::Event) + use<>) {
+    fn details(
+        &self,
+        key: String,
+    ) -> (
+        impl Fn() -> bool + use<>,
+        impl Fn(leptos::ev::Event) + use<>,
+    ) {
         let open = self.open;
         let watched = key.clone();
         (
@@ -67,7 +94,10 @@ impl Kept {
 
     /// The edit fields of `row`, made from it the first time.
     fn draft(&self, row: &WebhookRow) -> Draft {
-        if let Some(draft) = self.drafts.with_value(|drafts| drafts.get(&row.name).copied()) {
+        if let Some(draft) = self
+            .drafts
+            .with_value(|drafts| drafts.get(&row.name).copied())
+        {
             return draft;
         }
         let wants = |event: &str| row.events.is_empty() || row.events.iter().any(|e| e == event);
@@ -79,10 +109,9 @@ impl Kept {
             delete: RwSignal::new(wants("delete")),
             imagestream: RwSignal::new(wants("imagestream")),
         });
-        self.drafts
-            .update_value(|drafts| {
-                drafts.insert(row.name.clone(), draft);
-            });
+        self.drafts.update_value(|drafts| {
+            drafts.insert(row.name.clone(), draft);
+        });
         draft
     }
 }
@@ -431,20 +460,6 @@ fn pretty_json(text: &str) -> String {
         .unwrap_or_else(|| text.to_owned())
 }
 
-/// The events the checkboxes ask for, comma-separated; none for all.
-fn events_of(push: bool, delete: bool, imagestream: bool) -> String {
-    [
-        ("push", push),
-        ("delete", delete),
-        ("imagestream", imagestream),
-    ]
-    .into_iter()
-    .filter(|(_, on)| *on)
-    .map(|(event, _)| event)
-    .collect::<Vec<_>>()
-    .join(",")
-}
-
 /// A subscription's URL, format and events, as the new and edit forms both ask them.
 #[component]
 fn WebhookSettings(
@@ -490,29 +505,21 @@ fn ShownSecret(secret: String) -> impl IntoView {
 /// secret, shown once.
 #[component]
 fn EditWebhook(row: WebhookRow, actions: WebhookActions, kept: Kept) -> impl IntoView {
+    let draft = kept.draft(&row);
     let Draft {
         url,
         format,
         push,
         delete,
         imagestream,
-    } = kept.draft(&row);
+    } = draft;
     let name = row.name.clone();
     let (open, toggled) = kept.details(format!("edit {name}"));
     let submit = {
         let name = name.clone();
         move |ev: leptos::ev::SubmitEvent| {
             ev.prevent_default();
-            actions.update.dispatch((
-                name.clone(),
-                url.get_untracked(),
-                events_of(
-                    push.get_untracked(),
-                    delete.get_untracked(),
-                    imagestream.get_untracked(),
-                ),
-                format.get_untracked(),
-            ));
+            actions.update.dispatch(draft.input(name.clone()));
         }
     };
     let regenerate_name = name.clone();
@@ -540,23 +547,23 @@ fn NewWebhook(
     create: Action<WebhookInput, crate::api::ConsoleResult<Option<String>>>,
 ) -> impl IntoView {
     let name = RwSignal::new(String::new());
-    let url = RwSignal::new(String::new());
-    let push = RwSignal::new(true);
-    let delete = RwSignal::new(true);
-    let imagestream = RwSignal::new(true);
-    let format = RwSignal::new("distribution".to_owned());
+    let draft = Draft {
+        url: RwSignal::new(String::new()),
+        format: RwSignal::new("distribution".to_owned()),
+        push: RwSignal::new(true),
+        delete: RwSignal::new(true),
+        imagestream: RwSignal::new(true),
+    };
+    let Draft {
+        url,
+        format,
+        push,
+        delete,
+        imagestream,
+    } = draft;
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        create.dispatch((
-            name.get_untracked(),
-            url.get_untracked(),
-            events_of(
-                push.get_untracked(),
-                delete.get_untracked(),
-                imagestream.get_untracked(),
-            ),
-            format.get_untracked(),
-        ));
+        create.dispatch(draft.input(name.get_untracked()));
     };
     view! {
         <section class="panel" aria-labelledby="new-webhook-heading">

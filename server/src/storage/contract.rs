@@ -1744,11 +1744,7 @@ pub async fn test_deliveries_are_made_by_hand_any_number_of_times(stores: &Store
         ..delivery(ci, 0, "ping")
     };
     let now = at(50);
-    let first = stores
-        .webhooks
-        .add_test_delivery(&ping, now)
-        .await
-        .unwrap();
+    let first = stores.webhooks.add_test_delivery(&ping, now).await.unwrap();
     assert_eq!(
         first,
         DeliveryRecord {
@@ -1765,11 +1761,7 @@ pub async fn test_deliveries_are_made_by_hand_any_number_of_times(stores: &Store
             redelivery_of: None,
         }
     );
-    let second = stores
-        .webhooks
-        .add_test_delivery(&ping, now)
-        .await
-        .unwrap();
+    let second = stores.webhooks.add_test_delivery(&ping, now).await.unwrap();
     assert!(second.id > first.id);
     // Behind the subscription's older pending delivery, as any other.
     let due = stores.webhooks.due_deliveries(at(60), 10).await.unwrap();

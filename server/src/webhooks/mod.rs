@@ -38,13 +38,13 @@ use crate::auth::Subject;
 use crate::auth::http::Caller;
 use crate::imagestream::ImageStreamApi;
 use crate::kube::ApiJson;
+use crate::kube::Patch;
 use crate::kube::{ApiError, ApiResult, FieldError, WEBHOOKS, deleted};
 use crate::kube::{List, ListMeta, ObjectMeta, Status};
 use crate::oci::is_valid_namespace;
 use crate::secrets::key::SecretsKey;
 use crate::secrets::sealing::{Sealed, SealedFor, SealingError};
 use crate::storage::auth::NewAudit;
-use crate::kube::Patch;
 use crate::storage::webhooks::{WebhookChange, WebhookRecord, WebhookStore};
 
 pub use delivery::{Dispatcher, RetryPolicy};

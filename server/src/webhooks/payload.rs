@@ -323,6 +323,33 @@ pub fn payload(
             (JSON, serde_json::to_value(body)?, kind.cloud_type())
         }
     };
+    shaped(
+        format,
+        content_type,
+        data,
+        CloudEvent {
+            specversion: "1.0",
+            id: &id,
+            source: format!(
+                "/namespaces/{}/imagestreams/{}",
+                event.namespace, event.name
+            ),
+            event_type: cloud_type,
+            subject: event.tag.as_deref(),
+            time: &time,
+            datacontenttype: content_type,
+            data: serde_json::Value::Null,
+        },
+    )
+}
+
+/// `data` (of `content_type`) as `format` sends it: as it is, or as the data of `cloud`.
+fn shaped(
+    format: Format,
+    content_type: &'static str,
+    data: serde_json::Value,
+    cloud: CloudEvent<'_>,
+) -> Result<Payload, serde_json::Error> {
     Ok(match format {
         Format::Distribution => Payload {
             content_type,
@@ -330,19 +357,7 @@ pub fn payload(
         },
         Format::CloudEvents => Payload {
             content_type: CLOUDEVENTS_JSON,
-            body: serde_json::to_vec(&CloudEvent {
-                specversion: "1.0",
-                id: &id,
-                source: format!(
-                    "/namespaces/{}/imagestreams/{}",
-                    event.namespace, event.name
-                ),
-                event_type: cloud_type,
-                subject: event.tag.as_deref(),
-                time: &time,
-                datacontenttype: content_type,
-                data,
-            })?,
+            body: serde_json::to_vec(&CloudEvent { data, ..cloud })?,
         },
     })
 }
@@ -375,25 +390,24 @@ pub fn ping(
         events: &webhook.events,
         time: &time,
     })?;
-    Ok(match format {
-        Format::Distribution => Payload {
-            content_type: JSON,
-            body: serde_json::to_vec(&data)?,
+    shaped(
+        format,
+        JSON,
+        data,
+        CloudEvent {
+            specversion: "1.0",
+            id: &id,
+            source: format!(
+                "/namespaces/{}/webhooks/{}",
+                webhook.namespace, webhook.name
+            ),
+            event_type: "io.berth.webhook.ping",
+            subject: None,
+            time: &time,
+            datacontenttype: JSON,
+            data: serde_json::Value::Null,
         },
-        Format::CloudEvents => Payload {
-            content_type: CLOUDEVENTS_JSON,
-            body: serde_json::to_vec(&CloudEvent {
-                specversion: "1.0",
-                id: &id,
-                source: format!("/namespaces/{}/webhooks/{}", webhook.namespace, webhook.name),
-                event_type: "io.berth.webhook.ping",
-                subject: None,
-                time: &time,
-                datacontenttype: JSON,
-                data,
-            })?,
-        },
-    })
+    )
 }
 
 /// The signature header's value for `body`: `sha256=<hex of HMAC-SHA256(secret, body)>`.

@@ -28,6 +28,23 @@ fn spec_of_form(url: &str, events: &str, format: &str) -> WebhookSpec {
     }
 }
 
+impl LocalConsoleData {
+    /// The subscription's spec as it is now, changed by `change` (the secret kept), as an
+    /// update of the API.
+    async fn change_webhook(
+        &self,
+        namespace: &str,
+        name: &str,
+        change: impl FnOnce(WebhookSpec) -> WebhookSpec,
+    ) -> ConsoleResult<()> {
+        let who = caller().await?;
+        let mut webhook = self.webhooks.get(&who, namespace, name).await?;
+        webhook.spec = change(webhook.spec);
+        self.webhooks.update(&who, namespace, name, webhook).await?;
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl WebhookData for LocalConsoleData {
     async fn webhooks(&self, namespace: &str) -> ConsoleResult<Vec<WebhookRow>> {
@@ -84,14 +101,11 @@ impl WebhookData for LocalConsoleData {
         events: &str,
         format: &str,
     ) -> ConsoleResult<()> {
-        let who = caller().await?;
-        let mut webhook = self.webhooks.get(&who, namespace, name).await?;
-        webhook.spec = WebhookSpec {
-            disabled: webhook.spec.disabled,
+        self.change_webhook(namespace, name, |spec| WebhookSpec {
+            disabled: spec.disabled,
             ..spec_of_form(url, events, format)
-        };
-        self.webhooks.update(&who, namespace, name, webhook).await?;
-        Ok(())
+        })
+        .await
     }
 
     async fn set_webhook_disabled(
@@ -100,11 +114,8 @@ impl WebhookData for LocalConsoleData {
         name: &str,
         disabled: bool,
     ) -> ConsoleResult<()> {
-        let who = caller().await?;
-        let mut webhook = self.webhooks.get(&who, namespace, name).await?;
-        webhook.spec.disabled = disabled;
-        self.webhooks.update(&who, namespace, name, webhook).await?;
-        Ok(())
+        self.change_webhook(namespace, name, |spec| WebhookSpec { disabled, ..spec })
+            .await
     }
 
     async fn regenerate_webhook_secret(

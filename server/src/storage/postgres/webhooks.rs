@@ -10,8 +10,8 @@ use sqlx::PgConnection;
 use super::{PostgresDatabase, lock_stream_writes};
 use crate::storage::StorageResult;
 use crate::storage::rows::{
-    ATTEMPT_COLUMNS, AttemptRow, DELIVERY_COLUMNS, DeliveryRow, HEADS, WEBHOOK_COLUMNS, WebhookRow, json_array,
-    with_attempts,
+    ATTEMPT_COLUMNS, AttemptRow, DELIVERY_COLUMNS, DeliveryRow, HEADS, WEBHOOK_COLUMNS, WebhookRow,
+    json_array, with_attempts,
 };
 use crate::storage::webhook_rules::{self, WebhookTx};
 use crate::storage::webhooks::{

@@ -8,8 +8,8 @@ use sqlx::SqliteConnection;
 use super::{SqliteMetadata, json_array};
 use crate::storage::StorageResult;
 use crate::storage::rows::{
-    ATTEMPT_COLUMNS, AttemptRow, DELIVERY_COLUMNS, DeliveryRow, HEADS, WEBHOOK_COLUMNS, WebhookRow, millis_to_time,
-    with_attempts,
+    ATTEMPT_COLUMNS, AttemptRow, DELIVERY_COLUMNS, DeliveryRow, HEADS, WEBHOOK_COLUMNS, WebhookRow,
+    millis_to_time, with_attempts,
 };
 use crate::storage::webhook_rules::{self, WebhookTx};
 use crate::storage::webhooks::{
