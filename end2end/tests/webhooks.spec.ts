@@ -142,12 +142,13 @@ test("a webhook sends a test event, shows what it sent and was answered, and is 
   await expect(hook).toHaveAttribute("data-disabled", "false");
   await expect(hook.getByRole("button", { name: "Send test event to ci" })).toBeEnabled();
 
-  // A new secret, shown once, after a confirmation.
-  await hook.getByText("Edit ci").click();
+  // A new secret, shown once, after a confirmation. The edit form stayed open while the list
+  // was read again.
+  await expect(hook.locator("details.edit-webhook")).toHaveAttribute("open", "");
   await hook.getByRole("button", { name: "Regenerate the secret of ci" }).click();
   await hook.getByRole("button", { name: "Yes, make a new secret" }).click();
   await expect(hook.getByText("copy it now")).toBeVisible();
-  const secret = await hook.locator(".secret code").textContent();
+  const secret = await hook.locator(".secret .command code").textContent();
   expect(secret).toMatch(/^[0-9a-f]{64}$/);
   await page.screenshot({ path: screenshotPath("webhooks-secret"), fullPage: true });
   receiver.close();
