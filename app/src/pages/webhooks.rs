@@ -219,8 +219,15 @@ pub fn WebhooksPage() -> impl IntoView {
                                 .any(|row| row.deliveries.iter().any(|d| d.state == "pending"))
                         })
                 });
+                // An open confirm would close with the list drawn again: the reading waits
+                // until it is answered.
+                let asking = document()
+                    .query_selector(".confirm[role=dialog]")
+                    .ok()
+                    .flatten()
+                    .is_some();
                 let left = settling.get_untracked();
-                if left > 0 || pending {
+                if !asking && (left > 0 || pending) {
                     settling.set(left.saturating_sub(1));
                     tick.update(|t| *t = t.wrapping_add(1));
                 }
