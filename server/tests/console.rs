@@ -642,6 +642,203 @@ async fn a_webhook_delivery_is_sent_again_from_the_console() {
     );
 }
 
+#[tokio::test]
+async fn webhooks_are_tested_edited_and_disabled_from_the_console_by_their_admins_only() {
+    let server = TestServer::start_with(common::ALLOW_LOOPBACK);
+    expect_status(
+        server
+            .post("/api/v1/namespaces")
+            .json(&json!({"metadata": {"name": "hooked"}})),
+        StatusCode::CREATED,
+    )
+    .await;
+    // Nothing listens there: deliveries are made and fail, which is enough here.
+    let url = "http://127.0.0.1:9/hook";
+    let (browser, csrf) = console_session(&server, "admin", ADMIN_PASSWORD).await;
+    let form = |extra: &[(&'static str, &'static str)], csrf: &str| {
+        let mut form: Vec<(&str, String)> = vec![
+            ("csrf", csrf.to_owned()),
+            ("namespace", "hooked".into()),
+            ("name", "ci".into()),
+        ];
+        form.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        form
+    };
+    let call = async |client: &reqwest::Client, endpoint: &str, form: Vec<(&str, String)>| {
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        change(client, &server, endpoint, &form).await
+    };
+    call(
+        &browser,
+        "create_webhook",
+        form(
+            &[("url", url), ("events", "push"), ("format", "distribution")],
+            &csrf,
+        ),
+    )
+    .await
+    .unwrap();
+
+    // An editor of the namespace may do none of it, and sees no buttons or forms.
+    server.add_user("ed", "ed-password", &[]);
+    expect_status(
+        server
+            .post("/apis/access.berth.io/v1/namespaces/hooked/rolebindings")
+            .json(
+                &json!({"roleRef": {"name": "editor"}, "subject": {"kind": "User", "name": "ed"}}),
+            ),
+        StatusCode::CREATED,
+    )
+    .await;
+    let (editor, editor_csrf) = console_session(&server, "ed", "ed-password").await;
+    for (endpoint, extra) in [
+        ("ping_webhook", &[][..]),
+        ("set_webhook_disabled", &[("disabled", "true")][..]),
+        ("regenerate_webhook_secret", &[][..]),
+        (
+            "update_webhook",
+            &[
+                ("url", "http://127.0.0.1:9/stolen"),
+                ("events", ""),
+                ("format", "distribution"),
+            ][..],
+        ),
+    ] {
+        let refused = call(&editor, endpoint, form(extra, &editor_csrf))
+            .await
+            .unwrap_err();
+        assert!(refused["Forbidden"].is_string(), "{endpoint}: {refused}");
+        assert_eq!(
+            call(&browser, endpoint, form(extra, "wrong")).await,
+            Err(json!("Csrf")),
+            "{endpoint}"
+        );
+    }
+    let page = |client: reqwest::Client| {
+        let server = &server;
+        async move {
+            let response = client
+                .get(server.url("/ns/hooked/webhooks"))
+                .send()
+                .await
+                .unwrap();
+            // The editor's is a 403: the list is refused, the page says why.
+            (response.status(), response.text().await.unwrap())
+        }
+    };
+    let (status, editor_page) = page(editor.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    for live in [
+        "Send test event",
+        "Add webhook",
+        "Regenerate secret",
+        "Save changes",
+    ] {
+        assert!(!editor_page.contains(live), "{live} shown to an editor");
+    }
+    assert!(
+        editor_page.contains("add or change webhooks"),
+        "{editor_page}"
+    );
+    let (status, admin_page) = page(browser.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    for live in [
+        "Send test event",
+        "Add webhook",
+        "Regenerate secret",
+        "Save changes",
+    ] {
+        assert!(admin_page.contains(live), "{live} not shown to the admin");
+    }
+
+    // The admin: a test event, listed like any delivery with the body sent.
+    let ping = call(&browser, "ping_webhook", form(&[], &csrf))
+        .await
+        .unwrap();
+    assert_eq!(ping["event"], "ping");
+    let sent: Value = serde_json::from_str(ping["body"].as_str().unwrap()).unwrap();
+    assert_eq!(sent["webhook"], "ci");
+    let rows = read(&browser, &server, "/console/api/webhooks?namespace=hooked").await;
+    assert_eq!(rows[0]["deliveries"][0]["id"], ping["id"]);
+    assert_eq!(rows[0]["disabled"], false);
+
+    // Edited: the URL and events change, the state is kept.
+    call(
+        &browser,
+        "update_webhook",
+        form(
+            &[
+                ("url", "http://127.0.0.1:9/moved"),
+                ("events", "push,delete"),
+                ("format", "cloudevents"),
+            ],
+            &csrf,
+        ),
+    )
+    .await
+    .unwrap();
+    let refused = call(
+        &browser,
+        "update_webhook",
+        form(
+            &[
+                ("url", "http://169.254.169.254/"),
+                ("events", ""),
+                ("format", "distribution"),
+            ],
+            &csrf,
+        ),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        refused["Invalid"].as_str().unwrap().contains("egress"),
+        "{refused}"
+    );
+    let rows = read(&browser, &server, "/console/api/webhooks?namespace=hooked").await;
+    assert_eq!(rows[0]["url"], "http://127.0.0.1:9/moved");
+    assert_eq!(rows[0]["events"], json!(["push", "delete"]));
+    assert_eq!(rows[0]["format"], "cloudevents");
+
+    // Disabled: listed so, no test events; enabled again.
+    call(
+        &browser,
+        "set_webhook_disabled",
+        form(&[("disabled", "true")], &csrf),
+    )
+    .await
+    .unwrap();
+    let rows = read(&browser, &server, "/console/api/webhooks?namespace=hooked").await;
+    assert_eq!(rows[0]["disabled"], true);
+    assert_eq!(
+        rows[0]["url"], "http://127.0.0.1:9/moved",
+        "the rest is kept"
+    );
+    let (_, admin_page) = page(browser.clone()).await;
+    assert!(admin_page.contains("disabled: events are not delivered"));
+    let refused = call(&browser, "ping_webhook", form(&[], &csrf))
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("disabled"), "{refused}");
+    call(
+        &browser,
+        "set_webhook_disabled",
+        form(&[("disabled", "false")], &csrf),
+    )
+    .await
+    .unwrap();
+    let rows = read(&browser, &server, "/console/api/webhooks?namespace=hooked").await;
+    assert_eq!(rows[0]["disabled"], false);
+
+    // A new secret, shown once.
+    let secret = call(&browser, "regenerate_webhook_secret", form(&[], &csrf))
+        .await
+        .unwrap();
+    assert_eq!(secret.as_str().unwrap().len(), 64);
+    let rows = read(&browser, &server, "/console/api/webhooks?namespace=hooked").await;
+    assert!(!rows.to_string().contains(secret.as_str().unwrap()));
+}
+
 /// Bytes of a quantity as Berth writes one back: a number, or a whole number of `Ki`, `Mi`,
 /// `Gi`.
 fn quantity_bytes(quantity: &str) -> u64 {

@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, StatusCode as AxumStatus};
 use common::images::{skopeo_copy, umoci_image};
 use common::{
     OCI_MANIFEST, TestServer, cause_fields, create_namespace, expect_kube_status, expect_status,
-    grant_user, item_names, send, wait_until,
+    grant_user, item_names, push_image, send, wait_until,
 };
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use reqwest::{Method, StatusCode};
@@ -60,6 +60,8 @@ struct Receiver {
     answer: Arc<Mutex<Option<u16>>>,
     /// Requests wait while it is held for writing, before they are answered.
     hold: Arc<tokio::sync::RwLock<()>>,
+    /// The body of every answer (empty unless told).
+    reply: Arc<Mutex<String>>,
 }
 
 /// Answers 500 to the first request at each path, 204 afterwards (unless told otherwise).
@@ -68,7 +70,7 @@ async fn receive(
     Path(path): Path<String>,
     headers: HeaderMap,
     body: axum::body::Bytes,
-) -> AxumStatus {
+) -> (AxumStatus, String) {
     drop(receiver.hold.read().await);
     let told = *receiver.answer.lock().unwrap();
     let mut log = receiver.log.lock().unwrap();
@@ -85,7 +87,7 @@ async fn receive(
         body: body.to_vec(),
         answered: answered.as_u16(),
     });
-    answered
+    (answered, receiver.reply.lock().unwrap().clone())
 }
 
 impl Receiver {
@@ -103,6 +105,11 @@ impl Receiver {
     /// Answers every request with `code` from now on.
     fn answer(&self, code: u16) {
         *self.answer.lock().unwrap() = Some(code);
+    }
+
+    /// Answers every request with `body` from now on.
+    fn reply(&self, body: &str) {
+        *self.reply.lock().unwrap() = body.to_owned();
     }
 
     async fn start() -> (Receiver, String) {
@@ -840,4 +847,270 @@ async fn webhooks_to_internal_addresses_are_refused_at_creation_or_at_delivery()
         "{log:#?}"
     );
     assert!(receiver.at("by-name").is_empty());
+}
+
+/// Sends `method` with `body` to a webhook's path (`suffix` after its name) as the admin;
+/// answers the status and body.
+async fn on_webhook(
+    server: &TestServer,
+    method: Method,
+    name: &str,
+    suffix: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let (status, body, _) = send(
+        server,
+        &server.client(),
+        method,
+        &format!("{}/{name}{suffix}", webhooks_path("team")),
+        body,
+    )
+    .await;
+    (status, body)
+}
+
+/// Disables or enables `team/ci` by a merge patch, as the admin; the webhook answered.
+async fn set_disabled(server: &TestServer, disabled: bool) -> Value {
+    expect_status(
+        server
+            .client()
+            .patch(server.url(&format!("{}/ci", webhooks_path("team"))))
+            .header("content-type", "application/merge-patch+json")
+            .body(json!({"spec": {"disabled": disabled}}).to_string()),
+        StatusCode::OK,
+    )
+    .await
+    .json::<Value>()
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_event_an_edit_and_a_disabled_webhook_with_each_answer_kept() {
+    let server = TestServer::start_with(&[
+        "--webhook-retry-base-millis",
+        "200",
+        "--egress-allow",
+        "127.0.0.1/32",
+    ]);
+    create_namespace(&server.client(), &server, "team").await;
+    let (receiver, hooks) = Receiver::start().await;
+    receiver.answer(200);
+    receiver.reply(r#"{"accepted":true}"#);
+    subscribe(
+        &server,
+        "team",
+        json!({
+            "metadata": {"name": "ci"},
+            "spec": {"url": format!("{hooks}/hooks/ci"), "events": ["push"], "secret": "ci-secret"},
+        }),
+    )
+    .await;
+    // A second subscription, to know when an event has been through the dispatcher.
+    subscribe(
+        &server,
+        "team",
+        json!({"metadata": {"name": "witness"}, "spec": {"url": format!("{hooks}/hooks/witness"), "events": ["push"]}}),
+    )
+    .await;
+
+    // A test event: through the signed path, shown in the log with the body sent and the
+    // answer's body.
+    let (status, made) = on_webhook(&server, Method::POST, "ci", "/ping", None).await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    assert_eq!(made["event"], "ping");
+    assert_eq!(made["state"], "pending");
+    let pinged = receiver.wait_for("ci", "a ping", |r| !r.is_empty()).await;
+    assert_eq!(pinged[0].header("x-berth-event"), "ping");
+    assert_eq!(
+        pinged[0].header("x-berth-delivery"),
+        made["id"].as_str().unwrap()
+    );
+    assert_eq!(pinged[0].header("content-type"), "application/json");
+    assert_signed(&pinged[0], "ci-secret");
+    let ping = pinged[0].json();
+    assert_eq!(
+        (
+            &ping["type"],
+            &ping["namespace"],
+            &ping["webhook"],
+            &ping["events"]
+        ),
+        (
+            &json!("Ping"),
+            &json!("team"),
+            &json!("ci"),
+            &json!(["push"])
+        )
+    );
+    let log = wait_for_log(&server, "team", "ci", "the ping delivered", |d| {
+        d["state"] == "delivered"
+    })
+    .await;
+    assert_eq!(
+        log[0]["body"],
+        String::from_utf8(pinged[0].body.clone()).unwrap()
+    );
+    assert_eq!(
+        log[0]["attempts"][0]["responseBody"],
+        r#"{"accepted":true}"#
+    );
+    assert!(log[0]["attempts"][0].get("responseBodyTruncated").is_none());
+
+    // A long answer is kept to its first 4 KiB, and said to be cut.
+    receiver.reply(&"x".repeat(10_000));
+    on_webhook(&server, Method::POST, "ci", "/ping", None).await;
+    let log = wait_for_log(&server, "team", "ci", "a second ping delivered", |d| {
+        d["state"] == "delivered" && d["id"] != log[0]["id"]
+    })
+    .await;
+    assert_eq!(
+        log[0]["attempts"][0]["responseBody"].as_str().unwrap(),
+        "x".repeat(4096)
+    );
+    assert_eq!(log[0]["attempts"][0]["responseBodyTruncated"], true);
+    receiver.reply("");
+
+    // Edited: URL, events and format; the secret is kept. An address the egress policy
+    // refuses is refused as at creation, and nothing changes.
+    for refused in ["http://169.254.169.254/latest/", "http://127.0.0.2:9/hook"] {
+        let (status, body) = on_webhook(
+            &server,
+            Method::PUT,
+            "ci",
+            "",
+            Some(json!({"spec": {"url": refused}})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(cause_fields(&body), ["spec.url"]);
+        assert!(body.to_string().contains("egress policy"), "{body}");
+    }
+    let (status, edited) = on_webhook(
+        &server,
+        Method::PUT,
+        "ci",
+        "",
+        Some(json!({
+            "metadata": {"name": "ci"},
+            "spec": {"url": format!("{hooks}/hooks/moved"), "events": ["push", "delete"], "format": "cloudevents"},
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{edited}");
+    assert_eq!(edited["spec"]["url"], format!("{hooks}/hooks/moved"));
+    assert_eq!(edited["spec"]["events"], json!(["push", "delete"]));
+    assert_eq!(edited["spec"]["disabled"], false);
+    assert!(edited["spec"].get("secret").is_none(), "{edited}");
+    let (status, body) = on_webhook(
+        &server,
+        Method::PUT,
+        "ci",
+        "",
+        Some(json!({"metadata": {"name": "cd"}, "spec": {"url": format!("{hooks}/hooks/x")}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    on_webhook(&server, Method::POST, "ci", "/ping", None).await;
+    let moved = receiver
+        .wait_for("moved", "a ping at the new URL", |r| !r.is_empty())
+        .await;
+    assert_eq!(
+        moved[0].header("content-type"),
+        "application/cloudevents+json"
+    );
+    assert_eq!(moved[0].json()["type"], "io.berth.webhook.ping");
+    assert_signed(&moved[0], "ci-secret");
+
+    // Disabled (a merge patch): no test events, and no delivery for a push meanwhile.
+    let disabled = set_disabled(&server, true).await;
+    assert_eq!(disabled["spec"]["disabled"], true);
+    assert_eq!(
+        disabled["spec"]["format"], "cloudevents",
+        "the rest is kept"
+    );
+    let (status, body) = on_webhook(&server, Method::POST, "ci", "/ping", None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("disabled"),
+        "{body}"
+    );
+    push_image(&server, "team/app", "v1", "one").await;
+    receiver
+        .wait_for("witness", "the push", |r| r.len() == 1)
+        .await;
+    let log = deliveries(&server, "team", "ci").await;
+    assert!(log.iter().all(|d| d["event"] == "ping"), "{log:#?}");
+
+    // Enabled again: the next push is delivered, naming its image; the one made while it was
+    // disabled never is.
+    let enabled = set_disabled(&server, false).await;
+    assert_eq!(enabled["spec"]["disabled"], false);
+    let v2 = push_image(&server, "team/app", "v2", "two").await;
+    let received = receiver
+        .wait_for("moved", "the push after enabling", |r| {
+            r.iter().any(|r| r.header("x-berth-event") == "push")
+        })
+        .await;
+    let pushes: Vec<&Received> = received
+        .iter()
+        .filter(|r| r.header("x-berth-event") == "push")
+        .collect();
+    assert_eq!(pushes.len(), 1);
+    let target = &pushes[0].json()["data"]["events"][0]["target"];
+    assert_eq!(
+        (&target["repository"], &target["tag"], &target["digest"]),
+        (&json!("team/app"), &json!("v2"), &json!(v2))
+    );
+    let log = wait_for_log(&server, "team", "ci", "the push delivered", |d| {
+        d["event"] == "push" && d["state"] == "delivered"
+    })
+    .await;
+    assert!(log[0]["body"].as_str().unwrap().contains(&v2));
+    assert_eq!(log.iter().filter(|d| d["event"] == "push").count(), 1);
+
+    // A new secret, shown once, signs what follows.
+    let (status, made) = on_webhook(&server, Method::POST, "ci", "/secret", None).await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let secret = made["spec"]["secret"].as_str().unwrap().to_owned();
+    assert_eq!(secret.len(), 64);
+    let (_, shown) = on_webhook(&server, Method::GET, "ci", "", None).await;
+    assert!(shown["spec"].get("secret").is_none(), "{shown}");
+    on_webhook(&server, Method::POST, "ci", "/ping", None).await;
+    let received = receiver
+        .wait_for("moved", "a ping under the new secret", |r| {
+            r.iter()
+                .filter(|r| r.header("x-berth-event") == "ping")
+                .count()
+                == 2
+        })
+        .await;
+    assert_signed(received.last().unwrap(), &secret);
+
+    // Only the namespace's admins: a viewer changes nothing.
+    let viewer = server.user("viewer");
+    grant_user(&server, "team", "viewer", "viewer").await;
+    let hook = server.url(&format!("{}/ci", webhooks_path("team")));
+    for request in [
+        viewer
+            .put(&hook)
+            .json(&json!({"spec": {"url": format!("{hooks}/hooks/stolen")}})),
+        viewer
+            .patch(&hook)
+            .header("content-type", "application/merge-patch+json")
+            .body(r#"{"spec":{"disabled":true}}"#),
+        viewer.post(format!("{hook}/ping")),
+        viewer.post(format!("{hook}/secret")),
+    ] {
+        expect_kube_status(request, StatusCode::FORBIDDEN, "Forbidden").await;
+    }
+    let (_, after) = on_webhook(&server, Method::GET, "ci", "", None).await;
+    assert_eq!(after["spec"]["url"], format!("{hooks}/hooks/moved"));
+    assert_eq!(after["spec"]["disabled"], false);
+    assert_eq!(
+        on_webhook(&server, Method::POST, "nothing", "/ping", None)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
 }

@@ -144,9 +144,14 @@ pub fn DeleteButton(
 
 /// A checkbox with its label, bound to `value`.
 #[component]
-pub fn Checkbox(id: &'static str, label: &'static str, value: RwSignal<bool>) -> impl IntoView {
+pub fn Checkbox(
+    #[prop(into)] id: String,
+    label: &'static str,
+    value: RwSignal<bool>,
+) -> impl IntoView {
+    let for_id = id.clone();
     view! {
-        <label class="check" for=id>
+        <label class="check" for=for_id>
             <input type="checkbox" id=id prop:checked=value
                 on:change=move |ev| value.set(event_target_checked(&ev))/>
             {label}

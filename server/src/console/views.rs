@@ -15,7 +15,7 @@ use app::api::pull_secrets::PullSecretRow;
 use app::api::quotas::{LimitRow, QuotaBar};
 use app::api::streams::{HistoryItem, StreamDetail, TagRow};
 use app::api::tokens::TokenRow;
-use app::api::webhooks::DeliveryRow;
+use app::api::webhooks::{AttemptRow, DeliveryRow};
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::auth::api::bindings::RoleBinding;
@@ -513,13 +513,18 @@ pub(super) fn delivery_row(delivery: crate::webhooks::deliveries::WebhookDeliver
         event: delivery.event,
         state: delivery.state.to_owned(),
         created: delivery.creation_timestamp.to_rfc3339(),
+        body: delivery.body,
         attempts: delivery
             .attempts
-            .iter()
-            .map(|attempt| match (&attempt.status_code, &attempt.error) {
-                (Some(code), _) => format!("{}: HTTP {code}", attempt.number),
-                (None, Some(error)) => format!("{}: {error}", attempt.number),
-                (None, None) => attempt.number.to_string(),
+            .into_iter()
+            .map(|attempt| AttemptRow {
+                summary: match (&attempt.status_code, &attempt.error) {
+                    (Some(code), _) => format!("{}: HTTP {code}", attempt.number),
+                    (None, Some(error)) => format!("{}: {error}", attempt.number),
+                    (None, None) => attempt.number.to_string(),
+                },
+                response_body: attempt.response_body,
+                truncated: attempt.response_body_truncated,
             })
             .collect(),
         redelivery_of: delivery.redelivery_of,

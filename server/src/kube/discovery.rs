@@ -272,14 +272,31 @@ pub const RESOURCES: &[ApiResource] = &[
         .verbs(&["create", "delete", "list"]),
     // Berth's own resources. Prunes are created at the cluster scope too, for every namespace.
     ApiResource {
-        subresources: &[Subresource {
-            name: "deliveries",
-            group: "berth.io",
-            version: "v1",
-            kind: "WebhookDeliveryList",
-            verbs: &["get"],
-        }],
-        ..ApiResource::new(WEBHOOKS, "Webhook", "webhook").verbs(MANAGED)
+        subresources: &[
+            Subresource {
+                name: "deliveries",
+                group: "berth.io",
+                version: "v1",
+                kind: "WebhookDeliveryList",
+                verbs: &["get"],
+            },
+            // A test event, and a new signing secret.
+            Subresource {
+                name: "ping",
+                group: "berth.io",
+                version: "v1",
+                kind: "WebhookDelivery",
+                verbs: CREATE,
+            },
+            Subresource {
+                name: "secret",
+                group: "berth.io",
+                version: "v1",
+                kind: "Webhook",
+                verbs: CREATE,
+            },
+        ],
+        ..ApiResource::new(WEBHOOKS, "Webhook", "webhook").verbs(PATCHED)
     },
     ApiResource::new(IMAGE_PRUNES, "ImagePrune", "imageprune").verbs(CREATE),
     ApiResource::new(IMAGE_PRUNERS, "ImagePruner", "imagepruner")

@@ -17,7 +17,8 @@ use super::auth::{
 use super::quotas::{Limited, QuotaKind, QuotaLimit, QuotaObject, QuotaRefusal, QuotaWrite};
 use super::secrets::RegistrySecretRecord;
 use super::webhooks::{
-    AttemptRecord, DeliveryRecord, DeliveryState, NewDelivery, Redelivery, WebhookRecord,
+    AttemptRecord, DeliveryRecord, DeliveryState, MAX_RESPONSE_BODY, NewDelivery, Redelivery,
+    WebhookChange, WebhookRecord,
 };
 use super::*;
 use crate::config::auth::MappingMethod;
@@ -1069,7 +1070,7 @@ pub async fn namespace_usage_counts_streams_and_bytes(stores: &Stores) {
 /// backend's [`Stores`].
 macro_rules! webhooks_contract {
     ($open:expr) => {
-        $crate::storage::contract::checks!($open; webhooks_are_kept_per_namespace_by_name_and_go_with_it, deliveries_and_the_cursor_move_together_once_per_event, each_subscription_sends_its_oldest_pending_delivery_first, a_finished_delivery_is_sent_again_as_a_new_one, old_finished_deliveries_are_deleted_pending_ones_kept);
+        $crate::storage::contract::checks!($open; webhooks_are_kept_per_namespace_by_name_and_go_with_it, deliveries_and_the_cursor_move_together_once_per_event, each_subscription_sends_its_oldest_pending_delivery_first, a_finished_delivery_is_sent_again_as_a_new_one, old_finished_deliveries_are_deleted_pending_ones_kept, a_subscription_is_changed_and_a_disabled_one_sends_nothing, test_deliveries_are_made_by_hand_any_number_of_times, attempts_keep_the_start_of_the_answer_bounded);
     };
 }
 pub(crate) use webhooks_contract;
@@ -1092,6 +1093,7 @@ fn webhook(namespace: &str, name: &str) -> WebhookRecord {
         since_event: 0,
         // Whole seconds: what is read back must equal what was written.
         created_at: at(0),
+        disabled: false,
     }
 }
 
@@ -1113,6 +1115,8 @@ pub(crate) fn attempt(delivery_id: i64, number: u32, status: u16) -> AttemptReco
         error: None,
         duration_ms: 12,
         attempted_at: at(i64::from(number)),
+        response_body: None,
+        response_truncated: false,
     }
 }
 
@@ -1571,6 +1575,276 @@ pub async fn a_finished_delivery_is_sent_again_as_a_new_one(stores: &Stores) {
     };
     assert_eq!(third.redelivery_of, Some(again.id));
     assert_eq!(third.event_id, 8);
+}
+
+pub async fn a_subscription_is_changed_and_a_disabled_one_sends_nothing(stores: &Stores) {
+    with_namespaces(stores).await;
+    let ci = subscribe(stores, "team", "ci").await;
+    let before = stores.webhooks.webhook_by_id(ci).await.unwrap().unwrap();
+    assert_eq!(
+        stores
+            .webhooks
+            .change_webhook("team", "ghost", &WebhookChange::default())
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        stores
+            .webhooks
+            .change_webhook("other", "ci", &WebhookChange::default())
+            .await
+            .unwrap(),
+        None,
+        "another namespace's name"
+    );
+    // Only what is given changes.
+    let changed = stores
+        .webhooks
+        .change_webhook(
+            "team",
+            "ci",
+            &WebhookChange {
+                url: Some("http://127.0.0.1:9/moved".into()),
+                events: Some(vec!["delete".into()]),
+                ..WebhookChange::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        changed,
+        WebhookRecord {
+            url: "http://127.0.0.1:9/moved".into(),
+            events: vec!["delete".into()],
+            ..before.clone()
+        }
+    );
+    let changed = stores
+        .webhooks
+        .change_webhook(
+            "team",
+            "ci",
+            &WebhookChange {
+                format: Some("cloudevents".into()),
+                secret: Some((vec![2; 24], b"resealed".to_vec())),
+                ..WebhookChange::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            changed.format.as_str(),
+            changed.secret_nonce.as_slice(),
+            changed.secret_ciphertext.as_slice(),
+            changed.url.as_str()
+        ),
+        (
+            "cloudevents",
+            [2u8; 24].as_slice(),
+            b"resealed".as_slice(),
+            "http://127.0.0.1:9/moved"
+        )
+    );
+    assert_eq!(
+        stores.webhooks.webhook("team", "ci").await.unwrap(),
+        Some(changed.clone())
+    );
+
+    // Disabled: its pending delivery waits, and is not due; others go on.
+    let cd = subscribe(stores, "team", "cd").await;
+    stores
+        .webhooks
+        .add_deliveries(&[delivery(ci, 8, "push"), delivery(cd, 8, "push")], 8)
+        .await
+        .unwrap();
+    let disable = WebhookChange {
+        disabled: Some(true),
+        ..WebhookChange::default()
+    };
+    let disabled = stores
+        .webhooks
+        .change_webhook("team", "ci", &disable)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(disabled.disabled);
+    assert_eq!(disabled.since_event, before.since_event);
+    let later = Utc::now() + chrono::Duration::seconds(60);
+    let due: Vec<i64> = stores
+        .webhooks
+        .due_deliveries(later, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.webhook_id)
+        .collect();
+    assert_eq!(due, [cd]);
+    // Disabling twice changes nothing.
+    assert_eq!(
+        stores
+            .webhooks
+            .change_webhook("team", "ci", &disable)
+            .await
+            .unwrap(),
+        Some(disabled.clone())
+    );
+
+    // Enabled again: it starts after the newest event, as a new subscription does, and what
+    // it had pending is due again.
+    stores
+        .streams
+        .create_namespace("later", &Labels::new(), &Labels::new())
+        .await
+        .unwrap()
+        .unwrap();
+    let newest = stores.streams.latest_event_id().await.unwrap();
+    assert!(newest > disabled.since_event);
+    let enabled = stores
+        .webhooks
+        .change_webhook(
+            "team",
+            "ci",
+            &WebhookChange {
+                disabled: Some(false),
+                ..WebhookChange::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!enabled.disabled);
+    assert_eq!(enabled.since_event, newest);
+    let mut due: Vec<i64> = stores
+        .webhooks
+        .due_deliveries(later, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.webhook_id)
+        .collect();
+    due.sort_unstable();
+    assert_eq!(due, [ci, cd]);
+    assert!(stores.webhooks.next_due().await.unwrap().is_some());
+}
+
+pub async fn test_deliveries_are_made_by_hand_any_number_of_times(stores: &Stores) {
+    with_namespaces(stores).await;
+    let ci = subscribe(stores, "team", "ci").await;
+    stores
+        .webhooks
+        .add_deliveries(&[delivery(ci, 8, "push")], 8)
+        .await
+        .unwrap();
+    let ping = NewDelivery {
+        event: "ping".into(),
+        ..delivery(ci, 0, "ping")
+    };
+    let now = at(50);
+    let first = stores.webhooks.add_test_delivery(&ping, now).await.unwrap();
+    assert_eq!(
+        first,
+        DeliveryRecord {
+            id: first.id,
+            webhook_id: ci,
+            event_id: 0,
+            event: "ping".into(),
+            content_type: ping.content_type.clone(),
+            body: ping.body.clone(),
+            state: DeliveryState::Pending,
+            attempts: 0,
+            next_attempt_at: Some(now),
+            created_at: now,
+            redelivery_of: None,
+        }
+    );
+    let second = stores.webhooks.add_test_delivery(&ping, now).await.unwrap();
+    assert!(second.id > first.id);
+    // Behind the subscription's older pending delivery, as any other.
+    let due = stores.webhooks.due_deliveries(at(60), 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].event_id, 8);
+    let log = stores.webhooks.deliveries(ci, 10).await.unwrap();
+    assert_eq!(
+        log.iter()
+            .map(|(d, _)| (d.event_id, d.event.as_str()))
+            .collect::<Vec<_>>(),
+        [(0, "ping"), (0, "ping"), (8, "push")]
+    );
+    // A finished one is sent again like any other; the log's own dedup is untouched.
+    stores
+        .webhooks
+        .record_attempt(&attempt(first.id, 1, 200), DeliveryState::Delivered, None)
+        .await
+        .unwrap();
+    assert!(matches!(
+        stores.webhooks.redeliver(ci, first.id, now).await.unwrap(),
+        Redelivery::Made(_)
+    ));
+    stores
+        .webhooks
+        .add_deliveries(&[delivery(ci, 8, "push")], 8)
+        .await
+        .unwrap();
+    assert_eq!(stores.webhooks.deliveries(ci, 10).await.unwrap().len(), 4);
+    assert!(
+        stores
+            .webhooks
+            .add_test_delivery(&delivery(ci + 1000, 0, "ping"), now)
+            .await
+            .is_err(),
+        "no such subscription"
+    );
+}
+
+pub async fn attempts_keep_the_start_of_the_answer_bounded(stores: &Stores) {
+    with_namespaces(stores).await;
+    let ci = subscribe(stores, "team", "ci").await;
+    stores
+        .webhooks
+        .add_deliveries(&[delivery(ci, 8, "push")], 8)
+        .await
+        .unwrap();
+    let id = stores.webhooks.deliveries(ci, 1).await.unwrap()[0].0.id;
+    let short = AttemptRecord {
+        response_body: Some("{\"accepted\":false}".into()),
+        ..attempt(id, 1, 500)
+    };
+    stores
+        .webhooks
+        .record_attempt(&short, DeliveryState::Pending, Some(at(10)))
+        .await
+        .unwrap();
+    // Whoever records more than the limit, the store keeps the limit, marked as cut.
+    let long = AttemptRecord {
+        response_body: Some("é".repeat(MAX_RESPONSE_BODY)),
+        ..attempt(id, 2, 200)
+    };
+    stores
+        .webhooks
+        .record_attempt(&long, DeliveryState::Delivered, None)
+        .await
+        .unwrap();
+    let log = stores.webhooks.deliveries(ci, 1).await.unwrap();
+    let attempts = &log[0].1;
+    assert_eq!(attempts[0], short);
+    let kept = attempts[1].response_body.as_deref().unwrap();
+    assert_eq!(kept, "é".repeat(MAX_RESPONSE_BODY / 2));
+    assert!(attempts[1].response_truncated);
+    assert!(!attempts[0].response_truncated);
+    // They go with their delivery when it expires.
+    assert_eq!(
+        stores
+            .webhooks
+            .delete_finished_deliveries(Utc::now() + chrono::Duration::seconds(1), 10)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(stores.webhooks.deliveries(ci, 1).await.unwrap().is_empty());
 }
 
 /// The access store's contract ([`AuthStore`](super::auth::AuthStore)) as tests of one

@@ -563,10 +563,11 @@ pub(super) struct WebhookRow {
     secret_ciphertext: Vec<u8>,
     since_event: i64,
     created_at: DateTime<Utc>,
+    disabled: bool,
 }
 
 pub(super) const WEBHOOK_COLUMNS: &str = "id, namespace, name, uid, url, events, format, \
-     secret_nonce, secret_ciphertext, since_event, created_at";
+     secret_nonce, secret_ciphertext, since_event, created_at, disabled";
 
 impl WebhookRow {
     pub fn into_record(self) -> StorageResult<WebhookRecord> {
@@ -588,6 +589,7 @@ impl WebhookRow {
             secret_ciphertext: self.secret_ciphertext,
             since_event: self.since_event,
             created_at: self.created_at,
+            disabled: self.disabled,
         })
     }
 }
@@ -694,9 +696,14 @@ impl<Due: DueTime> DeliveryRow<Due> {
     }
 }
 
-/// The subscriptions' oldest pending deliveries (one a subscription), as `d`.
+/// The enabled subscriptions' oldest pending deliveries (one a subscription), as `d`.
 pub(super) const HEADS: &str = "(SELECT min(id) AS id FROM webhook_deliveries
-      WHERE state = 'pending' GROUP BY webhook_id) h JOIN webhook_deliveries d ON d.id = h.id";
+      WHERE state = 'pending' GROUP BY webhook_id) h JOIN webhook_deliveries d ON d.id = h.id
+      JOIN webhooks w ON w.id = d.webhook_id AND NOT w.disabled";
+
+/// An attempt's columns, as [`AttemptRow`] reads them.
+pub(super) const ATTEMPT_COLUMNS: &str = "delivery_id, number, status_code, error, duration_ms, \
+     attempted_at, response_body, response_truncated";
 
 #[derive(sqlx::FromRow)]
 pub(super) struct AttemptRow {
@@ -706,6 +713,8 @@ pub(super) struct AttemptRow {
     error: Option<String>,
     duration_ms: i64,
     attempted_at: DateTime<Utc>,
+    response_body: Option<String>,
+    response_truncated: bool,
 }
 
 impl AttemptRow {
@@ -723,6 +732,8 @@ impl AttemptRow {
             error: self.error,
             duration_ms: u64::try_from(self.duration_ms).map_err(|_| corrupt())?,
             attempted_at: self.attempted_at,
+            response_body: self.response_body,
+            response_truncated: self.response_truncated,
         })
     }
 }

@@ -8,7 +8,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::webhooks::{AttemptRecord, DeliveryRecord, DeliveryState, NewDelivery, Redelivery};
+use super::webhooks::{
+    AttemptRecord, DeliveryRecord, DeliveryState, NewDelivery, Redelivery, response_excerpt,
+};
 use super::{StorageError, StorageResult};
 
 /// The statements the webhook rules need, inside one transaction.
@@ -69,7 +71,14 @@ pub(super) async fn record_attempt(
         .update_delivery(attempt.delivery_id, state, attempt.number, next_attempt_at)
         .await?
     {
-        tx.insert_attempt(attempt).await?;
+        // What a receiver answered stays bounded, whoever recorded it.
+        let mut bounded = attempt.clone();
+        if let Some(body) = &attempt.response_body {
+            let (kept, cut) = response_excerpt(body.as_bytes());
+            bounded.response_body = Some(kept);
+            bounded.response_truncated |= cut;
+        }
+        tx.insert_attempt(&bounded).await?;
     }
     Ok(())
 }

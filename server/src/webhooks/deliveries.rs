@@ -1,7 +1,8 @@
 //! Deliveries of a webhook, the subresource
 //! `/apis/berth.io/v1/namespaces/{ns}/webhooks/{name}/deliveries`: the newest listed with their
-//! attempts (`GET …/deliveries?limit=N`), and a finished one sent again by hand
-//! (`POST …/deliveries/{id}/redeliver`).
+//! attempts (`GET …/deliveries?limit=N`), each with the body sent and the start of each
+//! answer; a finished one sent again by hand (`POST …/deliveries/{id}/redeliver`); and a test
+//! event made (`POST …/webhooks/{name}/ping`).
 
 use std::sync::Arc;
 
@@ -11,12 +12,15 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::payload::{self, Format};
 use super::{API_VERSION, Webhooks};
 use crate::auth::Subject;
 use crate::auth::http::Caller;
-use crate::kube::{ApiError, ApiQuery, ApiResult, WEBHOOK_DELIVERIES};
+use crate::kube::{ApiError, ApiQuery, ApiResult, WEBHOOK_DELIVERIES, WEBHOOKS};
 use crate::kube::{List, ListMeta, time};
-use crate::storage::webhooks::{AttemptRecord, DeliveryRecord, Redelivery};
+use crate::storage::webhooks::{
+    AttemptRecord, DeliveryRecord, NewDelivery, Redelivery, WebhookRecord,
+};
 
 /// Deliveries listed when the request gives no `limit`, and the most it may ask for.
 pub const DEFAULT_DELIVERIES: u32 = 20;
@@ -35,6 +39,8 @@ pub struct WebhookDelivery {
     /// `pending`, `delivered` or `failed`.
     pub state: &'static str,
     pub content_type: String,
+    /// The request body sent (the same on every attempt), as text.
+    pub body: String,
     #[serde(with = "time")]
     pub creation_timestamp: DateTime<Utc>,
     /// When a pending delivery is tried next.
@@ -57,6 +63,12 @@ pub struct WebhookAttempt {
     pub duration_millis: u64,
     #[serde(with = "time")]
     pub time: DateTime<Utc>,
+    /// The start of the answer's body: at most 4 KiB.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_body: Option<String>,
+    /// The answer's body was longer than what is kept.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub response_body_truncated: bool,
 }
 
 fn delivery_object((delivery, attempts): (DeliveryRecord, Vec<AttemptRecord>)) -> WebhookDelivery {
@@ -66,6 +78,7 @@ fn delivery_object((delivery, attempts): (DeliveryRecord, Vec<AttemptRecord>)) -
         event_id: delivery.event_id,
         state: delivery.state.as_str(),
         content_type: delivery.content_type,
+        body: String::from_utf8_lossy(&delivery.body).into_owned(),
         creation_timestamp: delivery.created_at,
         next_attempt_time: delivery.next_attempt_at,
         redelivery_of: delivery.redelivery_of.map(|id| id.to_string()),
@@ -77,6 +90,8 @@ fn delivery_object((delivery, attempts): (DeliveryRecord, Vec<AttemptRecord>)) -
                 error: attempt.error,
                 duration_millis: attempt.duration_ms,
                 time: attempt.attempted_at,
+                response_body: attempt.response_body,
+                response_body_truncated: attempt.response_truncated,
             })
             .collect(),
     }
@@ -118,7 +133,7 @@ impl Webhooks {
         id: &str,
     ) -> ApiResult<WebhookDelivery> {
         self.require_admin(who, namespace, name).await?;
-        let webhook = self.record(namespace, name).await?;
+        let webhook = self.enabled(namespace, name).await?;
         let not_found = || ApiError::not_found(WEBHOOK_DELIVERIES, id);
         // Ids are the store's positive integers, written as it writes them; anything else
         // (`+7`, `007`) names no delivery.
@@ -149,6 +164,69 @@ impl Webhooks {
         .await;
         Ok(delivery_object((made, Vec::new())))
     }
+}
+
+impl Webhooks {
+    /// The subscription, refused with a Conflict when it is disabled: it gets no new
+    /// deliveries.
+    async fn enabled(&self, namespace: &str, name: &str) -> ApiResult<WebhookRecord> {
+        let webhook = self.record(namespace, name).await?;
+        if webhook.disabled {
+            return Err(ApiError::NotNow {
+                resource: WEBHOOKS,
+                name: name.to_owned(),
+                why: "the webhook is disabled: enable it to send to it".into(),
+            });
+        }
+        Ok(webhook)
+    }
+
+    /// Sends a test event (`ping`) through the same signed delivery path as events: a new
+    /// pending delivery, behind the subscription's older pending ones; answers with it.
+    pub async fn ping(
+        &self,
+        who: &Subject,
+        namespace: &str,
+        name: &str,
+    ) -> ApiResult<WebhookDelivery> {
+        self.require_admin(who, namespace, name).await?;
+        let webhook = self.enabled(namespace, name).await?;
+        let format = Format::parse(&webhook.format).unwrap_or(Format::Distribution);
+        let payload = payload::ping(&webhook, format, Utc::now()).map_err(ApiError::internal)?;
+        let made = self
+            .store
+            .add_test_delivery(
+                &NewDelivery {
+                    webhook_id: webhook.id,
+                    event_id: 0,
+                    event: payload::PING.into(),
+                    content_type: payload.content_type.into(),
+                    body: payload.body,
+                },
+                Utc::now(),
+            )
+            .await?;
+        self.dispatcher.wake().await;
+        self.audit(
+            who,
+            "webhook-ping",
+            namespace,
+            name,
+            Some(format!("delivery {}", made.id)),
+        )
+        .await;
+        Ok(delivery_object((made, Vec::new())))
+    }
+}
+
+/// Makes a test event; answers 201 with its delivery.
+pub(super) async fn ping(
+    State(api): State<Arc<Webhooks>>,
+    caller: Caller,
+    Path((namespace, name)): Path<(String, String)>,
+) -> ApiResult<(StatusCode, Json<WebhookDelivery>)> {
+    let made = api.ping(&caller.subject, &namespace, &name).await?;
+    Ok((StatusCode::CREATED, Json(made)))
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -29,7 +29,8 @@ use crate::oci::RepositoryName;
 use crate::secrets::key::SecretsKey;
 use crate::storage::coordination::{Coordination, LeaseTiming, Topic};
 use crate::storage::webhooks::{
-    AttemptRecord, DeliveryRecord, DeliveryState, NewDelivery, WebhookRecord, WebhookStore,
+    AttemptRecord, DeliveryRecord, DeliveryState, MAX_RESPONSE_BODY, NewDelivery, WebhookRecord,
+    WebhookStore, response_excerpt,
 };
 use crate::storage::{
     EventFilter, EventKind, EventRecord, ImageStreamStore, StorageError, StorageResult,
@@ -78,6 +79,14 @@ impl RetryPolicy {
             .unwrap_or(u32::MAX);
         Some(self.base.saturating_mul(factor).min(self.cap))
     }
+}
+
+/// A receiver's answer, as kept.
+struct Answer {
+    status: u16,
+    /// The start of its body, as text.
+    body: String,
+    truncated: bool,
 }
 
 /// Why an attempt got no 2xx answer, or none at all.
@@ -281,7 +290,11 @@ impl Dispatcher {
         let mut deliveries = Vec::new();
         let mut bodies = HashMap::new();
         let mut pushed = None;
-        for webhook in subscriptions.iter().filter(|w| w.since_event < event.id) {
+        // A disabled subscription gets nothing for the events while it is.
+        for webhook in subscriptions
+            .iter()
+            .filter(|w| w.since_event < event.id && !w.disabled)
+        {
             let Some(format) = Format::parse(&webhook.format) else {
                 tracing::error!(namespace = %webhook.namespace, webhook = %webhook.name, format = %webhook.format, "webhooks: unknown format; skipped");
                 continue;
@@ -440,7 +453,7 @@ impl Dispatcher {
         let started = Instant::now();
         let answer = self.send(&webhook, &delivery).await;
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let delivered = matches!(answer, Ok(status) if (200..300).contains(&status));
+        let delivered = matches!(&answer, Ok(answer) if (200..300).contains(&answer.status));
         let (state, next) = if delivered {
             (DeliveryState::Delivered, None)
         } else {
@@ -449,9 +462,14 @@ impl Dispatcher {
                 None => (DeliveryState::Failed, None),
             }
         };
-        let (status_code, error) = match answer {
-            Ok(status) => (Some(status), None),
-            Err(err) => (None, Some(err.to_string())),
+        let (status_code, error, response_body, response_truncated) = match answer {
+            Ok(answer) => (
+                Some(answer.status),
+                None,
+                Some(answer.body).filter(|body| !body.is_empty()),
+                answer.truncated,
+            ),
+            Err(err) => (None, Some(err.to_string()), None, false),
         };
         if !delivered {
             tracing::warn!(
@@ -477,21 +495,23 @@ impl Dispatcher {
             error,
             duration_ms,
             attempted_at,
+            response_body,
+            response_truncated,
         };
         if let Err(err) = self.store.record_attempt(&attempt, state, next).await {
             tracing::error!(%err, delivery = delivery.id, "webhooks: recording an attempt failed");
         }
     }
 
-    /// Posts a delivery's body, signed; the status answered.
+    /// Posts a delivery's body, signed; the status answered and the start of the answer's body.
     async fn send(
         &self,
         webhook: &WebhookRecord,
         delivery: &DeliveryRecord,
-    ) -> Result<u16, SendError> {
+    ) -> Result<Answer, SendError> {
         let secret = open_secret(&self.key, webhook)?;
         let signature = payload::signature(&secret, &delivery.body).map_err(|_| SendError::Sign)?;
-        let response = self
+        let mut response = self
             .http
             .post(&webhook.url)
             .header(reqwest::header::CONTENT_TYPE, &delivery.content_type)
@@ -502,7 +522,22 @@ impl Dispatcher {
             .send()
             .await
             .map_err(describe)?;
-        Ok(response.status().as_u16())
+        let status = response.status().as_u16();
+        // Read no more than is kept (and one byte to tell it was cut); a body that breaks off
+        // is kept as far as it came: the status is the answer.
+        let mut read = Vec::new();
+        while read.len() <= MAX_RESPONSE_BODY {
+            match response.chunk().await {
+                Ok(Some(chunk)) => read.extend_from_slice(&chunk),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let (body, truncated) = response_excerpt(&read);
+        Ok(Answer {
+            status,
+            body,
+            truncated,
+        })
     }
 }
 
@@ -573,6 +608,7 @@ mod tests {
             secret_ciphertext,
             since_event: 0,
             created_at: Utc::now(),
+            disabled: false,
         }
     }
 

@@ -8,9 +8,14 @@
 //!   shown again.
 //! - Managing subscriptions is the namespace admin's: `manage-access` on the namespace, decided
 //!   by the one authorizer through [`ImageStreamApi::require_namespace_admin`].
+//! - A subscription is changed by PUT or PATCH (URL, events, format, `disabled`; the secret is
+//!   kept unless one is given), its URL checked as a new one's is, egress policy included; a
+//!   new secret is made by `POST …/{name}/secret` and shown in that answer only. A disabled
+//!   subscription gets no deliveries for events while it is, and its pending ones wait.
 //! - A finished delivery (delivered, or failed for good) can be sent again by hand: a new
 //!   pending delivery of the same event with the same body, which the dispatcher sends like
-//!   any other (after the subscription's older pending ones).
+//!   any other (after the subscription's older pending ones); and a test event (`ping`,
+//!   `POST …/{name}/ping`) is sent the same way.
 //! - `payload.rs` says what an event is sent as, and signs it; `delivery.rs` turns the log into
 //!   deliveries and sends them with retries; `deliveries.rs` is the deliveries subresource
 //!   (listed, sent again); the router is here.
@@ -33,13 +38,14 @@ use crate::auth::Subject;
 use crate::auth::http::Caller;
 use crate::imagestream::ImageStreamApi;
 use crate::kube::ApiJson;
+use crate::kube::Patch;
 use crate::kube::{ApiError, ApiResult, FieldError, WEBHOOKS, deleted};
 use crate::kube::{List, ListMeta, ObjectMeta, Status};
 use crate::oci::is_valid_namespace;
 use crate::secrets::key::SecretsKey;
 use crate::secrets::sealing::{Sealed, SealedFor, SealingError};
 use crate::storage::auth::NewAudit;
-use crate::storage::webhooks::{WebhookRecord, WebhookStore};
+use crate::storage::webhooks::{WebhookChange, WebhookRecord, WebhookStore};
 
 pub use delivery::{Dispatcher, RetryPolicy};
 
@@ -72,9 +78,13 @@ pub struct WebhookSpec {
     /// `distribution` (the default) or `cloudevents`.
     #[serde(default)]
     pub format: String,
-    /// Given at creation, or generated and shown in the creation's answer only.
+    /// Given at creation, or generated and shown in the creation's answer only. Given in an
+    /// update, it replaces the secret; left out, the secret is kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+    /// No deliveries are made for events while it is true, and pending ones wait.
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 /// A receiver's URL as stored: http or https, with a host, without credentials.
@@ -173,6 +183,11 @@ fn check(name: &str, spec: &WebhookSpec) -> Result<Checked, Vec<FieldError>> {
     }
 }
 
+/// A signing secret made for a subscription: 32 random bytes in hex.
+fn new_secret() -> String {
+    hex::encode(crate::auth::credentials::new_key())
+}
+
 /// A subscription's signing secret, decrypted.
 pub(crate) fn open_secret(
     key: &SecretsKey,
@@ -205,6 +220,7 @@ fn webhook_object(record: &WebhookRecord) -> Webhook {
             events: record.events.clone(),
             format: record.format.clone(),
             secret: None,
+            disabled: record.disabled,
         },
     }
 }
@@ -262,6 +278,43 @@ impl Webhooks {
             .await;
     }
 
+    /// A spec's fields checked, and its URL against the egress policy: an address the policy
+    /// refuses is refused now; a name, when a delivery resolves it.
+    fn checked(&self, name: &str, spec: &WebhookSpec) -> ApiResult<Checked> {
+        check(name, spec)
+            .and_then(
+                |checked| match self.dispatcher.check_destination(&checked.url) {
+                    Ok(()) => Ok(checked),
+                    Err(refused) => Err(vec![FieldError::new("spec.url", refused.to_string())]),
+                },
+            )
+            .map_err(|causes| ApiError::Invalid {
+                resource: WEBHOOKS,
+                name: name.to_owned(),
+                causes,
+            })
+    }
+
+    /// A signing secret sealed for this subscription: (nonce, ciphertext).
+    fn seal(&self, namespace: &str, name: &str, secret: &str) -> ApiResult<(Vec<u8>, Vec<u8>)> {
+        let Sealed { nonce, ciphertext } = self
+            .key
+            .seal(SealedFor::Webhook { namespace, name }, secret.as_bytes())?;
+        Ok((nonce, ciphertext))
+    }
+
+    async fn change(
+        &self,
+        namespace: &str,
+        name: &str,
+        change: &WebhookChange,
+    ) -> ApiResult<WebhookRecord> {
+        self.store
+            .change_webhook(namespace, name, change)
+            .await?
+            .ok_or_else(|| ApiError::not_found(WEBHOOKS, name))
+    }
+
     async fn record(&self, namespace: &str, name: &str) -> ApiResult<WebhookRecord> {
         self.store
             .webhook(namespace, name)
@@ -287,34 +340,12 @@ impl Webhooks {
                 "the namespace of the object ({given}) does not match the namespace on the request ({namespace})"
             )));
         }
-        let checked = check(&name, &webhook.spec)
-            .and_then(|checked| {
-                // An address the egress policy refuses is refused now; a name, when a
-                // delivery resolves it.
-                match self.dispatcher.check_destination(&checked.url) {
-                    Ok(()) => Ok(checked),
-                    Err(refused) => Err(vec![FieldError::new("spec.url", refused.to_string())]),
-                }
-            })
-            .map_err(|causes| ApiError::Invalid {
-                resource: WEBHOOKS,
-                name: name.clone(),
-                causes,
-            })?;
+        let checked = self.checked(&name, &webhook.spec)?;
         let (secret, made) = match webhook.spec.secret {
             Some(secret) => (secret, false),
-            None => (hex::encode(crate::auth::credentials::new_key()), true),
+            None => (new_secret(), true),
         };
-        let Sealed {
-            nonce: secret_nonce,
-            ciphertext: secret_ciphertext,
-        } = self.key.seal(
-            SealedFor::Webhook {
-                namespace,
-                name: &name,
-            },
-            secret.as_bytes(),
-        )?;
+        let (secret_nonce, secret_ciphertext) = self.seal(namespace, &name, &secret)?;
         let record = WebhookRecord {
             id: 0,
             namespace: namespace.to_owned(),
@@ -332,6 +363,7 @@ impl Webhooks {
             // The store reads the log's newest entry as it stores the subscription.
             since_event: 0,
             created_at: Utc::now(),
+            disabled: webhook.spec.disabled,
         };
         if !self.store.put_webhook(&record).await? {
             return Err(ApiError::AlreadyExists {
@@ -360,6 +392,133 @@ impl Webhooks {
     pub async fn get(&self, who: &Subject, namespace: &str, name: &str) -> ApiResult<Webhook> {
         self.require_admin(who, namespace, name).await?;
         Ok(webhook_object(&self.record(namespace, name).await?))
+    }
+
+    /// Replaces a subscription's URL, events, format and `disabled`, checked as at creation;
+    /// its secret too when one is given, else the secret is kept. Enabling a disabled
+    /// subscription starts it after the newest event.
+    pub async fn update(
+        &self,
+        who: &Subject,
+        namespace: &str,
+        name: &str,
+        webhook: Webhook,
+    ) -> ApiResult<Webhook> {
+        self.require_admin(who, namespace, name).await?;
+        for (field, given, expected) in [
+            ("name", webhook.metadata.name.as_str(), name),
+            (
+                "namespace",
+                webhook.metadata.namespace.as_deref().unwrap_or_default(),
+                namespace,
+            ),
+        ] {
+            if !given.is_empty() && given != expected {
+                return Err(ApiError::BadRequest(format!(
+                    "the {field} of the object ({given}) does not match the {field} on the request ({expected})"
+                )));
+            }
+        }
+        let before = self.record(namespace, name).await?;
+        let checked = self.checked(name, &webhook.spec)?;
+        let secret = match &webhook.spec.secret {
+            Some(secret) => Some(self.seal(namespace, name, secret)?),
+            None => None,
+        };
+        let record = self
+            .change(
+                namespace,
+                name,
+                &WebhookChange {
+                    url: Some(checked.url),
+                    events: Some(
+                        checked
+                            .events
+                            .iter()
+                            .map(|e| e.as_str().to_owned())
+                            .collect(),
+                    ),
+                    format: Some(checked.format.as_str().to_owned()),
+                    secret,
+                    disabled: Some(webhook.spec.disabled),
+                },
+            )
+            .await?;
+        let mut changed = Vec::new();
+        if record.url != before.url {
+            changed.push("url");
+        }
+        if record.events != before.events {
+            changed.push("events");
+        }
+        if record.format != before.format {
+            changed.push("format");
+        }
+        if webhook.spec.secret.is_some() {
+            changed.push("secret");
+        }
+        if record.disabled != before.disabled {
+            changed.push(if record.disabled {
+                "disabled"
+            } else {
+                "enabled"
+            });
+        }
+        self.audit(
+            who,
+            "webhook-update",
+            namespace,
+            name,
+            (!changed.is_empty()).then(|| changed.join(", ")),
+        )
+        .await;
+        if before.disabled && !record.disabled {
+            // What waited while it was disabled is due.
+            self.dispatcher.wake().await;
+        }
+        Ok(webhook_object(&record))
+    }
+
+    /// A PATCH (merge, JSON or strategic) of the subscription as the API shows it, applied as
+    /// an update.
+    pub async fn patch(
+        &self,
+        who: &Subject,
+        namespace: &str,
+        name: &str,
+        patch: &Patch,
+    ) -> ApiResult<Webhook> {
+        let current = self.get(who, namespace, name).await?;
+        let patched = patch.apply(&current, WEBHOOKS, name)?;
+        self.update(who, namespace, name, patched).await
+    }
+
+    /// Makes a new signing secret for the subscription; answers with the subscription and the
+    /// secret, shown this once.
+    pub async fn regenerate_secret(
+        &self,
+        who: &Subject,
+        namespace: &str,
+        name: &str,
+    ) -> ApiResult<Webhook> {
+        self.require_admin(who, namespace, name).await?;
+        let secret = new_secret();
+        let sealed = self.seal(namespace, name, &secret)?;
+        let record = self
+            .change(
+                namespace,
+                name,
+                &WebhookChange {
+                    secret: Some(sealed),
+                    ..WebhookChange::default()
+                },
+            )
+            .await?;
+        self.audit(who, "webhook-secret", namespace, name, None)
+            .await;
+        let mut shown = webhook_object(&record);
+        shown.spec.secret = Some(secret);
+        Ok(shown)
     }
 
     /// Deletes a subscription with its deliveries (pending ones are not sent).
@@ -404,6 +563,40 @@ async fn get_one(
     api.get(&caller.subject, &namespace, &name).await.map(Json)
 }
 
+async fn update(
+    State(api): Api,
+    caller: Caller,
+    Path((namespace, name)): Path<(String, String)>,
+    ApiJson(body): ApiJson<Webhook>,
+) -> ApiResult<Json<Webhook>> {
+    api.update(&caller.subject, &namespace, &name, body)
+        .await
+        .map(Json)
+}
+
+async fn patch(
+    State(api): Api,
+    caller: Caller,
+    Path((namespace, name)): Path<(String, String)>,
+    patch: Patch,
+) -> ApiResult<Json<Webhook>> {
+    api.patch(&caller.subject, &namespace, &name, &patch)
+        .await
+        .map(Json)
+}
+
+/// A new secret; answers 201 with the subscription and the secret, shown this once.
+async fn regenerate_secret(
+    State(api): Api,
+    caller: Caller,
+    Path((namespace, name)): Path<(String, String)>,
+) -> ApiResult<(StatusCode, Json<Webhook>)> {
+    let shown = api
+        .regenerate_secret(&caller.subject, &namespace, &name)
+        .await?;
+    Ok((StatusCode::CREATED, Json(shown)))
+}
+
 async fn delete(
     State(api): Api,
     caller: Caller,
@@ -422,7 +615,15 @@ pub fn router(webhooks: Arc<Webhooks>) -> Router {
         )
         .route(
             "/apis/berth.io/v1/namespaces/{namespace}/webhooks/{name}",
-            get(get_one).delete(delete),
+            get(get_one).put(update).patch(patch).delete(delete),
+        )
+        .route(
+            "/apis/berth.io/v1/namespaces/{namespace}/webhooks/{name}/secret",
+            post(regenerate_secret),
+        )
+        .route(
+            "/apis/berth.io/v1/namespaces/{namespace}/webhooks/{name}/ping",
+            post(deliveries::ping),
         )
         .route(
             "/apis/berth.io/v1/namespaces/{namespace}/webhooks/{name}/deliveries",
@@ -445,6 +646,7 @@ mod tests {
             events: events.iter().map(|e| e.to_string()).collect(),
             format: format.into(),
             secret: None,
+            disabled: false,
         }
     }
 
@@ -547,6 +749,7 @@ mod tests {
             secret_ciphertext: ciphertext,
             since_event: 0,
             created_at: Utc::now(),
+            disabled: false,
         };
         assert_eq!(open_secret(&key, &record).unwrap(), b"s3cret");
         let mut other = record.clone();

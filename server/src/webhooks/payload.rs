@@ -4,12 +4,13 @@
 
 use std::str::FromStr as _;
 
-use chrono::SecondsFormat;
+use chrono::{DateTime, SecondsFormat, Utc};
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use serde::Serialize;
 use sha2::Sha256;
 
 use crate::oci::Digest;
+use crate::storage::webhooks::WebhookRecord;
 use crate::storage::{EventKind, EventRecord, EventType};
 
 /// The distribution notification envelope's media type.
@@ -21,8 +22,12 @@ pub const JSON: &str = "application/json";
 pub const SIGNATURE_HEADER: &str = "x-berth-signature-256";
 /// The delivery's id: the same on every attempt, so that a receiver can drop repeats.
 pub const DELIVERY_HEADER: &str = "x-berth-delivery";
-/// The event name: `push`, `delete` or `imagestream`.
+/// The event name: `push`, `delete`, `imagestream`, or `ping` for a test event.
 pub const EVENT_HEADER: &str = "x-berth-event";
+
+/// The event name of a test event, sent by hand to every subscription that asks, whatever
+/// its events (as Harbor's and GitHub's `ping`).
+pub const PING: &str = "ping";
 
 /// What a subscription can ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -318,6 +323,33 @@ pub fn payload(
             (JSON, serde_json::to_value(body)?, kind.cloud_type())
         }
     };
+    shaped(
+        format,
+        content_type,
+        data,
+        CloudEvent {
+            specversion: "1.0",
+            id: &id,
+            source: format!(
+                "/namespaces/{}/imagestreams/{}",
+                event.namespace, event.name
+            ),
+            event_type: cloud_type,
+            subject: event.tag.as_deref(),
+            time: &time,
+            datacontenttype: content_type,
+            data: serde_json::Value::Null,
+        },
+    )
+}
+
+/// `data` (of `content_type`) as `format` sends it: as it is, or as the data of `cloud`.
+fn shaped(
+    format: Format,
+    content_type: &'static str,
+    data: serde_json::Value,
+    cloud: CloudEvent<'_>,
+) -> Result<Payload, serde_json::Error> {
     Ok(match format {
         Format::Distribution => Payload {
             content_type,
@@ -325,21 +357,57 @@ pub fn payload(
         },
         Format::CloudEvents => Payload {
             content_type: CLOUDEVENTS_JSON,
-            body: serde_json::to_vec(&CloudEvent {
-                specversion: "1.0",
-                id: &id,
-                source: format!(
-                    "/namespaces/{}/imagestreams/{}",
-                    event.namespace, event.name
-                ),
-                event_type: cloud_type,
-                subject: event.tag.as_deref(),
-                time: &time,
-                datacontenttype: content_type,
-                data,
-            })?,
+            body: serde_json::to_vec(&CloudEvent { data, ..cloud })?,
         },
     })
+}
+
+#[derive(Serialize)]
+struct Ping<'a> {
+    #[serde(rename = "type")]
+    event_type: &'static str,
+    id: &'a str,
+    namespace: &'a str,
+    webhook: &'a str,
+    /// What the subscription asks for; empty for every event.
+    events: &'a [String],
+    time: &'a str,
+}
+
+/// The body of a test event to `webhook` in `format`: who it is for, no image.
+pub fn ping(
+    webhook: &WebhookRecord,
+    format: Format,
+    now: DateTime<Utc>,
+) -> Result<Payload, serde_json::Error> {
+    let id = format!("ping-{}", uuid::Uuid::new_v4());
+    let time = now.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let data = serde_json::to_value(Ping {
+        event_type: "Ping",
+        id: &id,
+        namespace: &webhook.namespace,
+        webhook: &webhook.name,
+        events: &webhook.events,
+        time: &time,
+    })?;
+    shaped(
+        format,
+        JSON,
+        data,
+        CloudEvent {
+            specversion: "1.0",
+            id: &id,
+            source: format!(
+                "/namespaces/{}/webhooks/{}",
+                webhook.namespace, webhook.name
+            ),
+            event_type: "io.berth.webhook.ping",
+            subject: None,
+            time: &time,
+            datacontenttype: JSON,
+            data: serde_json::Value::Null,
+        },
+    )
 }
 
 /// The signature header's value for `body`: `sha256=<hex of HMAC-SHA256(secret, body)>`.
@@ -354,7 +422,6 @@ pub fn signature(secret: &[u8], body: &[u8]) -> Result<String, hmac::digest::Inv
 
 #[cfg(test)]
 mod tests {
-    use chrono::{DateTime, Utc};
     use serde_json::{Value, json};
 
     use super::*;

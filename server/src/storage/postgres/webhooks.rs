@@ -10,13 +10,13 @@ use sqlx::PgConnection;
 use super::{PostgresDatabase, lock_stream_writes};
 use crate::storage::StorageResult;
 use crate::storage::rows::{
-    AttemptRow, DELIVERY_COLUMNS, DeliveryRow, HEADS, WEBHOOK_COLUMNS, WebhookRow, json_array,
-    with_attempts,
+    ATTEMPT_COLUMNS, AttemptRow, DELIVERY_COLUMNS, DeliveryRow, HEADS, WEBHOOK_COLUMNS, WebhookRow,
+    json_array, with_attempts,
 };
 use crate::storage::webhook_rules::{self, WebhookTx};
 use crate::storage::webhooks::{
-    AttemptRecord, DeliveryRecord, DeliveryState, NewDelivery, Redelivery, WebhookRecord,
-    WebhookStore,
+    AttemptRecord, DeliveryRecord, DeliveryState, NewDelivery, Redelivery, WebhookChange,
+    WebhookRecord, WebhookStore,
 };
 
 /// A delivery as read here: its due time a `timestamptz`.
@@ -34,7 +34,8 @@ impl WebhookTx for PgConnection {
             "INSERT INTO webhook_deliveries (webhook_id, event_id, event, content_type, body,
                  state, attempts, next_attempt_at, created_at)
              VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6)
-             ON CONFLICT (webhook_id, event_id, event) WHERE redelivery_of IS NULL
+             ON CONFLICT (webhook_id, event_id, event)
+                 WHERE redelivery_of IS NULL AND event_id > 0
              DO NOTHING",
         )
         .bind(delivery.webhook_id)
@@ -86,8 +87,8 @@ impl WebhookTx for PgConnection {
         let duration = i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX);
         sqlx::query(
             "INSERT INTO webhook_attempts (delivery_id, number, status_code, error, duration_ms,
-                 attempted_at)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (delivery_id, number) DO NOTHING",
+                 attempted_at, response_body, response_truncated)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (delivery_id, number) DO NOTHING",
         )
         .bind(attempt.delivery_id)
         .bind(i64::from(attempt.number))
@@ -95,6 +96,8 @@ impl WebhookTx for PgConnection {
         .bind(&attempt.error)
         .bind(duration)
         .bind(attempt.attempted_at)
+        .bind(&attempt.response_body)
+        .bind(attempt.response_truncated)
         .execute(self)
         .await?;
         Ok(())
@@ -140,9 +143,9 @@ impl WebhookStore for PostgresDatabase {
         lock_stream_writes(&mut tx).await?;
         let stored = sqlx::query(
             "INSERT INTO webhooks (namespace, name, uid, url, events, format, secret_nonce,
-                 secret_ciphertext, since_event, created_at)
+                 secret_ciphertext, since_event, created_at, disabled)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, (SELECT coalesce(max(id), 0) FROM events),
-                 $9)
+                 $9, $10)
              ON CONFLICT (namespace, name) DO NOTHING",
         )
         .bind(&record.namespace)
@@ -154,6 +157,7 @@ impl WebhookStore for PostgresDatabase {
         .bind(&record.secret_nonce)
         .bind(&record.secret_ciphertext)
         .bind(record.created_at)
+        .bind(record.disabled)
         .execute(&mut *tx)
         .await?
         .rows_affected()
@@ -191,6 +195,66 @@ impl WebhookStore for PostgresDatabase {
         .fetch_optional(&self.pool)
         .await?;
         row.map(WebhookRow::into_record).transpose()
+    }
+
+    async fn change_webhook(
+        &self,
+        namespace: &str,
+        name: &str,
+        change: &WebhookChange,
+    ) -> StorageResult<Option<WebhookRecord>> {
+        // Enabling reads the newest event as storing a subscription does: under the image
+        // stream writers' lock, so no event in flight is skipped or sent. Every right-hand side
+        // reads the row as it was.
+        let events = change.events.as_deref().map(json_array).transpose()?;
+        let (nonce, ciphertext) = change.secret.clone().unzip();
+        let mut tx = self.begin().await?;
+        if change.disabled == Some(false) {
+            lock_stream_writes(&mut tx).await?;
+        }
+        let row: Option<WebhookRow> = sqlx::query_as(&format!(
+            "UPDATE webhooks SET url = coalesce($1, url), events = coalesce($2, events),
+                 format = coalesce($3, format), secret_nonce = coalesce($4, secret_nonce),
+                 secret_ciphertext = coalesce($5, secret_ciphertext),
+                 since_event = CASE WHEN disabled AND $6 IS FALSE
+                     THEN (SELECT coalesce(max(id), 0) FROM events) ELSE since_event END,
+                 disabled = coalesce($6, disabled)
+             WHERE namespace = $7 AND name = $8
+             RETURNING {WEBHOOK_COLUMNS}"
+        ))
+        .bind(&change.url)
+        .bind(events)
+        .bind(&change.format)
+        .bind(nonce)
+        .bind(ciphertext)
+        .bind(change.disabled)
+        .bind(namespace)
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        row.map(WebhookRow::into_record).transpose()
+    }
+
+    async fn add_test_delivery(
+        &self,
+        delivery: &NewDelivery,
+        now: DateTime<Utc>,
+    ) -> StorageResult<DeliveryRecord> {
+        let row: PgDeliveryRow = sqlx::query_as(&format!(
+            "INSERT INTO webhook_deliveries AS d (webhook_id, event_id, event, content_type, body,
+                 state, attempts, next_attempt_at, created_at)
+             VALUES ($1, 0, $2, $3, $4, 'pending', 0, $5, $5)
+             RETURNING {DELIVERY_COLUMNS}"
+        ))
+        .bind(delivery.webhook_id)
+        .bind(&delivery.event)
+        .bind(&delivery.content_type)
+        .bind(&delivery.body)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        row.into_record()
     }
 
     async fn delete_webhook(&self, namespace: &str, name: &str) -> StorageResult<bool> {
@@ -322,11 +386,11 @@ impl WebhookStore for PostgresDatabase {
         .fetch_all(&mut *conn)
         .await?;
         let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
-        let attempts: Vec<AttemptRow> = sqlx::query_as(
-            "SELECT delivery_id, number, status_code, error, duration_ms, attempted_at
+        let attempts: Vec<AttemptRow> = sqlx::query_as(&format!(
+            "SELECT {ATTEMPT_COLUMNS}
              FROM webhook_attempts WHERE delivery_id = ANY($1)
-             ORDER BY delivery_id, number",
-        )
+             ORDER BY delivery_id, number"
+        ))
         .bind(&ids)
         .fetch_all(&mut *conn)
         .await?;
@@ -375,6 +439,7 @@ mod tests {
             secret_ciphertext: b"sealed".to_vec(),
             since_event: 0,
             created_at: Utc::now(),
+            disabled: false,
         };
         let storing = tokio::spawn({
             let database = database.clone();

@@ -8,13 +8,13 @@ use sqlx::SqliteConnection;
 use super::{SqliteMetadata, json_array};
 use crate::storage::StorageResult;
 use crate::storage::rows::{
-    AttemptRow, DELIVERY_COLUMNS, DeliveryRow, HEADS, WEBHOOK_COLUMNS, WebhookRow, millis_to_time,
-    with_attempts,
+    ATTEMPT_COLUMNS, AttemptRow, DELIVERY_COLUMNS, DeliveryRow, HEADS, WEBHOOK_COLUMNS, WebhookRow,
+    millis_to_time, with_attempts,
 };
 use crate::storage::webhook_rules::{self, WebhookTx};
 use crate::storage::webhooks::{
-    AttemptRecord, DeliveryRecord, DeliveryState, NewDelivery, Redelivery, WebhookRecord,
-    WebhookStore,
+    AttemptRecord, DeliveryRecord, DeliveryState, NewDelivery, Redelivery, WebhookChange,
+    WebhookRecord, WebhookStore,
 };
 
 /// A delivery as read here: its due time in milliseconds.
@@ -32,7 +32,8 @@ impl WebhookTx for SqliteConnection {
             "INSERT INTO webhook_deliveries (webhook_id, event_id, event, content_type, body,
                  state, attempts, next_attempt_at, created_at)
              VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)
-             ON CONFLICT (webhook_id, event_id, event) WHERE redelivery_of IS NULL
+             ON CONFLICT (webhook_id, event_id, event)
+                 WHERE redelivery_of IS NULL AND event_id > 0
              DO NOTHING",
         )
         .bind(delivery.webhook_id)
@@ -84,8 +85,8 @@ impl WebhookTx for SqliteConnection {
         let duration = i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX);
         sqlx::query(
             "INSERT INTO webhook_attempts (delivery_id, number, status_code, error, duration_ms,
-                 attempted_at)
-             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (delivery_id, number) DO NOTHING",
+                 attempted_at, response_body, response_truncated)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (delivery_id, number) DO NOTHING",
         )
         .bind(attempt.delivery_id)
         .bind(attempt.number)
@@ -93,6 +94,8 @@ impl WebhookTx for SqliteConnection {
         .bind(&attempt.error)
         .bind(duration)
         .bind(attempt.attempted_at)
+        .bind(&attempt.response_body)
+        .bind(attempt.response_truncated)
         .execute(self)
         .await?;
         Ok(())
@@ -143,8 +146,8 @@ impl WebhookStore for SqliteMetadata {
         // event commits after the subscription and the dispatcher finds it.
         Ok(sqlx::query(
             "INSERT INTO webhooks (namespace, name, uid, url, events, format, secret_nonce,
-                 secret_ciphertext, since_event, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, (SELECT coalesce(max(id), 0) FROM events), ?)
+                 secret_ciphertext, since_event, created_at, disabled)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, (SELECT coalesce(max(id), 0) FROM events), ?, ?)
              ON CONFLICT (namespace, name) DO NOTHING",
         )
         .bind(&record.namespace)
@@ -156,6 +159,7 @@ impl WebhookStore for SqliteMetadata {
         .bind(&record.secret_nonce)
         .bind(&record.secret_ciphertext)
         .bind(record.created_at)
+        .bind(record.disabled)
         .execute(&self.pool)
         .await?
         .rows_affected()
@@ -191,6 +195,69 @@ impl WebhookStore for SqliteMetadata {
         .fetch_optional(&self.pool)
         .await?;
         row.map(WebhookRow::into_record).transpose()
+    }
+
+    async fn change_webhook(
+        &self,
+        namespace: &str,
+        name: &str,
+        change: &WebhookChange,
+    ) -> StorageResult<Option<WebhookRecord>> {
+        // Every right-hand side reads the row as it was; the newest event is read in the
+        // statement itself, as when storing one (writes are serialised).
+        let events = change.events.as_deref().map(json_array).transpose()?;
+        let (nonce, ciphertext) = change.secret.clone().unzip();
+        let row: Option<WebhookRow> = sqlx::query_as(&format!(
+            "UPDATE webhooks SET url = coalesce(?, url), events = coalesce(?, events),
+                 format = coalesce(?, format), secret_nonce = coalesce(?, secret_nonce),
+                 secret_ciphertext = coalesce(?, secret_ciphertext),
+                 since_event = CASE WHEN disabled AND ? = 0
+                     THEN (SELECT coalesce(max(id), 0) FROM events) ELSE since_event END,
+                 disabled = coalesce(?, disabled)
+             WHERE namespace = ? AND name = ?
+             RETURNING {WEBHOOK_COLUMNS}"
+        ))
+        .bind(&change.url)
+        .bind(events)
+        .bind(&change.format)
+        .bind(nonce)
+        .bind(ciphertext)
+        .bind(change.disabled)
+        .bind(change.disabled)
+        .bind(namespace)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(WebhookRow::into_record).transpose()
+    }
+
+    async fn add_test_delivery(
+        &self,
+        delivery: &NewDelivery,
+        now: DateTime<Utc>,
+    ) -> StorageResult<DeliveryRecord> {
+        let mut conn = self.pool.acquire().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO webhook_deliveries (webhook_id, event_id, event, content_type, body,
+                 state, attempts, next_attempt_at, created_at)
+             VALUES (?, 0, ?, ?, ?, 'pending', 0, ?, ?)
+             RETURNING id",
+        )
+        .bind(delivery.webhook_id)
+        .bind(&delivery.event)
+        .bind(&delivery.content_type)
+        .bind(&delivery.body)
+        .bind(now.timestamp_millis())
+        .bind(now)
+        .fetch_one(&mut *conn)
+        .await?;
+        let row: SqliteDeliveryRow = sqlx::query_as(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d WHERE d.id = ?"
+        ))
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await?;
+        row.into_record()
     }
 
     async fn delete_webhook(&self, namespace: &str, name: &str) -> StorageResult<bool> {
@@ -320,11 +387,11 @@ impl WebhookStore for SqliteMetadata {
         .fetch_all(&mut *conn)
         .await?;
         let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
-        let attempts: Vec<AttemptRow> = sqlx::query_as(
-            "SELECT delivery_id, number, status_code, error, duration_ms, attempted_at
+        let attempts: Vec<AttemptRow> = sqlx::query_as(&format!(
+            "SELECT {ATTEMPT_COLUMNS}
              FROM webhook_attempts WHERE delivery_id IN (SELECT value FROM json_each(?))
-             ORDER BY delivery_id, number",
-        )
+             ORDER BY delivery_id, number"
+        ))
         .bind(json_array(&ids)?)
         .fetch_all(&mut *conn)
         .await?;

@@ -24,6 +24,38 @@ impl WebhookData for UpstreamConsoleData {
         Err(ConsoleError::NotHere(MANAGED_BY_CLUSTER.into()))
     }
 
+    async fn update_webhook(
+        &self,
+        _namespace: &str,
+        _name: &str,
+        _url: &str,
+        _events: &str,
+        _format: &str,
+    ) -> ConsoleResult<()> {
+        Err(ConsoleError::NotHere(MANAGED_BY_CLUSTER.into()))
+    }
+
+    async fn set_webhook_disabled(
+        &self,
+        _namespace: &str,
+        _name: &str,
+        _disabled: bool,
+    ) -> ConsoleResult<()> {
+        Err(ConsoleError::NotHere(MANAGED_BY_CLUSTER.into()))
+    }
+
+    async fn regenerate_webhook_secret(
+        &self,
+        _namespace: &str,
+        _name: &str,
+    ) -> ConsoleResult<String> {
+        Err(ConsoleError::NotHere(MANAGED_BY_CLUSTER.into()))
+    }
+
+    async fn ping_webhook(&self, _namespace: &str, _name: &str) -> ConsoleResult<DeliveryRow> {
+        Err(ConsoleError::NotHere(MANAGED_BY_CLUSTER.into()))
+    }
+
     async fn delete_webhook(&self, _namespace: &str, _name: &str) -> ConsoleResult<()> {
         Err(ConsoleError::NotHere(MANAGED_BY_CLUSTER.into()))
     }
