@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup test >/dev/null
 if [ ! -x target/release/berth ] || [ ! -d target/site/pkg ]; then
-  (PATH="$PWD/end2end/node_modules/.bin:$PATH" cargo leptos build --release) >&2
+  (PATH="$PWD/end2end/node_modules/.bin:$PATH" cargo leptos build --release --split) >&2
 fi
 mkdir -p bench/results
 report="$PWD/bench/results/console-$(date -u +%Y%m%dT%H%M%SZ).txt"

@@ -17,6 +17,7 @@ use components::{LiveFeed, UserMenu, provide_console, use_console};
 use pages::{
     AccessPage, ComparePage, ImageFilesPage, ImagePage, KeysPage, LayerFilesPage, LifecyclePage,
     NamespacePage, NamespacesPage, NotFound, PrunePage, SecretsPage, StreamPage, TokensPage,
+    WebhooksPage,
 };
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -63,6 +64,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/ns/:namespace") view=NamespacePage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/access") view=AccessPage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/secrets") view=SecretsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/ns/:namespace/webhooks") view=WebhooksPage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/keys") view=KeysPage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/lifecycle") view=LifecyclePage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/streams/:stream") view=StreamPage ssr=SsrMode::Async/>

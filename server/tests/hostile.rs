@@ -202,6 +202,7 @@ const ROUTES: &[&str] = &[
 /// The console's server functions (`/console/api/<name>`).
 const SERVER_FUNCTIONS: &[&str] = &[
     "session",
+    "change",
     "namespaces",
     "create_namespace",
     "delete_namespace",

@@ -2,6 +2,7 @@
 //! all of them, told what to change by a [`Change`] (its props travel in the page as JSON).
 
 use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
 use serde::{Deserialize, Serialize};
 
 use super::forms::{ActionError, ConfirmButton, island_action};
@@ -70,11 +71,29 @@ pub enum Change {
         name: String,
         id: String,
     },
+    /// Sends a test event through the webhook's signed delivery path.
+    PingWebhook {
+        namespace: String,
+        name: String,
+    },
+    SetWebhookDisabled {
+        namespace: String,
+        name: String,
+        disabled: bool,
+    },
+}
+
+/// Makes `change`, with the session's CSRF token. The one server function every
+/// [`ChangeButton`] calls: the browser's bundle carries one request and one answer for all of
+/// them (not one client per change), and the server does what the change's own server function
+/// does, its checks included.
+#[server(prefix = "/console/api", endpoint = "change", input = Json)]
+pub async fn make_change(csrf: String, change: Change) -> ConsoleResult<()> {
+    change.run(csrf).await
 }
 
 impl Change {
-    /// Makes the change through its server function, with the session's CSRF token.
-    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    #[cfg(feature = "ssr")]
     async fn run(self, csrf: String) -> ConsoleResult<()> {
         use crate::api::{
             access, immutability, namespaces, pull_secrets, retention, signatures, streams, tokens,
@@ -132,18 +151,27 @@ impl Change {
             } => webhooks::redeliver_webhook(csrf, namespace, name, id)
                 .await
                 .map(|_| ()),
+            Change::PingWebhook { namespace, name } => webhooks::ping_webhook(csrf, namespace, name)
+                .await
+                .map(|_| ()),
+            Change::SetWebhookDisabled {
+                namespace,
+                name,
+                disabled,
+            } => webhooks::set_webhook_disabled(csrf, namespace, name, disabled).await,
         }
     }
 }
 
 /// A button that makes `change` after a confirm (see [`ConfirmButton`] for `question`, `yes`,
-/// `type_to_confirm`), says beside itself why it failed, and on success reads the page's live
-/// regions again, or goes to `then` (for a change that takes the page's own subject away).
-#[island]
+/// `type_to_confirm`; without a question it acts at once), says beside itself why it failed,
+/// and on success reads the page's live regions again, or goes to `then` (for a change that
+/// takes the page's own subject away).
+#[island(lazy)]
 pub fn ChangeButton(
     change: Change,
     label: String,
-    question: String,
+    #[prop(optional, into)] question: Option<String>,
     #[prop(optional)] yes: Option<String>,
     #[prop(optional)] aria_label: Option<String>,
     #[prop(optional)] class: Option<String>,
@@ -152,6 +180,10 @@ pub fn ChangeButton(
     #[prop(optional)]
     counts: Option<String>,
     #[prop(optional)] then: Option<String>,
+    /// Only without a question: the button cannot be used (and `title` says why).
+    #[prop(optional)]
+    disabled: Option<bool>,
+    #[prop(optional)] title: Option<String>,
 ) -> impl IntoView {
     let action = island_action(move |change: &Change| {
         let change = change.clone();
@@ -159,7 +191,7 @@ pub fn ChangeButton(
         async move {
             #[cfg(feature = "hydrate")]
             {
-                change.run(super::csrf()).await?;
+                make_change(super::csrf(), change).await?;
                 match then {
                     Some(then) => {
                         let _ = window().location().assign(&then);
@@ -172,6 +204,18 @@ pub fn ChangeButton(
             Ok(())
         }
     });
+    let Some(question) = question else {
+        let disabled = disabled.unwrap_or(false);
+        return view! {
+            <span class="change">
+                <button type="button" class=class.unwrap_or_else(|| "small".into()) title=title
+                    aria-label=aria_label disabled=move || disabled || action.pending().get()
+                    on:click=move |_| { action.dispatch(change.clone()); }>{label}</button>
+                <ActionError action/>
+            </span>
+        }
+        .into_any();
+    };
     let details =
         counts.map(|namespace| ViewFn::from(move || namespace_contents(namespace.clone())));
     view! {
@@ -184,6 +228,7 @@ pub fn ChangeButton(
             <ActionError action/>
         </span>
     }
+    .into_any()
 }
 
 /// A [`ChangeButton`] that deletes (or revokes) `what` ("pull secret quay"): `Delete`, named

@@ -24,7 +24,7 @@ pub fn CopyButton(text: String, label: String) -> impl IntoView {
 }
 
 /// A command to run, with its copy button (an island: the button acts in the browser).
-#[island]
+#[island(lazy)]
 pub fn CommandLine(command: String, label: String) -> impl IntoView {
     view! {
         <div class="command">

@@ -130,18 +130,6 @@ pub fn ConfirmButton(
     }
 }
 
-/// A delete button that asks once more before it acts.
-#[component]
-pub fn DeleteButton(
-    #[prop(into)] what: String,
-    on_confirm: impl Fn() + Send + Sync + 'static,
-) -> impl IntoView {
-    view! {
-        <ConfirmButton label="Delete" aria_label=Some(format!("Delete {what}")) class="danger subtle"
-            question=format!("Delete {what}?") yes="Yes, delete" on_confirm/>
-    }
-}
-
 /// A checkbox with its label, bound to `value`.
 #[component]
 pub fn Checkbox(

@@ -9,7 +9,7 @@ use crate::format::{ImportCommand, encode, short_digest};
 /// `oc import-image` in a form: a remote image (or all its repository's tags) into a stream of
 /// `namespace`; `stream` fixes the stream (the stream page), else it is asked for. What is typed
 /// is kept when the page's data is read again (after the import itself).
-#[island]
+#[island(lazy)]
 pub fn ImportForm(namespace: String, #[prop(optional)] stream: Option<String>) -> impl IntoView {
     let from = RwSignal::new(String::new());
     let into = RwSignal::new(String::new());

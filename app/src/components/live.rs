@@ -1,6 +1,7 @@
 //! What every page shares: the session, the live change feed with its notices, and the live
 //! regions of a page that the feed reads again from the server.
 
+#[cfg(feature = "hydrate")]
 use std::time::Duration;
 
 use leptos::prelude::*;
@@ -95,15 +96,18 @@ impl LiveChange {
         }
     }
 
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     pub fn touches_namespace(&self, namespace: &str) -> bool {
         self.namespace == namespace || (self.kind == "Namespace" && self.name == namespace)
     }
 
     /// An access change of `namespace`, or of the user's own tokens (`None`).
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     pub fn touches_access(&self, namespace: Option<&str>) -> bool {
         self.kind == "Access" && self.namespace == namespace.unwrap_or_default()
     }
 
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     pub fn touches_stream(&self, namespace: &str, stream: &str) -> bool {
         self.kind == "ImageStream" && self.namespace == namespace && self.name == stream
     }
@@ -131,6 +135,7 @@ pub fn provide_console() -> Console {
 /// What a live region of a page shows, so that the feed knows which changes touch it:
 /// `namespaces` (the namespace list), `namespace:NS`, `stream:NS/NAME`, `access:NS`, or
 /// `access:` for the signed-in user's own tokens.
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 pub fn watches(watch: &str, change: &LiveChange) -> bool {
     match watch.split_once(':') {
         None if watch == "namespaces" => change.kind == "Namespace" || change.kind == "ImageStream",
@@ -147,15 +152,20 @@ pub fn watches(watch: &str, change: &LiveChange) -> bool {
 /// A part of a page that shows what changes: rendered on the server, and read again from the
 /// server (the page's HTML, this region of it) when the live feed brings a change it `watch`es
 /// (see [`watches`]) or a change made on the page succeeds. Forms stay outside regions, so
-/// that what is being typed is kept.
+/// that what is being typed is kept, or are marked `data-keep` (see
+/// `keep_what_the_user_made`).
 #[component]
 pub fn LiveRegion(
     #[prop(into)] watch: String,
     /// Unique on the page: how the region is found in the page read again.
     id: &'static str,
+    /// What it shows goes on changing for a while after a change (deliveries, retries): it is
+    /// read again every 2 s for 10 s after one, and while it shows something pending.
+    #[prop(optional)]
+    settle: bool,
     children: Children,
 ) -> impl IntoView {
-    view! { <div class="live-region" id=id data-live=watch>{children()}</div> }
+    view! { <div class="live-region" id=id data-live=watch data-settle=settle.then_some("")>{children()}</div> }
 }
 
 /// The live feed of the page: follows the server's event stream, says each change in a notice
@@ -171,6 +181,7 @@ pub fn LiveFeed() -> impl IntoView {
             let _ = body.set_attribute("data-hydrated", "true");
         }
         follow_changes(notices);
+        read_settling_regions();
     }
     view! {
         <div class="notices" role="status" aria-live="polite">
@@ -237,12 +248,11 @@ fn follow_changes(notices: RwSignal<Vec<(u64, String)>>) {
 /// The page's live regions: `(id, watch)`.
 #[cfg(feature = "hydrate")]
 fn watched_regions() -> Vec<(String, String)> {
-    let Ok(regions) = document().query_selector_all("[data-live]") else {
+    let Some(body) = document().body() else {
         return Vec::new();
     };
-    (0..regions.length())
-        .filter_map(|i| regions.item(i))
-        .filter_map(|node| leptos::wasm_bindgen::JsCast::dyn_into::<leptos::web_sys::Element>(node).ok())
+    all(&body, "[data-live]")
+        .into_iter()
         .map(|region| (region.id(), region.get_attribute("data-live").unwrap_or_default()))
         .collect()
 }
@@ -253,9 +263,43 @@ fn watched_regions() -> Vec<(String, String)> {
 /// it shows: the notice has said what happened.
 #[cfg(feature = "hydrate")]
 pub async fn refresh_page() {
+    // What follows a change (a webhook's deliveries, their retries) comes a little later.
+    SETTLING.with(|left| left.set(5));
     if let Ok(href) = window().location().href() {
         swap_regions(&href).await;
     }
+}
+
+/// Every 2 s, the regions that settle are read again while one shows something pending
+/// (`data-state="pending"`) or for 10 s after a change, unless a confirm is open (it would
+/// close under the user).
+#[cfg(feature = "hydrate")]
+fn read_settling_regions() {
+    let _ = set_interval_with_handle(
+        || {
+            let document = document();
+            let Some(body) = document.body() else {
+                return;
+            };
+            let regions = all(&body, "[data-live][data-settle]");
+            if regions.is_empty() || !all(&body, ".confirm[role=dialog]").is_empty() {
+                return;
+            }
+            let pending = regions
+                .iter()
+                .any(|region| !all(region, "[data-state=pending]").is_empty());
+            let left = SETTLING.with(std::cell::Cell::get);
+            if left > 0 || pending {
+                SETTLING.with(|settling| settling.set(left.saturating_sub(1)));
+                if let Ok(href) = window().location().href() {
+                    leptos::task::spawn_local(async move {
+                        swap_regions(&href).await;
+                    });
+                }
+            }
+        },
+        Duration::from_secs(2),
+    );
 }
 
 /// Shows the page at `href` (the same page with other query parameters: a search, a sort) by
@@ -328,14 +372,23 @@ async fn swap_regions(href: &str) -> bool {
         else {
             continue;
         };
-        old.set_inner_html(&new.inner_html());
-        let Ok(islands) = old.query_selector_all("leptos-island") else {
+        let Some(new) = document
+            .import_node_with_deep(&new, true)
+            .ok()
+            .and_then(|node| node.dyn_into::<Element>().ok())
+        else {
             continue;
         };
-        for island in (0..islands.length()).filter_map(|i| islands.item(i)) {
-            let Ok(island) = island.dyn_into::<Element>() else {
-                continue;
-            };
+        let islands = all(&new, "leptos-island");
+        keep_what_the_user_made(&old, &new);
+        while let Some(child) = old.first_child() {
+            let _ = old.remove_child(&child);
+        }
+        while let Some(child) = new.first_child() {
+            let _ = old.append_child(&child);
+        }
+        // Kept parts took the place of theirs: their islands are hydrated already.
+        for island in islands.into_iter().filter(|island| island.is_connected()) {
             let component = island.get_attribute("data-component").unwrap_or_default();
             if let Some(hydrate) = &hydrate {
                 let _ = root.with(|| {
@@ -349,10 +402,48 @@ async fn swap_regions(href: &str) -> bool {
     true
 }
 
+/// What the user did to a region being read again stays: a part marked `data-keep="KEY"` (an
+/// edit form with what is typed in it, a secret just shown) takes the place of the new one
+/// with the same key, and `<details id>` open stay open.
+#[cfg(feature = "hydrate")]
+fn keep_what_the_user_made(old: &leptos::web_sys::Element, new: &leptos::web_sys::Element) {
+    for fresh in all(new, "[data-keep]") {
+        let key = fresh.get_attribute("data-keep").unwrap_or_default();
+        if let Some(kept) = all(old, "[data-keep]")
+            .into_iter()
+            .find(|kept| kept.get_attribute("data-keep").as_deref() == Some(key.as_str()))
+        {
+            let _ = fresh.replace_with_with_node_1(&kept);
+        }
+    }
+    for open in all(old, "details[id][open]") {
+        if let Some(details) = all(new, "details[id]")
+            .into_iter()
+            .find(|details| details.id() == open.id())
+        {
+            let _ = details.set_attribute("open", "");
+        }
+    }
+}
+
+/// The elements under `root` that `selector` matches.
+#[cfg(feature = "hydrate")]
+fn all(root: &leptos::web_sys::Element, selector: &str) -> Vec<leptos::web_sys::Element> {
+    let Ok(nodes) = root.query_selector_all(selector) else {
+        return Vec::new();
+    };
+    (0..nodes.length())
+        .filter_map(|i| nodes.item(i))
+        .filter_map(|node| leptos::wasm_bindgen::JsCast::dyn_into(node).ok())
+        .collect()
+}
+
 #[cfg(feature = "hydrate")]
 thread_local! {
     /// The number of the newest read of the page's regions.
     static LATEST_READ: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// How many more times regions that settle (see [`LiveRegion`]'s `settle`) are read again.
+    static SETTLING: std::cell::Cell<u8> = const { std::cell::Cell::new(0) };
 }
 
 /// The session's CSRF token, which every change carries: the sign-out form holds it (see

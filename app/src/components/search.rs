@@ -7,7 +7,7 @@ use crate::format::encode;
 
 /// A search field: typing shows `path?PARAM=typed` in place (the page's live regions), or
 /// `empty` (default `path`) once the field is cleared.
-#[island]
+#[island(lazy)]
 pub fn SearchField(
     /// The input's id (and what tests and labels find it by).
     id: String,

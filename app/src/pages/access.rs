@@ -140,7 +140,7 @@ fn BindingTable(bindings: Vec<BindingRow>, namespace: String) -> impl IntoView {
 /// The form that binds a role to a user, group or service account here (the namespace, or
 /// `stream` of it); what the API warns of (a user who does not exist yet) is said, and the
 /// binding is made.
-#[island]
+#[island(lazy)]
 fn AddBinding(namespace: String, stream: Option<String>) -> impl IntoView {
     let role = RwSignal::new("viewer".to_owned());
     let kind = RwSignal::new("User".to_owned());
@@ -260,7 +260,7 @@ fn ServiceAccounts(
 }
 
 /// The form that creates a service account in `namespace`.
-#[island]
+#[island(lazy)]
 fn NewServiceAccount(namespace: String) -> impl IntoView {
     let account = RwSignal::new(String::new());
     let create = island_action(move |name: &String| {
@@ -318,7 +318,7 @@ fn made_token() -> ArcRwSignal<Option<MadeAccountToken>> {
 }
 
 /// Makes a token of `account`, shown once by [`NewTokenNotice`].
-#[island]
+#[island(lazy)]
 fn NewTokenButton(namespace: String, account: String) -> impl IntoView {
     let issue = island_action(move |account: &String| {
         let (account, namespace) = (account.clone(), namespace.clone());
@@ -368,7 +368,7 @@ fn account_roles(bindings: &[BindingRow], namespace: &str, account: &str) -> Vec
 }
 
 /// A token just made, shown once with its copy button and the `podman login` that uses it.
-#[island]
+#[island(lazy)]
 fn NewTokenNotice(registry_host: String) -> impl IntoView {
     let made = made_token();
     move || {

@@ -107,7 +107,7 @@ fn KeyTable(rows: Vec<TrustedKeyRow>, namespace: String) -> impl IntoView {
 
 /// The form that adds a trusted key to `namespace`: a refused key keeps what was typed, an
 /// added one clears the form and the list is read again.
-#[island]
+#[island(lazy)]
 fn NewKey(namespace: String) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let key = RwSignal::new(String::new());

@@ -200,7 +200,7 @@ fn TagRuleTable(rows: Vec<TagRuleRow>, namespace: String) -> impl IntoView {
 /// The immutability rule form: a preview says what the rule would protect and stores nothing;
 /// a refused rule keeps what was typed; an added one clears the form and the list is read
 /// again.
-#[island]
+#[island(lazy)]
 fn NewTagRule(namespace: String) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let tags = RwSignal::new(String::new());
@@ -403,7 +403,7 @@ fn running(runs: &ArcRwSignal<HashMap<String, Run>>, policy: &str) -> bool {
 }
 
 /// Lists what `policy` would remove.
-#[island]
+#[island(lazy)]
 fn DryRunButton(namespace: String, policy: String) -> impl IntoView {
     let runs = runs();
     let label = format!("Dry run of {policy}");
@@ -416,7 +416,7 @@ fn DryRunButton(namespace: String, policy: String) -> impl IntoView {
 
 /// What the last run of `policy` removed, or would remove (then with the button that removes
 /// it for real).
-#[island]
+#[island(lazy)]
 fn RunResult(namespace: String, policy: String) -> impl IntoView {
     let runs = runs();
     // A result from before the policies were read again is shown once this island is
@@ -455,7 +455,7 @@ fn RunResult(namespace: String, policy: String) -> impl IntoView {
 
 /// The retention policy form: a refused policy keeps what was typed; an added one clears the
 /// names and globs, and the list is read again.
-#[island]
+#[island(lazy)]
 fn NewPolicy(namespace: String) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let streams = RwSignal::new(String::new());

@@ -12,6 +12,7 @@ mod secrets;
 mod stream;
 mod stream_labels;
 mod tokens;
+mod webhooks;
 
 pub use access::AccessPage;
 pub use compare::ComparePage;
@@ -26,6 +27,7 @@ pub use prune::PrunePage;
 pub use secrets::SecretsPage;
 pub use stream::StreamPage;
 pub use tokens::TokensPage;
+pub use webhooks::WebhooksPage;
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;

@@ -119,7 +119,7 @@ pub fn NamespacePage() -> impl IntoView {
 
 /// The search (as you type) and sort of a namespace's streams: each change shows the page of
 /// that search in place (the streams' live region), and the address follows.
-#[island]
+#[island(lazy)]
 fn StreamFilter(namespace: String, filter: String, sort: String) -> impl IntoView {
     let filter = RwSignal::new(filter);
     let sort = RwSignal::new(sort);

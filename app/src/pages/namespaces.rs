@@ -2,7 +2,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_location;
 
-use crate::api::namespaces::{NamespaceList, create_namespace, list_namespaces};
+use crate::api::namespaces::{NamespaceList, list_namespaces};
 use crate::api::prune::get_pruner;
 use crate::components::{
     island_action, ActionError, Change, ChangeButton, ErrorPanel, LiveRegion, Loading, When, sign_in_href,
@@ -103,7 +103,7 @@ fn NamespaceTable(list: NamespaceList, signed_in: bool, pruner: bool) -> impl In
 }
 
 /// A new namespace's name, and the button that makes it.
-#[island]
+#[island(lazy)]
 fn CreateNamespace() -> impl IntoView {
     let name = RwSignal::new(String::new());
     let create = island_action(move |name: &String| {
@@ -111,7 +111,7 @@ fn CreateNamespace() -> impl IntoView {
         async move {
             #[cfg(feature = "hydrate")]
             {
-                create_namespace(crate::components::csrf(), name).await?;
+                crate::api::namespaces::create_namespace(crate::components::csrf(), name).await?;
                 crate::components::refresh_page().await;
             }
             #[cfg(not(feature = "hydrate"))]

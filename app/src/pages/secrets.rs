@@ -140,7 +140,7 @@ fn SecretTable(rows: Vec<PullSecretRow>, namespace: String) -> impl IntoView {
 
 /// The form that adds a pull secret to `namespace`; once stored, it forgets what was typed
 /// (the password above all) and the list is read again.
-#[island]
+#[island(lazy)]
 fn NewPullSecret(namespace: String) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let registry = RwSignal::new(String::new());

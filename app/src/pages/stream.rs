@@ -225,7 +225,7 @@ fn TagTable(
 
 /// The "Pull" button of a tag's row: picks the tag in the pull commands' list (below the
 /// table, an island of its own) and brings the commands into view.
-#[island]
+#[island(lazy)]
 fn PullButton(tag: String) -> impl IntoView {
     let label = format!("Pull commands for {tag}");
     let pick = move |_| {
@@ -251,7 +251,7 @@ fn PullButton(tag: String) -> impl IntoView {
 
 /// podman, docker and skopeo commands for the chosen tag, by tag and by digest; then the tag as
 /// kubectl and oc read it. `tags` are the pullable tags, with their images.
-#[island]
+#[island(lazy)]
 fn PullCommands(
     tags: Vec<(String, String)>,
     chosen: String,
@@ -333,7 +333,7 @@ struct TagChoice {
 
 /// `oc tag`: point a tag (new or existing) at another tag or an image of this stream. Its
 /// error shows beside it, and what was typed stays.
-#[island]
+#[island(lazy)]
 fn TagForm(tags: Vec<TagChoice>, namespace: String, stream: String) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let from = RwSignal::new(tags.first().map(|t| t.name.clone()).unwrap_or_default());

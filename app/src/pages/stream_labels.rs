@@ -59,7 +59,7 @@ pub fn StreamLabels(
 }
 
 /// The "Edit" button of a stream's labels and annotations, and the form it opens.
-#[island]
+#[island(lazy)]
 fn LabelsEditor(
     namespace: String,
     stream: String,

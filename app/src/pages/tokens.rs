@@ -47,7 +47,7 @@ pub fn TokensPage() -> impl IntoView {
 
 /// The new token's name and lifetime, and the token once made (outside the live region, so
 /// that its secret stays while the list is read again).
-#[island]
+#[island(lazy)]
 fn CreateToken(registry_host: String) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let days = RwSignal::new("90".to_owned());
