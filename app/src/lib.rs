@@ -75,6 +75,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/ns/:namespace/streams/:stream/images/:digest/layers/:layer") view=LayerFilesPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
+            // Last: it marks the page hydrated once every island before it is.
             <LiveFeed/>
         </Router>
     }

@@ -88,8 +88,24 @@ pub enum Change {
 /// them (not one client per change), and the server does what the change's own server function
 /// does, its checks included.
 #[server(prefix = "/console/api", endpoint = "change", input = Json)]
-pub async fn make_change(csrf: String, change: Change) -> ConsoleResult<()> {
+pub async fn make_change(csrf: String, change: ChangeJson) -> ConsoleResult<()> {
+    let change: Change = serde_json::from_str(&change.0).map_err(|error| {
+        crate::api::ConsoleError::Invalid(format!("not a change the console makes: {error}"))
+    })?;
     change.run(csrf).await
+}
+
+/// A [`Change`] as a page gives it to its button: its JSON, which the button sends back as it
+/// is. The browser never reads it, so no code to read or write changes is in the bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ChangeJson(String);
+
+impl From<Change> for ChangeJson {
+    fn from(change: Change) -> Self {
+        // A `Change` is strings and booleans: writing it cannot fail.
+        ChangeJson(serde_json::to_string(&change).unwrap_or_default())
+    }
 }
 
 impl Change {
@@ -151,9 +167,11 @@ impl Change {
             } => webhooks::redeliver_webhook(csrf, namespace, name, id)
                 .await
                 .map(|_| ()),
-            Change::PingWebhook { namespace, name } => webhooks::ping_webhook(csrf, namespace, name)
-                .await
-                .map(|_| ()),
+            Change::PingWebhook { namespace, name } => {
+                webhooks::ping_webhook(csrf, namespace, name)
+                    .await
+                    .map(|_| ())
+            }
             Change::SetWebhookDisabled {
                 namespace,
                 name,
@@ -169,7 +187,7 @@ impl Change {
 /// takes the page's own subject away).
 #[island(lazy)]
 pub fn ChangeButton(
-    change: Change,
+    #[prop(into)] change: ChangeJson,
     label: String,
     #[prop(optional, into)] question: Option<String>,
     #[prop(optional)] yes: Option<String>,
@@ -185,7 +203,7 @@ pub fn ChangeButton(
     disabled: Option<bool>,
     #[prop(optional)] title: Option<String>,
 ) -> impl IntoView {
-    let action = island_action(move |change: &Change| {
+    let action = island_action(move |change: &ChangeJson| {
         let change = change.clone();
         let then = then.clone();
         async move {
@@ -251,21 +269,20 @@ pub fn made_in_the_browser<T>() -> ConsoleResult<T> {
     ))
 }
 
-/// What a namespace holds, counted when the confirm of its deletion opens.
+/// What a namespace holds, counted when the confirm of its deletion opens (a plain signal, not
+/// a resource under `Suspense`: this is the only island that waits for a read, and `Suspense`
+/// would bring its code into the bundle for it alone).
 fn namespace_contents(namespace: String) -> impl IntoView {
-    let contents = LocalResource::new(move || {
-        crate::api::namespaces::get_namespace_contents(namespace.clone())
+    let said = RwSignal::new("Counting what it holds…".to_owned());
+    leptos::task::spawn_local(async move {
+        said.set(
+            match crate::api::namespaces::get_namespace_contents(namespace).await {
+                Ok(contents) => contents_text(contents),
+                Err(_) => "Everything in it goes with it.".to_owned(),
+            },
+        );
     });
-    view! {
-        <Suspense fallback=|| "Counting what it holds…">
-            {move || Suspend::new(async move {
-                match contents.await {
-                    Ok(contents) => contents_text(contents),
-                    Err(_) => "Everything in it goes with it.".to_owned(),
-                }
-            })}
-        </Suspense>
-    }
+    move || said.get()
 }
 
 /// `3 image streams, 7 tags and 5 images go with it.`

@@ -170,8 +170,10 @@ pub fn LiveRegion(
 
 /// The live feed of the page: follows the server's event stream, says each change in a notice
 /// (a live region screen readers announce) and reads the page's [`LiveRegion`]s again when a
-/// change touches them. Once on every page (the one island every page has, so it also marks
-/// the page as taken over by the WASM bundle: browser tests wait for that).
+/// change touches them. Once on every page, last (see `App`), and the one island loaded with the
+/// bundle itself: islands hydrate in the page's order, each once its code has come, so when this
+/// one does the page's others have, and it marks the page as taken over (`data-hydrated`, which
+/// browser tests and the benchmark wait for).
 #[island]
 pub fn LiveFeed() -> impl IntoView {
     let notices = RwSignal::new(Vec::<(u64, String)>::new());
@@ -237,7 +239,10 @@ fn follow_changes(notices: RwSignal<Vec<(u64, String)>>) {
             };
             if let Ok(change) = change {
                 say(notices, change.describe());
-                if watched_regions().iter().any(|(_, watch)| watches(watch, &change)) {
+                if watched_regions()
+                    .iter()
+                    .any(|(_, watch)| watches(watch, &change))
+                {
                     refresh_page().await;
                 }
             }
@@ -253,7 +258,12 @@ fn watched_regions() -> Vec<(String, String)> {
     };
     all(&body, "[data-live]")
         .into_iter()
-        .map(|region| (region.id(), region.get_attribute("data-live").unwrap_or_default()))
+        .map(|region| {
+            (
+                region.id(),
+                region.get_attribute("data-live").unwrap_or_default(),
+            )
+        })
         .collect()
 }
 
@@ -368,8 +378,10 @@ async fn swap_regions(href: &str) -> bool {
     // whose action asked for this read (itself still hydrating), they would find no element.
     let root = Owner::new_root(Owner::current_shared_context());
     for (id, _) in watched_regions() {
-        let (Some(old), Some(new)) = (document.get_element_by_id(&id), fresh.get_element_by_id(&id))
-        else {
+        let (Some(old), Some(new)) = (
+            document.get_element_by_id(&id),
+            fresh.get_element_by_id(&id),
+        ) else {
             continue;
         };
         let Some(new) = document

@@ -6,6 +6,8 @@ mod forms;
 mod import;
 mod live;
 mod permissions;
+// Rendered on the server only, into the answers of prunes and retention runs (`ShownPrune`).
+#[cfg(feature = "ssr")]
 mod prune_result;
 mod search;
 mod status;
@@ -24,6 +26,7 @@ pub use live::{LiveFeed, LiveRegion, provide_console, use_console};
 #[cfg(feature = "hydrate")]
 pub use live::{csrf, refresh_page, show_page};
 pub use permissions::{NeedsRole, YourAccess};
+#[cfg(feature = "ssr")]
 pub use prune_result::PruneResultView;
 pub use search::SearchField;
 pub use status::{ErrorPanel, Loading, sign_in_href};

@@ -46,8 +46,12 @@ fn FilesPage(layer: Option<Memo<String>>) -> impl IntoView {
         .and_then(|entry| Some((query.get("in")?, entry)));
     let listing = Resource::new(
         {
-            let (namespace, stream, image, layer) =
-                (namespace.clone(), stream.clone(), image.clone(), layer.clone());
+            let (namespace, stream, image, layer) = (
+                namespace.clone(),
+                stream.clone(),
+                image.clone(),
+                layer.clone(),
+            );
             let query = FileQuery {
                 dir: dir.clone(),
                 search: search.clone(),
@@ -79,9 +83,20 @@ fn FilesPage(layer: Option<Memo<String>>) -> impl IntoView {
     );
     let text = Resource::new(
         {
-            let (namespace, stream, image, shown) =
-                (namespace.clone(), stream.clone(), image.clone(), shown.clone());
-            move || (namespace.clone(), stream.clone(), image.clone(), shown.clone())
+            let (namespace, stream, image, shown) = (
+                namespace.clone(),
+                stream.clone(),
+                image.clone(),
+                shown.clone(),
+            );
+            move || {
+                (
+                    namespace.clone(),
+                    stream.clone(),
+                    image.clone(),
+                    shown.clone(),
+                )
+            }
         },
         |(namespace, stream, image, shown)| async move {
             match shown {

@@ -5,13 +5,13 @@ use leptos_meta::Title;
 
 use super::param;
 use crate::api::immutability::{TagRuleForm, TagRuleRow, list_tag_rules};
-use crate::api::prune::PruneResult;
+use crate::api::prune::ShownPrune;
 use crate::api::quotas::{NamespaceUsage, get_namespace_usage};
 use crate::api::retention::{RetentionForm, RetentionPolicyRow, list_retention_policies};
 use crate::api::{ConsoleError, ConsoleResult};
 use crate::components::{
     ActionError, Change, Checkbox, ConfirmButton, DeleteChangeButton, ErrorPanel, LiveRegion,
-    Loading, PruneResultView, TextField, UsageSummary, island_action,
+    Loading, TextField, UsageSummary, island_action,
 };
 use crate::format::{encode, time};
 
@@ -345,7 +345,7 @@ fn PolicyView(row: RetentionPolicyRow, namespace: String) -> impl IntoView {
 #[derive(Debug, Clone, Default)]
 struct Run {
     running: bool,
-    result: Option<ConsoleResult<PruneResult>>,
+    result: Option<ConsoleResult<ShownPrune>>,
 }
 
 /// The runs of the page's policies, by policy, shared by the islands of each policy: its dry
@@ -434,18 +434,15 @@ fn RunResult(namespace: String, policy: String) -> impl IntoView {
         let result = runs.with(|runs| runs.get(&policy).and_then(|run| run.result.clone()))?;
         let (namespace, policy) = (namespace.clone(), policy.clone());
         Some(match result {
-            Ok(result) => {
-                let removable = result.dry_run && (result.images > 0 || result.items > 0);
-                view! {
-                    <PruneResultView result/>
-                    {removable.then(|| view! {
-                        <ConfirmButton label="Remove these for real" question="Remove them now? This cannot be undone."
-                            yes="Yes, remove" busy
-                            on_confirm=move || run_policy(namespace.clone(), policy.clone(), true)/>
-                    })}
-                }
-                .into_any()
+            Ok(shown) => view! {
+                <div inner_html=shown.html></div>
+                {shown.removable.then(|| view! {
+                    <ConfirmButton label="Remove these for real" question="Remove them now? This cannot be undone."
+                        yes="Yes, remove" busy
+                        on_confirm=move || run_policy(namespace.clone(), policy.clone(), true)/>
+                })}
             }
+            .into_any(),
             Err(error) => {
                 view! { <p class="error" role="alert">{error.to_string()}</p> }.into_any()
             }

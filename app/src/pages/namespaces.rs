@@ -5,8 +5,8 @@ use leptos_router::hooks::use_location;
 use crate::api::namespaces::{NamespaceList, list_namespaces};
 use crate::api::prune::get_pruner;
 use crate::components::{
-    island_action, ActionError, Change, ChangeButton, ErrorPanel, LiveRegion, Loading, When, sign_in_href,
-    use_console,
+    ActionError, Change, ChangeButton, ErrorPanel, LiveRegion, Loading, When, island_action,
+    sign_in_href, use_console,
 };
 use crate::format::{encode, size};
 

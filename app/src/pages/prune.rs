@@ -2,9 +2,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::prune::{PruneOptions, PrunerRow, get_pruner};
-use crate::components::{
-    Checkbox, ConfirmButton, ErrorPanel, Loading, PruneResultView, TextField, island_action,
-};
+use crate::components::{Checkbox, ConfirmButton, ErrorPanel, Loading, TextField, island_action};
 use crate::format::{size, time};
 
 /// (the options, confirm)
@@ -99,7 +97,7 @@ fn PruneForm() -> impl IntoView {
             )
             .await;
             #[cfg(not(feature = "hydrate"))]
-            let result = crate::components::made_in_the_browser::<crate::api::prune::PruneResult>();
+            let result = crate::components::made_in_the_browser::<crate::api::prune::ShownPrune>();
             (input, result)
         }
     });
@@ -135,13 +133,12 @@ fn PruneForm() -> impl IntoView {
         {move || outcome().and_then(|(_, result)| result.err()).map(|error| view! {
             <p class="error" role="alert">{error.to_string()}</p>
         })}
-        {move || outcome().and_then(|(input, result)| result.ok().map(|result| (input, result))).map(|(input, result)| {
-            let removable = result.dry_run && (result.images > 0 || result.items > 0);
+        {move || outcome().and_then(|(input, result)| result.ok().map(|result| (input, result))).map(|(input, shown)| {
             // The prune previewed, whatever the form says now.
             let options = input.0;
             view! {
-                <PruneResultView result/>
-                {removable.then(|| view! {
+                <div inner_html=shown.html></div>
+                {shown.removable.then(|| view! {
                     <ConfirmButton label="Prune for real" question="Prune these now? This cannot be undone."
                         yes="Yes, prune" busy=Signal::derive(move || prune.pending().get())
                         on_confirm=move || { prune.dispatch((options.clone(), true)); }/>

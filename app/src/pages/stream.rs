@@ -10,8 +10,8 @@ use super::{page_title, param, podman_pull, tls_flag};
 use crate::api::streams::tag_image;
 use crate::api::streams::{HistoryItem, StreamDetail, TagRow, get_stream};
 use crate::components::{
-    island_action, ActionError, Change, ChangeButton, CommandLine, ErrorPanel, ImportForm, LiveRegion, Loading,
-    When, YourAccess,
+    ActionError, Change, ChangeButton, CommandLine, ErrorPanel, ImportForm, LiveRegion, Loading,
+    When, YourAccess, island_action,
 };
 use crate::format::{encode, oc_tag_command, short_digest, size, tag_source};
 
@@ -278,7 +278,11 @@ fn PullCommands(
                 format!("skopeo copy {skopeo_flag}docker://{by_tag} oci:{name}"),
             ),
             ("podman by digest", "pull", podman_pull(&by_digest)),
-            ("docker by digest", "pull", format!("docker pull {by_digest}")),
+            (
+                "docker by digest",
+                "pull",
+                format!("docker pull {by_digest}"),
+            ),
             (
                 "skopeo by digest",
                 "pull",

@@ -75,8 +75,14 @@ fn LabelsEditor(
         async move {
             #[cfg(feature = "hydrate")]
             {
-                set_stream_metadata(crate::components::csrf(), namespace, stream, labels, annotations)
-                    .await?;
+                set_stream_metadata(
+                    crate::components::csrf(),
+                    namespace,
+                    stream,
+                    labels,
+                    annotations,
+                )
+                .await?;
                 crate::components::refresh_page().await;
             }
             #[cfg(not(feature = "hydrate"))]

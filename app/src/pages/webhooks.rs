@@ -83,8 +83,10 @@ fn Webhooks(
             </section>
         }
         .into_any(),
-        Some(false) => view! { <NeedsRole what="add or change webhooks" namespace=namespace.clone()/> }
-            .into_any(),
+        Some(false) => {
+            view! { <NeedsRole what="add or change webhooks" namespace=namespace.clone()/> }
+                .into_any()
+        }
         // The list above says why (in front of a cluster: not here).
         None => ().into_any(),
     };
@@ -363,7 +365,13 @@ fn EditWebhook(
     let update = island_action({
         let namespace = namespace.clone();
         move |(name, url, events, format): &WebhookInput| {
-            let input = (namespace.clone(), name.clone(), url.clone(), events.clone(), format.clone());
+            let input = (
+                namespace.clone(),
+                name.clone(),
+                url.clone(),
+                events.clone(),
+                format.clone(),
+            );
             async move {
                 #[cfg(feature = "hydrate")]
                 {
@@ -444,7 +452,13 @@ fn NewWebhook(namespace: String) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let settings = Settings::new(String::new(), "distribution".to_owned(), &[]);
     let create = island_action(move |(name, url, events, format): &WebhookInput| {
-        let input = (namespace.clone(), name.clone(), url.clone(), events.clone(), format.clone());
+        let input = (
+            namespace.clone(),
+            name.clone(),
+            url.clone(),
+            events.clone(),
+            format.clone(),
+        );
         async move {
             #[cfg(feature = "hydrate")]
             {
