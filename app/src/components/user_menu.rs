@@ -28,8 +28,8 @@ pub fn UserMenu() -> impl IntoView {
                             }.into_any(),
                             _ => view! { <a class="button" href=move || sign_in_href(&location) rel="external">"Sign in"</a> }.into_any(),
                         },
-                        // The not-found page is rendered without a data source (see
-                        // `NotFound`): nothing to say of the session until the browser asks.
+                        // A missing file's 404 is rendered without a data source (see
+                        // `console::router`): it says nothing of the session.
                         Err(ConsoleError::NotFound(_)) => ().into_any(),
                         Err(err) => view! { <span class="error">{err.to_string()}</span> }.into_any(),
                     }

@@ -137,11 +137,13 @@ fn StreamView(detail: StreamDetail, pull: Option<String>) -> impl IntoView {
                 <Timeline items=detail.history.clone() base=base.clone()/>
             </section>
     };
+    let pull = (!pullable.is_empty()).then(|| view! {
+        <PullCommands tags=pullable.clone() chosen repository=detail.pull_repository.clone() namespace=namespace.clone() stream=name.clone()/>
+    });
     view! {
         <LiveRegion watch=watch.clone() id="stream">{summary}        </LiveRegion>
-        {(!pullable.is_empty()).then(|| view! {
-            <PullCommands tags=pullable.clone() chosen repository=detail.pull_repository.clone() namespace=namespace.clone() stream=name.clone()/>
-        })}
+        // A region even while nothing can be pulled: the first image brings the commands.
+        <LiveRegion watch=watch.clone() id="pull">{pull}</LiveRegion>
         <StreamLabels namespace=namespace.clone() stream=name.clone() watch=watch.clone()
             labels=detail.labels.clone() annotations=detail.annotations.clone() can_edit=permissions.push/>
         {permissions.push.then(|| view! { <TagForm tags=tag_choices namespace=namespace.clone() stream=name.clone()/> })}
