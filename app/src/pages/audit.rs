@@ -4,7 +4,7 @@ use leptos_router::hooks::use_query_map;
 
 use crate::api::audit::{AuditEventRow, AuditEvents, list_audit_events};
 use crate::components::{ErrorPanel, Loading, When};
-use crate::format::encode;
+use crate::format::{encode, joined_or_dash};
 
 /// What the audit page is asked for by its address: `?before=` (a page's cursor), `?user=`,
 /// `?namespace=`.
@@ -196,11 +196,7 @@ fn details(event: &AuditEventRow) -> String {
         .chain(from.as_deref())
         .filter(|part| !part.is_empty())
         .collect();
-    if parts.is_empty() {
-        "—".to_owned()
-    } else {
-        parts.join("; ")
-    }
+    joined_or_dash(&parts, "; ")
 }
 
 #[cfg(test)]

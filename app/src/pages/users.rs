@@ -4,7 +4,7 @@ use leptos_meta::Title;
 use crate::api::audit::may_read_audit;
 use crate::api::users::{UserRow, list_users};
 use crate::components::{ErrorPanel, Loading, When};
-use crate::format::encode;
+use crate::format::{encode, joined_or_dash};
 
 /// Every user, with their identities and groups, for those who may list them (in Berth, the
 /// cluster administrators); each name opens what they did in the audit log, where there is one.
@@ -34,13 +34,6 @@ fn UserTable(users: Vec<UserRow>, audit: bool) -> impl IntoView {
     let list = if users.is_empty() {
         view! { <p class="empty">"No users yet."</p> }.into_any()
     } else {
-        let joined = |items: &[String]| {
-            if items.is_empty() {
-                "—".to_owned()
-            } else {
-                items.join(", ")
-            }
-        };
         view! {
             <table class="list users">
                 <thead><tr>
@@ -59,8 +52,8 @@ fn UserTable(users: Vec<UserRow>, audit: bool) -> impl IntoView {
                                 user.name.clone().into_any()
                             }}</td>
                             <td>{user.full_name.clone().unwrap_or_else(|| "—".to_owned())}</td>
-                            <td class="mono">{joined(&user.identities)}</td>
-                            <td>{joined(&user.groups)}</td>
+                            <td class="mono">{joined_or_dash(&user.identities, ", ")}</td>
+                            <td>{joined_or_dash(&user.groups, ", ")}</td>
                             <td class="nowrap">{if user.created.is_empty() {
                                 "—".into_any()
                             } else {

@@ -41,7 +41,8 @@ pub struct AuditSearch {
 }
 
 impl AuditSearch {
-    fn filtered(&self) -> bool {
+    /// Whether the page is filtered (by the server, [`AUDIT_SCAN`] entries at a time).
+    pub fn filtered(&self) -> bool {
         self.actor.is_some() || self.namespace.is_some()
     }
 

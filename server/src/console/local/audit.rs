@@ -44,12 +44,11 @@ impl AuditData for LocalConsoleData {
             namespace: given(namespace),
             page: AUDIT_PAGE,
         };
-        let filtered = search.actor.is_some() || search.namespace.is_some();
         let page = self.access.audit_page(&who, &search).await?;
         Ok(AuditEvents {
             events: page.entries.into_iter().map(audit_row).collect(),
             older: page.older,
-            filtered_among: if filtered { AUDIT_SCAN } else { 0 },
+            filtered_among: if search.filtered() { AUDIT_SCAN } else { 0 },
         })
     }
 
