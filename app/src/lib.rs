@@ -15,9 +15,9 @@ use leptos_router::{SsrMode, path};
 
 use components::{LiveFeed, UserMenu, provide_console, use_console};
 use pages::{
-    AccessPage, ComparePage, ImageFilesPage, ImagePage, KeysPage, LayerFilesPage, LifecyclePage,
-    NamespacePage, NamespacesPage, NotFound, PrunePage, SecretsPage, StreamPage, TokensPage,
-    WebhooksPage,
+    AccessPage, AuditPage, ComparePage, ImageFilesPage, ImagePage, KeysPage, LayerFilesPage,
+    LifecyclePage, NamespacePage, NamespacesPage, NotFound, PrunePage, SecretsPage, StreamPage,
+    TokensPage, UsersPage, WebhooksPage,
 };
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -61,6 +61,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/") view=NamespacesPage ssr=SsrMode::Async/>
                     <Route path=path!("/tokens") view=TokensPage ssr=SsrMode::Async/>
                     <Route path=path!("/prune") view=PrunePage ssr=SsrMode::Async/>
+                    <Route path=path!("/audit") view=AuditPage ssr=SsrMode::Async/>
+                    <Route path=path!("/users") view=UsersPage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace") view=NamespacePage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/access") view=AccessPage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/secrets") view=SecretsPage ssr=SsrMode::Async/>

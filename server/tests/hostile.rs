@@ -231,6 +231,10 @@ const SERVER_FUNCTIONS: &[&str] = &[
     "tokens",
     "create_token",
     "revoke_token",
+    "audit_events",
+    "may_read_audit",
+    "users",
+    "may_list_users",
 ];
 
 /// Query keys the routes read.

@@ -2,8 +2,10 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_location;
 
+use crate::api::audit::may_read_audit;
 use crate::api::namespaces::{NamespaceList, list_namespaces};
 use crate::api::prune::get_pruner;
+use crate::api::users::may_list_users;
 use crate::components::{
     ActionError, Change, ChangeButton, ErrorPanel, LiveRegion, Loading, When, island_action,
     sign_in_href, use_console,
@@ -19,6 +21,9 @@ pub fn NamespacesPage() -> impl IntoView {
     // The prune page is linked for those the server lets read the image pruner: the cluster
     // administrators.
     let pruner = Resource::new(|| (), |_| get_pruner());
+    // So are the users and the audit log, for those the server lets read them.
+    let users = Resource::new(|| (), |_| may_list_users());
+    let audit = Resource::new(|| (), |_| may_read_audit());
     view! {
         <Title text="Namespaces"/>
         <Suspense fallback=|| view! { <Loading what="namespaces"/> }>
@@ -27,7 +32,11 @@ pub fn NamespacesPage() -> impl IntoView {
                     Ok(list) => {
                         let signed_in = console.session.await.ok().and_then(|s| s.user).is_some();
                         let pruner = pruner.await.is_ok();
-                        view! { <NamespaceTable list signed_in pruner/> }.into_any()
+                        let admin = AdminLinks {
+                            users: users.await.unwrap_or(false),
+                            audit: audit.await.unwrap_or(false),
+                        };
+                        view! { <NamespaceTable list signed_in pruner admin/> }.into_any()
                     }
                     Err(error) => view! { <ErrorPanel error/> }.into_any(),
                 }
@@ -36,8 +45,20 @@ pub fn NamespacesPage() -> impl IntoView {
     }
 }
 
+/// The registry-wide pages linked from the head of the list, for those who may read them.
+#[derive(Debug, Clone, Copy)]
+struct AdminLinks {
+    users: bool,
+    audit: bool,
+}
+
 #[component]
-fn NamespaceTable(list: NamespaceList, signed_in: bool, pruner: bool) -> impl IntoView {
+fn NamespaceTable(
+    list: NamespaceList,
+    signed_in: bool,
+    pruner: bool,
+    admin: AdminLinks,
+) -> impl IntoView {
     let can_create = list.can_create;
     let empty = list.namespaces.is_empty();
     view! {
@@ -45,6 +66,8 @@ fn NamespaceTable(list: NamespaceList, signed_in: bool, pruner: bool) -> impl In
             <div class="panel-head">
                 <h1>"Namespaces"</h1>
                 {pruner.then(|| view! { <a class="head-link" href="/prune">"Prune images"</a> })}
+                {admin.users.then(|| view! { <a class="head-link" href="/users">"Users"</a> })}
+                {admin.audit.then(|| view! { <a class="head-link" href="/audit">"Audit log"</a> })}
                 {can_create.then(|| view! { <CreateNamespace/> })}
             </div>
             <LiveRegion watch="namespaces" id="namespaces">
