@@ -316,14 +316,14 @@ fn read_settling_regions() {
 /// its live regions, and puts `href` in the address bar in place of the current address.
 #[cfg(feature = "hydrate")]
 pub async fn show_page(href: &str) {
-    if swap_regions(href).await {
-        if let Ok(history) = window().history() {
-            let _ = history.replace_state_with_url(
-                &leptos::wasm_bindgen::JsValue::NULL,
-                "",
-                Some(href),
-            );
-        }
+    if swap_regions(href).await
+        && let Ok(history) = window().history()
+    {
+        let _ = history.replace_state_with_url(
+            &leptos::wasm_bindgen::JsValue::NULL,
+            "",
+            Some(href),
+        );
     }
 }
 
