@@ -18,6 +18,18 @@ pub fn size(bytes: u64) -> String {
     }
 }
 
+/// Items joined by `separator`, or "—" for none: a table cell or a fact that has nothing to say.
+pub fn joined_or_dash<T: AsRef<str>>(items: &[T], separator: &str) -> String {
+    if items.is_empty() {
+        return "—".to_owned();
+    }
+    items
+        .iter()
+        .map(AsRef::as_ref)
+        .collect::<Vec<&str>>()
+        .join(separator)
+}
+
 /// The first 12 hex digits of a digest, as `podman images` shows an image ID.
 pub fn short_digest(digest: &str) -> String {
     let hex = digest.split_once(':').map_or(digest, |(_, hex)| hex);
@@ -218,6 +230,14 @@ pub fn key_values(text: &str) -> Result<Vec<(String, String)>, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn nothing_to_list_is_a_dash() {
+        use super::joined_or_dash;
+        assert_eq!(joined_or_dash::<String>(&[], ", "), "—");
+        assert_eq!(joined_or_dash(&["a", "b"], ", "), "a, b");
+        assert_eq!(joined_or_dash(&["x".to_owned()], " "), "x");
+    }
+
     #[test]
     fn oc_commands_say_what_the_forms_do() {
         use super::{ImportCommand, oc_tag_command};

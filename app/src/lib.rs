@@ -13,11 +13,11 @@ use leptos_meta::{HashedStylesheet, MetaTags, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
-use components::{FocusOnNavigation, NoticeArea, UserMenu, provide_console, use_console};
+use components::{LiveFeed, UserMenu, provide_console, use_console};
 use pages::{
-    AccessPage, ComparePage, ImageFilesPage, ImagePage, KeysPage, LayerFilesPage, LifecyclePage,
-    NamespacePage, NamespacesPage, NotFound, PrunePage, SecretsPage, StreamPage, TokensPage,
-    WebhooksPage,
+    AccessPage, AuditPage, ComparePage, ImageFilesPage, ImagePage, KeysPage, LayerFilesPage,
+    LifecyclePage, NamespacePage, NamespacesPage, NotFound, PrunePage, SecretsPage, StreamPage,
+    TokensPage, UsersPage, WebhooksPage,
 };
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -31,7 +31,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
                 <AutoReload options=options.clone()/>
                 <HashedStylesheet options=options.clone() id="berth"/>
-                <HydrationScripts options/>
+                <HydrationScripts options islands=true/>
                 <MetaTags/>
             </head>
             <body>
@@ -45,13 +45,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     provide_console();
-    // Effects run only in the browser: the mark says the WASM bundle has taken over the page
-    // (browser tests wait for it).
-    Effect::new(|_| {
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
     view! {
         <Title formatter=document_title/>
         <Router>
@@ -68,10 +61,12 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/") view=NamespacesPage ssr=SsrMode::Async/>
                     <Route path=path!("/tokens") view=TokensPage ssr=SsrMode::Async/>
                     <Route path=path!("/prune") view=PrunePage ssr=SsrMode::Async/>
+                    <Route path=path!("/audit") view=AuditPage ssr=SsrMode::Async/>
+                    <Route path=path!("/users") view=UsersPage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace") view=NamespacePage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/access") view=AccessPage ssr=SsrMode::Async/>
-                    <Route path=path!("/ns/:namespace/webhooks") view=WebhooksPage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/secrets") view=SecretsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/ns/:namespace/webhooks") view=WebhooksPage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/keys") view=KeysPage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/lifecycle") view=LifecyclePage ssr=SsrMode::Async/>
                     <Route path=path!("/ns/:namespace/streams/:stream") view=StreamPage ssr=SsrMode::Async/>
@@ -82,8 +77,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/ns/:namespace/streams/:stream/images/:digest/layers/:layer") view=LayerFilesPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
-            <NoticeArea/>
-            <FocusOnNavigation/>
+            // Last: it marks the page hydrated once every island before it is.
+            <LiveFeed/>
         </Router>
     }
 }

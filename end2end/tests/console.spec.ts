@@ -226,6 +226,7 @@ test("access is managed in the console: bind, see who can pull, service account 
   await signIn(page, "admin", ADMIN_PASSWORD);
   await page.getByRole("link", { name: "Access" }).click();
   await expect(page).toHaveURL(/\/ns\/acc\/access$/);
+  await hydrated(page);
   await page.getByLabel("Name", { exact: true }).fill("ada");
   await page.getByLabel("the role").selectOption("editor");
   await page.getByRole("button", { name: "Add binding" }).click();
@@ -263,6 +264,7 @@ test("the main flow works with the keyboard alone", async ({ page }) => {
   await tabTo(page, page.getByRole("link", { name: "keys", exact: true }));
   await page.keyboard.press("Enter");
   await expect(page).toHaveURL(/\/ns\/keys$/);
+  await hydrated(page);
   await tabTo(page, page.getByLabel("Search image streams"));
   await page.keyboard.type("to");
   await tabTo(page, page.getByRole("link", { name: "tool", exact: true }));

@@ -54,6 +54,8 @@ test("import an image from another registry in the console", async ({ page }) =>
   await page.screenshot({ path: screenshotPath("import"), fullPage: true });
 
   await page.locator('tr[data-stream="tool"]').getByRole("link", { name: "tool" }).click();
+  await expect(page).toHaveURL(/\/ns\/imports\/streams\/tool$/);
+  await hydrated(page);
   await expect(page.locator('tr[data-tag="1.0"]')).toContainText(`from ${remoteHost}/vendor/tool:1.0`);
 
   // A failure is said in the form and kept on the tag as a warning.

@@ -90,6 +90,7 @@ test("an image's layers open as file trees, merged and one by one", async ({ pag
   // Layer 2 alone: its whiteout and its new motd; search by path.
   await page.getByRole("link", { name: /^Layer 2/ }).click();
   await expect(page).toHaveURL(/\/layers\/sha256(:|%3A)[0-9a-f]+$/);
+  await hydrated(page);
   await page.getByLabel("Search files by path").fill("old");
   await expect(page.locator('tr[data-path="app/.wh.old.txt"]')).toContainText("whiteout");
   await page.getByLabel("Search files by path").fill("");

@@ -21,6 +21,7 @@ test("a pull secret added in the console is listed without its credentials, then
   await signIn(page, "admin", ADMIN_PASSWORD);
   await page.getByRole("link", { name: "Pull secrets" }).click();
   await expect(page).toHaveURL(/\/ns\/vaulted\/secrets$/);
+  await hydrated(page);
   await expect(page.getByRole("heading", { name: "Pull secrets of vaulted" })).toBeVisible();
   await expect(page.getByText("No pull secrets yet")).toBeVisible();
 

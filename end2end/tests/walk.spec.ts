@@ -137,15 +137,24 @@ test("deleting a namespace says what goes and asks for its name", async ({ page 
   await expect(row).toHaveCount(0);
 });
 
-test("after following a link, the focus is on the new page's heading", async ({ page }) => {
+test("a followed link is a page load: the keyboard starts again at \"Skip to content\"", async ({ page }) => {
+  // Pages are loaded by the browser (islands, no client-side router), so what a page load does
+  // for focus applies: the first Tab goes to the skip link, which leads to the page's content.
   skopeoPush(buildImage("focus"), host, "focus/app:v1", admin);
   await openAsAdmin(page, "/");
   await page.locator('tr[data-namespace="focus"] a').click();
-  await expect(page.getByRole("heading", { level: 1 })).toContainText("focus");
-  await expect(page.getByRole("heading", { level: 1 })).toBeFocused();
+  await expect(page).toHaveURL(/\/ns\/focus$/);
+  await hydrated(page);
+  await page.keyboard.press("Tab");
+  await expect(page.getByRole("link", { name: "Skip to content" })).toBeFocused();
+  await page.keyboard.press("Enter");
+  await page.keyboard.press("Tab");
+  await expect(page.locator("main :focus")).toHaveCount(1);
   await page.locator('tr[data-stream="app"]').getByRole("link", { name: "app" }).click();
   await expect(page.getByRole("heading", { level: 1 })).toContainText("app");
-  await expect(page.getByRole("heading", { level: 1 })).toBeFocused();
+  await hydrated(page);
+  await page.keyboard.press("Tab");
+  await expect(page.getByRole("link", { name: "Skip to content" })).toBeFocused();
 });
 
 test("imports: plain HTTP hint, a failed first import offers no pull, dry run", async ({ page }) => {
@@ -162,6 +171,8 @@ test("imports: plain HTTP hint, a failed first import offers no pull, dry run", 
 
   // The new stream's tag has no image: it says the import failed and offers no pull commands.
   await page.locator('tr[data-stream="walk"]').getByRole("link", { name: "walk" }).click();
+  await expect(page).toHaveURL(/\/ns\/walkimports\/streams\/walk$/);
+  await hydrated(page);
   const row = page.locator('tr[data-tag="1.0"]');
   await expect(row.locator(".warning")).toContainText("Last import failed");
   await expect(row).toContainText("no image");

@@ -1022,13 +1022,14 @@ async fn team_app_tags(server: &TestServer) -> Vec<String> {
         .collect()
 }
 
-fn digests(result: &Value, key: &str) -> Vec<String> {
-    result["streams"]
-        .as_array()
+/// The images a prune's answer, as the console shows it, lists.
+fn pruned_images(shown: &Value) -> Vec<String> {
+    shown["html"]
+        .as_str()
         .unwrap()
-        .iter()
-        .flat_map(|stream| stream[key].as_array().unwrap())
-        .map(|digest| digest.as_str().unwrap().to_owned())
+        .split("data-image=\"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().to_owned())
         .collect()
 }
 
@@ -1236,10 +1237,15 @@ async fn lifecycle_rules_are_the_namespace_admins_and_dry_runs_delete_nothing() 
     )
     .await
     .unwrap();
-    assert_eq!(dry["dry_run"], true);
-    assert_eq!(digests(&dry, "images"), [first.as_str()]);
-    assert_eq!(dry["streams"][0]["items"], json!([["v1", first]]));
-    assert!(dry["bytes"].as_u64().unwrap() > 0, "{dry}");
+    let html = dry["html"].as_str().unwrap();
+    assert!(html.contains(r#"data-result="dry-run""#), "{dry}");
+    assert_eq!(dry["removable"], true);
+    assert_eq!(pruned_images(&dry), [first.as_str()]);
+    assert!(html.contains(r#"<span class="tag">v1</span>"#), "{dry}");
+    assert!(
+        html.contains("Would remove 1 image and 1 history item from 1 stream, freeing "),
+        "{dry}"
+    );
     assert_eq!(team_app_tags(&server).await, ["v1", "v2"]);
     let manifest = format!("/v2/team/app/manifests/{first}");
     assert_eq!(
@@ -1255,8 +1261,15 @@ async fn lifecycle_rules_are_the_namespace_admins_and_dry_runs_delete_nothing() 
     )
     .await
     .unwrap();
-    assert_eq!(run["dry_run"], false);
-    assert_eq!(digests(&run, "images"), [first.as_str()]);
+    assert!(
+        run["html"]
+            .as_str()
+            .unwrap()
+            .contains(r#"data-result="done""#),
+        "{run}"
+    );
+    assert_eq!(run["removable"], false);
+    assert_eq!(pruned_images(&run), [first.as_str()]);
     assert_eq!(team_app_tags(&server).await, ["v2"]);
     assert_eq!(
         server.get(&manifest).send().await.unwrap().status(),
@@ -1328,8 +1341,8 @@ async fn lifecycle_rules_are_the_namespace_admins_and_dry_runs_delete_nothing() 
     )
     .await
     .unwrap();
-    assert_eq!(preview["dry_run"], true);
-    assert_eq!(digests(&preview, "images"), [second.as_str()]);
+    assert_eq!(preview["removable"], true);
+    assert_eq!(pruned_images(&preview), [second.as_str()]);
     assert_eq!(team_app_history(&server).await, second);
     let pruned = change(
         &admin,
@@ -1339,7 +1352,7 @@ async fn lifecycle_rules_are_the_namespace_admins_and_dry_runs_delete_nothing() 
     )
     .await
     .unwrap();
-    assert_eq!(digests(&pruned, "images"), [second]);
+    assert_eq!(pruned_images(&pruned), [second]);
     assert_eq!(team_app_history(&server).await, replaced);
 }
 
@@ -1559,4 +1572,199 @@ async fn stream_labels_are_shown_and_set_by_those_who_may_update() {
         .await
         .unwrap_err();
     assert!(refused["Forbidden"].is_string(), "{refused}");
+}
+
+/// A console page's HTML, with its status.
+async fn page(client: &reqwest::Client, server: &TestServer, path: &str) -> (StatusCode, String) {
+    let response = client.get(server.url(path)).send().await.unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+/// The ids of a page of the audit log, as the server function answers it.
+fn audit_ids(page: &Value) -> Vec<i64> {
+    page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["id"].as_i64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_audit_log_and_the_users_are_the_cluster_administrators_pages() {
+    let server = TestServer::start();
+    let pat_token = server.add_user("pat", "pat-password", &[]);
+    let pat_api = common::client_with_token(&pat_token);
+    // More changes than a page shows: namespaces pat makes (and administers).
+    for n in 0..55 {
+        common::create_namespace(&pat_api, &server, &format!("pats-{n}")).await;
+    }
+    let (admin, _) = console_session(&server, "admin", ADMIN_PASSWORD).await;
+    let (pat, _) = console_session(&server, "pat", "pat-password").await;
+
+    // The administrator: the links, the newest entries first, a page at a time.
+    let (status, namespaces) = page(&admin, &server, "/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(namespaces.contains(r#"href="/audit""#), "{namespaces}");
+    assert!(namespaces.contains(r#"href="/users""#), "{namespaces}");
+    assert_eq!(
+        read(&admin, &server, "/console/api/may_read_audit").await,
+        true
+    );
+    assert_eq!(
+        read(&admin, &server, "/console/api/may_list_users").await,
+        true
+    );
+    let first = read(
+        &admin,
+        &server,
+        "/console/api/audit_events?user=&namespace=",
+    )
+    .await;
+    let ids = audit_ids(&first);
+    assert_eq!(ids.len(), 50, "{first}");
+    assert!(ids.windows(2).all(|pair| pair[0] > pair[1]), "{ids:?}");
+    let older = first["older"].as_i64().unwrap();
+    assert_eq!(older, *ids.last().unwrap());
+    assert_eq!(first["filtered_among"], 0);
+    // Signing in to the console is in it too.
+    assert!(
+        first["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "login-console" && e["actor"] == "pat"),
+        "{first}"
+    );
+    let (status, html) = page(&admin, &server, "/audit").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("namespace-create"), "{html}");
+    assert!(
+        html.contains(&format!(r#"href="/audit?before={older}""#)),
+        "{html}"
+    );
+    assert_eq!(html.matches("<tr data-audit=").count(), 50);
+
+    // Older: the rest, down to the first namespace; no older page after the last.
+    let rest = read(
+        &admin,
+        &server,
+        &format!("/console/api/audit_events?before={older}&user=&namespace="),
+    )
+    .await;
+    let rest_ids = audit_ids(&rest);
+    assert!(
+        !rest_ids.is_empty() && rest_ids.iter().all(|id| *id < older),
+        "{rest}"
+    );
+    let (status, html) = page(&admin, &server, &format!("/audit?before={older}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains(">pats-0<"), "{html}");
+    assert!(html.contains(r#"href="/audit">Newest"#), "{html}");
+    if rest_ids.len() < 50 {
+        assert_eq!(rest["older"], Value::Null, "{rest}");
+        assert!(!html.contains(">Older<"), "{html}");
+    }
+
+    // Filtered by user and namespace: one entry, said to be filtered by the server.
+    let one = read(
+        &admin,
+        &server,
+        "/console/api/audit_events?user=pat&namespace=pats-3",
+    )
+    .await;
+    assert_eq!(audit_ids(&one).len(), 1, "{one}");
+    let entry = &one["events"][0];
+    assert_eq!(entry["actor"], "pat");
+    assert_eq!(entry["action"], "namespace-create");
+    assert_eq!(entry["target"], "pats-3");
+    assert_eq!(entry["namespace"], "pats-3");
+    assert_eq!(entry["success"], true);
+    assert_eq!(one["older"], Value::Null, "{one}");
+    assert_eq!(one["filtered_among"], 1000);
+    let (status, html) = page(&admin, &server, "/audit?user=pat&namespace=pats-3").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(html.matches("<tr data-audit=").count(), 1, "{html}");
+    assert!(html.contains("Filtered by the server"), "{html}");
+    assert!(html.contains(r#"value="pat""#), "{html}");
+    // By user alone: pat's, a page of them and more.
+    let pats = read(
+        &admin,
+        &server,
+        "/console/api/audit_events?user=pat&namespace=",
+    )
+    .await;
+    assert_eq!(audit_ids(&pats).len(), 50);
+    assert!(
+        pats["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["actor"] == "pat")
+    );
+    assert!(pats["older"].is_i64(), "{pats}");
+    let nobody = read(
+        &admin,
+        &server,
+        "/console/api/audit_events?user=nobody&namespace=",
+    )
+    .await;
+    assert_eq!(audit_ids(&nobody), Vec::<i64>::new());
+    assert_eq!(nobody["older"], Value::Null);
+
+    // Users: both, with how they sign in; each name opens what they did.
+    let users = read(&admin, &server, "/console/api/users").await;
+    let names: Vec<&str> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|user| user["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["admin", "pat"]);
+    assert!(
+        users[1]["identities"][0]
+            .as_str()
+            .unwrap()
+            .ends_with(":pat"),
+        "{users}"
+    );
+    let (status, html) = page(&admin, &server, "/users").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains(r#"<tr data-user="admin""#), "{html}");
+    assert!(html.contains(r#"<tr data-user="pat""#), "{html}");
+    assert!(html.contains(r#"href="/audit?user=pat""#), "{html}");
+
+    // A plain user: no links, the refusal on both pages and from the server functions.
+    let (_, namespaces) = page(&pat, &server, "/").await;
+    assert!(!namespaces.contains(r#"href="/audit""#), "{namespaces}");
+    assert!(!namespaces.contains(r#"href="/users""#), "{namespaces}");
+    assert_eq!(
+        read(&pat, &server, "/console/api/may_read_audit").await,
+        false
+    );
+    assert_eq!(
+        read(&pat, &server, "/console/api/may_list_users").await,
+        false
+    );
+    for path in ["/audit", "/users", "/audit?user=pat"] {
+        let (status, html) = page(&pat, &server, path).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+        assert!(html.contains("Not allowed"), "{path}: {html}");
+        assert!(!html.contains("namespace-create"), "{path}: {html}");
+    }
+    for path in [
+        "/console/api/audit_events?user=pat&namespace=",
+        "/console/api/users",
+    ] {
+        let refused = refused_read(&pat, &server, path).await;
+        assert!(refused["Forbidden"].is_string(), "{path}: {refused}");
+    }
+
+    // Someone not signed in is invited to sign in.
+    let visitor = common::browser();
+    for path in ["/audit", "/users"] {
+        let (status, html) = page(&visitor, &server, path).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
+        assert!(html.contains("Sign in to see this page"), "{path}: {html}");
+    }
 }

@@ -202,6 +202,7 @@ const ROUTES: &[&str] = &[
 /// The console's server functions (`/console/api/<name>`).
 const SERVER_FUNCTIONS: &[&str] = &[
     "session",
+    "change",
     "namespaces",
     "create_namespace",
     "delete_namespace",
@@ -230,6 +231,10 @@ const SERVER_FUNCTIONS: &[&str] = &[
     "tokens",
     "create_token",
     "revoke_token",
+    "audit_events",
+    "may_read_audit",
+    "users",
+    "may_list_users",
 ];
 
 /// Query keys the routes read.

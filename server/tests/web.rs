@@ -559,6 +559,17 @@ async fn signed_in_pages_are_not_stored() {
         );
         assert_eq!(header(&page, "cache-control"), "no-store", "{path}");
     }
+    // A missing page asked by a browser says who is signed in, and is not stored either.
+    let missing = browser
+        .get(server.url("/no/such/page"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert_eq!(header(&missing, "cache-control"), "no-store");
+    let body = missing.text().await.unwrap();
+    assert!(body.contains(r#"data-user="admin""#), "{body}");
     // Server functions answer JSON, which Back does not show.
     let session = expect_status(
         browser.get(server.url("/console/api/session")),

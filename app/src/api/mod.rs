@@ -8,6 +8,7 @@
 //! token.
 
 pub mod access;
+pub mod audit;
 pub mod diff;
 pub mod images;
 pub mod immutability;
@@ -22,6 +23,7 @@ pub mod session;
 pub mod signatures;
 pub mod streams;
 pub mod tokens;
+pub mod users;
 pub mod webhooks;
 
 use leptos::server_fn::codec::JsonEncoding;
@@ -98,6 +100,8 @@ pub trait ConsoleData:
     + immutability::TagRuleData
     + prune::PruneData
     + signatures::SignatureData
+    + audit::AuditData
+    + users::UserData
     + 'static
 {
 }
@@ -120,6 +124,8 @@ impl<T> ConsoleData for T where
         + immutability::TagRuleData
         + prune::PruneData
         + signatures::SignatureData
+        + audit::AuditData
+        + users::UserData
         + 'static
 {
 }

@@ -31,6 +31,27 @@ pub struct PruneResult {
     pub errors: Vec<String>,
 }
 
+/// A prune's or retention run's answer as the console shows it: rendered on the server
+/// (`PruneResultView`), so that the browser's bundle carries neither the answer's type nor its
+/// view; and whether it was a dry run that found something to remove (the confirm is offered
+/// then).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShownPrune {
+    pub html: String,
+    pub removable: bool,
+}
+
+#[cfg(feature = "ssr")]
+impl From<PruneResult> for ShownPrune {
+    fn from(result: PruneResult) -> Self {
+        use leptos::tachys::view::RenderHtml;
+        let removable = result.dry_run && (result.images > 0 || result.items > 0);
+        let html =
+            Owner::new().with(|| view! { <crate::components::PruneResultView result/> }.to_html());
+        ShownPrune { html, removable }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PrunedStreamRow {
     pub namespace: String,
@@ -100,6 +121,10 @@ pub async fn prune_images(
     csrf: String,
     options: PruneOptions,
     confirm: bool,
-) -> ConsoleResult<PruneResult> {
-    changing(&csrf).await?.prune_images(options, confirm).await
+) -> ConsoleResult<ShownPrune> {
+    changing(&csrf)
+        .await?
+        .prune_images(options, confirm)
+        .await
+        .map(ShownPrune::from)
 }

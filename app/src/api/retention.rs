@@ -7,7 +7,7 @@ use leptos::server_fn::codec::GetUrl;
 use serde::{Deserialize, Serialize};
 
 use super::ConsoleResult;
-use super::prune::PruneResult;
+use super::prune::{PruneResult, ShownPrune};
 #[cfg(feature = "ssr")]
 use super::{changing, console_data};
 
@@ -106,9 +106,10 @@ pub async fn run_retention_policy(
     namespace: String,
     name: String,
     confirm: bool,
-) -> ConsoleResult<PruneResult> {
+) -> ConsoleResult<ShownPrune> {
     changing(&csrf)
         .await?
         .run_retention_policy(&namespace, &name, confirm)
         .await
+        .map(ShownPrune::from)
 }

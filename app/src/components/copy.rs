@@ -4,7 +4,7 @@ use leptos::prelude::*;
 
 /// A button that copies `text` to the clipboard and says so for two seconds.
 #[component]
-pub fn CopyButton(#[prop(into)] text: String, #[prop(into)] label: String) -> impl IntoView {
+pub fn CopyButton(text: String, label: String) -> impl IntoView {
     let copied = RwSignal::new(false);
     let copy = move |_| {
         #[cfg(feature = "hydrate")]
@@ -23,13 +23,13 @@ pub fn CopyButton(#[prop(into)] text: String, #[prop(into)] label: String) -> im
     }
 }
 
-/// A command to run, with its copy button.
-#[component]
-pub fn CommandLine(#[prop(into)] command: String, #[prop(into)] label: String) -> impl IntoView {
+/// A command to run, with its copy button (an island: the button acts in the browser).
+#[island(lazy)]
+pub fn CommandLine(command: String, label: String) -> impl IntoView {
     view! {
         <div class="command">
             <code>{command.clone()}</code>
-            <CopyButton text=command label=label/>
+            <CopyButton text=command label/>
         </div>
     }
 }

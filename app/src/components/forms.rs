@@ -1,6 +1,21 @@
+use std::future::Future;
 use std::sync::Arc;
 
 use leptos::prelude::*;
+
+/// The action of an island. Its runs are browser futures (fetch, the DOM: not `Send`), but the
+/// island is also rendered on the server, where an action made with `Action::new_local` panics
+/// when the page's owner is dropped on another thread: the run is wrapped instead (it is only
+/// ever polled in the browser).
+pub fn island_action<I, O, F, Run>(run: F) -> Action<I, O>
+where
+    I: Send + Sync + 'static,
+    O: Send + Sync + 'static,
+    F: Fn(&I) -> Run + Send + Sync + 'static,
+    Run: Future<Output = O> + 'static,
+{
+    Action::new(move |input: &I| send_wrapper::SendWrapper::new(run(input)))
+}
 
 /// The error of an action's last run, if it failed.
 #[component]
@@ -28,17 +43,17 @@ pub fn ConfirmButton(
     #[prop(into)] question: String,
     #[prop(into)] yes: String,
     /// The first button's accessible name, when `label` alone does not say what it acts on.
-    #[prop(optional, into)]
+    #[prop(default = None)]
     aria_label: Option<String>,
-    #[prop(default = "danger")] class: &'static str,
+    #[prop(into, default = "danger".into())] class: String,
     /// While true, `yes` is disabled (the action is running).
     #[prop(optional, into)]
     busy: MaybeProp<bool>,
     /// What the action takes with it, shown under the question while it asks.
-    #[prop(optional, into)]
+    #[prop(default = None)]
     details: Option<ViewFn>,
     /// A name to type before `yes` is enabled, for what cannot be undone and takes much.
-    #[prop(optional, into)]
+    #[prop(default = None)]
     type_to_confirm: Option<String>,
     on_confirm: impl Fn() + Send + Sync + 'static,
 ) -> impl IntoView {
@@ -112,18 +127,6 @@ pub fn ConfirmButton(
                 </span>
             </Show>
         </span>
-    }
-}
-
-/// A delete button that asks once more before it acts.
-#[component]
-pub fn DeleteButton(
-    #[prop(into)] what: String,
-    on_confirm: impl Fn() + Send + Sync + 'static,
-) -> impl IntoView {
-    view! {
-        <ConfirmButton label="Delete" aria_label=format!("Delete {what}") class="danger subtle"
-            question=format!("Delete {what}?") yes="Yes, delete" on_confirm/>
     }
 }
 

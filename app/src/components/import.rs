@@ -1,71 +1,43 @@
 use leptos::prelude::*;
 
-use super::{ActionError, Checkbox, CommandLine, use_console};
-use crate::api::ConsoleResult;
-use crate::api::imports::{ImportOutcome, ImportRequest, import_images};
+use super::{ActionError, Checkbox, CommandLine, island_action};
+#[cfg(feature = "hydrate")]
+use crate::api::imports::import_images;
+use crate::api::imports::{ImportOutcome, ImportRequest};
 use crate::format::{ImportCommand, encode, short_digest};
 
-/// The import form's fields and action, owned by the page: the form is redrawn when the page's
-/// data is read again (after the import itself, through the live feed) and keeps its state.
-#[derive(Clone, Copy)]
-pub struct ImportState {
-    from: RwSignal<String>,
-    into: RwSignal<String>,
-    tag: RwSignal<String>,
-    all_tags: RwSignal<bool>,
-    insecure: RwSignal<bool>,
-    scheduled: RwSignal<bool>,
-    local: RwSignal<bool>,
-    dry_run: RwSignal<bool>,
-    action: Action<ImportRequest, ConsoleResult<Vec<ImportOutcome>>>,
-}
-
-impl Default for ImportState {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl ImportState {
-    /// Made in the page's component (it reads the console context).
-    pub fn new() -> Self {
-        let console = use_console();
-        ImportState {
-            from: RwSignal::new(String::new()),
-            into: RwSignal::new(String::new()),
-            tag: RwSignal::new(String::new()),
-            all_tags: RwSignal::new(false),
-            insecure: RwSignal::new(false),
-            scheduled: RwSignal::new(false),
-            local: RwSignal::new(false),
-            dry_run: RwSignal::new(false),
-            action: Action::new(move |request: &ImportRequest| {
-                let (csrf, request) = (console.csrf(), request.clone());
-                async move { import_images(csrf, request).await }
-            }),
-        }
-    }
-}
-
 /// `oc import-image` in a form: a remote image (or all its repository's tags) into a stream of
-/// `namespace`; `stream` fixes the stream (the stream page), else it is asked for.
-#[component]
-pub fn ImportForm(
-    state: ImportState,
-    namespace: String,
-    #[prop(optional)] stream: Option<String>,
-) -> impl IntoView {
-    let ImportState {
-        from,
-        into,
-        tag,
-        all_tags,
-        insecure,
-        scheduled,
-        local,
-        dry_run,
-        action: import,
-    } = state;
+/// `namespace`; `stream` fixes the stream (the stream page), else it is asked for. What is typed
+/// is kept when the page's data is read again (after the import itself).
+#[island(lazy)]
+pub fn ImportForm(namespace: String, #[prop(optional)] stream: Option<String>) -> impl IntoView {
+    let from = RwSignal::new(String::new());
+    let into = RwSignal::new(String::new());
+    let tag = RwSignal::new(String::new());
+    let all_tags = RwSignal::new(false);
+    let insecure = RwSignal::new(false);
+    let scheduled = RwSignal::new(false);
+    let local = RwSignal::new(false);
+    let dry_run = RwSignal::new(false);
+    let import = island_action(move |request: &ImportRequest| {
+        let request = request.clone();
+        async move {
+            #[cfg(feature = "hydrate")]
+            {
+                let dry_run = request.dry_run;
+                let outcomes = import_images(super::csrf(), request).await?;
+                if !dry_run {
+                    super::refresh_page().await;
+                }
+                Ok::<Vec<ImportOutcome>, crate::api::ConsoleError>(outcomes)
+            }
+            #[cfg(not(feature = "hydrate"))]
+            {
+                let _ = request;
+                Ok::<Vec<ImportOutcome>, crate::api::ConsoleError>(Vec::new())
+            }
+        }
+    });
     let images_of = namespace.clone();
     let command_namespace = namespace.clone();
     let command_stream = stream.clone();
@@ -124,7 +96,7 @@ pub fn ImportForm(
                             insecure: insecure.get(),
                         }
                         .command();
-                        view! { <CommandLine label="oc import-image command" command/> }
+                        view! { <CommandLine label="oc import-image command".to_owned() command/> }
                     })
                 }}
                 <button type="submit" disabled=move || import.pending().get()>

@@ -1,5 +1,7 @@
-//! What every page shares: the session, the live change feed, and short notices.
+//! What every page shares: the session, the live change feed with its notices, and the live
+//! regions of a page that the feed reads again from the server.
 
+#[cfg(feature = "hydrate")]
 use std::time::Duration;
 
 use leptos::prelude::*;
@@ -94,106 +96,122 @@ impl LiveChange {
         }
     }
 
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     pub fn touches_namespace(&self, namespace: &str) -> bool {
         self.namespace == namespace || (self.kind == "Namespace" && self.name == namespace)
     }
 
     /// An access change of `namespace`, or of the user's own tokens (`None`).
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     pub fn touches_access(&self, namespace: Option<&str>) -> bool {
         self.kind == "Access" && self.namespace == namespace.unwrap_or_default()
     }
 
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     pub fn touches_stream(&self, namespace: &str, stream: &str) -> bool {
         self.kind == "ImageStream" && self.namespace == namespace && self.name == stream
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-pub struct Notices(RwSignal<Vec<(u64, String)>>);
-
-impl Notices {
-    /// Shows a notice for a few seconds.
-    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
-    pub fn say(&self, text: String) {
-        let notices = self.0;
-        let id = notices.with_untracked(|n| n.last().map_or(0, |(id, _)| id + 1));
-        notices.update(|n| {
-            n.push((id, text));
-            if n.len() > 4 {
-                n.remove(0);
-            }
-        });
-        set_timeout(
-            move || notices.update(|n| n.retain(|(other, _)| *other != id)),
-            Duration::from_secs(6),
-        );
-    }
-}
-
+/// What the server's pages read of the session (who is signed in, the CSRF token, the cluster
+/// in front of which the console runs), once per page.
 #[derive(Clone, Copy)]
 pub struct Console {
     pub session: Resource<ConsoleResult<SessionInfo>>,
-    /// The newest change seen on the live feed.
-    pub last_change: RwSignal<Option<LiveChange>>,
-    pub notices: Notices,
-    /// The clock of relative times (seconds since the epoch; see `When`).
-    pub now: RwSignal<i64>,
-}
-
-impl Console {
-    /// The session's CSRF token, which every change carries.
-    pub fn csrf(&self) -> String {
-        self.session
-            .get_untracked()
-            .and_then(Result::ok)
-            .and_then(|s| s.csrf_token)
-            .unwrap_or_default()
-    }
-
-    /// A counter that moves on each live change `relevant` selects: pages read it in their
-    /// resources' sources to refetch.
-    pub fn revision(
-        &self,
-        relevant: impl Fn(&LiveChange) -> bool + Send + Sync + 'static,
-    ) -> Memo<u64> {
-        let last_change = self.last_change;
-        let count = RwSignal::new(0u64);
-        Effect::new(move |_| {
-            if last_change.with(|c| c.as_ref().is_some_and(&relevant)) {
-                count.update(|n| *n += 1);
-            }
-        });
-        Memo::new(move |_| count.get())
-    }
 }
 
 pub fn use_console() -> Console {
     expect_context::<Console>()
 }
 
-/// Makes the console context and, in the browser, follows the server's event stream.
 pub fn provide_console() -> Console {
     let console = Console {
         session: Resource::new(|| (), |_| current_session()),
-        last_change: RwSignal::new(None),
-        notices: Notices(RwSignal::new(Vec::new())),
-        now: RwSignal::new(super::when::now_seconds()),
     };
     provide_context(console);
-    // In the browser, relative times follow the clock (and the browser's, not the server's,
-    // from the first tick on).
-    Effect::new(move |_| {
-        let tick = move || console.now.set(super::when::now_seconds());
-        tick();
-        let _ = set_interval_with_handle(tick, Duration::from_secs(60));
-    });
-    #[cfg(feature = "hydrate")]
-    follow_changes(console);
     console
 }
 
+/// What a live region of a page shows, so that the feed knows which changes touch it:
+/// `namespaces` (the namespace list), `namespace:NS`, `stream:NS/NAME`, `access:NS`, or
+/// `access:` for the signed-in user's own tokens.
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+pub fn watches(watch: &str, change: &LiveChange) -> bool {
+    match watch.split_once(':') {
+        None if watch == "namespaces" => change.kind == "Namespace" || change.kind == "ImageStream",
+        Some(("namespace", namespace)) => change.touches_namespace(namespace),
+        Some(("stream", place)) => place
+            .split_once('/')
+            .is_some_and(|(namespace, stream)| change.touches_stream(namespace, stream)),
+        Some(("access", "")) => change.touches_access(None),
+        Some(("access", namespace)) => change.touches_access(Some(namespace)),
+        _ => false,
+    }
+}
+
+/// A part of a page that shows what changes: rendered on the server, and read again from the
+/// server (the page's HTML, this region of it) when the live feed brings a change it `watch`es
+/// (see [`watches`]) or a change made on the page succeeds. Forms stay outside regions, so
+/// that what is being typed is kept, or are marked `data-keep` (see
+/// `keep_what_the_user_made`).
+#[component]
+pub fn LiveRegion(
+    #[prop(into)] watch: String,
+    /// Unique on the page: how the region is found in the page read again.
+    id: &'static str,
+    /// What it shows goes on changing for a while after a change (deliveries, retries): it is
+    /// read again every 2 s for 10 s after one, and while it shows something pending.
+    #[prop(optional)]
+    settle: bool,
+    children: Children,
+) -> impl IntoView {
+    view! { <div class="live-region" id=id data-live=watch data-settle=settle.then_some("")>{children()}</div> }
+}
+
+/// The live feed of the page: follows the server's event stream, says each change in a notice
+/// (a live region screen readers announce) and reads the page's [`LiveRegion`]s again when a
+/// change touches them. Once on every page, last (see `App`), and the one island loaded with the
+/// bundle itself: islands hydrate in the page's order, each once its code has come, so when this
+/// one does the page's others have, and it marks the page as taken over (`data-hydrated`, which
+/// browser tests and the benchmark wait for).
+#[island]
+pub fn LiveFeed() -> impl IntoView {
+    let notices = RwSignal::new(Vec::<(u64, String)>::new());
+    #[cfg(feature = "hydrate")]
+    {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+        follow_changes(notices);
+        read_settling_regions();
+    }
+    view! {
+        <div class="notices" role="status" aria-live="polite">
+            <For each=move || notices.get() key=|(id, _)| *id let:notice>
+                <p class="notice">{notice.1}</p>
+            </For>
+        </div>
+    }
+}
+
+/// Shows a notice for a few seconds.
 #[cfg(feature = "hydrate")]
-fn follow_changes(console: Console) {
+fn say(notices: RwSignal<Vec<(u64, String)>>, text: String) {
+    let id = notices.with_untracked(|n| n.last().map_or(0, |(id, _)| id + 1));
+    notices.update(|n| {
+        n.push((id, text));
+        if n.len() > 4 {
+            n.remove(0);
+        }
+    });
+    set_timeout(
+        move || notices.update(|n| n.retain(|(other, _)| *other != id)),
+        Duration::from_secs(6),
+    );
+}
+
+#[cfg(feature = "hydrate")]
+fn follow_changes(notices: RwSignal<Vec<(u64, String)>>) {
     use futures_util::StreamExt;
     use gloo_net::eventsource::futures::EventSource;
 
@@ -220,25 +238,237 @@ fn follow_changes(console: Console) {
                 serde_json::from_str::<LiveChange>(&data)
             };
             if let Ok(change) = change {
-                console.notices.say(change.describe());
-                console.last_change.set(Some(change));
+                say(notices, change.describe());
+                if watched_regions()
+                    .iter()
+                    .any(|(_, watch)| watches(watch, &change))
+                {
+                    refresh_page().await;
+                }
             }
         }
     });
 }
 
-/// The notices, in a live region screen readers announce.
-#[component]
-pub fn NoticeArea() -> impl IntoView {
-    let console = use_console();
-    let notices = console.notices.0;
-    view! {
-        <div class="notices" role="status" aria-live="polite">
-            <For each=move || notices.get() key=|(id, _)| *id let:notice>
-                <p class="notice">{notice.1}</p>
-            </For>
-        </div>
+/// The page's live regions: `(id, watch)`.
+#[cfg(feature = "hydrate")]
+fn watched_regions() -> Vec<(String, String)> {
+    let Some(body) = document().body() else {
+        return Vec::new();
+    };
+    all(&body, "[data-live]")
+        .into_iter()
+        .map(|region| {
+            (
+                region.id(),
+                region.get_attribute("data-live").unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+/// Reads the page again from the server and puts its new live regions in place of the old
+/// ones (the islands in them are hydrated anew), leaving everything else, forms and focus
+/// outside the regions included, as it is. A page that is gone (deleted meanwhile) keeps what
+/// it shows: the notice has said what happened.
+#[cfg(feature = "hydrate")]
+pub async fn refresh_page() {
+    // What follows a change (a webhook's deliveries, their retries) comes a little later.
+    SETTLING.with(|left| left.set(5));
+    if let Ok(href) = window().location().href() {
+        swap_regions(&href).await;
     }
+}
+
+/// Every 2 s, the regions that settle are read again while one shows something pending
+/// (`data-state="pending"`) or for 10 s after a change, unless a confirm is open (it would
+/// close under the user).
+#[cfg(feature = "hydrate")]
+fn read_settling_regions() {
+    let _ = set_interval_with_handle(
+        || {
+            let document = document();
+            let Some(body) = document.body() else {
+                return;
+            };
+            let regions = all(&body, "[data-live][data-settle]");
+            if regions.is_empty() || !all(&body, ".confirm[role=dialog]").is_empty() {
+                return;
+            }
+            let pending = regions
+                .iter()
+                .any(|region| !all(region, "[data-state=pending]").is_empty());
+            let left = SETTLING.with(std::cell::Cell::get);
+            if left > 0 || pending {
+                SETTLING.with(|settling| settling.set(left.saturating_sub(1)));
+                if let Ok(href) = window().location().href() {
+                    leptos::task::spawn_local(async move {
+                        swap_regions(&href).await;
+                    });
+                }
+            }
+        },
+        Duration::from_secs(2),
+    );
+}
+
+/// Shows the page at `href` (the same page with other query parameters: a search, a sort) by
+/// its live regions, and puts `href` in the address bar in place of the current address.
+#[cfg(feature = "hydrate")]
+pub async fn show_page(href: &str) {
+    if swap_regions(href).await
+        && let Ok(history) = window().history()
+    {
+        let _ = history.replace_state_with_url(
+            &leptos::wasm_bindgen::JsValue::NULL,
+            "",
+            Some(href),
+        );
+    }
+}
+
+/// Puts the live regions of the page at `href` in place of this page's; false when that page
+/// could not be read.
+#[cfg(feature = "hydrate")]
+async fn swap_regions(href: &str) -> bool {
+    use leptos::wasm_bindgen::{JsCast, JsValue};
+    use leptos::web_sys::{DomParser, Element, Response, SupportedType, js_sys};
+
+    // Reads overtaken by a newer one (a search typed on, a change seen meanwhile) are dropped:
+    // only the newest read's regions are shown.
+    let read = LATEST_READ.with(|latest| {
+        latest.set(latest.get() + 1);
+        latest.get()
+    });
+    let window = window();
+    let Ok(response) = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str(href)).await
+    else {
+        return false;
+    };
+    let Ok(response) = response.dyn_into::<Response>() else {
+        return false;
+    };
+    if !response.ok() {
+        return false;
+    }
+    let Ok(text) = response.text() else {
+        return false;
+    };
+    let Some(html) = wasm_bindgen_futures::JsFuture::from(text)
+        .await
+        .ok()
+        .and_then(|text| text.as_string())
+    else {
+        return false;
+    };
+    let Ok(parser) = DomParser::new() else {
+        return false;
+    };
+    let Ok(fresh) = parser.parse_from_string(&html, SupportedType::TextHtml) else {
+        return false;
+    };
+    if LATEST_READ.with(std::cell::Cell::get) != read {
+        return false;
+    }
+    let hydrate = js_sys::Reflect::get(&window, &JsValue::from_str("__hydrateIsland"))
+        .ok()
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+    let document = document();
+    // The new islands are hydrated under a root of their own: under the owner of the island
+    // whose action asked for this read (itself still hydrating), they would find no element.
+    let root = Owner::new_root(Owner::current_shared_context());
+    for (id, _) in watched_regions() {
+        let (Some(old), Some(new)) = (
+            document.get_element_by_id(&id),
+            fresh.get_element_by_id(&id),
+        ) else {
+            continue;
+        };
+        let Some(new) = document
+            .import_node_with_deep(&new, true)
+            .ok()
+            .and_then(|node| node.dyn_into::<Element>().ok())
+        else {
+            continue;
+        };
+        let islands = all(&new, "leptos-island");
+        keep_what_the_user_made(&old, &new);
+        while let Some(child) = old.first_child() {
+            let _ = old.remove_child(&child);
+        }
+        while let Some(child) = new.first_child() {
+            let _ = old.append_child(&child);
+        }
+        // Kept parts took the place of theirs: their islands are hydrated already.
+        for island in islands.into_iter().filter(|island| island.is_connected()) {
+            let component = island.get_attribute("data-component").unwrap_or_default();
+            if let Some(hydrate) = &hydrate {
+                let _ = root.with(|| {
+                    hydrate.call2(&JsValue::NULL, &island, &JsValue::from_str(&component))
+                });
+            }
+        }
+    }
+    // The islands live as long as the page: their root is never disposed.
+    std::mem::forget(root);
+    true
+}
+
+/// What the user did to a region being read again stays: a part marked `data-keep="KEY"` (an
+/// edit form with what is typed in it, a secret just shown) takes the place of the new one
+/// with the same key, and `<details id>` open stay open.
+#[cfg(feature = "hydrate")]
+fn keep_what_the_user_made(old: &leptos::web_sys::Element, new: &leptos::web_sys::Element) {
+    for fresh in all(new, "[data-keep]") {
+        let key = fresh.get_attribute("data-keep").unwrap_or_default();
+        if let Some(kept) = all(old, "[data-keep]")
+            .into_iter()
+            .find(|kept| kept.get_attribute("data-keep").as_deref() == Some(key.as_str()))
+        {
+            let _ = fresh.replace_with_with_node_1(&kept);
+        }
+    }
+    for open in all(old, "details[id][open]") {
+        if let Some(details) = all(new, "details[id]")
+            .into_iter()
+            .find(|details| details.id() == open.id())
+        {
+            let _ = details.set_attribute("open", "");
+        }
+    }
+}
+
+/// The elements under `root` that `selector` matches.
+#[cfg(feature = "hydrate")]
+fn all(root: &leptos::web_sys::Element, selector: &str) -> Vec<leptos::web_sys::Element> {
+    let Ok(nodes) = root.query_selector_all(selector) else {
+        return Vec::new();
+    };
+    (0..nodes.length())
+        .filter_map(|i| nodes.item(i))
+        .filter_map(|node| leptos::wasm_bindgen::JsCast::dyn_into(node).ok())
+        .collect()
+}
+
+#[cfg(feature = "hydrate")]
+thread_local! {
+    /// The number of the newest read of the page's regions.
+    static LATEST_READ: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// How many more times regions that settle (see [`LiveRegion`]'s `settle`) are read again.
+    static SETTLING: std::cell::Cell<u8> = const { std::cell::Cell::new(0) };
+}
+
+/// The session's CSRF token, which every change carries: the sign-out form holds it (see
+/// `UserMenu`), and islands read it there.
+#[cfg(feature = "hydrate")]
+pub fn csrf() -> String {
+    document()
+        .get_element_by_id("csrf-token")
+        .and_then(|input| {
+            leptos::wasm_bindgen::JsCast::dyn_into::<leptos::web_sys::HtmlInputElement>(input).ok()
+        })
+        .map(|input| input.value())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -1,25 +1,34 @@
 //! Pieces shared by the console's pages.
 
+mod change;
 mod copy;
-mod focus;
 mod forms;
 mod import;
 mod live;
 mod permissions;
+// Rendered on the server only, into the answers of prunes and retention runs (`ShownPrune`).
+#[cfg(feature = "ssr")]
 mod prune_result;
+mod search;
 mod status;
 mod supply_chain;
 mod usage;
 mod user_menu;
 mod when;
 
+#[cfg(not(feature = "hydrate"))]
+pub use change::made_in_the_browser;
+pub use change::{Change, ChangeButton, DeleteChangeButton};
 pub use copy::{CommandLine, CopyButton};
-pub use focus::FocusOnNavigation;
-pub use forms::{ActionError, Checkbox, ConfirmButton, DeleteButton, TextField};
-pub use import::{ImportForm, ImportState};
-pub use live::{NoticeArea, provide_console, use_console};
+pub use forms::{ActionError, Checkbox, ConfirmButton, TextField, island_action};
+pub use import::ImportForm;
+pub use live::{LiveFeed, LiveRegion, provide_console, use_console};
+#[cfg(feature = "hydrate")]
+pub use live::{csrf, refresh_page, show_page};
 pub use permissions::{NeedsRole, YourAccess};
+#[cfg(feature = "ssr")]
 pub use prune_result::PruneResultView;
+pub use search::SearchField;
 pub use status::{ErrorPanel, Loading, sign_in_href};
 pub use supply_chain::SupplyChainSections;
 pub use usage::UsageSummary;

@@ -101,19 +101,12 @@ fn ErrorMessage(error: ConsoleError) -> impl IntoView {
 
 /// No session, or one that ended (signed out elsewhere, or a token the cluster no longer
 /// takes): back to sign-in, returning to this page. The server answers the page with the
-/// redirect; a page reached in the browser goes there itself.
+/// redirect.
 #[component]
 fn SignInAgain() -> impl IntoView {
     let href = sign_in_href(&use_location());
     #[cfg(feature = "ssr")]
     leptos_axum::redirect(&href);
-    #[cfg(feature = "hydrate")]
-    {
-        let target = href.clone();
-        Effect::new(move |_| {
-            let _ = window().location().set_href(&target);
-        });
-    }
     view! {
         <section class="panel error-panel" role="alert">
             <h1>"Sign in"</h1>

@@ -6,38 +6,44 @@ use leptos::prelude::*;
 use crate::api::signatures::{
     AttestationRow, PackageRow, SbomView, SignatureRow, SupplyChain, Verification, get_supply_chain,
 };
-use crate::components::{ErrorPanel, Loading};
-use crate::format::short_digest;
+use crate::components::{ErrorPanel, LiveRegion, Loading, SearchField};
+use crate::format::{encode, short_digest};
 
 /// Package rows shown at once; a search narrows larger SBOMs.
 const SHOWN_PACKAGES: usize = 500;
 
 #[component]
 pub fn SupplyChainSections(
-    namespace: Memo<String>,
-    stream: Memo<String>,
-    digest: Memo<String>,
-    /// The image's address, for links to the artifacts (`/ns/…/streams/…`).
-    base: Signal<String>,
+    namespace: String,
+    stream: String,
+    digest: String,
+    /// The package search (`?packages=`).
+    packages: String,
 ) -> impl IntoView {
+    // The stream's address, for links to the artifacts (`/ns/…/streams/…`).
+    let base = format!("/ns/{}/streams/{}", encode(&namespace), encode(&stream));
+    let page = format!("{base}/images/{}", encode(&digest));
     let chain = Resource::new(
-        move || (namespace.get(), stream.get(), digest.get()),
+        move || (namespace.clone(), stream.clone(), digest.clone()),
         |(namespace, stream, digest)| get_supply_chain(namespace, stream, digest),
     );
     view! {
-        <Transition fallback=|| view! { <section class="panel"><Loading what="signatures and SBOMs"/></section> }>
-            {move || Suspend::new(async move {
-                match chain.await {
-                    Ok(chain) => view! { <Sections chain base=base.get_untracked()/> }.into_any(),
-                    Err(error) => view! { <section class="panel"><ErrorPanel error/></section> }.into_any(),
-                }
-            })}
-        </Transition>
+        <Suspense fallback=|| view! { <section class="panel"><Loading what="signatures and SBOMs"/></section> }>
+            {move || {
+                let (base, page, packages) = (base.clone(), page.clone(), packages.clone());
+                Suspend::new(async move {
+                    match chain.await {
+                        Ok(chain) => view! { <Sections chain base page packages/> }.into_any(),
+                        Err(error) => view! { <section class="panel"><ErrorPanel error/></section> }.into_any(),
+                    }
+                })
+            }}
+        </Suspense>
     }
 }
 
 #[component]
-fn Sections(chain: SupplyChain, base: String) -> impl IntoView {
+fn Sections(chain: SupplyChain, base: String, page: String, packages: String) -> impl IntoView {
     let SupplyChain {
         signatures,
         sboms,
@@ -59,7 +65,7 @@ fn Sections(chain: SupplyChain, base: String) -> impl IntoView {
             {if sboms.is_empty() {
                 view! { <p class="muted">"No SPDX or CycloneDX SBOM is attached to this image."</p> }.into_any()
             } else {
-                view! { <Sboms sboms base=base.clone()/> }.into_any()
+                view! { <Sboms sboms base=base.clone() page=page.clone() query=packages.clone()/> }.into_any()
             }}
         </section>
         <section class="panel" aria-labelledby="attestations-heading">
@@ -134,19 +140,18 @@ fn matches(package: &PackageRow, query: &str) -> bool {
         .any(|field| field.to_lowercase().contains(query))
 }
 
+/// The SBOMs, and one table of their packages searched on the server (`?packages=`), as you
+/// type.
 #[component]
-fn Sboms(sboms: Vec<SbomView>, base: String) -> impl IntoView {
-    let query = RwSignal::new(String::new());
+fn Sboms(sboms: Vec<SbomView>, base: String, page: String, query: String) -> impl IntoView {
     let packages: Vec<PackageRow> = sboms.iter().flat_map(|s| s.packages.clone()).collect();
     let total = packages.len();
-    let found = Memo::new(move |_| {
-        let query = query.get().trim().to_lowercase();
-        packages
-            .iter()
-            .filter(|p| matches(p, &query))
-            .cloned()
-            .collect::<Vec<_>>()
-    });
+    let wanted = query.trim().to_lowercase();
+    let found: Vec<PackageRow> = packages
+        .into_iter()
+        .filter(|p| matches(p, &wanted))
+        .collect();
+    let count = found.len();
     view! {
         <ul class="sboms">
             {sboms.iter().map(|sbom| view! {
@@ -161,32 +166,34 @@ fn Sboms(sboms: Vec<SbomView>, base: String) -> impl IntoView {
         </ul>
         {(total > 0).then(|| view! {
             <div class="toolbar" role="search">
-                <label for="sbom-search">"Search packages"</label>
-                <input id="sbom-search" type="search" placeholder="name, version, type or licence" autocomplete="off"
-                    prop:value=query on:input=move |ev| query.set(event_target_value(&ev))/>
-                <span class="muted small" role="status">{move || format!("{} of {total} packages", found.with(Vec::len))}</span>
+                <SearchField id="sbom-search".to_owned() label="Search packages".to_owned() label_hidden=false
+                    placeholder="name, version, type or licence".to_owned()
+                    path=page.clone() param="packages".to_owned() value=query.clone()/>
             </div>
-            <table class="list packages">
-                <thead><tr>
-                    <th scope="col">"Package"</th>
-                    <th scope="col">"Version"</th>
-                    <th scope="col">"Type"</th>
-                    <th scope="col">"Licence"</th>
-                </tr></thead>
-                <tbody>
-                    {move || found.with(|rows| rows.iter().take(SHOWN_PACKAGES).map(|p| view! {
-                        <tr>
-                            <td>{p.name.clone()}</td>
-                            <td class="mono">{p.version.clone()}</td>
-                            <td>{p.kind.clone()}</td>
-                            <td>{p.licence.clone()}</td>
-                        </tr>
-                    }).collect_view())}
-                </tbody>
-            </table>
-            {move || (found.with(Vec::len) > SHOWN_PACKAGES).then(|| view! {
-                <p class="muted small">{format!("The first {SHOWN_PACKAGES} are shown: search to narrow them.")}</p>
-            })}
+            <LiveRegion watch="-" id="packages">
+                <p class="muted small" role="status">{format!("{count} of {total} packages")}</p>
+                <table class="list packages">
+                    <thead><tr>
+                        <th scope="col">"Package"</th>
+                        <th scope="col">"Version"</th>
+                        <th scope="col">"Type"</th>
+                        <th scope="col">"Licence"</th>
+                    </tr></thead>
+                    <tbody>
+                        {found.iter().take(SHOWN_PACKAGES).map(|p| view! {
+                            <tr>
+                                <td>{p.name.clone()}</td>
+                                <td class="mono">{p.version.clone()}</td>
+                                <td>{p.kind.clone()}</td>
+                                <td>{p.licence.clone()}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+                {(count > SHOWN_PACKAGES).then(|| view! {
+                    <p class="muted small">{format!("The first {SHOWN_PACKAGES} are shown: search to narrow them.")}</p>
+                })}
+            </LiveRegion>
         })}
     }
 }

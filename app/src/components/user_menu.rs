@@ -22,14 +22,14 @@ pub fn UserMenu() -> impl IntoView {
                                 // In front of a cluster, tokens come from the cluster (`oc whoami -t`).
                                 {info.upstream.is_none().then(|| view! { <a href="/tokens">"Tokens"</a> })}
                                 <form method="post" action="/console/logout" class="inline">
-                                    <input type="hidden" name="csrf_token" value=csrf/>
+                                    <input type="hidden" name="csrf_token" id="csrf-token" value=csrf/>
                                     <button type="submit" class="link">"Sign out"</button>
                                 </form>
                             }.into_any(),
                             _ => view! { <a class="button" href=move || sign_in_href(&location) rel="external">"Sign in"</a> }.into_any(),
                         },
-                        // The not-found page is rendered without a data source (see
-                        // `NotFound`): nothing to say of the session until the browser asks.
+                        // A missing file's 404 is rendered without a data source (see
+                        // `console::router`): it says nothing of the session.
                         Err(ConsoleError::NotFound(_)) => ().into_any(),
                         Err(err) => view! { <span class="error">{err.to_string()}</span> }.into_any(),
                     }

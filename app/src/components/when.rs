@@ -4,7 +4,6 @@
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 
-use super::use_console;
 use crate::format::time;
 
 /// `at` (RFC 3339) relative to `now` (seconds since the epoch): "just now", "5 min ago",
@@ -31,8 +30,8 @@ pub fn relative(at: &str, now: i64) -> String {
     }
 }
 
-/// The clock relative times are read against, in seconds: the server's when it renders; in the
-/// browser, moved every minute once the page is live.
+/// The clock relative times are read against, in seconds: the server's, as it renders the
+/// page (or a live region of it, again).
 pub fn now_seconds() -> i64 {
     Utc::now().timestamp()
 }
@@ -40,10 +39,9 @@ pub fn now_seconds() -> i64 {
 /// A time as `<time datetime title>`: relative, the exact time on hover.
 #[component]
 pub fn When(#[prop(into)] at: String) -> impl IntoView {
-    let now = use_console().now;
     let exact = time(&at);
-    let shown = at.clone();
-    view! { <time datetime=at title=exact>{move || relative(&shown, now.get())}</time> }
+    let shown = relative(&at, now_seconds());
+    view! { <time datetime=at title=exact>{shown}</time> }
 }
 
 #[cfg(test)]

@@ -2,277 +2,199 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-use super::{page_title, param, podman_login};
-use crate::api::ConsoleResult;
+use super::{param, podman_login};
 use crate::api::access::{
-    AccessView, BindingRow, GRANTABLE_ROLES, WhoCanRow, add_binding, create_service_account,
-    create_service_account_token, delete_service_account, get_access, remove_binding,
-    revoke_service_account_token, role_label,
+    AccessView, BindingRow, GRANTABLE_ROLES, ServiceAccountRow, WhoCanRow, get_access, role_label,
 };
 use crate::api::tokens::NewToken;
 use crate::components::{
-    ActionError, CommandLine, CopyButton, DeleteButton, ErrorPanel, Loading, When, use_console,
+    ActionError, Change, CommandLine, CopyButton, DeleteChangeButton, ErrorPanel, LiveRegion,
+    Loading, When, island_action, use_console,
 };
 use crate::format::{encode, short_digest};
 
 /// `(role, subject kind, subject name)`.
 type BindingInput = (String, String, String);
 
-/// What the page's forms hold, kept at page level: the panels are drawn again on every change
-/// (a live one included) and must not drop what is being typed.
-#[derive(Clone, Copy)]
-struct AccessForms {
-    role: RwSignal<String>,
-    kind: RwSignal<String>,
-    subject: RwSignal<String>,
-    account: RwSignal<String>,
-}
-
 /// Access for a namespace, or one stream of it: bindings, who can pull or push, service
 /// accounts and their tokens.
 #[component]
 pub fn AccessPage() -> impl IntoView {
     let console = use_console();
-    let namespace = param("namespace");
-    let params = use_params_map();
-    let stream = Memo::new(move |_| params.read().get("stream"));
-    let add = Action::new(move |(role, kind, name): &BindingInput| {
-        let (csrf, role, kind, name) = (console.csrf(), role.clone(), kind.clone(), name.clone());
-        async move {
-            add_binding(
-                csrf,
-                namespace.get_untracked(),
-                stream.get_untracked(),
-                role,
-                kind,
-                name,
-            )
-            .await
-        }
-    });
-    let remove = Action::new(move |name: &String| {
-        let (csrf, name) = (console.csrf(), name.clone());
-        async move { remove_binding(csrf, namespace.get_untracked(), name).await }
-    });
-    let new_account = Action::new(move |name: &String| {
-        let (csrf, name) = (console.csrf(), name.clone());
-        async move { create_service_account(csrf, namespace.get_untracked(), name).await }
-    });
-    let new_token = Action::new(move |account: &String| {
-        let (csrf, account) = (console.csrf(), account.clone());
-        async move {
-            create_service_account_token(csrf, namespace.get_untracked(), account.clone())
-                .await
-                .map(|made| (account, made))
-        }
-    });
-    let remove_account = Action::new(move |name: &String| {
-        let (csrf, name) = (console.csrf(), name.clone());
-        async move { delete_service_account(csrf, namespace.get_untracked(), name).await }
-    });
-    let revoke = Action::new(move |(account, uid): &(String, String)| {
-        let (csrf, account, uid) = (console.csrf(), account.clone(), uid.clone());
-        async move { revoke_service_account_token(csrf, namespace.get_untracked(), account, uid).await }
-    });
-    // Changes made elsewhere (another page, the API, the command line) come through the feed.
-    let live = console.revision(move |c| c.touches_access(Some(&namespace.get_untracked())));
+    let namespace = param("namespace").get_untracked();
+    let stream = use_params_map().read_untracked().get("stream");
     let access = Resource::new(
-        move || {
-            (
-                namespace.get(),
-                stream.get(),
-                live.get(),
-                (
-                    add.version().get(),
-                    remove.version().get(),
-                    new_account.version().get(),
-                ),
-                (
-                    new_token.version().get(),
-                    revoke.version().get(),
-                    remove_account.version().get(),
-                ),
-            )
+        {
+            let (namespace, stream) = (namespace.clone(), stream.clone());
+            move || (namespace.clone(), stream.clone())
         },
-        |(namespace, stream, ..)| get_access(namespace, stream),
+        |(namespace, stream)| get_access(namespace, stream),
     );
-    let forms = AccessForms {
-        role: RwSignal::new("viewer".to_owned()),
-        kind: RwSignal::new("User".to_owned()),
-        subject: RwSignal::new(String::new()),
-        account: RwSignal::new(String::new()),
-    };
-    let place = move || match stream.get() {
-        Some(stream) => format!("{}/{stream}", namespace.get()),
-        None => namespace.get(),
-    };
-    let back = move || match stream.get() {
-        Some(stream) => format!(
-            "/ns/{}/streams/{}",
-            encode(&namespace.get()),
-            encode(&stream)
+    let (place, back) = match &stream {
+        Some(stream) => (
+            format!("{namespace}/{stream}"),
+            format!("/ns/{}/streams/{}", encode(&namespace), encode(stream)),
         ),
-        None => format!("/ns/{}", encode(&namespace.get())),
+        None => (namespace.clone(), format!("/ns/{}", encode(&namespace))),
     };
     view! {
-        <Title text=page_title(move || format!("Access to {}", place()))/>
+        <Title text=format!("Access to {place}")/>
         <nav class="crumbs" aria-label="Breadcrumb">
             <a href="/">"Namespaces"</a>" / "<a href=back>{place}</a>
         </nav>
-        <ActionError action=add/>
-        <ActionError action=remove/>
-        <ActionError action=new_account/>
-        <ActionError action=new_token/>
-        <ActionError action=revoke/>
-        <ActionError action=remove_account/>
-        <Transition fallback=|| view! { <Loading what="access"/> }>
+        <Suspense fallback=|| view! { <Loading what="access"/> }>
             {move || Suspend::new(async move {
                 match access.await {
-                    Ok(view) => view! { <AccessPanels view add remove new_account new_token revoke remove_account forms/> }.into_any(),
+                    Ok(view) => {
+                        let registry_host = console.session.await.map(|s| s.registry_host).unwrap_or_default();
+                        view! { <AccessPanels view registry_host/> }.into_any()
+                    }
                     Err(error) => view! { <ErrorPanel error/> }.into_any(),
                 }
             })}
-        </Transition>
+        </Suspense>
     }
 }
 
+/// Bindings, who can, and service accounts: live regions of the place's access, which changes
+/// here and elsewhere (another page, the API, the command line) read again.
 #[component]
-fn AccessPanels(
-    view: AccessView,
-    add: Action<BindingInput, ConsoleResult<Vec<String>>>,
-    remove: Action<String, ConsoleResult<()>>,
-    new_account: Action<String, ConsoleResult<()>>,
-    new_token: MadeAccountToken,
-    revoke: Action<(String, String), ConsoleResult<()>>,
-    remove_account: Action<String, ConsoleResult<()>>,
-    forms: AccessForms,
-) -> impl IntoView {
-    let title = match &view.stream {
-        Some(stream) => format!("Access to {}/{stream}", view.namespace),
-        None => format!("Access to {}", view.namespace),
+fn AccessPanels(view: AccessView, registry_host: String) -> impl IntoView {
+    let AccessView {
+        namespace,
+        stream,
+        bindings,
+        who_can_pull,
+        who_can_push,
+        service_accounts,
+    } = view;
+    let title = match &stream {
+        Some(stream) => format!("Access to {namespace}/{stream}"),
+        None => format!("Access to {namespace}"),
     };
-    let AccessForms {
-        role,
-        kind,
-        subject,
-        account,
-    } = forms;
-    let is_namespace = view.stream.is_none();
+    let watch = format!("access:{namespace}");
+    let accounts = stream.is_none().then(|| {
+        let list = view! { <ServiceAccounts accounts=service_accounts bindings=bindings.clone() namespace=namespace.clone()/> };
+        view! {
+            <section class="panel" aria-labelledby="accounts-heading">
+                <h2 id="accounts-heading">"Service accounts"</h2>
+                <NewTokenNotice registry_host/>
+                <LiveRegion watch=watch.clone() id="service-accounts">{list}</LiveRegion>
+                <NewServiceAccount namespace=namespace.clone()/>
+            </section>
+        }
+    });
+    let table = view! { <BindingTable bindings namespace=namespace.clone()/> };
+    let who_can = view! {
+        <div class="columns">
+            <WhoCan title="pull" rows=who_can_pull/>
+            <WhoCan title="push" rows=who_can_push/>
+        </div>
+    };
     view! {
         <section class="panel" aria-labelledby="bindings-heading">
             <h1 id="bindings-heading">{title}</h1>
             <h2>"Role bindings"</h2>
-            {if view.bindings.is_empty() {
-                view! { <p class="muted">"No bindings here yet."</p> }.into_any()
-            } else {
-                view! {
-                    <table class="list bindings">
-                        <thead><tr>
-                            <th scope="col">"Subject"</th><th scope="col">"Role"</th><th scope="col">"Scope"</th>
-                            <th scope="col"><span class="visually-hidden">"Actions"</span></th>
-                        </tr></thead>
-                        <tbody>
-                            {view.bindings.iter().map(|b| {
-                                let name = b.name.clone();
-                                view! {
-                                    <tr data-binding=b.name.clone()>
-                                        <td>{format!("{}:{}", b.subject_kind, b.subject_name)}</td>
-                                        <td><span class="badge">{b.role.clone()}</span></td>
-                                        <td>{b.stream.clone().map(|s| format!("stream {s}")).unwrap_or_else(|| "namespace".into())}</td>
-                                        <td class="actions">
-                                            <DeleteButton what=format!("binding {}", b.name) on_confirm=move || { remove.dispatch(name.clone()); }/>
-                                        </td>
-                                    </tr>
-                                }
-                            }).collect_view()}
-                        </tbody>
-                    </table>
-                }.into_any()
-            }}
-            <form class="inline-form" aria-label="Add a role binding" on:submit=move |ev| {
-                ev.prevent_default();
-                add.dispatch((role.get_untracked(), kind.get_untracked(), subject.get_untracked()));
-            }>
-                <label for="binding-kind">"Grant"</label>
-                <select id="binding-kind" prop:value=kind on:change=move |ev| kind.set(event_target_value(&ev))>
-                    <option value="User">"user"</option>
-                    <option value="Group">"group"</option>
-                    <option value="ServiceAccount">"service account"</option>
-                </select>
-                <label for="binding-subject" class="visually-hidden">"Name"</label>
-                <input id="binding-subject" required placeholder="name" prop:value=subject
-                    on:input=move |ev| subject.set(event_target_value(&ev))/>
-                <label for="binding-role">"the role"</label>
-                <select id="binding-role" prop:value=role on:change=move |ev| role.set(event_target_value(&ev))>
-                    {GRANTABLE_ROLES.iter().map(|(name, actions)| view! {
-                        <option value=*name>{role_label(name, actions)}</option>
-                    }).collect_view()}
-                </select>
-                <button type="submit" disabled=move || add.pending().get()>"Add binding"</button>
-            </form>
-            // What the API warns of (a user who does not exist yet): the binding is made.
-            {move || add.value().get().and_then(Result::ok).filter(|w| !w.is_empty()).map(|warnings| view! {
-                <p class="warning" role="status">{format!("Added, but: {}", warnings.join(" "))}</p>
-            })}
+            <LiveRegion watch=watch.clone() id="bindings">{table}</LiveRegion>
+            <AddBinding namespace stream/>
         </section>
         <section class="panel who-can">
             <h2>"Who can"</h2>
-            <div class="columns">
-                <WhoCan title="pull" rows=view.who_can_pull.clone()/>
-                <WhoCan title="push" rows=view.who_can_push.clone()/>
-            </div>
+            <LiveRegion watch id="who-can">{who_can}</LiveRegion>
         </section>
-        {is_namespace.then(|| view! {
-            <section class="panel" aria-labelledby="accounts-heading">
-                <h2 id="accounts-heading">"Service accounts"</h2>
-                <NewTokenNotice token=new_token/>
-                {view.service_accounts.iter().map(|sa| {
-                    let issue = sa.name.clone();
-                    let gone = sa.name.clone();
-                    let roles = account_roles(&view.bindings, &view.namespace, &sa.name);
+        {accounts}
+    }
+}
+
+#[component]
+fn BindingTable(bindings: Vec<BindingRow>, namespace: String) -> impl IntoView {
+    if bindings.is_empty() {
+        return view! { <p class="muted">"No bindings here yet."</p> }.into_any();
+    }
+    view! {
+        <table class="list bindings">
+            <thead><tr>
+                <th scope="col">"Subject"</th><th scope="col">"Role"</th><th scope="col">"Scope"</th>
+                <th scope="col"><span class="visually-hidden">"Actions"</span></th>
+            </tr></thead>
+            <tbody>
+                {bindings.into_iter().map(|b| {
+                    let change = Change::RemoveBinding { namespace: namespace.clone(), name: b.name.clone() };
                     view! {
-                        <div class="account" data-account=sa.name.clone()>
-                            <div class="panel-head">
-                                <h3>{sa.name.clone()}</h3>
-                                <DeleteButton what=format!("service account {}", sa.name) on_confirm=move || { remove_account.dispatch(gone.clone()); }/>
-                            </div>
-                            <p class="muted small account-roles">{if roles.is_empty() {
-                                "No role here yet: bind one above (a service account, this name) for its tokens to pull or push.".to_owned()
-                            } else {
-                                format!("Roles here: {}.", roles.join(", "))
-                            }}</p>
-                            <button type="button" on:click=move |_| { new_token.dispatch(issue.clone()); }>"New token"</button>
-                            {(!sa.tokens.is_empty()).then(|| view! {
-                                <ul class="tokens">
-                                    {sa.tokens.iter().map(|t| {
-                                        let target = (sa.name.clone(), t.uid.clone());
-                                        view! {
-                                            <li>
-                                                <span>{t.name.clone()}</span>
-                                                <span class="muted small">" created "<When at=t.created.clone()/></span>
-                                                {if t.revoked {
-                                                    view! { <span class="badge">"revoked"</span> }.into_any()
-                                                } else {
-                                                    view! { <DeleteButton what=format!("token {}", short_digest(&t.uid)) on_confirm=move || { revoke.dispatch(target.clone()); }/> }.into_any()
-                                                }}
-                                            </li>
-                                        }
-                                    }).collect_view()}
-                                </ul>
-                            })}
-                        </div>
+                        <tr data-binding=b.name.clone()>
+                            <td>{format!("{}:{}", b.subject_kind, b.subject_name)}</td>
+                            <td><span class="badge">{b.role.clone()}</span></td>
+                            <td>{b.stream.clone().map(|s| format!("stream {s}")).unwrap_or_else(|| "namespace".into())}</td>
+                            <td class="actions">
+                                <DeleteChangeButton change what=format!("binding {}", b.name)/>
+                            </td>
+                        </tr>
                     }
                 }).collect_view()}
-                <form class="inline-form" aria-label="Create a service account" on:submit=move |ev| {
-                    ev.prevent_default();
-                    new_account.dispatch(account.get_untracked());
-                }>
-                    <label for="account-name">"New service account"</label>
-                    <input id="account-name" required placeholder="builder" pattern=super::DNS_LABEL_PATTERN
-                        prop:value=account on:input=move |ev| account.set(event_target_value(&ev))/>
-                    <button type="submit">"Create"</button>
-                </form>
-            </section>
+            </tbody>
+        </table>
+    }
+    .into_any()
+}
+
+/// The form that binds a role to a user, group or service account here (the namespace, or
+/// `stream` of it); what the API warns of (a user who does not exist yet) is said, and the
+/// binding is made.
+#[island(lazy)]
+fn AddBinding(namespace: String, stream: Option<String>) -> impl IntoView {
+    let role = RwSignal::new("viewer".to_owned());
+    let kind = RwSignal::new("User".to_owned());
+    let subject = RwSignal::new(String::new());
+    let add = island_action(move |input: &BindingInput| {
+        let ((role, kind, name), namespace, stream) =
+            (input.clone(), namespace.clone(), stream.clone());
+        async move {
+            #[cfg(feature = "hydrate")]
+            {
+                let warnings = crate::api::access::add_binding(
+                    crate::components::csrf(),
+                    namespace,
+                    stream,
+                    role,
+                    kind,
+                    name,
+                )
+                .await?;
+                crate::components::refresh_page().await;
+                Ok(warnings)
+            }
+            #[cfg(not(feature = "hydrate"))]
+            {
+                let _ = (namespace, stream, role, kind, name);
+                crate::components::made_in_the_browser::<Vec<String>>()
+            }
+        }
+    });
+    view! {
+        <form class="inline-form" aria-label="Add a role binding" on:submit=move |ev| {
+            ev.prevent_default();
+            add.dispatch((role.get_untracked(), kind.get_untracked(), subject.get_untracked()));
+        }>
+            <label for="binding-kind">"Grant"</label>
+            <select id="binding-kind" prop:value=kind on:change=move |ev| kind.set(event_target_value(&ev))>
+                <option value="User">"user"</option>
+                <option value="Group">"group"</option>
+                <option value="ServiceAccount">"service account"</option>
+            </select>
+            <label for="binding-subject" class="visually-hidden">"Name"</label>
+            <input id="binding-subject" required placeholder="name" prop:value=subject
+                on:input=move |ev| subject.set(event_target_value(&ev))/>
+            <label for="binding-role">"the role"</label>
+            <select id="binding-role" prop:value=role on:change=move |ev| role.set(event_target_value(&ev))>
+                {GRANTABLE_ROLES.iter().map(|(name, actions)| view! {
+                    <option value=*name>{role_label(name, actions)}</option>
+                }).collect_view()}
+            </select>
+            <button type="submit" disabled=move || add.pending().get()>"Add binding"</button>
+        </form>
+        <ActionError action=add/>
+        {move || add.value().get().and_then(Result::ok).filter(|w| !w.is_empty()).map(|warnings| view! {
+            <p class="warning" role="status">{format!("Added, but: {}", warnings.join(" "))}</p>
         })}
     }
 }
@@ -289,8 +211,143 @@ fn WhoCan(title: &'static str, rows: Vec<WhoCanRow>) -> impl IntoView {
     }
 }
 
+#[component]
+fn ServiceAccounts(
+    accounts: Vec<ServiceAccountRow>,
+    bindings: Vec<BindingRow>,
+    namespace: String,
+) -> impl IntoView {
+    accounts.into_iter().map(|sa| {
+        let roles = account_roles(&bindings, &namespace, &sa.name);
+        let remove = Change::DeleteServiceAccount { namespace: namespace.clone(), name: sa.name.clone() };
+        view! {
+            <div class="account" data-account=sa.name.clone()>
+                <div class="panel-head">
+                    <h3>{sa.name.clone()}</h3>
+                    <DeleteChangeButton change=remove what=format!("service account {}", sa.name)/>
+                </div>
+                <p class="muted small account-roles">{if roles.is_empty() {
+                    "No role here yet: bind one above (a service account, this name) for its tokens to pull or push.".to_owned()
+                } else {
+                    format!("Roles here: {}.", roles.join(", "))
+                }}</p>
+                <NewTokenButton namespace=namespace.clone() account=sa.name.clone()/>
+                {(!sa.tokens.is_empty()).then(|| view! {
+                    <ul class="tokens">
+                        {sa.tokens.iter().map(|t| {
+                            let revoke = Change::RevokeServiceAccountToken {
+                                namespace: namespace.clone(),
+                                account: sa.name.clone(),
+                                uid: t.uid.clone(),
+                            };
+                            view! {
+                                <li>
+                                    <span>{t.name.clone()}</span>
+                                    <span class="muted small">" created "<When at=t.created.clone()/></span>
+                                    {if t.revoked {
+                                        view! { <span class="badge">"revoked"</span> }.into_any()
+                                    } else {
+                                        view! { <DeleteChangeButton change=revoke what=format!("token {}", short_digest(&t.uid))/> }.into_any()
+                                    }}
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                })}
+            </div>
+        }
+    }).collect_view()
+}
+
+/// The form that creates a service account in `namespace`.
+#[island(lazy)]
+fn NewServiceAccount(namespace: String) -> impl IntoView {
+    let account = RwSignal::new(String::new());
+    let create = island_action(move |name: &String| {
+        let (name, namespace) = (name.clone(), namespace.clone());
+        async move {
+            #[cfg(feature = "hydrate")]
+            {
+                crate::api::access::create_service_account(
+                    crate::components::csrf(),
+                    namespace,
+                    name,
+                )
+                .await?;
+                crate::components::refresh_page().await;
+                Ok(())
+            }
+            #[cfg(not(feature = "hydrate"))]
+            {
+                let _ = (namespace, name);
+                crate::components::made_in_the_browser::<()>()
+            }
+        }
+    });
+    view! {
+        <form class="inline-form" aria-label="Create a service account" on:submit=move |ev| {
+            ev.prevent_default();
+            create.dispatch(account.get_untracked());
+        }>
+            <label for="account-name">"New service account"</label>
+            <input id="account-name" required placeholder="builder" pattern=super::DNS_LABEL_PATTERN
+                prop:value=account on:input=move |ev| account.set(event_target_value(&ev))/>
+            <button type="submit">"Create"</button>
+        </form>
+        <ActionError action=create/>
+    }
+}
+
 /// A service account's new token, with the account it is for.
-type MadeAccountToken = Action<String, ConsoleResult<(String, NewToken)>>;
+type MadeAccountToken = (String, NewToken);
+
+/// The token made last on this page, shared by the New token buttons (in the live region of
+/// the accounts, which is read again once the token is made) and the notice that shows it
+/// (outside the region, so that the secret stays).
+fn made_token() -> ArcRwSignal<Option<MadeAccountToken>> {
+    #[cfg(feature = "hydrate")]
+    {
+        thread_local! {
+            static MADE: ArcRwSignal<Option<MadeAccountToken>> = ArcRwSignal::new(None);
+        }
+        MADE.with(Clone::clone)
+    }
+    // The server renders the page before any token is made.
+    #[cfg(not(feature = "hydrate"))]
+    ArcRwSignal::new(None)
+}
+
+/// Makes a token of `account`, shown once by [`NewTokenNotice`].
+#[island(lazy)]
+fn NewTokenButton(namespace: String, account: String) -> impl IntoView {
+    let issue = island_action(move |account: &String| {
+        let (account, namespace) = (account.clone(), namespace.clone());
+        async move {
+            #[cfg(feature = "hydrate")]
+            {
+                let made = crate::api::access::create_service_account_token(
+                    crate::components::csrf(),
+                    namespace,
+                    account.clone(),
+                )
+                .await?;
+                made_token().set(Some((account, made)));
+                crate::components::refresh_page().await;
+                Ok(())
+            }
+            #[cfg(not(feature = "hydrate"))]
+            {
+                let _ = (namespace, account);
+                crate::components::made_in_the_browser::<()>()
+            }
+        }
+    });
+    view! {
+        <button type="button" disabled=move || issue.pending().get()
+            on:click=move |_| { issue.dispatch(account.clone()); }>"New token"</button>
+        <ActionError action=issue/>
+    }
+}
 
 /// The roles `account` (a service account of `namespace`) holds by the bindings listed here:
 /// its own, and its namespace's service accounts' group.
@@ -311,25 +368,17 @@ fn account_roles(bindings: &[BindingRow], namespace: &str, account: &str) -> Vec
 }
 
 /// A token just made, shown once with its copy button and the `podman login` that uses it.
-#[component]
-pub fn NewTokenNotice(token: MadeAccountToken) -> impl IntoView {
-    let session = use_console().session;
+#[island(lazy)]
+fn NewTokenNotice(registry_host: String) -> impl IntoView {
+    let made = made_token();
     move || {
-        token.value().get().and_then(Result::ok).map(|(account, made)| {
-            let secret = made.secret.clone();
+        made.get().map(|(account, made)| {
+            let login = podman_login(&registry_host, &account, &made.secret);
             view! {
                 <div class="secret" role="status">
                     <p>{format!("Token {} of {account} — copy it now: it is not shown again.", made.token.name)}</p>
-                    <div class="command"><code data-secret="token">{made.secret.clone()}</code><CopyButton text=made.secret label="token"/></div>
-                    <Transition fallback=|| ()>
-                        {move || {
-                            let (account, secret) = (account.clone(), secret.clone());
-                            Suspend::new(async move {
-                                let host = session.await.map(|s| s.registry_host).unwrap_or_default();
-                                view! { <CommandLine label="podman login command" command=podman_login(&host, &account, &secret)/> }
-                            })
-                        }}
-                    </Transition>
+                    <div class="command"><code data-secret="token">{made.secret.clone()}</code><CopyButton text=made.secret label="token".to_owned()/></div>
+                    <CommandLine label="podman login command".to_owned() command=login/>
                 </div>
             }
         })

@@ -1,14 +1,13 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::NavigateOptions;
-use leptos_router::hooks::{use_navigate, use_query_map};
+use leptos_router::hooks::use_query_map;
 
 use super::{page_title, param};
 use crate::api::layers::{
     FILES_PER_PAGE, FileListing, FileQuery, FileRow, file_download_url, get_file_text,
     get_image_files, get_layer_files,
 };
-use crate::components::{ErrorPanel, Loading};
+use crate::components::{ErrorPanel, LiveRegion, Loading, SearchField};
 use crate::format::{encode, epoch_time, file_mode, short_digest, size};
 
 /// One layer's files: `/ns/:namespace/streams/:stream/images/:digest/layers/:layer`.
@@ -29,39 +28,44 @@ pub fn ImageFilesPage() -> impl IntoView {
 /// it, so a link opens the same view.
 #[component]
 fn FilesPage(layer: Option<Memo<String>>) -> impl IntoView {
-    let namespace = param("namespace");
-    let stream = param("stream");
-    let image = param("digest");
-    let query = use_query_map();
-    let dir = Memo::new(move |_| query.read().get("dir").unwrap_or_default());
-    let search = Memo::new(move |_| query.read().get("q").unwrap_or_default());
-    let offset = Memo::new(move |_| {
-        query
-            .read()
-            .get("offset")
-            .and_then(|o| o.parse::<usize>().ok())
-            .unwrap_or(0)
-            .min(1_000_000_000)
-    });
-    let shown = Memo::new(move |_| {
-        let query = query.read();
-        let entry = query.get("show")?.parse::<usize>().ok()?;
-        Some((query.get("in")?, entry))
-    });
-    let layer_digest = move || layer.map(|l| l.get());
+    let namespace = param("namespace").get_untracked();
+    let stream = param("stream").get_untracked();
+    let image = param("digest").get_untracked();
+    let layer = layer.map(|l| l.get_untracked());
+    let query = use_query_map().get_untracked();
+    let dir = query.get("dir").unwrap_or_default();
+    let search = query.get("q").unwrap_or_default();
+    let offset = query
+        .get("offset")
+        .and_then(|o| o.parse::<usize>().ok())
+        .unwrap_or(0)
+        .min(1_000_000_000);
+    let shown = query
+        .get("show")
+        .and_then(|entry| entry.parse::<usize>().ok())
+        .and_then(|entry| Some((query.get("in")?, entry)));
     let listing = Resource::new(
-        move || {
-            (
-                namespace.get(),
-                stream.get(),
-                image.get(),
-                layer_digest(),
-                FileQuery {
-                    dir: dir.get(),
-                    search: search.get(),
-                    offset: offset.get(),
-                },
-            )
+        {
+            let (namespace, stream, image, layer) = (
+                namespace.clone(),
+                stream.clone(),
+                image.clone(),
+                layer.clone(),
+            );
+            let query = FileQuery {
+                dir: dir.clone(),
+                search: search.clone(),
+                offset,
+            };
+            move || {
+                (
+                    namespace.clone(),
+                    stream.clone(),
+                    image.clone(),
+                    layer.clone(),
+                    query.clone(),
+                )
+            }
         },
         |(namespace, stream, image, layer, query)| async move {
             let FileQuery {
@@ -78,7 +82,22 @@ fn FilesPage(layer: Option<Memo<String>>) -> impl IntoView {
         },
     );
     let text = Resource::new(
-        move || (namespace.get(), stream.get(), image.get(), shown.get()),
+        {
+            let (namespace, stream, image, shown) = (
+                namespace.clone(),
+                stream.clone(),
+                image.clone(),
+                shown.clone(),
+            );
+            move || {
+                (
+                    namespace.clone(),
+                    stream.clone(),
+                    image.clone(),
+                    shown.clone(),
+                )
+            }
+        },
         |(namespace, stream, image, shown)| async move {
             match shown {
                 Some((layer, entry)) => {
@@ -88,104 +107,93 @@ fn FilesPage(layer: Option<Memo<String>>) -> impl IntoView {
             }
         },
     );
-    let here = move || {
-        let base = format!(
-            "/ns/{}/streams/{}/images/{}",
-            encode(&namespace.get_untracked()),
-            encode(&stream.get_untracked()),
-            encode(&image.get_untracked())
-        );
-        match layer_digest() {
-            Some(layer) => format!("{base}/layers/{}", encode(&layer)),
-            None => format!("{base}/files"),
-        }
+    let image_page = format!(
+        "/ns/{}/streams/{}/images/{}",
+        encode(&namespace),
+        encode(&stream),
+        encode(&image)
+    );
+    let here = match &layer {
+        Some(layer) => format!("{image_page}/layers/{}", encode(layer)),
+        None => format!("{image_page}/files"),
     };
-    let navigate = use_navigate();
-    let on_search = move |ev| {
-        let value: String = event_target_value(&ev);
-        let mut url = here();
-        if !value.is_empty() {
-            url.push_str(&format!("?q={}", encode(&value)));
-        } else if !dir.get_untracked().is_empty() {
-            url.push_str(&format!("?dir={}", encode(&dir.get_untracked())));
-        }
-        navigate(
-            &url,
-            NavigateOptions {
-                replace: true,
-                scroll: false,
-                ..Default::default()
-            },
-        );
+    // A cleared search goes back to the directory it was started from.
+    let unsearched = if dir.is_empty() {
+        here.clone()
+    } else {
+        format!("{here}?dir={}", encode(&dir))
     };
-    let title = move || match layer_digest() {
-        Some(layer) => format!(
-            "Layer {} of {}",
-            short_digest(&layer),
-            short_digest(&image.get())
-        ),
-        None => format!("Files of {}", short_digest(&image.get())),
+    let title = match &layer {
+        Some(layer) => format!("Layer {} of {}", short_digest(layer), short_digest(&image)),
+        None => format!("Files of {}", short_digest(&image)),
     };
+    let heading = match &layer {
+        Some(layer) => view! { <span class="muted">"Layer "</span><span class="mono">{short_digest(layer)}</span> }.into_any(),
+        None => view! { <span class="muted">"Files of image "</span><span class="mono">{short_digest(&image)}</span> }.into_any(),
+    };
+    let table_here = here.clone();
     view! {
-        <Title text=page_title(title)/>
+        <Title text=page_title(move || title.clone())/>
         <nav class="crumbs" aria-label="Breadcrumb">
             <a href="/">"Namespaces"</a>" / "
-            <a href=move || format!("/ns/{}", encode(&namespace.get()))>{move || namespace.get()}</a>" / "
-            <a href=move || format!("/ns/{}/streams/{}", encode(&namespace.get()), encode(&stream.get()))>{move || stream.get()}</a>" / "
-            <a href=move || format!("/ns/{}/streams/{}/images/{}", encode(&namespace.get()), encode(&stream.get()), encode(&image.get()))>
-                <span class="mono">{move || short_digest(&image.get())}</span>
-            </a>
+            <a href=format!("/ns/{}", encode(&namespace))>{namespace.clone()}</a>" / "
+            <a href=format!("/ns/{}/streams/{}", encode(&namespace), encode(&stream))>{stream.clone()}</a>" / "
+            <a href=image_page><span class="mono">{short_digest(&image)}</span></a>
         </nav>
         <section class="panel files">
-            <h1>{move || match layer_digest() {
-                Some(layer) => view! { <span class="muted">"Layer "</span><span class="mono">{short_digest(&layer)}</span> }.into_any(),
-                None => view! { <span class="muted">"Files of image "</span><span class="mono">{short_digest(&image.get())}</span> }.into_any(),
-            }}</h1>
-            <Transition fallback=|| ()>
+            <h1>{heading}</h1>
+            <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
                     listing.await.ok().map(|listing| view! { <LayerChooser listing/> })
                 })}
-            </Transition>
+            </Suspense>
             <div class="toolbar" role="search">
-                <label for="file-search" class="visually-hidden">"Search files by path"</label>
-                <input id="file-search" type="search" placeholder="Search files by path"
-                    autocomplete="off" prop:value=move || search.get() on:input=on_search/>
+                <SearchField id="file-search".to_owned() label="Search files by path".to_owned() label_hidden=true
+                    placeholder="Search files by path".to_owned() path=here param="q".to_owned()
+                    value=search.clone() empty=unsearched/>
             </div>
-            <Transition fallback=|| view! { <Loading what="the files"/> }>
-                {move || Suspend::new(async move {
-                    match listing.await {
-                        Ok(listing) => view! {
-                            <FileTable listing here=here() dir=dir.get_untracked() search=search.get_untracked() offset=offset.get_untracked()/>
-                        }.into_any(),
-                        Err(error) => view! { <ErrorPanel error/> }.into_any(),
-                    }
-                })}
-            </Transition>
+            <LiveRegion watch="-" id="files">
+                <Suspense fallback=|| view! { <Loading what="the files"/> }>
+                    {move || {
+                        let (here, dir, search) = (table_here.clone(), dir.clone(), search.clone());
+                        Suspend::new(async move {
+                            match listing.await {
+                                Ok(listing) => view! { <FileTable listing here dir search offset/> }.into_any(),
+                                Err(error) => view! { <ErrorPanel error/> }.into_any(),
+                            }
+                        })
+                    }}
+                </Suspense>
+            </LiveRegion>
         </section>
-        <Transition fallback=|| ()>
-            {move || Suspend::new(async move {
-                text.await.map(|text| match text {
-                    Ok(text) => {
-                        let (layer, entry) = shown.get_untracked().unwrap_or_default();
-                        let download = file_download_url(&namespace.get_untracked(), &stream.get_untracked(), &image.get_untracked(), &layer, entry);
-                        view! {
-                            <section class="panel file-text" aria-labelledby="file-heading">
-                                <div class="panel-head">
-                                    <h2 id="file-heading" class="mono">{text.path.clone()}</h2>
-                                    <a href=download rel="external" download="">"Download"</a>
-                                </div>
-                                <p class="muted">{size(text.size)}{text.cut.then_some(" (the start of it is shown)")}</p>
-                                {match text.text {
-                                    Some(content) => view! { <pre class="file-content" tabindex="0"><code>{content}</code></pre> }.into_any(),
-                                    None => view! { <p>"This file is not text; download it to look inside."</p> }.into_any(),
-                                }}
-                            </section>
-                        }.into_any()
-                    }
-                    Err(error) => view! { <ErrorPanel error/> }.into_any(),
+        <Suspense fallback=|| ()>
+            {move || {
+                let (namespace, stream, image, shown) =
+                    (namespace.clone(), stream.clone(), image.clone(), shown.clone());
+                Suspend::new(async move {
+                    text.await.map(|text| match text {
+                        Ok(text) => {
+                            let (layer, entry) = shown.unwrap_or_default();
+                            let download = file_download_url(&namespace, &stream, &image, &layer, entry);
+                            view! {
+                                <section class="panel file-text" aria-labelledby="file-heading">
+                                    <div class="panel-head">
+                                        <h2 id="file-heading" class="mono">{text.path.clone()}</h2>
+                                        <a href=download rel="external" download="">"Download"</a>
+                                    </div>
+                                    <p class="muted">{size(text.size)}{text.cut.then_some(" (the start of it is shown)")}</p>
+                                    {match text.text {
+                                        Some(content) => view! { <pre class="file-content" tabindex="0"><code>{content}</code></pre> }.into_any(),
+                                        None => view! { <p>"This file is not text; download it to look inside."</p> }.into_any(),
+                                    }}
+                                </section>
+                            }.into_any()
+                        }
+                        Err(error) => view! { <ErrorPanel error/> }.into_any(),
+                    })
                 })
-            })}
-        </Transition>
+            }}
+        </Suspense>
     }
 }
 

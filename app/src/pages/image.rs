@@ -1,5 +1,6 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
 
 use super::{page_title, param, podman_pull};
 use crate::api::images::{ImageDetail, RunConfigView, get_image};
@@ -10,33 +11,37 @@ use crate::format::{encode, short_digest, size};
 /// raw manifest and config; then its signatures, SBOMs and attestations.
 #[component]
 pub fn ImagePage() -> impl IntoView {
-    let namespace = param("namespace");
-    let stream = param("stream");
-    let digest = param("digest");
+    let namespace = param("namespace").get_untracked();
+    let stream = param("stream").get_untracked();
+    let digest = param("digest").get_untracked();
+    let packages = use_query_map()
+        .get_untracked()
+        .get("packages")
+        .unwrap_or_default();
     let image = Resource::new(
-        move || (namespace.get(), stream.get(), digest.get()),
+        {
+            let (namespace, stream, digest) = (namespace.clone(), stream.clone(), digest.clone());
+            move || (namespace.clone(), stream.clone(), digest.clone())
+        },
         |(namespace, stream, digest)| get_image(namespace, stream, digest),
     );
+    let title = format!("{stream}@{}", short_digest(&digest));
     view! {
-        <Title text=page_title(move || format!("{}@{}", stream.get(), short_digest(&digest.get())))/>
+        <Title text=page_title(move || title.clone())/>
         <nav class="crumbs" aria-label="Breadcrumb">
             <a href="/">"Namespaces"</a>" / "
-            <a href=move || format!("/ns/{}", encode(&namespace.get()))>{move || namespace.get()}</a>" / "
-            <a href=move || format!("/ns/{}/streams/{}", encode(&namespace.get()), encode(&stream.get()))>{move || stream.get()}</a>
+            <a href=format!("/ns/{}", encode(&namespace))>{namespace.clone()}</a>" / "
+            <a href=format!("/ns/{}/streams/{}", encode(&namespace), encode(&stream))>{stream.clone()}</a>
         </nav>
-        <Transition fallback=|| view! { <Loading what="the image"/> }>
+        <Suspense fallback=|| view! { <Loading what="the image"/> }>
             {move || Suspend::new(async move {
                 match image.await {
                     Ok(detail) => view! { <ImageView detail/> }.into_any(),
                     Err(error) => view! { <ErrorPanel error/> }.into_any(),
                 }
             })}
-        </Transition>
-        <SupplyChainSections namespace stream digest base=Signal::derive(move || format!(
-            "/ns/{}/streams/{}",
-            encode(&namespace.get()),
-            encode(&stream.get())
-        ))/>
+        </Suspense>
+        <SupplyChainSections namespace stream digest packages/>
     }
 }
 
@@ -78,8 +83,8 @@ fn ImageView(detail: ImageDetail) -> impl IntoView {
                     <dd>{detail.tags.iter().map(|t| view! { <span class="tag">{t.clone()}</span>" " }).collect_view()}</dd>
                 })}
             </dl>
-            <CommandLine label="pull by digest command" command=podman_pull(&pull)/>
-            <CommandLine label="kubectl get isimage command" command=format!(
+            <CommandLine label="pull by digest command".to_owned() command=podman_pull(&pull)/>
+            <CommandLine label="kubectl get isimage command".to_owned() command=format!(
                 "kubectl get isimage {}@{} -n {} -o yaml", detail.stream, detail.digest, detail.namespace
             )/>
         </section>

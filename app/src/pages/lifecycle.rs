@@ -1,159 +1,117 @@
+use std::collections::HashMap;
+
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use super::{page_title, param};
-use crate::api::immutability::{
-    TagRuleForm, TagRuleRow, create_tag_rule, delete_tag_rule, list_tag_rules,
-};
-use crate::api::prune::PruneResult;
-use crate::api::quotas::get_namespace_usage;
-use crate::api::retention::{
-    RetentionForm, RetentionPolicyRow, create_retention_policy, delete_retention_policy,
-    list_retention_policies, run_retention_policy,
-};
+use super::param;
+use crate::api::immutability::{TagRuleForm, TagRuleRow, list_tag_rules};
+use crate::api::prune::ShownPrune;
+use crate::api::quotas::{NamespaceUsage, get_namespace_usage};
+use crate::api::retention::{RetentionForm, RetentionPolicyRow, list_retention_policies};
 use crate::api::{ConsoleError, ConsoleResult};
 use crate::components::{
-    ActionError, Checkbox, ConfirmButton, DeleteButton, ErrorPanel, Loading, PruneResultView,
-    TextField, UsageSummary, use_console,
+    ActionError, Change, Checkbox, ConfirmButton, DeleteChangeButton, ErrorPanel, LiveRegion,
+    Loading, TextField, UsageSummary, island_action,
 };
 use crate::format::{encode, time};
 
 /// (the form, dry run)
 type TagRuleInput = (TagRuleForm, bool);
-type TagRuleAction = Action<TagRuleInput, ConsoleResult<TagRuleRow>>;
-type PolicyAction = Action<RetentionForm, ConsoleResult<RetentionPolicyRow>>;
-/// (policy, confirm)
-type RunInput = (String, bool);
-/// Answers with the policy it ran, so that its result is shown beside it.
-type RunAction = Action<RunInput, (String, ConsoleResult<PruneResult>)>;
-type Remove = Action<String, ConsoleResult<()>>;
 
 /// A namespace's lifecycle: its usage against its quotas, its tag immutability rules and its
 /// retention policies (for its admins; others are told they are not theirs to see).
 #[component]
 pub fn LifecyclePage() -> impl IntoView {
-    let console = use_console();
-    let namespace = param("namespace");
-    let create_rule: TagRuleAction = Action::new(move |(form, dry_run): &TagRuleInput| {
-        let (csrf, form, dry_run) = (console.csrf(), form.clone(), *dry_run);
-        async move { create_tag_rule(csrf, namespace.get_untracked(), form, dry_run).await }
-    });
-    let remove_rule: Remove = Action::new(move |name: &String| {
-        let (csrf, name) = (console.csrf(), name.clone());
-        async move { delete_tag_rule(csrf, namespace.get_untracked(), name).await }
-    });
-    let create_policy: PolicyAction = Action::new(move |form: &RetentionForm| {
-        let (csrf, form) = (console.csrf(), form.clone());
-        async move { create_retention_policy(csrf, namespace.get_untracked(), form).await }
-    });
-    let remove_policy: Remove = Action::new(move |name: &String| {
-        let (csrf, name) = (console.csrf(), name.clone());
-        async move { delete_retention_policy(csrf, namespace.get_untracked(), name).await }
-    });
-    let run: RunAction = Action::new(move |(name, confirm): &RunInput| {
-        let (csrf, name, confirm) = (console.csrf(), name.clone(), *confirm);
-        async move {
-            let result =
-                run_retention_policy(csrf, namespace.get_untracked(), name.clone(), confirm).await;
-            (name, result)
-        }
-    });
-    // The forms' fields live here, not in the forms: the lists (and the forms with them) are
-    // read again after every attempt, and a refused attempt keeps what was typed.
-    let rule_fields = TagRuleFields::new();
-    let policy_fields = PolicyFields::new();
-    Effect::new(move |_| {
-        if create_rule.value().with(|v| matches!(v, Some(Ok(_))))
-            && !rule_fields.preview.get_untracked()
-        {
-            rule_fields.clear();
-        }
-    });
-    Effect::new(move |_| {
-        if create_policy.value().with(|v| matches!(v, Some(Ok(_)))) {
-            policy_fields.clear();
-        }
-    });
-    // Pushes, deletes and runs elsewhere change usage and what rules match.
-    let live = console.revision(move |change| change.touches_namespace(&namespace.get_untracked()));
-    let usage = Resource::new(
-        move || (namespace.get(), run.version().get(), live.get()),
-        |(namespace, ..)| get_namespace_usage(namespace),
-    );
-    let rules = Resource::new(
-        move || {
-            (
-                namespace.get(),
-                create_rule.version().get(),
-                remove_rule.version().get(),
-                run.version().get(),
-                live.get(),
-            )
-        },
-        |(namespace, ..)| list_tag_rules(namespace),
-    );
-    let policies = Resource::new(
-        move || {
-            (
-                namespace.get(),
-                create_policy.version().get(),
-                remove_policy.version().get(),
-                run.version().get(),
-                // A scheduled run prunes streams of the namespace: its last run changed.
-                live.get(),
-            )
-        },
-        |(namespace, ..)| list_retention_policies(namespace),
+    let namespace = param("namespace").get_untracked();
+    let of_namespace = |namespace: &String| {
+        let namespace = namespace.clone();
+        move || namespace.clone()
+    };
+    let usage = Resource::new(of_namespace(&namespace), get_namespace_usage);
+    let rules = Resource::new(of_namespace(&namespace), list_tag_rules);
+    let policies = Resource::new(of_namespace(&namespace), list_retention_policies);
+    let (title, home, crumb) = (
+        format!("Lifecycle · {namespace}"),
+        format!("/ns/{}", encode(&namespace)),
+        namespace.clone(),
     );
     view! {
-        <Title text=page_title(move || format!("Lifecycle · {}", namespace.get()))/>
+        <Title text=title/>
         <nav class="crumbs" aria-label="Breadcrumb">
-            <a href="/">"Namespaces"</a>" / "
-            <a href=move || format!("/ns/{}", encode(&namespace.get()))>{move || namespace.get()}</a>
+            <a href="/">"Namespaces"</a>" / "<a href=home>{crumb}</a>
         </nav>
+        <Suspense fallback=|| view! { <Loading what="the lifecycle"/> }>
+            {move || {
+                let namespace = namespace.clone();
+                Suspend::new(async move {
+                    let (usage, rules, policies) = (usage.await, rules.await, policies.await);
+                    view! { <Lifecycle namespace usage rules policies/> }
+                })
+            }}
+        </Suspense>
+    }
+}
+
+/// The page's three sections. Pushes, deletes and runs (here or elsewhere) change usage and
+/// what rules match, and a run changes its policy's last run: each list is a live region of
+/// the namespace.
+#[component]
+fn Lifecycle(
+    namespace: String,
+    usage: ConsoleResult<NamespaceUsage>,
+    rules: ConsoleResult<Vec<TagRuleRow>>,
+    policies: ConsoleResult<Vec<RetentionPolicyRow>>,
+) -> impl IntoView {
+    let watch = format!("namespace:{namespace}");
+    let usage = match usage {
+        Ok(usage) => view! { <UsageSummary usage/> }.into_any(),
+        Err(error) => view! { <ErrorPanel error/> }.into_any(),
+    };
+    let rules = match rules {
+        Ok(rows) => {
+            let table = view! { <TagRuleTable rows namespace=namespace.clone()/> };
+            view! {
+                <LiveRegion watch=watch.clone() id="tag-rules">{table}</LiveRegion>
+                <h3 id="new-rule-heading">"Add an immutability rule"</h3>
+                <NewTagRule namespace=namespace.clone()/>
+            }
+            .into_any()
+        }
+        Err(error) => {
+            view! { <NotYours error what="immutability rules" namespace=namespace.clone()/> }
+                .into_any()
+        }
+    };
+    let policies = match policies {
+        Ok(rows) => {
+            let list = view! { <PolicyList rows namespace=namespace.clone()/> };
+            view! {
+                <LiveRegion watch=watch.clone() id="retention-policies">{list}</LiveRegion>
+                <h3 id="new-policy-heading">"Add a retention policy"</h3>
+                <NewPolicy namespace=namespace.clone()/>
+            }
+            .into_any()
+        }
+        Err(error) => {
+            view! { <NotYours error what="retention policies" namespace=namespace.clone()/> }
+                .into_any()
+        }
+    };
+    view! {
         <section class="panel" aria-labelledby="usage-heading">
-            <h1>{move || format!("Lifecycle of {}", namespace.get())}</h1>
+            <h1>{format!("Lifecycle of {namespace}")}</h1>
             <h2 id="usage-heading">"Usage and quotas"</h2>
-            <Transition fallback=|| view! { <Loading what="usage"/> }>
-                {move || Suspend::new(async move {
-                    match usage.await {
-                        Ok(usage) => view! { <UsageSummary usage/> }.into_any(),
-                        Err(error) => view! { <ErrorPanel error/> }.into_any(),
-                    }
-                })}
-            </Transition>
+            <LiveRegion watch id="usage">{usage}</LiveRegion>
         </section>
         <section class="panel" aria-labelledby="rules-heading">
             <h2 id="rules-heading">"Tag immutability rules"</h2>
             <p class="muted">"A tag a rule matches cannot be overwritten by a push, moved, or deleted (with its image, its stream or the namespace)."</p>
-            <ActionError action=remove_rule/>
-            <Transition fallback=|| view! { <Loading what="immutability rules"/> }>
-                {move || Suspend::new(async move {
-                    match rules.await {
-                        Ok(rows) => view! {
-                            <TagRuleTable rows remove=remove_rule/>
-                            <NewTagRule create=create_rule fields=rule_fields/>
-                        }.into_any(),
-                        Err(error) => view! { <NotYours error what="immutability rules" namespace=namespace.get_untracked()/> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {rules}
         </section>
         <section class="panel" aria-labelledby="retention-heading">
             <h2 id="retention-heading">"Retention policies"</h2>
             <p class="muted">"What stays in each governed stream; every other tag goes with its history, and with it the images nothing else names. A dry run lists what would go; nothing is removed until you confirm. Recent pushes (an hour by default) always stay."</p>
-            <ActionError action=remove_policy/>
-            <Transition fallback=|| view! { <Loading what="retention policies"/> }>
-                {move || Suspend::new(async move {
-                    match policies.await {
-                        Ok(rows) => view! {
-                            <PolicyList rows run remove=remove_policy/>
-                            <NewPolicy create=create_policy fields=policy_fields/>
-                        }.into_any(),
-                        Err(error) => view! { <NotYours error what="retention policies" namespace=namespace.get_untracked()/> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {policies}
         </section>
     }
 }
@@ -202,7 +160,7 @@ fn matching_text(row: &TagRuleRow) -> String {
 }
 
 #[component]
-fn TagRuleTable(rows: Vec<TagRuleRow>, remove: Remove) -> impl IntoView {
+fn TagRuleTable(rows: Vec<TagRuleRow>, namespace: String) -> impl IntoView {
     if rows.is_empty() {
         return view! { <p class="empty">"No immutability rules: every tag can be overwritten, moved and deleted by those who may push."</p> }.into_any();
     }
@@ -217,7 +175,7 @@ fn TagRuleTable(rows: Vec<TagRuleRow>, remove: Remove) -> impl IntoView {
             </tr></thead>
             <tbody>
                 {rows.into_iter().map(|row| {
-                    let name = row.name.clone();
+                    let change = Change::DeleteTagRule { namespace: namespace.clone(), name: row.name.clone() };
                     view! {
                         <tr data-rule=row.name.clone()>
                             <td class="name">
@@ -228,7 +186,7 @@ fn TagRuleTable(rows: Vec<TagRuleRow>, remove: Remove) -> impl IntoView {
                             <td class="mono">{globs(&row.tags, &row.exclude_tags, "every tag")}</td>
                             <td>{matching_text(&row)}</td>
                             <td class="actions">
-                                <DeleteButton what=format!("immutability rule {}", row.name) on_confirm=move || { remove.dispatch(name.clone()); }/>
+                                <DeleteChangeButton change what=format!("immutability rule {}", row.name)/>
                             </td>
                         </tr>
                     }
@@ -239,71 +197,71 @@ fn TagRuleTable(rows: Vec<TagRuleRow>, remove: Remove) -> impl IntoView {
     .into_any()
 }
 
-/// The immutability rule form's fields.
-#[derive(Clone, Copy)]
-struct TagRuleFields {
-    name: RwSignal<String>,
-    tags: RwSignal<String>,
-    exclude_tags: RwSignal<String>,
-    streams: RwSignal<String>,
-    exclude_streams: RwSignal<String>,
-    /// Whether the last attempt was a preview.
-    preview: RwSignal<bool>,
-}
-
-impl TagRuleFields {
-    fn new() -> Self {
-        TagRuleFields {
-            name: RwSignal::new(String::new()),
-            tags: RwSignal::new(String::new()),
-            exclude_tags: RwSignal::new(String::new()),
-            streams: RwSignal::new(String::new()),
-            exclude_streams: RwSignal::new(String::new()),
-            preview: RwSignal::new(false),
+/// The immutability rule form: a preview says what the rule would protect and stores nothing;
+/// a refused rule keeps what was typed; an added one clears the form and the list is read
+/// again.
+#[island(lazy)]
+fn NewTagRule(namespace: String) -> impl IntoView {
+    let name = RwSignal::new(String::new());
+    let tags = RwSignal::new(String::new());
+    let exclude_tags = RwSignal::new(String::new());
+    let streams = RwSignal::new(String::new());
+    let exclude_streams = RwSignal::new(String::new());
+    // Whether the last attempt was a preview.
+    let preview = RwSignal::new(false);
+    let create = island_action(move |input: &TagRuleInput| {
+        let ((form, dry_run), namespace) = (input.clone(), namespace.clone());
+        async move {
+            #[cfg(feature = "hydrate")]
+            {
+                let row = crate::api::immutability::create_tag_rule(
+                    crate::components::csrf(),
+                    namespace,
+                    form,
+                    dry_run,
+                )
+                .await?;
+                if !dry_run {
+                    crate::components::refresh_page().await;
+                }
+                Ok(row)
+            }
+            #[cfg(not(feature = "hydrate"))]
+            {
+                let _ = (namespace, form, dry_run);
+                crate::components::made_in_the_browser::<TagRuleRow>()
+            }
         }
-    }
-
-    fn form(&self) -> TagRuleForm {
-        TagRuleForm {
-            name: self.name.get_untracked(),
-            streams: self.streams.get_untracked(),
-            exclude_streams: self.exclude_streams.get_untracked(),
-            tags: self.tags.get_untracked(),
-            exclude_tags: self.exclude_tags.get_untracked(),
+    });
+    Effect::new(move |_| {
+        if create.value().with(|v| matches!(v, Some(Ok(_)))) && !preview.get_untracked() {
+            for field in [name, tags, exclude_tags, streams, exclude_streams] {
+                field.set(String::new());
+            }
         }
-    }
-
-    fn clear(&self) {
-        for field in [
-            self.name,
-            self.tags,
-            self.exclude_tags,
-            self.streams,
-            self.exclude_streams,
-        ] {
-            field.set(String::new());
-        }
-    }
-}
-
-#[component]
-fn NewTagRule(create: TagRuleAction, fields: TagRuleFields) -> impl IntoView {
-    let send = move |preview: bool| {
-        fields.preview.set(preview);
-        create.dispatch((fields.form(), preview));
+    });
+    let send = move |dry_run: bool| {
+        preview.set(dry_run);
+        let form = TagRuleForm {
+            name: name.get_untracked(),
+            streams: streams.get_untracked(),
+            exclude_streams: exclude_streams.get_untracked(),
+            tags: tags.get_untracked(),
+            exclude_tags: exclude_tags.get_untracked(),
+        };
+        create.dispatch((form, dry_run));
     };
     view! {
-        <h3 id="new-rule-heading">"Add an immutability rule"</h3>
         <form class="stacked-form" aria-labelledby="new-rule-heading" on:submit=move |ev| {
             ev.prevent_default();
             send(false);
         }>
-            <TextField id="rule-name" label="Name" value=fields.name placeholder="releases" required=true/>
-            <TextField id="rule-tags" label="Tags" value=fields.tags placeholder="v*, release-*" required=true
+            <TextField id="rule-name" label="Name" value=name placeholder="releases" required=true/>
+            <TextField id="rule-tags" label="Tags" value=tags placeholder="v*, release-*" required=true
                 hint="Globs, separated by commas or spaces: * within a name, ** across /, {a,b}, [0-9]."/>
-            <TextField id="rule-exclude-tags" label="Except tags" value=fields.exclude_tags placeholder="*-rc*"/>
-            <TextField id="rule-streams" label="Streams" value=fields.streams placeholder="every stream"/>
-            <TextField id="rule-exclude-streams" label="Except streams" value=fields.exclude_streams placeholder="none"/>
+            <TextField id="rule-exclude-tags" label="Except tags" value=exclude_tags placeholder="*-rc*"/>
+            <TextField id="rule-streams" label="Streams" value=streams placeholder="every stream"/>
+            <TextField id="rule-exclude-streams" label="Except streams" value=exclude_streams placeholder="none"/>
             <div class="buttons">
                 <button type="button" disabled=move || create.pending().get() on:click=move |_| send(true)>"Preview"</button>
                 <button type="submit" class="primary" disabled=move || create.pending().get()>"Add rule"</button>
@@ -311,7 +269,7 @@ fn NewTagRule(create: TagRuleAction, fields: TagRuleFields) -> impl IntoView {
         </form>
         <ActionError action=create/>
         {move || create.value().get().and_then(Result::ok).map(|row| {
-            let preview = fields.preview.get_untracked();
+            let preview = preview.get_untracked();
             let matched = matching_text(&row);
             view! {
                 <p class="rule-outcome" role="status" data-preview=preview.to_string()>
@@ -327,57 +285,36 @@ fn NewTagRule(create: TagRuleAction, fields: TagRuleFields) -> impl IntoView {
 }
 
 #[component]
-fn PolicyList(rows: Vec<RetentionPolicyRow>, run: RunAction, remove: Remove) -> impl IntoView {
+fn PolicyList(rows: Vec<RetentionPolicyRow>, namespace: String) -> impl IntoView {
     if rows.is_empty() {
         return view! { <p class="empty">"No retention policies: nothing is removed here but by hand."</p> }.into_any();
     }
     view! {
         <div class="policies">
-            {rows.into_iter().map(|row| view! { <PolicyView row run remove/> }).collect_view()}
+            {rows.into_iter().map(|row| view! { <PolicyView row namespace=namespace.clone()/> }).collect_view()}
         </div>
     }
     .into_any()
 }
 
 #[component]
-fn PolicyView(row: RetentionPolicyRow, run: RunAction, remove: Remove) -> impl IntoView {
-    let name = row.name.clone();
-    let dry_run = {
-        let name = name.clone();
-        move |_| {
-            run.dispatch((name.clone(), false));
-        }
-    };
-    // Copy, for the confirmation made anew with each result.
-    let confirm = Callback::new({
-        let name = name.clone();
-        move |()| {
-            run.dispatch((name.clone(), true));
-        }
-    });
-    let result = {
-        let name = name.clone();
-        move || {
-            run.value()
-                .get()
-                .filter(|(of, _)| *of == name)
-                .map(|(_, result)| result)
-        }
-    };
-    let deleting = name.clone();
+fn PolicyView(row: RetentionPolicyRow, namespace: String) -> impl IntoView {
     let last = row.last_run.as_deref().map(time).map(|at| {
         let removed = row.last_result.as_ref().map_or(String::new(), |r| {
             format!(": {} images, {} history items removed", r.images, r.items)
         });
         format!("{at}{removed}")
     });
+    let change = Change::DeleteRetentionPolicy {
+        namespace: namespace.clone(),
+        name: row.name.clone(),
+    };
     view! {
         <article class="policy" data-policy=row.name.clone()>
             <div class="panel-head">
                 <h3>{row.name.clone()}</h3>
-                <button type="button" disabled=move || run.pending().get() on:click=dry_run
-                    aria-label=format!("Dry run of {}", row.name)>"Dry run"</button>
-                <DeleteButton what=format!("retention policy {}", row.name) on_confirm=move || { remove.dispatch(deleting.clone()); }/>
+                <DryRunButton namespace=namespace.clone() policy=row.name.clone()/>
+                <DeleteChangeButton change what=format!("retention policy {}", row.name)/>
             </div>
             <dl class="facts">
                 <dt>"Streams"</dt><dd class="mono">{row.streams.clone()}</dd>
@@ -399,95 +336,180 @@ fn PolicyView(row: RetentionPolicyRow, run: RunAction, remove: Remove) -> impl I
                 }}</dd>
                 <dt>"Last run"</dt><dd>{last.unwrap_or_else(|| "never".to_owned())}</dd>
             </dl>
-            {move || result().map(|result| match result {
-                Ok(result) => {
-                    let removable = result.dry_run && (result.images > 0 || result.items > 0);
-                    view! {
-                        <PruneResultView result/>
-                        {removable.then(|| view! {
-                            <ConfirmButton label="Remove these for real" question="Remove them now? This cannot be undone."
-                                yes="Yes, remove" busy=Signal::derive(move || run.pending().get())
-                                on_confirm=move || confirm.run(())/>
-                        })}
-                    }.into_any()
-                }
-                Err(error) => view! { <p class="error" role="alert">{error.to_string()}</p> }.into_any(),
-            })}
+            <RunResult namespace policy=row.name.clone()/>
         </article>
     }
 }
 
-/// The retention policy form's fields.
-#[derive(Clone, Copy)]
-struct PolicyFields {
-    name: RwSignal<String>,
-    streams: RwSignal<String>,
-    exclude_streams: RwSignal<String>,
-    tags: RwSignal<String>,
-    exclude_tags: RwSignal<String>,
-    keep: RwSignal<String>,
-    count: RwSignal<String>,
-    untagged: RwSignal<bool>,
-    schedule: RwSignal<String>,
+/// A retention policy's last run on this page: running, and what it answered.
+#[derive(Debug, Clone, Default)]
+struct Run {
+    running: bool,
+    result: Option<ConsoleResult<ShownPrune>>,
 }
 
-impl PolicyFields {
-    fn new() -> Self {
-        PolicyFields {
-            name: RwSignal::new(String::new()),
-            streams: RwSignal::new(String::new()),
-            exclude_streams: RwSignal::new(String::new()),
-            tags: RwSignal::new(String::new()),
-            exclude_tags: RwSignal::new(String::new()),
-            keep: RwSignal::new("pushed".to_owned()),
-            count: RwSignal::new("10".to_owned()),
-            untagged: RwSignal::new(false),
-            schedule: RwSignal::new(String::new()),
+/// The runs of the page's policies, by policy, shared by the islands of each policy: its dry
+/// run button (in its head) and its result (below its facts). Both are made anew when the
+/// policies are read again (after a confirmed run above all), and the result outlives them.
+fn runs() -> ArcRwSignal<HashMap<String, Run>> {
+    #[cfg(feature = "hydrate")]
+    {
+        thread_local! {
+            static RUNS: ArcRwSignal<HashMap<String, Run>> = ArcRwSignal::new(HashMap::new());
         }
+        RUNS.with(Clone::clone)
     }
-
-    fn form(&self) -> RetentionForm {
-        RetentionForm {
-            name: self.name.get_untracked(),
-            streams: self.streams.get_untracked(),
-            exclude_streams: self.exclude_streams.get_untracked(),
-            tags: self.tags.get_untracked(),
-            exclude_tags: self.exclude_tags.get_untracked(),
-            keep: self.keep.get_untracked(),
-            count: self.count.get_untracked(),
-            untagged: self.untagged.get_untracked(),
-            schedule: self.schedule.get_untracked(),
-        }
-    }
-
-    fn clear(&self) {
-        for field in [
-            self.name,
-            self.streams,
-            self.exclude_streams,
-            self.tags,
-            self.exclude_tags,
-            self.schedule,
-        ] {
-            field.set(String::new());
-        }
-    }
+    // The server renders every policy without a run.
+    #[cfg(not(feature = "hydrate"))]
+    ArcRwSignal::new(HashMap::new())
 }
 
-#[component]
-fn NewPolicy(create: PolicyAction, fields: PolicyFields) -> impl IntoView {
-    let keep = fields.keep;
-    let count = fields.count;
+/// Runs `policy`: a dry run, or (`confirm`) for real, after which the page is read again.
+fn run_policy(namespace: String, policy: String, confirm: bool) {
+    #[cfg(feature = "hydrate")]
+    {
+        let runs = runs();
+        runs.update(|runs| runs.entry(policy.clone()).or_default().running = true);
+        leptos::task::spawn_local(async move {
+            let result = crate::api::retention::run_retention_policy(
+                crate::components::csrf(),
+                namespace,
+                policy.clone(),
+                confirm,
+            )
+            .await;
+            let removed = confirm && result.is_ok();
+            runs.update(|runs| {
+                runs.insert(
+                    policy,
+                    Run {
+                        running: false,
+                        result: Some(result),
+                    },
+                );
+            });
+            if removed {
+                crate::components::refresh_page().await;
+            }
+        });
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (namespace, policy, confirm);
+}
+
+/// Whether `policy` is running now.
+fn running(runs: &ArcRwSignal<HashMap<String, Run>>, policy: &str) -> bool {
+    runs.with(|runs| runs.get(policy).is_some_and(|run| run.running))
+}
+
+/// Lists what `policy` would remove.
+#[island(lazy)]
+fn DryRunButton(namespace: String, policy: String) -> impl IntoView {
+    let runs = runs();
+    let label = format!("Dry run of {policy}");
+    let busy = policy.clone();
     view! {
-        <h3 id="new-policy-heading">"Add a retention policy"</h3>
+        <button type="button" disabled=move || running(&runs, &busy) aria-label=label
+            on:click=move |_| run_policy(namespace.clone(), policy.clone(), false)>"Dry run"</button>
+    }
+}
+
+/// What the last run of `policy` removed, or would remove (then with the button that removes
+/// it for real).
+#[island(lazy)]
+fn RunResult(namespace: String, policy: String) -> impl IntoView {
+    let runs = runs();
+    // A result from before the policies were read again is shown once this island is
+    // hydrated: the server rendered none.
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
+    let busy = {
+        let (runs, policy) = (runs.clone(), policy.clone());
+        Signal::derive(move || running(&runs, &policy))
+    };
+    move || {
+        if !hydrated.get() {
+            return None;
+        }
+        let result = runs.with(|runs| runs.get(&policy).and_then(|run| run.result.clone()))?;
+        let (namespace, policy) = (namespace.clone(), policy.clone());
+        Some(match result {
+            Ok(shown) => view! {
+                <div inner_html=shown.html></div>
+                {shown.removable.then(|| view! {
+                    <ConfirmButton label="Remove these for real" question="Remove them now? This cannot be undone."
+                        yes="Yes, remove" busy
+                        on_confirm=move || run_policy(namespace.clone(), policy.clone(), true)/>
+                })}
+            }
+            .into_any(),
+            Err(error) => {
+                view! { <p class="error" role="alert">{error.to_string()}</p> }.into_any()
+            }
+        })
+    }
+}
+
+/// The retention policy form: a refused policy keeps what was typed; an added one clears the
+/// names and globs, and the list is read again.
+#[island(lazy)]
+fn NewPolicy(namespace: String) -> impl IntoView {
+    let name = RwSignal::new(String::new());
+    let streams = RwSignal::new(String::new());
+    let exclude_streams = RwSignal::new(String::new());
+    let tags = RwSignal::new(String::new());
+    let exclude_tags = RwSignal::new(String::new());
+    let keep = RwSignal::new("pushed".to_owned());
+    let count = RwSignal::new("10".to_owned());
+    let untagged = RwSignal::new(false);
+    let schedule = RwSignal::new(String::new());
+    let create = island_action(move |form: &RetentionForm| {
+        let (form, namespace) = (form.clone(), namespace.clone());
+        async move {
+            #[cfg(feature = "hydrate")]
+            {
+                crate::api::retention::create_retention_policy(
+                    crate::components::csrf(),
+                    namespace,
+                    form,
+                )
+                .await?;
+                crate::components::refresh_page().await;
+                Ok(())
+            }
+            #[cfg(not(feature = "hydrate"))]
+            {
+                let _ = (namespace, form);
+                crate::components::made_in_the_browser::<()>()
+            }
+        }
+    });
+    Effect::new(move |_| {
+        if create.value().with(|v| matches!(v, Some(Ok(_)))) {
+            for field in [name, streams, exclude_streams, tags, exclude_tags, schedule] {
+                field.set(String::new());
+            }
+        }
+    });
+    view! {
         <form class="stacked-form" aria-labelledby="new-policy-heading" on:submit=move |ev| {
             ev.prevent_default();
-            create.dispatch(fields.form());
+            create.dispatch(RetentionForm {
+                name: name.get_untracked(),
+                streams: streams.get_untracked(),
+                exclude_streams: exclude_streams.get_untracked(),
+                tags: tags.get_untracked(),
+                exclude_tags: exclude_tags.get_untracked(),
+                keep: keep.get_untracked(),
+                count: count.get_untracked(),
+                untagged: untagged.get_untracked(),
+                schedule: schedule.get_untracked(),
+            });
         }>
-            <TextField id="policy-name" label="Name" value=fields.name placeholder="keep-recent" required=true/>
-            <TextField id="policy-streams" label="Streams" value=fields.streams placeholder="every stream"
+            <TextField id="policy-name" label="Name" value=name placeholder="keep-recent" required=true/>
+            <TextField id="policy-streams" label="Streams" value=streams placeholder="every stream"
                 hint="Globs, separated by commas or spaces."/>
-            <TextField id="policy-exclude-streams" label="Except streams" value=fields.exclude_streams placeholder="none"/>
+            <TextField id="policy-exclude-streams" label="Except streams" value=exclude_streams placeholder="none"/>
             <label for="policy-keep">"Keep"</label>
             <div class="field keep">
                 <select id="policy-keep" prop:value=keep on:change=move |ev| keep.set(event_target_value(&ev))>
@@ -502,12 +524,12 @@ fn NewPolicy(create: PolicyAction, fields: PolicyFields) -> impl IntoView {
                     disabled=move || keep.get() == "always"
                     prop:value=count on:input=move |ev| count.set(event_target_value(&ev))/>
             </div>
-            <TextField id="policy-tags" label="Tags" value=fields.tags placeholder="every tag"/>
-            <TextField id="policy-exclude-tags" label="Except tags" value=fields.exclude_tags placeholder="none"/>
+            <TextField id="policy-tags" label="Tags" value=tags placeholder="every tag"/>
+            <TextField id="policy-exclude-tags" label="Except tags" value=exclude_tags placeholder="none"/>
             <div class="checks">
-                <Checkbox id="policy-untagged" label="Also remove images no tag names (earlier revisions, pushes by digest)" value=fields.untagged/>
+                <Checkbox id="policy-untagged" label="Also remove images no tag names (earlier revisions, pushes by digest)" value=untagged/>
             </div>
-            <TextField id="policy-schedule" label="Schedule" value=fields.schedule placeholder="by hand"
+            <TextField id="policy-schedule" label="Schedule" value=schedule placeholder="by hand"
                 hint="Cron's five fields in UTC, such as 0 3 * * *; empty to run it by hand only."/>
             <button type="submit" class="primary" disabled=move || create.pending().get()>"Add policy"</button>
         </form>

@@ -1,4 +1,5 @@
 mod access;
+mod audit;
 mod compare;
 mod files;
 mod image;
@@ -12,9 +13,11 @@ mod secrets;
 mod stream;
 mod stream_labels;
 mod tokens;
+mod users;
 mod webhooks;
 
 pub use access::AccessPage;
+pub use audit::AuditPage;
 pub use compare::ComparePage;
 pub use files::{ImageFilesPage, LayerFilesPage};
 pub use image::ImagePage;
@@ -27,6 +30,7 @@ pub use prune::PrunePage;
 pub use secrets::SecretsPage;
 pub use stream::StreamPage;
 pub use tokens::TokensPage;
+pub use users::UsersPage;
 pub use webhooks::WebhooksPage;
 
 use leptos::prelude::*;

@@ -1,13 +1,12 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::NavigateOptions;
-use leptos_router::hooks::{use_navigate, use_query_map};
+use leptos_router::hooks::use_query_map;
 
 use super::{page_title, param, tls_flag};
 use crate::api::quotas::get_namespace_usage;
 use crate::api::streams::{STREAM_PAGE, StreamPage, StreamSort, list_streams};
 use crate::components::{
-    CommandLine, ErrorPanel, ImportForm, ImportState, Loading, UsageSummary, When, YourAccess,
+    CommandLine, ErrorPanel, ImportForm, LiveRegion, Loading, UsageSummary, When, YourAccess,
     use_console,
 };
 use crate::format::{encode, size};
@@ -16,33 +15,22 @@ use crate::format::{encode, size};
 /// so a link or a reload shows the same page.
 #[component]
 pub fn NamespacePage() -> impl IntoView {
-    let console = use_console();
-    let namespace = param("namespace");
-    let query = use_query_map();
-    let filter = Memo::new(move |_| query.read().get("q").unwrap_or_default());
-    let sort = Memo::new(move |_| StreamSort::parse(&query.read().get("sort").unwrap_or_default()));
-    let page = Memo::new(move |_| {
-        query
-            .read()
-            .get("page")
-            .and_then(|p| p.parse::<u64>().ok())
-            .unwrap_or(1)
-            // Far past any namespace's last page, and small enough that offsets cannot overflow.
-            .clamp(1, 1_000_000_000)
-    });
-    let live = console.revision(move |c| c.touches_namespace(&namespace.get_untracked()));
-    let import = ImportState::new();
+    let namespace = param("namespace").get_untracked();
+    let query = use_query_map().get_untracked();
+    let filter = query.get("q").unwrap_or_default();
+    let sort = StreamSort::parse(&query.get("sort").unwrap_or_default());
+    let page = query
+        .get("page")
+        .and_then(|p| p.parse::<u64>().ok())
+        .unwrap_or(1)
+        // Far past any namespace's last page, and small enough that offsets cannot overflow.
+        .clamp(1, 1_000_000_000);
     let streams = Resource::new(
-        move || {
-            (
-                namespace.get(),
-                filter.get(),
-                sort.get(),
-                page.get(),
-                live.get(),
-            )
+        {
+            let (namespace, filter) = (namespace.clone(), filter.clone());
+            move || (namespace.clone(), filter.clone())
         },
-        |(namespace, filter, sort, page, _)| {
+        move |(namespace, filter)| {
             list_streams(
                 namespace,
                 filter,
@@ -54,105 +42,125 @@ pub fn NamespacePage() -> impl IntoView {
     // A summary of what the namespace uses; the lifecycle page has the rest. Not shown when it
     // cannot be read (the streams above say why).
     let usage = Resource::new(
-        move || (namespace.get(), live.get()),
-        |(namespace, _)| get_namespace_usage(namespace),
+        {
+            let namespace = namespace.clone();
+            move || namespace.clone()
+        },
+        get_namespace_usage,
     );
-    let navigate = use_navigate();
-    let go = move |filter: String, sort: StreamSort, page: u64| {
-        let mut url = format!("/ns/{}?", encode(&namespace.get_untracked()));
-        if !filter.is_empty() {
-            url.push_str(&format!("q={}&", encode(&filter)));
-        }
-        if sort != StreamSort::Name {
-            url.push_str(&format!("sort={}&", sort.as_str()));
-        }
-        if page > 1 {
-            url.push_str(&format!("page={page}&"));
-        }
-        let url = url.trim_end_matches(['&', '?']).to_owned();
-        navigate(
-            &url,
-            NavigateOptions {
-                replace: true,
-                scroll: false,
-                ..Default::default()
-            },
-        );
-    };
-    let on_search = {
-        let go = go.clone();
-        move |ev| go(event_target_value(&ev), sort.get_untracked(), 1)
-    };
-    let on_sort = move |ev| {
-        go(
-            filter.get_untracked(),
-            StreamSort::parse(&event_target_value(&ev)),
-            1,
-        )
-    };
+    let title = namespace.clone();
+    let watch = format!("namespace:{namespace}");
+    let (head_ns, filter_ns) = (namespace.clone(), namespace.clone());
     view! {
-        <Title text=page_title(move || namespace.get())/>
+        <Title text=page_title(move || title.clone())/>
         <nav class="crumbs" aria-label="Breadcrumb">
-            <a href="/">"Namespaces"</a>" / "<span aria-current="page">{move || namespace.get()}</span>
+            <a href="/">"Namespaces"</a>" / "<span aria-current="page">{namespace.clone()}</span>
         </nav>
         <section class="panel">
             <div class="panel-head">
-                <h1><span class="muted">"Namespace "</span>{move || namespace.get()}</h1>
-                <Transition fallback=|| ()>
-                    {move || Suspend::new(async move {
-                        streams.await.ok().map(|page| page.permissions).map(|p| view! {
-                            <YourAccess permissions=p/>
-                            <div class="head-actions">
-                                <a href=format!("/ns/{}/lifecycle", encode(&namespace.get_untracked()))>"Lifecycle"</a>
-                                {p.manage_access.then(|| view! { <a href=format!("/ns/{}/webhooks", encode(&namespace.get_untracked()))>"Webhooks"</a> })}
-                                {p.manage_secrets.then(|| view! { <a href=format!("/ns/{}/secrets", encode(&namespace.get_untracked()))>"Pull secrets"</a> })}
-                                {p.manage_access.then(|| view! { <a href=format!("/ns/{}/keys", encode(&namespace.get_untracked()))>"Signing keys"</a> })}
-                                {p.manage_access.then(|| view! { <a href=format!("/ns/{}/access", encode(&namespace.get_untracked()))>"Access"</a> })}
-                            </div>
+                <h1><span class="muted">"Namespace "</span>{namespace.clone()}</h1>
+                <Suspense fallback=|| ()>
+                    {move || {
+                        let namespace = encode(&head_ns);
+                        Suspend::new(async move {
+                            streams.await.ok().map(|page| page.permissions).map(|p| view! {
+                                <YourAccess permissions=p/>
+                                <div class="head-actions">
+                                    <a href=format!("/ns/{namespace}/lifecycle")>"Lifecycle"</a>
+                                    {p.manage_access.then(|| view! { <a href=format!("/ns/{namespace}/webhooks")>"Webhooks"</a> })}
+                                    {p.manage_secrets.then(|| view! { <a href=format!("/ns/{namespace}/secrets")>"Pull secrets"</a> })}
+                                    {p.manage_access.then(|| view! { <a href=format!("/ns/{namespace}/keys")>"Signing keys"</a> })}
+                                    {p.manage_access.then(|| view! { <a href=format!("/ns/{namespace}/access")>"Access"</a> })}
+                                </div>
+                            })
                         })
-                    })}
-                </Transition>
+                    }}
+                </Suspense>
             </div>
-            <div class="toolbar" role="search">
-                <label for="stream-filter" class="visually-hidden">"Search image streams"</label>
-                <input id="stream-filter" type="search" placeholder="Search image streams"
-                    autocomplete="off" prop:value=move || filter.get() on:input=on_search/>
-                <label for="stream-sort">"Sort by"</label>
-                <select id="stream-sort" on:change=on_sort prop:value=move || sort.get().as_str()>
-                    <option value="name">"Name"</option>
-                    <option value="updated">"Last updated"</option>
-                    <option value="size">"Size"</option>
-                </select>
-            </div>
-            <Transition fallback=|| view! { <Loading what="image streams"/> }>
-                {move || Suspend::new(async move {
-                    match streams.await {
-                        Ok(listing) => view! { <StreamTable listing filter=filter.get_untracked() sort=sort.get_untracked()/> }.into_any(),
-                        Err(error) => view! { <ErrorPanel error/> }.into_any(),
-                    }
-                })}
-            </Transition>
+            <StreamFilter namespace=filter_ns filter=filter.clone() sort=sort.as_str().to_owned()/>
+            <LiveRegion watch=watch.clone() id="streams">
+                <Suspense fallback=|| view! { <Loading what="image streams"/> }>
+                    {move || {
+                        let filter = filter.clone();
+                        Suspend::new(async move {
+                            match streams.await {
+                                Ok(listing) => view! { <StreamTable listing filter sort/> }.into_any(),
+                                Err(error) => view! { <ErrorPanel error/> }.into_any(),
+                            }
+                        })
+                    }}
+                </Suspense>
+            </LiveRegion>
         </section>
-        <Transition fallback=|| ()>
-            {move || Suspend::new(async move {
-                usage.await.ok().map(|usage| view! {
-                    <section class="panel" aria-labelledby="usage-heading">
-                        <div class="panel-head">
-                            <h2 id="usage-heading">"Usage"</h2>
-                            <a href=format!("/ns/{}/lifecycle", encode(&usage.namespace))>"Quotas, retention and immutability"</a>
-                        </div>
-                        <UsageSummary usage/>
-                    </section>
-                })
-            })}
-        </Transition>
-        <Transition fallback=|| ()>
+        <LiveRegion watch=watch id="usage">
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    usage.await.ok().map(|usage| view! {
+                        <section class="panel" aria-labelledby="usage-heading">
+                            <div class="panel-head">
+                                <h2 id="usage-heading">"Usage"</h2>
+                                <a href=format!("/ns/{}/lifecycle", encode(&usage.namespace))>"Quotas, retention and immutability"</a>
+                            </div>
+                            <UsageSummary usage/>
+                        </section>
+                    })
+                })}
+            </Suspense>
+        </LiveRegion>
+        <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
                 streams.await.ok().filter(|p| p.permissions.push).map(|listing| view! {
-                    <ImportForm state=import namespace=listing.namespace/>
+                    <ImportForm namespace=listing.namespace/>
                 })
             })}
-        </Transition>
+        </Suspense>
+    }
+}
+
+/// The search (as you type) and sort of a namespace's streams: each change shows the page of
+/// that search in place (the streams' live region), and the address follows.
+#[island(lazy)]
+fn StreamFilter(namespace: String, filter: String, sort: String) -> impl IntoView {
+    let filter = RwSignal::new(filter);
+    let sort = RwSignal::new(sort);
+    let show = move || {
+        let mut url = format!("/ns/{}?", encode(&namespace));
+        let (filter, sort) = (filter.get_untracked(), sort.get_untracked());
+        if !filter.is_empty() {
+            url.push_str(&format!("q={}&", encode(&filter)));
+        }
+        if sort != StreamSort::Name.as_str() {
+            url.push_str(&format!("sort={sort}&"));
+        }
+        let url = url.trim_end_matches(['&', '?']).to_owned();
+        #[cfg(feature = "hydrate")]
+        leptos::task::spawn_local(async move { crate::components::show_page(&url).await });
+        #[cfg(not(feature = "hydrate"))]
+        let _ = url;
+    };
+    let on_search = {
+        let show = show.clone();
+        move |ev| {
+            filter.set(event_target_value(&ev));
+            show();
+        }
+    };
+    let on_sort = move |ev| {
+        sort.set(event_target_value(&ev));
+        show();
+    };
+    view! {
+        <form class="toolbar" role="search" method="get" on:submit=|ev| ev.prevent_default()>
+            <label for="stream-filter" class="visually-hidden">"Search image streams"</label>
+            <input id="stream-filter" name="q" type="search" placeholder="Search image streams"
+                autocomplete="off" prop:value=filter on:input=on_search/>
+            <label for="stream-sort">"Sort by"</label>
+            <select id="stream-sort" name="sort" on:change=on_sort prop:value=sort>
+                <option value="name">"Name"</option>
+                <option value="updated">"Last updated"</option>
+                <option value="size">"Size"</option>
+            </select>
+        </form>
     }
 }
 
@@ -227,20 +235,20 @@ fn EmptyNamespace(namespace: String) -> impl IntoView {
     view! {
         <div class="empty">
             <p>"No image streams here yet. Push the first image:"</p>
-            <Transition fallback=|| ()>
+            <Suspense fallback=|| ()>
                 {move || {
                     let namespace = namespace.clone();
                     Suspend::new(async move {
                         let host = session.await.map(|s| s.registry_host).unwrap_or_default();
                         let flag = tls_flag(&host, "--tls-verify");
                         view! {
-                            <CommandLine label="login command" command=format!("podman login {flag}{host}")/>
-                            <CommandLine label="tag command" command=format!("podman tag myimage {host}/{namespace}/myimage:latest")/>
-                            <CommandLine label="push command" command=format!("podman push {flag}{host}/{namespace}/myimage:latest")/>
+                            <CommandLine label="login command".to_owned() command=format!("podman login {flag}{host}")/>
+                            <CommandLine label="tag command".to_owned() command=format!("podman tag myimage {host}/{namespace}/myimage:latest")/>
+                            <CommandLine label="push command".to_owned() command=format!("podman push {flag}{host}/{namespace}/myimage:latest")/>
                         }
                     })
                 }}
-            </Transition>
+            </Suspense>
         </div>
     }
 }

@@ -8,11 +8,6 @@ pub fn NotFound() -> impl IntoView {
     if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
         response.set_status(http::StatusCode::NOT_FOUND);
     }
-    // The server renders this page without reading the session (a request for a missing file
-    // may carry another site's cookie): the browser reads it once the page is live, so the
-    // header shows who is signed in.
-    let session = crate::components::use_console().session;
-    Effect::new(move |_| session.refetch());
     view! {
         <Title text="Not found"/>
         <section class="panel empty">

@@ -1,14 +1,13 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use super::{page_title, param};
+use super::param;
 use crate::api::ConsoleResult;
-use crate::api::pull_secrets::{
-    PullSecretRow, create_pull_secret, delete_pull_secret, list_pull_secrets,
-};
+use crate::api::pull_secrets::{PullSecretRow, list_pull_secrets};
 use crate::api::streams::get_permissions;
 use crate::components::{
-    ActionError, DeleteButton, ErrorPanel, Loading, NeedsRole, When, use_console,
+    ActionError, Change, DeleteChangeButton, ErrorPanel, LiveRegion, Loading, NeedsRole, When,
+    island_action,
 };
 use crate::format::encode;
 
@@ -19,86 +18,90 @@ type PullSecretInput = (String, String, String, String);
 /// without the credentials, a form to add one, and a delete for each.
 #[component]
 pub fn SecretsPage() -> impl IntoView {
-    let console = use_console();
-    let namespace = param("namespace");
-    let create = Action::new(
-        move |(name, registry, username, password): &PullSecretInput| {
-            let csrf = console.csrf();
-            let (name, registry, username, password) = (
-                name.clone(),
-                registry.clone(),
-                username.clone(),
-                password.clone(),
-            );
-            async move {
-                create_pull_secret(
-                    csrf,
-                    namespace.get_untracked(),
-                    name,
-                    registry,
-                    username,
-                    password,
-                )
-                .await
-            }
-        },
-    );
-    let remove = Action::new(move |name: &String| {
-        let (csrf, name) = (console.csrf(), name.clone());
-        async move { delete_pull_secret(csrf, namespace.get_untracked(), name).await }
-    });
+    let namespace = param("namespace").get_untracked();
     let secrets = Resource::new(
-        move || {
-            (
-                namespace.get(),
-                create.version().get(),
-                remove.version().get(),
-            )
+        {
+            let namespace = namespace.clone();
+            move || namespace.clone()
         },
-        |(namespace, ..)| list_pull_secrets(namespace),
+        list_pull_secrets,
     );
     // The form is for those who may use it.
-    let permissions = Resource::new(move || namespace.get(), get_permissions);
+    let permissions = Resource::new(
+        {
+            let namespace = namespace.clone();
+            move || namespace.clone()
+        },
+        get_permissions,
+    );
+    let (title, home) = (
+        format!("Pull secrets · {namespace}"),
+        format!("/ns/{}", encode(&namespace)),
+    );
     view! {
-        <Title text=page_title(move || format!("Pull secrets · {}", namespace.get()))/>
+        <Title text=title/>
         <nav class="crumbs" aria-label="Breadcrumb">
-            <a href="/">"Namespaces"</a>" / "
-            <a href=move || format!("/ns/{}", encode(&namespace.get()))>{move || namespace.get()}</a>
+            <a href="/">"Namespaces"</a>" / "<a href=home>{namespace.clone()}</a>
         </nav>
-        <section class="panel" aria-labelledby="secrets-heading">
-            <h1 id="secrets-heading">{move || format!("Pull secrets of {}", namespace.get())}</h1>
-            <p class="muted">"Credentials for other registries, used by imports into this namespace. They are never shown again once stored."</p>
-            <ActionError action=remove/>
-            <Transition fallback=|| view! { <Loading what="pull secrets"/> }>
-                {move || Suspend::new(async move {
-                    match secrets.await {
-                        Ok(rows) if rows.is_empty() => view! {
-                            <p class="empty">"No pull secrets yet: imports reach other registries anonymously until one is added."</p>
-                        }.into_any(),
-                        Ok(rows) => view! { <SecretTable rows remove/> }.into_any(),
-                        Err(error) => view! { <ErrorPanel error/> }.into_any(),
-                    }
-                })}
-            </Transition>
-        </section>
-        <Transition fallback=|| ()>
-            {move || Suspend::new(async move {
-                match permissions.await {
-                    Ok(p) if p.manage_secrets => view! { <NewPullSecret create/> }.into_any(),
-                    Ok(_) => view! { <NeedsRole what="add or delete pull secrets" namespace=namespace.get_untracked()/> }.into_any(),
-                    // The list above says why.
-                    Err(_) => ().into_any(),
-                }
-            })}
-        </Transition>
+        <Suspense fallback=|| view! { <Loading what="pull secrets"/> }>
+            {move || {
+                let namespace = namespace.clone();
+                Suspend::new(async move {
+                    // Without the permissions, the list says why.
+                    let may_manage = permissions.await.ok().map(|p| p.manage_secrets);
+                    view! { <PullSecrets namespace rows=secrets.await may_manage/> }
+                })
+            }}
+        </Suspense>
     }
 }
 
 #[component]
-fn SecretTable(
-    rows: Vec<PullSecretRow>,
-    remove: Action<String, ConsoleResult<()>>,
+fn PullSecrets(
+    namespace: String,
+    rows: ConsoleResult<Vec<PullSecretRow>>,
+    may_manage: Option<bool>,
 ) -> impl IntoView {
+    let list = match rows {
+        Ok(rows) => {
+            let table = view! { <SecretTable rows namespace=namespace.clone()/> };
+            view! { <LiveRegion watch=format!("namespace:{namespace}") id="pull-secrets">{table}</LiveRegion> }
+                .into_any()
+        }
+        Err(error) => view! { <ErrorPanel error/> }.into_any(),
+    };
+    let form = match may_manage {
+        Some(true) => view! {
+            <section class="panel" aria-labelledby="new-secret-heading">
+                <h2 id="new-secret-heading">"Add a pull secret"</h2>
+                <NewPullSecret namespace=namespace.clone()/>
+            </section>
+        }
+        .into_any(),
+        Some(false) => {
+            view! { <NeedsRole what="add or delete pull secrets" namespace=namespace.clone()/> }
+                .into_any()
+        }
+        None => ().into_any(),
+    };
+    view! {
+        <section class="panel" aria-labelledby="secrets-heading">
+            <h1 id="secrets-heading">{format!("Pull secrets of {namespace}")}</h1>
+            <p class="muted">"Credentials for other registries, used by imports into this namespace. They are never shown again once stored."</p>
+            {list}
+        </section>
+        {form}
+    }
+}
+
+#[component]
+fn SecretTable(rows: Vec<PullSecretRow>, namespace: String) -> impl IntoView {
+    if rows.is_empty() {
+        return view! {
+            <p class="empty">"No pull secrets yet: imports reach other registries anonymously until one is added."</p>
+        }
+        .into_any();
+    }
     view! {
         <table class="list pull-secrets">
             <thead><tr>
@@ -109,7 +112,7 @@ fn SecretTable(
             </tr></thead>
             <tbody>
                 {rows.into_iter().map(|row| {
-                    let name = row.name.clone();
+                    let change = Change::DeletePullSecret { namespace: namespace.clone(), name: row.name.clone() };
                     view! {
                         <tr data-secret=row.name.clone()>
                             <td class="name">{row.name.clone()}</td>
@@ -124,7 +127,7 @@ fn SecretTable(
                                 view! { <When at=row.created.clone()/> }.into_any()
                             }}</td>
                             <td class="actions">
-                                <DeleteButton what=format!("pull secret {}", row.name) on_confirm=move || { remove.dispatch(name.clone()); }/>
+                                <DeleteChangeButton change what=format!("pull secret {}", row.name)/>
                             </td>
                         </tr>
                     }
@@ -132,14 +135,41 @@ fn SecretTable(
             </tbody>
         </table>
     }
+    .into_any()
 }
 
-#[component]
-fn NewPullSecret(create: Action<PullSecretInput, ConsoleResult<PullSecretRow>>) -> impl IntoView {
+/// The form that adds a pull secret to `namespace`; once stored, it forgets what was typed
+/// (the password above all) and the list is read again.
+#[island(lazy)]
+fn NewPullSecret(namespace: String) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let registry = RwSignal::new(String::new());
     let username = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
+    let create = island_action(move |input: &PullSecretInput| {
+        let ((name, registry, username, password), namespace) = (input.clone(), namespace.clone());
+        async move {
+            #[cfg(feature = "hydrate")]
+            {
+                let row = crate::api::pull_secrets::create_pull_secret(
+                    crate::components::csrf(),
+                    namespace,
+                    name,
+                    registry,
+                    username,
+                    password,
+                )
+                .await?;
+                crate::components::refresh_page().await;
+                Ok(row)
+            }
+            #[cfg(not(feature = "hydrate"))]
+            {
+                let _ = (namespace, name, registry, username, password);
+                crate::components::made_in_the_browser::<PullSecretRow>()
+            }
+        }
+    });
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         create.dispatch((
@@ -149,37 +179,32 @@ fn NewPullSecret(create: Action<PullSecretInput, ConsoleResult<PullSecretRow>>) 
             password.get_untracked(),
         ));
     };
-    // Once stored, the form forgets what was typed: the password above all.
     Effect::new(move |_| {
         if let Some(Ok(_)) = create.value().get() {
-            name.set(String::new());
-            registry.set(String::new());
-            username.set(String::new());
-            password.set(String::new());
+            for field in [name, registry, username, password] {
+                field.set(String::new());
+            }
         }
     });
     view! {
-        <section class="panel" aria-labelledby="new-secret-heading">
-            <h2 id="new-secret-heading">"Add a pull secret"</h2>
-            <form class="stacked-form" on:submit=submit>
-                <label for="secret-name">"Name"</label>
-                <input id="secret-name" required placeholder="quay" autocomplete="off" prop:value=name
-                    on:input=move |ev| name.set(event_target_value(&ev))/>
-                <label for="secret-registry">"Registry"</label>
-                <input id="secret-registry" required placeholder="quay.io or 127.0.0.1:5000" autocomplete="off" prop:value=registry
-                    on:input=move |ev| registry.set(event_target_value(&ev))/>
-                <label for="secret-username">"User name"</label>
-                <input id="secret-username" required autocomplete="off" prop:value=username
-                    on:input=move |ev| username.set(event_target_value(&ev))/>
-                <label for="secret-password">"Password or token"</label>
-                <input id="secret-password" type="password" required autocomplete="new-password" prop:value=password
-                    on:input=move |ev| password.set(event_target_value(&ev))/>
-                <button type="submit" disabled=move || create.pending().get()>"Add pull secret"</button>
-            </form>
-            <ActionError action=create/>
-            {move || create.value().get().and_then(Result::ok).map(|row| view! {
-                <p class="muted" role="status">{format!("Stored {} for {}.", row.name, row.registries.join(", "))}</p>
-            })}
-        </section>
+        <form class="stacked-form" on:submit=submit>
+            <label for="secret-name">"Name"</label>
+            <input id="secret-name" required placeholder="quay" autocomplete="off" prop:value=name
+                on:input=move |ev| name.set(event_target_value(&ev))/>
+            <label for="secret-registry">"Registry"</label>
+            <input id="secret-registry" required placeholder="quay.io or 127.0.0.1:5000" autocomplete="off" prop:value=registry
+                on:input=move |ev| registry.set(event_target_value(&ev))/>
+            <label for="secret-username">"User name"</label>
+            <input id="secret-username" required autocomplete="off" prop:value=username
+                on:input=move |ev| username.set(event_target_value(&ev))/>
+            <label for="secret-password">"Password or token"</label>
+            <input id="secret-password" type="password" required autocomplete="new-password" prop:value=password
+                on:input=move |ev| password.set(event_target_value(&ev))/>
+            <button type="submit" disabled=move || create.pending().get()>"Add pull secret"</button>
+        </form>
+        <ActionError action=create/>
+        {move || create.value().get().and_then(Result::ok).map(|row| view! {
+            <p class="muted" role="status">{format!("Stored {} for {}.", row.name, row.registries.join(", "))}</p>
+        })}
     }
 }

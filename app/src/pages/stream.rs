@@ -1,146 +1,71 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_navigate;
+use leptos_router::hooks::use_query_map;
+use serde::{Deserialize, Serialize};
 
 use super::compare::compare_href;
 use super::stream_labels::StreamLabels;
 use super::{page_title, param, podman_pull, tls_flag};
-use crate::api::ConsoleResult;
-use crate::api::streams::{
-    HistoryItem, StreamDetail, TagRow, delete_stream, get_stream, tag_image, untag_image,
-};
+#[cfg(feature = "hydrate")]
+use crate::api::streams::tag_image;
+use crate::api::streams::{HistoryItem, StreamDetail, TagRow, get_stream};
 use crate::components::{
-    ActionError, CommandLine, ConfirmButton, DeleteButton, ErrorPanel, ImportForm, ImportState,
-    Loading, When, YourAccess, use_console,
+    ActionError, Change, ChangeButton, CommandLine, ErrorPanel, ImportForm, LiveRegion, Loading,
+    When, YourAccess, island_action,
 };
 use crate::format::{encode, oc_tag_command, short_digest, size, tag_source};
-
-/// `(tag, from)`: point a tag at an image (tag, move, roll back).
-type TagInput = (String, String);
 
 /// An image stream: its tags, how to pull them, each tag's history with rollback, and the
 /// stream's history across tags.
 #[component]
 pub fn StreamPage() -> impl IntoView {
-    let console = use_console();
-    let namespace = param("namespace");
-    let stream = param("stream");
-    let tag = Action::new(move |(tag, from): &TagInput| {
-        let (csrf, tag, from) = (console.csrf(), tag.clone(), from.clone());
-        async move {
-            tag_image(
-                csrf,
-                namespace.get_untracked(),
-                stream.get_untracked(),
-                tag,
-                from,
-            )
-            .await
-        }
-    });
-    let roll_back = Action::new(move |(tag, from): &TagInput| {
-        let (csrf, tag, from) = (console.csrf(), tag.clone(), from.clone());
-        async move {
-            tag_image(
-                csrf,
-                namespace.get_untracked(),
-                stream.get_untracked(),
-                tag,
-                from,
-            )
-            .await
-        }
-    });
-    // The tag form's fields live as long as the page: the form is drawn again when the stream
-    // is read again, and a failed attempt keeps what was typed.
-    let tag_fields = TagFields {
-        name: RwSignal::new(String::new()),
-        from: RwSignal::new(String::new()),
-    };
-    Effect::new(move |_| {
-        if let Some(Ok(())) = tag.value().get() {
-            tag_fields.name.set(String::new());
-        }
-    });
-    let untag = Action::new(move |tag: &String| {
-        let (csrf, tag) = (console.csrf(), tag.clone());
-        async move { untag_image(csrf, namespace.get_untracked(), stream.get_untracked(), tag).await }
-    });
-    let remove = Action::new(move |_: &()| {
-        let csrf = console.csrf();
-        async move { delete_stream(csrf, namespace.get_untracked(), stream.get_untracked()).await }
-    });
-    // Success needs no notice of its own: the change comes back through the live feed, worded
-    // for everyone who has the page open.
-    let navigate = use_navigate();
-    Effect::new(move |_| {
-        if let Some(Ok(())) = remove.value().get() {
-            navigate(
-                &format!("/ns/{}", encode(&namespace.get_untracked())),
-                Default::default(),
-            );
-        }
-    });
-    let live = console
-        .revision(move |c| c.touches_stream(&namespace.get_untracked(), &stream.get_untracked()));
-    let import = ImportState::new();
+    let namespace = param("namespace").get_untracked();
+    let stream = param("stream").get_untracked();
+    let pull = use_query_map().get_untracked().get("pull");
     let detail = Resource::new(
-        move || {
-            (
-                namespace.get(),
-                stream.get(),
-                tag.version().get(),
-                roll_back.version().get(),
-                untag.version().get(),
-                live.get(),
-            )
+        {
+            let (namespace, stream) = (namespace.clone(), stream.clone());
+            move || (namespace.clone(), stream.clone())
         },
-        |(namespace, stream, ..)| get_stream(namespace, stream),
+        |(namespace, stream)| get_stream(namespace, stream),
     );
+    let title = format!("{namespace}/{stream}");
     view! {
-        <Title text=page_title(move || format!("{}/{}", namespace.get(), stream.get()))/>
+        <Title text=page_title(move || title.clone())/>
         <nav class="crumbs" aria-label="Breadcrumb">
             <a href="/">"Namespaces"</a>" / "
-            <a href=move || format!("/ns/{}", encode(&namespace.get()))>{move || namespace.get()}</a>
+            <a href=format!("/ns/{}", encode(&namespace))>{namespace.clone()}</a>
         </nav>
-        <ActionError action=untag/>
-        <ActionError action=remove/>
-        <Transition fallback=|| view! { <Loading what="the image stream"/> }>
-            {move || Suspend::new(async move {
-                match detail.await {
-                    Ok(detail) => view! { <StreamView detail tag tag_fields roll_back untag remove import/> }.into_any(),
-                    Err(error) => view! { <ErrorPanel error/> }.into_any(),
-                }
-            })}
-        </Transition>
+        <Suspense fallback=|| view! { <Loading what="the image stream"/> }>
+            {move || {
+                let pull = pull.clone();
+                Suspend::new(async move {
+                    match detail.await {
+                        Ok(detail) => view! { <StreamView detail pull/> }.into_any(),
+                        Err(error) => view! { <ErrorPanel error/> }.into_any(),
+                    }
+                })
+            }}
+        </Suspense>
     }
 }
 
 #[component]
-fn StreamView(
-    detail: StreamDetail,
-    tag: Action<TagInput, ConsoleResult<()>>,
-    tag_fields: TagFields,
-    roll_back: Action<TagInput, ConsoleResult<()>>,
-    untag: Action<String, ConsoleResult<()>>,
-    remove: Action<(), ConsoleResult<()>>,
-    import: ImportState,
-) -> impl IntoView {
+fn StreamView(detail: StreamDetail, pull: Option<String>) -> impl IntoView {
     let permissions = detail.permissions;
-    let base = format!(
-        "/ns/{}/streams/{}",
-        encode(&detail.namespace),
-        encode(&detail.name)
-    );
+    let (namespace, name) = (detail.namespace.clone(), detail.name.clone());
+    let base = format!("/ns/{}/streams/{}", encode(&namespace), encode(&name));
+    let watch = format!("stream:{namespace}/{name}");
     let tags = detail.tags.clone();
     // Only a tag that names an image can be pulled (a failed first import leaves one without).
-    let pullable: Vec<TagRow> = tags
+    let pullable: Vec<(String, String)> = tags
         .iter()
-        .filter(|t| t.digest.is_some())
-        .cloned()
+        .filter_map(|t| Some((t.name.clone(), t.digest.clone()?)))
         .collect();
-    let chosen = RwSignal::new(pullable.first().map(|t| t.name.clone()).unwrap_or_default());
-    let repository = detail.pull_repository.clone();
+    let chosen = pull
+        .filter(|tag| pullable.iter().any(|(name, _)| name == tag))
+        .or_else(|| pullable.first().map(|(name, _)| name.clone()))
+        .unwrap_or_default();
     // The store refuses to delete a stream with an immutable tag: said before it is tried.
     let immutable: Vec<&TagRow> = detail
         .tags
@@ -163,58 +88,76 @@ fn StreamView(
             named.join(", ")
         )
     });
-    view! {
-        <section class="panel">
-            <div class="panel-head">
-                <h1><span class="muted">"Image stream "</span>{detail.name.clone()}</h1>
-                <div class="head-actions">
-                    {(detail.history.len() > 1).then(|| view! { <a href=format!("{base}/compare")>"Compare images"</a> })}
-                    {permissions.manage_access.then(|| view! { <a href=format!("{base}/access")>"Access"</a> })}
-                    {permissions.delete.then(|| match &protected {
-                        None => view! {
-                            <DeleteButton what=format!("image stream {}", detail.name) on_confirm=move || { remove.dispatch(()); }/>
-                        }.into_any(),
-                        Some(why) => view! {
-                            <RefusedButton label="Delete" what=format!("image stream {}", detail.name) why=why.clone()
-                                note="it has immutable tags".to_owned()/>
-                        }.into_any(),
-                    })}
+    let tag_choices: Vec<TagChoice> = tags
+        .iter()
+        .map(|t| TagChoice {
+            name: t.name.clone(),
+            immutable_rule: t.immutable_rule.clone(),
+        })
+        .collect();
+    let summary = view! {
+            <section class="panel">
+                <div class="panel-head">
+                    <h1><span class="muted">"Image stream "</span>{name.clone()}</h1>
+                    <div class="head-actions">
+                        {(detail.history.len() > 1).then(|| view! { <a href=format!("{base}/compare")>"Compare images"</a> })}
+                        {permissions.manage_access.then(|| view! { <a href=format!("{base}/access")>"Access"</a> })}
+                        {permissions.delete.then(|| match &protected {
+                            None => view! {
+                                <ChangeButton change=Change::DeleteStream { namespace: namespace.clone(), stream: name.clone() }
+                                    label="Delete".to_owned() aria_label=format!("Delete image stream {name}")
+                                    question=format!("Delete image stream {name}?") yes="Yes, delete".to_owned()
+                                    then=format!("/ns/{}", encode(&namespace))/>
+                            }.into_any(),
+                            Some(why) => view! {
+                                <RefusedButton label="Delete" what=format!("image stream {name}") why=why.clone()
+                                    note="it has immutable tags".to_owned()/>
+                            }.into_any(),
+                        })}
+                    </div>
                 </div>
-            </div>
-            <p class="muted mono">{detail.pull_repository.clone()}</p>
-            <YourAccess permissions/>
-            {if detail.tags.is_empty() {
-                view! { <p class="empty">"This stream has no tags."</p> }.into_any()
-            } else {
-                view! { <TagTable tags=detail.tags.clone() stream=detail.name.clone() base=base.clone() chosen untag can_untag=permissions.delete/> }.into_any()
-            }}
-        </section>
-        {(!pullable.is_empty()).then(|| view! { <PullCommands tags=pullable.clone() repository chosen namespace=detail.namespace.clone() stream=detail.name.clone()/> })}
-        <StreamLabels namespace=detail.namespace.clone() stream=detail.name.clone()
+                <p class="muted mono">{detail.pull_repository.clone()}</p>
+                <YourAccess permissions/>
+                {if detail.tags.is_empty() {
+                    view! { <p class="empty">"This stream has no tags."</p> }.into_any()
+                } else {
+                    view! { <TagTable tags=detail.tags.clone() namespace=namespace.clone() stream=name.clone() base=base.clone() can_untag=permissions.delete/> }.into_any()
+                }}
+            </section>
+    };
+    let histories = view! {
+            <section class="panel">
+                <h2>"Tag history"</h2>
+                {tags.iter().map(|row| view! {
+                    <TagHistory row=row.clone() namespace=namespace.clone() stream=name.clone() base=base.clone() can_roll_back=permissions.push/>
+                }).collect_view()}
+            </section>
+            <section class="panel">
+                <h2>"Stream history"</h2>
+                <Timeline items=detail.history.clone() base=base.clone()/>
+            </section>
+    };
+    let pull = (!pullable.is_empty()).then(|| view! {
+        <PullCommands tags=pullable.clone() chosen repository=detail.pull_repository.clone() namespace=namespace.clone() stream=name.clone()/>
+    });
+    view! {
+        <LiveRegion watch=watch.clone() id="stream">{summary}        </LiveRegion>
+        // A region even while nothing can be pulled: the first image brings the commands.
+        <LiveRegion watch=watch.clone() id="pull">{pull}</LiveRegion>
+        <StreamLabels namespace=namespace.clone() stream=name.clone() watch=watch.clone()
             labels=detail.labels.clone() annotations=detail.annotations.clone() can_edit=permissions.push/>
-        {permissions.push.then(|| view! { <TagForm tags=tags.clone() tag fields=tag_fields namespace=detail.namespace.clone() stream=detail.name.clone()/> })}
-        {permissions.push.then(|| view! { <ImportForm state=import namespace=detail.namespace.clone() stream=detail.name.clone()/> })}
-        <section class="panel">
-            <h2>"Tag history"</h2>
-            <ActionError action=roll_back/>
-            {tags.iter().map(|row| view! {
-                <TagHistory row=row.clone() base=base.clone() roll_back can_roll_back=permissions.push/>
-            }).collect_view()}
-        </section>
-        <section class="panel">
-            <h2>"Stream history"</h2>
-            <Timeline items=detail.history.clone() base=base.clone()/>
-        </section>
+        {permissions.push.then(|| view! { <TagForm tags=tag_choices namespace=namespace.clone() stream=name.clone()/> })}
+        {permissions.push.then(|| view! { <ImportForm namespace=namespace.clone() stream=name.clone()/> })}
+        <LiveRegion watch id="histories">{histories}        </LiveRegion>
     }
 }
 
 #[component]
 fn TagTable(
     tags: Vec<TagRow>,
+    namespace: String,
     stream: String,
     base: String,
-    chosen: RwSignal<String>,
-    untag: Action<String, ConsoleResult<()>>,
     can_untag: bool,
 ) -> impl IntoView {
     view! {
@@ -232,7 +175,6 @@ fn TagTable(
             <tbody>
                 {tags.into_iter().map(|row| {
                     let name = row.name.clone();
-                    let pick = name.clone();
                     let untag_name = name.clone();
                     view! {
                         <tr data-tag=name.clone()>
@@ -261,16 +203,12 @@ fn TagTable(
                             <td>{row.platforms.join(", ")}</td>
                             <td class="nowrap">{row.updated.clone().map(|at| view! { <When at/> }.into_any()).unwrap_or_else(|| "—".into_any())}</td>
                             <td class="actions">
-                                {row.digest.is_some().then(|| view! {
-                                    <button type="button" class="link" aria-label=format!("Pull commands for {name}")
-                                        on:click=move |_| chosen.set(pick.clone())>"Pull"</button>
-                                })}
+                                {row.digest.is_some().then(|| view! { <PullButton tag=name.clone()/> })}
                                 {can_untag.then(|| match row.immutable_rule.clone() {
                                     None => view! {
-                                        <DeleteButton what=format!("tag {untag_name}") on_confirm={
-                                            let untag_name = untag_name.clone();
-                                            move || { untag.dispatch(untag_name.clone()); }
-                                        }/>
+                                        <ChangeButton change=Change::Untag { namespace: namespace.clone(), stream: stream.clone(), tag: untag_name.clone() }
+                                            label="Delete".to_owned() aria_label=format!("Delete tag {untag_name}")
+                                            question=format!("Delete tag {untag_name}?") yes="Yes, delete".to_owned()/>
                                     }.into_any(),
                                     Some(rule) => view! {
                                         <RefusedButton label="Delete" what=format!("tag {untag_name}")
@@ -287,26 +225,53 @@ fn TagTable(
     }
 }
 
+/// The "Pull" button of a tag's row: picks the tag in the pull commands' list (below the
+/// table, an island of its own) and brings the commands into view.
+#[island(lazy)]
+fn PullButton(tag: String) -> impl IntoView {
+    let label = format!("Pull commands for {tag}");
+    let pick = move |_| {
+        #[cfg(feature = "hydrate")]
+        {
+            use leptos::wasm_bindgen::JsCast;
+            let select = document()
+                .get_element_by_id("pull-tag")
+                .and_then(|e| e.dyn_into::<leptos::web_sys::HtmlSelectElement>().ok());
+            if let Some(select) = select {
+                select.set_value(&tag);
+                if let Ok(event) = leptos::web_sys::Event::new("change") {
+                    let _ = select.dispatch_event(&event);
+                }
+                select.scroll_into_view();
+            }
+        }
+    };
+    view! {
+        <button type="button" class="link" aria-label=label on:click=pick>"Pull"</button>
+    }
+}
+
 /// podman, docker and skopeo commands for the chosen tag, by tag and by digest; then the tag as
-/// kubectl and oc read it.
-#[component]
+/// kubectl and oc read it. `tags` are the pullable tags, with their images.
+#[island(lazy)]
 fn PullCommands(
-    tags: Vec<TagRow>,
+    tags: Vec<(String, String)>,
+    chosen: String,
     repository: String,
-    chosen: RwSignal<String>,
     namespace: String,
     stream: String,
 ) -> impl IntoView {
+    let chosen = RwSignal::new(chosen);
     let host = repository.split('/').next().unwrap_or_default().to_owned();
     let skopeo_flag = tls_flag(&host, "--src-tls-verify");
-    let options = tags.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
+    let options: Vec<String> = tags.iter().map(|(name, _)| name.clone()).collect();
     let commands = move || {
         let name = chosen.get();
-        let row = tags.iter().find(|t| t.name == name)?;
+        let (_, digest) = tags.iter().find(|(tag, _)| *tag == name)?;
         let by_tag = format!("{repository}:{name}");
-        let by_digest = row.digest.as_ref().map(|d| format!("{repository}@{d}"));
+        let by_digest = format!("{repository}@{digest}");
         // (label, what its copy button copies, command)
-        let mut lines = vec![
+        let lines = [
             ("podman", "pull", podman_pull(&by_tag)),
             ("docker", "pull", format!("docker pull {by_tag}")),
             (
@@ -314,31 +279,29 @@ fn PullCommands(
                 "pull",
                 format!("skopeo copy {skopeo_flag}docker://{by_tag} oci:{name}"),
             ),
-        ];
-        if let Some(by_digest) = by_digest {
-            lines.push(("podman by digest", "pull", podman_pull(&by_digest)));
-            lines.push((
+            ("podman by digest", "pull", podman_pull(&by_digest)),
+            (
                 "docker by digest",
                 "pull",
                 format!("docker pull {by_digest}"),
-            ));
-            lines.push((
+            ),
+            (
                 "skopeo by digest",
                 "pull",
                 format!("skopeo copy {skopeo_flag}docker://{by_digest} oci:{name}"),
-            ));
-        }
-        // The tag as OpenShift's clients read it (`kubectl` and `oc` against Berth's API).
-        lines.push((
-            "kubectl",
-            "get istag",
-            format!("kubectl get istag {stream}:{name} -n {namespace}"),
-        ));
-        lines.push((
-            "oc",
-            "describe istag",
-            format!("oc describe istag {stream}:{name} -n {namespace}"),
-        ));
+            ),
+            // The tag as OpenShift's clients read it (`kubectl` and `oc` against Berth's API).
+            (
+                "kubectl",
+                "get istag",
+                format!("kubectl get istag {stream}:{name} -n {namespace}"),
+            ),
+            (
+                "oc",
+                "describe istag",
+                format!("oc describe istag {stream}:{name} -n {namespace}"),
+            ),
+        ];
         Some(
             lines
                 .into_iter()
@@ -367,27 +330,41 @@ fn PullCommands(
     }
 }
 
-/// The fields of the tag form, owned by the page.
-#[derive(Clone, Copy)]
-struct TagFields {
-    name: RwSignal<String>,
-    from: RwSignal<String>,
+/// A tag as the tag form knows it: its name, and the immutability rule that keeps it in place.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct TagChoice {
+    name: String,
+    immutable_rule: Option<String>,
 }
 
 /// `oc tag`: point a tag (new or existing) at another tag or an image of this stream. Its
-/// error shows beside it.
-#[component]
-fn TagForm(
-    tags: Vec<TagRow>,
-    tag: Action<TagInput, ConsoleResult<()>>,
-    fields: TagFields,
-    namespace: String,
-    stream: String,
-) -> impl IntoView {
-    let TagFields { name, from } = fields;
-    if from.with_untracked(String::is_empty) {
-        from.set(tags.first().map(|t| t.name.clone()).unwrap_or_default());
-    }
+/// error shows beside it, and what was typed stays.
+#[island(lazy)]
+fn TagForm(tags: Vec<TagChoice>, namespace: String, stream: String) -> impl IntoView {
+    let name = RwSignal::new(String::new());
+    let from = RwSignal::new(tags.first().map(|t| t.name.clone()).unwrap_or_default());
+    let tag = {
+        let (namespace, stream) = (namespace.clone(), stream.clone());
+        island_action(move |(tag, from): &(String, String)| {
+            let (namespace, stream, tag, from) =
+                (namespace.clone(), stream.clone(), tag.clone(), from.clone());
+            async move {
+                #[cfg(feature = "hydrate")]
+                {
+                    tag_image(crate::components::csrf(), namespace, stream, tag, from).await?;
+                    crate::components::refresh_page().await;
+                }
+                #[cfg(not(feature = "hydrate"))]
+                let _ = (namespace, stream, tag, from);
+                Ok::<_, crate::api::ConsoleError>(())
+            }
+        })
+    };
+    Effect::new(move |_| {
+        if let Some(Ok(())) = tag.value().get() {
+            name.set(String::new());
+        }
+    });
     let immutable: Vec<(String, String)> = tags
         .iter()
         .filter_map(|t| Some((t.name.clone(), t.immutable_rule.clone()?)))
@@ -424,7 +401,7 @@ fn TagForm(
             {move || {
                 let (to, source) = (name.get(), from.get());
                 (!to.trim().is_empty() && !source.trim().is_empty()).then(|| view! {
-                    <CommandLine label="oc tag command" command=oc_tag_command(&namespace, &stream, &source, &to)/>
+                    <CommandLine label="oc tag command".to_owned() command=oc_tag_command(&namespace, &stream, &source, &to)/>
                 })
             }}
             <ActionError action=tag/>
@@ -436,8 +413,9 @@ fn TagForm(
 #[component]
 fn TagHistory(
     row: TagRow,
+    namespace: String,
+    stream: String,
     base: String,
-    roll_back: Action<TagInput, ConsoleResult<()>>,
     can_roll_back: bool,
 ) -> impl IntoView {
     let current = row.digest.clone();
@@ -473,14 +451,11 @@ fn TagHistory(
                             })}
                             {(!same_image && can_roll_back).then(|| match immutable.clone() {
                                 None => view! {
-                                    <ConfirmButton label="Roll back to this" class="small"
+                                    <ChangeButton change=Change::Tag { namespace: namespace.clone(), stream: stream.clone(), tag: target.0.clone(), from: target.1.clone() }
+                                        label="Roll back to this".to_owned() class="small".to_owned()
                                         aria_label=format!("Roll back {} to {}", target.0, short_digest(&target.1))
                                         question=format!("Point {} at {} again? Pulls of {} get this image from now on.", target.0, short_digest(&target.1), target.0)
-                                        yes="Yes, roll back" busy=roll_back.pending()
-                                        on_confirm={
-                                            let target = target.clone();
-                                            move || { roll_back.dispatch(target.clone()); }
-                                        }/>
+                                        yes="Yes, roll back".to_owned()/>
                                 }.into_any(),
                                 Some(rule) => view! {
                                     <button type="button" class="small" disabled

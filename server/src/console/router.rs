@@ -76,12 +76,27 @@ pub fn router(config: &Config, data: Arc<dyn app::api::ConsoleData>) -> Router {
     let routes = generate_route_list(app::App);
     let shell_options = state.leptos_options.clone();
     // Every render gets the nonce that the edge's Content-Security-Policy names; the pages
-    // also get the data source. The 404 page reads no data: it would load the session of
-    // whatever cookie came with a request for a missing file (`/favicon.ico`), and the
-    // session layer removes a cookie it does not know (another Berth's on the same host).
+    // also get the data source. The 404 page gets it only when a browser asks for a page
+    // (`Accept: text/html`), to say who is signed in: a request for a missing file (an icon,
+    // a script) would load the session of whatever cookie came with it, and the session layer
+    // removes a cookie it does not know (another Berth's on the same host).
+    let not_found_data = data.clone();
     let context = move || {
         provide_context(data.clone());
         web::provide_page_nonce();
+    };
+    let not_found_context = move || {
+        web::provide_page_nonce();
+        let wants_page = use_context::<axum::http::request::Parts>().is_some_and(|parts| {
+            parts
+                .headers
+                .get(axum::http::header::ACCEPT)
+                .and_then(|accept| accept.to_str().ok())
+                .is_some_and(|accept| accept.contains("text/html"))
+        });
+        if wants_page {
+            provide_context(not_found_data.clone());
+        }
     };
     Router::new()
         .leptos_routes_with_context(&state, routes, context, move || {
@@ -96,7 +111,7 @@ pub fn router(config: &Config, data: Arc<dyn app::api::ConsoleData>) -> Router {
         .fallback(leptos_axum::file_and_error_handler_with_context::<
             ConsoleState,
             _,
-        >(web::provide_page_nonce, app::shell))
+        >(not_found_context, app::shell))
         .with_state(state)
         .layer(axum::middleware::from_fn(console::errors::error_status))
         .layer(axum::middleware::from_fn(

@@ -73,8 +73,8 @@ pub(crate) async fn check_session_csrf(
 
 /// Pages rendered for a signed-in session are that person's alone: `Cache-Control: no-store`,
 /// so that neither Back after signing out nor a shared cache shows one again. A missing page
-/// (404) is left alone: it is answered without reading the session, which would drop a cookie
-/// of another Berth on the same host (see `console::router`).
+/// (404) is always `no-store` (its header says who is signed in), without reading the session
+/// here, which would drop a cookie of another Berth on the same host (see `console::router`).
 pub async fn no_store_when_signed_in(
     request: axum::extract::Request,
     next: axum::middleware::Next,
@@ -90,7 +90,13 @@ pub async fn no_store_when_signed_in(
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.starts_with("text/html"));
-    if !html || response.status() == StatusCode::NOT_FOUND {
+    if !html {
+        return response;
+    }
+    if response.status() == StatusCode::NOT_FOUND {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         return response;
     }
     let Some(session) = session else {

@@ -16,6 +16,8 @@ mod service_accounts;
 mod users;
 mod who_can;
 
+pub use audit::{AUDIT_SCAN, AuditPage, AuditSearch, namespace_of};
+
 use std::sync::Arc;
 
 use axum::Router;
@@ -68,6 +70,11 @@ impl AccessApi {
             .await;
     }
 
+    /// Whether `who` may read users, groups, identities and the audit log.
+    pub fn is_cluster_admin(&self, who: &Subject) -> bool {
+        self.auth.authorizer.role(who, Target::REGISTRY) == Some(Role::ClusterAdmin)
+    }
+
     /// A `Status` 404 for a namespace that does not exist.
     async fn require_namespace(&self, namespace: &str) -> ApiResult<()> {
         if is_valid_namespace(namespace) && self.streams.get_namespace(namespace).await?.is_some() {
@@ -91,7 +98,7 @@ struct ScopeQuery {
 /// Users, groups and the audit log are the cluster administrators' alone: a registry-wide
 /// `admin` who managed groups could join one bound to cluster-admin and so become one.
 fn require_cluster_admin(api: &AccessApi, who: &Subject, resource: Resource) -> ApiResult<()> {
-    if api.auth.authorizer.role(who, Target::REGISTRY) == Some(Role::ClusterAdmin) {
+    if api.is_cluster_admin(who) {
         Ok(())
     } else {
         Err(ApiError::forbidden(

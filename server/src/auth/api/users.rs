@@ -5,33 +5,46 @@ use crate::kube::USERS;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
-use super::{Access, list, require_cluster_admin};
+use super::{Access, AccessApi, list, require_cluster_admin};
 use crate::auth::Subject;
 use crate::auth::http::Caller;
-use crate::kube::ApiError;
+use crate::kube::{ApiError, ApiResult};
 use crate::storage::auth::{IdentityRecord, UserRecord};
 
+impl AccessApi {
+    /// Every user with their identities (see [`identities_of`]).
+    pub async fn users(&self, who: &Subject) -> ApiResult<Vec<(UserRecord, Vec<String>)>> {
+        require_cluster_admin(self, who, USERS)?;
+        let store = &self.auth.store;
+        let (users, identities) = (store.list_users().await?, store.list_identities().await?);
+        Ok(users
+            .into_iter()
+            .map(|user| {
+                let own = identities_of(&user, &identities);
+                (user, own)
+            })
+            .collect())
+    }
+}
+
 pub(super) async fn list_users(State(api): Access, caller: Caller) -> Response {
-    let result = async {
-        require_cluster_admin(&api, &caller.subject, USERS)?;
-        let store = &api.auth.store;
-        Ok::<_, ApiError>((store.list_users().await?, store.list_identities().await?))
-    };
-    match result.await {
-        Ok((users, identities)) => list(
+    match api.users(&caller.subject).await {
+        Ok(users) => list(
             "UserList",
             "user.openshift.io/v1",
-            users.iter().map(|u| user_object(u, &identities)).collect(),
+            users
+                .into_iter()
+                .map(|(user, identities)| user_object(&user, identities))
+                .collect(),
         ),
         Err(err) => err.into_response(),
     }
 }
 
-/// A user as OpenShift's `User`: its identities (a password is an identity of its own
-/// provider, `local:admin`; external ones are provider and subject) and groups.
-fn user_object(user: &UserRecord, identities: &[IdentityRecord]) -> serde_json::Value {
-    let identities: Vec<String> = user
-        .password_hash
+/// A user's identities, as OpenShift names them: a password is an identity of its own
+/// provider (`local:admin`); external ones are provider and subject.
+fn identities_of(user: &UserRecord, identities: &[IdentityRecord]) -> Vec<String> {
+    user.password_hash
         .is_some()
         .then(|| format!("{}:{}", user.identity_provider, user.name))
         .into_iter()
@@ -41,7 +54,11 @@ fn user_object(user: &UserRecord, identities: &[IdentityRecord]) -> serde_json::
                 .filter(|i| i.user == user.name)
                 .map(|i| format!("{}:{}", i.provider, i.subject)),
         )
-        .collect();
+        .collect()
+}
+
+/// A user as OpenShift's `User`, with its identities and groups.
+fn user_object(user: &UserRecord, identities: Vec<String>) -> serde_json::Value {
     serde_json::json!({
         "kind": "User",
         "apiVersion": "user.openshift.io/v1",
@@ -73,7 +90,7 @@ pub(super) async fn whoami(State(api): Access, caller: Caller) -> Response {
             async { Ok::<_, ApiError>((store.user(&name).await?, store.list_identities().await?)) };
         match found.await {
             Ok((Some(user), identities)) => {
-                let mut object = user_object(&user, &identities);
+                let mut object = user_object(&user, identities_of(&user, &identities));
                 // The groups the caller holds now (the token's subject), as every decision uses.
                 object["groups"] = serde_json::json!(groups);
                 return axum::Json(object).into_response();

@@ -7,6 +7,7 @@
 //! `crate::console::errors`. Here the services, and what several resources read alike.
 
 mod access;
+mod audit;
 mod diff;
 mod images;
 mod immutability;
@@ -21,6 +22,7 @@ mod session;
 mod signatures;
 mod streams;
 mod tokens;
+mod users;
 mod webhooks;
 
 use std::collections::HashMap;

@@ -21,6 +21,7 @@ mod session;
 mod signatures;
 mod streams;
 mod tokens;
+mod users;
 mod webhooks;
 
 use std::sync::Arc;

@@ -65,11 +65,22 @@ impl UpstreamConsoleData {
         Ok(review.status.resource_rules)
     }
 
-    /// One `SelfSubjectAccessReview` for a cluster-wide question.
+    /// One `SelfSubjectAccessReview` for a cluster-wide question of the core API.
     pub(super) async fn may(
         &self,
         signed: &Signed,
         verb: &str,
+        resource: &str,
+    ) -> ConsoleResult<bool> {
+        self.may_in(signed, verb, "", resource).await
+    }
+
+    /// One `SelfSubjectAccessReview` for a cluster-wide question of API group `group`.
+    pub(super) async fn may_in(
+        &self,
+        signed: &Signed,
+        verb: &str,
+        group: &str,
         resource: &str,
     ) -> ConsoleResult<bool> {
         let body = serde_json::json!({
@@ -78,6 +89,7 @@ impl UpstreamConsoleData {
             "spec": AccessReviewSpec {
                 resource_attributes: Some(ResourceAttributes {
                     verb: verb.to_owned(),
+                    group: group.to_owned(),
                     resource: resource.to_owned(),
                     ..ResourceAttributes::default()
                 }),
