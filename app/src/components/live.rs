@@ -319,11 +319,8 @@ pub async fn show_page(href: &str) {
     if swap_regions(href).await
         && let Ok(history) = window().history()
     {
-        let _ = history.replace_state_with_url(
-            &leptos::wasm_bindgen::JsValue::NULL,
-            "",
-            Some(href),
-        );
+        let _ =
+            history.replace_state_with_url(&leptos::wasm_bindgen::JsValue::NULL, "", Some(href));
     }
 }
 
