@@ -416,20 +416,22 @@ async fn swap_regions(href: &str) -> bool {
 /// with the same key, and `<details id>` open stay open.
 #[cfg(feature = "hydrate")]
 fn keep_what_the_user_made(old: &leptos::web_sys::Element, new: &leptos::web_sys::Element) {
+    let kept = all(old, "[data-keep]");
     for fresh in all(new, "[data-keep]") {
-        let key = fresh.get_attribute("data-keep").unwrap_or_default();
-        if let Some(kept) = all(old, "[data-keep]")
-            .into_iter()
-            .find(|kept| kept.get_attribute("data-keep").as_deref() == Some(key.as_str()))
+        let key = fresh.get_attribute("data-keep");
+        if let Some(kept) = kept
+            .iter()
+            .find(|kept| kept.get_attribute("data-keep") == key)
         {
-            let _ = fresh.replace_with_with_node_1(&kept);
+            let _ = fresh.replace_with_with_node_1(kept);
         }
     }
-    for open in all(old, "details[id][open]") {
-        if let Some(details) = all(new, "details[id]")
-            .into_iter()
-            .find(|details| details.id() == open.id())
-        {
+    let open: Vec<String> = all(old, "details[id][open]")
+        .iter()
+        .map(|details| details.id())
+        .collect();
+    for details in all(new, "details[id]") {
+        if open.contains(&details.id()) {
             let _ = details.set_attribute("open", "");
         }
     }
