@@ -1768,3 +1768,76 @@ async fn the_audit_log_and_the_users_are_the_cluster_administrators_pages() {
         assert!(html.contains("Sign in to see this page"), "{path}: {html}");
     }
 }
+
+/// `POST /console/api/change`, as every change button sends it: the change's JSON as the page
+/// gave it, with the CSRF token.
+async fn make_change(
+    client: &reqwest::Client,
+    server: &TestServer,
+    csrf: &str,
+    change: Value,
+) -> (StatusCode, Value) {
+    let response = client
+        .post(server.url("/console/api/change"))
+        .json(&json!({ "csrf": csrf, "change": change.to_string() }))
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_change_buttons_server_function_decides_as_each_changes_own() {
+    let server = TestServer::start();
+    push_image(&server, "shop/app", "v1", "one").await;
+    server.add_user("eve", "eve-password", &[]);
+    let (eve, eve_csrf) = console_session(&server, "eve", "eve-password").await;
+    let untag = json!({ "Untag": { "namespace": "shop", "stream": "app", "tag": "v1" } });
+
+    // Another tenant: the CSRF token first, then the decision; nothing goes.
+    assert_eq!(
+        make_change(&eve, &server, "wrong", untag.clone()).await,
+        (StatusCode::FORBIDDEN, json!("Csrf"))
+    );
+    let (status, refused) = make_change(&eve, &server, &eve_csrf, untag.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    assert!(refused["Forbidden"].is_string(), "{refused}");
+    let (status, refused) = make_change(
+        &eve,
+        &server,
+        &eve_csrf,
+        json!({ "DeleteNamespace": { "namespace": "shop" } }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    assert_eq!(tag_status(&server).await, StatusCode::OK);
+
+    // What no button sends is refused as such.
+    let (status, invalid) = make_change(&eve, &server, &eve_csrf, json!({ "Explode": {} })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{invalid}");
+    assert!(
+        invalid["Invalid"]
+            .as_str()
+            .unwrap()
+            .starts_with("not a change the console makes"),
+        "{invalid}"
+    );
+
+    // The namespace's admin makes it.
+    let (admin, admin_csrf) = console_session(&server, "admin", ADMIN_PASSWORD).await;
+    assert_eq!(
+        make_change(&admin, &server, &admin_csrf, untag).await,
+        (StatusCode::OK, Value::Null)
+    );
+    assert_eq!(tag_status(&server).await, StatusCode::NOT_FOUND);
+}
+
+/// Whether `shop/app:v1` is there, as the image stream API answers.
+async fn tag_status(server: &TestServer) -> StatusCode {
+    server
+        .get("/apis/image.openshift.io/v1/namespaces/shop/imagestreamtags/app:v1")
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
