@@ -69,6 +69,19 @@ impl Drop for HeldLayer {
     }
 }
 
+/// Bytes counted for a fetch under way, until it ends.
+struct Reserved {
+    state: Arc<Mutex<State>>,
+    bytes: u64,
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        let mut state = lock(&self.state);
+        state.total = state.total.saturating_sub(self.bytes);
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
@@ -127,9 +140,11 @@ impl LayerCache {
 
     /// Layer `digest` of `size` bytes (as the manifest the caller was allowed to read says),
     /// fetched with `fetch` unless it is kept, and indexed; held until the answer is dropped.
-    /// A layer larger than the layers' bounds or the cache is refused before any fetch.
+    /// A layer larger than the layers' bounds or the cache is refused before any fetch. Once
+    /// its bytes flow, storing them runs to its end even if the caller goes away, so the
+    /// cache's count always matches what it holds.
     pub async fn hold<F, Fut>(
-        &self,
+        self: &Arc<Self>,
         digest: &Digest,
         size: u64,
         fetch: F,
@@ -138,6 +153,30 @@ impl LayerCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = ConsoleResult<IncomingStream>>,
     {
+        self.refuse_too_large(size)?;
+        let turn = self.slot(digest).lock_owned().await;
+        if let Some(held) = self.held(digest) {
+            return Ok(held);
+        }
+        let room = self.make_room(size)?;
+        self.evict_detached().await;
+        let body = fetch().await?;
+        let cache = self.clone();
+        let digest = digest.clone();
+        let stored = tokio::spawn(async move {
+            let held = cache.store(&digest, size, body).await;
+            drop(room);
+            drop(turn);
+            cache.evict().await;
+            held
+        });
+        stored.await.map_err(|err| {
+            ConsoleError::Unavailable(format!("storing a layer in the cache failed: {err}"))
+        })?
+    }
+
+    /// The bytes of a layer (as its manifest says) are more than the cache may take.
+    fn refuse_too_large(&self, size: u64) -> ConsoleResult<()> {
         let limit = self.layers.limits().max_uncompressed_bytes;
         if size > limit {
             // A compressed layer this large expands to more still.
@@ -145,51 +184,18 @@ impl LayerCache {
                 Incomplete::TooLarge { limit }.message(),
             ));
         }
+        self.fits(size)
+    }
+
+    /// Layers of `size` bytes together fit in the cache.
+    pub fn fits(&self, size: u64) -> ConsoleResult<()> {
         if size > self.bound {
             return Err(ConsoleError::Invalid(format!(
-                "this layer has {size} bytes, more than the console's layer cache holds (raise [upstream] layer_cache_bytes, now {})",
+                "this needs {size} bytes of layers, more than the console's layer cache holds (raise [upstream] layer_cache_bytes, now {})",
                 self.bound
             )));
         }
-        let slot = self.slot(digest);
-        let turn = slot.lock().await;
-        if let Some(held) = self.held(digest) {
-            return Ok(held);
-        }
-        self.make_room(size)?;
-        self.evict().await;
-        let fetched = self.fetch(digest, size, fetch).await;
-        let index_bytes = match &fetched {
-            Ok(()) => self.index_bytes(digest).await,
-            Err(_) => Ok(0),
-        };
-        let held = {
-            let mut state = lock(&self.state);
-            state.total = state.total.saturating_sub(size);
-            match (fetched, index_bytes) {
-                (Ok(()), Ok(index_bytes)) => {
-                    state.clock += 1;
-                    let kept = Kept {
-                        bytes: size + index_bytes,
-                        used: state.clock,
-                        readers: 1,
-                    };
-                    state.total += kept.bytes;
-                    state.kept.insert(digest.clone(), kept);
-                    Ok(HeldLayer {
-                        state: self.state.clone(),
-                        digest: digest.clone(),
-                    })
-                }
-                (Err(err), _) | (_, Err(err)) => Err(err),
-            }
-        };
-        if held.is_err() {
-            let _ = self.blobs.delete(digest).await;
-        }
-        drop(turn);
-        self.evict().await;
-        held
+        Ok(())
     }
 
     fn slot(&self, digest: &Digest) -> Arc<tokio::sync::Mutex<()>> {
@@ -210,9 +216,9 @@ impl LayerCache {
         })
     }
 
-    /// Counts `size` bytes about to be fetched, when the kept layers nobody reads now can be
-    /// evicted to make room for them.
-    fn make_room(&self, size: u64) -> ConsoleResult<()> {
+    /// Counts `size` bytes about to be fetched (until the answer is dropped), when the kept
+    /// layers nobody reads now can be evicted to make room for them.
+    fn make_room(&self, size: u64) -> ConsoleResult<Reserved> {
         let mut state = lock(&self.state);
         let room = self.bound.saturating_sub(size);
         let evictable: u64 = state
@@ -228,18 +234,49 @@ impl LayerCache {
             ));
         }
         state.total += size;
-        Ok(())
+        Ok(Reserved {
+            state: self.state.clone(),
+            bytes: size,
+        })
     }
 
-    /// Fetches layer `digest` into the store: at most `size` bytes, checked against the digest
-    /// before they become the blob.
-    async fn fetch<F, Fut>(&self, digest: &Digest, size: u64, fetch: F) -> ConsoleResult<()>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = ConsoleResult<IncomingStream>>,
-    {
+    /// Writes `body` as layer `digest` (at most `size` bytes, checked against the digest
+    /// before they become the blob), indexes it and keeps it, held.
+    async fn store(
+        &self,
+        digest: &Digest,
+        size: u64,
+        body: IncomingStream,
+    ) -> ConsoleResult<HeldLayer> {
         self.fetches.fetch_add(1, Ordering::Relaxed);
-        let body = Box::pin(at_most(fetch().await?, size));
+        let stored = match self.write(digest, size, body).await {
+            Ok(()) => self.index_bytes(digest).await,
+            Err(err) => Err(err),
+        };
+        let index_bytes = match stored {
+            Ok(index_bytes) => index_bytes,
+            Err(err) => {
+                let _ = self.blobs.delete(digest).await;
+                return Err(err);
+            }
+        };
+        let mut state = lock(&self.state);
+        state.clock += 1;
+        let kept = Kept {
+            bytes: size + index_bytes,
+            used: state.clock,
+            readers: 1,
+        };
+        state.total += kept.bytes;
+        state.kept.insert(digest.clone(), kept);
+        Ok(HeldLayer {
+            state: self.state.clone(),
+            digest: digest.clone(),
+        })
+    }
+
+    async fn write(&self, digest: &Digest, size: u64, body: IncomingStream) -> ConsoleResult<()> {
+        let body = Box::pin(at_most(body, size));
         let id = UploadId::new();
         let written = self
             .blobs
@@ -276,6 +313,13 @@ impl LayerCache {
             .get_derived(digest, Derived::LayerIndex)
             .await?
             .map_or(0, |index| index.len() as u64))
+    }
+
+    /// [`Self::evict`], run to its end even if the caller goes away (a layer taken off the
+    /// count is always deleted).
+    async fn evict_detached(self: &Arc<Self>) {
+        let cache = self.clone();
+        let _ = tokio::spawn(async move { cache.evict().await }).await;
     }
 
     /// Deletes the least recently used layers nobody reads while the cache holds more than
@@ -362,12 +406,12 @@ mod tests {
         )])))
     }
 
-    async fn cache(bound: u64) -> (tempfile::TempDir, LayerCache) {
+    async fn cache(bound: u64) -> (tempfile::TempDir, Arc<LayerCache>) {
         let dir = tempfile::tempdir().unwrap();
         let cache = LayerCache::open(&dir.path().join(CACHE_DIR), bound, LayerLimits::default())
             .await
             .unwrap();
-        (dir, cache)
+        (dir, Arc::new(cache))
     }
 
     #[tokio::test]
@@ -474,7 +518,7 @@ mod tests {
             max_uncompressed_bytes: 10,
             ..LayerLimits::default()
         };
-        let small = LayerCache::new(cache.blobs.clone(), 1 << 20, limits);
+        let small = Arc::new(LayerCache::new(cache.blobs.clone(), 1 << 20, limits));
         let refused = small.hold(&d2, size, || async { unreachable!() }).await;
         assert!(
             matches!(&refused, Err(ConsoleError::Invalid(m)) if m.contains("max_uncompressed_bytes")),

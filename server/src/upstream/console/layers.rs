@@ -149,6 +149,9 @@ impl LayerData for UpstreamConsoleData {
         let token = self.token().await?;
         let pullable = self.pullable(&token, namespace, stream, image).await?;
         let digests = layer_digests(&pullable.layers)?;
+        // Every layer is held while the view is built.
+        self.files
+            .fits(pullable.layers.iter().map(|l| l.size).sum())?;
         let mut held = Vec::with_capacity(digests.len());
         for (digest, layer) in digests.iter().zip(&pullable.layers) {
             held.push(self.hold(&pullable, digest, layer.size).await?);
