@@ -610,7 +610,7 @@ async fn in_front_of_a_cluster_layers_come_from_its_registry_with_each_users_tok
     assert_eq!(status, StatusCode::OK, "{etc}");
     assert_eq!(etc["compression"], "none");
     let release = row(&etc, "etc/os-release")["entry"].as_u64().unwrap();
-    let merged = image_files(&alice, console, &image, "").await;
+    let merged = image_files(&alice, console, &image, "/").await;
     let paths: Vec<String> = rows(&merged).into_iter().map(|(p, _)| p).collect();
     assert_eq!(
         paths,
