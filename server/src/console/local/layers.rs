@@ -222,6 +222,31 @@ pub(crate) struct ImageName<'a> {
     pub image: &'a str,
 }
 
+impl ImageName<'_> {
+    /// The page of `rows` that `query` asks, of all the rows of the image's files.
+    fn listing(
+        self,
+        layers: Vec<LayerChoice>,
+        rows: Vec<FileRow>,
+        query: &FileQuery,
+    ) -> FileListing {
+        let total = rows.len();
+        let (matched, rows) = page_of(rows, query);
+        FileListing {
+            namespace: self.namespace.into(),
+            stream: self.stream.into(),
+            image: self.image.into(),
+            layer: None,
+            layers,
+            compression: None,
+            total,
+            matched,
+            rows,
+            notes: Vec::new(),
+        }
+    }
+}
+
 /// The entries of `layer` of an image whose layers are `layers` (the caller decided who may
 /// see them), as `query` asks. Both console modes list through here.
 pub(crate) async fn layer_listing(
@@ -239,18 +264,11 @@ pub(crate) async fn layer_listing(
         .enumerate()
         .map(|(at, entry)| row_of_entry(entry, at, position, layer))
         .collect();
-    let (matched, rows) = page_of(rows, &query);
     Ok(FileListing {
-        namespace: of.namespace.into(),
-        stream: of.stream.into(),
-        image: of.image.into(),
         layer: Some((position, layer.into())),
-        layers,
         compression: Some(index.compression.as_str().into()),
-        total: index.entries.len(),
-        matched,
-        rows,
         notes: notes_of(&index, None),
+        ..of.listing(layers, rows, &query)
     })
 }
 
@@ -279,7 +297,6 @@ pub(crate) async fn merged_listing(
         notes.extend(notes_of(&index, Some(position)));
         indexes.push(index);
     }
-    let total = merged.len();
     let rows = merged
         .into_iter()
         .filter_map(|m| {
@@ -287,18 +304,9 @@ pub(crate) async fn merged_listing(
             Some(row_of_merged(m, &index))
         })
         .collect();
-    let (matched, rows) = page_of(rows, &query);
     Ok(FileListing {
-        namespace: of.namespace.into(),
-        stream: of.stream.into(),
-        image: of.image.into(),
-        layer: None,
-        layers,
-        compression: None,
-        total,
-        matched,
-        rows,
         notes,
+        ..of.listing(layers, rows, &query)
     })
 }
 
