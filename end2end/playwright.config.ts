@@ -128,7 +128,7 @@ export default defineConfig({
       name: "in-front",
       use: { baseURL: FRONT_URL },
       metadata: { mode: "in-front", base: CLUSTER_URL, host: `127.0.0.1:${CLUSTER_PORT}`, dataDir: CLUSTER_DATA_DIR } satisfies Target,
-      testMatch: /(console|in-front|signatures|diff)\.spec\.ts/,
+      testMatch: /(console|in-front|signatures|diff|layers)\.spec\.ts/,
     },
   ],
   use: {

@@ -553,3 +553,155 @@ async fn store_blob(blobs: &Arc<dyn BlobStore>, digest: &berth::oci::Digest, dat
         .await
         .unwrap();
 }
+
+/// Bytes of the files under `dir` (the console's layer cache on disk).
+fn bytes_under(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                bytes_under(&path)
+            } else {
+                path.metadata().unwrap().len()
+            }
+        })
+        .sum()
+}
+
+#[tokio::test]
+async fn in_front_of_a_cluster_layers_come_from_its_registry_with_each_users_token() {
+    use common::upstream::InFront;
+    // Room for one image's two layers with their indexes, not for a third layer as well.
+    const BOUND: u64 = 50_000;
+    let config = tempfile::tempdir().unwrap();
+    let front = config.path().join("front.toml");
+    std::fs::write(
+        &front,
+        format!(
+            "[upstream]\nlayer_cache_bytes = {BOUND}\n\n[layers]\nmax_uncompressed_bytes = 100000\n"
+        ),
+    )
+    .unwrap();
+    let pair = InFront::start_configured("", &["--config", front.to_str().unwrap()]);
+    let (cluster, console) = (&pair.upstream, &pair.console);
+    let base = gzip(&tar_of(&[
+        Item::File(b"etc/os-release", b"NAME=base\n"),
+        Item::File(b"opt/filler", &noise(20_000, 1)),
+    ]));
+    let top = tar_of(&[
+        Item::File(b"etc/os-release", b"NAME=\"in front\"\n"),
+        Item::File(b"opt/more", &noise(20_000, 2)),
+    ]);
+    let (image, layers) = push_layers(cluster, "team/app", "v1", &[base, top]).await;
+    let other = tar_of(&[Item::File(b"big", &noise(25_000, 3))]);
+    let (other_image, other_layers) = push_layers(cluster, "team/app", "v2", &[other]).await;
+    let huge = tar_of(&[Item::File(b"huge", &noise(120_000, 4))]);
+    let (huge_image, huge_layers) = push_layers(cluster, "team/app", "v3", &[huge]).await;
+    cluster.add_user("alice", "alice-password", &[]);
+    grant_user(cluster, "team", "viewer", "alice").await;
+    cluster.add_user("bob", "bob-password", &[]);
+    let (alice, _) = pair.sign_in("alice", "alice-password").await;
+
+    // One layer, the merged view, a text and a download, as inside Berth.
+    let (status, etc) = layer_files(&alice, console, &image, &layers[1], "etc", "").await;
+    assert_eq!(status, StatusCode::OK, "{etc}");
+    assert_eq!(etc["compression"], "none");
+    let release = row(&etc, "etc/os-release")["entry"].as_u64().unwrap();
+    let merged = image_files(&alice, console, &image, "/").await;
+    let paths: Vec<String> = rows(&merged).into_iter().map(|(p, _)| p).collect();
+    assert_eq!(
+        paths,
+        ["etc/os-release", "opt/filler", "opt/more"],
+        "{merged}"
+    );
+    assert_eq!(row(&merged, "etc/os-release")["layer"], 1);
+    assert_eq!(row(&merged, "opt/filler")["layer"], 0);
+    let text_path = format!(
+        "/console/api/file-text?namespace=team&stream=app&image={}&layer={}&entry={release}",
+        enc(&image),
+        enc(&layers[1])
+    );
+    let (status, text) = read(&alice, console, &text_path).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(text["text"], "NAME=\"in front\"\n");
+    let (_, base_etc) = layer_files(&alice, console, &image, &layers[0], "etc", "").await;
+    let base_release = row(&base_etc, "etc/os-release")["entry"].as_u64().unwrap();
+    let download = download_path(&image, &layers[0], base_release);
+    let response = alice.get(console.url(&download)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        common::header(&response, "content-disposition"),
+        "attachment; filename=\"os-release\""
+    );
+    assert_eq!(response.bytes().await.unwrap().as_ref(), b"NAME=base\n");
+    // A layer the image's manifest does not list is not shown through it.
+    let (status, _) = layer_files(&alice, console, &image, &other_layers[0], "", "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Bob may not pull team/app: the cluster's registry refuses him, though the layers are
+    // in the cache now.
+    let (bob, _) = pair.sign_in("bob", "bob-password").await;
+    let (status, refused) = layer_files(&bob, console, &image, &layers[1], "", "").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    assert!(
+        refused["Forbidden"]
+            .as_str()
+            .unwrap()
+            .contains("bob may not pull team/app"),
+        "{refused}"
+    );
+    let (status, _) = read(
+        &bob,
+        console,
+        &format!(
+            "/console/api/image-files?namespace=team&stream=app&image={}&dir=&search=&offset=0",
+            enc(&image)
+        ),
+    )
+    .await;
+    assert!(status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND);
+    let (status, _) = read(&bob, console, &text_path).await;
+    assert!(status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND);
+    let refused = bob.get(console.url(&download)).send().await.unwrap();
+    assert!(
+        refused.status() == StatusCode::FORBIDDEN || refused.status() == StatusCode::NOT_FOUND,
+        "{}",
+        refused.status()
+    );
+
+    // Another image's layer evicts the least recently used; the cache stays in its bound.
+    let cache = console.data_dir().join("upstream-layers");
+    let blob_of = |digest: &str| {
+        let hex = digest.trim_start_matches("sha256:").to_owned();
+        cache.join("blobs/sha256").join(&hex[..2]).join(hex)
+    };
+    assert!(blob_of(&layers[0]).is_file() && blob_of(&layers[1]).is_file());
+    let (status, listing) =
+        layer_files(&alice, console, &other_image, &other_layers[0], "", "").await;
+    assert_eq!(status, StatusCode::OK, "{listing}");
+    assert!(blob_of(&other_layers[0]).is_file());
+    assert!(
+        !blob_of(&layers[1]).is_file(),
+        "the least recently used layer is evicted"
+    );
+    let kept = bytes_under(&cache);
+    assert!(kept <= BOUND, "{kept} bytes kept, more than {BOUND}");
+    // An evicted layer is fetched again when asked for.
+    let (status, _) = layer_files(&alice, console, &image, &layers[1], "", "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(bytes_under(&cache) <= BOUND);
+
+    // A layer larger than [layers] allows is refused, with the same words as inside Berth.
+    let (status, refused) =
+        layer_files(&alice, console, &huge_image, &huge_layers[0], "", "").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert!(
+        refused
+            .to_string()
+            .contains("raise [layers] max_uncompressed_bytes"),
+        "{refused}"
+    );
+}

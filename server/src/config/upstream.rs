@@ -31,6 +31,10 @@ pub struct UpstreamConfig {
     /// The largest answer read from the upstream, in bytes.
     #[serde(default = "default_upstream_response_bytes")]
     pub max_response_bytes: usize,
+    /// Bytes of layers (with their file indexes) kept under `<data_dir>/upstream-layers` for
+    /// the console's file views; the least recently used go first.
+    #[serde(default = "default_layer_cache_bytes")]
+    pub layer_cache_bytes: u64,
 }
 
 fn default_upstream_client() -> String {
@@ -43,6 +47,10 @@ fn default_upstream_scopes() -> Vec<String> {
 
 fn default_upstream_response_bytes() -> usize {
     32 * 1024 * 1024
+}
+
+fn default_layer_cache_bytes() -> u64 {
+    10 << 30
 }
 
 impl UpstreamConfig {
@@ -61,11 +69,19 @@ impl UpstreamConfig {
         if let Some(path) = &self.ca_file {
             check_file("upstream.ca_file", path)?;
         }
-        if self.max_response_bytes == 0 {
-            return Err(ConfigError::Invalid {
-                field: "upstream.max_response_bytes",
-                reason: "must be greater than 0".into(),
-            });
+        for (field, value) in [
+            (
+                "upstream.max_response_bytes",
+                self.max_response_bytes as u64,
+            ),
+            ("upstream.layer_cache_bytes", self.layer_cache_bytes),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid {
+                    field,
+                    reason: "must be greater than 0".into(),
+                });
+            }
         }
         Ok(())
     }

@@ -9,10 +9,12 @@
 //!   (`auth::sign_in`); the token stays in the server-side session.
 //! - [`console`]: the console's data interface answered through the cluster.
 //! - [`events`]: the console's live feed, from the cluster's watches.
+//! - [`layer_cache`]: layers read from the cluster's registry for the file views, bounded.
 
 mod cache;
 pub mod console;
 pub mod events;
+pub mod layer_cache;
 pub mod sign_in;
 
 use std::sync::Arc;
@@ -35,7 +37,8 @@ pub const SESSION_TOKEN: &str = "upstream_token";
 /// The whole application in front of `upstream`: the console's pages and server functions,
 /// sign-in through the cluster, the live feed from its watches, and the operations
 /// endpoints. No registry, API or store of Berth's own; sessions live in memory (a restart
-/// asks people to sign in again, and no token is written to disk).
+/// asks people to sign in again, and no token is written to disk); the only thing on disk is
+/// the bounded cache of layers the file views read (`<data_dir>/upstream-layers`).
 pub async fn build_app(
     config: &crate::config::Config,
     upstream: &UpstreamConfig,
@@ -49,8 +52,16 @@ pub async fn build_app(
         upstream.client_secret.clone(),
         config.base_url(address),
     ));
-    let data: Arc<dyn app::api::ConsoleData> =
-        Arc::new(console::UpstreamConsoleData::new(api.clone()));
+    let files = Arc::new(
+        layer_cache::LayerCache::open(
+            &config.data_dir.join(layer_cache::CACHE_DIR),
+            upstream.layer_cache_bytes,
+            config.layers.clone(),
+        )
+        .await?,
+    );
+    let upstream_data = Arc::new(console::UpstreamConsoleData::new(api.clone(), files));
+    let data: Arc<dyn app::api::ConsoleData> = upstream_data.clone();
     // One connection: every connection to `:memory:` would be a database of its own.
     let pool = sqlx::sqlite::SqlitePoolOptions::new()
         .max_connections(1)
@@ -80,6 +91,10 @@ pub async fn build_app(
                 .layer(axum::Extension(crate::limits::WatchLimits::new(
                     &config.limits,
                 ))),
+        )
+        .route(
+            app::api::layers::FILE_DOWNLOAD_PATH,
+            axum::routing::get(console::layers::download).with_state(upstream_data),
         )
         .merge(crate::console::router::router(config, data))
         .layer(sessions);

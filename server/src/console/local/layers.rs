@@ -21,7 +21,7 @@ use crate::auth::http::Caller;
 use crate::console::session::caller;
 use crate::imagestream::names::{repository, split_stream_image};
 use crate::kube::{ApiError, IMAGE_STREAM_IMAGES};
-use crate::layers::{Entry, LayerError, LayerIndex, MergedEntry, merged_view};
+use crate::layers::{Entry, FileStream, LayerError, LayerIndex, Layers, MergedEntry, merged_view};
 use crate::oci::Digest;
 use crate::registry::image_metadata::ImageMetadata;
 
@@ -74,7 +74,7 @@ async fn image_layers(
 
 /// The position and digest of `layer` among `layers`; not found when the image has no such
 /// layer (whatever the blob store holds).
-fn layer_of(layers: &[LayerChoice], layer: &str) -> ConsoleResult<(usize, Digest)> {
+pub(crate) fn layer_of(layers: &[LayerChoice], layer: &str) -> ConsoleResult<(usize, Digest)> {
     let position = layers
         .iter()
         .position(|l| l.digest == layer)
@@ -214,6 +214,120 @@ fn page_of(rows: Vec<FileRow>, query: &FileQuery) -> (usize, Vec<FileRow>) {
     (matched, page)
 }
 
+/// Which image a listing is of.
+#[derive(Clone, Copy)]
+pub(crate) struct ImageName<'a> {
+    pub namespace: &'a str,
+    pub stream: &'a str,
+    pub image: &'a str,
+}
+
+impl ImageName<'_> {
+    /// The page of `rows` that `query` asks, of all the rows of the image's files.
+    fn listing(
+        self,
+        layers: Vec<LayerChoice>,
+        rows: Vec<FileRow>,
+        query: &FileQuery,
+    ) -> FileListing {
+        let total = rows.len();
+        let (matched, rows) = page_of(rows, query);
+        FileListing {
+            namespace: self.namespace.into(),
+            stream: self.stream.into(),
+            image: self.image.into(),
+            layer: None,
+            layers,
+            compression: None,
+            total,
+            matched,
+            rows,
+            notes: Vec::new(),
+        }
+    }
+}
+
+/// The entries of `layer` of an image whose layers are `layers` (the caller decided who may
+/// see them), as `query` asks. Both console modes list through here.
+pub(crate) async fn layer_listing(
+    files: &Layers,
+    of: ImageName<'_>,
+    layers: Vec<LayerChoice>,
+    layer: &str,
+    query: FileQuery,
+) -> ConsoleResult<FileListing> {
+    let (position, digest) = layer_of(&layers, layer)?;
+    let index = files.index(&digest).await?;
+    let rows = index
+        .entries
+        .iter()
+        .enumerate()
+        .map(|(at, entry)| row_of_entry(entry, at, position, layer))
+        .collect();
+    Ok(FileListing {
+        layer: Some((position, layer.into())),
+        compression: Some(index.compression.as_str().into()),
+        notes: notes_of(&index, None),
+        ..of.listing(layers, rows, &query)
+    })
+}
+
+/// The digests of an image's layers.
+pub(crate) fn layer_digests(layers: &[LayerChoice]) -> ConsoleResult<Vec<Digest>> {
+    layers
+        .iter()
+        .map(|l| l.digest.parse::<Digest>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| ConsoleError::Invalid("the image names a layer that is not a digest".into()))
+}
+
+/// The merged view of an image whose layers are `layers`, as `query` asks.
+pub(crate) async fn merged_listing(
+    files: &Layers,
+    of: ImageName<'_>,
+    layers: Vec<LayerChoice>,
+    query: FileQuery,
+) -> ConsoleResult<FileListing> {
+    let digests = layer_digests(&layers)?;
+    let merged = merged_view(files, &digests).await?;
+    let mut indexes: Vec<Arc<LayerIndex>> = Vec::with_capacity(digests.len());
+    let mut notes = Vec::new();
+    for (position, digest) in digests.iter().enumerate() {
+        let index = files.index(digest).await?;
+        notes.extend(notes_of(&index, Some(position)));
+        indexes.push(index);
+    }
+    let rows = merged
+        .into_iter()
+        .filter_map(|m| {
+            let index = indexes.get(m.layer)?.clone();
+            Some(row_of_merged(m, &index))
+        })
+        .collect();
+    Ok(FileListing {
+        notes,
+        ..of.listing(layers, rows, &query)
+    })
+}
+
+/// The start of entry `entry` of layer `digest`, as text when it is.
+pub(crate) async fn text_of(
+    files: &Layers,
+    digest: &Digest,
+    entry: usize,
+) -> ConsoleResult<FileText> {
+    let max = files.limits().max_text_bytes;
+    let read = files.read(digest, entry, max).await?;
+    let index = files.index(digest).await?;
+    let found = index.entries.get(entry).ok_or(LayerError::NoEntry(entry))?;
+    Ok(FileText {
+        path: found.path.clone(),
+        size: found.size,
+        text: as_text(&read.bytes, read.cut),
+        cut: read.cut,
+    })
+}
+
 #[async_trait]
 impl LayerData for LocalConsoleData {
     async fn layer_files(
@@ -226,27 +340,12 @@ impl LayerData for LocalConsoleData {
     ) -> ConsoleResult<FileListing> {
         let who = caller().await?;
         let layers = image_layers(self, &who, namespace, stream, image).await?;
-        let (position, digest) = layer_of(&layers, layer)?;
-        let index = self.layers.index(&digest).await?;
-        let rows = index
-            .entries
-            .iter()
-            .enumerate()
-            .map(|(at, entry)| row_of_entry(entry, at, position, layer))
-            .collect();
-        let (matched, rows) = page_of(rows, &query);
-        Ok(FileListing {
-            namespace: namespace.into(),
-            stream: stream.into(),
-            image: image.into(),
-            layer: Some((position, layer.into())),
-            layers,
-            compression: Some(index.compression.as_str().into()),
-            total: index.entries.len(),
-            matched,
-            rows,
-            notes: notes_of(&index, None),
-        })
+        let of = ImageName {
+            namespace,
+            stream,
+            image,
+        };
+        layer_listing(&self.layers, of, layers, layer, query).await
     }
 
     async fn image_files(
@@ -258,42 +357,12 @@ impl LayerData for LocalConsoleData {
     ) -> ConsoleResult<FileListing> {
         let who = caller().await?;
         let layers = image_layers(self, &who, namespace, stream, image).await?;
-        let digests = layers
-            .iter()
-            .map(|l| l.digest.parse::<Digest>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| {
-                ConsoleError::Invalid("the image names a layer that is not a digest".into())
-            })?;
-        let merged = merged_view(&self.layers, &digests).await?;
-        let mut indexes: Vec<Arc<LayerIndex>> = Vec::with_capacity(digests.len());
-        let mut notes = Vec::new();
-        for (position, digest) in digests.iter().enumerate() {
-            let index = self.layers.index(digest).await?;
-            notes.extend(notes_of(&index, Some(position)));
-            indexes.push(index);
-        }
-        let total = merged.len();
-        let rows = merged
-            .into_iter()
-            .filter_map(|m| {
-                let index = indexes.get(m.layer)?.clone();
-                Some(row_of_merged(m, &index))
-            })
-            .collect();
-        let (matched, rows) = page_of(rows, &query);
-        Ok(FileListing {
-            namespace: namespace.into(),
-            stream: stream.into(),
-            image: image.into(),
-            layer: None,
-            layers,
-            compression: None,
-            total,
-            matched,
-            rows,
-            notes,
-        })
+        let of = ImageName {
+            namespace,
+            stream,
+            image,
+        };
+        merged_listing(&self.layers, of, layers, query).await
     }
 
     async fn file_text(
@@ -307,16 +376,7 @@ impl LayerData for LocalConsoleData {
         let who = caller().await?;
         let layers = image_layers(self, &who, namespace, stream, image).await?;
         let (_, digest) = layer_of(&layers, layer)?;
-        let max = self.layers.limits().max_text_bytes;
-        let read = self.layers.read(&digest, entry, max).await?;
-        let index = self.layers.index(&digest).await?;
-        let found = index.entries.get(entry).ok_or(LayerError::NoEntry(entry))?;
-        Ok(FileText {
-            path: found.path.clone(),
-            size: found.size,
-            text: as_text(&read.bytes, read.cut),
-            cut: read.cut,
-        })
+        text_of(&self.layers, &digest, entry).await
     }
 }
 
@@ -336,11 +396,11 @@ fn as_text(bytes: &[u8], cut: bool) -> Option<String> {
 
 #[derive(Debug, Deserialize)]
 pub struct DownloadQuery {
-    namespace: String,
-    stream: String,
-    image: String,
-    layer: String,
-    entry: usize,
+    pub namespace: String,
+    pub stream: String,
+    pub image: String,
+    pub layer: String,
+    pub entry: usize,
 }
 
 /// `GET /console/api/layer-file`: a file of a layer as an attachment, never rendered by the
@@ -364,8 +424,13 @@ async fn download_file(
     let layers = image_layers(data, who, &query.namespace, &query.stream, &query.image).await?;
     let (_, digest) = layer_of(&layers, &query.layer)?;
     let file = data.layers.open(&digest, query.entry).await?;
+    Ok(attachment(file))
+}
+
+/// A file of a layer as a download's answer (both console modes).
+pub(crate) fn attachment(file: FileStream) -> Response {
     let name = attachment_name(base_name(&file.entry.path));
-    Ok((
+    (
         [
             (header::CONTENT_TYPE, "application/octet-stream".to_string()),
             (header::CONTENT_LENGTH, file.entry.size.to_string()),
@@ -378,7 +443,7 @@ async fn download_file(
         ],
         axum::body::Body::from_stream(file.body),
     )
-        .into_response())
+        .into_response()
 }
 
 /// A file name safe inside a quoted header value: printable ASCII without quotes, backslashes

@@ -1,7 +1,9 @@
 //! The console's data interface answered by the cluster: each page section is one call (or
 //! one list, read in pages) to the cluster's API or registry with the signed-in user's token,
 //! made concurrently. The only thing kept between requests is a session's own copy of a
-//! namespace's stream list (`super::cache`), so nothing of one user's can reach another's.
+//! namespace's stream list (`super::cache`), so nothing of one user's can reach another's,
+//! and layers' bytes (`super::layer_cache`), shown only after the registry let the requester
+//! read the manifest that lists them.
 //! The views are built by the same functions as in-process (`crate::console::views`).
 //!
 //! One file per resource implements its part; here the calls they all make (the session's
@@ -11,7 +13,7 @@ mod access;
 mod diff;
 mod images;
 mod imports;
-mod layers;
+pub mod layers;
 mod lifecycle;
 mod namespaces;
 mod pull_secrets;
@@ -30,6 +32,7 @@ use app::api::{ConsoleError, ConsoleResult};
 use axum::http::Method;
 
 use super::cache::StreamListCache;
+use super::layer_cache::LayerCache;
 use super::{SESSION_TOKEN, UpstreamApi, UpstreamError, segment as path_part};
 use crate::console::session::{session, session_value};
 use crate::imagestream::model::ImageStream;
@@ -44,13 +47,16 @@ pub struct UpstreamConsoleData {
     pub api: Arc<UpstreamApi>,
     /// Namespaces' stream lists as each session last read them.
     lists: StreamListCache,
+    /// Layers' bytes and file indexes, shown only to whom the registry lets pull them.
+    pub files: Arc<LayerCache>,
 }
 
 impl UpstreamConsoleData {
-    pub fn new(api: Arc<UpstreamApi>) -> Self {
+    pub fn new(api: Arc<UpstreamApi>, files: Arc<LayerCache>) -> Self {
         UpstreamConsoleData {
             api,
             lists: StreamListCache::default(),
+            files,
         }
     }
 }
