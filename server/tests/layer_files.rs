@@ -571,6 +571,13 @@ fn bytes_under(dir: &std::path::Path) -> u64 {
         .sum()
 }
 
+/// `/console/api/compare-files` of two tags of team/app, every change.
+fn compare_files_path(from: &str, to: &str) -> String {
+    format!(
+        "/console/api/compare-files?namespace=team&stream=app&from={from}&to={to}&platform=&change=&path=&offset=0"
+    )
+}
+
 #[tokio::test]
 async fn in_front_of_a_cluster_layers_come_from_its_registry_with_each_users_token() {
     use common::upstream::InFront;
@@ -595,9 +602,12 @@ async fn in_front_of_a_cluster_layers_come_from_its_registry_with_each_users_tok
         Item::File(b"etc/os-release", b"NAME=\"in front\"\n"),
         Item::File(b"opt/more", &noise(20_000, 2)),
     ]);
-    let (image, layers) = push_layers(cluster, "team/app", "v1", &[base, top]).await;
+    let (image, layers) = push_layers(cluster, "team/app", "v1", &[base.clone(), top]).await;
     let other = tar_of(&[Item::File(b"big", &noise(25_000, 3))]);
     let (other_image, other_layers) = push_layers(cluster, "team/app", "v2", &[other]).await;
+    // The same base with a small layer of its own: v1 and v4 compared fit in the cache.
+    let small = tar_of(&[Item::File(b"opt/tiny", b"tiny\n")]);
+    let (_, _) = push_layers(cluster, "team/app", "v4", &[base.clone(), small]).await;
     let huge = tar_of(&[Item::File(b"huge", &noise(120_000, 4))]);
     let (huge_image, huge_layers) = push_layers(cluster, "team/app", "v3", &[huge]).await;
     cluster.add_user("alice", "alice-password", &[]);
@@ -637,6 +647,37 @@ async fn in_front_of_a_cluster_layers_come_from_its_registry_with_each_users_tok
         "attachment; filename=\"os-release\""
     );
     assert_eq!(response.bytes().await.unwrap().as_ref(), b"NAME=base\n");
+    // Two images' files compared over their merged views, the layers from the registry.
+    let (status, files) = read(&alice, console, &compare_files_path("v1", "v4")).await;
+    assert_eq!(status, StatusCode::OK, "{files}");
+    let changes: Vec<(String, String)> = files["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["path"].as_str().unwrap().into(),
+                c["change"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let change = |path: &str, change: &str| (path.to_owned(), change.to_owned());
+    assert_eq!(
+        changes,
+        [
+            change("etc/os-release", "Changed"),
+            change("opt/more", "Removed"),
+            change("opt/tiny", "Added")
+        ],
+        "{files}"
+    );
+    // Images whose layers together exceed the cache are refused, naming the setting.
+    let (status, refused) = read(&alice, console, &compare_files_path("v1", "v2")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert!(
+        refused.to_string().contains("[upstream] layer_cache_bytes"),
+        "{refused}"
+    );
     // A layer the image's manifest does not list is not shown through it.
     let (status, _) = layer_files(&alice, console, &image, &other_layers[0], "", "").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -662,6 +703,8 @@ async fn in_front_of_a_cluster_layers_come_from_its_registry_with_each_users_tok
         ),
     )
     .await;
+    assert!(status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND);
+    let (status, _) = read(&bob, console, &compare_files_path("v1", "v4")).await;
     assert!(status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND);
     let (status, _) = read(&bob, console, &text_path).await;
     assert!(status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND);

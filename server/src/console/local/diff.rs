@@ -13,7 +13,7 @@ use crate::console::session::caller;
 use crate::imagestream::model::ImageStream;
 use crate::imagestream::names::repository;
 use crate::kube::{ApiError, IMAGE_STREAM_IMAGES};
-use crate::layers::{MergedEntry, merged_view};
+use crate::layers::{Layers, MergedEntry, merged_view};
 use crate::oci::{Digest, RepositoryName};
 use crate::registry::image_metadata::ImageMetadata;
 
@@ -74,7 +74,11 @@ impl DiffData for LocalConsoleData {
         let Some([(_, from), (_, to)]) = picked.sides else {
             return Ok(FilesDiff::default());
         };
-        let (from, to) = tokio::try_join!(self.merged(&from, "From"), self.merged(&to, "To"))?;
+        let (from, to) = (digests_of(&from)?, digests_of(&to)?);
+        let (from, to) = tokio::try_join!(
+            merged_with_notes(&self.layers, &from, "From"),
+            merged_with_notes(&self.layers, &to, "To")
+        )?;
         let notes = from.1.into_iter().chain(to.1).collect();
         Ok(files_page(file_changes(&from.0, &to.0), &filter, notes))
     }
@@ -101,32 +105,34 @@ impl LocalConsoleData {
         };
         Ok((object, images))
     }
+}
 
-    /// An image's merged view, and what its layers' indexes say of themselves (one stopped
-    /// early), each note headed by `side`.
-    async fn merged(
-        &self,
-        image: &ImageMetadata,
-        side: &str,
-    ) -> ConsoleResult<(Vec<MergedEntry>, Vec<String>)> {
-        let digests = image
-            .layers
-            .iter()
-            .map(|layer| layer.digest.parse::<Digest>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| {
-                ConsoleError::Invalid("the image names a layer that is not a digest".into())
-            })?;
-        let view = merged_view(&self.layers, &digests).await?;
-        let mut notes = Vec::new();
-        for (position, digest) in digests.iter().enumerate() {
-            let index = self.layers.index(digest).await?;
-            notes.extend(
-                notes_of(&index, Some(position))
-                    .into_iter()
-                    .map(|note| format!("{side}: {note}")),
-            );
-        }
-        Ok((view, notes))
+/// An image's merged view over `layers` (its layers' digests, base first), and what their
+/// indexes say of themselves (one stopped early), each note headed by `side`.
+pub(crate) async fn merged_with_notes(
+    layers: &Layers,
+    digests: &[Digest],
+    side: &str,
+) -> ConsoleResult<(Vec<MergedEntry>, Vec<String>)> {
+    let view = merged_view(layers, digests).await?;
+    let mut notes = Vec::new();
+    for (position, digest) in digests.iter().enumerate() {
+        let index = layers.index(digest).await?;
+        notes.extend(
+            notes_of(&index, Some(position))
+                .into_iter()
+                .map(|note| format!("{side}: {note}")),
+        );
     }
+    Ok((view, notes))
+}
+
+/// The digests of an image's layers, base first.
+fn digests_of(image: &ImageMetadata) -> ConsoleResult<Vec<Digest>> {
+    image
+        .layers
+        .iter()
+        .map(|layer| layer.digest.parse::<Digest>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| ConsoleError::Invalid("the image names a layer that is not a digest".into()))
 }

@@ -8,7 +8,7 @@
 
 mod access;
 mod audit;
-mod diff;
+pub(crate) mod diff;
 mod images;
 mod immutability;
 mod imports;

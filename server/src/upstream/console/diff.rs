@@ -1,20 +1,22 @@
 //! Image diff in front of a cluster: the stream and each image (`ImageStreamImage`, an
 //! index's platform images too) read from the cluster's API with the user's token, so the
-//! cluster decides as for the image's page. Files are not compared here (layer files are not
-//! read in front of a cluster yet).
+//! cluster decides as for the image's page. Files are compared over the merged views of the
+//! two images' layers, read from the cluster's registry with that token into the console's
+//! layer cache, as the file views read them (`layers.rs`).
 
+use std::collections::HashMap;
+
+use app::api::ConsoleResult;
 use app::api::diff::{Comparison, DiffData, FileFilter, FilesDiff};
-use app::api::{ConsoleError, ConsoleResult};
 use async_trait::async_trait;
 
 use super::images::{StreamImage, image_metadata};
 use super::{Signed, UpstreamConsoleData, image_path};
-use crate::console::diff::{ImageSource, compare};
+use crate::console::diff::{ImageSource, compare, file_changes, files_page, pick};
+use crate::console::local::diff::merged_with_notes;
+use crate::console::local::layers::layer_digests;
 use crate::oci::Digest;
 use crate::registry::image_metadata::ImageMetadata;
-
-/// Files are compared over the layers' indexes, which are not kept in front of a cluster (yet).
-const FILES_NOT_IN_FRONT: &str = "Comparing files is not available in front of a cluster yet: the configuration and layers above are compared from the cluster's image metadata.";
 
 /// The images of one stream, as the cluster lets the signed-in user read them.
 struct ClusterImages<'a> {
@@ -60,11 +62,44 @@ impl DiffData for UpstreamConsoleData {
 
     async fn compare_files(
         &self,
-        _namespace: &str,
-        _stream: &str,
-        _refs: (&str, &str, &str),
-        _filter: FileFilter,
+        namespace: &str,
+        stream: &str,
+        refs: (&str, &str, &str),
+        filter: FileFilter,
     ) -> ConsoleResult<FilesDiff> {
-        Err(ConsoleError::NotHere(FILES_NOT_IN_FRONT.into()))
+        let signed = self.signed().await?;
+        let object = self.stream_object(&signed, namespace, stream).await?;
+        let images = ClusterImages {
+            data: self,
+            signed: &signed,
+            namespace,
+            stream,
+        };
+        let picked = pick(&images, namespace, stream, &object, refs).await?;
+        let Some([(from, _), (to, _)]) = picked.sides else {
+            return Ok(FilesDiff::default());
+        };
+        // The compared images (an index's platform image) as the registry lets this user pull
+        // them, and every layer of both held while the views are built.
+        let (from, to) = tokio::try_join!(
+            self.pullable(&signed.token, namespace, stream, &from.compared),
+            self.pullable(&signed.token, namespace, stream, &to.compared),
+        )?;
+        let sizes: HashMap<&str, u64> = from
+            .layers
+            .iter()
+            .chain(&to.layers)
+            .map(|layer| (layer.digest.as_str(), layer.size))
+            .collect();
+        self.files.fits(sizes.values().sum())?;
+        let _held = (self.hold_all(&from).await?, self.hold_all(&to).await?);
+        let (from, to) = (layer_digests(&from.layers)?, layer_digests(&to.layers)?);
+        let layers = self.files.layers();
+        let (from, to) = tokio::try_join!(
+            merged_with_notes(layers, &from, "From"),
+            merged_with_notes(layers, &to, "To")
+        )?;
+        let notes = from.1.into_iter().chain(to.1).collect();
+        Ok(files_page(file_changes(&from.0, &to.0), &filter, notes))
     }
 }

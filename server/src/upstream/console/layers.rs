@@ -40,14 +40,14 @@ fn registry_answer(err: RemoteError) -> ConsoleError {
 
 /// An image of the cluster as the token's owner may pull it: its repository, the registry as
 /// them, and its layers (base first) as its manifest lists them.
-struct Pullable {
+pub(super) struct Pullable {
     repository: String,
     registry: RemoteRegistry,
-    layers: Vec<LayerChoice>,
+    pub(super) layers: Vec<LayerChoice>,
 }
 
 impl UpstreamConsoleData {
-    async fn pullable(
+    pub(super) async fn pullable(
         &self,
         token: &str,
         namespace: &str,
@@ -113,6 +113,16 @@ impl UpstreamConsoleData {
         Ok((digest, held))
     }
 
+    /// Every layer of the image, held (while a view over all of them is built), base first.
+    pub(super) async fn hold_all(&self, image: &Pullable) -> ConsoleResult<Vec<HeldLayer>> {
+        let digests = layer_digests(&image.layers)?;
+        let mut held = Vec::with_capacity(digests.len());
+        for (digest, layer) in digests.iter().zip(&image.layers) {
+            held.push(self.hold(image, digest, layer.size).await?);
+        }
+        Ok(held)
+    }
+
     async fn token(&self) -> ConsoleResult<String> {
         Ok(self.signed().await?.token)
     }
@@ -148,14 +158,9 @@ impl LayerData for UpstreamConsoleData {
     ) -> ConsoleResult<FileListing> {
         let token = self.token().await?;
         let pullable = self.pullable(&token, namespace, stream, image).await?;
-        let digests = layer_digests(&pullable.layers)?;
-        // Every layer is held while the view is built.
         self.files
             .fits(pullable.layers.iter().map(|l| l.size).sum())?;
-        let mut held = Vec::with_capacity(digests.len());
-        for (digest, layer) in digests.iter().zip(&pullable.layers) {
-            held.push(self.hold(&pullable, digest, layer.size).await?);
-        }
+        let _held = self.hold_all(&pullable).await?;
         let of = ImageName {
             namespace,
             stream,
