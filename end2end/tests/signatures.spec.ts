@@ -18,7 +18,7 @@ async function pushBlob(base: string, repository: string, data: Buffer): Promise
   const response = await fetch(`${base}/v2/${repository}/blobs/uploads/?digest=${digest}`, {
     method: "POST",
     headers: { authorization, "content-type": "application/octet-stream" },
-    body: data,
+    body: new Uint8Array(data),
   });
   expect(response.status, await response.text()).toBe(201);
   return digest;
