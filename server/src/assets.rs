@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
@@ -13,6 +14,9 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 /// Files worth compressing (the rest are images or already small).
 const COMPRESSIBLE: [&str; 4] = ["wasm", "js", "css", "json"];
+
+/// Numbers the files being compressed in this process (see [`precompress_dir`]).
+static PARTIALS: AtomicU64 = AtomicU64::new(0);
 
 /// The stylesheet's address, for the pages made outside Leptos (sign-in, OAuth errors); set
 /// once at start-up by [`hashed_names`].
@@ -83,8 +87,14 @@ fn precompress_dir(dir: &Path) -> std::io::Result<usize> {
                 continue;
             }
             let compressed = compress(&std::fs::read(&path)?)?;
-            // Written aside then renamed: a reader never sees half a file.
-            let partial = PathBuf::from(format!("{}.partial", target.display()));
+            // Written aside then renamed: a reader never sees half a file. The aside name is
+            // this run's own, as several servers started together may share the folder.
+            let partial = PathBuf::from(format!(
+                "{}.{}-{}.partial",
+                target.display(),
+                std::process::id(),
+                PARTIALS.fetch_add(1, Ordering::Relaxed)
+            ));
             std::fs::write(&partial, compressed)?;
             std::fs::rename(&partial, &target)?;
             count += 1;
