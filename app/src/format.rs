@@ -18,6 +18,14 @@ pub fn size(bytes: u64) -> String {
     }
 }
 
+/// `1 image`, `3 images`: `n` with the word for one or for many.
+pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    match n.into() {
+        1 => format!("1 {one}"),
+        n => format!("{n} {many}"),
+    }
+}
+
 /// Items joined by `separator`, or "—" for none: a table cell or a fact that has nothing to say.
 pub fn joined_or_dash<T: AsRef<str>>(items: &[T], separator: &str) -> String {
     if items.is_empty() {

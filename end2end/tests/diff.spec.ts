@@ -62,6 +62,9 @@ test("compare an image with the previous one: configuration, layers, size", asyn
   await expect(page).toHaveURL(/files=removed/);
   await expect(page.getByText("No file changes match.")).toBeVisible();
   await page.goBack();
+  // The address is the filter: Back shows every change, and the form says so.
+  await expect(page.getByText("1 matching change.")).toBeVisible();
+  await expect(page.getByLabel("Show")).toHaveValue("");
   await page.screenshot({ path: shot("compare"), fullPage: true });
   await expectAccessible(page, "the comparison");
 

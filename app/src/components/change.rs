@@ -287,12 +287,12 @@ fn namespace_contents(namespace: String) -> impl IntoView {
 
 /// `3 image streams, 7 tags and 5 images go with it.`
 fn contents_text(contents: crate::api::namespaces::NamespaceContents) -> String {
-    let count = |n: u64, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+    use crate::format::count;
     format!(
         "{}, {} and {} go with it.",
-        count(contents.streams, "image stream"),
-        count(contents.tags, "tag"),
-        count(contents.images, "image")
+        count(contents.streams, "image stream", "image streams"),
+        count(contents.tags, "tag", "tags"),
+        count(contents.images, "image", "images")
     )
 }
 

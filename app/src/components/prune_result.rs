@@ -1,15 +1,7 @@
 use leptos::prelude::*;
 
 use crate::api::prune::PruneResult;
-use crate::format::{short_digest, size};
-
-fn count(n: u64, one: &str, many: &str) -> String {
-    if n == 1 {
-        format!("1 {one}")
-    } else {
-        format!("{n} {many}")
-    }
-}
+use crate::format::{count, short_digest, size};
 
 /// What a prune or a retention run removed, or (a dry run) would remove: each stream's history
 /// items and images, the tags left without an image, and the bytes garbage collection frees.

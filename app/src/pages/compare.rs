@@ -10,7 +10,7 @@ use crate::api::diff::{
     compare_files, compare_images,
 };
 use crate::components::{ErrorPanel, Loading};
-use crate::format::{encode, file_mode, short_digest, size, time};
+use crate::format::{count, encode, file_mode, short_digest, size, time};
 
 /// Two images of a stream compared: pick each as a tag or a recent image (and, for an index,
 /// the platform); the address keeps all three, so a link shows the same comparison.
@@ -363,7 +363,10 @@ fn FilesView(
             files.matched
         )
     } else {
-        format!("{} matching changes.", files.matched)
+        format!(
+            "{}.",
+            count(files.matched as u64, "matching change", "matching changes")
+        )
     };
     let previous =
         (files.offset > 0).then(|| page_href(files.offset.saturating_sub(FILE_CHANGES_PER_PAGE)));
@@ -387,13 +390,14 @@ fn FilesView(
                 <input type="hidden" name="to" value=comparison.to.clone()/>
                 {comparison.platform.clone().map(|p| view! { <input type="hidden" name="platform" value=p/> })}
                 <label for="file-change">"Show"</label>
-                <select id="file-change" name="files">
+                // The page's address is the filter: no form state restored on Back.
+                <select id="file-change" name="files" autocomplete="off">
                     {kinds.into_iter().map(|(value, label)| view! {
                         <option value=value selected={change == value}>{label}</option>
                     }).collect_view()}
                 </select>
                 <label for="file-path">"Path contains"</label>
-                <input id="file-path" name="path" type="search" value=path.clone() placeholder="etc/"/>
+                <input id="file-path" name="path" type="search" value=path.clone() placeholder="etc/" autocomplete="off"/>
                 <button type="submit">"Filter"</button>
             </div>
         </Form>

@@ -426,7 +426,7 @@ fn TagHistory(
         <details class="tag-history" data-tag=name.clone() open={count > 1}>
             <summary>
                 <span class="tag">{name.clone()}</span>
-                {format!(" {count} image{}", if count == 1 { "" } else { "s" })}
+                {format!(" {}", crate::format::count(count as u64, "image", "images"))}
             </summary>
             <ol class="timeline">
                 {row.history.iter().enumerate().map(|(index, item)| {

@@ -15,6 +15,7 @@ use super::{Signed, UpstreamConsoleData, image_path};
 use crate::console::diff::{ImageSource, compare, file_changes, files_page, pick};
 use crate::console::local::diff::merged_with_notes;
 use crate::console::local::layers::layer_digests;
+use crate::imagestream::model::ImageStream;
 use crate::oci::Digest;
 use crate::registry::image_metadata::ImageMetadata;
 
@@ -50,13 +51,7 @@ impl DiffData for UpstreamConsoleData {
         platform: &str,
     ) -> ConsoleResult<Comparison> {
         let signed = self.signed().await?;
-        let object = self.stream_object(&signed, namespace, stream).await?;
-        let images = ClusterImages {
-            data: self,
-            signed: &signed,
-            namespace,
-            stream,
-        };
+        let (object, images) = self.stream_images(&signed, namespace, stream).await?;
         compare(&images, namespace, stream, &object, (from, to, platform)).await
     }
 
@@ -68,13 +63,7 @@ impl DiffData for UpstreamConsoleData {
         filter: FileFilter,
     ) -> ConsoleResult<FilesDiff> {
         let signed = self.signed().await?;
-        let object = self.stream_object(&signed, namespace, stream).await?;
-        let images = ClusterImages {
-            data: self,
-            signed: &signed,
-            namespace,
-            stream,
-        };
+        let (object, images) = self.stream_images(&signed, namespace, stream).await?;
         let picked = pick(&images, namespace, stream, &object, refs).await?;
         let Some([(from, _), (to, _)]) = picked.sides else {
             return Ok(FilesDiff::default());
@@ -101,5 +90,24 @@ impl DiffData for UpstreamConsoleData {
         )?;
         let notes = from.1.into_iter().chain(to.1).collect();
         Ok(files_page(file_changes(&from.0, &to.0), &filter, notes))
+    }
+}
+
+impl UpstreamConsoleData {
+    /// The stream as the cluster lets the signed-in user read it, and its images.
+    async fn stream_images<'a>(
+        &'a self,
+        signed: &'a Signed,
+        namespace: &'a str,
+        stream: &'a str,
+    ) -> ConsoleResult<(ImageStream, ClusterImages<'a>)> {
+        let object = self.stream_object(signed, namespace, stream).await?;
+        let images = ClusterImages {
+            data: self,
+            signed,
+            namespace,
+            stream,
+        };
+        Ok((object, images))
     }
 }
