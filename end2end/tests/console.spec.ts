@@ -104,6 +104,7 @@ test("search, sort and pages keep their place in the address", async ({ page }) 
   await expect(page.locator("tr[data-stream]")).toHaveCount(1);
   await expect(page).toHaveURL(/\?q=mm$/);
   await page.reload();
+  await hydrated(page);
   await expect(page.locator('tr[data-stream="gamma"]')).toBeVisible();
   await expect(page.getByLabel("Search image streams")).toHaveValue("mm");
   await page.getByLabel("Search image streams").fill("nothing-like-it");
@@ -192,6 +193,7 @@ test("a personal token made in the console logs podman in", async ({ page }) => 
   await signIn(page, "admin", ADMIN_PASSWORD);
   await page.getByRole("link", { name: "Tokens" }).click();
   await expect(page.getByRole("heading", { name: "Personal tokens" })).toBeVisible();
+  await hydrated(page);
   await page.getByLabel("Name").fill("ci-laptop");
   await page.getByRole("button", { name: "Create token" }).click();
   const secret = (await page.locator('[data-secret="token"]').textContent()) ?? "";
