@@ -186,9 +186,9 @@ impl Change {
 /// and on success reads the page's live regions again, or goes to `then` (for a change that
 /// takes the page's own subject away).
 ///
-/// Eager, unlike the other islands: it is on most pages, and in the main bundle it takes the
-/// code it shares with them along, so `--split` makes a third as many chunks (the image stream
-/// page: 71 files, 265 KB gzip, from 155 and 318 KB; see `bench/console.sh`).
+/// Eager, unlike most islands: it is on most pages, and in the main bundle it takes the code it
+/// shares with them along, so `--split` makes far fewer chunks (the image stream page: 71
+/// files, 265 KB gzip, from 155 and 318 KB; see `bench/console.sh`).
 #[island]
 pub fn ChangeButton(
     #[prop(into)] change: ChangeJson,
