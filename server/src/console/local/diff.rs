@@ -75,12 +75,7 @@ impl DiffData for LocalConsoleData {
             return Ok(FilesDiff::default());
         };
         let (from, to) = (digests_of(&from)?, digests_of(&to)?);
-        let (from, to) = tokio::try_join!(
-            merged_with_notes(&self.layers, &from, "From"),
-            merged_with_notes(&self.layers, &to, "To")
-        )?;
-        let notes = from.1.into_iter().chain(to.1).collect();
-        Ok(files_page(file_changes(&from.0, &to.0), &filter, notes))
+        files_compared(&self.layers, &from, &to, &filter).await
     }
 }
 
@@ -107,9 +102,25 @@ impl LocalConsoleData {
     }
 }
 
+/// A page of the file changes between the merged views of two images (their layers' digests,
+/// base first), with what their indexes say of themselves.
+pub(crate) async fn files_compared(
+    layers: &Layers,
+    from: &[Digest],
+    to: &[Digest],
+    filter: &FileFilter,
+) -> ConsoleResult<FilesDiff> {
+    let (from, to) = tokio::try_join!(
+        merged_with_notes(layers, from, "From"),
+        merged_with_notes(layers, to, "To")
+    )?;
+    let notes = from.1.into_iter().chain(to.1).collect();
+    Ok(files_page(file_changes(&from.0, &to.0), filter, notes))
+}
+
 /// An image's merged view over `layers` (its layers' digests, base first), and what their
 /// indexes say of themselves (one stopped early), each note headed by `side`.
-pub(crate) async fn merged_with_notes(
+async fn merged_with_notes(
     layers: &Layers,
     digests: &[Digest],
     side: &str,

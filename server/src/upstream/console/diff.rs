@@ -2,7 +2,7 @@
 //! index's platform images too) read from the cluster's API with the user's token, so the
 //! cluster decides as for the image's page. Files are compared over the merged views of the
 //! two images' layers, read from the cluster's registry with that token into the console's
-//! layer cache, as the file views read them (`layers.rs`).
+//! layer cache, as the file views read them (`layers.rs`), and compared as inside Berth.
 
 use std::collections::HashMap;
 
@@ -12,8 +12,8 @@ use async_trait::async_trait;
 
 use super::images::{StreamImage, image_metadata};
 use super::{Signed, UpstreamConsoleData, image_path};
-use crate::console::diff::{ImageSource, compare, file_changes, files_page, pick};
-use crate::console::local::diff::merged_with_notes;
+use crate::console::diff::{ImageSource, compare, pick};
+use crate::console::local::diff::files_compared;
 use crate::console::local::layers::layer_digests;
 use crate::imagestream::model::ImageStream;
 use crate::oci::Digest;
@@ -83,13 +83,7 @@ impl DiffData for UpstreamConsoleData {
         self.files.fits(sizes.values().sum())?;
         let _held = (self.hold_all(&from).await?, self.hold_all(&to).await?);
         let (from, to) = (layer_digests(&from.layers)?, layer_digests(&to.layers)?);
-        let layers = self.files.layers();
-        let (from, to) = tokio::try_join!(
-            merged_with_notes(layers, &from, "From"),
-            merged_with_notes(layers, &to, "To")
-        )?;
-        let notes = from.1.into_iter().chain(to.1).collect();
-        Ok(files_page(file_changes(&from.0, &to.0), &filter, notes))
+        files_compared(self.files.layers(), &from, &to, &filter).await
     }
 }
 
