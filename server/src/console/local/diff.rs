@@ -1,19 +1,19 @@
 //! Image diff inside Berth: the stream and its images read through the image stream API, so
 //! each is refused as a pull of it would be.
 
+use app::api::ConsoleResult;
 use app::api::diff::{Comparison, DiffData, FileFilter, FilesDiff};
-use app::api::{ConsoleError, ConsoleResult};
 use async_trait::async_trait;
 
 use super::LocalConsoleData;
-use super::layers::notes_of;
+use super::layers::{layer_digests, layers_notes, merged_with_indexes};
 use crate::auth::Subject;
 use crate::console::diff::{ImageSource, compare, file_changes, files_page, pick};
 use crate::console::session::caller;
 use crate::imagestream::model::ImageStream;
 use crate::imagestream::names::repository;
 use crate::kube::{ApiError, IMAGE_STREAM_IMAGES};
-use crate::layers::{Layers, MergedEntry, merged_view};
+use crate::layers::{Layers, MergedEntry};
 use crate::oci::{Digest, RepositoryName};
 use crate::registry::image_metadata::ImageMetadata;
 
@@ -74,7 +74,10 @@ impl DiffData for LocalConsoleData {
         let Some([(_, from), (_, to)]) = picked.sides else {
             return Ok(FilesDiff::default());
         };
-        let (from, to) = (digests_of(&from)?, digests_of(&to)?);
+        let digests = |image: &ImageMetadata| {
+            layer_digests(image.layers.iter().map(|layer| layer.digest.as_str()))
+        };
+        let (from, to) = (digests(&from)?, digests(&to)?);
         files_compared(&self.layers, &from, &to, &filter).await
     }
 }
@@ -119,31 +122,16 @@ pub(crate) async fn files_compared(
 }
 
 /// An image's merged view over `layers` (its layers' digests, base first), and what their
-/// indexes say of themselves (one stopped early), each note headed by `side`.
+/// indexes say of themselves, each note headed by `side`.
 async fn merged_with_notes(
     layers: &Layers,
     digests: &[Digest],
     side: &str,
 ) -> ConsoleResult<(Vec<MergedEntry>, Vec<String>)> {
-    let view = merged_view(layers, digests).await?;
-    let mut notes = Vec::new();
-    for (position, digest) in digests.iter().enumerate() {
-        let index = layers.index(digest).await?;
-        notes.extend(
-            notes_of(&index, Some(position))
-                .into_iter()
-                .map(|note| format!("{side}: {note}")),
-        );
-    }
+    let (view, indexes) = merged_with_indexes(layers, digests).await?;
+    let notes = layers_notes(&indexes)
+        .into_iter()
+        .map(|note| format!("{side}: {note}"))
+        .collect();
     Ok((view, notes))
-}
-
-/// The digests of an image's layers, base first.
-fn digests_of(image: &ImageMetadata) -> ConsoleResult<Vec<Digest>> {
-    image
-        .layers
-        .iter()
-        .map(|layer| layer.digest.parse::<Digest>())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| ConsoleError::Invalid("the image names a layer that is not a digest".into()))
 }

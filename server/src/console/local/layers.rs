@@ -85,7 +85,7 @@ pub(crate) fn layer_of(layers: &[LayerChoice], layer: &str) -> ConsoleResult<(us
     Ok((position, digest))
 }
 
-pub(super) fn notes_of(index: &LayerIndex, position: Option<usize>) -> Vec<String> {
+fn notes_of(index: &LayerIndex, position: Option<usize>) -> Vec<String> {
     let of = |text: String| match position {
         Some(at) => format!("Layer {}: {text}", at + 1),
         None => text,
@@ -272,13 +272,44 @@ pub(crate) async fn layer_listing(
     })
 }
 
-/// The digests of an image's layers.
-pub(crate) fn layer_digests(layers: &[LayerChoice]) -> ConsoleResult<Vec<Digest>> {
-    layers
-        .iter()
-        .map(|l| l.digest.parse::<Digest>())
+/// The digests of an image's layers (base first), parsed.
+pub(crate) fn layer_digests<'a>(
+    digests: impl IntoIterator<Item = &'a str>,
+) -> ConsoleResult<Vec<Digest>> {
+    digests
+        .into_iter()
+        .map(str::parse::<Digest>)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|_| ConsoleError::Invalid("the image names a layer that is not a digest".into()))
+}
+
+/// The digests of layer choices.
+pub(crate) fn digests_of(layers: &[LayerChoice]) -> impl Iterator<Item = &str> {
+    layers.iter().map(|l| l.digest.as_str())
+}
+
+/// The merged view of an image whose layers are `digests` (base first), with each layer's
+/// index.
+pub(crate) async fn merged_with_indexes(
+    files: &Layers,
+    digests: &[Digest],
+) -> ConsoleResult<(Vec<MergedEntry>, Vec<Arc<LayerIndex>>)> {
+    let merged = merged_view(files, digests).await?;
+    let mut indexes = Vec::with_capacity(digests.len());
+    for digest in digests {
+        indexes.push(files.index(digest).await?);
+    }
+    Ok((merged, indexes))
+}
+
+/// What the indexes of an image's layers say of themselves (one stopped early), each note
+/// naming its layer.
+pub(crate) fn layers_notes(indexes: &[Arc<LayerIndex>]) -> Vec<String> {
+    indexes
+        .iter()
+        .enumerate()
+        .flat_map(|(position, index)| notes_of(index, Some(position)))
+        .collect()
 }
 
 /// The merged view of an image whose layers are `layers`, as `query` asks.
@@ -288,15 +319,9 @@ pub(crate) async fn merged_listing(
     layers: Vec<LayerChoice>,
     query: FileQuery,
 ) -> ConsoleResult<FileListing> {
-    let digests = layer_digests(&layers)?;
-    let merged = merged_view(files, &digests).await?;
-    let mut indexes: Vec<Arc<LayerIndex>> = Vec::with_capacity(digests.len());
-    let mut notes = Vec::new();
-    for (position, digest) in digests.iter().enumerate() {
-        let index = files.index(digest).await?;
-        notes.extend(notes_of(&index, Some(position)));
-        indexes.push(index);
-    }
+    let digests = layer_digests(digests_of(&layers))?;
+    let (merged, indexes) = merged_with_indexes(files, &digests).await?;
+    let notes = layers_notes(&indexes);
     let rows = merged
         .into_iter()
         .filter_map(|m| {

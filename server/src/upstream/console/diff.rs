@@ -14,7 +14,7 @@ use super::images::{StreamImage, image_metadata};
 use super::{Signed, UpstreamConsoleData, image_path};
 use crate::console::diff::{ImageSource, compare, pick};
 use crate::console::local::diff::files_compared;
-use crate::console::local::layers::layer_digests;
+use crate::console::local::layers::{digests_of, layer_digests};
 use crate::imagestream::model::ImageStream;
 use crate::oci::Digest;
 use crate::registry::image_metadata::ImageMetadata;
@@ -82,7 +82,10 @@ impl DiffData for UpstreamConsoleData {
             .collect();
         self.files.fits(sizes.values().sum())?;
         let _held = (self.hold_all(&from).await?, self.hold_all(&to).await?);
-        let (from, to) = (layer_digests(&from.layers)?, layer_digests(&to.layers)?);
+        let (from, to) = (
+            layer_digests(digests_of(&from.layers))?,
+            layer_digests(digests_of(&to.layers))?,
+        );
         files_compared(self.files.layers(), &from, &to, &filter).await
     }
 }

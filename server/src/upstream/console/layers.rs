@@ -15,8 +15,8 @@ use futures_util::{StreamExt, TryStreamExt};
 
 use super::UpstreamConsoleData;
 use crate::console::local::layers::{
-    DownloadQuery, ImageName, attachment, layer_digests, layer_listing, layer_of, merged_listing,
-    text_of,
+    DownloadQuery, ImageName, attachment, digests_of, layer_digests, layer_listing, layer_of,
+    merged_listing, text_of,
 };
 use crate::console::session::session_value;
 use crate::import::remote::{RemoteError, RemoteReference, RemoteRegistry};
@@ -115,7 +115,7 @@ impl UpstreamConsoleData {
 
     /// Every layer of the image, held (while a view over all of them is built), base first.
     pub(super) async fn hold_all(&self, image: &Pullable) -> ConsoleResult<Vec<HeldLayer>> {
-        let digests = layer_digests(&image.layers)?;
+        let digests = layer_digests(digests_of(&image.layers))?;
         let mut held = Vec::with_capacity(digests.len());
         for (digest, layer) in digests.iter().zip(&image.layers) {
             held.push(self.hold(image, digest, layer.size).await?);
