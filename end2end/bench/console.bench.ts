@@ -152,6 +152,8 @@ test("console speed", async ({ browser }) => {
     ["tokens", "/tokens"],
   ];
   let heaviest = { gzip: 0, brotli: 0, page: "" };
+  // What each first load fetched, by file (for finding what to merge or move): beside the report.
+  const filesByPage: Record<string, Record<string, number>> = {};
   for (const [label, path] of pages) {
     const loads: number[] = [];
     let transfer = new Map<string, number>();
@@ -161,6 +163,7 @@ test("console speed", async ({ browser }) => {
       transfer = run.transfer;
     }
     const weight = await weigh(transfer);
+    filesByPage[label] = Object.fromEntries([...transfer].map(([url, bytes]) => [new URL(url).pathname, bytes]));
     if (weight.gzip > heaviest.gzip) heaviest = { ...weight, page: label };
     report(`first load, ${label}: ${weight.files} files, ${kb(weight.brotli)} brotli (HTTPS), ${kb(weight.gzip)} gzip (HTTP); time to interactive median ${median(loads).toFixed(0)} ms, max ${Math.max(...loads).toFixed(0)} ms (${loads.length} cold loads)`);
   }
@@ -197,5 +200,8 @@ test("console speed", async ({ browser }) => {
   await context.close();
   report(`push visible in an open page (after skopeo returns), 5 pushes: median ${median(delays)} ms, max ${Math.max(...delays)} ms (target 1000 ms)`);
 
-  if (process.env.BENCH_REPORT) fs.writeFileSync(process.env.BENCH_REPORT, lines.join("\n") + "\n");
+  if (process.env.BENCH_REPORT) {
+    fs.writeFileSync(process.env.BENCH_REPORT, lines.join("\n") + "\n");
+    fs.writeFileSync(process.env.BENCH_REPORT.replace(/\.txt$/, "") + ".files.json", JSON.stringify(filesByPage, null, 1) + "\n");
+  }
 });
