@@ -1,3 +1,4 @@
+use leptos::either::EitherOf3;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
@@ -15,6 +16,36 @@ use crate::format::{encode, short_digest};
 
 /// `(role, subject kind, subject name)`.
 type BindingInput = (String, String, String);
+
+/// What one of the access page's controls is, with what it needs (tuple variants: see
+/// [`super::stream::StreamControl`]).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+enum AccessControl {
+    /// (namespace, stream)
+    AddBinding(String, Option<String>),
+    /// (namespace)
+    NewServiceAccount(String),
+    /// (the registry's host, for the login command)
+    NewTokenNotice(String),
+}
+
+/// The access page's controls, one island for them (each service account's New token button is
+/// an island of its own): the page fetches one module, not one per control and the small chunks
+/// they share (`bench/console.sh`).
+#[island(lazy)]
+fn AccessControls(control: AccessControl) -> impl IntoView {
+    match control {
+        AccessControl::AddBinding(namespace, stream) => {
+            EitherOf3::A(view! { <AddBinding namespace stream/> })
+        }
+        AccessControl::NewServiceAccount(namespace) => {
+            EitherOf3::B(view! { <NewServiceAccount namespace/> })
+        }
+        AccessControl::NewTokenNotice(registry_host) => {
+            EitherOf3::C(view! { <NewTokenNotice registry_host/> })
+        }
+    }
+}
 
 /// Access for a namespace, or one stream of it: bindings, who can pull or push, service
 /// accounts and their tokens.
@@ -78,9 +109,9 @@ fn AccessPanels(view: AccessView, registry_host: String) -> impl IntoView {
         view! {
             <section class="panel" aria-labelledby="accounts-heading">
                 <h2 id="accounts-heading">"Service accounts"</h2>
-                <NewTokenNotice registry_host/>
+                <AccessControls control=AccessControl::NewTokenNotice(registry_host)/>
                 <LiveRegion watch=watch.clone() id="service-accounts">{list}</LiveRegion>
-                <NewServiceAccount namespace=namespace.clone()/>
+                <AccessControls control=AccessControl::NewServiceAccount(namespace.clone())/>
             </section>
         }
     });
@@ -96,7 +127,7 @@ fn AccessPanels(view: AccessView, registry_host: String) -> impl IntoView {
             <h1 id="bindings-heading">{title}</h1>
             <h2>"Role bindings"</h2>
             <LiveRegion watch=watch.clone() id="bindings">{table}</LiveRegion>
-            <AddBinding namespace stream/>
+            <AccessControls control=AccessControl::AddBinding(namespace, stream)/>
         </section>
         <section class="panel who-can">
             <h2>"Who can"</h2>
@@ -140,7 +171,7 @@ fn BindingTable(bindings: Vec<BindingRow>, namespace: String) -> impl IntoView {
 /// The form that binds a role to a user, group or service account here (the namespace, or
 /// `stream` of it); what the API warns of (a user who does not exist yet) is said, and the
 /// binding is made.
-#[island(lazy)]
+#[component]
 fn AddBinding(namespace: String, stream: Option<String>) -> impl IntoView {
     let role = RwSignal::new("viewer".to_owned());
     let kind = RwSignal::new("User".to_owned());
@@ -260,7 +291,7 @@ fn ServiceAccounts(
 }
 
 /// The form that creates a service account in `namespace`.
-#[island(lazy)]
+#[component]
 fn NewServiceAccount(namespace: String) -> impl IntoView {
     let account = RwSignal::new(String::new());
     let create = island_action(move |name: &String| {
@@ -368,7 +399,7 @@ fn account_roles(bindings: &[BindingRow], namespace: &str, account: &str) -> Vec
 }
 
 /// A token just made, shown once with its copy button and the `podman login` that uses it.
-#[island(lazy)]
+#[component]
 fn NewTokenNotice(registry_host: String) -> impl IntoView {
     let made = made_token();
     move || {

@@ -1,5 +1,6 @@
 use std::collections::HashMap;
 
+use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -17,6 +18,24 @@ use crate::format::{encode, time};
 
 /// (the form, dry run)
 type TagRuleInput = (TagRuleForm, bool);
+
+/// Which of the lifecycle page's two forms, with its namespace (tuple variants: see
+/// [`super::stream::StreamControl`]).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+enum LifecycleForm {
+    NewTagRule(String),
+    NewPolicy(String),
+}
+
+/// The lifecycle page's two forms, one island for both: the page fetches one module, not one
+/// per form and the small chunks they share (`bench/console.sh`).
+#[island(lazy)]
+fn LifecycleForms(form: LifecycleForm) -> impl IntoView {
+    match form {
+        LifecycleForm::NewTagRule(namespace) => Either::Left(view! { <NewTagRule namespace/> }),
+        LifecycleForm::NewPolicy(namespace) => Either::Right(view! { <NewPolicy namespace/> }),
+    }
+}
 
 /// A namespace's lifecycle: its usage against its quotas, its tag immutability rules and its
 /// retention policies (for its admins; others are told they are not theirs to see).
@@ -73,7 +92,7 @@ fn Lifecycle(
             view! {
                 <LiveRegion watch=watch.clone() id="tag-rules">{table}</LiveRegion>
                 <h3 id="new-rule-heading">"Add an immutability rule"</h3>
-                <NewTagRule namespace=namespace.clone()/>
+                <LifecycleForms form=LifecycleForm::NewTagRule(namespace.clone())/>
             }
             .into_any()
         }
@@ -88,7 +107,7 @@ fn Lifecycle(
             view! {
                 <LiveRegion watch=watch.clone() id="retention-policies">{list}</LiveRegion>
                 <h3 id="new-policy-heading">"Add a retention policy"</h3>
-                <NewPolicy namespace=namespace.clone()/>
+                <LifecycleForms form=LifecycleForm::NewPolicy(namespace.clone())/>
             }
             .into_any()
         }
@@ -200,7 +219,7 @@ fn TagRuleTable(rows: Vec<TagRuleRow>, namespace: String) -> impl IntoView {
 /// The immutability rule form: a preview says what the rule would protect and stores nothing;
 /// a refused rule keeps what was typed; an added one clears the form and the list is read
 /// again.
-#[island(lazy)]
+#[component]
 fn NewTagRule(namespace: String) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let tags = RwSignal::new(String::new());
@@ -452,7 +471,7 @@ fn RunResult(namespace: String, policy: String) -> impl IntoView {
 
 /// The retention policy form: a refused policy keeps what was typed; an added one clears the
 /// names and globs, and the list is read again.
-#[island(lazy)]
+#[component]
 fn NewPolicy(namespace: String) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let streams = RwSignal::new(String::new());

@@ -1,10 +1,11 @@
+use leptos::either::EitherOf4;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
 use super::compare::compare_href;
-use super::stream_labels::StreamLabels;
+use super::stream_labels::{LabelsEditor, StreamLabels};
 use super::{page_title, param, podman_pull, tls_flag};
 #[cfg(feature = "hydrate")]
 use crate::api::streams::tag_image;
@@ -138,7 +139,9 @@ fn StreamView(detail: StreamDetail, pull: Option<String>) -> impl IntoView {
             </section>
     };
     let pull = (!pullable.is_empty()).then(|| view! {
-        <PullCommands tags=pullable.clone() chosen repository=detail.pull_repository.clone() namespace=namespace.clone() stream=name.clone()/>
+        <StreamControls control=StreamControl::PullCommands(
+            pullable.clone(), chosen, detail.pull_repository.clone(), namespace.clone(), name.clone(),
+        )/>
     });
     view! {
         <LiveRegion watch=watch.clone() id="stream">{summary}        </LiveRegion>
@@ -146,7 +149,9 @@ fn StreamView(detail: StreamDetail, pull: Option<String>) -> impl IntoView {
         <LiveRegion watch=watch.clone() id="pull">{pull}</LiveRegion>
         <StreamLabels namespace=namespace.clone() stream=name.clone() watch=watch.clone()
             labels=detail.labels.clone() annotations=detail.annotations.clone() can_edit=permissions.push/>
-        {permissions.push.then(|| view! { <TagForm tags=tag_choices namespace=namespace.clone() stream=name.clone()/> })}
+        {permissions.push.then(|| view! {
+            <StreamControls control=StreamControl::TagForm(tag_choices, namespace.clone(), name.clone())/>
+        })}
         {permissions.push.then(|| view! { <ImportForm namespace=namespace.clone() stream=name.clone()/> })}
         <LiveRegion watch id="histories">{histories}        </LiveRegion>
     }
@@ -203,7 +208,7 @@ fn TagTable(
                             <td>{row.platforms.join(", ")}</td>
                             <td class="nowrap">{row.updated.clone().map(|at| view! { <When at/> }.into_any()).unwrap_or_else(|| "—".into_any())}</td>
                             <td class="actions">
-                                {row.digest.is_some().then(|| view! { <PullButton tag=name.clone()/> })}
+                                {row.digest.is_some().then(|| view! { <StreamControls control=StreamControl::PullButton(name.clone())/> })}
                                 {can_untag.then(|| match row.immutable_rule.clone() {
                                     None => view! {
                                         <ChangeButton change=Change::Untag { namespace: namespace.clone(), stream: stream.clone(), tag: untag_name.clone() }
@@ -225,9 +230,42 @@ fn TagTable(
     }
 }
 
-/// The "Pull" button of a tag's row: picks the tag in the pull commands' list (below the
-/// table, an island of its own) and brings the commands into view.
+/// What one of the stream page's controls is, with what it needs. Tuple variants: the page
+/// gives them to the browser as JSON arrays, which take a fifth of the code to read that named
+/// fields do.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) enum StreamControl {
+    /// (tag)
+    PullButton(String),
+    /// (pullable tags with their images, the chosen tag, repository, namespace, stream)
+    PullCommands(Vec<(String, String)>, String, String, String, String),
+    /// (tags, namespace, stream)
+    TagForm(Vec<TagChoice>, String, String),
+    /// (namespace, stream, labels, annotations)
+    LabelsEditor(String, String, String, String),
+}
+
+/// The stream page's controls, one island for all of them: the page fetches one module, not
+/// one per control and the small chunks they share (`bench/console.sh`).
 #[island(lazy)]
+pub(super) fn StreamControls(control: StreamControl) -> impl IntoView {
+    match control {
+        StreamControl::PullButton(tag) => EitherOf4::A(view! { <PullButton tag/> }),
+        StreamControl::PullCommands(tags, chosen, repository, namespace, stream) => {
+            EitherOf4::B(view! { <PullCommands tags chosen repository namespace stream/> })
+        }
+        StreamControl::TagForm(tags, namespace, stream) => {
+            EitherOf4::C(view! { <TagForm tags namespace stream/> })
+        }
+        StreamControl::LabelsEditor(namespace, stream, labels, annotations) => {
+            EitherOf4::D(view! { <LabelsEditor namespace stream labels annotations/> })
+        }
+    }
+}
+
+/// The "Pull" button of a tag's row: picks the tag in the pull commands' list (below the
+/// table, a control of its own) and brings the commands into view.
+#[component]
 fn PullButton(tag: String) -> impl IntoView {
     let label = format!("Pull commands for {tag}");
     let pick = move |_| {
@@ -253,7 +291,7 @@ fn PullButton(tag: String) -> impl IntoView {
 
 /// podman, docker and skopeo commands for the chosen tag, by tag and by digest; then the tag as
 /// kubectl and oc read it. `tags` are the pullable tags, with their images.
-#[island(lazy)]
+#[component]
 fn PullCommands(
     tags: Vec<(String, String)>,
     chosen: String,
@@ -332,14 +370,14 @@ fn PullCommands(
 
 /// A tag as the tag form knows it: its name, and the immutability rule that keeps it in place.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct TagChoice {
+pub(super) struct TagChoice {
     name: String,
     immutable_rule: Option<String>,
 }
 
 /// `oc tag`: point a tag (new or existing) at another tag or an image of this stream. Its
 /// error shows beside it, and what was typed stays.
-#[island(lazy)]
+#[component]
 fn TagForm(tags: Vec<TagChoice>, namespace: String, stream: String) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let from = RwSignal::new(tags.first().map(|t| t.name.clone()).unwrap_or_default());

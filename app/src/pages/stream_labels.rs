@@ -2,6 +2,7 @@
 
 use leptos::prelude::*;
 
+use super::stream::{StreamControl, StreamControls};
 #[cfg(feature = "hydrate")]
 use crate::api::streams::set_stream_metadata;
 use crate::components::{ActionError, LiveRegion, island_action};
@@ -52,15 +53,17 @@ pub fn StreamLabels(
             </div>
             <LiveRegion watch id="labels">{shown}</LiveRegion>
             {can_edit.then(|| view! {
-                <LabelsEditor namespace stream labels=lines(&labels) annotations=lines(&annotations)/>
+                <StreamControls control=StreamControl::LabelsEditor(
+                    namespace, stream, lines(&labels), lines(&annotations),
+                )/>
             })}
         </section>
     }
 }
 
 /// The "Edit" button of a stream's labels and annotations, and the form it opens.
-#[island(lazy)]
-fn LabelsEditor(
+#[component]
+pub(super) fn LabelsEditor(
     namespace: String,
     stream: String,
     labels: String,
