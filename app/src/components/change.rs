@@ -278,15 +278,18 @@ pub fn made_in_the_browser<T>() -> ConsoleResult<T> {
 /// would bring its code into the bundle for it alone).
 fn namespace_contents(namespace: String) -> impl IntoView {
     let said = RwSignal::new("Counting what it holds…".to_owned());
-    leptos::task::spawn_local(async move {
-        said.set(
-            match crate::api::namespaces::get_namespace_contents(namespace).await {
-                Ok(contents) => contents_text(contents),
-                Err(_) => "Everything in it goes with it.".to_owned(),
-            },
-        );
-    });
+    leptos::task::spawn_local(async move { said.set(count_namespace_contents(namespace).await) });
     move || said.get()
+}
+
+/// The sentence of what `namespace` holds. Lazy: the read and its answer's parsing load with the
+/// first confirm that counts, not with every page (`ChangeButton` is in the main bundle).
+#[lazy]
+async fn count_namespace_contents(namespace: String) -> String {
+    match crate::api::namespaces::get_namespace_contents(namespace).await {
+        Ok(contents) => contents_text(contents),
+        Err(_) => "Everything in it goes with it.".to_owned(),
+    }
 }
 
 /// `3 image streams, 7 tags and 5 images go with it.`
