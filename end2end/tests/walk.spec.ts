@@ -137,6 +137,25 @@ test("deleting a namespace says what goes and asks for its name", async ({ page 
   await expect(row).toHaveCount(0);
 });
 
+test("what is typed before the page's code arrives stays, and is what is sent", async ({ page }) => {
+  await openAsAdmin(page, "/");
+  // Hold the WASM back while typing, as a slow link does (routing also turns the cache off).
+  let release = () => {};
+  const held = new Promise<void>((resolve) => (release = resolve));
+  await page.route(/\.wasm$/, async (route) => {
+    await held;
+    await route.continue();
+  });
+  await page.goto("/", { waitUntil: "domcontentloaded" });
+  await page.getByLabel("New namespace name").fill("typed-early");
+  await expect(page.locator("body")).not.toHaveAttribute("data-hydrated", "true");
+  release();
+  await hydrated(page);
+  await expect(page.getByLabel("New namespace name")).toHaveValue("typed-early");
+  await page.getByRole("button", { name: "Create namespace" }).click();
+  await expect(page.locator('tr[data-namespace="typed-early"]')).toBeVisible();
+});
+
 test("a followed link is a page load: the keyboard starts again at \"Skip to content\"", async ({ page }) => {
   // Pages are loaded by the browser (islands, no client-side router), so what a page load does
   // for focus applies: the first Tab goes to the skip link, which leads to the page's content.

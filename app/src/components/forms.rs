@@ -147,6 +147,35 @@ pub fn Checkbox(
     }
 }
 
+/// The value of the text field `id`, `initial` unless something was typed into it before its
+/// island hydrated: see [`keep_typed`].
+pub fn typed_field(id: &str, initial: impl Into<String>) -> RwSignal<String> {
+    let value = RwSignal::new(initial.into());
+    keep_typed(id, value);
+    value
+}
+
+/// Keeps what was typed into the text field `id` before its island hydrated (the page is usable
+/// before its code arrives): hydration sets the field from `value`, which would otherwise put
+/// the server's empty value back over it.
+pub fn keep_typed(id: &str, value: RwSignal<String>) {
+    #[cfg(feature = "hydrate")]
+    {
+        use leptos::wasm_bindgen::JsValue;
+        use leptos::web_sys::js_sys::Reflect;
+        let typed = document()
+            .get_element_by_id(id)
+            .and_then(|field| Reflect::get(&field, &JsValue::from_str("value")).ok())
+            .and_then(|typed| typed.as_string())
+            .filter(|typed| !typed.is_empty());
+        if let Some(typed) = typed {
+            value.set(typed);
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (id, value);
+}
+
 /// A text field of a stacked form, labelled, bound to `value`, with an optional hint below it.
 #[component]
 pub fn TextField(
@@ -158,6 +187,7 @@ pub fn TextField(
     #[prop(optional)] hint: &'static str,
 ) -> impl IntoView {
     let hint_id = format!("{id}-hint");
+    keep_typed(id, value);
     view! {
         <label for=id>{label}</label>
         <div class="field">

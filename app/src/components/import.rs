@@ -15,9 +15,9 @@ use crate::format::{ImportCommand, encode, short_digest};
 /// page: 37 files, 246 KB gzip, from 71 and 265 KB; see `bench/console.sh`).
 #[island]
 pub fn ImportForm(namespace: String, #[prop(optional)] stream: Option<String>) -> impl IntoView {
-    let from = RwSignal::new(String::new());
-    let into = RwSignal::new(String::new());
-    let tag = RwSignal::new(String::new());
+    let from = super::typed_field("import-from", "");
+    let into = super::typed_field("import-stream", "");
+    let tag = super::typed_field("import-tag", "");
     let all_tags = RwSignal::new(false);
     let insecure = RwSignal::new(false);
     let scheduled = RwSignal::new(false);

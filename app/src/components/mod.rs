@@ -20,7 +20,9 @@ mod when;
 pub use change::made_in_the_browser;
 pub use change::{Change, ChangeButton, DeleteChangeButton};
 pub use copy::{CommandLine, CopyButton};
-pub use forms::{ActionError, Checkbox, ConfirmButton, TextField, island_action};
+pub use forms::{
+    ActionError, Checkbox, ConfirmButton, TextField, island_action, keep_typed, typed_field,
+};
 pub use import::ImportForm;
 pub use live::{LiveFeed, LiveRegion, provide_console, use_console};
 #[cfg(feature = "hydrate")]

@@ -20,6 +20,7 @@ pub fn SearchField(
     #[prop(optional)] empty: Option<String>,
 ) -> impl IntoView {
     let value = RwSignal::new(value);
+    super::keep_typed(&id, value);
     let on_input = move |ev| {
         let typed: String = event_target_value(&ev);
         value.set(typed.clone());

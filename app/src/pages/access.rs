@@ -175,7 +175,7 @@ fn BindingTable(bindings: Vec<BindingRow>, namespace: String) -> impl IntoView {
 fn AddBinding(namespace: String, stream: Option<String>) -> impl IntoView {
     let role = RwSignal::new("viewer".to_owned());
     let kind = RwSignal::new("User".to_owned());
-    let subject = RwSignal::new(String::new());
+    let subject = crate::components::typed_field("binding-subject", "");
     let add = island_action(move |input: &BindingInput| {
         let ((role, kind, name), namespace, stream) =
             (input.clone(), namespace.clone(), stream.clone());
@@ -293,7 +293,7 @@ fn ServiceAccounts(
 /// The form that creates a service account in `namespace`.
 #[component]
 fn NewServiceAccount(namespace: String) -> impl IntoView {
-    let account = RwSignal::new(String::new());
+    let account = crate::components::typed_field("account-name", "");
     let create = island_action(move |name: &String| {
         let (name, namespace) = (name.clone(), namespace.clone());
         async move {

@@ -110,7 +110,7 @@ fn KeyTable(rows: Vec<TrustedKeyRow>, namespace: String) -> impl IntoView {
 #[island(lazy)]
 fn NewKey(namespace: String) -> impl IntoView {
     let name = RwSignal::new(String::new());
-    let key = RwSignal::new(String::new());
+    let key = crate::components::typed_field("key-pem", "");
     let create = island_action(move |input: &KeyInput| {
         let ((name, key), namespace) = (input.clone(), namespace.clone());
         async move {

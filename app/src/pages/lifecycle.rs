@@ -479,7 +479,7 @@ fn NewPolicy(namespace: String) -> impl IntoView {
     let tags = RwSignal::new(String::new());
     let exclude_tags = RwSignal::new(String::new());
     let keep = RwSignal::new("pushed".to_owned());
-    let count = RwSignal::new("10".to_owned());
+    let count = crate::components::typed_field("policy-count", "10");
     let untagged = RwSignal::new(false);
     let schedule = RwSignal::new(String::new());
     let create = island_action(move |form: &RetentionForm| {

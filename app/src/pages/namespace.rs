@@ -122,6 +122,7 @@ pub fn NamespacePage() -> impl IntoView {
 #[island(lazy)]
 fn StreamFilter(namespace: String, filter: String, sort: String) -> impl IntoView {
     let filter = RwSignal::new(filter);
+    crate::components::keep_typed("stream-filter", filter);
     let sort = RwSignal::new(sort);
     let show = move || {
         let mut url = format!("/ns/{}?", encode(&namespace));

@@ -142,10 +142,10 @@ fn SecretTable(rows: Vec<PullSecretRow>, namespace: String) -> impl IntoView {
 /// (the password above all) and the list is read again.
 #[island(lazy)]
 fn NewPullSecret(namespace: String) -> impl IntoView {
-    let name = RwSignal::new(String::new());
-    let registry = RwSignal::new(String::new());
-    let username = RwSignal::new(String::new());
-    let password = RwSignal::new(String::new());
+    let name = crate::components::typed_field("secret-name", "");
+    let registry = crate::components::typed_field("secret-registry", "");
+    let username = crate::components::typed_field("secret-username", "");
+    let password = crate::components::typed_field("secret-password", "");
     let create = island_action(move |input: &PullSecretInput| {
         let ((name, registry, username, password), namespace) = (input.clone(), namespace.clone());
         async move {

@@ -379,8 +379,11 @@ pub(super) struct TagChoice {
 /// error shows beside it, and what was typed stays.
 #[component]
 fn TagForm(tags: Vec<TagChoice>, namespace: String, stream: String) -> impl IntoView {
-    let name = RwSignal::new(String::new());
-    let from = RwSignal::new(tags.first().map(|t| t.name.clone()).unwrap_or_default());
+    let name = crate::components::typed_field("tag-name", "");
+    let from = crate::components::typed_field(
+        "tag-from",
+        tags.first().map(|t| t.name.clone()).unwrap_or_default(),
+    );
     let tag = {
         let (namespace, stream) = (namespace.clone(), stream.clone());
         island_action(move |(tag, from): &(String, String)| {

@@ -49,7 +49,7 @@ pub fn TokensPage() -> impl IntoView {
 /// that its secret stays while the list is read again).
 #[island(lazy)]
 fn CreateToken(registry_host: String) -> impl IntoView {
-    let name = RwSignal::new(String::new());
+    let name = crate::components::typed_field("token-name", "");
     let days = RwSignal::new("90".to_owned());
     let create = island_action(move |input: &TokenInput| {
         let (name, days) = input.clone();

@@ -277,6 +277,7 @@ fn WebhookSettings(
     } = settings;
     let url_id = format!("{prefix}-url");
     let format_id = format!("{prefix}-format");
+    crate::components::keep_typed(&url_id, url);
     view! {
         <label for=url_id.clone()>"URL"</label>
         <input id=url_id type="url" required placeholder="https://ci.example.com/hooks/berth" prop:value=url
@@ -449,7 +450,7 @@ fn EditWebhook(
 /// The form that adds a webhook to `namespace`; its signing secret is shown once.
 #[island(lazy)]
 fn NewWebhook(namespace: String) -> impl IntoView {
-    let name = RwSignal::new(String::new());
+    let name = crate::components::typed_field("webhook-name", "");
     let settings = Settings::new(String::new(), "distribution".to_owned(), &[]);
     let create = island_action(move |(name, url, events, format): &WebhookInput| {
         let input = (
