@@ -231,8 +231,8 @@ fn TagTable(
 }
 
 /// What one of the stream page's controls is, with what it needs. Tuple variants: the page
-/// gives them to the browser as JSON arrays, which take a fifth of the code to read that named
-/// fields do.
+/// gives them to the browser as JSON arrays, which take a quarter less code to read than named
+/// fields (8.5 KB of WASM, not 11).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) enum StreamControl {
     /// (tag)
