@@ -13,7 +13,7 @@ use leptos_meta::{HashedStylesheet, MetaTags, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
-use components::{LiveFeed, UserMenu, provide_console, use_console};
+use components::{LiveFeed, UserMenu, provide_console, provide_island_preloads, use_console};
 use pages::{
     AccessPage, AuditPage, ComparePage, ImageFilesPage, ImagePage, KeysPage, LayerFilesPage,
     LifecyclePage, NamespacePage, NamespacesPage, NotFound, PrunePage, SecretsPage, StreamPage,
@@ -45,6 +45,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     provide_console();
+    provide_island_preloads();
     view! {
         <Title formatter=document_title/>
         <Router>

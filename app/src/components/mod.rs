@@ -6,6 +6,7 @@ mod forms;
 mod import;
 mod live;
 mod permissions;
+mod preload;
 // Rendered on the server only, into the answers of prunes and retention runs (`ShownPrune`).
 #[cfg(feature = "ssr")]
 mod prune_result;
@@ -28,6 +29,7 @@ pub use live::{LiveFeed, LiveRegion, provide_console, use_console};
 #[cfg(feature = "hydrate")]
 pub use live::{csrf, refresh_page, show_page};
 pub use permissions::{NeedsRole, YourAccess};
+pub use preload::{preload_island, provide_island_preloads};
 #[cfg(feature = "ssr")]
 pub use prune_result::PruneResultView;
 pub use search::SearchField;
