@@ -59,6 +59,9 @@ async function seed() {
  * waits a round trip, and the bytes come at broadband speed (Chromium's network emulation). */
 const SLOWER_LINK = { offline: false, latency: 40, downloadThroughput: 20e6 / 8, uploadThroughput: 5e6 / 8 };
 
+/** Cold loads of each page: `BENCH_LOADS`, else 3 (10 for the namespace page on loopback). */
+const LOADS = Number(process.env.BENCH_LOADS) || 0;
+
 /** One load of `url` in `context`: ms from navigation start to hydrated (every island of the
  * page, see `LiveFeed`), and the WASM, JS and CSS it fetched (url -> bytes as received). */
 async function load(context: BrowserContext, url: string, link?: typeof SLOWER_LINK): Promise<{ ms: number; transfer: Map<string, number> }> {
@@ -166,7 +169,7 @@ test("console speed", async ({ browser }) => {
   for (const [label, path] of pages) {
     const loads: number[] = [];
     let transfer = new Map<string, number>();
-    for (let i = 0; i < (Number(process.env.BENCH_LOADS) || (path === "/ns/big" ? 10 : 3)); i++) {
+    for (let i = 0; i < (LOADS || (path === "/ns/big" ? 10 : 3)); i++) {
       const run = await timeToInteractive(browser, path);
       loads.push(run.ms);
       transfer = run.transfer;
@@ -181,7 +184,7 @@ test("console speed", async ({ browser }) => {
   // The same first loads over a slower link (on loopback, the two cores are what is measured).
   for (const [label, path] of pages) {
     const loads: number[] = [];
-    for (let i = 0; i < (Number(process.env.BENCH_LOADS) || 3); i++) {
+    for (let i = 0; i < (LOADS || 3); i++) {
       loads.push((await timeToInteractive(browser, path, SLOWER_LINK)).ms);
     }
     report(`first load over ${SLOWER_LINK.latency} ms and ${SLOWER_LINK.downloadThroughput * 8e-6} Mbit/s, ${label}: time to interactive median ${median(loads).toFixed(0)} ms, max ${Math.max(...loads).toFixed(0)} ms (${loads.length} cold loads)`);

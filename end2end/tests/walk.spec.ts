@@ -156,6 +156,11 @@ test("what is typed before the page's code arrives stays, and is what is sent", 
   await expect(page.locator('tr[data-namespace="typed-early"]')).toBeVisible();
 });
 
+/** What the page's head preloads with `fetch` (the islands' modules and chunks). */
+function preloaded(page: Page): Promise<string[]> {
+  return page.locator('head link[rel="preload"][as="fetch"]').evaluateAll((links) => links.map((link) => link.getAttribute("href") ?? ""));
+}
+
 test("a page preloads its islands' code with the main bundle, and fetches it once", async ({ page }) => {
   const fetched: string[] = [];
   page.on("request", (request) => {
@@ -163,10 +168,7 @@ test("a page preloads its islands' code with the main bundle, and fetches it onc
   });
   await openAsAdmin(page, "/");
   await expect(page.getByRole("button", { name: "Create namespace" })).toBeVisible();
-  const preloads = await page
-    .locator('head link[rel="preload"][as="fetch"]')
-    .evaluateAll((links) => links.map((link) => link.getAttribute("href") ?? ""));
-  expect(preloads.filter((href) => href.includes("/pkg/split_create_namespace_loader_"))).toHaveLength(1);
+  expect((await preloaded(page)).filter((href) => href.includes("/pkg/split_create_namespace_loader_"))).toHaveLength(1);
   // The island's loader takes the preloaded answer: one request, not a second fetch.
   expect(fetched).toHaveLength(1);
 });
@@ -176,18 +178,16 @@ test("an island inside another preloads nothing of its own; the same island alon
   const digest = await digestOf(BASE_URL, admin, "preload/app", "v1");
   const fetched: string[] = [];
   page.on("request", (request) => fetched.push(new URL(request.url()).pathname));
-  const preloaded = () =>
-    page.locator('head link[rel="preload"][as="fetch"]').evaluateAll((links) => links.map((link) => link.getAttribute("href") ?? ""));
   // The stream page's pull commands are `CommandLine` islands inside `StreamControls`.
   await openAsAdmin(page, "/ns/preload/streams/app");
   await expect(page.getByRole("button", { name: "Copy podman pull command" }).first()).toBeVisible();
-  expect((await preloaded()).some((href) => href.includes("/pkg/split_stream_controls_loader_"))).toBe(true);
-  expect((await preloaded()).filter((href) => href.includes("/pkg/split_command_line_loader_"))).toEqual([]);
+  expect((await preloaded(page)).some((href) => href.includes("/pkg/split_stream_controls_loader_"))).toBe(true);
+  expect((await preloaded(page)).filter((href) => href.includes("/pkg/split_command_line_loader_"))).toEqual([]);
   expect(fetched.filter((url) => url.includes("/pkg/split_command_line_loader_"))).toEqual([]);
   // The image page's are islands of their own, hydrated with their own code.
   await page.goto(`/ns/preload/streams/app/images/${digest}`);
   await hydrated(page);
-  expect((await preloaded()).filter((href) => href.includes("/pkg/split_command_line_loader_"))).toHaveLength(1);
+  expect((await preloaded(page)).filter((href) => href.includes("/pkg/split_command_line_loader_"))).toHaveLength(1);
 });
 
 test("a followed link is a page load: the keyboard starts again at \"Skip to content\"", async ({ page }) => {

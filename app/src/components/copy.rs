@@ -26,7 +26,7 @@ pub fn CopyButton(text: String, label: String) -> impl IntoView {
 /// A command to run, with its copy button (an island: the button acts in the browser).
 #[island(lazy)]
 pub fn CommandLine(command: String, label: String) -> impl IntoView {
-    crate::components::preload_island("command_line");
+    crate::components::preload_island(CommandLine);
     view! {
         <div class="command">
             <code>{command.clone()}</code>

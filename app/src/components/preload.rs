@@ -3,6 +3,7 @@
 //! waterfall that made the islands console slower to become interactive than the single bundle
 //! it replaced, `bench/console.sh`).
 
+#[cfg(feature = "ssr")]
 use leptos::prelude::*;
 
 /// The lazy islands whose code the page being rendered already preloads.
@@ -20,10 +21,10 @@ pub fn provide_island_preloads() {
     provide_context(PreloadedIslands::default());
 }
 
-/// Has the page being rendered preload the module of the lazy island `island` (its name in
-/// snake case, `stream_filter`) and the chunks that module needs. Each lazy island calls it
-/// first thing; it does something only where the island is rendered, on the server.
-pub fn preload_island(island: &'static str) {
+/// Has the page being rendered preload the module of the lazy island `island` (the island's own
+/// function, `preload_island(StreamFilter)`) and the chunks that module needs. Each lazy island
+/// calls it first thing; it does something only where the island is rendered, on the server.
+pub fn preload_island<Island>(island: Island) {
     #[cfg(feature = "ssr")]
     {
         use std::collections::HashMap;
@@ -54,7 +55,8 @@ pub fn preload_island(island: &'static str) {
                 })
                 .unwrap_or_default()
         });
-        let Some(loader) = loaders.get(island) else {
+        let island = std::any::type_name_of_val(&island);
+        let Some(loader) = loaders.get(&manifest_name(island)) else {
             return;
         };
         // An island inside another island is hydrated with it, by the outer island's code: its
@@ -94,10 +96,25 @@ pub fn preload_island(island: &'static str) {
     let _ = island;
 }
 
+/// The name the split manifest gives the island whose function's type is named `island`
+/// (`app::pages::namespace::StreamFilter`): `stream_filter`.
+#[cfg(feature = "ssr")]
+fn manifest_name(island: &str) -> String {
+    let name = island.rsplit("::").next().unwrap_or(island);
+    let mut snake = String::new();
+    for (index, letter) in name.chars().enumerate() {
+        if letter.is_uppercase() && index > 0 {
+            snake.push('_');
+        }
+        snake.push(letter.to_ascii_lowercase());
+    }
+    snake
+}
+
 #[cfg(test)]
 mod tests {
-    /// Every lazy island asks for its code to be preloaded, under its own name: one forgotten
-    /// is one island back in the waterfall, which no other test would notice.
+    /// Every lazy island asks for its code to be preloaded, naming itself: one forgotten is one
+    /// island back in the waterfall, which no other test would notice.
     #[test]
     fn every_lazy_island_preloads_its_code() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
@@ -119,7 +136,7 @@ mod tests {
                 let name = signature.split(['(', '<']).next().unwrap_or_default();
                 let body = &signature[signature.find('{').expect("a body")..];
                 let first_statement = body[1..].trim_start();
-                let call = format!("crate::components::preload_island(\"{}\");", snake(name));
+                let call = format!("crate::components::preload_island({name});");
                 assert!(
                     first_statement.starts_with(&call),
                     "{}: the lazy island {name} does not start with `{call}`",
@@ -134,14 +151,20 @@ mod tests {
         );
     }
 
-    fn snake(name: &str) -> String {
-        let mut snake = String::new();
-        for (index, letter) in name.chars().enumerate() {
-            if letter.is_uppercase() && index > 0 {
-                snake.push('_');
-            }
-            snake.push(letter.to_ascii_lowercase());
-        }
-        snake
+    /// An island's function, as its own body names it, gives the manifest's name of its module.
+    #[cfg(feature = "ssr")]
+    #[test]
+    fn an_island_function_names_its_module() {
+        use super::manifest_name;
+        use crate::components::{CommandLine, SearchField};
+        let name = |island: &str| manifest_name(island);
+        assert_eq!(
+            name(std::any::type_name_of_val(&CommandLine)),
+            "command_line"
+        );
+        assert_eq!(
+            name(std::any::type_name_of_val(&SearchField)),
+            "search_field"
+        );
     }
 }

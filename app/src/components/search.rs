@@ -19,7 +19,7 @@ pub fn SearchField(
     value: String,
     #[prop(optional)] empty: Option<String>,
 ) -> impl IntoView {
-    crate::components::preload_island("search_field");
+    crate::components::preload_island(SearchField);
     let value = RwSignal::new(value);
     super::keep_typed(&id, value);
     let on_input = move |ev| {

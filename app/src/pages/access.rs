@@ -34,7 +34,7 @@ enum AccessControl {
 /// they share (`bench/console.sh`).
 #[island(lazy)]
 fn AccessControls(control: AccessControl) -> impl IntoView {
-    crate::components::preload_island("access_controls");
+    crate::components::preload_island(AccessControls);
     match control {
         AccessControl::AddBinding(namespace, stream) => {
             EitherOf3::A(view! { <AddBinding namespace stream/> })
@@ -352,7 +352,7 @@ fn made_token() -> ArcRwSignal<Option<MadeAccountToken>> {
 /// Makes a token of `account`, shown once by [`NewTokenNotice`].
 #[island(lazy)]
 fn NewTokenButton(namespace: String, account: String) -> impl IntoView {
-    crate::components::preload_island("new_token_button");
+    crate::components::preload_island(NewTokenButton);
     let issue = island_action(move |account: &String| {
         let (account, namespace) = (account.clone(), namespace.clone());
         async move {

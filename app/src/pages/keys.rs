@@ -109,7 +109,7 @@ fn KeyTable(rows: Vec<TrustedKeyRow>, namespace: String) -> impl IntoView {
 /// added one clears the form and the list is read again.
 #[island(lazy)]
 fn NewKey(namespace: String) -> impl IntoView {
-    crate::components::preload_island("new_key");
+    crate::components::preload_island(NewKey);
     let name = RwSignal::new(String::new());
     let key = crate::components::typed_field("key-pem", "");
     let create = island_action(move |input: &KeyInput| {

@@ -31,7 +31,7 @@ enum LifecycleForm {
 /// per form and the small chunks they share (`bench/console.sh`).
 #[island(lazy)]
 fn LifecycleForms(form: LifecycleForm) -> impl IntoView {
-    crate::components::preload_island("lifecycle_forms");
+    crate::components::preload_island(LifecycleForms);
     match form {
         LifecycleForm::NewTagRule(namespace) => Either::Left(view! { <NewTagRule namespace/> }),
         LifecycleForm::NewPolicy(namespace) => Either::Right(view! { <NewPolicy namespace/> }),
@@ -425,7 +425,7 @@ fn running(runs: &ArcRwSignal<HashMap<String, Run>>, policy: &str) -> bool {
 /// Lists what `policy` would remove.
 #[island(lazy)]
 fn DryRunButton(namespace: String, policy: String) -> impl IntoView {
-    crate::components::preload_island("dry_run_button");
+    crate::components::preload_island(DryRunButton);
     let runs = runs();
     let label = format!("Dry run of {policy}");
     let busy = policy.clone();
@@ -439,7 +439,7 @@ fn DryRunButton(namespace: String, policy: String) -> impl IntoView {
 /// it for real).
 #[island(lazy)]
 fn RunResult(namespace: String, policy: String) -> impl IntoView {
-    crate::components::preload_island("run_result");
+    crate::components::preload_island(RunResult);
     let runs = runs();
     // A result from before the policies were read again is shown once this island is
     // hydrated: the server rendered none.

@@ -121,7 +121,7 @@ pub fn NamespacePage() -> impl IntoView {
 /// that search in place (the streams' live region), and the address follows.
 #[island(lazy)]
 fn StreamFilter(namespace: String, filter: String, sort: String) -> impl IntoView {
-    crate::components::preload_island("stream_filter");
+    crate::components::preload_island(StreamFilter);
     let filter = RwSignal::new(filter);
     crate::components::keep_typed("stream-filter", filter);
     let sort = RwSignal::new(sort);

@@ -128,7 +128,7 @@ fn NamespaceTable(
 /// A new namespace's name, and the button that makes it.
 #[island(lazy)]
 fn CreateNamespace() -> impl IntoView {
-    crate::components::preload_island("create_namespace");
+    crate::components::preload_island(CreateNamespace);
     let name = crate::components::typed_field("new-namespace", "");
     let create = island_action(move |name: &String| {
         let name = name.clone();

@@ -85,7 +85,7 @@ fn PrunerFacts(pruner: PrunerRow) -> impl IntoView {
 /// The prune's options, its preview, and the prune of what was previewed once confirmed.
 #[island(lazy)]
 fn PruneForm() -> impl IntoView {
-    crate::components::preload_island("prune_form");
+    crate::components::preload_island(PruneForm);
     // Answers with what it was asked, so that a confirmation prunes what was previewed.
     let prune = island_action(move |input: &PruneInput| {
         let input = input.clone();

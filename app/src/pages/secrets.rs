@@ -142,7 +142,7 @@ fn SecretTable(rows: Vec<PullSecretRow>, namespace: String) -> impl IntoView {
 /// (the password above all) and the list is read again.
 #[island(lazy)]
 fn NewPullSecret(namespace: String) -> impl IntoView {
-    crate::components::preload_island("new_pull_secret");
+    crate::components::preload_island(NewPullSecret);
     let name = crate::components::typed_field("secret-name", "");
     let registry = crate::components::typed_field("secret-registry", "");
     let username = crate::components::typed_field("secret-username", "");

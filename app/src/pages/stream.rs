@@ -249,7 +249,7 @@ pub(super) enum StreamControl {
 /// one per control and the small chunks they share (`bench/console.sh`).
 #[island(lazy)]
 pub(super) fn StreamControls(control: StreamControl) -> impl IntoView {
-    crate::components::preload_island("stream_controls");
+    crate::components::preload_island(StreamControls);
     match control {
         StreamControl::PullButton(tag) => EitherOf4::A(view! { <PullButton tag/> }),
         StreamControl::PullCommands(tags, chosen, repository, namespace, stream) => {

@@ -49,7 +49,7 @@ pub fn TokensPage() -> impl IntoView {
 /// that its secret stays while the list is read again).
 #[island(lazy)]
 fn CreateToken(registry_host: String) -> impl IntoView {
-    crate::components::preload_island("create_token");
+    crate::components::preload_island(CreateToken);
     let name = crate::components::typed_field("token-name", "");
     let days = RwSignal::new("90".to_owned());
     let create = island_action(move |input: &TokenInput| {

@@ -362,7 +362,7 @@ fn EditWebhook(
     format: String,
     events: Vec<String>,
 ) -> impl IntoView {
-    crate::components::preload_island("edit_webhook");
+    crate::components::preload_island(EditWebhook);
     let settings = Settings::new(url, format, &events);
     let update = island_action({
         let namespace = namespace.clone();
@@ -451,7 +451,7 @@ fn EditWebhook(
 /// The form that adds a webhook to `namespace`; its signing secret is shown once.
 #[island(lazy)]
 fn NewWebhook(namespace: String) -> impl IntoView {
-    crate::components::preload_island("new_webhook");
+    crate::components::preload_island(NewWebhook);
     let name = crate::components::typed_field("webhook-name", "");
     let settings = Settings::new(String::new(), "distribution".to_owned(), &[]);
     let create = island_action(move |(name, url, events, format): &WebhookInput| {
