@@ -9,13 +9,13 @@
 # Targets: a first load of 250 KB gzip and 200 KB brotli at most, 100 KB gzip more for a later
 # page, 1.5 s to interactive, 50 ms per page, 1 s for a push.
 #
-# Usage: bench/console.sh (builds with cargo leptos when the release build is missing).
+# Usage: bench/console.sh (builds with scripts/build when the release build is missing).
 # BENCH_LOADS=N times N cold loads of every page (default 3, and 10 for the namespace page).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup test >/dev/null
 if [ ! -x target/release/berth ] || [ ! -d target/site/pkg ]; then
-  (PATH="$PWD/end2end/node_modules/.bin:$PATH" cargo leptos build --release --split) >&2
+  scripts/build >&2
 fi
 mkdir -p bench/results
 report="$PWD/bench/results/console-$(date -u +%Y%m%dT%H%M%SZ).txt"

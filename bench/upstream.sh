@@ -28,7 +28,7 @@ client_secret=front0secret
 for tool in curl python3; do
   command -v "$tool" >/dev/null || { echo "needs $tool" >&2; exit 1; }
 done
-[ -d target/site/pkg ] || { echo "target/site has no console assets: run cargo leptos build --release --split first" >&2; exit 1; }
+[ -d target/site/pkg ] || { echo "target/site has no console assets: run scripts/build first" >&2; exit 1; }
 . bench/common.sh
 trap 'exit 130' INT TERM
 

@@ -3,7 +3,7 @@ import * as path from "node:path";
 import * as os from "node:os";
 import * as fs from "node:fs";
 
-// Berth under test: the release build from `cargo leptos build --release`, on its own port and
+// Berth under test: the release build from `scripts/build`, on its own port and
 // data folder, so the suite never touches a developer's instance. With BERTH_E2E_REPLICAS=N
 // (N >= 2), the instance under test is the testbed (server/examples/testbed.rs, built by
 // `cargo build -p berth --example testbed`): HAProxy at PORT round-robining N replicas on
