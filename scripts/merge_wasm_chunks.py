@@ -8,8 +8,8 @@ slower than the single-bundle console: the responses crowd out the stylesheet an
 module. This step puts the chunks into disjoint groups, merges each group into one module with
 binaryen's wasm-merge, and rewrites what names them: `__wasm_split.js` (which loads a module's
 chunks before it), the split manifest (which the server reads to preload a page's modules), the
-main JS and main module (which import `__wasm_split.js`) and `hash.txt` (which gives the server the hashed
-names).
+main JS and main module (which import `__wasm_split.js`) and `hash.txt` (which gives the server
+the hashed names).
 
 Groups must not overlap: a chunk's data segments write statics, so it may be instantiated only
 once per page, and `__wasm_split.js` loads each group at most once. A group may hold chunks that
@@ -211,7 +211,8 @@ def group_chunks(users: dict[str, frozenset], sizes: dict[str, int], max_files: 
         _, i, j = best
         chunks_j, users_j, size_j = groups.pop(j)
         chunks_i, users_i, size_i = groups[i]
-        groups[i] = (sorted(chunks_i + chunks_j, key=chunk_number), users_i | users_j, size_i + size_j)
+        merged = sorted(chunks_i + chunks_j, key=chunk_number)
+        groups[i] = (merged, users_i | users_j, size_i + size_j)
     return [chunks for chunks, _, _ in groups]
 
 
@@ -250,7 +251,8 @@ def merge_group(pkg: Path, chunks: list[str], work: Path) -> bytes:
 
 CHUNK_LOADER = re.compile(
     r"(?:/\* [^*]* \*/\n)?const __chunk_(\d+) = makeLoad\(\(\) => \{\n"
-    r"    const src = fetch\(new URL\(\"\./(chunk_\d+\.[A-Za-z0-9_-]{22})\.wasm\", import\.meta\.url\)\);\n"
+    r"    const src = fetch\(new URL\(\"\./(chunk_\d+\.[A-Za-z0-9_-]{22})\.wasm\", "
+    r"import\.meta\.url\)\);\n"
     r"    return async \(imports\) => \(WebAssembly\.instantiateStreaming\(src, imports\)\);\n"
     r"\}\n, \[\]\);\n"
 )
@@ -332,6 +334,9 @@ def merge(pkg: Path, hash_file: Path, max_files: int):
         return
     sizes = {chunk: (pkg / f"{chunk}.wasm").stat().st_size for chunk in users}
     groups = [g for g in group_chunks(users, sizes, max_files) if len(g) > 1]
+    if not groups:
+        print(f"merge_wasm_chunks: no island needs more than {max_files} chunks", file=sys.stderr)
+        return
 
     # Everything is computed before anything is written, so a failure leaves the build as it was.
     chunk_to_group = {}
@@ -362,7 +367,9 @@ def merge(pkg: Path, hash_file: Path, max_files: int):
         raise MergeError(f"{main_js_path.name} does not import {split_path.name}")
     main_js_data = main_js.replace(split_path.name, split_name).encode()
     main_js_name = f"berth.{content_hash(main_js_data)}.js"
-    main_wasm_data = rename_import_module(main_wasm_path.read_bytes(), f"./{split_path.name}", f"./{split_name}")
+    main_wasm_data = rename_import_module(
+        main_wasm_path.read_bytes(), f"./{split_path.name}", f"./{split_name}"
+    )
     hashes.update(js=content_hash(main_js_data), wasm=content_hash(main_wasm_data),
                   manifest=content_hash(manifest_data), split=split_name.split(".")[1])
     outputs[split_name] = split_text.replace(main_js_path.name, main_js_name).encode()
@@ -375,11 +382,13 @@ def merge(pkg: Path, hash_file: Path, max_files: int):
     new_hash_file = hash_file.with_name(hash_file.name + ".new")
     new_hash_file.write_text("".join(f"{key}: {value}\n" for key, value in hashes.items()))
     os.replace(new_hash_file, hash_file)
-    for old in [manifest_path, split_path, main_js_path, main_wasm_path] + [pkg / f"{c}.wasm" for c in chunk_to_group]:
+    replaced = [manifest_path, split_path, main_js_path, main_wasm_path]
+    for old in replaced + [pkg / f"{chunk}.wasm" for chunk in chunk_to_group]:
         remove_with_compressed(old)
 
     before = sum(sizes[c] for c in chunk_to_group)
-    after = sum((pkg / f"{module}.wasm").stat().st_size for _, module in set(chunk_to_group.values()))
+    modules = {module for _, module in chunk_to_group.values()}
+    after = sum((pkg / f"{module}.wasm").stat().st_size for module in modules)
     print(f"merge_wasm_chunks: {len(chunk_to_group)} chunks ({before} bytes) into {len(groups)} "
           f"files ({after} bytes); no loader needs more than {max_files}", file=sys.stderr)
 

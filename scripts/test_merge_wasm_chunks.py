@@ -24,7 +24,9 @@ class Grouping(unittest.TestCase):
     def test_groups_are_disjoint_cover_every_chunk_and_keep_each_loader_under_the_limit(self):
         rng = random.Random(7)
         loaders = [f"island_{i}" for i in range(12)]
-        users = {f"chunk_{n}.h": frozenset(rng.sample(loaders, rng.randint(1, 5))) for n in range(60)}
+        users = {
+            f"chunk_{n}.h": frozenset(rng.sample(loaders, rng.randint(1, 5))) for n in range(60)
+        }
         sizes = {chunk: rng.randint(90, 2100) for chunk in users}
         for limit in (2, 4, 6):
             groups = group_chunks(users, sizes, limit)
@@ -95,7 +97,8 @@ SPLIT_JS = (
 class SplitJs(unittest.TestCase):
     def test_merged_chunks_load_once_as_their_group(self):
         group = ("__chunks_0", "chunks_0.G")
-        text = rewrite_split_js(SPLIT_JS, {f"chunk_1.{'A' * 22}": group, f"chunk_3.{'A' * 22}": group})
+        chunk_to_group = {f"chunk_1.{'A' * 22}": group, f"chunk_3.{'A' * 22}": group}
+        text = rewrite_split_js(SPLIT_JS, chunk_to_group)
         self.assertEqual(text.count("const __chunks_0 = makeLoad"), 1)
         self.assertIn('"./chunks_0.G.wasm"', text)
         self.assertNotIn("__chunk_1", text)
