@@ -310,15 +310,23 @@ def remove_with_compressed(path: Path):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
+def asset_names(hashes: dict[str, str]) -> dict[str, str]:
+    """The file names `hash.txt`'s hashes give the files this step rewrites (cargo-leptos's
+    scheme, which the server follows)."""
+    return {
+        "manifest": f"__wasm_split_manifest.{hashes['manifest']}.json",
+        "split": f"__wasm_split.{hashes['split']}.js",
+        "js": f"berth.{hashes['js']}.js",
+        "wasm": f"berth.{hashes['wasm']}.wasm",
+    }
+
+
 def merge(pkg: Path, hash_file: Path, max_files: int):
     hashes = read_hash_file(hash_file)
     if "split" not in hashes or "manifest" not in hashes:
         raise MergeError(f"{hash_file} names no split build (cargo leptos build --split)")
-    manifest_path = pkg / f"__wasm_split_manifest.{hashes['manifest']}.json"
-    split_path = pkg / f"__wasm_split.{hashes['split']}.js"
-    main_js_path = pkg / f"berth.{hashes['js']}.js"
-    main_wasm_path = pkg / f"berth.{hashes['wasm']}.wasm"
-    manifest = json.loads(manifest_path.read_text())
+    old = asset_names(hashes)
+    manifest = json.loads((pkg / old["manifest"]).read_text())
 
     if any(m.startswith("chunks_") for modules in manifest.values() for m in modules):
         print("merge_wasm_chunks: already merged", file=sys.stderr)
@@ -358,37 +366,38 @@ def merge(pkg: Path, hash_file: Path, max_files: int):
     # final contents. `__wasm_split.js`'s hashes its contents with the main JS's old name (itself
     # a hash of cargo-leptos's output); the main JS's hashes its contents with the new name. The
     # main module imports `__wasm_split.js`'s functions under its file name, so it is renamed too.
-    split_text = rewrite_split_js(split_path.read_text(), chunk_to_group)
-    if main_js_path.name not in split_text:
-        raise MergeError(f"{split_path.name} does not import {main_js_path.name}")
-    split_name = f"__wasm_split.{content_hash(split_text.encode())}.js"
-    main_js = main_js_path.read_text()
-    if split_path.name not in main_js:
-        raise MergeError(f"{main_js_path.name} does not import {split_path.name}")
-    main_js_data = main_js.replace(split_path.name, split_name).encode()
-    main_js_name = f"berth.{content_hash(main_js_data)}.js"
+    split_text = rewrite_split_js((pkg / old["split"]).read_text(), chunk_to_group)
+    if old["js"] not in split_text:
+        raise MergeError(f"{old['split']} does not import {old['js']}")
+    main_js = (pkg / old["js"]).read_text()
+    if old["split"] not in main_js:
+        raise MergeError(f"{old['js']} does not import {old['split']}")
+    split_hash = content_hash(split_text.encode())
+    split_name = asset_names({**hashes, "split": split_hash})["split"]
+    main_js_data = main_js.replace(old["split"], split_name).encode()
     main_wasm_data = rename_import_module(
-        main_wasm_path.read_bytes(), f"./{split_path.name}", f"./{split_name}"
+        (pkg / old["wasm"]).read_bytes(), f"./{old['split']}", f"./{split_name}"
     )
     hashes.update(js=content_hash(main_js_data), wasm=content_hash(main_wasm_data),
-                  manifest=content_hash(manifest_data), split=split_name.split(".")[1])
-    outputs[split_name] = split_text.replace(main_js_path.name, main_js_name).encode()
-    outputs[main_js_name] = main_js_data
-    outputs[f"berth.{hashes['wasm']}.wasm"] = main_wasm_data
-    outputs[f"__wasm_split_manifest.{hashes['manifest']}.json"] = manifest_data
+                  manifest=content_hash(manifest_data), split=split_hash)
+    new = asset_names(hashes)
+    outputs[new["split"]] = split_text.replace(old["js"], new["js"]).encode()
+    outputs[new["js"]] = main_js_data
+    outputs[new["wasm"]] = main_wasm_data
+    outputs[new["manifest"]] = manifest_data
 
     for name, data in outputs.items():
         (pkg / name).write_bytes(data)
     new_hash_file = hash_file.with_name(hash_file.name + ".new")
     new_hash_file.write_text("".join(f"{key}: {value}\n" for key, value in hashes.items()))
     os.replace(new_hash_file, hash_file)
-    replaced = [manifest_path, split_path, main_js_path, main_wasm_path]
-    for old in replaced + [pkg / f"{chunk}.wasm" for chunk in chunk_to_group]:
-        remove_with_compressed(old)
+    for name in list(old.values()) + [f"{chunk}.wasm" for chunk in chunk_to_group]:
+        if name not in outputs:
+            remove_with_compressed(pkg / name)
 
     before = sum(sizes[c] for c in chunk_to_group)
     modules = {module for _, module in chunk_to_group.values()}
-    after = sum((pkg / f"{module}.wasm").stat().st_size for module in modules)
+    after = sum(len(outputs[f"{module}.wasm"]) for module in modules)
     print(f"merge_wasm_chunks: {len(chunk_to_group)} chunks ({before} bytes) into {len(groups)} "
           f"files ({after} bytes); no loader needs more than {max_files}", file=sys.stderr)
 

@@ -157,13 +157,13 @@ mod tests {
     fn an_island_function_names_its_module() {
         use super::manifest_name;
         use crate::components::{CommandLine, SearchField};
-        let name = |island: &str| manifest_name(island);
+        use std::any::type_name_of_val;
         assert_eq!(
-            name(std::any::type_name_of_val(&CommandLine)),
+            manifest_name(type_name_of_val(&CommandLine)),
             "command_line"
         );
         assert_eq!(
-            name(std::any::type_name_of_val(&SearchField)),
+            manifest_name(type_name_of_val(&SearchField)),
             "search_field"
         );
     }
